@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "surge/actors/directory.hpp"
+#include "surge/actors/env.hpp"
+#include "surge/actors/messages.hpp"
+#include "surge/actors/sku.hpp"
+
+namespace surge::actors {
+
+/// The cart actor `cart:<id>`: a shopper's lines, each backed by a hold on its SKU.
+///
+///   (create_atom, customer_id)          -> cart_view   a new, empty cart (conflict if it exists)
+///   (get_atom)                          -> cart_view
+///   (item_atom, sku, qty, must_exist)   -> cart_view   set the line to exactly qty (0 removes);
+///                                                      must_exist: not_found if no such line
+///
+/// Contract: a line changes only after its SKU actor granted the hold (sold_out/limit_exceeded
+/// leave the cart exactly as it was); the cart's snapshot is written to Redis before the answer,
+/// and changes that arrive while a write is in flight share the next write. not_found: no such
+/// cart. unavailable: Redis or the SKU could not be reached.
+///
+/// Lifecycle: spawned by the cart directory on first use, loads its snapshot from Redis, expires
+/// there after `carts_ttl` without changes, passivates after `idle_timeout`. Each hold names its
+/// cart in the SKU journal, so a cart lost with Redis costs the shopper a cart, never stock.
+using cart_actor = caf::typed_actor<
+  caf::replies_to<create_atom, std::string>::with<cart_view>,
+  caf::replies_to<caf::get_atom>::with<cart_view>,
+  caf::replies_to<item_atom, std::string, int64_t, bool>::with<cart_view>>;
+
+using cart_directory = directory<cart_actor>;
+
+cart_actor spawn_cart(caf::actor_system& sys, const std::string& cart_id,
+                      std::shared_ptr<const entity_env> env, cart_directory* carts,
+                      sku_directory* skus);
+
+/// Registers the message types of actors/ with CAF. Call once on the config before the system.
+void register_message_types(caf::actor_system_config& cfg);
+
+} // namespace surge::actors

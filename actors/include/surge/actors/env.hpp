@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "surge/persistence/commit_queue.hpp"
+#include "surge/persistence/journal.hpp"
+#include "surge/persistence/worker_pool.hpp"
+
+namespace surge::actors {
+
+/// One Redis connection's worth of stores, owned by one redis pool thread.
+struct redis_conn {
+  std::unique_ptr<persistence::snapshot_cache> snapshots;
+  std::unique_ptr<persistence::cart_store> carts;
+  bool healthy() const {
+    return snapshots && carts && snapshots->healthy() && carts->healthy();
+  }
+};
+
+using pg_pool = persistence::worker_pool<persistence::journal>;
+using redis_pool = persistence::worker_pool<redis_conn>;
+
+/// Settings of entity actors, fixed at start-up.
+struct entity_options {
+  std::string node_id;
+  std::chrono::milliseconds holds_ttl{600000};
+  std::chrono::milliseconds carts_ttl{7 * 24 * 3600 * 1000LL};
+  std::chrono::milliseconds idle_timeout{120000};
+  std::chrono::milliseconds call_timeout{5000}; ///< entity-to-entity requests
+  uint32_t snapshot_every = 100; ///< journal batches between snapshots
+};
+
+/// What entity actors use of the node. Owned by the runtime, which outlives every entity.
+/// The pools and the commit queue run blocking calls on their own threads; actors only submit.
+struct entity_env {
+  entity_options opts;
+  persistence::commit_queue* journal = nullptr;
+  pg_pool* pg = nullptr;
+  redis_pool* redis = nullptr;
+  /// Wall clock in Unix milliseconds (tests may substitute their own).
+  std::function<int64_t()> now_ms;
+};
+
+int64_t system_now_ms();
+
+} // namespace surge::actors

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+
+namespace surge::actors {
+
+/// Outcomes of entity commands that are not success. The HTTP bridge maps each to API.md's
+/// status and code; nothing else is sent to shoppers.
+enum class errc : uint8_t {
+  not_found = 1,  ///< unknown SKU, cart or hold (404 not_found)
+  sold_out,       ///< not enough available stock (409 sold_out)
+  limit_exceeded, ///< the per-customer limit would be broken (409 limit_exceeded)
+  conflict,       ///< e.g. stock set below held + sold (409 conflict)
+  invalid,        ///< a command's argument is out of range (400 bad_request)
+  unavailable,    ///< storage failed; nothing was acknowledged (503 unavailable)
+};
+
+constexpr caf::atom_value error_category = caf::atom("surge");
+
+const char* to_string(errc x);
+
+inline caf::error make_error(errc code, std::string what = {}) {
+  return caf::error{static_cast<uint8_t>(code), error_category, caf::make_message(std::move(what))};
+}
+
+inline bool is(const caf::error& err, errc code) {
+  return err.category() == error_category && err.code() == static_cast<uint8_t>(code);
+}
+
+/// The human message carried by an error made with make_error, or "".
+std::string message_of(const caf::error& err);
+
+} // namespace surge::actors

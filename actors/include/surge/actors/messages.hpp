@@ -1,0 +1,137 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include "surge/persistence/records.hpp"
+
+/// Atoms and plain message types of the entity protocols. Every struct has an inspect() so that
+/// it can cross a node boundary later (CAF serialization); they are registered once at start-up
+/// by register_message_types().
+namespace surge::actors {
+
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
+using confirm_atom = caf::atom_constant<caf::atom("confirm")>;
+using stock_atom = caf::atom_constant<caf::atom("stock")>;
+using product_atom = caf::atom_constant<caf::atom("product")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using item_atom = caf::atom_constant<caf::atom("item")>;
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+using saved_atom = caf::atom_constant<caf::atom("saved")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+/// Set the hold of `cart_id` on a SKU to exactly `qty` (0 releases it).
+struct hold_request {
+  std::string cart_id;
+  std::string customer_id;
+  int64_t qty = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hold_request& x) {
+  return f(caf::meta::type_name("surge.hold_request"), x.cart_id, x.customer_id, x.qty);
+}
+
+/// A hold as the SKU decided it. qty 0: the cart holds nothing of this SKU.
+struct hold_view {
+  std::string sku;
+  std::string hold_id;
+  int64_t qty = 0;
+  int64_t expires_at_ms = 0;
+  int64_t price_cents = 0;
+  std::string currency;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hold_view& x) {
+  return f(caf::meta::type_name("surge.hold_view"), x.sku, x.hold_id, x.qty, x.expires_at_ms,
+           x.price_cents, x.currency);
+}
+
+/// Set (`set` = true) or add to a SKU's on_hand.
+struct stock_change {
+  bool set = true;
+  int64_t value = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stock_change& x) {
+  return f(caf::meta::type_name("surge.stock_change"), x.set, x.value);
+}
+
+/// API.md's stock object.
+struct stock_view {
+  std::string sku;
+  int64_t on_hand = 0;
+  int64_t held = 0;
+  int64_t sold = 0;
+  int64_t available = 0;
+  std::string owner_node;
+  uint64_t epoch = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stock_view& x) {
+  return f(caf::meta::type_name("surge.stock_view"), x.sku, x.on_hand, x.held, x.sold,
+           x.available, x.owner_node, x.epoch);
+}
+
+/// API.md's product object: catalog data plus what is available right now.
+struct product_view {
+  persistence::product_record product;
+  int64_t available = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, product_view& x) {
+  auto& p = x.product;
+  return f(caf::meta::type_name("surge.product_view"), p.sku, p.name, p.description, p.category,
+           p.price_cents, p.currency, p.per_customer_limit, x.available);
+}
+
+struct cart_line_view {
+  std::string sku;
+  int64_t qty = 0;
+  int64_t price_cents = 0;
+  std::string currency;
+  std::string hold_id;
+  int64_t hold_expires_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cart_line_view& x) {
+  return f(caf::meta::type_name("surge.cart_line_view"), x.sku, x.qty, x.price_cents, x.currency,
+           x.hold_id, x.hold_expires_at_ms);
+}
+
+/// API.md's cart object.
+struct cart_view {
+  std::string cart_id;
+  std::string customer_id;
+  std::vector<cart_line_view> items;
+  int64_t total_cents = 0;
+  std::string currency;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cart_view& x) {
+  return f(caf::meta::type_name("surge.cart_view"), x.cart_id, x.customer_id, x.items,
+           x.total_cents, x.currency);
+}
+
+} // namespace surge::actors
+
+namespace surge::persistence {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, product_record& x) {
+  return f(caf::meta::type_name("surge.product_record"), x.sku, x.name, x.description, x.category,
+           x.price_cents, x.currency, x.per_customer_limit);
+}
+
+} // namespace surge::persistence

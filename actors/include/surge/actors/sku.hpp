@@ -1,0 +1,50 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "surge/actors/directory.hpp"
+#include "surge/actors/env.hpp"
+#include "surge/actors/messages.hpp"
+
+namespace surge::actors {
+
+/// The SKU actor `sku:<sku>`: the single writer of one SKU's stock (see sku_model).
+///
+///   (hold_atom, hold_request)          -> hold_view    set the cart's hold to exactly qty
+///   (confirm_atom, hold_id, order_id)  -> stock_view   held -> sold
+///   (stock_atom, stock_change)         -> stock_view   set/add on_hand
+///   (stock_atom)                       -> stock_view
+///   (product_atom, product_record)     -> product_view create/update catalog data
+///   (product_atom)                     -> product_view
+///
+/// Contract: a command is decided against the in-memory state, applied, and appended to the
+/// current journal batch; the reply is sent only after that batch is committed to PostgreSQL
+/// (group commit: one batch in flight, the next one filling). Errors (errc): not_found,
+/// sold_out, limit_exceeded, conflict, invalid are answered at once and journal nothing;
+/// unavailable means the commit failed, nothing of it was acknowledged, and the actor quits so
+/// that the next incarnation reloads the truth from storage.
+///
+/// Lifecycle: spawned by the SKU directory on first use; loads the newest snapshot (Redis first,
+/// PostgreSQL as truth) and replays the journal after it, holding back commands until then;
+/// releases expired holds on activation and by a timer; snapshots every `snapshot_every`
+/// batches to PostgreSQL (same transaction) and Redis; passivates after `idle_timeout` without
+/// commands when it has no holds and nothing in flight.
+using sku_actor = caf::typed_actor<
+  caf::replies_to<hold_atom, hold_request>::with<hold_view>,
+  caf::replies_to<confirm_atom, std::string, std::string>::with<stock_view>,
+  caf::replies_to<stock_atom, stock_change>::with<stock_view>,
+  caf::replies_to<stock_atom>::with<stock_view>,
+  caf::replies_to<product_atom, persistence::product_record>::with<product_view>,
+  caf::replies_to<product_atom>::with<product_view>>;
+
+using sku_directory = directory<sku_actor>;
+
+/// Spawns the SKU actor for `sku`. `env` and `dir` must outlive it.
+sku_actor spawn_sku(caf::actor_system& sys, const std::string& sku,
+                    std::shared_ptr<const entity_env> env, sku_directory* dir);
+
+} // namespace surge::actors

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "surge.pb.h"
+
+namespace surge::actors {
+
+/// The stock of one SKU as a pure state machine: commands are *decided* against the current
+/// state (yielding an event or an error, never changing anything), and events are *applied*
+/// (never failing). Replaying a journal applies its events in order and yields the same state.
+///
+/// Invariant after every apply of a decided event: 0 <= held, 0 <= sold,
+/// held + sold <= on_hand (G1). Not thread-safe: owned by its SKU actor.
+class sku_model {
+public:
+  sku_model() = default;
+  explicit sku_model(const proto::SkuSnapshot& snap);
+
+  bool exists() const { return exists_; }
+  const proto::Product& product() const { return product_; }
+  int64_t on_hand() const { return on_hand_; }
+  int64_t held() const { return held_; }
+  int64_t sold() const { return sold_; }
+  int64_t available() const { return on_hand_ - held_ - sold_; }
+  std::size_t hold_count() const { return holds_.size(); }
+
+  /// The hold of `cart_id`, or nullptr.
+  const proto::Hold* hold_of_cart(const std::string& cart_id) const;
+  const proto::Hold* hold(const std::string& hold_id) const;
+
+  /// Held + sold of `customer_key` (see customer_key()).
+  int64_t customer_qty(const std::string& key) const;
+
+  /// Sets the hold of `cart_id` to exactly `qty` with expiry now + ttl. `new_hold_id` names the
+  /// hold if the cart has none yet. Returns nullopt when nothing changes (qty 0, no hold).
+  /// Errors: not_found (SKU unknown), invalid (qty < 0), sold_out, limit_exceeded.
+  caf::expected<std::optional<proto::SkuEvent>>
+  decide_hold(const std::string& cart_id, const std::string& customer_id, int64_t qty,
+              int64_t now_ms, int64_t ttl_ms, const std::string& new_hold_id) const;
+
+  /// Turns a hold into a sale. Errors: not_found (no such hold: released or expired).
+  caf::expected<proto::SkuEvent> decide_confirm(const std::string& hold_id,
+                                                const std::string& order_id, int64_t now_ms) const;
+
+  /// on_hand := value, or on_hand += value. Errors: not_found, invalid (negative result or
+  /// overflow), conflict (on_hand would drop below held + sold).
+  caf::expected<proto::SkuEvent> decide_stock(bool set, int64_t value, int64_t now_ms) const;
+
+  /// Creates or updates the catalog data.
+  proto::SkuEvent decide_product(const proto::Product& p, int64_t now_ms) const;
+
+  /// Events releasing every hold whose expiry is <= now_ms (oldest first).
+  std::vector<proto::SkuEvent> decide_expiry(int64_t now_ms) const;
+
+  /// The earliest hold expiry, or nullopt when there are no holds.
+  std::optional<int64_t> next_expiry() const;
+
+  void apply(const proto::SkuEvent& ev);
+  void apply(const proto::EventBatch& batch);
+
+  proto::SkuSnapshot snapshot() const;
+
+  /// Whom the per-customer limit counts: the customer, or the cart for anonymous carts.
+  static std::string customer_key(const std::string& customer_id, const std::string& cart_id);
+
+private:
+  void remove_hold(const std::string& hold_id, bool to_sold);
+
+  bool exists_ = false;
+  proto::Product product_;
+  int64_t on_hand_ = 0;
+  int64_t held_ = 0;
+  int64_t sold_ = 0;
+  std::unordered_map<std::string, proto::Hold> holds_;        ///< by hold id
+  std::unordered_map<std::string, std::string> hold_by_cart_; ///< cart id -> hold id
+  std::unordered_map<std::string, int64_t> customers_;        ///< key -> held + sold
+  std::set<std::pair<int64_t, std::string>> expiries_;        ///< (expires_at_ms, hold id)
+};
+
+} // namespace surge::actors

@@ -1,0 +1,341 @@
+#include "surge/actors/cart.hpp"
+
+#include <caf/all.hpp>
+
+#include <limits>
+#include <optional>
+
+#include "surge.pb.h"
+#include "surge/actors/errors.hpp"
+#include "surge/config/log.hpp"
+#include "surge/persistence/errors.hpp"
+
+namespace surge::actors {
+namespace {
+
+/// A cart as Redis had it (nullopt: no such cart), or why it could not be read.
+struct cart_loaded {
+  caf::error err;
+  std::optional<std::string> payload;
+};
+
+} // namespace
+} // namespace surge::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::cart_loaded)
+
+namespace surge::actors {
+namespace {
+
+using cart_impl = cart_actor::extend<caf::reacts_to<loaded_atom, cart_loaded>,
+                                     caf::reacts_to<saved_atom, uint64_t, caf::error>,
+                                     caf::reacts_to<tick_atom>>;
+
+using completion = std::function<void(const caf::error*)>;
+
+struct cart_state {
+  static inline const char* name = "surge.cart";
+
+  // Set at spawn.
+  std::string cart_id;
+  std::shared_ptr<const entity_env> env;
+  cart_directory* carts = nullptr;
+  sku_directory* skus = nullptr;
+
+  // Owned by the actor.
+  bool loaded = false;
+  bool exists = false;
+  proto::Cart cart;
+  std::vector<completion> waiting; ///< answered after the next Redis write
+  std::vector<completion> writing; ///< answered when the write in flight ends
+  bool write_in_flight = false;
+  uint64_t write_seq = 0;
+  std::size_t outstanding = 0; ///< hold requests to SKU actors not yet answered
+  uint64_t received = 0;
+  int64_t last_active_ms = 0;
+  int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
+};
+
+using self_ptr = cart_impl::stateful_pointer<cart_state>;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto lg = surge::log::get("cart");
+  return lg;
+}
+
+cart_view view_of(const cart_state& st) {
+  cart_view v;
+  v.cart_id = st.cart_id;
+  v.customer_id = st.cart.customer_id();
+  for (const auto& l : st.cart.lines()) {
+    v.items.push_back(cart_line_view{l.sku(), l.qty(), l.price_cents(), l.currency(), l.hold_id(),
+                                     l.hold_expires_at_ms()});
+    v.total_cents += l.qty() * l.price_cents();
+    if (v.currency.empty()) {
+      v.currency = l.currency();
+    }
+  }
+  if (v.currency.empty()) {
+    v.currency = "USD";
+  }
+  return v;
+}
+
+void write_now(self_ptr self) {
+  auto& st = self->state;
+  st.writing = std::move(st.waiting);
+  st.waiting.clear();
+  st.write_in_flight = true;
+  const uint64_t seq = ++st.write_seq;
+  st.cart.set_updated_at_ms(st.env->now_ms());
+  auto payload = st.cart.SerializeAsString();
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(st.env->opts.carts_ttl);
+  auto h = caf::actor_cast<cart_impl>(self);
+  st.env->redis->submit([h, seq, id = st.cart_id, payload = std::move(payload), ttl](redis_conn* r) {
+    caf::error err;
+    if (r == nullptr) {
+      err = persistence::make_error(persistence::errc::unavailable, "no Redis connection");
+    } else {
+      err = r->carts->put(id, payload, ttl);
+    }
+    caf::anon_send(h, saved_atom::value, seq, std::move(err));
+  });
+}
+
+/// Writes the cart to Redis (sharing a write with changes that arrive meanwhile); `done` runs
+/// once the state it belongs to is stored.
+void save(self_ptr self, completion done) {
+  auto& st = self->state;
+  st.waiting.push_back(std::move(done));
+  if (!st.write_in_flight) {
+    write_now(self);
+  }
+}
+
+completion reply_view(self_ptr self, caf::typed_response_promise<cart_view> rp) {
+  return [self, rp](const caf::error* err) mutable {
+    if (err != nullptr) {
+      rp.deliver(make_error(errc::unavailable, "cart not stored: " + caf::to_string(*err)));
+    } else {
+      rp.deliver(view_of(self->state));
+    }
+  };
+}
+
+void apply_hold(cart_state& st, const hold_view& hv) {
+  auto* lines = st.cart.mutable_lines();
+  auto i = std::find_if(lines->begin(), lines->end(),
+                        [&](const proto::CartLine& l) { return l.sku() == hv.sku; });
+  if (hv.qty == 0) {
+    if (i != lines->end()) {
+      lines->erase(i);
+    }
+    return;
+  }
+  proto::CartLine* line = i != lines->end() ? &*i : st.cart.add_lines();
+  line->set_sku(hv.sku);
+  line->set_qty(hv.qty);
+  line->set_price_cents(hv.price_cents);
+  line->set_currency(hv.currency);
+  line->set_hold_id(hv.hold_id);
+  line->set_hold_expires_at_ms(hv.expires_at_ms);
+}
+
+int64_t idle_limit(const cart_state& st) {
+  return st.exists ? st.env->opts.idle_timeout.count()
+                   : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  const int64_t next = st.last_active_ms + idle_limit(st);
+  if (next >= st.tick_at_ms) {
+    return;
+  }
+  st.tick_at_ms = next;
+  const int64_t delay = std::max<int64_t>(next - st.env->now_ms(), 0) + 1;
+  self->delayed_send(self, std::chrono::milliseconds{delay}, tick_atom::value);
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  st.tick_at_ms = std::numeric_limits<int64_t>::max();
+  const bool quiet = !st.write_in_flight && st.waiting.empty() && st.outstanding == 0;
+  if (quiet && st.env->now_ms() - st.last_active_ms >= idle_limit(st)) {
+    if (st.carts->try_release(st.cart_id, self->address(), st.received)) {
+      self->quit();
+      return;
+    }
+  }
+  schedule_tick(self);
+}
+
+void touch(self_ptr self) {
+  auto& st = self->state;
+  ++st.received;
+  st.last_active_ms = st.env->now_ms();
+  schedule_tick(self);
+}
+
+cart_impl::behavior_type running(self_ptr self);
+
+void on_loaded(self_ptr self, cart_loaded& in) {
+  auto& st = self->state;
+  if (in.err) {
+    logger()->warn("loading cart {} failed: {}", st.cart_id, caf::to_string(in.err));
+    self->quit(in.err);
+    return;
+  }
+  if (in.payload) {
+    if (!st.cart.ParseFromString(*in.payload)) {
+      logger()->error("cart {} in Redis is corrupt", st.cart_id);
+      self->quit(persistence::make_error(persistence::errc::corrupt, "cart " + st.cart_id));
+      return;
+    }
+    st.exists = true;
+  }
+  st.loaded = true;
+  st.last_active_ms = st.env->now_ms();
+  schedule_tick(self);
+  self->become(running(self)); // re-examines the commands held back while loading
+}
+
+void on_saved(self_ptr self, uint64_t seq, const caf::error& err) {
+  auto& st = self->state;
+  if (!st.write_in_flight || seq != st.write_seq) {
+    return;
+  }
+  st.write_in_flight = false;
+  if (err) {
+    logger()->warn("writing cart {} failed: {}", st.cart_id, caf::to_string(err));
+  }
+  auto done = std::move(st.writing);
+  st.writing.clear();
+  for (auto& d : done) {
+    d(err ? &err : nullptr);
+  }
+  if (!st.waiting.empty()) {
+    write_now(self);
+  }
+}
+
+cart_impl::behavior_type running(self_ptr self) {
+  return {
+    [=](create_atom, std::string& customer_id) -> caf::result<cart_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (st.exists) {
+        return make_error(errc::conflict, "cart exists");
+      }
+      st.exists = true;
+      st.cart.set_cart_id(st.cart_id);
+      st.cart.set_customer_id(customer_id);
+      st.cart.set_created_at_ms(st.env->now_ms());
+      auto rp = self->make_response_promise<cart_view>();
+      save(self, reply_view(self, rp));
+      return rp;
+    },
+    [=](caf::get_atom) -> caf::result<cart_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.exists) {
+        return make_error(errc::not_found, "no such cart");
+      }
+      return view_of(st);
+    },
+    [=](item_atom, std::string& sku, int64_t qty, bool must_exist) -> caf::result<cart_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.exists) {
+        return make_error(errc::not_found, "no such cart");
+      }
+      if (must_exist) {
+        const auto& lines = st.cart.lines();
+        if (std::none_of(lines.begin(), lines.end(),
+                         [&](const proto::CartLine& l) { return l.sku() == sku; })) {
+          return make_error(errc::not_found, "the cart has no line for " + sku);
+        }
+      }
+      auto rp = self->make_response_promise<cart_view>();
+      ++st.outstanding;
+      self
+        ->request(st.skus->acquire(sku), st.env->opts.call_timeout, hold_atom::value,
+                  hold_request{st.cart_id, st.cart.customer_id(), qty})
+        .then(
+          [=](hold_view& hv) mutable {
+            --self->state.outstanding;
+            apply_hold(self->state, hv);
+            save(self, reply_view(self, rp));
+          },
+          [=](caf::error& err) mutable {
+            --self->state.outstanding;
+            rp.deliver(std::move(err)); // the cart stays as it was
+          });
+      return rp;
+    },
+    [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },
+    [=](saved_atom, uint64_t seq, const caf::error& err) { on_saved(self, seq, err); },
+    [=](tick_atom) {
+      if (self->state.loaded) {
+        on_tick(self);
+      }
+    },
+  };
+}
+
+cart_impl::behavior_type cart_main(self_ptr self, std::string cart_id,
+                                   std::shared_ptr<const entity_env> env, cart_directory* carts,
+                                   sku_directory* skus) {
+  auto& st = self->state;
+  st.cart_id = cart_id;
+  st.env = std::move(env);
+  st.carts = carts;
+  st.skus = skus;
+  self->attach_functor([carts, cart_id, addr = self->address()](const caf::error&) {
+    carts->forget(cart_id, addr);
+  });
+  auto h = caf::actor_cast<cart_impl>(self);
+  st.env->redis->submit([h, cart_id](redis_conn* r) {
+    cart_loaded out;
+    if (r == nullptr) {
+      out.err = persistence::make_error(persistence::errc::unavailable, "no Redis connection");
+    } else if (auto got = r->carts->get(cart_id); !got) {
+      out.err = std::move(got.error());
+    } else {
+      out.payload = std::move(*got);
+    }
+    caf::anon_send(h, loaded_atom::value, std::move(out));
+  });
+  return running(self);
+}
+
+} // namespace
+
+cart_actor spawn_cart(caf::actor_system& sys, const std::string& cart_id,
+                      std::shared_ptr<const entity_env> env, cart_directory* carts,
+                      sku_directory* skus) {
+  return sys.spawn(cart_main, cart_id, std::move(env), carts, skus);
+}
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<hold_request>("surge.hold_request");
+  cfg.add_message_type<hold_view>("surge.hold_view");
+  cfg.add_message_type<stock_change>("surge.stock_change");
+  cfg.add_message_type<stock_view>("surge.stock_view");
+  cfg.add_message_type<persistence::product_record>("surge.product_record");
+  cfg.add_message_type<product_view>("surge.product_view");
+  cfg.add_message_type<cart_line_view>("surge.cart_line_view");
+  cfg.add_message_type<std::vector<cart_line_view>>("surge.cart_line_views");
+  cfg.add_message_type<cart_view>("surge.cart_view");
+}
+
+} // namespace surge::actors

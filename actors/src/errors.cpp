@@ -1,0 +1,31 @@
+#include "surge/actors/errors.hpp"
+
+namespace surge::actors {
+
+const char* to_string(errc x) {
+  switch (x) {
+    case errc::not_found:
+      return "not_found";
+    case errc::sold_out:
+      return "sold_out";
+    case errc::limit_exceeded:
+      return "limit_exceeded";
+    case errc::conflict:
+      return "conflict";
+    case errc::invalid:
+      return "invalid";
+    case errc::unavailable:
+      return "unavailable";
+  }
+  return "unknown";
+}
+
+std::string message_of(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0)) {
+    return ctx.get_as<std::string>(0);
+  }
+  return {};
+}
+
+} // namespace surge::actors

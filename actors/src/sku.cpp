@@ -1,0 +1,496 @@
+#include "surge/actors/sku.hpp"
+
+#include <caf/all.hpp>
+
+#include <limits>
+#include <optional>
+#include <random>
+
+#include "surge/actors/errors.hpp"
+#include "surge/actors/sku_model.hpp"
+#include "surge/config/log.hpp"
+#include "surge/persistence/errors.hpp"
+
+namespace surge::actors {
+namespace {
+
+/// What activation read from storage, handed from a pool thread to the actor.
+struct sku_loaded {
+  caf::error err;
+  proto::SkuSnapshot snap;
+  uint64_t seq = 0;                        ///< seq of the last batch applied by `snap`+`batches`
+  std::vector<proto::EventBatch> batches;  ///< after the snapshot, ascending
+  std::size_t since_snapshot = 0;
+};
+
+} // namespace
+} // namespace surge::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::sku_loaded)
+
+namespace surge::actors {
+namespace {
+
+using sku_impl = sku_actor::extend<caf::reacts_to<loaded_atom, sku_loaded>,
+                                   caf::reacts_to<committed_atom, uint64_t, caf::error>,
+                                   caf::reacts_to<tick_atom>>;
+
+/// Runs once a batch's fate is known: nullptr on commit, the error otherwise.
+using completion = std::function<void(const caf::error*)>;
+
+struct batch {
+  proto::EventBatch events;
+  std::vector<completion> done;
+  bool has_product = false;
+  std::optional<persistence::snapshot> snap;
+};
+
+struct sku_state {
+  static inline const char* name = "surge.sku";
+
+  // Set at spawn.
+  std::string sku;
+  std::string stream;
+  std::shared_ptr<const entity_env> env;
+  sku_directory* dir = nullptr;
+
+  // Owned by the actor.
+  bool loaded = false;
+  sku_model model;   ///< committed state + the batch in flight + the pending batch
+  uint64_t seq = 0;  ///< the last journal seq handed to the journal
+  batch pending;     ///< filling while `flight` commits
+  batch flight;
+  bool in_flight = false;
+  std::size_t since_snapshot = 0;
+  uint64_t received = 0; ///< commands received through the directory
+  int64_t last_active_ms = 0;
+  int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
+};
+
+using self_ptr = sku_impl::stateful_pointer<sku_state>;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto lg = surge::log::get("sku");
+  return lg;
+}
+
+std::string new_hold_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "h_";
+  auto x = rng();
+  for (int i = 0; i < 16; ++i) {
+    id += hex[(x >> (i * 4)) & 0xF];
+  }
+  return id;
+}
+
+stock_view stock_of(const sku_state& st) {
+  const auto& m = st.model;
+  return stock_view{st.sku, m.on_hand(), m.held(), m.sold(), m.available(),
+                    st.env->opts.node_id, 0};
+}
+
+persistence::product_record record_of(const proto::Product& p) {
+  return persistence::product_record{p.sku(),         p.name(),     p.description(),
+                                     p.category(),    p.price_cents(), p.currency(),
+                                     p.per_customer_limit()};
+}
+
+product_view product_of(const sku_state& st) {
+  return product_view{record_of(st.model.product()), st.model.available()};
+}
+
+hold_view hold_of(const sku_state& st, const std::string& cart_id) {
+  hold_view v;
+  v.sku = st.sku;
+  v.price_cents = st.model.product().price_cents();
+  v.currency = st.model.product().currency();
+  if (const auto* h = st.model.hold_of_cart(cart_id)) {
+    v.hold_id = h->hold_id();
+    v.qty = h->qty();
+    v.expires_at_ms = h->expires_at_ms();
+  }
+  return v;
+}
+
+void schedule_tick(self_ptr self);
+
+/// Hands the pending batch to the journal unless one is in flight.
+void flush(self_ptr self) {
+  auto& st = self->state;
+  if (st.in_flight || st.pending.events.events_size() == 0) {
+    return;
+  }
+  st.flight = std::move(st.pending);
+  st.pending = batch{};
+  const uint64_t seq = ++st.seq;
+  persistence::commit_request req;
+  req.batch = persistence::journal_batch{st.stream, seq, st.flight.events.SerializeAsString()};
+  // The model now is exactly the committed state plus this batch.
+  req.stock = persistence::stock_record{st.sku, st.model.on_hand(), st.model.held(),
+                                        st.model.sold()};
+  if (st.flight.has_product) {
+    req.product = record_of(st.model.product());
+  }
+  if (++st.since_snapshot >= st.env->opts.snapshot_every) {
+    st.since_snapshot = 0;
+    req.snap = persistence::snapshot{st.stream, seq, st.model.snapshot().SerializeAsString()};
+    st.flight.snap = req.snap;
+  }
+  st.in_flight = true;
+  auto h = caf::actor_cast<sku_impl>(self);
+  st.env->journal->submit(std::move(req), [h, seq](const caf::error& err) {
+    caf::anon_send(h, committed_atom::value, seq, err);
+  });
+}
+
+/// Appends an applied event to the pending batch; `done` runs when that batch's fate is known.
+void append(self_ptr self, proto::SkuEvent ev, completion done) {
+  auto& st = self->state;
+  st.pending.has_product |= ev.has_product_set();
+  *st.pending.events.add_events() = std::move(ev);
+  if (done) {
+    st.pending.done.push_back(std::move(done));
+  }
+  flush(self);
+}
+
+/// Storage failed under us: what we hold in memory is no longer known to be durable. Answer
+/// everyone, then quit; the next incarnation reloads the truth.
+void fail_all(self_ptr self, const caf::error& cause) {
+  auto& st = self->state;
+  auto err = make_error(errc::unavailable, "journal commit failed: " + caf::to_string(cause));
+  for (auto* b : {&st.flight, &st.pending}) {
+    for (auto& done : b->done) {
+      done(&err);
+    }
+    b->done.clear();
+  }
+  self->quit(err);
+}
+
+void expire_holds(self_ptr self) {
+  auto& st = self->state;
+  for (auto& ev : st.model.decide_expiry(st.env->now_ms())) {
+    st.model.apply(ev);
+    append(self, std::move(ev), nullptr);
+  }
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  st.tick_at_ms = std::numeric_limits<int64_t>::max();
+  expire_holds(self);
+  const int64_t now = st.env->now_ms();
+  const int64_t idle = st.model.exists() ? st.env->opts.idle_timeout.count()
+                                         : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
+  const bool quiet = !st.in_flight && st.pending.events.events_size() == 0;
+  if (quiet && st.model.hold_count() == 0 && now - st.last_active_ms >= idle) {
+    if (st.dir->try_release(st.sku, self->address(), st.received)) {
+      self->quit();
+      return;
+    }
+  }
+  schedule_tick(self);
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  const int64_t idle = st.model.exists() ? st.env->opts.idle_timeout.count()
+                                         : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
+  int64_t next = st.last_active_ms + idle;
+  if (auto e = st.model.next_expiry()) {
+    next = std::min(next, *e);
+  }
+  if (next >= st.tick_at_ms) {
+    return;
+  }
+  st.tick_at_ms = next;
+  const int64_t delay = std::max<int64_t>(next - st.env->now_ms(), 0) + 1;
+  self->delayed_send(self, std::chrono::milliseconds{delay}, tick_atom::value);
+}
+
+void touch(self_ptr self) {
+  auto& st = self->state;
+  ++st.received;
+  st.last_active_ms = st.env->now_ms();
+}
+
+/// Reads snapshot + journal on the storage pools (never on this actor's thread) and sends the
+/// result back as `loaded`.
+void start_load(self_ptr self) {
+  auto h = caf::actor_cast<sku_impl>(self);
+  auto env = self->state.env;
+  auto stream = self->state.stream;
+  env->redis->submit([h, env, stream](redis_conn* r) {
+    std::optional<persistence::snapshot> cached;
+    if (r != nullptr) {
+      if (auto got = r->snapshots->get(stream); got && *got) {
+        cached = std::move(**got);
+      }
+    }
+    env->pg->submit([h, stream, cached = std::move(cached)](persistence::journal* pg) mutable {
+      sku_loaded out;
+      auto fail = [&](caf::error err) {
+        out.err = std::move(err);
+        caf::anon_send(h, loaded_atom::value, std::move(out));
+      };
+      if (pg == nullptr) {
+        return fail(persistence::make_error(persistence::errc::unavailable, "no PostgreSQL"));
+      }
+      std::optional<persistence::snapshot> base;
+      std::vector<persistence::journal_batch> rows;
+      if (cached && cached->seq > 0) {
+        // Trust the cached snapshot only if PostgreSQL has the batch it was taken at.
+        auto got = pg->read(stream, cached->seq - 1);
+        if (!got) {
+          return fail(std::move(got.error()));
+        }
+        if (!got->empty() && got->front().seq == cached->seq) {
+          base = std::move(cached);
+          rows.assign(std::make_move_iterator(got->begin() + 1),
+                      std::make_move_iterator(got->end()));
+        }
+      }
+      if (!base) {
+        auto snap = pg->load_snapshot(stream);
+        if (!snap) {
+          return fail(std::move(snap.error()));
+        }
+        base = std::move(*snap);
+        auto got = pg->read(stream, base ? base->seq : 0);
+        if (!got) {
+          return fail(std::move(got.error()));
+        }
+        rows = std::move(*got);
+      }
+      uint64_t seq = 0;
+      if (base) {
+        if (!out.snap.ParseFromString(base->payload)) {
+          return fail(persistence::make_error(persistence::errc::corrupt, "snapshot of " + stream));
+        }
+        seq = base->seq;
+      }
+      for (auto& row : rows) {
+        if (row.seq != seq + 1) {
+          return fail(persistence::make_error(persistence::errc::corrupt,
+                                              "journal gap in " + stream + " after seq "
+                                                + std::to_string(seq)));
+        }
+        proto::EventBatch b;
+        if (!b.ParseFromString(row.payload)) {
+          return fail(persistence::make_error(persistence::errc::corrupt,
+                                              "journal row " + std::to_string(row.seq) + " of "
+                                                + stream));
+        }
+        out.batches.push_back(std::move(b));
+        seq = row.seq;
+      }
+      out.seq = seq;
+      out.since_snapshot = rows.size();
+      caf::anon_send(h, loaded_atom::value, std::move(out));
+    });
+  });
+}
+
+sku_impl::behavior_type running(self_ptr self);
+
+void on_loaded(self_ptr self, sku_loaded& in) {
+  auto& st = self->state;
+  if (in.err) {
+    logger()->error("activation of {} failed: {}", st.stream, caf::to_string(in.err));
+    self->quit(in.err); // held-back commands are answered with an error by CAF
+    return;
+  }
+  st.model = sku_model{in.snap};
+  for (const auto& b : in.batches) {
+    st.model.apply(b);
+  }
+  st.seq = in.seq;
+  st.since_snapshot = in.since_snapshot;
+  st.loaded = true;
+  st.last_active_ms = st.env->now_ms();
+  logger()->debug("activated {} at seq {} ({} batches replayed)", st.stream, st.seq,
+                  in.batches.size());
+  expire_holds(self);
+  schedule_tick(self);
+  self->become(running(self)); // re-examines the commands held back while loading
+}
+
+void on_committed(self_ptr self, uint64_t seq, const caf::error& err) {
+  auto& st = self->state;
+  if (!st.in_flight || seq != st.seq) {
+    logger()->error("{}: commit result for seq {} while {} is current", st.stream, seq, st.seq);
+    return;
+  }
+  st.in_flight = false;
+  if (err) {
+    logger()->warn("{}: commit of seq {} failed: {}", st.stream, seq, caf::to_string(err));
+    fail_all(self, err);
+    return;
+  }
+  auto done = std::move(st.flight.done);
+  auto snap = std::move(st.flight.snap);
+  st.flight = batch{};
+  for (auto& d : done) {
+    d(nullptr);
+  }
+  if (snap) {
+    st.env->redis->submit([snap = std::move(*snap)](redis_conn* r) {
+      if (r != nullptr) {
+        r->snapshots->put(snap); // best effort: PostgreSQL has it already
+      }
+    });
+  }
+  flush(self);
+  schedule_tick(self);
+}
+
+template <class T>
+completion reply_with(caf::typed_response_promise<T> rp, std::function<T()> value) {
+  return [rp, value = std::move(value)](const caf::error* err) mutable {
+    if (err != nullptr) {
+      rp.deliver(*err);
+    } else {
+      rp.deliver(value());
+    }
+  };
+}
+
+sku_impl::behavior_type running(self_ptr self) {
+  return {
+    [=](hold_atom, hold_request& req) -> caf::result<hold_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      auto decided = st.model.decide_hold(req.cart_id, req.customer_id, req.qty,
+                                          st.env->now_ms(), st.env->opts.holds_ttl.count(),
+                                          new_hold_id());
+      if (!decided) {
+        return std::move(decided.error());
+      }
+      if (!*decided) {
+        return hold_of(st, req.cart_id); // nothing changes: nothing to commit
+      }
+      st.model.apply(**decided);
+      auto view = hold_of(st, req.cart_id);
+      auto rp = self->make_response_promise<hold_view>();
+      append(self, std::move(**decided), reply_with<hold_view>(rp, [view] { return view; }));
+      schedule_tick(self);
+      return rp;
+    },
+    [=](confirm_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      auto decided = st.model.decide_confirm(hold_id, order_id, st.env->now_ms());
+      if (!decided) {
+        return std::move(decided.error());
+      }
+      st.model.apply(*decided);
+      auto view = stock_of(st);
+      auto rp = self->make_response_promise<stock_view>();
+      append(self, std::move(*decided), reply_with<stock_view>(rp, [view] { return view; }));
+      return rp;
+    },
+    [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      auto decided = st.model.decide_stock(chg.set, chg.value, st.env->now_ms());
+      if (!decided) {
+        return std::move(decided.error());
+      }
+      st.model.apply(*decided);
+      auto view = stock_of(st);
+      auto rp = self->make_response_promise<stock_view>();
+      append(self, std::move(*decided), reply_with<stock_view>(rp, [view] { return view; }));
+      return rp;
+    },
+    [=](stock_atom) -> caf::result<stock_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.model.exists()) {
+        return make_error(errc::not_found, "unknown SKU");
+      }
+      return stock_of(st);
+    },
+    [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      proto::Product p;
+      p.set_sku(st.sku);
+      p.set_name(rec.name);
+      p.set_description(rec.description);
+      p.set_category(rec.category);
+      p.set_price_cents(rec.price_cents);
+      p.set_currency(rec.currency);
+      p.set_per_customer_limit(rec.per_customer_limit);
+      auto ev = st.model.decide_product(p, st.env->now_ms());
+      st.model.apply(ev);
+      auto view = product_of(st);
+      auto rp = self->make_response_promise<product_view>();
+      append(self, std::move(ev), reply_with<product_view>(rp, [view] { return view; }));
+      return rp;
+    },
+    [=](product_atom) -> caf::result<product_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.model.exists()) {
+        return make_error(errc::not_found, "unknown SKU");
+      }
+      return product_of(st);
+    },
+    [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
+    [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },
+    [=](tick_atom) {
+      if (self->state.loaded) {
+        on_tick(self);
+      }
+    },
+  };
+}
+
+sku_impl::behavior_type sku_main(self_ptr self, std::string sku,
+                                 std::shared_ptr<const entity_env> env, sku_directory* dir) {
+  auto& st = self->state;
+  st.sku = sku;
+  st.stream = "sku:" + sku;
+  st.env = std::move(env);
+  st.dir = dir;
+  self->attach_functor([dir, sku, addr = self->address()](const caf::error&) {
+    dir->forget(sku, addr);
+  });
+  start_load(self);
+  return running(self);
+}
+
+} // namespace
+
+sku_actor spawn_sku(caf::actor_system& sys, const std::string& sku,
+                    std::shared_ptr<const entity_env> env, sku_directory* dir) {
+  return sys.spawn(sku_main, sku, std::move(env), dir);
+}
+
+int64_t system_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+} // namespace surge::actors

@@ -1,0 +1,266 @@
+#include "surge/actors/sku_model.hpp"
+
+#include <limits>
+
+#include "surge/actors/errors.hpp"
+
+namespace surge::actors {
+
+namespace {
+
+constexpr char anonymous_prefix = '\x01'; // cannot appear in a validated customer id
+
+bool add_overflows(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_add_overflow(a, b, &r);
+}
+
+} // namespace
+
+sku_model::sku_model(const proto::SkuSnapshot& snap)
+  : exists_(snap.exists())
+  , product_(snap.product())
+  , on_hand_(snap.on_hand())
+  , held_(snap.held())
+  , sold_(snap.sold()) {
+  for (const auto& h : snap.holds()) {
+    holds_.emplace(h.hold_id(), h);
+    hold_by_cart_.emplace(h.cart_id(), h.hold_id());
+    expiries_.emplace(h.expires_at_ms(), h.hold_id());
+  }
+  for (const auto& c : snap.customers()) {
+    customers_.emplace(c.customer(), c.qty());
+  }
+}
+
+std::string sku_model::customer_key(const std::string& customer_id, const std::string& cart_id) {
+  if (!customer_id.empty()) {
+    return customer_id;
+  }
+  std::string key;
+  key.reserve(cart_id.size() + 1);
+  key += anonymous_prefix;
+  key += cart_id;
+  return key;
+}
+
+const proto::Hold* sku_model::hold_of_cart(const std::string& cart_id) const {
+  auto i = hold_by_cart_.find(cart_id);
+  return i == hold_by_cart_.end() ? nullptr : hold(i->second);
+}
+
+const proto::Hold* sku_model::hold(const std::string& hold_id) const {
+  auto i = holds_.find(hold_id);
+  return i == holds_.end() ? nullptr : &i->second;
+}
+
+int64_t sku_model::customer_qty(const std::string& key) const {
+  auto i = customers_.find(key);
+  return i == customers_.end() ? 0 : i->second;
+}
+
+caf::expected<std::optional<proto::SkuEvent>>
+sku_model::decide_hold(const std::string& cart_id, const std::string& customer_id, int64_t qty,
+                       int64_t now_ms, int64_t ttl_ms, const std::string& new_hold_id) const {
+  if (!exists_) {
+    return make_error(errc::not_found, "unknown SKU");
+  }
+  if (qty < 0) {
+    return make_error(errc::invalid, "qty must not be negative");
+  }
+  const proto::Hold* existing = hold_of_cart(cart_id);
+  proto::SkuEvent ev;
+  ev.set_at_ms(now_ms);
+  if (qty == 0) {
+    if (existing == nullptr) {
+      return std::optional<proto::SkuEvent>{};
+    }
+    auto* rel = ev.mutable_hold_released();
+    rel->set_hold_id(existing->hold_id());
+    rel->set_reason(proto::HoldEnded::RELEASED);
+    return std::optional<proto::SkuEvent>{std::move(ev)};
+  }
+  const int64_t current = existing != nullptr ? existing->qty() : 0;
+  const int64_t delta = qty - current;
+  // An existing hold keeps the customer it was taken for.
+  const std::string& customer = existing != nullptr ? existing->customer_id() : customer_id;
+  if (delta > 0) {
+    if (delta > available()) {
+      return make_error(errc::sold_out, "only " + std::to_string(available()) + " more available");
+    }
+    const int64_t limit = product_.per_customer_limit();
+    if (limit > 0 && customer_qty(customer_key(customer, cart_id)) + delta > limit) {
+      return make_error(errc::limit_exceeded,
+                        "at most " + std::to_string(limit) + " per customer");
+    }
+  }
+  auto* h = ev.mutable_hold_set();
+  h->set_hold_id(existing != nullptr ? existing->hold_id() : new_hold_id);
+  h->set_cart_id(cart_id);
+  h->set_customer_id(customer);
+  h->set_qty(qty);
+  h->set_expires_at_ms(now_ms + ttl_ms);
+  return std::optional<proto::SkuEvent>{std::move(ev)};
+}
+
+caf::expected<proto::SkuEvent> sku_model::decide_confirm(const std::string& hold_id,
+                                                         const std::string& order_id,
+                                                         int64_t now_ms) const {
+  if (hold(hold_id) == nullptr) {
+    return make_error(errc::not_found, "no such hold (released or expired)");
+  }
+  proto::SkuEvent ev;
+  ev.set_at_ms(now_ms);
+  auto* c = ev.mutable_hold_confirmed();
+  c->set_hold_id(hold_id);
+  c->set_reason(proto::HoldEnded::CONFIRMED);
+  c->set_order_id(order_id);
+  return ev;
+}
+
+caf::expected<proto::SkuEvent> sku_model::decide_stock(bool set, int64_t value,
+                                                       int64_t now_ms) const {
+  if (!exists_) {
+    return make_error(errc::not_found, "unknown SKU");
+  }
+  int64_t next = value;
+  if (!set && add_overflows(on_hand_, value)) {
+    return make_error(errc::invalid, "on_hand would overflow");
+  }
+  if (!set) {
+    next = on_hand_ + value;
+  }
+  if (next < 0) {
+    return make_error(errc::invalid, "on_hand must not be negative");
+  }
+  if (next < held_ + sold_) {
+    return make_error(errc::conflict, "on_hand " + std::to_string(next) + " is below held + sold ("
+                                        + std::to_string(held_ + sold_) + ")");
+  }
+  proto::SkuEvent ev;
+  ev.set_at_ms(now_ms);
+  if (set) {
+    ev.set_stock_set(value);
+  } else {
+    ev.set_stock_added(value);
+  }
+  return ev;
+}
+
+proto::SkuEvent sku_model::decide_product(const proto::Product& p, int64_t now_ms) const {
+  proto::SkuEvent ev;
+  ev.set_at_ms(now_ms);
+  *ev.mutable_product_set() = p;
+  return ev;
+}
+
+std::vector<proto::SkuEvent> sku_model::decide_expiry(int64_t now_ms) const {
+  std::vector<proto::SkuEvent> result;
+  for (const auto& [at, id] : expiries_) {
+    if (at > now_ms) {
+      break;
+    }
+    proto::SkuEvent ev;
+    ev.set_at_ms(now_ms);
+    auto* rel = ev.mutable_hold_released();
+    rel->set_hold_id(id);
+    rel->set_reason(proto::HoldEnded::EXPIRED);
+    result.push_back(std::move(ev));
+  }
+  return result;
+}
+
+std::optional<int64_t> sku_model::next_expiry() const {
+  if (expiries_.empty()) {
+    return std::nullopt;
+  }
+  return expiries_.begin()->first;
+}
+
+void sku_model::remove_hold(const std::string& hold_id, bool to_sold) {
+  auto i = holds_.find(hold_id);
+  if (i == holds_.end()) {
+    return; // replay of an event whose hold is already gone: nothing to do
+  }
+  const proto::Hold& h = i->second;
+  held_ -= h.qty();
+  if (to_sold) {
+    sold_ += h.qty();
+  } else {
+    auto key = customer_key(h.customer_id(), h.cart_id());
+    auto c = customers_.find(key);
+    if (c != customers_.end()) {
+      c->second -= h.qty();
+      if (c->second <= 0) {
+        customers_.erase(c);
+      }
+    }
+  }
+  expiries_.erase({h.expires_at_ms(), h.hold_id()});
+  hold_by_cart_.erase(h.cart_id());
+  holds_.erase(i);
+}
+
+void sku_model::apply(const proto::SkuEvent& ev) {
+  switch (ev.kind_case()) {
+    case proto::SkuEvent::kProductSet:
+      exists_ = true;
+      product_ = ev.product_set();
+      break;
+    case proto::SkuEvent::kStockSet:
+      on_hand_ = ev.stock_set();
+      break;
+    case proto::SkuEvent::kStockAdded:
+      on_hand_ += ev.stock_added();
+      break;
+    case proto::SkuEvent::kHoldSet: {
+      const proto::Hold& h = ev.hold_set();
+      auto key = customer_key(h.customer_id(), h.cart_id());
+      int64_t previous = 0;
+      if (auto i = holds_.find(h.hold_id()); i != holds_.end()) {
+        previous = i->second.qty();
+        expiries_.erase({i->second.expires_at_ms(), i->first});
+      }
+      held_ += h.qty() - previous;
+      customers_[key] += h.qty() - previous;
+      holds_[h.hold_id()] = h;
+      hold_by_cart_[h.cart_id()] = h.hold_id();
+      expiries_.emplace(h.expires_at_ms(), h.hold_id());
+      break;
+    }
+    case proto::SkuEvent::kHoldReleased:
+      remove_hold(ev.hold_released().hold_id(), false);
+      break;
+    case proto::SkuEvent::kHoldConfirmed:
+      remove_hold(ev.hold_confirmed().hold_id(), true);
+      break;
+    case proto::SkuEvent::KIND_NOT_SET:
+      break;
+  }
+}
+
+void sku_model::apply(const proto::EventBatch& batch) {
+  for (const auto& ev : batch.events()) {
+    apply(ev);
+  }
+}
+
+proto::SkuSnapshot sku_model::snapshot() const {
+  proto::SkuSnapshot snap;
+  snap.set_exists(exists_);
+  *snap.mutable_product() = product_;
+  snap.set_on_hand(on_hand_);
+  snap.set_held(held_);
+  snap.set_sold(sold_);
+  for (const auto& [at, id] : expiries_) {
+    *snap.add_holds() = holds_.at(id);
+  }
+  for (const auto& [key, qty] : customers_) {
+    auto* c = snap.add_customers();
+    c->set_customer(key);
+    c->set_qty(qty);
+  }
+  return snap;
+}
+
+} // namespace surge::actors

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace surge::config {
+
+/// Every setting of surge-node, typed. Components receive the parts they need as const values;
+/// nothing reads settings from globals. Names, defaults, bounds and help text are declared once,
+/// in settings.cpp's table, which also drives --help and validation.
+struct node_options {
+  std::string node_id;                               ///< node.id (default: hostname-pid)
+  std::string http_host;                             ///< http.host
+  uint16_t http_port = 0;                            ///< http.port
+  std::size_t http_io_threads = 0;                   ///< http.io_threads
+  std::size_t http_body_limit = 0;                   ///< http.body_limit (bytes)
+  std::chrono::milliseconds http_request_timeout{0}; ///< http.request_timeout
+  std::string admin_host;                            ///< admin.host
+  uint16_t admin_port = 0;                           ///< admin.port
+  std::string admin_token;                           ///< admin.token
+  std::string cluster_host;                          ///< cluster.host
+  uint16_t cluster_port = 0;                         ///< cluster.port
+  std::string cluster_seeds;                         ///< cluster.seeds
+  uint32_t cluster_shards = 0;                       ///< cluster.shards
+  std::string pg_url;                                ///< pg.url
+  std::string redis_url;                             ///< redis.url
+  std::string redis_prefix;                          ///< redis.prefix
+  std::chrono::milliseconds holds_ttl{0};            ///< holds.ttl
+  std::chrono::milliseconds carts_ttl{0};            ///< carts.ttl
+  std::chrono::milliseconds entity_idle{0};          ///< entity.idle_timeout
+  uint32_t sku_snapshot_every = 0;                   ///< sku.snapshot_every (journal batches)
+  std::size_t journal_writers = 0;                   ///< journal.writers
+  std::size_t journal_max_batch = 0;                 ///< journal.max_batch
+  std::size_t storage_threads = 0;                   ///< storage.threads
+  std::string log_level;         ///< log.level: trace, debug, info, warn, error, critical, off
+  std::string log_format;        ///< log.format: text, json
+  std::string payments_gateways; ///< payments.gateways
+};
+
+/// What the command line asked for besides settings.
+struct invocation {
+  node_options options;
+  bool help = false;         ///< --help / -h
+  bool version = false;      ///< --version
+  bool migrate_only = false; ///< --migrate-only
+  std::string config_file;   ///< --config=FILE (empty: none)
+};
+
+/// A start-up error; `message` names the setting, e.g.
+/// "unknown setting 'http.prot' (command line)" or
+/// "setting 'http.port' (environment SURGE_HTTP_PORT): expected an integer in 1..65535, got 'x'".
+struct load_error {
+  std::string message;
+};
+
+using environment = std::map<std::string, std::string>;
+
+/// Loads settings with the precedence command line > environment (SURGE_* variables; a SURGE_
+/// variable that names no setting is an error, except SURGE_TEST_* and those in
+/// `ignored_env_prefixes`) > file given by --config (`name = value` lines, or `[group]` sections
+/// with `key = value`; '#' comments; values may be double-quoted) > defaults.
+/// Command-line arguments are `--name=value` or `--name value`; boolean flags as above.
+///
+/// `args` are the arguments after the program name (argv[1..argc)). `env` is usually
+/// process_environment(). SURGE_CONFIG in `env` names the config file when --config is absent.
+/// With --help or --version, only the command line's shape is checked and `options` holds the
+/// defaults. Never throws: every failure, including an unreadable config file, is a load_error.
+std::variant<invocation, load_error> load(const std::vector<std::string>& args,
+                                          const environment& env);
+
+/// As above, additionally ignoring SURGE_ variables whose names start with one of
+/// `ignored_env_prefixes` (e.g. "SURGE_PAYSIM_" for a tool sharing the environment).
+std::variant<invocation, load_error> load(const std::vector<std::string>& args,
+                                          const environment& env,
+                                          const std::vector<std::string>& ignored_env_prefixes);
+
+/// The process environment as a map.
+environment process_environment();
+
+/// Text for --help: usage, the flags, then every setting with its default and meaning.
+std::string help_text(const std::string& program);
+
+/// Durations are written "250ms", "30s", "10m", "1h" or a bare number of seconds.
+/// Returns false for anything else (negative, overflow, unknown unit).
+/// Fractions ("1.5s") are rejected. A 'd' suffix means days. On false, `out` is unchanged.
+bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
+
+/// The shortest exact spelling of `d` that parse_duration accepts, e.g. "600s" -> "10m",
+/// 1500ms -> "1500ms".
+std::string format_duration(std::chrono::milliseconds d);
+
+} // namespace surge::config

@@ -1,0 +1,214 @@
+#include "surge/config/log.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+namespace surge::log {
+
+namespace {
+
+/// Process-wide logging state. `sink` is the one sink every logger holds; setup swaps what it
+/// forwards to, so loggers never change their sink list. Guarded by `mutex` (the dist sink has
+/// its own lock for logging).
+struct log_state {
+  log_state();
+
+  std::mutex mutex;
+  std::shared_ptr<spdlog::sinks::dist_sink_mt> sink;
+  spdlog::level::level_enum level = spdlog::level::info;
+  std::map<std::string, std::shared_ptr<spdlog::logger>> loggers;
+};
+
+std::shared_ptr<spdlog::sinks::sink> make_stderr_sink(const std::string& format) {
+  std::shared_ptr<spdlog::sinks::sink> out;
+  if (format == "json") {
+    out = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    out->set_formatter(std::make_unique<json_formatter>());
+  } else {
+    out = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    out->set_formatter(std::make_unique<spdlog::pattern_formatter>(text_pattern));
+  }
+  return out;
+}
+
+log_state::log_state()
+    : sink(std::make_shared<spdlog::sinks::dist_sink_mt>()) {
+  sink->set_sinks({make_stderr_sink("text")});
+}
+
+log_state& state() {
+  static log_state s;
+  return s;
+}
+
+std::string_view level_name(spdlog::level::level_enum lvl) {
+  switch (lvl) {
+  case spdlog::level::trace:
+    return "trace";
+  case spdlog::level::debug:
+    return "debug";
+  case spdlog::level::info:
+    return "info";
+  case spdlog::level::warn:
+    return "warn";
+  case spdlog::level::err:
+    return "error";
+  case spdlog::level::critical:
+    return "critical";
+  default:
+    return "off";
+  }
+}
+
+/// Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  size_t len = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    lo = c == 0xE0 ? 0xA0 : 0x80; // no overlong forms
+    hi = c == 0xED ? 0x9F : 0xBF; // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    lo = c == 0xF0 ? 0x90 : 0x80;
+    hi = c == 0xF4 ? 0x8F : 0xBF; // at most U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) {
+    return 0;
+  }
+  if (byte(i + 1) < lo || byte(i + 1) > hi) {
+    return 0;
+  }
+  for (size_t k = 2; k < len; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) {
+      return 0;
+    }
+  }
+  return len;
+}
+
+void append(spdlog::memory_buf_t& dest, std::string_view s) {
+  dest.append(s.data(), s.data() + s.size());
+}
+
+/// Appends `s` as the inside of a JSON string.
+void append_escaped(spdlog::memory_buf_t& dest, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t len = utf8_sequence(s, i);
+      if (len == 0) {
+        append(dest, "\\ufffd");
+        ++i;
+      } else {
+        append(dest, s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+    case '"':
+      append(dest, "\\\"");
+      break;
+    case '\\':
+      append(dest, "\\\\");
+      break;
+    case '\n':
+      append(dest, "\\n");
+      break;
+    case '\r':
+      append(dest, "\\r");
+      break;
+    case '\t':
+      append(dest, "\\t");
+      break;
+    case '\b':
+      append(dest, "\\b");
+      break;
+    case '\f':
+      append(dest, "\\f");
+      break;
+    default:
+      if (c < 0x20) {
+        char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+        dest.append(u, u + sizeof(u));
+      } else {
+        dest.push_back(static_cast<char>(c));
+      }
+    }
+    ++i;
+  }
+}
+
+} // namespace
+
+void json_formatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
+  using namespace std::chrono;
+  auto since_epoch = duration_cast<microseconds>(msg.time.time_since_epoch());
+  auto secs = floor<seconds>(since_epoch);
+  auto micros = (since_epoch - secs).count();
+  std::time_t t = static_cast<std::time_t>(secs.count());
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char ts[64];
+  std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<long long>(micros));
+  append(dest, "{\"ts\":\"");
+  append(dest, ts);
+  append(dest, "\",\"level\":\"");
+  append(dest, level_name(msg.level));
+  append(dest, "\",\"logger\":\"");
+  append_escaped(dest, std::string_view{msg.logger_name.data(), msg.logger_name.size()});
+  append(dest, "\",\"msg\":\"");
+  append_escaped(dest, std::string_view{msg.payload.data(), msg.payload.size()});
+  append(dest, "\"}\n");
+}
+
+std::unique_ptr<spdlog::formatter> json_formatter::clone() const {
+  return std::make_unique<json_formatter>();
+}
+
+void setup(const std::string& level, const std::string& format) {
+  auto& s = state();
+  std::lock_guard<std::mutex> guard{s.mutex};
+  s.level = spdlog::level::from_str(level);
+  s.sink->set_sinks({make_stderr_sink(format)});
+  for (auto& [name, logger] : s.loggers) {
+    logger->set_level(s.level);
+  }
+}
+
+std::shared_ptr<spdlog::logger> get(const std::string& subsystem) {
+  auto& s = state();
+  std::lock_guard<std::mutex> guard{s.mutex};
+  auto it = s.loggers.find(subsystem);
+  if (it != s.loggers.end()) {
+    return it->second;
+  }
+  auto logger = std::make_shared<spdlog::logger>(subsystem, s.sink);
+  logger->set_level(s.level);
+  logger->flush_on(spdlog::level::warn);
+  s.loggers.emplace(subsystem, logger);
+  return logger;
+}
+
+} // namespace surge::log

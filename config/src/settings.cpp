@@ -1,0 +1,743 @@
+#include "surge/config/settings.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+
+#include <unistd.h>
+
+extern char** environ;
+
+namespace surge::config {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// -- the table -----------------------------------------------------------------------------------
+
+enum class kind { string, integer, port, duration, boolean, enumeration };
+
+/// A parsed value; which alternative is held follows from the setting's kind.
+using value = std::variant<std::string, int64_t, milliseconds, bool>;
+
+using setter = std::function<void(node_options&, const value&)>;
+
+/// One setting. `lo`/`hi` bound integers (and ports); `dlo`/`dhi` bound durations.
+struct setting_def {
+  std::string name;
+  kind type = kind::string;
+  std::string default_text; ///< parsed like any other source; node.id's is computed at load
+  std::string help;
+  int64_t lo = 0;
+  int64_t hi = 0;
+  milliseconds dlo{0};
+  milliseconds dhi{0};
+  std::vector<std::string> choices; ///< for kind::enumeration
+  bool allow_empty = true;          ///< for kind::string
+  setter store;
+};
+
+/// Stores a parsed value into `member`, converting to the member's type. The table's bounds
+/// guarantee the conversion is lossless.
+template <class T>
+setter into(T node_options::*member) {
+  return [member](node_options& opts, const value& v) {
+    if constexpr (std::is_same_v<T, bool>) {
+      opts.*member = std::get<bool>(v);
+    } else if constexpr (std::is_integral_v<T>) {
+      opts.*member = static_cast<T>(std::get<int64_t>(v));
+    } else if constexpr (std::is_same_v<T, milliseconds>) {
+      opts.*member = std::get<milliseconds>(v);
+    } else {
+      opts.*member = std::get<std::string>(v);
+    }
+  };
+}
+
+/// The fields every kind shares; the factories below fill in the rest.
+setting_def base(std::string name, kind type, std::string def, std::string help, setter store) {
+  setting_def s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_text = std::move(def);
+  s.help = std::move(help);
+  s.store = std::move(store);
+  return s;
+}
+
+template <class T>
+setting_def text_setting(std::string name, std::string def, std::string help,
+                         T node_options::*member, bool allow_empty = true) {
+  auto s = base(std::move(name), kind::string, std::move(def), std::move(help), into(member));
+  s.allow_empty = allow_empty;
+  return s;
+}
+
+template <class T>
+setting_def int_setting(std::string name, int64_t lo, int64_t hi, std::string def, std::string help,
+                        T node_options::*member) {
+  auto s = base(std::move(name), kind::integer, std::move(def), std::move(help), into(member));
+  s.lo = lo;
+  s.hi = hi;
+  return s;
+}
+
+setting_def port_setting(std::string name, std::string def, std::string help,
+                         uint16_t node_options::*member) {
+  auto s = base(std::move(name), kind::port, std::move(def), std::move(help), into(member));
+  s.lo = 1;
+  s.hi = 65535;
+  return s;
+}
+
+[[maybe_unused]] setting_def bool_setting(std::string name, std::string def, std::string help,
+                                          bool node_options::*member) {
+  return base(std::move(name), kind::boolean, std::move(def), std::move(help), into(member));
+}
+
+setting_def duration_setting(std::string name, milliseconds lo, milliseconds hi, std::string def,
+                             std::string help, milliseconds node_options::*member) {
+  auto s = base(std::move(name), kind::duration, std::move(def), std::move(help), into(member));
+  s.dlo = lo;
+  s.dhi = hi;
+  return s;
+}
+
+setting_def enum_setting(std::string name, std::vector<std::string> choices, std::string def,
+                         std::string help, std::string node_options::*member) {
+  auto s = base(std::move(name), kind::enumeration, std::move(def), std::move(help), into(member));
+  s.choices = std::move(choices);
+  return s;
+}
+
+constexpr milliseconds ms(int64_t n) {
+  return milliseconds{n};
+}
+constexpr milliseconds secs(int64_t n) {
+  return milliseconds{n * 1000};
+}
+constexpr milliseconds days(int64_t n) {
+  return secs(n * 86400);
+}
+
+/// Every setting of surge-node, in --help order. To add one: add a member to node_options, then
+/// one line here. Nothing else in this file names a setting except node.id's computed default and
+/// the admin.token rule in validate().
+const std::vector<setting_def>& settings_table() {
+  using o = node_options;
+  static const std::vector<setting_def> table = {
+      text_setting("node.id", "", "this member's id", &o::node_id, false),
+      text_setting("http.host", "127.0.0.1", "storefront HTTP listen address", &o::http_host,
+                   false),
+      port_setting("http.port", "8080", "storefront HTTP port", &o::http_port),
+      int_setting("http.io_threads", 1, 64, "2", "storefront HTTP I/O threads",
+                  &o::http_io_threads),
+      int_setting("http.body_limit", 1024, 16777216, "65536",
+                  "largest accepted request body, in bytes", &o::http_body_limit),
+      duration_setting("http.request_timeout", ms(100), secs(3600), "10s",
+                       "time limit for one storefront request", &o::http_request_timeout),
+      text_setting("admin.host", "127.0.0.1", "admin API (/metrics, /console) listen address",
+                   &o::admin_host, false),
+      port_setting("admin.port", "9090", "admin API port", &o::admin_port),
+      text_setting("admin.token", "",
+                   "bearer token for the admin API (required unless admin.host is loopback)",
+                   &o::admin_token),
+      text_setting("cluster.host", "127.0.0.1", "CAF middleman listen address", &o::cluster_host,
+                   false),
+      port_setting("cluster.port", "4242", "CAF middleman port", &o::cluster_port),
+      text_setting("cluster.seeds", "", "host:port,... of other members", &o::cluster_seeds),
+      int_setting("cluster.shards", 1, 65536, "256",
+                  "number of shards (fixed for the life of a database)", &o::cluster_shards),
+      text_setting("pg.url", "postgresql://surge@127.0.0.1:5432/surge", "PostgreSQL connection URL",
+                   &o::pg_url, false),
+      text_setting("redis.url", "redis://127.0.0.1:6379/0", "Redis connection URL", &o::redis_url,
+                   false),
+      text_setting("redis.prefix", "surge:", "prefix of every Redis key", &o::redis_prefix),
+      duration_setting("holds.ttl", secs(1), days(7), "600s", "how long a cart hold keeps stock",
+                       &o::holds_ttl),
+      duration_setting("carts.ttl", secs(1), days(30), "604800s", "how long an idle cart is kept",
+                       &o::carts_ttl),
+      duration_setting("entity.idle_timeout", ms(100), days(1), "120s",
+                       "idle time after which an SKU or cart actor is passivated", &o::entity_idle),
+      int_setting("sku.snapshot_every", 1, 1000000, "100",
+                  "journal batches between two SKU snapshots", &o::sku_snapshot_every),
+      int_setting("journal.writers", 1, 32, "2", "concurrent journal writers", &o::journal_writers),
+      int_setting("journal.max_batch", 1, 100000, "512", "most events in one journal batch",
+                  &o::journal_max_batch),
+      int_setting("storage.threads", 1, 64, "4", "threads for blocking PostgreSQL/Redis calls",
+                  &o::storage_threads),
+      enum_setting("log.level", {"trace", "debug", "info", "warn", "error", "critical", "off"},
+                   "info", "least severe level logged", &o::log_level),
+      enum_setting("log.format", {"text", "json"}, "text",
+                   "log line format (json: one object per line)", &o::log_format),
+      text_setting("payments.gateways", "",
+                   "ordered failover list name=url,... e.g. alpha=http://127.0.0.1:7070",
+                   &o::payments_gateways),
+  };
+  return table;
+}
+
+const setting_def* find_setting(std::string_view name) {
+  for (const auto& s : settings_table()) {
+    if (s.name == name) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+/// "http.port" -> "SURGE_HTTP_PORT".
+std::string env_name(std::string_view name) {
+  std::string out = "SURGE_";
+  for (char c : name) {
+    out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+/// Best guess at the setting an unknown SURGE_ variable meant: "SURGE_HTTP_PROT" -> "http.prot".
+std::string guess_name(std::string_view var) {
+  std::string out;
+  bool dotted = false;
+  for (char c : var.substr(6)) {
+    if (c == '_' && !dotted) {
+      out += '.';
+      dotted = true;
+    } else {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return out;
+}
+
+// -- values --------------------------------------------------------------------------------------
+
+/// Parses a whole string as a decimal int64 (optional leading '-'); nothing else is accepted.
+std::optional<int64_t> parse_int(std::string_view text) {
+  int64_t v = 0;
+  if (text.empty() || text.front() == '+') {
+    return std::nullopt;
+  }
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") {
+    return true;
+  }
+  if (text == "false" || text == "0" || text == "no" || text == "off") {
+    return false;
+  }
+  return std::nullopt;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) {
+      out += sep;
+    }
+    out += p;
+  }
+  return out;
+}
+
+/// What a value of this setting must look like, for error messages and --help.
+std::string expectation(const setting_def& s) {
+  switch (s.type) {
+  case kind::string:
+    return s.allow_empty ? "a string" : "a non-empty string";
+  case kind::integer:
+  case kind::port:
+    return "an integer in " + std::to_string(s.lo) + ".." + std::to_string(s.hi);
+  case kind::duration:
+    return "a duration (e.g. 250ms, 30s, 10m, 1h, 2d) in " + format_duration(s.dlo) + ".." +
+           format_duration(s.dhi);
+  case kind::boolean:
+    return "true or false";
+  case kind::enumeration:
+    return "one of " + join(s.choices, "|");
+  }
+  return "a value";
+}
+
+/// Parses `text` for setting `s`; nullopt if it is ill-typed or out of bounds.
+std::optional<value> parse_value(const setting_def& s, const std::string& text) {
+  switch (s.type) {
+  case kind::string:
+    if (!s.allow_empty && text.empty()) {
+      return std::nullopt;
+    }
+    return value{text};
+  case kind::integer:
+  case kind::port: {
+    auto v = parse_int(text);
+    if (!v || *v < s.lo || *v > s.hi) {
+      return std::nullopt;
+    }
+    return value{*v};
+  }
+  case kind::duration: {
+    milliseconds d{0};
+    if (!parse_duration(text, d) || d < s.dlo || d > s.dhi) {
+      return std::nullopt;
+    }
+    return value{d};
+  }
+  case kind::boolean: {
+    auto b = parse_bool(text);
+    if (!b) {
+      return std::nullopt;
+    }
+    return value{*b};
+  }
+  case kind::enumeration:
+    if (std::find(s.choices.begin(), s.choices.end(), text) == s.choices.end()) {
+      return std::nullopt;
+    }
+    return value{text};
+  }
+  return std::nullopt;
+}
+
+// -- sources -------------------------------------------------------------------------------------
+
+/// One `name = value` from some source; `origin` is "command line", "environment SURGE_X" or
+/// "file PATH:LINE".
+struct assignment {
+  std::string name;
+  std::string text;
+  std::string origin;
+};
+
+load_error unknown_setting(const std::string& name, const std::string& origin) {
+  return load_error{"unknown setting '" + name + "' (" + origin + ")"};
+}
+
+/// Applies `a` to `opts`; on failure returns the error naming the setting and its origin.
+std::optional<load_error> apply(const assignment& a, node_options& opts,
+                                std::map<std::string, std::string>& origins) {
+  const setting_def* s = find_setting(a.name);
+  if (s == nullptr) {
+    return unknown_setting(a.name, a.origin);
+  }
+  auto v = parse_value(*s, a.text);
+  if (!v) {
+    return load_error{"setting '" + a.name + "' (" + a.origin + "): expected " + expectation(*s) +
+                      ", got '" + a.text + "'"};
+  }
+  s->store(opts, *v);
+  origins[a.name] = a.origin;
+  return std::nullopt;
+}
+
+std::string_view trim(std::string_view s) {
+  const char* ws = " \t\r\n\f\v";
+  auto b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) {
+    return {};
+  }
+  auto e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+/// Splits a file value into its text, dropping a trailing comment (a '#' or ';' preceded by
+/// whitespace, outside quotes) and surrounding double quotes (inside which \" and \\ escape).
+/// Returns nullopt for an unterminated quote or text after the closing quote.
+std::optional<std::string> file_value(std::string_view raw) {
+  raw = trim(raw);
+  if (!raw.empty() && raw.front() == '"') {
+    std::string out;
+    size_t i = 1;
+    for (; i < raw.size(); ++i) {
+      char c = raw[i];
+      if (c == '\\' && i + 1 < raw.size() && (raw[i + 1] == '"' || raw[i + 1] == '\\')) {
+        out += raw[++i];
+      } else if (c == '"') {
+        break;
+      } else {
+        out += c;
+      }
+    }
+    if (i >= raw.size()) {
+      return std::nullopt;
+    }
+    auto rest = trim(raw.substr(i + 1));
+    if (!rest.empty() && rest.front() != '#' && rest.front() != ';') {
+      return std::nullopt;
+    }
+    return out;
+  }
+  for (size_t i = 1; i < raw.size(); ++i) {
+    if ((raw[i] == '#' || raw[i] == ';') && (raw[i - 1] == ' ' || raw[i - 1] == '\t')) {
+      raw = trim(raw.substr(0, i));
+      break;
+    }
+  }
+  if (!raw.empty() && (raw.front() == '#' || raw.front() == ';')) {
+    return std::string{};
+  }
+  return std::string{raw};
+}
+
+/// Reads the config file into `out`; returns an error naming the file (and line) on failure.
+std::optional<load_error> read_file(const std::string& path, std::vector<assignment>& out) {
+  std::ifstream in(path);
+  if (!in) {
+    return load_error{"cannot read config file '" + path + "'"};
+  }
+  std::string line;
+  std::string group;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::string origin = "file " + path + ":" + std::to_string(line_no);
+    auto text = trim(line);
+    if (text.empty() || text.front() == '#' || text.front() == ';') {
+      continue;
+    }
+    if (text.front() == '[') {
+      auto close = text.find(']');
+      auto rest =
+          close == std::string_view::npos ? std::string_view{} : trim(text.substr(close + 1));
+      auto name =
+          close == std::string_view::npos ? std::string_view{} : trim(text.substr(1, close - 1));
+      if (name.empty() || (!rest.empty() && rest.front() != '#' && rest.front() != ';')) {
+        return load_error{"malformed group header '" + std::string{text} + "' (" + origin + ")"};
+      }
+      group = std::string{name};
+      continue;
+    }
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) {
+      return load_error{"expected 'name = value', got '" + std::string{text} + "' (" + origin +
+                        ")"};
+    }
+    auto key = std::string{trim(text.substr(0, eq))};
+    if (key.empty()) {
+      return load_error{"missing setting name before '=' (" + origin + ")"};
+    }
+    std::string name = group.empty() ? key : group + "." + key;
+    auto v = file_value(text.substr(eq + 1));
+    if (!v) {
+      return load_error{"setting '" + name + "' (" + origin +
+                        "): unterminated or malformed quoted value"};
+    }
+    out.push_back({std::move(name), std::move(*v), std::move(origin)});
+  }
+  if (in.bad()) {
+    return load_error{"cannot read config file '" + path + "'"};
+  }
+  return std::nullopt;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+/// Collects SURGE_* variables naming settings; errors on one naming none.
+std::optional<load_error> read_env(const environment& env,
+                                   const std::vector<std::string>& ignored_prefixes,
+                                   std::vector<assignment>& out) {
+  std::map<std::string, const setting_def*> by_env;
+  for (const auto& s : settings_table()) {
+    by_env[env_name(s.name)] = &s;
+  }
+  for (const auto& [var, text] : env) {
+    if (!starts_with(var, "SURGE_") || var == "SURGE_CONFIG" || starts_with(var, "SURGE_TEST_")) {
+      continue;
+    }
+    bool ignored = std::any_of(ignored_prefixes.begin(), ignored_prefixes.end(),
+                               [&](const std::string& p) { return starts_with(var, p); });
+    if (ignored) {
+      continue;
+    }
+    auto it = by_env.find(var);
+    if (it == by_env.end()) {
+      return unknown_setting(guess_name(var), "environment " + var);
+    }
+    out.push_back({it->second->name, text, "environment " + var});
+  }
+  return std::nullopt;
+}
+
+/// Parses the command line into `inv`'s flags and `out`'s settings.
+std::optional<load_error> read_args(const std::vector<std::string>& args, invocation& inv,
+                                    std::vector<assignment>& out) {
+  const std::string origin = "command line";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      inv.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      inv.version = true;
+      continue;
+    }
+    if (arg == "--migrate-only") {
+      inv.migrate_only = true;
+      continue;
+    }
+    if (!starts_with(arg, "--") || arg.size() == 2) {
+      return load_error{"unexpected argument '" + arg + "' (command line): settings are written " +
+                        "--name=value; see --help"};
+    }
+    auto eq = arg.find('=');
+    std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    std::optional<std::string> text;
+    if (eq != std::string::npos) {
+      text = arg.substr(eq + 1);
+    }
+    if (name == "config") {
+      if (!text) {
+        if (i + 1 >= args.size()) {
+          return load_error{"option '--config' (command line): missing file name"};
+        }
+        text = args[++i];
+      }
+      if (text->empty()) {
+        return load_error{"option '--config' (command line): empty file name"};
+      }
+      inv.config_file = *text;
+      continue;
+    }
+    if (name == "help" || name == "version" || name == "migrate-only") {
+      return load_error{"flag '--" + name + "' (command line) takes no value"};
+    }
+    const setting_def* s = find_setting(name);
+    if (s == nullptr) {
+      return unknown_setting(name, origin);
+    }
+    if (!text) {
+      bool next_is_value = i + 1 < args.size() && !starts_with(args[i + 1], "-");
+      if (s->type == kind::boolean && !next_is_value) {
+        text = "true";
+      } else if (i + 1 >= args.size()) {
+        return load_error{"setting '" + name + "' (command line): missing value"};
+      } else {
+        text = args[++i];
+      }
+    }
+    out.push_back({std::move(name), std::move(*text), origin});
+  }
+  return std::nullopt;
+}
+
+/// True for 127.x.x.x, ::1 (optionally bracketed) and localhost.
+bool is_loopback(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") {
+    return true;
+  }
+  if (!starts_with(host, "127.")) {
+    return false;
+  }
+  int parts = 0;
+  std::string_view rest = host;
+  while (true) {
+    auto dot = rest.find('.');
+    auto part = rest.substr(0, dot);
+    auto n = parse_int(part);
+    if (!n || *n < 0 || *n > 255 || part.size() > 3) {
+      return false;
+    }
+    ++parts;
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    rest = rest.substr(dot + 1);
+  }
+  return parts == 4;
+}
+
+std::string computed_node_id() {
+  char host[256] = {};
+  std::string name = "surge";
+  if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
+    name = host;
+  }
+  return name + "-" + std::to_string(static_cast<long long>(getpid()));
+}
+
+/// Rules spanning several settings.
+std::optional<load_error> validate(const node_options& opts,
+                                   const std::map<std::string, std::string>& origins) {
+  if (!is_loopback(opts.admin_host) && opts.admin_token.empty()) {
+    auto it = origins.find("admin.host");
+    std::string where = it == origins.end() ? "default" : it->second;
+    return load_error{"setting 'admin.token' is required when admin.host ('" + opts.admin_host +
+                      "', " + where + ") is not a loopback address"};
+  }
+  return std::nullopt;
+}
+
+std::variant<invocation, load_error> load_impl(const std::vector<std::string>& args,
+                                               const environment& env,
+                                               const std::vector<std::string>& ignored_prefixes) {
+  invocation inv;
+  std::vector<assignment> cli;
+  if (auto err = read_args(args, inv, cli)) {
+    return *err;
+  }
+  std::map<std::string, std::string> origins;
+  for (const auto& s : settings_table()) {
+    std::string def = s.name == "node.id" ? computed_node_id() : s.default_text;
+    if (auto err = apply({s.name, def, "default"}, inv.options, origins)) {
+      return *err;
+    }
+  }
+  origins.clear();
+  if (inv.help || inv.version) {
+    return inv;
+  }
+  std::vector<assignment> file;
+  if (inv.config_file.empty()) {
+    if (auto it = env.find("SURGE_CONFIG"); it != env.end() && !it->second.empty()) {
+      inv.config_file = it->second;
+    }
+  }
+  if (!inv.config_file.empty()) {
+    if (auto err = read_file(inv.config_file, file)) {
+      return *err;
+    }
+  }
+  std::vector<assignment> from_env;
+  if (auto err = read_env(env, ignored_prefixes, from_env)) {
+    return *err;
+  }
+  for (const auto* source : {&file, &from_env, &cli}) {
+    for (const auto& a : *source) {
+      if (auto err = apply(a, inv.options, origins)) {
+        return *err;
+      }
+    }
+  }
+  if (auto err = validate(inv.options, origins)) {
+    return *err;
+  }
+  return inv;
+}
+
+} // namespace
+
+std::variant<invocation, load_error> load(const std::vector<std::string>& args,
+                                          const environment& env) {
+  return load(args, env, {});
+}
+
+std::variant<invocation, load_error> load(const std::vector<std::string>& args,
+                                          const environment& env,
+                                          const std::vector<std::string>& ignored_env_prefixes) {
+  try {
+    return load_impl(args, env, ignored_env_prefixes);
+  } catch (const std::exception& e) {
+    return load_error{std::string{"cannot load settings: "} + e.what()};
+  } catch (...) {
+    return load_error{"cannot load settings: unknown error"};
+  }
+}
+
+environment process_environment() {
+  environment env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry{*e};
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos) {
+      continue;
+    }
+    env.emplace(std::string{entry.substr(0, eq)}, std::string{entry.substr(eq + 1)});
+  }
+  return env;
+}
+
+std::string help_text(const std::string& program) {
+  std::ostringstream out;
+  out << "Usage: " << program << " [flags] [--name=value | --name value]...\n\n"
+      << "Flags:\n"
+      << "  -h, --help        print this text and exit\n"
+      << "  --version         print the version and exit\n"
+      << "  --migrate-only    apply the database schema migrations and exit\n"
+      << "  --config=FILE     read settings from FILE ('name = value' lines or [group] sections;\n"
+      << "                    '#'/';' comments); SURGE_CONFIG names it when --config is absent\n\n"
+      << "Settings (command line beats environment beats file beats default):\n";
+  for (const auto& s : settings_table()) {
+    std::string def = s.name == "node.id"      ? "hostname-pid"
+                      : s.default_text.empty() ? "(empty)"
+                                               : s.default_text;
+    out << "  --" << s.name << "=VALUE   (default " << def << "; env " << env_name(s.name) << ")\n"
+        << "      " << s.help << "; " << expectation(s) << "\n";
+  }
+  return out.str();
+}
+
+bool parse_duration(const std::string& text, milliseconds& out) {
+  std::string_view t{text};
+  size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0) {
+    return false;
+  }
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + digits, n);
+  if (ec != std::errc{} || end != t.data() + digits) {
+    return false;
+  }
+  auto unit = t.substr(digits);
+  uint64_t scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1000;
+  } else if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  } else if (unit == "d") {
+    scale = 86'400'000;
+  } else {
+    return false;
+  }
+  constexpr auto max = static_cast<uint64_t>(std::numeric_limits<milliseconds::rep>::max());
+  if (n > max / scale) {
+    return false;
+  }
+  out = milliseconds{static_cast<milliseconds::rep>(n * scale)};
+  return true;
+}
+
+std::string format_duration(milliseconds d) {
+  auto n = d.count();
+  if (n != 0) {
+    if (n % 86'400'000 == 0) {
+      return std::to_string(n / 86'400'000) + "d";
+    }
+    if (n % 3'600'000 == 0) {
+      return std::to_string(n / 3'600'000) + "h";
+    }
+    if (n % 60'000 == 0) {
+      return std::to_string(n / 60'000) + "m";
+    }
+    if (n % 1000 == 0) {
+      return std::to_string(n / 1000) + "s";
+    }
+  }
+  return std::to_string(n) + "ms";
+}
+
+} // namespace surge::config

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+
+namespace surge::persistence {
+
+/// Errors of the storage adapters. libpqxx exceptions and hiredis null replies are translated
+/// into these at the adapter's edge; nothing above persistence/ sees a storage exception.
+enum class errc : uint8_t {
+  /// The server could not be reached or the connection broke; the operation may be retried.
+  /// A commit that fails this way may or may not have been applied (see journal::commit).
+  unavailable = 1,
+  /// A (stream, seq) that is already in the journal: another writer got there first.
+  conflict,
+  /// Stored bytes that cannot be decoded.
+  corrupt,
+  /// A precondition on the caller's side (bad argument).
+  invalid,
+};
+
+/// Category atom of persistence errors (at most 10 characters, as every CAF atom).
+constexpr caf::atom_value error_category = caf::atom("persist");
+
+const char* to_string(errc x);
+
+/// Builds a CAF error of the persistence category; found by ADL for `make_error(errc::...)`.
+inline caf::error make_error(errc code, std::string what = {}) {
+  return caf::error{static_cast<uint8_t>(code), error_category, caf::make_message(std::move(what))};
+}
+
+/// True when `err` is the persistence error `code`.
+inline bool is(const caf::error& err, errc code) {
+  return err.category() == error_category && err.code() == static_cast<uint8_t>(code);
+}
+
+} // namespace surge::persistence

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "surge/persistence/records.hpp"
+
+namespace surge::persistence {
+
+/// The durable journal of entities, their snapshots and the rows committed with them.
+///
+/// An instance is one connection: it is NOT thread-safe and its calls block. Use it from one
+/// dedicated thread (see commit_queue, worker_pool); never from a CAF scheduler thread.
+class journal {
+ public:
+  virtual ~journal() = default;
+
+  /// False once the connection broke; the owner then makes a new instance.
+  virtual bool healthy() const = 0;
+
+  /// Commits all of `reqs` in ONE transaction: all or nothing.
+  /// Returns none on success; errc::conflict when any (stream, seq) already exists (nothing of
+  /// `reqs` is applied); errc::unavailable when the server is unreachable or the connection broke
+  /// (if it broke during COMMIT the outcome is unknown: callers re-read the journal to learn it).
+  virtual caf::error commit(std::span<const commit_request> reqs) = 0;
+
+  /// The batches of `stream` with seq > `after`, in ascending seq order.
+  virtual caf::expected<std::vector<journal_batch>> read(const std::string& stream,
+                                                         uint64_t after) = 0;
+
+  /// The newest snapshot of `stream`, or nullopt.
+  virtual caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) = 0;
+
+  /// The catalog row of `sku`, or nullopt.
+  virtual caf::expected<std::optional<product_record>> load_product(const std::string& sku) = 0;
+
+  /// A page of the catalog joined with the stock projection, ordered by sku.
+  virtual caf::expected<std::vector<product_listing>> list_products(const product_query& q) = 0;
+};
+
+/// Fast, losable copies of snapshots (Redis). The journal stays the truth: a snapshot read here
+/// is only used when the journal continues right after its seq.
+/// One instance is one connection: not thread-safe, blocking.
+class snapshot_cache {
+ public:
+  virtual ~snapshot_cache() = default;
+  virtual bool healthy() const = 0;
+  virtual caf::error put(const snapshot& snap) = 0;
+  virtual caf::expected<std::optional<snapshot>> get(const std::string& stream) = 0;
+};
+
+/// Carts (Redis): the whole cart as opaque bytes with a time to live.
+/// One instance is one connection: not thread-safe, blocking.
+class cart_store {
+ public:
+  virtual ~cart_store() = default;
+  virtual bool healthy() const = 0;
+  /// Stores `payload` under `cart_id`, replacing any value, expiring after `ttl`.
+  virtual caf::error put(const std::string& cart_id, const std::string& payload,
+                         std::chrono::seconds ttl) = 0;
+  virtual caf::expected<std::optional<std::string>> get(const std::string& cart_id) = 0;
+};
+
+} // namespace surge::persistence

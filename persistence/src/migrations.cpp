@@ -1,0 +1,108 @@
+#include <array>
+#include <exception>
+#include <string>
+
+#include <pqxx/pqxx>
+
+#include "pg_util.hpp"
+#include "surge/persistence/errors.hpp"
+#include "surge/persistence/pg.hpp"
+
+namespace surge::persistence {
+
+namespace {
+
+/// The schema, one entry per version. SKUs collate "C" so that listings page in byte order,
+/// whatever the database's locale. Append only: an applied migration never changes.
+struct migration {
+  int version;
+  const char* sql;
+};
+
+constexpr std::array<migration, 1> migrations{{
+    {1, R"sql(
+CREATE TABLE sku_journal (
+  stream       text        NOT NULL,
+  seq          bigint      NOT NULL,
+  payload      bytea       NOT NULL,
+  committed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (stream, seq)
+);
+CREATE TABLE snapshots (
+  stream     text        PRIMARY KEY,
+  seq        bigint      NOT NULL,
+  payload    bytea       NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE products (
+  sku                text        COLLATE "C" PRIMARY KEY,
+  name               text        NOT NULL DEFAULT '',
+  description        text        NOT NULL DEFAULT '',
+  category           text        NOT NULL DEFAULT '',
+  price_cents        bigint      NOT NULL DEFAULT 0,
+  currency           text        NOT NULL DEFAULT 'USD',
+  per_customer_limit bigint      NOT NULL DEFAULT 0,
+  updated_at         timestamptz NOT NULL DEFAULT now(),
+  search tsvector GENERATED ALWAYS AS (
+    to_tsvector('simple', coalesce(name, '') || ' ' || coalesce(description, '') || ' ' ||
+                          coalesce(category, ''))) STORED
+);
+CREATE INDEX products_search_idx ON products USING gin (search);
+CREATE INDEX products_category_sku_idx ON products (category, sku);
+CREATE INDEX products_price_idx ON products (price_cents);
+CREATE TABLE stock (
+  sku        text        COLLATE "C" PRIMARY KEY,
+  on_hand    bigint      NOT NULL DEFAULT 0,
+  held       bigint      NOT NULL DEFAULT 0,
+  sold       bigint      NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+)sql"},
+}};
+
+/// Key of the session-level advisory lock that serialises migrations across nodes ("Surge").
+constexpr long long migration_lock_key = 0x5375726765;
+
+} // namespace
+
+caf::error migrate(const std::string& url) {
+  std::unique_ptr<pqxx::connection> conn;
+  try {
+    conn = std::make_unique<pqxx::connection>(detail::with_connect_timeout(url));
+  } catch (const std::exception& e) {
+    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
+  }
+  try {
+    {
+      pqxx::nontransaction tx{*conn};
+      tx.exec_params("SELECT pg_advisory_lock($1)", migration_lock_key);
+      tx.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+              " version integer PRIMARY KEY,"
+              " applied_at timestamptz NOT NULL DEFAULT now())");
+    }
+    int current = 0;
+    {
+      pqxx::nontransaction tx{*conn};
+      current = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].as<int>();
+    }
+    for (const auto& m : migrations) {
+      if (m.version <= current) {
+        continue;
+      }
+      pqxx::work tx{*conn};
+      tx.exec(m.sql);
+      tx.exec_params("INSERT INTO schema_migrations(version) VALUES ($1)", m.version);
+      tx.commit();
+    }
+    {
+      pqxx::nontransaction tx{*conn};
+      tx.exec_params("SELECT pg_advisory_unlock($1)", migration_lock_key);
+    }
+  } catch (const std::exception& e) {
+    // The advisory lock is session-level: closing the connection releases it.
+    return make_error(errc::unavailable, std::string{"migration failed: "} + e.what());
+  }
+  return caf::none;
+}
+
+} // namespace surge::persistence

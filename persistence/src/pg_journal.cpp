@@ -1,0 +1,327 @@
+#include <algorithm>
+#include <exception>
+#include <limits>
+#include <map>
+#include <string>
+
+#include <pqxx/pqxx>
+
+#include "pg_util.hpp"
+#include "surge/persistence/errors.hpp"
+#include "surge/persistence/pg.hpp"
+
+namespace surge::persistence {
+
+namespace {
+
+constexpr int64_t to_bigint(uint64_t x) {
+  return x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(x);
+}
+
+/// The journal on one libpqxx connection. Owned and used by one thread at a time.
+class pg_journal final : public journal {
+ public:
+  explicit pg_journal(std::unique_ptr<pqxx::connection> conn)
+      : conn_(std::move(conn)) {}
+
+  bool healthy() const override { return healthy_; }
+
+  caf::error commit(std::span<const commit_request> reqs) override;
+  caf::expected<std::vector<journal_batch>> read(const std::string& stream,
+                                                 uint64_t after) override;
+  caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) override;
+  caf::expected<std::optional<product_record>> load_product(const std::string& sku) override;
+  caf::expected<std::vector<product_listing>> list_products(const product_query& q) override;
+
+ private:
+  /// Translates the exception in flight into an error; marks the journal unhealthy when the
+  /// connection is gone. `during_commit`: the failure may have hit after the server committed.
+  caf::error translate(bool during_commit = false) noexcept;
+
+  std::string build_commit_sql(pqxx::transaction_base& tx,
+                               std::span<const commit_request> reqs) const;
+
+  const std::unique_ptr<pqxx::connection> conn_;
+  bool healthy_ = true;
+};
+
+caf::error pg_journal::translate(bool during_commit) noexcept {
+  try {
+    throw;
+  } catch (const pqxx::unique_violation& e) {
+    return make_error(errc::conflict, e.what());
+  } catch (const pqxx::in_doubt_error& e) {
+    healthy_ = false;
+    return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
+  } catch (const pqxx::broken_connection& e) {
+    healthy_ = false;
+    if (during_commit) {
+      return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (const pqxx::sql_error& e) {
+    // A server that shuts down answers with an SQL error (57P01...) and then closes.
+    if (!conn_->is_open() || e.sqlstate().rfind("57P", 0) == 0 ||
+        e.sqlstate().rfind("08", 0) == 0) {
+      healthy_ = false;
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (const std::exception& e) {
+    if (!conn_->is_open()) {
+      healthy_ = false;
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (...) {
+    healthy_ = false;
+    return make_error(errc::unavailable, "unknown exception in the PostgreSQL adapter");
+  }
+}
+
+std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
+                                         std::span<const commit_request> reqs) const {
+  // One simple-protocol query of several statements: PostgreSQL runs it as ONE implicit
+  // transaction (all or nothing) in ONE round trip. Every value is escaped by libpq
+  // (PQescapeStringConn / PQescapeByteaConn), so no value can change the statements.
+  std::string sql;
+  std::size_t bytes = 0;
+  for (const auto& r : reqs) {
+    bytes += r.batch.stream.size() + 2 * r.batch.payload.size() + 64;
+    if (r.snap) {
+      bytes += r.snap->stream.size() + 2 * r.snap->payload.size() + 64;
+    }
+  }
+  sql.reserve(bytes + 512);
+  sql += "INSERT INTO sku_journal(stream,seq,payload) VALUES ";
+  bool first = true;
+  for (const auto& r : reqs) {
+    if (!first) {
+      sql += ',';
+    }
+    first = false;
+    sql += '(';
+    sql += tx.quote(r.batch.stream);
+    sql += ',';
+    sql += std::to_string(to_bigint(r.batch.seq));
+    sql += ',';
+    sql += tx.quote_raw(r.batch.payload);
+    sql += ')';
+  }
+  sql += ';';
+  // One row per key: ON CONFLICT DO UPDATE may not touch a row twice in one statement. Later
+  // requests of the batch win for stock and products; the highest seq wins for snapshots.
+  std::map<std::string_view, const stock_record*> stocks;
+  std::map<std::string_view, const product_record*> products;
+  std::map<std::string_view, const snapshot*> snaps;
+  for (const auto& r : reqs) {
+    if (r.stock) {
+      stocks[r.stock->sku] = &*r.stock;
+    }
+    if (r.product) {
+      products[r.product->sku] = &*r.product;
+    }
+    if (r.snap) {
+      auto& slot = snaps[r.snap->stream];
+      if (slot == nullptr || slot->seq <= r.snap->seq) {
+        slot = &*r.snap;
+      }
+    }
+  }
+  if (!stocks.empty()) {
+    sql += "INSERT INTO stock(sku,on_hand,held,sold,updated_at) VALUES ";
+    first = true;
+    for (const auto& [key, s] : stocks) {
+      if (!first) {
+        sql += ',';
+      }
+      first = false;
+      sql += '(';
+      sql += tx.quote(s->sku);
+      sql += ',' + std::to_string(s->on_hand) + ',' + std::to_string(s->held) + ',' +
+             std::to_string(s->sold) + ",now())";
+    }
+    sql += " ON CONFLICT (sku) DO UPDATE SET on_hand=excluded.on_hand,held=excluded.held,"
+           "sold=excluded.sold,updated_at=excluded.updated_at;";
+  }
+  if (!products.empty()) {
+    sql += "INSERT INTO products(sku,name,description,category,price_cents,currency,"
+           "per_customer_limit,updated_at) VALUES ";
+    first = true;
+    for (const auto& [key, p] : products) {
+      if (!first) {
+        sql += ',';
+      }
+      first = false;
+      sql += '(';
+      sql += tx.quote(p->sku) + ',' + tx.quote(p->name) + ',' + tx.quote(p->description) + ',' +
+             tx.quote(p->category) + ',' + std::to_string(p->price_cents) + ',' +
+             tx.quote(p->currency) + ',' + std::to_string(p->per_customer_limit) + ",now())";
+    }
+    sql += " ON CONFLICT (sku) DO UPDATE SET name=excluded.name,description=excluded.description,"
+           "category=excluded.category,price_cents=excluded.price_cents,"
+           "currency=excluded.currency,per_customer_limit=excluded.per_customer_limit,"
+           "updated_at=excluded.updated_at;";
+  }
+  if (!snaps.empty()) {
+    sql += "INSERT INTO snapshots(stream,seq,payload,updated_at) VALUES ";
+    first = true;
+    for (const auto& [key, s] : snaps) {
+      if (!first) {
+        sql += ',';
+      }
+      first = false;
+      sql += '(';
+      sql += tx.quote(s->stream) + ',' + std::to_string(to_bigint(s->seq)) + ',' +
+             tx.quote_raw(s->payload) + ",now())";
+    }
+    sql += " ON CONFLICT (stream) DO UPDATE SET seq=excluded.seq,payload=excluded.payload,"
+           "updated_at=excluded.updated_at WHERE snapshots.seq <= excluded.seq;";
+  }
+  return sql;
+}
+
+caf::error pg_journal::commit(std::span<const commit_request> reqs) {
+  if (reqs.empty()) {
+    return caf::none;
+  }
+  if (!healthy_) {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+  bool sent = false;
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto sql = build_commit_sql(tx, reqs);
+    sent = true;
+    tx.exec(sql);
+    tx.commit();
+    return caf::none;
+  } catch (...) {
+    return translate(sent);
+  }
+}
+
+caf::expected<std::vector<journal_batch>> pg_journal::read(const std::string& stream,
+                                                           uint64_t after) {
+  if (!healthy_) {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto rows = tx.exec_params(
+        "SELECT seq, payload FROM sku_journal WHERE stream = $1 AND seq > $2 ORDER BY seq", stream,
+        to_bigint(after));
+    std::vector<journal_batch> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      pqxx::binarystring payload{row[1]};
+      out.push_back(journal_batch{stream, row[0].as<uint64_t>(), payload.str()});
+    }
+    return out;
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<std::optional<snapshot>> pg_journal::load_snapshot(const std::string& stream) {
+  if (!healthy_) {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto rows = tx.exec_params("SELECT seq, payload FROM snapshots WHERE stream = $1", stream);
+    if (rows.empty()) {
+      return std::optional<snapshot>{};
+    }
+    pqxx::binarystring payload{rows[0][1]};
+    return std::optional<snapshot>{snapshot{stream, rows[0][0].as<uint64_t>(), payload.str()}};
+  } catch (...) {
+    return translate();
+  }
+}
+
+product_record to_product(const pqxx::row& row) {
+  product_record p;
+  p.sku = row[0].as<std::string>();
+  p.name = row[1].as<std::string>();
+  p.description = row[2].as<std::string>();
+  p.category = row[3].as<std::string>();
+  p.price_cents = row[4].as<int64_t>();
+  p.currency = row[5].as<std::string>();
+  p.per_customer_limit = row[6].as<int64_t>();
+  return p;
+}
+
+caf::expected<std::optional<product_record>> pg_journal::load_product(const std::string& sku) {
+  if (!healthy_) {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto rows = tx.exec_params("SELECT sku, name, description, category, price_cents, currency,"
+                               " per_customer_limit FROM products WHERE sku = $1",
+                               sku);
+    if (rows.empty()) {
+      return std::optional<product_record>{};
+    }
+    return std::optional<product_record>{to_product(rows[0])};
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<std::vector<product_listing>> pg_journal::list_products(const product_query& q) {
+  if (!healthy_) {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+  const auto limit = static_cast<int64_t>(std::clamp<std::size_t>(q.limit, 1, 100));
+  // Every filter is a parameter; an unset filter is a NULL (or empty) parameter that the
+  // statement skips. A text without any word filters nothing.
+  std::optional<std::string> text;
+  if (!q.text.empty()) {
+    text = q.text;
+  }
+  std::optional<std::string> category;
+  if (!q.category.empty()) {
+    category = q.category;
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto rows = tx.exec_params(
+        "SELECT p.sku, p.name, p.description, p.category, p.price_cents, p.currency,"
+        " p.per_customer_limit, coalesce(s.on_hand - s.held - s.sold, 0) AS available"
+        " FROM products p LEFT JOIN stock s ON s.sku = p.sku"
+        " WHERE ($1::text IS NULL OR numnode(plainto_tsquery('simple', $1::text)) = 0"
+        "        OR p.search @@ plainto_tsquery('simple', $1::text))"
+        "   AND ($2::text IS NULL OR p.category = $2::text)"
+        "   AND ($3::bigint IS NULL OR p.price_cents >= $3::bigint)"
+        "   AND ($4::bigint IS NULL OR p.price_cents <= $4::bigint)"
+        "   AND (NOT $5::boolean OR coalesce(s.on_hand - s.held - s.sold, 0) > 0)"
+        "   AND p.sku > $6::text"
+        " ORDER BY p.sku LIMIT $7::bigint",
+        text, category, q.min_price, q.max_price, q.in_stock_only, q.after_sku, limit);
+    std::vector<product_listing> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      out.push_back(product_listing{to_product(row), row[7].as<int64_t>()});
+    }
+    return out;
+  } catch (...) {
+    return translate();
+  }
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<journal>> make_pg_journal(const std::string& url) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(detail::with_connect_timeout(url));
+    return std::unique_ptr<journal>{new pg_journal(std::move(conn))};
+  } catch (const std::exception& e) {
+    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
+  } catch (...) {
+    return make_error(errc::unavailable, "cannot connect to PostgreSQL");
+  }
+}
+
+} // namespace surge::persistence

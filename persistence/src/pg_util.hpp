@@ -1,0 +1,20 @@
+#pragma once
+
+// Internal helpers of the PostgreSQL adapter (not part of the public interface).
+
+#include <string>
+
+namespace surge::persistence::detail {
+
+/// `url` with `connect_timeout=<seconds>` added when it is a libpq URI that sets none, so that
+/// connecting to an unreachable host fails within bounded time.
+inline std::string with_connect_timeout(const std::string& url, int seconds = 5) {
+  const bool is_uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  if (!is_uri || url.find("connect_timeout=") != std::string::npos) {
+    return url;
+  }
+  const char sep = url.find('?') == std::string::npos ? '?' : '&';
+  return url + sep + "connect_timeout=" + std::to_string(seconds);
+}
+
+} // namespace surge::persistence::detail

@@ -1,0 +1,265 @@
+#include <charconv>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <hiredis/hiredis.h>
+
+#include "surge/persistence/errors.hpp"
+#include "surge/persistence/redis.hpp"
+
+namespace surge::persistence {
+
+namespace {
+
+struct redis_endpoint {
+  std::string host;
+  int port = 6379;
+  std::string user;
+  std::string password;
+  int db = 0;
+};
+
+bool parse_int(std::string_view text, int& out) {
+  if (text.empty()) {
+    return false;
+  }
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && ptr == text.data() + text.size();
+}
+
+/// Parses redis://[[user]:password@]host[:port][/db].
+caf::expected<redis_endpoint> parse_redis_url(const std::string& url) {
+  constexpr std::string_view scheme = "redis://";
+  auto bad = [&](const char* why) {
+    return make_error(errc::invalid, "malformed Redis URL '" + url + "': " + why);
+  };
+  if (url.rfind(scheme, 0) != 0) {
+    return bad("expected redis://");
+  }
+  std::string_view rest{url};
+  rest.remove_prefix(scheme.size());
+  redis_endpoint ep;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    auto auth = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    auto colon = auth.find(':');
+    if (colon == std::string_view::npos) {
+      ep.password = std::string{auth};
+    } else {
+      ep.user = std::string{auth.substr(0, colon)};
+      ep.password = std::string{auth.substr(colon + 1)};
+    }
+  }
+  std::string_view hostport = rest;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    auto db = rest.substr(slash + 1);
+    if (!db.empty() && (!parse_int(db, ep.db) || ep.db < 0)) {
+      return bad("database is not a number");
+    }
+  }
+  if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    if (!parse_int(hostport.substr(colon + 1), ep.port) || ep.port <= 0 || ep.port > 65535) {
+      return bad("port is not a number in 1..65535");
+    }
+    hostport = hostport.substr(0, colon);
+  }
+  if (hostport.empty() || hostport.find_first_of(" /?#@") != std::string_view::npos) {
+    return bad("missing or invalid host");
+  }
+  ep.host = std::string{hostport};
+  return ep;
+}
+
+struct reply_deleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+struct context_deleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using context_ptr = std::unique_ptr<redisContext, context_deleter>;
+
+/// One hiredis connection. Not thread-safe. Once a command fails at the connection level the
+/// connection is unhealthy for good (hiredis cannot resume it); the owner makes a new one.
+class redis_connection {
+ public:
+  explicit redis_connection(context_ptr ctx)
+      : ctx_(std::move(ctx)) {}
+
+  bool healthy() const { return healthy_; }
+
+  /// Runs a command (printf-like, %b for binary); a reply or errc::unavailable.
+  template <class... Ts>
+  caf::expected<reply_ptr> command(const char* fmt, Ts... args) {
+    if (!healthy_) {
+      return make_error(errc::unavailable, "connection to Redis is broken");
+    }
+    reply_ptr reply{static_cast<redisReply*>(redisCommand(ctx_.get(), fmt, args...))};
+    if (!reply) {
+      healthy_ = false;
+      return make_error(errc::unavailable, std::string{"Redis connection error: "} +
+                                               (ctx_->err != 0 ? ctx_->errstr : "no reply"));
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      return make_error(errc::unavailable,
+                        std::string{"Redis error: "} + std::string{reply->str, reply->len});
+    }
+    return reply;
+  }
+
+ private:
+  const context_ptr ctx_;
+  bool healthy_ = true;
+};
+
+caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& opts) {
+  auto ep = parse_redis_url(opts.url);
+  if (!ep) {
+    return ep.error();
+  }
+  const auto ms = opts.timeout.count() > 0 ? opts.timeout.count() : 2000;
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  context_ptr ctx{redisConnectWithTimeout(ep->host.c_str(), ep->port, tv)};
+  if (!ctx) {
+    return make_error(errc::unavailable, "cannot allocate a Redis context");
+  }
+  if (ctx->err != 0) {
+    return make_error(errc::unavailable, "cannot connect to Redis at " + ep->host + ":" +
+                                             std::to_string(ep->port) + ": " + ctx->errstr);
+  }
+  if (redisSetTimeout(ctx.get(), tv) != REDIS_OK) {
+    return make_error(errc::unavailable, "cannot set the Redis command timeout");
+  }
+  auto conn = std::make_unique<redis_connection>(std::move(ctx));
+  if (!ep->password.empty()) {
+    auto r = ep->user.empty() ? conn->command("AUTH %b", ep->password.data(), ep->password.size())
+                              : conn->command("AUTH %b %b", ep->user.data(), ep->user.size(),
+                                              ep->password.data(), ep->password.size());
+    if (!r) {
+      return r.error();
+    }
+  }
+  if (ep->db != 0) {
+    if (auto r = conn->command("SELECT %d", ep->db); !r) {
+      return r.error();
+    }
+  }
+  return conn;
+}
+
+/// Snapshots as one binary value per stream: an 8-byte big-endian seq, then the payload. One
+/// SET replaces both atomically.
+class redis_snapshot_cache final : public snapshot_cache {
+ public:
+  redis_snapshot_cache(std::unique_ptr<redis_connection> conn, std::string prefix)
+      : conn_(std::move(conn))
+      , prefix_(std::move(prefix)) {}
+
+  bool healthy() const override { return conn_->healthy(); }
+
+  caf::error put(const snapshot& snap) override {
+    std::string value(8, '\0');
+    for (int i = 0; i < 8; ++i) {
+      value[i] = static_cast<char>((snap.seq >> (8 * (7 - i))) & 0xff);
+    }
+    value += snap.payload;
+    auto key = key_of(snap.stream);
+    auto r = conn_->command("SET %b %b", key.data(), key.size(), value.data(), value.size());
+    return r ? caf::error{} : r.error();
+  }
+
+  caf::expected<std::optional<snapshot>> get(const std::string& stream) override {
+    auto key = key_of(stream);
+    auto r = conn_->command("GET %b", key.data(), key.size());
+    if (!r) {
+      return r.error();
+    }
+    const auto& reply = **r;
+    if (reply.type == REDIS_REPLY_NIL) {
+      return std::optional<snapshot>{};
+    }
+    if (reply.type != REDIS_REPLY_STRING || reply.len < 8) {
+      return make_error(errc::corrupt, "snapshot value of " + stream + " is not <seq><payload>");
+    }
+    uint64_t seq = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+      seq = (seq << 8) | static_cast<unsigned char>(reply.str[i]);
+    }
+    return std::optional<snapshot>{
+        snapshot{stream, seq, std::string{reply.str + 8, reply.len - 8}}};
+  }
+
+ private:
+  std::string key_of(const std::string& stream) const { return prefix_ + "snap:" + stream; }
+
+  const std::unique_ptr<redis_connection> conn_;
+  const std::string prefix_;
+};
+
+/// Carts as one binary value with a PX expiry.
+class redis_cart_store final : public cart_store {
+ public:
+  redis_cart_store(std::unique_ptr<redis_connection> conn, std::string prefix)
+      : conn_(std::move(conn))
+      , prefix_(std::move(prefix)) {}
+
+  bool healthy() const override { return conn_->healthy(); }
+
+  caf::error put(const std::string& cart_id, const std::string& payload,
+                 std::chrono::seconds ttl) override {
+    if (ttl.count() <= 0) {
+      return make_error(errc::invalid, "cart TTL must be positive");
+    }
+    auto key = key_of(cart_id);
+    const long long ms = std::chrono::milliseconds{ttl}.count();
+    auto r = conn_->command("SET %b %b PX %lld", key.data(), key.size(), payload.data(),
+                            payload.size(), ms);
+    return r ? caf::error{} : r.error();
+  }
+
+  caf::expected<std::optional<std::string>> get(const std::string& cart_id) override {
+    auto key = key_of(cart_id);
+    auto r = conn_->command("GET %b", key.data(), key.size());
+    if (!r) {
+      return r.error();
+    }
+    const auto& reply = **r;
+    if (reply.type == REDIS_REPLY_NIL) {
+      return std::optional<std::string>{};
+    }
+    if (reply.type != REDIS_REPLY_STRING) {
+      return make_error(errc::corrupt, "cart value of " + cart_id + " is not a string");
+    }
+    return std::optional<std::string>{std::string{reply.str, reply.len}};
+  }
+
+ private:
+  std::string key_of(const std::string& cart_id) const { return prefix_ + "cart:" + cart_id; }
+
+  const std::unique_ptr<redis_connection> conn_;
+  const std::string prefix_;
+};
+
+} // namespace
+
+caf::expected<std::unique_ptr<snapshot_cache>>
+make_redis_snapshot_cache(const redis_options& opts) {
+  auto conn = connect(opts);
+  if (!conn) {
+    return conn.error();
+  }
+  return std::unique_ptr<snapshot_cache>{new redis_snapshot_cache(std::move(*conn), opts.prefix)};
+}
+
+caf::expected<std::unique_ptr<cart_store>> make_redis_cart_store(const redis_options& opts) {
+  auto conn = connect(opts);
+  if (!conn) {
+    return conn.error();
+  }
+  return std::unique_ptr<cart_store>{new redis_cart_store(std::move(*conn), opts.prefix)};
+}
+
+} // namespace surge::persistence

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Surge needs to build, test and run locally.
+# Checks with dpkg-query first; runs apt-get only when something is missing.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+
+say() { echo "surge: $*"; }
+die() { echo "surge: ERROR: $*" >&2; exit 1; }
+
+PACKAGES=(
+  # toolchain
+  g++ make cmake pkg-config clang-14 libclang-rt-14-dev git ca-certificates
+  # libraries
+  libcaf-dev libpqxx-dev libhiredis-dev libspdlog-dev doctest-dev
+  libprotobuf-dev protobuf-compiler libboost-dev libssl-dev
+  # services (scripts/services.sh runs its own instances)
+  postgresql-15 postgresql-client-15 redis-server redis-tools
+  # scripts, benchmarks, plots
+  curl wrk gnuplot-nox iproute2 procps psmisc util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != "installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  say "deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "deps: missing packages (${missing[*]}) and not root; install them as root"
+  SUDO=(sudo)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+APT=("${SUDO[@]}" apt-get -qq -y -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+LOG=$(mktemp /tmp/surge-deps.XXXXXX.log)
+
+say "deps: installing ${#missing[@]} missing package(s): ${missing[*]} (log $LOG)"
+
+# Packages must not start their own daemons (Debian's redis-server on 6379, PostgreSQL's 15/main on
+# 5432): scripts/services.sh runs ours on those ports. policy-rc.d exit 101 = "do not start".
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# temporary, from surge scripts/deps.sh\nexit 101\n' | "${SUDO[@]}" tee "$POLICY" >/dev/null
+  "${SUDO[@]}" chmod +x "$POLICY"
+  trap '"${SUDO[@]}" rm -f "$POLICY"' EXIT
+fi
+"${SUDO[@]}" apt-get -qq update >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; die "deps: apt-get update failed (log $LOG)"; }
+
+# We run our own PostgreSQL cluster in data/pg (scripts/services.sh). Stop Debian's package from
+# creating (and, where an init system exists, starting) its own 15/main cluster on port 5432.
+if [ "$(dpkg-query -W -f='${db:Status-Status}' postgresql-15 2>/dev/null || true)" != "installed" ]; then
+  "${APT[@]}" install --no-install-recommends postgresql-common >>"$LOG" 2>&1 \
+    || { tail -n 20 "$LOG" >&2; die "deps: installing postgresql-common failed (log $LOG)"; }
+  conf=/etc/postgresql-common/createcluster.conf
+  if [ -f "$conf" ] && ! grep -q '^create_main_cluster *= *false' "$conf"; then
+    "${SUDO[@]}" sed -i 's/^#\? *create_main_cluster *=.*/create_main_cluster = false/' "$conf"
+    grep -q '^create_main_cluster *= *false' "$conf" \
+      || echo 'create_main_cluster = false' | "${SUDO[@]}" tee -a "$conf" >/dev/null
+  fi
+fi
+
+"${APT[@]}" install --no-install-recommends "${missing[@]}" >>"$LOG" 2>&1 \
+  || { tail -n 30 "$LOG" >&2; die "deps: apt-get install failed (log $LOG)"; }
+
+still=()
+for p in "${missing[@]}"; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = "installed" ] || still+=("$p")
+done
+[ ${#still[@]} -eq 0 ] || die "deps: still missing after install: ${still[*]} (log $LOG)"
+rm -f "$LOG"
+say "deps: installed ${#missing[@]} package(s); all ${#PACKAGES[@]} present"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Quick start #1: "run Surge" on this machine.
+#   deps -> build -> PostgreSQL + Redis -> migrations -> surge-node in the background
+#   -> wait for /readyz -> demo catalog -> print the URLs.
+# Extra arguments go to surge-node, e.g. scripts/run.sh --log.level=debug
+# Running it twice restarts the node. Stop everything with scripts/stop.sh.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+# shellcheck source=scripts/lib-node.sh
+. "$REPO/scripts/lib-node.sh"
+
+NODE="$REPO/build/runtime/surge-node"
+READY_TIMEOUT="${SURGE_READY_TIMEOUT:-90}"
+PG_PORT="${SURGE_PG_PORT:-5432}"
+REDIS_PORT="${SURGE_REDIS_PORT:-6379}"
+
+# Ports the node listens on; honour --http.port=N / --admin.port=N and SURGE_HTTP_PORT / SURGE_ADMIN_PORT.
+HTTP_PORT="${SURGE_HTTP_PORT:-8080}"
+ADMIN_PORT="${SURGE_ADMIN_PORT:-9090}"
+for arg in "$@"; do
+  case "$arg" in
+    --http.port=*) HTTP_PORT="${arg#*=}" ;;
+    --admin.port=*) ADMIN_PORT="${arg#*=}" ;;
+  esac
+done
+
+# Local services unless the caller points the node elsewhere.
+export SURGE_PG_URL="${SURGE_PG_URL:-postgresql://surge@127.0.0.1:$PG_PORT/surge}"
+export SURGE_REDIS_URL="${SURGE_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+
+"$REPO/scripts/deps.sh"
+"$REPO/scripts/build.sh"
+[ -x "$NODE" ] || die "$NODE was not built"
+"$REPO/scripts/services.sh" start
+
+# "Running twice works": stop the node we started last time before starting a new one.
+node_stop
+
+mkdir -p "$REPO/data/log" "$REPO/data/run"
+say "applying schema migrations (surge-node --migrate-only)"
+# The scripts' own SURGE_* knobs are not node settings: keep them out of the node's environment.
+NODE_ENV=(env -u SURGE_PG_PORT -u SURGE_REDIS_PORT -u SURGE_READY_TIMEOUT -u SURGE_SERVICES_TIMEOUT
+  -u SURGE_BUILD_JOBS -u SURGE_NODE_STOP_TIMEOUT -u SURGE_PG_BIN -u SURGE_ADMIN_URL
+  -u SURGE_TEST_PG_URL -u SURGE_TEST_REDIS_URL)
+"${NODE_ENV[@]}" "$NODE" --migrate-only "$@" || die "migrations failed"
+
+say "starting surge-node in the background (log data/log/node.log)"
+echo "==== surge-node start $(date -u +%FT%TZ): $NODE $*" >>"$NODE_LOG"
+nohup "${NODE_ENV[@]}" "$NODE" "$@" >>"$NODE_LOG" 2>&1 </dev/null &
+pid=$!
+echo "$pid" >"$NODE_PID_FILE"
+
+READY_URL="http://127.0.0.1:$HTTP_PORT/readyz"
+deadline=$((SECONDS + READY_TIMEOUT))
+until curl -fsS -o /dev/null --max-time 2 "$READY_URL" 2>/dev/null; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "---- last lines of $NODE_LOG ----" >&2
+    tail -n 40 "$NODE_LOG" >&2 || true
+    rm -f "$NODE_PID_FILE"
+    die "surge-node exited before it was ready (log $NODE_LOG)"
+  fi
+  if [ $SECONDS -ge $deadline ]; then
+    echo "---- last lines of $NODE_LOG ----" >&2
+    tail -n 40 "$NODE_LOG" >&2 || true
+    die "surge-node (pid $pid) not ready at $READY_URL after ${READY_TIMEOUT}s; it is still running - scripts/stop.sh stops it"
+  fi
+  sleep 0.5
+done
+say "surge-node ready (pid $pid)"
+
+SURGE_ADMIN_URL="http://127.0.0.1:$ADMIN_PORT" "$REPO/scripts/demo-catalog.sh"
+
+cat <<MSG
+surge: Surge is running.
+  storefront  http://127.0.0.1:$HTTP_PORT
+              http://127.0.0.1:$HTTP_PORT/api/v1/products
+              http://127.0.0.1:$HTTP_PORT/p/PS5-BF
+  admin       http://127.0.0.1:$ADMIN_PORT/admin/v1/products/PS5-BF/stock
+              http://127.0.0.1:$ADMIN_PORT/admin/v1/cluster
+              http://127.0.0.1:$ADMIN_PORT/console
+              http://127.0.0.1:$ADMIN_PORT/metrics
+  logs        data/log/node.log, data/log/postgresql.log, data/log/redis.log
+  database    scripts/services.sh psql
+  stop        scripts/stop.sh
+MSG

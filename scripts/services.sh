@@ -1,0 +1,395 @@
+#!/usr/bin/env bash
+# Local PostgreSQL 15 + Redis 7 for development and tests.
+#
+#   scripts/services.sh start|stop|restart|status|psql [psql args...]
+#
+# Everything lives in $REPO/data (gitignored):
+#   data/pg                 PostgreSQL cluster, owned by and run as user `postgres`
+#                           (a symlink to /var/lib/surge/<hash>/pg when the checkout is not
+#                           traversable by `postgres`, e.g. under /root)
+#   data/run/pg             PostgreSQL unix socket directory
+#   data/run/redis.pid      Redis pid file
+#   data/redis              Redis data (appendonly)
+#   data/redis.conf         generated Redis config
+#   data/log/postgresql.log, data/log/redis.log
+#
+# PostgreSQL listens on 127.0.0.1:${SURGE_PG_PORT:-5432} (trust auth, role+db `surge`,
+# role is SUPERUSER), Redis on 127.0.0.1:${SURGE_REDIS_PORT:-6379}.
+# Waits are bounded by ${SURGE_SERVICES_TIMEOUT:-60} seconds.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+DATA="$REPO/data"
+RUN="$DATA/run"
+LOGDIR="$DATA/log"
+PG_PORT="${SURGE_PG_PORT:-5432}"
+REDIS_PORT="${SURGE_REDIS_PORT:-6379}"
+TIMEOUT="${SURGE_SERVICES_TIMEOUT:-60}"
+PG_BIN="${SURGE_PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_USER=postgres
+
+REDIS_CONF="$DATA/redis.conf"
+REDIS_DIR="$DATA/redis"
+REDIS_PID="$RUN/redis.pid"
+REDIS_LOG="$LOGDIR/redis.log"
+
+say() { echo "surge: $*"; }
+die() { echo "surge: ERROR: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- helpers
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Run a command as the PostgreSQL owner (user `postgres` when we are root, else ourselves).
+as_pg() {
+  if is_root; then
+    (cd / && runuser -u "$PG_USER" -- "$@")
+  else
+    (cd / && "$@")
+  fi
+}
+
+# Is something listening on 127.0.0.1:$1 (or any address on that port)?
+port_busy() {
+  local port=$1
+  if command -v ss >/dev/null 2>&1; then
+    ss -Htln "sport = :$port" 2>/dev/null | grep -q .
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  fi
+}
+
+port_owner() {
+  local port=$1
+  if command -v ss >/dev/null 2>&1; then
+    ss -Htlnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\(.*\))).*/\1/p' | head -n1
+  fi
+}
+
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------- PostgreSQL layout
+
+pg_layout() {
+  mkdir -p "$DATA" "$RUN" "$LOGDIR"
+  PG_DATA="$DATA/pg"
+  PG_SOCK="$RUN/pg"
+  PG_LOG="$LOGDIR/postgresql.log"
+  PG_EXTERNAL=""
+  if ! is_root; then
+    PG_USER=$(id -un)
+    return
+  fi
+  id "$PG_USER" >/dev/null 2>&1 || die "user '$PG_USER' does not exist; run scripts/deps.sh (installs postgresql-15)"
+  local need_external=""
+  if ! runuser -u "$PG_USER" -- test -x "$DATA" 2>/dev/null; then
+    need_external=1
+  fi
+  # unix socket paths are limited to ~107 bytes
+  if [ ${#PG_SOCK} -gt 90 ]; then
+    need_external=1
+  fi
+  if [ -n "$need_external" ] || [ -L "$PG_DATA" ]; then
+    local hash
+    hash=$(printf '%s' "$REPO" | sha256sum | cut -c1-12)
+    PG_EXTERNAL="/var/lib/surge/$hash"
+    mkdir -p "$PG_EXTERNAL/pg" "$PG_EXTERNAL/run"
+    chmod 755 /var/lib/surge "$PG_EXTERNAL"
+    chown "$PG_USER": "$PG_EXTERNAL/pg" "$PG_EXTERNAL/run"
+    chmod 700 "$PG_EXTERNAL/pg"
+    if [ -e "$PG_DATA" ] && [ ! -L "$PG_DATA" ]; then
+      die "$PG_DATA is a directory but user $PG_USER cannot reach it; move it away (or make $REPO traversable)"
+    fi
+    if [ ! -L "$PG_DATA" ]; then
+      say "checkout not traversable by user $PG_USER: data/pg is a symlink to $PG_EXTERNAL/pg (socket and log there too)"
+      # A cluster left there by an earlier checkout at this path whose data/ was removed:
+      # start from scratch like data/ does (unless it is still running).
+      if [ -s "$PG_EXTERNAL/pg/PG_VERSION" ]; then
+        local oldpid
+        oldpid=$(sed -n 1p "$PG_EXTERNAL/pg/postmaster.pid" 2>/dev/null || true)
+        if ! { pid_alive "$oldpid" && [ "$(cat "/proc/$oldpid/comm" 2>/dev/null)" = "postgres" ]; }; then
+          say "discarding orphaned cluster in $PG_EXTERNAL/pg"
+          find "$PG_EXTERNAL/pg" -mindepth 1 -delete
+          rm -f "$PG_EXTERNAL/run"/.s.PGSQL.*
+        fi
+      fi
+    fi
+    ln -sfn "$PG_EXTERNAL/pg" "$PG_DATA"
+    PG_DATA="$PG_EXTERNAL/pg"
+    PG_SOCK="$PG_EXTERNAL/run"
+    # postgres cannot write into the checkout: keep the real log next to the cluster and link it
+    if [ -n "$need_external" ]; then
+      PG_LOG="$PG_EXTERNAL/postgresql.log"
+      ln -sfn "$PG_LOG" "$LOGDIR/postgresql.log"
+    fi
+  else
+    mkdir -p "$PG_DATA" "$PG_SOCK"
+    chown "$PG_USER": "$PG_DATA" "$PG_SOCK"
+    chmod 700 "$PG_DATA"
+  fi
+  touch "$PG_LOG"
+  chown "$PG_USER": "$PG_LOG"
+}
+
+# Running = postmaster.pid names a live `postgres` process. A pid file left behind by a killed
+# server (pid possibly reused by something else) is removed, with its socket lock files.
+pg_running() {
+  local pidfile="$PG_DATA/postmaster.pid" pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(sed -n 1p "$pidfile" 2>/dev/null || true)
+  if pid_alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "postgres" ]; then
+    return 0
+  fi
+  say "removing stale PostgreSQL pid file (pid ${pid:-?} is gone)"
+  rm -f "$pidfile" "$PG_SOCK"/.s.PGSQL.*.lock
+  return 1
+}
+
+pg_running_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2 >/dev/null 2>&1; }
+
+pg_write_config() {
+  # Regenerated on every start so that port / socket changes apply.
+  as_pg tee "$PG_DATA/surge.conf" >/dev/null <<EOF
+# Generated by scripts/services.sh -- edits are overwritten on start.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+max_connections = 300
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+logging_collector = off
+log_line_prefix = '%m [%p] %q%u@%d '
+log_timezone = 'UTC'
+timezone = 'UTC'
+EOF
+  if ! grep -q "^include_if_exists 'surge.conf'" "$PG_DATA/postgresql.conf"; then
+    printf "\ninclude_if_exists 'surge.conf'\n" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+  fi
+  as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null <<'EOF'
+# Generated by scripts/services.sh -- local development only.
+local   all   all                  trust
+host    all   all   127.0.0.1/32   trust
+EOF
+}
+
+pg_start() {
+  pg_layout
+  [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL 15 not found in $PG_BIN; run scripts/deps.sh"
+  if [ ! -s "$PG_DATA/PG_VERSION" ]; then
+    say "initdb PostgreSQL cluster in $PG_DATA (user $PG_USER)"
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --no-locale \
+      >"$LOGDIR/initdb.log" 2>&1 || { tail -n 20 "$LOGDIR/initdb.log" >&2; die "initdb failed (see $LOGDIR/initdb.log)"; }
+  fi
+  if pg_running; then
+    local running_port
+    running_port=$(pg_running_port)
+    if [ -n "$running_port" ] && [ "$running_port" != "$PG_PORT" ]; then
+      die "PostgreSQL from $PG_DATA is already running on port $running_port, not $PG_PORT; run 'scripts/services.sh stop' first"
+    fi
+    say "PostgreSQL already running (127.0.0.1:$PG_PORT, data $PG_DATA) - reusing"
+  else
+    if port_busy "$PG_PORT"; then
+      local owner
+      owner=$(port_owner "$PG_PORT")
+      die "port $PG_PORT is taken by another process${owner:+ ($owner)}; stop it (Debian cluster: pg_ctlcluster 15 main stop) or set SURGE_PG_PORT"
+    fi
+    pg_write_config
+    say "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (user $PG_USER, data $PG_DATA, log $PG_LOG)"
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" start >/dev/null 2>&1; then
+      tail -n 20 "$PG_LOG" >&2 || true
+      die "PostgreSQL failed to start within ${TIMEOUT}s (log: $LOGDIR/postgresql.log)"
+    fi
+  fi
+  local deadline=$((SECONDS + TIMEOUT))
+  until pg_ready; do
+    [ $SECONDS -lt $deadline ] || die "PostgreSQL not answering on 127.0.0.1:$PG_PORT after ${TIMEOUT}s (log: $LOGDIR/postgresql.log)"
+    sleep 0.5
+  done
+  pg_bootstrap
+}
+
+pg_bootstrap() {
+  local psql_admin=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres)
+  "${psql_admin[@]}" >/dev/null <<'EOF' || die "could not create role surge"
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'surge') THEN
+    CREATE ROLE surge LOGIN SUPERUSER;
+  ELSE
+    ALTER ROLE surge LOGIN SUPERUSER;
+  END IF;
+END
+$$;
+EOF
+  if [ "$("${psql_admin[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'surge'")" != "1" ]; then
+    "${psql_admin[@]}" -c "CREATE DATABASE surge OWNER surge" >/dev/null || die "could not create database surge"
+    say "created role and database surge"
+  fi
+}
+
+pg_stop() {
+  pg_layout
+  if [ -s "$PG_DATA/PG_VERSION" ] && pg_running; then
+    say "stopping PostgreSQL"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t "$TIMEOUT" stop >/dev/null \
+      || die "PostgreSQL did not stop within ${TIMEOUT}s"
+  else
+    say "PostgreSQL not running"
+  fi
+}
+
+pg_status() {
+  pg_layout
+  if [ -s "$PG_DATA/PG_VERSION" ] && pg_running; then
+    if pg_ready; then
+      say "PostgreSQL: running, 127.0.0.1:$(pg_running_port), data $PG_DATA, user $PG_USER"
+      return 0
+    fi
+    say "PostgreSQL: process running but not accepting connections on 127.0.0.1:$PG_PORT"
+    return 1
+  fi
+  say "PostgreSQL: stopped"
+  return 1
+}
+
+# ---------------------------------------------------------------- Redis
+
+redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+redis_pid() { cat "$REDIS_PID" 2>/dev/null || true; }
+
+redis_ping() { [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
+
+# Is the Redis answering on our port the one serving data/redis?
+redis_is_ours() {
+  local dir
+  dir=$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null | sed -n 2p)
+  [ "$dir" = "$REDIS_DIR" ]
+}
+
+redis_write_config() {
+  cat >"$REDIS_CONF" <<EOF
+# Generated by scripts/services.sh -- edits are overwritten on start.
+bind 127.0.0.1
+port $REDIS_PORT
+protected-mode yes
+daemonize yes
+supervised no
+pidfile $REDIS_PID
+logfile $REDIS_LOG
+dir $REDIS_DIR
+appendonly yes
+appendfsync everysec
+save 3600 1 300 100 60 10000
+EOF
+}
+
+redis_start() {
+  command -v redis-server >/dev/null || die "redis-server not found; run scripts/deps.sh"
+  mkdir -p "$REDIS_DIR" "$RUN" "$LOGDIR"
+  if redis_ping && redis_is_ours; then
+    say "Redis already running (127.0.0.1:$REDIS_PORT, dir $REDIS_DIR) - reusing"
+    return 0
+  fi
+  if port_busy "$REDIS_PORT"; then
+    local owner
+    owner=$(port_owner "$REDIS_PORT")
+    die "port $REDIS_PORT is taken by another process${owner:+ ($owner)}; stop it or set SURGE_REDIS_PORT"
+  fi
+  local old
+  old=$(redis_pid)
+  if pid_alive "$old" && grep -q redis "/proc/$old/comm" 2>/dev/null; then
+    die "Redis pid $old (from $REDIS_PID) is alive but not answering on 127.0.0.1:$REDIS_PORT; see $REDIS_LOG"
+  fi
+  rm -f "$REDIS_PID"
+  redis_write_config
+  say "starting Redis on 127.0.0.1:$REDIS_PORT (dir $REDIS_DIR, log $REDIS_LOG)"
+  redis-server "$REDIS_CONF" || die "redis-server failed to start (log: $REDIS_LOG)"
+  local deadline=$((SECONDS + TIMEOUT))
+  until redis_ping; do
+    if [ $SECONDS -ge $deadline ]; then
+      tail -n 20 "$REDIS_LOG" >&2 || true
+      die "Redis not answering on 127.0.0.1:$REDIS_PORT after ${TIMEOUT}s (log: $REDIS_LOG)"
+    fi
+    sleep 0.2
+  done
+}
+
+redis_stop() {
+  local pid
+  pid=$(redis_pid)
+  if ! pid_alive "$pid"; then
+    if redis_ping && redis_is_ours; then
+      pid=$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info server 2>/dev/null | sed -n 's/^process_id:\([0-9]*\).*/\1/p')
+    else
+      say "Redis not running"
+      rm -f "$REDIS_PID"
+      return 0
+    fi
+  fi
+  say "stopping Redis (pid $pid)"
+  # SHUTDOWN flushes the append-only file; fall back to SIGTERM (also a clean shutdown).
+  timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + TIMEOUT))
+  while pid_alive "$pid"; do
+    [ $SECONDS -lt $deadline ] || die "Redis (pid $pid) did not stop within ${TIMEOUT}s"
+    sleep 0.2
+  done
+  rm -f "$REDIS_PID"
+}
+
+redis_status() {
+  if redis_ping; then
+    if redis_is_ours; then
+      say "Redis: running, 127.0.0.1:$REDIS_PORT, pid $(redis_pid), dir $REDIS_DIR"
+      return 0
+    fi
+    say "Redis: port $REDIS_PORT answers but it is not ours (dir $(redis_cli config get dir 2>/dev/null | sed -n 2p))"
+    return 1
+  fi
+  say "Redis: stopped"
+  return 1
+}
+
+# ---------------------------------------------------------------- main
+
+usage() {
+  echo "usage: $0 start|stop|restart|status|psql [psql args...]" >&2
+  exit 2
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  start)
+    pg_start
+    redis_start
+    say "services up: PostgreSQL postgresql://surge@127.0.0.1:$PG_PORT/surge, Redis redis://127.0.0.1:$REDIS_PORT/0"
+    ;;
+  stop)
+    rc=0
+    redis_stop || rc=1
+    pg_stop || rc=1
+    exit $rc
+    ;;
+  restart)
+    "$0" stop
+    exec "$0" start
+    ;;
+  status)
+    rc=0
+    pg_status || rc=3
+    redis_status || rc=3
+    exit $rc
+    ;;
+  psql)
+    exec psql -h 127.0.0.1 -p "$PG_PORT" -U surge -d surge "$@"
+    ;;
+  *)
+    usage
+    ;;
+esac

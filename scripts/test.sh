@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Quick start #2: "run the whole test suite".
+#   deps -> build -> PostgreSQL + Redis -> ctest
+#   scripts/test.sh                 build/      all tests
+#   scripts/test.sh --sanitize      build-asan/ (ASan + UBSan)
+#   scripts/test.sh -L unit         extra arguments go to ctest (labels: unit, integration, fuzz)
+# The exit code is ctest's, and the output ends with ctest's own summary.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+
+say() { echo "surge: $*"; }
+
+BUILD_DIR="$REPO/build"
+BUILD_ARGS=()
+if [ "${1:-}" = "--sanitize" ] || [ "${1:-}" = "--asan" ]; then
+  shift
+  BUILD_DIR="$REPO/build-asan"
+  BUILD_ARGS=(--sanitize)
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+fi
+
+PG_PORT="${SURGE_PG_PORT:-5432}"
+REDIS_PORT="${SURGE_REDIS_PORT:-6379}"
+export SURGE_TEST_PG_URL="${SURGE_TEST_PG_URL:-postgresql://surge@127.0.0.1:$PG_PORT/postgres}"
+export SURGE_TEST_REDIS_URL="${SURGE_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+
+"$REPO/scripts/deps.sh"
+"$REPO/scripts/build.sh" "${BUILD_ARGS[@]}"
+"$REPO/scripts/services.sh" start
+
+say "running ctest in $(basename "$BUILD_DIR")/ (PostgreSQL $SURGE_TEST_PG_URL, Redis $SURGE_TEST_REDIS_URL)"
+# Nothing may be printed after ctest: its summary is the last thing in the output.
+exec ctest --test-dir "$BUILD_DIR" --output-on-failure -j"${SURGE_TEST_JOBS:-2}" --timeout "${SURGE_TEST_TIMEOUT:-600}" "$@"

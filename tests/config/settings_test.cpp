@@ -1,0 +1,281 @@
+#include "surge/config/settings.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+using namespace surge::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A config file in the temp directory, removed on destruction.
+class temp_file {
+ public:
+  explicit temp_file(const std::string& content) {
+    static std::atomic<int> counter{0};
+    path_ =
+        (std::filesystem::temp_directory_path() / ("surge-config-test-" + std::to_string(getpid()) +
+                                                   "-" + std::to_string(counter++) + ".conf"))
+            .string();
+    std::ofstream out(path_);
+    out << content;
+  }
+  ~temp_file() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  temp_file(const temp_file&) = delete;
+  temp_file& operator=(const temp_file&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+node_options load_ok(const std::vector<std::string>& args, const environment& env = {}) {
+  auto result = load(args, env);
+  if (auto* err = std::get_if<load_error>(&result)) {
+    FAIL("unexpected load_error: " << err->message);
+  }
+  return std::get<invocation>(result).options;
+}
+
+std::string load_err(const std::vector<std::string>& args, const environment& env = {}) {
+  auto result = load(args, env);
+  if (std::holds_alternative<invocation>(result)) {
+    FAIL("expected a load_error");
+  }
+  return std::get<load_error>(result).message;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("defaults") {
+  auto o = load_ok({});
+  CHECK(!o.node_id.empty());
+  CHECK(contains(o.node_id, "-" + std::to_string(getpid())));
+  CHECK(o.http_host == "127.0.0.1");
+  CHECK(o.http_port == 8080);
+  CHECK(o.http_io_threads == 2);
+  CHECK(o.http_body_limit == 65536);
+  CHECK(o.http_request_timeout == 10s);
+  CHECK(o.admin_host == "127.0.0.1");
+  CHECK(o.admin_port == 9090);
+  CHECK(o.admin_token.empty());
+  CHECK(o.cluster_host == "127.0.0.1");
+  CHECK(o.cluster_port == 4242);
+  CHECK(o.cluster_seeds.empty());
+  CHECK(o.cluster_shards == 256);
+  CHECK(o.pg_url == "postgresql://surge@127.0.0.1:5432/surge");
+  CHECK(o.redis_url == "redis://127.0.0.1:6379/0");
+  CHECK(o.redis_prefix == "surge:");
+  CHECK(o.holds_ttl == 600s);
+  CHECK(o.carts_ttl == 604800s);
+  CHECK(o.entity_idle == 120s);
+  CHECK(o.sku_snapshot_every == 100);
+  CHECK(o.journal_writers == 2);
+  CHECK(o.journal_max_batch == 512);
+  CHECK(o.storage_threads == 4);
+  CHECK(o.log_level == "info");
+  CHECK(o.log_format == "text");
+  CHECK(o.payments_gateways.empty());
+}
+
+TEST_CASE("flags") {
+  auto result = load({"--migrate-only", "--config", "/nonexistent/but/unused"}, {});
+  REQUIRE(std::holds_alternative<load_error>(result)); // the file is read
+  CHECK(contains(std::get<load_error>(result).message, "/nonexistent/but/unused"));
+
+  auto ok = load({"--migrate-only"}, {});
+  REQUIRE(std::holds_alternative<invocation>(ok));
+  CHECK(std::get<invocation>(ok).migrate_only);
+  CHECK_FALSE(std::get<invocation>(ok).help);
+
+  auto help = load({"-h"}, {{"SURGE_NOPE", "1"}});
+  REQUIRE(std::holds_alternative<invocation>(help));
+  CHECK(std::get<invocation>(help).help);
+  CHECK(std::get<invocation>(load({"--version"}, {})).version);
+}
+
+TEST_CASE("command line forms") {
+  auto o = load_ok({"--http.port=1234", "--cluster.seeds", "a:1,b:2", "--log.level", "debug"});
+  CHECK(o.http_port == 1234);
+  CHECK(o.cluster_seeds == "a:1,b:2");
+  CHECK(o.log_level == "debug");
+  CHECK(contains(load_err({"--http.port"}), "'http.port'"));
+  CHECK(contains(load_err({"positional"}), "'positional'"));
+  CHECK(contains(load_err({"-x"}), "'-x'"));
+}
+
+TEST_CASE("precedence: command line > environment > file > default") {
+  temp_file file("http.port = 1001\n"
+                 "admin.port = 1002\n"
+                 "cluster.port = 1003\n");
+  environment env{{"SURGE_HTTP_PORT", "2001"}, {"SURGE_ADMIN_PORT", "2002"}};
+  auto o = load_ok({"--config=" + file.path(), "--http.port=3001"}, env);
+  CHECK(o.http_port == 3001);     // command line
+  CHECK(o.admin_port == 2002);    // environment
+  CHECK(o.cluster_port == 1003);  // file
+  CHECK(o.cluster_shards == 256); // default
+
+  SUBCASE("SURGE_CONFIG names the file; --config beats it") {
+    temp_file other("cluster.port = 1999\n");
+    env["SURGE_CONFIG"] = file.path();
+    CHECK(load_ok({}, env).cluster_port == 1003);
+    CHECK(load_ok({"--config", other.path()}, env).cluster_port == 1999);
+  }
+  SUBCASE("SURGE_TEST_ variables are ignored") {
+    env["SURGE_TEST_ANYTHING"] = "x";
+    CHECK(load_ok({}, env).admin_port == 2002);
+  }
+}
+
+TEST_CASE("file: groups, comments, quotes") {
+  temp_file file("# comment\n"
+                 "; another\n"
+                 "\n"
+                 "node.id = top-level\n"
+                 "[http]\n"
+                 "port = 8181   # trailing comment\n"
+                 "host = \"0.0.0.0\"\n"
+                 "[ redis ]\n"
+                 "prefix = \"flash sale:\"\n"
+                 "[holds]\n"
+                 "ttl = 5m\n");
+  auto o = load_ok({"--config=" + file.path()});
+  CHECK(o.node_id == "top-level");
+  CHECK(o.http_port == 8181);
+  CHECK(o.http_host == "0.0.0.0");
+  CHECK(o.redis_prefix == "flash sale:");
+  CHECK(o.holds_ttl == 5min);
+}
+
+TEST_CASE("unknown setting is named with its source") {
+  auto cli = load_err({"--http.prot=1"});
+  CHECK(contains(cli, "'http.prot'"));
+  CHECK(contains(cli, "command line"));
+
+  auto env = load_err({}, {{"SURGE_HTTP_PROT", "1"}});
+  CHECK(contains(env, "'http.prot'"));
+  CHECK(contains(env, "SURGE_HTTP_PROT"));
+
+  temp_file file("http.port = 1\n[http]\nprot = 2\n");
+  auto from_file = load_err({"--config=" + file.path()});
+  CHECK(contains(from_file, "'http.prot'"));
+  CHECK(contains(from_file, file.path() + ":3"));
+
+  auto missing = load_err({"--config=/nonexistent/surge.conf"});
+  CHECK(contains(missing, "/nonexistent/surge.conf"));
+}
+
+TEST_CASE("ill-typed values are named with source and expectation") {
+  CHECK(load_err({"--http.port=abc"}) ==
+        "setting 'http.port' (command line): expected an integer in 1..65535, got 'abc'");
+  CHECK(contains(load_err({"--http.port=0"}), "'http.port'"));
+  CHECK(contains(load_err({"--admin.port=70000"}), "'admin.port'"));
+  CHECK(contains(load_err({}, {{"SURGE_CLUSTER_PORT", "-1"}}), "SURGE_CLUSTER_PORT"));
+  CHECK(contains(load_err({"--holds.ttl=5x"}), "'holds.ttl'"));
+  CHECK(contains(load_err({"--holds.ttl=-1s"}), "got '-1s'"));
+  CHECK(contains(load_err({"--holds.ttl=8d"}), "'holds.ttl'")); // above 7d
+  CHECK(contains(load_err({"--http.io_threads=65"}), "1..64"));
+  CHECK(contains(load_err({"--log.level=loud"}), "trace|debug|info"));
+  CHECK(contains(load_err({"--log.format=xml"}), "'log.format'"));
+  CHECK(contains(load_err({"--pg.url="}), "'pg.url'"));
+
+  temp_file file("[cluster]\nshards = 0\n");
+  auto e = load_err({"--config", file.path()});
+  CHECK(contains(e, "'cluster.shards'"));
+  CHECK(contains(e, file.path() + ":2"));
+}
+
+TEST_CASE("admin.token is required unless admin.host is loopback") {
+  auto e = load_err({"--admin.host=0.0.0.0"});
+  CHECK(contains(e, "admin.token"));
+  CHECK(load_ok({"--admin.host=0.0.0.0", "--admin.token=s3cret"}).admin_token == "s3cret");
+  CHECK(load_ok({"--admin.host=127.0.0.2"}).admin_host == "127.0.0.2");
+  CHECK(load_ok({"--admin.host=::1"}).admin_host == "::1");
+  CHECK(load_ok({"--admin.host=localhost"}).admin_host == "localhost");
+  CHECK(contains(load_err({"--admin.host=127.evil.com"}), "admin.token"));
+}
+
+TEST_CASE("parse_duration") {
+  std::chrono::milliseconds d{0};
+  CHECK(parse_duration("250ms", d));
+  CHECK(d == 250ms);
+  CHECK(parse_duration("30s", d));
+  CHECK(d == 30s);
+  CHECK(parse_duration("10m", d));
+  CHECK(d == 10min);
+  CHECK(parse_duration("1h", d));
+  CHECK(d == 1h);
+  CHECK(parse_duration("2d", d));
+  CHECK(d == 48h);
+  CHECK(parse_duration("45", d));
+  CHECK(d == 45s);
+  d = 7ms;
+  for (const char* bad : {"", "5x", "-1s", "1.5s", "s", " 5s", "5s ", "5 s", "+5s",
+                          "99999999999999999999s", "9223372036854775807d"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration(bad, d));
+  }
+  CHECK(d == 7ms);
+  CHECK(format_duration(600s) == "10m");
+  CHECK(format_duration(1500ms) == "1500ms");
+  CHECK(format_duration(std::chrono::hours(24 * 7)) == "7d");
+}
+
+TEST_CASE("help_text mentions every setting") {
+  auto help = help_text("surge-node");
+  CHECK(contains(help, "Usage: surge-node"));
+  for (const char* flag : {"--help", "--version", "--migrate-only", "--config"}) {
+    CHECK(contains(help, flag));
+  }
+  for (const char* name : {"node.id",
+                           "http.host",
+                           "http.port",
+                           "http.io_threads",
+                           "http.body_limit",
+                           "http.request_timeout",
+                           "admin.host",
+                           "admin.port",
+                           "admin.token",
+                           "cluster.host",
+                           "cluster.port",
+                           "cluster.seeds",
+                           "cluster.shards",
+                           "pg.url",
+                           "redis.url",
+                           "redis.prefix",
+                           "holds.ttl",
+                           "carts.ttl",
+                           "entity.idle_timeout",
+                           "sku.snapshot_every",
+                           "journal.writers",
+                           "journal.max_batch",
+                           "storage.threads",
+                           "log.level",
+                           "log.format",
+                           "payments.gateways"}) {
+    CAPTURE(name);
+    CHECK(contains(help, std::string{"--"} + name + "="));
+  }
+  CHECK(contains(help, "SURGE_HTTP_PORT"));
+  CHECK(contains(help, "SURGE_ENTITY_IDLE_TIMEOUT"));
+}
+
+TEST_CASE("process_environment") {
+  ::setenv("SURGE_TEST_PROCESS_ENV", "x=y", 1);
+  auto env = process_environment();
+  CHECK(env["SURGE_TEST_PROCESS_ENV"] == "x=y");
+  ::unsetenv("SURGE_TEST_PROCESS_ENV");
+}

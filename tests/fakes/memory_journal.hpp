@@ -1,0 +1,291 @@
+#pragma once
+
+// In-memory twin of the PostgreSQL journal, for unit tests. Header-only.
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "surge/persistence/errors.hpp"
+#include "surge/persistence/journal.hpp"
+
+namespace surge::fakes {
+
+namespace detail {
+
+/// Lower-case ASCII words of `text`, split at every non-alphanumeric character: close to what
+/// PostgreSQL's 'simple' text-search configuration indexes for plain words.
+inline std::set<std::string> words(const std::string& text) {
+  std::set<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || u >= 0x80) {
+      cur += static_cast<char>(std::tolower(u));
+    } else if (!cur.empty()) {
+      out.insert(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) {
+    out.insert(std::move(cur));
+  }
+  return out;
+}
+
+} // namespace detail
+
+/// The "server" that memory_journal instances connect to: share one between instances (one per
+/// thread) to have them see the same data. Thread-safe.
+class memory_journal_state {
+ public:
+  /// The next `count` commits fail with `code`. With `applied`, they apply first and then fail
+  /// (a commit whose outcome is unknown to the caller). errc::unavailable also breaks the
+  /// committing instance (healthy() turns false).
+  void fail_next(persistence::errc code, std::size_t count = 1, bool applied = false) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    fail_code_ = code;
+    fail_count_ = count;
+    fail_applied_ = applied;
+  }
+
+  /// While down, every call fails with errc::unavailable, breaks the instance, and
+  /// connect() fails.
+  void set_down(bool down) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    down_ = down;
+  }
+
+  /// Every commit takes at least this long (outside the lock), like a round trip + fsync.
+  void set_commit_delay(std::chrono::microseconds delay) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    commit_delay_ = delay;
+  }
+
+  /// Committed transactions so far.
+  uint64_t transactions() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return transactions_;
+  }
+
+  /// Snapshot of the whole journal of `stream` (for assertions).
+  std::vector<persistence::journal_batch> batches(const std::string& stream) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<persistence::journal_batch> out;
+    if (auto i = journal_.find(stream); i != journal_.end()) {
+      for (const auto& [seq, payload] : i->second) {
+        out.push_back({stream, seq, payload});
+      }
+    }
+    return out;
+  }
+
+ private:
+  friend class memory_journal;
+
+  mutable std::mutex mtx_;
+  std::map<std::string, std::map<uint64_t, std::string>> journal_;
+  std::map<std::string, persistence::snapshot> snapshots_;
+  std::map<std::string, persistence::product_record> products_;
+  std::map<std::string, persistence::stock_record> stock_;
+  uint64_t transactions_ = 0;
+  bool down_ = false;
+  persistence::errc fail_code_ = persistence::errc::unavailable;
+  std::size_t fail_count_ = 0;
+  bool fail_applied_ = false;
+  std::chrono::microseconds commit_delay_{0};
+};
+
+/// One "connection" to a memory_journal_state, with the semantics of the PostgreSQL journal:
+/// all-or-nothing commits, errc::conflict on a duplicate (stream, seq), newest snapshot kept,
+/// listings in byte order of sku. Not thread-safe (like a connection); the state is.
+class memory_journal final : public persistence::journal {
+ public:
+  explicit memory_journal(std::shared_ptr<memory_journal_state> state)
+      : state_(std::move(state)) {}
+
+  /// A journal on `state`, or errc::unavailable while the state is down (like connecting).
+  static caf::expected<std::unique_ptr<persistence::journal>>
+  connect(const std::shared_ptr<memory_journal_state>& state) {
+    std::lock_guard<std::mutex> guard{state->mtx_};
+    if (state->down_) {
+      return persistence::make_error(persistence::errc::unavailable, "memory journal is down");
+    }
+    return std::unique_ptr<persistence::journal>{new memory_journal(state)};
+  }
+
+  bool healthy() const override { return healthy_; }
+
+  caf::error commit(std::span<const persistence::commit_request> reqs) override {
+    using persistence::errc;
+    if (reqs.empty()) {
+      return caf::none;
+    }
+    if (!healthy_) {
+      return persistence::make_error(errc::unavailable, "connection is broken");
+    }
+    std::chrono::microseconds delay;
+    {
+      std::lock_guard<std::mutex> guard{state_->mtx_};
+      delay = state_->commit_delay_;
+    }
+    if (delay.count() > 0) {
+      std::this_thread::sleep_for(delay);
+    }
+    auto& st = *state_;
+    std::lock_guard<std::mutex> guard{st.mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    std::optional<errc> injected;
+    bool apply_anyway = false;
+    if (st.fail_count_ > 0) {
+      --st.fail_count_;
+      injected = st.fail_code_;
+      apply_anyway = st.fail_applied_;
+    }
+    if (injected && !apply_anyway) {
+      return injected_error(*injected);
+    }
+    std::set<std::pair<std::string_view, uint64_t>> seen;
+    for (const auto& r : reqs) {
+      auto i = st.journal_.find(r.batch.stream);
+      const bool exists = i != st.journal_.end() && i->second.count(r.batch.seq) > 0;
+      if (exists || !seen.emplace(r.batch.stream, r.batch.seq).second) {
+        return persistence::make_error(errc::conflict, "duplicate key (" + r.batch.stream + ", " +
+                                                           std::to_string(r.batch.seq) + ")");
+      }
+    }
+    for (const auto& r : reqs) {
+      st.journal_[r.batch.stream][r.batch.seq] = r.batch.payload;
+      if (r.stock) {
+        st.stock_[r.stock->sku] = *r.stock;
+      }
+      if (r.product) {
+        st.products_[r.product->sku] = *r.product;
+      }
+      if (r.snap) {
+        auto i = st.snapshots_.find(r.snap->stream);
+        if (i == st.snapshots_.end() || i->second.seq <= r.snap->seq) {
+          st.snapshots_[r.snap->stream] = *r.snap;
+        }
+      }
+    }
+    ++st.transactions_;
+    if (injected) {
+      return injected_error(*injected);
+    }
+    return caf::none;
+  }
+
+  caf::expected<std::vector<persistence::journal_batch>> read(const std::string& stream,
+                                                              uint64_t after) override {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    std::vector<persistence::journal_batch> out;
+    if (auto i = state_->journal_.find(stream); i != state_->journal_.end()) {
+      for (auto j = i->second.upper_bound(after); j != i->second.end(); ++j) {
+        out.push_back({stream, j->first, j->second});
+      }
+    }
+    return out;
+  }
+
+  caf::expected<std::optional<persistence::snapshot>>
+  load_snapshot(const std::string& stream) override {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    if (auto i = state_->snapshots_.find(stream); i != state_->snapshots_.end()) {
+      return std::optional<persistence::snapshot>{i->second};
+    }
+    return std::optional<persistence::snapshot>{};
+  }
+
+  caf::expected<std::optional<persistence::product_record>>
+  load_product(const std::string& sku) override {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    if (auto i = state_->products_.find(sku); i != state_->products_.end()) {
+      return std::optional<persistence::product_record>{i->second};
+    }
+    return std::optional<persistence::product_record>{};
+  }
+
+  caf::expected<std::vector<persistence::product_listing>>
+  list_products(const persistence::product_query& q) override {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    const auto limit = std::clamp<std::size_t>(q.limit, 1, 100);
+    const auto wanted = detail::words(q.text);
+    std::vector<persistence::product_listing> out;
+    for (auto i = state_->products_.upper_bound(q.after_sku);
+         i != state_->products_.end() && out.size() < limit; ++i) {
+      const auto& p = i->second;
+      int64_t available = 0;
+      if (auto s = state_->stock_.find(p.sku); s != state_->stock_.end()) {
+        available = s->second.on_hand - s->second.held - s->second.sold;
+      }
+      if (!q.category.empty() && p.category != q.category) {
+        continue;
+      }
+      if ((q.min_price && p.price_cents < *q.min_price) ||
+          (q.max_price && p.price_cents > *q.max_price)) {
+        continue;
+      }
+      if (q.in_stock_only && available <= 0) {
+        continue;
+      }
+      if (!wanted.empty()) {
+        const auto have = detail::words(p.name + " " + p.description + " " + p.category);
+        if (!std::includes(have.begin(), have.end(), wanted.begin(), wanted.end())) {
+          continue;
+        }
+      }
+      out.push_back({p, available});
+    }
+    return out;
+  }
+
+ private:
+  caf::error injected_error(persistence::errc code) {
+    if (code == persistence::errc::unavailable) {
+      healthy_ = false;
+      return persistence::make_error(code, "commit outcome unknown (injected)");
+    }
+    return persistence::make_error(code, "injected fault");
+  }
+
+  /// REQUIRES: state_->mtx_ held.
+  caf::error check_down_locked() {
+    if (!healthy_) {
+      return persistence::make_error(persistence::errc::unavailable, "connection is broken");
+    }
+    if (state_->down_) {
+      healthy_ = false;
+      return persistence::make_error(persistence::errc::unavailable, "memory journal is down");
+    }
+    return caf::none;
+  }
+
+  const std::shared_ptr<memory_journal_state> state_;
+  bool healthy_ = true;
+};
+
+} // namespace surge::fakes

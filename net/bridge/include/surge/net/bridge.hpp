@@ -1,0 +1,69 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "surge/actors/cart.hpp"
+#include "surge/actors/env.hpp"
+#include "surge/actors/sku.hpp"
+#include "surge/net/router.hpp"
+
+namespace surge::net {
+
+/// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
+struct http_metrics {
+  std::array<std::atomic<uint64_t>, 600> by_status{};
+  void count(int status) {
+    if (status >= 100 && status < 600) {
+      by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+};
+
+/// What the HTTP handlers use of the node. Owned by the runtime; outlives both servers.
+struct bridge_env {
+  caf::actor_system* sys = nullptr;
+  actors::sku_directory* skus = nullptr;
+  actors::cart_directory* carts = nullptr;
+  actors::pg_pool* pg = nullptr;
+  /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
+  std::vector<caf::actor> callers;
+  std::chrono::milliseconds call_timeout{8000};
+  std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
+  std::string node_id;
+  std::string cluster_address;
+  uint32_t shards = 256;
+  std::atomic<bool> ready{false};
+  http_metrics metrics;
+  /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
+  std::function<std::string()> extra_metrics;
+};
+
+/// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
+/// caller with a plain send, and the caller's response handler calls the HTTP responder.
+std::vector<caf::actor> spawn_callers(caf::actor_system& sys, std::size_t n);
+
+/// The storefront API of API.md on `http.port`.
+router make_storefront_router(std::shared_ptr<bridge_env> env);
+
+/// The admin API of API.md on `admin.port` (bearer token when one is set), and /metrics.
+router make_admin_router(std::shared_ptr<bridge_env> env);
+
+/// Wraps a router into a server handler that counts statuses.
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r);
+
+/// Maps an error from an entity or storage to API.md's status and code.
+http_response to_http_error(const caf::error& err);
+
+/// RFC 3339 UTC with milliseconds, e.g. "2026-11-28T08:30:00.123Z".
+std::string rfc3339_ms(int64_t unix_ms);
+
+} // namespace surge::net

@@ -1,0 +1,770 @@
+#include "surge/net/bridge.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "surge/actors/errors.hpp"
+#include "surge/net/json.hpp"
+
+namespace surge::net {
+namespace {
+
+/// A piece of work for a caller actor: issue a request and answer the HTTP responder.
+struct call_job {
+  std::function<void(caf::event_based_actor*)> run;
+};
+
+} // namespace
+} // namespace surge::net
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::net::call_job)
+
+namespace surge::net {
+namespace {
+
+using actors::errc;
+
+constexpr int64_t max_qty = 10000;
+constexpr int64_t max_money = 1'000'000'000'000;
+
+// -- validation -----------------------------------------------------------------------------
+
+bool valid_id(std::string_view s, std::size_t max_len, std::string_view extra = "._-") {
+  if (s.empty() || s.size() > max_len) {
+    return false;
+  }
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || extra.find(c) != std::string_view::npos;
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_sku(std::string_view s) { return valid_id(s, 64); }
+bool valid_cart_id(std::string_view s) { return valid_id(s, 64, "_-"); }
+bool valid_customer(std::string_view s) { return valid_id(s, 128, "._@+-"); }
+
+http_response bad_request(std::string_view msg) { return error_response(400, "bad_request", msg); }
+http_response not_found(std::string_view msg) { return error_response(404, "not_found", msg); }
+
+/// Parses a body that must be a JSON object (empty allowed when `empty_ok`).
+std::variant<json::value, http_response> object_body(const http_request& req, bool empty_ok) {
+  std::string_view body = req.body;
+  auto first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) {
+    if (empty_ok) {
+      return json::value{json::object{}};
+    }
+    return bad_request("a JSON object body is required");
+  }
+  auto parsed = json::parse(body);
+  if (auto* err = std::get_if<json::parse_error>(&parsed)) {
+    return bad_request("malformed JSON: " + err->message);
+  }
+  auto& v = std::get<json::value>(parsed);
+  if (!v.is_object()) {
+    return bad_request(std::string{"the body must be a JSON object, not "} + v.type_name());
+  }
+  return std::move(v);
+}
+
+/// Reads integer field `key` within [lo, hi]; nullopt + error message when wrong.
+std::optional<int64_t> int_field(const json::value& obj, const char* key, int64_t lo, int64_t hi,
+                                 bool required, int64_t fallback, std::string& err) {
+  const json::value* v = obj.find(key);
+  if (v == nullptr || v->is_null()) {
+    if (required) {
+      err = std::string{"'"} + key + "' is required";
+      return std::nullopt;
+    }
+    return fallback;
+  }
+  if (!v->is_int()) {
+    if (auto* d = std::get_if<double>(&v->get())) {
+      if (*d == static_cast<double>(static_cast<int64_t>(*d)) && (*d > 9e18 || *d < -9e18)) {
+        err = std::string{"'"} + key + "' is out of range";
+      } else {
+        err = std::string{"'"} + key + "' must be an integer between " + std::to_string(lo)
+              + " and " + std::to_string(hi);
+      }
+    } else {
+      err = std::string{"'"} + key + "' must be an integer, not " + v->type_name();
+    }
+    return std::nullopt;
+  }
+  int64_t x = std::get<int64_t>(v->get());
+  if (x < lo || x > hi) {
+    err = std::string{"'"} + key + "' must be between " + std::to_string(lo) + " and "
+          + std::to_string(hi) + ", got " + std::to_string(x);
+    return std::nullopt;
+  }
+  return x;
+}
+
+std::optional<std::string> string_field(const json::value& obj, const char* key,
+                                        std::size_t max_len, bool required, std::string fallback,
+                                        std::string& err) {
+  const json::value* v = obj.find(key);
+  if (v == nullptr || v->is_null()) {
+    if (required) {
+      err = std::string{"'"} + key + "' is required";
+      return std::nullopt;
+    }
+    return fallback;
+  }
+  if (!v->is_string()) {
+    err = std::string{"'"} + key + "' must be a string, not " + v->type_name();
+    return std::nullopt;
+  }
+  const auto& s = std::get<std::string>(v->get());
+  if (s.size() > max_len) {
+    err = std::string{"'"} + key + "' is longer than " + std::to_string(max_len) + " bytes";
+    return std::nullopt;
+  }
+  return s;
+}
+
+// -- JSON output ----------------------------------------------------------------------------
+
+void field(std::string& out, std::string_view key, std::string_view value, bool first = false) {
+  if (!first) {
+    out += ',';
+  }
+  json::append_quoted(out, key);
+  out += ':';
+  json::append_quoted(out, value);
+}
+
+void field(std::string& out, std::string_view key, int64_t value, bool first = false) {
+  if (!first) {
+    out += ',';
+  }
+  json::append_quoted(out, key);
+  out += ':';
+  out += std::to_string(value);
+}
+
+void append_product(std::string& out, const actors::product_view& v) {
+  const auto& p = v.product;
+  out += '{';
+  field(out, "sku", p.sku, true);
+  field(out, "name", p.name);
+  field(out, "description", p.description);
+  field(out, "category", p.category);
+  field(out, "price_cents", p.price_cents);
+  field(out, "currency", p.currency);
+  field(out, "available", std::max<int64_t>(v.available, 0));
+  field(out, "per_customer_limit", p.per_customer_limit);
+  out += '}';
+}
+
+std::string product_json(const actors::product_view& v) {
+  std::string out;
+  append_product(out, v);
+  return out;
+}
+
+std::string cart_json(const actors::cart_view& c) {
+  std::string out = "{";
+  field(out, "cart_id", c.cart_id, true);
+  field(out, "customer_id", c.customer_id);
+  out += ",\"items\":[";
+  bool first = true;
+  for (const auto& l : c.items) {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    out += '{';
+    field(out, "sku", l.sku, true);
+    field(out, "qty", l.qty);
+    field(out, "price_cents", l.price_cents);
+    field(out, "hold_id", l.hold_id);
+    field(out, "hold_expires_at", rfc3339_ms(l.hold_expires_at_ms));
+    out += '}';
+  }
+  out += ']';
+  field(out, "total_cents", c.total_cents);
+  field(out, "currency", c.currency);
+  out += '}';
+  return out;
+}
+
+std::string stock_json(const actors::stock_view& s) {
+  std::string out = "{";
+  field(out, "sku", s.sku, true);
+  field(out, "on_hand", s.on_hand);
+  field(out, "held", s.held);
+  field(out, "sold", s.sold);
+  field(out, "available", s.available);
+  field(out, "owner_node", s.owner_node);
+  field(out, "epoch", static_cast<int64_t>(s.epoch));
+  out += '}';
+  return out;
+}
+
+http_response json_response(int status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// -- product page ---------------------------------------------------------------------------
+
+void append_html(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+std::string money(int64_t cents, const std::string& currency) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%lld.%02lld %s", static_cast<long long>(cents / 100),
+                static_cast<long long>(cents % 100), currency.c_str());
+  return buf;
+}
+
+std::string product_page(const actors::product_view& v) {
+  const auto& p = v.product;
+  std::string out = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>";
+  append_html(out, p.name);
+  out += "</title><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+         "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 "
+         "1rem}.price{font-size:1.5rem;font-weight:600}.stock{color:#555}</style></head><body>"
+         "<main><h1>";
+  append_html(out, p.name);
+  out += "</h1><p class=\"price\">";
+  append_html(out, money(p.price_cents, p.currency));
+  out += "</p><p>";
+  append_html(out, p.description);
+  out += "</p><p class=\"stock\" data-sku=\"";
+  append_html(out, p.sku);
+  out += "\">";
+  out += v.available > 0 ? std::to_string(v.available) + " available" : std::string{"Sold out"};
+  out += "</p><p>Category: ";
+  append_html(out, p.category);
+  out += "</p></main></body></html>\n";
+  return out;
+}
+
+std::string etag_of(std::string_view body) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : body) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "\"%016llx\"", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  // A list of entity tags, possibly weak (W/"..."), or "*".
+  std::size_t pos = 0;
+  while (pos < if_none_match.size()) {
+    auto comma = if_none_match.find(',', pos);
+    auto tok = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos
+                                                                          : comma - pos);
+    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) {
+      tok.remove_prefix(1);
+    }
+    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) {
+      tok.remove_suffix(1);
+    }
+    if (tok.substr(0, 2) == "W/") {
+      tok.remove_prefix(2);
+    }
+    if (tok == "*" || tok == etag) {
+      return true;
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    pos = comma + 1;
+  }
+  return false;
+}
+
+// -- calling actors -------------------------------------------------------------------------
+
+const caf::actor& pick_caller(bridge_env& env) {
+  thread_local std::size_t next = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  return env.callers[next++ % env.callers.size()];
+}
+
+/// Sends (xs...) to `dest` through a caller actor; `ok` turns the reply into the response.
+template <class Result, class Handle, class Ok, class... Ts>
+void call(bridge_env& env, Handle dest, responder r, Ok ok, Ts... xs) {
+  auto timeout = env.call_timeout;
+  caf::anon_send(pick_caller(env),
+                 call_job{[=](caf::event_based_actor* self) mutable {
+                   self->request(dest, timeout, xs...)
+                     .then([r, ok](Result& x) mutable { r(ok(x)); },
+                           [r](caf::error& err) mutable { r(to_http_error(err)); });
+                 }});
+}
+
+using params = path_params;
+
+// -- storefront handlers --------------------------------------------------------------------
+
+std::string random_cart_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "c_";
+  for (int k = 0; k < 2; ++k) {
+    auto x = rng();
+    for (int i = 0; i < 16; ++i) {
+      id += hex[(x >> (i * 4)) & 0xF];
+    }
+  }
+  return id;
+}
+
+void get_product(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  call<actors::product_view>(*env, env->skus->acquire(p[0]), std::move(r),
+                             [](actors::product_view& v) { return json_response(200, product_json(v)); },
+                             actors::product_atom::value);
+}
+
+void get_page(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  std::string inm{req.header("if-none-match").value_or("")};
+  call<actors::product_view>(
+    *env, env->skus->acquire(p[0]), std::move(r),
+    [inm](actors::product_view& v) {
+      http_response resp;
+      resp.body = product_page(v);
+      auto tag = etag_of(resp.body);
+      resp.content_type = "text/html; charset=utf-8";
+      resp.headers.emplace_back("ETag", tag);
+      resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
+      if (!inm.empty() && etag_matches(inm, tag)) {
+        resp.status = 304;
+        resp.body.clear();
+      }
+      return resp;
+    },
+    actors::product_atom::value);
+}
+
+void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&, responder r) {
+  persistence::product_query q;
+  auto text_param = [&](const char* name, std::size_t max_len, std::string& out) -> bool {
+    if (auto v = req.param(name)) {
+      if (v->size() > max_len) {
+        r(bad_request(std::string{"'"} + name + "' is longer than " + std::to_string(max_len)));
+        return false;
+      }
+      out = std::string{*v};
+    }
+    return true;
+  };
+  auto int_param = [&](const char* name, int64_t lo, int64_t hi,
+                       std::optional<int64_t>& out) -> bool {
+    auto v = req.param(name);
+    if (!v || v->empty()) {
+      return true;
+    }
+    int64_t x = 0;
+    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+    if (ec != std::errc{} || ptr != v->data() + v->size() || x < lo || x > hi) {
+      r(bad_request(std::string{"'"} + name + "' must be an integer between " + std::to_string(lo)
+                    + " and " + std::to_string(hi)));
+      return false;
+    }
+    out = x;
+    return true;
+  };
+  std::string cursor;
+  std::optional<int64_t> limit;
+  if (!text_param("q", 200, q.text) || !text_param("category", 100, q.category)
+      || !text_param("cursor", 64, cursor) || !int_param("min_price", 0, max_money, q.min_price)
+      || !int_param("max_price", 0, max_money, q.max_price) || !int_param("limit", 1, 100, limit)) {
+    return;
+  }
+  if (!cursor.empty() && !valid_sku(cursor)) {
+    return r(bad_request("'cursor' is not a cursor this API returned"));
+  }
+  q.after_sku = cursor;
+  q.limit = static_cast<std::size_t>(limit.value_or(20));
+  if (auto v = req.param("in_stock")) {
+    if (*v == "true" || *v == "1") {
+      q.in_stock_only = true;
+    } else if (*v == "false" || *v == "0" || v->empty()) {
+      q.in_stock_only = false;
+    } else {
+      return r(bad_request("'in_stock' must be true or false"));
+    }
+  }
+  env->pg->submit([q = std::move(q), r = std::move(r)](persistence::journal* pg) mutable {
+    if (pg == nullptr) {
+      return r(error_response(503, "unavailable", "catalog unavailable"));
+    }
+    auto page = pg->list_products(q);
+    if (!page) {
+      return r(to_http_error(page.error()));
+    }
+    std::string out = "{\"items\":[";
+    bool first = true;
+    for (const auto& item : *page) {
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      append_product(out, actors::product_view{item.product, item.available});
+    }
+    out += "],\"next_cursor\":";
+    if (page->size() == q.limit && !page->empty()) {
+      json::append_quoted(out, page->back().product.sku);
+    } else {
+      out += "null";
+    }
+    out += '}';
+    r(json_response(200, std::move(out)));
+  });
+}
+
+void create_cart(std::shared_ptr<bridge_env> env, http_request&& req, params&&, responder r) {
+  auto body = object_body(req, true);
+  if (auto* resp = std::get_if<http_response>(&body)) {
+    return r(std::move(*resp));
+  }
+  std::string err;
+  auto customer = string_field(std::get<json::value>(body), "customer_id", 128, false, "", err);
+  if (!customer) {
+    return r(bad_request(err));
+  }
+  if (!customer->empty() && !valid_customer(*customer)) {
+    return r(bad_request("'customer_id' may hold only letters, digits and ._@+-"));
+  }
+  auto id = random_cart_id();
+  call<actors::cart_view>(*env, env->carts->acquire(id), std::move(r),
+                          [](actors::cart_view& c) { return json_response(201, cart_json(c)); },
+                          actors::create_atom::value, *customer);
+}
+
+void get_cart(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+  if (!valid_cart_id(p[0])) {
+    return r(not_found("no such cart"));
+  }
+  call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r),
+                          [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+                          caf::get_atom::value);
+}
+
+void put_item(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
+  if (!valid_cart_id(p[0])) {
+    return r(not_found("no such cart"));
+  }
+  if (!valid_sku(p[1])) {
+    return r(not_found("no such product"));
+  }
+  auto body = object_body(req, false);
+  if (auto* resp = std::get_if<http_response>(&body)) {
+    return r(std::move(*resp));
+  }
+  std::string err;
+  auto qty = int_field(std::get<json::value>(body), "qty", 0, max_qty, true, 0, err);
+  if (!qty) {
+    return r(bad_request(err));
+  }
+  call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r),
+                          [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+                          actors::item_atom::value, p[1], *qty, false);
+}
+
+void delete_item(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+  if (!valid_cart_id(p[0])) {
+    return r(not_found("no such cart"));
+  }
+  if (!valid_sku(p[1])) {
+    return r(not_found("no such product"));
+  }
+  call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r),
+                          [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+                          actors::item_atom::value, p[1], int64_t{0}, true);
+}
+
+// -- admin handlers -------------------------------------------------------------------------
+
+void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-'"));
+  }
+  auto body = object_body(req, false);
+  if (auto* resp = std::get_if<http_response>(&body)) {
+    return r(std::move(*resp));
+  }
+  const auto& obj = std::get<json::value>(body);
+  std::string err;
+  persistence::product_record rec;
+  rec.sku = p[0];
+  auto name = string_field(obj, "name", 200, true, "", err);
+  auto description = name ? string_field(obj, "description", 5000, false, "", err) : std::nullopt;
+  auto category = description ? string_field(obj, "category", 100, false, "", err) : std::nullopt;
+  auto currency = category ? string_field(obj, "currency", 3, false, "USD", err) : std::nullopt;
+  auto price = currency ? int_field(obj, "price_cents", 0, max_money, true, 0, err) : std::nullopt;
+  auto limit = price ? int_field(obj, "per_customer_limit", 0, max_qty, false, 0, err)
+                     : std::nullopt;
+  if (!limit) {
+    return r(bad_request(err));
+  }
+  if (name->empty()) {
+    return r(bad_request("'name' must not be empty"));
+  }
+  if (currency->size() != 3
+      || !std::all_of(currency->begin(), currency->end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return r(bad_request("'currency' must be an ISO 4217 code such as \"USD\""));
+  }
+  rec.name = *name;
+  rec.description = *description;
+  rec.category = *category;
+  rec.currency = *currency;
+  rec.price_cents = *price;
+  rec.per_customer_limit = *limit;
+  call<actors::product_view>(*env, env->skus->acquire(p[0]), std::move(r),
+                             [](actors::product_view& v) { return json_response(200, product_json(v)); },
+                             actors::product_atom::value, rec);
+}
+
+void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  auto body = object_body(req, false);
+  if (auto* resp = std::get_if<http_response>(&body)) {
+    return r(std::move(*resp));
+  }
+  const auto& obj = std::get<json::value>(body);
+  bool has_set = obj.find("set") != nullptr;
+  bool has_add = obj.find("add") != nullptr;
+  if (has_set == has_add) {
+    return r(bad_request("give exactly one of 'set' and 'add'"));
+  }
+  std::string err;
+  auto value = has_set ? int_field(obj, "set", 0, max_money, true, 0, err)
+                       : int_field(obj, "add", -max_money, max_money, true, 0, err);
+  if (!value) {
+    return r(bad_request(err));
+  }
+  call<actors::stock_view>(*env, env->skus->acquire(p[0]), std::move(r),
+                           [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
+                           actors::stock_atom::value, actors::stock_change{has_set, *value});
+}
+
+void get_stock(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  call<actors::stock_view>(*env, env->skus->acquire(p[0]), std::move(r),
+                           [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
+                           actors::stock_atom::value);
+}
+
+void get_cluster(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
+  std::string out = "{\"nodes\":[{";
+  field(out, "node_id", env->node_id, true);
+  field(out, "address", env->cluster_address);
+  field(out, "status", env->ready.load() ? "up" : "starting");
+  field(out, "shards", static_cast<int64_t>(env->shards));
+  field(out, "actors", static_cast<int64_t>(env->skus->size() + env->carts->size()));
+  out += "}]";
+  field(out, "shards", static_cast<int64_t>(env->shards));
+  out += '}';
+  r(json_response(200, std::move(out)));
+}
+
+void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
+  std::ostringstream out;
+  out << "# HELP surge_up 1 while the node serves.\n# TYPE surge_up gauge\nsurge_up "
+      << (env->ready.load() ? 1 : 0) << "\n";
+  out << "# HELP surge_http_responses_total HTTP responses by status.\n"
+         "# TYPE surge_http_responses_total counter\n";
+  for (int s = 100; s < 600; ++s) {
+    auto n = env->metrics.by_status[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
+    if (n > 0) {
+      out << "surge_http_responses_total{code=\"" << s << "\"} " << n << "\n";
+    }
+  }
+  out << "# HELP surge_entities_active Live entity actors on this node.\n"
+         "# TYPE surge_entities_active gauge\n"
+      << "surge_entities_active{kind=\"sku\"} " << env->skus->size() << "\n"
+      << "surge_entities_active{kind=\"cart\"} " << env->carts->size() << "\n";
+  if (env->extra_metrics) {
+    out << env->extra_metrics();
+  }
+  http_response resp;
+  resp.content_type = "text/plain; version=0.0.4";
+  resp.body = out.str();
+  r(std::move(resp));
+}
+
+template <class F>
+router::route_handler bind(std::shared_ptr<bridge_env> env, F f) {
+  return [env, f](http_request&& req, path_params&& p, responder r) {
+    f(env, std::move(req), std::move(p), std::move(r));
+  };
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+/// Admin routes check the bearer token first when one is set.
+template <class F>
+router::route_handler admin(std::shared_ptr<bridge_env> env, F f) {
+  return [env, f](http_request&& req, path_params&& p, responder r) {
+    if (!env->admin_token.empty()) {
+      auto auth = req.header("authorization").value_or("");
+      constexpr std::string_view prefix = "Bearer ";
+      if (auth.substr(0, prefix.size()) != prefix
+          || !constant_time_equal(auth.substr(prefix.size()), env->admin_token)) {
+        auto resp = error_response(401, "unauthorized", "a valid bearer token is required");
+        resp.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return r(std::move(resp));
+      }
+    }
+    f(env, std::move(req), std::move(p), std::move(r));
+  };
+}
+
+void healthz(std::shared_ptr<bridge_env>, http_request&&, params&&, responder r) {
+  r(json_response(200, "{\"status\":\"ok\"}"));
+}
+
+void readyz(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
+  if (env->ready.load()) {
+    return r(json_response(200, "{\"status\":\"ready\"}"));
+  }
+  auto resp = error_response(503, "unavailable", "this node is not serving");
+  resp.headers.emplace_back("Retry-After", "1");
+  r(std::move(resp));
+}
+
+} // namespace
+
+std::vector<caf::actor> spawn_callers(caf::actor_system& sys, std::size_t n) {
+  std::vector<caf::actor> out;
+  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) {
+    out.push_back(sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+      return {[self](call_job& job) { job.run(self); }};
+    }));
+  }
+  return out;
+}
+
+http_response to_http_error(const caf::error& err) {
+  if (err.category() == actors::error_category) {
+    auto msg = actors::message_of(err);
+    switch (static_cast<errc>(err.code())) {
+      case errc::not_found:
+        return error_response(404, "not_found", msg.empty() ? "not found" : msg);
+      case errc::sold_out:
+        return error_response(409, "sold_out", msg.empty() ? "sold out" : msg);
+      case errc::limit_exceeded:
+        return error_response(409, "limit_exceeded", msg.empty() ? "limit exceeded" : msg);
+      case errc::conflict:
+        return error_response(409, "conflict", msg.empty() ? "conflict" : msg);
+      case errc::invalid:
+        return error_response(400, "bad_request", msg.empty() ? "invalid request" : msg);
+      case errc::unavailable:
+        break;
+    }
+  }
+  // Storage failures, timeouts and entities that went away: nothing was acknowledged, and the
+  // client may retry.
+  auto resp = error_response(503, "unavailable", "temporarily unavailable, retry shortly");
+  resp.headers.emplace_back("Retry-After", "1");
+  return resp;
+}
+
+std::string rfc3339_ms(int64_t unix_ms) {
+  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
+}
+
+router make_storefront_router(std::shared_ptr<bridge_env> env) {
+  router rt;
+  rt.add("GET", "/healthz", bind(env, healthz));
+  rt.add("GET", "/readyz", bind(env, readyz));
+  rt.add("GET", "/api/v1/products", bind(env, list_products));
+  rt.add("GET", "/api/v1/products/{sku}", bind(env, get_product));
+  rt.add("POST", "/api/v1/carts", bind(env, create_cart));
+  rt.add("GET", "/api/v1/carts/{cart_id}", bind(env, get_cart));
+  rt.add("PUT", "/api/v1/carts/{cart_id}/items/{sku}", bind(env, put_item));
+  rt.add("DELETE", "/api/v1/carts/{cart_id}/items/{sku}", bind(env, delete_item));
+  rt.add("GET", "/p/{sku}", bind(env, get_page));
+  return rt;
+}
+
+router make_admin_router(std::shared_ptr<bridge_env> env) {
+  router rt;
+  rt.add("GET", "/healthz", bind(env, healthz));
+  rt.add("GET", "/readyz", bind(env, readyz));
+  rt.add("PUT", "/admin/v1/products/{sku}", admin(env, put_product));
+  rt.add("POST", "/admin/v1/products/{sku}/stock", admin(env, post_stock));
+  rt.add("GET", "/admin/v1/products/{sku}/stock", admin(env, get_stock));
+  rt.add("GET", "/admin/v1/cluster", admin(env, get_cluster));
+  rt.add("GET", "/metrics", admin(env, get_metrics));
+  return rt;
+}
+
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r) {
+  return [env, r](http_request&& req, responder resp) {
+    r->dispatch(std::move(req), [env, resp = std::move(resp)](http_response out) {
+      env->metrics.count(out.status);
+      resp(std::move(out));
+    });
+  };
+}
+
+} // namespace surge::net

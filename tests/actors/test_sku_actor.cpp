@@ -1,0 +1,249 @@
+// The SKU and cart actors on the in-memory fakes AND on real PostgreSQL + Redis: every case
+// runs on both (TEST_CASE_TEMPLATE), so the fakes are never the only test of a behaviour.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "actor_fixture.hpp"
+#include "surge.pb.h"
+#include "surge/actors/errors.hpp"
+
+using namespace surge;
+using namespace surge::actors;
+using surge::test::entity_node;
+
+namespace {
+
+entity_options default_opts() {
+  entity_options o;
+  o.node_id = "test";
+  o.holds_ttl = std::chrono::minutes{10};
+  o.idle_timeout = std::chrono::minutes{10};
+  o.snapshot_every = 4;
+  return o;
+}
+
+void create_sku(entity_node& n, const std::string& sku, int64_t stock, int64_t limit = 0) {
+  persistence::product_record p{sku, "name of " + sku, "", "cat", 1000, "USD", limit};
+  auto v = n.ask_sku<product_view>(sku, product_atom::value, p);
+  REQUIRE_MESSAGE(v, caf::to_string(v.error()));
+  auto s = n.ask_sku<stock_view>(sku, stock_atom::value, stock_change{true, stock});
+  REQUIRE_MESSAGE(s, caf::to_string(s.error()));
+  REQUIRE(s->on_hand == stock);
+}
+
+stock_view stock_of(entity_node& n, const std::string& sku) {
+  auto s = n.ask_sku<stock_view>(sku, stock_atom::value);
+  REQUIRE_MESSAGE(s, caf::to_string(s.error()));
+  return *s;
+}
+
+/// Polls `pred` every 20 ms for at most `limit`.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds{10}) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return pred();
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("concurrent holds sell exactly the stock, in few journal batches", backend_t,
+                   test::fake_backend, test::real_backend) {
+  backend_t be;
+  if (auto* fj = be.fake_journal()) {
+    fj->set_commit_delay(std::chrono::milliseconds{5}); // like a round trip with fsync
+  }
+  entity_node n{be, default_opts()};
+  create_sku(n, "HOT", 50);
+  const auto before = n.journal().stats().requests;
+  // 400 requests in flight together, each from its own cart.
+  caf::scoped_actor self{n.sys()};
+  const int total = 400;
+  for (int i = 0; i < total; ++i) {
+    self->send(n.skus->acquire("HOT"), hold_atom::value,
+               hold_request{"cart" + std::to_string(i), "", 1});
+  }
+  int granted = 0;
+  int sold_out = 0;
+  int other = 0;
+  int received = 0;
+  self->receive_for(received, total)(
+    [&](hold_view& v) {
+      CHECK(v.qty == 1);
+      CHECK_FALSE(v.hold_id.empty());
+      ++granted;
+    },
+    [&](caf::error& e) {
+      if (is(e, errc::sold_out)) {
+        ++sold_out;
+      } else {
+        ++other;
+      }
+    });
+  CHECK(granted == 50);
+  CHECK(sold_out == total - 50);
+  CHECK(other == 0);
+  auto s = stock_of(n, "HOT");
+  CHECK(s.held == 50);
+  CHECK(s.available == 0);
+  // Group commit: the 50 grants took far fewer than 50 journal batches.
+  const auto batches = n.journal().stats().requests - before;
+  INFO("journal batches for 50 grants: " << batches);
+  CHECK(batches < 25);
+}
+
+TEST_CASE_TEMPLATE("acknowledged changes survive a restart; snapshots and replay agree", backend_t,
+                   test::fake_backend, test::real_backend) {
+  backend_t be;
+  std::vector<std::string> hold_ids;
+  {
+    entity_node n{be, default_opts()};
+    create_sku(n, "A", 30, 4);
+    for (int i = 0; i < 11; ++i) { // one batch each: crosses several snapshots (every 4)
+      auto v = n.ask_sku<hold_view>("A", hold_atom::value,
+                                    hold_request{"c" + std::to_string(i), "cust" + std::to_string(i % 3), 1});
+      REQUIRE_MESSAGE(v, caf::to_string(v.error()));
+      hold_ids.push_back(v->hold_id);
+    }
+  }
+  entity_node n{be, default_opts()};
+  auto s = stock_of(n, "A");
+  CHECK(s.on_hand == 30);
+  CHECK(s.held == 11);
+  // Holds came back with their ids: resizing c2's hold keeps its id (cust2: 3 -> 4, the limit).
+  auto v = n.ask_sku<hold_view>("A", hold_atom::value, hold_request{"c2", "cust2", 2});
+  REQUIRE_MESSAGE(v, caf::to_string(v.error()));
+  CHECK(v->hold_id == hold_ids[2]);
+  CHECK(stock_of(n, "A").held == 12);
+  // The per-customer counts came back too: cust1 holds 4 (c1, c4, c7, c10), the limit.
+  auto lim = n.ask_sku<hold_view>("A", hold_atom::value, hold_request{"c99", "cust1", 1});
+  REQUIRE_FALSE(lim);
+  CHECK(is(lim.error(), errc::limit_exceeded));
+}
+
+TEST_CASE_TEMPLATE("a failed commit acknowledges nothing and the SKU reloads the truth", backend_t,
+                   test::fake_backend) {
+  backend_t be;
+  entity_node n{be, default_opts()};
+  create_sku(n, "F", 10);
+  auto ok = n.ask_sku<hold_view>("F", hold_atom::value, hold_request{"c1", "", 2});
+  REQUIRE(ok);
+  be.fake_journal()->fail_next(persistence::errc::unavailable);
+  auto failed = n.ask_sku<hold_view>("F", hold_atom::value, hold_request{"c2", "", 3});
+  REQUIRE_FALSE(failed);
+  CHECK(is(failed.error(), errc::unavailable));
+  // The next incarnation knows only what was committed.
+  CHECK(eventually([&] {
+    auto s = n.ask_sku<stock_view>("F", stock_atom::value);
+    return s && s->held == 2;
+  }));
+}
+
+TEST_CASE_TEMPLATE("holds expire by timer and on activation", backend_t, test::fake_backend,
+                   test::real_backend) {
+  backend_t be;
+  auto opts = default_opts();
+  opts.holds_ttl = std::chrono::milliseconds{300};
+  {
+    entity_node n{be, opts};
+    create_sku(n, "E", 5);
+    REQUIRE(n.ask_sku<hold_view>("E", hold_atom::value, hold_request{"c1", "", 2}));
+    CHECK(stock_of(n, "E").held == 2);
+    // The timer gives the stock back.
+    CHECK(eventually([&] { return stock_of(n, "E").held == 0; }));
+    opts.holds_ttl = std::chrono::minutes{1};
+  }
+  {
+    entity_node n{be, opts};
+    REQUIRE(n.ask_sku<hold_view>("E", hold_atom::value, hold_request{"c2", "", 3}));
+    CHECK(stock_of(n, "E").held == 3);
+  }
+  // Restart two minutes later: the hold is released as the SKU activates.
+  entity_node n{be, opts, 2 * 60 * 1000};
+  auto s = stock_of(n, "E");
+  CHECK(s.held == 0);
+  CHECK(s.available == 5);
+}
+
+TEST_CASE_TEMPLATE("a stale or foreign Redis snapshot is not trusted over PostgreSQL", backend_t,
+                   test::fake_backend, test::real_backend) {
+  backend_t be;
+  {
+    entity_node n{be, default_opts()};
+    create_sku(n, "R", 7);
+    for (int i = 0; i < 6; ++i) {
+      REQUIRE(n.ask_sku<hold_view>("R", hold_atom::value, hold_request{"c" + std::to_string(i), "", 1}));
+    }
+  }
+  // Plant a snapshot at a seq the journal does not have, claiming everything is sold.
+  {
+    auto conn = be.redis();
+    REQUIRE(conn);
+    proto::SkuSnapshot bogus;
+    bogus.set_exists(true);
+    bogus.set_on_hand(7);
+    bogus.set_sold(7);
+    REQUIRE_FALSE(conn->snapshots->put(persistence::snapshot{"sku:R", 999, bogus.SerializeAsString()}));
+  }
+  entity_node n{be, default_opts()};
+  auto s = stock_of(n, "R");
+  CHECK(s.held == 6);
+  CHECK(s.sold == 0);
+}
+
+TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t,
+                   test::fake_backend, test::real_backend) {
+  backend_t be;
+  auto opts = default_opts();
+  opts.idle_timeout = std::chrono::milliseconds{200};
+  entity_node n{be, opts};
+  for (int i = 0; i < 20; ++i) {
+    create_sku(n, "P" + std::to_string(i), i);
+  }
+  auto cart = n.ask_cart<cart_view>("cart1", create_atom::value, std::string{"bob"});
+  REQUIRE(cart);
+  auto added = n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2}, false);
+  REQUIRE_MESSAGE(added, caf::to_string(added.error()));
+  // SKUs without holds and the idle cart go; P3 keeps its hold, so it stays active.
+  CHECK(eventually([&] { return n.skus->size() == 1 && n.carts->size() == 0; }));
+  for (int i = 0; i < 20; ++i) {
+    auto s = stock_of(n, "P" + std::to_string(i));
+    CHECK(s.on_hand == i);
+  }
+  auto again = n.ask_cart<cart_view>("cart1", caf::get_atom::value);
+  REQUIRE(again);
+  REQUIRE(again->items.size() == 1);
+  CHECK(again->items[0].qty == 2);
+  CHECK(again->customer_id == "bob");
+}
+
+TEST_CASE_TEMPLATE("a refused cart change leaves the cart exactly as it was", backend_t,
+                   test::fake_backend, test::real_backend) {
+  backend_t be;
+  entity_node n{be, default_opts()};
+  create_sku(n, "X", 3, 2);
+  REQUIRE(n.ask_cart<cart_view>("k1", create_atom::value, std::string{"carol"}));
+  auto one = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{2}, false);
+  REQUIRE(one);
+  auto over = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{3}, false);
+  REQUIRE_FALSE(over);
+  CHECK((is(over.error(), errc::limit_exceeded) || is(over.error(), errc::sold_out)));
+  auto after = n.ask_cart<cart_view>("k1", caf::get_atom::value);
+  REQUIRE(after);
+  REQUIRE(after->items.size() == 1);
+  CHECK(after->items[0].qty == 2);
+  CHECK(after->items[0].hold_id == one->items[0].hold_id);
+  CHECK(stock_of(n, "X").held == 2);
+  auto missing = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"Y"}, int64_t{0}, true);
+  REQUIRE_FALSE(missing);
+  CHECK(is(missing.error(), errc::not_found));
+  auto nocart = n.ask_cart<cart_view>("nope", caf::get_atom::value);
+  REQUIRE_FALSE(nocart);
+  CHECK(is(nocart.error(), errc::not_found));
+}

@@ -1,0 +1,193 @@
+// sku_model: the SKU's decisions and their replay, without actors or storage.
+#include <doctest/doctest.h>
+
+#include "surge/actors/errors.hpp"
+#include "surge/actors/sku_model.hpp"
+
+using namespace surge;
+using surge::actors::errc;
+using surge::actors::sku_model;
+
+namespace {
+
+constexpr int64_t ttl = 60'000;
+
+sku_model make_sku(int64_t on_hand, int64_t limit = 0) {
+  sku_model m;
+  proto::Product p;
+  p.set_sku("S1");
+  p.set_name("thing");
+  p.set_price_cents(500);
+  p.set_currency("USD");
+  p.set_per_customer_limit(limit);
+  m.apply(m.decide_product(p, 1));
+  auto ev = m.decide_stock(true, on_hand, 1);
+  REQUIRE(ev);
+  m.apply(*ev);
+  return m;
+}
+
+/// Decides and applies a hold; returns the error code or 0.
+int hold(sku_model& m, const std::string& cart, int64_t qty, const std::string& customer = "",
+         int64_t now = 1000) {
+  auto d = m.decide_hold(cart, customer, qty, now, ttl, "h-" + cart);
+  if (!d) {
+    return d.error().code();
+  }
+  if (*d) {
+    m.apply(**d);
+  }
+  return 0;
+}
+
+int code(errc x) { return static_cast<int>(x); }
+
+void check_invariant(const sku_model& m) {
+  CHECK(m.held() >= 0);
+  CHECK(m.sold() >= 0);
+  CHECK(m.held() + m.sold() <= m.on_hand());
+}
+
+} // namespace
+
+TEST_CASE("unknown SKU refuses holds and stock changes") {
+  sku_model m;
+  CHECK_FALSE(m.exists());
+  CHECK(hold(m, "c1", 1) == code(errc::not_found));
+  auto s = m.decide_stock(true, 5, 1);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code() == code(errc::not_found));
+}
+
+TEST_CASE("holds never exceed what is available") {
+  auto m = make_sku(3);
+  CHECK(hold(m, "c1", 2) == 0);
+  CHECK(m.held() == 2);
+  CHECK(hold(m, "c2", 2) == code(errc::sold_out));
+  CHECK(m.held() == 2);
+  CHECK(hold(m, "c2", 1) == 0);
+  CHECK(m.available() == 0);
+  CHECK(hold(m, "c3", 1) == code(errc::sold_out));
+  check_invariant(m);
+}
+
+TEST_CASE("a hold is set to exactly qty: it grows, shrinks and goes") {
+  auto m = make_sku(10);
+  CHECK(hold(m, "c1", 4) == 0);
+  const std::string id = m.hold_of_cart("c1")->hold_id();
+  CHECK(hold(m, "c1", 7) == 0);
+  CHECK(m.held() == 7);
+  CHECK(m.hold_of_cart("c1")->hold_id() == id); // resized in place
+  CHECK(hold(m, "c1", 2) == 0);
+  CHECK(m.held() == 2);
+  CHECK(hold(m, "c1", 11) == code(errc::sold_out)); // grows by 9 > 8 available
+  CHECK(m.held() == 2);
+  CHECK(hold(m, "c1", 0) == 0);
+  CHECK(m.held() == 0);
+  CHECK(m.hold_of_cart("c1") == nullptr);
+  // Releasing what is not held changes nothing and decides no event.
+  auto d = m.decide_hold("c1", "", 0, 1, ttl, "x");
+  REQUIRE(d);
+  CHECK_FALSE(d->has_value());
+  CHECK(hold(m, "c1", -1) == code(errc::invalid));
+}
+
+TEST_CASE("per-customer limit counts holds and sales across carts") {
+  auto m = make_sku(100, 3);
+  CHECK(hold(m, "c1", 2, "alice") == 0);
+  CHECK(hold(m, "c2", 2, "alice") == code(errc::limit_exceeded));
+  CHECK(hold(m, "c2", 1, "alice") == 0);
+  CHECK(hold(m, "c3", 1, "bob") == 0);
+  // A sale still counts against the limit.
+  auto c = m.decide_confirm(m.hold_of_cart("c1")->hold_id(), "o1", 2000);
+  REQUIRE(c);
+  m.apply(*c);
+  CHECK(m.sold() == 2);
+  CHECK(m.customer_qty("alice") == 3);
+  CHECK(hold(m, "c4", 1, "alice") == code(errc::limit_exceeded));
+  // Anonymous carts are limited one by one.
+  CHECK(hold(m, "anon1", 3) == 0);
+  CHECK(hold(m, "anon1", 4) == code(errc::limit_exceeded));
+  CHECK(hold(m, "anon2", 3) == 0);
+  check_invariant(m);
+}
+
+TEST_CASE("confirm moves held to sold, once") {
+  auto m = make_sku(5);
+  CHECK(hold(m, "c1", 2) == 0);
+  auto id = m.hold_of_cart("c1")->hold_id();
+  auto c = m.decide_confirm(id, "o1", 2000);
+  REQUIRE(c);
+  m.apply(*c);
+  CHECK(m.held() == 0);
+  CHECK(m.sold() == 2);
+  CHECK(m.available() == 3);
+  auto again = m.decide_confirm(id, "o1", 2000);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code() == code(errc::not_found));
+}
+
+TEST_CASE("stock may not drop below held + sold") {
+  auto m = make_sku(10);
+  CHECK(hold(m, "c1", 6) == 0);
+  auto low = m.decide_stock(true, 5, 1);
+  REQUIRE_FALSE(low);
+  CHECK(low.error().code() == code(errc::conflict));
+  auto sub = m.decide_stock(false, -5, 1);
+  REQUIRE_FALSE(sub);
+  CHECK(sub.error().code() == code(errc::conflict));
+  auto neg = m.decide_stock(true, -1, 1);
+  REQUIRE_FALSE(neg);
+  auto overflow = m.decide_stock(false, INT64_MAX, 1);
+  REQUIRE_FALSE(overflow);
+  CHECK(overflow.error().code() == code(errc::invalid));
+  auto add = m.decide_stock(false, 4, 1);
+  REQUIRE(add);
+  m.apply(*add);
+  CHECK(m.on_hand() == 14);
+  check_invariant(m);
+}
+
+TEST_CASE("expiry releases exactly the holds past their time") {
+  auto m = make_sku(10);
+  CHECK(hold(m, "c1", 1, "", 1000) == 0);
+  CHECK(hold(m, "c2", 2, "", 5000) == 0);
+  CHECK(m.next_expiry() == 1000 + ttl);
+  CHECK(m.decide_expiry(1000 + ttl - 1).empty());
+  auto evs = m.decide_expiry(1000 + ttl);
+  REQUIRE(evs.size() == 1);
+  m.apply(evs[0]);
+  CHECK(m.held() == 2);
+  CHECK(m.next_expiry() == 5000 + ttl);
+  // Resizing a hold renews its expiry.
+  CHECK(hold(m, "c2", 3, "", 9000) == 0);
+  CHECK(m.decide_expiry(5000 + ttl).empty());
+  CHECK(m.decide_expiry(9000 + ttl).size() == 1);
+}
+
+TEST_CASE("snapshot + replay gives the same state as the live model") {
+  auto m = make_sku(50, 5);
+  proto::EventBatch journal;
+  for (int i = 0; i < 20; ++i) {
+    auto d = m.decide_hold("c" + std::to_string(i % 7), i % 2 ? "alice" : "", 1 + i % 3, 1000 + i,
+                           ttl, "h" + std::to_string(i));
+    if (d && *d) {
+      m.apply(**d);
+      *journal.add_events() = **d;
+    }
+  }
+  auto snap = m.snapshot();
+  sku_model restored{snap};
+  CHECK(restored.on_hand() == m.on_hand());
+  CHECK(restored.held() == m.held());
+  CHECK(restored.sold() == m.sold());
+  CHECK(restored.hold_count() == m.hold_count());
+  CHECK(restored.customer_qty("alice") == m.customer_qty("alice"));
+  CHECK(restored.next_expiry() == m.next_expiry());
+  // Replaying the journal on a fresh model (product and stock first) converges too.
+  auto replayed = make_sku(50, 5);
+  replayed.apply(journal);
+  CHECK(replayed.held() == m.held());
+  CHECK(replayed.hold_count() == m.hold_count());
+  check_invariant(restored);
+}

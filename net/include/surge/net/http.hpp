@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace surge::net {
+
+/// A parsed, size-checked HTTP request, independent of Beast.
+struct http_request {
+  std::string method;                            ///< "GET", "PUT", ...
+  std::string path;                              ///< percent-decoded path, without the query
+  std::vector<std::string> segments;             ///< path split on '/', each percent-decoded
+  std::multimap<std::string, std::string> query; ///< decoded query parameters
+  std::map<std::string, std::string> headers;    ///< lower-case names
+  std::string body;
+  bool keep_alive = true;
+
+  /// The header `name` (lower-case), or nullopt.
+  std::optional<std::string_view> header(const std::string& name) const;
+  /// The first query parameter `name`, or nullopt.
+  std::optional<std::string_view> param(const std::string& name) const;
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers; ///< extra headers
+  std::string body;
+};
+
+/// API.md's error shape: {"error":{"code":...,"message":...}} with `status`.
+http_response error_response(int status, std::string_view code, std::string_view message);
+
+/// Call exactly once, from any thread. Holding it keeps nothing of the server alive: once the
+/// connection has gone, calling it is a no-op.
+using responder = std::function<void(http_response)>;
+
+/// Runs on an I/O thread; must not block: it hands the work on and returns.
+using handler = std::function<void(http_request&&, responder)>;
+
+/// Limits and timeouts of one listener.
+struct server_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0; ///< 0: pick a free one (see http_server::port())
+  std::size_t io_threads = 2;
+  std::size_t body_limit = 64 * 1024;               ///< larger: 413 too_large
+  std::size_t header_limit = 8 * 1024;              ///< larger: 431 too_large
+  std::size_t target_limit = 2048;                  ///< longer URL: 414 too_large
+  std::chrono::milliseconds read_timeout{15000};    ///< a request must arrive whole within this
+  std::chrono::milliseconds handler_timeout{10000}; ///< no answer by then: 503 unavailable
+  std::chrono::milliseconds idle_timeout{60000}; ///< keep-alive connection idle this long: closed
+  std::size_t max_connections = 100000;
+};
+
+} // namespace surge::net

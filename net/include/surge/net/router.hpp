@@ -1,0 +1,38 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "surge/net/http.hpp"
+
+namespace surge::net {
+
+/// Path parameters captured by a route, in the order of the pattern's `{name}` segments.
+using path_params = std::vector<std::string>;
+
+/// Maps method + path pattern to a handler. Patterns are literal segments and `{name}`
+/// captures (a capture matches one non-empty segment), e.g. "/api/v1/carts/{cart_id}/items/{sku}".
+/// A path that matches no pattern is 404 not_found; a path that matches only with another method is
+/// 405 with an `Allow` header. Built once at start-up, then read-only (safe to use from every I/O
+/// thread).
+class router {
+ public:
+  using route_handler = std::function<void(http_request&&, path_params&&, responder)>;
+
+  void add(std::string method, std::string pattern, route_handler h);
+
+  /// Dispatches `req`; answers 404/405 itself.
+  void dispatch(http_request&& req, responder r) const;
+
+ private:
+  struct route {
+    std::string method;
+    std::vector<std::string> parts; ///< "{}" for a capture
+    route_handler h;
+  };
+  std::vector<route> routes_;
+};
+
+} // namespace surge::net

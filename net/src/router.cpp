@@ -1,0 +1,88 @@
+#include "surge/net/router.hpp"
+
+#include <algorithm>
+
+namespace surge::net {
+
+namespace {
+
+/// "/a/{x}/b" -> {"a", "{}", "b"}; "/" -> {}. Same splitting as decode_target's segments.
+std::vector<std::string> split_pattern(std::string_view pattern) {
+  std::vector<std::string> parts;
+  if (!pattern.empty() && pattern.front() == '/') {
+    pattern.remove_prefix(1);
+  }
+  if (pattern.empty()) {
+    return parts;
+  }
+  for (;;) {
+    const std::size_t slash = pattern.find('/');
+    std::string_view part = pattern.substr(0, slash);
+    if (part.size() >= 2 && part.front() == '{' && part.back() == '}') {
+      parts.emplace_back("{}");
+    } else {
+      parts.emplace_back(part);
+    }
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    pattern.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+} // namespace
+
+void router::add(std::string method, std::string pattern, route_handler h) {
+  routes_.push_back(route{std::move(method), split_pattern(pattern), std::move(h)});
+}
+
+void router::dispatch(http_request&& req, responder r) const {
+  std::vector<std::string> allowed;
+  for (const auto& rt : routes_) {
+    if (rt.parts.size() != req.segments.size()) {
+      continue;
+    }
+    bool match = true;
+    for (std::size_t i = 0; i < rt.parts.size(); ++i) {
+      const bool ok =
+          rt.parts[i] == "{}" ? !req.segments[i].empty() : rt.parts[i] == req.segments[i];
+      if (!ok) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) {
+      continue;
+    }
+    if (rt.method == req.method) {
+      path_params params;
+      for (std::size_t i = 0; i < rt.parts.size(); ++i) {
+        if (rt.parts[i] == "{}") {
+          params.push_back(req.segments[i]);
+        }
+      }
+      rt.h(std::move(req), std::move(params), std::move(r));
+      return;
+    }
+    if (std::find(allowed.begin(), allowed.end(), rt.method) == allowed.end()) {
+      allowed.push_back(rt.method);
+    }
+  }
+  if (allowed.empty()) {
+    r(error_response(404, "not_found", "no resource at " + req.path));
+    return;
+  }
+  std::string allow;
+  for (const auto& m : allowed) {
+    if (!allow.empty()) {
+      allow += ", ";
+    }
+    allow += m;
+  }
+  auto resp = error_response(405, "method_not_allowed", req.method + " not allowed; use " + allow);
+  resp.headers.emplace_back("Allow", std::move(allow));
+  r(std::move(resp));
+}
+
+} // namespace surge::net

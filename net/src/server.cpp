@@ -1,0 +1,624 @@
+#include "surge/net/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "parser_detail.hpp"
+
+namespace surge::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class session;
+
+/// Closed by stop() once the I/O threads have been joined; from then on responders do nothing.
+/// Responders lock it while they touch a session, so no session is used after the server's
+/// io_context is gone.
+struct responder_gate {
+  std::mutex mu;
+  bool open = true;
+};
+
+/// Upper bound on what a lingering close reads and discards after a final error response.
+constexpr std::size_t drain_limit = 1024 * 1024;
+constexpr std::chrono::milliseconds drain_timeout{1000};
+
+/// Everything one server owns; http_server::impl is this (sessions need to name it).
+struct server_state {
+  server_state(server_options opts, handler h)
+      : opts_(std::move(opts))
+      , handler_(std::move(h)) {}
+
+  void do_accept();
+  void on_accept(const beast::error_code& ec, tcp::socket socket);
+  void run_io_thread();
+  void release_in_flight();
+  template <class F>
+  void for_each_session(F f);
+  void stop(std::chrono::milliseconds grace);
+
+  // Set at construction, read-only afterwards.
+  const server_options opts_;
+  const handler handler_;
+
+  // State that sessions touch, also from their destructors: declared before ioc_ so that it
+  // outlives the handlers the io_context destroys.
+  std::atomic<std::size_t> open_{0};
+  std::atomic<uint64_t> served_{0};
+  std::atomic<std::size_t> in_flight_{0}; ///< requests handed to the handler, not yet written
+  std::atomic<bool> stopping_{false};
+  std::mutex in_flight_mu_;
+  std::condition_variable in_flight_cv_; ///< notified when in_flight_ drops to 0
+  std::mutex sessions_mu_;
+  std::unordered_map<session*, std::weak_ptr<session>> sessions_; ///< guarded by sessions_mu_
+  const std::shared_ptr<responder_gate> gate_ = std::make_shared<responder_gate>();
+
+  asio::io_context ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  tcp::acceptor acceptor_{asio::make_strand(ioc_)}; ///< used on its own strand only
+  asio::steady_timer accept_retry_{acceptor_.get_executor()};
+  std::vector<std::thread> threads_;
+
+  // Lifecycle, guarded by lifecycle_mu_ (start/stop callers, never I/O threads).
+  std::mutex lifecycle_mu_;
+  bool started_ = false;
+  bool stopped_ = false;
+  uint16_t port_ = 0;
+};
+
+/// One connection. All members are used on the connection's strand only, except where noted.
+/// Owned by the asynchronous operations in flight (shared_ptr); responders hold a weak_ptr.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(server_state& srv, tcp::socket&& socket)
+      : srv_(srv)
+      , stream_(std::move(socket))
+      , handler_timer_(stream_.get_executor()) {
+    srv_.open_.fetch_add(1);
+  }
+
+  ~session() {
+    {
+      std::lock_guard lk(srv_.sessions_mu_);
+      srv_.sessions_.erase(this);
+    }
+    srv_.open_.fetch_sub(1);
+  }
+
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  /// Any thread: registers the session and starts reading on its strand.
+  void start() {
+    {
+      std::lock_guard lk(srv_.sessions_mu_);
+      srv_.sessions_.emplace(this, weak_from_this());
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
+
+  /// Any thread: closes the connection if it is waiting for a next request (stop() begins).
+  void close_if_idle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->state_ == state::idle) {
+        self->close();
+      }
+    });
+  }
+
+  /// Any thread: closes the connection whatever it is doing; `token` is released afterwards.
+  void close_now(std::shared_ptr<void> token) {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), token = std::move(token)] { self->close(); });
+  }
+
+ private:
+  enum class state { idle, reading, handling, writing, draining, closed };
+
+  /// The next request: the first one of a connection must arrive whole within read_timeout; on
+  /// a kept-alive connection the wait for its first byte is bounded by idle_timeout instead.
+  void read_request() {
+    if (state_ == state::closed) {
+      return;
+    }
+    if (srv_.stopping_.load() && !first_) {
+      close();
+      return;
+    }
+    if (first_ || buffer_.size() > 0) {
+      read_header();
+      return;
+    }
+    state_ = state::idle;
+    stream_.expires_after(srv_.opts_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (self->state_ == state::closed) {
+                                return;
+                              }
+                              if (ec) {
+                                self->close();
+                                return;
+                              }
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    state_ = state::reading;
+    parser_.emplace();
+    detail::configure_parser(*parser_, srv_.opts_);
+    stream_.expires_after(srv_.opts_.read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(const beast::error_code& ec) {
+    if (state_ == state::closed) {
+      return;
+    }
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    if (auto r = detail::check_header(parser_->get(), srv_.opts_)) {
+      write_response(std::move(*r), true);
+      return;
+    }
+    if (parser_->is_done()) {
+      on_body({});
+      return;
+    }
+    const auto& h = parser_->get();
+    if (h.version() >= 11 && beast::iequals(h[http::field::expect], "100-continue")) {
+      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(continue_line.data(), continue_line.size()),
+                        [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                          if (self->state_ == state::closed) {
+                            return;
+                          }
+                          if (wec) {
+                            self->close();
+                            return;
+                          }
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+  }
+
+  /// Read failures: a broken limit or malformed request gets its 4xx and the connection is
+  /// closed; end of stream, timeouts and socket errors just close.
+  void on_read_error(const beast::error_code& ec) {
+    const bool parse_failure =
+        ec.category() == http::make_error_code(http::error::need_more).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message;
+    if (!parse_failure) {
+      close();
+      return;
+    }
+    const auto data = buffer_.data();
+    const std::string_view buffered(static_cast<const char*>(data.data()), data.size());
+    write_response(detail::parse_error_response(ec, buffered, srv_.opts_), true);
+  }
+
+  void on_body(const beast::error_code& ec) {
+    if (state_ == state::closed) {
+      return;
+    }
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    version_ = parser_->get().version();
+    auto converted = detail::to_request(parser_->release());
+    parser_.reset();
+    if (auto* bad = std::get_if<http_response>(&converted)) {
+      write_response(std::move(*bad), true);
+      return;
+    }
+    auto& req = std::get<http_request>(converted);
+    keep_alive_ = req.keep_alive;
+    handle(std::move(req));
+  }
+
+  /// Hands the request to the handler with a responder, and arms the handler timeout.
+  void handle(http_request&& req) {
+    state_ = state::handling;
+    ++seq_;
+    counted_ = true;
+    srv_.in_flight_.fetch_add(1);
+    stream_.expires_never();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+
+    handler_timer_.expires_after(srv_.opts_.handler_timeout);
+    handler_timer_.async_wait(
+        [self = shared_from_this(), seq = seq_, answered](const beast::error_code& ec) {
+          if (ec || answered->exchange(true)) {
+            return;
+          }
+          self->deliver(seq,
+                        error_response(503, "unavailable", "the request was not answered in time"));
+        });
+
+    responder respond = [weak = weak_from_this(), gate = srv_.gate_, seq = seq_,
+                         answered](http_response resp) {
+      if (answered->exchange(true)) {
+        return; // answered already, or timed out
+      }
+      std::lock_guard lk(gate->mu);
+      if (!gate->open) {
+        return;
+      }
+      if (auto s = weak.lock()) {
+        auto ex = s->stream_.get_executor();
+        asio::post(ex, [s = std::move(s), seq, resp = std::move(resp)]() mutable {
+          s->deliver(seq, std::move(resp));
+        });
+      }
+    };
+
+    try {
+      srv_.handler_(std::move(req), std::move(respond));
+    } catch (const std::exception& e) {
+      if (!answered->exchange(true)) {
+        deliver(seq_, error_response(500, "internal", std::string("handler failed: ") + e.what()));
+      }
+    } catch (...) {
+      if (!answered->exchange(true)) {
+        deliver(seq_, error_response(500, "internal", "handler failed"));
+      }
+    }
+  }
+
+  /// On the strand: writes the handler's (or the timeout's) answer to request `seq`.
+  void deliver(uint64_t seq, http_response resp) {
+    if (seq != seq_ || state_ != state::handling) {
+      return; // connection closed meanwhile
+    }
+    handler_timer_.cancel();
+    write_response(std::move(resp), !keep_alive_ || srv_.stopping_.load());
+  }
+
+  static bool safe_header_text(std::string_view s) {
+    return s.find_first_of("\r\n") == std::string_view::npos && !s.empty();
+  }
+
+  void write_response(http_response resp, bool close_after) {
+    state_ = state::writing;
+    close_after_ = close_after;
+    int status = resp.status;
+    if (status < 200 || status > 599) {
+      status = 500;
+    }
+    res_ = {};
+    res_.version(version_);
+    res_.result(static_cast<unsigned>(status));
+    res_.set(http::field::server, "surge");
+    const bool no_body = status == 204 || status == 304;
+    if (!no_body) {
+      if (safe_header_text(resp.content_type)) {
+        res_.set(http::field::content_type, resp.content_type);
+      }
+      res_.body() = std::move(resp.body);
+    }
+    for (const auto& [name, value] : resp.headers) {
+      if (safe_header_text(name) && value.find_first_of("\r\n") == std::string::npos) {
+        res_.insert(name, value);
+      }
+    }
+    res_.keep_alive(!close_after);
+    res_.prepare_payload();
+    srv_.served_.fetch_add(1); // counted before the client can see it
+    stream_.expires_after(srv_.opts_.read_timeout);
+    http::async_write(
+        stream_, res_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(const beast::error_code& ec) {
+    release_request();
+    if (state_ == state::closed) {
+      return;
+    }
+    if (ec) {
+      close();
+      return;
+    }
+    if (close_after_) {
+      linger_close();
+      return;
+    }
+    first_ = false;
+    read_request();
+  }
+
+  /// Half-closes and reads (and drops) what the client still sends, for a bounded time, so that
+  /// the final response is not lost to a reset.
+  void linger_close() {
+    state_ = state::draining;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(drain_timeout);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(
+        asio::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->drained_ += n;
+          if (ec || self->drained_ > drain_limit || self->state_ == state::closed) {
+            self->close();
+            return;
+          }
+          self->drain();
+        });
+  }
+
+  void release_request() {
+    if (counted_) {
+      counted_ = false;
+      srv_.release_in_flight();
+    }
+  }
+
+  void close() {
+    if (state_ == state::closed) {
+      return;
+    }
+    state_ = state::closed;
+    release_request();
+    handler_timer_.cancel();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  server_state& srv_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<detail::beast_parser> parser_;
+  asio::steady_timer handler_timer_;
+  http::response<http::string_body> res_;
+  std::array<char, 4096> drain_buf_{};
+  std::size_t drained_ = 0;
+  uint64_t seq_ = 0;       ///< number of the request being handled; responders carry theirs
+  unsigned version_ = 11;  ///< HTTP version of the current request
+  bool keep_alive_ = true; ///< what the current request asked for
+  bool close_after_ = false;
+  bool counted_ = false; ///< the current request is counted in in_flight_
+  bool first_ = true;    ///< no request answered yet on this connection
+  state state_ = state::reading;
+};
+
+} // namespace
+
+struct http_server::impl : server_state {
+  using server_state::server_state;
+};
+
+void server_state::do_accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_),
+                         [this](const beast::error_code& ec, tcp::socket socket) {
+                           on_accept(ec, std::move(socket));
+                         });
+}
+
+void server_state::on_accept(const beast::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+    return;
+  }
+  if (ec) {
+    // E.g. out of file descriptors: back off briefly instead of spinning.
+    accept_retry_.expires_after(std::chrono::milliseconds(50));
+    accept_retry_.async_wait([this](const beast::error_code& tec) {
+      if (!tec && acceptor_.is_open()) {
+        do_accept();
+      }
+    });
+    return;
+  }
+  beast::error_code ignored;
+  if (stopping_.load() || open_.load() >= opts_.max_connections) {
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  } else {
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<session>(*this, std::move(socket))->start();
+  }
+  do_accept();
+}
+
+void server_state::run_io_thread() {
+  for (;;) {
+    try {
+      ioc_.run();
+      return;
+    } catch (...) {
+      // A completion handler threw; the connection it belonged to is gone. Keep serving.
+    }
+  }
+}
+
+void server_state::release_in_flight() {
+  if (in_flight_.fetch_sub(1) == 1) {
+    std::lock_guard lk(in_flight_mu_);
+    in_flight_cv_.notify_all();
+  }
+}
+
+template <class F>
+void server_state::for_each_session(F f) {
+  std::vector<std::shared_ptr<session>> all;
+  {
+    std::lock_guard lk(sessions_mu_);
+    all.reserve(sessions_.size());
+    for (auto& [ptr, weak] : sessions_) {
+      if (auto s = weak.lock()) {
+        all.push_back(std::move(s));
+      }
+    }
+  }
+  for (auto& s : all) {
+    f(*s);
+  }
+}
+
+void server_state::stop(std::chrono::milliseconds grace) {
+  std::lock_guard lk(lifecycle_mu_);
+  if (!started_ || stopped_) {
+    return;
+  }
+  stopped_ = true;
+  stopping_.store(true);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+
+  // 1. Stop accepting; close connections that wait for a next request.
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ignored;
+    accept_retry_.cancel();
+    acceptor_.close(ignored);
+  });
+  for_each_session([](session& s) { s.close_if_idle(); });
+
+  // 2. Let requests in flight finish (their responses carry Connection: close).
+  {
+    std::unique_lock ul(in_flight_mu_);
+    while (in_flight_.load() != 0 && std::chrono::steady_clock::now() < deadline) {
+      in_flight_cv_.wait_until(
+          ul, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)));
+    }
+  }
+
+  // 3. Close everything left, wait (bounded) until the strands have done so, then stop.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto all_closed = closed->get_future();
+  {
+    std::shared_ptr<void> token(nullptr, [closed](void*) { closed->set_value(); });
+    for_each_session([&](session& s) { s.close_now(token); });
+  }
+  all_closed.wait_for(std::chrono::seconds(1));
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  threads_.clear();
+  std::lock_guard glk(gate_->mu);
+  gate_->open = false;
+}
+
+http_server::http_server(server_options opts, handler h)
+    : impl_(std::make_unique<impl>(std::move(opts), std::move(h))) {}
+
+http_server::~http_server() {
+  stop(std::chrono::milliseconds(0));
+}
+
+std::error_code http_server::start() {
+  impl& d = *impl_;
+  std::lock_guard lk(d.lifecycle_mu_);
+  if (d.started_ || d.stopped_) {
+    return std::make_error_code(std::errc::operation_not_permitted);
+  }
+  beast::error_code ec;
+  tcp::endpoint ep;
+  const auto addr = asio::ip::make_address(d.opts_.host, ec);
+  if (!ec) {
+    ep = tcp::endpoint(addr, d.opts_.port);
+  } else {
+    // A host name: resolve it (start() runs on the caller's thread, not an I/O thread).
+    tcp::resolver resolver(d.ioc_);
+    auto results = resolver.resolve(d.opts_.host, std::to_string(d.opts_.port), ec);
+    if (ec) {
+      return ec;
+    }
+    if (results.empty()) {
+      return std::make_error_code(std::errc::address_not_available);
+    }
+    ep = results.begin()->endpoint();
+  }
+  auto fail = [&](const beast::error_code& e) -> std::error_code {
+    beast::error_code ignored;
+    d.acceptor_.close(ignored);
+    return e;
+  };
+  if (d.acceptor_.open(ep.protocol(), ec)) {
+    return fail(ec);
+  }
+  if (d.acceptor_.set_option(asio::socket_base::reuse_address(true), ec)) {
+    return fail(ec);
+  }
+  if (d.acceptor_.bind(ep, ec)) {
+    return fail(ec);
+  }
+  if (d.acceptor_.listen(asio::socket_base::max_listen_connections, ec)) {
+    return fail(ec);
+  }
+  d.port_ = d.acceptor_.local_endpoint(ec).port();
+  d.work_.emplace(d.ioc_.get_executor());
+  d.do_accept();
+  const std::size_t n = std::max<std::size_t>(1, d.opts_.io_threads);
+  for (std::size_t i = 0; i < n; ++i) {
+    d.threads_.emplace_back([&d] { d.run_io_thread(); });
+  }
+  d.started_ = true;
+  return {};
+}
+
+uint16_t http_server::port() const {
+  return impl_->port_;
+}
+
+void http_server::stop(std::chrono::milliseconds grace) {
+  if (impl_) {
+    impl_->stop(grace);
+  }
+}
+
+std::size_t http_server::open_connections() const {
+  return impl_->open_.load();
+}
+
+uint64_t http_server::requests_served() const {
+  return impl_->served_.load();
+}
+
+} // namespace surge::net

@@ -1,0 +1,434 @@
+#include <doctest/doctest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "surge/net/json.hpp"
+#include "surge/net/server.hpp"
+
+using namespace surge::net;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+using response = bhttp::response<bhttp::string_body>;
+
+/// A synchronous Beast client on one connection. Hangs are caught by the ctest timeout.
+class client {
+ public:
+  explicit client(uint16_t port)
+      : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  response request(bhttp::verb method, std::string target, std::string body = {},
+                   std::vector<std::pair<std::string, std::string>> headers = {},
+                   unsigned version = 11) {
+    send(method, std::move(target), std::move(body), std::move(headers), version);
+    return read();
+  }
+
+  void send(bhttp::verb method, std::string target, std::string body = {},
+            std::vector<std::pair<std::string, std::string>> headers = {}, unsigned version = 11) {
+    bhttp::request<bhttp::string_body> req{method, target, version};
+    req.set(bhttp::field::host, "127.0.0.1");
+    for (auto& [k, v] : headers) {
+      req.set(k, v);
+    }
+    req.body() = std::move(body);
+    req.prepare_payload();
+    bhttp::write(socket_, req);
+  }
+
+  void send_raw(std::string_view raw) {
+    asio::write(socket_, asio::buffer(raw.data(), raw.size()));
+  }
+
+  response read() {
+    response res;
+    bhttp::read(socket_, buffer_, res);
+    return res;
+  }
+
+  /// True when the server has closed the connection (the next read sees end of stream/reset).
+  bool closed_by_server() {
+    response res;
+    beast::error_code ec;
+    bhttp::read(socket_, buffer_, res, ec);
+    return ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
+           ec == asio::error::eof;
+  }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+std::string error_code_of(const response& r) {
+  auto v = json::parse(r.body());
+  REQUIRE(std::holds_alternative<json::value>(v));
+  const auto* e = std::get<json::value>(v).find("error");
+  REQUIRE(e != nullptr);
+  return std::get<std::string>(e->find("code")->get());
+}
+
+http_response text(std::string body, int status = 200) {
+  http_response r;
+  r.status = status;
+  r.content_type = "text/plain";
+  r.body = std::move(body);
+  return r;
+}
+
+/// Joins helper threads that answer requests late.
+struct late_threads {
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  void spawn(std::function<void()> f) {
+    std::lock_guard lk(mu);
+    threads.emplace_back(std::move(f));
+  }
+  ~late_threads() {
+    for (auto& t : threads) {
+      t.join();
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("server: keep-alive, headers, Connection: close and HTTP/1.0") {
+  server_options opts;
+  http_server srv(opts, [](http_request&& req, responder r) {
+    http_response resp;
+    resp.body = "{\"path\":";
+    json::append_quoted(resp.body, req.path);
+    resp.body += ",\"body\":";
+    json::append_quoted(resp.body, req.body);
+    resp.body += "}";
+    resp.headers.emplace_back("X-Method", req.method);
+    resp.headers.emplace_back("X-Bad", "a\r\nInjected: 1"); // dropped
+    r(std::move(resp));
+  });
+  REQUIRE_FALSE(srv.start());
+  REQUIRE(srv.port() != 0);
+
+  {
+    client c(srv.port());
+    for (int i = 0; i < 5; ++i) {
+      auto res =
+          c.request(bhttp::verb::post, "/echo/" + std::to_string(i), "b" + std::to_string(i));
+      CHECK(res.result_int() == 200);
+      CHECK(res.keep_alive());
+      CHECK(res[bhttp::field::server] == "surge");
+      CHECK(res[bhttp::field::content_type] == "application/json");
+      CHECK(res[bhttp::field::content_length] == std::to_string(res.body().size()));
+      CHECK(res["X-Method"] == "POST");
+      CHECK(res.count("Injected") == 0);
+      CHECK(res.body() == "{\"path\":\"/echo/" + std::to_string(i) + "\",\"body\":\"b" +
+                              std::to_string(i) + "\"}");
+    }
+    CHECK(srv.open_connections() == 1);
+    auto res = c.request(bhttp::verb::get, "/last", {}, {{"Connection", "close"}});
+    CHECK(res.result_int() == 200);
+    CHECK_FALSE(res.keep_alive());
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    auto res = c.request(bhttp::verb::get, "/old", {}, {}, 10);
+    CHECK(res.result_int() == 200);
+    CHECK(res.version() == 10);
+    CHECK_FALSE(res.keep_alive());
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    auto res = c.request(bhttp::verb::get, "/old", {}, {{"Connection", "keep-alive"}}, 10);
+    CHECK(res.keep_alive());
+    res = c.request(bhttp::verb::get, "/again", {}, {{"Connection", "keep-alive"}}, 10);
+    CHECK(res.result_int() == 200);
+  }
+  {
+    // Two pipelined requests in one write: answered in order.
+    client c(srv.port());
+    c.send_raw("GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(c.read().body().find("/p1") != std::string::npos);
+    CHECK(c.read().body().find("/p2") != std::string::npos);
+  }
+  CHECK(srv.requests_served() == 11);
+  srv.stop();
+}
+
+TEST_CASE("server: responder called from another thread, once") {
+  late_threads late;
+  std::atomic<int> extra_calls{0};
+  server_options opts;
+  http_server srv(opts, [&](http_request&& req, responder r) {
+    late.spawn([&, r, path = req.path] {
+      std::this_thread::sleep_for(50ms); // the work being slow, not synchronisation
+      r(text("late " + path));
+      r(text("second answer", 500)); // ignored
+      extra_calls.fetch_add(1);
+    });
+  });
+  REQUIRE_FALSE(srv.start());
+  client c(srv.port());
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.request(bhttp::verb::get, "/slow" + std::to_string(i));
+    CHECK(res.result_int() == 200);
+    CHECK(res.body() == "late /slow" + std::to_string(i));
+    CHECK(res[bhttp::field::content_type] == "text/plain");
+  }
+  CHECK(srv.requests_served() == 3);
+}
+
+TEST_CASE("server: handler timeout answers 503, the late answer is ignored") {
+  std::mutex mu;
+  std::vector<responder> parked;
+  server_options opts;
+  opts.handler_timeout = 100ms;
+  http_server srv(opts, [&](http_request&& req, responder r) {
+    if (req.path == "/ok") {
+      r(text("ok"));
+      return;
+    }
+    if (req.path == "/throw") {
+      throw std::runtime_error("boom");
+    }
+    std::lock_guard lk(mu);
+    parked.push_back(std::move(r));
+  });
+  REQUIRE_FALSE(srv.start());
+  client c(srv.port());
+  auto res = c.request(bhttp::verb::get, "/never");
+  CHECK(res.result_int() == 503);
+  CHECK(error_code_of(res) == "unavailable");
+  CHECK(res.keep_alive());
+  {
+    std::lock_guard lk(mu);
+    REQUIRE(parked.size() == 1);
+    parked[0](text("too late")); // ignored
+  }
+  res = c.request(bhttp::verb::get, "/ok");
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == "ok");
+  res = c.request(bhttp::verb::get, "/throw");
+  CHECK(res.result_int() == 500);
+  res = c.request(bhttp::verb::get, "/ok");
+  CHECK(res.body() == "ok");
+}
+
+TEST_CASE("server: limit errors over the socket, then the connection is closed") {
+  server_options opts;
+  opts.body_limit = 1024;
+  opts.header_limit = 2048;
+  opts.target_limit = 512;
+  std::atomic<int> handled{0};
+  http_server srv(opts, [&](http_request&&, responder r) {
+    handled.fetch_add(1);
+    r(text("ok"));
+  });
+  REQUIRE_FALSE(srv.start());
+  {
+    client c(srv.port());
+    CHECK(c.request(bhttp::verb::get, "/fine").result_int() == 200);
+    c.send_raw("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+               std::string(100000, 'x'));
+    auto res = c.read();
+    CHECK(res.result_int() == 413);
+    CHECK(error_code_of(res) == "too_large");
+    CHECK_FALSE(res.keep_alive());
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    c.send_raw("POST /chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "400\r\n" +
+               std::string(1024, 'x') + "\r\n1\r\nx\r\n0\r\n\r\n");
+    CHECK(c.read().result_int() == 413);
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    c.send_raw("GET /x HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+    CHECK(c.read().result_int() == 431);
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    c.send_raw("GET /" + std::string(1000, 'a') + " HTTP/1.1\r\n\r\n");
+    CHECK(c.read().result_int() == 414);
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    c.send_raw("HELLO\x01 there\r\n\r\n");
+    auto res = c.read();
+    CHECK(res.result_int() == 400);
+    CHECK(error_code_of(res) == "bad_request");
+    CHECK(c.closed_by_server());
+  }
+  {
+    client c(srv.port());
+    c.send_raw("GET /a%zz HTTP/1.1\r\n\r\n");
+    CHECK(c.read().result_int() == 400);
+    CHECK(c.closed_by_server());
+  }
+  {
+    // Expect: 100-continue gets its interim response, then the final one.
+    client c(srv.port());
+    c.send_raw("PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    auto cont = c.read();
+    CHECK(cont.result_int() == 100);
+    c.send_raw("abc");
+    CHECK(c.read().result_int() == 200);
+  }
+  CHECK(handled.load() == 2);
+}
+
+TEST_CASE("server: idle keep-alive connections are closed") {
+  server_options opts;
+  opts.idle_timeout = 100ms;
+  http_server srv(opts, [](http_request&&, responder r) { r(text("ok")); });
+  REQUIRE_FALSE(srv.start());
+  client c(srv.port());
+  CHECK(c.request(bhttp::verb::get, "/").result_int() == 200);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(c.closed_by_server());
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+}
+
+TEST_CASE("server: 200 concurrent connections") {
+  constexpr int connections = 200;
+  constexpr int per_connection = 3;
+  server_options opts;
+  opts.io_threads = 2;
+  http_server srv(opts, [](http_request&& req, responder r) { r(text(req.path)); });
+  REQUIRE_FALSE(srv.start());
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  threads.reserve(connections);
+  for (int i = 0; i < connections; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        client c(srv.port());
+        for (int j = 0; j < per_connection; ++j) {
+          const std::string target = "/c" + std::to_string(i) + "/r" + std::to_string(j);
+          auto res = c.request(bhttp::verb::get, target);
+          if (res.result_int() == 200 && res.body() == target) {
+            ok.fetch_add(1);
+          } else {
+            failed.fetch_add(1);
+          }
+        }
+      } catch (const std::exception&) {
+        failed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(ok.load() == connections * per_connection);
+  CHECK(failed.load() == 0);
+  CHECK(srv.requests_served() == static_cast<uint64_t>(connections * per_connection));
+  CHECK(std::chrono::steady_clock::now() - t0 < 30s);
+}
+
+TEST_CASE("server: max_connections") {
+  server_options opts;
+  opts.max_connections = 2;
+  http_server srv(opts, [](http_request&&, responder r) { r(text("ok")); });
+  REQUIRE_FALSE(srv.start());
+  client a(srv.port());
+  client b(srv.port());
+  CHECK(a.request(bhttp::verb::get, "/").result_int() == 200);
+  CHECK(b.request(bhttp::verb::get, "/").result_int() == 200);
+  CHECK(srv.open_connections() == 2);
+  client c(srv.port()); // accepted and closed at once
+  CHECK(c.closed_by_server());
+  CHECK(a.request(bhttp::verb::get, "/").result_int() == 200);
+}
+
+TEST_CASE("server: stop() lets in-flight requests finish") {
+  late_threads late;
+  std::promise<void> arrived;
+  server_options opts;
+  http_server srv(opts, [&](http_request&&, responder r) {
+    arrived.set_value();
+    late.spawn([r] {
+      std::this_thread::sleep_for(200ms); // slow work
+      r(text("finished"));
+    });
+  });
+  REQUIRE_FALSE(srv.start());
+  client idle(srv.port());
+  client c(srv.port());
+  c.send(bhttp::verb::get, "/work");
+  arrived.get_future().wait();
+  srv.stop(5s);
+  auto res = c.read();
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == "finished");
+  CHECK_FALSE(res.keep_alive());
+  CHECK(c.closed_by_server());
+  CHECK(idle.closed_by_server());
+  srv.stop(); // twice: no effect
+  CHECK(srv.requests_served() == 1);
+  // No longer accepting.
+  beast::error_code ec;
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), srv.port()), ec);
+  CHECK(ec);
+}
+
+TEST_CASE("server: stop() closes requests that outlast the grace period") {
+  std::mutex mu;
+  std::vector<responder> parked;
+  std::promise<void> arrived;
+  responder survivor;
+  {
+    server_options opts;
+    opts.io_threads = 3;
+    http_server srv(opts, [&](http_request&&, responder r) {
+      std::lock_guard lk(mu);
+      parked.push_back(std::move(r));
+      arrived.set_value();
+    });
+    REQUIRE_FALSE(srv.start());
+    client c(srv.port());
+    c.send(bhttp::verb::get, "/stuck");
+    arrived.get_future().wait();
+    const auto t0 = std::chrono::steady_clock::now();
+    srv.stop(100ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+    CHECK(c.closed_by_server());
+    std::lock_guard lk(mu);
+    REQUIRE(parked.size() == 1);
+    survivor = parked[0];
+  }
+  // The server is gone: calling the responder does nothing.
+  survivor(text("after destruction"));
+}

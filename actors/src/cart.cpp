@@ -112,6 +112,18 @@ void save(self_ptr self, completion done) {
   }
 }
 
+/// Runs `done` once the state the cart has now is stored: at once when no write is pending.
+void after_stored(self_ptr self, completion done) {
+  auto& st = self->state;
+  if (!st.waiting.empty()) {
+    st.waiting.push_back(std::move(done));
+  } else if (st.write_in_flight) {
+    st.writing.push_back(std::move(done));
+  } else {
+    done(nullptr);
+  }
+}
+
 completion reply_view(self_ptr self, caf::typed_response_promise<cart_view> rp) {
   return [self, rp](const caf::error* err) mutable {
     if (err != nullptr) {
@@ -247,7 +259,9 @@ cart_impl::behavior_type running(self_ptr self) {
       if (!st.exists) {
         return make_error(errc::not_found, "no such cart");
       }
-      return view_of(st);
+      auto rp = self->make_response_promise<cart_view>();
+      after_stored(self, reply_view(self, rp));
+      return rp;
     },
     [=](item_atom, std::string& sku, int64_t qty, bool must_exist) -> caf::result<cart_view> {
       auto& st = self->state;

@@ -156,6 +156,20 @@ void append(self_ptr self, proto::SkuEvent ev, completion done) {
   flush(self);
 }
 
+/// Runs `done` once everything the current state reflects is committed: at once when nothing is
+/// pending, else with the newest uncommitted batch. A reply that reports state (a read, or a
+/// command that changes nothing) must never get ahead of the commit of that state.
+void after_durable(self_ptr self, completion done) {
+  auto& st = self->state;
+  if (st.pending.events.events_size() > 0) {
+    st.pending.done.push_back(std::move(done));
+  } else if (st.in_flight) {
+    st.flight.done.push_back(std::move(done));
+  } else {
+    done(nullptr);
+  }
+}
+
 /// Storage failed under us: what we hold in memory is no longer known to be durable. Answer
 /// everyone, then quit; the next incarnation reloads the truth.
 void fail_all(self_ptr self, const caf::error& cause) {
@@ -373,7 +387,11 @@ sku_impl::behavior_type running(self_ptr self) {
         return std::move(decided.error());
       }
       if (!*decided) {
-        return hold_of(st, req.cart_id); // nothing changes: nothing to commit
+        // Nothing changes; still, answer only once the state it reports is durable.
+        auto rp = self->make_response_promise<hold_view>();
+        auto view = hold_of(st, req.cart_id);
+        after_durable(self, reply_with<hold_view>(rp, [view] { return view; }));
+        return rp;
       }
       st.model.apply(**decided);
       auto view = hold_of(st, req.cart_id);
@@ -423,7 +441,10 @@ sku_impl::behavior_type running(self_ptr self) {
       if (!st.model.exists()) {
         return make_error(errc::not_found, "unknown SKU");
       }
-      return stock_of(st);
+      auto rp = self->make_response_promise<stock_view>();
+      auto view = stock_of(st);
+      after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
+      return rp;
     },
     [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
       auto& st = self->state;
@@ -455,7 +476,10 @@ sku_impl::behavior_type running(self_ptr self) {
       if (!st.model.exists()) {
         return make_error(errc::not_found, "unknown SKU");
       }
-      return product_of(st);
+      auto rp = self->make_response_promise<product_view>();
+      auto view = product_of(st);
+      after_durable(self, reply_with<product_view>(rp, [view] { return view; }));
+      return rp;
     },
     [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
     [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },

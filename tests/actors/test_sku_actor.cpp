@@ -247,3 +247,26 @@ TEST_CASE_TEMPLATE("a refused cart change leaves the cart exactly as it was", ba
   REQUIRE_FALSE(nocart);
   CHECK(is(nocart.error(), errc::not_found));
 }
+
+TEST_CASE("a reply that reports state never gets ahead of that state's commit") {
+  test::fake_backend be;
+  entity_node n{be, default_opts()};
+  create_sku(n, "D", 10);
+  be.fake_journal()->set_commit_delay(std::chrono::milliseconds{200});
+  be.fake_journal()->fail_next(persistence::errc::unavailable);
+  // The second request changes nothing (same qty) and a read follows; both reflect the first
+  // request's hold, whose commit fails: neither may succeed.
+  caf::scoped_actor self{n.sys()};
+  auto sku = n.skus->acquire("D");
+  self->send(sku, hold_atom::value, hold_request{"c1", "", 2});
+  self->send(n.skus->acquire("D"), hold_atom::value, hold_request{"c1", "", 2});
+  self->send(n.skus->acquire("D"), stock_atom::value);
+  int errors = 0;
+  int i = 0;
+  self->receive_for(i, 3)([&](hold_view&) {}, [&](stock_view&) {},
+                          [&](caf::error& e) {
+                            CHECK(is(e, errc::unavailable));
+                            ++errors;
+                          });
+  CHECK(errors == 3);
+}

@@ -61,7 +61,7 @@ struct sku_state {
   batch pending;     ///< filling while `flight` commits
   batch flight;
   bool in_flight = false;
-  std::size_t since_snapshot = 0;
+  std::size_t since_snapshot = 0; ///< events journaled since the last snapshot
   uint64_t received = 0; ///< commands received through the directory
   int64_t last_active_ms = 0;
   int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
@@ -133,7 +133,11 @@ void flush(self_ptr self) {
   if (st.flight.has_product) {
     req.product = record_of(st.model.product());
   }
-  if (++st.since_snapshot >= st.env->opts.snapshot_every) {
+  // Snapshot every `snapshot_every` events, but never more often than the snapshot's own size
+  // in events: building one costs O(holds), so this keeps the cost per event constant.
+  st.since_snapshot += static_cast<std::size_t>(st.flight.events.events_size());
+  const std::size_t size = st.model.hold_count() + st.model.customer_count();
+  if (st.since_snapshot >= std::max<std::size_t>(st.env->opts.snapshot_every, size)) {
     st.since_snapshot = 0;
     req.snap = persistence::snapshot{st.stream, seq, st.model.snapshot().SerializeAsString()};
     st.flight.snap = req.snap;
@@ -302,7 +306,9 @@ void start_load(self_ptr self) {
         seq = row.seq;
       }
       out.seq = seq;
-      out.since_snapshot = rows.size();
+      for (const auto& b : out.batches) {
+        out.since_snapshot += static_cast<std::size_t>(b.events_size());
+      }
       caf::anon_send(h, loaded_atom::value, std::move(out));
     });
   });

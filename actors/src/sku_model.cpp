@@ -8,8 +8,6 @@ namespace surge::actors {
 
 namespace {
 
-constexpr char anonymous_prefix = '\x01'; // cannot appear in a validated customer id
-
 bool add_overflows(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_add_overflow(a, b, &r);
@@ -33,17 +31,6 @@ sku_model::sku_model(const proto::SkuSnapshot& snap)
   }
 }
 
-std::string sku_model::customer_key(const std::string& customer_id, const std::string& cart_id) {
-  if (!customer_id.empty()) {
-    return customer_id;
-  }
-  std::string key;
-  key.reserve(cart_id.size() + 1);
-  key += anonymous_prefix;
-  key += cart_id;
-  return key;
-}
-
 const proto::Hold* sku_model::hold_of_cart(const std::string& cart_id) const {
   auto i = hold_by_cart_.find(cart_id);
   return i == hold_by_cart_.end() ? nullptr : hold(i->second);
@@ -54,8 +41,12 @@ const proto::Hold* sku_model::hold(const std::string& hold_id) const {
   return i == holds_.end() ? nullptr : &i->second;
 }
 
-int64_t sku_model::customer_qty(const std::string& key) const {
-  auto i = customers_.find(key);
+int64_t sku_model::customer_qty(const std::string& customer_id, const std::string& cart_id) const {
+  if (customer_id.empty()) {
+    const proto::Hold* h = hold_of_cart(cart_id);
+    return h != nullptr ? h->qty() : 0;
+  }
+  auto i = customers_.find(customer_id);
   return i == customers_.end() ? 0 : i->second;
 }
 
@@ -89,7 +80,7 @@ sku_model::decide_hold(const std::string& cart_id, const std::string& customer_i
       return make_error(errc::sold_out, "only " + std::to_string(available()) + " more available");
     }
     const int64_t limit = product_.per_customer_limit();
-    if (limit > 0 && customer_qty(customer_key(customer, cart_id)) + delta > limit) {
+    if (limit > 0 && customer_qty(customer, cart_id) + delta > limit) {
       return make_error(errc::limit_exceeded,
                         "at most " + std::to_string(limit) + " per customer");
     }
@@ -186,9 +177,8 @@ void sku_model::remove_hold(const std::string& hold_id, bool to_sold) {
   held_ -= h.qty();
   if (to_sold) {
     sold_ += h.qty();
-  } else {
-    auto key = customer_key(h.customer_id(), h.cart_id());
-    auto c = customers_.find(key);
+  } else if (!h.customer_id().empty()) {
+    auto c = customers_.find(h.customer_id());
     if (c != customers_.end()) {
       c->second -= h.qty();
       if (c->second <= 0) {
@@ -215,14 +205,15 @@ void sku_model::apply(const proto::SkuEvent& ev) {
       break;
     case proto::SkuEvent::kHoldSet: {
       const proto::Hold& h = ev.hold_set();
-      auto key = customer_key(h.customer_id(), h.cart_id());
       int64_t previous = 0;
       if (auto i = holds_.find(h.hold_id()); i != holds_.end()) {
         previous = i->second.qty();
         expiries_.erase({i->second.expires_at_ms(), i->first});
       }
       held_ += h.qty() - previous;
-      customers_[key] += h.qty() - previous;
+      if (!h.customer_id().empty()) {
+        customers_[h.customer_id()] += h.qty() - previous;
+      }
       holds_[h.hold_id()] = h;
       hold_by_cart_[h.cart_id()] = h.hold_id();
       expiries_.emplace(h.expires_at_ms(), h.hold_id());
@@ -252,9 +243,11 @@ proto::SkuSnapshot sku_model::snapshot() const {
   snap.set_on_hand(on_hand_);
   snap.set_held(held_);
   snap.set_sold(sold_);
-  for (const auto& [at, id] : expiries_) {
-    *snap.add_holds() = holds_.at(id);
+  snap.mutable_holds()->Reserve(static_cast<int>(holds_.size()));
+  for (const auto& [id, h] : holds_) {
+    *snap.add_holds() = h;
   }
+  snap.mutable_customers()->Reserve(static_cast<int>(customers_.size()));
   for (const auto& [key, qty] : customers_) {
     auto* c = snap.add_customers();
     c->set_customer(key);

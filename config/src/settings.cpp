@@ -170,7 +170,7 @@ const std::vector<setting_def>& settings_table() {
       duration_setting("entity.idle_timeout", ms(100), days(1), "120s",
                        "idle time after which an SKU or cart actor is passivated", &o::entity_idle),
       int_setting("sku.snapshot_every", 1, 1000000, "100",
-                  "journal batches between two SKU snapshots", &o::sku_snapshot_every),
+                  "journal events between two SKU snapshots (at least the snapshot's own size)", &o::sku_snapshot_every),
       int_setting("journal.writers", 1, 32, "2", "concurrent journal writers", &o::journal_writers),
       int_setting("journal.max_batch", 1, 100000, "512", "most events in one journal batch",
                   &o::journal_max_batch),

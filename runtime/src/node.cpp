@@ -87,6 +87,9 @@ struct node::impl {
     env->redis = redis.get();
     env->now_ms = actors::system_now_ms;
     cfg = std::make_unique<caf::actor_system_config>();
+    // One scheduler thread per core: more only spin; blocking work has its own threads.
+    cfg->set("scheduler.max-threads",
+             static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
     actors::register_message_types(*cfg);
     sys = std::make_unique<caf::actor_system>(*cfg);
     std::shared_ptr<const actors::entity_env> cenv = env;

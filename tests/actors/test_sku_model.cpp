@@ -103,7 +103,7 @@ TEST_CASE("per-customer limit counts holds and sales across carts") {
   REQUIRE(c);
   m.apply(*c);
   CHECK(m.sold() == 2);
-  CHECK(m.customer_qty("alice") == 3);
+  CHECK(m.customer_qty("alice", "") == 3);
   CHECK(hold(m, "c4", 1, "alice") == code(errc::limit_exceeded));
   // Anonymous carts are limited one by one.
   CHECK(hold(m, "anon1", 3) == 0);
@@ -182,7 +182,7 @@ TEST_CASE("snapshot + replay gives the same state as the live model") {
   CHECK(restored.held() == m.held());
   CHECK(restored.sold() == m.sold());
   CHECK(restored.hold_count() == m.hold_count());
-  CHECK(restored.customer_qty("alice") == m.customer_qty("alice"));
+  CHECK(restored.customer_qty("alice", "") == m.customer_qty("alice", ""));
   CHECK(restored.next_expiry() == m.next_expiry());
   // Replaying the journal on a fresh model (product and stock first) converges too.
   auto replayed = make_sku(50, 5);

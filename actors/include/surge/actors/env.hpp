@@ -31,7 +31,7 @@ struct entity_options {
   std::chrono::milliseconds carts_ttl{7 * 24 * 3600 * 1000LL};
   std::chrono::milliseconds idle_timeout{120000};
   std::chrono::milliseconds call_timeout{5000}; ///< entity-to-entity requests
-  uint32_t snapshot_every = 100; ///< journal batches between snapshots
+  uint32_t snapshot_every = 100; ///< journal events between snapshots (at least the snapshot size)
 };
 
 /// What entity actors use of the node. Owned by the runtime, which outlives every entity.

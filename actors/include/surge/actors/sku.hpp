@@ -31,7 +31,8 @@ namespace surge::actors {
 /// Lifecycle: spawned by the SKU directory on first use; loads the newest snapshot (Redis first,
 /// PostgreSQL as truth) and replays the journal after it, holding back commands until then;
 /// releases expired holds on activation and by a timer; snapshots every `snapshot_every`
-/// batches to PostgreSQL (same transaction) and Redis; passivates after `idle_timeout` without
+/// events (but never more often than the snapshot's own size in events) to PostgreSQL (same
+/// transaction) and Redis; passivates after `idle_timeout` without
 /// commands when it has no holds and nothing in flight.
 using sku_actor = caf::typed_actor<
   caf::replies_to<hold_atom, hold_request>::with<hold_view>,

@@ -32,13 +32,15 @@ public:
   int64_t sold() const { return sold_; }
   int64_t available() const { return on_hand_ - held_ - sold_; }
   std::size_t hold_count() const { return holds_.size(); }
+  std::size_t customer_count() const { return customers_.size(); }
 
   /// The hold of `cart_id`, or nullptr.
   const proto::Hold* hold_of_cart(const std::string& cart_id) const;
   const proto::Hold* hold(const std::string& hold_id) const;
 
-  /// Held + sold of `customer_key` (see customer_key()).
-  int64_t customer_qty(const std::string& key) const;
+  /// Held + sold by `customer_id`; for an anonymous cart (empty customer id), what `cart_id`
+  /// holds.
+  int64_t customer_qty(const std::string& customer_id, const std::string& cart_id) const;
 
   /// Sets the hold of `cart_id` to exactly `qty` with expiry now + ttl. `new_hold_id` names the
   /// hold if the cart has none yet. Returns nullopt when nothing changes (qty 0, no hold).
@@ -69,9 +71,6 @@ public:
 
   proto::SkuSnapshot snapshot() const;
 
-  /// Whom the per-customer limit counts: the customer, or the cart for anonymous carts.
-  static std::string customer_key(const std::string& customer_id, const std::string& cart_id);
-
 private:
   void remove_hold(const std::string& hold_id, bool to_sold);
 
@@ -82,7 +81,9 @@ private:
   int64_t sold_ = 0;
   std::unordered_map<std::string, proto::Hold> holds_;        ///< by hold id
   std::unordered_map<std::string, std::string> hold_by_cart_; ///< cart id -> hold id
-  std::unordered_map<std::string, int64_t> customers_;        ///< key -> held + sold
+  /// Named customers' held + sold. Anonymous carts are limited by their own hold alone, so
+  /// a hot SKU sold to anonymous carts keeps no per-cart counters.
+  std::unordered_map<std::string, int64_t> customers_;
   std::set<std::pair<int64_t, std::string>> expiries_;        ///< (expires_at_ms, hold id)
 };
 

@@ -32,7 +32,7 @@ struct node_options {
   std::chrono::milliseconds holds_ttl{0};            ///< holds.ttl
   std::chrono::milliseconds carts_ttl{0};            ///< carts.ttl
   std::chrono::milliseconds entity_idle{0};          ///< entity.idle_timeout
-  uint32_t sku_snapshot_every = 0;                   ///< sku.snapshot_every (journal batches)
+  uint32_t sku_snapshot_every = 0;                   ///< sku.snapshot_every (journal events)
   std::size_t journal_writers = 0;                   ///< journal.writers
   std::size_t journal_max_batch = 0;                 ///< journal.max_batch
   std::size_t storage_threads = 0;                   ///< storage.threads

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace surge::actors {
+
+/// One charge, as the order actor asks for it. `idempotency_key` is derived from the order and
+/// is sent unchanged on every try, to every gateway, so that a gateway charges a key at most once.
+struct charge_request {
+  std::string idempotency_key;
+  std::string order_id;
+  int64_t amount_cents = 0;
+  std::string currency;
+  std::string token; ///< the shopper's payment token, e.g. "tok_ok"
+};
+
+enum class charge_status {
+  approved, ///< money is taken (exactly once for this key)
+  declined, ///< the card was refused: a definitive no, nothing charged
+  failed,   ///< every gateway refused to process it (outage): nothing charged
+  unknown,  ///< the outcome could not be learned (timeouts, and lookups failed too)
+};
+
+const char* to_string(charge_status x);
+
+struct charge_result {
+  charge_status status = charge_status::unknown;
+  std::string gateway;   ///< which gateway answered (approved/declined)
+  std::string charge_id; ///< the gateway's id of the charge
+  std::string message;   ///< for logs and the shopper-facing error
+};
+
+/// Payments through the configured gateways (failover in order, retries with backoff, a circuit
+/// breaker per gateway). Implementations never block the caller: `done` runs exactly once, on
+/// an implementation thread, and must not block. A timeout is never taken as "not charged": the
+/// implementation looks the charge up by its key before it tries another gateway, so one key is
+/// charged at most once across all gateways.
+class payment_service {
+public:
+  using callback = std::function<void(charge_result)>;
+  virtual ~payment_service() = default;
+
+  virtual void charge(charge_request req, callback done) = 0;
+
+  /// What the gateways know of `idempotency_key` (for orders left pending by a crash):
+  /// approved/declined when a gateway has it, failed when none has it, unknown when they
+  /// could not all be asked.
+  virtual void lookup(std::string idempotency_key, callback done) = 0;
+};
+
+} // namespace surge::actors

@@ -1,0 +1,503 @@
+// surge-bench: load generators that measure Surge against what a typical shop does.
+//
+//   surge-bench hot-sku [flags]   one hot SKU: PostgreSQL row UPDATEs vs. the SKU actor
+//
+// Exit status: 0 success, 1 a check failed or the run could not be set up, 2 bad flags.
+
+#include <algorithm>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <hiredis/hiredis.h>
+#include <pqxx/pqxx>
+#include <unistd.h>
+
+#include "common.hpp"
+#include "surge/config/log.hpp"
+#include "surge/config/settings.hpp"
+#include "surge/persistence/pg.hpp"
+
+namespace surge::bench {
+
+using namespace std::chrono_literals;
+
+std::atomic<bool>& interrupted() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+
+void on_signal(int) {
+  interrupted().store(true);
+}
+
+/// Sleeps until `t`, waking early when interrupted.
+void sleep_until(clock::time_point t) {
+  for (auto now = clock::now(); !interrupted().load() && now < t; now = clock::now()) {
+    std::this_thread::sleep_for(std::min<clock::duration>(t - now, 50ms));
+  }
+}
+
+std::string fixed(double x, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  return buf;
+}
+
+/// 1234567 -> "1,234,567".
+std::string grouped(uint64_t x) {
+  auto s = std::to_string(x);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
+    s.insert(static_cast<std::size_t>(i), ",");
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------- flags
+
+constexpr const char* usage_text =
+    R"(usage: surge-bench <command> [flags]
+
+commands:
+  hot-sku   one hot SKU, reserved one unit at a time, back to back:
+              baseline  --clients threads, each on its own PostgreSQL connection, running
+                        UPDATE stock SET qty = qty - 1 WHERE sku = $1 AND qty > 0
+                        (autocommit: one durable transaction per reservation)
+              Surge     the SKU actor in-process (actor system, directory, commit queue and
+                        storage pools as the node wires them) with --concurrency hold requests
+                        in flight; a reply is sent only after the hold's group commit
+            then prints reservations/s, p50/p99 latency, the ratio and the journal figures,
+            and checks that the SKU holds exactly the acknowledged holds (also after
+            re-activating it from PostgreSQL).
+
+flags of hot-sku:
+  --pg-url=URL        admin URL; a database surge_bench_<pid> is created and dropped
+                      (default postgresql://surge@127.0.0.1:5432/postgres)
+  --redis-url=URL     (default redis://127.0.0.1:6379/0); keys use prefix surge_bench:<pid>:
+  --duration=D        measured time per system, e.g. 10s, 1500ms, 2m; 1s..600s (default 10s)
+                      each system warms up for min(1s, D/2) first
+  --clients=N         baseline connections, 1..512 (default 16)
+  --concurrency=N     Surge requests in flight, 1..100000 (default 1000)
+  --json=FILE         also write the figures as JSON to FILE
+  --help              this text
+
+exit status: 0 ok, 1 a check failed (FAIL) or set-up failed, 2 bad flags
+)";
+
+struct bad_flag : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
+  int x = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc{} || end != v.data() + v.size() || x < lo || x > hi) {
+    throw bad_flag("--" + flag + " expects an integer in " + std::to_string(lo) + ".." +
+                   std::to_string(hi) + ", got '" + v + "'");
+  }
+  return x;
+}
+
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+
+/// nullopt: --help was asked for.
+std::optional<hot_sku_options> parse_hot_sku(const std::vector<std::string>& args) {
+  hot_sku_options o;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      return std::nullopt;
+    }
+    if (!starts_with(a, "--")) {
+      throw bad_flag("unexpected argument '" + a + "'");
+    }
+    const auto eq = a.find('=');
+    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    static const std::vector<std::string> known = {"pg-url",  "redis-url",   "duration",
+                                                   "clients", "concurrency", "json"};
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      throw bad_flag("unknown flag --" + name);
+    }
+    if (eq == std::string::npos || eq + 1 == a.size()) {
+      throw bad_flag("--" + name + " needs a value: --" + name + "=VALUE");
+    }
+    const std::string v = a.substr(eq + 1);
+    if (name == "pg-url") {
+      if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
+        throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
+      }
+      o.pg_admin_url = v;
+    } else if (name == "redis-url") {
+      if (!starts_with(v, "redis://")) {
+        throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
+      }
+      o.redis_url = v;
+    } else if (name == "duration") {
+      std::chrono::milliseconds d{0};
+      if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
+        throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
+      }
+      o.duration = d;
+    } else if (name == "clients") {
+      o.clients = parse_int(name, v, 1, 512);
+    } else if (name == "concurrency") {
+      o.concurrency = parse_int(name, v, 1, 100000);
+    } else {
+      o.json_path = v;
+    }
+  }
+  return o;
+}
+
+// ------------------------------------------------------------------------ the run's storage
+
+/// `url` (a libpq URI) naming database `db` instead of its own.
+std::string with_database(const std::string& url, const std::string& db) {
+  const auto scheme_end = url.find("://");
+  const auto query = url.find('?', scheme_end + 3);
+  const auto path = url.find('/', scheme_end + 3);
+  const auto authority_end = std::min(path, query);
+  std::string out = url.substr(0, authority_end == std::string::npos ? url.size() : authority_end);
+  out += '/' + db;
+  if (query != std::string::npos) {
+    out += url.substr(query);
+  }
+  return out;
+}
+
+/// The database of one run: created and migrated, dropped (WITH (FORCE)) on destruction.
+class bench_db {
+ public:
+  explicit bench_db(std::string admin_url)
+      : admin_url_(std::move(admin_url))
+      , name_("surge_bench_" + std::to_string(::getpid()))
+      , url_(with_database(admin_url_, name_)) {
+    try {
+      pqxx::connection admin{admin_url_};
+      pqxx::nontransaction tx{admin};
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+      tx.exec("CREATE DATABASE " + tx.quote_name(name_));
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot create database " + name_ + " via " + admin_url_ +
+                               " (is PostgreSQL running? scripts/services.sh start): " + e.what());
+    }
+    created_ = true;
+    if (auto err = persistence::migrate(url_)) {
+      throw std::runtime_error("migrate(" + url_ + ") failed: " + caf::to_string(err));
+    }
+  }
+  ~bench_db() {
+    if (!created_) {
+      return;
+    }
+    try {
+      pqxx::connection admin{admin_url_};
+      pqxx::nontransaction tx{admin};
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      std::cerr << "surge-bench: warning: cannot drop database " << name_ << ": " << e.what()
+                << "\n";
+    }
+  }
+  bench_db(const bench_db&) = delete;
+  bench_db& operator=(const bench_db&) = delete;
+
+  const std::string& url() const { return url_; }
+
+ private:
+  const std::string admin_url_;
+  const std::string name_;
+  const std::string url_;
+  bool created_ = false;
+};
+
+/// Deletes every key starting with `prefix` (SCAN + DEL) on redis://[:password@]host[:port][/db].
+void delete_redis_keys(const std::string& url, const std::string& prefix) {
+  std::string rest = url.substr(8); // after redis://
+  std::string password;
+  int port = 6379;
+  int db = 0;
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    auto auth = rest.substr(0, at);
+    auto colon = auth.find(':');
+    password = colon == std::string::npos ? auth : auth.substr(colon + 1);
+    rest = rest.substr(at + 1);
+  }
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    db = rest.size() > slash + 1 ? std::stoi(rest.substr(slash + 1)) : 0;
+    rest = rest.substr(0, slash);
+  }
+  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    port = std::stoi(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+  }
+  const timeval tv{2, 0};
+  std::unique_ptr<redisContext, decltype(&redisFree)> c{
+      redisConnectWithTimeout(rest.c_str(), port, tv), &redisFree};
+  if (!c || c->err != 0) {
+    throw std::runtime_error("cannot reach Redis at " + url);
+  }
+  redisSetTimeout(c.get(), tv);
+  using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+  auto cmd = [&](auto... xs) {
+    reply_ptr r{static_cast<redisReply*>(redisCommand(c.get(), xs...)), &freeReplyObject};
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      throw std::runtime_error("Redis command failed on " + url);
+    }
+    return r;
+  };
+  if (!password.empty()) {
+    cmd("AUTH %b", password.data(), password.size());
+  }
+  if (db != 0) {
+    cmd("SELECT %d", db);
+  }
+  const std::string pattern = prefix + "*";
+  std::string cursor = "0";
+  // A SCAN cursor visits every key once; the iteration cap bounds the loop regardless.
+  for (int round = 0; round < 1'000'000; ++round) {
+    auto r = cmd("SCAN %s MATCH %b COUNT 1000", cursor.c_str(), pattern.data(), pattern.size());
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      throw std::runtime_error("unexpected SCAN reply from " + url);
+    }
+    cursor.assign(r->element[0]->str, r->element[0]->len);
+    const auto* keys = r->element[1];
+    for (std::size_t i = 0; i < keys->elements; ++i) {
+      cmd("DEL %b", keys->element[i]->str, keys->element[i]->len);
+    }
+    if (cursor == "0") {
+      break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------- output
+
+void print_table(const run_result& base, const run_result& surge, const surge_extra& extra) {
+  std::vector<std::vector<std::string>> rows = {{"system", "reservations/s", "p50 ms", "p99 ms"}};
+  for (const auto* r : {&base, &surge}) {
+    rows.push_back({r->system, grouped(static_cast<uint64_t>(r->per_second() + 0.5)),
+                    fixed(r->p_ms(50), 2), fixed(r->p_ms(99), 2)});
+  }
+  std::vector<std::size_t> w(4, 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      w[i] = std::max(w[i], row[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string s = "|";
+    for (std::size_t i = 0; i < 4; ++i) {
+      const auto pad = std::string(w[i] - row[i].size(), ' ');
+      s += ' ' + (i == 0 ? row[i] + pad : pad + row[i]) + " |";
+    }
+    std::cout << s << "\n";
+  };
+  std::cout << "\n";
+  line(rows[0]);
+  std::string sep = "|";
+  for (std::size_t i = 0; i < 4; ++i) {
+    sep += (i == 0 ? std::string(w[i] + 2, '-') : std::string(w[i] + 1, '-') + ":") + "|";
+  }
+  std::cout << sep << "\n";
+  line(rows[1]);
+  line(rows[2]);
+  const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
+  std::cout << "\nratio surge/baseline: " << fixed(ratio, 1) << "x\n";
+  for (const auto* r : {&base, &surge}) {
+    std::cout << r->system << ": " << grouped(r->measured) << " reservations in "
+              << fixed(r->seconds, 2) << " s (" << grouped(r->total_ok)
+              << " with warm-up and drain), " << r->errors << " errors, latency min "
+              << fixed(static_cast<double>(r->latency.min()) / 1e6, 2) << " mean "
+              << fixed(r->latency.mean() / 1e6, 2) << " max "
+              << fixed(static_cast<double>(r->latency.max()) / 1e6, 2) << " ms\n";
+  }
+  const double per_tx = extra.transactions > 0 ? static_cast<double>(extra.requests) /
+                                                     static_cast<double>(extra.transactions)
+                                               : 0;
+  const double per_batch =
+      extra.requests > 0 ? static_cast<double>(surge.total_ok) / static_cast<double>(extra.requests)
+                         : 0;
+  std::cout << "journal: " << grouped(extra.transactions) << " transactions, "
+            << grouped(extra.requests) << " requests (SKU journal batches), " << fixed(per_tx, 2)
+            << " requests per transaction, " << fixed(per_batch, 1) << " holds per journal batch, "
+            << extra.failures << " failures\n";
+  std::cout << "check: SKU held " << extra.held << ", re-activated from PostgreSQL "
+            << extra.held_reloaded << ", acknowledged holds " << surge.total_ok << "\n";
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string json_of(const run_result& r) {
+  std::ostringstream o;
+  o << "{\"system\": \"" << json_escape(r.system)
+    << "\", \"reservations_per_s\": " << fixed(r.per_second(), 1)
+    << ", \"p50_ms\": " << fixed(r.p_ms(50), 3) << ", \"p99_ms\": " << fixed(r.p_ms(99), 3)
+    << ", \"measured\": " << r.measured << ", \"seconds\": " << fixed(r.seconds, 3)
+    << ", \"total_ok\": " << r.total_ok << ", \"errors\": " << r.errors << "}";
+  return o.str();
+}
+
+void write_json(const std::string& path, const hot_sku_options& opts, const run_result& base,
+                const run_result& surge, const surge_extra& extra, bool ok) {
+  const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
+  std::ofstream f{path};
+  f << "{\n  \"command\": \"hot-sku\",\n  \"duration_s\": "
+    << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
+    << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
+    << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
+    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"surge\": " << json_of(surge)
+    << ",\n  \"ratio\": " << fixed(ratio, 2)
+    << ",\n  \"journal\": {\"transactions\": " << extra.transactions
+    << ", \"requests\": " << extra.requests << ", \"failures\": " << extra.failures
+    << "},\n  \"held\": " << extra.held << ",\n  \"held_reloaded\": " << extra.held_reloaded
+    << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
+  f.close();
+  if (!f) {
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
+// ------------------------------------------------------------------------------- commands
+
+int hot_sku(const hot_sku_options& opts) {
+  const std::string redis_prefix = "surge_bench:" + std::to_string(::getpid()) + ":";
+  run_result base;
+  run_result surge;
+  surge_extra extra;
+  {
+    bench_db db{opts.pg_admin_url};
+    std::cerr << "surge-bench hot-sku: database " << db.url() << ", " << opts.clients
+              << " baseline clients, " << opts.concurrency << " Surge requests in flight, "
+              << std::chrono::duration<double>(opts.duration).count() << " s each after "
+              << std::chrono::duration<double>(warmup_for(opts.duration)).count() << " s warm-up\n";
+    base = run_baseline(opts, db.url());
+    if (!interrupted().load()) {
+      try {
+        surge = run_surge(opts, db.url(), redis_prefix, extra);
+      } catch (...) {
+        delete_redis_keys(opts.redis_url, redis_prefix);
+        throw;
+      }
+      delete_redis_keys(opts.redis_url, redis_prefix);
+    }
+  }
+  if (interrupted().load()) {
+    std::cerr << "surge-bench: interrupted\n";
+    return 1;
+  }
+  print_table(base, surge, extra);
+  bool ok = true;
+  for (const auto* r : {&base, &surge}) {
+    if (!r->failure.empty()) {
+      std::cout << "FAIL: " << r->failure << "\n";
+      ok = false;
+    }
+  }
+  if (ok) {
+    std::cout << "OK: every acknowledged reservation is accounted for\n";
+  }
+  if (!opts.json_path.empty()) {
+    write_json(opts.json_path, opts, base, surge, extra, ok);
+  }
+  return ok ? 0 : 1;
+}
+
+} // namespace
+
+void report_progress(const std::string& label, const phases& p,
+                     const std::atomic<uint64_t>& measured) {
+  uint64_t prev = 0;
+  for (auto tick = p.warm_from + 1s; !interrupted().load(); tick += 1s) {
+    const auto at = std::min(tick, p.measure_until);
+    sleep_until(at);
+    if (interrupted().load()) {
+      return;
+    }
+    char buf[160];
+    if (at <= p.measure_from) {
+      std::snprintf(buf, sizeof buf, "[%s] warm-up %.1f s", label.c_str(),
+                    std::chrono::duration<double>(at - p.warm_from).count());
+    } else {
+      const double elapsed = std::chrono::duration<double>(at - p.measure_from).count();
+      const uint64_t n = measured.load(std::memory_order_relaxed);
+      std::snprintf(buf, sizeof buf,
+                    "[%s] %5.1f s  %10.0f reservations/s so far  (%llu in last tick)",
+                    label.c_str(), elapsed, static_cast<double>(n) / elapsed,
+                    static_cast<unsigned long long>(n - prev));
+      prev = n;
+    }
+    std::cerr << buf << std::endl;
+    if (at >= p.measure_until) {
+      return;
+    }
+  }
+}
+
+} // namespace surge::bench
+
+int main(int argc, char** argv) {
+  using namespace surge::bench;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << "surge-bench: missing command\n\n" << usage_text;
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << usage_text;
+    return 0;
+  }
+  if (args[0] != "hot-sku") {
+    std::cerr << "surge-bench: unknown command '" << args[0] << "' (see surge-bench --help)\n";
+    return 2;
+  }
+  std::optional<hot_sku_options> opts;
+  try {
+    opts = parse_hot_sku({args.begin() + 1, args.end()});
+  } catch (const bad_flag& e) {
+    std::cerr << "surge-bench hot-sku: " << e.what() << " (see surge-bench --help)\n";
+    return 2;
+  }
+  if (!opts) {
+    std::cout << usage_text;
+    return 0;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  surge::log::setup("warn", "text");
+  try {
+    return hot_sku(*opts);
+  } catch (const std::exception& e) {
+    std::cerr << "surge-bench hot-sku: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "surge/actors/payments.hpp"
+
+namespace surge::net::payments {
+
+/// How one call to one gateway ended.
+enum class attempt_kind {
+  approved,  ///< the gateway charged the key (now or on an earlier call)
+  declined,  ///< the gateway refused the card: definitive, nothing charged
+  retryable, ///< not processed, try again: connection refused, 429, 5xx
+  unknown,   ///< the request was sent but no usable answer came (timeout, reset): may be charged
+  not_found, ///< lookup only: the gateway has no charge for the key
+  rejected,  ///< the gateway refused the request itself (400, 409, 422, ...): not retried
+};
+
+const char* to_string(attempt_kind x);
+
+struct attempt {
+  attempt_kind kind = attempt_kind::unknown;
+  std::string charge_id; ///< the gateway's id (approved/declined, when it gave one)
+  std::string message;   ///< decline reason or error text, for logs
+  int http_status = 0;   ///< 0 when no response arrived
+  /// retryable only: the request reached the gateway and it answered 5xx other than 503, so it
+  /// may have processed it; the caller looks the key up before it charges anywhere else.
+  bool ambiguous = false;
+};
+
+/// One payment gateway, spoken to over plain HTTP/1.1 with blocking calls.
+///
+/// Thread-safe: calls may run concurrently from several threads; each call takes a kept-alive
+/// connection from a small per-instance pool (or opens one) and gives it back afterwards. Every
+/// call returns within about `timeout` (connect, write and read together) and never throws.
+class gateway {
+ public:
+  virtual ~gateway() = default;
+
+  virtual const std::string& name() const = 0;
+
+  /// Asks the gateway to charge `req` under `req.idempotency_key`. Safe to repeat with the same
+  /// key: the gateway charges a key at most once.
+  virtual attempt charge(const actors::charge_request& req, std::chrono::milliseconds timeout) = 0;
+
+  /// What the gateway knows of `idempotency_key`: approved, declined, not_found, or an error kind.
+  virtual attempt lookup(const std::string& idempotency_key, std::chrono::milliseconds timeout) = 0;
+};
+
+/// The wire style of a gateway.
+enum class gateway_kind {
+  form, ///< POST /v1/charges (form body, Idempotency-Key header), GET /v1/charges?idempotency_key=
+  json, ///< POST /payments (JSON, "reference" is the key), GET /payments/{reference}
+};
+
+/// One entry of the `payments.gateways` setting.
+struct gateway_spec {
+  std::string name;
+  gateway_kind kind = gateway_kind::form;
+  std::string host;
+  uint16_t port = 0;
+
+  bool operator==(const gateway_spec&) const = default;
+};
+
+/// Parses `payments.gateways`: a comma-separated, ordered list of `name=url` or
+/// `name=kind+url`, kind `form` (the default) or `json`, url `http://host:port` with an optional
+/// trailing '/'. Names are [A-Za-z0-9_-]+ and unique; hosts are names, IPv4 or [IPv6]. Blank
+/// input is an empty list. Returns the list, or a message naming the offending entry (TLS, a
+/// path, a missing port, ... are errors).
+std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_view setting);
+
+/// A gateway client of `spec.kind`. Construction does no I/O.
+std::unique_ptr<gateway> make_gateway(const gateway_spec& spec);
+
+} // namespace surge::net::payments

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "surge/actors/payments.hpp"
+#include "surge/net/payments/gateway.hpp"
+
+namespace surge::net::payments {
+
+struct router_options {
+  std::chrono::milliseconds timeout{1000};     ///< per gateway call (connect + write + read)
+  int max_tries = 3;                           ///< charge calls per gateway on retryable errors
+  int lookup_tries = 4;                        ///< lookups per gateway to resolve an unknown
+  std::chrono::milliseconds backoff_base{50};  ///< first retry delay (before jitter)
+  std::chrono::milliseconds backoff_cap{1000}; ///< longest retry delay
+  int breaker_threshold = 5;                   ///< consecutive failures that open a breaker
+  std::chrono::milliseconds breaker_cooldown{5000}; ///< open this long, then one probe call
+  std::size_t threads = 4;                          ///< the pool that makes the blocking calls
+};
+
+/// actors::payment_service over an ordered list of gateways (failover in that order).
+///
+/// charge(): per gateway, skipped while its circuit breaker is open; retryable failures are
+/// retried (bounded, exponential backoff with jitter) with the same idempotency key; an unknown
+/// outcome (timeout after sending, or an ambiguous 5xx) is resolved by looking the key up on the
+/// SAME gateway, and only a definitive not_found moves on to the next gateway. approved and
+/// declined are final (a decline never fails over); a request the gateway rejects (4xx, e.g. an
+/// idempotency conflict) ends as failed without failover. All gateways down: failed. An outcome
+/// that stays unknown: unknown, and no other gateway is asked to charge.
+///
+/// lookup(): asks each gateway whose breaker lets it; approved/declined when one has the key,
+/// failed when every gateway says not_found, unknown when some could not be asked.
+///
+/// Threads: the blocking calls, the backoff waits and the callbacks run on the router's own
+/// pool (`threads`), never on the caller's. A breaker counts retryable and unknown outcomes of
+/// charge calls as failures; a half-open breaker lets one probe call through. Lifecycle: the
+/// destructor stops: queued and running work ends quickly (callbacks still run once: failed when
+/// nothing was sent, else unknown), then the pool is joined. Not copyable.
+class payment_router final : public actors::payment_service {
+ public:
+  payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts);
+  ~payment_router() override;
+  payment_router(const payment_router&) = delete;
+  payment_router& operator=(const payment_router&) = delete;
+
+  void charge(actors::charge_request req, callback done) override;
+  void lookup(std::string idempotency_key, callback done) override;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace surge::net::payments

@@ -1,0 +1,337 @@
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "http_client.hpp"
+#include "surge/net/json.hpp"
+#include "surge/net/payments/gateway.hpp"
+
+namespace surge::net::payments {
+
+namespace {
+
+using detail::exchange_result;
+using outcome = exchange_result::outcome;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool valid_name(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+bool valid_host(std::string_view s) {
+  if (s.size() > 2 && s.front() == '[' && s.back() == ']') {
+    return std::all_of(s.begin() + 1, s.end() - 1, [](char c) {
+      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+    });
+  }
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+  });
+}
+
+std::string lower(std::string_view s) {
+  std::string out{s};
+  for (char& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out{s};
+  for (char& c : out) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+const json::value* parse_object(std::string_view body, json::value& holder) {
+  auto parsed = json::parse(body);
+  if (auto* v = std::get_if<json::value>(&parsed); v != nullptr && v->is_object()) {
+    holder = std::move(*v);
+    return &holder;
+  }
+  return nullptr;
+}
+
+std::string str_member(const json::value* obj, std::string_view key) {
+  if (obj == nullptr) {
+    return {};
+  }
+  const json::value* v = obj->find(key);
+  if (v == nullptr || !v->is_string()) {
+    return {};
+  }
+  return std::get<std::string>(v->get());
+}
+
+/// The attempt for a transport failure or an HTTP status the styles share (429, 5xx, other 4xx).
+attempt common_status(const exchange_result& r, std::string_view what) {
+  if (r.what == outcome::not_sent) {
+    return {attempt_kind::retryable, {}, std::string{what} + ": " + r.error, 0, false};
+  }
+  if (r.what == outcome::no_answer) {
+    return {attempt_kind::unknown, {}, std::string{what} + ": " + r.error, 0, false};
+  }
+  const std::string msg = std::string{what} + ": HTTP " + std::to_string(r.status);
+  if (r.status == 429 || r.status == 503) {
+    return {attempt_kind::retryable, {}, msg, r.status, false};
+  }
+  if (r.status >= 500) {
+    return {attempt_kind::retryable, {}, msg, r.status, true};
+  }
+  return {attempt_kind::rejected, {}, msg + " " + r.body.substr(0, 200), r.status, false};
+}
+
+/// Shared plumbing of both styles.
+class http_gateway : public gateway {
+ public:
+  explicit http_gateway(const gateway_spec& spec)
+      : name_(spec.name)
+      , client_(spec.host, spec.port) {}
+
+  const std::string& name() const override { return name_; }
+
+ protected:
+  const std::string name_;
+  detail::http_client client_;
+};
+
+/// The form-encoded style of the big card processors.
+class form_gateway final : public http_gateway {
+ public:
+  using http_gateway::http_gateway;
+
+  attempt charge(const actors::charge_request& req, std::chrono::milliseconds timeout) override {
+    using detail::url_encode;
+    const std::string body = "amount=" + std::to_string(req.amount_cents) +
+                             "&currency=" + url_encode(lower(req.currency)) +
+                             "&source=" + url_encode(req.token) +
+                             "&description=" + url_encode(req.order_id);
+    auto r = client_.exchange("POST", "/v1/charges", "application/x-www-form-urlencoded", body,
+                              {{"Idempotency-Key", req.idempotency_key}}, timeout);
+    if (r.what != outcome::answered) {
+      return common_status(r, "charge");
+    }
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    if (r.status == 200) {
+      return from_charge(obj, r.status);
+    }
+    if (r.status == 402) {
+      const json::value* err = obj != nullptr ? obj->find("error") : nullptr;
+      std::string msg = str_member(err, "message");
+      if (msg.empty()) {
+        msg = str_member(err, "code");
+      }
+      return {attempt_kind::declined, str_member(err, "charge"), msg, r.status, false};
+    }
+    return common_status(r, "charge");
+  }
+
+  attempt lookup(const std::string& key, std::chrono::milliseconds timeout) override {
+    auto r = client_.exchange("GET", "/v1/charges?idempotency_key=" + detail::url_encode(key), {},
+                              {}, {}, timeout);
+    if (r.what != outcome::answered || r.status != 200) {
+      return common_status(r, "lookup");
+    }
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    const json::value* data = obj != nullptr ? obj->find("data") : nullptr;
+    if (data == nullptr || !data->is_array()) {
+      return {attempt_kind::unknown, {}, "lookup: malformed list", r.status, false};
+    }
+    const auto& list = std::get<json::array>(data->get());
+    if (list.empty()) {
+      return {attempt_kind::not_found, {}, {}, r.status, false};
+    }
+    // Prefer a succeeded charge should the gateway list several.
+    for (const auto& c : list) {
+      if (str_member(&c, "status") == "succeeded") {
+        return from_charge(&c, r.status);
+      }
+    }
+    return from_charge(&list.front(), r.status);
+  }
+
+ private:
+  static attempt from_charge(const json::value* c, int status) {
+    const std::string st = str_member(c, "status");
+    const std::string id = str_member(c, "id");
+    if (st == "succeeded") {
+      return {attempt_kind::approved, id, {}, status, false};
+    }
+    if (st == "failed") {
+      std::string msg = str_member(c, "failure_message");
+      if (msg.empty()) {
+        msg = str_member(c, "failure_code");
+      }
+      return {attempt_kind::declined, id, msg, status, false};
+    }
+    return {attempt_kind::unknown, id, "charge status '" + st + "'", status, false};
+  }
+};
+
+/// The JSON style with a merchant reference as the key.
+class json_gateway final : public http_gateway {
+ public:
+  using http_gateway::http_gateway;
+
+  attempt charge(const actors::charge_request& req, std::chrono::milliseconds timeout) override {
+    json::object amount{{"value", json::value{static_cast<int64_t>(req.amount_cents)}},
+                        {"currency", json::value{upper(req.currency)}}};
+    json::object method{{"token", json::value{req.token}}};
+    json::object body{{"reference", json::value{req.idempotency_key}},
+                      {"amount", json::value{std::move(amount)}},
+                      {"paymentMethod", json::value{std::move(method)}},
+                      {"shopperStatement", json::value{req.order_id}}};
+    auto r = client_.exchange("POST", "/payments", "application/json",
+                              json::serialize(json::value{std::move(body)}),
+                              {{"Idempotency-Key", req.idempotency_key}}, timeout);
+    if (r.what != outcome::answered || r.status != 200) {
+      return common_status(r, "charge");
+    }
+    return from_result(r);
+  }
+
+  attempt lookup(const std::string& key, std::chrono::milliseconds timeout) override {
+    auto r = client_.exchange("GET", "/payments/" + detail::url_encode(key), {}, {}, {}, timeout);
+    if (r.what == outcome::answered && r.status == 404) {
+      return {attempt_kind::not_found, {}, {}, r.status, false};
+    }
+    if (r.what != outcome::answered || r.status != 200) {
+      return common_status(r, "lookup");
+    }
+    return from_result(r);
+  }
+
+ private:
+  static attempt from_result(const exchange_result& r) {
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    const std::string code = str_member(obj, "resultCode");
+    const std::string id = str_member(obj, "pspReference");
+    if (code == "Authorised") {
+      return {attempt_kind::approved, id, {}, r.status, false};
+    }
+    if (code == "Refused") {
+      return {attempt_kind::declined, id, str_member(obj, "refusalReason"), r.status, false};
+    }
+    return {attempt_kind::unknown, id, "resultCode '" + code + "'", r.status, false};
+  }
+};
+
+} // namespace
+
+const char* to_string(attempt_kind x) {
+  switch (x) {
+  case attempt_kind::approved:
+    return "approved";
+  case attempt_kind::declined:
+    return "declined";
+  case attempt_kind::retryable:
+    return "retryable";
+  case attempt_kind::unknown:
+    return "unknown";
+  case attempt_kind::not_found:
+    return "not_found";
+  case attempt_kind::rejected:
+    return "rejected";
+  }
+  return "?";
+}
+
+std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_view setting) {
+  std::vector<gateway_spec> out;
+  if (trim(setting).empty()) {
+    return out;
+  }
+  for (;;) {
+    const std::size_t comma = setting.find(',');
+    const std::string_view entry = trim(setting.substr(0, comma));
+    const std::string quoted = "'" + std::string{entry} + "'";
+    const std::size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) {
+      return "payments.gateways: " + quoted + " is not name=url";
+    }
+    gateway_spec spec;
+    spec.name = std::string{trim(entry.substr(0, eq))};
+    if (!valid_name(spec.name)) {
+      return "payments.gateways: " + quoted + ": the name must be letters, digits, '_' or '-'";
+    }
+    for (const auto& g : out) {
+      if (g.name == spec.name) {
+        return "payments.gateways: the name '" + spec.name + "' appears twice";
+      }
+    }
+    std::string_view url = trim(entry.substr(eq + 1));
+    if (url.starts_with("form+")) {
+      url.remove_prefix(5);
+    } else if (url.starts_with("json+")) {
+      spec.kind = gateway_kind::json;
+      url.remove_prefix(5);
+    } else if (const auto plus = url.find('+'); plus != std::string_view::npos &&
+                                                url.find("://") != std::string_view::npos &&
+                                                plus < url.find("://")) {
+      return "payments.gateways: " + quoted + ": unknown kind '" +
+             std::string{url.substr(0, plus)} + "' (form or json)";
+    }
+    if (url.starts_with("https://")) {
+      return "payments.gateways: " + quoted + ": TLS (https) is not supported; use http://";
+    }
+    if (!url.starts_with("http://")) {
+      return "payments.gateways: " + quoted + ": the url must be http://host:port";
+    }
+    url.remove_prefix(7);
+    if (url.ends_with('/')) {
+      url.remove_suffix(1);
+    }
+    if (url.find_first_of("/?#@") != std::string_view::npos) {
+      return "payments.gateways: " + quoted + ": the url must be http://host:port (no path)";
+    }
+    const std::size_t colon = url.rfind(':');
+    if (colon == std::string_view::npos || (url.starts_with('[') && colon < url.find(']'))) {
+      return "payments.gateways: " + quoted + ": the url needs a port";
+    }
+    const std::string_view host = url.substr(0, colon);
+    const std::string_view port = url.substr(colon + 1);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
+        value > 65535) {
+      return "payments.gateways: " + quoted + ": bad port '" + std::string{port} + "'";
+    }
+    if (!valid_host(host)) {
+      return "payments.gateways: " + quoted + ": bad host '" + std::string{host} + "'";
+    }
+    spec.host =
+        host.front() == '[' ? std::string{host.substr(1, host.size() - 2)} : std::string{host};
+    spec.port = static_cast<uint16_t>(value);
+    out.push_back(std::move(spec));
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    setting.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::unique_ptr<gateway> make_gateway(const gateway_spec& spec) {
+  if (spec.kind == gateway_kind::json) {
+    return std::make_unique<json_gateway>(spec);
+  }
+  return std::make_unique<form_gateway>(spec);
+}
+
+} // namespace surge::net::payments

@@ -1,0 +1,59 @@
+#pragma once
+
+// Internal: the blocking HTTP/1.1 client the gateway adapters share. Not installed.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace surge::net::payments::detail {
+
+struct exchange_result {
+  enum class outcome {
+    answered,  ///< a whole response arrived: `status` and `body` are set
+    not_sent,  ///< the request certainly did not reach the server (connect failed or timed out)
+    no_answer, ///< the request may have reached the server, but no whole response came back
+  };
+  outcome what = outcome::not_sent;
+  int status = 0;
+  std::string body;
+  std::string error; ///< for not_sent/no_answer
+};
+
+/// Blocking HTTP/1.1 client for one host:port with a pool of kept-alive connections.
+/// Thread-safe: each exchange() uses its own connection (its own io_context), taken from the pool
+/// or newly opened, and returns it to the pool when the server keeps it alive.
+class http_client {
+ public:
+  http_client(std::string host, uint16_t port);
+  ~http_client();
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
+
+  /// One request/response within `timeout` (connect, write and read together). A kept-alive
+  /// connection that turns out closed by the server before it answered is replaced once by a new
+  /// one within the same deadline. Never throws.
+  exchange_result exchange(const std::string& method, const std::string& target,
+                           const std::string& content_type, const std::string& body,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           std::chrono::milliseconds timeout);
+
+ private:
+  struct connection;
+  std::unique_ptr<connection> take_idle();
+  void give_back(std::unique_ptr<connection> c);
+
+  const std::string host_;
+  const uint16_t port_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<connection>> idle_; // guarded by mu_
+};
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for paths, queries and forms.
+std::string url_encode(std::string_view s);
+
+} // namespace surge::net::payments::detail

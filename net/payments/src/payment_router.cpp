@@ -1,0 +1,300 @@
+#include "surge/net/payments/payment_router.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+
+namespace surge::actors {
+
+const char* to_string(charge_status x) {
+  switch (x) {
+  case charge_status::approved:
+    return "approved";
+  case charge_status::declined:
+    return "declined";
+  case charge_status::failed:
+    return "failed";
+  case charge_status::unknown:
+    return "unknown";
+  }
+  return "?";
+}
+
+} // namespace surge::actors
+
+namespace surge::net::payments {
+
+namespace {
+
+using actors::charge_request;
+using actors::charge_result;
+using actors::charge_status;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+/// Consecutive-failure breaker with a half-open probe. Thread-safe.
+class circuit_breaker {
+ public:
+  circuit_breaker(int threshold, milliseconds cooldown)
+      : threshold_(std::max(1, threshold))
+      , cooldown_(cooldown) {}
+
+  /// True when a call may go out now. In half-open state only one probe is let through until it
+  /// has been reported; a caller that got true must report().
+  bool allow() {
+    std::lock_guard lock{mu_};
+    switch (state_) {
+    case state::closed:
+      return true;
+    case state::open:
+      if (steady::now() < open_until_) {
+        return false;
+      }
+      state_ = state::half_open;
+      return true; // the probe
+    case state::half_open:
+      return false; // a probe is out
+    }
+    return false;
+  }
+
+  void report(bool ok) {
+    std::lock_guard lock{mu_};
+    if (ok) {
+      if (state_ != state::open) {
+        state_ = state::closed;
+        failures_ = 0;
+      }
+      return;
+    }
+    if (state_ == state::half_open || (state_ == state::closed && ++failures_ >= threshold_)) {
+      state_ = state::open;
+      open_until_ = steady::now() + cooldown_;
+      failures_ = 0;
+    }
+  }
+
+ private:
+  enum class state { closed, open, half_open };
+  const int threshold_;
+  const milliseconds cooldown_;
+  std::mutex mu_;
+  state state_ = state::closed; // guarded by mu_
+  int failures_ = 0;            // guarded by mu_
+  steady::time_point open_until_;
+};
+
+struct gateway_slot {
+  gateway_slot(std::unique_ptr<gateway> gw, const router_options& o)
+      : g(std::move(gw))
+      , breaker(o.breaker_threshold, o.breaker_cooldown) {}
+  const std::unique_ptr<gateway> g;
+  circuit_breaker breaker;
+};
+
+charge_result result(charge_status st, std::string gw, std::string id, std::string msg) {
+  return {st, std::move(gw), std::move(id), std::move(msg)};
+}
+
+} // namespace
+
+struct payment_router::impl {
+  impl(std::vector<std::unique_ptr<gateway>> gateways, router_options o)
+      : opts(o)
+      , pool(std::max<std::size_t>(1, o.threads)) {
+    for (auto& g : gateways) {
+      slots.push_back(std::make_unique<gateway_slot>(std::move(g), opts));
+    }
+  }
+
+  const router_options opts;
+  std::vector<std::unique_ptr<gateway_slot>> slots; // fixed after construction
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;         // guarded by mu
+  boost::asio::thread_pool pool; // last: joined first
+
+  bool stopped() {
+    std::lock_guard lock{mu};
+    return stopping;
+  }
+
+  /// Sleeps `d` unless stopping; false when stopping.
+  bool pause(milliseconds d) {
+    std::unique_lock lock{mu};
+    return !cv.wait_for(lock, d, [this] { return stopping; });
+  }
+
+  /// Exponential backoff with equal jitter for retry number `n` (0-based).
+  milliseconds backoff(int n) const {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    const int64_t base = std::max<int64_t>(1, opts.backoff_base.count());
+    const int64_t cap = std::max<int64_t>(base, opts.backoff_cap.count());
+    const int64_t d = std::min<int64_t>(cap, base << std::min(n, 20));
+    std::uniform_int_distribution<int64_t> jitter{0, d / 2};
+    return milliseconds{d - d / 2 + jitter(rng)};
+  }
+
+  /// Looks `key` up on one gateway a few times (not subject to its breaker: learning whether a
+  /// charge happened matters more). approved, declined or not_found, else the last failure.
+  attempt resolve(gateway_slot& s, const std::string& key) {
+    attempt a{attempt_kind::unknown, {}, "stopped before the lookup", 0, false};
+    const int tries = std::max(1, opts.lookup_tries);
+    for (int i = 0; i < tries; ++i) {
+      if (stopped()) {
+        return a;
+      }
+      a = s.g->lookup(key, opts.timeout);
+      if (a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
+          a.kind == attempt_kind::not_found) {
+        return a;
+      }
+      if (i + 1 < tries && !pause(backoff(i))) {
+        return a;
+      }
+    }
+    return a;
+  }
+
+  charge_result charge(const charge_request& req) {
+    std::string last_error = "no gateway configured";
+    for (auto& sp : slots) {
+      gateway_slot& s = *sp;
+      const std::string& name = s.g->name();
+      bool maybe_charged = false; // a request reached this gateway with no definitive answer
+      const int tries = std::max(1, opts.max_tries);
+      for (int t = 0; t < tries; ++t) {
+        if (stopped()) {
+          last_error = "payment service stopped";
+          break;
+        }
+        if (!s.breaker.allow()) {
+          last_error = name + ": circuit open";
+          break;
+        }
+        attempt a = s.g->charge(req, opts.timeout);
+        switch (a.kind) {
+        case attempt_kind::approved:
+          s.breaker.report(true);
+          return result(charge_status::approved, name, std::move(a.charge_id), "approved");
+        case attempt_kind::declined:
+          s.breaker.report(true);
+          return result(charge_status::declined, name, std::move(a.charge_id),
+                        a.message.empty() ? "declined" : a.message);
+        case attempt_kind::rejected:
+          s.breaker.report(true);
+          return result(charge_status::failed, name, {}, name + " rejected: " + a.message);
+        case attempt_kind::retryable:
+          s.breaker.report(false);
+          maybe_charged = maybe_charged || a.ambiguous;
+          last_error = name + ": " + a.message;
+          if (t + 1 < tries && !pause(backoff(t))) {
+            t = tries;
+          }
+          break;
+        case attempt_kind::unknown:
+        case attempt_kind::not_found:
+          s.breaker.report(false);
+          maybe_charged = true;
+          last_error = name + ": " + a.message;
+          t = tries;
+          break;
+        }
+      }
+      if (!maybe_charged) {
+        if (stopped()) {
+          break;
+        }
+        continue;
+      }
+      attempt found = resolve(s, req.idempotency_key);
+      switch (found.kind) {
+      case attempt_kind::approved:
+        return result(charge_status::approved, name, std::move(found.charge_id),
+                      "approved (found by lookup)");
+      case attempt_kind::declined:
+        return result(charge_status::declined, name, std::move(found.charge_id),
+                      found.message.empty() ? "declined" : found.message);
+      case attempt_kind::not_found:
+        continue; // definitively not charged here: the next gateway may charge it
+      default:
+        return result(charge_status::unknown, name, {},
+                      "outcome unknown: " + last_error + "; lookup: " + found.message);
+      }
+    }
+    return result(charge_status::failed, {}, {}, "every gateway failed: " + last_error);
+  }
+
+  charge_result lookup(const std::string& key) {
+    bool unasked = false;
+    std::string why;
+    for (auto& sp : slots) {
+      gateway_slot& s = *sp;
+      if (!s.breaker.allow()) {
+        unasked = true;
+        why = s.g->name() + ": circuit open";
+        continue;
+      }
+      attempt a = resolve(s, key);
+      const bool answered = a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
+                            a.kind == attempt_kind::not_found;
+      s.breaker.report(answered || a.kind == attempt_kind::rejected);
+      if (a.kind == attempt_kind::approved) {
+        return result(charge_status::approved, s.g->name(), std::move(a.charge_id), "approved");
+      }
+      if (a.kind == attempt_kind::declined) {
+        return result(charge_status::declined, s.g->name(), std::move(a.charge_id), a.message);
+      }
+      if (!answered) {
+        unasked = true;
+        why = s.g->name() + ": " + a.message;
+      }
+    }
+    if (unasked) {
+      return result(charge_status::unknown, {}, {}, "not every gateway answered: " + why);
+    }
+    return result(charge_status::failed, {}, {}, "no gateway has a charge for the key");
+  }
+};
+
+payment_router::payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts)
+    : impl_(std::make_unique<impl>(std::move(gateways), opts)) {}
+
+payment_router::~payment_router() {
+  {
+    std::lock_guard lock{impl_->mu};
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  impl_->pool.join();
+}
+
+namespace {
+
+void deliver(const actors::payment_service::callback& done, charge_result r) {
+  try {
+    done(std::move(r));
+  } catch (...) {
+    // The contract says `done` does not throw; a pool thread must survive one that does.
+  }
+}
+
+} // namespace
+
+void payment_router::charge(actors::charge_request req, callback done) {
+  boost::asio::post(impl_->pool, [this, req = std::move(req), done = std::move(done)] {
+    deliver(done, impl_->charge(req));
+  });
+}
+
+void payment_router::lookup(std::string idempotency_key, callback done) {
+  boost::asio::post(impl_->pool, [this, key = std::move(idempotency_key), done = std::move(done)] {
+    deliver(done, impl_->lookup(key));
+  });
+}
+
+} // namespace surge::net::payments

@@ -1,0 +1,258 @@
+#include "paysim_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "surge/net/json.hpp"
+
+extern char** environ;
+
+namespace surge::ptest {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace json = surge::net::json;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+http_result http_call(uint16_t port, const std::string& method, const std::string& target,
+                      const std::string& body,
+                      std::vector<std::pair<std::string, std::string>> headers,
+                      std::chrono::milliseconds timeout) {
+  asio::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  beast::flat_buffer buffer;
+  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  for (auto& [k, v] : headers) {
+    req.set(k, v);
+  }
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::response<bhttp::string_body> res;
+  beast::error_code ec;
+  stream.expires_after(timeout);
+  stream.async_connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port},
+                       [&](beast::error_code e) {
+                         ec = e;
+                         if (ec) {
+                           return;
+                         }
+                         bhttp::async_write(stream, req, [&](beast::error_code e2, std::size_t) {
+                           ec = e2;
+                           if (ec) {
+                             return;
+                           }
+                           bhttp::async_read(stream, buffer, res,
+                                             [&](beast::error_code e3, std::size_t) { ec = e3; });
+                         });
+                       });
+  ioc.run();
+  if (ec) {
+    return {0, ec.message()};
+  }
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) {
+    argv.push_back(const_cast<char*>(a.c_str()));
+  }
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    throw std::runtime_error("posix_spawn " + args[0] + " failed: " + std::to_string(rc));
+  }
+  return pid;
+}
+
+/// Waits up to `patience` for `pid` to exit; its exit status (128+signal when killed) or -1.
+int wait_exit(pid_t pid, std::chrono::milliseconds patience) {
+  const auto deadline = steady::now() + patience;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (r < 0 || steady::now() >= deadline) {
+      return -1;
+    }
+    std::this_thread::sleep_for(10ms); // polling interval, not synchronisation
+  }
+}
+
+std::string temp_log_path() {
+  static int n = 0;
+  return (std::filesystem::temp_directory_path() /
+          ("surge-paysim-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".log"))
+      .string();
+}
+
+} // namespace
+
+paysim_process::paysim_process(std::vector<std::string> gateways,
+                               std::vector<std::string> extra_args)
+    : names_(std::move(gateways))
+    , log_path_(temp_log_path()) {
+  std::string list;
+  for (const auto& n : names_) {
+    list += (list.empty() ? "" : ",") + n + "=127.0.0.1:0";
+  }
+  std::vector<std::string> args{SURGE_PAYSIM_BINARY, "--gateways=" + list};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn(args, log_path_);
+
+  // The start lines name the bound ports; then every gateway must answer /healthz.
+  const auto deadline = steady::now() + 10s;
+  ports_.assign(names_.size(), 0);
+  for (;;) {
+    std::istringstream lines{read_file(log_path_)};
+    std::string line;
+    std::size_t found = 0;
+    while (std::getline(lines, line)) {
+      for (std::size_t i = 0; i < names_.size(); ++i) {
+        const std::string prefix = "paysim: " + names_[i] + " listening on 127.0.0.1:";
+        if (line.rfind(prefix, 0) == 0) {
+          ports_[i] = static_cast<uint16_t>(std::stoi(line.substr(prefix.size())));
+          ++found;
+        }
+      }
+    }
+    if (found == names_.size()) {
+      break;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("surge-paysim exited at start:\n" + read_file(log_path_));
+    }
+    if (steady::now() >= deadline) {
+      throw std::runtime_error("surge-paysim did not start in time:\n" + read_file(log_path_));
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  for (uint16_t p : ports_) {
+    while (http_call(p, "GET", "/healthz", {}, {}, 1s).status != 200) {
+      if (steady::now() >= deadline) {
+        throw std::runtime_error("surge-paysim /healthz not ready:\n" + read_file(log_path_));
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+}
+
+paysim_process::~paysim_process() {
+  stop();
+  std::error_code ignored;
+  std::filesystem::remove(log_path_, ignored);
+}
+
+int paysim_process::stop() {
+  if (pid_ <= 0) {
+    return -1;
+  }
+  ::kill(pid_, SIGTERM);
+  int rc = wait_exit(pid_, 10s);
+  if (rc < 0) {
+    ::kill(pid_, SIGKILL);
+    wait_exit(pid_, 5s);
+    std::cout << "surge-paysim did not stop on SIGTERM; log:\n" << read_file(log_path_);
+  }
+  pid_ = -1;
+  return rc;
+}
+
+std::string paysim_process::setting(const std::string& kind) const {
+  std::string out;
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    out += (out.empty() ? "" : ",") + names_[i] + "=" + kind +
+           "+http://127.0.0.1:" + std::to_string(ports_[i]);
+  }
+  return out;
+}
+
+std::vector<logged_charge> paysim_process::charges() const {
+  const auto r = http_call(ports_.at(0), "GET", "/_charges");
+  if (r.status != 200) {
+    throw std::runtime_error("GET /_charges: " + std::to_string(r.status) + " " + r.body);
+  }
+  auto parsed = json::parse(r.body);
+  const auto* v = std::get_if<json::value>(&parsed);
+  if (v == nullptr || !v->is_array()) {
+    throw std::runtime_error("GET /_charges: not a JSON array: " + r.body);
+  }
+  auto text = [](const json::value& o, const char* k) {
+    const json::value* m = o.find(k);
+    return m != nullptr && m->is_string() ? std::get<std::string>(m->get()) : std::string{};
+  };
+  std::vector<logged_charge> out;
+  for (const auto& e : std::get<json::array>(v->get())) {
+    const json::value* amount = e.find("amount_cents");
+    out.push_back({text(e, "gateway"), text(e, "idempotency_key"),
+                   amount != nullptr && amount->is_int() ? std::get<int64_t>(amount->get()) : -1,
+                   text(e, "currency"), text(e, "status")});
+  }
+  return out;
+}
+
+void paysim_process::set_down(std::size_t i, bool down) const {
+  const auto r =
+      http_call(ports_.at(i), "POST", "/_outage", down ? R"({"down":true})" : R"({"down":false})",
+                {{"Content-Type", "application/json"}});
+  if (r.status != 200) {
+    throw std::runtime_error("POST /_outage: " + std::to_string(r.status) + " " + r.body);
+  }
+}
+
+int run_paysim_to_exit(const std::vector<std::string>& args) {
+  std::vector<std::string> full{SURGE_PAYSIM_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  const std::string log = temp_log_path();
+  const pid_t pid = spawn(full, log);
+  int rc = wait_exit(pid, 10s);
+  if (rc < 0) {
+    ::kill(pid, SIGKILL);
+    wait_exit(pid, 5s);
+  }
+  std::error_code ignored;
+  std::filesystem::remove(log, ignored);
+  return rc;
+}
+
+} // namespace surge::ptest

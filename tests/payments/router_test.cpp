@@ -1,0 +1,308 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "paysim_process.hpp"
+#include "surge/net/payments/payment_router.hpp"
+
+using namespace surge::net::payments;
+using surge::actors::charge_request;
+using surge::actors::charge_result;
+using surge::actors::charge_status;
+using surge::ptest::logged_charge;
+using surge::ptest::paysim_process;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+/// Fast retries for tests; everything else as configured by the case.
+router_options test_options() {
+  router_options o;
+  o.timeout = 1000ms;
+  o.max_tries = 3;
+  o.backoff_base = 10ms;
+  o.backoff_cap = 40ms;
+  o.breaker_threshold = 100; // off unless a case tests it
+  o.threads = 4;
+  return o;
+}
+
+std::unique_ptr<payment_router> make_router(const std::string& setting, router_options o) {
+  auto parsed = parse_gateways(setting);
+  REQUIRE(std::holds_alternative<std::vector<gateway_spec>>(parsed));
+  std::vector<std::unique_ptr<gateway>> gws;
+  for (const auto& spec : std::get<std::vector<gateway_spec>>(parsed)) {
+    gws.push_back(make_gateway(spec));
+  }
+  return std::make_unique<payment_router>(std::move(gws), o);
+}
+
+charge_request request(std::string key, std::string token, int64_t amount = 1999) {
+  return {std::move(key), "order-" + std::to_string(amount), amount, "USD", std::move(token)};
+}
+
+/// charge() and wait (bounded) for the callback.
+charge_result charge(payment_router& r, charge_request req) {
+  auto p = std::make_shared<std::promise<charge_result>>();
+  auto f = p->get_future();
+  r.charge(std::move(req), [p](charge_result x) { p->set_value(std::move(x)); });
+  REQUIRE(f.wait_for(30s) == std::future_status::ready);
+  return f.get();
+}
+
+charge_result lookup(payment_router& r, std::string key) {
+  auto p = std::make_shared<std::promise<charge_result>>();
+  auto f = p->get_future();
+  r.lookup(std::move(key), [p](charge_result x) { p->set_value(std::move(x)); });
+  REQUIRE(f.wait_for(30s) == std::future_status::ready);
+  return f.get();
+}
+
+std::size_t count(const std::vector<logged_charge>& log, const std::string& gateway,
+                  const std::string& status, const std::string& key = {}) {
+  return static_cast<std::size_t>(std::count_if(log.begin(), log.end(), [&](const auto& e) {
+    return e.gateway == gateway && e.status == status && (key.empty() || e.key == key);
+  }));
+}
+
+} // namespace
+
+TEST_SUITE("payments") {
+
+  TEST_CASE("tok_ok is approved once, both wire styles") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto r = make_router(sim.setting(kind), test_options());
+      const auto res = charge(*r, request("k-ok", "tok_ok"));
+      CHECK(res.status == charge_status::approved);
+      CHECK(res.gateway == "alpha");
+      CHECK_FALSE(res.charge_id.empty());
+      const auto log = sim.charges();
+      REQUIRE(log.size() == 1);
+      CHECK(log[0].gateway == "alpha");
+      CHECK(log[0].key == "k-ok");
+      CHECK(log[0].amount_cents == 1999);
+      CHECK(log[0].currency == "usd");
+      CHECK(log[0].status == "approved");
+
+      // The same key again: the first result, no second charge.
+      const auto again = charge(*r, request("k-ok", "tok_ok"));
+      CHECK(again.status == charge_status::approved);
+      CHECK(again.charge_id == res.charge_id);
+      CHECK(sim.charges().size() == 1);
+
+      // lookup() finds it; an unknown key is failed (nobody has it).
+      const auto found = lookup(*r, "k-ok");
+      CHECK(found.status == charge_status::approved);
+      CHECK(found.charge_id == res.charge_id);
+      CHECK(lookup(*r, "k-none").status == charge_status::failed);
+      CHECK(sim.stop() == 0);
+    }
+  }
+
+  TEST_CASE("tok_decline is declined without failover") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto r = make_router(sim.setting(kind), test_options());
+      const auto res = charge(*r, request("k-dec", "tok_decline"));
+      CHECK(res.status == charge_status::declined);
+      CHECK(res.gateway == "alpha");
+      const auto log = sim.charges();
+      REQUIRE(log.size() == 1);
+      CHECK(log[0].gateway == "alpha");
+      CHECK(log[0].status == "declined");
+      CHECK(lookup(*r, "k-dec").status == charge_status::declined);
+
+      // An unknown token is a decline too.
+      CHECK(charge(*r, request("k-bogus", "tok_bogus")).status == charge_status::declined);
+    }
+  }
+
+  TEST_CASE("tok_slow: a timeout is resolved by looking the key up, one charge") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}, {"--slow-ms=1500"}};
+      auto o = test_options();
+      o.timeout = 300ms;
+      auto r = make_router(sim.setting(kind), o);
+      const auto start = steady::now();
+      const auto res = charge(*r, request("k-slow", "tok_slow"));
+      CHECK(res.status == charge_status::approved);
+      CHECK(res.gateway == "alpha");
+      CHECK(res.message.find("lookup") != std::string::npos);
+      CHECK(steady::now() - start < 1500ms); // learned before the slow answer came
+      const auto log = sim.charges();
+      REQUIRE(log.size() == 1);
+      CHECK(log[0].gateway == "alpha");
+      CHECK(log[0].status == "approved");
+    }
+  }
+
+  TEST_CASE("tok_down_first: the first gateway fails, the second approves") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto r = make_router(sim.setting(kind), test_options());
+      const auto res = charge(*r, request("k-down", "tok_down_first"));
+      CHECK(res.status == charge_status::approved);
+      CHECK(res.gateway == "beta");
+      const auto log = sim.charges();
+      CHECK(count(log, "alpha", "failed") == 3); // max_tries, same key every time
+      CHECK(count(log, "alpha", "approved") == 0);
+      CHECK(count(log, "beta", "approved", "k-down") == 1);
+      CHECK(log.size() == 4);
+    }
+  }
+
+  TEST_CASE("outage of the first gateway: failover; all down: failed") {
+    paysim_process sim{{"alpha", "beta"}};
+    auto r = make_router(sim.setting("form"), test_options());
+    sim.set_down(0, true);
+    const auto res = charge(*r, request("k-out", "tok_ok"));
+    CHECK(res.status == charge_status::approved);
+    CHECK(res.gateway == "beta");
+    auto log = sim.charges();
+    CHECK(count(log, "alpha", "failed", "k-out") == 3);
+    CHECK(count(log, "beta", "approved", "k-out") == 1);
+
+    // lookup(): alpha cannot answer, but beta has the key.
+    CHECK(lookup(*r, "k-out").status == charge_status::approved);
+    // A key nobody has, while alpha cannot answer: unknown, not failed.
+    CHECK(lookup(*r, "k-nobody").status == charge_status::unknown);
+
+    sim.set_down(1, true);
+    const auto none = charge(*r, request("k-all", "tok_ok"));
+    CHECK(none.status == charge_status::failed);
+    log = sim.charges();
+    CHECK(count(log, "alpha", "approved", "k-all") == 0);
+    CHECK(count(log, "beta", "approved", "k-all") == 0);
+    CHECK(count(log, "alpha", "failed", "k-all") == 3);
+    CHECK(count(log, "beta", "failed", "k-all") == 3);
+
+    // Back up: the same key can now be charged.
+    sim.set_down(0, false);
+    const auto back = charge(*r, request("k-all", "tok_ok"));
+    CHECK(back.status == charge_status::approved);
+    CHECK(back.gateway == "alpha");
+  }
+
+  TEST_CASE("an idempotency conflict (same key, other amount) fails without a second charge") {
+    paysim_process sim{{"alpha", "beta"}};
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      auto r = make_router(sim.setting(kind), test_options());
+      const std::string key = "k-conf-" + kind;
+      CHECK(charge(*r, request(key, "tok_ok", 1000)).status == charge_status::approved);
+      const auto res = charge(*r, request(key, "tok_ok", 2000));
+      CHECK(res.status == charge_status::failed);
+      const auto log = sim.charges();
+      CHECK(count(log, "alpha", "approved", key) == 1);
+      CHECK(count(log, "beta", "approved", key) == 0);
+    }
+  }
+
+  TEST_CASE("circuit breaker: a down gateway stops being called, then a probe closes it") {
+    paysim_process sim{{"alpha", "beta"}};
+    auto o = test_options();
+    o.max_tries = 1;
+    o.breaker_threshold = 3;
+    o.breaker_cooldown = 400ms;
+    auto r = make_router(sim.setting("form"), o);
+    sim.set_down(0, true);
+    for (int i = 0; i < 8; ++i) {
+      const auto res = charge(*r, request("k-br-" + std::to_string(i), "tok_ok"));
+      CHECK(res.status == charge_status::approved);
+      CHECK(res.gateway == "beta");
+    }
+    auto log = sim.charges();
+    const std::size_t alpha_calls = count(log, "alpha", "failed");
+    // Three failures open it; at most the cool-down's probes (400 ms each) come on top.
+    CHECK(alpha_calls >= 3);
+    CHECK(alpha_calls < 8);
+    CHECK(count(log, "beta", "approved") == 8);
+
+    // Alpha comes back: after the cool-down one probe goes through and closes the breaker.
+    sim.set_down(0, false);
+    const auto deadline = steady::now() + 10s;
+    std::string gw;
+    for (int i = 0; gw != "alpha" && steady::now() < deadline; ++i) {
+      gw = charge(*r, request("k-probe-" + std::to_string(i), "tok_ok")).gateway;
+      if (gw != "alpha") {
+        std::this_thread::sleep_for(50ms); // polling interval while the cool-down runs
+      }
+    }
+    CHECK(gw == "alpha");
+  }
+
+  TEST_CASE("circuit breaker: no calls while open (long cool-down)") {
+    paysim_process sim{{"alpha", "beta"}};
+    auto o = test_options();
+    o.max_tries = 2;
+    o.breaker_threshold = 3;
+    o.breaker_cooldown = 60s;
+    auto r = make_router(sim.setting("json"), o);
+    sim.set_down(0, true);
+    for (int i = 0; i < 6; ++i) {
+      CHECK(charge(*r, request("k-open-" + std::to_string(i), "tok_ok")).gateway == "beta");
+    }
+    const auto log = sim.charges();
+    CHECK(count(log, "alpha", "failed") == 3); // 2 tries, then 1: open; never called again
+    CHECK(count(log, "beta", "approved") == 6);
+  }
+
+  TEST_CASE("concurrent double submit of one key from 8 threads: one charge") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto o = test_options();
+      o.threads = 8; // all eight calls in flight at once
+      auto r = make_router(sim.setting(kind), o);
+      std::vector<std::future<charge_result>> results;
+      std::vector<std::shared_ptr<std::promise<charge_result>>> promises;
+      for (int i = 0; i < 8; ++i) {
+        promises.push_back(std::make_shared<std::promise<charge_result>>());
+        results.push_back(promises.back()->get_future());
+      }
+      std::atomic<int> ready{0};
+      std::vector<std::thread> threads;
+      for (int i = 0; i < 8; ++i) {
+        threads.emplace_back([&, i] {
+          ready.fetch_add(1);
+          while (ready.load() < 8) {
+            std::this_thread::yield();
+          }
+          auto p = promises[i];
+          r->charge(request("k-race", "tok_ok"),
+                    [p](charge_result x) { p->set_value(std::move(x)); });
+        });
+      }
+      for (auto& t : threads) {
+        t.join();
+      }
+      std::string id;
+      for (auto& f : results) {
+        REQUIRE(f.wait_for(30s) == std::future_status::ready);
+        const auto res = f.get();
+        CHECK(res.status == charge_status::approved);
+        CHECK(res.gateway == "alpha");
+        if (id.empty()) {
+          id = res.charge_id;
+        }
+        CHECK(res.charge_id == id);
+      }
+      const auto log = sim.charges();
+      CHECK(log.size() == 1);
+      CHECK(count(log, "alpha", "approved", "k-race") == 1);
+    }
+  }
+
+} // TEST_SUITE

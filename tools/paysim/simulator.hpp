@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace surge::paysim {
+
+struct gateway_address {
+  std::string name;
+  std::string host;
+  uint16_t port = 0; ///< 0: any free port (see simulator::endpoints())
+};
+
+struct options {
+  std::vector<gateway_address> gateways; ///< in failover order: the first is "the first gateway"
+  std::chrono::milliseconds latency{0};  ///< added to every charge/lookup answer
+  std::chrono::milliseconds slow{3000};  ///< tok_slow: the answer comes this much later
+  double decline_rate = 0.0;             ///< tok_ok declined with this probability
+  uint64_t seed = 1;
+};
+
+/// Simulated payment gateways: one HTTP server per gateway, each speaking both wire styles (see
+/// tools/README.md), sharing one charge log. All state lives in memory behind one mutex; the
+/// servers' I/O threads never block (delayed answers go through a timer thread).
+///
+/// Lifecycle: start() binds every gateway (all or none); stop() stops the servers, then the
+/// timer thread. Not copyable.
+class simulator {
+ public:
+  explicit simulator(options opts);
+  ~simulator();
+  simulator(const simulator&) = delete;
+  simulator& operator=(const simulator&) = delete;
+
+  /// Binds and serves. On failure returns a message naming the gateway and stops what started.
+  std::string start();
+
+  /// "name host:port" of each gateway, with the bound ports. Valid after start().
+  std::vector<gateway_address> endpoints() const;
+
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace surge::paysim

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 1> migrations{{
+constexpr std::array<migration, 2> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -57,6 +57,53 @@ CREATE TABLE stock (
   sold       bigint      NOT NULL DEFAULT 0,
   updated_at timestamptz NOT NULL DEFAULT now()
 );
+)sql"},
+    {2, R"sql(
+-- Snapshots are protobuf: compressing them costs more CPU than it saves space.
+ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE TABLE orders (
+  order_id        text        PRIMARY KEY,
+  idempotency_key text        NOT NULL UNIQUE,
+  fingerprint     text        NOT NULL,
+  cart_id         text        NOT NULL,
+  customer_id     text        NOT NULL DEFAULT '',
+  status          text        NOT NULL
+                  CHECK (status IN ('pending', 'paid', 'confirmed', 'failed', 'cancelled')),
+  reason          text        NOT NULL DEFAULT '',
+  total_cents     bigint      NOT NULL,
+  currency        text        NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX orders_unsettled_idx ON orders (updated_at) WHERE status IN ('pending', 'paid');
+CREATE TABLE order_lines (
+  order_id    text   REFERENCES orders ON DELETE CASCADE,
+  line        int,
+  sku         text   NOT NULL,
+  qty         bigint NOT NULL,
+  price_cents bigint NOT NULL,
+  hold_id     text   NOT NULL,
+  PRIMARY KEY (order_id, line)
+);
+CREATE TABLE payments (
+  order_id        text        PRIMARY KEY REFERENCES orders,
+  idempotency_key text        NOT NULL,
+  gateway         text        NOT NULL DEFAULT '',
+  charge_id       text        NOT NULL DEFAULT '',
+  status          text        NOT NULL,
+  amount_cents    bigint      NOT NULL,
+  currency        text        NOT NULL,
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE outbox (
+  id           bigserial   PRIMARY KEY,
+  topic        text        NOT NULL,
+  key          text        NOT NULL,
+  payload      text        NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  delivered_at timestamptz
+);
+CREATE INDEX outbox_undelivered_idx ON outbox (id) WHERE delivered_at IS NULL;
 )sql"},
 }};
 

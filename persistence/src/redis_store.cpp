@@ -1,11 +1,14 @@
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <hiredis/hiredis.h>
 
 #include "surge/persistence/errors.hpp"
+#include "surge/persistence/orders.hpp"
 #include "surge/persistence/redis.hpp"
 
 namespace surge::persistence {
@@ -86,8 +89,9 @@ using context_ptr = std::unique_ptr<redisContext, context_deleter>;
 /// connection is unhealthy for good (hiredis cannot resume it); the owner makes a new one.
 class redis_connection {
  public:
-  explicit redis_connection(context_ptr ctx)
-      : ctx_(std::move(ctx)) {}
+  redis_connection(context_ptr ctx, std::chrono::milliseconds timeout)
+      : ctx_(std::move(ctx))
+      , timeout_(timeout) {}
 
   bool healthy() const { return healthy_; }
 
@@ -103,6 +107,50 @@ class redis_connection {
       return make_error(errc::unavailable, std::string{"Redis connection error: "} +
                                                (ctx_->err != 0 ? ctx_->errstr : "no reply"));
     }
+    return checked(std::move(reply));
+  }
+
+  /// Runs a command given as binary-safe arguments. `wait`: how long the server may take
+  /// beyond the command timeout (a blocking read), added to the socket timeout for this call.
+  caf::expected<reply_ptr> command_argv(const std::vector<std::string>& args,
+                                        std::chrono::milliseconds wait = {}) {
+    if (!healthy_) {
+      return make_error(errc::unavailable, "connection to Redis is broken");
+    }
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    argv.reserve(args.size());
+    lens.reserve(args.size());
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    const bool extended = wait.count() > 0;
+    if (extended && redisSetTimeout(ctx_.get(), to_timeval(timeout_ + wait)) != REDIS_OK) {
+      healthy_ = false;
+      return make_error(errc::unavailable, "cannot set the Redis command timeout");
+    }
+    reply_ptr reply{static_cast<redisReply*>(
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data()))};
+    if (!reply) {
+      healthy_ = false;
+      return make_error(errc::unavailable, std::string{"Redis connection error: "} +
+                                               (ctx_->err != 0 ? ctx_->errstr : "no reply"));
+    }
+    if (extended && redisSetTimeout(ctx_.get(), to_timeval(timeout_)) != REDIS_OK) {
+      healthy_ = false;
+      return make_error(errc::unavailable, "cannot restore the Redis command timeout");
+    }
+    return checked(std::move(reply));
+  }
+
+  static timeval to_timeval(std::chrono::milliseconds d) {
+    const auto ms = d.count();
+    return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  }
+
+ private:
+  static caf::expected<reply_ptr> checked(reply_ptr reply) {
     if (reply->type == REDIS_REPLY_ERROR) {
       return make_error(errc::unavailable,
                         std::string{"Redis error: "} + std::string{reply->str, reply->len});
@@ -110,8 +158,8 @@ class redis_connection {
     return reply;
   }
 
- private:
   const context_ptr ctx_;
+  const std::chrono::milliseconds timeout_;
   bool healthy_ = true;
 };
 
@@ -120,8 +168,9 @@ caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& op
   if (!ep) {
     return ep.error();
   }
-  const auto ms = opts.timeout.count() > 0 ? opts.timeout.count() : 2000;
-  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  const std::chrono::milliseconds timeout =
+      opts.timeout.count() > 0 ? opts.timeout : std::chrono::milliseconds{2000};
+  const timeval tv = redis_connection::to_timeval(timeout);
   context_ptr ctx{redisConnectWithTimeout(ep->host.c_str(), ep->port, tv)};
   if (!ctx) {
     return make_error(errc::unavailable, "cannot allocate a Redis context");
@@ -133,7 +182,7 @@ caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& op
   if (redisSetTimeout(ctx.get(), tv) != REDIS_OK) {
     return make_error(errc::unavailable, "cannot set the Redis command timeout");
   }
-  auto conn = std::make_unique<redis_connection>(std::move(ctx));
+  auto conn = std::make_unique<redis_connection>(std::move(ctx), timeout);
   if (!ep->password.empty()) {
     auto r = ep->user.empty() ? conn->command("AUTH %b", ep->password.data(), ep->password.size())
                               : conn->command("AUTH %b %b", ep->user.data(), ep->user.size(),
@@ -243,7 +292,148 @@ class redis_cart_store final : public cart_store {
   const std::string prefix_;
 };
 
+std::string as_string(const redisReply* r) {
+  return std::string{r->str, r->len};
+}
+
+bool is_string(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+/// "$", "<ms>" or "<ms>-<seq>": what XREAD accepts as the id to read after.
+bool valid_read_id(std::string_view id) {
+  if (id == "$") {
+    return true;
+  }
+  auto dash = id.find('-');
+  if (dash == std::string_view::npos) {
+    return all_digits(id);
+  }
+  return all_digits(id.substr(0, dash)) && all_digits(id.substr(dash + 1));
+}
+
+/// A Redis Stream per name (prefix + name): XADD appends, XREAD reads after an id.
+class redis_event_stream final : public event_stream {
+ public:
+  redis_event_stream(std::unique_ptr<redis_connection> conn, std::string prefix)
+      : conn_(std::move(conn))
+      , prefix_(std::move(prefix)) {}
+
+  bool healthy() const override { return conn_->healthy(); }
+
+  caf::expected<std::string>
+  append(const std::string& stream,
+         const std::vector<std::pair<std::string, std::string>>& fields) override {
+    if (fields.empty()) {
+      return make_error(errc::invalid, "a stream entry needs at least one field");
+    }
+    std::vector<std::string> args;
+    args.reserve(3 + 2 * fields.size());
+    args.emplace_back("XADD");
+    args.push_back(prefix_ + stream);
+    args.emplace_back("*");
+    for (const auto& [k, v] : fields) {
+      args.push_back(k);
+      args.push_back(v);
+    }
+    auto r = conn_->command_argv(args);
+    if (!r) {
+      return r.error();
+    }
+    if (!is_string(r->get())) {
+      return make_error(errc::corrupt, "XADD did not answer an entry id");
+    }
+    return as_string(r->get());
+  }
+
+  caf::expected<std::vector<entry>> read(const std::string& stream, const std::string& after_id,
+                                         std::size_t count,
+                                         std::chrono::milliseconds block) override {
+    if (count == 0 || block.count() < 0 || !valid_read_id(after_id)) {
+      return make_error(errc::invalid,
+                        "XREAD needs a count > 0, a block >= 0 and an id ($, <ms> or <ms>-<seq>)");
+    }
+    std::vector<std::string> args{"XREAD"};
+    if (block.count() > 0) { // BLOCK 0 would wait forever
+      args.emplace_back("BLOCK");
+      args.push_back(std::to_string(block.count()));
+    }
+    args.emplace_back("COUNT");
+    args.push_back(std::to_string(count));
+    args.emplace_back("STREAMS");
+    args.push_back(prefix_ + stream);
+    args.push_back(after_id);
+    auto r = conn_->command_argv(args, block);
+    if (!r) {
+      return r.error();
+    }
+    return parse(r->get());
+  }
+
+ private:
+  /// Parses [[key, [[id, [f1, v1, ...]], ...]]]; nil (nothing before the timeout) is empty.
+  static caf::expected<std::vector<entry>> parse(const redisReply* reply) {
+    std::vector<entry> out;
+    if (reply->type == REDIS_REPLY_NIL) {
+      return out;
+    }
+    auto bad = [] { return make_error(errc::corrupt, "unexpected XREAD reply"); };
+    if (reply->type != REDIS_REPLY_ARRAY) {
+      return bad();
+    }
+    for (std::size_t s = 0; s < reply->elements; ++s) {
+      const auto* st = reply->element[s];
+      if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+          st->element[1]->type != REDIS_REPLY_ARRAY) {
+        return bad();
+      }
+      const auto* entries = st->element[1];
+      out.reserve(out.size() + entries->elements);
+      for (std::size_t i = 0; i < entries->elements; ++i) {
+        const auto* e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !is_string(e->element[0])) {
+          return bad();
+        }
+        entry x;
+        x.id = as_string(e->element[0]);
+        const auto* fv = e->element[1];
+        if (fv->type == REDIS_REPLY_ARRAY) { // nil for an entry deleted meanwhile
+          if (fv->elements % 2 != 0) {
+            return bad();
+          }
+          x.fields.reserve(fv->elements / 2);
+          for (std::size_t j = 0; j + 1 < fv->elements; j += 2) {
+            if (!is_string(fv->element[j]) || !is_string(fv->element[j + 1])) {
+              return bad();
+            }
+            x.fields.emplace_back(as_string(fv->element[j]), as_string(fv->element[j + 1]));
+          }
+        } else if (fv->type != REDIS_REPLY_NIL) {
+          return bad();
+        }
+        out.push_back(std::move(x));
+      }
+    }
+    return out;
+  }
+
+  const std::unique_ptr<redis_connection> conn_;
+  const std::string prefix_;
+};
+
 } // namespace
+
+caf::expected<std::unique_ptr<event_stream>> make_redis_event_stream(const redis_options& opts) {
+  auto conn = connect(opts);
+  if (!conn) {
+    return conn.error();
+  }
+  return std::unique_ptr<event_stream>{new redis_event_stream(std::move(*conn), opts.prefix)};
+}
 
 caf::expected<std::unique_ptr<snapshot_cache>>
 make_redis_snapshot_cache(const redis_options& opts) {

@@ -1,0 +1,119 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace surge::persistence {
+
+struct order_line_record {
+  std::string sku;
+  int64_t qty = 0;
+  int64_t price_cents = 0;
+  std::string hold_id; ///< the cart's hold that this line turns into a sale
+};
+
+struct payment_record {
+  std::string idempotency_key;
+  std::string gateway;
+  std::string charge_id;
+  std::string status; ///< approved, declined, failed
+  int64_t amount_cents = 0;
+  std::string currency;
+};
+
+/// An order row with its lines and (once there is one) its payment.
+/// status: pending -> paid -> confirmed, or -> failed / cancelled (API.md's order statuses).
+struct order_record {
+  std::string order_id;
+  std::string idempotency_key;
+  std::string fingerprint; ///< what the key was first used for (cart and payment method)
+  std::string cart_id;
+  std::string customer_id;
+  std::string status = "pending";
+  std::string reason; ///< why it failed or was cancelled, e.g. "payment_declined"
+  int64_t total_cents = 0;
+  std::string currency;
+  int64_t created_at_ms = 0; ///< set by the store on create
+  std::vector<order_line_record> lines;
+  std::optional<payment_record> payment;
+};
+
+/// An event for other systems, written in the same transaction as the change it reports.
+struct outbox_event {
+  int64_t id = 0;      ///< assigned by the store, ascending
+  std::string topic;   ///< e.g. "orders"
+  std::string key;     ///< e.g. the order id (consumers de-duplicate by it)
+  std::string payload; ///< JSON
+};
+
+/// Orders, their lines, payments and the outbox (PostgreSQL). One instance is one connection:
+/// not thread-safe, blocking; use it from a worker pool thread only.
+class order_store {
+public:
+  virtual ~order_store() = default;
+  virtual bool healthy() const = 0;
+
+  /// Inserts `order` (status pending) with its lines in one transaction, unless an order with
+  /// the same idempotency key exists. Returns the stored order and true when this call created
+  /// it, or the existing order (with lines and payment) and false.
+  virtual caf::expected<std::pair<order_record, bool>> create(const order_record& order) = 0;
+
+  virtual caf::expected<std::optional<order_record>> load(const std::string& order_id) = 0;
+
+  /// In ONE transaction: sets the order's status and reason, upserts its payment row when given,
+  /// and appends `event` to the outbox when given. errc::invalid when no such order.
+  virtual caf::error update(const std::string& order_id, const std::string& status,
+                            const std::string& reason, const std::optional<payment_record>& payment,
+                            const std::optional<outbox_event>& event) = 0;
+
+  /// Ids of orders still pending or paid whose last change is older than `age`, oldest first.
+  virtual caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
+                                                            std::size_t limit) = 0;
+
+  /// Outbox relay. Only the holder of the relay lock (a PostgreSQL advisory lock held by this
+  /// connection's session) may relay: try_relay_lock() takes it if free (true) or reports that
+  /// another session has it (false). pending_events: undelivered events, by id.
+  virtual caf::expected<bool> try_relay_lock() = 0;
+  virtual caf::expected<std::vector<outbox_event>> pending_events(std::size_t limit) = 0;
+  virtual caf::error mark_delivered(const std::vector<int64_t>& ids) = 0;
+};
+
+/// errc::unavailable when it cannot connect.
+caf::expected<std::unique_ptr<order_store>> make_pg_order_store(const std::string& url);
+
+/// An append-only event stream (Redis Streams). One instance is one connection: not
+/// thread-safe, blocking.
+class event_stream {
+public:
+  struct entry {
+    std::string id; ///< the stream's entry id, e.g. "1700000000000-0"
+    std::vector<std::pair<std::string, std::string>> fields;
+  };
+
+  virtual ~event_stream() = default;
+  virtual bool healthy() const = 0;
+
+  /// XADD to `stream` (the store's key prefix is prepended); returns the entry id.
+  virtual caf::expected<std::string>
+  append(const std::string& stream, const std::vector<std::pair<std::string, std::string>>& fields) = 0;
+
+  /// Entries after `after_id` ("0" for all, "$" for only new ones), at most `count`, waiting up
+  /// to `block` for the first one (0: do not wait).
+  virtual caf::expected<std::vector<entry>> read(const std::string& stream,
+                                                 const std::string& after_id, std::size_t count,
+                                                 std::chrono::milliseconds block) = 0;
+};
+
+struct redis_options;
+
+caf::expected<std::unique_ptr<event_stream>> make_redis_event_stream(const redis_options& opts);
+
+} // namespace surge::persistence

@@ -1,0 +1,361 @@
+#include <exception>
+#include <limits>
+#include <string>
+
+#include <pqxx/pqxx>
+
+#include "pg_util.hpp"
+#include "surge/persistence/errors.hpp"
+#include "surge/persistence/orders.hpp"
+
+namespace surge::persistence {
+
+namespace {
+
+/// Key of the session-level advisory lock that elects the outbox relay ("SurgeOB").
+constexpr long long relay_lock_key = 0x53757267654f42;
+
+constexpr const char* order_columns =
+    "order_id, idempotency_key, fingerprint, cart_id, customer_id, status, reason, total_cents,"
+    " currency, (extract(epoch FROM created_at) * 1000)::bigint";
+
+int64_t clamp_limit(std::size_t limit) {
+  return limit > static_cast<std::size_t>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(limit);
+}
+
+order_record to_order(const pqxx::row& row) {
+  order_record o;
+  o.order_id = row[0].as<std::string>();
+  o.idempotency_key = row[1].as<std::string>();
+  o.fingerprint = row[2].as<std::string>();
+  o.cart_id = row[3].as<std::string>();
+  o.customer_id = row[4].as<std::string>();
+  o.status = row[5].as<std::string>();
+  o.reason = row[6].as<std::string>();
+  o.total_cents = row[7].as<int64_t>();
+  o.currency = row[8].as<std::string>();
+  o.created_at_ms = row[9].as<int64_t>();
+  return o;
+}
+
+/// Orders, payments and the outbox on one libpqxx connection. Owned and used by one thread at a
+/// time.
+class pg_order_store final : public order_store {
+ public:
+  explicit pg_order_store(std::unique_ptr<pqxx::connection> conn)
+      : conn_(std::move(conn)) {
+    // The relay lock lives in this session: a silent reconnect would lose it unnoticed.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn_->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+  }
+
+  bool healthy() const override {
+    return healthy_;
+  }
+
+  caf::expected<std::pair<order_record, bool>> create(const order_record& order) override;
+  caf::expected<std::optional<order_record>> load(const std::string& order_id) override;
+  caf::error update(const std::string& order_id, const std::string& status,
+                    const std::string& reason, const std::optional<payment_record>& payment,
+                    const std::optional<outbox_event>& event) override;
+  caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
+                                                    std::size_t limit) override;
+  caf::expected<bool> try_relay_lock() override;
+  caf::expected<std::vector<outbox_event>> pending_events(std::size_t limit) override;
+  caf::error mark_delivered(const std::vector<int64_t>& ids) override;
+
+ private:
+  /// Translates the exception in flight into an error; marks the store unhealthy when the
+  /// connection is gone.
+  caf::error translate() noexcept;
+
+  caf::error broken() const {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+
+  /// The order selected by `where` ("order_id = $1" or "idempotency_key = $1") with its lines
+  /// and payment, read in `tx`.
+  static std::optional<order_record> load_in(pqxx::transaction_base& tx, const char* where,
+                                             const std::string& value);
+
+  const std::unique_ptr<pqxx::connection> conn_;
+  bool healthy_ = true;
+};
+
+caf::error pg_order_store::translate() noexcept {
+  try {
+    throw;
+  } catch (const pqxx::unique_violation& e) {
+    return make_error(errc::conflict, e.what());
+  } catch (const pqxx::in_doubt_error& e) {
+    healthy_ = false;
+    return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
+  } catch (const pqxx::broken_connection& e) {
+    healthy_ = false;
+    return make_error(errc::unavailable, e.what());
+  } catch (const pqxx::sql_error& e) {
+    const auto& state = e.sqlstate();
+    if (!conn_->is_open() || state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
+      healthy_ = false;
+      return make_error(errc::unavailable, e.what());
+    }
+    // Integrity (23: check, foreign key, not null) and data (22) errors: a bad argument.
+    if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0) {
+      return make_error(errc::invalid, e.what());
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (const std::exception& e) {
+    if (!conn_->is_open()) {
+      healthy_ = false;
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (...) {
+    healthy_ = false;
+    return make_error(errc::unavailable, "unknown exception in the PostgreSQL order store");
+  }
+}
+
+std::optional<order_record> pg_order_store::load_in(pqxx::transaction_base& tx, const char* where,
+                                                    const std::string& value) {
+  auto rows =
+      tx.exec_params(std::string{"SELECT "} + order_columns + " FROM orders WHERE " + where, value);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  auto o = to_order(rows[0]);
+  auto lines = tx.exec_params("SELECT sku, qty, price_cents, hold_id FROM order_lines"
+                              " WHERE order_id = $1 ORDER BY line",
+                              o.order_id);
+  o.lines.reserve(lines.size());
+  for (const auto& l : lines) {
+    o.lines.push_back(order_line_record{l[0].as<std::string>(), l[1].as<int64_t>(),
+                                        l[2].as<int64_t>(), l[3].as<std::string>()});
+  }
+  auto pay = tx.exec_params("SELECT idempotency_key, gateway, charge_id, status, amount_cents,"
+                            " currency FROM payments WHERE order_id = $1",
+                            o.order_id);
+  if (!pay.empty()) {
+    const auto& p = pay[0];
+    o.payment =
+        payment_record{p[0].as<std::string>(), p[1].as<std::string>(), p[2].as<std::string>(),
+                       p[3].as<std::string>(), p[4].as<int64_t>(),     p[5].as<std::string>()};
+  }
+  return o;
+}
+
+caf::expected<std::pair<order_record, bool>> pg_order_store::create(const order_record& order) {
+  if (!healthy_) {
+    return broken();
+  }
+  if (order.order_id.empty() || order.idempotency_key.empty()) {
+    return make_error(errc::invalid, "an order needs an order id and an idempotency key");
+  }
+  try {
+    // READ COMMITTED: an insert that meets a concurrent uncommitted one with the same key waits
+    // for it; once that commits, DO NOTHING applies and the next statement sees the winner.
+    pqxx::work tx{*conn_};
+    auto ins = tx.exec_params(
+        "INSERT INTO orders(order_id, idempotency_key, fingerprint, cart_id, customer_id,"
+        " status, reason, total_cents, currency)"
+        " VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)"
+        " ON CONFLICT (idempotency_key) DO NOTHING"
+        " RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
+        order.order_id, order.idempotency_key, order.fingerprint, order.cart_id, order.customer_id,
+        order.reason, order.total_cents, order.currency);
+    if (ins.empty()) {
+      auto existing = load_in(tx, "idempotency_key = $1", order.idempotency_key);
+      tx.commit();
+      if (!existing) {
+        // The winner's row vanished between the two statements (deleted concurrently).
+        return make_error(errc::conflict, "order with idempotency key " + order.idempotency_key +
+                                              " changed concurrently; retry");
+      }
+      return std::make_pair(std::move(*existing), false);
+    }
+    int line = 1;
+    for (const auto& l : order.lines) {
+      tx.exec_params("INSERT INTO order_lines(order_id, line, sku, qty, price_cents, hold_id)"
+                     " VALUES ($1, $2, $3, $4, $5, $6)",
+                     order.order_id, line++, l.sku, l.qty, l.price_cents, l.hold_id);
+    }
+    order_record stored = order;
+    stored.status = "pending";
+    stored.created_at_ms = ins[0][0].as<int64_t>();
+    stored.payment.reset();
+    tx.commit();
+    return std::make_pair(std::move(stored), true);
+  } catch (const pqxx::unique_violation&) {
+    // Not the key but another unique column (the order id) met a concurrent insert of the same
+    // order: when that was the same key, its winner is the answer.
+  } catch (...) {
+    return translate();
+  }
+  try {
+    pqxx::work tx{*conn_};
+    auto existing = load_in(tx, "idempotency_key = $1", order.idempotency_key);
+    tx.commit();
+    if (!existing) {
+      return make_error(errc::conflict, "order " + order.order_id + " exists with another key");
+    }
+    return std::make_pair(std::move(*existing), false);
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<std::optional<order_record>> pg_order_store::load(const std::string& order_id) {
+  if (!healthy_) {
+    return broken();
+  }
+  try {
+    // One snapshot for the order, its lines and its payment.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{*conn_};
+    auto o = load_in(tx, "order_id = $1", order_id);
+    tx.commit();
+    return o;
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::error pg_order_store::update(const std::string& order_id, const std::string& status,
+                                  const std::string& reason,
+                                  const std::optional<payment_record>& payment,
+                                  const std::optional<outbox_event>& event) {
+  if (!healthy_) {
+    return broken();
+  }
+  try {
+    pqxx::work tx{*conn_};
+    auto rows = tx.exec_params("UPDATE orders SET status = $2, reason = $3, updated_at = now()"
+                               " WHERE order_id = $1 RETURNING 1",
+                               order_id, status, reason);
+    if (rows.empty()) {
+      tx.abort();
+      return make_error(errc::invalid, "no order " + order_id);
+    }
+    if (payment) {
+      tx.exec_params("INSERT INTO payments(order_id, idempotency_key, gateway, charge_id, status,"
+                     " amount_cents, currency) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                     " ON CONFLICT (order_id) DO UPDATE SET"
+                     " idempotency_key = excluded.idempotency_key, gateway = excluded.gateway,"
+                     " charge_id = excluded.charge_id, status = excluded.status,"
+                     " amount_cents = excluded.amount_cents, currency = excluded.currency,"
+                     " updated_at = now()",
+                     order_id, payment->idempotency_key, payment->gateway, payment->charge_id,
+                     payment->status, payment->amount_cents, payment->currency);
+    }
+    if (event) {
+      tx.exec_params("INSERT INTO outbox(topic, key, payload) VALUES ($1, $2, $3)", event->topic,
+                     event->key, event->payload);
+    }
+    tx.commit();
+    return caf::none;
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<std::vector<std::string>> pg_order_store::unsettled(std::chrono::milliseconds age,
+                                                                  std::size_t limit) {
+  if (!healthy_) {
+    return broken();
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    // The predicate repeats the partial index's so that the planner can use it.
+    auto rows = tx.exec_params("SELECT order_id FROM orders"
+                               " WHERE status IN ('pending', 'paid')"
+                               "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
+                               " ORDER BY updated_at, order_id LIMIT $2::bigint",
+                               static_cast<int64_t>(age.count()), clamp_limit(limit));
+    std::vector<std::string> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      out.push_back(row[0].as<std::string>());
+    }
+    return out;
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<bool> pg_order_store::try_relay_lock() {
+  if (!healthy_) {
+    return broken();
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    // Session-level and re-entrant: a holder asking again gets true; held until disconnect.
+    return tx.exec_params1("SELECT pg_try_advisory_lock($1)", relay_lock_key)[0].as<bool>();
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<std::vector<outbox_event>> pg_order_store::pending_events(std::size_t limit) {
+  if (!healthy_) {
+    return broken();
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto rows = tx.exec_params("SELECT id, topic, key, payload FROM outbox"
+                               " WHERE delivered_at IS NULL ORDER BY id LIMIT $1::bigint",
+                               clamp_limit(limit));
+    std::vector<outbox_event> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      out.push_back(outbox_event{row[0].as<int64_t>(), row[1].as<std::string>(),
+                                 row[2].as<std::string>(), row[3].as<std::string>()});
+    }
+    return out;
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::error pg_order_store::mark_delivered(const std::vector<int64_t>& ids) {
+  if (ids.empty()) {
+    return caf::none;
+  }
+  if (!healthy_) {
+    return broken();
+  }
+  // An array literal of integers, passed as one parameter.
+  std::string array = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) {
+      array += ',';
+    }
+    array += std::to_string(ids[i]);
+  }
+  array += '}';
+  try {
+    pqxx::nontransaction tx{*conn_};
+    tx.exec_params("UPDATE outbox SET delivered_at = now()"
+                   " WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL",
+                   array);
+    return caf::none;
+  } catch (...) {
+    return translate();
+  }
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<order_store>> make_pg_order_store(const std::string& url) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(detail::with_connect_timeout(url));
+    return std::unique_ptr<order_store>{new pg_order_store(std::move(conn))};
+  } catch (const std::exception& e) {
+    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
+  } catch (...) {
+    return make_error(errc::unavailable, "cannot connect to PostgreSQL");
+  }
+}
+
+} // namespace surge::persistence

@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 
@@ -296,6 +297,24 @@ cart_impl::behavior_type running(self_ptr self) {
           });
       return rp;
     },
+    [=](clear_atom, const std::vector<std::string>& hold_ids) -> caf::result<cart_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.exists) {
+        return make_error(errc::not_found, "no such cart");
+      }
+      auto* lines = st.cart.mutable_lines();
+      auto sold = [&](const proto::CartLine& l) {
+        return std::find(hold_ids.begin(), hold_ids.end(), l.hold_id()) != hold_ids.end();
+      };
+      lines->erase(std::remove_if(lines->begin(), lines->end(), sold), lines->end());
+      auto rp = self->make_response_promise<cart_view>();
+      save(self, reply_view(self, rp));
+      return rp;
+    },
     [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },
     [=](saved_atom, uint64_t seq, const caf::error& err) { on_saved(self, seq, err); },
     [=](tick_atom) {
@@ -350,6 +369,10 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<cart_line_view>("surge.cart_line_view");
   cfg.add_message_type<std::vector<cart_line_view>>("surge.cart_line_views");
   cfg.add_message_type<cart_view>("surge.cart_view");
+  cfg.add_message_type<checkout_request>("surge.checkout_request");
+  cfg.add_message_type<order_line_view>("surge.order_line_view");
+  cfg.add_message_type<std::vector<order_line_view>>("surge.order_line_views");
+  cfg.add_message_type<order_view>("surge.order_view");
 }
 
 } // namespace surge::actors

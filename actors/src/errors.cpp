@@ -16,6 +16,14 @@ const char* to_string(errc x) {
       return "invalid";
     case errc::unavailable:
       return "unavailable";
+    case errc::payment_declined:
+      return "payment_declined";
+    case errc::hold_expired:
+      return "hold_expired";
+    case errc::empty_cart:
+      return "empty_cart";
+    case errc::idempotency_conflict:
+      return "idempotency_conflict";
   }
   return "unknown";
 }

@@ -136,7 +136,8 @@ void flush(self_ptr self) {
   // Snapshot every `snapshot_every` events, but never more often than the snapshot's own size
   // in events: building one costs O(holds), so this keeps the cost per event constant.
   st.since_snapshot += static_cast<std::size_t>(st.flight.events.events_size());
-  const std::size_t size = st.model.hold_count() + st.model.customer_count();
+  const std::size_t size =
+    st.model.hold_count() + st.model.customer_count() + st.model.confirmation_count();
   if (st.since_snapshot >= std::max<std::size_t>(st.env->opts.snapshot_every, size)) {
     st.since_snapshot = 0;
     req.snap = persistence::snapshot{st.stream, seq, st.model.snapshot().SerializeAsString()};
@@ -416,10 +417,15 @@ sku_impl::behavior_type running(self_ptr self) {
       if (!decided) {
         return std::move(decided.error());
       }
-      st.model.apply(*decided);
-      auto view = stock_of(st);
       auto rp = self->make_response_promise<stock_view>();
-      append(self, std::move(*decided), reply_with<stock_view>(rp, [view] { return view; }));
+      if (!*decided) { // confirmed before for this order: a retry
+        auto view = stock_of(st);
+        after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
+        return rp;
+      }
+      st.model.apply(**decided);
+      auto view = stock_of(st);
+      append(self, std::move(**decided), reply_with<stock_view>(rp, [view] { return view; }));
       return rp;
     },
     [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {

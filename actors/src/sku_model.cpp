@@ -29,6 +29,17 @@ sku_model::sku_model(const proto::SkuSnapshot& snap)
   for (const auto& c : snap.customers()) {
     customers_.emplace(c.customer(), c.qty());
   }
+  for (const auto& c : snap.confirmed()) {
+    remember(c);
+  }
+}
+
+void sku_model::remember(const proto::Confirmation& c) {
+  if (auto i = confirmed_.find(c.hold_id()); i != confirmed_.end()) {
+    confirmed_order_.erase({i->second.at_ms(), c.hold_id()});
+  }
+  confirmed_[c.hold_id()] = c;
+  confirmed_order_.emplace(c.at_ms(), c.hold_id());
 }
 
 const proto::Hold* sku_model::hold_of_cart(const std::string& cart_id) const {
@@ -94,10 +105,13 @@ sku_model::decide_hold(const std::string& cart_id, const std::string& customer_i
   return std::optional<proto::SkuEvent>{std::move(ev)};
 }
 
-caf::expected<proto::SkuEvent> sku_model::decide_confirm(const std::string& hold_id,
-                                                         const std::string& order_id,
-                                                         int64_t now_ms) const {
+caf::expected<std::optional<proto::SkuEvent>>
+sku_model::decide_confirm(const std::string& hold_id, const std::string& order_id,
+                          int64_t now_ms) const {
   if (hold(hold_id) == nullptr) {
+    if (auto i = confirmed_.find(hold_id); i != confirmed_.end() && i->second.order_id() == order_id) {
+      return std::optional<proto::SkuEvent>{};
+    }
     return make_error(errc::not_found, "no such hold (released or expired)");
   }
   proto::SkuEvent ev;
@@ -106,7 +120,7 @@ caf::expected<proto::SkuEvent> sku_model::decide_confirm(const std::string& hold
   c->set_hold_id(hold_id);
   c->set_reason(proto::HoldEnded::CONFIRMED);
   c->set_order_id(order_id);
-  return ev;
+  return std::optional<proto::SkuEvent>{std::move(ev)};
 }
 
 caf::expected<proto::SkuEvent> sku_model::decide_stock(bool set, int64_t value,
@@ -222,9 +236,22 @@ void sku_model::apply(const proto::SkuEvent& ev) {
     case proto::SkuEvent::kHoldReleased:
       remove_hold(ev.hold_released().hold_id(), false);
       break;
-    case proto::SkuEvent::kHoldConfirmed:
-      remove_hold(ev.hold_confirmed().hold_id(), true);
+    case proto::SkuEvent::kHoldConfirmed: {
+      const auto& c = ev.hold_confirmed();
+      remove_hold(c.hold_id(), true);
+      proto::Confirmation rec;
+      rec.set_hold_id(c.hold_id());
+      rec.set_order_id(c.order_id());
+      rec.set_at_ms(ev.at_ms());
+      remember(rec);
+      // Forget confirmations too old to be retried.
+      while (!confirmed_order_.empty()
+             && confirmed_order_.begin()->first < ev.at_ms() - confirmation_memory_ms) {
+        confirmed_.erase(confirmed_order_.begin()->second);
+        confirmed_order_.erase(confirmed_order_.begin());
+      }
       break;
+    }
     case proto::SkuEvent::KIND_NOT_SET:
       break;
   }
@@ -252,6 +279,10 @@ proto::SkuSnapshot sku_model::snapshot() const {
     auto* c = snap.add_customers();
     c->set_customer(key);
     c->set_qty(qty);
+  }
+  snap.mutable_confirmed()->Reserve(static_cast<int>(confirmed_.size()));
+  for (const auto& [id, c] : confirmed_) {
+    *snap.add_confirmed() = c;
   }
   return snap;
 }

@@ -183,6 +183,15 @@ const std::vector<setting_def>& settings_table() {
       text_setting("payments.gateways", "",
                    "ordered failover list name=url,... e.g. alpha=http://127.0.0.1:7070",
                    &o::payments_gateways),
+      duration_setting("payments.timeout", ms(50), secs(120), "2s",
+                       "time one gateway call may take before its outcome counts as unknown",
+                       &o::payments_timeout),
+      duration_setting("orders.reconcile_interval", ms(100), days(1), "5s",
+                       "how often orders left pending (e.g. by a crash) are settled",
+                       &o::orders_reconcile_interval),
+      duration_setting("orders.settle_after", ms(100), days(1), "15s",
+                       "how old a pending order must be before the reconciler settles it",
+                       &o::orders_settle_after),
   };
   return table;
 }

@@ -5,12 +5,16 @@
 #include <sstream>
 #include <thread>
 
+#include "background.hpp"
 #include "surge/actors/cart.hpp"
+#include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/config/log.hpp"
 #include "surge/net/bridge.hpp"
+#include "surge/net/payments/payment_router.hpp"
 #include "surge/net/server.hpp"
 #include "surge/persistence/errors.hpp"
+#include "surge/persistence/orders.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/persistence/redis.hpp"
 
@@ -33,11 +37,16 @@ struct node::impl {
   std::unique_ptr<actors::pg_pool> pg;
   std::unique_ptr<actors::redis_pool> redis;
   std::unique_ptr<persistence::commit_queue> journal;
+  std::unique_ptr<actors::order_pool> orders_pool;
+  std::unique_ptr<net::payments::payment_router> payments;
   std::shared_ptr<actors::entity_env> env;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<actors::sku_directory> skus;
   std::unique_ptr<actors::cart_directory> carts;
+  std::unique_ptr<actors::order_directory> orders;
+  std::unique_ptr<order_reconciler> reconciler;
+  std::unique_ptr<outbox_relay> relay;
   std::shared_ptr<net::bridge_env> bridge;
   std::unique_ptr<net::http_server> http;
   std::unique_ptr<net::http_server> admin;
@@ -73,6 +82,33 @@ struct node::impl {
       });
     journal = std::make_unique<persistence::commit_queue>(
       pg_factory, persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
+    orders_pool = std::make_unique<actors::order_pool>(
+      "orders", 2, [pg_url]() -> std::unique_ptr<persistence::order_store> {
+        auto s = persistence::make_pg_order_store(pg_url);
+        if (!s) {
+          logger()->warn("PostgreSQL connection failed: {}", caf::to_string(s.error()));
+          return nullptr;
+        }
+        return std::move(*s);
+      });
+  }
+
+  std::string start_payments() {
+    auto parsed = net::payments::parse_gateways(opts.payments_gateways);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      return "setting 'payments.gateways': " + *err;
+    }
+    std::vector<std::unique_ptr<net::payments::gateway>> gws;
+    for (const auto& spec : std::get<0>(parsed)) {
+      gws.push_back(net::payments::make_gateway(spec));
+    }
+    if (gws.empty()) {
+      logger()->warn("payments.gateways is empty: every checkout will fail as unavailable");
+    }
+    net::payments::router_options ro;
+    ro.timeout = opts.payments_timeout;
+    payments = std::make_unique<net::payments::payment_router>(std::move(gws), ro);
+    return {};
   }
 
   void start_actors() {
@@ -85,6 +121,8 @@ struct node::impl {
     env->journal = journal.get();
     env->pg = pg.get();
     env->redis = redis.get();
+    env->orders = orders_pool.get();
+    env->payments = payments.get();
     env->now_ms = actors::system_now_ms;
     cfg = std::make_unique<caf::actor_system_config>();
     // One scheduler thread per core: more only spin; blocking work has its own threads.
@@ -100,6 +138,20 @@ struct node::impl {
     carts = std::make_unique<actors::cart_directory>([s, cenv, this](const std::string& id) {
       return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
     });
+    orders = std::make_unique<actors::order_directory>([s, cenv, this](const std::string& id) {
+      return actors::spawn_order(*s, id, cenv,
+                                 actors::order_links{orders.get(), carts.get(), skus.get()});
+    });
+  }
+
+  void start_background() {
+    reconciler = std::make_unique<order_reconciler>(opts.pg_url, orders.get(),
+                                                    opts.orders_reconcile_interval,
+                                                    opts.orders_settle_after);
+    persistence::redis_options ropts;
+    ropts.url = opts.redis_url;
+    ropts.prefix = opts.redis_prefix;
+    relay = std::make_unique<outbox_relay>(opts.pg_url, ropts, std::chrono::milliseconds{200});
   }
 
   std::string start_http() {
@@ -107,6 +159,7 @@ struct node::impl {
     bridge->sys = sys.get();
     bridge->skus = skus.get();
     bridge->carts = carts.get();
+    bridge->orders = orders.get();
     bridge->pg = pg.get();
     bridge->callers = net::spawn_callers(*sys, std::max<std::size_t>(opts.http_io_threads, 2));
     bridge->call_timeout = opts.http_request_timeout - std::chrono::milliseconds{500};
@@ -169,11 +222,16 @@ std::string node::start() {
   auto& d = *impl_;
   d.running = true;
   d.start_storage();
+  if (auto err = d.start_payments(); !err.empty()) {
+    stop();
+    return err;
+  }
   d.start_actors();
   if (auto err = d.start_http(); !err.empty()) {
     stop();
     return err;
   }
+  d.start_background();
   d.bridge->ready.store(true);
   logger()->info("node {} serving: storefront http://{}:{} admin http://{}:{}", d.opts.node_id,
                  d.opts.http_host, d.http->port(), d.opts.admin_host, d.admin->port());
@@ -196,11 +254,14 @@ void node::stop() {
   if (d.admin) {
     d.admin->stop();
   }
+  d.reconciler.reset();
+  d.relay.reset();
   // Entities hold no unacknowledged promises once HTTP is drained; stop them all.
   if (d.sys) {
     auto stop_all = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
     d.skus->for_each(stop_all);
     d.carts->for_each(stop_all);
+    d.orders->for_each(stop_all);
     for (auto& c : d.bridge->callers) {
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
     }
@@ -215,6 +276,10 @@ void node::stop() {
   if (d.redis) {
     d.redis->stop();
   }
+  if (d.orders_pool) {
+    d.orders_pool->stop();
+  }
+  d.payments.reset();
   logger()->info("node {} stopped", d.opts.node_id);
 }
 

@@ -101,7 +101,8 @@ TEST_CASE("per-customer limit counts holds and sales across carts") {
   // A sale still counts against the limit.
   auto c = m.decide_confirm(m.hold_of_cart("c1")->hold_id(), "o1", 2000);
   REQUIRE(c);
-  m.apply(*c);
+  REQUIRE(c->has_value());
+  m.apply(**c);
   CHECK(m.sold() == 2);
   CHECK(m.customer_qty("alice", "") == 3);
   CHECK(hold(m, "c4", 1, "alice") == code(errc::limit_exceeded));
@@ -118,13 +119,23 @@ TEST_CASE("confirm moves held to sold, once") {
   auto id = m.hold_of_cart("c1")->hold_id();
   auto c = m.decide_confirm(id, "o1", 2000);
   REQUIRE(c);
-  m.apply(*c);
+  REQUIRE(c->has_value());
+  m.apply(**c);
   CHECK(m.held() == 0);
   CHECK(m.sold() == 2);
   CHECK(m.available() == 3);
+  // A retry for the same order is recognised as done; another order cannot take it.
   auto again = m.decide_confirm(id, "o1", 2000);
-  REQUIRE_FALSE(again);
-  CHECK(again.error().code() == code(errc::not_found));
+  REQUIRE(again);
+  CHECK_FALSE(again->has_value());
+  auto other = m.decide_confirm(id, "o2", 2000);
+  REQUIRE_FALSE(other);
+  CHECK(other.error().code() == code(errc::not_found));
+  // ... also after a snapshot round trip.
+  sku_model restored{m.snapshot()};
+  auto retry = restored.decide_confirm(id, "o1", 3000);
+  REQUIRE(retry);
+  CHECK_FALSE(retry->has_value());
 }
 
 TEST_CASE("stock may not drop below held + sold") {

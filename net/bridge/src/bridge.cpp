@@ -521,6 +521,86 @@ void delete_item(std::shared_ptr<bridge_env> env, http_request&&, params&& p, re
                           actors::item_atom::value, p[1], int64_t{0}, true);
 }
 
+bool valid_key(std::string_view s) {
+  if (s.empty() || s.size() > 200) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string order_json(const actors::order_view& o) {
+  std::string out = "{";
+  field(out, "order_id", o.order_id, true);
+  field(out, "cart_id", o.cart_id);
+  field(out, "status", o.status);
+  out += ",\"lines\":[";
+  bool first = true;
+  for (const auto& l : o.lines) {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    out += '{';
+    field(out, "sku", l.sku, true);
+    field(out, "qty", l.qty);
+    field(out, "price_cents", l.price_cents);
+    out += '}';
+  }
+  out += ']';
+  field(out, "total_cents", o.total_cents);
+  field(out, "currency", o.currency);
+  field(out, "created_at", rfc3339_ms(o.created_at_ms));
+  out += '}';
+  return out;
+}
+
+void checkout(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
+  if (!valid_cart_id(p[0])) {
+    return r(not_found("no such cart"));
+  }
+  auto key = req.header("idempotency-key");
+  if (!key) {
+    return r(bad_request("the Idempotency-Key header is required"));
+  }
+  if (!valid_key(*key)) {
+    return r(bad_request("Idempotency-Key must be 1 to 200 printable ASCII characters"));
+  }
+  auto body = object_body(req, false);
+  if (auto* resp = std::get_if<http_response>(&body)) {
+    return r(std::move(*resp));
+  }
+  const json::value* payment = std::get<json::value>(body).find("payment");
+  if (payment == nullptr || !payment->is_object()) {
+    return r(bad_request("'payment' must be an object with 'method' and 'token'"));
+  }
+  std::string err;
+  auto method = string_field(*payment, "method", 32, true, "", err);
+  auto token = method ? string_field(*payment, "token", 200, true, "", err) : std::nullopt;
+  if (!token) {
+    return r(bad_request("payment." + err.substr(0)));
+  }
+  if (*method != "card") {
+    return r(bad_request("payment.method must be \"card\""));
+  }
+  if (token->empty()) {
+    return r(bad_request("payment.token must not be empty"));
+  }
+  actors::checkout_request cr{std::string{*key}, p[0], *method, *token};
+  call<actors::order_view>(*env, env->orders->acquire(actors::order_id_for(cr.idempotency_key)),
+                           std::move(r),
+                           [](actors::order_view& o) { return json_response(201, order_json(o)); },
+                           actors::checkout_atom::value, cr);
+}
+
+void get_order(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+  if (!valid_cart_id(p[0])) {
+    return r(not_found("no such order"));
+  }
+  call<actors::order_view>(*env, env->orders->acquire(p[0]), std::move(r),
+                           [](actors::order_view& o) { return json_response(200, order_json(o)); },
+                           caf::get_atom::value);
+}
+
 // -- admin handlers -------------------------------------------------------------------------
 
 void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
@@ -710,6 +790,15 @@ http_response to_http_error(const caf::error& err) {
         return error_response(409, "conflict", msg.empty() ? "conflict" : msg);
       case errc::invalid:
         return error_response(400, "bad_request", msg.empty() ? "invalid request" : msg);
+      case errc::payment_declined:
+        return error_response(402, "payment_declined", msg.empty() ? "payment declined" : msg);
+      case errc::hold_expired:
+        return error_response(409, "hold_expired", msg.empty() ? "a hold expired" : msg);
+      case errc::empty_cart:
+        return error_response(409, "empty_cart", msg.empty() ? "the cart is empty" : msg);
+      case errc::idempotency_conflict:
+        return error_response(422, "idempotency_conflict",
+                              msg.empty() ? "the key was used for another request" : msg);
       case errc::unavailable:
         break;
     }
@@ -742,6 +831,8 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/api/v1/carts/{cart_id}", bind(env, get_cart));
   rt.add("PUT", "/api/v1/carts/{cart_id}/items/{sku}", bind(env, put_item));
   rt.add("DELETE", "/api/v1/carts/{cart_id}/items/{sku}", bind(env, delete_item));
+  rt.add("POST", "/api/v1/carts/{cart_id}/checkout", bind(env, checkout));
+  rt.add("GET", "/api/v1/orders/{order_id}", bind(env, get_order));
   rt.add("GET", "/p/{sku}", bind(env, get_page));
   return rt;
 }

@@ -6,8 +6,10 @@
 #include <memory>
 #include <string>
 
+#include "surge/actors/payments.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/journal.hpp"
+#include "surge/persistence/orders.hpp"
 #include "surge/persistence/worker_pool.hpp"
 
 namespace surge::actors {
@@ -23,6 +25,7 @@ struct redis_conn {
 
 using pg_pool = persistence::worker_pool<persistence::journal>;
 using redis_pool = persistence::worker_pool<redis_conn>;
+using order_pool = persistence::worker_pool<persistence::order_store>;
 
 /// Settings of entity actors, fixed at start-up.
 struct entity_options {
@@ -41,6 +44,8 @@ struct entity_env {
   persistence::commit_queue* journal = nullptr;
   pg_pool* pg = nullptr;
   redis_pool* redis = nullptr;
+  order_pool* orders = nullptr;
+  payment_service* payments = nullptr;
   /// Wall clock in Unix milliseconds (tests may substitute their own).
   std::function<int64_t()> now_ms;
 };

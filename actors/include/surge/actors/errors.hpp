@@ -18,6 +18,10 @@ enum class errc : uint8_t {
   conflict,       ///< e.g. stock set below held + sold (409 conflict)
   invalid,        ///< a command's argument is out of range (400 bad_request)
   unavailable,    ///< storage failed; nothing was acknowledged (503 unavailable)
+  payment_declined,     ///< the gateway declined the card (402 payment_declined)
+  hold_expired,         ///< a cart hold ran out before checkout (409 hold_expired)
+  empty_cart,           ///< checkout of a cart without lines (409 empty_cart)
+  idempotency_conflict, ///< a key reused for another cart or body (422 idempotency_conflict)
 };
 
 constexpr caf::atom_value error_category = caf::atom("surge");

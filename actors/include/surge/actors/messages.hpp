@@ -24,6 +24,9 @@ using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using saved_atom = caf::atom_constant<caf::atom("saved")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using checkout_atom = caf::atom_constant<caf::atom("checkout")>;
+using clear_atom = caf::atom_constant<caf::atom("clear")>;
+using reconcile_atom = caf::atom_constant<caf::atom("reconcile")>;
 
 /// Set the hold of `cart_id` on a SKU to exactly `qty` (0 releases it).
 struct hold_request {
@@ -122,6 +125,48 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cart_view& x) {
   return f(caf::meta::type_name("surge.cart_view"), x.cart_id, x.customer_id, x.items,
            x.total_cents, x.currency);
+}
+
+/// POST /api/v1/carts/{cart_id}/checkout with its Idempotency-Key.
+struct checkout_request {
+  std::string idempotency_key;
+  std::string cart_id;
+  std::string method; ///< "card"
+  std::string token;  ///< payment token, e.g. "tok_ok"
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkout_request& x) {
+  return f(caf::meta::type_name("surge.checkout_request"), x.idempotency_key, x.cart_id, x.method,
+           x.token);
+}
+
+struct order_line_view {
+  std::string sku;
+  int64_t qty = 0;
+  int64_t price_cents = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_line_view& x) {
+  return f(caf::meta::type_name("surge.order_line_view"), x.sku, x.qty, x.price_cents);
+}
+
+/// API.md's order object.
+struct order_view {
+  std::string order_id;
+  std::string cart_id;
+  std::string status;
+  std::vector<order_line_view> lines;
+  int64_t total_cents = 0;
+  std::string currency;
+  int64_t created_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_view& x) {
+  return f(caf::meta::type_name("surge.order_view"), x.order_id, x.cart_id, x.status, x.lines,
+           x.total_cents, x.currency, x.created_at_ms);
 }
 
 } // namespace surge::actors

@@ -33,6 +33,7 @@ public:
   int64_t available() const { return on_hand_ - held_ - sold_; }
   std::size_t hold_count() const { return holds_.size(); }
   std::size_t customer_count() const { return customers_.size(); }
+  std::size_t confirmation_count() const { return confirmed_.size(); }
 
   /// The hold of `cart_id`, or nullptr.
   const proto::Hold* hold_of_cart(const std::string& cart_id) const;
@@ -49,9 +50,13 @@ public:
   decide_hold(const std::string& cart_id, const std::string& customer_id, int64_t qty,
               int64_t now_ms, int64_t ttl_ms, const std::string& new_hold_id) const;
 
-  /// Turns a hold into a sale. Errors: not_found (no such hold: released or expired).
-  caf::expected<proto::SkuEvent> decide_confirm(const std::string& hold_id,
-                                                const std::string& order_id, int64_t now_ms) const;
+  /// Turns a hold into a sale. nullopt when the hold was already confirmed for `order_id` (a
+  /// retry). Errors: not_found (no such hold: released, expired, or sold to another order).
+  caf::expected<std::optional<proto::SkuEvent>>
+  decide_confirm(const std::string& hold_id, const std::string& order_id, int64_t now_ms) const;
+
+  /// How long a confirmation is remembered for decide_confirm's retries.
+  static constexpr int64_t confirmation_memory_ms = 7LL * 24 * 3600 * 1000;
 
   /// on_hand := value, or on_hand += value. Errors: not_found, invalid (negative result or
   /// overflow), conflict (on_hand would drop below held + sold).
@@ -73,6 +78,7 @@ public:
 
 private:
   void remove_hold(const std::string& hold_id, bool to_sold);
+  void remember(const proto::Confirmation& c);
 
   bool exists_ = false;
   proto::Product product_;
@@ -85,6 +91,8 @@ private:
   /// a hot SKU sold to anonymous carts keeps no per-cart counters.
   std::unordered_map<std::string, int64_t> customers_;
   std::set<std::pair<int64_t, std::string>> expiries_;        ///< (expires_at_ms, hold id)
+  std::unordered_map<std::string, proto::Confirmation> confirmed_; ///< by hold id
+  std::set<std::pair<int64_t, std::string>> confirmed_order_;   ///< (at_ms, hold id), to forget
 };
 
 } // namespace surge::actors

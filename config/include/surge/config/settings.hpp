@@ -39,6 +39,9 @@ struct node_options {
   std::string log_level;         ///< log.level: trace, debug, info, warn, error, critical, off
   std::string log_format;        ///< log.format: text, json
   std::string payments_gateways; ///< payments.gateways
+  std::chrono::milliseconds payments_timeout{0};          ///< payments.timeout
+  std::chrono::milliseconds orders_reconcile_interval{0}; ///< orders.reconcile_interval
+  std::chrono::milliseconds orders_settle_after{0};       ///< orders.settle_after
 };
 
 /// What the command line asked for besides settings.

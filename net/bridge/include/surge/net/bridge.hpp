@@ -13,6 +13,7 @@
 
 #include "surge/actors/cart.hpp"
 #include "surge/actors/env.hpp"
+#include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/net/router.hpp"
 
@@ -33,6 +34,7 @@ struct bridge_env {
   caf::actor_system* sys = nullptr;
   actors::sku_directory* skus = nullptr;
   actors::cart_directory* carts = nullptr;
+  actors::order_directory* orders = nullptr;
   actors::pg_pool* pg = nullptr;
   /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
   std::vector<caf::actor> callers;

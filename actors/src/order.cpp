@@ -1,0 +1,577 @@
+#include "surge/actors/order.hpp"
+
+#include <caf/all.hpp>
+
+#include <cstdio>
+#include <limits>
+#include <optional>
+
+#include "surge/actors/errors.hpp"
+#include "surge/config/log.hpp"
+#include "surge/persistence/errors.hpp"
+
+namespace surge::actors {
+namespace {
+
+/// Storage answers, handed from pool threads to the actor.
+struct order_loaded {
+  caf::error err;
+  std::optional<persistence::order_record> order;
+};
+
+struct order_created {
+  caf::error err;
+  persistence::order_record order;
+  bool created = false;
+};
+
+struct order_charged {
+  charge_result result;
+  bool from_lookup = false;
+};
+
+/// What to do once an update of the order row is stored.
+enum class then_do : uint8_t {
+  confirm_holds,
+  reply_declined,
+  reply_unavailable,
+  reply_confirmed,
+  reply_hold_expired,
+  nothing,
+};
+
+} // namespace
+} // namespace surge::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::order_loaded)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::order_created)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::order_charged)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::then_do)
+
+namespace surge::actors {
+namespace {
+
+using created_atom = caf::atom_constant<caf::atom("created")>;
+using charged_atom = caf::atom_constant<caf::atom("charged")>;
+using stored_atom = caf::atom_constant<caf::atom("stored")>;
+
+using order_impl = order_actor::extend<caf::reacts_to<loaded_atom, order_loaded>,
+                                       caf::reacts_to<created_atom, order_created>,
+                                       caf::reacts_to<charged_atom, order_charged>,
+                                       caf::reacts_to<stored_atom, then_do, caf::error>,
+                                       caf::reacts_to<tick_atom>>;
+
+struct order_state {
+  static inline const char* name = "surge.order";
+
+  // Set at spawn.
+  std::string order_id;
+  std::shared_ptr<const entity_env> env;
+  order_links links;
+
+  // Owned by the actor.
+  bool loaded = false;
+  std::optional<persistence::order_record> order; ///< as stored (or being stored)
+  bool busy = false;            ///< a checkout step is under way
+  std::string busy_fingerprint; ///< of the checkout being created
+  checkout_request current;     ///< the request that started the step under way (token)
+  std::vector<caf::typed_response_promise<order_view>> waiters;
+  uint64_t received = 0;
+  int64_t last_active_ms = 0;
+  int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
+};
+
+using self_ptr = order_impl::stateful_pointer<order_state>;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto lg = surge::log::get("order");
+  return lg;
+}
+
+void hash128(std::string_view s, uint64_t& a, uint64_t& b) {
+  a = 1469598103934665603ULL;
+  b = 0x9ae16a3b2f90404fULL;
+  for (unsigned char c : s) {
+    a = (a ^ c) * 1099511628211ULL;
+    b = (b ^ c) * 0x100000001b3ULL + 0x2545F4914F6CDD1DULL;
+  }
+}
+
+std::string hex128(std::string_view s) {
+  uint64_t a = 0;
+  uint64_t b = 0;
+  hash128(s, a, b);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+/// What a key was first used for; the token is hashed, never stored.
+std::string fingerprint_of(const checkout_request& req) {
+  return hex128(req.cart_id + '\x1f' + req.method + '\x1f' + req.token);
+}
+
+order_view view_of(const persistence::order_record& o) {
+  order_view v;
+  v.order_id = o.order_id;
+  v.cart_id = o.cart_id;
+  v.status = o.status;
+  for (const auto& l : o.lines) {
+    v.lines.push_back(order_line_view{l.sku, l.qty, l.price_cents});
+  }
+  v.total_cents = o.total_cents;
+  v.currency = o.currency;
+  v.created_at_ms = o.created_at_ms;
+  return v;
+}
+
+void append_json_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+/// The outbox event of an order's final state.
+persistence::outbox_event event_of(const persistence::order_record& o, const std::string& status) {
+  std::string j = "{\"order_id\":";
+  append_json_string(j, o.order_id);
+  j += ",\"status\":";
+  append_json_string(j, status);
+  j += ",\"cart_id\":";
+  append_json_string(j, o.cart_id);
+  j += ",\"customer_id\":";
+  append_json_string(j, o.customer_id);
+  j += ",\"total_cents\":" + std::to_string(o.total_cents) + ",\"currency\":";
+  append_json_string(j, o.currency);
+  j += ",\"lines\":[";
+  for (std::size_t i = 0; i < o.lines.size(); ++i) {
+    j += i == 0 ? "{\"sku\":" : ",{\"sku\":";
+    append_json_string(j, o.lines[i].sku);
+    j += ",\"qty\":" + std::to_string(o.lines[i].qty)
+         + ",\"price_cents\":" + std::to_string(o.lines[i].price_cents) + "}";
+  }
+  j += "]}";
+  return persistence::outbox_event{0, "orders", o.order_id, std::move(j)};
+}
+
+void finish(self_ptr self, const caf::error* err) {
+  auto& st = self->state;
+  st.busy = false;
+  auto waiters = std::move(st.waiters);
+  st.waiters.clear();
+  for (auto& rp : waiters) {
+    if (err != nullptr) {
+      rp.deliver(*err);
+    } else {
+      rp.deliver(view_of(*st.order));
+    }
+  }
+}
+
+void fail(self_ptr self, errc code, std::string msg) {
+  auto err = make_error(code, std::move(msg));
+  finish(self, &err);
+}
+
+void charge(self_ptr self);
+void confirm_holds(self_ptr self);
+
+/// Stores a new status (with payment and outbox event) on the orders pool; `next` follows.
+void store(self_ptr self, std::string status, std::string reason,
+           std::optional<persistence::payment_record> payment,
+           std::optional<persistence::outbox_event> event, then_do next) {
+  auto& st = self->state;
+  st.order->status = status;
+  st.order->reason = reason;
+  if (payment) {
+    st.order->payment = payment;
+  }
+  auto h = caf::actor_cast<order_impl>(self);
+  st.env->orders->submit([h, id = st.order_id, status = std::move(status),
+                          reason = std::move(reason), payment = std::move(payment),
+                          event = std::move(event), next](persistence::order_store* s) {
+    caf::error err;
+    if (s == nullptr) {
+      err = persistence::make_error(persistence::errc::unavailable, "no PostgreSQL connection");
+    } else {
+      err = s->update(id, status, reason, payment, event);
+    }
+    caf::anon_send(h, stored_atom::value, next, std::move(err));
+  });
+}
+
+persistence::payment_record payment_of(const persistence::order_record& o,
+                                       const charge_result& r) {
+  return persistence::payment_record{o.idempotency_key, r.gateway, r.charge_id,
+                                     to_string(r.status), o.total_cents, o.currency};
+}
+
+/// Carries on with an order known from storage, as its status says.
+void resume(self_ptr self) {
+  auto& st = self->state;
+  auto& o = *st.order;
+  st.busy = true;
+  if (o.status == "confirmed") {
+    finish(self, nullptr);
+  } else if (o.status == "pending") {
+    // Its charge may or may not have reached a gateway: ask them before anything else.
+    auto h = caf::actor_cast<order_impl>(self);
+    st.env->payments->lookup(o.idempotency_key, [h](charge_result r) {
+      caf::anon_send(h, charged_atom::value, order_charged{std::move(r), true});
+    });
+  } else if (o.status == "paid") {
+    confirm_holds(self);
+  } else if (o.status == "failed" && o.reason == "payment_declined") {
+    fail(self, errc::payment_declined, "the payment was declined");
+  } else if (o.status == "failed" && o.reason == "payment_unavailable" && !st.waiters.empty()
+             && !st.current.token.empty()) {
+    charge(self); // nothing was charged: a retry may try again, with the same key
+  } else if (o.reason == "hold_expired") {
+    fail(self, errc::hold_expired, "a hold expired before the order was confirmed");
+  } else {
+    fail(self, errc::unavailable, "the payment gateways were unavailable; retry");
+  }
+}
+
+void charge(self_ptr self) {
+  auto& st = self->state;
+  st.busy = true;
+  const auto& o = *st.order;
+  charge_request req{o.idempotency_key, o.order_id, o.total_cents, o.currency, st.current.token};
+  auto h = caf::actor_cast<order_impl>(self);
+  st.env->payments->charge(std::move(req), [h](charge_result r) {
+    caf::anon_send(h, charged_atom::value, order_charged{std::move(r), false});
+  });
+}
+
+void on_charged(self_ptr self, order_charged& in) {
+  auto& st = self->state;
+  const auto& r = in.result;
+  auto& o = *st.order;
+  logger()->debug("{}: charge {} ({}) via {}", st.order_id, to_string(r.status),
+                  in.from_lookup ? "lookup" : "charge", r.gateway);
+  switch (r.status) {
+    case charge_status::approved:
+      store(self, "paid", "", payment_of(o, r), std::nullopt, then_do::confirm_holds);
+      return;
+    case charge_status::declined:
+      store(self, "failed", "payment_declined", payment_of(o, r), std::nullopt,
+            then_do::reply_declined);
+      return;
+    case charge_status::failed:
+      if (in.from_lookup && !st.waiters.empty() && !st.current.token.empty()) {
+        charge(self); // no gateway has it: it was never charged, so charge it now
+      } else {
+        store(self, "failed", "payment_unavailable",
+              in.from_lookup ? std::nullopt : std::optional{payment_of(o, r)}, std::nullopt,
+              then_do::reply_unavailable);
+      }
+      return;
+    case charge_status::unknown:
+      // Stays pending; the reconciler looks it up later. Never charged elsewhere meanwhile.
+      fail(self, errc::unavailable, "the payment outcome is not known yet; retry with the same key");
+      return;
+  }
+}
+
+void confirm_holds(self_ptr self) {
+  auto& st = self->state;
+  st.busy = true;
+  struct tally {
+    std::size_t remaining = 0;
+    std::size_t gone = 0;   ///< holds no longer there (expired before the confirm)
+    std::size_t failed = 0; ///< SKUs that could not be reached
+  };
+  auto t = std::make_shared<tally>();
+  t->remaining = st.order->lines.size();
+  auto done = [self, t] {
+    if (--t->remaining > 0) {
+      return;
+    }
+    auto& o = *self->state.order;
+    if (t->failed > 0) {
+      // Stays paid: the reconciler (or a retry) confirms again; confirming is retry-safe.
+      fail(self, errc::unavailable, "could not confirm every hold yet; retry with the same key");
+    } else if (t->gone > 0) {
+      logger()->error("{}: paid, but {} hold(s) had expired: cancelled, refund required",
+                      o.order_id, t->gone);
+      auto ev = event_of(o, "cancelled");
+      ev.topic = "refunds";
+      store(self, "cancelled", "hold_expired", std::nullopt, ev, then_do::reply_hold_expired);
+    } else {
+      store(self, "confirmed", "", std::nullopt, event_of(o, "confirmed"),
+            then_do::reply_confirmed);
+    }
+  };
+  for (const auto& line : st.order->lines) {
+    self
+      ->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, confirm_atom::value,
+                line.hold_id, st.order_id)
+      .then([done](stock_view&) { done(); },
+            [done, t](caf::error& err) {
+              if (is(err, errc::not_found)) {
+                ++t->gone;
+              } else {
+                ++t->failed;
+              }
+              done();
+            });
+  }
+}
+
+void on_stored(self_ptr self, then_do next, const caf::error& err) {
+  auto& st = self->state;
+  if (err) {
+    logger()->warn("{}: storing status {} failed: {}", st.order_id, st.order->status,
+                   caf::to_string(err));
+    // What PostgreSQL has is the truth: forget our copy, reload on the next request.
+    fail(self, errc::unavailable, "orders unavailable; retry with the same key");
+    self->quit(err);
+    return;
+  }
+  switch (next) {
+    case then_do::confirm_holds:
+      confirm_holds(self);
+      return;
+    case then_do::reply_declined:
+      fail(self, errc::payment_declined, "the payment was declined");
+      return;
+    case then_do::reply_unavailable:
+      fail(self, errc::unavailable, "the payment gateways were unavailable; retry");
+      return;
+    case then_do::reply_hold_expired:
+      fail(self, errc::hold_expired, "a hold expired before the order was confirmed");
+      return;
+    case then_do::reply_confirmed: {
+      // The sold lines leave the cart; the order is confirmed whatever the cart says.
+      std::vector<std::string> holds;
+      for (const auto& l : st.order->lines) {
+        holds.push_back(l.hold_id);
+      }
+      self
+        ->request(st.links.carts->acquire(st.order->cart_id), st.env->opts.call_timeout,
+                  clear_atom::value, std::move(holds))
+        .then([self](cart_view&) { finish(self, nullptr); },
+              [self](caf::error&) { finish(self, nullptr); });
+      return;
+    }
+    case then_do::nothing:
+      finish(self, nullptr);
+      return;
+  }
+}
+
+void begin_order(self_ptr self, const cart_view& cart) {
+  auto& st = self->state;
+  if (cart.items.empty()) {
+    return fail(self, errc::empty_cart, "the cart is empty");
+  }
+  // A hold must outlive the payment, or stock would be sold that is no longer held.
+  const int64_t now = st.env->now_ms();
+  const int64_t margin = std::min<int64_t>(5000, st.env->opts.holds_ttl.count() / 4);
+  persistence::order_record rec;
+  rec.order_id = st.order_id;
+  rec.idempotency_key = st.current.idempotency_key;
+  rec.fingerprint = st.busy_fingerprint;
+  rec.cart_id = cart.cart_id;
+  rec.customer_id = cart.customer_id;
+  rec.currency = cart.currency;
+  rec.total_cents = cart.total_cents;
+  for (const auto& item : cart.items) {
+    if (item.hold_expires_at_ms - margin <= now) {
+      return fail(self, errc::hold_expired, "the hold on " + item.sku + " has expired");
+    }
+    rec.lines.push_back(persistence::order_line_record{item.sku, item.qty, item.price_cents,
+                                                       item.hold_id});
+  }
+  auto h = caf::actor_cast<order_impl>(self);
+  st.env->orders->submit([h, rec = std::move(rec)](persistence::order_store* s) {
+    order_created out;
+    if (s == nullptr) {
+      out.err = persistence::make_error(persistence::errc::unavailable, "no PostgreSQL connection");
+    } else if (auto r = s->create(rec); !r) {
+      out.err = std::move(r.error());
+    } else {
+      out.order = std::move(r->first);
+      out.created = r->second;
+    }
+    caf::anon_send(h, created_atom::value, std::move(out));
+  });
+}
+
+void on_created(self_ptr self, order_created& in) {
+  auto& st = self->state;
+  if (in.err) {
+    logger()->warn("{}: creating the order failed: {}", st.order_id, caf::to_string(in.err));
+    return fail(self, errc::unavailable, "orders unavailable; retry with the same key");
+  }
+  st.order = std::move(in.order);
+  if (in.created) {
+    return charge(self);
+  }
+  if (st.order->fingerprint != st.busy_fingerprint) {
+    return fail(self, errc::idempotency_conflict, "the key was used for another checkout");
+  }
+  resume(self);
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  const int64_t next = st.last_active_ms + st.env->opts.idle_timeout.count();
+  if (next >= st.tick_at_ms) {
+    return;
+  }
+  st.tick_at_ms = next;
+  const int64_t delay = std::max<int64_t>(next - st.env->now_ms(), 0) + 1;
+  self->delayed_send(self, std::chrono::milliseconds{delay}, tick_atom::value);
+}
+
+void touch(self_ptr self) {
+  auto& st = self->state;
+  ++st.received;
+  st.last_active_ms = st.env->now_ms();
+  schedule_tick(self);
+}
+
+order_impl::behavior_type running(self_ptr self) {
+  return {
+    [=](checkout_atom, checkout_request& req) -> caf::result<order_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      const auto fp = fingerprint_of(req);
+      if (st.order) {
+        if (st.order->idempotency_key != req.idempotency_key || st.order->fingerprint != fp) {
+          return make_error(errc::idempotency_conflict, "the key was used for another checkout");
+        }
+      } else if (st.busy && fp != st.busy_fingerprint) {
+        return make_error(errc::idempotency_conflict, "the key was used for another checkout");
+      }
+      auto rp = self->make_response_promise<order_view>();
+      st.waiters.push_back(rp);
+      if (st.busy) {
+        return rp; // answered with the step under way
+      }
+      st.current = req;
+      st.busy = true;
+      if (st.order) {
+        resume(self);
+        return rp;
+      }
+      st.busy_fingerprint = fp;
+      self->request(st.links.carts->acquire(req.cart_id), st.env->opts.call_timeout,
+                    caf::get_atom::value)
+        .then([self](cart_view& cart) { begin_order(self, cart); },
+              [self](caf::error& err) {
+                if (is(err, errc::not_found)) {
+                  fail(self, errc::not_found, "no such cart");
+                } else {
+                  finish(self, &err);
+                }
+              });
+      return rp;
+    },
+    [=](caf::get_atom) -> caf::result<order_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.order) {
+        return make_error(errc::not_found, "no such order");
+      }
+      return view_of(*st.order);
+    },
+    [=](reconcile_atom) {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return; // loading: the next round settles it
+      }
+      touch(self);
+      if (!st.busy && st.order && (st.order->status == "pending" || st.order->status == "paid")) {
+        logger()->info("{}: settling an order left {}", st.order_id, st.order->status);
+        st.current = checkout_request{};
+        resume(self);
+      }
+    },
+    [=](loaded_atom, order_loaded& in) {
+      auto& st = self->state;
+      if (in.err) {
+        logger()->warn("{}: loading failed: {}", st.order_id, caf::to_string(in.err));
+        self->quit(in.err);
+        return;
+      }
+      st.order = std::move(in.order);
+      st.loaded = true;
+      st.last_active_ms = st.env->now_ms();
+      schedule_tick(self);
+      self->become(running(self));
+    },
+    [=](created_atom, order_created& in) { on_created(self, in); },
+    [=](charged_atom, order_charged& in) { on_charged(self, in); },
+    [=](stored_atom, then_do next, const caf::error& err) { on_stored(self, next, err); },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.tick_at_ms = std::numeric_limits<int64_t>::max();
+      if (!st.busy && st.waiters.empty()
+          && st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count()
+          && st.links.orders->try_release(st.order_id, self->address(), st.received)) {
+        self->quit();
+        return;
+      }
+      schedule_tick(self);
+    },
+  };
+}
+
+order_impl::behavior_type order_main(self_ptr self, std::string order_id,
+                                     std::shared_ptr<const entity_env> env, order_links links) {
+  auto& st = self->state;
+  st.order_id = order_id;
+  st.env = std::move(env);
+  st.links = links;
+  auto* dir = links.orders;
+  self->attach_functor([dir, order_id, addr = self->address()](const caf::error&) {
+    dir->forget(order_id, addr);
+  });
+  auto h = caf::actor_cast<order_impl>(self);
+  st.env->orders->submit([h, order_id](persistence::order_store* s) {
+    order_loaded out;
+    if (s == nullptr) {
+      out.err = persistence::make_error(persistence::errc::unavailable, "no PostgreSQL connection");
+    } else if (auto r = s->load(order_id); !r) {
+      out.err = std::move(r.error());
+    } else {
+      out.order = std::move(*r);
+    }
+    caf::anon_send(h, loaded_atom::value, std::move(out));
+  });
+  return running(self);
+}
+
+} // namespace
+
+std::string order_id_for(const std::string& idempotency_key) {
+  return "o_" + hex128(idempotency_key);
+}
+
+order_actor spawn_order(caf::actor_system& sys, const std::string& order_id,
+                        std::shared_ptr<const entity_env> env, order_links links) {
+  return sys.spawn(order_main, order_id, std::move(env), links);
+}
+
+} // namespace surge::actors

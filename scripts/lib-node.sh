@@ -8,35 +8,43 @@ NODE_LOG="$REPO/data/log/node.log"
 say() { echo "surge: $*"; }
 die() { echo "surge: ERROR: $*" >&2; exit 1; }
 
-# The pid in data/run/node.pid, if that process is alive and is a surge-node.
-node_pid() {
+PAYSIM_PID_FILE="$REPO/data/run/paysim.pid"
+# shellcheck disable=SC2034  # used by run.sh
+PAYSIM_LOG="$REPO/data/log/paysim.log"
+
+# bg_pid FILE NAME: the pid in FILE, if that process is alive and its command line has NAME.
+bg_pid() {
   local pid
-  pid=$(cat "$NODE_PID_FILE" 2>/dev/null || true)
+  pid=$(cat "$1" 2>/dev/null || true)
   [ -n "$pid" ] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
-  grep -q "surge-node" "/proc/$pid/cmdline" 2>/dev/null || return 1
+  grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null || return 1
   echo "$pid"
 }
 
-# Stops the node from the pid file: SIGTERM, wait up to SURGE_NODE_STOP_TIMEOUT (30s), then SIGKILL.
-node_stop() {
-  local pid timeout="${SURGE_NODE_STOP_TIMEOUT:-30}"
-  if ! pid=$(node_pid); then
-    [ -f "$NODE_PID_FILE" ] && rm -f "$NODE_PID_FILE"
-    say "surge-node not running"
+# bg_stop FILE NAME: SIGTERM, wait up to SURGE_NODE_STOP_TIMEOUT (30s), then SIGKILL.
+bg_stop() {
+  local file="$1" name="$2" pid timeout="${SURGE_NODE_STOP_TIMEOUT:-30}"
+  if ! pid=$(bg_pid "$file" "$name"); then
+    [ -f "$file" ] && rm -f "$file"
+    say "$name not running"
     return 0
   fi
-  say "stopping surge-node (pid $pid)"
+  say "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + timeout))
   while kill -0 "$pid" 2>/dev/null; do
     if [ $SECONDS -ge $deadline ]; then
-      say "surge-node (pid $pid) still running after ${timeout}s; sending SIGKILL"
+      say "$name (pid $pid) still running after ${timeout}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.5
       break
     fi
     sleep 0.2
   done
-  rm -f "$NODE_PID_FILE"
+  rm -f "$file"
 }
+
+node_pid() { bg_pid "$NODE_PID_FILE" surge-node; }
+node_stop() { bg_stop "$NODE_PID_FILE" surge-node; }
+paysim_stop() { bg_stop "$PAYSIM_PID_FILE" surge-paysim; }

@@ -37,6 +37,17 @@ export SURGE_REDIS_URL="${SURGE_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
 
 # "Running twice works": stop the node we started last time before starting a new one.
 node_stop
+paysim_stop
+
+# Two simulated payment gateways (API.md's tokens), unless the caller names real ones.
+PAYSIM="$REPO/build/tools/paysim/surge-paysim"
+if [ -z "${SURGE_PAYMENTS_GATEWAYS:-}" ] && ! printf '%s\n' "$@" | grep -q -- '^--payments.gateways'; then
+  mkdir -p "$REPO/data/log" "$REPO/data/run"
+  say "starting surge-paysim on 127.0.0.1:7070 (alpha) and 127.0.0.1:7071 (beta) (log data/log/paysim.log)"
+  nohup "$PAYSIM" --gateways=alpha=127.0.0.1:7070,beta=127.0.0.1:7071 >>"$PAYSIM_LOG" 2>&1 </dev/null &
+  echo "$!" >"$PAYSIM_PID_FILE"
+  export SURGE_PAYMENTS_GATEWAYS="alpha=http://127.0.0.1:7070,beta=json+http://127.0.0.1:7071"
+fi
 
 mkdir -p "$REPO/data/log" "$REPO/data/run"
 say "applying schema migrations (surge-node --migrate-only)"
@@ -79,9 +90,10 @@ surge: Surge is running.
               http://127.0.0.1:$HTTP_PORT/p/PS5-BF
   admin       http://127.0.0.1:$ADMIN_PORT/admin/v1/products/PS5-BF/stock
               http://127.0.0.1:$ADMIN_PORT/admin/v1/cluster
-              http://127.0.0.1:$ADMIN_PORT/console
               http://127.0.0.1:$ADMIN_PORT/metrics
-  logs        data/log/node.log, data/log/postgresql.log, data/log/redis.log
+  payments    surge-paysim gateways alpha http://127.0.0.1:7070, beta http://127.0.0.1:7071 (charge log: /_charges)
+  orders      build/tools/surgectl/surgectl orders tail   (the surge:orders stream)
+  logs        data/log/node.log, data/log/paysim.log, data/log/postgresql.log, data/log/redis.log
   database    scripts/services.sh psql
   stop        scripts/stop.sh
 MSG

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops what scripts/run.sh started: the surge-node (data/run/node.pid), then PostgreSQL and Redis.
+# Stops what scripts/run.sh started: surge-node, surge-paysim, then PostgreSQL and Redis.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -7,4 +7,5 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/scripts/lib-node.sh"
 
 node_stop
+paysim_stop
 exec "$REPO/scripts/services.sh" stop

@@ -1,0 +1,99 @@
+#pragma once
+
+// One surge-node child process for the end-to-end tests: its own PostgreSQL database and Redis
+// key prefix (tests/support), free loopback ports picked at run time, stdout/stderr in a log
+// file under the build directory whose tail is printed when the test that owns it fails.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "test_env.hpp"
+
+namespace surge::itest {
+
+/// What a test sets beyond what the harness picks itself (database, prefix, ports, log level).
+struct node_config {
+  std::string holds_ttl = "600s";
+  std::string idle_timeout = "120s";
+  std::string admin_token;        ///< empty: the admin API is open (it listens on loopback)
+  std::vector<std::string> extra; ///< more "--name=value" arguments
+};
+
+/// A surge-node child process. The constructor starts it and waits until /readyz answers 200;
+/// the destructor kills it (SIGKILL) if it still runs, then drops the database and the keys.
+/// Ports, database and prefix stay the same across stop()/kill9() and start().
+class node_process {
+ public:
+  explicit node_process(node_config cfg = {});
+  ~node_process();
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  /// Starts the process and waits (bounded) until GET /readyz is 200. Throws
+  /// std::runtime_error with the log's tail when it exits or does not get ready in time.
+  void start();
+
+  /// SIGTERM, then waits up to `patience` for the exit; a node that does not stop in time is
+  /// killed and the test fails. Checks that a graceful stop exits with status 0.
+  void stop(std::chrono::milliseconds patience = std::chrono::seconds{20});
+
+  /// SIGKILL and reap.
+  void kill9();
+
+  /// Sends SIGKILL and returns at once, from any thread (async-signal-safe); a later kill9(),
+  /// stop() or start() reaps the process.
+  void signal_kill() noexcept;
+
+  /// Sends SIGTERM and returns at once, from any thread; stop() then waits for the exit.
+  void signal_term() noexcept;
+
+  void restart() {
+    stop();
+    start();
+  }
+
+  bool running() const { return pid_.load() > 0; }
+  uint16_t http_port() const { return http_port_; }
+  uint16_t admin_port() const { return admin_port_; }
+  const std::string& admin_token() const { return cfg_.admin_token; }
+  const std::string& log_path() const { return log_path_; }
+  const std::string& database() const { return db_.name(); }
+  /// The node's database (for fault injection: locks, checks).
+  const std::string& database_url() const { return db_.url(); }
+
+  /// The last `lines` lines of the log file (all starts of this node).
+  std::string log_tail(std::size_t lines = 60) const;
+
+ private:
+  void pick_ports();
+  /// fork/exec; returns the pid.
+  pid_t spawn();
+  /// Waits for readiness; false when the process exited first (`status` is its wait status).
+  bool wait_ready(pid_t pid, std::chrono::milliseconds patience, int& status);
+  /// Waits up to `patience` for the process to exit; true and its wait status when it did.
+  bool reap(std::chrono::milliseconds patience, int& status);
+
+  node_config cfg_;
+  // Declared before the process state: destroyed after the process is gone.
+  surge::test::pg_test_db db_{false}; // the node applies its migrations itself
+  surge::test::redis_test_keys redis_;
+  uint16_t http_port_ = 0;
+  uint16_t admin_port_ = 0;
+  uint16_t cluster_port_ = 0;
+  std::string log_path_;
+  std::atomic<pid_t> pid_{-1};
+  int starts_ = 0;
+};
+
+/// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
+uint16_t pick_free_port();
+
+/// True once an assertion of the running test case has failed (a doctest listener keeps it).
+bool current_test_failed();
+
+} // namespace surge::itest

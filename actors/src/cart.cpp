@@ -52,6 +52,8 @@ struct cart_state {
   bool write_in_flight = false;
   uint64_t write_seq = 0;
   std::size_t outstanding = 0; ///< hold requests to SKU actors not yet answered
+  std::string checkout_by;     ///< the order whose checkout has claimed this cart, if any
+  int64_t checkout_since_ms = 0;
   uint64_t received = 0;
   int64_t last_active_ms = 0;
   int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
@@ -311,8 +313,34 @@ cart_impl::behavior_type running(self_ptr self) {
         return std::find(hold_ids.begin(), hold_ids.end(), l.hold_id()) != hold_ids.end();
       };
       lines->erase(std::remove_if(lines->begin(), lines->end(), sold), lines->end());
+      st.checkout_by.clear();
       auto rp = self->make_response_promise<cart_view>();
       save(self, reply_view(self, rp));
+      return rp;
+    },
+    [=](checkout_atom, const std::string& order_id, bool begin) -> caf::result<cart_view> {
+      auto& st = self->state;
+      if (!st.loaded) {
+        return caf::skip;
+      }
+      touch(self);
+      if (!st.exists) {
+        return make_error(errc::not_found, "no such cart");
+      }
+      constexpr int64_t claim_ms = 60'000; // outlives any payment attempt
+      const int64_t now = st.env->now_ms();
+      if (begin) {
+        if (!st.checkout_by.empty() && st.checkout_by != order_id
+            && now - st.checkout_since_ms < claim_ms) {
+          return make_error(errc::conflict, "another checkout of this cart is under way");
+        }
+        st.checkout_by = order_id;
+        st.checkout_since_ms = now;
+      } else if (st.checkout_by == order_id) {
+        st.checkout_by.clear();
+      }
+      auto rp = self->make_response_promise<cart_view>();
+      after_stored(self, reply_view(self, rp));
       return rp;
     },
     [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },

@@ -75,6 +75,7 @@ struct order_state {
   bool busy = false;            ///< a checkout step is under way
   std::string busy_fingerprint; ///< of the checkout being created
   checkout_request current;     ///< the request that started the step under way (token)
+  std::string claimed_cart;     ///< the cart this actor claimed for its checkout, until done
   std::vector<caf::typed_response_promise<order_view>> waiters;
   uint64_t received = 0;
   int64_t last_active_ms = 0;
@@ -169,6 +170,13 @@ persistence::outbox_event event_of(const persistence::order_record& o, const std
 void finish(self_ptr self, const caf::error* err) {
   auto& st = self->state;
   st.busy = false;
+  if (err != nullptr && !st.claimed_cart.empty()) {
+    // The checkout did not go through: the cart may be checked out again (another key).
+    self->request(st.links.carts->acquire(st.claimed_cart), st.env->opts.call_timeout,
+                  checkout_atom::value, st.order_id, false)
+      .then([](cart_view&) {}, [](caf::error&) {});
+  }
+  st.claimed_cart.clear();
   auto waiters = std::move(st.waiters);
   st.waiters.clear();
   for (auto& rp : waiters) {
@@ -363,8 +371,15 @@ void on_stored(self_ptr self, then_do next, const caf::error& err) {
       self
         ->request(st.links.carts->acquire(st.order->cart_id), st.env->opts.call_timeout,
                   clear_atom::value, std::move(holds))
-        .then([self](cart_view&) { finish(self, nullptr); },
-              [self](caf::error&) { finish(self, nullptr); });
+        .then(
+          [self](cart_view&) {
+            self->state.claimed_cart.clear(); // the clear ended the claim
+            finish(self, nullptr);
+          },
+          [self](caf::error&) {
+            self->state.claimed_cart.clear();
+            finish(self, nullptr);
+          });
       return;
     }
     case then_do::nothing:
@@ -473,9 +488,14 @@ order_impl::behavior_type running(self_ptr self) {
         return rp;
       }
       st.busy_fingerprint = fp;
+      // Claim the cart: a second checkout of it (another key) is refused before anything is
+      // charged.
       self->request(st.links.carts->acquire(req.cart_id), st.env->opts.call_timeout,
-                    caf::get_atom::value)
-        .then([self](cart_view& cart) { begin_order(self, cart); },
+                    checkout_atom::value, st.order_id, true)
+        .then([self](cart_view& cart) {
+                self->state.claimed_cart = cart.cart_id;
+                begin_order(self, cart);
+              },
               [self](caf::error& err) {
                 if (is(err, errc::not_found)) {
                   fail(self, errc::not_found, "no such cart");

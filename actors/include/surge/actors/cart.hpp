@@ -19,7 +19,12 @@ namespace surge::actors {
 ///   (get_atom)                          -> cart_view
 ///   (item_atom, sku, qty, must_exist)   -> cart_view   set the line to exactly qty (0 removes);
 ///                                                      must_exist: not_found if no such line
-///   (clear_atom, hold_ids)              -> cart_view   drops the lines of these holds (sold)
+///   (clear_atom, hold_ids)              -> cart_view   drops the lines of these holds (sold) and
+///                                                      ends the checkout under way
+///   (checkout_atom, order_id, begin)    -> cart_view   begin: claims the cart for that order's
+///                                                      checkout (conflict while another order's
+///                                                      claim is younger than a minute); !begin:
+///                                                      gives the claim back
 ///
 /// Contract: a line changes only after its SKU actor granted the hold (sold_out/limit_exceeded
 /// leave the cart exactly as it was); the cart's snapshot is written to Redis before the answer,
@@ -33,7 +38,8 @@ using cart_actor = caf::typed_actor<
   caf::replies_to<create_atom, std::string>::with<cart_view>,
   caf::replies_to<caf::get_atom>::with<cart_view>,
   caf::replies_to<item_atom, std::string, int64_t, bool>::with<cart_view>,
-  caf::replies_to<clear_atom, std::vector<std::string>>::with<cart_view>>;
+  caf::replies_to<clear_atom, std::vector<std::string>>::with<cart_view>,
+  caf::replies_to<checkout_atom, std::string, bool>::with<cart_view>>;
 
 using cart_directory = directory<cart_actor>;
 

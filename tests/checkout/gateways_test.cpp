@@ -1,0 +1,118 @@
+// Checkout when a gateway is slow or down: an answer that comes after payments.timeout is found
+// by looking the charge up by its key (never charged twice), and a first gateway that fails
+// hands the charge to the next one.
+#include <doctest/doctest.h>
+
+#include "checkout_support.hpp"
+
+namespace surge::itest {
+
+using namespace std::chrono_literals;
+
+TEST_SUITE("gateways") {
+
+  TEST_CASE("tok_slow beyond payments.timeout: resolved by lookup, confirmed, one charge") {
+    auto ps = start_paysim({"--slow-ms=1500"});
+    node_process node{
+        paying_node(*ps, {"--payments.timeout=300ms", "--orders.reconcile_interval=1s",
+                          "--orders.settle_after=1s"})};
+    api a{node};
+    add_product(a, "gw-s", 2500, 3);
+    const std::vector<line_spec> lines{{"gw-s", 1, 2500}};
+    const auto cart = filled_cart(a, lines);
+
+    const auto before = wall_ms();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = checkout(a.store(), cart, "key-slow", "tok_slow");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    // payments.timeout is honoured: the node did not wait for the slow answer (1.5 s).
+    CHECK_MESSAGE(took < 1400ms,
+                  "first answer after "
+                      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms: " << describe(r));
+    if (r.status != 201) {
+      // The outcome was not known yet: API.md lets the client retry with the same key (and the
+      // reconciler settles the order meanwhile). Only "unavailable" may say so.
+      check_error(r, 503, "unavailable");
+      MESSAGE("first answer " << describe(r) << "; retrying with the same key");
+      int retries = 0;
+      poll_until(
+          20s,
+          [&] {
+            ++retries;
+            r = checkout(a.store(), cart, "key-slow", "tok_slow");
+            return r.status != 503;
+          },
+          200ms);
+      MESSAGE(retries << " retries");
+    }
+    check_order(r, 201, cart, "confirmed", lines, before);
+    check_stock(a.stock("gw-s"), 3, 0, 1);
+
+    const auto log = charges_for(*ps, "key-slow");
+    INFO("charges for key-slow: " << describe(log));
+    CHECK(count_status(log, "approved") == 1);
+    CHECK(log.size() == 1);
+    if (!log.empty()) {
+      CHECK(log[0].gateway == "alpha"); // no failover while the first outcome is unknown
+      CHECK(log[0].amount_cents == 2500);
+    }
+
+    // Later retries keep the first result and charge nothing more.
+    const auto again = checkout(a.store(), cart, "key-slow", "tok_slow");
+    CHECK_MESSAGE(again.status == 201, describe(again));
+    CHECK(same_json(again.body, r.body));
+    CHECK(count_status(charges_for(*ps, "key-slow"), "approved") == 1);
+  }
+
+  TEST_CASE("tok_down_first: confirmed through the second gateway, nothing approved on the first") {
+    auto ps = start_paysim();
+    node_process node{paying_node(*ps)};
+    api a{node};
+    add_product(a, "gw-d", 1999, 3);
+    const std::vector<line_spec> lines{{"gw-d", 2, 1999}};
+    const auto cart = filled_cart(a, lines);
+
+    const auto before = wall_ms();
+    const auto r = checkout(a.store(), cart, "key-down-first", "tok_down_first");
+    check_order(r, 201, cart, "confirmed", lines, before);
+    check_stock(a.stock("gw-d"), 3, 0, 2);
+
+    const auto log = charges_for(*ps, "key-down-first");
+    INFO("charges: " << describe(log));
+    std::size_t approved_alpha = 0;
+    std::size_t approved_beta = 0;
+    for (const auto& c : log) {
+      approved_alpha += c.gateway == "alpha" && c.status == "approved" ? 1 : 0;
+      approved_beta += c.gateway == "beta" && c.status == "approved" ? 1 : 0;
+      CHECK(c.amount_cents == 2 * 1999);
+    }
+    CHECK(approved_alpha == 0);
+    CHECK(approved_beta == 1);
+    CHECK(count_status(log, "approved") == 1);
+  }
+
+  TEST_CASE("the first gateway in an outage: tok_ok is confirmed through the second") {
+    auto ps = start_paysim();
+    node_process node{paying_node(*ps)};
+    api a{node};
+    add_product(a, "gw-o", 500, 3);
+    const std::vector<line_spec> lines{{"gw-o", 1, 500}};
+    const auto cart = filled_cart(a, lines);
+    ps->set_down(0, true);
+
+    const auto before = wall_ms();
+    check_order(checkout(a.store(), cart, "key-outage", "tok_ok"), 201, cart, "confirmed", lines,
+                before);
+    check_stock(a.stock("gw-o"), 3, 0, 1);
+    const auto log = charges_for(*ps, "key-outage");
+    INFO("charges: " << describe(log));
+    CHECK(count_status(log, "approved") == 1);
+    for (const auto& c : log) {
+      CHECK((c.gateway == "beta" || c.status != "approved"));
+    }
+  }
+
+} // TEST_SUITE
+
+} // namespace surge::itest

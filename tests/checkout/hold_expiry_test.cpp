@@ -1,0 +1,67 @@
+// A checkout whose hold has expired, or would expire during the payment (within
+// min(5 s, holds.ttl / 4)), is refused with 409 hold_expired before any gateway is asked (G6:
+// stock that is no longer held is never sold).
+#include <doctest/doctest.h>
+
+#include "checkout_support.hpp"
+
+namespace surge::itest {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// hold_expires_at (ms) of the line for `sku` in `cart_json`.
+int64_t expires_of(const json::value& cart_json, const std::string& sku) {
+  const auto ms = parse_rfc3339_ms(str_of(line_at(cart_json, sku), "hold_expires_at"));
+  REQUIRE(ms.has_value());
+  return *ms;
+}
+
+} // namespace
+
+TEST_SUITE("hold_expiry") {
+
+  TEST_CASE("holds.ttl=2s: expired or expiring holds are 409 hold_expired and never charged") {
+    auto ps = start_paysim();
+    node_process node{paying_node(*ps, {}, "2s")};
+    api a{node};
+    add_product(a, "he-1", 800, 10);
+    const auto cart_soon = filled_cart(a, {{"he-1", 1, 800}});
+    const auto cart_gone = filled_cart(a, {{"he-1", 2, 800}});
+    check_stock(a.stock("he-1"), 10, 3, 0);
+    const auto expires_soon = expires_of(a.cart(cart_soon), "he-1");
+
+    // Less than the margin (500 ms for a 2 s TTL) left: too late to pay.
+    REQUIRE(poll_until(
+        5s, [&] { return wall_ms() >= expires_soon - 350; }, 10ms));
+    check_error(checkout(a.store(), cart_soon, "key-expiring", "tok_ok"), 409, "hold_expired");
+
+    // Expired and released (the SKU's timer gave the stock back).
+    REQUIRE_MESSAGE(poll_until(10s, [&] { return int_of(a.stock("he-1"), "held") == 0; }),
+                    "held never went back to 0: " << json::serialize(a.stock("he-1")));
+    check_error(checkout(a.store(), cart_gone, "key-expired", "tok_ok"), 409, "hold_expired");
+
+    check_stock(a.stock("he-1"), 10, 0, 0);
+    const auto all = ps->charges();
+    CHECK_MESSAGE(all.empty(), describe(all));
+    CHECK(charges_for(*ps, "key-expiring").empty());
+    CHECK(charges_for(*ps, "key-expired").empty());
+
+    // Holding again (a new hold) makes the cart payable with a new key.
+    const auto r = a.put_item(cart_gone, "he-1", 2);
+    REQUIRE_MESSAGE(r.status == 200, describe(r));
+    const auto renewed = parse_json(r.body);
+    CHECK_MESSAGE(expires_of(renewed, "he-1") > wall_ms() + 1000,
+                  "the line kept its expired hold: " << r.body);
+    check_stock(a.stock("he-1"), 10, 2, 0);
+    const auto before = wall_ms();
+    check_order(checkout(a.store(), cart_gone, "key-renewed", "tok_ok"), 201, cart_gone,
+                "confirmed", {{"he-1", 2, 800}}, before);
+    check_stock(a.stock("he-1"), 10, 0, 2);
+    CHECK(count_status(ps->charges(), "approved") == 1);
+  }
+
+} // TEST_SUITE
+
+} // namespace surge::itest

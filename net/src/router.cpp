@@ -55,7 +55,8 @@ void router::dispatch(http_request&& req, responder r) const {
     if (!match) {
       continue;
     }
-    if (rt.method == req.method) {
+    // HEAD is served by the GET route; the server sends the headers only.
+    if (rt.method == req.method || (req.method == "HEAD" && rt.method == "GET")) {
       path_params params;
       for (std::size_t i = 0; i < rt.parts.size(); ++i) {
         if (rt.parts[i] == "{}") {
@@ -67,6 +68,9 @@ void router::dispatch(http_request&& req, responder r) const {
     }
     if (std::find(allowed.begin(), allowed.end(), rt.method) == allowed.end()) {
       allowed.push_back(rt.method);
+      if (rt.method == "GET") {
+        allowed.emplace_back("HEAD");
+      }
     }
   }
   if (allowed.empty()) {

@@ -246,6 +246,7 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     version_ = parser_->get().version();
+    head_ = parser_->get().method() == http::verb::head;
     auto converted = detail::to_request(parser_->release());
     parser_.reset();
     if (auto* bad = std::get_if<http_response>(&converted)) {
@@ -344,6 +345,9 @@ class session : public std::enable_shared_from_this<session> {
     }
     res_.keep_alive(!close_after);
     res_.prepare_payload();
+    if (head_) {
+      res_.body().clear(); // HEAD: the GET's headers, Content-Length included, and no body
+    }
     srv_.served_.fetch_add(1); // counted before the client can see it
     stream_.expires_after(srv_.opts_.read_timeout);
     http::async_write(
@@ -419,6 +423,7 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t drained_ = 0;
   uint64_t seq_ = 0;       ///< number of the request being handled; responders carry theirs
   unsigned version_ = 11;  ///< HTTP version of the current request
+  bool head_ = false;      ///< the current request is a HEAD
   bool keep_alive_ = true; ///< what the current request asked for
   bool close_after_ = false;
   bool counted_ = false; ///< the current request is counted in in_flight_

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "surge/net/json.hpp"
+#include "surge/net/router.hpp"
 #include "surge/net/server.hpp"
 
 using namespace surge::net;
@@ -431,4 +432,36 @@ TEST_CASE("server: stop() closes requests that outlast the grace period") {
   }
   // The server is gone: calling the responder does nothing.
   survivor(text("after destruction"));
+}
+
+TEST_CASE("server: HEAD is answered by the GET route with its headers and no body") {
+  server_options opts;
+  router rt;
+  rt.add("GET", "/thing", [](http_request&&, path_params&&, responder r) { r(text("hello")); });
+  http_server srv(opts, [&rt](http_request&& req, responder r) {
+    rt.dispatch(std::move(req), std::move(r));
+  });
+  REQUIRE_FALSE(srv.start());
+  asio::io_context ioc;
+  tcp::socket sock{ioc};
+  sock.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), srv.port()});
+  const std::string req = "HEAD /thing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  asio::write(sock, asio::buffer(req));
+  std::string all;
+  beast::error_code ec;
+  for (int i = 0; i < 100 && !ec; ++i) { // until the server closes (bounded)
+    char buf[512];
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    all.append(buf, n);
+  }
+  CHECK(all.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(all.find("Content-Length: 5\r\n") != std::string::npos);
+  CHECK(all.size() >= 4);
+  CHECK(all.substr(all.size() - 4) == "\r\n\r\n"); // headers only
+  // A method no route has: 405 naming GET and HEAD.
+  client c(srv.port());
+  auto res = c.request(bhttp::verb::put, "/thing");
+  CHECK(res.result_int() == 405);
+  CHECK(res[bhttp::field::allow] == "GET, HEAD");
+  srv.stop();
 }

@@ -3,7 +3,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "histogram.hpp"
 
@@ -69,8 +73,10 @@ struct run_result {
 /// Prints a progress line on stderr every second from `p.warm_from` until `p.measure_until`
 /// (or an interruption): elapsed measured time, reservations/s so far and in the last second.
 /// `measured` counts the reservations completed in the measured window so far.
+/// `unit` names what is counted ("reservations", "checkouts").
 void report_progress(const std::string& label, const phases& p,
-                     const std::atomic<uint64_t>& measured);
+                     const std::atomic<uint64_t>& measured,
+                     const std::string& unit = "reservations");
 
 /// The two systems of `hot-sku`. Both throw std::runtime_error on set-up failures.
 run_result run_baseline(const hot_sku_options& opts, const std::string& db_url);
@@ -86,5 +92,107 @@ struct surge_extra {
 /// `redis_prefix` is a key prefix no one else uses (the caller deletes its keys afterwards).
 run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
                      const std::string& redis_prefix, surge_extra& extra);
+
+// ------------------------------------------------------- shared by the commands (surge_bench.cpp)
+
+/// Sleeps until `t`, waking early when interrupted.
+void sleep_until(clock::time_point t);
+
+/// "%.*f".
+std::string fixed(double x, int decimals);
+
+/// 1234567 -> "1,234,567".
+std::string grouped(uint64_t x);
+
+/// `s` escaped for a JSON string (without the quotes).
+std::string json_escape(const std::string& s);
+
+/// A bad command line: exit status 2.
+struct bad_flag : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// `v` as an integer in lo..hi, or bad_flag naming --`flag`.
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi);
+
+bool starts_with(std::string_view s, std::string_view p);
+
+/// `url` (a libpq URI) naming database `db` instead of its own.
+std::string with_database(const std::string& url, const std::string& db);
+
+/// The database of one run, surge_bench_<pid>: created and migrated, dropped (WITH (FORCE)) on
+/// destruction.
+class bench_db {
+ public:
+  explicit bench_db(std::string admin_url);
+  ~bench_db();
+  bench_db(const bench_db&) = delete;
+  bench_db& operator=(const bench_db&) = delete;
+
+  const std::string& url() const { return url_; }
+
+ private:
+  const std::string admin_url_;
+  const std::string name_;
+  const std::string url_;
+  bool created_ = false;
+};
+
+/// Deletes every key starting with `prefix` (SCAN + DEL) on redis://[:password@]host[:port][/db].
+void delete_redis_keys(const std::string& url, const std::string& prefix);
+
+// ---------------------------------------------------------------------------------- checkout
+
+/// Settings of `surge-bench checkout`.
+struct checkout_options {
+  std::string pg_admin_url = "postgresql://surge@127.0.0.1:5432/postgres";
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string paysim_path; ///< the surge-paysim binary
+  std::chrono::milliseconds duration{10000};
+  int clients = 16;            ///< baseline threads/connections
+  int concurrency = 64;        ///< Surge checkouts in flight
+  int gateway_latency_ms = 20; ///< paysim --latency-ms
+  int skus = 200;              ///< catalog size
+  int hot_skus = 5;            ///< the first hot_skus SKUs are hot ...
+  int hot_percent = 20;        ///< ... and get this share of the picks
+  int payment_threads = 4;     ///< payment_router's pool (surge-node's default)
+  int order_threads = 2;       ///< order store connections (surge-node's: 2)
+  std::string json_path;
+};
+
+/// The SKUs of one checkout: 1..3 distinct SKUs, one unit each, hot ones with hot_percent.
+class sku_picker {
+ public:
+  sku_picker(const checkout_options& o, uint64_t seed);
+  std::vector<std::string> next();
+  static std::string name_of(int i);
+  static int64_t price_of(int i) { return 100 + 7 * i; }
+
+ private:
+  int skus_;
+  int hot_;
+  int hot_percent_;
+  uint64_t state_;
+  uint64_t rand();
+};
+
+/// What the checks of `checkout` compare.
+struct checkout_extra {
+  std::map<std::string, int64_t> lines; ///< units per SKU over the acknowledged checkouts
+  int64_t orders_confirmed = -1;        ///< Surge: confirmed orders in PostgreSQL
+  uint64_t charges = 0;                 ///< baseline: approved gateway calls
+};
+
+/// The typical shop: row locks held across the gateway call.
+run_result run_checkout_baseline(const checkout_options& opts, const std::string& db_url,
+                                 uint16_t gateway_port, checkout_extra& extra);
+
+/// Surge in-process: carts, SKUs, orders, payment router.
+run_result run_checkout_surge(const checkout_options& opts, const std::string& db_url,
+                              const std::string& redis_prefix, uint16_t gateway_port,
+                              checkout_extra& extra);
+
+/// `surge-bench checkout ARGS`: exit status.
+int checkout_command(const std::vector<std::string>& args);
 
 } // namespace surge::bench

@@ -1,6 +1,7 @@
 // surge-bench: load generators that measure Surge against what a typical shop does.
 //
 //   surge-bench hot-sku [flags]   one hot SKU: PostgreSQL row UPDATEs vs. the SKU actor
+//   surge-bench checkout [flags]  full checkouts with payment: row locks vs. the actors
 //
 // Exit status: 0 success, 1 a check failed or the run could not be set up, 2 bad flags.
 
@@ -43,7 +44,8 @@ void on_signal(int) {
   interrupted().store(true);
 }
 
-/// Sleeps until `t`, waking early when interrupted.
+} // namespace
+
 void sleep_until(clock::time_point t) {
   for (auto now = clock::now(); !interrupted().load() && now < t; now = clock::now()) {
     std::this_thread::sleep_for(std::min<clock::duration>(t - now, 50ms));
@@ -56,7 +58,6 @@ std::string fixed(double x, int decimals) {
   return buf;
 }
 
-/// 1234567 -> "1,234,567".
 std::string grouped(uint64_t x) {
   auto s = std::to_string(x);
   for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
@@ -66,6 +67,8 @@ std::string grouped(uint64_t x) {
 }
 
 // ---------------------------------------------------------------------------------- flags
+
+namespace {
 
 constexpr const char* usage_text =
     R"(usage: surge-bench <command> [flags]
@@ -81,6 +84,9 @@ commands:
             then prints reservations/s, p50/p99 latency, the ratio and the journal figures,
             and checks that the SKU holds exactly the acknowledged holds (also after
             re-activating it from PostgreSQL).
+  checkout  full checkouts (cart holds, payment through surge-paysim, order): Surge's cart,
+            SKU and order actors vs. the typical shop's row locks held across the payment
+            call; see surge-bench checkout --help
 
 flags of hot-sku:
   --pg-url=URL        admin URL; a database surge_bench_<pid> is created and dropped
@@ -96,9 +102,7 @@ flags of hot-sku:
 exit status: 0 ok, 1 a check failed (FAIL) or set-up failed, 2 bad flags
 )";
 
-struct bad_flag : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+} // namespace
 
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
   int x = 0;
@@ -113,6 +117,8 @@ int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
+
+namespace {
 
 /// nullopt: --help was asked for.
 std::optional<hot_sku_options> parse_hot_sku(const std::vector<std::string>& args) {
@@ -162,6 +168,8 @@ std::optional<hot_sku_options> parse_hot_sku(const std::vector<std::string>& arg
   return o;
 }
 
+} // namespace
+
 // ------------------------------------------------------------------------ the run's storage
 
 /// `url` (a libpq URI) naming database `db` instead of its own.
@@ -178,51 +186,37 @@ std::string with_database(const std::string& url, const std::string& db) {
   return out;
 }
 
-/// The database of one run: created and migrated, dropped (WITH (FORCE)) on destruction.
-class bench_db {
- public:
-  explicit bench_db(std::string admin_url)
-      : admin_url_(std::move(admin_url))
-      , name_("surge_bench_" + std::to_string(::getpid()))
-      , url_(with_database(admin_url_, name_)) {
-    try {
-      pqxx::connection admin{admin_url_};
-      pqxx::nontransaction tx{admin};
-      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
-      tx.exec("CREATE DATABASE " + tx.quote_name(name_));
-    } catch (const std::exception& e) {
-      throw std::runtime_error("cannot create database " + name_ + " via " + admin_url_ +
-                               " (is PostgreSQL running? scripts/services.sh start): " + e.what());
-    }
-    created_ = true;
-    if (auto err = persistence::migrate(url_)) {
-      throw std::runtime_error("migrate(" + url_ + ") failed: " + caf::to_string(err));
-    }
+bench_db::bench_db(std::string admin_url)
+    : admin_url_(std::move(admin_url))
+    , name_("surge_bench_" + std::to_string(::getpid()))
+    , url_(with_database(admin_url_, name_)) {
+  try {
+    pqxx::connection admin{admin_url_};
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+    tx.exec("CREATE DATABASE " + tx.quote_name(name_));
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot create database " + name_ + " via " + admin_url_ +
+                             " (is PostgreSQL running? scripts/services.sh start): " + e.what());
   }
-  ~bench_db() {
-    if (!created_) {
-      return;
-    }
-    try {
-      pqxx::connection admin{admin_url_};
-      pqxx::nontransaction tx{admin};
-      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
-    } catch (const std::exception& e) {
-      std::cerr << "surge-bench: warning: cannot drop database " << name_ << ": " << e.what()
-                << "\n";
-    }
+  created_ = true;
+  if (auto err = persistence::migrate(url_)) {
+    throw std::runtime_error("migrate(" + url_ + ") failed: " + caf::to_string(err));
   }
-  bench_db(const bench_db&) = delete;
-  bench_db& operator=(const bench_db&) = delete;
+}
 
-  const std::string& url() const { return url_; }
-
- private:
-  const std::string admin_url_;
-  const std::string name_;
-  const std::string url_;
-  bool created_ = false;
-};
+bench_db::~bench_db() {
+  if (!created_) {
+    return;
+  }
+  try {
+    pqxx::connection admin{admin_url_};
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    std::cerr << "surge-bench: warning: cannot drop database " << name_ << ": " << e.what() << "\n";
+  }
+}
 
 /// Deletes every key starting with `prefix` (SCAN + DEL) on redis://[:password@]host[:port][/db].
 void delete_redis_keys(const std::string& url, const std::string& prefix) {
@@ -284,6 +278,26 @@ void delete_redis_keys(const std::string& url, const std::string& prefix) {
   }
 }
 
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+namespace {
+
 // ---------------------------------------------------------------------------------- output
 
 void print_table(const run_result& base, const run_result& surge, const surge_extra& extra) {
@@ -337,24 +351,6 @@ void print_table(const run_result& base, const run_result& surge, const surge_ex
             << extra.failures << " failures\n";
   std::cout << "check: SKU held " << extra.held << ", re-activated from PostgreSQL "
             << extra.held_reloaded << ", acknowledged holds " << surge.total_ok << "\n";
-}
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
 }
 
 std::string json_of(const run_result& r) {
@@ -435,7 +431,7 @@ int hot_sku(const hot_sku_options& opts) {
 } // namespace
 
 void report_progress(const std::string& label, const phases& p,
-                     const std::atomic<uint64_t>& measured) {
+                     const std::atomic<uint64_t>& measured, const std::string& unit) {
   uint64_t prev = 0;
   for (auto tick = p.warm_from + 1s; !interrupted().load(); tick += 1s) {
     const auto at = std::min(tick, p.measure_until);
@@ -450,9 +446,8 @@ void report_progress(const std::string& label, const phases& p,
     } else {
       const double elapsed = std::chrono::duration<double>(at - p.measure_from).count();
       const uint64_t n = measured.load(std::memory_order_relaxed);
-      std::snprintf(buf, sizeof buf,
-                    "[%s] %5.1f s  %10.0f reservations/s so far  (%llu in last tick)",
-                    label.c_str(), elapsed, static_cast<double>(n) / elapsed,
+      std::snprintf(buf, sizeof buf, "[%s] %5.1f s  %10.0f %s/s so far  (%llu in last tick)",
+                    label.c_str(), elapsed, static_cast<double>(n) / elapsed, unit.c_str(),
                     static_cast<unsigned long long>(n - prev));
       prev = n;
     }
@@ -475,6 +470,13 @@ int main(int argc, char** argv) {
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << usage_text;
     return 0;
+  }
+  if (args[0] == "checkout") {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    surge::log::setup("warn", "text");
+    return checkout_command({args.begin() + 1, args.end()});
   }
   if (args[0] != "hot-sku") {
     std::cerr << "surge-bench: unknown command '" << args[0] << "' (see surge-bench --help)\n";

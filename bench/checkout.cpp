@@ -1,0 +1,436 @@
+// `surge-bench checkout`: whole checkouts with a payment, Surge vs. the typical shop, in one
+// invocation. Starts surge-paysim as a child process (one gateway with a fixed latency), runs the
+// baseline and then Surge against it, checks both, prints the table and the ratio.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "common.hpp"
+#include "surge/config/settings.hpp"
+
+#ifndef SURGE_PAYSIM_BINARY
+#define SURGE_PAYSIM_BINARY "surge-paysim"
+#endif
+
+namespace surge::bench {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* checkout_usage =
+    R"(usage: surge-bench checkout [flags]
+
+Whole checkouts with a card payment through surge-paysim (started here, one gateway with
+--gateway-latency-ms per call), back to back, each system after a warm-up of min(1s, D/2):
+
+  baseline  the typical shop: --clients threads, each on its own PostgreSQL connection, per
+            checkout one transaction: SELECT qty ... WHERE sku = ANY($1) ORDER BY sku FOR UPDATE;
+            the gateway call (form style POST /v1/charges with Idempotency-Key) while holding
+            the row locks; UPDATE bench_stock SET qty = qty - 1 ...; INSERT the order and its
+            lines; COMMIT. Timed: BEGIN -> COMMIT.
+  Surge     in-process as surge-node wires it (SKU, cart and order actors, commit queue, order
+            store pool, payment router): --concurrency shopper flows, each creates a cart, adds
+            1-3 SKUs (holds), checks out (checkout_atom to the order actor). Timed: the checkout
+            request only (send -> confirmed order).
+
+Both pick 1-3 distinct SKUs of a --skus catalog, one unit each, --hot-percent of the picks from
+the first --hot-skus SKUs. Checks: baseline stock dropped by exactly the committed units; Surge
+has one confirmed order in PostgreSQL per 201 reply, and every SKU's sold equals the units of
+those orders (and PostgreSQL's order lines agree). FAIL -> exit 1.
+
+flags:
+  --pg-url=URL              admin URL; a database surge_bench_<pid> is created and dropped
+                            (default postgresql://surge@127.0.0.1:5432/postgres)
+  --redis-url=URL           (default redis://127.0.0.1:6379/0); keys use prefix surge_bench:<pid>:
+  --duration=D              measured time per system, 1s..600s (default 10s)
+  --clients=N               baseline connections, 1..512 (default 16)
+  --concurrency=N           Surge checkouts in flight, 1..10000 (default 64)
+  --gateway-latency-ms=N    paysim latency per charge, 0..10000 (default 20)
+  --skus=N                  catalog size, 4..100000 (default 200)
+  --hot-skus=N              hot SKUs, 0..skus-3 (default 5)
+  --hot-percent=N           share of picks from the hot SKUs, 0..100 (default 20)
+  --payment-threads=N       Surge payment router threads, 1..256 (default 4, as surge-node)
+  --order-threads=N         Surge order store connections, 1..64 (default 2, as surge-node)
+  --paysim=PATH             the surge-paysim binary (default: the one built with this tree)
+  --json=FILE               also write the figures as JSON to FILE
+  --help                    this text
+
+exit status: 0 ok, 1 a check failed (FAIL) or set-up failed, 2 bad flags
+)";
+
+std::optional<checkout_options> parse_checkout(const std::vector<std::string>& args) {
+  checkout_options o;
+  o.paysim_path = SURGE_PAYSIM_BINARY;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      return std::nullopt;
+    }
+    if (!starts_with(a, "--")) {
+      throw bad_flag("unexpected argument '" + a + "'");
+    }
+    const auto eq = a.find('=');
+    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    static const std::vector<std::string> known = {
+        "pg-url",       "redis-url",          "duration", "clients",
+        "concurrency",  "gateway-latency-ms", "skus",     "hot-skus",
+        "hot-percent",  "payment-threads",    "paysim",   "json",
+        "order-threads"};
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      throw bad_flag("unknown flag --" + name);
+    }
+    if (eq == std::string::npos || eq + 1 == a.size()) {
+      throw bad_flag("--" + name + " needs a value: --" + name + "=VALUE");
+    }
+    const std::string v = a.substr(eq + 1);
+    if (name == "pg-url") {
+      if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
+        throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
+      }
+      o.pg_admin_url = v;
+    } else if (name == "redis-url") {
+      if (!starts_with(v, "redis://")) {
+        throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
+      }
+      o.redis_url = v;
+    } else if (name == "duration") {
+      std::chrono::milliseconds d{0};
+      if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
+        throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
+      }
+      o.duration = d;
+    } else if (name == "clients") {
+      o.clients = parse_int(name, v, 1, 512);
+    } else if (name == "concurrency") {
+      o.concurrency = parse_int(name, v, 1, 10000);
+    } else if (name == "gateway-latency-ms") {
+      o.gateway_latency_ms = parse_int(name, v, 0, 10000);
+    } else if (name == "skus") {
+      o.skus = parse_int(name, v, 4, 100000);
+    } else if (name == "hot-skus") {
+      o.hot_skus = parse_int(name, v, 0, 100000);
+    } else if (name == "hot-percent") {
+      o.hot_percent = parse_int(name, v, 0, 100);
+    } else if (name == "payment-threads") {
+      o.payment_threads = parse_int(name, v, 1, 256);
+    } else if (name == "order-threads") {
+      o.order_threads = parse_int(name, v, 1, 64);
+    } else if (name == "paysim") {
+      o.paysim_path = v;
+    } else {
+      o.json_path = v;
+    }
+  }
+  if (o.hot_skus > o.skus - 3) {
+    throw bad_flag("--hot-skus must leave at least 3 other SKUs (at most --skus - 3)");
+  }
+  return o;
+}
+
+/// surge-paysim as a child process: one gateway "alpha" on a free loopback port.
+class paysim_process {
+ public:
+  paysim_process(const std::string& path, int latency_ms)
+      : log_path_("/tmp/surge_bench_paysim_" + std::to_string(::getpid()) + ".log") {
+    if (::access(path.c_str(), X_OK) != 0) {
+      throw std::runtime_error("cannot execute surge-paysim at " + path +
+                               " (build it: cmake --build build --target surge-paysim)");
+    }
+    std::vector<std::string> argv_s{path, "--gateways=alpha=127.0.0.1:0",
+                                    "--latency-ms=" + std::to_string(latency_ms)};
+    std::vector<char*> argv;
+    for (auto& a : argv_s) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      throw std::runtime_error("cannot create " + log_path_);
+    }
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      ::close(fd);
+      throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM); // never outlive the bench
+      if (::getppid() != parent) {
+        ::_exit(1);
+      }
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::signal(SIGINT, SIG_IGN); // Ctrl-C stops the bench, which stops paysim
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(fd);
+    const std::string marker = "paysim: alpha listening on 127.0.0.1:";
+    const auto deadline = clock::now() + 10s;
+    while (port_ == 0) {
+      std::ifstream f{log_path_};
+      for (std::string line; std::getline(f, line);) {
+        if (const auto at = line.find(marker); at != std::string::npos) {
+          port_ = static_cast<uint16_t>(std::stoi(line.substr(at + marker.size())));
+        }
+      }
+      int status = 0;
+      if (port_ == 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("surge-paysim exited at start:\n" + log());
+      }
+      if (port_ == 0 && clock::now() > deadline) {
+        stop();
+        throw std::runtime_error("surge-paysim did not start within 10 s:\n" + log());
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~paysim_process() {
+    stop();
+    std::remove(log_path_.c_str());
+  }
+  paysim_process(const paysim_process&) = delete;
+  paysim_process& operator=(const paysim_process&) = delete;
+
+  uint16_t port() const { return port_; }
+
+  void stop() {
+    if (pid_ <= 0) {
+      return;
+    }
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 250 && ::waitpid(pid_, &status, WNOHANG) != pid_; ++i) {
+      std::this_thread::sleep_for(20ms);
+      if (i == 249) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+      }
+    }
+    pid_ = -1;
+  }
+
+ private:
+  std::string log() const {
+    std::ifstream f{log_path_};
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+
+  std::string log_path_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+void print_checkout_table(const run_result& base, const run_result& surge, const checkout_extra& be,
+                          const checkout_extra& se) {
+  std::vector<std::vector<std::string>> rows = {{"system", "checkouts/s", "p50 ms", "p99 ms"}};
+  for (const auto* r : {&base, &surge}) {
+    rows.push_back({r->system, grouped(static_cast<uint64_t>(r->per_second() + 0.5)),
+                    fixed(r->p_ms(50), 2), fixed(r->p_ms(99), 2)});
+  }
+  std::vector<std::size_t> w(4, 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      w[i] = std::max(w[i], row[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string s = "|";
+    for (std::size_t i = 0; i < 4; ++i) {
+      const auto pad = std::string(w[i] - row[i].size(), ' ');
+      s += ' ' + (i == 0 ? row[i] + pad : pad + row[i]) + " |";
+    }
+    std::cout << s << "\n";
+  };
+  std::cout << "\n";
+  line(rows[0]);
+  std::string sep = "|";
+  for (std::size_t i = 0; i < 4; ++i) {
+    sep += (i == 0 ? std::string(w[i] + 2, '-') : std::string(w[i] + 1, '-') + ":") + "|";
+  }
+  std::cout << sep << "\n";
+  line(rows[1]);
+  line(rows[2]);
+  const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
+  std::cout << "\nratio surge/baseline: " << fixed(ratio, 1) << "x\n";
+  for (const auto* r : {&base, &surge}) {
+    std::cout << r->system << ": " << grouped(r->measured) << " checkouts in "
+              << fixed(r->seconds, 2) << " s (" << grouped(r->total_ok)
+              << " with warm-up and drain), " << r->errors << " errors, latency min "
+              << fixed(static_cast<double>(r->latency.min()) / 1e6, 2) << " mean "
+              << fixed(r->latency.mean() / 1e6, 2) << " max "
+              << fixed(static_cast<double>(r->latency.max()) / 1e6, 2) << " ms\n";
+  }
+  auto units = [](const checkout_extra& e) {
+    int64_t n = 0;
+    for (const auto& [sku, q] : e.lines) {
+      n += q;
+    }
+    return n;
+  };
+  std::cout << "check: baseline " << grouped(base.total_ok) << " orders, "
+            << grouped(static_cast<uint64_t>(units(be))) << " units, " << grouped(be.charges)
+            << " charges; Surge " << grouped(surge.total_ok) << " replies, " << se.orders_confirmed
+            << " confirmed in PostgreSQL, " << grouped(static_cast<uint64_t>(units(se)))
+            << " units sold\n";
+}
+
+std::string json_of(const run_result& r) {
+  std::ostringstream o;
+  o << "{\"system\": \"" << json_escape(r.system)
+    << "\", \"checkouts_per_s\": " << fixed(r.per_second(), 1)
+    << ", \"p50_ms\": " << fixed(r.p_ms(50), 3) << ", \"p99_ms\": " << fixed(r.p_ms(99), 3)
+    << ", \"measured\": " << r.measured << ", \"seconds\": " << fixed(r.seconds, 3)
+    << ", \"total_ok\": " << r.total_ok << ", \"errors\": " << r.errors << ", \"failure\": \""
+    << json_escape(r.failure) << "\"}";
+  return o.str();
+}
+
+void write_json(const checkout_options& opts, const run_result& base, const run_result& surge,
+                bool ok) {
+  const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
+  std::ofstream f{opts.json_path};
+  f << "{\n  \"command\": \"checkout\",\n  \"duration_s\": "
+    << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
+    << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
+    << ",\n  \"gateway_latency_ms\": " << opts.gateway_latency_ms << ",\n  \"skus\": " << opts.skus
+    << ",\n  \"hot_skus\": " << opts.hot_skus << ",\n  \"hot_percent\": " << opts.hot_percent
+    << ",\n  \"payment_threads\": " << opts.payment_threads
+    << ",\n  \"order_threads\": " << opts.order_threads
+    << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
+    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"surge\": " << json_of(surge)
+    << ",\n  \"ratio\": " << fixed(ratio, 2) << ",\n  \"ok\": " << (ok ? "true" : "false")
+    << "\n}\n";
+  f.close();
+  if (!f) {
+    throw std::runtime_error("cannot write " + opts.json_path);
+  }
+}
+
+int run_checkout(const checkout_options& opts) {
+  const std::string redis_prefix = "surge_bench:" + std::to_string(::getpid()) + ":";
+  run_result base;
+  run_result surge;
+  checkout_extra base_extra;
+  checkout_extra surge_extra;
+  {
+    paysim_process paysim{opts.paysim_path, opts.gateway_latency_ms};
+    bench_db db{opts.pg_admin_url};
+    std::cerr << "surge-bench checkout: database " << db.url()
+              << ", paysim on 127.0.0.1:" << paysim.port() << " (" << opts.gateway_latency_ms
+              << " ms per charge), " << opts.skus << " SKUs (" << opts.hot_percent
+              << " % of picks on " << opts.hot_skus << " hot), " << opts.clients
+              << " baseline clients, " << opts.concurrency << " Surge checkouts in flight, "
+              << std::chrono::duration<double>(opts.duration).count() << " s each after "
+              << std::chrono::duration<double>(warmup_for(opts.duration)).count() << " s warm-up\n";
+    base = run_checkout_baseline(opts, db.url(), paysim.port(), base_extra);
+    if (!interrupted().load()) {
+      try {
+        surge = run_checkout_surge(opts, db.url(), redis_prefix, paysim.port(), surge_extra);
+      } catch (...) {
+        delete_redis_keys(opts.redis_url, redis_prefix);
+        throw;
+      }
+      delete_redis_keys(opts.redis_url, redis_prefix);
+    }
+  }
+  if (interrupted().load()) {
+    std::cerr << "surge-bench: interrupted\n";
+    return 1;
+  }
+  print_checkout_table(base, surge, base_extra, surge_extra);
+  bool ok = true;
+  for (const auto* r : {&base, &surge}) {
+    if (!r->failure.empty()) {
+      std::cout << "FAIL: " << r->failure << "\n";
+      ok = false;
+    }
+  }
+  if (ok) {
+    std::cout << "OK: every acknowledged checkout is confirmed and accounted for in the stock\n";
+  }
+  if (!opts.json_path.empty()) {
+    write_json(opts, base, surge, ok);
+  }
+  return ok ? 0 : 1;
+}
+
+} // namespace
+
+sku_picker::sku_picker(const checkout_options& o, uint64_t seed)
+    : skus_(o.skus)
+    , hot_(o.hot_skus)
+    , hot_percent_(o.hot_percent)
+    , state_(seed) {}
+
+uint64_t sku_picker::rand() {
+  // splitmix64
+  uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::vector<std::string> sku_picker::next() {
+  const auto n = 1 + rand() % 3;
+  std::vector<int> picked;
+  // After 64 tries only cold SKUs: fewer than 3 hot ones at 100 % cannot fill 3 lines.
+  for (int tries = 0; picked.size() < n; ++tries) {
+    int i = 0;
+    if (hot_ > 0 && tries < 64 && static_cast<int>(rand() % 100) < hot_percent_) {
+      i = static_cast<int>(rand() % static_cast<uint64_t>(hot_));
+    } else {
+      i = hot_ + static_cast<int>(rand() % static_cast<uint64_t>(skus_ - hot_));
+    }
+    if (std::find(picked.begin(), picked.end(), i) == picked.end()) {
+      picked.push_back(i);
+    }
+  }
+  std::vector<std::string> out;
+  for (int i : picked) {
+    out.push_back(name_of(i));
+  }
+  return out;
+}
+
+std::string sku_picker::name_of(int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "sku-%05d", i);
+  return buf;
+}
+
+int checkout_command(const std::vector<std::string>& args) {
+  std::optional<checkout_options> opts;
+  try {
+    opts = parse_checkout(args);
+  } catch (const bad_flag& e) {
+    std::cerr << "surge-bench checkout: " << e.what() << " (see surge-bench checkout --help)\n";
+    return 2;
+  }
+  if (!opts) {
+    std::cout << checkout_usage;
+    return 0;
+  }
+  try {
+    return run_checkout(*opts);
+  } catch (const std::exception& e) {
+    std::cerr << "surge-bench checkout: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+} // namespace surge::bench

@@ -1,0 +1,427 @@
+// Surge's side of `checkout`: the real checkout path in-process, wired as runtime/src/node.cpp
+// wires it: storage pools, commit queue, the order store pool, the payment router over the
+// paysim gateway, and the SKU, cart and order directories. Driver actors keep --concurrency
+// shopper flows going: create a cart, put 1-3 SKUs in it (each a hold on its SKU actor), then
+// check out (order actor: order row, payment, holds confirmed as sold, order confirmed with its
+// outbox event). Only the checkout request is timed (send -> 201 order).
+
+#include <caf/all.hpp>
+
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include <pqxx/pqxx>
+#include <unistd.h>
+
+#include "common.hpp"
+#include "surge/actors/cart.hpp"
+#include "surge/actors/errors.hpp"
+#include "surge/actors/order.hpp"
+#include "surge/actors/sku.hpp"
+#include "surge/config/settings.hpp"
+#include "surge/net/payments/payment_router.hpp"
+#include "surge/persistence/commit_queue.hpp"
+#include "surge/persistence/orders.hpp"
+#include "surge/persistence/pg.hpp"
+#include "surge/persistence/redis.hpp"
+
+namespace surge::bench {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int64_t initial_on_hand = 1'000'000'000'000; // never sells out
+constexpr auto request_timeout = 30s;
+constexpr int max_drivers = 4;
+
+config::node_options node_settings() {
+  auto loaded = config::load({}, config::process_environment(), {"SURGE_BENCH_"});
+  if (auto* err = std::get_if<config::load_error>(&loaded)) {
+    throw std::runtime_error("cannot load the node settings: " + err->message);
+  }
+  return std::get<config::invocation>(loaded).options;
+}
+
+/// One in-process Surge node without HTTP, started and stopped in node.cpp's order.
+struct instance {
+  std::unique_ptr<actors::pg_pool> pg;
+  std::unique_ptr<actors::redis_pool> redis;
+  std::unique_ptr<persistence::commit_queue> journal;
+  std::unique_ptr<actors::order_pool> orders_pool;
+  std::unique_ptr<net::payments::payment_router> payments;
+  std::shared_ptr<actors::entity_env> env;
+  std::unique_ptr<caf::actor_system_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<actors::sku_directory> skus;
+  std::unique_ptr<actors::cart_directory> carts;
+  std::unique_ptr<actors::order_directory> orders;
+
+  instance(const config::node_options& opts, const checkout_options& bo, const std::string& pg_url,
+           const std::string& redis_prefix, uint16_t gateway_port) {
+    auto pg_factory = [pg_url]() -> std::unique_ptr<persistence::journal> {
+      auto j = persistence::make_pg_journal(pg_url);
+      return j ? std::move(*j) : nullptr;
+    };
+    pg = std::make_unique<actors::pg_pool>("pg", opts.storage_threads, pg_factory);
+    persistence::redis_options ropts;
+    ropts.url = bo.redis_url;
+    ropts.prefix = redis_prefix;
+    redis = std::make_unique<actors::redis_pool>(
+        "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
+          auto snaps = persistence::make_redis_snapshot_cache(ropts);
+          auto carts = persistence::make_redis_cart_store(ropts);
+          if (!snaps || !carts) {
+            return nullptr;
+          }
+          auto conn = std::make_unique<actors::redis_conn>();
+          conn->snapshots = std::move(*snaps);
+          conn->carts = std::move(*carts);
+          return conn;
+        });
+    journal = std::make_unique<persistence::commit_queue>(
+        pg_factory,
+        persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
+    // node.cpp: two order-store connections (--order-threads).
+    orders_pool = std::make_unique<actors::order_pool>(
+        "orders", static_cast<std::size_t>(bo.order_threads),
+        [pg_url]() -> std::unique_ptr<persistence::order_store> {
+          auto s = persistence::make_pg_order_store(pg_url);
+          return s ? std::move(*s) : nullptr;
+        });
+    std::vector<std::unique_ptr<net::payments::gateway>> gws;
+    gws.push_back(net::payments::make_gateway(net::payments::gateway_spec{
+        "alpha", net::payments::gateway_kind::form, "127.0.0.1", gateway_port}));
+    net::payments::router_options ro;
+    ro.timeout = opts.payments_timeout;
+    ro.threads = static_cast<std::size_t>(bo.payment_threads);
+    payments = std::make_unique<net::payments::payment_router>(std::move(gws), ro);
+
+    env = std::make_shared<actors::entity_env>();
+    env->opts.node_id = "bench";
+    env->opts.holds_ttl = std::max<std::chrono::milliseconds>(opts.holds_ttl, 2 * max_duration);
+    env->opts.carts_ttl = opts.carts_ttl;
+    env->opts.idle_timeout = opts.entity_idle;
+    env->opts.snapshot_every = opts.sku_snapshot_every;
+    env->journal = journal.get();
+    env->pg = pg.get();
+    env->redis = redis.get();
+    env->orders = orders_pool.get();
+    env->payments = payments.get();
+    env->now_ms = actors::system_now_ms;
+    cfg = std::make_unique<caf::actor_system_config>();
+    cfg->set("scheduler.max-threads",
+             static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
+    actors::register_message_types(*cfg);
+    sys = std::make_unique<caf::actor_system>(*cfg);
+    std::shared_ptr<const actors::entity_env> cenv = env;
+    auto* s = sys.get();
+    skus = std::make_unique<actors::sku_directory>([s, cenv, this](const std::string& id) {
+      return actors::spawn_sku(*s, id, cenv, skus.get());
+    });
+    carts = std::make_unique<actors::cart_directory>([s, cenv, this](const std::string& id) {
+      return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
+    });
+    orders = std::make_unique<actors::order_directory>([s, cenv, this](const std::string& id) {
+      return actors::spawn_order(*s, id, cenv,
+                                 actors::order_links{orders.get(), carts.get(), skus.get()});
+    });
+  }
+
+  ~instance() { stop(); }
+  instance(const instance&) = delete;
+  instance& operator=(const instance&) = delete;
+
+  void stop() {
+    if (sys) {
+      auto stop_all = [](const auto& h) {
+        caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+      };
+      skus->for_each(stop_all);
+      carts->for_each(stop_all);
+      orders->for_each(stop_all);
+    }
+    if (journal) {
+      journal->stop();
+    }
+    sys.reset();
+    if (pg) {
+      pg->stop();
+    }
+    if (redis) {
+      redis->stop();
+    }
+    if (orders_pool) {
+      orders_pool->stop();
+    }
+    payments.reset();
+  }
+};
+
+/// A request to a SKU, waited for (bounded by request_timeout).
+template <class Result, class... Ts>
+Result ask_sku(instance& inst, const std::string& sku, Ts&&... xs) {
+  caf::scoped_actor self{*inst.sys};
+  std::optional<Result> out;
+  std::string err;
+  self->request(inst.skus->acquire(sku), request_timeout, std::forward<Ts>(xs)...)
+      .receive(
+          [&](Result& r) { out = std::move(r); },
+          [&](caf::error& e) { err = actors::message_of(e) + " (" + caf::to_string(e) + ")"; });
+  if (!out) {
+    throw std::runtime_error("SKU " + sku + " request failed: " + err);
+  }
+  return std::move(*out);
+}
+
+struct drive_shared {
+  instance* inst = nullptr;
+  const checkout_options* opts = nullptr;
+  phases p;
+  std::atomic<uint64_t> measured{0};
+  std::mutex mtx;
+  std::condition_variable cv;
+  int running = 0;
+  run_result result;
+  std::map<std::string, int64_t> lines;
+  std::string first_error;
+};
+
+struct driver_state {
+  static inline const char* name = "surge.bench.checkout_driver";
+  std::unique_ptr<sku_picker> picker;
+  std::string prefix;
+  uint64_t next = 0;
+  int outstanding = 0;
+  uint64_t ok = 0;
+  uint64_t errors = 0;
+  uint64_t measured = 0;
+  histogram latency;
+  std::map<std::string, int64_t> lines;
+  std::string first_error;
+};
+
+using driver_ptr = caf::stateful_actor<driver_state>*;
+using shared_ptr = std::shared_ptr<drive_shared>;
+
+void start_flow(driver_ptr self, const shared_ptr& sh);
+
+void finish(driver_ptr self, const shared_ptr& sh) {
+  auto& st = self->state;
+  {
+    std::lock_guard<std::mutex> guard{sh->mtx};
+    sh->result.latency.merge(st.latency);
+    sh->result.total_ok += st.ok;
+    sh->result.errors += st.errors;
+    sh->result.measured += st.measured;
+    for (const auto& [sku, n] : st.lines) {
+      sh->lines[sku] += n;
+    }
+    if (sh->first_error.empty()) {
+      sh->first_error = st.first_error;
+    }
+    --sh->running;
+  }
+  sh->cv.notify_all();
+  self->quit();
+}
+
+/// One flow ended (`error` null: a confirmed order); starts the next one or winds down.
+void flow_done(driver_ptr self, const shared_ptr& sh, const std::string* error) {
+  auto& st = self->state;
+  --st.outstanding;
+  if (error != nullptr) {
+    ++st.errors;
+    if (st.first_error.empty()) {
+      st.first_error = *error;
+    }
+  }
+  if (clock::now() < sh->p.measure_until && !interrupted().load(std::memory_order_relaxed)) {
+    start_flow(self, sh);
+  } else if (st.outstanding == 0) {
+    finish(self, sh);
+  }
+}
+
+std::string describe(const caf::error& e) {
+  return actors::message_of(e) + " (" + caf::to_string(e) + ")";
+}
+
+void checkout(driver_ptr self, const shared_ptr& sh, const std::string& cart_id,
+              std::vector<std::string> skus) {
+  auto& st = self->state;
+  const std::string key = st.prefix + "k" + std::to_string(st.next++);
+  actors::checkout_request req{key, cart_id, "card", "tok_ok"};
+  const auto t0 = clock::now();
+  self->request(sh->inst->orders->acquire(actors::order_id_for(key)), request_timeout,
+                actors::checkout_atom::value, std::move(req))
+      .then(
+          [self, sh, t0, skus = std::move(skus)](actors::order_view& o) {
+            const auto t1 = clock::now();
+            auto& st = self->state;
+            if (o.status != "confirmed" || o.lines.size() != skus.size()) {
+              const std::string e = "checkout answered status " + o.status + " with " +
+                                    std::to_string(o.lines.size()) + " lines";
+              return flow_done(self, sh, &e);
+            }
+            ++st.ok;
+            for (const auto& l : o.lines) {
+              st.lines[l.sku] += l.qty;
+            }
+            if (sh->p.measured(t1)) {
+              ++st.measured;
+              st.latency.record(static_cast<uint64_t>((t1 - t0).count()));
+              sh->measured.fetch_add(1, std::memory_order_relaxed);
+            }
+            flow_done(self, sh, nullptr);
+          },
+          [self, sh](caf::error& err) {
+            const std::string e = "checkout: " + describe(err);
+            flow_done(self, sh, &e);
+          });
+}
+
+/// Puts skus[i..] into the cart one after the other, then checks out.
+void add_items(driver_ptr self, const shared_ptr& sh, std::string cart_id,
+               std::vector<std::string> skus, std::size_t i) {
+  if (i == skus.size()) {
+    return checkout(self, sh, cart_id, std::move(skus));
+  }
+  const auto sku = skus[i];
+  self->request(sh->inst->carts->acquire(cart_id), request_timeout, actors::item_atom::value, sku,
+                int64_t{1}, false)
+      .then(
+          [self, sh, cart_id, skus = std::move(skus), i](actors::cart_view&) mutable {
+            add_items(self, sh, std::move(cart_id), std::move(skus), i + 1);
+          },
+          [self, sh](caf::error& err) {
+            const std::string e = "add to cart: " + describe(err);
+            flow_done(self, sh, &e);
+          });
+}
+
+void start_flow(driver_ptr self, const shared_ptr& sh) {
+  auto& st = self->state;
+  ++st.outstanding;
+  const std::string cart_id = st.prefix + "c" + std::to_string(st.next++);
+  auto skus = st.picker->next();
+  self->request(sh->inst->carts->acquire(cart_id), request_timeout, actors::create_atom::value,
+                std::string{})
+      .then([self, sh, cart_id, skus = std::move(skus)](
+                actors::cart_view&) mutable { add_items(self, sh, cart_id, std::move(skus), 0); },
+            [self, sh](caf::error& err) {
+              const std::string e = "create cart: " + describe(err);
+              flow_done(self, sh, &e);
+            });
+}
+
+caf::behavior driver(driver_ptr self, shared_ptr sh, int id, int quota) {
+  self->state.prefix = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(id) + "-";
+  self->state.picker =
+      std::make_unique<sku_picker>(*sh->opts, 0xc0ffee + static_cast<uint64_t>(id));
+  for (int i = 0; i < quota; ++i) {
+    start_flow(self, sh);
+  }
+  return {[](actors::tick_atom) {}};
+}
+
+} // namespace
+
+run_result run_checkout_surge(const checkout_options& opts, const std::string& db_url,
+                              const std::string& redis_prefix, uint16_t gateway_port,
+                              checkout_extra& extra) {
+  const auto settings = node_settings();
+  std::cerr << "[surge] settings: journal.writers=" << settings.journal_writers
+            << " storage.threads=" << settings.storage_threads
+            << " payments.timeout=" << settings.payments_timeout.count() << "ms"
+            << " payment threads=" << opts.payment_threads
+            << " order store connections=" << opts.order_threads << "\n";
+  run_result res;
+  res.system = "Surge (cart, SKU, order actors)";
+  instance inst{settings, opts, db_url, redis_prefix, gateway_port};
+  for (int i = 0; i < opts.skus; ++i) {
+    persistence::product_record rec;
+    rec.sku = sku_picker::name_of(i);
+    rec.name = "Item " + std::to_string(i);
+    rec.description = "surge-bench checkout";
+    rec.category = "bench";
+    rec.price_cents = sku_picker::price_of(i);
+    ask_sku<actors::product_view>(inst, rec.sku, actors::product_atom::value, rec);
+    ask_sku<actors::stock_view>(inst, rec.sku, actors::stock_atom::value,
+                                actors::stock_change{true, initial_on_hand});
+  }
+
+  auto sh = std::make_shared<drive_shared>();
+  sh->inst = &inst;
+  sh->opts = &opts;
+  const int drivers = std::min(max_drivers, opts.concurrency);
+  sh->running = drivers;
+  sh->p = phases::starting_now(warmup_for(opts.duration), opts.duration);
+  for (int i = 0; i < drivers; ++i) {
+    const int quota = opts.concurrency / drivers + (i < opts.concurrency % drivers ? 1 : 0);
+    inst.sys->spawn(driver, sh, i, quota);
+  }
+  report_progress("surge", sh->p, sh->measured, "checkouts");
+  {
+    std::unique_lock<std::mutex> lock{sh->mtx};
+    if (!sh->cv.wait_for(lock, 4 * request_timeout, [&] { return sh->running == 0; })) {
+      throw std::runtime_error("the drivers did not finish in time");
+    }
+    res.latency = sh->result.latency;
+    res.total_ok = sh->result.total_ok;
+    res.errors = sh->result.errors;
+    res.measured = sh->result.measured;
+    extra.lines = sh->lines;
+  }
+  res.seconds = sh->p.seconds();
+
+  // Every SKU sold exactly the units of the confirmed checkouts and holds nothing any more.
+  std::string bad;
+  int mismatches = 0;
+  for (int i = 0; i < opts.skus; ++i) {
+    const auto sku = sku_picker::name_of(i);
+    const auto s = ask_sku<actors::stock_view>(inst, sku, actors::stock_atom::value);
+    const auto it = extra.lines.find(sku);
+    const int64_t expected = it == extra.lines.end() ? 0 : it->second;
+    if ((s.sold != expected || s.held != 0) && mismatches++ == 0) {
+      bad = sku + " sold " + std::to_string(s.sold) + " held " + std::to_string(s.held) +
+            ", ordered " + std::to_string(expected);
+    }
+  }
+  inst.stop();
+
+  // And PostgreSQL has every acknowledged order confirmed, with its lines.
+  pqxx::connection c{db_url};
+  pqxx::nontransaction tx{c};
+  extra.orders_confirmed =
+      tx.exec("SELECT count(*) FROM orders WHERE status = 'confirmed'").at(0).at(0).as<int64_t>();
+  int line_mismatches = 0;
+  std::string bad_line;
+  std::map<std::string, int64_t> pg_lines;
+  for (const auto& r : tx.exec("SELECT l.sku, sum(l.qty) FROM order_lines l JOIN orders o "
+                               "USING (order_id) WHERE o.status = 'confirmed' GROUP BY l.sku")) {
+    pg_lines[r[0].as<std::string>()] = r[1].as<int64_t>();
+  }
+  if (pg_lines != extra.lines) {
+    ++line_mismatches;
+  }
+  if (res.errors > 0) {
+    res.failure =
+        "surge: " + std::to_string(res.errors) + " checkouts failed, first: " + sh->first_error;
+  } else if (extra.orders_confirmed != static_cast<int64_t>(res.total_ok)) {
+    res.failure = "surge: " + std::to_string(extra.orders_confirmed) +
+                  " confirmed orders in PostgreSQL but " + std::to_string(res.total_ok) +
+                  " checkouts answered 201";
+  } else if (mismatches > 0) {
+    res.failure = "surge: " + std::to_string(mismatches) + " SKUs off, e.g. " + bad;
+  } else if (line_mismatches > 0) {
+    res.failure = "surge: the confirmed order lines in PostgreSQL differ from the acknowledged";
+  }
+  return res;
+}
+
+} // namespace surge::bench

@@ -1,0 +1,446 @@
+// surgectl end to end: runs the real binary (SURGECTL_BINARY) against a real surge-node child
+// process for the admin commands, and against a Redis stream filled here with XADD for
+// `orders tail`. Checks the output and the exit codes (0 ok, 1 server error, 2 usage, 3 cannot
+// connect).
+
+#include <doctest/doctest.h>
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api.hpp"
+#include "test_env.hpp"
+
+extern char** environ;
+
+namespace surge::itest {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct ctl_result {
+  int code = -1; ///< exit status; -1 when it did not exit normally
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f{path};
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+/// Runs surgectl with `args` (and `env` added to this process' environment without
+/// SURGE_ADMIN_TOKEN), waits up to `patience`, and returns its exit status and output.
+ctl_result run_ctl(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                   std::chrono::milliseconds patience = 30s) {
+  static int n = 0;
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto base =
+      (dir / ("surgectl_test_" + std::to_string(::getpid()) + "_" + std::to_string(++n))).string();
+  const auto out_path = base + ".out";
+  const auto err_path = base + ".err";
+
+  std::vector<std::string> argv_s{SURGECTL_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view{*e}.rfind("SURGE_ADMIN_TOKEN=", 0) != 0) {
+      env_s.emplace_back(*e);
+    }
+  }
+  env_s.insert(env_s.end(), env.begin(), env.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env_s) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    FILE* o = std::fopen(out_path.c_str(), "w");
+    FILE* e = std::fopen(err_path.c_str(), "w");
+    if (o == nullptr || e == nullptr) {
+      ::_exit(127);
+    }
+    ::dup2(fileno(o), 1);
+    ::dup2(fileno(e), 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ctl_result r;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    const pid_t got = ::waitpid(pid, &status, WNOHANG);
+    if (got == pid) {
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL("surgectl did not exit within the patience");
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  if (WIFEXITED(status)) {
+    r.code = WEXITSTATUS(status);
+  }
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  std::filesystem::remove(out_path);
+  std::filesystem::remove(err_path);
+  return r;
+}
+
+std::string show(const ctl_result& r) {
+  return "exit " + std::to_string(r.code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in{s};
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty()) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> words_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in{s};
+  for (std::string w; in >> w;) {
+    out.push_back(w);
+  }
+  return out;
+}
+
+/// The data row of a `stock` table: SKU ON_HAND HELD SOLD AVAILABLE OWNER EPOCH.
+std::vector<std::string> stock_row(const ctl_result& r) {
+  const auto ls = lines_of(r.out);
+  REQUIRE_MESSAGE(ls.size() == 2, show(r));
+  CHECK(words_of(ls[0]) ==
+        std::vector<std::string>{"SKU", "ON_HAND", "HELD", "SOLD", "AVAILABLE", "OWNER", "EPOCH"});
+  auto w = words_of(ls[1]);
+  REQUIRE_MESSAGE(w.size() == 7, show(r));
+  return w;
+}
+
+std::string admin_url(uint16_t port) {
+  return "--admin=http://127.0.0.1:" + std::to_string(port);
+}
+
+/// A hiredis connection to the test Redis for XADD.
+class redis_writer {
+ public:
+  redis_writer() {
+    // The test URL is redis://host:port/db; the tests' Redis is on loopback.
+    const auto url = surge::test::test_redis_url();
+    std::string rest = url.substr(8);
+    int db = 0;
+    if (auto slash = rest.find('/'); slash != std::string::npos) {
+      db = rest.size() > slash + 1 ? std::stoi(rest.substr(slash + 1)) : 0;
+      rest = rest.substr(0, slash);
+    }
+    int port = 6379;
+    if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+      port = std::stoi(rest.substr(colon + 1));
+      rest = rest.substr(0, colon);
+    }
+    c_.reset(redisConnect(rest.c_str(), port));
+    REQUIRE((c_ && c_->err == 0));
+    if (db != 0) {
+      command({"SELECT", std::to_string(db)});
+    }
+  }
+
+  void command(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c_.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
+    REQUIRE(r != nullptr);
+    const bool ok = r->type != REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    REQUIRE(ok);
+  }
+
+  /// XADD of one order event as the outbox relay writes it.
+  void add_order(const std::string& stream, int64_t event_id, const std::string& order_id,
+                 int64_t total) {
+    const std::string payload = R"({"order_id":")" + order_id +
+                                R"(","status":"confirmed","cart_id":"c","customer_id":"",)" +
+                                R"("total_cents":)" + std::to_string(total) +
+                                R"(,"currency":"USD","lines":[{"sku":"A","qty":2,"price_cents":)" +
+                                std::to_string(total / 2) + "}]}";
+    command({"XADD", stream, "*", "event_id", std::to_string(event_id), "key", order_id, "payload",
+             payload});
+  }
+
+ private:
+  std::unique_ptr<redisContext, decltype(&redisFree)> c_{nullptr, &redisFree};
+};
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+} // namespace
+
+TEST_SUITE("surgectl") {
+
+  TEST_CASE("usage errors exit 2 with a message; --help lists the commands") {
+    auto help = run_ctl({"--help"});
+    CHECK_MESSAGE(help.code == 0, show(help));
+    for (const char* cmd :
+         {"status", "nodes", "stock get", "stock set", "stock add", "orders tail"}) {
+      CHECK_MESSAGE(help.out.find(cmd) != std::string::npos, cmd);
+    }
+    const std::vector<std::vector<std::string>> bad = {
+        {},
+        {"frobnicate"},
+        {"--bogus", "status"},
+        {"stock"},
+        {"stock", "get"},
+        {"stock", "get", "a", "b"},
+        {"stock", "set", "a"},
+        {"stock", "set", "a", "ten"},
+        {"stock", "set", "a", "-1"},
+        {"stock", "add", "a", "1.5"},
+        {"stock", "move", "a", "1"},
+        {"status", "extra"},
+        {"status", "--count=3"},
+        {"--admin=ftp://x", "status"},
+        {"--admin=http://127.0.0.1:99999", "status"},
+        {"orders"},
+        {"orders", "tail", "--count=0"},
+        {"orders", "tail", "--timeout=soon"},
+        {"orders", "tail", "--redis=http://x"},
+    };
+    for (const auto& args : bad) {
+      std::string joined;
+      for (const auto& a : args) {
+        joined += a + " ";
+      }
+      INFO("surgectl " << joined);
+      auto r = run_ctl(args);
+      CHECK_MESSAGE(r.code == 2, show(r));
+      CHECK_MESSAGE(r.err.find("usage:") != std::string::npos, show(r));
+      CHECK(r.out.empty());
+    }
+  }
+
+  TEST_CASE("unreachable admin port or Redis: exit 3") {
+    const auto port = pick_free_port();
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"status"},
+                                                 {"nodes"},
+                                                 {"stock", "get", "x"},
+                                                 {"stock", "set", "x", "3"}}) {
+      std::vector<std::string> full{admin_url(port)};
+      full.insert(full.end(), args.begin(), args.end());
+      auto r = run_ctl(full);
+      CHECK_MESSAGE(r.code == 3, show(r));
+      CHECK_MESSAGE(r.err.find("cannot connect") != std::string::npos, show(r));
+    }
+    auto r = run_ctl({"orders", "tail", "--redis=redis://127.0.0.1:" + std::to_string(port) + "/0",
+                      "--count=1", "--timeout=1"});
+    CHECK_MESSAGE(r.code == 3, show(r));
+  }
+
+  TEST_CASE("stock set, add, get and status against a node") {
+    node_process node;
+    api a{node};
+    a.put_product({.sku = "ctl-1", .name = "Ctl", .price_cents = 250});
+    const auto adm = admin_url(node.admin_port());
+
+    auto set = run_ctl({adm, "stock", "set", "ctl-1", "10"});
+    REQUIRE_MESSAGE(set.code == 0, show(set));
+    auto w = stock_row(set);
+    CHECK(w[0] == "ctl-1");
+    CHECK(w[1] == "10");
+    CHECK(w[2] == "0");
+    CHECK(w[3] == "0");
+    CHECK(w[4] == "10");
+
+    auto add = run_ctl({adm, "stock", "add", "ctl-1", "5"});
+    REQUIRE_MESSAGE(add.code == 0, show(add));
+    CHECK(stock_row(add)[1] == "15");
+    auto sub = run_ctl({"stock", "add", "ctl-1", "-3", adm}); // flags anywhere
+    REQUIRE_MESSAGE(sub.code == 0, show(sub));
+    CHECK(stock_row(sub)[1] == "12");
+    check_stock(a.stock("ctl-1"), 12, 0, 0);
+
+    // A hold shows up as held; get reads without changing anything.
+    auto cart = a.create_cart();
+    REQUIRE(a.put_item(cart, "ctl-1", 2).status == 200);
+    auto get = run_ctl({adm, "stock", "get", "ctl-1"});
+    REQUIRE_MESSAGE(get.code == 0, show(get));
+    w = stock_row(get);
+    CHECK(w[1] == "12");
+    CHECK(w[2] == "2");
+    CHECK(w[4] == "10");
+
+    auto js = run_ctl({adm, "--json", "stock", "get", "ctl-1"});
+    REQUIRE_MESSAGE(js.code == 0, show(js));
+    const auto v = parse_json(js.out);
+    CHECK(str_of(v, "sku") == "ctl-1");
+    CHECK(int_of(v, "on_hand") == 12);
+    CHECK(int_of(v, "held") == 2);
+    CHECK(int_of(v, "available") == 10);
+
+    // Server-side errors: exit 1 with the server's error.
+    auto unknown = run_ctl({adm, "stock", "get", "no-such-sku"});
+    CHECK_MESSAGE(unknown.code == 1, show(unknown));
+    CHECK_MESSAGE(unknown.err.find("not_found") != std::string::npos, show(unknown));
+    CHECK(unknown.out.empty());
+    auto unknown_json = run_ctl({adm, "--json", "stock", "get", "no-such-sku"});
+    CHECK_MESSAGE(unknown_json.code == 1, show(unknown_json));
+    check_error(response{404, {}, unknown_json.out, {}}, 404, "not_found");
+    auto below = run_ctl({adm, "stock", "set", "ctl-1", "1"}); // below held: 409
+    CHECK_MESSAGE(below.code == 1, show(below));
+    CHECK_MESSAGE(below.err.find("conflict") != std::string::npos, show(below));
+    check_stock(a.stock("ctl-1"), 12, 2, 0);
+
+    for (const char* cmd : {"status", "nodes"}) {
+      auto st = run_ctl({adm, cmd});
+      REQUIRE_MESSAGE(st.code == 0, show(st));
+      const auto ls = lines_of(st.out);
+      REQUIRE_MESSAGE(ls.size() >= 2, show(st));
+      CHECK(words_of(ls[0]) ==
+            std::vector<std::string>{"NODE", "ADDRESS", "STATUS", "SHARDS", "ACTORS"});
+      const auto row = words_of(ls[1]);
+      REQUIRE_MESSAGE(row.size() == 5, show(st));
+      CHECK(row[0] == "it-" + node.database());
+      CHECK(row[2] == "up");
+      CHECK(row[3] == "256");
+    }
+    auto nj = run_ctl({adm, "nodes", "--json"});
+    REQUIRE_MESSAGE(nj.code == 0, show(nj));
+    CHECK(array_of(parse_json(nj.out), "nodes").size() == 1);
+  }
+
+  TEST_CASE("admin token: wrong or missing token exit 1, --token or SURGE_ADMIN_TOKEN work") {
+    node_process node{node_config{.admin_token = "secret"}};
+    api a{node};
+    a.put_product({.sku = "ctl-t", .name = "Tok"});
+    const auto adm = admin_url(node.admin_port());
+
+    auto wrong = run_ctl({adm, "--token=nope", "stock", "set", "ctl-t", "7"});
+    CHECK_MESSAGE(wrong.code == 1, show(wrong));
+    CHECK_MESSAGE(wrong.err.find("unauthorized") != std::string::npos, show(wrong));
+    auto none = run_ctl({adm, "status"});
+    CHECK_MESSAGE(none.code == 1, show(none));
+    // --token beats the environment.
+    auto beaten = run_ctl({adm, "--token=nope", "status"}, {"SURGE_ADMIN_TOKEN=secret"});
+    CHECK_MESSAGE(beaten.code == 1, show(beaten));
+    check_stock(a.stock("ctl-t"), 0, 0, 0);
+
+    auto right = run_ctl({adm, "--token=secret", "stock", "set", "ctl-t", "7"});
+    CHECK_MESSAGE(right.code == 0, show(right));
+    auto env = run_ctl({adm, "stock", "add", "ctl-t", "1"}, {"SURGE_ADMIN_TOKEN=secret"});
+    CHECK_MESSAGE(env.code == 0, show(env));
+    check_stock(a.stock("ctl-t"), 8, 0, 0);
+  }
+
+  TEST_CASE("orders tail: each order once, bounded by --count or --timeout") {
+    surge::test::redis_test_keys keys;
+    const auto stream = keys.prefix() + "orders";
+    redis_writer w;
+    // At-least-once delivery: o-2 and o-1 come again.
+    w.add_order(stream, 1, "o-1", 1000);
+    w.add_order(stream, 2, "o-2", 2000);
+    w.add_order(stream, 1, "o-1", 1000);
+    w.add_order(stream, 3, "o-3", 3050);
+    w.add_order(stream, 2, "o-2", 2000);
+    const std::vector<std::string> base{"orders", "tail", "--redis=" + keys.url(),
+                                        "--stream=" + stream, "--from=0"};
+
+    auto with = [&](std::vector<std::string> more) {
+      auto args = base;
+      args.insert(args.end(), more.begin(), more.end());
+      return args;
+    };
+
+    auto r = run_ctl(with({"--count=3"}));
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    auto ls = lines_of(r.out);
+    REQUIRE_MESSAGE(ls.size() == 4, show(r)); // header + 3
+    CHECK(words_of(ls[0]) == std::vector<std::string>{"ORDER_ID", "STATUS", "TOTAL", "LINES"});
+    CHECK(words_of(ls[1]) ==
+          std::vector<std::string>{"o-1", "confirmed", "10.00", "USD", "A", "x2"});
+    CHECK(words_of(ls[2])[0] == "o-2");
+    CHECK(words_of(ls[3]) ==
+          std::vector<std::string>{"o-3", "confirmed", "30.50", "USD", "A", "x2"});
+
+    // --count larger than the stream: the timeout ends it, still each order once.
+    const auto t0 = std::chrono::steady_clock::now();
+    r = run_ctl(with({"--count=10", "--timeout=1"}));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    CHECK(lines_of(r.out).size() == 4);
+    CHECK(took < 10s);
+    for (const char* id : {"o-1 ", "o-2 ", "o-3 "}) {
+      CHECK_MESSAGE(count_of(r.out, id) == 1, show(r));
+    }
+
+    r = run_ctl(with({"--json", "--count=2"}));
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    ls = lines_of(r.out);
+    REQUIRE_MESSAGE(ls.size() == 2, show(r));
+    CHECK(str_of(parse_json(ls[0]), "order_id") == "o-1");
+    CHECK(str_of(parse_json(ls[1]), "order_id") == "o-2");
+
+    // --from=$ (the default): only entries added after the start, duplicates dropped.
+    std::thread late{[&] {
+      std::this_thread::sleep_for(1500ms);
+      redis_writer w2;
+      w2.add_order(stream, 3, "o-3", 3050); // a redelivery of an old one: new entry, same key
+      w2.add_order(stream, 4, "o-4", 400);
+      w2.add_order(stream, 4, "o-4", 400);
+      w2.add_order(stream, 5, "o-5", 500);
+    }};
+    r = run_ctl({"orders", "tail", "--redis=" + keys.url(), "--stream=" + stream, "--count=3",
+                 "--timeout=20"});
+    late.join();
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    ls = lines_of(r.out);
+    REQUIRE_MESSAGE(ls.size() == 4, show(r));
+    CHECK(words_of(ls[1])[0] == "o-3");
+    CHECK(words_of(ls[2])[0] == "o-4");
+    CHECK(words_of(ls[3])[0] == "o-5");
+  }
+
+} // TEST_SUITE
+
+} // namespace surge::itest

@@ -1,0 +1,137 @@
+// The admin API client: one blocking Boost.Beast HTTP/1.1 exchange per command, with one
+// deadline for resolve, connect, write and read.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <cctype>
+#include <charconv>
+
+#include "surgectl.hpp"
+
+namespace surge::ctl {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+endpoint parse_admin_url(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) {
+    throw cli_error(exit_usage, "--admin expects http://host[:port], got '" + url + "'");
+  }
+  std::string rest = url.substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/') {
+    rest.pop_back();
+  }
+  endpoint ep;
+  ep.port = 80;
+  std::string port_text;
+  if (!rest.empty() && rest.front() == '[') { // [IPv6]:port
+    const auto close = rest.find(']');
+    if (close == std::string::npos) {
+      throw cli_error(exit_usage, "--admin: unterminated '[' in '" + url + "'");
+    }
+    ep.host = rest.substr(1, close - 1);
+    rest = rest.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        throw cli_error(exit_usage, "--admin expects http://host[:port], got '" + url + "'");
+      }
+      port_text = rest.substr(1);
+    }
+  } else {
+    const auto colon = rest.rfind(':');
+    ep.host = rest.substr(0, colon);
+    if (colon != std::string::npos) {
+      port_text = rest.substr(colon + 1);
+    }
+  }
+  if (ep.host.empty() || ep.host.find('/') != std::string::npos ||
+      ep.host.find('@') != std::string::npos) {
+    throw cli_error(exit_usage, "--admin expects http://host[:port] (no path), got '" + url + "'");
+  }
+  if (!port_text.empty() || rest.find(':') != std::string::npos) {
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || p == 0 || p > 65535) {
+      throw cli_error(exit_usage, "--admin: bad port in '" + url + "'");
+    }
+    ep.port = static_cast<uint16_t>(p);
+  }
+  return ep;
+}
+
+std::string path_segment(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+http_answer admin_call(const endpoint& ep, const std::string& token, const std::string& method,
+                       const std::string& target, const std::string& body,
+                       std::chrono::milliseconds timeout) {
+  const std::string where = "http://" + ep.host + ":" + std::to_string(ep.port);
+  asio::io_context io;
+  beast::tcp_stream stream{io};
+  beast::error_code ec;
+  tcp::resolver resolver{io};
+  const auto addrs = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+  if (ec) {
+    throw cli_error(exit_unreachable, "cannot resolve " + ep.host + ": " + ec.message());
+  }
+  stream.expires_after(timeout);
+  stream.connect(addrs, ec);
+  if (ec) {
+    throw cli_error(exit_unreachable, "cannot connect to the admin API at " + where + ": " +
+                                          ec.message() + " (is surge-node running? --admin=URL)");
+  }
+  http::request<http::string_body> req;
+  req.version(11);
+  req.method_string(method);
+  req.target(target);
+  req.set(http::field::host, ep.host + ":" + std::to_string(ep.port));
+  req.set(http::field::user_agent, "surgectl");
+  req.set(http::field::accept, "application/json");
+  if (!token.empty()) {
+    req.set(http::field::authorization, "Bearer " + token);
+  }
+  req.keep_alive(false);
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+  }
+  http::write(stream, req, ec);
+  if (ec) {
+    throw cli_error(exit_unreachable, "cannot send to " + where + ": " + ec.message());
+  }
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  http::read(stream, buf, parser, ec);
+  if (ec) {
+    throw cli_error(exit_unreachable, "no answer from " + where + ": " + ec.message());
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  auto res = parser.release();
+  return http_answer{static_cast<int>(res.result_int()), std::move(res.body())};
+}
+
+} // namespace surge::ctl

@@ -1,0 +1,82 @@
+#pragma once
+
+// surgectl: the operator's CLI over the admin API (shared/API.md) and the order event stream.
+// The pieces main.cpp puts together; each reports failures as a cli_error with the exit code.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace surge::ctl {
+
+/// Exit codes.
+enum exit_code : int {
+  exit_ok = 0,
+  exit_server_error = 1, ///< the server answered an error (or Redis did)
+  exit_usage = 2,        ///< bad command line
+  exit_unreachable = 3,  ///< cannot connect (or no answer in time)
+};
+
+/// A failure that ends the command with `code`; `what()` is the message for stderr.
+struct cli_error : std::runtime_error {
+  cli_error(int code, const std::string& message)
+      : std::runtime_error(message)
+      , code(code) {}
+  int code;
+};
+
+// ------------------------------------------------------------------------------- admin API
+
+struct endpoint {
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// Parses http://host[:port][/]; port 80 when absent. Throws cli_error(exit_usage).
+endpoint parse_admin_url(const std::string& url);
+
+struct http_answer {
+  int status = 0;
+  std::string body;
+};
+
+/// One request to the admin API (bearer `token` when non-empty), bounded by `timeout`. Throws
+/// cli_error(exit_unreachable) when it cannot connect or gets no answer.
+http_answer admin_call(const endpoint& ep, const std::string& token, const std::string& method,
+                       const std::string& target, const std::string& body,
+                       std::chrono::milliseconds timeout);
+
+/// `s` percent-encoded as one path segment.
+std::string path_segment(const std::string& s);
+
+// ---------------------------------------------------------------------------- orders tail
+
+struct tail_options {
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string stream = "surge:orders";
+  std::string from = "$";                           ///< "0", "$" or a stream entry id
+  std::optional<uint64_t> count;                    ///< stop after this many distinct orders
+  std::optional<std::chrono::milliseconds> timeout; ///< stop after this long without a new one
+  bool json = false;
+};
+
+/// Follows the stream, printing each order (by `key`) once on stdout. Returns the exit code;
+/// throws cli_error on connection (exit_unreachable) or Redis (exit_server_error) failures.
+int orders_tail(const tail_options& opts);
+
+/// Set by SIGINT/SIGTERM.
+bool interrupted();
+
+// --------------------------------------------------------------------------------- output
+
+/// Prints `rows` (the first is the header) as aligned columns; columns named in `right` are
+/// right-aligned.
+void print_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right);
+
+/// 1234 and "USD" -> "12.34 USD".
+std::string money(int64_t cents, const std::string& currency);
+
+} // namespace surge::ctl

@@ -61,8 +61,6 @@ flags:
   --skus=N                  catalog size, 4..100000 (default 200)
   --hot-skus=N              hot SKUs, 0..skus-3 (default 5)
   --hot-percent=N           share of picks from the hot SKUs, 0..100 (default 20)
-  --payment-threads=N       Surge payment router threads, 1..256 (default 4, as surge-node)
-  --order-threads=N         Surge order store connections, 1..64 (default 2, as surge-node)
   --paysim=PATH             the surge-paysim binary (default: the one built with this tree)
   --json=FILE               also write the figures as JSON to FILE
   --help                    this text
@@ -85,8 +83,7 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
     static const std::vector<std::string> known = {
         "pg-url",       "redis-url",          "duration", "clients",
         "concurrency",  "gateway-latency-ms", "skus",     "hot-skus",
-        "hot-percent",  "payment-threads",    "paysim",   "json",
-        "order-threads"};
+        "hot-percent",  "paysim",   "json"};
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       throw bad_flag("unknown flag --" + name);
     }
@@ -122,10 +119,6 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
       o.hot_skus = parse_int(name, v, 0, 100000);
     } else if (name == "hot-percent") {
       o.hot_percent = parse_int(name, v, 0, 100);
-    } else if (name == "payment-threads") {
-      o.payment_threads = parse_int(name, v, 1, 256);
-    } else if (name == "order-threads") {
-      o.order_threads = parse_int(name, v, 1, 64);
     } else if (name == "paysim") {
       o.paysim_path = v;
     } else {
@@ -309,8 +302,6 @@ void write_json(const checkout_options& opts, const run_result& base, const run_
     << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
     << ",\n  \"gateway_latency_ms\": " << opts.gateway_latency_ms << ",\n  \"skus\": " << opts.skus
     << ",\n  \"hot_skus\": " << opts.hot_skus << ",\n  \"hot_percent\": " << opts.hot_percent
-    << ",\n  \"payment_threads\": " << opts.payment_threads
-    << ",\n  \"order_threads\": " << opts.order_threads
     << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
     << ",\n  \"baseline\": " << json_of(base) << ",\n  \"surge\": " << json_of(surge)
     << ",\n  \"ratio\": " << fixed(ratio, 2) << ",\n  \"ok\": " << (ok ? "true" : "false")

@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include "surge/runtime/entity_layer.hpp"
+
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -39,127 +41,14 @@ constexpr int64_t initial_on_hand = 1'000'000'000'000; // never sells out
 constexpr auto request_timeout = 30s;
 constexpr int max_drivers = 4;
 
-config::node_options node_settings() {
-  auto loaded = config::load({}, config::process_environment(), {"SURGE_BENCH_"});
-  if (auto* err = std::get_if<config::load_error>(&loaded)) {
-    throw std::runtime_error("cannot load the node settings: " + err->message);
-  }
-  return std::get<config::invocation>(loaded).options;
-}
-
-/// One in-process Surge node without HTTP, started and stopped in node.cpp's order.
-struct instance {
-  std::unique_ptr<actors::pg_pool> pg;
-  std::unique_ptr<actors::redis_pool> redis;
-  std::unique_ptr<persistence::commit_queue> journal;
-  std::unique_ptr<actors::order_pool> orders_pool;
-  std::unique_ptr<net::payments::payment_router> payments;
-  std::shared_ptr<actors::entity_env> env;
-  std::unique_ptr<caf::actor_system_config> cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::unique_ptr<actors::sku_directory> skus;
-  std::unique_ptr<actors::cart_directory> carts;
-  std::unique_ptr<actors::order_directory> orders;
-
-  instance(const config::node_options& opts, const checkout_options& bo, const std::string& pg_url,
-           const std::string& redis_prefix, uint16_t gateway_port) {
-    auto pg_factory = [pg_url]() -> std::unique_ptr<persistence::journal> {
-      auto j = persistence::make_pg_journal(pg_url);
-      return j ? std::move(*j) : nullptr;
-    };
-    pg = std::make_unique<actors::pg_pool>("pg", opts.storage_threads, pg_factory);
-    persistence::redis_options ropts;
-    ropts.url = bo.redis_url;
-    ropts.prefix = redis_prefix;
-    redis = std::make_unique<actors::redis_pool>(
-        "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
-          auto snaps = persistence::make_redis_snapshot_cache(ropts);
-          auto carts = persistence::make_redis_cart_store(ropts);
-          if (!snaps || !carts) {
-            return nullptr;
-          }
-          auto conn = std::make_unique<actors::redis_conn>();
-          conn->snapshots = std::move(*snaps);
-          conn->carts = std::move(*carts);
-          return conn;
-        });
-    journal = std::make_unique<persistence::commit_queue>(
-        pg_factory,
-        persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
-    // node.cpp: two order-store connections (--order-threads).
-    orders_pool = std::make_unique<actors::order_pool>(
-        "orders", static_cast<std::size_t>(bo.order_threads),
-        [pg_url]() -> std::unique_ptr<persistence::order_store> {
-          auto s = persistence::make_pg_order_store(pg_url);
-          return s ? std::move(*s) : nullptr;
-        });
-    std::vector<std::unique_ptr<net::payments::gateway>> gws;
-    gws.push_back(net::payments::make_gateway(net::payments::gateway_spec{
-        "alpha", net::payments::gateway_kind::form, "127.0.0.1", gateway_port}));
-    net::payments::router_options ro;
-    ro.timeout = opts.payments_timeout;
-    ro.threads = static_cast<std::size_t>(bo.payment_threads);
-    payments = std::make_unique<net::payments::payment_router>(std::move(gws), ro);
-
-    env = std::make_shared<actors::entity_env>();
-    env->opts.node_id = "bench";
-    env->opts.holds_ttl = std::max<std::chrono::milliseconds>(opts.holds_ttl, 2 * max_duration);
-    env->opts.carts_ttl = opts.carts_ttl;
-    env->opts.idle_timeout = opts.entity_idle;
-    env->opts.snapshot_every = opts.sku_snapshot_every;
-    env->journal = journal.get();
-    env->pg = pg.get();
-    env->redis = redis.get();
-    env->orders = orders_pool.get();
-    env->payments = payments.get();
-    env->now_ms = actors::system_now_ms;
-    cfg = std::make_unique<caf::actor_system_config>();
-    cfg->set("scheduler.max-threads",
-             static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
-    actors::register_message_types(*cfg);
-    sys = std::make_unique<caf::actor_system>(*cfg);
-    std::shared_ptr<const actors::entity_env> cenv = env;
-    auto* s = sys.get();
-    skus = std::make_unique<actors::sku_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_sku(*s, id, cenv, skus.get());
-    });
-    carts = std::make_unique<actors::cart_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
-    });
-    orders = std::make_unique<actors::order_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_order(*s, id, cenv,
-                                 actors::order_links{orders.get(), carts.get(), skus.get()});
-    });
-  }
-
-  ~instance() { stop(); }
-  instance(const instance&) = delete;
-  instance& operator=(const instance&) = delete;
-
-  void stop() {
-    if (sys) {
-      auto stop_all = [](const auto& h) {
-        caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-      };
-      skus->for_each(stop_all);
-      carts->for_each(stop_all);
-      orders->for_each(stop_all);
-    }
-    if (journal) {
-      journal->stop();
-    }
-    sys.reset();
-    if (pg) {
-      pg->stop();
-    }
-    if (redis) {
-      redis->stop();
-    }
-    if (orders_pool) {
-      orders_pool->stop();
-    }
-    payments.reset();
-  }
+/// The node's entity layer (runtime/entity_layer.hpp), as surge-node wires it, on the bench's
+/// database, Redis prefix and simulated gateway.
+struct instance : runtime::entity_layer {
+  instance(config::node_options opts, const checkout_options& bo, const std::string& pg_url,
+           const std::string& redis_prefix, uint16_t gateway_port)
+      : runtime::entity_layer(bench_node_options(
+            std::move(opts), pg_url, bo.redis_url, redis_prefix,
+            "alpha=http://127.0.0.1:" + std::to_string(gateway_port))) {}
 };
 
 /// A request to a SKU, waited for (bounded by request_timeout).
@@ -338,8 +227,8 @@ run_result run_checkout_surge(const checkout_options& opts, const std::string& d
   std::cerr << "[surge] settings: journal.writers=" << settings.journal_writers
             << " storage.threads=" << settings.storage_threads
             << " payments.timeout=" << settings.payments_timeout.count() << "ms"
-            << " payment threads=" << opts.payment_threads
-            << " order store connections=" << opts.order_threads << "\n";
+            << " payments.threads=" << settings.payments_threads
+            << " orders.threads=" << settings.orders_threads << "\n";
   run_result res;
   res.system = "Surge (cart, SKU, order actors)";
   instance inst{settings, opts, db_url, redis_prefix, gateway_port};

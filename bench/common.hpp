@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -10,8 +11,34 @@
 #include <vector>
 
 #include "histogram.hpp"
+#include "surge/config/settings.hpp"
 
 namespace surge::bench {
+
+/// surge-node's settings: defaults with SURGE_* environment variables applied, as the node
+/// applies them (SURGE_BENCH_* are the bench's own). Throws std::runtime_error when invalid.
+inline config::node_options node_settings() {
+  auto loaded = config::load({}, config::process_environment(), {"SURGE_BENCH_"});
+  if (auto* err = std::get_if<config::load_error>(&loaded)) {
+    throw std::runtime_error("cannot load the node settings: " + err->message);
+  }
+  return std::get<config::invocation>(loaded).options;
+}
+
+/// The node's settings pointed at the bench's database, Redis prefix and gateways. Holds must
+/// outlive the longest run: an expiry would change `held` under the checks.
+inline config::node_options bench_node_options(config::node_options opts, std::string pg_url,
+                                               std::string redis_url, std::string redis_prefix,
+                                               std::string gateways) {
+  opts.node_id = "bench";
+  opts.pg_url = std::move(pg_url);
+  opts.redis_url = std::move(redis_url);
+  opts.redis_prefix = std::move(redis_prefix);
+  opts.payments_gateways = std::move(gateways);
+  opts.holds_ttl = std::max<std::chrono::milliseconds>(opts.holds_ttl, std::chrono::milliseconds{2 * 600 * 1000});
+  return opts;
+}
+
 
 using clock = std::chrono::steady_clock;
 
@@ -155,8 +182,6 @@ struct checkout_options {
   int skus = 200;              ///< catalog size
   int hot_skus = 5;            ///< the first hot_skus SKUs are hot ...
   int hot_percent = 20;        ///< ... and get this share of the picks
-  int payment_threads = 4;     ///< payment_router's pool (surge-node's default)
-  int order_threads = 2;       ///< order store connections (surge-node's: 2)
   std::string json_path;
 };
 

@@ -5,6 +5,8 @@
 
 #include <caf/all.hpp>
 
+#include "surge/runtime/entity_layer.hpp"
+
 #include <thread>
 
 #include <condition_variable>
@@ -38,95 +40,13 @@ constexpr int max_drivers = 4;
 /// The node's settings for everything the entity actors and storage use: its defaults, with
 /// the SURGE_* environment variables (and SURGE_CONFIG's file) applied as `surge-node` applies
 /// them, so that the bench measures what a node runs (e.g. SURGE_SKU_SNAPSHOT_EVERY=1000).
-config::node_options node_settings() {
-  auto loaded = config::load({}, config::process_environment(), {"SURGE_BENCH_"});
-  if (auto* err = std::get_if<config::load_error>(&loaded)) {
-    throw std::runtime_error("cannot load the node settings: " + err->message);
-  }
-  return std::get<config::invocation>(loaded).options;
-}
-
-/// One in-process Surge node without HTTP: storage pools, commit queue, actor system and SKU
-/// directory, started and stopped in node.cpp's order.
-struct instance {
-  std::unique_ptr<actors::pg_pool> pg;
-  std::unique_ptr<actors::redis_pool> redis;
-  std::unique_ptr<persistence::commit_queue> journal;
-  std::shared_ptr<actors::entity_env> env;
-  std::unique_ptr<caf::actor_system_config> cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::unique_ptr<actors::sku_directory> skus;
-
-  instance(const config::node_options& opts, const std::string& pg_url,
-           const std::string& redis_url, const std::string& redis_prefix) {
-    auto pg_factory = [pg_url]() -> std::unique_ptr<persistence::journal> {
-      auto j = persistence::make_pg_journal(pg_url);
-      return j ? std::move(*j) : nullptr;
-    };
-    pg = std::make_unique<actors::pg_pool>("pg", opts.storage_threads, pg_factory);
-    persistence::redis_options ropts;
-    ropts.url = redis_url;
-    ropts.prefix = redis_prefix;
-    redis = std::make_unique<actors::redis_pool>(
-        "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
-          auto snaps = persistence::make_redis_snapshot_cache(ropts);
-          auto carts = persistence::make_redis_cart_store(ropts);
-          if (!snaps || !carts) {
-            return nullptr;
-          }
-          auto conn = std::make_unique<actors::redis_conn>();
-          conn->snapshots = std::move(*snaps);
-          conn->carts = std::move(*carts);
-          return conn;
-        });
-    journal = std::make_unique<persistence::commit_queue>(
-        pg_factory,
-        persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
-
-    env = std::make_shared<actors::entity_env>();
-    env->opts.node_id = "bench";
-    // Holds must outlive the longest run: an expiry would lower `held` under the check.
-    env->opts.holds_ttl = std::max<std::chrono::milliseconds>(opts.holds_ttl, 2 * max_duration);
-    env->opts.carts_ttl = opts.carts_ttl;
-    env->opts.idle_timeout = opts.entity_idle;
-    env->opts.snapshot_every = opts.sku_snapshot_every;
-    env->journal = journal.get();
-    env->pg = pg.get();
-    env->redis = redis.get();
-    env->now_ms = actors::system_now_ms;
-    cfg = std::make_unique<caf::actor_system_config>();
-    // As surge-node does (runtime/src/node.cpp): one scheduler thread per core.
-    cfg->set("scheduler.max-threads",
-             static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
-    actors::register_message_types(*cfg);
-    sys = std::make_unique<caf::actor_system>(*cfg);
-    std::shared_ptr<const actors::entity_env> cenv = env;
-    auto* s = sys.get();
-    skus = std::make_unique<actors::sku_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_sku(*s, id, cenv, skus.get());
-    });
-  }
-
-  ~instance() { stop(); }
-  instance(const instance&) = delete;
-  instance& operator=(const instance&) = delete;
-
-  void stop() {
-    if (sys) {
-      skus->for_each(
-          [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); });
-    }
-    if (journal) {
-      journal->stop();
-    }
-    sys.reset(); // waits for every actor to finish
-    if (pg) {
-      pg->stop();
-    }
-    if (redis) {
-      redis->stop();
-    }
-  }
+/// The node's entity layer (runtime/entity_layer.hpp), as surge-node wires it, on the bench's
+/// database and Redis prefix.
+struct instance : runtime::entity_layer {
+  instance(config::node_options opts, const std::string& pg_url, const std::string& redis_url,
+           const std::string& redis_prefix)
+      : runtime::entity_layer(bench_node_options(std::move(opts), pg_url, redis_url,
+                                                 redis_prefix, "")) {}
 };
 
 /// Asks the SKU `req...` and waits for the reply (bounded by request_timeout).

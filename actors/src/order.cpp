@@ -32,7 +32,6 @@ struct order_charged {
 
 /// What to do once an update of the order row is stored.
 enum class then_do : uint8_t {
-  confirm_holds,
   reply_declined,
   reply_unavailable,
   reply_confirmed,
@@ -76,6 +75,7 @@ struct order_state {
   std::string busy_fingerprint; ///< of the checkout being created
   checkout_request current;     ///< the request that started the step under way (token)
   std::string claimed_cart;     ///< the cart this actor claimed for its checkout, until done
+  std::optional<persistence::payment_record> approved; ///< the charge, until the order is stored
   std::vector<caf::typed_response_promise<order_view>> waiters;
   uint64_t received = 0;
   int64_t last_active_ms = 0;
@@ -272,7 +272,11 @@ void on_charged(self_ptr self, order_charged& in) {
                   in.from_lookup ? "lookup" : "charge", r.gateway);
   switch (r.status) {
     case charge_status::approved:
-      store(self, "paid", "", payment_of(o, r), std::nullopt, then_do::confirm_holds);
+      // Confirmed and paid are stored together (with the outbox event) once the holds are
+      // sold. A crash before that leaves the order pending: the reconciler finds the charge by
+      // its key and confirms again (retry-safe).
+      st.approved = payment_of(o, r);
+      confirm_holds(self);
       return;
     case charge_status::declined:
       store(self, "failed", "payment_declined", payment_of(o, r), std::nullopt,
@@ -317,9 +321,10 @@ void confirm_holds(self_ptr self) {
                       o.order_id, t->gone);
       auto ev = event_of(o, "cancelled");
       ev.topic = "refunds";
-      store(self, "cancelled", "hold_expired", std::nullopt, ev, then_do::reply_hold_expired);
+      store(self, "cancelled", "hold_expired", self->state.approved, ev,
+            then_do::reply_hold_expired);
     } else {
-      store(self, "confirmed", "", std::nullopt, event_of(o, "confirmed"),
+      store(self, "confirmed", "", self->state.approved, event_of(o, "confirmed"),
             then_do::reply_confirmed);
     }
   };
@@ -350,9 +355,6 @@ void on_stored(self_ptr self, then_do next, const caf::error& err) {
     return;
   }
   switch (next) {
-    case then_do::confirm_holds:
-      confirm_holds(self);
-      return;
     case then_do::reply_declined:
       fail(self, errc::payment_declined, "the payment was declined");
       return;

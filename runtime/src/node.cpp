@@ -3,20 +3,16 @@
 #include <caf/all.hpp>
 
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "background.hpp"
-#include "surge/actors/cart.hpp"
-#include "surge/actors/order.hpp"
-#include "surge/actors/sku.hpp"
 #include "surge/config/log.hpp"
 #include "surge/net/bridge.hpp"
-#include "surge/net/payments/payment_router.hpp"
 #include "surge/net/server.hpp"
 #include "surge/persistence/errors.hpp"
-#include "surge/persistence/orders.hpp"
 #include "surge/persistence/pg.hpp"
-#include "surge/persistence/redis.hpp"
+#include "surge/runtime/entity_layer.hpp"
 
 namespace surge::runtime {
 
@@ -34,17 +30,7 @@ struct node::impl {
 
   const config::node_options opts;
 
-  std::unique_ptr<actors::pg_pool> pg;
-  std::unique_ptr<actors::redis_pool> redis;
-  std::unique_ptr<persistence::commit_queue> journal;
-  std::unique_ptr<actors::order_pool> orders_pool;
-  std::unique_ptr<net::payments::payment_router> payments;
-  std::shared_ptr<actors::entity_env> env;
-  std::unique_ptr<caf::actor_system_config> cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::unique_ptr<actors::sku_directory> skus;
-  std::unique_ptr<actors::cart_directory> carts;
-  std::unique_ptr<actors::order_directory> orders;
+  std::unique_ptr<entity_layer> entities;
   std::unique_ptr<order_reconciler> reconciler;
   std::unique_ptr<outbox_relay> relay;
   std::shared_ptr<net::bridge_env> bridge;
@@ -52,116 +38,15 @@ struct node::impl {
   std::unique_ptr<net::http_server> admin;
   bool running = false;
 
-  void start_storage() {
-    auto pg_url = opts.pg_url;
-    auto pg_factory = [pg_url]() -> std::unique_ptr<persistence::journal> {
-      auto j = persistence::make_pg_journal(pg_url);
-      if (!j) {
-        logger()->warn("PostgreSQL connection failed: {}", caf::to_string(j.error()));
-        return nullptr;
-      }
-      return std::move(*j);
-    };
-    pg = std::make_unique<actors::pg_pool>("pg", opts.storage_threads, pg_factory);
-    persistence::redis_options ropts;
-    ropts.url = opts.redis_url;
-    ropts.prefix = opts.redis_prefix;
-    redis = std::make_unique<actors::redis_pool>(
-      "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
-        auto snaps = persistence::make_redis_snapshot_cache(ropts);
-        auto carts = persistence::make_redis_cart_store(ropts);
-        if (!snaps || !carts) {
-          logger()->warn("Redis connection failed: {}",
-                         caf::to_string(!snaps ? snaps.error() : carts.error()));
-          return nullptr;
-        }
-        auto conn = std::make_unique<actors::redis_conn>();
-        conn->snapshots = std::move(*snaps);
-        conn->carts = std::move(*carts);
-        return conn;
-      });
-    journal = std::make_unique<persistence::commit_queue>(
-      pg_factory, persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
-    orders_pool = std::make_unique<actors::order_pool>(
-      "orders", 2, [pg_url]() -> std::unique_ptr<persistence::order_store> {
-        auto s = persistence::make_pg_order_store(pg_url);
-        if (!s) {
-          logger()->warn("PostgreSQL connection failed: {}", caf::to_string(s.error()));
-          return nullptr;
-        }
-        return std::move(*s);
-      });
-  }
-
-  std::string start_payments() {
-    auto parsed = net::payments::parse_gateways(opts.payments_gateways);
-    if (auto* err = std::get_if<std::string>(&parsed)) {
-      return "setting 'payments.gateways': " + *err;
-    }
-    std::vector<std::unique_ptr<net::payments::gateway>> gws;
-    for (const auto& spec : std::get<0>(parsed)) {
-      gws.push_back(net::payments::make_gateway(spec));
-    }
-    if (gws.empty()) {
-      logger()->warn("payments.gateways is empty: every checkout will fail as unavailable");
-    }
-    net::payments::router_options ro;
-    ro.timeout = opts.payments_timeout;
-    payments = std::make_unique<net::payments::payment_router>(std::move(gws), ro);
-    return {};
-  }
-
-  void start_actors() {
-    env = std::make_shared<actors::entity_env>();
-    env->opts.node_id = opts.node_id;
-    env->opts.holds_ttl = opts.holds_ttl;
-    env->opts.carts_ttl = opts.carts_ttl;
-    env->opts.idle_timeout = opts.entity_idle;
-    env->opts.snapshot_every = opts.sku_snapshot_every;
-    env->journal = journal.get();
-    env->pg = pg.get();
-    env->redis = redis.get();
-    env->orders = orders_pool.get();
-    env->payments = payments.get();
-    env->now_ms = actors::system_now_ms;
-    cfg = std::make_unique<caf::actor_system_config>();
-    // One scheduler thread per core: more only spin; blocking work has its own threads.
-    cfg->set("scheduler.max-threads",
-             static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
-    actors::register_message_types(*cfg);
-    sys = std::make_unique<caf::actor_system>(*cfg);
-    std::shared_ptr<const actors::entity_env> cenv = env;
-    auto* s = sys.get();
-    skus = std::make_unique<actors::sku_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_sku(*s, id, cenv, skus.get());
-    });
-    carts = std::make_unique<actors::cart_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
-    });
-    orders = std::make_unique<actors::order_directory>([s, cenv, this](const std::string& id) {
-      return actors::spawn_order(*s, id, cenv,
-                                 actors::order_links{orders.get(), carts.get(), skus.get()});
-    });
-  }
-
-  void start_background() {
-    reconciler = std::make_unique<order_reconciler>(opts.pg_url, orders.get(),
-                                                    opts.orders_reconcile_interval,
-                                                    opts.orders_settle_after);
-    persistence::redis_options ropts;
-    ropts.url = opts.redis_url;
-    ropts.prefix = opts.redis_prefix;
-    relay = std::make_unique<outbox_relay>(opts.pg_url, ropts, std::chrono::milliseconds{200});
-  }
-
   std::string start_http() {
+    auto& e = *entities;
     bridge = std::make_shared<net::bridge_env>();
-    bridge->sys = sys.get();
-    bridge->skus = skus.get();
-    bridge->carts = carts.get();
-    bridge->orders = orders.get();
-    bridge->pg = pg.get();
-    bridge->callers = net::spawn_callers(*sys, std::max<std::size_t>(opts.http_io_threads, 2));
+    bridge->sys = e.sys.get();
+    bridge->skus = e.skus.get();
+    bridge->carts = e.carts.get();
+    bridge->orders = e.orders.get();
+    bridge->pg = e.pg.get();
+    bridge->callers = net::spawn_callers(*e.sys, std::max<std::size_t>(opts.http_io_threads, 2));
     bridge->call_timeout = opts.http_request_timeout - std::chrono::milliseconds{500};
     if (bridge->call_timeout < std::chrono::milliseconds{500}) {
       bridge->call_timeout = std::chrono::milliseconds{500};
@@ -170,7 +55,7 @@ struct node::impl {
     bridge->node_id = opts.node_id;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;
-    auto* jq = journal.get();
+    auto* jq = e.journal.get();
     bridge->extra_metrics = [jq] {
       auto s = jq->stats();
       std::ostringstream out;
@@ -210,6 +95,16 @@ struct node::impl {
     }
     return {};
   }
+
+  void start_background() {
+    reconciler = std::make_unique<order_reconciler>(opts.pg_url, entities->orders.get(),
+                                                    opts.orders_reconcile_interval,
+                                                    opts.orders_settle_after);
+    persistence::redis_options ropts;
+    ropts.url = opts.redis_url;
+    ropts.prefix = opts.redis_prefix;
+    relay = std::make_unique<outbox_relay>(opts.pg_url, ropts, std::chrono::milliseconds{200});
+  }
 };
 
 node::node(config::node_options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}
@@ -221,12 +116,12 @@ node::~node() {
 std::string node::start() {
   auto& d = *impl_;
   d.running = true;
-  d.start_storage();
-  if (auto err = d.start_payments(); !err.empty()) {
+  try {
+    d.entities = std::make_unique<entity_layer>(d.opts);
+  } catch (const std::invalid_argument& e) {
     stop();
-    return err;
+    return e.what();
   }
-  d.start_actors();
   if (auto err = d.start_http(); !err.empty()) {
     stop();
     return err;
@@ -256,30 +151,15 @@ void node::stop() {
   }
   d.reconciler.reset();
   d.relay.reset();
-  // Entities hold no unacknowledged promises once HTTP is drained; stop them all.
-  if (d.sys) {
-    auto stop_all = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
-    d.skus->for_each(stop_all);
-    d.carts->for_each(stop_all);
-    d.orders->for_each(stop_all);
+  if (d.bridge) {
     for (auto& c : d.bridge->callers) {
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
     }
   }
-  if (d.journal) {
-    d.journal->stop();
+  // Entities hold no unacknowledged promises once HTTP is drained.
+  if (d.entities) {
+    d.entities->stop();
   }
-  d.sys.reset(); // waits for every actor to finish
-  if (d.pg) {
-    d.pg->stop();
-  }
-  if (d.redis) {
-    d.redis->stop();
-  }
-  if (d.orders_pool) {
-    d.orders_pool->stop();
-  }
-  d.payments.reset();
   logger()->info("node {} stopped", d.opts.node_id);
 }
 

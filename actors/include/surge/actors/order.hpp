@@ -23,9 +23,10 @@ namespace surge::actors {
 ///
 /// Checkout: the cart's lines and hold ids are read from the cart actor; the order (pending) with
 /// its lines is written to PostgreSQL; the payment service charges the key (no stock is locked
-/// meanwhile: the holds already reserve it); the payment is recorded (paid); each hold is
-/// confirmed in its SKU actor (journaled: held -> sold; retry-safe); the order becomes confirmed
-/// together with an outbox event in one transaction; the cart drops the sold lines.
+/// meanwhile: the holds already reserve it); each hold is confirmed in its SKU actor (journaled:
+/// held -> sold; retry-safe); the order becomes confirmed together with its payment and an
+/// outbox event in one transaction; the cart drops the sold lines. A crash in between leaves the
+/// order pending, and the reconciler settles it by looking the charge up by its key.
 ///
 /// Idempotency: the same key again gets the same order (waiting for it while it is under way);
 /// the same key for another cart or payment method: idempotency_conflict. Errors: not_found

@@ -40,6 +40,8 @@ struct node_options {
   std::string log_format;        ///< log.format: text, json
   std::string payments_gateways; ///< payments.gateways
   std::chrono::milliseconds payments_timeout{0};          ///< payments.timeout
+  std::size_t payments_threads = 0;                       ///< payments.threads
+  std::size_t orders_threads = 0;                         ///< orders.threads
   std::chrono::milliseconds orders_reconcile_interval{0}; ///< orders.reconcile_interval
   std::chrono::milliseconds orders_settle_after{0};       ///< orders.settle_after
 };

@@ -3,7 +3,8 @@
 # "hot" drop PS5-BF (stock 100, at most 2 per customer).
 #   SURGE_ADMIN_URL   admin base URL (default http://127.0.0.1:${SURGE_ADMIN_PORT:-9090})
 #   SURGE_ADMIN_TOKEN bearer token, if the node has admin.token set
-# Idempotent: PUT replaces the product, stock is set (not added).
+# Idempotent: PUT replaces the product; stock is set only for a product that is new, so a second
+# run keeps what was held and sold meanwhile.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,11 @@ call() {
   rm -f "$out"
 }
 
+# status PATH -- the HTTP status of GET PATH ("000" when there is no answer).
+status() {
+  curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "${AUTH[@]}" "$ADMIN$1" 2>/dev/null || true
+}
+
 # sku | name | description | category | price_cents | currency | per_customer_limit | stock
 CATALOG=$(cat <<'DATA'
 PS5-BF|PlayStation 5 (Black Friday drop)|Limited Black Friday bundle, two per customer.|consoles|39900|EUR|2|100
@@ -55,9 +61,12 @@ DATA
 n=0
 while IFS='|' read -r sku name desc category price currency limit stock; do
   [ -n "$sku" ] || continue
+  known=$(status "/admin/v1/products/$sku/stock")
   call PUT "/admin/v1/products/$sku" \
     "{\"name\":\"$name\",\"description\":\"$desc\",\"category\":\"$category\",\"price_cents\":$price,\"currency\":\"$currency\",\"per_customer_limit\":$limit}"
-  call POST "/admin/v1/products/$sku/stock" "{\"set\":$stock}"
+  if [ "$known" != "200" ]; then
+    call POST "/admin/v1/products/$sku/stock" "{\"set\":$stock}"
+  fi
   n=$((n + 1))
 done <<<"$CATALOG"
 

@@ -81,9 +81,8 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
     const auto eq = a.find('=');
     const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     static const std::vector<std::string> known = {
-        "pg-url",       "redis-url",          "duration", "clients",
-        "concurrency",  "gateway-latency-ms", "skus",     "hot-skus",
-        "hot-percent",  "paysim",   "json"};
+        "pg-url", "redis-url", "duration",    "clients", "concurrency", "gateway-latency-ms",
+        "skus",   "hot-skus",  "hot-percent", "paysim",  "json"};
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       throw bad_flag("unknown flag --" + name);
     }

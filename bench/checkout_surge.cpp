@@ -46,9 +46,9 @@ constexpr int max_drivers = 4;
 struct instance : runtime::entity_layer {
   instance(config::node_options opts, const checkout_options& bo, const std::string& pg_url,
            const std::string& redis_prefix, uint16_t gateway_port)
-      : runtime::entity_layer(bench_node_options(
-            std::move(opts), pg_url, bo.redis_url, redis_prefix,
-            "alpha=http://127.0.0.1:" + std::to_string(gateway_port))) {}
+      : runtime::entity_layer(
+            bench_node_options(std::move(opts), pg_url, bo.redis_url, redis_prefix,
+                               "alpha=http://127.0.0.1:" + std::to_string(gateway_port))) {}
 };
 
 /// A request to a SKU, waited for (bounded by request_timeout).

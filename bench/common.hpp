@@ -1,9 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -35,10 +35,10 @@ inline config::node_options bench_node_options(config::node_options opts, std::s
   opts.redis_url = std::move(redis_url);
   opts.redis_prefix = std::move(redis_prefix);
   opts.payments_gateways = std::move(gateways);
-  opts.holds_ttl = std::max<std::chrono::milliseconds>(opts.holds_ttl, std::chrono::milliseconds{2 * 600 * 1000});
+  opts.holds_ttl = std::max<std::chrono::milliseconds>(opts.holds_ttl,
+                                                       std::chrono::milliseconds{2 * 600 * 1000});
   return opts;
 }
-
 
 using clock = std::chrono::steady_clock;
 

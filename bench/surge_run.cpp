@@ -45,8 +45,8 @@ constexpr int max_drivers = 4;
 struct instance : runtime::entity_layer {
   instance(config::node_options opts, const std::string& pg_url, const std::string& redis_url,
            const std::string& redis_prefix)
-      : runtime::entity_layer(bench_node_options(std::move(opts), pg_url, redis_url,
-                                                 redis_prefix, "")) {}
+      : runtime::entity_layer(
+            bench_node_options(std::move(opts), pg_url, redis_url, redis_prefix, "")) {}
 };
 
 /// Asks the SKU `req...` and waits for the reply (bounded by request_timeout).

@@ -28,9 +28,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(surge::actors::cart_loaded)
 namespace surge::actors {
 namespace {
 
-using cart_impl = cart_actor::extend<caf::reacts_to<loaded_atom, cart_loaded>,
-                                     caf::reacts_to<saved_atom, uint64_t, caf::error>,
-                                     caf::reacts_to<tick_atom>>;
+using cart_impl =
+    cart_actor::extend<caf::reacts_to<loaded_atom, cart_loaded>,
+                       caf::reacts_to<saved_atom, uint64_t, caf::error>, caf::reacts_to<tick_atom>>;
 
 using completion = std::function<void(const caf::error*)>;
 
@@ -94,15 +94,16 @@ void write_now(self_ptr self) {
   auto payload = st.cart.SerializeAsString();
   auto ttl = std::chrono::duration_cast<std::chrono::seconds>(st.env->opts.carts_ttl);
   auto h = caf::actor_cast<cart_impl>(self);
-  st.env->redis->submit([h, seq, id = st.cart_id, payload = std::move(payload), ttl](redis_conn* r) {
-    caf::error err;
-    if (r == nullptr) {
-      err = persistence::make_error(persistence::errc::unavailable, "no Redis connection");
-    } else {
-      err = r->carts->put(id, payload, ttl);
-    }
-    caf::anon_send(h, saved_atom::value, seq, std::move(err));
-  });
+  st.env->redis->submit(
+      [h, seq, id = st.cart_id, payload = std::move(payload), ttl](redis_conn* r) {
+        caf::error err;
+        if (r == nullptr) {
+          err = persistence::make_error(persistence::errc::unavailable, "no Redis connection");
+        } else {
+          err = r->carts->put(id, payload, ttl);
+        }
+        caf::anon_send(h, saved_atom::value, seq, std::move(err));
+      });
 }
 
 /// Writes the cart to Redis (sharing a write with changes that arrive meanwhile); `done` runs
@@ -236,120 +237,119 @@ void on_saved(self_ptr self, uint64_t seq, const caf::error& err) {
 
 cart_impl::behavior_type running(self_ptr self) {
   return {
-    [=](create_atom, std::string& customer_id) -> caf::result<cart_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (st.exists) {
-        return make_error(errc::conflict, "cart exists");
-      }
-      st.exists = true;
-      st.cart.set_cart_id(st.cart_id);
-      st.cart.set_customer_id(customer_id);
-      st.cart.set_created_at_ms(st.env->now_ms());
-      auto rp = self->make_response_promise<cart_view>();
-      save(self, reply_view(self, rp));
-      return rp;
-    },
-    [=](caf::get_atom) -> caf::result<cart_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.exists) {
-        return make_error(errc::not_found, "no such cart");
-      }
-      auto rp = self->make_response_promise<cart_view>();
-      after_stored(self, reply_view(self, rp));
-      return rp;
-    },
-    [=](item_atom, std::string& sku, int64_t qty, bool must_exist) -> caf::result<cart_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.exists) {
-        return make_error(errc::not_found, "no such cart");
-      }
-      if (must_exist) {
-        const auto& lines = st.cart.lines();
-        if (std::none_of(lines.begin(), lines.end(),
-                         [&](const proto::CartLine& l) { return l.sku() == sku; })) {
-          return make_error(errc::not_found, "the cart has no line for " + sku);
+      [=](create_atom, std::string& customer_id) -> caf::result<cart_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
         }
-      }
-      auto rp = self->make_response_promise<cart_view>();
-      ++st.outstanding;
-      self
-        ->request(st.skus->acquire(sku), st.env->opts.call_timeout, hold_atom::value,
-                  hold_request{st.cart_id, st.cart.customer_id(), qty})
-        .then(
-          [=](hold_view& hv) mutable {
-            --self->state.outstanding;
-            apply_hold(self->state, hv);
-            save(self, reply_view(self, rp));
-          },
-          [=](caf::error& err) mutable {
-            --self->state.outstanding;
-            rp.deliver(std::move(err)); // the cart stays as it was
-          });
-      return rp;
-    },
-    [=](clear_atom, const std::vector<std::string>& hold_ids) -> caf::result<cart_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.exists) {
-        return make_error(errc::not_found, "no such cart");
-      }
-      auto* lines = st.cart.mutable_lines();
-      auto sold = [&](const proto::CartLine& l) {
-        return std::find(hold_ids.begin(), hold_ids.end(), l.hold_id()) != hold_ids.end();
-      };
-      lines->erase(std::remove_if(lines->begin(), lines->end(), sold), lines->end());
-      st.checkout_by.clear();
-      auto rp = self->make_response_promise<cart_view>();
-      save(self, reply_view(self, rp));
-      return rp;
-    },
-    [=](checkout_atom, const std::string& order_id, bool begin) -> caf::result<cart_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.exists) {
-        return make_error(errc::not_found, "no such cart");
-      }
-      constexpr int64_t claim_ms = 60'000; // outlives any payment attempt
-      const int64_t now = st.env->now_ms();
-      if (begin) {
-        if (!st.checkout_by.empty() && st.checkout_by != order_id
-            && now - st.checkout_since_ms < claim_ms) {
-          return make_error(errc::conflict, "another checkout of this cart is under way");
+        touch(self);
+        if (st.exists) {
+          return make_error(errc::conflict, "cart exists");
         }
-        st.checkout_by = order_id;
-        st.checkout_since_ms = now;
-      } else if (st.checkout_by == order_id) {
+        st.exists = true;
+        st.cart.set_cart_id(st.cart_id);
+        st.cart.set_customer_id(customer_id);
+        st.cart.set_created_at_ms(st.env->now_ms());
+        auto rp = self->make_response_promise<cart_view>();
+        save(self, reply_view(self, rp));
+        return rp;
+      },
+      [=](caf::get_atom) -> caf::result<cart_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.exists) {
+          return make_error(errc::not_found, "no such cart");
+        }
+        auto rp = self->make_response_promise<cart_view>();
+        after_stored(self, reply_view(self, rp));
+        return rp;
+      },
+      [=](item_atom, std::string& sku, int64_t qty, bool must_exist) -> caf::result<cart_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.exists) {
+          return make_error(errc::not_found, "no such cart");
+        }
+        if (must_exist) {
+          const auto& lines = st.cart.lines();
+          if (std::none_of(lines.begin(), lines.end(),
+                           [&](const proto::CartLine& l) { return l.sku() == sku; })) {
+            return make_error(errc::not_found, "the cart has no line for " + sku);
+          }
+        }
+        auto rp = self->make_response_promise<cart_view>();
+        ++st.outstanding;
+        self->request(st.skus->acquire(sku), st.env->opts.call_timeout, hold_atom::value,
+                      hold_request{st.cart_id, st.cart.customer_id(), qty})
+            .then(
+                [=](hold_view& hv) mutable {
+                  --self->state.outstanding;
+                  apply_hold(self->state, hv);
+                  save(self, reply_view(self, rp));
+                },
+                [=](caf::error& err) mutable {
+                  --self->state.outstanding;
+                  rp.deliver(std::move(err)); // the cart stays as it was
+                });
+        return rp;
+      },
+      [=](clear_atom, const std::vector<std::string>& hold_ids) -> caf::result<cart_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.exists) {
+          return make_error(errc::not_found, "no such cart");
+        }
+        auto* lines = st.cart.mutable_lines();
+        auto sold = [&](const proto::CartLine& l) {
+          return std::find(hold_ids.begin(), hold_ids.end(), l.hold_id()) != hold_ids.end();
+        };
+        lines->erase(std::remove_if(lines->begin(), lines->end(), sold), lines->end());
         st.checkout_by.clear();
-      }
-      auto rp = self->make_response_promise<cart_view>();
-      after_stored(self, reply_view(self, rp));
-      return rp;
-    },
-    [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },
-    [=](saved_atom, uint64_t seq, const caf::error& err) { on_saved(self, seq, err); },
-    [=](tick_atom) {
-      if (self->state.loaded) {
-        on_tick(self);
-      }
-    },
+        auto rp = self->make_response_promise<cart_view>();
+        save(self, reply_view(self, rp));
+        return rp;
+      },
+      [=](checkout_atom, const std::string& order_id, bool begin) -> caf::result<cart_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.exists) {
+          return make_error(errc::not_found, "no such cart");
+        }
+        constexpr int64_t claim_ms = 60'000; // outlives any payment attempt
+        const int64_t now = st.env->now_ms();
+        if (begin) {
+          if (!st.checkout_by.empty() && st.checkout_by != order_id &&
+              now - st.checkout_since_ms < claim_ms) {
+            return make_error(errc::conflict, "another checkout of this cart is under way");
+          }
+          st.checkout_by = order_id;
+          st.checkout_since_ms = now;
+        } else if (st.checkout_by == order_id) {
+          st.checkout_by.clear();
+        }
+        auto rp = self->make_response_promise<cart_view>();
+        after_stored(self, reply_view(self, rp));
+        return rp;
+      },
+      [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },
+      [=](saved_atom, uint64_t seq, const caf::error& err) { on_saved(self, seq, err); },
+      [=](tick_atom) {
+        if (self->state.loaded) {
+          on_tick(self);
+        }
+      },
   };
 }
 

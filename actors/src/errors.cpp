@@ -4,26 +4,26 @@ namespace surge::actors {
 
 const char* to_string(errc x) {
   switch (x) {
-    case errc::not_found:
-      return "not_found";
-    case errc::sold_out:
-      return "sold_out";
-    case errc::limit_exceeded:
-      return "limit_exceeded";
-    case errc::conflict:
-      return "conflict";
-    case errc::invalid:
-      return "invalid";
-    case errc::unavailable:
-      return "unavailable";
-    case errc::payment_declined:
-      return "payment_declined";
-    case errc::hold_expired:
-      return "hold_expired";
-    case errc::empty_cart:
-      return "empty_cart";
-    case errc::idempotency_conflict:
-      return "idempotency_conflict";
+  case errc::not_found:
+    return "not_found";
+  case errc::sold_out:
+    return "sold_out";
+  case errc::limit_exceeded:
+    return "limit_exceeded";
+  case errc::conflict:
+    return "conflict";
+  case errc::invalid:
+    return "invalid";
+  case errc::unavailable:
+    return "unavailable";
+  case errc::payment_declined:
+    return "payment_declined";
+  case errc::hold_expired:
+    return "hold_expired";
+  case errc::empty_cart:
+    return "empty_cart";
+  case errc::idempotency_conflict:
+    return "idempotency_conflict";
   }
   return "unknown";
 }

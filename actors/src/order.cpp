@@ -54,11 +54,10 @@ using created_atom = caf::atom_constant<caf::atom("created")>;
 using charged_atom = caf::atom_constant<caf::atom("charged")>;
 using stored_atom = caf::atom_constant<caf::atom("stored")>;
 
-using order_impl = order_actor::extend<caf::reacts_to<loaded_atom, order_loaded>,
-                                       caf::reacts_to<created_atom, order_created>,
-                                       caf::reacts_to<charged_atom, order_charged>,
-                                       caf::reacts_to<stored_atom, then_do, caf::error>,
-                                       caf::reacts_to<tick_atom>>;
+using order_impl = order_actor::extend<
+    caf::reacts_to<loaded_atom, order_loaded>, caf::reacts_to<created_atom, order_created>,
+    caf::reacts_to<charged_atom, order_charged>, caf::reacts_to<stored_atom, then_do, caf::error>,
+    caf::reacts_to<tick_atom>>;
 
 struct order_state {
   static inline const char* name = "surge.order";
@@ -71,10 +70,10 @@ struct order_state {
   // Owned by the actor.
   bool loaded = false;
   std::optional<persistence::order_record> order; ///< as stored (or being stored)
-  bool busy = false;            ///< a checkout step is under way
-  std::string busy_fingerprint; ///< of the checkout being created
-  checkout_request current;     ///< the request that started the step under way (token)
-  std::string claimed_cart;     ///< the cart this actor claimed for its checkout, until done
+  bool busy = false;                              ///< a checkout step is under way
+  std::string busy_fingerprint;                   ///< of the checkout being created
+  checkout_request current; ///< the request that started the step under way (token)
+  std::string claimed_cart; ///< the cart this actor claimed for its checkout, until done
   std::optional<persistence::payment_record> approved; ///< the charge, until the order is stored
   std::vector<caf::typed_response_promise<order_view>> waiters;
   uint64_t received = 0;
@@ -160,8 +159,8 @@ persistence::outbox_event event_of(const persistence::order_record& o, const std
   for (std::size_t i = 0; i < o.lines.size(); ++i) {
     j += i == 0 ? "{\"sku\":" : ",{\"sku\":";
     append_json_string(j, o.lines[i].sku);
-    j += ",\"qty\":" + std::to_string(o.lines[i].qty)
-         + ",\"price_cents\":" + std::to_string(o.lines[i].price_cents) + "}";
+    j += ",\"qty\":" + std::to_string(o.lines[i].qty) +
+         ",\"price_cents\":" + std::to_string(o.lines[i].price_cents) + "}";
   }
   j += "]}";
   return persistence::outbox_event{0, "orders", o.order_id, std::move(j)};
@@ -174,7 +173,7 @@ void finish(self_ptr self, const caf::error* err) {
     // The checkout did not go through: the cart may be checked out again (another key).
     self->request(st.links.carts->acquire(st.claimed_cart), st.env->opts.call_timeout,
                   checkout_atom::value, st.order_id, false)
-      .then([](cart_view&) {}, [](caf::error&) {});
+        .then([](cart_view&) {}, [](caf::error&) {});
   }
   st.claimed_cart.clear();
   auto waiters = std::move(st.waiters);
@@ -220,9 +219,8 @@ void store(self_ptr self, std::string status, std::string reason,
   });
 }
 
-persistence::payment_record payment_of(const persistence::order_record& o,
-                                       const charge_result& r) {
-  return persistence::payment_record{o.idempotency_key, r.gateway, r.charge_id,
+persistence::payment_record payment_of(const persistence::order_record& o, const charge_result& r) {
+  return persistence::payment_record{o.idempotency_key,   r.gateway,     r.charge_id,
                                      to_string(r.status), o.total_cents, o.currency};
 }
 
@@ -243,8 +241,8 @@ void resume(self_ptr self) {
     confirm_holds(self);
   } else if (o.status == "failed" && o.reason == "payment_declined") {
     fail(self, errc::payment_declined, "the payment was declined");
-  } else if (o.status == "failed" && o.reason == "payment_unavailable" && !st.waiters.empty()
-             && !st.current.token.empty()) {
+  } else if (o.status == "failed" && o.reason == "payment_unavailable" && !st.waiters.empty() &&
+             !st.current.token.empty()) {
     charge(self); // nothing was charged: a retry may try again, with the same key
   } else if (o.reason == "hold_expired") {
     fail(self, errc::hold_expired, "a hold expired before the order was confirmed");
@@ -271,30 +269,30 @@ void on_charged(self_ptr self, order_charged& in) {
   logger()->debug("{}: charge {} ({}) via {}", st.order_id, to_string(r.status),
                   in.from_lookup ? "lookup" : "charge", r.gateway);
   switch (r.status) {
-    case charge_status::approved:
-      // Confirmed and paid are stored together (with the outbox event) once the holds are
-      // sold. A crash before that leaves the order pending: the reconciler finds the charge by
-      // its key and confirms again (retry-safe).
-      st.approved = payment_of(o, r);
-      confirm_holds(self);
-      return;
-    case charge_status::declined:
-      store(self, "failed", "payment_declined", payment_of(o, r), std::nullopt,
-            then_do::reply_declined);
-      return;
-    case charge_status::failed:
-      if (in.from_lookup && !st.waiters.empty() && !st.current.token.empty()) {
-        charge(self); // no gateway has it: it was never charged, so charge it now
-      } else {
-        store(self, "failed", "payment_unavailable",
-              in.from_lookup ? std::nullopt : std::optional{payment_of(o, r)}, std::nullopt,
-              then_do::reply_unavailable);
-      }
-      return;
-    case charge_status::unknown:
-      // Stays pending; the reconciler looks it up later. Never charged elsewhere meanwhile.
-      fail(self, errc::unavailable, "the payment outcome is not known yet; retry with the same key");
-      return;
+  case charge_status::approved:
+    // Confirmed and paid are stored together (with the outbox event) once the holds are
+    // sold. A crash before that leaves the order pending: the reconciler finds the charge by
+    // its key and confirms again (retry-safe).
+    st.approved = payment_of(o, r);
+    confirm_holds(self);
+    return;
+  case charge_status::declined:
+    store(self, "failed", "payment_declined", payment_of(o, r), std::nullopt,
+          then_do::reply_declined);
+    return;
+  case charge_status::failed:
+    if (in.from_lookup && !st.waiters.empty() && !st.current.token.empty()) {
+      charge(self); // no gateway has it: it was never charged, so charge it now
+    } else {
+      store(self, "failed", "payment_unavailable",
+            in.from_lookup ? std::nullopt : std::optional{payment_of(o, r)}, std::nullopt,
+            then_do::reply_unavailable);
+    }
+    return;
+  case charge_status::unknown:
+    // Stays pending; the reconciler looks it up later. Never charged elsewhere meanwhile.
+    fail(self, errc::unavailable, "the payment outcome is not known yet; retry with the same key");
+    return;
   }
 }
 
@@ -329,18 +327,17 @@ void confirm_holds(self_ptr self) {
     }
   };
   for (const auto& line : st.order->lines) {
-    self
-      ->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, confirm_atom::value,
-                line.hold_id, st.order_id)
-      .then([done](stock_view&) { done(); },
-            [done, t](caf::error& err) {
-              if (is(err, errc::not_found)) {
-                ++t->gone;
-              } else {
-                ++t->failed;
-              }
-              done();
-            });
+    self->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, confirm_atom::value,
+                  line.hold_id, st.order_id)
+        .then([done](stock_view&) { done(); },
+              [done, t](caf::error& err) {
+                if (is(err, errc::not_found)) {
+                  ++t->gone;
+                } else {
+                  ++t->failed;
+                }
+                done();
+              });
   }
 }
 
@@ -355,38 +352,37 @@ void on_stored(self_ptr self, then_do next, const caf::error& err) {
     return;
   }
   switch (next) {
-    case then_do::reply_declined:
-      fail(self, errc::payment_declined, "the payment was declined");
-      return;
-    case then_do::reply_unavailable:
-      fail(self, errc::unavailable, "the payment gateways were unavailable; retry");
-      return;
-    case then_do::reply_hold_expired:
-      fail(self, errc::hold_expired, "a hold expired before the order was confirmed");
-      return;
-    case then_do::reply_confirmed: {
-      // The sold lines leave the cart; the order is confirmed whatever the cart says.
-      std::vector<std::string> holds;
-      for (const auto& l : st.order->lines) {
-        holds.push_back(l.hold_id);
-      }
-      self
-        ->request(st.links.carts->acquire(st.order->cart_id), st.env->opts.call_timeout,
+  case then_do::reply_declined:
+    fail(self, errc::payment_declined, "the payment was declined");
+    return;
+  case then_do::reply_unavailable:
+    fail(self, errc::unavailable, "the payment gateways were unavailable; retry");
+    return;
+  case then_do::reply_hold_expired:
+    fail(self, errc::hold_expired, "a hold expired before the order was confirmed");
+    return;
+  case then_do::reply_confirmed: {
+    // The sold lines leave the cart; the order is confirmed whatever the cart says.
+    std::vector<std::string> holds;
+    for (const auto& l : st.order->lines) {
+      holds.push_back(l.hold_id);
+    }
+    self->request(st.links.carts->acquire(st.order->cart_id), st.env->opts.call_timeout,
                   clear_atom::value, std::move(holds))
         .then(
-          [self](cart_view&) {
-            self->state.claimed_cart.clear(); // the clear ended the claim
-            finish(self, nullptr);
-          },
-          [self](caf::error&) {
-            self->state.claimed_cart.clear();
-            finish(self, nullptr);
-          });
-      return;
-    }
-    case then_do::nothing:
-      finish(self, nullptr);
-      return;
+            [self](cart_view&) {
+              self->state.claimed_cart.clear(); // the clear ended the claim
+              finish(self, nullptr);
+            },
+            [self](caf::error&) {
+              self->state.claimed_cart.clear();
+              finish(self, nullptr);
+            });
+    return;
+  }
+  case then_do::nothing:
+    finish(self, nullptr);
+    return;
   }
 }
 
@@ -410,8 +406,8 @@ void begin_order(self_ptr self, const cart_view& cart) {
     if (item.hold_expires_at_ms - margin <= now) {
       return fail(self, errc::hold_expired, "the hold on " + item.sku + " has expired");
     }
-    rec.lines.push_back(persistence::order_line_record{item.sku, item.qty, item.price_cents,
-                                                       item.hold_id});
+    rec.lines.push_back(
+        persistence::order_line_record{item.sku, item.qty, item.price_cents, item.hold_id});
   }
   auto h = caf::actor_cast<order_impl>(self);
   st.env->orders->submit([h, rec = std::move(rec)](persistence::order_store* s) {
@@ -464,99 +460,100 @@ void touch(self_ptr self) {
 
 order_impl::behavior_type running(self_ptr self) {
   return {
-    [=](checkout_atom, checkout_request& req) -> caf::result<order_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      const auto fp = fingerprint_of(req);
-      if (st.order) {
-        if (st.order->idempotency_key != req.idempotency_key || st.order->fingerprint != fp) {
+      [=](checkout_atom, checkout_request& req) -> caf::result<order_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        const auto fp = fingerprint_of(req);
+        if (st.order) {
+          if (st.order->idempotency_key != req.idempotency_key || st.order->fingerprint != fp) {
+            return make_error(errc::idempotency_conflict, "the key was used for another checkout");
+          }
+        } else if (st.busy && fp != st.busy_fingerprint) {
           return make_error(errc::idempotency_conflict, "the key was used for another checkout");
         }
-      } else if (st.busy && fp != st.busy_fingerprint) {
-        return make_error(errc::idempotency_conflict, "the key was used for another checkout");
-      }
-      auto rp = self->make_response_promise<order_view>();
-      st.waiters.push_back(rp);
-      if (st.busy) {
-        return rp; // answered with the step under way
-      }
-      st.current = req;
-      st.busy = true;
-      if (st.order) {
-        resume(self);
+        auto rp = self->make_response_promise<order_view>();
+        st.waiters.push_back(rp);
+        if (st.busy) {
+          return rp; // answered with the step under way
+        }
+        st.current = req;
+        st.busy = true;
+        if (st.order) {
+          resume(self);
+          return rp;
+        }
+        st.busy_fingerprint = fp;
+        // Claim the cart: a second checkout of it (another key) is refused before anything is
+        // charged.
+        self->request(st.links.carts->acquire(req.cart_id), st.env->opts.call_timeout,
+                      checkout_atom::value, st.order_id, true)
+            .then(
+                [self](cart_view& cart) {
+                  self->state.claimed_cart = cart.cart_id;
+                  begin_order(self, cart);
+                },
+                [self](caf::error& err) {
+                  if (is(err, errc::not_found)) {
+                    fail(self, errc::not_found, "no such cart");
+                  } else {
+                    finish(self, &err);
+                  }
+                });
         return rp;
-      }
-      st.busy_fingerprint = fp;
-      // Claim the cart: a second checkout of it (another key) is refused before anything is
-      // charged.
-      self->request(st.links.carts->acquire(req.cart_id), st.env->opts.call_timeout,
-                    checkout_atom::value, st.order_id, true)
-        .then([self](cart_view& cart) {
-                self->state.claimed_cart = cart.cart_id;
-                begin_order(self, cart);
-              },
-              [self](caf::error& err) {
-                if (is(err, errc::not_found)) {
-                  fail(self, errc::not_found, "no such cart");
-                } else {
-                  finish(self, &err);
-                }
-              });
-      return rp;
-    },
-    [=](caf::get_atom) -> caf::result<order_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.order) {
-        return make_error(errc::not_found, "no such order");
-      }
-      return view_of(*st.order);
-    },
-    [=](reconcile_atom) {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return; // loading: the next round settles it
-      }
-      touch(self);
-      if (!st.busy && st.order && (st.order->status == "pending" || st.order->status == "paid")) {
-        logger()->info("{}: settling an order left {}", st.order_id, st.order->status);
-        st.current = checkout_request{};
-        resume(self);
-      }
-    },
-    [=](loaded_atom, order_loaded& in) {
-      auto& st = self->state;
-      if (in.err) {
-        logger()->warn("{}: loading failed: {}", st.order_id, caf::to_string(in.err));
-        self->quit(in.err);
-        return;
-      }
-      st.order = std::move(in.order);
-      st.loaded = true;
-      st.last_active_ms = st.env->now_ms();
-      schedule_tick(self);
-      self->become(running(self));
-    },
-    [=](created_atom, order_created& in) { on_created(self, in); },
-    [=](charged_atom, order_charged& in) { on_charged(self, in); },
-    [=](stored_atom, then_do next, const caf::error& err) { on_stored(self, next, err); },
-    [=](tick_atom) {
-      auto& st = self->state;
-      st.tick_at_ms = std::numeric_limits<int64_t>::max();
-      if (!st.busy && st.waiters.empty()
-          && st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count()
-          && st.links.orders->try_release(st.order_id, self->address(), st.received)) {
-        self->quit();
-        return;
-      }
-      schedule_tick(self);
-    },
+      },
+      [=](caf::get_atom) -> caf::result<order_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.order) {
+          return make_error(errc::not_found, "no such order");
+        }
+        return view_of(*st.order);
+      },
+      [=](reconcile_atom) {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return; // loading: the next round settles it
+        }
+        touch(self);
+        if (!st.busy && st.order && (st.order->status == "pending" || st.order->status == "paid")) {
+          logger()->info("{}: settling an order left {}", st.order_id, st.order->status);
+          st.current = checkout_request{};
+          resume(self);
+        }
+      },
+      [=](loaded_atom, order_loaded& in) {
+        auto& st = self->state;
+        if (in.err) {
+          logger()->warn("{}: loading failed: {}", st.order_id, caf::to_string(in.err));
+          self->quit(in.err);
+          return;
+        }
+        st.order = std::move(in.order);
+        st.loaded = true;
+        st.last_active_ms = st.env->now_ms();
+        schedule_tick(self);
+        self->become(running(self));
+      },
+      [=](created_atom, order_created& in) { on_created(self, in); },
+      [=](charged_atom, order_charged& in) { on_charged(self, in); },
+      [=](stored_atom, then_do next, const caf::error& err) { on_stored(self, next, err); },
+      [=](tick_atom) {
+        auto& st = self->state;
+        st.tick_at_ms = std::numeric_limits<int64_t>::max();
+        if (!st.busy && st.waiters.empty() &&
+            st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count() &&
+            st.links.orders->try_release(st.order_id, self->address(), st.received)) {
+          self->quit();
+          return;
+        }
+        schedule_tick(self);
+      },
   };
 }
 
@@ -567,9 +564,8 @@ order_impl::behavior_type order_main(self_ptr self, std::string order_id,
   st.env = std::move(env);
   st.links = links;
   auto* dir = links.orders;
-  self->attach_functor([dir, order_id, addr = self->address()](const caf::error&) {
-    dir->forget(order_id, addr);
-  });
+  self->attach_functor(
+      [dir, order_id, addr = self->address()](const caf::error&) { dir->forget(order_id, addr); });
   auto h = caf::actor_cast<order_impl>(self);
   st.env->orders->submit([h, order_id](persistence::order_store* s) {
     order_loaded out;

@@ -18,8 +18,8 @@ namespace {
 struct sku_loaded {
   caf::error err;
   proto::SkuSnapshot snap;
-  uint64_t seq = 0;                        ///< seq of the last batch applied by `snap`+`batches`
-  std::vector<proto::EventBatch> batches;  ///< after the snapshot, ascending
+  uint64_t seq = 0;                       ///< seq of the last batch applied by `snap`+`batches`
+  std::vector<proto::EventBatch> batches; ///< after the snapshot, ascending
   std::size_t since_snapshot = 0;
 };
 
@@ -56,13 +56,13 @@ struct sku_state {
 
   // Owned by the actor.
   bool loaded = false;
-  sku_model model;   ///< committed state + the batch in flight + the pending batch
-  uint64_t seq = 0;  ///< the last journal seq handed to the journal
-  batch pending;     ///< filling while `flight` commits
+  sku_model model;  ///< committed state + the batch in flight + the pending batch
+  uint64_t seq = 0; ///< the last journal seq handed to the journal
+  batch pending;    ///< filling while `flight` commits
   batch flight;
   bool in_flight = false;
   std::size_t since_snapshot = 0; ///< events journaled since the last snapshot
-  uint64_t received = 0; ///< commands received through the directory
+  uint64_t received = 0;          ///< commands received through the directory
   int64_t last_active_ms = 0;
   int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
 };
@@ -87,14 +87,14 @@ std::string new_hold_id() {
 
 stock_view stock_of(const sku_state& st) {
   const auto& m = st.model;
-  return stock_view{st.sku, m.on_hand(), m.held(), m.sold(), m.available(),
-                    st.env->opts.node_id, 0};
+  return stock_view{st.sku,        m.on_hand(),          m.held(), m.sold(),
+                    m.available(), st.env->opts.node_id, 0};
 }
 
 persistence::product_record record_of(const proto::Product& p) {
-  return persistence::product_record{p.sku(),         p.name(),     p.description(),
-                                     p.category(),    p.price_cents(), p.currency(),
-                                     p.per_customer_limit()};
+  return persistence::product_record{
+      p.sku(),         p.name(),     p.description(),       p.category(),
+      p.price_cents(), p.currency(), p.per_customer_limit()};
 }
 
 product_view product_of(const sku_state& st) {
@@ -128,8 +128,8 @@ void flush(self_ptr self) {
   persistence::commit_request req;
   req.batch = persistence::journal_batch{st.stream, seq, st.flight.events.SerializeAsString()};
   // The model now is exactly the committed state plus this batch.
-  req.stock = persistence::stock_record{st.sku, st.model.on_hand(), st.model.held(),
-                                        st.model.sold()};
+  req.stock =
+      persistence::stock_record{st.sku, st.model.on_hand(), st.model.held(), st.model.sold()};
   if (st.flight.has_product) {
     req.product = record_of(st.model.product());
   }
@@ -137,7 +137,7 @@ void flush(self_ptr self) {
   // in events: building one costs O(holds), so this keeps the cost per event constant.
   st.since_snapshot += static_cast<std::size_t>(st.flight.events.events_size());
   const std::size_t size =
-    st.model.hold_count() + st.model.customer_count() + st.model.confirmation_count();
+      st.model.hold_count() + st.model.customer_count() + st.model.confirmation_count();
   if (st.since_snapshot >= std::max<std::size_t>(st.env->opts.snapshot_every, size)) {
     st.since_snapshot = 0;
     req.snap = persistence::snapshot{st.stream, seq, st.model.snapshot().SerializeAsString()};
@@ -202,8 +202,9 @@ void on_tick(self_ptr self) {
   st.tick_at_ms = std::numeric_limits<int64_t>::max();
   expire_holds(self);
   const int64_t now = st.env->now_ms();
-  const int64_t idle = st.model.exists() ? st.env->opts.idle_timeout.count()
-                                         : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
+  const int64_t idle = st.model.exists()
+                           ? st.env->opts.idle_timeout.count()
+                           : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
   const bool quiet = !st.in_flight && st.pending.events.events_size() == 0;
   if (quiet && st.model.hold_count() == 0 && now - st.last_active_ms >= idle) {
     if (st.dir->try_release(st.sku, self->address(), st.received)) {
@@ -216,8 +217,9 @@ void on_tick(self_ptr self) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  const int64_t idle = st.model.exists() ? st.env->opts.idle_timeout.count()
-                                         : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
+  const int64_t idle = st.model.exists()
+                           ? st.env->opts.idle_timeout.count()
+                           : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
   int64_t next = st.last_active_ms + idle;
   if (auto e = st.model.next_expiry()) {
     next = std::min(next, *e);
@@ -294,14 +296,14 @@ void start_load(self_ptr self) {
       for (auto& row : rows) {
         if (row.seq != seq + 1) {
           return fail(persistence::make_error(persistence::errc::corrupt,
-                                              "journal gap in " + stream + " after seq "
-                                                + std::to_string(seq)));
+                                              "journal gap in " + stream + " after seq " +
+                                                  std::to_string(seq)));
         }
         proto::EventBatch b;
         if (!b.ParseFromString(row.payload)) {
-          return fail(persistence::make_error(persistence::errc::corrupt,
-                                              "journal row " + std::to_string(row.seq) + " of "
-                                                + stream));
+          return fail(
+              persistence::make_error(persistence::errc::corrupt,
+                                      "journal row " + std::to_string(row.seq) + " of " + stream));
         }
         out.batches.push_back(std::move(b));
         seq = row.seq;
@@ -381,125 +383,124 @@ completion reply_with(caf::typed_response_promise<T> rp, std::function<T()> valu
 
 sku_impl::behavior_type running(self_ptr self) {
   return {
-    [=](hold_atom, hold_request& req) -> caf::result<hold_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      auto decided = st.model.decide_hold(req.cart_id, req.customer_id, req.qty,
-                                          st.env->now_ms(), st.env->opts.holds_ttl.count(),
-                                          new_hold_id());
-      if (!decided) {
-        return std::move(decided.error());
-      }
-      if (!*decided) {
-        // Nothing changes; still, answer only once the state it reports is durable.
-        auto rp = self->make_response_promise<hold_view>();
+      [=](hold_atom, hold_request& req) -> caf::result<hold_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        auto decided = st.model.decide_hold(req.cart_id, req.customer_id, req.qty, st.env->now_ms(),
+                                            st.env->opts.holds_ttl.count(), new_hold_id());
+        if (!decided) {
+          return std::move(decided.error());
+        }
+        if (!*decided) {
+          // Nothing changes; still, answer only once the state it reports is durable.
+          auto rp = self->make_response_promise<hold_view>();
+          auto view = hold_of(st, req.cart_id);
+          after_durable(self, reply_with<hold_view>(rp, [view] { return view; }));
+          return rp;
+        }
+        st.model.apply(**decided);
         auto view = hold_of(st, req.cart_id);
-        after_durable(self, reply_with<hold_view>(rp, [view] { return view; }));
+        auto rp = self->make_response_promise<hold_view>();
+        append(self, std::move(**decided), reply_with<hold_view>(rp, [view] { return view; }));
+        schedule_tick(self);
         return rp;
-      }
-      st.model.apply(**decided);
-      auto view = hold_of(st, req.cart_id);
-      auto rp = self->make_response_promise<hold_view>();
-      append(self, std::move(**decided), reply_with<hold_view>(rp, [view] { return view; }));
-      schedule_tick(self);
-      return rp;
-    },
-    [=](confirm_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      auto decided = st.model.decide_confirm(hold_id, order_id, st.env->now_ms());
-      if (!decided) {
-        return std::move(decided.error());
-      }
-      auto rp = self->make_response_promise<stock_view>();
-      if (!*decided) { // confirmed before for this order: a retry
+      },
+      [=](confirm_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        auto decided = st.model.decide_confirm(hold_id, order_id, st.env->now_ms());
+        if (!decided) {
+          return std::move(decided.error());
+        }
+        auto rp = self->make_response_promise<stock_view>();
+        if (!*decided) { // confirmed before for this order: a retry
+          auto view = stock_of(st);
+          after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
+          return rp;
+        }
+        st.model.apply(**decided);
+        auto view = stock_of(st);
+        append(self, std::move(**decided), reply_with<stock_view>(rp, [view] { return view; }));
+        return rp;
+      },
+      [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        auto decided = st.model.decide_stock(chg.set, chg.value, st.env->now_ms());
+        if (!decided) {
+          return std::move(decided.error());
+        }
+        st.model.apply(*decided);
+        auto view = stock_of(st);
+        auto rp = self->make_response_promise<stock_view>();
+        append(self, std::move(*decided), reply_with<stock_view>(rp, [view] { return view; }));
+        return rp;
+      },
+      [=](stock_atom) -> caf::result<stock_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.model.exists()) {
+          return make_error(errc::not_found, "unknown SKU");
+        }
+        auto rp = self->make_response_promise<stock_view>();
         auto view = stock_of(st);
         after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
         return rp;
-      }
-      st.model.apply(**decided);
-      auto view = stock_of(st);
-      append(self, std::move(**decided), reply_with<stock_view>(rp, [view] { return view; }));
-      return rp;
-    },
-    [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      auto decided = st.model.decide_stock(chg.set, chg.value, st.env->now_ms());
-      if (!decided) {
-        return std::move(decided.error());
-      }
-      st.model.apply(*decided);
-      auto view = stock_of(st);
-      auto rp = self->make_response_promise<stock_view>();
-      append(self, std::move(*decided), reply_with<stock_view>(rp, [view] { return view; }));
-      return rp;
-    },
-    [=](stock_atom) -> caf::result<stock_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.model.exists()) {
-        return make_error(errc::not_found, "unknown SKU");
-      }
-      auto rp = self->make_response_promise<stock_view>();
-      auto view = stock_of(st);
-      after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
-      return rp;
-    },
-    [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      proto::Product p;
-      p.set_sku(st.sku);
-      p.set_name(rec.name);
-      p.set_description(rec.description);
-      p.set_category(rec.category);
-      p.set_price_cents(rec.price_cents);
-      p.set_currency(rec.currency);
-      p.set_per_customer_limit(rec.per_customer_limit);
-      auto ev = st.model.decide_product(p, st.env->now_ms());
-      st.model.apply(ev);
-      auto view = product_of(st);
-      auto rp = self->make_response_promise<product_view>();
-      append(self, std::move(ev), reply_with<product_view>(rp, [view] { return view; }));
-      return rp;
-    },
-    [=](product_atom) -> caf::result<product_view> {
-      auto& st = self->state;
-      if (!st.loaded) {
-        return caf::skip;
-      }
-      touch(self);
-      if (!st.model.exists()) {
-        return make_error(errc::not_found, "unknown SKU");
-      }
-      auto rp = self->make_response_promise<product_view>();
-      auto view = product_of(st);
-      after_durable(self, reply_with<product_view>(rp, [view] { return view; }));
-      return rp;
-    },
-    [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
-    [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },
-    [=](tick_atom) {
-      if (self->state.loaded) {
-        on_tick(self);
-      }
-    },
+      },
+      [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        proto::Product p;
+        p.set_sku(st.sku);
+        p.set_name(rec.name);
+        p.set_description(rec.description);
+        p.set_category(rec.category);
+        p.set_price_cents(rec.price_cents);
+        p.set_currency(rec.currency);
+        p.set_per_customer_limit(rec.per_customer_limit);
+        auto ev = st.model.decide_product(p, st.env->now_ms());
+        st.model.apply(ev);
+        auto view = product_of(st);
+        auto rp = self->make_response_promise<product_view>();
+        append(self, std::move(ev), reply_with<product_view>(rp, [view] { return view; }));
+        return rp;
+      },
+      [=](product_atom) -> caf::result<product_view> {
+        auto& st = self->state;
+        if (!st.loaded) {
+          return caf::skip;
+        }
+        touch(self);
+        if (!st.model.exists()) {
+          return make_error(errc::not_found, "unknown SKU");
+        }
+        auto rp = self->make_response_promise<product_view>();
+        auto view = product_of(st);
+        after_durable(self, reply_with<product_view>(rp, [view] { return view; }));
+        return rp;
+      },
+      [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
+      [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },
+      [=](tick_atom) {
+        if (self->state.loaded) {
+          on_tick(self);
+        }
+      },
   };
 }
 
@@ -510,9 +511,8 @@ sku_impl::behavior_type sku_main(self_ptr self, std::string sku,
   st.stream = "sku:" + sku;
   st.env = std::move(env);
   st.dir = dir;
-  self->attach_functor([dir, sku, addr = self->address()](const caf::error&) {
-    dir->forget(sku, addr);
-  });
+  self->attach_functor(
+      [dir, sku, addr = self->address()](const caf::error&) { dir->forget(sku, addr); });
   start_load(self);
   return running(self);
 }

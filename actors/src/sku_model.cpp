@@ -16,11 +16,11 @@ bool add_overflows(int64_t a, int64_t b) {
 } // namespace
 
 sku_model::sku_model(const proto::SkuSnapshot& snap)
-  : exists_(snap.exists())
-  , product_(snap.product())
-  , on_hand_(snap.on_hand())
-  , held_(snap.held())
-  , sold_(snap.sold()) {
+    : exists_(snap.exists())
+    , product_(snap.product())
+    , on_hand_(snap.on_hand())
+    , held_(snap.held())
+    , sold_(snap.sold()) {
   for (const auto& h : snap.holds()) {
     holds_.emplace(h.hold_id(), h);
     hold_by_cart_.emplace(h.cart_id(), h.hold_id());
@@ -92,8 +92,7 @@ sku_model::decide_hold(const std::string& cart_id, const std::string& customer_i
     }
     const int64_t limit = product_.per_customer_limit();
     if (limit > 0 && customer_qty(customer, cart_id) + delta > limit) {
-      return make_error(errc::limit_exceeded,
-                        "at most " + std::to_string(limit) + " per customer");
+      return make_error(errc::limit_exceeded, "at most " + std::to_string(limit) + " per customer");
     }
   }
   auto* h = ev.mutable_hold_set();
@@ -105,11 +104,12 @@ sku_model::decide_hold(const std::string& cart_id, const std::string& customer_i
   return std::optional<proto::SkuEvent>{std::move(ev)};
 }
 
-caf::expected<std::optional<proto::SkuEvent>>
-sku_model::decide_confirm(const std::string& hold_id, const std::string& order_id,
-                          int64_t now_ms) const {
+caf::expected<std::optional<proto::SkuEvent>> sku_model::decide_confirm(const std::string& hold_id,
+                                                                        const std::string& order_id,
+                                                                        int64_t now_ms) const {
   if (hold(hold_id) == nullptr) {
-    if (auto i = confirmed_.find(hold_id); i != confirmed_.end() && i->second.order_id() == order_id) {
+    if (auto i = confirmed_.find(hold_id);
+        i != confirmed_.end() && i->second.order_id() == order_id) {
       return std::optional<proto::SkuEvent>{};
     }
     return make_error(errc::not_found, "no such hold (released or expired)");
@@ -139,8 +139,9 @@ caf::expected<proto::SkuEvent> sku_model::decide_stock(bool set, int64_t value,
     return make_error(errc::invalid, "on_hand must not be negative");
   }
   if (next < held_ + sold_) {
-    return make_error(errc::conflict, "on_hand " + std::to_string(next) + " is below held + sold ("
-                                        + std::to_string(held_ + sold_) + ")");
+    return make_error(errc::conflict, "on_hand " + std::to_string(next) +
+                                          " is below held + sold (" +
+                                          std::to_string(held_ + sold_) + ")");
   }
   proto::SkuEvent ev;
   ev.set_at_ms(now_ms);
@@ -207,53 +208,53 @@ void sku_model::remove_hold(const std::string& hold_id, bool to_sold) {
 
 void sku_model::apply(const proto::SkuEvent& ev) {
   switch (ev.kind_case()) {
-    case proto::SkuEvent::kProductSet:
-      exists_ = true;
-      product_ = ev.product_set();
-      break;
-    case proto::SkuEvent::kStockSet:
-      on_hand_ = ev.stock_set();
-      break;
-    case proto::SkuEvent::kStockAdded:
-      on_hand_ += ev.stock_added();
-      break;
-    case proto::SkuEvent::kHoldSet: {
-      const proto::Hold& h = ev.hold_set();
-      int64_t previous = 0;
-      if (auto i = holds_.find(h.hold_id()); i != holds_.end()) {
-        previous = i->second.qty();
-        expiries_.erase({i->second.expires_at_ms(), i->first});
-      }
-      held_ += h.qty() - previous;
-      if (!h.customer_id().empty()) {
-        customers_[h.customer_id()] += h.qty() - previous;
-      }
-      holds_[h.hold_id()] = h;
-      hold_by_cart_[h.cart_id()] = h.hold_id();
-      expiries_.emplace(h.expires_at_ms(), h.hold_id());
-      break;
+  case proto::SkuEvent::kProductSet:
+    exists_ = true;
+    product_ = ev.product_set();
+    break;
+  case proto::SkuEvent::kStockSet:
+    on_hand_ = ev.stock_set();
+    break;
+  case proto::SkuEvent::kStockAdded:
+    on_hand_ += ev.stock_added();
+    break;
+  case proto::SkuEvent::kHoldSet: {
+    const proto::Hold& h = ev.hold_set();
+    int64_t previous = 0;
+    if (auto i = holds_.find(h.hold_id()); i != holds_.end()) {
+      previous = i->second.qty();
+      expiries_.erase({i->second.expires_at_ms(), i->first});
     }
-    case proto::SkuEvent::kHoldReleased:
-      remove_hold(ev.hold_released().hold_id(), false);
-      break;
-    case proto::SkuEvent::kHoldConfirmed: {
-      const auto& c = ev.hold_confirmed();
-      remove_hold(c.hold_id(), true);
-      proto::Confirmation rec;
-      rec.set_hold_id(c.hold_id());
-      rec.set_order_id(c.order_id());
-      rec.set_at_ms(ev.at_ms());
-      remember(rec);
-      // Forget confirmations too old to be retried.
-      while (!confirmed_order_.empty()
-             && confirmed_order_.begin()->first < ev.at_ms() - confirmation_memory_ms) {
-        confirmed_.erase(confirmed_order_.begin()->second);
-        confirmed_order_.erase(confirmed_order_.begin());
-      }
-      break;
+    held_ += h.qty() - previous;
+    if (!h.customer_id().empty()) {
+      customers_[h.customer_id()] += h.qty() - previous;
     }
-    case proto::SkuEvent::KIND_NOT_SET:
-      break;
+    holds_[h.hold_id()] = h;
+    hold_by_cart_[h.cart_id()] = h.hold_id();
+    expiries_.emplace(h.expires_at_ms(), h.hold_id());
+    break;
+  }
+  case proto::SkuEvent::kHoldReleased:
+    remove_hold(ev.hold_released().hold_id(), false);
+    break;
+  case proto::SkuEvent::kHoldConfirmed: {
+    const auto& c = ev.hold_confirmed();
+    remove_hold(c.hold_id(), true);
+    proto::Confirmation rec;
+    rec.set_hold_id(c.hold_id());
+    rec.set_order_id(c.order_id());
+    rec.set_at_ms(ev.at_ms());
+    remember(rec);
+    // Forget confirmations too old to be retried.
+    while (!confirmed_order_.empty() &&
+           confirmed_order_.begin()->first < ev.at_ms() - confirmation_memory_ms) {
+      confirmed_.erase(confirmed_order_.begin()->second);
+      confirmed_order_.erase(confirmed_order_.begin());
+    }
+    break;
+  }
+  case proto::SkuEvent::KIND_NOT_SET:
+    break;
   }
 }
 

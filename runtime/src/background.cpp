@@ -16,9 +16,10 @@ std::shared_ptr<spdlog::logger> logger() {
 
 } // namespace
 
-periodic::periodic(std::string name, std::chrono::milliseconds interval,
-                   std::function<void()> step)
-  : name_(std::move(name)), interval_(interval), step_(std::move(step)) {
+periodic::periodic(std::string name, std::chrono::milliseconds interval, std::function<void()> step)
+    : name_(std::move(name))
+    , interval_(interval)
+    , step_(std::move(step)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -50,10 +51,10 @@ void periodic::run() {
 order_reconciler::order_reconciler(std::string pg_url, actors::order_directory* orders,
                                    std::chrono::milliseconds interval,
                                    std::chrono::milliseconds settle_after)
-  : pg_url_(std::move(pg_url))
-  , orders_(orders)
-  , settle_after_(settle_after)
-  , loop_("reconciler", interval, [this] { step(); }) {}
+    : pg_url_(std::move(pg_url))
+    , orders_(orders)
+    , settle_after_(settle_after)
+    , loop_("reconciler", interval, [this] { step(); }) {}
 
 void order_reconciler::step() {
   if (!store_ || !store_->healthy()) {
@@ -75,9 +76,9 @@ void order_reconciler::step() {
 
 outbox_relay::outbox_relay(std::string pg_url, persistence::redis_options redis,
                            std::chrono::milliseconds interval)
-  : pg_url_(std::move(pg_url)), redis_(std::move(redis)), loop_("outbox", interval, [this] {
-    step();
-  }) {}
+    : pg_url_(std::move(pg_url))
+    , redis_(std::move(redis))
+    , loop_("outbox", interval, [this] { step(); }) {}
 
 void outbox_relay::step() {
   if (!store_ || !store_->healthy()) {
@@ -110,9 +111,9 @@ void outbox_relay::step() {
     }
     std::vector<int64_t> done;
     for (const auto& ev : *events) {
-      auto id = stream_->append(ev.topic, {{"event_id", std::to_string(ev.id)},
-                                           {"key", ev.key},
-                                           {"payload", ev.payload}});
+      auto id = stream_->append(
+          ev.topic,
+          {{"event_id", std::to_string(ev.id)}, {"key", ev.key}, {"payload", ev.payload}});
       if (!id) {
         logger()->warn("outbox relay: Redis: {}", caf::to_string(id.error()));
         break;

@@ -14,14 +14,14 @@ namespace surge::runtime {
 
 /// A thread that runs `step` every `interval` until stopped. stop() wakes it and joins.
 class periodic {
-public:
+ public:
   periodic(std::string name, std::chrono::milliseconds interval, std::function<void()> step);
   ~periodic(); ///< stop()
   periodic(const periodic&) = delete;
   periodic& operator=(const periodic&) = delete;
   void stop();
 
-private:
+ private:
   void run();
   const std::string name_;
   const std::chrono::milliseconds interval_;
@@ -37,11 +37,11 @@ private:
 /// order actor `reconcile`, which looks the charge up by its key and carries on. Blocking calls
 /// run on its own thread with its own connection.
 class order_reconciler {
-public:
+ public:
   order_reconciler(std::string pg_url, actors::order_directory* orders,
                    std::chrono::milliseconds interval, std::chrono::milliseconds settle_after);
 
-private:
+ private:
   void step();
   const std::string pg_url_;
   actors::order_directory* const orders_;
@@ -56,11 +56,11 @@ private:
 /// crash the next holder resumes with what is not marked. Each entry carries the event id and
 /// the order id so that consumers de-duplicate.
 class outbox_relay {
-public:
+ public:
   outbox_relay(std::string pg_url, persistence::redis_options redis,
                std::chrono::milliseconds interval);
 
-private:
+ private:
   void step();
   const std::string pg_url_;
   const persistence::redis_options redis_;

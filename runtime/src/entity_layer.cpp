@@ -55,30 +55,30 @@ entity_layer::entity_layer(const config::node_options& opts) {
   ropts.url = opts.redis_url;
   ropts.prefix = opts.redis_prefix;
   redis = std::make_unique<actors::redis_pool>(
-    "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
-      auto snaps = persistence::make_redis_snapshot_cache(ropts);
-      auto carts = persistence::make_redis_cart_store(ropts);
-      if (!snaps || !carts) {
-        logger()->warn("Redis connection failed: {}",
-                       caf::to_string(!snaps ? snaps.error() : carts.error()));
-        return nullptr;
-      }
-      auto conn = std::make_unique<actors::redis_conn>();
-      conn->snapshots = std::move(*snaps);
-      conn->carts = std::move(*carts);
-      return conn;
-    });
+      "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
+        auto snaps = persistence::make_redis_snapshot_cache(ropts);
+        auto carts = persistence::make_redis_cart_store(ropts);
+        if (!snaps || !carts) {
+          logger()->warn("Redis connection failed: {}",
+                         caf::to_string(!snaps ? snaps.error() : carts.error()));
+          return nullptr;
+        }
+        auto conn = std::make_unique<actors::redis_conn>();
+        conn->snapshots = std::move(*snaps);
+        conn->carts = std::move(*carts);
+        return conn;
+      });
   orders_pool = std::make_unique<actors::order_pool>(
-    "orders", opts.orders_threads, [pg_url]() -> std::unique_ptr<persistence::order_store> {
-      auto s = persistence::make_pg_order_store(pg_url);
-      if (!s) {
-        logger()->warn("PostgreSQL connection failed: {}", caf::to_string(s.error()));
-        return nullptr;
-      }
-      return std::move(*s);
-    });
+      "orders", opts.orders_threads, [pg_url]() -> std::unique_ptr<persistence::order_store> {
+        auto s = persistence::make_pg_order_store(pg_url);
+        if (!s) {
+          logger()->warn("PostgreSQL connection failed: {}", caf::to_string(s.error()));
+          return nullptr;
+        }
+        return std::move(*s);
+      });
   journal = std::make_unique<persistence::commit_queue>(
-    pg_factory, persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
+      pg_factory, persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
 
   env = std::make_shared<actors::entity_env>();
   env->opts.node_id = opts.node_id;
@@ -101,8 +101,9 @@ entity_layer::entity_layer(const config::node_options& opts) {
   sys = std::make_unique<caf::actor_system>(*cfg);
   std::shared_ptr<const actors::entity_env> cenv = env;
   auto* s = sys.get();
-  skus = std::make_unique<actors::sku_directory>(
-    [s, cenv, this](const std::string& id) { return actors::spawn_sku(*s, id, cenv, skus.get()); });
+  skus = std::make_unique<actors::sku_directory>([s, cenv, this](const std::string& id) {
+    return actors::spawn_sku(*s, id, cenv, skus.get());
+  });
   carts = std::make_unique<actors::cart_directory>([s, cenv, this](const std::string& id) {
     return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
   });

@@ -26,7 +26,8 @@ std::shared_ptr<spdlog::logger> logger() {
 } // namespace
 
 struct node::impl {
-  explicit impl(config::node_options o) : opts(std::move(o)) {}
+  explicit impl(config::node_options o)
+      : opts(std::move(o)) {}
 
   const config::node_options opts;
 
@@ -80,8 +81,8 @@ struct node::impl {
     auto store = std::make_shared<const net::router>(net::make_storefront_router(bridge));
     http = std::make_unique<net::http_server>(so, net::make_handler(bridge, store));
     if (auto ec = http->start()) {
-      return "cannot listen on " + so.host + ":" + std::to_string(so.port) + " (http): "
-             + ec.message();
+      return "cannot listen on " + so.host + ":" + std::to_string(so.port) +
+             " (http): " + ec.message();
     }
     net::server_options ao = so;
     ao.host = opts.admin_host;
@@ -90,8 +91,8 @@ struct node::impl {
     auto adm = std::make_shared<const net::router>(net::make_admin_router(bridge));
     admin = std::make_unique<net::http_server>(ao, net::make_handler(bridge, adm));
     if (auto ec = admin->start()) {
-      return "cannot listen on " + ao.host + ":" + std::to_string(ao.port) + " (admin): "
-             + ec.message();
+      return "cannot listen on " + ao.host + ":" + std::to_string(ao.port) +
+             " (admin): " + ec.message();
     }
     return {};
   }
@@ -107,7 +108,8 @@ struct node::impl {
   }
 };
 
-node::node(config::node_options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}
+node::node(config::node_options opts)
+    : impl_(std::make_unique<impl>(std::move(opts))) {}
 
 node::~node() {
   stop();
@@ -179,8 +181,8 @@ std::string migrate_with_retry(const config::node_options& opts, std::chrono::se
     if (!err) {
       return {};
     }
-    if (!persistence::is(err, persistence::errc::unavailable)
-        || std::chrono::steady_clock::now() + delay > deadline) {
+    if (!persistence::is(err, persistence::errc::unavailable) ||
+        std::chrono::steady_clock::now() + delay > deadline) {
       return "schema migration on " + opts.pg_url + " failed: " + caf::to_string(err);
     }
     logger()->warn("PostgreSQL not reachable yet ({}); retrying", caf::to_string(err));

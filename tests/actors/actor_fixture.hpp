@@ -21,7 +21,7 @@ namespace surge::test {
 
 /// Where entities keep their state. Outlives the fixtures built on it (restarts).
 class backend {
-public:
+ public:
   virtual ~backend() = default;
   virtual std::unique_ptr<persistence::journal> journal() = 0;
   virtual std::unique_ptr<actors::redis_conn> redis() = 0;
@@ -30,7 +30,7 @@ public:
 };
 
 class fake_backend : public backend {
-public:
+ public:
   std::unique_ptr<persistence::journal> journal() override {
     auto j = fakes::memory_journal::connect(journal_);
     return j ? std::move(*j) : nullptr;
@@ -43,14 +43,14 @@ public:
   }
   fakes::memory_journal_state* fake_journal() override { return journal_.get(); }
 
-private:
+ private:
   std::shared_ptr<fakes::memory_journal_state> journal_ =
-    std::make_shared<fakes::memory_journal_state>();
+      std::make_shared<fakes::memory_journal_state>();
   std::shared_ptr<fakes::memory_redis_state> redis_ = std::make_shared<fakes::memory_redis_state>();
 };
 
 class real_backend : public backend {
-public:
+ public:
   std::unique_ptr<persistence::journal> journal() override {
     auto j = persistence::make_pg_journal(db_.url());
     return j ? std::move(*j) : nullptr;
@@ -70,7 +70,7 @@ public:
     return conn;
   }
 
-private:
+ private:
   pg_test_db db_;
   redis_test_keys keys_;
 };
@@ -78,13 +78,13 @@ private:
 /// One "node" on a backend. Destroying it is a clean stop; a new one on the same backend is a
 /// restart.
 class entity_node {
-public:
+ public:
   entity_node(backend& be, actors::entity_options opts, int64_t clock_offset_ms = 0)
-    : clock_offset_(clock_offset_ms) {
+      : clock_offset_(clock_offset_ms) {
     pg_ = std::make_unique<actors::pg_pool>("pg", 2, [&be] { return be.journal(); });
     redis_ = std::make_unique<actors::redis_pool>("redis", 2, [&be] { return be.redis(); });
     journal_ = std::make_unique<persistence::commit_queue>(
-      [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
+        [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
     auto env = std::make_shared<actors::entity_env>();
     env->opts = opts;
     env->journal = journal_.get();
@@ -95,7 +95,7 @@ public:
     actors::register_message_types(cfg_);
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     skus = std::make_unique<actors::sku_directory>(
-      [this](const std::string& id) { return actors::spawn_sku(*sys_, id, env_, skus.get()); });
+        [this](const std::string& id) { return actors::spawn_sku(*sys_, id, env_, skus.get()); });
     carts = std::make_unique<actors::cart_directory>([this](const std::string& id) {
       return actors::spawn_cart(*sys_, id, env_, carts.get(), skus.get());
     });
@@ -131,14 +131,14 @@ public:
     caf::scoped_actor self{*sys_};
     caf::expected<T> out{caf::sec::request_timeout};
     self->request(h, std::chrono::seconds{20}, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { out = std::move(e); });
+        .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { out = std::move(e); });
     return out;
   }
 
   std::unique_ptr<actors::sku_directory> skus;
   std::unique_ptr<actors::cart_directory> carts;
 
-private:
+ private:
   std::atomic<int64_t> clock_offset_;
   std::unique_ptr<actors::pg_pool> pg_;
   std::unique_ptr<actors::redis_pool> redis_;

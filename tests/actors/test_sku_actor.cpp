@@ -74,18 +74,18 @@ TEST_CASE_TEMPLATE("concurrent holds sell exactly the stock, in few journal batc
   int other = 0;
   int received = 0;
   self->receive_for(received, total)(
-    [&](hold_view& v) {
-      CHECK(v.qty == 1);
-      CHECK_FALSE(v.hold_id.empty());
-      ++granted;
-    },
-    [&](caf::error& e) {
-      if (is(e, errc::sold_out)) {
-        ++sold_out;
-      } else {
-        ++other;
-      }
-    });
+      [&](hold_view& v) {
+        CHECK(v.qty == 1);
+        CHECK_FALSE(v.hold_id.empty());
+        ++granted;
+      },
+      [&](caf::error& e) {
+        if (is(e, errc::sold_out)) {
+          ++sold_out;
+        } else {
+          ++other;
+        }
+      });
   CHECK(granted == 50);
   CHECK(sold_out == total - 50);
   CHECK(other == 0);
@@ -106,8 +106,9 @@ TEST_CASE_TEMPLATE("acknowledged changes survive a restart; snapshots and replay
     entity_node n{be, default_opts()};
     create_sku(n, "A", 30, 4);
     for (int i = 0; i < 11; ++i) { // one batch each: crosses several snapshots (every 4)
-      auto v = n.ask_sku<hold_view>("A", hold_atom::value,
-                                    hold_request{"c" + std::to_string(i), "cust" + std::to_string(i % 3), 1});
+      auto v = n.ask_sku<hold_view>(
+          "A", hold_atom::value,
+          hold_request{"c" + std::to_string(i), "cust" + std::to_string(i % 3), 1});
       REQUIRE_MESSAGE(v, caf::to_string(v.error()));
       hold_ids.push_back(v->hold_id);
     }
@@ -178,7 +179,8 @@ TEST_CASE_TEMPLATE("a stale or foreign Redis snapshot is not trusted over Postgr
     entity_node n{be, default_opts()};
     create_sku(n, "R", 7);
     for (int i = 0; i < 6; ++i) {
-      REQUIRE(n.ask_sku<hold_view>("R", hold_atom::value, hold_request{"c" + std::to_string(i), "", 1}));
+      REQUIRE(n.ask_sku<hold_view>("R", hold_atom::value,
+                                   hold_request{"c" + std::to_string(i), "", 1}));
     }
   }
   // Plant a snapshot at a seq the journal does not have, claiming everything is sold.
@@ -189,7 +191,8 @@ TEST_CASE_TEMPLATE("a stale or foreign Redis snapshot is not trusted over Postgr
     bogus.set_exists(true);
     bogus.set_on_hand(7);
     bogus.set_sold(7);
-    REQUIRE_FALSE(conn->snapshots->put(persistence::snapshot{"sku:R", 999, bogus.SerializeAsString()}));
+    REQUIRE_FALSE(
+        conn->snapshots->put(persistence::snapshot{"sku:R", 999, bogus.SerializeAsString()}));
   }
   entity_node n{be, default_opts()};
   auto s = stock_of(n, "R");
@@ -197,8 +200,8 @@ TEST_CASE_TEMPLATE("a stale or foreign Redis snapshot is not trusted over Postgr
   CHECK(s.sold == 0);
 }
 
-TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t,
-                   test::fake_backend, test::real_backend) {
+TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t, test::fake_backend,
+                   test::real_backend) {
   backend_t be;
   auto opts = default_opts();
   opts.idle_timeout = std::chrono::milliseconds{200};
@@ -208,7 +211,8 @@ TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t,
   }
   auto cart = n.ask_cart<cart_view>("cart1", create_atom::value, std::string{"bob"});
   REQUIRE(cart);
-  auto added = n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2}, false);
+  auto added =
+      n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2}, false);
   REQUIRE_MESSAGE(added, caf::to_string(added.error()));
   // SKUs without holds and the idle cart go; P3 keeps its hold, so it stays active.
   CHECK(eventually([&] { return n.skus->size() == 1 && n.carts->size() == 0; }));

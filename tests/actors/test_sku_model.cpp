@@ -40,7 +40,9 @@ int hold(sku_model& m, const std::string& cart, int64_t qty, const std::string& 
   return 0;
 }
 
-int code(errc x) { return static_cast<int>(x); }
+int code(errc x) {
+  return static_cast<int>(x);
+}
 
 void check_invariant(const sku_model& m) {
   CHECK(m.held() >= 0);

@@ -438,9 +438,8 @@ TEST_CASE("server: HEAD is answered by the GET route with its headers and no bod
   server_options opts;
   router rt;
   rt.add("GET", "/thing", [](http_request&&, path_params&&, responder r) { r(text("hello")); });
-  http_server srv(opts, [&rt](http_request&& req, responder r) {
-    rt.dispatch(std::move(req), std::move(r));
-  });
+  http_server srv(
+      opts, [&rt](http_request&& req, responder r) { rt.dispatch(std::move(req), std::move(r)); });
   REQUIRE_FALSE(srv.start());
   asio::io_context ioc;
   tcp::socket sock{ioc};

@@ -42,8 +42,8 @@ bool valid_id(std::string_view s, std::size_t max_len, std::string_view extra = 
     return false;
   }
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || extra.find(c) != std::string_view::npos;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              extra.find(c) != std::string_view::npos;
     if (!ok) {
       return false;
     }
@@ -51,12 +51,22 @@ bool valid_id(std::string_view s, std::size_t max_len, std::string_view extra = 
   return true;
 }
 
-bool valid_sku(std::string_view s) { return valid_id(s, 64); }
-bool valid_cart_id(std::string_view s) { return valid_id(s, 64, "_-"); }
-bool valid_customer(std::string_view s) { return valid_id(s, 128, "._@+-"); }
+bool valid_sku(std::string_view s) {
+  return valid_id(s, 64);
+}
+bool valid_cart_id(std::string_view s) {
+  return valid_id(s, 64, "_-");
+}
+bool valid_customer(std::string_view s) {
+  return valid_id(s, 128, "._@+-");
+}
 
-http_response bad_request(std::string_view msg) { return error_response(400, "bad_request", msg); }
-http_response not_found(std::string_view msg) { return error_response(404, "not_found", msg); }
+http_response bad_request(std::string_view msg) {
+  return error_response(400, "bad_request", msg);
+}
+http_response not_found(std::string_view msg) {
+  return error_response(404, "not_found", msg);
+}
 
 /// Parses a body that must be a JSON object (empty allowed when `empty_ok`).
 std::variant<json::value, http_response> object_body(const http_request& req, bool empty_ok) {
@@ -95,8 +105,8 @@ std::optional<int64_t> int_field(const json::value& obj, const char* key, int64_
       if (*d == static_cast<double>(static_cast<int64_t>(*d)) && (*d > 9e18 || *d < -9e18)) {
         err = std::string{"'"} + key + "' is out of range";
       } else {
-        err = std::string{"'"} + key + "' must be an integer between " + std::to_string(lo)
-              + " and " + std::to_string(hi);
+        err = std::string{"'"} + key + "' must be an integer between " + std::to_string(lo) +
+              " and " + std::to_string(hi);
       }
     } else {
       err = std::string{"'"} + key + "' must be an integer, not " + v->type_name();
@@ -105,8 +115,8 @@ std::optional<int64_t> int_field(const json::value& obj, const char* key, int64_
   }
   int64_t x = std::get<int64_t>(v->get());
   if (x < lo || x > hi) {
-    err = std::string{"'"} + key + "' must be between " + std::to_string(lo) + " and "
-          + std::to_string(hi) + ", got " + std::to_string(x);
+    err = std::string{"'"} + key + "' must be between " + std::to_string(lo) + " and " +
+          std::to_string(hi) + ", got " + std::to_string(x);
     return std::nullopt;
   }
   return x;
@@ -226,23 +236,23 @@ http_response json_response(int status, std::string body) {
 void append_html(std::string& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
     }
   }
 }
@@ -294,7 +304,7 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   while (pos < if_none_match.size()) {
     auto comma = if_none_match.find(',', pos);
     auto tok = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos
-                                                                          : comma - pos);
+                                                                         : comma - pos);
     while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) {
       tok.remove_prefix(1);
     }
@@ -326,11 +336,10 @@ const caf::actor& pick_caller(bridge_env& env) {
 template <class Result, class Handle, class Ok, class... Ts>
 void call(bridge_env& env, Handle dest, responder r, Ok ok, Ts... xs) {
   auto timeout = env.call_timeout;
-  caf::anon_send(pick_caller(env),
-                 call_job{[=](caf::event_based_actor* self) mutable {
+  caf::anon_send(pick_caller(env), call_job{[=](caf::event_based_actor* self) mutable {
                    self->request(dest, timeout, xs...)
-                     .then([r, ok](Result& x) mutable { r(ok(x)); },
-                           [r](caf::error& err) mutable { r(to_http_error(err)); });
+                       .then([r, ok](Result& x) mutable { r(ok(x)); },
+                             [r](caf::error& err) mutable { r(to_http_error(err)); });
                  }});
 }
 
@@ -355,9 +364,10 @@ void get_product(std::shared_ptr<bridge_env> env, http_request&&, params&& p, re
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
-  call<actors::product_view>(*env, env->skus->acquire(p[0]), std::move(r),
-                             [](actors::product_view& v) { return json_response(200, product_json(v)); },
-                             actors::product_atom::value);
+  call<actors::product_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [](actors::product_view& v) { return json_response(200, product_json(v)); },
+      actors::product_atom::value);
 }
 
 void get_page(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
@@ -366,21 +376,21 @@ void get_page(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, r
   }
   std::string inm{req.header("if-none-match").value_or("")};
   call<actors::product_view>(
-    *env, env->skus->acquire(p[0]), std::move(r),
-    [inm](actors::product_view& v) {
-      http_response resp;
-      resp.body = product_page(v);
-      auto tag = etag_of(resp.body);
-      resp.content_type = "text/html; charset=utf-8";
-      resp.headers.emplace_back("ETag", tag);
-      resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
-      if (!inm.empty() && etag_matches(inm, tag)) {
-        resp.status = 304;
-        resp.body.clear();
-      }
-      return resp;
-    },
-    actors::product_atom::value);
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [inm](actors::product_view& v) {
+        http_response resp;
+        resp.body = product_page(v);
+        auto tag = etag_of(resp.body);
+        resp.content_type = "text/html; charset=utf-8";
+        resp.headers.emplace_back("ETag", tag);
+        resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
+        if (!inm.empty() && etag_matches(inm, tag)) {
+          resp.status = 304;
+          resp.body.clear();
+        }
+        return resp;
+      },
+      actors::product_atom::value);
 }
 
 void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&, responder r) {
@@ -404,8 +414,8 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&
     int64_t x = 0;
     auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
     if (ec != std::errc{} || ptr != v->data() + v->size() || x < lo || x > hi) {
-      r(bad_request(std::string{"'"} + name + "' must be an integer between " + std::to_string(lo)
-                    + " and " + std::to_string(hi)));
+      r(bad_request(std::string{"'"} + name + "' must be an integer between " + std::to_string(lo) +
+                    " and " + std::to_string(hi)));
       return false;
     }
     out = x;
@@ -413,9 +423,9 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&
   };
   std::string cursor;
   std::optional<int64_t> limit;
-  if (!text_param("q", 200, q.text) || !text_param("category", 100, q.category)
-      || !text_param("cursor", 64, cursor) || !int_param("min_price", 0, max_money, q.min_price)
-      || !int_param("max_price", 0, max_money, q.max_price) || !int_param("limit", 1, 100, limit)) {
+  if (!text_param("q", 200, q.text) || !text_param("category", 100, q.category) ||
+      !text_param("cursor", 64, cursor) || !int_param("min_price", 0, max_money, q.min_price) ||
+      !int_param("max_price", 0, max_money, q.max_price) || !int_param("limit", 1, 100, limit)) {
     return;
   }
   if (!cursor.empty() && !valid_sku(cursor)) {
@@ -474,18 +484,19 @@ void create_cart(std::shared_ptr<bridge_env> env, http_request&& req, params&&, 
     return r(bad_request("'customer_id' may hold only letters, digits and ._@+-"));
   }
   auto id = random_cart_id();
-  call<actors::cart_view>(*env, env->carts->acquire(id), std::move(r),
-                          [](actors::cart_view& c) { return json_response(201, cart_json(c)); },
-                          actors::create_atom::value, *customer);
+  call<actors::cart_view>(
+      *env, env->carts->acquire(id), std::move(r),
+      [](actors::cart_view& c) { return json_response(201, cart_json(c)); },
+      actors::create_atom::value, *customer);
 }
 
 void get_cart(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such cart"));
   }
-  call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r),
-                          [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
-                          caf::get_atom::value);
+  call<actors::cart_view>(
+      *env, env->carts->acquire(p[0]), std::move(r),
+      [](actors::cart_view& c) { return json_response(200, cart_json(c)); }, caf::get_atom::value);
 }
 
 void put_item(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
@@ -504,9 +515,10 @@ void put_item(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, r
   if (!qty) {
     return r(bad_request(err));
   }
-  call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r),
-                          [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
-                          actors::item_atom::value, p[1], *qty, false);
+  call<actors::cart_view>(
+      *env, env->carts->acquire(p[0]), std::move(r),
+      [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+      actors::item_atom::value, p[1], *qty, false);
 }
 
 void delete_item(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
@@ -516,9 +528,10 @@ void delete_item(std::shared_ptr<bridge_env> env, http_request&&, params&& p, re
   if (!valid_sku(p[1])) {
     return r(not_found("no such product"));
   }
-  call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r),
-                          [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
-                          actors::item_atom::value, p[1], int64_t{0}, true);
+  call<actors::cart_view>(
+      *env, env->carts->acquire(p[0]), std::move(r),
+      [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+      actors::item_atom::value, p[1], int64_t{0}, true);
 }
 
 bool valid_key(std::string_view s) {
@@ -586,19 +599,20 @@ void checkout(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, r
     return r(bad_request("payment.token must not be empty"));
   }
   actors::checkout_request cr{std::string{*key}, p[0], *method, *token};
-  call<actors::order_view>(*env, env->orders->acquire(actors::order_id_for(cr.idempotency_key)),
-                           std::move(r),
-                           [](actors::order_view& o) { return json_response(201, order_json(o)); },
-                           actors::checkout_atom::value, cr);
+  call<actors::order_view>(
+      *env, env->orders->acquire(actors::order_id_for(cr.idempotency_key)), std::move(r),
+      [](actors::order_view& o) { return json_response(201, order_json(o)); },
+      actors::checkout_atom::value, cr);
 }
 
 void get_order(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such order"));
   }
-  call<actors::order_view>(*env, env->orders->acquire(p[0]), std::move(r),
-                           [](actors::order_view& o) { return json_response(200, order_json(o)); },
-                           caf::get_atom::value);
+  call<actors::order_view>(
+      *env, env->orders->acquire(p[0]), std::move(r),
+      [](actors::order_view& o) { return json_response(200, order_json(o)); },
+      caf::get_atom::value);
 }
 
 // -- admin handlers -------------------------------------------------------------------------
@@ -620,16 +634,16 @@ void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p
   auto category = description ? string_field(obj, "category", 100, false, "", err) : std::nullopt;
   auto currency = category ? string_field(obj, "currency", 3, false, "USD", err) : std::nullopt;
   auto price = currency ? int_field(obj, "price_cents", 0, max_money, true, 0, err) : std::nullopt;
-  auto limit = price ? int_field(obj, "per_customer_limit", 0, max_qty, false, 0, err)
-                     : std::nullopt;
+  auto limit =
+      price ? int_field(obj, "per_customer_limit", 0, max_qty, false, 0, err) : std::nullopt;
   if (!limit) {
     return r(bad_request(err));
   }
   if (name->empty()) {
     return r(bad_request("'name' must not be empty"));
   }
-  if (currency->size() != 3
-      || !std::all_of(currency->begin(), currency->end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+  if (currency->size() != 3 || !std::all_of(currency->begin(), currency->end(),
+                                            [](char c) { return c >= 'A' && c <= 'Z'; })) {
     return r(bad_request("'currency' must be an ISO 4217 code such as \"USD\""));
   }
   rec.name = *name;
@@ -638,9 +652,10 @@ void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p
   rec.currency = *currency;
   rec.price_cents = *price;
   rec.per_customer_limit = *limit;
-  call<actors::product_view>(*env, env->skus->acquire(p[0]), std::move(r),
-                             [](actors::product_view& v) { return json_response(200, product_json(v)); },
-                             actors::product_atom::value, rec);
+  call<actors::product_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [](actors::product_view& v) { return json_response(200, product_json(v)); },
+      actors::product_atom::value, rec);
 }
 
 void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
@@ -663,18 +678,20 @@ void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, params&& p,
   if (!value) {
     return r(bad_request(err));
   }
-  call<actors::stock_view>(*env, env->skus->acquire(p[0]), std::move(r),
-                           [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
-                           actors::stock_atom::value, actors::stock_change{has_set, *value});
+  call<actors::stock_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
+      actors::stock_atom::value, actors::stock_change{has_set, *value});
 }
 
 void get_stock(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
-  call<actors::stock_view>(*env, env->skus->acquire(p[0]), std::move(r),
-                           [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
-                           actors::stock_atom::value);
+  call<actors::stock_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
+      actors::stock_atom::value);
 }
 
 void get_cluster(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
@@ -740,8 +757,8 @@ router::route_handler admin(std::shared_ptr<bridge_env> env, F f) {
     if (!env->admin_token.empty()) {
       auto auth = req.header("authorization").value_or("");
       constexpr std::string_view prefix = "Bearer ";
-      if (auth.substr(0, prefix.size()) != prefix
-          || !constant_time_equal(auth.substr(prefix.size()), env->admin_token)) {
+      if (auth.substr(0, prefix.size()) != prefix ||
+          !constant_time_equal(auth.substr(prefix.size()), env->admin_token)) {
         auto resp = error_response(401, "unauthorized", "a valid bearer token is required");
         resp.headers.emplace_back("WWW-Authenticate", "Bearer");
         return r(std::move(resp));
@@ -780,27 +797,27 @@ http_response to_http_error(const caf::error& err) {
   if (err.category() == actors::error_category) {
     auto msg = actors::message_of(err);
     switch (static_cast<errc>(err.code())) {
-      case errc::not_found:
-        return error_response(404, "not_found", msg.empty() ? "not found" : msg);
-      case errc::sold_out:
-        return error_response(409, "sold_out", msg.empty() ? "sold out" : msg);
-      case errc::limit_exceeded:
-        return error_response(409, "limit_exceeded", msg.empty() ? "limit exceeded" : msg);
-      case errc::conflict:
-        return error_response(409, "conflict", msg.empty() ? "conflict" : msg);
-      case errc::invalid:
-        return error_response(400, "bad_request", msg.empty() ? "invalid request" : msg);
-      case errc::payment_declined:
-        return error_response(402, "payment_declined", msg.empty() ? "payment declined" : msg);
-      case errc::hold_expired:
-        return error_response(409, "hold_expired", msg.empty() ? "a hold expired" : msg);
-      case errc::empty_cart:
-        return error_response(409, "empty_cart", msg.empty() ? "the cart is empty" : msg);
-      case errc::idempotency_conflict:
-        return error_response(422, "idempotency_conflict",
-                              msg.empty() ? "the key was used for another request" : msg);
-      case errc::unavailable:
-        break;
+    case errc::not_found:
+      return error_response(404, "not_found", msg.empty() ? "not found" : msg);
+    case errc::sold_out:
+      return error_response(409, "sold_out", msg.empty() ? "sold out" : msg);
+    case errc::limit_exceeded:
+      return error_response(409, "limit_exceeded", msg.empty() ? "limit exceeded" : msg);
+    case errc::conflict:
+      return error_response(409, "conflict", msg.empty() ? "conflict" : msg);
+    case errc::invalid:
+      return error_response(400, "bad_request", msg.empty() ? "invalid request" : msg);
+    case errc::payment_declined:
+      return error_response(402, "payment_declined", msg.empty() ? "payment declined" : msg);
+    case errc::hold_expired:
+      return error_response(409, "hold_expired", msg.empty() ? "a hold expired" : msg);
+    case errc::empty_cart:
+      return error_response(409, "empty_cart", msg.empty() ? "the cart is empty" : msg);
+    case errc::idempotency_conflict:
+      return error_response(422, "idempotency_conflict",
+                            msg.empty() ? "the key was used for another request" : msg);
+    case errc::unavailable:
+      break;
     }
   }
   // Storage failures, timeouts and entities that went away: nothing was acknowledged, and the

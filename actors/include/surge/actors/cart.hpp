@@ -34,12 +34,12 @@ namespace surge::actors {
 /// Lifecycle: spawned by the cart directory on first use, loads its snapshot from Redis, expires
 /// there after `carts_ttl` without changes, passivates after `idle_timeout`. Each hold names its
 /// cart in the SKU journal, so a cart lost with Redis costs the shopper a cart, never stock.
-using cart_actor = caf::typed_actor<
-  caf::replies_to<create_atom, std::string>::with<cart_view>,
-  caf::replies_to<caf::get_atom>::with<cart_view>,
-  caf::replies_to<item_atom, std::string, int64_t, bool>::with<cart_view>,
-  caf::replies_to<clear_atom, std::vector<std::string>>::with<cart_view>,
-  caf::replies_to<checkout_atom, std::string, bool>::with<cart_view>>;
+using cart_actor =
+    caf::typed_actor<caf::replies_to<create_atom, std::string>::with<cart_view>,
+                     caf::replies_to<caf::get_atom>::with<cart_view>,
+                     caf::replies_to<item_atom, std::string, int64_t, bool>::with<cart_view>,
+                     caf::replies_to<clear_atom, std::vector<std::string>>::with<cart_view>,
+                     caf::replies_to<checkout_atom, std::string, bool>::with<cart_view>>;
 
 using cart_directory = directory<cart_actor>;
 

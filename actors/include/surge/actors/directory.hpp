@@ -26,10 +26,11 @@ namespace surge::actors {
 /// a stripe lock: it must not call back into this directory.
 template <class Handle>
 class directory {
-public:
+ public:
   using spawn_fn = std::function<Handle(const std::string& id)>;
 
-  explicit directory(spawn_fn spawn) : spawn_(std::move(spawn)) {}
+  explicit directory(spawn_fn spawn)
+      : spawn_(std::move(spawn)) {}
   directory(const directory&) = delete;
   directory& operator=(const directory&) = delete;
 
@@ -91,7 +92,7 @@ public:
     }
   }
 
-private:
+ private:
   struct entry {
     Handle handle;
     uint64_t sent;

@@ -18,9 +18,7 @@ namespace surge::actors {
 struct redis_conn {
   std::unique_ptr<persistence::snapshot_cache> snapshots;
   std::unique_ptr<persistence::cart_store> carts;
-  bool healthy() const {
-    return snapshots && carts && snapshots->healthy() && carts->healthy();
-  }
+  bool healthy() const { return snapshots && carts && snapshots->healthy() && carts->healthy(); }
 };
 
 using pg_pool = persistence::worker_pool<persistence::journal>;

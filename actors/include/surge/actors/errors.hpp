@@ -12,12 +12,12 @@ namespace surge::actors {
 /// Outcomes of entity commands that are not success. The HTTP bridge maps each to API.md's
 /// status and code; nothing else is sent to shoppers.
 enum class errc : uint8_t {
-  not_found = 1,  ///< unknown SKU, cart or hold (404 not_found)
-  sold_out,       ///< not enough available stock (409 sold_out)
-  limit_exceeded, ///< the per-customer limit would be broken (409 limit_exceeded)
-  conflict,       ///< e.g. stock set below held + sold (409 conflict)
-  invalid,        ///< a command's argument is out of range (400 bad_request)
-  unavailable,    ///< storage failed; nothing was acknowledged (503 unavailable)
+  not_found = 1,        ///< unknown SKU, cart or hold (404 not_found)
+  sold_out,             ///< not enough available stock (409 sold_out)
+  limit_exceeded,       ///< the per-customer limit would be broken (409 limit_exceeded)
+  conflict,             ///< e.g. stock set below held + sold (409 conflict)
+  invalid,              ///< a command's argument is out of range (400 bad_request)
+  unavailable,          ///< storage failed; nothing was acknowledged (503 unavailable)
   payment_declined,     ///< the gateway declined the card (402 payment_declined)
   hold_expired,         ///< a cart hold ran out before checkout (409 hold_expired)
   empty_cart,           ///< checkout of a cart without lines (409 empty_cart)

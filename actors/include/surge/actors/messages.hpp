@@ -80,8 +80,8 @@ struct stock_view {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stock_view& x) {
-  return f(caf::meta::type_name("surge.stock_view"), x.sku, x.on_hand, x.held, x.sold,
-           x.available, x.owner_node, x.epoch);
+  return f(caf::meta::type_name("surge.stock_view"), x.sku, x.on_hand, x.held, x.sold, x.available,
+           x.owner_node, x.epoch);
 }
 
 /// API.md's product object: catalog data plus what is available right now.

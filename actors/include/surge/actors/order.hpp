@@ -33,9 +33,10 @@ namespace surge::actors {
 /// (no cart), empty_cart, hold_expired (before anything is charged), payment_declined (the cart
 /// and holds stay), unavailable (gateways or storage down: retry with the same key; a charge
 /// whose outcome is unknown is settled later by lookup, never charged twice).
-using order_actor = caf::typed_actor<caf::replies_to<checkout_atom, checkout_request>::with<order_view>,
-                                     caf::replies_to<caf::get_atom>::with<order_view>,
-                                     caf::reacts_to<reconcile_atom>>;
+using order_actor =
+    caf::typed_actor<caf::replies_to<checkout_atom, checkout_request>::with<order_view>,
+                     caf::replies_to<caf::get_atom>::with<order_view>,
+                     caf::reacts_to<reconcile_atom>>;
 
 using order_directory = directory<order_actor>;
 

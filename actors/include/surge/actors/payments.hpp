@@ -39,7 +39,7 @@ struct charge_result {
 /// implementation looks the charge up by its key before it tries another gateway, so one key is
 /// charged at most once across all gateways.
 class payment_service {
-public:
+ public:
   using callback = std::function<void(charge_result)>;
   virtual ~payment_service() = default;
 

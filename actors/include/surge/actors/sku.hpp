@@ -34,13 +34,13 @@ namespace surge::actors {
 /// events (but never more often than the snapshot's own size in events) to PostgreSQL (same
 /// transaction) and Redis; passivates after `idle_timeout` without
 /// commands when it has no holds and nothing in flight.
-using sku_actor = caf::typed_actor<
-  caf::replies_to<hold_atom, hold_request>::with<hold_view>,
-  caf::replies_to<confirm_atom, std::string, std::string>::with<stock_view>,
-  caf::replies_to<stock_atom, stock_change>::with<stock_view>,
-  caf::replies_to<stock_atom>::with<stock_view>,
-  caf::replies_to<product_atom, persistence::product_record>::with<product_view>,
-  caf::replies_to<product_atom>::with<product_view>>;
+using sku_actor =
+    caf::typed_actor<caf::replies_to<hold_atom, hold_request>::with<hold_view>,
+                     caf::replies_to<confirm_atom, std::string, std::string>::with<stock_view>,
+                     caf::replies_to<stock_atom, stock_change>::with<stock_view>,
+                     caf::replies_to<stock_atom>::with<stock_view>,
+                     caf::replies_to<product_atom, persistence::product_record>::with<product_view>,
+                     caf::replies_to<product_atom>::with<product_view>>;
 
 using sku_directory = directory<sku_actor>;
 

@@ -21,7 +21,7 @@ namespace surge::actors {
 /// Invariant after every apply of a decided event: 0 <= held, 0 <= sold,
 /// held + sold <= on_hand (G1). Not thread-safe: owned by its SKU actor.
 class sku_model {
-public:
+ public:
   sku_model() = default;
   explicit sku_model(const proto::SkuSnapshot& snap);
 
@@ -76,7 +76,7 @@ public:
 
   proto::SkuSnapshot snapshot() const;
 
-private:
+ private:
   void remove_hold(const std::string& hold_id, bool to_sold);
   void remember(const proto::Confirmation& c);
 
@@ -90,9 +90,9 @@ private:
   /// Named customers' held + sold. Anonymous carts are limited by their own hold alone, so
   /// a hot SKU sold to anonymous carts keeps no per-cart counters.
   std::unordered_map<std::string, int64_t> customers_;
-  std::set<std::pair<int64_t, std::string>> expiries_;        ///< (expires_at_ms, hold id)
+  std::set<std::pair<int64_t, std::string>> expiries_;             ///< (expires_at_ms, hold id)
   std::unordered_map<std::string, proto::Confirmation> confirmed_; ///< by hold id
-  std::set<std::pair<int64_t, std::string>> confirmed_order_;   ///< (at_ms, hold id), to forget
+  std::set<std::pair<int64_t, std::string>> confirmed_order_;      ///< (at_ms, hold id), to forget
 };
 
 } // namespace surge::actors

@@ -57,7 +57,7 @@ struct outbox_event {
 /// Orders, their lines, payments and the outbox (PostgreSQL). One instance is one connection:
 /// not thread-safe, blocking; use it from a worker pool thread only.
 class order_store {
-public:
+ public:
   virtual ~order_store() = default;
   virtual bool healthy() const = 0;
 
@@ -92,7 +92,7 @@ caf::expected<std::unique_ptr<order_store>> make_pg_order_store(const std::strin
 /// An append-only event stream (Redis Streams). One instance is one connection: not
 /// thread-safe, blocking.
 class event_stream {
-public:
+ public:
   struct entry {
     std::string id; ///< the stream's entry id, e.g. "1700000000000-0"
     std::vector<std::pair<std::string, std::string>> fields;
@@ -103,7 +103,8 @@ public:
 
   /// XADD to `stream` (the store's key prefix is prepended); returns the entry id.
   virtual caf::expected<std::string>
-  append(const std::string& stream, const std::vector<std::pair<std::string, std::string>>& fields) = 0;
+  append(const std::string& stream,
+         const std::vector<std::pair<std::string, std::string>>& fields) = 0;
 
   /// Entries after `after_id` ("0" for all, "$" for only new ones), at most `count`, waiting up
   /// to `block` for the first one (0: do not wait).

@@ -23,7 +23,7 @@ namespace surge::runtime {
 /// stops the entities, lets the commit queue finish what it holds, waits for every actor, then
 /// closes the pools. Members are read-only for users, valid until stop(). Not copyable.
 class entity_layer {
-public:
+ public:
   /// Throws std::invalid_argument naming the setting when payments.gateways is malformed.
   explicit entity_layer(const config::node_options& opts);
   ~entity_layer();

@@ -16,7 +16,7 @@ namespace surge::runtime {
 /// accepting and drain, entities stop, the commit queue finishes what it holds, pools close.
 /// Not copyable; start() and stop() are called from one thread.
 class node {
-public:
+ public:
   explicit node(config::node_options opts);
   ~node(); ///< stop()
   node(const node&) = delete;
@@ -29,7 +29,7 @@ public:
   uint16_t http_port() const;
   uint16_t admin_port() const;
 
-private:
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -229,44 +229,7 @@ class paysim_process {
 
 void print_checkout_table(const run_result& base, const run_result& surge, const checkout_extra& be,
                           const checkout_extra& se) {
-  std::vector<std::vector<std::string>> rows = {{"system", "checkouts/s", "p50 ms", "p99 ms"}};
-  for (const auto* r : {&base, &surge}) {
-    rows.push_back({r->system, grouped(static_cast<uint64_t>(r->per_second() + 0.5)),
-                    fixed(r->p_ms(50), 2), fixed(r->p_ms(99), 2)});
-  }
-  std::vector<std::size_t> w(4, 0);
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < 4; ++i) {
-      w[i] = std::max(w[i], row[i].size());
-    }
-  }
-  auto line = [&](const std::vector<std::string>& row) {
-    std::string s = "|";
-    for (std::size_t i = 0; i < 4; ++i) {
-      const auto pad = std::string(w[i] - row[i].size(), ' ');
-      s += ' ' + (i == 0 ? row[i] + pad : pad + row[i]) + " |";
-    }
-    std::cout << s << "\n";
-  };
-  std::cout << "\n";
-  line(rows[0]);
-  std::string sep = "|";
-  for (std::size_t i = 0; i < 4; ++i) {
-    sep += (i == 0 ? std::string(w[i] + 2, '-') : std::string(w[i] + 1, '-') + ":") + "|";
-  }
-  std::cout << sep << "\n";
-  line(rows[1]);
-  line(rows[2]);
-  const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
-  std::cout << "\nratio surge/baseline: " << fixed(ratio, 1) << "x\n";
-  for (const auto* r : {&base, &surge}) {
-    std::cout << r->system << ": " << grouped(r->measured) << " checkouts in "
-              << fixed(r->seconds, 2) << " s (" << grouped(r->total_ok)
-              << " with warm-up and drain), " << r->errors << " errors, latency min "
-              << fixed(static_cast<double>(r->latency.min()) / 1e6, 2) << " mean "
-              << fixed(r->latency.mean() / 1e6, 2) << " max "
-              << fixed(static_cast<double>(r->latency.max()) / 1e6, 2) << " ms\n";
-  }
+  print_comparison(base, surge, "checkouts/s", "checkouts");
   auto units = [](const checkout_extra& e) {
     int64_t n = 0;
     for (const auto& [sku, q] : e.lines) {

@@ -220,4 +220,10 @@ run_result run_checkout_surge(const checkout_options& opts, const std::string& d
 /// `surge-bench checkout ARGS`: exit status.
 int checkout_command(const std::vector<std::string>& args);
 
+/// Prints the Markdown table of both systems (rate, p50, p99), the ratio surge/baseline, and a
+/// line per system with counts and latency extremes; `rate` heads the rate column ("checkouts/s"),
+/// `what` names the operations ("checkouts").
+void print_comparison(const run_result& base, const run_result& surge, const std::string& rate,
+                      const std::string& what);
+
 } // namespace surge::bench

@@ -113,12 +113,11 @@ constexpr long long migration_lock_key = 0x5375726765;
 } // namespace
 
 caf::error migrate(const std::string& url) {
-  std::unique_ptr<pqxx::connection> conn;
-  try {
-    conn = std::make_unique<pqxx::connection>(detail::with_connect_timeout(url));
-  } catch (const std::exception& e) {
-    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
+  auto connected = detail::connect(url);
+  if (!connected) {
+    return std::move(connected.error());
   }
+  auto conn = std::move(*connected);
   try {
     {
       pqxx::nontransaction tx{*conn};

@@ -314,14 +314,11 @@ caf::expected<std::vector<product_listing>> pg_journal::list_products(const prod
 } // namespace
 
 caf::expected<std::unique_ptr<journal>> make_pg_journal(const std::string& url) {
-  try {
-    auto conn = std::make_unique<pqxx::connection>(detail::with_connect_timeout(url));
-    return std::unique_ptr<journal>{new pg_journal(std::move(conn))};
-  } catch (const std::exception& e) {
-    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
-  } catch (...) {
-    return make_error(errc::unavailable, "cannot connect to PostgreSQL");
+  auto conn = detail::connect(url);
+  if (!conn) {
+    return std::move(conn.error());
   }
+  return std::unique_ptr<journal>{new pg_journal(std::move(*conn))};
 }
 
 } // namespace surge::persistence

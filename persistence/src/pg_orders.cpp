@@ -348,14 +348,11 @@ caf::error pg_order_store::mark_delivered(const std::vector<int64_t>& ids) {
 } // namespace
 
 caf::expected<std::unique_ptr<order_store>> make_pg_order_store(const std::string& url) {
-  try {
-    auto conn = std::make_unique<pqxx::connection>(detail::with_connect_timeout(url));
-    return std::unique_ptr<order_store>{new pg_order_store(std::move(conn))};
-  } catch (const std::exception& e) {
-    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
-  } catch (...) {
-    return make_error(errc::unavailable, "cannot connect to PostgreSQL");
+  auto conn = detail::connect(url);
+  if (!conn) {
+    return std::move(conn.error());
   }
+  return std::unique_ptr<order_store>{new pg_order_store(std::move(*conn))};
 }
 
 } // namespace surge::persistence

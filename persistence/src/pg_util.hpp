@@ -2,7 +2,14 @@
 
 // Internal helpers of the PostgreSQL adapter (not part of the public interface).
 
+#include <exception>
+#include <memory>
 #include <string>
+
+#include <caf/expected.hpp>
+#include <pqxx/pqxx>
+
+#include "surge/persistence/errors.hpp"
 
 namespace surge::persistence::detail {
 
@@ -15,6 +22,17 @@ inline std::string with_connect_timeout(const std::string& url, int seconds = 5)
   }
   const char sep = url.find('?') == std::string::npos ? '?' : '&';
   return url + sep + "connect_timeout=" + std::to_string(seconds);
+}
+
+/// A connection to `url` (with a connect timeout), or errc::unavailable saying why not.
+inline caf::expected<std::unique_ptr<pqxx::connection>> connect(const std::string& url) {
+  try {
+    return std::make_unique<pqxx::connection>(with_connect_timeout(url));
+  } catch (const std::exception& e) {
+    return make_error(errc::unavailable, std::string{"cannot connect to PostgreSQL: "} + e.what());
+  } catch (...) {
+    return make_error(errc::unavailable, "cannot connect to PostgreSQL");
+  }
 }
 
 } // namespace surge::persistence::detail

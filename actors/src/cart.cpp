@@ -10,6 +10,7 @@
 #include "surge/actors/errors.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
+#include "tick.hpp"
 
 namespace surge::actors {
 namespace {
@@ -56,7 +57,7 @@ struct cart_state {
   int64_t checkout_since_ms = 0;
   uint64_t received = 0;
   int64_t last_active_ms = 0;
-  int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
+  detail::tick_schedule tick;
 };
 
 using self_ptr = cart_impl::stateful_pointer<cart_state>;
@@ -164,18 +165,12 @@ int64_t idle_limit(const cart_state& st) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  const int64_t next = st.last_active_ms + idle_limit(st);
-  if (next >= st.tick_at_ms) {
-    return;
-  }
-  st.tick_at_ms = next;
-  const int64_t delay = std::max<int64_t>(next - st.env->now_ms(), 0) + 1;
-  self->delayed_send(self, std::chrono::milliseconds{delay}, tick_atom::value);
+  st.tick.arm(self, st.last_active_ms + idle_limit(st), st.env->now_ms());
 }
 
 void on_tick(self_ptr self) {
   auto& st = self->state;
-  st.tick_at_ms = std::numeric_limits<int64_t>::max();
+  st.tick.fired();
   const bool quiet = !st.write_in_flight && st.waiting.empty() && st.outstanding == 0;
   if (quiet && st.env->now_ms() - st.last_active_ms >= idle_limit(st)) {
     if (st.carts->try_release(st.cart_id, self->address(), st.received)) {

@@ -9,6 +9,7 @@
 #include "surge/actors/errors.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
+#include "tick.hpp"
 
 namespace surge::actors {
 namespace {
@@ -78,7 +79,7 @@ struct order_state {
   std::vector<caf::typed_response_promise<order_view>> waiters;
   uint64_t received = 0;
   int64_t last_active_ms = 0;
-  int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
+  detail::tick_schedule tick;
 };
 
 using self_ptr = order_impl::stateful_pointer<order_state>;
@@ -442,13 +443,7 @@ void on_created(self_ptr self, order_created& in) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  const int64_t next = st.last_active_ms + st.env->opts.idle_timeout.count();
-  if (next >= st.tick_at_ms) {
-    return;
-  }
-  st.tick_at_ms = next;
-  const int64_t delay = std::max<int64_t>(next - st.env->now_ms(), 0) + 1;
-  self->delayed_send(self, std::chrono::milliseconds{delay}, tick_atom::value);
+  st.tick.arm(self, st.last_active_ms + st.env->opts.idle_timeout.count(), st.env->now_ms());
 }
 
 void touch(self_ptr self) {
@@ -545,7 +540,7 @@ order_impl::behavior_type running(self_ptr self) {
       [=](stored_atom, then_do next, const caf::error& err) { on_stored(self, next, err); },
       [=](tick_atom) {
         auto& st = self->state;
-        st.tick_at_ms = std::numeric_limits<int64_t>::max();
+        st.tick.fired();
         if (!st.busy && st.waiters.empty() &&
             st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count() &&
             st.links.orders->try_release(st.order_id, self->address(), st.received)) {

@@ -10,6 +10,7 @@
 #include "surge/actors/sku_model.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
+#include "tick.hpp"
 
 namespace surge::actors {
 namespace {
@@ -64,7 +65,7 @@ struct sku_state {
   std::size_t since_snapshot = 0; ///< events journaled since the last snapshot
   uint64_t received = 0;          ///< commands received through the directory
   int64_t last_active_ms = 0;
-  int64_t tick_at_ms = std::numeric_limits<int64_t>::max();
+  detail::tick_schedule tick;
 };
 
 using self_ptr = sku_impl::stateful_pointer<sku_state>;
@@ -199,7 +200,7 @@ void expire_holds(self_ptr self) {
 
 void on_tick(self_ptr self) {
   auto& st = self->state;
-  st.tick_at_ms = std::numeric_limits<int64_t>::max();
+  st.tick.fired();
   expire_holds(self);
   const int64_t now = st.env->now_ms();
   const int64_t idle = st.model.exists()
@@ -224,12 +225,7 @@ void schedule_tick(self_ptr self) {
   if (auto e = st.model.next_expiry()) {
     next = std::min(next, *e);
   }
-  if (next >= st.tick_at_ms) {
-    return;
-  }
-  st.tick_at_ms = next;
-  const int64_t delay = std::max<int64_t>(next - st.env->now_ms(), 0) + 1;
-  self->delayed_send(self, std::chrono::milliseconds{delay}, tick_atom::value);
+  st.tick.arm(self, next, st.env->now_ms());
 }
 
 void touch(self_ptr self) {

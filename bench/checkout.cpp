@@ -52,8 +52,8 @@ those orders (and PostgreSQL's order lines agree). FAIL -> exit 1.
 
 flags:
   --pg-url=URL              admin URL; a database surge_bench_<pid> is created and dropped
-                            (default postgresql://surge@127.0.0.1:5432/postgres)
-  --redis-url=URL           (default redis://127.0.0.1:6379/0); keys use prefix surge_bench:<pid>:
+                            (default $SURGE_TEST_PG_URL, else postgresql://surge@127.0.0.1:5432/postgres)
+  --redis-url=URL           (default $SURGE_TEST_REDIS_URL, else redis://127.0.0.1:6379/0); keys use prefix surge_bench:<pid>:
   --duration=D              measured time per system, 1s..600s (default 10s)
   --clients=N               baseline connections, 1..512 (default 16)
   --concurrency=N           Surge checkouts in flight, 1..10000 (default 64)

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,14 @@
 #include "surge/config/settings.hpp"
 
 namespace surge::bench {
+
+/// The default of --pg-url / --redis-url: the test suite's servers when scripts/test.sh set
+/// SURGE_TEST_PG_URL / SURGE_TEST_REDIS_URL (so the ctest smoke runs use them), else the local
+/// defaults of scripts/services.sh.
+inline std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string{v} : std::string{fallback};
+}
 
 /// surge-node's settings: defaults with SURGE_* environment variables applied, as the node
 /// applies them (SURGE_BENCH_* are the bench's own). Throws std::runtime_error when invalid.
@@ -50,8 +59,9 @@ std::atomic<bool>& interrupted();
 
 /// Settings of `surge-bench hot-sku`.
 struct hot_sku_options {
-  std::string pg_admin_url = "postgresql://surge@127.0.0.1:5432/postgres";
-  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string pg_admin_url =
+      env_or("SURGE_TEST_PG_URL", "postgresql://surge@127.0.0.1:5432/postgres");
+  std::string redis_url = env_or("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0");
   std::chrono::milliseconds duration{10000};
   int clients = 16;
   int concurrency = 1000;
@@ -172,8 +182,9 @@ void delete_redis_keys(const std::string& url, const std::string& prefix);
 
 /// Settings of `surge-bench checkout`.
 struct checkout_options {
-  std::string pg_admin_url = "postgresql://surge@127.0.0.1:5432/postgres";
-  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string pg_admin_url =
+      env_or("SURGE_TEST_PG_URL", "postgresql://surge@127.0.0.1:5432/postgres");
+  std::string redis_url = env_or("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0");
   std::string paysim_path; ///< the surge-paysim binary
   std::chrono::milliseconds duration{10000};
   int clients = 16;            ///< baseline threads/connections

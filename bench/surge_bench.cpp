@@ -90,8 +90,8 @@ commands:
 
 flags of hot-sku:
   --pg-url=URL        admin URL; a database surge_bench_<pid> is created and dropped
-                      (default postgresql://surge@127.0.0.1:5432/postgres)
-  --redis-url=URL     (default redis://127.0.0.1:6379/0); keys use prefix surge_bench:<pid>:
+                      (default $SURGE_TEST_PG_URL, else postgresql://surge@127.0.0.1:5432/postgres)
+  --redis-url=URL     (default $SURGE_TEST_REDIS_URL, else redis://127.0.0.1:6379/0); keys use prefix surge_bench:<pid>:
   --duration=D        measured time per system, e.g. 10s, 1500ms, 2m; 1s..600s (default 10s)
                       each system warms up for min(1s, D/2) first
   --clients=N         baseline connections, 1..512 (default 16)

@@ -31,6 +31,10 @@ export SURGE_TEST_REDIS_URL="${SURGE_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PO
 "$REPO/scripts/build.sh" "${BUILD_ARGS[@]}"
 "$REPO/scripts/services.sh" start
 
+# The scripts' own knobs are not node settings (surge-node refuses unknown SURGE_* variables).
+unset SURGE_PG_PORT SURGE_REDIS_PORT SURGE_SERVICES_TIMEOUT SURGE_BUILD_JOBS SURGE_READY_TIMEOUT \
+  SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN
+
 say "running ctest in $(basename "$BUILD_DIR")/ (PostgreSQL $SURGE_TEST_PG_URL, Redis $SURGE_TEST_REDIS_URL)"
 # Nothing may be printed after ctest: its summary is the last thing in the output.
 exec ctest --test-dir "$BUILD_DIR" --output-on-failure -j"${SURGE_TEST_JOBS:-2}" --timeout "${SURGE_TEST_TIMEOUT:-600}" "$@"

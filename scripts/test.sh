@@ -19,6 +19,7 @@ if [ "${1:-}" = "--sanitize" ] || [ "${1:-}" = "--asan" ]; then
   BUILD_DIR="$REPO/build-asan"
   BUILD_ARGS=(--sanitize)
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$REPO/tests/lsan.supp}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 fi
 

@@ -785,10 +785,13 @@ void readyz(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder
 
 std::vector<caf::actor> spawn_callers(caf::actor_system& sys, std::size_t n) {
   std::vector<caf::actor> out;
+  // The index argument is not needed by the actor; CAF 0.17.6 dereferences a null argument
+  // tuple when a function actor takes no arguments (UBSan reports it), so give it one.
+  auto caller = [](caf::event_based_actor* self, std::size_t) -> caf::behavior {
+    return {[self](call_job& job) { job.run(self); }};
+  };
   for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) {
-    out.push_back(sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
-      return {[self](call_job& job) { job.run(self); }};
-    }));
+    out.push_back(sys.spawn(caller, i));
   }
   return out;
 }

@@ -1,12 +1,15 @@
 #include "checkout_support.hpp"
 
+#include <caf/error.hpp>
 #include <doctest/doctest.h>
-#include <hiredis/hiredis.h>
 
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 #include <tuple>
+
+#include "surge/persistence/orders.hpp"
+#include "surge/persistence/redis.hpp"
 
 namespace surge::itest {
 
@@ -129,101 +132,36 @@ std::string describe(const std::vector<logged_charge>& log) {
   return out + "]";
 }
 
-namespace {
-
-struct redis_target {
-  std::string host;
-  int port = 6379;
-  std::string password;
-  int db = 0;
-};
-
-/// redis://[:pw@]host[:port][/db], as tests/support reads SURGE_TEST_REDIS_URL.
-redis_target parse_redis(const std::string& url) {
-  redis_target t;
-  std::string rest = url.rfind("redis://", 0) == 0 ? url.substr(8) : url;
-  if (auto at = rest.rfind('@'); at != std::string::npos) {
-    auto auth = rest.substr(0, at);
-    t.password = auth.substr(auth.find(':') == std::string::npos ? 0 : auth.find(':') + 1);
-    rest = rest.substr(at + 1);
-  }
-  if (auto slash = rest.find('/'); slash != std::string::npos) {
-    auto db = rest.substr(slash + 1);
-    t.db = db.empty() ? 0 : std::stoi(db);
-    rest = rest.substr(0, slash);
-  }
-  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-    t.port = std::stoi(rest.substr(colon + 1));
-    rest = rest.substr(0, colon);
-  }
-  t.host = rest;
-  return t;
-}
-
-using context_ptr = std::unique_ptr<redisContext, decltype(&redisFree)>;
-using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
-
-reply_ptr command(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-  if (r == nullptr) {
-    throw std::runtime_error("Redis " + args[0] + ": " + c->errstr);
-  }
-  reply_ptr out{r, &freeReplyObject};
-  if (r->type == REDIS_REPLY_ERROR) {
-    throw std::runtime_error("Redis " + args[0] + ": " + std::string{r->str, r->len});
-  }
-  return out;
-}
-
-std::string text(const redisReply* r) {
-  if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
-    throw std::runtime_error("XRANGE: unexpected reply type " + std::to_string(r->type));
-  }
-  return std::string{r->str, r->len};
-}
-
-} // namespace
-
 std::vector<stream_entry> xrange(const std::string& redis_url, const std::string& key) {
-  const auto t = parse_redis(redis_url);
-  timeval tv{2, 0};
-  context_ptr c{redisConnectWithTimeout(t.host.c_str(), t.port, tv), &redisFree};
-  if (!c || c->err != 0) {
+  // The product's own stream reader (persistence/redis_store.cpp, tested there), without a key
+  // prefix: `key` is the whole key.
+  persistence::redis_options o;
+  o.url = redis_url;
+  o.prefix = "";
+  auto stream = persistence::make_redis_event_stream(o);
+  if (!stream) {
     throw std::runtime_error("cannot reach Redis at " + redis_url + ": " +
-                             (c ? c->errstr : "out of memory"));
-  }
-  redisSetTimeout(c.get(), tv);
-  if (!t.password.empty()) {
-    command(c.get(), {"AUTH", t.password});
-  }
-  if (t.db != 0) {
-    command(c.get(), {"SELECT", std::to_string(t.db)});
-  }
-  auto r = command(c.get(), {"XRANGE", key, "-", "+"});
-  if (r->type != REDIS_REPLY_ARRAY) {
-    throw std::runtime_error("XRANGE " + key + ": not an array");
+                             caf::to_string(stream.error()));
   }
   std::vector<stream_entry> out;
-  for (std::size_t i = 0; i < r->elements; ++i) {
-    const redisReply* e = r->element[i];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-        e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements % 2 != 0) {
-      throw std::runtime_error("XRANGE " + key + ": malformed entry");
+  std::string after = "0";
+  for (int page = 0; page < 1000; ++page) { // bounded: 1,000 pages of 1,000 entries
+    auto got = (*stream)->read(key, after, 1000, std::chrono::milliseconds{0});
+    if (!got) {
+      throw std::runtime_error("XREAD " + key + ": " + caf::to_string(got.error()));
     }
-    stream_entry se;
-    se.id = text(e->element[0]);
-    const redisReply* kv = e->element[1];
-    for (std::size_t j = 0; j + 1 < kv->elements; j += 2) {
-      se.fields[text(kv->element[j])] = text(kv->element[j + 1]);
+    if (got->empty()) {
+      break;
     }
-    out.push_back(std::move(se));
+    for (auto& e : *got) {
+      stream_entry se;
+      se.id = e.id;
+      for (auto& [k, v] : e.fields) {
+        se.fields[k] = v;
+      }
+      out.push_back(std::move(se));
+    }
+    after = out.back().id;
   }
   return out;
 }

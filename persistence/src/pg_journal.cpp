@@ -48,35 +48,7 @@ class pg_journal final : public journal {
 };
 
 caf::error pg_journal::translate(bool during_commit) noexcept {
-  try {
-    throw;
-  } catch (const pqxx::unique_violation& e) {
-    return make_error(errc::conflict, e.what());
-  } catch (const pqxx::in_doubt_error& e) {
-    healthy_ = false;
-    return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
-  } catch (const pqxx::broken_connection& e) {
-    healthy_ = false;
-    if (during_commit) {
-      return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
-    }
-    return make_error(errc::unavailable, e.what());
-  } catch (const pqxx::sql_error& e) {
-    // A server that shuts down answers with an SQL error (57P01...) and then closes.
-    if (!conn_->is_open() || e.sqlstate().rfind("57P", 0) == 0 ||
-        e.sqlstate().rfind("08", 0) == 0) {
-      healthy_ = false;
-    }
-    return make_error(errc::unavailable, e.what());
-  } catch (const std::exception& e) {
-    if (!conn_->is_open()) {
-      healthy_ = false;
-    }
-    return make_error(errc::unavailable, e.what());
-  } catch (...) {
-    healthy_ = false;
-    return make_error(errc::unavailable, "unknown exception in the PostgreSQL adapter");
-  }
+  return detail::translate_current(*conn_, healthy_, {during_commit, false});
 }
 
 std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,

@@ -87,36 +87,7 @@ class pg_order_store final : public order_store {
 };
 
 caf::error pg_order_store::translate() noexcept {
-  try {
-    throw;
-  } catch (const pqxx::unique_violation& e) {
-    return make_error(errc::conflict, e.what());
-  } catch (const pqxx::in_doubt_error& e) {
-    healthy_ = false;
-    return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
-  } catch (const pqxx::broken_connection& e) {
-    healthy_ = false;
-    return make_error(errc::unavailable, e.what());
-  } catch (const pqxx::sql_error& e) {
-    const auto& state = e.sqlstate();
-    if (!conn_->is_open() || state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
-      healthy_ = false;
-      return make_error(errc::unavailable, e.what());
-    }
-    // Integrity (23: check, foreign key, not null) and data (22) errors: a bad argument.
-    if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0) {
-      return make_error(errc::invalid, e.what());
-    }
-    return make_error(errc::unavailable, e.what());
-  } catch (const std::exception& e) {
-    if (!conn_->is_open()) {
-      healthy_ = false;
-    }
-    return make_error(errc::unavailable, e.what());
-  } catch (...) {
-    healthy_ = false;
-    return make_error(errc::unavailable, "unknown exception in the PostgreSQL order store");
-  }
+  return detail::translate_current(*conn_, healthy_, {false, true});
 }
 
 std::optional<order_record> pg_order_store::load_in(pqxx::transaction_base& tx, const char* where,

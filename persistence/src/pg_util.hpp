@@ -35,4 +35,50 @@ inline caf::expected<std::unique_ptr<pqxx::connection>> connect(const std::strin
   }
 }
 
+/// How translate_current() reads an SQL error.
+struct translate_options {
+  bool during_commit = false;     ///< a broken connection leaves the commit's outcome unknown
+  bool bad_input_invalid = false; ///< integrity (23) and data (22) errors are errc::invalid
+};
+
+/// Translates the exception being handled (call it only inside a catch block) into a
+/// persistence error, and sets `healthy` to false when the connection is gone. Every adapter's
+/// edge: no libpqxx exception gets past it.
+inline caf::error translate_current(const pqxx::connection& conn, bool& healthy,
+                                    translate_options opts = {}) noexcept {
+  try {
+    throw;
+  } catch (const pqxx::unique_violation& e) {
+    return make_error(errc::conflict, e.what());
+  } catch (const pqxx::in_doubt_error& e) {
+    healthy = false;
+    return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
+  } catch (const pqxx::broken_connection& e) {
+    healthy = false;
+    if (opts.during_commit) {
+      return make_error(errc::unavailable, std::string{"commit outcome unknown: "} + e.what());
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (const pqxx::sql_error& e) {
+    // A server that shuts down answers with an SQL error (57P01...) and then closes.
+    const auto& state = e.sqlstate();
+    if (!conn.is_open() || state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
+      healthy = false;
+      return make_error(errc::unavailable, e.what());
+    }
+    if (opts.bad_input_invalid && (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0)) {
+      return make_error(errc::invalid, e.what());
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (const std::exception& e) {
+    if (!conn.is_open()) {
+      healthy = false;
+    }
+    return make_error(errc::unavailable, e.what());
+  } catch (...) {
+    healthy = false;
+    return make_error(errc::unavailable, "unknown exception in a PostgreSQL adapter");
+  }
+}
+
 } // namespace surge::persistence::detail

@@ -366,15 +366,37 @@ void on_committed(self_ptr self, uint64_t seq, const caf::error& err) {
   schedule_tick(self);
 }
 
+/// Delivers `value` to `rp` when the batch commits, the error otherwise.
 template <class T>
-completion reply_with(caf::typed_response_promise<T> rp, std::function<T()> value) {
+completion reply_with(caf::typed_response_promise<T> rp, T value) {
   return [rp, value = std::move(value)](const caf::error* err) mutable {
     if (err != nullptr) {
       rp.deliver(*err);
     } else {
-      rp.deliver(value());
+      rp.deliver(value);
     }
   };
+}
+
+/// Answers `view` once the state it reflects is committed (a read, or a command that changes
+/// nothing).
+template <class T>
+caf::result<T> reply_when_durable(self_ptr self, T view) {
+  auto rp = self->make_response_promise<T>();
+  after_durable(self, reply_with(rp, std::move(view)));
+  return rp;
+}
+
+/// Applies a decided event, appends it to the pending batch, and answers what `view_of` makes
+/// of the new state once that batch is committed.
+template <class ViewOf>
+auto apply_and_reply(self_ptr self, proto::SkuEvent ev, ViewOf view_of)
+    -> caf::result<decltype(view_of(self->state))> {
+  auto& st = self->state;
+  st.model.apply(ev);
+  auto rp = self->make_response_promise<decltype(view_of(st))>();
+  append(self, std::move(ev), reply_with(rp, view_of(st)));
+  return rp;
 }
 
 sku_impl::behavior_type running(self_ptr self) {
@@ -390,19 +412,13 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!decided) {
           return std::move(decided.error());
         }
-        if (!*decided) {
-          // Nothing changes; still, answer only once the state it reports is durable.
-          auto rp = self->make_response_promise<hold_view>();
-          auto view = hold_of(st, req.cart_id);
-          after_durable(self, reply_with<hold_view>(rp, [view] { return view; }));
-          return rp;
+        if (!*decided) { // nothing changes
+          return reply_when_durable(self, hold_of(st, req.cart_id));
         }
-        st.model.apply(**decided);
-        auto view = hold_of(st, req.cart_id);
-        auto rp = self->make_response_promise<hold_view>();
-        append(self, std::move(**decided), reply_with<hold_view>(rp, [view] { return view; }));
+        auto res = apply_and_reply(self, std::move(**decided),
+                                   [&](const sku_state& s) { return hold_of(s, req.cart_id); });
         schedule_tick(self);
-        return rp;
+        return res;
       },
       [=](confirm_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
         auto& st = self->state;
@@ -414,16 +430,10 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!decided) {
           return std::move(decided.error());
         }
-        auto rp = self->make_response_promise<stock_view>();
         if (!*decided) { // confirmed before for this order: a retry
-          auto view = stock_of(st);
-          after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
-          return rp;
+          return reply_when_durable(self, stock_of(st));
         }
-        st.model.apply(**decided);
-        auto view = stock_of(st);
-        append(self, std::move(**decided), reply_with<stock_view>(rp, [view] { return view; }));
-        return rp;
+        return apply_and_reply(self, std::move(**decided), stock_of);
       },
       [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
         auto& st = self->state;
@@ -435,11 +445,7 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!decided) {
           return std::move(decided.error());
         }
-        st.model.apply(*decided);
-        auto view = stock_of(st);
-        auto rp = self->make_response_promise<stock_view>();
-        append(self, std::move(*decided), reply_with<stock_view>(rp, [view] { return view; }));
-        return rp;
+        return apply_and_reply(self, std::move(*decided), stock_of);
       },
       [=](stock_atom) -> caf::result<stock_view> {
         auto& st = self->state;
@@ -450,10 +456,7 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.model.exists()) {
           return make_error(errc::not_found, "unknown SKU");
         }
-        auto rp = self->make_response_promise<stock_view>();
-        auto view = stock_of(st);
-        after_durable(self, reply_with<stock_view>(rp, [view] { return view; }));
-        return rp;
+        return reply_when_durable(self, stock_of(st));
       },
       [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
         auto& st = self->state;
@@ -469,12 +472,7 @@ sku_impl::behavior_type running(self_ptr self) {
         p.set_price_cents(rec.price_cents);
         p.set_currency(rec.currency);
         p.set_per_customer_limit(rec.per_customer_limit);
-        auto ev = st.model.decide_product(p, st.env->now_ms());
-        st.model.apply(ev);
-        auto view = product_of(st);
-        auto rp = self->make_response_promise<product_view>();
-        append(self, std::move(ev), reply_with<product_view>(rp, [view] { return view; }));
-        return rp;
+        return apply_and_reply(self, st.model.decide_product(p, st.env->now_ms()), product_of);
       },
       [=](product_atom) -> caf::result<product_view> {
         auto& st = self->state;
@@ -485,10 +483,7 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.model.exists()) {
           return make_error(errc::not_found, "unknown SKU");
         }
-        auto rp = self->make_response_promise<product_view>();
-        auto view = product_of(st);
-        after_durable(self, reply_with<product_view>(rp, [view] { return view; }));
-        return rp;
+        return reply_when_durable(self, product_of(st));
       },
       [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
       [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },

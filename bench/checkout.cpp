@@ -75,40 +75,13 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
     if (a == "--help" || a == "-h") {
       return std::nullopt;
     }
-    if (!starts_with(a, "--")) {
-      throw bad_flag("unexpected argument '" + a + "'");
+    const auto [name, v] =
+        split_flag(a, {"pg-url", "redis-url", "duration", "clients", "concurrency",
+                       "gateway-latency-ms", "skus", "hot-skus", "hot-percent", "paysim", "json"});
+    if (parse_shared_flag(name, v, o)) {
+      continue;
     }
-    const auto eq = a.find('=');
-    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    static const std::vector<std::string> known = {
-        "pg-url", "redis-url", "duration",    "clients", "concurrency", "gateway-latency-ms",
-        "skus",   "hot-skus",  "hot-percent", "paysim",  "json"};
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      throw bad_flag("unknown flag --" + name);
-    }
-    if (eq == std::string::npos || eq + 1 == a.size()) {
-      throw bad_flag("--" + name + " needs a value: --" + name + "=VALUE");
-    }
-    const std::string v = a.substr(eq + 1);
-    if (name == "pg-url") {
-      if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
-        throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
-      }
-      o.pg_admin_url = v;
-    } else if (name == "redis-url") {
-      if (!starts_with(v, "redis://")) {
-        throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
-      }
-      o.redis_url = v;
-    } else if (name == "duration") {
-      std::chrono::milliseconds d{0};
-      if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
-        throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
-      }
-      o.duration = d;
-    } else if (name == "clients") {
-      o.clients = parse_int(name, v, 1, 512);
-    } else if (name == "concurrency") {
+    if (name == "concurrency") {
       o.concurrency = parse_int(name, v, 1, 10000);
     } else if (name == "gateway-latency-ms") {
       o.gateway_latency_ms = parse_int(name, v, 0, 10000);
@@ -118,10 +91,8 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
       o.hot_skus = parse_int(name, v, 0, 100000);
     } else if (name == "hot-percent") {
       o.hot_percent = parse_int(name, v, 0, 100);
-    } else if (name == "paysim") {
+    } else { // paysim
       o.paysim_path = v;
-    } else {
-      o.json_path = v;
     }
   }
   if (o.hot_skus > o.skus - 3) {

@@ -154,6 +154,42 @@ int parse_int(const std::string& flag, const std::string& v, int lo, int hi);
 
 bool starts_with(std::string_view s, std::string_view p);
 
+/// One `--name=value` argument: its name (which must be in `known`) and its value. Throws
+/// bad_flag for anything else.
+std::pair<std::string, std::string> split_flag(const std::string& arg,
+                                               const std::vector<std::string>& known);
+
+/// The flags every command takes: --pg-url, --redis-url, --duration, --clients, --json.
+/// Stores `v` into `o` and returns true, or returns false when `name` is none of them.
+template <class Options>
+bool parse_shared_flag(const std::string& name, const std::string& v, Options& o) {
+  using namespace std::chrono_literals;
+  if (name == "pg-url") {
+    if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
+      throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
+    }
+    o.pg_admin_url = v;
+  } else if (name == "redis-url") {
+    if (!starts_with(v, "redis://")) {
+      throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
+    }
+    o.redis_url = v;
+  } else if (name == "duration") {
+    std::chrono::milliseconds d{0};
+    if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
+      throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
+    }
+    o.duration = d;
+  } else if (name == "clients") {
+    o.clients = parse_int(name, v, 1, 512);
+  } else if (name == "json") {
+    o.json_path = v;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 /// `url` (a libpq URI) naming database `db` instead of its own.
 std::string with_database(const std::string& url, const std::string& db);
 

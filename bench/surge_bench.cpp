@@ -118,6 +118,22 @@ bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
 
+std::pair<std::string, std::string> split_flag(const std::string& arg,
+                                               const std::vector<std::string>& known) {
+  if (!starts_with(arg, "--")) {
+    throw bad_flag("unexpected argument '" + arg + "'");
+  }
+  const auto eq = arg.find('=');
+  std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+  if (std::find(known.begin(), known.end(), name) == known.end()) {
+    throw bad_flag("unknown flag --" + name);
+  }
+  if (eq == std::string::npos || eq + 1 == arg.size()) {
+    throw bad_flag("--" + name + " needs a value: --" + name + "=VALUE");
+  }
+  return {std::move(name), arg.substr(eq + 1)};
+}
+
 namespace {
 
 /// nullopt: --help was asked for.
@@ -127,43 +143,12 @@ std::optional<hot_sku_options> parse_hot_sku(const std::vector<std::string>& arg
     if (a == "--help" || a == "-h") {
       return std::nullopt;
     }
-    if (!starts_with(a, "--")) {
-      throw bad_flag("unexpected argument '" + a + "'");
+    const auto [name, v] =
+        split_flag(a, {"pg-url", "redis-url", "duration", "clients", "concurrency", "json"});
+    if (parse_shared_flag(name, v, o)) {
+      continue;
     }
-    const auto eq = a.find('=');
-    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    static const std::vector<std::string> known = {"pg-url",  "redis-url",   "duration",
-                                                   "clients", "concurrency", "json"};
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      throw bad_flag("unknown flag --" + name);
-    }
-    if (eq == std::string::npos || eq + 1 == a.size()) {
-      throw bad_flag("--" + name + " needs a value: --" + name + "=VALUE");
-    }
-    const std::string v = a.substr(eq + 1);
-    if (name == "pg-url") {
-      if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
-        throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
-      }
-      o.pg_admin_url = v;
-    } else if (name == "redis-url") {
-      if (!starts_with(v, "redis://")) {
-        throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
-      }
-      o.redis_url = v;
-    } else if (name == "duration") {
-      std::chrono::milliseconds d{0};
-      if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
-        throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
-      }
-      o.duration = d;
-    } else if (name == "clients") {
-      o.clients = parse_int(name, v, 1, 512);
-    } else if (name == "concurrency") {
-      o.concurrency = parse_int(name, v, 1, 100000);
-    } else {
-      o.json_path = v;
-    }
+    o.concurrency = parse_int(name, v, 1, 100000); // the only other flag
   }
   return o;
 }

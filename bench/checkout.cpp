@@ -277,16 +277,8 @@ int run_checkout(const checkout_options& opts) {
     return 1;
   }
   print_checkout_table(base, surge, base_extra, surge_extra);
-  bool ok = true;
-  for (const auto* r : {&base, &surge}) {
-    if (!r->failure.empty()) {
-      std::cout << "FAIL: " << r->failure << "\n";
-      ok = false;
-    }
-  }
-  if (ok) {
-    std::cout << "OK: every acknowledged checkout is confirmed and accounted for in the stock\n";
-  }
+  const bool ok = print_verdict(
+      base, surge, "every acknowledged checkout is confirmed and accounted for in the stock");
   if (!opts.json_path.empty()) {
     write_json(opts, base, surge, ok);
   }

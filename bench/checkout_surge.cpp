@@ -19,6 +19,7 @@
 #include <pqxx/pqxx>
 #include <unistd.h>
 
+#include "ask.hpp"
 #include "common.hpp"
 #include "surge/actors/cart.hpp"
 #include "surge/actors/errors.hpp"
@@ -50,22 +51,6 @@ struct instance : runtime::entity_layer {
             bench_node_options(std::move(opts), pg_url, bo.redis_url, redis_prefix,
                                "alpha=http://127.0.0.1:" + std::to_string(gateway_port))) {}
 };
-
-/// A request to a SKU, waited for (bounded by request_timeout).
-template <class Result, class... Ts>
-Result ask_sku(instance& inst, const std::string& sku, Ts&&... xs) {
-  caf::scoped_actor self{*inst.sys};
-  std::optional<Result> out;
-  std::string err;
-  self->request(inst.skus->acquire(sku), request_timeout, std::forward<Ts>(xs)...)
-      .receive(
-          [&](Result& r) { out = std::move(r); },
-          [&](caf::error& e) { err = actors::message_of(e) + " (" + caf::to_string(e) + ")"; });
-  if (!out) {
-    throw std::runtime_error("SKU " + sku + " request failed: " + err);
-  }
-  return std::move(*out);
-}
 
 struct drive_shared {
   instance* inst = nullptr;

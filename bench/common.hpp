@@ -273,4 +273,7 @@ int checkout_command(const std::vector<std::string>& args);
 void print_comparison(const run_result& base, const run_result& surge, const std::string& rate,
                       const std::string& what);
 
+/// Prints "FAIL: ..." for each system whose checks failed, else "OK: <ok_text>"; true when OK.
+bool print_verdict(const run_result& base, const run_result& surge, const std::string& ok_text);
+
 } // namespace surge::bench

@@ -360,16 +360,7 @@ int hot_sku(const hot_sku_options& opts) {
     return 1;
   }
   print_table(base, surge, extra);
-  bool ok = true;
-  for (const auto* r : {&base, &surge}) {
-    if (!r->failure.empty()) {
-      std::cout << "FAIL: " << r->failure << "\n";
-      ok = false;
-    }
-  }
-  if (ok) {
-    std::cout << "OK: every acknowledged reservation is accounted for\n";
-  }
+  const bool ok = print_verdict(base, surge, "every acknowledged reservation is accounted for");
   if (!opts.json_path.empty()) {
     write_json(opts.json_path, opts, base, surge, extra, ok);
   }
@@ -447,6 +438,20 @@ void print_comparison(const run_result& base, const run_result& surge, const std
               << fixed(r->latency.mean() / 1e6, 2) << " max "
               << fixed(static_cast<double>(r->latency.max()) / 1e6, 2) << " ms\n";
   }
+}
+
+bool print_verdict(const run_result& base, const run_result& surge, const std::string& ok_text) {
+  bool ok = true;
+  for (const auto* r : {&base, &surge}) {
+    if (!r->failure.empty()) {
+      std::cout << "FAIL: " << r->failure << "\n";
+      ok = false;
+    }
+  }
+  if (ok) {
+    std::cout << "OK: " << ok_text << "\n";
+  }
+  return ok;
 }
 
 } // namespace surge::bench

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <variant>
 
+#include "ask.hpp"
 #include "common.hpp"
 #include "surge/actors/cart.hpp"
 #include "surge/actors/errors.hpp"
@@ -48,22 +49,6 @@ struct instance : runtime::entity_layer {
       : runtime::entity_layer(
             bench_node_options(std::move(opts), pg_url, redis_url, redis_prefix, "")) {}
 };
-
-/// Asks the SKU `req...` and waits for the reply (bounded by request_timeout).
-template <class Result, class... Ts>
-Result ask(instance& inst, Ts&&... xs) {
-  caf::scoped_actor self{*inst.sys};
-  std::optional<Result> out;
-  std::string err;
-  self->request(inst.skus->acquire(hot_sku), request_timeout, std::forward<Ts>(xs)...)
-      .receive(
-          [&](Result& r) { out = std::move(r); },
-          [&](caf::error& e) { err = actors::message_of(e) + " (" + caf::to_string(e) + ")"; });
-  if (!out) {
-    throw std::runtime_error("SKU request failed: " + err);
-  }
-  return std::move(*out);
-}
 
 /// What the drivers share with the main thread.
 struct drive_shared {
@@ -185,9 +170,9 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
     rec.description = "surge-bench hot-sku";
     rec.category = "bench";
     rec.price_cents = 1999;
-    ask<actors::product_view>(inst, actors::product_atom::value, std::move(rec));
-    auto before = ask<actors::stock_view>(inst, actors::stock_atom::value,
-                                          actors::stock_change{true, initial_on_hand});
+    ask_sku<actors::product_view>(inst, hot_sku, actors::product_atom::value, std::move(rec));
+    auto before = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value,
+                                              actors::stock_change{true, initial_on_hand});
     if (before.held != 0) {
       throw std::runtime_error("a fresh SKU holds " + std::to_string(before.held));
     }
@@ -216,7 +201,7 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
     }
     res.seconds = sh->p.seconds();
 
-    auto after = ask<actors::stock_view>(inst, actors::stock_atom::value);
+    auto after = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value);
     extra.held = after.held;
     inst.stop();
     const auto s = inst.journal->stats();
@@ -236,7 +221,7 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
   // journal after it. Every acknowledged hold must be there.
   {
     instance inst{settings, db_url, opts.redis_url, redis_prefix + "reload:"};
-    auto reloaded = ask<actors::stock_view>(inst, actors::stock_atom::value);
+    auto reloaded = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value);
     extra.held_reloaded = reloaded.held;
     if (res.failure.empty() && reloaded.held != static_cast<int64_t>(res.total_ok)) {
       res.failure = "surge: re-activated from PostgreSQL the SKU holds " +

@@ -26,7 +26,6 @@
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/config/settings.hpp"
-#include "surge/net/payments/payment_router.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/orders.hpp"
 #include "surge/persistence/pg.hpp"

@@ -37,7 +37,6 @@ enum class then_do : uint8_t {
   reply_unavailable,
   reply_confirmed,
   reply_hold_expired,
-  nothing,
 };
 
 } // namespace
@@ -381,9 +380,6 @@ void on_stored(self_ptr self, then_do next, const caf::error& err) {
             });
     return;
   }
-  case then_do::nothing:
-    finish(self, nullptr);
-    return;
   }
 }
 

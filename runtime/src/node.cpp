@@ -42,7 +42,6 @@ struct node::impl {
   std::string start_http() {
     auto& e = *entities;
     bridge = std::make_shared<net::bridge_env>();
-    bridge->sys = e.sys.get();
     bridge->skus = e.skus.get();
     bridge->carts = e.carts.get();
     bridge->orders = e.orders.get();

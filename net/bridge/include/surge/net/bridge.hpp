@@ -31,7 +31,6 @@ struct http_metrics {
 
 /// What the HTTP handlers use of the node. Owned by the runtime; outlives both servers.
 struct bridge_env {
-  caf::actor_system* sys = nullptr;
   actors::sku_directory* skus = nullptr;
   actors::cart_directory* carts = nullptr;
   actors::order_directory* orders = nullptr;

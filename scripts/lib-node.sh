@@ -6,6 +6,12 @@ NODE_PID_FILE="$REPO/data/run/node.pid"
 NODE_LOG="$REPO/data/log/node.log"
 
 say() { echo "surge: $*"; }
+
+# The scripts' own SURGE_* knobs. They are not node settings, and surge-node refuses SURGE_*
+# variables it does not know, so they are kept out of the node's and the tests' environment.
+# shellcheck disable=SC2034  # used by run.sh and test.sh
+SCRIPT_KNOBS=(SURGE_PG_PORT SURGE_REDIS_PORT SURGE_READY_TIMEOUT SURGE_SERVICES_TIMEOUT
+  SURGE_BUILD_JOBS SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN SURGE_ADMIN_URL)
 die() { echo "surge: ERROR: $*" >&2; exit 1; }
 
 PAYSIM_PID_FILE="$REPO/data/run/paysim.pid"

@@ -52,9 +52,10 @@ fi
 mkdir -p "$REPO/data/log" "$REPO/data/run"
 say "applying schema migrations (surge-node --migrate-only)"
 # The scripts' own SURGE_* knobs are not node settings: keep them out of the node's environment.
-NODE_ENV=(env -u SURGE_PG_PORT -u SURGE_REDIS_PORT -u SURGE_READY_TIMEOUT -u SURGE_SERVICES_TIMEOUT
-  -u SURGE_BUILD_JOBS -u SURGE_NODE_STOP_TIMEOUT -u SURGE_PG_BIN -u SURGE_ADMIN_URL
-  -u SURGE_TEST_PG_URL -u SURGE_TEST_REDIS_URL)
+NODE_ENV=(env)
+for knob in "${SCRIPT_KNOBS[@]}" SURGE_TEST_PG_URL SURGE_TEST_REDIS_URL; do
+  NODE_ENV+=(-u "$knob")
+done
 "${NODE_ENV[@]}" "$NODE" --migrate-only "$@" || die "migrations failed"
 
 say "starting surge-node in the background (log data/log/node.log)"

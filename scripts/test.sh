@@ -10,7 +10,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 
-say() { echo "surge: $*"; }
+# shellcheck source=scripts/lib-node.sh
+. "$REPO/scripts/lib-node.sh"
 
 BUILD_DIR="$REPO/build"
 BUILD_ARGS=()
@@ -32,9 +33,8 @@ export SURGE_TEST_REDIS_URL="${SURGE_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PO
 "$REPO/scripts/build.sh" "${BUILD_ARGS[@]}"
 "$REPO/scripts/services.sh" start
 
-# The scripts' own knobs are not node settings (surge-node refuses unknown SURGE_* variables).
-unset SURGE_PG_PORT SURGE_REDIS_PORT SURGE_SERVICES_TIMEOUT SURGE_BUILD_JOBS SURGE_READY_TIMEOUT \
-  SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN
+# The scripts' own knobs are not node settings (see lib-node.sh).
+unset "${SCRIPT_KNOBS[@]}"
 
 say "running ctest in $(basename "$BUILD_DIR")/ (PostgreSQL $SURGE_TEST_PG_URL, Redis $SURGE_TEST_REDIS_URL)"
 # Nothing may be printed after ctest: its summary is the last thing in the output.

@@ -117,8 +117,8 @@ void commit_queue::commit_batch(std::unique_ptr<journal>& jnl, std::vector<item>
     if (!err) {
       transactions = 1;
       committed = reqs.size();
-    } else if (is(err, errc::conflict) && reqs.size() > 1) {
-      // Only the conflicting requests fail: retry each one alone.
+    } else if ((is(err, errc::conflict) || is(err, errc::fenced)) && reqs.size() > 1) {
+      // Only the conflicting (or fenced) requests fail: retry each one alone.
       for (std::size_t i = 0; i < reqs.size(); ++i) {
         if (!jnl || !jnl->healthy()) {
           jnl = make_journal(factory_);

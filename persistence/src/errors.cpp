@@ -12,6 +12,8 @@ const char* to_string(errc x) {
     return "corrupt";
   case errc::invalid:
     return "invalid";
+  case errc::fenced:
+    return "fenced";
   }
   return "unknown";
 }

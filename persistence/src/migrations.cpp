@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 2> migrations{{
+constexpr std::array<migration, 3> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -104,6 +104,54 @@ CREATE TABLE outbox (
   delivered_at timestamptz
 );
 CREATE INDEX outbox_undelivered_idx ON outbox (id) WHERE delivered_at IS NULL;
+)sql"},
+    {3, R"sql(
+-- Cluster (DESIGN.md "Cluster"): members renew one lease for all their shards by heartbeat;
+-- a shard's owner may commit while its member lease is live and its epoch is current.
+CREATE TABLE members (
+  node_id      text        PRIMARY KEY,
+  address      text        NOT NULL,            -- host:port of the CAF middleman
+  http_address text        NOT NULL DEFAULT '',
+  admin_address text       NOT NULL DEFAULT '',
+  incarnation  bigint      NOT NULL,
+  status       text        NOT NULL,            -- joining, up, draining, left
+  started_at   timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now(),
+  lease_until  timestamptz NOT NULL DEFAULT now(),
+  actors       bigint      NOT NULL DEFAULT 0
+);
+CREATE TABLE shard_leases (
+  shard       integer     PRIMARY KEY,
+  owner       text,                              -- NULL: unassigned
+  epoch       bigint      NOT NULL DEFAULT 0,    -- +1 on every change of owner
+  target      text,                              -- planned move: the owner hands over to it
+  assigned_at timestamptz NOT NULL DEFAULT now()
+);
+-- Every change of a lease, for audits (G4: one writer per shard and epoch).
+CREATE TABLE shard_history (
+  id        bigserial   PRIMARY KEY,
+  shard     integer     NOT NULL,
+  epoch     bigint      NOT NULL,
+  owner     text,
+  reason    text        NOT NULL,
+  at        timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE sku_journal ADD COLUMN shard integer, ADD COLUMN epoch bigint, ADD COLUMN node_id text;
+
+CREATE FUNCTION surge_fence(p_node text, p_shards integer[], p_epochs bigint[]) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  stale text;
+BEGIN
+  PERFORM 1 FROM shard_leases WHERE shard = ANY(p_shards) ORDER BY shard FOR SHARE;
+  SELECT string_agg(f.shard::text, ',') INTO stale
+    FROM unnest(p_shards, p_epochs) AS f(shard, epoch)
+    LEFT JOIN shard_leases l ON l.shard = f.shard
+   WHERE l.shard IS NULL OR l.owner IS DISTINCT FROM p_node OR l.epoch <> f.epoch;
+  IF stale IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'SF001', MESSAGE = 'fenced: stale lease of shard(s) ' || stale;
+  END IF;
+END $$;
 )sql"},
 }};
 

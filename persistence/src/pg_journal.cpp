@@ -65,7 +65,32 @@ std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
     }
   }
   sql.reserve(bytes + 512);
-  sql += "INSERT INTO sku_journal(stream,seq,payload) VALUES ";
+  // Fencing (G4): the first statement locks the lease rows of the shards committed here (FOR
+  // SHARE, in shard order) and raises SF001 unless this node still owns each at the epoch the
+  // committer holds. A lease that moves waits for this transaction; a stale one aborts it.
+  std::map<int32_t, uint64_t> fences;
+  const std::string* fence_node = nullptr;
+  for (const auto& r : reqs) {
+    if (r.shard >= 0) {
+      fences.emplace(r.shard, r.epoch);
+      fence_node = &r.node;
+    }
+  }
+  if (fence_node != nullptr) {
+    std::string shards = "'{";
+    std::string epochs = "'{";
+    for (const auto& [shard, epoch] : fences) {
+      if (shards.size() > 2) {
+        shards += ',';
+        epochs += ',';
+      }
+      shards += std::to_string(shard);
+      epochs += std::to_string(to_bigint(epoch));
+    }
+    sql += "SELECT surge_fence(" + tx.quote(*fence_node) + ',' + shards + "}'::int[]," + epochs +
+           "}'::bigint[]);";
+  }
+  sql += "INSERT INTO sku_journal(stream,seq,payload,shard,epoch,node_id) VALUES ";
   bool first = true;
   for (const auto& r : reqs) {
     if (!first) {
@@ -78,7 +103,12 @@ std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
     sql += std::to_string(to_bigint(r.batch.seq));
     sql += ',';
     sql += tx.quote_raw(r.batch.payload);
-    sql += ')';
+    if (r.shard >= 0) {
+      sql += ',' + std::to_string(r.shard) + ',' + std::to_string(to_bigint(r.epoch)) + ',' +
+             tx.quote(r.node) + ')';
+    } else {
+      sql += ",NULL,NULL,NULL)";
+    }
   }
   sql += ';';
   // One row per key: ON CONFLICT DO UPDATE may not touch a row twice in one statement. Later

@@ -62,6 +62,9 @@ inline caf::error translate_current(const pqxx::connection& conn, bool& healthy,
   } catch (const pqxx::sql_error& e) {
     // A server that shuts down answers with an SQL error (57P01...) and then closes.
     const auto& state = e.sqlstate();
+    if (state == "SF001") { // raised by surge_fence(): a stale shard epoch
+      return make_error(errc::fenced, e.what());
+    }
     if (!conn.is_open() || state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
       healthy = false;
       return make_error(errc::unavailable, e.what());

@@ -20,9 +20,9 @@ namespace surge::persistence {
 ///
 /// `writers` threads each own one journal (made by the factory, remade after the connection
 /// broke). A writer takes up to `max_batch` queued requests and commits them together. When that
-/// transaction fails with errc::conflict, each request is retried alone so that only the
-/// conflicting ones fail. Each request's callback runs exactly once, on a writer thread, with
-/// none on success; callbacks must not block.
+/// transaction fails with errc::conflict or errc::fenced, each request is retried alone so that
+/// only the conflicting or fenced ones fail. Each request's callback runs exactly once, on a writer
+/// thread, with none on success; callbacks must not block.
 ///
 /// Thread-safe. Never blocks the caller of submit().
 class commit_queue {

@@ -21,6 +21,9 @@ enum class errc : uint8_t {
   corrupt,
   /// A precondition on the caller's side (bad argument).
   invalid,
+  /// A commit for a shard whose lease epoch is no longer the committer's: another node owns the
+  /// shard now (G4). Nothing of the transaction was applied.
+  fenced,
 };
 
 /// Category atom of persistence errors (at most 10 characters, as every CAF atom).

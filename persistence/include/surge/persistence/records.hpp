@@ -45,6 +45,12 @@ struct stock_record {
 /// the same transaction.
 struct commit_request {
   journal_batch batch;
+  /// The shard lease the committer holds: the commit fails with errc::fenced unless `node` still
+  /// owns `shard` at `epoch` (checked in the same transaction). shard < 0: not fenced (a node
+  /// without a cluster, and tests).
+  int32_t shard = -1;
+  uint64_t epoch = 0;
+  std::string node;
   std::optional<stock_record> stock;     ///< upserted into the stock projection
   std::optional<product_record> product; ///< upserted into the catalog
   std::optional<snapshot> snap;          ///< upserted into the snapshot table

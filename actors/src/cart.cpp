@@ -56,6 +56,7 @@ struct cart_state {
   std::string checkout_by;     ///< the order whose checkout has claimed this cart, if any
   int64_t checkout_since_ms = 0;
   uint64_t received = 0;
+  bool handing_off = false; ///< the shard leaves this node: passivate once quiet
   int64_t last_active_ms = 0;
   detail::tick_schedule tick;
 };
@@ -165,14 +166,17 @@ int64_t idle_limit(const cart_state& st) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  st.tick.arm(self, st.last_active_ms + idle_limit(st), st.env->now_ms());
+  const int64_t now = st.env->now_ms();
+  st.tick.arm(self,
+              st.handing_off ? now + detail::handoff_poll_ms : st.last_active_ms + idle_limit(st),
+              now);
 }
 
 void on_tick(self_ptr self) {
   auto& st = self->state;
   st.tick.fired();
   const bool quiet = !st.write_in_flight && st.waiting.empty() && st.outstanding == 0;
-  if (quiet && st.env->now_ms() - st.last_active_ms >= idle_limit(st)) {
+  if (quiet && (st.handing_off || st.env->now_ms() - st.last_active_ms >= idle_limit(st))) {
     if (st.carts->try_release(st.cart_id, self->address(), st.received)) {
       self->quit();
       return;
@@ -342,6 +346,17 @@ cart_impl::behavior_type running(self_ptr self) {
       [=](saved_atom, uint64_t seq, const caf::error& err) { on_saved(self, seq, err); },
       [=](tick_atom) {
         if (self->state.loaded) {
+          on_tick(self);
+        }
+      },
+      [=](handoff_atom, bool graceful) {
+        auto& st = self->state;
+        if (!graceful) {
+          self->quit(make_error(errc::unavailable, "the shard of cart " + st.cart_id + " moved"));
+          return;
+        }
+        st.handing_off = true; // the cart is in Redis: the next owner loads it from there
+        if (st.loaded) {
           on_tick(self);
         }
       },

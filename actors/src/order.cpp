@@ -77,6 +77,7 @@ struct order_state {
   std::optional<persistence::payment_record> approved; ///< the charge, until the order is stored
   std::vector<caf::typed_response_promise<order_view>> waiters;
   uint64_t received = 0;
+  bool handing_off = false; ///< the shard leaves this node: passivate once no step is under way
   int64_t last_active_ms = 0;
   detail::tick_schedule tick;
 };
@@ -439,7 +440,11 @@ void on_created(self_ptr self, order_created& in) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  st.tick.arm(self, st.last_active_ms + st.env->opts.idle_timeout.count(), st.env->now_ms());
+  const int64_t now = st.env->now_ms();
+  st.tick.arm(self,
+              st.handing_off ? now + detail::handoff_poll_ms
+                             : st.last_active_ms + st.env->opts.idle_timeout.count(),
+              now);
 }
 
 void touch(self_ptr self) {
@@ -538,11 +543,22 @@ order_impl::behavior_type running(self_ptr self) {
         auto& st = self->state;
         st.tick.fired();
         if (!st.busy && st.waiters.empty() &&
-            st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count() &&
+            (st.handing_off ||
+             st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count()) &&
             st.links.orders->try_release(st.order_id, self->address(), st.received)) {
           self->quit();
           return;
         }
+        schedule_tick(self);
+      },
+      [=](handoff_atom, bool graceful) {
+        auto& st = self->state;
+        if (!graceful) {
+          self->quit(make_error(errc::unavailable, "the shard of " + st.order_id + " moved"));
+          return;
+        }
+        // The order is in PostgreSQL: the next owner loads it and resumes any step left.
+        st.handing_off = true;
         schedule_tick(self);
       },
   };

@@ -54,6 +54,7 @@ struct sku_state {
   std::string stream;
   std::shared_ptr<const entity_env> env;
   sku_directory* dir = nullptr;
+  entity_fence fence;
 
   // Owned by the actor.
   bool loaded = false;
@@ -65,6 +66,7 @@ struct sku_state {
   std::size_t since_snapshot = 0; ///< events journaled since the last snapshot
   uint64_t received = 0;          ///< commands received through the directory
   int64_t last_active_ms = 0;
+  bool handing_off = false; ///< the shard leaves this node: passivate once quiet
   detail::tick_schedule tick;
 };
 
@@ -88,8 +90,8 @@ std::string new_hold_id() {
 
 stock_view stock_of(const sku_state& st) {
   const auto& m = st.model;
-  return stock_view{st.sku,        m.on_hand(),          m.held(), m.sold(),
-                    m.available(), st.env->opts.node_id, 0};
+  return stock_view{st.sku,        m.on_hand(),          m.held(),      m.sold(),
+                    m.available(), st.env->opts.node_id, st.fence.epoch};
 }
 
 persistence::product_record record_of(const proto::Product& p) {
@@ -128,6 +130,11 @@ void flush(self_ptr self) {
   const uint64_t seq = ++st.seq;
   persistence::commit_request req;
   req.batch = persistence::journal_batch{st.stream, seq, st.flight.events.SerializeAsString()};
+  req.shard = st.fence.shard;
+  req.epoch = st.fence.epoch;
+  if (req.shard >= 0) {
+    req.node = st.env->opts.node_id;
+  }
   // The model now is exactly the committed state plus this batch.
   req.stock =
       persistence::stock_record{st.sku, st.model.on_hand(), st.model.held(), st.model.sold()};
@@ -207,13 +214,38 @@ void on_tick(self_ptr self) {
                            ? st.env->opts.idle_timeout.count()
                            : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
   const bool quiet = !st.in_flight && st.pending.events.events_size() == 0;
-  if (quiet && st.model.hold_count() == 0 && now - st.last_active_ms >= idle) {
+  const bool idle_now = st.model.hold_count() == 0 && now - st.last_active_ms >= idle;
+  if (quiet && (st.handing_off || idle_now)) {
+    // Handing over: live holds are in the journal; the next owner reloads them.
     if (st.dir->try_release(st.sku, self->address(), st.received)) {
       self->quit();
       return;
     }
   }
   schedule_tick(self);
+}
+
+/// The shard leaves this node (see sku.hpp).
+void on_handoff(self_ptr self, bool graceful) {
+  auto& st = self->state;
+  if (!graceful) {
+    fail_all(self, make_error(errc::unavailable, "the shard of " + st.stream + " moved"));
+    return;
+  }
+  st.handing_off = true;
+  if (st.loaded) {
+    on_tick(self);
+  }
+}
+
+/// False (and the command must be refused) when this node's lease on the shard ran out.
+bool lease_live(const sku_state& st) {
+  return st.fence.shard < 0 || st.env->cluster == nullptr ||
+         st.env->cluster->serving(static_cast<uint32_t>(st.fence.shard), st.fence.epoch);
+}
+
+caf::error lease_lost(const sku_state& st) {
+  return make_error(errc::unavailable, "this node no longer serves " + st.stream);
 }
 
 void schedule_tick(self_ptr self) {
@@ -225,13 +257,19 @@ void schedule_tick(self_ptr self) {
   if (auto e = st.model.next_expiry()) {
     next = std::min(next, *e);
   }
+  if (st.handing_off) {
+    next = std::min(next, st.env->now_ms() + detail::handoff_poll_ms);
+  }
   st.tick.arm(self, next, st.env->now_ms());
 }
 
-void touch(self_ptr self) {
+/// Counts a command received through the directory; false when it must be refused because
+/// this node's lease on the shard ran out.
+bool touch(self_ptr self) {
   auto& st = self->state;
   ++st.received;
   st.last_active_ms = st.env->now_ms();
+  return lease_live(st);
 }
 
 /// Reads snapshot + journal on the storage pools (never on this actor's thread) and sends the
@@ -406,7 +444,9 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.loaded) {
           return caf::skip;
         }
-        touch(self);
+        if (!touch(self)) {
+          return lease_lost(self->state);
+        }
         auto decided = st.model.decide_hold(req.cart_id, req.customer_id, req.qty, st.env->now_ms(),
                                             st.env->opts.holds_ttl.count(), new_hold_id());
         if (!decided) {
@@ -425,7 +465,9 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.loaded) {
           return caf::skip;
         }
-        touch(self);
+        if (!touch(self)) {
+          return lease_lost(self->state);
+        }
         auto decided = st.model.decide_confirm(hold_id, order_id, st.env->now_ms());
         if (!decided) {
           return std::move(decided.error());
@@ -440,7 +482,9 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.loaded) {
           return caf::skip;
         }
-        touch(self);
+        if (!touch(self)) {
+          return lease_lost(self->state);
+        }
         auto decided = st.model.decide_stock(chg.set, chg.value, st.env->now_ms());
         if (!decided) {
           return std::move(decided.error());
@@ -452,7 +496,9 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.loaded) {
           return caf::skip;
         }
-        touch(self);
+        if (!touch(self)) {
+          return lease_lost(self->state);
+        }
         if (!st.model.exists()) {
           return make_error(errc::not_found, "unknown SKU");
         }
@@ -463,7 +509,9 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.loaded) {
           return caf::skip;
         }
-        touch(self);
+        if (!touch(self)) {
+          return lease_lost(self->state);
+        }
         proto::Product p;
         p.set_sku(st.sku);
         p.set_name(rec.name);
@@ -479,7 +527,9 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!st.loaded) {
           return caf::skip;
         }
-        touch(self);
+        if (!touch(self)) {
+          return lease_lost(self->state);
+        }
         if (!st.model.exists()) {
           return make_error(errc::not_found, "unknown SKU");
         }
@@ -492,12 +542,15 @@ sku_impl::behavior_type running(self_ptr self) {
           on_tick(self);
         }
       },
+      [=](handoff_atom, bool graceful) { on_handoff(self, graceful); },
   };
 }
 
 sku_impl::behavior_type sku_main(self_ptr self, std::string sku,
-                                 std::shared_ptr<const entity_env> env, sku_directory* dir) {
+                                 std::shared_ptr<const entity_env> env, sku_directory* dir,
+                                 entity_fence fence) {
   auto& st = self->state;
+  st.fence = fence;
   st.sku = sku;
   st.stream = "sku:" + sku;
   st.env = std::move(env);
@@ -511,8 +564,8 @@ sku_impl::behavior_type sku_main(self_ptr self, std::string sku,
 } // namespace
 
 sku_actor spawn_sku(caf::actor_system& sys, const std::string& sku,
-                    std::shared_ptr<const entity_env> env, sku_directory* dir) {
-  return sys.spawn(sku_main, sku, std::move(env), dir);
+                    std::shared_ptr<const entity_env> env, sku_directory* dir, entity_fence fence) {
+  return sys.spawn(sku_main, sku, std::move(env), dir, fence);
 }
 
 int64_t system_now_ms() {

@@ -9,6 +9,9 @@
 
 namespace surge::actors::detail {
 
+/// Interval of an entity's tick while it hands over: how soon a quiet actor notices it may go.
+constexpr int64_t handoff_poll_ms = 5;
+
 /// When an entity actor next gets its `tick` (idle check, hold expiry): one delayed message for
 /// the earliest deadline, not one per change. Owned by its actor.
 struct tick_schedule {

@@ -39,7 +39,8 @@ using cart_actor =
                      caf::replies_to<caf::get_atom>::with<cart_view>,
                      caf::replies_to<item_atom, std::string, int64_t, bool>::with<cart_view>,
                      caf::replies_to<clear_atom, std::vector<std::string>>::with<cart_view>,
-                     caf::replies_to<checkout_atom, std::string, bool>::with<cart_view>>;
+                     caf::replies_to<checkout_atom, std::string, bool>::with<cart_view>,
+                     caf::reacts_to<handoff_atom, bool>>;
 
 using cart_directory = directory<cart_actor>;
 

@@ -4,16 +4,23 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/actor_addr.hpp>
 #include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include "surge/actors/messages.hpp"
+#include "surge/actors/placement.hpp"
 
 namespace surge::actors {
 
 /// Which actor is the live incarnation of each entity id on this node: activation on first use,
-/// passivation without losing a message.
+/// passivation without losing a message, and — in a cluster — a stub for entities whose shard
+/// this node does not serve.
 ///
 /// Every message for an entity is sent to the handle acquire() returns, and acquire() counts it.
 /// An idle entity asks try_release() with the number of such messages it has received; the
@@ -22,72 +29,132 @@ namespace surge::actors {
 /// without touching storage again; the next acquire() spawns a new incarnation that loads the
 /// state from storage.
 ///
-/// Thread-safe (striped locks); called from HTTP I/O threads and actors alike. `spawn` runs under
-/// a stripe lock: it must not call back into this directory.
+/// With a placement (cluster/), acquire() spawns the real entity only when this node serves
+/// the entity's shard, fenced with the shard's epoch; otherwise it returns a stub (same
+/// interface) that forwards every message to the owner, waiting while the shard has none.
+/// When the shard leaves this node, release_shard() moves its entities out of reach of
+/// acquire() and asks them to hand over (finish, then passivate) or to stop at once.
+///
+/// Thread-safe (striped locks); called from HTTP I/O threads and actors alike. `spawn` and
+/// `stub` run under a stripe lock: they must not call back into this directory.
 template <class Handle>
 class directory {
  public:
-  using spawn_fn = std::function<Handle(const std::string& id)>;
+  using spawn_fn = std::function<Handle(const std::string& id, entity_fence fence)>;
+  using stub_fn = std::function<Handle(const std::string& id, uint32_t shard)>;
 
-  explicit directory(spawn_fn spawn)
-      : spawn_(std::move(spawn)) {}
+  /// A directory of local, unfenced entities.
+  explicit directory(std::function<Handle(const std::string& id)> spawn)
+      : spawn_([f = std::move(spawn)](const std::string& id, entity_fence) { return f(id); }) {}
+
+  /// A directory of entities `kind:<id>` placed by `where` (which outlives it).
+  directory(std::string kind, spawn_fn spawn, const placement* where, stub_fn stub)
+      : kind_(std::move(kind))
+      , spawn_(std::move(spawn))
+      , stub_(std::move(stub))
+      , where_(where) {}
+
   directory(const directory&) = delete;
   directory& operator=(const directory&) = delete;
 
-  /// The live entity for `id`, spawned if needed; counts one message about to be sent to it.
-  Handle acquire(const std::string& id) {
-    auto& s = stripe_of(id);
-    std::lock_guard<std::mutex> guard{s.mtx};
-    auto i = s.entries.find(id);
-    if (i == s.entries.end()) {
-      i = s.entries.emplace(id, entry{spawn_(id), 0}).first;
-    }
-    ++i->second.sent;
-    return i->second.handle;
-  }
+  /// The entity for `id` (the local incarnation, spawned if needed, or a stub); counts one
+  /// message about to be sent to it.
+  Handle acquire(const std::string& id) { return *get(id, false); }
+
+  /// The local incarnation of `id` when this node serves its shard (spawned if needed, counted),
+  /// else nullopt. For the gateway: it never forwards a forwarded message again.
+  std::optional<Handle> acquire_local(const std::string& id) { return get(id, true); }
 
   /// Forgets `id` when it still maps to `self` and `received` equals the messages sent to it.
   /// True: the caller must quit.
   bool try_release(const std::string& id, const caf::actor_addr& self, uint64_t received) {
     auto& s = stripe_of(id);
     std::lock_guard<std::mutex> guard{s.mtx};
-    auto i = s.entries.find(id);
-    if (i == s.entries.end() || i->second.handle.address() != self) {
-      return true; // already replaced: nothing can reach this incarnation any more
+    for (auto* map : {&s.entries, &s.leaving}) {
+      auto i = map->find(id);
+      if (i != map->end() && i->second.handle.address() == self) {
+        if (i->second.sent != received) {
+          return false;
+        }
+        map->erase(i);
+        return true;
+      }
     }
-    if (i->second.sent != received) {
-      return false;
-    }
-    s.entries.erase(i);
-    return true;
+    return true; // already replaced: nothing can reach this incarnation any more
   }
 
   /// Forgets `id` if it still maps to `self` (called when an entity terminates).
   void forget(const std::string& id, const caf::actor_addr& self) {
     auto& s = stripe_of(id);
     std::lock_guard<std::mutex> guard{s.mtx};
-    auto i = s.entries.find(id);
-    if (i != s.entries.end() && i->second.handle.address() == self) {
-      s.entries.erase(i);
+    for (auto* map : {&s.entries, &s.leaving}) {
+      auto i = map->find(id);
+      if (i != map->end() && i->second.handle.address() == self) {
+        map->erase(i);
+      }
     }
   }
 
-  /// Live entities right now.
-  std::size_t size() const {
+  /// The shard leaves this node: its local entities become unreachable through acquire() and
+  /// are told (handoff_atom, graceful). Graceful: finish what they hold, then passivate.
+  /// Otherwise: answer unavailable and stop at once (the lease is lost; commits would be
+  /// fenced anyway). Returns how many were told.
+  std::size_t release_shard(uint32_t shard, bool graceful) {
+    std::vector<Handle> told;
+    for (auto& s : stripes_) {
+      std::lock_guard<std::mutex> guard{s.mtx};
+      for (auto i = s.entries.begin(); i != s.entries.end();) {
+        if (!i->second.stub && i->second.shard == static_cast<int64_t>(shard)) {
+          told.push_back(i->second.handle);
+          s.leaving.insert_or_assign(i->first, std::move(i->second));
+          i = s.entries.erase(i);
+        } else {
+          ++i;
+        }
+      }
+    }
+    for (auto& h : told) {
+      caf::anon_send(h, handoff_atom::value, graceful);
+    }
+    return told.size();
+  }
+
+  /// Local incarnations (reachable or leaving) of `shard`: a handover completes at 0.
+  std::size_t local_count(uint32_t shard) const {
     std::size_t n = 0;
     for (auto& s : stripes_) {
       std::lock_guard<std::mutex> guard{s.mtx};
-      n += s.entries.size();
+      for (const auto* map : {&s.entries, &s.leaving}) {
+        for (const auto& [id, e] : *map) {
+          n += !e.stub && e.shard == static_cast<int64_t>(shard) ? 1 : 0;
+        }
+      }
     }
     return n;
   }
 
-  /// Calls `f(handle)` for every live entity (e.g. to stop them all at shutdown).
+  /// Live local entities right now (stubs not counted).
+  std::size_t size() const {
+    std::size_t n = 0;
+    for (auto& s : stripes_) {
+      std::lock_guard<std::mutex> guard{s.mtx};
+      for (const auto* map : {&s.entries, &s.leaving}) {
+        for (const auto& [id, e] : *map) {
+          n += e.stub ? 0 : 1;
+        }
+      }
+    }
+    return n;
+  }
+
+  /// Calls `f(handle)` for every live actor, stubs included (e.g. to stop them at shutdown).
   void for_each(const std::function<void(const Handle&)>& f) const {
     for (auto& s : stripes_) {
       std::lock_guard<std::mutex> guard{s.mtx};
-      for (auto& [id, e] : s.entries) {
-        f(e.handle);
+      for (const auto* map : {&s.entries, &s.leaving}) {
+        for (const auto& [id, e] : *map) {
+          f(e.handle);
+        }
       }
     }
   }
@@ -95,17 +162,69 @@ class directory {
  private:
   struct entry {
     Handle handle;
-    uint64_t sent;
+    uint64_t sent = 0;
+    int64_t shard = -1; ///< -1: unplaced
+    uint64_t epoch = 0;
+    bool stub = false;
   };
   struct stripe {
     mutable std::mutex mtx;
     std::unordered_map<std::string, entry> entries;
+    std::unordered_map<std::string, entry> leaving; ///< handing over: reachable by nobody new
   };
+
+  std::optional<Handle> get(const std::string& id, bool local_only) {
+    placement::route r;
+    uint32_t shard = 0;
+    if (where_ != nullptr) {
+      shard = where_->shard_of(kind_ + ':' + id);
+      r = where_->resolve(shard);
+      if (local_only && r.at != placement::where::local) {
+        return std::nullopt;
+      }
+    }
+    auto& s = stripe_of(id);
+    std::lock_guard<std::mutex> guard{s.mtx};
+    auto i = s.entries.find(id);
+    if (i != s.entries.end() && where_ != nullptr) {
+      const bool local = r.at == placement::where::local;
+      // A stub while the shard is ours now, or an incarnation of an older epoch (the shard
+      // went away and came back): replace it. A stale incarnation finishes as if handed over.
+      if ((i->second.stub && local) || (!i->second.stub && local && i->second.epoch != r.epoch)) {
+        if (!i->second.stub) {
+          caf::anon_send(i->second.handle, handoff_atom::value, false);
+          s.leaving.insert_or_assign(id, std::move(i->second));
+        }
+        s.entries.erase(i);
+        i = s.entries.end();
+      }
+    }
+    if (i == s.entries.end()) {
+      entry e;
+      if (where_ == nullptr) {
+        e.handle = spawn_(id, entity_fence{});
+      } else if (r.at == placement::where::local) {
+        e.handle = spawn_(id, entity_fence{static_cast<int32_t>(shard), r.epoch});
+        e.shard = shard;
+        e.epoch = r.epoch;
+      } else {
+        e.handle = stub_(id, shard);
+        e.shard = shard;
+        e.stub = true;
+      }
+      i = s.entries.emplace(id, std::move(e)).first;
+    }
+    ++i->second.sent;
+    return i->second.handle;
+  }
 
   stripe& stripe_of(const std::string& id) { return stripes_[std::hash<std::string>{}(id) % n]; }
 
   static constexpr std::size_t n = 64;
+  const std::string kind_;
   const spawn_fn spawn_;
+  const stub_fn stub_;
+  const placement* where_ = nullptr;
   std::array<stripe, n> stripes_;
 };
 

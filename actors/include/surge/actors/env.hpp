@@ -7,6 +7,7 @@
 #include <string>
 
 #include "surge/actors/payments.hpp"
+#include "surge/actors/placement.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/journal.hpp"
 #include "surge/persistence/orders.hpp"
@@ -44,6 +45,8 @@ struct entity_env {
   redis_pool* redis = nullptr;
   order_pool* orders = nullptr;
   payment_service* payments = nullptr;
+  /// The cluster's shard map; nullptr: no cluster (everything local, unfenced).
+  placement* cluster = nullptr;
   /// Wall clock in Unix milliseconds (tests may substitute their own).
   std::function<int64_t()> now_ms;
 };

@@ -27,6 +27,10 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using checkout_atom = caf::atom_constant<caf::atom("checkout")>;
 using clear_atom = caf::atom_constant<caf::atom("clear")>;
 using reconcile_atom = caf::atom_constant<caf::atom("reconcile")>;
+/// (handoff_atom, graceful): the entity's shard leaves this node (see directory::release_shard).
+using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
+/// (route_atom, key, message): a message for entity `key`, forwarded to its owner's gateway.
+using route_atom = caf::atom_constant<caf::atom("route")>;
 
 /// Set the hold of `cart_id` on a SKU to exactly `qty` (0 releases it).
 struct hold_request {

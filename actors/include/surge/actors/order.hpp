@@ -36,7 +36,7 @@ namespace surge::actors {
 using order_actor =
     caf::typed_actor<caf::replies_to<checkout_atom, checkout_request>::with<order_view>,
                      caf::replies_to<caf::get_atom>::with<order_view>,
-                     caf::reacts_to<reconcile_atom>>;
+                     caf::reacts_to<reconcile_atom>, caf::reacts_to<handoff_atom, bool>>;
 
 using order_directory = directory<order_actor>;
 

@@ -34,18 +34,27 @@ namespace surge::actors {
 /// events (but never more often than the snapshot's own size in events) to PostgreSQL (same
 /// transaction) and Redis; passivates after `idle_timeout` without
 /// commands when it has no holds and nothing in flight.
+///
+/// Cluster: the actor acts under `fence` (its shard's lease epoch). Every journal commit is
+/// fenced by it in PostgreSQL (a stale epoch fails the commit: the actor answers unavailable and
+/// quits), and a command arriving after this node's lease ran out is refused as unavailable.
+/// (handoff_atom, true): finish what is in flight, then passivate even with live holds (the
+/// next owner reloads them and runs their expiry); (handoff_atom, false): answer everything
+/// pending with unavailable and quit at once.
 using sku_actor =
     caf::typed_actor<caf::replies_to<hold_atom, hold_request>::with<hold_view>,
                      caf::replies_to<confirm_atom, std::string, std::string>::with<stock_view>,
                      caf::replies_to<stock_atom, stock_change>::with<stock_view>,
                      caf::replies_to<stock_atom>::with<stock_view>,
                      caf::replies_to<product_atom, persistence::product_record>::with<product_view>,
-                     caf::replies_to<product_atom>::with<product_view>>;
+                     caf::replies_to<product_atom>::with<product_view>,
+                     caf::reacts_to<handoff_atom, bool>>;
 
 using sku_directory = directory<sku_actor>;
 
 /// Spawns the SKU actor for `sku`. `env` and `dir` must outlive it.
 sku_actor spawn_sku(caf::actor_system& sys, const std::string& sku,
-                    std::shared_ptr<const entity_env> env, sku_directory* dir);
+                    std::shared_ptr<const entity_env> env, sku_directory* dir,
+                    entity_fence fence = {});
 
 } // namespace surge::actors

@@ -100,8 +100,8 @@ setting_def port_setting(std::string name, std::string def, std::string help,
   return s;
 }
 
-[[maybe_unused]] setting_def bool_setting(std::string name, std::string def, std::string help,
-                                          bool node_options::*member) {
+setting_def bool_setting(std::string name, std::string def, std::string help,
+                         bool node_options::*member) {
   return base(std::move(name), kind::boolean, std::move(def), std::move(help), into(member));
 }
 
@@ -158,6 +158,26 @@ const std::vector<setting_def>& settings_table() {
       text_setting("cluster.seeds", "", "host:port,... of other members", &o::cluster_seeds),
       int_setting("cluster.shards", 1, 65536, "256",
                   "number of shards (fixed for the life of a database)", &o::cluster_shards),
+      duration_setting("cluster.heartbeat", ms(20), secs(60), "250ms",
+                       "member heartbeat and shard map refresh interval", &o::cluster_heartbeat),
+      duration_setting("cluster.lease", ms(100), secs(600), "2s",
+                       "a member's lease on its shards: a dead member's shards move after it",
+                       &o::cluster_lease),
+      int_setting("cluster.max_moves", 1, 65536, "16",
+                  "planned shard handovers under way at once, cluster-wide (rebalancing rate)",
+                  &o::cluster_max_moves),
+      duration_setting("cluster.handoff_wait", ms(100), secs(600), "4s",
+                       "how long a request waits for its shard to get an owner before 503",
+                       &o::cluster_handoff_wait),
+      bool_setting("cluster.tls", "false",
+                   "encrypt traffic between nodes (CAF OpenSSL module; needs cluster.tls_*)",
+                   &o::cluster_tls),
+      text_setting("cluster.tls_cert", "", "PEM certificate of this node (cluster.tls)",
+                   &o::cluster_tls_cert),
+      text_setting("cluster.tls_key", "", "PEM private key of this node (cluster.tls)",
+                   &o::cluster_tls_key),
+      text_setting("cluster.tls_ca", "", "PEM CA file that signed the members' certificates",
+                   &o::cluster_tls_ca),
       text_setting("pg.url", "postgresql://surge@127.0.0.1:5432/surge", "PostgreSQL connection URL",
                    &o::pg_url, false),
       text_setting("redis.url", "redis://127.0.0.1:6379/0", "Redis connection URL", &o::redis_url,
@@ -597,6 +617,21 @@ std::optional<load_error> validate(const node_options& opts,
     std::string where = it == origins.end() ? "default" : it->second;
     return load_error{"setting 'admin.token' is required when admin.host ('" + opts.admin_host +
                       "', " + where + ") is not a loopback address"};
+  }
+  if (opts.cluster_lease < 3 * opts.cluster_heartbeat) {
+    return load_error{"setting 'cluster.lease' must be at least three times cluster.heartbeat ('" +
+                      std::to_string(opts.cluster_heartbeat.count()) +
+                      "ms'), so that a member "
+                      "renews its lease before it runs out"};
+  }
+  if (opts.cluster_tls) {
+    for (const auto& [name, value] : {std::pair{"cluster.tls_cert", &opts.cluster_tls_cert},
+                                      std::pair{"cluster.tls_key", &opts.cluster_tls_key},
+                                      std::pair{"cluster.tls_ca", &opts.cluster_tls_ca}}) {
+      if (value->empty()) {
+        return load_error{std::string{"setting '"} + name + "' is required when cluster.tls is on"};
+      }
+    }
   }
   return std::nullopt;
 }

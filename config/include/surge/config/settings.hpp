@@ -26,6 +26,14 @@ struct node_options {
   uint16_t cluster_port = 0;                         ///< cluster.port
   std::string cluster_seeds;                         ///< cluster.seeds
   uint32_t cluster_shards = 0;                       ///< cluster.shards
+  std::chrono::milliseconds cluster_heartbeat{0};    ///< cluster.heartbeat
+  std::chrono::milliseconds cluster_lease{0};        ///< cluster.lease
+  uint32_t cluster_max_moves = 0;                    ///< cluster.max_moves
+  std::chrono::milliseconds cluster_handoff_wait{0}; ///< cluster.handoff_wait
+  bool cluster_tls = false;                          ///< cluster.tls
+  std::string cluster_tls_cert;                      ///< cluster.tls_cert
+  std::string cluster_tls_key;                       ///< cluster.tls_key
+  std::string cluster_tls_ca;                        ///< cluster.tls_ca
   std::string pg_url;                                ///< pg.url
   std::string redis_url;                             ///< redis.url
   std::string redis_prefix;                          ///< redis.prefix

@@ -1,0 +1,235 @@
+#include "surge/cluster/gateway.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/middleman_actor.hpp>
+
+#include <deque>
+#include <unordered_map>
+
+#include "surge/actors/errors.hpp"
+#include "surge/config/log.hpp"
+
+namespace surge::cluster {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto lg = surge::log::get("cluster");
+  return lg;
+}
+
+/// Delegations between gateways before a message waits where it is: views of the map that
+/// disagree for a moment (a handover) must not bounce a message to and fro.
+constexpr uint32_t max_hops = 2;
+constexpr auto retry_every = std::chrono::milliseconds{10};
+
+struct held_message {
+  std::string key;
+  uint32_t hops = 0;
+  caf::message msg;
+  caf::response_promise rp;
+  clock::time_point deadline;
+};
+
+struct gateway_state {
+  static inline const char* name = "surge.gateway";
+  gateway_links links;
+  std::deque<held_message> held;
+  bool retry_armed = false;
+  std::unordered_map<caf::actor_addr, std::string> peers; ///< monitored gateway -> node id
+};
+
+using gateway_ptr = caf::stateful_actor<gateway_state>*;
+
+/// The local incarnation for `key` when this node serves its shard.
+std::optional<caf::actor> local_entity(gateway_state& st, const std::string& kind,
+                                       const std::string& id) {
+  auto cast = [](const auto& h) -> std::optional<caf::actor> {
+    if (!h) {
+      return std::nullopt;
+    }
+    return caf::actor_cast<caf::actor>(*h);
+  };
+  if (kind == "sku") {
+    return cast(st.links.skus->acquire_local(id));
+  }
+  if (kind == "cart") {
+    return cast(st.links.carts->acquire_local(id));
+  }
+  if (kind == "order") {
+    return cast(st.links.orders->acquire_local(id));
+  }
+  return std::nullopt;
+}
+
+/// Delegates `m` to the entity or to the owner's gateway; false when nobody serves it now.
+bool try_dispatch(gateway_ptr self, held_message& m) {
+  auto& st = self->state;
+  const auto colon = m.key.find(':');
+  if (colon == std::string::npos) {
+    m.rp.deliver(actors::make_error(actors::errc::invalid, "bad entity key " + m.key));
+    return true;
+  }
+  if (auto h = local_entity(st, m.key.substr(0, colon), m.key.substr(colon + 1))) {
+    m.rp.delegate(*h, std::move(m.msg));
+    return true;
+  }
+  auto r = st.links.table->resolve(st.links.table->shard_of(m.key));
+  if (r.at == actors::placement::where::remote && r.gateway && m.hops < max_hops) {
+    m.rp.delegate(r.gateway, actors::route_atom::value, m.key, m.hops + 1, std::move(m.msg));
+    return true;
+  }
+  return false;
+}
+
+void arm_retry(gateway_ptr self) {
+  auto& st = self->state;
+  if (!st.retry_armed && !st.held.empty()) {
+    st.retry_armed = true;
+    self->delayed_send(self, retry_every, actors::tick_atom::value);
+    st.links.table->refresh_soon();
+  }
+}
+
+void retry_held(gateway_ptr self) {
+  auto& st = self->state;
+  st.retry_armed = false;
+  const auto now = clock::now();
+  std::deque<held_message> still;
+  while (!st.held.empty()) {
+    auto m = std::move(st.held.front());
+    st.held.pop_front();
+    m.hops = 0; // it waited here: the view has moved on since
+    if (try_dispatch(self, m)) {
+      continue;
+    }
+    if (now >= m.deadline) {
+      m.rp.deliver(actors::make_error(actors::errc::unavailable,
+                                      "no node serves " + m.key + " right now; retry shortly"));
+      continue;
+    }
+    still.push_back(std::move(m));
+  }
+  st.held = std::move(still);
+  arm_retry(self);
+}
+
+caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
+  self->state.links = std::move(links);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto i = st.peers.find(dm.source);
+    if (i == st.peers.end()) {
+      return;
+    }
+    logger()->warn("connection to node {} lost ({})", i->second, caf::to_string(dm.reason));
+    if (st.links.table->peer(i->second).address() == dm.source) {
+      st.links.table->drop_peer(i->second);
+    }
+    st.peers.erase(i);
+    st.links.table->refresh_soon();
+  });
+  return {
+      [=](actors::route_atom, std::string& key, uint32_t hops,
+          caf::message& msg) -> caf::result<caf::message> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        held_message m{std::move(key), hops, std::move(msg), rp,
+                       clock::now() + st.links.wait_limit};
+        if (!try_dispatch(self, m)) {
+          st.held.push_back(std::move(m));
+          arm_retry(self);
+        }
+        return rp;
+      },
+      [=](actors::tick_atom) { retry_held(self); },
+      [=](connect_peer_atom, const std::string& node, const std::string& host, uint16_t port) {
+        auto& st = self->state;
+        if (!st.links.connector) {
+          return;
+        }
+        self->request(st.links.connector, std::chrono::seconds{3}, caf::connect_atom::value, host,
+                      port)
+            .then(
+                [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+                  if (!ptr) {
+                    logger()->warn("node {} at {}:{} published no gateway", node, host, port);
+                    return;
+                  }
+                  auto h = caf::actor_cast<caf::actor>(ptr);
+                  self->monitor(h);
+                  self->state.peers[h.address()] = node;
+                  self->state.links.table->set_peer(node, h);
+                  logger()->info("connected to node {} at {}:{}", node, host, port);
+                  self->state.links.table->refresh_soon();
+                },
+                [=](caf::error& err) {
+                  logger()->debug("cannot connect to node {} at {}:{}: {}", node, host, port,
+                                  caf::to_string(err));
+                });
+      },
+  };
+}
+
+struct stub_state {
+  static inline const char* name = "surge.stub";
+  std::string key;
+  caf::actor gateway;
+  std::chrono::milliseconds idle{30000};
+  std::function<bool(const caf::actor_addr&, uint64_t)> release;
+  uint64_t received = 0;
+  clock::time_point last_active;
+};
+
+using stub_ptr = caf::stateful_actor<stub_state>*;
+
+caf::behavior stub_main(stub_ptr self, std::string key, caf::actor gateway,
+                        std::chrono::milliseconds idle,
+                        std::function<bool(const caf::actor_addr&, uint64_t)> release) {
+  auto& st = self->state;
+  st.key = std::move(key);
+  st.gateway = std::move(gateway);
+  st.idle = idle;
+  st.release = std::move(release);
+  st.last_active = clock::now();
+  // Every entity message: delegate to the gateway with the key (the answer goes straight back
+  // to the original sender).
+  self->set_default_handler(
+      [](caf::scheduled_actor* ptr, caf::message_view& x) -> caf::result<caf::message> {
+        auto* me = static_cast<stub_ptr>(ptr);
+        auto& s = me->state;
+        ++s.received;
+        s.last_active = clock::now();
+        auto rp = me->make_response_promise();
+        rp.delegate(s.gateway, actors::route_atom::value, s.key, uint32_t{0},
+                    x.move_content_to_message());
+        return rp;
+      });
+  self->delayed_send(self, idle, actors::tick_atom::value);
+  return {
+      [=](actors::tick_atom) {
+        auto& s = self->state;
+        if (clock::now() - s.last_active >= s.idle && s.release(self->address(), s.received)) {
+          self->quit();
+          return;
+        }
+        self->delayed_send(self, s.idle, actors::tick_atom::value);
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_gateway(caf::actor_system& sys, gateway_links links) {
+  return sys.spawn(gateway_main, std::move(links));
+}
+
+caf::actor spawn_stub(caf::actor_system& sys, std::string key, caf::actor gateway,
+                      std::chrono::milliseconds idle,
+                      std::function<bool(const caf::actor_addr&, uint64_t)> release) {
+  return sys.spawn(stub_main, std::move(key), std::move(gateway), idle, std::move(release));
+}
+
+} // namespace surge::cluster

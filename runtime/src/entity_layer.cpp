@@ -1,10 +1,13 @@
 #include "surge/runtime/entity_layer.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include <stdexcept>
 #include <thread>
 
+#include "surge/cluster/gateway.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/orders.hpp"
 #include "surge/persistence/pg.hpp"
@@ -97,20 +100,117 @@ entity_layer::entity_layer(const config::node_options& opts) {
   // One scheduler thread per core: more only spin; blocking work has its own threads.
   cfg->set("scheduler.max-threads",
            static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
+  // Nodes talk through the middleman (BASP). Heartbeats are off by default in CAF 0.17: on, so
+  // that a silent peer connection is noticed and closed.
+  cfg->load<caf::io::middleman>();
+  cfg->set("middleman.heartbeat-interval", caf::timespan{opts.cluster_heartbeat});
+  cfg->set("middleman.connection-timeout", caf::timespan{opts.cluster_lease * 2});
+  if (opts.cluster_tls) {
+    cfg->load<caf::openssl::manager>();
+    cfg->openssl_certificate = opts.cluster_tls_cert;
+    cfg->openssl_key = opts.cluster_tls_key;
+    cfg->openssl_cafile = opts.cluster_tls_ca; // peers must present a certificate it signed
+  }
   actors::register_message_types(*cfg);
   sys = std::make_unique<caf::actor_system>(*cfg);
+  table = std::make_unique<cluster::shard_table>(opts.node_id, opts.cluster_shards);
+  env->cluster = table.get();
   std::shared_ptr<const actors::entity_env> cenv = env;
   auto* s = sys.get();
-  skus = std::make_unique<actors::sku_directory>([s, cenv, this](const std::string& id) {
-    return actors::spawn_sku(*s, id, cenv, skus.get());
-  });
-  carts = std::make_unique<actors::cart_directory>([s, cenv, this](const std::string& id) {
-    return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
-  });
-  orders = std::make_unique<actors::order_directory>([s, cenv, this](const std::string& id) {
-    return actors::spawn_order(*s, id, cenv,
-                               actors::order_links{orders.get(), carts.get(), skus.get()});
-  });
+  const auto stub_idle = std::max(opts.entity_idle, std::chrono::milliseconds{30000});
+  // A stub of `Handle`'s interface for `kind:id`, passivated through `dir`.
+  auto stub_of = [this, s, stub_idle]<class Handle>(
+                     std::string kind, std::unique_ptr<actors::directory<Handle>>* dir) {
+    return [this, s, stub_idle, kind, dir](const std::string& id, uint32_t) {
+      auto release = [dir, id](const caf::actor_addr& a, uint64_t n) {
+        return (*dir)->try_release(id, a, n);
+      };
+      return caf::actor_cast<Handle>(
+          cluster::spawn_stub(*s, kind + ":" + id, gateway, stub_idle, std::move(release)));
+    };
+  };
+  auto* pl = table.get();
+  skus = std::make_unique<actors::sku_directory>(
+      "sku",
+      [s, cenv, this](const std::string& id, actors::entity_fence f) {
+        return actors::spawn_sku(*s, id, cenv, skus.get(), f);
+      },
+      pl, stub_of(std::string{"sku"}, &skus));
+  carts = std::make_unique<actors::cart_directory>(
+      "cart",
+      [s, cenv, this](const std::string& id, actors::entity_fence) {
+        return actors::spawn_cart(*s, id, cenv, carts.get(), skus.get());
+      },
+      pl, stub_of(std::string{"cart"}, &carts));
+  orders = std::make_unique<actors::order_directory>(
+      "order",
+      [s, cenv, this](const std::string& id, actors::entity_fence) {
+        return actors::spawn_order(*s, id, cenv,
+                                   actors::order_links{orders.get(), carts.get(), skus.get()});
+      },
+      pl, stub_of(std::string{"order"}, &orders));
+
+  cluster::gateway_links links;
+  links.table = table.get();
+  links.skus = skus.get();
+  links.carts = carts.get();
+  links.orders = orders.get();
+  links.wait_limit = opts.cluster_handoff_wait;
+  links.connector = opts.cluster_tls
+                        ? caf::actor_cast<caf::actor>(sys->openssl_manager().actor_handle())
+                        : caf::actor_cast<caf::actor>(sys->middleman().actor_handle());
+  gateway = cluster::spawn_gateway(*sys, std::move(links));
+  table->set_local_gateway(gateway);
+}
+
+std::string entity_layer::join_cluster(const config::node_options& opts) {
+  auto published =
+      opts.cluster_tls
+          ? caf::openssl::publish(gateway, opts.cluster_port, opts.cluster_host.c_str(), true)
+          : sys->middleman().publish(gateway, opts.cluster_port, opts.cluster_host.c_str(), true);
+  if (!published) {
+    return "cannot listen on " + opts.cluster_host + ":" + std::to_string(opts.cluster_port) +
+           " (cluster): " + sys->render(published.error());
+  }
+  cluster::membership_options mo;
+  mo.node_id = opts.node_id;
+  mo.pg_url = opts.pg_url;
+  mo.address = opts.cluster_host + ":" + std::to_string(*published);
+  mo.http_address = opts.http_host + ":" + std::to_string(opts.http_port);
+  mo.admin_address = opts.admin_host + ":" + std::to_string(opts.admin_port);
+  mo.shards = opts.cluster_shards;
+  mo.heartbeat = opts.cluster_heartbeat;
+  mo.lease = opts.cluster_lease;
+  mo.max_moves = opts.cluster_max_moves;
+  mo.min_age = std::max(opts.cluster_lease, std::chrono::milliseconds{1000});
+  mo.handoff_timeout = std::max(opts.cluster_handoff_wait, std::chrono::milliseconds{1000});
+  cluster::membership_hooks hooks;
+  hooks.release = [this](uint32_t shard, bool graceful) {
+    skus->release_shard(shard, graceful);
+    carts->release_shard(shard, graceful);
+    orders->release_shard(shard, graceful);
+  };
+  hooks.local_count = [this](uint32_t shard) {
+    return skus->local_count(shard) + carts->local_count(shard) + orders->local_count(shard);
+  };
+  hooks.wake_sku = [this](const std::string& sku) {
+    caf::anon_send(skus->acquire(sku), actors::stock_atom::value);
+  };
+  hooks.actors = [this] {
+    return static_cast<uint64_t>(skus->size() + carts->size() + orders->size());
+  };
+  auto gw = gateway;
+  hooks.connect = [gw](const std::string& node, const std::string& host, uint16_t port) {
+    caf::anon_send(gw, cluster::connect_peer_atom::value, node, host, port);
+  };
+  members = std::make_unique<cluster::membership>(std::move(mo), *table, std::move(hooks));
+  return members->start();
+}
+
+void entity_layer::leave_cluster(std::chrono::milliseconds patience) {
+  if (members) {
+    members->leave(patience);
+  }
 }
 
 entity_layer::~entity_layer() {
@@ -118,7 +218,11 @@ entity_layer::~entity_layer() {
 }
 
 void entity_layer::stop() {
+  if (members) {
+    members->stop(); // before the entities: no shard changes hands while they stop
+  }
   if (sys) {
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
     auto stop_all = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
     skus->for_each(stop_all);
     carts->for_each(stop_all);

@@ -55,6 +55,27 @@ struct node::impl {
     bridge->node_id = opts.node_id;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;
+    if (auto* m = e.members.get()) {
+      bridge->cluster.serving = [m] { return m->ready(); };
+      bridge->cluster.nodes = [m] {
+        std::vector<net::cluster_admin::node_row> out;
+        for (auto& n : m->nodes()) {
+          out.push_back({n.node_id, n.address, n.http_address, n.admin_address, n.status, n.shards,
+                         n.actors, n.heartbeat_age_ms});
+        }
+        return out;
+      };
+      bridge->cluster.shards = [m] {
+        std::vector<net::cluster_admin::shard_row> out;
+        for (auto& s : m->shard_map()) {
+          out.push_back({s.shard, s.owner, s.epoch, s.target});
+        }
+        return out;
+      };
+      bridge->cluster.drain = [m](const std::string& node, std::function<void(bool)> done) {
+        m->request_drain(node, std::move(done));
+      };
+    }
     auto* jq = e.journal.get();
     bridge->extra_metrics = [jq] {
       auto s = jq->stats();
@@ -123,6 +144,10 @@ std::string node::start() {
     stop();
     return e.what();
   }
+  if (auto err = d.entities->join_cluster(d.opts); !err.empty()) {
+    stop();
+    return err;
+  }
   if (auto err = d.start_http(); !err.empty()) {
     stop();
     return err;
@@ -142,6 +167,11 @@ void node::stop() {
   d.running = false;
   if (d.bridge) {
     d.bridge->ready.store(false);
+  }
+  // Hand every shard to other members first (requests keep being served, by forwarding, while
+  // the load balancer notices /readyz); then stop taking requests.
+  if (d.entities) {
+    d.entities->leave_cluster(std::chrono::seconds{15});
   }
   // Stop taking requests and let those in flight finish (they wait on their commits).
   if (d.http) {

@@ -162,6 +162,20 @@ node_process::~node_process() {
   }
 }
 
+std::string node_process::node_id() const {
+  return cfg_.node_id.empty() ? "it-" + db_.name() : cfg_.node_id;
+}
+
+std::string node_process::redis_prefix() const {
+  return cfg_.cluster_with != nullptr ? cfg_.cluster_with->redis_prefix() : redis_.prefix();
+}
+
+void node_process::signal(int sig) noexcept {
+  if (const pid_t pid = pid_.load(); pid > 0) {
+    ::kill(pid, sig);
+  }
+}
+
 void node_process::pick_ports() {
   for (int i = 0; i < 100; ++i) {
     http_port_ = pick_free_port();
@@ -177,13 +191,13 @@ void node_process::pick_ports() {
 pid_t node_process::spawn() {
   std::vector<std::string> args{
       SURGE_NODE_BINARY,
-      "--node.id=it-" + db_.name(),
+      "--node.id=" + node_id(),
       "--http.port=" + std::to_string(http_port_),
       "--admin.port=" + std::to_string(admin_port_),
       "--cluster.port=" + std::to_string(cluster_port_),
-      "--pg.url=" + db_.url(),
+      "--pg.url=" + database_url(),
       "--redis.url=" + redis_.url(),
-      "--redis.prefix=" + redis_.prefix(),
+      "--redis.prefix=" + redis_prefix(),
       "--holds.ttl=" + cfg_.holds_ttl,
       "--entity.idle_timeout=" + cfg_.idle_timeout,
       "--log.level=info",

@@ -22,6 +22,10 @@ struct node_config {
   std::string idle_timeout = "120s";
   std::string admin_token;        ///< empty: the admin API is open (it listens on loopback)
   std::vector<std::string> extra; ///< more "--name=value" arguments
+  /// Join the cluster of this node: share its database and Redis prefix (it must outlive this
+  /// one). nullptr: a database and prefix of its own.
+  const class node_process* cluster_with = nullptr;
+  std::string node_id; ///< empty: "it-<database>"
 };
 
 /// A surge-node child process. The constructor starts it and waits until /readyz answers 200;
@@ -52,6 +56,9 @@ class node_process {
   /// Sends SIGTERM and returns at once, from any thread; stop() then waits for the exit.
   void signal_term() noexcept;
 
+  /// Sends `sig` (e.g. SIGSTOP, SIGCONT) to the running process.
+  void signal(int sig) noexcept;
+
   void restart() {
     stop();
     start();
@@ -60,11 +67,18 @@ class node_process {
   bool running() const { return pid_.load() > 0; }
   uint16_t http_port() const { return http_port_; }
   uint16_t admin_port() const { return admin_port_; }
+  uint16_t cluster_port() const { return cluster_port_; }
+  /// The node.id it runs with.
+  std::string node_id() const;
+  /// The Redis key prefix it runs with.
+  std::string redis_prefix() const;
   const std::string& admin_token() const { return cfg_.admin_token; }
   const std::string& log_path() const { return log_path_; }
   const std::string& database() const { return db_.name(); }
   /// The node's database (for fault injection: locks, checks).
-  const std::string& database_url() const { return db_.url(); }
+  const std::string& database_url() const {
+    return cfg_.cluster_with != nullptr ? cfg_.cluster_with->database_url() : db_.url();
+  }
 
   /// The last `lines` lines of the log file (all starts of this node).
   std::string log_tail(std::size_t lines = 60) const;

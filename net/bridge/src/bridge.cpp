@@ -694,23 +694,73 @@ void get_stock(std::shared_ptr<bridge_env> env, http_request&&, params&& p, resp
       actors::stock_atom::value);
 }
 
+/// Ready: started, and (in a cluster) a member with a live lease and the shard map.
+bool serving(const bridge_env& env) {
+  return env.ready.load() && (!env.cluster.serving || env.cluster.serving());
+}
+
 void get_cluster(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
-  std::string out = "{\"nodes\":[{";
-  field(out, "node_id", env->node_id, true);
-  field(out, "address", env->cluster_address);
-  field(out, "status", env->ready.load() ? "up" : "starting");
+  std::string out = "{\"nodes\":[";
+  bool first = true;
+  if (env->cluster.nodes) {
+    for (const auto& n : env->cluster.nodes()) {
+      out += first ? "{" : ",{";
+      first = false;
+      field(out, "node_id", n.node_id, true);
+      field(out, "address", n.address);
+      field(out, "http_address", n.http_address);
+      field(out, "admin_address", n.admin_address);
+      field(out, "status", n.status);
+      field(out, "shards", static_cast<int64_t>(n.shards));
+      field(out, "actors", static_cast<int64_t>(n.actors));
+      field(out, "heartbeat_age_ms", n.heartbeat_age_ms);
+      out += '}';
+    }
+  }
+  out += "]";
   field(out, "shards", static_cast<int64_t>(env->shards));
-  field(out, "actors", static_cast<int64_t>(env->skus->size() + env->carts->size()));
-  out += "}]";
-  field(out, "shards", static_cast<int64_t>(env->shards));
+  field(out, "this_node", env->node_id);
   out += '}';
   r(json_response(200, std::move(out)));
+}
+
+void get_shards(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
+  std::string out = "{\"shards\":[";
+  bool first = true;
+  if (env->cluster.shards) {
+    for (const auto& s : env->cluster.shards()) {
+      out += first ? "{" : ",{";
+      first = false;
+      field(out, "shard", static_cast<int64_t>(s.shard), true);
+      field(out, "owner", s.owner);
+      field(out, "epoch", static_cast<int64_t>(s.epoch));
+      field(out, "target", s.target);
+      out += '}';
+    }
+  }
+  out += "]}";
+  r(json_response(200, std::move(out)));
+}
+
+void post_drain(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+  if (!env->cluster.drain) {
+    return r(error_response(503, "unavailable", "this node is not a cluster member"));
+  }
+  env->cluster.drain(p[0], [r = std::move(r), node = p[0]](bool found) {
+    if (!found) {
+      return r(error_response(404, "not_found", "no such node: " + node));
+    }
+    std::string out;
+    field(out, "node_id", node, true);
+    field(out, "status", "draining");
+    r(json_response(202, "{" + out + "}"));
+  });
 }
 
 void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
   std::ostringstream out;
   out << "# HELP surge_up 1 while the node serves.\n# TYPE surge_up gauge\nsurge_up "
-      << (env->ready.load() ? 1 : 0) << "\n";
+      << (serving(*env) ? 1 : 0) << "\n";
   out << "# HELP surge_http_responses_total HTTP responses by status.\n"
          "# TYPE surge_http_responses_total counter\n";
   for (int s = 100; s < 600; ++s) {
@@ -773,7 +823,7 @@ void healthz(std::shared_ptr<bridge_env>, http_request&&, params&&, responder r)
 }
 
 void readyz(std::shared_ptr<bridge_env> env, http_request&&, params&&, responder r) {
-  if (env->ready.load()) {
+  if (serving(*env)) {
     return r(json_response(200, "{\"status\":\"ready\"}"));
   }
   auto resp = error_response(503, "unavailable", "this node is not serving");
@@ -865,6 +915,8 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("POST", "/admin/v1/products/{sku}/stock", admin(env, post_stock));
   rt.add("GET", "/admin/v1/products/{sku}/stock", admin(env, get_stock));
   rt.add("GET", "/admin/v1/cluster", admin(env, get_cluster));
+  rt.add("GET", "/admin/v1/shards", admin(env, get_shards));
+  rt.add("POST", "/admin/v1/nodes/{node_id}/drain", admin(env, post_drain));
   rt.add("GET", "/metrics", admin(env, get_metrics));
   return rt;
 }

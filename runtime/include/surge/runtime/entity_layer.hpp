@@ -9,6 +9,8 @@
 #include "surge/actors/env.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/cluster/membership.hpp"
+#include "surge/cluster/shard_table.hpp"
 #include "surge/config/settings.hpp"
 #include "surge/net/payments/payment_router.hpp"
 #include "surge/persistence/commit_queue.hpp"
@@ -16,12 +18,16 @@
 namespace surge::runtime {
 
 /// A node's entities without HTTP: the storage pools (PostgreSQL, Redis, orders), the journal's
-/// commit queue, the payment router, the CAF actor system and the entity directories — wired
-/// from the node's settings alone, so that surge-node and surge-bench run the same thing.
+/// commit queue, the payment router, the CAF actor system with its middleman, the entity
+/// directories placed by the cluster's shard map, the gateway and the membership — wired from
+/// the node's settings alone, so that surge-node and surge-bench run the same thing.
 ///
-/// Lifecycle: the constructor starts the parts in that order; stop() (also the destructor)
-/// stops the entities, lets the commit queue finish what it holds, waits for every actor, then
-/// closes the pools. Members are read-only for users, valid until stop(). Not copyable.
+/// Lifecycle: the constructor starts the parts in that order up to the directories;
+/// join_cluster() publishes the gateway on cluster.port and registers the member (shards are
+/// then assigned to it); leave_cluster() hands every shard to other members; stop() (also the
+/// destructor) stops the membership, the entities, lets the commit queue finish what it holds,
+/// waits for every actor, then closes the pools. Members are read-only for users, valid until
+/// stop(). Not copyable.
 class entity_layer {
  public:
   /// Throws std::invalid_argument naming the setting when payments.gateways is malformed.
@@ -30,7 +36,14 @@ class entity_layer {
   entity_layer(const entity_layer&) = delete;
   entity_layer& operator=(const entity_layer&) = delete;
 
+  /// Empty string on success, else what failed.
+  std::string join_cluster(const config::node_options& opts);
+  /// Graceful leave: hands every shard over to other members (bounded by `patience`).
+  void leave_cluster(std::chrono::milliseconds patience);
   void stop();
+
+  /// True once the member has a live lease and the shard map.
+  bool serving() const { return members && members->ready(); }
 
   std::unique_ptr<actors::pg_pool> pg;
   std::unique_ptr<actors::redis_pool> redis;
@@ -43,6 +56,9 @@ class entity_layer {
   std::unique_ptr<actors::sku_directory> skus;
   std::unique_ptr<actors::cart_directory> carts;
   std::unique_ptr<actors::order_directory> orders;
+  std::unique_ptr<cluster::shard_table> table;
+  caf::actor gateway;
+  std::unique_ptr<cluster::membership> members;
 };
 
 } // namespace surge::runtime

@@ -29,6 +29,32 @@ struct http_metrics {
   }
 };
 
+/// The cluster as the admin API shows and steers it (filled by the runtime from membership).
+struct cluster_admin {
+  struct node_row {
+    std::string node_id;
+    std::string address;
+    std::string http_address;
+    std::string admin_address;
+    std::string status; ///< up, draining, left, down
+    uint32_t shards = 0;
+    uint64_t actors = 0;
+    int64_t heartbeat_age_ms = 0;
+  };
+  struct shard_row {
+    uint32_t shard = 0;
+    std::string owner;
+    uint64_t epoch = 0;
+    std::string target;
+  };
+  /// True while this node is a member with a live lease and the shard map.
+  std::function<bool()> serving;
+  std::function<std::vector<node_row>()> nodes;
+  std::function<std::vector<shard_row>()> shards;
+  /// Asks that `node` hand every shard over; `done(found)` may run on any thread.
+  std::function<void(const std::string& node, std::function<void(bool found)> done)> drain;
+};
+
 /// What the HTTP handlers use of the node. Owned by the runtime; outlives both servers.
 struct bridge_env {
   actors::sku_directory* skus = nullptr;
@@ -43,6 +69,7 @@ struct bridge_env {
   std::string cluster_address;
   uint32_t shards = 256;
   std::atomic<bool> ready{false};
+  cluster_admin cluster;
   http_metrics metrics;
   /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
   std::function<std::string()> extra_metrics;

@@ -7,7 +7,7 @@
 
 #include <caf/all.hpp>
 
-#include "surge/runtime/entity_layer.hpp"
+#include "instance.hpp"
 
 #include <condition_variable>
 #include <iostream>
@@ -40,16 +40,6 @@ using namespace std::chrono_literals;
 constexpr int64_t initial_on_hand = 1'000'000'000'000; // never sells out
 constexpr auto request_timeout = 30s;
 constexpr int max_drivers = 4;
-
-/// The node's entity layer (runtime/entity_layer.hpp), as surge-node wires it, on the bench's
-/// database, Redis prefix and simulated gateway.
-struct instance : runtime::entity_layer {
-  instance(config::node_options opts, const checkout_options& bo, const std::string& pg_url,
-           const std::string& redis_prefix, uint16_t gateway_port)
-      : runtime::entity_layer(
-            bench_node_options(std::move(opts), pg_url, bo.redis_url, redis_prefix,
-                               "alpha=http://127.0.0.1:" + std::to_string(gateway_port))) {}
-};
 
 struct drive_shared {
   instance* inst = nullptr;
@@ -215,7 +205,8 @@ run_result run_checkout_surge(const checkout_options& opts, const std::string& d
             << " orders.threads=" << settings.orders_threads << "\n";
   run_result res;
   res.system = "Surge (cart, SKU, order actors)";
-  instance inst{settings, opts, db_url, redis_prefix, gateway_port};
+  instance inst{bench_node_options(settings, db_url, opts.redis_url, redis_prefix,
+                                   "alpha=http://127.0.0.1:" + std::to_string(gateway_port))};
   for (int i = 0; i < opts.skus; ++i) {
     persistence::product_record rec;
     rec.sku = sku_picker::name_of(i);

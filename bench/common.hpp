@@ -34,12 +34,15 @@ inline config::node_options node_settings() {
   return std::get<config::invocation>(loaded).options;
 }
 
-/// The node's settings pointed at the bench's database, Redis prefix and gateways. Holds must
-/// outlive the longest run: an expiry would change `held` under the checks.
+/// The node's settings pointed at the bench's database, Redis prefix and gateways, as member
+/// `node_id` of the bench's cluster. Holds must outlive the longest run: an expiry would change
+/// `held` under the checks.
 inline config::node_options bench_node_options(config::node_options opts, std::string pg_url,
                                                std::string redis_url, std::string redis_prefix,
-                                               std::string gateways) {
-  opts.node_id = "bench";
+                                               std::string gateways,
+                                               std::string node_id = "bench") {
+  opts.node_id = std::move(node_id);
+  opts.cluster_port = 0; // any free port: several instances may run side by side
   opts.pg_url = std::move(pg_url);
   opts.redis_url = std::move(redis_url);
   opts.redis_prefix = std::move(redis_prefix);
@@ -129,6 +132,16 @@ struct surge_extra {
 /// `redis_prefix` is a key prefix no one else uses (the caller deletes its keys afterwards).
 run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
                      const std::string& redis_prefix, surge_extra& extra);
+
+/// `cross-node`: the same hold requests on one SKU, first sent on the node that owns it, then
+/// on another member (stub -> gateway -> one CAF hop -> the owner's gateway -> the SKU actor).
+struct cross_node_result {
+  run_result same;  ///< requests enter at the owner
+  run_result cross; ///< requests enter at the other node
+  int64_t held = -1;
+};
+cross_node_result run_cross_node(const hot_sku_options& opts, const std::string& db_url,
+                                 const std::string& redis_prefix);
 
 // ------------------------------------------------------- shared by the commands (surge_bench.cpp)
 

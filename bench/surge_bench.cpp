@@ -84,6 +84,12 @@ commands:
             then prints reservations/s, p50/p99 latency, the ratio and the journal figures,
             and checks that the SKU holds exactly the acknowledged holds (also after
             re-activating it from PostgreSQL).
+  cross-node  the hop between nodes: two members of one cluster in-process (each with its
+            actor system, middleman, gateway and membership); hold requests on a SKU owned by
+            the first, sent first on the owner, then on the other member (stub -> gateway ->
+            CAF/BASP over loopback -> the owner's gateway -> SKU actor); prints both figures
+            and the ratio, and checks the SKU holds every acknowledged hold. Flags as hot-sku
+            (--clients is not used).
   checkout  full checkouts (cart holds, payment through surge-paysim, order): Surge's cart,
             SKU and order actors vs. the typical shop's row locks held across the payment
             call; see surge-bench checkout --help
@@ -367,6 +373,46 @@ int hot_sku(const hot_sku_options& opts) {
   return ok ? 0 : 1;
 }
 
+int cross_node(const hot_sku_options& opts) {
+  const std::string redis_prefix = "surge_bench:" + std::to_string(::getpid()) + ":";
+  cross_node_result r;
+  {
+    bench_db db{opts.pg_admin_url};
+    std::cerr << "surge-bench cross-node: database " << db.url() << ", " << opts.concurrency
+              << " requests in flight, " << std::chrono::duration<double>(opts.duration).count()
+              << " s each after "
+              << std::chrono::duration<double>(warmup_for(opts.duration)).count() << " s warm-up\n";
+    try {
+      r = run_cross_node(opts, db.url(), redis_prefix);
+    } catch (...) {
+      delete_redis_keys(opts.redis_url, redis_prefix);
+      throw;
+    }
+    delete_redis_keys(opts.redis_url, redis_prefix);
+  }
+  if (interrupted().load()) {
+    std::cerr << "surge-bench: interrupted\n";
+    return 1;
+  }
+  print_comparison(r.same, r.cross, "reservations/s", "reservations");
+  std::cout << "(the ratio above is cross-node / same-node)\n";
+  std::cout << "check: SKU held " << r.held << ", acknowledged holds "
+            << r.same.total_ok + r.cross.total_ok << "\n";
+  const bool ok = print_verdict(r.same, r.cross, "every acknowledged reservation is accounted for");
+  if (!opts.json_path.empty()) {
+    const double ratio = r.same.per_second() > 0 ? r.cross.per_second() / r.same.per_second() : 0;
+    std::ofstream f{opts.json_path};
+    f << "{\n  \"command\": \"cross-node\",\n  \"concurrency\": " << opts.concurrency
+      << ",\n  \"same_node\": " << json_of(r.same) << ",\n  \"cross_node\": " << json_of(r.cross)
+      << ",\n  \"ratio\": " << fixed(ratio, 3) << ",\n  \"held\": " << r.held
+      << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
+    if (!f) {
+      throw std::runtime_error("cannot write " + opts.json_path);
+    }
+  }
+  return ok ? 0 : 1;
+}
+
 } // namespace
 
 void report_progress(const std::string& label, const phases& p,
@@ -474,7 +520,7 @@ int main(int argc, char** argv) {
     surge::log::setup("warn", "text");
     return checkout_command({args.begin() + 1, args.end()});
   }
-  if (args[0] != "hot-sku") {
+  if (args[0] != "hot-sku" && args[0] != "cross-node") {
     std::cerr << "surge-bench: unknown command '" << args[0] << "' (see surge-bench --help)\n";
     return 2;
   }
@@ -482,7 +528,7 @@ int main(int argc, char** argv) {
   try {
     opts = parse_hot_sku({args.begin() + 1, args.end()});
   } catch (const bad_flag& e) {
-    std::cerr << "surge-bench hot-sku: " << e.what() << " (see surge-bench --help)\n";
+    std::cerr << "surge-bench " << args[0] << ": " << e.what() << " (see surge-bench --help)\n";
     return 2;
   }
   if (!opts) {
@@ -493,9 +539,9 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   surge::log::setup("warn", "text");
   try {
-    return hot_sku(*opts);
+    return args[0] == "hot-sku" ? hot_sku(*opts) : cross_node(*opts);
   } catch (const std::exception& e) {
-    std::cerr << "surge-bench hot-sku: error: " << e.what() << "\n";
+    std::cerr << "surge-bench " << args[0] << ": error: " << e.what() << "\n";
     return 1;
   }
 }

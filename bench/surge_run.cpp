@@ -5,8 +5,6 @@
 
 #include <caf/all.hpp>
 
-#include "surge/runtime/entity_layer.hpp"
-
 #include <thread>
 
 #include <condition_variable>
@@ -18,6 +16,7 @@
 
 #include "ask.hpp"
 #include "common.hpp"
+#include "instance.hpp"
 #include "surge/actors/cart.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/actors/sku.hpp"
@@ -38,21 +37,10 @@ constexpr int64_t initial_on_hand = 1'000'000'000'000'000; // never sells out
 constexpr auto request_timeout = 30s;                      // bounds the drain after the run
 constexpr int max_drivers = 4;
 
-/// The node's settings for everything the entity actors and storage use: its defaults, with
-/// the SURGE_* environment variables (and SURGE_CONFIG's file) applied as `surge-node` applies
-/// them, so that the bench measures what a node runs (e.g. SURGE_SKU_SNAPSHOT_EVERY=1000).
-/// The node's entity layer (runtime/entity_layer.hpp), as surge-node wires it, on the bench's
-/// database and Redis prefix.
-struct instance : runtime::entity_layer {
-  instance(config::node_options opts, const std::string& pg_url, const std::string& redis_url,
-           const std::string& redis_prefix)
-      : runtime::entity_layer(
-            bench_node_options(std::move(opts), pg_url, redis_url, redis_prefix, "")) {}
-};
-
 /// What the drivers share with the main thread.
 struct drive_shared {
-  actors::sku_directory* skus = nullptr;
+  actors::sku_directory* skus = nullptr; ///< the requests enter the cluster here
+  std::string sku;
   phases p;
   std::atomic<uint64_t> measured{0}; ///< progress counter
   std::mutex mtx;
@@ -126,7 +114,7 @@ void send_hold(driver_ptr self, const std::shared_ptr<drive_shared>& sh) {
   actors::hold_request req{st.prefix + std::to_string(st.next++), "", 1};
   const auto t0 = clock::now();
   // Every message to an entity goes to the handle acquire() returns (and is counted by it).
-  self->request(sh->skus->acquire(hot_sku), request_timeout, actors::hold_atom::value,
+  self->request(sh->skus->acquire(sh->sku), request_timeout, actors::hold_atom::value,
                 std::move(req))
       .then(
           [self, sh, t0](actors::hold_view& v) {
@@ -151,6 +139,58 @@ caf::behavior driver(driver_ptr self, std::shared_ptr<drive_shared> sh, int id, 
   return {[](actors::tick_atom) {}}; // everything arrives as responses
 }
 
+/// --concurrency hold requests in flight on `sku`, entering through `via` (a directory of an
+/// instance of `sys`), for the warm-up and --duration. Throws when the drivers do not finish.
+run_result drive_holds(caf::actor_system& sys, actors::sku_directory* via, const std::string& sku,
+                       const hot_sku_options& opts, const std::string& label) {
+  run_result res;
+  auto sh = std::make_shared<drive_shared>();
+  sh->skus = via;
+  sh->sku = sku;
+  const int drivers = std::min(max_drivers, opts.concurrency);
+  sh->running = drivers;
+  sh->p = phases::starting_now(warmup_for(opts.duration), opts.duration);
+  for (int i = 0; i < drivers; ++i) {
+    const int quota = opts.concurrency / drivers + (i < opts.concurrency % drivers ? 1 : 0);
+    sys.spawn(driver, sh, i, quota);
+  }
+  report_progress(label, sh->p, sh->measured);
+  {
+    // Requests still in flight at the end are answered or time out within request_timeout.
+    std::unique_lock<std::mutex> lock{sh->mtx};
+    if (!sh->cv.wait_for(lock, request_timeout + 10s, [&] { return sh->running == 0; })) {
+      throw std::runtime_error("the drivers did not finish within " +
+                               std::to_string((request_timeout + 10s).count()) + " s");
+    }
+    res.latency = sh->result.latency;
+    res.total_ok = sh->result.total_ok;
+    res.errors = sh->result.errors;
+    res.measured = sh->result.measured;
+  }
+  res.seconds = sh->p.seconds();
+  if (res.errors > 0) {
+    res.failure = label + ": " + std::to_string(res.errors) +
+                  " hold requests failed, first: " + sh->first_error;
+  }
+  return res;
+}
+
+/// Creates `sku` (never sells out) through `inst`; throws when it already holds something.
+void create_hot_sku(instance& inst, const std::string& sku) {
+  persistence::product_record rec;
+  rec.sku = sku;
+  rec.name = "Hot item";
+  rec.description = "surge-bench";
+  rec.category = "bench";
+  rec.price_cents = 1999;
+  ask_sku<actors::product_view>(inst, sku, actors::product_atom::value, std::move(rec));
+  auto before = ask_sku<actors::stock_view>(inst, sku, actors::stock_atom::value,
+                                            actors::stock_change{true, initial_on_hand});
+  if (before.held != 0) {
+    throw std::runtime_error("a fresh SKU holds " + std::to_string(before.held));
+  }
+}
+
 } // namespace
 
 run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
@@ -161,46 +201,11 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
             << " journal.max_batch=" << settings.journal_max_batch
             << " storage.threads=" << settings.storage_threads << "\n";
   run_result res;
-  res.system = "Surge (SKU actor + group commit)";
   {
-    instance inst{settings, db_url, opts.redis_url, redis_prefix};
-    persistence::product_record rec;
-    rec.sku = hot_sku;
-    rec.name = "Hot item";
-    rec.description = "surge-bench hot-sku";
-    rec.category = "bench";
-    rec.price_cents = 1999;
-    ask_sku<actors::product_view>(inst, hot_sku, actors::product_atom::value, std::move(rec));
-    auto before = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value,
-                                              actors::stock_change{true, initial_on_hand});
-    if (before.held != 0) {
-      throw std::runtime_error("a fresh SKU holds " + std::to_string(before.held));
-    }
-
-    auto sh = std::make_shared<drive_shared>();
-    sh->skus = inst.skus.get();
-    const int drivers = std::min(max_drivers, opts.concurrency);
-    sh->running = drivers;
-    sh->p = phases::starting_now(warmup_for(opts.duration), opts.duration);
-    for (int i = 0; i < drivers; ++i) {
-      const int quota = opts.concurrency / drivers + (i < opts.concurrency % drivers ? 1 : 0);
-      inst.sys->spawn(driver, sh, i, quota);
-    }
-    report_progress("surge", sh->p, sh->measured);
-    {
-      // Requests still in flight at the end are answered or time out within request_timeout.
-      std::unique_lock<std::mutex> lock{sh->mtx};
-      if (!sh->cv.wait_for(lock, request_timeout + 10s, [&] { return sh->running == 0; })) {
-        throw std::runtime_error("the drivers did not finish within " +
-                                 std::to_string((request_timeout + 10s).count()) + " s");
-      }
-      res.latency = sh->result.latency;
-      res.total_ok = sh->result.total_ok;
-      res.errors = sh->result.errors;
-      res.measured = sh->result.measured;
-    }
-    res.seconds = sh->p.seconds();
-
+    instance inst{bench_node_options(settings, db_url, opts.redis_url, redis_prefix, "")};
+    create_hot_sku(inst, hot_sku);
+    res = drive_holds(*inst.sys, inst.skus.get(), hot_sku, opts, "surge");
+    res.system = "Surge (SKU actor + group commit)";
     auto after = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value);
     extra.held = after.held;
     inst.stop();
@@ -208,10 +213,7 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
     extra.transactions = s.transactions;
     extra.requests = s.requests;
     extra.failures = s.failures;
-    if (res.errors > 0) {
-      res.failure = "surge: " + std::to_string(res.errors) +
-                    " hold requests failed, first: " + sh->first_error;
-    } else if (after.held != static_cast<int64_t>(res.total_ok)) {
+    if (res.failure.empty() && after.held != static_cast<int64_t>(res.total_ok)) {
       res.failure = "surge: the SKU holds " + std::to_string(after.held) + " but " +
                     std::to_string(res.total_ok) + " holds were acknowledged";
     }
@@ -220,7 +222,8 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
   // without the cached snapshot, so that the SKU loads its PostgreSQL snapshot and replays the
   // journal after it. Every acknowledged hold must be there.
   {
-    instance inst{settings, db_url, opts.redis_url, redis_prefix + "reload:"};
+    instance inst{
+        bench_node_options(settings, db_url, opts.redis_url, redis_prefix + "reload:", "")};
     auto reloaded = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value);
     extra.held_reloaded = reloaded.held;
     if (res.failure.empty() && reloaded.held != static_cast<int64_t>(res.total_ok)) {
@@ -230,6 +233,59 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
     }
   }
   return res;
+}
+
+cross_node_result run_cross_node(const hot_sku_options& opts, const std::string& db_url,
+                                 const std::string& redis_prefix) {
+  const auto settings = node_settings();
+  cross_node_result out;
+  instance a{bench_node_options(settings, db_url, opts.redis_url, redis_prefix, "", "bench-a")};
+  instance b{bench_node_options(settings, db_url, opts.redis_url, redis_prefix, "", "bench-b")};
+  // Let the allocator give b its half and finish moving, so that no shard moves mid-run.
+  std::cerr << "[cross-node] waiting for the two members to balance their shards\n";
+  const auto deadline = clock::now() + 60s;
+  for (;;) {
+    std::size_t of_b = 0;
+    bool moving = false;
+    for (const auto& s : a.members->shard_map()) {
+      of_b += s.owner == "bench-b" ? 1 : 0;
+      moving |= !s.target.empty();
+    }
+    if (!moving && of_b >= settings.cluster_shards / 2 - 1) {
+      break;
+    }
+    if (clock::now() > deadline || interrupted().load()) {
+      throw std::runtime_error("the two members did not balance within 60 s");
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  // A SKU that a owns and b reaches through a's gateway.
+  std::string sku;
+  for (int i = 0; i < 100000 && sku.empty(); ++i) {
+    auto candidate = "XHOT-" + std::to_string(i);
+    const auto shard = a.table->shard_of("sku:" + candidate);
+    if (a.table->get(shard).st == cluster::shard_table::state::local &&
+        b.table->resolve(shard).at == actors::placement::where::remote) {
+      sku = candidate;
+    }
+  }
+  if (sku.empty()) {
+    throw std::runtime_error("no SKU is owned by bench-a and reachable from bench-b");
+  }
+  create_hot_sku(a, sku);
+  out.same = drive_holds(*a.sys, a.skus.get(), sku, opts, "same node");
+  out.same.system = "request on the owner";
+  if (!interrupted().load()) {
+    out.cross = drive_holds(*b.sys, b.skus.get(), sku, opts, "cross node");
+    out.cross.system = "request on another node (1 CAF hop)";
+  }
+  out.held = ask_sku<actors::stock_view>(a, sku, actors::stock_atom::value).held;
+  const auto acked = static_cast<int64_t>(out.same.total_ok + out.cross.total_ok);
+  if (out.cross.failure.empty() && out.held != acked) {
+    out.cross.failure = "the SKU holds " + std::to_string(out.held) + " but " +
+                        std::to_string(acked) + " holds were acknowledged";
+  }
+  return out;
 }
 
 } // namespace surge::bench

@@ -1,0 +1,242 @@
+// The cross-check's admin client: one blocking Boost.Beast keep-alive connection, reopened once
+// when the server has closed it.
+
+#include "check.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <cstdio>
+#include <optional>
+
+#include "surge/net/json.hpp"
+
+namespace surge::load {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = surge::net::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+/// An answer of the admin API: status 0 when there was none (then `error` says why).
+struct admin_answer {
+  int status = 0;
+  std::string body;
+  std::string error;
+};
+
+class admin_client {
+ public:
+  explicit admin_client(const options& o)
+      : o_(o) {}
+
+  /// GET `path`; a kept connection that fails is replaced once.
+  admin_answer get(const std::string& path) {
+    const bool reused = stream_.has_value();
+    auto a = exchange(path);
+    if (a.status == 0 && reused) {
+      a = exchange(path);
+    }
+    return a;
+  }
+
+ private:
+  admin_answer exchange(const std::string& path) {
+    admin_answer a;
+    beast::error_code ec;
+    if (!stream_) {
+      stream_.emplace(io_);
+      stream_->expires_after(o_.timeout);
+      stream_->connect(tcp::endpoint{asio::ip::make_address_v4(o_.admin.address), o_.admin.port},
+                       ec);
+      if (ec) {
+        stream_.reset();
+        a.error = "cannot connect to the admin API at " + o_.admin.url() + ": " + ec.message();
+        return a;
+      }
+    }
+    http::request<http::empty_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, o_.admin.host + ":" + std::to_string(o_.admin.port));
+    req.set(http::field::user_agent, "surge-load");
+    req.set(http::field::accept, "application/json");
+    if (!o_.admin_token.empty()) {
+      req.set(http::field::authorization, "Bearer " + o_.admin_token);
+    }
+    req.keep_alive(true);
+    stream_->expires_after(o_.timeout);
+    http::write(*stream_, req, ec);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    if (!ec) {
+      http::read(*stream_, buf, res, ec);
+    }
+    if (ec) {
+      stream_.reset();
+      a.error = "no answer from the admin API at " + o_.admin.url() + ": " + ec.message();
+      return a;
+    }
+    if (!res.keep_alive()) {
+      stream_.reset();
+    }
+    a.status = static_cast<int>(res.result_int());
+    a.body = std::move(res.body());
+    return a;
+  }
+
+  const options& o_;
+  asio::io_context io_;
+  std::optional<beast::tcp_stream> stream_;
+};
+
+std::string path_segment(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+bool int_member(const json::value& v, const char* key, int64_t& out) {
+  const auto* m = v.find(key);
+  if (m == nullptr || !m->is_int()) {
+    return false;
+  }
+  out = std::get<int64_t>(m->get());
+  return true;
+}
+
+std::string list_of(const std::vector<std::string>& xs) {
+  std::string out;
+  for (std::size_t i = 0; i < xs.size() && i < 5; ++i) {
+    out += (i == 0 ? "" : "; ") + xs[i];
+  }
+  if (xs.size() > 5) {
+    out += "; and " + std::to_string(xs.size() - 5) + " more";
+  }
+  return out;
+}
+
+} // namespace
+
+check_result cross_check(const options& o, const run_result& r) {
+  check_result c;
+  if (!o.check) {
+    return c;
+  }
+  c.performed = true;
+  admin_client admin{o};
+  for (const auto& [sku, tally] : r.skus) {
+    const auto a = admin.get("/admin/v1/products/" + path_segment(sku) + "/stock");
+    if (a.status == 0) {
+      c.passed = false;
+      c.error = a.error + " (--admin=URL; --no-check skips the cross-check)";
+      return c;
+    }
+    if (a.status == 404) {
+      c.stocks[sku] = stock_view{0, 0, 0, false};
+      continue;
+    }
+    auto parsed = json::parse(a.body);
+    const auto* v = std::get_if<json::value>(&parsed);
+    stock_view s;
+    if (a.status != 200 || v == nullptr || !v->is_object() ||
+        !int_member(*v, "on_hand", s.on_hand) || !int_member(*v, "held", s.held) ||
+        !int_member(*v, "sold", s.sold)) {
+      c.passed = false;
+      c.error = "GET /admin/v1/products/" + sku + "/stock answered " + std::to_string(a.status) +
+                ": " + a.body.substr(0, 300) +
+                (a.status == 401 ? " (--admin-token or $SURGE_ADMIN_TOKEN)" : "");
+      return c;
+    }
+    c.stocks[sku] = s;
+  }
+
+  const auto add = [&](bool ok, std::string name, std::string detail) {
+    c.lines.push_back({ok ? "PASS" : "FAIL", std::move(name), std::move(detail)});
+    c.passed = c.passed && ok;
+  };
+  const auto n = std::to_string(c.stocks.size());
+  const auto replays = [&] {
+    add(r.out.replay_mismatch == 0, "resubmitted checkouts return the same order",
+        std::to_string(r.out.replays) + " same, " + std::to_string(r.out.replay_mismatch) +
+            " different");
+  };
+  if (c.stocks.empty()) {
+    c.lines.push_back({"SKIP", "stock", "no hold was asked for: no SKU to check"});
+    replays();
+    return c;
+  }
+
+  std::vector<std::string> bad;
+  for (const auto& [sku, s] : c.stocks) {
+    if (s.held + s.sold > s.on_hand) {
+      bad.push_back(sku + ": held " + std::to_string(s.held) + " + sold " + std::to_string(s.sold) +
+                    " > on_hand " + std::to_string(s.on_hand));
+    }
+  }
+  add(bad.empty(), "held + sold <= on_hand", bad.empty() ? n + "/" + n + " SKUs" : list_of(bad));
+
+  bad.clear();
+  int64_t units = 0;
+  for (const auto& [sku, s] : c.stocks) {
+    const auto want = r.skus.at(sku).confirmed_units;
+    units += want;
+    if (s.sold < want) {
+      bad.push_back(sku + ": sold " + std::to_string(s.sold) + " < " + std::to_string(want) +
+                    " units in confirmed orders");
+    }
+  }
+  add(bad.empty(), "sold >= units of confirmed orders seen",
+      bad.empty() ? n + "/" + n + " SKUs, " + std::to_string(units) + " units in " +
+                        std::to_string(r.out.orders) + " orders"
+                  : list_of(bad));
+
+  const auto ttl_s = std::chrono::duration<double>(o.holds_ttl).count();
+  const double age_s =
+      r.first_hold
+          ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *r.first_hold).count()
+          : 0.0;
+  char age[96];
+  std::snprintf(age, sizeof age, "first hold %.1fs ago, holds TTL %.0fs", age_s, ttl_s);
+  if (age_s < ttl_s) {
+    c.live_checked = true;
+    bad.clear();
+    int64_t live = 0;
+    for (const auto& [sku, s] : c.stocks) {
+      const auto want = r.skus.at(sku).live_holds;
+      live += want;
+      if (s.held < want) {
+        bad.push_back(sku + ": held " + std::to_string(s.held) + " < " + std::to_string(want) +
+                      " units believed held");
+      }
+    }
+    add(bad.empty(), "held >= holds believed live",
+        bad.empty() ? n + "/" + n + " SKUs, " + std::to_string(live) + " units; " + age
+                    : list_of(bad));
+  } else {
+    c.lines.push_back({"SKIP", "held >= holds believed live",
+                       std::string{"the run outlasted the holds: "} + age + " (--holds-ttl)"});
+  }
+
+  replays();
+  return c;
+}
+
+} // namespace surge::load

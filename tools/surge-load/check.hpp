@@ -1,0 +1,47 @@
+#pragma once
+
+// The cross-check: what the shoppers were told against the admin API's stock of every SKU they
+// sent a hold for (GET /admin/v1/products/{sku}/stock):
+//   - held + sold <= on_hand (never oversold);
+//   - sold >= units of the confirmed orders answered 201;
+//   - held >= units answered 200 that are still in carts not checked out — only when no such
+//     hold can have expired yet (the first was asked for less than --holds-ttl ago);
+//   - a resubmitted checkout (same Idempotency-Key) answered with the same order.
+// Blocking (after the run), one keep-alive connection, every call bounded by options::timeout.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine.hpp"
+#include "options.hpp"
+
+namespace surge::load {
+
+struct stock_view {
+  int64_t on_hand = 0;
+  int64_t held = 0;
+  int64_t sold = 0;
+  bool known = true; ///< false: 404, the SKU does not exist
+};
+
+struct check_line {
+  std::string verdict; ///< "PASS", "FAIL" or "SKIP"
+  std::string name;
+  std::string detail;
+};
+
+struct check_result {
+  bool performed = false; ///< false: --no-check, or nothing to check
+  bool passed = true;
+  std::string error; ///< why the check could not run (then passed is false)
+  std::vector<check_line> lines;
+  std::map<std::string, stock_view> stocks;
+  bool live_checked = false;
+};
+
+/// Runs the cross-check for `r`.
+check_result cross_check(const options& o, const run_result& r);
+
+} // namespace surge::load

@@ -1,0 +1,107 @@
+#include "histogram.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace surge::load {
+
+namespace {
+
+constexpr uint64_t max_value = (uint64_t{1} << 63) - 1;
+
+} // namespace
+
+histogram::histogram()
+    : counts_(bucket_count_, 0) {}
+
+std::size_t histogram::index_of(uint64_t value) {
+  value = std::min(value, max_value);
+  if (value < sub_buckets_) {
+    return static_cast<std::size_t>(value);
+  }
+  const unsigned msb = static_cast<unsigned>(std::bit_width(value)) - 1; // >= precision_bits_
+  const unsigned shift = msb - (precision_bits_ - 1);                    // >= 1
+  const uint64_t mantissa = value >> shift; // in [sub_buckets_half_, sub_buckets_)
+  return static_cast<std::size_t>(sub_buckets_ + (shift - 1) * sub_buckets_half_ +
+                                  (mantissa - sub_buckets_half_));
+}
+
+uint64_t histogram::lowest_in(std::size_t index) {
+  if (index < sub_buckets_) {
+    return index;
+  }
+  const uint64_t j = index - sub_buckets_;
+  const unsigned shift = static_cast<unsigned>(j / sub_buckets_half_) + 1;
+  const uint64_t mantissa = sub_buckets_half_ + j % sub_buckets_half_;
+  return mantissa << shift;
+}
+
+uint64_t histogram::highest_in(std::size_t index) {
+  if (index < sub_buckets_) {
+    return index;
+  }
+  const unsigned shift = static_cast<unsigned>((index - sub_buckets_) / sub_buckets_half_) + 1;
+  return lowest_in(index) + ((uint64_t{1} << shift) - 1);
+}
+
+void histogram::record(uint64_t value, uint64_t count) {
+  if (count == 0) {
+    return;
+  }
+  value = std::min(value, max_value);
+  counts_[index_of(value)] += count;
+  min_ = count_ == 0 ? value : std::min(min_, value);
+  max_ = std::max(max_, value);
+  count_ += count;
+  sum_ += static_cast<long double>(value) * count;
+}
+
+void histogram::merge(const histogram& other) {
+  if (other.count_ == 0) {
+    return;
+  }
+  for (std::size_t i = 0; i < bucket_count_; ++i) {
+    counts_[i] += other.counts_[i];
+  }
+  min_ = count_ == 0 ? other.min_ : std::min(min_, other.min_);
+  max_ = std::max(max_, other.max_);
+  count_ += other.count_;
+  sum_ += other.sum_;
+}
+
+void histogram::reset() {
+  std::fill(counts_.begin(), counts_.end(), 0);
+  count_ = 0;
+  min_ = 0;
+  max_ = 0;
+  sum_ = 0;
+}
+
+double histogram::mean() const {
+  return count_ == 0 ? 0.0 : static_cast<double>(sum_ / count_);
+}
+
+uint64_t histogram::percentile(double p) const {
+  if (count_ == 0) {
+    return 0;
+  }
+  if (!(p < 100.0)) {
+    return max_;
+  }
+  p = std::max(p, 0.0);
+  const auto rank = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_))));
+  uint64_t seen = 0;
+  for (std::size_t i = 0; i < bucket_count_; ++i) {
+    seen += counts_[i];
+    if (seen >= rank) {
+      const uint64_t lo = lowest_in(i);
+      const uint64_t mid = lo + (highest_in(i) - lo) / 2;
+      return std::clamp(mid, min_, max_);
+    }
+  }
+  return max_;
+}
+
+} // namespace surge::load

@@ -1,0 +1,139 @@
+// surge-load: the shopper-journey load generator (see tools/README.md).
+//
+//   surge-load [--scenario=browse|hot-item|checkout|mix] [--users=N | --rate=R] [FLAGS]
+//
+// Exit status: 0 ok, 1 the cross-check failed (or could not run), 2 usage error, 3 no request
+// got an answer.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "check.hpp"
+#include "engine.hpp"
+#include "options.hpp"
+#include "report.hpp"
+
+namespace surge::load {
+
+namespace {
+
+/// Descriptors kept for everything but the pool (stdio, admin client, gnuplot, epoll, ...).
+constexpr uint64_t fd_reserve = 64;
+
+/// Raises the soft RLIMIT_NOFILE to the hard one; returns (soft, hard) after.
+std::pair<uint64_t, uint64_t> raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return {1024, 1024};
+  }
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) {
+      rl = want;
+    }
+  }
+  const auto cap = [](rlim_t v) {
+    return v == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(v);
+  };
+  return {cap(rl.rlim_cur), cap(rl.rlim_max)};
+}
+
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t x =
+      (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+      static_cast<uint64_t>(::getpid());
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(x & 0xffffffffULL));
+  return buf;
+}
+
+int run(const std::vector<std::string>& args) {
+  const auto o = parse_options(args);
+  if (o.help) {
+    std::cout << usage_text;
+    return exit_ok;
+  }
+
+  run_facts facts;
+  const auto [soft, hard] = raise_fd_limit();
+  facts.fd_soft = soft;
+  facts.fd_hard = hard;
+  facts.run_id = new_run_id();
+  const uint64_t room = soft > fd_reserve ? soft - fd_reserve : 1;
+  facts.connections = static_cast<uint32_t>(std::min<uint64_t>(o.connections, room));
+  std::cerr << "surge-load: file descriptors: soft limit " << soft << " (raised to the hard "
+            << "limit " << hard << "); " << facts.connections << " connections";
+  if (facts.connections < o.connections) {
+    std::cerr << " (--connections=" << o.connections << " is more than the limit allows)";
+  }
+  if (o.source_addrs > 0) {
+    std::cerr << " from 127.0.0.1-127.0.0." << o.source_addrs;
+  }
+  std::cerr << "; run " << facts.run_id << "\n";
+
+  run_setup setup;
+  setup.skus = catalog_skus(o);
+  setup.connections = facts.connections;
+  setup.run_id = facts.run_id;
+  const auto r = run_load(o, setup);
+
+  const auto c = cross_check(o, r);
+  print_report(std::cout, o, facts, r, c);
+  std::cout.flush();
+
+  int code = exit_ok;
+  if (r.sent > 0 && r.answered == 0) {
+    std::cerr << "surge-load: no request got an answer from " << o.targets.front().url()
+              << (o.targets.size() > 1 ? " (and the other targets)" : "")
+              << ": is surge-node running there? (--target=URL)\n";
+    code = exit_unreachable;
+  } else if (c.performed && !c.passed) {
+    code = exit_check_failed;
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream f{o.json_path};
+    f << json_report(o, facts, r, c);
+    if (!f) {
+      std::cerr << "surge-load: cannot write " << o.json_path << "\n";
+      code = code == exit_ok ? exit_check_failed : code;
+    }
+  }
+  if (!o.plot_prefix.empty()) {
+    try {
+      for (const auto& line : write_plot(o.plot_prefix, r)) {
+        std::cerr << "surge-load: " << line << "\n";
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "surge-load: " << e.what() << "\n";
+    }
+  }
+  return code;
+}
+
+} // namespace
+
+} // namespace surge::load
+
+int main(int argc, char** argv) {
+  using namespace surge::load;
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run({argv + 1, argv + argc});
+  } catch (const usage_error& e) {
+    std::cerr << "surge-load: " << e.what() << "\n\n" << usage_text;
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "surge-load: " << e.what() << "\n";
+    return exit_check_failed;
+  }
+}

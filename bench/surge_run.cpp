@@ -41,6 +41,7 @@ constexpr int max_drivers = 4;
 struct drive_shared {
   actors::sku_directory* skus = nullptr; ///< the requests enter the cluster here
   std::string sku;
+  std::string label; ///< of the run
   phases p;
   std::atomic<uint64_t> measured{0}; ///< progress counter
   std::mutex mtx;
@@ -132,7 +133,8 @@ void send_hold(driver_ptr self, const std::shared_ptr<drive_shared>& sh) {
 }
 
 caf::behavior driver(driver_ptr self, std::shared_ptr<drive_shared> sh, int id, int quota) {
-  self->state.prefix = "bench-" + std::to_string(id) + "-";
+  // Cart ids unique per run and driver: a hold per cart, never one cart's hold set twice.
+  self->state.prefix = "bench-" + sh->label + "-" + std::to_string(id) + "-";
   for (int i = 0; i < quota; ++i) {
     send_hold(self, sh);
   }
@@ -147,6 +149,7 @@ run_result drive_holds(caf::actor_system& sys, actors::sku_directory* via, const
   auto sh = std::make_shared<drive_shared>();
   sh->skus = via;
   sh->sku = sku;
+  sh->label = label;
   const int drivers = std::min(max_drivers, opts.concurrency);
   sh->running = drivers;
   sh->p = phases::starting_now(warmup_for(opts.duration), opts.duration);

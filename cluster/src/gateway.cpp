@@ -176,6 +176,8 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
 struct stub_state {
   static inline const char* name = "surge.stub";
   std::string key;
+  uint32_t shard = 0;
+  const actors::placement* where = nullptr;
   caf::actor gateway;
   std::chrono::milliseconds idle{30000};
   std::function<bool(const caf::actor_addr&, uint64_t)> release;
@@ -185,11 +187,14 @@ struct stub_state {
 
 using stub_ptr = caf::stateful_actor<stub_state>*;
 
-caf::behavior stub_main(stub_ptr self, std::string key, caf::actor gateway,
+caf::behavior stub_main(stub_ptr self, std::string key, uint32_t shard,
+                        const actors::placement* where, caf::actor gateway,
                         std::chrono::milliseconds idle,
                         std::function<bool(const caf::actor_addr&, uint64_t)> release) {
   auto& st = self->state;
   st.key = std::move(key);
+  st.shard = shard;
+  st.where = where;
   st.gateway = std::move(gateway);
   st.idle = idle;
   st.release = std::move(release);
@@ -203,8 +208,14 @@ caf::behavior stub_main(stub_ptr self, std::string key, caf::actor gateway,
         ++s.received;
         s.last_active = clock::now();
         auto rp = me->make_response_promise();
-        rp.delegate(s.gateway, actors::route_atom::value, s.key, uint32_t{0},
-                    x.move_content_to_message());
+        auto r = s.where->resolve(s.shard);
+        if (r.at == actors::placement::where::remote && r.gateway) {
+          rp.delegate(r.gateway, actors::route_atom::value, s.key, uint32_t{1},
+                      x.move_content_to_message());
+        } else {
+          rp.delegate(s.gateway, actors::route_atom::value, s.key, uint32_t{0},
+                      x.move_content_to_message());
+        }
         return rp;
       });
   self->delayed_send(self, idle, actors::tick_atom::value);
@@ -226,10 +237,12 @@ caf::actor spawn_gateway(caf::actor_system& sys, gateway_links links) {
   return sys.spawn(gateway_main, std::move(links));
 }
 
-caf::actor spawn_stub(caf::actor_system& sys, std::string key, caf::actor gateway,
+caf::actor spawn_stub(caf::actor_system& sys, std::string key, uint32_t shard,
+                      const actors::placement* where, caf::actor gateway,
                       std::chrono::milliseconds idle,
                       std::function<bool(const caf::actor_addr&, uint64_t)> release) {
-  return sys.spawn(stub_main, std::move(key), std::move(gateway), idle, std::move(release));
+  return sys.spawn(stub_main, std::move(key), shard, where, std::move(gateway), idle,
+                   std::move(release));
 }
 
 } // namespace surge::cluster

@@ -121,12 +121,12 @@ entity_layer::entity_layer(const config::node_options& opts) {
   // A stub of `Handle`'s interface for `kind:id`, passivated through `dir`.
   auto stub_of = [this, s, stub_idle]<class Handle>(
                      std::string kind, std::unique_ptr<actors::directory<Handle>>* dir) {
-    return [this, s, stub_idle, kind, dir](const std::string& id, uint32_t) {
+    return [this, s, stub_idle, kind, dir](const std::string& id, uint32_t shard) {
       auto release = [dir, id](const caf::actor_addr& a, uint64_t n) {
         return (*dir)->try_release(id, a, n);
       };
-      return caf::actor_cast<Handle>(
-          cluster::spawn_stub(*s, kind + ":" + id, gateway, stub_idle, std::move(release)));
+      return caf::actor_cast<Handle>(cluster::spawn_stub(*s, kind + ":" + id, shard, table.get(),
+                                                         gateway, stub_idle, std::move(release)));
     };
   };
   auto* pl = table.get();

@@ -45,10 +45,12 @@ using connect_peer_atom = caf::atom_constant<caf::atom("peer")>;
 caf::actor spawn_gateway(caf::actor_system& sys, gateway_links links);
 
 /// A stub for entity `kind:id` whose shard this node does not serve: an actor of the entity's
-/// interface (cast from a dynamically typed one) that delegates every message to `gateway`
-/// as (route_atom, key, 0, message). Passivates like an entity after `idle` through
-/// `release(self, received)` (directory::try_release).
-caf::actor spawn_stub(caf::actor_system& sys, std::string key, caf::actor gateway,
+/// interface (cast from a dynamically typed one) that delegates every message as
+/// (route_atom, key, hops, message) straight to the owner's gateway when `where` knows a
+/// connected owner (one hop), else to the local `gateway`, which waits for one. Passivates like
+/// an entity after `idle` through `release(self, received)` (directory::try_release).
+caf::actor spawn_stub(caf::actor_system& sys, std::string key, uint32_t shard,
+                      const actors::placement* where, caf::actor gateway,
                       std::chrono::milliseconds idle,
                       std::function<bool(const caf::actor_addr&, uint64_t)> release);
 

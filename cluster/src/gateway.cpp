@@ -116,6 +116,16 @@ void retry_held(gateway_ptr self) {
   arm_retry(self);
 }
 
+/// Enters `gw` as the gateway of `node` and monitors it (the monitor fires when the
+/// connection goes down).
+void add_peer(gateway_ptr self, const std::string& node, const caf::actor& gw) {
+  auto& st = self->state;
+  self->monitor(gw);
+  st.peers[gw.address()] = node;
+  st.links.table->set_peer(node, gw);
+  st.links.table->refresh_soon();
+}
+
 caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
   self->state.links = std::move(links);
   self->set_down_handler([self](caf::down_msg& dm) {
@@ -145,6 +155,12 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
         return rp;
       },
       [=](actors::tick_atom) { retry_held(self); },
+      [=](hello_atom, const std::string& node, caf::actor& gw) {
+        if (gw && node != self->state.links.node_id) {
+          add_peer(self, node, gw);
+          logger()->info("node {} connected", node);
+        }
+      },
       [=](connect_peer_atom, const std::string& node, const std::string& host, uint16_t port) {
         auto& st = self->state;
         if (!st.links.connector) {
@@ -159,11 +175,10 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
                     return;
                   }
                   auto h = caf::actor_cast<caf::actor>(ptr);
-                  self->monitor(h);
-                  self->state.peers[h.address()] = node;
-                  self->state.links.table->set_peer(node, h);
+                  add_peer(self, node, h);
+                  self->send(h, hello_atom::value, self->state.links.node_id,
+                             caf::actor_cast<caf::actor>(self));
                   logger()->info("connected to node {} at {}:{}", node, host, port);
-                  self->state.links.table->refresh_soon();
                 },
                 [=](caf::error& err) {
                   logger()->debug("cannot connect to node {} at {}:{}: {}", node, host, port,

@@ -361,7 +361,8 @@ struct membership::impl {
     // Peers: connect to live members this node has no gateway of.
     const auto now = clock::now();
     for (const auto& n : nodes) {
-      if (n.node_id == opts.node_id || alive.count(n.node_id) == 0 || table.peer(n.node_id)) {
+      // One connection per pair: the member with the smaller id connects and says hello.
+      if (n.node_id <= opts.node_id || alive.count(n.node_id) == 0 || table.peer(n.node_id)) {
         continue;
       }
       auto& last = last_connect[n.node_id];

@@ -6,12 +6,15 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <unistd.h>
 
 #include <pqxx/pqxx>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -360,6 +363,38 @@ TEST_SUITE("cluster") {
     for (const auto& [sku, owner] : skus) {
       check_stock(a1.stock(sku), 10, 3, 0);
     }
+  }
+
+  TEST_CASE("cluster.tls: members talk over TLS with certificates of one CA") {
+    // A CA and a node certificate made with the openssl CLI, as README.md shows.
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("surge-tls-" + std::to_string(::getpid()) + "-" + std::to_string(wall_ms()));
+    std::filesystem::create_directories(dir);
+    const auto d = dir.string();
+    const std::string script =
+        "cd '" + d +
+        "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+        "-days 2 -subj /CN=surge-test-ca && openssl req -newkey rsa:2048 -nodes -keyout node.key "
+        "-out node.csr -subj /CN=surge-node && openssl x509 -req -in node.csr -CA ca.pem -CAkey "
+        "ca.key -CAcreateserial -out node.pem -days 2";
+    REQUIRE(std::system((script + " >/dev/null 2>&1").c_str()) == 0);
+    const std::vector<std::string> tls{
+        "--cluster.tls=true", "--cluster.tls_cert=" + d + "/node.pem",
+        "--cluster.tls_key=" + d + "/node.key", "--cluster.tls_ca=" + d + "/ca.pem"};
+    {
+      cluster3 c{tls, false};
+      wait_balanced(*c.nodes[0], {"n1", "n2"}, 120);
+      api a1{*c.nodes[0]};
+      api a2{*c.nodes[1]};
+      const auto skus = skus_per_owner(a1, "tls", {"n1", "n2"}, 1, 10);
+      for (const auto& [sku, owner] : skus) {
+        const auto cart = a2.create_cart();
+        auto r = a2.put_item(cart, sku, 2);
+        CHECK_MESSAGE(r.status == 200, describe(r));
+        check_stock(a1.stock(sku), 10, 2, 0);
+      }
+    }
+    std::filesystem::remove_all(dir);
   }
 
   TEST_CASE("kill -9 of a hot SKU's owner under load: no oversell, no lost hold, back in seconds") {

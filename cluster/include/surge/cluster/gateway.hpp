@@ -25,9 +25,11 @@ struct gateway_links {
   std::chrono::milliseconds wait_limit{4000};
   /// The CAF middleman (or the OpenSSL manager) actor that opens connections to peers.
   caf::actor connector;
+  std::string node_id; ///< this node's
 };
 
 using connect_peer_atom = caf::atom_constant<caf::atom("peer")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
 /// The node's gateway, published on cluster.port: every message for an entity on another node
 /// travels (route_atom, key, hops, message) from a stub to the local gateway, which delegates
@@ -41,7 +43,9 @@ using connect_peer_atom = caf::atom_constant<caf::atom("peer")>;
 ///       and ask membership to read the map again; after `wait_limit`: unavailable.
 ///   (connect_peer_atom, node, host, port)  connect to a peer's gateway through the middleman
 ///       (asynchronously, bounded); on success it is entered in the table and monitored, and
-///       dropped from it when the connection goes down.
+///       dropped from it when the connection goes down; then the peer is told
+///       (hello_atom, this node, this gateway) over that connection, so that one connection
+///       serves both directions (membership connects only to peers with a greater node id).
 caf::actor spawn_gateway(caf::actor_system& sys, gateway_links links);
 
 /// A stub for entity `kind:id` whose shard this node does not serve: an actor of the entity's

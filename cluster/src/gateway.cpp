@@ -6,8 +6,8 @@
 #include <deque>
 #include <unordered_map>
 
+#include "log.hpp"
 #include "surge/actors/errors.hpp"
-#include "surge/config/log.hpp"
 
 namespace surge::cluster {
 
@@ -15,10 +15,7 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::shared_ptr<spdlog::logger> logger() {
-  static auto lg = surge::log::get("cluster");
-  return lg;
-}
+using detail::logger;
 
 /// Delegations between gateways before a message waits where it is: views of the map that
 /// disagree for a moment (a handover) must not bounce a message to and fro.

@@ -7,8 +7,8 @@
 
 #include <pqxx/pqxx>
 
+#include "log.hpp"
 #include "pg_util.hpp" // persistence/src: connect with a bounded timeout
-#include "surge/config/log.hpp"
 
 namespace surge::cluster {
 
@@ -16,10 +16,7 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::shared_ptr<spdlog::logger> logger() {
-  static auto lg = surge::log::get("cluster");
-  return lg;
-}
+using detail::logger;
 
 /// Advisory lock key of the allocator ("SurgeAl"), taken per round (transaction-scoped).
 constexpr long long allocator_lock_key = 0x53757267654163;

@@ -340,6 +340,20 @@ std::map<std::string, std::string> skus_per_owner(api& a, const std::string& pre
   return out;
 }
 
+/// One SKU (stock `units`) owned by each of n1..n3: all of them, and the one `victim` owns.
+std::pair<std::vector<std::string>, std::string>
+one_hot_sku_per_node(api& a, const std::string& prefix, int64_t units, const std::string& victim) {
+  std::vector<std::string> skus;
+  std::string of_victim;
+  for (const auto& [sku, owner] : skus_per_owner(a, prefix, {"n1", "n2", "n3"}, 1, units)) {
+    skus.push_back(sku);
+    if (owner == victim) {
+      of_victim = sku;
+    }
+  }
+  return {skus, of_victim};
+}
+
 } // namespace
 
 TEST_SUITE("cluster") {
@@ -401,15 +415,7 @@ TEST_SUITE("cluster") {
     cluster3 c;
     wait_balanced(*c.nodes[0], {"n1", "n2", "n3"}, 80);
     api a1{*c.nodes[0]};
-    const auto placed = skus_per_owner(a1, "hot", {"n1", "n2", "n3"}, 1, 5000);
-    std::vector<std::string> skus;
-    std::string victim_sku;
-    for (const auto& [sku, owner] : placed) {
-      skus.push_back(sku);
-      if (owner == "n3") {
-        victim_sku = sku;
-      }
-    }
+    const auto [skus, victim_sku] = one_hot_sku_per_node(a1, "hot", 5000, "n3");
     auto& victim = c.by_id("n3");
     // Shoppers come in through the survivors (as a load balancer would once n3 fails its
     // health check); n3 still serves them by owning shards.
@@ -455,15 +461,7 @@ TEST_SUITE("cluster") {
     cluster3 c;
     wait_balanced(*c.nodes[0], {"n1", "n2", "n3"}, 80);
     api a1{*c.nodes[0]};
-    const auto placed = skus_per_owner(a1, "pause", {"n1", "n2", "n3"}, 1, 150);
-    std::vector<std::string> skus;
-    std::string victim_sku;
-    for (const auto& [sku, owner] : placed) {
-      skus.push_back(sku);
-      if (owner == "n3") {
-        victim_sku = sku;
-      }
-    }
+    const auto [skus, victim_sku] = one_hot_sku_per_node(a1, "pause", 150, "n3");
     auto& victim = c.by_id("n3");
     // Half the shoppers enter through the victim itself: requests stuck inside it while it is
     // stopped must not come out acknowledged after others took its shards.

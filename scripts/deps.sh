@@ -17,6 +17,9 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libboost-dev libssl-dev
   # services (scripts/services.sh runs its own instances)
   postgresql-15 postgresql-client-15 redis-server redis-tools
+  # the load balancer in front of the local cluster (scripts/run.sh runs its own instance), the
+  # benchmarks' reverse proxy, and cluster certificates (scripts/cluster-certs.sh)
+  haproxy nginx-light openssl
   # scripts, benchmarks, plots
   curl wrk gnuplot-nox iproute2 procps psmisc util-linux
 )
@@ -46,7 +49,8 @@ LOG=$(mktemp /tmp/surge-deps.XXXXXX.log)
 say "deps: installing ${#missing[@]} missing package(s): ${missing[*]} (log $LOG)"
 
 # Packages must not start their own daemons (Debian's redis-server on 6379, PostgreSQL's 15/main on
-# 5432): scripts/services.sh runs ours on those ports. policy-rc.d exit 101 = "do not start".
+# 5432, nginx on 80, haproxy): scripts/services.sh and run.sh run ours. policy-rc.d exit 101 = "do
+# not start".
 POLICY=/usr/sbin/policy-rc.d
 if [ ! -e "$POLICY" ]; then
   printf '#!/bin/sh\n# temporary, from surge scripts/deps.sh\nexit 101\n' | "${SUDO[@]}" tee "$POLICY" >/dev/null

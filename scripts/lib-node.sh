@@ -1,18 +1,42 @@
 # shellcheck shell=bash
-# Sourced by run.sh and stop.sh: the background surge-node and its pid file.
+# Sourced by run.sh, stop.sh and test.sh: the background processes run.sh starts (surge-node
+# members, HAProxy, surge-paysim), their pid and log files, and how to stop them.
 # Expects REPO to be set.
-NODE_PID_FILE="$REPO/data/run/node.pid"
-# shellcheck disable=SC2034  # used by run.sh
-NODE_LOG="$REPO/data/log/node.log"
 
 say() { echo "surge: $*"; }
+die() { echo "surge: ERROR: $*" >&2; exit 1; }
 
 # The scripts' own SURGE_* knobs. They are not node settings, and surge-node refuses SURGE_*
 # variables it does not know, so they are kept out of the node's and the tests' environment.
 # shellcheck disable=SC2034  # used by run.sh and test.sh
 SCRIPT_KNOBS=(SURGE_PG_PORT SURGE_REDIS_PORT SURGE_READY_TIMEOUT SURGE_SERVICES_TIMEOUT
   SURGE_BUILD_JOBS SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN SURGE_ADMIN_URL)
-die() { echo "surge: ERROR: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- single node (run.sh --single)
+NODE_PID_FILE="$REPO/data/run/node.pid"
+# shellcheck disable=SC2034  # used by run.sh
+NODE_LOG="$REPO/data/log/node.log"
+
+# ---------------------------------------------------------------- cluster (run.sh)
+# Members n1..n3 on loopback: n<i> serves the storefront on 8080+i, the admin API on 9090+i and
+# the CAF middleman on 4240+i. HAProxy listens on 8080 (storefront) and 9090 (admin API).
+# shellcheck disable=SC2034  # used by run.sh
+CLUSTER_NODES=(n1 n2 n3)
+# shellcheck disable=SC2034
+LB_HTTP_PORT=8080
+# shellcheck disable=SC2034
+LB_ADMIN_PORT=9090
+member_http_port() { echo $((8080 + ${1#n})); }
+member_admin_port() { echo $((9090 + ${1#n})); }
+member_cluster_port() { echo $((4240 + ${1#n})); }
+member_pid_file() { echo "$REPO/data/run/node-$1.pid"; }
+member_log() { echo "$REPO/data/log/node-$1.log"; }
+
+HAPROXY_PID_FILE="$REPO/data/run/haproxy.pid"
+# shellcheck disable=SC2034  # used by run.sh
+HAPROXY_CFG="$REPO/data/haproxy/haproxy.cfg"
+# shellcheck disable=SC2034  # used by run.sh
+HAPROXY_LOG="$REPO/data/log/haproxy.log"
 
 PAYSIM_PID_FILE="$REPO/data/run/paysim.pid"
 # shellcheck disable=SC2034  # used by run.sh
@@ -28,20 +52,20 @@ bg_pid() {
   echo "$pid"
 }
 
-# bg_stop FILE NAME: SIGTERM, wait up to SURGE_NODE_STOP_TIMEOUT (30s), then SIGKILL.
+# bg_stop FILE NAME [LABEL]: SIGTERM, wait up to SURGE_NODE_STOP_TIMEOUT (30s), then SIGKILL.
+# LABEL (default NAME) is what the messages call it. Quiet when FILE names nothing running.
 bg_stop() {
-  local file="$1" name="$2" pid timeout="${SURGE_NODE_STOP_TIMEOUT:-30}"
+  local file="$1" name="$2" label="${3:-$2}" pid timeout="${SURGE_NODE_STOP_TIMEOUT:-30}"
   if ! pid=$(bg_pid "$file" "$name"); then
     [ -f "$file" ] && rm -f "$file"
-    say "$name not running"
     return 0
   fi
-  say "stopping $name (pid $pid)"
+  say "stopping $label (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + timeout))
   while kill -0 "$pid" 2>/dev/null; do
     if [ $SECONDS -ge $deadline ]; then
-      say "$name (pid $pid) still running after ${timeout}s; sending SIGKILL"
+      say "$label (pid $pid) still running after ${timeout}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.5
       break
@@ -54,3 +78,55 @@ bg_stop() {
 node_pid() { bg_pid "$NODE_PID_FILE" surge-node; }
 node_stop() { bg_stop "$NODE_PID_FILE" surge-node; }
 paysim_stop() { bg_stop "$PAYSIM_PID_FILE" surge-paysim; }
+haproxy_stop() {
+  bg_stop "$HAPROXY_PID_FILE" haproxy HAProxy
+  rm -f "$REPO/data/run/haproxy.sock"
+}
+
+# members_stop: every cluster member run.sh started, one at a time, the highest id first. A
+# member stopped with SIGTERM hands its shards to the members still up before it exits, so the
+# last one ends up with all of them and a restart finds each shard with a live owner.
+members_stop() {
+  local files=() file id
+  for file in "$REPO"/data/run/node-*.pid; do
+    [ -e "$file" ] && files+=("$file")
+  done
+  [ ${#files[@]} -gt 0 ] || return 0
+  while read -r file; do
+    id=$(basename "$file" .pid)
+    bg_stop "$file" surge-node "surge-node ${id#node-}"
+  done < <(printf '%s\n' "${files[@]}" | sort -rV)
+}
+
+# all_nodes_stop: the single node and the cluster members, whichever run.
+all_nodes_stop() {
+  node_stop
+  members_stop
+}
+
+# port_busy PORT: is something listening on PORT?
+port_busy() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# port_owner PORT: the listening process, as ss names it (may be empty).
+port_owner() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -Htlnp "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\))).*/\1/p' | head -n1
+  fi
+}
+
+# need_free_ports PORT...: dies naming the first port something else listens on.
+need_free_ports() {
+  local p owner
+  for p in "$@"; do
+    if port_busy "$p"; then
+      owner=$(port_owner "$p")
+      die "port $p is taken by another process${owner:+ ($owner)}; stop it first"
+    fi
+  done
+}

@@ -1,7 +1,7 @@
-// surgectl end to end: runs the real binary (SURGECTL_BINARY) against a real surge-node child
-// process for the admin commands, and against a Redis stream filled here with XADD for
-// `orders tail`. Checks the output and the exit codes (0 ok, 1 server error, 2 usage, 3 cannot
-// connect).
+// surgectl end to end: runs the real binary (SURGECTL_BINARY) against real surge-node child
+// processes for the admin commands (one node; two sharing a database for a drain), and against
+// a Redis stream filled here with XADD for `orders tail`. Checks the output and the exit codes
+// (0 ok, 1 server error / not found / drain timed out, 2 usage, 3 cannot connect).
 
 #include <doctest/doctest.h>
 
@@ -224,7 +224,8 @@ TEST_SUITE("surgectl") {
     auto help = run_ctl({"--help"});
     CHECK_MESSAGE(help.code == 0, show(help));
     for (const char* cmd :
-         {"status", "nodes", "stock get", "stock set", "stock add", "orders tail"}) {
+         {"status", "nodes", "shards [--all]", "drain NODE", "--wait", "stock get", "stock set",
+          "stock add", "orders tail", "SURGECTL_ADMIN"}) {
       CHECK_MESSAGE(help.out.find(cmd) != std::string::npos, cmd);
     }
     const std::vector<std::vector<std::string>> bad = {
@@ -241,6 +242,20 @@ TEST_SUITE("surgectl") {
         {"stock", "move", "a", "1"},
         {"status", "extra"},
         {"status", "--count=3"},
+        {"nodes", "n1"},
+        {"nodes", "--all"},
+        {"shards", "extra"},
+        {"shards", "--all=yes"},
+        {"shards", "--wait"},
+        {"drain"},
+        {"drain", "n1", "n2"},
+        {"drain", ""},
+        {"drain", "n1", "--all"},
+        {"drain", "n1", "--wait=soon"},
+        {"drain", "n1", "--wait=-5"},
+        {"drain", "n1", "--wait="},
+        {"stock", "get", "a", "--wait"},
+        {"--json=yes", "nodes"},
         {"--admin=ftp://x", "status"},
         {"--admin=http://127.0.0.1:99999", "status"},
         {"orders"},
@@ -265,6 +280,10 @@ TEST_SUITE("surgectl") {
     const auto port = pick_free_port();
     for (const std::vector<std::string>& args : {std::vector<std::string>{"status"},
                                                  {"nodes"},
+                                                 {"shards"},
+                                                 {"shards", "--all"},
+                                                 {"drain", "n1"},
+                                                 {"drain", "n1", "--wait=1"},
                                                  {"stock", "get", "x"},
                                                  {"stock", "set", "x", "3"}}) {
       std::vector<std::string> full{admin_url(port)};
@@ -273,12 +292,17 @@ TEST_SUITE("surgectl") {
       CHECK_MESSAGE(r.code == 3, show(r));
       CHECK_MESSAGE(r.err.find("cannot connect") != std::string::npos, show(r));
     }
+    // SURGECTL_ADMIN names the admin API; --admin beats it.
+    auto env = run_ctl({"nodes"}, {"SURGECTL_ADMIN=http://127.0.0.1:" + std::to_string(port)});
+    CHECK_MESSAGE(env.code == 3, show(env));
+    CHECK_MESSAGE(env.err.find("127.0.0.1:" + std::to_string(port)) != std::string::npos,
+                  show(env));
     auto r = run_ctl({"orders", "tail", "--redis=redis://127.0.0.1:" + std::to_string(port) + "/0",
                       "--count=1", "--timeout=1"});
     CHECK_MESSAGE(r.code == 3, show(r));
   }
 
-  TEST_CASE("stock set, add, get and status against a node") {
+  TEST_CASE("stock set, add, get against a node") {
     node_process node;
     api a{node};
     a.put_product({.sku = "ctl-1", .name = "Ctl", .price_cents = 250});
@@ -331,23 +355,176 @@ TEST_SUITE("surgectl") {
     CHECK_MESSAGE(below.code == 1, show(below));
     CHECK_MESSAGE(below.err.find("conflict") != std::string::npos, show(below));
     check_stock(a.stock("ctl-1"), 12, 2, 0);
+  }
 
-    for (const char* cmd : {"status", "nodes"}) {
-      auto st = run_ctl({adm, cmd});
-      REQUIRE_MESSAGE(st.code == 0, show(st));
-      const auto ls = lines_of(st.out);
-      REQUIRE_MESSAGE(ls.size() >= 2, show(st));
-      CHECK(words_of(ls[0]) ==
-            std::vector<std::string>{"NODE", "ADDRESS", "STATUS", "SHARDS", "ACTORS"});
-      const auto row = words_of(ls[1]);
-      REQUIRE_MESSAGE(row.size() == 5, show(st));
-      CHECK(row[0] == "it-" + node.database());
-      CHECK(row[2] == "up");
-      CHECK(row[3] == "256");
-    }
+  TEST_CASE("nodes, shards, status: tables and --json against one node; drain of an unknown node") {
+    node_process node;
+    const auto adm = admin_url(node.admin_port());
+    const auto id = "it-" + node.database();
+    const auto http = "127.0.0.1:" + std::to_string(node.http_port());
+    const auto admin = "127.0.0.1:" + std::to_string(node.admin_port());
+
+    auto nodes = run_ctl({adm, "nodes"});
+    REQUIRE_MESSAGE(nodes.code == 0, show(nodes));
+    auto ls = lines_of(nodes.out);
+    REQUIRE_MESSAGE(ls.size() == 2, show(nodes));
+    CHECK(words_of(ls[0]) == std::vector<std::string>{"NODE", "STATUS", "SHARDS", "ACTORS",
+                                                      "HEARTBEAT", "ADDRESS", "HTTP", "ADMIN"});
+    auto row = words_of(ls[1]);
+    REQUIRE_MESSAGE(row.size() == 8, show(nodes));
+    CHECK(row[0] == id);
+    CHECK(row[1] == "up");
+    CHECK(row[2] == "256");
+    CHECK(row[4].back() == 's'); // "120ms", "1.2s"
+    CHECK(row[5].rfind("127.0.0.1:", 0) == 0);
+    CHECK(row[6] == http);
+    CHECK(row[7] == admin);
+    // Aligned columns: every row starts each column at the header's offset.
+    CHECK(ls[1].find(row[1]) == ls[0].find("STATUS"));
+
     auto nj = run_ctl({adm, "nodes", "--json"});
     REQUIRE_MESSAGE(nj.code == 0, show(nj));
-    CHECK(array_of(parse_json(nj.out), "nodes").size() == 1);
+    auto v = parse_json(nj.out);
+    CHECK(int_of(v, "shards") == 256);
+    CHECK(str_of(v, "this_node") == id);
+    REQUIRE(array_of(v, "nodes").size() == 1);
+    const auto& n0 = array_of(v, "nodes")[0];
+    CHECK(str_of(n0, "node_id") == id);
+    CHECK(str_of(n0, "status") == "up");
+    CHECK(int_of(n0, "shards") == 256);
+    CHECK(str_of(n0, "http_address") == http);
+
+    auto shards = run_ctl({adm, "shards"});
+    REQUIRE_MESSAGE(shards.code == 0, show(shards));
+    ls = lines_of(shards.out);
+    REQUIRE_MESSAGE(ls.size() == 3, show(shards));
+    CHECK(words_of(ls[0]) == std::vector<std::string>{"NODE", "STATUS", "SHARDS", "OUT", "IN"});
+    CHECK(words_of(ls[1]) == std::vector<std::string>{id, "up", "256", "0", "0"});
+    CHECK_MESSAGE(ls[2] == "256 shards, 0 unassigned, 0 moves under way", show(shards));
+
+    auto all = run_ctl({"shards", "--all", adm});
+    REQUIRE_MESSAGE(all.code == 0, show(all));
+    ls = lines_of(all.out);
+    REQUIRE_MESSAGE(ls.size() == 257, show(all));
+    CHECK(words_of(ls[0]) == std::vector<std::string>{"SHARD", "OWNER", "EPOCH", "TARGET"});
+    for (std::size_t i = 1; i < ls.size(); ++i) {
+      const auto w = words_of(ls[i]);
+      REQUIRE_MESSAGE(w.size() == 4, ls[i]);
+      CHECK(w[0] == std::to_string(i - 1));
+      CHECK(w[1] == id);
+      CHECK(w[3] == "-");
+    }
+
+    auto sj = run_ctl({adm, "--json", "shards", "--all"});
+    REQUIRE_MESSAGE(sj.code == 0, show(sj));
+    v = parse_json(sj.out);
+    const auto& rows = array_of(v, "shards");
+    REQUIRE(rows.size() == 256);
+    for (const auto& r : rows) {
+      CHECK(str_of(r, "owner") == id);
+      CHECK(int_of(r, "epoch") >= 1);
+    }
+    CHECK(parse_json(run_ctl({adm, "--json", "shards"}).out).find("shards") != nullptr);
+
+    auto st = run_ctl({adm, "status"});
+    REQUIRE_MESSAGE(st.code == 0, show(st));
+    CHECK_MESSAGE(st.out.find("this node  " + id + " (up, 256 shards") != std::string::npos,
+                  show(st));
+    CHECK_MESSAGE(st.out.find("members    1: 1 up, 0 draining, 0 down, 0 left") !=
+                      std::string::npos,
+                  show(st));
+    CHECK_MESSAGE(st.out.find("shards     256: 256 assigned, 0 unassigned, 0 moving") !=
+                      std::string::npos,
+                  show(st));
+    auto stj = run_ctl({adm, "status", "--json"});
+    REQUIRE_MESSAGE(stj.code == 0, show(stj));
+    v = parse_json(stj.out);
+    CHECK(str_of(member(v, "cluster"), "this_node") == id);
+    CHECK(array_of(member(v, "shard_map"), "shards").size() == 256);
+
+    // Draining a node the cluster does not know: exit 1 with the server's not_found, also with
+    // --wait (nothing to wait for).
+    for (const std::vector<std::string>& extra :
+         {std::vector<std::string>{}, std::vector<std::string>{"--wait=30"}}) {
+      std::vector<std::string> args{adm, "drain", "no-such-node"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      auto r = run_ctl(args);
+      CHECK_MESSAGE(r.code == 1, show(r));
+      CHECK_MESSAGE(r.err.find("not_found") != std::string::npos, show(r));
+      CHECK_MESSAGE(r.err.find("no-such-node") != std::string::npos, show(r));
+      CHECK(r.out.empty());
+    }
+    auto dj = run_ctl({adm, "--json", "drain", "no-such-node"});
+    CHECK_MESSAGE(dj.code == 1, show(dj));
+    check_error(response{404, {}, dj.out, {}}, 404, "not_found");
+
+    // The only member drained: nobody can take its shards, so --wait runs out (exit 1).
+    const auto t0 = std::chrono::steady_clock::now();
+    auto alone = run_ctl({adm, "drain", id, "--wait=1.5s"});
+    CHECK(std::chrono::steady_clock::now() - t0 < 15s);
+    CHECK_MESSAGE(alone.code == 1, show(alone));
+    CHECK_MESSAGE(alone.out == "node " + id + ": draining\n", show(alone));
+    CHECK_MESSAGE(alone.err.find("no other member is up") != std::string::npos, show(alone));
+    CHECK_MESSAGE(alone.err.find("timed out") != std::string::npos, show(alone));
+    CHECK_MESSAGE(alone.err.find("still owns 256 shards") != std::string::npos, show(alone));
+    nodes = run_ctl({adm, "nodes"});
+    REQUIRE_MESSAGE(nodes.code == 0, show(nodes));
+    ls = lines_of(nodes.out);
+    REQUIRE_MESSAGE(ls.size() == 2, show(nodes));
+    CHECK(words_of(ls[1])[1] == "draining");
+  }
+
+  TEST_CASE("drain --wait: a node hands every shard to the other member, then exit 0") {
+    // Two members of one cluster: the second node is pointed at the first one's database, and
+    // both at one Redis prefix (its keys are removed by `keys`).
+    surge::test::redis_test_keys keys;
+    node_process first{node_config{.extra = {"--redis.prefix=" + keys.prefix()}}};
+    node_process second{node_config{
+        .extra = {"--pg.url=" + first.database_url(), "--redis.prefix=" + keys.prefix()}}};
+    const auto adm = admin_url(second.admin_port());
+    const auto first_id = "it-" + first.database();
+    const auto second_id = "it-" + second.database();
+
+    auto nodes = run_ctl({adm, "nodes"});
+    REQUIRE_MESSAGE(nodes.code == 0, show(nodes));
+    REQUIRE_MESSAGE(lines_of(nodes.out).size() == 3, show(nodes));
+
+    auto drain = run_ctl({adm, "drain", first_id, "--wait=90s"}, {}, 120s);
+    REQUIRE_MESSAGE(drain.code == 0, show(drain));
+    CHECK_MESSAGE(drain.out == "node " + first_id + ": draining\nnode " + first_id + ": drained\n",
+                  show(drain));
+    CHECK_MESSAGE(drain.err.find("draining " + first_id + ": ") != std::string::npos,
+                  show(drain)); // progress
+    CHECK_MESSAGE(drain.err.find(first_id + " drained") != std::string::npos, show(drain));
+
+    auto json = run_ctl({adm, "nodes", "--json"});
+    REQUIRE_MESSAGE(json.code == 0, show(json));
+    const auto v = parse_json(json.out);
+    CHECK(str_of(v, "this_node") == second_id);
+    for (const auto& n : array_of(v, "nodes")) {
+      if (str_of(n, "node_id") == first_id) {
+        CHECK(str_of(n, "status") == "draining");
+        CHECK(int_of(n, "shards") == 0);
+      } else {
+        CHECK(str_of(n, "node_id") == second_id);
+        CHECK(str_of(n, "status") == "up");
+        CHECK(int_of(n, "shards") == 256);
+      }
+    }
+    auto shards = run_ctl({adm, "shards"});
+    REQUIRE_MESSAGE(shards.code == 0, show(shards));
+    const auto ls = lines_of(shards.out);
+    REQUIRE_MESSAGE(ls.size() == 4, show(shards));
+    CHECK(words_of(ls[1]) == std::vector<std::string>{first_id, "draining", "0", "0", "0"});
+    CHECK(words_of(ls[2]) == std::vector<std::string>{second_id, "up", "256", "0", "0"});
+    auto st = run_ctl({adm, "status"});
+    REQUIRE_MESSAGE(st.code == 0, show(st));
+    CHECK_MESSAGE(st.out.find("2: 1 up, 1 draining (" + first_id + "), 0 down, 0 left") !=
+                      std::string::npos,
+                  show(st));
+    // Draining a drained node again: accepted, and --wait returns at once.
+    auto again = run_ctl({adm, "drain", first_id, "--wait=5"});
+    CHECK_MESSAGE(again.code == 0, show(again));
   }
 
   TEST_CASE("admin token: wrong or missing token exit 1, --token or SURGE_ADMIN_TOKEN work") {

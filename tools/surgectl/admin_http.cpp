@@ -1,5 +1,5 @@
-// The admin API client: one blocking Boost.Beast HTTP/1.1 exchange per command, with one
-// deadline for resolve, connect, write and read.
+// The admin API client: one blocking Boost.Beast HTTP/1.1 exchange per call, with one deadline
+// for resolve, connect, write and read; and the JSON reading of its answers.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,11 +11,13 @@
 
 #include <cctype>
 #include <charconv>
+#include <iostream>
 
 #include "surgectl.hpp"
 
 namespace surge::ctl {
 
+namespace json = surge::net::json;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -132,6 +134,76 @@ http_answer admin_call(const endpoint& ep, const std::string& token, const std::
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   auto res = parser.release();
   return http_answer{static_cast<int>(res.result_int()), std::move(res.body())};
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// One admin call's deadline (connect, send, answer).
+constexpr auto request_timeout = 10s;
+
+} // namespace
+
+json_answer admin_json(const admin_session& s, const std::string& method, const std::string& target,
+                       const std::string& body) {
+  auto a = admin_call(s.ep, s.token, method, target, body, request_timeout);
+  auto parsed = json::parse(a.body);
+  auto* v = std::get_if<json::value>(&parsed);
+  if (a.status >= 200 && a.status < 300) {
+    if (v == nullptr || !v->is_object()) {
+      throw cli_error(exit_server_error,
+                      method + " " + target + ": the server answered " + std::to_string(a.status) +
+                          " with a body that is not a JSON object" +
+                          (v == nullptr ? ": " + std::get<json::parse_error>(parsed).message : ""));
+    }
+    json::value out = std::move(*v);
+    return json_answer{std::move(a), std::move(out)};
+  }
+  if (s.json) {
+    print_raw(a);
+  }
+  std::string code;
+  std::string message;
+  if (v != nullptr) {
+    if (const auto* err = v->find("error"); err != nullptr && err->is_object()) {
+      if (const auto* c = err->find("code"); c != nullptr && c->is_string()) {
+        code = std::get<std::string>(c->get());
+      }
+      if (const auto* m = err->find("message"); m != nullptr && m->is_string()) {
+        message = std::get<std::string>(m->get());
+      }
+    }
+  }
+  if (code.empty()) {
+    throw cli_error(exit_server_error,
+                    "the server answered " + std::to_string(a.status) + ": " + a.body);
+  }
+  throw cli_error(exit_server_error,
+                  "error " + std::to_string(a.status) + " " + code + ": " + message);
+}
+
+void print_raw(const http_answer& a) {
+  std::cout << a.body << (a.body.empty() || a.body.back() != '\n' ? "\n" : "");
+}
+
+std::string text_of(const json::value& obj, const char* key) {
+  const auto* m = obj.find(key);
+  if (m == nullptr || m->is_null()) {
+    return "-";
+  }
+  if (m->is_string()) {
+    return std::get<std::string>(m->get());
+  }
+  if (m->is_int()) {
+    return std::to_string(std::get<int64_t>(m->get()));
+  }
+  return json::serialize(*m);
+}
+
+int64_t int_of(const json::value& obj, const char* key, int64_t fallback) {
+  const auto* m = obj.find(key);
+  return m != nullptr && m->is_int() ? std::get<int64_t>(m->get()) : fallback;
 }
 
 } // namespace surge::ctl

@@ -2,7 +2,8 @@
 //
 //   surgectl [--admin=URL] [--token=T] [--json] COMMAND ...
 //
-// Exit status: 0 ok, 1 the server answered an error, 2 usage error, 3 cannot connect.
+// Exit status: 0 ok, 1 the server answered an error (or drain --wait timed out), 2 usage error,
+// 3 cannot connect.
 
 #include <algorithm>
 #include <atomic>
@@ -13,18 +14,14 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
-#include "surge/net/json.hpp"
 #include "surgectl.hpp"
 
 namespace surge::ctl {
 
-namespace json = surge::net::json;
-
 namespace {
-
-using namespace std::chrono_literals;
 
 std::atomic<bool> g_interrupted{false};
 
@@ -32,16 +29,22 @@ void on_signal(int) {
   g_interrupted.store(true);
 }
 
-constexpr auto request_timeout = 10s;
-
 constexpr const char* usage_text =
     R"(usage: surgectl [--admin=URL] [--token=T] [--json] COMMAND [ARGS]
 
-the operator's CLI over a surge-node's admin API (and the order event stream)
+the operator's CLI over a surge-node's admin API (and the order event stream); any node's admin
+API answers for the whole cluster
 
 commands:
-  status                 the cluster's nodes: id, address, status, shards, actors
-  nodes                  the same list of nodes
+  status                 one screen: this node, members up/draining/down/left, shards
+                         assigned/unassigned/moving
+  nodes                  one row per member: id, status, shards, actors, heartbeat age, addresses
+  shards [--all]         shards per node and the moves under way; --all: every shard with its
+                         owner, epoch and move target
+  drain NODE [--wait[=TIMEOUT]]
+                         ask NODE to hand all its shards to the other members (it keeps running
+                         and forwarding); --wait: poll until it owns none (progress on stderr),
+                         exit 1 if TIMEOUT (default 300s; e.g. 90, 90s, 5m) runs out first
   stock get SKU          the SKU's stock: on_hand, held, sold, available, owner, epoch
   stock set SKU N        set on_hand to N (>= 0)
   stock add SKU N        add N (may be negative) to on_hand
@@ -53,9 +56,11 @@ commands:
                          new one (default: follow until Ctrl-C)
 
 global flags:
-  --admin=URL            admin API, http://host[:port] (default http://127.0.0.1:9090)
+  --admin=URL            admin API, http://host[:port] (default: $SURGECTL_ADMIN, else
+                         http://127.0.0.1:9090)
   --token=T              bearer token (default: $SURGE_ADMIN_TOKEN)
-  --json                 print the server's JSON (orders tail: one payload per line)
+  --json                 print the server's JSON as is (status: {"cluster":...,"shard_map":...}
+                         with both answers; orders tail: one payload per line)
   --help                 this text
 
 orders tail flags:
@@ -63,15 +68,21 @@ orders tail flags:
   --stream=KEY           the stream key, i.e. the node's redis.prefix + "orders"
                          (default surge:orders)
 
-exit status: 0 ok, 1 the server answered an error, 2 usage error, 3 cannot connect
+exit status: 0 ok; 1 the server answered an error (unknown node or SKU, refused, unauthorized)
+or drain --wait timed out; 2 usage error; 3 cannot connect (or no answer within 10 s)
 )";
+
+/// The default drain --wait timeout.
+constexpr auto default_drain_wait = std::chrono::seconds{300};
 
 struct invocation {
   std::string admin = "http://127.0.0.1:9090";
   std::optional<std::string> token;
   bool json = false;
   bool help = false;
-  std::vector<std::string> words; ///< the command and its arguments
+  bool all = false;                                    ///< shards --all
+  std::optional<std::chrono::milliseconds> drain_wait; ///< drain --wait[=T]
+  std::vector<std::string> words;                      ///< the command and its arguments
   std::map<std::string, std::string> tail_flags;
 };
 
@@ -81,6 +92,9 @@ cli_error usage(const std::string& message) {
 
 invocation parse_args(const std::vector<std::string>& args) {
   invocation inv;
+  if (const char* env = std::getenv("SURGECTL_ADMIN"); env != nullptr && *env != '\0') {
+    inv.admin = env;
+  }
   bool options_done = false;
   for (const auto& a : args) {
     if (options_done || a.size() < 2 || a.rfind("--", 0) != 0) {
@@ -97,11 +111,17 @@ invocation parse_args(const std::vector<std::string>& args) {
     const std::string value = has_value ? a.substr(eq + 1) : std::string{};
     if (name == "help") {
       inv.help = true;
-    } else if (name == "json") {
+    } else if (name == "json" || name == "all") {
       if (has_value) {
-        throw usage("--json takes no value");
+        throw usage("--" + name + " takes no value");
       }
-      inv.json = true;
+      (name == "json" ? inv.json : inv.all) = true;
+    } else if (name == "wait") {
+      if (has_value && value.empty()) {
+        throw usage("--wait=TIMEOUT needs a value, e.g. --wait=120s (or --wait for 300s)");
+      }
+      inv.drain_wait = has_value ? parse_duration("--wait", value)
+                                 : std::chrono::milliseconds{default_drain_wait};
     } else if (name == "admin" || name == "token" || name == "redis" || name == "stream" ||
                name == "from" || name == "count" || name == "timeout") {
       if (!has_value || value.empty()) {
@@ -142,84 +162,7 @@ void expect_words(const invocation& inv, std::size_t n, const std::string& form)
   }
 }
 
-/// The answer as the command's result: 2xx is returned parsed; anything else is exit 1 with
-/// the server's {"error":{code,message}} printed.
-json::value checked(const http_answer& a, bool raw_json) {
-  auto parsed = json::parse(a.body);
-  const auto* v = std::get_if<json::value>(&parsed);
-  if (a.status >= 200 && a.status < 300) {
-    if (v == nullptr) {
-      throw cli_error(exit_server_error,
-                      "the server answered " + std::to_string(a.status) + " with a body that is " +
-                          "not JSON: " + std::get<json::parse_error>(parsed).message);
-    }
-    return *v;
-  }
-  if (raw_json) {
-    std::cout << a.body << (a.body.empty() || a.body.back() != '\n' ? "\n" : "");
-  }
-  std::string code;
-  std::string message;
-  if (v != nullptr) {
-    if (const auto* err = v->find("error"); err != nullptr && err->is_object()) {
-      if (const auto* c = err->find("code"); c != nullptr && c->is_string()) {
-        code = std::get<std::string>(c->get());
-      }
-      if (const auto* m = err->find("message"); m != nullptr && m->is_string()) {
-        message = std::get<std::string>(m->get());
-      }
-    }
-  }
-  if (code.empty()) {
-    throw cli_error(exit_server_error,
-                    "the server answered " + std::to_string(a.status) + ": " + a.body);
-  }
-  throw cli_error(exit_server_error,
-                  "error " + std::to_string(a.status) + " " + code + ": " + message);
-}
-
-std::string text_of(const json::value& obj, const char* key) {
-  const auto* m = obj.find(key);
-  if (m == nullptr) {
-    return "-";
-  }
-  if (m->is_string()) {
-    return std::get<std::string>(m->get());
-  }
-  if (m->is_int()) {
-    return std::to_string(std::get<int64_t>(m->get()));
-  }
-  return json::serialize(*m);
-}
-
-void print_raw(const http_answer& a) {
-  std::cout << a.body << (a.body.empty() || a.body.back() != '\n' ? "\n" : "");
-}
-
-int cmd_nodes(const invocation& inv, const endpoint& ep, const std::string& token,
-              bool with_summary) {
-  const auto a = admin_call(ep, token, "GET", "/admin/v1/cluster", "", request_timeout);
-  const auto v = checked(a, inv.json);
-  if (inv.json) {
-    print_raw(a);
-    return exit_ok;
-  }
-  std::vector<std::vector<std::string>> rows = {{"NODE", "ADDRESS", "STATUS", "SHARDS", "ACTORS"}};
-  const auto* nodes = v.find("nodes");
-  if (nodes != nullptr && nodes->is_array()) {
-    for (const auto& n : std::get<json::array>(nodes->get())) {
-      rows.push_back({text_of(n, "node_id"), text_of(n, "address"), text_of(n, "status"),
-                      text_of(n, "shards"), text_of(n, "actors")});
-    }
-  }
-  print_table(rows, {false, false, false, true, true});
-  if (with_summary) {
-    std::cout << "\n" << rows.size() - 1 << " node(s), " << text_of(v, "shards") << " shards\n";
-  }
-  return exit_ok;
-}
-
-int cmd_stock(const invocation& inv, const endpoint& ep, const std::string& token) {
+int cmd_stock(const invocation& inv, const admin_session& s) {
   if (inv.words.size() < 2) {
     throw usage("missing arguments: surgectl stock get|set|add SKU [N]");
   }
@@ -243,33 +186,18 @@ int cmd_stock(const invocation& inv, const endpoint& ep, const std::string& toke
   if (sku.empty()) {
     throw usage("SKU must not be empty");
   }
-  const auto a = admin_call(ep, token, method, "/admin/v1/products/" + path_segment(sku) + "/stock",
-                            body, request_timeout);
-  const auto v = checked(a, inv.json);
-  if (inv.json) {
-    print_raw(a);
+  const auto a = admin_json(s, method, "/admin/v1/products/" + path_segment(sku) + "/stock", body);
+  if (s.json) {
+    print_raw(a.raw);
     return exit_ok;
   }
+  const auto& v = a.v;
   std::vector<std::vector<std::string>> rows = {
       {"SKU", "ON_HAND", "HELD", "SOLD", "AVAILABLE", "OWNER", "EPOCH"},
       {text_of(v, "sku"), text_of(v, "on_hand"), text_of(v, "held"), text_of(v, "sold"),
        text_of(v, "available"), text_of(v, "owner_node"), text_of(v, "epoch")}};
   print_table(rows, {false, true, true, true, true, false, true});
   return exit_ok;
-}
-
-std::chrono::milliseconds parse_seconds(const std::string& s) {
-  // Whole or fractional seconds, optionally with an "s" suffix.
-  std::string t = s;
-  if (!t.empty() && t.back() == 's') {
-    t.pop_back();
-  }
-  char* end = nullptr;
-  const double x = t.empty() ? -1 : std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || x > 86400.0 * 365) {
-    throw usage("--timeout expects seconds (e.g. 5 or 2.5), got '" + s + "'");
-  }
-  return std::chrono::milliseconds{static_cast<int64_t>(x * 1000 + 0.5)};
 }
 
 int cmd_orders(const invocation& inv) {
@@ -294,7 +222,7 @@ int cmd_orders(const invocation& inv) {
       }
       o.count = static_cast<uint64_t>(n);
     } else {
-      o.timeout = parse_seconds(value);
+      o.timeout = parse_duration("--timeout", value);
     }
   }
   return orders_tail(o);
@@ -310,32 +238,58 @@ int run(const std::vector<std::string>& args) {
     throw usage("missing command");
   }
   const auto& cmd = inv.words[0];
-  const bool is_tail = cmd == "orders";
-  if (!is_tail && !inv.tail_flags.empty()) {
-    throw usage("--" + inv.tail_flags.begin()->first + " is a flag of 'orders tail' only");
-  }
   if (cmd == "help") {
     std::cout << usage_text;
     return exit_ok;
   }
-  if (is_tail) {
-    return cmd_orders(inv);
-  }
-  if (cmd != "status" && cmd != "nodes" && cmd != "stock") {
+  static const std::set<std::string> commands = {"status", "nodes", "shards",
+                                                 "drain",  "stock", "orders"};
+  if (commands.count(cmd) == 0) {
     throw usage("unknown command '" + cmd + "'");
   }
-  const auto ep = parse_admin_url(inv.admin);
-  std::string token;
+  // Flags that belong to one command only.
+  if (cmd != "orders" && !inv.tail_flags.empty()) {
+    throw usage("--" + inv.tail_flags.begin()->first + " is a flag of 'orders tail' only");
+  }
+  if (cmd != "shards" && inv.all) {
+    throw usage("--all is a flag of 'shards' only");
+  }
+  if (cmd != "drain" && inv.drain_wait) {
+    throw usage("--wait is a flag of 'drain' only");
+  }
+  if (cmd == "orders") {
+    return cmd_orders(inv);
+  }
+  // Check the words before the URL, so that usage errors come first.
+  if (cmd == "status" || cmd == "nodes" || cmd == "shards") {
+    expect_words(inv, 1, cmd + (cmd == "shards" ? " [--all]" : ""));
+  } else if (cmd == "drain") {
+    expect_words(inv, 2, "drain NODE [--wait[=TIMEOUT]]");
+    if (inv.words[1].empty()) {
+      throw usage("NODE must not be empty");
+    }
+  }
+  admin_session s;
+  s.ep = parse_admin_url(inv.admin);
+  s.json = inv.json;
   if (inv.token) {
-    token = *inv.token;
+    s.token = *inv.token;
   } else if (const char* env = std::getenv("SURGE_ADMIN_TOKEN"); env != nullptr) {
-    token = env;
+    s.token = env;
   }
-  if (cmd == "status" || cmd == "nodes") {
-    expect_words(inv, 1, cmd);
-    return cmd_nodes(inv, ep, token, cmd == "status");
+  if (cmd == "status") {
+    return cmd_status(s);
   }
-  return cmd_stock(inv, ep, token);
+  if (cmd == "nodes") {
+    return cmd_nodes(s);
+  }
+  if (cmd == "shards") {
+    return cmd_shards(s, inv.all);
+  }
+  if (cmd == "drain") {
+    return cmd_drain(s, inv.words[1], inv.drain_wait);
+  }
+  return cmd_stock(inv, s);
 }
 
 } // namespace
@@ -374,6 +328,49 @@ std::string money(int64_t cents, const std::string& currency) {
   std::snprintf(buf, sizeof buf, "%s%llu.%02llu", neg ? "-" : "",
                 static_cast<unsigned long long>(a / 100), static_cast<unsigned long long>(a % 100));
   return currency.empty() ? std::string{buf} : std::string{buf} + " " + currency;
+}
+
+std::chrono::milliseconds parse_duration(const std::string& what, const std::string& s) {
+  std::string t = s;
+  double unit_ms = 1000;
+  if (t.size() > 2 && t.compare(t.size() - 2, 2, "ms") == 0) {
+    unit_ms = 1;
+    t.resize(t.size() - 2);
+  } else if (!t.empty() && t.back() == 's') {
+    t.pop_back();
+  } else if (!t.empty() && t.back() == 'm') {
+    unit_ms = 60000;
+    t.pop_back();
+  }
+  char* end = nullptr;
+  const double x = t.empty() ? -1 : std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || x * unit_ms > 86400e3 * 365) {
+    throw cli_error(exit_usage,
+                    what + " expects a duration (e.g. 5, 2.5s, 500ms, 5m), got '" + s + "'");
+  }
+  return std::chrono::milliseconds{static_cast<int64_t>(x * unit_ms + 0.5)};
+}
+
+std::string human_duration(int64_t ms) {
+  char buf[64];
+  if (ms < 0) {
+    return "-";
+  }
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
+  } else if (ms < 60'000) {
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms / 100) / 10.0);
+  } else if (ms < 3'600'000) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60'000),
+                  static_cast<long long>(ms / 1000 % 60));
+  } else if (ms < 86'400'000) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
+                  static_cast<long long>(ms / 60'000 % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", static_cast<long long>(ms / 86'400'000),
+                  static_cast<long long>(ms / 3'600'000 % 24));
+  }
+  return buf;
 }
 
 } // namespace surge::ctl

@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "surge/net/json.hpp"
+
 namespace surge::ctl {
 
 /// Exit codes.
 enum exit_code : int {
   exit_ok = 0,
-  exit_server_error = 1, ///< the server answered an error (or Redis did)
+  exit_server_error = 1, ///< the server answered an error (or Redis did); not found; timed out
   exit_usage = 2,        ///< bad command line
   exit_unreachable = 3,  ///< cannot connect (or no answer in time)
 };
@@ -27,6 +29,10 @@ struct cli_error : std::runtime_error {
       , code(code) {}
   int code;
 };
+
+/// Parses a duration: N or Ns (seconds, fractions allowed), Nms, Nm. `what` names the flag in
+/// the message. Throws cli_error(exit_usage).
+std::chrono::milliseconds parse_duration(const std::string& what, const std::string& s);
 
 // ------------------------------------------------------------------------------- admin API
 
@@ -51,6 +57,50 @@ http_answer admin_call(const endpoint& ep, const std::string& token, const std::
 
 /// `s` percent-encoded as one path segment.
 std::string path_segment(const std::string& s);
+
+/// Where and how the admin commands talk, and how they print.
+struct admin_session {
+  endpoint ep;
+  std::string token; ///< empty: no Authorization header
+  bool json = false; ///< print the server's JSON instead of tables
+};
+
+/// A 2xx answer and its body parsed.
+struct json_answer {
+  http_answer raw;
+  surge::net::json::value v;
+};
+
+/// One admin call whose answer must be 2xx JSON. Anything else throws cli_error(exit_server_error)
+/// with the server's {"error":{code,message}}; with `s.json` that body is also printed on stdout.
+/// Connection failures throw cli_error(exit_unreachable).
+json_answer admin_json(const admin_session& s, const std::string& method, const std::string& target,
+                       const std::string& body = {});
+
+/// Prints the body as the server sent it, newline-terminated, on stdout.
+void print_raw(const http_answer& a);
+
+/// The member `key` of `obj` as text: strings as they are, integers in decimal, "-" when absent.
+std::string text_of(const surge::net::json::value& obj, const char* key);
+
+/// The integer member `key` of `obj`, or `fallback`.
+int64_t int_of(const surge::net::json::value& obj, const char* key, int64_t fallback = 0);
+
+// ---------------------------------------------------------------------- cluster commands
+
+/// `status`: one screen: this node, members by status, shards assigned/unassigned/moving.
+int cmd_status(const admin_session& s);
+
+/// `nodes`: one row per member.
+int cmd_nodes(const admin_session& s);
+
+/// `shards`: shards per node and the moves under way; `all`: every shard.
+int cmd_shards(const admin_session& s, bool all);
+
+/// `drain NODE`: asks that NODE hand over its shards. With `wait`, polls the cluster until NODE
+/// owns none (progress on stderr): exit 0 when it does, exit 1 when `*wait` ran out.
+int cmd_drain(const admin_session& s, const std::string& node,
+              std::optional<std::chrono::milliseconds> wait);
 
 // ---------------------------------------------------------------------------- orders tail
 
@@ -78,5 +128,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows, const std::v
 
 /// 1234 and "USD" -> "12.34 USD".
 std::string money(int64_t cents, const std::string& currency);
+
+/// A duration for people: "850ms", "4.2s", "3m05s", "2h07m", "3d04h".
+std::string human_duration(int64_t ms);
 
 } // namespace surge::ctl

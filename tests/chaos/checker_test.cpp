@@ -1,0 +1,306 @@
+// surge-chaos's checker on hand-made histories: a valid run passes every promise; each broken
+// promise is a FAIL whose counter-example names what broke it.
+#include <doctest/doctest.h>
+
+#include "checker.hpp"
+#include "journal_codec.hpp"
+
+namespace surge::chaos {
+
+namespace {
+
+constexpr int64_t t0 = 1'700'000'000'000;
+using ek = journal_event::kind_t;
+using ok = operation::kind_t;
+
+journal_event ev(ek k, std::string hold = {}, int64_t qty = 0, int64_t at = t0) {
+  journal_event e;
+  e.kind = k;
+  e.at_ms = at;
+  e.hold_id = std::move(hold);
+  e.qty = qty;
+  e.value = qty;
+  e.cart_id = "c-" + e.hold_id;
+  e.expires_at_ms = at + 5000;
+  return e;
+}
+
+journal_batch batch(int64_t seq, std::vector<journal_event> evs, std::string node = "n1",
+                    int64_t epoch = 1, std::string sku = "A") {
+  journal_batch b;
+  b.stream = "sku:" + sku;
+  b.seq = seq;
+  b.shard = 5;
+  b.epoch = epoch;
+  b.node_id = std::move(node);
+  b.events = std::move(evs);
+  return b;
+}
+
+operation op(uint64_t id, ok k, int status, int64_t start, int64_t end) {
+  operation o;
+  o.id = id;
+  o.kind = k;
+  o.status = status;
+  o.start_ms = t0 + start;
+  o.end_ms = t0 + end;
+  o.sku = "A";
+  return o;
+}
+
+operation put(uint64_t id, const std::string& cart, const std::string& hold, int status,
+              int64_t start, int64_t end, int node = 0) {
+  auto o = op(id, ok::put_item, status, start, end);
+  o.cart_id = cart;
+  o.qty = 1;
+  o.node = node;
+  if (status == 200) {
+    o.lines.push_back({"A", 1, hold});
+  }
+  return o;
+}
+
+operation checkout(uint64_t id, const std::string& key, int status, const std::string& order,
+                   int64_t start, int64_t end) {
+  auto o = op(id, ok::checkout, status, start, end);
+  o.sku.clear();
+  o.cart_id = "c-h1";
+  o.idempotency_key = key;
+  o.token = "tok_ok";
+  o.order_id = order;
+  o.order_status = status == 201 ? "confirmed" : "";
+  return o;
+}
+
+/// A run that keeps every promise: stock 2, one hold sold, one expired.
+run_data valid_run() {
+  run_data d;
+  d.node_ids = {"n1", "n2", "n3"};
+  d.hold_ttl_ms = 5000;
+  auto stock = ev(ek::stock_set, {}, 2);
+  d.journal.push_back(batch(1, {ev(ek::product_set), stock}));
+  d.journal.push_back(batch(2, {ev(ek::hold_set, "h1", 1, t0 + 100)}));
+  auto confirm = ev(ek::hold_confirmed, "h1", 0, t0 + 300);
+  confirm.order_id = "o1";
+  confirm.reason = 3;
+  d.journal.push_back(batch(3, {confirm}));
+  d.journal.push_back(batch(4, {ev(ek::hold_set, "h2", 1, t0 + 400)}));
+  auto expire = ev(ek::hold_released, "h2", 0, t0 + 5500);
+  expire.reason = 2;
+  d.journal.push_back(batch(5, {expire}));
+
+  auto s = op(1, ok::stock, 200, 0, 50);
+  s.qty = 2;
+  s.stock_set = true;
+  d.history.push_back(s);
+  d.history.push_back(put(2, "c-h1", "h1", 200, 90, 110));
+  d.history.push_back(checkout(3, "k1", 201, "o1", 200, 320));
+  d.history.push_back(checkout(4, "k1", 201, "o1", 400, 420)); // a retry: the same order
+  d.history.push_back(put(5, "c-h2", "h2", 200, 390, 410));
+  d.orders.push_back({"o1", "k1", "confirmed", "c-h1", {{"A", 1, "h1"}}});
+  d.charges.push_back({"alpha", "k1", 100, "approved"});
+  d.charges.push_back({"alpha", "k2", 100, "declined"});
+  d.shard_history.push_back({5, 1, "n1", "assign", t0});
+  d.checked_at_ms = t0 + 20000;
+  return d;
+}
+
+bool mentions(const promise_result& r, const std::string& text) {
+  for (const auto& c : r.counter_examples) {
+    if (c.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_SUITE("chaos_unit") {
+  TEST_CASE("a valid run passes every promise") {
+    const auto rs = check_all(valid_run());
+    REQUIRE(rs.size() == 6);
+    for (const auto& r : rs) {
+      CHECK_MESSAGE(r.result == verdict::pass, r.id << ": " << r.summary);
+      CHECK(r.counter_examples.empty());
+    }
+    CHECK(all_passed(rs));
+  }
+
+  TEST_CASE("G1: held + sold above on_hand after a batch") {
+    auto d = valid_run();
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h3", 5, t0 + 600)}));
+    auto r = check_g1(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "held 5 + sold 1 > on_hand 2"));
+    CHECK(mentions(r, "h3"));
+  }
+
+  TEST_CASE("G1: an oversell in the middle of the journal, healed later, still fails") {
+    auto d = valid_run();
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h3", 2, t0 + 600)}));
+    auto rel = ev(ek::hold_released, "h3", 0, t0 + 700);
+    rel.reason = 1;
+    d.journal.push_back(batch(7, {rel}));
+    CHECK(check_g1(d).result == verdict::fail);
+  }
+
+  TEST_CASE("G1: confirmed order lines differ from what the journal sold") {
+    auto d = valid_run();
+    d.orders.push_back({"o2", "k2", "confirmed", "c9", {{"A", 1, "h9"}}});
+    auto r = check_g1(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "journal sold 1 but confirmed order lines add up to 2"));
+    CHECK(mentions(r, "o2"));
+  }
+
+  TEST_CASE("G2: an acknowledged hold missing from the journal") {
+    auto d = valid_run();
+    d.history.push_back(put(6, "c-h9", "h9", 200, 500, 510));
+    auto r = check_g2(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "hold h9 acknowledged but not in the journal"));
+    CHECK(mentions(r, "op#6"));
+  }
+
+  TEST_CASE("G2: an order acknowledged with 201 missing from PostgreSQL") {
+    auto d = valid_run();
+    d.history.push_back(checkout(6, "k7", 201, "o7", 500, 510));
+    auto r = check_g2(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "not in PostgreSQL"));
+    CHECK(mentions(r, "o7"));
+  }
+
+  TEST_CASE("G2: an acknowledged stock change missing from the journal") {
+    auto d = valid_run();
+    auto s = op(6, ok::stock, 200, 500, 510);
+    s.qty = 10;
+    d.history.push_back(s);
+    CHECK(check_g2(d).result == verdict::fail);
+  }
+
+  TEST_CASE("G3: two approved charges for one key on two gateways") {
+    auto d = valid_run();
+    d.charges.push_back({"beta", "k1", 100, "approved"});
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k1: 2 approved charges"));
+  }
+
+  TEST_CASE("G3: a failed attempt on one gateway and an approval on the next is one charge") {
+    auto d = valid_run();
+    d.charges.insert(d.charges.begin(), {"beta", "k1", 100, "failed"});
+    CHECK(check_g3(d).result == verdict::pass);
+  }
+
+  TEST_CASE("G3: two orders acknowledged for one key") {
+    auto d = valid_run();
+    d.history.push_back(checkout(6, "k1", 201, "o9", 500, 510));
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "two orders acknowledged"));
+  }
+
+  TEST_CASE("G3: a retry after a 201 answered differently") {
+    auto d = valid_run();
+    auto retry = checkout(6, "k1", 402, "", 500, 510);
+    retry.error_code = "payment_declined";
+    d.history.push_back(retry);
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "did not return the first result"));
+  }
+
+  TEST_CASE("G4: two nodes committed for one shard in one epoch") {
+    auto d = valid_run();
+    d.journal.push_back(batch(6, {ev(ek::stock_added, {}, 1)}, "n2", 1));
+    auto r = check_g4(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "shard 5 epoch 1 committed by 2 nodes"));
+  }
+
+  TEST_CASE("G4: shard_history with two owners for one epoch") {
+    auto d = valid_run();
+    d.shard_history.push_back({5, 1, "n3", "assign", t0 + 10});
+    CHECK(check_g4(d).result == verdict::fail);
+  }
+
+  TEST_CASE("G4: a new epoch for a new owner is fine") {
+    auto d = valid_run();
+    d.journal.push_back(batch(6, {ev(ek::stock_added, {}, 1)}, "n2", 2));
+    d.shard_history.push_back({5, 2, "n2", "failover", t0 + 10});
+    CHECK(check_g4(d).result == verdict::pass);
+  }
+
+  TEST_CASE("G5: shards back within the goal pass, slower ones warn, lost ones fail") {
+    auto d = valid_run();
+    d.faults.push_back({"kill", "n1", "", t0 + 10000, t0 + 12000, false, ""});
+    // Requests through n2 (index 1) on the dead node's shard.
+    d.history.push_back(put(10, "c10", "", 503, 10100, 10200, 1));
+    d.history.push_back(put(11, "c11", "h11", 200, 11000, 12000, 1));
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h11", 1, t0 + 11900)}));
+    auto r = check_g5(d);
+    CHECK(r.result == verdict::pass);
+    CHECK(r.metrics["node_fault_max_ms"] == doctest::Approx(1900));
+
+    d.history[d.history.size() - 1].end_ms = t0 + 15100; // back after 5 s: over the goal
+    CHECK(check_g5(d).result == verdict::warn);
+
+    d.history.pop_back(); // never back
+    r = check_g5(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "never served again"));
+  }
+
+  TEST_CASE("G5: requests sent to the dead node itself do not count against its shards") {
+    auto d = valid_run();
+    d.faults.push_back({"kill", "n1", "", t0 + 10000, t0 + 12000, false, ""});
+    d.history.push_back(put(10, "c10", "", 0, 10100, 18000, 0)); // to n1 (index 0), no answer
+    d.history.push_back(put(11, "c11", "h11", 200, 30000, 30010, 1));
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h11", 1, t0 + 30000)}));
+    CHECK(check_g5(d).result == verdict::pass);
+  }
+
+  TEST_CASE("G6: a hold left past its TTL") {
+    auto d = valid_run();
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h4", 1, t0 + 600)}));
+    d.history.push_back(put(6, "c-h4", "h4", 200, 590, 610));
+    auto r = check_g6(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "hold h4"));
+    d.checked_at_ms = t0 + 6000; // checked before its expiry (+ margin): fine
+    CHECK(check_g6(d).result == verdict::pass);
+  }
+
+  TEST_CASE("journal payloads decode to the model") {
+    auto h = ev(ek::hold_set, "h1", 3, t0);
+    auto c = ev(ek::hold_confirmed, "h1", 0, t0 + 1);
+    c.order_id = "o1";
+    c.reason = 3;
+    const auto payload = encode_batch({ev(ek::stock_set, {}, 7), h, c});
+    auto decoded = decode_batch(payload);
+    REQUIRE(decoded.has_value());
+    REQUIRE(decoded->size() == 3);
+    CHECK((*decoded)[0].kind == ek::stock_set);
+    CHECK((*decoded)[0].value == 7);
+    CHECK((*decoded)[1].hold_id == "h1");
+    CHECK((*decoded)[1].qty == 3);
+    CHECK((*decoded)[1].expires_at_ms == t0 + 5000);
+    CHECK((*decoded)[2].order_id == "o1");
+    CHECK_FALSE(decode_batch(std::string("\xff\xff\xff", 3)).has_value());
+  }
+
+  TEST_CASE("quantiles") {
+    CHECK(quantile({}, 0.99) == 0);
+    CHECK(quantile({5}, 0.99) == 5);
+    std::vector<int64_t> v;
+    for (int i = 1; i <= 100; ++i) {
+      v.push_back(i);
+    }
+    CHECK(quantile(v, 0.99) == 99);
+    CHECK(quantile(v, 1.0) == 100);
+  }
+}
+
+} // namespace surge::chaos

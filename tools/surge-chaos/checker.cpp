@@ -1,0 +1,715 @@
+#include "checker.hpp"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+namespace surge::chaos {
+
+const char* to_string(operation::kind_t k) {
+  switch (k) {
+  case operation::kind_t::create_cart:
+    return "create_cart";
+  case operation::kind_t::put_item:
+    return "put_item";
+  case operation::kind_t::delete_item:
+    return "delete_item";
+  case operation::kind_t::checkout:
+    return "checkout";
+  case operation::kind_t::get_order:
+    return "get_order";
+  case operation::kind_t::stock:
+    return "stock";
+  case operation::kind_t::other:
+    break;
+  }
+  return "other";
+}
+
+const char* to_string(journal_event::kind_t k) {
+  switch (k) {
+  case journal_event::kind_t::product_set:
+    return "product_set";
+  case journal_event::kind_t::stock_set:
+    return "stock_set";
+  case journal_event::kind_t::stock_added:
+    return "stock_added";
+  case journal_event::kind_t::hold_set:
+    return "hold_set";
+  case journal_event::kind_t::hold_released:
+    return "hold_released";
+  case journal_event::kind_t::hold_confirmed:
+    return "hold_confirmed";
+  case journal_event::kind_t::none:
+    break;
+  }
+  return "none";
+}
+
+const char* to_string(verdict v) {
+  switch (v) {
+  case verdict::pass:
+    return "PASS";
+  case verdict::warn:
+    return "WARN";
+  case verdict::fail:
+    break;
+  }
+  return "FAIL";
+}
+
+namespace {
+
+using kind = journal_event::kind_t;
+using op_kind = operation::kind_t;
+
+/// "op#12 checkout cart=c1 key=k1 @node n2 [1000..1200ms] -> 201 order=o_1".
+std::string describe(const operation& op, int64_t t0) {
+  std::ostringstream s;
+  s << "op#" << op.id << " " << to_string(op.kind);
+  if (!op.cart_id.empty()) {
+    s << " cart=" << op.cart_id;
+  }
+  if (!op.sku.empty()) {
+    s << " sku=" << op.sku;
+  }
+  if (op.kind == op_kind::put_item || op.kind == op_kind::stock) {
+    s << (op.stock_set ? " set=" : " qty=") << op.qty;
+  }
+  if (!op.idempotency_key.empty()) {
+    s << " key=" << op.idempotency_key << " token=" << op.token;
+  }
+  s << " node#" << op.node << " [" << (op.start_ms - t0) << ".." << (op.end_ms - t0) << "ms] -> "
+    << op.status;
+  if (!op.error_code.empty()) {
+    s << " " << op.error_code;
+  }
+  if (!op.order_id.empty()) {
+    s << " order=" << op.order_id << "/" << op.order_status;
+  }
+  for (const auto& l : op.lines) {
+    s << " line(" << l.sku << " x" << l.qty << (l.hold_id.empty() ? "" : " " + l.hold_id) << ")";
+  }
+  return s.str();
+}
+
+int64_t first_start(const run_data& d) {
+  int64_t t0 = 0;
+  for (const auto& op : d.history) {
+    if (t0 == 0 || op.start_ms < t0) {
+      t0 = op.start_ms;
+    }
+  }
+  return t0;
+}
+
+void example(promise_result& r, const check_options& o, const std::string& text) {
+  r.result = verdict::fail;
+  if (r.counter_examples.size() < o.max_examples) {
+    r.counter_examples.push_back(text);
+  }
+}
+
+/// Journal batches grouped by stream, in seq order.
+std::map<std::string, std::vector<const journal_batch*>> by_stream(const run_data& d) {
+  std::map<std::string, std::vector<const journal_batch*>> out;
+  for (const auto& b : d.journal) {
+    out[b.stream].push_back(&b);
+  }
+  for (auto& [stream, v] : out) {
+    std::stable_sort(v.begin(), v.end(), [](const journal_batch* a, const journal_batch* b) {
+      return a->seq < b->seq;
+    });
+  }
+  return out;
+}
+
+std::map<std::string, replayed_sku> replay_all(const run_data& d) {
+  std::map<std::string, replayed_sku> out;
+  for (const auto& [stream, batches] : by_stream(d)) {
+    auto& s = out[sku_of_stream(stream)];
+    for (const auto* b : batches) {
+      for (const auto& ev : b->events) {
+        apply(s, ev);
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::string sku_of_stream(const std::string& stream) {
+  return stream.rfind("sku:", 0) == 0 ? stream.substr(4) : stream;
+}
+
+void apply(replayed_sku& s, const journal_event& ev) {
+  switch (ev.kind) {
+  case kind::stock_set:
+    s.on_hand = ev.value;
+    break;
+  case kind::stock_added:
+    s.on_hand += ev.value;
+    break;
+  case kind::hold_set: {
+    auto& h = s.holds[ev.hold_id];
+    s.held += ev.qty - h.qty;
+    h.qty = ev.qty;
+    h.expires_at_ms = ev.expires_at_ms;
+    h.cart_id = ev.cart_id;
+    break;
+  }
+  case kind::hold_released:
+  case kind::hold_confirmed: {
+    auto i = s.holds.find(ev.hold_id);
+    if (i == s.holds.end()) {
+      break; // already gone: the actor ignores it too
+    }
+    s.held -= i->second.qty;
+    if (ev.kind == kind::hold_confirmed) {
+      s.sold += i->second.qty;
+    }
+    s.holds.erase(i);
+    break;
+  }
+  case kind::product_set:
+  case kind::none:
+    break;
+  }
+}
+
+int64_t quantile(std::vector<int64_t> v, double q) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  auto rank = static_cast<std::size_t>(q * static_cast<double>(v.size()) + 0.999999);
+  rank = std::clamp<std::size_t>(rank, 1, v.size());
+  return v[rank - 1];
+}
+
+// ---- G1 ----------------------------------------------------------------------------------------
+
+promise_result check_g1(const run_data& d, const check_options& o) {
+  promise_result r{"G1", "no oversell", verdict::pass, {}, {}, {}, {}};
+  const int64_t t0 = first_start(d);
+  // Acknowledged holds by hold id, to name the operations behind a violation.
+  std::unordered_map<std::string, const operation*> ack_of_hold;
+  for (const auto& op : d.history) {
+    if (op.kind == op_kind::put_item && op.ok()) {
+      for (const auto& l : op.lines) {
+        if (!l.hold_id.empty()) {
+          ack_of_hold[l.hold_id] = &op;
+        }
+      }
+    }
+  }
+  std::size_t batches = 0;
+  std::map<std::string, replayed_sku> final_state;
+  for (const auto& [stream, list] : by_stream(d)) {
+    replayed_sku s;
+    bool reported = false;
+    for (const auto* b : list) {
+      ++batches;
+      for (const auto& ev : b->events) {
+        apply(s, ev);
+      }
+      if (s.held + s.sold > s.on_hand && !reported) {
+        reported = true; // one example per SKU: the first batch that breaks it
+        std::ostringstream m;
+        m << stream << " after seq " << b->seq << " (node " << b->node_id << ", shard " << b->shard
+          << ", epoch " << b->epoch << "): held " << s.held << " + sold " << s.sold << " > on_hand "
+          << s.on_hand;
+        for (const auto& ev : b->events) {
+          if (ev.kind == kind::hold_set) {
+            m << "; hold_set " << ev.hold_id << " x" << ev.qty;
+            if (auto i = ack_of_hold.find(ev.hold_id); i != ack_of_hold.end()) {
+              m << " acknowledged by " << describe(*i->second, t0);
+            }
+          } else if (ev.kind != kind::none) {
+            m << "; " << to_string(ev.kind);
+          }
+        }
+        example(r, o, m.str());
+      }
+    }
+    final_state[sku_of_stream(stream)] = std::move(s);
+  }
+  // Confirmed order lines per SKU must equal what the journal sold.
+  std::map<std::string, int64_t> confirmed;
+  std::map<std::string, std::vector<std::string>> orders_of;
+  for (const auto& ord : d.orders) {
+    if (ord.status != "confirmed") {
+      continue;
+    }
+    for (const auto& l : ord.lines) {
+      confirmed[l.sku] += l.qty;
+      orders_of[l.sku].push_back(ord.order_id);
+    }
+  }
+  std::set<std::string> skus;
+  for (const auto& [sku, s] : final_state) {
+    skus.insert(sku);
+  }
+  for (const auto& [sku, q] : confirmed) {
+    skus.insert(sku);
+  }
+  int64_t sold_total = 0;
+  for (const auto& sku : skus) {
+    const int64_t sold = final_state.count(sku) != 0 ? final_state[sku].sold : 0;
+    sold_total += sold;
+    const int64_t lines = confirmed.count(sku) != 0 ? confirmed[sku] : 0;
+    if (sold != lines) {
+      std::ostringstream m;
+      m << "sku " << sku << ": journal sold " << sold << " but confirmed order lines add up to "
+        << lines;
+      const auto& ids = orders_of[sku];
+      for (std::size_t i = 0; i < ids.size() && i < 5; ++i) {
+        m << (i == 0 ? " (orders " : ", ") << ids[i];
+      }
+      m << (ids.empty() ? "" : ")");
+      example(r, o, m.str());
+    }
+  }
+  r.metrics["skus"] = static_cast<double>(skus.size());
+  r.metrics["batches"] = static_cast<double>(batches);
+  r.metrics["sold"] = static_cast<double>(sold_total);
+  r.summary = std::to_string(skus.size()) + " SKUs, " + std::to_string(batches) +
+              " journal batches replayed, held+sold <= on_hand after each; sold " +
+              std::to_string(sold_total) + " = confirmed order lines";
+  return r;
+}
+
+// ---- G2 ----------------------------------------------------------------------------------------
+
+promise_result check_g2(const run_data& d, const check_options& o) {
+  promise_result r{"G2", "no lost acknowledgement", verdict::pass, {}, {}, {}, {}};
+  const int64_t t0 = first_start(d);
+  // hold id -> quantities it was ever set to; stream -> stock values written.
+  std::unordered_map<std::string, std::set<int64_t>> hold_qty;
+  std::map<std::string, std::multiset<std::pair<bool, int64_t>>> stock_events;
+  for (const auto& b : d.journal) {
+    const std::string sku = sku_of_stream(b.stream);
+    for (const auto& ev : b.events) {
+      if (ev.kind == kind::hold_set) {
+        hold_qty[ev.hold_id].insert(ev.qty);
+      } else if (ev.kind == kind::stock_set || ev.kind == kind::stock_added) {
+        stock_events[sku].insert({ev.kind == kind::stock_set, ev.value});
+      }
+    }
+  }
+  std::unordered_map<std::string, const order_row*> orders;
+  for (const auto& ord : d.orders) {
+    orders[ord.order_id] = &ord;
+  }
+  std::size_t holds = 0;
+  std::size_t checkouts = 0;
+  std::size_t stocks = 0;
+  for (const auto& op : d.history) {
+    if (!op.ok()) {
+      continue;
+    }
+    if (op.kind == op_kind::put_item && op.qty > 0) {
+      ++holds;
+      const seen_line* line = nullptr;
+      for (const auto& l : op.lines) {
+        if (l.sku == op.sku) {
+          line = &l;
+        }
+      }
+      if (line == nullptr || line->hold_id.empty()) {
+        example(r, o, "acknowledged without a hold for its SKU in the answer: " + describe(op, t0));
+        continue;
+      }
+      auto i = hold_qty.find(line->hold_id);
+      if (i == hold_qty.end()) {
+        example(r, o,
+                "hold " + line->hold_id +
+                    " acknowledged but not in the journal: " + describe(op, t0));
+      } else if (i->second.count(line->qty) == 0) {
+        example(r, o,
+                "hold " + line->hold_id + " acknowledged with qty " + std::to_string(line->qty) +
+                    " but never set to it in the journal: " + describe(op, t0));
+      }
+    } else if (op.kind == op_kind::checkout && op.status == 201) {
+      ++checkouts;
+      auto i = orders.find(op.order_id);
+      if (op.order_id.empty() || i == orders.end()) {
+        example(r, o, "order acknowledged (201) but not in PostgreSQL: " + describe(op, t0));
+      } else if (op.order_status == "confirmed" && i->second->status != "confirmed") {
+        example(r, o,
+                "order acknowledged confirmed but PostgreSQL says " + i->second->status + ": " +
+                    describe(op, t0));
+      }
+    } else if (op.kind == op_kind::stock) {
+      ++stocks;
+      auto& evs = stock_events[op.sku];
+      auto i = evs.find({op.stock_set, op.qty});
+      if (i == evs.end()) {
+        example(r, o, "stock change acknowledged but not in the journal: " + describe(op, t0));
+      } else {
+        evs.erase(i); // each acknowledgement needs its own event
+      }
+    }
+  }
+  r.metrics["holds"] = static_cast<double>(holds);
+  r.metrics["orders"] = static_cast<double>(checkouts);
+  r.metrics["stock_changes"] = static_cast<double>(stocks);
+  r.summary = std::to_string(holds) + " acknowledged holds, " + std::to_string(checkouts) +
+              " orders (201), " + std::to_string(stocks) + " stock changes found in PostgreSQL";
+  return r;
+}
+
+// ---- G3 ----------------------------------------------------------------------------------------
+
+promise_result check_g3(const run_data& d, const check_options& o) {
+  promise_result r{"G3", "exactly once per idempotency key", verdict::pass, {}, {}, {}, {}};
+  const int64_t t0 = first_start(d);
+  std::map<std::string, std::vector<const operation*>> by_key;
+  for (const auto& op : d.history) {
+    if (op.kind == op_kind::checkout && !op.idempotency_key.empty()) {
+      by_key[op.idempotency_key].push_back(&op);
+    }
+  }
+  std::size_t retried = 0;
+  for (auto& [key, ops] : by_key) {
+    std::sort(ops.begin(), ops.end(),
+              [](const operation* a, const operation* b) { return a->start_ms < b->start_ms; });
+    retried += ops.size() > 1 ? 1 : 0;
+    const operation* first_ok = nullptr;
+    for (const auto* op : ops) {
+      if (op->status == 201) {
+        if (first_ok == nullptr) {
+          first_ok = op;
+        } else if (op->order_id != first_ok->order_id) {
+          example(r, o,
+                  "key " + key + ": two orders acknowledged: " + describe(*first_ok, t0) + " and " +
+                      describe(*op, t0));
+        }
+      } else if (first_ok != nullptr && op->start_ms >= first_ok->end_ms && op->status != 0 &&
+                 op->status < 500 && op->status != 422) {
+        example(r, o,
+                "key " + key + ": a retry after " + describe(*first_ok, t0) +
+                    " did not return the first result: " + describe(*op, t0));
+      }
+    }
+  }
+  std::map<std::string, std::vector<const order_row*>> orders_by_key;
+  for (const auto& ord : d.orders) {
+    orders_by_key[ord.idempotency_key].push_back(&ord);
+  }
+  for (const auto& [key, list] : orders_by_key) {
+    if (list.size() > 1) {
+      std::string ids;
+      for (const auto* ord : list) {
+        ids += " " + ord->order_id;
+      }
+      example(r, o, "key " + key + ": " + std::to_string(list.size()) + " orders:" + ids);
+    }
+  }
+  // Approved charges per key: per gateway (a gateway charging twice) and over all gateways
+  // (a failover that charged a second gateway after the first one had approved).
+  std::map<std::string, std::map<std::string, int>> approved;
+  std::size_t charged_keys = 0;
+  for (const auto& c : d.charges) {
+    if (c.status == "approved") {
+      approved[c.idempotency_key][c.gateway] += 1;
+    }
+  }
+  for (const auto& [key, per_gateway] : approved) {
+    ++charged_keys;
+    int total = 0;
+    std::string where;
+    for (const auto& [gw, n] : per_gateway) {
+      total += n;
+      where += " " + gw + "x" + std::to_string(n);
+    }
+    if (total > 1) {
+      example(r, o, "key " + key + ": " + std::to_string(total) + " approved charges:" + where);
+    }
+  }
+  r.metrics["keys"] = static_cast<double>(by_key.size());
+  r.metrics["retried_keys"] = static_cast<double>(retried);
+  r.metrics["charged_keys"] = static_cast<double>(charged_keys);
+  r.metrics["charges_logged"] = static_cast<double>(d.charges.size());
+  r.summary = std::to_string(by_key.size()) + " keys (" + std::to_string(retried) + " retried), " +
+              std::to_string(d.orders.size()) + " orders, " + std::to_string(d.charges.size()) +
+              " gateway log lines: one order and at most one "
+              "approved charge per key";
+  return r;
+}
+
+// ---- G4 ----------------------------------------------------------------------------------------
+
+promise_result check_g4(const run_data& d, const check_options& o) {
+  promise_result r{"G4", "one writer per shard", verdict::pass, {}, {}, {}, {}};
+  std::map<std::pair<int, int64_t>, std::map<std::string, const journal_batch*>> writers;
+  for (const auto& b : d.journal) {
+    if (b.shard >= 0) {
+      writers[{b.shard, b.epoch}].emplace(b.node_id, &b);
+    }
+  }
+  std::map<std::pair<int, int64_t>, std::set<std::string>> owners;
+  for (const auto& h : d.shard_history) {
+    if (!h.owner.empty()) {
+      owners[{h.shard, h.epoch}].insert(h.owner);
+    }
+  }
+  for (const auto& [se, nodes] : writers) {
+    if (nodes.size() > 1) {
+      std::string list;
+      for (const auto& [node, b] : nodes) {
+        list += " " + node + " (" + b->stream + " seq " + std::to_string(b->seq) + ")";
+      }
+      example(r, o,
+              "shard " + std::to_string(se.first) + " epoch " + std::to_string(se.second) +
+                  " committed by " + std::to_string(nodes.size()) + " nodes:" + list);
+    }
+    if (auto i = owners.find(se); i != owners.end() && i->second.size() == 1) {
+      for (const auto& [node, b] : nodes) {
+        if (i->second.count(node) == 0) {
+          example(r, o,
+                  "shard " + std::to_string(se.first) + " epoch " + std::to_string(se.second) +
+                      " belonged to " + *i->second.begin() + " (shard_history) but " + node +
+                      " committed " + b->stream + " seq " + std::to_string(b->seq));
+        }
+      }
+    }
+  }
+  for (const auto& [se, set] : owners) {
+    if (set.size() > 1) {
+      std::string list;
+      for (const auto& n : set) {
+        list += " " + n;
+      }
+      example(r, o,
+              "shard_history gives shard " + std::to_string(se.first) + " epoch " +
+                  std::to_string(se.second) + " to several owners:" + list);
+    }
+  }
+  r.metrics["shard_epochs"] = static_cast<double>(writers.size());
+  r.metrics["history_rows"] = static_cast<double>(d.shard_history.size());
+  r.summary = std::to_string(writers.size()) + " (shard, epoch) pairs with commits, " +
+              std::to_string(d.shard_history.size()) +
+              " shard_history rows: one committing node per shard and epoch";
+  return r;
+}
+
+// ---- G5 ----------------------------------------------------------------------------------------
+
+namespace {
+
+bool node_fault(const std::string& kind) {
+  return kind == "kill" || kind == "pause" || kind == "partition" || kind == "crash";
+}
+
+struct window {
+  int64_t from = 0;
+  int64_t to = 0;
+  bool recovered = true;
+  uint64_t op = 0; ///< the first failed (or slow) operation
+};
+
+} // namespace
+
+promise_result check_g5(const run_data& d, const check_options& o) {
+  promise_result r{"G5", "availability", verdict::pass, {}, {}, {}, {}};
+  const int64_t t0 = first_start(d);
+  std::map<std::string, int> shard_of;
+  for (const auto& b : d.journal) {
+    if (b.shard >= 0) {
+      shard_of[sku_of_stream(b.stream)] = b.shard;
+    }
+  }
+  int64_t run_end = 0;
+  for (const auto& op : d.history) {
+    run_end = std::max(run_end, op.end_ms);
+  }
+  // A request sent to a node that was itself down measures that node, not its shards.
+  auto node_down = [&](const operation& op) {
+    if (op.node < 0 || static_cast<std::size_t>(op.node) >= d.node_ids.size()) {
+      return false;
+    }
+    for (const auto& f : d.faults) {
+      if (!f.skipped && node_fault(f.kind) && f.target == d.node_ids[op.node] &&
+          op.start_ms <= f.end_ms && op.end_ms >= f.start_ms) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::map<int, std::vector<const operation*>> ops_of;
+  for (const auto& op : d.history) {
+    if ((op.kind == op_kind::put_item || op.kind == op_kind::delete_item) && !node_down(op)) {
+      if (auto i = shard_of.find(op.sku); i != shard_of.end()) {
+        ops_of[i->second].push_back(&op);
+      }
+    }
+  }
+  // Unavailable windows per shard: from a failed request (no answer, 5xx) to the end of the
+  // next success on the shard, and every success slower than g5_slow_ms; merged.
+  std::map<int, std::vector<window>> windows;
+  for (auto& [shard, ops] : ops_of) {
+    std::sort(ops.begin(), ops.end(),
+              [](const operation* a, const operation* b) { return a->start_ms < b->start_ms; });
+    std::vector<window> w;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const auto& op = *ops[i];
+      const bool failed = op.status == 0 || op.status >= 500;
+      if (!failed) {
+        if (op.end_ms - op.start_ms > o.g5_slow_ms) {
+          w.push_back({op.start_ms, op.end_ms, true, op.id});
+        }
+        continue;
+      }
+      window x{op.start_ms, run_end, false, op.id};
+      for (std::size_t j = i + 1; j < ops.size(); ++j) {
+        const auto& next = *ops[j];
+        if (next.status != 0 && next.status < 500) {
+          x.to = next.end_ms;
+          x.recovered = true;
+          break;
+        }
+      }
+      w.push_back(x);
+    }
+    std::sort(w.begin(), w.end(), [](const window& a, const window& b) { return a.from < b.from; });
+    std::vector<window> merged;
+    for (const auto& x : w) {
+      if (!merged.empty() && x.from <= merged.back().to) {
+        merged.back().to = std::max(merged.back().to, x.to);
+        merged.back().recovered = merged.back().recovered && x.recovered;
+      } else {
+        merged.push_back(x);
+      }
+    }
+    windows[shard] = std::move(merged);
+  }
+  // Each window goes to the latest fault that began before it ended and was healed not long
+  // before it began; the rest is "no fault".
+  const std::size_t nf = d.faults.size();
+  std::vector<std::map<int, int64_t>> worst(nf + 1); // per fault: shard -> longest window
+  std::vector<std::pair<window, int>> unrecovered;
+  for (const auto& [shard, ws] : windows) {
+    for (const auto& x : ws) {
+      std::size_t owner = nf;
+      for (std::size_t f = 0; f < nf; ++f) {
+        const auto& fr = d.faults[f];
+        if (!fr.skipped && fr.start_ms <= x.to && fr.end_ms + o.g5_attribution_ms >= x.from) {
+          owner = f;
+        }
+      }
+      auto& cell = worst[owner][shard];
+      cell = std::max(cell, x.to - x.from);
+      if (!x.recovered) {
+        unrecovered.push_back({x, shard});
+      }
+    }
+  }
+  int64_t node_fault_max = 0;
+  for (std::size_t f = 0; f <= nf; ++f) {
+    std::vector<int64_t> v;
+    for (const auto& [shard, ms] : worst[f]) {
+      v.push_back(ms);
+    }
+    const int64_t mx = quantile(v, 1.0);
+    const int64_t p99 = quantile(v, 0.99);
+    std::ostringstream line;
+    if (f < nf) {
+      const auto& fr = d.faults[f];
+      if (fr.skipped) {
+        continue;
+      }
+      line << fr.kind << " " << fr.target << (fr.detail.empty() ? "" : " " + fr.detail) << " at "
+           << (fr.start_ms - t0) / 1000.0 << "s: ";
+      if (node_fault(fr.kind)) {
+        node_fault_max = std::max(node_fault_max, mx);
+        if (mx > o.g5_limit_ms) {
+          example(r, o,
+                  line.str() + "shards unavailable up to " + std::to_string(mx) + " ms (limit " +
+                      std::to_string(o.g5_limit_ms) + " ms)");
+        } else if (mx > o.g5_goal_ms && r.result == verdict::pass) {
+          r.result = verdict::warn;
+        }
+      }
+    } else {
+      line << "no fault running: ";
+    }
+    line << v.size() << " shards affected, max " << mx << " ms, p99 " << p99 << " ms";
+    if (f < nf && !node_fault(d.faults[f].kind)) {
+      line << " (whole-cluster fault: reported, not bounded)";
+    }
+    if (!v.empty() || f < nf) {
+      r.details.push_back(line.str());
+    }
+  }
+  for (const auto& [x, shard] : unrecovered) {
+    example(r, o,
+            "shard " + std::to_string(shard) + " failed from " + std::to_string(x.from - t0) +
+                " ms (op#" + std::to_string(x.op) +
+                ") and never served again before the load stopped");
+  }
+  r.metrics["node_fault_max_ms"] = static_cast<double>(node_fault_max);
+  r.metrics["goal_ms"] = static_cast<double>(o.g5_goal_ms);
+  r.summary =
+      "longest unavailability of a shard after a node fault: " + std::to_string(node_fault_max) +
+      " ms (goal " + std::to_string(o.g5_goal_ms) + " ms; FAIL above " +
+      std::to_string(o.g5_limit_ms) + " ms or never back)";
+  return r;
+}
+
+// ---- G6 ----------------------------------------------------------------------------------------
+
+promise_result check_g6(const run_data& d, const check_options& o) {
+  promise_result r{"G6", "holds expire", verdict::pass, {}, {}, {}, {}};
+  std::size_t left = 0;
+  std::size_t expired = 0;
+  std::vector<int64_t> lateness;
+  std::unordered_map<std::string, int64_t> expiry_of;
+  for (const auto& b : d.journal) {
+    for (const auto& ev : b.events) {
+      if (ev.kind == kind::hold_set) {
+        expiry_of[ev.hold_id] = ev.expires_at_ms;
+      } else if (ev.kind == kind::hold_released && ev.reason == 2 /* EXPIRED */) {
+        ++expired;
+        if (auto i = expiry_of.find(ev.hold_id); i != expiry_of.end()) {
+          lateness.push_back(std::max<int64_t>(0, ev.at_ms - i->second));
+        }
+      }
+    }
+  }
+  for (const auto& [sku, s] : replay_all(d)) {
+    for (const auto& [id, h] : s.holds) {
+      ++left;
+      if (h.expires_at_ms + o.g6_margin_ms < d.checked_at_ms) {
+        example(r, o,
+                "sku " + sku + ": hold " + id + " (cart " + h.cart_id + ", x" +
+                    std::to_string(h.qty) + ") expired " +
+                    std::to_string(d.checked_at_ms - h.expires_at_ms) +
+                    " ms before the check and still holds stock");
+      }
+    }
+  }
+  r.metrics["holds_open_at_check"] = static_cast<double>(left);
+  r.metrics["expired_releases"] = static_cast<double>(expired);
+  r.metrics["release_lateness_max_ms"] = static_cast<double>(quantile(lateness, 1.0));
+  r.metrics["release_lateness_p99_ms"] = static_cast<double>(quantile(lateness, 0.99));
+  r.summary = std::to_string(expired) + " holds released on expiry (late by max " +
+              std::to_string(quantile(lateness, 1.0)) + " ms, p99 " +
+              std::to_string(quantile(lateness, 0.99)) + " ms); " + std::to_string(left) +
+              " open at the check, none past TTL + " + std::to_string(o.g6_margin_ms) + " ms";
+  return r;
+}
+
+std::vector<promise_result> check_all(const run_data& d, const check_options& o) {
+  return {check_g1(d, o), check_g2(d, o), check_g3(d, o),
+          check_g4(d, o), check_g5(d, o), check_g6(d, o)};
+}
+
+bool all_passed(const std::vector<promise_result>& results) {
+  return std::none_of(results.begin(), results.end(),
+                      [](const promise_result& r) { return r.result == verdict::fail; });
+}
+
+} // namespace surge::chaos

@@ -1,0 +1,377 @@
+#include "cluster.hpp"
+
+#include <signal.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "http.hpp"
+#include "surge/net/json.hpp"
+
+namespace surge::chaos {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+namespace json = surge::net::json;
+
+namespace {
+
+std::string str(const json::value& v, std::string_view key) {
+  const auto* f = v.find(key);
+  if (f == nullptr || !f->is_string()) {
+    return {};
+  }
+  return std::get<std::string>(f->get());
+}
+
+int64_t num(const json::value& v, std::string_view key) {
+  const auto* f = v.find(key);
+  if (f == nullptr || !f->is_int()) {
+    return 0;
+  }
+  return std::get<int64_t>(f->get());
+}
+
+const json::array* arr(const json::value& v, std::string_view key) {
+  const auto* f = v.find(key);
+  return f != nullptr && f->is_array() ? &std::get<json::array>(f->get()) : nullptr;
+}
+
+std::optional<json::value> parse(const std::string& body) {
+  auto p = json::parse(body);
+  if (auto* v = std::get_if<json::value>(&p)) {
+    return std::move(*v);
+  }
+  return std::nullopt;
+}
+
+void chown_postgres(const std::string& path) {
+  run_command({"chown", "-R", "postgres:postgres", path}, 30s);
+}
+
+} // namespace
+
+// ---- PostgreSQL --------------------------------------------------------------------------------
+
+command_result private_postgres::pg_ctl(const std::vector<std::string>& args,
+                                        std::chrono::milliseconds limit) {
+  std::vector<std::string> argv{"runuser", "-u", "postgres", "--", bin_ + "/pg_ctl", "-D", dir_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, limit);
+}
+
+void private_postgres::start(const cluster_options& o, const std::string& dir, uint16_t port,
+                             const std::string& db) {
+  bin_ = o.pg_bin;
+  dir_ = dir + "/data";
+  log_ = dir + "/postgres.log";
+  db_ = db;
+  port_ = port;
+  fs::remove_all(dir);
+  fs::create_directories(dir_);
+  chown_postgres(dir);
+  auto r = run_command({"runuser", "-u", "postgres", "--", bin_ + "/initdb", "-D", dir_, "-U",
+                        "surge", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"},
+                       120s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("initdb failed:\n" + r.output);
+  }
+  const std::string opts = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port) +
+                           " -c unix_socket_directories=" + dir +
+                           " -c max_connections=400 -c fsync=off -c full_page_writes=off"
+                           " -c shared_buffers=64MB";
+  r = pg_ctl({"-l", log_, "-w", "-t", "60", "-o", opts, "start"}, 90s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("pg_ctl start failed:\n" + r.output + tail_of(log_));
+  }
+  running_ = true;
+  pqxx::connection c{"postgresql://surge@127.0.0.1:" + std::to_string(port) + "/postgres"};
+  pqxx::nontransaction tx{c};
+  tx.exec("CREATE DATABASE " + tx.quote_name(db));
+}
+
+void private_postgres::restart(std::chrono::milliseconds down) {
+  auto r = pg_ctl({"-m", "fast", "-w", "-t", "60", "stop"}, 90s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("pg_ctl stop failed:\n" + r.output);
+  }
+  std::this_thread::sleep_for(down);
+  // The options of the first start are in postmaster.opts; pg_ctl restart would reuse them, but
+  // the server is already down here, so start reads them from there too.
+  const std::string opts = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port_) +
+                           " -c unix_socket_directories=" + fs::path(dir_).parent_path().string() +
+                           " -c max_connections=400 -c fsync=off -c full_page_writes=off"
+                           " -c shared_buffers=64MB";
+  r = pg_ctl({"-l", log_, "-w", "-t", "60", "-o", opts, "start"}, 90s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("pg_ctl start failed:\n" + r.output + tail_of(log_));
+  }
+}
+
+void private_postgres::stop() {
+  if (running_) {
+    pg_ctl({"-m", "immediate", "-w", "-t", "30", "stop"}, 45s);
+    running_ = false;
+  }
+}
+
+private_postgres::~private_postgres() {
+  stop();
+}
+
+std::string private_postgres::url() const {
+  return "postgresql://surge@127.0.0.1:" + std::to_string(port_) + "/" + db_;
+}
+
+// ---- Redis -------------------------------------------------------------------------------------
+
+void private_redis::start(const cluster_options& o, const std::string& dir, uint16_t port) {
+  binary_ = o.redis_binary;
+  dir_ = dir;
+  log_ = dir + "/redis.log";
+  port_ = port;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  launch();
+}
+
+void private_redis::launch() {
+  proc_.start({binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
+               "--save", "3600 1", "--appendonly", "no", "--protected-mode", "no"},
+              log_);
+  for (int i = 0; i < 500; ++i) {
+    if (proc_.exited()) {
+      throw std::runtime_error("redis-server exited:\n" + tail_of(log_));
+    }
+    if (tail_of(log_, 5).find("Ready to accept connections") != std::string::npos) {
+      return;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  throw std::runtime_error("redis-server not ready in 10 s:\n" + tail_of(log_));
+}
+
+void private_redis::restart(bool flush, std::chrono::milliseconds down) {
+  if (flush) {
+    proc_.kill9();
+    fs::remove(dir_ + "/dump.rdb");
+  } else {
+    proc_.stop(20s); // SIGTERM: saves the dump (a save point is configured)
+  }
+  std::this_thread::sleep_for(down);
+  // The log grows: wait for the line of this start only.
+  fs::resize_file(log_, 0);
+  launch();
+}
+
+void private_redis::stop() {
+  proc_.kill9();
+}
+
+// ---- the cluster -------------------------------------------------------------------------------
+
+cluster_env::cluster_env(cluster_options o)
+    : o_(std::move(o)) {}
+
+cluster_env::~cluster_env() {
+  stop();
+}
+
+std::vector<std::string> cluster_env::node_ids() const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes_) {
+    out.push_back(n->id);
+  }
+  return out;
+}
+
+void cluster_env::start() {
+  fs::create_directories(o_.work_dir);
+  pg_.start(o_, o_.work_dir + "/pg", pick_free_port(), "surge_chaos");
+  redis_.start(o_, o_.work_dir + "/redis", pick_free_port());
+
+  std::string gateways;
+  for (const auto& g : gateway_names_) {
+    gateway_ports_.push_back(pick_free_port());
+    gateways +=
+        (gateways.empty() ? "" : ",") + g + "=127.0.0.1:" + std::to_string(gateway_ports_.back());
+  }
+  paysim_log_ = o_.work_dir + "/paysim.log";
+  paysim_.start({o_.paysim_binary, "--gateways=" + gateways, "--slow-ms=2500"}, paysim_log_);
+  for (int i = 0;; ++i) {
+    http_client c{"127.0.0.1", gateway_ports_.back(), 1s};
+    if (c.call("GET", "/healthz").status == 200) {
+      break;
+    }
+    if (paysim_.exited() || i > 300) {
+      throw std::runtime_error("surge-paysim did not start:\n" + tail_of(paysim_log_));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+
+  for (int i = 0; i < o_.nodes; ++i) {
+    auto n = std::make_unique<node>();
+    n->id = "n" + std::to_string(i + 1);
+    std::set<uint16_t> used;
+    for (int tries = 0; used.size() < 3 && tries < 100; ++tries) {
+      used.insert(pick_free_port());
+    }
+    auto it = used.begin();
+    n->http = *it++;
+    n->admin = *it++;
+    n->cluster = *it;
+    n->log = o_.work_dir + "/" + n->id + ".log";
+    nodes_.push_back(std::move(n));
+  }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (!start_node(i)) {
+      throw std::runtime_error("node " + nodes_[i]->id + " did not get ready:\n" +
+                               tail_of(nodes_[i]->log));
+    }
+  }
+}
+
+bool cluster_env::start_node(std::size_t i, std::chrono::milliseconds patience) {
+  auto& n = *nodes_.at(i);
+  std::string gateways;
+  for (std::size_t g = 0; g < gateway_names_.size(); ++g) {
+    gateways += (gateways.empty() ? "" : ",") + gateway_names_[g] + "=" +
+                (g % 2 == 0 ? "form" : "json") +
+                "+http://127.0.0.1:" + std::to_string(gateway_ports_[g]);
+  }
+  std::vector<std::string> argv{
+      o_.node_binary,
+      "--node.id=" + n.id,
+      "--http.port=" + std::to_string(n.http),
+      "--admin.port=" + std::to_string(n.admin),
+      "--cluster.port=" + std::to_string(n.cluster),
+      "--pg.url=" + pg_.url(),
+      "--redis.url=" + redis_.url(),
+      "--redis.prefix=" + redis_prefix_,
+      "--holds.ttl=" + o_.holds_ttl,
+      "--cluster.lease=" + o_.lease,
+      "--payments.gateways=" + gateways,
+      "--orders.settle_after=3s",
+      "--orders.reconcile_interval=1s",
+      "--log.level=info",
+  };
+  argv.insert(argv.end(), o_.node_extra.begin(), o_.node_extra.end());
+  n.proc.start(argv, n.log);
+  const auto deadline = steady::now() + patience;
+  http_client probe{"127.0.0.1", n.http, 1s};
+  while (steady::now() < deadline) {
+    if (n.proc.exited()) {
+      return false;
+    }
+    if (probe.call("GET", "/readyz").status == 200) {
+      n.up = true;
+      return true;
+    }
+    probe.close();
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+void cluster_env::kill_node(std::size_t i) {
+  nodes_.at(i)->up = false;
+  nodes_.at(i)->proc.kill9();
+}
+
+bool cluster_env::set_gateway_down(std::size_t i, bool down) {
+  http_client c{"127.0.0.1", gateway_ports_.at(i), 3s};
+  return c.call("POST", "/_outage", down ? R"({"down":true})" : R"({"down":false})").status == 200;
+}
+
+std::vector<charge_row> cluster_env::charges() {
+  http_client c{"127.0.0.1", gateway_ports_.at(0), 30s};
+  auto a = c.call("GET", "/_charges");
+  if (a.status != 200) {
+    throw std::runtime_error("GET /_charges: " + std::to_string(a.status) + " " + a.error);
+  }
+  auto v = parse(a.body);
+  if (!v || !v->is_array()) {
+    throw std::runtime_error("GET /_charges: not a JSON array");
+  }
+  std::vector<charge_row> out;
+  for (const auto& e : std::get<json::array>(v->get())) {
+    out.push_back(
+        {str(e, "gateway"), str(e, "idempotency_key"), num(e, "amount_cents"), str(e, "status")});
+  }
+  return out;
+}
+
+bool cluster_env::settled(std::string& why) {
+  std::set<std::string> up_ids;
+  for (const auto& n : nodes_) {
+    if (!n->proc.running() || n->proc.exited()) {
+      why = n->id + " is not running";
+      return false;
+    }
+    http_client c{"127.0.0.1", n->http, 2s};
+    if (c.call("GET", "/readyz").status != 200) {
+      why = n->id + " is not ready";
+      return false;
+    }
+  }
+  http_client admin{"127.0.0.1", nodes_.front()->admin, 5s};
+  auto cl = admin.call("GET", "/admin/v1/cluster");
+  auto sh = admin.call("GET", "/admin/v1/shards");
+  auto cv = parse(cl.body);
+  auto sv = parse(sh.body);
+  if (cl.status != 200 || sh.status != 200 || !cv || !sv) {
+    why = "admin API of " + nodes_.front()->id + " did not answer";
+    return false;
+  }
+  if (const auto* members = arr(*cv, "nodes")) {
+    for (const auto& m : *members) {
+      if (str(m, "status") == "up") {
+        up_ids.insert(str(m, "node_id"));
+      }
+    }
+  }
+  for (const auto& n : nodes_) {
+    if (up_ids.count(n->id) == 0) {
+      why = n->id + " is not up in /admin/v1/cluster";
+      return false;
+    }
+  }
+  const auto* shards = arr(*sv, "shards");
+  if (shards == nullptr || shards->empty()) {
+    why = "no shard map";
+    return false;
+  }
+  int unowned = 0;
+  int moving = 0;
+  for (const auto& s : *shards) {
+    unowned += up_ids.count(str(s, "owner")) == 0 ? 1 : 0;
+    moving += str(s, "target").empty() ? 0 : 1;
+  }
+  if (unowned > 0 || moving > 0) {
+    why = std::to_string(unowned) + " shards without a live owner, " + std::to_string(moving) +
+          " moving";
+    return false;
+  }
+  return true;
+}
+
+void cluster_env::stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  for (auto& n : nodes_) {
+    n->proc.stop(10s);
+  }
+  paysim_.stop(5s);
+  redis_.stop();
+  pg_.stop();
+}
+
+} // namespace surge::chaos

@@ -1,0 +1,164 @@
+#include "faults.hpp"
+
+#include <signal.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "http.hpp"
+
+namespace surge::chaos {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::size_t node_index(fault_context& ctx, const planned_fault& f) {
+  return static_cast<std::size_t>(f.node) % ctx.env.nodes().size();
+}
+
+/// Waits (bounded) until node `i` answers /readyz with 200.
+bool wait_ready(fault_context& ctx, std::size_t i, std::chrono::seconds patience) {
+  auto& n = *ctx.env.nodes()[i];
+  http_client probe{"127.0.0.1", n.http, 1s};
+  const auto deadline = steady::now() + patience;
+  while (steady::now() < deadline) {
+    if (probe.call("GET", "/readyz").status == 200) {
+      return true;
+    }
+    probe.close();
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+/// SIGKILL, and after the fault's duration a restart.
+class kill_fault : public fault_kind {
+ public:
+  std::string name() const override { return "kill"; }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = node_index(ctx, f);
+    rec.target = ctx.env.nodes()[i]->id;
+    rec.detail = "SIGKILL, restart after " + std::to_string(f.duration_ms) + " ms";
+    ctx.env.kill_node(i);
+  }
+  void heal(fault_context& ctx, const planned_fault& f, fault_record&) override {
+    const auto i = node_index(ctx, f);
+    if (!ctx.env.start_node(i, 90s)) {
+      throw std::runtime_error(ctx.env.nodes()[i]->id + " did not restart:\n" +
+                               tail_of(ctx.env.nodes()[i]->log));
+    }
+  }
+};
+
+/// SIGSTOP for longer than the lease, then SIGCONT: the node wakes up fenced.
+class pause_fault : public fault_kind {
+ public:
+  std::string name() const override { return "pause"; }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = node_index(ctx, f);
+    auto& n = *ctx.env.nodes()[i];
+    rec.target = n.id;
+    rec.detail = "SIGSTOP for " + std::to_string(f.duration_ms) + " ms";
+    n.up = false;
+    n.proc.signal(SIGSTOP);
+  }
+  void heal(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = node_index(ctx, f);
+    auto& n = *ctx.env.nodes()[i];
+    n.proc.signal(SIGCONT);
+    if (!wait_ready(ctx, i, 60s)) {
+      rec.note = n.id + " not ready within 60 s after SIGCONT";
+    }
+    n.up = true;
+  }
+};
+
+/// Needs nodes in network namespaces; named here so that the run can say why it is skipped.
+class netns_fault : public fault_kind {
+ public:
+  explicit netns_fault(std::string name)
+      : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  std::string unavailable(const fault_context& ctx) const override {
+    return ctx.netns ? std::string{}
+                     : "needs network namespaces (ip netns, tc netem); this run is in loopback "
+                       "mode";
+  }
+  void inject(fault_context&, const planned_fault&, fault_record&) override {
+    throw std::runtime_error(name_ + " is not implemented without network namespaces");
+  }
+  void heal(fault_context&, const planned_fault&, fault_record&) override {}
+
+ private:
+  const std::string name_;
+};
+
+/// redis-server stopped and started again on the same port, with its data (SIGTERM saves the
+/// dump) or without (SIGKILL, dump deleted: every cart and snapshot gone).
+class redis_restart_fault : public fault_kind {
+ public:
+  std::string name() const override { return "redis-restart"; }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const bool flush = f.variant == "flush";
+    rec.target = "redis";
+    rec.detail = flush ? "SIGKILL + dump deleted (data lost)" : "SIGTERM (dump saved)";
+    rec.detail += ", down " + std::to_string(f.duration_ms) + " ms";
+    ctx.env.redis().restart(flush, std::chrono::milliseconds{f.duration_ms});
+  }
+  void heal(fault_context&, const planned_fault&, fault_record&) override {}
+};
+
+/// pg_ctl stop -m fast, then start.
+class pg_restart_fault : public fault_kind {
+ public:
+  std::string name() const override { return "pg-restart"; }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    rec.target = "postgres";
+    rec.detail = "pg_ctl stop -m fast; start after " + std::to_string(f.duration_ms) + " ms";
+    ctx.env.pg().restart(std::chrono::milliseconds{f.duration_ms});
+  }
+  void heal(fault_context&, const planned_fault&, fault_record&) override {}
+};
+
+/// paysim's POST /_outage on the first gateway (failover to the next) or on all of them.
+class gateway_outage_fault : public fault_kind {
+ public:
+  std::string name() const override { return "gateway-outage"; }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto& names = ctx.env.gateway_names();
+    const std::size_t count = f.variant == "all" ? names.size() : 1;
+    rec.target = f.variant == "all" ? "all gateways" : names.front();
+    rec.detail = "down for " + std::to_string(f.duration_ms) + " ms";
+    for (std::size_t g = 0; g < count; ++g) {
+      if (!ctx.env.set_gateway_down(g, true)) {
+        throw std::runtime_error("POST /_outage failed on " + names[g]);
+      }
+    }
+  }
+  void heal(fault_context& ctx, const planned_fault&, fault_record& rec) override {
+    for (std::size_t g = 0; g < ctx.env.gateway_names().size(); ++g) {
+      if (!ctx.env.set_gateway_down(g, false)) {
+        rec.note = "could not end the outage of " + ctx.env.gateway_names()[g];
+      }
+    }
+  }
+};
+
+} // namespace
+
+std::vector<std::unique_ptr<fault_kind>> make_fault_kinds() {
+  std::vector<std::unique_ptr<fault_kind>> out;
+  out.push_back(std::make_unique<kill_fault>());
+  out.push_back(std::make_unique<pause_fault>());
+  out.push_back(std::make_unique<netns_fault>("partition"));
+  out.push_back(std::make_unique<netns_fault>("latency"));
+  out.push_back(std::make_unique<netns_fault>("loss"));
+  out.push_back(std::make_unique<redis_restart_fault>());
+  out.push_back(std::make_unique<pg_restart_fault>());
+  out.push_back(std::make_unique<gateway_outage_fault>());
+  return out;
+}
+
+} // namespace surge::chaos

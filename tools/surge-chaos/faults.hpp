@@ -1,0 +1,38 @@
+#pragma once
+
+// Fault kinds, pluggable: each kind is a class with a name, a reason it cannot run in this
+// environment (empty when it can), inject and heal. make_fault_kinds() is the registry; a new
+// kind is a new class there plus its name in schedule.cpp's fault_kinds().
+// inject/heal run on the fault thread, one fault at a time; they block until done.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster.hpp"
+#include "model.hpp"
+#include "schedule.hpp"
+
+namespace surge::chaos {
+
+struct fault_context {
+  cluster_env& env;
+  bool netns = false; ///< nodes in network namespaces (partition, latency, loss possible)
+};
+
+class fault_kind {
+ public:
+  virtual ~fault_kind() = default;
+  virtual std::string name() const = 0;
+  /// Why this kind cannot run here ("" when it can).
+  virtual std::string unavailable(const fault_context&) const { return {}; }
+  /// Starts the fault; fills `rec.target`/`rec.detail`. Throws std::runtime_error on failure.
+  virtual void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) = 0;
+  /// Ends it (restart, resume, heal) and returns once the target serves again (bounded).
+  virtual void heal(fault_context& ctx, const planned_fault& f, fault_record& rec) = 0;
+};
+
+/// One instance of every known kind.
+std::vector<std::unique_ptr<fault_kind>> make_fault_kinds();
+
+} // namespace surge::chaos

@@ -1,0 +1,64 @@
+#pragma once
+
+// Shoppers: a bounded number of client threads, each running journeys (new cart, add items,
+// change a quantity, remove one, checkout with a payment token, retries with the same
+// Idempotency-Key, or walk away and let the holds expire) against the nodes that are up, and an
+// operator thread adding stock to the hot SKUs. Every request goes into the history.
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster.hpp"
+#include "model.hpp"
+
+namespace surge::chaos {
+
+struct load_options {
+  int clients = 8;
+  uint64_t seed = 1;
+  std::vector<std::string> hot;            ///< few SKUs most journeys want, little stock
+  std::vector<std::string> cold;           ///< many SKUs, plenty of stock
+  std::chrono::milliseconds timeout{6000}; ///< per request
+};
+
+class load {
+ public:
+  load(cluster_env& env, load_options o);
+  ~load();
+  load(const load&) = delete;
+  load& operator=(const load&) = delete;
+
+  /// Puts the catalog in place through node 0's admin API (recorded in the history).
+  void load_catalog(int64_t hot_stock, int64_t cold_stock);
+  void start();
+  /// Stops the threads (each finishes its request in flight; bounded by the timeout).
+  void stop();
+
+  uint64_t ops() const { return ops_.load(); }
+  uint64_t errors() const { return errors_.load(); }
+  /// Every operation so far, in order of start.
+  std::vector<operation> history() const;
+
+ private:
+  void shopper(int client);
+  void operator_loop();
+  /// Index of a node that is up (any node when none is), drawn from `rng_value`.
+  int pick_node(uint64_t rng_value) const;
+  void record(operation&& op);
+
+  cluster_env& env_;
+  const load_options o_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<uint64_t> ops_{0};
+  std::atomic<uint64_t> errors_{0};
+  mutable std::mutex mtx_;
+  std::vector<operation> history_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace surge::chaos

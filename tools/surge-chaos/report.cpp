@@ -1,0 +1,225 @@
+#include "report.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "process.hpp"
+#include "surge/net/json.hpp"
+
+namespace surge::chaos {
+
+namespace {
+
+void q(std::string& out, const std::string& s) {
+  surge::net::json::append_quoted(out, s);
+}
+
+std::string fixed(double v, int digits = 1) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+} // namespace
+
+std::string promise_table(const std::vector<promise_result>& results) {
+  std::ostringstream s;
+  s << "PROMISE  RESULT  WHAT\n";
+  for (const auto& r : results) {
+    s << std::left << std::setw(9) << r.id << std::setw(8) << to_string(r.result) << r.title << ": "
+      << r.summary << "\n";
+  }
+  for (const auto& r : results) {
+    for (const auto& d : r.details) {
+      s << "  " << r.id << "  " << d << "\n";
+    }
+    for (const auto& c : r.counter_examples) {
+      s << "  " << r.id << " counter-example: " << c << "\n";
+    }
+  }
+  return s.str();
+}
+
+std::string json_report(const run_info& info, const run_data& d,
+                        const std::vector<promise_result>& results) {
+  std::string o = "{\"seed\":" + std::to_string(info.seed) +
+                  ",\"nodes\":" + std::to_string(info.nodes) +
+                  ",\"duration_ms\":" + std::to_string(info.duration_ms) + ",\"mode\":";
+  q(o, info.mode);
+  o += ",\"notes\":[";
+  for (std::size_t i = 0; i < info.notes.size(); ++i) {
+    o += i == 0 ? "" : ",";
+    q(o, info.notes[i]);
+  }
+  o += "],\"faults_requested\":[";
+  for (std::size_t i = 0; i < info.faults_requested.size(); ++i) {
+    o += i == 0 ? "" : ",";
+    q(o, info.faults_requested[i]);
+  }
+  o += "],\"faults\":[";
+  for (std::size_t i = 0; i < d.faults.size(); ++i) {
+    const auto& f = d.faults[i];
+    o += i == 0 ? "{\"kind\":" : ",{\"kind\":";
+    q(o, f.kind);
+    o += ",\"target\":";
+    q(o, f.target);
+    o += ",\"detail\":";
+    q(o, f.detail);
+    const auto rel = [&](int64_t ms) {
+      return f.skipped ? std::string{"null"} : fixed(double(ms - info.load_start_ms) / 1000.0, 3);
+    };
+    o += ",\"start_s\":" + rel(f.start_ms) + ",\"end_s\":" + rel(f.end_ms) +
+         ",\"skipped\":" + (f.skipped ? "true" : "false") + ",\"note\":";
+    q(o, f.note);
+    o += "}";
+  }
+  uint64_t errors = 0;
+  std::map<std::string, uint64_t> outcomes;
+  for (const auto& op : d.history) {
+    errors += op.status == 0 || op.status >= 500 ? 1 : 0;
+    outcomes[std::string{to_string(op.kind)} + " " + std::to_string(op.status) +
+             (op.error_code.empty() || op.status == 0 ? "" : " " + op.error_code)] += 1;
+  }
+  o += "],\"requests\":" + std::to_string(d.history.size()) +
+       ",\"errors\":" + std::to_string(errors) + ",\"outcomes\":{";
+  bool first = true;
+  for (const auto& [k, v] : outcomes) {
+    o += first ? "" : ",";
+    first = false;
+    q(o, k);
+    o += ":" + std::to_string(v);
+  }
+  o += "},\"promises\":[";
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    o += i == 0 ? "{\"id\":" : ",{\"id\":";
+    q(o, r.id);
+    o += ",\"title\":";
+    q(o, r.title);
+    o += ",\"result\":";
+    q(o, to_string(r.result));
+    o += ",\"summary\":";
+    q(o, r.summary);
+    o += ",\"counter_examples\":[";
+    for (std::size_t j = 0; j < r.counter_examples.size(); ++j) {
+      o += j == 0 ? "" : ",";
+      q(o, r.counter_examples[j]);
+    }
+    o += "],\"details\":[";
+    for (std::size_t j = 0; j < r.details.size(); ++j) {
+      o += j == 0 ? "" : ",";
+      q(o, r.details[j]);
+    }
+    o += "],\"metrics\":{";
+    bool f2 = true;
+    for (const auto& [k, v] : r.metrics) {
+      o += f2 ? "" : ",";
+      f2 = false;
+      q(o, k);
+      o += ":" + fixed(v, 3);
+    }
+    o += "}}";
+  }
+  o += "],\"passed\":";
+  o += all_passed(results) ? "true" : "false";
+  o += "}\n";
+  return o;
+}
+
+std::string history_jsonl(const std::vector<operation>& history) {
+  std::string o;
+  for (const auto& op : history) {
+    o += "{\"id\":" + std::to_string(op.id) + ",\"kind\":";
+    q(o, to_string(op.kind));
+    o += ",\"client\":" + std::to_string(op.client) + ",\"node\":" + std::to_string(op.node) +
+         ",\"start_ms\":" + std::to_string(op.start_ms) +
+         ",\"end_ms\":" + std::to_string(op.end_ms) + ",\"status\":" + std::to_string(op.status);
+    const std::pair<const char*, const std::string*> fields[] = {
+        {"cart_id", &op.cart_id},          {"sku", &op.sku},
+        {"key", &op.idempotency_key},      {"token", &op.token},
+        {"error", &op.error_code},         {"order_id", &op.order_id},
+        {"order_status", &op.order_status}};
+    for (const auto& [name, value] : fields) {
+      if (!value->empty()) {
+        o += ",\"" + std::string{name} + "\":";
+        q(o, *value);
+      }
+    }
+    o += ",\"qty\":" + std::to_string(op.qty) + ",\"lines\":[";
+    for (std::size_t i = 0; i < op.lines.size(); ++i) {
+      o += i == 0 ? "{\"sku\":" : ",{\"sku\":";
+      q(o, op.lines[i].sku);
+      o += ",\"qty\":" + std::to_string(op.lines[i].qty) + ",\"hold_id\":";
+      q(o, op.lines[i].hold_id);
+      o += "}";
+    }
+    o += "]}\n";
+  }
+  return o;
+}
+
+std::string write_plot(const run_info& info, const run_data& d, const std::string& svg_path) {
+  const int64_t t0 = info.load_start_ms;
+  const int64_t seconds = std::max<int64_t>(1, (info.load_end_ms - t0) / 1000 + 1);
+  std::vector<int64_t> ops(static_cast<std::size_t>(seconds), 0);
+  std::vector<int64_t> errs(ops.size(), 0);
+  std::vector<std::vector<int64_t>> lat(ops.size());
+  for (const auto& op : d.history) {
+    const int64_t s = (op.end_ms - t0) / 1000;
+    if (s < 0 || s >= seconds) {
+      continue;
+    }
+    const auto i = static_cast<std::size_t>(s);
+    ++ops[i];
+    errs[i] += op.status == 0 || op.status >= 500 ? 1 : 0;
+    lat[i].push_back(op.end_ms - op.start_ms);
+  }
+  const std::string dat = svg_path + ".dat";
+  const std::string gp = svg_path + ".gp";
+  {
+    std::ofstream out{dat};
+    out << "# second ops errors p50_ms p99_ms\n";
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      out << i << " " << ops[i] << " " << errs[i] << " " << quantile(lat[i], 0.5) << " "
+          << quantile(lat[i], 0.99) << "\n";
+    }
+  }
+  {
+    std::ofstream out{gp};
+    out << "set terminal svg size 1200,700 dynamic background rgb 'white'\n"
+        << "set output '" << svg_path << "'\n"
+        << "set multiplot layout 2,1 title 'surge-chaos seed " << info.seed << ", " << info.nodes
+        << " nodes, " << info.mode << " mode'\n"
+        << "set xlabel 'seconds'\nset grid\nset key top left\n";
+    int n = 1;
+    for (const auto& f : d.faults) {
+      if (f.skipped) {
+        continue;
+      }
+      const double a = double(f.start_ms - t0) / 1000.0;
+      const double b = std::max(a + 0.3, double(f.end_ms - t0) / 1000.0);
+      out << "set object " << n << " rect from " << a << ", graph 0 to " << b
+          << ", graph 1 fc rgb '#ffcccc' fs solid 0.4 noborder behind\n";
+      out << "set label " << n << " '" << f.kind << " " << f.target << "' at " << a
+          << ", graph 0.97 rotate by 90 right font ',8'\n";
+      ++n;
+    }
+    out << "set ylabel 'requests/s'\n"
+        << "plot '" << dat << "' using 1:2 with lines lw 2 title 'ops/s', '" << dat
+        << "' using 1:3 with impulses lw 2 lc rgb 'red' title 'errors/s'\n"
+        << "set ylabel 'latency ms'\nset logscale y\n"
+        << "plot '" << dat << "' using 1:($4+1) with lines title 'p50', '" << dat
+        << "' using 1:($5+1) with lines title 'p99'\n"
+        << "unset multiplot\n";
+  }
+  auto r = run_command({"gnuplot", gp}, std::chrono::seconds{60});
+  if (r.exit_code != 0) {
+    return "gnuplot failed (" + std::to_string(r.exit_code) + "): " + r.output;
+  }
+  return {};
+}
+
+} // namespace surge::chaos

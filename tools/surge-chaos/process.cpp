@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -50,7 +53,7 @@ uint16_t try_bind(uint16_t port) {
 }
 
 /// fork + exec with stdout/stderr on `out_fd`; every other descriptor closed in the child.
-pid_t spawn(const std::vector<std::string>& args, int out_fd) {
+pid_t fork_exec(const std::vector<std::string>& args, int out_fd) {
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) {
@@ -89,6 +92,55 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd) {
     ::_exit(127);
   }
   return pid;
+}
+
+/// PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process. The
+/// fault thread restarts redis-server and killed nodes and ends after the last fault: its
+/// children got SIGKILL then. So every child is forked on this one thread, which lives as long
+/// as surge-chaos (detached; it ends with the process, and the children with it).
+class forker {
+ public:
+  static forker& instance() {
+    static auto* f = new forker; // never destroyed: its thread must outlive every caller
+    return *f;
+  }
+
+  pid_t spawn(const std::vector<std::string>& args, int out_fd) {
+    std::packaged_task<pid_t()> task{[&] { return fork_exec(args, out_fd); }};
+    auto result = task.get_future();
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result.get(); // rethrows fork_exec's exception
+  }
+
+ private:
+  forker() {
+    std::thread{[this] { run(); }}.detach();
+  }
+
+  [[noreturn]] void run() {
+    for (;;) {
+      std::packaged_task<pid_t()> task;
+      {
+        std::unique_lock<std::mutex> lock{mtx_};
+        cv_.wait(lock, [this] { return !tasks_.empty(); });
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<pid_t()>> tasks_;
+};
+
+pid_t spawn(const std::vector<std::string>& args, int out_fd) {
+  return forker::instance().spawn(args, out_fd);
 }
 
 } // namespace

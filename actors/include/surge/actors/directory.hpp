@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -70,28 +71,31 @@ class directory {
   bool try_release(const std::string& id, const caf::actor_addr& self, uint64_t received) {
     auto& s = stripe_of(id);
     std::lock_guard<std::mutex> guard{s.mtx};
-    for (auto* map : {&s.entries, &s.leaving}) {
-      auto i = map->find(id);
-      if (i != map->end() && i->second.handle.address() == self) {
-        if (i->second.sent != received) {
-          return false;
-        }
-        map->erase(i);
-        return true;
+    if (auto i = s.entries.find(id); i != s.entries.end() && i->second.handle.address() == self) {
+      if (i->second.sent != received) {
+        return false;
       }
+      erase(s.entries, i);
+      return true;
     }
-    return true; // already replaced: nothing can reach this incarnation any more
+    if (auto i = find_leaving(s, id, self); i != s.leaving.end()) {
+      if (i->second.sent != received) {
+        return false;
+      }
+      erase(s.leaving, i);
+    }
+    return true; // replaced: nothing can reach this incarnation any more
   }
 
   /// Forgets `id` if it still maps to `self` (called when an entity terminates).
   void forget(const std::string& id, const caf::actor_addr& self) {
     auto& s = stripe_of(id);
     std::lock_guard<std::mutex> guard{s.mtx};
-    for (auto* map : {&s.entries, &s.leaving}) {
-      auto i = map->find(id);
-      if (i != map->end() && i->second.handle.address() == self) {
-        map->erase(i);
-      }
+    if (auto i = s.entries.find(id); i != s.entries.end() && i->second.handle.address() == self) {
+      erase(s.entries, i);
+    }
+    if (auto i = find_leaving(s, id, self); i != s.leaving.end()) {
+      erase(s.leaving, i);
     }
   }
 
@@ -106,7 +110,7 @@ class directory {
       for (auto i = s.entries.begin(); i != s.entries.end();) {
         if (!i->second.stub && i->second.shard == static_cast<int64_t>(shard)) {
           told.push_back(i->second.handle);
-          s.leaving.insert_or_assign(i->first, std::move(i->second));
+          s.leaving.emplace(i->first, std::move(i->second));
           i = s.entries.erase(i);
         } else {
           ++i;
@@ -122,41 +126,17 @@ class directory {
   /// Local incarnations (reachable or leaving) of `shard`: a handover completes at 0.
   std::size_t local_count(uint32_t shard) const {
     std::size_t n = 0;
-    for (auto& s : stripes_) {
-      std::lock_guard<std::mutex> guard{s.mtx};
-      for (const auto* map : {&s.entries, &s.leaving}) {
-        for (const auto& [id, e] : *map) {
-          n += !e.stub && e.shard == static_cast<int64_t>(shard) ? 1 : 0;
-        }
-      }
-    }
+    visit_all(
+        [&](const entry& e) { n += !e.stub && e.shard == static_cast<int64_t>(shard) ? 1 : 0; });
     return n;
   }
 
-  /// Live local entities right now (stubs not counted).
-  std::size_t size() const {
-    std::size_t n = 0;
-    for (auto& s : stripes_) {
-      std::lock_guard<std::mutex> guard{s.mtx};
-      for (const auto* map : {&s.entries, &s.leaving}) {
-        for (const auto& [id, e] : *map) {
-          n += e.stub ? 0 : 1;
-        }
-      }
-    }
-    return n;
-  }
+  /// Live local entities right now (stubs not counted). O(1).
+  std::size_t size() const { return live_.load(std::memory_order_relaxed); }
 
   /// Calls `f(handle)` for every live actor, stubs included (e.g. to stop them at shutdown).
   void for_each(const std::function<void(const Handle&)>& f) const {
-    for (auto& s : stripes_) {
-      std::lock_guard<std::mutex> guard{s.mtx};
-      for (const auto* map : {&s.entries, &s.leaving}) {
-        for (const auto& [id, e] : *map) {
-          f(e.handle);
-        }
-      }
-    }
+    visit_all([&](const entry& e) { f(e.handle); });
   }
 
  private:
@@ -170,7 +150,9 @@ class directory {
   struct stripe {
     mutable std::mutex mtx;
     std::unordered_map<std::string, entry> entries;
-    std::unordered_map<std::string, entry> leaving; ///< handing over: reachable by nobody new
+    /// Incarnations that acquire() no longer returns (handing over, or replaced), until they
+    /// quit; several per id are possible.
+    std::unordered_multimap<std::string, entry> leaving;
   };
 
   std::optional<Handle> get(const std::string& id, bool local_only) {
@@ -190,11 +172,13 @@ class directory {
       const bool local = r.at == placement::where::local;
       // A stub while the shard is ours now, or an incarnation of an older epoch (the shard
       // went away and came back): replace it. A stale incarnation finishes as if handed over.
+      // Either way the old actor stays in `leaving` until it quits (a stub when idle), so
+      // that it is still found by try_release() and by for_each() at shutdown.
       if ((i->second.stub && local) || (!i->second.stub && local && i->second.epoch != r.epoch)) {
         if (!i->second.stub) {
           caf::anon_send(i->second.handle, handoff_atom::value, false);
-          s.leaving.insert_or_assign(id, std::move(i->second));
         }
+        s.leaving.emplace(id, std::move(i->second));
         s.entries.erase(i);
         i = s.entries.end();
       }
@@ -212,6 +196,9 @@ class directory {
         e.shard = shard;
         e.stub = true;
       }
+      if (!e.stub) {
+        live_.fetch_add(1, std::memory_order_relaxed);
+      }
       i = s.entries.emplace(id, std::move(e)).first;
     }
     ++i->second.sent;
@@ -220,12 +207,47 @@ class directory {
 
   stripe& stripe_of(const std::string& id) { return stripes_[std::hash<std::string>{}(id) % n]; }
 
+  /// Calls `f(entry)` for every entry, reachable or leaving, stripe by stripe under its lock.
+  template <class F>
+  void visit_all(F&& f) const {
+    for (auto& s : stripes_) {
+      std::lock_guard<std::mutex> guard{s.mtx};
+      for (const auto& [id, e] : s.entries) {
+        f(e);
+      }
+      for (const auto& [id, e] : s.leaving) {
+        f(e);
+      }
+    }
+  }
+
+  /// Erases an entry, keeping the count of live entities.
+  template <class Map>
+  void erase(Map& map, typename Map::iterator i) {
+    if (!i->second.stub) {
+      live_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    map.erase(i);
+  }
+
+  /// The leaving incarnation `self` of `id`, or leaving.end(). Under the stripe's lock.
+  static auto find_leaving(stripe& s, const std::string& id, const caf::actor_addr& self) {
+    auto [first, last] = s.leaving.equal_range(id);
+    for (auto i = first; i != last; ++i) {
+      if (i->second.handle.address() == self) {
+        return i;
+      }
+    }
+    return s.leaving.end();
+  }
+
   static constexpr std::size_t n = 64;
   const std::string kind_;
   const spawn_fn spawn_;
   const stub_fn stub_;
   const placement* where_ = nullptr;
   std::array<stripe, n> stripes_;
+  std::atomic<std::size_t> live_{0};
 };
 
 } // namespace surge::actors

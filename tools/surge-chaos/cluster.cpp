@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -73,6 +74,7 @@ void private_postgres::start(const cluster_options& o, const std::string& dir, u
   log_ = dir + "/postgres.log";
   db_ = db;
   port_ = port;
+  node_host_ = o.net != nullptr ? o.net->pg_address() : "127.0.0.1";
   fs::remove_all(dir);
   fs::create_directories(dir_);
   chown_postgres(dir);
@@ -82,11 +84,12 @@ void private_postgres::start(const cluster_options& o, const std::string& dir, u
   if (r.exit_code != 0) {
     throw std::runtime_error("initdb failed:\n" + r.output);
   }
-  const std::string opts = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port) +
-                           " -c unix_socket_directories=" + dir +
-                           " -c max_connections=400 -c fsync=off -c full_page_writes=off"
-                           " -c shared_buffers=64MB";
-  r = pg_ctl({"-l", log_, "-w", "-t", "60", "-o", opts, "start"}, 90s);
+  if (node_host_ != "127.0.0.1") {
+    // initdb's pg_hba.conf trusts loopback only; the nodes come from their namespaces.
+    std::ofstream hba{dir_ + "/pg_hba.conf", std::ios::app};
+    hba << "host all all " << o.net->subnet << ".0/24 trust\n";
+  }
+  r = pg_ctl({"-l", log_, "-w", "-t", "60", "-o", server_options(), "start"}, 90s);
   if (r.exit_code != 0) {
     throw std::runtime_error("pg_ctl start failed:\n" + r.output + tail_of(log_));
   }
@@ -102,16 +105,20 @@ void private_postgres::restart(std::chrono::milliseconds down) {
     throw std::runtime_error("pg_ctl stop failed:\n" + r.output);
   }
   std::this_thread::sleep_for(down);
-  // The options of the first start are in postmaster.opts; pg_ctl restart would reuse them, but
-  // the server is already down here, so start reads them from there too.
-  const std::string opts = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port_) +
-                           " -c unix_socket_directories=" + fs::path(dir_).parent_path().string() +
-                           " -c max_connections=400 -c fsync=off -c full_page_writes=off"
-                           " -c shared_buffers=64MB";
-  r = pg_ctl({"-l", log_, "-w", "-t", "60", "-o", opts, "start"}, 90s);
+  r = pg_ctl({"-l", log_, "-w", "-t", "60", "-o", server_options(), "start"}, 90s);
   if (r.exit_code != 0) {
     throw std::runtime_error("pg_ctl start failed:\n" + r.output + tail_of(log_));
   }
+}
+
+std::string private_postgres::server_options() const {
+  // netns mode: the harness on loopback, the nodes over the bridge (10.77.0.2 only).
+  const std::string listen =
+      node_host_ == "127.0.0.1" ? std::string{"127.0.0.1"} : "127.0.0.1," + node_host_;
+  return "-c listen_addresses=" + listen + " -c port=" + std::to_string(port_) +
+         " -c unix_socket_directories=" + fs::path(dir_).parent_path().string() +
+         " -c max_connections=400 -c fsync=off -c full_page_writes=off"
+         " -c shared_buffers=64MB";
 }
 
 void private_postgres::stop() {
@@ -129,6 +136,10 @@ std::string private_postgres::url() const {
   return "postgresql://surge@127.0.0.1:" + std::to_string(port_) + "/" + db_;
 }
 
+std::string private_postgres::node_url() const {
+  return "postgresql://surge@" + node_host_ + ":" + std::to_string(port_) + "/" + db_;
+}
+
 // ---- Redis -------------------------------------------------------------------------------------
 
 void private_redis::start(const cluster_options& o, const std::string& dir, uint16_t port) {
@@ -136,15 +147,22 @@ void private_redis::start(const cluster_options& o, const std::string& dir, uint
   dir_ = dir;
   log_ = dir + "/redis.log";
   port_ = port;
+  host_ = o.net != nullptr ? o.net->hub_address() : "127.0.0.1";
   fs::remove_all(dir);
   fs::create_directories(dir);
   launch();
 }
 
 void private_redis::launch() {
-  proc_.start({binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
-               "--save", "3600 1", "--appendonly", "no", "--protected-mode", "no"},
-              log_);
+  std::vector<std::string> argv{binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1"};
+  if (host_ != "127.0.0.1") {
+    argv.push_back(host_); // --bind 127.0.0.1 10.77.0.1
+  }
+  for (const char* a : {"--dir", dir_.c_str(), "--save", "3600 1", "--appendonly", "no",
+                        "--protected-mode", "no"}) {
+    argv.emplace_back(a);
+  }
+  proc_.start(argv, log_);
   for (int i = 0; i < 500; ++i) {
     if (proc_.exited()) {
       throw std::runtime_error("redis-server exited:\n" + tail_of(log_));
@@ -199,13 +217,13 @@ void cluster_env::start() {
   std::string gateways;
   for (const auto& g : gateway_names_) {
     gateway_ports_.push_back(pick_free_port());
-    gateways +=
-        (gateways.empty() ? "" : ",") + g + "=127.0.0.1:" + std::to_string(gateway_ports_.back());
+    gateways += (gateways.empty() ? "" : ",") + g + "=" + server_host() + ":" +
+                std::to_string(gateway_ports_.back());
   }
   paysim_log_ = o_.work_dir + "/paysim.log";
   paysim_.start({o_.paysim_binary, "--gateways=" + gateways, "--slow-ms=2500"}, paysim_log_);
   for (int i = 0;; ++i) {
-    http_client c{"127.0.0.1", gateway_ports_.back(), 1s};
+    http_client c{server_host(), gateway_ports_.back(), 1s};
     if (c.call("GET", "/healthz").status == 200) {
       break;
     }
@@ -218,6 +236,8 @@ void cluster_env::start() {
   for (int i = 0; i < o_.nodes; ++i) {
     auto n = std::make_unique<node>();
     n->id = "n" + std::to_string(i + 1);
+    n->index = i;
+    n->host = o_.net != nullptr ? o_.net->node_address(i) : "127.0.0.1";
     std::set<uint16_t> used;
     for (int tries = 0; used.size() < 3 && tries < 100; ++tries) {
       used.insert(pick_free_port());
@@ -237,13 +257,26 @@ void cluster_env::start() {
   }
 }
 
-bool cluster_env::start_node(std::size_t i, std::chrono::milliseconds patience) {
-  auto& n = *nodes_.at(i);
+std::string cluster_env::server_host() const {
+  return o_.net != nullptr ? o_.net->hub_address() : "127.0.0.1";
+}
+
+std::unique_ptr<http_client> cluster_env::admin_client(const node& n,
+                                                       std::chrono::milliseconds timeout) {
+  auto c = std::make_unique<http_client>(n.host, n.admin, timeout);
+  if (!o_.admin_token.empty()) {
+    c->set_header("Authorization", "Bearer " + o_.admin_token);
+  }
+  return c;
+}
+
+std::vector<std::string> cluster_env::node_command(std::size_t i) const {
+  const auto& n = *nodes_.at(i);
   std::string gateways;
   for (std::size_t g = 0; g < gateway_names_.size(); ++g) {
     gateways += (gateways.empty() ? "" : ",") + gateway_names_[g] + "=" +
-                (g % 2 == 0 ? "form" : "json") +
-                "+http://127.0.0.1:" + std::to_string(gateway_ports_[g]);
+                (g % 2 == 0 ? "form" : "json") + "+http://" + server_host() + ":" +
+                std::to_string(gateway_ports_[g]);
   }
   std::vector<std::string> argv{
       o_.node_binary,
@@ -251,7 +284,7 @@ bool cluster_env::start_node(std::size_t i, std::chrono::milliseconds patience) 
       "--http.port=" + std::to_string(n.http),
       "--admin.port=" + std::to_string(n.admin),
       "--cluster.port=" + std::to_string(n.cluster),
-      "--pg.url=" + pg_.url(),
+      "--pg.url=" + pg_.node_url(),
       "--redis.url=" + redis_.url(),
       "--redis.prefix=" + redis_prefix_,
       "--holds.ttl=" + o_.holds_ttl,
@@ -261,10 +294,26 @@ bool cluster_env::start_node(std::size_t i, std::chrono::milliseconds patience) 
       "--orders.reconcile_interval=1s",
       "--log.level=info",
   };
+  if (o_.net != nullptr) {
+    // Every listener on the node's namespace address; the admin API then needs its token.
+    for (const char* k : {"--http.host=", "--admin.host=", "--cluster.host="}) {
+      argv.push_back(k + n.host);
+    }
+  }
+  if (!o_.admin_token.empty()) {
+    argv.push_back("--admin.token=" + o_.admin_token);
+  }
   argv.insert(argv.end(), o_.node_extra.begin(), o_.node_extra.end());
-  n.proc.start(argv, n.log);
+  // ip netns exec switches namespaces and execs in place: the pid is surge-node's own (SIGSTOP,
+  // SIGKILL reach it).
+  return o_.net != nullptr ? in_node_ns(*o_.net, static_cast<int>(i), argv) : argv;
+}
+
+bool cluster_env::start_node(std::size_t i, std::chrono::milliseconds patience) {
+  auto& n = *nodes_.at(i);
+  n.proc.start(node_command(i), n.log);
   const auto deadline = steady::now() + patience;
-  http_client probe{"127.0.0.1", n.http, 1s};
+  http_client probe{n.host, n.http, 1s};
   while (steady::now() < deadline) {
     if (n.proc.exited()) {
       return false;
@@ -285,12 +334,12 @@ void cluster_env::kill_node(std::size_t i) {
 }
 
 bool cluster_env::set_gateway_down(std::size_t i, bool down) {
-  http_client c{"127.0.0.1", gateway_ports_.at(i), 3s};
+  http_client c{server_host(), gateway_ports_.at(i), 3s};
   return c.call("POST", "/_outage", down ? R"({"down":true})" : R"({"down":false})").status == 200;
 }
 
 std::vector<charge_row> cluster_env::charges() {
-  http_client c{"127.0.0.1", gateway_ports_.at(0), 30s};
+  http_client c{server_host(), gateway_ports_.at(0), 30s};
   auto a = c.call("GET", "/_charges");
   if (a.status != 200) {
     throw std::runtime_error("GET /_charges: " + std::to_string(a.status) + " " + a.error);
@@ -314,15 +363,15 @@ bool cluster_env::settled(std::string& why) {
       why = n->id + " is not running";
       return false;
     }
-    http_client c{"127.0.0.1", n->http, 2s};
+    http_client c{n->host, n->http, 2s};
     if (c.call("GET", "/readyz").status != 200) {
       why = n->id + " is not ready";
       return false;
     }
   }
-  http_client admin{"127.0.0.1", nodes_.front()->admin, 5s};
-  auto cl = admin.call("GET", "/admin/v1/cluster");
-  auto sh = admin.call("GET", "/admin/v1/shards");
+  auto admin = admin_client(*nodes_.front(), 5s);
+  auto cl = admin->call("GET", "/admin/v1/cluster");
+  auto sh = admin->call("GET", "/admin/v1/shards");
   auto cv = parse(cl.body);
   auto sv = parse(sh.body);
   if (cl.status != 200 || sh.status != 200 || !cv || !sv) {

@@ -2,7 +2,10 @@
 
 // What a chaos run stands on: a private PostgreSQL 15 and redis-server (so that restarting them
 // disturbs nobody else), one surge-paysim with two gateways, and N surge-node processes sharing
-// the database and the Redis prefix. Everything listens on 127.0.0.1 (loopback mode).
+// the database and the Redis prefix. Loopback mode: everything listens on 127.0.0.1. netns mode
+// (`cluster_options::net` set): node i runs in its namespace on 10.77.0.(11+i), PostgreSQL
+// listens on 127.0.0.1 and 10.77.0.2, Redis and paysim on 10.77.0.1 (netplan.hpp), and the
+// admin API needs the run's bearer token.
 // Owned by the run's main thread; the fault thread calls the fault methods, one at a time.
 
 #include <atomic>
@@ -13,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "http.hpp"
 #include "model.hpp"
+#include "netplan.hpp"
 #include "process.hpp"
 
 namespace surge::chaos {
@@ -28,6 +33,8 @@ struct cluster_options {
   std::string holds_ttl = "5s";
   std::string lease = "2s";
   std::vector<std::string> node_extra; ///< more --name=value for every node
+  const net_layout* net = nullptr;     ///< netns mode when set (the network is built already)
+  std::string admin_token;             ///< admin.token of every node (netns mode: required)
 };
 
 class private_postgres {
@@ -38,13 +45,18 @@ class private_postgres {
   /// pg_ctl stop -m fast, wait `down`, pg_ctl start. Throws when it does not come back.
   void restart(std::chrono::milliseconds down);
   void stop();
+  /// For the harness (127.0.0.1).
   std::string url() const;
+  /// For the nodes: over `node_host` (netns mode: 10.77.0.2; else 127.0.0.1).
+  std::string node_url() const;
   uint16_t port() const { return port_; }
   ~private_postgres();
 
  private:
   command_result pg_ctl(const std::vector<std::string>& args, std::chrono::milliseconds limit);
+  std::string server_options() const;
   std::string bin_;
+  std::string node_host_ = "127.0.0.1";
   std::string dir_;
   std::string log_;
   std::string db_;
@@ -59,10 +71,12 @@ class private_redis {
   /// saves), waits `down`, starts it again on the same port.
   void restart(bool flush, std::chrono::milliseconds down);
   void stop();
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  /// For the nodes (netns mode: over the bridge).
+  std::string url() const { return "redis://" + host_ + ":" + std::to_string(port_) + "/0"; }
 
  private:
   void launch();
+  std::string host_ = "127.0.0.1";
   std::string binary_;
   std::string dir_;
   std::string log_;
@@ -72,6 +86,8 @@ class private_redis {
 
 struct node {
   std::string id;
+  int index = 0;
+  std::string host = "127.0.0.1"; ///< where its HTTP, admin and cluster ports listen
   uint16_t http = 0;
   uint16_t admin = 0;
   uint16_t cluster = 0;
@@ -98,6 +114,12 @@ class cluster_env {
   private_postgres& pg() { return pg_; }
   private_redis& redis() { return redis_; }
   const std::vector<std::string>& gateway_names() const { return gateway_names_; }
+  /// Redis and paysim (and the harness's side of the bridge): 127.0.0.1 or 10.77.0.1.
+  std::string server_host() const;
+  /// An HTTP client for node `n`'s admin API, with the bearer token when there is one.
+  std::unique_ptr<http_client> admin_client(const node& n, std::chrono::milliseconds timeout);
+  /// The argv that starts node `i` (`ip netns exec NS surge-node ...` in netns mode).
+  std::vector<std::string> node_command(std::size_t i) const;
   uint16_t gateway_port(std::size_t i) const { return gateway_ports_.at(i); }
 
   /// Starts node `i` (again) and waits up to `patience` for /readyz; false if not ready.

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "http.hpp"
+#include "netns.hpp"
 
 namespace surge::chaos {
 
@@ -21,7 +22,7 @@ std::size_t node_index(fault_context& ctx, const planned_fault& f) {
 /// Waits (bounded) until node `i` answers /readyz with 200.
 bool wait_ready(fault_context& ctx, std::size_t i, std::chrono::seconds patience) {
   auto& n = *ctx.env.nodes()[i];
-  http_client probe{"127.0.0.1", n.http, 1s};
+  http_client probe{n.host, n.http, 1s};
   const auto deadline = steady::now() + patience;
   while (steady::now() < deadline) {
     if (probe.call("GET", "/readyz").status == 200) {
@@ -75,21 +76,96 @@ class pause_fault : public fault_kind {
   }
 };
 
-/// Needs nodes in network namespaces; named here so that the run can say why it is skipped.
-class netns_fault : public fault_kind {
+std::string loopback_why(const fault_context& ctx) {
+  return "needs network namespaces; this run is in loopback mode" +
+         (ctx.loopback_reason.empty() ? std::string{} : " (" + ctx.loopback_reason + ")");
+}
+
+/// netns mode: blackhole rules in the node's namespace (netplan.hpp's plan_partition) cut it
+/// off from its peers, from PostgreSQL or from both, both ways or one way. The node stays in
+/// the shoppers' rotation (its HTTP port is still reachable from the harness): what it
+/// acknowledges while cut off is what G1-G4 look at.
+class partition_fault : public fault_kind {
  public:
-  explicit netns_fault(std::string name)
+  std::string name() const override { return "partition"; }
+  std::string unavailable(const fault_context& ctx) const override {
+    return ctx.netns ? std::string{} : loopback_why(ctx);
+  }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = node_index(ctx, f);
+    const auto plan = plan_partition(*ctx.net, static_cast<int>(i), f.variant);
+    rec.target = ctx.env.nodes()[i]->id;
+    rec.detail = f.variant + ": " + plan.describe + " for " + std::to_string(f.duration_ms) + " ms";
+    try {
+      netns_network::run_all(plan.cut);
+    } catch (...) {
+      heal_rules(plan);
+      throw;
+    }
+  }
+  void heal(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = node_index(ctx, f);
+    const auto plan = plan_partition(*ctx.net, static_cast<int>(i), f.variant);
+    if (!heal_rules(plan)) {
+      rec.note = "could not delete every cut rule";
+    }
+    if (!wait_ready(ctx, i, 60s)) {
+      rec.note += (rec.note.empty() ? "" : "; ") + ctx.env.nodes()[i]->id +
+                  " not ready within 60 s after the partition healed";
+    }
+  }
+
+ private:
+  static bool heal_rules(const partition_plan& plan) {
+    bool ok = true;
+    for (const auto& c : plan.heal) {
+      ok = run_command(c, 20s).exit_code == 0 && ok;
+    }
+    return ok;
+  }
+};
+
+/// netns mode with tc netem: delay or loss on both ends of the node's link (its eth0 and the
+/// veth in the root namespace), so everything it sends and receives is affected.
+class netem_fault : public fault_kind {
+ public:
+  explicit netem_fault(std::string name)
       : name_(std::move(name)) {}
   std::string name() const override { return name_; }
   std::string unavailable(const fault_context& ctx) const override {
-    return ctx.netns ? std::string{}
-                     : "needs network namespaces (ip netns, tc netem); this run is in loopback "
-                       "mode";
+    if (!ctx.netns) {
+      return loopback_why(ctx);
+    }
+    return ctx.netem_unavailable.empty()
+               ? std::string{}
+               : "tc netem is not available here: " + ctx.netem_unavailable;
   }
-  void inject(fault_context&, const planned_fault&, fault_record&) override {
-    throw std::runtime_error(name_ + " is not implemented without network namespaces");
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = static_cast<int>(node_index(ctx, f));
+    const auto args = netem_args(name_, f.variant);
+    rec.target = ctx.env.nodes()[static_cast<std::size_t>(i)]->id;
+    rec.detail =
+        "netem " + join_argv(args) + " both ways for " + std::to_string(f.duration_ms) + " ms";
+    try {
+      netns_network::run_all(netem_add_commands(*ctx.net, i, args));
+    } catch (...) {
+      for (const auto& c : netem_del_commands(*ctx.net, i)) {
+        run_command(c, 20s);
+      }
+      throw;
+    }
   }
-  void heal(fault_context&, const planned_fault&, fault_record&) override {}
+  void heal(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto i = node_index(ctx, f);
+    for (const auto& c : netem_del_commands(*ctx.net, static_cast<int>(i))) {
+      if (run_command(c, 20s).exit_code != 0) {
+        rec.note = "'" + join_argv(c) + "' failed";
+      }
+    }
+    if (!wait_ready(ctx, i, 60s)) {
+      rec.note += (rec.note.empty() ? "" : "; ") + ctx.env.nodes()[i]->id + " not ready";
+    }
+  }
 
  private:
   const std::string name_;
@@ -152,9 +228,9 @@ std::vector<std::unique_ptr<fault_kind>> make_fault_kinds() {
   std::vector<std::unique_ptr<fault_kind>> out;
   out.push_back(std::make_unique<kill_fault>());
   out.push_back(std::make_unique<pause_fault>());
-  out.push_back(std::make_unique<netns_fault>("partition"));
-  out.push_back(std::make_unique<netns_fault>("latency"));
-  out.push_back(std::make_unique<netns_fault>("loss"));
+  out.push_back(std::make_unique<partition_fault>());
+  out.push_back(std::make_unique<netem_fault>("latency"));
+  out.push_back(std::make_unique<netem_fault>("loss"));
   out.push_back(std::make_unique<redis_restart_fault>());
   out.push_back(std::make_unique<pg_restart_fault>());
   out.push_back(std::make_unique<gateway_outage_fault>());

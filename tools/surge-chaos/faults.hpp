@@ -11,13 +11,17 @@
 
 #include "cluster.hpp"
 #include "model.hpp"
+#include "netplan.hpp"
 #include "schedule.hpp"
 
 namespace surge::chaos {
 
 struct fault_context {
   cluster_env& env;
-  bool netns = false; ///< nodes in network namespaces (partition, latency, loss possible)
+  bool netns = false;              ///< nodes in network namespaces (partition possible)
+  const net_layout* net = nullptr; ///< netns mode: the network (netplan.hpp)
+  std::string netem_unavailable;   ///< why tc netem cannot be used ("" when it can)
+  std::string loopback_reason;     ///< why the run is in loopback mode
 };
 
 class fault_kind {

@@ -20,7 +20,7 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
 bool allowed_address(const std::string& host) {
-  return host.rfind("127.", 0) == 0 || host.rfind("10.", 0) == 0;
+  return host.rfind("127.", 0) == 0 || host.rfind("10.77.0.", 0) == 0;
 }
 
 struct http_client::impl {
@@ -42,6 +42,10 @@ http_client::http_client(std::string host, uint16_t port, std::chrono::milliseco
 
 http_client::~http_client() = default;
 
+void http_client::set_header(std::string name, std::string value) {
+  defaults_.emplace_back(std::move(name), std::move(value));
+}
+
 void http_client::close() {
   if (impl_->stream) {
     beast::error_code ignored;
@@ -59,6 +63,9 @@ http_answer http_client::call(const std::string& method, const std::string& targ
   req.method_string(method);
   req.target(target);
   req.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
+  for (const auto& [k, v] : defaults_) {
+    req.set(k, v);
+  }
   for (const auto& [k, v] : headers) {
     req.set(k, v);
   }

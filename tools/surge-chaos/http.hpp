@@ -1,7 +1,7 @@
 #pragma once
 
-// A blocking HTTP/1.1 client for one loopback address (Boost.Beast): one keep-alive connection,
-// every exchange bounded by a timeout. Not thread-safe: one per thread.
+// A blocking HTTP/1.1 client for one loopback or namespace address (Boost.Beast): one keep-alive
+// connection, every exchange bounded by a timeout. Not thread-safe: one per thread.
 
 #include <chrono>
 #include <cstdint>
@@ -32,16 +32,20 @@ class http_client {
                    const std::vector<std::pair<std::string, std::string>>& headers = {});
   void close();
   uint16_t port() const { return port_; }
+  /// A header sent with every request from now on (e.g. the admin API's bearer token).
+  void set_header(std::string name, std::string value);
 
  private:
   struct impl;
   const std::string host_;
   const uint16_t port_;
   const std::chrono::milliseconds timeout_;
+  std::vector<std::pair<std::string, std::string>> defaults_;
   std::unique_ptr<impl> impl_;
 };
 
-/// True for 127.0.0.0/8 and the private ranges surge-chaos gives namespaces (10.0.0.0/8).
+/// True for 127.0.0.0/8 and the private subnet surge-chaos gives its namespaces (10.77.0.0/24,
+/// netplan.hpp): nothing else ever receives a request from surge-chaos.
 bool allowed_address(const std::string& host);
 
 } // namespace surge::chaos

@@ -98,7 +98,8 @@ std::vector<operation> load::history() const {
 }
 
 void load::load_catalog(int64_t hot_stock, int64_t cold_stock) {
-  http_client admin{"127.0.0.1", env_.nodes().front()->admin, 20s};
+  auto admin_conn = env_.admin_client(*env_.nodes().front(), 20s);
+  http_client& admin = *admin_conn;
   auto put_sku = [&](const std::string& sku, int64_t stock, int64_t limit) {
     const std::string product = R"({"name":")" + sku + R"(","description":"chaos","category":")" +
                                 (limit > 0 ? "hot" : "cold") +
@@ -161,7 +162,7 @@ void load::shopper(int client) {
   auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
   std::vector<std::unique_ptr<http_client>> conns;
   for (const auto& n : env_.nodes()) {
-    conns.push_back(std::make_unique<http_client>("127.0.0.1", n->http, o_.timeout));
+    conns.push_back(std::make_unique<http_client>(n->host, n->http, o_.timeout));
   }
   // One request: to a node that is up, recorded.
   auto send = [&](operation op, const std::string& method, const std::string& target,
@@ -273,7 +274,7 @@ void load::operator_loop() {
   std::mt19937_64 rng{o_.seed * 7919 + 17};
   std::vector<std::unique_ptr<http_client>> conns;
   for (const auto& n : env_.nodes()) {
-    conns.push_back(std::make_unique<http_client>("127.0.0.1", n->admin, o_.timeout));
+    conns.push_back(env_.admin_client(*n, o_.timeout));
   }
   for (int round = 0; !stop_ && round < 100000; ++round) {
     for (int i = 0; i < 20 && !stop_; ++i) {

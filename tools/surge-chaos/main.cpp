@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "checker.hpp"
@@ -18,6 +19,7 @@
 #include "collect.hpp"
 #include "faults.hpp"
 #include "load.hpp"
+#include "netns.hpp"
 #include "report.hpp"
 #include "schedule.hpp"
 
@@ -36,7 +38,9 @@ constexpr const char* usage =
   --faults=LIST        kill,pause,partition,latency,loss,redis-restart,pg-restart,gateway-outage
                        or all (default all); kinds the mode cannot inject are skipped with a note
   --clients=N          shopper threads (default 8, 1..64)
-  --net=MODE           auto | loopback | netns (default auto: loopback in this version)
+  --net=MODE           auto | loopback | netns (default auto: netns when network
+                       namespaces can be built here, else loopback with partition,
+                       latency and loss skipped); netns exits 3 when they cannot
   --report=FILE        JSON report (default <work-dir>/report.json); the plot is FILE.svg
   --plot=FILE          SVG plot (default: the report's name with .svg)
   --work-dir=DIR       logs and database files (default: beside the binary, chaos-work/)
@@ -194,11 +198,6 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     bad_usage(std::string{"--faults: "} + e.what());
   }
-  if (opt.net == "netns") {
-    std::cerr << "surge-chaos: --net=netns is not implemented in this version; use --net=auto "
-                 "or loopback (partition, latency and loss are then skipped)\n";
-    return 2;
-  }
   if (opt.work_dir.empty()) {
     opt.work_dir = self_dir() + "/chaos-work/seed-" + std::to_string(opt.seed) + "-" +
                    std::to_string(::getpid());
@@ -221,14 +220,48 @@ int main(int argc, char** argv) {
   info.seed = opt.seed;
   info.nodes = opt.nodes;
   info.duration_ms = opt.duration_ms;
-  info.mode = "loopback";
   info.faults_requested = requested;
-  info.notes.push_back(
-      "network mode: loopback (network namespaces are not used by this version of surge-chaos); "
-      "partition, latency and loss are skipped");
-  info.notes.push_back("databases: a private PostgreSQL 15 and redis-server started for this "
-                       "run on free loopback ports (so that pg-restart and redis-restart "
-                       "disturb nobody else)");
+
+  // ---- network mode: a namespace per node when possible (and asked for)
+  net_layout layout;
+  layout.nodes = opt.nodes;
+  netns_network network{layout};
+  std::string loopback_reason;
+  std::string netem_why;
+  if (opt.net == "loopback") {
+    loopback_reason = "--net=loopback";
+  } else if (auto why = network.setup(); !why.empty()) {
+    if (opt.net == "netns") {
+      std::cerr << "surge-chaos: --net=netns: network namespaces cannot be used: " << why << "\n";
+      return 3;
+    }
+    loopback_reason = "network namespaces not available: " + why;
+  }
+  const bool netns = network.up();
+  if (netns) {
+    netem_why = network.probe_netem();
+    info.mode = "netns";
+    info.notes.push_back("network mode: netns (node nK in namespace " + layout.prefix + "nK on " +
+                         layout.subnet + ".(10+K), bridge " + layout.bridge() + " with " +
+                         layout.hub_address() + " (Redis, paysim, the harness) and " +
+                         layout.pg_address() +
+                         " (PostgreSQL)); partition by blackhole rules in the node's namespace");
+    if (!network.leftovers().empty()) {
+      info.notes.push_back("netns: " + network.leftovers());
+    }
+    if (!netem_why.empty()) {
+      info.notes.push_back("tc netem is not available (" + netem_why +
+                           "); latency and loss are skipped");
+    }
+  } else {
+    info.mode = "loopback";
+    info.notes.push_back("network mode: loopback (" + loopback_reason +
+                         "); partition, latency and loss are skipped");
+  }
+  info.notes.push_back(std::string{"databases: a private PostgreSQL 15 and redis-server started "
+                                   "for this run on free ports of "} +
+                       (netns ? "127.0.0.1 and the bridge" : "127.0.0.1") +
+                       " (so that pg-restart and redis-restart disturb nobody else)");
   for (const auto& n : info.notes) {
     std::cout << "surge-chaos: " << n << "\n";
   }
@@ -239,8 +272,16 @@ int main(int argc, char** argv) {
   co.node_binary = opt.node_binary;
   co.paysim_binary = opt.paysim_binary;
   co.holds_ttl = opt.holds_ttl;
+  if (netns) {
+    co.net = &network.layout();
+    // A non-loopback admin.host needs admin.token (config/settings.cpp): one per run.
+    std::random_device rd;
+    char token[33];
+    std::snprintf(token, sizeof(token), "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+    co.admin_token = token;
+  }
   cluster_env env{co};
-  fault_context ctx{env, false};
+  fault_context ctx{env, netns, netns ? &network.layout() : nullptr, netem_why, loopback_reason};
   auto kinds = make_fault_kinds();
   std::map<std::string, fault_kind*> by_name;
   for (auto& k : kinds) {

@@ -4,6 +4,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "netplan.hpp"
+
 namespace surge::chaos {
 
 const std::vector<std::string>& fault_kinds() {
@@ -61,10 +63,15 @@ void shape(planned_fault& f, std::mt19937_64& rng, const schedule_options& o) {
   } else if (f.kind == "pause") {
     f.duration_ms = o.lease_ms + draw(rng, 1000, 2500); // past the lease
   } else if (f.kind == "partition") {
-    static const char* variants[] = {"peers", "pg", "all"};
-    f.variant = variants[draw(rng, 0, 2)];
+    // Both ways (peers, pg, all) or one way (-in / -out), uniformly: netplan.hpp.
+    const auto& variants = partition_variants();
+    f.variant = variants[static_cast<std::size_t>(draw(rng, 0, int64_t(variants.size()) - 1))];
     f.duration_ms = o.lease_ms + draw(rng, 1000, 3000);
-  } else if (f.kind == "latency" || f.kind == "loss") {
+  } else if (f.kind == "latency") {
+    f.variant = std::to_string(draw(rng, 2, 6) * 50) + "ms"; // netem delay 100..300 ms
+    f.duration_ms = draw(rng, 3000, 6000);
+  } else if (f.kind == "loss") {
+    f.variant = std::to_string(draw(rng, 1, 6) * 5) + "%"; // netem loss 5..30 %
     f.duration_ms = draw(rng, 3000, 6000);
   } else if (f.kind == "redis-restart") {
     f.variant = draw(rng, 0, 1) == 0 ? "keep" : "flush";

@@ -17,7 +17,8 @@ struct planned_fault {
   int64_t duration_ms = 0; ///< heal after this long
   int node = 0;            ///< target node index (node faults), or the gateway index
   std::string variant;     ///< kind-specific: "flush" / "keep" (redis-restart), "peers" / "pg"
-                           ///< / "all" (partition), "alpha" / "all" (gateway-outage)
+                           ///< / "all" [-in / -out] (partition, netplan.hpp), "150ms"
+                           ///< (latency), "15%" (loss), "first" / "all" (gateway-outage)
 };
 
 struct schedule_options {

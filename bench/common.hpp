@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <hiredis/hiredis.h>
 
 #include "histogram.hpp"
 #include "surge/config/settings.hpp"
@@ -129,6 +132,10 @@ struct surge_extra {
   int64_t held_reloaded = -1; ///< the same after re-activating the SKU from PostgreSQL
 };
 
+/// The Redis baseline: --clients connections, each with concurrency/clients EVALSHA of a Lua
+/// check-and-decrement script pipelined on one key under `redis_prefix`. Not durable.
+run_result run_redis_lua(const hot_sku_options& opts, const std::string& redis_prefix);
+
 /// `redis_prefix` is a key prefix no one else uses (the caller deletes its keys afterwards).
 run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
                      const std::string& redis_prefix, surge_extra& extra);
@@ -217,6 +224,9 @@ class bench_db {
 
   const std::string& url() const { return url_; }
 
+  /// Drops the database now (the destructor then does nothing).
+  void drop();
+
  private:
   const std::string admin_url_;
   const std::string name_;
@@ -224,8 +234,24 @@ class bench_db {
   bool created_ = false;
 };
 
-/// Deletes every key starting with `prefix` (SCAN + DEL) on redis://[:password@]host[:port][/db].
+/// A hiredis connection (blocking, 5 s timeouts).
+using redis_context = std::unique_ptr<redisContext, decltype(&redisFree)>;
+
+/// Connects to redis://[:password@]host[:port][/db] (AUTH and SELECT as the URL says); throws
+/// std::runtime_error when it cannot.
+redis_context connect_redis(const std::string& url);
+
+/// Deletes every key starting with `prefix` (SCAN + UNLINK) on the Redis of `url`.
 void delete_redis_keys(const std::string& url, const std::string& prefix);
+
+/// VmRSS of this process in bytes, from /proc/self/status (0 when unreadable).
+uint64_t rss_bytes();
+
+/// `surge-bench memory ARGS` / `activation ARGS` / `http ARGS` / `failover ARGS`: exit status.
+int memory_command(const std::vector<std::string>& args);
+int activation_command(const std::vector<std::string>& args);
+int http_command(const std::vector<std::string>& args);
+int failover_command(const std::vector<std::string>& args);
 
 // ---------------------------------------------------------------------------------- checkout
 
@@ -285,6 +311,10 @@ int checkout_command(const std::vector<std::string>& args);
 /// `what` names the operations ("checkouts").
 void print_comparison(const run_result& base, const run_result& surge, const std::string& rate,
                       const std::string& what);
+
+/// The same for any number of systems; the ratios printed are of the last one to each other.
+void print_rows(const std::vector<const run_result*>& rows, const std::string& rate,
+                const std::string& what);
 
 /// Prints "FAIL: ..." for each system whose checks failed, else "OK: <ok_text>"; true when OK.
 bool print_verdict(const run_result& base, const run_result& surge, const std::string& ok_text);

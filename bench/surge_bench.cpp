@@ -2,6 +2,12 @@
 //
 //   surge-bench hot-sku [flags]   one hot SKU: PostgreSQL row UPDATEs vs. the SKU actor
 //   surge-bench checkout [flags]  full checkouts with payment: row locks vs. the actors
+//   surge-bench cross-node        a request on the owner vs. one hop away
+//   surge-bench memory            RSS per idle cart and SKU actor
+//   surge-bench activation        time to the first answer from a Redis/PostgreSQL snapshot or
+//                                 the journal alone
+//   surge-bench http              closed-loop HTTP load (the same client for nginx and Surge)
+//   surge-bench failover          kill -9 of a SKU's owner: time to the next reservation
 //
 // Exit status: 0 success, 1 a check failed or the run could not be set up, 2 bad flags.
 
@@ -78,6 +84,8 @@ commands:
               baseline  --clients threads, each on its own PostgreSQL connection, running
                         UPDATE stock SET qty = qty - 1 WHERE sku = $1 AND qty > 0
                         (autocommit: one durable transaction per reservation)
+              Redis Lua --clients connections, --concurrency/--clients EVALSHA each pipelined,
+                        of a check-and-decrement script on one key (not durable)
               Surge     the SKU actor in-process (actor system, directory, commit queue and
                         storage pools as the node wires them) with --concurrency hold requests
                         in flight; a reply is sent only after the hold's group commit
@@ -93,6 +101,12 @@ commands:
   checkout  full checkouts (cart holds, payment through surge-paysim, order): Surge's cart,
             SKU and order actors vs. the typical shop's row locks held across the payment
             call; see surge-bench checkout --help
+  memory    RSS per idle cart and SKU actor (see surge-bench memory --help)
+  activation  time to the first answer of a SKU from a Redis snapshot, a PostgreSQL
+            snapshot, or its PostgreSQL journal alone (see surge-bench activation --help)
+  http      closed-loop HTTP load, GET a URL or add-to-cart (see surge-bench http --help)
+  failover  kill -9 of a SKU's owner, PUTs through a survivor every 20 ms: time to the next
+            successful reservation (see surge-bench failover --help)
 
 flags of hot-sku:
   --pg-url=URL        admin URL; a database surge_bench_<pid> is created and dropped
@@ -197,9 +211,14 @@ bench_db::bench_db(std::string admin_url)
 }
 
 bench_db::~bench_db() {
+  drop();
+}
+
+void bench_db::drop() {
   if (!created_) {
     return;
   }
+  created_ = false;
   try {
     pqxx::connection admin{admin_url_};
     pqxx::nontransaction tx{admin};
@@ -209,8 +228,10 @@ bench_db::~bench_db() {
   }
 }
 
-/// Deletes every key starting with `prefix` (SCAN + DEL) on redis://[:password@]host[:port][/db].
-void delete_redis_keys(const std::string& url, const std::string& prefix) {
+redis_context connect_redis(const std::string& url) {
+  if (!starts_with(url, "redis://")) {
+    throw std::runtime_error("not a redis:// URL: " + url);
+  }
   std::string rest = url.substr(8); // after redis://
   std::string password;
   int port = 6379;
@@ -229,44 +250,74 @@ void delete_redis_keys(const std::string& url, const std::string& prefix) {
     port = std::stoi(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
   }
-  const timeval tv{2, 0};
-  std::unique_ptr<redisContext, decltype(&redisFree)> c{
-      redisConnectWithTimeout(rest.c_str(), port, tv), &redisFree};
+  const timeval tv{5, 0};
+  redis_context c{redisConnectWithTimeout(rest.c_str(), port, tv), &redisFree};
   if (!c || c->err != 0) {
     throw std::runtime_error("cannot reach Redis at " + url);
   }
   redisSetTimeout(c.get(), tv);
+  auto check = [&](void* raw) {
+    std::unique_ptr<redisReply, decltype(&freeReplyObject)> r{static_cast<redisReply*>(raw),
+                                                              &freeReplyObject};
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      throw std::runtime_error("Redis AUTH/SELECT failed on " + url);
+    }
+  };
+  if (!password.empty()) {
+    check(redisCommand(c.get(), "AUTH %b", password.data(), password.size()));
+  }
+  if (db != 0) {
+    check(redisCommand(c.get(), "SELECT %d", db));
+  }
+  return c;
+}
+
+void delete_redis_keys(const std::string& url, const std::string& prefix) {
+  auto c = connect_redis(url);
   using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
-  auto cmd = [&](auto... xs) {
-    reply_ptr r{static_cast<redisReply*>(redisCommand(c.get(), xs...)), &freeReplyObject};
+  auto check = [&](void* raw) {
+    reply_ptr r{static_cast<redisReply*>(raw), &freeReplyObject};
     if (!r || r->type == REDIS_REPLY_ERROR) {
       throw std::runtime_error("Redis command failed on " + url);
     }
     return r;
   };
-  if (!password.empty()) {
-    cmd("AUTH %b", password.data(), password.size());
-  }
-  if (db != 0) {
-    cmd("SELECT %d", db);
-  }
   const std::string pattern = prefix + "*";
   std::string cursor = "0";
   // A SCAN cursor visits every key once; the iteration cap bounds the loop regardless.
-  for (int round = 0; round < 1'000'000; ++round) {
-    auto r = cmd("SCAN %s MATCH %b COUNT 1000", cursor.c_str(), pattern.data(), pattern.size());
+  for (int round = 0; round < 10'000'000; ++round) {
+    auto r = check(redisCommand(c.get(), "SCAN %s MATCH %b COUNT 1000", cursor.c_str(),
+                                pattern.data(), pattern.size()));
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       throw std::runtime_error("unexpected SCAN reply from " + url);
     }
     cursor.assign(r->element[0]->str, r->element[0]->len);
     const auto* keys = r->element[1];
-    for (std::size_t i = 0; i < keys->elements; ++i) {
-      cmd("DEL %b", keys->element[i]->str, keys->element[i]->len);
+    if (keys->elements > 0) {
+      // One UNLINK per page: a run may leave a million keys.
+      std::vector<const char*> argv{"UNLINK"};
+      std::vector<std::size_t> lens{6};
+      for (std::size_t i = 0; i < keys->elements; ++i) {
+        argv.push_back(keys->element[i]->str);
+        lens.push_back(keys->element[i]->len);
+      }
+      check(redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
     }
     if (cursor == "0") {
       break;
     }
   }
+}
+
+uint64_t rss_bytes() {
+  std::ifstream f{"/proc/self/status"};
+  std::string line;
+  while (std::getline(f, line)) {
+    if (starts_with(line, "VmRSS:")) {
+      return std::stoull(line.substr(6)) * 1024; // "VmRSS:   12345 kB"
+    }
+  }
+  return 0;
 }
 
 std::string json_escape(const std::string& s) {
@@ -291,8 +342,9 @@ namespace {
 
 // ---------------------------------------------------------------------------------- output
 
-void print_table(const run_result& base, const run_result& surge, const surge_extra& extra) {
-  print_comparison(base, surge, "reservations/s", "reservations");
+void print_table(const run_result& base, const run_result& lua, const run_result& surge,
+                 const surge_extra& extra) {
+  print_rows({&base, &lua, &surge}, "reservations/s", "reservations");
   const double per_tx = extra.transactions > 0 ? static_cast<double>(extra.requests) /
                                                      static_cast<double>(extra.transactions)
                                                : 0;
@@ -318,15 +370,17 @@ std::string json_of(const run_result& r) {
 }
 
 void write_json(const std::string& path, const hot_sku_options& opts, const run_result& base,
-                const run_result& surge, const surge_extra& extra, bool ok) {
+                const run_result& lua, const run_result& surge, const surge_extra& extra, bool ok) {
   const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
+  const double ratio_lua = lua.per_second() > 0 ? surge.per_second() / lua.per_second() : 0;
   std::ofstream f{path};
   f << "{\n  \"command\": \"hot-sku\",\n  \"duration_s\": "
     << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
     << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
     << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
-    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"surge\": " << json_of(surge)
-    << ",\n  \"ratio\": " << fixed(ratio, 2)
+    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"redis_lua\": " << json_of(lua)
+    << ",\n  \"surge\": " << json_of(surge) << ",\n  \"ratio\": " << fixed(ratio, 2)
+    << ",\n  \"ratio_redis_lua\": " << fixed(ratio_lua, 3)
     << ",\n  \"journal\": {\"transactions\": " << extra.transactions
     << ", \"requests\": " << extra.requests << ", \"failures\": " << extra.failures
     << "},\n  \"held\": " << extra.held << ",\n  \"held_reloaded\": " << extra.held_reloaded
@@ -342,6 +396,7 @@ void write_json(const std::string& path, const hot_sku_options& opts, const run_
 int hot_sku(const hot_sku_options& opts) {
   const std::string redis_prefix = "surge_bench:" + std::to_string(::getpid()) + ":";
   run_result base;
+  run_result lua;
   run_result surge;
   surge_extra extra;
   {
@@ -353,6 +408,7 @@ int hot_sku(const hot_sku_options& opts) {
     base = run_baseline(opts, db.url());
     if (!interrupted().load()) {
       try {
+        lua = run_redis_lua(opts, redis_prefix);
         surge = run_surge(opts, db.url(), redis_prefix, extra);
       } catch (...) {
         delete_redis_keys(opts.redis_url, redis_prefix);
@@ -365,10 +421,14 @@ int hot_sku(const hot_sku_options& opts) {
     std::cerr << "surge-bench: interrupted\n";
     return 1;
   }
-  print_table(base, surge, extra);
-  const bool ok = print_verdict(base, surge, "every acknowledged reservation is accounted for");
+  print_table(base, lua, surge, extra);
+  bool ok = print_verdict(base, surge, "every acknowledged reservation is accounted for");
+  if (!lua.failure.empty()) {
+    std::cout << "FAIL: " << lua.failure << "\n";
+    ok = false;
+  }
   if (!opts.json_path.empty()) {
-    write_json(opts.json_path, opts, base, surge, extra, ok);
+    write_json(opts.json_path, opts, base, lua, surge, extra, ok);
   }
   return ok ? 0 : 1;
 }
@@ -396,7 +456,7 @@ int cross_node(const hot_sku_options& opts) {
   }
   print_comparison(r.same, r.cross, "reservations/s", "reservations");
   std::cout << "(the ratio above is cross-node / same-node)\n";
-  std::cout << "check: SKU held " << r.held << ", acknowledged holds "
+  std::cout << "check: the two SKUs (one per phase) hold " << r.held << ", acknowledged holds "
             << r.same.total_ok + r.cross.total_ok << "\n";
   const bool ok = print_verdict(r.same, r.cross, "every acknowledged reservation is accounted for");
   if (!opts.json_path.empty()) {
@@ -445,9 +505,13 @@ void report_progress(const std::string& label, const phases& p,
 
 void print_comparison(const run_result& base, const run_result& surge, const std::string& rate,
                       const std::string& what) {
-  std::vector<std::vector<std::string>> rows = {{"system", rate, "p50 ms", "p99 ms"}};
+  print_rows({&base, &surge}, rate, what);
+}
 
-  for (const auto* r : {&base, &surge}) {
+void print_rows(const std::vector<const run_result*>& results, const std::string& rate,
+                const std::string& what) {
+  std::vector<std::vector<std::string>> rows = {{"system", rate, "p50 ms", "p99 ms"}};
+  for (const auto* r : results) {
     rows.push_back({r->system, grouped(static_cast<uint64_t>(r->per_second() + 0.5)),
                     fixed(r->p_ms(50), 2), fixed(r->p_ms(99), 2)});
   }
@@ -472,11 +536,18 @@ void print_comparison(const run_result& base, const run_result& surge, const std
     sep += (i == 0 ? std::string(w[i] + 2, '-') : std::string(w[i] + 1, '-') + ":") + "|";
   }
   std::cout << sep << "\n";
-  line(rows[1]);
-  line(rows[2]);
-  const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
-  std::cout << "\nratio surge/baseline: " << fixed(ratio, 1) << "x\n";
-  for (const auto* r : {&base, &surge}) {
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    line(rows[i]);
+  }
+  std::cout << "\n";
+  const auto* last = results.back();
+  for (std::size_t i = 0; i + 1 < results.size(); ++i) {
+    const double ratio =
+        results[i]->per_second() > 0 ? last->per_second() / results[i]->per_second() : 0;
+    std::cout << "ratio " << last->system << " / " << results[i]->system << ": "
+              << fixed(ratio, ratio < 10 ? 2 : 1) << "x\n";
+  }
+  for (const auto* r : results) {
     std::cout << r->system << ": " << grouped(r->measured) << " " << what << " in "
               << fixed(r->seconds, 2) << " s (" << grouped(r->total_ok)
               << " with warm-up and drain), " << r->errors << " errors, latency min "
@@ -513,12 +584,26 @@ int main(int argc, char** argv) {
     std::cout << usage_text;
     return 0;
   }
-  if (args[0] == "checkout") {
+  if (args[0] == "checkout" || args[0] == "memory" || args[0] == "activation" ||
+      args[0] == "http" || args[0] == "failover") {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
     surge::log::setup("warn", "text");
-    return checkout_command({args.begin() + 1, args.end()});
+    const std::vector<std::string> rest{args.begin() + 1, args.end()};
+    if (args[0] == "memory") {
+      return memory_command(rest);
+    }
+    if (args[0] == "activation") {
+      return activation_command(rest);
+    }
+    if (args[0] == "http") {
+      return http_command(rest);
+    }
+    if (args[0] == "failover") {
+      return failover_command(rest);
+    }
+    return checkout_command(rest);
   }
   if (args[0] != "hot-sku" && args[0] != "cross-node") {
     std::cerr << "surge-bench: unknown command '" << args[0] << "' (see surge-bench --help)\n";

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md (stdout) from the raw outputs of one scripts/benchmarks.sh run.
+
+Reads the JSON files in $OUT and the facts and command lines scripts/benchmarks.sh exports
+(NPROC, MEM_TOTAL, KERNEL, CMD_<row>, ...). A row whose output is missing says so.
+"""
+
+import glob
+import json
+import os
+
+OUT = os.environ["OUT"]
+E = os.environ.get
+
+
+def load(name):
+    try:
+        with open(os.path.join(OUT, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def n(x, d=0):
+    return f"{x:,.{d}f}"
+
+
+def ms(x):
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def cmd(key):
+    c = E("CMD_" + key)
+    return f"`{c}`" if c else "(not run)"
+
+
+hot = load("hot-sku.json")
+cross = load("cross-node.json")
+mem = load("memory.json")
+act = load("activation.json")
+ngx = load("http-nginx.json")
+cart = load("http-add-to-cart.json")
+page = load("http-product-page.json")
+mix = load("mix.json")
+mix_low = load("mix-low.json")
+fails = [load(os.path.basename(p)) for p in sorted(glob.glob(os.path.join(OUT, "failover-*.json")))]
+fails = [f for f in fails if f]
+
+rows = []  # (row, what, surge, baseline, ratio, goal, met)
+
+if hot:
+    s, b, r = hot["surge"], hot["baseline"], hot["redis_lua"]
+    ratio = s["reservations_per_s"] / b["reservations_per_s"] if b["reservations_per_s"] else 0
+    rl = s["reservations_per_s"] / r["reservations_per_s"] if r["reservations_per_s"] else 0
+    rows.append(("1", "Hot SKU: durable reservations/s, SKU actor vs PostgreSQL row-lock UPDATE (16 clients)",
+                 f"{n(s['reservations_per_s'])}/s, p99 {ms(s['p99_ms'])} ms",
+                 f"{n(b['reservations_per_s'])}/s, p99 {ms(b['p99_ms'])} ms",
+                 f"{ratio:.1f}x", ">= 25x", ratio >= 25 and hot["ok"]))
+    rows.append(("1b", "Hot SKU: vs Redis Lua check-and-decrement (pipelined, not durable)",
+                 f"{n(s['reservations_per_s'])}/s, p99 {ms(s['p99_ms'])} ms",
+                 f"{n(r['reservations_per_s'])}/s, p99 {ms(r['p99_ms'])} ms",
+                 f"{rl:.2f}x", ">= 1x (while durable)", rl >= 1 and hot["ok"]))
+else:
+    rows.append(("1", "Hot SKU vs PostgreSQL / Redis Lua", "-", "-", "-", ">= 25x, >= Redis", False))
+
+if cart and ngx:
+    ratio = cart["requests_per_s"] / ngx["requests_per_s"] if ngx["requests_per_s"] else 0
+    rows.append(("2", f"HTTP add-to-cart (PUT, hot SKU) at {cart['connections']:,} connections vs nginx 1 KiB file",
+                 f"{n(cart['requests_per_s'])} req/s, p99 {ms(cart['p99_ms'])} ms",
+                 f"{n(ngx['requests_per_s'])} req/s, p99 {ms(ngx['p99_ms'])} ms",
+                 f"{ratio:.2f}x", ">= 0.6x, p99 < 50 ms",
+                 ratio >= 0.6 and cart["p99_ms"] < 50 and cart["ok"]))
+else:
+    rows.append(("2", "HTTP add-to-cart vs nginx", "-", "-", "-", ">= 0.6x, p99 < 50 ms", False))
+
+if page and ngx:
+    ratio = page["requests_per_s"] / ngx["requests_per_s"] if ngx["requests_per_s"] else 0
+    rows.append(("3", f"Product page GET /p/{{sku}} at {page['connections']:,} connections vs nginx 1 KiB file",
+                 f"{n(page['requests_per_s'])} req/s, p99 {ms(page['p99_ms'])} ms",
+                 f"{n(ngx['requests_per_s'])} req/s, p99 {ms(ngx['p99_ms'])} ms",
+                 f"{ratio:.2f}x", ">= 0.8x", ratio >= 0.8 and page["ok"]))
+else:
+    rows.append(("3", "Product page vs nginx", "-", "-", "-", ">= 0.8x", False))
+
+if cross:
+    s, c = cross["same_node"], cross["cross_node"]
+    rows.append(("4", "Cross-node hop: reservations/s entering at a non-owner vs at the owner",
+                 f"{n(c['reservations_per_s'])}/s, p99 {ms(c['p99_ms'])} ms",
+                 f"{n(s['reservations_per_s'])}/s, p99 {ms(s['p99_ms'])} ms",
+                 f"{cross['ratio']:.2f}x", ">= 0.5x", cross["ratio"] >= 0.5 and cross["ok"]))
+else:
+    rows.append(("4", "Cross-node hop", "-", "-", "-", ">= 0.5x", False))
+
+if mem:
+    c, k = mem["carts"], mem["skus"]
+    rows.append(("5", f"Memory per idle cart actor ({c['activated']:,} live)",
+                 f"{n(c['bytes_per_actor'])} B", "-", "-", "<= 1,024 B",
+                 c["bytes_per_actor"] <= 1024 and c["activated"] >= 200000 and mem["ok"]))
+    rows.append(("5b", f"Memory per idle SKU actor ({k['activated']:,} live)",
+                 f"{n(k['bytes_per_actor'])} B", "-", "-", "(report)", mem["ok"]))
+else:
+    rows.append(("5", "Memory per idle actor", "-", "-", "-", "<= 1,024 B per cart", False))
+
+if act:
+    rows.append(("5c", f"SKU activation, {act['holds']:,} hold changes in {act['journal_batches']:,} journal batches: "
+                 "time to first answer from Redis snapshot vs PostgreSQL journal replay",
+                 f"{ms(act['redis_snapshot_ms'])} ms (Redis snapshot)",
+                 f"{ms(act['pg_journal_ms'])} ms (journal replay); PostgreSQL snapshot {ms(act['pg_snapshot_ms'])} ms",
+                 f"{act['pg_journal_ms'] / act['redis_snapshot_ms']:.1f}x faster" if act["redis_snapshot_ms"] else "-",
+                 "(report)", act["ok"]))
+
+def mix_row(label, m):
+    worst = max((v["p99_ms"] for v in m["latency"].values()), default=0)
+    kinds = ", ".join(f"{k} {ms(v['p99_ms'])}" for k, v in m["latency"].items())
+    users = m["model"].get("users", 0)
+    rows.append((label, f"{users:,} shoppers, mix scenario, think {m['think_ms'] / 1000:g} s, 3-node cluster: p99 per request kind (ms)",
+                 f"{kinds}; {n(m['throughput_rps'])} req/s, {m['errors']:,} errors, {m.get('unsent', 0):,} not sent",
+                 "-", "-", "p99 < 300 ms (< 1 s)", worst < 300 and m["errors"] == 0 and not m.get("unsent")))
+
+
+if mix:
+    mix_row("6", mix)
+else:
+    rows.append(("6", "100,000 shoppers, 3-node cluster", "-", "-", "-", "p99 < 300 ms", False))
+if mix_low:
+    mix_row("6b", mix_low)
+
+if fails:
+    times = [f["failover_ms"] for f in fails]
+    ok = all(f["ok"] for f in fails)
+    rows.append(("7", "Failover: kill -9 of a hot SKU's owner -> next successful reservation via a survivor",
+                 ", ".join(f"{t / 1000:.2f} s" for t in times) + f"; max {max(times) / 1000:.2f} s",
+                 "-", "-", "< 3 s", ok and max(times) < 3000))
+else:
+    rows.append(("7", "Failover after kill -9", "-", "-", "-", "< 3 s", False))
+
+p = print
+p("# Surge benchmarks")
+p()
+p("Generated by `scripts/benchmarks.sh` (do not edit by hand: run it again). Every baseline and")
+p("Surge ran back to back on the same machine in one invocation; the raw outputs of this run are")
+p(f"in `bench-results/{E('STAMP')}/` (JSON per row, the full console output as `.txt`).")
+p()
+p(f"- date: {E('STAMP')}")
+p(f"- machine: {E('NPROC')} CPUs ({E('CPU_MODEL')}), {E('MEM_TOTAL')} memory, {E('KERNEL')}; load average {E('LOADAVG_START')} at the start, {E('LOADAVG')} at the end (other work on the host included)")
+p(f"- services: PostgreSQL {E('PGVER')} (fsync and synchronous_commit as configured, same host), Redis {E('REDISVER')}, nginx {E('NGINXVER')}")
+p(f"- build: {E('BUILD_TYPE')}; whole run {E('T_TOTAL')} s; measured window per HTTP/hot-SKU run {E('D')} after a warm-up")
+p("- everything (clients, servers, PostgreSQL, Redis) shares these CPUs: the figures are for this")
+p("  machine only, and a client competes with the server it measures")
+p()
+p("| # | what | Surge | baseline | ratio | goal | met |")
+p("|---|---|---|---|---:|---|---|")
+for r in rows:
+    p(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {verdict(r[6])} |")
+p()
+p("## Commands")
+p()
+p("Paths are relative to the repository; JSON files are in the run's results directory; NODE,")
+p("NGINX, SURVIVOR, ... are the loopback ports and ids the script picked.")
+p()
+p("| # | command |")
+p("|---|---|")
+p(f"| 1 | {cmd('hot_sku')} |")
+p(f"| 2 | {cmd('nginx')} then {cmd('cart')} |")
+p(f"| 3 | {cmd('page')} |")
+p(f"| 4 | {cmd('cross_node')} |")
+p(f"| 5 | {cmd('memory')}; {cmd('activation')} |")
+p(f"| 6 | {cmd('mix')} (and first {cmd('mix_low')}) |")
+p(f"| 7 | {cmd('failover')} (x{len(fails)}; the killed node is restarted between runs) |")
+p()
+p("## Details")
+p()
+if hot:
+    p("### 1. Hot SKU")
+    p()
+    p("| system | reservations/s | p50 ms | p99 ms | errors |")
+    p("|---|---:|---:|---:|---:|")
+    for key in ("baseline", "redis_lua", "surge"):
+        s = hot[key]
+        p(f"| {s['system']} | {n(s['reservations_per_s'])} | {ms(s['p50_ms'])} | {ms(s['p99_ms'])} | {s['errors']} |")
+    p()
+    j = hot["journal"]
+    p(f"Surge: {j['requests']:,} journal batches in {j['transactions']:,} PostgreSQL transactions; "
+      f"check: held {hot['held']:,} live, {hot['held_reloaded']:,} after re-activation from PostgreSQL "
+      f"({'OK' if hot['ok'] else 'FAIL'}). Redis Lua: the key dropped by exactly the successful runs.")
+    p()
+for title, d in (("2-3. HTTP, same client for every target", None),):
+    if ngx or cart or page:
+        p(f"### {title}")
+        p()
+        p("| target | connections | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for x in (ngx, cart, page):
+            if x:
+                p(f"| {x['label']} | {x['connections']:,} | {n(x['requests_per_s'])} | {ms(x['p50_ms'])} | "
+                  f"{ms(x['p90_ms'])} | {ms(x['p99_ms'])} | {ms(x['p999_ms'])} | {x['errors']} |")
+        p()
+if cross:
+    p("### 4. Cross-node hop")
+    p()
+    p("| entry | reservations/s | p50 ms | p99 ms |")
+    p("|---|---:|---:|---:|")
+    for key in ("same_node", "cross_node"):
+        s = cross[key]
+        p(f"| {s['system']} | {n(s['reservations_per_s'])} | {ms(s['p50_ms'])} | {ms(s['p99_ms'])} |")
+    p()
+if mem:
+    p("### 5. Memory and activation")
+    p()
+    p("| entity | activated | activations/s | RSS before MiB | RSS after MiB | bytes per idle actor |")
+    p("|---|---:|---:|---:|---:|---:|")
+    kinds = [("cart", mem["carts"]), ("SKU", mem["skus"])]
+    if mem.get("caf_floor", {}).get("activated"):
+        kinds.append(("bare CAF actor: 7 handlers, a pending timer, no state (reference)", mem["caf_floor"]))
+    for name, k in kinds:
+        p(f"| {name} | {k['activated']:,} | {n(k['per_second'])} | {k['rss_before'] / 2**20:.1f} | "
+          f"{k['rss_after'] / 2**20:.1f} | {n(k['bytes_per_actor'])} |")
+    p()
+    p(f"RSS is VmRSS after `malloc_trim(0)`, in-process (`runtime::entity_layer`), entity.idle_timeout=1d; "
+      f"`sizeof(caf::scheduled_actor)` = {mem['sizeof_scheduled_actor']} B.")
+    p()
+if act:
+    p(f"| activation from | ms to first answer (median of {act.get('samples', 3)} SKUs) |")
+    p("|---|---:|")
+    p(f"| Redis snapshot (+ PostgreSQL check of its batch) | {ms(act['redis_snapshot_ms'])} |")
+    p(f"| PostgreSQL snapshot, Redis empty | {ms(act['pg_snapshot_ms'])} |")
+    p(f"| PostgreSQL journal only, {act['journal_batches']:,} batches replayed | {ms(act['pg_journal_ms'])} |")
+    p()
+    p(f"Each SKU got {act['holds'] // 2:,} holds and then their releases, one per journal batch, "
+      f"then a stock change; the snapshot after that is {act['snapshot_bytes']:,} B. Each fresh node "
+      "first activates a SKU that does not exist (warm pools), then the timed ones one by one.")
+    p()
+for m in (mix_low, mix):
+    if not m:
+        continue
+    p(f"### 6. Shoppers on a 3-node cluster: {m['model'].get('users', 0):,}")
+    p()
+    mixes = ",".join(f"{k}:{v}" for k, v in m["mix"].items())
+    p(f"{m['model'].get('users', 0):,} closed-model shoppers, mix {mixes}, think {m['think_ms']} ms, "
+      f"{m['duration_ms'] / 1000:g} s, {m['connections']} connections over 3 nodes; "
+      f"{m['requests']:,} requests, {n(m['throughput_rps'])} req/s, {m['errors']:,} errors, "
+      f"{m.get('unsent', 0):,} not sent (still waiting for a connection at the end); "
+      f"cross-check {'passed' if m['check'].get('passed') else 'FAILED or not run'}. "
+      "Latency is from the intended start (client queueing included).")
+    p()
+    p("| request kind | count | errors | p50 ms | p99 ms | p99.9 ms | max ms |")
+    p("|---|---:|---:|---:|---:|---:|---:|")
+    for k, v in m["latency"].items():
+        p(f"| {k} | {v['count']:,} | {v['errors']:,} | {ms(v['p50_ms'])} | {ms(v['p99_ms'])} | "
+          f"{ms(v['p999_ms'])} | {ms(v['max_ms'])} |")
+    p()
+    worst = max((v["p99_ms"] for v in m["latency"].values()), default=0)
+    p(f"Worst p99 {ms(worst)} ms: {'under' if worst < 1000 else 'over'} a second, "
+      f"{'under' if worst < 300 else 'over'} the 300 ms goal.")
+    p()
+top = os.path.join(OUT, "mix-top.txt")
+if mix and os.path.exists(top):
+    with open(top) as f:
+        lines = [l.rstrip() for l in f if l.strip()][:22]
+    if lines:
+        p("CPU during the 100,000-shopper run (`top`, a 10 s sample after 20 s):")
+        p()
+        p("```")
+        for l in lines:
+            p(l)
+        p("```")
+        p()
+if fails:
+    p("### 7. Failover")
+    p()
+    p("| run | victim | ms from kill -9 to the first 200 | probes |")
+    p("|---|---|---:|---|")
+    for i, f in enumerate(fails, 1):
+        p(f"| {i} | {f['victim']} | {n(f['failover_ms'])} | {f['probes']} ({f['statuses']}) |")
+    p()
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BENCHMARKS-notes.md")
+if os.path.exists(notes):
+    with open(notes) as f:
+        p(f.read().rstrip())

@@ -1,0 +1,760 @@
+// `http` and `failover`: HTTP clients for the storefront rows of BENCHMARKS.md.
+//
+// http      a closed-loop keep-alive load generator (Boost.Beast, one io_context per thread):
+//           --connections connections, each sending its next request as soon as the previous
+//           answer is read. The same client measures nginx and Surge, so their ratio is fair.
+//           --mode=get repeats GET --url; --mode=add-to-cart first creates one cart per
+//           connection (POST /api/v1/carts, not measured), then PUTs
+//           /api/v1/carts/{cart}/items/{--sku} with qty alternating 1 and 2: every request
+//           changes a hold on the SKU (a durable journal event) and the cart (a Redis write).
+// failover  kill -9 of a process (--kill-pid) while PUTs of --sku go to a survivor every
+//           --interval; the time from the kill to the first 200.
+
+#include <utility> // before Boost.Asio, which uses std::exchange
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "common.hpp"
+#include "surge/cluster/shard_table.hpp"
+
+namespace surge::bench {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+/// http://host:port/path with host 127.x.y.z or localhost: only loopback targets.
+struct url_parts {
+  std::string host;
+  std::string address;
+  uint16_t port = 80;
+  std::string path = "/";
+};
+
+url_parts parse_url(const std::string& flag, const std::string& url) {
+  if (!starts_with(url, "http://")) {
+    throw bad_flag("--" + flag + " expects http://127.0.0.1:PORT/..., got '" + url + "'");
+  }
+  url_parts u;
+  auto rest = url.substr(7);
+  const auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    u.path = rest.substr(slash);
+    rest = rest.substr(0, slash);
+  }
+  if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+    u.port = static_cast<uint16_t>(parse_int(flag + " port", rest.substr(colon + 1), 1, 65535));
+    rest = rest.substr(0, colon);
+  }
+  u.host = rest;
+  u.address = rest == "localhost" ? "127.0.0.1" : rest;
+  boost::system::error_code ec;
+  const auto a = asio::ip::make_address_v4(u.address, ec);
+  if (ec || (a.to_uint() >> 24) != 127) {
+    throw bad_flag("--" + flag + ": only loopback targets (127.0.0.0/8, localhost), got '" + url +
+                   "'");
+  }
+  return u;
+}
+
+std::string host_header(const url_parts& u) {
+  return u.host + ":" + std::to_string(u.port);
+}
+
+/// The value of "name":"..." in a JSON body (no escapes in the ids this reads).
+std::string json_string_field(const std::string& body, const std::string& name) {
+  const auto key = "\"" + name + "\":\"";
+  const auto at = body.find(key);
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto from = at + key.size();
+  const auto to = body.find('"', from);
+  return to == std::string::npos ? std::string{} : body.substr(from, to - from);
+}
+
+std::string put_item_request(const url_parts& u, const std::string& cart, const std::string& sku,
+                             int qty) {
+  const std::string body = "{\"qty\":" + std::to_string(qty) + "}";
+  return "PUT /api/v1/carts/" + cart + "/items/" + sku + " HTTP/1.1\r\nHost: " + host_header(u) +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: keep-alive\r\n\r\n" + body;
+}
+
+// ------------------------------------------------------------------------------ http load
+
+struct http_options {
+  std::string url = "http://127.0.0.1:8080/healthz";
+  std::string mode = "get";
+  std::string sku;
+  std::string label;
+  int connections = 1000;
+  int threads = 1;
+  std::chrono::milliseconds duration{10000};
+  std::chrono::milliseconds warmup{2000};
+  std::string json_path;
+};
+
+constexpr const char* http_usage =
+    R"(usage: surge-bench http --url=http://127.0.0.1:PORT/PATH [--mode=get|add-to-cart] [--sku=SKU]
+                        [--connections=1000] [--threads=1] [--duration=10s] [--warmup=2s]
+                        [--label=TEXT] [--json=FILE]
+
+Closed loop over --connections keep-alive connections (no think time), loopback targets only.
+  --mode=get          GET --url again and again
+  --mode=add-to-cart  --url is the storefront (http://127.0.0.1:8080); each connection creates a
+                      cart (POST /api/v1/carts, not measured), then PUTs
+                      /api/v1/carts/{cart}/items/{--sku} {"qty":1|2} alternately (each request
+                      moves a hold on the SKU by one unit)
+Prints requests/s (2xx answers completed in the measured window), p50/p90/p99/p99.9/max,
+statuses and errors; exit 1 when any answer is not 2xx or a connection fails.
+)";
+
+std::optional<http_options> parse_http(const std::vector<std::string>& args) {
+  http_options o;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      return std::nullopt;
+    }
+    const auto [name, v] = split_flag(
+        a, {"url", "mode", "sku", "label", "connections", "threads", "duration", "warmup", "json"});
+    if (name == "url") {
+      parse_url(name, v);
+      o.url = v;
+    } else if (name == "mode") {
+      if (v != "get" && v != "add-to-cart") {
+        throw bad_flag("--mode expects get or add-to-cart, got '" + v + "'");
+      }
+      o.mode = v;
+    } else if (name == "sku") {
+      o.sku = v;
+    } else if (name == "label") {
+      o.label = v;
+    } else if (name == "connections") {
+      o.connections = parse_int(name, v, 1, 20000);
+    } else if (name == "threads") {
+      o.threads = parse_int(name, v, 1, 8);
+    } else if (name == "json") {
+      o.json_path = v;
+    } else {
+      std::chrono::milliseconds d{0};
+      if (!config::parse_duration(v, d) || d > max_duration || (name == "duration" && d < 1s)) {
+        throw bad_flag("--" + name + " expects a duration up to 600s (e.g. 10s), got '" + v + "'");
+      }
+      (name == "duration" ? o.duration : o.warmup) = d;
+    }
+  }
+  if (o.mode == "add-to-cart" && o.sku.empty()) {
+    throw bad_flag("--mode=add-to-cart needs --sku=SKU");
+  }
+  return o;
+}
+
+struct worker;
+
+/// One keep-alive connection of the closed loop.
+struct connection : std::enable_shared_from_this<connection> {
+  connection(worker& w, asio::io_context& ioc)
+      : w_(w)
+      , sock_(ioc) {}
+
+  void start();
+  void on_connect(const boost::system::error_code& ec);
+  void send(std::string* req);
+  void on_read(const boost::system::error_code& ec);
+  void close() {
+    boost::system::error_code ignored;
+    sock_.close(ignored);
+  }
+
+  worker& w_;
+  tcp::socket sock_;
+  beast::flat_buffer buf_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  std::string requests_[2]; ///< the measured requests, sent alternately
+  std::string* current_ = nullptr;
+  int flip_ = 0;
+  bool setup_ = false; ///< the request in flight is the cart creation
+  clock::time_point t0_;
+};
+
+struct http_shared {
+  http_options o;
+  url_parts u;
+  tcp::endpoint ep;
+  std::string get_request;
+  std::string create_request;
+  phases p;
+  std::atomic<uint64_t> measured{0};
+  std::atomic<int> ready{0};  ///< connections set up
+  std::atomic<int> failed{0}; ///< connections that could not be set up
+  std::atomic<bool> go{false};
+};
+
+struct worker {
+  explicit worker(http_shared& s)
+      : sh(s) {}
+
+  http_shared& sh;
+  asio::io_context ioc{1};
+  std::vector<std::shared_ptr<connection>> conns;
+  histogram latency;
+  uint64_t ok = 0;       ///< 2xx over the whole run
+  uint64_t measured = 0; ///< 2xx completed in the measured window
+  uint64_t errors = 0;   ///< non-2xx and transport errors, whole run
+  std::map<int, uint64_t> statuses;
+  std::string first_error;
+
+  void error(const std::string& what) {
+    ++errors;
+    if (first_error.empty()) {
+      first_error = what;
+    }
+  }
+};
+
+void connection::start() {
+  auto self = shared_from_this();
+  sock_.async_connect(w_.sh.ep,
+                      [self](const boost::system::error_code& ec) { self->on_connect(ec); });
+}
+
+void connection::on_connect(const boost::system::error_code& ec) {
+  if (ec) {
+    w_.error("connect: " + ec.message());
+    w_.sh.failed.fetch_add(1);
+    return;
+  }
+  sock_.set_option(tcp::no_delay{true});
+  if (w_.sh.o.mode == "add-to-cart") {
+    setup_ = true;
+    send(&w_.sh.create_request);
+  } else {
+    requests_[0] = w_.sh.get_request;
+    requests_[1] = w_.sh.get_request;
+    w_.sh.ready.fetch_add(1);
+    send(nullptr); // waits for the go signal: the clock starts when every connection is up
+  }
+}
+
+void connection::send(std::string* req) {
+  auto self = shared_from_this();
+  if (req == nullptr) {
+    if (!w_.sh.go.load(std::memory_order_acquire)) {
+      // Not started yet: look again in a millisecond.
+      auto t = std::make_shared<asio::steady_timer>(sock_.get_executor(), 1ms);
+      t->async_wait([self, t](const boost::system::error_code&) { self->send(nullptr); });
+      return;
+    }
+    if (clock::now() >= w_.sh.p.measure_until || interrupted().load(std::memory_order_relaxed)) {
+      close();
+      return;
+    }
+    req = &requests_[flip_];
+    flip_ ^= 1;
+  }
+  current_ = req;
+  parser_.emplace();
+  parser_->body_limit(1 << 20);
+  t0_ = clock::now();
+  asio::async_write(sock_, asio::buffer(*req),
+                    [self](const boost::system::error_code& ec, std::size_t) {
+                      if (ec) {
+                        self->w_.error("write: " + ec.message());
+                        self->close();
+                        return;
+                      }
+                      http::async_read(self->sock_, self->buf_, *self->parser_,
+                                       [self](const boost::system::error_code& e, std::size_t) {
+                                         self->on_read(e);
+                                       });
+                    });
+}
+
+void connection::on_read(const boost::system::error_code& ec) {
+  const auto t1 = clock::now();
+  if (ec) {
+    w_.error("read: " + ec.message());
+    if (setup_) {
+      w_.sh.failed.fetch_add(1);
+    }
+    close();
+    return;
+  }
+  const auto& res = parser_->get();
+  const int status = res.result_int();
+  if (setup_) {
+    setup_ = false;
+    const auto cart = json_string_field(res.body(), "cart_id");
+    if (status != 201 || cart.empty()) {
+      w_.error("POST /api/v1/carts answered " + std::to_string(status));
+      w_.sh.failed.fetch_add(1);
+      close();
+      return;
+    }
+    requests_[0] = put_item_request(w_.sh.u, cart, w_.sh.o.sku, 1);
+    requests_[1] = put_item_request(w_.sh.u, cart, w_.sh.o.sku, 2);
+    w_.sh.ready.fetch_add(1);
+    send(nullptr);
+    return;
+  }
+  ++w_.statuses[status];
+  if (status >= 200 && status < 300) {
+    ++w_.ok;
+    if (w_.sh.p.measured(t1)) {
+      ++w_.measured;
+      w_.latency.record(static_cast<uint64_t>((t1 - t0_).count()));
+      w_.sh.measured.fetch_add(1, std::memory_order_relaxed);
+    }
+  } else {
+    w_.error("HTTP " + std::to_string(status) + ": " + res.body().substr(0, 200));
+  }
+  if (!res.keep_alive()) {
+    w_.error("the server closed the connection");
+    close();
+    return;
+  }
+  send(nullptr);
+}
+
+int run_http(const http_options& o) {
+  http_shared sh;
+  sh.o = o;
+  sh.u = parse_url("url", o.url);
+  sh.ep = tcp::endpoint{asio::ip::make_address_v4(sh.u.address), sh.u.port};
+  sh.get_request = "GET " + sh.u.path + " HTTP/1.1\r\nHost: " + host_header(sh.u) +
+                   "\r\nConnection: keep-alive\r\n\r\n";
+  sh.create_request = "POST /api/v1/carts HTTP/1.1\r\nHost: " + host_header(sh.u) +
+                      "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                      "Connection: keep-alive\r\n\r\n{}";
+  rlimit fds{};
+  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max &&
+      fds.rlim_cur < static_cast<rlim_t>(o.connections) + 100) {
+    fds.rlim_cur = std::min<rlim_t>(fds.rlim_max, static_cast<rlim_t>(o.connections) + 1000);
+    ::setrlimit(RLIMIT_NOFILE, &fds);
+  }
+  const std::string label = o.label.empty() ? o.url : o.label;
+  std::vector<std::unique_ptr<worker>> workers;
+  for (int t = 0; t < o.threads; ++t) {
+    workers.push_back(std::make_unique<worker>(sh));
+  }
+  // Far future until every connection is up; then the phases start.
+  sh.p = phases::starting_now(0ms, 24h);
+  for (int i = 0; i < o.connections; ++i) {
+    auto& w = *workers[static_cast<std::size_t>(i % o.threads)];
+    w.conns.push_back(std::make_shared<connection>(w, w.ioc));
+  }
+  std::cerr << "[" << label << "] connecting " << o.connections << " connections (" << o.threads
+            << " client thread(s), mode " << o.mode << ")\n";
+  std::vector<std::thread> threads;
+  for (auto& w : workers) {
+    threads.emplace_back([&w] {
+      // Connect in steps of 100 so that the listen backlog does not overflow.
+      for (std::size_t i = 0; i < w->conns.size(); ++i) {
+        w->conns[i]->start();
+        if (i % 100 == 99) {
+          w->ioc.run_for(20ms);
+          w->ioc.restart();
+        }
+      }
+      w->ioc.run();
+    });
+  }
+  const auto connect_deadline = clock::now() + 60s;
+  while (sh.ready.load() + sh.failed.load() < o.connections && clock::now() < connect_deadline &&
+         !interrupted().load()) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const bool all_up = sh.ready.load() == o.connections;
+  if (all_up) {
+    sh.p = phases::starting_now(o.warmup, o.duration);
+  } else {
+    sh.p = phases::starting_now(0ms, 0ms); // stop at once
+    std::cerr << "[" << label << "] only " << sh.ready.load() << " of " << o.connections
+              << " connections are up\n";
+  }
+  sh.go.store(true, std::memory_order_release);
+  if (all_up) {
+    report_progress(label, sh.p, sh.measured, "requests");
+  }
+  // Closed loop: every connection stops after its answer past the window; bound the wait.
+  auto wait_stopped = [&](clock::time_point until) {
+    for (auto& w : workers) {
+      while (!w->ioc.stopped() && clock::now() < until) {
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+  };
+  wait_stopped(clock::now() + 30s);
+  for (auto& w : workers) {
+    asio::post(w->ioc, [&w] {
+      for (auto& c : w->conns) {
+        c->close();
+      }
+    });
+  }
+  wait_stopped(clock::now() + 5s);
+  for (auto& w : workers) {
+    w->ioc.stop();
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  run_result r;
+  r.system = label;
+  r.seconds = sh.p.seconds();
+  std::map<int, uint64_t> statuses;
+  std::string first_error;
+  for (auto& w : workers) {
+    r.latency.merge(w->latency);
+    r.measured += w->measured;
+    r.total_ok += w->ok;
+    r.errors += w->errors;
+    for (const auto& [k, v] : w->statuses) {
+      statuses[k] += v;
+    }
+    if (first_error.empty()) {
+      first_error = w->first_error;
+    }
+  }
+  std::cout
+      << "\n| target | connections | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
+         "\n|---|---:|---:|---:|---:|---:|---:|---:|\n| "
+      << label << " | " << o.connections << " | "
+      << grouped(static_cast<uint64_t>(r.per_second() + 0.5)) << " | " << fixed(r.p_ms(50), 2)
+      << " | " << fixed(r.p_ms(90), 2) << " | " << fixed(r.p_ms(99), 2) << " | "
+      << fixed(r.p_ms(99.9), 2) << " | " << fixed(static_cast<double>(r.latency.max()) / 1e6, 2)
+      << " |\n";
+  std::string status_text;
+  for (const auto& [k, v] : statuses) {
+    status_text += (status_text.empty() ? "" : ", ") + std::to_string(k) + ": " + grouped(v);
+  }
+  std::cout << "statuses " << status_text << "; " << r.errors << " errors"
+            << (first_error.empty() ? "" : " (first: " + first_error + ")") << "\n";
+  const bool ok = all_up && r.errors == 0 && r.measured > 0;
+  std::cout << (ok ? "OK: every answer was 2xx\n" : "FAIL: errors or connections not up\n");
+  if (!o.json_path.empty()) {
+    std::ofstream f{o.json_path};
+    f << "{\n  \"command\": \"http\",\n  \"label\": \"" << json_escape(label)
+      << "\",\n  \"url\": \"" << json_escape(o.url) << "\",\n  \"mode\": \"" << o.mode
+      << "\",\n  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads
+      << ",\n  \"seconds\": " << fixed(r.seconds, 3)
+      << ",\n  \"requests_per_s\": " << fixed(r.per_second(), 1)
+      << ",\n  \"p50_ms\": " << fixed(r.p_ms(50), 3) << ",\n  \"p90_ms\": " << fixed(r.p_ms(90), 3)
+      << ",\n  \"p99_ms\": " << fixed(r.p_ms(99), 3)
+      << ",\n  \"p999_ms\": " << fixed(r.p_ms(99.9), 3)
+      << ",\n  \"max_ms\": " << fixed(static_cast<double>(r.latency.max()) / 1e6, 3)
+      << ",\n  \"measured\": " << r.measured << ",\n  \"errors\": " << r.errors
+      << ",\n  \"first_error\": \"" << json_escape(first_error)
+      << "\",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
+    if (!f) {
+      throw std::runtime_error("cannot write " + o.json_path);
+    }
+  }
+  return ok ? 0 : 1;
+}
+
+// ------------------------------------------------------------------------------ failover
+
+struct failover_options {
+  std::string target;
+  std::string admin;
+  std::string sku;
+  std::string victim; ///< node id of the process killed
+  int kill_pid = 0;
+  std::chrono::milliseconds interval{20};
+  std::chrono::milliseconds max_wait{30000};
+  std::string json_path;
+};
+
+constexpr const char* failover_usage =
+    R"(usage: surge-bench failover --target=URL --admin=URL --sku=SKU --victim=NODE_ID --kill-pid=PID
+                            [--interval=20ms] [--max-wait=30s] [--json=FILE]
+
+--target is a surviving node's storefront, --admin its admin API. Creates a cart on --target
+whose shard is not owned by --victim, checks that a PUT of --sku succeeds, sends SIGKILL to
+--kill-pid (the victim's surge-node), then starts a PUT /api/v1/carts/{cart}/items/{sku} every
+--interval (each on its own connection, 5 s timeout) and prints the time from the kill to the
+first 200 answer. Exit 1 when none comes within --max-wait.
+)";
+
+/// One blocking request with a timeout (for set-up): status and body; status 0 on failure.
+std::pair<int, std::string> blocking_request(const url_parts& u, const std::string& method,
+                                             const std::string& path, const std::string& body) {
+  asio::io_context ioc;
+  beast::tcp_stream s{ioc};
+  s.expires_after(5s);
+  int status = 0;
+  std::string out;
+  http::request<http::string_body> req{method == "PUT"    ? http::verb::put
+                                       : method == "POST" ? http::verb::post
+                                                          : http::verb::get,
+                                       path, 11};
+  req.set(http::field::host, host_header(u));
+  if (!body.empty() || method != "GET") {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+  }
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  s.async_connect(tcp::endpoint{asio::ip::make_address_v4(u.address), u.port},
+                  [&](const boost::system::error_code& ec) {
+                    if (ec) {
+                      return;
+                    }
+                    http::async_write(s, req, [&](const boost::system::error_code& e, std::size_t) {
+                      if (e) {
+                        return;
+                      }
+                      http::async_read(s, buf, res,
+                                       [&](const boost::system::error_code& e2, std::size_t) {
+                                         if (!e2) {
+                                           status = res.result_int();
+                                           out = res.body();
+                                         }
+                                       });
+                    });
+                  });
+  ioc.run();
+  return {status, out};
+}
+
+std::optional<failover_options> parse_failover(const std::vector<std::string>& args) {
+  failover_options o;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      return std::nullopt;
+    }
+    const auto [name, v] = split_flag(
+        a, {"target", "admin", "sku", "victim", "kill-pid", "interval", "max-wait", "json"});
+    if (name == "target" || name == "admin") {
+      parse_url(name, v);
+      (name == "target" ? o.target : o.admin) = v;
+    } else if (name == "sku") {
+      o.sku = v;
+    } else if (name == "victim") {
+      o.victim = v;
+    } else if (name == "kill-pid") {
+      o.kill_pid = parse_int(name, v, 2, 1 << 30);
+    } else if (name == "json") {
+      o.json_path = v;
+    } else {
+      std::chrono::milliseconds d{0};
+      if (!config::parse_duration(v, d) || d < 1ms || d > max_duration) {
+        throw bad_flag("--" + name + " expects a duration up to 600s, got '" + v + "'");
+      }
+      (name == "interval" ? o.interval : o.max_wait) = d;
+    }
+  }
+  if (o.target.empty() || o.admin.empty() || o.sku.empty() || o.victim.empty() || o.kill_pid == 0) {
+    throw bad_flag("--target, --admin, --sku, --victim and --kill-pid are required");
+  }
+  return o;
+}
+
+/// Shard -> owner from GET /admin/v1/shards.
+std::vector<std::string> shard_owners(const url_parts& admin) {
+  const auto [status, body] = blocking_request(admin, "GET", "/admin/v1/shards", "");
+  if (status != 200) {
+    throw std::runtime_error("GET /admin/v1/shards answered " + std::to_string(status));
+  }
+  std::vector<std::string> owners;
+  std::size_t at = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const auto s = body.find("\"shard\":", at);
+    if (s == std::string::npos) {
+      break;
+    }
+    const auto obj_end = body.find('}', s);
+    const auto obj = body.substr(s, obj_end - s);
+    const auto shard = static_cast<std::size_t>(std::stoul(obj.substr(8)));
+    if (owners.size() <= shard) {
+      owners.resize(shard + 1);
+    }
+    owners[shard] = json_string_field(obj, "owner");
+    at = obj_end;
+  }
+  return owners;
+}
+
+int run_failover(const failover_options& o) {
+  const auto target = parse_url("target", o.target);
+  const auto admin = parse_url("admin", o.admin);
+  const auto owners = shard_owners(admin);
+  if (owners.empty()) {
+    throw std::runtime_error("no shard map");
+  }
+  std::string cart;
+  for (int i = 0; i < 100 && cart.empty(); ++i) {
+    const auto [status, body] = blocking_request(target, "POST", "/api/v1/carts", "{}");
+    const auto id = json_string_field(body, "cart_id");
+    if (status != 201 || id.empty()) {
+      throw std::runtime_error("POST /api/v1/carts answered " + std::to_string(status));
+    }
+    const auto shard = cluster::shard_of("cart:" + id, static_cast<uint32_t>(owners.size()));
+    if (owners[shard] != o.victim) {
+      cart = id;
+    }
+  }
+  if (cart.empty()) {
+    throw std::runtime_error("every cart landed on the victim's shards");
+  }
+  const auto path = "/api/v1/carts/" + cart + "/items/" + o.sku;
+  if (auto [status, body] = blocking_request(target, "PUT", path, "{\"qty\":1}"); status != 200) {
+    throw std::runtime_error("the PUT before the kill answered " + std::to_string(status) + " " +
+                             body);
+  }
+  std::cerr << "[failover] cart " << cart << " on a survivor; kill -9 " << o.kill_pid << " ("
+            << o.victim << ")\n";
+
+  asio::io_context ioc{1};
+  const auto killed = clock::now();
+  if (::kill(o.kill_pid, SIGKILL) != 0) {
+    throw std::runtime_error("kill(" + std::to_string(o.kill_pid) + ") failed");
+  }
+  std::optional<clock::time_point> first_ok;
+  std::optional<clock::time_point> first_ok_sent;
+  std::map<int, uint64_t> statuses; // 0: transport error or timeout
+  uint64_t sent = 0;
+  const auto ep = tcp::endpoint{asio::ip::make_address_v4(target.address), target.port};
+  asio::steady_timer ticker{ioc};
+  std::function<void()> probe = [&] {
+    if (first_ok || clock::now() - killed > o.max_wait || interrupted().load()) {
+      return;
+    }
+    struct probe_state {
+      beast::tcp_stream s;
+      std::string req;
+      beast::flat_buffer buf;
+      http::response<http::string_body> res;
+      clock::time_point t0;
+      explicit probe_state(asio::io_context& c)
+          : s(c) {}
+    };
+    auto ps = std::make_shared<probe_state>(ioc);
+    ps->req = put_item_request(target, cart, o.sku, static_cast<int>(sent % 2) + 1);
+    ps->t0 = clock::now();
+    ++sent;
+    ps->s.expires_after(5s);
+    auto done = [&, ps](int status) {
+      ++statuses[status];
+      if (status == 200 && !first_ok) {
+        first_ok = clock::now();
+        first_ok_sent = ps->t0;
+        ticker.cancel();
+      }
+    };
+    ps->s.async_connect(ep, [ps, done](const boost::system::error_code& ec) {
+      if (ec) {
+        return done(0);
+      }
+      asio::async_write(ps->s, asio::buffer(ps->req),
+                        [ps, done](const boost::system::error_code& e, std::size_t) {
+                          if (e) {
+                            return done(0);
+                          }
+                          http::async_read(
+                              ps->s, ps->buf, ps->res,
+                              [ps, done](const boost::system::error_code& e2, std::size_t) {
+                                done(e2 ? 0 : ps->res.result_int());
+                              });
+                        });
+    });
+    ticker.expires_at(ticker.expiry() + o.interval);
+    ticker.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) {
+        probe();
+      }
+    });
+  };
+  ticker.expires_at(asio::steady_timer::clock_type::now());
+  probe();
+  std::thread runner{[&] { ioc.run_for(o.max_wait + 10s); }};
+  runner.join();
+  std::string status_text;
+  for (const auto& [k, v] : statuses) {
+    status_text += (status_text.empty() ? "" : ", ") + (k == 0 ? "no answer" : std::to_string(k)) +
+                   ": " + std::to_string(v);
+  }
+  const double ms =
+      first_ok ? std::chrono::duration<double>(*first_ok - killed).count() * 1000.0 : -1;
+  const double sent_ms =
+      first_ok ? std::chrono::duration<double>(*first_ok_sent - killed).count() * 1000.0 : -1;
+  if (first_ok) {
+    std::cout << "failover: first successful reservation " << fixed(ms, 0)
+              << " ms after kill -9 (that probe was sent at " << fixed(sent_ms, 0) << " ms); "
+              << sent << " probes (" << status_text << ")\n";
+  } else {
+    std::cout << "FAIL: no successful reservation within "
+              << std::chrono::duration<double>(o.max_wait).count() << " s; " << sent << " probes ("
+              << status_text << ")\n";
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream f{o.json_path};
+    f << "{\n  \"command\": \"failover\",\n  \"victim\": \"" << json_escape(o.victim)
+      << "\",\n  \"sku\": \"" << json_escape(o.sku) << "\",\n  \"failover_ms\": " << fixed(ms, 1)
+      << ",\n  \"probe_sent_ms\": " << fixed(sent_ms, 1) << ",\n  \"probes\": " << sent
+      << ",\n  \"statuses\": \"" << json_escape(status_text)
+      << "\",\n  \"ok\": " << (first_ok ? "true" : "false") << "\n}\n";
+    if (!f) {
+      throw std::runtime_error("cannot write " + o.json_path);
+    }
+  }
+  return first_ok ? 0 : 1;
+}
+
+template <class Options, class Parse, class Run>
+int guarded(const char* command, const char* usage, const std::vector<std::string>& args,
+            Parse parse, Run run) {
+  std::optional<Options> opts;
+  try {
+    opts = parse(args);
+  } catch (const bad_flag& e) {
+    std::cerr << "surge-bench " << command << ": " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  if (!opts) {
+    std::cout << usage;
+    return 0;
+  }
+  try {
+    return run(*opts);
+  } catch (const std::exception& e) {
+    std::cerr << "surge-bench " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+} // namespace
+
+int http_command(const std::vector<std::string>& args) {
+  return guarded<http_options>("http", http_usage, args, parse_http, run_http);
+}
+
+int failover_command(const std::vector<std::string>& args) {
+  return guarded<failover_options>("failover", failover_usage, args, parse_failover, run_failover);
+}
+
+} // namespace surge::bench

@@ -1,0 +1,502 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md: runs every baseline and Surge back to back on this machine and
+# rewrites the table (date, machine facts, the command of every row; raw outputs kept).
+#
+#   scripts/benchmarks.sh                 build (if needed) into build-bench/, run everything
+#   BUILD_DIR=build scripts/benchmarks.sh use an existing build directory (built there if stale)
+#
+# Knobs (environment):
+#   BENCH_DURATION=10s          measured time of hot-sku, cross-node and every HTTP run
+#   BENCH_HTTP_CONNECTIONS=1000 connections of the HTTP rows
+#   BENCH_HTTP_THREADS=1        client threads of the HTTP rows
+#   BENCH_CARTS=1000000         idle carts to activate (memory row) ...
+#   BENCH_SKUS=50000            ... and idle SKUs
+#   BENCH_MEMORY_BUDGET=60s     ... each kind for at most this long
+#   BENCH_BATCHES=5000          journal batches of the activation row
+#   BENCH_MIX_USERS=100000      shoppers of the mix row, --think, --duration, --connections
+#   BENCH_MIX_USERS_LOW=10000   a lighter run first, to show where the cluster keeps its p99 (0: skip)
+#   BENCH_MIX_THINK=10s  BENCH_MIX_DURATION=60s  BENCH_MIX_CONNECTIONS=600
+#   BENCH_FAILOVERS=3           kill -9 repetitions
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster"   a subset of the steps
+#   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
+#   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
+#   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
+#   BENCH_RENDER=DIR            measure nothing: rewrite BENCHMARKS.md from the run in DIR (e.g.
+#                               after editing bench/BENCHMARKS-notes.md)
+#
+# Needs PostgreSQL and Redis running (scripts/services.sh start), nginx (apt-get install
+# nginx-light), psql, redis-cli, curl, python3. Every server it starts listens on loopback on a
+# free port, uses its own database and Redis prefix, and is stopped (and its data dropped) at
+# the end, also on Ctrl-C.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -n "${BENCH_RENDER:-}" ]; then
+  [ -f "$BENCH_RENDER/render.env" ] || { echo "benchmarks: no $BENCH_RENDER/render.env" >&2; exit 1; }
+  set -a
+  # shellcheck disable=SC1091
+  . "$BENCH_RENDER/render.env"
+  set +a
+  OUT=$(cd "$BENCH_RENDER" && pwd)
+  export OUT
+  python3 "$REPO/bench/benchmarks_md.py" >"$REPO/BENCHMARKS.md.tmp"
+  mv "$REPO/BENCHMARKS.md.tmp" "$REPO/BENCHMARKS.md"
+  echo "benchmarks: BENCHMARKS.md rewritten from $BENCH_RENDER" >&2
+  exit 0
+fi
+BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
+D=${BENCH_DURATION:-10s}
+CONNS=${BENCH_HTTP_CONNECTIONS:-1000}
+HTTP_THREADS=${BENCH_HTTP_THREADS:-1}
+CARTS=${BENCH_CARTS:-1000000}
+SKUS=${BENCH_SKUS:-50000}
+MEM_BUDGET=${BENCH_MEMORY_BUDGET:-60s}
+BATCHES=${BENCH_BATCHES:-5000}
+MIX_USERS=${BENCH_MIX_USERS:-100000}
+MIX_USERS_LOW=${BENCH_MIX_USERS_LOW:-10000}
+MIX_THINK=${BENCH_MIX_THINK:-10s}
+MIX_DURATION=${BENCH_MIX_DURATION:-60s}
+MIX_CONNS=${BENCH_MIX_CONNECTIONS:-600}
+FAILOVERS=${BENCH_FAILOVERS:-3}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster}
+PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
+REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
+RESULTS_ROOT=${BENCH_RESULTS:-$REPO/bench-results}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT="$RESULTS_ROOT/$STAMP"
+WORK="$BUILD_DIR/bench-work/$$" # nginx config, node logs
+
+say() { echo "benchmarks: $*" >&2; }
+die() {
+  echo "benchmarks: ERROR: $*" >&2
+  exit 1
+}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+for tool in psql redis-cli curl python3 ss; do
+  command -v "$tool" >/dev/null || die "$tool not found"
+done
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+if want http && [ ! -x "$NGINX" ]; then
+  die "nginx not found: apt-get install -y nginx-light (or BENCH_ONLY without http)"
+fi
+pg_isready -q -d "$PG_ADMIN" 2>/dev/null || psql "$PG_ADMIN" -Atqc 'SELECT 1' >/dev/null ||
+  die "PostgreSQL is not reachable at $PG_ADMIN (scripts/services.sh start)"
+REDIS_HOSTPORT=${REDIS_URL#redis://}
+REDIS_HOSTPORT=${REDIS_HOSTPORT%%/*}
+REDIS_HOSTPORT=${REDIS_HOSTPORT##*@}
+REDIS_HOST=${REDIS_HOSTPORT%%:*}
+REDIS_PORT=${REDIS_HOSTPORT##*:}
+[ "$REDIS_PORT" != "$REDIS_HOST" ] || REDIS_PORT=6379
+REDIS_DB=${REDIS_URL##*/}
+[[ "$REDIS_DB" =~ ^[0-9]+$ ]] || REDIS_DB=0
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB" "$@"; }
+rcli ping >/dev/null || die "Redis is not reachable at $REDIS_URL (scripts/services.sh start)"
+
+# ------------------------------------------------------------------------------------ build
+if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    say "configuring $BUILD_DIR"
+    cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
+  say "building surge-bench surge-load surge-node surge-paysim in $BUILD_DIR"
+  cmake --build "$BUILD_DIR" --target surge-bench surge-load surge-node surge-paysim \
+    -j"$(nproc)" >"$BUILD_DIR/benchmarks-build.log" 2>&1 ||
+    {
+      tail -n 30 "$BUILD_DIR/benchmarks-build.log" >&2
+      die "build failed (log $BUILD_DIR/benchmarks-build.log)"
+    }
+fi
+BENCH="$BUILD_DIR/bench/surge-bench"
+LOAD="$BUILD_DIR/tools/surge-load/surge-load"
+NODE="$BUILD_DIR/runtime/surge-node"
+PAYSIM="$BUILD_DIR/tools/paysim/surge-paysim"
+for b in "$BENCH" "$LOAD" "$NODE" "$PAYSIM"; do
+  [ -x "$b" ] || die "$b is missing"
+done
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+
+mkdir -p "$OUT" "$WORK"
+ln -sfn "$STAMP" "$RESULTS_ROOT/latest"
+say "raw results in $OUT"
+T_START=$SECONDS
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --------------------------------------------------------------------- processes we started
+# pid -> what; stopped (TERM, then KILL after 20 s) on exit. Only these pids are ever signalled.
+declare -A STARTED=()
+DATABASES=()
+PREFIXES=()
+cleanup() {
+  local pid
+  for pid in "${!STARTED[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${!STARTED[@]}"; do
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    unset "STARTED[$pid]"
+  done
+  local db p
+  for db in "${DATABASES[@]}"; do
+    psql "$PG_ADMIN" -Atqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  DATABASES=()
+  for p in "${PREFIXES[@]}"; do
+    rcli --scan --pattern "$p*" 2>/dev/null | xargs -r -n 1000 redis-cli -h "$REDIS_HOST" \
+      -p "$REDIS_PORT" -n "$REDIS_DB" unlink >/dev/null 2>&1 || true
+  done
+  PREFIXES=()
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT TERM
+
+stop_pid() { # PID: TERM, wait up to 20 s, KILL
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "STARTED[$pid]"
+}
+
+USED_PORTS=""
+# Below the ephemeral range: the clients' own connections take ports from that range.
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range
+PORT_LOW=10000
+PORT_SPAN=$((EPHEMERAL_LOW - PORT_LOW))
+[ "$PORT_SPAN" -ge 1000 ] || { PORT_LOW=61000; PORT_SPAN=4000; }
+free_port() { # VAR: a free loopback TCP port into VAR, not one handed out before in this run
+  local p
+  for _ in $(seq 1 200); do
+    p=$((PORT_LOW + RANDOM % PORT_SPAN))
+    [[ " $USED_PORTS " == *" $p "* ]] && continue
+    if ! ss -Htan "sport = :$p" | grep -q .; then
+      USED_PORTS="$USED_PORTS $p"
+      printf -v "$1" '%s' "$p"
+      return 0
+    fi
+  done
+  die "no free port"
+}
+
+new_database() { # NAME: created empty, dropped on exit
+  psql "$PG_ADMIN" -Atqc "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null
+  psql "$PG_ADMIN" -Atqc "CREATE DATABASE \"$1\"" >/dev/null
+  DATABASES+=("$1")
+}
+
+db_url() { # NAME: PG_ADMIN pointing at database NAME
+  local base=${PG_ADMIN%%\?*} query=""
+  [[ "$PG_ADMIN" == *\?* ]] && query="?${PG_ADMIN#*\?}"
+  local authority=${base#*://}
+  authority=${authority%%/*}
+  echo "${base%%://*}://$authority/$1$query"
+}
+
+wait_http() { # URL PID SECONDS: until URL answers 2xx
+  local deadline=$((SECONDS + $3))
+  until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
+    kill -0 "$2" 2>/dev/null || return 1
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+}
+
+# Node settings only: surge-node refuses SURGE_* variables it does not know.
+NODE_ENV=(env)
+while IFS='=' read -r name _; do
+  case "$name" in SURGE_TEST_*) NODE_ENV+=(-u "$name") ;; esac
+done < <(env)
+
+# start_node ID HTTP ADMIN CLUSTER DB_URL PREFIX [ARGS...]: the pid in LAST_PID
+LAST_PID=""
+start_node() {
+  local id=$1 http=$2 admin=$3 cport=$4 url=$5 prefix=$6
+  shift 6
+  "${NODE_ENV[@]}" "$NODE" "--node.id=$id" "--http.port=$http" "--admin.port=$admin" \
+    "--cluster.port=$cport" "--pg.url=$url" "--redis.url=$REDIS_URL" "--redis.prefix=$prefix" \
+    --log.level=warn "$@" >>"$WORK/node-$id.log" 2>&1 </dev/null &
+  LAST_PID=$!
+  disown "$LAST_PID" # no job-control notice when the failover row kills it
+  STARTED[$LAST_PID]="surge-node $id"
+}
+
+admin_put_product() { # ADMIN_URL SKU STOCK
+  curl -fsS -o /dev/null --max-time 10 -X PUT "$1/admin/v1/products/$2" \
+    -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Bench $2\",\"description\":\"surge benchmark item\",\"category\":\"bench\",\"price_cents\":1999,\"currency\":\"USD\",\"per_customer_limit\":0}"
+  curl -fsS -o /dev/null --max-time 10 -X POST "$1/admin/v1/products/$2/stock" \
+    -H 'Content-Type: application/json' -d "{\"set\":$3}"
+}
+
+run_logged() { # NAME CMD...: runs CMD, stdout+stderr to $OUT/NAME.txt and the terminal
+  say "\$ ${*:2}"
+  echo "\$ ${*:2}" >"$OUT/$1.txt"
+  "${@:2}" 2>&1 | tee -a "$OUT/$1.txt"
+  return "${PIPESTATUS[0]}"
+}
+
+# Each step records its command line for BENCHMARKS.md.
+declare -A CMD=()
+rel() { echo "${1/#$REPO\//}"; } # path relative to the repository
+
+# --------------------------------------------------------------------------- 1. hot SKU
+if want hot-sku; then
+  CMD[hot_sku]="$(rel "$BENCH") hot-sku --duration=$D --clients=16 --concurrency=1000 --json=hot-sku.json"
+  run_logged hot-sku "$BENCH" hot-sku "--duration=$D" --clients=16 --concurrency=1000 \
+    "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/hot-sku.json" ||
+    say "hot-sku failed (see $OUT/hot-sku.txt)"
+fi
+
+# --------------------------------------------------------------------------- 4. cross-node
+if want cross-node; then
+  CMD[cross_node]="$(rel "$BENCH") cross-node --duration=$D --concurrency=1000 --json=cross-node.json"
+  run_logged cross-node "$BENCH" cross-node "--duration=$D" --concurrency=1000 \
+    "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/cross-node.json" ||
+    say "cross-node failed (see $OUT/cross-node.txt)"
+fi
+
+# --------------------------------------------------------------------------- 5. memory, activation
+if want memory; then
+  CMD[memory]="$(rel "$BENCH") memory --carts=$CARTS --skus=$SKUS --duration=$MEM_BUDGET --json=memory.json"
+  run_logged memory "$BENCH" memory "--carts=$CARTS" "--skus=$SKUS" "--duration=$MEM_BUDGET" \
+    "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/memory.json" ||
+    say "memory failed (see $OUT/memory.txt)"
+fi
+if want activation; then
+  CMD[activation]="$(rel "$BENCH") activation --batches=$BATCHES --samples=5 --json=activation.json"
+  run_logged activation "$BENCH" activation "--batches=$BATCHES" --samples=5 \
+    "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/activation.json" ||
+    say "activation failed (see $OUT/activation.txt)"
+fi
+
+# --------------------------------------------------------------------------- 2-3. HTTP vs nginx
+if want http; then
+  say "HTTP rows: nginx and one surge-node, $CONNS connections, same client"
+  free_port NGINX_PORT
+  mkdir -p "$WORK/nginx/html" "$WORK/nginx/logs" "$WORK/nginx/tmp"
+  head -c 1024 /dev/zero | tr '\0' 'x' >"$WORK/nginx/html/static-1k.html"
+  chmod -R a+rX "$WORK/nginx/html"
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+# surge benchmarks: a 1 KiB static file on loopback (scripts/benchmarks.sh)
+worker_processes auto;
+worker_rlimit_nofile 20000;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 8192; multi_accept on; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 300s;
+  keepalive_requests 100000000;
+  open_file_cache max=100 inactive=60s;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT backlog=4096;
+    root $WORK/nginx/html;
+  }
+}
+EOF
+  "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
+    >>"$WORK/nginx/logs/stdout.log" 2>&1 </dev/null &
+  NGINX_PID=$!
+  STARTED[$NGINX_PID]=nginx
+  wait_http "http://127.0.0.1:$NGINX_PORT/static-1k.html" "$NGINX_PID" 10 ||
+    die "nginx did not start (log $WORK/nginx/logs/error.log)"
+
+  DB_HTTP="surge_benchsh_http_$$"
+  new_database "$DB_HTTP"
+  PREFIX_HTTP="surge_bench_http:$$:"
+  PREFIXES+=("$PREFIX_HTTP")
+  free_port HP
+  free_port AP
+  free_port CP
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$DB_HTTP")" >>"$WORK/node-h1.log" 2>&1
+  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$DB_HTTP")" "$PREFIX_HTTP"
+  NODE_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$HP/readyz" "$NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-h1.log)"
+  admin_put_product "http://127.0.0.1:$AP" HOT-HTTP 1000000000000
+  curl -fsS -o /dev/null "http://127.0.0.1:$HP/p/HOT-HTTP" || die "GET /p/HOT-HTTP failed"
+  HTTP_FLAGS=("--connections=$CONNS" "--threads=$HTTP_THREADS" "--duration=$D" --warmup=2s)
+  CMD[nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --json=http-nginx.json"
+  CMD[cart]="$(rel "$BENCH") http --mode=add-to-cart --url=http://127.0.0.1:NODE --sku=HOT-HTTP ${HTTP_FLAGS[*]} --json=http-add-to-cart.json"
+  CMD[page]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE/p/HOT-HTTP ${HTTP_FLAGS[*]} --json=http-product-page.json"
+  run_logged http-nginx "$BENCH" http "--url=http://127.0.0.1:$NGINX_PORT/static-1k.html" \
+    --label="nginx 1 KiB static file" "${HTTP_FLAGS[@]}" "--json=$OUT/http-nginx.json" ||
+    say "nginx run failed"
+  run_logged http-add-to-cart "$BENCH" http --mode=add-to-cart "--url=http://127.0.0.1:$HP" \
+    --sku=HOT-HTTP --label="Surge PUT add-to-cart (hot SKU)" "${HTTP_FLAGS[@]}" \
+    "--json=$OUT/http-add-to-cart.json" || say "add-to-cart run failed"
+  run_logged http-product-page "$BENCH" http "--url=http://127.0.0.1:$HP/p/HOT-HTTP" \
+    --label="Surge GET /p/{sku}" "${HTTP_FLAGS[@]}" "--json=$OUT/http-product-page.json" ||
+    say "product page run failed"
+  curl -fsS --max-time 5 "http://127.0.0.1:$AP/admin/v1/products/HOT-HTTP/stock" \
+    >"$OUT/http-stock.json" || true
+  stop_pid "$NODE_PID"
+  stop_pid "$NGINX_PID"
+fi
+
+# --------------------------------------------------------------------------- 6-7. 3-node cluster
+if want cluster; then
+  say "cluster rows: 3 surge-node processes sharing one database, surge-paysim"
+  DB_CL="surge_benchsh_cluster_$$"
+  new_database "$DB_CL"
+  CL_URL=$(db_url "$DB_CL")
+  PREFIX_CL="surge_bench_cluster:$$:"
+  PREFIXES+=("$PREFIX_CL")
+  free_port PAY_A
+  free_port PAY_B
+  "$PAYSIM" "--gateways=alpha=127.0.0.1:$PAY_A,beta=127.0.0.1:$PAY_B" --latency-ms=20 \
+    >>"$WORK/paysim.log" 2>&1 </dev/null &
+  PAYSIM_PID=$!
+  STARTED[$PAYSIM_PID]=surge-paysim
+  wait_http "http://127.0.0.1:$PAY_A/healthz" "$PAYSIM_PID" 10 || die "surge-paysim did not start"
+  GATEWAYS="alpha=http://127.0.0.1:$PAY_A,beta=json+http://127.0.0.1:$PAY_B"
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$CL_URL" >>"$WORK/node-n1.log" 2>&1
+  declare -A HTTPP=() ADMINP=() CLUSTERP=() PIDS=()
+  IDS=(n1 n2 n3)
+  port=""
+  for id in "${IDS[@]}"; do
+    free_port port
+    HTTPP[$id]=$port
+    free_port port
+    ADMINP[$id]=$port
+    free_port port
+    CLUSTERP[$id]=$port
+  done
+  launch() { # ID
+    start_node "$1" "${HTTPP[$1]}" "${ADMINP[$1]}" "${CLUSTERP[$1]}" "$CL_URL" \
+      "$PREFIX_CL" "--payments.gateways=$GATEWAYS"
+    PIDS[$1]=$LAST_PID
+  }
+  for id in "${IDS[@]}"; do
+    launch "$id"
+  done
+  for id in "${IDS[@]}"; do
+    wait_http "http://127.0.0.1:${HTTPP[$id]}/readyz" "${PIDS[$id]}" 60 ||
+      die "surge-node $id did not get ready (log $WORK/node-$id.log)"
+  done
+  ADMIN1="http://127.0.0.1:${ADMINP[n1]}"
+  # Balanced: every member owns shards and no move is under way (bounded).
+  wait_balanced() {
+    local deadline=$((SECONDS + ${1:-60})) body
+    while [ $SECONDS -lt $deadline ]; do
+      body=$(curl -fsS --max-time 3 "$ADMIN1/admin/v1/shards" 2>/dev/null || true)
+      if [ -n "$body" ] && python3 - "$body" "${#IDS[@]}" <<'PY'; then
+import json, sys
+d = json.loads(sys.argv[1]); n = int(sys.argv[2])
+owners = {}
+moving = 0
+for s in d["shards"]:
+    owners[s["owner"]] = owners.get(s["owner"], 0) + 1
+    moving += 1 if s.get("target") else 0
+sys.exit(0 if len([o for o in owners if o]) >= n and moving == 0 and "" not in owners else 1)
+PY
+        return 0
+      fi
+      sleep 0.5
+    done
+    return 1
+  }
+  wait_balanced 90 || say "warning: the cluster did not balance within 90 s"
+  say "cluster ready; creating the catalog (MIX1..MIX30)"
+  for i in $(seq 1 30); do
+    admin_put_product "$ADMIN1" "MIX$i" 100000000
+  done
+  TARGETS="http://127.0.0.1:${HTTPP[n1]},http://127.0.0.1:${HTTPP[n2]},http://127.0.0.1:${HTTPP[n3]}"
+  MIX_FLAGS=("--think=$MIX_THINK" "--duration=$MIX_DURATION" "--connections=$MIX_CONNS" --threads=2
+    --skus=30 --sku-prefix=MIX --hot-skus=3)
+  CMD[mix]="$(rel "$LOAD") --scenario=mix --users=$MIX_USERS ${MIX_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix.json"
+  if [ "$MIX_USERS_LOW" -gt 0 ]; then
+    CMD[mix_low]="$(rel "$LOAD") --scenario=mix --users=$MIX_USERS_LOW ${MIX_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix-low.json"
+    run_logged mix-low "$LOAD" --scenario=mix "--users=$MIX_USERS_LOW" "${MIX_FLAGS[@]}" \
+      "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix-low.json" ||
+      say "mix run reported a failure (see $OUT/mix-low.txt)"
+  fi
+  # Where the CPU goes during the big run: a 10 s sample of top after 20 s, summed per command
+  # (every process on the host: other users' too).
+  (
+    sleep 20
+    top -b -d 10 -n 2 -w 200 | awk '/^top -/ {n++} n == 2' >"$OUT/mix-top-raw.txt"
+    head -n 3 "$OUT/mix-top-raw.txt"
+    echo "%CPU summed per command over the 10 s sample (100 = one core):"
+    awk 'f && $9 + 0 > 0 {cpu[$12] += $9; cnt[$12]++} /^ *PID/ {f = 1}
+      END {for (c in cpu) printf "%7.1f  %-16s (%d processes)\n", cpu[c], c, cnt[c]}' \
+      "$OUT/mix-top-raw.txt" | sort -rn | head -n 12
+  ) >"$OUT/mix-top.txt" 2>&1 &
+  TOP_PID=$!
+  run_logged mix "$LOAD" --scenario=mix "--users=$MIX_USERS" "${MIX_FLAGS[@]}" \
+    "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix.json" ||
+    say "mix run reported a failure (see $OUT/mix.txt)"
+  wait "$TOP_PID" 2>/dev/null || true
+
+  # 7. Failover, repeated: a fresh hot SKU, kill -9 of its owner, PUTs through a survivor.
+  CMD[failover]="$(rel "$BENCH") failover --target=SURVIVOR --admin=SURVIVOR_ADMIN --sku=FAIL-r --victim=OWNER --kill-pid=PID_OF_OWNER --interval=20ms --json=failover-r.json"
+  for r in $(seq 1 "$FAILOVERS"); do
+    wait_balanced 60 || say "warning: not balanced before failover $r"
+    sku="FAIL-$r"
+    admin_put_product "$ADMIN1" "$sku" 1000000
+    owner=$(curl -fsS --max-time 5 "$ADMIN1/admin/v1/products/$sku/stock" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_node"])')
+    [ -n "${PIDS[$owner]:-}" ] || die "owner of $sku is '$owner', not a member we started"
+    survivor=""
+    for id in "${IDS[@]}"; do
+      [ "$id" != "$owner" ] && { survivor=$id; break; }
+    done
+    ADMIN1="http://127.0.0.1:${ADMINP[$survivor]}"
+    run_logged "failover-$r" "$BENCH" failover "--target=http://127.0.0.1:${HTTPP[$survivor]}" \
+      "--admin=$ADMIN1" "--sku=$sku" "--victim=$owner" "--kill-pid=${PIDS[$owner]}" \
+      --interval=20ms --max-wait=30s "--json=$OUT/failover-$r.json" ||
+      say "failover $r failed (see $OUT/failover-$r.txt)"
+    wait "${PIDS[$owner]}" 2>/dev/null || true
+    unset "STARTED[${PIDS[$owner]}]"
+    say "restarting $owner"
+    launch "$owner"
+    wait_http "http://127.0.0.1:${HTTPP[$owner]}/readyz" "${PIDS[$owner]}" 60 ||
+      die "surge-node $owner did not come back (log $WORK/node-$owner.log)"
+  done
+  for id in n3 n2 n1; do
+    stop_pid "${PIDS[$id]}"
+  done
+  stop_pid "$PAYSIM_PID"
+fi
+cleanup
+T_TOTAL=$((SECONDS - T_START))
+
+# --------------------------------------------------------------------------- BENCHMARKS.md
+say "writing BENCHMARKS.md"
+MEM_TOTAL=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+export OUT STAMP MEM_TOTAL CPU_MODEL BUILD_TYPE T_TOTAL D CONNS
+NPROC=$(nproc)
+KERNEL=$(uname -srm)
+PGVER=$(psql "$PG_ADMIN" -Atqc 'SHOW server_version' 2>/dev/null || echo '?')
+REDISVER=$(rcli info server 2>/dev/null | sed -n 's/^redis_version://p' | tr -d '\r')
+NGINXVER=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///' || echo '?')
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+export NPROC KERNEL PGVER REDISVER NGINXVER LOADAVG LOADAVG_START
+for k in "${!CMD[@]}"; do
+  export "CMD_$k=${CMD[$k]}"
+done
+# What the page is rendered from, so that BENCH_RENDER=DIR can write it again.
+for v in STAMP MEM_TOTAL CPU_MODEL BUILD_TYPE T_TOTAL D CONNS NPROC KERNEL PGVER REDISVER NGINXVER \
+  LOADAVG LOADAVG_START $(compgen -v CMD_); do
+  printf '%s=%q\n' "$v" "${!v}"
+done >"$OUT/render.env"
+python3 "$REPO/bench/benchmarks_md.py" >"$REPO/BENCHMARKS.md.tmp"
+mv "$REPO/BENCHMARKS.md.tmp" "$REPO/BENCHMARKS.md"
+cp "$REPO/BENCHMARKS.md" "$OUT/BENCHMARKS.md"
+say "done in ${T_TOTAL}s: BENCHMARKS.md (raw outputs in ${OUT#"$REPO"/})"

@@ -263,13 +263,21 @@ void schedule_tick(self_ptr self) {
   st.tick.arm(self, next, st.env->now_ms());
 }
 
-/// Counts a command received through the directory; false when it must be refused because
-/// this node's lease on the shard ran out.
-bool touch(self_ptr self) {
+/// Why a command received through the directory is not decided now: held back (skip) while
+/// loading, refused when this node's lease on the shard ran out; nullopt: decide it. Counts the
+/// command (for passivation) once it is no longer held back.
+template <class T>
+std::optional<caf::result<T>> admit(self_ptr self) {
   auto& st = self->state;
+  if (!st.loaded) {
+    return caf::result<T>{caf::skip};
+  }
   ++st.received;
   st.last_active_ms = st.env->now_ms();
-  return lease_live(st);
+  if (!lease_live(st)) {
+    return caf::result<T>{lease_lost(st)};
+  }
+  return std::nullopt;
 }
 
 /// Reads snapshot + journal on the storage pools (never on this actor's thread) and sends the
@@ -441,11 +449,8 @@ sku_impl::behavior_type running(self_ptr self) {
   return {
       [=](hold_atom, hold_request& req) -> caf::result<hold_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        if (!touch(self)) {
-          return lease_lost(self->state);
+        if (auto refused = admit<hold_view>(self)) {
+          return std::move(*refused);
         }
         auto decided = st.model.decide_hold(req.cart_id, req.customer_id, req.qty, st.env->now_ms(),
                                             st.env->opts.holds_ttl.count(), new_hold_id());
@@ -462,11 +467,8 @@ sku_impl::behavior_type running(self_ptr self) {
       },
       [=](confirm_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        if (!touch(self)) {
-          return lease_lost(self->state);
+        if (auto refused = admit<stock_view>(self)) {
+          return std::move(*refused);
         }
         auto decided = st.model.decide_confirm(hold_id, order_id, st.env->now_ms());
         if (!decided) {
@@ -479,11 +481,8 @@ sku_impl::behavior_type running(self_ptr self) {
       },
       [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        if (!touch(self)) {
-          return lease_lost(self->state);
+        if (auto refused = admit<stock_view>(self)) {
+          return std::move(*refused);
         }
         auto decided = st.model.decide_stock(chg.set, chg.value, st.env->now_ms());
         if (!decided) {
@@ -493,11 +492,8 @@ sku_impl::behavior_type running(self_ptr self) {
       },
       [=](stock_atom) -> caf::result<stock_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        if (!touch(self)) {
-          return lease_lost(self->state);
+        if (auto refused = admit<stock_view>(self)) {
+          return std::move(*refused);
         }
         if (!st.model.exists()) {
           return make_error(errc::not_found, "unknown SKU");
@@ -506,11 +502,8 @@ sku_impl::behavior_type running(self_ptr self) {
       },
       [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        if (!touch(self)) {
-          return lease_lost(self->state);
+        if (auto refused = admit<product_view>(self)) {
+          return std::move(*refused);
         }
         proto::Product p;
         p.set_sku(st.sku);
@@ -524,11 +517,8 @@ sku_impl::behavior_type running(self_ptr self) {
       },
       [=](product_atom) -> caf::result<product_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        if (!touch(self)) {
-          return lease_lost(self->state);
+        if (auto refused = admit<product_view>(self)) {
+          return std::move(*refused);
         }
         if (!st.model.exists()) {
           return make_error(errc::not_found, "unknown SKU");

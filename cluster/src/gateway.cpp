@@ -73,7 +73,9 @@ bool try_dispatch(gateway_ptr self, held_message& m) {
     m.rp.delegate(*h, std::move(m.msg));
     return true;
   }
-  auto r = st.links.table->resolve(st.links.table->shard_of(m.key));
+  const std::string_view key{m.key};
+  auto r = st.links.table->resolve(
+      st.links.table->shard_of(key.substr(0, colon), key.substr(colon + 1)));
   if (r.at == actors::placement::where::remote && r.gateway && m.hops < max_hops) {
     m.rp.delegate(r.gateway, actors::route_atom::value, m.key, m.hops + 1, std::move(m.msg));
     return true;

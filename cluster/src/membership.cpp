@@ -425,7 +425,7 @@ struct membership::impl {
     pqxx::nontransaction tx{*conn};
     for (const auto& row : tx.exec("SELECT sku FROM stock WHERE held > 0")) {
       auto sku = row[0].as<std::string>();
-      if (set.count(table.shard_of("sku:" + sku)) != 0) {
+      if (set.count(table.shard_of("sku", sku)) != 0) {
         hooks.wake_sku(sku);
       }
     }

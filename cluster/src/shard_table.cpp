@@ -17,14 +17,24 @@ int64_t now_ns() {
       .count();
 }
 
-} // namespace
+constexpr uint64_t fnv_basis = 14695981039346656037ULL;
 
-uint32_t shard_of(std::string_view key, uint32_t shards) {
-  uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : key) {
+uint64_t fnv1a(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
     h ^= c;
     h *= 1099511628211ULL;
   }
+  return h;
+}
+
+} // namespace
+
+uint32_t shard_of(std::string_view key, uint32_t shards) {
+  return static_cast<uint32_t>(fnv1a(fnv_basis, key) % std::max<uint32_t>(shards, 1));
+}
+
+uint32_t shard_of(std::string_view kind, std::string_view id, uint32_t shards) {
+  const auto h = fnv1a(fnv1a(fnv1a(fnv_basis, kind), ":"), id);
   return static_cast<uint32_t>(h % std::max<uint32_t>(shards, 1));
 }
 
@@ -43,8 +53,8 @@ uint64_t shard_table::pack(state s, uint32_t slot, uint64_t epoch) {
          ((static_cast<uint64_t>(slot) & slot_mask) << epoch_bits) | (epoch & epoch_mask);
 }
 
-uint32_t shard_table::shard_of(std::string_view key) const {
-  return cluster::shard_of(key, shards_);
+uint32_t shard_table::shard_of(std::string_view kind, std::string_view id) const {
+  return cluster::shard_of(kind, id, shards_);
 }
 
 shard_table::entry shard_table::get(uint32_t shard) const {

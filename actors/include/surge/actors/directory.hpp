@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,7 +54,8 @@ class directory {
       : kind_(std::move(kind))
       , spawn_(std::move(spawn))
       , stub_(std::move(stub))
-      , where_(where) {}
+      , where_(where)
+      , per_shard_(std::make_unique<std::atomic<std::size_t>[]>(where->shards())) {}
 
   directory(const directory&) = delete;
   directory& operator=(const directory&) = delete;
@@ -123,12 +125,11 @@ class directory {
     return told.size();
   }
 
-  /// Local incarnations (reachable or leaving) of `shard`: a handover completes at 0.
+  /// Local incarnations (reachable or leaving) of `shard`: a handover completes at 0. O(1).
   std::size_t local_count(uint32_t shard) const {
-    std::size_t n = 0;
-    visit_all(
-        [&](const entry& e) { n += !e.stub && e.shard == static_cast<int64_t>(shard) ? 1 : 0; });
-    return n;
+    return per_shard_ && shard < where_->shards()
+               ? per_shard_[shard].load(std::memory_order_relaxed)
+               : 0;
   }
 
   /// Live local entities right now (stubs not counted). O(1).
@@ -159,7 +160,7 @@ class directory {
     placement::route r;
     uint32_t shard = 0;
     if (where_ != nullptr) {
-      shard = where_->shard_of(kind_ + ':' + id);
+      shard = where_->shard_of(kind_, id);
       r = where_->resolve(shard);
       if (local_only && r.at != placement::where::local) {
         return std::nullopt;
@@ -197,7 +198,7 @@ class directory {
         e.stub = true;
       }
       if (!e.stub) {
-        live_.fetch_add(1, std::memory_order_relaxed);
+        count(e, 1);
       }
       i = s.entries.emplace(id, std::move(e)).first;
     }
@@ -225,9 +226,18 @@ class directory {
   template <class Map>
   void erase(Map& map, typename Map::iterator i) {
     if (!i->second.stub) {
-      live_.fetch_sub(1, std::memory_order_relaxed);
+      count(i->second, -1);
     }
     map.erase(i);
+  }
+
+  /// Adds `delta` to the live entities, in all and of the entity's shard.
+  void count(const entry& e, int delta) {
+    const auto d = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(delta));
+    live_.fetch_add(d, std::memory_order_relaxed);
+    if (per_shard_ && e.shard >= 0) {
+      per_shard_[static_cast<std::size_t>(e.shard)].fetch_add(d, std::memory_order_relaxed);
+    }
   }
 
   /// The leaving incarnation `self` of `id`, or leaving.end(). Under the stripe's lock.
@@ -248,6 +258,8 @@ class directory {
   const placement* where_ = nullptr;
   std::array<stripe, n> stripes_;
   std::atomic<std::size_t> live_{0};
+  /// Live entities per shard (placed directories only).
+  std::unique_ptr<std::atomic<std::size_t>[]> per_shard_;
 };
 
 } // namespace surge::actors

@@ -30,8 +30,12 @@ class placement {
 
   virtual ~placement() = default;
 
-  /// FNV-1a of `key` mod the number of shards; the same on every node and build.
-  virtual uint32_t shard_of(std::string_view key) const = 0;
+  /// The shard of entity `kind:id`: FNV-1a of the key mod the number of shards; the same on
+  /// every node and build. Takes the key in two parts so that callers build no string.
+  virtual uint32_t shard_of(std::string_view kind, std::string_view id) const = 0;
+
+  /// The number of shards (fixed for the life of a database).
+  virtual uint32_t shards() const = 0;
 
   virtual route resolve(uint32_t shard) const = 0;
 

@@ -19,6 +19,9 @@ namespace surge::cluster {
 /// FNV-1a (64 bit) of `key` mod `shards`: the shard of an entity key, the same on every node.
 uint32_t shard_of(std::string_view key, uint32_t shards);
 
+/// The same for the key `kind:id` given in its two parts.
+uint32_t shard_of(std::string_view kind, std::string_view id, uint32_t shards);
+
 /// This node's view of the shard map, as membership last read it from PostgreSQL, plus its own
 /// lease deadline: the placement entity directories ask on every acquire().
 ///
@@ -32,13 +35,14 @@ class shard_table final : public actors::placement {
   shard_table(std::string node_id, uint32_t shards);
 
   // placement
-  uint32_t shard_of(std::string_view key) const override;
+  uint32_t shard_of(std::string_view kind, std::string_view id) const override;
+  uint32_t shard_of(std::string_view key) const { return cluster::shard_of(key, shards_); }
   route resolve(uint32_t shard) const override;
   bool serving(uint32_t shard, uint64_t epoch) const override;
   void refresh_soon() override;
   const std::string& node_id() const override { return node_id_; }
 
-  uint32_t shards() const { return shards_; }
+  uint32_t shards() const override { return shards_; }
 
   /// This node's gateway (the target of forwarded messages for local shards).
   void set_local_gateway(caf::actor gw);

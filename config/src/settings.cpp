@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -770,6 +771,29 @@ bool parse_duration(const std::string& text, milliseconds& out) {
   }
   out = milliseconds{static_cast<milliseconds::rep>(n * scale)};
   return true;
+}
+
+std::optional<milliseconds> parse_cli_duration(const std::string& text) {
+  std::string t = text;
+  double unit_ms = 1000;
+  if (t.size() > 2 && t.compare(t.size() - 2, 2, "ms") == 0) {
+    unit_ms = 1;
+    t.resize(t.size() - 2);
+  } else if (!t.empty() && t.back() == 's') {
+    t.pop_back();
+  } else if (!t.empty() && t.back() == 'm') {
+    unit_ms = 60000;
+    t.pop_back();
+  } else if (!t.empty() && t.back() == 'h') {
+    unit_ms = 3600000;
+    t.pop_back();
+  }
+  char* end = nullptr;
+  const double x = t.empty() ? -1 : std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || x * unit_ms > 365 * 86400e3) {
+    return std::nullopt;
+  }
+  return milliseconds{std::llround(x * unit_ms)};
 }
 
 std::string format_duration(milliseconds d) {

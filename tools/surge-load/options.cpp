@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "surge/config/settings.hpp"
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -194,27 +196,12 @@ endpoint parse_loopback_url(const std::string& flag, const std::string& url) {
 }
 
 std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text) {
-  std::string t = text;
-  double unit_ms = 1000;
-  if (t.size() > 2 && t.compare(t.size() - 2, 2, "ms") == 0) {
-    unit_ms = 1;
-    t.resize(t.size() - 2);
-  } else if (!t.empty() && t.back() == 's') {
-    t.pop_back();
-  } else if (!t.empty() && t.back() == 'm') {
-    unit_ms = 60000;
-    t.pop_back();
-  } else if (!t.empty() && t.back() == 'h') {
-    unit_ms = 3600000;
-    t.pop_back();
-  }
-  char* end = nullptr;
-  const double x = t.empty() ? -1 : std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || x * unit_ms > 86400.0 * 1000) {
+  const auto d = config::parse_cli_duration(text);
+  if (!d || *d > std::chrono::hours{24}) {
     throw usage_error("--" + flag + " expects a duration such as 30s, 250ms, 2m or 1.5 (seconds; " +
                       "at most 24h), got '" + text + "'");
   }
-  return std::chrono::milliseconds{static_cast<int64_t>(std::llround(x * unit_ms))};
+  return *d;
 }
 
 const std::vector<std::string>& demo_skus() {

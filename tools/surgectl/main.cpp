@@ -17,6 +17,7 @@
 #include <set>
 #include <vector>
 
+#include "surge/config/settings.hpp"
 #include "surgectl.hpp"
 
 namespace surge::ctl {
@@ -331,24 +332,12 @@ std::string money(int64_t cents, const std::string& currency) {
 }
 
 std::chrono::milliseconds parse_duration(const std::string& what, const std::string& s) {
-  std::string t = s;
-  double unit_ms = 1000;
-  if (t.size() > 2 && t.compare(t.size() - 2, 2, "ms") == 0) {
-    unit_ms = 1;
-    t.resize(t.size() - 2);
-  } else if (!t.empty() && t.back() == 's') {
-    t.pop_back();
-  } else if (!t.empty() && t.back() == 'm') {
-    unit_ms = 60000;
-    t.pop_back();
-  }
-  char* end = nullptr;
-  const double x = t.empty() ? -1 : std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || x * unit_ms > 86400e3 * 365) {
+  const auto d = config::parse_cli_duration(s);
+  if (!d) {
     throw cli_error(exit_usage,
                     what + " expects a duration (e.g. 5, 2.5s, 500ms, 5m), got '" + s + "'");
   }
-  return std::chrono::milliseconds{static_cast<int64_t>(x * unit_ms + 0.5)};
+  return *d;
 }
 
 std::string human_duration(int64_t ms) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -101,6 +102,12 @@ std::string help_text(const std::string& program);
 /// Returns false for anything else (negative, overflow, unknown unit).
 /// Fractions ("1.5s") are rejected. A 'd' suffix means days. On false, `out` is unchanged.
 bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
+
+/// A duration as the tools take it on their command lines: a number, fractions allowed, with
+/// unit ms, s, m or h, or a bare number of seconds ("1.5", "250ms", "2m"), rounded to the
+/// millisecond. nullopt for anything else, a negative value or one beyond a year. Callers
+/// apply their own bounds.
+std::optional<std::chrono::milliseconds> parse_cli_duration(const std::string& text);
 
 /// The shortest exact spelling of `d` that parse_duration accepts, e.g. "600s" -> "10m",
 /// 1500ms -> "1500ms".

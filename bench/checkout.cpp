@@ -263,13 +263,9 @@ int run_checkout(const checkout_options& opts) {
               << std::chrono::duration<double>(warmup_for(opts.duration)).count() << " s warm-up\n";
     base = run_checkout_baseline(opts, db.url(), paysim.port(), base_extra);
     if (!interrupted().load()) {
-      try {
+      with_redis_prefix(opts.redis_url, redis_prefix, [&] {
         surge = run_checkout_surge(opts, db.url(), redis_prefix, paysim.port(), surge_extra);
-      } catch (...) {
-        delete_redis_keys(opts.redis_url, redis_prefix);
-        throw;
-      }
-      delete_redis_keys(opts.redis_url, redis_prefix);
+      });
     }
   }
   if (interrupted().load()) {

@@ -244,6 +244,18 @@ redis_context connect_redis(const std::string& url);
 /// Deletes every key starting with `prefix` (SCAN + UNLINK) on the Redis of `url`.
 void delete_redis_keys(const std::string& url, const std::string& prefix);
 
+/// Runs `f()`, then deletes every Redis key starting with `prefix` — also when `f` throws.
+template <class F>
+void with_redis_prefix(const std::string& url, const std::string& prefix, F&& f) {
+  try {
+    f();
+  } catch (...) {
+    delete_redis_keys(url, prefix);
+    throw;
+  }
+  delete_redis_keys(url, prefix);
+}
+
 /// VmRSS of this process in bytes, from /proc/self/status (0 when unreadable).
 uint64_t rss_bytes();
 

@@ -497,7 +497,7 @@ int run_activation(const memory_options& o) {
     const auto base = node_settings();
     std::cerr << "surge-bench activation: database " << db.url() << ", " << 2 * o.samples
               << " SKUs with " << o.batches << " journal batches each\n";
-    try {
+    with_redis_prefix(o.redis_url, prefix, [&] {
       // 1. The journals, no snapshot: --batches/2 holds then as many releases, one per batch
       // (so that no hold is live: a node that gains a shard activates at once the SKUs with
       // live holds, to run their expiry), then a last stock change to check the replay by.
@@ -596,11 +596,7 @@ int run_activation(const memory_options& o) {
         }
         inst.stop();
       }
-    } catch (...) {
-      delete_redis_keys(o.redis_url, prefix);
-      throw;
-    }
-    delete_redis_keys(o.redis_url, prefix);
+    });
   }
   for (const auto* xs : {&from_redis, &from_pg_snapshot, &from_journal}) {
     for (const auto& t : *xs) {

@@ -407,14 +407,10 @@ int hot_sku(const hot_sku_options& opts) {
               << std::chrono::duration<double>(warmup_for(opts.duration)).count() << " s warm-up\n";
     base = run_baseline(opts, db.url());
     if (!interrupted().load()) {
-      try {
+      with_redis_prefix(opts.redis_url, redis_prefix, [&] {
         lua = run_redis_lua(opts, redis_prefix);
         surge = run_surge(opts, db.url(), redis_prefix, extra);
-      } catch (...) {
-        delete_redis_keys(opts.redis_url, redis_prefix);
-        throw;
-      }
-      delete_redis_keys(opts.redis_url, redis_prefix);
+      });
     }
   }
   if (interrupted().load()) {
@@ -442,13 +438,8 @@ int cross_node(const hot_sku_options& opts) {
               << " requests in flight, " << std::chrono::duration<double>(opts.duration).count()
               << " s each after "
               << std::chrono::duration<double>(warmup_for(opts.duration)).count() << " s warm-up\n";
-    try {
-      r = run_cross_node(opts, db.url(), redis_prefix);
-    } catch (...) {
-      delete_redis_keys(opts.redis_url, redis_prefix);
-      throw;
-    }
-    delete_redis_keys(opts.redis_url, redis_prefix);
+    with_redis_prefix(opts.redis_url, redis_prefix,
+                      [&] { r = run_cross_node(opts, db.url(), redis_prefix); });
   }
   if (interrupted().load()) {
     std::cerr << "surge-bench: interrupted\n";

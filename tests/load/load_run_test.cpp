@@ -20,6 +20,7 @@
 
 #include "api.hpp"
 #include "paysim_process.hpp"
+#include "run_program.hpp"
 
 namespace surge::itest {
 
@@ -27,18 +28,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct load_result {
-  int code = -1; ///< exit status; -1 when it did not exit normally
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f{path};
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using load_result = surge::test::program_result;
+using surge::test::read_file;
 
 std::string temp_path(const std::string& what) {
   static int n = 0;
@@ -50,50 +41,12 @@ std::string temp_path(const std::string& what) {
 /// Runs surge-load with `args`, waits up to `patience`, returns its exit status and output.
 load_result run_load(const std::vector<std::string>& args,
                      std::chrono::milliseconds patience = 60s) {
-  const auto out_path = temp_path(".out");
-  const auto err_path = temp_path(".err");
-  std::vector<std::string> argv_s{SURGE_LOAD_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) {
-    argv.push_back(a.data());
+  std::vector<std::string> argv{SURGE_LOAD_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = surge::test::run_program(argv, std::nullopt, patience);
+  if (r.timed_out) {
+    FAIL("surge-load did not exit within the patience");
   }
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    FILE* o = std::fopen(out_path.c_str(), "w");
-    FILE* e = std::fopen(err_path.c_str(), "w");
-    if (o == nullptr || e == nullptr) {
-      ::_exit(127);
-    }
-    ::dup2(fileno(o), 1);
-    ::dup2(fileno(e), 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  load_result r;
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  for (;;) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL("surge-load did not exit within the patience");
-      break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  if (WIFEXITED(status)) {
-    r.code = WEXITSTATUS(status);
-  }
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
   return r;
 }
 
@@ -129,7 +82,7 @@ std::vector<std::string> common_flags(const node_process& node, int skus, int ho
 
 /// The JSON report at `path` (REQUIREs that it parses).
 json::value read_report(const std::string& path) {
-  const auto text = slurp(path);
+  const auto text = read_file(path);
   REQUIRE_MESSAGE(!text.empty(), "no JSON report at " << path);
   return parse_json(text);
 }

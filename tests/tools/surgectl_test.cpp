@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "api.hpp"
+#include "run_program.hpp"
 #include "test_env.hpp"
 
 extern char** environ;
@@ -31,32 +32,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct ctl_result {
-  int code = -1; ///< exit status; -1 when it did not exit normally
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f{path};
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using ctl_result = surge::test::program_result;
 
 /// Runs surgectl with `args` (and `env` added to this process' environment without
 /// SURGE_ADMIN_TOKEN), waits up to `patience`, and returns its exit status and output.
 ctl_result run_ctl(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                    std::chrono::milliseconds patience = 30s) {
-  static int n = 0;
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto base =
-      (dir / ("surgectl_test_" + std::to_string(::getpid()) + "_" + std::to_string(++n))).string();
-  const auto out_path = base + ".out";
-  const auto err_path = base + ".err";
-
-  std::vector<std::string> argv_s{SURGECTL_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> argv{SURGECTL_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::string_view{*e}.rfind("SURGE_ADMIN_TOKEN=", 0) != 0) {
@@ -64,53 +47,10 @@ ctl_result run_ctl(const std::vector<std::string>& args, const std::vector<std::
     }
   }
   env_s.insert(env_s.end(), env.begin(), env.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) {
-    argv.push_back(a.data());
+  auto r = surge::test::run_program(argv, env_s, patience);
+  if (r.timed_out) {
+    FAIL("surgectl did not exit within the patience");
   }
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (auto& e : env_s) {
-    envp.push_back(e.data());
-  }
-  envp.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    FILE* o = std::fopen(out_path.c_str(), "w");
-    FILE* e = std::fopen(err_path.c_str(), "w");
-    if (o == nullptr || e == nullptr) {
-      ::_exit(127);
-    }
-    ::dup2(fileno(o), 1);
-    ::dup2(fileno(e), 2);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  ctl_result r;
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  for (;;) {
-    const pid_t got = ::waitpid(pid, &status, WNOHANG);
-    if (got == pid) {
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL("surgectl did not exit within the patience");
-      break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  if (WIFEXITED(status)) {
-    r.code = WEXITSTATUS(status);
-  }
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
   return r;
 }
 

@@ -1,0 +1,30 @@
+#pragma once
+
+// Runs one of the project's binaries as a child process, the way a user or a script would, and
+// captures what it printed (for the CLI tests of surgectl, surge-load, ...).
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace surge::test {
+
+struct program_result {
+  int code = -1; ///< exit status; -1 when it did not exit normally
+  std::string out;
+  std::string err;
+  bool timed_out = false; ///< killed (SIGKILL) after the patience ran out
+};
+
+/// Runs `argv[0]` with `argv`, in environment `env` (nullopt: this process's), stdout and stderr
+/// to temporary files; waits up to `patience`, then kills it. Returns its status and output.
+/// Throws std::runtime_error when it cannot fork.
+program_result run_program(const std::vector<std::string>& argv,
+                           const std::optional<std::vector<std::string>>& env,
+                           std::chrono::milliseconds patience);
+
+/// The whole content of the file at `path` ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
+} // namespace surge::test

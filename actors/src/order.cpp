@@ -195,6 +195,7 @@ void fail(self_ptr self, errc code, std::string msg) {
 
 void charge(self_ptr self);
 void confirm_holds(self_ptr self);
+void cancel_paid(self_ptr self, std::size_t gone);
 
 /// Stores a new status (with payment and outbox event) on the orders pool; `next` follows.
 void store(self_ptr self, std::string status, std::string reason,
@@ -316,12 +317,7 @@ void confirm_holds(self_ptr self) {
       // Stays paid: the reconciler (or a retry) confirms again; confirming is retry-safe.
       fail(self, errc::unavailable, "could not confirm every hold yet; retry with the same key");
     } else if (t->gone > 0) {
-      logger()->error("{}: paid, but {} hold(s) had expired: cancelled, refund required",
-                      o.order_id, t->gone);
-      auto ev = event_of(o, "cancelled");
-      ev.topic = "refunds";
-      store(self, "cancelled", "hold_expired", self->state.approved, ev,
-            then_do::reply_hold_expired);
+      cancel_paid(self, t->gone);
     } else {
       store(self, "confirmed", "", self->state.approved, event_of(o, "confirmed"),
             then_do::reply_confirmed);
@@ -337,6 +333,42 @@ void confirm_holds(self_ptr self) {
                 } else {
                   ++t->failed;
                 }
+                done();
+              });
+  }
+}
+
+/// Paid, but `gone` holds had expired before they were confirmed: the order cannot be
+/// fulfilled. The lines that were confirmed go back to stock first (so that what is sold always
+/// equals the confirmed orders' lines), then the order is stored as cancelled with a refund
+/// event. Returning is retry-safe: if a SKU cannot be reached, the order stays paid and the
+/// next attempt (a retry or the reconciler) confirms — the returned lines now answer not_found —
+/// and returns again.
+void cancel_paid(self_ptr self, std::size_t gone) {
+  auto& st = self->state;
+  auto remaining = std::make_shared<std::size_t>(st.order->lines.size());
+  auto failed = std::make_shared<std::size_t>(0);
+  auto done = [self, remaining, failed, gone] {
+    if (--*remaining > 0) {
+      return;
+    }
+    auto& o = *self->state.order;
+    if (*failed > 0) {
+      fail(self, errc::unavailable, "could not undo every confirmed line yet; retry");
+      return;
+    }
+    logger()->error("{}: paid, but {} hold(s) had expired: cancelled, refund required",
+                    o.order_id, gone);
+    auto ev = event_of(o, "cancelled");
+    ev.topic = "refunds";
+    store(self, "cancelled", "hold_expired", self->state.approved, ev, then_do::reply_hold_expired);
+  };
+  for (const auto& line : st.order->lines) {
+    self->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, return_atom::value,
+                  line.hold_id, st.order_id)
+        .then([done](stock_view&) { done(); },
+              [done, failed](caf::error&) {
+                ++*failed;
                 done();
               });
   }

@@ -479,6 +479,17 @@ sku_impl::behavior_type running(self_ptr self) {
         }
         return apply_and_reply(self, std::move(**decided), stock_of);
       },
+      [=](return_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
+        auto& st = self->state;
+        if (auto refused = admit<stock_view>(self)) {
+          return std::move(*refused);
+        }
+        auto decided = st.model.decide_return(hold_id, order_id, st.env->now_ms());
+        if (!decided) { // nothing sold for this order under that hold, or returned before
+          return reply_when_durable(self, stock_of(st));
+        }
+        return apply_and_reply(self, std::move(*decided), stock_of);
+      },
       [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
         auto& st = self->state;
         if (auto refused = admit<stock_view>(self)) {

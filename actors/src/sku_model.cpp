@@ -110,6 +110,9 @@ caf::expected<std::optional<proto::SkuEvent>> sku_model::decide_confirm(const st
   if (hold(hold_id) == nullptr) {
     if (auto i = confirmed_.find(hold_id);
         i != confirmed_.end() && i->second.order_id() == order_id) {
+      if (i->second.returned()) {
+        return make_error(errc::not_found, "the sale of this hold was returned");
+      }
       return std::optional<proto::SkuEvent>{};
     }
     return make_error(errc::not_found, "no such hold (released or expired)");
@@ -121,6 +124,22 @@ caf::expected<std::optional<proto::SkuEvent>> sku_model::decide_confirm(const st
   c->set_reason(proto::HoldEnded::CONFIRMED);
   c->set_order_id(order_id);
   return std::optional<proto::SkuEvent>{std::move(ev)};
+}
+
+std::optional<proto::SkuEvent> sku_model::decide_return(const std::string& hold_id,
+                                                       const std::string& order_id,
+                                                       int64_t now_ms) const {
+  auto i = confirmed_.find(hold_id);
+  if (i == confirmed_.end() || i->second.order_id() != order_id || i->second.returned()) {
+    return std::nullopt;
+  }
+  proto::SkuEvent ev;
+  ev.set_at_ms(now_ms);
+  auto* r = ev.mutable_sale_returned();
+  r->set_hold_id(hold_id);
+  r->set_reason(proto::HoldEnded::RETURNED);
+  r->set_order_id(order_id);
+  return ev;
 }
 
 caf::expected<proto::SkuEvent> sku_model::decide_stock(bool set, int64_t value,
@@ -183,27 +202,46 @@ std::optional<int64_t> sku_model::next_expiry() const {
   return expiries_.begin()->first;
 }
 
-void sku_model::remove_hold(const std::string& hold_id, bool to_sold) {
+void sku_model::adjust_customer(const std::string& customer_id, int64_t delta) {
+  if (customer_id.empty()) {
+    return;
+  }
+  auto c = customers_.find(customer_id);
+  if (c != customers_.end()) {
+    c->second += delta;
+    if (c->second <= 0) {
+      customers_.erase(c);
+    }
+  }
+}
+
+std::optional<proto::Hold> sku_model::remove_hold(const std::string& hold_id, bool to_sold) {
   auto i = holds_.find(hold_id);
   if (i == holds_.end()) {
-    return; // replay of an event whose hold is already gone: nothing to do
+    return std::nullopt; // replay of an event whose hold is already gone: nothing to do
   }
-  const proto::Hold& h = i->second;
+  proto::Hold h = std::move(i->second);
+  holds_.erase(i);
   held_ -= h.qty();
   if (to_sold) {
-    sold_ += h.qty();
-  } else if (!h.customer_id().empty()) {
-    auto c = customers_.find(h.customer_id());
-    if (c != customers_.end()) {
-      c->second -= h.qty();
-      if (c->second <= 0) {
-        customers_.erase(c);
-      }
-    }
+    sold_ += h.qty(); // still counts against its customer's limit
+  } else {
+    adjust_customer(h.customer_id(), -h.qty());
   }
   expiries_.erase({h.expires_at_ms(), h.hold_id()});
   hold_by_cart_.erase(h.cart_id());
-  holds_.erase(i);
+  return h;
+}
+
+void sku_model::return_sale(const proto::HoldEnded& r) {
+  auto i = confirmed_.find(r.hold_id());
+  if (i == confirmed_.end() || i->second.order_id() != r.order_id() || i->second.returned()) {
+    return; // nothing sold under this hold for that order, or returned before
+  }
+  proto::Confirmation& c = i->second;
+  sold_ -= c.qty();
+  adjust_customer(c.customer_id(), -c.qty());
+  c.set_returned(true);
 }
 
 void sku_model::apply(const proto::SkuEvent& ev) {
@@ -239,11 +277,16 @@ void sku_model::apply(const proto::SkuEvent& ev) {
     break;
   case proto::SkuEvent::kHoldConfirmed: {
     const auto& c = ev.hold_confirmed();
-    remove_hold(c.hold_id(), true);
+    auto sold = remove_hold(c.hold_id(), true);
+    if (!sold) {
+      break; // a replay: the confirmation is remembered already
+    }
     proto::Confirmation rec;
     rec.set_hold_id(c.hold_id());
     rec.set_order_id(c.order_id());
     rec.set_at_ms(ev.at_ms());
+    rec.set_qty(sold->qty());
+    rec.set_customer_id(sold->customer_id());
     remember(rec);
     // Forget confirmations too old to be retried.
     while (!confirmed_order_.empty() &&
@@ -253,6 +296,9 @@ void sku_model::apply(const proto::SkuEvent& ev) {
     }
     break;
   }
+  case proto::SkuEvent::kSaleReturned:
+    return_sale(ev.sale_returned());
+    break;
   case proto::SkuEvent::KIND_NOT_SET:
     break;
   }

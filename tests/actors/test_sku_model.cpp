@@ -140,6 +140,40 @@ TEST_CASE("confirm moves held to sold, once") {
   CHECK_FALSE(retry->has_value());
 }
 
+TEST_CASE("a returned sale goes back to stock and to the customer's limit, once") {
+  auto m = make_sku(5, 3);
+  CHECK(hold(m, "c1", 2, "alice") == 0);
+  auto id = m.hold_of_cart("c1")->hold_id();
+  // Nothing to return before the hold is confirmed.
+  CHECK_FALSE(m.decide_return(id, "o1", 1500).has_value());
+  auto c = m.decide_confirm(id, "o1", 2000);
+  REQUIRE(c);
+  REQUIRE(c->has_value());
+  m.apply(**c);
+  CHECK(m.sold() == 2);
+  // Only the order the hold was sold to can return it.
+  CHECK_FALSE(m.decide_return(id, "o2", 2500).has_value());
+  auto r = m.decide_return(id, "o1", 2500);
+  REQUIRE(r.has_value());
+  m.apply(*r);
+  CHECK(m.sold() == 0);
+  CHECK(m.available() == 5);
+  CHECK(m.customer_qty("alice", "") == 0);
+  CHECK(hold(m, "c2", 3, "alice") == 0); // the limit counts the returned units no more
+  // A retry returns nothing more, and the hold cannot be confirmed again.
+  CHECK_FALSE(m.decide_return(id, "o1", 3000).has_value());
+  auto again = m.decide_confirm(id, "o1", 3000);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code() == code(errc::not_found));
+  // Applying the return twice (a replay) changes nothing; the snapshot keeps it returned.
+  m.apply(*r);
+  CHECK(m.sold() == 0);
+  sku_model restored{m.snapshot()};
+  CHECK(restored.sold() == 0);
+  CHECK_FALSE(restored.decide_return(id, "o1", 3000).has_value());
+  check_invariant(restored);
+}
+
 TEST_CASE("stock may not drop below held + sold") {
   auto m = make_sku(10);
   CHECK(hold(m, "c1", 6) == 0);

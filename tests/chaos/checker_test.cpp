@@ -154,6 +154,24 @@ TEST_SUITE("chaos_unit") {
     CHECK(mentions(r, "o2"));
   }
 
+  TEST_CASE("G1: a cancelled order's returned line is no longer sold") {
+    auto d = valid_run();
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h3", 1, t0 + 600)}));
+    auto c = ev(ek::hold_confirmed, "h3", 0, t0 + 700);
+    c.order_id = "o2";
+    d.journal.push_back(batch(7, {c}));
+    d.orders.push_back({"o2", "k2", "cancelled", "c-h3", {{"A", 1, "h3"}, {"B", 1, "h8"}}});
+    // Without the return, a cancelled order's line stays sold: under-sold stock.
+    auto r = check_g1(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "journal sold 2 but confirmed order lines add up to 1"));
+    auto ret = ev(ek::sale_returned, "h3", 0, t0 + 800);
+    ret.order_id = "o2";
+    d.journal.push_back(batch(8, {ret}));
+    d.journal.push_back(batch(9, {ret})); // a retried return changes nothing
+    CHECK(check_g1(d).result == verdict::pass);
+  }
+
   TEST_CASE("G2: an acknowledged hold missing from the journal") {
     auto d = valid_run();
     d.history.push_back(put(6, "c-h9", "h9", 200, 500, 510));
@@ -278,10 +296,15 @@ TEST_SUITE("chaos_unit") {
     auto c = ev(ek::hold_confirmed, "h1", 0, t0 + 1);
     c.order_id = "o1";
     c.reason = 3;
-    const auto payload = encode_batch({ev(ek::stock_set, {}, 7), h, c});
+    auto ret = ev(ek::sale_returned, "h1", 0, t0 + 2);
+    ret.order_id = "o1";
+    ret.reason = 4;
+    const auto payload = encode_batch({ev(ek::stock_set, {}, 7), h, c, ret});
     auto decoded = decode_batch(payload);
     REQUIRE(decoded.has_value());
-    REQUIRE(decoded->size() == 3);
+    REQUIRE(decoded->size() == 4);
+    CHECK((*decoded)[3].kind == ek::sale_returned);
+    CHECK((*decoded)[3].order_id == "o1");
     CHECK((*decoded)[0].kind == ek::stock_set);
     CHECK((*decoded)[0].value == 7);
     CHECK((*decoded)[1].hold_id == "h1");

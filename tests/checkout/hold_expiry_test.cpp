@@ -62,6 +62,37 @@ TEST_SUITE("hold_expiry") {
     CHECK(count_status(ps->charges(), "approved") == 1);
   }
 
+  TEST_CASE("a hold that expires while another line is being paid: cancelled, every line back") {
+    // holds.ttl=8s leaves a 2 s margin; the gateway answers tok_slow after 4 s. Line A has ~2.6 s
+    // left when the checkout starts, so it passes the margin check and expires during the
+    // payment, while line B (held later) is confirmed. The order cannot be fulfilled: it is
+    // cancelled for a refund, and B's confirmed sale must go back to stock (sold = the
+    // confirmed orders' lines).
+    auto ps = start_paysim({"--slow-ms=4000"});
+    node_process node{paying_node(*ps, {"--payments.timeout=10s"}, "8s")};
+    api a{node};
+    add_product(a, "he-a", 800, 5);
+    add_product(a, "he-b", 900, 5);
+    const auto cart = filled_cart(a, {{"he-a", 1, 800}});
+    const auto expires_a = expires_of(a.cart(cart), "he-a");
+    REQUIRE(poll_until(
+        10s, [&] { return wall_ms() >= expires_a - 2600; }, 10ms));
+    const auto rb = a.put_item(cart, "he-b", 2);
+    REQUIRE_MESSAGE(rb.status == 200, describe(rb));
+    REQUIRE_MESSAGE(wall_ms() < expires_a - 2100, "too late to start the checkout; machine stalled");
+
+    const auto r = checkout(a.store(), cart, "key-half-expired", "tok_slow");
+    check_error(r, 409, "hold_expired");
+    // Paid once; the refund is the outbox's business.
+    CHECK(count_status(charges_for(*ps, "key-half-expired"), "approved") == 1);
+    check_stock(a.stock("he-a"), 5, 0, 0);
+    check_stock(a.stock("he-b"), 5, 0, 0); // B's sale was returned
+    // A retry with the same key answers the same and changes nothing.
+    check_error(checkout(a.store(), cart, "key-half-expired", "tok_slow"), 409, "hold_expired");
+    check_stock(a.stock("he-b"), 5, 0, 0);
+    CHECK(count_status(charges_for(*ps, "key-half-expired"), "approved") == 1);
+  }
+
 } // TEST_SUITE
 
 } // namespace surge::itest

@@ -41,6 +41,8 @@ const char* to_string(journal_event::kind_t k) {
     return "hold_released";
   case journal_event::kind_t::hold_confirmed:
     return "hold_confirmed";
+  case journal_event::kind_t::sale_returned:
+    return "sale_returned";
   case journal_event::kind_t::none:
     break;
   }
@@ -169,8 +171,18 @@ void apply(replayed_sku& s, const journal_event& ev) {
     s.held -= i->second.qty;
     if (ev.kind == kind::hold_confirmed) {
       s.sold += i->second.qty;
+      s.sales[ev.hold_id] = {ev.order_id, i->second.qty, false};
     }
     s.holds.erase(i);
+    break;
+  }
+  case kind::sale_returned: {
+    auto i = s.sales.find(ev.hold_id);
+    if (i == s.sales.end() || i->second.order_id != ev.order_id || i->second.returned) {
+      break; // nothing sold under it for that order, or returned before: ignored likewise
+    }
+    s.sold -= i->second.qty;
+    i->second.returned = true;
     break;
   }
   case kind::product_set:

@@ -51,6 +51,12 @@ struct replayed_sku {
     std::string cart_id;
   };
   std::map<std::string, hold> holds; ///< by hold id
+  struct sale {
+    std::string order_id;
+    int64_t qty = 0;
+    bool returned = false;
+  };
+  std::map<std::string, sale> sales; ///< confirmed holds by hold id
 };
 
 /// Applies `ev` as the SKU actor does (actors/src/sku_model.cpp `apply`).

@@ -4,6 +4,23 @@
 
 namespace surge::chaos {
 
+namespace {
+
+void decode_ended(journal_event::kind_t kind, const proto::HoldEnded& h, journal_event& e) {
+  e.kind = kind;
+  e.hold_id = h.hold_id();
+  e.reason = static_cast<int>(h.reason());
+  e.order_id = h.order_id();
+}
+
+void encode_ended(const journal_event& e, proto::HoldEnded* h) {
+  h->set_hold_id(e.hold_id);
+  h->set_reason(static_cast<proto::HoldEnded::Reason>(e.reason));
+  h->set_order_id(e.order_id);
+}
+
+} // namespace
+
 std::optional<std::vector<journal_event>> decode_batch(const std::string& payload) {
   proto::EventBatch batch;
   if (!batch.ParseFromString(payload)) {
@@ -34,15 +51,13 @@ std::optional<std::vector<journal_event>> decode_batch(const std::string& payloa
       e.expires_at_ms = ev.hold_set().expires_at_ms();
       break;
     case proto::SkuEvent::kHoldReleased:
-      e.kind = journal_event::kind_t::hold_released;
-      e.hold_id = ev.hold_released().hold_id();
-      e.reason = static_cast<int>(ev.hold_released().reason());
+      decode_ended(journal_event::kind_t::hold_released, ev.hold_released(), e);
       break;
     case proto::SkuEvent::kHoldConfirmed:
-      e.kind = journal_event::kind_t::hold_confirmed;
-      e.hold_id = ev.hold_confirmed().hold_id();
-      e.reason = static_cast<int>(ev.hold_confirmed().reason());
-      e.order_id = ev.hold_confirmed().order_id();
+      decode_ended(journal_event::kind_t::hold_confirmed, ev.hold_confirmed(), e);
+      break;
+    case proto::SkuEvent::kSaleReturned:
+      decode_ended(journal_event::kind_t::sale_returned, ev.sale_returned(), e);
       break;
     case proto::SkuEvent::KIND_NOT_SET:
       break;
@@ -75,19 +90,15 @@ std::string encode_batch(const std::vector<journal_event>& events) {
       h->set_expires_at_ms(e.expires_at_ms);
       break;
     }
-    case journal_event::kind_t::hold_released: {
-      auto* h = ev->mutable_hold_released();
-      h->set_hold_id(e.hold_id);
-      h->set_reason(static_cast<proto::HoldEnded::Reason>(e.reason));
+    case journal_event::kind_t::hold_released:
+      encode_ended(e, ev->mutable_hold_released());
       break;
-    }
-    case journal_event::kind_t::hold_confirmed: {
-      auto* h = ev->mutable_hold_confirmed();
-      h->set_hold_id(e.hold_id);
-      h->set_reason(static_cast<proto::HoldEnded::Reason>(e.reason));
-      h->set_order_id(e.order_id);
+    case journal_event::kind_t::hold_confirmed:
+      encode_ended(e, ev->mutable_hold_confirmed());
       break;
-    }
+    case journal_event::kind_t::sale_returned:
+      encode_ended(e, ev->mutable_sale_returned());
+      break;
     case journal_event::kind_t::none:
       break;
     }

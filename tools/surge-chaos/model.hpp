@@ -56,6 +56,7 @@ struct journal_event {
     hold_set,
     hold_released,
     hold_confirmed,
+    sale_returned,
     none
   };
   kind_t kind = kind_t::none;
@@ -66,7 +67,7 @@ struct journal_event {
   int64_t qty = 0;           ///< hold_set
   int64_t expires_at_ms = 0; ///< hold_set
   int reason = 0;            ///< hold_released/confirmed: HoldEnded::Reason
-  std::string order_id;      ///< hold_confirmed
+  std::string order_id;      ///< hold_confirmed, sale_returned
 };
 
 const char* to_string(journal_event::kind_t k);

@@ -16,6 +16,8 @@ namespace surge::actors {
 
 using hold_atom = caf::atom_constant<caf::atom("hold")>;
 using confirm_atom = caf::atom_constant<caf::atom("confirm")>;
+/// (return_atom, hold_id, order_id): undo the sale of a confirmed hold (its order was cancelled).
+using return_atom = caf::atom_constant<caf::atom("return")>;
 using stock_atom = caf::atom_constant<caf::atom("stock")>;
 using product_atom = caf::atom_constant<caf::atom("product")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;

@@ -16,6 +16,7 @@ namespace surge::actors {
 ///
 ///   (hold_atom, hold_request)          -> hold_view    set the cart's hold to exactly qty
 ///   (confirm_atom, hold_id, order_id)  -> stock_view   held -> sold
+///   (return_atom, hold_id, order_id)   -> stock_view   sold -> available (order cancelled)
 ///   (stock_atom, stock_change)         -> stock_view   set/add on_hand
 ///   (stock_atom)                       -> stock_view
 ///   (product_atom, product_record)     -> product_view create/update catalog data
@@ -44,6 +45,7 @@ namespace surge::actors {
 using sku_actor =
     caf::typed_actor<caf::replies_to<hold_atom, hold_request>::with<hold_view>,
                      caf::replies_to<confirm_atom, std::string, std::string>::with<stock_view>,
+                     caf::replies_to<return_atom, std::string, std::string>::with<stock_view>,
                      caf::replies_to<stock_atom, stock_change>::with<stock_view>,
                      caf::replies_to<stock_atom>::with<stock_view>,
                      caf::replies_to<product_atom, persistence::product_record>::with<product_view>,

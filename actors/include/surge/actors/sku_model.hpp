@@ -55,7 +55,13 @@ class sku_model {
   caf::expected<std::optional<proto::SkuEvent>>
   decide_confirm(const std::string& hold_id, const std::string& order_id, int64_t now_ms) const;
 
-  /// How long a confirmation is remembered for decide_confirm's retries.
+  /// Undoes the sale of a hold confirmed for `order_id` (its order was cancelled): sold -= qty,
+  /// and the customer's count drops by qty. nullopt when there is nothing to undo: the hold was
+  /// never confirmed for `order_id`, or its sale was already returned (a retry).
+  std::optional<proto::SkuEvent> decide_return(const std::string& hold_id,
+                                               const std::string& order_id, int64_t now_ms) const;
+
+  /// How long a confirmation is remembered for decide_confirm's and decide_return's retries.
   static constexpr int64_t confirmation_memory_ms = 7LL * 24 * 3600 * 1000;
 
   /// on_hand := value, or on_hand += value. Errors: not_found, invalid (negative result or
@@ -77,7 +83,11 @@ class sku_model {
   proto::SkuSnapshot snapshot() const;
 
  private:
-  void remove_hold(const std::string& hold_id, bool to_sold);
+  /// Removes the hold; its qty moves to sold when `to_sold`. Returns the removed hold, or
+  /// nullopt when it was already gone (a replay).
+  std::optional<proto::Hold> remove_hold(const std::string& hold_id, bool to_sold);
+  void return_sale(const proto::HoldEnded& r);
+  void adjust_customer(const std::string& customer_id, int64_t delta);
   void remember(const proto::Confirmation& c);
 
   bool exists_ = false;

@@ -357,8 +357,8 @@ void cancel_paid(self_ptr self, std::size_t gone) {
       fail(self, errc::unavailable, "could not undo every confirmed line yet; retry");
       return;
     }
-    logger()->error("{}: paid, but {} hold(s) had expired: cancelled, refund required",
-                    o.order_id, gone);
+    logger()->error("{}: paid, but {} hold(s) had expired: cancelled, refund required", o.order_id,
+                    gone);
     auto ev = event_of(o, "cancelled");
     ev.topic = "refunds";
     store(self, "cancelled", "hold_expired", self->state.approved, ev, then_do::reply_hold_expired);

@@ -127,8 +127,8 @@ caf::expected<std::optional<proto::SkuEvent>> sku_model::decide_confirm(const st
 }
 
 std::optional<proto::SkuEvent> sku_model::decide_return(const std::string& hold_id,
-                                                       const std::string& order_id,
-                                                       int64_t now_ms) const {
+                                                        const std::string& order_id,
+                                                        int64_t now_ms) const {
   auto i = confirmed_.find(hold_id);
   if (i == confirmed_.end() || i->second.order_id() != order_id || i->second.returned()) {
     return std::nullopt;

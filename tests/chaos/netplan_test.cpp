@@ -171,31 +171,45 @@ TEST_SUITE("chaos_unit") {
     CHECK(seen.size() == partition_variants().size());
   }
 
-  TEST_CASE("netem commands: both ends of the node's link; the probe on a scratch namespace") {
+  TEST_CASE("link shaping commands: both ends of the node's link; the probe on a scratch ns") {
     net_layout l;
-    const auto add = netem_add_commands(l, 0, netem_args("latency", "200ms"));
+    const auto add = shape_add_commands(l, 0, shape_args(link_shaper::netem, "latency", "200ms"));
     REQUIRE(add.size() == 2);
     CHECK(add[0] == argv_t{"ip", "netns", "exec", "schaosn1", "tc", "qdisc", "add", "dev", "eth0",
                            "root", "netem", "delay", "200ms", "50ms"});
     CHECK(add[1] == argv_t{"tc", "qdisc", "add", "dev", "schaosv1", "root", "netem", "delay",
                            "200ms", "50ms"});
-    CHECK(netem_args("loss", "15%") == argv_t{"loss", "15%"});
-    CHECK_THROWS_AS(netem_args("kill", ""), std::invalid_argument);
-    const auto del = netem_del_commands(l, 0);
+    CHECK(shape_args(link_shaper::netem, "loss", "15%") == argv_t{"netem", "loss", "15%"});
+    // Without netem: a slow link queueing up to the delay; a shallower queue the more loss.
+    CHECK(shape_args(link_shaper::tbf, "latency", "200ms") ==
+          argv_t{"tbf", "rate", "512kbit", "burst", "8kb", "latency", "200ms"});
+    CHECK(shape_args(link_shaper::tbf, "loss", "5%").back() == "9000");
+    CHECK(shape_args(link_shaper::tbf, "loss", "30%").back() == "1500");
+    CHECK_THROWS_AS(shape_args(link_shaper::netem, "kill", ""), std::invalid_argument);
+    CHECK_THROWS_AS(shape_args(link_shaper::none, "loss", "5%"), std::invalid_argument);
+    const auto del = shape_del_commands(l, 0);
     CHECK(del[1] == argv_t{"tc", "qdisc", "del", "dev", "schaosv1", "root"});
-    const auto probe = netem_probe_commands("schaosprobe");
+    const auto probe = shaper_probe_commands("schaosprobe", link_shaper::netem);
     CHECK(probe.back() == argv_t{"ip", "netns", "exec", "schaosprobe", "tc", "qdisc", "add", "dev",
                                  "lo", "root", "netem", "delay", "1ms"});
+    CHECK(shaper_probe_commands("schaosprobe", link_shaper::tbf).back()[10] == "tbf");
     CHECK(join_argv({"ip", "netns", "list"}) == "ip netns list");
+    CHECK(shape_stats_commands(l, 1)[1] == argv_t{"tc", "-s", "qdisc", "show", "dev", "schaosv2"});
+    CHECK(qdisc_stats_line("qdisc tbf 8001: root refcnt 2 rate 1Mbit burst 4Kb lat 0us \n"
+                           " Sent 52340 bytes 301 pkt (dropped 17, overlimits 40 requeues 0) \n"
+                           " backlog 0b 0p requeues 0\n") ==
+          "Sent 52340 bytes 301 pkt (dropped 17, overlimits 40 requeues 0)");
+    CHECK(qdisc_stats_line("").empty());
   }
 
-  TEST_CASE("latency and loss variants are netem parameters drawn from the seed") {
+  TEST_CASE("latency and loss variants are link shaping parameters drawn from the seed") {
     schedule_options o;
     o.seed = 5;
     o.duration_ms = 120000;
     o.kinds = {"latency", "loss"};
     for (const auto& f : make_schedule(o)) {
-      const auto args = netem_args(f.kind, f.variant);
+      const auto args = shape_args(link_shaper::netem, f.kind, f.variant);
+      CHECK(!shape_args(link_shaper::tbf, f.kind, f.variant).empty());
       if (f.kind == "latency") {
         CHECK(f.variant.size() > 2);
         CHECK(f.variant.substr(f.variant.size() - 2) == "ms");

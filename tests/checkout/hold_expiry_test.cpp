@@ -79,7 +79,8 @@ TEST_SUITE("hold_expiry") {
         10s, [&] { return wall_ms() >= expires_a - 2600; }, 10ms));
     const auto rb = a.put_item(cart, "he-b", 2);
     REQUIRE_MESSAGE(rb.status == 200, describe(rb));
-    REQUIRE_MESSAGE(wall_ms() < expires_a - 2100, "too late to start the checkout; machine stalled");
+    REQUIRE_MESSAGE(wall_ms() < expires_a - 2100,
+                    "too late to start the checkout; machine stalled");
 
     const auto r = checkout(a.store(), cart, "key-half-expired", "tok_slow");
     check_error(r, 409, "hold_expired");

@@ -125,31 +125,34 @@ class partition_fault : public fault_kind {
   }
 };
 
-/// netns mode with tc netem: delay or loss on both ends of the node's link (its eth0 and the
-/// veth in the root namespace), so everything it sends and receives is affected.
-class netem_fault : public fault_kind {
+/// netns mode: a degraded link (netem delay/loss, or a tbf slow link where the kernel has no
+/// netem) on both ends of the node's link (its eth0 and the veth in the root namespace), so
+/// everything it sends and receives is affected.
+class link_fault : public fault_kind {
  public:
-  explicit netem_fault(std::string name)
+  explicit link_fault(std::string name)
       : name_(std::move(name)) {}
   std::string name() const override { return name_; }
   std::string unavailable(const fault_context& ctx) const override {
     if (!ctx.netns) {
       return loopback_why(ctx);
     }
-    return ctx.netem_unavailable.empty()
+    return ctx.shaper != link_shaper::none
                ? std::string{}
-               : "tc netem is not available here: " + ctx.netem_unavailable;
+               : "no tc qdisc to degrade a link here: " + ctx.shaper_note;
   }
   void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
     const auto i = static_cast<int>(node_index(ctx, f));
-    const auto args = netem_args(name_, f.variant);
+    const auto args = shape_args(ctx.shaper, name_, f.variant);
     rec.target = ctx.env.nodes()[static_cast<std::size_t>(i)]->id;
-    rec.detail =
-        "netem " + join_argv(args) + " both ways for " + std::to_string(f.duration_ms) + " ms";
+    rec.detail = join_argv(args) + " both ways for " + std::to_string(f.duration_ms) + " ms";
+    if (ctx.shaper != link_shaper::netem) {
+      rec.detail += " (for " + f.variant + "; netem unavailable)";
+    }
     try {
-      netns_network::run_all(netem_add_commands(*ctx.net, i, args));
+      netns_network::run_all(shape_add_commands(*ctx.net, i, args));
     } catch (...) {
-      for (const auto& c : netem_del_commands(*ctx.net, i)) {
+      for (const auto& c : shape_del_commands(*ctx.net, i)) {
         run_command(c, 20s);
       }
       throw;
@@ -157,13 +160,26 @@ class netem_fault : public fault_kind {
   }
   void heal(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
     const auto i = node_index(ctx, f);
-    for (const auto& c : netem_del_commands(*ctx.net, static_cast<int>(i))) {
+    const auto node = static_cast<int>(i);
+    auto add_note = [&rec](const std::string& text) {
+      rec.note += (rec.note.empty() ? "" : "; ") + text;
+    };
+    // What the qdisc did to the node's traffic, at both ends, before it goes.
+    const std::string ends[] = {"eth0 in " + ctx.net->ns(node), ctx.net->veth(node)};
+    const auto stats = shape_stats_commands(*ctx.net, node);
+    for (std::size_t e = 0; e < stats.size(); ++e) {
+      if (auto r = run_command(stats[e], 20s); r.exit_code == 0) {
+        const auto line = qdisc_stats_line(r.output);
+        add_note(ends[e] + ": " + (line.empty() ? "no stats" : line));
+      }
+    }
+    for (const auto& c : shape_del_commands(*ctx.net, node)) {
       if (run_command(c, 20s).exit_code != 0) {
-        rec.note = "'" + join_argv(c) + "' failed";
+        add_note("'" + join_argv(c) + "' failed");
       }
     }
     if (!wait_ready(ctx, i, 60s)) {
-      rec.note += (rec.note.empty() ? "" : "; ") + ctx.env.nodes()[i]->id + " not ready";
+      add_note(ctx.env.nodes()[i]->id + " not ready");
     }
   }
 
@@ -229,8 +245,8 @@ std::vector<std::unique_ptr<fault_kind>> make_fault_kinds() {
   out.push_back(std::make_unique<kill_fault>());
   out.push_back(std::make_unique<pause_fault>());
   out.push_back(std::make_unique<partition_fault>());
-  out.push_back(std::make_unique<netem_fault>("latency"));
-  out.push_back(std::make_unique<netem_fault>("loss"));
+  out.push_back(std::make_unique<link_fault>("latency"));
+  out.push_back(std::make_unique<link_fault>("loss"));
   out.push_back(std::make_unique<redis_restart_fault>());
   out.push_back(std::make_unique<pg_restart_fault>());
   out.push_back(std::make_unique<gateway_outage_fault>());

@@ -18,10 +18,11 @@ namespace surge::chaos {
 
 struct fault_context {
   cluster_env& env;
-  bool netns = false;              ///< nodes in network namespaces (partition possible)
-  const net_layout* net = nullptr; ///< netns mode: the network (netplan.hpp)
-  std::string netem_unavailable;   ///< why tc netem cannot be used ("" when it can)
-  std::string loopback_reason;     ///< why the run is in loopback mode
+  bool netns = false;                     ///< nodes in network namespaces (partition possible)
+  const net_layout* net = nullptr;        ///< netns mode: the network (netplan.hpp)
+  link_shaper shaper = link_shaper::none; ///< how latency and loss degrade a link
+  std::string shaper_note;     ///< why netem (or any shaper) cannot be used ("" when netem works)
+  std::string loopback_reason; ///< why the run is in loopback mode
 };
 
 class fault_kind {

@@ -227,7 +227,8 @@ int main(int argc, char** argv) {
   layout.nodes = opt.nodes;
   netns_network network{layout};
   std::string loopback_reason;
-  std::string netem_why;
+  std::string shaper_why;
+  link_shaper shaper = link_shaper::none;
   if (opt.net == "loopback") {
     loopback_reason = "--net=loopback";
   } else if (auto why = network.setup(); !why.empty()) {
@@ -239,7 +240,7 @@ int main(int argc, char** argv) {
   }
   const bool netns = network.up();
   if (netns) {
-    netem_why = network.probe_netem();
+    shaper = network.probe_shaper(shaper_why);
     info.mode = "netns";
     info.notes.push_back("network mode: netns (node nK in namespace " + layout.prefix + "nK on " +
                          layout.subnet + ".(10+K), bridge " + layout.bridge() + " with " +
@@ -249,8 +250,12 @@ int main(int argc, char** argv) {
     if (!network.leftovers().empty()) {
       info.notes.push_back("netns: " + network.leftovers());
     }
-    if (!netem_why.empty()) {
-      info.notes.push_back("tc netem is not available (" + netem_why +
+    if (shaper == link_shaper::tbf) {
+      info.notes.push_back("tc netem is not available (" + shaper_why +
+                           "); latency and loss degrade the node's link with tbf instead: a "
+                           "slow link that queues packets up to a bound and drops beyond it");
+    } else if (shaper == link_shaper::none) {
+      info.notes.push_back("no tc qdisc can degrade a link (" + shaper_why +
                            "); latency and loss are skipped");
     }
   } else {
@@ -281,7 +286,8 @@ int main(int argc, char** argv) {
     co.admin_token = token;
   }
   cluster_env env{co};
-  fault_context ctx{env, netns, netns ? &network.layout() : nullptr, netem_why, loopback_reason};
+  fault_context ctx{env,    netns,      netns ? &network.layout() : nullptr,
+                    shaper, shaper_why, loopback_reason};
   auto kinds = make_fault_kinds();
   std::map<std::string, fault_kind*> by_name;
   for (auto& k : kinds) {

@@ -112,19 +112,26 @@ void netns_network::teardown() {
   }
 }
 
-std::string netns_network::probe_netem() {
+link_shaper netns_network::probe_shaper(std::string& why) {
   const std::string scratch = l_.prefix + "probe";
-  run_command({"ip", "netns", "del", scratch}, 10s);
-  std::string why;
-  for (const auto& c : netem_probe_commands(scratch)) {
-    auto r = run_command(c, 20s);
-    if (r.exit_code != 0) {
-      why = "'" + join_argv(c) + "' failed: " + trimmed(r.output);
-      break;
+  why.clear();
+  for (auto s : {link_shaper::netem, link_shaper::tbf}) {
+    run_command({"ip", "netns", "del", scratch}, 10s);
+    bool ok = true;
+    for (const auto& c : shaper_probe_commands(scratch, s)) {
+      auto r = run_command(c, 20s);
+      if (r.exit_code != 0) {
+        why += (why.empty() ? "" : "; ") + ("'" + join_argv(c) + "' failed: " + trimmed(r.output));
+        ok = false;
+        break;
+      }
+    }
+    run_command({"ip", "netns", "del", scratch}, 10s);
+    if (ok) {
+      return s;
     }
   }
-  run_command({"ip", "netns", "del", scratch}, 10s);
-  return why;
+  return link_shaper::none;
 }
 
 } // namespace surge::chaos

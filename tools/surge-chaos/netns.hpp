@@ -29,8 +29,9 @@ class netns_network {
   /// What setup() found and removed from an earlier run ("" when nothing).
   const std::string& leftovers() const { return leftovers_; }
 
-  /// Whether tc netem works (a qdisc on lo in a scratch namespace): "" if so, else why not.
-  std::string probe_netem();
+  /// The best link shaper that works here (a qdisc on lo in a scratch namespace: netem, else
+  /// tbf); `why` says why netem (and tbf) could not be used.
+  link_shaper probe_shaper(std::string& why);
   /// Runs the commands in order; throws std::runtime_error naming the first that fails.
   static void run_all(const std::vector<argv_t>& commands);
 

@@ -139,36 +139,86 @@ partition_plan plan_partition(const net_layout& l, int node, const std::string& 
   return p;
 }
 
-std::vector<argv_t> netem_add_commands(const net_layout& l, int i, const argv_t& netem_args) {
-  argv_t inside{"ip",  "netns", "exec", l.ns(i), "tc",   "qdisc",
-                "add", "dev",   "eth0", "root",  "netem"};
-  argv_t outside{"tc", "qdisc", "add", "dev", l.veth(i), "root", "netem"};
-  inside.insert(inside.end(), netem_args.begin(), netem_args.end());
-  outside.insert(outside.end(), netem_args.begin(), netem_args.end());
+const char* to_string(link_shaper s) {
+  switch (s) {
+  case link_shaper::netem:
+    return "netem";
+  case link_shaper::tbf:
+    return "tbf";
+  case link_shaper::none:
+    break;
+  }
+  return "none";
+}
+
+std::vector<argv_t> shape_add_commands(const net_layout& l, int i, const argv_t& qdisc) {
+  argv_t inside{"ip", "netns", "exec", l.ns(i), "tc", "qdisc", "add", "dev", "eth0", "root"};
+  argv_t outside{"tc", "qdisc", "add", "dev", l.veth(i), "root"};
+  inside.insert(inside.end(), qdisc.begin(), qdisc.end());
+  outside.insert(outside.end(), qdisc.begin(), qdisc.end());
   return {inside, outside};
 }
 
-std::vector<argv_t> netem_del_commands(const net_layout& l, int i) {
+std::vector<argv_t> shape_del_commands(const net_layout& l, int i) {
   return {{"ip", "netns", "exec", l.ns(i), "tc", "qdisc", "del", "dev", "eth0", "root"},
           {"tc", "qdisc", "del", "dev", l.veth(i), "root"}};
 }
 
-argv_t netem_args(const std::string& kind, const std::string& variant) {
+std::vector<argv_t> shape_stats_commands(const net_layout& l, int i) {
+  return {{"ip", "netns", "exec", l.ns(i), "tc", "-s", "qdisc", "show", "dev", "eth0"},
+          {"tc", "-s", "qdisc", "show", "dev", l.veth(i)}};
+}
+
+std::string qdisc_stats_line(const std::string& tc_output) {
+  // The first qdisc listed is the root one; its statistics follow on the next "Sent" line.
+  const auto at = tc_output.find("Sent ");
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto end = tc_output.find_first_of("\r\n", at);
+  std::string line = tc_output.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  while (!line.empty() && line.back() == ' ') {
+    line.pop_back();
+  }
+  return line;
+}
+
+argv_t shape_args(link_shaper s, const std::string& kind, const std::string& variant) {
+  if (kind != "latency" && kind != "loss") {
+    throw std::invalid_argument("link shaping: unknown kind '" + kind + "'");
+  }
+  if (s == link_shaper::none) {
+    throw std::invalid_argument("link shaping: no shaper");
+  }
   if (kind == "latency") {
     const std::string delay = variant.empty() ? "150ms" : variant;
     const long ms = std::stol(delay);
-    return {"delay", delay, std::to_string(std::max(1L, ms / 4)) + "ms"};
+    if (s == link_shaper::netem) {
+      return {"netem", "delay", delay, std::to_string(std::max(1L, ms / 4)) + "ms"};
+    }
+    return {"tbf", "rate", "512kbit", "burst", "8kb", "latency", delay};
   }
-  if (kind == "loss") {
-    return {"loss", variant.empty() ? "15%" : variant};
+  const std::string loss = variant.empty() ? "15%" : variant;
+  if (s == link_shaper::netem) {
+    return {"netem", "loss", loss};
   }
-  throw std::invalid_argument("netem: unknown kind '" + kind + "'");
+  const long pct = std::max(1L, std::stol(loss));
+  return {"tbf",
+          "rate",
+          "1mbit",
+          "burst",
+          "4kb",
+          "limit",
+          std::to_string(1500 * std::max(1L, 30 / pct))};
 }
 
-std::vector<argv_t> netem_probe_commands(const std::string& scratch_ns) {
-  return {{"ip", "netns", "add", scratch_ns},
-          {"ip", "netns", "exec", scratch_ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
-           "delay", "1ms"}};
+std::vector<argv_t> shaper_probe_commands(const std::string& scratch_ns, link_shaper s) {
+  argv_t qdisc = s == link_shaper::netem
+                     ? argv_t{"netem", "delay", "1ms"}
+                     : argv_t{"tbf", "rate", "1mbit", "burst", "4kb", "latency", "50ms"};
+  argv_t add{"ip", "netns", "exec", scratch_ns, "tc", "qdisc", "add", "dev", "lo", "root"};
+  add.insert(add.end(), qdisc.begin(), qdisc.end());
+  return {{"ip", "netns", "add", scratch_ns}, add};
 }
 
 std::string join_argv(const argv_t& argv) {

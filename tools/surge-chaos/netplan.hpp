@@ -69,17 +69,36 @@ partition_plan plan_partition(const net_layout& l, int node, const std::string& 
 /// Every partition variant the schedule draws from.
 const std::vector<std::string>& partition_variants();
 
-/// tc netem on both ends of node i's link (eth0 in its namespace, its veth in the root
-/// namespace): `netem_args` e.g. {"delay", "150ms", "50ms"} or {"loss", "15%"}.
-std::vector<argv_t> netem_add_commands(const net_layout& l, int i, const argv_t& netem_args);
-std::vector<argv_t> netem_del_commands(const net_layout& l, int i);
+/// How latency and loss faults degrade a node's link: tc netem (a fixed delay with jitter, a
+/// random loss rate) when the kernel has sch_netem; otherwise a token bucket (tbf), which is a
+/// real but blunter degradation: a slow link whose queue delays packets up to a bound and drops
+/// them beyond it.
+enum class link_shaper { netem, tbf, none };
 
-/// The netem parameters of a latency or loss fault, from its schedule variant ("150ms",
-/// "15%"): {"delay", "150ms", "37ms"} / {"loss", "15%"}.
-argv_t netem_args(const std::string& kind, const std::string& variant);
+const char* to_string(link_shaper s);
 
-/// "ip netns exec NS tc qdisc add dev lo root netem delay 1ms" in a scratch namespace.
-std::vector<argv_t> netem_probe_commands(const std::string& scratch_ns);
+/// A root qdisc on both ends of node i's link (eth0 in its namespace, its veth in the root
+/// namespace), so that everything it sends and receives is affected. `qdisc` starts with the
+/// qdisc kind, e.g. {"netem", "delay", "150ms", "37ms"}.
+std::vector<argv_t> shape_add_commands(const net_layout& l, int i, const argv_t& qdisc);
+std::vector<argv_t> shape_del_commands(const net_layout& l, int i);
+/// `tc -s qdisc show dev D` for both ends (the device name is the last word).
+std::vector<argv_t> shape_stats_commands(const net_layout& l, int i);
+/// "Sent 1234 bytes 56 pkt (dropped 7, overlimits 89 requeues 0)" from `tc -s qdisc show`'s
+/// output for the root qdisc, or "" when there is none.
+std::string qdisc_stats_line(const std::string& tc_output);
+
+/// The qdisc of a latency or loss fault from its schedule variant ("150ms", "15%"):
+///   netem latency: {"netem", "delay", D, D/4}          netem loss: {"netem", "loss", P}
+///   tbf latency:   a 512 kbit/s link queueing up to D  (packets wait up to D, drop beyond)
+///   tbf loss:      a 1 Mbit/s link with a queue of 1500 * max(1, 30 / P) bytes (more tail
+///                  drops the higher P; not a random P % loss)
+/// Throws std::invalid_argument on another kind or link_shaper::none.
+argv_t shape_args(link_shaper s, const std::string& kind, const std::string& variant);
+
+/// "ip netns exec NS tc qdisc add dev lo root <qdisc kind> ..." in a scratch namespace: whether
+/// that shaper works here.
+std::vector<argv_t> shaper_probe_commands(const std::string& scratch_ns, link_shaper s);
 
 /// One argv as a shell-like line (for logs and notes).
 std::string join_argv(const argv_t& argv);

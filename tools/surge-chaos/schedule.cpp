@@ -68,10 +68,11 @@ void shape(planned_fault& f, std::mt19937_64& rng, const schedule_options& o) {
     f.variant = variants[static_cast<std::size_t>(draw(rng, 0, int64_t(variants.size()) - 1))];
     f.duration_ms = o.lease_ms + draw(rng, 1000, 3000);
   } else if (f.kind == "latency") {
-    f.variant = std::to_string(draw(rng, 2, 6) * 50) + "ms"; // netem delay 100..300 ms
+    f.variant =
+        std::to_string(draw(rng, 2, 6) * 50) + "ms"; // delay 100..300 ms (netplan.hpp shape_args)
     f.duration_ms = draw(rng, 3000, 6000);
   } else if (f.kind == "loss") {
-    f.variant = std::to_string(draw(rng, 1, 6) * 5) + "%"; // netem loss 5..30 %
+    f.variant = std::to_string(draw(rng, 1, 6) * 5) + "%"; // loss 5..30 %
     f.duration_ms = draw(rng, 3000, 6000);
   } else if (f.kind == "redis-restart") {
     f.variant = draw(rng, 0, 1) == 0 ? "keep" : "flush";

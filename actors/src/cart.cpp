@@ -86,6 +86,10 @@ cart_view view_of(const cart_state& st) {
   return v;
 }
 
+caf::error no_redis() {
+  return persistence::make_error(persistence::errc::unavailable, "no Redis connection");
+}
+
 void write_now(self_ptr self) {
   auto& st = self->state;
   st.writing = std::move(st.waiting);
@@ -96,16 +100,16 @@ void write_now(self_ptr self) {
   auto payload = st.cart.SerializeAsString();
   auto ttl = std::chrono::duration_cast<std::chrono::seconds>(st.env->opts.carts_ttl);
   auto h = caf::actor_cast<cart_impl>(self);
-  st.env->redis->submit(
-      [h, seq, id = st.cart_id, payload = std::move(payload), ttl](redis_conn* r) {
-        caf::error err;
-        if (r == nullptr) {
-          err = persistence::make_error(persistence::errc::unavailable, "no Redis connection");
-        } else {
-          err = r->carts->put(id, payload, ttl);
-        }
-        caf::anon_send(h, saved_atom::value, seq, std::move(err));
-      });
+  auto done = [h, seq](caf::error err) {
+    caf::anon_send(h, saved_atom::value, seq, std::move(err));
+  };
+  if (st.env->cart_writes != nullptr) {
+    st.env->cart_writes->push(cart_write{st.cart_id, std::move(payload), ttl, std::move(done)});
+    return;
+  }
+  st.env->redis->submit([done, id = st.cart_id, payload = std::move(payload), ttl](redis_conn* r) {
+    done(r == nullptr ? no_redis() : r->carts->put(id, payload, ttl));
+  });
 }
 
 /// Writes the cart to Redis (sharing a write with changes that arrive meanwhile); `done` runs
@@ -411,6 +415,29 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<order_line_view>("surge.order_line_view");
   cfg.add_message_type<std::vector<order_line_view>>("surge.order_line_views");
   cfg.add_message_type<order_view>("surge.order_view");
+}
+
+std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch) {
+  return std::make_unique<cart_writer>(
+      pool,
+      [](redis_conn* r, std::vector<cart_write>& batch) {
+        if (r == nullptr) {
+          for (auto& w : batch) {
+            w.done(no_redis());
+          }
+          return;
+        }
+        std::vector<persistence::cart_put> puts;
+        puts.reserve(batch.size());
+        for (const auto& w : batch) {
+          puts.push_back({w.cart_id, w.payload, w.ttl});
+        }
+        auto errs = r->carts->put_many(puts);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          batch[i].done(i < errs.size() ? std::move(errs[i]) : no_redis());
+        }
+      },
+      max_batch);
 }
 
 } // namespace surge::actors

@@ -144,6 +144,35 @@ class redis_connection {
     return checked(std::move(reply));
   }
 
+  /// Queues a command (printf-like) in the output buffer without sending it; false when the
+  /// connection is broken. get_reply() sends what is queued and reads the replies in order.
+  template <class... Ts>
+  bool append(const char* fmt, Ts... args) {
+    if (!healthy_) {
+      return false;
+    }
+    if (redisAppendCommand(ctx_.get(), fmt, args...) != REDIS_OK) {
+      healthy_ = false;
+      return false;
+    }
+    return true;
+  }
+
+  /// The reply to the oldest appended command not yet answered; errc::unavailable when the
+  /// connection broke (then every later reply is lost too).
+  caf::expected<reply_ptr> get_reply() {
+    if (!healthy_) {
+      return make_error(errc::unavailable, "connection to Redis is broken");
+    }
+    void* raw = nullptr;
+    if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) {
+      healthy_ = false;
+      return make_error(errc::unavailable, std::string{"Redis connection error: "} +
+                                               (ctx_->err != 0 ? ctx_->errstr : "no reply"));
+    }
+    return checked(reply_ptr{static_cast<redisReply*>(raw)});
+  }
+
   static timeval to_timeval(std::chrono::milliseconds d) {
     const auto ms = d.count();
     return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
@@ -269,6 +298,35 @@ class redis_cart_store final : public cart_store {
     return r ? caf::error{} : r.error();
   }
 
+  /// One pipelined round trip: every SET is queued, then the replies are read in order.
+  std::vector<caf::error> put_many(const std::vector<cart_put>& puts) override {
+    std::vector<caf::error> out(puts.size());
+    std::vector<std::size_t> sent;
+    sent.reserve(puts.size());
+    std::string key;
+    for (std::size_t i = 0; i < puts.size(); ++i) {
+      const auto& p = puts[i];
+      if (p.ttl.count() <= 0) {
+        out[i] = make_error(errc::invalid, "cart TTL must be positive");
+        continue;
+      }
+      key = key_of(p.cart_id);
+      const long long ms = std::chrono::milliseconds{p.ttl}.count();
+      if (!conn_->append("SET %b %b PX %lld", key.data(), key.size(), p.payload.data(),
+                         p.payload.size(), ms)) {
+        out[i] = make_error(errc::unavailable, "connection to Redis is broken");
+        continue;
+      }
+      sent.push_back(i);
+    }
+    for (auto i : sent) {
+      if (auto r = conn_->get_reply(); !r) {
+        out[i] = r.error();
+      }
+    }
+    return out;
+  }
+
   caf::expected<std::optional<std::string>> get(const std::string& cart_id) override {
     auto key = key_of(cart_id);
     auto r = conn_->command("GET %b", key.data(), key.size());
@@ -286,7 +344,12 @@ class redis_cart_store final : public cart_store {
   }
 
  private:
-  std::string key_of(const std::string& cart_id) const { return prefix_ + "cart:" + cart_id; }
+  std::string key_of(std::string_view cart_id) const {
+    std::string key;
+    key.reserve(prefix_.size() + 5 + cart_id.size());
+    key.append(prefix_).append("cart:").append(cart_id);
+    return key;
+  }
 
   const std::unique_ptr<redis_connection> conn_;
   const std::string prefix_;

@@ -71,6 +71,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
         conn->carts = std::move(*carts);
         return conn;
       });
+  cart_writes = actors::make_cart_writer(*redis);
   orders_pool = std::make_unique<actors::order_pool>(
       "orders", opts.orders_threads, [pg_url]() -> std::unique_ptr<persistence::order_store> {
         auto s = persistence::make_pg_order_store(pg_url);
@@ -92,6 +93,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
   env->journal = journal.get();
   env->pg = pg.get();
   env->redis = redis.get();
+  env->cart_writes = cart_writes.get();
   env->orders = orders_pool.get();
   env->payments = payments.get();
   env->now_ms = actors::system_now_ms;

@@ -83,6 +83,7 @@ class entity_node {
       : clock_offset_(clock_offset_ms) {
     pg_ = std::make_unique<actors::pg_pool>("pg", 2, [&be] { return be.journal(); });
     redis_ = std::make_unique<actors::redis_pool>("redis", 2, [&be] { return be.redis(); });
+    cart_writes_ = actors::make_cart_writer(*redis_, 8); // small batches: several per burst
     journal_ = std::make_unique<persistence::commit_queue>(
         [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
     auto env = std::make_shared<actors::entity_env>();
@@ -90,6 +91,7 @@ class entity_node {
     env->journal = journal_.get();
     env->pg = pg_.get();
     env->redis = redis_.get();
+    env->cart_writes = cart_writes_.get();
     env->now_ms = [this] { return actors::system_now_ms() + clock_offset_.load(); };
     env_ = env;
     actors::register_message_types(cfg_);
@@ -142,6 +144,7 @@ class entity_node {
   std::atomic<int64_t> clock_offset_;
   std::unique_ptr<actors::pg_pool> pg_;
   std::unique_ptr<actors::redis_pool> redis_;
+  std::unique_ptr<actors::cart_writer> cart_writes_;
   std::unique_ptr<persistence::commit_queue> journal_;
   std::shared_ptr<const actors::entity_env> env_;
   caf::actor_system_config cfg_;

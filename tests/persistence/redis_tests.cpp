@@ -110,6 +110,40 @@ TEST_CASE_TEMPLATE("redis: carts round trip and expire", B, fake_redis, real_red
   CHECK(**c->get("c1") == binary);
 }
 
+TEST_CASE_TEMPLATE("redis: put_many stores every cart; a bad one fails alone", B, fake_redis,
+                   real_redis) {
+  B backend;
+  auto c = backend.carts();
+  std::vector<std::string> ids;
+  std::vector<std::string> values;
+  for (int i = 0; i < 300; ++i) {
+    ids.push_back("m" + std::to_string(i));
+    values.push_back(i % 7 == 0 ? binary : "v" + std::to_string(i));
+  }
+  std::vector<cart_put> puts;
+  for (int i = 0; i < 300; ++i) {
+    puts.push_back({ids[i], values[i], std::chrono::seconds{i == 150 ? 0 : 60}});
+  }
+  auto errs = c->put_many(puts);
+  REQUIRE(errs.size() == 300);
+  for (int i = 0; i < 300; ++i) {
+    if (i == 150) {
+      CHECK(is(errs[i], errc::invalid));
+      auto x = c->get(ids[i]);
+      REQUIRE(x);
+      CHECK(!*x);
+      continue;
+    }
+    CHECK_MESSAGE(!errs[i], i);
+    auto x = c->get(ids[i]);
+    REQUIRE(x);
+    REQUIRE(*x);
+    CHECK(**x == values[i]);
+  }
+  CHECK(c->healthy()); // the pipeline left the connection usable
+  CHECK(c->put_many({}).empty());
+}
+
 TEST_CASE("redis: a malformed URL is errc::invalid") {
   for (const char* url :
        {"", "http://127.0.0.1:6379", "redis://", "redis://:6379", "redis://host:port",

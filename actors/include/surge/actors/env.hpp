@@ -8,6 +8,7 @@
 
 #include "surge/actors/payments.hpp"
 #include "surge/actors/placement.hpp"
+#include "surge/persistence/batcher.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/journal.hpp"
 #include "surge/persistence/orders.hpp"
@@ -26,6 +27,21 @@ using pg_pool = persistence::worker_pool<persistence::journal>;
 using redis_pool = persistence::worker_pool<redis_conn>;
 using order_pool = persistence::worker_pool<persistence::order_store>;
 
+/// A cart value for Redis, and what to do once it is stored (no error) or not.
+struct cart_write {
+  std::string cart_id;
+  std::string payload;
+  std::chrono::seconds ttl{0};
+  std::function<void(caf::error)> done;
+};
+
+/// Cart writes coalesced on the Redis pool: carts change often and independently, and a batch
+/// of them is one pipelined round trip (cart_store::put_many) instead of one each.
+using cart_writer = persistence::batcher<redis_conn, cart_write>;
+
+/// A cart_writer on `pool`, up to `max_batch` carts per round trip.
+std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch = 256);
+
 /// Settings of entity actors, fixed at start-up.
 struct entity_options {
   std::string node_id;
@@ -43,6 +59,8 @@ struct entity_env {
   persistence::commit_queue* journal = nullptr;
   pg_pool* pg = nullptr;
   redis_pool* redis = nullptr;
+  /// Cart writes go through it (on `redis`) when set; else one pool job per write.
+  cart_writer* cart_writes = nullptr;
   order_pool* orders = nullptr;
   payment_service* payments = nullptr;
   /// The cluster's shard map; nullptr: no cluster (everything local, unfenced).

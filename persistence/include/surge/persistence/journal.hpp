@@ -4,6 +4,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -57,6 +58,13 @@ class snapshot_cache {
 
 /// Carts (Redis): the whole cart as opaque bytes with a time to live.
 /// One instance is one connection: not thread-safe, blocking.
+/// One cart value to store (see cart_store::put_many).
+struct cart_put {
+  std::string_view cart_id;
+  std::string_view payload;
+  std::chrono::seconds ttl{0};
+};
+
 class cart_store {
  public:
   virtual ~cart_store() = default;
@@ -64,6 +72,16 @@ class cart_store {
   /// Stores `payload` under `cart_id`, replacing any value, expiring after `ttl`.
   virtual caf::error put(const std::string& cart_id, const std::string& payload,
                          std::chrono::seconds ttl) = 0;
+  /// put() for each of `puts`, in order; one error (or none) per put, same positions. A store
+  /// may send them together (Redis: one pipelined round trip); this default calls put().
+  virtual std::vector<caf::error> put_many(const std::vector<cart_put>& puts) {
+    std::vector<caf::error> out;
+    out.reserve(puts.size());
+    for (const auto& p : puts) {
+      out.push_back(put(std::string{p.cart_id}, std::string{p.payload}, p.ttl));
+    }
+    return out;
+  }
   virtual caf::expected<std::optional<std::string>> get(const std::string& cart_id) = 0;
 };
 

@@ -47,6 +47,7 @@ class entity_layer {
 
   std::unique_ptr<actors::pg_pool> pg;
   std::unique_ptr<actors::redis_pool> redis;
+  std::unique_ptr<actors::cart_writer> cart_writes; ///< on `redis` (stopped before it goes)
   std::unique_ptr<actors::order_pool> orders_pool;
   std::unique_ptr<persistence::commit_queue> journal;
   std::unique_ptr<net::payments::payment_router> payments;

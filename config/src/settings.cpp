@@ -147,6 +147,10 @@ const std::vector<setting_def>& settings_table() {
                   "largest accepted request body, in bytes", &o::http_body_limit),
       duration_setting("http.request_timeout", ms(100), secs(3600), "10s",
                        "time limit for one storefront request", &o::http_request_timeout),
+      duration_setting("http.page_cache", ms(0), secs(60), "1s",
+                       "how long a rendered product page (/p/{sku}) is served from memory; 0: "
+                       "render every request",
+                       &o::http_page_cache),
       text_setting("admin.host", "127.0.0.1", "admin API (/metrics, /console) listen address",
                    &o::admin_host, false),
       port_setting("admin.port", "9090", "admin API port", &o::admin_port),

@@ -48,6 +48,10 @@ struct node::impl {
     bridge->pg = e.pg.get();
     bridge->callers = net::spawn_callers(*e.sys, std::max<std::size_t>(opts.http_io_threads, 2));
     bridge->call_timeout = opts.http_request_timeout - std::chrono::milliseconds{500};
+    if (opts.http_page_cache.count() > 0) {
+      bridge->pages = std::make_shared<net::page_cache>(opts.http_page_cache);
+      bridge->listings = std::make_shared<net::page_cache>(opts.http_page_cache, 4096);
+    }
     if (bridge->call_timeout < std::chrono::milliseconds{500}) {
       bridge->call_timeout = std::chrono::milliseconds{500};
     }

@@ -370,23 +370,42 @@ void get_product(std::shared_ptr<bridge_env> env, http_request&&, params&& p, re
       actors::product_atom::value);
 }
 
+http_response page_response(const page_cache::page& pg, const std::string& if_none_match) {
+  http_response resp;
+  resp.content_type = "text/html; charset=utf-8";
+  resp.headers.emplace_back("ETag", pg.etag);
+  resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
+  if (!if_none_match.empty() && etag_matches(if_none_match, pg.etag)) {
+    resp.status = 304;
+  } else {
+    resp.body = pg.body;
+  }
+  return resp;
+}
+
 void get_page(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
   std::string inm{req.header("if-none-match").value_or("")};
+  const auto asked = page_cache::clock::now();
+  uint64_t generation = 0;
+  if (env->pages) {
+    if (auto hit = env->pages->get(p[0], asked)) {
+      return r(page_response(*hit, inm));
+    }
+    generation = env->pages->generation();
+  }
   call<actors::product_view>(
       *env, env->skus->acquire(p[0]), std::move(r),
-      [inm](actors::product_view& v) {
-        http_response resp;
-        resp.body = product_page(v);
-        auto tag = etag_of(resp.body);
-        resp.content_type = "text/html; charset=utf-8";
-        resp.headers.emplace_back("ETag", tag);
-        resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
-        if (!inm.empty() && etag_matches(inm, tag)) {
-          resp.status = 304;
-          resp.body.clear();
+      [env, sku = p[0], inm, asked, generation](actors::product_view& v) {
+        auto pg = std::make_shared<page_cache::page>();
+        pg->body = product_page(v);
+        pg->etag = etag_of(pg->body);
+        pg->rendered = asked; // as old as the question, not the answer
+        auto resp = page_response(*pg, inm);
+        if (env->pages) {
+          env->pages->put(sku, std::move(pg), generation);
         }
         return resp;
       },
@@ -442,7 +461,27 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&
       return r(bad_request("'in_stock' must be true or false"));
     }
   }
-  env->pg->submit([q = std::move(q), r = std::move(r)](persistence::journal* pg) mutable {
+  // The query in one canonical string: the listing cache's key.
+  std::string key = q.text;
+  for (const auto* part : {&q.category, &q.after_sku}) {
+    key += '\x1f';
+    key += *part;
+  }
+  for (const auto& n : {q.min_price, q.max_price}) {
+    key += '\x1f';
+    key += n ? std::to_string(*n) : std::string{};
+  }
+  key += '\x1f' + std::to_string(q.limit) + (q.in_stock_only ? "s" : "a");
+  const auto asked = page_cache::clock::now();
+  uint64_t generation = 0;
+  if (env->listings) {
+    if (auto hit = env->listings->get(key, asked)) {
+      return r(json_response(200, hit->body));
+    }
+    generation = env->listings->generation();
+  }
+  env->pg->submit([env, key = std::move(key), asked, generation, q = std::move(q),
+                   r = std::move(r)](persistence::journal* pg) mutable {
     if (pg == nullptr) {
       return r(error_response(503, "unavailable", "catalog unavailable"));
     }
@@ -466,6 +505,10 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&
       out += "null";
     }
     out += '}';
+    if (env->listings) {
+      env->listings->put(key, std::make_shared<page_cache::page>(page_cache::page{out, {}, asked}),
+                         generation);
+    }
     r(json_response(200, std::move(out)));
   });
 }
@@ -617,6 +660,16 @@ void get_order(std::shared_ptr<bridge_env> env, http_request&&, params&& p, resp
 
 // -- admin handlers -------------------------------------------------------------------------
 
+/// This node changed what the page of `sku` (and any listing) shows: render anew next time.
+void drop_page(bridge_env& env, const std::string& sku) {
+  if (env.pages) {
+    env.pages->drop(sku);
+  }
+  if (env.listings) {
+    env.listings->clear();
+  }
+}
+
 void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_sku(p[0])) {
     return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-'"));
@@ -654,7 +707,10 @@ void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p
   rec.per_customer_limit = *limit;
   call<actors::product_view>(
       *env, env->skus->acquire(p[0]), std::move(r),
-      [](actors::product_view& v) { return json_response(200, product_json(v)); },
+      [env, sku = p[0]](actors::product_view& v) {
+        drop_page(*env, sku);
+        return json_response(200, product_json(v));
+      },
       actors::product_atom::value, rec);
 }
 
@@ -680,7 +736,10 @@ void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, params&& p,
   }
   call<actors::stock_view>(
       *env, env->skus->acquire(p[0]), std::move(r),
-      [](actors::stock_view& s) { return json_response(200, stock_json(s)); },
+      [env, sku = p[0]](actors::stock_view& s) {
+        drop_page(*env, sku);
+        return json_response(200, stock_json(s));
+      },
       actors::stock_atom::value, actors::stock_change{has_set, *value});
 }
 

@@ -20,6 +20,7 @@ struct node_options {
   std::size_t http_io_threads = 0;                   ///< http.io_threads
   std::size_t http_body_limit = 0;                   ///< http.body_limit (bytes)
   std::chrono::milliseconds http_request_timeout{0}; ///< http.request_timeout
+  std::chrono::milliseconds http_page_cache{0};      ///< http.page_cache (0: off)
   std::string admin_host;                            ///< admin.host
   uint16_t admin_port = 0;                           ///< admin.port
   std::string admin_token;                           ///< admin.token

@@ -15,6 +15,7 @@
 #include "surge/actors/env.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/net/page_cache.hpp"
 #include "surge/net/router.hpp"
 
 namespace surge::net {
@@ -64,6 +65,9 @@ struct bridge_env {
   /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
   std::vector<caf::actor> callers;
   std::chrono::milliseconds call_timeout{8000};
+  /// Rendered product pages and listings (http.page_cache); nullptr: rendered every time.
+  std::shared_ptr<page_cache> pages;
+  std::shared_ptr<page_cache> listings;
   std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
   std::string node_id;
   std::string cluster_address;

@@ -1,0 +1,130 @@
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace surge::net {
+
+/// Rendered responses by key, each fresh for `ttl` after it was rendered: product pages
+/// (`GET /p/{sku}`) and catalog listings, answered from memory on the I/O thread without a hop
+/// to an actor or PostgreSQL — what a caching reverse proxy in front of the shop would do,
+/// inside the node. Pages already tell browsers and CDNs `max-age=5`, so a server copy up to
+/// `ttl` (http.page_cache, default 1 s) old promises nothing new. The bridge drops entries when
+/// this node changes a product or its stock; other changes (holds, other nodes) show within
+/// `ttl`.
+///
+/// Thread-safe (striped locks); at most `max_entries` pages (the oldest stripe entries are
+/// dropped first when a stripe is full). A ttl of 0 disables it (get() finds nothing).
+class page_cache {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct page {
+    std::string body;
+    std::string etag;
+    clock::time_point rendered;
+  };
+
+  explicit page_cache(std::chrono::milliseconds ttl, std::size_t max_entries = 65536)
+      : ttl_(ttl)
+      , per_stripe_(std::max<std::size_t>(1, max_entries / stripes)) {}
+
+  bool enabled() const { return ttl_.count() > 0; }
+
+  /// The page of `sku` if one younger than ttl is cached, else nullptr.
+  std::shared_ptr<const page> get(const std::string& sku, clock::time_point now = clock::now()) {
+    if (!enabled()) {
+      return nullptr;
+    }
+    auto& s = stripe_of(sku);
+    std::lock_guard<std::mutex> guard{s.mtx};
+    auto i = s.pages.find(sku);
+    if (i == s.pages.end()) {
+      return nullptr;
+    }
+    if (now - i->second->rendered >= ttl_) {
+      s.pages.erase(i);
+      return nullptr;
+    }
+    return i->second;
+  }
+
+  /// Taken before asking for the data of a page: put() with it stores nothing when this node
+  /// dropped a page since (the data may predate that change).
+  uint64_t generation() const { return drops_.load(std::memory_order_acquire); }
+
+  void put(const std::string& sku, std::shared_ptr<const page> p, uint64_t generation) {
+    if (!enabled()) {
+      return;
+    }
+    auto& s = stripe_of(sku);
+    std::lock_guard<std::mutex> guard{s.mtx};
+    if (drops_.load(std::memory_order_acquire) != generation) {
+      return;
+    }
+    if (s.pages.size() >= per_stripe_ && s.pages.count(sku) == 0) {
+      // Full: drop what has gone stale, or else everything in this stripe (cheap, rare: only
+      // with more distinct pages per ttl than max_entries).
+      for (auto i = s.pages.begin(); i != s.pages.end();) {
+        i = p->rendered - i->second->rendered >= ttl_ ? s.pages.erase(i) : std::next(i);
+      }
+      if (s.pages.size() >= per_stripe_) {
+        s.pages.clear();
+      }
+    }
+    s.pages[sku] = std::move(p);
+  }
+
+  void drop(const std::string& key) {
+    auto& s = stripe_of(key);
+    std::lock_guard<std::mutex> guard{s.mtx};
+    drops_.fetch_add(1, std::memory_order_acq_rel);
+    s.pages.erase(key);
+  }
+
+  /// Drops every entry (and refuses what was rendered before).
+  void clear() {
+    drops_.fetch_add(1, std::memory_order_acq_rel);
+    for (auto& s : stripes_) {
+      std::lock_guard<std::mutex> guard{s.mtx};
+      s.pages.clear();
+    }
+  }
+
+  std::size_t size() {
+    std::size_t n = 0;
+    for (auto& s : stripes_) {
+      std::lock_guard<std::mutex> guard{s.mtx};
+      n += s.pages.size();
+    }
+    return n;
+  }
+
+ private:
+  static constexpr std::size_t stripes = 16;
+
+  struct stripe {
+    std::mutex mtx;
+    std::unordered_map<std::string, std::shared_ptr<const page>> pages;
+  };
+
+  stripe& stripe_of(const std::string& sku) {
+    return stripes_[std::hash<std::string>{}(sku) % stripes];
+  }
+
+  const std::chrono::milliseconds ttl_;
+  const std::size_t per_stripe_;
+  std::atomic<uint64_t> drops_{0};
+  std::array<stripe, stripes> stripes_;
+};
+
+} // namespace surge::net

@@ -104,7 +104,7 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
         continue;
       }
       // The payment call, with the row locks held.
-      actors::charge_request req{key, order_id, total, "USD", "tok_ok"};
+      actors::charge_request req{key, order_id, total, "USD", "tok_ok", {}};
       const auto a = gw.charge(req, gateway_timeout);
       if (a.kind != net::payments::attempt_kind::approved) {
         note_error(out,

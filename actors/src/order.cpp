@@ -66,6 +66,7 @@ struct order_state {
   std::string order_id;
   std::shared_ptr<const entity_env> env;
   order_links links;
+  entity_fence fence;
 
   // Owned by the actor.
   bool loaded = false;
@@ -257,7 +258,16 @@ void charge(self_ptr self) {
   auto& st = self->state;
   st.busy = true;
   const auto& o = *st.order;
-  charge_request req{o.idempotency_key, o.order_id, o.total_cents, o.currency, st.current.token};
+  charge_request req{o.idempotency_key, o.order_id,       o.total_cents,
+                     o.currency,        st.current.token, {}};
+  if (st.fence.shard >= 0 && st.env->cluster != nullptr) {
+    // A charge must not go out once another node may own this order: its lookup could then
+    // miss a charge still on the way and charge the key a second time (on another gateway).
+    req.may_send = [cluster = st.env->cluster, shard = static_cast<uint32_t>(st.fence.shard),
+                    epoch = st.fence.epoch, margin = st.env->opts.payment_lease_margin] {
+      return cluster->serving_for(shard, epoch, margin);
+    };
+  }
   auto h = caf::actor_cast<order_impl>(self);
   st.env->payments->charge(std::move(req), [h](charge_result r) {
     caf::anon_send(h, charged_atom::value, order_charged{std::move(r), false});
@@ -597,11 +607,13 @@ order_impl::behavior_type running(self_ptr self) {
 }
 
 order_impl::behavior_type order_main(self_ptr self, std::string order_id,
-                                     std::shared_ptr<const entity_env> env, order_links links) {
+                                     std::shared_ptr<const entity_env> env, order_links links,
+                                     entity_fence fence) {
   auto& st = self->state;
   st.order_id = order_id;
   st.env = std::move(env);
   st.links = links;
+  st.fence = fence;
   auto* dir = links.orders;
   self->attach_functor(
       [dir, order_id, addr = self->address()](const caf::error&) { dir->forget(order_id, addr); });
@@ -627,8 +639,9 @@ std::string order_id_for(const std::string& idempotency_key) {
 }
 
 order_actor spawn_order(caf::actor_system& sys, const std::string& order_id,
-                        std::shared_ptr<const entity_env> env, order_links links) {
-  return sys.spawn(order_main, order_id, std::move(env), links);
+                        std::shared_ptr<const entity_env> env, order_links links,
+                        entity_fence fence) {
+  return sys.spawn(order_main, order_id, std::move(env), links, fence);
 }
 
 } // namespace surge::actors

@@ -116,6 +116,12 @@ bool shard_table::serving(uint32_t shard, uint64_t epoch) const {
          lease_live();
 }
 
+bool shard_table::serving_for(uint32_t shard, uint64_t epoch,
+                              std::chrono::milliseconds margin) const {
+  const auto m = std::chrono::duration_cast<std::chrono::nanoseconds>(margin).count();
+  return serving(shard, epoch) && now_ns() + m < deadline_ns_.load(std::memory_order_acquire);
+}
+
 void shard_table::refresh_soon() {
   std::function<void()> f;
   {

@@ -90,6 +90,9 @@ entity_layer::entity_layer(const config::node_options& opts) {
   env->opts.carts_ttl = opts.carts_ttl;
   env->opts.idle_timeout = opts.entity_idle;
   env->opts.snapshot_every = opts.sku_snapshot_every;
+  // Normally (lease - heartbeat) is left after a renewal: ask for half of it, at most 1 s.
+  env->opts.payment_lease_margin =
+      std::min(std::chrono::milliseconds{1000}, (opts.cluster_lease - opts.cluster_heartbeat) / 2);
   env->journal = journal.get();
   env->pg = pg.get();
   env->redis = redis.get();
@@ -146,9 +149,9 @@ entity_layer::entity_layer(const config::node_options& opts) {
       pl, stub_of(std::string{"cart"}, &carts));
   orders = std::make_unique<actors::order_directory>(
       "order",
-      [s, cenv, this](const std::string& id, actors::entity_fence) {
+      [s, cenv, this](const std::string& id, actors::entity_fence f) {
         return actors::spawn_order(*s, id, cenv,
-                                   actors::order_links{orders.get(), carts.get(), skus.get()});
+                                   actors::order_links{orders.get(), carts.get(), skus.get()}, f);
       },
       pl, stub_of(std::string{"order"}, &orders));
 

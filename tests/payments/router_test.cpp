@@ -45,7 +45,7 @@ std::unique_ptr<payment_router> make_router(const std::string& setting, router_o
 }
 
 charge_request request(std::string key, std::string token, int64_t amount = 1999) {
-  return {std::move(key), "order-" + std::to_string(amount), amount, "USD", std::move(token)};
+  return {std::move(key), "order-" + std::to_string(amount), amount, "USD", std::move(token), {}};
 }
 
 /// charge() and wait (bounded) for the callback.
@@ -106,6 +106,26 @@ TEST_SUITE("payments") {
       CHECK(lookup(*r, "k-none").status == charge_status::failed);
       CHECK(sim.stop() == 0);
     }
+  }
+
+  TEST_CASE("may_send false: nothing goes out, the outcome is unknown (no failover either)") {
+    paysim_process sim{{"alpha", "beta"}};
+    auto r = make_router(sim.setting("form"), test_options());
+    std::atomic<int> asked{0};
+    auto req = request("k-fenced", "tok_ok");
+    req.may_send = [&asked] {
+      ++asked;
+      return false;
+    };
+    const auto res = charge(*r, req);
+    CHECK(res.status == charge_status::unknown);
+    CHECK(asked == 1);
+    CHECK(sim.charges().empty());
+    // The next owner (may_send true) charges it, once.
+    req.may_send = [] { return true; };
+    CHECK(charge(*r, req).status == charge_status::approved);
+    CHECK(sim.charges().size() == 1);
+    CHECK(sim.stop() == 0);
   }
 
   TEST_CASE("tok_decline is declined without failover") {

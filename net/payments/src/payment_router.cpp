@@ -172,6 +172,11 @@ struct payment_router::impl {
           last_error = "payment service stopped";
           break;
         }
+        if (req.may_send && !req.may_send()) {
+          // Whatever was sent before may still land: only the order's next owner may go on.
+          return result(charge_status::unknown, name, {},
+                        "not sent: this node no longer holds the order's lease");
+        }
         if (!s.breaker.allow()) {
           last_error = name + ": circuit open";
           break;

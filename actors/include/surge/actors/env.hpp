@@ -50,6 +50,9 @@ struct entity_options {
   std::chrono::milliseconds idle_timeout{120000};
   std::chrono::milliseconds call_timeout{5000}; ///< entity-to-entity requests
   uint32_t snapshot_every = 100; ///< journal events between snapshots (at least the snapshot size)
+  /// How much of its lease a node must have left to send a charge: more than a request takes
+  /// to reach a gateway, so that no charge lands once another node may own the order.
+  std::chrono::milliseconds payment_lease_margin{1000};
 };
 
 /// What entity actors use of the node. Owned by the runtime, which outlives every entity.

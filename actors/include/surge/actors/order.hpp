@@ -10,6 +10,7 @@
 #include "surge/actors/directory.hpp"
 #include "surge/actors/env.hpp"
 #include "surge/actors/messages.hpp"
+#include "surge/actors/placement.hpp"
 #include "surge/actors/sku.hpp"
 
 namespace surge::actors {
@@ -50,7 +51,10 @@ struct order_links {
   sku_directory* skus = nullptr;
 };
 
+/// `fence`: the lease the incarnation acts under; its payment calls are only sent while this
+/// node still holds that lease with a second to spare (charge_request::may_send).
 order_actor spawn_order(caf::actor_system& sys, const std::string& order_id,
-                        std::shared_ptr<const entity_env> env, order_links links);
+                        std::shared_ptr<const entity_env> env, order_links links,
+                        entity_fence fence = {});
 
 } // namespace surge::actors

@@ -15,6 +15,11 @@ struct charge_request {
   int64_t amount_cents = 0;
   std::string currency;
   std::string token; ///< the shopper's payment token, e.g. "tok_ok"
+  /// Asked right before every charge call goes out (empty: always true). False means the
+  /// caller may no longer act for the order (its node lost the order's shard lease, or is about
+  /// to): nothing more is sent and the outcome is unknown, so that the order's next owner, whose
+  /// lookup may already have found no charge, is the only one that can charge the key.
+  std::function<bool()> may_send;
 };
 
 enum class charge_status {

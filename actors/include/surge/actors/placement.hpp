@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,6 +44,11 @@ class placement {
   /// its lease has not run out by this node's own clock (it stops before PostgreSQL would give
   /// the shard away).
   virtual bool serving(uint32_t shard, uint64_t epoch) const = 0;
+
+  /// serving(), with at least `margin` left before this node's lease runs out: for calls whose
+  /// effect outlives them (a payment sent now may land later than it was sent).
+  virtual bool serving_for(uint32_t shard, uint64_t epoch,
+                           std::chrono::milliseconds margin) const = 0;
 
   /// Someone was told "moved" or found no owner: read the shard map again soon.
   virtual void refresh_soon() = 0;

@@ -39,6 +39,7 @@ class shard_table final : public actors::placement {
   uint32_t shard_of(std::string_view key) const { return cluster::shard_of(key, shards_); }
   route resolve(uint32_t shard) const override;
   bool serving(uint32_t shard, uint64_t epoch) const override;
+  bool serving_for(uint32_t shard, uint64_t epoch, std::chrono::milliseconds margin) const override;
   void refresh_soon() override;
   const std::string& node_id() const override { return node_id_; }
 

@@ -271,6 +271,27 @@ TEST_SUITE("chaos_unit") {
     CHECK(mentions(r, "never served again"));
   }
 
+  TEST_CASE("G5: a probe that gets an answer ends the window before the next purchase") {
+    auto d = valid_run();
+    d.faults.push_back({"kill", "n1", "", t0 + 10000, t0 + 12000, false, ""});
+    d.history.push_back(put(10, "c10", "", 503, 10100, 10200, 1));
+    // The next shopper wants this SKU only 40 s later: without probes, 40 s "unavailable".
+    d.history.push_back(put(11, "c11", "h11", 200, 50000, 50010, 1));
+    d.journal.push_back(batch(6, {ev(ek::hold_set, "h11", 1, t0 + 50000)}));
+    CHECK(check_g5(d).result == verdict::fail);
+    // The prober asked every 200 ms: one more failure, then an answer at 11.4 s.
+    auto probe = [](uint64_t id, int status, int64_t start) {
+      auto o = op(id, ok::probe, status, start, start + 5);
+      o.node = 1;
+      return o;
+    };
+    d.history.push_back(probe(12, 503, 10400));
+    d.history.push_back(probe(13, 200, 11400));
+    auto r = check_g5(d);
+    CHECK(r.result == verdict::pass);
+    CHECK(r.metrics["node_fault_max_ms"] == doctest::Approx(1305));
+  }
+
   TEST_CASE("G5: requests sent to the dead node itself do not count against its shards") {
     auto d = valid_run();
     d.faults.push_back({"kill", "n1", "", t0 + 10000, t0 + 12000, false, ""});

@@ -82,10 +82,14 @@ int load::pick_node(uint64_t r) const {
 
 void load::record(operation&& op) {
   ops_.fetch_add(1);
-  if (op.status == 0 || op.status >= 500) {
+  const bool failed = op.status == 0 || op.status >= 500;
+  if (failed && op.kind != op_kind::probe) {
     errors_.fetch_add(1);
   }
   std::lock_guard<std::mutex> g{mtx_};
+  if (failed && (op.kind == op_kind::put_item || op.kind == op_kind::delete_item)) {
+    to_probe_.insert(op.sku);
+  }
   history_.push_back(std::move(op));
 }
 
@@ -145,6 +149,7 @@ void load::start() {
     threads_.emplace_back([this, c] { shopper(c); });
   }
   threads_.emplace_back([this] { operator_loop(); });
+  threads_.emplace_back([this] { probe_loop(); });
 }
 
 void load::stop() {
@@ -297,6 +302,44 @@ void load::operator_loop() {
     op.end_ms = now_ms();
     read_answer(op, a);
     record(std::move(op));
+  }
+}
+
+void load::probe_loop() {
+  std::mt19937_64 rng{o_.seed * 104729 + 3};
+  std::vector<std::unique_ptr<http_client>> conns;
+  for (const auto& n : env_.nodes()) {
+    conns.push_back(env_.admin_client(*n, 2s));
+  }
+  while (!stop_) {
+    std::this_thread::sleep_for(200ms);
+    std::vector<std::string> skus;
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      skus.assign(to_probe_.begin(), to_probe_.end());
+    }
+    for (const auto& sku : skus) {
+      if (stop_) {
+        break;
+      }
+      operation op;
+      op.id = next_id_++;
+      op.kind = op_kind::probe;
+      op.client = -2;
+      op.sku = sku;
+      op.node = pick_node(rng());
+      op.start_ms = now_ms();
+      auto a = conns[static_cast<std::size_t>(op.node)]->call(
+          "GET", "/admin/v1/products/" + sku + "/stock", "");
+      op.end_ms = now_ms();
+      read_answer(op, a);
+      const bool back = op.status == 200;
+      record(std::move(op));
+      if (back) {
+        std::lock_guard<std::mutex> g{mtx_};
+        to_probe_.erase(sku);
+      }
+    }
   }
 }
 

@@ -2,12 +2,15 @@
 
 // Shoppers: a bounded number of client threads, each running journeys (new cart, add items,
 // change a quantity, remove one, checkout with a payment token, retries with the same
-// Idempotency-Key, or walk away and let the holds expire) against the nodes that are up, and an
-// operator thread adding stock to the hot SKUs. Every request goes into the history.
+// Idempotency-Key, or walk away and let the holds expire) against the nodes that are up, an
+// operator thread adding stock to the hot SKUs, and a prober that, after a put/delete of a SKU
+// failed, asks for that SKU's stock every 200 ms until it answers (so that G5 sees when each
+// shard came back, however rarely shoppers want it). Every request goes into the history.
 
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +49,7 @@ class load {
  private:
   void shopper(int client);
   void operator_loop();
+  void probe_loop();
   /// Index of a node that is up (any node when none is), drawn from `rng_value`.
   int pick_node(uint64_t rng_value) const;
   void record(operation&& op);
@@ -58,6 +62,7 @@ class load {
   std::atomic<uint64_t> errors_{0};
   mutable std::mutex mtx_;
   std::vector<operation> history_;
+  std::set<std::string> to_probe_; ///< guarded by mtx_: SKUs whose last write failed
   std::vector<std::thread> threads_;
 };
 

@@ -22,13 +22,22 @@ struct seen_line {
 
 /// One request of the history and its response.
 struct operation {
-  enum class kind_t { create_cart, put_item, delete_item, checkout, get_order, stock, other };
+  enum class kind_t {
+    create_cart,
+    put_item,
+    delete_item,
+    checkout,
+    get_order,
+    stock,
+    probe, ///< GET stock of a SKU whose put/delete just failed, until it answers (G5 recovery)
+    other
+  };
   uint64_t id = 0;
   kind_t kind = kind_t::other;
   int client = 0;
   int node = 0; ///< index of the node whose HTTP port got the request
   std::string cart_id;
-  std::string sku;             ///< put_item, delete_item, stock
+  std::string sku;             ///< put_item, delete_item, stock, probe
   int64_t qty = 0;             ///< put_item: requested qty; stock: the value set or added
   bool stock_set = false;      ///< stock: {"set":N} rather than {"add":N}
   std::string idempotency_key; ///< checkout

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 3> migrations{{
+constexpr std::array<migration, 4> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -152,6 +152,10 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'SF001', MESSAGE = 'fenced: stale lease of shard(s) ' || stale;
   END IF;
 END $$;
+)sql"},
+    // The hold sweeper's question, "which SKUs hold stock?", without a scan of every SKU.
+    {4, R"sql(
+CREATE INDEX stock_holding ON stock (sku) WHERE held > 0;
 )sql"},
 }};
 

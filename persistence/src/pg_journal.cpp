@@ -34,6 +34,7 @@ class pg_journal final : public journal {
   caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) override;
   caf::expected<std::optional<product_record>> load_product(const std::string& sku) override;
   caf::expected<std::vector<product_listing>> list_products(const product_query& q) override;
+  caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) override;
 
  private:
   /// Translates the exception in flight into an error; marks the journal unhealthy when the
@@ -306,6 +307,25 @@ caf::expected<std::vector<product_listing>> pg_journal::list_products(const prod
     out.reserve(rows.size());
     for (const auto& row : rows) {
       out.push_back(product_listing{to_product(row), row[7].as<int64_t>()});
+    }
+    return out;
+  } catch (...) {
+    return translate();
+  }
+}
+
+caf::expected<std::vector<std::string>> pg_journal::skus_holding(std::size_t limit) {
+  if (!healthy_) {
+    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    auto rows = tx.exec_params("SELECT sku FROM stock WHERE held > 0 ORDER BY sku LIMIT $1",
+                               static_cast<int64_t>(limit));
+    std::vector<std::string> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      out.push_back(row[0].as<std::string>());
     }
     return out;
   } catch (...) {

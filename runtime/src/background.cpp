@@ -3,7 +3,9 @@
 #include <caf/all.hpp>
 
 #include "surge/config/log.hpp"
+#include "surge/persistence/journal.hpp"
 #include "surge/persistence/orders.hpp"
+#include "surge/persistence/pg.hpp"
 
 namespace surge::runtime {
 
@@ -71,6 +73,34 @@ void order_reconciler::step() {
   }
   for (const auto& id : *ids) {
     caf::anon_send(orders_->acquire(id), actors::reconcile_atom::value);
+  }
+}
+
+hold_sweeper::hold_sweeper(std::string pg_url, actors::sku_directory* skus,
+                           std::chrono::milliseconds interval)
+    : pg_url_(std::move(pg_url))
+    , skus_(skus)
+    , loop_("hold-sweeper", interval, [this] { step(); }) {}
+
+void hold_sweeper::step() {
+  if (!pg_ || !pg_->healthy()) {
+    auto j = persistence::make_pg_journal(pg_url_);
+    if (!j) {
+      return; // PostgreSQL down: next round
+    }
+    pg_ = std::move(*j);
+  }
+  auto skus = pg_->skus_holding(100000);
+  if (!skus) {
+    logger()->warn("hold sweeper: {}", caf::to_string(skus.error()));
+    return;
+  }
+  for (const auto& sku : *skus) {
+    if (!skus_->active(sku)) {
+      if (auto h = skus_->acquire_local(sku)) {
+        caf::anon_send(*h, actors::stock_atom::value);
+      }
+    }
   }
 }
 

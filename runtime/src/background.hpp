@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "surge/actors/order.hpp"
+#include "surge/actors/sku.hpp"
 #include "surge/persistence/redis.hpp"
 
 namespace surge::runtime {
@@ -47,6 +48,24 @@ class order_reconciler {
   actors::order_directory* const orders_;
   const std::chrono::milliseconds settle_after_;
   std::unique_ptr<persistence::order_store> store_; ///< owned by the thread
+  periodic loop_;
+};
+
+/// Makes sure that every hold is released in time (G6) even when nobody asks for its SKU: a SKU
+/// actor expires its holds by a timer while it is active, but a SKU whose shard changed hands
+/// (or whose node died) with live holds stays inactive until its next command. Every
+/// `interval` this asks PostgreSQL which SKUs hold stock (a partial index) and activates those
+/// this node serves (acquire_local) that are not active; activation releases what expired and
+/// arms the timer.
+class hold_sweeper {
+ public:
+  hold_sweeper(std::string pg_url, actors::sku_directory* skus, std::chrono::milliseconds interval);
+
+ private:
+  void step();
+  const std::string pg_url_;
+  actors::sku_directory* const skus_;
+  std::unique_ptr<persistence::journal> pg_; ///< owned by the thread
   periodic loop_;
 };
 

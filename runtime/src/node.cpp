@@ -33,6 +33,7 @@ struct node::impl {
 
   std::unique_ptr<entity_layer> entities;
   std::unique_ptr<order_reconciler> reconciler;
+  std::unique_ptr<hold_sweeper> sweeper;
   std::unique_ptr<outbox_relay> relay;
   std::shared_ptr<net::bridge_env> bridge;
   std::unique_ptr<net::http_server> http;
@@ -129,6 +130,10 @@ struct node::impl {
     ropts.url = opts.redis_url;
     ropts.prefix = opts.redis_prefix;
     relay = std::make_unique<outbox_relay>(opts.pg_url, ropts, std::chrono::milliseconds{200});
+    // Often enough that an orphaned hold is released within about half a TTL of its expiry.
+    const auto sweep = std::clamp<std::chrono::milliseconds>(
+        opts.holds_ttl / 2, std::chrono::milliseconds{1000}, std::chrono::milliseconds{30000});
+    sweeper = std::make_unique<hold_sweeper>(opts.pg_url, entities->skus.get(), sweep);
   }
 };
 
@@ -185,6 +190,7 @@ void node::stop() {
     d.admin->stop();
   }
   d.reconciler.reset();
+  d.sweeper.reset();
   d.relay.reset();
   if (d.bridge) {
     for (auto& c : d.bridge->callers) {

@@ -226,6 +226,20 @@ class memory_journal final : public persistence::journal {
     return std::optional<persistence::product_record>{};
   }
 
+  caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) override {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    std::vector<std::string> out;
+    for (const auto& [sku, s] : state_->stock_) {
+      if (s.held > 0 && out.size() < limit) {
+        out.push_back(sku);
+      }
+    }
+    return out;
+  }
+
   caf::expected<std::vector<persistence::product_listing>>
   list_products(const persistence::product_query& q) override {
     std::lock_guard<std::mutex> guard{state_->mtx_};

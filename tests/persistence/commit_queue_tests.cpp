@@ -107,6 +107,9 @@ class gated_journal final : public journal {
   caf::expected<std::vector<product_listing>> list_products(const product_query& q) override {
     return inner_->list_products(q);
   }
+  caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) override {
+    return inner_->skus_holding(limit);
+  }
 
  private:
   const std::unique_ptr<journal> inner_;

@@ -200,6 +200,16 @@ TEST_CASE_TEMPLATE("journal: the stock projection keeps the latest figures", B, 
   REQUIRE(page.size() == 2);
   CHECK(page[1].product.sku == "T");
   CHECK(page[1].available == 0);
+
+  // skus_holding: the SKUs with held > 0, by sku, bounded.
+  CHECK(require_value(j->skus_holding(10)) == std::vector<std::string>{"S"});
+  auto r4 = req("sku:T", 2);
+  r4.stock = stock_record{"T", 4, 1, 0};
+  auto r5 = req("sku:S", 4);
+  r5.stock = stock_record{"S", 10, 0, 5};
+  require_ok(j->commit(std::vector<commit_request>{r4, r5}));
+  CHECK(require_value(j->skus_holding(10)) == std::vector<std::string>{"T"});
+  CHECK(require_value(j->skus_holding(0)).empty());
 }
 
 TEST_CASE_TEMPLATE("journal: list_products filters and pages", B, BACKENDS) {

@@ -398,7 +398,7 @@ TEST_CASE("orders: a connection killed by the server reports unavailable and unh
   CHECK(is(bad.error(), errc::unavailable));
 }
 
-TEST_CASE("orders: migrations 2 and 3 on top of version 1, and migrate twice is a no-op") {
+TEST_CASE("orders: migrations 2 to 4 on top of version 1, and migrate twice is a no-op") {
   pg_test_db db; // at the newest version
   auto version = [&] { return count_rows(db, "SELECT max(version) FROM schema_migrations"); };
   auto tables = [&] {
@@ -413,13 +413,13 @@ TEST_CASE("orders: migrations 2 and 3 on top of version 1, and migrate twice is 
                " WHERE attrelid = 'snapshots'::regclass AND attname = 'payload'")[0]
         .as<std::string>();
   };
-  CHECK(version() == 3);
+  CHECK(version() == 4);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   auto err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 3);
-  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 3);
+  CHECK(version() == 4);
+  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 4);
 
   // Back to exactly version 1 (with data in it), then forward again.
   exec_sql(db, "DROP TABLE members, shard_leases, shard_history;"
@@ -427,19 +427,20 @@ TEST_CASE("orders: migrations 2 and 3 on top of version 1, and migrate twice is 
                " ALTER TABLE sku_journal DROP COLUMN shard, DROP COLUMN epoch, DROP COLUMN node_id;"
                " DROP TABLE outbox, payments, order_lines, orders;"
                " ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTENDED;"
-               " DELETE FROM schema_migrations WHERE version IN (2, 3);"
+               " DROP INDEX stock_holding;"
+               " DELETE FROM schema_migrations WHERE version IN (2, 3, 4);"
                " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
   CHECK(version() == 1);
   CHECK(tables() == 0);
   CHECK(storage() == "x");
   err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 3);
+  CHECK(version() == 4);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   CHECK(count_rows(db, "SELECT seq FROM snapshots WHERE stream = 'sku:a'") == 7);
   CHECK(count_rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
-                       " ('orders_unsettled_idx', 'outbox_undelivered_idx')") == 2);
+                       " ('orders_unsettled_idx', 'outbox_undelivered_idx', 'stock_holding')") == 3);
   auto s = open_store(db);
   CHECK(s->create(sample_order("o-1", "key-1"))->second);
 }

@@ -68,6 +68,14 @@ class directory {
   /// else nullopt. For the gateway: it never forwards a forwarded message again.
   std::optional<Handle> acquire_local(const std::string& id) { return get(id, true); }
 
+  /// True while a local incarnation of `id` is reachable (spawned and not passivated).
+  bool active(const std::string& id) {
+    auto& s = stripe_of(id);
+    std::lock_guard<std::mutex> guard{s.mtx};
+    auto i = s.entries.find(id);
+    return i != s.entries.end() && !i->second.stub;
+  }
+
   /// Forgets `id` when it still maps to `self` and `received` equals the messages sent to it.
   /// True: the caller must quit.
   bool try_release(const std::string& id, const caf::actor_addr& self, uint64_t received) {

@@ -43,6 +43,10 @@ class journal {
 
   /// A page of the catalog joined with the stock projection, ordered by sku.
   virtual caf::expected<std::vector<product_listing>> list_products(const product_query& q) = 0;
+
+  /// SKUs whose stock projection shows live holds (held > 0), at most `limit`, by sku: the
+  /// ones whose holds must be expired by an active SKU actor.
+  virtual caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) = 0;
 };
 
 /// Fast, losable copies of snapshots (Redis). The journal stays the truth: a snapshot read here

@@ -351,9 +351,9 @@ void confirm_holds(self_ptr self) {
 /// Paid, but `gone` holds had expired before they were confirmed: the order cannot be
 /// fulfilled. The lines that were confirmed go back to stock first (so that what is sold always
 /// equals the confirmed orders' lines), then the order is stored as cancelled with a refund
-/// event. Returning is retry-safe: if a SKU cannot be reached, the order stays paid and the
-/// next attempt (a retry or the reconciler) confirms — the returned lines now answer not_found —
-/// and returns again.
+/// event. Returning is retry-safe: if a SKU cannot be reached, the order stays as stored
+/// (pending) and the next attempt (a retry or the reconciler) finds the charge, confirms — the
+/// returned lines now answer not_found — and returns again.
 void cancel_paid(self_ptr self, std::size_t gone) {
   auto& st = self->state;
   auto remaining = std::make_shared<std::size_t>(st.order->lines.size());

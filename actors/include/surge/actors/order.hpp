@@ -52,7 +52,8 @@ struct order_links {
 };
 
 /// `fence`: the lease the incarnation acts under; its payment calls are only sent while this
-/// node still holds that lease with a second to spare (charge_request::may_send).
+/// node still holds that lease with entity_options::payment_lease_margin to spare
+/// (charge_request::may_send).
 order_actor spawn_order(caf::actor_system& sys, const std::string& order_id,
                         std::shared_ptr<const entity_env> env, order_links links,
                         entity_fence fence = {});

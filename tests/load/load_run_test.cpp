@@ -39,13 +39,17 @@ std::string temp_path(const std::string& what) {
 }
 
 /// Runs surge-load with `args`, waits up to `patience`, returns its exit status and output.
+/// The default is above surge-load's own bounds for these runs: the duration, then at most
+/// --timeout (10 s) + 2 s for requests in flight, the admin cross-check, and up to 30 s per
+/// gnuplot call for --plot; a shared CI machine can use much of that.
 load_result run_load(const std::vector<std::string>& args,
-                     std::chrono::milliseconds patience = 60s) {
+                     std::chrono::milliseconds patience = 100s) {
   std::vector<std::string> argv{SURGE_LOAD_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = surge::test::run_program(argv, std::nullopt, patience);
   if (r.timed_out) {
-    FAIL("surge-load did not exit within the patience");
+    // What it printed so far says where it stopped (load, cross-check or plots).
+    FAIL("surge-load did not exit within the patience\nstdout:\n" << r.out << "stderr:\n" << r.err);
   }
   return r;
 }

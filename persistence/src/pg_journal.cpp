@@ -320,14 +320,8 @@ caf::expected<std::vector<std::string>> pg_journal::skus_holding(std::size_t lim
   }
   try {
     pqxx::nontransaction tx{*conn_};
-    auto rows = tx.exec_params("SELECT sku FROM stock WHERE held > 0 ORDER BY sku LIMIT $1",
-                               static_cast<int64_t>(limit));
-    std::vector<std::string> out;
-    out.reserve(rows.size());
-    for (const auto& row : rows) {
-      out.push_back(row[0].as<std::string>());
-    }
-    return out;
+    return detail::first_column(tx.exec_params(
+        "SELECT sku FROM stock WHERE held > 0 ORDER BY sku LIMIT $1", static_cast<int64_t>(limit)));
   } catch (...) {
     return translate();
   }

@@ -244,12 +244,7 @@ caf::expected<std::vector<std::string>> pg_order_store::unsettled(std::chrono::m
                                "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
                                " ORDER BY updated_at, order_id LIMIT $2::bigint",
                                static_cast<int64_t>(age.count()), clamp_limit(limit));
-    std::vector<std::string> out;
-    out.reserve(rows.size());
-    for (const auto& row : rows) {
-      out.push_back(row[0].as<std::string>());
-    }
-    return out;
+    return detail::first_column(rows);
   } catch (...) {
     return translate();
   }

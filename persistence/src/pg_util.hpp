@@ -5,6 +5,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/expected.hpp>
 #include <pqxx/pqxx>
@@ -82,6 +83,16 @@ inline caf::error translate_current(const pqxx::connection& conn, bool& healthy,
     healthy = false;
     return make_error(errc::unavailable, "unknown exception in a PostgreSQL adapter");
   }
+}
+
+/// The first column of `rows`, as strings (ids).
+inline std::vector<std::string> first_column(const pqxx::result& rows) {
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) {
+    out.push_back(row[0].as<std::string>());
+  }
+  return out;
 }
 
 } // namespace surge::persistence::detail

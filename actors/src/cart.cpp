@@ -103,13 +103,7 @@ void write_now(self_ptr self) {
   auto done = [h, seq](caf::error err) {
     caf::anon_send(h, saved_atom::value, seq, std::move(err));
   };
-  if (st.env->cart_writes != nullptr) {
-    st.env->cart_writes->push(cart_write{st.cart_id, std::move(payload), ttl, std::move(done)});
-    return;
-  }
-  st.env->redis->submit([done, id = st.cart_id, payload = std::move(payload), ttl](redis_conn* r) {
-    done(r == nullptr ? no_redis() : r->carts->put(id, payload, ttl));
-  });
+  st.env->cart_writes->push(cart_write{st.cart_id, std::move(payload), ttl, std::move(done)});
 }
 
 /// Writes the cart to Redis (sharing a write with changes that arrive meanwhile); `done` runs

@@ -308,44 +308,48 @@ void on_charged(self_ptr self, order_charged& in) {
   }
 }
 
-void confirm_holds(self_ptr self) {
+/// How the SKUs answered one command about each of an order's lines.
+struct line_tally {
+  std::size_t remaining = 0;
+  std::size_t gone = 0;   ///< not_found: the hold is no longer there
+  std::size_t failed = 0; ///< any other error: the SKU could not be reached
+};
+
+/// Sends (atom, hold_id, order_id) to the SKU of every line; `done(tally)` once all answered.
+template <class Atom, class Done>
+void ask_each_line(self_ptr self, Atom atom, Done done) {
   auto& st = self->state;
-  st.busy = true;
-  struct tally {
-    std::size_t remaining = 0;
-    std::size_t gone = 0;   ///< holds no longer there (expired before the confirm)
-    std::size_t failed = 0; ///< SKUs that could not be reached
-  };
-  auto t = std::make_shared<tally>();
+  auto t = std::make_shared<line_tally>();
   t->remaining = st.order->lines.size();
-  auto done = [self, t] {
-    if (--t->remaining > 0) {
-      return;
+  auto one = [t, done](bool ok, bool gone) {
+    t->gone += !ok && gone ? 1 : 0;
+    t->failed += !ok && !gone ? 1 : 0;
+    if (--t->remaining == 0) {
+      done(*t);
     }
+  };
+  for (const auto& line : st.order->lines) {
+    self->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, atom, line.hold_id,
+                  st.order_id)
+        .then([one](stock_view&) { one(true, false); },
+              [one](caf::error& err) { one(false, is(err, errc::not_found)); });
+  }
+}
+
+void confirm_holds(self_ptr self) {
+  self->state.busy = true;
+  ask_each_line(self, confirm_atom::value, [self](const line_tally& t) {
     auto& o = *self->state.order;
-    if (t->failed > 0) {
+    if (t.failed > 0) {
       // Stays paid: the reconciler (or a retry) confirms again; confirming is retry-safe.
       fail(self, errc::unavailable, "could not confirm every hold yet; retry with the same key");
-    } else if (t->gone > 0) {
-      cancel_paid(self, t->gone);
+    } else if (t.gone > 0) {
+      cancel_paid(self, t.gone);
     } else {
       store(self, "confirmed", "", self->state.approved, event_of(o, "confirmed"),
             then_do::reply_confirmed);
     }
-  };
-  for (const auto& line : st.order->lines) {
-    self->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, confirm_atom::value,
-                  line.hold_id, st.order_id)
-        .then([done](stock_view&) { done(); },
-              [done, t](caf::error& err) {
-                if (is(err, errc::not_found)) {
-                  ++t->gone;
-                } else {
-                  ++t->failed;
-                }
-                done();
-              });
-  }
+  });
 }
 
 /// Paid, but `gone` holds had expired before they were confirmed: the order cannot be
@@ -355,15 +359,9 @@ void confirm_holds(self_ptr self) {
 /// (pending) and the next attempt (a retry or the reconciler) finds the charge, confirms — the
 /// returned lines now answer not_found — and returns again.
 void cancel_paid(self_ptr self, std::size_t gone) {
-  auto& st = self->state;
-  auto remaining = std::make_shared<std::size_t>(st.order->lines.size());
-  auto failed = std::make_shared<std::size_t>(0);
-  auto done = [self, remaining, failed, gone] {
-    if (--*remaining > 0) {
-      return;
-    }
+  ask_each_line(self, return_atom::value, [self, gone](const line_tally& t) {
     auto& o = *self->state.order;
-    if (*failed > 0) {
+    if (t.failed + t.gone > 0) {
       fail(self, errc::unavailable, "could not undo every confirmed line yet; retry");
       return;
     }
@@ -372,16 +370,7 @@ void cancel_paid(self_ptr self, std::size_t gone) {
     auto ev = event_of(o, "cancelled");
     ev.topic = "refunds";
     store(self, "cancelled", "hold_expired", self->state.approved, ev, then_do::reply_hold_expired);
-  };
-  for (const auto& line : st.order->lines) {
-    self->request(st.links.skus->acquire(line.sku), st.env->opts.call_timeout, return_atom::value,
-                  line.hold_id, st.order_id)
-        .then([done](stock_view&) { done(); },
-              [done, failed](caf::error&) {
-                ++*failed;
-                done();
-              });
-  }
+  });
 }
 
 void on_stored(self_ptr self, then_do next, const caf::error& err) {

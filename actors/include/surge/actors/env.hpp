@@ -62,7 +62,7 @@ struct entity_env {
   persistence::commit_queue* journal = nullptr;
   pg_pool* pg = nullptr;
   redis_pool* redis = nullptr;
-  /// Cart writes go through it (on `redis`) when set; else one pool job per write.
+  /// Every cart write goes through it (batched on `redis`); required when carts are spawned.
   cart_writer* cart_writes = nullptr;
   order_pool* orders = nullptr;
   payment_service* payments = nullptr;

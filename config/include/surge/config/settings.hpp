@@ -54,6 +54,20 @@ struct node_options {
   std::size_t orders_threads = 0;                         ///< orders.threads
   std::chrono::milliseconds orders_reconcile_interval{0}; ///< orders.reconcile_interval
   std::chrono::milliseconds orders_settle_after{0};       ///< orders.settle_after
+  // Customers, limits and request hygiene (API.md v1 additions). Secrets are never logged.
+  std::string auth_jwt_secret;                     ///< auth.jwt_secret (HS256; empty: none)
+  std::string auth_jwt_public_key;                 ///< auth.jwt_public_key (PEM file; empty: none)
+  std::string auth_jwt_issuer;                     ///< auth.jwt_issuer (empty: not checked)
+  std::string auth_jwt_audience;                   ///< auth.jwt_audience (empty: not checked)
+  std::string ids_secret;                          ///< ids.secret (empty: kept in PostgreSQL)
+  uint32_t limits_ip_rate = 0;                     ///< limits.ip_rate (writes/s; 0: off)
+  uint32_t limits_ip_burst = 0;                    ///< limits.ip_burst
+  std::size_t limits_ip_table = 0;                 ///< limits.ip_table (addresses tracked)
+  std::string http_trusted_proxies;                ///< http.trusted_proxies (CIDR list)
+  std::chrono::milliseconds carts_empty_ttl{0};    ///< carts.empty_ttl
+  std::chrono::milliseconds holds_max_lifetime{0}; ///< holds.max_lifetime
+  std::string admin_allowed_origins;               ///< admin.allowed_origins (comma list)
+  bool cluster_insecure = false;                   ///< cluster.insecure
 };
 
 /// What the command line asked for besides settings.

@@ -79,19 +79,25 @@ std::string str_member(const json::value* obj, std::string_view key) {
 /// The attempt for a transport failure or an HTTP status the styles share (429, 5xx, other 4xx).
 attempt common_status(const exchange_result& r, std::string_view what) {
   if (r.what == outcome::not_sent) {
-    return {attempt_kind::retryable, {}, std::string{what} + ": " + r.error, 0, false};
+    return {attempt_kind::retryable, {}, std::string{what} + ": " + r.error, 0, false, {}};
   }
   if (r.what == outcome::no_answer) {
-    return {attempt_kind::unknown, {}, std::string{what} + ": " + r.error, 0, false};
+    return {attempt_kind::unknown, {}, std::string{what} + ": " + r.error, 0, false, {}};
   }
   const std::string msg = std::string{what} + ": HTTP " + std::to_string(r.status);
   if (r.status == 429 || r.status == 503) {
-    return {attempt_kind::retryable, {}, msg, r.status, false};
+    return {attempt_kind::retryable, {}, msg, r.status, false, {}};
   }
   if (r.status >= 500) {
-    return {attempt_kind::retryable, {}, msg, r.status, true};
+    return {attempt_kind::retryable, {}, msg, r.status, true, {}};
   }
-  return {attempt_kind::rejected, {}, msg + " " + r.body.substr(0, 200), r.status, false};
+  return {attempt_kind::rejected, {}, msg + " " + r.body.substr(0, 200), r.status, false, {}};
+}
+
+/// A 409 to a refund: another request with the same key is still being processed (the way the
+/// big processors answer concurrent retries). Not definitive: the same key may be tried again.
+attempt in_progress(const exchange_result& r) {
+  return {attempt_kind::retryable, {}, "refund: HTTP 409 (the key is in use)", r.status, true, {}};
 }
 
 /// Shared plumbing of both styles.
@@ -135,7 +141,7 @@ class form_gateway final : public http_gateway {
       if (msg.empty()) {
         msg = str_member(err, "code");
       }
-      return {attempt_kind::declined, str_member(err, "charge"), msg, r.status, false};
+      return {attempt_kind::declined, str_member(err, "charge"), msg, r.status, false, {}};
     }
     return common_status(r, "charge");
   }
@@ -150,11 +156,11 @@ class form_gateway final : public http_gateway {
     const json::value* obj = parse_object(r.body, holder);
     const json::value* data = obj != nullptr ? obj->find("data") : nullptr;
     if (data == nullptr || !data->is_array()) {
-      return {attempt_kind::unknown, {}, "lookup: malformed list", r.status, false};
+      return {attempt_kind::unknown, {}, "lookup: malformed list", r.status, false, {}};
     }
     const auto& list = std::get<json::array>(data->get());
     if (list.empty()) {
-      return {attempt_kind::not_found, {}, {}, r.status, false};
+      return {attempt_kind::not_found, {}, {}, r.status, false, {}};
     }
     // Prefer a succeeded charge should the gateway list several.
     for (const auto& c : list) {
@@ -165,21 +171,60 @@ class form_gateway final : public http_gateway {
     return from_charge(&list.front(), r.status);
   }
 
+  attempt refund(const actors::refund_request& req, std::chrono::milliseconds timeout) override {
+    using detail::url_encode;
+    const std::string body = "charge=" + url_encode(req.charge_id) +
+                             "&amount=" + std::to_string(req.amount_cents) +
+                             "&currency=" + url_encode(lower(req.currency));
+    auto r = client_.exchange("POST", "/v1/refunds", "application/x-www-form-urlencoded", body,
+                              {{"Idempotency-Key", req.idempotency_key}}, timeout);
+    if (r.what != outcome::answered) {
+      return common_status(r, "refund");
+    }
+    if (r.status == 409) {
+      return in_progress(r);
+    }
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    if (r.status != 200) {
+      attempt a = common_status(r, "refund");
+      if (a.kind == attempt_kind::rejected) {
+        const json::value* err = obj != nullptr ? obj->find("error") : nullptr;
+        if (std::string msg = str_member(err, "message"); !msg.empty()) {
+          a.message = "refund: " + msg;
+        }
+      }
+      return a;
+    }
+    const std::string st = str_member(obj, "status");
+    attempt a{attempt_kind::unknown, str_member(obj, "charge"), {}, r.status, false, {}};
+    a.refund_id = str_member(obj, "id");
+    if (st == "succeeded") {
+      a.kind = attempt_kind::approved;
+    } else if (st == "failed" || st == "canceled") {
+      a.kind = attempt_kind::rejected;
+      a.message = "refund " + st + ": " + str_member(obj, "failure_reason");
+    } else {
+      a.message = "refund status '" + st + "'";
+    }
+    return a;
+  }
+
  private:
   static attempt from_charge(const json::value* c, int status) {
     const std::string st = str_member(c, "status");
     const std::string id = str_member(c, "id");
     if (st == "succeeded") {
-      return {attempt_kind::approved, id, {}, status, false};
+      return {attempt_kind::approved, id, {}, status, false, {}};
     }
     if (st == "failed") {
       std::string msg = str_member(c, "failure_message");
       if (msg.empty()) {
         msg = str_member(c, "failure_code");
       }
-      return {attempt_kind::declined, id, msg, status, false};
+      return {attempt_kind::declined, id, msg, status, false, {}};
     }
-    return {attempt_kind::unknown, id, "charge status '" + st + "'", status, false};
+    return {attempt_kind::unknown, id, "charge status '" + st + "'", status, false, {}};
   }
 };
 
@@ -208,12 +253,52 @@ class json_gateway final : public http_gateway {
   attempt lookup(const std::string& key, std::chrono::milliseconds timeout) override {
     auto r = client_.exchange("GET", "/payments/" + detail::url_encode(key), {}, {}, {}, timeout);
     if (r.what == outcome::answered && r.status == 404) {
-      return {attempt_kind::not_found, {}, {}, r.status, false};
+      return {attempt_kind::not_found, {}, {}, r.status, false, {}};
     }
     if (r.what != outcome::answered || r.status != 200) {
       return common_status(r, "lookup");
     }
     return from_result(r);
+  }
+
+  attempt refund(const actors::refund_request& req, std::chrono::milliseconds timeout) override {
+    json::object amount{{"value", json::value{static_cast<int64_t>(req.amount_cents)}},
+                        {"currency", json::value{upper(req.currency)}}};
+    json::object body{{"reference", json::value{req.idempotency_key}},
+                      {"paymentReference", json::value{req.charge_key}}};
+    if (!req.charge_id.empty()) {
+      body.emplace_back("paymentPspReference", json::value{req.charge_id});
+    }
+    body.emplace_back("amount", json::value{std::move(amount)});
+    auto r = client_.exchange("POST", "/refunds", "application/json",
+                              json::serialize(json::value{std::move(body)}),
+                              {{"Idempotency-Key", req.idempotency_key}}, timeout);
+    if (r.what != outcome::answered) {
+      return common_status(r, "refund");
+    }
+    if (r.status == 409) {
+      return in_progress(r);
+    }
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    if (r.status != 200 && r.status != 201) {
+      attempt a = common_status(r, "refund");
+      if (std::string msg = str_member(obj, "message");
+          a.kind == attempt_kind::rejected && !msg.empty()) {
+        a.message = "refund: " + str_member(obj, "errorCode") + ": " + msg;
+      }
+      return a;
+    }
+    const std::string st = str_member(obj, "status");
+    attempt a{
+        attempt_kind::unknown, str_member(obj, "paymentPspReference"), {}, r.status, false, {}};
+    a.refund_id = str_member(obj, "pspReference");
+    if (st == "refunded") {
+      a.kind = attempt_kind::approved;
+    } else {
+      a.message = "refund status '" + st + "'";
+    }
+    return a;
   }
 
  private:
@@ -223,12 +308,12 @@ class json_gateway final : public http_gateway {
     const std::string code = str_member(obj, "resultCode");
     const std::string id = str_member(obj, "pspReference");
     if (code == "Authorised") {
-      return {attempt_kind::approved, id, {}, r.status, false};
+      return {attempt_kind::approved, id, {}, r.status, false, {}};
     }
     if (code == "Refused") {
-      return {attempt_kind::declined, id, str_member(obj, "refusalReason"), r.status, false};
+      return {attempt_kind::declined, id, str_member(obj, "refusalReason"), r.status, false, {}};
     }
-    return {attempt_kind::unknown, id, "resultCode '" + code + "'", r.status, false};
+    return {attempt_kind::unknown, id, "resultCode '" + code + "'", r.status, false, {}};
   }
 };
 

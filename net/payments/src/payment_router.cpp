@@ -24,6 +24,18 @@ const char* to_string(charge_status x) {
   return "?";
 }
 
+const char* to_string(refund_status x) {
+  switch (x) {
+  case refund_status::refunded:
+    return "refunded";
+  case refund_status::rejected:
+    return "rejected";
+  case refund_status::unknown:
+    return "unknown";
+  }
+  return "?";
+}
+
 } // namespace surge::actors
 
 namespace surge::net::payments {
@@ -33,6 +45,9 @@ namespace {
 using actors::charge_request;
 using actors::charge_result;
 using actors::charge_status;
+using actors::refund_request;
+using actors::refund_result;
+using actors::refund_status;
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -142,7 +157,7 @@ struct payment_router::impl {
   /// Looks `key` up on one gateway a few times (not subject to its breaker: learning whether a
   /// charge happened matters more). approved, declined or not_found, else the last failure.
   attempt resolve(gateway_slot& s, const std::string& key) {
-    attempt a{attempt_kind::unknown, {}, "stopped before the lookup", 0, false};
+    attempt a{attempt_kind::unknown, {}, "stopped before the lookup", 0, false, {}};
     const int tries = std::max(1, opts.lookup_tries);
     for (int i = 0; i < tries; ++i) {
       if (stopped()) {
@@ -264,6 +279,86 @@ struct payment_router::impl {
     }
     return result(charge_status::failed, {}, {}, "no gateway has a charge for the key");
   }
+
+  refund_result refund(const refund_request& req) {
+    if (req.idempotency_key.empty()) {
+      return {refund_status::rejected, {}, "not sent: a refund needs an idempotency key"};
+    }
+    gateway_slot* found = nullptr;
+    for (auto& sp : slots) {
+      if (sp->g->name() == req.gateway) {
+        found = sp.get();
+        break;
+      }
+    }
+    if (found == nullptr) {
+      return {refund_status::unknown,
+              {},
+              "not sent: the gateway '" + req.gateway + "' is not configured"};
+    }
+    gateway_slot& s = *found;
+    const std::string& name = s.g->name();
+    const auto deadline = steady::now() + opts.refund_deadline;
+    const int tries = std::max(1, opts.refund_tries);
+    bool maybe_sent = false;                 // a call reached the gateway with no definitive answer
+    std::string last_error = "no call made"; // what the last call ended with
+    std::string ended;                       // why the tries ended before `tries` calls
+    for (int t = 0; t < tries; ++t) {
+      if (stopped()) {
+        ended = "payment service stopped";
+        break;
+      }
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady::now());
+      if (left.count() <= 0) {
+        ended = "out of time";
+        break;
+      }
+      if (!s.breaker.allow()) {
+        ended = name + ": circuit open";
+        break;
+      }
+      attempt a = s.g->refund(req, std::min(opts.timeout, left));
+      switch (a.kind) {
+      case attempt_kind::approved:
+        s.breaker.report(true);
+        return {refund_status::refunded, std::move(a.refund_id),
+                t == 0 ? std::string{"refunded"} : "refunded on try " + std::to_string(t + 1)};
+      case attempt_kind::rejected:
+      case attempt_kind::declined:
+      case attempt_kind::not_found:
+        s.breaker.report(true);
+        return {refund_status::rejected, {}, name + " rejected the refund: " + a.message};
+      case attempt_kind::retryable:
+        s.breaker.report(false);
+        maybe_sent = maybe_sent || a.ambiguous;
+        last_error = name + ": " + a.message;
+        break;
+      case attempt_kind::unknown:
+        s.breaker.report(false);
+        maybe_sent = true;
+        last_error = name + ": " + a.message;
+        break;
+      }
+      if (t + 1 < tries) {
+        const milliseconds wait = backoff(t);
+        if (steady::now() + wait >= deadline) {
+          ended = "out of time";
+          break;
+        }
+        if (!pause(wait)) {
+          ended = "payment service stopped";
+          break;
+        }
+      }
+    }
+    if (ended.empty()) {
+      ended = std::to_string(tries) + " calls made";
+    }
+    return {refund_status::unknown,
+            {},
+            std::string{maybe_sent ? "outcome unknown: " : "not refunded: "} + last_error + " (" +
+                ended + "); the same key may be asked again"};
+  }
 };
 
 payment_router::payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts)
@@ -280,7 +375,8 @@ payment_router::~payment_router() {
 
 namespace {
 
-void deliver(const actors::payment_service::callback& done, charge_result r) {
+template <class Callback, class Result>
+void deliver(const Callback& done, Result r) {
   try {
     done(std::move(r));
   } catch (...) {
@@ -299,6 +395,12 @@ void payment_router::charge(actors::charge_request req, callback done) {
 void payment_router::lookup(std::string idempotency_key, callback done) {
   boost::asio::post(impl_->pool, [this, key = std::move(idempotency_key), done = std::move(done)] {
     deliver(done, impl_->lookup(key));
+  });
+}
+
+void payment_router::refund(actors::refund_request req, refund_callback done) {
+  boost::asio::post(impl_->pool, [this, req = std::move(req), done = std::move(done)] {
+    deliver(done, impl_->refund(req));
   });
 }
 

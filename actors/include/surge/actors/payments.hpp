@@ -38,6 +38,33 @@ struct charge_result {
   std::string message;   ///< for logs and the shopper-facing error
 };
 
+/// One refund of (part of) an approved charge, as the order actor asks for it. A refund goes to
+/// the gateway that approved the charge, under its own `idempotency_key` (derived by the caller
+/// from the charge's key and sent unchanged on every try), so a gateway refunds a key at most once.
+struct refund_request {
+  std::string idempotency_key; ///< the refund's own key, derived by the caller from charge_key
+  std::string charge_key;      ///< the charge's idempotency key
+  std::string gateway;         ///< the gateway that approved the charge (charge_result::gateway)
+  std::string charge_id;       ///< that gateway's id of the charge (charge_result::charge_id)
+  int64_t amount_cents = 0;    ///< how much to give back: at most what is left of the charge
+  std::string currency;        ///< the charge's currency
+};
+
+enum class refund_status {
+  refunded, ///< the money is given back (exactly once for this key)
+  rejected, ///< the gateway refused it (no such charge, more than is left, ...): definitive
+  unknown,  ///< the outcome could not be learned (timeouts, outage, circuit open): ask again later
+            ///< with the same key; it is never refunded twice
+};
+
+const char* to_string(refund_status x);
+
+struct refund_result {
+  refund_status status = refund_status::unknown;
+  std::string refund_id; ///< the gateway's id of the refund (refunded)
+  std::string message;   ///< for logs and the order's reason
+};
+
 /// Payments through the configured gateways (failover in order, retries with backoff, a circuit
 /// breaker per gateway). Implementations never block the caller: `done` runs exactly once, on
 /// an implementation thread, and must not block. A timeout is never taken as "not charged": the
@@ -46,6 +73,7 @@ struct charge_result {
 class payment_service {
  public:
   using callback = std::function<void(charge_result)>;
+  using refund_callback = std::function<void(refund_result)>;
   virtual ~payment_service() = default;
 
   virtual void charge(charge_request req, callback done) = 0;
@@ -54,6 +82,12 @@ class payment_service {
   /// approved/declined when a gateway has it, failed when none has it, unknown when they
   /// could not all be asked.
   virtual void lookup(std::string idempotency_key, callback done) = 0;
+
+  /// Gives back `req.amount_cents` of the charge `req.charge_id` through `req.gateway` only (no
+  /// failover: the money is there). Retryable failures are retried with backoff and the same key,
+  /// within a bounded time; an outcome still open then is unknown, and asking again later with
+  /// the same key is safe. `done` runs exactly once, as for charge().
+  virtual void refund(refund_request req, refund_callback done) = 0;
 };
 
 } // namespace surge::actors

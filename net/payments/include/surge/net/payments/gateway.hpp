@@ -14,12 +14,13 @@ namespace surge::net::payments {
 
 /// How one call to one gateway ended.
 enum class attempt_kind {
-  approved,  ///< the gateway charged the key (now or on an earlier call)
+  approved,  ///< the gateway charged (refund(): refunded) the key, now or on an earlier call
   declined,  ///< the gateway refused the card: definitive, nothing charged
-  retryable, ///< not processed, try again: connection refused, 429, 5xx
+  retryable, ///< not processed, try again: connection refused, 429, 5xx (refund(): also 409)
   unknown,   ///< the request was sent but no usable answer came (timeout, reset): may be charged
   not_found, ///< lookup only: the gateway has no charge for the key
-  rejected,  ///< the gateway refused the request itself (400, 409, 422, ...): not retried
+  rejected,  ///< the gateway refused the request itself (4xx but 429; refund(): but 429, 409):
+             ///< definitive, not retried
 };
 
 const char* to_string(attempt_kind x);
@@ -32,6 +33,7 @@ struct attempt {
   /// retryable only: the request reached the gateway and it answered 5xx other than 503, so it
   /// may have processed it; the caller looks the key up before it charges anywhere else.
   bool ambiguous = false;
+  std::string refund_id; ///< refund() approved: the gateway's id of the refund
 };
 
 /// One payment gateway, spoken to over plain HTTP/1.1 with blocking calls.
@@ -51,12 +53,21 @@ class gateway {
 
   /// What the gateway knows of `idempotency_key`: approved, declined, not_found, or an error kind.
   virtual attempt lookup(const std::string& idempotency_key, std::chrono::milliseconds timeout) = 0;
+
+  /// Asks the gateway to give back `req.amount_cents` of the charge `req.charge_id` (of key
+  /// `req.charge_key`) under `req.idempotency_key`. approved (refunded, now or on an earlier
+  /// call with this key), rejected (no such charge, more than is left, another refund under the
+  /// same key, ...), or an error kind. Safe to repeat with the same key: the gateway refunds a key
+  /// at most once, and a repeat answers as the first call did.
+  virtual attempt refund(const actors::refund_request& req, std::chrono::milliseconds timeout) = 0;
 };
 
-/// The wire style of a gateway.
+/// The wire style of a gateway (net/payments/README.md has the fields).
 enum class gateway_kind {
-  form, ///< POST /v1/charges (form body, Idempotency-Key header), GET /v1/charges?idempotency_key=
-  json, ///< POST /payments (JSON, "reference" is the key), GET /payments/{reference}
+  form, ///< POST /v1/charges (form body, Idempotency-Key header), GET /v1/charges?idempotency_key=,
+        ///< POST /v1/refunds (form body naming the charge id, Idempotency-Key header)
+  json, ///< POST /payments (JSON, "reference" is the key), GET /payments/{reference},
+        ///< POST /refunds (JSON, "reference" is the refund key, "paymentReference" the charge's)
 };
 
 /// One entry of the `payments.gateways` setting.

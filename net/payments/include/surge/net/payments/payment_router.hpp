@@ -19,6 +19,8 @@ struct router_options {
   int breaker_threshold = 5;                   ///< consecutive failures that open a breaker
   std::chrono::milliseconds breaker_cooldown{5000}; ///< open this long, then one probe call
   std::size_t threads = 4;                          ///< the pool that makes the blocking calls
+  int refund_tries = 5;                             ///< refund calls at most (same key each time)
+  std::chrono::milliseconds refund_deadline{8000};  ///< a refund's calls and waits, all together
 };
 
 /// actors::payment_service over an ordered list of gateways (failover in that order).
@@ -34,11 +36,19 @@ struct router_options {
 /// lookup(): asks each gateway whose breaker lets it; approved/declined when one has the key,
 /// failed when every gateway says not_found, unknown when some could not be asked.
 ///
+/// refund(): to the gateway named in the request only (no failover; one that is not configured
+/// is unknown, nothing sent). Retryable failures and unknown outcomes are tried again with the
+/// same key (the gateway replays a key's refund, so a retry is also how a timeout is resolved),
+/// with backoff, at most `refund_tries` calls within `refund_deadline` (each call's timeout is
+/// cut to what is left of it). refunded and rejected are final; still open at the end: unknown.
+/// Each call asks the gateway's breaker first, as charge() does: while it is open nothing more is
+/// sent and the refund is unknown. An empty refund key is rejected without a call.
+///
 /// Threads: the blocking calls, the backoff waits and the callbacks run on the router's own
 /// pool (`threads`), never on the caller's. A breaker counts retryable and unknown outcomes of
-/// charge calls as failures; a half-open breaker lets one probe call through. Lifecycle: the
-/// destructor stops: queued and running work ends quickly (callbacks still run once: failed when
-/// nothing was sent, else unknown), then the pool is joined. Not copyable.
+/// charge and refund calls as failures; a half-open breaker lets one probe call through. Lifecycle:
+/// the destructor stops: queued and running work ends quickly (callbacks still run once: failed
+/// when nothing was sent, else unknown; refunds unknown), then the pool is joined. Not copyable.
 class payment_router final : public actors::payment_service {
  public:
   payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts);
@@ -48,6 +58,7 @@ class payment_router final : public actors::payment_service {
 
   void charge(actors::charge_request req, callback done) override;
   void lookup(std::string idempotency_key, callback done) override;
+  void refund(actors::refund_request req, refund_callback done) override;
 
  private:
   struct impl;

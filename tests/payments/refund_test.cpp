@@ -1,0 +1,382 @@
+// payment_router::refund() over fake gateways (suite payments_unit: no processes, no sockets).
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "surge/net/payments/payment_router.hpp"
+
+using namespace surge::net::payments;
+using surge::actors::charge_request;
+using surge::actors::charge_result;
+using surge::actors::charge_status;
+using surge::actors::refund_request;
+using surge::actors::refund_result;
+using surge::actors::refund_status;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A gateway in memory. refund() follows a script, one step per call; once the script is used
+/// up every call is `step::normal`. A normal call refunds like a real gateway: idempotent by key
+/// (the same key again answers with the first refund's id, never a second refund). charge() and
+/// lookup() answer `charge_answer` (retryable by default: "down").
+class fake_gateway final : public gateway {
+ public:
+  enum class step {
+    normal,    ///< refund (or replay) and say so
+    retryable, ///< 503: nothing done
+    rejected,  ///< 404 no such charge: nothing done
+    lost,      ///< refund (or replay), but the answer is lost: unknown
+    hang,      ///< no answer within the call's timeout: nothing done, unknown (sleeps `timeout`)
+    conflict,  ///< 409, a request with this key is in progress: nothing done
+  };
+
+  explicit fake_gateway(std::string name, std::deque<step> script = {})
+      : name_(std::move(name))
+      , script_(std::move(script)) {}
+
+  const std::string& name() const override { return name_; }
+
+  attempt charge(const charge_request&, std::chrono::milliseconds) override {
+    std::lock_guard lock{mu_};
+    ++charge_calls_;
+    return charge_answer_;
+  }
+
+  attempt lookup(const std::string&, std::chrono::milliseconds) override {
+    return {attempt_kind::not_found, {}, {}, 200, false, {}};
+  }
+
+  attempt refund(const refund_request& req, std::chrono::milliseconds timeout) override {
+    step s = step::normal;
+    {
+      std::lock_guard lock{mu_};
+      calls_.push_back({req.idempotency_key, timeout});
+      if (!script_.empty()) {
+        s = script_.front();
+        script_.pop_front();
+      }
+    }
+    switch (s) {
+    case step::retryable:
+      return {attempt_kind::retryable, {}, "HTTP 503", 503, false, {}};
+    case step::rejected:
+      return {attempt_kind::rejected, {}, "HTTP 404 no such charge", 404, false, {}};
+    case step::conflict:
+      return {attempt_kind::retryable, {}, "HTTP 409", 409, true, {}};
+    case step::hang:
+      std::this_thread::sleep_for(timeout); // the simulated timeout itself
+      return {attempt_kind::unknown, {}, "timed out", 0, false, {}};
+    case step::lost:
+      perform(req);
+      return {attempt_kind::unknown, {}, "connection reset", 0, false, {}};
+    case step::normal:
+      break;
+    }
+    return {attempt_kind::approved, req.charge_id, {}, 200, false, perform(req)};
+  }
+
+  struct call {
+    std::string key;
+    std::chrono::milliseconds timeout;
+  };
+
+  std::vector<call> calls() const {
+    std::lock_guard lock{mu_};
+    return calls_;
+  }
+
+  /// Refunds made (not replays).
+  std::size_t refunds_made() const {
+    std::lock_guard lock{mu_};
+    return refunds_.size();
+  }
+
+  int charge_calls() const {
+    std::lock_guard lock{mu_};
+    return charge_calls_;
+  }
+
+ private:
+  /// Refunds `req` once per key; the refund's id.
+  std::string perform(const refund_request& req) {
+    std::lock_guard lock{mu_};
+    auto [it, fresh] =
+        refunds_.emplace(req.idempotency_key, "re_" + name_ + "_" + std::to_string(next_++));
+    return it->second;
+  }
+
+  const std::string name_;
+  const attempt charge_answer_{attempt_kind::retryable, {}, "HTTP 503", 503, false, {}};
+  mutable std::mutex mu_;
+  std::deque<step> script_;                    // guarded by mu_
+  std::vector<call> calls_;                    // guarded by mu_
+  std::map<std::string, std::string> refunds_; // guarded by mu_: key -> refund id
+  int next_ = 1;                               // guarded by mu_
+  int charge_calls_ = 0;                       // guarded by mu_
+};
+
+using step = fake_gateway::step;
+
+router_options fast_options() {
+  router_options o;
+  o.timeout = 1000ms;
+  o.backoff_base = 1ms;
+  o.backoff_cap = 5ms;
+  o.breaker_threshold = 100; // off unless a case tests it
+  o.refund_tries = 5;
+  o.refund_deadline = 30s;
+  o.threads = 2;
+  return o;
+}
+
+/// A router over `gws`; the raw pointers stay valid while the router lives.
+struct fixture {
+  explicit fixture(std::vector<fake_gateway*> gws, router_options o = fast_options()) {
+    std::vector<std::unique_ptr<gateway>> owned;
+    for (auto* g : gws) {
+      owned.emplace_back(g);
+    }
+    router = std::make_unique<payment_router>(std::move(owned), o);
+  }
+  std::unique_ptr<payment_router> router;
+};
+
+refund_request request(std::string key = "k-1/refund", std::string gw = "alpha") {
+  return {std::move(key), "k-1", std::move(gw), "ch_1", 1999, "USD"};
+}
+
+refund_result refund(payment_router& r, refund_request req) {
+  auto p = std::make_shared<std::promise<refund_result>>();
+  auto f = p->get_future();
+  r.refund(std::move(req), [p](refund_result x) { p->set_value(std::move(x)); });
+  REQUIRE(f.wait_for(30s) == std::future_status::ready);
+  return f.get();
+}
+
+bool same_key_everywhere(const std::vector<fake_gateway::call>& calls, const std::string& key) {
+  for (const auto& c : calls) {
+    if (c.key != key) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+TEST_SUITE("payments_unit") {
+
+  TEST_CASE("refund: to_string") {
+    CHECK(std::string{to_string(refund_status::refunded)} == "refunded");
+    CHECK(std::string{to_string(refund_status::rejected)} == "rejected");
+    CHECK(std::string{to_string(refund_status::unknown)} == "unknown");
+  }
+
+  TEST_CASE("refund: refunded on the first call") {
+    auto* g = new fake_gateway{"alpha"};
+    fixture f{{g}};
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::refunded);
+    CHECK(res.refund_id == "re_alpha_1");
+    CHECK(g->calls().size() == 1);
+    CHECK(g->refunds_made() == 1);
+  }
+
+  TEST_CASE("refund: rejected is definitive, not retried") {
+    auto* g = new fake_gateway{"alpha", {step::rejected}};
+    fixture f{{g}};
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::rejected);
+    CHECK(res.message.find("no such charge") != std::string::npos);
+    CHECK(res.refund_id.empty());
+    CHECK(g->calls().size() == 1);
+    CHECK(g->refunds_made() == 0);
+  }
+
+  TEST_CASE("refund: retryable failures are retried with the same key, then refunded") {
+    auto* g = new fake_gateway{"alpha", {step::retryable, step::conflict, step::retryable}};
+    fixture f{{g}};
+    const auto res = refund(*f.router, request("k-1/refund"));
+    CHECK(res.status == refund_status::refunded);
+    CHECK(res.message == "refunded on try 4");
+    const auto calls = g->calls();
+    CHECK(calls.size() == 4);
+    CHECK(same_key_everywhere(calls, "k-1/refund"));
+    CHECK(g->refunds_made() == 1);
+  }
+
+  TEST_CASE("refund: an answer lost after the refund is resolved by the retry, one refund") {
+    auto* g = new fake_gateway{"alpha", {step::lost, step::lost}};
+    fixture f{{g}};
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::refunded);
+    CHECK(res.refund_id == "re_alpha_1"); // the replay names the first (and only) refund
+    CHECK(g->calls().size() == 3);
+    CHECK(g->refunds_made() == 1);
+  }
+
+  TEST_CASE("refund: the same key twice is one refund") {
+    auto* g = new fake_gateway{"alpha"};
+    fixture f{{g}};
+    const auto first = refund(*f.router, request("k-1/refund"));
+    const auto second = refund(*f.router, request("k-1/refund"));
+    CHECK(first.status == refund_status::refunded);
+    CHECK(second.status == refund_status::refunded);
+    CHECK(second.refund_id == first.refund_id);
+    CHECK(g->refunds_made() == 1);
+    // Another key is another refund.
+    CHECK(refund(*f.router, request("k-1/refund-2")).refund_id != first.refund_id);
+    CHECK(g->refunds_made() == 2);
+  }
+
+  TEST_CASE("refund: retryable until the tries run out is unknown, nothing refunded") {
+    auto o = fast_options();
+    o.refund_tries = 3;
+    auto* g = new fake_gateway{
+        "alpha",
+        {step::retryable, step::retryable, step::retryable, step::retryable, step::retryable}};
+    fixture f{{g}, o};
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::unknown);
+    CHECK(res.message.rfind("not refunded: alpha: HTTP 503", 0) == 0);
+    CHECK(g->calls().size() == 3);
+    CHECK(g->refunds_made() == 0);
+  }
+
+  TEST_CASE("refund: a gateway that never answers is unknown within the deadline") {
+    auto o = fast_options();
+    o.timeout = 100ms;
+    o.refund_tries = 50;
+    o.refund_deadline = 350ms;
+    std::deque<step> hangs(50, step::hang);
+    auto* g = new fake_gateway{"alpha", hangs};
+    fixture f{{g}, o};
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::unknown);
+    CHECK(res.message.find("outcome unknown") != std::string::npos);
+    const auto calls = g->calls();
+    // Each call waits at most its timeout, and the deadline ends the tries: a handful of calls,
+    // far fewer than refund_tries (on a slow machine fewer still).
+    CHECK(calls.size() >= 1);
+    CHECK(calls.size() <= 4);
+    for (const auto& c : calls) {
+      CHECK(c.timeout <= 100ms);
+      CHECK(c.timeout > 0ms);
+    }
+  }
+
+  TEST_CASE("refund: a timeout then the same key later is one refund") {
+    auto o = fast_options();
+    o.refund_tries = 1;
+    auto* g = new fake_gateway{"alpha", {step::lost}};
+    fixture f{{g}, o};
+    const auto first = refund(*f.router, request("k-9/refund"));
+    CHECK(first.status == refund_status::unknown);
+    CHECK(g->refunds_made() == 1); // it did happen; the router could not learn it
+    const auto later = refund(*f.router, request("k-9/refund"));
+    CHECK(later.status == refund_status::refunded);
+    CHECK(g->refunds_made() == 1);
+  }
+
+  TEST_CASE("refund: an open breaker (opened by charges) stops refunds being sent") {
+    auto o = fast_options();
+    o.breaker_threshold = 3;
+    o.breaker_cooldown = 60s;
+    o.max_tries = 3;
+    auto* g = new fake_gateway{"alpha"};
+    fixture f{{g}, o};
+    auto p = std::make_shared<std::promise<charge_result>>();
+    auto fut = p->get_future();
+    f.router->charge({"k-1", "o-1", 1999, "USD", "tok_ok", {}},
+                     [p](charge_result x) { p->set_value(std::move(x)); });
+    REQUIRE(fut.wait_for(30s) == std::future_status::ready);
+    CHECK(fut.get().status == charge_status::failed);
+    CHECK(g->charge_calls() == 3); // three failures: open
+
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::unknown);
+    CHECK(res.message.find("circuit open") != std::string::npos);
+    CHECK(res.message.rfind("not refunded", 0) == 0);
+    CHECK(g->calls().empty());
+  }
+
+  TEST_CASE("refund: failed refunds open the breaker too, and then stop") {
+    auto o = fast_options();
+    o.breaker_threshold = 2;
+    o.breaker_cooldown = 60s;
+    o.refund_tries = 5;
+    std::deque<step> down(10, step::retryable);
+    auto* g = new fake_gateway{"alpha", down};
+    fixture f{{g}, o};
+    const auto res = refund(*f.router, request());
+    CHECK(res.status == refund_status::unknown);
+    CHECK(res.message.find("circuit open") != std::string::npos);
+    CHECK(g->calls().size() == 2);
+    CHECK(refund(*f.router, request("k-2/refund")).status == refund_status::unknown);
+    CHECK(g->calls().size() == 2); // nothing sent while open
+  }
+
+  TEST_CASE("refund: only the charging gateway is asked, never another") {
+    auto* a = new fake_gateway{"alpha"};
+    std::deque<step> down(10, step::retryable);
+    auto* b = new fake_gateway{"beta", down};
+    auto o = fast_options();
+    o.refund_tries = 3;
+    fixture f{{a, b}, o};
+    const auto res = refund(*f.router, request("k-1/refund", "beta"));
+    CHECK(res.status == refund_status::unknown);
+    CHECK(b->calls().size() == 3);
+    CHECK(a->calls().empty());
+    CHECK(refund(*f.router, request("k-1/refund", "alpha")).status == refund_status::refunded);
+    CHECK(a->calls().size() == 1);
+  }
+
+  TEST_CASE("refund: an unconfigured gateway is unknown, an empty key rejected; nothing sent") {
+    auto* g = new fake_gateway{"alpha"};
+    fixture f{{g}};
+    const auto gone = refund(*f.router, request("k-1/refund", "gamma"));
+    CHECK(gone.status == refund_status::unknown);
+    CHECK(gone.message.find("'gamma' is not configured") != std::string::npos);
+    CHECK(refund(*f.router, request("", "alpha")).status == refund_status::rejected);
+    CHECK(g->calls().empty());
+  }
+
+  TEST_CASE("refund: the destructor ends a refund waiting to retry; its callback runs once") {
+    auto o = fast_options();
+    o.backoff_base = 60s;
+    o.backoff_cap = 60s;
+    o.refund_deadline = 600s;
+    std::deque<step> down(10, step::retryable);
+    auto* g = new fake_gateway{"alpha", down};
+    fixture f{{g}, o};
+    auto p = std::make_shared<std::promise<refund_result>>();
+    auto fut = p->get_future();
+    std::atomic<int> calls{0};
+    f.router->refund(request(), [p, &calls](refund_result x) {
+      ++calls;
+      p->set_value(std::move(x));
+    });
+    // Wait (bounded) for the first call, so that the refund is in its backoff.
+    for (int i = 0; i < 3000 && g->calls().empty(); ++i) {
+      std::this_thread::sleep_for(1ms); // polling interval, not synchronisation
+    }
+    REQUIRE(g->calls().size() == 1);
+    f.router.reset();
+    REQUIRE(fut.wait_for(0s) == std::future_status::ready);
+    const auto res = fut.get();
+    CHECK(res.status == refund_status::unknown);
+    CHECK(res.message.find("payment service stopped") != std::string::npos);
+    CHECK(calls == 1);
+  }
+
+} // TEST_SUITE

@@ -207,25 +207,49 @@ std::string paysim_process::setting(const std::string& kind) const {
   return out;
 }
 
-std::vector<logged_charge> paysim_process::charges() const {
-  const auto r = http_call(ports_.at(0), "GET", "/_charges");
+namespace {
+
+/// GET `target` on `port`: the JSON array it answers.
+json::array get_array(uint16_t port, const std::string& target) {
+  const auto r = http_call(port, "GET", target);
   if (r.status != 200) {
-    throw std::runtime_error("GET /_charges: " + std::to_string(r.status) + " " + r.body);
+    throw std::runtime_error("GET " + target + ": " + std::to_string(r.status) + " " + r.body);
   }
   auto parsed = json::parse(r.body);
-  const auto* v = std::get_if<json::value>(&parsed);
+  auto* v = std::get_if<json::value>(&parsed);
   if (v == nullptr || !v->is_array()) {
-    throw std::runtime_error("GET /_charges: not a JSON array: " + r.body);
+    throw std::runtime_error("GET " + target + ": not a JSON array: " + r.body);
   }
-  auto text = [](const json::value& o, const char* k) {
-    const json::value* m = o.find(k);
-    return m != nullptr && m->is_string() ? std::get<std::string>(m->get()) : std::string{};
-  };
+  return std::move(std::get<json::array>(v->get()));
+}
+
+std::string text(const json::value& o, const char* k) {
+  const json::value* m = o.find(k);
+  return m != nullptr && m->is_string() ? std::get<std::string>(m->get()) : std::string{};
+}
+
+/// The integer member `k`, -1 when missing or not an integer.
+int64_t integer(const json::value& o, const char* k) {
+  const json::value* m = o.find(k);
+  return m != nullptr && m->is_int() ? std::get<int64_t>(m->get()) : -1;
+}
+
+} // namespace
+
+std::vector<logged_charge> paysim_process::charges() const {
   std::vector<logged_charge> out;
-  for (const auto& e : std::get<json::array>(v->get())) {
-    const json::value* amount = e.find("amount_cents");
+  for (const auto& e : get_array(ports_.at(0), "/_charges")) {
+    out.push_back({text(e, "gateway"), text(e, "idempotency_key"), integer(e, "amount_cents"),
+                   text(e, "currency"), text(e, "status"), integer(e, "refunded_cents")});
+  }
+  return out;
+}
+
+std::vector<logged_refund> paysim_process::refunds() const {
+  std::vector<logged_refund> out;
+  for (const auto& e : get_array(ports_.at(0), "/_refunds")) {
     out.push_back({text(e, "gateway"), text(e, "idempotency_key"),
-                   amount != nullptr && amount->is_int() ? std::get<int64_t>(amount->get()) : -1,
+                   text(e, "charge_idempotency_key"), integer(e, "amount_cents"),
                    text(e, "currency"), text(e, "status")});
   }
   return out;
@@ -240,19 +264,25 @@ void paysim_process::set_down(std::size_t i, bool down) const {
   }
 }
 
-int run_paysim_to_exit(const std::vector<std::string>& args) {
+paysim_run run_paysim(const std::vector<std::string>& args) {
   std::vector<std::string> full{SURGE_PAYSIM_BINARY};
   full.insert(full.end(), args.begin(), args.end());
   const std::string log = temp_log_path();
   const pid_t pid = spawn(full, log);
-  int rc = wait_exit(pid, 10s);
-  if (rc < 0) {
+  paysim_run out;
+  out.status = wait_exit(pid, 10s);
+  if (out.status < 0) {
     ::kill(pid, SIGKILL);
     wait_exit(pid, 5s);
   }
+  out.output = read_file(log);
   std::error_code ignored;
   std::filesystem::remove(log, ignored);
-  return rc;
+  return out;
+}
+
+int run_paysim_to_exit(const std::vector<std::string>& args) {
+  return run_paysim(args).status;
 }
 
 } // namespace surge::ptest

@@ -19,6 +19,17 @@ struct logged_charge {
   int64_t amount_cents = 0;
   std::string currency;
   std::string status; ///< approved, declined or failed
+  int64_t refunded_cents = 0;
+};
+
+/// One line of GET /_refunds.
+struct logged_refund {
+  std::string gateway;
+  std::string key;
+  std::string charge_key;
+  int64_t amount_cents = 0;
+  std::string currency;
+  std::string status; ///< refunded, rejected or failed
 };
 
 struct http_result {
@@ -51,6 +62,9 @@ class paysim_process {
   /// GET /_charges.
   std::vector<logged_charge> charges() const;
 
+  /// GET /_refunds.
+  std::vector<logged_refund> refunds() const;
+
   /// POST /_outage on gateway `i`.
   void set_down(std::size_t i, bool down) const;
 
@@ -64,7 +78,15 @@ class paysim_process {
   pid_t pid_ = -1;
 };
 
-/// Runs surge-paysim with `args` and waits (bounded) for its exit; returns the exit status, or -1.
+struct paysim_run {
+  int status = -1;    ///< the exit status, or -1 when it did not exit in time
+  std::string output; ///< stdout and stderr
+};
+
+/// Runs surge-paysim with `args` and waits (bounded) for its exit.
+paysim_run run_paysim(const std::vector<std::string>& args);
+
+/// run_paysim(args).status.
 int run_paysim_to_exit(const std::vector<std::string>& args);
 
 } // namespace surge::ptest

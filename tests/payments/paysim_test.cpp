@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "paysim_process.hpp"
+#include "surge/net/json.hpp"
 
 using surge::ptest::http_call;
+using surge::ptest::logged_refund;
 using surge::ptest::paysim_process;
 using surge::ptest::run_paysim_to_exit;
 
@@ -22,12 +24,30 @@ const std::vector<std::pair<std::string, std::string>> form_headers(const std::s
   return h;
 }
 
+/// The string member `key` of the JSON object `body`, or of its member object `in` ("" when
+/// missing).
+std::string member(const std::string& body, const char* key, const char* in = nullptr) {
+  auto parsed = surge::net::json::parse(body);
+  const auto* v = std::get_if<surge::net::json::value>(&parsed);
+  if (v != nullptr && in != nullptr) {
+    v = v->is_object() ? v->find(in) : nullptr;
+  }
+  const auto* m = v != nullptr && v->is_object() ? v->find(key) : nullptr;
+  return m != nullptr && m->is_string() ? std::get<std::string>(m->get()) : std::string{};
+}
+
 } // namespace
 
 TEST_SUITE("payments") {
 
   TEST_CASE("paysim: flags") {
-    CHECK(run_paysim_to_exit({"--help"}) == 0);
+    const auto help = surge::ptest::run_paysim({"--help"});
+    CHECK(help.status == 0);
+    for (const char* said : {"POST /v1/refunds", "POST /refunds", "GET /_refunds", "refunds answer",
+                             "GET /_charges"}) {
+      CAPTURE(said);
+      CHECK(help.output.find(said) != std::string::npos);
+    }
     CHECK(run_paysim_to_exit({"--bogus=1"}) == 2);
     CHECK(run_paysim_to_exit({}) == 2);
     CHECK(run_paysim_to_exit({"--gateways=alpha"}) == 2);
@@ -90,6 +110,187 @@ TEST_SUITE("payments") {
     CHECK(d.body.find(R"("resultCode":"Refused")") != std::string::npos);
     CHECK(d.body.find("refusalReason") != std::string::npos);
     CHECK(http_call(p, "POST", "/payments", R"({"reference":"R3"})", h).status == 400);
+  }
+
+  TEST_CASE("paysim: form-style refunds on the wire") {
+    paysim_process sim{{"alpha", "beta"}};
+    const uint16_t p = sim.port(0);
+    const auto charged = http_call(p, "POST", "/v1/charges",
+                                   "amount=1999&currency=usd&source=tok_ok", form_headers("K1"));
+    REQUIRE(charged.status == 200);
+    const std::string id = member(charged.body, "id");
+    REQUIRE_FALSE(id.empty());
+    const std::string part = "charge=" + id + "&amount=500&currency=usd";
+
+    CHECK(http_call(p, "POST", "/v1/refunds", part, form_headers("")).status == 400);
+    CHECK(http_call(p, "POST", "/v1/refunds", "amount=5", form_headers("RX")).status == 400);
+    const auto r1 = http_call(p, "POST", "/v1/refunds", part, form_headers("R1"));
+    CHECK(r1.status == 200);
+    CHECK(r1.body.find(R"("object":"refund","amount":500,"charge":")" + id +
+                       R"(","currency":"usd","status":"succeeded")") != std::string::npos);
+    CHECK(member(r1.body, "id").rfind("re_alpha_", 0) == 0);
+    // The same key again: the same refund, not a second one.
+    CHECK(http_call(p, "POST", "/v1/refunds", part, form_headers("R1")).body == r1.body);
+    // The same key for another amount: 422, nothing refunded.
+    CHECK(http_call(p, "POST", "/v1/refunds", "charge=" + id + "&amount=600", form_headers("R1"))
+              .status == 422);
+    // What is left (1499) may be refunded, not one cent more.
+    const auto over =
+        http_call(p, "POST", "/v1/refunds", "charge=" + id + "&amount=1500", form_headers("R2"));
+    CHECK(over.status == 400);
+    CHECK(over.body.find(R"("code":"amount_too_large")") != std::string::npos);
+    CHECK(http_call(p, "POST", "/v1/refunds", "charge=" + id + "&amount=1499", form_headers("R3"))
+              .status == 200);
+    CHECK(http_call(p, "POST", "/v1/refunds", "charge=" + id + "&amount=1", form_headers("R4"))
+              .status == 400);
+    // Unknown charges, and a charge of another gateway, are 404.
+    CHECK(
+        http_call(p, "POST", "/v1/refunds", "charge=ch_nope&amount=1", form_headers("R5")).status ==
+        404);
+    CHECK(http_call(sim.port(1), "POST", "/v1/refunds", "charge=" + id + "&amount=1",
+                    form_headers("R6"))
+              .status == 404);
+    // A declined charge has nothing to give back; another currency is refused.
+    const auto declined = http_call(
+        p, "POST", "/v1/charges", "amount=300&currency=usd&source=tok_decline", form_headers("K2"));
+    REQUIRE(declined.status == 402);
+    const std::string declined_id = member(declined.body, "charge", "error");
+    REQUIRE_FALSE(declined_id.empty());
+    const auto nr = http_call(p, "POST", "/v1/refunds", "charge=" + declined_id + "&amount=300",
+                              form_headers("R7"));
+    CHECK(nr.status == 400);
+    CHECK(nr.body.find(R"("code":"charge_not_refundable")") != std::string::npos);
+    const auto small = http_call(p, "POST", "/v1/charges", "amount=100&currency=usd&source=tok_ok",
+                                 form_headers("K3"));
+    const std::string k3 = "charge=" + member(small.body, "id");
+    CHECK(http_call(p, "POST", "/v1/refunds", k3 + "&amount=100&currency=eur", form_headers("R8"))
+              .status == 400);
+    // An outage refuses refunds retryably (503) and logs them failed.
+    sim.set_down(0, true);
+    CHECK(http_call(p, "POST", "/v1/refunds", k3 + "&amount=100", form_headers("R9")).status ==
+          503);
+    sim.set_down(0, false);
+    CHECK(http_call(p, "POST", "/v1/refunds", k3 + "&amount=100", form_headers("R9")).status ==
+          200);
+
+    const auto charges = sim.charges();
+    REQUIRE(charges.size() == 3);
+    CHECK(charges[0].key == "K1");
+    CHECK(charges[0].status == "approved");
+    CHECK(charges[0].refunded_cents == 1999);
+    CHECK(charges[1].status == "declined");
+    CHECK(charges[1].refunded_cents == 0);
+    CHECK(charges[2].key == "K3");
+    CHECK(charges[2].refunded_cents == 100);
+
+    const auto log = sim.refunds();
+    std::vector<std::string> seen;
+    for (const auto& e : log) {
+      seen.push_back(e.gateway + " " + e.key + " " + e.charge_key + " " +
+                     std::to_string(e.amount_cents) + " " + e.currency + " " + e.status);
+    }
+    CHECK(seen == std::vector<std::string>{
+                      "alpha R1 K1 500 usd refunded",
+                      "alpha R2 K1 1500 usd rejected",
+                      "alpha R3 K1 1499 usd refunded",
+                      "alpha R4 K1 1 usd rejected",
+                      "alpha R5  1  rejected",
+                      "beta R6  1  rejected",
+                      "alpha R7 K2 300 usd rejected",
+                      "alpha R8 K3 100 eur rejected",
+                      "alpha R9 K3 100 usd failed",
+                      "alpha R9 K3 100 usd refunded",
+                  });
+  }
+
+  TEST_CASE("paysim: JSON-style refunds on the wire") {
+    paysim_process sim{{"alpha"}};
+    const uint16_t p = sim.port(0);
+    const std::vector<std::pair<std::string, std::string>> h{{"Content-Type", "application/json"}};
+    const auto charged = http_call(
+        p, "POST", "/payments",
+        R"({"reference":"P1","amount":{"value":1000,"currency":"EUR"},"paymentMethod":{"token":"tok_ok"}})",
+        h);
+    REQUIRE(charged.status == 200);
+    const std::string psp = member(charged.body, "pspReference");
+    auto refund = [&](const std::string& ref, const std::string& names, int64_t value,
+                      const std::string& currency = "EUR") {
+      return http_call(p, "POST", "/refunds",
+                       R"({"reference":")" + ref + R"(",)" + names + R"(,"amount":{"value":)" +
+                           std::to_string(value) + R"(,"currency":")" + currency + R"("}})",
+                       h);
+    };
+    const auto r1 = refund("F1", R"("paymentReference":"P1")", 400);
+    CHECK(r1.status == 200);
+    CHECK(member(r1.body, "status") == "refunded");
+    CHECK(member(r1.body, "paymentPspReference") == psp);
+    CHECK(member(r1.body, "paymentReference") == "P1");
+    CHECK(member(r1.body, "reference") == "F1");
+    CHECK(r1.body.find(R"("amount":{"value":400,"currency":"EUR"})") != std::string::npos);
+    CHECK(refund("F1", R"("paymentReference":"P1")", 400).body == r1.body); // replayed
+    CHECK(refund("F1", R"("paymentReference":"P1")", 401).status == 422);   // key conflict
+    // By the gateway's reference, or both (which must agree).
+    CHECK(refund("F2", R"("paymentPspReference":")" + psp + R"(")", 100).status == 200);
+    CHECK(refund("F3", R"("paymentPspReference":")" + psp + R"(","paymentReference":"P1")", 100)
+              .status == 200);
+    CHECK(refund("F4", R"("paymentPspReference":")" + psp + R"(","paymentReference":"P9")", 1)
+              .status == 404);
+    CHECK(refund("F5", R"("paymentReference":"P9")", 1).status == 404);
+    const auto over = refund("F6", R"("paymentReference":"P1")", 401);
+    CHECK(over.status == 422);
+    CHECK(member(over.body, "errorCode") == "refund_exceeds_balance");
+    CHECK(refund("F7", R"("paymentReference":"P1")", 400, "USD").status == 422);
+    CHECK(refund("", R"("paymentReference":"P1")", 1).status == 400);
+    CHECK(refund("F8", R"("other":"P1")", 1).status == 400);
+    CHECK(http_call(p, "POST", "/refunds", R"({"reference":"F9","paymentReference":"P1"})", h)
+              .status == 400);
+    sim.set_down(0, true);
+    CHECK(refund("F10", R"("paymentReference":"P1")", 400).status == 503);
+    sim.set_down(0, false);
+    CHECK(refund("F10", R"("paymentReference":"P1")", 400).status == 200);
+
+    const auto charges = sim.charges();
+    REQUIRE(charges.size() == 1);
+    CHECK(charges[0].refunded_cents == 1000);
+    const auto log = sim.refunds();
+    std::vector<std::string> seen;
+    for (const logged_refund& e : log) {
+      seen.push_back(e.key + " " + e.charge_key + " " + std::to_string(e.amount_cents) + " " +
+                     e.currency + " " + e.status);
+    }
+    CHECK(seen == std::vector<std::string>{"F1 P1 400 eur refunded", "F2 P1 100 eur refunded",
+                                           "F3 P1 100 eur refunded", "F4 P9 1 eur rejected",
+                                           "F5 P9 1 eur rejected", "F6 P1 401 eur rejected",
+                                           "F7 P1 400 usd rejected", "F10 P1 400 eur failed",
+                                           "F10 P1 400 eur refunded"});
+  }
+
+  TEST_CASE("paysim: one refund key from 8 connections at once is refunded once") {
+    paysim_process sim{{"alpha"}};
+    const auto charged = http_call(sim.port(0), "POST", "/v1/charges",
+                                   "amount=700&currency=usd&source=tok_ok", form_headers("KC"));
+    REQUIRE(charged.status == 200);
+    const std::string body = "charge=" + member(charged.body, "id") + "&amount=700";
+    std::atomic<int> ready{0};
+    std::atomic<int> refunded{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i) {
+      threads.emplace_back([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 8) {
+          std::this_thread::yield();
+        }
+        if (http_call(sim.port(0), "POST", "/v1/refunds", body, form_headers("KR")).status == 200) {
+          refunded.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    CHECK(refunded.load() == 8);
+    CHECK(sim.refunds().size() == 1);
+    CHECK(sim.charges().at(0).refunded_cents == 700);
   }
 
   TEST_CASE("paysim: one key from 8 connections at once is charged once") {

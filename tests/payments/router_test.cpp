@@ -15,7 +15,11 @@ using namespace surge::net::payments;
 using surge::actors::charge_request;
 using surge::actors::charge_result;
 using surge::actors::charge_status;
+using surge::actors::refund_request;
+using surge::actors::refund_result;
+using surge::actors::refund_status;
 using surge::ptest::logged_charge;
+using surge::ptest::logged_refund;
 using surge::ptest::paysim_process;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -63,6 +67,28 @@ charge_result lookup(payment_router& r, std::string key) {
   r.lookup(std::move(key), [p](charge_result x) { p->set_value(std::move(x)); });
   REQUIRE(f.wait_for(30s) == std::future_status::ready);
   return f.get();
+}
+
+refund_result refund(payment_router& r, refund_request req) {
+  auto p = std::make_shared<std::promise<refund_result>>();
+  auto f = p->get_future();
+  r.refund(std::move(req), [p](refund_result x) { p->set_value(std::move(x)); });
+  REQUIRE(f.wait_for(30s) == std::future_status::ready);
+  return f.get();
+}
+
+/// A refund of `amount` of the approved charge `c` (of key `charge_key`) under `key`.
+refund_request refund_of(const charge_result& c, const std::string& charge_key, std::string key,
+                         int64_t amount) {
+  return {std::move(key), charge_key, c.gateway, c.charge_id, amount, "USD"};
+}
+
+/// Refund log entries of `gateway` with `status` (and `key` when not empty).
+std::size_t count_refunds(const std::vector<logged_refund>& log, const std::string& gateway,
+                          const std::string& status, const std::string& key = {}) {
+  return static_cast<std::size_t>(std::count_if(log.begin(), log.end(), [&](const auto& e) {
+    return e.gateway == gateway && e.status == status && (key.empty() || e.key == key);
+  }));
 }
 
 std::size_t count(const std::vector<logged_charge>& log, const std::string& gateway,
@@ -322,6 +348,167 @@ TEST_SUITE("payments") {
       const auto log = sim.charges();
       CHECK(log.size() == 1);
       CHECK(count(log, "alpha", "approved", "k-race") == 1);
+    }
+  }
+
+  TEST_CASE("refunds: whole, partial, replayed, too much and unknown, both wire styles") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto r = make_router(sim.setting(kind), test_options());
+      const auto c = charge(*r, request("k-r", "tok_ok", 1999));
+      REQUIRE(c.status == charge_status::approved);
+
+      const auto first = refund(*r, refund_of(c, "k-r", "k-r/refund-1", 500));
+      CHECK(first.status == refund_status::refunded);
+      CHECK(first.refund_id.rfind("re_alpha_", 0) == 0);
+      // The same key again (a retry, another node): the same refund, not a second.
+      const auto again = refund(*r, refund_of(c, "k-r", "k-r/refund-1", 500));
+      CHECK(again.status == refund_status::refunded);
+      CHECK(again.refund_id == first.refund_id);
+      CHECK(refund(*r, refund_of(c, "k-r", "k-r/refund-2", 1499)).status ==
+            refund_status::refunded);
+      const auto over = refund(*r, refund_of(c, "k-r", "k-r/refund-3", 1));
+      CHECK(over.status == refund_status::rejected);
+      CHECK(over.message.find("alpha rejected the refund") != std::string::npos);
+      // A charge the gateway does not know.
+      charge_result ghost{charge_status::approved, "alpha", "ch_nope", {}};
+      CHECK(refund(*r, refund_of(ghost, "k-ghost", "k-ghost/refund", 1)).status ==
+            refund_status::rejected);
+
+      const auto refunds = sim.refunds();
+      REQUIRE(refunds.size() == 4);
+      CHECK(refunds[0].key == "k-r/refund-1");
+      CHECK(refunds[0].charge_key == "k-r");
+      CHECK(refunds[0].amount_cents == 500);
+      CHECK(refunds[0].currency == "usd");
+      CHECK(refunds[0].status == "refunded");
+      CHECK(refunds[1].status == "refunded");
+      CHECK(refunds[2].status == "rejected");
+      CHECK(refunds[3].status == "rejected");
+      const auto charges = sim.charges();
+      REQUIRE(charges.size() == 1);
+      CHECK(charges[0].status == "approved");
+      CHECK(charges[0].refunded_cents == 1999);
+      CHECK(sim.stop() == 0);
+    }
+  }
+
+  TEST_CASE("refunds go to the gateway that took the charge, and only there") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto r = make_router(sim.setting(kind), test_options());
+      const auto c = charge(*r, request("k-b", "tok_down_first", 800));
+      REQUIRE(c.status == charge_status::approved);
+      REQUIRE(c.gateway == "beta");
+      sim.set_down(0, true); // alpha's outage does not matter to beta's refund
+      const auto res = refund(*r, refund_of(c, "k-b", "k-b/refund", 800));
+      CHECK(res.status == refund_status::refunded);
+      CHECK(res.refund_id.rfind("re_beta_", 0) == 0);
+      const auto log = sim.refunds();
+      REQUIRE(log.size() == 1);
+      CHECK(log[0].gateway == "beta");
+      CHECK(log[0].charge_key == "k-b");
+      CHECK(count(sim.charges(), "beta", "approved", "k-b") == 1);
+    }
+  }
+
+  TEST_CASE("refunds during an outage: unknown, nothing refunded; the same key later: once") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}};
+      auto o = test_options();
+      o.refund_tries = 3;
+      auto r = make_router(sim.setting(kind), o);
+      const auto c = charge(*r, request("k-o", "tok_ok", 1200));
+      REQUIRE(c.status == charge_status::approved);
+      sim.set_down(0, true);
+      const auto down = refund(*r, refund_of(c, "k-o", "k-o/refund", 1200));
+      CHECK(down.status == refund_status::unknown);
+      CHECK(down.message.rfind("not refunded", 0) == 0);
+      auto log = sim.refunds();
+      CHECK(count_refunds(log, "alpha", "failed", "k-o/refund") == 3); // same key every time
+      CHECK(count_refunds(log, "beta", "failed") == 0);                // no failover
+      CHECK(log.size() == 3);
+      CHECK(sim.charges().at(0).refunded_cents == 0);
+
+      sim.set_down(0, false);
+      CHECK(refund(*r, refund_of(c, "k-o", "k-o/refund", 1200)).status == refund_status::refunded);
+      CHECK(refund(*r, refund_of(c, "k-o", "k-o/refund", 1200)).status == refund_status::refunded);
+      log = sim.refunds();
+      CHECK(count_refunds(log, "alpha", "refunded", "k-o/refund") == 1);
+      CHECK(sim.charges().at(0).refunded_cents == 1200);
+    }
+  }
+
+  TEST_CASE("refunds of a tok_slow charge: a timeout is unknown, a retry refunds once") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha", "beta"}, {"--slow-ms=1500"}};
+      auto o = test_options();
+      o.timeout = 300ms;
+      o.refund_tries = 1;
+      auto once = make_router(sim.setting(kind), o);
+      const auto c = charge(*once, request("k-s", "tok_slow", 1000));
+      REQUIRE(c.status == charge_status::approved);
+
+      // One call only: it times out (the refund is made, its answer comes late): unknown.
+      const auto lost = refund(*once, refund_of(c, "k-s", "k-s/refund-1", 400));
+      CHECK(lost.status == refund_status::unknown);
+      CHECK(lost.message.rfind("outcome unknown", 0) == 0);
+      CHECK(count_refunds(sim.refunds(), "alpha", "refunded", "k-s/refund-1") == 1);
+      // Asked again with the same key: the gateway replays it at once; still one refund.
+      const auto later = refund(*once, refund_of(c, "k-s", "k-s/refund-1", 400));
+      CHECK(later.status == refund_status::refunded);
+
+      // With retries, the router resolves a timeout itself: the second call replays the first.
+      o.refund_tries = 5;
+      auto retrying = make_router(sim.setting(kind), o);
+      const auto res = refund(*retrying, refund_of(c, "k-s", "k-s/refund-2", 600));
+      CHECK(res.status == refund_status::refunded);
+      CHECK(res.message == "refunded on try 2");
+
+      const auto log = sim.refunds();
+      CHECK(log.size() == 2);
+      CHECK(count_refunds(log, "alpha", "refunded", "k-s/refund-1") == 1);
+      CHECK(count_refunds(log, "alpha", "refunded", "k-s/refund-2") == 1);
+      CHECK(sim.charges().at(0).refunded_cents == 1000);
+    }
+  }
+
+  TEST_CASE("concurrent refunds of one key from 8 threads: one refund") {
+    for (const std::string kind : {"form", "json"}) {
+      CAPTURE(kind);
+      paysim_process sim{{"alpha"}};
+      auto o = test_options();
+      o.threads = 8;
+      auto r = make_router(sim.setting(kind), o);
+      const auto c = charge(*r, request("k-cr", "tok_ok", 900));
+      REQUIRE(c.status == charge_status::approved);
+      std::vector<std::shared_ptr<std::promise<refund_result>>> promises;
+      std::vector<std::future<refund_result>> results;
+      for (int i = 0; i < 8; ++i) {
+        promises.push_back(std::make_shared<std::promise<refund_result>>());
+        results.push_back(promises.back()->get_future());
+      }
+      for (int i = 0; i < 8; ++i) {
+        auto p = promises[i];
+        r->refund(refund_of(c, "k-cr", "k-cr/refund", 900),
+                  [p](refund_result x) { p->set_value(std::move(x)); });
+      }
+      std::string id;
+      for (auto& f : results) {
+        REQUIRE(f.wait_for(30s) == std::future_status::ready);
+        const auto res = f.get();
+        CHECK(res.status == refund_status::refunded);
+        if (id.empty()) {
+          id = res.refund_id;
+        }
+        CHECK(res.refund_id == id);
+      }
+      CHECK(sim.refunds().size() == 1);
+      CHECK(sim.charges().at(0).refunded_cents == 900);
     }
   }
 

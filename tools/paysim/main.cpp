@@ -18,17 +18,20 @@ constexpr std::string_view usage =
     R"(usage: surge-paysim --gateways=NAME=HOST:PORT[,NAME=HOST:PORT...] [options]
 
 Serves one simulated payment gateway per address (port 0: any free port), each speaking the
-form style (POST/GET /v1/charges) and the JSON style (POST /payments, GET /payments/{ref}).
+form style (POST/GET /v1/charges, POST /v1/refunds) and the JSON style (POST /payments,
+GET /payments/{ref}, POST /refunds). Charges and refunds are idempotent by key per gateway.
 
   --gateways=LIST      ordered list; the first is "the first gateway" for tok_down_first
-  --latency-ms=N       added to every charge and lookup answer (default 0)
-  --slow-ms=N          tok_slow answers this much later (default 3000)
+  --latency-ms=N       added to every charge, lookup and refund answer (default 0)
+  --slow-ms=N          tok_slow answers this much later (default 3000); so do new refunds
+                       of a tok_slow charge (not their replays)
   --decline-rate=F     probability in [0,1] that tok_ok is declined (default 0)
   --seed=N             seed for --decline-rate (default 1)
   --help               this text
 
 Tokens: tok_ok, tok_decline, tok_slow, tok_down_first; any other token is declined.
-Control: POST /_outage {"down":true|false}, GET /_charges (all gateways), GET /healthz.
+Control: POST /_outage {"down":true|false} (while down, charges, lookups and refunds answer
+503), GET /_charges and GET /_refunds (the logs of all gateways), GET /healthz.
 Stops on SIGINT/SIGTERM.
 )";
 

@@ -17,15 +17,15 @@ struct gateway_address {
 
 struct options {
   std::vector<gateway_address> gateways; ///< in failover order: the first is "the first gateway"
-  std::chrono::milliseconds latency{0};  ///< added to every charge/lookup answer
-  std::chrono::milliseconds slow{3000};  ///< tok_slow: the answer comes this much later
+  std::chrono::milliseconds latency{0};  ///< added to every charge/lookup/refund answer
+  std::chrono::milliseconds slow{3000};  ///< tok_slow: the answer (and a new refund's) comes later
   double decline_rate = 0.0;             ///< tok_ok declined with this probability
   uint64_t seed = 1;
 };
 
 /// Simulated payment gateways: one HTTP server per gateway, each speaking both wire styles (see
-/// tools/README.md), sharing one charge log. All state lives in memory behind one mutex; the
-/// servers' I/O threads never block (delayed answers go through a timer thread).
+/// tools/README.md), sharing one charge log and one refund log. All state lives in memory behind
+/// one mutex; the servers' I/O threads never block (delayed answers go through a timer thread).
 ///
 /// Lifecycle: start() binds every gateway (all or none); stop() stops the servers, then the
 /// timer thread. Not copyable.

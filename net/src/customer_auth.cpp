@@ -16,9 +16,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <mutex>
 #include <optional>
-#include <sstream>
-#include <vector>
+#include <unordered_map>
 
 #include "surge/net/json.hpp"
 
@@ -227,6 +228,83 @@ std::variant<loaded_key, auth_error> load_public_key(const std::string& path) {
   return out;
 }
 
+std::chrono::system_clock::time_point time_of(double numeric_date) {
+  const double s = std::clamp(numeric_date, 0.0, max_numeric_date);
+  return std::chrono::system_clock::time_point{
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(s))};
+}
+
+/// Tokens that passed every check, by the SHA-256 of their text, with what the time checks need
+/// again. Thread-safe: 16 shards, each under its own mutex; at most `capacity` entries (when a
+/// shard is full it drops its expired entries, then an arbitrary one).
+class token_cache {
+ public:
+  using digest = std::array<unsigned char, 32>;
+  struct entry {
+    std::string sub;
+    double exp = 0;          ///< "exp"
+    double latest_start = 0; ///< the larger of "nbf" and "iat"; -inf when neither is present
+  };
+
+  explicit token_cache(std::size_t capacity)
+      : per_shard_((capacity + shard_count - 1) / shard_count) {}
+
+  /// SHA-256 of `token`; nullopt when OpenSSL fails (then the cache is not used).
+  static std::optional<digest> digest_of(std::string_view token) {
+    digest d{};
+    unsigned int len = 0;
+    if (EVP_Digest(token.data(), token.size(), d.data(), &len, EVP_sha256(), nullptr) != 1 ||
+        len != d.size()) {
+      ERR_clear_error();
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<entry> find(const digest& d) const {
+    const shard& sh = shard_of(d);
+    std::lock_guard lock{sh.m};
+    auto it = sh.map.find(d);
+    if (it == sh.map.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
+  /// Remembers `e`; entries with exp <= `stale_before` may be dropped to make room.
+  void insert(const digest& d, entry e, double stale_before) {
+    shard& sh = shard_of(d);
+    std::lock_guard lock{sh.m};
+    if (sh.map.size() >= per_shard_ && sh.map.find(d) == sh.map.end()) {
+      std::erase_if(sh.map, [&](const auto& kv) { return kv.second.exp <= stale_before; });
+      if (sh.map.size() >= per_shard_) {
+        sh.map.erase(sh.map.begin());
+      }
+    }
+    sh.map.insert_or_assign(d, std::move(e));
+  }
+
+ private:
+  static constexpr std::size_t shard_count = 16;
+  struct digest_hash {
+    std::size_t operator()(const digest& d) const {
+      std::size_t h = 0;
+      std::memcpy(&h, d.data(), sizeof h);
+      return h;
+    }
+  };
+  struct shard {
+    mutable std::mutex m;
+    std::unordered_map<digest, entry, digest_hash> map;
+  };
+  shard& shard_of(const digest& d) { return shards_[d[31] % shard_count]; }
+  const shard& shard_of(const digest& d) const { return shards_[d[31] % shard_count]; }
+
+  const std::size_t per_shard_;
+  std::array<shard, shard_count> shards_;
+};
+
 } // namespace
 
 struct customer_verifier::keys {
@@ -237,6 +315,7 @@ struct customer_verifier::keys {
   std::string issuer;              ///< empty: not checked
   std::string audience;            ///< empty: not checked
   double leeway_s = 0;
+  std::unique_ptr<token_cache> cache; ///< null: no cache (cache_entries 0)
 };
 
 customer_verifier::customer_verifier() = default;
@@ -275,6 +354,9 @@ customer_verifier::make(const customer_auth_options& opts) {
   k->issuer = opts.issuer;
   k->audience = opts.audience;
   k->leeway_s = static_cast<double>(opts.leeway.count());
+  if (opts.cache_entries > 0) {
+    k->cache = std::make_unique<token_cache>(opts.cache_entries);
+  }
   // jansson seeds its hash function on the first object it makes; do that here, on one thread,
   // before I/O threads decode tokens concurrently.
   jwt_t* probe = nullptr;
@@ -324,6 +406,15 @@ customer_verifier::verify(std::string_view token, std::chrono::system_clock::tim
   for (char c : token) {
     if (c != '.' && b64url_value(c) < 0) {
       return refuse(auth_failure::malformed, "a character outside base64url");
+    }
+  }
+  // A token verified before needs only its time checks again (the rest cannot change).
+  const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
+  const auto digest = k.cache ? token_cache::digest_of(token) : std::nullopt;
+  if (digest) {
+    if (auto hit = k.cache->find(*digest);
+        hit && now_s < hit->exp + k.leeway_s && hit->latest_start <= now_s + k.leeway_s) {
+      return verified_customer{std::move(hit->sub), time_of(hit->exp)};
     }
   }
   const auto head_part = token.substr(0, dot1);
@@ -398,7 +489,7 @@ customer_verifier::verify(std::string_view token, std::chrono::system_clock::tim
   }
 
   // The claims, from our strict parse of the payload libjwt has just verified.
-  const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
+  double latest_start = -std::numeric_limits<double>::infinity();
   const auto* exp_v = claims->find("exp");
   if (exp_v == nullptr) {
     return refuse(auth_failure::expired, "no exp claim");
@@ -418,6 +509,7 @@ customer_verifier::verify(std::string_view token, std::chrono::system_clock::tim
     if (*nbf > now_s + k.leeway_s) {
       return refuse(auth_failure::not_yet_valid, "token not valid yet (nbf)");
     }
+    latest_start = std::max(latest_start, *nbf);
   }
   if (const auto* iat_v = claims->find("iat")) {
     const auto iat = numeric_date(*iat_v);
@@ -427,6 +519,7 @@ customer_verifier::verify(std::string_view token, std::chrono::system_clock::tim
     if (*iat > now_s + k.leeway_s) {
       return refuse(auth_failure::issued_in_future, "token issued in the future (iat)");
     }
+    latest_start = std::max(latest_start, *iat);
   }
   if (!k.issuer.empty()) {
     const auto* iss = string_of(claims->find("iss"));
@@ -459,11 +552,10 @@ customer_verifier::verify(std::string_view token, std::chrono::system_clock::tim
   if (auto problem = customer_id_problem(*sub); !problem.empty()) {
     return refuse(auth_failure::bad_subject, "sub " + problem);
   }
-  const double exp_clamped = std::clamp(*exp, 0.0, max_numeric_date);
-  return verified_customer{*sub,
-                           std::chrono::system_clock::time_point{
-                               std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                   std::chrono::duration<double>(exp_clamped))}};
+  if (digest) {
+    k.cache->insert(*digest, {*sub, *exp, latest_start}, now_s - k.leeway_s);
+  }
+  return verified_customer{*sub, time_of(*exp)};
 }
 
 std::variant<std::string, auth_error> mint_hs256_token(std::string_view secret,

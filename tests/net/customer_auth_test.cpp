@@ -794,6 +794,39 @@ TEST_CASE("customer_auth: unusable key settings are start-up errors naming the s
   CHECK(names_setting(startup_error(secret, (dir.path / "absent.pem").string())));
 }
 
+// ------------------------------------------------------------------------------- cache
+
+TEST_CASE("customer_auth: a remembered token still expires and still waits for its nbf") {
+  for (std::size_t entries : {std::size_t{16384}, std::size_t{16}, std::size_t{0}}) {
+    CAPTURE(entries);
+    auto o = options("", keys().ec_file);
+    o.cache_entries = entries;
+    auto made = net::customer_verifier::make(o);
+    REQUIRE(std::holds_alternative<net::customer_verifier>(made));
+    const auto v = std::get<net::customer_verifier>(std::move(made));
+    const auto token =
+        make_token(es_header, claims(",\"nbf\":" + std::to_string(now_s - 100), now_s + 600),
+                   with_ec(keys().ec.get()));
+    for (int i = 0; i < 3; ++i) {
+      CHECK(accepted(v, token) == "alice");
+    }
+    CHECK(refused(v, token, now_tp + 630s) == F::expired);
+    CHECK(refused(v, token, now_tp - 131s) == F::not_yet_valid);
+    CHECK(accepted(v, token, now_tp + 629s) == "alice");
+    // More distinct tokens than entries: each still verifies, and a forgery never does.
+    for (int i = 0; i < 40; ++i) {
+      const auto sub = "c" + std::to_string(i);
+      const auto payload =
+          R"({"sub":")" + sub + R"(","exp":)" + std::to_string(now_s + 60 + i) + "}";
+      const auto t = make_token(es_header, payload, with_ec(keys().ec.get()));
+      CHECK(accepted(v, t) == sub);
+      CHECK(accepted(v, t) == sub);
+      CHECK(refused(v, make_token(es_header, payload, with_ec(keys().ec_other.get()))) ==
+            F::bad_signature);
+    }
+  }
+}
+
 // ------------------------------------------------------------------------ thread safety
 
 TEST_CASE("customer_auth: one verifier serves several threads at once") {

@@ -22,6 +22,7 @@
 
 #include "api.hpp"
 #include "run_program.hpp"
+#include "surge/net/customer_auth.hpp"
 #include "test_env.hpp"
 
 extern char** environ;
@@ -556,6 +557,209 @@ TEST_SUITE("surgectl") {
     CHECK(words_of(ls[1])[0] == "o-3");
     CHECK(words_of(ls[2])[0] == "o-4");
     CHECK(words_of(ls[3])[0] == "o-5");
+  }
+
+} // TEST_SUITE
+
+// ------------------------------------------------------------------------- surgectl token
+// Minted tokens are checked with the node's own verifier (net/customer_auth.hpp); no node runs.
+
+namespace {
+
+/// Runs `surgectl ARGS` in directory `cwd` with this environment minus SURGE_AUTH_JWT_SECRET,
+/// plus `env`.
+ctl_result run_token(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+                     const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{SURGECTL_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view{*e}.rfind("SURGE_AUTH_JWT_SECRET=", 0) != 0) {
+      env_s.emplace_back(*e);
+    }
+  }
+  env_s.insert(env_s.end(), env.begin(), env.end());
+  // The child inherits the working directory (data/jwt.secret is looked up there).
+  const auto before = std::filesystem::current_path();
+  std::filesystem::current_path(cwd);
+  auto r = surge::test::run_program(argv, env_s, 30s);
+  std::filesystem::current_path(before);
+  if (r.timed_out) {
+    FAIL("surgectl did not exit within the patience");
+  }
+  return r;
+}
+
+/// An empty temporary directory, removed with its content.
+struct token_dir {
+  token_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "surgectl-token-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~token_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& content) const {
+    const auto p = path / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+  std::filesystem::path path;
+};
+
+net::customer_verifier token_verifier(const std::string& secret, const std::string& issuer = {},
+                                      const std::string& audience = {}) {
+  net::customer_auth_options o;
+  o.secret = secret;
+  o.issuer = issuer;
+  o.audience = audience;
+  auto v = net::customer_verifier::make(o);
+  REQUIRE(std::holds_alternative<net::customer_verifier>(v));
+  return std::get<net::customer_verifier>(std::move(v));
+}
+
+/// The customer a printed token verifies as (with `v`, now), or "" (and a failed check).
+std::string verified_id(const net::customer_verifier& v, const ctl_result& r) {
+  const auto ls = lines_of(r.out);
+  REQUIRE_MESSAGE(ls.size() == 1, show(r));
+  auto res = v.verify(ls[0], std::chrono::system_clock::now());
+  if (auto* f = std::get_if<net::auth_refusal>(&res)) {
+    FAIL_CHECK("refused (", net::to_string(f->code), "): ", f->reason);
+    return {};
+  }
+  return std::get<net::verified_customer>(res).id;
+}
+
+/// True when `v` refuses the printed token.
+bool refused_by(const net::customer_verifier& v, const ctl_result& r) {
+  const auto ls = lines_of(r.out);
+  REQUIRE_MESSAGE(ls.size() == 1, show(r));
+  return std::holds_alternative<net::auth_refusal>(
+      v.verify(ls[0], std::chrono::system_clock::now()));
+}
+
+const std::string secret_a = "surgectl-token-test-secret-a-0123456789"; // test-only
+const std::string secret_b = "surgectl-token-test-secret-b-0123456789";
+
+} // namespace
+
+TEST_SUITE("surgectl token") {
+
+  TEST_CASE("token: prints an HS256 token that the node's verifier accepts") {
+    token_dir dir;
+    const auto file = dir.write("s.txt", secret_a + "\n");
+    const auto t0 = std::chrono::system_clock::now();
+    auto r = run_token({"token", "--customer=alice", "--secret-file=" + file}, dir.path);
+    const auto t1 = std::chrono::system_clock::now();
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    CHECK(r.err.empty());
+    CHECK(r.out.find(secret_a) == std::string::npos);
+    CHECK(verified_id(token_verifier(secret_a), r) == "alice");
+    CHECK(refused_by(token_verifier(secret_b), r));
+    // Default lifetime one hour.
+    auto res = token_verifier(secret_a).verify(lines_of(r.out)[0], t0);
+    REQUIRE(std::holds_alternative<net::verified_customer>(res));
+    const auto exp = std::get<net::verified_customer>(res).expires;
+    CHECK(exp >= std::chrono::time_point_cast<std::chrono::seconds>(t0) + 3600s);
+    CHECK(exp <= t1 + 3600s);
+
+    // --ttl, --issuer, --audience.
+    auto r2 =
+        run_token({"token", "--customer=bob@example.com", "--ttl=90s",
+                   "--issuer=https://id.example", "--audience=surge", "--secret-file=" + file},
+                  dir.path);
+    REQUIRE_MESSAGE(r2.code == 0, show(r2));
+    CHECK(verified_id(token_verifier(secret_a, "https://id.example", "surge"), r2) ==
+          "bob@example.com");
+    auto res2 = token_verifier(secret_a).verify(lines_of(r2.out)[0], t0);
+    REQUIRE(std::holds_alternative<net::verified_customer>(res2));
+    CHECK(std::get<net::verified_customer>(res2).expires <= std::chrono::system_clock::now() + 90s);
+    CHECK(refused_by(token_verifier(secret_a, "https://other.example"), r2));
+  }
+
+  TEST_CASE("token: the secret comes from --secret-file, else SURGE_AUTH_JWT_SECRET, else "
+            "data/jwt.secret") {
+    token_dir dir;
+    const auto file_a = dir.write("a.txt", secret_a);
+    dir.write("data/jwt.secret", secret_b + "\r\n");
+    // --secret-file beats the environment and data/jwt.secret.
+    auto r = run_token({"token", "--customer=c1", "--secret-file=" + file_a}, dir.path,
+                       {"SURGE_AUTH_JWT_SECRET=" + secret_b});
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    CHECK(verified_id(token_verifier(secret_a), r) == "c1");
+    // The environment beats data/jwt.secret.
+    r = run_token({"token", "--customer=c2"}, dir.path, {"SURGE_AUTH_JWT_SECRET=" + secret_a});
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    CHECK(verified_id(token_verifier(secret_a), r) == "c2");
+    // data/jwt.secret in the current directory, without its line break.
+    r = run_token({"token", "--customer=c3"}, dir.path);
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    CHECK(verified_id(token_verifier(secret_b), r) == "c3");
+  }
+
+  TEST_CASE("token: no usable secret exits 1 and never prints the secret") {
+    token_dir dir;
+    auto none = run_token({"token", "--customer=alice"}, dir.path);
+    CHECK_MESSAGE(none.code == 1, show(none));
+    CHECK(none.out.empty());
+    CHECK_MESSAGE(none.err.find("SURGE_AUTH_JWT_SECRET") != std::string::npos, show(none));
+    CHECK_MESSAGE(none.err.find("data/jwt.secret") != std::string::npos, show(none));
+
+    auto missing = run_token({"token", "--customer=alice", "--secret-file=absent.txt"}, dir.path,
+                             {"SURGE_AUTH_JWT_SECRET=" + secret_a});
+    CHECK_MESSAGE(missing.code == 1, show(missing));
+    CHECK(missing.out.empty());
+
+    const auto empty = dir.write("empty.txt", "\n");
+    auto blank = run_token({"token", "--customer=alice", "--secret-file=" + empty}, dir.path);
+    CHECK_MESSAGE(blank.code == 1, show(blank));
+
+    const std::string short_secret = "too-short-secret-xyz";
+    auto weak = run_token({"token", "--customer=alice"}, dir.path,
+                          {"SURGE_AUTH_JWT_SECRET=" + short_secret});
+    CHECK_MESSAGE(weak.code == 1, show(weak));
+    CHECK_MESSAGE(weak.err.find("32") != std::string::npos, show(weak));
+    CHECK(weak.out.empty());
+    CHECK(weak.err.find(short_secret) == std::string::npos);
+  }
+
+  TEST_CASE("token: usage errors exit 2; --help describes it") {
+    token_dir dir;
+    const auto file = dir.write("s.txt", secret_a);
+    const std::vector<std::vector<std::string>> bad = {
+        {"token"},
+        {"token", "--customer="},
+        {"token", "--customer"},
+        {"token", "--customer=alice", "--ttl=soon"},
+        {"token", "--customer=alice", "--ttl=0"},
+        {"token", "--customer=alice", "--ttl=-1h"},
+        {"token", "--customer=alice", "--ttl="},
+        {"token", "--customer=a\nb"},
+        {"token", "--customer=" + std::string(256, 'x')},
+        {"token", "--customer=alice", "--customer=bob"},
+        {"token", "--customer=alice", "--admin=http://127.0.0.1:1"},
+        {"token", "--customer=alice", "--json"},
+        {"token", "--customer=alice", "extra"},
+        {"--json", "token", "--customer=alice"},
+    };
+    for (const auto& args : bad) {
+      auto with_file = args;
+      with_file.push_back("--secret-file=" + file);
+      auto r = run_token(with_file, dir.path);
+      CHECK_MESSAGE(r.code == 2, show(r));
+      CHECK(r.out.empty());
+      CHECK_FALSE(r.err.empty());
+    }
+    auto help = run_token({"token", "--help"}, dir.path);
+    CHECK_MESSAGE(help.code == 0, show(help));
+    CHECK(help.out.find("--customer=ID") != std::string::npos);
+    CHECK(help.out.find("data/jwt.secret") != std::string::npos);
+    auto top = run_token({"--help"}, dir.path);
+    CHECK_MESSAGE(top.code == 0, show(top));
+    CHECK(top.out.find("token --customer=ID") != std::string::npos);
   }
 
 } // TEST_SUITE

@@ -55,6 +55,10 @@ commands:
                          --from=0 reads the stream from its start, $ (default) only new ones;
                          stops after --count distinct orders or --timeout seconds without a
                          new one (default: follow until Ctrl-C)
+  token --customer=ID [--ttl=1h] [--issuer=ISS] [--audience=AUD] [--secret-file=FILE]
+                         print a development customer token (HS256 JWT) signed with the node's
+                         auth.jwt_secret: --secret-file, else $SURGE_AUTH_JWT_SECRET, else
+                         ./data/jwt.secret; exit 1 when there is none (surgectl token --help)
 
 global flags:
   --admin=URL            admin API, http://host[:port] (default: $SURGECTL_ADMIN, else
@@ -230,6 +234,12 @@ int cmd_orders(const invocation& inv) {
 }
 
 int run(const std::vector<std::string>& args) {
+  // `token` takes its own flags (token.cpp).
+  if (auto w = std::find_if(args.begin(), args.end(),
+                            [](const std::string& a) { return a.rfind("--", 0) != 0; });
+      w != args.end() && *w == "token") {
+    return cmd_token(args);
+  }
   const auto inv = parse_args(args);
   if (inv.help) {
     std::cout << usage_text;

@@ -120,6 +120,13 @@ int orders_tail(const tail_options& opts);
 /// Set by SIGINT/SIGTERM.
 bool interrupted();
 
+// ---------------------------------------------------------------------------------- token
+
+/// `token`: prints a development customer token (tools/surgectl/token.cpp). `args` is the whole
+/// command line after the program name. Throws cli_error: exit_usage for bad flags,
+/// exit_server_error when no usable secret is found.
+int cmd_token(const std::vector<std::string>& args);
+
 // --------------------------------------------------------------------------------- output
 
 /// Prints `rows` (the first is the header) as aligned columns; columns named in `right` are

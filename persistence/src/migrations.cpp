@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 4> migrations{{
+constexpr std::array<migration, 5> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -156,6 +156,23 @@ END $$;
     // The hold sweeper's question, "which SKUs hold stock?", without a scan of every SKU.
     {4, R"sql(
 CREATE INDEX stock_holding ON stock (sku) WHERE held > 0;
+)sql"},
+    // Secrets every node of the database shares (ids.secret, or its fingerprint when the
+    // operator configures it), and refunds of orders cancelled after their charge: a refund the
+    // gateway has not confirmed yet keeps the order on the reconciler's list.
+    {5, R"sql(
+CREATE TABLE shared_secrets (
+  name       text        PRIMARY KEY,
+  value      text        NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE orders
+  ADD COLUMN refund_status  text CHECK (refund_status IN ('pending', 'refunded', 'failed')),
+  ADD COLUMN refund_id      text,
+  ADD COLUMN refunded_cents bigint NOT NULL DEFAULT 0;
+DROP INDEX orders_unsettled_idx;
+CREATE INDEX orders_unsettled_idx ON orders (updated_at)
+  WHERE status IN ('pending', 'paid') OR refund_status = 'pending';
 )sql"},
 }};
 

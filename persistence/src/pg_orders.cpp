@@ -17,7 +17,8 @@ constexpr long long relay_lock_key = 0x53757267654f42;
 
 constexpr const char* order_columns =
     "order_id, idempotency_key, fingerprint, cart_id, customer_id, status, reason, total_cents,"
-    " currency, (extract(epoch FROM created_at) * 1000)::bigint";
+    " currency, (extract(epoch FROM created_at) * 1000)::bigint, refund_status, refund_id,"
+    " refunded_cents";
 
 int64_t clamp_limit(std::size_t limit) {
   return limit > static_cast<std::size_t>(std::numeric_limits<int64_t>::max())
@@ -37,6 +38,11 @@ order_record to_order(const pqxx::row& row) {
   o.total_cents = row[7].as<int64_t>();
   o.currency = row[8].as<std::string>();
   o.created_at_ms = row[9].as<int64_t>();
+  if (!row[10].is_null()) {
+    o.refund = refund_record{row[10].as<std::string>(),
+                             row[11].is_null() ? std::string{} : row[11].as<std::string>(),
+                             row[12].as<int64_t>()};
+  }
   return o;
 }
 
@@ -59,9 +65,7 @@ class pg_order_store final : public order_store {
 
   caf::expected<std::pair<order_record, bool>> create(const order_record& order) override;
   caf::expected<std::optional<order_record>> load(const std::string& order_id) override;
-  caf::error update(const std::string& order_id, const std::string& status,
-                    const std::string& reason, const std::optional<payment_record>& payment,
-                    const std::optional<outbox_event>& event) override;
+  caf::error update(const std::string& order_id, const order_update& change) override;
   caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
                                                     std::size_t limit) override;
   caf::expected<bool> try_relay_lock() override;
@@ -193,22 +197,28 @@ caf::expected<std::optional<order_record>> pg_order_store::load(const std::strin
   }
 }
 
-caf::error pg_order_store::update(const std::string& order_id, const std::string& status,
-                                  const std::string& reason,
-                                  const std::optional<payment_record>& payment,
-                                  const std::optional<outbox_event>& event) {
+caf::error pg_order_store::update(const std::string& order_id, const order_update& change) {
   if (!healthy_) {
     return broken();
   }
   try {
     pqxx::work tx{*conn_};
-    auto rows = tx.exec_params("UPDATE orders SET status = $2, reason = $3, updated_at = now()"
-                               " WHERE order_id = $1 RETURNING 1",
-                               order_id, status, reason);
+    auto rows =
+        change.refund
+            ? tx.exec_params("UPDATE orders SET status = $2, reason = $3, refund_status = $4,"
+                             " refund_id = $5, refunded_cents = $6, updated_at = now()"
+                             " WHERE order_id = $1 RETURNING 1",
+                             order_id, change.status, change.reason, change.refund->status,
+                             change.refund->refund_id, change.refund->amount_cents)
+            : tx.exec_params("UPDATE orders SET status = $2, reason = $3, updated_at = now()"
+                             " WHERE order_id = $1 RETURNING 1",
+                             order_id, change.status, change.reason);
     if (rows.empty()) {
       tx.abort();
       return make_error(errc::invalid, "no order " + order_id);
     }
+    const auto& payment = change.payment;
+    const auto& event = change.event;
     if (payment) {
       tx.exec_params("INSERT INTO payments(order_id, idempotency_key, gateway, charge_id, status,"
                      " amount_cents, currency) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -240,7 +250,7 @@ caf::expected<std::vector<std::string>> pg_order_store::unsettled(std::chrono::m
     pqxx::nontransaction tx{*conn_};
     // The predicate repeats the partial index's so that the planner can use it.
     auto rows = tx.exec_params("SELECT order_id FROM orders"
-                               " WHERE status IN ('pending', 'paid')"
+                               " WHERE (status IN ('pending', 'paid') OR refund_status = 'pending')"
                                "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
                                " ORDER BY updated_at, order_id LIMIT $2::bigint",
                                static_cast<int64_t>(age.count()), clamp_limit(limit));

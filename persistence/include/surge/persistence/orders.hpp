@@ -29,6 +29,13 @@ struct payment_record {
   std::string currency;
 };
 
+/// The refund of an order cancelled after its charge.
+struct refund_record {
+  std::string status;    ///< pending (asked for, outcome not known yet), refunded, failed
+  std::string refund_id; ///< the gateway's id of the refund, once known
+  int64_t amount_cents = 0;
+};
+
 /// An order row with its lines and (once there is one) its payment.
 /// status: pending -> paid -> confirmed, or -> failed / cancelled (API.md's order statuses).
 struct order_record {
@@ -44,6 +51,7 @@ struct order_record {
   int64_t created_at_ms = 0; ///< set by the store on create
   std::vector<order_line_record> lines;
   std::optional<payment_record> payment;
+  std::optional<refund_record> refund;
 };
 
 /// An event for other systems, written in the same transaction as the change it reports.
@@ -68,13 +76,27 @@ class order_store {
 
   virtual caf::expected<std::optional<order_record>> load(const std::string& order_id) = 0;
 
-  /// In ONE transaction: sets the order's status and reason, upserts its payment row when given,
-  /// and appends `event` to the outbox when given. errc::invalid when no such order.
-  virtual caf::error update(const std::string& order_id, const std::string& status,
-                            const std::string& reason, const std::optional<payment_record>& payment,
-                            const std::optional<outbox_event>& event) = 0;
+  /// A change of an order's status, with what is stored together with it.
+  struct order_update {
+    std::string status;
+    std::string reason;
+    std::optional<payment_record> payment; ///< upserted when given
+    std::optional<refund_record> refund;   ///< replaces the refund when given
+    std::optional<outbox_event> event;     ///< appended to the outbox when given
+  };
 
-  /// Ids of orders still pending or paid whose last change is older than `age`, oldest first.
+  /// In ONE transaction: sets the order's status and reason, and stores what `change` brings.
+  /// errc::invalid when no such order.
+  virtual caf::error update(const std::string& order_id, const order_update& change) = 0;
+
+  caf::error update(const std::string& order_id, const std::string& status,
+                    const std::string& reason, const std::optional<payment_record>& payment,
+                    const std::optional<outbox_event>& event) {
+    return update(order_id, order_update{status, reason, payment, std::nullopt, event});
+  }
+
+  /// Ids of orders still pending or paid, or with a refund pending, whose last change is older
+  /// than `age`, oldest first.
   virtual caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
                                                             std::size_t limit) = 0;
 

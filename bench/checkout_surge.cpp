@@ -120,7 +120,7 @@ void checkout(driver_ptr self, const shared_ptr& sh, const std::string& cart_id,
   const std::string key = st.prefix + "k" + std::to_string(st.next++);
   actors::checkout_request req{key, cart_id, "card", "tok_ok"};
   const auto t0 = clock::now();
-  self->request(sh->inst->orders->acquire(actors::order_id_for(key)), request_timeout,
+  self->request(sh->inst->orders->acquire(sh->inst->ids->order_id_for(key)), request_timeout,
                 actors::checkout_atom::value, std::move(req))
       .then(
           [self, sh, t0, skus = std::move(skus)](actors::order_view& o) {
@@ -156,7 +156,7 @@ void add_items(driver_ptr self, const shared_ptr& sh, std::string cart_id,
   }
   const auto sku = skus[i];
   self->request(sh->inst->carts->acquire(cart_id), request_timeout, actors::item_atom::value, sku,
-                int64_t{1}, false)
+                int64_t{1}, false, std::string{})
       .then(
           [self, sh, cart_id, skus = std::move(skus), i](actors::cart_view&) mutable {
             add_items(self, sh, std::move(cart_id), std::move(skus), i + 1);

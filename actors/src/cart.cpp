@@ -52,9 +52,8 @@ struct cart_state {
   std::vector<completion> writing; ///< answered when the write in flight ends
   bool write_in_flight = false;
   uint64_t write_seq = 0;
-  std::size_t outstanding = 0; ///< hold requests to SKU actors not yet answered
-  std::string checkout_by;     ///< the order whose checkout has claimed this cart, if any
-  int64_t checkout_since_ms = 0;
+  std::size_t outstanding = 0;                ///< hold requests to SKU actors not yet answered
+  std::vector<std::function<void()>> settled; ///< run once `outstanding` is back to 0
   uint64_t received = 0;
   bool handing_off = false; ///< the shard leaves this node: passivate once quiet
   int64_t last_active_ms = 0;
@@ -80,10 +79,48 @@ cart_view view_of(const cart_state& st) {
       v.currency = l.currency();
     }
   }
-  if (v.currency.empty()) {
-    v.currency = "USD";
+  return v; // an empty cart has no currency yet: its first line fixes it
+}
+
+/// The currency the cart's lines other than `sku`'s fix (empty: none; a new line may be in any).
+std::string currency_besides(const cart_state& st, const std::string& sku) {
+  for (const auto& l : st.cart.lines()) {
+    if (l.sku() != sku && !l.currency().empty()) {
+      return l.currency();
+    }
   }
-  return v;
+  return {};
+}
+
+/// Whether `principal` (a verified customer, or empty) may see and use the cart: any holder of
+/// the id may use an anonymous cart, only its customer a customer's (when customers are
+/// verified). Everyone else is told there is no such cart, so that its existence is not revealed.
+bool may_use(const cart_state& st, const std::string& principal) {
+  return !st.env->opts.verify_customers || st.cart.customer_id().empty() ||
+         st.cart.customer_id() == principal;
+}
+
+/// How long a checkout's claim stands at most: longer than any hold it protects can live, so
+/// that a claim whose order vanished (e.g. a crash before the reconciler settled it) ends by
+/// itself, and by then every hold it covered has expired.
+int64_t claim_ms(const cart_state& st) {
+  const auto& o = st.env->opts;
+  return std::max(o.holds_max_lifetime, o.holds_ttl).count() + 60'000;
+}
+
+/// The order whose checkout holds the cart right now, or "".
+const std::string& claimed_by(const cart_state& st) {
+  static const std::string none;
+  if (st.cart.checkout_order_id().empty() ||
+      st.env->now_ms() - st.cart.checkout_since_ms() >= claim_ms(st)) {
+    return none;
+  }
+  return st.cart.checkout_order_id();
+}
+
+void end_claim(cart_state& st) {
+  st.cart.clear_checkout_order_id();
+  st.cart.clear_checkout_since_ms();
 }
 
 caf::error no_redis() {
@@ -98,7 +135,9 @@ void write_now(self_ptr self) {
   const uint64_t seq = ++st.write_seq;
   st.cart.set_updated_at_ms(st.env->now_ms());
   auto payload = st.cart.SerializeAsString();
-  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(st.env->opts.carts_ttl);
+  // An empty cart costs memory and holds nothing: it goes soon (carts.empty_ttl).
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(
+      st.cart.lines().empty() ? st.env->opts.carts_empty_ttl : st.env->opts.carts_ttl);
   auto h = caf::actor_cast<cart_impl>(self);
   auto done = [h, seq](caf::error err) {
     caf::anon_send(h, saved_atom::value, seq, std::move(err));
@@ -136,6 +175,29 @@ completion reply_view(self_ptr self, caf::typed_response_promise<cart_view> rp) 
       rp.deliver(view_of(self->state));
     }
   };
+}
+
+/// Runs `f` once no hold request of this cart is in flight (at once when none is).
+void when_settled(self_ptr self, std::function<void()> f) {
+  auto& st = self->state;
+  if (st.outstanding == 0) {
+    f();
+  } else {
+    st.settled.push_back(std::move(f));
+  }
+}
+
+/// A hold request came back: when it was the last one in flight, run what waited for that.
+void hold_answered(self_ptr self) {
+  auto& st = self->state;
+  if (--st.outstanding > 0) {
+    return;
+  }
+  auto waiting = std::move(st.settled);
+  st.settled.clear();
+  for (auto& f : waiting) {
+    f();
+  }
 }
 
 void apply_hold(cart_state& st, const hold_view& hv) {
@@ -251,27 +313,34 @@ cart_impl::behavior_type running(self_ptr self) {
         save(self, reply_view(self, rp));
         return rp;
       },
-      [=](caf::get_atom) -> caf::result<cart_view> {
+      [=](caf::get_atom, const std::string& principal) -> caf::result<cart_view> {
         auto& st = self->state;
         if (!st.loaded) {
           return caf::skip;
         }
         touch(self);
-        if (!st.exists) {
+        if (!st.exists || !may_use(st, principal)) {
           return make_error(errc::not_found, "no such cart");
         }
         auto rp = self->make_response_promise<cart_view>();
         after_stored(self, reply_view(self, rp));
         return rp;
       },
-      [=](item_atom, std::string& sku, int64_t qty, bool must_exist) -> caf::result<cart_view> {
+      [=](item_atom, std::string& sku, int64_t qty, bool must_exist,
+          const std::string& principal) -> caf::result<cart_view> {
         auto& st = self->state;
         if (!st.loaded) {
           return caf::skip;
         }
         touch(self);
-        if (!st.exists) {
+        if (!st.exists || !may_use(st, principal)) {
           return make_error(errc::not_found, "no such cart");
+        }
+        if (!claimed_by(st).empty()) {
+          // The checkout read these lines and pays for them: they stay as they are until it
+          // ends (a decline or failure gives the cart back).
+          return make_error(errc::checkout_in_progress,
+                            "a checkout of this cart is under way; its lines cannot change");
         }
         if (must_exist) {
           const auto& lines = st.cart.lines();
@@ -282,17 +351,19 @@ cart_impl::behavior_type running(self_ptr self) {
         }
         auto rp = self->make_response_promise<cart_view>();
         ++st.outstanding;
+        hold_request req{st.cart_id, st.cart.customer_id(), qty, currency_besides(st, sku),
+                         st.env->opts.verify_customers};
         self->request(st.skus->acquire(sku), st.env->opts.call_timeout, hold_atom::value,
-                      hold_request{st.cart_id, st.cart.customer_id(), qty})
+                      std::move(req))
             .then(
                 [=](hold_view& hv) mutable {
-                  --self->state.outstanding;
                   apply_hold(self->state, hv);
                   save(self, reply_view(self, rp));
+                  hold_answered(self);
                 },
                 [=](caf::error& err) mutable {
-                  --self->state.outstanding;
                   rp.deliver(std::move(err)); // the cart stays as it was
+                  hold_answered(self);
                 });
         return rp;
       },
@@ -310,34 +381,44 @@ cart_impl::behavior_type running(self_ptr self) {
           return std::find(hold_ids.begin(), hold_ids.end(), l.hold_id()) != hold_ids.end();
         };
         lines->erase(std::remove_if(lines->begin(), lines->end(), sold), lines->end());
-        st.checkout_by.clear();
+        end_claim(st);
         auto rp = self->make_response_promise<cart_view>();
         save(self, reply_view(self, rp));
         return rp;
       },
-      [=](checkout_atom, const std::string& order_id, bool begin) -> caf::result<cart_view> {
+      [=](checkout_atom, const std::string& order_id, bool begin,
+          const std::string& principal) -> caf::result<cart_view> {
         auto& st = self->state;
         if (!st.loaded) {
           return caf::skip;
         }
         touch(self);
-        if (!st.exists) {
+        if (!st.exists || (begin && !may_use(st, principal))) {
           return make_error(errc::not_found, "no such cart");
         }
-        constexpr int64_t claim_ms = 60'000; // outlives any payment attempt
-        const int64_t now = st.env->now_ms();
-        if (begin) {
-          if (!st.checkout_by.empty() && st.checkout_by != order_id &&
-              now - st.checkout_since_ms < claim_ms) {
-            return make_error(errc::conflict, "another checkout of this cart is under way");
+        if (!begin) {
+          auto rp = self->make_response_promise<cart_view>();
+          if (st.cart.checkout_order_id() == order_id) {
+            end_claim(st);
+            save(self, reply_view(self, rp));
+          } else {
+            after_stored(self, reply_view(self, rp));
           }
-          st.checkout_by = order_id;
-          st.checkout_since_ms = now;
-        } else if (st.checkout_by == order_id) {
-          st.checkout_by.clear();
+          return rp;
+        }
+        const auto& holder = claimed_by(st);
+        if (!holder.empty() && holder != order_id) {
+          return make_error(errc::conflict,
+                            "another checkout (another Idempotency-Key) has claimed this cart");
+        }
+        if (holder != order_id) {
+          st.cart.set_checkout_order_id(order_id);
+          st.cart.set_checkout_since_ms(st.env->now_ms());
         }
         auto rp = self->make_response_promise<cart_view>();
-        after_stored(self, reply_view(self, rp));
+        // Answered with the lines once the hold changes already under way have landed and the
+        // claim is stored (it outlives this incarnation); no later change gets in.
+        when_settled(self, [self, rp]() mutable { save(self, reply_view(self, rp)); });
         return rp;
       },
       [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },

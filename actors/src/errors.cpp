@@ -24,6 +24,12 @@ const char* to_string(errc x) {
     return "empty_cart";
   case errc::idempotency_conflict:
     return "idempotency_conflict";
+  case errc::checkout_in_progress:
+    return "checkout_in_progress";
+  case errc::currency_mismatch:
+    return "currency_mismatch";
+  case errc::login_required:
+    return "login_required";
   }
   return "unknown";
 }

@@ -4,9 +4,9 @@
 
 #include <limits>
 #include <optional>
-#include <random>
 
 #include "surge/actors/errors.hpp"
+#include "surge/actors/ids.hpp"
 #include "surge/actors/sku_model.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
@@ -75,17 +75,6 @@ using self_ptr = sku_impl::stateful_pointer<sku_state>;
 std::shared_ptr<spdlog::logger> logger() {
   static auto lg = surge::log::get("sku");
   return lg;
-}
-
-std::string new_hold_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "h_";
-  auto x = rng();
-  for (int i = 0; i < 16; ++i) {
-    id += hex[(x >> (i * 4)) & 0xF];
-  }
-  return id;
 }
 
 stock_view stock_of(const sku_state& st) {
@@ -452,8 +441,12 @@ sku_impl::behavior_type running(self_ptr self) {
         if (auto refused = admit<hold_view>(self)) {
           return std::move(*refused);
         }
-        auto decided = st.model.decide_hold(req.cart_id, req.customer_id, req.qty, st.env->now_ms(),
-                                            st.env->opts.holds_ttl.count(), new_hold_id());
+        expire_holds(self); // a hold past its expiry is gone, whether or not the timer ran
+        const auto& o = st.env->opts;
+        const sku_model::hold_terms terms{st.env->now_ms(), o.holds_ttl.count(),
+                                          o.holds_max_lifetime.count()};
+        auto decided = st.model.decide_hold(
+            req, terms, st.model.hold_of_cart(req.cart_id) ? std::string{} : random_id("h_"));
         if (!decided) {
           return std::move(decided.error());
         }
@@ -465,12 +458,14 @@ sku_impl::behavior_type running(self_ptr self) {
         schedule_tick(self);
         return res;
       },
-      [=](confirm_atom, std::string& hold_id, std::string& order_id) -> caf::result<stock_view> {
+      [=](confirm_atom, std::string& hold_id, std::string& order_id, std::string& cart_id,
+          int64_t qty) -> caf::result<stock_view> {
         auto& st = self->state;
         if (auto refused = admit<stock_view>(self)) {
           return std::move(*refused);
         }
-        auto decided = st.model.decide_confirm(hold_id, order_id, st.env->now_ms());
+        expire_holds(self); // an expired hold is never sold
+        auto decided = st.model.decide_confirm(hold_id, order_id, cart_id, qty, st.env->now_ms());
         if (!decided) {
           return std::move(decided.error());
         }

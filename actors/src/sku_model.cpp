@@ -1,5 +1,6 @@
 #include "surge/actors/sku_model.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "surge/actors/errors.hpp"
@@ -62,18 +63,18 @@ int64_t sku_model::customer_qty(const std::string& customer_id, const std::strin
 }
 
 caf::expected<std::optional<proto::SkuEvent>>
-sku_model::decide_hold(const std::string& cart_id, const std::string& customer_id, int64_t qty,
-                       int64_t now_ms, int64_t ttl_ms, const std::string& new_hold_id) const {
+sku_model::decide_hold(const hold_request& req, const hold_terms& terms,
+                       const std::string& new_hold_id) const {
   if (!exists_) {
     return make_error(errc::not_found, "unknown SKU");
   }
-  if (qty < 0) {
+  if (req.qty < 0) {
     return make_error(errc::invalid, "qty must not be negative");
   }
-  const proto::Hold* existing = hold_of_cart(cart_id);
+  const proto::Hold* existing = hold_of_cart(req.cart_id);
   proto::SkuEvent ev;
-  ev.set_at_ms(now_ms);
-  if (qty == 0) {
+  ev.set_at_ms(terms.now_ms);
+  if (req.qty == 0) {
     if (existing == nullptr) {
       return std::optional<proto::SkuEvent>{};
     }
@@ -83,31 +84,50 @@ sku_model::decide_hold(const std::string& cart_id, const std::string& customer_i
     return std::optional<proto::SkuEvent>{std::move(ev)};
   }
   const int64_t current = existing != nullptr ? existing->qty() : 0;
-  const int64_t delta = qty - current;
+  const int64_t delta = req.qty - current;
   // An existing hold keeps the customer it was taken for.
-  const std::string& customer = existing != nullptr ? existing->customer_id() : customer_id;
+  const std::string& customer = existing != nullptr ? existing->customer_id() : req.customer_id;
+  const int64_t limit = product_.per_customer_limit();
   if (delta > 0) {
+    if (!req.currency.empty() && req.currency != product_.currency()) {
+      return make_error(errc::currency_mismatch, "the cart is in " + req.currency + ", " +
+                                                     product_.sku() + " in " + product_.currency());
+    }
+    if (limit > 0 && customer.empty() && req.login_required) {
+      return make_error(errc::login_required,
+                        "at most " + std::to_string(limit) + " per customer: sign in to buy it");
+    }
     if (delta > available()) {
       return make_error(errc::sold_out, "only " + std::to_string(available()) + " more available");
     }
-    const int64_t limit = product_.per_customer_limit();
-    if (limit > 0 && customer_qty(customer, cart_id) + delta > limit) {
+    if (limit > 0 && customer_qty(customer, req.cart_id) + delta > limit) {
       return make_error(errc::limit_exceeded, "at most " + std::to_string(limit) + " per customer");
     }
   }
+  // A hold from before created_at_ms existed counts from now.
+  const int64_t created = existing != nullptr && existing->created_at_ms() > 0
+                              ? existing->created_at_ms()
+                              : terms.now_ms;
+  const int64_t lifetime = std::max(terms.max_lifetime_ms, terms.ttl_ms);
+  const int64_t expires = std::min(terms.now_ms + terms.ttl_ms, created + lifetime);
+  if (existing != nullptr && existing->qty() == req.qty && existing->expires_at_ms() == expires) {
+    return std::optional<proto::SkuEvent>{}; // at its limit already: nothing changes
+  }
   auto* h = ev.mutable_hold_set();
   h->set_hold_id(existing != nullptr ? existing->hold_id() : new_hold_id);
-  h->set_cart_id(cart_id);
+  h->set_cart_id(req.cart_id);
   h->set_customer_id(customer);
-  h->set_qty(qty);
-  h->set_expires_at_ms(now_ms + ttl_ms);
+  h->set_qty(req.qty);
+  h->set_expires_at_ms(expires);
+  h->set_created_at_ms(created);
   return std::optional<proto::SkuEvent>{std::move(ev)};
 }
 
-caf::expected<std::optional<proto::SkuEvent>> sku_model::decide_confirm(const std::string& hold_id,
-                                                                        const std::string& order_id,
-                                                                        int64_t now_ms) const {
-  if (hold(hold_id) == nullptr) {
+caf::expected<std::optional<proto::SkuEvent>>
+sku_model::decide_confirm(const std::string& hold_id, const std::string& order_id,
+                          const std::string& cart_id, int64_t qty, int64_t now_ms) const {
+  const proto::Hold* h = hold(hold_id);
+  if (h == nullptr) {
     if (auto i = confirmed_.find(hold_id);
         i != confirmed_.end() && i->second.order_id() == order_id) {
       if (i->second.returned()) {
@@ -116,6 +136,10 @@ caf::expected<std::optional<proto::SkuEvent>> sku_model::decide_confirm(const st
       return std::optional<proto::SkuEvent>{};
     }
     return make_error(errc::not_found, "no such hold (released or expired)");
+  }
+  if (h->cart_id() != cart_id || h->qty() != qty) {
+    return make_error(errc::conflict, "the hold is for " + std::to_string(h->qty()) +
+                                          ", not the order's " + std::to_string(qty));
   }
   proto::SkuEvent ev;
   ev.set_at_ms(now_ms);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "surge/actors/errors.hpp"
 #include "surge/cluster/gateway.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/orders.hpp"
@@ -40,10 +41,27 @@ std::unique_ptr<net::payments::payment_router> make_payments(const config::node_
   return std::make_unique<net::payments::payment_router>(std::move(gws), ro);
 }
 
+/// The id keys every node of the database shares (ids.secret: configured, or kept in
+/// PostgreSQL). Throws std::invalid_argument when the configured secret is not the database's.
+std::shared_ptr<const actors::id_keys> shared_id_keys(const config::node_options& opts) {
+  persistence::shared_secret_spec spec{
+      "ids.secret", opts.ids_secret, actors::random_secret,
+      [](const std::string& s) { return actors::id_keys{s}.fingerprint(); }};
+  auto secret = persistence::shared_secret(opts.pg_url, spec);
+  if (!secret) {
+    throw std::invalid_argument(actors::message_of(secret.error()));
+  }
+  if (opts.ids_secret.empty()) {
+    logger()->info("ids.secret is not configured: using the one kept in PostgreSQL");
+  }
+  return std::make_shared<const actors::id_keys>(std::move(*secret));
+}
+
 } // namespace
 
 entity_layer::entity_layer(const config::node_options& opts) {
-  payments = make_payments(opts); // first: the only part that can refuse the settings
+  payments = make_payments(opts); // first: the settings it can refuse need no database
+  ids = shared_id_keys(opts);
   auto pg_url = opts.pg_url;
   auto pg_factory = [pg_url]() -> std::unique_ptr<persistence::journal> {
     auto j = persistence::make_pg_journal(pg_url);
@@ -87,7 +105,10 @@ entity_layer::entity_layer(const config::node_options& opts) {
   env = std::make_shared<actors::entity_env>();
   env->opts.node_id = opts.node_id;
   env->opts.holds_ttl = opts.holds_ttl;
+  env->opts.holds_max_lifetime = opts.holds_max_lifetime;
   env->opts.carts_ttl = opts.carts_ttl;
+  env->opts.carts_empty_ttl = opts.carts_empty_ttl;
+  env->opts.verify_customers = !opts.auth_jwt_secret.empty() || !opts.auth_jwt_public_key.empty();
   env->opts.idle_timeout = opts.entity_idle;
   env->opts.snapshot_every = opts.sku_snapshot_every;
   // Normally (lease - heartbeat) is left after a renewal: ask for half of it, at most 1 s.

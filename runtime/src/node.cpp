@@ -42,7 +42,26 @@ struct node::impl {
 
   std::string start_http() {
     auto& e = *entities;
+    net::customer_auth_options auth{opts.auth_jwt_secret, opts.auth_jwt_public_key,
+                                    opts.auth_jwt_issuer, opts.auth_jwt_audience};
+    auto verifier = net::customer_verifier::make(auth);
+    if (auto* err = std::get_if<net::auth_error>(&verifier)) {
+      return err->message;
+    }
+    auto customers =
+        std::make_shared<const net::customer_verifier>(std::get<net::customer_verifier>(verifier));
+    if (customers->enabled()) {
+      logger()->info("customer tokens verified ({}){}{}", customers->algorithms(),
+                     opts.auth_jwt_issuer.empty() ? "" : ", issuer " + opts.auth_jwt_issuer,
+                     opts.auth_jwt_audience.empty() ? "" : ", audience " + opts.auth_jwt_audience);
+    } else {
+      logger()->warn("customer tokens are NOT verified (auth.jwt_secret and auth.jwt_public_key "
+                     "are empty): customer ids in request bodies are trusted, and per-customer "
+                     "limits count whatever a client claims. Development only.");
+    }
     bridge = std::make_shared<net::bridge_env>();
+    bridge->customers = std::move(customers);
+    bridge->ids = e.ids;
     bridge->skus = e.skus.get();
     bridge->carts = e.carts.get();
     bridge->orders = e.orders.get();

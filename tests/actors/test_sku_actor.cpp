@@ -211,8 +211,8 @@ TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t,
   }
   auto cart = n.ask_cart<cart_view>("cart1", create_atom::value, std::string{"bob"});
   REQUIRE(cart);
-  auto added =
-      n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2}, false);
+  auto added = n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2},
+                                     false, std::string{});
   REQUIRE_MESSAGE(added, caf::to_string(added.error()));
   // SKUs without holds and the idle cart go; P3 keeps its hold, so it stays active.
   CHECK(eventually([&] { return n.skus->size() == 1 && n.carts->size() == 0; }));
@@ -220,7 +220,7 @@ TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t,
     auto s = stock_of(n, "P" + std::to_string(i));
     CHECK(s.on_hand == i);
   }
-  auto again = n.ask_cart<cart_view>("cart1", caf::get_atom::value);
+  auto again = n.ask_cart<cart_view>("cart1", caf::get_atom::value, std::string{});
   REQUIRE(again);
   REQUIRE(again->items.size() == 1);
   CHECK(again->items[0].qty == 2);
@@ -233,21 +233,24 @@ TEST_CASE_TEMPLATE("a refused cart change leaves the cart exactly as it was", ba
   entity_node n{be, default_opts()};
   create_sku(n, "X", 3, 2);
   REQUIRE(n.ask_cart<cart_view>("k1", create_atom::value, std::string{"carol"}));
-  auto one = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{2}, false);
+  auto one = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{2}, false,
+                                   std::string{});
   REQUIRE(one);
-  auto over = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{3}, false);
+  auto over = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{3}, false,
+                                    std::string{});
   REQUIRE_FALSE(over);
   CHECK((is(over.error(), errc::limit_exceeded) || is(over.error(), errc::sold_out)));
-  auto after = n.ask_cart<cart_view>("k1", caf::get_atom::value);
+  auto after = n.ask_cart<cart_view>("k1", caf::get_atom::value, std::string{});
   REQUIRE(after);
   REQUIRE(after->items.size() == 1);
   CHECK(after->items[0].qty == 2);
   CHECK(after->items[0].hold_id == one->items[0].hold_id);
   CHECK(stock_of(n, "X").held == 2);
-  auto missing = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"Y"}, int64_t{0}, true);
+  auto missing = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"Y"}, int64_t{0}, true,
+                                       std::string{});
   REQUIRE_FALSE(missing);
   CHECK(is(missing.error(), errc::not_found));
-  auto nocart = n.ask_cart<cart_view>("nope", caf::get_atom::value);
+  auto nocart = n.ask_cart<cart_view>("nope", caf::get_atom::value, std::string{});
   REQUIRE_FALSE(nocart);
   CHECK(is(nocart.error(), errc::not_found));
 }
@@ -273,4 +276,97 @@ TEST_CASE("a reply that reports state never gets ahead of that state's commit") 
                             ++errors;
                           });
   CHECK(errors == 3);
+}
+
+TEST_CASE_TEMPLATE("a checkout's claim freezes the cart's lines, survives passivation, and ends",
+                   backend_t, test::fake_backend, test::real_backend) {
+  // Issue 11, finding 1: PUT/DELETE during a checkout must change nothing.
+  backend_t be;
+  auto opts = default_opts();
+  opts.idle_timeout = std::chrono::milliseconds{200};
+  entity_node n{be, opts};
+  create_sku(n, "CL", 10);
+  REQUIRE(n.ask_cart<cart_view>("c1", create_atom::value, std::string{}));
+  auto held = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{10}, false,
+                                    std::string{});
+  REQUIRE(held);
+  auto claimed =
+      n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_1"}, true, std::string{});
+  REQUIRE(claimed);
+  CHECK(claimed->items.at(0).qty == 10);
+  for (int64_t qty : {int64_t{1}, int64_t{40}, int64_t{0}}) {
+    auto edit = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, qty, qty == 0,
+                                      std::string{});
+    REQUIRE_FALSE(edit);
+    CHECK(is(edit.error(), errc::checkout_in_progress));
+  }
+  // A second checkout (another order) is refused; the same order may claim again.
+  auto other =
+      n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_2"}, true, std::string{});
+  REQUIRE_FALSE(other);
+  CHECK_MESSAGE(is(other.error(), errc::conflict), caf::to_string(other.error()));
+  CHECK(n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_1"}, true, std::string{}));
+  CHECK(stock_of(n, "CL").held == 10);
+  // The claim is stored with the cart: a new incarnation still refuses edits.
+  REQUIRE(eventually([&] { return n.carts->size() == 0; }));
+  auto after = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{1}, false,
+                                     std::string{});
+  REQUIRE_FALSE(after);
+  CHECK(is(after.error(), errc::checkout_in_progress));
+  // Only the claiming order gives it back; then the cart is the shopper's again.
+  CHECK(
+      n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_2"}, false, std::string{}));
+  CHECK_FALSE(n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{1}, false,
+                                    std::string{}));
+  REQUIRE(
+      n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_1"}, false, std::string{}));
+  auto shrunk = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{1}, false,
+                                      std::string{});
+  REQUIRE_MESSAGE(shrunk, caf::to_string(shrunk.error()));
+  CHECK(shrunk->items.at(0).qty == 1);
+  CHECK(stock_of(n, "CL").held == 1);
+}
+
+TEST_CASE_TEMPLATE("a cart has one currency and a verified customer's cart is theirs alone",
+                   backend_t, test::fake_backend, test::real_backend) {
+  backend_t be;
+  auto opts = default_opts();
+  opts.verify_customers = true;
+  entity_node n{be, opts};
+  create_sku(n, "USD1", 10);
+  persistence::product_record eur{"EUR1", "euro thing", "", "cat", 900, "EUR", 0};
+  REQUIRE(n.ask_sku<product_view>("EUR1", product_atom::value, eur));
+  REQUIRE(n.ask_sku<stock_view>("EUR1", stock_atom::value, stock_change{true, 10}));
+  create_sku(n, "LIM", 10, 2);
+  // Empty: no currency yet; the first line fixes it.
+  auto empty = n.ask_cart<cart_view>("m1", create_atom::value, std::string{"alice"});
+  REQUIRE(empty);
+  CHECK(empty->currency.empty());
+  REQUIRE(n.ask_cart<cart_view>("m1", item_atom::value, std::string{"EUR1"}, int64_t{1}, false,
+                                std::string{"alice"}));
+  auto mixed = n.ask_cart<cart_view>("m1", item_atom::value, std::string{"USD1"}, int64_t{1}, false,
+                                     std::string{"alice"});
+  REQUIRE_FALSE(mixed);
+  CHECK(is(mixed.error(), errc::currency_mismatch));
+  CHECK(stock_of(n, "USD1").held == 0);
+  // Someone else (or nobody) cannot see or change alice's cart.
+  for (const std::string who : {"bob", ""}) {
+    auto seen = n.ask_cart<cart_view>("m1", caf::get_atom::value, who);
+    REQUIRE_FALSE(seen);
+    CHECK(is(seen.error(), errc::not_found));
+    auto changed =
+        n.ask_cart<cart_view>("m1", item_atom::value, std::string{"EUR1"}, int64_t{0}, true, who);
+    REQUIRE_FALSE(changed);
+    CHECK(is(changed.error(), errc::not_found));
+  }
+  CHECK(stock_of(n, "EUR1").held == 1);
+  // An anonymous cart cannot take a SKU with a per-customer limit; alice's can.
+  REQUIRE(n.ask_cart<cart_view>("anon", create_atom::value, std::string{}));
+  auto anon = n.ask_cart<cart_view>("anon", item_atom::value, std::string{"LIM"}, int64_t{1}, false,
+                                    std::string{});
+  REQUIRE_FALSE(anon);
+  CHECK(is(anon.error(), errc::login_required));
+  REQUIRE(n.ask_cart<cart_view>("m2", create_atom::value, std::string{"alice"}));
+  CHECK(n.ask_cart<cart_view>("m2", item_atom::value, std::string{"LIM"}, int64_t{2}, false,
+                              std::string{"alice"}));
 }

@@ -30,7 +30,8 @@ sku_model make_sku(int64_t on_hand, int64_t limit = 0) {
 /// Decides and applies a hold; returns the error code or 0.
 int hold(sku_model& m, const std::string& cart, int64_t qty, const std::string& customer = "",
          int64_t now = 1000) {
-  auto d = m.decide_hold(cart, customer, qty, now, ttl, "h-" + cart);
+  actors::hold_request req{cart, customer, qty};
+  auto d = m.decide_hold(req, {now, ttl, 30 * 60'000}, "h-" + cart);
   if (!d) {
     return d.error().code();
   }
@@ -88,7 +89,7 @@ TEST_CASE("a hold is set to exactly qty: it grows, shrinks and goes") {
   CHECK(m.held() == 0);
   CHECK(m.hold_of_cart("c1") == nullptr);
   // Releasing what is not held changes nothing and decides no event.
-  auto d = m.decide_hold("c1", "", 0, 1, ttl, "x");
+  auto d = m.decide_hold(actors::hold_request{"c1", "", 0}, {1, ttl, ttl}, "x");
   REQUIRE(d);
   CHECK_FALSE(d->has_value());
   CHECK(hold(m, "c1", -1) == code(errc::invalid));
@@ -101,7 +102,7 @@ TEST_CASE("per-customer limit counts holds and sales across carts") {
   CHECK(hold(m, "c2", 1, "alice") == 0);
   CHECK(hold(m, "c3", 1, "bob") == 0);
   // A sale still counts against the limit.
-  auto c = m.decide_confirm(m.hold_of_cart("c1")->hold_id(), "o1", 2000);
+  auto c = m.decide_confirm(m.hold_of_cart("c1")->hold_id(), "o1", "c1", 2, 2000);
   REQUIRE(c);
   REQUIRE(c->has_value());
   m.apply(**c);
@@ -119,7 +120,7 @@ TEST_CASE("confirm moves held to sold, once") {
   auto m = make_sku(5);
   CHECK(hold(m, "c1", 2) == 0);
   auto id = m.hold_of_cart("c1")->hold_id();
-  auto c = m.decide_confirm(id, "o1", 2000);
+  auto c = m.decide_confirm(id, "o1", "c1", 2, 2000);
   REQUIRE(c);
   REQUIRE(c->has_value());
   m.apply(**c);
@@ -127,15 +128,15 @@ TEST_CASE("confirm moves held to sold, once") {
   CHECK(m.sold() == 2);
   CHECK(m.available() == 3);
   // A retry for the same order is recognised as done; another order cannot take it.
-  auto again = m.decide_confirm(id, "o1", 2000);
+  auto again = m.decide_confirm(id, "o1", "c1", 2, 2000);
   REQUIRE(again);
   CHECK_FALSE(again->has_value());
-  auto other = m.decide_confirm(id, "o2", 2000);
+  auto other = m.decide_confirm(id, "o2", "c1", 2, 2000);
   REQUIRE_FALSE(other);
   CHECK(other.error().code() == code(errc::not_found));
   // ... also after a snapshot round trip.
   sku_model restored{m.snapshot()};
-  auto retry = restored.decide_confirm(id, "o1", 3000);
+  auto retry = restored.decide_confirm(id, "o1", "c1", 2, 3000);
   REQUIRE(retry);
   CHECK_FALSE(retry->has_value());
 }
@@ -146,7 +147,7 @@ TEST_CASE("a returned sale goes back to stock and to the customer's limit, once"
   auto id = m.hold_of_cart("c1")->hold_id();
   // Nothing to return before the hold is confirmed.
   CHECK_FALSE(m.decide_return(id, "o1", 1500).has_value());
-  auto c = m.decide_confirm(id, "o1", 2000);
+  auto c = m.decide_confirm(id, "o1", "c1", 2, 2000);
   REQUIRE(c);
   REQUIRE(c->has_value());
   m.apply(**c);
@@ -162,7 +163,7 @@ TEST_CASE("a returned sale goes back to stock and to the customer's limit, once"
   CHECK(hold(m, "c2", 3, "alice") == 0); // the limit counts the returned units no more
   // A retry returns nothing more, and the hold cannot be confirmed again.
   CHECK_FALSE(m.decide_return(id, "o1", 3000).has_value());
-  auto again = m.decide_confirm(id, "o1", 3000);
+  auto again = m.decide_confirm(id, "o1", "c1", 2, 3000);
   REQUIRE_FALSE(again);
   CHECK(again.error().code() == code(errc::not_found));
   // Applying the return twice (a replay) changes nothing; the snapshot keeps it returned.
@@ -216,8 +217,8 @@ TEST_CASE("snapshot + replay gives the same state as the live model") {
   auto m = make_sku(50, 5);
   proto::EventBatch journal;
   for (int i = 0; i < 20; ++i) {
-    auto d = m.decide_hold("c" + std::to_string(i % 7), i % 2 ? "alice" : "", 1 + i % 3, 1000 + i,
-                           ttl, "h" + std::to_string(i));
+    actors::hold_request req{"c" + std::to_string(i % 7), i % 2 ? "alice" : "", 1 + i % 3};
+    auto d = m.decide_hold(req, {1000 + i, ttl, ttl}, "h" + std::to_string(i));
     if (d && *d) {
       m.apply(**d);
       *journal.add_events() = **d;
@@ -237,4 +238,108 @@ TEST_CASE("snapshot + replay gives the same state as the live model") {
   CHECK(replayed.held() == m.held());
   CHECK(replayed.hold_count() == m.hold_count());
   check_invariant(restored);
+}
+
+TEST_CASE("confirm sells exactly what the order bought: another qty or cart is a conflict") {
+  // Issue 11, finding 1: a cart edited during checkout must not sell its new quantity under
+  // the order made for the old one.
+  auto m = make_sku(10);
+  CHECK(hold(m, "c1", 10) == 0);
+  const auto id = m.hold_of_cart("c1")->hold_id();
+  CHECK(hold(m, "c1", 1) == 0); // shrunk after the order was made for 10
+  for (auto [cart, qty] : {std::pair{"c1", int64_t{10}}, std::pair{"c2", int64_t{1}}}) {
+    auto c = m.decide_confirm(id, "o1", cart, qty, 2000);
+    REQUIRE_FALSE(c);
+    CHECK(c.error().code() == code(errc::conflict));
+  }
+  CHECK(m.sold() == 0);
+  CHECK(m.held() == 1);
+  CHECK(hold(m, "c1", 40) == code(errc::sold_out)); // grown: 39 more than 9 available
+  auto ok = m.decide_confirm(id, "o1", "c1", 1, 2000);
+  REQUIRE(ok);
+  REQUIRE(ok->has_value());
+  m.apply(**ok);
+  CHECK(m.sold() == 1);
+  check_invariant(m);
+}
+
+TEST_CASE("renewing a hold never moves its expiry past created + max_lifetime") {
+  auto m = make_sku(10);
+  constexpr int64_t max_life = 5 * ttl / 2; // 150 s
+  auto put = [&](int64_t qty, int64_t now) {
+    auto d = m.decide_hold(actors::hold_request{"c1", "", qty}, {now, ttl, max_life}, "h1");
+    REQUIRE(d);
+    if (*d) {
+      m.apply(**d);
+    }
+    return d->has_value();
+  };
+  CHECK(put(1, 1000));
+  CHECK(m.hold_of_cart("c1")->expires_at_ms() == 1000 + ttl);
+  CHECK(m.hold_of_cart("c1")->created_at_ms() == 1000);
+  CHECK(put(1, 1000 + ttl / 2)); // renewed: a full ttl from now
+  CHECK(m.hold_of_cart("c1")->expires_at_ms() == 1000 + ttl / 2 + ttl);
+  CHECK(put(2, 1000 + 2 * ttl)); // grown near the end of its life: capped
+  CHECK(m.hold_of_cart("c1")->expires_at_ms() == 1000 + max_life);
+  // At its limit a re-PUT of the same qty decides nothing, however often it comes.
+  for (int64_t now = 1000 + 2 * ttl + 1; now < 1000 + max_life; now += ttl / 4) {
+    CHECK_FALSE(put(2, now));
+  }
+  CHECK(m.hold_of_cart("c1")->expires_at_ms() == 1000 + max_life);
+  CHECK(m.hold_of_cart("c1")->created_at_ms() == 1000);
+  // Replay keeps it: a snapshot round trip has the same creation time.
+  sku_model restored{m.snapshot()};
+  CHECK(restored.hold_of_cart("c1")->created_at_ms() == 1000);
+  // A max_lifetime below the ttl still gives every hold one whole ttl.
+  auto n = make_sku(10);
+  auto d = n.decide_hold(actors::hold_request{"c9", "", 1}, {1000, ttl, ttl / 10}, "h9");
+  REQUIRE(d);
+  REQUIRE(d->has_value());
+  CHECK((*d)->hold_set().expires_at_ms() == 1000 + ttl);
+}
+
+TEST_CASE("a cart in another currency cannot take the SKU; shrinking is always allowed") {
+  auto m = make_sku(10); // USD
+  auto put = [&](const std::string& cart, int64_t qty, const std::string& currency) {
+    actors::hold_request req{cart, "", qty, currency};
+    auto d = m.decide_hold(req, {1000, ttl, ttl}, "h-" + cart);
+    if (!d) {
+      return static_cast<int>(d.error().code());
+    }
+    if (*d) {
+      m.apply(**d);
+    }
+    return 0;
+  };
+  CHECK(put("c1", 2, "EUR") == code(errc::currency_mismatch));
+  CHECK(m.held() == 0);
+  CHECK(put("c1", 2, "") == 0);    // an empty cart takes any currency
+  CHECK(put("c2", 1, "USD") == 0); // the same currency
+  CHECK(put("c1", 1, "EUR") == 0); // shrinking takes nothing more
+  CHECK(m.held() == 2);
+}
+
+TEST_CASE("with customers verified, a per-customer limit needs a customer") {
+  auto m = make_sku(10, 2);
+  auto put = [&](const std::string& cart, const std::string& customer, bool login_required) {
+    actors::hold_request req{cart, customer, 1, "", login_required};
+    auto d = m.decide_hold(req, {1000, ttl, ttl}, "h-" + cart);
+    if (!d) {
+      return static_cast<int>(d.error().code());
+    }
+    if (*d) {
+      m.apply(**d);
+    }
+    return 0;
+  };
+  CHECK(put("anon", "", true) == code(errc::login_required));
+  CHECK(m.held() == 0);
+  CHECK(put("anon", "", false) == 0); // development: each anonymous cart is limited alone
+  CHECK(put("a1", "alice", true) == 0);
+  CHECK(put("a2", "alice", true) == 0);
+  CHECK(put("a3", "alice", true) == code(errc::limit_exceeded));
+  // Without a limit, anonymous carts are fine either way.
+  auto free = make_sku(10);
+  actors::hold_request req{"anon", "", 1, "", true};
+  CHECK(static_cast<bool>(free.decide_hold(req, {1000, ttl, ttl}, "h")));
 }

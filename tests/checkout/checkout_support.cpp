@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <tuple>
 
+#include <pqxx/pqxx>
+
 #include "surge/persistence/orders.hpp"
 #include "surge/persistence/redis.hpp"
 
@@ -16,6 +18,13 @@ namespace surge::itest {
 std::unique_ptr<paysim_process> start_paysim(std::vector<std::string> extra) {
   return std::make_unique<paysim_process>(std::vector<std::string>{"alpha", "beta"},
                                           std::move(extra));
+}
+
+std::string order_id_of(const node_process& node, const std::string& key) {
+  pqxx::connection pg{node.database_url()};
+  pqxx::nontransaction tx{pg};
+  auto rows = tx.exec_params("SELECT order_id FROM orders WHERE idempotency_key = $1", key);
+  return rows.empty() ? std::string{} : rows[0][0].as<std::string>();
 }
 
 node_config paying_node(const paysim_process& ps, std::vector<std::string> more,

@@ -59,6 +59,10 @@ json::value check_order(const response& r, int status, const std::string& cart,
 /// serialize(parse(a)) == serialize(parse(b)): the same JSON document.
 bool same_json(const std::string& a, const std::string& b);
 
+/// The order id the node gave Idempotency-Key `key` (read from its database: order ids are a
+/// keyed hash under ids.secret, which a client cannot compute); "" when there is no such order.
+std::string order_id_of(const node_process& node, const std::string& key);
+
 /// The charge log entries of every gateway for `key`.
 std::vector<logged_charge> charges_for(const paysim_process& ps, const std::string& key);
 std::size_t count_status(const std::vector<logged_charge>& log, const std::string& status);

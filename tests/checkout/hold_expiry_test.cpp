@@ -84,14 +84,39 @@ TEST_SUITE("hold_expiry") {
 
     const auto r = checkout(a.store(), cart, "key-half-expired", "tok_slow");
     check_error(r, 409, "hold_expired");
-    // Paid once; the refund is the outbox's business.
-    CHECK(count_status(charges_for(*ps, "key-half-expired"), "approved") == 1);
+    // Paid once, and given back before the answer (issue 11: a 409 hold_expired leaves the
+    // shopper charged nothing), exactly once, by the gateway that took it.
+    const auto paid = charges_for(*ps, "key-half-expired");
+    REQUIRE_MESSAGE(count_status(paid, "approved") == 1, describe(paid));
+    const auto refunds = ps->refunds();
+    REQUIRE(refunds.size() == 1);
+    CHECK(refunds[0].status == "refunded");
+    CHECK(refunds[0].charge_key == "key-half-expired");
+    CHECK(refunds[0].amount_cents == 800 + 2 * 900);
+    CHECK(refunds[0].gateway == paid[0].gateway);
+    for (const auto& c : ps->charges()) {
+      if (c.key == "key-half-expired" && c.status == "approved") {
+        CHECK(c.refunded_cents == 800 + 2 * 900);
+      }
+    }
+    CHECK(r.body.find("refunded") != std::string::npos);
     check_stock(a.stock("he-a"), 5, 0, 0);
     check_stock(a.stock("he-b"), 5, 0, 0); // B's sale was returned
-    // A retry with the same key answers the same and changes nothing.
+    // The order says so: cancelled, its refund done.
+    const auto order_id = order_id_of(node, "key-half-expired");
+    const auto o = a.store().get("/api/v1/orders/" + order_id);
+    REQUIRE_MESSAGE(o.status == 200, describe(o));
+    const auto order = parse_json(o.body);
+    CHECK(str_of(order, "status") == "cancelled");
+    CHECK(str_of(member(order, "refund"), "status") == "refunded");
+    CHECK(int_of(member(order, "refund"), "amount_cents") == 800 + 2 * 900);
+    // A retry with the same key answers the same and changes nothing: no second refund.
     check_error(checkout(a.store(), cart, "key-half-expired", "tok_slow"), 409, "hold_expired");
     check_stock(a.stock("he-b"), 5, 0, 0);
     CHECK(count_status(charges_for(*ps, "key-half-expired"), "approved") == 1);
+    CHECK(ps->refunds().size() == 1);
+    // The cart is the shopper's again (the checkout's claim ended with the refund).
+    CHECK_MESSAGE(a.put_item(cart, "he-b", 1).status == 200, "the cart stayed claimed");
   }
 
 } // TEST_SUITE

@@ -3,15 +3,16 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include "surge/actors/errors.hpp"
+#include "surge/actors/ids.hpp"
 #include "surge/net/json.hpp"
 
 namespace surge::net {
@@ -206,7 +207,11 @@ std::string cart_json(const actors::cart_view& c) {
   }
   out += ']';
   field(out, "total_cents", c.total_cents);
-  field(out, "currency", c.currency);
+  if (c.currency.empty()) {
+    out += ",\"currency\":null"; // no line yet: the first one fixes it
+  } else {
+    field(out, "currency", c.currency);
+  }
   out += '}';
   return out;
 }
@@ -347,17 +352,38 @@ using params = path_params;
 
 // -- storefront handlers --------------------------------------------------------------------
 
-std::string random_cart_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "c_";
-  for (int k = 0; k < 2; ++k) {
-    auto x = rng();
-    for (int i = 0; i < 16; ++i) {
-      id += hex[(x >> (i * 4)) & 0xF];
-    }
+// -- customers ------------------------------------------------------------------------------
+
+/// Who is asking: the verified customer of the request's bearer token, "" without one, or the
+/// 401 to answer. Only routes that act for a customer ask; without auth.* nothing is verified
+/// and every request is anonymous here (the body's customer_id is trusted instead).
+std::variant<std::string, http_response> principal_of(const bridge_env& env,
+                                                      const http_request& req) {
+  if (!env.customers || !env.customers->enabled()) {
+    return std::string{};
   }
-  return id;
+  auto auth = req.header("authorization");
+  if (!auth) {
+    return std::string{};
+  }
+  constexpr std::string_view scheme = "bearer ";
+  auto refuse = [](std::string_view why) {
+    auto resp = error_response(401, "unauthorized", why);
+    resp.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    return resp;
+  };
+  if (auth->size() <= scheme.size() ||
+      !std::equal(scheme.begin(), scheme.end(), auth->begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      })) {
+    return refuse("Authorization must be 'Bearer <customer token>'");
+  }
+  auto verdict =
+      env.customers->verify(auth->substr(scheme.size()), std::chrono::system_clock::now());
+  if (auto* no = std::get_if<auth_refusal>(&verdict)) {
+    return refuse(std::string{"the customer token is not valid ("} + to_string(no->code) + ")");
+  }
+  return std::move(std::get<verified_customer>(verdict).id);
 }
 
 void get_product(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
@@ -514,6 +540,11 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&
 }
 
 void create_cart(std::shared_ptr<bridge_env> env, http_request&& req, params&&, responder r) {
+  auto who = principal_of(*env, req);
+  if (auto* resp = std::get_if<http_response>(&who)) {
+    return r(std::move(*resp));
+  }
+  const auto& principal = std::get<std::string>(who);
   auto body = object_body(req, true);
   if (auto* resp = std::get_if<http_response>(&body)) {
     return r(std::move(*resp));
@@ -526,20 +557,44 @@ void create_cart(std::shared_ptr<bridge_env> env, http_request&& req, params&&, 
   if (!customer->empty() && !valid_customer(*customer)) {
     return r(bad_request("'customer_id' may hold only letters, digits and ._@+-"));
   }
-  auto id = random_cart_id();
+  if (env->customers && env->customers->enabled()) {
+    // Customers are verified: the token says who the cart is for, never the body.
+    if (principal.empty() && !customer->empty()) {
+      return r(error_response(401, "login_required",
+                              "a cart for a customer needs that customer's token "
+                              "(Authorization: Bearer)"));
+    }
+    if (!principal.empty() && !customer->empty() && *customer != principal) {
+      return r(error_response(403, "forbidden", "'customer_id' is not the token's customer"));
+    }
+    *customer = principal;
+  }
   call<actors::cart_view>(
-      *env, env->carts->acquire(id), std::move(r),
+      *env, env->carts->acquire(actors::random_id("c_")), std::move(r),
       [](actors::cart_view& c) { return json_response(201, cart_json(c)); },
       actors::create_atom::value, *customer);
 }
 
-void get_cart(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+/// Runs `f(principal)` for a request that acts for a customer, or answers its 401.
+template <class F>
+void as_customer(const bridge_env& env, const http_request& req, responder& r, F f) {
+  auto who = principal_of(env, req);
+  if (auto* resp = std::get_if<http_response>(&who)) {
+    return r(std::move(*resp));
+  }
+  f(std::move(std::get<std::string>(who)));
+}
+
+void get_cart(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such cart"));
   }
-  call<actors::cart_view>(
-      *env, env->carts->acquire(p[0]), std::move(r),
-      [](actors::cart_view& c) { return json_response(200, cart_json(c)); }, caf::get_atom::value);
+  as_customer(*env, req, r, [&](std::string principal) {
+    call<actors::cart_view>(
+        *env, env->carts->acquire(p[0]), std::move(r),
+        [](actors::cart_view& c) { return json_response(200, cart_json(c)); }, caf::get_atom::value,
+        std::move(principal));
+  });
 }
 
 void put_item(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
@@ -558,23 +613,27 @@ void put_item(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, r
   if (!qty) {
     return r(bad_request(err));
   }
-  call<actors::cart_view>(
-      *env, env->carts->acquire(p[0]), std::move(r),
-      [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
-      actors::item_atom::value, p[1], *qty, false);
+  as_customer(*env, req, r, [&](std::string principal) {
+    call<actors::cart_view>(
+        *env, env->carts->acquire(p[0]), std::move(r),
+        [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+        actors::item_atom::value, p[1], *qty, false, std::move(principal));
+  });
 }
 
-void delete_item(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+void delete_item(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such cart"));
   }
   if (!valid_sku(p[1])) {
     return r(not_found("no such product"));
   }
-  call<actors::cart_view>(
-      *env, env->carts->acquire(p[0]), std::move(r),
-      [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
-      actors::item_atom::value, p[1], int64_t{0}, true);
+  as_customer(*env, req, r, [&](std::string principal) {
+    call<actors::cart_view>(
+        *env, env->carts->acquire(p[0]), std::move(r),
+        [](actors::cart_view& c) { return json_response(200, cart_json(c)); },
+        actors::item_atom::value, p[1], int64_t{0}, true, std::move(principal));
+  });
 }
 
 bool valid_key(std::string_view s) {
@@ -606,6 +665,13 @@ std::string order_json(const actors::order_view& o) {
   field(out, "total_cents", o.total_cents);
   field(out, "currency", o.currency);
   field(out, "created_at", rfc3339_ms(o.created_at_ms));
+  if (!o.refund_status.empty()) {
+    // A cancelled order that had been charged says what became of the money.
+    out += ",\"refund\":{";
+    field(out, "status", o.refund_status, true);
+    field(out, "amount_cents", o.refunded_cents);
+    out += '}';
+  }
   out += '}';
   return out;
 }
@@ -641,21 +707,25 @@ void checkout(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, r
   if (token->empty()) {
     return r(bad_request("payment.token must not be empty"));
   }
-  actors::checkout_request cr{std::string{*key}, p[0], *method, *token};
-  call<actors::order_view>(
-      *env, env->orders->acquire(actors::order_id_for(cr.idempotency_key)), std::move(r),
-      [](actors::order_view& o) { return json_response(201, order_json(o)); },
-      actors::checkout_atom::value, cr);
+  as_customer(*env, req, r, [&](std::string principal) {
+    actors::checkout_request cr{std::string{*key}, p[0], *method, *token, std::move(principal)};
+    call<actors::order_view>(
+        *env, env->orders->acquire(env->ids->order_id_for(cr.idempotency_key)), std::move(r),
+        [](actors::order_view& o) { return json_response(201, order_json(o)); },
+        actors::checkout_atom::value, cr);
+  });
 }
 
-void get_order(std::shared_ptr<bridge_env> env, http_request&&, params&& p, responder r) {
+void get_order(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such order"));
   }
-  call<actors::order_view>(
-      *env, env->orders->acquire(p[0]), std::move(r),
-      [](actors::order_view& o) { return json_response(200, order_json(o)); },
-      caf::get_atom::value);
+  as_customer(*env, req, r, [&](std::string principal) {
+    call<actors::order_view>(
+        *env, env->orders->acquire(p[0]), std::move(r),
+        [](actors::order_view& o) { return json_response(200, order_json(o)); },
+        caf::get_atom::value, std::move(principal));
+  });
 }
 
 // -- admin handlers -------------------------------------------------------------------------
@@ -928,6 +998,14 @@ http_response to_http_error(const caf::error& err) {
     case errc::idempotency_conflict:
       return error_response(422, "idempotency_conflict",
                             msg.empty() ? "the key was used for another request" : msg);
+    case errc::checkout_in_progress:
+      return error_response(409, "checkout_in_progress",
+                            msg.empty() ? "a checkout of this cart is under way" : msg);
+    case errc::currency_mismatch:
+      return error_response(409, "currency_mismatch",
+                            msg.empty() ? "the cart is in another currency" : msg);
+    case errc::login_required:
+      return error_response(401, "login_required", msg.empty() ? "sign in first" : msg);
     case errc::unavailable:
       break;
     }

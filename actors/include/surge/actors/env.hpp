@@ -46,7 +46,13 @@ std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_
 struct entity_options {
   std::string node_id;
   std::chrono::milliseconds holds_ttl{600000};
+  /// A hold's expiry never moves past its creation + max(holds_max_lifetime, holds_ttl).
+  std::chrono::milliseconds holds_max_lifetime{1800000};
   std::chrono::milliseconds carts_ttl{7 * 24 * 3600 * 1000LL};
+  std::chrono::milliseconds carts_empty_ttl{3600000}; ///< a cart without lines
+  /// Customers are verified (auth.*): a cart's customer id is a verified one, only that
+  /// customer may use the cart and its orders, and a per-customer limit needs a customer.
+  bool verify_customers = false;
   std::chrono::milliseconds idle_timeout{120000};
   std::chrono::milliseconds call_timeout{5000}; ///< entity-to-entity requests
   uint32_t snapshot_every = 100; ///< journal events between snapshots (at least the snapshot size)

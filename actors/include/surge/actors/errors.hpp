@@ -22,6 +22,9 @@ enum class errc : uint8_t {
   hold_expired,         ///< a cart hold ran out before checkout (409 hold_expired)
   empty_cart,           ///< checkout of a cart without lines (409 empty_cart)
   idempotency_conflict, ///< a key reused for another cart or body (422 idempotency_conflict)
+  checkout_in_progress, ///< the cart's lines are claimed by a running checkout (409)
+  currency_mismatch,    ///< an item in another currency than the cart's (409 currency_mismatch)
+  login_required,       ///< a per-customer limit needs a verified customer (401 login_required)
 };
 
 constexpr caf::atom_value error_category = caf::atom("surge");

@@ -37,13 +37,19 @@ using route_atom = caf::atom_constant<caf::atom("route")>;
 /// Set the hold of `cart_id` on a SKU to exactly `qty` (0 releases it).
 struct hold_request {
   std::string cart_id;
-  std::string customer_id;
+  std::string customer_id; ///< empty: an anonymous cart
   int64_t qty = 0;
+  /// The cart's currency, fixed by its other lines (empty: any); another is currency_mismatch.
+  std::string currency = {};
+  /// The node verifies customers (auth.*): a SKU with a per-customer limit then refuses
+  /// anonymous carts (login_required) instead of limiting each cart on its own.
+  bool login_required = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hold_request& x) {
-  return f(caf::meta::type_name("surge.hold_request"), x.cart_id, x.customer_id, x.qty);
+  return f(caf::meta::type_name("surge.hold_request"), x.cart_id, x.customer_id, x.qty, x.currency,
+           x.login_required);
 }
 
 /// A hold as the SKU decided it. qty 0: the cart holds nothing of this SKU.
@@ -137,14 +143,15 @@ typename Inspector::result_type inspect(Inspector& f, cart_view& x) {
 struct checkout_request {
   std::string idempotency_key;
   std::string cart_id;
-  std::string method; ///< "card"
-  std::string token;  ///< payment token, e.g. "tok_ok"
+  std::string method;         ///< "card"
+  std::string token;          ///< payment token, e.g. "tok_ok"
+  std::string principal = {}; ///< the verified customer asking (empty: none), see cart_actor
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkout_request& x) {
   return f(caf::meta::type_name("surge.checkout_request"), x.idempotency_key, x.cart_id, x.method,
-           x.token);
+           x.token, x.principal);
 }
 
 struct order_line_view {
@@ -158,7 +165,8 @@ typename Inspector::result_type inspect(Inspector& f, order_line_view& x) {
   return f(caf::meta::type_name("surge.order_line_view"), x.sku, x.qty, x.price_cents);
 }
 
-/// API.md's order object.
+/// API.md's order object, plus why it failed or was cancelled and the refund of a cancelled
+/// order that had been charged.
 struct order_view {
   std::string order_id;
   std::string cart_id;
@@ -167,12 +175,15 @@ struct order_view {
   int64_t total_cents = 0;
   std::string currency;
   int64_t created_at_ms = 0;
+  std::string reason;        ///< e.g. "payment_declined", "hold_expired"; empty when none
+  std::string refund_status; ///< "", "pending", "refunded" or "failed"
+  int64_t refunded_cents = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_view& x) {
   return f(caf::meta::type_name("surge.order_view"), x.order_id, x.cart_id, x.status, x.lines,
-           x.total_cents, x.currency, x.created_at_ms);
+           x.total_cents, x.currency, x.created_at_ms, x.reason, x.refund_status, x.refunded_cents);
 }
 
 } // namespace surge::actors

@@ -11,6 +11,7 @@
 #include <caf/expected.hpp>
 
 #include "surge.pb.h"
+#include "surge/actors/messages.hpp"
 
 namespace surge::actors {
 
@@ -43,17 +44,32 @@ class sku_model {
   /// holds.
   int64_t customer_qty(const std::string& customer_id, const std::string& cart_id) const;
 
-  /// Sets the hold of `cart_id` to exactly `qty` with expiry now + ttl. `new_hold_id` names the
-  /// hold if the cart has none yet. Returns nullopt when nothing changes (qty 0, no hold).
-  /// Errors: not_found (SKU unknown), invalid (qty < 0), sold_out, limit_exceeded.
-  caf::expected<std::optional<proto::SkuEvent>>
-  decide_hold(const std::string& cart_id, const std::string& customer_id, int64_t qty,
-              int64_t now_ms, int64_t ttl_ms, const std::string& new_hold_id) const;
+  /// How long holds live: each (re)set of a hold expires `ttl_ms` later, but never later than
+  /// `max_lifetime_ms` (at least `ttl_ms`) after the hold was first taken.
+  struct hold_terms {
+    int64_t now_ms = 0;
+    int64_t ttl_ms = 0;
+    int64_t max_lifetime_ms = 0;
+  };
 
-  /// Turns a hold into a sale. nullopt when the hold was already confirmed for `order_id` (a
-  /// retry). Errors: not_found (no such hold: released, expired, or sold to another order).
-  caf::expected<std::optional<proto::SkuEvent>>
-  decide_confirm(const std::string& hold_id, const std::string& order_id, int64_t now_ms) const;
+  /// Sets the hold of `req.cart_id` to exactly `req.qty`. `new_hold_id` names the hold if the
+  /// cart has none yet. Returns nullopt when nothing changes (qty 0 and no hold, or the same qty
+  /// at the same expiry). Checks, when the hold grows: currency_mismatch (req.currency is
+  /// another), login_required (a per-customer limit, an anonymous cart and req.login_required),
+  /// sold_out, limit_exceeded. Errors also: not_found (SKU unknown), invalid (qty < 0). An
+  /// existing hold keeps its id, customer and creation time.
+  caf::expected<std::optional<proto::SkuEvent>> decide_hold(const hold_request& req,
+                                                            const hold_terms& terms,
+                                                            const std::string& new_hold_id) const;
+
+  /// Turns the hold into a sale for `order_id`, which bought `qty` of it for `cart_id`.
+  /// nullopt when the hold was already confirmed for `order_id` (a retry). Errors: not_found
+  /// (no such hold: released, expired, or sold to another order), conflict (the hold is not
+  /// what the order bought: another cart's, or another quantity — its cart changed it).
+  caf::expected<std::optional<proto::SkuEvent>> decide_confirm(const std::string& hold_id,
+                                                               const std::string& order_id,
+                                                               const std::string& cart_id,
+                                                               int64_t qty, int64_t now_ms) const;
 
   /// Undoes the sale of a hold confirmed for `order_id` (its order was cancelled): sold -= qty,
   /// and the customer's count drops by qty. nullopt when there is nothing to undo: the hold was

@@ -7,6 +7,7 @@
 
 #include "surge/actors/cart.hpp"
 #include "surge/actors/env.hpp"
+#include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/membership.hpp"
@@ -30,7 +31,8 @@ namespace surge::runtime {
 /// stop(). Not copyable.
 class entity_layer {
  public:
-  /// Throws std::invalid_argument naming the setting when payments.gateways is malformed.
+  /// Throws std::invalid_argument naming the setting when payments.gateways is malformed, or
+  /// when ids.secret is not the secret of the database's other nodes.
   explicit entity_layer(const config::node_options& opts);
   ~entity_layer();
   entity_layer(const entity_layer&) = delete;
@@ -51,6 +53,7 @@ class entity_layer {
   std::unique_ptr<actors::order_pool> orders_pool;
   std::unique_ptr<persistence::commit_queue> journal;
   std::unique_ptr<net::payments::payment_router> payments;
+  std::shared_ptr<const actors::id_keys> ids; ///< shared by every node of the database
   std::shared_ptr<actors::entity_env> env;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;

@@ -13,8 +13,10 @@
 
 #include "surge/actors/cart.hpp"
 #include "surge/actors/env.hpp"
+#include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/net/customer_auth.hpp"
 #include "surge/net/page_cache.hpp"
 #include "surge/net/router.hpp"
 
@@ -69,6 +71,10 @@ struct bridge_env {
   std::shared_ptr<page_cache> pages;
   std::shared_ptr<page_cache> listings;
   std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
+  /// Verifies customer tokens (auth.*); null or disabled: customers are not verified.
+  std::shared_ptr<const customer_verifier> customers;
+  /// Derives order ids from Idempotency-Keys (ids.secret). Required.
+  std::shared_ptr<const actors::id_keys> ids;
   std::string node_id;
   std::string cluster_address;
   uint32_t shards = 256;

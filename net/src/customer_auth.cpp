@@ -3,6 +3,7 @@
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -316,6 +317,11 @@ struct customer_verifier::keys {
   std::string audience;            ///< empty: not checked
   double leeway_s = 0;
   std::unique_ptr<token_cache> cache; ///< null: no cache (cache_entries 0)
+
+  keys() = default;
+  keys(const keys&) = delete;
+  keys& operator=(const keys&) = delete;
+  ~keys() { OPENSSL_cleanse(secret.data(), secret.size()); }
 };
 
 customer_verifier::customer_verifier() = default;

@@ -1,12 +1,12 @@
 # Included from tests/CMakeLists.txt by the main (g++) build: builds the fuzz tree with clang as an
-# external project (SURGE_FUZZ=ON builds only net/ and tests/fuzz) and runs fuzz_request for a
-# bounded time as the ctest test "fuzz_request" (label "fuzz"). Without clang++-14 nothing is
-# added and a warning says so.
+# external project (SURGE_FUZZ=ON builds only net/ and tests/fuzz) and runs fuzz_request and
+# fuzz_token for a bounded time as the ctest tests of the same names (label "fuzz"). Without
+# clang++-14 nothing is added and a warning says so.
 include(ExternalProject)
 
 find_program(SURGE_FUZZ_CLANGXX NAMES clang++-14)
 if(NOT SURGE_FUZZ_CLANGXX)
-  message(WARNING "clang++-14 not found: the fuzz_request target and test are skipped")
+  message(WARNING "clang++-14 not found: the fuzz targets and tests are skipped")
 else()
   set(SURGE_FUZZ_BUILD_DIR ${CMAKE_BINARY_DIR}/fuzz-build)
   ExternalProject_Add(surge_fuzz
@@ -16,7 +16,8 @@ else()
       -DSURGE_FUZZ=ON
       -DCMAKE_CXX_COMPILER=${SURGE_FUZZ_CLANGXX}
       -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    BUILD_COMMAND ${CMAKE_COMMAND} --build ${SURGE_FUZZ_BUILD_DIR} --target fuzz_request -j 2
+    BUILD_COMMAND ${CMAKE_COMMAND} --build ${SURGE_FUZZ_BUILD_DIR} --target fuzz_request fuzz_token
+                  -j 2
     INSTALL_COMMAND ""
     BUILD_ALWAYS ON
   )
@@ -33,4 +34,15 @@ else()
     COMMAND ${SURGE_FUZZ_BUILD_DIR}/tests/fuzz/fuzz_request
             -max_total_time=20 -rss_limit_mb=2048 ${SURGE_FUZZ_CORPUS})
   set_tests_properties(fuzz_request PROPERTIES LABELS fuzz TIMEOUT 120)
+
+  set(SURGE_FUZZ_TOKEN_CORPUS ${CMAKE_BINARY_DIR}/fuzz-corpus/fuzz_token)
+  file(MAKE_DIRECTORY ${SURGE_FUZZ_TOKEN_CORPUS})
+  file(GLOB SURGE_FUZZ_TOKEN_SEEDS ${CMAKE_CURRENT_LIST_DIR}/corpus_token/*)
+  file(COPY ${SURGE_FUZZ_TOKEN_SEEDS} DESTINATION ${SURGE_FUZZ_TOKEN_CORPUS})
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${SURGE_FUZZ_TOKEN_SEEDS})
+
+  add_test(NAME fuzz_token
+    COMMAND ${SURGE_FUZZ_BUILD_DIR}/tests/fuzz/fuzz_token
+            -max_total_time=20 -rss_limit_mb=2048 ${SURGE_FUZZ_TOKEN_CORPUS})
+  set_tests_properties(fuzz_token PROPERTIES LABELS fuzz TIMEOUT 120)
 endif()

@@ -133,7 +133,7 @@ constexpr milliseconds days(int64_t n) {
 
 /// Every setting of surge-node, in --help order. To add one: add a member to node_options, then
 /// one line here. Nothing else in this file names a setting except node.id's computed default and
-/// the admin.token rule in validate().
+/// the rules in validate().
 const std::vector<setting_def>& settings_table() {
   using o = node_options;
   static const std::vector<setting_def> table = {
@@ -662,6 +662,17 @@ std::optional<load_error> validate(const node_options& opts,
     std::string where = it == origins.end() ? "default" : it->second;
     return load_error{"setting 'admin.token' is required when admin.host ('" + opts.admin_host +
                       "', " + where + ") is not a loopback address"};
+  }
+  // The cluster port authenticates nobody without mutual TLS: off loopback it needs cluster.tls,
+  // or the operator's explicit cluster.insecure. An empty host binds every address.
+  if (!is_loopback(opts.cluster_host) && !opts.cluster_tls && !opts.cluster_insecure) {
+    auto it = origins.find("cluster.host");
+    std::string where = it == origins.end() ? "default" : it->second;
+    return load_error{"setting 'cluster.host' ('" + opts.cluster_host + "', " + where +
+                      ") is not a loopback address: any host that reaches the cluster port could "
+                      "act as a member. Set 'cluster.tls=true' (mutual TLS with cluster.tls_cert, "
+                      "cluster.tls_key and cluster.tls_ca) or, to accept that, "
+                      "'cluster.insecure=true'"};
   }
   if (opts.cluster_lease < 3 * opts.cluster_heartbeat) {
     return load_error{"setting 'cluster.lease' must be at least three times cluster.heartbeat ('" +

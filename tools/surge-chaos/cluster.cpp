@@ -299,6 +299,9 @@ std::vector<std::string> cluster_env::node_command(std::size_t i) const {
     for (const char* k : {"--http.host=", "--admin.host=", "--cluster.host="}) {
       argv.push_back(k + n.host);
     }
+    // A non-loopback cluster.host needs mutual TLS or this explicit choice: the run's bridge is
+    // private to this machine's namespaces.
+    argv.emplace_back("--cluster.insecure=true");
   }
   if (!o_.admin_token.empty()) {
     argv.push_back("--admin.token=" + o_.admin_token);

@@ -674,6 +674,31 @@ std::optional<load_error> validate(const node_options& opts,
                       "cluster.tls_key and cluster.tls_ca) or, to accept that, "
                       "'cluster.insecure=true'"};
   }
+  // Each admin.allowed_origins entry is an exact origin: http(s)://host[:port], nothing more.
+  for (std::string_view rest = opts.admin_allowed_origins; !rest.empty();) {
+    const auto comma = rest.find(',');
+    const auto entry = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (entry.empty()) {
+      continue;
+    }
+    std::string lower;
+    for (char c : entry) {
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    std::string_view host = lower;
+    for (std::string_view scheme : {"https://", "http://"}) {
+      if (starts_with(host, scheme)) {
+        host.remove_prefix(scheme.size());
+        break;
+      }
+    }
+    if (host.size() == lower.size() || host.empty() ||
+        host.find_first_of("/?#@ \t") != std::string_view::npos) {
+      return load_error{"setting 'admin.allowed_origins': '" + std::string{entry} +
+                        "' is not an origin (http://host[:port] or https://host[:port], no path)"};
+    }
+  }
   if (opts.cluster_lease < 3 * opts.cluster_heartbeat) {
     return load_error{"setting 'cluster.lease' must be at least three times cluster.heartbeat ('" +
                       std::to_string(opts.cluster_heartbeat.count()) +

@@ -76,6 +76,7 @@ struct node::impl {
       bridge->call_timeout = std::chrono::milliseconds{500};
     }
     bridge->admin_token = opts.admin_token;
+    bridge->admin_allowed_origins = opts.admin_allowed_origins;
     bridge->node_id = opts.node_id;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;

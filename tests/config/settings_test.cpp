@@ -239,6 +239,21 @@ TEST_CASE("cluster.host off loopback needs cluster.tls or cluster.insecure") {
                  "cluster.insecure"));
 }
 
+TEST_CASE("admin.allowed_origins: a comma list of exact origins") {
+  CHECK(load_ok({}).admin_allowed_origins.empty());
+  CHECK(load_ok({"--admin.allowed_origins=https://ops.example.com, http://127.0.0.1:3000,"})
+            .admin_allowed_origins == "https://ops.example.com, http://127.0.0.1:3000,");
+  CHECK(load_ok({"--admin.allowed_origins=HTTPS://Ops.Example.com:8443"}).admin_allowed_origins ==
+        "HTTPS://Ops.Example.com:8443");
+  for (const char* bad : {"ops.example.com", "https://ops.example.com/", "https://a.com/console",
+                          "null", "ftp://a.com", "https://", "https://u@a.com", "*"}) {
+    INFO("admin.allowed_origins entry " << bad);
+    auto e = load_err({std::string{"--admin.allowed_origins=https://ok.com,"} + bad});
+    CHECK(contains(e, "'admin.allowed_origins'"));
+    CHECK(contains(e, bad));
+  }
+}
+
 TEST_CASE("parse_duration") {
   std::chrono::milliseconds d{0};
   CHECK(parse_duration("250ms", d));

@@ -69,6 +69,9 @@ struct bridge_env {
   std::shared_ptr<page_cache> pages;
   std::shared_ptr<page_cache> listings;
   std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
+  /// admin.allowed_origins: comma list of Origins the admin API accepts besides the console's
+  /// own. Read when the admin router is made.
+  std::string admin_allowed_origins;
   std::string node_id;
   std::string cluster_address;
   uint32_t shards = 256;

@@ -158,8 +158,11 @@ void private_redis::launch() {
   if (host_ != "127.0.0.1") {
     argv.push_back(host_); // --bind 127.0.0.1 10.77.0.1
   }
-  for (const char* a : {"--dir", dir_.c_str(), "--save", "3600 1", "--appendonly", "no",
-                        "--protected-mode", "no"}) {
+  // A memory cap and no eviction, as scripts/services.sh runs it: a full Redis refuses writes
+  // and never drops a cart that holds stock.
+  for (const char* a :
+       {"--dir", dir_.c_str(), "--save", "3600 1", "--appendonly", "no", "--protected-mode", "no",
+        "--maxmemory", "1gb", "--maxmemory-policy", "noeviction"}) {
     argv.emplace_back(a);
   }
   proc_.start(argv, log_);

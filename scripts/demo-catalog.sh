@@ -2,7 +2,7 @@
 # Loads a small demo catalog through the admin API: 12 products in 3 categories, including the
 # "hot" drop PS5-BF (stock 100, at most 2 per customer).
 #   SURGE_ADMIN_URL   admin base URL (default http://127.0.0.1:${SURGE_ADMIN_PORT:-9090})
-#   SURGE_ADMIN_TOKEN bearer token, if the node has admin.token set
+#   SURGE_ADMIN_TOKEN bearer token (default: data/admin.token when it exists, as run.sh makes it)
 # Idempotent: PUT replaces the product; stock is set only for a product that is new, so a second
 # run keeps what was held and sold meanwhile.
 set -euo pipefail
@@ -16,17 +16,27 @@ die() { echo "surge: ERROR: $*" >&2; exit 1; }
 
 command -v curl >/dev/null || die "curl not found; run $REPO/scripts/deps.sh"
 
-AUTH=()
-if [ -n "${SURGE_ADMIN_TOKEN:-}" ]; then
-  AUTH=(-H "Authorization: Bearer $SURGE_ADMIN_TOKEN")
+TOKEN="${SURGE_ADMIN_TOKEN:-}"
+if [ -z "$TOKEN" ] && [ -s "$REPO/data/admin.token" ]; then
+  TOKEN=$(<"$REPO/data/admin.token")
 fi
+
+# acurl ARGS...: curl with the admin token, which goes in through a config on stdin (printf is a
+# shell builtin), never on a command line that ps would show.
+acurl() {
+  if [ -n "$TOKEN" ]; then
+    printf 'header = "Authorization: Bearer %s"\n' "$TOKEN" | curl --config - "$@"
+  else
+    curl "$@"
+  fi
+}
 
 # call METHOD PATH JSON -- fails loudly on a non-2xx answer or no answer.
 call() {
   local method=$1 path=$2 body=$3 out code
   out=$(mktemp)
-  code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 10 -X "$method" \
-           -H 'Content-Type: application/json' "${AUTH[@]}" --data "$body" "$ADMIN$path") || {
+  code=$(acurl -sS -o "$out" -w '%{http_code}' --max-time 10 -X "$method" \
+           -H 'Content-Type: application/json' --data "$body" "$ADMIN$path") || {
     rm -f "$out"; die "demo catalog: $method $ADMIN$path: no answer from the admin API"; }
   if [ "${code:0:1}" != "2" ]; then
     echo "surge: $method $path -> HTTP $code: $(head -c 500 "$out")" >&2
@@ -38,7 +48,7 @@ call() {
 
 # status PATH -- the HTTP status of GET PATH ("000" when there is no answer).
 status() {
-  curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "${AUTH[@]}" "$ADMIN$1" 2>/dev/null || true
+  acurl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$ADMIN$1" 2>/dev/null || true
 }
 
 # sku | name | description | category | price_cents | currency | per_customer_limit | stock

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by run.sh, stop.sh and test.sh: the background processes run.sh starts (surge-node
-# members, HAProxy, surge-paysim), their pid and log files, and how to stop them.
+# members, HAProxy, surge-paysim), their pid and log files, how to stop them, and the secrets
+# run.sh hands to the nodes.
 # Expects REPO to be set.
 
 say() { echo "surge: $*"; }
@@ -10,7 +11,74 @@ die() { echo "surge: ERROR: $*" >&2; exit 1; }
 # variables it does not know, so they are kept out of the node's and the tests' environment.
 # shellcheck disable=SC2034  # used by run.sh and test.sh
 SCRIPT_KNOBS=(SURGE_PG_PORT SURGE_REDIS_PORT SURGE_READY_TIMEOUT SURGE_SERVICES_TIMEOUT
-  SURGE_BUILD_JOBS SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN SURGE_ADMIN_URL)
+  SURGE_BUILD_JOBS SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN SURGE_ADMIN_URL SURGE_REDIS_MAXMEMORY)
+
+# ---------------------------------------------------------------- secrets (run.sh)
+# Made once under data/ (gitignored), mode 0600, 32 random bytes from the OS as 64 hex digits, and
+# kept: the admin token (admin.token; surgectl reads data/admin.token), the HS256 secret of
+# customer tokens (auth.jwt_secret; `surgectl token` reads data/jwt.secret) and the key of derived
+# ids (ids.secret: order ids from Idempotency-Keys, so it must not change under a running shop).
+# The nodes get them in the environment only: a command line shows in ps.
+SECRETS=(admin.token:SURGE_ADMIN_TOKEN jwt.secret:SURGE_AUTH_JWT_SECRET ids.secret:SURGE_IDS_SECRET)
+
+# random_hex32: 32 random bytes from the OS CSPRNG as 64 lower-case hex digits, on stdout.
+random_hex32() {
+  if command -v openssl >/dev/null 2>&1; then
+    openssl rand -hex 32
+  else
+    od -An -N32 -tx1 /dev/urandom | tr -d ' \n'
+    echo
+  fi
+}
+
+# ensure_secret FILE: FILE (mode 0600) holds a secret afterwards. Returns 0 when it made a new
+# one, 1 when FILE already had one (kept as it is; its mode is set to 0600).
+ensure_secret() {
+  local file=$1 secret tmp
+  if [ -s "$file" ]; then
+    chmod 600 "$file"
+    return 1
+  fi
+  mkdir -p "$(dirname "$file")"
+  secret=$(random_hex32) || die "cannot read random bytes for $file"
+  [[ $secret =~ ^[0-9a-f]{64}$ ]] || die "cannot make a secret for $file (got '${#secret}' characters)"
+  tmp="$file.tmp.$$"
+  (umask 077 && printf '%s\n' "$secret" >"$tmp") || die "cannot write $tmp"
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$file"
+  return 0
+}
+
+# load_secrets: ensures $REPO/data/{admin.token,jwt.secret,ids.secret} and exports them as
+# SURGE_ADMIN_TOKEN, SURGE_AUTH_JWT_SECRET and SURGE_IDS_SECRET (a non-empty value the caller
+# already exported wins, and is named). Prints the admin token once, when it makes it; otherwise
+# where it is.
+load_secrets() {
+  local spec name var file made
+  for spec in "${SECRETS[@]}"; do
+    name=${spec%%:*}
+    var=${spec#*:}
+    file="$REPO/data/$name"
+    made=""
+    if ensure_secret "$file"; then
+      made=1
+    fi
+    if [ -n "${!var:-}" ]; then
+      say "$var is set in the environment: the nodes use it instead of data/$name"
+      continue
+    fi
+    export "$var=$(<"$file")"
+    if [ "$name" = admin.token ]; then
+      if [ -n "$made" ]; then
+        say "admin token (new, shown only this once; kept in data/admin.token, mode 0600): $(<"$file")"
+      else
+        say "admin token: data/admin.token (surgectl in $REPO reads it; curl: -H \"Authorization: Bearer \$(cat data/admin.token)\")"
+      fi
+    elif [ -n "$made" ]; then
+      say "made data/$name (mode 0600)"
+    fi
+  done
+}
 
 # ---------------------------------------------------------------- single node (run.sh --single)
 NODE_PID_FILE="$REPO/data/run/node.pid"

@@ -93,6 +93,10 @@ if [ -z "${SURGE_PAYMENTS_GATEWAYS:-}" ] && ! printf '%s\n' "${NODE_ARGS[@]}" | 
   export SURGE_PAYMENTS_GATEWAYS="alpha=http://127.0.0.1:7070,beta=json+http://127.0.0.1:7071"
 fi
 
+# The admin token, the customer-token secret and the ids key: made once under data/ (mode 0600)
+# and exported for the nodes (never on a command line: ps shows argv). See lib-node.sh.
+load_secrets
+
 # The scripts' own SURGE_* knobs are not node settings: keep them out of the nodes' environment.
 NODE_ENV=(env)
 for knob in "${SCRIPT_KNOBS[@]}" SURGE_TEST_PG_URL SURGE_TEST_REDIS_URL; do
@@ -174,6 +178,10 @@ defaults
 
 frontend storefront
     bind 127.0.0.1:$LB_HTTP_PORT
+    # The shopper's address for the nodes' rate limits: HAProxy appends it to X-Forwarded-For,
+    # and the nodes take the client from there because HAProxy (127.0.0.1) is in
+    # http.trusted_proxies.
+    option forwardfor
     default_backend surge_storefront
 
 backend surge_storefront
@@ -189,6 +197,8 @@ EOF
 
 frontend admin
     bind 127.0.0.1:$LB_ADMIN_PORT
+    # Authorization (the admin token), Origin and Content-Type pass through unchanged: each node
+    # checks them itself.
     default_backend surge_admin
 
 backend surge_admin
@@ -235,7 +245,9 @@ else
     || { tail -n 20 "$HAPROXY_LOG" >&2; die "HAProxy refuses $HAPROXY_CFG (log $HAPROXY_LOG)"; }
   echo "==== haproxy start $(date -u +%FT%TZ)" >>"$HAPROXY_LOG"
   # -db: stay in the foreground (logs on stdout, into data/log/haproxy.log); nohup + & backgrounds it.
-  nohup haproxy -db -f "$HAPROXY_CFG" >>"$HAPROXY_LOG" 2>&1 </dev/null &
+  # HAProxy needs none of the secrets in its environment.
+  nohup env -u SURGE_ADMIN_TOKEN -u SURGE_AUTH_JWT_SECRET -u SURGE_IDS_SECRET \
+    haproxy -db -f "$HAPROXY_CFG" >>"$HAPROXY_LOG" 2>&1 </dev/null &
   echo "$!" >"$HAPROXY_PID_FILE"
   say "started HAProxy on 127.0.0.1:$LB_HTTP_PORT (storefront) and 127.0.0.1:$LB_ADMIN_PORT (admin) (pid $!, config ${HAPROXY_CFG#"$REPO"/}, log ${HAPROXY_LOG#"$REPO"/})"
   until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$LB_HTTP_PORT/readyz" 2>/dev/null &&
@@ -269,6 +281,8 @@ surge: Surge is running (one node).
               $ADMIN_URL/admin/v1/cluster
               $ADMIN_URL/metrics${CONSOLE:+
   console     $CONSOLE}
+  admin token data/admin.token: curl -H "Authorization: Bearer \$(cat data/admin.token)"; surgectl reads it
+  customers   TOKEN=\$($CTL token --customer=alice)  (signed with data/jwt.secret), then -H "Authorization: Bearer \$TOKEN"
   payments    surge-paysim gateways alpha http://127.0.0.1:7070, beta http://127.0.0.1:7071 (charge log: /_charges)
   operate     $CTL status | nodes | shards | stock get PS5-BF
   orders      $CTL orders tail   (the surge:orders stream)
@@ -286,6 +300,8 @@ else
     echo "              $ADMIN_URL/admin/v1/cluster"
     echo "              $ADMIN_URL/admin/v1/products/PS5-BF/stock"
     [ -z "$CONSOLE" ] || echo "  console     $CONSOLE"
+    echo "  admin token data/admin.token: curl -H \"Authorization: Bearer \$(cat data/admin.token)\"; surgectl reads it"
+    echo "  customers   TOKEN=\$($CTL token --customer=alice)  (signed with data/jwt.secret), then -H \"Authorization: Bearer \$TOKEN\""
     for id in "${CLUSTER_NODES[@]}"; do
       printf '  node %-6s storefront http://127.0.0.1:%s  admin http://127.0.0.1:%s (/metrics%s)  cluster 127.0.0.1:%s\n' \
         "$id" "$(member_http_port "$id")" "$(member_admin_port "$id")" "${CONSOLE:+, /console}" \

@@ -14,7 +14,10 @@
 #   data/log/postgresql.log, data/log/redis.log
 #
 # PostgreSQL listens on 127.0.0.1:${SURGE_PG_PORT:-5432} (trust auth, role+db `surge`,
-# role is SUPERUSER), Redis on 127.0.0.1:${SURGE_REDIS_PORT:-6379}.
+# role is SUPERUSER), Redis on 127.0.0.1:${SURGE_REDIS_PORT:-6379} with maxmemory
+# ${SURGE_REDIS_MAXMEMORY:-1gb} and maxmemory-policy noeviction: a full Redis refuses writes (the
+# node answers 503) and never evicts a key, so a cart that holds stock is never dropped for room.
+# A Redis already running from data/ gets the same two settings (CONFIG SET).
 # Waits are bounded by ${SURGE_SERVICES_TIMEOUT:-60} seconds.
 set -euo pipefail
 
@@ -32,6 +35,7 @@ REDIS_CONF="$DATA/redis.conf"
 REDIS_DIR="$DATA/redis"
 REDIS_PID="$RUN/redis.pid"
 REDIS_LOG="$LOGDIR/redis.log"
+REDIS_MAXMEMORY="${SURGE_REDIS_MAXMEMORY:-1gb}"
 
 say() { echo "surge: $*"; }
 die() { echo "surge: ERROR: $*" >&2; exit 1; }
@@ -285,14 +289,28 @@ dir $REDIS_DIR
 appendonly yes
 appendfsync everysec
 save 3600 1 300 100 60 10000
+# A memory cap, and no eviction: carts hold stock (see the top of services.sh).
+maxmemory $REDIS_MAXMEMORY
+maxmemory-policy noeviction
 EOF
+}
+
+# redis_apply_memory_policy: maxmemory and noeviction on the running Redis (one started before
+# services.sh set them, or with another SURGE_REDIS_MAXMEMORY).
+redis_apply_memory_policy() {
+  local r1 r2
+  r1=$(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set maxmemory "$REDIS_MAXMEMORY" 2>&1) || true
+  r2=$(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set maxmemory-policy noeviction 2>&1) || true
+  [ "$r1" = OK ] || die "Redis refuses maxmemory '$REDIS_MAXMEMORY' (SURGE_REDIS_MAXMEMORY): $r1"
+  [ "$r2" = OK ] || die "Redis refuses maxmemory-policy noeviction: $r2"
 }
 
 redis_start() {
   command -v redis-server >/dev/null || die "redis-server not found; run scripts/deps.sh"
   mkdir -p "$REDIS_DIR" "$RUN" "$LOGDIR"
   if redis_ping && redis_is_ours; then
-    say "Redis already running (127.0.0.1:$REDIS_PORT, dir $REDIS_DIR) - reusing"
+    redis_apply_memory_policy
+    say "Redis already running (127.0.0.1:$REDIS_PORT, dir $REDIS_DIR) - reusing (maxmemory $REDIS_MAXMEMORY, noeviction)"
     return 0
   fi
   if port_busy "$REDIS_PORT"; then
@@ -307,7 +325,7 @@ redis_start() {
   fi
   rm -f "$REDIS_PID"
   redis_write_config
-  say "starting Redis on 127.0.0.1:$REDIS_PORT (dir $REDIS_DIR, log $REDIS_LOG)"
+  say "starting Redis on 127.0.0.1:$REDIS_PORT (dir $REDIS_DIR, maxmemory $REDIS_MAXMEMORY, noeviction, log $REDIS_LOG)"
   redis-server "$REDIS_CONF" || die "redis-server failed to start (log: $REDIS_LOG)"
   local deadline=$((SECONDS + TIMEOUT))
   until redis_ping; do

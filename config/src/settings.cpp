@@ -133,7 +133,7 @@ constexpr milliseconds days(int64_t n) {
 
 /// Every setting of surge-node, in --help order. To add one: add a member to node_options, then
 /// one line here. Nothing else in this file names a setting except node.id's computed default and
-/// the admin.token rule in validate().
+/// the rules in validate().
 const std::vector<setting_def>& settings_table() {
   using o = node_options;
   static const std::vector<setting_def> table = {
@@ -662,6 +662,42 @@ std::optional<load_error> validate(const node_options& opts,
     std::string where = it == origins.end() ? "default" : it->second;
     return load_error{"setting 'admin.token' is required when admin.host ('" + opts.admin_host +
                       "', " + where + ") is not a loopback address"};
+  }
+  // The cluster port authenticates nobody without mutual TLS: off loopback it needs cluster.tls,
+  // or the operator's explicit cluster.insecure. An empty host binds every address.
+  if (!is_loopback(opts.cluster_host) && !opts.cluster_tls && !opts.cluster_insecure) {
+    auto it = origins.find("cluster.host");
+    std::string where = it == origins.end() ? "default" : it->second;
+    return load_error{"setting 'cluster.host' ('" + opts.cluster_host + "', " + where +
+                      ") is not a loopback address: any host that reaches the cluster port could "
+                      "act as a member. Set 'cluster.tls=true' (mutual TLS with cluster.tls_cert, "
+                      "cluster.tls_key and cluster.tls_ca) or, to accept that, "
+                      "'cluster.insecure=true'"};
+  }
+  // Each admin.allowed_origins entry is an exact origin: http(s)://host[:port], nothing more.
+  for (std::string_view rest = opts.admin_allowed_origins; !rest.empty();) {
+    const auto comma = rest.find(',');
+    const auto entry = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (entry.empty()) {
+      continue;
+    }
+    std::string lower;
+    for (char c : entry) {
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    std::string_view host = lower;
+    for (std::string_view scheme : {"https://", "http://"}) {
+      if (starts_with(host, scheme)) {
+        host.remove_prefix(scheme.size());
+        break;
+      }
+    }
+    if (host.size() == lower.size() || host.empty() ||
+        host.find_first_of("/?#@ \t") != std::string_view::npos) {
+      return load_error{"setting 'admin.allowed_origins': '" + std::string{entry} +
+                        "' is not an origin (http://host[:port] or https://host[:port], no path)"};
+    }
   }
   if (opts.cluster_lease < 3 * opts.cluster_heartbeat) {
     return load_error{"setting 'cluster.lease' must be at least three times cluster.heartbeat ('" +

@@ -208,6 +208,52 @@ TEST_CASE("admin.token is required unless admin.host is loopback") {
   CHECK(contains(load_err({"--admin.host=127.evil.com"}), "admin.token"));
 }
 
+TEST_CASE("cluster.host off loopback needs cluster.tls or cluster.insecure") {
+  for (const char* host : {"0.0.0.0", "::", "[::]", "10.0.0.11", "192.168.1.5", "node1.internal",
+                           "127.evil.com", "::ffff:127.0.0.1"}) {
+    INFO("cluster.host=" << host);
+    auto e = load_err({std::string{"--cluster.host="} + host});
+    CHECK(contains(e, "'cluster.host'"));
+    CHECK(contains(e, "cluster.tls"));
+    CHECK(contains(e, "cluster.insecure"));
+  }
+  // The source is named, as for admin.token.
+  CHECK(contains(load_err({}, {{"SURGE_CLUSTER_HOST", "0.0.0.0"}}), "SURGE_CLUSTER_HOST"));
+  // Loopback needs neither.
+  for (const char* host : {"127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"}) {
+    INFO("cluster.host=" << host);
+    CHECK(load_ok({std::string{"--cluster.host="} + host}).cluster_host == host);
+  }
+  // Mutual TLS (cert, key and CA still required together) or the operator's explicit choice.
+  auto tls = load_ok({"--cluster.host=0.0.0.0", "--cluster.tls=true", "--cluster.tls_cert=n.pem",
+                      "--cluster.tls_key=n.key", "--cluster.tls_ca=ca.pem"});
+  CHECK(tls.cluster_tls);
+  CHECK(contains(load_err({"--cluster.host=0.0.0.0", "--cluster.tls=true"}), "cluster.tls_cert"));
+  auto insecure = load_ok({"--cluster.host=10.0.0.11", "--cluster.insecure=true"});
+  CHECK(insecure.cluster_insecure);
+  CHECK(insecure.cluster_host == "10.0.0.11");
+  CHECK(load_ok({}, {{"SURGE_CLUSTER_HOST", "::"}, {"SURGE_CLUSTER_INSECURE", "true"}})
+            .cluster_insecure);
+  CHECK_FALSE(load_ok({}).cluster_insecure);
+  CHECK(contains(load_err({"--cluster.host=0.0.0.0", "--cluster.insecure=false"}),
+                 "cluster.insecure"));
+}
+
+TEST_CASE("admin.allowed_origins: a comma list of exact origins") {
+  CHECK(load_ok({}).admin_allowed_origins.empty());
+  CHECK(load_ok({"--admin.allowed_origins=https://ops.example.com, http://127.0.0.1:3000,"})
+            .admin_allowed_origins == "https://ops.example.com, http://127.0.0.1:3000,");
+  CHECK(load_ok({"--admin.allowed_origins=HTTPS://Ops.Example.com:8443"}).admin_allowed_origins ==
+        "HTTPS://Ops.Example.com:8443");
+  for (const char* bad : {"ops.example.com", "https://ops.example.com/", "https://a.com/console",
+                          "null", "ftp://a.com", "https://", "https://u@a.com", "*"}) {
+    INFO("admin.allowed_origins entry " << bad);
+    auto e = load_err({std::string{"--admin.allowed_origins=https://ok.com,"} + bad});
+    CHECK(contains(e, "'admin.allowed_origins'"));
+    CHECK(contains(e, bad));
+  }
+}
+
 TEST_CASE("parse_duration") {
   std::chrono::milliseconds d{0};
   CHECK(parse_duration("250ms", d));

@@ -62,6 +62,9 @@ TEST_SUITE("bad_input") {
       bad_case c{
           std::move(name), true, std::move(method), std::move(target), std::move(body), {}, status,
           std::move(code)};
+      if (c.method == "POST" || c.method == "PUT") {
+        c.headers.emplace_back("Content-Type", "application/json"); // else 415 before the body
+      }
       if (with_token) {
         c.headers.emplace_back("Authorization", auth);
       }

@@ -55,6 +55,50 @@ ctl_result run_ctl(const std::vector<std::string>& args, const std::vector<std::
   return r;
 }
 
+/// run_ctl with `dir` as the current directory (where surgectl looks for data/admin.token).
+ctl_result run_ctl_in(const std::string& dir, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", dir, SURGECTL_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view{*e}.rfind("SURGE_ADMIN_TOKEN=", 0) != 0) {
+      env_s.emplace_back(*e);
+    }
+  }
+  env_s.insert(env_s.end(), env.begin(), env.end());
+  auto r = surge::test::run_program(argv, env_s, 30s);
+  if (r.timed_out) {
+    FAIL("surgectl did not exit within the patience");
+  }
+  return r;
+}
+
+/// A directory with data/admin.token (`content`, mode `mode`), removed on destruction.
+class token_dir {
+ public:
+  token_dir(const std::string& content, std::filesystem::perms mode) {
+    static int n = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("surgectl-token-" + std::to_string(::getpid()) + "-" + std::to_string(++n)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_ + "/data");
+    std::ofstream{path_ + "/data/admin.token"} << content;
+    std::filesystem::permissions(path_ + "/data/admin.token", mode);
+  }
+  ~token_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  token_dir(const token_dir&) = delete;
+  token_dir& operator=(const token_dir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 std::string show(const ctl_result& r) {
   return "exit " + std::to_string(r.code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
 }
@@ -489,6 +533,60 @@ TEST_SUITE("surgectl") {
     auto env = run_ctl({adm, "stock", "add", "ctl-t", "1"}, {"SURGE_ADMIN_TOKEN=secret"});
     CHECK_MESSAGE(env.code == 0, show(env));
     check_stock(a.stock("ctl-t"), 8, 0, 0);
+  }
+
+  TEST_CASE("admin token from data/admin.token when neither --token nor SURGE_ADMIN_TOKEN") {
+    node_process node{node_config{.admin_token = "s3cret-from-file"}};
+    api a{node};
+    a.put_product({.sku = "ctl-f", .name = "File"});
+    const auto adm = admin_url(node.admin_port());
+    using std::filesystem::perms;
+    const auto owner_only = perms::owner_read | perms::owner_write;
+
+    // What run.sh writes: the token and a newline, mode 0600. No warning.
+    token_dir good{"s3cret-from-file\n", owner_only};
+    auto set = run_ctl_in(good.path(), {adm, "stock", "set", "ctl-f", "4"});
+    REQUIRE_MESSAGE(set.code == 0, show(set));
+    CHECK_MESSAGE(set.err.empty(), show(set));
+    CHECK(stock_row(set)[1] == "4");
+    // Every admin command uses it (drain is a POST: JSON Content-Type, 404 for an unknown node).
+    auto nodes = run_ctl_in(good.path(), {adm, "nodes"});
+    CHECK_MESSAGE(nodes.code == 0, show(nodes));
+    auto drain = run_ctl_in(good.path(), {adm, "drain", "nope"});
+    CHECK_MESSAGE(drain.code == 1, show(drain));
+    CHECK_MESSAGE(drain.err.find("not_found") != std::string::npos, show(drain));
+    // An empty SURGE_ADMIN_TOKEN counts as unset.
+    auto empty_env =
+        run_ctl_in(good.path(), {adm, "stock", "add", "ctl-f", "1"}, {"SURGE_ADMIN_TOKEN="});
+    CHECK_MESSAGE(empty_env.code == 0, show(empty_env));
+    check_stock(a.stock("ctl-f"), 5, 0, 0);
+
+    // --token and SURGE_ADMIN_TOKEN beat the file.
+    auto flag = run_ctl_in(good.path(), {adm, "--token=nope", "stock", "set", "ctl-f", "9"});
+    CHECK_MESSAGE(flag.code == 1, show(flag));
+    CHECK_MESSAGE(flag.err.find("unauthorized") != std::string::npos, show(flag));
+    auto env =
+        run_ctl_in(good.path(), {adm, "stock", "set", "ctl-f", "9"}, {"SURGE_ADMIN_TOKEN=nope"});
+    CHECK_MESSAGE(env.code == 1, show(env));
+    check_stock(a.stock("ctl-f"), 5, 0, 0);
+
+    // Readable by others: it still works, with a warning naming the file.
+    token_dir loose{"s3cret-from-file\n", owner_only | perms::group_read | perms::others_read};
+    auto warned = run_ctl_in(loose.path(), {adm, "stock", "add", "ctl-f", "2"});
+    CHECK_MESSAGE(warned.code == 0, show(warned));
+    CHECK_MESSAGE(warned.err.find("warning") != std::string::npos, show(warned));
+    CHECK_MESSAGE(warned.err.find("data/admin.token") != std::string::npos, show(warned));
+    CHECK_MESSAGE(warned.err.find("0644") != std::string::npos, show(warned));
+    check_stock(a.stock("ctl-f"), 7, 0, 0);
+
+    // A wrong token in the file is refused like any other; no file: no token.
+    token_dir wrong{"not-it\n", owner_only};
+    auto refused = run_ctl_in(wrong.path(), {adm, "stock", "set", "ctl-f", "1"});
+    CHECK_MESSAGE(refused.code == 1, show(refused));
+    CHECK_MESSAGE(refused.err.find("unauthorized") != std::string::npos, show(refused));
+    auto none = run_ctl_in(good.path() + "/data", {adm, "status"}); // no data/ in there
+    CHECK_MESSAGE(none.code == 1, show(none));
+    check_stock(a.stock("ctl-f"), 7, 0, 0);
   }
 
   TEST_CASE("orders tail: each order once, bounded by --count or --timeout") {

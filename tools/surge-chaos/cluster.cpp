@@ -158,8 +158,11 @@ void private_redis::launch() {
   if (host_ != "127.0.0.1") {
     argv.push_back(host_); // --bind 127.0.0.1 10.77.0.1
   }
-  for (const char* a : {"--dir", dir_.c_str(), "--save", "3600 1", "--appendonly", "no",
-                        "--protected-mode", "no"}) {
+  // A memory cap and no eviction, as scripts/services.sh runs it: a full Redis refuses writes
+  // and never drops a cart that holds stock.
+  for (const char* a :
+       {"--dir", dir_.c_str(), "--save", "3600 1", "--appendonly", "no", "--protected-mode", "no",
+        "--maxmemory", "1gb", "--maxmemory-policy", "noeviction"}) {
     argv.emplace_back(a);
   }
   proc_.start(argv, log_);
@@ -299,6 +302,9 @@ std::vector<std::string> cluster_env::node_command(std::size_t i) const {
     for (const char* k : {"--http.host=", "--admin.host=", "--cluster.host="}) {
       argv.push_back(k + n.host);
     }
+    // A non-loopback cluster.host needs mutual TLS or this explicit choice: the run's bridge is
+    // private to this machine's namespaces.
+    argv.emplace_back("--cluster.insecure=true");
   }
   if (!o_.admin_token.empty()) {
     argv.push_back("--admin.token=" + o_.admin_token);

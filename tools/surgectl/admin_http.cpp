@@ -9,9 +9,17 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "surgectl.hpp"
 
@@ -84,6 +92,40 @@ std::string path_segment(const std::string& s) {
     }
   }
   return out;
+}
+
+std::string admin_token(const std::optional<std::string>& flag) {
+  if (flag) {
+    return *flag;
+  }
+  if (const char* env = std::getenv("SURGE_ADMIN_TOKEN"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  constexpr const char* path = "data/admin.token";
+  struct stat st {};
+  if (::stat(path, &st) != 0) {
+    return {}; // no file: no token
+  }
+  std::ifstream in{path, std::ios::binary};
+  if (!S_ISREG(st.st_mode) || !in.is_open()) {
+    std::cerr << "surgectl: warning: cannot read " << path << ": "
+              << (S_ISREG(st.st_mode) ? std::strerror(errno) : "not a file")
+              << "; sending no token\n";
+    return {};
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
+    token.pop_back();
+  }
+  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    std::cerr << "surgectl: warning: " << path << " is readable by group or others (mode " << mode
+              << "); it grants the admin API: chmod 600 " << path << "\n";
+  }
+  return token;
 }
 
 http_answer admin_call(const endpoint& ep, const std::string& token, const std::string& method,

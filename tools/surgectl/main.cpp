@@ -63,7 +63,8 @@ commands:
 global flags:
   --admin=URL            admin API, http://host[:port] (default: $SURGECTL_ADMIN, else
                          http://127.0.0.1:9090)
-  --token=T              bearer token (default: $SURGE_ADMIN_TOKEN)
+  --token=T              bearer token (default: $SURGE_ADMIN_TOKEN, else the file
+                         data/admin.token in the current directory, as scripts/run.sh makes it)
   --json                 print the server's JSON as is (status: {"cluster":...,"shard_map":...}
                          with both answers; orders tail: one payload per line)
   --help                 this text
@@ -283,11 +284,7 @@ int run(const std::vector<std::string>& args) {
   admin_session s;
   s.ep = parse_admin_url(inv.admin);
   s.json = inv.json;
-  if (inv.token) {
-    s.token = *inv.token;
-  } else if (const char* env = std::getenv("SURGE_ADMIN_TOKEN"); env != nullptr) {
-    s.token = env;
-  }
+  s.token = admin_token(inv.token);
   if (cmd == "status") {
     return cmd_status(s);
   }

@@ -55,6 +55,12 @@ http_answer admin_call(const endpoint& ep, const std::string& token, const std::
                        const std::string& target, const std::string& body,
                        std::chrono::milliseconds timeout);
 
+/// The admin API's bearer token: `flag` (--token) when given; else $SURGE_ADMIN_TOKEN when set and
+/// not empty; else the content of data/admin.token in the current directory (what scripts/run.sh
+/// generates) without its trailing newline, when that file exists, with a warning on stderr when
+/// group or others may read it; else empty (no Authorization header).
+std::string admin_token(const std::optional<std::string>& flag);
+
 /// `s` percent-encoded as one path segment.
 std::string path_segment(const std::string& s);
 

@@ -75,6 +75,9 @@ struct bridge_env {
   std::shared_ptr<const customer_verifier> customers;
   /// Derives order ids from Idempotency-Keys (ids.secret). Required.
   std::shared_ptr<const actors::id_keys> ids;
+  /// admin.allowed_origins: comma list of Origins the admin API accepts besides the console's
+  /// own. Read when the admin router is made.
+  std::string admin_allowed_origins;
   std::string node_id;
   std::string cluster_address;
   uint32_t shards = 256;

@@ -619,32 +619,6 @@ std::optional<load_error> read_args(const std::vector<std::string>& args, invoca
   return std::nullopt;
 }
 
-/// True for 127.x.x.x, ::1 (optionally bracketed) and localhost.
-bool is_loopback(std::string_view host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") {
-    return true;
-  }
-  if (!starts_with(host, "127.")) {
-    return false;
-  }
-  int parts = 0;
-  std::string_view rest = host;
-  while (true) {
-    auto dot = rest.find('.');
-    auto part = rest.substr(0, dot);
-    auto n = parse_int(part);
-    if (!n || *n < 0 || *n > 255 || part.size() > 3) {
-      return false;
-    }
-    ++parts;
-    if (dot == std::string_view::npos) {
-      break;
-    }
-    rest = rest.substr(dot + 1);
-  }
-  return parts == 4;
-}
-
 std::string computed_node_id() {
   char host[256] = {};
   std::string name = "surge";
@@ -893,6 +867,31 @@ std::string format_duration(milliseconds d) {
     }
   }
   return std::to_string(n) + "ms";
+}
+
+bool is_loopback(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") {
+    return true;
+  }
+  if (!starts_with(host, "127.")) {
+    return false;
+  }
+  int parts = 0;
+  std::string_view rest = host;
+  while (true) {
+    auto dot = rest.find('.');
+    auto part = rest.substr(0, dot);
+    auto n = parse_int(part);
+    if (!n || *n < 0 || *n > 255 || part.size() > 3) {
+      return false;
+    }
+    ++parts;
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    rest = rest.substr(dot + 1);
+  }
+  return parts == 4;
 }
 
 } // namespace surge::config

@@ -1,8 +1,6 @@
 #include "surge/runtime/node.hpp"
 
-#include <arpa/inet.h>
 #include <caf/all.hpp>
-#include <netinet/in.h>
 
 #include <sstream>
 #include <stdexcept>
@@ -23,23 +21,6 @@ namespace {
 std::shared_ptr<spdlog::logger> logger() {
   static auto lg = surge::log::get("node");
   return lg;
-}
-
-/// True for "localhost" and the IPv4 (127.0.0.0/8) and IPv6 (::1, optionally bracketed)
-/// loopback addresses; an empty host (every address) is not.
-bool loopback_host(std::string host) {
-  if (host == "localhost") {
-    return true;
-  }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  in6_addr v6{};
-  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 } // namespace
@@ -187,7 +168,7 @@ std::string node::start() {
   auto& d = *impl_;
   d.running = true;
   // config refuses a non-loopback cluster.host without TLS unless cluster.insecure says so.
-  if (d.opts.cluster_insecure && !d.opts.cluster_tls && !loopback_host(d.opts.cluster_host)) {
+  if (d.opts.cluster_insecure && !d.opts.cluster_tls && !config::is_loopback(d.opts.cluster_host)) {
     logger()->warn("INSECURE: cluster.insecure=true and cluster.tls is off: the cluster port {}:{} "
                    "authenticates nobody, so ANY host that reaches it can act as a member of this "
                    "cluster (confirm holds, set stock). Use cluster.tls=true (mutual TLS) unless "

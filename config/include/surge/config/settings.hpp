@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -123,6 +124,10 @@ bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
 /// millisecond. nullopt for anything else, a negative value or one beyond a year. Callers
 /// apply their own bounds.
 std::optional<std::chrono::milliseconds> parse_cli_duration(const std::string& text);
+
+/// True for 127.x.x.x, ::1 (optionally bracketed) and localhost: the addresses only this host
+/// reaches (the admin.token and cluster.host rules).
+bool is_loopback(std::string_view host);
 
 /// The shortest exact spelling of `d` that parse_duration accepts, e.g. "600s" -> "10m",
 /// 1500ms -> "1500ms".

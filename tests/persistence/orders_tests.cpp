@@ -303,6 +303,84 @@ TEST_CASE("orders: unsettled picks pending and paid orders older than the age on
   CHECK(ids->size() == 4); // new-pending too
 }
 
+TEST_CASE("orders: a refund is stored with the status, and a pending one stays unsettled") {
+  pg_test_db db;
+  auto s = open_store(db);
+  REQUIRE(s->create(sample_order("r-1", "key-r1"))->second);
+  payment_record pay{"key-r1", "alpha", "ch_1", "approved", 1234, "USD"};
+  order_store::order_update cancel{"cancelled", "hold_expired", pay,
+                                   refund_record{"pending", "", 1234}, std::nullopt};
+  REQUIRE(!s->update("r-1", cancel));
+  auto o = s->load("r-1");
+  REQUIRE(o);
+  REQUIRE(*o);
+  CHECK((*o)->status == "cancelled");
+  REQUIRE((*o)->refund.has_value());
+  CHECK((*o)->refund->status == "pending");
+  CHECK((*o)->refund->amount_cents == 1234);
+  // A pending refund keeps the order on the reconciler's list, whatever its status.
+  auto ids = s->unsettled(std::chrono::milliseconds{0}, 10);
+  REQUIRE(ids);
+  CHECK(*ids == std::vector<std::string>{"r-1"});
+  order_store::order_update done{"cancelled", "hold_expired", std::nullopt,
+                                 refund_record{"refunded", "rf_9", 1234}, std::nullopt};
+  REQUIRE(!s->update("r-1", done));
+  o = s->load("r-1");
+  REQUIRE((*o)->refund.has_value());
+  CHECK((*o)->refund->status == "refunded");
+  CHECK((*o)->refund->refund_id == "rf_9");
+  CHECK((*o)->payment.has_value()); // kept from the earlier update
+  ids = s->unsettled(std::chrono::milliseconds{0}, 10);
+  REQUIRE(ids);
+  CHECK(ids->empty());
+  // An update without a refund leaves it as it is; an unknown refund status is refused.
+  REQUIRE(!s->update("r-1", "cancelled", "hold_expired", std::nullopt, std::nullopt));
+  CHECK((*s->load("r-1"))->refund->status == "refunded");
+  order_store::order_update bogus{"cancelled", "", std::nullopt, refund_record{"maybe", "", 1},
+                                  std::nullopt};
+  CHECK(is(s->update("r-1", bogus), errc::invalid));
+}
+
+TEST_CASE("shared_secret: one secret per database; a configured one must match its fingerprint") {
+  pg_test_db db;
+  int generated = 0;
+  auto spec = [&](std::string configured) {
+    return shared_secret_spec{"ids.secret", std::move(configured),
+                              [&] { return "generated-" + std::to_string(++generated); },
+                              [](const std::string& v) { return "fp(" + v + ")"; }};
+  };
+  // Nothing configured: one generated secret is kept and every later caller gets it.
+  auto first = shared_secret(db.url(), spec(""));
+  REQUIRE_MESSAGE(first, caf::to_string(first.error()));
+  CHECK(*first == "generated-1");
+  auto again = shared_secret(db.url(), spec(""));
+  REQUIRE(again);
+  CHECK(*again == "generated-1");
+  // Configuring that same secret is fine; another one is refused, and not echoed.
+  auto same = shared_secret(db.url(), spec("generated-1"));
+  REQUIRE(same);
+  CHECK(*same == "generated-1");
+  auto other = shared_secret(db.url(), spec("something-else"));
+  REQUIRE_FALSE(other);
+  CHECK(is(other.error(), errc::conflict));
+  CHECK(caf::to_string(other.error()).find("something-else") == std::string::npos);
+
+  // A database first used with a configured secret keeps only its fingerprint...
+  pg_test_db db2;
+  auto configured = shared_secret(db2.url(), spec("operator-secret"));
+  REQUIRE(configured);
+  CHECK(*configured == "operator-secret");
+  CHECK(count_rows(db2, "SELECT count(*) FROM shared_secrets WHERE value = 'operator-secret'") ==
+        0);
+  CHECK(shared_secret(db2.url(), spec("operator-secret")));
+  // ... and refuses a node without it rather than making up another one.
+  auto missing = shared_secret(db2.url(), spec(""));
+  REQUIRE_FALSE(missing);
+  CHECK(is(missing.error(), errc::conflict));
+  CHECK(is(shared_secret("postgresql://surge@127.0.0.1:1/postgres", spec("")).error(),
+           errc::unavailable));
+}
+
 TEST_CASE("orders: outbox pending events and mark_delivered") {
   pg_test_db db;
   auto s = open_store(db);
@@ -398,7 +476,7 @@ TEST_CASE("orders: a connection killed by the server reports unavailable and unh
   CHECK(is(bad.error(), errc::unavailable));
 }
 
-TEST_CASE("orders: migrations 2 to 4 on top of version 1, and migrate twice is a no-op") {
+TEST_CASE("orders: migrations 2 to 5 on top of version 1, and migrate twice is a no-op") {
   pg_test_db db; // at the newest version
   auto version = [&] { return count_rows(db, "SELECT max(version) FROM schema_migrations"); };
   auto tables = [&] {
@@ -413,13 +491,13 @@ TEST_CASE("orders: migrations 2 to 4 on top of version 1, and migrate twice is a
                " WHERE attrelid = 'snapshots'::regclass AND attname = 'payload'")[0]
         .as<std::string>();
   };
-  CHECK(version() == 4);
+  CHECK(version() == 5);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   auto err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 4);
-  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 4);
+  CHECK(version() == 5);
+  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 5);
 
   // Back to exactly version 1 (with data in it), then forward again.
   exec_sql(db, "DROP TABLE members, shard_leases, shard_history;"
@@ -428,19 +506,24 @@ TEST_CASE("orders: migrations 2 to 4 on top of version 1, and migrate twice is a
                " DROP TABLE outbox, payments, order_lines, orders;"
                " ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTENDED;"
                " DROP INDEX stock_holding;"
-               " DELETE FROM schema_migrations WHERE version IN (2, 3, 4);"
+               " DROP TABLE shared_secrets;"
+               " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5);"
                " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
   CHECK(version() == 1);
   CHECK(tables() == 0);
   CHECK(storage() == "x");
   err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 4);
+  CHECK(version() == 5);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   CHECK(count_rows(db, "SELECT seq FROM snapshots WHERE stream = 'sku:a'") == 7);
-  CHECK(count_rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
-                       " ('orders_unsettled_idx', 'outbox_undelivered_idx', 'stock_holding')") == 3);
+  CHECK(count_rows(db,
+                   "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                   " ('orders_unsettled_idx', 'outbox_undelivered_idx', 'stock_holding')") == 3);
+  CHECK(count_rows(db, "SELECT count(*) FROM information_schema.columns WHERE table_name ="
+                       " 'orders' AND column_name IN ('refund_status', 'refund_id',"
+                       " 'refunded_cents')") == 3);
   auto s = open_store(db);
   CHECK(s->create(sample_order("o-1", "key-1"))->second);
 }

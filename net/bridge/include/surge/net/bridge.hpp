@@ -15,7 +15,9 @@
 #include "surge/actors/env.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/net/address.hpp"
 #include "surge/net/page_cache.hpp"
+#include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
 
 namespace surge::net {
@@ -23,6 +25,7 @@ namespace surge::net {
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
 struct http_metrics {
   std::array<std::atomic<uint64_t>, 600> by_status{};
+  std::atomic<uint64_t> rate_limited{0}; ///< storefront writes refused 429 rate_limited
   void count(int status) {
     if (status >= 100 && status < 600) {
       by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
@@ -69,6 +72,11 @@ struct bridge_env {
   std::shared_ptr<page_cache> pages;
   std::shared_ptr<page_cache> listings;
   std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
+  /// Storefront writes per client address (limits.ip_*); nullptr: no limits (ip_rate 0).
+  std::shared_ptr<rate_limiter> limiter;
+  /// Peers whose X-Forwarded-For names the client (http.trusted_proxies). Set before the
+  /// servers start, read-only afterwards.
+  cidr_set trusted_proxies;
   std::string node_id;
   std::string cluster_address;
   uint32_t shards = 256;

@@ -203,17 +203,19 @@ class session : public std::enable_shared_from_this<session> {
   /// timeout is not used for this: on expiry it closes the socket, and a 408 could not be sent.
   void arm_read_deadline() {
     read_timed_out_ = false;
+    ++read_deadline_;
     stream_.expires_never();
     read_timer_.expires_after(srv_.opts_.read_timeout);
-    read_timer_.async_wait([self = shared_from_this()](const beast::error_code& ec) {
-      if (ec || self->state_ != state::reading) {
-        return; // cancelled, or the request is in
-      }
-      // Interrupts the read (or the 100 Continue write); its completion answers 408.
-      self->read_timed_out_ = true;
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    });
+    read_timer_.async_wait(
+        [self = shared_from_this(), deadline = read_deadline_](const beast::error_code& ec) {
+          if (ec || self->state_ != state::reading || deadline != self->read_deadline_) {
+            return; // cancelled, the request is in, or this is an earlier request's deadline
+          }
+          // Interrupts the read (or the 100 Continue write); its completion answers 408.
+          self->read_timed_out_ = true;
+          beast::error_code ignored;
+          self->stream_.socket().cancel(ignored);
+        });
   }
 
   /// The request was not whole in time: 408 `timeout`, then the connection closes.
@@ -490,6 +492,7 @@ class session : public std::enable_shared_from_this<session> {
   bool counted_ = false;        ///< the current request is counted in in_flight_
   bool first_ = true;           ///< no request answered yet on this connection
   bool read_timed_out_ = false; ///< the request being read missed its deadline
+  uint64_t read_deadline_ = 0;  ///< number of the read deadline armed last
   state state_ = state::reading;
 };
 

@@ -51,19 +51,14 @@ bool valid_id(std::string_view s, std::size_t max_len, std::string_view extra = 
   return true;
 }
 
-/// 1 to 64 letters, digits, '.', '_' or '-', the first a letter or digit. A SKU becomes a path
-/// segment (API paths, /p/{sku}), part of Redis and page-cache keys and, in a statically
-/// generated storefront, a file name; so no "." or ".." (dot segments: URL normalisation in
-/// clients and proxies removes them, and as file names they are the directories themselves),
-/// no other leading '.' (hidden files, which edge servers commonly refuse) and no leading '-'
-/// (read as an option by command-line tools such as surgectl); the rule is simply "begins with
-/// a letter or digit", which also keeps '_' (skipped by some static-site hosts) out of front.
+/// 1 to 64 letters, digits, '.', '_' or '-', not dots alone. A SKU becomes a path segment (API
+/// paths, /p/{sku}), part of Redis and page-cache keys and, in a statically generated
+/// storefront, a directory name. "." and ".." are dot segments: clients and proxies normalise
+/// them away (/p/.. is /), and as names they are the directories themselves; longer runs of
+/// dots lose their trailing dots on Windows paths. (Leading '.', '-' and '_' stay allowed: SKUs
+/// like that may exist, and nothing they reach treats them specially.)
 bool valid_sku(std::string_view s) {
-  if (!valid_id(s, 64)) {
-    return false;
-  }
-  const char c = s.front();
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  return valid_id(s, 64) && s.find_first_not_of('.') != std::string_view::npos;
 }
 bool valid_cart_id(std::string_view s) {
   return valid_id(s, 64, "_-");
@@ -683,8 +678,7 @@ void drop_page(bridge_env& env, const std::string& sku) {
 
 void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_sku(p[0])) {
-    return r(bad_request(
-        "a SKU is 1 to 64 letters, digits, '.', '_' or '-', beginning with a letter or digit"));
+    return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-', not dots alone"));
   }
   auto body = object_body(req, false);
   if (auto* resp = std::get_if<http_response>(&body)) {

@@ -82,9 +82,9 @@ struct node::impl {
     if (bridge->call_timeout < std::chrono::milliseconds{500}) {
       bridge->call_timeout = std::chrono::milliseconds{500};
     }
-    bridge->admin_token = opts.admin_token;
     bridge->limiter = limiter;
     bridge->trusted_proxies = trusted_proxies;
+    bridge->admin_token = opts.admin_token;
     bridge->node_id = opts.node_id;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;

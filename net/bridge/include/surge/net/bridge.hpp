@@ -15,7 +15,6 @@
 #include "surge/actors/env.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
-#include "surge/net/address.hpp"
 #include "surge/net/page_cache.hpp"
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
@@ -71,12 +70,12 @@ struct bridge_env {
   /// Rendered product pages and listings (http.page_cache); nullptr: rendered every time.
   std::shared_ptr<page_cache> pages;
   std::shared_ptr<page_cache> listings;
-  std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
   /// Storefront writes per client address (limits.ip_*); nullptr: no limits (ip_rate 0).
   std::shared_ptr<rate_limiter> limiter;
-  /// Peers whose X-Forwarded-For names the client (http.trusted_proxies). Set before the
-  /// servers start, read-only afterwards.
+  /// Peers whose X-Forwarded-For names the client (http.trusted_proxies, see client_address()).
+  /// Set before the servers start, read-only afterwards.
   cidr_set trusted_proxies;
+  std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
   std::string node_id;
   std::string cluster_address;
   uint32_t shards = 256;

@@ -216,13 +216,15 @@ while IFS='=' read -r name _; do
 done < <(env)
 
 # start_node ID HTTP ADMIN CLUSTER DB_URL PREFIX [ARGS...]: the pid in LAST_PID
+# Limits off (--limits.ip_rate=0): surge-bench hammers the storefront from one address
+# (127.0.0.1, no X-Forwarded-For), and the rows measure throughput, not the limiter.
 LAST_PID=""
 start_node() {
   local id=$1 http=$2 admin=$3 cport=$4 url=$5 prefix=$6
   shift 6
   "${NODE_ENV[@]}" "$NODE" "--node.id=$id" "--http.port=$http" "--admin.port=$admin" \
     "--cluster.port=$cport" "--pg.url=$url" "--redis.url=$REDIS_URL" "--redis.prefix=$prefix" \
-    --log.level=warn "$@" >>"$WORK/node-$id.log" 2>&1 </dev/null &
+    --log.level=warn --limits.ip_rate=0 "$@" >>"$WORK/node-$id.log" 2>&1 </dev/null &
   LAST_PID=$!
   disown "$LAST_PID" # no job-control notice when the failover row kills it
   STARTED[$LAST_PID]="surge-node $id"

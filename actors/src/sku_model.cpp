@@ -181,6 +181,10 @@ caf::expected<proto::SkuEvent> sku_model::decide_stock(bool set, int64_t value,
   if (next < 0) {
     return make_error(errc::invalid, "on_hand must not be negative");
   }
+  if (next > max_on_hand) {
+    return make_error(errc::invalid, "on_hand must not exceed " + std::to_string(max_on_hand) +
+                                         ", would be " + std::to_string(next));
+  }
   if (next < held_ + sold_) {
     return make_error(errc::conflict, "on_hand " + std::to_string(next) +
                                           " is below held + sold (" +

@@ -1,6 +1,7 @@
 #include "surge/net/request_parser.hpp"
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <algorithm>
@@ -132,6 +133,28 @@ std::optional<http_response> check_header(const beast_request& header, const ser
                           "request target longer than " + std::to_string(opts.target_limit) +
                               " bytes");
   }
+  // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host (HTTP/1.0 needs none).
+  const std::size_t hosts = header.count(http::field::host);
+  if (header.version() >= 11 && hosts == 0) {
+    return error_response(400, "bad_request", "an HTTP/1.1 request needs a Host header");
+  }
+  if (hosts > 1) {
+    return error_response(400, "bad_request", "more than one Host header");
+  }
+  // RFC 9112 6.1: any other transfer coding leaves the body's length unknown to this server
+  // (and to whatever stands in front of it: request smuggling); HTTP/1.0 has no transfer
+  // codings at all.
+  const std::size_t codings = header.count(http::field::transfer_encoding);
+  if (codings > 0) {
+    if (header.version() < 11) {
+      return error_response(400, "bad_request", "Transfer-Encoding is not allowed in HTTP/1.0");
+    }
+    // Beast has trimmed the value; coding names are case-insensitive.
+    if (codings > 1 || !boost::beast::iequals(header[http::field::transfer_encoding], "chunked")) {
+      return error_response(400, "bad_request",
+                            "Transfer-Encoding must be exactly \"chunked\" when present");
+    }
+  }
   return std::nullopt;
 }
 
@@ -170,12 +193,17 @@ std::variant<http_request, http_response> to_request(beast_request&& msg) {
   if (!decode_target(to_std(msg.target()), r)) {
     return error_response(400, "bad_request", "malformed request target");
   }
+  // Beast keeps fields in the order received: repeated lines join in that order, so that e.g.
+  // X-Forwarded-For reads left to right across lines as within one. An empty line adds nothing.
   for (const auto& field : msg) {
     std::string name = to_lower(to_std(field.name_string()));
-    auto [it, inserted] = r.headers.emplace(std::move(name), std::string(to_std(field.value())));
-    if (!inserted) {
-      it->second += ", ";
-      it->second += to_std(field.value());
+    const std::string_view value = to_std(field.value());
+    auto [it, inserted] = r.headers.emplace(std::move(name), std::string(value));
+    if (!inserted && !value.empty()) {
+      if (!it->second.empty()) {
+        it->second += ", ";
+      }
+      it->second += value;
     }
   }
   r.keep_alive = msg.keep_alive();

@@ -37,7 +37,17 @@ void router::add(std::string method, std::string pattern, route_handler h) {
   routes_.push_back(route{std::move(method), split_pattern(pattern), std::move(h)});
 }
 
+void router::set_guard(guard g) {
+  guard_ = std::move(g);
+}
+
 void router::dispatch(http_request&& req, responder r) const {
+  if (guard_) {
+    if (auto refused = guard_(req)) {
+      r(std::move(*refused));
+      return;
+    }
+  }
   std::vector<std::string> allowed;
   for (const auto& rt : routes_) {
     if (rt.parts.size() != req.segments.size()) {

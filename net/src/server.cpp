@@ -98,7 +98,9 @@ class session : public std::enable_shared_from_this<session> {
  public:
   session(server_state& srv, tcp::socket&& socket)
       : srv_(srv)
+      , peer_(peer_of(socket))
       , stream_(std::move(socket))
+      , read_timer_(stream_.get_executor())
       , handler_timer_(stream_.get_executor()) {
     srv_.open_.fetch_add(1);
   }
@@ -141,8 +143,24 @@ class session : public std::enable_shared_from_this<session> {
  private:
   enum class state { idle, reading, handling, writing, draining, closed };
 
+  static ip_address peer_of(const tcp::socket& socket) {
+    beast::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    if (ec) {
+      return {};
+    }
+    const auto addr = ep.address();
+    if (addr.is_v4()) {
+      return ip_address::v4(addr.to_v4().to_uint());
+    }
+    ip_address out;
+    out.bytes = addr.to_v6().to_bytes(); // an IPv4-mapped one is IPv4 by ip_address's form
+    return out;
+  }
+
   /// The next request: the first one of a connection must arrive whole within read_timeout; on
-  /// a kept-alive connection the wait for its first byte is bounded by idle_timeout instead.
+  /// a kept-alive connection the wait for its first byte is bounded by idle_timeout instead
+  /// (and closes silently), then the request must be whole within read_timeout.
   void read_request() {
     if (state_ == state::closed) {
       return;
@@ -175,10 +193,37 @@ class session : public std::enable_shared_from_this<session> {
     state_ = state::reading;
     parser_.emplace();
     detail::configure_parser(*parser_, srv_.opts_);
-    stream_.expires_after(srv_.opts_.read_timeout);
+    arm_read_deadline();
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  /// The request now being read must be whole by read_timeout from now. The stream's own
+  /// timeout is not used for this: on expiry it closes the socket, and a 408 could not be sent.
+  void arm_read_deadline() {
+    read_timed_out_ = false;
+    ++read_deadline_;
+    stream_.expires_never();
+    read_timer_.expires_after(srv_.opts_.read_timeout);
+    read_timer_.async_wait(
+        [self = shared_from_this(), deadline = read_deadline_](const beast::error_code& ec) {
+          if (ec || self->state_ != state::reading || deadline != self->read_deadline_) {
+            return; // cancelled, the request is in, or this is an earlier request's deadline
+          }
+          // Interrupts the read (or the 100 Continue write); its completion answers 408.
+          self->read_timed_out_ = true;
+          beast::error_code ignored;
+          self->stream_.socket().cancel(ignored);
+        });
+  }
+
+  /// The request was not whole in time: 408 `timeout`, then the connection closes.
+  void answer_timeout() {
+    write_response(error_response(408, "timeout",
+                                  "the request did not arrive within " +
+                                      std::to_string(srv_.opts_.read_timeout.count()) + " ms"),
+                   true);
   }
 
   void on_header(const beast::error_code& ec) {
@@ -197,12 +242,20 @@ class session : public std::enable_shared_from_this<session> {
       on_body({});
       return;
     }
+    if (read_timed_out_) {
+      answer_timeout(); // the deadline passed as the header came in: the body is late
+      return;
+    }
     const auto& h = parser_->get();
     if (h.version() >= 11 && beast::iequals(h[http::field::expect], "100-continue")) {
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(continue_line.data(), continue_line.size()),
                         [self = shared_from_this()](beast::error_code wec, std::size_t) {
                           if (self->state_ == state::closed) {
+                            return;
+                          }
+                          if (self->read_timed_out_) {
+                            self->answer_timeout();
                             return;
                           }
                           if (wec) {
@@ -222,9 +275,13 @@ class session : public std::enable_shared_from_this<session> {
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
   }
 
-  /// Read failures: a broken limit or malformed request gets its 4xx and the connection is
-  /// closed; end of stream, timeouts and socket errors just close.
+  /// Read failures: a broken limit or malformed request gets its 4xx, a request not whole by
+  /// its deadline 408, and the connection is closed; end of stream and socket errors just close.
   void on_read_error(const beast::error_code& ec) {
+    if (read_timed_out_) {
+      answer_timeout();
+      return;
+    }
     const bool parse_failure =
         ec.category() == http::make_error_code(http::error::need_more).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message;
@@ -254,6 +311,7 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     auto& req = std::get<http_request>(converted);
+    req.peer = peer_;
     keep_alive_ = req.keep_alive;
     handle(std::move(req));
   }
@@ -261,6 +319,7 @@ class session : public std::enable_shared_from_this<session> {
   /// Hands the request to the handler with a responder, and arms the handler timeout.
   void handle(http_request&& req) {
     state_ = state::handling;
+    read_timer_.cancel();
     ++seq_;
     counted_ = true;
     srv_.in_flight_.fetch_add(1);
@@ -322,6 +381,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void write_response(http_response resp, bool close_after) {
     state_ = state::writing;
+    read_timer_.cancel();
     close_after_ = close_after;
     int status = resp.status;
     if (status < 200 || status > 599) {
@@ -407,6 +467,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     state_ = state::closed;
     release_request();
+    read_timer_.cancel();
     handler_timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -414,9 +475,11 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   server_state& srv_;
+  const ip_address peer_; ///< the remote address, for every request of the connection
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<detail::beast_parser> parser_;
+  asio::steady_timer read_timer_; ///< the deadline of the request being read
   asio::steady_timer handler_timer_;
   http::response<http::string_body> res_;
   std::array<char, 4096> drain_buf_{};
@@ -426,8 +489,10 @@ class session : public std::enable_shared_from_this<session> {
   bool head_ = false;      ///< the current request is a HEAD
   bool keep_alive_ = true; ///< what the current request asked for
   bool close_after_ = false;
-  bool counted_ = false; ///< the current request is counted in in_flight_
-  bool first_ = true;    ///< no request answered yet on this connection
+  bool counted_ = false;        ///< the current request is counted in in_flight_
+  bool first_ = true;           ///< no request answered yet on this connection
+  bool read_timed_out_ = false; ///< the request being read missed its deadline
+  uint64_t read_deadline_ = 0;  ///< number of the read deadline armed last
   state state_ = state::reading;
 };
 

@@ -36,9 +36,35 @@ struct node::impl {
   std::unique_ptr<hold_sweeper> sweeper;
   std::unique_ptr<outbox_relay> relay;
   std::shared_ptr<net::bridge_env> bridge;
+  net::cidr_set trusted_proxies;              ///< http.trusted_proxies, parsed by start()
+  std::shared_ptr<net::rate_limiter> limiter; ///< limits.ip_*; nullptr when ip_rate is 0
   std::unique_ptr<net::http_server> http;
   std::unique_ptr<net::http_server> admin;
   bool running = false;
+
+  /// The client-address and rate-limit settings (API.md "Customers, limits and request
+  /// hygiene"); an error names the setting. Runs before anything starts.
+  std::string build_limits() {
+    auto parsed = net::cidr_set::parse(opts.http_trusted_proxies);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      return "setting 'http.trusted_proxies': " + *err;
+    }
+    trusted_proxies = std::get<net::cidr_set>(std::move(parsed));
+    std::string proxies;
+    for (const auto& b : trusted_proxies.blocks()) {
+      proxies += (proxies.empty() ? "" : ",") + b.to_string();
+    }
+    if (opts.limits_ip_rate > 0) {
+      limiter = std::make_shared<net::rate_limiter>(net::rate_limiter::options{
+          opts.limits_ip_rate, opts.limits_ip_burst, opts.limits_ip_table});
+      logger()->info("storefront writes limited to {}/s, burst {}, per client address; trusted "
+                     "proxies: {}",
+                     opts.limits_ip_rate, opts.limits_ip_burst, proxies.empty() ? "none" : proxies);
+    } else {
+      logger()->info("storefront write limits are off (limits.ip_rate=0)");
+    }
+    return {};
+  }
 
   std::string start_http() {
     auto& e = *entities;
@@ -75,6 +101,8 @@ struct node::impl {
     if (bridge->call_timeout < std::chrono::milliseconds{500}) {
       bridge->call_timeout = std::chrono::milliseconds{500};
     }
+    bridge->limiter = limiter;
+    bridge->trusted_proxies = trusted_proxies;
     bridge->admin_token = opts.admin_token;
     bridge->admin_allowed_origins = opts.admin_allowed_origins;
     bridge->node_id = opts.node_id;
@@ -123,6 +151,7 @@ struct node::impl {
     so.io_threads = opts.http_io_threads;
     so.body_limit = opts.http_body_limit;
     so.handler_timeout = opts.http_request_timeout;
+    so.read_timeout = opts.http_request_timeout; // API.md: 408 past http.request_timeout
     auto store = std::make_shared<const net::router>(net::make_storefront_router(bridge));
     http = std::make_unique<net::http_server>(so, net::make_handler(bridge, store));
     if (auto ec = http->start()) {
@@ -166,6 +195,9 @@ node::~node() {
 
 std::string node::start() {
   auto& d = *impl_;
+  if (auto err = d.build_limits(); !err.empty()) {
+    return err;
+  }
   d.running = true;
   // config refuses a non-loopback cluster.host without TLS unless cluster.insecure says so.
   if (d.opts.cluster_insecure && !d.opts.cluster_tls && !config::is_loopback(d.opts.cluster_host)) {

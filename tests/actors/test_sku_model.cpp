@@ -196,6 +196,40 @@ TEST_CASE("stock may not drop below held + sold") {
   check_invariant(m);
 }
 
+TEST_CASE("on_hand is bounded by max_on_hand the same way for set and add") {
+  constexpr int64_t max = sku_model::max_on_hand;
+  auto m = make_sku(10);
+  // set: up to the bound, not past it.
+  auto over = m.decide_stock(true, max + 1, 1);
+  REQUIRE_FALSE(over);
+  CHECK(over.error().code() == code(errc::invalid));
+  // add: 10 + (max - 9) is one past the bound, refused the same way; one less is allowed.
+  auto add_over = m.decide_stock(false, max - 9, 1);
+  REQUIRE_FALSE(add_over);
+  CHECK(add_over.error().code() == code(errc::invalid));
+  auto add_max = m.decide_stock(false, max - 10, 1);
+  REQUIRE(add_max);
+  m.apply(*add_max);
+  CHECK(m.on_hand() == max);
+  // At the bound: any further add is refused, a set to the bound is not.
+  auto one_more = m.decide_stock(false, 1, 1);
+  REQUIRE_FALSE(one_more);
+  CHECK(one_more.error().code() == code(errc::invalid));
+  auto set_max = m.decide_stock(true, max, 1);
+  REQUIRE(set_max);
+  // Replaying the decided events on a fresh model reaches the same bounded state, which then
+  // refuses the same add.
+  auto replayed = make_sku(10);
+  replayed.apply(*add_max);
+  replayed.apply(*set_max);
+  CHECK(replayed.on_hand() == max);
+  auto replayed_more = replayed.decide_stock(false, 1, 1);
+  REQUIRE_FALSE(replayed_more);
+  CHECK(replayed_more.error().code() == code(errc::invalid));
+  check_invariant(m);
+  check_invariant(replayed);
+}
+
 TEST_CASE("expiry releases exactly the holds past their time") {
   auto m = make_sku(10);
   CHECK(hold(m, "c1", 1, "", 1000) == 0);

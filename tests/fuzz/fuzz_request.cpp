@@ -1,15 +1,19 @@
 // libFuzzer target: one HTTP request through parse_request (default limits) and, when it parses,
 // through a router with API.md's storefront and admin routes whose handlers parse the JSON body
-// and check that its serialization parses back to the same text. Any crash, sanitizer report or
-// failed check (abort) is a bug.
+// and check that its serialization parses back to the same text; its X-Forwarded-For goes
+// through client_address. The raw input is also read as an http.trusted_proxies list and as an
+// X-Forwarded-For value. Any crash, sanitizer report or failed check (abort) is a bug.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "surge/net/address.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/request_parser.hpp"
 #include "surge/net/router.hpp"
@@ -88,12 +92,74 @@ net::router make_router() {
   return r;
 }
 
+/// The client of X-Forwarded-For `xff` from a trusted peer: the peer or an address that the
+/// header names, which prints and parses back to itself.
+void check_client_address(std::optional<std::string_view> xff) {
+  static const net::cidr_set trusted = [] {
+    auto s = net::cidr_set::parse("127.0.0.1/32, ::1/128, 10.0.0.0/8, fd00::/8");
+    check(std::holds_alternative<net::cidr_set>(s), "the trusted set parses");
+    return std::get<net::cidr_set>(s);
+  }();
+  const auto peer = net::ip_address::v4(0x7f000001);
+  const auto client = net::client_address(peer, xff, trusted);
+  const auto text = client.to_string();
+  const auto again = net::parse_ip(text);
+  check(again.has_value() && *again == client, "the client address round-trips as text");
+  bool named = false;
+  if (xff) {
+    std::string_view rest = *xff;
+    while (!named) {
+      const std::size_t comma = rest.find(',');
+      std::string_view entry = rest.substr(0, comma);
+      while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) {
+        entry.remove_prefix(1);
+      }
+      while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) {
+        entry.remove_suffix(1);
+      }
+      const auto a = net::parse_ip(entry);
+      named = a && *a == client;
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  check(client == peer || named, "the client is the peer or an entry of the header");
+  // An untrusted peer is always the client.
+  check(net::client_address(net::ip_address::v4(0xC6336401), xff, trusted) ==
+            net::ip_address::v4(0xC6336401),
+        "an untrusted peer is the client");
+}
+
+/// `raw` as an http.trusted_proxies list: when it parses, every block prints as a CIDR that
+/// parses back to the same block and contains its own base.
+void check_cidr_list(std::string_view raw) {
+  auto parsed = net::cidr_set::parse(raw);
+  if (auto* err = std::get_if<std::string>(&parsed)) {
+    check(!err->empty(), "a refused list says why");
+    return;
+  }
+  const auto& set = std::get<net::cidr_set>(parsed);
+  for (const auto& b : set.blocks()) {
+    check(b.prefix <= 128, "prefix within 128 bits");
+    check(b.contains(b.base) && set.contains(b.base), "a block contains its base");
+    auto again = net::cidr_set::parse(b.to_string());
+    check(std::holds_alternative<net::cidr_set>(again), "a printed block parses");
+    const auto& blocks = std::get<net::cidr_set>(again).blocks();
+    check(blocks.size() == 1 && blocks[0].base == b.base && blocks[0].prefix == b.prefix,
+          "a printed block parses back to itself");
+  }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const net::router router = make_router();
   static const net::server_options limits;
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
+  check_cidr_list(raw);
+  check_client_address(raw);
 
   auto result = net::parse_request(raw, limits);
   if (auto* err = std::get_if<net::http_response>(&result)) {
@@ -111,6 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Also the raw body as JSON, whatever the route.
   json_round_trip(req.body);
+  check_client_address(req.header("x-forwarded-for"));
 
   bool answered = false;
   router.dispatch(std::move(req), [&answered](net::http_response r) {

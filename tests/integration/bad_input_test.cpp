@@ -2,6 +2,13 @@
 // the node serving.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -33,9 +40,75 @@ std::string nested(std::size_t depth) {
   return R"({"qty":1,"x":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
 }
 
+/// What a raw connection saw: every byte the server sent until it closed (or `patience` ran out).
+struct raw_session {
+  std::string received;
+  bool closed = false; ///< the server closed the connection (end of stream or reset)
+};
+
+/// Connects to 127.0.0.1:`port`, writes `bytes` and keeps the connection open without sending
+/// more, reading until the server closes it; bounded by `patience` (every read times out).
+raw_session send_and_wait(uint16_t port, const std::string& bytes,
+                          std::chrono::milliseconds patience) {
+  raw_session out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(patience.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((patience.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(bytes.size()));
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < deadline) {
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      out.received.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    out.closed = n == 0 || errno == ECONNRESET;
+    break; // closed, reset, or the read timed out
+  }
+  ::close(fd);
+  return out;
+}
+
 } // namespace
 
 TEST_SUITE("bad_input") {
+
+  TEST_CASE("a request that does not arrive in time is answered 408 timeout, then closed") {
+    node_process node{node_config{.extra = {"--http.request_timeout=1s"}}};
+    const std::string cut_short[] = {
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        "POST /api/v1/carts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 20\r\n\r\n{\"customer_id\"",
+    };
+    for (const auto& bytes : cut_short) {
+      CAPTURE(bytes);
+      // Far longer than the node's 1 s; only a node that never answers makes this wait it out.
+      const auto s = send_and_wait(node.http_port(), bytes, std::chrono::seconds{20});
+      CHECK(s.closed);
+      REQUIRE_MESSAGE(s.received.rfind("HTTP/1.1 408 ", 0) == 0, "received: " << s.received);
+      const auto head_end = s.received.find("\r\n\r\n");
+      REQUIRE(head_end != std::string::npos);
+      const std::string head = s.received.substr(0, head_end);
+      CHECK(head.find("Connection: close") != std::string::npos);
+      response r;
+      r.status = 408;
+      r.body = s.received.substr(head_end + 4);
+      check_error(r, 408, "timeout");
+    }
+    // The node still serves.
+    http_client c{node.http_port()};
+    CHECK(c.get("/healthz").status == 200);
+  }
 
   TEST_CASE("bad requests get their status and error shape; the node keeps serving") {
     const std::string token = "s3cret-token";
@@ -237,6 +310,11 @@ TEST_SUITE("bad_input") {
         adm("stock set fraction", "POST", stock, R"({"set":1.5})", 400, "bad_request"),
         adm("stock set 1e30", "POST", stock, R"({"set":1e30})", 400, "bad_request"),
         adm("stock add to below zero", "POST", stock, R"({"add":-20})", 400, "bad_request"),
+        // The bound on on_hand (10^12) holds for add as for set.
+        adm("stock set past the bound", "POST", stock, R"({"set":1000000000001})", 400,
+            "bad_request"),
+        adm("stock add past the bound", "POST", stock, R"({"add":999999999991})", 400,
+            "bad_request"),
         adm("stock malformed", "POST", stock, R"({"set":)", 400, "bad_request"),
         adm("stock set below held", "POST", stock, R"({"set":2})", 409, "conflict"),
         adm("stock add to below held", "POST", stock, R"({"add":-8})", 409, "conflict"),
@@ -261,6 +339,19 @@ TEST_SUITE("bad_input") {
             R"({"name":"X","price_cents":1,"per_customer_limit":-1})", 400, "bad_request"),
         adm("product SKU with a space", "PUT", "/admin/v1/products/bi%202",
             R"({"name":"X","price_cents":1})", 400, "bad_request"),
+        // SKUs that are dot segments (dots alone).
+        adm("product SKU .", "PUT", "/admin/v1/products/.", R"({"name":"X","price_cents":1})", 400,
+            "bad_request"),
+        adm("product SKU ..", "PUT", "/admin/v1/products/..", R"({"name":"X","price_cents":1})",
+            400, "bad_request"),
+        adm("product SKU %2e", "PUT", "/admin/v1/products/%2e", R"({"name":"X","price_cents":1})",
+            400, "bad_request"),
+        adm("product SKU %2E%2e", "PUT", "/admin/v1/products/%2E%2e",
+            R"({"name":"X","price_cents":1})", 400, "bad_request"),
+        adm("product SKU ...", "PUT", "/admin/v1/products/...", R"({"name":"X","price_cents":1})",
+            400, "bad_request"),
+        adm("stock of SKU ..", "POST", "/admin/v1/products/../stock", R"({"set":5})", 404,
+            "not_found"),
         adm("admin PATCH", "PATCH", stock, R"({"set":1})", 405, ""),
     };
 
@@ -284,6 +375,21 @@ TEST_SUITE("bad_input") {
     }
     CHECK(failures == 0);
 
+    // Storefront paths with those SKUs: nothing was created, so nothing is there.
+    for (const std::string sku : {".", "..", "%2e", "..."}) {
+      for (const auto& target : {"/api/v1/products/" + sku, "/p/" + sku}) {
+        const auto r = a.store().get(target);
+        CHECK_MESSAGE(error_mismatch(r, 404, "not_found").empty(), target << ": " << describe(r));
+      }
+      const auto r = a.store().put("/api/v1/carts/" + cart + "/items/" + sku, R"({"qty":1})");
+      CHECK_MESSAGE(error_mismatch(r, 404, "not_found").empty(), sku << ": " << describe(r));
+    }
+    // HTTP/1.0 needs no Host.
+    {
+      const auto r = raw_exchange(node.http_port(), "GET /healthz HTTP/1.0\r\n\r\n");
+      CHECK_MESSAGE(r.status == 200, "HTTP/1.0 without Host: " << describe(r));
+    }
+
     // Requests a well-behaved client does not send.
     const std::string host = "Host: 127.0.0.1\r\n";
     const std::vector<std::pair<std::string, std::string>> raw{
@@ -294,6 +400,23 @@ TEST_SUITE("bad_input") {
         {"bad chunk size", "PUT " + item + " HTTP/1.1\r\n" + host +
                                "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"},
         {"control character in the target", "GET /api/v1/\x01 HTTP/1.1\r\n" + host + "\r\n"},
+        // HTTP hygiene (RFC 9112): exactly one Host in HTTP/1.1; no transfer coding but chunked.
+        {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n"},
+        {"two Host lines", "GET /healthz HTTP/1.1\r\n" + host + host + "\r\n"},
+        {"Transfer-Encoding gzip",
+         "GET /healthz HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\n\r\n"},
+        {"Transfer-Encoding identity",
+         "GET /healthz HTTP/1.1\r\n" + host + "Transfer-Encoding: identity\r\n\r\n"},
+        {"Transfer-Encoding xchunked",
+         "GET /healthz HTTP/1.1\r\n" + host + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"},
+        {"Transfer-Encoding chunked, chunked",
+         "GET /healthz HTTP/1.1\r\n" + host +
+             "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"},
+        {"Transfer-Encoding gzip, chunked",
+         "GET /healthz HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"},
+        {"Transfer-Encoding on two lines", "GET /healthz HTTP/1.1\r\n" + host +
+                                               "Transfer-Encoding: chunked\r\n"
+                                               "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
     };
     for (const auto& [name, bytes] : raw) {
       const auto r = raw_exchange(node.http_port(), bytes);

@@ -205,6 +205,9 @@ pid_t node_process::spawn() {
   if (!cfg_.admin_token.empty()) {
     args.push_back("--admin.token=" + cfg_.admin_token);
   }
+  if (!cfg_.limits) {
+    args.emplace_back("--limits.ip_rate=0");
+  }
   args.insert(args.end(), cfg_.extra.begin(), cfg_.extra.end());
 
   // The node refuses unknown SURGE_* variables; it gets none but the test-only ones.

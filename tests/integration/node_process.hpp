@@ -26,6 +26,9 @@ struct node_config {
   /// one). nullptr: a database and prefix of its own.
   const class node_process* cluster_with = nullptr;
   std::string node_id; ///< empty: "it-<database>"
+  /// false: the node runs with --limits.ip_rate=0, since tests drive many writes from one
+  /// address (127.0.0.1); true: limits.* as the node's defaults and `extra` make them.
+  bool limits = false;
 };
 
 /// A surge-node child process. The constructor starts it and waits until /readyz answers 200;

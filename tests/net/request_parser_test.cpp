@@ -133,7 +133,7 @@ TEST_CASE("parse_request: good requests") {
   CHECK(req.body == "{\"qty\":2}");
   CHECK(req.keep_alive);
 
-  req = expect_request("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  req = expect_request("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   CHECK_FALSE(req.keep_alive);
   req = expect_request("GET / HTTP/1.0\r\n\r\n");
   CHECK_FALSE(req.keep_alive);
@@ -143,9 +143,54 @@ TEST_CASE("parse_request: good requests") {
   // Chunked body within the limit.
   server_options opts;
   opts.body_limit = 100;
-  req = expect_request("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked({40, 60}),
+  req = expect_request("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                           chunked({40, 60}),
                        opts);
   CHECK(req.body == std::string(100, 'x'));
+  // Coding names are case-insensitive.
+  req = expect_request("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \r\n\r\n" +
+                       chunked({3}));
+  CHECK(req.body == "xxx");
+  // HTTP/1.0 needs no Host; an empty Host is a Host (RFC 9112 3.2).
+  req = expect_request("GET /old HTTP/1.0\r\n\r\n");
+  CHECK(req.path == "/old");
+  req = expect_request("GET / HTTP/1.1\r\nHost:\r\n\r\n");
+  CHECK(req.path == "/");
+}
+
+TEST_CASE("parse_request: Host and Transfer-Encoding hygiene") {
+  const std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  const std::pair<std::string, std::string> bad[] = {
+      {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"},
+      {"HTTP/1.1 PUT without Host", "PUT /x HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"},
+      {"two Host lines", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+      {"two Host lines in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"},
+      {"gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n" + body},
+      {"identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n" + body},
+      {"xchunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n" + body},
+      {"chunked, chunked",
+       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n" + body},
+      {"gzip, chunked",
+       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + body},
+      {"chunked on two lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n" +
+                                   body},
+      {"gzip then chunked on two lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+                                         "Transfer-Encoding: chunked\r\n\r\n" +
+                                             body},
+      {"empty Transfer-Encoding",
+       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nContent-Length: 2\r\n\r\n{}"},
+      {"chunked with Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                                      "Content-Length: 16\r\n\r\n" +
+                                          body},
+      {"chunked in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + body},
+  };
+  for (const auto& [name, raw] : bad) {
+    CAPTURE(name);
+    auto r = expect_error(raw);
+    CHECK(r.status == 400);
+    CHECK(error_code_of(r) == "bad_request");
+  }
 }
 
 TEST_CASE("parse_request: limits and malformed input") {

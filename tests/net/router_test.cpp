@@ -115,3 +115,29 @@ TEST_CASE("router: 404 and 405") {
   REQUIRE(o.response);
   CHECK(o.response->status == 405);
 }
+
+TEST_CASE("router: a guard answers before any route, or lets the request through") {
+  path_params captured;
+  router r = storefront(captured);
+  int seen = 0;
+  r.set_guard([&seen](const http_request& req) -> std::optional<http_response> {
+    ++seen;
+    if (req.method == "GET") {
+      return std::nullopt;
+    }
+    return error_response(429, "rate_limited", "slow down");
+  });
+  auto o = run(r, make("GET", "/healthz"));
+  REQUIRE(o.response);
+  CHECK(o.route == "healthz");
+  // Refused whether or not a route would match: no route runs.
+  for (std::string target : {"/api/v1/carts", "/nope"}) {
+    captured = {"untouched"};
+    o = run(r, make("POST", target));
+    REQUIRE(o.response);
+    CHECK(o.response->status == 429);
+    CHECK(code_of(*o.response) == "rate_limited");
+    CHECK(captured == path_params{"untouched"});
+  }
+  CHECK(seen == 3);
+}

@@ -308,13 +308,120 @@ TEST_CASE("server: limit errors over the socket, then the connection is closed")
 TEST_CASE("server: idle keep-alive connections are closed") {
   server_options opts;
   opts.idle_timeout = 100ms;
+  opts.read_timeout = 50ms; // shorter, but it bounds requests, not the wait for one
   http_server srv(opts, [](http_request&&, responder r) { r(text("ok")); });
   REQUIRE_FALSE(srv.start());
   client c(srv.port());
   CHECK(c.request(bhttp::verb::get, "/").result_int() == 200);
   const auto t0 = std::chrono::steady_clock::now();
-  CHECK(c.closed_by_server());
+  CHECK(c.closed_by_server()); // silently: no 408 for a connection between requests
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+}
+
+TEST_CASE("server: a request not whole within read_timeout gets 408 timeout, then close") {
+  server_options opts;
+  opts.read_timeout = 300ms;
+  opts.idle_timeout = 60s;
+  std::atomic<int> handled{0};
+  http_server srv(opts, [&](http_request&&, responder r) {
+    handled.fetch_add(1);
+    r(text("ok"));
+  });
+  REQUIRE_FALSE(srv.start());
+  auto expect_408 = [](client& c) {
+    auto res = c.read();
+    CHECK(res.result_int() == 408);
+    CHECK(error_code_of(res) == "timeout");
+    CHECK(res[bhttp::field::content_type] == "application/json");
+    CHECK_FALSE(res.keep_alive());
+    CHECK(c.closed_by_server());
+  };
+  SUBCASE("header cut short") {
+    client c(srv.port());
+    c.send_raw("GET /slow HTTP/1.1\r\nHost: x\r\n");
+    expect_408(c);
+  }
+  SUBCASE("body cut short") {
+    client c(srv.port());
+    c.send_raw("PUT /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"q");
+    expect_408(c);
+  }
+  SUBCASE("chunked body cut short") {
+    client c(srv.port());
+    c.send_raw("PUT /slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n");
+    expect_408(c);
+  }
+  SUBCASE("after 100 Continue, no body") {
+    client c(srv.port());
+    c.send_raw("PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    CHECK(c.read().result_int() == 100);
+    expect_408(c);
+  }
+  SUBCASE("a new connection that sends nothing") {
+    client c(srv.port());
+    expect_408(c);
+  }
+  SUBCASE("the second request of a kept-alive connection, cut short") {
+    client c(srv.port());
+    CHECK(c.request(bhttp::verb::get, "/first").result_int() == 200);
+    c.send_raw("GET /second HTTP/1.1\r\nHo");
+    expect_408(c);
+  }
+  srv.stop();
+  CHECK(handled.load() <= 1);
+}
+
+TEST_CASE("server: Host and Transfer-Encoding hygiene over the socket") {
+  server_options opts;
+  std::atomic<int> handled{0};
+  http_server srv(opts, [&](http_request&&, responder r) {
+    handled.fetch_add(1);
+    r(text("ok"));
+  });
+  REQUIRE_FALSE(srv.start());
+  const std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  const std::string bad[] = {
+      "GET / HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n" + body,
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n" + body,
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n" + body,
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n" + body,
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + body,
+  };
+  for (const auto& raw : bad) {
+    CAPTURE(raw);
+    client c(srv.port());
+    c.send_raw(raw);
+    auto res = c.read();
+    CHECK(res.result_int() == 400);
+    CHECK(error_code_of(res) == "bad_request");
+    CHECK(c.closed_by_server());
+  }
+  CHECK(handled.load() == 0);
+  {
+    // HTTP/1.0 without Host, and HTTP/1.1 chunked, are served.
+    client c(srv.port());
+    c.send_raw("GET /old HTTP/1.0\r\n\r\n");
+    CHECK(c.read().result_int() == 200);
+    client d(srv.port());
+    d.send_raw("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+    CHECK(d.read().result_int() == 200);
+  }
+  CHECK(handled.load() == 2);
+  srv.stop();
+}
+
+TEST_CASE("server: the request carries the connection's peer address") {
+  server_options opts;
+  http_server srv(opts, [](http_request&& req, responder r) { r(text(req.peer.to_string())); });
+  REQUIRE_FALSE(srv.start());
+  client c(srv.port());
+  CHECK(c.request(bhttp::verb::get, "/").body() == "127.0.0.1");
+  // X-Forwarded-For does not change the peer.
+  CHECK(c.request(bhttp::verb::get, "/", {}, {{"X-Forwarded-For", "198.51.100.1"}}).body() ==
+        "127.0.0.1");
+  srv.stop();
 }
 
 TEST_CASE("server: 200 concurrent connections") {

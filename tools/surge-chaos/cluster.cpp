@@ -297,6 +297,11 @@ std::vector<std::string> cluster_env::node_command(std::size_t i) const {
       "--orders.reconcile_interval=1s",
       "--log.level=info",
   };
+  // Storefront limits stay on (limits.ip_*); the harness's shoppers each name their own client
+  // address in X-Forwarded-For, which a node believes only from a trusted proxy: the address
+  // the harness connects from (the hub in netns mode, loopback otherwise).
+  argv.push_back("--http.trusted_proxies=127.0.0.1/32,::1/128" +
+                 (o_.net != nullptr ? "," + server_host() + "/32" : std::string{}));
   if (o_.net != nullptr) {
     // Every listener on the node's namespace address; the admin API then needs its token.
     for (const char* k : {"--http.host=", "--admin.host=", "--cluster.host="}) {

@@ -165,9 +165,14 @@ void load::stop() {
 void load::shopper(int client) {
   std::mt19937_64 rng{o_.seed * 1000003 + static_cast<uint64_t>(client)};
   auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
+  // Each shopper is one client address (198.18.0.0/15, the benchmarking range) in
+  // X-Forwarded-For, so that the nodes' per-address limits see shoppers, not the harness.
+  const std::string client_address = "198.18." + std::to_string((client + 1) / 256 % 256) + "." +
+                                     std::to_string((client + 1) % 256);
   std::vector<std::unique_ptr<http_client>> conns;
   for (const auto& n : env_.nodes()) {
     conns.push_back(std::make_unique<http_client>(n->host, n->http, o_.timeout));
+    conns.back()->set_header("X-Forwarded-For", client_address);
   }
   // One request: to a node that is up, recorded.
   auto send = [&](operation op, const std::string& method, const std::string& target,

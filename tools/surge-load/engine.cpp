@@ -89,6 +89,16 @@ std::string status_key(int status) {
   }
 }
 
+/// The X-Forwarded-For of shopper number `n`: a stable address of its own in 198.18.0.0/15 (RFC
+/// 2544's benchmarking range; 131,072 addresses, then they repeat), so that a node that trusts
+/// this machine as a proxy (http.trusted_proxies) gives each shopper its own limits.ip_* bucket
+/// instead of throttling the whole run as one client.
+std::string shopper_address(uint64_t n) {
+  const uint32_t a = 0xC6120000U + static_cast<uint32_t>(n % 131072);
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xFF) + "." +
+         std::to_string((a >> 8) & 0xFF) + "." + std::to_string(a & 0xFF);
+}
+
 bool is_error(int status) {
   return status <= 0 || status >= 500 || (status >= 400 && status != 402 && status != 409);
 }
@@ -124,6 +134,7 @@ struct user {
   uint32_t step = 0;
   uint64_t journeys = 0;
   std::string customer;
+  std::string forwarded_for; ///< this shopper's synthetic client address (shopper_address)
   std::string cart;
   std::vector<uint32_t> plan;                          ///< SKUs of this journey
   std::vector<std::pair<uint32_t, int64_t>> holds;     ///< acknowledged (sku, qty) in the cart
@@ -215,6 +226,7 @@ class shard {
     for (uint64_t u = 0; u < closed_users; ++u) {
       users_[u].customer =
           "shopper-" + g.setup.run_id + "-" + std::to_string(index_) + "-" + std::to_string(u);
+      users_[u].forwarded_for = shopper_address(u * g.o.threads + index_);
     }
     if (g.o.rate) {
       per_shard_rate_ = *g.o.rate / g.o.threads;
@@ -343,6 +355,7 @@ class shard {
     us.slot_used = true;
     us.customer = "shopper-" + g_.setup.run_id + "-" + std::to_string(index_) + "-" +
                   std::to_string(++arrivals_);
+    us.forwarded_for = shopper_address(arrivals_ * g_.o.threads + index_);
     act(u, t);
   }
 
@@ -797,6 +810,7 @@ class shard {
     const auto& ep = g_.o.targets[c.target];
     c.req.set(http::field::host, ep.host + ":" + std::to_string(ep.port));
     c.req.set(http::field::user_agent, "surge-load");
+    c.req.set("X-Forwarded-For", us.forwarded_for);
     c.req.set(http::field::accept, us.kind == req_kind::page ? "text/html" : "application/json");
     if (!us.header_name.empty()) {
       c.req.set(us.header_name, us.header_value);

@@ -58,6 +58,12 @@ flags:
   --quiet               no progress line on stderr
   --help                this text
 
+client addresses: each shopper sends X-Forwarded-For with a stable address of its own from
+198.18.0.0/15 (the benchmarking range), so that a node that trusts this machine as a proxy
+(http.trusted_proxies, default 127.0.0.1/32,::1/128) applies limits.ip_rate to each shopper,
+not to the whole run; with --source-addrs, start the nodes with
+--http.trusted_proxies=127.0.0.0/8 (or --limits.ip_rate=0). A 429 counts as an error.
+
 exit status: 0 ok, 1 the cross-check failed (or could not run), 2 usage error,
              3 no request got an answer (target unreachable)
 )";

@@ -52,8 +52,14 @@ bool valid_id(std::string_view s, std::size_t max_len, std::string_view extra = 
   return true;
 }
 
+/// 1 to 64 letters, digits, '.', '_' or '-', not dots alone. A SKU becomes a path segment (API
+/// paths, /p/{sku}), part of Redis and page-cache keys and, in a statically generated
+/// storefront, a directory name. "." and ".." are dot segments: clients and proxies normalise
+/// them away (/p/.. is /), and as names they are the directories themselves; longer runs of
+/// dots lose their trailing dots on Windows paths. (Leading '.', '-' and '_' stay allowed: SKUs
+/// like that may exist, and nothing they reach treats them specially.)
 bool valid_sku(std::string_view s) {
-  return valid_id(s, 64);
+  return valid_id(s, 64) && s.find_first_not_of('.') != std::string_view::npos;
 }
 bool valid_cart_id(std::string_view s) {
   return valid_id(s, 64, "_-");
@@ -742,7 +748,7 @@ void drop_page(bridge_env& env, const std::string& sku) {
 
 void put_product(std::shared_ptr<bridge_env> env, http_request&& req, params&& p, responder r) {
   if (!valid_sku(p[0])) {
-    return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-'"));
+    return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-', not dots alone"));
   }
   auto body = object_body(req, false);
   if (auto* resp = std::get_if<http_response>(&body)) {
@@ -898,6 +904,10 @@ void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, params&&, resp
       out << "surge_http_responses_total{code=\"" << s << "\"} " << n << "\n";
     }
   }
+  out << "# HELP surge_http_rate_limited_total Storefront writes refused 429 rate_limited.\n"
+         "# TYPE surge_http_rate_limited_total counter\n"
+      << "surge_http_rate_limited_total "
+      << env->metrics.rate_limited.load(std::memory_order_relaxed) << "\n";
   out << "# HELP surge_entities_active Live entity actors on this node.\n"
          "# TYPE surge_entities_active gauge\n"
       << "surge_entities_active{kind=\"sku\"} " << env->skus->size() << "\n"
@@ -1024,6 +1034,27 @@ router::route_handler admin(std::shared_ptr<bridge_env> env, F f) {
   };
 }
 
+/// Storefront writes (every method but GET and HEAD, so POST, PUT, DELETE and any other) take a
+/// token from the client address's bucket before any route runs; over the limit: 429
+/// `rate_limited` with Retry-After. Reads are never limited.
+std::optional<http_response> limit_writes(bridge_env& env, const http_request& req) {
+  if (!env.limiter || req.method == "GET" || req.method == "HEAD") {
+    return std::nullopt;
+  }
+  const auto client = client_address(req.peer, req.header("x-forwarded-for"), env.trusted_proxies);
+  const auto d = env.limiter->acquire(client);
+  if (d.allowed) {
+    return std::nullopt;
+  }
+  env.metrics.rate_limited.fetch_add(1, std::memory_order_relaxed);
+  const auto secs = std::to_string(d.retry_after.count());
+  auto resp =
+      error_response(429, "rate_limited",
+                     "too many writes from " + client.to_string() + "; retry in " + secs + " s");
+  resp.headers.emplace_back("Retry-After", secs);
+  return resp;
+}
+
 void healthz(std::shared_ptr<bridge_env>, http_request&&, params&&, responder r) {
   r(json_response(200, "{\"status\":\"ok\"}"));
 }
@@ -1107,6 +1138,7 @@ std::string rfc3339_ms(int64_t unix_ms) {
 
 router make_storefront_router(std::shared_ptr<bridge_env> env) {
   router rt;
+  rt.set_guard([env](const http_request& req) { return limit_writes(*env, req); });
   rt.add("GET", "/healthz", bind(env, healthz));
   rt.add("GET", "/readyz", bind(env, readyz));
   rt.add("GET", "/api/v1/products", bind(env, list_products));

@@ -80,8 +80,11 @@ class sku_model {
   /// How long a confirmation is remembered for decide_confirm's and decide_return's retries.
   static constexpr int64_t confirmation_memory_ms = 7LL * 24 * 3600 * 1000;
 
-  /// on_hand := value, or on_hand += value. Errors: not_found, invalid (negative result or
-  /// overflow), conflict (on_hand would drop below held + sold).
+  /// The most on_hand may be (10^12): decide_stock refuses more, whether by set or by add.
+  static constexpr int64_t max_on_hand = 1'000'000'000'000;
+
+  /// on_hand := value, or on_hand += value. Errors: not_found, invalid (result negative or
+  /// above max_on_hand), conflict (on_hand would drop below held + sold).
   caf::expected<proto::SkuEvent> decide_stock(bool set, int64_t value, int64_t now_ms) const;
 
   /// Creates or updates the catalog data.

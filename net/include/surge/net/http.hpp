@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "surge/net/address.hpp"
+
 namespace surge::net {
 
 /// A parsed, size-checked HTTP request, independent of Beast.
@@ -18,9 +20,14 @@ struct http_request {
   std::string path;                              ///< percent-decoded path, without the query
   std::vector<std::string> segments;             ///< path split on '/', each percent-decoded
   std::multimap<std::string, std::string> query; ///< decoded query parameters
-  std::map<std::string, std::string> headers;    ///< lower-case names
+  /// Lower-case names. Repeated lines of one name are joined with ", " in the order received
+  /// (empty lines add nothing), as RFC 9110 allows for list-valued fields.
+  std::map<std::string, std::string> headers;
   std::string body;
   bool keep_alive = true;
+  /// The remote address of the connection (not X-Forwarded-For: see client_address()); ::
+  /// when the request did not come from a socket (parse_request).
+  ip_address peer;
 
   /// The header `name` (lower-case), or nullopt.
   std::optional<std::string_view> header(const std::string& name) const;
@@ -50,12 +57,15 @@ struct server_options {
   std::string host = "127.0.0.1";
   uint16_t port = 0; ///< 0: pick a free one (see http_server::port())
   std::size_t io_threads = 2;
-  std::size_t body_limit = 64 * 1024;               ///< larger: 413 too_large
-  std::size_t header_limit = 8 * 1024;              ///< larger: 431 too_large
-  std::size_t target_limit = 2048;                  ///< longer URL: 414 too_large
-  std::chrono::milliseconds read_timeout{15000};    ///< a request must arrive whole within this
+  std::size_t body_limit = 64 * 1024;  ///< larger: 413 too_large
+  std::size_t header_limit = 8 * 1024; ///< larger: 431 too_large
+  std::size_t target_limit = 2048;     ///< longer URL: 414 too_large
+  /// A request must arrive whole within this (from its first byte on a kept-alive connection,
+  /// from the connect otherwise), or it is answered 408 `timeout` and the connection closed.
+  std::chrono::milliseconds read_timeout{15000};
   std::chrono::milliseconds handler_timeout{10000}; ///< no answer by then: 503 unavailable
-  std::chrono::milliseconds idle_timeout{60000}; ///< keep-alive connection idle this long: closed
+  /// A kept-alive connection with no byte of a next request this long: closed without answer.
+  std::chrono::milliseconds idle_timeout{60000};
   std::size_t max_connections = 100000;
 };
 

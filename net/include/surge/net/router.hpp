@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,8 +21,14 @@ using path_params = std::vector<std::string>;
 class router {
  public:
   using route_handler = std::function<void(http_request&&, path_params&&, responder)>;
+  /// Runs on the I/O thread before routing; a response it returns is the answer, and no route
+  /// runs (e.g. 429 from a rate limit). Must not block.
+  using guard = std::function<std::optional<http_response>(const http_request&)>;
 
   void add(std::string method, std::string pattern, route_handler h);
+
+  /// Sets the guard every request of this router passes first (one per router; replaces any).
+  void set_guard(guard g);
 
   /// Dispatches `req`; answers 404/405 itself.
   void dispatch(http_request&& req, responder r) const;
@@ -33,6 +40,7 @@ class router {
     route_handler h;
   };
   std::vector<route> routes_;
+  guard guard_;
 };
 
 } // namespace surge::net

@@ -10,7 +10,11 @@ namespace surge::net {
 /// An asynchronous HTTP/1.1 server (Boost.Beast) on its own I/O threads, with keep-alive.
 ///
 /// Each request is read within `read_timeout` under the size limits of server_options; a
-/// request that breaks a limit gets its 4xx in API.md's error shape and the connection is closed.
+/// request that breaks a limit or HTTP/1.1's framing rules (exactly one Host; no
+/// Transfer-Encoding but `chunked`) gets its 4xx in API.md's error shape, one that is not whole
+/// in time gets 408 `timeout`, and the connection is closed. A kept-alive connection with no
+/// byte of a next request within `idle_timeout` is closed without an answer. Each request
+/// carries its connection's remote address (`http_request::peer`).
 /// A good request goes to the handler; its responder may be called from any thread, and is
 /// answered 503 `unavailable` if not called within `handler_timeout`. Responses on one
 /// connection go out in request order (no pipelining: one request at a time per connection).

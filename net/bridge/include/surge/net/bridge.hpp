@@ -18,6 +18,7 @@
 #include "surge/actors/sku.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/page_cache.hpp"
+#include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
 
 namespace surge::net {
@@ -25,6 +26,7 @@ namespace surge::net {
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
 struct http_metrics {
   std::array<std::atomic<uint64_t>, 600> by_status{};
+  std::atomic<uint64_t> rate_limited{0}; ///< storefront writes refused 429 rate_limited
   void count(int status) {
     if (status >= 100 && status < 600) {
       by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
@@ -70,6 +72,11 @@ struct bridge_env {
   /// Rendered product pages and listings (http.page_cache); nullptr: rendered every time.
   std::shared_ptr<page_cache> pages;
   std::shared_ptr<page_cache> listings;
+  /// Storefront writes per client address (limits.ip_*); nullptr: no limits (ip_rate 0).
+  std::shared_ptr<rate_limiter> limiter;
+  /// Peers whose X-Forwarded-For names the client (http.trusted_proxies, see client_address()).
+  /// Set before the servers start, read-only afterwards.
+  cidr_set trusted_proxies;
   std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
   /// Verifies customer tokens (auth.*); null or disabled: customers are not verified.
   std::shared_ptr<const customer_verifier> customers;

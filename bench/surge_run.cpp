@@ -20,6 +20,7 @@
 #include "surge/actors/cart.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/actors/sku_model.hpp"
 #include "surge/config/log.hpp"
 #include "surge/config/settings.hpp"
 #include "surge/persistence/commit_queue.hpp"
@@ -33,8 +34,9 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* hot_sku = "HOT";
-constexpr int64_t initial_on_hand = 1'000'000'000'000'000; // never sells out
-constexpr auto request_timeout = 30s;                      // bounds the drain after the run
+// Never sells out: the most a SKU may have on hand (10^12 units).
+constexpr int64_t initial_on_hand = actors::sku_model::max_on_hand;
+constexpr auto request_timeout = 30s; // bounds the drain after the run
 constexpr int max_drivers = 4;
 
 /// What the drivers share with the main thread.

@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   const auto& opts = inv.options;
+  if (auto err = surge::runtime::check_settings(opts); !err.empty()) {
+    std::fprintf(stderr, "surge-node: %s\n(see surge-node --help)\n", err.c_str());
+    return 2;
+  }
   surge::log::setup(opts.log_level, opts.log_format);
   auto lg = surge::log::get("node");
 

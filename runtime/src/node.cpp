@@ -9,6 +9,7 @@
 #include "background.hpp"
 #include "surge/config/log.hpp"
 #include "surge/net/bridge.hpp"
+#include "surge/net/payments/gateway.hpp"
 #include "surge/net/server.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
@@ -270,6 +271,24 @@ uint16_t node::http_port() const {
 
 uint16_t node::admin_port() const {
   return impl_->admin ? impl_->admin->port() : 0;
+}
+
+std::string check_settings(const config::node_options& opts) {
+  if (auto parsed = net::cidr_set::parse(opts.http_trusted_proxies);
+      auto* err = std::get_if<std::string>(&parsed)) {
+    return "setting 'http.trusted_proxies': " + *err;
+  }
+  if (auto parsed = net::payments::parse_gateways(opts.payments_gateways);
+      auto* err = std::get_if<std::string>(&parsed)) {
+    return "setting 'payments.gateways': " + *err;
+  }
+  net::customer_auth_options auth{opts.auth_jwt_secret, opts.auth_jwt_public_key,
+                                  opts.auth_jwt_issuer, opts.auth_jwt_audience};
+  if (auto verifier = net::customer_verifier::make(auth);
+      auto* err = std::get_if<net::auth_error>(&verifier)) {
+    return err->message;
+  }
+  return {};
 }
 
 std::string migrate_with_retry(const config::node_options& opts, std::chrono::seconds patience) {

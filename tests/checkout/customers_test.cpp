@@ -86,7 +86,7 @@ TEST_SUITE("customers") {
     const auto path = "/api/v1/carts/" + cart;
     REQUIRE(as(c, alice, json_request("PUT", path + "/items/cu-1", R"({"qty":2})")).status == 200);
 
-    for (const std::string who : {bob, std::string{}}) {
+    for (const std::string& who : {bob, std::string{}}) {
       check_error(as(c, who, request{"GET", path, {}, {}}), 404, "not_found");
       check_error(as(c, who, json_request("PUT", path + "/items/cu-1", R"({"qty":5})")), 404,
                   "not_found");

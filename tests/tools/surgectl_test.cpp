@@ -689,13 +689,13 @@ ctl_result run_token(const std::vector<std::string>& args, const std::filesystem
 }
 
 /// An empty temporary directory, removed with its content.
-struct token_dir {
-  token_dir() {
+struct scratch_dir {
+  scratch_dir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "surgectl-token-XXXXXX").string();
     REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
     path = tmpl;
   }
-  ~token_dir() {
+  ~scratch_dir() {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
   }
@@ -747,7 +747,7 @@ const std::string secret_b = "surgectl-token-test-secret-b-0123456789";
 TEST_SUITE("surgectl token") {
 
   TEST_CASE("token: prints an HS256 token that the node's verifier accepts") {
-    token_dir dir;
+    scratch_dir dir;
     const auto file = dir.write("s.txt", secret_a + "\n");
     const auto t0 = std::chrono::system_clock::now();
     auto r = run_token({"token", "--customer=alice", "--secret-file=" + file}, dir.path);
@@ -780,7 +780,7 @@ TEST_SUITE("surgectl token") {
 
   TEST_CASE("token: the secret comes from --secret-file, else SURGE_AUTH_JWT_SECRET, else "
             "data/jwt.secret") {
-    token_dir dir;
+    scratch_dir dir;
     const auto file_a = dir.write("a.txt", secret_a);
     dir.write("data/jwt.secret", secret_b + "\r\n");
     // --secret-file beats the environment and data/jwt.secret.
@@ -799,7 +799,7 @@ TEST_SUITE("surgectl token") {
   }
 
   TEST_CASE("token: no usable secret exits 1 and never prints the secret") {
-    token_dir dir;
+    scratch_dir dir;
     auto none = run_token({"token", "--customer=alice"}, dir.path);
     CHECK_MESSAGE(none.code == 1, show(none));
     CHECK(none.out.empty());
@@ -825,7 +825,7 @@ TEST_SUITE("surgectl token") {
   }
 
   TEST_CASE("token: usage errors exit 2; --help describes it") {
-    token_dir dir;
+    scratch_dir dir;
     const auto file = dir.write("s.txt", secret_a);
     const std::vector<std::vector<std::string>> bad = {
         {"token"},

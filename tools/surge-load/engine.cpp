@@ -32,6 +32,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "surge/net/customer_auth.hpp"
 #include "surge/net/json.hpp"
 #include "zipf.hpp"
 
@@ -134,6 +135,7 @@ struct user {
   uint32_t step = 0;
   uint64_t journeys = 0;
   std::string customer;
+  std::string authorization; ///< "Bearer <token>" for `customer` (run_setup::customer_secret)
   std::string forwarded_for; ///< this shopper's synthetic client address (shopper_address)
   std::string cart;
   std::vector<uint32_t> plan;                          ///< SKUs of this journey
@@ -227,6 +229,7 @@ class shard {
       users_[u].customer =
           "shopper-" + g.setup.run_id + "-" + std::to_string(index_) + "-" + std::to_string(u);
       users_[u].forwarded_for = shopper_address(u * g.o.threads + index_);
+      users_[u].authorization = bearer_for(users_[u].customer);
     }
     if (g.o.rate) {
       per_shard_rate_ = *g.o.rate / g.o.threads;
@@ -356,12 +359,29 @@ class shard {
     us.customer = "shopper-" + g_.setup.run_id + "-" + std::to_string(index_) + "-" +
                   std::to_string(++arrivals_);
     us.forwarded_for = shopper_address(arrivals_ * g_.o.threads + index_);
+    us.authorization = bearer_for(us.customer);
     act(u, t);
   }
 
   // ---------------------------------------------------------------------- the journeys
 
   uint32_t pick_catalog() { return static_cast<uint32_t>(g_.catalog(rng_)); }
+
+  /// "Bearer <token>" of `customer` for the whole run, or "" when shoppers name their customer
+  /// in the cart's body (run_setup::customer_secret is empty).
+  std::string bearer_for(const std::string& customer) const {
+    if (g_.setup.customer_secret.empty()) {
+      return {};
+    }
+    net::token_claims claims;
+    claims.subject = customer;
+    claims.ttl =
+        std::chrono::duration_cast<std::chrono::seconds>(g_.o.duration) + std::chrono::hours{1};
+    auto token =
+        net::mint_hs256_token(g_.setup.customer_secret, claims, std::chrono::system_clock::now());
+    return std::holds_alternative<std::string>(token) ? "Bearer " + std::get<std::string>(token)
+                                                      : std::string{};
+  }
 
   void begin_journey(uint32_t u) {
     auto& us = users_[u];
@@ -485,8 +505,10 @@ class shard {
     case scenario::hot_item:
     case scenario::checkout:
       if (us.step == 0) {
+        // With a token the token names the customer; a body customer_id would need it too.
         set_request(us, req_kind::cart, http::verb::post, "/api/v1/carts",
-                    "{\"customer_id\":\"" + us.customer + "\"}");
+                    us.authorization.empty() ? "{\"customer_id\":\"" + us.customer + "\"}"
+                                             : std::string{"{}"});
       } else if (us.step <= k) {
         us.sku = us.plan[us.step - 1];
         set_request(us, req_kind::add_item, http::verb::put,
@@ -811,6 +833,9 @@ class shard {
     c.req.set(http::field::host, ep.host + ":" + std::to_string(ep.port));
     c.req.set(http::field::user_agent, "surge-load");
     c.req.set("X-Forwarded-For", us.forwarded_for);
+    if (!us.authorization.empty()) {
+      c.req.set(http::field::authorization, us.authorization);
+    }
     c.req.set(http::field::accept, us.kind == req_kind::page ? "text/html" : "application/json");
     if (!us.header_name.empty()) {
       c.req.set(us.header_name, us.header_value);

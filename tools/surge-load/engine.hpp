@@ -95,6 +95,9 @@ struct run_setup {
   std::vector<std::string> skus; ///< catalog_skus(options)
   uint32_t connections = 0;      ///< after the file-descriptor bound
   std::string run_id;            ///< unique per run: in customer ids and idempotency keys
+  /// HS256 secret of customer tokens: each shopper carries a token for its customer (empty:
+  /// the cart's body names the customer, for nodes that do not verify customers).
+  std::string customer_secret;
 };
 
 /// Runs the load (blocking) and returns what it saw. Bounded: journeys start for

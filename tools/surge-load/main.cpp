@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -19,6 +20,7 @@
 #include "engine.hpp"
 #include "options.hpp"
 #include "report.hpp"
+#include "surge/net/customer_auth.hpp"
 
 namespace surge::load {
 
@@ -44,6 +46,48 @@ std::pair<uint64_t, uint64_t> raise_fd_limit() {
     return v == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(v);
   };
   return {cap(rl.rlim_cur), cap(rl.rlim_max)};
+}
+
+/// The HS256 secret shoppers sign their customer tokens with: --customer-secret-file, else
+/// $SURGE_AUTH_JWT_SECRET, else ./data/jwt.secret (what scripts/run.sh gives its nodes), else ""
+/// (the nodes do not verify customers). Throws usage_error when the named file is unusable.
+std::string customer_secret(const options& o) {
+  auto read = [](const std::string& path) {
+    std::ifstream f{path};
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) {
+      s.pop_back();
+    }
+    return f || f.eof() ? s : std::string{};
+  };
+  std::string secret;
+  std::string from;
+  if (!o.customer_secret_file.empty()) {
+    secret = read(o.customer_secret_file);
+    from = o.customer_secret_file;
+    if (secret.empty()) {
+      throw usage_error("--customer-secret-file=" + o.customer_secret_file +
+                        ": cannot read a secret from it");
+    }
+  } else if (const char* env = std::getenv("SURGE_AUTH_JWT_SECRET"); env != nullptr && *env) {
+    secret = env;
+    from = "SURGE_AUTH_JWT_SECRET";
+  } else if (std::ifstream probe{"data/jwt.secret"}; probe) {
+    secret = read("data/jwt.secret");
+    from = "./data/jwt.secret";
+  }
+  if (secret.empty()) {
+    return {};
+  }
+  net::token_claims check;
+  check.subject = "surge-load";
+  if (auto t = net::mint_hs256_token(secret, check, std::chrono::system_clock::now());
+      auto* err = std::get_if<net::auth_error>(&t)) {
+    throw usage_error("the customer-token secret from " + from + ": " + err->message);
+  }
+  std::cerr << "surge-load: shoppers carry customer tokens signed with the secret from " << from
+            << "\n";
+  return secret;
 }
 
 std::string new_run_id() {
@@ -85,6 +129,7 @@ int run(const std::vector<std::string>& args) {
   setup.skus = catalog_skus(o);
   setup.connections = facts.connections;
   setup.run_id = facts.run_id;
+  setup.customer_secret = customer_secret(o);
   const auto r = run_load(o, setup);
 
   const auto c = cross_check(o, r);

@@ -51,6 +51,11 @@ flags:
                         the run is shorter
   --decline-rate=F      fraction of checkouts with tok_decline (default 0.1)
   --retry-rate=F        fraction of orders submitted again with the same key (default 0.2)
+  --customer-secret-file=FILE
+                        sign each shopper's customer token (HS256) with the secret in FILE, for
+                        nodes that verify customers (auth.jwt_secret); default: the environment's
+                        SURGE_AUTH_JWT_SECRET, else ./data/jwt.secret when it exists (run.sh's),
+                        else carts name their customer in the body (development nodes)
   --json=FILE           write the report as JSON
   --plot=PREFIX         write PREFIX.tsv (per second) and, with gnuplot, PREFIX-latency.svg and
                         PREFIX-throughput.svg
@@ -301,6 +306,8 @@ options parse_options(const std::vector<std::string>& args) {
       o.seed = parse_uint(name, val, 0, UINT64_MAX);
     } else if (name == "json") {
       o.json_path = val;
+    } else if (name == "customer-secret-file") {
+      o.customer_secret_file = val;
     } else if (name == "plot") {
       o.plot_prefix = val;
     } else if (name == "source-addrs") {

@@ -59,6 +59,7 @@ struct options {
   double zipf = 1.1;
   uint64_t seed = 1;
   std::string json_path;
+  std::string customer_secret_file; ///< --customer-secret-file (empty: see main)
   std::string plot_prefix;
   uint32_t source_addrs = 0; ///< 0: no bind; N: 127.0.0.1 .. 127.0.0.N
   uint64_t max_requests = 10'000'000;

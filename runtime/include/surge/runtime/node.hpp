@@ -38,4 +38,9 @@ class node {
 /// reachable yet. Empty string on success, else the reason.
 std::string migrate_with_retry(const config::node_options& opts, std::chrono::seconds patience);
 
+/// The settings config/ cannot check alone because their grammar lives elsewhere
+/// (http.trusted_proxies, payments.gateways, auth.*: key file and secret): "" when they are
+/// fine, else a message naming the setting. Touches no database; run it before anything starts.
+std::string check_settings(const config::node_options& opts);
+
 } // namespace surge::runtime

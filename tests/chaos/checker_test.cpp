@@ -230,6 +230,34 @@ TEST_SUITE("chaos_unit") {
     CHECK(mentions(r, "did not return the first result"));
   }
 
+  TEST_CASE("G3: a charge kept for an order that is not confirmed") {
+    auto d = valid_run();
+    d.orders.push_back({"o7", "k7", "cancelled", "c-h7", {}});
+    d.charges.push_back({"alpha", "k7", 300, "approved", 0});
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k7: charged 300 via alpha for an order that is cancelled"));
+    // Given back whole, it is fine; in part, it is not.
+    d.charges.back().refunded_cents = 300;
+    CHECK(check_g3(d).result == verdict::pass);
+    d.charges.back().refunded_cents = 100;
+    CHECK(check_g3(d).result == verdict::fail);
+    // A charge with no order at all is kept money too.
+    auto e = valid_run();
+    e.charges.push_back({"beta", "k-lost", 50, "approved", 0});
+    CHECK(mentions(check_g3(e), "an order that is missing"));
+  }
+
+  TEST_CASE("G3: a confirmed order's charge refunded") {
+    auto d = valid_run();
+    for (auto& c : d.charges) {
+      c.refunded_cents = c.amount_cents;
+    }
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "a confirmed order's charge was refunded"));
+  }
+
   TEST_CASE("G4: two nodes committed for one shard in one epoch") {
     auto d = valid_run();
     d.journal.push_back(batch(6, {ev(ek::stock_added, {}, 1)}, "n2", 1));

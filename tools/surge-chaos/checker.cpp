@@ -443,14 +443,47 @@ promise_result check_g3(const run_data& d, const check_options& o) {
       example(r, o, "key " + key + ": " + std::to_string(total) + " approved charges:" + where);
     }
   }
+  // Money kept only for what was sold: an approved charge whose order is not confirmed (it
+  // was cancelled after the payment, e.g. a hold expired or changed) must have been given back
+  // whole. A charge with no order at all is kept money too.
+  std::map<std::string, const order_row*> order_of_key;
+  for (const auto& ord : d.orders) {
+    order_of_key[ord.idempotency_key] = &ord;
+  }
+  std::size_t refunded_keys = 0;
+  for (const auto& c : d.charges) {
+    if (c.status != "approved") {
+      continue;
+    }
+    auto i = order_of_key.find(c.idempotency_key);
+    const bool confirmed = i != order_of_key.end() && i->second->status == "confirmed";
+    if (confirmed) {
+      if (c.refunded_cents != 0) {
+        example(r, o,
+                "key " + c.idempotency_key + ": a confirmed order's charge was refunded (" +
+                    std::to_string(c.refunded_cents) + " of " + std::to_string(c.amount_cents) +
+                    " via " + c.gateway + ")");
+      }
+    } else if (c.refunded_cents == c.amount_cents) {
+      ++refunded_keys;
+    } else {
+      example(r, o,
+              "key " + c.idempotency_key + ": charged " + std::to_string(c.amount_cents) + " via " +
+                  c.gateway + " for an order that is " +
+                  (i == order_of_key.end() ? std::string{"missing"} : i->second->status) +
+                  ", refunded " + std::to_string(c.refunded_cents));
+    }
+  }
   r.metrics["keys"] = static_cast<double>(by_key.size());
   r.metrics["retried_keys"] = static_cast<double>(retried);
   r.metrics["charged_keys"] = static_cast<double>(charged_keys);
+  r.metrics["refunded_keys"] = static_cast<double>(refunded_keys);
   r.metrics["charges_logged"] = static_cast<double>(d.charges.size());
   r.summary = std::to_string(by_key.size()) + " keys (" + std::to_string(retried) + " retried), " +
               std::to_string(d.orders.size()) + " orders, " + std::to_string(d.charges.size()) +
-              " gateway log lines: one order and at most one "
-              "approved charge per key";
+              " gateway log lines (" + std::to_string(refunded_keys) +
+              " charges refunded): one order and at most one approved charge per key, kept "
+              "only by a confirmed order";
   return r;
 }
 

@@ -361,8 +361,8 @@ std::vector<charge_row> cluster_env::charges() {
   }
   std::vector<charge_row> out;
   for (const auto& e : std::get<json::array>(v->get())) {
-    out.push_back(
-        {str(e, "gateway"), str(e, "idempotency_key"), num(e, "amount_cents"), str(e, "status")});
+    out.push_back({str(e, "gateway"), str(e, "idempotency_key"), num(e, "amount_cents"),
+                   str(e, "status"), num(e, "refunded_cents")});
   }
   return out;
 }

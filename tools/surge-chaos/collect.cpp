@@ -60,7 +60,9 @@ void collect_database(const std::string& pg_url, run_data& d) {
 int64_t unsettled_orders(const std::string& pg_url) {
   pqxx::connection c{pg_url};
   pqxx::read_transaction tx{c};
-  return tx.exec1("SELECT count(*) FROM orders WHERE status IN ('pending', 'paid')")[0]
+  return tx
+      .exec1("SELECT count(*) FROM orders WHERE status IN ('pending', 'paid')"
+             " OR refund_status = 'pending'")[0]
       .as<int64_t>();
 }
 

@@ -174,19 +174,33 @@ void load::shopper(int client) {
     conns.push_back(std::make_unique<http_client>(n->host, n->http, o_.timeout));
     conns.back()->set_header("X-Forwarded-For", client_address);
   }
-  // One request: to a node that is up, recorded.
-  auto send = [&](operation op, const std::string& method, const std::string& target,
-                  const std::string& body,
-                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  // The meddler's own connections: it runs beside the shopper's checkout (see below).
+  std::vector<std::unique_ptr<http_client>> side_conns;
+  for (const auto& n : env_.nodes()) {
+    side_conns.push_back(std::make_unique<http_client>(n->host, n->http, o_.timeout));
+    side_conns.back()->set_header("X-Forwarded-For", client_address);
+  }
+  // One request to node `node` over `via`, recorded. Touches no state of the shopper's but
+  // next_id_ and the history, so the meddler may call it from its own thread.
+  auto send_to = [this, client](std::vector<std::unique_ptr<http_client>>& via, int node,
+                                operation op, const std::string& method, const std::string& target,
+                                const std::string& body,
+                                const std::vector<std::pair<std::string, std::string>>& headers) {
     op.id = next_id_++;
     op.client = client;
-    op.node = pick_node(rng());
+    op.node = node;
     op.start_ms = now_ms();
-    auto a = conns[static_cast<std::size_t>(op.node)]->call(method, target, body, headers);
+    auto a = via[static_cast<std::size_t>(node)]->call(method, target, body, headers);
     op.end_ms = now_ms();
     read_answer(op, a);
     record(operation{op});
     return op;
+  };
+  // One request: to a node that is up, recorded.
+  auto send = [&](operation op, const std::string& method, const std::string& target,
+                  const std::string& body,
+                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return send_to(conns, pick_node(rng()), std::move(op), method, target, body, headers);
   };
   auto pause_after_error = [&](const operation& op) {
     if (op.status == 0 || op.status >= 500) {
@@ -257,11 +271,56 @@ void load::shopper(int client) {
     const std::string body = R"({"payment":{"method":"card","token":")" + co.token + "\"}}";
     const std::vector<std::pair<std::string, std::string>> headers{
         {"Idempotency-Key", co.idempotency_key}};
+    // Sometimes a second hand meddles while the checkout runs, through another node than the
+    // checkout's (issue 11): it grows, shrinks or deletes a line, or checks the cart out with
+    // another key. The cart is the checkout's, so each should be refused (409) and change
+    // nothing, unless the checkout has ended by then; G1 (sold = confirmed lines) and G3 (one
+    // order and at most one kept charge per key) judge what they did.
+    std::thread meddler;
+    const int co_node = pick_node(rng());
+    if (chance(30) && env_.nodes().size() > 1) {
+      const int node = (co_node + 1 + static_cast<int>(rng() % (env_.nodes().size() - 1))) %
+                       static_cast<int>(env_.nodes().size());
+      const auto [sku, qty] = held[rng() % held.size()];
+      const int move = static_cast<int>(rng() % 4);
+      const auto delay = std::chrono::milliseconds{rng() % 300};
+      const std::string other_key = co.idempotency_key + "-meddler";
+      meddler = std::thread([&, node, sku = sku, qty = qty, move, delay, other_key] {
+        std::this_thread::sleep_for(delay);
+        operation op;
+        op.cart_id = cart;
+        op.sku = sku;
+        const std::string item = "/api/v1/carts/" + cart + "/items/" + sku;
+        if (move < 2) { // grow or shrink
+          op.kind = op_kind::put_item;
+          op.qty = move == 0 ? qty + 1 : std::max<int64_t>(qty - 1, 0);
+          send_to(side_conns, node, op, "PUT", item, R"({"qty":)" + std::to_string(op.qty) + "}",
+                  {});
+        } else if (move == 2) {
+          op.kind = op_kind::delete_item;
+          send_to(side_conns, node, op, "DELETE", item, "", {});
+        } else {
+          op.kind = op_kind::checkout;
+          op.token = "tok_ok";
+          op.idempotency_key = other_key;
+          send_to(side_conns, node, op, "POST", "/api/v1/carts/" + cart + "/checkout",
+                  R"({"payment":{"method":"card","token":"tok_ok"}})",
+                  {{"Idempotency-Key", other_key}});
+        }
+        meddled_.fetch_add(1);
+      });
+    }
     // Retries with the same key while the outcome is unknown, and sometimes once more after a
     // success (it must return the same order).
     bool extra_retry = chance(20);
     for (int attempt = 0; attempt < 5 && !stop_; ++attempt) {
-      auto r = send(co, "POST", "/api/v1/carts/" + cart + "/checkout", body, headers);
+      auto r = attempt == 0
+                   ? send_to(conns, co_node, co, "POST", "/api/v1/carts/" + cart + "/checkout",
+                             body, headers)
+                   : send(co, "POST", "/api/v1/carts/" + cart + "/checkout", body, headers);
+      if (meddler.joinable()) {
+        meddler.join();
+      }
       if (r.status == 0 || r.status >= 500) {
         std::this_thread::sleep_for(std::chrono::milliseconds{200 * (attempt + 1)});
         continue;
@@ -276,6 +335,9 @@ void load::shopper(int client) {
         send(get, "GET", "/api/v1/orders/" + r.order_id, "");
       }
       break;
+    }
+    if (meddler.joinable()) {
+      meddler.join();
     }
   }
 }

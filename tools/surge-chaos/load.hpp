@@ -2,10 +2,12 @@
 
 // Shoppers: a bounded number of client threads, each running journeys (new cart, add items,
 // change a quantity, remove one, checkout with a payment token, retries with the same
-// Idempotency-Key, or walk away and let the holds expire) against the nodes that are up, an
-// operator thread adding stock to the hot SKUs, and a prober that, after a put/delete of a SKU
-// failed, asks for that SKU's stock every 200 ms until it answers (so that G5 sees when each
-// shard came back, however rarely shoppers want it). Every request goes into the history.
+// Idempotency-Key, or walk away and let the holds expire; and, while a checkout runs, a second
+// hand that edits the cart or checks it out with another key through another node) against the
+// nodes that are up, an operator thread adding stock to the hot SKUs, and a prober that, after a
+// put/delete of a SKU failed, asks for that SKU's stock every 200 ms until it answers (so that G5
+// sees when each shard came back, however rarely shoppers want it). Every request goes into the
+// history.
 
 #include <atomic>
 #include <cstdint>
@@ -43,6 +45,8 @@ class load {
 
   uint64_t ops() const { return ops_.load(); }
   uint64_t errors() const { return errors_.load(); }
+  /// Cart changes and second checkouts sent while the cart's checkout was running.
+  uint64_t meddled() const { return meddled_.load(); }
   /// Every operation so far, in order of start.
   std::vector<operation> history() const;
 
@@ -60,6 +64,7 @@ class load {
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> ops_{0};
   std::atomic<uint64_t> errors_{0};
+  std::atomic<uint64_t> meddled_{0};
   mutable std::mutex mtx_;
   std::vector<operation> history_;
   std::set<std::string> to_probe_; ///< guarded by mtx_: SKUs whose last write failed

@@ -425,8 +425,11 @@ int main(int argc, char** argv) {
     std::ofstream out{opt.work_dir + "/history.jsonl"};
     out << history_jsonl(data.history);
   }
-  std::cout << "surge-chaos: load stopped after " << data.history.size() << " requests; quiescing"
-            << std::endl;
+  std::cout << "surge-chaos: load stopped after " << data.history.size() << " requests ("
+            << shoppers.meddled() << " meddling with a running checkout); quiescing" << std::endl;
+  info.notes.push_back(std::to_string(shoppers.meddled()) +
+                       " cart edits or second checkouts were sent during a running checkout, "
+                       "through another node than the checkout's");
 
   // ---- quiesce: every node running and ready, every shard owned, gateways up
   int exit_code = 0;
@@ -456,7 +459,8 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(500ms);
     }
     if (unsettled > 0) {
-      info.notes.push_back(std::to_string(unsettled) + " orders still pending/paid");
+      info.notes.push_back(std::to_string(unsettled) +
+                           " orders still pending/paid or with a refund pending");
     }
     // Every hold taken during the load is past its TTL (plus the checker's margin) by now.
     const int64_t wait_until = info.load_end_ms + data.hold_ttl_ms + 4000;

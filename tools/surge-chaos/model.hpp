@@ -114,7 +114,8 @@ struct charge_row {
   std::string gateway;
   std::string idempotency_key;
   int64_t amount_cents = 0;
-  std::string status; ///< approved, declined, failed
+  std::string status;         ///< approved, declined, failed
+  int64_t refunded_cents = 0; ///< given back since (an order that could not be fulfilled)
 };
 
 /// One injected fault, as it happened.

@@ -723,8 +723,13 @@ order_impl::behavior_type running(self_ptr self) {
                   [self](caf::error& err) {
                     if (is(err, errc::not_found)) {
                       fail(self, errc::not_found, "no such cart");
+                    } else if (is(err, errc::conflict)) {
+                      finish(self, &err); // another checkout's claim: not ours to end
                     } else {
-                      finish(self, &err);
+                      // The claim may have landed with its answer lost: nothing is charged,
+                      // so give it back rather than leave the cart frozen.
+                      fail_released(self, errc::unavailable,
+                                    "the cart could not be reached; retry with the same key");
                     }
                   });
         return rp;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 
+#include "base64url.hpp"
 #include "checkout_support.hpp"
 #include "surge/net/customer_auth.hpp"
 
@@ -31,26 +32,6 @@ std::string token_for(const std::string& customer, std::chrono::seconds age = 0s
   auto t = net::mint_hs256_token(key, claims, std::chrono::system_clock::now() - age);
   REQUIRE(std::holds_alternative<std::string>(t));
   return std::get<std::string>(t);
-}
-
-std::string b64url(const std::string& in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      out += alphabet[(buf >> (bits - 6)) & 63];
-      bits -= 6;
-    }
-  }
-  if (bits > 0) {
-    out += alphabet[(buf << (6 - bits)) & 63];
-  }
-  return out;
 }
 
 request with_token(request r, const std::string& token) {
@@ -190,8 +171,9 @@ TEST_SUITE("customers") {
          token_for("alice", 0s, "another-secret-0123456789-abcdefghijkl")},
         {"expired", token_for("alice", 3h)},
         {"wrong issuer", token_for("alice", 0s, secret, "https://evil.example")},
-        {"alg none", b64url(R"({"alg":"none","typ":"JWT"})") + "." + b64url(claims) + "."},
-        {"changed payload", header + "." + b64url(claims) + "." + signature},
+        {"alg none",
+         test::base64url(R"({"alg":"none","typ":"JWT"})") + "." + test::base64url(claims) + "."},
+        {"changed payload", header + "." + test::base64url(claims) + "." + signature},
         {"garbage", "not-a-token"},
     };
     for (const auto& [what, token] : forged) {

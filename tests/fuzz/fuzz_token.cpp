@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "base64url.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/json.hpp"
 
@@ -69,25 +70,6 @@ net::customer_verifier es_verifier() {
   return v;
 }
 
-std::string b64url(std::string_view bytes) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(alphabet[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) {
-    out.push_back(alphabet[(acc << (6 - bits)) & 63]);
-  }
-  return out;
-}
-
 std::string hs256(std::string_view input) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -135,8 +117,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto nul = rest.find('\0');
     const std::string header = rest.substr(0, nul);
     const std::string payload = nul == std::string::npos ? std::string{} : rest.substr(nul + 1);
-    const std::string input = b64url(header) + "." + b64url(payload);
-    const std::string token = input + "." + b64url(hs256(input));
+    const std::string input =
+        surge::test::base64url(header) + "." + surge::test::base64url(payload);
+    const std::string token = input + "." + surge::test::base64url(hs256(input));
     const auto r = hs.verify(token, now);
     if (const auto* c = check_answer(r, token)) {
       // Accepted: the header said exactly HS256 and the payload's sub is the customer.

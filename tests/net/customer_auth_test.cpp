@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include "base64url.hpp"
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/encoder.h>
@@ -36,24 +38,7 @@ namespace {
 
 // ------------------------------------------------------------------------------ helpers
 
-std::string b64url(std::string_view bytes) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(alphabet[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) {
-    out.push_back(alphabet[(acc << (6 - bits)) & 63]);
-  }
-  return out;
-}
+using surge::test::base64url;
 
 std::string b64url_decode(std::string_view s) {
   std::string out;
@@ -194,8 +179,8 @@ using sign_fn = std::function<std::string(std::string_view)>;
 
 /// header.payload.signature from raw JSON texts.
 std::string make_token(std::string_view header, std::string_view payload, const sign_fn& sign) {
-  std::string input = b64url(header) + "." + b64url(payload);
-  return input + "." + b64url(sign(input));
+  std::string input = base64url(header) + "." + base64url(payload);
+  return input + "." + base64url(sign(input));
 }
 
 const clock_type::time_point now_tp{std::chrono::seconds{1'800'000'000}};
@@ -486,7 +471,7 @@ TEST_CASE("customer_auth: alg none is refused, in any spelling, with or without 
   const auto v = make(secret, keys().rsa_file);
   for (const char* alg : {"none", "None", "NONE", "nOnE"}) {
     const std::string header = std::string{R"({"alg":")"} + alg + R"("})";
-    const std::string unsigned_token = b64url(header) + "." + b64url(claims()) + ".";
+    const std::string unsigned_token = base64url(header) + "." + base64url(claims()) + ".";
     CHECK(refused(v, unsigned_token) == F::unsupported_alg);
     CHECK(refused(v, make_token(header, claims(), with_secret(secret))) == F::unsupported_alg);
   }
@@ -681,7 +666,7 @@ TEST_CASE("customer_auth: malformed and oversized tokens are refused") {
   const auto v = hs_verifier();
   auto signed_raw = [](const std::string& header64, const std::string& payload64) {
     const std::string input = header64 + "." + payload64;
-    return input + "." + b64url(hs256(secret, input));
+    return input + "." + base64url(hs256(secret, input));
   };
   CHECK(refused(v, "") == F::malformed);
   CHECK(refused(v, "abc") == F::malformed);
@@ -690,15 +675,17 @@ TEST_CASE("customer_auth: malformed and oversized tokens are refused") {
   CHECK(refused(v, "Bearer " + make_token(hs_header, claims(), with_secret(secret))) ==
         F::malformed);
   // Header or payload not base64url JSON objects (each correctly signed).
-  CHECK(refused(v, signed_raw("!!!!", b64url(claims()))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(hs_header) + "=", b64url(claims()))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url("not json"), b64url(claims()))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(R"(["HS256"])"), b64url(claims()))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(hs_header), b64url("{\"sub\":\"alice\""))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(hs_header), b64url(R"("alice")"))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(hs_header), b64url(claims() + "x"))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(hs_header), b64url("{\"sub\":\"al\xFF\"}"))) == F::malformed);
-  CHECK(refused(v, signed_raw(b64url(hs_header), "A")) == F::malformed); // length 1 mod 4
+  CHECK(refused(v, signed_raw("!!!!", base64url(claims()))) == F::malformed);
+  CHECK(refused(v, signed_raw(base64url(hs_header) + "=", base64url(claims()))) == F::malformed);
+  CHECK(refused(v, signed_raw(base64url("not json"), base64url(claims()))) == F::malformed);
+  CHECK(refused(v, signed_raw(base64url(R"(["HS256"])"), base64url(claims()))) == F::malformed);
+  CHECK(refused(v, signed_raw(base64url(hs_header), base64url("{\"sub\":\"alice\""))) ==
+        F::malformed);
+  CHECK(refused(v, signed_raw(base64url(hs_header), base64url(R"("alice")"))) == F::malformed);
+  CHECK(refused(v, signed_raw(base64url(hs_header), base64url(claims() + "x"))) == F::malformed);
+  CHECK(refused(v, signed_raw(base64url(hs_header), base64url("{\"sub\":\"al\xFF\"}"))) ==
+        F::malformed);
+  CHECK(refused(v, signed_raw(base64url(hs_header), "A")) == F::malformed); // length 1 mod 4
   // Duplicate claims (parsers disagree on which one wins) and duplicate header members.
   CHECK(refused(
             v, make_token(hs_header,
@@ -709,11 +696,11 @@ TEST_CASE("customer_auth: malformed and oversized tokens are refused") {
   // Non-canonical base64url: the header's last character with its unused low bits set.
   {
     // 28 bytes -> 38 characters whose last one carries 4 zero bits (A, Q, g or w); +1 sets one.
-    std::string h64 = b64url(std::string{hs_header} + " ");
+    std::string h64 = base64url(std::string{hs_header} + " ");
     REQUIRE(h64.size() % 4 == 2);
-    CHECK(accepted(v, signed_raw(h64, b64url(claims()))) == "alice");
+    CHECK(accepted(v, signed_raw(h64, base64url(claims()))) == "alice");
     h64.back() = static_cast<char>(h64.back() + 1);
-    CHECK(refused(v, signed_raw(h64, b64url(claims()))) == F::malformed);
+    CHECK(refused(v, signed_raw(h64, base64url(claims()))) == F::malformed);
   }
   // crit, and typ other than JWT.
   CHECK(refused(v, make_token(R"({"alg":"HS256","crit":["exp"]})", claims(),
@@ -727,7 +714,7 @@ TEST_CASE("customer_auth: malformed and oversized tokens are refused") {
   auto padded = [&](std::size_t total) {
     // header64 '.' payload64 '.' signature64 (43 characters), at most `total` characters: the
     // payload may take n bytes with (4n + 2) / 3 <= total - the rest.
-    const auto room = total - (b64url(hs_header).size() + 2 + 43);
+    const auto room = total - (base64url(hs_header).size() + 2 + 43);
     const auto n = (3 * room - 2) / 4;
     const std::string head =
         R"({"sub":"alice","exp":)" + std::to_string(now_s + 60) + R"(,"pad":")";

@@ -22,6 +22,26 @@
 
 namespace surge::ctl {
 
+split_args split(const std::vector<std::string>& args) {
+  split_args out;
+  bool options_done = false;
+  for (const auto& a : args) {
+    if (options_done || a.size() < 2 || a.rfind("--", 0) != 0) {
+      out.words.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      options_done = true;
+      continue;
+    }
+    const auto eq = a.find('=');
+    const bool has_value = eq != std::string::npos;
+    out.flags.push_back({a.substr(2, has_value ? eq - 2 : std::string::npos),
+                         has_value ? a.substr(eq + 1) : std::string{}, has_value});
+  }
+  return out;
+}
+
 namespace {
 
 std::atomic<bool> g_interrupted{false};
@@ -101,20 +121,9 @@ invocation parse_args(const std::vector<std::string>& args) {
   if (const char* env = std::getenv("SURGECTL_ADMIN"); env != nullptr && *env != '\0') {
     inv.admin = env;
   }
-  bool options_done = false;
-  for (const auto& a : args) {
-    if (options_done || a.size() < 2 || a.rfind("--", 0) != 0) {
-      inv.words.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      options_done = true;
-      continue;
-    }
-    const auto eq = a.find('=');
-    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    const bool has_value = eq != std::string::npos;
-    const std::string value = has_value ? a.substr(eq + 1) : std::string{};
+  auto parts = split(args);
+  inv.words = std::move(parts.words);
+  for (const auto& [name, value, has_value] : parts.flags) {
     if (name == "help") {
       inv.help = true;
     } else if (name == "json" || name == "all") {

@@ -30,6 +30,19 @@ struct cli_error : std::runtime_error {
   int code;
 };
 
+/// A command line split into words and `--name[=value]` flags ("--" ends the flags).
+struct split_args {
+  struct flag {
+    std::string name;
+    std::string value;
+    bool has_value = false; ///< written --name=value (the value may be empty)
+  };
+  std::vector<std::string> words;
+  std::vector<flag> flags;
+};
+
+split_args split(const std::vector<std::string>& args);
+
 /// Parses a duration: N or Ns (seconds, fractions allowed), Nms, Nm. `what` names the flag in
 /// the message. Throws cli_error(exit_usage).
 std::chrono::milliseconds parse_duration(const std::string& what, const std::string& s);

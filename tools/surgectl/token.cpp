@@ -100,19 +100,8 @@ secret_source find_secret(const std::string& secret_file) {
 
 int cmd_token(const std::vector<std::string>& args) {
   std::map<std::string, std::string> flags;
-  std::vector<std::string> words;
-  bool options_done = false;
-  for (const auto& a : args) {
-    if (options_done || a.size() < 2 || a.rfind("--", 0) != 0) {
-      words.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      options_done = true;
-      continue;
-    }
-    const auto eq = a.find('=');
-    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+  auto [words, given] = split(args);
+  for (const auto& [name, value, has_value] : given) {
     if (name == "help") {
       std::cout << token_usage_text;
       return exit_ok;
@@ -121,10 +110,10 @@ int cmd_token(const std::vector<std::string>& args) {
         name != "secret-file") {
       throw usage("--" + name + " is not a flag of 'token'");
     }
-    if (eq == std::string::npos || eq + 1 == a.size()) {
+    if (value.empty()) {
       throw usage("--" + name + " needs a value: --" + name + "=VALUE");
     }
-    if (!flags.emplace(name, a.substr(eq + 1)).second) {
+    if (!flags.emplace(name, value).second) {
       throw usage("--" + name + " given twice");
     }
   }

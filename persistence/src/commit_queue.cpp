@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <exception>
-#include <iterator>
+#include <span>
 
 #include "surge/persistence/errors.hpp"
 
@@ -19,33 +19,38 @@ std::unique_ptr<journal> make_journal(const commit_queue::journal_factory& facto
   }
 }
 
+caf::error no_journal() {
+  return make_error(errc::unavailable, "cannot connect to the journal");
+}
+
 } // namespace
 
 commit_queue::commit_queue(journal_factory factory, options opts)
     : factory_(std::move(factory))
-    , opts_(opts) {
-  const auto writers = std::max<std::size_t>(opts_.writers, 1);
-  threads_.reserve(writers);
-  for (std::size_t i = 0; i < writers; ++i) {
-    threads_.emplace_back([this, i] { run(i); });
-  }
-}
+    , pool_("journal", std::max<std::size_t>(opts.writers, 1),
+            [this] { return std::make_unique<writer>(writer{make_journal(factory_)}); })
+    , batches_(
+          pool_, [this](writer* w, std::vector<item>& batch) { commit_batch(w, batch); },
+          std::max<std::size_t>(opts.max_batch, 1), std::max<std::size_t>(opts.writers, 1)) {}
 
 commit_queue::~commit_queue() {
   stop();
 }
 
 void commit_queue::submit(commit_request req, callback done) {
+  bool refused = false;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (!stopping_) {
-      queue_.push_back(item{std::move(req), std::move(done)});
-      cv_.notify_one();
-      return;
-    }
-    ++stats_.failures;
+    refused = stopping_;
+    stats_.failures += refused ? 1 : 0;
   }
-  done(make_error(errc::unavailable, "commit queue stopped"));
+  if (refused) {
+    done(make_error(errc::unavailable, "commit queue stopped"));
+    return;
+  }
+  // Pushed after a concurrent stop(), it still gets its answer: the batcher's drain then runs
+  // without a writer and fails it as unavailable.
+  batches_.push(item{std::move(req), std::move(done)});
 }
 
 void commit_queue::stop() {
@@ -53,13 +58,8 @@ void commit_queue::stop() {
     std::lock_guard<std::mutex> guard{mtx_};
     stopping_ = true;
   }
-  cv_.notify_all();
-  std::lock_guard<std::mutex> guard{join_mtx_};
-  for (auto& t : threads_) {
-    if (t.joinable()) {
-      t.join();
-    }
-  }
+  std::lock_guard<std::mutex> guard{stop_mtx_}; // worker_pool::stop joins: one caller at a time
+  pool_.stop(); // the drains queued run until nothing is pending, then the writers are joined
 }
 
 commit_queue::counters commit_queue::stats() const {
@@ -67,37 +67,10 @@ commit_queue::counters commit_queue::stats() const {
   return stats_;
 }
 
-void commit_queue::run(std::size_t) {
-  const auto max_batch = std::max<std::size_t>(opts_.max_batch, 1);
-  std::unique_ptr<journal> jnl;
-  std::deque<item> taken;
-  std::vector<item> batch;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock{mtx_};
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        return; // stopping and drained
-      }
-      if (queue_.size() <= max_batch) {
-        taken.swap(queue_); // O(1) under the lock
-      } else {
-        auto last = queue_.begin() + static_cast<std::ptrdiff_t>(max_batch);
-        std::move(queue_.begin(), last, std::back_inserter(taken));
-        queue_.erase(queue_.begin(), last);
-        cv_.notify_one(); // more work for another writer
-      }
-    }
-    batch.clear();
-    batch.reserve(taken.size());
-    std::move(taken.begin(), taken.end(), std::back_inserter(batch));
-    taken.clear();
-    commit_batch(jnl, batch);
-  }
-}
-
-void commit_queue::commit_batch(std::unique_ptr<journal>& jnl, std::vector<item>& batch) {
-  if (!jnl || !jnl->healthy()) {
+void commit_queue::commit_batch(writer* w, std::vector<item>& batch) {
+  std::unique_ptr<journal> none;
+  auto& jnl = w != nullptr ? w->jnl : none; // none: the pool has stopped, or made no writer
+  if (w != nullptr && (!jnl || !jnl->healthy())) {
     jnl = make_journal(factory_);
   }
   std::vector<caf::error> results(batch.size());
@@ -105,7 +78,7 @@ void commit_queue::commit_batch(std::unique_ptr<journal>& jnl, std::vector<item>
   uint64_t committed = 0;
   if (!jnl) {
     for (auto& r : results) {
-      r = make_error(errc::unavailable, "cannot connect to the journal");
+      r = no_journal();
     }
   } else {
     std::vector<commit_request> reqs;
@@ -124,7 +97,7 @@ void commit_queue::commit_batch(std::unique_ptr<journal>& jnl, std::vector<item>
           jnl = make_journal(factory_);
         }
         if (!jnl) {
-          results[i] = make_error(errc::unavailable, "cannot connect to the journal");
+          results[i] = no_journal();
           continue;
         }
         results[i] = jnl->commit(std::span<const commit_request>{&reqs[i], 1});

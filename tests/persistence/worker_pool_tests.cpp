@@ -1,7 +1,10 @@
 // worker_pool: blocking storage calls on dedicated threads.
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -139,4 +142,51 @@ TEST_CASE("batcher: without a resource, the flush is told so (and must fail its 
   pool.stop();
   b.push(10); // after stop: flushed at once on this thread, without a resource
   CHECK(failed == 11);
+}
+
+TEST_CASE("batcher: max_drains batches in flight at once, never more, each item once") {
+  // Two drains: while one flush is held, the next push gets a flush of its own (as two
+  // journal writers commit two transactions at once); a third flush waits for one of them.
+  worker_pool<batch_sink> pool{"batch", 3, [] { return std::make_unique<batch_sink>(); }};
+  std::mutex mtx;
+  std::condition_variable cv;
+  int in_flight = 0;
+  int most = 0;
+  bool release = false;
+  std::vector<int> flushed;
+  batcher<batch_sink, int> b{pool,
+                             [&](batch_sink*, std::vector<int>& items) {
+                               std::unique_lock<std::mutex> lock{mtx};
+                               most = std::max(most, ++in_flight);
+                               cv.notify_all();
+                               cv.wait_for(lock, std::chrono::seconds{10}, [&] { return release; });
+                               flushed.insert(flushed.end(), items.begin(), items.end());
+                               --in_flight;
+                             },
+                             64, 2};
+  b.push(1);
+  {
+    std::unique_lock<std::mutex> lock{mtx};
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds{10}, [&] { return in_flight == 1; }));
+  }
+  b.push(2); // the first flush is held: a second drain takes it
+  {
+    std::unique_lock<std::mutex> lock{mtx};
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds{10}, [&] { return in_flight == 2; }));
+  }
+  for (int i = 3; i <= 50; ++i) {
+    b.push(i); // both drains busy: these wait for one of them
+  }
+  {
+    std::lock_guard<std::mutex> lock{mtx};
+    release = true;
+  }
+  cv.notify_all();
+  pool.stop();
+  CHECK(most == 2);
+  std::sort(flushed.begin(), flushed.end());
+  REQUIRE(flushed.size() == 50);
+  for (int i = 0; i < 50; ++i) {
+    CHECK(flushed[static_cast<std::size_t>(i)] == i + 1);
+  }
 }

@@ -11,18 +11,21 @@
 
 #include <caf/error.hpp>
 
+#include "surge/persistence/batcher.hpp"
 #include "surge/persistence/journal.hpp"
+#include "surge/persistence/worker_pool.hpp"
 
 namespace surge::persistence {
 
 /// Node-wide group commit: requests of many entities that arrive while a transaction is in
 /// flight share the next transaction.
 ///
-/// `writers` threads each own one journal (made by the factory, remade after the connection
-/// broke). A writer takes up to `max_batch` queued requests and commits them together. When that
-/// transaction fails with errc::conflict or errc::fenced, each request is retried alone so that
-/// only the conflicting or fenced ones fail. Each request's callback runs exactly once, on a writer
-/// thread, with none on success; callbacks must not block.
+/// A batcher (batcher.hpp) on a pool of `writers` threads, each owning one journal (made by the
+/// factory, remade after the connection broke): up to `writers` transactions are in flight at
+/// once, each committing up to `max_batch` queued requests together. When a transaction fails
+/// with errc::conflict or errc::fenced, each of its requests is retried alone so that only the
+/// conflicting or fenced ones fail. Each request's callback runs exactly once, on a writer thread,
+/// with none on success; callbacks must not block.
 ///
 /// Thread-safe. Never blocks the caller of submit().
 class commit_queue {
@@ -61,19 +64,23 @@ class commit_queue {
     commit_request req;
     callback done;
   };
-  void run(std::size_t index);
-  /// Commits `batch` on `jnl` (remade when broken) and answers every callback once.
-  void commit_batch(std::unique_ptr<journal>& jnl, std::vector<item>& batch);
+  /// One writer thread's journal, remade by commit_batch when it broke (the pool never remakes
+  /// it: a broken connection is found in the middle of a batch's retries).
+  struct writer {
+    std::unique_ptr<journal> jnl;
+    bool healthy() const { return true; }
+  };
+  /// Commits `batch` on `w`'s journal and answers every callback once; `w` null: the pool could
+  /// not make a writer or has stopped.
+  void commit_batch(writer* w, std::vector<item>& batch);
 
   const journal_factory factory_;
-  const options opts_;
   mutable std::mutex mtx_;
-  std::condition_variable cv_;
-  std::deque<item> queue_;
-  bool stopping_ = false;
-  counters stats_;
-  std::vector<std::thread> threads_;
-  std::mutex join_mtx_; ///< serialises stop() callers while they join the writers
+  bool stopping_ = false; ///< guarded by mtx_
+  counters stats_;        ///< guarded by mtx_
+  std::mutex stop_mtx_;   ///< serialises stop() callers while the writers are joined
+  worker_pool<writer> pool_;
+  batcher<writer, item> batches_; ///< after pool_: it is destroyed first, once pool_ stopped
 };
 
 } // namespace surge::persistence

@@ -6,11 +6,11 @@
 #include <limits>
 #include <optional>
 
+#include "entity.hpp"
 #include "surge.pb.h"
 #include "surge/actors/errors.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
-#include "tick.hpp"
 
 namespace surge::actors {
 namespace {
@@ -45,7 +45,7 @@ struct cart_state {
   sku_directory* skus = nullptr;
 
   // Owned by the actor.
-  bool loaded = false;
+  detail::entity_life life;
   bool exists = false;
   proto::Cart cart;
   std::vector<completion> waiting; ///< answered after the next Redis write
@@ -54,10 +54,6 @@ struct cart_state {
   uint64_t write_seq = 0;
   std::size_t outstanding = 0;                ///< hold requests to SKU actors not yet answered
   std::vector<std::function<void()>> settled; ///< run once `outstanding` is back to 0
-  uint64_t received = 0;
-  bool handing_off = false; ///< the shard leaves this node: passivate once quiet
-  int64_t last_active_ms = 0;
-  detail::tick_schedule tick;
 };
 
 using self_ptr = cart_impl::stateful_pointer<cart_state>;
@@ -226,30 +222,33 @@ int64_t idle_limit(const cart_state& st) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  const int64_t now = st.env->now_ms();
-  st.tick.arm(self,
-              st.handing_off ? now + detail::handoff_poll_ms : st.last_active_ms + idle_limit(st),
-              now);
+  st.life.arm_tick(self, st.env->now_ms(), idle_limit(st));
 }
 
 void on_tick(self_ptr self) {
   auto& st = self->state;
-  st.tick.fired();
+  st.life.tick.fired();
   const bool quiet = !st.write_in_flight && st.waiting.empty() && st.outstanding == 0;
-  if (quiet && (st.handing_off || st.env->now_ms() - st.last_active_ms >= idle_limit(st))) {
-    if (st.carts->try_release(st.cart_id, self->address(), st.received)) {
-      self->quit();
-      return;
-    }
+  if (st.life.passivate(self, *st.carts, st.cart_id, quiet, true, st.env->now_ms(),
+                        idle_limit(st))) {
+    return;
   }
   schedule_tick(self);
 }
 
-void touch(self_ptr self) {
+/// The prologue of a command received through the directory: held back (skip) while loading,
+/// then counted; with `principal`, also not_found unless the cart exists and `principal` may use
+/// it. nullopt: decide it now.
+std::optional<caf::result<cart_view>> admit(self_ptr self, const std::string* principal) {
   auto& st = self->state;
-  ++st.received;
-  st.last_active_ms = st.env->now_ms();
+  if (auto held = st.life.admit<cart_view>(st.env->now_ms())) {
+    return held;
+  }
   schedule_tick(self);
+  if (principal != nullptr && (!st.exists || !may_use(st, *principal))) {
+    return caf::result<cart_view>{make_error(errc::not_found, "no such cart")};
+  }
+  return std::nullopt;
 }
 
 cart_impl::behavior_type running(self_ptr self);
@@ -269,8 +268,7 @@ void on_loaded(self_ptr self, cart_loaded& in) {
     }
     st.exists = true;
   }
-  st.loaded = true;
-  st.last_active_ms = st.env->now_ms();
+  st.life.activated(st.env->now_ms());
   schedule_tick(self);
   self->become(running(self)); // re-examines the commands held back while loading
 }
@@ -298,10 +296,9 @@ cart_impl::behavior_type running(self_ptr self) {
   return {
       [=](create_atom, std::string& customer_id) -> caf::result<cart_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
+        if (auto refused = admit(self, nullptr)) {
+          return std::move(*refused);
         }
-        touch(self);
         if (st.exists) {
           return make_error(errc::conflict, "cart exists");
         }
@@ -314,13 +311,8 @@ cart_impl::behavior_type running(self_ptr self) {
         return rp;
       },
       [=](caf::get_atom, const std::string& principal) -> caf::result<cart_view> {
-        auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        touch(self);
-        if (!st.exists || !may_use(st, principal)) {
-          return make_error(errc::not_found, "no such cart");
+        if (auto refused = admit(self, &principal)) {
+          return std::move(*refused);
         }
         auto rp = self->make_response_promise<cart_view>();
         after_stored(self, reply_view(self, rp));
@@ -329,12 +321,8 @@ cart_impl::behavior_type running(self_ptr self) {
       [=](item_atom, std::string& sku, int64_t qty, bool must_exist,
           const std::string& principal) -> caf::result<cart_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
-        }
-        touch(self);
-        if (!st.exists || !may_use(st, principal)) {
-          return make_error(errc::not_found, "no such cart");
+        if (auto refused = admit(self, &principal)) {
+          return std::move(*refused);
         }
         if (!claimed_by(st).empty()) {
           // The checkout read these lines and pays for them: they stay as they are until it
@@ -369,10 +357,9 @@ cart_impl::behavior_type running(self_ptr self) {
       },
       [=](clear_atom, const std::vector<std::string>& hold_ids) -> caf::result<cart_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
+        if (auto refused = admit(self, nullptr)) {
+          return std::move(*refused);
         }
-        touch(self);
         if (!st.exists) {
           return make_error(errc::not_found, "no such cart");
         }
@@ -389,10 +376,9 @@ cart_impl::behavior_type running(self_ptr self) {
       [=](checkout_atom, const std::string& order_id, bool begin,
           const std::string& principal) -> caf::result<cart_view> {
         auto& st = self->state;
-        if (!st.loaded) {
-          return caf::skip;
+        if (auto refused = admit(self, nullptr)) {
+          return std::move(*refused);
         }
-        touch(self);
         if (!st.exists || (begin && !may_use(st, principal))) {
           return make_error(errc::not_found, "no such cart");
         }
@@ -424,7 +410,7 @@ cart_impl::behavior_type running(self_ptr self) {
       [=](loaded_atom, cart_loaded& in) { on_loaded(self, in); },
       [=](saved_atom, uint64_t seq, const caf::error& err) { on_saved(self, seq, err); },
       [=](tick_atom) {
-        if (self->state.loaded) {
+        if (self->state.life.loaded) {
           on_tick(self);
         }
       },
@@ -434,8 +420,8 @@ cart_impl::behavior_type running(self_ptr self) {
           self->quit(make_error(errc::unavailable, "the shard of cart " + st.cart_id + " moved"));
           return;
         }
-        st.handing_off = true; // the cart is in Redis: the next owner loads it from there
-        if (st.loaded) {
+        st.life.handing_off = true; // the cart is in Redis: the next owner loads it from there
+        if (st.life.loaded) {
           on_tick(self);
         }
       },

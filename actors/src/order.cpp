@@ -6,10 +6,10 @@
 #include <limits>
 #include <optional>
 
+#include "entity.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
-#include "tick.hpp"
 
 namespace surge::actors {
 namespace {

@@ -5,12 +5,12 @@
 #include <limits>
 #include <optional>
 
+#include "entity.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/sku_model.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
-#include "tick.hpp"
 
 namespace surge::actors {
 namespace {
@@ -57,17 +57,13 @@ struct sku_state {
   entity_fence fence;
 
   // Owned by the actor.
-  bool loaded = false;
   sku_model model;  ///< committed state + the batch in flight + the pending batch
   uint64_t seq = 0; ///< the last journal seq handed to the journal
   batch pending;    ///< filling while `flight` commits
   batch flight;
   bool in_flight = false;
   std::size_t since_snapshot = 0; ///< events journaled since the last snapshot
-  uint64_t received = 0;          ///< commands received through the directory
-  int64_t last_active_ms = 0;
-  bool handing_off = false; ///< the shard leaves this node: passivate once quiet
-  detail::tick_schedule tick;
+  detail::entity_life life;
 };
 
 using self_ptr = sku_impl::stateful_pointer<sku_state>;
@@ -194,22 +190,22 @@ void expire_holds(self_ptr self) {
   }
 }
 
+/// How long the SKU may be idle before it passivates (an unknown SKU goes soon).
+int64_t idle_limit(const sku_state& st) {
+  return st.model.exists() ? st.env->opts.idle_timeout.count()
+                           : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
+}
+
 void on_tick(self_ptr self) {
   auto& st = self->state;
-  st.tick.fired();
+  st.life.tick.fired();
   expire_holds(self);
-  const int64_t now = st.env->now_ms();
-  const int64_t idle = st.model.exists()
-                           ? st.env->opts.idle_timeout.count()
-                           : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
   const bool quiet = !st.in_flight && st.pending.events.events_size() == 0;
-  const bool idle_now = st.model.hold_count() == 0 && now - st.last_active_ms >= idle;
-  if (quiet && (st.handing_off || idle_now)) {
-    // Handing over: live holds are in the journal; the next owner reloads them.
-    if (st.dir->try_release(st.sku, self->address(), st.received)) {
-      self->quit();
-      return;
-    }
+  // Live holds keep it here (their expiry is its timer); handing over, they go with the
+  // journal: the next owner reloads them.
+  if (st.life.passivate(self, *st.dir, st.sku, quiet, st.model.hold_count() == 0, st.env->now_ms(),
+                        idle_limit(st))) {
+    return;
   }
   schedule_tick(self);
 }
@@ -221,8 +217,8 @@ void on_handoff(self_ptr self, bool graceful) {
     fail_all(self, make_error(errc::unavailable, "the shard of " + st.stream + " moved"));
     return;
   }
-  st.handing_off = true;
-  if (st.loaded) {
+  st.life.handing_off = true;
+  if (st.life.loaded) {
     on_tick(self);
   }
 }
@@ -239,17 +235,7 @@ caf::error lease_lost(const sku_state& st) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  const int64_t idle = st.model.exists()
-                           ? st.env->opts.idle_timeout.count()
-                           : std::min<int64_t>(st.env->opts.idle_timeout.count(), 5000);
-  int64_t next = st.last_active_ms + idle;
-  if (auto e = st.model.next_expiry()) {
-    next = std::min(next, *e);
-  }
-  if (st.handing_off) {
-    next = std::min(next, st.env->now_ms() + detail::handoff_poll_ms);
-  }
-  st.tick.arm(self, next, st.env->now_ms());
+  st.life.arm_tick(self, st.env->now_ms(), idle_limit(st), st.model.next_expiry());
 }
 
 /// Why a command received through the directory is not decided now: held back (skip) while
@@ -258,11 +244,9 @@ void schedule_tick(self_ptr self) {
 template <class T>
 std::optional<caf::result<T>> admit(self_ptr self) {
   auto& st = self->state;
-  if (!st.loaded) {
-    return caf::result<T>{caf::skip};
+  if (auto held = st.life.admit<T>(st.env->now_ms())) {
+    return held;
   }
-  ++st.received;
-  st.last_active_ms = st.env->now_ms();
   if (!lease_live(st)) {
     return caf::result<T>{lease_lost(st)};
   }
@@ -363,8 +347,7 @@ void on_loaded(self_ptr self, sku_loaded& in) {
   }
   st.seq = in.seq;
   st.since_snapshot = in.since_snapshot;
-  st.loaded = true;
-  st.last_active_ms = st.env->now_ms();
+  st.life.activated(st.env->now_ms());
   logger()->debug("activated {} at seq {} ({} batches replayed)", st.stream, st.seq,
                   in.batches.size());
   expire_holds(self);
@@ -534,7 +517,7 @@ sku_impl::behavior_type running(self_ptr self) {
       [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
       [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },
       [=](tick_atom) {
-        if (self->state.loaded) {
+        if (self->state.life.loaded) {
           on_tick(self);
         }
       },

@@ -463,19 +463,7 @@ cart_actor spawn_cart(caf::actor_system& sys, const std::string& cart_id,
 }
 
 void register_message_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<hold_request>("surge.hold_request");
-  cfg.add_message_type<hold_view>("surge.hold_view");
-  cfg.add_message_type<stock_change>("surge.stock_change");
-  cfg.add_message_type<stock_view>("surge.stock_view");
-  cfg.add_message_type<persistence::product_record>("surge.product_record");
-  cfg.add_message_type<product_view>("surge.product_view");
-  cfg.add_message_type<cart_line_view>("surge.cart_line_view");
-  cfg.add_message_type<std::vector<cart_line_view>>("surge.cart_line_views");
-  cfg.add_message_type<cart_view>("surge.cart_view");
-  cfg.add_message_type<checkout_request>("surge.checkout_request");
-  cfg.add_message_type<order_line_view>("surge.order_line_view");
-  cfg.add_message_type<std::vector<order_line_view>>("surge.order_line_views");
-  cfg.add_message_type<order_view>("surge.order_view");
+  cfg.add_message_types<caf::id_block::surge>();
 }
 
 std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch) {

@@ -6,12 +6,13 @@
 
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/type_id.hpp>
 
 #include "surge/persistence/records.hpp"
 
 /// Atoms and plain message types of the entity protocols. Every struct has an inspect() so that
-/// it can cross a node boundary later (CAF serialization); they are registered once at start-up
-/// by register_message_types().
+/// it can cross a node boundary (CAF serialization); they are declared in one type-ID block (the
+/// end of this file) and registered once at start-up by register_message_types().
 namespace surge::actors {
 
 using hold_atom = caf::atom_constant<caf::atom("hold")>;
@@ -197,3 +198,21 @@ typename Inspector::result_type inspect(Inspector& f, product_record& x) {
 }
 
 } // namespace surge::persistence
+
+/// Every message type of surge's entity protocols, registered at once by
+/// register_message_types() (cfg.add_message_types<caf::id_block::surge>()).
+CAF_BEGIN_TYPE_ID_BLOCK(surge, caf::first_custom_type_id)
+CAF_ADD_TYPE_ID(surge, (surge::actors::hold_request))
+CAF_ADD_TYPE_ID(surge, (surge::actors::hold_view))
+CAF_ADD_TYPE_ID(surge, (surge::actors::stock_change))
+CAF_ADD_TYPE_ID(surge, (surge::actors::stock_view))
+CAF_ADD_TYPE_ID(surge, (surge::persistence::product_record))
+CAF_ADD_TYPE_ID(surge, (surge::actors::product_view))
+CAF_ADD_TYPE_ID(surge, (surge::actors::cart_line_view))
+CAF_ADD_TYPE_ID(surge, (std::vector<surge::actors::cart_line_view>))
+CAF_ADD_TYPE_ID(surge, (surge::actors::cart_view))
+CAF_ADD_TYPE_ID(surge, (surge::actors::checkout_request))
+CAF_ADD_TYPE_ID(surge, (surge::actors::order_line_view))
+CAF_ADD_TYPE_ID(surge, (std::vector<surge::actors::order_line_view>))
+CAF_ADD_TYPE_ID(surge, (surge::actors::order_view))
+CAF_END_TYPE_ID_BLOCK(surge)

@@ -119,10 +119,6 @@ void end_claim(cart_state& st) {
   st.cart.clear_checkout_since_ms();
 }
 
-caf::error no_redis() {
-  return persistence::make_error(persistence::errc::unavailable, "no Redis connection");
-}
-
 void write_now(self_ptr self) {
   auto& st = self->state;
   st.writing = std::move(st.waiting);
@@ -464,29 +460,6 @@ cart_actor spawn_cart(caf::actor_system& sys, const std::string& cart_id,
 
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::surge>();
-}
-
-std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch) {
-  return std::make_unique<cart_writer>(
-      pool,
-      [](redis_conn* r, std::vector<cart_write>& batch) {
-        if (r == nullptr) {
-          for (auto& w : batch) {
-            w.done(no_redis());
-          }
-          return;
-        }
-        std::vector<persistence::cart_put> puts;
-        puts.reserve(batch.size());
-        for (const auto& w : batch) {
-          puts.push_back({w.cart_id, w.payload, w.ttl});
-        }
-        auto errs = r->carts->put_many(puts);
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-          batch[i].done(i < errs.size() ? std::move(errs[i]) : no_redis());
-        }
-      },
-      max_batch);
 }
 
 } // namespace surge::actors

@@ -89,7 +89,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
         conn->carts = std::move(*carts);
         return conn;
       });
-  cart_writes = actors::make_cart_writer(*redis);
+  cart_writes = persistence::make_cart_writer(*redis);
   orders_pool = std::make_unique<actors::order_pool>(
       "orders", opts.orders_threads, [pg_url]() -> std::unique_ptr<persistence::order_store> {
         auto s = persistence::make_pg_order_store(pg_url);

@@ -83,7 +83,7 @@ class entity_node {
       : clock_offset_(clock_offset_ms) {
     pg_ = std::make_unique<actors::pg_pool>("pg", 2, [&be] { return be.journal(); });
     redis_ = std::make_unique<actors::redis_pool>("redis", 2, [&be] { return be.redis(); });
-    cart_writes_ = actors::make_cart_writer(*redis_, 8); // small batches: several per burst
+    cart_writes_ = persistence::make_cart_writer(*redis_, 8); // small batches: several per burst
     journal_ = std::make_unique<persistence::commit_queue>(
         [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
     auto env = std::make_shared<actors::entity_env>();

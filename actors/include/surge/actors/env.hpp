@@ -8,39 +8,18 @@
 
 #include "surge/actors/payments.hpp"
 #include "surge/actors/placement.hpp"
-#include "surge/persistence/batcher.hpp"
 #include "surge/persistence/commit_queue.hpp"
-#include "surge/persistence/journal.hpp"
-#include "surge/persistence/orders.hpp"
-#include "surge/persistence/worker_pool.hpp"
+#include "surge/persistence/pools.hpp"
 
 namespace surge::actors {
 
-/// One Redis connection's worth of stores, owned by one redis pool thread.
-struct redis_conn {
-  std::unique_ptr<persistence::snapshot_cache> snapshots;
-  std::unique_ptr<persistence::cart_store> carts;
-  bool healthy() const { return snapshots && carts && snapshots->healthy() && carts->healthy(); }
-};
-
-using pg_pool = persistence::worker_pool<persistence::journal>;
-using redis_pool = persistence::worker_pool<redis_conn>;
-using order_pool = persistence::worker_pool<persistence::order_store>;
-
-/// A cart value for Redis, and what to do once it is stored (no error) or not.
-struct cart_write {
-  std::string cart_id;
-  std::string payload;
-  std::chrono::seconds ttl{0};
-  std::function<void(caf::error)> done;
-};
-
-/// Cart writes coalesced on the Redis pool: carts change often and independently, and a batch
-/// of them is one pipelined round trip (cart_store::put_many) instead of one each.
-using cart_writer = persistence::batcher<redis_conn, cart_write>;
-
-/// A cart_writer on `pool`, up to `max_batch` carts per round trip.
-std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch = 256);
+// The storage pools entity actors submit to (they live in persistence/pools.hpp).
+using persistence::cart_write;
+using persistence::cart_writer;
+using persistence::order_pool;
+using persistence::pg_pool;
+using persistence::redis_conn;
+using persistence::redis_pool;
 
 /// Settings of entity actors, fixed at start-up.
 struct entity_options {

@@ -33,6 +33,16 @@ int64_t next_incarnation() {
   return next;
 }
 
+/// True (and logged) when the store call of a round failed: the round ends.
+template <class T>
+bool round_failed(const caf::expected<T>& answer) {
+  if (answer) {
+    return false;
+  }
+  logger()->warn("membership round failed: {}", what(answer.error()));
+  return true;
+}
+
 } // namespace
 
 membership_driver::membership_driver(membership_options opts, shard_table& table,
@@ -209,8 +219,7 @@ bool membership_driver::allocate_round() {
         planned = model_.plan(members, leases); // reads options only: no lock
         return membership_model::changes_of(planned);
       });
-  if (!done) {
-    logger()->warn("membership round failed: {}", what(done.error()));
+  if (round_failed(done)) {
     return false;
   }
   if (*done && ((*done)->assigned > 0 || !planned.moves.empty())) {
@@ -222,13 +231,11 @@ bool membership_driver::allocate_round() {
 
 bool membership_driver::read_and_apply(std::vector<uint32_t>& taken) {
   auto members = map_->members();
-  if (!members) {
-    logger()->warn("membership round failed: {}", what(members.error()));
+  if (round_failed(members)) {
     return false;
   }
   auto leases = map_->leases();
-  if (!leases) {
-    logger()->warn("membership round failed: {}", what(leases.error()));
+  if (round_failed(leases)) {
     return false;
   }
   std::vector<std::string> connected;
@@ -275,8 +282,7 @@ bool membership_driver::finish_handovers() {
       hooks_.release(shard, false);
     }
     auto epoch = map_->complete_handover(opts_.node_id, shard, d.epoch, d.target);
-    if (!epoch) {
-      logger()->warn("membership round failed: {}", what(epoch.error()));
+    if (round_failed(epoch)) {
       return false;
     }
     std::vector<membership_step> steps;
@@ -297,8 +303,7 @@ bool membership_driver::wake_holds(const std::vector<uint32_t>& taken) {
     return true;
   }
   auto holding = map_->skus_holding();
-  if (!holding) {
-    logger()->warn("membership round failed: {}", what(holding.error()));
+  if (round_failed(holding)) {
     return false;
   }
   std::vector<std::string> wake;

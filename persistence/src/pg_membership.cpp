@@ -32,18 +32,11 @@ std::vector<member_record> to_members(const pqxx::result& rows) {
   std::vector<member_record> out;
   out.reserve(rows.size());
   for (const auto& row : rows) {
-    member_record m;
-    m.node_id = row[0].as<std::string>();
-    m.address = row[1].as<std::string>();
-    m.http_address = row[2].as<std::string>();
-    m.admin_address = row[3].as<std::string>();
-    m.incarnation = row[4].as<int64_t>();
-    m.status = row[5].as<std::string>();
-    m.live = row[6].as<bool>();
-    m.actors = row[7].as<uint64_t>();
-    m.age_ms = row[8].as<int64_t>();
-    m.heartbeat_age_ms = row[9].as<int64_t>();
-    out.push_back(std::move(m));
+    // In the order of members_sql and of member_record's fields.
+    out.push_back(member_record{row[0].as<std::string>(), row[1].as<std::string>(),
+                                row[2].as<std::string>(), row[3].as<std::string>(),
+                                row[4].as<int64_t>(), row[5].as<std::string>(), row[6].as<bool>(),
+                                row[7].as<uint64_t>(), row[8].as<int64_t>(), row[9].as<int64_t>()});
   }
   return out;
 }
@@ -82,25 +75,17 @@ void record_history(pqxx::work& tx, uint32_t shard, int64_t epoch, const std::st
 }
 
 /// Membership, leases and history on one libpqxx connection. Owned and used by one thread at a
-/// time.
+/// time. A broken connection is never used again (guarded() fails at once), so the session
+/// settings of configure() hold for every statement.
 class pg_membership_store final : public membership_store {
  public:
   explicit pg_membership_store(std::unique_ptr<pqxx::connection> conn)
-      : conn_(std::move(conn)) {
-    // Session settings would be lost by a silent reconnect: a broken connection makes the
-    // store unhealthy instead, and its owner connects anew.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    conn_->inhibit_reactivation(true);
-#pragma GCC diagnostic pop
-  }
+      : conn_(std::move(conn)) {}
 
   /// The session settings of make_pg_membership_store().
   caf::error configure();
 
-  bool healthy() const override {
-    return healthy_;
-  }
+  bool healthy() const override { return healthy_; }
 
   caf::expected<uint32_t> register_member(const member_registration& r) override;
   caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,

@@ -138,6 +138,29 @@ void pass(B& backend, std::chrono::milliseconds d, std::initializer_list<member*
   }
 }
 
+membership_options with_max_moves(membership_options o, std::size_t max_moves) {
+  o.max_moves = max_moves;
+  return o;
+}
+
+/// A backend with members a and b (with `max_moves`): a started first and took every shard;
+/// now both are older than min_age, and nothing was rebalanced yet.
+template <class B>
+struct mature_pair {
+  explicit mature_pair(std::size_t max_moves)
+      : a{backend, with_max_moves(options_of("a"), max_moves)}
+      , b{backend, with_max_moves(options_of("b"), max_moves)} {
+    a.start();
+    a.round();
+    b.start();
+    b.round();
+    pass(backend, 11s, {&a, &b});
+  }
+  B backend;
+  member a;
+  member b;
+};
+
 } // namespace
 
 TEST_CASE_TEMPLATE("membership: the first member takes every shard; the shard count is fixed", B,
@@ -411,14 +434,8 @@ TEST_CASE_TEMPLATE("membership: a new member receives rebalanced shards only aft
 TEST_CASE_TEMPLATE("membership: the shards of a dead member go at once to the least loaded, "
                    "young members too, and their holds wake up",
                    B, MEMBERSHIP_BACKENDS) {
-  B backend;
-  member a{backend, options_of("a")};
-  member b{backend, options_of("b")};
-  a.start();
-  a.round();
-  b.start();
-  b.round();
-  pass(backend, 11s, {&a, &b});
+  mature_pair<B> pair{16};
+  auto& [backend, a, b] = pair;
   b.round();
   a.round(); // 4 + 4
   b.round();
@@ -466,18 +483,8 @@ TEST_CASE_TEMPLATE("membership: the shards of a dead member go at once to the le
 TEST_CASE_TEMPLATE("membership: a handover drains the shard's entities, then owner := target "
                    "at epoch + 1",
                    B, MEMBERSHIP_BACKENDS) {
-  B backend;
-  auto oa = options_of("a");
-  oa.max_moves = 1;
-  member a{backend, oa};
-  auto ob = options_of("b");
-  ob.max_moves = 1;
-  member b{backend, ob};
-  a.start();
-  a.round();
-  b.start();
-  b.round();
-  pass(backend, 11s, {&a, &b}); // both older than min_age
+  mature_pair<B> pair{1};
+  auto& [backend, a, b] = pair;
   // Every shard of a has entities: the planned move waits for them.
   for (uint32_t s = 0; s < shards; ++s) {
     a.entities[s] = 2;
@@ -539,18 +546,8 @@ TEST_CASE_TEMPLATE("membership: a handover drains the shard's entities, then own
 
 TEST_CASE_TEMPLATE("membership: rebalancing moves at most max_moves shards at a time", B,
                    MEMBERSHIP_BACKENDS) {
-  B backend;
-  auto oa = options_of("a");
-  oa.max_moves = 3;
-  member a{backend, oa};
-  auto ob = options_of("b");
-  ob.max_moves = 3;
-  member b{backend, ob};
-  a.start();
-  a.round();
-  b.start();
-  b.round();
-  pass(backend, 11s, {&a, &b});
+  mature_pair<B> pair{3};
+  auto& [backend, a, b] = pair;
   std::size_t rounds = 0;
   while (owner_counts(backend)["b"] < static_cast<int>(shards / 2) && rounds < 20) {
     ++rounds;
@@ -574,14 +571,8 @@ TEST_CASE_TEMPLATE("membership: rebalancing moves at most max_moves shards at a 
 
 TEST_CASE_TEMPLATE("membership: a drained member hands every shard over, then leaves", B,
                    MEMBERSHIP_BACKENDS) {
-  B backend;
-  member a{backend, options_of("a")};
-  member b{backend, options_of("b")};
-  a.start();
-  a.round();
-  b.start();
-  b.round();
-  pass(backend, 11s, {&a, &b});
+  mature_pair<B> pair{16};
+  auto& [backend, a, b] = pair;
   for (int i = 0; i < 4; ++i) { // rebalance to 4 + 4
     a.round();
     b.round();

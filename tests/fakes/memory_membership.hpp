@@ -51,6 +51,11 @@ class memory_membership_state {
     down_ = down;
   }
 
+  bool down() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return down_;
+  }
+
   /// The SKUs the stock projection shows with live holds (held > 0).
   void set_holding(std::vector<std::string> skus) {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -133,11 +138,8 @@ class memory_membership_store final : public persistence::membership_store {
   /// A store on `state`, or errc::unavailable while the state is down (like connecting).
   static caf::expected<std::unique_ptr<persistence::membership_store>>
   connect(const std::shared_ptr<memory_membership_state>& state) {
-    {
-      std::lock_guard<std::mutex> guard{state->mtx_};
-      if (state->down_) {
-        return persistence::make_error(errc::unavailable, "cannot connect: the server is down");
-      }
+    if (state->down()) {
+      return persistence::make_error(errc::unavailable, "cannot connect: the server is down");
     }
     return std::unique_ptr<persistence::membership_store>{
         std::make_unique<memory_membership_store>(state)};
@@ -146,101 +148,89 @@ class memory_membership_store final : public persistence::membership_store {
   bool healthy() const override { return healthy_; }
 
   caf::expected<uint32_t> register_member(const persistence::member_registration& r) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    auto& s = *state_;
-    std::set<uint32_t> shards;
-    for (const auto& [shard, l] : s.leases_) {
-      shards.insert(shard);
-    }
-    for (uint32_t i = 0; i < r.shards; ++i) {
-      shards.insert(i);
-    }
-    if (shards.size() != r.shards) {
-      return static_cast<uint32_t>(shards.size()); // rolled back: nothing written
-    }
-    for (uint32_t i = 0; i < r.shards; ++i) {
-      s.leases_.try_emplace(i, persistence::shard_lease_record{i, "", 0, ""});
-    }
-    const auto now = s.clock_->now();
-    auto& m = s.members_[r.node_id]; // a new row keeps actors = 0; a replaced one its count
-    m.row.node_id = r.node_id;
-    m.row.address = r.address;
-    m.row.http_address = r.http_address;
-    m.row.admin_address = r.admin_address;
-    m.row.incarnation = r.incarnation;
-    m.row.status = "up";
-    m.started_at = now;
-    m.heartbeat_at = now;
-    m.lease_until = now + r.lease;
-    for (auto& [shard, l] : s.leases_) {
-      if (l.owner == r.node_id) {
-        s.change_owner_locked(l, r.node_id, "restart");
+    return locked([&]() -> caf::expected<uint32_t> {
+      auto& s = *state_;
+      std::set<uint32_t> shards;
+      for (const auto& [shard, l] : s.leases_) {
+        shards.insert(shard);
       }
-    }
-    return r.shards;
+      for (uint32_t i = 0; i < r.shards; ++i) {
+        shards.insert(i);
+      }
+      if (shards.size() != r.shards) {
+        return static_cast<uint32_t>(shards.size()); // rolled back: nothing written
+      }
+      for (uint32_t i = 0; i < r.shards; ++i) {
+        s.leases_.try_emplace(i, persistence::shard_lease_record{i, "", 0, ""});
+      }
+      const auto now = s.clock_->now();
+      auto& m = s.members_[r.node_id]; // a new row keeps actors = 0; a replaced one its count
+      m.row.node_id = r.node_id;
+      m.row.address = r.address;
+      m.row.http_address = r.http_address;
+      m.row.admin_address = r.admin_address;
+      m.row.incarnation = r.incarnation;
+      m.row.status = "up";
+      m.started_at = now;
+      m.heartbeat_at = now;
+      m.lease_until = now + r.lease;
+      for (auto& [shard, l] : s.leases_) {
+        if (l.owner == r.node_id) {
+          s.change_owner_locked(l, r.node_id, "restart");
+        }
+      }
+      return r.shards;
+    });
   }
 
   caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
                                 std::chrono::milliseconds lease, uint64_t actors) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    auto* m = row_locked(node_id, incarnation);
-    if (m == nullptr) {
-      return false;
-    }
-    const auto now = state_->clock_->now();
-    m->heartbeat_at = now;
-    m->lease_until = now + lease;
-    m->row.actors = actors;
-    return true;
+    return locked([&]() -> caf::expected<bool> {
+      auto* m = row_locked(node_id, incarnation);
+      if (m == nullptr) {
+        return false;
+      }
+      const auto now = state_->clock_->now();
+      m->heartbeat_at = now;
+      m->lease_until = now + lease;
+      m->row.actors = actors;
+      return true;
+    });
   }
 
   caf::expected<bool> set_draining(const std::string& node_id) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    auto i = state_->members_.find(node_id);
-    if (i == state_->members_.end() || i->second.row.status == "left") {
-      return false;
-    }
-    i->second.row.status = "draining";
-    return true;
+    return locked([&]() -> caf::expected<bool> {
+      auto i = state_->members_.find(node_id);
+      if (i == state_->members_.end() || i->second.row.status == "left") {
+        return false;
+      }
+      i->second.row.status = "draining";
+      return true;
+    });
   }
 
   caf::expected<bool> mark_left(const std::string& node_id, int64_t incarnation) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    auto* m = row_locked(node_id, incarnation);
-    if (m == nullptr) {
-      return false;
-    }
-    m->row.status = "left";
-    m->lease_until = state_->clock_->now();
-    return true;
+    return locked([&]() -> caf::expected<bool> {
+      auto* m = row_locked(node_id, incarnation);
+      if (m == nullptr) {
+        return false;
+      }
+      m->row.status = "left";
+      m->lease_until = state_->clock_->now();
+      return true;
+    });
   }
 
   caf::expected<std::vector<persistence::member_record>> members() override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    return state_->members_locked();
+    return locked([&]() -> caf::expected<std::vector<persistence::member_record>> {
+      return state_->members_locked();
+    });
   }
 
   caf::expected<std::vector<persistence::shard_lease_record>> leases() override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    return state_->leases_locked();
+    return locked([&]() -> caf::expected<std::vector<persistence::shard_lease_record>> {
+      return state_->leases_locked();
+    });
   }
 
   caf::expected<std::optional<persistence::allocation_result>>
@@ -300,38 +290,41 @@ class memory_membership_store final : public persistence::membership_store {
   caf::expected<std::optional<uint64_t>> complete_handover(const std::string& owner, uint32_t shard,
                                                            uint64_t epoch,
                                                            const std::string& target) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    auto i = state_->leases_.find(shard);
-    if (i == state_->leases_.end() || i->second.owner != owner || owner.empty() ||
-        i->second.epoch != epoch || i->second.target != target || target.empty()) {
-      return std::optional<uint64_t>{};
-    }
-    return state_->change_owner_locked(i->second, target, "handover from " + owner);
+    return locked([&]() -> caf::expected<std::optional<uint64_t>> {
+      auto i = state_->leases_.find(shard);
+      if (i == state_->leases_.end() || i->second.owner != owner || owner.empty() ||
+          i->second.epoch != epoch || i->second.target != target || target.empty()) {
+        return std::optional<uint64_t>{};
+      }
+      return state_->change_owner_locked(i->second, target, "handover from " + owner);
+    });
   }
 
   caf::expected<std::vector<std::string>> skus_holding() override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked()) {
-      return err;
-    }
-    return state_->holding_;
+    return locked([&]() -> caf::expected<std::vector<std::string>> { return state_->holding_; });
   }
 
   caf::expected<std::vector<persistence::shard_history_record>> history(uint32_t shard) override {
+    return locked([&]() -> caf::expected<std::vector<persistence::shard_history_record>> {
+      std::vector<persistence::shard_history_record> out;
+      std::copy_if(state_->history_.begin(), state_->history_.end(), std::back_inserter(out),
+                   [&](const auto& h) { return h.shard == shard; });
+      return out;
+    });
+  }
+
+ private:
+  /// Runs `f` under the state's mutex, as one statement on this connection: a broken instance,
+  /// or any instance while the state is down, fails (and breaks) instead.
+  template <class F>
+  auto locked(F&& f) -> decltype(f()) {
     std::lock_guard<std::mutex> guard{state_->mtx_};
     if (auto err = check_locked()) {
       return err;
     }
-    std::vector<persistence::shard_history_record> out;
-    std::copy_if(state_->history_.begin(), state_->history_.end(), std::back_inserter(out),
-                 [&](const auto& h) { return h.shard == shard; });
-    return out;
+    return f();
   }
 
- private:
   /// REQUIRES: the state's mutex held.
   caf::error check_locked() {
     if (!healthy_) {

@@ -184,9 +184,6 @@ class membership_model {
   const std::vector<node_info>& nodes() const { return nodes_; }
   const std::vector<shard_info>& shards() const { return shards_; }
 
-  /// This node's view of `shard` (what the shard table was told).
-  const shard_table::entry& view(uint32_t shard) const { return views_.at(shard); }
-
  private:
   /// Sets the view of `shard` and returns the step that tells the table.
   membership_step set(uint32_t shard, shard_table::state st, uint64_t epoch,

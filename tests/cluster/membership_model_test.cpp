@@ -9,12 +9,9 @@
 #include "surge/cluster/membership_model.hpp"
 
 using namespace std::chrono_literals;
-using surge::cluster::membership_model;
-using surge::cluster::membership_options;
-using surge::cluster::membership_step;
-using surge::persistence::member_record;
-using surge::persistence::shard_lease_record;
-using state = surge::cluster::shard_table::state;
+using namespace surge::cluster;
+using namespace surge::persistence;
+using state = shard_table::state;
 using time_point = membership_model::time_point;
 
 namespace {

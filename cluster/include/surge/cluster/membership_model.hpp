@@ -1,0 +1,214 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "surge/cluster/allocator.hpp"
+#include "surge/cluster/shard_table.hpp"
+#include "surge/persistence/membership_store.hpp"
+
+namespace surge::cluster {
+
+struct membership_options {
+  std::string node_id;
+  std::string pg_url;
+  std::string address;       ///< host:port of this node's middleman (cluster.host/port)
+  std::string http_address;  ///< host:port of the storefront
+  std::string admin_address; ///< host:port of the admin API
+  uint32_t shards = 256;
+  std::chrono::milliseconds heartbeat{250}; ///< member heartbeat and shard map refresh
+  std::chrono::milliseconds lease{2000};    ///< a member's lease on all its shards
+  std::size_t max_moves = 16;               ///< planned handovers under way cluster-wide
+  std::chrono::milliseconds min_age{2000};  ///< before a new member receives rebalanced shards
+  std::chrono::milliseconds handoff_timeout{5000};
+};
+
+/// One row of GET /admin/v1/cluster.
+struct node_info {
+  std::string node_id;
+  std::string address;
+  std::string http_address;
+  std::string admin_address;
+  std::string status; ///< up, draining, left, down (lease expired)
+  uint32_t shards = 0;
+  uint64_t actors = 0;
+  int64_t heartbeat_age_ms = 0;
+};
+
+struct shard_info {
+  uint32_t shard = 0;
+  std::string owner;
+  uint64_t epoch = 0;
+  std::string target;
+};
+
+/// One thing the model asks of the node, executed in the order given.
+struct membership_step {
+  enum class kind : uint8_t {
+    set_shard, ///< shard_table::set(shard, state, epoch, node)
+    release,   ///< membership_hooks::release(shard, graceful)
+    connect,   ///< membership_hooks::connect(node, host, port)
+  };
+  /// Why a shard is released (for the log).
+  enum class cause : uint8_t {
+    handover,  ///< graceful: a planned move to `node`
+    new_epoch, ///< ours still, at a new epoch (a restart of this node id)
+    lost,      ///< another owner (`node`, empty: none) at `epoch`
+    fenced,    ///< another incarnation registered this node id
+  };
+  kind what = kind::set_shard;
+  uint32_t shard = 0;
+  shard_table::state state = shard_table::state::none;
+  uint64_t epoch = 0;
+  std::string node; ///< set_shard: owner; release: the new owner; connect: the peer
+  bool graceful = false;
+  cause why = cause::lost;
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// One member's view of the cluster as a pure model (DESIGN.md "Cluster"): its inputs are the
+/// time, the membership store's answers and the node's answers (entities left in a shard,
+/// peers connected); its outputs are decisions — the lease deadline, the allocator's changes,
+/// and the steps that keep the shard table and the entity directories in line with the map.
+/// It does no I/O and reads no clock; membership_driver executes it against a store.
+///
+/// The lease: this node may act for its shards until the lease deadline, a heartbeat before
+/// the store's expiry of the lease it last renewed. A renewal that comes back after the
+/// deadline passed (the node was paused or cut off) does not extend it: the lease "lapsed", and
+/// only applying the map read afterwards revives it (from when that renewal was sent), so that
+/// shards lost meanwhile are dropped before anything is served. A renewal refused (another
+/// incarnation of this node id registered) fences this node out for good: it drops every shard.
+///
+/// Not thread-safe: its owner serialises the calls.
+class membership_model {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  explicit membership_model(membership_options opts);
+
+  const membership_options& options() const { return opts_; }
+
+  // -- The lease ---------------------------------------------------------------------------
+
+  /// The member registered; the answer came at `now`. Returns the lease deadline.
+  time_point registered(time_point now);
+
+  struct beat_outcome {
+    std::optional<time_point> deadline; ///< the new lease deadline, if it changed
+    bool lapsed = false;                ///< the lease lapsed just now (poke the map round)
+    bool fenced = false;                ///< fenced out just now (poke the map round)
+  };
+
+  /// A heartbeat sent at `sent` was answered at `now`: renewed (`ours`) or refused.
+  beat_outcome heartbeat_answered(bool ours, time_point sent, time_point now);
+
+  bool fenced_out() const { return fenced_out_; }
+  bool lapsed() const { return lapsed_; }
+  time_point lease_deadline() const { return deadline_; }
+  bool lease_live(time_point now) const { return now < deadline_; }
+
+  /// True once a map was applied (map_applied()), the lease is live and this node is not
+  /// fenced out.
+  bool ready(time_point now) const { return have_map_ && lease_live(now) && !fenced_out_; }
+
+  /// The member stopped: no lease any more. Returns the deadline (long past).
+  time_point stopped();
+
+  // -- The round ---------------------------------------------------------------------------
+
+  /// Once fenced out, once: the steps that release every shard this node holds (its
+  /// handovers are forgotten). nullopt when not fenced out or already dropped.
+  std::optional<std::vector<membership_step>> drop_if_fenced();
+
+  /// Whether this round runs the allocator: only while the lease is live.
+  bool allocates(time_point now) const { return lease_live(now); }
+
+  /// One allocator round over what the store read (members that left are not members), as
+  /// allocate() plans it. Reads only the options: safe to call from any thread.
+  allocation_plan plan(const std::vector<persistence::member_record>& members,
+                       const std::vector<persistence::shard_lease_record>& leases) const;
+
+  /// The plan as guarded store changes, in the plan's order.
+  static std::vector<persistence::lease_change> changes_of(const allocation_plan& plan);
+
+  struct map_outcome {
+    std::vector<membership_step> steps;
+    std::vector<uint32_t> taken; ///< shards this node took just now (their holds wake up)
+  };
+
+  /// Applies the map read at `now`: takes shards that are ours (a new epoch of one we held
+  /// releases its entities first), starts the handover of ours with a target (leaving), drops
+  /// shards lost, points at the owners of the others (remote while the owner is up or
+  /// draining, none otherwise); connects to live members with a larger node id that
+  /// `connected` says are not connected (at most once a second each).
+  map_outcome apply_map(const std::vector<persistence::member_record>& members,
+                        const std::vector<persistence::shard_lease_record>& leases, time_point now,
+                        const std::function<bool(const std::string&)>& connected);
+
+  /// The steps of apply_map() were executed: the node has a map.
+  void map_applied() { have_map_ = true; }
+
+  /// After the map was applied at `now`: a lapsed lease counts again from the last renewal.
+  /// Returns the new deadline if it changed; sets `revived` when the lease is live again.
+  std::optional<time_point> after_map(time_point now, bool& revived);
+
+  /// Shards handing over, by shard.
+  std::vector<uint32_t> handovers() const;
+  bool handovers_pending() const { return !handoffs_.empty(); }
+
+  struct handover_decision {
+    bool complete = false; ///< ask the store to complete it now
+    bool overdue = false;  ///< its entities took longer than handoff_timeout: stop them first
+    uint64_t epoch = 0;
+    std::string target;
+  };
+
+  /// Whether the handover of `shard` completes now, with `local_count` entities of it left.
+  handover_decision decide_handover(uint32_t shard, std::size_t local_count, time_point now) const;
+
+  /// The store answered the completion of `shard`'s handover: owned by the target at
+  /// `new_epoch`, or (nullopt) the lease changed meanwhile. The handover ends either way.
+  std::vector<membership_step> handover_done(uint32_t shard, std::optional<uint64_t> new_epoch);
+
+  /// Of `holding` (SKUs with live holds), those whose shard is among `taken`.
+  std::vector<std::string> skus_to_wake(const std::vector<uint32_t>& taken,
+                                        const std::vector<std::string>& holding) const;
+
+  /// The members and shards as last applied.
+  const std::vector<node_info>& nodes() const { return nodes_; }
+  const std::vector<shard_info>& shards() const { return shards_; }
+
+ private:
+  /// Sets the view of `shard` and returns the step that tells the table.
+  membership_step set(uint32_t shard, shard_table::state st, uint64_t epoch,
+                      const std::string& owner = {});
+
+  struct handoff {
+    uint64_t epoch;
+    std::string target;
+    time_point started;
+  };
+
+  const membership_options opts_;
+
+  time_point deadline_{};   ///< the lease deadline
+  time_point renewed_at_{}; ///< when the last renewal that succeeded was sent
+  bool lapsed_ = false;
+  bool fenced_out_ = false;
+  bool dropped_ = false; ///< drop_if_fenced() ran after fenced_out_
+
+  std::vector<shard_table::entry> views_; ///< per shard: what the shard table was told
+  std::map<uint32_t, handoff> handoffs_;
+  std::map<std::string, time_point> last_connect_;
+  bool have_map_ = false;
+  std::vector<node_info> nodes_;
+  std::vector<shard_info> shards_;
+};
+
+} // namespace surge::cluster

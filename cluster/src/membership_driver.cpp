@@ -1,0 +1,361 @@
+#include "surge/cluster/membership_driver.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "log.hpp"
+#include "surge/actors/errors.hpp"
+
+namespace surge::cluster {
+
+namespace {
+
+using detail::logger;
+
+/// The text of a store error.
+std::string what(const caf::error& err) {
+  auto text = actors::message_of(err);
+  return text.empty() ? caf::to_string(err) : text;
+}
+
+/// Microseconds since the epoch, and larger than any earlier incarnation of this process (two
+/// members of one node id in one process: tests).
+int64_t next_incarnation() {
+  static std::atomic<int64_t> last{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto prev = last.load();
+  int64_t next = 0;
+  do {
+    next = std::max(now, prev + 1);
+  } while (!last.compare_exchange_weak(prev, next));
+  return next;
+}
+
+/// True (and logged) when the store call of a round failed: the round ends.
+template <class T>
+bool round_failed(const caf::expected<T>& answer) {
+  if (answer) {
+    return false;
+  }
+  logger()->warn("membership round failed: {}", what(answer.error()));
+  return true;
+}
+
+} // namespace
+
+membership_driver::membership_driver(membership_options opts, shard_table& table,
+                                     membership_hooks hooks, membership_store_factory connect,
+                                     membership_clock clock)
+    : opts_(opts)
+    , table_(table)
+    , hooks_(std::move(hooks))
+    , connect_(std::move(connect))
+    , clock_(std::move(clock))
+    , model_(std::move(opts)) {}
+
+bool membership_driver::ensure(std::unique_ptr<persistence::membership_store>& store) {
+  if (store && store->healthy()) {
+    return true;
+  }
+  auto made = connect_();
+  if (!made) {
+    logger()->warn("membership: {}", caf::to_string(made.error()));
+    store.reset();
+    return false;
+  }
+  store = std::move(*made);
+  return true;
+}
+
+void membership_driver::set_deadline_locked(std::chrono::steady_clock::time_point t) {
+  table_.set_lease_deadline(t);
+}
+
+void membership_driver::execute(const std::vector<membership_step>& steps) {
+  for (const auto& s : steps) {
+    switch (s.what) {
+    case membership_step::kind::set_shard:
+      table_.set(s.shard, s.state, s.epoch, s.node);
+      break;
+    case membership_step::kind::release:
+      if (s.why == membership_step::cause::lost) {
+        logger()->warn("shard {} lost (now {} at epoch {})", s.shard,
+                       s.node.empty() ? "unassigned" : s.node, s.epoch);
+      }
+      hooks_.release(s.shard, s.graceful);
+      break;
+    case membership_step::kind::connect:
+      if (hooks_.connect) {
+        hooks_.connect(s.node, s.host, s.port);
+      }
+      break;
+    }
+  }
+}
+
+std::string membership_driver::start() {
+  if (!ensure(map_)) {
+    return "cannot reach PostgreSQL at " + opts_.pg_url;
+  }
+  incarnation_ = next_incarnation();
+  persistence::member_registration r;
+  r.node_id = opts_.node_id;
+  r.address = opts_.address;
+  r.http_address = opts_.http_address;
+  r.admin_address = opts_.admin_address;
+  r.incarnation = incarnation_;
+  r.shards = opts_.shards;
+  r.lease = opts_.lease;
+  auto shards = map_->register_member(r);
+  if (!shards) {
+    return "cannot register the member: " + what(shards.error());
+  }
+  if (*shards != opts_.shards) {
+    return "setting 'cluster.shards' is " + std::to_string(opts_.shards) +
+           " but the database has " + std::to_string(*shards) +
+           " shards (fixed for the life of a database)";
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  set_deadline_locked(model_.registered(clock_()));
+  return {};
+}
+
+bool membership_driver::beat(uint64_t actors) {
+  const auto sent = clock_();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (model_.fenced_out()) {
+      return false;
+    }
+  }
+  if (!ensure(beat_)) {
+    return false; // the lease deadline passes by itself
+  }
+  auto ours = beat_->heartbeat(opts_.node_id, incarnation_, opts_.lease, actors);
+  if (!ours) {
+    logger()->warn("heartbeat failed: {}", what(ours.error()));
+    return false;
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  const auto out = model_.heartbeat_answered(*ours, sent, clock_());
+  if (out.deadline) {
+    set_deadline_locked(*out.deadline);
+  }
+  if (out.lapsed) {
+    logger()->warn("membership: the lease lapsed; serving again once the map is applied");
+  }
+  return out.lapsed || out.fenced;
+}
+
+void membership_driver::round() {
+  if (!ensure(map_)) {
+    return; // the lease deadline passes by itself
+  }
+  std::optional<std::vector<membership_step>> dropped;
+  bool live = false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    dropped = model_.drop_if_fenced();
+  }
+  if (dropped) {
+    execute(*dropped);
+    logger()->error("membership: another incarnation registered this node id: this node serves "
+                    "no shard");
+  }
+  run_drain_requests();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    live = model_.allocates(clock_());
+  }
+  if (live && !allocate_round()) {
+    return;
+  }
+  std::vector<uint32_t> taken;
+  if (!read_and_apply(taken)) {
+    return;
+  }
+  {
+    // After a lapse: the map is applied (lost shards dropped), so the lease renewed by the
+    // heartbeat may count again, from when that heartbeat was sent.
+    std::lock_guard<std::mutex> guard{mtx_};
+    bool revived = false;
+    if (auto deadline = model_.after_map(clock_(), revived)) {
+      set_deadline_locked(*deadline);
+    }
+    if (revived) {
+      logger()->info("membership: the lease is live again");
+    }
+  }
+  if (!finish_handovers()) {
+    return;
+  }
+  wake_holds(taken);
+}
+
+void membership_driver::run_drain_requests() {
+  decltype(drains_) todo;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    todo.swap(drains_);
+  }
+  for (auto& [node, done] : todo) {
+    auto found = map_->set_draining(node);
+    if (!found) {
+      logger()->warn("drain of {}: {}", node, what(found.error()));
+    } else if (*found) {
+      logger()->info("node {} is draining", node);
+    }
+    done(found && *found);
+  }
+}
+
+bool membership_driver::allocate_round() {
+  allocation_plan planned;
+  auto done =
+      map_->allocation_round([&](const std::vector<persistence::member_record>& members,
+                                 const std::vector<persistence::shard_lease_record>& leases) {
+        planned = model_.plan(members, leases); // reads options only: no lock
+        return membership_model::changes_of(planned);
+      });
+  if (round_failed(done)) {
+    return false;
+  }
+  if (*done && ((*done)->assigned > 0 || !planned.moves.empty())) {
+    logger()->info("allocator: {} shard(s) assigned, {} move(s) planned, {} cancelled",
+                   (*done)->assigned, planned.moves.size(), planned.cancels.size());
+  }
+  return true;
+}
+
+bool membership_driver::read_and_apply(std::vector<uint32_t>& taken) {
+  auto members = map_->members();
+  if (round_failed(members)) {
+    return false;
+  }
+  auto leases = map_->leases();
+  if (round_failed(leases)) {
+    return false;
+  }
+  std::vector<std::string> connected;
+  for (const auto& m : *members) {
+    if (table_.peer(m.node_id)) {
+      connected.push_back(m.node_id);
+    }
+  }
+  auto is_connected = [&](const std::string& node) {
+    return std::find(connected.begin(), connected.end(), node) != connected.end();
+  };
+  membership_model::map_outcome out;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    out = model_.apply_map(*members, *leases, clock_(), is_connected);
+  }
+  execute(out.steps);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    model_.map_applied();
+  }
+  taken = std::move(out.taken);
+  return true;
+}
+
+bool membership_driver::finish_handovers() {
+  std::vector<uint32_t> shards;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    shards = model_.handovers();
+  }
+  for (auto shard : shards) {
+    const auto left = hooks_.local_count(shard);
+    membership_model::handover_decision d;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      d = model_.decide_handover(shard, left, clock_());
+    }
+    if (!d.complete) {
+      continue;
+    }
+    if (d.overdue) {
+      logger()->warn("handover of shard {} overdue: stopping its entities", shard);
+      hooks_.release(shard, false);
+    }
+    auto epoch = map_->complete_handover(opts_.node_id, shard, d.epoch, d.target);
+    if (round_failed(epoch)) {
+      return false;
+    }
+    std::vector<membership_step> steps;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      steps = model_.handover_done(shard, *epoch);
+    }
+    execute(steps);
+    if (*epoch) {
+      logger()->debug("shard {} handed over to {}", shard, d.target);
+    }
+  }
+  return true;
+}
+
+bool membership_driver::wake_holds(const std::vector<uint32_t>& taken) {
+  if (taken.empty() || !hooks_.wake_sku) {
+    return true;
+  }
+  auto holding = map_->skus_holding();
+  if (round_failed(holding)) {
+    return false;
+  }
+  std::vector<std::string> wake;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    wake = model_.skus_to_wake(taken, *holding);
+  }
+  for (const auto& sku : wake) {
+    hooks_.wake_sku(sku);
+  }
+  return true;
+}
+
+void membership_driver::request_drain(const std::string& node, std::function<void(bool)> done) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  drains_.emplace_back(node, std::move(done));
+}
+
+void membership_driver::stop() {
+  bool fenced = false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    fenced = model_.fenced_out();
+  }
+  // Mark the member left so that its shards (if any) are reassigned at once.
+  if (map_ && map_->healthy() && !fenced) {
+    if (auto left = map_->mark_left(opts_.node_id, incarnation_); !left) {
+      logger()->warn("membership: could not mark the member left: {}", what(left.error()));
+    }
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  set_deadline_locked(model_.stopped());
+}
+
+bool membership_driver::ready() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return model_.ready(clock_());
+}
+
+bool membership_driver::handovers_pending() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return model_.handovers_pending();
+}
+
+std::vector<node_info> membership_driver::nodes() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return model_.nodes();
+}
+
+std::vector<shard_info> membership_driver::shard_map() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return model_.shards();
+}
+
+} // namespace surge::cluster

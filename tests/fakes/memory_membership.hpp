@@ -1,0 +1,353 @@
+#pragma once
+
+// In-memory twin of the PostgreSQL membership store, on a manual clock, for unit tests.
+// Header-only.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "surge/persistence/errors.hpp"
+#include "surge/persistence/membership_store.hpp"
+
+namespace surge::fakes {
+
+/// A steady-clock time that moves only when told to. Thread-safe.
+class manual_clock {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  /// Starts well after the clock's epoch, so that time_point{} is long past.
+  explicit manual_clock(time_point start = time_point{std::chrono::hours{1}})
+      : ns_(start.time_since_epoch().count()) {}
+
+  time_point now() const { return time_point{std::chrono::steady_clock::duration{ns_.load()}}; }
+
+  void advance(std::chrono::steady_clock::duration d) { ns_ += d.count(); }
+
+ private:
+  std::atomic<std::chrono::steady_clock::rep> ns_;
+};
+
+/// The "server" that memory_membership_store instances connect to: share one between
+/// instances (one per member, or one per thread of a member) to have them see the same rows.
+/// Its time is `clock`'s. Thread-safe.
+class memory_membership_state {
+ public:
+  explicit memory_membership_state(std::shared_ptr<const manual_clock> clock)
+      : clock_(std::move(clock)) {}
+
+  /// While down, every call fails with errc::unavailable and breaks the instance, and
+  /// connect() fails.
+  void set_down(bool down) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    down_ = down;
+  }
+
+  bool down() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return down_;
+  }
+
+  /// The SKUs the stock projection shows with live holds (held > 0).
+  void set_holding(std::vector<std::string> skus) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    holding_ = std::move(skus);
+  }
+
+ private:
+  friend class memory_membership_store;
+  using time_point = manual_clock::time_point;
+
+  struct member {
+    persistence::member_record row; ///< live, ages: computed when read
+    time_point started_at;
+    time_point heartbeat_at;
+    time_point lease_until;
+  };
+
+  static int64_t ms_between(time_point from, time_point to) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+  }
+
+  /// Members as read now, by node id. REQUIRES: mtx_ held.
+  std::vector<persistence::member_record> members_locked() const {
+    const auto now = clock_->now();
+    std::vector<persistence::member_record> out;
+    for (const auto& [id, m] : members_) {
+      auto r = m.row;
+      r.live = m.lease_until > now;
+      r.age_ms = ms_between(m.started_at, now);
+      r.heartbeat_age_ms = ms_between(m.heartbeat_at, now);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  /// Leases by shard. REQUIRES: mtx_ held.
+  std::vector<persistence::shard_lease_record> leases_locked() const {
+    std::vector<persistence::shard_lease_record> out;
+    for (const auto& [shard, l] : leases_) {
+      out.push_back(l);
+    }
+    return out;
+  }
+
+  /// A new epoch for the lease of `shard`, owned by `owner`, recorded. REQUIRES: mtx_ held.
+  uint64_t change_owner_locked(persistence::shard_lease_record& l, const std::string& owner,
+                               std::string reason) {
+    l.owner = owner;
+    l.epoch += 1;
+    l.target.clear();
+    history_.push_back(
+        persistence::shard_history_record{l.shard, l.epoch, owner, std::move(reason)});
+    return l.epoch;
+  }
+
+  const std::shared_ptr<const manual_clock> clock_;
+  mutable std::mutex mtx_;
+  std::map<std::string, member> members_;
+  std::map<uint32_t, persistence::shard_lease_record> leases_;
+  std::vector<persistence::shard_history_record> history_;
+  std::vector<std::string> holding_;
+  /// The instance in an allocation round: PostgreSQL's transaction-scoped advisory lock.
+  const void* allocator_lock_ = nullptr;
+  bool down_ = false;
+};
+
+/// One "connection" to a memory_membership_state, with the semantics of the PostgreSQL store:
+/// liveness by the state's clock, guarded changes, an epoch + 1 and a history row for every
+/// change of owner, one allocation round at a time (an instance whose plan is being made holds
+/// the lock; another instance's round meanwhile reads nothing and gets nullopt, and changes made
+/// meanwhile by others make the round's guards fail). Not thread-safe (like a connection); the
+/// state is.
+class memory_membership_store final : public persistence::membership_store {
+ public:
+  using errc = persistence::errc;
+
+  explicit memory_membership_store(std::shared_ptr<memory_membership_state> state)
+      : state_(std::move(state)) {}
+
+  /// A store on `state`, or errc::unavailable while the state is down (like connecting).
+  static caf::expected<std::unique_ptr<persistence::membership_store>>
+  connect(const std::shared_ptr<memory_membership_state>& state) {
+    if (state->down()) {
+      return persistence::make_error(errc::unavailable, "cannot connect: the server is down");
+    }
+    return std::unique_ptr<persistence::membership_store>{
+        std::make_unique<memory_membership_store>(state)};
+  }
+
+  bool healthy() const override { return healthy_; }
+
+  caf::expected<uint32_t> register_member(const persistence::member_registration& r) override {
+    return locked([&]() -> caf::expected<uint32_t> {
+      auto& s = *state_;
+      std::set<uint32_t> shards;
+      for (const auto& [shard, l] : s.leases_) {
+        shards.insert(shard);
+      }
+      for (uint32_t i = 0; i < r.shards; ++i) {
+        shards.insert(i);
+      }
+      if (shards.size() != r.shards) {
+        return static_cast<uint32_t>(shards.size()); // rolled back: nothing written
+      }
+      for (uint32_t i = 0; i < r.shards; ++i) {
+        s.leases_.try_emplace(i, persistence::shard_lease_record{i, "", 0, ""});
+      }
+      const auto now = s.clock_->now();
+      auto& m = s.members_[r.node_id]; // a new row keeps actors = 0; a replaced one its count
+      m.row.node_id = r.node_id;
+      m.row.address = r.address;
+      m.row.http_address = r.http_address;
+      m.row.admin_address = r.admin_address;
+      m.row.incarnation = r.incarnation;
+      m.row.status = "up";
+      m.started_at = now;
+      m.heartbeat_at = now;
+      m.lease_until = now + r.lease;
+      for (auto& [shard, l] : s.leases_) {
+        if (l.owner == r.node_id) {
+          s.change_owner_locked(l, r.node_id, "restart");
+        }
+      }
+      return r.shards;
+    });
+  }
+
+  caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
+                                std::chrono::milliseconds lease, uint64_t actors) override {
+    return locked([&]() -> caf::expected<bool> {
+      auto* m = row_locked(node_id, incarnation);
+      if (m == nullptr) {
+        return false;
+      }
+      const auto now = state_->clock_->now();
+      m->heartbeat_at = now;
+      m->lease_until = now + lease;
+      m->row.actors = actors;
+      return true;
+    });
+  }
+
+  caf::expected<bool> set_draining(const std::string& node_id) override {
+    return locked([&]() -> caf::expected<bool> {
+      auto i = state_->members_.find(node_id);
+      if (i == state_->members_.end() || i->second.row.status == "left") {
+        return false;
+      }
+      i->second.row.status = "draining";
+      return true;
+    });
+  }
+
+  caf::expected<bool> mark_left(const std::string& node_id, int64_t incarnation) override {
+    return locked([&]() -> caf::expected<bool> {
+      auto* m = row_locked(node_id, incarnation);
+      if (m == nullptr) {
+        return false;
+      }
+      m->row.status = "left";
+      m->lease_until = state_->clock_->now();
+      return true;
+    });
+  }
+
+  caf::expected<std::vector<persistence::member_record>> members() override {
+    return locked([&]() -> caf::expected<std::vector<persistence::member_record>> {
+      return state_->members_locked();
+    });
+  }
+
+  caf::expected<std::vector<persistence::shard_lease_record>> leases() override {
+    return locked([&]() -> caf::expected<std::vector<persistence::shard_lease_record>> {
+      return state_->leases_locked();
+    });
+  }
+
+  caf::expected<std::optional<persistence::allocation_result>>
+  allocation_round(const planner& plan) override {
+    std::vector<persistence::member_record> members;
+    std::vector<persistence::shard_lease_record> leases;
+    {
+      std::lock_guard<std::mutex> guard{state_->mtx_};
+      if (auto err = check_locked()) {
+        return err;
+      }
+      if (state_->allocator_lock_ != nullptr) {
+        return std::optional<persistence::allocation_result>{};
+      }
+      state_->allocator_lock_ = this;
+      members = state_->members_locked();
+      leases = state_->leases_locked();
+    }
+    // The plan is made without the state's mutex, so that other instances may act meanwhile
+    // (as other connections do while a transaction holds only the advisory lock).
+    const auto changes = plan(members, leases);
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    state_->allocator_lock_ = nullptr; // the round's transaction ends here, one way or another
+    if (auto err = check_locked()) {
+      return err;
+    }
+    persistence::allocation_result done;
+    for (const auto& c : changes) {
+      auto i = state_->leases_.find(c.shard);
+      if (i == state_->leases_.end() || i->second.epoch != c.epoch) {
+        continue;
+      }
+      auto& l = i->second;
+      switch (c.what) {
+      case persistence::lease_change::kind::assign:
+        if (l.owner == c.from) {
+          state_->change_owner_locked(l, c.to,
+                                      c.from.empty() ? "unassigned" : "failover from " + c.from);
+          ++done.assigned;
+        }
+        break;
+      case persistence::lease_change::kind::move:
+        if (l.owner == c.from && !c.from.empty() && l.target.empty()) {
+          l.target = c.to;
+          ++done.moved;
+        }
+        break;
+      case persistence::lease_change::kind::cancel:
+        l.target.clear();
+        ++done.cancelled;
+        break;
+      }
+    }
+    return done;
+  }
+
+  caf::expected<std::optional<uint64_t>> complete_handover(const std::string& owner, uint32_t shard,
+                                                           uint64_t epoch,
+                                                           const std::string& target) override {
+    return locked([&]() -> caf::expected<std::optional<uint64_t>> {
+      auto i = state_->leases_.find(shard);
+      if (i == state_->leases_.end() || i->second.owner != owner || owner.empty() ||
+          i->second.epoch != epoch || i->second.target != target || target.empty()) {
+        return std::optional<uint64_t>{};
+      }
+      return state_->change_owner_locked(i->second, target, "handover from " + owner);
+    });
+  }
+
+  caf::expected<std::vector<std::string>> skus_holding() override {
+    return locked([&]() -> caf::expected<std::vector<std::string>> { return state_->holding_; });
+  }
+
+  caf::expected<std::vector<persistence::shard_history_record>> history(uint32_t shard) override {
+    return locked([&]() -> caf::expected<std::vector<persistence::shard_history_record>> {
+      std::vector<persistence::shard_history_record> out;
+      std::copy_if(state_->history_.begin(), state_->history_.end(), std::back_inserter(out),
+                   [&](const auto& h) { return h.shard == shard; });
+      return out;
+    });
+  }
+
+ private:
+  /// Runs `f` under the state's mutex, as one statement on this connection: a broken instance,
+  /// or any instance while the state is down, fails (and breaks) instead.
+  template <class F>
+  auto locked(F&& f) -> decltype(f()) {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_locked()) {
+      return err;
+    }
+    return f();
+  }
+
+  /// REQUIRES: the state's mutex held.
+  caf::error check_locked() {
+    if (!healthy_) {
+      return persistence::make_error(errc::unavailable, "connection is broken");
+    }
+    if (state_->down_) {
+      healthy_ = false;
+      return persistence::make_error(errc::unavailable, "the server is down");
+    }
+    return caf::none;
+  }
+
+  /// The row of (`node_id`, `incarnation`), or nullptr. REQUIRES: the state's mutex held.
+  memory_membership_state::member* row_locked(const std::string& node_id, int64_t incarnation) {
+    auto i = state_->members_.find(node_id);
+    if (i == state_->members_.end() || i->second.row.incarnation != incarnation) {
+      return nullptr;
+    }
+    return &i->second;
+  }
+
+  const std::shared_ptr<memory_membership_state> state_;
+  bool healthy_ = true;
+};
+
+} // namespace surge::fakes

@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include <iterator>
 #include <optional>
 
 #include "surge/actors/errors.hpp"
@@ -205,20 +206,10 @@ struct executor {
 
   void operator()(order_fx::log& e) const {
     using lvl = order_fx::log::level;
-    switch (e.lvl) {
-    case lvl::debug:
-      logger()->debug("{}", e.text);
-      return;
-    case lvl::info:
-      logger()->info("{}", e.text);
-      return;
-    case lvl::warn:
-      logger()->warn("{}", e.text);
-      return;
-    case lvl::error:
-      logger()->error("{}", e.text);
-      return;
-    }
+    static constexpr spdlog::level::level_enum levels[] = {
+        spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err};
+    static_assert(static_cast<std::size_t>(lvl::error) + 1 == std::size(levels));
+    logger()->log(levels[static_cast<std::size_t>(e.lvl)], "{}", e.text);
   }
 };
 

@@ -15,11 +15,7 @@
 
 using namespace surge;
 using namespace surge::actors;
-using surge::test::create_sku;
-using surge::test::default_opts;
-using surge::test::entity_node;
-using surge::test::eventually;
-using surge::test::stock_of;
+using namespace surge::test;
 using outcome = surge::fakes::fake_gateways::outcome;
 using refund_outcome = surge::fakes::fake_gateways::refund_outcome;
 
@@ -114,6 +110,37 @@ bool same_order(const order_view& a, const order_view& b) {
          lines(a) == lines(b) && a.total_cents == b.total_cents && a.currency == b.currency &&
          a.created_at_ms == b.created_at_ms && a.reason == b.reason &&
          a.refund_status == b.refund_status && a.refunded_cents == b.refunded_cents;
+}
+
+/// Charges paid with "tok_held" are approved (through `gateway`), their answers held until
+/// released. Returns the token.
+std::string held_token(test::backend& be, const std::string& gateway = "alpha") {
+  be.gateways().script_token("tok_held", outcome::approve, gateway);
+  be.gateways().hold("tok_held");
+  return "tok_held";
+}
+
+/// Checks `cart` out with `key` and the held token: once its charge has reached the gateways,
+/// runs `meanwhile()`, then lets the gateway's answer go. Returns the checkout's answer.
+template <class F>
+caf::expected<order_view> while_charging(test::backend& be, entity_node& n, const std::string& cart,
+                                         const std::string& key, F meanwhile) {
+  auto running = std::async(std::launch::async, [&] { return n.checkout(cart, key, "tok_held"); });
+  REQUIRE(be.gateways().await_charge_calls(key, 1));
+  meanwhile();
+  be.gateways().release("tok_held");
+  return running.get();
+}
+
+/// Moves the node's clock so that the hold of `sku` in `cart` has `left_ms` left.
+void hold_left(entity_node& n, const std::string& cart, const std::string& sku, int64_t left_ms) {
+  for (const auto& l : cart_of(n, cart).items) {
+    if (l.sku == sku) {
+      n.advance_clock(l.hold_expires_at_ms - n.now_ms() - left_ms);
+      return;
+    }
+  }
+  FAIL("no line of " << sku << " in " << cart);
 }
 
 /// One round of the node's order reconciler: every order left unsettled is told to settle. An
@@ -346,8 +373,7 @@ TEST_CASE_TEMPLATE("double submit: 8 concurrent submits of one key get the same 
                    "charge, sold == qty",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  be.gateways().script_token("tok_held", outcome::approve);
-  be.gateways().hold("tok_held");
+  held_token(be);
   entity_node n{be, default_opts()};
   create_sku(n, "ds-1", 10, 0, 450);
   const std::vector<line_spec> lines{{"ds-1", 3, 450}};
@@ -381,17 +407,14 @@ TEST_CASE_TEMPLATE("double submit: a second key for a cart being paid is refused
                    "charge (conflict); one order, one charge",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  be.gateways().script_token("tok_held", outcome::approve);
-  be.gateways().hold("tok_held");
+  held_token(be);
   entity_node n{be, default_opts()};
   create_sku(n, "ds-2", 4, 0, 900);
   filled_cart(n, "cart-2k", {{"ds-2", 2, 900}});
-  auto first = std::async(std::launch::async,
-                          [&] { return n.checkout("cart-2k", "key-click-1", "tok_held"); });
-  REQUIRE(be.gateways().await_charge_calls("key-click-1", 1));
-  check_error(n.checkout("cart-2k", "key-click-2", "tok_ok"), errc::conflict);
-  be.gateways().release("tok_held");
-  check_order(first.get(), "cart-2k", "confirmed", {{"ds-2", 2, 900}});
+  const auto first = while_charging(be, n, "cart-2k", "key-click-1", [&] {
+    check_error(n.checkout("cart-2k", "key-click-2", "tok_ok"), errc::conflict);
+  });
+  check_order(first, "cart-2k", "confirmed", {{"ds-2", 2, 900}});
   check_stock(n, "ds-2", 4, 0, 2);
   CHECK(be.gateways().charge_calls("key-click-2") == 0);
   CHECK(be.gateways().charge_calls() == 1);
@@ -408,9 +431,8 @@ TEST_CASE_TEMPLATE("hold expiry: a hold expired, or with less than the margin le
   filled_cart(n, "soon", {{"he-1", 1, 800}});
   filled_cart(n, "gone", {{"he-1", 2, 800}});
   check_stock(n, "he-1", 10, 3, 0);
-  const auto expires = cart_of(n, "soon").items.at(0).hold_expires_at_ms;
 
-  n.advance_clock(expires - n.now_ms() - 4000); // 4 s left: too late to pay
+  hold_left(n, "soon", "he-1", 4000); // 4 s left: too late to pay
   check_error(n.checkout("soon", "key-expiring", "tok_ok"), errc::hold_expired);
   n.advance_clock(2 * minute); // both expired
   check_error(n.checkout("gone", "key-expired", "tok_ok"), errc::hold_expired);
@@ -429,23 +451,17 @@ TEST_CASE_TEMPLATE("hold expiry: a hold that expires while the charge is in flig
                    "order; every line goes back and the gateway that took it refunds it",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  be.gateways().script_token("tok_held", outcome::approve, "beta");
-  be.gateways().hold("tok_held");
+  held_token(be, "beta");
   entity_node n{be, default_opts()};
   create_sku(n, "he-a", 5, 0, 800);
   create_sku(n, "he-b", 5, 0, 900);
   filled_cart(n, "cart-h", {{"he-a", 1, 800}});
-  const auto expires_a = cart_of(n, "cart-h").items.at(0).hold_expires_at_ms;
   n.advance_clock(minute);
-  REQUIRE(put(n, "cart-h", "he-b", 2));             // B is held a minute later than A
-  n.advance_clock(expires_a - n.now_ms() - 10'000); // A has 10 s left: payable
-
-  auto running = std::async(std::launch::async,
-                            [&] { return n.checkout("cart-h", "key-half-expired", "tok_held"); });
-  REQUIRE(be.gateways().await_charge_calls("key-half-expired", 1));
-  n.advance_clock(20'000); // A expires during the payment; B does not
-  be.gateways().release("tok_held");
-  const auto r = running.get();
+  REQUIRE(put(n, "cart-h", "he-b", 2));   // B is held a minute later than A
+  hold_left(n, "cart-h", "he-a", 10'000); // A has 10 s left: payable
+  // A expires during the payment; B does not.
+  const auto r =
+      while_charging(be, n, "cart-h", "key-half-expired", [&] { n.advance_clock(20'000); });
   check_error(r, errc::hold_expired);
   CHECK(message_of(r.error()).find("refunded") != std::string::npos);
 
@@ -479,21 +495,18 @@ TEST_CASE_TEMPLATE("refunds: an unknown outcome stays pending with the cart clai
                    "reconciler asks again; a refused one is failed",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  be.gateways().script_token("tok_held", outcome::approve);
-  be.gateways().hold("tok_held");
+  held_token(be);
   entity_node n{be, default_opts()};
   create_sku(n, "rf-1", 5, 0, 1000);
   filled_cart(n, "cart-r", {{"rf-1", 1, 1000}});
-  const auto expires = cart_of(n, "cart-r").items.at(0).hold_expires_at_ms;
-  n.advance_clock(expires - n.now_ms() - 10'000);
+  hold_left(n, "cart-r", "rf-1", 10'000);
+  // The hold expires while the charge is in flight: the order is cancelled for a refund.
+  auto pay_late = [&] {
+    return while_charging(be, n, "cart-r", "key-r", [&] { n.advance_clock(20'000); });
+  };
   SUBCASE("unknown, then refunded by the reconciler") {
     be.gateways().script_next_refunds(refund_outcome::unknown);
-    auto running =
-        std::async(std::launch::async, [&] { return n.checkout("cart-r", "key-r", "tok_held"); });
-    REQUIRE(be.gateways().await_charge_calls("key-r", 1));
-    n.advance_clock(20'000);
-    be.gateways().release("tok_held");
-    check_error(running.get(), errc::unavailable);
+    check_error(pay_late(), errc::unavailable);
     auto o = n.order_of("key-r");
     REQUIRE(o);
     CHECK(o->status == "cancelled");
@@ -518,12 +531,7 @@ TEST_CASE_TEMPLATE("refunds: an unknown outcome stays pending with the cart clai
   }
   SUBCASE("rejected") {
     be.gateways().script_next_refunds(refund_outcome::reject);
-    auto running =
-        std::async(std::launch::async, [&] { return n.checkout("cart-r", "key-r", "tok_held"); });
-    REQUIRE(be.gateways().await_charge_calls("key-r", 1));
-    n.advance_clock(20'000);
-    be.gateways().release("tok_held");
-    const auto r = running.get();
+    const auto r = pay_late();
     check_error(r, errc::hold_expired);
     CHECK(message_of(r.error()).find("refused its refund") != std::string::npos);
     const auto o = n.order_of("key-r");
@@ -539,8 +547,7 @@ TEST_CASE_TEMPLATE("crash: a node stopped while the charge is in flight; the res
                    "reconciler settles the order with the one charge",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  be.gateways().script_token("tok_held", outcome::approve);
-  be.gateways().hold("tok_held");
+  held_token(be);
   const std::vector<line_spec> lines{{"cr-1", 2, 1500}};
   {
     entity_node n{be, default_opts()};
@@ -606,30 +613,26 @@ TEST_CASE_TEMPLATE("attacks, finding 1: a running checkout owns its cart: edits 
                    "checkout change nothing",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  be.gateways().script_token("tok_held", outcome::approve);
-  be.gateways().hold("tok_held");
+  held_token(be);
   entity_node n{be, default_opts()};
   create_sku(n, "atk-1", 10, 0, 1000);
   filled_cart(n, "cart-a", {{"atk-1", 10, 1000}});
   check_stock(n, "atk-1", 10, 10, 0);
 
-  auto running =
-      std::async(std::launch::async, [&] { return n.checkout("cart-a", "atk-key-1", "tok_held"); });
-  REQUIRE(be.gateways().await_charge_calls("atk-key-1", 1));
-  for (int64_t qty : {int64_t{1}, int64_t{40}, int64_t{10}}) {
-    auto r = put(n, "cart-a", "atk-1", qty);
-    REQUIRE_FALSE(r);
-    CHECK(is(r.error(), errc::checkout_in_progress));
-  }
-  auto del = remove(n, "cart-a", "atk-1");
-  REQUIRE_FALSE(del);
-  CHECK(is(del.error(), errc::checkout_in_progress));
-  check_error(n.checkout("cart-a", "atk-key-2", "tok_ok"), errc::conflict);
-  CHECK(be.gateways().charge_calls("atk-key-2") == 0);
-  check_stock(n, "atk-1", 10, 10, 0);
-
-  be.gateways().release("tok_held");
-  check_order(running.get(), "cart-a", "confirmed", {{"atk-1", 10, 1000}});
+  const auto done = while_charging(be, n, "cart-a", "atk-key-1", [&] {
+    for (int64_t qty : {int64_t{1}, int64_t{40}, int64_t{10}}) {
+      auto r = put(n, "cart-a", "atk-1", qty);
+      REQUIRE_FALSE(r);
+      CHECK(is(r.error(), errc::checkout_in_progress));
+    }
+    auto del = remove(n, "cart-a", "atk-1");
+    REQUIRE_FALSE(del);
+    CHECK(is(del.error(), errc::checkout_in_progress));
+    check_error(n.checkout("cart-a", "atk-key-2", "tok_ok"), errc::conflict);
+    CHECK(be.gateways().charge_calls("atk-key-2") == 0);
+    check_stock(n, "atk-1", 10, 10, 0);
+  });
+  check_order(done, "cart-a", "confirmed", {{"atk-1", 10, 1000}});
   check_stock(n, "atk-1", 10, 0, 10);
   CHECK(be.gateways().charge_of("atk-key-1")->amount_cents == 10 * 1000);
   CHECK(be.gateways().refund_calls().empty());

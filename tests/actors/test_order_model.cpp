@@ -164,6 +164,18 @@ struct harness {
     return fx;
   }
 
+  /// A new checkout approved, one of its holds gone, the others returned, stored cancelled:
+  /// up to the refund. Returns the refund's effects.
+  std::vector<order_effect> up_to_refund() {
+    up_to_charge();
+    REQUIRE(kinds(feed(order_in::charged{approved()})) == "confirm_lines");
+    REQUIRE(kinds(feed(order_in::lines_confirmed{{1, 0}})) == "return_lines");
+    REQUIRE(kinds(feed(order_in::lines_returned{{}})) == "update");
+    auto fx = feed(order_in::stored{});
+    REQUIRE(kinds(fx) == "refund");
+    return fx;
+  }
+
   /// Up to a confirmed order, answering every step with success.
   order_view confirmed() {
     up_to_charge();
@@ -175,6 +187,21 @@ struct harness {
     return view_of(fx);
   }
 };
+
+/// A cart's answer to a claim, and what the order must do with it.
+struct claim_case {
+  const char* name;
+  caf::expected<cart_view> answer;
+  const char* effects; ///< kinds() of the decision
+  errc replied;        ///< the error everyone waiting is answered with
+};
+
+/// Feeds `c.answer` to `h` (whose claim is under way) and checks the decision.
+void check_claim_answer(harness& h, const claim_case& c) {
+  auto fx = h.feed(order_in::claimed{c.answer, t0});
+  REQUIRE(kinds(fx) == c.effects);
+  CHECK(is(error_of(fx), c.replied));
+}
 
 } // namespace
 
@@ -388,114 +415,72 @@ TEST_SUITE("order_model") {
 
   TEST_CASE("re-claim with changed lines is 422 and gives the cart back; other re-claim "
             "answers") {
-    auto failed_order = [] {
-      auto h = std::make_unique<harness>();
-      h->up_to_charge();
-      h->feed(order_in::charged{with_status(charge_status::failed)});
-      h->feed(order_in::stored{});
-      REQUIRE(kinds(h->checkout()) == "claim_cart");
-      return h;
+    auto with_line = [](cart_view c, cart_line_view l) {
+      c.items.push_back(std::move(l));
+      return c;
     };
-    SUBCASE("another quantity") {
-      auto h = failed_order();
-      auto fx = h->feed(
-          order_in::claimed{cart_of({line("A", 3, 1250, "h-a"), line("B", 1, 499, "h-b")}), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::idempotency_conflict));
-    }
-    SUBCASE("a line more") {
-      auto h = failed_order();
-      auto c = two_lines();
-      c.items.push_back(line("C", 1, 100, "h-c"));
-      auto fx = h->feed(order_in::claimed{c, t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::idempotency_conflict));
-    }
-    SUBCASE("another hold for the same line") {
-      auto h = failed_order();
-      auto fx = h->feed(
-          order_in::claimed{cart_of({line("A", 2, 1250, "h-a2"), line("B", 1, 499, "h-b")}), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::idempotency_conflict));
-    }
-    SUBCASE("the same lines, but a hold about to expire") {
-      auto h = failed_order();
-      auto fx = h->feed(order_in::claimed{
-          cart_of({line("A", 2, 1250, "h-a", t0 + 4000), line("B", 1, 499, "h-b")}), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::hold_expired));
-    }
-    SUBCASE("the cart is gone") {
-      auto h = failed_order();
-      auto fx = h->feed(order_in::claimed{make_error(errc::not_found, "x"), t0});
-      REQUIRE(kinds(fx) == "reply");
-      CHECK(is(error_of(fx), errc::not_found));
-    }
-    SUBCASE("another checkout holds the cart") {
-      auto h = failed_order();
-      auto fx = h->feed(order_in::claimed{make_error(errc::conflict, "claimed"), t0});
-      REQUIRE(kinds(fx) == "reply"); // not ours to give back
-      CHECK(is(error_of(fx), errc::conflict));
+    const std::vector<claim_case> cases{
+        {"another quantity", cart_of({line("A", 3, 1250, "h-a"), line("B", 1, 499, "h-b")}),
+         "release_cart,reply", errc::idempotency_conflict},
+        {"a line more", with_line(two_lines(), line("C", 1, 100, "h-c")), "release_cart,reply",
+         errc::idempotency_conflict},
+        {"another hold for the same line",
+         cart_of({line("A", 2, 1250, "h-a2"), line("B", 1, 499, "h-b")}), "release_cart,reply",
+         errc::idempotency_conflict},
+        {"the same lines, but a hold about to expire",
+         cart_of({line("A", 2, 1250, "h-a", t0 + 4000), line("B", 1, 499, "h-b")}),
+         "release_cart,reply", errc::hold_expired},
+        {"the cart is gone", make_error(errc::not_found, "x"), "reply", errc::not_found},
+        {"another checkout holds the cart: not ours to give back",
+         make_error(errc::conflict, "claimed"), "reply", errc::conflict},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      harness h;
+      h.up_to_charge();
+      h.feed(order_in::charged{with_status(charge_status::failed)});
+      h.feed(order_in::stored{});
+      REQUIRE(kinds(h.checkout()) == "claim_cart");
+      check_claim_answer(h, c);
     }
   }
 
   TEST_CASE("the first claim's answers: no cart, another claim, unreachable, unpayable") {
-    SUBCASE("not_found") {
+    const std::vector<claim_case> cases{
+        {"not_found", make_error(errc::not_found, "no"), "reply", errc::not_found},
+        {"conflict: another checkout's claim stands", make_error(errc::conflict, "claimed"),
+         "reply", errc::conflict},
+        {"the cart unreachable: the claim may have landed, so it is given back",
+         make_error(errc::unavailable, "down"), "release_cart,reply", errc::unavailable},
+        {"an empty cart", cart_of({}), "release_cart,reply", errc::empty_cart},
+        {"a 10 min TTL has a 5 s margin", cart_of({line("A", 1, 100, "h-a", t0 + 5000)}),
+         "release_cart,reply", errc::hold_expired},
+        {"lines in two currencies",
+         cart_of({line("A", 1, 100, "h-a"), line("B", 1, 100, "h-b", t0 + minute, "EUR")}),
+         "release_cart,reply", errc::currency_mismatch},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
       harness h;
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{make_error(errc::not_found, "no"), t0});
-      REQUIRE(kinds(fx) == "reply");
-      CHECK(is(error_of(fx), errc::not_found));
+      REQUIRE(kinds(h.checkout()) == "claim_cart");
+      check_claim_answer(h, c);
       CHECK(!h.m.current().order);
+      CHECK(h.m.idle());
     }
-    SUBCASE("conflict: another checkout's claim stands") {
-      harness h;
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{make_error(errc::conflict, "claimed"), t0});
-      REQUIRE(kinds(fx) == "reply");
-      CHECK(is(error_of(fx), errc::conflict));
-    }
-    SUBCASE("the cart unreachable: the claim may have landed, so it is given back") {
-      harness h;
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{make_error(errc::unavailable, "down"), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(the<order_fx::release_cart>(fx).cart_id == "cart-1");
-      CHECK(is(error_of(fx), errc::unavailable));
-    }
-    SUBCASE("an empty cart") {
-      harness h;
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{cart_of({}), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::empty_cart));
-    }
-    SUBCASE("a hold within the margin: min(5 s, holds_ttl / 4)") {
-      harness h{order_terms{std::chrono::seconds{2}, false}}; // margin 500 ms
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{cart_of({line("A", 1, 100, "h-a", t0 + 500)}), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::hold_expired));
-      CHECK(message_of(error_of(fx)) == "the hold on A has expired; nothing was charged");
-      // 501 ms left is enough.
-      h.checkout(request("key-1"));
-      CHECK(kinds(h.feed(order_in::claimed{cart_of({line("A", 1, 100, "h-a", t0 + 501)}), t0})) ==
-            "create");
-    }
-    SUBCASE("a 10 min TTL has a 5 s margin") {
-      harness h;
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{cart_of({line("A", 1, 100, "h-a", t0 + 5000)}), t0});
-      CHECK(is(error_of(fx), errc::hold_expired));
-    }
-    SUBCASE("lines in two currencies") {
-      harness h;
-      h.checkout();
-      auto fx = h.feed(order_in::claimed{
-          cart_of({line("A", 1, 100, "h-a"), line("B", 1, 100, "h-b", t0 + minute, "EUR")}), t0});
-      REQUIRE(kinds(fx) == "release_cart,reply");
-      CHECK(is(error_of(fx), errc::currency_mismatch));
-    }
+  }
+
+  TEST_CASE("a hold within the margin, min(5 s, holds_ttl / 4), is hold_expired") {
+    harness h{order_terms{std::chrono::seconds{2}, false}}; // margin 500 ms
+    h.checkout();
+    auto fx = h.feed(order_in::claimed{cart_of({line("A", 1, 100, "h-a", t0 + 500)}), t0});
+    REQUIRE(kinds(fx) == "release_cart,reply");
+    CHECK(the<order_fx::release_cart>(fx).cart_id == "cart-1");
+    CHECK(is(error_of(fx), errc::hold_expired));
+    CHECK(message_of(error_of(fx)) == "the hold on A has expired; nothing was charged");
+    // 501 ms left is enough.
+    h.checkout(request("key-1"));
+    CHECK(kinds(h.feed(order_in::claimed{cart_of({line("A", 1, 100, "h-a", t0 + 501)}), t0})) ==
+          "create");
   }
 
   TEST_CASE("create: storage down gives the cart back; the key taken by another checkout is 422") {
@@ -620,11 +605,7 @@ TEST_SUITE("order_model") {
 
   TEST_CASE("refund rejected: cancelled with the refund failed, the shop told") {
     harness h;
-    h.up_to_charge();
-    h.feed(order_in::charged{approved()});
-    h.feed(order_in::lines_confirmed{{1, 0}});
-    h.feed(order_in::lines_returned{{}});
-    h.feed(order_in::stored{});
+    h.up_to_refund();
     auto fx = h.feed(order_in::refunded{refund_result{refund_status::rejected, "", "no balance"}});
     REQUIRE(kinds(fx) == "update");
     CHECK(logs(fx, order_fx::log::level::error) ==
@@ -643,11 +624,7 @@ TEST_SUITE("order_model") {
   TEST_CASE("refund unknown: stays pending and claimed; the reconciler asks again with the same "
             "key") {
     harness h;
-    h.up_to_charge();
-    h.feed(order_in::charged{approved()});
-    h.feed(order_in::lines_confirmed{{1, 0}});
-    h.feed(order_in::lines_returned{{}});
-    h.feed(order_in::stored{});
+    h.up_to_refund();
     auto fx = h.feed(order_in::refunded{refund_result{refund_status::unknown, "", "timeout"}});
     REQUIRE(kinds(fx) == "reply"); // no release: the money is not back yet
     CHECK(is(error_of(fx), errc::unavailable));

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -54,27 +55,31 @@ struct pg_orders {
   }
 };
 
-order_record sample_order(const std::string& id, const std::string& key) {
-  order_record o;
-  o.order_id = id;
-  o.idempotency_key = key;
-  o.fingerprint = "fp-1";
-  o.cart_id = "cart-1";
-  o.customer_id = "cust-1";
-  o.total_cents = 2 * 1999 + 500;
-  o.currency = "USD";
-  o.lines = {{"sku-b", 2, 1999, "hold-1"}, {"sku-a", 1, 500, "hold-2"}};
-  return o;
+/// An order of two lines for `key`, as the order actor creates one.
+order_record sample_order(std::string id, std::string key) {
+  return order_record{std::move(id),
+                      std::move(key),
+                      "fp-1",
+                      "cart-1",
+                      "cust-1",
+                      "pending",
+                      "",
+                      4498,
+                      "USD",
+                      0,
+                      {{"sku-b", 2, 1999, "hold-1"}, {"sku-a", 1, 500, "hold-2"}},
+                      std::nullopt,
+                      std::nullopt};
 }
 
-void check_same_lines(const order_record& a, const order_record& b) {
-  REQUIRE(a.lines.size() == b.lines.size());
-  for (std::size_t i = 0; i < a.lines.size(); ++i) {
-    CHECK(a.lines[i].sku == b.lines[i].sku);
-    CHECK(a.lines[i].qty == b.lines[i].qty);
-    CHECK(a.lines[i].price_cents == b.lines[i].price_cents);
-    CHECK(a.lines[i].hold_id == b.lines[i].hold_id);
+/// The lines of `o` in their order: (sku, qty, price, hold).
+std::vector<std::tuple<std::string, int64_t, int64_t, std::string>>
+lines_of(const order_record& o) {
+  std::vector<std::tuple<std::string, int64_t, int64_t, std::string>> out;
+  for (const auto& l : o.lines) {
+    out.emplace_back(l.sku, l.qty, l.price_cents, l.hold_id);
   }
+  return out;
 }
 
 int64_t wall_ms() {
@@ -108,7 +113,7 @@ TEST_CASE_TEMPLATE("order store: create is pending with its lines; a known key r
   CHECK((*loaded)->fingerprint == "fp-1");
   CHECK((*loaded)->customer_id == "cust-1");
   CHECK((*loaded)->created_at_ms == created->first.created_at_ms);
-  check_same_lines(**loaded, first); // in the order given
+  CHECK(lines_of(**loaded) == lines_of(first)); // in the order given
   CHECK(!*s->load("nope"));
 
   REQUIRE(!s->update("o-1", "paid", "",
@@ -123,7 +128,7 @@ TEST_CASE_TEMPLATE("order store: create is pending with its lines; a known key r
   CHECK(again->first.order_id == "o-1");
   CHECK(again->first.fingerprint == "fp-1");
   CHECK(again->first.status == "paid");
-  check_same_lines(again->first, sample_order("o-1", "key-1"));
+  CHECK(lines_of(again->first) == lines_of(sample_order("o-1", "key-1")));
   REQUIRE(again->first.payment);
   CHECK(again->first.payment->charge_id == "ch_1");
   CHECK(!*s->load("o-2"));

@@ -10,11 +10,7 @@
 
 using namespace surge;
 using namespace surge::actors;
-using surge::test::create_sku;
-using surge::test::default_opts;
-using surge::test::entity_node;
-using surge::test::eventually;
-using surge::test::stock_of;
+using namespace surge::test;
 
 TEST_CASE_TEMPLATE("concurrent holds sell exactly the stock, in few journal batches", backend_t,
                    test::fake_backend, test::real_backend) {

@@ -323,24 +323,26 @@ class fake_payment_service final : public actors::payment_service {
   }
 
   void lookup(std::string idempotency_key, callback done) override {
-    submit([this, key = std::move(idempotency_key), done = std::move(done)] {
-      std::unique_lock<std::mutex> lock{gateways_->mtx_};
-      auto r = gateways_->lookup_locked(key);
-      lock.unlock();
-      done(std::move(r));
-    });
+    answer([this, key = std::move(idempotency_key)] { return gateways_->lookup_locked(key); },
+           std::move(done));
   }
 
   void refund(actors::refund_request req, refund_callback done) override {
-    submit([this, req = std::move(req), done = std::move(done)] {
+    answer([this, req = std::move(req)] { return gateways_->refund_locked(req); }, std::move(done));
+  }
+
+ private:
+  /// Answers `done` with what the gateways `decide` (under their lock), on a service thread.
+  template <class Decide, class Done>
+  void answer(Decide decide, Done done) {
+    submit([this, decide = std::move(decide), done = std::move(done)] {
       std::unique_lock<std::mutex> lock{gateways_->mtx_};
-      auto r = gateways_->refund_locked(req);
+      auto r = decide();
       lock.unlock();
       done(std::move(r));
     });
   }
 
- private:
   void submit(std::function<void()> job) {
     {
       std::lock_guard<std::mutex> guard{mtx_};

@@ -15,60 +15,25 @@
 #include <utility>
 #include <vector>
 
+#include "fake_server.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/orders.hpp"
 
 namespace surge::fakes {
 
 /// The "server" that memory_order_store instances connect to: share one between instances (one
-/// per pool thread) to have them see the same orders. Thread-safe.
+/// per pool thread) to have them see the same orders. Its writes are creates and updates.
+/// Thread-safe.
 ///
 /// Time: wall-clock milliseconds plus an offset that tests move with advance(). Each change is
 /// stamped with a strictly increasing time, so that, as in PostgreSQL (one now() per
 /// transaction), a later call never sees an earlier change as "not older" than itself.
-class memory_order_state {
+class memory_order_state : public fake_server {
  public:
-  /// The next `count` writes (create, update) fail with `code`. With `applied`, they are applied
-  /// first and then fail (a commit whose outcome is unknown to the caller). errc::unavailable
-  /// also breaks the writing instance (healthy() turns false).
-  void fail_next(persistence::errc code, std::size_t count = 1, bool applied = false) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    fail_code_ = code;
-    fail_count_ = count;
-    fail_applied_ = applied;
-  }
-
-  /// While down, every call fails with errc::unavailable and breaks the instance, and connect()
-  /// fails.
-  void set_down(bool down) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    down_ = down;
-  }
-
   /// Moves this server's clock forward by `d` (orders look that much older to unsettled()).
   void advance(std::chrono::milliseconds d) {
     std::lock_guard<std::mutex> guard{mtx_};
     offset_us_ += d.count() * 1000;
-  }
-
-  /// Every order, by order id (for assertions).
-  std::vector<persistence::order_record> orders() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    std::vector<persistence::order_record> out;
-    for (const auto& [id, row] : rows_) {
-      out.push_back(row.order);
-    }
-    return out;
-  }
-
-  /// Every outbox event, delivered or not, by id (for assertions).
-  std::vector<persistence::outbox_event> outbox() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    std::vector<persistence::outbox_event> out;
-    for (const auto& [id, e] : outbox_) {
-      out.push_back(e.event);
-    }
-    return out;
   }
 
  private:
@@ -93,7 +58,6 @@ class memory_order_state {
     return last_us_;
   }
 
-  mutable std::mutex mtx_;
   std::map<std::string, row> rows_;           ///< by order id
   std::map<std::string, std::string> by_key_; ///< idempotency key -> order id
   std::map<int64_t, queued_event> outbox_;    ///< by id
@@ -101,10 +65,6 @@ class memory_order_state {
   const void* relay_holder_ = nullptr; ///< the instance holding the relay lock
   int64_t offset_us_ = 0;
   int64_t last_us_ = 0;
-  bool down_ = false;
-  persistence::errc fail_code_ = persistence::errc::unavailable;
-  std::size_t fail_count_ = 0;
-  bool fail_applied_ = false;
 };
 
 /// One "connection" to a memory_order_state, with the semantics of pg_order_store: create is
@@ -132,7 +92,7 @@ class memory_order_store final : public persistence::order_store {
   connect(const std::shared_ptr<memory_order_state>& state) {
     {
       std::lock_guard<std::mutex> guard{state->mtx_};
-      if (state->down_) {
+      if (state->down_locked()) {
         return persistence::make_error(persistence::errc::unavailable, "memory orders are down");
       }
     }
@@ -160,9 +120,9 @@ class memory_order_store final : public persistence::order_store {
       return persistence::make_error(errc::conflict,
                                      "order " + order.order_id + " exists with another key");
     }
-    auto injected = take_fault_locked();
-    if (injected && !st.fail_applied_) {
-      return injected_error(*injected);
+    const auto injected = take_fault_locked();
+    if (injected && !injected->applied) {
+      return injected_error(injected->code);
     }
     const int64_t now = st.stamp_locked();
     persistence::order_record stored = order;
@@ -175,7 +135,7 @@ class memory_order_store final : public persistence::order_store {
     r.updated_us = now;
     st.by_key_[order.idempotency_key] = order.order_id;
     if (injected) {
-      return injected_error(*injected);
+      return injected_error(injected->code);
     }
     return std::make_pair(std::move(stored), true);
   }
@@ -210,9 +170,9 @@ class memory_order_store final : public persistence::order_store {
         (change.refund && refund_statuses.count(change.refund->status) == 0)) {
       return persistence::make_error(errc::invalid, "a value the orders table refuses");
     }
-    auto injected = take_fault_locked();
-    if (injected && !st.fail_applied_) {
-      return injected_error(*injected);
+    const auto injected = take_fault_locked();
+    if (injected && !injected->applied) {
+      return injected_error(injected->code);
     }
     auto& o = i->second.order;
     o.status = change.status;
@@ -230,7 +190,7 @@ class memory_order_store final : public persistence::order_store {
     }
     i->second.updated_us = st.stamp_locked();
     if (injected) {
-      return injected_error(*injected);
+      return injected_error(injected->code);
     }
     return caf::none;
   }
@@ -311,23 +271,21 @@ class memory_order_store final : public persistence::order_store {
     if (!healthy_) {
       return persistence::make_error(persistence::errc::unavailable, "connection is broken");
     }
-    if (state_->down_) {
+    if (state_->down_locked()) {
       break_locked();
       return persistence::make_error(persistence::errc::unavailable, "memory orders are down");
     }
     return caf::none;
   }
 
-  /// REQUIRES: state mutex held. The fault to inject into this write, if any.
-  std::optional<persistence::errc> take_fault_locked() {
-    if (state_->fail_count_ == 0) {
-      return std::nullopt;
-    }
-    --state_->fail_count_;
-    if (state_->fail_code_ == persistence::errc::unavailable) {
+  /// REQUIRES: state mutex held. The fault this write meets, if any; one of errc::unavailable
+  /// breaks this connection.
+  std::optional<fake_server::fault> take_fault_locked() {
+    auto f = state_->take_fault_locked();
+    if (f && f->code == persistence::errc::unavailable) {
       break_locked();
     }
-    return state_->fail_code_;
+    return f;
   }
 
   caf::error injected_error(persistence::errc code) {

@@ -39,7 +39,6 @@ class fake_server {
   };
 
  protected:
-
   /// REQUIRES: mtx_ held. The fault the next write meets (and uses up), if any.
   std::optional<fault> take_fault_locked() {
     if (fail_count_ == 0) {

@@ -1,17 +1,25 @@
 #pragma once
 
-// A node's entity layer without HTTP: pools, commit queue, actor system and directories over a
-// storage backend — in-memory fakes or the real PostgreSQL and Redis — for actor tests.
+// A node's entity layer without HTTP: pools, commit queue, actor system and the SKU, cart and
+// order directories over a storage backend — in-memory fakes or the real PostgreSQL and Redis —
+// for actor tests. Payments go to scripted fake gateways on both backends.
 
 #include <caf/all.hpp>
+#include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "fake_payments.hpp"
 #include "memory_journal.hpp"
+#include "memory_orders.hpp"
 #include "memory_redis.hpp"
 #include "surge/actors/cart.hpp"
+#include "surge/actors/ids.hpp"
+#include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/persistence/redis.hpp"
@@ -19,14 +27,24 @@
 
 namespace surge::test {
 
-/// Where entities keep their state. Outlives the fixtures built on it (restarts).
+/// Where entities keep their state, and the payment gateways they pay through. Outlives the
+/// fixtures built on it (restarts).
 class backend {
  public:
   virtual ~backend() = default;
   virtual std::unique_ptr<persistence::journal> journal() = 0;
   virtual std::unique_ptr<actors::redis_conn> redis() = 0;
-  /// Test hooks on the fake; nullptr on the real servers.
+  /// A connection to the order store (nullptr when it cannot connect).
+  virtual std::unique_ptr<persistence::order_store> orders() = 0;
+  /// Test hooks on the fakes; nullptr on the real servers.
   virtual fakes::memory_journal_state* fake_journal() { return nullptr; }
+  virtual fakes::memory_order_state* fake_orders() { return nullptr; }
+  /// Payments are scripted on both backends (they are not storage).
+  fakes::fake_gateways& gateways() { return *gateways_; }
+  const std::shared_ptr<fakes::fake_gateways>& gateway_state() { return gateways_; }
+
+ private:
+  const std::shared_ptr<fakes::fake_gateways> gateways_ = std::make_shared<fakes::fake_gateways>();
 };
 
 class fake_backend : public backend {
@@ -41,12 +59,19 @@ class fake_backend : public backend {
     c->carts = std::make_unique<fakes::memory_cart_store>(redis_, "t:");
     return c;
   }
+  std::unique_ptr<persistence::order_store> orders() override {
+    auto s = fakes::memory_order_store::connect(orders_);
+    return s ? std::move(*s) : nullptr;
+  }
   fakes::memory_journal_state* fake_journal() override { return journal_.get(); }
+  fakes::memory_order_state* fake_orders() override { return orders_.get(); }
 
  private:
   std::shared_ptr<fakes::memory_journal_state> journal_ =
       std::make_shared<fakes::memory_journal_state>();
   std::shared_ptr<fakes::memory_redis_state> redis_ = std::make_shared<fakes::memory_redis_state>();
+  std::shared_ptr<fakes::memory_order_state> orders_ =
+      std::make_shared<fakes::memory_order_state>();
 };
 
 class real_backend : public backend {
@@ -69,6 +94,10 @@ class real_backend : public backend {
     conn->carts = std::move(*c);
     return conn;
   }
+  std::unique_ptr<persistence::order_store> orders() override {
+    auto s = persistence::make_pg_order_store(db_.url());
+    return s ? std::move(*s) : nullptr;
+  }
 
  private:
   pg_test_db db_;
@@ -76,13 +105,15 @@ class real_backend : public backend {
 };
 
 /// One "node" on a backend. Destroying it is a clean stop; a new one on the same backend is a
-/// restart.
+/// restart. Payment answers still on their way when it is destroyed are lost, as in a crash.
 class entity_node {
  public:
   entity_node(backend& be, actors::entity_options opts, int64_t clock_offset_ms = 0)
       : clock_offset_(clock_offset_ms) {
     pg_ = std::make_unique<actors::pg_pool>("pg", 2, [&be] { return be.journal(); });
     redis_ = std::make_unique<actors::redis_pool>("redis", 2, [&be] { return be.redis(); });
+    orders_pool_ = std::make_unique<actors::order_pool>("orders", 2, [&be] { return be.orders(); });
+    payments_ = std::make_unique<fakes::fake_payment_service>(be.gateway_state());
     cart_writes_ = persistence::make_cart_writer(*redis_, 8); // small batches: several per burst
     journal_ = std::make_unique<persistence::commit_queue>(
         [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
@@ -92,6 +123,8 @@ class entity_node {
     env->pg = pg_.get();
     env->redis = redis_.get();
     env->cart_writes = cart_writes_.get();
+    env->orders = orders_pool_.get();
+    env->payments = payments_.get();
     env->now_ms = [this] { return actors::system_now_ms() + clock_offset_.load(); };
     env_ = env;
     actors::register_message_types(cfg_);
@@ -101,21 +134,30 @@ class entity_node {
     carts = std::make_unique<actors::cart_directory>([this](const std::string& id) {
       return actors::spawn_cart(*sys_, id, env_, carts.get(), skus.get());
     });
+    orders = std::make_unique<actors::order_directory>([this](const std::string& id) {
+      return actors::spawn_order(*sys_, id, env_,
+                                 actors::order_links{orders.get(), carts.get(), skus.get()});
+    });
   }
 
   ~entity_node() {
     auto stop = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
     skus->for_each(stop);
     carts->for_each(stop);
+    orders->for_each(stop);
+    sys_->await_all_actors_done(); // nobody calls the payment service any more
+    payments_.reset();
     journal_->stop();
     sys_.reset();
     pg_->stop();
     redis_->stop();
+    orders_pool_->stop();
   }
 
   caf::actor_system& sys() { return *sys_; }
   persistence::commit_queue& journal() { return *journal_; }
   void advance_clock(int64_t ms) { clock_offset_ += ms; }
+  int64_t now_ms() const { return env_->now_ms(); }
 
   /// Sends (xs...) to the SKU through the directory and waits for the answer.
   template <class T, class... Ts>
@@ -126,6 +168,24 @@ class entity_node {
   template <class T, class... Ts>
   caf::expected<T> ask_cart(const std::string& id, Ts&&... xs) {
     return ask<T>(carts->acquire(id), std::forward<Ts>(xs)...);
+  }
+
+  /// The order id of Idempotency-Key `key` (as the bridge derives it).
+  std::string order_id_for(const std::string& key) const { return ids_.order_id_for(key); }
+
+  /// POST checkout of `cart` with Idempotency-Key `key`, paying with `token`; waits for it.
+  caf::expected<actors::order_view> checkout(const std::string& cart, const std::string& key,
+                                             const std::string& token,
+                                             const std::string& principal = "") {
+    return ask<actors::order_view>(orders->acquire(order_id_for(key)), actors::checkout_atom::value,
+                                   actors::checkout_request{key, cart, "card", token, principal});
+  }
+
+  /// GET of the order of `key`.
+  caf::expected<actors::order_view> order_of(const std::string& key,
+                                             const std::string& principal = "") {
+    return ask<actors::order_view>(orders->acquire(order_id_for(key)), caf::get_atom::value,
+                                   principal);
   }
 
   template <class T, class Handle, class... Ts>
@@ -139,16 +199,61 @@ class entity_node {
 
   std::unique_ptr<actors::sku_directory> skus;
   std::unique_ptr<actors::cart_directory> carts;
+  std::unique_ptr<actors::order_directory> orders;
 
  private:
+  const actors::id_keys ids_{"surge-actor-tests"};
   std::atomic<int64_t> clock_offset_;
   std::unique_ptr<actors::pg_pool> pg_;
   std::unique_ptr<actors::redis_pool> redis_;
+  std::unique_ptr<actors::order_pool> orders_pool_;
+  std::unique_ptr<fakes::fake_payment_service> payments_;
   std::unique_ptr<actors::cart_writer> cart_writes_;
   std::unique_ptr<persistence::commit_queue> journal_;
   std::shared_ptr<const actors::entity_env> env_;
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
 };
+
+/// Entity settings for tests: 10 min holds (a 5 s payment margin), nothing passivates by itself.
+inline actors::entity_options default_opts() {
+  actors::entity_options o;
+  o.node_id = "test";
+  o.holds_ttl = std::chrono::minutes{10};
+  o.idle_timeout = std::chrono::minutes{10};
+  o.snapshot_every = 4;
+  return o;
+}
+
+/// Creates SKU `sku` with `stock` on hand, priced `price_cents` in `currency`.
+inline void create_sku(entity_node& n, const std::string& sku, int64_t stock, int64_t limit = 0,
+                       int64_t price_cents = 1000, const std::string& currency = "USD") {
+  persistence::product_record p{sku, "name of " + sku, "", "cat", price_cents, currency, limit};
+  auto v = n.ask_sku<actors::product_view>(sku, actors::product_atom::value, p);
+  REQUIRE_MESSAGE(v, caf::to_string(v.error()));
+  auto s = n.ask_sku<actors::stock_view>(sku, actors::stock_atom::value,
+                                         actors::stock_change{true, stock});
+  REQUIRE_MESSAGE(s, caf::to_string(s.error()));
+  REQUIRE(s->on_hand == stock);
+}
+
+inline actors::stock_view stock_of(entity_node& n, const std::string& sku) {
+  auto s = n.ask_sku<actors::stock_view>(sku, actors::stock_atom::value);
+  REQUIRE_MESSAGE(s, caf::to_string(s.error()));
+  return *s;
+}
+
+/// Polls `pred` every 20 ms for at most `limit` (for outcomes nobody is answered about).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds{10}) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20}); // polling interval
+  }
+  return pred();
+}
 
 } // namespace surge::test

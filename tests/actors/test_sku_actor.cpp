@@ -10,48 +10,7 @@
 
 using namespace surge;
 using namespace surge::actors;
-using surge::test::entity_node;
-
-namespace {
-
-entity_options default_opts() {
-  entity_options o;
-  o.node_id = "test";
-  o.holds_ttl = std::chrono::minutes{10};
-  o.idle_timeout = std::chrono::minutes{10};
-  o.snapshot_every = 4;
-  return o;
-}
-
-void create_sku(entity_node& n, const std::string& sku, int64_t stock, int64_t limit = 0) {
-  persistence::product_record p{sku, "name of " + sku, "", "cat", 1000, "USD", limit};
-  auto v = n.ask_sku<product_view>(sku, product_atom::value, p);
-  REQUIRE_MESSAGE(v, caf::to_string(v.error()));
-  auto s = n.ask_sku<stock_view>(sku, stock_atom::value, stock_change{true, stock});
-  REQUIRE_MESSAGE(s, caf::to_string(s.error()));
-  REQUIRE(s->on_hand == stock);
-}
-
-stock_view stock_of(entity_node& n, const std::string& sku) {
-  auto s = n.ask_sku<stock_view>(sku, stock_atom::value);
-  REQUIRE_MESSAGE(s, caf::to_string(s.error()));
-  return *s;
-}
-
-/// Polls `pred` every 20 ms for at most `limit`.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds{10}) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  return pred();
-}
-
-} // namespace
+using namespace surge::test;
 
 TEST_CASE_TEMPLATE("concurrent holds sell exactly the stock, in few journal batches", backend_t,
                    test::fake_backend, test::real_backend) {

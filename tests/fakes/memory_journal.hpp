@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "fake_server.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/journal.hpp"
 
@@ -45,26 +46,9 @@ inline std::set<std::string> words(const std::string& text) {
 } // namespace detail
 
 /// The "server" that memory_journal instances connect to: share one between instances (one per
-/// thread) to have them see the same data. Thread-safe.
-class memory_journal_state {
+/// thread) to have them see the same data. Its writes are commits. Thread-safe.
+class memory_journal_state : public fake_server {
  public:
-  /// The next `count` commits fail with `code`. With `applied`, they apply first and then fail
-  /// (a commit whose outcome is unknown to the caller). errc::unavailable also breaks the
-  /// committing instance (healthy() turns false).
-  void fail_next(persistence::errc code, std::size_t count = 1, bool applied = false) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    fail_code_ = code;
-    fail_count_ = count;
-    fail_applied_ = applied;
-  }
-
-  /// While down, every call fails with errc::unavailable, breaks the instance, and
-  /// connect() fails.
-  void set_down(bool down) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    down_ = down;
-  }
-
   /// Every commit takes at least this long (outside the lock), like a round trip + fsync.
   void set_commit_delay(std::chrono::microseconds delay) {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -92,16 +76,11 @@ class memory_journal_state {
  private:
   friend class memory_journal;
 
-  mutable std::mutex mtx_;
   std::map<std::string, std::map<uint64_t, std::string>> journal_;
   std::map<std::string, persistence::snapshot> snapshots_;
   std::map<std::string, persistence::product_record> products_;
   std::map<std::string, persistence::stock_record> stock_;
   uint64_t transactions_ = 0;
-  bool down_ = false;
-  persistence::errc fail_code_ = persistence::errc::unavailable;
-  std::size_t fail_count_ = 0;
-  bool fail_applied_ = false;
   std::chrono::microseconds commit_delay_{0};
 };
 
@@ -117,7 +96,7 @@ class memory_journal final : public persistence::journal {
   static caf::expected<std::unique_ptr<persistence::journal>>
   connect(const std::shared_ptr<memory_journal_state>& state) {
     std::lock_guard<std::mutex> guard{state->mtx_};
-    if (state->down_) {
+    if (state->down_locked()) {
       return persistence::make_error(persistence::errc::unavailable, "memory journal is down");
     }
     return std::unique_ptr<persistence::journal>{new memory_journal(state)};
@@ -146,15 +125,9 @@ class memory_journal final : public persistence::journal {
     if (auto err = check_down_locked()) {
       return err;
     }
-    std::optional<errc> injected;
-    bool apply_anyway = false;
-    if (st.fail_count_ > 0) {
-      --st.fail_count_;
-      injected = st.fail_code_;
-      apply_anyway = st.fail_applied_;
-    }
-    if (injected && !apply_anyway) {
-      return injected_error(*injected);
+    const auto injected = st.take_fault_locked();
+    if (injected && !injected->applied) {
+      return injected_error(injected->code);
     }
     std::set<std::pair<std::string_view, uint64_t>> seen;
     for (const auto& r : reqs) {
@@ -182,7 +155,7 @@ class memory_journal final : public persistence::journal {
     }
     ++st.transactions_;
     if (injected) {
-      return injected_error(*injected);
+      return injected_error(injected->code);
     }
     return caf::none;
   }
@@ -291,7 +264,7 @@ class memory_journal final : public persistence::journal {
     if (!healthy_) {
       return persistence::make_error(persistence::errc::unavailable, "connection is broken");
     }
-    if (state_->down_) {
+    if (state_->down_locked()) {
       healthy_ = false;
       return persistence::make_error(persistence::errc::unavailable, "memory journal is down");
     }

@@ -51,6 +51,18 @@ namespace surge::actors {
 /// refund), currency_mismatch, conflict (another checkout holds the cart), payment_declined
 /// (the cart and holds stay), unavailable (gateways or storage down: retry with the same key; a
 /// charge whose outcome is unknown is settled later by lookup, never charged twice).
+///
+/// The decisions above are order_model's (order_model.hpp); the actor runs its effects and
+/// feeds their answers back, one step at a time. Requests that arrive while a step is under
+/// way wait for its answer.
+///
+/// Lifecycle: spawned by the order directory on first use; loads its row from the order store
+/// (on the `orders` pool), holding back checkouts and reads until then (a reconcile arriving
+/// meanwhile is dropped: the reconciler's next round brings it again); a failed load or a failed
+/// store quits, so that the next incarnation reloads what PostgreSQL has; passivates after
+/// `idle_timeout` when no step is under way. (handoff_atom, true): finish the step under way,
+/// then passivate (the next owner loads the row and resumes); (handoff_atom, false): quit at
+/// once.
 using order_actor =
     caf::typed_actor<caf::replies_to<checkout_atom, checkout_request>::with<order_view>,
                      caf::replies_to<caf::get_atom, std::string>::with<order_view>,

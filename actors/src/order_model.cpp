@@ -1,0 +1,650 @@
+#include "surge/actors/order_model.hpp"
+
+#include <caf/error.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "surge/actors/errors.hpp"
+
+namespace surge::actors {
+
+namespace {
+
+using lvl = order_fx::log::level;
+
+void hash128(std::string_view s, uint64_t& a, uint64_t& b) {
+  a = 1469598103934665603ULL;
+  b = 0x9ae16a3b2f90404fULL;
+  for (unsigned char c : s) {
+    a = (a ^ c) * 1099511628211ULL;
+    b = (b ^ c) * 0x100000001b3ULL + 0x2545F4914F6CDD1DULL;
+  }
+}
+
+std::string hex128(std::string_view s) {
+  uint64_t a = 0;
+  uint64_t b = 0;
+  hash128(s, a, b);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+void append_json_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+persistence::payment_record payment_of(const persistence::order_record& o, const charge_result& r) {
+  return persistence::payment_record{o.idempotency_key,   r.gateway,     r.charge_id,
+                                     to_string(r.status), o.total_cents, o.currency};
+}
+
+/// What a shopper is told of a cancelled order's refund.
+std::string refund_message(const persistence::refund_record& r) {
+  if (r.status == "refunded") {
+    return "a hold expired before the order was confirmed; the order is cancelled and its "
+           "charge was refunded";
+  }
+  if (r.status == "failed") {
+    return "a hold expired before the order was confirmed; the order is cancelled, but the "
+           "gateway refused its refund: the shop has been told";
+  }
+  return "a hold expired before the order was confirmed; the order is cancelled and its refund "
+         "is under way";
+}
+
+/// The order is for exactly the cart's lines (the same holds, the same quantities).
+bool same_lines(const persistence::order_record& o, const cart_view& cart) {
+  if (o.lines.size() != cart.items.size()) {
+    return false;
+  }
+  return std::all_of(o.lines.begin(), o.lines.end(), [&](const persistence::order_line_record& l) {
+    return std::any_of(cart.items.begin(), cart.items.end(), [&](const cart_line_view& i) {
+      return i.sku == l.sku && i.qty == l.qty && i.hold_id == l.hold_id;
+    });
+  });
+}
+
+/// Builds one decision: the free functions of the checkout, on the next state. Each method is
+/// one step of order.hpp's contract.
+class planner {
+ public:
+  using step = order_model::step;
+  using then_do = order_model::then_do;
+
+  planner(const std::string& order_id, const order_terms& terms, order_model::decision& d)
+      : id_(order_id)
+      , terms_(terms)
+      , d_(d)
+      , st_(d.next) {}
+
+  void on(const order_in::loaded& in) {
+    if (!in.order) {
+      note(lvl::warn, id_ + ": loading failed: " + caf::to_string(in.order.error()));
+      emit(order_fx::quit{in.order.error()});
+      return;
+    }
+    st_.order = *in.order;
+    st_.loaded = true;
+  }
+
+  void on(const order_in::checkout& in) {
+    const auto& req = in.request;
+    if (!st_.loaded) {
+      d_.refused = make_error(errc::unavailable, "the order is loading; retry");
+      return;
+    }
+    const auto fp = order_model::fingerprint_of(req);
+    if (st_.order) {
+      if (st_.order->idempotency_key != req.idempotency_key || st_.order->fingerprint != fp) {
+        d_.refused =
+            make_error(errc::idempotency_conflict, "the key was used for another checkout");
+        return;
+      }
+    } else if (busy() && fp != st_.fingerprint) {
+      d_.refused = make_error(errc::idempotency_conflict, "the key was used for another checkout");
+      return;
+    }
+    if (st_.order && !may_see(req.principal)) {
+      d_.refused = make_error(errc::not_found, "no such cart");
+      return;
+    }
+    ++st_.waiters;
+    if (busy()) {
+      return; // answered with the step under way
+    }
+    st_.current = req;
+    if (st_.order) {
+      resume();
+      return;
+    }
+    st_.fingerprint = fp;
+    // Claim the cart: from now on its lines cannot change, and a second checkout of it (another
+    // key) is refused before anything is charged.
+    st_.under_way = step::claiming;
+    emit(order_fx::claim_cart{req.cart_id, id_, req.principal});
+  }
+
+  void on(const order_in::reconcile&) {
+    if (!st_.loaded) {
+      return; // loading: the next round settles it
+    }
+    const bool refund_pending =
+        st_.order && st_.order->refund && st_.order->refund->status == "pending";
+    if (!busy() && st_.order &&
+        (st_.order->status == "pending" || st_.order->status == "paid" || refund_pending)) {
+      note(lvl::info, id_ + ": settling an order left " + st_.order->status);
+      st_.current = checkout_request{};
+      resume();
+    }
+  }
+
+  void on(const order_in::claimed& in) {
+    if (st_.under_way == step::claiming) {
+      on_first_claim(in);
+    } else if (st_.under_way == step::reclaiming) {
+      on_reclaim(in);
+    }
+  }
+
+  void on(const order_in::created& in) {
+    if (st_.under_way != step::creating) {
+      return;
+    }
+    if (!in.result) {
+      note(lvl::warn, id_ + ": creating the order failed: " + caf::to_string(in.result.error()));
+      // Nothing is charged. Should the row exist after all, a retry or the reconciler finds it
+      // pending, learns that no gateway has its key, and charges only after claiming the cart
+      // again with the same lines.
+      fail_released(errc::unavailable, "orders unavailable; retry with the same key");
+      return;
+    }
+    const auto& [order, made] = *in.result;
+    if (!made && order.fingerprint != st_.fingerprint) {
+      // The key belongs to another checkout; the cart this request claimed is given back (unless
+      // that other checkout is of the same cart: its claim stands).
+      if (order.cart_id != st_.current.cart_id) {
+        release(st_.current.cart_id);
+      }
+      st_.order = order;
+      fail(errc::idempotency_conflict, "the key was used for another checkout");
+      return;
+    }
+    st_.order = order;
+    if (made) {
+      charge();
+      return;
+    }
+    resume();
+  }
+
+  void on(const order_in::charged& in) {
+    if (st_.under_way != step::charging && st_.under_way != step::looking_up) {
+      return;
+    }
+    const bool from_lookup = st_.under_way == step::looking_up;
+    const auto& r = in.result;
+    auto& o = *st_.order;
+    note(lvl::debug, id_ + ": charge " + to_string(r.status) + " (" +
+                         (from_lookup ? "lookup" : "charge") + ") via " + r.gateway);
+    switch (r.status) {
+    case charge_status::approved:
+      // Confirmed and paid are stored together (with the outbox event) once the holds are sold.
+      // A crash before that leaves the order pending: the reconciler finds the charge by its key
+      // and confirms again (retry-safe).
+      st_.approved = payment_of(o, r);
+      confirm_holds();
+      return;
+    case charge_status::declined:
+      store("failed", "payment_declined", payment_of(o, r), std::nullopt, then_do::reply_declined);
+      return;
+    case charge_status::failed:
+      if (from_lookup && st_.waiters > 0 && !st_.current.token.empty()) {
+        reclaim_and_charge(); // no gateway has it: it was never charged, so charge it now
+      } else {
+        store("failed", "payment_unavailable",
+              from_lookup ? std::nullopt : std::optional{payment_of(o, r)}, std::nullopt,
+              then_do::reply_unavailable);
+      }
+      return;
+    case charge_status::unknown:
+      // Stays pending; the reconciler looks it up later. Never charged elsewhere meanwhile.
+      fail(errc::unavailable, "the payment outcome is not known yet; retry with the same key");
+      return;
+    }
+  }
+
+  void on(const order_in::lines_confirmed& in) {
+    if (st_.under_way != step::confirming) {
+      return;
+    }
+    const auto& t = in.tally;
+    if (t.failed > 0) {
+      // Stays paid: the reconciler (or a retry) confirms again; confirming is retry-safe.
+      fail(errc::unavailable, "could not confirm every hold yet; retry with the same key");
+    } else if (t.gone > 0) {
+      cancel_paid(t.gone);
+    } else {
+      store("confirmed", "", st_.approved, order_model::event_of(*st_.order, "confirmed"),
+            then_do::reply_confirmed);
+    }
+  }
+
+  void on(const order_in::lines_returned& in) {
+    if (st_.under_way != step::returning) {
+      return;
+    }
+    const auto& t = in.tally;
+    auto& o = *st_.order;
+    if (t.failed + t.gone > 0) {
+      fail(errc::unavailable, "could not undo every confirmed line yet; retry");
+      return;
+    }
+    note(lvl::warn, id_ + ": paid, but " + std::to_string(st_.gone) +
+                        " hold(s) had expired or changed: cancelled, refunding " +
+                        std::to_string(o.total_cents));
+    // The intent is durable before the gateway is asked: a crash now leaves the refund pending,
+    // and the reconciler asks again (with the same refund key: never refunded twice).
+    const auto amount = st_.approved ? st_.approved->amount_cents : o.total_cents;
+    store("cancelled", "hold_expired", st_.approved, std::nullopt, then_do::refund,
+          persistence::refund_record{"pending", "", amount});
+  }
+
+  void on(const order_in::stored& in) {
+    if (st_.under_way != step::storing) {
+      return;
+    }
+    if (in.err) {
+      note(lvl::warn,
+           id_ + ": storing status " + st_.order->status + " failed: " + caf::to_string(in.err));
+      // What PostgreSQL has is the truth: forget our copy, reload on the next request.
+      fail(errc::unavailable, "orders unavailable; retry with the same key");
+      emit(order_fx::quit{in.err});
+      return;
+    }
+    switch (st_.after_store) {
+    case then_do::reply_declined:
+      fail_released(errc::payment_declined, "the payment was declined");
+      return;
+    case then_do::reply_unavailable:
+      fail_released(errc::unavailable, "the payment gateways were unavailable; retry");
+      return;
+    case then_do::reply_hold_expired:
+      fail_released(errc::hold_expired, refund_message(*st_.order->refund));
+      return;
+    case then_do::refund:
+      refund();
+      return;
+    case then_do::reply_confirmed: {
+      // The sold lines leave the cart; the order is confirmed whatever the cart says.
+      std::vector<std::string> holds;
+      for (const auto& l : st_.order->lines) {
+        holds.push_back(l.hold_id);
+      }
+      st_.under_way = step::clearing;
+      emit(order_fx::clear_cart{st_.order->cart_id, std::move(holds)});
+      return;
+    }
+    }
+  }
+
+  void on(const order_in::refunded& in) {
+    if (st_.under_way != step::refunding) {
+      return;
+    }
+    auto& o = *st_.order;
+    const auto& r = in.result;
+    switch (r.status) {
+    case refund_status::refunded:
+      note(lvl::info, id_ + ": refunded " + std::to_string(o.refund->amount_cents) + " via " +
+                          o.payment->gateway + " (" + r.refund_id + ")");
+      o.refund = persistence::refund_record{"refunded", r.refund_id, o.refund->amount_cents};
+      store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
+            then_do::reply_hold_expired, o.refund);
+      return;
+    case refund_status::rejected:
+      note(lvl::error, id_ + ": the gateway refused the refund of " +
+                           std::to_string(o.refund->amount_cents) + " via " + o.payment->gateway +
+                           ": " + r.message + " (needs an operator)");
+      o.refund = persistence::refund_record{"failed", "", o.refund->amount_cents};
+      store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
+            then_do::reply_hold_expired, o.refund);
+      return;
+    case refund_status::unknown:
+      // Stays pending: the reconciler asks again with the same key.
+      fail(errc::unavailable,
+           "the order is cancelled and its refund is under way; retry with the same key");
+      return;
+    }
+  }
+
+  void on(const order_in::cleared&) {
+    if (st_.under_way != step::clearing) {
+      return;
+    }
+    finish_ok(); // the clear ended the claim
+  }
+
+ private:
+  bool busy() const { return st_.under_way != step::idle; }
+
+  void emit(order_effect e) { d_.effects.push_back(std::move(e)); }
+
+  void note(lvl level, std::string text) { emit(order_fx::log{level, std::move(text)}); }
+
+  /// Whether `principal` may see the order: a verified customer's orders are theirs alone.
+  bool may_see(const std::string& principal) const {
+    return !terms_.verify_customers || st_.order->customer_id.empty() ||
+           st_.order->customer_id == principal;
+  }
+
+  /// The cart this order's checkout claims: the order's, or the request's before there is one.
+  const std::string& claimed_cart() const {
+    return st_.order ? st_.order->cart_id : st_.current.cart_id;
+  }
+
+  /// Gives `cart` back to its shopper: the checkout ended and nothing is charged (or what was
+  /// charged is refunded). Only this order's claim is ended; the cart ignores it otherwise.
+  void release(const std::string& cart) { emit(order_fx::release_cart{cart, id_}); }
+
+  /// Answers everyone waiting for the step under way. An error leaves the cart claimed: the
+  /// order may still charge (its outcome is unknown, or it is paid and not yet confirmed), and a
+  /// retry or the reconciler settles it.
+  void finish(caf::expected<order_view> answer) {
+    st_.under_way = step::idle;
+    st_.waiters = 0;
+    emit(order_fx::reply{std::move(answer)});
+  }
+
+  void finish_ok() { finish(order_model::view_of(*st_.order)); }
+
+  void fail(errc code, std::string msg) { finish(make_error(code, std::move(msg))); }
+
+  /// The checkout ended without a charge that stands (nothing charged, declined, or refunded):
+  /// the cart is the shopper's again, then everyone is answered.
+  void fail_released(errc code, std::string msg) {
+    release(claimed_cart());
+    fail(code, std::move(msg));
+  }
+
+  /// Why the cart's lines cannot be paid for now (empty: they can): a hold must outlive the
+  /// payment, or stock would be sold that is no longer held; one order is in one currency.
+  std::optional<caf::error> unpayable(const cart_view& cart, int64_t now) const {
+    if (cart.items.empty()) {
+      return make_error(errc::empty_cart, "the cart is empty");
+    }
+    const int64_t margin = std::min<int64_t>(5000, terms_.holds_ttl.count() / 4);
+    for (const auto& item : cart.items) {
+      if (item.hold_expires_at_ms - margin <= now) {
+        return make_error(errc::hold_expired,
+                          "the hold on " + item.sku + " has expired; nothing was charged");
+      }
+      if (item.currency != cart.items.front().currency) {
+        return make_error(errc::currency_mismatch, "the cart's lines are in " +
+                                                       cart.items.front().currency + " and " +
+                                                       item.currency);
+      }
+    }
+    return std::nullopt;
+  }
+
+  void on_first_claim(const order_in::claimed& in) {
+    if (!in.cart) {
+      const auto& err = in.cart.error();
+      if (is(err, errc::not_found)) {
+        fail(errc::not_found, "no such cart");
+      } else if (is(err, errc::conflict)) {
+        finish(err); // another checkout's claim: not ours to end
+      } else {
+        // The claim may have landed with its answer lost: nothing is charged, so give it back
+        // rather than leave the cart frozen.
+        fail_released(errc::unavailable, "the cart could not be reached; retry with the same key");
+      }
+      return;
+    }
+    const auto& cart = *in.cart;
+    if (auto why = unpayable(cart, in.now_ms)) {
+      release(cart.cart_id);
+      finish(std::move(*why));
+      return;
+    }
+    persistence::order_record rec;
+    rec.order_id = id_;
+    rec.idempotency_key = st_.current.idempotency_key;
+    rec.fingerprint = st_.fingerprint;
+    rec.cart_id = cart.cart_id;
+    rec.customer_id = cart.customer_id;
+    rec.currency = cart.currency;
+    rec.total_cents = cart.total_cents;
+    for (const auto& item : cart.items) {
+      rec.lines.push_back(
+          persistence::order_line_record{item.sku, item.qty, item.price_cents, item.hold_id});
+    }
+    st_.under_way = step::creating;
+    emit(order_fx::create{std::move(rec)});
+  }
+
+  void on_reclaim(const order_in::claimed& in) {
+    if (!in.cart) {
+      const auto& err = in.cart.error();
+      if (is(err, errc::not_found)) {
+        fail(errc::not_found, "no such cart");
+      } else {
+        finish(err); // conflict: another checkout holds the cart
+      }
+      return;
+    }
+    const auto& o = *st_.order;
+    if (!same_lines(o, *in.cart)) {
+      fail_released(errc::idempotency_conflict,
+                    "the cart changed since this key's checkout began; use a new Idempotency-Key");
+      return;
+    }
+    if (auto why = unpayable(*in.cart, in.now_ms)) {
+      release(o.cart_id);
+      finish(std::move(*why));
+      return;
+    }
+    charge();
+  }
+
+  /// Carries on with an order known from storage, as its status says.
+  void resume() {
+    const auto& o = *st_.order;
+    if (o.status == "confirmed") {
+      finish_ok();
+    } else if (o.status == "pending") {
+      // Its charge may or may not have reached a gateway: ask them before anything else.
+      st_.under_way = step::looking_up;
+      emit(order_fx::lookup{o.idempotency_key});
+    } else if (o.status == "paid") {
+      confirm_holds();
+    } else if (o.status == "failed" && o.reason == "payment_declined") {
+      fail_released(errc::payment_declined, "the payment was declined");
+    } else if (o.status == "failed" && o.reason == "payment_unavailable" && st_.waiters > 0 &&
+               !st_.current.token.empty()) {
+      reclaim_and_charge(); // nothing was charged: a retry may try again, with the same key
+    } else if (o.refund && o.refund->status == "pending") {
+      refund(); // cancelled after its charge, and the refund is not confirmed yet
+    } else if (o.reason == "hold_expired") {
+      fail_released(errc::hold_expired, o.refund ? refund_message(*o.refund)
+                                                 : "a hold expired before the order was "
+                                                   "confirmed; nothing was charged");
+    } else {
+      fail_released(errc::unavailable, "the payment gateways were unavailable; retry");
+    }
+  }
+
+  void charge() {
+    const auto& o = *st_.order;
+    st_.under_way = step::charging;
+    emit(order_fx::charge{charge_request{
+        o.idempotency_key, o.order_id, o.total_cents, o.currency, st_.current.token, {}}});
+  }
+
+  /// Charges an order that no gateway has charged (its earlier attempt failed before a gateway
+  /// took it): only after claiming the cart again and finding exactly the order's lines in it, so
+  /// that a retry never pays for lines that changed while the cart was the shopper's.
+  void reclaim_and_charge() {
+    st_.under_way = step::reclaiming;
+    emit(order_fx::claim_cart{st_.order->cart_id, id_, st_.current.principal});
+  }
+
+  void confirm_holds() {
+    const auto& o = *st_.order;
+    st_.under_way = step::confirming;
+    emit(order_fx::confirm_lines{id_, o.cart_id, o.lines});
+  }
+
+  /// Paid, but `gone` holds had expired (or changed) before they were confirmed: the order
+  /// cannot be fulfilled. The lines that were confirmed go back to stock first (so that what is
+  /// sold always equals the confirmed orders' lines), then the order is stored as cancelled with
+  /// its refund pending, and the refund is asked for. Returning is retry-safe: if a SKU cannot be
+  /// reached, the order stays as stored (pending) and the next attempt (a retry or the
+  /// reconciler) finds the charge, confirms — the returned lines now answer not_found — and
+  /// returns again.
+  void cancel_paid(std::size_t gone) {
+    st_.gone = gone;
+    st_.under_way = step::returning;
+    emit(order_fx::return_lines{id_, st_.order->lines});
+  }
+
+  /// Asks the gateway that took the charge to give it back (the order is stored cancelled with
+  /// its refund pending).
+  void refund() {
+    const auto& o = *st_.order;
+    if (!o.payment || o.payment->gateway.empty()) {
+      // No charge is recorded (cannot happen for an order cancelled after its charge): nothing to
+      // give back, and nobody to ask.
+      note(lvl::error, id_ + ": refund pending, but no charge is recorded");
+      store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
+            then_do::reply_hold_expired, persistence::refund_record{"failed", "", 0});
+      return;
+    }
+    st_.under_way = step::refunding;
+    emit(order_fx::refund{refund_request{"refund-" + o.idempotency_key, o.idempotency_key,
+                                         o.payment->gateway, o.payment->charge_id,
+                                         o.refund->amount_cents, o.payment->currency}});
+  }
+
+  /// Stores a new status (with payment, refund and outbox event); `next` follows once stored.
+  void store(std::string status, std::string reason,
+             std::optional<persistence::payment_record> payment,
+             std::optional<persistence::outbox_event> event, then_do next,
+             std::optional<persistence::refund_record> refund = std::nullopt) {
+    auto& o = *st_.order;
+    o.status = status;
+    o.reason = reason;
+    if (payment) {
+      o.payment = payment;
+    }
+    if (refund) {
+      o.refund = refund;
+    }
+    st_.after_store = next;
+    st_.under_way = step::storing;
+    emit(order_fx::update{id_, persistence::order_store::order_update{
+                                   std::move(status), std::move(reason), std::move(payment),
+                                   std::move(refund), std::move(event)}});
+  }
+
+  const std::string& id_;
+  const order_terms& terms_;
+  order_model::decision& d_;
+  order_model::state& st_;
+};
+
+} // namespace
+
+order_model::order_model(std::string order_id, order_terms terms)
+    : order_id_(std::move(order_id))
+    , terms_(terms) {}
+
+order_model::decision order_model::decide(const order_input& in) const {
+  decision d{state_, {}, {}};
+  planner p{order_id_, terms_, d};
+  std::visit([&p](const auto& x) { p.on(x); }, in);
+  return d;
+}
+
+std::vector<order_effect> order_model::apply(decision d) {
+  state_ = std::move(d.next);
+  return std::move(d.effects);
+}
+
+caf::expected<order_view> order_model::view_for(const std::string& principal) const {
+  const auto& o = state_.order;
+  if (!o || (terms_.verify_customers && !o->customer_id.empty() && o->customer_id != principal)) {
+    return make_error(errc::not_found, "no such order");
+  }
+  return view_of(*o);
+}
+
+std::string order_model::fingerprint_of(const checkout_request& req) {
+  return hex128(req.cart_id + '\x1f' + req.method + '\x1f' + req.token);
+}
+
+order_view order_model::view_of(const persistence::order_record& o) {
+  order_view v;
+  v.order_id = o.order_id;
+  v.cart_id = o.cart_id;
+  v.status = o.status;
+  for (const auto& l : o.lines) {
+    v.lines.push_back(order_line_view{l.sku, l.qty, l.price_cents});
+  }
+  v.total_cents = o.total_cents;
+  v.currency = o.currency;
+  v.created_at_ms = o.created_at_ms;
+  v.reason = o.reason;
+  if (o.refund) {
+    v.refund_status = o.refund->status;
+    v.refunded_cents = o.refund->status == "refunded" ? o.refund->amount_cents : 0;
+  }
+  return v;
+}
+
+persistence::outbox_event order_model::event_of(const persistence::order_record& o,
+                                                const std::string& status) {
+  std::string j = "{\"order_id\":";
+  append_json_string(j, o.order_id);
+  j += ",\"status\":";
+  append_json_string(j, status);
+  j += ",\"cart_id\":";
+  append_json_string(j, o.cart_id);
+  j += ",\"customer_id\":";
+  append_json_string(j, o.customer_id);
+  j += ",\"total_cents\":" + std::to_string(o.total_cents) + ",\"currency\":";
+  append_json_string(j, o.currency);
+  j += ",\"lines\":[";
+  for (std::size_t i = 0; i < o.lines.size(); ++i) {
+    j += i == 0 ? "{\"sku\":" : ",{\"sku\":";
+    append_json_string(j, o.lines[i].sku);
+    j += ",\"qty\":" + std::to_string(o.lines[i].qty) +
+         ",\"price_cents\":" + std::to_string(o.lines[i].price_cents) + "}";
+  }
+  j += ']';
+  if (o.refund) {
+    j += ",\"refund_status\":";
+    append_json_string(j, o.refund->status);
+    j += ",\"refund_cents\":" + std::to_string(o.refund->amount_cents);
+  }
+  j += '}';
+  return persistence::outbox_event{0, "orders", o.order_id, std::move(j)};
+}
+
+} // namespace surge::actors

@@ -37,10 +37,7 @@ struct order_state {
   std::optional<order_model> model; ///< the order's decisions; made at spawn
   /// Everyone waiting for the step under way (as many as the model counts).
   std::vector<caf::typed_response_promise<order_view>> waiters;
-  uint64_t received = 0;
-  bool handing_off = false; ///< the shard leaves this node: passivate once no step is under way
-  int64_t last_active_ms = 0;
-  detail::tick_schedule tick;
+  detail::entity_life life; ///< loaded once the model is; passivates once no step is under way
 };
 
 using self_ptr = order_impl::stateful_pointer<order_state>;
@@ -221,28 +218,27 @@ void run(self_ptr self, std::vector<order_effect> effects) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  const int64_t now = st.env->now_ms();
-  st.tick.arm(self,
-              st.handing_off ? now + detail::handoff_poll_ms
-                             : st.last_active_ms + st.env->opts.idle_timeout.count(),
-              now);
+  st.life.arm_tick(self, st.env->now_ms(), st.env->opts.idle_timeout.count());
 }
 
-void touch(self_ptr self) {
+/// The prologue of a command received through the directory: held back (skip) while loading,
+/// then counted. nullopt: decide it now.
+std::optional<caf::result<order_view>> admit(self_ptr self) {
   auto& st = self->state;
-  ++st.received;
-  st.last_active_ms = st.env->now_ms();
+  if (auto held = st.life.admit<order_view>(st.env->now_ms())) {
+    return held;
+  }
   schedule_tick(self);
+  return std::nullopt;
 }
 
 order_impl::behavior_type running(self_ptr self) {
   return {
       [=](checkout_atom, checkout_request& req) -> caf::result<order_view> {
         auto& st = self->state;
-        if (!st.model->loaded()) {
-          return caf::skip;
+        if (auto held = admit(self)) {
+          return std::move(*held);
         }
-        touch(self);
         auto d = st.model->decide(order_in::checkout{std::move(req)});
         if (d.refused) {
           return std::move(d.refused);
@@ -254,10 +250,9 @@ order_impl::behavior_type running(self_ptr self) {
       },
       [=](caf::get_atom, const std::string& principal) -> caf::result<order_view> {
         auto& st = self->state;
-        if (!st.model->loaded()) {
-          return caf::skip;
+        if (auto held = admit(self)) {
+          return std::move(*held);
         }
-        touch(self);
         auto v = st.model->view_for(principal);
         if (!v) {
           return std::move(v.error());
@@ -265,11 +260,10 @@ order_impl::behavior_type running(self_ptr self) {
         return std::move(*v);
       },
       [=](reconcile_atom) {
-        auto& st = self->state;
-        if (!st.model->loaded()) {
+        if (!self->state.life.loaded) {
           return; // loading: the next round settles it
         }
-        touch(self);
+        admit(self);
         step(self, order_in::reconcile{});
       },
       [=](answer_atom, order_input& in) {
@@ -277,21 +271,17 @@ order_impl::behavior_type running(self_ptr self) {
         const bool loading = !st.model->loaded();
         step(self, std::move(in));
         if (loading && st.model->loaded()) {
-          st.last_active_ms = st.env->now_ms();
+          st.life.activated(st.env->now_ms());
           schedule_tick(self);
         }
       },
       [=](tick_atom) {
         auto& st = self->state;
-        st.tick.fired();
-        if (st.model->idle() &&
-            (st.handing_off ||
-             st.env->now_ms() - st.last_active_ms >= st.env->opts.idle_timeout.count()) &&
-            st.links.orders->try_release(st.order_id, self->address(), st.received)) {
-          self->quit();
-          return;
+        st.life.tick.fired();
+        if (!st.life.passivate(self, *st.links.orders, st.order_id, st.model->idle(), true,
+                               st.env->now_ms(), st.env->opts.idle_timeout.count())) {
+          schedule_tick(self);
         }
-        schedule_tick(self);
       },
       [=](handoff_atom, bool graceful) {
         auto& st = self->state;
@@ -300,7 +290,7 @@ order_impl::behavior_type running(self_ptr self) {
           return;
         }
         // The order is in PostgreSQL: the next owner loads it and resumes any step left.
-        st.handing_off = true;
+        st.life.handing_off = true;
         schedule_tick(self);
       },
   };

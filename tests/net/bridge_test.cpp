@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
+#include "memory_catalog.hpp"
 #include "memory_journal.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/net/bridge.hpp"
@@ -234,20 +235,20 @@ struct bridge_fixture {
   actors::order_directory orders{
       [this](const std::string& id) { return sys.spawn(fake_order, id); }};
   std::shared_ptr<bool> catalog_down = std::make_shared<bool>(false);
-  actors::pg_pool pg{"catalog", 1,
-                     [db = db, down = catalog_down]() -> std::unique_ptr<persistence::journal> {
-                       if (*down) {
-                         return nullptr;
-                       }
-                       return std::make_unique<fakes::memory_journal>(db);
-                     }};
+  persistence::catalog_pool catalog{
+      "catalog", 1, [db = db, down = catalog_down]() -> std::unique_ptr<persistence::catalog> {
+        if (*down) {
+          return nullptr;
+        }
+        return std::make_unique<fakes::memory_catalog>(db);
+      }};
   std::shared_ptr<net::bridge_env> env = std::make_shared<net::bridge_env>();
 
   bridge_fixture() {
     env->skus = &skus;
     env->carts = &carts;
     env->orders = &orders;
-    env->pg = &pg;
+    env->catalog = &catalog;
     env->callers = net::spawn_callers(sys, 2);
     env->ids = std::make_shared<const actors::id_keys>("bridge-test-secret");
     env->node_id = "node-1";
@@ -256,7 +257,7 @@ struct bridge_fixture {
   }
 
   ~bridge_fixture() {
-    pg.stop();
+    catalog.stop();
     for (auto& c : env->callers) {
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
     }

@@ -512,12 +512,12 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, params&&
     }
     generation = env->listings->generation();
   }
-  env->pg->submit([env, key = std::move(key), asked, generation, q = std::move(q),
-                   r = std::move(r)](persistence::journal* pg) mutable {
-    if (pg == nullptr) {
+  env->catalog->submit([env, key = std::move(key), asked, generation, q = std::move(q),
+                        r = std::move(r)](persistence::catalog* cat) mutable {
+    if (cat == nullptr) {
       return r(error_response(503, "unavailable", "catalog unavailable"));
     }
-    auto page = pg->list_products(q);
+    auto page = cat->list_products(q);
     if (!page) {
       return r(to_http_error(page.error()));
     }

@@ -72,11 +72,7 @@ caf::expected<std::vector<product_listing>> pg_catalog::list_products(const prod
 } // namespace
 
 caf::expected<std::unique_ptr<catalog>> make_pg_catalog(const std::string& url) {
-  auto conn = detail::connect(url);
-  if (!conn) {
-    return std::move(conn.error());
-  }
-  return std::unique_ptr<catalog>{new pg_catalog(std::move(*conn))};
+  return detail::open_adapter<catalog, pg_catalog>(url);
 }
 
 } // namespace surge::persistence

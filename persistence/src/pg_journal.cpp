@@ -277,11 +277,7 @@ caf::expected<std::vector<std::string>> pg_journal::skus_holding(std::size_t lim
 } // namespace
 
 caf::expected<std::unique_ptr<journal>> make_pg_journal(const std::string& url) {
-  auto conn = detail::connect(url);
-  if (!conn) {
-    return std::move(conn.error());
-  }
-  return std::unique_ptr<journal>{new pg_journal(std::move(*conn))};
+  return detail::open_adapter<journal, pg_journal>(url);
 }
 
 } // namespace surge::persistence

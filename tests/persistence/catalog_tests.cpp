@@ -118,22 +118,6 @@ TEST_CASE_TEMPLATE("catalog: list_products filters and pages", B, BACKENDS) {
                        [](const auto& x, const auto& y) { return x.product.sku < y.product.sku; }));
 }
 
-TEST_CASE_TEMPLATE("catalog: another connection's commits are listed at once", B, BACKENDS) {
-  B backend;
-  auto c = backend.catalog();
-  CHECK(c->healthy());
-  CHECK(require_value(c->list_products({})).empty());
-  auto j = backend.connect();
-  auto r = req("sku:K1", 1);
-  r.product = product("K1", "Kettle", "kitchen", 2599);
-  r.stock = stock_record{"K1", 4, 1, 0};
-  require_ok(j->commit(std::vector<commit_request>{r}));
-  auto page = require_value(c->list_products({}));
-  REQUIRE(page.size() == 1);
-  CHECK(page[0].product.name == "Kettle");
-  CHECK(page[0].available == 3);
-}
-
 TEST_CASE("catalog (memory): a server that is down is unavailable and breaks the connection") {
   fake_backend backend;
   auto c = backend.catalog();

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <future>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -320,6 +321,73 @@ std::string header(const net::http_response& r, std::string_view name) {
 
 namespace {
 
+// -- the bodies the scripted entities make the bridge answer, written out by hand -------------
+
+/// `tricky` inside a JSON string: escaped, DEL and valid UTF-8 kept, the invalid byte U+FFFD.
+const std::string tricky_json =
+    std::string{R"(Q\"B\\ \u0001\n\t)"} + "\x7f" + R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>)";
+
+/// API.md's error shape; `message` as it appears in JSON.
+std::string error_body(std::string_view code, std::string_view message) {
+  return R"({"error":{"code":")" + std::string{code} + R"(","message":")" + std::string{message} +
+         R"("}})";
+}
+
+/// product_of(sku) with `available`.
+std::string product_body(std::string_view sku, int available) {
+  return R"({"sku":")" + std::string{sku} + R"(","name":"Kettle )" + tricky_json +
+         R"(","description":"1.7 l\r\n\"steel\"","category":"kitchen","price_cents":2599,)"
+         R"("currency":"EUR","available":)" +
+         std::to_string(available) + R"(,"per_customer_limit":2})";
+}
+
+/// cart_of(id, customer, true) whose first line is `qty` of `sku`.
+std::string cart_body(std::string_view id, std::string_view customer, std::string_view sku = "A1",
+                      int qty = 2) {
+  return R"({"cart_id":")" + std::string{id} + R"(","customer_id":")" + std::string{customer} +
+         R"(","items":[{"sku":")" + std::string{sku} + R"(","qty":)" + std::to_string(qty) +
+         R"(,"price_cents":2599,"hold_id":"h_)" + tricky_json +
+         R"(","hold_expires_at":"2025-11-28T08:30:00.123Z"},)"
+         R"({"sku":"B\"2","qty":1,"price_cents":100,"hold_id":"h_2",)"
+         R"("hold_expires_at":"1970-01-01T00:00:00.000Z"}],"total_cents":5298,"currency":"EUR"})";
+}
+
+/// cart_of(id, customer, false): no lines, no currency yet.
+std::string empty_cart_body(std::string_view id, std::string_view customer) {
+  return R"({"cart_id":")" + std::string{id} + R"(","customer_id":")" + std::string{customer} +
+         R"(","items":[],"total_cents":0,"currency":null})";
+}
+
+/// order_of(id, cart, refund).
+std::string order_body(std::string_view id, std::string_view cart, bool refund = false) {
+  return R"({"order_id":")" + std::string{id} + R"(","cart_id":")" + std::string{cart} +
+         R"(","status":")" + (refund ? "cancelled" : "confirmed") +
+         R"(","lines":[{"sku":"A1","qty":2,"price_cents":2599},{"sku":")" + tricky_json +
+         R"(","qty":1,"price_cents":100}],"total_cents":5298,"currency":"EUR",)"
+         R"("created_at":"2025-11-28T08:30:00.123Z")" +
+         (refund ? R"(,"refund":{"status":"refunded","amount_cents":5298}})" : "}");
+}
+
+/// stock_of("N1", on_hand).
+std::string stock_body(int on_hand) {
+  return R"({"sku":"N1","on_hand":)" + std::to_string(on_hand) +
+         R"(,"held":2,"sold":1,"available":)" + std::to_string(on_hand - 3) +
+         R"(,"owner_node":"node-\"1\"","epoch":18446744073709})";
+}
+
+/// A listing of bridge_fixture::products() entries (skus as they appear in JSON); `cursor` is
+/// the next_cursor's JSON ("null" or a quoted sku).
+std::string listing_body(std::initializer_list<std::string_view> skus, std::string_view cursor) {
+  std::string items;
+  for (auto sku : skus) {
+    items += (items.empty() ? "" : ",") + std::string{R"({"sku":")"} + std::string{sku} +
+             R"(","name":"Name )" + std::string{sku} +
+             R"(","description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
+             R"("price_cents":2599,"currency":"EUR","available":3,"per_customer_limit":2})";
+  }
+  return R"({"items":[)" + items + R"(],"next_cursor":)" + std::string{cursor} + "}";
+}
+
 /// `s` as C++ source: adjacent string literals, raw ones for printable text (so that a failure
 /// message shows exactly what came back, ready to compare).
 std::string literal(std::string_view s) {
@@ -366,6 +434,23 @@ void expect_at(int line, const net::http_response& r, int status, std::string_vi
 
 #define expect(...) expect_at(__LINE__, __VA_ARGS__)
 
+/// A request body and the message of the 400 bad_request it must get.
+struct bad_body {
+  const char* body;
+  const char* message;
+};
+
+/// Sends each body of `cases` as `method` `path` with `headers`; each is refused 400.
+void expect_refused(const net::router& r, std::string_view method, std::string_view path,
+                    std::initializer_list<bad_body> cases,
+                    std::string_view headers = "Content-Type: application/json\r\n") {
+  for (const auto& c : cases) {
+    CAPTURE(c.body);
+    expect(ask(r, with_body(method, path, c.body, headers)), 400,
+           error_body("bad_request", c.message));
+  }
+}
+
 } // namespace
 
 TEST_CASE("bridge: health and readiness") {
@@ -378,7 +463,7 @@ TEST_CASE("bridge: health and readiness") {
   }
   f.env->cluster.serving = [] { return false; };
   auto r = ask(store, get("/readyz"));
-  expect(r, 503, R"({"error":{"code":"unavailable","message":"this node is not serving"}})");
+  expect(r, 503, error_body("unavailable", "this node is not serving"));
   CHECK(header(r, "Retry-After") == "1");
 }
 
@@ -387,30 +472,14 @@ TEST_CASE("bridge: products and product pages") {
   f.env->pages = std::make_shared<net::page_cache>(std::chrono::seconds{60});
   const auto store = net::make_storefront_router(f.env);
   auto r = ask(store, get("/api/v1/products/A1"));
-  expect(r, 200,
-         R"({"sku":"A1","name":"Kettle Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":7,)"
-         R"("per_customer_limit":2})");
+  expect(r, 200, product_body("A1", 7));
   CHECK(r.content_type == "application/json");
-  expect(ask(store, get("/api/v1/products/SOLD")), 200,
-         R"({"sku":"SOLD","name":"Kettle Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":0,)"
-         R"("per_customer_limit":2})");
-  expect(ask(store, get("/api/v1/products/..")), 404,
-         R"({"error":{"code":"not_found","message":"no such product"}})");
-  expect(ask(store, get("/api/v1/products/E1")), 404,
-         R"({"error":{"code":"not_found","message":"scripted"}})");
-  expect(ask(store, get("/api/v1/products/E2")), 409,
-         R"({"error":{"code":"sold_out","message":"sold out"}})");
+  expect(ask(store, get("/api/v1/products/SOLD")), 200, product_body("SOLD", 0));
+  expect(ask(store, get("/api/v1/products/..")), 404, error_body("not_found", "no such product"));
+  expect(ask(store, get("/api/v1/products/E1")), 404, error_body("not_found", "scripted"));
+  expect(ask(store, get("/api/v1/products/E2")), 409, error_body("sold_out", "sold out"));
   expect(ask(store, get("/api/v1/products/E6")), 503,
-         R"({"error":{"code":"unavailable","message":"temporarily unavailable,)"
-         R"( retry shortly"}})");
+         error_body("unavailable", "temporarily unavailable, retry shortly"));
 
   r = ask(store, get("/p/A1"));
   expect(r, 200, page_html("A1", "7 available"));
@@ -422,139 +491,81 @@ TEST_CASE("bridge: products and product pages") {
   expect(r, 304, "");
   CHECK(header(r, "ETag") == etag);
   expect(ask(store, get("/p/SOLD")), 200, page_html("SOLD", "Sold out"));
-  expect(ask(store, get("/p/E1")), 404, R"({"error":{"code":"not_found","message":"scripted"}})");
+  expect(ask(store, get("/p/E1")), 404, error_body("not_found", "scripted"));
 }
 
 TEST_CASE("bridge: product listings") {
   bridge_fixture f;
   f.env->listings = std::make_shared<net::page_cache>(std::chrono::seconds{60}, 16);
   const auto store = net::make_storefront_router(f.env);
-  expect(ask(store, get("/api/v1/products")), 200, R"({"items":[],"next_cursor":null})");
+  expect(ask(store, get("/api/v1/products")), 200, listing_body({}, "null"));
   f.products();
   // Cached (60 s): the listing above is still the answer, until this node changes a product.
-  expect(ask(store, get("/api/v1/products")), 200, R"({"items":[],"next_cursor":null})");
-  expect(ask(store, get("/api/v1/products?limit=2")), 200,
-         R"({"items":[{"sku":"A1","name":"Name A1",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":3,)"
-         R"("per_customer_limit":2},{"sku":"A2","name":"Name A2",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":3,)"
-         R"("per_customer_limit":2}],"next_cursor":"A2"})");
+  expect(ask(store, get("/api/v1/products")), 200, listing_body({}, "null"));
+  expect(ask(store, get("/api/v1/products?limit=2")), 200, listing_body({"A1", "A2"}, R"("A2")"));
   expect(ask(store, get("/api/v1/products?limit=2&cursor=A2")), 200,
-         R"({"items":[{"sku":"B\"3","name":"Name B\"3",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":3,)"
-         R"("per_customer_limit":2}],"next_cursor":null})");
+         listing_body({R"(B\"3)"}, "null"));
   expect(ask(store, get("/api/v1/products?in_stock=1&category=kitchen&min_price=0&max_price=9999"
                         "&q=name")),
-         200,
-         R"({"items":[{"sku":"A1","name":"Name A1",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":3,)"
-         R"("per_customer_limit":2},{"sku":"A2","name":"Name A2",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":3,)"
-         R"("per_customer_limit":2},{"sku":"B\"3","name":"Name B\"3",)"
-         R"("description":"1.7 l\r\n\"steel\"","category":"kitchen",)"
-         R"("price_cents":2599,"currency":"EUR","available":3,)"
-         R"("per_customer_limit":2}],"next_cursor":null})");
+         200, listing_body({"A1", "A2", R"(B\"3)"}, "null"));
   expect(ask(store, get("/api/v1/products?limit=0")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'limit' must be an integer between 1 and 100"}})");
+         error_body("bad_request", "'limit' must be an integer between 1 and 100"));
   expect(ask(store, get("/api/v1/products?limit=x")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'limit' must be an integer between 1 and 100"}})");
+         error_body("bad_request", "'limit' must be an integer between 1 and 100"));
   expect(ask(store, get("/api/v1/products?in_stock=maybe")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'in_stock' must be true or false"}})");
+         error_body("bad_request", "'in_stock' must be true or false"));
   expect(ask(store, get("/api/v1/products?cursor=..")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'cursor' is not a cursor this API returned"}})");
+         error_body("bad_request", "'cursor' is not a cursor this API returned"));
   expect(ask(store, get("/api/v1/products?q=" + std::string(201, 'a'))), 400,
-         R"({"error":{"code":"bad_request","message":"'q' is longer than 200"}})");
+         error_body("bad_request", "'q' is longer than 200"));
   // A catalog connection that breaks, then one that cannot be made.
   f.db->set_down(true);
   *f.catalog_down = true;
   expect(ask(store, get("/api/v1/products?limit=3")), 503,
-         R"({"error":{"code":"unavailable","message":"temporarily unavailable,)"
-         R"( retry shortly"}})");
+         error_body("unavailable", "temporarily unavailable, retry shortly"));
   expect(ask(store, get("/api/v1/products?limit=3")), 503,
-         R"({"error":{"code":"unavailable","message":"catalog unavailable"}})");
+         error_body("unavailable", "catalog unavailable"));
 }
 
 TEST_CASE("bridge: carts") {
   bridge_fixture f;
   const auto store = net::make_storefront_router(f.env);
   auto r = ask(store, with_body("POST", "/api/v1/carts", ""));
-  expect(r, 201,
-         R"({"cart_id":"c_new","customer_id":"","items":[],"total_cents":0,)"
-         R"("currency":null})");
+  expect(r, 201, empty_cart_body("c_new", ""));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"customer_id":"c.1@x+y"})")), 201,
-         R"({"cart_id":"c_new","customer_id":"c.1@x+y","items":[],"total_cents":0,)"
-         R"("currency":null})");
+         empty_cart_body("c_new", "c.1@x+y"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"customer_id":"c 1"})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'customer_id' may hold only letters, digits and ._@+-"}})");
+         error_body("bad_request", "'customer_id' may hold only letters, digits and ._@+-"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"customer_id":1})")), 400,
-         R"({"error":{"code":"bad_request","message":"'customer_id' must be a string,)"
-         R"( not integer"}})");
+         error_body("bad_request", "'customer_id' must be a string, not integer"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"([1])")), 400,
-         R"({"error":{"code":"bad_request","message":"the body must be a JSON object,)"
-         R"( not array"}})");
+         error_body("bad_request", "the body must be a JSON object, not array"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"a":1,})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"malformed JSON: expected a string key at byte 7"}})");
-  expect(ask(store, get("/api/v1/carts/c_1")), 200,
-         R"({"cart_id":"c_1","customer_id":"","items":[{"sku":"A1","qty":2,)"
-         R"("price_cents":2599,"hold_id":"h_Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>",)"
-         R"("hold_expires_at":"2025-11-28T08:30:00.123Z"},{"sku":"B\"2","qty":1,)"
-         R"("price_cents":100,"hold_id":"h_2",)"
-         R"("hold_expires_at":"1970-01-01T00:00:00.000Z"}],"total_cents":5298,)"
-         R"("currency":"EUR"})");
-  expect(ask(store, get("/api/v1/carts/c.1")), 404,
-         R"({"error":{"code":"not_found","message":"no such cart"}})");
-  expect(ask(store, get("/api/v1/carts/E1")), 404,
-         R"({"error":{"code":"not_found","message":"scripted"}})");
+         error_body("bad_request", "malformed JSON: expected a string key at byte 7"));
+  expect(ask(store, get("/api/v1/carts/c_1")), 200, cart_body("c_1", ""));
+  expect(ask(store, get("/api/v1/carts/c.1")), 404, error_body("not_found", "no such cart"));
+  expect(ask(store, get("/api/v1/carts/E1")), 404, error_body("not_found", "scripted"));
   expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":3})")), 200,
-         R"({"cart_id":"c_1","customer_id":"","items":[{"sku":"Z9","qty":3,)"
-         R"("price_cents":2599,"hold_id":"h_Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>",)"
-         R"("hold_expires_at":"2025-11-28T08:30:00.123Z"},{"sku":"B\"2","qty":1,)"
-         R"("price_cents":100,"hold_id":"h_2",)"
-         R"("hold_expires_at":"1970-01-01T00:00:00.000Z"}],"total_cents":5298,)"
-         R"("currency":"EUR"})");
-  expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":10001})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'qty' must be between 0 and 10000, got 10001"}})");
-  expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":1.5})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'qty' must be an integer between 0 and 10000"}})");
-  expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":1e300})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'qty' must be an integer between 0 and 10000"}})");
-  expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":"1"})")), 400,
-         R"({"error":{"code":"bad_request","message":"'qty' must be an integer,)"
-         R"( not string"}})");
-  expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({})")), 400,
-         R"({"error":{"code":"bad_request","message":"'qty' is required"}})");
-  expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", "")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"a JSON object body is required"}})");
+         cart_body("c_1", "", "Z9", 3));
+  expect_refused(store, "PUT", "/api/v1/carts/c_1/items/Z9",
+                 {
+                     {R"({"qty":10001})", "'qty' must be between 0 and 10000, got 10001"},
+                     {R"({"qty":1.5})", "'qty' must be an integer between 0 and 10000"},
+                     {R"({"qty":1e300})", "'qty' must be an integer between 0 and 10000"},
+                     {R"({"qty":"1"})", "'qty' must be an integer, not string"},
+                     {R"({})", "'qty' is required"},
+                     {"", "a JSON object body is required"},
+                 });
   expect(ask(store, with_body("PUT", "/api/v1/carts/E11/items/Z9", R"({"qty":1})")), 409,
-         R"({"error":{"code":"checkout_in_progress","message":"scripted"}})");
+         error_body("checkout_in_progress", "scripted"));
   expect(ask(store, with_body("PUT", "/api/v1/carts/E13/items/Z9", R"({"qty":1})")), 401,
-         R"({"error":{"code":"login_required","message":"scripted"}})");
+         error_body("login_required", "scripted"));
   expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/..", R"({"qty":1})")), 404,
-         R"({"error":{"code":"not_found","message":"no such product"}})");
+         error_body("not_found", "no such product"));
   expect(ask(store, with_body("DELETE", "/api/v1/carts/c_1/items/Z9", "")), 200,
-         R"({"cart_id":"c_1","customer_id":"","items":[],"total_cents":0,)"
-         R"("currency":null})");
+         empty_cart_body("c_1", ""));
   expect(ask(store, with_body("DELETE", "/api/v1/carts/E12/items/Z9", "")), 409,
-         R"({"error":{"code":"currency_mismatch","message":"scripted"}})");
+         error_body("currency_mismatch", "scripted"));
 }
 
 TEST_CASE("bridge: checkout and orders") {
@@ -563,68 +574,32 @@ TEST_CASE("bridge: checkout and orders") {
   const std::string pay = R"({"payment":{"method":"card","token":"tok_ok"}})";
   const std::string key = "Idempotency-Key: k-1\r\nContent-Type: application/json\r\n";
   auto r = ask(store, with_body("POST", "/api/v1/carts/c_1/checkout", pay, key));
-  expect(r, 201,
-         R"({"order_id":"o_e24f15332fabc5db6cc36993d057d0d3","cart_id":"c_1|",)"
-         R"("status":"confirmed","lines":[{"sku":"A1","qty":2,"price_cents":2599},)"
-         R"({"sku":"Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>","qty":1,"price_cents":100}],)"
-         R"("total_cents":5298,"currency":"EUR",)"
-         R"("created_at":"2025-11-28T08:30:00.123Z"})");
+  expect(r, 201, order_body("o_e24f15332fabc5db6cc36993d057d0d3", "c_1|"));
   expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout",
                               R"({"payment":{"method":"card","token":"tok_decline"}})", key)),
-         402, R"({"error":{"code":"payment_declined","message":"payment declined"}})");
+         402, error_body("payment_declined", "payment declined"));
   expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout", pay)), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"the Idempotency-Key header is required"}})");
+         error_body("bad_request", "the Idempotency-Key header is required"));
   expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout", pay,
                               "Idempotency-Key: " + std::string(201, 'k') + "\r\n")),
          400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"Idempotency-Key must be 1 to 200 printable ASCII characters"})"
-         R"(})");
-  expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout", R"({"payment":1})", key)), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'payment' must be an object with 'method' and 'token'"}})");
-  expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout", R"({"payment":{}})", key)), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"payment.'method' is required"}})");
-  expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout",
-                              R"({"payment":{"method":"card","token":7}})", key)),
-         400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"payment.'token' must be a string, not integer"}})");
-  expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout",
-                              R"({"payment":{"method":"cash","token":"t"}})", key)),
-         400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"payment.method must be \"card\""}})");
-  expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout",
-                              R"({"payment":{"method":"card","token":""}})", key)),
-         400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"payment.token must not be empty"}})");
-  expect(ask(store, get("/api/v1/orders/o_1")), 200,
-         R"({"order_id":"o_1","cart_id":"c_1|","status":"confirmed",)"
-         R"("lines":[{"sku":"A1","qty":2,"price_cents":2599},)"
-         R"({"sku":"Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>","qty":1,"price_cents":100}],)"
-         R"("total_cents":5298,"currency":"EUR",)"
-         R"("created_at":"2025-11-28T08:30:00.123Z"})");
-  expect(ask(store, get("/api/v1/orders/o_refund")), 200,
-         R"({"order_id":"o_refund","cart_id":"c_1|","status":"cancelled",)"
-         R"("lines":[{"sku":"A1","qty":2,"price_cents":2599},)"
-         R"({"sku":"Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>","qty":1,"price_cents":100}],)"
-         R"("total_cents":5298,"currency":"EUR",)"
-         R"("created_at":"2025-11-28T08:30:00.123Z","refund":{"status":"refunded",)"
-         R"("amount_cents":5298}})");
+         error_body("bad_request", "Idempotency-Key must be 1 to 200 printable ASCII characters"));
+  expect_refused(
+      store, "POST", "/api/v1/carts/c_1/checkout",
+      {
+          {R"({"payment":1})", "'payment' must be an object with 'method' and 'token'"},
+          {R"({"payment":{}})", "payment.'method' is required"},
+          {R"({"payment":{"method":"card","token":7}})",
+           "payment.'token' must be a string, not integer"},
+          {R"({"payment":{"method":"cash","token":"t"}})", R"(payment.method must be \"card\")"},
+          {R"({"payment":{"method":"card","token":""}})", "payment.token must not be empty"},
+      },
+      key);
+  expect(ask(store, get("/api/v1/orders/o_1")), 200, order_body("o_1", "c_1|"));
+  expect(ask(store, get("/api/v1/orders/o_refund")), 200, order_body("o_refund", "c_1|", true));
   expect(ask(store, get("/api/v1/orders/o_missing")), 404,
-         R"({"error":{"code":"not_found","message":"no such order"}})");
-  expect(ask(store, get("/api/v1/orders/o.1")), 404,
-         R"({"error":{"code":"not_found","message":"no such order"}})");
+         error_body("not_found", "no such order"));
+  expect(ask(store, get("/api/v1/orders/o.1")), 404, error_body("not_found", "no such order"));
 }
 
 TEST_CASE("bridge: customers") {
@@ -641,54 +616,25 @@ TEST_CASE("bridge: customers") {
   const auto bearer = "Authorization: Bearer " + std::get<std::string>(minted) + "\r\n";
   const auto store = net::make_storefront_router(f.env);
   expect(ask(store, with_body("POST", "/api/v1/carts", "", bearer)), 201,
-         R"({"cart_id":"c_new","customer_id":"cust-7","items":[],"total_cents":0,)"
-         R"("currency":null})");
+         empty_cart_body("c_new", "cust-7"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"customer_id":"cust-7"})", bearer)), 201,
-         R"({"cart_id":"c_new","customer_id":"cust-7","items":[],"total_cents":0,)"
-         R"("currency":null})");
+         empty_cart_body("c_new", "cust-7"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"customer_id":"other"})", bearer)), 403,
-         R"({"error":{"code":"forbidden",)"
-         R"("message":"'customer_id' is not the token's customer"}})");
+         error_body("forbidden", "'customer_id' is not the token's customer"));
   expect(ask(store, with_body("POST", "/api/v1/carts", R"({"customer_id":"other"})")), 401,
-         R"({"error":{"code":"login_required",)"
-         R"("message":"a cart for a customer needs that customer's token (Authorizat)"
-         R"~(ion: Bearer)"}})~");
-  expect(ask(store, get("/api/v1/carts/c_1", bearer)), 200,
-         R"({"cart_id":"c_1","customer_id":"cust-7","items":[{"sku":"A1","qty":2,)"
-         R"("price_cents":2599,"hold_id":"h_Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>",)"
-         R"("hold_expires_at":"2025-11-28T08:30:00.123Z"},{"sku":"B\"2","qty":1,)"
-         R"("price_cents":100,"hold_id":"h_2",)"
-         R"("hold_expires_at":"1970-01-01T00:00:00.000Z"}],"total_cents":5298,)"
-         R"("currency":"EUR"})");
+         error_body("login_required",
+                    "a cart for a customer needs that customer's token (Authorization: Bearer)"));
+  expect(ask(store, get("/api/v1/carts/c_1", bearer)), 200, cart_body("c_1", "cust-7"));
   auto r = ask(store, get("/api/v1/carts/c_1", "Authorization: Bearer x.y.z\r\n"));
-  expect(r, 401,
-         R"({"error":{"code":"unauthorized",)"
-         R"~("message":"the customer token is not valid (malformed)"}})~");
+  expect(r, 401, error_body("unauthorized", "the customer token is not valid (malformed)"));
   CHECK(header(r, "WWW-Authenticate") == "Bearer error=\"invalid_token\"");
   expect(ask(store, get("/api/v1/carts/c_1", "Authorization: Basic abc\r\n")), 401,
-         R"({"error":{"code":"unauthorized",)"
-         R"("message":"Authorization must be 'Bearer <customer token>'"}})");
-  expect(ask(store, get("/api/v1/orders/o_1", bearer)), 200,
-         R"({"order_id":"o_1","cart_id":"c_1|cust-7","status":"confirmed",)"
-         R"("lines":[{"sku":"A1","qty":2,"price_cents":2599},)"
-         R"({"sku":"Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>","qty":1,"price_cents":100}],)"
-         R"("total_cents":5298,"currency":"EUR",)"
-         R"("created_at":"2025-11-28T08:30:00.123Z"})");
+         error_body("unauthorized", "Authorization must be 'Bearer <customer token>'"));
+  expect(ask(store, get("/api/v1/orders/o_1", bearer)), 200, order_body("o_1", "c_1|cust-7"));
   expect(ask(store, with_body("POST", "/api/v1/carts/c_1/checkout",
                               R"({"payment":{"method":"card","token":"tok_ok"}})",
                               "Idempotency-Key: k\r\n" + bearer)),
-         201,
-         R"({"order_id":"o_5be95fe2b60915f80731116966df667d","cart_id":"c_1|cust-7",)"
-         R"("status":"confirmed","lines":[{"sku":"A1","qty":2,"price_cents":2599},)"
-         R"({"sku":"Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>","qty":1,"price_cents":100}],)"
-         R"("total_cents":5298,"currency":"EUR",)"
-         R"("created_at":"2025-11-28T08:30:00.123Z"})");
+         201, order_body("o_5be95fe2b60915f80731116966df667d", "c_1|cust-7"));
 }
 
 TEST_CASE("bridge: storefront writes are rate limited") {
@@ -696,23 +642,11 @@ TEST_CASE("bridge: storefront writes are rate limited") {
   f.env->limiter = std::make_shared<net::rate_limiter>(net::rate_limiter::options{1, 1, 64},
                                                        [] { return std::chrono::nanoseconds{0}; });
   const auto store = net::make_storefront_router(f.env);
-  expect(ask(store, with_body("POST", "/api/v1/carts", "")), 201,
-         R"({"cart_id":"c_new","customer_id":"","items":[],"total_cents":0,)"
-         R"("currency":null})");
+  expect(ask(store, with_body("POST", "/api/v1/carts", "")), 201, empty_cart_body("c_new", ""));
   auto r = ask(store, with_body("POST", "/api/v1/carts", ""));
-  expect(r, 429,
-         R"({"error":{"code":"rate_limited",)"
-         R"("message":"too many writes from ::; retry in 1 s"}})");
+  expect(r, 429, error_body("rate_limited", "too many writes from ::; retry in 1 s"));
   CHECK(header(r, "Retry-After") == "1");
-  expect(ask(store, get("/api/v1/carts/c_1")), 200,
-         R"({"cart_id":"c_1","customer_id":"","items":[{"sku":"A1","qty":2,)"
-         R"("price_cents":2599,"hold_id":"h_Q\"B\\ \u0001\n\t)"
-         "\x7f"
-         R"( Café ✓ 😀 bad\ufffd <b>&'x'</b>",)"
-         R"("hold_expires_at":"2025-11-28T08:30:00.123Z"},{"sku":"B\"2","qty":1,)"
-         R"("price_cents":100,"hold_id":"h_2",)"
-         R"("hold_expires_at":"1970-01-01T00:00:00.000Z"}],"total_cents":5298,)"
-         R"("currency":"EUR"})"); // reads are not limited
+  expect(ask(store, get("/api/v1/carts/c_1")), 200, cart_body("c_1", "")); // reads are not limited
   CHECK(f.env->metrics.rate_limited.load() == 1);
 }
 
@@ -730,36 +664,28 @@ TEST_CASE("bridge: admin products and stock") {
          R"("price_cents":5,"currency":"USD","available":0,"per_customer_limit":3})");
   CHECK(ask(store, get("/p/N1")).body == page); // the fake's page is the same after the drop
   expect(ask(admin, with_body("PUT", "/admin/v1/products/N1", R"({"name":"","price_cents":5})")),
-         400, R"({"error":{"code":"bad_request","message":"'name' must not be empty"}})");
+         400, error_body("bad_request", "'name' must not be empty"));
   expect(ask(admin, with_body("PUT", "/admin/v1/products/N1",
                               R"({"name":"n","price_cents":5,"currency":"eur"})")),
-         400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'currency' must be an ISO 4217 code such as \"USD\""}})");
+         400, error_body("bad_request", R"('currency' must be an ISO 4217 code such as \"USD\")"));
   expect(ask(admin, with_body("PUT", "/admin/v1/products/N1", R"({"name":"n"})")), 400,
-         R"({"error":{"code":"bad_request","message":"'price_cents' is required"}})");
+         error_body("bad_request", "'price_cents' is required"));
   expect(ask(admin, with_body("PUT", "/admin/v1/products/..", R"({"name":"n"})")), 400,
-         R"({"error":{"code":"bad_request","message":"a SKU is 1 to 64 letters,)"
-         R"( digits, '.', '_' or '-', not dots alone"}})");
+         error_body("bad_request",
+                    "a SKU is 1 to 64 letters, digits, '.', '_' or '-', not dots alone"));
   expect(ask(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"set":40})")), 200,
-         R"({"sku":"N1","on_hand":40,"held":2,"sold":1,"available":37,)"
-         R"("owner_node":"node-\"1\"","epoch":18446744073709})");
+         stock_body(40));
   expect(ask(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"add":-4})")), 200,
-         R"({"sku":"N1","on_hand":6,"held":2,"sold":1,"available":3,)"
-         R"("owner_node":"node-\"1\"","epoch":18446744073709})");
+         stock_body(6));
   expect(ask(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"add":1,"set":1})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"give exactly one of 'set' and 'add'"}})");
+         error_body("bad_request", "give exactly one of 'set' and 'add'"));
   expect(ask(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"set":-1})")), 400,
-         R"({"error":{"code":"bad_request",)"
-         R"("message":"'set' must be between 0 and 1000000000000, got -1"}})");
+         error_body("bad_request", "'set' must be between 0 and 1000000000000, got -1"));
   expect(ask(admin, with_body("POST", "/admin/v1/products/E4/stock", R"({"set":1})")), 409,
-         R"({"error":{"code":"conflict","message":"scripted"}})");
-  expect(ask(admin, get("/admin/v1/products/N1/stock")), 200,
-         R"({"sku":"N1","on_hand":10,"held":2,"sold":1,"available":7,)"
-         R"("owner_node":"node-\"1\"","epoch":18446744073709})");
+         error_body("conflict", "scripted"));
+  expect(ask(admin, get("/admin/v1/products/N1/stock")), 200, stock_body(10));
   expect(ask(admin, get("/admin/v1/products/../stock")), 404,
-         R"({"error":{"code":"not_found","message":"no such product"}})");
+         error_body("not_found", "no such product"));
 }
 
 TEST_CASE("bridge: admin hygiene") {
@@ -769,35 +695,24 @@ TEST_CASE("bridge: admin hygiene") {
   const auto admin = net::make_admin_router(f.env);
   const std::string ok = "Authorization: Bearer t0ken\r\n";
   auto r = ask(admin, get("/admin/v1/products/N1/stock"));
-  expect(r, 401,
-         R"({"error":{"code":"unauthorized",)"
-         R"("message":"a valid bearer token is required"}})");
+  expect(r, 401, error_body("unauthorized", "a valid bearer token is required"));
   CHECK(header(r, "WWW-Authenticate") == "Bearer");
   expect(ask(admin, get("/admin/v1/products/N1/stock", "Authorization: Bearer t0kem\r\n")), 401,
-         R"({"error":{"code":"unauthorized",)"
-         R"("message":"a valid bearer token is required"}})");
-  expect(ask(admin, get("/admin/v1/products/N1/stock", ok)), 200,
-         R"({"sku":"N1","on_hand":10,"held":2,"sold":1,"available":7,)"
-         R"("owner_node":"node-\"1\"","epoch":18446744073709})");
+         error_body("unauthorized", "a valid bearer token is required"));
+  expect(ask(admin, get("/admin/v1/products/N1/stock", ok)), 200, stock_body(10));
   expect(ask(admin, get("/admin/v1/products/N1/stock", ok + "Origin: https://evil\r\n")), 403,
-         R"({"error":{"code":"forbidden",)"
-         R"("message":"the Origin is neither the console's own nor in admin.allowed_)"
-         R"(origins"}})");
+         error_body("forbidden",
+                    "the Origin is neither the console's own nor in admin.allowed_origins"));
   expect(ask(admin, get("/admin/v1/products/N1/stock", ok + "Origin: null\r\n")), 403,
-         R"({"error":{"code":"forbidden",)"
-         R"("message":"the Origin is neither the console's own nor in admin.allowed_)"
-         R"(origins"}})");
+         error_body("forbidden",
+                    "the Origin is neither the console's own nor in admin.allowed_origins"));
   expect(ask(admin, get("/admin/v1/products/N1/stock", ok + "Origin: HTTP://SHOP\r\n")), 200,
-         R"({"sku":"N1","on_hand":10,"held":2,"sold":1,"available":7,)"
-         R"("owner_node":"node-\"1\"","epoch":18446744073709})");
+         stock_body(10));
   expect(ask(admin, get("/admin/v1/products/N1/stock", ok + "Origin: https://console.example\r\n")),
-         200,
-         R"({"sku":"N1","on_hand":10,"held":2,"sold":1,"available":7,)"
-         R"("owner_node":"node-\"1\"","epoch":18446744073709})");
+         200, stock_body(10));
   expect(ask(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"set":1})", ok)), 415,
-         R"({"error":{"code":"unsupported_media_type",)"
-         R"("message":"admin requests with a body need Content-Type: application/jso)"
-         R"(n"}})");
+         error_body("unsupported_media_type",
+                    "admin requests with a body need Content-Type: application/json"));
   expect(ask(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"set":1})",
                               ok + "Content-Type: Application/JSON; charset=utf-8\r\n")),
          200,
@@ -813,8 +728,7 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
          R"({"nodes":[],"shards":8,"this_node":"node-1"})");
   expect(ask(*admin, get("/admin/v1/shards")), 200, R"({"shards":[]})");
   expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n1/drain", "")), 503,
-         R"({"error":{"code":"unavailable",)"
-         R"("message":"this node is not a cluster member"}})");
+         error_body("unavailable", "this node is not a cluster member"));
   f.env->cluster.nodes = [] {
     return std::vector<net::cluster_admin::node_row>{
         {"n1", "127.0.0.1:4242", "127.0.0.1:8080", "127.0.0.1:9090", "up", 5, 12, 40},
@@ -839,7 +753,7 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n1/drain", "")), 202,
          R"({"node_id":"n1","status":"draining"})");
   expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n9/drain", "")), 404,
-         R"({"error":{"code":"not_found","message":"no such node: n9"}})");
+         error_body("not_found", "no such node: n9"));
 
   // /metrics through make_handler, which counts every status it answers.
   bridge_fixture g;

@@ -33,28 +33,10 @@ class writer {
   /// Reserves `capacity` bytes up front.
   explicit writer(std::size_t capacity) { out_.reserve(capacity); }
 
-  writer& begin_object() {
-    separate();
-    out_ += '{';
-    comma_ = false;
-    return *this;
-  }
-  writer& end_object() {
-    out_ += '}';
-    comma_ = true;
-    return *this;
-  }
-  writer& begin_array() {
-    separate();
-    out_ += '[';
-    comma_ = false;
-    return *this;
-  }
-  writer& end_array() {
-    out_ += ']';
-    comma_ = true;
-    return *this;
-  }
+  writer& begin_object() { return open('{'); }
+  writer& end_object() { return close('}'); }
+  writer& begin_array() { return open('['); }
+  writer& end_array() { return close(']'); }
 
   /// The name of the next member; the value follows with any of the value calls below.
   writer& key(std::string_view k) {
@@ -114,6 +96,18 @@ class writer {
   }
 
  private:
+  writer& open(char bracket) {
+    separate();
+    out_ += bracket;
+    comma_ = false;
+    return *this;
+  }
+  writer& close(char bracket) {
+    out_ += bracket;
+    comma_ = true;
+    return *this;
+  }
+
   /// Before a key or a value: a comma unless it is the first of its object or array.
   void separate() {
     if (comma_) {

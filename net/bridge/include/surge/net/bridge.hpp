@@ -12,7 +12,6 @@
 #include <caf/actor_system.hpp>
 
 #include "surge/actors/cart.hpp"
-#include "surge/actors/env.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"

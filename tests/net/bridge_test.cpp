@@ -790,3 +790,44 @@ surge_extra 1
 )");
   CHECK(m.content_type == "text/plain; version=0.0.4");
 }
+
+TEST_CASE("bridge: to_http_error maps every entity error to API.md's status and code") {
+  using actors::errc;
+  const struct {
+    errc code;
+    int status;
+    const char* name;
+    const char* fallback;
+  } rows[] = {
+      {errc::not_found, 404, "not_found", "not found"},
+      {errc::sold_out, 409, "sold_out", "sold out"},
+      {errc::limit_exceeded, 409, "limit_exceeded", "limit exceeded"},
+      {errc::conflict, 409, "conflict", "conflict"},
+      {errc::invalid, 400, "bad_request", "invalid request"},
+      {errc::payment_declined, 402, "payment_declined", "payment declined"},
+      {errc::hold_expired, 409, "hold_expired", "a hold expired"},
+      {errc::empty_cart, 409, "empty_cart", "the cart is empty"},
+      {errc::idempotency_conflict, 422, "idempotency_conflict",
+       "the key was used for another request"},
+      {errc::checkout_in_progress, 409, "checkout_in_progress",
+       "a checkout of this cart is under way"},
+      {errc::currency_mismatch, 409, "currency_mismatch", "the cart is in another currency"},
+      {errc::login_required, 401, "login_required", "sign in first"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.name);
+    auto r = net::to_http_error(actors::make_error(row.code, "why \"exactly\""));
+    expect(r, row.status, error_body(row.name, R"(why \"exactly\")"));
+    CHECK(r.headers.empty());
+    expect(net::to_http_error(actors::make_error(row.code)), row.status,
+           error_body(row.name, row.fallback));
+  }
+  // Unavailable, any other category (storage, CAF timeouts) and unknown codes: 503, retry.
+  for (const auto& err : {actors::make_error(errc::unavailable, "db down"),
+                          caf::make_error(caf::sec::request_timeout),
+                          caf::error{static_cast<uint8_t>(200), actors::error_category}}) {
+    auto r = net::to_http_error(err);
+    expect(r, 503, error_body("unavailable", "temporarily unavailable, retry shortly"));
+    CHECK(header(r, "Retry-After") == "1");
+  }
+}

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "surge/net/json.hpp"
+#include "surge/net/json_writer.hpp"
 
 namespace surge::net {
 
@@ -38,12 +38,10 @@ http_response error_response(int status, std::string_view code, std::string_view
   http_response r;
   r.status = status;
   r.content_type = "application/json";
-  r.body.reserve(40 + code.size() + message.size());
-  r.body += "{\"error\":{\"code\":";
-  json::append_quoted(r.body, code);
-  r.body += ",\"message\":";
-  json::append_quoted(r.body, message);
-  r.body += "}}";
+  json::writer w{40 + code.size() + message.size()};
+  w.begin_object().key("error").begin_object();
+  w.member("code", code).member("message", message);
+  r.body = w.end_object().end_object().take();
   return r;
 }
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "surge/net/json_writer.hpp"
+
 namespace surge::net::json {
 
 namespace {
@@ -511,52 +513,31 @@ void append_double(std::string& out, double d) {
   }
 }
 
-void serialize_into(std::string& out, const value& v);
+/// Writes a parsed value; recursion is bounded by the parser's depth limit (or the caller's
+/// own tree).
+struct write_visitor {
+  writer& w;
 
-struct serialize_visitor {
-  std::string& out;
-
-  void operator()(std::nullptr_t) const { out += "null"; }
-  void operator()(bool b) const { out += b ? "true" : "false"; }
-  void operator()(int64_t i) const {
-    char buf[24];
-    auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), i);
-    (void)ec; // int64 always fits in 24 bytes
-    out.append(buf, ptr);
-  }
-  void operator()(double d) const { append_double(out, d); }
-  void operator()(const std::string& s) const { append_quoted(out, s); }
+  void operator()(std::nullptr_t) const { w.null(); }
+  void operator()(bool b) const { w.boolean(b); }
+  void operator()(int64_t i) const { w.integer(i); }
+  void operator()(double d) const { w.number(d); }
+  void operator()(const std::string& s) const { w.string(s); }
   void operator()(const array& a) const {
-    out += '[';
-    bool first = true;
+    w.begin_array();
     for (const auto& e : a) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
-      serialize_into(out, e);
+      w.write(e);
     }
-    out += ']';
+    w.end_array();
   }
   void operator()(const object& o) const {
-    out += '{';
-    bool first = true;
+    w.begin_object();
     for (const auto& [k, e] : o) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
-      append_quoted(out, k);
-      out += ':';
-      serialize_into(out, e);
+      w.key(k).write(e);
     }
-    out += '}';
+    w.end_object();
   }
 };
-
-void serialize_into(std::string& out, const value& v) {
-  std::visit(serialize_visitor{out}, v.get());
-}
 
 } // namespace
 
@@ -601,9 +582,18 @@ std::variant<value, parse_error> parse(std::string_view text, const parse_limits
 }
 
 std::string serialize(const value& v) {
-  std::string out;
-  serialize_into(out, v);
-  return out;
+  return writer{}.write(v).take();
+}
+
+writer& writer::number(double d) {
+  separate();
+  append_double(out_, d);
+  return *this;
+}
+
+writer& writer::write(const value& v) {
+  std::visit(write_visitor{*this}, v.get());
+  return *this;
 }
 
 void append_quoted(std::string& out, std::string_view s) {
@@ -611,21 +601,22 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
+  std::size_t copied = 0; // bytes before this are in `out`
   std::size_t i = 0;
   while (i < n) {
     const unsigned char c = p[i];
-    if (c >= 0x80) {
-      // Valid sequences are copied; any invalid byte becomes U+FFFD so the output is valid.
-      const std::size_t len = utf8_sequence_length(p + i, n - i);
-      if (len == 0) {
-        out += "\\ufffd";
-        ++i;
-      } else {
-        out.append(s.data() + i, len);
-        i += len;
-      }
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i; // copied with its run
       continue;
     }
+    if (c >= 0x80) {
+      // Valid sequences are copied; any invalid byte becomes U+FFFD so the output is valid.
+      if (const std::size_t len = utf8_sequence_length(p + i, n - i); len > 0) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(s.data() + copied, i - copied);
     switch (c) {
     case '"':
       out += "\\\"";
@@ -649,16 +640,17 @@ void append_quoted(std::string& out, std::string_view s) {
       out += "\\t";
       break;
     default:
-      if (c < 0x20) {
+      if (c >= 0x80) {
+        out += "\\ufffd";
+      } else {
         out += "\\u00";
         out += hex[c >> 4];
         out += hex[c & 0xF];
-      } else {
-        out += static_cast<char>(c);
       }
     }
-    ++i;
+    copied = ++i;
   }
+  out.append(s.data() + copied, n - copied);
   out += '"';
 }
 

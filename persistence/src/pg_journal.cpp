@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include "pg_products.hpp"
 #include "pg_util.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
@@ -33,7 +34,6 @@ class pg_journal final : public journal {
                                                  uint64_t after) override;
   caf::expected<std::optional<snapshot>> load_snapshot(const std::string& stream) override;
   caf::expected<std::optional<product_record>> load_product(const std::string& sku) override;
-  caf::expected<std::vector<product_listing>> list_products(const product_query& q) override;
   caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) override;
 
  private:
@@ -243,18 +243,6 @@ caf::expected<std::optional<snapshot>> pg_journal::load_snapshot(const std::stri
   }
 }
 
-product_record to_product(const pqxx::row& row) {
-  product_record p;
-  p.sku = row[0].as<std::string>();
-  p.name = row[1].as<std::string>();
-  p.description = row[2].as<std::string>();
-  p.category = row[3].as<std::string>();
-  p.price_cents = row[4].as<int64_t>();
-  p.currency = row[5].as<std::string>();
-  p.per_customer_limit = row[6].as<int64_t>();
-  return p;
-}
-
 caf::expected<std::optional<product_record>> pg_journal::load_product(const std::string& sku) {
   if (!healthy_) {
     return make_error(errc::unavailable, "connection to PostgreSQL is broken");
@@ -267,48 +255,7 @@ caf::expected<std::optional<product_record>> pg_journal::load_product(const std:
     if (rows.empty()) {
       return std::optional<product_record>{};
     }
-    return std::optional<product_record>{to_product(rows[0])};
-  } catch (...) {
-    return translate();
-  }
-}
-
-caf::expected<std::vector<product_listing>> pg_journal::list_products(const product_query& q) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  const auto limit = static_cast<int64_t>(std::clamp<std::size_t>(q.limit, 1, 100));
-  // Every filter is a parameter; an unset filter is a NULL (or empty) parameter that the
-  // statement skips. A text without any word filters nothing.
-  std::optional<std::string> text;
-  if (!q.text.empty()) {
-    text = q.text;
-  }
-  std::optional<std::string> category;
-  if (!q.category.empty()) {
-    category = q.category;
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
-    auto rows = tx.exec_params(
-        "SELECT p.sku, p.name, p.description, p.category, p.price_cents, p.currency,"
-        " p.per_customer_limit, coalesce(s.on_hand - s.held - s.sold, 0) AS available"
-        " FROM products p LEFT JOIN stock s ON s.sku = p.sku"
-        " WHERE ($1::text IS NULL OR numnode(plainto_tsquery('simple', $1::text)) = 0"
-        "        OR p.search @@ plainto_tsquery('simple', $1::text))"
-        "   AND ($2::text IS NULL OR p.category = $2::text)"
-        "   AND ($3::bigint IS NULL OR p.price_cents >= $3::bigint)"
-        "   AND ($4::bigint IS NULL OR p.price_cents <= $4::bigint)"
-        "   AND (NOT $5::boolean OR coalesce(s.on_hand - s.held - s.sold, 0) > 0)"
-        "   AND p.sku > $6::text"
-        " ORDER BY p.sku LIMIT $7::bigint",
-        text, category, q.min_price, q.max_price, q.in_stock_only, q.after_sku, limit);
-    std::vector<product_listing> out;
-    out.reserve(rows.size());
-    for (const auto& row : rows) {
-      out.push_back(product_listing{to_product(row), row[7].as<int64_t>()});
-    }
-    return out;
+    return std::optional<product_record>{detail::product_of(rows[0])};
   } catch (...) {
     return translate();
   }
@@ -330,11 +277,7 @@ caf::expected<std::vector<std::string>> pg_journal::skus_holding(std::size_t lim
 } // namespace
 
 caf::expected<std::unique_ptr<journal>> make_pg_journal(const std::string& url) {
-  auto conn = detail::connect(url);
-  if (!conn) {
-    return std::move(conn.error());
-  }
-  return std::unique_ptr<journal>{new pg_journal(std::move(*conn))};
+  return detail::open_adapter<journal, pg_journal>(url);
 }
 
 } // namespace surge::persistence

@@ -95,4 +95,15 @@ inline std::vector<std::string> first_column(const pqxx::result& rows) {
   return out;
 }
 
+/// A new `Impl` (an adapter built from its connection) on a connection to `url`, as its
+/// interface `Interface`; errc::unavailable when it cannot connect. The make_pg_* factories.
+template <class Interface, class Impl>
+caf::expected<std::unique_ptr<Interface>> open_adapter(const std::string& url) {
+  auto conn = connect(url);
+  if (!conn) {
+    return std::move(conn.error());
+  }
+  return std::unique_ptr<Interface>{new Impl(std::move(*conn))};
+}
+
 } // namespace surge::persistence::detail

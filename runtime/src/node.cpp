@@ -11,6 +11,7 @@
 #include "surge/net/bridge.hpp"
 #include "surge/net/payments/gateway.hpp"
 #include "surge/net/server.hpp"
+#include "surge/persistence/catalog.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/runtime/entity_layer.hpp"
@@ -36,6 +37,9 @@ struct node::impl {
   std::unique_ptr<order_reconciler> reconciler;
   std::unique_ptr<hold_sweeper> sweeper;
   std::unique_ptr<outbox_relay> relay;
+  /// Catalog reads for listings (storage.threads connections, made on first use): the bridge's
+  /// own pool, so that browsing never queues behind SKU activations on the entities' pools.
+  std::unique_ptr<persistence::catalog_pool> catalog;
   std::shared_ptr<net::bridge_env> bridge;
   net::cidr_set trusted_proxies;              ///< http.trusted_proxies, parsed by start()
   std::shared_ptr<net::rate_limiter> limiter; ///< limits.ip_*; nullptr when ip_rate is 0
@@ -92,7 +96,17 @@ struct node::impl {
     bridge->skus = e.skus.get();
     bridge->carts = e.carts.get();
     bridge->orders = e.orders.get();
-    bridge->pg = e.pg.get();
+    catalog = std::make_unique<persistence::catalog_pool>(
+        "catalog", opts.storage_threads,
+        [url = opts.pg_url]() -> std::unique_ptr<persistence::catalog> {
+          auto c = persistence::make_pg_catalog(url);
+          if (!c) {
+            logger()->warn("PostgreSQL connection failed (catalog): {}", caf::to_string(c.error()));
+            return nullptr;
+          }
+          return std::move(*c);
+        });
+    bridge->catalog = catalog.get();
     bridge->callers = net::spawn_callers(*e.sys, std::max<std::size_t>(opts.http_io_threads, 2));
     bridge->call_timeout = opts.http_request_timeout - std::chrono::milliseconds{500};
     if (opts.http_page_cache.count() > 0) {
@@ -249,6 +263,9 @@ void node::stop() {
   }
   if (d.admin) {
     d.admin->stop();
+  }
+  if (d.catalog) {
+    d.catalog->stop(); // answers the listings still queued
   }
   d.reconciler.reset();
   d.sweeper.reset();

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <optional>
 
+#include <caf/error.hpp>
+
 #include "surge/persistence/errors.hpp"
 
 namespace surge::fakes {
@@ -50,6 +52,19 @@ class fake_server {
 
   /// REQUIRES: mtx_ held.
   bool down_locked() const { return down_; }
+
+  /// What a call on a connection whose health is `healthy` meets: errc::unavailable when it is
+  /// broken, or when the server is down (which breaks it). REQUIRES: mtx_ held.
+  caf::error check_connection_locked(bool& healthy) const {
+    if (!healthy) {
+      return persistence::make_error(persistence::errc::unavailable, "connection is broken");
+    }
+    if (down_) {
+      healthy = false;
+      return persistence::make_error(persistence::errc::unavailable, "the server is down");
+    }
+    return caf::none;
+  }
 
   mutable std::mutex mtx_;
 

@@ -3,7 +3,6 @@
 // In-memory twin of the PostgreSQL journal, for unit tests. Header-only.
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -21,32 +20,9 @@
 
 namespace surge::fakes {
 
-namespace detail {
-
-/// Lower-case ASCII words of `text`, split at every non-alphanumeric character: close to what
-/// PostgreSQL's 'simple' text-search configuration indexes for plain words.
-inline std::set<std::string> words(const std::string& text) {
-  std::set<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || u >= 0x80) {
-      cur += static_cast<char>(std::tolower(u));
-    } else if (!cur.empty()) {
-      out.insert(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) {
-    out.insert(std::move(cur));
-  }
-  return out;
-}
-
-} // namespace detail
-
 /// The "server" that memory_journal instances connect to: share one between instances (one per
-/// thread) to have them see the same data. Its writes are commits. Thread-safe.
+/// thread) to have them see the same data (memory_catalog.hpp reads it too). Its writes are
+/// commits. Thread-safe.
 class memory_journal_state : public fake_server {
  public:
   /// Every commit takes at least this long (outside the lock), like a round trip + fsync.
@@ -75,6 +51,7 @@ class memory_journal_state : public fake_server {
 
  private:
   friend class memory_journal;
+  friend class memory_catalog;
 
   std::map<std::string, std::map<uint64_t, std::string>> journal_;
   std::map<std::string, persistence::snapshot> snapshots_;
@@ -85,8 +62,8 @@ class memory_journal_state : public fake_server {
 };
 
 /// One "connection" to a memory_journal_state, with the semantics of the PostgreSQL journal:
-/// all-or-nothing commits, errc::conflict on a duplicate (stream, seq), newest snapshot kept,
-/// listings in byte order of sku. Not thread-safe (like a connection); the state is.
+/// all-or-nothing commits, errc::conflict on a duplicate (stream, seq), newest snapshot kept. Not
+/// thread-safe (like a connection); the state is.
 class memory_journal final : public persistence::journal {
  public:
   explicit memory_journal(std::shared_ptr<memory_journal_state> state)
@@ -213,43 +190,6 @@ class memory_journal final : public persistence::journal {
     return out;
   }
 
-  caf::expected<std::vector<persistence::product_listing>>
-  list_products(const persistence::product_query& q) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_down_locked()) {
-      return err;
-    }
-    const auto limit = std::clamp<std::size_t>(q.limit, 1, 100);
-    const auto wanted = detail::words(q.text);
-    std::vector<persistence::product_listing> out;
-    for (auto i = state_->products_.upper_bound(q.after_sku);
-         i != state_->products_.end() && out.size() < limit; ++i) {
-      const auto& p = i->second;
-      int64_t available = 0;
-      if (auto s = state_->stock_.find(p.sku); s != state_->stock_.end()) {
-        available = s->second.on_hand - s->second.held - s->second.sold;
-      }
-      if (!q.category.empty() && p.category != q.category) {
-        continue;
-      }
-      if ((q.min_price && p.price_cents < *q.min_price) ||
-          (q.max_price && p.price_cents > *q.max_price)) {
-        continue;
-      }
-      if (q.in_stock_only && available <= 0) {
-        continue;
-      }
-      if (!wanted.empty()) {
-        const auto have = detail::words(p.name + " " + p.description + " " + p.category);
-        if (!std::includes(have.begin(), have.end(), wanted.begin(), wanted.end())) {
-          continue;
-        }
-      }
-      out.push_back({p, available});
-    }
-    return out;
-  }
-
  private:
   caf::error injected_error(persistence::errc code) {
     if (code == persistence::errc::unavailable) {
@@ -260,16 +200,7 @@ class memory_journal final : public persistence::journal {
   }
 
   /// REQUIRES: state_->mtx_ held.
-  caf::error check_down_locked() {
-    if (!healthy_) {
-      return persistence::make_error(persistence::errc::unavailable, "connection is broken");
-    }
-    if (state_->down_locked()) {
-      healthy_ = false;
-      return persistence::make_error(persistence::errc::unavailable, "memory journal is down");
-    }
-    return caf::none;
-  }
+  caf::error check_down_locked() { return state_->check_connection_locked(healthy_); }
 
   const std::shared_ptr<memory_journal_state> state_;
   bool healthy_ = true;

@@ -1,6 +1,7 @@
 // libFuzzer target: one HTTP request through parse_request (default limits) and, when it parses,
 // through a router with API.md's storefront and admin routes whose handlers parse the JSON body
-// and check that its serialization parses back to the same text; its X-Forwarded-For goes
+// and check that json::writer's text of what was read parses back to the same value (also nested
+// in a document) and that serialize() writes that text; its X-Forwarded-For goes
 // through client_address. The raw input is also read as an http.trusted_proxies list and as an
 // X-Forwarded-For value. Any crash, sanitizer report or failed check (abort) is a bug.
 
@@ -15,6 +16,7 @@
 
 #include "surge/net/address.hpp"
 #include "surge/net/json.hpp"
+#include "surge/net/json_writer.hpp"
 #include "surge/net/request_parser.hpp"
 #include "surge/net/router.hpp"
 
@@ -46,11 +48,23 @@ void json_round_trip(const std::string& body) {
     check_error_body(net::error_response(400, "bad_request", err->message));
     return;
   }
-  const std::string once = json::serialize(std::get<json::value>(parsed));
-  check(json::valid_utf8(once), "serialization is valid UTF-8");
+  const auto& read = std::get<json::value>(parsed);
+  // What the parser read, written by json::writer, parses back to the same value.
+  const std::string once = json::writer{body.size()}.write(read).take();
+  check(json::valid_utf8(once), "the writer's text is valid UTF-8");
   auto again = json::parse(once);
-  check(std::holds_alternative<json::value>(again), "serialization parses");
-  check(json::serialize(std::get<json::value>(again)) == once, "round trip is stable");
+  check(std::holds_alternative<json::value>(again), "the writer's text parses");
+  check(std::get<json::value>(again) == read, "written and parsed again: the same value");
+  check(json::serialize(std::get<json::value>(again)) == once, "serialize writes the same text");
+  // Inside a document, as a member and an array element, the same holds.
+  json::writer w;
+  w.begin_object().key("v").write(read).key("a").begin_array().write(read).end_array();
+  json::parse_limits deeper;
+  deeper.max_depth += 2;
+  auto nested = json::parse(w.end_object().take(), deeper);
+  check(std::holds_alternative<json::value>(nested), "a nested write parses");
+  const auto& doc = std::get<json::value>(nested);
+  check(doc.find("v") != nullptr && *doc.find("v") == read, "the member is the value");
 }
 
 net::router make_router() {

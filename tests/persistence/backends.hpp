@@ -1,8 +1,9 @@
 #pragma once
 
 // The journal backends every behaviour case runs against: the in-memory fake and real
-// PostgreSQL (a fresh migrated database per case). Each backend makes connections (journals)
-// to one shared "server" and can break the live connections.
+// PostgreSQL (a fresh migrated database per case). Each backend makes connections (journals,
+// and catalogs that read what the journals commit) to one shared "server" and can break the
+// live connections.
 
 #include <atomic>
 #include <memory>
@@ -11,7 +12,9 @@
 #include <doctest/doctest.h>
 #include <pqxx/pqxx>
 
+#include "memory_catalog.hpp"
 #include "memory_journal.hpp"
+#include "surge/persistence/catalog.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
@@ -27,6 +30,10 @@ struct fake_backend {
 
   std::unique_ptr<persistence::journal> connect() {
     return std::make_unique<fakes::memory_journal>(state);
+  }
+
+  std::unique_ptr<persistence::catalog> catalog() {
+    return std::make_unique<fakes::memory_catalog>(state);
   }
 
   /// Makes batching likely in queue tests, as a real round trip + fsync does.
@@ -45,6 +52,12 @@ struct pg_backend {
     auto j = persistence::make_pg_journal(db.url());
     REQUIRE_MESSAGE(j, "cannot connect to " << db.url() << ": " << caf::to_string(j.error()));
     return std::move(*j);
+  }
+
+  std::unique_ptr<persistence::catalog> catalog() {
+    auto c = persistence::make_pg_catalog(db.url());
+    REQUIRE_MESSAGE(c, "cannot connect to " << db.url() << ": " << caf::to_string(c.error()));
+    return std::move(*c);
   }
 
   void simulate_latency() {}

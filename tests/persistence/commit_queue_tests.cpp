@@ -104,9 +104,6 @@ class gated_journal final : public journal {
   caf::expected<std::optional<product_record>> load_product(const std::string& s) override {
     return inner_->load_product(s);
   }
-  caf::expected<std::vector<product_listing>> list_products(const product_query& q) override {
-    return inner_->list_products(q);
-  }
   caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) override {
     return inner_->skus_holding(limit);
   }

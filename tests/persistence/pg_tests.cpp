@@ -62,6 +62,9 @@ TEST_CASE("pg: an unreachable server is errc::unavailable, not an exception") {
   auto j = make_pg_journal(bad);
   REQUIRE(!j);
   CHECK_MESSAGE(is(j.error(), errc::unavailable), caf::to_string(j.error()));
+  auto c = make_pg_catalog(bad);
+  REQUIRE(!c);
+  CHECK_MESSAGE(is(c.error(), errc::unavailable), caf::to_string(c.error()));
   auto err = migrate(bad);
   CHECK(is(err, errc::unavailable));
 }
@@ -69,19 +72,26 @@ TEST_CASE("pg: an unreachable server is errc::unavailable, not an exception") {
 TEST_CASE("pg: a connection killed by the server reports unavailable and unhealthy") {
   pg_backend backend;
   auto j = backend.connect();
+  auto c = backend.catalog();
   REQUIRE(j->read("sku:a", 0));
+  REQUIRE(c->list_products({}));
   backend.break_connections();
   auto r = j->read("sku:a", 0);
   REQUIRE(!r);
   CHECK_MESSAGE(is(r.error(), errc::unavailable), caf::to_string(r.error()));
   CHECK(!j->healthy());
-  commit_request c;
-  c.batch = journal_batch{"sku:a", 1, "x"};
-  CHECK(is(j->commit(std::vector<commit_request>{c}), errc::unavailable));
-  CHECK(is(j->list_products({}).error(), errc::unavailable));
-  // A new connection works.
+  commit_request commit;
+  commit.batch = journal_batch{"sku:a", 1, "x"};
+  CHECK(is(j->commit(std::vector<commit_request>{commit}), errc::unavailable));
+  auto listed = c->list_products({});
+  REQUIRE(!listed);
+  CHECK_MESSAGE(is(listed.error(), errc::unavailable), caf::to_string(listed.error()));
+  CHECK(!c->healthy());
+  CHECK(is(c->list_products({}).error(), errc::unavailable));
+  // New connections work.
   auto j2 = backend.connect();
-  CHECK(!j2->commit(std::vector<commit_request>{c}));
+  CHECK(!j2->commit(std::vector<commit_request>{commit}));
+  CHECK(backend.catalog()->list_products({}));
 }
 
 TEST_CASE("pg: commit latency (informational)") {

@@ -46,6 +46,9 @@ class value {
   /// "null", "boolean", "integer", "number", "string", "array", "object": for error messages.
   const char* type_name() const;
 
+  /// Same type and same contents (members in the same order); 1 and 1.0 differ.
+  bool operator==(const value& other) const = default;
+
  private:
   storage v_;
 };
@@ -65,7 +68,8 @@ struct parse_limits {
 /// comments, trailing commas, NaN or leading zeros; duplicate object keys are an error.
 std::variant<value, parse_error> parse(std::string_view text, const parse_limits& limits = {});
 
-/// Compact serialization; strings are escaped per RFC 8259 (control characters as \u00XX).
+/// Compact serialization (a json::writer, json_writer.hpp); strings are escaped per RFC 8259
+/// (control characters as \u00XX). parse(serialize(v)) == v for every value parse() returns.
 std::string serialize(const value& v);
 
 /// Appends `s` as a quoted, escaped JSON string to `out`.

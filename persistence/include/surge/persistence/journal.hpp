@@ -14,7 +14,8 @@
 
 namespace surge::persistence {
 
-/// The durable journal of entities, their snapshots and the rows committed with them.
+/// The durable journal of entities, their snapshots and the rows committed with them (the stock
+/// projection and the products that listings read through catalog.hpp).
 ///
 /// An instance is one connection: it is NOT thread-safe and its calls block. Use it from one
 /// dedicated thread (see commit_queue, worker_pool); never from a CAF scheduler thread.
@@ -40,9 +41,6 @@ class journal {
 
   /// The catalog row of `sku`, or nullopt.
   virtual caf::expected<std::optional<product_record>> load_product(const std::string& sku) = 0;
-
-  /// A page of the catalog joined with the stock projection, ordered by sku.
-  virtual caf::expected<std::vector<product_listing>> list_products(const product_query& q) = 0;
 
   /// SKUs whose stock projection shows live holds (held > 0), at most `limit`, by sku: the
   /// ones whose holds must be expired by an active SKU actor.

@@ -12,7 +12,6 @@
 #include <caf/actor_system.hpp>
 
 #include "surge/actors/cart.hpp"
-#include "surge/actors/env.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
@@ -20,6 +19,7 @@
 #include "surge/net/page_cache.hpp"
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
+#include "surge/persistence/catalog.hpp"
 
 namespace surge::net {
 
@@ -65,7 +65,8 @@ struct bridge_env {
   actors::sku_directory* skus = nullptr;
   actors::cart_directory* carts = nullptr;
   actors::order_directory* orders = nullptr;
-  actors::pg_pool* pg = nullptr;
+  /// Listings (GET /api/v1/products) read the catalog on these threads, never an I/O thread's.
+  persistence::catalog_pool* catalog = nullptr;
   /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
   std::vector<caf::actor> callers;
   std::chrono::milliseconds call_timeout{8000};

@@ -1,0 +1,152 @@
+// The admin API (behind admin_only): products and stock on the SKU actors, the cluster, shards
+// and drain from cluster_admin, and /metrics.
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <variant>
+
+#include "call.hpp"
+#include "encode.hpp"
+#include "errors.hpp"
+#include "handlers.hpp"
+#include "json_body.hpp"
+#include "validation.hpp"
+
+namespace surge::net::bridge {
+
+void put_product(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p,
+                 responder r) {
+  if (!valid_sku(p[0])) {
+    return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-', not dots alone"));
+  }
+  auto body = object_body(req, false, r);
+  if (!body) {
+    return;
+  }
+  const auto& obj = *body;
+  std::string err;
+  persistence::product_record rec;
+  rec.sku = p[0];
+  auto name = string_field(obj, "name", 200, true, "", err);
+  auto description = name ? string_field(obj, "description", 5000, false, "", err) : std::nullopt;
+  auto category = description ? string_field(obj, "category", 100, false, "", err) : std::nullopt;
+  auto currency = category ? string_field(obj, "currency", 3, false, "USD", err) : std::nullopt;
+  auto price = currency ? int_field(obj, "price_cents", 0, max_money, true, 0, err) : std::nullopt;
+  auto limit =
+      price ? int_field(obj, "per_customer_limit", 0, max_qty, false, 0, err) : std::nullopt;
+  if (!limit) {
+    return r(bad_request(err));
+  }
+  if (name->empty()) {
+    return r(bad_request("'name' must not be empty"));
+  }
+  if (currency->size() != 3 || !std::all_of(currency->begin(), currency->end(),
+                                            [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return r(bad_request("'currency' must be an ISO 4217 code such as \"USD\""));
+  }
+  rec.name = *name;
+  rec.description = *description;
+  rec.category = *category;
+  rec.currency = *currency;
+  rec.price_cents = *price;
+  rec.per_customer_limit = *limit;
+  call<actors::product_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [env, sku = p[0]](actors::product_view& v) {
+        drop_cached(*env, sku);
+        return json_response(200, product_json(v));
+      },
+      actors::product_atom::value, rec);
+}
+
+void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  auto body = object_body(req, false, r);
+  if (!body) {
+    return;
+  }
+  const auto& obj = *body;
+  bool has_set = obj.find("set") != nullptr;
+  bool has_add = obj.find("add") != nullptr;
+  if (has_set == has_add) {
+    return r(bad_request("give exactly one of 'set' and 'add'"));
+  }
+  std::string err;
+  auto value = has_set ? int_field(obj, "set", 0, max_money, true, 0, err)
+                       : int_field(obj, "add", -max_money, max_money, true, 0, err);
+  if (!value) {
+    return r(bad_request(err));
+  }
+  call<actors::stock_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [env, sku = p[0]](actors::stock_view& s) {
+        drop_cached(*env, sku);
+        return json_response(200, stock_json(s));
+      },
+      actors::stock_atom::value, actors::stock_change{has_set, *value});
+}
+
+void get_stock(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  call<actors::stock_view>(*env, env->skus->acquire(p[0]), std::move(r), answer(200, stock_json),
+                           actors::stock_atom::value);
+}
+
+void get_cluster(std::shared_ptr<bridge_env> env, http_request&&, path_params&&, responder r) {
+  auto nodes = env->cluster.nodes ? env->cluster.nodes() : std::vector<cluster_admin::node_row>{};
+  r(json_response(200, cluster_json(nodes, env->shards, env->node_id)));
+}
+
+void get_shards(std::shared_ptr<bridge_env> env, http_request&&, path_params&&, responder r) {
+  auto shards =
+      env->cluster.shards ? env->cluster.shards() : std::vector<cluster_admin::shard_row>{};
+  r(json_response(200, shards_json(shards)));
+}
+
+void post_drain(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p, responder r) {
+  if (!env->cluster.drain) {
+    return r(error_response(503, "unavailable", "this node is not a cluster member"));
+  }
+  env->cluster.drain(p[0], [r = std::move(r), node = p[0]](bool found) {
+    if (!found) {
+      return r(error_response(404, "not_found", "no such node: " + node));
+    }
+    r(json_response(202, drain_json(node)));
+  });
+}
+
+void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, path_params&&, responder r) {
+  std::ostringstream out;
+  out << "# HELP surge_up 1 while the node serves.\n# TYPE surge_up gauge\nsurge_up "
+      << (serving(*env) ? 1 : 0) << "\n";
+  out << "# HELP surge_http_responses_total HTTP responses by status.\n"
+         "# TYPE surge_http_responses_total counter\n";
+  for (int s = 100; s < 600; ++s) {
+    auto n = env->metrics.by_status[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
+    if (n > 0) {
+      out << "surge_http_responses_total{code=\"" << s << "\"} " << n << "\n";
+    }
+  }
+  out << "# HELP surge_http_rate_limited_total Storefront writes refused 429 rate_limited.\n"
+         "# TYPE surge_http_rate_limited_total counter\n"
+      << "surge_http_rate_limited_total "
+      << env->metrics.rate_limited.load(std::memory_order_relaxed) << "\n";
+  out << "# HELP surge_entities_active Live entity actors on this node.\n"
+         "# TYPE surge_entities_active gauge\n"
+      << "surge_entities_active{kind=\"sku\"} " << env->skus->size() << "\n"
+      << "surge_entities_active{kind=\"cart\"} " << env->carts->size() << "\n";
+  if (env->extra_metrics) {
+    out << env->extra_metrics();
+  }
+  http_response resp;
+  resp.content_type = "text/plain; version=0.0.4";
+  resp.body = out.str();
+  r(std::move(resp));
+}
+
+} // namespace surge::net::bridge

@@ -1,0 +1,150 @@
+#include "encode.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace surge::net {
+
+namespace bridge {
+
+namespace {
+
+/// Bytes a product object takes besides its strings (keys, punctuation, numbers).
+constexpr std::size_t product_overhead = 160;
+
+std::size_t product_size(const persistence::product_record& p) {
+  return product_overhead + p.sku.size() + p.name.size() + p.description.size() +
+         p.category.size() + p.currency.size();
+}
+
+} // namespace
+
+void write_product(json::writer& w, const persistence::product_record& p, int64_t available) {
+  w.begin_object();
+  w.member("sku", p.sku).member("name", p.name).member("description", p.description);
+  w.member("category", p.category).member("price_cents", p.price_cents);
+  w.member("currency", p.currency).member("available", std::max<int64_t>(available, 0));
+  w.member("per_customer_limit", p.per_customer_limit);
+  w.end_object();
+}
+
+std::string product_json(const actors::product_view& v) {
+  json::writer w{product_size(v.product)};
+  write_product(w, v.product, v.available);
+  return w.take();
+}
+
+std::string listing_json(const std::vector<persistence::product_listing>& page, std::size_t limit) {
+  std::size_t size = 48;
+  for (const auto& item : page) {
+    size += product_size(item.product);
+  }
+  json::writer w{size};
+  w.begin_object().key("items").begin_array();
+  for (const auto& item : page) {
+    write_product(w, item.product, item.available);
+  }
+  w.end_array().key("next_cursor");
+  if (page.size() == limit && !page.empty()) {
+    w.string(page.back().product.sku);
+  } else {
+    w.null();
+  }
+  return w.end_object().take();
+}
+
+std::string cart_json(const actors::cart_view& c) {
+  json::writer w{128 + c.items.size() * 192};
+  w.begin_object().member("cart_id", c.cart_id).member("customer_id", c.customer_id);
+  w.key("items").begin_array();
+  for (const auto& l : c.items) {
+    w.begin_object().member("sku", l.sku).member("qty", l.qty);
+    w.member("price_cents", l.price_cents).member("hold_id", l.hold_id);
+    w.member("hold_expires_at", rfc3339_ms(l.hold_expires_at_ms)).end_object();
+  }
+  w.end_array().member("total_cents", c.total_cents);
+  if (c.currency.empty()) {
+    w.member_null("currency"); // no line yet: the first one fixes it
+  } else {
+    w.member("currency", c.currency);
+  }
+  return w.end_object().take();
+}
+
+std::string order_json(const actors::order_view& o) {
+  json::writer w{256 + o.lines.size() * 96};
+  w.begin_object().member("order_id", o.order_id).member("cart_id", o.cart_id);
+  w.member("status", o.status).key("lines").begin_array();
+  for (const auto& l : o.lines) {
+    w.begin_object().member("sku", l.sku).member("qty", l.qty);
+    w.member("price_cents", l.price_cents).end_object();
+  }
+  w.end_array().member("total_cents", o.total_cents).member("currency", o.currency);
+  w.member("created_at", rfc3339_ms(o.created_at_ms));
+  if (!o.refund_status.empty()) {
+    // A cancelled order that had been charged says what became of the money.
+    w.key("refund").begin_object().member("status", o.refund_status);
+    w.member("amount_cents", o.refunded_cents).end_object();
+  }
+  return w.end_object().take();
+}
+
+std::string stock_json(const actors::stock_view& s) {
+  json::writer w{160 + s.sku.size() + s.owner_node.size()};
+  w.begin_object().member("sku", s.sku).member("on_hand", s.on_hand).member("held", s.held);
+  w.member("sold", s.sold).member("available", s.available);
+  w.member("owner_node", s.owner_node).member("epoch", static_cast<int64_t>(s.epoch));
+  return w.end_object().take();
+}
+
+std::string cluster_json(const std::vector<cluster_admin::node_row>& nodes, uint32_t shards,
+                         std::string_view this_node) {
+  json::writer w{64 + nodes.size() * 256};
+  w.begin_object().key("nodes").begin_array();
+  for (const auto& n : nodes) {
+    w.begin_object().member("node_id", n.node_id).member("address", n.address);
+    w.member("http_address", n.http_address).member("admin_address", n.admin_address);
+    w.member("status", n.status).member("shards", static_cast<int64_t>(n.shards));
+    w.member("actors", static_cast<int64_t>(n.actors));
+    w.member("heartbeat_age_ms", n.heartbeat_age_ms).end_object();
+  }
+  w.end_array().member("shards", static_cast<int64_t>(shards)).member("this_node", this_node);
+  return w.end_object().take();
+}
+
+std::string shards_json(const std::vector<cluster_admin::shard_row>& shards) {
+  json::writer w{16 + shards.size() * 80};
+  w.begin_object().key("shards").begin_array();
+  for (const auto& s : shards) {
+    w.begin_object().member("shard", static_cast<int64_t>(s.shard)).member("owner", s.owner);
+    w.member("epoch", static_cast<int64_t>(s.epoch)).member("target", s.target).end_object();
+  }
+  return w.end_array().end_object().take();
+}
+
+std::string drain_json(std::string_view node_id) {
+  json::writer w{40 + node_id.size()};
+  w.begin_object().member("node_id", node_id).member("status", "draining");
+  return w.end_object().take();
+}
+
+std::string status_json(std::string_view status) {
+  json::writer w{16 + status.size()};
+  return w.begin_object().member("status", status).end_object().take();
+}
+
+} // namespace bridge
+
+std::string rfc3339_ms(int64_t unix_ms) {
+  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
+}
+
+} // namespace surge::net

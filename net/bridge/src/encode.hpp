@@ -1,0 +1,51 @@
+#pragma once
+
+// The JSON bodies the bridge answers with (private to the bridge): API.md's product, cart,
+// order and stock objects and the listing, admin and health bodies, each written once with a
+// json::writer. Pure functions; their exact bytes are pinned by tests/net/bridge_test.cpp.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "surge/actors/messages.hpp"
+#include "surge/net/bridge.hpp"
+#include "surge/net/json_writer.hpp"
+#include "surge/persistence/records.hpp"
+
+namespace surge::net::bridge {
+
+/// API.md's product object as the next value of `w`; a negative `available` shows as 0.
+void write_product(json::writer& w, const persistence::product_record& p, int64_t available);
+
+std::string product_json(const actors::product_view& v);
+
+/// {"items":[product...],"next_cursor":...}: the cursor is the last sku when the page is full
+/// (`limit` items), else null.
+std::string listing_json(const std::vector<persistence::product_listing>& page, std::size_t limit);
+
+/// API.md's cart object; an empty cart's currency is null.
+std::string cart_json(const actors::cart_view& c);
+
+/// API.md's order object, with "refund":{"status","amount_cents"} when a charged order was
+/// cancelled.
+std::string order_json(const actors::order_view& o);
+
+/// API.md's stock object.
+std::string stock_json(const actors::stock_view& s);
+
+/// GET /admin/v1/cluster: {"nodes":[...],"shards":N,"this_node":...}.
+std::string cluster_json(const std::vector<cluster_admin::node_row>& nodes, uint32_t shards,
+                         std::string_view this_node);
+
+/// GET /admin/v1/shards: {"shards":[{"shard","owner","epoch","target"}...]}.
+std::string shards_json(const std::vector<cluster_admin::shard_row>& shards);
+
+/// POST /admin/v1/nodes/{node_id}/drain: {"node_id":...,"status":"draining"}.
+std::string drain_json(std::string_view node_id);
+
+/// {"status":...}: /healthz, /readyz.
+std::string status_json(std::string_view status);
+
+} // namespace surge::net::bridge

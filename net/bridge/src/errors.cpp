@@ -1,0 +1,72 @@
+#include "errors.hpp"
+
+#include "surge/actors/errors.hpp"
+#include "surge/net/bridge.hpp"
+
+namespace surge::net {
+
+namespace bridge {
+
+http_response json_response(int status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http_response bad_request(std::string_view msg) {
+  return error_response(400, "bad_request", msg);
+}
+
+http_response not_found(std::string_view msg) {
+  return error_response(404, "not_found", msg);
+}
+
+} // namespace bridge
+
+namespace {
+
+/// How an entity's error answers: status, API.md code, and the message when it carries none.
+struct error_mapping {
+  actors::errc code;
+  int status;
+  const char* name;
+  const char* fallback;
+};
+
+constexpr error_mapping error_mappings[] = {
+    {actors::errc::not_found, 404, "not_found", "not found"},
+    {actors::errc::sold_out, 409, "sold_out", "sold out"},
+    {actors::errc::limit_exceeded, 409, "limit_exceeded", "limit exceeded"},
+    {actors::errc::conflict, 409, "conflict", "conflict"},
+    {actors::errc::invalid, 400, "bad_request", "invalid request"},
+    {actors::errc::payment_declined, 402, "payment_declined", "payment declined"},
+    {actors::errc::hold_expired, 409, "hold_expired", "a hold expired"},
+    {actors::errc::empty_cart, 409, "empty_cart", "the cart is empty"},
+    {actors::errc::idempotency_conflict, 422, "idempotency_conflict",
+     "the key was used for another request"},
+    {actors::errc::checkout_in_progress, 409, "checkout_in_progress",
+     "a checkout of this cart is under way"},
+    {actors::errc::currency_mismatch, 409, "currency_mismatch", "the cart is in another currency"},
+    {actors::errc::login_required, 401, "login_required", "sign in first"},
+};
+
+} // namespace
+
+http_response to_http_error(const caf::error& err) {
+  if (err.category() == actors::error_category) {
+    for (const auto& m : error_mappings) {
+      if (err.code() == static_cast<uint8_t>(m.code)) {
+        auto msg = actors::message_of(err);
+        return error_response(m.status, m.name, msg.empty() ? m.fallback : msg);
+      }
+    }
+  }
+  // Storage failures, timeouts, entities that went away (errc::unavailable and anything not
+  // above): nothing was acknowledged, and the client may retry.
+  auto resp = error_response(503, "unavailable", "temporarily unavailable, retry shortly");
+  resp.headers.emplace_back("Retry-After", "1");
+  return resp;
+}
+
+} // namespace surge::net

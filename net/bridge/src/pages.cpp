@@ -1,0 +1,169 @@
+// GET /p/{sku}: the product page as HTML with ETag and Cache-Control, rendered from the SKU
+// actor's product and cached in bridge_env::pages.
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "call.hpp"
+#include "errors.hpp"
+#include "handlers.hpp"
+#include "validation.hpp"
+
+namespace surge::net::bridge {
+
+namespace {
+
+/// Appends `s` escaped for HTML text and attribute values (& < > " '); other bytes unchanged.
+void append_html(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
+    }
+  }
+}
+
+/// "25.99 EUR".
+std::string money(int64_t cents, const std::string& currency) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%lld.%02lld %s", static_cast<long long>(cents / 100),
+                static_cast<long long>(cents % 100), currency.c_str());
+  return buf;
+}
+
+/// The product page: name, price, description, "N available" or "Sold out", category.
+std::string product_page(const actors::product_view& v) {
+  const auto& p = v.product;
+  std::string out = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>";
+  append_html(out, p.name);
+  out += "</title><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+         "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 "
+         "1rem}.price{font-size:1.5rem;font-weight:600}.stock{color:#555}</style></head><body>"
+         "<main><h1>";
+  append_html(out, p.name);
+  out += "</h1><p class=\"price\">";
+  append_html(out, money(p.price_cents, p.currency));
+  out += "</p><p>";
+  append_html(out, p.description);
+  out += "</p><p class=\"stock\" data-sku=\"";
+  append_html(out, p.sku);
+  out += "\">";
+  out += v.available > 0 ? std::to_string(v.available) + " available" : std::string{"Sold out"};
+  out += "</p><p>Category: ";
+  append_html(out, p.category);
+  out += "</p></main></body></html>\n";
+  return out;
+}
+
+/// A strong ETag of `body`: its FNV-1a 64 hash in hex, quoted.
+std::string etag_of(std::string_view body) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : body) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "\"%016llx\"", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+/// True when If-None-Match `if_none_match` names `etag` (weakly) or is "*".
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  // A list of entity tags, possibly weak (W/"..."), or "*".
+  std::size_t pos = 0;
+  while (pos < if_none_match.size()) {
+    auto comma = if_none_match.find(',', pos);
+    auto tok = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos
+                                                                         : comma - pos);
+    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) {
+      tok.remove_prefix(1);
+    }
+    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) {
+      tok.remove_suffix(1);
+    }
+    if (tok.substr(0, 2) == "W/") {
+      tok.remove_prefix(2);
+    }
+    if (tok == "*" || tok == etag) {
+      return true;
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    pos = comma + 1;
+  }
+  return false;
+}
+
+/// The page with its ETag and caching headers; 304 without a body when `if_none_match` names it.
+http_response page_response(const page_cache::page& pg, const std::string& if_none_match) {
+  http_response resp;
+  resp.content_type = "text/html; charset=utf-8";
+  resp.headers.emplace_back("ETag", pg.etag);
+  resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
+  if (!if_none_match.empty() && etag_matches(if_none_match, pg.etag)) {
+    resp.status = 304;
+  } else {
+    resp.body = pg.body;
+  }
+  return resp;
+}
+
+} // namespace
+
+void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p, responder r) {
+  if (!valid_sku(p[0])) {
+    return r(not_found("no such product"));
+  }
+  std::string inm{req.header("if-none-match").value_or("")};
+  const auto asked = page_cache::clock::now();
+  uint64_t generation = 0;
+  if (env->pages) {
+    if (auto hit = env->pages->get(p[0], asked)) {
+      return r(page_response(*hit, inm));
+    }
+    generation = env->pages->generation();
+  }
+  call<actors::product_view>(
+      *env, env->skus->acquire(p[0]), std::move(r),
+      [env, sku = p[0], inm, asked, generation](actors::product_view& v) {
+        auto pg = std::make_shared<page_cache::page>();
+        pg->body = product_page(v);
+        pg->etag = etag_of(pg->body);
+        pg->rendered = asked; // as old as the question, not the answer
+        auto resp = page_response(*pg, inm);
+        if (env->pages) {
+          env->pages->put(sku, std::move(pg), generation);
+        }
+        return resp;
+      },
+      actors::product_atom::value);
+}
+
+void drop_cached(bridge_env& env, const std::string& sku) {
+  if (env.pages) {
+    env.pages->drop(sku);
+  }
+  if (env.listings) {
+    env.listings->clear();
+  }
+}
+
+} // namespace surge::net::bridge

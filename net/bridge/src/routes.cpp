@@ -1,0 +1,83 @@
+#include <optional>
+
+#include "admin_guard.hpp"
+#include "handlers.hpp"
+#include "surge/net/bridge.hpp"
+
+namespace surge::net {
+
+namespace {
+
+/// A route that calls `f` with the node's bridge_env.
+router::route_handler route_of(std::shared_ptr<bridge_env> env, bridge::handler_fn f) {
+  return [env, f](http_request&& req, path_params&& p, responder r) {
+    f(env, std::move(req), std::move(p), std::move(r));
+  };
+}
+
+/// Storefront writes (every method but GET and HEAD, so POST, PUT, DELETE and any other) take a
+/// token from the client address's bucket before any route runs; over the limit: 429
+/// `rate_limited` with Retry-After. Reads are never limited.
+std::optional<http_response> limit_writes(bridge_env& env, const http_request& req) {
+  if (!env.limiter || req.method == "GET" || req.method == "HEAD") {
+    return std::nullopt;
+  }
+  const auto client = client_address(req.peer, req.header("x-forwarded-for"), env.trusted_proxies);
+  const auto d = env.limiter->acquire(client);
+  if (d.allowed) {
+    return std::nullopt;
+  }
+  env.metrics.rate_limited.fetch_add(1, std::memory_order_relaxed);
+  const auto secs = std::to_string(d.retry_after.count());
+  auto resp =
+      error_response(429, "rate_limited",
+                     "too many writes from " + client.to_string() + "; retry in " + secs + " s");
+  resp.headers.emplace_back("Retry-After", secs);
+  return resp;
+}
+
+} // namespace
+
+// The one place where the routes of both ports are put on their routers.
+
+router make_storefront_router(std::shared_ptr<bridge_env> env) {
+  router rt;
+  rt.set_guard([env](const http_request& req) { return limit_writes(*env, req); });
+  rt.add("GET", "/healthz", route_of(env, bridge::healthz));
+  rt.add("GET", "/readyz", route_of(env, bridge::readyz));
+  rt.add("GET", "/api/v1/products", route_of(env, bridge::list_products));
+  rt.add("GET", "/api/v1/products/{sku}", route_of(env, bridge::get_product));
+  rt.add("POST", "/api/v1/carts", route_of(env, bridge::create_cart));
+  rt.add("GET", "/api/v1/carts/{cart_id}", route_of(env, bridge::get_cart));
+  rt.add("PUT", "/api/v1/carts/{cart_id}/items/{sku}", route_of(env, bridge::put_item));
+  rt.add("DELETE", "/api/v1/carts/{cart_id}/items/{sku}", route_of(env, bridge::delete_item));
+  rt.add("POST", "/api/v1/carts/{cart_id}/checkout", route_of(env, bridge::checkout));
+  rt.add("GET", "/api/v1/orders/{order_id}", route_of(env, bridge::get_order));
+  rt.add("GET", "/p/{sku}", route_of(env, bridge::get_page));
+  return rt;
+}
+
+router make_admin_router(std::shared_ptr<bridge_env> env) {
+  router rt;
+  rt.add("GET", "/healthz", route_of(env, bridge::healthz));
+  rt.add("GET", "/readyz", route_of(env, bridge::readyz));
+  rt.add("PUT", "/admin/v1/products/{sku}", bridge::admin_only(env, bridge::put_product));
+  rt.add("POST", "/admin/v1/products/{sku}/stock", bridge::admin_only(env, bridge::post_stock));
+  rt.add("GET", "/admin/v1/products/{sku}/stock", bridge::admin_only(env, bridge::get_stock));
+  rt.add("GET", "/admin/v1/cluster", bridge::admin_only(env, bridge::get_cluster));
+  rt.add("GET", "/admin/v1/shards", bridge::admin_only(env, bridge::get_shards));
+  rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));
+  rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
+  return rt;
+}
+
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r) {
+  return [env, r](http_request&& req, responder resp) {
+    r->dispatch(std::move(req), [env, resp = std::move(resp)](http_response out) {
+      env->metrics.count(out.status);
+      resp(std::move(out));
+    });
+  };
+}
+
+} // namespace surge::net

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "surge/persistence/records.hpp"
+#include "surge/persistence/worker_pool.hpp"
+
+namespace surge::persistence {
+
+/// The catalog as shoppers browse it: the products the admin API set, joined with the stock
+/// projection that SKU actors commit with their journal batches (journal.hpp). A read port only:
+/// nothing that decides stock or orders reads through it.
+///
+/// An instance is one connection: it is NOT thread-safe and its calls block. Use it from one
+/// dedicated thread (a catalog_pool); never from a CAF scheduler thread or an HTTP I/O thread.
+class catalog {
+ public:
+  virtual ~catalog() = default;
+
+  /// False once the connection broke; the owner then makes a new instance.
+  virtual bool healthy() const = 0;
+
+  /// A page of the catalog, ordered by sku (byte order), of at most `q.limit` products (clamped
+  /// to 1..100) whose sku orders after `q.after_sku` and that pass every filter of `q`:
+  /// - `text`: every word of it (letters and digits, case-insensitive) is a word of the name,
+  ///   description or category; a text without any word filters nothing;
+  /// - `category` (exact), `min_price` / `max_price` (inclusive), `in_stock_only` (available > 0).
+  /// `available` is on_hand - held - sold of the stock projection as last committed, 0 for a
+  /// product without stock. errc::unavailable when the server is unreachable or the connection
+  /// broke (healthy() is then false).
+  virtual caf::expected<std::vector<product_listing>> list_products(const product_query& q) = 0;
+};
+
+/// Threads that each own one catalog connection: listings never wait on the SKU actors' pool.
+using catalog_pool = worker_pool<catalog>;
+
+/// Opens the PostgreSQL catalog on `url` (libpq URI). errc::unavailable when it cannot connect.
+caf::expected<std::unique_ptr<catalog>> make_pg_catalog(const std::string& url);
+
+} // namespace surge::persistence

@@ -14,10 +14,12 @@
 
 #include <hiredis/hiredis.h>
 
-#include "histogram.hpp"
 #include "surge/config/settings.hpp"
+#include "surge/tools/histogram.hpp"
 
 namespace surge::bench {
+
+using tools::histogram;
 
 /// The default of --pg-url / --redis-url: the test suite's servers when scripts/test.sh set
 /// SURGE_TEST_PG_URL / SURGE_TEST_REDIS_URL (so the ctest smoke runs use them), else the local

@@ -223,9 +223,6 @@ options parse_options(const std::vector<std::string>& args) {
   std::string admin = "http://127.0.0.1:9090";
   std::optional<std::string> mix;
   std::string sc;
-  const auto text = [](std::string& out) {
-    return [&out](const std::optional<std::string>& v) { out = *v; };
-  };
   const auto integer = [](const char* name, auto& out, uint64_t lo, uint64_t hi) {
     return cli::flag{name, takes::value, [name, &out, lo, hi](const std::optional<std::string>& v) {
                        out = static_cast<std::remove_reference_t<decltype(out)>>(
@@ -250,11 +247,11 @@ options parse_options(const std::vector<std::string>& args) {
   };
   const std::vector<cli::flag> flags = {
       {"help", takes::optional, {}},
-      {"target", takes::value, text(targets)},
-      {"admin", takes::value, text(admin)},
-      {"admin-token", takes::value, text(o.admin_token)},
-      {"scenario", takes::value, text(sc)},
-      {"mix", takes::value, [&](const std::optional<std::string>& v) { mix = v; }},
+      {"target", takes::value, cli::assign(targets)},
+      {"admin", takes::value, cli::assign(admin)},
+      {"admin-token", takes::value, cli::assign(o.admin_token)},
+      {"scenario", takes::value, cli::assign(sc)},
+      {"mix", takes::value, cli::assign(mix)},
       integer("users", o.users, 1, 10'000'000),
       number("rate", o.rate, 0.001, 1'000'000),
       integer("max-users", o.max_users, 1, 10'000'000),
@@ -262,13 +259,13 @@ options parse_options(const std::vector<std::string>& args) {
       integer("connections", o.connections, 1, 1'000'000),
       duration("think", o.think),
       integer("skus", o.skus, 1, 10'000'000),
-      {"sku-prefix", takes::value, text(o.sku_prefix)},
+      {"sku-prefix", takes::value, cli::assign(o.sku_prefix)},
       integer("hot-skus", o.hot_skus, 1, 10'000'000),
       number("zipf", o.zipf, 0, 10),
       integer("seed", o.seed, 0, UINT64_MAX),
-      {"json", takes::value, text(o.json_path)},
-      {"customer-secret-file", takes::value, text(o.customer_secret_file)},
-      {"plot", takes::value, text(o.plot_prefix)},
+      {"json", takes::value, cli::assign(o.json_path)},
+      {"customer-secret-file", takes::value, cli::assign(o.customer_secret_file)},
+      {"plot", takes::value, cli::assign(o.plot_prefix)},
       integer("source-addrs", o.source_addrs, 1, 254),
       integer("max-requests", o.max_requests, 1, 1'000'000'000'000),
       duration("timeout", o.timeout, " must be at least 1ms"),
@@ -276,8 +273,8 @@ options parse_options(const std::vector<std::string>& args) {
       duration("holds-ttl", o.holds_ttl),
       number("decline-rate", o.decline_rate, 0, 1),
       number("retry-rate", o.retry_rate, 0, 1),
-      {"no-check", takes::nothing, [&](const std::optional<std::string>&) { o.check = false; }},
-      {"quiet", takes::nothing, [&](const std::optional<std::string>&) { o.quiet = true; }},
+      {"no-check", takes::nothing, [&o](const std::optional<std::string>&) { o.check = false; }},
+      {"quiet", takes::nothing, cli::enable(o.quiet)},
   };
   cli::syntax syntax;
   syntax.unique = true;

@@ -11,8 +11,11 @@
 #include <vector>
 
 #include "surge/net/json.hpp"
+#include "surge/tools/cli.hpp"
 
 namespace surge::ctl {
+
+namespace cli = tools::cli;
 
 /// Exit codes.
 enum exit_code : int {
@@ -30,18 +33,9 @@ struct cli_error : std::runtime_error {
   int code;
 };
 
-/// A command line split into words and `--name[=value]` flags ("--" ends the flags).
-struct split_args {
-  struct flag {
-    std::string name;
-    std::string value;
-    bool has_value = false; ///< written --name=value (the value may be empty)
-  };
-  std::vector<std::string> words;
-  std::vector<flag> flags;
-};
-
-split_args split(const std::vector<std::string>& args);
+/// How surgectl's command lines are written (tools/common's cli.hpp): words (the command and
+/// its arguments) and flags in any order, "--" ends the flags.
+tools::cli::syntax command_line();
 
 /// Parses a duration: N or Ns (seconds, fractions allowed), Nms, Nm. `what` names the flag in
 /// the message. Throws cli_error(exit_usage).

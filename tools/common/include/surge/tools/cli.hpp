@@ -36,13 +36,28 @@ enum class takes {
   optional, ///< --name or --name=VALUE
 };
 
+/// What a flag does with its value.
+using setter = std::function<void(const std::optional<std::string>& value)>;
+
+/// A `set` for a flag that takes a value: stores it in `out` (a std::string or
+/// std::optional<std::string>, which must outlive the parse).
+template <class String>
+setter assign(String& out) {
+  return [&out](const std::optional<std::string>& v) { out = *v; };
+}
+
+/// A `set` that makes `out` true (a switch).
+inline setter enable(bool& out) {
+  return [&out](const std::optional<std::string>&) { out = true; };
+}
+
 /// One flag of a tool.
 struct flag {
   std::string name; ///< without the leading "--"
   takes what = takes::value;
   /// Receives the value as written (nullopt: none; for takes::value never nullopt). May throw
   /// usage_error for a bad value.
-  std::function<void(const std::optional<std::string>& value)> set;
+  setter set;
   /// Parsing ends after this flag: what follows is not read (--help).
   bool stop = false;
 };

@@ -71,29 +71,17 @@ exit status: 0 ok, 1 a check failed (FAIL) or set-up failed, 2 bad flags
 std::optional<checkout_options> parse_checkout(const std::vector<std::string>& args) {
   checkout_options o;
   o.paysim_path = SURGE_PAYSIM_BINARY;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] =
-        split_flag(a, {"pg-url", "redis-url", "duration", "clients", "concurrency",
-                       "gateway-latency-ms", "skus", "hot-skus", "hot-percent", "paysim", "json"});
-    if (parse_shared_flag(name, v, o)) {
-      continue;
-    }
-    if (name == "concurrency") {
-      o.concurrency = parse_int(name, v, 1, 10000);
-    } else if (name == "gateway-latency-ms") {
-      o.gateway_latency_ms = parse_int(name, v, 0, 10000);
-    } else if (name == "skus") {
-      o.skus = parse_int(name, v, 4, 100000);
-    } else if (name == "hot-skus") {
-      o.hot_skus = parse_int(name, v, 0, 100000);
-    } else if (name == "hot-percent") {
-      o.hot_percent = parse_int(name, v, 0, 100);
-    } else { // paysim
-      o.paysim_path = v;
-    }
+  const auto flags =
+      storage_flags(o, {int_flag("clients", o.clients, 1, 512),
+                        int_flag("concurrency", o.concurrency, 1, 10000),
+                        int_flag("gateway-latency-ms", o.gateway_latency_ms, 0, 10000),
+                        int_flag("skus", o.skus, 4, 100000),
+                        int_flag("hot-skus", o.hot_skus, 0, 100000),
+                        int_flag("hot-percent", o.hot_percent, 0, 100),
+                        {"paysim", cli::takes::value, cli::assign(o.paysim_path)},
+                        json_flag(o)});
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   if (o.hot_skus > o.skus - 3) {
     throw bad_flag("--hot-skus must leave at least 3 other SKUs (at most --skus - 3)");
@@ -326,23 +314,8 @@ std::string sku_picker::name_of(int i) {
 }
 
 int checkout_command(const std::vector<std::string>& args) {
-  std::optional<checkout_options> opts;
-  try {
-    opts = parse_checkout(args);
-  } catch (const bad_flag& e) {
-    std::cerr << "surge-bench checkout: " << e.what() << " (see surge-bench checkout --help)\n";
-    return 2;
-  }
-  if (!opts) {
-    std::cout << checkout_usage;
-    return 0;
-  }
-  try {
-    return run_checkout(*opts);
-  } catch (const std::exception& e) {
-    std::cerr << "surge-bench checkout: error: " << e.what() << "\n";
-    return 1;
-  }
+  return guarded("checkout", checkout_usage, "surge-bench checkout --help", args, parse_checkout,
+                 run_checkout);
 }
 
 } // namespace surge::bench

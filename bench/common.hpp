@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "surge/config/settings.hpp"
+#include "surge/tools/cli.hpp"
 #include "surge/tools/histogram.hpp"
 
 namespace surge::bench {
@@ -166,50 +169,88 @@ std::string grouped(uint64_t x);
 /// `s` escaped for a JSON string (without the quotes).
 std::string json_escape(const std::string& s);
 
+// ---------------------------------------------------------------------------------- flags
+
+namespace cli = tools::cli;
+
 /// A bad command line: exit status 2.
-struct bad_flag : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using bad_flag = cli::usage_error;
 
 /// `v` as an integer in lo..hi, or bad_flag naming --`flag`.
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi);
 
 bool starts_with(std::string_view s, std::string_view p);
 
-/// One `--name=value` argument: its name (which must be in `known`) and its value. Throws
-/// bad_flag for anything else.
-std::pair<std::string, std::string> split_flag(const std::string& arg,
-                                               const std::vector<std::string>& known);
+/// Reads `args` as surge-bench's commands take them (tools/common's cli.hpp): only
+/// `--name=value` flags of `flags`, each with a value, in any order; --help (or -h) anywhere
+/// ends them. Returns false when --help was asked for. Throws bad_flag.
+bool parse_flags(const std::vector<std::string>& args, std::vector<cli::flag> flags);
 
-/// The flags every command takes: --pg-url, --redis-url, --duration, --clients, --json.
-/// Stores `v` into `o` and returns true, or returns false when `name` is none of them.
+/// --NAME=N: an integer in lo..hi into `out`.
+cli::flag int_flag(const char* name, int& out, int lo, int hi);
+
+/// --json=FILE: also write the figures as JSON to FILE.
 template <class Options>
-bool parse_shared_flag(const std::string& name, const std::string& v, Options& o) {
+cli::flag json_flag(Options& o) {
+  return {"json", cli::takes::value, cli::assign(o.json_path)};
+}
+
+/// --pg-url=URL, --redis-url=URL and --duration=D (1s..600s), the flags of the commands that
+/// create their own database and Redis prefix, followed by `more`.
+template <class Options>
+std::vector<cli::flag> storage_flags(Options& o, std::vector<cli::flag> more) {
   using namespace std::chrono_literals;
-  if (name == "pg-url") {
-    if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
-      throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
-    }
-    o.pg_admin_url = v;
-  } else if (name == "redis-url") {
-    if (!starts_with(v, "redis://")) {
-      throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
-    }
-    o.redis_url = v;
-  } else if (name == "duration") {
-    std::chrono::milliseconds d{0};
-    if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
-      throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
-    }
-    o.duration = d;
-  } else if (name == "clients") {
-    o.clients = parse_int(name, v, 1, 512);
-  } else if (name == "json") {
-    o.json_path = v;
-  } else {
-    return false;
+  std::vector<cli::flag> flags{
+      {"pg-url", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (!starts_with(*v, "postgresql://") && !starts_with(*v, "postgres://")) {
+           throw bad_flag("--pg-url expects a postgresql:// URI, got '" + *v + "'");
+         }
+         o.pg_admin_url = *v;
+       }},
+      {"redis-url", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (!starts_with(*v, "redis://")) {
+           throw bad_flag("--redis-url expects a redis:// URL, got '" + *v + "'");
+         }
+         o.redis_url = *v;
+       }},
+      {"duration", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         std::chrono::milliseconds d{0};
+         if (!config::parse_duration(*v, d) || d < 1s || d > max_duration) {
+           throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + *v + "'");
+         }
+         o.duration = d;
+       }},
+  };
+  flags.insert(flags.end(), more.begin(), more.end());
+  return flags;
+}
+
+/// One command of surge-bench: `parse(args)` (nullopt: --help, which prints `usage`; a bad_flag
+/// prints "surge-bench COMMAND: MESSAGE (see HINT)": exit 2), then `run(options)` (an exception
+/// prints "surge-bench COMMAND: error: ...": exit 1). Returns the exit status.
+template <class Parse, class Run>
+int guarded(const std::string& command, const char* usage, const std::string& hint,
+            const std::vector<std::string>& args, Parse parse, Run run) {
+  decltype(parse(args)) opts;
+  try {
+    opts = parse(args);
+  } catch (const bad_flag& e) {
+    std::cerr << "surge-bench " << command << ": " << e.what() << " (see " << hint << ")\n";
+    return 2;
   }
-  return true;
+  if (!opts) {
+    std::cout << usage;
+    return 0;
+  }
+  try {
+    return run(*opts);
+  } catch (const std::exception& e) {
+    std::cerr << "surge-bench " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 /// `url` (a libpq URI) naming database `db` instead of its own.

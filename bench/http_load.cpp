@@ -131,39 +131,49 @@ Prints requests/s (2xx answers completed in the measured window), p50/p90/p99/p9
 statuses and errors; exit 1 when any answer is not 2xx or a connection fails.
 )";
 
+/// --NAME=D: a duration up to 600s (at least `least`) into `out`.
+cli::flag duration_flag(const char* name, std::chrono::milliseconds& out,
+                        std::chrono::milliseconds least, const char* example) {
+  return {name, cli::takes::value,
+          [name, &out, least, example](const std::optional<std::string>& v) {
+            std::chrono::milliseconds d{0};
+            if (!config::parse_duration(*v, d) || d < least || d > max_duration) {
+              throw bad_flag(std::string{"--"} + name + " expects a duration up to 600s" + example +
+                             ", got '" + *v + "'");
+            }
+            out = d;
+          }};
+}
+
+/// --NAME=URL: a loopback http:// URL into `out`.
+cli::flag url_flag(const char* name, std::string& out) {
+  return {name, cli::takes::value, [name, &out](const std::optional<std::string>& v) {
+            parse_url(name, *v);
+            out = *v;
+          }};
+}
+
 std::optional<http_options> parse_http(const std::vector<std::string>& args) {
   http_options o;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] = split_flag(
-        a, {"url", "mode", "sku", "label", "connections", "threads", "duration", "warmup", "json"});
-    if (name == "url") {
-      parse_url(name, v);
-      o.url = v;
-    } else if (name == "mode") {
-      if (v != "get" && v != "add-to-cart") {
-        throw bad_flag("--mode expects get or add-to-cart, got '" + v + "'");
-      }
-      o.mode = v;
-    } else if (name == "sku") {
-      o.sku = v;
-    } else if (name == "label") {
-      o.label = v;
-    } else if (name == "connections") {
-      o.connections = parse_int(name, v, 1, 20000);
-    } else if (name == "threads") {
-      o.threads = parse_int(name, v, 1, 8);
-    } else if (name == "json") {
-      o.json_path = v;
-    } else {
-      std::chrono::milliseconds d{0};
-      if (!config::parse_duration(v, d) || d > max_duration || (name == "duration" && d < 1s)) {
-        throw bad_flag("--" + name + " expects a duration up to 600s (e.g. 10s), got '" + v + "'");
-      }
-      (name == "duration" ? o.duration : o.warmup) = d;
-    }
+  const std::vector<cli::flag> flags = {
+      url_flag("url", o.url),
+      {"mode", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (*v != "get" && *v != "add-to-cart") {
+           throw bad_flag("--mode expects get or add-to-cart, got '" + *v + "'");
+         }
+         o.mode = *v;
+       }},
+      {"sku", cli::takes::value, cli::assign(o.sku)},
+      {"label", cli::takes::value, cli::assign(o.label)},
+      int_flag("connections", o.connections, 1, 20000),
+      int_flag("threads", o.threads, 1, 8),
+      duration_flag("duration", o.duration, std::chrono::seconds{1}, " (e.g. 10s)"),
+      duration_flag("warmup", o.warmup, std::chrono::milliseconds{0}, " (e.g. 10s)"),
+      json_flag(o),
+  };
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   if (o.mode == "add-to-cart" && o.sku.empty()) {
     throw bad_flag("--mode=add-to-cart needs --sku=SKU");
@@ -543,30 +553,18 @@ std::pair<int, std::string> blocking_request(const url_parts& u, const std::stri
 
 std::optional<failover_options> parse_failover(const std::vector<std::string>& args) {
   failover_options o;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] = split_flag(
-        a, {"target", "admin", "sku", "victim", "kill-pid", "interval", "max-wait", "json"});
-    if (name == "target" || name == "admin") {
-      parse_url(name, v);
-      (name == "target" ? o.target : o.admin) = v;
-    } else if (name == "sku") {
-      o.sku = v;
-    } else if (name == "victim") {
-      o.victim = v;
-    } else if (name == "kill-pid") {
-      o.kill_pid = parse_int(name, v, 2, 1 << 30);
-    } else if (name == "json") {
-      o.json_path = v;
-    } else {
-      std::chrono::milliseconds d{0};
-      if (!config::parse_duration(v, d) || d < 1ms || d > max_duration) {
-        throw bad_flag("--" + name + " expects a duration up to 600s, got '" + v + "'");
-      }
-      (name == "interval" ? o.interval : o.max_wait) = d;
-    }
+  const std::vector<cli::flag> flags = {
+      url_flag("target", o.target),
+      url_flag("admin", o.admin),
+      {"sku", cli::takes::value, cli::assign(o.sku)},
+      {"victim", cli::takes::value, cli::assign(o.victim)},
+      int_flag("kill-pid", o.kill_pid, 2, 1 << 30),
+      duration_flag("interval", o.interval, std::chrono::milliseconds{1}, ""),
+      duration_flag("max-wait", o.max_wait, std::chrono::milliseconds{1}, ""),
+      json_flag(o),
+  };
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   if (o.target.empty() || o.admin.empty() || o.sku.empty() || o.victim.empty() || o.kill_pid == 0) {
     throw bad_flag("--target, --admin, --sku, --victim and --kill-pid are required");
@@ -725,36 +723,14 @@ int run_failover(const failover_options& o) {
   return first_ok ? 0 : 1;
 }
 
-template <class Options, class Parse, class Run>
-int guarded(const char* command, const char* usage, const std::vector<std::string>& args,
-            Parse parse, Run run) {
-  std::optional<Options> opts;
-  try {
-    opts = parse(args);
-  } catch (const bad_flag& e) {
-    std::cerr << "surge-bench " << command << ": " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  if (!opts) {
-    std::cout << usage;
-    return 0;
-  }
-  try {
-    return run(*opts);
-  } catch (const std::exception& e) {
-    std::cerr << "surge-bench " << command << ": error: " << e.what() << "\n";
-    return 1;
-  }
-}
-
 } // namespace
 
 int http_command(const std::vector<std::string>& args) {
-  return guarded<http_options>("http", http_usage, args, parse_http, run_http);
+  return guarded("http", http_usage, "--help", args, parse_http, run_http);
 }
 
 int failover_command(const std::vector<std::string>& args) {
-  return guarded<failover_options>("failover", failover_usage, args, parse_failover, run_failover);
+  return guarded("failover", failover_usage, "--help", args, parse_failover, run_failover);
 }
 
 } // namespace surge::bench

@@ -3,9 +3,6 @@
 // baseline and then Surge against it, checks both, prints the table and the ratio.
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +15,7 @@
 
 #include "common.hpp"
 #include "surge/config/settings.hpp"
+#include "surge/tools/process.hpp"
 
 #ifndef SURGE_PAYSIM_BINARY
 #define SURGE_PAYSIM_BINARY "surge-paysim"
@@ -89,7 +87,8 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
   return o;
 }
 
-/// surge-paysim as a child process: one gateway "alpha" on a free loopback port.
+/// surge-paysim as a child process: one gateway "alpha" on a free loopback port. In its own
+/// process group: Ctrl-C stops the bench, which stops paysim.
 class paysim_process {
  public:
   paysim_process(const std::string& path, int latency_ms)
@@ -98,33 +97,20 @@ class paysim_process {
       throw std::runtime_error("cannot execute surge-paysim at " + path +
                                " (build it: cmake --build build --target surge-paysim)");
     }
-    std::vector<std::string> argv_s{path, "--gateways=alpha=127.0.0.1:0",
-                                    "--latency-ms=" + std::to_string(latency_ms)};
-    std::vector<char*> argv;
-    for (auto& a : argv_s) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
     const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
       throw std::runtime_error("cannot create " + log_path_);
     }
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) {
+    tools::child_spec spec;
+    spec.argv = {path, "--gateways=alpha=127.0.0.1:0",
+                 "--latency-ms=" + std::to_string(latency_ms)};
+    spec.out_fd = fd;
+    spec.own_process_group = true;
+    try {
+      proc_.start(spec);
+    } catch (...) {
       ::close(fd);
-      throw std::runtime_error("fork failed");
-    }
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM); // never outlive the bench
-      if (::getppid() != parent) {
-        ::_exit(1);
-      }
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::signal(SIGINT, SIG_IGN); // Ctrl-C stops the bench, which stops paysim
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+      throw;
     }
     ::close(fd);
     const std::string marker = "paysim: alpha listening on 127.0.0.1:";
@@ -136,14 +122,13 @@ class paysim_process {
           port_ = static_cast<uint16_t>(std::stoi(line.substr(at + marker.size())));
         }
       }
-      int status = 0;
-      if (port_ == 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("surge-paysim exited at start:\n" + log());
+      if (port_ == 0 && proc_.wait(0ms)) {
+        throw std::runtime_error("surge-paysim exited at start:\n" + tools::read_file(log_path_));
       }
       if (port_ == 0 && clock::now() > deadline) {
         stop();
-        throw std::runtime_error("surge-paysim did not start within 10 s:\n" + log());
+        throw std::runtime_error("surge-paysim did not start within 10 s:\n" +
+                                 tools::read_file(log_path_));
       }
       std::this_thread::sleep_for(20ms);
     }
@@ -157,32 +142,11 @@ class paysim_process {
 
   uint16_t port() const { return port_; }
 
-  void stop() {
-    if (pid_ <= 0) {
-      return;
-    }
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 250 && ::waitpid(pid_, &status, WNOHANG) != pid_; ++i) {
-      std::this_thread::sleep_for(20ms);
-      if (i == 249) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-      }
-    }
-    pid_ = -1;
-  }
+  void stop() { proc_.stop(5s); }
 
  private:
-  std::string log() const {
-    std::ifstream f{log_path_};
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-  }
-
   std::string log_path_;
-  pid_t pid_ = -1;
+  tools::child proc_;
   uint16_t port_ = 0;
 };
 

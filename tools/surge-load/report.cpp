@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include "surge/net/json.hpp"
+#include "surge/tools/process.hpp"
 
 namespace surge::load {
 
@@ -114,29 +114,27 @@ bool on_path(const std::string& name) {
   return false;
 }
 
-/// Runs `gnuplot script`, bounded by 30 s; returns "" or what went wrong.
+/// Runs `gnuplot script` (its output on surge-load's), bounded by 30 s; returns "" or what went
+/// wrong.
 std::string run_gnuplot(const std::string& script) {
-  const pid_t pid = ::fork();
-  if (pid < 0) {
+  tools::child gnuplot;
+  tools::child_spec spec;
+  spec.argv = {"gnuplot", script};
+  spec.out_fd = STDOUT_FILENO;
+  spec.err_fd = STDERR_FILENO;
+  try {
+    gnuplot.start(spec);
+  } catch (const std::exception&) {
     return "cannot fork";
   }
-  if (pid == 0) {
-    ::execlp("gnuplot", "gnuplot", script.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
+  const auto status = gnuplot.wait(std::chrono::seconds{30});
+  if (!status) {
+    gnuplot.kill9();
+    return "gnuplot did not finish within 30 s";
   }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return "gnuplot did not finish within 30 s";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return "gnuplot failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-           ")";
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return "gnuplot failed (exit " +
+           std::to_string(WIFEXITED(*status) ? WEXITSTATUS(*status) : -1) + ")";
   }
   return {};
 }

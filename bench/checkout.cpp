@@ -2,7 +2,6 @@
 // invocation. Starts surge-paysim as a child process (one gateway with a fixed latency), runs the
 // baseline and then Surge against it, checks both, prints the table and the ratio.
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,22 +96,13 @@ class paysim_process {
       throw std::runtime_error("cannot execute surge-paysim at " + path +
                                " (build it: cmake --build build --target surge-paysim)");
     }
-    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      throw std::runtime_error("cannot create " + log_path_);
-    }
     tools::child_spec spec;
     spec.argv = {path, "--gateways=alpha=127.0.0.1:0",
                  "--latency-ms=" + std::to_string(latency_ms)};
-    spec.out_fd = fd;
+    spec.log_path = log_path_;
+    spec.truncate_log = true;
     spec.own_process_group = true;
-    try {
-      proc_.start(spec);
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
-    ::close(fd);
+    proc_.start(spec);
     const std::string marker = "paysim: alpha listening on 127.0.0.1:";
     const auto deadline = clock::now() + 10s;
     while (port_ == 0) {

@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,21 +149,11 @@ void node_process::spawn() {
   }
   append_line(log_path_, "==== start #" + std::to_string(starts_ + 1) + ": " + cmdline);
 
-  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    throw std::runtime_error("cannot open " + log_path_ + ": " + std::strerror(errno));
-  }
   tools::child_spec spec;
   spec.argv = std::move(args);
   spec.env = std::move(env);
-  spec.out_fd = log_fd; // stdout and stderr; an exec failure is said there too
-  try {
-    proc_.start(spec);
-  } catch (...) {
-    ::close(log_fd);
-    throw;
-  }
-  ::close(log_fd);
+  spec.log_path = log_path_; // stdout and stderr; an exec failure is said there too
+  proc_.start(spec);
 }
 
 bool node_process::wait_ready(std::chrono::milliseconds patience, int& status) {

@@ -1,6 +1,5 @@
 #include "paysim_process.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -74,20 +73,11 @@ using tools::read_file;
 
 /// Starts `args` with stdout and stderr in a new file at `log_path`.
 void start(tools::child& proc, const std::vector<std::string>& args, const std::string& log_path) {
-  const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error("cannot create " + log_path);
-  }
   tools::child_spec spec;
   spec.argv = args;
-  spec.out_fd = fd;
-  try {
-    proc.start(spec);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
+  spec.log_path = log_path;
+  spec.truncate_log = true;
+  proc.start(spec);
 }
 
 std::string temp_log_path() {

@@ -61,6 +61,27 @@ TEST_SUITE("tools_unit") {
     CHECK(r.status == -1);
   }
 
+  TEST_CASE("a log file: appended to, or from empty") {
+    const std::string log = "/tmp/surge-tools-process-log-" + std::to_string(::getpid());
+    std::remove(log.c_str());
+    child c;
+    child_spec s = shell("echo out; echo err >&2");
+    s.log_path = log;
+    c.start(s);
+    REQUIRE(c.wait(10s) == 0);
+    c.start(s);
+    REQUIRE(c.wait(10s) == 0);
+    CHECK(read_file(log) == "out\nerr\nout\nerr\n");
+    s.truncate_log = true;
+    c.start(s);
+    REQUIRE(c.wait(10s) == 0);
+    CHECK(read_file(log) == "out\nerr\n");
+    std::remove(log.c_str());
+    s.log_path = "/nonexistent/dir/log";
+    CHECK_THROWS_AS(c.start(s), std::runtime_error);
+    CHECK(!c.running());
+  }
+
   TEST_CASE("a failed exec says why on stderr and exits 127") {
     child_spec s;
     s.argv = {"/nonexistent/surge-no-such-binary", "x"};

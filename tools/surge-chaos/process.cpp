@@ -1,8 +1,6 @@
 #include "process.hpp"
 
-#include <fcntl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -36,27 +34,16 @@ void child::start(const std::vector<std::string>& argv, const std::string& log_p
   if (running()) {
     throw std::logic_error("child::start: already running");
   }
-  const int fd = ::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error("cannot open " + log_path + ": " + std::strerror(errno));
-  }
   std::string line = "==== surge-chaos starts:";
   for (const auto& a : argv) {
     line += " " + a;
   }
-  line += "\n";
-  [[maybe_unused]] auto ignored = ::write(fd, line.data(), line.size());
+  std::ofstream{log_path, std::ios::app} << line << "\n";
   tools::child_spec spec;
   spec.argv = argv;
-  spec.out_fd = fd;
+  spec.log_path = log_path;
   spec.own_process_group = true;
-  try {
-    start(spec);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
+  start(spec);
 }
 
 bool child::dead() const {

@@ -249,8 +249,28 @@ uint16_t try_bind(uint16_t port) {
 } // namespace
 
 pid_t spawn(const child_spec& spec) {
-  const prepared p{spec};
-  return forker::instance().spawn(p);
+  if (spec.log_path.empty()) {
+    const prepared p{spec};
+    return forker::instance().spawn(p);
+  }
+  const int fd =
+      ::open(spec.log_path.c_str(),
+             O_WRONLY | O_CREAT | O_CLOEXEC | (spec.truncate_log ? O_TRUNC : O_APPEND), 0644);
+  if (fd < 0) {
+    throw std::runtime_error("cannot open " + spec.log_path + ": " + std::strerror(errno));
+  }
+  auto logged = spec;
+  logged.log_path.clear();
+  logged.out_fd = fd;
+  logged.err_fd = fd;
+  try {
+    const pid_t pid = spawn(logged);
+    ::close(fd);
+    return pid;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
 }
 
 std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds patience) {

@@ -31,6 +31,10 @@ struct child_spec {
   std::vector<std::string> argv;
   /// "NAME=value" entries; nullopt: this process's environment.
   std::optional<std::vector<std::string>> env;
+  /// When not empty: its stdout and stderr go to this file (created 0644 when missing), appended,
+  /// or from empty with `truncate_log`; out_fd and err_fd are then not used.
+  std::string log_path;
+  bool truncate_log = false;
   /// Its stdout (not closed here); -1: this process's.
   int out_fd = -1;
   /// Its stderr (not closed here); -1: the same as its stdout.
@@ -40,8 +44,8 @@ struct child_spec {
 };
 
 /// Starts `spec` and returns the pid; the caller reaps it (wait_exit(), or a child object).
-/// Throws std::runtime_error when it cannot fork. When the exec fails, the child writes
-/// "exec ARGV0 failed, errno N" on its stderr and exits with status 127.
+/// Throws std::runtime_error when it cannot open the log or fork. When the exec fails, the child
+/// writes "exec ARGV0 failed, errno N" on its stderr and exits with status 127.
 pid_t spawn(const child_spec& spec);
 
 /// Waits up to `patience` for child `pid` to exit and reaps it. Returns its wait status, -1 when

@@ -33,6 +33,8 @@
 
 #include "common.hpp"
 #include "surge/cluster/shard_table.hpp"
+#include "surge/net/json.hpp"
+#include "surge/tools/cluster_rows.hpp"
 
 namespace surge::bench {
 
@@ -578,21 +580,21 @@ std::vector<std::string> shard_owners(const url_parts& admin) {
   if (status != 200) {
     throw std::runtime_error("GET /admin/v1/shards answered " + std::to_string(status));
   }
+  auto parsed = net::json::parse(body);
+  const auto* answer = std::get_if<net::json::value>(&parsed);
+  if (answer == nullptr) {
+    throw std::runtime_error("GET /admin/v1/shards: not JSON");
+  }
   std::vector<std::string> owners;
-  std::size_t at = 0;
-  for (int i = 0; i < 100000; ++i) {
-    const auto s = body.find("\"shard\":", at);
-    if (s == std::string::npos) {
-      break;
+  for (const auto& row : tools::read_shards(*answer)) {
+    if (row.shard < 0 || row.shard >= 65536) { // beyond cluster.shards' bounds: not a shard
+      continue;
     }
-    const auto obj_end = body.find('}', s);
-    const auto obj = body.substr(s, obj_end - s);
-    const auto shard = static_cast<std::size_t>(std::stoul(obj.substr(8)));
+    const auto shard = static_cast<std::size_t>(row.shard);
     if (owners.size() <= shard) {
       owners.resize(shard + 1);
     }
-    owners[shard] = json_string_field(obj, "owner");
-    at = obj_end;
+    owners[shard] = row.owner;
   }
   return owners;
 }

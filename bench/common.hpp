@@ -19,6 +19,7 @@
 #include "surge/config/settings.hpp"
 #include "surge/tools/cli.hpp"
 #include "surge/tools/histogram.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::bench {
 
@@ -160,11 +161,8 @@ cross_node_result run_cross_node(const hot_sku_options& opts, const std::string&
 /// Sleeps until `t`, waking early when interrupted.
 void sleep_until(clock::time_point t);
 
-/// "%.*f".
-std::string fixed(double x, int decimals);
-
-/// 1234567 -> "1,234,567".
-std::string grouped(uint64_t x);
+using tools::fixed;
+using tools::grouped;
 
 /// `s` escaped for a JSON string (without the quotes).
 std::string json_escape(const std::string& s);

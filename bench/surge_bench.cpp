@@ -57,20 +57,6 @@ void sleep_until(clock::time_point t) {
   }
 }
 
-std::string fixed(double x, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
-
-std::string grouped(uint64_t x) {
-  auto s = std::to_string(x);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<std::size_t>(i), ",");
-  }
-  return s;
-}
-
 // ---------------------------------------------------------------------------------- flags
 
 namespace {

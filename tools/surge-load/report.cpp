@@ -12,18 +12,14 @@
 
 #include "surge/net/json.hpp"
 #include "surge/tools/process.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::load {
 
 namespace json = surge::net::json;
+using tools::fixed;
 
 namespace {
-
-std::string fixed(double x, int decimals = 2) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
 
 double ms(uint64_t us) {
   return static_cast<double>(us) / 1000.0;
@@ -55,22 +51,13 @@ std::string mix_text(const options& o) {
   return out;
 }
 
+/// First column left-aligned, the others right-aligned.
 void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> w;
-  for (const auto& row : rows) {
-    w.resize(std::max(w.size(), row.size()), 0);
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      w[i] = std::max(w[i], row[i].size());
-    }
+  std::vector<bool> right(rows.empty() ? 0 : rows.front().size(), true);
+  if (!right.empty()) {
+    right[0] = false;
   }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const auto fill = std::string(w[i] - row[i].size(), ' ');
-      line += i == 0 ? row[i] + fill : "  " + fill + row[i]; // first column left, rest right
-    }
-    out << line << "\n";
-  }
+  out << tools::format_table(rows, right);
 }
 
 std::vector<std::string> latency_row(const std::string& name, const histogram& h, uint64_t count,
@@ -78,11 +65,11 @@ std::vector<std::string> latency_row(const std::string& name, const histogram& h
   return {name,
           grouped(count),
           grouped(errors),
-          fixed(ms(h.percentile(50))),
-          fixed(ms(h.percentile(90))),
-          fixed(ms(h.percentile(99))),
-          fixed(ms(h.percentile(99.9))),
-          fixed(ms(h.max()))};
+          fixed(ms(h.percentile(50)), 2),
+          fixed(ms(h.percentile(90)), 2),
+          fixed(ms(h.percentile(99)), 2),
+          fixed(ms(h.percentile(99.9)), 2),
+          fixed(ms(h.max()), 2)};
 }
 
 json::value latency_json(const histogram& h, uint64_t count, uint64_t errors) {
@@ -140,14 +127,6 @@ std::string run_gnuplot(const std::string& script) {
 }
 
 } // namespace
-
-std::string grouped(uint64_t n) {
-  auto s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<std::size_t>(i), ",");
-  }
-  return s;
-}
 
 void print_report(std::ostream& out, const options& o, const run_facts& f, const run_result& r,
                   const check_result& c) {

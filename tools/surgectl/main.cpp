@@ -290,29 +290,6 @@ bool interrupted() {
   return g_interrupted.load();
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows,
-                 const std::vector<bool>& right) {
-  std::vector<std::size_t> w;
-  for (const auto& row : rows) {
-    w.resize(std::max(w.size(), row.size()), 0);
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      w[i] = std::max(w[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const auto fill = std::string(w[i] - row[i].size(), ' ');
-      const bool r = i < right.size() && right[i];
-      line += r ? fill + row[i] : row[i] + (i + 1 < row.size() ? fill : "");
-      if (i + 1 < row.size()) {
-        line += "  ";
-      }
-    }
-    std::cout << line << "\n";
-  }
-}
-
 std::string money(int64_t cents, const std::string& currency) {
   const bool neg = cents < 0;
   const uint64_t a = neg ? 0 - static_cast<uint64_t>(cents) : static_cast<uint64_t>(cents);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iostream>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "surge/net/json.hpp"
 #include "surge/tools/cli.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::ctl {
 
@@ -69,7 +71,7 @@ http_answer admin_call(const endpoint& ep, const std::string& token, const std::
 std::string admin_token(const std::optional<std::string>& flag);
 
 /// `s` percent-encoded as one path segment.
-std::string path_segment(const std::string& s);
+using tools::path_segment;
 
 /// Where and how the admin commands talk, and how they print.
 struct admin_session {
@@ -144,7 +146,10 @@ int cmd_token(const std::vector<std::string>& args);
 
 /// Prints `rows` (the first is the header) as aligned columns; columns named in `right` are
 /// right-aligned.
-void print_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right);
+inline void print_table(const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<bool>& right) {
+  std::cout << tools::format_table(rows, right);
+}
 
 /// 1234 and "USD" -> "12.34 USD".
 std::string money(int64_t cents, const std::string& currency);

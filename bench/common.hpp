@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <hiredis/hiredis.h>
@@ -105,18 +106,40 @@ inline std::chrono::milliseconds warmup_for(std::chrono::milliseconds duration) 
   return std::min(std::chrono::milliseconds{1000}, duration / 2);
 }
 
+/// What one client (a load thread or a driver actor) counted; merged into its run_result at the
+/// end (run_result::add).
+struct client_figures {
+  histogram latency;       ///< nanoseconds, measured window only
+  uint64_t ok = 0;         ///< successful operations over the whole run
+  uint64_t errors = 0;     ///< failed ones
+  uint64_t measured = 0;   ///< successful operations completed in the measured window
+  std::string first_error; ///< "" when none failed
+};
+
 /// Figures of one system.
 struct run_result {
   std::string system;
-  uint64_t measured = 0; ///< successful reservations completed in the measured window
-  uint64_t total_ok = 0; ///< successful reservations over the whole run (warm-up and drain too)
-  uint64_t errors = 0;   ///< failed requests over the whole run
-  double seconds = 0;    ///< length of the measured window
-  histogram latency;     ///< nanoseconds, measured window only
-  std::string failure;   ///< non-empty: the correctness check failed (why)
+  uint64_t measured = 0;   ///< successful reservations completed in the measured window
+  uint64_t total_ok = 0;   ///< successful reservations over the whole run (warm-up and drain too)
+  uint64_t errors = 0;     ///< failed requests over the whole run
+  double seconds = 0;      ///< length of the measured window
+  histogram latency;       ///< nanoseconds, measured window only
+  std::string failure;     ///< non-empty: the correctness check failed (why)
+  std::string first_error; ///< the first error of the first client that had one
 
   double per_second() const { return seconds > 0 ? static_cast<double>(measured) / seconds : 0; }
   double p_ms(double p) const { return static_cast<double>(latency.percentile(p)) / 1e6; }
+
+  /// Adds what one client counted.
+  void add(const client_figures& f) {
+    latency.merge(f.latency);
+    total_ok += f.ok;
+    errors += f.errors;
+    measured += f.measured;
+    if (first_error.empty()) {
+      first_error = f.first_error;
+    }
+  }
 };
 
 /// Prints a progress line on stderr every second from `p.warm_from` until `p.measure_until`
@@ -126,6 +149,21 @@ struct run_result {
 void report_progress(const std::string& label, const phases& p,
                      const std::atomic<uint64_t>& measured,
                      const std::string& unit = "reservations");
+
+/// Runs `client(i)` for i in [0, n) on a thread each, prints progress as `label` until `p`'s
+/// measured window ends (report_progress), then joins them.
+template <class Client>
+void run_clients(int n, const std::string& label, const phases& p,
+                 const std::atomic<uint64_t>& measured, const std::string& unit, Client client) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&client, i] { client(i); });
+  }
+  report_progress(label, p, measured, unit);
+  for (auto& t : threads) {
+    t.join();
+  }
+}
 
 /// The two systems of `hot-sku`. Both throw std::runtime_error on set-up failures.
 run_result run_baseline(const hot_sku_options& opts, const std::string& db_url);

@@ -51,12 +51,7 @@ void client_loop(const std::string& url, std::unique_ptr<pqxx::connection> conn,
         ++out.errors; // sold out: cannot happen with initial_qty
         continue;
       }
-      ++out.ok;
-      if (p.measured(t1)) {
-        ++out.measured;
-        out.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-        measured.fetch_add(1, std::memory_order_relaxed);
-      }
+      out.succeeded(p, t0, t1, measured);
     } catch (const std::exception&) {
       ++out.errors;
       if (!conn->is_open()) {

@@ -157,17 +157,6 @@ void print_checkout_table(const run_result& base, const run_result& surge, const
             << " units sold\n";
 }
 
-std::string json_of(const run_result& r) {
-  std::ostringstream o;
-  o << "{\"system\": \"" << json_escape(r.system)
-    << "\", \"checkouts_per_s\": " << fixed(r.per_second(), 1)
-    << ", \"p50_ms\": " << fixed(r.p_ms(50), 3) << ", \"p99_ms\": " << fixed(r.p_ms(99), 3)
-    << ", \"measured\": " << r.measured << ", \"seconds\": " << fixed(r.seconds, 3)
-    << ", \"total_ok\": " << r.total_ok << ", \"errors\": " << r.errors << ", \"failure\": \""
-    << json_escape(r.failure) << "\"}";
-  return o.str();
-}
-
 void write_json(const checkout_options& opts, const run_result& base, const run_result& surge,
                 bool ok) {
   const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
@@ -178,7 +167,8 @@ void write_json(const checkout_options& opts, const run_result& base, const run_
     << ",\n  \"gateway_latency_ms\": " << opts.gateway_latency_ms << ",\n  \"skus\": " << opts.skus
     << ",\n  \"hot_skus\": " << opts.hot_skus << ",\n  \"hot_percent\": " << opts.hot_percent
     << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
-    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"surge\": " << json_of(surge)
+    << ",\n  \"baseline\": " << json_of(base, "checkouts_per_s", true)
+    << ",\n  \"surge\": " << json_of(surge, "checkouts_per_s", true)
     << ",\n  \"ratio\": " << fixed(ratio, 2) << ",\n  \"ok\": " << (ok ? "true" : "false")
     << "\n}\n";
   f.close();

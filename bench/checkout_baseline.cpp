@@ -52,13 +52,6 @@ struct checkout_figures : client_figures {
   std::map<std::string, int64_t> lines; ///< units per SKU of the committed checkouts
 };
 
-void note_error(checkout_figures& out, const std::string& e) {
-  ++out.errors;
-  if (out.first_error.empty()) {
-    out.first_error = e;
-  }
-}
-
 void client_loop(int id, const checkout_options& opts, const std::string& url,
                  std::unique_ptr<pqxx::connection> conn, net::payments::gateway& gw,
                  const phases& p, std::atomic<uint64_t>& measured, checkout_figures& out) {
@@ -84,8 +77,8 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
       pqxx::work tx{*conn};
       const auto rows = tx.exec_prepared("lock", arr);
       if (rows.size() != skus.size()) {
-        note_error(out, "lock found " + std::to_string(rows.size()) + " of " +
-                            std::to_string(skus.size()) + " SKUs");
+        out.failed("lock found " + std::to_string(rows.size()) + " of " +
+                   std::to_string(skus.size()) + " SKUs");
         continue; // rolls back
       }
       int64_t total = 0;
@@ -95,15 +88,14 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
         total += r[2].as<int64_t>();
       }
       if (sold_out) {
-        note_error(out, "sold out");
+        out.failed("sold out");
         continue;
       }
       // The payment call, with the row locks held.
       actors::charge_request req{key, order_id, total, "USD", "tok_ok", {}};
       const auto a = gw.charge(req, gateway_timeout);
       if (a.kind != net::payments::attempt_kind::approved) {
-        note_error(out,
-                   std::string{"gateway: "} + net::payments::to_string(a.kind) + " " + a.message);
+        out.failed(std::string{"gateway: "} + net::payments::to_string(a.kind) + " " + a.message);
         continue;
       }
       ++out.charges;
@@ -112,17 +104,12 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
       tx.exec_prepared("lines", order_id, arr);
       tx.commit();
       const auto t1 = clock::now();
-      ++out.ok;
       for (const auto& s : skus) {
         ++out.lines[s];
       }
-      if (p.measured(t1)) {
-        ++out.measured;
-        out.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-        measured.fetch_add(1, std::memory_order_relaxed);
-      }
+      out.succeeded(p, t0, t1, measured);
     } catch (const std::exception& e) {
-      note_error(out, e.what());
+      out.failed(e.what());
       if (!conn->is_open()) {
         conn.reset();
       }

@@ -86,10 +86,7 @@ void flow_done(driver_ptr self, const shared_ptr& sh, const std::string* error) 
   auto& st = self->state;
   --st.outstanding;
   if (error != nullptr) {
-    ++st.errors;
-    if (st.first_error.empty()) {
-      st.first_error = *error;
-    }
+    st.failed(*error);
   }
   if (clock::now() < sh->p.measure_until && !interrupted().load(std::memory_order_relaxed)) {
     start_flow(self, sh);
@@ -119,15 +116,10 @@ void checkout(driver_ptr self, const shared_ptr& sh, const std::string& cart_id,
                                     std::to_string(o.lines.size()) + " lines";
               return flow_done(self, sh, &e);
             }
-            ++st.ok;
             for (const auto& l : o.lines) {
               st.lines[l.sku] += l.qty;
             }
-            if (sh->p.measured(t1)) {
-              ++st.measured;
-              st.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-              sh->measured.fetch_add(1, std::memory_order_relaxed);
-            }
+            st.succeeded(sh->p, t0, t1, sh->measured);
             flow_done(self, sh, nullptr);
           },
           [self, sh](caf::error& err) {

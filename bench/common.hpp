@@ -114,6 +114,26 @@ struct client_figures {
   uint64_t errors = 0;     ///< failed ones
   uint64_t measured = 0;   ///< successful operations completed in the measured window
   std::string first_error; ///< "" when none failed
+
+  /// One success that ran from `t0` to `t1`: counted; when it ended in `p`'s measured window, its
+  /// latency is recorded and `progress` (report_progress's counter) advances.
+  void succeeded(const phases& p, clock::time_point t0, clock::time_point t1,
+                 std::atomic<uint64_t>& progress) {
+    ++ok;
+    if (p.measured(t1)) {
+      ++measured;
+      latency.record(static_cast<uint64_t>((t1 - t0).count()));
+      progress.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  /// `n` failures; `what` becomes the first error unless there is one.
+  void failed(const std::string& what, uint64_t n = 1) {
+    errors += n;
+    if (first_error.empty()) {
+      first_error = what;
+    }
+  }
 };
 
 /// Figures of one system.
@@ -204,6 +224,11 @@ using tools::grouped;
 
 /// `s` escaped for a JSON string (without the quotes).
 std::string json_escape(const std::string& s);
+
+/// One system's figures as a JSON object for --json: system, `rate_key` (per second), p50_ms,
+/// p99_ms, measured, seconds, total_ok, errors (and failure when `with_failure`).
+std::string json_of(const run_result& r, const std::string& rate_key = "reservations_per_s",
+                    bool with_failure = false);
 
 // ---------------------------------------------------------------------------------- flags
 

@@ -224,26 +224,16 @@ struct http_shared {
   std::atomic<bool> go{false};
 };
 
-struct worker {
+/// One thread's connections and what they counted: ok and measured are 2xx answers, errors
+/// non-2xx answers and transport errors.
+struct worker : client_figures {
   explicit worker(http_shared& s)
       : sh(s) {}
 
   http_shared& sh;
   asio::io_context ioc{1};
   std::vector<std::shared_ptr<connection>> conns;
-  histogram latency;
-  uint64_t ok = 0;       ///< 2xx over the whole run
-  uint64_t measured = 0; ///< 2xx completed in the measured window
-  uint64_t errors = 0;   ///< non-2xx and transport errors, whole run
   std::map<int, uint64_t> statuses;
-  std::string first_error;
-
-  void error(const std::string& what) {
-    ++errors;
-    if (first_error.empty()) {
-      first_error = what;
-    }
-  }
 };
 
 void connection::start() {
@@ -254,7 +244,7 @@ void connection::start() {
 
 void connection::on_connect(const boost::system::error_code& ec) {
   if (ec) {
-    w_.error("connect: " + ec.message());
+    w_.failed("connect: " + ec.message());
     w_.sh.failed.fetch_add(1);
     return;
   }
@@ -293,7 +283,7 @@ void connection::send(std::string* req) {
   asio::async_write(sock_, asio::buffer(*req),
                     [self](const boost::system::error_code& ec, std::size_t) {
                       if (ec) {
-                        self->w_.error("write: " + ec.message());
+                        self->w_.failed("write: " + ec.message());
                         self->close();
                         return;
                       }
@@ -307,7 +297,7 @@ void connection::send(std::string* req) {
 void connection::on_read(const boost::system::error_code& ec) {
   const auto t1 = clock::now();
   if (ec) {
-    w_.error("read: " + ec.message());
+    w_.failed("read: " + ec.message());
     if (setup_) {
       w_.sh.failed.fetch_add(1);
     }
@@ -320,7 +310,7 @@ void connection::on_read(const boost::system::error_code& ec) {
     setup_ = false;
     const auto cart = json_string_field(res.body(), "cart_id");
     if (status != 201 || cart.empty()) {
-      w_.error("POST /api/v1/carts answered " + std::to_string(status));
+      w_.failed("POST /api/v1/carts answered " + std::to_string(status));
       w_.sh.failed.fetch_add(1);
       close();
       return;
@@ -333,17 +323,12 @@ void connection::on_read(const boost::system::error_code& ec) {
   }
   ++w_.statuses[status];
   if (status >= 200 && status < 300) {
-    ++w_.ok;
-    if (w_.sh.p.measured(t1)) {
-      ++w_.measured;
-      w_.latency.record(static_cast<uint64_t>((t1 - t0_).count()));
-      w_.sh.measured.fetch_add(1, std::memory_order_relaxed);
-    }
+    w_.succeeded(w_.sh.p, t0_, t1, w_.sh.measured);
   } else {
-    w_.error("HTTP " + std::to_string(status) + ": " + res.body().substr(0, 200));
+    w_.failed("HTTP " + std::to_string(status) + ": " + res.body().substr(0, 200));
   }
   if (!res.keep_alive()) {
-    w_.error("the server closed the connection");
+    w_.failed("the server closed the connection");
     close();
     return;
   }
@@ -437,17 +422,10 @@ int run_http(const http_options& o) {
   r.system = label;
   r.seconds = sh.p.seconds();
   std::map<int, uint64_t> statuses;
-  std::string first_error;
   for (auto& w : workers) {
-    r.latency.merge(w->latency);
-    r.measured += w->measured;
-    r.total_ok += w->ok;
-    r.errors += w->errors;
+    r.add(*w);
     for (const auto& [k, v] : w->statuses) {
       statuses[k] += v;
-    }
-    if (first_error.empty()) {
-      first_error = w->first_error;
     }
   }
   std::cout
@@ -463,7 +441,7 @@ int run_http(const http_options& o) {
     status_text += (status_text.empty() ? "" : ", ") + std::to_string(k) + ": " + grouped(v);
   }
   std::cout << "statuses " << status_text << "; " << r.errors << " errors"
-            << (first_error.empty() ? "" : " (first: " + first_error + ")") << "\n";
+            << (r.first_error.empty() ? "" : " (first: " + r.first_error + ")") << "\n";
   const bool ok = all_up && r.errors == 0 && r.measured > 0;
   std::cout << (ok ? "OK: every answer was 2xx\n" : "FAIL: errors or connections not up\n");
   if (!o.json_path.empty()) {
@@ -478,7 +456,7 @@ int run_http(const http_options& o) {
       << ",\n  \"p999_ms\": " << fixed(r.p_ms(99.9), 3)
       << ",\n  \"max_ms\": " << fixed(static_cast<double>(r.latency.max()) / 1e6, 3)
       << ",\n  \"measured\": " << r.measured << ",\n  \"errors\": " << r.errors
-      << ",\n  \"first_error\": \"" << json_escape(first_error)
+      << ",\n  \"first_error\": \"" << json_escape(r.first_error)
       << "\",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
     if (!f) {
       throw std::runtime_error("cannot write " + o.json_path);

@@ -68,19 +68,11 @@ void client_loop(redisContext* c, const std::string& sha, const std::string& key
     const auto t0 = sent.front();
     sent.pop_front();
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
-      ++out.errors;
-      if (out.first_error.empty()) {
-        out.first_error =
-            r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len} : std::string{"sold out"};
-      }
+      out.failed(r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
+                                              : std::string{"sold out"});
       continue;
     }
-    ++out.ok;
-    if (p.measured(t1)) {
-      ++out.measured;
-      out.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-      measured.fetch_add(1, std::memory_order_relaxed);
-    }
+    out.succeeded(p, t0, t1, measured);
   }
 }
 

@@ -324,6 +324,20 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+std::string json_of(const run_result& r, const std::string& rate_key, bool with_failure) {
+  std::ostringstream o;
+  o << "{\"system\": \"" << json_escape(r.system) << "\", \"" << rate_key
+    << "\": " << fixed(r.per_second(), 1) << ", \"p50_ms\": " << fixed(r.p_ms(50), 3)
+    << ", \"p99_ms\": " << fixed(r.p_ms(99), 3) << ", \"measured\": " << r.measured
+    << ", \"seconds\": " << fixed(r.seconds, 3) << ", \"total_ok\": " << r.total_ok
+    << ", \"errors\": " << r.errors;
+  if (with_failure) {
+    o << ", \"failure\": \"" << json_escape(r.failure) << "\"";
+  }
+  o << "}";
+  return o.str();
+}
+
 namespace {
 
 // ---------------------------------------------------------------------------------- output
@@ -343,16 +357,6 @@ void print_table(const run_result& base, const run_result& lua, const run_result
             << extra.failures << " failures\n";
   std::cout << "check: SKU held " << extra.held << ", re-activated from PostgreSQL "
             << extra.held_reloaded << ", acknowledged holds " << surge.total_ok << "\n";
-}
-
-std::string json_of(const run_result& r) {
-  std::ostringstream o;
-  o << "{\"system\": \"" << json_escape(r.system)
-    << "\", \"reservations_per_s\": " << fixed(r.per_second(), 1)
-    << ", \"p50_ms\": " << fixed(r.p_ms(50), 3) << ", \"p99_ms\": " << fixed(r.p_ms(99), 3)
-    << ", \"measured\": " << r.measured << ", \"seconds\": " << fixed(r.seconds, 3)
-    << ", \"total_ok\": " << r.total_ok << ", \"errors\": " << r.errors << "}";
-  return o.str();
 }
 
 void write_json(const std::string& path, const hot_sku_options& opts, const run_result& base,

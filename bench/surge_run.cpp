@@ -80,17 +80,9 @@ void on_reply(driver_ptr self, const std::shared_ptr<drive_shared>& sh, clock::t
   const auto t1 = clock::now();
   --st.outstanding;
   if (error == nullptr) {
-    ++st.ok;
-    if (sh->p.measured(t1)) {
-      ++st.measured;
-      st.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-      sh->measured.fetch_add(1, std::memory_order_relaxed);
-    }
+    st.succeeded(sh->p, t0, t1, sh->measured);
   } else {
-    ++st.errors;
-    if (st.first_error.empty()) {
-      st.first_error = *error;
-    }
+    st.failed(*error);
   }
   if (t1 < sh->p.measure_until && !interrupted().load(std::memory_order_relaxed)) {
     send_hold(self, sh);

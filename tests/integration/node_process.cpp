@@ -18,8 +18,6 @@
 
 #include "http_client.hpp"
 
-extern char** environ;
-
 namespace surge::itest {
 
 namespace {
@@ -134,14 +132,9 @@ void node_process::spawn() {
   args.insert(args.end(), cfg_.extra.begin(), cfg_.extra.end());
 
   // The node refuses unknown SURGE_* variables; it gets none but the test-only ones.
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view kv{*e};
-    if (kv.rfind("SURGE_", 0) == 0 && kv.rfind("SURGE_TEST_", 0) != 0) {
-      continue;
-    }
-    env.emplace_back(kv);
-  }
+  auto env = tools::environment([](std::string_view kv) {
+    return !kv.starts_with("SURGE_") || kv.starts_with("SURGE_TEST_");
+  });
 
   std::string cmdline;
   for (const auto& a : args) {

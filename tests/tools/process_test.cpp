@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -53,6 +54,23 @@ TEST_SUITE("tools_unit") {
     ::setenv("SURGE_PROCESS_TEST", "inherited", 1);
     CHECK(run(shell("echo \"[$SURGE_PROCESS_TEST]\""), 10s).out == "[inherited]\n");
     ::unsetenv("SURGE_PROCESS_TEST");
+  }
+
+  TEST_CASE("environment(): this process's, filtered; a working directory") {
+    ::setenv("SURGE_PROCESS_TEST", "x", 1);
+    const auto all = environment();
+    CHECK(std::find(all.begin(), all.end(), "SURGE_PROCESS_TEST=x") != all.end());
+    const auto some =
+        environment([](std::string_view e) { return !e.starts_with("SURGE_PROCESS_TEST="); });
+    CHECK(some.size() + 1 == all.size());
+    ::unsetenv("SURGE_PROCESS_TEST");
+    child_spec s = shell("pwd");
+    s.cwd = "/tmp";
+    CHECK(run(s, 10s).out == "/tmp\n");
+    s.cwd = "/nonexistent/surge";
+    const auto r = run(s, 10s);
+    CHECK(exit_code(r.status) == 127);
+    CHECK(r.err == "cannot change to /nonexistent/surge\n");
   }
 
   TEST_CASE("run: a command that outlives the limit is killed") {

@@ -49,6 +49,7 @@ struct prepared {
   std::vector<std::string> env;
   std::vector<char*> argv;
   std::vector<char*> envp; ///< empty: this process's environment
+  std::string cwd;         ///< empty: this process's
   int out_fd;
   int err_fd;
   bool own_group;
@@ -56,6 +57,7 @@ struct prepared {
   explicit prepared(const child_spec& s)
       : args(s.argv)
       , env(s.env ? *s.env : std::vector<std::string>{})
+      , cwd(s.cwd)
       , out_fd(s.out_fd)
       , err_fd(s.err_fd >= 0 ? s.err_fd : s.out_fd)
       , own_group(s.own_process_group) {
@@ -128,6 +130,10 @@ pid_t fork_exec(const prepared& p) {
     for (int fd = 3; fd < 65536; ++fd) {
       ::close(fd);
     }
+  }
+  if (!p.cwd.empty() && ::chdir(p.cwd.c_str()) != 0) {
+    write_raw(STDERR_FILENO, {"cannot change to ", p.cwd.c_str(), "\n"});
+    ::_exit(127);
   }
   sigset_t none;
   sigemptyset(&none);
@@ -271,6 +277,16 @@ pid_t spawn(const child_spec& spec) {
     ::close(fd);
     throw;
   }
+}
+
+std::vector<std::string> environment(const std::function<bool(std::string_view entry)>& keep) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!keep || keep(*e)) {
+      out.emplace_back(*e);
+    }
+  }
+  return out;
 }
 
 std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds patience) {

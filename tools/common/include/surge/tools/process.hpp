@@ -19,8 +19,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace surge::tools {
@@ -29,8 +31,11 @@ namespace surge::tools {
 struct child_spec {
   /// argv[0] is a path (with a '/') or a name looked up in PATH.
   std::vector<std::string> argv;
-  /// "NAME=value" entries; nullopt: this process's environment.
+  /// "NAME=value" entries; nullopt: this process's environment (see environment()).
   std::optional<std::vector<std::string>> env;
+  /// Its working directory; empty: this process's. When it cannot change there, it exits with
+  /// status 127 after saying so on its stderr.
+  std::string cwd;
   /// When not empty: its stdout and stderr go to this file (created 0644 when missing), appended,
   /// or from empty with `truncate_log`; out_fd and err_fd are then not used.
   std::string log_path;
@@ -47,6 +52,10 @@ struct child_spec {
 /// Throws std::runtime_error when it cannot open the log or fork. When the exec fails, the child
 /// writes "exec ARGV0 failed, errno N" on its stderr and exits with status 127.
 pid_t spawn(const child_spec& spec);
+
+/// This process's environment ("NAME=value" entries), those for which `keep` is true (all when
+/// `keep` is empty): the start of a child's environment.
+std::vector<std::string> environment(const std::function<bool(std::string_view entry)>& keep = {});
 
 /// Waits up to `patience` for child `pid` to exit and reaps it. Returns its wait status, -1 when
 /// `pid` is not (or no longer) a child of this process, nullopt while it still runs. Wakes on the

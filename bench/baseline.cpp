@@ -30,13 +30,6 @@ std::unique_ptr<pqxx::connection> connect_client(const std::string& url) {
   return c;
 }
 
-struct client_figures {
-  histogram latency;
-  uint64_t ok = 0;
-  uint64_t errors = 0;
-  uint64_t measured = 0;
-};
-
 void client_loop(const std::string& url, std::unique_ptr<pqxx::connection> conn, const phases& p,
                  std::atomic<uint64_t>& measured, client_figures& out) {
   while (!interrupted().load(std::memory_order_relaxed) && clock::now() < p.measure_until) {
@@ -58,12 +51,7 @@ void client_loop(const std::string& url, std::unique_ptr<pqxx::connection> conn,
         ++out.errors; // sold out: cannot happen with initial_qty
         continue;
       }
-      ++out.ok;
-      if (p.measured(t1)) {
-        ++out.measured;
-        out.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-        measured.fetch_add(1, std::memory_order_relaxed);
-      }
+      out.succeeded(p, t0, t1, measured);
     } catch (const std::exception&) {
       ++out.errors;
       if (!conn->is_open()) {
@@ -96,26 +84,16 @@ run_result run_baseline(const hot_sku_options& opts, const std::string& db_url) 
 
   std::atomic<uint64_t> measured{0};
   const auto p = phases::starting_now(warmup_for(opts.duration), opts.duration);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < opts.clients; ++i) {
-    threads.emplace_back([&, i] {
-      client_loop(db_url, std::move(conns[static_cast<std::size_t>(i)]), p, measured,
-                  *figures[static_cast<std::size_t>(i)]);
-    });
-  }
-  report_progress("baseline", p, measured);
-  for (auto& t : threads) {
-    t.join();
-  }
+  run_clients(opts.clients, "baseline", p, measured, "reservations", [&](int i) {
+    const auto k = static_cast<std::size_t>(i);
+    client_loop(db_url, std::move(conns[k]), p, measured, *figures[k]);
+  });
 
   run_result res;
   res.system = "baseline (PostgreSQL UPDATE)";
   res.seconds = p.seconds();
   for (const auto& f : figures) {
-    res.latency.merge(f->latency);
-    res.total_ok += f->ok;
-    res.errors += f->errors;
-    res.measured += f->measured;
+    res.add(*f);
   }
   // Every successful UPDATE took exactly one unit.
   pqxx::connection c{db_url};

@@ -2,10 +2,6 @@
 // invocation. Starts surge-paysim as a child process (one gateway with a fixed latency), runs the
 // baseline and then Surge against it, checks both, prints the table and the ratio.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +14,7 @@
 
 #include "common.hpp"
 #include "surge/config/settings.hpp"
+#include "surge/tools/process.hpp"
 
 #ifndef SURGE_PAYSIM_BINARY
 #define SURGE_PAYSIM_BINARY "surge-paysim"
@@ -71,29 +68,17 @@ exit status: 0 ok, 1 a check failed (FAIL) or set-up failed, 2 bad flags
 std::optional<checkout_options> parse_checkout(const std::vector<std::string>& args) {
   checkout_options o;
   o.paysim_path = SURGE_PAYSIM_BINARY;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] =
-        split_flag(a, {"pg-url", "redis-url", "duration", "clients", "concurrency",
-                       "gateway-latency-ms", "skus", "hot-skus", "hot-percent", "paysim", "json"});
-    if (parse_shared_flag(name, v, o)) {
-      continue;
-    }
-    if (name == "concurrency") {
-      o.concurrency = parse_int(name, v, 1, 10000);
-    } else if (name == "gateway-latency-ms") {
-      o.gateway_latency_ms = parse_int(name, v, 0, 10000);
-    } else if (name == "skus") {
-      o.skus = parse_int(name, v, 4, 100000);
-    } else if (name == "hot-skus") {
-      o.hot_skus = parse_int(name, v, 0, 100000);
-    } else if (name == "hot-percent") {
-      o.hot_percent = parse_int(name, v, 0, 100);
-    } else { // paysim
-      o.paysim_path = v;
-    }
+  const auto flags =
+      storage_flags(o, {int_flag("clients", o.clients, 1, 512),
+                        int_flag("concurrency", o.concurrency, 1, 10000),
+                        int_flag("gateway-latency-ms", o.gateway_latency_ms, 0, 10000),
+                        int_flag("skus", o.skus, 4, 100000),
+                        int_flag("hot-skus", o.hot_skus, 0, 100000),
+                        int_flag("hot-percent", o.hot_percent, 0, 100),
+                        {"paysim", cli::takes::value, cli::assign(o.paysim_path)},
+                        json_flag(o)});
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   if (o.hot_skus > o.skus - 3) {
     throw bad_flag("--hot-skus must leave at least 3 other SKUs (at most --skus - 3)");
@@ -101,7 +86,8 @@ std::optional<checkout_options> parse_checkout(const std::vector<std::string>& a
   return o;
 }
 
-/// surge-paysim as a child process: one gateway "alpha" on a free loopback port.
+/// surge-paysim as a child process: one gateway "alpha" on a free loopback port. In its own
+/// process group: Ctrl-C stops the bench, which stops paysim.
 class paysim_process {
  public:
   paysim_process(const std::string& path, int latency_ms)
@@ -110,35 +96,13 @@ class paysim_process {
       throw std::runtime_error("cannot execute surge-paysim at " + path +
                                " (build it: cmake --build build --target surge-paysim)");
     }
-    std::vector<std::string> argv_s{path, "--gateways=alpha=127.0.0.1:0",
-                                    "--latency-ms=" + std::to_string(latency_ms)};
-    std::vector<char*> argv;
-    for (auto& a : argv_s) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      throw std::runtime_error("cannot create " + log_path_);
-    }
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) {
-      ::close(fd);
-      throw std::runtime_error("fork failed");
-    }
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM); // never outlive the bench
-      if (::getppid() != parent) {
-        ::_exit(1);
-      }
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::signal(SIGINT, SIG_IGN); // Ctrl-C stops the bench, which stops paysim
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(fd);
+    tools::child_spec spec;
+    spec.argv = {path, "--gateways=alpha=127.0.0.1:0",
+                 "--latency-ms=" + std::to_string(latency_ms)};
+    spec.log_path = log_path_;
+    spec.truncate_log = true;
+    spec.own_process_group = true;
+    proc_.start(spec);
     const std::string marker = "paysim: alpha listening on 127.0.0.1:";
     const auto deadline = clock::now() + 10s;
     while (port_ == 0) {
@@ -148,14 +112,13 @@ class paysim_process {
           port_ = static_cast<uint16_t>(std::stoi(line.substr(at + marker.size())));
         }
       }
-      int status = 0;
-      if (port_ == 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("surge-paysim exited at start:\n" + log());
+      if (port_ == 0 && proc_.wait(0ms)) {
+        throw std::runtime_error("surge-paysim exited at start:\n" + tools::read_file(log_path_));
       }
       if (port_ == 0 && clock::now() > deadline) {
         stop();
-        throw std::runtime_error("surge-paysim did not start within 10 s:\n" + log());
+        throw std::runtime_error("surge-paysim did not start within 10 s:\n" +
+                                 tools::read_file(log_path_));
       }
       std::this_thread::sleep_for(20ms);
     }
@@ -169,32 +132,11 @@ class paysim_process {
 
   uint16_t port() const { return port_; }
 
-  void stop() {
-    if (pid_ <= 0) {
-      return;
-    }
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 250 && ::waitpid(pid_, &status, WNOHANG) != pid_; ++i) {
-      std::this_thread::sleep_for(20ms);
-      if (i == 249) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-      }
-    }
-    pid_ = -1;
-  }
+  void stop() { proc_.stop(5s); }
 
  private:
-  std::string log() const {
-    std::ifstream f{log_path_};
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-  }
-
   std::string log_path_;
-  pid_t pid_ = -1;
+  tools::child proc_;
   uint16_t port_ = 0;
 };
 
@@ -215,17 +157,6 @@ void print_checkout_table(const run_result& base, const run_result& surge, const
             << " units sold\n";
 }
 
-std::string json_of(const run_result& r) {
-  std::ostringstream o;
-  o << "{\"system\": \"" << json_escape(r.system)
-    << "\", \"checkouts_per_s\": " << fixed(r.per_second(), 1)
-    << ", \"p50_ms\": " << fixed(r.p_ms(50), 3) << ", \"p99_ms\": " << fixed(r.p_ms(99), 3)
-    << ", \"measured\": " << r.measured << ", \"seconds\": " << fixed(r.seconds, 3)
-    << ", \"total_ok\": " << r.total_ok << ", \"errors\": " << r.errors << ", \"failure\": \""
-    << json_escape(r.failure) << "\"}";
-  return o.str();
-}
-
 void write_json(const checkout_options& opts, const run_result& base, const run_result& surge,
                 bool ok) {
   const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
@@ -236,7 +167,8 @@ void write_json(const checkout_options& opts, const run_result& base, const run_
     << ",\n  \"gateway_latency_ms\": " << opts.gateway_latency_ms << ",\n  \"skus\": " << opts.skus
     << ",\n  \"hot_skus\": " << opts.hot_skus << ",\n  \"hot_percent\": " << opts.hot_percent
     << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
-    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"surge\": " << json_of(surge)
+    << ",\n  \"baseline\": " << json_of(base, "checkouts_per_s", true)
+    << ",\n  \"surge\": " << json_of(surge, "checkouts_per_s", true)
     << ",\n  \"ratio\": " << fixed(ratio, 2) << ",\n  \"ok\": " << (ok ? "true" : "false")
     << "\n}\n";
   f.close();
@@ -326,23 +258,8 @@ std::string sku_picker::name_of(int i) {
 }
 
 int checkout_command(const std::vector<std::string>& args) {
-  std::optional<checkout_options> opts;
-  try {
-    opts = parse_checkout(args);
-  } catch (const bad_flag& e) {
-    std::cerr << "surge-bench checkout: " << e.what() << " (see surge-bench checkout --help)\n";
-    return 2;
-  }
-  if (!opts) {
-    std::cout << checkout_usage;
-    return 0;
-  }
-  try {
-    return run_checkout(*opts);
-  } catch (const std::exception& e) {
-    std::cerr << "surge-bench checkout: error: " << e.what() << "\n";
-    return 1;
-  }
+  return guarded("checkout", checkout_usage, "surge-bench checkout --help", args, parse_checkout,
+                 run_checkout);
 }
 
 } // namespace surge::bench

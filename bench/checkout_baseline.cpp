@@ -47,26 +47,14 @@ std::string array_literal(const std::vector<std::string>& skus) {
   return out + "}";
 }
 
-struct client_figures {
-  histogram latency;
-  uint64_t ok = 0;
-  uint64_t errors = 0;
-  uint64_t measured = 0;
-  uint64_t charges = 0;
-  std::map<std::string, int64_t> lines;
-  std::string first_error;
+struct checkout_figures : client_figures {
+  uint64_t charges = 0;                 ///< approved gateway calls
+  std::map<std::string, int64_t> lines; ///< units per SKU of the committed checkouts
 };
-
-void note_error(client_figures& out, const std::string& e) {
-  ++out.errors;
-  if (out.first_error.empty()) {
-    out.first_error = e;
-  }
-}
 
 void client_loop(int id, const checkout_options& opts, const std::string& url,
                  std::unique_ptr<pqxx::connection> conn, net::payments::gateway& gw,
-                 const phases& p, std::atomic<uint64_t>& measured, client_figures& out) {
+                 const phases& p, std::atomic<uint64_t>& measured, checkout_figures& out) {
   sku_picker picker{opts, 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(id + 1)};
   const std::string key_prefix =
       "base-" + std::to_string(::getpid()) + "-" + std::to_string(id) + "-";
@@ -89,8 +77,8 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
       pqxx::work tx{*conn};
       const auto rows = tx.exec_prepared("lock", arr);
       if (rows.size() != skus.size()) {
-        note_error(out, "lock found " + std::to_string(rows.size()) + " of " +
-                            std::to_string(skus.size()) + " SKUs");
+        out.failed("lock found " + std::to_string(rows.size()) + " of " +
+                   std::to_string(skus.size()) + " SKUs");
         continue; // rolls back
       }
       int64_t total = 0;
@@ -100,15 +88,14 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
         total += r[2].as<int64_t>();
       }
       if (sold_out) {
-        note_error(out, "sold out");
+        out.failed("sold out");
         continue;
       }
       // The payment call, with the row locks held.
       actors::charge_request req{key, order_id, total, "USD", "tok_ok", {}};
       const auto a = gw.charge(req, gateway_timeout);
       if (a.kind != net::payments::attempt_kind::approved) {
-        note_error(out,
-                   std::string{"gateway: "} + net::payments::to_string(a.kind) + " " + a.message);
+        out.failed(std::string{"gateway: "} + net::payments::to_string(a.kind) + " " + a.message);
         continue;
       }
       ++out.charges;
@@ -117,17 +104,12 @@ void client_loop(int id, const checkout_options& opts, const std::string& url,
       tx.exec_prepared("lines", order_id, arr);
       tx.commit();
       const auto t1 = clock::now();
-      ++out.ok;
       for (const auto& s : skus) {
         ++out.lines[s];
       }
-      if (p.measured(t1)) {
-        ++out.measured;
-        out.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-        measured.fetch_add(1, std::memory_order_relaxed);
-      }
+      out.succeeded(p, t0, t1, measured);
     } catch (const std::exception& e) {
-      note_error(out, e.what());
+      out.failed(e.what());
       if (!conn->is_open()) {
         conn.reset();
       }
@@ -160,40 +142,26 @@ run_result run_checkout_baseline(const checkout_options& opts, const std::string
   auto gw = net::payments::make_gateway(spec);
 
   std::vector<std::unique_ptr<pqxx::connection>> conns;
-  std::vector<std::unique_ptr<client_figures>> figures;
+  std::vector<std::unique_ptr<checkout_figures>> figures;
   for (int i = 0; i < opts.clients; ++i) {
     conns.push_back(connect_client(db_url));
-    figures.push_back(std::make_unique<client_figures>());
+    figures.push_back(std::make_unique<checkout_figures>());
   }
   std::atomic<uint64_t> measured{0};
   const auto p = phases::starting_now(warmup_for(opts.duration), opts.duration);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < opts.clients; ++i) {
-    threads.emplace_back([&, i] {
-      const auto k = static_cast<std::size_t>(i);
-      client_loop(i, opts, db_url, std::move(conns[k]), *gw, p, measured, *figures[k]);
-    });
-  }
-  report_progress("baseline", p, measured, "checkouts");
-  for (auto& t : threads) {
-    t.join();
-  }
+  run_clients(opts.clients, "baseline", p, measured, "checkouts", [&](int i) {
+    const auto k = static_cast<std::size_t>(i);
+    client_loop(i, opts, db_url, std::move(conns[k]), *gw, p, measured, *figures[k]);
+  });
 
   run_result res;
   res.system = "baseline (row locks across payment)";
   res.seconds = p.seconds();
-  std::string first_error;
   for (const auto& f : figures) {
-    res.latency.merge(f->latency);
-    res.total_ok += f->ok;
-    res.errors += f->errors;
-    res.measured += f->measured;
+    res.add(*f);
     extra.charges += f->charges;
     for (const auto& [sku, n] : f->lines) {
       extra.lines[sku] += n;
-    }
-    if (first_error.empty()) {
-      first_error = f->first_error;
     }
   }
   // The stock of every SKU dropped by exactly the units of the committed checkouts.
@@ -215,7 +183,7 @@ run_result run_checkout_baseline(const checkout_options& opts, const std::string
   // reported, and only the accounting decides.
   if (res.errors > 0) {
     std::cerr << "[baseline] " << res.errors
-              << " checkouts failed and rolled back, first: " << first_error << "\n";
+              << " checkouts failed and rolled back, first: " << res.first_error << "\n";
   }
   if (mismatches > 0) {
     res.failure = "baseline: " + std::to_string(mismatches) + " SKUs off, e.g. " + bad;

@@ -49,23 +49,17 @@ struct drive_shared {
   std::mutex mtx;
   std::condition_variable cv;
   int running = 0;
-  run_result result;
+  run_result result; ///< merged by each driver when it finishes
   std::map<std::string, int64_t> lines;
-  std::string first_error;
 };
 
-struct driver_state {
+struct driver_state : client_figures {
   static inline const char* name = "surge.bench.checkout_driver";
   std::unique_ptr<sku_picker> picker;
   std::string prefix;
   uint64_t next = 0;
   int outstanding = 0;
-  uint64_t ok = 0;
-  uint64_t errors = 0;
-  uint64_t measured = 0;
-  histogram latency;
   std::map<std::string, int64_t> lines;
-  std::string first_error;
 };
 
 using driver_ptr = caf::stateful_actor<driver_state>*;
@@ -77,15 +71,9 @@ void finish(driver_ptr self, const shared_ptr& sh) {
   auto& st = self->state;
   {
     std::lock_guard<std::mutex> guard{sh->mtx};
-    sh->result.latency.merge(st.latency);
-    sh->result.total_ok += st.ok;
-    sh->result.errors += st.errors;
-    sh->result.measured += st.measured;
+    sh->result.add(st);
     for (const auto& [sku, n] : st.lines) {
       sh->lines[sku] += n;
-    }
-    if (sh->first_error.empty()) {
-      sh->first_error = st.first_error;
     }
     --sh->running;
   }
@@ -98,10 +86,7 @@ void flow_done(driver_ptr self, const shared_ptr& sh, const std::string* error) 
   auto& st = self->state;
   --st.outstanding;
   if (error != nullptr) {
-    ++st.errors;
-    if (st.first_error.empty()) {
-      st.first_error = *error;
-    }
+    st.failed(*error);
   }
   if (clock::now() < sh->p.measure_until && !interrupted().load(std::memory_order_relaxed)) {
     start_flow(self, sh);
@@ -131,15 +116,10 @@ void checkout(driver_ptr self, const shared_ptr& sh, const std::string& cart_id,
                                     std::to_string(o.lines.size()) + " lines";
               return flow_done(self, sh, &e);
             }
-            ++st.ok;
             for (const auto& l : o.lines) {
               st.lines[l.sku] += l.qty;
             }
-            if (sh->p.measured(t1)) {
-              ++st.measured;
-              st.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-              sh->measured.fetch_add(1, std::memory_order_relaxed);
-            }
+            st.succeeded(sh->p, t0, t1, sh->measured);
             flow_done(self, sh, nullptr);
           },
           [self, sh](caf::error& err) {
@@ -235,10 +215,8 @@ run_result run_checkout_surge(const checkout_options& opts, const std::string& d
     if (!sh->cv.wait_for(lock, 4 * request_timeout, [&] { return sh->running == 0; })) {
       throw std::runtime_error("the drivers did not finish in time");
     }
-    res.latency = sh->result.latency;
-    res.total_ok = sh->result.total_ok;
-    res.errors = sh->result.errors;
-    res.measured = sh->result.measured;
+    sh->result.system = res.system;
+    res = std::move(sh->result);
     extra.lines = sh->lines;
   }
   res.seconds = sh->p.seconds();
@@ -275,7 +253,7 @@ run_result run_checkout_surge(const checkout_options& opts, const std::string& d
   }
   if (res.errors > 0) {
     res.failure =
-        "surge: " + std::to_string(res.errors) + " checkouts failed, first: " + sh->first_error;
+        "surge: " + std::to_string(res.errors) + " checkouts failed, first: " + res.first_error;
   } else if (extra.orders_confirmed != static_cast<int64_t>(res.total_ok)) {
     res.failure = "surge: " + std::to_string(extra.orders_confirmed) +
                   " confirmed orders in PostgreSQL but " + std::to_string(res.total_ok) +

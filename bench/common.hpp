@@ -5,19 +5,26 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <hiredis/hiredis.h>
 
-#include "histogram.hpp"
 #include "surge/config/settings.hpp"
+#include "surge/tools/cli.hpp"
+#include "surge/tools/histogram.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::bench {
+
+using tools::histogram;
 
 /// The default of --pg-url / --redis-url: the test suite's servers when scripts/test.sh set
 /// SURGE_TEST_PG_URL / SURGE_TEST_REDIS_URL (so the ctest smoke runs use them), else the local
@@ -99,18 +106,60 @@ inline std::chrono::milliseconds warmup_for(std::chrono::milliseconds duration) 
   return std::min(std::chrono::milliseconds{1000}, duration / 2);
 }
 
+/// What one client (a load thread or a driver actor) counted; merged into its run_result at the
+/// end (run_result::add).
+struct client_figures {
+  histogram latency;       ///< nanoseconds, measured window only
+  uint64_t ok = 0;         ///< successful operations over the whole run
+  uint64_t errors = 0;     ///< failed ones
+  uint64_t measured = 0;   ///< successful operations completed in the measured window
+  std::string first_error; ///< "" when none failed
+
+  /// One success that ran from `t0` to `t1`: counted; when it ended in `p`'s measured window, its
+  /// latency is recorded and `progress` (report_progress's counter) advances.
+  void succeeded(const phases& p, clock::time_point t0, clock::time_point t1,
+                 std::atomic<uint64_t>& progress) {
+    ++ok;
+    if (p.measured(t1)) {
+      ++measured;
+      latency.record(static_cast<uint64_t>((t1 - t0).count()));
+      progress.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  /// `n` failures; `what` becomes the first error unless there is one.
+  void failed(const std::string& what, uint64_t n = 1) {
+    errors += n;
+    if (first_error.empty()) {
+      first_error = what;
+    }
+  }
+};
+
 /// Figures of one system.
 struct run_result {
   std::string system;
-  uint64_t measured = 0; ///< successful reservations completed in the measured window
-  uint64_t total_ok = 0; ///< successful reservations over the whole run (warm-up and drain too)
-  uint64_t errors = 0;   ///< failed requests over the whole run
-  double seconds = 0;    ///< length of the measured window
-  histogram latency;     ///< nanoseconds, measured window only
-  std::string failure;   ///< non-empty: the correctness check failed (why)
+  uint64_t measured = 0;   ///< successful reservations completed in the measured window
+  uint64_t total_ok = 0;   ///< successful reservations over the whole run (warm-up and drain too)
+  uint64_t errors = 0;     ///< failed requests over the whole run
+  double seconds = 0;      ///< length of the measured window
+  histogram latency;       ///< nanoseconds, measured window only
+  std::string failure;     ///< non-empty: the correctness check failed (why)
+  std::string first_error; ///< the first error of the first client that had one
 
   double per_second() const { return seconds > 0 ? static_cast<double>(measured) / seconds : 0; }
   double p_ms(double p) const { return static_cast<double>(latency.percentile(p)) / 1e6; }
+
+  /// Adds what one client counted.
+  void add(const client_figures& f) {
+    latency.merge(f.latency);
+    total_ok += f.ok;
+    errors += f.errors;
+    measured += f.measured;
+    if (first_error.empty()) {
+      first_error = f.first_error;
+    }
+  }
 };
 
 /// Prints a progress line on stderr every second from `p.warm_from` until `p.measure_until`
@@ -120,6 +169,21 @@ struct run_result {
 void report_progress(const std::string& label, const phases& p,
                      const std::atomic<uint64_t>& measured,
                      const std::string& unit = "reservations");
+
+/// Runs `client(i)` for i in [0, n) on a thread each, prints progress as `label` until `p`'s
+/// measured window ends (report_progress), then joins them.
+template <class Client>
+void run_clients(int n, const std::string& label, const phases& p,
+                 const std::atomic<uint64_t>& measured, const std::string& unit, Client client) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&client, i] { client(i); });
+  }
+  report_progress(label, p, measured, unit);
+  for (auto& t : threads) {
+    t.join();
+  }
+}
 
 /// The two systems of `hot-sku`. Both throw std::runtime_error on set-up failures.
 run_result run_baseline(const hot_sku_options& opts, const std::string& db_url);
@@ -155,59 +219,99 @@ cross_node_result run_cross_node(const hot_sku_options& opts, const std::string&
 /// Sleeps until `t`, waking early when interrupted.
 void sleep_until(clock::time_point t);
 
-/// "%.*f".
-std::string fixed(double x, int decimals);
-
-/// 1234567 -> "1,234,567".
-std::string grouped(uint64_t x);
+using tools::fixed;
+using tools::grouped;
 
 /// `s` escaped for a JSON string (without the quotes).
 std::string json_escape(const std::string& s);
 
+/// One system's figures as a JSON object for --json: system, `rate_key` (per second), p50_ms,
+/// p99_ms, measured, seconds, total_ok, errors (and failure when `with_failure`).
+std::string json_of(const run_result& r, const std::string& rate_key = "reservations_per_s",
+                    bool with_failure = false);
+
+// ---------------------------------------------------------------------------------- flags
+
+namespace cli = tools::cli;
+
 /// A bad command line: exit status 2.
-struct bad_flag : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using bad_flag = cli::usage_error;
 
 /// `v` as an integer in lo..hi, or bad_flag naming --`flag`.
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi);
 
 bool starts_with(std::string_view s, std::string_view p);
 
-/// One `--name=value` argument: its name (which must be in `known`) and its value. Throws
-/// bad_flag for anything else.
-std::pair<std::string, std::string> split_flag(const std::string& arg,
-                                               const std::vector<std::string>& known);
+/// Reads `args` as surge-bench's commands take them (tools/common's cli.hpp): only
+/// `--name=value` flags of `flags`, each with a value, in any order; --help (or -h) anywhere
+/// ends them. Returns false when --help was asked for. Throws bad_flag.
+bool parse_flags(const std::vector<std::string>& args, std::vector<cli::flag> flags);
 
-/// The flags every command takes: --pg-url, --redis-url, --duration, --clients, --json.
-/// Stores `v` into `o` and returns true, or returns false when `name` is none of them.
+/// --NAME=N: an integer in lo..hi into `out`.
+cli::flag int_flag(const char* name, int& out, int lo, int hi);
+
+/// --json=FILE: also write the figures as JSON to FILE.
 template <class Options>
-bool parse_shared_flag(const std::string& name, const std::string& v, Options& o) {
+cli::flag json_flag(Options& o) {
+  return {"json", cli::takes::value, cli::assign(o.json_path)};
+}
+
+/// --pg-url=URL, --redis-url=URL and --duration=D (1s..600s), the flags of the commands that
+/// create their own database and Redis prefix, followed by `more`.
+template <class Options>
+std::vector<cli::flag> storage_flags(Options& o, std::vector<cli::flag> more) {
   using namespace std::chrono_literals;
-  if (name == "pg-url") {
-    if (!starts_with(v, "postgresql://") && !starts_with(v, "postgres://")) {
-      throw bad_flag("--pg-url expects a postgresql:// URI, got '" + v + "'");
-    }
-    o.pg_admin_url = v;
-  } else if (name == "redis-url") {
-    if (!starts_with(v, "redis://")) {
-      throw bad_flag("--redis-url expects a redis:// URL, got '" + v + "'");
-    }
-    o.redis_url = v;
-  } else if (name == "duration") {
-    std::chrono::milliseconds d{0};
-    if (!config::parse_duration(v, d) || d < 1s || d > max_duration) {
-      throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + v + "'");
-    }
-    o.duration = d;
-  } else if (name == "clients") {
-    o.clients = parse_int(name, v, 1, 512);
-  } else if (name == "json") {
-    o.json_path = v;
-  } else {
-    return false;
+  std::vector<cli::flag> flags{
+      {"pg-url", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (!starts_with(*v, "postgresql://") && !starts_with(*v, "postgres://")) {
+           throw bad_flag("--pg-url expects a postgresql:// URI, got '" + *v + "'");
+         }
+         o.pg_admin_url = *v;
+       }},
+      {"redis-url", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (!starts_with(*v, "redis://")) {
+           throw bad_flag("--redis-url expects a redis:// URL, got '" + *v + "'");
+         }
+         o.redis_url = *v;
+       }},
+      {"duration", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         std::chrono::milliseconds d{0};
+         if (!config::parse_duration(*v, d) || d < 1s || d > max_duration) {
+           throw bad_flag("--duration expects 1s..600s (e.g. 10s, 1500ms, 2m), got '" + *v + "'");
+         }
+         o.duration = d;
+       }},
+  };
+  flags.insert(flags.end(), more.begin(), more.end());
+  return flags;
+}
+
+/// One command of surge-bench: `parse(args)` (nullopt: --help, which prints `usage`; a bad_flag
+/// prints "surge-bench COMMAND: MESSAGE (see HINT)": exit 2), then `run(options)` (an exception
+/// prints "surge-bench COMMAND: error: ...": exit 1). Returns the exit status.
+template <class Parse, class Run>
+int guarded(const std::string& command, const char* usage, const std::string& hint,
+            const std::vector<std::string>& args, Parse parse, Run run) {
+  decltype(parse(args)) opts;
+  try {
+    opts = parse(args);
+  } catch (const bad_flag& e) {
+    std::cerr << "surge-bench " << command << ": " << e.what() << " (see " << hint << ")\n";
+    return 2;
   }
-  return true;
+  if (!opts) {
+    std::cout << usage;
+    return 0;
+  }
+  try {
+    return run(*opts);
+  } catch (const std::exception& e) {
+    std::cerr << "surge-bench " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 /// `url` (a libpq URI) naming database `db` instead of its own.

@@ -33,6 +33,8 @@
 
 #include "common.hpp"
 #include "surge/cluster/shard_table.hpp"
+#include "surge/net/json.hpp"
+#include "surge/tools/cluster_rows.hpp"
 
 namespace surge::bench {
 
@@ -131,39 +133,49 @@ Prints requests/s (2xx answers completed in the measured window), p50/p90/p99/p9
 statuses and errors; exit 1 when any answer is not 2xx or a connection fails.
 )";
 
+/// --NAME=D: a duration up to 600s (at least `least`) into `out`.
+cli::flag duration_flag(const char* name, std::chrono::milliseconds& out,
+                        std::chrono::milliseconds least, const char* example) {
+  return {name, cli::takes::value,
+          [name, &out, least, example](const std::optional<std::string>& v) {
+            std::chrono::milliseconds d{0};
+            if (!config::parse_duration(*v, d) || d < least || d > max_duration) {
+              throw bad_flag(std::string{"--"} + name + " expects a duration up to 600s" + example +
+                             ", got '" + *v + "'");
+            }
+            out = d;
+          }};
+}
+
+/// --NAME=URL: a loopback http:// URL into `out`.
+cli::flag url_flag(const char* name, std::string& out) {
+  return {name, cli::takes::value, [name, &out](const std::optional<std::string>& v) {
+            parse_url(name, *v);
+            out = *v;
+          }};
+}
+
 std::optional<http_options> parse_http(const std::vector<std::string>& args) {
   http_options o;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] = split_flag(
-        a, {"url", "mode", "sku", "label", "connections", "threads", "duration", "warmup", "json"});
-    if (name == "url") {
-      parse_url(name, v);
-      o.url = v;
-    } else if (name == "mode") {
-      if (v != "get" && v != "add-to-cart") {
-        throw bad_flag("--mode expects get or add-to-cart, got '" + v + "'");
-      }
-      o.mode = v;
-    } else if (name == "sku") {
-      o.sku = v;
-    } else if (name == "label") {
-      o.label = v;
-    } else if (name == "connections") {
-      o.connections = parse_int(name, v, 1, 20000);
-    } else if (name == "threads") {
-      o.threads = parse_int(name, v, 1, 8);
-    } else if (name == "json") {
-      o.json_path = v;
-    } else {
-      std::chrono::milliseconds d{0};
-      if (!config::parse_duration(v, d) || d > max_duration || (name == "duration" && d < 1s)) {
-        throw bad_flag("--" + name + " expects a duration up to 600s (e.g. 10s), got '" + v + "'");
-      }
-      (name == "duration" ? o.duration : o.warmup) = d;
-    }
+  const std::vector<cli::flag> flags = {
+      url_flag("url", o.url),
+      {"mode", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (*v != "get" && *v != "add-to-cart") {
+           throw bad_flag("--mode expects get or add-to-cart, got '" + *v + "'");
+         }
+         o.mode = *v;
+       }},
+      {"sku", cli::takes::value, cli::assign(o.sku)},
+      {"label", cli::takes::value, cli::assign(o.label)},
+      int_flag("connections", o.connections, 1, 20000),
+      int_flag("threads", o.threads, 1, 8),
+      duration_flag("duration", o.duration, std::chrono::seconds{1}, " (e.g. 10s)"),
+      duration_flag("warmup", o.warmup, std::chrono::milliseconds{0}, " (e.g. 10s)"),
+      json_flag(o),
+  };
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   if (o.mode == "add-to-cart" && o.sku.empty()) {
     throw bad_flag("--mode=add-to-cart needs --sku=SKU");
@@ -212,26 +224,16 @@ struct http_shared {
   std::atomic<bool> go{false};
 };
 
-struct worker {
+/// One thread's connections and what they counted: ok and measured are 2xx answers, errors
+/// non-2xx answers and transport errors.
+struct worker : client_figures {
   explicit worker(http_shared& s)
       : sh(s) {}
 
   http_shared& sh;
   asio::io_context ioc{1};
   std::vector<std::shared_ptr<connection>> conns;
-  histogram latency;
-  uint64_t ok = 0;       ///< 2xx over the whole run
-  uint64_t measured = 0; ///< 2xx completed in the measured window
-  uint64_t errors = 0;   ///< non-2xx and transport errors, whole run
   std::map<int, uint64_t> statuses;
-  std::string first_error;
-
-  void error(const std::string& what) {
-    ++errors;
-    if (first_error.empty()) {
-      first_error = what;
-    }
-  }
 };
 
 void connection::start() {
@@ -242,7 +244,7 @@ void connection::start() {
 
 void connection::on_connect(const boost::system::error_code& ec) {
   if (ec) {
-    w_.error("connect: " + ec.message());
+    w_.failed("connect: " + ec.message());
     w_.sh.failed.fetch_add(1);
     return;
   }
@@ -281,7 +283,7 @@ void connection::send(std::string* req) {
   asio::async_write(sock_, asio::buffer(*req),
                     [self](const boost::system::error_code& ec, std::size_t) {
                       if (ec) {
-                        self->w_.error("write: " + ec.message());
+                        self->w_.failed("write: " + ec.message());
                         self->close();
                         return;
                       }
@@ -295,7 +297,7 @@ void connection::send(std::string* req) {
 void connection::on_read(const boost::system::error_code& ec) {
   const auto t1 = clock::now();
   if (ec) {
-    w_.error("read: " + ec.message());
+    w_.failed("read: " + ec.message());
     if (setup_) {
       w_.sh.failed.fetch_add(1);
     }
@@ -308,7 +310,7 @@ void connection::on_read(const boost::system::error_code& ec) {
     setup_ = false;
     const auto cart = json_string_field(res.body(), "cart_id");
     if (status != 201 || cart.empty()) {
-      w_.error("POST /api/v1/carts answered " + std::to_string(status));
+      w_.failed("POST /api/v1/carts answered " + std::to_string(status));
       w_.sh.failed.fetch_add(1);
       close();
       return;
@@ -321,17 +323,12 @@ void connection::on_read(const boost::system::error_code& ec) {
   }
   ++w_.statuses[status];
   if (status >= 200 && status < 300) {
-    ++w_.ok;
-    if (w_.sh.p.measured(t1)) {
-      ++w_.measured;
-      w_.latency.record(static_cast<uint64_t>((t1 - t0_).count()));
-      w_.sh.measured.fetch_add(1, std::memory_order_relaxed);
-    }
+    w_.succeeded(w_.sh.p, t0_, t1, w_.sh.measured);
   } else {
-    w_.error("HTTP " + std::to_string(status) + ": " + res.body().substr(0, 200));
+    w_.failed("HTTP " + std::to_string(status) + ": " + res.body().substr(0, 200));
   }
   if (!res.keep_alive()) {
-    w_.error("the server closed the connection");
+    w_.failed("the server closed the connection");
     close();
     return;
   }
@@ -425,17 +422,10 @@ int run_http(const http_options& o) {
   r.system = label;
   r.seconds = sh.p.seconds();
   std::map<int, uint64_t> statuses;
-  std::string first_error;
   for (auto& w : workers) {
-    r.latency.merge(w->latency);
-    r.measured += w->measured;
-    r.total_ok += w->ok;
-    r.errors += w->errors;
+    r.add(*w);
     for (const auto& [k, v] : w->statuses) {
       statuses[k] += v;
-    }
-    if (first_error.empty()) {
-      first_error = w->first_error;
     }
   }
   std::cout
@@ -451,7 +441,7 @@ int run_http(const http_options& o) {
     status_text += (status_text.empty() ? "" : ", ") + std::to_string(k) + ": " + grouped(v);
   }
   std::cout << "statuses " << status_text << "; " << r.errors << " errors"
-            << (first_error.empty() ? "" : " (first: " + first_error + ")") << "\n";
+            << (r.first_error.empty() ? "" : " (first: " + r.first_error + ")") << "\n";
   const bool ok = all_up && r.errors == 0 && r.measured > 0;
   std::cout << (ok ? "OK: every answer was 2xx\n" : "FAIL: errors or connections not up\n");
   if (!o.json_path.empty()) {
@@ -466,7 +456,7 @@ int run_http(const http_options& o) {
       << ",\n  \"p999_ms\": " << fixed(r.p_ms(99.9), 3)
       << ",\n  \"max_ms\": " << fixed(static_cast<double>(r.latency.max()) / 1e6, 3)
       << ",\n  \"measured\": " << r.measured << ",\n  \"errors\": " << r.errors
-      << ",\n  \"first_error\": \"" << json_escape(first_error)
+      << ",\n  \"first_error\": \"" << json_escape(r.first_error)
       << "\",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
     if (!f) {
       throw std::runtime_error("cannot write " + o.json_path);
@@ -543,30 +533,18 @@ std::pair<int, std::string> blocking_request(const url_parts& u, const std::stri
 
 std::optional<failover_options> parse_failover(const std::vector<std::string>& args) {
   failover_options o;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] = split_flag(
-        a, {"target", "admin", "sku", "victim", "kill-pid", "interval", "max-wait", "json"});
-    if (name == "target" || name == "admin") {
-      parse_url(name, v);
-      (name == "target" ? o.target : o.admin) = v;
-    } else if (name == "sku") {
-      o.sku = v;
-    } else if (name == "victim") {
-      o.victim = v;
-    } else if (name == "kill-pid") {
-      o.kill_pid = parse_int(name, v, 2, 1 << 30);
-    } else if (name == "json") {
-      o.json_path = v;
-    } else {
-      std::chrono::milliseconds d{0};
-      if (!config::parse_duration(v, d) || d < 1ms || d > max_duration) {
-        throw bad_flag("--" + name + " expects a duration up to 600s, got '" + v + "'");
-      }
-      (name == "interval" ? o.interval : o.max_wait) = d;
-    }
+  const std::vector<cli::flag> flags = {
+      url_flag("target", o.target),
+      url_flag("admin", o.admin),
+      {"sku", cli::takes::value, cli::assign(o.sku)},
+      {"victim", cli::takes::value, cli::assign(o.victim)},
+      int_flag("kill-pid", o.kill_pid, 2, 1 << 30),
+      duration_flag("interval", o.interval, std::chrono::milliseconds{1}, ""),
+      duration_flag("max-wait", o.max_wait, std::chrono::milliseconds{1}, ""),
+      json_flag(o),
+  };
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   if (o.target.empty() || o.admin.empty() || o.sku.empty() || o.victim.empty() || o.kill_pid == 0) {
     throw bad_flag("--target, --admin, --sku, --victim and --kill-pid are required");
@@ -580,21 +558,21 @@ std::vector<std::string> shard_owners(const url_parts& admin) {
   if (status != 200) {
     throw std::runtime_error("GET /admin/v1/shards answered " + std::to_string(status));
   }
+  auto parsed = net::json::parse(body);
+  const auto* answer = std::get_if<net::json::value>(&parsed);
+  if (answer == nullptr) {
+    throw std::runtime_error("GET /admin/v1/shards: not JSON");
+  }
   std::vector<std::string> owners;
-  std::size_t at = 0;
-  for (int i = 0; i < 100000; ++i) {
-    const auto s = body.find("\"shard\":", at);
-    if (s == std::string::npos) {
-      break;
+  for (const auto& row : tools::read_shards(*answer)) {
+    if (row.shard < 0 || row.shard >= 65536) { // beyond cluster.shards' bounds: not a shard
+      continue;
     }
-    const auto obj_end = body.find('}', s);
-    const auto obj = body.substr(s, obj_end - s);
-    const auto shard = static_cast<std::size_t>(std::stoul(obj.substr(8)));
+    const auto shard = static_cast<std::size_t>(row.shard);
     if (owners.size() <= shard) {
       owners.resize(shard + 1);
     }
-    owners[shard] = json_string_field(obj, "owner");
-    at = obj_end;
+    owners[shard] = row.owner;
   }
   return owners;
 }
@@ -725,36 +703,14 @@ int run_failover(const failover_options& o) {
   return first_ok ? 0 : 1;
 }
 
-template <class Options, class Parse, class Run>
-int guarded(const char* command, const char* usage, const std::vector<std::string>& args,
-            Parse parse, Run run) {
-  std::optional<Options> opts;
-  try {
-    opts = parse(args);
-  } catch (const bad_flag& e) {
-    std::cerr << "surge-bench " << command << ": " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  if (!opts) {
-    std::cout << usage;
-    return 0;
-  }
-  try {
-    return run(*opts);
-  } catch (const std::exception& e) {
-    std::cerr << "surge-bench " << command << ": error: " << e.what() << "\n";
-    return 1;
-  }
-}
-
 } // namespace
 
 int http_command(const std::vector<std::string>& args) {
-  return guarded<http_options>("http", http_usage, args, parse_http, run_http);
+  return guarded("http", http_usage, "--help", args, parse_http, run_http);
 }
 
 int failover_command(const std::vector<std::string>& args) {
-  return guarded<failover_options>("failover", failover_usage, args, parse_failover, run_failover);
+  return guarded("failover", failover_usage, "--help", args, parse_failover, run_failover);
 }
 
 } // namespace surge::bench

@@ -189,7 +189,6 @@ struct memory_options {
       env_or("SURGE_TEST_PG_URL", "postgresql://surge@127.0.0.1:5432/postgres");
   std::string redis_url = env_or("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0");
   std::chrono::milliseconds duration{90000}; ///< time budget per entity kind
-  int clients = 0;                           ///< unused (shared flag parser)
   int carts = 1'000'000;
   int skus = 100'000;
   int concurrency = 2000;
@@ -222,52 +221,16 @@ the PostgreSQL journal alone (replaying every batch).
 
 std::optional<memory_options> parse_memory(const std::vector<std::string>& args) {
   memory_options o;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] =
-        split_flag(a, {"pg-url", "redis-url", "duration", "json", "carts", "skus", "concurrency",
-                       "batches", "samples", "caf-floor"});
-    if (parse_shared_flag(name, v, o)) {
-      continue;
-    }
-    if (name == "carts") {
-      o.carts = parse_int(name, v, 0, 10'000'000);
-    } else if (name == "skus") {
-      o.skus = parse_int(name, v, 0, 10'000'000);
-    } else if (name == "concurrency") {
-      o.concurrency = parse_int(name, v, 1, 100'000);
-    } else if (name == "caf-floor") {
-      o.caf_floor = parse_int(name, v, 0, 10'000'000);
-    } else if (name == "batches") {
-      o.batches = parse_int(name, v, 1, 100'000);
-    } else {
-      o.samples = parse_int(name, v, 1, 20);
-    }
+  const auto flags = storage_flags(o, {json_flag(o), int_flag("carts", o.carts, 0, 10'000'000),
+                                       int_flag("skus", o.skus, 0, 10'000'000),
+                                       int_flag("concurrency", o.concurrency, 1, 100'000),
+                                       int_flag("batches", o.batches, 1, 100'000),
+                                       int_flag("samples", o.samples, 1, 20),
+                                       int_flag("caf-floor", o.caf_floor, 0, 10'000'000)});
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   return o;
-}
-
-template <class F>
-int guarded(const char* command, const std::vector<std::string>& args, F&& body) {
-  std::optional<memory_options> opts;
-  try {
-    opts = parse_memory(args);
-  } catch (const bad_flag& e) {
-    std::cerr << "surge-bench " << command << ": " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  if (!opts) {
-    std::cout << memory_usage;
-    return 0;
-  }
-  try {
-    return body(*opts);
-  } catch (const std::exception& e) {
-    std::cerr << "surge-bench " << command << ": error: " << e.what() << "\n";
-    return 1;
-  }
 }
 
 // ---------------------------------------------------------------------------------- memory
@@ -645,11 +608,11 @@ int run_activation(const memory_options& o) {
 } // namespace
 
 int memory_command(const std::vector<std::string>& args) {
-  return guarded("memory", args, run_memory);
+  return guarded("memory", memory_usage, "--help", args, parse_memory, run_memory);
 }
 
 int activation_command(const std::vector<std::string>& args) {
-  return guarded("activation", args, run_activation);
+  return guarded("activation", memory_usage, "--help", args, parse_memory, run_activation);
 }
 
 } // namespace surge::bench

@@ -38,14 +38,6 @@ reply_ptr command(redisContext* c, const char* what, const std::string& key) {
   return r;
 }
 
-struct client_figures {
-  histogram latency;
-  uint64_t ok = 0;
-  uint64_t errors = 0;
-  uint64_t measured = 0;
-  std::string first_error;
-};
-
 /// One connection: keeps `depth` EVALSHA commands in flight; latency is append -> reply (the
 /// commands appended while waiting go out with the next read, as a pipelining client's do).
 void client_loop(redisContext* c, const std::string& sha, const std::string& key, int depth,
@@ -76,19 +68,11 @@ void client_loop(redisContext* c, const std::string& sha, const std::string& key
     const auto t0 = sent.front();
     sent.pop_front();
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
-      ++out.errors;
-      if (out.first_error.empty()) {
-        out.first_error =
-            r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len} : std::string{"sold out"};
-      }
+      out.failed(r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
+                                              : std::string{"sold out"});
       continue;
     }
-    ++out.ok;
-    if (p.measured(t1)) {
-      ++out.measured;
-      out.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-      measured.fetch_add(1, std::memory_order_relaxed);
-    }
+    out.succeeded(p, t0, t1, measured);
   }
 }
 
@@ -115,35 +99,21 @@ run_result run_redis_lua(const hot_sku_options& opts, const std::string& redis_p
 
   std::atomic<uint64_t> measured{0};
   const auto p = phases::starting_now(warmup_for(opts.duration), opts.duration);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < opts.clients; ++i) {
-    threads.emplace_back([&, i] {
-      const auto u = static_cast<std::size_t>(i);
-      try {
-        client_loop(conns[u].get(), sha, key, depth, p, measured, *figures[u]);
-      } catch (const std::exception& e) {
-        figures[u]->errors += 1;
-        figures[u]->first_error = e.what();
-      }
-    });
-  }
-  report_progress("redis-lua", p, measured);
-  for (auto& t : threads) {
-    t.join();
-  }
+  run_clients(opts.clients, "redis-lua", p, measured, "reservations", [&](int i) {
+    const auto u = static_cast<std::size_t>(i);
+    try {
+      client_loop(conns[u].get(), sha, key, depth, p, measured, *figures[u]);
+    } catch (const std::exception& e) {
+      figures[u]->errors += 1;
+      figures[u]->first_error = e.what();
+    }
+  });
 
   run_result res;
   res.system = "Redis Lua check-and-decrement (not durable, pipelined)";
   res.seconds = p.seconds();
-  std::string first_error;
   for (const auto& f : figures) {
-    res.latency.merge(f->latency);
-    res.total_ok += f->ok;
-    res.errors += f->errors;
-    res.measured += f->measured;
-    if (first_error.empty()) {
-      first_error = f->first_error;
-    }
+    res.add(*f);
   }
   // Every successful script run took exactly one unit.
   auto left = command(admin.get(), "GET %b", key);
@@ -152,7 +122,7 @@ run_result run_redis_lua(const hot_sku_options& opts, const std::string& redis_p
   command(admin.get(), "DEL %b", key);
   if (res.errors > 0) {
     res.failure =
-        "redis-lua: " + std::to_string(res.errors) + " failed commands, first: " + first_error;
+        "redis-lua: " + std::to_string(res.errors) + " failed commands, first: " + res.first_error;
   } else if (initial_qty - qty != static_cast<int64_t>(res.total_ok)) {
     res.failure = "redis-lua: the key dropped by " + std::to_string(initial_qty - qty) + " but " +
                   std::to_string(res.total_ok) + " reservations succeeded";

@@ -12,7 +12,6 @@
 // Exit status: 0 success, 1 a check failed or the run could not be set up, 2 bad flags.
 
 #include <algorithm>
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -56,20 +55,6 @@ void sleep_until(clock::time_point t) {
   for (auto now = clock::now(); !interrupted().load() && now < t; now = clock::now()) {
     std::this_thread::sleep_for(std::min<clock::duration>(t - now, 50ms));
   }
-}
-
-std::string fixed(double x, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
-
-std::string grouped(uint64_t x) {
-  auto s = std::to_string(x);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<std::size_t>(i), ",");
-  }
-  return s;
 }
 
 // ---------------------------------------------------------------------------------- flags
@@ -125,33 +110,39 @@ exit status: 0 ok, 1 a check failed (FAIL) or set-up failed, 2 bad flags
 } // namespace
 
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
-  int x = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc{} || end != v.data() + v.size() || x < lo || x > hi) {
+  const auto x = cli::to_integer<int>(v);
+  if (!x || *x < lo || *x > hi) {
     throw bad_flag("--" + flag + " expects an integer in " + std::to_string(lo) + ".." +
                    std::to_string(hi) + ", got '" + v + "'");
   }
-  return x;
+  return *x;
 }
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
 
-std::pair<std::string, std::string> split_flag(const std::string& arg,
-                                               const std::vector<std::string>& known) {
-  if (!starts_with(arg, "--")) {
-    throw bad_flag("unexpected argument '" + arg + "'");
-  }
-  const auto eq = arg.find('=');
-  std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-  if (std::find(known.begin(), known.end(), name) == known.end()) {
-    throw bad_flag("unknown flag --" + name);
-  }
-  if (eq == std::string::npos || eq + 1 == arg.size()) {
-    throw bad_flag("--" + name + " needs a value: --" + name + "=VALUE");
-  }
-  return {std::move(name), arg.substr(eq + 1)};
+bool parse_flags(const std::vector<std::string>& args, std::vector<cli::flag> flags) {
+  flags.push_back({"help", cli::takes::nothing, {}, true});
+  cli::syntax syntax;
+  syntax.help_aliases = {"-h"};
+  syntax.wording = [](cli::problem p, const cli::argument& a) {
+    if (p == cli::problem::unexpected_word) {
+      return a.text == "--" ? std::string{"unknown flag --"}
+                            : "unexpected argument '" + a.text + "'";
+    }
+    if (p == cli::problem::unexpected_value) {
+      return "unknown flag " + a.text; // --help=...: the only flag that takes no value
+    }
+    return cli::message(p, a);
+  };
+  return !cli::parse(args, flags, syntax).stopped;
+}
+
+cli::flag int_flag(const char* name, int& out, int lo, int hi) {
+  return {name, cli::takes::value, [name, &out, lo, hi](const std::optional<std::string>& v) {
+            out = parse_int(name, *v, lo, hi);
+          }};
 }
 
 namespace {
@@ -159,16 +150,11 @@ namespace {
 /// nullopt: --help was asked for.
 std::optional<hot_sku_options> parse_hot_sku(const std::vector<std::string>& args) {
   hot_sku_options o;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      return std::nullopt;
-    }
-    const auto [name, v] =
-        split_flag(a, {"pg-url", "redis-url", "duration", "clients", "concurrency", "json"});
-    if (parse_shared_flag(name, v, o)) {
-      continue;
-    }
-    o.concurrency = parse_int(name, v, 1, 100000); // the only other flag
+  const auto flags =
+      storage_flags(o, {int_flag("clients", o.clients, 1, 512),
+                        int_flag("concurrency", o.concurrency, 1, 100000), json_flag(o)});
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
   }
   return o;
 }
@@ -338,6 +324,20 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+std::string json_of(const run_result& r, const std::string& rate_key, bool with_failure) {
+  std::ostringstream o;
+  o << "{\"system\": \"" << json_escape(r.system) << "\", \"" << rate_key
+    << "\": " << fixed(r.per_second(), 1) << ", \"p50_ms\": " << fixed(r.p_ms(50), 3)
+    << ", \"p99_ms\": " << fixed(r.p_ms(99), 3) << ", \"measured\": " << r.measured
+    << ", \"seconds\": " << fixed(r.seconds, 3) << ", \"total_ok\": " << r.total_ok
+    << ", \"errors\": " << r.errors;
+  if (with_failure) {
+    o << ", \"failure\": \"" << json_escape(r.failure) << "\"";
+  }
+  o << "}";
+  return o.str();
+}
+
 namespace {
 
 // ---------------------------------------------------------------------------------- output
@@ -357,16 +357,6 @@ void print_table(const run_result& base, const run_result& lua, const run_result
             << extra.failures << " failures\n";
   std::cout << "check: SKU held " << extra.held << ", re-activated from PostgreSQL "
             << extra.held_reloaded << ", acknowledged holds " << surge.total_ok << "\n";
-}
-
-std::string json_of(const run_result& r) {
-  std::ostringstream o;
-  o << "{\"system\": \"" << json_escape(r.system)
-    << "\", \"reservations_per_s\": " << fixed(r.per_second(), 1)
-    << ", \"p50_ms\": " << fixed(r.p_ms(50), 3) << ", \"p99_ms\": " << fixed(r.p_ms(99), 3)
-    << ", \"measured\": " << r.measured << ", \"seconds\": " << fixed(r.seconds, 3)
-    << ", \"total_ok\": " << r.total_ok << ", \"errors\": " << r.errors << "}";
-  return o.str();
 }
 
 void write_json(const std::string& path, const hot_sku_options& opts, const run_result& base,
@@ -600,24 +590,11 @@ int main(int argc, char** argv) {
     std::cerr << "surge-bench: unknown command '" << args[0] << "' (see surge-bench --help)\n";
     return 2;
   }
-  std::optional<hot_sku_options> opts;
-  try {
-    opts = parse_hot_sku({args.begin() + 1, args.end()});
-  } catch (const bad_flag& e) {
-    std::cerr << "surge-bench " << args[0] << ": " << e.what() << " (see surge-bench --help)\n";
-    return 2;
-  }
-  if (!opts) {
-    std::cout << usage_text;
-    return 0;
-  }
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  surge::log::setup("warn", "text");
-  try {
-    return args[0] == "hot-sku" ? hot_sku(*opts) : cross_node(*opts);
-  } catch (const std::exception& e) {
-    std::cerr << "surge-bench " << args[0] << ": error: " << e.what() << "\n";
-    return 1;
-  }
+  return guarded(args[0], usage_text, "surge-bench --help", {args.begin() + 1, args.end()},
+                 parse_hot_sku, [&](const hot_sku_options& opts) {
+                   std::signal(SIGINT, on_signal);
+                   std::signal(SIGTERM, on_signal);
+                   surge::log::setup("warn", "text");
+                   return args[0] == "hot-sku" ? hot_sku(opts) : cross_node(opts);
+                 });
 }

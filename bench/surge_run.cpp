@@ -50,19 +50,13 @@ struct drive_shared {
   std::condition_variable cv;
   int running = 0;
   run_result result; ///< merged by each driver when it finishes
-  std::string first_error;
 };
 
-struct driver_state {
+struct driver_state : client_figures {
   static inline const char* name = "surge.bench.driver";
   std::string prefix; ///< of cart ids: unique per driver
   uint64_t next = 0;
   int outstanding = 0;
-  uint64_t ok = 0;
-  uint64_t errors = 0;
-  uint64_t measured = 0;
-  histogram latency;
-  std::string first_error;
 };
 
 using driver_ptr = caf::stateful_actor<driver_state>*;
@@ -73,13 +67,7 @@ void finish(driver_ptr self, const std::shared_ptr<drive_shared>& sh) {
   auto& st = self->state;
   {
     std::lock_guard<std::mutex> guard{sh->mtx};
-    sh->result.latency.merge(st.latency);
-    sh->result.total_ok += st.ok;
-    sh->result.errors += st.errors;
-    sh->result.measured += st.measured;
-    if (sh->first_error.empty()) {
-      sh->first_error = st.first_error;
-    }
+    sh->result.add(st);
     --sh->running;
   }
   sh->cv.notify_all();
@@ -92,17 +80,9 @@ void on_reply(driver_ptr self, const std::shared_ptr<drive_shared>& sh, clock::t
   const auto t1 = clock::now();
   --st.outstanding;
   if (error == nullptr) {
-    ++st.ok;
-    if (sh->p.measured(t1)) {
-      ++st.measured;
-      st.latency.record(static_cast<uint64_t>((t1 - t0).count()));
-      sh->measured.fetch_add(1, std::memory_order_relaxed);
-    }
+    st.succeeded(sh->p, t0, t1, sh->measured);
   } else {
-    ++st.errors;
-    if (st.first_error.empty()) {
-      st.first_error = *error;
-    }
+    st.failed(*error);
   }
   if (t1 < sh->p.measure_until && !interrupted().load(std::memory_order_relaxed)) {
     send_hold(self, sh);
@@ -167,15 +147,13 @@ run_result drive_holds(caf::actor_system& sys, actors::sku_directory* via, const
       throw std::runtime_error("the drivers did not finish within " +
                                std::to_string((request_timeout + 10s).count()) + " s");
     }
-    res.latency = sh->result.latency;
-    res.total_ok = sh->result.total_ok;
-    res.errors = sh->result.errors;
-    res.measured = sh->result.measured;
+    sh->result.system = res.system;
+    res = std::move(sh->result);
   }
   res.seconds = sh->p.seconds();
   if (res.errors > 0) {
     res.failure = label + ": " + std::to_string(res.errors) +
-                  " hold requests failed, first: " + sh->first_error;
+                  " hold requests failed, first: " + res.first_error;
   }
   return res;
 }

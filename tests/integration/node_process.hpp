@@ -4,14 +4,12 @@
 // key prefix (tests/support), free loopback ports picked at run time, stdout/stderr in a log
 // file under the build directory whose tail is printed when the test that owns it fails.
 
-#include <sys/types.h>
-
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "surge/tools/process.hpp"
 #include "test_env.hpp"
 
 namespace surge::itest {
@@ -67,7 +65,7 @@ class node_process {
     start();
   }
 
-  bool running() const { return pid_.load() > 0; }
+  bool running() const { return proc_.running(); }
   uint16_t http_port() const { return http_port_; }
   uint16_t admin_port() const { return admin_port_; }
   uint16_t cluster_port() const { return cluster_port_; }
@@ -88,12 +86,11 @@ class node_process {
 
  private:
   void pick_ports();
-  /// fork/exec; returns the pid.
-  pid_t spawn();
-  /// Waits for readiness; false when the process exited first (`status` is its wait status).
-  bool wait_ready(pid_t pid, std::chrono::milliseconds patience, int& status);
-  /// Waits up to `patience` for the process to exit; true and its wait status when it did.
-  bool reap(std::chrono::milliseconds patience, int& status);
+  /// Starts the process (tools/common's process.hpp: it dies with the test process).
+  void spawn();
+  /// Waits for readiness; false when the process exited first (`status` is its wait status) or
+  /// did not get ready in time (`status` is -1).
+  bool wait_ready(std::chrono::milliseconds patience, int& status);
 
   node_config cfg_;
   // Declared before the process state: destroyed after the process is gone.
@@ -103,12 +100,12 @@ class node_process {
   uint16_t admin_port_ = 0;
   uint16_t cluster_port_ = 0;
   std::string log_path_;
-  std::atomic<pid_t> pid_{-1};
   int starts_ = 0;
+  surge::tools::child proc_; // last: killed and reaped before the database is dropped
 };
 
-/// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
-uint16_t pick_free_port();
+/// A port on 127.0.0.1 that was free a moment ago (outside the ephemeral range when possible).
+using surge::tools::pick_free_port;
 
 /// True once an assertion of the running test case has failed (a doctest listener keeps it).
 bool current_test_failed();

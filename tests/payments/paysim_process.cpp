@@ -1,9 +1,5 @@
 #include "paysim_process.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -21,8 +17,6 @@
 #include <thread>
 
 #include "surge/net/json.hpp"
-
-extern char** environ;
 
 namespace surge::ptest {
 
@@ -75,46 +69,15 @@ http_result http_call(uint16_t port, const std::string& method, const std::strin
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in{path};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using tools::read_file;
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) {
-    argv.push_back(const_cast<char*>(a.c_str()));
-  }
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    throw std::runtime_error("posix_spawn " + args[0] + " failed: " + std::to_string(rc));
-  }
-  return pid;
-}
-
-/// Waits up to `patience` for `pid` to exit; its exit status (128+signal when killed) or -1.
-int wait_exit(pid_t pid, std::chrono::milliseconds patience) {
-  const auto deadline = steady::now() + patience;
-  for (;;) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    if (r < 0 || steady::now() >= deadline) {
-      return -1;
-    }
-    std::this_thread::sleep_for(10ms); // polling interval, not synchronisation
-  }
+/// Starts `args` with stdout and stderr in a new file at `log_path`.
+void start(tools::child& proc, const std::vector<std::string>& args, const std::string& log_path) {
+  tools::child_spec spec;
+  spec.argv = args;
+  spec.log_path = log_path;
+  spec.truncate_log = true;
+  proc.start(spec);
 }
 
 std::string temp_log_path() {
@@ -136,7 +99,7 @@ paysim_process::paysim_process(std::vector<std::string> gateways,
   }
   std::vector<std::string> args{SURGE_PAYSIM_BINARY, "--gateways=" + list};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  pid_ = spawn(args, log_path_);
+  start(proc_, args, log_path_);
 
   // The start lines name the bound ports; then every gateway must answer /healthz.
   const auto deadline = steady::now() + 10s;
@@ -157,9 +120,7 @@ paysim_process::paysim_process(std::vector<std::string> gateways,
     if (found == names_.size()) {
       break;
     }
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (proc_.wait(0ms)) {
       throw std::runtime_error("surge-paysim exited at start:\n" + read_file(log_path_));
     }
     if (steady::now() >= deadline) {
@@ -184,18 +145,15 @@ paysim_process::~paysim_process() {
 }
 
 int paysim_process::stop() {
-  if (pid_ <= 0) {
+  if (!proc_.running()) {
     return -1;
   }
-  ::kill(pid_, SIGTERM);
-  int rc = wait_exit(pid_, 10s);
-  if (rc < 0) {
-    ::kill(pid_, SIGKILL);
-    wait_exit(pid_, 5s);
+  const auto status = proc_.stop(10s);
+  if (!status) {
     std::cout << "surge-paysim did not stop on SIGTERM; log:\n" << read_file(log_path_);
+    return -1;
   }
-  pid_ = -1;
-  return rc;
+  return tools::exit_code(*status);
 }
 
 std::string paysim_process::setting(const std::string& kind) const {
@@ -268,12 +226,13 @@ paysim_run run_paysim(const std::vector<std::string>& args) {
   std::vector<std::string> full{SURGE_PAYSIM_BINARY};
   full.insert(full.end(), args.begin(), args.end());
   const std::string log = temp_log_path();
-  const pid_t pid = spawn(full, log);
+  tools::child proc;
+  start(proc, full, log);
   paysim_run out;
-  out.status = wait_exit(pid, 10s);
-  if (out.status < 0) {
-    ::kill(pid, SIGKILL);
-    wait_exit(pid, 5s);
+  if (const auto status = proc.wait(10s)) {
+    out.status = tools::exit_code(*status);
+  } else {
+    proc.kill9();
   }
   out.output = read_file(log);
   std::error_code ignored;

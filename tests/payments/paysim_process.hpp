@@ -3,12 +3,12 @@
 // The real surge-paysim binary as a child process for the payment tests, plus a small HTTP client
 // for its control endpoints. Gateways listen on port 0: the ports are read from its start lines.
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "surge/tools/process.hpp"
 
 namespace surge::ptest {
 
@@ -75,7 +75,7 @@ class paysim_process {
   std::vector<std::string> names_;
   std::vector<uint16_t> ports_;
   std::string log_path_;
-  pid_t pid_ = -1;
+  tools::child proc_;
 };
 
 struct paysim_run {

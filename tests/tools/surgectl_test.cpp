@@ -25,8 +25,6 @@
 #include "surge/net/customer_auth.hpp"
 #include "test_env.hpp"
 
-extern char** environ;
-
 namespace surge::itest {
 
 namespace {
@@ -35,43 +33,33 @@ using namespace std::chrono_literals;
 
 using ctl_result = surge::test::program_result;
 
-/// Runs surgectl with `args` (and `env` added to this process' environment without
-/// SURGE_ADMIN_TOKEN), waits up to `patience`, and returns its exit status and output.
-ctl_result run_ctl(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-                   std::chrono::milliseconds patience = 30s) {
+/// Runs surgectl with `args` in directory `cwd` (empty: this one) and `env` added to this
+/// process' environment without `drop` (a variable that would decide the case otherwise); waits
+/// up to `patience`, and returns its exit status and output.
+ctl_result run_surgectl(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                        const std::string& drop, const std::string& cwd = {},
+                        std::chrono::milliseconds patience = 30s) {
   std::vector<std::string> argv{SURGECTL_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view{*e}.rfind("SURGE_ADMIN_TOKEN=", 0) != 0) {
-      env_s.emplace_back(*e);
-    }
-  }
+  auto env_s = tools::environment([&](std::string_view e) { return !e.starts_with(drop + "="); });
   env_s.insert(env_s.end(), env.begin(), env.end());
-  auto r = surge::test::run_program(argv, env_s, patience);
+  auto r = surge::test::run_program(argv, env_s, patience, cwd);
   if (r.timed_out) {
     FAIL("surgectl did not exit within the patience");
   }
   return r;
 }
 
+/// surgectl without $SURGE_ADMIN_TOKEN.
+ctl_result run_ctl(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                   std::chrono::milliseconds patience = 30s) {
+  return run_surgectl(args, env, "SURGE_ADMIN_TOKEN", {}, patience);
+}
+
 /// run_ctl with `dir` as the current directory (where surgectl looks for data/admin.token).
 ctl_result run_ctl_in(const std::string& dir, const std::vector<std::string>& args,
                       const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv{"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", dir, SURGECTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view{*e}.rfind("SURGE_ADMIN_TOKEN=", 0) != 0) {
-      env_s.emplace_back(*e);
-    }
-  }
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  auto r = surge::test::run_program(argv, env_s, 30s);
-  if (r.timed_out) {
-    FAIL("surgectl did not exit within the patience");
-  }
-  return r;
+  return run_surgectl(args, env, "SURGE_ADMIN_TOKEN", dir);
 }
 
 /// A directory with data/admin.token (`content`, mode `mode`), removed on destruction.
@@ -664,28 +652,11 @@ TEST_SUITE("surgectl") {
 
 namespace {
 
-/// Runs `surgectl ARGS` in directory `cwd` with this environment minus SURGE_AUTH_JWT_SECRET,
-/// plus `env`.
+/// Runs `surgectl ARGS` in directory `cwd` (data/jwt.secret is looked up there) with this
+/// environment minus SURGE_AUTH_JWT_SECRET, plus `env`.
 ctl_result run_token(const std::vector<std::string>& args, const std::filesystem::path& cwd,
                      const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv{SURGECTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view{*e}.rfind("SURGE_AUTH_JWT_SECRET=", 0) != 0) {
-      env_s.emplace_back(*e);
-    }
-  }
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  // The child inherits the working directory (data/jwt.secret is looked up there).
-  const auto before = std::filesystem::current_path();
-  std::filesystem::current_path(cwd);
-  auto r = surge::test::run_program(argv, env_s, 30s);
-  std::filesystem::current_path(before);
-  if (r.timed_out) {
-    FAIL("surgectl did not exit within the patience");
-  }
-  return r;
+  return run_surgectl(args, env, "SURGE_AUTH_JWT_SECRET", cwd.string());
 }
 
 /// An empty temporary directory, removed with its content.

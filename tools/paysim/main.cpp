@@ -4,13 +4,15 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "simulator.hpp"
+#include "surge/tools/cli.hpp"
 
 namespace {
 
@@ -35,19 +37,38 @@ Control: POST /_outage {"down":true|false} (while down, charges, lookups and ref
 Stops on SIGINT/SIGTERM.
 )";
 
+namespace cli = surge::tools::cli;
+
 [[noreturn]] void bad_flag(const std::string& msg) {
-  std::cerr << "surge-paysim: " << msg << "\n(try --help)\n";
-  std::exit(2);
+  throw cli::usage_error(msg);
+}
+
+/// surge-paysim's own wording of a bad flag: every flag is --name=value.
+std::string wording(cli::problem p, const cli::argument& a) {
+  const auto incomplete = [&] {
+    return "unknown or incomplete flag '" + a.text + "' (flags are --name=value)";
+  };
+  switch (p) {
+  case cli::problem::unexpected_word:
+    return a.text.find('=') == std::string::npos
+               ? incomplete()
+               : "unknown flag '" + a.text.substr(0, a.text.find('=')) + "'";
+  case cli::problem::unknown_flag:
+    return a.value ? "unknown flag '" + a.text + "'" : incomplete();
+  case cli::problem::missing_value:
+    return incomplete();
+  default: // --help=...
+    return "unknown flag '" + a.text + "'";
+  }
 }
 
 template <class T>
 T number(std::string_view flag, std::string_view text) {
-  T v{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+  const auto v = cli::to_integer<T>(text);
+  if (!v) {
     bad_flag(std::string{flag} + ": '" + std::string{text} + "' is not a valid number");
   }
-  return v;
+  return *v;
 }
 
 std::vector<surge::paysim::gateway_address> parse_gateways(std::string_view list) {
@@ -88,46 +109,68 @@ std::vector<surge::paysim::gateway_address> parse_gateways(std::string_view list
   return out;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+/// The options of `args`; nullopt: --help was asked for. Throws cli::usage_error.
+std::optional<surge::paysim::options> parse_options(const std::vector<std::string>& args) {
+  using cli::takes;
   surge::paysim::options opts;
+  bool help = false;
   bool have_gateways = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const std::size_t eq = arg.find('=');
-    const std::string_view flag = arg.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
-    if (arg == "--help" || arg == "-h") {
-      std::cout << usage;
-      return 0;
-    }
-    if (eq == std::string_view::npos) {
-      bad_flag("unknown or incomplete flag '" + std::string{arg} + "' (flags are --name=value)");
-    }
-    if (flag == "--gateways") {
-      opts.gateways = parse_gateways(value);
-      have_gateways = true;
-    } else if (flag == "--latency-ms") {
-      opts.latency = std::chrono::milliseconds{number<unsigned>(flag, value)};
-    } else if (flag == "--slow-ms") {
-      opts.slow = std::chrono::milliseconds{number<unsigned>(flag, value)};
-    } else if (flag == "--decline-rate") {
-      const double rate = std::strtod(std::string{value}.c_str(), nullptr);
-      if (value.empty() || value.find_first_not_of("0123456789.") != std::string_view::npos ||
-          rate < 0.0 || rate > 1.0) {
-        bad_flag("--decline-rate: '" + std::string{value} + "' is not a number in [0,1]");
-      }
-      opts.decline_rate = rate;
-    } else if (flag == "--seed") {
-      opts.seed = number<uint64_t>(flag, value);
-    } else {
-      bad_flag("unknown flag '" + std::string{flag} + "'");
-    }
+  const auto milliseconds = [](const char* name, std::chrono::milliseconds& out) {
+    return cli::flag{name, takes::value, [name, &out](const std::optional<std::string>& v) {
+                       out = std::chrono::milliseconds{
+                           number<unsigned>("--" + std::string{name}, *v)};
+                     }};
+  };
+  const std::vector<cli::flag> flags = {
+      {"help", takes::nothing, cli::enable(help), true},
+      {"gateways", takes::value,
+       [&](const std::optional<std::string>& v) {
+         opts.gateways = parse_gateways(*v);
+         have_gateways = true;
+       }},
+      milliseconds("latency-ms", opts.latency),
+      milliseconds("slow-ms", opts.slow),
+      {"decline-rate", takes::value,
+       [&](const std::optional<std::string>& v) {
+         const double rate = std::strtod(v->c_str(), nullptr);
+         if (v->empty() || v->find_first_not_of("0123456789.") != std::string::npos || rate < 0.0 ||
+             rate > 1.0) {
+           bad_flag("--decline-rate: '" + *v + "' is not a number in [0,1]");
+         }
+         opts.decline_rate = rate;
+       }},
+      {"seed", takes::value,
+       [&](const std::optional<std::string>& v) { opts.seed = number<uint64_t>("--seed", *v); }},
+  };
+  cli::syntax syntax;
+  syntax.empty_is_missing = false;
+  syntax.help_aliases = {"-h"};
+  syntax.wording = wording;
+  cli::parse(args, flags, syntax);
+  if (help) {
+    return std::nullopt;
   }
   if (!have_gateways) {
     bad_flag("--gateways is required");
   }
+  return opts;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::optional<surge::paysim::options> parsed;
+  try {
+    parsed = parse_options({argv + 1, argv + argc});
+  } catch (const cli::usage_error& e) {
+    std::cerr << "surge-paysim: " << e.what() << "\n(try --help)\n";
+    return 2;
+  }
+  if (!parsed) {
+    std::cout << usage;
+    return 0;
+  }
+  const auto& opts = *parsed;
 
   // Block the stop signals in every thread (the servers' threads inherit the mask); this thread
   // takes them with sigwait.

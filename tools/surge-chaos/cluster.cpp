@@ -13,6 +13,7 @@
 
 #include "http.hpp"
 #include "surge/net/json.hpp"
+#include "surge/tools/cluster_rows.hpp"
 
 namespace surge::chaos {
 
@@ -37,11 +38,6 @@ int64_t num(const json::value& v, std::string_view key) {
     return 0;
   }
   return std::get<int64_t>(f->get());
-}
-
-const json::array* arr(const json::value& v, std::string_view key) {
-  const auto* f = v.find(key);
-  return f != nullptr && f->is_array() ? &std::get<json::array>(f->get()) : nullptr;
 }
 
 std::optional<json::value> parse(const std::string& body) {
@@ -389,12 +385,14 @@ bool cluster_env::settled(std::string& why) {
     why = "admin API of " + nodes_.front()->id + " did not answer";
     return false;
   }
-  if (const auto* members = arr(*cv, "nodes")) {
-    for (const auto& m : *members) {
-      if (str(m, "status") == "up") {
-        up_ids.insert(str(m, "node_id"));
+  try {
+    for (const auto& m : tools::read_cluster(*cv).nodes) {
+      if (m.status == "up") {
+        up_ids.insert(m.node_id);
       }
     }
+  } catch (const std::runtime_error&) {
+    // no members: the first node is named below
   }
   for (const auto& n : nodes_) {
     if (up_ids.count(n->id) == 0) {
@@ -402,16 +400,21 @@ bool cluster_env::settled(std::string& why) {
       return false;
     }
   }
-  const auto* shards = arr(*sv, "shards");
-  if (shards == nullptr || shards->empty()) {
+  std::vector<tools::shard_row> shards;
+  try {
+    shards = tools::read_shards(*sv);
+  } catch (const std::runtime_error&) {
+    // no shard map
+  }
+  if (shards.empty()) {
     why = "no shard map";
     return false;
   }
   int unowned = 0;
   int moving = 0;
-  for (const auto& s : *shards) {
-    unowned += up_ids.count(str(s, "owner")) == 0 ? 1 : 0;
-    moving += str(s, "target").empty() ? 0 : 1;
+  for (const auto& sh : shards) {
+    unowned += up_ids.count(sh.owner) == 0 ? 1 : 0;
+    moving += sh.target.empty() ? 0 : 1;
   }
   if (unowned > 0 || moving > 0) {
     why = std::to_string(unowned) + " shards without a live owner, " + std::to_string(moving) +

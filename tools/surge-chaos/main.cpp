@@ -22,6 +22,7 @@
 #include "netns.hpp"
 #include "report.hpp"
 #include "schedule.hpp"
+#include "surge/tools/cli.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -63,13 +64,15 @@ void on_signal(int) {
   std::exit(2);
 }
 
+namespace cli = surge::tools::cli;
+
 int64_t parse_ms(const std::string& flag, const std::string& text) {
   int64_t v = 0;
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
   const std::string unit{p, end};
   if (ec != std::errc{} || v < 0) {
-    bad_usage(flag + ": '" + text + "' is not a duration");
+    throw cli::usage_error(flag + ": '" + text + "' is not a duration");
   }
   if (unit.empty() || unit == "s") {
     return v * 1000;
@@ -80,17 +83,24 @@ int64_t parse_ms(const std::string& flag, const std::string& text) {
   if (unit == "m") {
     return v * 60000;
   }
-  bad_usage(flag + ": '" + text + "' is not a duration (90s, 2m, 500ms)");
+  throw cli::usage_error(flag + ": '" + text + "' is not a duration (90s, 2m, 500ms)");
 }
 
 int64_t parse_int(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi) {
-    bad_usage(flag + ": '" + text + "' is not a number in [" + std::to_string(lo) + ", " +
-              std::to_string(hi) + "]");
+  const auto v = cli::to_integer<int64_t>(text);
+  if (!v || *v < lo || *v > hi) {
+    throw cli::usage_error(flag + ": '" + text + "' is not a number in [" + std::to_string(lo) +
+                           ", " + std::to_string(hi) + "]");
   }
-  return v;
+  return *v;
+}
+
+/// surge-chaos's own wording of a bad flag (it takes "--name value" too).
+std::string wording(cli::problem p, const cli::argument& a) {
+  if (p == cli::problem::missing_value || (p == cli::problem::unknown_flag && !a.value)) {
+    return "flag " + a.text + " needs a value";
+  }
+  return "unknown flag '" + a.text + "'"; // also --keep=... and --help=...
 }
 
 struct options {
@@ -117,60 +127,59 @@ options parse_args(int argc, char** argv) {
   if (std::string{argv[1]} != "run") {
     bad_usage("unknown command '" + std::string{argv[1]} + "'");
   }
+  using cli::takes;
   options o;
-  for (int i = 2; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    if (arg == "--keep") {
-      o.keep = true;
-      continue;
-    }
-    if (arg == "--help") {
-      std::cout << usage;
-      std::exit(0);
-    }
-    if (const auto eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i]; // "--nodes 3"
-    } else {
-      bad_usage("flag " + arg + " needs a value");
-    }
-    if (arg == "--nodes") {
-      o.nodes = static_cast<int>(parse_int(arg, value, 1, 9));
-    } else if (arg == "--duration") {
-      o.duration_ms = parse_ms(arg, value);
-      if (o.duration_ms < 20000 || o.duration_ms > 86400000) {
-        bad_usage("--duration must be between 20s and 24h");
-      }
-    } else if (arg == "--seed") {
-      o.seed = static_cast<uint64_t>(parse_int(arg, value, 0, INT64_MAX));
-    } else if (arg == "--faults") {
-      o.faults = value;
-    } else if (arg == "--clients") {
-      o.clients = static_cast<int>(parse_int(arg, value, 1, 64));
-    } else if (arg == "--net") {
-      if (value != "auto" && value != "loopback" && value != "netns") {
-        bad_usage("--net must be auto, loopback or netns");
-      }
-      o.net = value;
-    } else if (arg == "--report") {
-      o.report = value;
-    } else if (arg == "--plot") {
-      o.plot = value;
-    } else if (arg == "--work-dir") {
-      o.work_dir = value;
-    } else if (arg == "--node-binary") {
-      o.node_binary = value;
-    } else if (arg == "--paysim-binary") {
-      o.paysim_binary = value;
-    } else if (arg == "--holds-ttl") {
-      parse_ms(arg, value);
-      o.holds_ttl = value;
-    } else {
-      bad_usage("unknown flag '" + arg + "'");
-    }
+  bool help = false;
+  const auto integer = [](const char* name, auto& out, int64_t lo, int64_t hi) {
+    return cli::flag{name, takes::value, [name, &out, lo, hi](const std::optional<std::string>& v) {
+                       out = static_cast<std::remove_reference_t<decltype(out)>>(
+                           parse_int(std::string{"--"} + name, *v, lo, hi));
+                     }};
+  };
+  const std::vector<cli::flag> flags = {
+      {"help", takes::nothing, cli::enable(help), true},
+      {"keep", takes::nothing, cli::enable(o.keep)},
+      integer("nodes", o.nodes, 1, 9),
+      {"duration", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         o.duration_ms = parse_ms("--duration", *v);
+         if (o.duration_ms < 20000 || o.duration_ms > 86400000) {
+           throw cli::usage_error("--duration must be between 20s and 24h");
+         }
+       }},
+      integer("seed", o.seed, 0, INT64_MAX),
+      {"faults", takes::value, cli::assign(o.faults)},
+      integer("clients", o.clients, 1, 64),
+      {"net", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (*v != "auto" && *v != "loopback" && *v != "netns") {
+           throw cli::usage_error("--net must be auto, loopback or netns");
+         }
+         o.net = *v;
+       }},
+      {"report", takes::value, cli::assign(o.report)},
+      {"plot", takes::value, cli::assign(o.plot)},
+      {"work-dir", takes::value, cli::assign(o.work_dir)},
+      {"node-binary", takes::value, cli::assign(o.node_binary)},
+      {"paysim-binary", takes::value, cli::assign(o.paysim_binary)},
+      {"holds-ttl", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         parse_ms("--holds-ttl", *v);
+         o.holds_ttl = *v;
+       }},
+  };
+  cli::syntax syntax;
+  syntax.value_after_space = true; // "--nodes 3"
+  syntax.empty_is_missing = false;
+  syntax.wording = wording;
+  try {
+    cli::parse({argv + 2, argv + argc}, flags, syntax);
+  } catch (const cli::usage_error& e) {
+    bad_usage(e.what());
+  }
+  if (help) {
+    std::cout << usage;
+    std::exit(0);
   }
   return o;
 }

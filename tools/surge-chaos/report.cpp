@@ -8,6 +8,7 @@
 
 #include "process.hpp"
 #include "surge/net/json.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::chaos {
 
@@ -17,11 +18,7 @@ void q(std::string& out, const std::string& s) {
   surge::net::json::append_quoted(out, s);
 }
 
-std::string fixed(double v, int digits = 1) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
+using tools::fixed;
 
 } // namespace
 

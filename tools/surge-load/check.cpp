@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "surge/net/json.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::load {
 
@@ -96,23 +97,6 @@ class admin_client {
   std::optional<beast::tcp_stream> stream_;
 };
 
-std::string path_segment(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 bool int_member(const json::value& v, const char* key, int64_t& out) {
   const auto* m = v.find(key);
   if (m == nullptr || !m->is_int()) {
@@ -143,7 +127,7 @@ check_result cross_check(const options& o, const run_result& r) {
   c.performed = true;
   admin_client admin{o};
   for (const auto& [sku, tally] : r.skus) {
-    const auto a = admin.get("/admin/v1/products/" + path_segment(sku) + "/stock");
+    const auto a = admin.get("/admin/v1/products/" + tools::path_segment(sku) + "/stock");
     if (a.status == 0) {
       c.passed = false;
       c.error = a.error + " (--admin=URL; --no-check skips the cross-check)";

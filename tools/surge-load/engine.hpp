@@ -19,10 +19,12 @@
 #include <string>
 #include <vector>
 
-#include "histogram.hpp"
 #include "options.hpp"
+#include "surge/tools/histogram.hpp"
 
 namespace surge::load {
+
+using tools::histogram;
 
 enum class req_kind { listing, page, product, cart, add_item, checkout, checkout_retry };
 constexpr int kind_count = 7;

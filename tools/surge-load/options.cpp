@@ -1,16 +1,19 @@
 #include "options.hpp"
 
 #include "surge/config/settings.hpp"
+#include "surge/tools/cli.hpp"
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <cstdlib>
-#include <map>
 #include <set>
+#include <type_traits>
 
 namespace surge::load {
+
+namespace cli = tools::cli;
 
 const char* const usage_text =
     R"(usage: surge-load [FLAGS]
@@ -75,33 +78,22 @@ exit status: 0 ok, 1 the cross-check failed (or could not run), 2 usage error,
 
 namespace {
 
-std::string value_of(const std::string& name, const std::optional<std::string>& v) {
-  if (!v || v->empty()) {
-    throw usage_error("--" + name + " needs a value: --" + name + "=VALUE");
-  }
-  return *v;
-}
-
 uint64_t parse_uint(const std::string& name, const std::string& s, uint64_t lo, uint64_t hi) {
-  uint64_t x = 0;
-  const char* b = s.data();
-  const char* e = s.data() + s.size();
-  auto [end, ec] = std::from_chars(b, e, x);
-  if (b == e || ec != std::errc{} || end != e || x < lo || x > hi) {
+  const auto x = cli::to_integer<uint64_t>(s);
+  if (!x || *x < lo || *x > hi) {
     throw usage_error("--" + name + " must be an integer between " + std::to_string(lo) + " and " +
                       std::to_string(hi) + ", got '" + s + "'");
   }
-  return x;
+  return *x;
 }
 
 double parse_double(const std::string& name, const std::string& s, double lo, double hi) {
-  char* end = nullptr;
-  const double x = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(x) || x < lo || x > hi) {
+  const auto x = cli::to_number(s);
+  if (!x || *x < lo || *x > hi) {
     throw usage_error("--" + name + " must be a number between " + std::to_string(lo) + " and " +
                       std::to_string(hi) + ", got '" + s + "'");
   }
-  return x;
+  return *x;
 }
 
 bool parse_scenario(const std::string& s, scenario& out) {
@@ -121,12 +113,8 @@ void parse_mix(const std::string& text, int (&weights)[scenario_count]) {
   for (auto& w : weights) {
     w = 0;
   }
-  std::size_t pos = 0;
   std::set<std::string> seen;
-  while (pos <= text.size()) {
-    const auto comma = text.find(',', pos);
-    const auto item =
-        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+  for (const auto& item : cli::split_list(text)) {
     const auto colon = item.find(':');
     scenario s{};
     if (colon == std::string::npos || !parse_scenario(item.substr(0, colon), s)) {
@@ -139,10 +127,6 @@ void parse_mix(const std::string& text, int (&weights)[scenario_count]) {
     }
     weights[static_cast<int>(s)] =
         static_cast<int>(parse_uint("mix", item.substr(colon + 1), 0, 1000000));
-    if (comma == std::string::npos) {
-      break;
-    }
-    pos = comma + 1;
   }
   if (weights[0] + weights[1] + weights[2] == 0) {
     throw usage_error("--mix: the weights must not all be 0");
@@ -233,115 +217,81 @@ std::vector<std::string> catalog_skus(const options& o) {
 }
 
 options parse_options(const std::vector<std::string>& args) {
+  using cli::takes;
   options o;
-  std::map<std::string, std::optional<std::string>> flags;
-  for (const auto& a : args) {
-    if (a.size() < 3 || a.rfind("--", 0) != 0) {
-      throw usage_error("unexpected argument '" + a + "' (flags are --name=value)");
-    }
-    const auto eq = a.find('=');
-    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    if (!flags
-             .emplace(name, eq == std::string::npos ? std::nullopt
-                                                    : std::optional<std::string>{a.substr(eq + 1)})
-             .second) {
-      throw usage_error("--" + name + " given twice");
-    }
-  }
-  if (flags.count("help") != 0) {
-    o.help = true;
-    return o;
-  }
   std::string targets = "http://127.0.0.1:8080";
   std::string admin = "http://127.0.0.1:9090";
   std::optional<std::string> mix;
   std::string sc;
-  for (const auto& [name, v] : flags) {
-    if (name == "no-check" || name == "quiet") {
-      if (v) {
-        throw usage_error("--" + name + " takes no value");
-      }
-      if (name == "quiet") {
-        o.quiet = true;
-      } else {
-        o.check = false;
-      }
-      continue;
-    }
-    const auto val = value_of(name, v);
-    if (name == "target") {
-      targets = val;
-    } else if (name == "admin") {
-      admin = val;
-    } else if (name == "admin-token") {
-      o.admin_token = val;
-    } else if (name == "scenario") {
-      sc = val;
-    } else if (name == "mix") {
-      mix = val;
-    } else if (name == "users") {
-      o.users = parse_uint(name, val, 1, 10'000'000);
-    } else if (name == "rate") {
-      o.rate = parse_double(name, val, 0.001, 1'000'000);
-    } else if (name == "max-users") {
-      o.max_users = parse_uint(name, val, 1, 10'000'000);
-    } else if (name == "duration") {
-      o.duration = parse_duration(name, val);
-      if (o.duration.count() == 0) {
-        throw usage_error("--duration must be more than 0");
-      }
-    } else if (name == "connections") {
-      o.connections = static_cast<uint32_t>(parse_uint(name, val, 1, 1'000'000));
-    } else if (name == "think") {
-      o.think = parse_duration(name, val);
-    } else if (name == "skus") {
-      o.skus = static_cast<uint32_t>(parse_uint(name, val, 1, 10'000'000));
-    } else if (name == "sku-prefix") {
-      o.sku_prefix = val;
-    } else if (name == "hot-skus") {
-      o.hot_skus = static_cast<uint32_t>(parse_uint(name, val, 1, 10'000'000));
-    } else if (name == "zipf") {
-      o.zipf = parse_double(name, val, 0, 10);
-    } else if (name == "seed") {
-      o.seed = parse_uint(name, val, 0, UINT64_MAX);
-    } else if (name == "json") {
-      o.json_path = val;
-    } else if (name == "customer-secret-file") {
-      o.customer_secret_file = val;
-    } else if (name == "plot") {
-      o.plot_prefix = val;
-    } else if (name == "source-addrs") {
-      o.source_addrs = static_cast<uint32_t>(parse_uint(name, val, 1, 254));
-    } else if (name == "max-requests") {
-      o.max_requests = parse_uint(name, val, 1, 1'000'000'000'000);
-    } else if (name == "timeout") {
-      o.timeout = parse_duration(name, val);
-      if (o.timeout.count() < 1) {
-        throw usage_error("--timeout must be at least 1ms");
-      }
-    } else if (name == "threads") {
-      o.threads = static_cast<uint32_t>(parse_uint(name, val, 1, 2));
-    } else if (name == "holds-ttl") {
-      o.holds_ttl = parse_duration(name, val);
-    } else if (name == "decline-rate") {
-      o.decline_rate = parse_double(name, val, 0, 1);
-    } else if (name == "retry-rate") {
-      o.retry_rate = parse_double(name, val, 0, 1);
-    } else {
-      throw usage_error("unknown flag --" + name);
-    }
+  const auto integer = [](const char* name, auto& out, uint64_t lo, uint64_t hi) {
+    return cli::flag{name, takes::value, [name, &out, lo, hi](const std::optional<std::string>& v) {
+                       out = static_cast<std::remove_reference_t<decltype(out)>>(
+                           parse_uint(name, *v, lo, hi));
+                     }};
+  };
+  const auto number = [](const char* name, auto& out, double lo, double hi) {
+    return cli::flag{name, takes::value, [name, &out, lo, hi](const std::optional<std::string>& v) {
+                       out = parse_double(name, *v, lo, hi);
+                     }};
+  };
+  /// `positive`: the message when the duration is 0.
+  const auto duration = [](const char* name, std::chrono::milliseconds& out,
+                           const char* positive = nullptr) {
+    return cli::flag{name, takes::value,
+                     [name, &out, positive](const std::optional<std::string>& v) {
+                       out = parse_duration(name, *v);
+                       if (positive != nullptr && out.count() < 1) {
+                         throw usage_error(std::string{"--"} + name + positive);
+                       }
+                     }};
+  };
+  const std::vector<cli::flag> flags = {
+      {"help", takes::optional, {}},
+      {"target", takes::value, cli::assign(targets)},
+      {"admin", takes::value, cli::assign(admin)},
+      {"admin-token", takes::value, cli::assign(o.admin_token)},
+      {"scenario", takes::value, cli::assign(sc)},
+      {"mix", takes::value, cli::assign(mix)},
+      integer("users", o.users, 1, 10'000'000),
+      number("rate", o.rate, 0.001, 1'000'000),
+      integer("max-users", o.max_users, 1, 10'000'000),
+      duration("duration", o.duration, " must be more than 0"),
+      integer("connections", o.connections, 1, 1'000'000),
+      duration("think", o.think),
+      integer("skus", o.skus, 1, 10'000'000),
+      {"sku-prefix", takes::value, cli::assign(o.sku_prefix)},
+      integer("hot-skus", o.hot_skus, 1, 10'000'000),
+      number("zipf", o.zipf, 0, 10),
+      integer("seed", o.seed, 0, UINT64_MAX),
+      {"json", takes::value, cli::assign(o.json_path)},
+      {"customer-secret-file", takes::value, cli::assign(o.customer_secret_file)},
+      {"plot", takes::value, cli::assign(o.plot_prefix)},
+      integer("source-addrs", o.source_addrs, 1, 254),
+      integer("max-requests", o.max_requests, 1, 1'000'000'000'000),
+      duration("timeout", o.timeout, " must be at least 1ms"),
+      integer("threads", o.threads, 1, 2),
+      duration("holds-ttl", o.holds_ttl),
+      number("decline-rate", o.decline_rate, 0, 1),
+      number("retry-rate", o.retry_rate, 0, 1),
+      {"no-check", takes::nothing, [&o](const std::optional<std::string>&) { o.check = false; }},
+      {"quiet", takes::nothing, cli::enable(o.quiet)},
+  };
+  cli::syntax syntax;
+  syntax.unique = true;
+  auto line = cli::read(args, flags, syntax);
+  // A word or a repeated flag is an error even with --help; any other line answers --help.
+  cli::check_shape(line, syntax);
+  if (cli::has(line, "help")) {
+    o.help = true;
+    return o;
   }
+  // By name: with several bad flags, the one reported is the first by name, as it always was.
+  std::stable_sort(line.begin(), line.end(),
+                   [](const cli::argument& a, const cli::argument& b) { return a.name < b.name; });
+  cli::apply(line, flags, syntax);
 
-  std::size_t pos = 0;
-  while (pos <= targets.size()) {
-    const auto comma = targets.find(',', pos);
-    o.targets.push_back(parse_loopback_url(
-        "target",
-        targets.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos)));
-    if (comma == std::string::npos) {
-      break;
-    }
-    pos = comma + 1;
+  for (const auto& target : cli::split_list(targets)) {
+    o.targets.push_back(parse_loopback_url("target", target));
   }
   o.admin = parse_loopback_url("admin", admin);
   if (o.admin_token.empty()) {
@@ -374,7 +324,7 @@ options parse_options(const std::vector<std::string>& args) {
   if (!o.users && !o.rate) {
     o.users = 100;
   }
-  if (flags.count("max-users") != 0 && !o.rate) {
+  if (cli::has(line, "max-users") && !o.rate) {
     throw usage_error("--max-users belongs to the open model (--rate)");
   }
   if (o.sku_prefix.empty() && o.skus > demo_skus().size()) {

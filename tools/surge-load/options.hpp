@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "surge/tools/cli.hpp"
+
 namespace surge::load {
 
 /// Exit codes (the same scheme as surgectl).
@@ -21,9 +23,7 @@ enum exit_code : int {
 };
 
 /// A bad command line: `what()` is the message for stderr; exit_usage.
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using usage_error = tools::cli::usage_error;
 
 /// A loopback HTTP endpoint: `host` as given, `address` the IPv4 literal connected to.
 struct endpoint {

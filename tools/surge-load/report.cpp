@@ -9,21 +9,17 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include "surge/net/json.hpp"
+#include "surge/tools/process.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::load {
 
 namespace json = surge::net::json;
+using tools::fixed;
 
 namespace {
-
-std::string fixed(double x, int decimals = 2) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
 
 double ms(uint64_t us) {
   return static_cast<double>(us) / 1000.0;
@@ -55,22 +51,13 @@ std::string mix_text(const options& o) {
   return out;
 }
 
+/// First column left-aligned, the others right-aligned.
 void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> w;
-  for (const auto& row : rows) {
-    w.resize(std::max(w.size(), row.size()), 0);
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      w[i] = std::max(w[i], row[i].size());
-    }
+  std::vector<bool> right(rows.empty() ? 0 : rows.front().size(), true);
+  if (!right.empty()) {
+    right[0] = false;
   }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const auto fill = std::string(w[i] - row[i].size(), ' ');
-      line += i == 0 ? row[i] + fill : "  " + fill + row[i]; // first column left, rest right
-    }
-    out << line << "\n";
-  }
+  out << tools::format_table(rows, right);
 }
 
 std::vector<std::string> latency_row(const std::string& name, const histogram& h, uint64_t count,
@@ -78,11 +65,11 @@ std::vector<std::string> latency_row(const std::string& name, const histogram& h
   return {name,
           grouped(count),
           grouped(errors),
-          fixed(ms(h.percentile(50))),
-          fixed(ms(h.percentile(90))),
-          fixed(ms(h.percentile(99))),
-          fixed(ms(h.percentile(99.9))),
-          fixed(ms(h.max()))};
+          fixed(ms(h.percentile(50)), 2),
+          fixed(ms(h.percentile(90)), 2),
+          fixed(ms(h.percentile(99)), 2),
+          fixed(ms(h.percentile(99.9)), 2),
+          fixed(ms(h.max()), 2)};
 }
 
 json::value latency_json(const histogram& h, uint64_t count, uint64_t errors) {
@@ -114,42 +101,32 @@ bool on_path(const std::string& name) {
   return false;
 }
 
-/// Runs `gnuplot script`, bounded by 30 s; returns "" or what went wrong.
+/// Runs `gnuplot script` (its output on surge-load's), bounded by 30 s; returns "" or what went
+/// wrong.
 std::string run_gnuplot(const std::string& script) {
-  const pid_t pid = ::fork();
-  if (pid < 0) {
+  tools::child gnuplot;
+  tools::child_spec spec;
+  spec.argv = {"gnuplot", script};
+  spec.out_fd = STDOUT_FILENO;
+  spec.err_fd = STDERR_FILENO;
+  try {
+    gnuplot.start(spec);
+  } catch (const std::exception&) {
     return "cannot fork";
   }
-  if (pid == 0) {
-    ::execlp("gnuplot", "gnuplot", script.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
+  const auto status = gnuplot.wait(std::chrono::seconds{30});
+  if (!status) {
+    gnuplot.kill9();
+    return "gnuplot did not finish within 30 s";
   }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return "gnuplot did not finish within 30 s";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return "gnuplot failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-           ")";
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return "gnuplot failed (exit " +
+           std::to_string(WIFEXITED(*status) ? WEXITSTATUS(*status) : -1) + ")";
   }
   return {};
 }
 
 } // namespace
-
-std::string grouped(uint64_t n) {
-  auto s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<std::size_t>(i), ",");
-  }
-  return s;
-}
 
 void print_report(std::ostream& out, const options& o, const run_facts& f, const run_result& r,
                   const check_result& c) {

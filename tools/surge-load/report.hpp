@@ -10,6 +10,7 @@
 #include "check.hpp"
 #include "engine.hpp"
 #include "options.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::load {
 
@@ -37,6 +38,6 @@ std::string json_report(const options& o, const run_facts& f, const run_result& 
 std::vector<std::string> write_plot(const std::string& prefix, const run_result& r);
 
 /// "1234567" -> "1,234,567".
-std::string grouped(uint64_t n);
+using tools::grouped;
 
 } // namespace surge::load

@@ -78,22 +78,6 @@ endpoint parse_admin_url(const std::string& url) {
   return ep;
 }
 
-std::string path_segment(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string admin_token(const std::optional<std::string>& flag) {
   if (flag) {
     return *flag;

@@ -10,11 +10,10 @@
 #include <string_view>
 #include <thread>
 
+#include "surge/tools/cluster_rows.hpp"
 #include "surgectl.hpp"
 
 namespace surge::ctl {
-
-namespace json = surge::net::json;
 
 namespace {
 
@@ -24,71 +23,28 @@ using steady = std::chrono::steady_clock;
 /// How often `drain --wait` asks.
 constexpr auto poll_interval = 500ms;
 
-struct node_row {
-  std::string node_id;
-  std::string address;
-  std::string http_address;
-  std::string admin_address;
-  std::string status; ///< up, draining, left, down
-  int64_t shards = 0;
-  int64_t actors = 0;
-  int64_t heartbeat_age_ms = -1; ///< -1: not reported
-};
+using tools::cluster_view;
+using tools::node_row;
+using tools::shard_row;
 
-struct cluster_view {
-  std::vector<node_row> nodes;
-  int64_t shards = 0;
-  std::string this_node;
-};
-
-struct shard_row {
-  int64_t shard = 0;
-  std::string owner; ///< empty: unassigned
-  int64_t epoch = 0;
-  std::string target; ///< empty: no move planned
-};
-
-const json::array& array_member(const json_answer& a, const char* key, const char* target) {
-  const auto* m = a.v.find(key);
-  if (m == nullptr || !m->is_array()) {
-    throw cli_error(exit_server_error, std::string{"GET "} + target + ": the answer has no \"" +
-                                           key + "\" array: " + a.raw.body.substr(0, 200));
+/// `read(a.v)` (tools/common's cluster_rows.hpp): an answer of another shape is an error of the
+/// server (exit 1) that names `target`.
+template <class Read>
+auto read_answer(const json_answer& a, const char* target, Read read) {
+  try {
+    return read(a.v);
+  } catch (const std::runtime_error& e) {
+    throw cli_error(exit_server_error, std::string{"GET "} + target + ": " + e.what() + ": " +
+                                           a.raw.body.substr(0, 200));
   }
-  return std::get<json::array>(m->get());
-}
-
-/// Text member, "" when absent or not a string.
-std::string str_of(const json::value& obj, const char* key) {
-  const auto* m = obj.find(key);
-  return m != nullptr && m->is_string() ? std::get<std::string>(m->get()) : std::string{};
 }
 
 cluster_view read_cluster(const json_answer& a) {
-  cluster_view c;
-  for (const auto& n : array_member(a, "nodes", "/admin/v1/cluster")) {
-    node_row r;
-    r.node_id = str_of(n, "node_id");
-    r.address = str_of(n, "address");
-    r.http_address = str_of(n, "http_address");
-    r.admin_address = str_of(n, "admin_address");
-    r.status = str_of(n, "status");
-    r.shards = int_of(n, "shards");
-    r.actors = int_of(n, "actors");
-    r.heartbeat_age_ms = int_of(n, "heartbeat_age_ms", -1);
-    c.nodes.push_back(std::move(r));
-  }
-  c.shards = int_of(a.v, "shards");
-  c.this_node = str_of(a.v, "this_node");
-  return c;
+  return read_answer(a, "/admin/v1/cluster", tools::read_cluster);
 }
 
 std::vector<shard_row> read_shards(const json_answer& a) {
-  std::vector<shard_row> out;
-  for (const auto& s : array_member(a, "shards", "/admin/v1/shards")) {
-    out.push_back(shard_row{int_of(s, "shard", -1), str_of(s, "owner"), int_of(s, "epoch"),
-                            str_of(s, "target")});
-  }
-  return out;
+  return read_answer(a, "/admin/v1/shards", tools::read_shards);
 }
 
 std::string dash(const std::string& s) {

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -22,24 +21,11 @@
 
 namespace surge::ctl {
 
-split_args split(const std::vector<std::string>& args) {
-  split_args out;
-  bool options_done = false;
-  for (const auto& a : args) {
-    if (options_done || a.size() < 2 || a.rfind("--", 0) != 0) {
-      out.words.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      options_done = true;
-      continue;
-    }
-    const auto eq = a.find('=');
-    const bool has_value = eq != std::string::npos;
-    out.flags.push_back({a.substr(2, has_value ? eq - 2 : std::string::npos),
-                         has_value ? a.substr(eq + 1) : std::string{}, has_value});
-  }
-  return out;
+cli::syntax command_line() {
+  cli::syntax s;
+  s.words = true;
+  s.double_dash_ends_flags = true;
+  return s;
 }
 
 namespace {
@@ -117,57 +103,46 @@ cli_error usage(const std::string& message) {
 }
 
 invocation parse_args(const std::vector<std::string>& args) {
+  using cli::takes;
   invocation inv;
   if (const char* env = std::getenv("SURGECTL_ADMIN"); env != nullptr && *env != '\0') {
     inv.admin = env;
   }
-  auto parts = split(args);
-  inv.words = std::move(parts.words);
-  for (const auto& [name, value, has_value] : parts.flags) {
-    if (name == "help") {
-      inv.help = true;
-    } else if (name == "json" || name == "all") {
-      if (has_value) {
-        throw usage("--" + name + " takes no value");
-      }
-      (name == "json" ? inv.json : inv.all) = true;
-    } else if (name == "wait") {
-      if (has_value && value.empty()) {
-        throw usage("--wait=TIMEOUT needs a value, e.g. --wait=120s (or --wait for 300s)");
-      }
-      inv.drain_wait = has_value ? parse_duration("--wait", value)
-                                 : std::chrono::milliseconds{default_drain_wait};
-    } else if (name == "admin" || name == "token" || name == "redis" || name == "stream" ||
-               name == "from" || name == "count" || name == "timeout") {
-      if (!has_value || value.empty()) {
-        throw usage("--" + name + " needs a value: --" + name + "=VALUE");
-      }
-      if (name == "admin") {
-        inv.admin = value;
-      } else if (name == "token") {
-        inv.token = value;
-      } else {
-        inv.tail_flags[name] = value;
-      }
-    } else {
-      throw usage("unknown flag --" + name);
-    }
-  }
+  const auto tail_flag = [&inv](const char* name) {
+    return cli::flag{name, takes::value, [&inv, name](const std::optional<std::string>& v) {
+                       inv.tail_flags[name] = *v;
+                     }};
+  };
+  const std::vector<cli::flag> flags = {
+      {"help", takes::optional, cli::enable(inv.help)},
+      {"json", takes::nothing, cli::enable(inv.json)},
+      {"all", takes::nothing, cli::enable(inv.all)},
+      {"wait", takes::optional,
+       [&inv](const std::optional<std::string>& v) {
+         if (v && v->empty()) {
+           throw usage("--wait=TIMEOUT needs a value, e.g. --wait=120s (or --wait for 300s)");
+         }
+         inv.drain_wait =
+             v ? parse_duration("--wait", *v) : std::chrono::milliseconds{default_drain_wait};
+       }},
+      {"admin", takes::value, cli::assign(inv.admin)},
+      {"token", takes::value, cli::assign(inv.token)},
+      tail_flag("redis"),
+      tail_flag("stream"),
+      tail_flag("from"),
+      tail_flag("count"),
+      tail_flag("timeout"),
+  };
+  inv.words = cli::parse(args, flags, command_line()).words;
   return inv;
 }
 
 int64_t parse_int64(const std::string& what, const std::string& s) {
-  int64_t x = 0;
-  const char* b = s.data();
-  const char* e = s.data() + s.size();
-  if (b != e && *b == '+') {
-    ++b;
-  }
-  auto [end, ec] = std::from_chars(b, e, x);
-  if (b == e || ec != std::errc{} || end != e) {
+  const auto x = cli::to_integer<int64_t>(s.rfind('+', 0) == 0 ? s.substr(1) : s);
+  if (!x) {
     throw usage(what + " must be an integer, got '" + s + "'");
   }
-  return x;
+  return *x;
 }
 
 void expect_words(const invocation& inv, std::size_t n, const std::string& form) {
@@ -315,29 +290,6 @@ bool interrupted() {
   return g_interrupted.load();
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows,
-                 const std::vector<bool>& right) {
-  std::vector<std::size_t> w;
-  for (const auto& row : rows) {
-    w.resize(std::max(w.size(), row.size()), 0);
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      w[i] = std::max(w[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const auto fill = std::string(w[i] - row[i].size(), ' ');
-      const bool r = i < right.size() && right[i];
-      line += r ? fill + row[i] : row[i] + (i + 1 < row.size() ? fill : "");
-      if (i + 1 < row.size()) {
-        line += "  ";
-      }
-    }
-    std::cout << line << "\n";
-  }
-}
-
 std::string money(int64_t cents, const std::string& currency) {
   const bool neg = cents < 0;
   const uint64_t a = neg ? 0 - static_cast<uint64_t>(cents) : static_cast<uint64_t>(cents);
@@ -385,16 +337,20 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
-  try {
-    return run({argv + 1, argv + argc});
-  } catch (const cli_error& e) {
-    std::cerr << "surgectl: " << e.what() << "\n";
-    if (e.code == exit_usage) {
+  const auto fail = [](int code, const char* what) {
+    std::cerr << "surgectl: " << what << "\n";
+    if (code == exit_usage) {
       std::cerr << "\n" << usage_text;
     }
-    return e.code;
+    return code;
+  };
+  try {
+    return run({argv + 1, argv + argc});
+  } catch (const cli::usage_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const cli_error& e) {
+    return fail(e.code, e.what());
   } catch (const std::exception& e) {
-    std::cerr << "surgectl: " << e.what() << "\n";
-    return exit_server_error;
+    return fail(exit_server_error, e.what());
   }
 }

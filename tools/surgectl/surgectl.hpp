@@ -5,14 +5,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iostream>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "surge/net/json.hpp"
+#include "surge/tools/cli.hpp"
+#include "surge/tools/text.hpp"
 
 namespace surge::ctl {
+
+namespace cli = tools::cli;
 
 /// Exit codes.
 enum exit_code : int {
@@ -30,18 +35,9 @@ struct cli_error : std::runtime_error {
   int code;
 };
 
-/// A command line split into words and `--name[=value]` flags ("--" ends the flags).
-struct split_args {
-  struct flag {
-    std::string name;
-    std::string value;
-    bool has_value = false; ///< written --name=value (the value may be empty)
-  };
-  std::vector<std::string> words;
-  std::vector<flag> flags;
-};
-
-split_args split(const std::vector<std::string>& args);
+/// How surgectl's command lines are written (tools/common's cli.hpp): words (the command and
+/// its arguments) and flags in any order, "--" ends the flags.
+tools::cli::syntax command_line();
 
 /// Parses a duration: N or Ns (seconds, fractions allowed), Nms, Nm. `what` names the flag in
 /// the message. Throws cli_error(exit_usage).
@@ -75,7 +71,7 @@ http_answer admin_call(const endpoint& ep, const std::string& token, const std::
 std::string admin_token(const std::optional<std::string>& flag);
 
 /// `s` percent-encoded as one path segment.
-std::string path_segment(const std::string& s);
+using tools::path_segment;
 
 /// Where and how the admin commands talk, and how they print.
 struct admin_session {
@@ -150,7 +146,10 @@ int cmd_token(const std::vector<std::string>& args);
 
 /// Prints `rows` (the first is the header) as aligned columns; columns named in `right` are
 /// right-aligned.
-void print_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right);
+inline void print_table(const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<bool>& right) {
+  std::cout << tools::format_table(rows, right);
+}
 
 /// 1234 and "USD" -> "12.34 USD".
 std::string money(int64_t cents, const std::string& currency);

@@ -99,23 +99,31 @@ secret_source find_secret(const std::string& secret_file) {
 } // namespace
 
 int cmd_token(const std::vector<std::string>& args) {
+  using cli::takes;
   std::map<std::string, std::string> flags;
-  auto [words, given] = split(args);
-  for (const auto& [name, value, has_value] : given) {
-    if (name == "help") {
-      std::cout << token_usage_text;
-      return exit_ok;
-    }
-    if (name != "customer" && name != "ttl" && name != "issuer" && name != "audience" &&
-        name != "secret-file") {
-      throw usage("--" + name + " is not a flag of 'token'");
-    }
-    if (value.empty()) {
-      throw usage("--" + name + " needs a value: --" + name + "=VALUE");
-    }
-    if (!flags.emplace(name, value).second) {
-      throw usage("--" + name + " given twice");
-    }
+  bool help = false;
+  const auto value = [&flags](const char* name) {
+    return cli::flag{name, takes::value,
+                     [&flags, name](const std::optional<std::string>& v) { flags[name] = *v; }};
+  };
+  const std::vector<cli::flag> table = {
+      {"help", takes::optional, cli::enable(help), true},
+      value("customer"),
+      value("ttl"),
+      value("issuer"),
+      value("audience"),
+      value("secret-file"),
+  };
+  auto syntax = command_line();
+  syntax.unique = true;
+  syntax.wording = [](cli::problem p, const cli::argument& a) {
+    return p == cli::problem::unknown_flag ? a.text + " is not a flag of 'token'"
+                                           : cli::message(p, a);
+  };
+  const auto words = cli::parse(args, table, syntax).words;
+  if (help) {
+    std::cout << token_usage_text;
+    return exit_ok;
   }
   if (words.size() != 1 || words[0] != "token") {
     throw usage("too many arguments: surgectl token --customer=ID [flags]");

@@ -1,31 +1,12 @@
-#include "histogram.hpp"
+#include "surge/tools/histogram.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 
-namespace surge::load {
-
-namespace {
-
-constexpr uint64_t max_value = (uint64_t{1} << 63) - 1;
-
-} // namespace
+namespace surge::tools {
 
 histogram::histogram()
     : counts_(bucket_count_, 0) {}
-
-std::size_t histogram::index_of(uint64_t value) {
-  value = std::min(value, max_value);
-  if (value < sub_buckets_) {
-    return static_cast<std::size_t>(value);
-  }
-  const unsigned msb = static_cast<unsigned>(std::bit_width(value)) - 1; // >= precision_bits_
-  const unsigned shift = msb - (precision_bits_ - 1);                    // >= 1
-  const uint64_t mantissa = value >> shift; // in [sub_buckets_half_, sub_buckets_)
-  return static_cast<std::size_t>(sub_buckets_ + (shift - 1) * sub_buckets_half_ +
-                                  (mantissa - sub_buckets_half_));
-}
 
 uint64_t histogram::lowest_in(std::size_t index) {
   if (index < sub_buckets_) {
@@ -43,18 +24,6 @@ uint64_t histogram::highest_in(std::size_t index) {
   }
   const unsigned shift = static_cast<unsigned>((index - sub_buckets_) / sub_buckets_half_) + 1;
   return lowest_in(index) + ((uint64_t{1} << shift) - 1);
-}
-
-void histogram::record(uint64_t value, uint64_t count) {
-  if (count == 0) {
-    return;
-  }
-  value = std::min(value, max_value);
-  counts_[index_of(value)] += count;
-  min_ = count_ == 0 ? value : std::min(min_, value);
-  max_ = std::max(max_, value);
-  count_ += count;
-  sum_ += static_cast<long double>(value) * count;
 }
 
 void histogram::merge(const histogram& other) {
@@ -104,4 +73,4 @@ uint64_t histogram::percentile(double p) const {
   return max_;
 }
 
-} // namespace surge::load
+} // namespace surge::tools

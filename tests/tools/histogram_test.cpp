@@ -1,4 +1,5 @@
-// The latency histogram against exact order statistics of a sorted vector.
+// The latency histogram of surge-load and surge-bench against exact order statistics of a sorted
+// vector.
 
 #include <doctest/doctest.h>
 
@@ -7,9 +8,9 @@
 #include <random>
 #include <vector>
 
-#include "histogram.hpp"
+#include "surge/tools/histogram.hpp"
 
-namespace surge::load {
+namespace surge::tools {
 
 namespace {
 
@@ -41,7 +42,7 @@ void check_against_reference(std::vector<uint64_t> values) {
 
 } // namespace
 
-TEST_SUITE("load_unit") {
+TEST_SUITE("tools_unit") {
   TEST_CASE("bucket layout: exact below 256, then at most 1/128 wide, contiguous") {
     for (uint64_t v = 0; v < 256; ++v) {
       CHECK(histogram::index_of(v) == v);
@@ -129,4 +130,4 @@ TEST_SUITE("load_unit") {
   }
 }
 
-} // namespace surge::load
+} // namespace surge::tools

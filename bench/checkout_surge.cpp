@@ -22,6 +22,7 @@
 #include "ask.hpp"
 #include "common.hpp"
 #include "surge/actors/cart.hpp"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
@@ -103,7 +104,8 @@ void checkout(driver_ptr self, const shared_ptr& sh, const std::string& cart_id,
               std::vector<std::string> skus) {
   auto& st = self->state;
   const std::string key = st.prefix + "k" + std::to_string(st.next++);
-  actors::checkout_request req{key, cart_id, "card", "tok_ok"};
+  actors::checkout_request req{key,      cart_id, "card",
+                               "tok_ok", "",      actors::deadline_after(request_timeout)};
   const auto t0 = clock::now();
   self->request(sh->inst->orders->acquire(sh->inst->ids->order_id_for(key)), request_timeout,
                 actors::checkout_atom::value, std::move(req))
@@ -136,7 +138,7 @@ void add_items(driver_ptr self, const shared_ptr& sh, std::string cart_id,
   }
   const auto sku = skus[i];
   self->request(sh->inst->carts->acquire(cart_id), request_timeout, actors::item_atom::value, sku,
-                int64_t{1}, false, std::string{})
+                int64_t{1}, false, std::string{}, actors::deadline_after(request_timeout))
       .then(
           [self, sh, cart_id, skus = std::move(skus), i](actors::cart_view&) mutable {
             add_items(self, sh, std::move(cart_id), std::move(skus), i + 1);

@@ -8,6 +8,7 @@
 
 #include "entity.hpp"
 #include "surge.pb.h"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/errors.hpp"
@@ -96,12 +97,9 @@ bool may_use(const cart_state& st, const std::string& principal) {
          st.cart.customer_id() == principal;
 }
 
-/// How long a checkout's claim stands at most: longer than any hold it protects can live, so
-/// that a claim whose order vanished (e.g. a crash before the reconciler settled it) ends by
-/// itself, and by then every hold it covered has expired.
+/// How long a checkout's claim stands at most (entity_options::cart_claim_lifetime).
 int64_t claim_ms(const cart_state& st) {
-  const auto& o = st.env->opts;
-  return std::max(o.holds_max_lifetime, o.holds_ttl).count() + 60'000;
+  return st.env->opts.cart_claim_lifetime.count();
 }
 
 /// The order whose checkout holds the cart right now, or "".
@@ -314,8 +312,8 @@ cart_impl::behavior_type running(self_ptr self) {
         after_stored(self, reply_view(self, rp));
         return rp;
       },
-      [=](item_atom, std::string& sku, int64_t qty, bool must_exist,
-          const std::string& principal) -> caf::result<cart_view> {
+      [=](item_atom, std::string& sku, int64_t qty, bool must_exist, const std::string& principal,
+          int64_t deadline_ms) -> caf::result<cart_view> {
         auto& st = self->state;
         if (auto refused = admit(self, &principal)) {
           return std::move(*refused);
@@ -333,12 +331,15 @@ cart_impl::behavior_type running(self_ptr self) {
             return make_error(errc::not_found, "the cart has no line for " + sku);
           }
         }
+        const auto budget = call_budget(deadline_ms, st.env->opts.call_timeout);
+        if (!budget) {
+          return caf::make_error(caf::sec::request_timeout); // nobody waits: the cart stays
+        }
         auto rp = self->make_response_promise<cart_view>();
         ++st.outstanding;
         hold_request req{st.cart_id, st.cart.customer_id(), qty, currency_besides(st, sku),
                          st.env->opts.verify_customers};
-        self->request(st.skus->acquire(sku), st.env->opts.call_timeout, hold_atom::value,
-                      std::move(req))
+        self->request(st.skus->acquire(sku), *budget, hold_atom::value, std::move(req))
             .then(
                 [=](hold_view& hv) mutable {
                   apply_hold(self->state, hv);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "entity.hpp"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/actors/order_model.hpp"
 #include "surge/config/log.hpp"
@@ -97,8 +98,15 @@ struct executor {
 
   void operator()(order_fx::claim_cart& e) const {
     auto s = self;
-    self->request(st().links.carts->acquire(e.cart_id), st().env->opts.call_timeout,
-                  checkout_atom::value, e.order_id, true, e.principal)
+    const auto budget = call_budget(e.deadline_ms, st().env->opts.call_timeout);
+    if (!budget) { // the shopper no longer waits: nothing is claimed, nothing charged
+      caf::anon_send(handle(), answer_atom::value,
+                     order_input{order_in::claimed{caf::make_error(caf::sec::request_timeout),
+                                                   st().env->now_ms()}});
+      return;
+    }
+    self->request(st().links.carts->acquire(e.cart_id), *budget, checkout_atom::value, e.order_id,
+                  true, e.principal)
         .then(
             [s](cart_view& cart) {
               step(s, order_in::claimed{std::move(cart), s->state.env->now_ms()});

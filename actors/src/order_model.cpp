@@ -137,7 +137,7 @@ class planner {
     // Claim the cart: from now on its lines cannot change, and a second checkout of it (another
     // key) is refused before anything is charged.
     st_.under_way = step::claiming;
-    emit(order_fx::claim_cart{req.cart_id, id_, req.principal});
+    emit(order_fx::claim_cart{req.cart_id, id_, req.principal, req.deadline_ms});
   }
 
   void on(const order_in::reconcile&) {
@@ -502,7 +502,8 @@ class planner {
   /// that a retry never pays for lines that changed while the cart was the shopper's.
   void reclaim_and_charge() {
     st_.under_way = step::reclaiming;
-    emit(order_fx::claim_cart{st_.order->cart_id, id_, st_.current.principal});
+    emit(order_fx::claim_cart{st_.order->cart_id, id_, st_.current.principal,
+                              st_.current.deadline_ms});
   }
 
   void confirm_holds() {

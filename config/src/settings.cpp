@@ -11,6 +11,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 
@@ -264,6 +265,70 @@ const std::vector<setting_def>& settings_table() {
                    "allow a non-loopback cluster.host without cluster.tls (mutual TLS): any "
                    "host that reaches the cluster port can then act as a member",
                    &o::cluster_insecure),
+      // Tunables that used to be constants in the components (issue 12): each is a setting so
+      // that an operator can change it and --help shows it; the defaults are the old constants.
+      int_setting("http.header_limit", 1024, 1048576, "8192",
+                  "largest accepted request head (request line and headers), in bytes",
+                  &o::http_header_limit),
+      int_setting("http.target_limit", 256, 65536, "2048",
+                  "longest accepted request target (path and query), in bytes",
+                  &o::http_target_limit),
+      duration_setting("http.idle_timeout", secs(1), secs(3600), "60s",
+                       "a kept-alive connection with no next request this long is closed",
+                       &o::http_idle_timeout),
+      int_setting("http.max_connections", 1, 10000000, "100000",
+                  "open connections per listener; more are closed at once",
+                  &o::http_max_connections),
+      duration_setting("redis.timeout", ms(10), secs(60), "2s",
+                       "time limit of a Redis connect or command", &o::redis_timeout),
+      duration_setting("pg.startup_wait", secs(0), secs(3600), "30s",
+                       "how long a starting node retries an unreachable PostgreSQL",
+                       &o::pg_startup_wait),
+      duration_setting("entity.call_timeout", ms(100), secs(600), "5s",
+                       "time limit of an entity-to-entity call no shopper waits for (an order's "
+                       "confirmations, returns and cart releases); calls made for a request "
+                       "get what is left of its deadline",
+                       &o::entity_call_timeout),
+      duration_setting("carts.claim_grace", secs(1), days(1), "60s",
+                       "a checkout's claim on its cart lapses this long after its holds' longest "
+                       "life (max of holds.ttl and holds.max_lifetime) when its order vanished",
+                       &o::carts_claim_grace),
+      int_setting("payments.tries", 1, 20, "3",
+                  "charge calls per gateway on retryable errors (same idempotency key)",
+                  &o::payments_tries),
+      int_setting("payments.lookup_tries", 1, 50, "4",
+                  "lookups per gateway to resolve a charge whose outcome is unknown",
+                  &o::payments_lookup_tries),
+      duration_setting("payments.backoff", ms(1), secs(60), "50ms",
+                       "first retry delay of a gateway call (doubles, with jitter)",
+                       &o::payments_backoff),
+      duration_setting("payments.backoff_cap", ms(1), secs(600), "1s",
+                       "longest retry delay of a gateway call", &o::payments_backoff_cap),
+      int_setting("payments.breaker_threshold", 1, 1000, "5",
+                  "consecutive failures of a gateway that open its circuit breaker",
+                  &o::payments_breaker_threshold),
+      duration_setting("payments.breaker_cooldown", ms(10), secs(3600), "5s",
+                       "how long an open breaker skips its gateway before one probe call",
+                       &o::payments_breaker_cooldown),
+      int_setting("payments.refund_tries", 1, 50, "5",
+                  "refund calls at most for one refund (same key each time)",
+                  &o::payments_refund_tries),
+      duration_setting("payments.refund_deadline", ms(100), secs(3600), "8s",
+                       "time for one refund's calls and waits, all together",
+                       &o::payments_refund_deadline),
+      duration_setting("orders.relay_interval", ms(10), secs(60), "200ms",
+                       "how often order events in the outbox are published to Redis",
+                       &o::orders_relay_interval),
+      duration_setting("auth.jwt_leeway", secs(0), secs(3600), "30s",
+                       "clock skew allowed on a customer token's exp, nbf and iat",
+                       &o::auth_jwt_leeway),
+      int_setting("auth.token_cache", 0, 10000000, "16384",
+                  "customer tokens remembered after a successful check (about 0.5 KiB each); "
+                  "0: none",
+                  &o::auth_token_cache),
+      duration_setting("cluster.leave_timeout", secs(0), secs(3600), "15s",
+                       "on shutdown, how long a node waits for its shards to be handed over",
+                       &o::cluster_leave_timeout),
   };
   return table;
 }
@@ -755,6 +820,15 @@ std::variant<invocation, load_error> load(const std::vector<std::string>& args,
   } catch (...) {
     return load_error{"cannot load settings: unknown error"};
   }
+}
+
+node_options defaults() {
+  auto loaded = load({}, {});
+  if (auto* err = std::get_if<load_error>(&loaded)) {
+    // The table's own defaults break a rule of validate(): a bug that settings_test catches.
+    throw std::logic_error{"the settings' defaults do not load: " + err->message};
+  }
+  return std::get<invocation>(std::move(loaded)).options;
 }
 
 environment process_environment() {

@@ -197,9 +197,10 @@ caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& op
   if (!ep) {
     return ep.error();
   }
-  const std::chrono::milliseconds timeout =
-      opts.timeout.count() > 0 ? opts.timeout : std::chrono::milliseconds{2000};
-  const timeval tv = redis_connection::to_timeval(timeout);
+  if (opts.timeout.count() <= 0) {
+    return make_error(errc::invalid, "redis_options::timeout must be positive (redis.timeout)");
+  }
+  const timeval tv = redis_connection::to_timeval(opts.timeout);
   context_ptr ctx{redisConnectWithTimeout(ep->host.c_str(), ep->port, tv)};
   if (!ctx) {
     return make_error(errc::unavailable, "cannot allocate a Redis context");
@@ -211,7 +212,7 @@ caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& op
   if (redisSetTimeout(ctx.get(), tv) != REDIS_OK) {
     return make_error(errc::unavailable, "cannot set the Redis command timeout");
   }
-  auto conn = std::make_unique<redis_connection>(std::move(ctx), timeout);
+  auto conn = std::make_unique<redis_connection>(std::move(ctx), opts.timeout);
   if (!ep->password.empty()) {
     auto r = ep->user.empty() ? conn->command("AUTH %b", ep->password.data(), ep->password.size())
                               : conn->command("AUTH %b %b", ep->user.data(), ep->user.size(),

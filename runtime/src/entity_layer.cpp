@@ -9,10 +9,12 @@
 
 #include "surge/actors/errors.hpp"
 #include "surge/cluster/gateway.hpp"
+#include "surge/config/derived.hpp"
 #include "surge/config/log.hpp"
 #include "surge/persistence/orders.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/persistence/redis.hpp"
+#include "surge/runtime/wiring.hpp"
 
 namespace surge::runtime {
 
@@ -35,10 +37,7 @@ std::unique_ptr<net::payments::payment_router> make_payments(const config::node_
   if (gws.empty()) {
     logger()->warn("payments.gateways is empty: every checkout will fail as unavailable");
   }
-  net::payments::router_options ro;
-  ro.timeout = opts.payments_timeout;
-  ro.threads = opts.payments_threads;
-  return std::make_unique<net::payments::payment_router>(std::move(gws), ro);
+  return std::make_unique<net::payments::payment_router>(std::move(gws), router_options_of(opts));
 }
 
 /// The id keys every node of the database shares (ids.secret: configured, or kept in
@@ -72,9 +71,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
     return std::move(*j);
   };
   pg = std::make_unique<actors::pg_pool>("pg", opts.storage_threads, pg_factory);
-  persistence::redis_options ropts;
-  ropts.url = opts.redis_url;
-  ropts.prefix = opts.redis_prefix;
+  const auto ropts = redis_options_of(opts);
   redis = std::make_unique<actors::redis_pool>(
       "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
         auto snaps = persistence::make_redis_snapshot_cache(ropts);
@@ -99,21 +96,10 @@ entity_layer::entity_layer(const config::node_options& opts) {
         }
         return std::move(*s);
       });
-  journal = std::make_unique<persistence::commit_queue>(
-      pg_factory, persistence::commit_queue::options{opts.journal_writers, opts.journal_max_batch});
+  journal = std::make_unique<persistence::commit_queue>(pg_factory, journal_options_of(opts));
 
   env = std::make_shared<actors::entity_env>();
-  env->opts.node_id = opts.node_id;
-  env->opts.holds_ttl = opts.holds_ttl;
-  env->opts.holds_max_lifetime = opts.holds_max_lifetime;
-  env->opts.carts_ttl = opts.carts_ttl;
-  env->opts.carts_empty_ttl = opts.carts_empty_ttl;
-  env->opts.verify_customers = !opts.auth_jwt_secret.empty() || !opts.auth_jwt_public_key.empty();
-  env->opts.idle_timeout = opts.entity_idle;
-  env->opts.snapshot_every = opts.sku_snapshot_every;
-  // Normally (lease - heartbeat) is left after a renewal: ask for half of it, at most 1 s.
-  env->opts.payment_lease_margin =
-      std::min(std::chrono::milliseconds{1000}, (opts.cluster_lease - opts.cluster_heartbeat) / 2);
+  env->opts = entity_options_of(opts);
   env->journal = journal.get();
   env->pg = pg.get();
   env->redis = redis.get();
@@ -130,7 +116,8 @@ entity_layer::entity_layer(const config::node_options& opts) {
   // that a silent peer connection is noticed and closed.
   cfg->load<caf::io::middleman>();
   cfg->set("middleman.heartbeat-interval", caf::timespan{opts.cluster_heartbeat});
-  cfg->set("middleman.connection-timeout", caf::timespan{opts.cluster_lease * 2});
+  cfg->set("middleman.connection-timeout",
+           caf::timespan{config::derive(opts).middleman_connection_timeout});
   if (opts.cluster_tls) {
     cfg->load<caf::openssl::manager>();
     cfg->openssl_certificate = opts.cluster_tls_cert;
@@ -143,7 +130,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
   env->cluster = table.get();
   std::shared_ptr<const actors::entity_env> cenv = env;
   auto* s = sys.get();
-  const auto stub_idle = std::max(opts.entity_idle, std::chrono::milliseconds{30000});
+  const auto stub_idle = config::derive(opts).stub_idle;
   // A stub of `Handle`'s interface for `kind:id`, passivated through `dir`.
   auto stub_of = [this, s, stub_idle]<class Handle>(
                      std::string kind, std::unique_ptr<actors::directory<Handle>>* dir) {
@@ -199,18 +186,7 @@ std::string entity_layer::join_cluster(const config::node_options& opts) {
     return "cannot listen on " + opts.cluster_host + ":" + std::to_string(opts.cluster_port) +
            " (cluster): " + sys->render(published.error());
   }
-  cluster::membership_options mo;
-  mo.node_id = opts.node_id;
-  mo.pg_url = opts.pg_url;
-  mo.address = opts.cluster_host + ":" + std::to_string(*published);
-  mo.http_address = opts.http_host + ":" + std::to_string(opts.http_port);
-  mo.admin_address = opts.admin_host + ":" + std::to_string(opts.admin_port);
-  mo.shards = opts.cluster_shards;
-  mo.heartbeat = opts.cluster_heartbeat;
-  mo.lease = opts.cluster_lease;
-  mo.max_moves = opts.cluster_max_moves;
-  mo.min_age = std::max(opts.cluster_lease, std::chrono::milliseconds{1000});
-  mo.handoff_timeout = std::max(opts.cluster_handoff_wait, std::chrono::milliseconds{1000});
+  auto mo = membership_options_of(opts, *published);
   cluster::membership_hooks hooks;
   hooks.release = [this](uint32_t shard, bool graceful) {
     skus->release_shard(shard, graceful);

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   surge::log::setup(opts.log_level, opts.log_format);
   auto lg = surge::log::get("node");
 
-  if (auto err = surge::runtime::migrate_with_retry(opts, std::chrono::seconds{30}); !err.empty()) {
+  if (auto err = surge::runtime::migrate_with_retry(opts); !err.empty()) {
     lg->critical("{}", err);
     return 1;
   }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "background.hpp"
+#include "surge/config/derived.hpp"
 #include "surge/config/log.hpp"
 #include "surge/net/bridge.hpp"
 #include "surge/net/payments/gateway.hpp"
@@ -15,6 +16,7 @@
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/runtime/entity_layer.hpp"
+#include "surge/runtime/wiring.hpp"
 
 namespace surge::runtime {
 
@@ -60,8 +62,7 @@ struct node::impl {
       proxies += (proxies.empty() ? "" : ",") + b.to_string();
     }
     if (opts.limits_ip_rate > 0) {
-      limiter = std::make_shared<net::rate_limiter>(net::rate_limiter::options{
-          opts.limits_ip_rate, opts.limits_ip_burst, opts.limits_ip_table});
+      limiter = std::make_shared<net::rate_limiter>(limiter_options_of(opts));
       logger()->info("storefront writes limited to {}/s, burst {}, per client address; trusted "
                      "proxies: {}",
                      opts.limits_ip_rate, opts.limits_ip_burst, proxies.empty() ? "none" : proxies);
@@ -73,9 +74,7 @@ struct node::impl {
 
   std::string start_http() {
     auto& e = *entities;
-    net::customer_auth_options auth{opts.auth_jwt_secret, opts.auth_jwt_public_key,
-                                    opts.auth_jwt_issuer, opts.auth_jwt_audience};
-    auto verifier = net::customer_verifier::make(auth);
+    auto verifier = net::customer_verifier::make(customer_auth_of(opts));
     if (auto* err = std::get_if<net::auth_error>(&verifier)) {
       return err->message;
     }
@@ -107,14 +106,12 @@ struct node::impl {
           return std::move(*c);
         });
     bridge->catalog = catalog.get();
-    bridge->callers = net::spawn_callers(*e.sys, std::max<std::size_t>(opts.http_io_threads, 2));
-    bridge->call_timeout = opts.http_request_timeout - std::chrono::milliseconds{500};
+    const auto derived = config::derive(opts);
+    bridge->callers = net::spawn_callers(*e.sys, derived.bridge_callers);
+    bridge->call_timeout = derived.bridge_call_timeout;
     if (opts.http_page_cache.count() > 0) {
       bridge->pages = std::make_shared<net::page_cache>(opts.http_page_cache);
       bridge->listings = std::make_shared<net::page_cache>(opts.http_page_cache, 4096);
-    }
-    if (bridge->call_timeout < std::chrono::milliseconds{500}) {
-      bridge->call_timeout = std::chrono::milliseconds{500};
     }
     bridge->limiter = limiter;
     bridge->trusted_proxies = trusted_proxies;
@@ -160,23 +157,14 @@ struct node::impl {
       return out.str();
     };
 
-    net::server_options so;
-    so.host = opts.http_host;
-    so.port = opts.http_port;
-    so.io_threads = opts.http_io_threads;
-    so.body_limit = opts.http_body_limit;
-    so.handler_timeout = opts.http_request_timeout;
-    so.read_timeout = opts.http_request_timeout; // API.md: 408 past http.request_timeout
+    const auto so = storefront_server_of(opts);
     auto store = std::make_shared<const net::router>(net::make_storefront_router(bridge));
     http = std::make_unique<net::http_server>(so, net::make_handler(bridge, store));
     if (auto ec = http->start()) {
       return "cannot listen on " + so.host + ":" + std::to_string(so.port) +
              " (http): " + ec.message();
     }
-    net::server_options ao = so;
-    ao.host = opts.admin_host;
-    ao.port = opts.admin_port;
-    ao.io_threads = 1;
+    const auto ao = admin_server_of(opts);
     auto adm = std::make_shared<const net::router>(net::make_admin_router(bridge));
     admin = std::make_unique<net::http_server>(ao, net::make_handler(bridge, adm));
     if (auto ec = admin->start()) {
@@ -190,14 +178,10 @@ struct node::impl {
     reconciler = std::make_unique<order_reconciler>(opts.pg_url, entities->orders.get(),
                                                     opts.orders_reconcile_interval,
                                                     opts.orders_settle_after);
-    persistence::redis_options ropts;
-    ropts.url = opts.redis_url;
-    ropts.prefix = opts.redis_prefix;
-    relay = std::make_unique<outbox_relay>(opts.pg_url, ropts, std::chrono::milliseconds{200});
-    // Often enough that an orphaned hold is released within about half a TTL of its expiry.
-    const auto sweep = std::clamp<std::chrono::milliseconds>(
-        opts.holds_ttl / 2, std::chrono::milliseconds{1000}, std::chrono::milliseconds{30000});
-    sweeper = std::make_unique<hold_sweeper>(opts.pg_url, entities->skus.get(), sweep);
+    relay = std::make_unique<outbox_relay>(opts.pg_url, redis_options_of(opts),
+                                           opts.orders_relay_interval);
+    sweeper = std::make_unique<hold_sweeper>(opts.pg_url, entities->skus.get(),
+                                             config::derive(opts).hold_sweep_interval);
   }
 };
 
@@ -255,7 +239,7 @@ void node::stop() {
   // Hand every shard to other members first (requests keep being served, by forwarding, while
   // the load balancer notices /readyz); then stop taking requests.
   if (d.entities) {
-    d.entities->leave_cluster(std::chrono::seconds{15});
+    d.entities->leave_cluster(d.opts.cluster_leave_timeout);
   }
   // Stop taking requests and let those in flight finish (they wait on their commits).
   if (d.http) {
@@ -299,17 +283,15 @@ std::string check_settings(const config::node_options& opts) {
       auto* err = std::get_if<std::string>(&parsed)) {
     return "setting 'payments.gateways': " + *err;
   }
-  net::customer_auth_options auth{opts.auth_jwt_secret, opts.auth_jwt_public_key,
-                                  opts.auth_jwt_issuer, opts.auth_jwt_audience};
-  if (auto verifier = net::customer_verifier::make(auth);
+  if (auto verifier = net::customer_verifier::make(customer_auth_of(opts));
       auto* err = std::get_if<net::auth_error>(&verifier)) {
     return err->message;
   }
   return {};
 }
 
-std::string migrate_with_retry(const config::node_options& opts, std::chrono::seconds patience) {
-  auto deadline = std::chrono::steady_clock::now() + patience;
+std::string migrate_with_retry(const config::node_options& opts) {
+  auto deadline = std::chrono::steady_clock::now() + opts.pg_startup_wait;
   auto delay = std::chrono::milliseconds{100};
   for (;;) {
     auto err = persistence::migrate(opts.pg_url);

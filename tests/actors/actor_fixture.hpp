@@ -21,8 +21,10 @@
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/config/settings.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/persistence/redis.hpp"
+#include "surge/runtime/wiring.hpp"
 #include "test_env.hpp"
 
 namespace surge::test {
@@ -82,6 +84,7 @@ class real_backend : public backend {
   }
   std::unique_ptr<actors::redis_conn> redis() override {
     persistence::redis_options o;
+    o.timeout = std::chrono::seconds{2};
     o.url = keys_.url();
     o.prefix = keys_.prefix();
     auto s = persistence::make_redis_snapshot_cache(o);
@@ -215,9 +218,10 @@ class entity_node {
   std::unique_ptr<caf::actor_system> sys_;
 };
 
-/// Entity settings for tests: 10 min holds (a 5 s payment margin), nothing passivates by itself.
+/// Entity settings for tests: a node's defaults (runtime/wiring.hpp), with 10 min holds (a 5 s
+/// payment margin) and nothing passivating by itself.
 inline actors::entity_options default_opts() {
-  actors::entity_options o;
+  auto o = runtime::entity_options_of(config::defaults());
   o.node_id = "test";
   o.holds_ttl = std::chrono::minutes{10};
   o.idle_timeout = std::chrono::minutes{10};

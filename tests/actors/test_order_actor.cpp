@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "actor_fixture.hpp"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 
 using namespace surge;
@@ -31,11 +32,12 @@ struct line_spec {
 
 caf::expected<cart_view> put(entity_node& n, const std::string& cart, const std::string& sku,
                              int64_t qty, const std::string& principal = "") {
-  return n.ask_cart<cart_view>(cart, item_atom::value, sku, qty, false, principal);
+  return n.ask_cart<cart_view>(cart, item_atom::value, sku, qty, false, principal, int64_t{0});
 }
 
 caf::expected<cart_view> remove(entity_node& n, const std::string& cart, const std::string& sku) {
-  return n.ask_cart<cart_view>(cart, item_atom::value, sku, int64_t{0}, true, std::string{});
+  return n.ask_cart<cart_view>(cart, item_atom::value, sku, int64_t{0}, true, std::string{},
+                               int64_t{0});
 }
 
 cart_view cart_of(entity_node& n, const std::string& cart) {
@@ -216,6 +218,52 @@ TEST_CASE_TEMPLATE("flow: tok_ok is confirmed, reads back, held moves to sold, o
   CHECK(same_order(*again, first));
   CHECK(gw.charge_calls() == 1);
   check_stock(n, "fl-a", 10, 0, 2);
+}
+
+TEST_CASE_TEMPLATE("deadline: a checkout whose shopper no longer waits claims and charges "
+                   "nothing; in time, the same key checks out",
+                   backend_t, test::fake_backend, test::real_backend) {
+  backend_t be;
+  entity_node n{be, default_opts()};
+  create_sku(n, "dl-a", 5, 0, 700);
+  filled_cart(n, "cart-dl", {{"dl-a", 1, 700}});
+  const std::string key = "key-deadline";
+  auto late = n.ask<order_view>(n.orders->acquire(n.order_id_for(key)), checkout_atom::value,
+                                checkout_request{key, "cart-dl", "card", "tok_ok", "",
+                                                 deadline_after(std::chrono::milliseconds{-1000})});
+  REQUIRE_FALSE(late);
+  CHECK(is(late.error(), errc::unavailable));
+  CHECK(be.gateways().charge_calls(key) == 0);
+  // The cart is the shopper's still: its lines change, nothing was sold.
+  REQUIRE(put(n, "cart-dl", "dl-a", 2));
+  check_stock(n, "dl-a", 5, 2, 0);
+  // A deadline ahead: the checkout goes through, and the cart call waited within it.
+  auto in_time = n.ask<order_view>(n.orders->acquire(n.order_id_for(key)), checkout_atom::value,
+                                   checkout_request{key, "cart-dl", "card", "tok_ok", "",
+                                                    deadline_after(std::chrono::seconds{20})});
+  REQUIRE_MESSAGE(in_time, caf::to_string(in_time.error()));
+  CHECK(in_time->status == "confirmed");
+  check_stock(n, "dl-a", 5, 0, 2);
+}
+
+TEST_CASE_TEMPLATE("deadline: a cart change past its request's deadline changes nothing", backend_t,
+                   test::fake_backend, test::real_backend) {
+  backend_t be;
+  entity_node n{be, default_opts()};
+  create_sku(n, "dl-b", 5);
+  filled_cart(n, "cart-db", {{"dl-b", 1, 1000}});
+  auto late =
+      n.ask_cart<cart_view>("cart-db", item_atom::value, std::string{"dl-b"}, int64_t{3}, false,
+                            std::string{}, deadline_after(std::chrono::milliseconds{-1000}));
+  REQUIRE_FALSE(late);
+  CHECK(late.error() == caf::sec::request_timeout);
+  check_stock(n, "dl-b", 5, 1, 0);
+  CHECK(cart_of(n, "cart-db").items.at(0).qty == 1);
+  auto in_time =
+      n.ask_cart<cart_view>("cart-db", item_atom::value, std::string{"dl-b"}, int64_t{3}, false,
+                            std::string{}, deadline_after(std::chrono::seconds{20}));
+  REQUIRE_MESSAGE(in_time, caf::to_string(in_time.error()));
+  check_stock(n, "dl-b", 5, 3, 0);
 }
 
 TEST_CASE_TEMPLATE("flow: a decline keeps the lines and gives the cart back; the key keeps its "

@@ -733,7 +733,8 @@ TEST_SUITE("order_model") {
       return o;
     };
     auto loaded_with = [](const order_record& o) {
-      auto m = std::make_unique<order_model>("order-1", order_terms{});
+      auto m =
+          std::make_unique<order_model>("order-1", order_terms{std::chrono::minutes{10}, false});
       m->apply(m->decide(order_in::loaded{std::optional<order_record>{o}}));
       return m;
     };

@@ -145,6 +145,7 @@ std::vector<stream_entry> xrange(const std::string& redis_url, const std::string
   // The product's own stream reader (persistence/redis_store.cpp, tested there), without a key
   // prefix: `key` is the whole key.
   persistence::redis_options o;
+  o.timeout = std::chrono::seconds{2};
   o.url = redis_url;
   o.prefix = "";
   auto stream = persistence::make_redis_event_stream(o);

@@ -14,6 +14,14 @@ using namespace surge::cluster;
 
 namespace {
 
+/// The allocator's settings for a case (it has no defaults of its own).
+allocator_options limits(std::size_t max_moves = 8, int64_t min_age_ms = 2000) {
+  allocator_options o;
+  o.max_moves = max_moves;
+  o.min_age_ms = min_age_ms;
+  return o;
+}
+
 member_state up(const std::string& id, int64_t age_ms = 60000) {
   return member_state{id, true, false, age_ms};
 }
@@ -48,7 +56,7 @@ std::map<std::string, int> apply_plan(std::vector<lease_state>& leases, const al
 
 TEST_CASE("allocator: a first member takes every unassigned shard at once") {
   auto leases = leases_of(16, "");
-  auto plan = allocate({up("a")}, leases, {});
+  auto plan = allocate({up("a")}, leases, limits());
   CHECK(plan.assigns.size() == 16);
   CHECK(plan.moves.empty());
   CHECK(apply_plan(leases, plan)["a"] == 16);
@@ -61,7 +69,7 @@ TEST_CASE("allocator: orphans of a dead member go to the least loaded live membe
   }
   auto dead = up("dead");
   dead.alive = false;
-  auto plan = allocate({dead, up("a"), up("b")}, leases, {});
+  auto plan = allocate({dead, up("a"), up("b")}, leases, limits());
   CHECK(plan.assigns.size() == 6);
   for (const auto& a : plan.assigns) {
     CHECK(a.from == "dead");
@@ -75,8 +83,7 @@ TEST_CASE("allocator: orphans of a dead member go to the least loaded live membe
 
 TEST_CASE("allocator: a joining member gets shards gradually, at most max_moves per round") {
   auto leases = leases_of(64, "a");
-  allocator_options opts;
-  opts.max_moves = 4;
+  auto opts = limits(4);
   std::vector<member_state> members{up("a"), up("b")};
   int rounds = 0;
   std::map<std::string, int> count;
@@ -99,16 +106,14 @@ TEST_CASE("allocator: moves under way count against the budget") {
   for (uint32_t s = 0; s < 3; ++s) {
     leases[s].target = "b";
   }
-  allocator_options opts;
-  opts.max_moves = 4;
+  auto opts = limits(4);
   auto plan = allocate({up("a"), up("b")}, leases, opts);
   CHECK(plan.moves.size() == 1);
 }
 
 TEST_CASE("allocator: a member younger than min_age takes no rebalanced shard") {
   auto leases = leases_of(32, "a");
-  allocator_options opts;
-  opts.min_age_ms = 5000;
+  auto opts = limits(8, 5000);
   auto plan = allocate({up("a"), up("young", 100)}, leases, opts);
   CHECK(plan.moves.empty());
   plan = allocate({up("a"), up("young", 6000)}, leases, opts);
@@ -119,8 +124,7 @@ TEST_CASE("allocator: a draining member gives every shard away and takes none") 
   auto leases = leases_of(10, "d");
   auto d = up("d");
   d.draining = true;
-  allocator_options opts;
-  opts.max_moves = 100;
+  auto opts = limits(100);
   auto plan = allocate({d, up("a"), up("b")}, leases, opts);
   CHECK(plan.moves.size() == 10);
   auto count = apply_plan(leases, plan);
@@ -137,7 +141,7 @@ TEST_CASE("allocator: a move towards a member that died or drains is cancelled")
   d.draining = true;
   auto gone = up("gone");
   gone.alive = false;
-  auto plan = allocate({up("a"), d, gone}, leases, {});
+  auto plan = allocate({up("a"), d, gone}, leases, limits());
   std::set<uint32_t> cancelled;
   for (const auto& c : plan.cancels) {
     cancelled.insert(c.shard);
@@ -150,10 +154,10 @@ TEST_CASE("allocator: a balanced cluster plans nothing; no live member plans not
   for (uint32_t s = 0; s < 9; ++s) {
     leases.push_back(lease_state{s, std::string(1, static_cast<char>('a' + s % 3)), 1, ""});
   }
-  CHECK(allocate({up("a"), up("b"), up("c")}, leases, {}).empty());
+  CHECK(allocate({up("a"), up("b"), up("c")}, leases, limits()).empty());
   auto a = up("a");
   a.alive = false;
-  CHECK(allocate({a}, leases, {}).empty());
+  CHECK(allocate({a}, leases, limits()).empty());
 }
 
 TEST_CASE("shard_of: stable, in range, spread") {

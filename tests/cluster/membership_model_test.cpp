@@ -22,6 +22,9 @@ membership_options two_shards() {
   o.shards = 2;
   o.heartbeat = 1s;
   o.lease = 10s;
+  o.max_moves = 16;
+  o.min_age = 2s;
+  o.handoff_timeout = 5s;
   return o;
 }
 

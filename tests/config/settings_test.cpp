@@ -311,7 +311,27 @@ TEST_CASE("help_text mentions every setting") {
                            "storage.threads",
                            "log.level",
                            "log.format",
-                           "payments.gateways"}) {
+                           "payments.gateways",
+                           "http.header_limit",
+                           "http.target_limit",
+                           "http.idle_timeout",
+                           "http.max_connections",
+                           "redis.timeout",
+                           "pg.startup_wait",
+                           "entity.call_timeout",
+                           "carts.claim_grace",
+                           "payments.tries",
+                           "payments.lookup_tries",
+                           "payments.backoff",
+                           "payments.backoff_cap",
+                           "payments.breaker_threshold",
+                           "payments.breaker_cooldown",
+                           "payments.refund_tries",
+                           "payments.refund_deadline",
+                           "orders.relay_interval",
+                           "auth.jwt_leeway",
+                           "auth.token_cache",
+                           "cluster.leave_timeout"}) {
     CAPTURE(name);
     CHECK(contains(help, std::string{"--"} + name + "="));
   }

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <variant>
 
+#include "listener_options.hpp"
 #include "surge/net/address.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/json_writer.hpp"
@@ -170,7 +171,7 @@ void check_cidr_list(std::string_view raw) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const net::router router = make_router();
-  static const net::server_options limits;
+  static const net::server_options limits = surge::test::listener();
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
   check_cidr_list(raw);
   check_client_address(raw);

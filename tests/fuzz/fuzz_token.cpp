@@ -47,6 +47,7 @@ net::customer_verifier must_make(const net::customer_auth_options& o) {
 net::customer_verifier hs_verifier(const std::string& key) {
   net::customer_auth_options o;
   o.secret = key;
+  o.leeway = std::chrono::seconds{30};
   o.cache_entries = 0;
   return must_make(o);
 }
@@ -64,6 +65,7 @@ net::customer_verifier es_verifier() {
   ::close(fd);
   net::customer_auth_options o;
   o.public_key_file = path;
+  o.leeway = std::chrono::seconds{30};
   o.cache_entries = 0;
   auto v = must_make(o);
   ::unlink(path);

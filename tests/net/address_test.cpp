@@ -4,6 +4,7 @@
 #include <string>
 #include <variant>
 
+#include "listener_options.hpp"
 #include "surge/net/address.hpp"
 #include "surge/net/request_parser.hpp"
 
@@ -153,7 +154,7 @@ TEST_CASE("client_address: repeated X-Forwarded-For lines combine in order") {
                               "x-forwarded-for: 127.0.0.1\r\n"
                               "X-Forwarded-For:\r\n"
                               "\r\n",
-                              server_options{});
+                              surge::test::listener());
   REQUIRE(std::holds_alternative<http_request>(parsed));
   const auto& req = std::get<http_request>(parsed);
   CHECK(req.header("x-forwarded-for") == "1.1.1.1, 198.51.100.1, 127.0.0.1");

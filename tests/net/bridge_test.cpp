@@ -4,6 +4,7 @@
 // writer must keep them exactly (strings with quotes, control characters, UTF-8 and invalid
 // bytes included).
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <future>
@@ -18,8 +19,10 @@
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
+#include "listener_options.hpp"
 #include "memory_catalog.hpp"
 #include "memory_journal.hpp"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/net/bridge.hpp"
 #include "surge/net/json.hpp"
@@ -147,6 +150,9 @@ actors::cart_view cart_of(const std::string& id, const std::string& customer, bo
   return c;
 }
 
+/// The deadline the last item change carried (actors/deadline.hpp).
+std::atomic<int64_t> last_item_deadline{0};
+
 actors::cart_actor::behavior_type fake_cart(actors::cart_actor::pointer, std::string id) {
   auto fail = [id]() -> std::optional<caf::error> {
     bool failed = false;
@@ -167,7 +173,9 @@ actors::cart_actor::behavior_type fake_cart(actors::cart_actor::pointer, std::st
         return cart_of(id, principal, true);
       },
       [id, fail](actors::item_atom, const std::string& sku, int64_t qty, bool remove,
-                 const std::string& principal) -> caf::result<actors::cart_view> {
+                 const std::string& principal,
+                 int64_t deadline_ms) -> caf::result<actors::cart_view> {
+        last_item_deadline.store(deadline_ms);
         if (auto err = fail()) {
           return *err;
         }
@@ -251,6 +259,7 @@ struct bridge_fixture {
     env->orders = &orders;
     env->catalog = &catalog;
     env->callers = net::spawn_callers(sys, 2);
+    env->call_timeout = std::chrono::seconds{8};
     env->ids = std::make_shared<const actors::id_keys>("bridge-test-secret");
     env->node_id = "node-1";
     env->shards = 8;
@@ -286,7 +295,7 @@ struct bridge_fixture {
 
 /// Parses `raw` as the server would and dispatches it on `r`; waits for the answer.
 net::http_response ask(const net::router& r, std::string raw) {
-  auto parsed = net::parse_request(raw, net::server_options{});
+  auto parsed = net::parse_request(raw, surge::test::listener());
   REQUIRE_MESSAGE(std::holds_alternative<net::http_request>(parsed), raw);
   std::promise<net::http_response> answer;
   auto done = answer.get_future();
@@ -545,8 +554,12 @@ TEST_CASE("bridge: carts") {
   expect(ask(store, get("/api/v1/carts/c_1")), 200, cart_body("c_1", ""));
   expect(ask(store, get("/api/v1/carts/c.1")), 404, error_body("not_found", "no such cart"));
   expect(ask(store, get("/api/v1/carts/E1")), 404, error_body("not_found", "scripted"));
+  const auto before = actors::deadline_after(f.env->call_timeout);
   expect(ask(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":3})")), 200,
          cart_body("c_1", "", "Z9", 3));
+  // The cart got the request's deadline: the bridge's wait from when it called, not a fixed one.
+  CHECK(last_item_deadline.load() >= before);
+  CHECK(last_item_deadline.load() <= actors::deadline_after(f.env->call_timeout));
   expect_refused(store, "PUT", "/api/v1/carts/c_1/items/Z9",
                  {
                      {R"({"qty":10001})", "'qty' must be between 0 and 10000, got 10001"},
@@ -762,7 +775,7 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   auto h =
       net::make_handler(g.env, std::make_shared<const net::router>(net::make_admin_router(g.env)));
   auto call = [&](std::string raw) {
-    auto parsed = net::parse_request(raw, net::server_options{});
+    auto parsed = net::parse_request(raw, surge::test::listener());
     std::promise<net::http_response> answer;
     auto done = answer.get_future();
     h(std::move(std::get<net::http_request>(parsed)),

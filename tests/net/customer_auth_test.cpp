@@ -255,6 +255,7 @@ net::customer_auth_options options(std::string secret, std::string key_file = {}
   o.issuer = std::move(issuer);
   o.audience = std::move(audience);
   o.leeway = leeway;
+  o.cache_entries = 16384; // the setting's default
   return o;
 }
 

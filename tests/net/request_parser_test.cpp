@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "listener_options.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/request_parser.hpp"
 
@@ -75,7 +76,8 @@ TEST_CASE("decode_target") {
 
 namespace {
 
-http_response expect_error(std::string_view raw, const server_options& opts = {}) {
+http_response expect_error(std::string_view raw,
+                           const server_options& opts = surge::test::listener()) {
   auto r = parse_request(raw, opts);
   if (auto* resp = std::get_if<http_response>(&r)) {
     return *resp;
@@ -84,7 +86,8 @@ http_response expect_error(std::string_view raw, const server_options& opts = {}
   return {};
 }
 
-http_request expect_request(std::string_view raw, const server_options& opts = {}) {
+http_request expect_request(std::string_view raw,
+                            const server_options& opts = surge::test::listener()) {
   auto r = parse_request(raw, opts);
   if (auto* resp = std::get_if<http_response>(&r)) {
     FAIL_CHECK("unexpected ", resp->status, " ", resp->body);
@@ -141,7 +144,7 @@ TEST_CASE("parse_request: good requests") {
   CHECK(req.keep_alive);
 
   // Chunked body within the limit.
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.body_limit = 100;
   req = expect_request("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
                            chunked({40, 60}),
@@ -194,7 +197,7 @@ TEST_CASE("parse_request: Host and Transfer-Encoding hygiene") {
 }
 
 TEST_CASE("parse_request: limits and malformed input") {
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.body_limit = 100;
   opts.header_limit = 1024;
   opts.target_limit = 256;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "listener_options.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/router.hpp"
 #include "surge/net/server.hpp"
@@ -116,7 +117,7 @@ struct late_threads {
 } // namespace
 
 TEST_CASE("server: keep-alive, headers, Connection: close and HTTP/1.0") {
-  server_options opts;
+  auto opts = surge::test::listener();
   http_server srv(opts, [](http_request&& req, responder r) {
     http_response resp;
     resp.body = "{\"path\":";
@@ -181,7 +182,7 @@ TEST_CASE("server: keep-alive, headers, Connection: close and HTTP/1.0") {
 TEST_CASE("server: responder called from another thread, once") {
   late_threads late;
   std::atomic<int> extra_calls{0};
-  server_options opts;
+  auto opts = surge::test::listener();
   http_server srv(opts, [&](http_request&& req, responder r) {
     late.spawn([&, r, path = req.path] {
       std::this_thread::sleep_for(50ms); // the work being slow, not synchronisation
@@ -204,7 +205,7 @@ TEST_CASE("server: responder called from another thread, once") {
 TEST_CASE("server: handler timeout answers 503, the late answer is ignored") {
   std::mutex mu;
   std::vector<responder> parked;
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.handler_timeout = 100ms;
   http_server srv(opts, [&](http_request&& req, responder r) {
     if (req.path == "/ok") {
@@ -238,7 +239,7 @@ TEST_CASE("server: handler timeout answers 503, the late answer is ignored") {
 }
 
 TEST_CASE("server: limit errors over the socket, then the connection is closed") {
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.body_limit = 1024;
   opts.header_limit = 2048;
   opts.target_limit = 512;
@@ -306,7 +307,7 @@ TEST_CASE("server: limit errors over the socket, then the connection is closed")
 }
 
 TEST_CASE("server: idle keep-alive connections are closed") {
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.idle_timeout = 100ms;
   opts.read_timeout = 50ms; // shorter, but it bounds requests, not the wait for one
   http_server srv(opts, [](http_request&&, responder r) { r(text("ok")); });
@@ -319,7 +320,7 @@ TEST_CASE("server: idle keep-alive connections are closed") {
 }
 
 TEST_CASE("server: a request not whole within read_timeout gets 408 timeout, then close") {
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.read_timeout = 300ms;
   opts.idle_timeout = 60s;
   std::atomic<int> handled{0};
@@ -372,7 +373,7 @@ TEST_CASE("server: a request not whole within read_timeout gets 408 timeout, the
 }
 
 TEST_CASE("server: Host and Transfer-Encoding hygiene over the socket") {
-  server_options opts;
+  auto opts = surge::test::listener();
   std::atomic<int> handled{0};
   http_server srv(opts, [&](http_request&&, responder r) {
     handled.fetch_add(1);
@@ -413,7 +414,7 @@ TEST_CASE("server: Host and Transfer-Encoding hygiene over the socket") {
 }
 
 TEST_CASE("server: the request carries the connection's peer address") {
-  server_options opts;
+  auto opts = surge::test::listener();
   http_server srv(opts, [](http_request&& req, responder r) { r(text(req.peer.to_string())); });
   REQUIRE_FALSE(srv.start());
   client c(srv.port());
@@ -427,7 +428,7 @@ TEST_CASE("server: the request carries the connection's peer address") {
 TEST_CASE("server: 200 concurrent connections") {
   constexpr int connections = 200;
   constexpr int per_connection = 3;
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.io_threads = 2;
   http_server srv(opts, [](http_request&& req, responder r) { r(text(req.path)); });
   REQUIRE_FALSE(srv.start());
@@ -465,7 +466,7 @@ TEST_CASE("server: 200 concurrent connections") {
 }
 
 TEST_CASE("server: max_connections") {
-  server_options opts;
+  auto opts = surge::test::listener();
   opts.max_connections = 2;
   http_server srv(opts, [](http_request&&, responder r) { r(text("ok")); });
   REQUIRE_FALSE(srv.start());
@@ -482,7 +483,7 @@ TEST_CASE("server: max_connections") {
 TEST_CASE("server: stop() lets in-flight requests finish") {
   late_threads late;
   std::promise<void> arrived;
-  server_options opts;
+  auto opts = surge::test::listener();
   http_server srv(opts, [&](http_request&&, responder r) {
     arrived.set_value();
     late.spawn([r] {
@@ -518,7 +519,7 @@ TEST_CASE("server: stop() closes requests that outlast the grace period") {
   std::promise<void> arrived;
   responder survivor;
   {
-    server_options opts;
+    auto opts = surge::test::listener();
     opts.io_threads = 3;
     http_server srv(opts, [&](http_request&&, responder r) {
       std::lock_guard lk(mu);
@@ -542,7 +543,7 @@ TEST_CASE("server: stop() closes requests that outlast the grace period") {
 }
 
 TEST_CASE("server: HEAD is answered by the GET route with its headers and no body") {
-  server_options opts;
+  auto opts = surge::test::listener();
   router rt;
   rt.add("GET", "/thing", [](http_request&&, path_params&&, responder r) { r(text("hello")); });
   http_server srv(

@@ -130,9 +130,12 @@ using step = fake_gateway::step;
 router_options fast_options() {
   router_options o;
   o.timeout = 1000ms;
+  o.max_tries = 3;
+  o.lookup_tries = 4;
   o.backoff_base = 1ms;
   o.backoff_cap = 5ms;
   o.breaker_threshold = 100; // off unless a case tests it
+  o.breaker_cooldown = 5000ms;
   o.refund_tries = 5;
   o.refund_deadline = 30s;
   o.threads = 2;

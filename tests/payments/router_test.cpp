@@ -33,8 +33,12 @@ router_options test_options() {
   o.max_tries = 3;
   o.backoff_base = 10ms;
   o.backoff_cap = 40ms;
+  o.lookup_tries = 4;
   o.breaker_threshold = 100; // off unless a case tests it
+  o.breaker_cooldown = 5000ms;
   o.threads = 4;
+  o.refund_tries = 5;
+  o.refund_deadline = 8000ms;
   return o;
 }
 

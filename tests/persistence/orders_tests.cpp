@@ -537,6 +537,7 @@ struct stream_env {
   surge::test::redis_test_keys keys;
   redis_options opts() const {
     redis_options o;
+    o.timeout = std::chrono::seconds{2};
     o.url = keys.url();
     o.prefix = keys.prefix();
     return o;
@@ -660,12 +661,14 @@ TEST_CASE("stream: bad arguments and URLs") {
   for (const char* url : {"", "http://127.0.0.1:6379", "redis://", "redis://host:port",
                           "redis://host:6379/x", "garbage"}) {
     redis_options o;
+    o.timeout = std::chrono::seconds{2};
     o.url = url;
     auto x = make_redis_event_stream(o);
     REQUIRE_MESSAGE(!x, url);
     CHECK_MESSAGE(is(x.error(), errc::invalid), url << ": " << caf::to_string(x.error()));
   }
   redis_options o;
+  o.timeout = std::chrono::seconds{2};
   o.url = "redis://127.0.0.1:1/0";
   o.timeout = std::chrono::milliseconds{500};
   auto x = make_redis_event_stream(o);

@@ -36,6 +36,7 @@ struct real_redis {
   surge::test::redis_test_keys keys;
   redis_options opts() const {
     redis_options o;
+    o.timeout = std::chrono::seconds{2};
     o.url = keys.url();
     o.prefix = keys.prefix();
     return o;
@@ -149,6 +150,7 @@ TEST_CASE("redis: a malformed URL is errc::invalid") {
        {"", "http://127.0.0.1:6379", "redis://", "redis://:6379", "redis://host:port",
         "redis://host:70000", "redis://host:6379/x", "redis://host:-1", "garbage"}) {
     redis_options o;
+    o.timeout = std::chrono::seconds{2};
     o.url = url;
     auto s = make_redis_snapshot_cache(o);
     REQUIRE_MESSAGE(!s, url);
@@ -161,6 +163,7 @@ TEST_CASE("redis: a malformed URL is errc::invalid") {
 
 TEST_CASE("redis: an unreachable server is errc::unavailable") {
   redis_options o;
+  o.timeout = std::chrono::seconds{2};
   o.url = "redis://127.0.0.1:1/0";
   o.timeout = std::chrono::milliseconds{500};
   auto s = make_redis_snapshot_cache(o);
@@ -178,6 +181,7 @@ TEST_CASE("redis: a database number in the URL is selected") {
     base.resize(slash);
   }
   redis_options o;
+  o.timeout = std::chrono::seconds{2};
   o.url = base + "/3";
   o.prefix = keys.prefix();
   auto db3 = make_redis_cart_store(o);

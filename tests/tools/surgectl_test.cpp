@@ -685,6 +685,7 @@ net::customer_verifier token_verifier(const std::string& secret, const std::stri
   o.secret = secret;
   o.issuer = issuer;
   o.audience = audience;
+  o.leeway = std::chrono::seconds{30};
   auto v = net::customer_verifier::make(o);
   REQUIRE(std::holds_alternative<net::customer_verifier>(v));
   return std::get<net::customer_verifier>(std::move(v));

@@ -764,8 +764,15 @@ std::string simulator::start() {
     net::server_options so;
     so.host = s.opts.gateways[g].host;
     so.port = s.opts.gateways[g].port;
+    // A gateway's own limits (not a node's settings): generous for the JSON it takes.
     so.io_threads = 2;
+    so.body_limit = 64 * 1024;
+    so.header_limit = 8 * 1024;
+    so.target_limit = 2048;
+    so.read_timeout = milliseconds{15000};
     so.handler_timeout = s.opts.latency + s.opts.slow + milliseconds{10000};
+    so.idle_timeout = milliseconds{60000};
+    so.max_connections = 100000;
     auto rt = std::make_shared<const net::router>(s.make_router(g));
     s.gws[g]->server = std::make_unique<net::http_server>(
         so, [rt](http_request&& q, responder r) { rt->dispatch(std::move(q), std::move(r)); });

@@ -12,6 +12,7 @@
 #include <caf/send.hpp>
 
 #include "errors.hpp"
+#include "surge/actors/deadline.hpp"
 #include "surge/net/bridge.hpp"
 
 namespace surge::net::bridge {
@@ -43,6 +44,12 @@ void call(bridge_env& env, Handle dest, responder r, Ok ok, Ts... xs) {
                        .then([r, ok](Result& x) mutable { r(ok(x)); },
                              [r](caf::error& err) mutable { r(to_http_error(err)); });
                  }});
+}
+
+/// The deadline of a call made now (call() waits env.call_timeout): entities give the calls
+/// they make on its behalf what is left of it (actors/deadline.hpp).
+inline int64_t call_deadline(const bridge_env& env) {
+  return actors::deadline_after(env.call_timeout);
 }
 
 /// An `ok` for call(): the reply as the JSON body `encode` writes (encode.hpp), with `status`.

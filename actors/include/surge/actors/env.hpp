@@ -21,23 +21,27 @@ using persistence::pg_pool;
 using persistence::redis_conn;
 using persistence::redis_pool;
 
-/// Settings of entity actors, fixed at start-up.
+/// Settings of entity actors, fixed at start-up. No defaults of their own: the node fills them
+/// from its settings (runtime/wiring.hpp: entity_options_of), as tests do from the defaults.
 struct entity_options {
   std::string node_id;
-  std::chrono::milliseconds holds_ttl{600000};
-  /// A hold's expiry never moves past its creation + max(holds_max_lifetime, holds_ttl).
-  std::chrono::milliseconds holds_max_lifetime{1800000};
-  std::chrono::milliseconds carts_ttl{7 * 24 * 3600 * 1000LL};
-  std::chrono::milliseconds carts_empty_ttl{3600000}; ///< a cart without lines
+  std::chrono::milliseconds holds_ttl{}; ///< holds.ttl
+  /// holds.max_lifetime: a hold's expiry never moves past its creation + max(this, holds_ttl).
+  std::chrono::milliseconds holds_max_lifetime{};
+  std::chrono::milliseconds carts_ttl{};       ///< carts.ttl
+  std::chrono::milliseconds carts_empty_ttl{}; ///< carts.empty_ttl: a cart without lines
+  /// How long a checkout's claim on its cart stands at most (config::derived_options).
+  std::chrono::milliseconds cart_claim_lifetime{};
   /// Customers are verified (auth.*): a cart's customer id is a verified one, only that
   /// customer may use the cart and its orders, and a per-customer limit needs a customer.
   bool verify_customers = false;
-  std::chrono::milliseconds idle_timeout{120000};
-  std::chrono::milliseconds call_timeout{5000}; ///< entity-to-entity requests
-  uint32_t snapshot_every = 100; ///< journal events between snapshots (at least the snapshot size)
-  /// How much of its lease a node must have left to send a charge: more than a request takes
-  /// to reach a gateway, so that no charge lands once another node may own the order.
-  std::chrono::milliseconds payment_lease_margin{1000};
+  std::chrono::milliseconds idle_timeout{}; ///< entity.idle_timeout
+  /// entity.call_timeout: an entity-to-entity call that no request waits for. A call made for
+  /// a request gets what is left of the request's deadline instead (call_budget, entity.hpp).
+  std::chrono::milliseconds call_timeout{};
+  uint32_t snapshot_every = 0; ///< sku.snapshot_every (at least the snapshot's size applies)
+  /// How much of its lease a node must have left to send a charge (config::derived_options).
+  std::chrono::milliseconds payment_lease_margin{};
 };
 
 /// What entity actors use of the node. Owned by the runtime, which outlives every entity.

@@ -147,12 +147,15 @@ struct checkout_request {
   std::string method;         ///< "card"
   std::string token;          ///< payment token, e.g. "tok_ok"
   std::string principal = {}; ///< the verified customer asking (empty: none), see cart_actor
+  /// When the shopper's answer is due (deadline.hpp): the cart claim waits no longer. The
+  /// order's own work after a charge (confirmations, returns) does not end with it.
+  int64_t deadline_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkout_request& x) {
   return f(caf::meta::type_name("surge.checkout_request"), x.idempotency_key, x.cart_id, x.method,
-           x.token, x.principal);
+           x.token, x.principal, x.deadline_ms);
 }
 
 struct order_line_view {

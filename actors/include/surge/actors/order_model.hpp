@@ -21,7 +21,7 @@ namespace surge::actors {
 /// What the order model needs of the node's settings, fixed when its actor is spawned.
 struct order_terms {
   /// A hold must have more than min(5 s, holds_ttl / 4) left to be paid for.
-  std::chrono::milliseconds holds_ttl{600000};
+  std::chrono::milliseconds holds_ttl{};
   /// Customers are verified: a customer's order answers not_found to anyone else.
   bool verify_customers = false;
 };
@@ -106,6 +106,7 @@ struct claim_cart {
   std::string cart_id;
   std::string order_id;
   std::string principal;
+  int64_t deadline_ms = 0; ///< the checkout request's (deadline.hpp); 0: none waits
 };
 
 /// (checkout_atom, order_id, false, "") to the cart, answer ignored: the checkout ended and

@@ -22,12 +22,13 @@ struct lease_state {
   std::string target; ///< planned move, empty: none
 };
 
+/// No defaults of their own: membership_model fills them from membership_options.
 struct allocator_options {
   /// Planned moves (handovers) under way at once, cluster-wide: the rebalancing rate.
-  std::size_t max_moves = 8;
+  std::size_t max_moves = 0;
   /// A member joined this recently takes orphans but no rebalanced shards yet, so that a node
   /// that flaps does not pull shards to and fro.
-  int64_t min_age_ms = 2000;
+  int64_t min_age_ms = 0;
 };
 
 /// What one allocator round changes. Every change names the epoch it was planned against, so

@@ -21,8 +21,8 @@ struct gateway_links {
   actors::cart_directory* carts = nullptr;
   actors::order_directory* orders = nullptr;
   /// How long a message waits for its shard to get an owner (handover, failover) before it is
-  /// answered with unavailable.
-  std::chrono::milliseconds wait_limit{4000};
+  /// answered with unavailable (cluster.handoff_wait).
+  std::chrono::milliseconds wait_limit{};
   /// The CAF middleman (or the OpenSSL manager) actor that opens connections to peers.
   caf::actor connector;
   std::string node_id; ///< this node's

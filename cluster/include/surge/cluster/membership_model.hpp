@@ -14,18 +14,22 @@
 
 namespace surge::cluster {
 
+/// A member's settings. No defaults of their own: the node fills them from its settings
+/// (runtime/wiring.hpp: membership_options_of), as tests do from the defaults.
 struct membership_options {
   std::string node_id;
   std::string pg_url;
-  std::string address;       ///< host:port of this node's middleman (cluster.host/port)
-  std::string http_address;  ///< host:port of the storefront
-  std::string admin_address; ///< host:port of the admin API
-  uint32_t shards = 256;
-  std::chrono::milliseconds heartbeat{250}; ///< member heartbeat and shard map refresh
-  std::chrono::milliseconds lease{2000};    ///< a member's lease on all its shards
-  std::size_t max_moves = 16;               ///< planned handovers under way cluster-wide
-  std::chrono::milliseconds min_age{2000};  ///< before a new member receives rebalanced shards
-  std::chrono::milliseconds handoff_timeout{5000};
+  std::string address;                   ///< host:port of this node's middleman (cluster.host/port)
+  std::string http_address;              ///< host:port of the storefront
+  std::string admin_address;             ///< host:port of the admin API
+  uint32_t shards = 0;                   ///< cluster.shards
+  std::chrono::milliseconds heartbeat{}; ///< cluster.heartbeat: heartbeat and shard map refresh
+  std::chrono::milliseconds lease{};     ///< cluster.lease: a member's lease on all its shards
+  std::size_t max_moves = 0;             ///< cluster.max_moves: handovers under way cluster-wide
+  /// Before a new member receives rebalanced shards (config::derived_options).
+  std::chrono::milliseconds min_age{};
+  /// A planned handover not done by then is taken back (config::derived_options).
+  std::chrono::milliseconds handoff_timeout{};
 };
 
 /// One row of GET /admin/v1/cluster.

@@ -56,20 +56,44 @@ struct node_options {
   std::chrono::milliseconds orders_reconcile_interval{0}; ///< orders.reconcile_interval
   std::chrono::milliseconds orders_settle_after{0};       ///< orders.settle_after
   // Customers, limits and request hygiene (API.md v1 additions). Secrets are never logged.
-  std::string auth_jwt_secret;                     ///< auth.jwt_secret (HS256; empty: none)
-  std::string auth_jwt_public_key;                 ///< auth.jwt_public_key (PEM file; empty: none)
-  std::string auth_jwt_issuer;                     ///< auth.jwt_issuer (empty: not checked)
-  std::string auth_jwt_audience;                   ///< auth.jwt_audience (empty: not checked)
-  std::string ids_secret;                          ///< ids.secret (empty: kept in PostgreSQL)
-  uint32_t limits_ip_rate = 0;                     ///< limits.ip_rate (writes/s; 0: off)
-  uint32_t limits_ip_burst = 0;                    ///< limits.ip_burst
-  std::size_t limits_ip_table = 0;                 ///< limits.ip_table (addresses tracked)
-  std::string http_trusted_proxies;                ///< http.trusted_proxies (CIDR list)
-  std::chrono::milliseconds carts_empty_ttl{0};    ///< carts.empty_ttl
-  std::chrono::milliseconds holds_max_lifetime{0}; ///< holds.max_lifetime
-  std::string admin_allowed_origins;               ///< admin.allowed_origins (comma list)
-  bool cluster_insecure = false;                   ///< cluster.insecure
+  std::string auth_jwt_secret;                      ///< auth.jwt_secret (HS256; empty: none)
+  std::string auth_jwt_public_key;                  ///< auth.jwt_public_key (PEM file; empty: none)
+  std::string auth_jwt_issuer;                      ///< auth.jwt_issuer (empty: not checked)
+  std::string auth_jwt_audience;                    ///< auth.jwt_audience (empty: not checked)
+  std::string ids_secret;                           ///< ids.secret (empty: kept in PostgreSQL)
+  uint32_t limits_ip_rate = 0;                      ///< limits.ip_rate (writes/s; 0: off)
+  uint32_t limits_ip_burst = 0;                     ///< limits.ip_burst
+  std::size_t limits_ip_table = 0;                  ///< limits.ip_table (addresses tracked)
+  std::string http_trusted_proxies;                 ///< http.trusted_proxies (CIDR list)
+  std::chrono::milliseconds carts_empty_ttl{0};     ///< carts.empty_ttl
+  std::chrono::milliseconds holds_max_lifetime{0};  ///< holds.max_lifetime
+  std::string admin_allowed_origins;                ///< admin.allowed_origins (comma list)
+  bool cluster_insecure = false;                    ///< cluster.insecure
+  std::size_t http_header_limit = 0;                ///< http.header_limit (bytes)
+  std::size_t http_target_limit = 0;                ///< http.target_limit (bytes)
+  std::chrono::milliseconds http_idle_timeout{0};   ///< http.idle_timeout
+  std::size_t http_max_connections = 0;             ///< http.max_connections
+  std::chrono::milliseconds redis_timeout{0};       ///< redis.timeout
+  std::chrono::milliseconds pg_startup_wait{0};     ///< pg.startup_wait
+  std::chrono::milliseconds entity_call_timeout{0}; ///< entity.call_timeout
+  std::chrono::milliseconds carts_claim_grace{0};   ///< carts.claim_grace
+  int payments_tries = 0;                           ///< payments.tries
+  int payments_lookup_tries = 0;                    ///< payments.lookup_tries
+  std::chrono::milliseconds payments_backoff{0};    ///< payments.backoff
+  std::chrono::milliseconds payments_backoff_cap{0};      ///< payments.backoff_cap
+  int payments_breaker_threshold = 0;                     ///< payments.breaker_threshold
+  std::chrono::milliseconds payments_breaker_cooldown{0}; ///< payments.breaker_cooldown
+  int payments_refund_tries = 0;                          ///< payments.refund_tries
+  std::chrono::milliseconds payments_refund_deadline{0};  ///< payments.refund_deadline
+  std::chrono::milliseconds orders_relay_interval{0};     ///< orders.relay_interval
+  std::chrono::milliseconds auth_jwt_leeway{0};           ///< auth.jwt_leeway
+  std::size_t auth_token_cache = 0;                       ///< auth.token_cache
+  std::chrono::milliseconds cluster_leave_timeout{0};     ///< cluster.leave_timeout
 };
+
+/// The defaults of every setting (the table's), as load() gives them with no command line,
+/// environment or file. node.id is computed (hostname-pid).
+node_options defaults();
 
 /// What the command line asked for besides settings.
 struct invocation {

@@ -43,16 +43,17 @@
 
 namespace surge::net {
 
-/// The settings auth.jwt_* as plain strings (config/ does the parsing).
+/// The settings auth.* (config/ does the parsing; no defaults of their own: the node fills them
+/// through runtime/wiring.hpp's customer_auth_of, tests from the defaults or explicitly).
 struct customer_auth_options {
-  std::string secret;              ///< auth.jwt_secret: the HS256 key's bytes; empty: none
-  std::string public_key_file;     ///< auth.jwt_public_key: PEM file; empty: none
-  std::string issuer;              ///< auth.jwt_issuer; empty: "iss" is not checked
-  std::string audience;            ///< auth.jwt_audience; empty: "aud" is not checked
-  std::chrono::seconds leeway{30}; ///< clock skew allowed on exp, nbf and iat
-  /// Tokens remembered after a successful check (see customer_verifier); 0: none. Not a
-  /// setting: at ~0.5 KiB an entry, the default bounds the cache near 8 MiB.
-  std::size_t cache_entries = 16384;
+  std::string secret;            ///< auth.jwt_secret: the HS256 key's bytes; empty: none
+  std::string public_key_file;   ///< auth.jwt_public_key: PEM file; empty: none
+  std::string issuer;            ///< auth.jwt_issuer; empty: "iss" is not checked
+  std::string audience;          ///< auth.jwt_audience; empty: "aud" is not checked
+  std::chrono::seconds leeway{}; ///< auth.jwt_leeway: clock skew allowed on exp, nbf and iat
+  /// auth.token_cache: tokens remembered after a successful check (see customer_verifier);
+  /// 0: none. At ~0.5 KiB an entry, the default bounds the cache near 8 MiB.
+  std::size_t cache_entries = 0;
 };
 
 /// Tokens longer than this are refused before any decoding.

@@ -52,21 +52,23 @@ using responder = std::function<void(http_response)>;
 /// Runs on an I/O thread; must not block: it hands the work on and returns.
 using handler = std::function<void(http_request&&, responder)>;
 
-/// Limits and timeouts of one listener.
+/// Limits and timeouts of one listener (the settings http.*). No defaults of their own: the
+/// node fills them from its settings (runtime/wiring.hpp: storefront_server_of), tools and
+/// tests from the node's defaults or explicitly.
 struct server_options {
-  std::string host = "127.0.0.1";
+  std::string host;
   uint16_t port = 0; ///< 0: pick a free one (see http_server::port())
-  std::size_t io_threads = 2;
-  std::size_t body_limit = 64 * 1024;  ///< larger: 413 too_large
-  std::size_t header_limit = 8 * 1024; ///< larger: 431 too_large
-  std::size_t target_limit = 2048;     ///< longer URL: 414 too_large
+  std::size_t io_threads = 0;
+  std::size_t body_limit = 0;   ///< larger: 413 too_large
+  std::size_t header_limit = 0; ///< larger: 431 too_large
+  std::size_t target_limit = 0; ///< longer URL: 414 too_large
   /// A request must arrive whole within this (from its first byte on a kept-alive connection,
   /// from the connect otherwise), or it is answered 408 `timeout` and the connection closed.
-  std::chrono::milliseconds read_timeout{15000};
-  std::chrono::milliseconds handler_timeout{10000}; ///< no answer by then: 503 unavailable
+  std::chrono::milliseconds read_timeout{};
+  std::chrono::milliseconds handler_timeout{}; ///< no answer by then: 503 unavailable
   /// A kept-alive connection with no byte of a next request this long: closed without answer.
-  std::chrono::milliseconds idle_timeout{60000};
-  std::size_t max_connections = 100000;
+  std::chrono::milliseconds idle_timeout{};
+  std::size_t max_connections = 0;
 };
 
 } // namespace surge::net

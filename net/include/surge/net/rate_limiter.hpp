@@ -39,10 +39,11 @@ class rate_limiter {
   /// Monotonic time since any fixed origin (injected by tests).
   using clock = std::function<std::chrono::nanoseconds()>;
 
+  /// limits.ip_rate, limits.ip_burst, limits.ip_table (no defaults of their own).
   struct options {
-    uint32_t rate = 20;        ///< tokens per second; 0: every request is allowed
-    uint32_t burst = 100;      ///< bucket size, >= 1
-    std::size_t table = 65536; ///< entries (rounded up to a multiple of `ways`)
+    uint32_t rate = 0;     ///< tokens per second; 0: every request is allowed
+    uint32_t burst = 0;    ///< bucket size, >= 1
+    std::size_t table = 0; ///< entries (rounded up to a multiple of `ways`)
   };
 
   /// Entries per set.

@@ -33,9 +33,10 @@ class commit_queue {
   using callback = std::function<void(const caf::error&)>;
   using journal_factory = std::function<std::unique_ptr<journal>()>;
 
+  /// journal.writers, journal.max_batch (no defaults of their own).
   struct options {
-    std::size_t writers = 2;
-    std::size_t max_batch = 512;
+    std::size_t writers = 0;
+    std::size_t max_batch = 0;
   };
 
   struct counters {

@@ -10,10 +10,11 @@
 
 namespace surge::persistence {
 
+/// The settings redis.* (no defaults of their own).
 struct redis_options {
-  std::string url = "redis://127.0.0.1:6379/0"; ///< redis://[:password@]host:port[/db]
-  std::string prefix = "surge:";                ///< prepended to every key (tests use their own)
-  std::chrono::milliseconds timeout{2000};      ///< connect and command timeout
+  std::string url;                     ///< redis.url: redis://[:password@]host:port[/db]
+  std::string prefix;                  ///< redis.prefix: prepended to every key
+  std::chrono::milliseconds timeout{}; ///< redis.timeout: connect and command timeout
 };
 
 /// errc::invalid for a malformed URL, errc::unavailable when it cannot connect.

@@ -34,9 +34,9 @@ class node {
   std::unique_ptr<impl> impl_;
 };
 
-/// Applies migrations on `opts.pg_url`, retrying for up to `patience` while PostgreSQL is not
-/// reachable yet. Empty string on success, else the reason.
-std::string migrate_with_retry(const config::node_options& opts, std::chrono::seconds patience);
+/// Applies migrations on `opts.pg_url`, retrying for up to pg.startup_wait while PostgreSQL is
+/// not reachable yet. Empty string on success, else the reason.
+std::string migrate_with_retry(const config::node_options& opts);
 
 /// The settings config/ cannot check alone because their grammar lives elsewhere
 /// (http.trusted_proxies, payments.gateways, auth.*: key file and secret): "" when they are

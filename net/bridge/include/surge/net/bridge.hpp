@@ -69,7 +69,9 @@ struct bridge_env {
   persistence::catalog_pool* catalog = nullptr;
   /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
   std::vector<caf::actor> callers;
-  std::chrono::milliseconds call_timeout{8000};
+  /// How long a request waits for its entity (config::derived_options::bridge_call_timeout);
+  /// the entity calls made for it travel with the deadline it sets (actors/deadline.hpp).
+  std::chrono::milliseconds call_timeout{};
   /// Rendered product pages and listings (http.page_cache); nullptr: rendered every time.
   std::shared_ptr<page_cache> pages;
   std::shared_ptr<page_cache> listings;

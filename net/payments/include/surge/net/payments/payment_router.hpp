@@ -10,17 +10,19 @@
 
 namespace surge::net::payments {
 
+/// The settings payments.*. No defaults of their own: the node fills them from its settings
+/// (runtime/wiring.hpp: router_options_of), as tests do from the defaults.
 struct router_options {
-  std::chrono::milliseconds timeout{1000};     ///< per gateway call (connect + write + read)
-  int max_tries = 3;                           ///< charge calls per gateway on retryable errors
-  int lookup_tries = 4;                        ///< lookups per gateway to resolve an unknown
-  std::chrono::milliseconds backoff_base{50};  ///< first retry delay (before jitter)
-  std::chrono::milliseconds backoff_cap{1000}; ///< longest retry delay
-  int breaker_threshold = 5;                   ///< consecutive failures that open a breaker
-  std::chrono::milliseconds breaker_cooldown{5000}; ///< open this long, then one probe call
-  std::size_t threads = 4;                          ///< the pool that makes the blocking calls
-  int refund_tries = 5;                             ///< refund calls at most (same key each time)
-  std::chrono::milliseconds refund_deadline{8000};  ///< a refund's calls and waits, all together
+  std::chrono::milliseconds timeout{};          ///< per gateway call (connect + write + read)
+  int max_tries = 0;                            ///< charge calls per gateway on retryable errors
+  int lookup_tries = 0;                         ///< lookups per gateway to resolve an unknown
+  std::chrono::milliseconds backoff_base{};     ///< first retry delay (before jitter)
+  std::chrono::milliseconds backoff_cap{};      ///< longest retry delay
+  int breaker_threshold = 0;                    ///< consecutive failures that open a breaker
+  std::chrono::milliseconds breaker_cooldown{}; ///< open this long, then one probe call
+  std::size_t threads = 0;                      ///< the pool that makes the blocking calls
+  int refund_tries = 0;                         ///< refund calls at most (same key each time)
+  std::chrono::milliseconds refund_deadline{};  ///< a refund's calls and waits, all together
 };
 
 /// actors::payment_service over an ordered list of gateways (failover in that order).

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include "surge/config/settings.hpp"
+
+namespace surge::config {
+
+/// Every value the node computes from its settings rather than reads, in one place: the formula
+/// and its reason live here, next to the settings they come from, and nowhere else.
+/// runtime/wiring.cpp hands them to the components, whose option structs have no defaults.
+struct derived_options {
+  /// How long the bridge waits for an entity: http.request_timeout less 500 ms kept for the
+  /// answer, at least 500 ms. It is the deadline each request's entity calls travel with.
+  std::chrono::milliseconds bridge_call_timeout{0};
+  /// Caller actors of the bridge: max(http.io_threads, 2), so that one slow reply never holds
+  /// every I/O thread's calls.
+  std::size_t bridge_callers = 0;
+  /// A request must arrive whole within http.request_timeout (API.md: 408 past it).
+  std::chrono::milliseconds http_read_timeout{0};
+  /// How much lease a node must have left to send a charge: min(1 s, (cluster.lease -
+  /// cluster.heartbeat) / 2), more than a request takes to reach a gateway, so that no charge
+  /// lands once another node may own the order.
+  std::chrono::milliseconds payment_lease_margin{0};
+  /// Idle time after which a remote entity's stub (a route to its owner) is dropped:
+  /// max(entity.idle_timeout, 30 s); stubs are cheap and re-resolving costs a round trip.
+  std::chrono::milliseconds stub_idle{0};
+  /// A new member takes orphans at once but rebalanced shards only after this age:
+  /// max(cluster.lease, 1 s), so that a node that flaps does not pull shards to and fro.
+  std::chrono::milliseconds rebalance_min_age{0};
+  /// How long a planned handover may take before the allocator takes it back:
+  /// max(cluster.handoff_wait, 1 s).
+  std::chrono::milliseconds handoff_timeout{0};
+  /// How often expired holds are swept: holds.ttl / 2, within [1 s, 30 s].
+  std::chrono::milliseconds hold_sweep_interval{0};
+  /// How long a checkout's claim on its cart stands at most: longer than any hold it protects
+  /// can live (max(holds.max_lifetime, holds.ttl)) by carts.claim_grace, so that the claim of
+  /// an order that vanished ends by itself after every hold it covered has expired.
+  std::chrono::milliseconds cart_claim_lifetime{0};
+  /// CAF's middleman drops a silent peer connection after 2 * cluster.lease.
+  std::chrono::milliseconds middleman_connection_timeout{0};
+  /// Customers are verified when auth.jwt_secret or auth.jwt_public_key is set.
+  bool verify_customers = false;
+};
+
+/// The values above for `opts` (which load() has validated). Pure; never throws.
+derived_options derive(const node_options& opts);
+
+} // namespace surge::config

@@ -1,0 +1,27 @@
+#include "surge/config/derived.hpp"
+
+#include <algorithm>
+
+namespace surge::config {
+
+derived_options derive(const node_options& opts) {
+  using std::chrono::milliseconds;
+  derived_options d;
+  d.bridge_call_timeout =
+      std::max(opts.http_request_timeout - milliseconds{500}, milliseconds{500});
+  d.bridge_callers = std::max<std::size_t>(opts.http_io_threads, 2);
+  d.http_read_timeout = opts.http_request_timeout;
+  d.payment_lease_margin =
+      std::min(milliseconds{1000}, (opts.cluster_lease - opts.cluster_heartbeat) / 2);
+  d.stub_idle = std::max(opts.entity_idle, milliseconds{30000});
+  d.rebalance_min_age = std::max(opts.cluster_lease, milliseconds{1000});
+  d.handoff_timeout = std::max(opts.cluster_handoff_wait, milliseconds{1000});
+  d.hold_sweep_interval = std::clamp(opts.holds_ttl / 2, milliseconds{1000}, milliseconds{30000});
+  d.cart_claim_lifetime =
+      std::max(opts.holds_max_lifetime, opts.holds_ttl) + opts.carts_claim_grace;
+  d.middleman_connection_timeout = opts.cluster_lease * 2;
+  d.verify_customers = !opts.auth_jwt_secret.empty() || !opts.auth_jwt_public_key.empty();
+  return d;
+}
+
+} // namespace surge::config

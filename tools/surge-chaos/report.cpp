@@ -18,6 +18,30 @@ void q(std::string& out, const std::string& s) {
   surge::net::json::append_quoted(out, s);
 }
 
+/// Appends `xs` to `out` as a JSON array of strings.
+void q_list(std::string& out, const std::vector<std::string>& xs) {
+  out += '[';
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    out += i == 0 ? "" : ",";
+    q(out, xs[i]);
+  }
+  out += ']';
+}
+
+/// Appends `m` to `out` as a JSON object, each value written by `value(v)`.
+template <class Map, class Value>
+void q_object(std::string& out, const Map& m, Value value) {
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    out += first ? "" : ",";
+    first = false;
+    q(out, k);
+    out += ":" + value(v);
+  }
+  out += '}';
+}
+
 using tools::fixed;
 
 } // namespace
@@ -46,17 +70,11 @@ std::string json_report(const run_info& info, const run_data& d,
                   ",\"nodes\":" + std::to_string(info.nodes) +
                   ",\"duration_ms\":" + std::to_string(info.duration_ms) + ",\"mode\":";
   q(o, info.mode);
-  o += ",\"notes\":[";
-  for (std::size_t i = 0; i < info.notes.size(); ++i) {
-    o += i == 0 ? "" : ",";
-    q(o, info.notes[i]);
-  }
-  o += "],\"faults_requested\":[";
-  for (std::size_t i = 0; i < info.faults_requested.size(); ++i) {
-    o += i == 0 ? "" : ",";
-    q(o, info.faults_requested[i]);
-  }
-  o += "],\"faults\":[";
+  o += ",\"notes\":";
+  q_list(o, info.notes);
+  o += ",\"faults_requested\":";
+  q_list(o, info.faults_requested);
+  o += ",\"faults\":[";
   for (std::size_t i = 0; i < d.faults.size(); ++i) {
     const auto& f = d.faults[i];
     o += i == 0 ? "{\"kind\":" : ",{\"kind\":";
@@ -81,15 +99,9 @@ std::string json_report(const run_info& info, const run_data& d,
              (op.error_code.empty() || op.status == 0 ? "" : " " + op.error_code)] += 1;
   }
   o += "],\"requests\":" + std::to_string(d.history.size()) +
-       ",\"errors\":" + std::to_string(errors) + ",\"outcomes\":{";
-  bool first = true;
-  for (const auto& [k, v] : outcomes) {
-    o += first ? "" : ",";
-    first = false;
-    q(o, k);
-    o += ":" + std::to_string(v);
-  }
-  o += "},\"promises\":[";
+       ",\"errors\":" + std::to_string(errors) + ",\"outcomes\":";
+  q_object(o, outcomes, [](uint64_t n) { return std::to_string(n); });
+  o += ",\"promises\":[";
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     o += i == 0 ? "{\"id\":" : ",{\"id\":";
@@ -100,25 +112,13 @@ std::string json_report(const run_info& info, const run_data& d,
     q(o, to_string(r.result));
     o += ",\"summary\":";
     q(o, r.summary);
-    o += ",\"counter_examples\":[";
-    for (std::size_t j = 0; j < r.counter_examples.size(); ++j) {
-      o += j == 0 ? "" : ",";
-      q(o, r.counter_examples[j]);
-    }
-    o += "],\"details\":[";
-    for (std::size_t j = 0; j < r.details.size(); ++j) {
-      o += j == 0 ? "" : ",";
-      q(o, r.details[j]);
-    }
-    o += "],\"metrics\":{";
-    bool f2 = true;
-    for (const auto& [k, v] : r.metrics) {
-      o += f2 ? "" : ",";
-      f2 = false;
-      q(o, k);
-      o += ":" + fixed(v, 3);
-    }
-    o += "}}";
+    o += ",\"counter_examples\":";
+    q_list(o, r.counter_examples);
+    o += ",\"details\":";
+    q_list(o, r.details);
+    o += ",\"metrics\":";
+    q_object(o, r.metrics, [](double x) { return fixed(x, 3); });
+    o += "}";
   }
   o += "],\"passed\":";
   o += all_passed(results) ? "true" : "false";

@@ -160,21 +160,18 @@ void print_checkout_table(const run_result& base, const run_result& surge, const
 void write_json(const checkout_options& opts, const run_result& base, const run_result& surge,
                 bool ok) {
   const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
-  std::ofstream f{opts.json_path};
-  f << "{\n  \"command\": \"checkout\",\n  \"duration_s\": "
-    << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
-    << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
-    << ",\n  \"gateway_latency_ms\": " << opts.gateway_latency_ms << ",\n  \"skus\": " << opts.skus
-    << ",\n  \"hot_skus\": " << opts.hot_skus << ",\n  \"hot_percent\": " << opts.hot_percent
-    << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
-    << ",\n  \"baseline\": " << json_of(base, "checkouts_per_s", true)
-    << ",\n  \"surge\": " << json_of(surge, "checkouts_per_s", true)
-    << ",\n  \"ratio\": " << fixed(ratio, 2) << ",\n  \"ok\": " << (ok ? "true" : "false")
-    << "\n}\n";
-  f.close();
-  if (!f) {
-    throw std::runtime_error("cannot write " + opts.json_path);
-  }
+  std::ostringstream members;
+  members << ",\n  \"duration_s\": "
+          << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
+          << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
+          << ",\n  \"gateway_latency_ms\": " << opts.gateway_latency_ms
+          << ",\n  \"skus\": " << opts.skus << ",\n  \"hot_skus\": " << opts.hot_skus
+          << ",\n  \"hot_percent\": " << opts.hot_percent
+          << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
+          << ",\n  \"baseline\": " << json_of(base, "checkouts_per_s", true)
+          << ",\n  \"surge\": " << json_of(surge, "checkouts_per_s", true)
+          << ",\n  \"ratio\": " << fixed(ratio, 2);
+  write_json_file(opts.json_path, "checkout", members.str(), ok);
 }
 
 int run_checkout(const checkout_options& opts) {

@@ -225,6 +225,12 @@ using tools::grouped;
 /// `s` escaped for a JSON string (without the quotes).
 std::string json_escape(const std::string& s);
 
+/// Writes the --json file `path`: the object {"command": `command`, ..., "ok": `ok`}, one member a
+/// line, with `members` (each starting with ",\n  ") in between. Throws std::runtime_error
+/// "cannot write `path`" when the file cannot be written.
+void write_json_file(const std::string& path, const std::string& command,
+                     const std::string& members, bool ok);
+
 /// One system's figures as a JSON object for --json: system, `rate_key` (per second), p50_ms,
 /// p99_ms, measured, seconds, total_ok, errors (and failure when `with_failure`).
 std::string json_of(const run_result& r, const std::string& rate_key = "reservations_per_s",

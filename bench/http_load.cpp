@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -445,22 +444,20 @@ int run_http(const http_options& o) {
   const bool ok = all_up && r.errors == 0 && r.measured > 0;
   std::cout << (ok ? "OK: every answer was 2xx\n" : "FAIL: errors or connections not up\n");
   if (!o.json_path.empty()) {
-    std::ofstream f{o.json_path};
-    f << "{\n  \"command\": \"http\",\n  \"label\": \"" << json_escape(label)
-      << "\",\n  \"url\": \"" << json_escape(o.url) << "\",\n  \"mode\": \"" << o.mode
-      << "\",\n  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads
-      << ",\n  \"seconds\": " << fixed(r.seconds, 3)
-      << ",\n  \"requests_per_s\": " << fixed(r.per_second(), 1)
-      << ",\n  \"p50_ms\": " << fixed(r.p_ms(50), 3) << ",\n  \"p90_ms\": " << fixed(r.p_ms(90), 3)
-      << ",\n  \"p99_ms\": " << fixed(r.p_ms(99), 3)
-      << ",\n  \"p999_ms\": " << fixed(r.p_ms(99.9), 3)
-      << ",\n  \"max_ms\": " << fixed(static_cast<double>(r.latency.max()) / 1e6, 3)
-      << ",\n  \"measured\": " << r.measured << ",\n  \"errors\": " << r.errors
-      << ",\n  \"first_error\": \"" << json_escape(r.first_error)
-      << "\",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
-    if (!f) {
-      throw std::runtime_error("cannot write " + o.json_path);
-    }
+    std::ostringstream members;
+    members << ",\n  \"label\": \"" << json_escape(label) << "\",\n  \"url\": \""
+            << json_escape(o.url) << "\",\n  \"mode\": \"" << o.mode
+            << "\",\n  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads
+            << ",\n  \"seconds\": " << fixed(r.seconds, 3)
+            << ",\n  \"requests_per_s\": " << fixed(r.per_second(), 1)
+            << ",\n  \"p50_ms\": " << fixed(r.p_ms(50), 3)
+            << ",\n  \"p90_ms\": " << fixed(r.p_ms(90), 3)
+            << ",\n  \"p99_ms\": " << fixed(r.p_ms(99), 3)
+            << ",\n  \"p999_ms\": " << fixed(r.p_ms(99.9), 3)
+            << ",\n  \"max_ms\": " << fixed(static_cast<double>(r.latency.max()) / 1e6, 3)
+            << ",\n  \"measured\": " << r.measured << ",\n  \"errors\": " << r.errors
+            << ",\n  \"first_error\": \"" << json_escape(r.first_error) << "\"";
+    write_json_file(o.json_path, "http", members.str(), ok);
   }
   return ok ? 0 : 1;
 }
@@ -690,15 +687,12 @@ int run_failover(const failover_options& o) {
               << status_text << ")\n";
   }
   if (!o.json_path.empty()) {
-    std::ofstream f{o.json_path};
-    f << "{\n  \"command\": \"failover\",\n  \"victim\": \"" << json_escape(o.victim)
-      << "\",\n  \"sku\": \"" << json_escape(o.sku) << "\",\n  \"failover_ms\": " << fixed(ms, 1)
-      << ",\n  \"probe_sent_ms\": " << fixed(sent_ms, 1) << ",\n  \"probes\": " << sent
-      << ",\n  \"statuses\": \"" << json_escape(status_text)
-      << "\",\n  \"ok\": " << (first_ok ? "true" : "false") << "\n}\n";
-    if (!f) {
-      throw std::runtime_error("cannot write " + o.json_path);
-    }
+    std::ostringstream members;
+    members << ",\n  \"victim\": \"" << json_escape(o.victim) << "\",\n  \"sku\": \""
+            << json_escape(o.sku) << "\",\n  \"failover_ms\": " << fixed(ms, 1)
+            << ",\n  \"probe_sent_ms\": " << fixed(sent_ms, 1) << ",\n  \"probes\": " << sent
+            << ",\n  \"statuses\": \"" << json_escape(status_text) << "\"";
+    write_json_file(o.json_path, "failover", members.str(), first_ok.has_value());
   }
   return first_ok ? 0 : 1;
 }

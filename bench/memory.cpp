@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <mutex>
@@ -289,14 +288,11 @@ int report_memory(const memory_options& o, const kind_figures& carts, const kind
   const bool ok = failure.empty();
   std::cout << (ok ? "OK: every activation answered\n" : "FAIL: " + failure + "\n");
   if (!o.json_path.empty()) {
-    std::ofstream f{o.json_path};
-    f << "{\n  \"command\": \"memory\",\n  \"carts\": " << json_of(carts)
-      << ",\n  \"skus\": " << json_of(skus) << ",\n  \"caf_floor\": " << json_of(floor)
-      << ",\n  \"sizeof_scheduled_actor\": " << sizeof(caf::scheduled_actor)
-      << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
-    if (!f) {
-      throw std::runtime_error("cannot write " + o.json_path);
-    }
+    std::ostringstream members;
+    members << ",\n  \"carts\": " << json_of(carts) << ",\n  \"skus\": " << json_of(skus)
+            << ",\n  \"caf_floor\": " << json_of(floor)
+            << ",\n  \"sizeof_scheduled_actor\": " << sizeof(caf::scheduled_actor);
+    write_json_file(o.json_path, "memory", members.str(), ok);
   }
   return ok ? 0 : 1;
 }
@@ -590,17 +586,14 @@ int run_activation(const memory_options& o) {
   std::cout << (ok ? "OK: every activation holds exactly what was journaled\n"
                    : "FAIL: " + failure + "\n");
   if (!o.json_path.empty()) {
-    std::ofstream f{o.json_path};
-    f << "{\n  \"command\": \"activation\",\n  \"holds\": " << o.batches
-      << ",\n  \"samples\": " << o.samples << ",\n  \"journal_batches\": " << batches
-      << ",\n  \"snapshot_bytes\": " << snapshot_bytes
-      << ",\n  \"redis_snapshot_ms\": " << fixed(median_ms(from_redis), 3)
-      << ",\n  \"pg_snapshot_ms\": " << fixed(median_ms(from_pg_snapshot), 3)
-      << ",\n  \"pg_journal_ms\": " << fixed(median_ms(from_journal), 3)
-      << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
-    if (!f) {
-      throw std::runtime_error("cannot write " + o.json_path);
-    }
+    std::ostringstream members;
+    members << ",\n  \"holds\": " << o.batches << ",\n  \"samples\": " << o.samples
+            << ",\n  \"journal_batches\": " << batches
+            << ",\n  \"snapshot_bytes\": " << snapshot_bytes
+            << ",\n  \"redis_snapshot_ms\": " << fixed(median_ms(from_redis), 3)
+            << ",\n  \"pg_snapshot_ms\": " << fixed(median_ms(from_pg_snapshot), 3)
+            << ",\n  \"pg_journal_ms\": " << fixed(median_ms(from_journal), 3);
+    write_json_file(o.json_path, "activation", members.str(), ok);
   }
   return ok ? 0 : 1;
 }

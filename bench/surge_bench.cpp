@@ -306,6 +306,17 @@ uint64_t rss_bytes() {
   return 0;
 }
 
+void write_json_file(const std::string& path, const std::string& command,
+                     const std::string& members, bool ok) {
+  std::ofstream f{path};
+  f << "{\n  \"command\": \"" << command << '"' << members
+    << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
+  f.close();
+  if (!f) {
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
 std::string json_escape(const std::string& s) {
   std::string out;
   for (char ch : s) {
@@ -363,22 +374,18 @@ void write_json(const std::string& path, const hot_sku_options& opts, const run_
                 const run_result& lua, const run_result& surge, const surge_extra& extra, bool ok) {
   const double ratio = base.per_second() > 0 ? surge.per_second() / base.per_second() : 0;
   const double ratio_lua = lua.per_second() > 0 ? surge.per_second() / lua.per_second() : 0;
-  std::ofstream f{path};
-  f << "{\n  \"command\": \"hot-sku\",\n  \"duration_s\": "
-    << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
-    << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
-    << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
-    << ",\n  \"baseline\": " << json_of(base) << ",\n  \"redis_lua\": " << json_of(lua)
-    << ",\n  \"surge\": " << json_of(surge) << ",\n  \"ratio\": " << fixed(ratio, 2)
-    << ",\n  \"ratio_redis_lua\": " << fixed(ratio_lua, 3)
-    << ",\n  \"journal\": {\"transactions\": " << extra.transactions
-    << ", \"requests\": " << extra.requests << ", \"failures\": " << extra.failures
-    << "},\n  \"held\": " << extra.held << ",\n  \"held_reloaded\": " << extra.held_reloaded
-    << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
-  f.close();
-  if (!f) {
-    throw std::runtime_error("cannot write " + path);
-  }
+  std::ostringstream members;
+  members << ",\n  \"duration_s\": "
+          << fixed(std::chrono::duration<double>(opts.duration).count(), 3)
+          << ",\n  \"clients\": " << opts.clients << ",\n  \"concurrency\": " << opts.concurrency
+          << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
+          << ",\n  \"baseline\": " << json_of(base) << ",\n  \"redis_lua\": " << json_of(lua)
+          << ",\n  \"surge\": " << json_of(surge) << ",\n  \"ratio\": " << fixed(ratio, 2)
+          << ",\n  \"ratio_redis_lua\": " << fixed(ratio_lua, 3)
+          << ",\n  \"journal\": {\"transactions\": " << extra.transactions
+          << ", \"requests\": " << extra.requests << ", \"failures\": " << extra.failures
+          << "},\n  \"held\": " << extra.held << ",\n  \"held_reloaded\": " << extra.held_reloaded;
+  write_json_file(path, "hot-sku", members.str(), ok);
 }
 
 // ------------------------------------------------------------------------------- commands
@@ -442,14 +449,12 @@ int cross_node(const hot_sku_options& opts) {
   const bool ok = print_verdict(r.same, r.cross, "every acknowledged reservation is accounted for");
   if (!opts.json_path.empty()) {
     const double ratio = r.same.per_second() > 0 ? r.cross.per_second() / r.same.per_second() : 0;
-    std::ofstream f{opts.json_path};
-    f << "{\n  \"command\": \"cross-node\",\n  \"concurrency\": " << opts.concurrency
-      << ",\n  \"same_node\": " << json_of(r.same) << ",\n  \"cross_node\": " << json_of(r.cross)
-      << ",\n  \"ratio\": " << fixed(ratio, 3) << ",\n  \"held\": " << r.held
-      << ",\n  \"ok\": " << (ok ? "true" : "false") << "\n}\n";
-    if (!f) {
-      throw std::runtime_error("cannot write " + opts.json_path);
-    }
+    std::ostringstream members;
+    members << ",\n  \"concurrency\": " << opts.concurrency
+            << ",\n  \"same_node\": " << json_of(r.same)
+            << ",\n  \"cross_node\": " << json_of(r.cross) << ",\n  \"ratio\": " << fixed(ratio, 3)
+            << ",\n  \"held\": " << r.held;
+    write_json_file(opts.json_path, "cross-node", members.str(), ok);
   }
   return ok ? 0 : 1;
 }

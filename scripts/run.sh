@@ -175,40 +175,37 @@ defaults
     timeout http-request 10s
     timeout http-keep-alive 10s
     default-server inter 500ms fastinter 250ms downinter 1s rise 2 fall 2
-
-frontend storefront
-    bind 127.0.0.1:$LB_HTTP_PORT
-    # The shopper's address for the nodes' rate limits: HAProxy appends it to X-Forwarded-For,
+EOF
+  haproxy_proxy storefront "$LB_HTTP_PORT" member_http_port /readyz \
+    "    # The shopper's address for the nodes' rate limits: HAProxy appends it to X-Forwarded-For,
     # and the nodes take the client from there because HAProxy (127.0.0.1) is in
     # http.trusted_proxies.
-    option forwardfor
-    default_backend surge_storefront
+    option forwardfor"
+  haproxy_proxy admin "$LB_ADMIN_PORT" member_admin_port /healthz \
+    "    # Authorization (the admin token), Origin and Content-Type pass through unchanged: each node
+    # checks them itself."
+}
 
-backend surge_storefront
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /readyz
-    http-check expect status 200
-EOF
-  for id in "${CLUSTER_NODES[@]}"; do
-    echo "    server $id 127.0.0.1:$(member_http_port "$id") check"
-  done
+# haproxy_proxy NAME PORT PORT_OF CHECK_URI FRONTEND_LINES: a frontend NAME on 127.0.0.1:PORT
+# (with FRONTEND_LINES) and its backend surge_NAME, round robin over every member at
+# 127.0.0.1:$(PORT_OF id), a member taking traffic while GET CHECK_URI answers 200; on stdout.
+haproxy_proxy() {
+  local name=$1 port=$2 port_of=$3 check_uri=$4 frontend_lines=$5 id
   cat <<EOF
 
-frontend admin
-    bind 127.0.0.1:$LB_ADMIN_PORT
-    # Authorization (the admin token), Origin and Content-Type pass through unchanged: each node
-    # checks them itself.
-    default_backend surge_admin
+frontend $name
+    bind 127.0.0.1:$port
+$frontend_lines
+    default_backend surge_$name
 
-backend surge_admin
+backend surge_$name
     balance roundrobin
     option httpchk
-    http-check send meth GET uri /healthz
+    http-check send meth GET uri $check_uri
     http-check expect status 200
 EOF
   for id in "${CLUSTER_NODES[@]}"; do
-    echo "    server $id 127.0.0.1:$(member_admin_port "$id") check"
+    echo "    server $id 127.0.0.1:$("$port_of" "$id") check"
   done
 }
 

@@ -1,18 +1,20 @@
 #include "simulator.hpp"
 
+#include <boost/algorithm/string/case_conv.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
-#include <cctype>
 #include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 #include "surge/net/json.hpp"
 #include "surge/net/request_parser.hpp"
@@ -33,18 +35,6 @@ namespace {
 
 enum class status { approved, declined, failed };
 
-const char* to_string(status s) {
-  switch (s) {
-  case status::approved:
-    return "approved";
-  case status::declined:
-    return "declined";
-  case status::failed:
-    return "failed";
-  }
-  return "?";
-}
-
 /// One line of the charge log. Approved and declined entries are the gateway's idempotent
 /// records; failed entries (503) record a call the gateway refused to process.
 struct entry {
@@ -60,6 +50,18 @@ struct entry {
 };
 
 enum class refund_status { refunded, rejected, failed };
+
+const char* to_string(status s) {
+  switch (s) {
+  case status::approved:
+    return "approved";
+  case status::declined:
+    return "declined";
+  case status::failed:
+    return "failed";
+  }
+  return "?";
+}
 
 const char* to_string(refund_status s) {
   switch (s) {
@@ -88,46 +90,71 @@ struct refund_entry {
   std::string id;
 };
 
-/// What a refund call gets.
-struct refund_decision {
-  enum class kind {
-    refunded,
-    replayed,
-    conflict,     ///< the key was used for another charge, amount or currency
-    unavailable,  ///< the gateway is down (--outage)
-    no_charge,    ///< this gateway has no such charge
-    not_approved, ///< the charge was declined: nothing to give back
-    currency,     ///< the currency is not the charge's
-    too_much,     ///< more than what is left of the charge
-  } what = kind::unavailable;
-  refund_entry record;
-  int64_t left = 0;  ///< what is left of the charge (too_much)
-  bool slow = false; ///< answer after --slow-ms (a new refund of a tok_slow charge)
+/// How a charge or a refund call ends. A charge call ends in one of the first four.
+enum class verdict {
+  recorded,     ///< charged or refunded now
+  replayed,     ///< the key's first answer again
+  conflict,     ///< the key was used for another charge, amount or currency
+  unavailable,  ///< the gateway is down (--outage)
+  no_charge,    ///< refund: this gateway has no such charge
+  not_approved, ///< refund: the charge was declined: nothing to give back
+  currency,     ///< refund: the currency is not the charge's
+  too_much,     ///< refund: more than what is left of the charge
+};
+
+/// What a charge or refund call gets, but its record.
+struct outcome {
+  verdict what = verdict::unavailable;
+  bool slow = false; ///< answer after --slow-ms (a new tok_slow charge, a new refund of one)
   std::string message;
 };
 
 /// What a charge call gets.
-struct decision {
-  enum class kind { charged, replayed, conflict, unavailable } what = kind::unavailable;
+struct decision : outcome {
   entry record;
-  bool slow = false; ///< answer after --slow-ms
-  std::string message;
 };
 
+/// What a refund call gets.
+struct refund_decision : outcome {
+  refund_entry record;
+  int64_t left = 0; ///< what is left of the charge (too_much)
+};
+
+/// True when the call is answered with its record (else it was refused).
+bool with_record(verdict v) {
+  return v == verdict::recorded || v == verdict::replayed;
+}
+
+/// How each wire style answers a refused call: the form style's HTTP status, error type and
+/// code, the JSON style's HTTP status and errorCode. Indexed by verdict (from conflict on).
+struct refusal {
+  int form_status;
+  const char* form_type;
+  const char* form_code;
+  int json_status;
+  const char* json_code;
+};
+
+constexpr std::array<refusal, 6> refusals{{
+    {422, "idempotency_error", "idempotency_key_in_use", 422, "idempotency_conflict"},
+    {503, "api_error", "unavailable", 503, "unavailable"},
+    {404, "invalid_request_error", "resource_missing", 404, "not_found"},
+    {400, "invalid_request_error", "charge_not_refundable", 422, "not_refundable"},
+    {400, "invalid_request_error", "currency_mismatch", 422, "currency_mismatch"},
+    {400, "invalid_request_error", "amount_too_large", 422, "refund_exceeds_balance"},
+}};
+
+/// REQUIRES: !with_record(v).
+const refusal& refusal_of(verdict v) {
+  return refusals[static_cast<std::size_t>(v) - static_cast<std::size_t>(verdict::conflict)];
+}
+
 std::string lower(std::string_view s) {
-  std::string out{s};
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
+  return boost::algorithm::to_lower_copy(std::string{s});
 }
 
 std::string upper(std::string_view s) {
-  std::string out{s};
-  for (char& c : out) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return out;
+  return boost::algorithm::to_upper_copy(std::string{s});
 }
 
 http_response json_response(int code, const json::value& v) {
@@ -194,6 +221,52 @@ std::optional<int64_t> positive_int(std::string_view s) {
   return v;
 }
 
+/// One line of GET /_charges (an entry) or GET /_refunds (a refund_entry).
+template <class Line>
+json::value log_row(const Line& e) {
+  json::object o{{"gateway", str(e.gateway)}, {"idempotency_key", str(e.key)}};
+  if constexpr (std::is_same_v<Line, refund_entry>) {
+    o.emplace_back("charge_idempotency_key", str(e.charge_key));
+  }
+  o.emplace_back("amount_cents", json::value{e.amount});
+  o.emplace_back("currency", str(e.currency));
+  o.emplace_back("status", str(to_string(e.st)));
+  if constexpr (std::is_same_v<Line, entry>) {
+    o.emplace_back("refunded_cents", json::value{e.refunded});
+  }
+  return obj(std::move(o));
+}
+
+/// The form style's answer to a refused call. REQUIRES: !with_record(d.what).
+http_response form_refused(const outcome& d) {
+  const refusal& f = refusal_of(d.what);
+  return json_response(f.form_status, form_error(f.form_type, f.form_code, d.message));
+}
+
+/// The JSON style's answer to a refused call. REQUIRES: !with_record(d.what).
+http_response json_refused(const outcome& d) {
+  const refusal& f = refusal_of(d.what);
+  return json_response(f.json_status, json_error(f.json_status, f.json_code, d.message));
+}
+
+/// Member `key` of `v`, or nullptr when `v` is nullptr or has none.
+const json::value* member(const json::value* v, std::string_view key) {
+  return v != nullptr ? v->find(key) : nullptr;
+}
+
+/// The positive integer in `v`, or nullopt.
+std::optional<int64_t> positive_int(const json::value* v) {
+  if (v == nullptr || !v->is_int() || std::get<int64_t>(v->get()) <= 0) {
+    return std::nullopt;
+  }
+  return std::get<int64_t>(v->get());
+}
+
+/// The string in `v`, or nullptr.
+const std::string* string_in(const json::value* v) {
+  return v != nullptr && v->is_string() ? &std::get<std::string>(v->get()) : nullptr;
+}
+
 } // namespace
 
 struct simulator::impl {
@@ -249,12 +322,12 @@ struct simulator::impl {
     if (auto it = by_key.find({g, key}); it != by_key.end()) {
       const entry& first = log[it->second];
       if (first.amount != amount || first.currency != e.currency) {
-        d.what = decision::kind::conflict;
+        d.what = verdict::conflict;
         d.message = "idempotency key '" + key + "' was used with " + std::to_string(first.amount) +
                     " " + first.currency;
         return d;
       }
-      d.what = decision::kind::replayed;
+      d.what = verdict::replayed;
       d.record = first;
       return d;
     }
@@ -281,7 +354,7 @@ struct simulator::impl {
     by_key.emplace(std::pair{g, key}, log.size());
     by_id.emplace(e.id, log.size());
     log.push_back(e);
-    d.what = decision::kind::charged;
+    d.what = verdict::recorded;
     d.record = std::move(e);
     return d;
   }
@@ -332,28 +405,28 @@ struct simulator::impl {
     if (auto it = refund_by_key.find({g, key}); it != refund_by_key.end()) {
       const refund_entry& first = refunds[it->second];
       if (!at || *at != first.charge || first.amount != amount || first.currency != e.currency) {
-        d.what = refund_decision::kind::conflict;
+        d.what = verdict::conflict;
         d.message = "idempotency key '" + key + "' was used for a refund of " +
                     std::to_string(first.amount) + " " + first.currency + " of charge " +
                     first.charge_id;
         return d;
       }
-      d.what = refund_decision::kind::replayed;
+      d.what = verdict::replayed;
       d.record = first;
       return d;
     }
     e.st = refund_status::rejected;
     if (!at) {
-      d.what = refund_decision::kind::no_charge;
+      d.what = verdict::no_charge;
       d.message = "no such charge: '" + (charge_id.empty() ? charge_key : charge_id) + "'";
     } else if (log[*at].st != status::approved) {
-      d.what = refund_decision::kind::not_approved;
+      d.what = verdict::not_approved;
       d.message = "charge " + log[*at].id + " was declined: nothing to refund";
     } else if (e.currency != log[*at].currency) {
-      d.what = refund_decision::kind::currency;
+      d.what = verdict::currency;
       d.message = "charge " + log[*at].id + " is in " + log[*at].currency + ", not " + e.currency;
     } else if (amount > log[*at].amount - log[*at].refunded) {
-      d.what = refund_decision::kind::too_much;
+      d.what = verdict::too_much;
       d.left = log[*at].amount - log[*at].refunded;
       d.message = "refund amount (" + std::to_string(amount) +
                   ") is greater than the unrefunded amount of charge " + log[*at].id + " (" +
@@ -363,17 +436,12 @@ struct simulator::impl {
       e.id = "re_" + gws[g]->name + "_" + std::to_string(next_id++);
       log[*at].refunded += amount;
       refund_by_key.emplace(std::pair{g, key}, refunds.size());
-      d.what = refund_decision::kind::refunded;
+      d.what = verdict::recorded;
       d.slow = log[*at].slow;
     }
     refunds.push_back(e);
     d.record = std::move(e);
     return d;
-  }
-
-  milliseconds delay_for(const refund_decision& d) const {
-    return opts.latency +
-           (d.what == refund_decision::kind::refunded && d.slow ? opts.slow : milliseconds{});
   }
 
   std::optional<entry> find(std::size_t g, const std::string& key) const {
@@ -384,81 +452,90 @@ struct simulator::impl {
     return std::nullopt;
   }
 
-  milliseconds delay_for(const decision& d) const {
-    return opts.latency +
-           (d.what == decision::kind::charged && d.slow ? opts.slow : milliseconds{});
+  /// How long a call's answer waits: --latency-ms, plus --slow-ms for a new slow one.
+  milliseconds delay_for(const outcome& d) const {
+    return opts.latency + (d.what == verdict::recorded && d.slow ? opts.slow : milliseconds{});
+  }
+
+  /// The 503 of a lookup on gateway `g` while it is down, in the style `refused` writes.
+  std::optional<http_response> down_answer(std::size_t g,
+                                           http_response (*refused)(const outcome&)) const {
+    if (!gws[g]->down.load()) {
+      return std::nullopt;
+    }
+    return refused({verdict::unavailable, false, gws[g]->name + " is unavailable"});
   }
 
   // ---- form style ----
 
-  void form_charge_handler(std::size_t g, http_request&& req, responder r) {
+  /// Answers 400 with a form-style invalid_request_error.
+  void form_bad(responder r, std::string code, std::string msg) {
+    answer(std::move(r),
+           json_response(400, form_error("invalid_request_error", std::move(code), std::move(msg))),
+           opts.latency);
+  }
+
+  /// The Idempotency-Key header and the decoded form body of a form-style POST; nullopt after
+  /// answering 400 when either is missing or malformed.
+  std::optional<std::pair<std::string, http_request>> form_call(const http_request& req,
+                                                                responder& r) {
     const auto key = req.header("idempotency-key");
     if (!key || key->empty()) {
-      return answer(
-          std::move(r),
-          json_response(400, form_error("invalid_request_error", "missing_idempotency_key",
-                                        "the Idempotency-Key header is required")),
-          opts.latency);
+      form_bad(std::move(r), "missing_idempotency_key", "the Idempotency-Key header is required");
+      return std::nullopt;
     }
     http_request form;
     if (!net::decode_target("/?" + req.body, form)) {
-      return answer(std::move(r),
-                    json_response(400, form_error("invalid_request_error", "parameter_invalid",
-                                                  "the body is not valid form data")),
-                    opts.latency);
+      form_bad(std::move(r), "parameter_invalid", "the body is not valid form data");
+      return std::nullopt;
     }
-    const auto amount = positive_int(form.param("amount").value_or(""));
-    const auto currency = form.param("currency");
-    const auto source = form.param("source");
-    if (!amount || !currency || currency->empty() || !source || source->empty()) {
-      return answer(std::move(r),
-                    json_response(400, form_error("invalid_request_error", "parameter_missing",
-                                                  "amount (positive integer), currency and "
-                                                  "source are required")),
-                    opts.latency);
-    }
-    const decision d =
-        decide(g, std::string{*key}, *amount, std::string{*currency}, std::string{*source});
-    http_response res;
-    switch (d.what) {
-    case decision::kind::unavailable:
-      res = json_response(503, form_error("api_error", "unavailable", d.message));
-      break;
-    case decision::kind::conflict:
-      res =
-          json_response(422, form_error("idempotency_error", "idempotency_key_in_use", d.message));
-      break;
-    case decision::kind::charged:
-    case decision::kind::replayed:
-      if (d.record.st == status::approved) {
-        res = json_response(200, form_charge(d.record));
-      } else {
-        res = json_response(402, obj({{"error", obj({{"type", str("card_error")},
-                                                     {"code", str("card_declined")},
-                                                     {"message", str(d.record.reason)},
-                                                     {"charge", str(d.record.id)}})}}));
-      }
-      break;
-    }
-    if (d.what == decision::kind::replayed) {
+    return std::pair{std::string{*key}, std::move(form)};
+  }
+
+  /// Answers a form-style call: `res` (marked when replayed) after its delay.
+  void form_answer(responder r, http_response res, const outcome& d) {
+    if (d.what == verdict::replayed) {
       res.headers.emplace_back("Idempotent-Replayed", "true");
     }
     answer(std::move(r), std::move(res), delay_for(d));
   }
 
-  void form_lookup_handler(std::size_t g, http_request&& req, responder r) {
-    if (gws[g]->down.load()) {
-      return answer(std::move(r),
-                    json_response(503, form_error("api_error", "unavailable",
-                                                  gws[g]->name + " is unavailable")),
-                    opts.latency);
+  void form_charge_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
+    auto call = form_call(req, r);
+    if (!call) {
+      return;
+    }
+    const http_request& form = call->second;
+    const auto amount = positive_int(form.param("amount").value_or(""));
+    const auto currency = form.param("currency");
+    const auto source = form.param("source");
+    if (!amount || !currency || currency->empty() || !source || source->empty()) {
+      return form_bad(std::move(r), "parameter_missing",
+                      "amount (positive integer), currency and source are required");
+    }
+    const decision d =
+        decide(g, call->first, *amount, std::string{*currency}, std::string{*source});
+    http_response res;
+    if (!with_record(d.what)) {
+      res = form_refused(d);
+    } else if (d.record.st == status::approved) {
+      res = json_response(200, form_charge(d.record));
+    } else {
+      res = json_response(402, obj({{"error", obj({{"type", str("card_error")},
+                                                   {"code", str("card_declined")},
+                                                   {"message", str(d.record.reason)},
+                                                   {"charge", str(d.record.id)}})}}));
+    }
+    form_answer(std::move(r), std::move(res), d);
+  }
+
+  void form_lookup_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
+    if (auto res = down_answer(g, form_refused)) {
+      return answer(std::move(r), std::move(*res), opts.latency);
     }
     const auto key = req.param("idempotency_key");
     if (!key) {
-      return answer(std::move(r),
-                    json_response(400, form_error("invalid_request_error", "parameter_missing",
-                                                  "idempotency_key is required")),
-                    opts.latency);
+      return form_bad(std::move(r), "parameter_missing", "idempotency_key is required");
     }
     json::array data;
     if (auto e = find(g, std::string{*key})) {
@@ -470,119 +547,80 @@ struct simulator::impl {
         opts.latency);
   }
 
-  void form_refund_handler(std::size_t g, http_request&& req, responder r) {
-    auto bad = [&](std::string code, std::string msg) {
-      answer(
-          std::move(r),
-          json_response(400, form_error("invalid_request_error", std::move(code), std::move(msg))),
-          opts.latency);
-    };
-    const auto key = req.header("idempotency-key");
-    if (!key || key->empty()) {
-      return bad("missing_idempotency_key", "the Idempotency-Key header is required");
+  void form_refund_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
+    auto call = form_call(req, r);
+    if (!call) {
+      return;
     }
-    http_request form;
-    if (!net::decode_target("/?" + req.body, form)) {
-      return bad("parameter_invalid", "the body is not valid form data");
-    }
+    const http_request& form = call->second;
     const auto charge = form.param("charge");
     const auto amount = positive_int(form.param("amount").value_or(""));
     if (!charge || charge->empty() || !amount) {
-      return bad("parameter_missing", "charge and amount (positive integer) are required");
+      return form_bad(std::move(r), "parameter_missing",
+                      "charge and amount (positive integer) are required");
     }
-    const refund_decision d = decide_refund(g, std::string{*key}, std::string{*charge}, {}, *amount,
+    const refund_decision d = decide_refund(g, call->first, std::string{*charge}, {}, *amount,
                                             std::string{form.param("currency").value_or("")});
-    http_response res;
-    switch (d.what) {
-    case refund_decision::kind::unavailable:
-      res = json_response(503, form_error("api_error", "unavailable", d.message));
-      break;
-    case refund_decision::kind::conflict:
-      res =
-          json_response(422, form_error("idempotency_error", "idempotency_key_in_use", d.message));
-      break;
-    case refund_decision::kind::no_charge:
-      res = json_response(404, form_error("invalid_request_error", "resource_missing", d.message));
-      break;
-    case refund_decision::kind::not_approved:
-      res = json_response(400,
-                          form_error("invalid_request_error", "charge_not_refundable", d.message));
-      break;
-    case refund_decision::kind::currency:
-      res = json_response(400, form_error("invalid_request_error", "currency_mismatch", d.message));
-      break;
-    case refund_decision::kind::too_much:
-      res = json_response(400, form_error("invalid_request_error", "amount_too_large", d.message));
-      break;
-    case refund_decision::kind::refunded:
-    case refund_decision::kind::replayed:
-      res = json_response(200, obj({{"id", str(d.record.id)},
-                                    {"object", str("refund")},
-                                    {"amount", json::value{d.record.amount}},
-                                    {"charge", str(d.record.charge_id)},
-                                    {"currency", str(d.record.currency)},
-                                    {"status", str("succeeded")}}));
-      break;
-    }
-    if (d.what == refund_decision::kind::replayed) {
-      res.headers.emplace_back("Idempotent-Replayed", "true");
-    }
-    answer(std::move(r), std::move(res), delay_for(d));
+    form_answer(std::move(r),
+                with_record(d.what)
+                    ? json_response(200, obj({{"id", str(d.record.id)},
+                                              {"object", str("refund")},
+                                              {"amount", json::value{d.record.amount}},
+                                              {"charge", str(d.record.charge_id)},
+                                              {"currency", str(d.record.currency)},
+                                              {"status", str("succeeded")}}))
+                    : form_refused(d),
+                d);
   }
 
   // ---- JSON style ----
 
-  void json_charge_handler(std::size_t g, http_request&& req, responder r) {
-    auto bad = [&](std::string msg) {
-      answer(std::move(r), json_response(400, json_error(400, "validation", std::move(msg))),
-             opts.latency);
-    };
-    auto parsed = json::parse(req.body);
-    const auto* v = std::get_if<json::value>(&parsed);
-    if (v == nullptr || !v->is_object()) {
-      return bad("the body must be a JSON object");
-    }
-    const json::value* ref = v->find("reference");
-    const json::value* amount = v->find("amount");
-    const json::value* method = v->find("paymentMethod");
-    const json::value* value = amount != nullptr ? amount->find("value") : nullptr;
-    const json::value* currency = amount != nullptr ? amount->find("currency") : nullptr;
-    const json::value* token = method != nullptr ? method->find("token") : nullptr;
-    if (ref == nullptr || !ref->is_string() || std::get<std::string>(ref->get()).empty()) {
-      return bad("reference (string) is required");
-    }
-    if (value == nullptr || !value->is_int() || std::get<int64_t>(value->get()) <= 0 ||
-        currency == nullptr || !currency->is_string()) {
-      return bad("amount.value (positive integer) and amount.currency are required");
-    }
-    if (token == nullptr || !token->is_string()) {
-      return bad("paymentMethod.token is required");
-    }
-    const decision d =
-        decide(g, std::get<std::string>(ref->get()), std::get<int64_t>(value->get()),
-               std::get<std::string>(currency->get()), std::get<std::string>(token->get()));
-    http_response res;
-    switch (d.what) {
-    case decision::kind::unavailable:
-      res = json_response(503, json_error(503, "unavailable", d.message));
-      break;
-    case decision::kind::conflict:
-      res = json_response(422, json_error(422, "idempotency_conflict", d.message));
-      break;
-    case decision::kind::charged:
-    case decision::kind::replayed:
-      res = json_response(200, json_payment(d.record));
-      break;
-    }
-    answer(std::move(r), std::move(res), delay_for(d));
+  /// Answers 400 with a JSON-style validation error.
+  void json_bad(responder r, std::string msg) {
+    answer(std::move(r), json_response(400, json_error(400, "validation", std::move(msg))),
+           opts.latency);
   }
 
-  void json_lookup_handler(std::size_t g, path_params&& p, responder r) {
-    if (gws[g]->down.load()) {
-      return answer(
-          std::move(r),
-          json_response(503, json_error(503, "unavailable", gws[g]->name + " is unavailable")),
-          opts.latency);
+  /// The JSON object body of a JSON-style POST; nullopt after answering 400 when it is not one.
+  std::optional<json::value> json_call(const http_request& req, responder& r) {
+    auto parsed = json::parse(req.body);
+    auto* v = std::get_if<json::value>(&parsed);
+    if (v == nullptr || !v->is_object()) {
+      json_bad(std::move(r), "the body must be a JSON object");
+      return std::nullopt;
+    }
+    return std::move(*v);
+  }
+
+  void json_charge_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
+    const auto v = json_call(req, r);
+    if (!v) {
+      return;
+    }
+    const json::value* amount = v->find("amount");
+    const std::string* ref = string_in(v->find("reference"));
+    const auto value = positive_int(member(amount, "value"));
+    const std::string* currency = string_in(member(amount, "currency"));
+    const std::string* token = string_in(member(v->find("paymentMethod"), "token"));
+    if (ref == nullptr || ref->empty()) {
+      return json_bad(std::move(r), "reference (string) is required");
+    }
+    if (!value || currency == nullptr) {
+      return json_bad(std::move(r),
+                      "amount.value (positive integer) and amount.currency are required");
+    }
+    if (token == nullptr) {
+      return json_bad(std::move(r), "paymentMethod.token is required");
+    }
+    const decision d = decide(g, *ref, *value, *currency, *token);
+    answer(std::move(r),
+           with_record(d.what) ? json_response(200, json_payment(d.record)) : json_refused(d),
+           delay_for(d));
+  }
+
+  void json_lookup_handler(std::size_t g, http_request&&, path_params&& p, responder r) {
+    if (auto res = down_answer(g, json_refused)) {
+      return answer(std::move(r), std::move(*res), opts.latency);
     }
     if (auto e = find(g, p.at(0))) {
       return answer(std::move(r), json_response(200, json_payment(*e)), opts.latency);
@@ -592,83 +630,56 @@ struct simulator::impl {
            opts.latency);
   }
 
-  void json_refund_handler(std::size_t g, http_request&& req, responder r) {
-    auto bad = [&](std::string msg) {
-      answer(std::move(r), json_response(400, json_error(400, "validation", std::move(msg))),
-             opts.latency);
-    };
-    auto parsed = json::parse(req.body);
-    const auto* v = std::get_if<json::value>(&parsed);
-    if (v == nullptr || !v->is_object()) {
-      return bad("the body must be a JSON object");
+  void json_refund_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
+    const auto v = json_call(req, r);
+    if (!v) {
+      return;
     }
-    auto text = [v](const char* k) -> std::optional<std::string> {
+    // A member that is absent reads as "", one that is not a string as nullopt.
+    auto text = [&v](const char* k) -> std::optional<std::string> {
       const json::value* m = v->find(k);
       if (m == nullptr) {
         return std::string{};
       }
-      if (!m->is_string()) {
-        return std::nullopt;
+      if (const std::string* s = string_in(m)) {
+        return *s;
       }
-      return std::get<std::string>(m->get());
+      return std::nullopt;
     };
     const auto ref = text("reference");
     const auto payment_ref = text("paymentReference");
     const auto psp_ref = text("paymentPspReference");
     const json::value* amount = v->find("amount");
-    const json::value* value = amount != nullptr ? amount->find("value") : nullptr;
-    const json::value* currency = amount != nullptr ? amount->find("currency") : nullptr;
+    const auto value = positive_int(member(amount, "value"));
+    const std::string* currency = string_in(member(amount, "currency"));
     if (!ref || ref->empty()) {
-      return bad("reference (string) is required");
+      return json_bad(std::move(r), "reference (string) is required");
     }
     if (!payment_ref || !psp_ref || (payment_ref->empty() && psp_ref->empty())) {
-      return bad("paymentReference or paymentPspReference (string) is required");
+      return json_bad(std::move(r), "paymentReference or paymentPspReference (string) is required");
     }
-    if (value == nullptr || !value->is_int() || std::get<int64_t>(value->get()) <= 0 ||
-        currency == nullptr || !currency->is_string() ||
-        std::get<std::string>(currency->get()).empty()) {
-      return bad("amount.value (positive integer) and amount.currency are required");
+    if (!value || currency == nullptr || currency->empty()) {
+      return json_bad(std::move(r),
+                      "amount.value (positive integer) and amount.currency are required");
     }
-    const refund_decision d =
-        decide_refund(g, *ref, *psp_ref, *payment_ref, std::get<int64_t>(value->get()),
-                      std::get<std::string>(currency->get()));
-    http_response res;
-    switch (d.what) {
-    case refund_decision::kind::unavailable:
-      res = json_response(503, json_error(503, "unavailable", d.message));
-      break;
-    case refund_decision::kind::conflict:
-      res = json_response(422, json_error(422, "idempotency_conflict", d.message));
-      break;
-    case refund_decision::kind::no_charge:
-      res = json_response(404, json_error(404, "not_found", d.message));
-      break;
-    case refund_decision::kind::not_approved:
-      res = json_response(422, json_error(422, "not_refundable", d.message));
-      break;
-    case refund_decision::kind::currency:
-      res = json_response(422, json_error(422, "currency_mismatch", d.message));
-      break;
-    case refund_decision::kind::too_much:
-      res = json_response(422, json_error(422, "refund_exceeds_balance", d.message));
-      break;
-    case refund_decision::kind::refunded:
-    case refund_decision::kind::replayed:
-      res = json_response(200, obj({{"pspReference", str(d.record.id)},
+    const refund_decision d = decide_refund(g, *ref, *psp_ref, *payment_ref, *value, *currency);
+    answer(std::move(r),
+           with_record(d.what)
+               ? json_response(200,
+                               obj({{"pspReference", str(d.record.id)},
                                     {"paymentPspReference", str(d.record.charge_id)},
                                     {"paymentReference", str(d.record.charge_key)},
                                     {"reference", str(d.record.key)},
                                     {"amount", obj({{"value", json::value{d.record.amount}},
                                                     {"currency", str(upper(d.record.currency))}})},
-                                    {"status", str("refunded")}}));
-      break;
-    }
-    answer(std::move(r), std::move(res), delay_for(d));
+                                    {"status", str("refunded")}}))
+               : json_refused(d),
+           delay_for(d));
   }
 
   // ---- control ----
 
-  void outage_handler(std::size_t g, http_request&& req, responder r) {
+  void outage_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
     auto parsed = json::parse(req.body);
     const auto* v = std::get_if<json::value>(&parsed);
     const json::value* down = v != nullptr ? v->find("down") : nullptr;
@@ -679,65 +690,51 @@ struct simulator::impl {
     r(json_response(200, obj({{"gateway", str(gws[g]->name)}, {"down", *down}})));
   }
 
-  void charges_handler(responder r) {
+  /// Answers the charge or the refund log (GET /_charges, GET /_refunds): a JSON array of
+  /// log_row() of each line.
+  template <class Line>
+  void log_handler(const std::vector<Line>& lines, responder r) {
     json::array out;
     {
       std::lock_guard lock{mu};
-      for (const entry& e : log) {
-        out.push_back(obj({{"gateway", str(e.gateway)},
-                           {"idempotency_key", str(e.key)},
-                           {"amount_cents", json::value{e.amount}},
-                           {"currency", str(e.currency)},
-                           {"status", str(to_string(e.st))},
-                           {"refunded_cents", json::value{e.refunded}}}));
+      for (const Line& e : lines) {
+        out.push_back(log_row(e));
       }
     }
     r(json_response(200, json::value{std::move(out)}));
   }
 
-  void refunds_handler(responder r) {
-    json::array out;
-    {
-      std::lock_guard lock{mu};
-      for (const refund_entry& e : refunds) {
-        out.push_back(obj({{"gateway", str(e.gateway)},
-                           {"idempotency_key", str(e.key)},
-                           {"charge_idempotency_key", str(e.charge_key)},
-                           {"amount_cents", json::value{e.amount}},
-                           {"currency", str(e.currency)},
-                           {"status", str(to_string(e.st))}}));
-      }
-    }
-    r(json_response(200, json::value{std::move(out)}));
-  }
+  /// A request handler of one gateway.
+  using gateway_handler = void (impl::*)(std::size_t, http_request&&, path_params&&, responder);
+
+  struct gateway_route {
+    const char* method;
+    const char* path;
+    gateway_handler handler;
+  };
 
   net::router make_router(std::size_t g) {
+    static constexpr std::array<gateway_route, 7> routes{{
+        {"POST", "/v1/charges", &impl::form_charge_handler},
+        {"GET", "/v1/charges", &impl::form_lookup_handler},
+        {"POST", "/payments", &impl::json_charge_handler},
+        {"GET", "/payments/{reference}", &impl::json_lookup_handler},
+        {"POST", "/v1/refunds", &impl::form_refund_handler},
+        {"POST", "/refunds", &impl::json_refund_handler},
+        {"POST", "/_outage", &impl::outage_handler},
+    }};
     net::router rt;
-    rt.add("POST", "/v1/charges", [this, g](http_request&& q, path_params&&, responder r) {
-      form_charge_handler(g, std::move(q), std::move(r));
-    });
-    rt.add("GET", "/v1/charges", [this, g](http_request&& q, path_params&&, responder r) {
-      form_lookup_handler(g, std::move(q), std::move(r));
-    });
-    rt.add("POST", "/payments", [this, g](http_request&& q, path_params&&, responder r) {
-      json_charge_handler(g, std::move(q), std::move(r));
-    });
-    rt.add("GET", "/payments/{reference}", [this, g](http_request&&, path_params&& p, responder r) {
-      json_lookup_handler(g, std::move(p), std::move(r));
-    });
-    rt.add("POST", "/v1/refunds", [this, g](http_request&& q, path_params&&, responder r) {
-      form_refund_handler(g, std::move(q), std::move(r));
-    });
-    rt.add("POST", "/refunds", [this, g](http_request&& q, path_params&&, responder r) {
-      json_refund_handler(g, std::move(q), std::move(r));
-    });
-    rt.add("POST", "/_outage", [this, g](http_request&& q, path_params&&, responder r) {
-      outage_handler(g, std::move(q), std::move(r));
-    });
+    for (const gateway_route& route : routes) {
+      rt.add(route.method, route.path,
+             [this, g, h = route.handler](http_request&& q, path_params&& p, responder r) {
+               (this->*h)(g, std::move(q), std::move(p), std::move(r));
+             });
+    }
     rt.add("GET", "/_charges",
-           [this](http_request&&, path_params&&, responder r) { charges_handler(std::move(r)); });
-    rt.add("GET", "/_refunds",
-           [this](http_request&&, path_params&&, responder r) { refunds_handler(std::move(r)); });
+           [this](http_request&&, path_params&&, responder r) { log_handler(log, std::move(r)); });
+    rt.add("GET", "/_refunds", [this](http_request&&, path_params&&, responder r) {
+      log_handler(refunds, std::move(r));
+    });
     rt.add("GET", "/healthz", [](http_request&&, path_params&&, responder r) {
       r(json_response(200, obj({{"status", str("ok")}})));
     });

@@ -80,6 +80,18 @@ int load::pick_node(uint64_t r) const {
   return up[r % up.size()];
 }
 
+operation load::send_recorded(http_client& via, operation op, const std::string& method,
+                              const std::string& target, const std::string& body,
+                              const std::vector<std::pair<std::string, std::string>>& headers) {
+  op.id = next_id_++;
+  op.start_ms = now_ms();
+  auto a = via.call(method, target, body, headers);
+  op.end_ms = now_ms();
+  read_answer(op, a);
+  record(operation{op});
+  return op;
+}
+
 void load::record(operation&& op) {
   ops_.fetch_add(1);
   const bool failed = op.status == 0 || op.status >= 500;
@@ -117,19 +129,13 @@ void load::load_catalog(int64_t hot_stock, int64_t cold_stock) {
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
       operation op;
-      op.id = next_id_++;
       op.kind = op_kind::stock;
       op.sku = sku;
       op.qty = stock;
       op.stock_set = true;
-      op.start_ms = now_ms();
-      auto a = admin.call("POST", "/admin/v1/products/" + sku + "/stock",
-                          R"({"set":)" + std::to_string(stock) + "}");
-      op.end_ms = now_ms();
-      read_answer(op, a);
-      const bool done = a.status == 200;
-      record(std::move(op));
-      if (done) {
+      if (send_recorded(admin, std::move(op), "POST", "/admin/v1/products/" + sku + "/stock",
+                        R"({"set":)" + std::to_string(stock) + "}")
+              .status == 200) {
         return;
       }
       std::this_thread::sleep_for(200ms);
@@ -186,15 +192,10 @@ void load::shopper(int client) {
                                 operation op, const std::string& method, const std::string& target,
                                 const std::string& body,
                                 const std::vector<std::pair<std::string, std::string>>& headers) {
-    op.id = next_id_++;
     op.client = client;
     op.node = node;
-    op.start_ms = now_ms();
-    auto a = via[static_cast<std::size_t>(node)]->call(method, target, body, headers);
-    op.end_ms = now_ms();
-    read_answer(op, a);
-    record(operation{op});
-    return op;
+    return send_recorded(*via[static_cast<std::size_t>(node)], std::move(op), method, target, body,
+                         headers);
   };
   // One request: to a node that is up, recorded.
   auto send = [&](operation op, const std::string& method, const std::string& target,
@@ -356,19 +357,15 @@ void load::operator_loop() {
       break;
     }
     operation op;
-    op.id = next_id_++;
     op.kind = op_kind::stock;
     op.client = -1;
     op.sku = o_.hot[rng() % o_.hot.size()];
     op.qty = 1 + static_cast<int64_t>(rng() % 3);
     op.node = pick_node(rng());
-    op.start_ms = now_ms();
-    auto a = conns[static_cast<std::size_t>(op.node)]->call(
-        "POST", "/admin/v1/products/" + op.sku + "/stock",
-        R"({"add":)" + std::to_string(op.qty) + "}");
-    op.end_ms = now_ms();
-    read_answer(op, a);
-    record(std::move(op));
+    const std::string target = "/admin/v1/products/" + op.sku + "/stock";
+    const std::string body = R"({"add":)" + std::to_string(op.qty) + "}";
+    const auto node = static_cast<std::size_t>(op.node);
+    send_recorded(*conns[node], std::move(op), "POST", target, body);
   }
 }
 
@@ -390,19 +387,14 @@ void load::probe_loop() {
         break;
       }
       operation op;
-      op.id = next_id_++;
       op.kind = op_kind::probe;
       op.client = -2;
       op.sku = sku;
       op.node = pick_node(rng());
-      op.start_ms = now_ms();
-      auto a = conns[static_cast<std::size_t>(op.node)]->call(
-          "GET", "/admin/v1/products/" + sku + "/stock", "");
-      op.end_ms = now_ms();
-      read_answer(op, a);
-      const bool back = op.status == 200;
-      record(std::move(op));
-      if (back) {
+      const auto node = static_cast<std::size_t>(op.node);
+      if (send_recorded(*conns[node], std::move(op), "GET", "/admin/v1/products/" + sku + "/stock",
+                        "")
+              .status == 200) {
         std::lock_guard<std::mutex> g{mtx_};
         to_probe_.erase(sku);
       }

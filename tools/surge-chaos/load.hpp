@@ -57,6 +57,12 @@ class load {
   /// Index of a node that is up (any node when none is), drawn from `rng_value`.
   int pick_node(uint64_t rng_value) const;
   void record(operation&& op);
+  /// Sends `op`'s request over `via` and records it: numbers it, times it and reads the answer
+  /// into it. Returns what was recorded. Touches no state but next_id_ and the history, so any
+  /// thread may call it.
+  operation send_recorded(http_client& via, operation op, const std::string& method,
+                          const std::string& target, const std::string& body,
+                          const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   cluster_env& env_;
   const load_options o_;

@@ -18,6 +18,44 @@ void q(std::string& out, const std::string& s) {
   surge::net::json::append_quoted(out, s);
 }
 
+/// Appends `xs` to `out` as a JSON array, each element written by `write(out, x)`.
+template <class T, class Write>
+void q_array(std::string& out, const std::vector<T>& xs, Write write) {
+  out += '[';
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    out += i == 0 ? "" : ",";
+    write(out, xs[i]);
+  }
+  out += ']';
+}
+
+/// Appends `xs` to `out` as a JSON array of strings.
+void q_list(std::string& out, const std::vector<std::string>& xs) {
+  q_array(out, xs, q);
+}
+
+/// Appends the member `,"key":"value"` (value quoted) to `out`.
+void q_field(std::string& out, const char* key, const std::string& value) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  q(out, value);
+}
+
+/// Appends `m` to `out` as a JSON object, each value written by `value(v)`.
+template <class Map, class Value>
+void q_object(std::string& out, const Map& m, Value value) {
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    out += first ? "" : ",";
+    first = false;
+    q(out, k);
+    out += ":" + value(v);
+  }
+  out += '}';
+}
+
 using tools::fixed;
 
 } // namespace
@@ -46,33 +84,24 @@ std::string json_report(const run_info& info, const run_data& d,
                   ",\"nodes\":" + std::to_string(info.nodes) +
                   ",\"duration_ms\":" + std::to_string(info.duration_ms) + ",\"mode\":";
   q(o, info.mode);
-  o += ",\"notes\":[";
-  for (std::size_t i = 0; i < info.notes.size(); ++i) {
-    o += i == 0 ? "" : ",";
-    q(o, info.notes[i]);
-  }
-  o += "],\"faults_requested\":[";
-  for (std::size_t i = 0; i < info.faults_requested.size(); ++i) {
-    o += i == 0 ? "" : ",";
-    q(o, info.faults_requested[i]);
-  }
-  o += "],\"faults\":[";
-  for (std::size_t i = 0; i < d.faults.size(); ++i) {
-    const auto& f = d.faults[i];
-    o += i == 0 ? "{\"kind\":" : ",{\"kind\":";
-    q(o, f.kind);
-    o += ",\"target\":";
-    q(o, f.target);
-    o += ",\"detail\":";
-    q(o, f.detail);
+  o += ",\"notes\":";
+  q_list(o, info.notes);
+  o += ",\"faults_requested\":";
+  q_list(o, info.faults_requested);
+  o += ",\"faults\":";
+  q_array(o, d.faults, [&](std::string& out, const fault_record& f) {
+    out += "{\"kind\":";
+    q(out, f.kind);
+    q_field(out, "target", f.target);
+    q_field(out, "detail", f.detail);
     const auto rel = [&](int64_t ms) {
       return f.skipped ? std::string{"null"} : fixed(double(ms - info.load_start_ms) / 1000.0, 3);
     };
-    o += ",\"start_s\":" + rel(f.start_ms) + ",\"end_s\":" + rel(f.end_ms) +
-         ",\"skipped\":" + (f.skipped ? "true" : "false") + ",\"note\":";
-    q(o, f.note);
-    o += "}";
-  }
+    out += ",\"start_s\":" + rel(f.start_ms) + ",\"end_s\":" + rel(f.end_ms) +
+           ",\"skipped\":" + (f.skipped ? "true" : "false");
+    q_field(out, "note", f.note);
+    out += "}";
+  });
   uint64_t errors = 0;
   std::map<std::string, uint64_t> outcomes;
   for (const auto& op : d.history) {
@@ -80,47 +109,25 @@ std::string json_report(const run_info& info, const run_data& d,
     outcomes[std::string{to_string(op.kind)} + " " + std::to_string(op.status) +
              (op.error_code.empty() || op.status == 0 ? "" : " " + op.error_code)] += 1;
   }
-  o += "],\"requests\":" + std::to_string(d.history.size()) +
-       ",\"errors\":" + std::to_string(errors) + ",\"outcomes\":{";
-  bool first = true;
-  for (const auto& [k, v] : outcomes) {
-    o += first ? "" : ",";
-    first = false;
-    q(o, k);
-    o += ":" + std::to_string(v);
-  }
-  o += "},\"promises\":[";
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    const auto& r = results[i];
-    o += i == 0 ? "{\"id\":" : ",{\"id\":";
-    q(o, r.id);
-    o += ",\"title\":";
-    q(o, r.title);
-    o += ",\"result\":";
-    q(o, to_string(r.result));
-    o += ",\"summary\":";
-    q(o, r.summary);
-    o += ",\"counter_examples\":[";
-    for (std::size_t j = 0; j < r.counter_examples.size(); ++j) {
-      o += j == 0 ? "" : ",";
-      q(o, r.counter_examples[j]);
-    }
-    o += "],\"details\":[";
-    for (std::size_t j = 0; j < r.details.size(); ++j) {
-      o += j == 0 ? "" : ",";
-      q(o, r.details[j]);
-    }
-    o += "],\"metrics\":{";
-    bool f2 = true;
-    for (const auto& [k, v] : r.metrics) {
-      o += f2 ? "" : ",";
-      f2 = false;
-      q(o, k);
-      o += ":" + fixed(v, 3);
-    }
-    o += "}}";
-  }
-  o += "],\"passed\":";
+  o += ",\"requests\":" + std::to_string(d.history.size()) +
+       ",\"errors\":" + std::to_string(errors) + ",\"outcomes\":";
+  q_object(o, outcomes, [](uint64_t n) { return std::to_string(n); });
+  o += ",\"promises\":";
+  q_array(o, results, [](std::string& out, const promise_result& r) {
+    out += "{\"id\":";
+    q(out, r.id);
+    q_field(out, "title", r.title);
+    q_field(out, "result", to_string(r.result));
+    q_field(out, "summary", r.summary);
+    out += ",\"counter_examples\":";
+    q_list(out, r.counter_examples);
+    out += ",\"details\":";
+    q_list(out, r.details);
+    out += ",\"metrics\":";
+    q_object(out, r.metrics, [](double x) { return fixed(x, 3); });
+    out += "}";
+  });
+  o += ",\"passed\":";
   o += all_passed(results) ? "true" : "false";
   o += "}\n";
   return o;

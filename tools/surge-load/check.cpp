@@ -177,20 +177,28 @@ check_result cross_check(const options& o, const run_result& r) {
   }
   add(bad.empty(), "held + sold <= on_hand", bad.empty() ? n + "/" + n + " SKUs" : list_of(bad));
 
-  bad.clear();
-  int64_t units = 0;
-  for (const auto& [sku, s] : c.stocks) {
-    const auto want = r.skus.at(sku).confirmed_units;
-    units += want;
-    if (s.sold < want) {
-      bad.push_back(sku + ": sold " + std::to_string(s.sold) + " < " + std::to_string(want) +
-                    " units in confirmed orders");
+  // Checks, as `name`, that each SKU's `have` count on the node is at least what this run
+  // believes in `want` (`seen` says what that is); `pass` follows the sum of `want` in the detail
+  // of a pass.
+  const auto at_least = [&](std::string name, const char* have_word, int64_t stock_view::*have,
+                            int64_t sku_tally::*want, const char* seen, const std::string& pass) {
+    std::vector<std::string> short_of;
+    int64_t sum = 0;
+    for (const auto& [sku, s] : c.stocks) {
+      const auto w = r.skus.at(sku).*want;
+      sum += w;
+      if (s.*have < w) {
+        short_of.push_back(sku + ": " + have_word + " " + std::to_string(s.*have) + " < " +
+                           std::to_string(w) + seen);
+      }
     }
-  }
-  add(bad.empty(), "sold >= units of confirmed orders seen",
-      bad.empty() ? n + "/" + n + " SKUs, " + std::to_string(units) + " units in " +
-                        std::to_string(r.out.orders) + " orders"
-                  : list_of(bad));
+    add(short_of.empty(), std::move(name),
+        short_of.empty() ? n + "/" + n + " SKUs, " + std::to_string(sum) + pass
+                         : list_of(short_of));
+  };
+  at_least("sold >= units of confirmed orders seen", "sold", &stock_view::sold,
+           &sku_tally::confirmed_units, " units in confirmed orders",
+           " units in " + std::to_string(r.out.orders) + " orders");
 
   const auto ttl_s = std::chrono::duration<double>(o.holds_ttl).count();
   const double age_s =
@@ -201,19 +209,8 @@ check_result cross_check(const options& o, const run_result& r) {
   std::snprintf(age, sizeof age, "first hold %.1fs ago, holds TTL %.0fs", age_s, ttl_s);
   if (age_s < ttl_s) {
     c.live_checked = true;
-    bad.clear();
-    int64_t live = 0;
-    for (const auto& [sku, s] : c.stocks) {
-      const auto want = r.skus.at(sku).live_holds;
-      live += want;
-      if (s.held < want) {
-        bad.push_back(sku + ": held " + std::to_string(s.held) + " < " + std::to_string(want) +
-                      " units believed held");
-      }
-    }
-    add(bad.empty(), "held >= holds believed live",
-        bad.empty() ? n + "/" + n + " SKUs, " + std::to_string(live) + " units; " + age
-                    : list_of(bad));
+    at_least("held >= holds believed live", "held", &stock_view::held, &sku_tally::live_holds,
+             " units believed held", std::string{" units; "} + age);
   } else {
     c.lines.push_back({"SKIP", "held >= holds believed live",
                        std::string{"the run outlasted the holds: "} + age + " (--holds-ttl)"});

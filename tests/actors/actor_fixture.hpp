@@ -83,10 +83,7 @@ class real_backend : public backend {
     return j ? std::move(*j) : nullptr;
   }
   std::unique_ptr<actors::redis_conn> redis() override {
-    persistence::redis_options o;
-    o.timeout = std::chrono::seconds{2};
-    o.url = keys_.url();
-    o.prefix = keys_.prefix();
+    const auto o = keys_.options();
     auto s = persistence::make_redis_snapshot_cache(o);
     auto c = persistence::make_redis_cart_store(o);
     if (!s || !c) {
@@ -226,6 +223,14 @@ inline actors::entity_options default_opts() {
   o.holds_ttl = std::chrono::minutes{10};
   o.idle_timeout = std::chrono::minutes{10};
   o.snapshot_every = 4;
+  return o;
+}
+
+/// default_opts() with `change` applied to it (one test's own settings).
+template <class Change>
+actors::entity_options opts_with(Change change) {
+  auto o = default_opts();
+  change(o);
   return o;
 }
 

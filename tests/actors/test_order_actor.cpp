@@ -694,9 +694,7 @@ TEST_CASE_TEMPLATE("attacks, finding 1: a running checkout owns its cart: edits 
 TEST_CASE_TEMPLATE("customers: a verified customer's order answers not_found to anyone else",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  auto opts = default_opts();
-  opts.verify_customers = true;
-  entity_node n{be, opts};
+  entity_node n{be, opts_with([](auto& o) { o.verify_customers = true; })};
   create_sku(n, "cu-1", 5, 0, 100);
   filled_cart(n, "cart-alice", {{"cu-1", 1, 100}}, "alice");
   check_error(n.checkout("cart-alice", "key-alice", "tok_ok", "bob"), errc::not_found);

@@ -72,6 +72,14 @@ order_record sample_order(std::string id, std::string key) {
                       std::nullopt};
 }
 
+/// A connection to `be`'s store, which holds sample_order("o-1", "key-1").
+template <class Backend>
+std::unique_ptr<order_store> store_with_sample(Backend& be) {
+  auto s = be.connect();
+  REQUIRE(s->create(sample_order("o-1", "key-1"))->second);
+  return s;
+}
+
 /// The lines of `o` in their order: (sku, qty, price, hold).
 std::vector<std::tuple<std::string, int64_t, int64_t, std::string>>
 lines_of(const order_record& o) {
@@ -184,8 +192,7 @@ TEST_CASE_TEMPLATE("order store: update stores status, payment, refund and event
                    "refused values and unknown orders change nothing",
                    backend_t, fake_orders, pg_orders) {
   backend_t be;
-  auto s = be.connect();
-  REQUIRE(s->create(sample_order("o-1", "key-1"))->second);
+  auto s = store_with_sample(be);
   payment_record pay{"key-1", "alpha", "ch_1", "approved", 4498, "USD"};
   outbox_event ev{0, "orders", "o-1", R"({"order_id":"o-1","status":"confirmed"})"};
   REQUIRE(!s->update("o-1", "confirmed", "", pay, ev));
@@ -275,8 +282,7 @@ TEST_CASE_TEMPLATE("order store: the outbox in id order, delivered once; one rel
                    "released with its connection",
                    backend_t, fake_orders, pg_orders) {
   backend_t be;
-  auto s = be.connect();
-  REQUIRE(s->create(sample_order("o-1", "key-1"))->second);
+  auto s = store_with_sample(be);
   for (int i = 0; i < 5; ++i) {
     REQUIRE(!s->update("o-1", "pending", "", std::nullopt,
                        outbox_event{0, "orders", "o-1", "{\"n\":" + std::to_string(i) + "}"}));
@@ -316,8 +322,7 @@ TEST_CASE_TEMPLATE("order store: the outbox in id order, delivered once; one rel
 
 TEST_CASE("order store fake: a server that is down breaks its connections; injected faults") {
   fake_orders be;
-  auto s = be.connect();
-  REQUIRE(s->create(sample_order("o-1", "key-1"))->second);
+  auto s = store_with_sample(be);
   be.state->fail_next(errc::conflict);
   CHECK(is(s->update("o-1", "paid", "", std::nullopt, std::nullopt), errc::conflict));
   CHECK(s->healthy());

@@ -108,8 +108,7 @@ TEST_CASE_TEMPLATE("a failed commit acknowledges nothing and the SKU reloads the
 TEST_CASE_TEMPLATE("holds expire by timer and on activation", backend_t, test::fake_backend,
                    test::real_backend) {
   backend_t be;
-  auto opts = default_opts();
-  opts.holds_ttl = std::chrono::milliseconds{300};
+  auto opts = opts_with([](auto& o) { o.holds_ttl = std::chrono::milliseconds{300}; });
   {
     entity_node n{be, opts};
     create_sku(n, "E", 5);
@@ -162,9 +161,7 @@ TEST_CASE_TEMPLATE("a stale or foreign Redis snapshot is not trusted over Postgr
 TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t, test::fake_backend,
                    test::real_backend) {
   backend_t be;
-  auto opts = default_opts();
-  opts.idle_timeout = std::chrono::milliseconds{200};
-  entity_node n{be, opts};
+  entity_node n{be, opts_with([](auto& o) { o.idle_timeout = std::chrono::milliseconds{200}; })};
   for (int i = 0; i < 20; ++i) {
     create_sku(n, "P" + std::to_string(i), i);
   }
@@ -241,9 +238,7 @@ TEST_CASE_TEMPLATE("a checkout's claim freezes the cart's lines, survives passiv
                    backend_t, test::fake_backend, test::real_backend) {
   // Issue 11, finding 1: PUT/DELETE during a checkout must change nothing.
   backend_t be;
-  auto opts = default_opts();
-  opts.idle_timeout = std::chrono::milliseconds{200};
-  entity_node n{be, opts};
+  entity_node n{be, opts_with([](auto& o) { o.idle_timeout = std::chrono::milliseconds{200}; })};
   create_sku(n, "CL", 10);
   REQUIRE(n.ask_cart<cart_view>("c1", create_atom::value, std::string{}));
   auto held = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{10}, false,
@@ -289,9 +284,7 @@ TEST_CASE_TEMPLATE("a checkout's claim freezes the cart's lines, survives passiv
 TEST_CASE_TEMPLATE("a cart has one currency and a verified customer's cart is theirs alone",
                    backend_t, test::fake_backend, test::real_backend) {
   backend_t be;
-  auto opts = default_opts();
-  opts.verify_customers = true;
-  entity_node n{be, opts};
+  entity_node n{be, opts_with([](auto& o) { o.verify_customers = true; })};
   create_sku(n, "USD1", 10);
   persistence::product_record eur{"EUR1", "euro thing", "", "cat", 900, "EUR", 0};
   REQUIRE(n.ask_sku<product_view>("EUR1", product_atom::value, eur));

@@ -27,11 +27,10 @@ sku_model make_sku(int64_t on_hand, int64_t limit = 0) {
   return m;
 }
 
-/// Decides and applies a hold; returns the error code or 0.
-int hold(sku_model& m, const std::string& cart, int64_t qty, const std::string& customer = "",
-         int64_t now = 1000) {
-  actors::hold_request req{cart, customer, qty};
-  auto d = m.decide_hold(req, {now, ttl, 30 * 60'000}, "h-" + cart);
+/// Decides and applies hold `req` at `now` with holds living at most `max_life` ms; returns the
+/// error code or 0.
+int hold_request(sku_model& m, const actors::hold_request& req, int64_t now, int64_t max_life) {
+  auto d = m.decide_hold(req, {now, ttl, max_life}, "h-" + req.cart_id);
   if (!d) {
     return d.error().code();
   }
@@ -39,6 +38,12 @@ int hold(sku_model& m, const std::string& cart, int64_t qty, const std::string& 
     m.apply(**d);
   }
   return 0;
+}
+
+/// Decides and applies a hold; returns the error code or 0.
+int hold(sku_model& m, const std::string& cart, int64_t qty, const std::string& customer = "",
+         int64_t now = 1000) {
+  return hold_request(m, actors::hold_request{cart, customer, qty}, now, 30 * 60'000);
 }
 
 int code(errc x) {
@@ -335,15 +340,7 @@ TEST_CASE("renewing a hold never moves its expiry past created + max_lifetime") 
 TEST_CASE("a cart in another currency cannot take the SKU; shrinking is always allowed") {
   auto m = make_sku(10); // USD
   auto put = [&](const std::string& cart, int64_t qty, const std::string& currency) {
-    actors::hold_request req{cart, "", qty, currency};
-    auto d = m.decide_hold(req, {1000, ttl, ttl}, "h-" + cart);
-    if (!d) {
-      return static_cast<int>(d.error().code());
-    }
-    if (*d) {
-      m.apply(**d);
-    }
-    return 0;
+    return hold_request(m, actors::hold_request{cart, "", qty, currency}, 1000, ttl);
   };
   CHECK(put("c1", 2, "EUR") == code(errc::currency_mismatch));
   CHECK(m.held() == 0);
@@ -356,15 +353,7 @@ TEST_CASE("a cart in another currency cannot take the SKU; shrinking is always a
 TEST_CASE("with customers verified, a per-customer limit needs a customer") {
   auto m = make_sku(10, 2);
   auto put = [&](const std::string& cart, const std::string& customer, bool login_required) {
-    actors::hold_request req{cart, customer, 1, "", login_required};
-    auto d = m.decide_hold(req, {1000, ttl, ttl}, "h-" + cart);
-    if (!d) {
-      return static_cast<int>(d.error().code());
-    }
-    if (*d) {
-      m.apply(**d);
-    }
-    return 0;
+    return hold_request(m, actors::hold_request{cart, customer, 1, "", login_required}, 1000, ttl);
   };
   CHECK(put("anon", "", true) == code(errc::login_required));
   CHECK(m.held() == 0);

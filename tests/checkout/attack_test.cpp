@@ -62,9 +62,7 @@ TEST_SUITE("attacks") {
     // unit goes back on sale.
     auto ps = start_paysim({"--slow-ms=3000"});
     node_process n1{paying_node(*ps, {"--payments.timeout=10s"})};
-    auto cfg2 = paying_node(*ps, {"--payments.timeout=10s"});
-    cfg2.cluster_with = &n1;
-    node_process n2{cfg2};
+    node_process n2{joining_node(*ps, n1, {"--payments.timeout=10s"})};
     api a{n1};
     api b{n2};
     add_product(a, "atk-1", 1000, 10);
@@ -106,9 +104,7 @@ TEST_SUITE("attacks") {
   }
 
   TEST_CASE("finding 1: a declined checkout gives the cart back; a retry pays only for it") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{};
     add_product(a, "atk-d", 500, 10);
     const auto cart = filled_cart(a, {{"atk-d", 2, 500}});
     check_error(checkout(a.store(), cart, "atk-decl", "tok_decline"), 402, "payment_declined");
@@ -126,9 +122,7 @@ TEST_SUITE("attacks") {
 
   TEST_CASE("finding 1: the gateways down gives the cart back; the key's retry needs the same "
             "lines") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{};
     add_product(a, "atk-u", 500, 10);
     const auto cart = filled_cart(a, {{"atk-u", 2, 500}});
     ps->set_down(0, true);
@@ -150,9 +144,7 @@ TEST_SUITE("attacks") {
   }
 
   TEST_CASE("finding 6: a cart has one currency, fixed by its first line; empty, none") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{};
     add_product_in(a, "atk-eur", 1000, "EUR", 5);
     add_product_in(a, "atk-usd", 500, "USD", 5);
     const auto cart = a.create_cart();

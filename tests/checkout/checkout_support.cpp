@@ -38,9 +38,30 @@ node_config paying_node(const paysim_process& ps, std::vector<std::string> more,
   return cfg;
 }
 
+node_config joining_node(const paysim_process& ps, const node_process& first,
+                         std::vector<std::string> more, std::string holds_ttl) {
+  auto cfg = paying_node(ps, std::move(more), std::move(holds_ttl));
+  cfg.cluster_with = &first;
+  return cfg;
+}
+
+paying_store::paying_store(std::vector<std::string> paysim_flags,
+                           std::vector<std::string> node_flags, std::string holds_ttl)
+    : ps(start_paysim(std::move(paysim_flags)))
+    , node(paying_node(*ps, std::move(node_flags), std::move(holds_ttl)))
+    , a(node) {}
+
 void add_product(api& a, const std::string& sku, int64_t price_cents, int64_t on_hand) {
   a.put_product({.sku = sku, .name = "Product " + sku, .price_cents = price_cents});
   a.set_stock(sku, on_hand);
+}
+
+one_product_cart stocked_cart(api& a, const std::string& sku, int64_t price_cents, int64_t on_hand,
+                              int64_t qty) {
+  add_product(a, sku, price_cents, on_hand);
+  one_product_cart out{{{sku, qty, price_cents}}, ""};
+  out.id = filled_cart(a, out.lines);
+  return out;
 }
 
 std::string filled_cart(api& a, const std::vector<line_spec>& lines) {
@@ -144,11 +165,7 @@ std::string describe(const std::vector<logged_charge>& log) {
 std::vector<stream_entry> xrange(const std::string& redis_url, const std::string& key) {
   // The product's own stream reader (persistence/redis_store.cpp, tested there), without a key
   // prefix: `key` is the whole key.
-  persistence::redis_options o;
-  o.timeout = std::chrono::seconds{2};
-  o.url = redis_url;
-  o.prefix = "";
-  auto stream = persistence::make_redis_event_stream(o);
+  auto stream = persistence::make_redis_event_stream(surge::test::redis_test_options(redis_url));
   if (!stream) {
     throw std::runtime_error("cannot reach Redis at " + redis_url + ": " +
                              caf::to_string(stream.error()));

@@ -28,6 +28,23 @@ std::unique_ptr<paysim_process> start_paysim(std::vector<std::string> extra = {}
 node_config paying_node(const paysim_process& ps, std::vector<std::string> more = {},
                         std::string holds_ttl = "600s");
 
+/// paying_node(ps, more, holds_ttl) for a node that joins `first`'s cluster.
+node_config joining_node(const paysim_process& ps, const node_process& first,
+                         std::vector<std::string> more = {}, std::string holds_ttl = "600s");
+
+/// What most checkout cases start from (`auto [ps, node, a] = paying_store{...};`): a surge-paysim
+/// started with `paysim_flags`, one node paying through it (paying_node(*ps, node_flags,
+/// holds_ttl)) and its API client. Members are made in this order and destroyed in reverse, like
+/// locals.
+struct paying_store {
+  explicit paying_store(std::vector<std::string> paysim_flags = {},
+                        std::vector<std::string> node_flags = {}, std::string holds_ttl = "600s");
+
+  std::unique_ptr<paysim_process> ps;
+  node_process node;
+  api a;
+};
+
 /// One order line as API.md writes it.
 struct line_spec {
   std::string sku;
@@ -40,6 +57,16 @@ void add_product(api& a, const std::string& sku, int64_t price_cents, int64_t on
 
 /// A new cart holding `lines` (each PUT must answer 200); returns its id.
 std::string filled_cart(api& a, const std::vector<line_spec>& lines);
+
+/// A cart of one product: the product and its lines, and the cart's id.
+struct one_product_cart {
+  std::vector<line_spec> lines;
+  std::string id;
+};
+
+/// Creates product `sku` at `price_cents` with `on_hand` stock and a new cart holding `qty` of it.
+one_product_cart stocked_cart(api& a, const std::string& sku, int64_t price_cents, int64_t on_hand,
+                              int64_t qty);
 
 /// {"payment":{"method":"card","token":<token>}}
 std::string payment_body(const std::string& token);

@@ -18,16 +18,12 @@ TEST_SUITE("crash") {
   TEST_CASE("kill -9 mid-checkout: the restarted node settles the order, one charge at most") {
     // The gateway answers tok_slow after 3 s, well within payments.timeout: the node is inside
     // the call when it dies.
-    auto ps = start_paysim({"--slow-ms=3000"});
-    node_process node{
-        paying_node(*ps, {"--payments.timeout=5s", "--orders.reconcile_interval=500ms",
-                          "--orders.settle_after=500ms"})};
-    api a{node};
+    auto [ps, node, a] = paying_store{{"--slow-ms=3000"},
+                                      {"--payments.timeout=5s", "--orders.reconcile_interval=500ms",
+                                       "--orders.settle_after=500ms"}};
     constexpr int64_t on_hand = 5;
     constexpr int64_t qty = 2;
-    add_product(a, "cr-1", 1500, on_hand);
-    const std::vector<line_spec> lines{{"cr-1", qty, 1500}};
-    const auto cart = filled_cart(a, lines);
+    const auto [lines, cart] = stocked_cart(a, "cr-1", 1500, on_hand, qty);
     const std::string key = "key-crash";
 
     response in_flight;

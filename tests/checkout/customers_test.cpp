@@ -43,8 +43,9 @@ response as(http_client& c, const std::string& token, request r) {
   return c.send(token.empty() ? std::move(r) : with_token(std::move(r), token));
 }
 
-node_config customers_node(const paysim_process& ps) {
-  return paying_node(ps, {"--auth.jwt_secret=" + secret, "--auth.jwt_issuer=" + issuer});
+/// The node flags that make it verify customer tokens.
+std::vector<std::string> customers_flags() {
+  return {"--auth.jwt_secret=" + secret, "--auth.jwt_issuer=" + issuer};
 }
 
 } // namespace
@@ -52,9 +53,7 @@ node_config customers_node(const paysim_process& ps) {
 TEST_SUITE("customers") {
 
   TEST_CASE("a customer's cart and orders are theirs alone") {
-    auto ps = start_paysim();
-    node_process node{customers_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{{}, customers_flags()};
     auto& c = a.store();
     add_product(a, "cu-1", 700, 10);
     const auto alice = token_for("alice");
@@ -87,9 +86,7 @@ TEST_SUITE("customers") {
   }
 
   TEST_CASE("a body customer_id needs that customer's token") {
-    auto ps = start_paysim();
-    node_process node{customers_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{{}, customers_flags()};
     auto& c = a.store();
     check_error(c.post("/api/v1/carts", R"({"customer_id":"alice"})"), 401, "login_required");
     check_error(as(c, token_for("bob"),
@@ -105,9 +102,7 @@ TEST_SUITE("customers") {
   }
 
   TEST_CASE("a per-customer limit needs a verified customer and counts all their carts") {
-    auto ps = start_paysim();
-    node_process node{customers_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{{}, customers_flags()};
     auto& c = a.store();
     product_spec p;
     p.sku = "cu-lim";
@@ -148,9 +143,7 @@ TEST_SUITE("customers") {
   }
 
   TEST_CASE("forged, expired and foreign tokens are 401 unauthorized") {
-    auto ps = start_paysim();
-    node_process node{customers_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{{}, customers_flags()};
     auto& c = a.store();
     const auto good = token_for("alice");
     auto made = as(c, good, json_request("POST", "/api/v1/carts", "{}"));
@@ -192,15 +185,9 @@ TEST_SUITE("customers") {
   TEST_CASE("a public key file that is not one stops the node at start") {
     node_config cfg;
     cfg.extra = {"--auth.jwt_public_key=/etc/hostname"};
-    bool started = true;
-    std::string log;
-    try {
-      node_process node{cfg};
-    } catch (const std::runtime_error& e) {
-      started = false;
-      log = e.what();
-    }
-    CHECK_FALSE(started);
+    const auto failure = start_failure(cfg);
+    CHECK(failure.has_value());
+    const auto log = failure.value_or("");
     CHECK_MESSAGE(log.find("auth.jwt_public_key") != std::string::npos, log);
   }
 

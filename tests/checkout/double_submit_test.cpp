@@ -12,12 +12,8 @@ TEST_SUITE("double_submit") {
 
   TEST_CASE("8 concurrent submits of one key: the same order for all, one charge, sold == qty") {
     // Every gateway answer takes 300 ms, so the later submits arrive while the charge is in flight.
-    auto ps = start_paysim({"--latency-ms=300"});
-    node_process node{paying_node(*ps)};
-    api a{node};
-    add_product(a, "ds-1", 450, 10);
-    const std::vector<line_spec> lines{{"ds-1", 3, 450}};
-    const auto cart = filled_cart(a, lines);
+    auto [ps, node, a] = paying_store{{"--latency-ms=300"}};
+    const auto [lines, cart] = stocked_cart(a, "ds-1", 450, 10, 3);
 
     constexpr std::size_t n = 8;
     const std::vector<request> reqs(n, checkout_request(cart, "key-double", "tok_ok"));
@@ -50,12 +46,8 @@ TEST_SUITE("double_submit") {
   TEST_CASE("two keys for one cart at once: one confirmed order, one charge, stock sold once") {
     // A client that makes a new key per click: the cart is claimed by the first checkout, so
     // the second is refused before anything is charged.
-    auto ps = start_paysim({"--latency-ms=300"});
-    node_process node{paying_node(*ps)};
-    api a{node};
-    add_product(a, "ds-2", 900, 4);
-    const std::vector<line_spec> lines{{"ds-2", 2, 900}};
-    const auto cart = filled_cart(a, lines);
+    auto [ps, node, a] = paying_store{{"--latency-ms=300"}};
+    const auto [lines, cart] = stocked_cart(a, "ds-2", 900, 4, 2);
 
     const std::vector<request> reqs{checkout_request(cart, "key-click-1", "tok_ok"),
                                     checkout_request(cart, "key-click-2", "tok_ok")};

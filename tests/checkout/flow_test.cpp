@@ -23,9 +23,7 @@ void check_one_approved(const paysim_process& ps, const std::string& key, int64_
 TEST_SUITE("flow") {
 
   TEST_CASE("tok_ok: 201 confirmed, the order reads back, held moves to sold, one charge") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{};
     add_product(a, "fl-a", 1250, 10);
     add_product(a, "fl-b", 499, 5);
     const std::vector<line_spec> lines{{"fl-a", 2, 1250}, {"fl-b", 1, 499}};
@@ -61,12 +59,8 @@ TEST_SUITE("flow") {
   }
 
   TEST_CASE("tok_decline: 402, cart and holds stay; a new key with tok_ok confirms") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
-    add_product(a, "fl-d", 700, 4);
-    const std::vector<line_spec> lines{{"fl-d", 3, 700}};
-    const auto cart = filled_cart(a, lines);
+    auto [ps, node, a] = paying_store{};
+    const auto [lines, cart] = stocked_cart(a, "fl-d", 700, 4, 3);
     const auto cart_before = json::serialize(a.cart(cart));
 
     const auto declined = checkout(a.store(), cart, "key-decline-1", "tok_decline");
@@ -99,9 +93,7 @@ TEST_SUITE("flow") {
   }
 
   TEST_CASE("a key used for another cart or token is 422 idempotency_conflict, never charged") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{};
     add_product(a, "fl-k", 300, 10);
     const std::vector<line_spec> lines1{{"fl-k", 1, 300}};
     const std::vector<line_spec> lines2{{"fl-k", 2, 300}};
@@ -134,9 +126,7 @@ TEST_SUITE("flow") {
   }
 
   TEST_CASE("refused requests: empty cart 409, no key 400, bad body 400, unknown cart 404") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
+    auto [ps, node, a] = paying_store{};
     add_product(a, "fl-e", 100, 5);
 
     const auto empty = a.create_cart();

@@ -12,14 +12,10 @@ using namespace std::chrono_literals;
 TEST_SUITE("gateways") {
 
   TEST_CASE("tok_slow beyond payments.timeout: resolved by lookup, confirmed, one charge") {
-    auto ps = start_paysim({"--slow-ms=1500"});
-    node_process node{
-        paying_node(*ps, {"--payments.timeout=300ms", "--orders.reconcile_interval=1s",
-                          "--orders.settle_after=1s"})};
-    api a{node};
-    add_product(a, "gw-s", 2500, 3);
-    const std::vector<line_spec> lines{{"gw-s", 1, 2500}};
-    const auto cart = filled_cart(a, lines);
+    auto [ps, node, a] = paying_store{
+        {"--slow-ms=1500"},
+        {"--payments.timeout=300ms", "--orders.reconcile_interval=1s", "--orders.settle_after=1s"}};
+    const auto [lines, cart] = stocked_cart(a, "gw-s", 2500, 3, 1);
 
     const auto before = wall_ms();
     const auto t0 = std::chrono::steady_clock::now();
@@ -66,12 +62,8 @@ TEST_SUITE("gateways") {
   }
 
   TEST_CASE("tok_down_first: confirmed through the second gateway, nothing approved on the first") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
-    add_product(a, "gw-d", 1999, 3);
-    const std::vector<line_spec> lines{{"gw-d", 2, 1999}};
-    const auto cart = filled_cart(a, lines);
+    auto [ps, node, a] = paying_store{};
+    const auto [lines, cart] = stocked_cart(a, "gw-d", 1999, 3, 2);
 
     const auto before = wall_ms();
     const auto r = checkout(a.store(), cart, "key-down-first", "tok_down_first");
@@ -93,12 +85,8 @@ TEST_SUITE("gateways") {
   }
 
   TEST_CASE("the first gateway in an outage: tok_ok is confirmed through the second") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps)};
-    api a{node};
-    add_product(a, "gw-o", 500, 3);
-    const std::vector<line_spec> lines{{"gw-o", 1, 500}};
-    const auto cart = filled_cart(a, lines);
+    auto [ps, node, a] = paying_store{};
+    const auto [lines, cart] = stocked_cart(a, "gw-o", 500, 3, 1);
     ps->set_down(0, true);
 
     const auto before = wall_ms();

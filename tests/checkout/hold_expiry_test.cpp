@@ -23,9 +23,7 @@ int64_t expires_of(const json::value& cart_json, const std::string& sku) {
 TEST_SUITE("hold_expiry") {
 
   TEST_CASE("holds.ttl=2s: expired or expiring holds are 409 hold_expired and never charged") {
-    auto ps = start_paysim();
-    node_process node{paying_node(*ps, {}, "2s")};
-    api a{node};
+    auto [ps, node, a] = paying_store{{}, {}, "2s"};
     add_product(a, "he-1", 800, 10);
     const auto cart_soon = filled_cart(a, {{"he-1", 1, 800}});
     const auto cart_gone = filled_cart(a, {{"he-1", 2, 800}});
@@ -68,9 +66,7 @@ TEST_SUITE("hold_expiry") {
     // payment, while line B (held later) is confirmed. The order cannot be fulfilled: it is
     // cancelled for a refund, and B's confirmed sale must go back to stock (sold = the
     // confirmed orders' lines).
-    auto ps = start_paysim({"--slow-ms=4000"});
-    node_process node{paying_node(*ps, {"--payments.timeout=10s"}, "8s")};
-    api a{node};
+    auto [ps, node, a] = paying_store{{"--slow-ms=4000"}, {"--payments.timeout=10s"}, "8s"};
     add_product(a, "he-a", 800, 5);
     add_product(a, "he-b", 900, 5);
     const auto cart = filled_cart(a, {{"he-a", 1, 800}});

@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "checkout_support.hpp"
 
@@ -205,17 +206,20 @@ TEST_SUITE("ids") {
   TEST_CASE("order ids: keyed by the database's ids.secret, the same on every node") {
     auto ps = start_paysim();
     node_process n1{paying_node(*ps)};
-    auto cfg2 = paying_node(*ps);
-    cfg2.cluster_with = &n1;
-    node_process n2{cfg2};
+    node_process n2{joining_node(*ps, n1)};
     api a{n1};
     api b{n2};
-    add_product(a, "ids-o", 100, 10);
-    const auto cart = filled_cart(a, {{"ids-o", 1, 100}});
-    const auto first = checkout(a.store(), cart, "same-key", "tok_ok");
-    REQUIRE_MESSAGE(first.status == 201, describe(first));
-    const auto order_id = str_of(parse_json(first.body), "order_id");
-    CHECK(is_hex_id(order_id, "o_"));
+    // A new cart of one "ids-o" on `at`, checked out with "same-key": its cart and order id.
+    auto first_order = [](api& at) {
+      add_product(at, "ids-o", 100, 10);
+      const auto cart = filled_cart(at, {{"ids-o", 1, 100}});
+      const auto r = checkout(at.store(), cart, "same-key", "tok_ok");
+      REQUIRE_MESSAGE(r.status == 201, describe(r));
+      const auto order_id = str_of(parse_json(r.body), "order_id");
+      CHECK(is_hex_id(order_id, "o_"));
+      return std::pair{cart, order_id};
+    };
+    const auto [cart, order_id] = first_order(a);
     // The retry through the other node meets the same order.
     const auto again = checkout(b.store(), cart, "same-key", "tok_ok");
     REQUIRE_MESSAGE(again.status == 201, describe(again));
@@ -225,12 +229,7 @@ TEST_SUITE("ids") {
     // Another database keeps another secret: the same key names another order there.
     node_process other{paying_node(*ps)};
     api c{other};
-    add_product(c, "ids-o", 100, 10);
-    const auto cart2 = filled_cart(c, {{"ids-o", 1, 100}});
-    const auto there = checkout(c.store(), cart2, "same-key", "tok_ok");
-    REQUIRE_MESSAGE(there.status == 201, describe(there));
-    const auto there_id = str_of(parse_json(there.body), "order_id");
-    CHECK(is_hex_id(there_id, "o_"));
+    const auto there_id = first_order(c).second;
     CHECK(there_id != order_id);
     CHECK(order_id_of(other, "same-key") == there_id);
     CHECK(order_id_of(n1, "same-key") == order_id);
@@ -244,15 +243,9 @@ TEST_SUITE("ids") {
     bad.cluster_with = &n1;
     bad.node_id = "wrong-secret";
     bad.extra = {"--ids.secret=another-secret-entirely-0123456789abcdef"};
-    bool started = true;
-    std::string log;
-    try {
-      node_process n2{bad};
-    } catch (const std::runtime_error& e) {
-      started = false;
-      log = e.what();
-    }
-    CHECK_FALSE(started);
+    const auto failure = start_failure(bad);
+    CHECK(failure.has_value());
+    const auto log = failure.value_or("");
     // The node's own words (the harness echoes the command line above them).
     const auto said = log.substr(std::min(log.find("start-up failed"), log.size()));
     CHECK_MESSAGE(said.find("'ids.secret'") != std::string::npos, log);

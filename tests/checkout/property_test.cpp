@@ -47,9 +47,7 @@ TEST_SUITE("property") {
         "--payments.timeout=3s", "--orders.reconcile_interval=300ms", "--orders.settle_after=1s",
         "--holds.max_lifetime=6s"};
     node_process n1{paying_node(*ps, settings, "3s")};
-    auto cfg2 = paying_node(*ps, settings, "3s");
-    cfg2.cluster_with = &n1;
-    node_process n2{cfg2};
+    node_process n2{joining_node(*ps, n1, settings, "3s")};
     api admin{n1};
     for (const auto& sku : skus) {
       add_product(admin, sku, 100 + static_cast<int64_t>(sku.back() - 'a') * 50, stock_each);

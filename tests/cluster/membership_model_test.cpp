@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include "membership_times.hpp"
 #include "surge/cluster/membership_model.hpp"
 
 using namespace std::chrono_literals;
@@ -17,15 +18,7 @@ using time_point = membership_model::time_point;
 namespace {
 
 membership_options two_shards() {
-  membership_options o;
-  o.node_id = "a";
-  o.shards = 2;
-  o.heartbeat = 1s;
-  o.lease = 10s;
-  o.max_moves = 16;
-  o.min_age = 2s;
-  o.handoff_timeout = 5s;
-  return o;
+  return surge::test::membership_options_of("a", 2, {1s, 10s, 2s, 5s});
 }
 
 member_record up(const std::string& id, const std::string& address = "h:1") {

@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include "membership_backends.hpp"
+#include "membership_times.hpp"
 #include "surge/cluster/membership.hpp"
 #include "surge/cluster/membership_driver.hpp"
 #include "surge/cluster/shard_table.hpp"
@@ -35,17 +36,10 @@ constexpr uint32_t shards = 8;
 /// Times far from each other, so that the real time a case takes on PostgreSQL (well under a
 /// second) never moves an expiry past a check.
 membership_options options_of(const std::string& id) {
-  membership_options o;
-  o.node_id = id;
+  auto o = surge::test::membership_options_of(id, shards, {2s, 20s, 10s, 30s});
   o.address = "127.0.0.1:" + std::to_string(7000 + id[0]);
   o.http_address = "127.0.0.1:8080";
   o.admin_address = "127.0.0.1:9090";
-  o.shards = shards;
-  o.heartbeat = 2s;
-  o.lease = 20s;
-  o.max_moves = 16;
-  o.min_age = 10s;
-  o.handoff_timeout = 30s;
   return o;
 }
 

@@ -28,26 +28,25 @@ TEST_CASE("defaults(): the table's defaults, as load() gives them without any so
   CHECK(d.payments_timeout == l.payments_timeout);
   CHECK(d.node_id == l.node_id);
   // The tunables that were constants in the components keep their old values.
-  CHECK(d.http_header_limit == 8192);
-  CHECK(d.http_target_limit == 2048);
-  CHECK(d.http_idle_timeout == 60s);
-  CHECK(d.http_max_connections == 100000);
-  CHECK(d.redis_timeout == 2s);
-  CHECK(d.pg_startup_wait == 30s);
-  CHECK(d.entity_call_timeout == 5s);
-  CHECK(d.carts_claim_grace == 60s);
-  CHECK(d.payments_tries == 3);
-  CHECK(d.payments_lookup_tries == 4);
-  CHECK(d.payments_backoff == 50ms);
-  CHECK(d.payments_backoff_cap == 1s);
-  CHECK(d.payments_breaker_threshold == 5);
-  CHECK(d.payments_breaker_cooldown == 5s);
-  CHECK(d.payments_refund_tries == 5);
-  CHECK(d.payments_refund_deadline == 8s);
-  CHECK(d.orders_relay_interval == 200ms);
-  CHECK(d.auth_jwt_leeway == 30s);
-  CHECK(d.auth_token_cache == 16384);
-  CHECK(d.cluster_leave_timeout == 15s);
+  const std::pair<std::chrono::milliseconds, std::chrono::milliseconds> durations[] = {
+      {d.http_idle_timeout, 60s},       {d.redis_timeout, 2s},
+      {d.pg_startup_wait, 30s},         {d.entity_call_timeout, 5s},
+      {d.carts_claim_grace, 60s},       {d.payments_backoff, 50ms},
+      {d.payments_backoff_cap, 1s},     {d.payments_breaker_cooldown, 5s},
+      {d.payments_refund_deadline, 8s}, {d.orders_relay_interval, 200ms},
+      {d.auth_jwt_leeway, 30s},         {d.cluster_leave_timeout, 15s},
+  };
+  for (const auto& [got, want] : durations) {
+    CHECK(got == want);
+  }
+  const std::pair<int64_t, int64_t> counts[] = {
+      {d.http_header_limit, 8192},  {d.http_target_limit, 2048},  {d.http_max_connections, 100000},
+      {d.payments_tries, 3},        {d.payments_lookup_tries, 4}, {d.payments_breaker_threshold, 5},
+      {d.payments_refund_tries, 5}, {d.auth_token_cache, 16384},
+  };
+  for (const auto& [got, want] : counts) {
+    CHECK(got == want);
+  }
 }
 
 TEST_CASE("the new settings are bounded and read like any other") {

@@ -1,12 +1,12 @@
 #include "surge/config/settings.hpp"
 
-#include <atomic>
-#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <doctest/doctest.h>
 #include <unistd.h>
+
+#include "temp_path.hpp"
 
 using namespace surge::config;
 using namespace std::chrono_literals;
@@ -16,26 +16,12 @@ namespace {
 /// A config file in the temp directory, removed on destruction.
 class temp_file {
  public:
-  explicit temp_file(const std::string& content) {
-    static std::atomic<int> counter{0};
-    path_ =
-        (std::filesystem::temp_directory_path() / ("surge-config-test-" + std::to_string(getpid()) +
-                                                   "-" + std::to_string(counter++) + ".conf"))
-            .string();
-    std::ofstream out(path_);
-    out << content;
-  }
-  ~temp_file() {
-    std::error_code ec;
-    std::filesystem::remove(path_, ec);
-  }
-  temp_file(const temp_file&) = delete;
-  temp_file& operator=(const temp_file&) = delete;
+  explicit temp_file(const std::string& content) { std::ofstream{path()} << content; }
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return where_.path(); }
 
  private:
-  std::string path_;
+  surge::test::temp_path where_{"surge-config-test", ".conf"};
 };
 
 node_options load_ok(const std::vector<std::string>& args, const environment& env = {}) {
@@ -256,18 +242,13 @@ TEST_CASE("admin.allowed_origins: a comma list of exact origins") {
 
 TEST_CASE("parse_duration") {
   std::chrono::milliseconds d{0};
-  CHECK(parse_duration("250ms", d));
-  CHECK(d == 250ms);
-  CHECK(parse_duration("30s", d));
-  CHECK(d == 30s);
-  CHECK(parse_duration("10m", d));
-  CHECK(d == 10min);
-  CHECK(parse_duration("1h", d));
-  CHECK(d == 1h);
-  CHECK(parse_duration("2d", d));
-  CHECK(d == 48h);
-  CHECK(parse_duration("45", d));
-  CHECK(d == 45s);
+  const std::pair<const char*, std::chrono::milliseconds> good[] = {
+      {"250ms", 250ms}, {"30s", 30s}, {"10m", 10min}, {"1h", 1h}, {"2d", 48h}, {"45", 45s}};
+  for (const auto& [text, want] : good) {
+    CAPTURE(text);
+    CHECK(parse_duration(text, d));
+    CHECK(d == want);
+  }
   d = 7ms;
   for (const char* bad : {"", "5x", "-1s", "1.5s", "s", " 5s", "5s ", "5 s", "+5s",
                           "99999999999999999999s", "9223372036854775807d"}) {

@@ -13,6 +13,20 @@
 
 namespace surge::fakes {
 
+/// What a call on a connection whose health is `healthy` meets when its server is `down`:
+/// errc::unavailable when it is broken, or when the server is down (which breaks it; the error
+/// says `down_message`); nothing otherwise.
+inline caf::error check_connection(bool& healthy, bool down, const char* down_message) {
+  if (!healthy) {
+    return persistence::make_error(persistence::errc::unavailable, "connection is broken");
+  }
+  if (down) {
+    healthy = false;
+    return persistence::make_error(persistence::errc::unavailable, down_message);
+  }
+  return caf::none;
+}
+
 /// Base of a fake server's shared state: the mutex that guards that state, whether the server is
 /// down, and the faults its next writes meet. Thread-safe.
 class fake_server {
@@ -56,14 +70,7 @@ class fake_server {
   /// What a call on a connection whose health is `healthy` meets: errc::unavailable when it is
   /// broken, or when the server is down (which breaks it). REQUIRES: mtx_ held.
   caf::error check_connection_locked(bool& healthy) const {
-    if (!healthy) {
-      return persistence::make_error(persistence::errc::unavailable, "connection is broken");
-    }
-    if (down_) {
-      healthy = false;
-      return persistence::make_error(persistence::errc::unavailable, "the server is down");
-    }
-    return caf::none;
+    return check_connection(healthy, down_, "the server is down");
   }
 
   mutable std::mutex mtx_;

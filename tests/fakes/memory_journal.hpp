@@ -154,26 +154,12 @@ class memory_journal final : public persistence::journal {
 
   caf::expected<std::optional<persistence::snapshot>>
   load_snapshot(const std::string& stream) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_down_locked()) {
-      return err;
-    }
-    if (auto i = state_->snapshots_.find(stream); i != state_->snapshots_.end()) {
-      return std::optional<persistence::snapshot>{i->second};
-    }
-    return std::optional<persistence::snapshot>{};
+    return load_entry(state_->snapshots_, stream);
   }
 
   caf::expected<std::optional<persistence::product_record>>
   load_product(const std::string& sku) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_down_locked()) {
-      return err;
-    }
-    if (auto i = state_->products_.find(sku); i != state_->products_.end()) {
-      return std::optional<persistence::product_record>{i->second};
-    }
-    return std::optional<persistence::product_record>{};
+    return load_entry(state_->products_, sku);
   }
 
   caf::expected<std::vector<std::string>> skus_holding(std::size_t limit) override {
@@ -197,6 +183,21 @@ class memory_journal final : public persistence::journal {
       return persistence::make_error(code, "commit outcome unknown (injected)");
     }
     return persistence::make_error(code, "injected fault");
+  }
+
+  /// The entry `key` of `table`, one of the state's maps (taking its mutex); nothing when there
+  /// is none.
+  template <class Map>
+  caf::expected<std::optional<typename Map::mapped_type>> load_entry(const Map& table,
+                                                                     const std::string& key) {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_down_locked()) {
+      return err;
+    }
+    if (auto i = table.find(key); i != table.end()) {
+      return std::optional<typename Map::mapped_type>{i->second};
+    }
+    return std::optional<typename Map::mapped_type>{};
   }
 
   /// REQUIRES: state_->mtx_ held.

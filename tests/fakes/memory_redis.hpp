@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "fake_server.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/journal.hpp"
 
@@ -40,8 +41,7 @@ class memory_redis_state {
   }
 
  private:
-  friend class memory_snapshot_cache;
-  friend class memory_cart_store;
+  friend class memory_redis_connection;
 
   struct value {
     std::string bytes;
@@ -80,14 +80,36 @@ class memory_redis_connection {
  protected:
   /// REQUIRES: state mutex held.
   caf::error check_locked(bool down) {
-    if (!healthy_) {
-      return persistence::make_error(persistence::errc::unavailable, "connection is broken");
+    return check_connection(healthy_, down, "memory redis is down");
+  }
+
+  /// SET prefix_ + `key` to `bytes`, expiring `ttl` from now on the state's clock (never without
+  /// one).
+  caf::error write(const std::string& key, std::string bytes,
+                   std::optional<std::chrono::seconds> ttl) {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_locked(state_->down_)) {
+      return err;
     }
-    if (down) {
-      healthy_ = false;
-      return persistence::make_error(persistence::errc::unavailable, "memory redis is down");
+    std::optional<memory_redis_state::clock::time_point> expires;
+    if (ttl) {
+      expires = state_->now_locked() + *ttl;
     }
+    state_->values_[prefix_ + key] = {std::move(bytes), expires};
     return caf::none;
+  }
+
+  /// GET prefix_ + `key`: its bytes, or nothing when it is absent or expired.
+  caf::expected<std::optional<std::string>> read(const std::string& key) {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    if (auto err = check_locked(state_->down_)) {
+      return err;
+    }
+    const auto* v = state_->find_locked(prefix_ + key);
+    if (v == nullptr) {
+      return std::optional<std::string>{};
+    }
+    return std::optional<std::string>{v->bytes};
   }
 
   const std::shared_ptr<memory_redis_state> state_;
@@ -106,34 +128,29 @@ class memory_snapshot_cache final : public persistence::snapshot_cache,
   bool healthy() const override { return healthy_; }
 
   caf::error put(const persistence::snapshot& snap) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked(state_->down_)) {
-      return err;
-    }
     std::string bytes(8, '\0');
     for (int i = 0; i < 8; ++i) {
       bytes[i] = static_cast<char>((snap.seq >> (8 * (7 - i))) & 0xff);
     }
     bytes += snap.payload;
-    state_->values_[prefix_ + "snap:" + snap.stream] = {std::move(bytes), std::nullopt};
-    return caf::none;
+    return write("snap:" + snap.stream, std::move(bytes), std::nullopt);
   }
 
   caf::expected<std::optional<persistence::snapshot>> get(const std::string& stream) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked(state_->down_)) {
-      return err;
+    auto stored = read("snap:" + stream);
+    if (!stored) {
+      return stored.error();
     }
-    const auto* v = state_->find_locked(prefix_ + "snap:" + stream);
-    if (v == nullptr) {
+    if (!*stored) {
       return std::optional<persistence::snapshot>{};
     }
+    const auto& bytes = **stored;
     uint64_t seq = 0;
     for (std::size_t i = 0; i < 8; ++i) {
-      seq = (seq << 8) | static_cast<unsigned char>(v->bytes[i]);
+      seq = (seq << 8) | static_cast<unsigned char>(bytes[i]);
     }
     return std::optional<persistence::snapshot>{
-        persistence::snapshot{stream, seq, v->bytes.substr(8)}};
+        persistence::snapshot{stream, seq, bytes.substr(8)}};
   }
 };
 
@@ -151,24 +168,11 @@ class memory_cart_store final : public persistence::cart_store, private memory_r
     if (ttl.count() <= 0) {
       return persistence::make_error(persistence::errc::invalid, "cart TTL must be positive");
     }
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked(state_->down_)) {
-      return err;
-    }
-    state_->values_[prefix_ + "cart:" + cart_id] = {payload, state_->now_locked() + ttl};
-    return caf::none;
+    return write("cart:" + cart_id, payload, ttl);
   }
 
   caf::expected<std::optional<std::string>> get(const std::string& cart_id) override {
-    std::lock_guard<std::mutex> guard{state_->mtx_};
-    if (auto err = check_locked(state_->down_)) {
-      return err;
-    }
-    const auto* v = state_->find_locked(prefix_ + "cart:" + cart_id);
-    if (v == nullptr) {
-      return std::optional<std::string>{};
-    }
-    return std::optional<std::string>{v->bytes};
+    return read("cart:" + cart_id);
   }
 };
 

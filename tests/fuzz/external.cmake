@@ -22,27 +22,20 @@ else()
     BUILD_ALWAYS ON
   )
 
-  # libFuzzer adds what it finds to its first corpus directory: run on a copy, never on the
-  # checked-in seeds.
-  set(SURGE_FUZZ_CORPUS ${CMAKE_BINARY_DIR}/fuzz-corpus/fuzz_request)
-  file(MAKE_DIRECTORY ${SURGE_FUZZ_CORPUS})
-  file(GLOB SURGE_FUZZ_SEEDS ${CMAKE_CURRENT_LIST_DIR}/corpus/*)
-  file(COPY ${SURGE_FUZZ_SEEDS} DESTINATION ${SURGE_FUZZ_CORPUS})
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${SURGE_FUZZ_SEEDS})
+  # libFuzzer adds what it finds to its first corpus directory: each target runs on a copy of
+  # its seeds, never on the checked-in ones.
+  set(surge_fuzz_targets fuzz_request fuzz_token)
+  set(surge_fuzz_seed_dirs corpus corpus_token)
+  foreach(target seed_dir IN ZIP_LISTS surge_fuzz_targets surge_fuzz_seed_dirs)
+    set(corpus ${CMAKE_BINARY_DIR}/fuzz-corpus/${target})
+    file(MAKE_DIRECTORY ${corpus})
+    file(GLOB seeds ${CMAKE_CURRENT_LIST_DIR}/${seed_dir}/*)
+    file(COPY ${seeds} DESTINATION ${corpus})
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${seeds})
 
-  add_test(NAME fuzz_request
-    COMMAND ${SURGE_FUZZ_BUILD_DIR}/tests/fuzz/fuzz_request
-            -max_total_time=20 -rss_limit_mb=2048 ${SURGE_FUZZ_CORPUS})
-  set_tests_properties(fuzz_request PROPERTIES LABELS fuzz TIMEOUT 120)
-
-  set(SURGE_FUZZ_TOKEN_CORPUS ${CMAKE_BINARY_DIR}/fuzz-corpus/fuzz_token)
-  file(MAKE_DIRECTORY ${SURGE_FUZZ_TOKEN_CORPUS})
-  file(GLOB SURGE_FUZZ_TOKEN_SEEDS ${CMAKE_CURRENT_LIST_DIR}/corpus_token/*)
-  file(COPY ${SURGE_FUZZ_TOKEN_SEEDS} DESTINATION ${SURGE_FUZZ_TOKEN_CORPUS})
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${SURGE_FUZZ_TOKEN_SEEDS})
-
-  add_test(NAME fuzz_token
-    COMMAND ${SURGE_FUZZ_BUILD_DIR}/tests/fuzz/fuzz_token
-            -max_total_time=20 -rss_limit_mb=2048 ${SURGE_FUZZ_TOKEN_CORPUS})
-  set_tests_properties(fuzz_token PROPERTIES LABELS fuzz TIMEOUT 120)
+    add_test(NAME ${target}
+      COMMAND ${SURGE_FUZZ_BUILD_DIR}/tests/fuzz/${target}
+              -max_total_time=20 -rss_limit_mb=2048 ${corpus})
+    set_tests_properties(${target} PROPERTIES LABELS fuzz TIMEOUT 120)
+  endforeach()
 endif()

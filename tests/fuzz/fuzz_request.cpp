@@ -14,6 +14,7 @@
 #include <string_view>
 #include <variant>
 
+#include "fuzz_check.hpp"
 #include "listener_options.hpp"
 #include "surge/net/address.hpp"
 #include "surge/net/json.hpp"
@@ -26,12 +27,7 @@ namespace json = surge::net::json;
 
 namespace {
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_request: check failed: %s\n", what);
-    std::abort();
-  }
-}
+constexpr surge::fuzz::checker check{"fuzz_request"};
 
 /// An error body must be API.md's error shape.
 void check_error_body(const net::http_response& r) {

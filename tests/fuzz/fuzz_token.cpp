@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "base64url.hpp"
+#include "fuzz_check.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/json.hpp"
 
@@ -28,12 +29,7 @@ namespace json = surge::net::json;
 
 namespace {
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_token: check failed: %s\n", what);
-    std::abort();
-  }
-}
+constexpr surge::fuzz::checker check{"fuzz_token"};
 
 const std::string secret = "fuzz-secret-0123456789abcdef-0123456789"; // not a real secret
 const std::chrono::system_clock::time_point now{std::chrono::seconds{1'800'000'000}};

@@ -88,18 +88,14 @@ TEST_SUITE("admin_token") {
   TEST_CASE("admin writes need Content-Type application/json: 415 otherwise, nothing changes") {
     node_process node{node_config{.admin_token = "secret"}};
     api a{node};
-    a.put_product({.sku = "ct-1", .name = "Typed", .price_cents = 300});
-    a.set_stock("ct-1", 5);
+    a.add_product({.sku = "ct-1", .name = "Typed", .price_cents = 300}, 5);
     http_client admin{node.admin_port()};
     admin.set_bearer("secret");
 
     auto with_type = [](std::string method, std::string target, std::string body,
                         std::vector<std::string> types) {
-      request r{std::move(method), std::move(target), std::move(body), {}};
-      for (auto& t : types) {
-        r.headers.emplace_back("Content-Type", std::move(t));
-      }
-      return r;
+      return with_headers(request{std::move(method), std::move(target), std::move(body), {}},
+                          "Content-Type", std::move(types));
     };
     const std::vector<std::vector<std::string>> refused{
         {"text/plain"},
@@ -165,8 +161,7 @@ TEST_SUITE("admin_token") {
         .admin_token = "secret",
         .extra = {"--admin.allowed_origins=https://ops.example.com, HTTP://Console.Example:8443"}}};
     api a{node};
-    a.put_product({.sku = "or-1", .name = "Origin", .price_cents = 300});
-    a.set_stock("or-1", 5);
+    a.add_product({.sku = "or-1", .name = "Origin", .price_cents = 300}, 5);
     http_client admin{node.admin_port()};
     admin.set_bearer("secret");
     const std::string own = "127.0.0.1:" + std::to_string(node.admin_port()); // the Host it sends
@@ -174,13 +169,10 @@ TEST_SUITE("admin_token") {
     // `method` `target` with one Origin header per entry of `origins`.
     auto from = [](std::vector<std::string> origins, std::string method, std::string target,
                    std::string body) {
-      auto r = method == "GET"
-                   ? request{"GET", std::move(target), {}, {}}
-                   : json_request(std::move(method), std::move(target), std::move(body));
-      for (auto& o : origins) {
-        r.headers.emplace_back("Origin", std::move(o));
-      }
-      return r;
+      return with_headers(method == "GET"
+                              ? request{"GET", std::move(target), {}, {}}
+                              : json_request(std::move(method), std::move(target), std::move(body)),
+                          "Origin", std::move(origins));
     };
     const std::vector<std::vector<std::string>> foreign{
         {"https://evil.example"},
@@ -250,8 +242,7 @@ TEST_SUITE("admin_token") {
     // which a page's fetch() can send without a CORS preflight.
     node_process node;
     api a{node};
-    a.put_product({.sku = "op-1", .name = "Open", .price_cents = 300});
-    a.set_stock("op-1", 5);
+    a.add_product({.sku = "op-1", .name = "Open", .price_cents = 300}, 5);
     http_client admin{node.admin_port()};
     // What fetch("http://127.0.0.1:9090/...", {method: "POST", mode: "no-cors", body}) sends.
     check_error(admin.send(request{"POST",

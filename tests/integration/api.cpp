@@ -176,6 +176,11 @@ json::value api::set_stock(const std::string& sku, int64_t on_hand) {
   return parse_json(r.body);
 }
 
+json::value api::add_product(const product_spec& p, int64_t on_hand) {
+  put_product(p);
+  return set_stock(p.sku, on_hand);
+}
+
 json::value api::stock(const std::string& sku) {
   auto r = admin_.get("/admin/v1/products/" + sku + "/stock");
   REQUIRE_MESSAGE(r.status == 200, "GET stock " << sku << ": " << describe(r));
@@ -210,6 +215,14 @@ std::vector<std::string> api::create_carts(std::size_t n) {
   }
   REQUIRE_MESSAGE(distinct.size() == n, "cart ids are not distinct");
   return ids;
+}
+
+std::vector<response> api::get_carts(const std::vector<std::string>& cart_ids) {
+  std::vector<request> gets;
+  for (const auto& id : cart_ids) {
+    gets.push_back(request{"GET", "/api/v1/carts/" + id, {}, {}});
+  }
+  return send_all(store_.port(), gets);
 }
 
 json::value api::cart(const std::string& cart_id) {

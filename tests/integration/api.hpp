@@ -71,6 +71,8 @@ class api {
   json::value put_product(const product_spec& p);
   /// POST /admin/v1/products/{sku}/stock {"set":n}; REQUIREs 200 and returns the stock.
   json::value set_stock(const std::string& sku, int64_t on_hand);
+  /// put_product(p), then set_stock(p.sku, on_hand); returns the stock.
+  json::value add_product(const product_spec& p, int64_t on_hand);
   /// GET /admin/v1/products/{sku}/stock; REQUIREs 200.
   json::value stock(const std::string& sku);
   /// GET /api/v1/products/{sku}; REQUIREs 200.
@@ -79,6 +81,8 @@ class api {
   std::string create_cart(const std::string& customer_id = {});
   /// `n` carts created concurrently; REQUIREs all 201 and distinct ids.
   std::vector<std::string> create_carts(std::size_t n);
+  /// GET /api/v1/carts/{id} of every id, concurrently (send_all); the responses in that order.
+  std::vector<response> get_carts(const std::vector<std::string>& cart_ids);
   /// GET /api/v1/carts/{id}; REQUIREs 200.
   json::value cart(const std::string& cart_id);
   /// PUT /api/v1/carts/{id}/items/{sku} {"qty":qty}.

@@ -114,8 +114,7 @@ TEST_SUITE("bad_input") {
     const std::string token = "s3cret-token";
     node_process node{node_config{.admin_token = token}};
     api a{node};
-    a.put_product({.sku = "bi-1", .name = "Bad Input", .price_cents = 250});
-    a.set_stock("bi-1", 10);
+    a.add_product({.sku = "bi-1", .name = "Bad Input", .price_cents = 250}, 10);
     const auto cart = a.create_cart("bob");
     const auto holder = a.create_cart();
     REQUIRE(a.put_item(holder, "bi-1", 3).status == 200);

@@ -27,10 +27,8 @@ TEST_SUITE("cart") {
   TEST_CASE("cart lines: grow, shrink, remove, delete, 409 leaves the cart as it was") {
     node_process node;
     api a{node};
-    a.put_product({.sku = "mug", .name = "Mug", .category = "kitchen", .price_cents = 1250});
-    a.set_stock("mug", 10);
-    a.put_product({.sku = "rare", .name = "Rare", .price_cents = 99900});
-    a.set_stock("rare", 1);
+    a.add_product({.sku = "mug", .name = "Mug", .category = "kitchen", .price_cents = 1250}, 10);
+    a.add_product({.sku = "rare", .name = "Rare", .price_cents = 99900}, 1);
 
     // A new cart: 201 with exactly the fields of API.md and no items.
     auto created = a.store().post("/api/v1/carts", R"({"customer_id":"alice"})");
@@ -149,8 +147,8 @@ TEST_SUITE("cart") {
   TEST_CASE("per_customer_limit spans every cart of one customer_id") {
     node_process node;
     api a{node};
-    a.put_product({.sku = "lim", .name = "Limited", .price_cents = 500, .per_customer_limit = 2});
-    a.set_stock("lim", 100);
+    a.add_product({.sku = "lim", .name = "Limited", .price_cents = 500, .per_customer_limit = 2},
+                  100);
     CHECK(int_of(a.product("lim"), "per_customer_limit") == 2);
 
     const auto c1 = a.create_cart("cust-7");
@@ -190,8 +188,7 @@ TEST_SUITE("cart") {
     for (int i = 0; i < skus; ++i) {
       const auto sku = "cc-" + std::to_string(i);
       price[sku] = 100 + i;
-      a.put_product({.sku = sku, .name = sku, .price_cents = price[sku]});
-      a.set_stock(sku, 1000);
+      a.add_product({.sku = sku, .name = sku, .price_cents = price[sku]}, 1000);
     }
     const auto cart = a.create_cart("racer");
 

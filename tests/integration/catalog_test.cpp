@@ -140,11 +140,9 @@ TEST_SUITE("catalog") {
     }
 
     SUBCASE("product page: ETag, Cache-Control, 304 on If-None-Match, escaped HTML") {
-      a.put_product({.sku = "page",
-                     .name = "Salt & <b>Pepper</b>",
-                     .category = "spice",
-                     .price_cents = 1999});
-      a.set_stock("page", 3);
+      a.add_product(
+          {.sku = "page", .name = "Salt & <b>Pepper</b>", .category = "spice", .price_cents = 1999},
+          3);
       auto r = a.store().get("/p/page");
       REQUIRE_MESSAGE(r.status == 200, describe(r));
       CHECK(r.header("content-type").find("text/html") == 0);

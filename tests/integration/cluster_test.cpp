@@ -321,8 +321,7 @@ std::map<std::string, std::string> skus_per_owner(api& a, const std::string& pre
   std::map<std::string, std::size_t> have;
   for (int i = 0; i < 200; ++i) {
     const auto sku = prefix + "-" + std::to_string(i);
-    a.put_product({.sku = sku, .name = sku});
-    a.set_stock(sku, units);
+    a.add_product({.sku = sku, .name = sku}, units);
     const auto owner = owner_of(a, sku);
     if (have[owner] < per_node) {
       ++have[owner];

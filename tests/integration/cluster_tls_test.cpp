@@ -33,6 +33,7 @@
 
 #include "api.hpp"
 #include "run_program.hpp"
+#include "temp_path.hpp"
 
 namespace surge::itest {
 
@@ -44,24 +45,12 @@ using steady = std::chrono::steady_clock;
 /// A fresh directory under the temp directory, removed with everything in it on destruction.
 class temp_dir {
  public:
-  temp_dir() {
-    static std::atomic<int> n{0};
-    path_ = (std::filesystem::temp_directory_path() /
-             ("surge-cluster-tls-" + std::to_string(::getpid()) + "-" + std::to_string(++n)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
+  temp_dir() { std::filesystem::create_directories(path()); }
+
+  const std::string& path() const { return where_.path(); }
 
  private:
-  std::string path_;
+  surge::test::temp_path where_{"surge-cluster-tls"};
 };
 
 /// scripts/cluster-certs.sh DIR NODE...: a CA in DIR/ca.pem (made once per DIR) and, per node,

@@ -24,11 +24,11 @@ struct burst_result {
   std::map<std::string, std::string> acked; ///< cart id -> hold id of every 200
 };
 
-/// PUT {"qty":1} of `sku` into every cart at once; `on_ok(n)` runs on an I/O thread with the
-/// number of 200s seen so far, as each one arrives.
-template <class OnOk>
+/// PUT {"qty":1} of `sku` into every cart at once; `signal()` runs on an I/O thread the moment
+/// the `at`-th 200 arrives (e.g. node_process::signal_kill: the node dies mid-burst).
+template <class Signal>
 burst_result burst(api& a, const std::vector<std::string>& carts, const std::string& sku,
-                   OnOk on_ok) {
+                   std::size_t at, Signal signal) {
   std::vector<request> puts;
   for (const auto& id : carts) {
     puts.push_back(json_request("PUT", "/api/v1/carts/" + id + "/items/" + sku, R"({"qty":1})"));
@@ -36,8 +36,8 @@ burst_result burst(api& a, const std::vector<std::string>& carts, const std::str
   std::atomic<std::size_t> ok{0};
   burst_result out;
   out.responses = send_all(a.store_port(), puts, [&](std::size_t, const response& r) {
-    if (r.status == 200) {
-      on_ok(ok.fetch_add(1) + 1);
+    if (r.status == 200 && ok.fetch_add(1) + 1 == at) {
+      signal();
     }
   });
   for (std::size_t i = 0; i < carts.size(); ++i) {
@@ -56,11 +56,7 @@ burst_result burst(api& a, const std::vector<std::string>& carts, const std::str
 /// carts of `carts` have a line for `sku` at all.
 std::size_t check_acked(api& a, const std::vector<std::string>& carts, const std::string& sku,
                         const std::map<std::string, std::string>& acked) {
-  std::vector<request> gets;
-  for (const auto& id : carts) {
-    gets.push_back(request{"GET", "/api/v1/carts/" + id, {}, {}});
-  }
-  const auto back = send_all(a.store_port(), gets);
+  const auto back = a.get_carts(carts);
   std::size_t with_line = 0;
   std::size_t lost = 0;
   for (std::size_t i = 0; i < carts.size(); ++i) {
@@ -91,16 +87,11 @@ TEST_SUITE("durability") {
     constexpr std::size_t n = 300;
     node_process node;
     api a{node};
-    a.put_product({.sku = "dur-a", .name = "Durable A", .price_cents = 700});
-    a.set_stock("dur-a", 1000);
+    a.add_product({.sku = "dur-a", .name = "Durable A", .price_cents = 700}, 1000);
     const auto carts = a.create_carts(n);
 
     // kill -9 from the I/O thread the moment the last 200 arrives.
-    auto b = burst(a, carts, "dur-a", [&](std::size_t ok) {
-      if (ok == n) {
-        node.signal_kill();
-      }
-    });
+    auto b = burst(a, carts, "dur-a", n, [&] { node.signal_kill(); });
     node.kill9();
     REQUIRE(b.acked.size() == n);
 
@@ -121,15 +112,10 @@ TEST_SUITE("durability") {
     constexpr std::size_t kill_at = 150;
     node_process node;
     api a{node};
-    a.put_product({.sku = "dur-b", .name = "Durable B", .price_cents = 700});
-    a.set_stock("dur-b", 1000);
+    a.add_product({.sku = "dur-b", .name = "Durable B", .price_cents = 700}, 1000);
     const auto carts = a.create_carts(n);
 
-    auto b = burst(a, carts, "dur-b", [&](std::size_t ok) {
-      if (ok == kill_at) {
-        node.signal_kill();
-      }
-    });
+    auto b = burst(a, carts, "dur-b", kill_at, [&] { node.signal_kill(); });
     node.kill9();
     REQUIRE(b.acked.size() >= kill_at);
     MESSAGE(b.acked.size() << " of " << n << " PUTs acknowledged before the kill");
@@ -155,17 +141,12 @@ TEST_SUITE("durability") {
     constexpr std::size_t n = 200;
     node_process node;
     api a{node};
-    a.put_product({.sku = "dur-c", .name = "Durable C", .price_cents = 700});
-    a.set_stock("dur-c", 500);
+    a.add_product({.sku = "dur-c", .name = "Durable C", .price_cents = 700}, 500);
     a.put_product({.sku = "dur-d", .name = "Durable D", .price_cents = 100});
     const auto carts = a.create_carts(n);
 
     // SIGTERM the moment the last 200 arrives: a graceful stop.
-    auto b = burst(a, carts, "dur-c", [&](std::size_t ok) {
-      if (ok == n) {
-        node.signal_term();
-      }
-    });
+    auto b = burst(a, carts, "dur-c", n, [&] { node.signal_term(); });
     node.stop();
     REQUIRE(b.acked.size() == n);
     node.start();
@@ -187,11 +168,7 @@ TEST_SUITE("durability") {
 
     // SIGTERM in the middle of a burst: what was acknowledged is kept.
     const auto more = a.create_carts(n);
-    auto b2 = burst(a, more, "dur-c", [&](std::size_t ok) {
-      if (ok == n / 4) {
-        node.signal_term();
-      }
-    });
+    auto b2 = burst(a, more, "dur-c", n / 4, [&] { node.signal_term(); });
     node.stop();
     CHECK(b2.acked.size() >= n / 4);
     for (const auto& r : b2.responses) {
@@ -211,9 +188,8 @@ TEST_SUITE("durability") {
       CAPTURE(every);
       node_process node{node_config{.extra = {std::string{"--sku.snapshot_every="} + every}}};
       api a{node};
-      a.put_product(
-          {.sku = "snap", .name = "Snapshots", .price_cents = 321, .per_customer_limit = 9});
-      a.set_stock("snap", 50);
+      a.add_product(
+          {.sku = "snap", .name = "Snapshots", .price_cents = 321, .per_customer_limit = 9}, 50);
       std::vector<std::string> carts;
       for (int i = 0; i < 12; ++i) {
         carts.push_back(a.create_cart("snap-customer-" + std::to_string(i % 5)));
@@ -278,8 +254,7 @@ TEST_SUITE("durability") {
     // 200 with that hold before it is durable: after kill -9 an acknowledged hold must be there.
     node_process node;
     api a{node};
-    a.put_product({.sku = "rep", .name = "Repeated", .price_cents = 700});
-    a.set_stock("rep", 10);
+    a.add_product({.sku = "rep", .name = "Repeated", .price_cents = 700}, 10);
     const auto cart = a.create_cart();
     const std::string item = "/api/v1/carts/" + cart + "/items/rep";
 

@@ -54,8 +54,7 @@ TEST_SUITE("hold_expiry") {
   TEST_CASE("a hold returns its stock after holds.ttl") {
     node_process node{node_config{.holds_ttl = "2s"}};
     api a{node};
-    a.put_product({.sku = "exp-1", .name = "Expiring", .price_cents = 300});
-    a.set_stock("exp-1", 5);
+    a.add_product({.sku = "exp-1", .name = "Expiring", .price_cents = 300}, 5);
     const auto cart = a.create_cart();
 
     const auto expires = hold(a, cart, "exp-1", 2);
@@ -78,10 +77,8 @@ TEST_SUITE("hold_expiry") {
   TEST_CASE("a hold whose TTL passes while the node is down is gone right after activation") {
     node_process node{node_config{.holds_ttl = "2s"}};
     api a{node};
-    a.put_product({.sku = "exp-2", .name = "Expiring 2", .price_cents = 300});
-    a.set_stock("exp-2", 5);
-    a.put_product({.sku = "exp-3", .name = "Expiring 3", .price_cents = 300});
-    a.set_stock("exp-3", 5);
+    a.add_product({.sku = "exp-2", .name = "Expiring 2", .price_cents = 300}, 5);
+    a.add_product({.sku = "exp-3", .name = "Expiring 3", .price_cents = 300}, 5);
     const auto cart = a.create_cart();
 
     const auto expires = hold(a, cart, "exp-2", 3);
@@ -113,8 +110,8 @@ TEST_SUITE("hold_expiry") {
   TEST_CASE("a hold on a SKU nobody asks for after a restart is released anyway (sweeper)") {
     node_process node{node_config{.holds_ttl = "2s"}};
     api a{node};
-    a.put_product({.sku = "exp-4", .name = "Expiring 4", .category = "sweep", .price_cents = 300});
-    a.set_stock("exp-4", 5);
+    a.add_product({.sku = "exp-4", .name = "Expiring 4", .category = "sweep", .price_cents = 300},
+                  5);
     const auto cart = a.create_cart();
     const auto expires = hold(a, cart, "exp-4", 2);
     node.kill9(); // the SKU actor is gone with its timer; its hold is in the journal

@@ -63,11 +63,7 @@ TEST_SUITE("hot_sku") {
     CHECK(holds.size() == won.size());
 
     // Read every cart back (concurrently): winners have exactly their line, losers none.
-    std::vector<request> gets;
-    for (const auto& id : carts) {
-      gets.push_back(request{"GET", "/api/v1/carts/" + id, {}, {}});
-    }
-    const auto back = send_all(a.store_port(), gets);
+    const auto back = a.get_carts(carts);
     std::size_t with_line = 0;
     std::size_t mismatched = 0;
     for (std::size_t i = 0; i < back.size(); ++i) {

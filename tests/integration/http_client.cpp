@@ -97,6 +97,13 @@ std::string response::header(const std::string& lower_case_name) const {
   return it == headers.end() ? std::string{} : it->second;
 }
 
+request with_headers(request r, const std::string& name, std::vector<std::string> values) {
+  for (auto& v : values) {
+    r.headers.emplace_back(name, std::move(v));
+  }
+  return r;
+}
+
 request json_request(std::string method, std::string target, std::string body) {
   return request{std::move(method),
                  std::move(target),

@@ -36,6 +36,9 @@ struct response {
 /// `method` `target` with a JSON body (Content-Type: application/json).
 request json_request(std::string method, std::string target, std::string body);
 
+/// `r` with one more header `name` per entry of `values`, in their order.
+request with_headers(request r, const std::string& name, std::vector<std::string> values);
+
 /// A blocking client for one port of 127.0.0.1 that keeps its connection between requests (and
 /// reconnects once when a kept connection turns out closed). A request that does not complete
 /// within `timeout` closes the connection and returns a response with `error` set.

@@ -91,8 +91,7 @@ TEST_SUITE("limits") {
     node_process node{
         node_config{.extra = {"--limits.ip_rate=1", "--limits.ip_burst=3"}, .limits = true}};
     api a{node};
-    a.put_product({.sku = "lim-1", .name = "Limited", .price_cents = 100});
-    a.set_stock("lim-1", 1000);
+    a.add_product({.sku = "lim-1", .name = "Limited", .price_cents = 100}, 1000);
     http_client store{node.http_port()};
 
     // A fresh bucket: the burst of 3 passes, then a write is refused (no X-Forwarded-For: the

@@ -249,4 +249,13 @@ std::string node_process::log_tail(std::size_t lines) const {
   return tools::tail_of(log_path_, lines, 2000);
 }
 
+std::optional<std::string> start_failure(node_config cfg) {
+  try {
+    node_process node{std::move(cfg)};
+  } catch (const std::runtime_error& e) {
+    return std::string{e.what()};
+  }
+  return std::nullopt;
+}
+
 } // namespace surge::itest

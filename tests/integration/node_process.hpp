@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,10 @@ class node_process {
 
 /// A port on 127.0.0.1 that was free a moment ago (outside the ephemeral range when possible).
 using surge::tools::pick_free_port;
+
+/// Starts a node on `cfg` that is meant to refuse to start: what node_process's constructor
+/// threw (the log's tail), or nullopt when it started after all (it is stopped again).
+std::optional<std::string> start_failure(node_config cfg);
 
 /// True once an assertion of the running test case has failed (a doctest listener keeps it).
 bool current_test_failed();

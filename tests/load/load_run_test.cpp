@@ -73,11 +73,24 @@ node_config paying_node(const ptest::paysim_process& ps) {
 void load_catalog(api& a, int n, int64_t stock) {
   for (int i = 1; i <= n; ++i) {
     const auto sku = "LT-" + std::to_string(i);
-    a.put_product(
-        {.sku = sku, .name = "Load test " + sku, .category = "load", .price_cents = 1000});
-    a.set_stock(sku, stock);
+    a.add_product({.sku = sku, .name = "Load test " + sku, .category = "load", .price_cents = 1000},
+                  stock);
   }
 }
+
+/// A surge-paysim and a node paying through it (paying_node) with `skus` products of `stock`
+/// units each (load_catalog), and its API client.
+struct load_target {
+  load_target(int skus, int64_t stock)
+      : node{paying_node(ps)}
+      , a{node} {
+    load_catalog(a, skus, stock);
+  }
+
+  ptest::paysim_process ps{{"alpha", "beta"}};
+  node_process node;
+  api a;
+};
 
 std::vector<std::string> common_flags(const node_process& node, int skus, int hot) {
   return {"--target=http://127.0.0.1:" + std::to_string(node.http_port()),
@@ -121,10 +134,8 @@ void check_skus_against_admin(api& a, const json::value& report) {
 
 TEST_SUITE("load_integration") {
   TEST_CASE("a mixed run completes, reports JSON, and passes its cross-check") {
-    ptest::paysim_process ps{{"alpha", "beta"}};
-    node_process node{paying_node(ps)};
-    api a{node};
-    load_catalog(a, 6, 1000);
+    load_target target{6, 1000};
+    auto& [ps, node, a] = target;
 
     const auto json_path = temp_path(".json");
     const auto plot = temp_path("-plot");
@@ -173,10 +184,8 @@ TEST_SUITE("load_integration") {
   }
 
   TEST_CASE("tiny stock: sold out happens and the counts stay consistent") {
-    ptest::paysim_process ps{{"alpha", "beta"}};
-    node_process node{paying_node(ps)};
-    api a{node};
-    load_catalog(a, 2, 5);
+    load_target target{2, 5};
+    auto& [ps, node, a] = target;
 
     const auto json_path = temp_path(".json");
     auto args = common_flags(node, 2, 2);

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "base64url.hpp"
+#include "on_threads.hpp"
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -829,23 +830,17 @@ TEST_CASE("customer_auth: one verifier serves several threads at once") {
   const auto forged = make_token(hs_header, claims(), with_secret(other_secret));
   std::atomic<int> good{0};
   std::atomic<int> wrong{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int n = 0; n < 200; ++n) {
-        const auto i = static_cast<std::size_t>((n + t) % 8);
-        auto r = v.verify(tokens[i], now_tp);
-        auto* c = std::get_if<net::verified_customer>(&r);
-        (c != nullptr && c->id == "c" + std::to_string(i) ? good : wrong)++;
-        if (std::holds_alternative<net::verified_customer>(v.verify(forged, now_tp))) {
-          wrong++;
-        }
+  surge::test::on_threads(4, [&](int t) {
+    for (int n = 0; n < 200; ++n) {
+      const auto i = static_cast<std::size_t>((n + t) % 8);
+      auto r = v.verify(tokens[i], now_tp);
+      auto* c = std::get_if<net::verified_customer>(&r);
+      (c != nullptr && c->id == "c" + std::to_string(i) ? good : wrong)++;
+      if (std::holds_alternative<net::verified_customer>(v.verify(forged, now_tp))) {
+        wrong++;
       }
-    });
-  }
-  for (auto& th : threads) {
-    th.join();
-  }
+    }
+  });
   CHECK(good.load() == 800);
   CHECK(wrong.load() == 0);
 }

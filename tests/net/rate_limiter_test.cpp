@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "on_threads.hpp"
 #include "surge/net/address.hpp"
 #include "surge/net/rate_limiter.hpp"
 
@@ -150,23 +151,18 @@ TEST_CASE("rate_limiter: several threads share one bucket per address") {
   const auto shared = v4(0xC0000201);
   std::atomic<int> allowed{0};
   std::atomic<int> own_allowed{0};
-  std::vector<std::thread> threads;
-  for (uint32_t t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 1000; ++i) {
-        if (l.acquire(shared).allowed) {
-          allowed.fetch_add(1);
-        }
-        // Other addresses at the same time, in the same and other sets.
-        if (l.acquire(v4(0x0A000000 + t * 100000 + static_cast<uint32_t>(i))).allowed) {
-          own_allowed.fetch_add(1);
-        }
+  surge::test::on_threads(4, [&](int t) {
+    for (int i = 0; i < 1000; ++i) {
+      if (l.acquire(shared).allowed) {
+        allowed.fetch_add(1);
       }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+      // Other addresses at the same time, in the same and other sets.
+      if (l.acquire(v4(0x0A000000 + static_cast<uint32_t>(t) * 100000 + static_cast<uint32_t>(i)))
+              .allowed) {
+        own_allowed.fetch_add(1);
+      }
+    }
+  });
   CHECK(allowed.load() == static_cast<int>(burst));
   CHECK(own_allowed.load() == 4000); // each of those addresses made one write
 }

@@ -26,6 +26,30 @@ const std::vector<std::pair<std::string, std::string>> form_headers(const std::s
 
 /// The string member `key` of the JSON object `body`, or of its member object `in` ("" when
 /// missing).
+/// Calls `call()` on `n` threads at once (each starts when all are ready); returns how many
+/// answered 200.
+template <class Call>
+int together_ok(int n, Call call) {
+  std::atomic<int> ready{0};
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&] {
+      ready.fetch_add(1);
+      while (ready.load() < n) {
+        std::this_thread::yield();
+      }
+      if (call().status == 200) {
+        ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  return ok.load();
+}
+
 std::string member(const std::string& body, const char* key, const char* in = nullptr) {
   auto parsed = surge::net::json::parse(body);
   const auto* v = std::get_if<surge::net::json::value>(&parsed);
@@ -271,50 +295,19 @@ TEST_SUITE("payments") {
                                    "amount=700&currency=usd&source=tok_ok", form_headers("KC"));
     REQUIRE(charged.status == 200);
     const std::string body = "charge=" + member(charged.body, "id") + "&amount=700";
-    std::atomic<int> ready{0};
-    std::atomic<int> refunded{0};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 8; ++i) {
-      threads.emplace_back([&] {
-        ready.fetch_add(1);
-        while (ready.load() < 8) {
-          std::this_thread::yield();
-        }
-        if (http_call(sim.port(0), "POST", "/v1/refunds", body, form_headers("KR")).status == 200) {
-          refunded.fetch_add(1);
-        }
-      });
-    }
-    for (auto& t : threads) {
-      t.join();
-    }
-    CHECK(refunded.load() == 8);
+    CHECK(together_ok(8, [&] {
+            return http_call(sim.port(0), "POST", "/v1/refunds", body, form_headers("KR"));
+          }) == 8);
     CHECK(sim.refunds().size() == 1);
     CHECK(sim.charges().at(0).refunded_cents == 700);
   }
 
   TEST_CASE("paysim: one key from 8 connections at once is charged once") {
     paysim_process sim{{"alpha"}};
-    std::atomic<int> ready{0};
-    std::atomic<int> approved{0};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 8; ++i) {
-      threads.emplace_back([&] {
-        ready.fetch_add(1);
-        while (ready.load() < 8) {
-          std::this_thread::yield();
-        }
-        const auto r = http_call(sim.port(0), "POST", "/v1/charges",
-                                 "amount=700&currency=usd&source=tok_ok", form_headers("KR"));
-        if (r.status == 200) {
-          approved.fetch_add(1);
-        }
-      });
-    }
-    for (auto& t : threads) {
-      t.join();
-    }
-    CHECK(approved.load() == 8);
+    CHECK(together_ok(8, [&] {
+            return http_call(sim.port(0), "POST", "/v1/charges",
+                             "amount=700&currency=usd&source=tok_ok", form_headers("KR"));
+          }) == 8);
     CHECK(sim.charges().size() == 1);
   }
 

@@ -12,16 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include "router_test_support.hpp"
 #include "surge/net/payments/payment_router.hpp"
 
-using namespace surge::net::payments;
-using surge::actors::charge_request;
-using surge::actors::charge_result;
-using surge::actors::charge_status;
-using surge::actors::refund_request;
-using surge::actors::refund_result;
-using surge::actors::refund_status;
-using namespace std::chrono_literals;
+using namespace surge::ptest::router_names;
+using surge::ptest::refund;
 
 namespace {
 
@@ -43,6 +38,10 @@ class fake_gateway final : public gateway {
   explicit fake_gateway(std::string name, std::deque<step> script = {})
       : name_(std::move(name))
       , script_(std::move(script)) {}
+
+  /// A gateway whose first `n` refund calls are all `s`.
+  fake_gateway(std::string name, std::size_t n, step s)
+      : fake_gateway(std::move(name), std::deque<step>(n, s)) {}
 
   const std::string& name() const override { return name_; }
 
@@ -128,18 +127,7 @@ class fake_gateway final : public gateway {
 using step = fake_gateway::step;
 
 router_options fast_options() {
-  router_options o;
-  o.timeout = 1000ms;
-  o.max_tries = 3;
-  o.lookup_tries = 4;
-  o.backoff_base = 1ms;
-  o.backoff_cap = 5ms;
-  o.breaker_threshold = 100; // off unless a case tests it
-  o.breaker_cooldown = 5000ms;
-  o.refund_tries = 5;
-  o.refund_deadline = 30s;
-  o.threads = 2;
-  return o;
+  return surge::ptest::fast_router_options();
 }
 
 /// A router over `gws`; the raw pointers stay valid while the router lives.
@@ -156,14 +144,6 @@ struct fixture {
 
 refund_request request(std::string key = "k-1/refund", std::string gw = "alpha") {
   return {std::move(key), "k-1", std::move(gw), "ch_1", 1999, "USD"};
-}
-
-refund_result refund(payment_router& r, refund_request req) {
-  auto p = std::make_shared<std::promise<refund_result>>();
-  auto f = p->get_future();
-  r.refund(std::move(req), [p](refund_result x) { p->set_value(std::move(x)); });
-  REQUIRE(f.wait_for(30s) == std::future_status::ready);
-  return f.get();
 }
 
 bool same_key_everywhere(const std::vector<fake_gateway::call>& calls, const std::string& key) {
@@ -261,8 +241,7 @@ TEST_SUITE("payments_unit") {
     o.timeout = 100ms;
     o.refund_tries = 50;
     o.refund_deadline = 350ms;
-    std::deque<step> hangs(50, step::hang);
-    auto* g = new fake_gateway{"alpha", hangs};
+    auto* g = new fake_gateway{"alpha", 50, step::hang};
     fixture f{{g}, o};
     const auto res = refund(*f.router, request());
     CHECK(res.status == refund_status::unknown);
@@ -318,8 +297,7 @@ TEST_SUITE("payments_unit") {
     o.breaker_threshold = 2;
     o.breaker_cooldown = 60s;
     o.refund_tries = 5;
-    std::deque<step> down(10, step::retryable);
-    auto* g = new fake_gateway{"alpha", down};
+    auto* g = new fake_gateway{"alpha", 10, step::retryable};
     fixture f{{g}, o};
     const auto res = refund(*f.router, request());
     CHECK(res.status == refund_status::unknown);
@@ -331,8 +309,7 @@ TEST_SUITE("payments_unit") {
 
   TEST_CASE("refund: only the charging gateway is asked, never another") {
     auto* a = new fake_gateway{"alpha"};
-    std::deque<step> down(10, step::retryable);
-    auto* b = new fake_gateway{"beta", down};
+    auto* b = new fake_gateway{"beta", 10, step::retryable};
     auto o = fast_options();
     o.refund_tries = 3;
     fixture f{{a, b}, o};
@@ -359,8 +336,7 @@ TEST_SUITE("payments_unit") {
     o.backoff_base = 60s;
     o.backoff_cap = 60s;
     o.refund_deadline = 600s;
-    std::deque<step> down(10, step::retryable);
-    auto* g = new fake_gateway{"alpha", down};
+    auto* g = new fake_gateway{"alpha", 10, step::retryable};
     fixture f{{g}, o};
     auto p = std::make_shared<std::promise<refund_result>>();
     auto fut = p->get_future();

@@ -9,35 +9,25 @@
 #include <vector>
 
 #include "paysim_process.hpp"
+#include "router_test_support.hpp"
 #include "surge/net/payments/payment_router.hpp"
 
-using namespace surge::net::payments;
-using surge::actors::charge_request;
-using surge::actors::charge_result;
-using surge::actors::charge_status;
-using surge::actors::refund_request;
-using surge::actors::refund_result;
-using surge::actors::refund_status;
+using namespace surge::ptest::router_names;
 using surge::ptest::logged_charge;
 using surge::ptest::logged_refund;
 using surge::ptest::paysim_process;
-using namespace std::chrono_literals;
+using surge::ptest::refund;
 using steady = std::chrono::steady_clock;
 
 namespace {
 
-/// Fast retries for tests; everything else as configured by the case.
+/// Fast retries for tests (10-40 ms backoff, 4 threads, refunds within 8 s); everything else as
+/// configured by the case.
 router_options test_options() {
-  router_options o;
-  o.timeout = 1000ms;
-  o.max_tries = 3;
+  auto o = surge::ptest::fast_router_options();
   o.backoff_base = 10ms;
   o.backoff_cap = 40ms;
-  o.lookup_tries = 4;
-  o.breaker_threshold = 100; // off unless a case tests it
-  o.breaker_cooldown = 5000ms;
   o.threads = 4;
-  o.refund_tries = 5;
   o.refund_deadline = 8000ms;
   return o;
 }
@@ -69,14 +59,6 @@ charge_result lookup(payment_router& r, std::string key) {
   auto p = std::make_shared<std::promise<charge_result>>();
   auto f = p->get_future();
   r.lookup(std::move(key), [p](charge_result x) { p->set_value(std::move(x)); });
-  REQUIRE(f.wait_for(30s) == std::future_status::ready);
-  return f.get();
-}
-
-refund_result refund(payment_router& r, refund_request req) {
-  auto p = std::make_shared<std::promise<refund_result>>();
-  auto f = p->get_future();
-  r.refund(std::move(req), [p](refund_result x) { p->set_value(std::move(x)); });
   REQUIRE(f.wait_for(30s) == std::future_status::ready);
   return f.get();
 }

@@ -24,13 +24,8 @@ inline persistence::commit_request req(std::string stream, uint64_t seq,
 
 inline persistence::product_record product(std::string sku, std::string name, std::string category,
                                            int64_t price, std::string description = {}) {
-  persistence::product_record p;
-  p.sku = std::move(sku);
-  p.name = std::move(name);
-  p.description = std::move(description);
-  p.category = std::move(category);
-  p.price_cents = price;
-  return p;
+  return persistence::product_record{std::move(sku), std::move(name), std::move(description),
+                                     std::move(category), price};
 }
 
 inline void require_ok(const caf::error& err) {

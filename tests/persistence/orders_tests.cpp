@@ -535,13 +535,7 @@ namespace {
 
 struct stream_env {
   surge::test::redis_test_keys keys;
-  redis_options opts() const {
-    redis_options o;
-    o.timeout = std::chrono::seconds{2};
-    o.url = keys.url();
-    o.prefix = keys.prefix();
-    return o;
-  }
+  redis_options opts() const { return keys.options(); }
   std::unique_ptr<event_stream> open(std::chrono::milliseconds timeout = {}) {
     auto o = opts();
     if (timeout.count() > 0) {
@@ -660,16 +654,11 @@ TEST_CASE("stream: bad arguments and URLs") {
 
   for (const char* url : {"", "http://127.0.0.1:6379", "redis://", "redis://host:port",
                           "redis://host:6379/x", "garbage"}) {
-    redis_options o;
-    o.timeout = std::chrono::seconds{2};
-    o.url = url;
-    auto x = make_redis_event_stream(o);
+    auto x = make_redis_event_stream(surge::test::redis_test_options(url));
     REQUIRE_MESSAGE(!x, url);
     CHECK_MESSAGE(is(x.error(), errc::invalid), url << ": " << caf::to_string(x.error()));
   }
-  redis_options o;
-  o.timeout = std::chrono::seconds{2};
-  o.url = "redis://127.0.0.1:1/0";
+  auto o = surge::test::redis_test_options("redis://127.0.0.1:1/0");
   o.timeout = std::chrono::milliseconds{500};
   auto x = make_redis_event_stream(o);
   REQUIRE(!x);

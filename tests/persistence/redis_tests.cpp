@@ -34,13 +34,7 @@ struct fake_redis {
 
 struct real_redis {
   surge::test::redis_test_keys keys;
-  redis_options opts() const {
-    redis_options o;
-    o.timeout = std::chrono::seconds{2};
-    o.url = keys.url();
-    o.prefix = keys.prefix();
-    return o;
-  }
+  redis_options opts() const { return keys.options(); }
   std::unique_ptr<snapshot_cache> snapshots() {
     auto x = make_redis_snapshot_cache(opts());
     REQUIRE_MESSAGE(x, caf::to_string(x.error()));
@@ -149,9 +143,7 @@ TEST_CASE("redis: a malformed URL is errc::invalid") {
   for (const char* url :
        {"", "http://127.0.0.1:6379", "redis://", "redis://:6379", "redis://host:port",
         "redis://host:70000", "redis://host:6379/x", "redis://host:-1", "garbage"}) {
-    redis_options o;
-    o.timeout = std::chrono::seconds{2};
-    o.url = url;
+    const auto o = surge::test::redis_test_options(url);
     auto s = make_redis_snapshot_cache(o);
     REQUIRE_MESSAGE(!s, url);
     CHECK_MESSAGE(is(s.error(), errc::invalid), url << ": " << caf::to_string(s.error()));
@@ -180,10 +172,7 @@ TEST_CASE("redis: a database number in the URL is selected") {
   if (auto slash = base.find('/', std::string{"redis://"}.size()); slash != std::string::npos) {
     base.resize(slash);
   }
-  redis_options o;
-  o.timeout = std::chrono::seconds{2};
-  o.url = base + "/3";
-  o.prefix = keys.prefix();
+  auto o = surge::test::redis_test_options(base + "/3", keys.prefix());
   auto db3 = make_redis_cart_store(o);
   REQUIRE_MESSAGE(db3, caf::to_string(db3.error()));
   REQUIRE(!(*db3)->put("c", "in db 3", std::chrono::seconds{30}));

@@ -19,13 +19,23 @@
 
 using namespace surge::persistence;
 
+namespace {
+
+/// The factory of a pool's journals: memory journals over `state`, counted in `made`.
+auto journals_of(const std::shared_ptr<surge::fakes::memory_journal_state>& state,
+                 std::atomic<int>& made) {
+  return [state, &made] {
+    ++made;
+    return std::make_unique<surge::fakes::memory_journal>(state);
+  };
+}
+
+} // namespace
+
 TEST_CASE("worker_pool: runs every job on a per-thread resource, drains on stop") {
   auto state = std::make_shared<surge::fakes::memory_journal_state>();
   std::atomic<int> made{0};
-  worker_pool<journal> pool{"test", 2, [&] {
-                              ++made;
-                              return std::make_unique<surge::fakes::memory_journal>(state);
-                            }};
+  worker_pool<journal> pool{"test", 2, journals_of(state, made)};
   std::atomic<int> ok{0};
   for (uint64_t i = 1; i <= 200; ++i) {
     pool.submit([&, i](journal* j) {
@@ -49,10 +59,7 @@ TEST_CASE("worker_pool: runs every job on a per-thread resource, drains on stop"
 TEST_CASE("worker_pool: a broken resource is remade for the next job") {
   auto state = std::make_shared<surge::fakes::memory_journal_state>();
   std::atomic<int> made{0};
-  worker_pool<journal> pool{"test", 1, [&] {
-                              ++made;
-                              return std::make_unique<surge::fakes::memory_journal>(state);
-                            }};
+  worker_pool<journal> pool{"test", 1, journals_of(state, made)};
   state->fail_next(errc::unavailable);
   std::atomic<int> failed{0};
   for (uint64_t i = 1; i <= 3; ++i) {

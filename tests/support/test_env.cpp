@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdarg>
 #include <cstdlib>
 #include <memory>
@@ -203,6 +204,18 @@ redis_test_keys::~redis_test_keys() {
   } catch (const std::exception&) {
     // Best effort: keys carry the process id in their prefix.
   }
+}
+
+persistence::redis_options redis_test_options(const std::string& url, const std::string& prefix) {
+  persistence::redis_options o;
+  o.timeout = std::chrono::seconds{2};
+  o.url = url;
+  o.prefix = prefix;
+  return o;
+}
+
+persistence::redis_options redis_test_keys::options() const {
+  return redis_test_options(url_, prefix_);
 }
 
 } // namespace surge::test

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <string>
 
+#include "surge/persistence/redis.hpp"
+
 namespace surge::test {
 
 /// SURGE_TEST_PG_URL, default postgresql://surge@127.0.0.1:5432/postgres: an admin URL from
@@ -42,6 +44,10 @@ class pg_test_db {
 /// A key prefix no other test (process or thread) uses: "surge_t:<pid>:<n>:<random>:".
 std::string redis_test_prefix();
 
+/// Options for persistence's Redis adapters at `url` with key prefix `prefix`, a 2 s timeout.
+persistence::redis_options redis_test_options(const std::string& url,
+                                              const std::string& prefix = {});
+
 /// Deletes every key starting with `prefix` (SCAN + DEL). Returns the number deleted; throws
 /// std::runtime_error when Redis cannot be reached.
 std::size_t delete_redis_keys(const std::string& redis_url, const std::string& prefix);
@@ -57,6 +63,8 @@ class redis_test_keys {
 
   const std::string& url() const { return url_; }
   const std::string& prefix() const { return prefix_; }
+  /// Options for persistence's Redis adapters on these keys: url(), prefix(), a 2 s timeout.
+  persistence::redis_options options() const;
 
  private:
   const std::string url_;

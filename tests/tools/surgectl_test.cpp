@@ -23,6 +23,7 @@
 #include "api.hpp"
 #include "run_program.hpp"
 #include "surge/net/customer_auth.hpp"
+#include "temp_path.hpp"
 #include "test_env.hpp"
 
 namespace surge::itest {
@@ -66,25 +67,15 @@ ctl_result run_ctl_in(const std::string& dir, const std::vector<std::string>& ar
 class token_dir {
  public:
   token_dir(const std::string& content, std::filesystem::perms mode) {
-    static int n = 0;
-    path_ = (std::filesystem::temp_directory_path() /
-             ("surgectl-token-" + std::to_string(::getpid()) + "-" + std::to_string(++n)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_ + "/data");
-    std::ofstream{path_ + "/data/admin.token"} << content;
-    std::filesystem::permissions(path_ + "/data/admin.token", mode);
+    std::filesystem::create_directories(path() + "/data");
+    std::ofstream{path() + "/data/admin.token"} << content;
+    std::filesystem::permissions(path() + "/data/admin.token", mode);
   }
-  ~token_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  token_dir(const token_dir&) = delete;
-  token_dir& operator=(const token_dir&) = delete;
-  const std::string& path() const { return path_; }
+
+  const std::string& path() const { return where_.path(); }
 
  private:
-  std::string path_;
+  surge::test::temp_path where_{"surgectl-token"};
 };
 
 std::string show(const ctl_result& r) {

@@ -44,6 +44,21 @@ class pg_journal final : public journal {
   std::string build_commit_sql(pqxx::transaction_base& tx,
                                std::span<const commit_request> reqs) const;
 
+  /// Runs `body(tx)` on a non-transaction of the connection and returns what it returns:
+  /// errc::unavailable at once when the connection is broken, and any exception translated.
+  template <class T, class Body>
+  caf::expected<T> query(Body body) {
+    if (!healthy_) {
+      return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+    }
+    try {
+      pqxx::nontransaction tx{*conn_};
+      return body(tx);
+    } catch (...) {
+      return translate();
+    }
+  }
+
   const std::unique_ptr<pqxx::connection> conn_;
   bool healthy_ = true;
 };
@@ -206,11 +221,7 @@ caf::error pg_journal::commit(std::span<const commit_request> reqs) {
 
 caf::expected<std::vector<journal_batch>> pg_journal::read(const std::string& stream,
                                                            uint64_t after) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::vector<journal_batch>>([&](pqxx::nontransaction& tx) {
     auto rows = tx.exec_params(
         "SELECT seq, payload FROM sku_journal WHERE stream = $1 AND seq > $2 ORDER BY seq", stream,
         to_bigint(after));
@@ -221,34 +232,22 @@ caf::expected<std::vector<journal_batch>> pg_journal::read(const std::string& st
       out.push_back(journal_batch{stream, row[0].as<uint64_t>(), payload.str()});
     }
     return out;
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 caf::expected<std::optional<snapshot>> pg_journal::load_snapshot(const std::string& stream) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::optional<snapshot>>([&](pqxx::nontransaction& tx) {
     auto rows = tx.exec_params("SELECT seq, payload FROM snapshots WHERE stream = $1", stream);
     if (rows.empty()) {
       return std::optional<snapshot>{};
     }
     pqxx::binarystring payload{rows[0][1]};
     return std::optional<snapshot>{snapshot{stream, rows[0][0].as<uint64_t>(), payload.str()}};
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 caf::expected<std::optional<product_record>> pg_journal::load_product(const std::string& sku) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::optional<product_record>>([&](pqxx::nontransaction& tx) {
     auto rows = tx.exec_params("SELECT sku, name, description, category, price_cents, currency,"
                                " per_customer_limit FROM products WHERE sku = $1",
                                sku);
@@ -256,22 +255,14 @@ caf::expected<std::optional<product_record>> pg_journal::load_product(const std:
       return std::optional<product_record>{};
     }
     return std::optional<product_record>{detail::product_of(rows[0])};
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 caf::expected<std::vector<std::string>> pg_journal::skus_holding(std::size_t limit) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::vector<std::string>>([&](pqxx::nontransaction& tx) {
     return detail::first_column(tx.exec_params(
         "SELECT sku FROM stock WHERE held > 0 ORDER BY sku LIMIT $1", static_cast<int64_t>(limit)));
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 } // namespace

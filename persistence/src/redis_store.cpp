@@ -229,15 +229,27 @@ caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& op
   return conn;
 }
 
-/// Snapshots as one binary value per stream: an 8-byte big-endian seq, then the payload. One
-/// SET replaces both atomically.
-class redis_snapshot_cache final : public snapshot_cache {
+/// What every Redis adapter shares: its own connection and the key prefix. `Port` is the
+/// interface it implements; the adapter is healthy while its connection is.
+template <class Port>
+class redis_adapter : public Port {
  public:
-  redis_snapshot_cache(std::unique_ptr<redis_connection> conn, std::string prefix)
+  redis_adapter(std::unique_ptr<redis_connection> conn, std::string prefix)
       : conn_(std::move(conn))
       , prefix_(std::move(prefix)) {}
 
   bool healthy() const override { return conn_->healthy(); }
+
+ protected:
+  const std::unique_ptr<redis_connection> conn_;
+  const std::string prefix_;
+};
+
+/// Snapshots as one binary value per stream: an 8-byte big-endian seq, then the payload. One
+/// SET replaces both atomically.
+class redis_snapshot_cache final : public redis_adapter<snapshot_cache> {
+ public:
+  using redis_adapter::redis_adapter;
 
   caf::error put(const snapshot& snap) override {
     std::string value(8, '\0');
@@ -273,19 +285,12 @@ class redis_snapshot_cache final : public snapshot_cache {
 
  private:
   std::string key_of(const std::string& stream) const { return prefix_ + "snap:" + stream; }
-
-  const std::unique_ptr<redis_connection> conn_;
-  const std::string prefix_;
 };
 
 /// Carts as one binary value with a PX expiry.
-class redis_cart_store final : public cart_store {
+class redis_cart_store final : public redis_adapter<cart_store> {
  public:
-  redis_cart_store(std::unique_ptr<redis_connection> conn, std::string prefix)
-      : conn_(std::move(conn))
-      , prefix_(std::move(prefix)) {}
-
-  bool healthy() const override { return conn_->healthy(); }
+  using redis_adapter::redis_adapter;
 
   caf::error put(const std::string& cart_id, const std::string& payload,
                  std::chrono::seconds ttl) override {
@@ -351,9 +356,6 @@ class redis_cart_store final : public cart_store {
     key.append(prefix_).append("cart:").append(cart_id);
     return key;
   }
-
-  const std::unique_ptr<redis_connection> conn_;
-  const std::string prefix_;
 };
 
 std::string as_string(const redisReply* r) {
@@ -381,13 +383,9 @@ bool valid_read_id(std::string_view id) {
 }
 
 /// A Redis Stream per name (prefix + name): XADD appends, XREAD reads after an id.
-class redis_event_stream final : public event_stream {
+class redis_event_stream final : public redis_adapter<event_stream> {
  public:
-  redis_event_stream(std::unique_ptr<redis_connection> conn, std::string prefix)
-      : conn_(std::move(conn))
-      , prefix_(std::move(prefix)) {}
-
-  bool healthy() const override { return conn_->healthy(); }
+  using redis_adapter::redis_adapter;
 
   caf::expected<std::string>
   append(const std::string& stream,
@@ -484,9 +482,6 @@ class redis_event_stream final : public event_stream {
     }
     return out;
   }
-
-  const std::unique_ptr<redis_connection> conn_;
-  const std::string prefix_;
 };
 
 } // namespace

@@ -241,6 +241,25 @@ class redis_adapter : public Port {
   bool healthy() const override { return conn_->healthy(); }
 
  protected:
+  /// GET `key`: its value, nullopt when the key does not exist, errc::corrupt with
+  /// `not_a_value` when it holds something that is not a string (or shorter than `min_len`), or
+  /// the connection's error.
+  caf::expected<std::optional<std::string>>
+  get_string(const std::string& key, const std::string& not_a_value, std::size_t min_len = 0) {
+    auto r = conn_->command("GET %b", key.data(), key.size());
+    if (!r) {
+      return r.error();
+    }
+    const auto& reply = **r;
+    if (reply.type == REDIS_REPLY_NIL) {
+      return std::optional<std::string>{};
+    }
+    if (reply.type != REDIS_REPLY_STRING || reply.len < min_len) {
+      return make_error(errc::corrupt, not_a_value);
+    }
+    return std::optional<std::string>{std::string{reply.str, reply.len}};
+  }
+
   const std::unique_ptr<redis_connection> conn_;
   const std::string prefix_;
 };
@@ -263,24 +282,20 @@ class redis_snapshot_cache final : public redis_adapter<snapshot_cache> {
   }
 
   caf::expected<std::optional<snapshot>> get(const std::string& stream) override {
-    auto key = key_of(stream);
-    auto r = conn_->command("GET %b", key.data(), key.size());
-    if (!r) {
-      return r.error();
+    auto value =
+        get_string(key_of(stream), "snapshot value of " + stream + " is not <seq><payload>", 8);
+    if (!value) {
+      return value.error();
     }
-    const auto& reply = **r;
-    if (reply.type == REDIS_REPLY_NIL) {
+    if (!*value) {
       return std::optional<snapshot>{};
     }
-    if (reply.type != REDIS_REPLY_STRING || reply.len < 8) {
-      return make_error(errc::corrupt, "snapshot value of " + stream + " is not <seq><payload>");
-    }
+    const std::string& v = **value;
     uint64_t seq = 0;
     for (std::size_t i = 0; i < 8; ++i) {
-      seq = (seq << 8) | static_cast<unsigned char>(reply.str[i]);
+      seq = (seq << 8) | static_cast<unsigned char>(v[i]);
     }
-    return std::optional<snapshot>{
-        snapshot{stream, seq, std::string{reply.str + 8, reply.len - 8}}};
+    return std::optional<snapshot>{snapshot{stream, seq, v.substr(8)}};
   }
 
  private:
@@ -334,19 +349,7 @@ class redis_cart_store final : public redis_adapter<cart_store> {
   }
 
   caf::expected<std::optional<std::string>> get(const std::string& cart_id) override {
-    auto key = key_of(cart_id);
-    auto r = conn_->command("GET %b", key.data(), key.size());
-    if (!r) {
-      return r.error();
-    }
-    const auto& reply = **r;
-    if (reply.type == REDIS_REPLY_NIL) {
-      return std::optional<std::string>{};
-    }
-    if (reply.type != REDIS_REPLY_STRING) {
-      return make_error(errc::corrupt, "cart value of " + cart_id + " is not a string");
-    }
-    return std::optional<std::string>{std::string{reply.str, reply.len}};
+    return get_string(key_of(cart_id), "cart value of " + cart_id + " is not a string");
   }
 
  private:

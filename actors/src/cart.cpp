@@ -413,11 +413,11 @@ cart_impl::behavior_type running(self_ptr self) {
       },
       [=](handoff_atom, bool graceful) {
         auto& st = self->state;
-        if (!graceful) {
-          self->quit(make_error(errc::unavailable, "the shard of cart " + st.cart_id + " moved"));
+        // The cart is in Redis: the next owner loads it from there.
+        if (auto err = st.life.hand_off(graceful, "cart " + st.cart_id)) {
+          self->quit(std::move(err));
           return;
         }
-        st.life.handing_off = true; // the cart is in Redis: the next owner loads it from there
         if (st.life.loaded) {
           on_tick(self);
         }

@@ -9,9 +9,12 @@
 #include <optional>
 #include <string>
 
+#include <caf/error.hpp>
+#include <caf/none.hpp>
 #include <caf/result.hpp>
 #include <caf/skip.hpp>
 
+#include "surge/actors/errors.hpp"
 #include "surge/actors/messages.hpp"
 
 namespace surge::actors::detail {
@@ -68,6 +71,17 @@ struct entity_life {
     ++received;
     last_active_ms = now_ms;
     return std::nullopt;
+  }
+
+  /// The entity's shard leaves this node (handoff_atom). Graceful: the handover starts (the
+  /// actor passivates once quiet) and the result is none. Not graceful (the shard was taken): the
+  /// errc::unavailable naming `what` that the actor must end its work with.
+  caf::error hand_off(bool graceful, const std::string& what) {
+    if (!graceful) {
+      return make_error(errc::unavailable, "the shard of " + what + " moved");
+    }
+    handing_off = true;
+    return caf::none;
   }
 
   /// Arms the next tick: `idle_ms` after the last command, at `also_ms` when sooner (e.g. the next

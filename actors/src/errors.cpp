@@ -1,37 +1,27 @@
 #include "surge/actors/errors.hpp"
 
+#include <iterator>
+
+#include "surge/config/names.hpp"
+
 namespace surge::actors {
 
 const char* to_string(errc x) {
-  switch (x) {
-  case errc::not_found:
-    return "not_found";
-  case errc::sold_out:
-    return "sold_out";
-  case errc::limit_exceeded:
-    return "limit_exceeded";
-  case errc::conflict:
-    return "conflict";
-  case errc::invalid:
-    return "invalid";
-  case errc::unavailable:
-    return "unavailable";
-  case errc::payment_declined:
-    return "payment_declined";
-  case errc::hold_expired:
-    return "hold_expired";
-  case errc::empty_cart:
-    return "empty_cart";
-  case errc::idempotency_conflict:
-    return "idempotency_conflict";
-  case errc::checkout_in_progress:
-    return "checkout_in_progress";
-  case errc::currency_mismatch:
-    return "currency_mismatch";
-  case errc::login_required:
-    return "login_required";
-  }
-  return "unknown";
+  static constexpr const char* names[] = {"not_found",
+                                          "sold_out",
+                                          "limit_exceeded",
+                                          "conflict",
+                                          "invalid",
+                                          "unavailable",
+                                          "payment_declined",
+                                          "hold_expired",
+                                          "empty_cart",
+                                          "idempotency_conflict",
+                                          "checkout_in_progress",
+                                          "currency_mismatch",
+                                          "login_required"};
+  static_assert(std::size(names) == config::count_of(errc::not_found, errc::login_required));
+  return config::name_of(x, names, "unknown", errc::not_found);
 }
 
 std::string message_of(const caf::error& err) {

@@ -293,12 +293,11 @@ order_impl::behavior_type running(self_ptr self) {
       },
       [=](handoff_atom, bool graceful) {
         auto& st = self->state;
-        if (!graceful) {
-          self->quit(make_error(errc::unavailable, "the shard of " + st.order_id + " moved"));
+        // The order is in PostgreSQL: the next owner loads it and resumes any step left.
+        if (auto err = st.life.hand_off(graceful, st.order_id)) {
+          self->quit(std::move(err));
           return;
         }
-        // The order is in PostgreSQL: the next owner loads it and resumes any step left.
-        st.life.handing_off = true;
         schedule_tick(self);
       },
   };

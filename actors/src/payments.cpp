@@ -1,31 +1,23 @@
 #include "surge/actors/payments.hpp"
 
+#include <iterator>
+
+#include "surge/config/names.hpp"
+
 namespace surge::actors {
 
 const char* to_string(charge_status x) {
-  switch (x) {
-  case charge_status::approved:
-    return "approved";
-  case charge_status::declined:
-    return "declined";
-  case charge_status::failed:
-    return "failed";
-  case charge_status::unknown:
-    return "unknown";
-  }
-  return "?";
+  static constexpr const char* names[] = {"approved", "declined", "failed", "unknown"};
+  static_assert(std::size(names) ==
+                config::count_of(charge_status::approved, charge_status::unknown));
+  return config::name_of(x, names, "?");
 }
 
 const char* to_string(refund_status x) {
-  switch (x) {
-  case refund_status::refunded:
-    return "refunded";
-  case refund_status::rejected:
-    return "rejected";
-  case refund_status::unknown:
-    return "unknown";
-  }
-  return "?";
+  static constexpr const char* names[] = {"refunded", "rejected", "unknown"};
+  static_assert(std::size(names) ==
+                config::count_of(refund_status::refunded, refund_status::unknown));
+  return config::name_of(x, names, "?");
 }
 
 } // namespace surge::actors

@@ -213,11 +213,10 @@ void on_tick(self_ptr self) {
 /// The shard leaves this node (see sku.hpp).
 void on_handoff(self_ptr self, bool graceful) {
   auto& st = self->state;
-  if (!graceful) {
-    fail_all(self, make_error(errc::unavailable, "the shard of " + st.stream + " moved"));
+  if (auto err = st.life.hand_off(graceful, st.stream)) {
+    fail_all(self, std::move(err));
     return;
   }
-  st.life.handing_off = true;
   if (st.life.loaded) {
     on_tick(self);
   }
@@ -417,6 +416,22 @@ auto apply_and_reply(self_ptr self, proto::SkuEvent ev, ViewOf view_of)
   return rp;
 }
 
+/// A read of the SKU (its stock or its product): admitted like a command, errc::not_found for
+/// an SKU that does not exist, and answered with what `view_of` makes of the state once that
+/// state is durable.
+template <class ViewOf>
+auto read_view(self_ptr self, ViewOf view_of) -> caf::result<decltype(view_of(self->state))> {
+  using view = decltype(view_of(self->state));
+  auto& st = self->state;
+  if (auto refused = admit<view>(self)) {
+    return std::move(*refused);
+  }
+  if (!st.model.exists()) {
+    return make_error(errc::not_found, "unknown SKU");
+  }
+  return reply_when_durable(self, view_of(st));
+}
+
 sku_impl::behavior_type running(self_ptr self) {
   return {
       [=](hold_atom, hold_request& req) -> caf::result<hold_view> {
@@ -479,16 +494,7 @@ sku_impl::behavior_type running(self_ptr self) {
         }
         return apply_and_reply(self, std::move(*decided), stock_of);
       },
-      [=](stock_atom) -> caf::result<stock_view> {
-        auto& st = self->state;
-        if (auto refused = admit<stock_view>(self)) {
-          return std::move(*refused);
-        }
-        if (!st.model.exists()) {
-          return make_error(errc::not_found, "unknown SKU");
-        }
-        return reply_when_durable(self, stock_of(st));
-      },
+      [=](stock_atom) { return read_view(self, stock_of); },
       [=](product_atom, persistence::product_record& rec) -> caf::result<product_view> {
         auto& st = self->state;
         if (auto refused = admit<product_view>(self)) {
@@ -504,16 +510,7 @@ sku_impl::behavior_type running(self_ptr self) {
         p.set_per_customer_limit(rec.per_customer_limit);
         return apply_and_reply(self, st.model.decide_product(p, st.env->now_ms()), product_of);
       },
-      [=](product_atom) -> caf::result<product_view> {
-        auto& st = self->state;
-        if (auto refused = admit<product_view>(self)) {
-          return std::move(*refused);
-        }
-        if (!st.model.exists()) {
-          return make_error(errc::not_found, "unknown SKU");
-        }
-        return reply_when_durable(self, product_of(st));
-      },
+      [=](product_atom) { return read_view(self, product_of); },
       [=](loaded_atom, sku_loaded& in) { on_loaded(self, in); },
       [=](committed_atom, uint64_t seq, const caf::error& err) { on_committed(self, seq, err); },
       [=](tick_atom) {

@@ -1,17 +1,22 @@
 #include "surge/config/log.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
+
+#include "surge/config/names.hpp"
 
 namespace surge::log {
 
@@ -52,22 +57,9 @@ log_state& state() {
 }
 
 std::string_view level_name(spdlog::level::level_enum lvl) {
-  switch (lvl) {
-  case spdlog::level::trace:
-    return "trace";
-  case spdlog::level::debug:
-    return "debug";
-  case spdlog::level::info:
-    return "info";
-  case spdlog::level::warn:
-    return "warn";
-  case spdlog::level::err:
-    return "error";
-  case spdlog::level::critical:
-    return "critical";
-  default:
-    return "off";
-  }
+  static constexpr const char* names[] = {"trace", "debug", "info", "warn", "error", "critical"};
+  static_assert(std::size(names) == spdlog::level::critical + 1);
+  return surge::config::name_of(lvl, names, "off");
 }
 
 /// Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none.
@@ -108,6 +100,11 @@ void append(spdlog::memory_buf_t& dest, std::string_view s) {
   dest.append(s.data(), s.data() + s.size());
 }
 
+/// The characters JSON escapes with a backslash and a letter (or themselves).
+constexpr std::pair<char, std::string_view> short_escapes[] = {
+    {'"', "\\\""}, {'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"},
+    {'\t', "\\t"}, {'\b', "\\b"},  {'\f', "\\f"}};
+
 /// Appends `s` as the inside of a JSON string.
 void append_escaped(spdlog::memory_buf_t& dest, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -124,35 +121,15 @@ void append_escaped(spdlog::memory_buf_t& dest, std::string_view s) {
       }
       continue;
     }
-    switch (c) {
-    case '"':
-      append(dest, "\\\"");
-      break;
-    case '\\':
-      append(dest, "\\\\");
-      break;
-    case '\n':
-      append(dest, "\\n");
-      break;
-    case '\r':
-      append(dest, "\\r");
-      break;
-    case '\t':
-      append(dest, "\\t");
-      break;
-    case '\b':
-      append(dest, "\\b");
-      break;
-    case '\f':
-      append(dest, "\\f");
-      break;
-    default:
-      if (c < 0x20) {
-        char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-        dest.append(u, u + sizeof(u));
-      } else {
-        dest.push_back(static_cast<char>(c));
-      }
+    if (const auto* e = std::find_if(std::begin(short_escapes), std::end(short_escapes),
+                                     [c](const auto& x) { return x.first == c; });
+        e != std::end(short_escapes)) {
+      append(dest, e->second);
+    } else if (c < 0x20) {
+      char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+      dest.append(u, u + sizeof(u));
+    } else {
+      dest.push_back(static_cast<char>(c));
     }
     ++i;
   }

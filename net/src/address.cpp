@@ -5,21 +5,15 @@
 
 #include <cstring>
 
+#include "surge/net/text.hpp"
+
 namespace surge::net {
 
 namespace {
 
 constexpr std::array<uint8_t, 12> v4_mapped_prefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using text::trim_space;
 
 /// Clears every bit of `a` past the first `prefix` bits.
 ip_address masked(ip_address a, unsigned prefix) {
@@ -103,14 +97,14 @@ std::variant<cidr_set, std::string> cidr_set::parse(std::string_view list) {
   cidr_set out;
   while (true) {
     const std::size_t comma = list.find(',');
-    const std::string_view entry = trim(list.substr(0, comma));
+    const std::string_view entry = trim_space(list.substr(0, comma));
     if (!entry.empty()) {
       auto bad = [&] {
         return "'" + std::string(entry) +
                "' is not an IPv4 or IPv6 address or CIDR block (e.g. 10.0.0.0/8, fd00::/8)";
       };
       const std::size_t slash = entry.find('/');
-      const std::string_view addr_text = trim(entry.substr(0, slash));
+      const std::string_view addr_text = trim_space(entry.substr(0, slash));
       auto addr = parse_ip(addr_text);
       if (!addr) {
         return bad();
@@ -120,7 +114,7 @@ std::variant<cidr_set, std::string> cidr_set::parse(std::string_view list) {
       const unsigned max_len = v6_text ? 128 : 32;
       unsigned len = max_len;
       if (slash != std::string_view::npos) {
-        const std::string_view digits = trim(entry.substr(slash + 1));
+        const std::string_view digits = trim_space(entry.substr(slash + 1));
         if (digits.empty() || digits.size() > 3) {
           return bad();
         }
@@ -165,7 +159,7 @@ ip_address client_address(const ip_address& peer, std::optional<std::string_view
   while (true) {
     const std::size_t comma = rest.rfind(',');
     const std::string_view entry =
-        trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+        trim_space(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     const auto hop = parse_ip(entry);
     if (!hop) {
       return last_good;

@@ -17,12 +17,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 
 #include "surge/net/json.hpp"
+#include "surge/net/text.hpp"
 
 namespace surge::net {
 
@@ -36,40 +38,19 @@ constexpr std::size_t max_key_file_bytes = 64 * 1024;
 /// An "exp" beyond 2100-01-01 is reported as that date (system_clock's nanoseconds end in 2262).
 constexpr double max_numeric_date = 4102444800.0;
 
-struct jwt_deleter {
-  void operator()(jwt_t* j) const { jwt_free(j); }
+/// A unique_ptr deleter that calls the C library's `Free` function.
+template <auto Free>
+struct c_deleter {
+  template <class T>
+  void operator()(T* p) const {
+    Free(p);
+  }
 };
-using jwt_ptr = std::unique_ptr<jwt_t, jwt_deleter>;
+using jwt_ptr = std::unique_ptr<jwt_t, c_deleter<jwt_free>>;
+using pkey_ptr = std::unique_ptr<EVP_PKEY, c_deleter<EVP_PKEY_free>>;
+using bio_ptr = std::unique_ptr<BIO, c_deleter<BIO_free>>;
 
-struct pkey_deleter {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
-
-struct bio_deleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
-
-/// The value of one base64url character, or -1.
-int b64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '-') {
-    return 62;
-  }
-  if (c == '_') {
-    return 63;
-  }
-  return -1;
-}
+using text::b64url_value;
 
 /// Strict unpadded base64url (RFC 7515 2): only the 64 characters, a length that is not 1 mod 4
 /// and zero bits after the last whole byte, so that each byte string has exactly one spelling.
@@ -507,25 +488,28 @@ customer_verifier::verify(std::string_view token, std::chrono::system_clock::tim
   if (!(now_s < *exp + k.leeway_s)) {
     return refuse(auth_failure::expired, "token expired");
   }
-  if (const auto* nbf_v = claims->find("nbf")) {
-    const auto nbf = numeric_date(*nbf_v);
-    if (!nbf) {
-      return refuse(auth_failure::malformed, "nbf is not a number");
+  // The optional start claims, in this order: a number no later than now (plus leeway).
+  struct start_claim {
+    const char* name;
+    auth_failure too_late;
+    const char* not_a_number;
+    const char* late;
+  };
+  static constexpr start_claim start_claims[] = {
+      {"nbf", auth_failure::not_yet_valid, "nbf is not a number", "token not valid yet (nbf)"},
+      {"iat", auth_failure::issued_in_future, "iat is not a number",
+       "token issued in the future (iat)"}};
+  for (const auto& c : start_claims) {
+    if (const auto* v = claims->find(c.name)) {
+      const auto t = numeric_date(*v);
+      if (!t) {
+        return refuse(auth_failure::malformed, c.not_a_number);
+      }
+      if (*t > now_s + k.leeway_s) {
+        return refuse(c.too_late, c.late);
+      }
+      latest_start = std::max(latest_start, *t);
     }
-    if (*nbf > now_s + k.leeway_s) {
-      return refuse(auth_failure::not_yet_valid, "token not valid yet (nbf)");
-    }
-    latest_start = std::max(latest_start, *nbf);
-  }
-  if (const auto* iat_v = claims->find("iat")) {
-    const auto iat = numeric_date(*iat_v);
-    if (!iat) {
-      return refuse(auth_failure::malformed, "iat is not a number");
-    }
-    if (*iat > now_s + k.leeway_s) {
-      return refuse(auth_failure::issued_in_future, "token issued in the future (iat)");
-    }
-    latest_start = std::max(latest_start, *iat);
   }
   if (!k.issuer.empty()) {
     const auto* iss = string_of(claims->find("iss"));
@@ -642,29 +626,13 @@ std::string customer_id_problem(std::string_view id) {
 }
 
 const char* to_string(auth_failure f) {
-  switch (f) {
-  case auth_failure::disabled:
-    return "disabled";
-  case auth_failure::malformed:
-    return "malformed";
-  case auth_failure::unsupported_alg:
-    return "unsupported_alg";
-  case auth_failure::bad_signature:
-    return "bad_signature";
-  case auth_failure::expired:
-    return "expired";
-  case auth_failure::not_yet_valid:
-    return "not_yet_valid";
-  case auth_failure::issued_in_future:
-    return "issued_in_future";
-  case auth_failure::wrong_issuer:
-    return "wrong_issuer";
-  case auth_failure::wrong_audience:
-    return "wrong_audience";
-  case auth_failure::bad_subject:
-    return "bad_subject";
-  }
-  return "unknown";
+  // In declaration order; surge_net_http stands alone (the fuzz build), so no shared helper.
+  static constexpr const char* names[] = {
+      "disabled",      "malformed",        "unsupported_alg", "bad_signature",  "expired",
+      "not_yet_valid", "issued_in_future", "wrong_issuer",    "wrong_audience", "bad_subject"};
+  static_assert(std::size(names) == static_cast<std::size_t>(auth_failure::bad_subject) + 1);
+  const auto i = static_cast<std::size_t>(f);
+  return i < std::size(names) ? names[i] : "unknown";
 }
 
 } // namespace surge::net

@@ -4,22 +4,12 @@
 #include <cctype>
 
 #include "surge/net/json_writer.hpp"
+#include "surge/net/text.hpp"
 
 namespace surge::net {
 
-namespace {
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-} // namespace
-
 std::optional<std::string_view> http_request::header(const std::string& name) const {
-  auto it = headers.find(to_lower(name));
+  auto it = headers.find(text::to_lower(name));
   if (it == headers.end()) {
     return std::nullopt;
   }

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "surge/net/json_writer.hpp"
+#include "surge/net/text.hpp"
 
 namespace surge::net::json {
 
@@ -149,32 +150,56 @@ class parser {
     }
   }
 
+  /// Fails unless the next character is `c`, naming it `what` ("expected <what>"); does not
+  /// consume it.
+  void expect(char c, std::string_view what) {
+    if (at_end()) {
+      fail("unexpected end of input, expected " + std::string(what));
+    }
+    if (peek() != c) {
+      fail("expected " + std::string(what));
+    }
+  }
+
+  /// At the start of an array or object (after its opening character): consumes `close` and
+  /// returns true when the container is empty.
+  bool closes_at_once(char close) {
+    skip_ws();
+    if (!at_end() && peek() == close) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  /// After an element of an array or object: consumes ',' and returns true when another
+  /// element follows, consumes `close` and returns false at the end, fails on anything else.
+  bool another_element(char close) {
+    skip_ws();
+    if (!at_end() && peek() == ',') {
+      ++pos_;
+      return true;
+    }
+    if (!at_end() && peek() == close) {
+      ++pos_;
+      return false;
+    }
+    const std::string expected = std::string("expected ',' or '") + close + "'";
+    fail(at_end() ? "unexpected end of input, " + expected : expected);
+  }
+
   value parse_array(std::size_t depth) {
     check_depth(depth);
     ++pos_; // '['
     array out;
-    skip_ws();
-    if (!at_end() && peek() == ']') {
-      ++pos_;
+    if (closes_at_once(']')) {
       return value(std::move(out));
     }
-    for (;;) {
+    do {
       skip_ws();
       out.push_back(parse_value(depth));
-      skip_ws();
-      if (at_end()) {
-        fail("unexpected end of input, expected ',' or ']'");
-      }
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      if (peek() == ']') {
-        ++pos_;
-        return value(std::move(out));
-      }
-      fail("expected ',' or ']'");
-    }
+    } while (another_element(']'));
+    return value(std::move(out));
   }
 
   value parse_object(std::size_t depth) {
@@ -182,19 +207,12 @@ class parser {
     ++pos_; // '{'
     object out;
     std::unordered_set<std::string> seen; // only used once the object grows
-    skip_ws();
-    if (!at_end() && peek() == '}') {
-      ++pos_;
+    if (closes_at_once('}')) {
       return value(std::move(out));
     }
-    for (;;) {
+    do {
       skip_ws();
-      if (at_end()) {
-        fail("unexpected end of input, expected a string key");
-      }
-      if (peek() != '"') {
-        fail("expected a string key");
-      }
+      expect('"', "a string key");
       const std::size_t key_pos = pos_;
       std::string key = parse_string();
       if (is_duplicate(out, seen, key)) {
@@ -206,30 +224,13 @@ class parser {
         fail_at(msg, key_pos);
       }
       skip_ws();
-      if (at_end()) {
-        fail("unexpected end of input, expected ':'");
-      }
-      if (peek() != ':') {
-        fail("expected ':'");
-      }
+      expect(':', "':'");
       ++pos_;
       skip_ws();
       value v = parse_value(depth);
       out.emplace_back(std::move(key), std::move(v));
-      skip_ws();
-      if (at_end()) {
-        fail("unexpected end of input, expected ',' or '}'");
-      }
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      if (peek() == '}') {
-        ++pos_;
-        return value(std::move(out));
-      }
-      fail("expected ',' or '}'");
-    }
+    } while (another_element('}'));
+    return value(std::move(out));
   }
 
   /// Linear scan for small objects, a hash set once an object has more than 16 members.
@@ -252,19 +253,6 @@ class parser {
     return !seen.insert(key).second;
   }
 
-  int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    return -1;
-  }
-
   /// Reads the 4 hex digits of a \u escape; pos_ is at the first digit.
   uint32_t read_hex4(std::size_t escape_pos) {
     if (text_.size() - pos_ < 4) {
@@ -272,7 +260,7 @@ class parser {
     }
     uint32_t cp = 0;
     for (int i = 0; i < 4; ++i) {
-      const int d = hex_digit(text_[pos_ + i]);
+      const int d = text::hex_value(text_[pos_ + i]);
       if (d < 0) {
         fail_at("invalid \\u escape", escape_pos);
       }

@@ -9,6 +9,7 @@
 
 #include "parser_detail.hpp"
 #include "surge/net/json.hpp"
+#include "surge/net/text.hpp"
 
 namespace surge::net {
 
@@ -16,18 +17,8 @@ namespace http = boost::beast::http;
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
+using text::hex_value;
+using text::to_lower;
 
 /// Percent-decodes `in` into `out` ('+' becomes a space when `plus_is_space`). False for a bad
 /// escape, a NUL byte or invalid UTF-8 in the result.
@@ -54,13 +45,6 @@ bool percent_decode(std::string_view in, bool plus_is_space, std::string& out) {
     }
   }
   return out.find('\0') == std::string::npos && json::valid_utf8(out);
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 } // namespace

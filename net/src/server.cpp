@@ -226,12 +226,20 @@ class session : public std::enable_shared_from_this<session> {
                    true);
   }
 
-  void on_header(const beast::error_code& ec) {
+  /// True when a read completing with `ec` ends here: the session is closed already, or the read
+  /// failed (then answered by on_read_error()).
+  bool read_ended(const beast::error_code& ec) {
     if (state_ == state::closed) {
-      return;
+      return true;
     }
     if (ec) {
       on_read_error(ec);
+    }
+    return static_cast<bool>(ec);
+  }
+
+  void on_header(const beast::error_code& ec) {
+    if (read_ended(ec)) {
       return;
     }
     if (auto r = detail::check_header(parser_->get(), srv_.opts_)) {
@@ -295,11 +303,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_body(const beast::error_code& ec) {
-    if (state_ == state::closed) {
-      return;
-    }
-    if (ec) {
-      on_read_error(ec);
+    if (read_ended(ec)) {
       return;
     }
     version_ = parser_->get().version();

@@ -3,6 +3,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <pqxx/pqxx>
 
@@ -44,12 +45,47 @@ class pg_journal final : public journal {
   std::string build_commit_sql(pqxx::transaction_base& tx,
                                std::span<const commit_request> reqs) const;
 
+  /// Runs `body(tx)` on a non-transaction of the connection and returns what it returns:
+  /// errc::unavailable at once when the connection is broken, and any exception translated.
+  template <class T, class Body>
+  caf::expected<T> query(Body body) {
+    if (!healthy_) {
+      return make_error(errc::unavailable, "connection to PostgreSQL is broken");
+    }
+    try {
+      pqxx::nontransaction tx{*conn_};
+      return body(tx);
+    } catch (...) {
+      return translate();
+    }
+  }
+
   const std::unique_ptr<pqxx::connection> conn_;
   bool healthy_ = true;
 };
 
 caf::error pg_journal::translate(bool during_commit) noexcept {
   return detail::translate_current(*conn_, healthy_, {during_commit, false});
+}
+
+/// Appends one multi-row statement to `sql`: `head`, then "(...)" for each element of `rows`
+/// (comma-separated; `row(sql, element)` appends what stands inside the parentheses), then
+/// `tail`.
+template <class Rows, class Row>
+void append_rows(std::string& sql, std::string_view head, const Rows& rows, Row row,
+                 std::string_view tail) {
+  sql += head;
+  bool first = true;
+  for (const auto& e : rows) {
+    if (!first) {
+      sql += ',';
+    }
+    first = false;
+    sql += '(';
+    row(sql, e);
+    sql += ')';
+  }
+  sql += tail;
 }
 
 std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
@@ -91,27 +127,22 @@ std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
     sql += "SELECT surge_fence(" + tx.quote(*fence_node) + ',' + shards + "}'::int[]," + epochs +
            "}'::bigint[]);";
   }
-  sql += "INSERT INTO sku_journal(stream,seq,payload,shard,epoch,node_id) VALUES ";
-  bool first = true;
-  for (const auto& r : reqs) {
-    if (!first) {
-      sql += ',';
-    }
-    first = false;
-    sql += '(';
-    sql += tx.quote(r.batch.stream);
-    sql += ',';
-    sql += std::to_string(to_bigint(r.batch.seq));
-    sql += ',';
-    sql += tx.quote_raw(r.batch.payload);
-    if (r.shard >= 0) {
-      sql += ',' + std::to_string(r.shard) + ',' + std::to_string(to_bigint(r.epoch)) + ',' +
-             tx.quote(r.node) + ')';
-    } else {
-      sql += ",NULL,NULL,NULL)";
-    }
-  }
-  sql += ';';
+  append_rows(
+      sql, "INSERT INTO sku_journal(stream,seq,payload,shard,epoch,node_id) VALUES ", reqs,
+      [&](std::string& out, const commit_request& r) {
+        out += tx.quote(r.batch.stream);
+        out += ',';
+        out += std::to_string(to_bigint(r.batch.seq));
+        out += ',';
+        out += tx.quote_raw(r.batch.payload);
+        if (r.shard >= 0) {
+          out += ',' + std::to_string(r.shard) + ',' + std::to_string(to_bigint(r.epoch)) + ',' +
+                 tx.quote(r.node);
+        } else {
+          out += ",NULL,NULL,NULL";
+        }
+      },
+      ";");
   // One row per key: ON CONFLICT DO UPDATE may not touch a row twice in one statement. Later
   // requests of the batch win for stock and products; the highest seq wins for snapshots.
   std::map<std::string_view, const stock_record*> stocks;
@@ -132,54 +163,44 @@ std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
     }
   }
   if (!stocks.empty()) {
-    sql += "INSERT INTO stock(sku,on_hand,held,sold,updated_at) VALUES ";
-    first = true;
-    for (const auto& [key, s] : stocks) {
-      if (!first) {
-        sql += ',';
-      }
-      first = false;
-      sql += '(';
-      sql += tx.quote(s->sku);
-      sql += ',' + std::to_string(s->on_hand) + ',' + std::to_string(s->held) + ',' +
-             std::to_string(s->sold) + ",now())";
-    }
-    sql += " ON CONFLICT (sku) DO UPDATE SET on_hand=excluded.on_hand,held=excluded.held,"
-           "sold=excluded.sold,updated_at=excluded.updated_at;";
+    append_rows(
+        sql, "INSERT INTO stock(sku,on_hand,held,sold,updated_at) VALUES ", stocks,
+        [&](std::string& out, const auto& row) {
+          const stock_record& s = *row.second;
+          out += tx.quote(s.sku);
+          out += ',' + std::to_string(s.on_hand) + ',' + std::to_string(s.held) + ',' +
+                 std::to_string(s.sold) + ",now()";
+        },
+        " ON CONFLICT (sku) DO UPDATE SET on_hand=excluded.on_hand,held=excluded.held,"
+        "sold=excluded.sold,updated_at=excluded.updated_at;");
   }
   if (!products.empty()) {
-    sql += "INSERT INTO products(sku,name,description,category,price_cents,currency,"
-           "per_customer_limit,updated_at) VALUES ";
-    first = true;
-    for (const auto& [key, p] : products) {
-      if (!first) {
-        sql += ',';
-      }
-      first = false;
-      sql += '(';
-      sql += tx.quote(p->sku) + ',' + tx.quote(p->name) + ',' + tx.quote(p->description) + ',' +
-             tx.quote(p->category) + ',' + std::to_string(p->price_cents) + ',' +
-             tx.quote(p->currency) + ',' + std::to_string(p->per_customer_limit) + ",now())";
-    }
-    sql += " ON CONFLICT (sku) DO UPDATE SET name=excluded.name,description=excluded.description,"
-           "category=excluded.category,price_cents=excluded.price_cents,"
-           "currency=excluded.currency,per_customer_limit=excluded.per_customer_limit,"
-           "updated_at=excluded.updated_at;";
+    append_rows(
+        sql,
+        "INSERT INTO products(sku,name,description,category,price_cents,currency,"
+        "per_customer_limit,updated_at) VALUES ",
+        products,
+        [&](std::string& out, const auto& row) {
+          const product_record& p = *row.second;
+          out += tx.quote(p.sku) + ',' + tx.quote(p.name) + ',' + tx.quote(p.description) + ',' +
+                 tx.quote(p.category) + ',' + std::to_string(p.price_cents) + ',' +
+                 tx.quote(p.currency) + ',' + std::to_string(p.per_customer_limit) + ",now()";
+        },
+        " ON CONFLICT (sku) DO UPDATE SET name=excluded.name,description=excluded.description,"
+        "category=excluded.category,price_cents=excluded.price_cents,"
+        "currency=excluded.currency,per_customer_limit=excluded.per_customer_limit,"
+        "updated_at=excluded.updated_at;");
   }
   if (!snaps.empty()) {
-    sql += "INSERT INTO snapshots(stream,seq,payload,updated_at) VALUES ";
-    first = true;
-    for (const auto& [key, s] : snaps) {
-      if (!first) {
-        sql += ',';
-      }
-      first = false;
-      sql += '(';
-      sql += tx.quote(s->stream) + ',' + std::to_string(to_bigint(s->seq)) + ',' +
-             tx.quote_raw(s->payload) + ",now())";
-    }
-    sql += " ON CONFLICT (stream) DO UPDATE SET seq=excluded.seq,payload=excluded.payload,"
-           "updated_at=excluded.updated_at WHERE snapshots.seq <= excluded.seq;";
+    append_rows(
+        sql, "INSERT INTO snapshots(stream,seq,payload,updated_at) VALUES ", snaps,
+        [&](std::string& out, const auto& row) {
+          const snapshot& s = *row.second;
+          out += tx.quote(s.stream) + ',' + std::to_string(to_bigint(s.seq)) + ',' +
+                 tx.quote_raw(s.payload) + ",now()";
+        },
+        " ON CONFLICT (stream) DO UPDATE SET seq=excluded.seq,payload=excluded.payload,"
+        "updated_at=excluded.updated_at WHERE snapshots.seq <= excluded.seq;");
   }
   return sql;
 }
@@ -206,11 +227,7 @@ caf::error pg_journal::commit(std::span<const commit_request> reqs) {
 
 caf::expected<std::vector<journal_batch>> pg_journal::read(const std::string& stream,
                                                            uint64_t after) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::vector<journal_batch>>([&](pqxx::nontransaction& tx) {
     auto rows = tx.exec_params(
         "SELECT seq, payload FROM sku_journal WHERE stream = $1 AND seq > $2 ORDER BY seq", stream,
         to_bigint(after));
@@ -221,34 +238,22 @@ caf::expected<std::vector<journal_batch>> pg_journal::read(const std::string& st
       out.push_back(journal_batch{stream, row[0].as<uint64_t>(), payload.str()});
     }
     return out;
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 caf::expected<std::optional<snapshot>> pg_journal::load_snapshot(const std::string& stream) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::optional<snapshot>>([&](pqxx::nontransaction& tx) {
     auto rows = tx.exec_params("SELECT seq, payload FROM snapshots WHERE stream = $1", stream);
     if (rows.empty()) {
       return std::optional<snapshot>{};
     }
     pqxx::binarystring payload{rows[0][1]};
     return std::optional<snapshot>{snapshot{stream, rows[0][0].as<uint64_t>(), payload.str()}};
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 caf::expected<std::optional<product_record>> pg_journal::load_product(const std::string& sku) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::optional<product_record>>([&](pqxx::nontransaction& tx) {
     auto rows = tx.exec_params("SELECT sku, name, description, category, price_cents, currency,"
                                " per_customer_limit FROM products WHERE sku = $1",
                                sku);
@@ -256,22 +261,14 @@ caf::expected<std::optional<product_record>> pg_journal::load_product(const std:
       return std::optional<product_record>{};
     }
     return std::optional<product_record>{detail::product_of(rows[0])};
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 caf::expected<std::vector<std::string>> pg_journal::skus_holding(std::size_t limit) {
-  if (!healthy_) {
-    return make_error(errc::unavailable, "connection to PostgreSQL is broken");
-  }
-  try {
-    pqxx::nontransaction tx{*conn_};
+  return query<std::vector<std::string>>([&](pqxx::nontransaction& tx) {
     return detail::first_column(tx.exec_params(
         "SELECT sku FROM stock WHERE held > 0 ORDER BY sku LIMIT $1", static_cast<int64_t>(limit)));
-  } catch (...) {
-    return translate();
-  }
+  });
 }
 
 } // namespace

@@ -229,15 +229,46 @@ caf::expected<std::unique_ptr<redis_connection>> connect(const redis_options& op
   return conn;
 }
 
-/// Snapshots as one binary value per stream: an 8-byte big-endian seq, then the payload. One
-/// SET replaces both atomically.
-class redis_snapshot_cache final : public snapshot_cache {
+/// What every Redis adapter shares: its own connection and the key prefix. `Port` is the
+/// interface it implements; the adapter is healthy while its connection is.
+template <class Port>
+class redis_adapter : public Port {
  public:
-  redis_snapshot_cache(std::unique_ptr<redis_connection> conn, std::string prefix)
+  redis_adapter(std::unique_ptr<redis_connection> conn, std::string prefix)
       : conn_(std::move(conn))
       , prefix_(std::move(prefix)) {}
 
   bool healthy() const override { return conn_->healthy(); }
+
+ protected:
+  /// GET `key`: its value, nullopt when the key does not exist, errc::corrupt with
+  /// `not_a_value` when it holds something that is not a string (or shorter than `min_len`), or
+  /// the connection's error.
+  caf::expected<std::optional<std::string>>
+  get_string(const std::string& key, const std::string& not_a_value, std::size_t min_len = 0) {
+    auto r = conn_->command("GET %b", key.data(), key.size());
+    if (!r) {
+      return r.error();
+    }
+    const auto& reply = **r;
+    if (reply.type == REDIS_REPLY_NIL) {
+      return std::optional<std::string>{};
+    }
+    if (reply.type != REDIS_REPLY_STRING || reply.len < min_len) {
+      return make_error(errc::corrupt, not_a_value);
+    }
+    return std::optional<std::string>{std::string{reply.str, reply.len}};
+  }
+
+  const std::unique_ptr<redis_connection> conn_;
+  const std::string prefix_;
+};
+
+/// Snapshots as one binary value per stream: an 8-byte big-endian seq, then the payload. One
+/// SET replaces both atomically.
+class redis_snapshot_cache final : public redis_adapter<snapshot_cache> {
+ public:
+  using redis_adapter::redis_adapter;
 
   caf::error put(const snapshot& snap) override {
     std::string value(8, '\0');
@@ -251,41 +282,30 @@ class redis_snapshot_cache final : public snapshot_cache {
   }
 
   caf::expected<std::optional<snapshot>> get(const std::string& stream) override {
-    auto key = key_of(stream);
-    auto r = conn_->command("GET %b", key.data(), key.size());
-    if (!r) {
-      return r.error();
+    auto value =
+        get_string(key_of(stream), "snapshot value of " + stream + " is not <seq><payload>", 8);
+    if (!value) {
+      return value.error();
     }
-    const auto& reply = **r;
-    if (reply.type == REDIS_REPLY_NIL) {
+    if (!*value) {
       return std::optional<snapshot>{};
     }
-    if (reply.type != REDIS_REPLY_STRING || reply.len < 8) {
-      return make_error(errc::corrupt, "snapshot value of " + stream + " is not <seq><payload>");
-    }
+    const std::string& v = **value;
     uint64_t seq = 0;
     for (std::size_t i = 0; i < 8; ++i) {
-      seq = (seq << 8) | static_cast<unsigned char>(reply.str[i]);
+      seq = (seq << 8) | static_cast<unsigned char>(v[i]);
     }
-    return std::optional<snapshot>{
-        snapshot{stream, seq, std::string{reply.str + 8, reply.len - 8}}};
+    return std::optional<snapshot>{snapshot{stream, seq, v.substr(8)}};
   }
 
  private:
   std::string key_of(const std::string& stream) const { return prefix_ + "snap:" + stream; }
-
-  const std::unique_ptr<redis_connection> conn_;
-  const std::string prefix_;
 };
 
 /// Carts as one binary value with a PX expiry.
-class redis_cart_store final : public cart_store {
+class redis_cart_store final : public redis_adapter<cart_store> {
  public:
-  redis_cart_store(std::unique_ptr<redis_connection> conn, std::string prefix)
-      : conn_(std::move(conn))
-      , prefix_(std::move(prefix)) {}
-
-  bool healthy() const override { return conn_->healthy(); }
+  using redis_adapter::redis_adapter;
 
   caf::error put(const std::string& cart_id, const std::string& payload,
                  std::chrono::seconds ttl) override {
@@ -329,19 +349,7 @@ class redis_cart_store final : public cart_store {
   }
 
   caf::expected<std::optional<std::string>> get(const std::string& cart_id) override {
-    auto key = key_of(cart_id);
-    auto r = conn_->command("GET %b", key.data(), key.size());
-    if (!r) {
-      return r.error();
-    }
-    const auto& reply = **r;
-    if (reply.type == REDIS_REPLY_NIL) {
-      return std::optional<std::string>{};
-    }
-    if (reply.type != REDIS_REPLY_STRING) {
-      return make_error(errc::corrupt, "cart value of " + cart_id + " is not a string");
-    }
-    return std::optional<std::string>{std::string{reply.str, reply.len}};
+    return get_string(key_of(cart_id), "cart value of " + cart_id + " is not a string");
   }
 
  private:
@@ -351,9 +359,6 @@ class redis_cart_store final : public cart_store {
     key.append(prefix_).append("cart:").append(cart_id);
     return key;
   }
-
-  const std::unique_ptr<redis_connection> conn_;
-  const std::string prefix_;
 };
 
 std::string as_string(const redisReply* r) {
@@ -381,13 +386,9 @@ bool valid_read_id(std::string_view id) {
 }
 
 /// A Redis Stream per name (prefix + name): XADD appends, XREAD reads after an id.
-class redis_event_stream final : public event_stream {
+class redis_event_stream final : public redis_adapter<event_stream> {
  public:
-  redis_event_stream(std::unique_ptr<redis_connection> conn, std::string prefix)
-      : conn_(std::move(conn))
-      , prefix_(std::move(prefix)) {}
-
-  bool healthy() const override { return conn_->healthy(); }
+  using redis_adapter::redis_adapter;
 
   caf::expected<std::string>
   append(const std::string& stream,
@@ -484,9 +485,6 @@ class redis_event_stream final : public event_stream {
     }
     return out;
   }
-
-  const std::unique_ptr<redis_connection> conn_;
-  const std::string prefix_;
 };
 
 } // namespace

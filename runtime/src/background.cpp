@@ -16,6 +16,21 @@ std::shared_ptr<spdlog::logger> logger() {
   return lg;
 }
 
+/// Leaves a healthy `conn` alone and replaces any other by `connect()`'s; false when that
+/// fails (`conn` is then unchanged).
+template <class Ptr, class Connect>
+bool reconnect(Ptr& conn, Connect connect) {
+  if (conn && conn->healthy()) {
+    return true;
+  }
+  auto fresh = connect();
+  if (!fresh) {
+    return false;
+  }
+  conn = std::move(*fresh);
+  return true;
+}
+
 } // namespace
 
 periodic::periodic(std::string name, std::chrono::milliseconds interval, std::function<void()> step)
@@ -59,12 +74,8 @@ order_reconciler::order_reconciler(std::string pg_url, actors::order_directory* 
     , loop_("reconciler", interval, [this] { step(); }) {}
 
 void order_reconciler::step() {
-  if (!store_ || !store_->healthy()) {
-    auto s = persistence::make_pg_order_store(pg_url_);
-    if (!s) {
-      return; // PostgreSQL down: next round
-    }
-    store_ = std::move(*s);
+  if (!reconnect(store_, [this] { return persistence::make_pg_order_store(pg_url_); })) {
+    return; // PostgreSQL down: next round
   }
   auto ids = store_->unsettled(settle_after_, 500);
   if (!ids) {
@@ -83,12 +94,8 @@ hold_sweeper::hold_sweeper(std::string pg_url, actors::sku_directory* skus,
     , loop_("hold-sweeper", interval, [this] { step(); }) {}
 
 void hold_sweeper::step() {
-  if (!pg_ || !pg_->healthy()) {
-    auto j = persistence::make_pg_journal(pg_url_);
-    if (!j) {
-      return; // PostgreSQL down: next round
-    }
-    pg_ = std::move(*j);
+  if (!reconnect(pg_, [this] { return persistence::make_pg_journal(pg_url_); })) {
+    return; // PostgreSQL down: next round
   }
   auto skus = pg_->skus_holding(100000);
   if (!skus) {

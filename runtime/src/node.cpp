@@ -122,21 +122,8 @@ struct node::impl {
     bridge->shards = opts.cluster_shards;
     if (auto* m = e.members.get()) {
       bridge->cluster.serving = [m] { return m->ready(); };
-      bridge->cluster.nodes = [m] {
-        std::vector<net::cluster_admin::node_row> out;
-        for (auto& n : m->nodes()) {
-          out.push_back({n.node_id, n.address, n.http_address, n.admin_address, n.status, n.shards,
-                         n.actors, n.heartbeat_age_ms});
-        }
-        return out;
-      };
-      bridge->cluster.shards = [m] {
-        std::vector<net::cluster_admin::shard_row> out;
-        for (auto& s : m->shard_map()) {
-          out.push_back({s.shard, s.owner, s.epoch, s.target});
-        }
-        return out;
-      };
+      bridge->cluster.nodes = [m] { return m->nodes(); };
+      bridge->cluster.shards = [m] { return m->shard_map(); };
       bridge->cluster.drain = [m](const std::string& node, std::function<void(bool)> done) {
         m->request_drain(node, std::move(done));
       };
@@ -157,19 +144,23 @@ struct node::impl {
       return out.str();
     };
 
-    const auto so = storefront_server_of(opts);
-    auto store = std::make_shared<const net::router>(net::make_storefront_router(bridge));
-    http = std::make_unique<net::http_server>(so, net::make_handler(bridge, store));
-    if (auto ec = http->start()) {
-      return "cannot listen on " + so.host + ":" + std::to_string(so.port) +
-             " (http): " + ec.message();
+    if (auto err =
+            listen(http, storefront_server_of(opts), net::make_storefront_router(bridge), "http");
+        !err.empty()) {
+      return err;
     }
-    const auto ao = admin_server_of(opts);
-    auto adm = std::make_shared<const net::router>(net::make_admin_router(bridge));
-    admin = std::make_unique<net::http_server>(ao, net::make_handler(bridge, adm));
-    if (auto ec = admin->start()) {
-      return "cannot listen on " + ao.host + ":" + std::to_string(ao.port) +
-             " (admin): " + ec.message();
+    return listen(admin, admin_server_of(opts), net::make_admin_router(bridge), "admin");
+  }
+
+  /// Starts `server` on `so`, serving `routes` through the bridge. "" when it listens, else the
+  /// error text naming the listener `what`.
+  std::string listen(std::unique_ptr<net::http_server>& server, const net::server_options& so,
+                     net::router routes, const char* what) {
+    auto shared = std::make_shared<const net::router>(std::move(routes));
+    server = std::make_unique<net::http_server>(so, net::make_handler(bridge, shared));
+    if (auto ec = server->start()) {
+      return "cannot listen on " + so.host + ":" + std::to_string(so.port) + " (" + what +
+             "): " + ec.message();
     }
     return {};
   }

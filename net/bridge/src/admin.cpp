@@ -2,6 +2,7 @@
 // and drain from cluster_admin, and /metrics.
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -15,12 +16,26 @@
 
 namespace surge::net::bridge {
 
+namespace {
+
+/// The JSON object body of an admin write to the SKU `sku`. nullopt when the request is already
+/// answered: with `bad_sku` for a malformed SKU (checked first), or the body's 400.
+std::optional<json::value> sku_body(const std::string& sku, const http_request& req, responder& r,
+                                    http_response bad_sku) {
+  if (!valid_sku(sku)) {
+    r(std::move(bad_sku));
+    return std::nullopt;
+  }
+  return object_body(req, false, r);
+}
+
+} // namespace
+
 void put_product(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p,
                  responder r) {
-  if (!valid_sku(p[0])) {
-    return r(bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-', not dots alone"));
-  }
-  auto body = object_body(req, false, r);
+  auto body =
+      sku_body(p[0], req, r,
+               bad_request("a SKU is 1 to 64 letters, digits, '.', '_' or '-', not dots alone"));
   if (!body) {
     return;
   }
@@ -61,10 +76,7 @@ void put_product(std::shared_ptr<bridge_env> env, http_request&& req, path_param
 }
 
 void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p, responder r) {
-  if (!valid_sku(p[0])) {
-    return r(not_found("no such product"));
-  }
-  auto body = object_body(req, false, r);
+  auto body = sku_body(p[0], req, r, not_found("no such product"));
   if (!body) {
     return;
   }

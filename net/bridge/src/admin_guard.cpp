@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "surge/net/text.hpp"
+
 namespace surge::net::bridge {
 
 namespace {
@@ -22,23 +24,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-std::string lower_case(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
-std::string_view trim_space(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using text::to_lower;
+using text::trim_space;
 
 /// admin.allowed_origins (a comma list; config validates each entry) as lower-case origins.
 std::vector<std::string> parse_origins(std::string_view list) {
@@ -46,7 +33,7 @@ std::vector<std::string> parse_origins(std::string_view list) {
   while (!list.empty()) {
     const auto comma = list.find(',');
     if (auto o = trim_space(list.substr(0, comma)); !o.empty()) {
-      out.push_back(lower_case(o));
+      out.push_back(to_lower(o));
     }
     list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
   }
@@ -58,12 +45,12 @@ std::vector<std::string> parse_origins(std::string_view list) {
 /// compare case-insensitively; "null" (sandboxed pages, file:// URLs) never passes.
 bool origin_allowed(std::string_view origin, std::optional<std::string_view> host,
                     const std::vector<std::string>& allowed) {
-  const auto o = lower_case(trim_space(origin));
+  const auto o = to_lower(trim_space(origin));
   if (o.empty() || o == "null") {
     return false;
   }
   if (host && !host->empty()) {
-    const auto h = lower_case(trim_space(*host));
+    const auto h = to_lower(trim_space(*host));
     if (o == "http://" + h || o == "https://" + h) {
       return true;
     }
@@ -74,8 +61,7 @@ bool origin_allowed(std::string_view origin, std::optional<std::string_view> hos
 /// True when the media type of `content_type` (before any ";" parameters) is application/json,
 /// case-insensitively.
 bool is_json_media_type(std::string_view content_type) {
-  return lower_case(trim_space(content_type.substr(0, content_type.find(';')))) ==
-         "application/json";
+  return to_lower(trim_space(content_type.substr(0, content_type.find(';')))) == "application/json";
 }
 
 } // namespace

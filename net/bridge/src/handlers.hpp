@@ -12,42 +12,32 @@
 
 namespace surge::net::bridge {
 
-/// What every handler is: `p` holds the route's {captures} in order.
-using handler_fn = void (*)(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p,
-                            responder r);
+/// What every handler is: `p` holds the route's {captures} in order. The handlers below are
+/// declared as `endpoint`s, a file's at once; each file defines them with the full signature.
+using endpoint = void(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p,
+                      responder r);
+using handler_fn = endpoint*;
 
 // health.cpp — both ports.
-void healthz(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void readyz(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
+endpoint healthz, readyz;
 /// Ready: started, and (in a cluster) a member with a live lease and the shard map.
 bool serving(const bridge_env& env);
 
 // products.cpp — GET /api/v1/products/{sku}, GET /api/v1/products (the catalog, cached).
-void get_product(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void list_products(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
+endpoint get_product, list_products;
 
 // pages.cpp — GET /p/{sku} (HTML, ETag, cached).
-void get_page(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
+endpoint get_page;
 /// This node changed what the page of `sku` (and any listing) shows: render anew next time.
 void drop_cached(bridge_env& env, const std::string& sku);
 
 // carts.cpp — /api/v1/carts...
-void create_cart(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void get_cart(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void put_item(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void delete_item(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
+endpoint create_cart, get_cart, put_item, delete_item;
 
 // orders.cpp — POST /api/v1/carts/{cart_id}/checkout, GET /api/v1/orders/{order_id}.
-void checkout(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void get_order(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
+endpoint checkout, get_order;
 
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
-void put_product(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void post_stock(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void get_stock(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void get_cluster(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void get_shards(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void post_drain(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
-void get_metrics(std::shared_ptr<bridge_env>, http_request&&, path_params&&, responder);
+endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, get_metrics;
 
 } // namespace surge::net::bridge

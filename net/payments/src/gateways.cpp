@@ -1,10 +1,14 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <iterator>
+#include <optional>
 
 #include "http_client.hpp"
+#include "surge/config/names.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/payments/gateway.hpp"
+#include "surge/net/text.hpp"
 
 namespace surge::net::payments {
 
@@ -38,14 +42,6 @@ bool valid_host(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
   });
-}
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
 }
 
 std::string upper(std::string_view s) {
@@ -100,6 +96,18 @@ attempt in_progress(const exchange_result& r) {
   return {attempt_kind::retryable, {}, "refund: HTTP 409 (the key is in use)", r.status, true, {}};
 }
 
+/// What a refund call that got no answer (common_status) or a 409 (in progress) comes to;
+/// nullopt when the gateway answered the refund itself.
+std::optional<attempt> refund_not_answered(const exchange_result& r) {
+  if (r.what != outcome::answered) {
+    return common_status(r, "refund");
+  }
+  if (r.status == 409) {
+    return in_progress(r);
+  }
+  return std::nullopt;
+}
+
 /// Shared plumbing of both styles.
 class http_gateway : public gateway {
  public:
@@ -122,7 +130,7 @@ class form_gateway final : public http_gateway {
   attempt charge(const actors::charge_request& req, std::chrono::milliseconds timeout) override {
     using detail::url_encode;
     const std::string body = "amount=" + std::to_string(req.amount_cents) +
-                             "&currency=" + url_encode(lower(req.currency)) +
+                             "&currency=" + url_encode(text::to_lower(req.currency)) +
                              "&source=" + url_encode(req.token) +
                              "&description=" + url_encode(req.order_id);
     auto r = client_.exchange("POST", "/v1/charges", "application/x-www-form-urlencoded", body,
@@ -175,14 +183,11 @@ class form_gateway final : public http_gateway {
     using detail::url_encode;
     const std::string body = "charge=" + url_encode(req.charge_id) +
                              "&amount=" + std::to_string(req.amount_cents) +
-                             "&currency=" + url_encode(lower(req.currency));
+                             "&currency=" + url_encode(text::to_lower(req.currency));
     auto r = client_.exchange("POST", "/v1/refunds", "application/x-www-form-urlencoded", body,
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
-    if (r.what != outcome::answered) {
-      return common_status(r, "refund");
-    }
-    if (r.status == 409) {
-      return in_progress(r);
+    if (auto early = refund_not_answered(r)) {
+      return *early;
     }
     json::value holder;
     const json::value* obj = parse_object(r.body, holder);
@@ -273,11 +278,8 @@ class json_gateway final : public http_gateway {
     auto r = client_.exchange("POST", "/refunds", "application/json",
                               json::serialize(json::value{std::move(body)}),
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
-    if (r.what != outcome::answered) {
-      return common_status(r, "refund");
-    }
-    if (r.status == 409) {
-      return in_progress(r);
+    if (auto early = refund_not_answered(r)) {
+      return *early;
     }
     json::value holder;
     const json::value* obj = parse_object(r.body, holder);
@@ -320,21 +322,11 @@ class json_gateway final : public http_gateway {
 } // namespace
 
 const char* to_string(attempt_kind x) {
-  switch (x) {
-  case attempt_kind::approved:
-    return "approved";
-  case attempt_kind::declined:
-    return "declined";
-  case attempt_kind::retryable:
-    return "retryable";
-  case attempt_kind::unknown:
-    return "unknown";
-  case attempt_kind::not_found:
-    return "not_found";
-  case attempt_kind::rejected:
-    return "rejected";
-  }
-  return "?";
+  static constexpr const char* names[] = {"approved", "declined",  "retryable",
+                                          "unknown",  "not_found", "rejected"};
+  static_assert(std::size(names) ==
+                config::count_of(attempt_kind::approved, attempt_kind::rejected));
+  return config::name_of(x, names, "?");
 }
 
 std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_view setting) {

@@ -7,6 +7,8 @@
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 
+#include "surge/persistence/errors.hpp"
+
 namespace surge::actors {
 
 /// Outcomes of entity commands that are not success. The HTTP bridge maps each to API.md's
@@ -31,13 +33,13 @@ constexpr caf::atom_value error_category = caf::atom("surge");
 
 const char* to_string(errc x);
 
-inline caf::error make_error(errc code, std::string what = {}) {
-  return caf::error{static_cast<uint8_t>(code), error_category, caf::make_message(std::move(what))};
+/// The CAF category of entity errors; see persistence::make_error() and persistence::is().
+constexpr caf::atom_value category_of(errc) {
+  return error_category;
 }
 
-inline bool is(const caf::error& err, errc code) {
-  return err.category() == error_category && err.code() == static_cast<uint8_t>(code);
-}
+using persistence::is;
+using persistence::make_error;
 
 /// The human message carried by an error made with make_error, or "".
 std::string message_of(const caf::error& err);

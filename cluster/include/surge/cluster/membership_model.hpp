@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "surge/cluster/allocator.hpp"
+#include "surge/cluster/node_info.hpp"
 #include "surge/cluster/shard_table.hpp"
 #include "surge/persistence/membership_store.hpp"
 
@@ -30,25 +31,6 @@ struct membership_options {
   std::chrono::milliseconds min_age{};
   /// A planned handover not done by then is taken back (config::derived_options).
   std::chrono::milliseconds handoff_timeout{};
-};
-
-/// One row of GET /admin/v1/cluster.
-struct node_info {
-  std::string node_id;
-  std::string address;
-  std::string http_address;
-  std::string admin_address;
-  std::string status; ///< up, draining, left, down (lease expired)
-  uint32_t shards = 0;
-  uint64_t actors = 0;
-  int64_t heartbeat_age_ms = 0;
-};
-
-struct shard_info {
-  uint32_t shard = 0;
-  std::string owner;
-  uint64_t epoch = 0;
-  std::string target;
 };
 
 /// One thing the model asks of the node, executed in the order given.

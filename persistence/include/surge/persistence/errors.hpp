@@ -31,14 +31,31 @@ constexpr caf::atom_value error_category = caf::atom("persist");
 
 const char* to_string(errc x);
 
-/// Builds a CAF error of the persistence category; found by ADL for `make_error(errc::...)`.
-inline caf::error make_error(errc code, std::string what = {}) {
-  return caf::error{static_cast<uint8_t>(code), error_category, caf::make_message(std::move(what))};
+/// The CAF category of persistence errors. Every error-code enumeration of Surge declares its
+/// `category_of` beside it; make_error() and is() below serve them all (found by ADL, and
+/// brought into other layers' namespaces with using-declarations).
+constexpr caf::atom_value category_of(errc) {
+  return error_category;
 }
 
-/// True when `err` is the persistence error `code`.
-inline bool is(const caf::error& err, errc code) {
-  return err.category() == error_category && err.code() == static_cast<uint8_t>(code);
+/// Builds a CAF error of `code`'s category carrying the human message `what`; found by ADL for
+/// `make_error(errc::...)`.
+template <class E>
+requires requires(E e) {
+  category_of(e);
+}
+caf::error make_error(E code, std::string what = {}) {
+  return caf::error{static_cast<uint8_t>(code), category_of(code),
+                    caf::make_message(std::move(what))};
+}
+
+/// True when `err` is the error `code` of `code`'s category.
+template <class E>
+requires requires(E e) {
+  category_of(e);
+}
+bool is(const caf::error& err, E code) {
+  return err.category() == category_of(code) && err.code() == static_cast<uint8_t>(code);
 }
 
 } // namespace surge::persistence

@@ -15,6 +15,7 @@
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
+#include "surge/cluster/node_info.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/page_cache.hpp"
 #include "surge/net/rate_limiter.hpp"
@@ -36,22 +37,8 @@ struct http_metrics {
 
 /// The cluster as the admin API shows and steers it (filled by the runtime from membership).
 struct cluster_admin {
-  struct node_row {
-    std::string node_id;
-    std::string address;
-    std::string http_address;
-    std::string admin_address;
-    std::string status; ///< up, draining, left, down
-    uint32_t shards = 0;
-    uint64_t actors = 0;
-    int64_t heartbeat_age_ms = 0;
-  };
-  struct shard_row {
-    uint32_t shard = 0;
-    std::string owner;
-    uint64_t epoch = 0;
-    std::string target;
-  };
+  using node_row = cluster::node_info;
+  using shard_row = cluster::shard_info;
   /// True while this node is a member with a live lease and the shard map.
   std::function<bool()> serving;
   std::function<std::vector<node_row>()> nodes;

@@ -1,0 +1,66 @@
+#pragma once
+
+// Character and text helpers of the HTTP edge: digit values (JSON and percent escapes, JWT
+// base64url), ASCII lower case (header names, origins, currencies) and trimming of list entries.
+// Standard library only.
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace surge::net::text {
+
+/// A run of consecutive characters `first`..`last` of an alphabet, standing for the values
+/// `value`, `value + 1`, ... in order.
+struct char_run {
+  char first;
+  char last;
+  int value;
+};
+
+/// The value of `c` in the alphabet made of `runs`, or -1 when `c` is in none of them.
+template <std::size_t N>
+constexpr int value_in(char c, const char_run (&runs)[N]) {
+  for (const auto& r : runs) {
+    if (c >= r.first && c <= r.last) {
+      return r.value + (c - r.first);
+    }
+  }
+  return -1;
+}
+
+/// The value of one hexadecimal digit (either case), or -1.
+constexpr int hex_value(char c) {
+  constexpr char_run hex[] = {{'0', '9', 0}, {'a', 'f', 10}, {'A', 'F', 10}};
+  return value_in(c, hex);
+}
+
+/// The value of one base64url character (RFC 4648 section 5), or -1.
+constexpr int b64url_value(char c) {
+  constexpr char_run b64url[] = {
+      {'A', 'Z', 0}, {'a', 'z', 26}, {'0', '9', 52}, {'-', '-', 62}, {'_', '_', 63}};
+  return value_in(c, b64url);
+}
+
+/// `s` with ASCII letters lowered (header names, origins and media types are compared this way).
+inline std::string to_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+/// `s` without the spaces and tabs (HTTP's optional white space) at either end.
+constexpr std::string_view trim_space(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+} // namespace surge::net::text

@@ -28,16 +28,8 @@ int64_t clamp_limit(std::size_t limit) {
 
 order_record to_order(const pqxx::row& row) {
   order_record o;
-  o.order_id = row[0].as<std::string>();
-  o.idempotency_key = row[1].as<std::string>();
-  o.fingerprint = row[2].as<std::string>();
-  o.cart_id = row[3].as<std::string>();
-  o.customer_id = row[4].as<std::string>();
-  o.status = row[5].as<std::string>();
-  o.reason = row[6].as<std::string>();
-  o.total_cents = row[7].as<int64_t>();
-  o.currency = row[8].as<std::string>();
-  o.created_at_ms = row[9].as<int64_t>();
+  detail::read_columns(row, o.order_id, o.idempotency_key, o.fingerprint, o.cart_id, o.customer_id,
+                       o.status, o.reason, o.total_cents, o.currency, o.created_at_ms);
   if (!row[10].is_null()) {
     o.refund = refund_record{row[10].as<std::string>(),
                              row[11].is_null() ? std::string{} : row[11].as<std::string>(),

@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 
+#include "pg_util.hpp"
 #include "surge/persistence/records.hpp"
 
 namespace surge::persistence::detail {
@@ -16,13 +17,8 @@ namespace surge::persistence::detail {
 /// per_customer_limit, in this order (none NULL).
 inline product_record product_of(const pqxx::row& row) {
   product_record p;
-  p.sku = row[0].as<std::string>();
-  p.name = row[1].as<std::string>();
-  p.description = row[2].as<std::string>();
-  p.category = row[3].as<std::string>();
-  p.price_cents = row[4].as<int64_t>();
-  p.currency = row[5].as<std::string>();
-  p.per_customer_limit = row[6].as<int64_t>();
+  read_columns(row, p.sku, p.name, p.description, p.category, p.price_cents, p.currency,
+               p.per_customer_limit);
   return p;
 }
 

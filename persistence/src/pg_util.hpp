@@ -106,4 +106,12 @@ caf::expected<std::unique_ptr<Interface>> open_adapter(const std::string& url) {
   return std::unique_ptr<Interface>{new Impl(std::move(*conn))};
 }
 
+/// Reads the first sizeof...(T) columns of `row`, in order, into `out...` (each converted to its
+/// own type). REQUIRES: none of them is NULL.
+template <class... T>
+void read_columns(const pqxx::row& row, T&... out) {
+  pqxx::row::size_type i = 0;
+  ((out = row[i++].template as<T>()), ...);
+}
+
 } // namespace surge::persistence::detail

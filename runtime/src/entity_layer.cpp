@@ -98,15 +98,15 @@ entity_layer::entity_layer(const config::node_options& opts) {
       });
   journal = std::make_unique<persistence::commit_queue>(pg_factory, journal_options_of(opts));
 
-  env = std::make_shared<actors::entity_env>();
-  env->opts = entity_options_of(opts);
-  env->journal = journal.get();
-  env->pg = pg.get();
-  env->redis = redis.get();
-  env->cart_writes = cart_writes.get();
-  env->orders = orders_pool.get();
-  env->payments = payments.get();
-  env->now_ms = actors::system_now_ms;
+  env = std::make_shared<actors::entity_env>(actors::entity_env{.opts = entity_options_of(opts),
+                                                                .journal = journal.get(),
+                                                                .pg = pg.get(),
+                                                                .redis = redis.get(),
+                                                                .cart_writes = cart_writes.get(),
+                                                                .orders = orders_pool.get(),
+                                                                .payments = payments.get(),
+                                                                .cluster = nullptr,
+                                                                .now_ms = actors::system_now_ms});
 
   cfg = std::make_unique<caf::actor_system_config>();
   // One scheduler thread per core: more only spin; blocking work has its own threads.

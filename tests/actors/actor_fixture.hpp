@@ -117,16 +117,16 @@ class entity_node {
     cart_writes_ = persistence::make_cart_writer(*redis_, 8); // small batches: several per burst
     journal_ = std::make_unique<persistence::commit_queue>(
         [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
-    auto env = std::make_shared<actors::entity_env>();
-    env->opts = opts;
-    env->journal = journal_.get();
-    env->pg = pg_.get();
-    env->redis = redis_.get();
-    env->cart_writes = cart_writes_.get();
-    env->orders = orders_pool_.get();
-    env->payments = payments_.get();
-    env->now_ms = [this] { return actors::system_now_ms() + clock_offset_.load(); };
-    env_ = env;
+    env_ = std::make_shared<const actors::entity_env>(actors::entity_env{
+        .opts = opts,
+        .journal = journal_.get(),
+        .pg = pg_.get(),
+        .redis = redis_.get(),
+        .cart_writes = cart_writes_.get(),
+        .orders = orders_pool_.get(),
+        .payments = payments_.get(),
+        .cluster = nullptr,
+        .now_ms = [this] { return actors::system_now_ms() + clock_offset_.load(); }});
     actors::register_message_types(cfg_);
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     skus = std::make_unique<actors::sku_directory>(

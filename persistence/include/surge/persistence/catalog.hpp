@@ -6,6 +6,7 @@
 
 #include <caf/expected.hpp>
 
+#include "surge/persistence/port.hpp"
 #include "surge/persistence/records.hpp"
 #include "surge/persistence/worker_pool.hpp"
 
@@ -14,16 +15,9 @@ namespace surge::persistence {
 /// The catalog as shoppers browse it: the products the admin API set, joined with the stock
 /// projection that SKU actors commit with their journal batches (journal.hpp). A read port only:
 /// nothing that decides stock or orders reads through it.
-///
-/// An instance is one connection: it is NOT thread-safe and its calls block. Use it from one
-/// dedicated thread (a catalog_pool); never from a CAF scheduler thread or an HTTP I/O thread.
-class catalog {
+/// One connection (connection_port), used from a catalog_pool's threads.
+class catalog : public connection_port {
  public:
-  virtual ~catalog() = default;
-
-  /// False once the connection broke; the owner then makes a new instance.
-  virtual bool healthy() const = 0;
-
   /// A page of the catalog, ordered by sku (byte order), of at most `q.limit` products (clamped
   /// to 1..100) whose sku orders after `q.after_sku` and that pass every filter of `q`:
   /// - `text`: every word of it (letters and digits, case-insensitive) is a word of the name,

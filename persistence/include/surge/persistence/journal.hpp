@@ -10,22 +10,16 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "surge/persistence/port.hpp"
 #include "surge/persistence/records.hpp"
 
 namespace surge::persistence {
 
 /// The durable journal of entities, their snapshots and the rows committed with them (the stock
 /// projection and the products that listings read through catalog.hpp).
-///
-/// An instance is one connection: it is NOT thread-safe and its calls block. Use it from one
-/// dedicated thread (see commit_queue, worker_pool); never from a CAF scheduler thread.
-class journal {
+/// One connection (connection_port: not thread-safe, blocking; the commit_queue's threads).
+class journal : public connection_port {
  public:
-  virtual ~journal() = default;
-
-  /// False once the connection broke; the owner then makes a new instance.
-  virtual bool healthy() const = 0;
-
   /// Commits all of `reqs` in ONE transaction: all or nothing.
   /// Returns none on success; errc::conflict when any (stream, seq) already exists (nothing of
   /// `reqs` is applied); errc::unavailable when the server is unreachable or the connection broke
@@ -49,11 +43,8 @@ class journal {
 
 /// Fast, losable copies of snapshots (Redis). The journal stays the truth: a snapshot read here
 /// is only used when the journal continues right after its seq.
-/// One instance is one connection: not thread-safe, blocking.
-class snapshot_cache {
+class snapshot_cache : public connection_port {
  public:
-  virtual ~snapshot_cache() = default;
-  virtual bool healthy() const = 0;
   virtual caf::error put(const snapshot& snap) = 0;
   virtual caf::expected<std::optional<snapshot>> get(const std::string& stream) = 0;
 };
@@ -67,10 +58,8 @@ struct cart_put {
   std::chrono::seconds ttl{0};
 };
 
-class cart_store {
+class cart_store : public connection_port {
  public:
-  virtual ~cart_store() = default;
-  virtual bool healthy() const = 0;
   /// Stores `payload` under `cart_id`, replacing any value, expiring after `ttl`.
   virtual caf::error put(const std::string& cart_id, const std::string& payload,
                          std::chrono::seconds ttl) = 0;

@@ -11,6 +11,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "surge/persistence/port.hpp"
+
 namespace surge::persistence {
 
 /// A member of the cluster as stored: one row per node id, the newest incarnation's.
@@ -92,13 +94,8 @@ struct allocation_result {
 /// dedicated thread; never from a CAF scheduler thread. Errors: errc::unavailable when the
 /// store cannot be reached, the connection broke, or a lock or statement took too long (the
 /// caller tries again in its next round); healthy() is false once the connection is gone.
-class membership_store {
+class membership_store : public connection_port {
  public:
-  virtual ~membership_store() = default;
-
-  /// False once the connection broke; the owner then makes a new instance.
-  virtual bool healthy() const = 0;
-
   /// In one transaction: creates the lease rows 0 .. r.shards-1 that are missing (unassigned,
   /// epoch 0); registers the member (insert, or replace the node id's row: new incarnation and
   /// addresses, status up, started and renewed now, lease until now + r.lease); and gives every

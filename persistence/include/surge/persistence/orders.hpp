@@ -11,6 +11,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "surge/persistence/port.hpp"
+
 namespace surge::persistence {
 
 struct order_line_record {
@@ -62,13 +64,10 @@ struct outbox_event {
   std::string payload; ///< JSON
 };
 
-/// Orders, their lines, payments and the outbox (PostgreSQL). One instance is one connection:
-/// not thread-safe, blocking; use it from a worker pool thread only.
-class order_store {
+/// Orders, their lines, payments and the outbox (PostgreSQL), over one connection
+/// (connection_port).
+class order_store : public connection_port {
  public:
-  virtual ~order_store() = default;
-  virtual bool healthy() const = 0;
-
   /// Inserts `order` (status pending) with its lines in one transaction, unless an order with
   /// the same idempotency key exists. Returns the stored order and true when this call created
   /// it, or the existing order (with lines and payment) and false.
@@ -113,15 +112,12 @@ caf::expected<std::unique_ptr<order_store>> make_pg_order_store(const std::strin
 
 /// An append-only event stream (Redis Streams). One instance is one connection: not
 /// thread-safe, blocking.
-class event_stream {
+class event_stream : public connection_port {
  public:
   struct entry {
     std::string id; ///< the stream's entry id, e.g. "1700000000000-0"
     std::vector<std::pair<std::string, std::string>> fields;
   };
-
-  virtual ~event_stream() = default;
-  virtual bool healthy() const = 0;
 
   /// XADD to `stream` (the store's key prefix is prepended); returns the entry id.
   virtual caf::expected<std::string>

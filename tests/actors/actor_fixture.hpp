@@ -173,12 +173,15 @@ class entity_node {
   /// The order id of Idempotency-Key `key` (as the bridge derives it).
   std::string order_id_for(const std::string& key) const { return ids_.order_id_for(key); }
 
-  /// POST checkout of `cart` with Idempotency-Key `key`, paying with `token`; waits for it.
+  /// POST checkout of `cart` with Idempotency-Key `key`, paying with `token`, answered by
+  /// `deadline_ms` (actors/deadline.hpp; 0: none); waits for it.
   caf::expected<actors::order_view> checkout(const std::string& cart, const std::string& key,
                                              const std::string& token,
-                                             const std::string& principal = "") {
-    return ask<actors::order_view>(orders->acquire(order_id_for(key)), actors::checkout_atom::value,
-                                   actors::checkout_request{key, cart, "card", token, principal});
+                                             const std::string& principal = "",
+                                             int64_t deadline_ms = 0) {
+    return ask<actors::order_view>(
+        orders->acquire(order_id_for(key)), actors::checkout_atom::value,
+        actors::checkout_request{key, cart, "card", token, principal, deadline_ms});
   }
 
   /// GET of the order of `key`.

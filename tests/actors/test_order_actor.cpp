@@ -30,9 +30,11 @@ struct line_spec {
   int64_t price_cents = 0;
 };
 
+/// PUT of `qty` of `sku` in `cart`, answered by `deadline_ms` (actors/deadline.hpp; 0: none).
 caf::expected<cart_view> put(entity_node& n, const std::string& cart, const std::string& sku,
-                             int64_t qty, const std::string& principal = "") {
-  return n.ask_cart<cart_view>(cart, item_atom::value, sku, qty, false, principal, int64_t{0});
+                             int64_t qty, const std::string& principal = "",
+                             int64_t deadline_ms = 0) {
+  return n.ask_cart<cart_view>(cart, item_atom::value, sku, qty, false, principal, deadline_ms);
 }
 
 caf::expected<cart_view> remove(entity_node& n, const std::string& cart, const std::string& sku) {
@@ -228,9 +230,7 @@ TEST_CASE_TEMPLATE("deadline: a checkout whose shopper no longer waits claims an
   create_sku(n, "dl-a", 5, 0, 700);
   filled_cart(n, "cart-dl", {{"dl-a", 1, 700}});
   const std::string key = "key-deadline";
-  auto late = n.ask<order_view>(n.orders->acquire(n.order_id_for(key)), checkout_atom::value,
-                                checkout_request{key, "cart-dl", "card", "tok_ok", "",
-                                                 deadline_after(std::chrono::milliseconds{-1000})});
+  auto late = n.checkout("cart-dl", key, "tok_ok", "", deadline_after(std::chrono::seconds{-1}));
   REQUIRE_FALSE(late);
   CHECK(is(late.error(), errc::unavailable));
   CHECK(be.gateways().charge_calls(key) == 0);
@@ -238,9 +238,7 @@ TEST_CASE_TEMPLATE("deadline: a checkout whose shopper no longer waits claims an
   REQUIRE(put(n, "cart-dl", "dl-a", 2));
   check_stock(n, "dl-a", 5, 2, 0);
   // A deadline ahead: the checkout goes through, and the cart call waited within it.
-  auto in_time = n.ask<order_view>(n.orders->acquire(n.order_id_for(key)), checkout_atom::value,
-                                   checkout_request{key, "cart-dl", "card", "tok_ok", "",
-                                                    deadline_after(std::chrono::seconds{20})});
+  auto in_time = n.checkout("cart-dl", key, "tok_ok", "", deadline_after(std::chrono::seconds{20}));
   REQUIRE_MESSAGE(in_time, caf::to_string(in_time.error()));
   CHECK(in_time->status == "confirmed");
   check_stock(n, "dl-a", 5, 0, 2);
@@ -252,16 +250,12 @@ TEST_CASE_TEMPLATE("deadline: a cart change past its request's deadline changes 
   entity_node n{be, default_opts()};
   create_sku(n, "dl-b", 5);
   filled_cart(n, "cart-db", {{"dl-b", 1, 1000}});
-  auto late =
-      n.ask_cart<cart_view>("cart-db", item_atom::value, std::string{"dl-b"}, int64_t{3}, false,
-                            std::string{}, deadline_after(std::chrono::milliseconds{-1000}));
+  auto late = put(n, "cart-db", "dl-b", 3, "", deadline_after(std::chrono::seconds{-1}));
   REQUIRE_FALSE(late);
   CHECK(late.error() == caf::sec::request_timeout);
   check_stock(n, "dl-b", 5, 1, 0);
   CHECK(cart_of(n, "cart-db").items.at(0).qty == 1);
-  auto in_time =
-      n.ask_cart<cart_view>("cart-db", item_atom::value, std::string{"dl-b"}, int64_t{3}, false,
-                            std::string{}, deadline_after(std::chrono::seconds{20}));
+  auto in_time = put(n, "cart-db", "dl-b", 3, "", deadline_after(std::chrono::seconds{20}));
   REQUIRE_MESSAGE(in_time, caf::to_string(in_time.error()));
   check_stock(n, "dl-b", 5, 3, 0);
 }

@@ -13,11 +13,12 @@ namespace surge::actors {
 /// it is shared by every node of a cluster on one host and kept in step across hosts by NTP.
 /// 0 means no request waits (background work), and the caller's own limit applies.
 
+/// Wall clock in Unix milliseconds (system clock); entity_env::now_ms defaults to it.
+int64_t system_now_ms();
+
 /// The deadline of a request answered within `budget` from now.
 inline int64_t deadline_after(std::chrono::milliseconds budget) {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() +
-         budget.count();
+  return system_now_ms() + budget.count();
 }
 
 /// How long a call made for a request with `deadline_ms` may wait: what is left of it, or
@@ -25,15 +26,14 @@ inline int64_t deadline_after(std::chrono::milliseconds budget) {
 /// answer any more, so the caller answers caf::sec::request_timeout at once and calls nobody.
 inline std::optional<std::chrono::milliseconds> call_budget(int64_t deadline_ms,
                                                             std::chrono::milliseconds fallback) {
-  using namespace std::chrono;
   if (deadline_ms <= 0) {
     return fallback;
   }
-  const int64_t now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const int64_t now = system_now_ms();
   if (deadline_ms <= now) {
     return std::nullopt;
   }
-  return milliseconds{deadline_ms - now};
+  return std::chrono::milliseconds{deadline_ms - now};
 }
 
 } // namespace surge::actors

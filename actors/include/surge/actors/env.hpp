@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "surge/actors/deadline.hpp" // system_now_ms
 #include "surge/actors/payments.hpp"
 #include "surge/actors/placement.hpp"
 #include "surge/persistence/commit_queue.hpp"
@@ -60,7 +61,5 @@ struct entity_env {
   /// Wall clock in Unix milliseconds (tests may substitute their own).
   std::function<int64_t()> now_ms;
 };
-
-int64_t system_now_ms();
 
 } // namespace surge::actors

@@ -14,44 +14,44 @@ std::string host_port(const std::string& host, uint16_t port) {
 
 } // namespace
 
+// Each mapper names every member of its struct (designated initialisers, in declaration order):
+// a member added to a component's options and not mapped here is a -Wmissing-field-initializers
+// warning, not an uninitialised value.
+
 actors::entity_options entity_options_of(const config::node_options& opts) {
   const auto d = config::derive(opts);
-  actors::entity_options e;
-  e.node_id = opts.node_id;
-  e.holds_ttl = opts.holds_ttl;
-  e.holds_max_lifetime = opts.holds_max_lifetime;
-  e.carts_ttl = opts.carts_ttl;
-  e.carts_empty_ttl = opts.carts_empty_ttl;
-  e.cart_claim_lifetime = d.cart_claim_lifetime;
-  e.verify_customers = d.verify_customers;
-  e.idle_timeout = opts.entity_idle;
-  e.call_timeout = opts.entity_call_timeout;
-  e.snapshot_every = opts.sku_snapshot_every;
-  e.payment_lease_margin = d.payment_lease_margin;
-  return e;
+  return {.node_id = opts.node_id,
+          .holds_ttl = opts.holds_ttl,
+          .holds_max_lifetime = opts.holds_max_lifetime,
+          .carts_ttl = opts.carts_ttl,
+          .carts_empty_ttl = opts.carts_empty_ttl,
+          .cart_claim_lifetime = d.cart_claim_lifetime,
+          .verify_customers = d.verify_customers,
+          .idle_timeout = opts.entity_idle,
+          .call_timeout = opts.entity_call_timeout,
+          .snapshot_every = opts.sku_snapshot_every,
+          .payment_lease_margin = d.payment_lease_margin};
 }
 
 persistence::redis_options redis_options_of(const config::node_options& opts) {
-  return {opts.redis_url, opts.redis_prefix, opts.redis_timeout};
+  return {.url = opts.redis_url, .prefix = opts.redis_prefix, .timeout = opts.redis_timeout};
 }
 
 persistence::commit_queue::options journal_options_of(const config::node_options& opts) {
-  return {opts.journal_writers, opts.journal_max_batch};
+  return {.writers = opts.journal_writers, .max_batch = opts.journal_max_batch};
 }
 
 net::server_options storefront_server_of(const config::node_options& opts) {
-  net::server_options so;
-  so.host = opts.http_host;
-  so.port = opts.http_port;
-  so.io_threads = opts.http_io_threads;
-  so.body_limit = opts.http_body_limit;
-  so.header_limit = opts.http_header_limit;
-  so.target_limit = opts.http_target_limit;
-  so.read_timeout = config::derive(opts).http_read_timeout;
-  so.handler_timeout = opts.http_request_timeout;
-  so.idle_timeout = opts.http_idle_timeout;
-  so.max_connections = opts.http_max_connections;
-  return so;
+  return {.host = opts.http_host,
+          .port = opts.http_port,
+          .io_threads = opts.http_io_threads,
+          .body_limit = opts.http_body_limit,
+          .header_limit = opts.http_header_limit,
+          .target_limit = opts.http_target_limit,
+          .read_timeout = config::derive(opts).http_read_timeout,
+          .handler_timeout = opts.http_request_timeout,
+          .idle_timeout = opts.http_idle_timeout,
+          .max_connections = opts.http_max_connections};
 }
 
 net::server_options admin_server_of(const config::node_options& opts) {
@@ -63,51 +63,46 @@ net::server_options admin_server_of(const config::node_options& opts) {
 }
 
 net::rate_limiter::options limiter_options_of(const config::node_options& opts) {
-  return {opts.limits_ip_rate, opts.limits_ip_burst, opts.limits_ip_table};
+  return {
+      .rate = opts.limits_ip_rate, .burst = opts.limits_ip_burst, .table = opts.limits_ip_table};
 }
 
 net::customer_auth_options customer_auth_of(const config::node_options& opts) {
-  net::customer_auth_options a;
-  a.secret = opts.auth_jwt_secret;
-  a.public_key_file = opts.auth_jwt_public_key;
-  a.issuer = opts.auth_jwt_issuer;
-  a.audience = opts.auth_jwt_audience;
-  a.leeway = std::chrono::duration_cast<std::chrono::seconds>(opts.auth_jwt_leeway);
-  a.cache_entries = opts.auth_token_cache;
-  return a;
+  return {.secret = opts.auth_jwt_secret,
+          .public_key_file = opts.auth_jwt_public_key,
+          .issuer = opts.auth_jwt_issuer,
+          .audience = opts.auth_jwt_audience,
+          .leeway = std::chrono::duration_cast<std::chrono::seconds>(opts.auth_jwt_leeway),
+          .cache_entries = opts.auth_token_cache};
 }
 
 net::payments::router_options router_options_of(const config::node_options& opts) {
-  net::payments::router_options ro;
-  ro.timeout = opts.payments_timeout;
-  ro.max_tries = opts.payments_tries;
-  ro.lookup_tries = opts.payments_lookup_tries;
-  ro.backoff_base = opts.payments_backoff;
-  ro.backoff_cap = opts.payments_backoff_cap;
-  ro.breaker_threshold = opts.payments_breaker_threshold;
-  ro.breaker_cooldown = opts.payments_breaker_cooldown;
-  ro.threads = opts.payments_threads;
-  ro.refund_tries = opts.payments_refund_tries;
-  ro.refund_deadline = opts.payments_refund_deadline;
-  return ro;
+  return {.timeout = opts.payments_timeout,
+          .max_tries = opts.payments_tries,
+          .lookup_tries = opts.payments_lookup_tries,
+          .backoff_base = opts.payments_backoff,
+          .backoff_cap = opts.payments_backoff_cap,
+          .breaker_threshold = opts.payments_breaker_threshold,
+          .breaker_cooldown = opts.payments_breaker_cooldown,
+          .threads = opts.payments_threads,
+          .refund_tries = opts.payments_refund_tries,
+          .refund_deadline = opts.payments_refund_deadline};
 }
 
 cluster::membership_options membership_options_of(const config::node_options& opts,
                                                   uint16_t cluster_port) {
   const auto d = config::derive(opts);
-  cluster::membership_options mo;
-  mo.node_id = opts.node_id;
-  mo.pg_url = opts.pg_url;
-  mo.address = host_port(opts.cluster_host, cluster_port);
-  mo.http_address = host_port(opts.http_host, opts.http_port);
-  mo.admin_address = host_port(opts.admin_host, opts.admin_port);
-  mo.shards = opts.cluster_shards;
-  mo.heartbeat = opts.cluster_heartbeat;
-  mo.lease = opts.cluster_lease;
-  mo.max_moves = opts.cluster_max_moves;
-  mo.min_age = d.rebalance_min_age;
-  mo.handoff_timeout = d.handoff_timeout;
-  return mo;
+  return {.node_id = opts.node_id,
+          .pg_url = opts.pg_url,
+          .address = host_port(opts.cluster_host, cluster_port),
+          .http_address = host_port(opts.http_host, opts.http_port),
+          .admin_address = host_port(opts.admin_host, opts.admin_port),
+          .shards = opts.cluster_shards,
+          .heartbeat = opts.cluster_heartbeat,
+          .lease = opts.cluster_lease,
+          .max_moves = opts.cluster_max_moves,
+          .min_age = d.rebalance_min_age,
+          .handoff_timeout = d.handoff_timeout};
 }
 
 } // namespace surge::runtime

@@ -32,6 +32,7 @@
 
 #include "common.hpp"
 #include "surge/cluster/shard_table.hpp"
+#include "surge/net/beast.hpp"
 #include "surge/net/json.hpp"
 #include "surge/tools/cluster_rows.hpp"
 
@@ -39,10 +40,6 @@ namespace surge::bench {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
 /// http://host:port/path with host 127.x.y.z or localhost: only loopback targets.

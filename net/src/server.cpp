@@ -1,4 +1,5 @@
 #include "surge/net/server.hpp"
+#include "surge/net/beast.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -27,11 +28,6 @@
 #include "parser_detail.hpp"
 
 namespace surge::net {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 namespace {
 

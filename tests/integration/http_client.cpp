@@ -21,12 +21,9 @@
 #include <stdexcept>
 #include <thread>
 
-namespace surge::itest {
+#include "surge/net/beast.hpp"
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
+namespace surge::itest {
 
 namespace {
 

@@ -16,15 +16,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include "surge/net/beast.hpp"
 #include "surge/net/json.hpp"
 
 namespace surge::ptest {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
 namespace json = surge::net::json;
-using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
@@ -35,14 +32,14 @@ http_result http_call(uint16_t port, const std::string& method, const std::strin
   asio::io_context ioc;
   beast::tcp_stream stream{ioc};
   beast::flat_buffer buffer;
-  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "127.0.0.1");
   for (auto& [k, v] : headers) {
     req.set(k, v);
   }
   req.body() = body;
   req.prepare_payload();
-  bhttp::response<bhttp::string_body> res;
+  http::response<http::string_body> res;
   beast::error_code ec;
   stream.expires_after(timeout);
   stream.async_connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port},
@@ -51,13 +48,13 @@ http_result http_call(uint16_t port, const std::string& method, const std::strin
                          if (ec) {
                            return;
                          }
-                         bhttp::async_write(stream, req, [&](beast::error_code e2, std::size_t) {
+                         http::async_write(stream, req, [&](beast::error_code e2, std::size_t) {
                            ec = e2;
                            if (ec) {
                              return;
                            }
-                           bhttp::async_read(stream, buffer, res,
-                                             [&](beast::error_code e3, std::size_t) { ec = e3; });
+                           http::async_read(stream, buffer, res,
+                                            [&](beast::error_code e3, std::size_t) { ec = e3; });
                          });
                        });
   ioc.run();

@@ -12,12 +12,9 @@
 #include <optional>
 #include <stdexcept>
 
-namespace surge::chaos {
+#include "surge/net/beast.hpp"
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using tcp = asio::ip::tcp;
+namespace surge::chaos {
 
 bool allowed_address(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host.rfind("10.77.0.", 0) == 0;
@@ -58,11 +55,11 @@ void http_client::close() {
 http_answer http_client::call(const std::string& method, const std::string& target,
                               const std::string& body,
                               const std::vector<std::pair<std::string, std::string>>& headers) {
-  bhttp::request<bhttp::string_body> req;
+  http::request<http::string_body> req;
   req.version(11);
   req.method_string(method);
   req.target(target);
-  req.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
+  req.set(http::field::host, host_ + ":" + std::to_string(port_));
   for (const auto& [k, v] : defaults_) {
     req.set(k, v);
   }
@@ -70,7 +67,7 @@ http_answer http_client::call(const std::string& method, const std::string& targ
     req.set(k, v);
   }
   if (!body.empty() || method == "POST" || method == "PUT") {
-    req.set(bhttp::field::content_type, "application/json");
+    req.set(http::field::content_type, "application/json");
     req.body() = body;
     req.prepare_payload();
   }
@@ -82,17 +79,17 @@ http_answer http_client::call(const std::string& method, const std::string& targ
     }
     auto& s = *impl_->stream;
     beast::error_code ec;
-    bhttp::response<bhttp::string_body> res;
+    http::response<http::string_body> res;
     bool done = false;
     s.expires_after(timeout_);
     auto do_read = [&] {
-      bhttp::async_read(s, impl_->buffer, res, [&](beast::error_code e, std::size_t) {
+      http::async_read(s, impl_->buffer, res, [&](beast::error_code e, std::size_t) {
         ec = e;
         done = true;
       });
     };
     auto do_write = [&] {
-      bhttp::async_write(s, req, [&](beast::error_code e, std::size_t) {
+      http::async_write(s, req, [&](beast::error_code e, std::size_t) {
         if (e) {
           ec = e;
           done = true;

@@ -14,16 +14,13 @@
 #include <cstdio>
 #include <optional>
 
+#include "surge/net/beast.hpp"
 #include "surge/net/json.hpp"
 #include "surge/tools/text.hpp"
 
 namespace surge::load {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = surge::net::json;
-using tcp = asio::ip::tcp;
 
 namespace {
 

@@ -32,17 +32,14 @@
 #include <thread>
 #include <unordered_map>
 
+#include "surge/net/beast.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/json.hpp"
 #include "zipf.hpp"
 
 namespace surge::load {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = surge::net::json;
-using tcp = asio::ip::tcp;
 using clk = std::chrono::steady_clock;
 using strand_t = asio::strand<asio::io_context::executor_type>;
 

@@ -23,13 +23,11 @@
 
 #include "surgectl.hpp"
 
+#include "surge/net/beast.hpp"
+
 namespace surge::ctl {
 
 namespace json = surge::net::json;
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 endpoint parse_admin_url(const std::string& url) {
   const std::string scheme = "http://";

@@ -9,12 +9,9 @@
 
 #include <exception>
 
-namespace surge::net::payments::detail {
+#include "surge/net/beast.hpp"
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using tcp = asio::ip::tcp;
+namespace surge::net::payments::detail {
 
 namespace {
 
@@ -66,12 +63,12 @@ http_client::exchange(const std::string& method, const std::string& target,
   using outcome = exchange_result::outcome;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   try {
-    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
-    req.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
-    req.set(bhttp::field::user_agent, "surge-payments");
-    req.set(bhttp::field::accept, "application/json");
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, host_ + ":" + std::to_string(port_));
+    req.set(http::field::user_agent, "surge-payments");
+    req.set(http::field::accept, "application/json");
     if (!content_type.empty()) {
-      req.set(bhttp::field::content_type, content_type);
+      req.set(http::field::content_type, content_type);
     }
     for (const auto& [k, v] : headers) {
       req.set(k, v);
@@ -106,7 +103,7 @@ http_client::exchange(const std::string& method, const std::string& target,
         }
       }
       conn->stream.expires_at(deadline);
-      bhttp::async_write(conn->stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+      http::async_write(conn->stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
       conn->run();
       if (ec) {
         if (reused && ec != beast::error::timeout) {
@@ -114,14 +111,14 @@ http_client::exchange(const std::string& method, const std::string& target,
         }
         return {outcome::no_answer, 0, {}, "write: " + ec.message()};
       }
-      bhttp::response_parser<bhttp::string_body> parser;
+      http::response_parser<http::string_body> parser;
       parser.body_limit(1024 * 1024);
-      bhttp::async_read(conn->stream, conn->buffer, parser,
-                        [&](beast::error_code e, std::size_t) { ec = e; });
+      http::async_read(conn->stream, conn->buffer, parser,
+                       [&](beast::error_code e, std::size_t) { ec = e; });
       conn->run();
       if (ec) {
         const bool closed_idle = reused && !parser.got_some() &&
-                                 (ec == bhttp::error::end_of_stream ||
+                                 (ec == http::error::end_of_stream ||
                                   ec == asio::error::connection_reset || ec == asio::error::eof);
         if (closed_idle) {
           continue; // the server had closed the kept-alive connection before reading the request

@@ -1,0 +1,19 @@
+#pragma once
+
+// Boost.Asio and Boost.Beast under the short names the tree's HTTP code writes — asio, beast,
+// http, tcp — declared once for every file that speaks HTTP through Beast: the storefront
+// server, the gateway client, and the tools', benchmarks' and tests' clients. Include it from
+// .cpp files only: no interface of net/ exposes a Beast type. Each file still includes the
+// Beast headers it uses.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/field.hpp>
+
+namespace surge {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+} // namespace surge

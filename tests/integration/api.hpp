@@ -11,6 +11,7 @@
 #include "http_client.hpp"
 #include "node_process.hpp"
 #include "surge/net/json.hpp"
+#include "surge/persistence/records.hpp"
 
 namespace surge::itest {
 
@@ -46,16 +47,9 @@ void check_error(const response& r, int status, std::string_view code = {});
 /// "<status> <error> <body>" for assertion messages.
 std::string describe(const response& r);
 
-/// PUT /admin/v1/products/{sku} body.
-struct product_spec {
-  std::string sku;
-  std::string name;
-  std::string description;
-  std::string category;
-  int64_t price_cents = 100;
-  std::string currency = "USD";
-  int64_t per_customer_limit = 0;
-};
+/// PUT /admin/v1/products/{sku}: the catalog data the admin API sets (price 0 and no limit
+/// unless given).
+using product_spec = persistence::product_record;
 std::string product_body(const product_spec& p);
 
 /// The node's storefront and admin APIs (admin calls carry the node's token).

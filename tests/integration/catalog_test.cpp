@@ -133,7 +133,8 @@ TEST_SUITE("catalog") {
 
       // Unicode survives the round trip.
       const std::string name = "Caf\xc3\xa9 \xe2\x98\x95 \"quoted\" \\ back";
-      a.put_product({.sku = "uni", .name = name, .description = "line\nbreak\ttab"});
+      a.put_product(
+          {.sku = "uni", .name = name, .description = "line\nbreak\ttab", .price_cents = 100});
       const auto p = a.product("uni");
       CHECK(str_of(p, "name") == name);
       CHECK(str_of(p, "description") == "line\nbreak\ttab");
@@ -231,7 +232,8 @@ TEST_SUITE("catalog") {
                                    ".z",
                                    std::string(64, 'm')};
       for (const auto& sku : tricky) {
-        a.put_product({.sku = sku, .name = "Tricky " + sku, .category = "tricky"});
+        a.put_product(
+            {.sku = sku, .name = "Tricky " + sku, .category = "tricky", .price_cents = 100});
       }
       for (int limit : {1, 2, 5}) {
         CAPTURE(limit);

@@ -321,7 +321,7 @@ std::map<std::string, std::string> skus_per_owner(api& a, const std::string& pre
   std::map<std::string, std::size_t> have;
   for (int i = 0; i < 200; ++i) {
     const auto sku = prefix + "-" + std::to_string(i);
-    a.add_product({.sku = sku, .name = sku}, units);
+    a.add_product({.sku = sku, .name = sku, .price_cents = 100}, units);
     const auto owner = owner_of(a, sku);
     if (have[owner] < per_node) {
       ++have[owner];

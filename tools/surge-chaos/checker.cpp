@@ -159,9 +159,7 @@ void apply(replayed_sku& s, const journal_event& ev) {
   case kind::hold_set: {
     auto& h = s.holds[ev.hold_id];
     s.held += ev.qty - h.qty;
-    h.qty = ev.qty;
-    h.expires_at_ms = ev.expires_at_ms;
-    h.cart_id = ev.cart_id;
+    h = ev; // a hold is what its last hold_set says
     break;
   }
   case kind::hold_released:

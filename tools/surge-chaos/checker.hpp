@@ -45,12 +45,8 @@ struct replayed_sku {
   int64_t on_hand = 0;
   int64_t held = 0;
   int64_t sold = 0;
-  struct hold {
-    int64_t qty = 0;
-    int64_t expires_at_ms = 0;
-    std::string cart_id;
-  };
-  std::map<std::string, hold> holds; ///< by hold id
+  /// Open holds by hold id, each as its last hold_set event left it (qty, expiry, cart).
+  std::map<std::string, journal_event> holds;
   struct sale {
     std::string order_id;
     int64_t qty = 0;

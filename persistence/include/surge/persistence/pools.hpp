@@ -47,6 +47,6 @@ using cart_writer = batcher<redis_conn, cart_write>;
 inline constexpr std::size_t default_cart_batch = 256;
 
 /// A cart_writer on `pool`, up to `max_batch` carts per round trip.
-std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch = default_cart_batch);
+std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch);
 
 } // namespace surge::persistence

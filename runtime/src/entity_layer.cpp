@@ -40,6 +40,16 @@ std::unique_ptr<net::payments::payment_router> make_payments(const config::node_
   return std::make_unique<net::payments::payment_router>(std::move(gws), router_options_of(opts));
 }
 
+/// The PostgreSQL connection `made`, or nullptr (the pool retries) after a warning saying why.
+template <class Port>
+std::unique_ptr<Port> pg_connection(caf::expected<std::unique_ptr<Port>> made) {
+  if (!made) {
+    logger()->warn("PostgreSQL connection failed: {}", caf::to_string(made.error()));
+    return nullptr;
+  }
+  return std::move(*made);
+}
+
 /// The id keys every node of the database shares (ids.secret: configured, or kept in
 /// PostgreSQL). Throws std::invalid_argument when the configured secret is not the database's.
 std::shared_ptr<const actors::id_keys> shared_id_keys(const config::node_options& opts) {
@@ -63,14 +73,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
   ids = shared_id_keys(opts);
   auto pg_url = opts.pg_url;
   persistence::entity_storage::factories make;
-  make.journal = [pg_url]() -> std::unique_ptr<persistence::journal> {
-    auto j = persistence::make_pg_journal(pg_url);
-    if (!j) {
-      logger()->warn("PostgreSQL connection failed: {}", caf::to_string(j.error()));
-      return nullptr;
-    }
-    return std::move(*j);
-  };
+  make.journal = [pg_url] { return pg_connection(persistence::make_pg_journal(pg_url)); };
   make.redis = [ropts = redis_options_of(opts)]() -> std::unique_ptr<actors::redis_conn> {
     auto snaps = persistence::make_redis_snapshot_cache(ropts);
     auto carts = persistence::make_redis_cart_store(ropts);
@@ -84,14 +87,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
     conn->carts = std::move(*carts);
     return conn;
   };
-  make.orders = [pg_url]() -> std::unique_ptr<persistence::order_store> {
-    auto s = persistence::make_pg_order_store(pg_url);
-    if (!s) {
-      logger()->warn("PostgreSQL connection failed: {}", caf::to_string(s.error()));
-      return nullptr;
-    }
-    return std::move(*s);
-  };
+  make.orders = [pg_url] { return pg_connection(persistence::make_pg_order_store(pg_url)); };
   storage = std::make_unique<persistence::entity_storage>(
       std::move(make), persistence::entity_storage::sizes{opts.storage_threads, opts.orders_threads,
                                                           journal_options_of(opts),

@@ -192,7 +192,7 @@ run_result run_surge(const hot_sku_options& opts, const std::string& db_url,
     auto after = ask_sku<actors::stock_view>(inst, hot_sku, actors::stock_atom::value);
     extra.held = after.held;
     inst.stop();
-    const auto s = inst.journal->stats();
+    const auto s = inst.storage->journal().stats();
     extra.transactions = s.transactions;
     extra.requests = s.requests;
     extra.failures = s.failures;

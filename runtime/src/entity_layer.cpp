@@ -40,6 +40,16 @@ std::unique_ptr<net::payments::payment_router> make_payments(const config::node_
   return std::make_unique<net::payments::payment_router>(std::move(gws), router_options_of(opts));
 }
 
+/// The PostgreSQL connection `made`, or nullptr (the pool retries) after a warning saying why.
+template <class Port>
+std::unique_ptr<Port> pg_connection(caf::expected<std::unique_ptr<Port>> made) {
+  if (!made) {
+    logger()->warn("PostgreSQL connection failed: {}", caf::to_string(made.error()));
+    return nullptr;
+  }
+  return std::move(*made);
+}
+
 /// The id keys every node of the database shares (ids.secret: configured, or kept in
 /// PostgreSQL). Throws std::invalid_argument when the configured secret is not the database's.
 std::shared_ptr<const actors::id_keys> shared_id_keys(const config::node_options& opts) {
@@ -62,51 +72,28 @@ entity_layer::entity_layer(const config::node_options& opts) {
   payments = make_payments(opts); // first: the settings it can refuse need no database
   ids = shared_id_keys(opts);
   auto pg_url = opts.pg_url;
-  auto pg_factory = [pg_url]() -> std::unique_ptr<persistence::journal> {
-    auto j = persistence::make_pg_journal(pg_url);
-    if (!j) {
-      logger()->warn("PostgreSQL connection failed: {}", caf::to_string(j.error()));
+  persistence::entity_storage::factories make;
+  make.journal = [pg_url] { return pg_connection(persistence::make_pg_journal(pg_url)); };
+  make.redis = [ropts = redis_options_of(opts)]() -> std::unique_ptr<actors::redis_conn> {
+    auto snaps = persistence::make_redis_snapshot_cache(ropts);
+    auto carts = persistence::make_redis_cart_store(ropts);
+    if (!snaps || !carts) {
+      logger()->warn("Redis connection failed: {}",
+                     caf::to_string(!snaps ? snaps.error() : carts.error()));
       return nullptr;
     }
-    return std::move(*j);
+    auto conn = std::make_unique<actors::redis_conn>();
+    conn->snapshots = std::move(*snaps);
+    conn->carts = std::move(*carts);
+    return conn;
   };
-  pg = std::make_unique<actors::pg_pool>("pg", opts.storage_threads, pg_factory);
-  const auto ropts = redis_options_of(opts);
-  redis = std::make_unique<actors::redis_pool>(
-      "redis", opts.storage_threads, [ropts]() -> std::unique_ptr<actors::redis_conn> {
-        auto snaps = persistence::make_redis_snapshot_cache(ropts);
-        auto carts = persistence::make_redis_cart_store(ropts);
-        if (!snaps || !carts) {
-          logger()->warn("Redis connection failed: {}",
-                         caf::to_string(!snaps ? snaps.error() : carts.error()));
-          return nullptr;
-        }
-        auto conn = std::make_unique<actors::redis_conn>();
-        conn->snapshots = std::move(*snaps);
-        conn->carts = std::move(*carts);
-        return conn;
-      });
-  cart_writes = persistence::make_cart_writer(*redis);
-  orders_pool = std::make_unique<actors::order_pool>(
-      "orders", opts.orders_threads, [pg_url]() -> std::unique_ptr<persistence::order_store> {
-        auto s = persistence::make_pg_order_store(pg_url);
-        if (!s) {
-          logger()->warn("PostgreSQL connection failed: {}", caf::to_string(s.error()));
-          return nullptr;
-        }
-        return std::move(*s);
-      });
-  journal = std::make_unique<persistence::commit_queue>(pg_factory, journal_options_of(opts));
-
-  env = std::make_shared<actors::entity_env>(actors::entity_env{.opts = entity_options_of(opts),
-                                                                .journal = journal.get(),
-                                                                .pg = pg.get(),
-                                                                .redis = redis.get(),
-                                                                .cart_writes = cart_writes.get(),
-                                                                .orders = orders_pool.get(),
-                                                                .payments = payments.get(),
-                                                                .cluster = nullptr,
-                                                                .now_ms = actors::system_now_ms});
+  make.orders = [pg_url] { return pg_connection(persistence::make_pg_order_store(pg_url)); };
+  storage = std::make_unique<persistence::entity_storage>(
+      std::move(make), persistence::entity_storage::sizes{opts.storage_threads, opts.orders_threads,
+                                                          journal_options_of(opts),
+                                                          persistence::default_cart_batch});
+  env = std::make_shared<actors::entity_env>(actors::make_entity_env(
+      entity_options_of(opts), *storage, payments.get(), nullptr, actors::system_now_ms));
 
   cfg = std::make_unique<caf::actor_system_config>();
   // One scheduler thread per core: more only spin; blocking work has its own threads.
@@ -237,18 +224,12 @@ void entity_layer::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds{sweep == 0 ? 20 : 60});
     }
   }
-  if (journal) {
-    journal->stop();
+  if (storage) {
+    storage->drain(); // actors waiting on a commit get their answer
   }
   sys.reset(); // waits for every actor to finish
-  if (pg) {
-    pg->stop();
-  }
-  if (redis) {
-    redis->stop();
-  }
-  if (orders_pool) {
-    orders_pool->stop();
+  if (storage) {
+    storage->stop();
   }
   payments.reset();
 }

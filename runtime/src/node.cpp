@@ -128,7 +128,7 @@ struct node::impl {
         m->request_drain(node, std::move(done));
       };
     }
-    auto* jq = e.journal.get();
+    auto* jq = &e.storage->journal();
     bridge->extra_metrics = [jq] {
       auto s = jq->stats();
       std::ostringstream out;

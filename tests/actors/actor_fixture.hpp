@@ -1,8 +1,8 @@
 #pragma once
 
-// A node's entity layer without HTTP: pools, commit queue, actor system and the SKU, cart and
-// order directories over a storage backend — in-memory fakes or the real PostgreSQL and Redis —
-// for actor tests. Payments go to scripted fake gateways on both backends.
+// A node's entity layer without HTTP: storage (persistence::entity_storage), actor system and
+// the SKU, cart and order directories over a storage backend — in-memory fakes or the real
+// PostgreSQL and Redis — for actor tests. Payments go to scripted fake gateways on both backends.
 
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
@@ -24,6 +24,7 @@
 #include "surge/config/settings.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/persistence/redis.hpp"
+#include "surge/persistence/storage.hpp"
 #include "surge/runtime/wiring.hpp"
 #include "test_env.hpp"
 
@@ -109,24 +110,16 @@ class real_backend : public backend {
 class entity_node {
  public:
   entity_node(backend& be, actors::entity_options opts, int64_t clock_offset_ms = 0)
-      : clock_offset_(clock_offset_ms) {
-    pg_ = std::make_unique<actors::pg_pool>("pg", 2, [&be] { return be.journal(); });
-    redis_ = std::make_unique<actors::redis_pool>("redis", 2, [&be] { return be.redis(); });
-    orders_pool_ = std::make_unique<actors::order_pool>("orders", 2, [&be] { return be.orders(); });
-    payments_ = std::make_unique<fakes::fake_payment_service>(be.gateway_state());
-    cart_writes_ = persistence::make_cart_writer(*redis_, 8); // small batches: several per burst
-    journal_ = std::make_unique<persistence::commit_queue>(
-        [&be] { return be.journal(); }, persistence::commit_queue::options{2, 512});
-    env_ = std::make_shared<const actors::entity_env>(actors::entity_env{
-        .opts = opts,
-        .journal = journal_.get(),
-        .pg = pg_.get(),
-        .redis = redis_.get(),
-        .cart_writes = cart_writes_.get(),
-        .orders = orders_pool_.get(),
-        .payments = payments_.get(),
-        .cluster = nullptr,
-        .now_ms = [this] { return actors::system_now_ms() + clock_offset_.load(); }});
+      : clock_offset_(clock_offset_ms)
+      , storage_({[&be] { return be.journal(); }, [&be] { return be.redis(); },
+                  [&be] { return be.orders(); }},
+                 // small cart batches: several per burst
+                 {2, 2, persistence::commit_queue::options{2, 512}, 8})
+      , payments_(std::make_unique<fakes::fake_payment_service>(be.gateway_state()))
+      , env_(std::make_shared<const actors::entity_env>(
+            actors::make_entity_env(std::move(opts), storage_, payments_.get(), nullptr, [this] {
+              return actors::system_now_ms() + clock_offset_.load();
+            }))) {
     actors::register_message_types(cfg_);
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     skus = std::make_unique<actors::sku_directory>(
@@ -147,15 +140,13 @@ class entity_node {
     orders->for_each(stop);
     sys_->await_all_actors_done(); // nobody calls the payment service any more
     payments_.reset();
-    journal_->stop();
+    storage_.drain();
     sys_.reset();
-    pg_->stop();
-    redis_->stop();
-    orders_pool_->stop();
+    storage_.stop();
   }
 
   caf::actor_system& sys() { return *sys_; }
-  persistence::commit_queue& journal() { return *journal_; }
+  persistence::commit_queue& journal() { return storage_.journal(); }
   void advance_clock(int64_t ms) { clock_offset_ += ms; }
   int64_t now_ms() const { return env_->now_ms(); }
 
@@ -207,12 +198,8 @@ class entity_node {
  private:
   const actors::id_keys ids_{"surge-actor-tests"};
   std::atomic<int64_t> clock_offset_;
-  std::unique_ptr<actors::pg_pool> pg_;
-  std::unique_ptr<actors::redis_pool> redis_;
-  std::unique_ptr<actors::order_pool> orders_pool_;
+  persistence::entity_storage storage_;
   std::unique_ptr<fakes::fake_payment_service> payments_;
-  std::unique_ptr<actors::cart_writer> cart_writes_;
-  std::unique_ptr<persistence::commit_queue> journal_;
   std::shared_ptr<const actors::entity_env> env_;
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;

@@ -5,12 +5,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "surge/actors/deadline.hpp" // system_now_ms
 #include "surge/actors/payments.hpp"
 #include "surge/actors/placement.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/pools.hpp"
+#include "surge/persistence/storage.hpp"
 
 namespace surge::actors {
 
@@ -61,5 +63,22 @@ struct entity_env {
   /// Wall clock in Unix milliseconds (tests may substitute their own).
   std::function<int64_t()> now_ms;
 };
+
+/// The env of entities on `storage` (every pool, the cart writer and the commit queue),
+/// paying through `payments`, placed by `cluster` (nullptr: no cluster), reading `now_ms`.
+/// REQUIRES: `storage`, `payments` and `cluster` outlive every entity of the env.
+inline entity_env make_entity_env(entity_options opts, persistence::entity_storage& storage,
+                                  payment_service* payments, placement* cluster,
+                                  std::function<int64_t()> now_ms) {
+  return entity_env{.opts = std::move(opts),
+                    .journal = &storage.journal(),
+                    .pg = &storage.pg(),
+                    .redis = &storage.redis(),
+                    .cart_writes = &storage.cart_writes(),
+                    .orders = &storage.orders(),
+                    .payments = payments,
+                    .cluster = cluster,
+                    .now_ms = std::move(now_ms)};
+}
 
 } // namespace surge::actors

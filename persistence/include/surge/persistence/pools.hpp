@@ -2,7 +2,7 @@
 
 // The node's storage pools and what runs on them: the blocking clients of PostgreSQL and Redis
 // each live on worker_pool threads of their own (STYLE rule 7), and cart writes are batched on
-// the Redis pool.
+// the Redis pool. A node owns them together as an entity_storage (storage.hpp).
 
 #include <chrono>
 #include <cstddef>
@@ -43,7 +43,10 @@ struct cart_write {
 /// `done` runs once, on a Redis pool thread (errc::unavailable without a connection).
 using cart_writer = batcher<redis_conn, cart_write>;
 
+/// How many cart writes a node sends in one round trip (not a setting).
+inline constexpr std::size_t default_cart_batch = 256;
+
 /// A cart_writer on `pool`, up to `max_batch` carts per round trip.
-std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch = 256);
+std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch);
 
 } // namespace surge::persistence

@@ -14,14 +14,15 @@
 #include "surge/cluster/shard_table.hpp"
 #include "surge/config/settings.hpp"
 #include "surge/net/payments/payment_router.hpp"
-#include "surge/persistence/commit_queue.hpp"
+#include "surge/persistence/storage.hpp"
 
 namespace surge::runtime {
 
-/// A node's entities without HTTP: the storage pools (PostgreSQL, Redis, orders), the journal's
-/// commit queue, the payment router, the CAF actor system with its middleman, the entity
-/// directories placed by the cluster's shard map, the gateway and the membership — wired from
-/// the node's settings alone, so that surge-node and surge-bench run the same thing.
+/// A node's entities without HTTP: the storage (persistence::entity_storage: the PostgreSQL,
+/// Redis and order pools, the cart writer, the journal's commit queue), the payment router, the CAF
+/// actor system with its middleman, the entity directories placed by the cluster's shard map, the
+/// gateway and the membership — wired from the node's settings alone, so that surge-node and
+/// surge-bench run the same thing.
 ///
 /// Lifecycle: the constructor starts the parts in that order up to the directories;
 /// join_cluster() publishes the gateway on cluster.port and registers the member (shards are
@@ -47,11 +48,9 @@ class entity_layer {
   /// True once the member has a live lease and the shard map.
   bool serving() const { return members && members->ready(); }
 
-  std::unique_ptr<actors::pg_pool> pg;
-  std::unique_ptr<actors::redis_pool> redis;
-  std::unique_ptr<actors::cart_writer> cart_writes; ///< on `redis` (stopped before it goes)
-  std::unique_ptr<actors::order_pool> orders_pool;
-  std::unique_ptr<persistence::commit_queue> journal;
+  /// The pools, the cart writer and the commit queue (storage.hpp); after stop() its parts
+  /// still answer (errc::unavailable), and the commit queue's stats() stay readable.
+  std::unique_ptr<persistence::entity_storage> storage;
   std::unique_ptr<net::payments::payment_router> payments;
   std::shared_ptr<const actors::id_keys> ids; ///< shared by every node of the database
   std::shared_ptr<actors::entity_env> env;

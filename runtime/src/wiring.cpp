@@ -14,9 +14,10 @@ std::string host_port(const std::string& host, uint16_t port) {
 
 } // namespace
 
-// Each mapper names every member of its struct (designated initialisers, in declaration order):
-// a member added to a component's options and not mapped here is a -Wmissing-field-initializers
-// warning, not an uninitialised value.
+// Each mapper is one expression naming its struct's members in declaration order (designated
+// initialisers: the compiler rejects another order), so it reads side by side with the struct.
+// A member left out is zero (the structs' members are zero-initialised), not a compile error:
+// the node's and the tests' runs are what check that every member is mapped.
 
 actors::entity_options entity_options_of(const config::node_options& opts) {
   const auto d = config::derive(opts);

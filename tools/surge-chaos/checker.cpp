@@ -1,66 +1,36 @@
 #include "checker.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <unordered_map>
 
+#include "surge/config/names.hpp"
+
 namespace surge::chaos {
 
-const char* to_string(operation::kind_t k) {
-  switch (k) {
-  case operation::kind_t::create_cart:
-    return "create_cart";
-  case operation::kind_t::put_item:
-    return "put_item";
-  case operation::kind_t::delete_item:
-    return "delete_item";
-  case operation::kind_t::checkout:
-    return "checkout";
-  case operation::kind_t::get_order:
-    return "get_order";
-  case operation::kind_t::stock:
-    return "stock";
-  case operation::kind_t::probe:
-    return "probe";
-  case operation::kind_t::other:
-    break;
-  }
-  return "other";
+const char* to_string(operation::kind_t x) {
+  static constexpr const char* names[] = {"create_cart", "put_item", "delete_item", "checkout",
+                                          "get_order",   "stock",    "probe",       "other"};
+  static_assert(std::size(names) ==
+                config::count_of(operation::kind_t::create_cart, operation::kind_t::other));
+  return config::name_of(x, names, "other");
 }
 
-const char* to_string(journal_event::kind_t k) {
-  switch (k) {
-  case journal_event::kind_t::product_set:
-    return "product_set";
-  case journal_event::kind_t::stock_set:
-    return "stock_set";
-  case journal_event::kind_t::stock_added:
-    return "stock_added";
-  case journal_event::kind_t::hold_set:
-    return "hold_set";
-  case journal_event::kind_t::hold_released:
-    return "hold_released";
-  case journal_event::kind_t::hold_confirmed:
-    return "hold_confirmed";
-  case journal_event::kind_t::sale_returned:
-    return "sale_returned";
-  case journal_event::kind_t::none:
-    break;
-  }
-  return "none";
+const char* to_string(journal_event::kind_t x) {
+  static constexpr const char* names[] = {"product_set",   "stock_set",     "stock_added",
+                                          "hold_set",      "hold_released", "hold_confirmed",
+                                          "sale_returned", "none"};
+  static_assert(std::size(names) ==
+                config::count_of(journal_event::kind_t::product_set, journal_event::kind_t::none));
+  return config::name_of(x, names, "none");
 }
 
-const char* to_string(verdict v) {
-  switch (v) {
-  case verdict::pass:
-    return "PASS";
-  case verdict::warn:
-    return "WARN";
-  case verdict::fail:
-    break;
-  }
-  return "FAIL";
+const char* to_string(verdict x) {
+  static constexpr const char* names[] = {"PASS", "WARN", "FAIL"};
+  static_assert(std::size(names) == config::count_of(verdict::pass, verdict::fail));
+  return config::name_of(x, names, "FAIL");
 }
 
 namespace {

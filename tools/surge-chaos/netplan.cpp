@@ -1,8 +1,11 @@
 #include "netplan.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
+
+#include "surge/config/names.hpp"
 
 namespace surge::chaos {
 
@@ -139,16 +142,10 @@ partition_plan plan_partition(const net_layout& l, int node, const std::string& 
   return p;
 }
 
-const char* to_string(link_shaper s) {
-  switch (s) {
-  case link_shaper::netem:
-    return "netem";
-  case link_shaper::tbf:
-    return "tbf";
-  case link_shaper::none:
-    break;
-  }
-  return "none";
+const char* to_string(link_shaper x) {
+  static constexpr const char* names[] = {"netem", "tbf", "none"};
+  static_assert(std::size(names) == config::count_of(link_shaper::netem, link_shaper::none));
+  return config::name_of(x, names, "none");
 }
 
 std::vector<argv_t> shape_add_commands(const net_layout& l, int i, const argv_t& qdisc) {

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <deque>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "surge/config/names.hpp"
 #include "surge/net/beast.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/json.hpp"
@@ -43,24 +45,11 @@ namespace json = surge::net::json;
 using clk = std::chrono::steady_clock;
 using strand_t = asio::strand<asio::io_context::executor_type>;
 
-const char* kind_name(req_kind k) {
-  switch (k) {
-  case req_kind::listing:
-    return "listing";
-  case req_kind::page:
-    return "page";
-  case req_kind::product:
-    return "product";
-  case req_kind::cart:
-    return "cart";
-  case req_kind::add_item:
-    return "add_item";
-  case req_kind::checkout:
-    return "checkout";
-  case req_kind::checkout_retry:
-    return "checkout_retry";
-  }
-  return "?";
+const char* kind_name(req_kind x) {
+  static constexpr const char* names[] = {"listing",  "page",     "product",       "cart",
+                                          "add_item", "checkout", "checkout_retry"};
+  static_assert(std::size(names) == config::count_of(req_kind::listing, req_kind::checkout_retry));
+  return config::name_of(x, names, "?");
 }
 
 namespace {

@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include "surge/config/names.hpp"
 #include "surge/config/settings.hpp"
 #include "surge/tools/cli.hpp"
 
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <iterator>
 #include <set>
 #include <type_traits>
 
@@ -135,16 +137,10 @@ void parse_mix(const std::string& text, int (&weights)[scenario_count]) {
 
 } // namespace
 
-const char* scenario_name(scenario s) {
-  switch (s) {
-  case scenario::browse:
-    return "browse";
-  case scenario::hot_item:
-    return "hot-item";
-  case scenario::checkout:
-    return "checkout";
-  }
-  return "?";
+const char* scenario_name(scenario x) {
+  static constexpr const char* names[] = {"browse", "hot-item", "checkout"};
+  static_assert(std::size(names) == config::count_of(scenario::browse, scenario::checkout));
+  return config::name_of(x, names, "?");
 }
 
 endpoint parse_loopback_url(const std::string& flag, const std::string& url) {

@@ -14,7 +14,7 @@ PACKAGES=(
   g++ make cmake pkg-config clang-14 libclang-rt-14-dev git ca-certificates
   # libraries
   libcaf-dev libpqxx-dev libhiredis-dev libspdlog-dev doctest-dev
-  libprotobuf-dev protobuf-compiler libboost-dev libssl-dev libjwt-dev
+  libprotobuf-dev protobuf-compiler libboost-dev libssl-dev libjwt-dev prometheus-cpp-dev
   # services (scripts/services.sh runs its own instances)
   postgresql-15 postgresql-client-15 redis-server redis-tools
   # the load balancer in front of the local cluster (scripts/run.sh runs its own instance), the
@@ -22,6 +22,9 @@ PACKAGES=(
   haproxy nginx-light openssl
   # scripts, benchmarks, plots
   curl wrk gnuplot-nox iproute2 procps psmisc util-linux
+  # observability and the console's tests: Prometheus and promtool (run as plain processes by the
+  # tests), Chromium (driven by playwright-core), Node.js is on the machines
+  prometheus chromium
 )
 
 missing=()

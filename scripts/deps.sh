@@ -24,7 +24,7 @@ PACKAGES=(
   curl wrk gnuplot-nox iproute2 procps psmisc util-linux
   # observability and the console's tests: Prometheus and promtool (run as plain processes by the
   # tests), Chromium (driven by playwright-core), Node.js is on the machines
-  prometheus chromium
+  prometheus chromium fonts-liberation
 )
 
 missing=()

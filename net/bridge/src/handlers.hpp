@@ -40,4 +40,7 @@ endpoint checkout, get_order;
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
 endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, get_metrics;
 
+// console.cpp — GET /console (the page) and GET /console/{file} (its assets), no token needed.
+endpoint get_console, get_console_file;
+
 } // namespace surge::net::bridge

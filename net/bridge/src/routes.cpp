@@ -68,6 +68,8 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/admin/v1/shards", bridge::admin_only(env, bridge::get_shards));
   rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));
   rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
+  rt.add("GET", "/console", route_of(env, bridge::get_console));
+  rt.add("GET", "/console/{file}", route_of(env, bridge::get_console_file));
   return rt;
 }
 

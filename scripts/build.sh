@@ -32,6 +32,35 @@ CONFIGURE_ARGS+=("$@")
 command -v cmake >/dev/null || die "cmake not found; run scripts/deps.sh"
 JOBS="${SURGE_BUILD_JOBS:-$(nproc)}"
 
+# npm packages (package-lock.json): uPlot, embedded into surge-node by web/ (the build needs it),
+# and playwright-core for the console's browser tests (tests/browser; Debian's chromium, so no
+# browser download). `npm ci` from the registry or npm's cache; offline with node_modules already
+# there, that copy is used.
+npm_ci() {
+  local dir=$1 need=$2 log="$BUILD_DIR/npm-ci-${1//\//-}.log"
+  if ! command -v npm >/dev/null; then
+    [ -d "$REPO/$dir/node_modules" ] && return 0
+    [ "$need" = required ] && die "npm not found: install Node.js 20 with npm (needed for $dir: npm ci)"
+    say "WARNING: npm not found; $dir/node_modules is missing, so its tests will fail"
+    return 0
+  fi
+  if ! (cd "$REPO/$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund \
+          >"$log" 2>&1); then
+    if [ -d "$REPO/$dir/node_modules" ]; then
+      say "WARNING: npm ci failed in $dir (offline?); using the node_modules already there (log $log)"
+    elif [ "$need" = required ]; then
+      cat "$log" >&2
+      die "npm ci failed in $dir and there is no node_modules: the npm registry (or a warm npm cache) is needed once"
+    else
+      say "WARNING: npm ci failed in $dir (log $log): its tests will fail"
+    fi
+  fi
+}
+mkdir -p "$BUILD_DIR"
+say "npm ci: web/ (uPlot) and tests/browser/ (playwright-core)"
+npm_ci web required
+npm_ci tests/browser optional
+
 say "configuring $(basename "$BUILD_DIR")/ (${CONFIGURE_ARGS[*]})"
 mkdir -p "$BUILD_DIR"
 if ! cmake -S "$REPO" -B "$BUILD_DIR" "${CONFIGURE_ARGS[@]}" >"$BUILD_DIR/configure.log" 2>&1; then

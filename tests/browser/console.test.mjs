@@ -9,7 +9,6 @@
 // A step whose admin route is not in this build at all (the router's own 404 "no resource at")
 // is reported as SKIPPED with the route it waits for; every other failure fails the test.
 
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { Harness, http, waitFor } from './harness.mjs';
 
@@ -17,6 +16,13 @@ const [nodeBinary, paysimBinary, artefacts] = process.argv.slice(2);
 if (!nodeBinary || !paysimBinary || !artefacts) {
   console.error('usage: node console.test.mjs <surge-node> <surge-paysim> <artefact dir>');
   process.exit(2);
+}
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  console.error(`playwright-core is missing (${e.code ?? e}): run \`npm ci\` in tests/browser (scripts/build.sh does)`);
+  process.exit(1);
 }
 mkdirSync(artefacts, { recursive: true });
 const started = Date.now();

@@ -3,7 +3,7 @@
 // errors of each refused line.
 
 import { api, get, withQuery } from './api.js';
-import { h, money, render, say, table } from './ui.js';
+import { h, money, pager, render, say, table } from './ui.js';
 
 const editable = [
   ['name', 'Name', 'text'], ['description', 'Description', 'text'], ['category', 'Category', 'text'],
@@ -19,7 +19,6 @@ export function mount(main) {
   const ndjson = h('textarea', { id: 'ndjson', name: 'ndjson', rows: '6', spellcheck: 'false' });
   const file = h('input', { id: 'ndjson-file', type: 'file', accept: '.ndjson,.jsonl,.json,application/x-ndjson' });
   const importResult = h('div', { id: 'import-result' });
-  let cursors = [];
 
   const edit = (p) => {
     const inputs = {};
@@ -35,7 +34,7 @@ export function mount(main) {
         try {
           const { data } = await api('PUT', `/admin/v1/products/${encodeURIComponent(sku.value.trim())}`, { body });
           say(`Saved ${data.sku}.`);
-          load(cursors.at(-1));
+          pages.again();
         } catch (e) {
           say(e, 'error');
         }
@@ -63,9 +62,7 @@ export function mount(main) {
         { label: 'Limit', cell: (p) => String(p.per_customer_limit), num: true },
         { label: '', cell: (p) => h('button', { type: 'button', text: 'Edit', 'aria-label': `Edit ${p.sku}`, onclick: () => edit(p) }) },
       ], r.items ?? [], { empty: 'No products.' }),
-      h('div', { class: 'row' },
-        cursors.length ? h('button', { type: 'button', text: 'First page', onclick: () => { cursors = []; load(); } }) : null,
-        r.next_cursor ? h('button', { type: 'button', text: 'Next page', onclick: () => { cursors.push(r.next_cursor); load(r.next_cursor); } }) : null));
+      pages.buttons(r.next_cursor));
     } catch (e) {
       render(list, h('p', { class: 'error', text: `Listing failed: ${e}` }));
     }
@@ -82,14 +79,15 @@ export function mount(main) {
           { label: 'Code', cell: (e) => e.code },
           { label: 'Message', cell: (e) => e.message },
         ], data.errors ?? [], { empty: 'Every line was imported.' }));
-      load();
+      pages.first();
     } catch (e) {
       render(importResult, h('p', { class: 'error', text: `Import refused: ${e}` }));
     }
   };
 
+  const pages = pager(load);
   render(main, h('h1', { text: 'Catalog' }),
-    h('form', { class: 'filters', onsubmit: (ev) => { ev.preventDefault(); cursors = []; load(); } },
+    h('form', { class: 'filters', onsubmit: (ev) => { ev.preventDefault(); pages.first(); } },
       h('label', { for: 'cat-q', text: 'Search' }), q,
       h('label', { for: 'cat-category', text: 'Category' }), category,
       h('button', { type: 'submit', text: 'Search' }),
@@ -102,6 +100,6 @@ export function mount(main) {
       h('label', { for: 'ndjson-file', text: 'or a file' }), file,
       h('button', { type: 'submit', text: 'Import' })),
     importResult);
-  load();
+  pages.first();
   return () => {};
 }

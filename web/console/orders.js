@@ -3,7 +3,7 @@
 // Idempotency-Key per attempt).
 
 import { api, get, newKey, withQuery } from './api.js';
-import { confirmDialog, h, money, render, say, table, when } from './ui.js';
+import { confirmDialog, h, money, pager, render, say, table, when } from './ui.js';
 
 const statuses = ['', 'pending', 'paid', 'confirmed', 'failed', 'cancelled'];
 
@@ -18,7 +18,6 @@ function searchPage(main) {
   const since = h('input', { id: 'since', name: 'since', type: 'datetime-local' });
   const until = h('input', { id: 'until', name: 'until', type: 'datetime-local' });
   const results = h('div', { id: 'order-results' });
-  let cursors = [];
 
   const search = async (cursor) => {
     try {
@@ -35,16 +34,15 @@ function searchPage(main) {
         { label: 'Gateway', cell: (o) => o.gateway || '–' },
         { label: 'Created', cell: (o) => when(o.created_at) },
       ], r.items ?? [], { empty: 'No orders match.' }),
-      h('div', { class: 'row' },
-        cursors.length ? h('button', { type: 'button', text: 'First page', onclick: () => { cursors = []; search(); } }) : null,
-        r.next_cursor ? h('button', { type: 'button', text: 'Next page', onclick: () => { cursors.push(r.next_cursor); search(r.next_cursor); } }) : null));
+      pages.buttons(r.next_cursor));
     } catch (e) {
       render(results, h('p', { class: 'error', text: `Search failed: ${e}` }));
     }
   };
 
+  const pages = pager(search);
   render(main, h('h1', { text: 'Orders' }),
-    h('form', { class: 'filters', onsubmit: (ev) => { ev.preventDefault(); cursors = []; search(); } },
+    h('form', { class: 'filters', onsubmit: (ev) => { ev.preventDefault(); pages.first(); } },
       h('label', { for: 'q', text: 'Order id or prefix' }), q,
       h('label', { for: 'status-filter', text: 'Status' }), status,
       h('label', { for: 'customer', text: 'Customer' }), customer,
@@ -52,7 +50,7 @@ function searchPage(main) {
       h('label', { for: 'until', text: 'Until' }), until,
       h('button', { type: 'submit', text: 'Search' })),
     results);
-  search();
+  pages.first();
   return () => {};
 }
 

@@ -128,3 +128,20 @@ export function when(iso) {
 export function num(v, digits = 0) {
   return v === null || v === undefined ? '–' : Number(v).toFixed(digits);
 }
+
+/// Cursor paging of a listing: `show(cursor)` loads and draws one page (undefined: the first).
+/// first() shows the first page, again() the current one, buttons(next_cursor) the controls.
+export function pager(show) {
+  let cursor;
+  const p = {
+    first: () => {
+      cursor = undefined;
+      return show(undefined);
+    },
+    again: () => show(cursor),
+    buttons: (next) => h('div', { class: 'row' },
+      cursor !== undefined ? h('button', { type: 'button', text: 'First page', onclick: p.first }) : null,
+      next ? h('button', { type: 'button', text: 'Next page', onclick: () => { cursor = next; show(next); } }) : null),
+  };
+  return p;
+}

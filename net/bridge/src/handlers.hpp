@@ -40,4 +40,11 @@ endpoint checkout, get_order;
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
 endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, get_metrics;
 
+// admin_orders.cpp — GET /admin/v1/orders, GET /admin/v1/orders/{order_id} (the order query
+// pool), POST /admin/v1/orders/{order_id}/refunds (the order actor).
+endpoint list_orders, get_admin_order, post_refund;
+
+// catalog_import.cpp — POST /admin/v1/products:import (NDJSON, through the SKU actors).
+endpoint import_products;
+
 } // namespace surge::net::bridge

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace surge::net::bridge {
@@ -32,5 +33,9 @@ bool valid_customer(std::string_view s);
 
 /// An Idempotency-Key: 1 to 200 printable ASCII characters (no space).
 bool valid_key(std::string_view s);
+
+/// An RFC 3339 date-time ("2026-11-28T08:30:00Z", fractions and "+01:00" offsets allowed, 'T'
+/// and 'Z' in either case) as Unix milliseconds (fractions past ms are cut), or nullopt.
+std::optional<int64_t> parse_rfc3339(std::string_view s);
 
 } // namespace surge::net::bridge

@@ -90,6 +90,21 @@ void ask_each_line(self_ptr self, const std::vector<persistence::order_line_reco
   }
 }
 
+/// Answers every promise of `waiters` with `answer`, and forgets them.
+template <class T>
+void deliver_all(std::vector<caf::typed_response_promise<T>>& waiters,
+                 const caf::expected<T>& answer) {
+  auto all = std::move(waiters);
+  waiters.clear();
+  for (auto& rp : all) {
+    if (answer) {
+      rp.deliver(*answer);
+    } else {
+      rp.deliver(answer.error());
+    }
+  }
+}
+
 /// Runs one effect of the model. Each effect with an answer feeds it back through step().
 struct executor {
   self_ptr self;
@@ -199,29 +214,9 @@ struct executor {
     });
   }
 
-  void operator()(order_fx::reply& e) const {
-    auto waiters = std::move(st().waiters);
-    st().waiters.clear();
-    for (auto& rp : waiters) {
-      if (e.answer) {
-        rp.deliver(*e.answer);
-      } else {
-        rp.deliver(e.answer.error());
-      }
-    }
-  }
+  void operator()(order_fx::reply& e) const { deliver_all(st().waiters, e.answer); }
 
-  void operator()(order_fx::refund_reply& e) const {
-    auto waiters = std::move(st().refund_waiters);
-    st().refund_waiters.clear();
-    for (auto& rp : waiters) {
-      if (e.answer) {
-        rp.deliver(*e.answer);
-      } else {
-        rp.deliver(e.answer.error());
-      }
-    }
-  }
+  void operator()(order_fx::refund_reply& e) const { deliver_all(st().refund_waiters, e.answer); }
 
   void operator()(order_fx::quit& e) const { self->quit(std::move(e.reason)); }
 

@@ -50,6 +50,21 @@ void append_json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
+/// Appends `,"lines":[{"sku","qty"...}]` to `out`; `more(out, line)` appends a line's other
+/// members.
+template <class Line, class More>
+void append_lines(std::string& out, const std::vector<Line>& lines, More more) {
+  out += ",\"lines\":[";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    out += i == 0 ? "{\"sku\":" : ",{\"sku\":";
+    append_json_string(out, lines[i].sku);
+    out += ",\"qty\":" + std::to_string(lines[i].qty);
+    more(out, lines[i]);
+    out += '}';
+  }
+  out += ']';
+}
+
 persistence::payment_record payment_of(const persistence::order_record& o, const charge_result& r,
                                        int64_t at_ms = 0) {
   return persistence::payment_record{
@@ -889,14 +904,9 @@ persistence::outbox_event order_model::event_of(const persistence::order_record&
   append_json_string(j, o.customer_id);
   j += ",\"total_cents\":" + std::to_string(o.total_cents) + ",\"currency\":";
   append_json_string(j, o.currency);
-  j += ",\"lines\":[";
-  for (std::size_t i = 0; i < o.lines.size(); ++i) {
-    j += i == 0 ? "{\"sku\":" : ",{\"sku\":";
-    append_json_string(j, o.lines[i].sku);
-    j += ",\"qty\":" + std::to_string(o.lines[i].qty) +
-         ",\"price_cents\":" + std::to_string(o.lines[i].price_cents) + "}";
-  }
-  j += ']';
+  append_lines(j, o.lines, [](std::string& out, const persistence::order_line_record& l) {
+    out += ",\"price_cents\":" + std::to_string(l.price_cents);
+  });
   if (o.refund) {
     j += ",\"refund_status\":";
     append_json_string(j, o.refund->status);
@@ -927,13 +937,8 @@ persistence::outbox_event order_model::refund_event_of(const persistence::order_
   append_json_string(j, r.status);
   j += ",\"amount_cents\":" + std::to_string(r.amount_cents) + ",\"currency\":";
   append_json_string(j, o.currency);
-  j += ",\"lines\":[";
-  for (std::size_t i = 0; i < r.lines.size(); ++i) {
-    j += i == 0 ? "{\"sku\":" : ",{\"sku\":";
-    append_json_string(j, r.lines[i].sku);
-    j += ",\"qty\":" + std::to_string(r.lines[i].qty) + "}";
-  }
-  j += "],\"refunded_cents\":" + std::to_string(refunded) + "}";
+  append_lines(j, r.lines, [](std::string&, const persistence::refund_line&) {});
+  j += ",\"refunded_cents\":" + std::to_string(refunded) + "}";
   return persistence::outbox_event{0, "refunds", o.order_id, std::move(j)};
 }
 

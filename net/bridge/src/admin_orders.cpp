@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "call.hpp"
+#include "encode.hpp"
 #include "errors.hpp"
 #include "handlers.hpp"
 #include "json_body.hpp"
+#include "surge/actors/order_model.hpp"
 #include "surge/net/json_writer.hpp"
 #include "validation.hpp"
 
@@ -174,14 +176,9 @@ void write_refund_lines(json::writer& w, const std::vector<persistence::refund_l
 std::string detail_json(const persistence::order_detail& d) {
   const auto& o = d.order;
   json::writer w{1024 + o.lines.size() * 96 + o.refunds.size() * 256 + d.outbox.size() * 96};
-  w.begin_object().member("order_id", o.order_id).member("cart_id", o.cart_id);
-  w.member("status", o.status).key("lines").begin_array();
-  for (const auto& l : o.lines) {
-    w.begin_object().member("sku", l.sku).member("qty", l.qty);
-    w.member("price_cents", l.price_cents).end_object();
-  }
-  w.end_array().member("total_cents", o.total_cents).member("currency", o.currency);
-  w.member("created_at", rfc3339_ms(o.created_at_ms)).member("customer_id", o.customer_id);
+  w.begin_object();
+  write_order_members(w, actors::order_model::view_of(o)); // API.md's order
+  w.member("customer_id", o.customer_id);
   if (o.payment) {
     w.key("payment").begin_object().member("gateway", o.payment->gateway);
     w.member("charge_id", o.payment->charge_id).member("amount_cents", o.payment->amount_cents);
@@ -289,12 +286,9 @@ void post_refund(std::shared_ptr<bridge_env> env, http_request&& req, path_param
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such order"));
   }
-  auto key = req.header("idempotency-key");
+  auto key = idempotency_key(req, r);
   if (!key) {
-    return r(bad_request("the Idempotency-Key header is required"));
-  }
-  if (!valid_key(*key)) {
-    return r(bad_request("Idempotency-Key must be 1 to 200 printable ASCII characters"));
+    return;
   }
   auto body = object_body(req, true, r);
   if (!body) {

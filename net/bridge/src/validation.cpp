@@ -1,5 +1,7 @@
 #include "validation.hpp"
 
+#include "errors.hpp"
+
 #include <algorithm>
 
 namespace surge::net::bridge {
@@ -35,6 +37,19 @@ bool valid_key(std::string_view s) {
     return false;
   }
   return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::optional<std::string> idempotency_key(const http_request& req, responder& r) {
+  auto key = req.header("idempotency-key");
+  if (!key) {
+    r(bad_request("the Idempotency-Key header is required"));
+    return std::nullopt;
+  }
+  if (!valid_key(*key)) {
+    r(bad_request("Idempotency-Key must be 1 to 200 printable ASCII characters"));
+    return std::nullopt;
+  }
+  return std::string{*key};
 }
 
 namespace {

@@ -788,9 +788,11 @@ TEST_CASE("bridge: admin refunds, order search parameters and the NDJSON import"
                             "\n\n"
                             R"({"sku":"N2","price_cents":5})"
                             "\n"
-                            R"({"sku":"E4","name":"e","price_cents":5,"stock":1})";
+                            R"({"sku":"E4","name":"e","price_cents":5,"stock":1})"
+                            "\n"
+                            R"({"sku":"N1","name":"n2","price_cents":6})";
   expect(ask(admin, with_body("POST", "/admin/v1/products:import", lines, ndjson)), 200,
-         R"({"imported":1,"failed":2,"errors":[{"line":3,"code":"bad_request",)"
+         R"({"imported":2,"failed":2,"errors":[{"line":3,"code":"bad_request",)"
          R"("message":"'name' is required"},{"line":4,"code":"conflict","message":"scripted"}]})");
   expect(ask(admin,
              with_body("PUT", "/admin/v1/products/N1", R"({"name":"n","price_cents":5})", ndjson)),

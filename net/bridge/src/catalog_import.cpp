@@ -3,6 +3,7 @@
 // would, so that SKU actors, their journals and the page caches stay right.
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,7 +24,7 @@ namespace {
 
 /// The most lines one import may carry.
 constexpr std::size_t max_lines = 10000;
-/// How many SKU calls one import keeps in flight at most.
+/// How many SKUs one import applies at a time at most.
 constexpr std::size_t max_in_flight = 8;
 
 struct line_error {
@@ -39,82 +40,108 @@ struct import_item {
   std::optional<int64_t> stock;
 };
 
-/// An import under way: items are started in order, at most max_in_flight at a time; the last
+/// An import under way. Lines of one SKU form a group applied in line order, one after the
+/// other (so the last line of a SKU wins); groups run at most max_in_flight at a time; the last
 /// one to finish answers. Thread-safe (completions run on caller actors' threads).
 class import_run : public std::enable_shared_from_this<import_run> {
  public:
   import_run(std::shared_ptr<bridge_env> env, std::vector<import_item> items,
              std::vector<line_error> errors, responder r)
       : env_(std::move(env))
-      , items_(std::move(items))
+      , groups_(by_sku(std::move(items)))
       , r_(std::move(r))
       , errors_(std::move(errors)) {}
 
   void start() {
-    if (items_.empty()) {
+    if (groups_.empty()) {
       return answer();
     }
-    const auto n = std::min(max_in_flight, items_.size());
+    const auto n = std::min(max_in_flight, groups_.size());
     for (std::size_t i = 0; i < n; ++i) {
-      next();
+      next_group();
     }
   }
 
  private:
-  /// Starts the next item not started yet, if any.
-  void next() {
-    std::size_t i = 0;
+  using group = std::vector<import_item>;
+
+  static std::vector<group> by_sku(std::vector<import_item> items) {
+    std::vector<group> out;
+    std::map<std::string, std::size_t> index;
+    for (auto& item : items) {
+      auto [at, fresh] = index.emplace(item.product.sku, out.size());
+      if (fresh) {
+        out.emplace_back();
+      }
+      out[at->second].push_back(std::move(item));
+    }
+    return out;
+  }
+
+  /// Starts the next group not started yet, if any.
+  void next_group() {
+    std::size_t g = 0;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      if (started_ == items_.size()) {
+      if (started_ == groups_.size()) {
         return;
       }
-      i = started_++;
+      g = started_++;
     }
-    const auto& item = items_[i];
+    apply(g, 0);
+  }
+
+  /// Applies line `i` of group `g`: the product, then its stock if any.
+  void apply(std::size_t g, std::size_t i) {
+    const auto& item = groups_[g][i];
     auto self = shared_from_this();
     ask<actors::product_view>(
         *env_, env_->skus->acquire(item.product.sku),
-        [self, i](actors::product_view&) {
-          drop_cached(*self->env_, self->items_[i].product.sku);
-          self->set_stock(i);
+        [self, g, i](actors::product_view&) {
+          drop_cached(*self->env_, self->groups_[g][i].product.sku);
+          self->set_stock(g, i);
         },
-        [self, i](caf::error& err) { self->done(i, err); }, actors::product_atom::value,
+        [self, g, i](caf::error& err) { self->done(g, i, err); }, actors::product_atom::value,
         item.product);
   }
 
-  void set_stock(std::size_t i) {
-    const auto& item = items_[i];
+  void set_stock(std::size_t g, std::size_t i) {
+    const auto& item = groups_[g][i];
     if (!item.stock) {
-      return done(i, caf::none);
+      return done(g, i, caf::none);
     }
     auto self = shared_from_this();
     ask<actors::stock_view>(
         *env_, env_->skus->acquire(item.product.sku),
-        [self, i](actors::stock_view&) {
-          drop_cached(*self->env_, self->items_[i].product.sku);
-          self->done(i, caf::none);
+        [self, g, i](actors::stock_view&) {
+          drop_cached(*self->env_, self->groups_[g][i].product.sku);
+          self->done(g, i, caf::none);
         },
-        [self, i](caf::error& err) { self->done(i, err); }, actors::stock_atom::value,
+        [self, g, i](caf::error& err) { self->done(g, i, err); }, actors::stock_atom::value,
         actors::stock_change{true, *item.stock});
   }
 
-  void done(std::size_t i, const caf::error& err) {
+  void done(std::size_t g, std::size_t i, const caf::error& err) {
     bool last = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (err) {
         auto e = api_error_of(err);
-        errors_.push_back({items_[i].line, std::move(e.code), std::move(e.message)});
+        errors_.push_back({groups_[g][i].line, std::move(e.code), std::move(e.message)});
       } else {
         ++imported_;
       }
-      last = ++finished_ == items_.size();
+      if (i + 1 == groups_[g].size()) {
+        last = ++finished_ == groups_.size();
+      }
+    }
+    if (i + 1 < groups_[g].size()) {
+      return apply(g, i + 1);
     }
     if (last) {
       return answer();
     }
-    next();
+    next_group();
   }
 
   void answer() {
@@ -131,12 +158,12 @@ class import_run : public std::enable_shared_from_this<import_run> {
   }
 
   const std::shared_ptr<bridge_env> env_;
-  const std::vector<import_item> items_;
+  const std::vector<group> groups_;
   const responder r_;
   std::mutex mtx_;
   std::vector<line_error> errors_; ///< guarded by mtx_ until the answer
-  std::size_t started_ = 0;
-  std::size_t finished_ = 0;
+  std::size_t started_ = 0;        ///< groups started
+  std::size_t finished_ = 0;       ///< groups finished
   std::size_t imported_ = 0;
 };
 

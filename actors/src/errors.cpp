@@ -19,8 +19,9 @@ const char* to_string(errc x) {
                                           "idempotency_conflict",
                                           "checkout_in_progress",
                                           "currency_mismatch",
-                                          "login_required"};
-  static_assert(std::size(names) == config::count_of(errc::not_found, errc::login_required));
+                                          "login_required",
+                                          "not_refundable"};
+  static_assert(std::size(names) == config::count_of(errc::not_found, errc::not_refundable));
   return config::name_of(x, names, "unknown", errc::not_found);
 }
 

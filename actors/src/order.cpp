@@ -38,6 +38,8 @@ struct order_state {
   std::optional<order_model> model; ///< the order's decisions; made at spawn
   /// Everyone waiting for the step under way (as many as the model counts).
   std::vector<caf::typed_response_promise<order_view>> waiters;
+  /// Every operator waiting for the refund step under way (as many as the model counts).
+  std::vector<caf::typed_response_promise<refund_view>> refund_waiters;
   detail::entity_life life; ///< loaded once the model is; passivates once no step is under way
 };
 
@@ -85,6 +87,21 @@ void ask_each_line(self_ptr self, const std::vector<persistence::order_line_reco
                    [one](caf::error& err) {
                      one(false, is(err, errc::not_found) || is(err, errc::conflict));
                    });
+  }
+}
+
+/// Answers every promise of `waiters` with `answer`, and forgets them.
+template <class T>
+void deliver_all(std::vector<caf::typed_response_promise<T>>& waiters,
+                 const caf::expected<T>& answer) {
+  auto all = std::move(waiters);
+  waiters.clear();
+  for (auto& rp : all) {
+    if (answer) {
+      rp.deliver(*answer);
+    } else {
+      rp.deliver(answer.error());
+    }
   }
 }
 
@@ -158,14 +175,16 @@ struct executor {
         return cluster->serving_for(shard, epoch, margin);
       };
     }
-    st().env->payments->charge(std::move(req), [h = handle()](charge_result r) {
-      caf::anon_send(h, answer_atom::value, order_input{order_in::charged{std::move(r)}});
+    st().env->payments->charge(std::move(req), [h = handle(), env = st().env](charge_result r) {
+      caf::anon_send(h, answer_atom::value,
+                     order_input{order_in::charged{std::move(r), env->now_ms()}});
     });
   }
 
   void operator()(order_fx::lookup& e) const {
-    st().env->payments->lookup(e.idempotency_key, [h = handle()](charge_result r) {
-      caf::anon_send(h, answer_atom::value, order_input{order_in::charged{std::move(r)}});
+    st().env->payments->lookup(e.idempotency_key, [h = handle(), env = st().env](charge_result r) {
+      caf::anon_send(h, answer_atom::value,
+                     order_input{order_in::charged{std::move(r), env->now_ms()}});
     });
   }
 
@@ -195,17 +214,9 @@ struct executor {
     });
   }
 
-  void operator()(order_fx::reply& e) const {
-    auto waiters = std::move(st().waiters);
-    st().waiters.clear();
-    for (auto& rp : waiters) {
-      if (e.answer) {
-        rp.deliver(*e.answer);
-      } else {
-        rp.deliver(e.answer.error());
-      }
-    }
-  }
+  void operator()(order_fx::reply& e) const { deliver_all(st().waiters, e.answer); }
+
+  void operator()(order_fx::refund_reply& e) const { deliver_all(st().refund_waiters, e.answer); }
 
   void operator()(order_fx::quit& e) const { self->quit(std::move(e.reason)); }
 
@@ -266,6 +277,26 @@ order_impl::behavior_type running(self_ptr self) {
           return std::move(v.error());
         }
         return std::move(*v);
+      },
+      [=](refund_atom, order_refund_request& req) -> caf::result<refund_view> {
+        auto& st = self->state;
+        if (auto held = st.life.admit<refund_view>(st.env->now_ms())) {
+          return std::move(*held);
+        }
+        schedule_tick(self);
+        auto d = st.model->decide(order_in::refund_asked{std::move(req)});
+        if (d.refused) {
+          return std::move(d.refused);
+        }
+        if (d.answered) {
+          auto v = std::move(*d.answered);
+          st.model->apply(std::move(d));
+          return v;
+        }
+        auto rp = self->make_response_promise<refund_view>();
+        st.refund_waiters.push_back(rp); // answered by the model's next refund_reply
+        run(self, st.model->apply(std::move(d)));
+        return rp;
       },
       [=](reconcile_atom) {
         if (!self->state.life.loaded) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "surge/actors/errors.hpp"
 
@@ -49,9 +50,48 @@ void append_json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-persistence::payment_record payment_of(const persistence::order_record& o, const charge_result& r) {
-  return persistence::payment_record{o.idempotency_key,   r.gateway,     r.charge_id,
-                                     to_string(r.status), o.total_cents, o.currency};
+/// Appends `,"lines":[{"sku","qty"...}]` to `out`; `more(out, line)` appends a line's other
+/// members.
+template <class Line, class More>
+void append_lines(std::string& out, const std::vector<Line>& lines, More more) {
+  out += ",\"lines\":[";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    out += i == 0 ? "{\"sku\":" : ",{\"sku\":";
+    append_json_string(out, lines[i].sku);
+    out += ",\"qty\":" + std::to_string(lines[i].qty);
+    more(out, lines[i]);
+    out += '}';
+  }
+  out += ']';
+}
+
+persistence::payment_record payment_of(const persistence::order_record& o, const charge_result& r,
+                                       int64_t at_ms = 0) {
+  return persistence::payment_record{
+      o.idempotency_key, r.gateway,  r.charge_id, to_string(r.status),
+      o.total_cents,     o.currency, at_ms};
+}
+
+/// The fingerprint of an operator's refund request: its lines merged by SKU, in SKU order
+/// ("*": everything not given back yet).
+std::string refund_fingerprint(const std::vector<refund_line_view>& lines) {
+  if (lines.empty()) {
+    return "*";
+  }
+  std::map<std::string, int64_t> merged;
+  for (const auto& l : lines) {
+    merged[l.sku] += l.qty;
+  }
+  std::string out;
+  for (const auto& [sku, qty] : merged) {
+    out += sku + ':' + std::to_string(qty) + ',';
+  }
+  return hex128(out);
+}
+
+/// Whether a refund in `status` counts against what is left to refund.
+bool counts(const std::string& status) {
+  return status == "pending" || status == "refunded";
 }
 
 /// What a shopper is told of a cancelled order's refund.
@@ -151,7 +191,53 @@ class planner {
       note(lvl::info, id_ + ": settling an order left " + st_.order->status);
       st_.current = checkout_request{};
       resume();
+      return;
     }
+    if (!busy() && st_.order) {
+      for (const auto& r : st_.order->refunds) {
+        if (r.status == "pending") {
+          note(lvl::info, id_ + ": asking again for refund " + r.refund_id);
+          st_.admin_refund = r.refund_id;
+          st_.admin_replay = true;
+          ask_gateway(r);
+          return;
+        }
+      }
+    }
+  }
+
+  void on(const order_in::refund_asked& in) {
+    const auto& req = in.request;
+    if (!st_.loaded) {
+      d_.refused = make_error(errc::unavailable, "the order is loading; retry");
+      return;
+    }
+    if (!st_.order) {
+      d_.refused = make_error(errc::not_found, "no such order");
+      return;
+    }
+    const auto rid = order_model::refund_id_of(id_, req.idempotency_key);
+    const auto fp = refund_fingerprint(req.lines);
+    if (const auto* r = find_refund(rid)) {
+      replay(*r, fp);
+      return;
+    }
+    if (busy()) {
+      d_.refused = make_error(errc::unavailable,
+                              "another step of the order is under way; retry with the same key");
+      return;
+    }
+    auto rec = plan_refund(req, rid, fp);
+    if (!rec) {
+      return; // refused
+    }
+    note(lvl::info, id_ + ": refund " + rid + " of " + std::to_string(rec->amount_cents) +
+                        " asked for; storing it pending");
+    ++st_.refund_waiters;
+    st_.admin_refund = rid;
+    st_.admin_replay = false;
+    st_.order->refunds.push_back(*rec);
+    store_refund(*rec, "order.refund_requested", then_do::ask_refund);
   }
 
   void on(const order_in::claimed& in) {
@@ -207,18 +293,19 @@ class planner {
       // Confirmed and paid are stored together (with the outbox event) once the holds are sold.
       // A crash before that leaves the order pending: the reconciler finds the charge by its key
       // and confirms again (retry-safe).
-      st_.approved = payment_of(o, r);
+      st_.approved = payment_of(o, r, in.now_ms);
       confirm_holds();
       return;
     case charge_status::declined:
-      store("failed", "payment_declined", payment_of(o, r), std::nullopt, then_do::reply_declined);
+      store("failed", "payment_declined", payment_of(o, r, in.now_ms), std::nullopt,
+            then_do::reply_declined);
       return;
     case charge_status::failed:
       if (from_lookup && st_.waiters > 0 && !st_.current.token.empty()) {
         reclaim_and_charge(); // no gateway has it: it was never charged, so charge it now
       } else {
         store("failed", "payment_unavailable",
-              from_lookup ? std::nullopt : std::optional{payment_of(o, r)}, std::nullopt,
+              from_lookup ? std::nullopt : std::optional{payment_of(o, r, in.now_ms)}, std::nullopt,
               then_do::reply_unavailable);
       }
       return;
@@ -269,6 +356,13 @@ class planner {
     if (st_.under_way != step::storing) {
       return;
     }
+    if (in.err && !st_.admin_refund.empty()) {
+      note(lvl::warn,
+           id_ + ": storing refund " + st_.admin_refund + " failed: " + caf::to_string(in.err));
+      end_admin_step(make_error(errc::unavailable, "orders unavailable; retry with the same key"));
+      emit(order_fx::quit{in.err}); // the next incarnation reloads what PostgreSQL has
+      return;
+    }
     if (in.err) {
       note(lvl::warn,
            id_ + ": storing status " + st_.order->status + " failed: " + caf::to_string(in.err));
@@ -290,6 +384,19 @@ class planner {
     case then_do::refund:
       refund();
       return;
+    case then_do::ask_refund:
+      ask_gateway(*find_refund(st_.admin_refund));
+      return;
+    case then_do::reply_refund: {
+      const auto& r = *find_refund(st_.admin_refund);
+      if (r.status == "failed") {
+        end_admin_step(
+            make_error(errc::not_refundable, "the gateway refused the refund: " + r.message));
+      } else {
+        end_admin_step(order_model::refund_view_of(id_, r, st_.admin_replay));
+      }
+      return;
+    }
     case then_do::reply_confirmed: {
       // The sold lines leave the cart; the order is confirmed whatever the cart says.
       std::vector<std::string> holds;
@@ -304,6 +411,10 @@ class planner {
   }
 
   void on(const order_in::refunded& in) {
+    if (st_.under_way == step::admin_refunding) {
+      on_admin_refunded(in.result);
+      return;
+    }
     if (st_.under_way != step::refunding) {
       return;
     }
@@ -342,6 +453,167 @@ class planner {
 
  private:
   bool busy() const { return st_.under_way != step::idle; }
+
+  persistence::order_refund_record* find_refund(const std::string& refund_id) {
+    auto& v = st_.order->refunds;
+    auto i =
+        std::find_if(v.begin(), v.end(), [&](const auto& r) { return r.refund_id == refund_id; });
+    return i == v.end() ? nullptr : &*i;
+  }
+
+  /// The operator's key again: the same refund (`r`) if the request is the same.
+  void replay(const persistence::order_refund_record& r, const std::string& fp) {
+    if (r.fingerprint != fp) {
+      d_.refused = make_error(errc::idempotency_conflict, "the key was used for another refund");
+      return;
+    }
+    if (busy() && st_.admin_refund == r.refund_id) {
+      ++st_.refund_waiters; // answered with the step under way
+      return;
+    }
+    if (r.status == "refunded") {
+      d_.answered = order_model::refund_view_of(id_, r, true);
+    } else if (r.status == "failed") {
+      d_.refused = make_error(errc::not_refundable, "the gateway refused the refund: " + r.message);
+    } else if (busy()) {
+      d_.refused = make_error(errc::unavailable,
+                              "another step of the order is under way; retry with the same key");
+    } else {
+      ++st_.refund_waiters; // pending: ask the gateway again, with the same key
+      st_.admin_refund = r.refund_id;
+      st_.admin_replay = true;
+      ask_gateway(r);
+    }
+  }
+
+  /// The new refund `rid` that `req` asks for, or nullopt with d_.refused set: only a paid order,
+  /// never more of a line than was bought and not given back, never more than was charged.
+  std::optional<persistence::order_refund_record>
+  plan_refund(const order_refund_request& req, const std::string& rid, const std::string& fp) {
+    const auto& o = *st_.order;
+    auto refuse = [&](std::string msg) {
+      d_.refused = make_error(errc::not_refundable, std::move(msg));
+      return std::nullopt;
+    };
+    if ((o.status != "confirmed" && o.status != "paid") || !o.payment ||
+        o.payment->status != "approved" || o.payment->gateway.empty()) {
+      return refuse("only a paid order can be refunded; this one is " + o.status);
+    }
+    std::map<std::string, int64_t> left;  // by SKU: bought and not given back
+    std::map<std::string, int64_t> price; // by SKU: the unit price paid
+    for (const auto& l : o.lines) {
+      left[l.sku] += l.qty;
+      price.emplace(l.sku, l.price_cents);
+    }
+    int64_t reserved = 0;
+    for (const auto& r : o.refunds) {
+      if (counts(r.status)) {
+        reserved += r.amount_cents;
+        for (const auto& l : r.lines) {
+          left[l.sku] -= l.qty;
+        }
+      }
+    }
+    std::map<std::string, int64_t> want;
+    if (req.lines.empty()) {
+      for (const auto& [sku, n] : left) {
+        if (n > 0) {
+          want[sku] = n;
+        }
+      }
+      if (want.empty()) {
+        return refuse("everything of this order is refunded already");
+      }
+    } else {
+      for (const auto& l : req.lines) {
+        want[l.sku] += l.qty;
+      }
+    }
+    persistence::order_refund_record rec;
+    for (const auto& [sku, n] : want) {
+      auto i = left.find(sku);
+      if (i == left.end()) {
+        return refuse(sku + " was not bought in this order");
+      }
+      if (n <= 0 || n > i->second) {
+        return refuse("only " + std::to_string(std::max<int64_t>(i->second, 0)) + " of " + sku +
+                      " are left to refund");
+      }
+      rec.lines.push_back(persistence::refund_line{sku, n});
+      rec.amount_cents += n * price[sku];
+    }
+    if (rec.amount_cents <= 0 || rec.amount_cents > o.payment->amount_cents - reserved) {
+      return refuse("only " + std::to_string(o.payment->amount_cents - reserved) +
+                    " of the charge are left to refund");
+    }
+    rec.refund_id = rid;
+    rec.idempotency_key = req.idempotency_key;
+    rec.fingerprint = fp;
+    rec.gateway_key = "refund-" + rid.substr(3);
+    rec.status = "pending";
+    return rec;
+  }
+
+  /// Stores the operator's refund `r` (its intent or its outcome) with event `event_name`; the
+  /// order's status stays. `next` follows once stored.
+  void store_refund(const persistence::order_refund_record& r, const std::string& event_name,
+                    then_do next) {
+    const auto& o = *st_.order;
+    st_.after_store = next;
+    st_.under_way = step::storing;
+    persistence::order_store::order_update u{o.status,
+                                             o.reason,
+                                             std::nullopt,
+                                             std::nullopt,
+                                             order_model::refund_event_of(o, r, event_name),
+                                             r};
+    emit(order_fx::update{id_, std::move(u)});
+  }
+
+  /// Asks the gateway that took the charge for the operator's refund `r` (stored pending).
+  void ask_gateway(const persistence::order_refund_record& r) {
+    const auto& p = *st_.order->payment;
+    st_.under_way = step::admin_refunding;
+    emit(order_fx::refund{refund_request{r.gateway_key, p.idempotency_key, p.gateway, p.charge_id,
+                                         r.amount_cents, p.currency}});
+  }
+
+  void on_admin_refunded(const refund_result& res) {
+    auto& r = *find_refund(st_.admin_refund);
+    switch (res.status) {
+    case refund_status::refunded:
+      note(lvl::info, id_ + ": refund " + r.refund_id + " of " + std::to_string(r.amount_cents) +
+                          " done via " + st_.order->payment->gateway + " (" + res.refund_id + ")");
+      r.status = "refunded";
+      r.gateway_refund_id = res.refund_id;
+      store_refund(r, "order.refunded", then_do::reply_refund);
+      return;
+    case refund_status::rejected:
+      note(lvl::error, id_ + ": the gateway refused refund " + r.refund_id + ": " + res.message);
+      r.status = "failed";
+      r.message = res.message;
+      store_refund(r, "order.refund_failed", then_do::reply_refund);
+      return;
+    case refund_status::unknown:
+      // Stays pending: the reconciler asks again with the same key.
+      note(lvl::warn, id_ + ": refund " + r.refund_id + " outcome unknown: " + res.message);
+      end_admin_step(order_model::refund_view_of(id_, r, st_.admin_replay));
+      return;
+    }
+  }
+
+  /// Ends the operator's refund step with `answer` to the operators waiting for it, and answers
+  /// the checkouts that waited meanwhile as the order now stands.
+  void end_admin_step(caf::expected<refund_view> answer) {
+    st_.under_way = step::idle;
+    st_.refund_waiters = 0;
+    st_.admin_refund.clear();
+    st_.admin_replay = false;
+    emit(order_fx::refund_reply{std::move(answer)});
+    if (st_.waiters > 0) {
+      finish_ok();
+    }
+  }
 
   void emit(order_effect e) { d_.effects.push_back(std::move(e)); }
 
@@ -431,6 +703,7 @@ class planner {
     rec.customer_id = cart.customer_id;
     rec.currency = cart.currency;
     rec.total_cents = cart.total_cents;
+    rec.claimed_at_ms = in.now_ms;
     for (const auto& item : cart.items) {
       rec.lines.push_back(
           persistence::order_line_record{item.sku, item.qty, item.price_cents, item.hold_id});
@@ -577,7 +850,7 @@ order_model::order_model(std::string order_id, order_terms terms)
     , terms_(terms) {}
 
 order_model::decision order_model::decide(const order_input& in) const {
-  decision d{state_, {}, {}};
+  decision d{state_, {}, {}, {}};
   planner p{order_id_, terms_, d};
   std::visit([&p](const auto& x) { p.on(x); }, in);
   return d;
@@ -631,14 +904,9 @@ persistence::outbox_event order_model::event_of(const persistence::order_record&
   append_json_string(j, o.customer_id);
   j += ",\"total_cents\":" + std::to_string(o.total_cents) + ",\"currency\":";
   append_json_string(j, o.currency);
-  j += ",\"lines\":[";
-  for (std::size_t i = 0; i < o.lines.size(); ++i) {
-    j += i == 0 ? "{\"sku\":" : ",{\"sku\":";
-    append_json_string(j, o.lines[i].sku);
-    j += ",\"qty\":" + std::to_string(o.lines[i].qty) +
-         ",\"price_cents\":" + std::to_string(o.lines[i].price_cents) + "}";
-  }
-  j += ']';
+  append_lines(j, o.lines, [](std::string& out, const persistence::order_line_record& l) {
+    out += ",\"price_cents\":" + std::to_string(l.price_cents);
+  });
   if (o.refund) {
     j += ",\"refund_status\":";
     append_json_string(j, o.refund->status);
@@ -646,6 +914,41 @@ persistence::outbox_event order_model::event_of(const persistence::order_record&
   }
   j += '}';
   return persistence::outbox_event{0, "orders", o.order_id, std::move(j)};
+}
+
+std::string order_model::refund_id_of(const std::string& order_id, const std::string& key) {
+  return "rf_" + hex128(order_id + '\x1f' + key);
+}
+
+persistence::outbox_event order_model::refund_event_of(const persistence::order_record& o,
+                                                       const persistence::order_refund_record& r,
+                                                       const std::string& name) {
+  int64_t refunded = 0;
+  for (const auto& x : o.refunds) {
+    refunded += x.status == "refunded" ? x.amount_cents : 0;
+  }
+  std::string j = "{\"event\":";
+  append_json_string(j, name);
+  j += ",\"order_id\":";
+  append_json_string(j, o.order_id);
+  j += ",\"refund_id\":";
+  append_json_string(j, r.refund_id);
+  j += ",\"status\":";
+  append_json_string(j, r.status);
+  j += ",\"amount_cents\":" + std::to_string(r.amount_cents) + ",\"currency\":";
+  append_json_string(j, o.currency);
+  append_lines(j, r.lines, [](std::string&, const persistence::refund_line&) {});
+  j += ",\"refunded_cents\":" + std::to_string(refunded) + "}";
+  return persistence::outbox_event{0, "refunds", o.order_id, std::move(j)};
+}
+
+refund_view order_model::refund_view_of(const std::string& order_id,
+                                        const persistence::order_refund_record& r, bool replay) {
+  refund_view v{r.refund_id, order_id, r.amount_cents, {}, r.status, replay};
+  for (const auto& l : r.lines) {
+    v.lines.push_back(refund_line_view{l.sku, l.qty});
+  }
+  return v;
 }
 
 } // namespace surge::actors

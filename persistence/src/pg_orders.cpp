@@ -4,6 +4,7 @@
 
 #include <pqxx/pqxx>
 
+#include "pg_order_rows.hpp"
 #include "pg_util.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/orders.hpp"
@@ -15,27 +16,10 @@ namespace {
 /// Key of the session-level advisory lock that elects the outbox relay ("SurgeOB").
 constexpr long long relay_lock_key = 0x53757267654f42;
 
-constexpr const char* order_columns =
-    "order_id, idempotency_key, fingerprint, cart_id, customer_id, status, reason, total_cents,"
-    " currency, (extract(epoch FROM created_at) * 1000)::bigint, refund_status, refund_id,"
-    " refunded_cents";
-
 int64_t clamp_limit(std::size_t limit) {
   return limit > static_cast<std::size_t>(std::numeric_limits<int64_t>::max())
              ? std::numeric_limits<int64_t>::max()
              : static_cast<int64_t>(limit);
-}
-
-order_record to_order(const pqxx::row& row) {
-  order_record o;
-  detail::read_columns(row, o.order_id, o.idempotency_key, o.fingerprint, o.cart_id, o.customer_id,
-                       o.status, o.reason, o.total_cents, o.currency, o.created_at_ms);
-  if (!row[10].is_null()) {
-    o.refund = refund_record{row[10].as<std::string>(),
-                             row[11].is_null() ? std::string{} : row[11].as<std::string>(),
-                             row[12].as<int64_t>()};
-  }
-  return o;
 }
 
 /// Orders, payments and the outbox on one libpqxx connection. Owned and used by one thread at a
@@ -73,45 +57,12 @@ class pg_order_store final : public order_store {
     return make_error(errc::unavailable, "connection to PostgreSQL is broken");
   }
 
-  /// The order selected by `where` ("order_id = $1" or "idempotency_key = $1") with its lines
-  /// and payment, read in `tx`.
-  static std::optional<order_record> load_in(pqxx::transaction_base& tx, const char* where,
-                                             const std::string& value);
-
   const std::unique_ptr<pqxx::connection> conn_;
   bool healthy_ = true;
 };
 
 caf::error pg_order_store::translate() noexcept {
   return detail::translate_current(*conn_, healthy_, {false, true});
-}
-
-std::optional<order_record> pg_order_store::load_in(pqxx::transaction_base& tx, const char* where,
-                                                    const std::string& value) {
-  auto rows =
-      tx.exec_params(std::string{"SELECT "} + order_columns + " FROM orders WHERE " + where, value);
-  if (rows.empty()) {
-    return std::nullopt;
-  }
-  auto o = to_order(rows[0]);
-  auto lines = tx.exec_params("SELECT sku, qty, price_cents, hold_id FROM order_lines"
-                              " WHERE order_id = $1 ORDER BY line",
-                              o.order_id);
-  o.lines.reserve(lines.size());
-  for (const auto& l : lines) {
-    o.lines.push_back(order_line_record{l[0].as<std::string>(), l[1].as<int64_t>(),
-                                        l[2].as<int64_t>(), l[3].as<std::string>()});
-  }
-  auto pay = tx.exec_params("SELECT idempotency_key, gateway, charge_id, status, amount_cents,"
-                            " currency FROM payments WHERE order_id = $1",
-                            o.order_id);
-  if (!pay.empty()) {
-    const auto& p = pay[0];
-    o.payment =
-        payment_record{p[0].as<std::string>(), p[1].as<std::string>(), p[2].as<std::string>(),
-                       p[3].as<std::string>(), p[4].as<int64_t>(),     p[5].as<std::string>()};
-  }
-  return o;
 }
 
 caf::expected<std::pair<order_record, bool>> pg_order_store::create(const order_record& order) {
@@ -127,14 +78,15 @@ caf::expected<std::pair<order_record, bool>> pg_order_store::create(const order_
     pqxx::work tx{*conn_};
     auto ins = tx.exec_params(
         "INSERT INTO orders(order_id, idempotency_key, fingerprint, cart_id, customer_id,"
-        " status, reason, total_cents, currency)"
-        " VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)"
+        " status, reason, total_cents, currency, claimed_at)"
+        " VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8,"
+        "  CASE WHEN $9::bigint > 0 THEN to_timestamp($9::bigint / 1000.0) END)"
         " ON CONFLICT (idempotency_key) DO NOTHING"
         " RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
         order.order_id, order.idempotency_key, order.fingerprint, order.cart_id, order.customer_id,
-        order.reason, order.total_cents, order.currency);
+        order.reason, order.total_cents, order.currency, order.claimed_at_ms);
     if (ins.empty()) {
-      auto existing = load_in(tx, "idempotency_key = $1", order.idempotency_key);
+      auto existing = detail::load_order_in(tx, "idempotency_key = $1", order.idempotency_key);
       tx.commit();
       if (!existing) {
         // The winner's row vanished between the two statements (deleted concurrently).
@@ -153,6 +105,7 @@ caf::expected<std::pair<order_record, bool>> pg_order_store::create(const order_
     stored.status = "pending";
     stored.created_at_ms = ins[0][0].as<int64_t>();
     stored.payment.reset();
+    stored.refunds.clear();
     tx.commit();
     return std::make_pair(std::move(stored), true);
   } catch (const pqxx::unique_violation&) {
@@ -163,7 +116,7 @@ caf::expected<std::pair<order_record, bool>> pg_order_store::create(const order_
   }
   try {
     pqxx::work tx{*conn_};
-    auto existing = load_in(tx, "idempotency_key = $1", order.idempotency_key);
+    auto existing = detail::load_order_in(tx, "idempotency_key = $1", order.idempotency_key);
     tx.commit();
     if (!existing) {
       return make_error(errc::conflict, "order " + order.order_id + " exists with another key");
@@ -181,7 +134,7 @@ caf::expected<std::optional<order_record>> pg_order_store::load(const std::strin
   try {
     // One snapshot for the order, its lines and its payment.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{*conn_};
-    auto o = load_in(tx, "order_id = $1", order_id);
+    auto o = detail::load_order_in(tx, "order_id = $1", order_id);
     tx.commit();
     return o;
   } catch (...) {
@@ -198,11 +151,13 @@ caf::error pg_order_store::update(const std::string& order_id, const order_updat
     auto rows =
         change.refund
             ? tx.exec_params("UPDATE orders SET status = $2, reason = $3, refund_status = $4,"
-                             " refund_id = $5, refunded_cents = $6, updated_at = now()"
+                             " refund_id = $5, refunded_cents = $6, updated_at = now(),"
+                             " status_at = CASE WHEN status = $2 THEN status_at ELSE now() END"
                              " WHERE order_id = $1 RETURNING 1",
                              order_id, change.status, change.reason, change.refund->status,
                              change.refund->refund_id, change.refund->amount_cents)
-            : tx.exec_params("UPDATE orders SET status = $2, reason = $3, updated_at = now()"
+            : tx.exec_params("UPDATE orders SET status = $2, reason = $3, updated_at = now(),"
+                             " status_at = CASE WHEN status = $2 THEN status_at ELSE now() END"
                              " WHERE order_id = $1 RETURNING 1",
                              order_id, change.status, change.reason);
     if (rows.empty()) {
@@ -213,14 +168,30 @@ caf::error pg_order_store::update(const std::string& order_id, const order_updat
     const auto& event = change.event;
     if (payment) {
       tx.exec_params("INSERT INTO payments(order_id, idempotency_key, gateway, charge_id, status,"
-                     " amount_cents, currency) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                     " amount_cents, currency, charged_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                     "  CASE WHEN $8::bigint > 0 THEN to_timestamp($8::bigint / 1000.0)"
+                     "  ELSE now() END)"
                      " ON CONFLICT (order_id) DO UPDATE SET"
                      " idempotency_key = excluded.idempotency_key, gateway = excluded.gateway,"
                      " charge_id = excluded.charge_id, status = excluded.status,"
                      " amount_cents = excluded.amount_cents, currency = excluded.currency,"
+                     " charged_at = coalesce(payments.charged_at, excluded.charged_at),"
                      " updated_at = now()",
                      order_id, payment->idempotency_key, payment->gateway, payment->charge_id,
-                     payment->status, payment->amount_cents, payment->currency);
+                     payment->status, payment->amount_cents, payment->currency,
+                     payment->charged_at_ms);
+    }
+    if (const auto& r = change.refund_entry) {
+      tx.exec_params(
+          "INSERT INTO order_refunds(order_id, refund_id, idempotency_key, fingerprint,"
+          " gateway_key, status, gateway_refund_id, amount_cents, lines, message, settled_at)"
+          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+          "  CASE WHEN $6 = 'pending' THEN NULL ELSE now() END)"
+          " ON CONFLICT (order_id, refund_id) DO UPDATE SET status = excluded.status,"
+          " gateway_refund_id = excluded.gateway_refund_id, message = excluded.message,"
+          " settled_at = excluded.settled_at, updated_at = now()",
+          order_id, r->refund_id, r->idempotency_key, r->fingerprint, r->gateway_key, r->status,
+          r->gateway_refund_id, r->amount_cents, detail::lines_text(r->lines), r->message);
     }
     if (event) {
       tx.exec_params("INSERT INTO outbox(topic, key, payload) VALUES ($1, $2, $3)", event->topic,
@@ -240,11 +211,17 @@ caf::expected<std::vector<std::string>> pg_order_store::unsettled(std::chrono::m
   }
   try {
     pqxx::nontransaction tx{*conn_};
-    // The predicate repeats the partial index's so that the planner can use it.
-    auto rows = tx.exec_params("SELECT order_id FROM orders"
+    // The predicates repeat the partial indexes' so that the planner can use them.
+    auto rows = tx.exec_params("SELECT order_id FROM ("
+                               " SELECT order_id, updated_at FROM orders"
                                " WHERE (status IN ('pending', 'paid') OR refund_status = 'pending')"
                                "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
-                               " ORDER BY updated_at, order_id LIMIT $2::bigint",
+                               " UNION ALL"
+                               " SELECT order_id, updated_at FROM order_refunds"
+                               " WHERE status = 'pending'"
+                               "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
+                               ") u GROUP BY order_id"
+                               " ORDER BY min(updated_at), order_id LIMIT $2::bigint",
                                static_cast<int64_t>(age.count()), clamp_limit(limit));
     return detail::first_column(rows);
   } catch (...) {

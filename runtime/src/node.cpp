@@ -42,6 +42,9 @@ struct node::impl {
   /// Catalog reads for listings (storage.threads connections, made on first use): the bridge's
   /// own pool, so that browsing never queues behind SKU activations on the entities' pools.
   std::unique_ptr<persistence::catalog_pool> catalog;
+  /// The admin's order search and timelines (two connections, made on first use): apart from
+  /// the order actors' pool, so that a slow search never delays a checkout.
+  std::unique_ptr<persistence::order_query_pool> order_queries;
   std::shared_ptr<net::bridge_env> bridge;
   net::cidr_set trusted_proxies;              ///< http.trusted_proxies, parsed by start()
   std::shared_ptr<net::rate_limiter> limiter; ///< limits.ip_*; nullptr when ip_rate is 0
@@ -106,6 +109,17 @@ struct node::impl {
           return std::move(*c);
         });
     bridge->catalog = catalog.get();
+    order_queries = std::make_unique<persistence::order_query_pool>(
+        "order-queries", 2, [url = opts.pg_url]() -> std::unique_ptr<persistence::order_query> {
+          auto q = persistence::make_pg_order_query(url);
+          if (!q) {
+            logger()->warn("PostgreSQL connection failed (order queries): {}",
+                           caf::to_string(q.error()));
+            return nullptr;
+          }
+          return std::move(*q);
+        });
+    bridge->order_queries = order_queries.get();
     const auto derived = config::derive(opts);
     bridge->callers = net::spawn_callers(*e.sys, derived.bridge_callers);
     bridge->call_timeout = derived.bridge_call_timeout;
@@ -241,6 +255,9 @@ void node::stop() {
   }
   if (d.catalog) {
     d.catalog->stop(); // answers the listings still queued
+  }
+  if (d.order_queries) {
+    d.order_queries->stop();
   }
   d.reconciler.reset();
   d.sweeper.reset();

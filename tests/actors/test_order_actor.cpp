@@ -700,3 +700,111 @@ TEST_CASE_TEMPLATE("customers: a verified customer's order answers not_found to 
   check_error(n.checkout("cart-alice", "key-alice", "tok_ok", "bob"), errc::not_found);
   CHECK(be.gateways().charge_calls() == 1);
 }
+
+namespace {
+
+/// An operator's refund of the order of checkout key `key`, with the admin key `admin_key`.
+caf::expected<refund_view> refund(entity_node& n, const std::string& key,
+                                  const std::string& admin_key,
+                                  std::vector<refund_line_view> lines = {}) {
+  return n.ask<refund_view>(n.orders->acquire(n.order_id_for(key)), refund_atom::value,
+                            order_refund_request{admin_key, std::move(lines)});
+}
+
+void check_refund_error(const caf::expected<refund_view>& r, errc code) {
+  REQUIRE_FALSE(r);
+  CHECK_MESSAGE(is(r.error(), code), caf::to_string(r.error()));
+}
+
+/// A confirmed order of key `key`: 2 x ar-a at 1250 and 1 x ar-b at 499, paid with `token`.
+void confirmed_order(entity_node& n, const std::string& key, const std::string& token = "tok_ok") {
+  create_sku(n, "ar-a", 10, 0, 1250);
+  create_sku(n, "ar-b", 5, 0, 499);
+  filled_cart(n, "cart-ar", {{"ar-a", 2, 1250}, {"ar-b", 1, 499}});
+  auto o = n.checkout("cart-ar", key, token);
+  REQUIRE_MESSAGE(o, caf::to_string(o.error()));
+  REQUIRE(o->status == "confirmed");
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("admin refunds: a line, then the rest, through the charging gateway; an "
+                   "over-refund is not_refundable; the key replays; stored across a restart",
+                   backend_t, test::fake_backend, test::real_backend) {
+  backend_t be;
+  be.gateways().script_token("tok_beta", outcome::approve, "beta");
+  {
+    entity_node n{be, default_opts()};
+    confirmed_order(n, "key-ar", "tok_beta");
+    auto one = refund(n, "key-ar", "admin-1", {{"ar-a", 1}});
+    REQUIRE_MESSAGE(one, caf::to_string(one.error()));
+    CHECK(one->status == "refunded");
+    CHECK(one->amount_cents == 1250);
+    CHECK_FALSE(one->replay);
+    check_refund_error(refund(n, "key-ar", "admin-2", {{"ar-b", 2}}), errc::not_refundable);
+    check_refund_error(refund(n, "key-ar", "admin-1", {{"ar-b", 1}}), errc::idempotency_conflict);
+    auto again = refund(n, "key-ar", "admin-1", {{"ar-a", 1}});
+    REQUIRE(again);
+    CHECK(again->refund_id == one->refund_id);
+    CHECK(again->replay);
+    auto rest = refund(n, "key-ar", "admin-3");
+    REQUIRE_MESSAGE(rest, caf::to_string(rest.error()));
+    CHECK(rest->amount_cents == 1250 + 499);
+    check_refund_error(refund(n, "key-ar", "admin-4"), errc::not_refundable);
+    const auto calls = be.gateways().refund_calls();
+    REQUIRE(calls.size() == 2);
+    CHECK(calls[0].request.gateway == "beta");
+    CHECK(calls[0].request.idempotency_key != calls[1].request.idempotency_key);
+    CHECK(be.gateways().charge_of("key-ar")->refunded_cents == 2999);
+  }
+  // Stored: the list of refunds, each with its outbox events (requested, refunded).
+  entity_node n{be, default_opts()};
+  const auto row = stored_order(be, n, "key-ar");
+  CHECK(row.status == "confirmed");
+  REQUIRE(row.refunds.size() == 2);
+  CHECK(row.refunds[0].status == "refunded");
+  CHECK(row.refunds[0].lines.size() == 1);
+  CHECK(row.refunds[1].amount_cents == 1749);
+  CHECK(row.refunds[0].created_at_ms > 0);
+  CHECK(row.refunds[0].settled_at_ms >= row.refunds[0].created_at_ms);
+  auto events = be.orders()->pending_events(20);
+  REQUIRE(events);
+  std::size_t refunded = 0;
+  for (const auto& e : *events) {
+    refunded += e.payload.find(R"("event":"order.refunded")") != std::string::npos ? 1 : 0;
+  }
+  CHECK(refunded == 2);
+  auto replay = refund(n, "key-ar", "admin-3");
+  REQUIRE(replay);
+  CHECK(replay->replay);
+  CHECK(be.gateways().refund_calls().size() == 2);
+  check_refund_error(refund(n, "key-ar", "admin-5", {{"ar-a", 1}}), errc::not_refundable);
+}
+
+TEST_CASE_TEMPLATE("admin refunds: the gateway's answer unknown is pending until the reconciler "
+                   "asks again with the same key; an unpaid order is not refundable",
+                   backend_t, test::fake_backend, test::real_backend) {
+  backend_t be;
+  entity_node n{be, default_opts()};
+  confirmed_order(n, "key-au");
+  be.gateways().script_next_refunds(refund_outcome::unknown);
+  auto first = refund(n, "key-au", "admin-u");
+  REQUIRE_MESSAGE(first, caf::to_string(first.error()));
+  CHECK(first->status == "pending");
+  CHECK(stored_order(be, n, "key-au").refunds.at(0).status == "pending");
+  reconcile(be, n);
+  REQUIRE(eventually([&] {
+    const auto row = stored_order(be, n, "key-au");
+    return row.refunds.size() == 1 && row.refunds[0].status == "refunded";
+  }));
+  const auto calls = be.gateways().refund_calls();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[0].request.idempotency_key == calls[1].request.idempotency_key);
+  CHECK(be.gateways().charge_of("key-au")->refunded_cents == 2999);
+  CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, 10)->empty());
+  // Declined: nothing was charged, nothing to give back.
+  filled_cart(n, "cart-dec", {{"ar-b", 1, 499}});
+  check_error(n.checkout("cart-dec", "key-dec", "tok_decline"), errc::payment_declined);
+  check_refund_error(refund(n, "key-dec", "admin-d"), errc::not_refundable);
+  check_refund_error(refund(n, "key-nothing", "admin-n"), errc::not_found);
+}

@@ -21,7 +21,7 @@ constexpr int64_t minute = 60'000;
 std::string kind_of(const order_effect& e) {
   static const char* const names[] = {
       "claim_cart",    "release_cart", "clear_cart", "create", "update", "charge", "lookup",
-      "confirm_lines", "return_lines", "refund",     "reply",  "quit",   "log"};
+      "confirm_lines", "return_lines", "refund",     "reply",  "quit",   "log",    "refund_reply"};
   return names[e.index()];
 }
 

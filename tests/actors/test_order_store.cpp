@@ -52,6 +52,9 @@ struct pg_orders {
     pqxx::nontransaction tx{c};
     tx.exec_params("UPDATE orders SET updated_at = updated_at - $1::bigint * interval '1 minute'",
                    static_cast<int64_t>(d.count()));
+    tx.exec_params(
+        "UPDATE order_refunds SET updated_at = updated_at - $1::bigint * interval '1 minute'",
+        static_cast<int64_t>(d.count()));
   }
 };
 
@@ -276,6 +279,67 @@ TEST_CASE_TEMPLATE("order store: unsettled lists pending, paid and refund-pendin
         std::vector<std::string>{"old-paid", "old-refund-pending"});
   CHECK(s->unsettled(std::chrono::hours{1}, 100)->empty());
   CHECK(s->unsettled(std::chrono::milliseconds{0}, 100)->size() == 4); // new-pending too
+}
+
+TEST_CASE_TEMPLATE("order store: operators' refunds are a list upserted by refund id with the "
+                   "status; a pending one keeps its order unsettled; claim and charge times stay",
+                   backend_t, fake_orders, pg_orders) {
+  backend_t be;
+  auto s = be.connect();
+  auto rec = sample_order("o-r", "key-r");
+  rec.claimed_at_ms = 1'700'000'000'123;
+  REQUIRE(s->create(rec)->second);
+  payment_record pay{"key-r", "beta", "ch_1", "approved", 4498, "USD", 1'700'000'001'456};
+  REQUIRE(!s->update("o-r", "confirmed", "", pay, std::nullopt));
+  order_refund_record r1{"rf_1", "adm-1",        "fp", "refund-1", "pending", "",
+                         1999,   {{"sku-b", 1}}, "",   0,          0};
+  outbox_event ev{0, "refunds", "o-r", R"({"event":"order.refund_requested"})"};
+  REQUIRE(!s->update(
+      "o-r", order_store::order_update{"confirmed", "", std::nullopt, std::nullopt, ev, r1}));
+  be.age(std::chrono::minutes{10});
+  CHECK(*s->unsettled(std::chrono::minutes{5}, 10) == std::vector<std::string>{"o-r"});
+  auto r2 = r1;
+  r2.refund_id = "rf_2";
+  r2.idempotency_key = "adm-2";
+  r2.lines = {{"sku-a", 1}, {"sku-b", 1}};
+  r2.amount_cents = 2499;
+  REQUIRE(!s->update("o-r", order_store::order_update{"confirmed", "", std::nullopt, std::nullopt,
+                                                      std::nullopt, r2}));
+  r1.status = "refunded";
+  r1.gateway_refund_id = "re_1";
+  r1.amount_cents = 1; // fixed at insert: not changed by an update
+  REQUIRE(!s->update("o-r", order_store::order_update{"confirmed", "", std::nullopt, std::nullopt,
+                                                      std::nullopt, r1}));
+  auto o = **s->load("o-r");
+  CHECK(o.status == "confirmed");
+  CHECK(o.claimed_at_ms == 1'700'000'000'123);
+  REQUIRE(o.payment);
+  CHECK(o.payment->charged_at_ms == 1'700'000'001'456);
+  REQUIRE(o.refunds.size() == 2);
+  CHECK(o.refunds[0].refund_id == "rf_1");
+  CHECK(o.refunds[0].status == "refunded");
+  CHECK(o.refunds[0].gateway_refund_id == "re_1");
+  CHECK(o.refunds[0].amount_cents == 1999);
+  CHECK(o.refunds[0].settled_at_ms >= o.refunds[0].created_at_ms);
+  CHECK(o.refunds[0].created_at_ms > 0);
+  CHECK(o.refunds[1].status == "pending");
+  CHECK(o.refunds[1].settled_at_ms == 0);
+  REQUIRE(o.refunds[1].lines.size() == 2);
+  CHECK(o.refunds[1].lines[0].sku == "sku-a");
+  CHECK(o.refunds[1].lines[1].qty == 1);
+  // rf_2 is still pending (and was just written): unsettled once it is older than the age.
+  CHECK(s->unsettled(std::chrono::minutes{5}, 10)->empty());
+  be.age(std::chrono::minutes{10});
+  CHECK(*s->unsettled(std::chrono::minutes{5}, 10) == std::vector<std::string>{"o-r"});
+  auto bad = r2;
+  bad.status = "maybe";
+  CHECK(is(s->update("o-r", order_store::order_update{"confirmed", "", std::nullopt, std::nullopt,
+                                                      std::nullopt, bad}),
+           errc::invalid));
+  auto events = s->pending_events(10);
+  REQUIRE(events);
+  REQUIRE(events->size() == 1);
+  CHECK(events->front().topic == "refunds");
 }
 
 TEST_CASE_TEMPLATE("order store: the outbox in id order, delivered once; one relay lock holder, "

@@ -71,7 +71,8 @@ class memory_order_state : public fake_server {
 /// ON CONFLICT (idempotency key) DO NOTHING and returns the existing order; an order id taken by
 /// another key is a conflict; update is one all-or-nothing step that refuses statuses the table
 /// refuses (errc::invalid) and unknown orders (errc::invalid); unsettled lists pending and paid
-/// orders, and those with a refund pending, older than the age, oldest first; the relay lock is
+/// orders, and those with a refund pending (the cancellation's or an operator's), older than the
+/// age, oldest first; operators' refunds are a list upserted by refund id; the relay lock is
 /// held by one instance until it is destroyed or broken. Not thread-safe (like a connection);
 /// the state is.
 class memory_order_store final : public persistence::order_store {
@@ -132,6 +133,8 @@ class memory_order_store final : public persistence::order_store {
     auto& r = st.rows_[order.order_id];
     r.order = stored;
     r.order.refund.reset(); // create stores no refund
+    r.order.refunds.clear();
+    stored.refunds.clear();
     r.updated_us = now;
     st.by_key_[order.idempotency_key] = order.order_id;
     if (injected) {
@@ -167,7 +170,8 @@ class memory_order_store final : public persistence::order_store {
       return persistence::make_error(errc::invalid, "no order " + order_id);
     }
     if (statuses.count(change.status) == 0 ||
-        (change.refund && refund_statuses.count(change.refund->status) == 0)) {
+        (change.refund && refund_statuses.count(change.refund->status) == 0) ||
+        (change.refund_entry && refund_statuses.count(change.refund_entry->status) == 0)) {
       return persistence::make_error(errc::invalid, "a value the orders table refuses");
     }
     const auto injected = take_fault_locked();
@@ -180,15 +184,36 @@ class memory_order_store final : public persistence::order_store {
     if (change.refund) {
       o.refund = change.refund;
     }
+    const int64_t now = st.stamp_locked();
     if (change.payment) {
+      const int64_t first = o.payment && o.payment->charged_at_ms > 0 ? o.payment->charged_at_ms
+                            : change.payment->charged_at_ms > 0 ? change.payment->charged_at_ms
+                                                                : now / 1000;
       o.payment = change.payment;
+      o.payment->charged_at_ms = first;
+    }
+    if (const auto& e = change.refund_entry) {
+      // Inserted, or (same refund id) its outcome updated; the rest is fixed at insert.
+      auto same = std::find_if(o.refunds.begin(), o.refunds.end(),
+                               [&](const auto& x) { return x.refund_id == e->refund_id; });
+      if (same == o.refunds.end()) {
+        auto stored = *e;
+        stored.created_at_ms = now / 1000;
+        stored.settled_at_ms = e->status == "pending" ? 0 : now / 1000;
+        o.refunds.push_back(std::move(stored));
+      } else {
+        same->status = e->status;
+        same->gateway_refund_id = e->gateway_refund_id;
+        same->message = e->message;
+        same->settled_at_ms = e->status == "pending" ? 0 : now / 1000;
+      }
     }
     if (change.event) {
       auto ev = *change.event;
       ev.id = st.next_event_id_++;
       st.outbox_[ev.id] = {std::move(ev), false};
     }
-    i->second.updated_us = st.stamp_locked();
+    i->second.updated_us = now;
     if (injected) {
       return injected_error(injected->code);
     }
@@ -206,7 +231,11 @@ class memory_order_store final : public persistence::order_store {
     for (const auto& [id, r] : state_->rows_) {
       const auto& o = r.order;
       const bool open = o.status == "pending" || o.status == "paid" ||
-                        (o.refund && o.refund->status == "pending");
+                        (o.refund && o.refund->status == "pending") ||
+                        std::any_of(o.refunds.begin(), o.refunds.end(),
+                                    [](const persistence::order_refund_record& x) {
+                                      return x.status == "pending";
+                                    });
       if (open && r.updated_us < before) {
         found.emplace_back(r.updated_us, id);
       }

@@ -229,6 +229,19 @@ actors::order_actor::behavior_type fake_order(actors::order_actor::pointer, std:
         }
         return order_of(id, "c_1|" + principal, id == "o_refund");
       },
+      [id](actors::refund_atom,
+           const actors::order_refund_request& r) -> caf::result<actors::refund_view> {
+        if (r.idempotency_key == "k-none") {
+          return actors::make_error(actors::errc::not_refundable, "nothing left");
+        }
+        actors::refund_view v{"rf_" + r.idempotency_key, id, 0, r.lines, "refunded", false};
+        for (const auto& l : r.lines) {
+          v.amount_cents += l.qty * 100;
+        }
+        v.status = r.idempotency_key == "k-pending" ? "pending" : "refunded";
+        v.replay = r.idempotency_key == "k-replay";
+        return v;
+      },
       [](actors::reconcile_atom) {},
       [](actors::handoff_atom, bool) {},
   };
@@ -734,6 +747,60 @@ TEST_CASE("bridge: admin hygiene") {
   expect(ask(admin, get("/healthz")), 200, R"({"status":"ok"})"); // not behind the token
 }
 
+TEST_CASE("bridge: admin refunds, order search parameters and the NDJSON import") {
+  bridge_fixture f;
+  const auto admin = net::make_admin_router(f.env);
+  const std::string path = "/admin/v1/orders/o_1/refunds";
+  const auto with_key = [](const std::string& key) {
+    return "Content-Type: application/json\r\nIdempotency-Key: " + key + "\r\n";
+  };
+  expect(ask(admin, with_body("POST", path, "{}")), 400,
+         error_body("bad_request", "the Idempotency-Key header is required"));
+  expect(ask(admin, with_body("POST", path, R"({"lines":[{"sku":"A1","qty":2}]})", with_key("k1"))),
+         201,
+         R"({"refund_id":"rf_k1","order_id":"o_1","amount_cents":200,)"
+         R"("lines":[{"sku":"A1","qty":2}],"status":"refunded"})");
+  expect(ask(admin, with_body("POST", path, "", with_key("k-replay"))), 200,
+         R"({"refund_id":"rf_k-replay","order_id":"o_1","amount_cents":0,"lines":[],)"
+         R"("status":"refunded"})");
+  CHECK(ask(admin, with_body("POST", path, "{}", with_key("k-pending"))).status == 202);
+  expect(ask(admin, with_body("POST", path, "{}", with_key("k-none"))), 409,
+         error_body("not_refundable", "nothing left"));
+  expect(ask(admin, with_body("POST", path, R"({"lines":[]})", with_key("k2"))), 400,
+         error_body("bad_request",
+                    R"('lines' must be an array of 1 to 1000 {\"sku\",\"qty\"} objects)"));
+  expect(ask(admin, with_body("POST", path, R"({"lines":[{"sku":"A1","qty":0}]})", with_key("k2"))),
+         400, error_body("bad_request", "lines[0]: 'qty' must be between 1 and 10000, got 0"));
+  expect(ask(admin, with_body("POST", "/admin/v1/orders/o!1/refunds", "{}", with_key("k2"))), 404,
+         error_body("not_found", "no such order"));
+
+  // Searches are validated before they reach the (here absent) order query pool.
+  expect(ask(admin, get("/admin/v1/orders?colour=red")), 400,
+         error_body("bad_request", "unknown parameter 'colour'"));
+  expect(ask(admin, get("/admin/v1/orders?since=2026-02-30T00:00:00Z")), 400,
+         error_body("bad_request", "'since' must be an RFC 3339 time"));
+  expect(ask(admin, get("/admin/v1/orders?status=confirmed&until=2026-11-28T08:30:00.5%2B01:00")),
+         503, error_body("unavailable", "order queries are not available on this node"));
+
+  // The import: a good line, a blank one, a bad one, a line whose stock the SKU refuses.
+  const std::string ndjson = "Content-Type: application/x-ndjson\r\n";
+  const std::string lines = R"({"sku":"N1","name":"n","price_cents":5,"stock":3})"
+                            "\n\n"
+                            R"({"sku":"N2","price_cents":5})"
+                            "\n"
+                            R"({"sku":"E4","name":"e","price_cents":5,"stock":1})"
+                            "\n"
+                            R"({"sku":"N1","name":"n2","price_cents":6})";
+  expect(ask(admin, with_body("POST", "/admin/v1/products:import", lines, ndjson)), 200,
+         R"({"imported":2,"failed":2,"errors":[{"line":3,"code":"bad_request",)"
+         R"("message":"'name' is required"},{"line":4,"code":"conflict","message":"scripted"}]})");
+  expect(ask(admin,
+             with_body("PUT", "/admin/v1/products/N1", R"({"name":"n","price_cents":5})", ndjson)),
+         415,
+         error_body("unsupported_media_type",
+                    "admin requests with a body need Content-Type: application/json"));
+}
+
 TEST_CASE("bridge: cluster, shards, drain and metrics") {
   bridge_fixture f;
   auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
@@ -826,6 +893,7 @@ TEST_CASE("bridge: to_http_error maps every entity error to API.md's status and 
        "a checkout of this cart is under way"},
       {errc::currency_mismatch, 409, "currency_mismatch", "the cart is in another currency"},
       {errc::login_required, 401, "login_required", "sign in first"},
+      {errc::not_refundable, 409, "not_refundable", "nothing of this order can be refunded"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.name);

@@ -189,7 +189,7 @@ TEST_SUITE("surgectl") {
     CHECK_MESSAGE(help.code == 0, show(help));
     for (const char* cmd :
          {"status", "nodes", "shards [--all]", "drain NODE", "--wait", "stock get", "stock set",
-          "stock add", "orders tail", "SURGECTL_ADMIN"}) {
+          "stock add", "orders tail", "orders refund", "SURGECTL_ADMIN"}) {
       CHECK_MESSAGE(help.out.find(cmd) != std::string::npos, cmd);
     }
     const std::vector<std::vector<std::string>> bad = {
@@ -226,6 +226,14 @@ TEST_SUITE("surgectl") {
         {"orders", "tail", "--count=0"},
         {"orders", "tail", "--timeout=soon"},
         {"orders", "tail", "--redis=http://x"},
+        {"orders", "refund", "o_1"},
+        {"orders", "refund", "--key=k"},
+        {"orders", "refund", "o_1", "--key="},
+        {"orders", "refund", "o_1", "--key=k", "--line=a"},
+        {"orders", "refund", "o_1", "--key=k", "--line=a:0"},
+        {"orders", "refund", "o_1", "--key=k", "--count=1"},
+        {"orders", "tail", "--key=k"},
+        {"stock", "get", "a", "--line=a:1"},
     };
     for (const auto& args : bad) {
       std::string joined;
@@ -319,6 +327,13 @@ TEST_SUITE("surgectl") {
     CHECK_MESSAGE(below.code == 1, show(below));
     CHECK_MESSAGE(below.err.find("conflict") != std::string::npos, show(below));
     check_stock(a.stock("ctl-1"), 12, 2, 0);
+
+    // orders refund reaches the order with its key (without one the server would answer 400):
+    // an order that does not exist is the server's 404.
+    auto refund =
+        run_ctl({adm, "orders", "refund", "o_nosuchorder", "--key=k-1", "--line=ctl-1:1"});
+    CHECK_MESSAGE(refund.code == 1, show(refund));
+    CHECK_MESSAGE(refund.err.find("not_found") != std::string::npos, show(refund));
   }
 
   TEST_CASE("nodes, shards, status: tables and --json against one node; drain of an unknown node") {

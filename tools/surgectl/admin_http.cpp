@@ -112,7 +112,7 @@ std::string admin_token(const std::optional<std::string>& flag) {
 
 http_answer admin_call(const endpoint& ep, const std::string& token, const std::string& method,
                        const std::string& target, const std::string& body,
-                       std::chrono::milliseconds timeout) {
+                       std::chrono::milliseconds timeout, const header_list& headers) {
   const std::string where = "http://" + ep.host + ":" + std::to_string(ep.port);
   asio::io_context io;
   beast::tcp_stream stream{io};
@@ -137,6 +137,9 @@ http_answer admin_call(const endpoint& ep, const std::string& token, const std::
   req.set(http::field::accept, "application/json");
   if (!token.empty()) {
     req.set(http::field::authorization, "Bearer " + token);
+  }
+  for (const auto& [name, value] : headers) {
+    req.set(name, value);
   }
   req.keep_alive(false);
   if (!body.empty() || method == "POST" || method == "PUT") {
@@ -170,8 +173,8 @@ constexpr auto request_timeout = 10s;
 } // namespace
 
 json_answer admin_json(const admin_session& s, const std::string& method, const std::string& target,
-                       const std::string& body) {
-  auto a = admin_call(s.ep, s.token, method, target, body, request_timeout);
+                       const std::string& body, const header_list& headers) {
+  auto a = admin_call(s.ep, s.token, method, target, body, request_timeout, headers);
   auto parsed = json::parse(a.body);
   auto* v = std::get_if<json::value>(&parsed);
   if (a.status >= 200 && a.status < 300) {

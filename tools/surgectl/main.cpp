@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "surge/config/settings.hpp"
+#include "surge/net/json_writer.hpp"
 #include "surgectl.hpp"
 
 namespace surge::ctl {
@@ -61,6 +62,10 @@ commands:
                          --from=0 reads the stream from its start, $ (default) only new ones;
                          stops after --count distinct orders or --timeout seconds without a
                          new one (default: follow until Ctrl-C)
+  orders refund ORDER --key=K [--line=SKU:QTY ...]
+                         refund the order through the gateway that charged it: the given lines,
+                         or (no --line) everything not refunded yet; K is the Idempotency-Key
+                         (the same K again is the same refund, never a second one)
   token --customer=ID [--ttl=1h] [--issuer=ISS] [--audience=AUD] [--secret-file=FILE]
                          print a development customer token (HS256 JWT) signed with the node's
                          auth.jwt_secret: --secret-file, else $SURGE_AUTH_JWT_SECRET, else
@@ -96,6 +101,8 @@ struct invocation {
   std::optional<std::chrono::milliseconds> drain_wait; ///< drain --wait[=T]
   std::vector<std::string> words;                      ///< the command and its arguments
   std::map<std::string, std::string> tail_flags;
+  std::optional<std::string> refund_key; ///< orders refund --key=K
+  std::vector<std::string> refund_lines; ///< orders refund --line=SKU:QTY (repeatable)
 };
 
 cli_error usage(const std::string& message) {
@@ -128,6 +135,9 @@ invocation parse_args(const std::vector<std::string>& args) {
       {"admin", takes::value, cli::assign(inv.admin)},
       {"token", takes::value, cli::assign(inv.token)},
       tail_flag("redis"),
+      {"key", takes::value, cli::assign(inv.refund_key)},
+      {"line", takes::value,
+       [&inv](const std::optional<std::string>& v) { inv.refund_lines.push_back(*v); }},
       tail_flag("stream"),
       tail_flag("from"),
       tail_flag("count"),
@@ -190,10 +200,55 @@ int cmd_stock(const invocation& inv, const admin_session& s) {
   return exit_ok;
 }
 
+/// The refund body of `orders refund`: {} or {"lines":[{"sku","qty"}...]} from --line=SKU:QTY.
+std::string refund_body(const std::vector<std::string>& lines) {
+  if (lines.empty()) {
+    return "{}";
+  }
+  surge::net::json::writer w{32 + lines.size() * 48};
+  w.begin_object().key("lines").begin_array();
+  for (const auto& l : lines) {
+    const auto colon = l.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      throw usage("--line expects SKU:QTY, got '" + l + "'");
+    }
+    const auto qty = parse_int64("--line quantity", l.substr(colon + 1));
+    if (qty < 1) {
+      throw usage("--line quantity must be >= 1, got '" + l + "'");
+    }
+    w.begin_object().member("sku", l.substr(0, colon)).member("qty", qty).end_object();
+  }
+  return w.end_array().end_object().take();
+}
+
+int cmd_refund(const invocation& inv, const admin_session& s) {
+  const auto& order = inv.words[2];
+  const auto a = admin_json(s, "POST", "/admin/v1/orders/" + path_segment(order) + "/refunds",
+                            refund_body(inv.refund_lines), {{"Idempotency-Key", *inv.refund_key}});
+  if (s.json) {
+    print_raw(a.raw);
+    return exit_ok;
+  }
+  const auto& v = a.v;
+  std::string lines;
+  if (const auto* ls = v.find("lines"); ls != nullptr && ls->is_array()) {
+    for (const auto& l : std::get<surge::net::json::array>(ls->get())) {
+      lines += (lines.empty() ? "" : ",") + text_of(l, "sku") + ":" + text_of(l, "qty");
+    }
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"REFUND_ID", "ORDER", "AMOUNT_CENTS", "STATUS", "LINES"},
+      {text_of(v, "refund_id"), text_of(v, "order_id"), text_of(v, "amount_cents"),
+       text_of(v, "status"), lines}};
+  print_table(rows, {false, false, true, false, false});
+  return exit_ok;
+}
+
 int cmd_orders(const invocation& inv) {
-  if (inv.words.size() < 2 || inv.words[1] != "tail") {
-    throw usage(inv.words.size() < 2 ? "missing arguments: surgectl orders tail [flags]"
-                                     : "unknown orders command '" + inv.words[1] + "' (tail)");
+  if (inv.words.size() < 2 || (inv.words[1] != "tail" && inv.words[1] != "refund")) {
+    throw usage(inv.words.size() < 2
+                    ? "missing arguments: surgectl orders tail|refund ..."
+                    : "unknown orders command '" + inv.words[1] + "' (tail, refund)");
   }
   expect_words(inv, 2, "orders tail [flags]");
   tail_options o;
@@ -253,7 +308,23 @@ int run(const std::vector<std::string>& args) {
   if (cmd != "drain" && inv.drain_wait) {
     throw usage("--wait is a flag of 'drain' only");
   }
-  if (cmd == "orders") {
+  const bool refund = cmd == "orders" && inv.words.size() > 1 && inv.words[1] == "refund";
+  if (!refund && (inv.refund_key || !inv.refund_lines.empty())) {
+    throw usage("--key and --line are flags of 'orders refund' only");
+  }
+  if (refund) {
+    expect_words(inv, 3, "orders refund ORDER --key=K [--line=SKU:QTY ...]");
+    if (!inv.tail_flags.empty()) {
+      throw usage("--" + inv.tail_flags.begin()->first + " is a flag of 'orders tail' only");
+    }
+    if (!inv.refund_key || inv.refund_key->empty()) {
+      throw usage("orders refund needs --key=K (its Idempotency-Key)");
+    }
+    if (inv.words[2].empty()) {
+      throw usage("ORDER must not be empty");
+    }
+    refund_body(inv.refund_lines); // usage errors before the URL
+  } else if (cmd == "orders") {
     return cmd_orders(inv);
   }
   // Check the words before the URL, so that usage errors come first.
@@ -280,6 +351,9 @@ int run(const std::vector<std::string>& args) {
   }
   if (cmd == "drain") {
     return cmd_drain(s, inv.words[1], inv.drain_wait);
+  }
+  if (refund) {
+    return cmd_refund(inv, s);
   }
   return cmd_stock(inv, s);
 }

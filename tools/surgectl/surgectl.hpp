@@ -58,11 +58,14 @@ struct http_answer {
   std::string body;
 };
 
-/// One request to the admin API (bearer `token` when non-empty), bounded by `timeout`. Throws
-/// cli_error(exit_unreachable) when it cannot connect or gets no answer.
+/// More request headers (name, value).
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+/// One request to the admin API (bearer `token` when non-empty, plus `headers`), bounded by
+/// `timeout`. Throws cli_error(exit_unreachable) when it cannot connect or gets no answer.
 http_answer admin_call(const endpoint& ep, const std::string& token, const std::string& method,
                        const std::string& target, const std::string& body,
-                       std::chrono::milliseconds timeout);
+                       std::chrono::milliseconds timeout, const header_list& headers = {});
 
 /// The admin API's bearer token: `flag` (--token) when given; else $SURGE_ADMIN_TOKEN when set and
 /// not empty; else the content of data/admin.token in the current directory (what scripts/run.sh
@@ -90,7 +93,7 @@ struct json_answer {
 /// with the server's {"error":{code,message}}; with `s.json` that body is also printed on stdout.
 /// Connection failures throw cli_error(exit_unreachable).
 json_answer admin_json(const admin_session& s, const std::string& method, const std::string& target,
-                       const std::string& body = {});
+                       const std::string& body = {}, const header_list& headers = {});
 
 /// Prints the body as the server sent it, newline-terminated, on stdout.
 void print_raw(const http_answer& a);

@@ -39,40 +39,18 @@ void put_product(std::shared_ptr<bridge_env> env, http_request&& req, path_param
   if (!body) {
     return;
   }
-  const auto& obj = *body;
   std::string err;
-  persistence::product_record rec;
-  rec.sku = p[0];
-  auto name = string_field(obj, "name", 200, true, "", err);
-  auto description = name ? string_field(obj, "description", 5000, false, "", err) : std::nullopt;
-  auto category = description ? string_field(obj, "category", 100, false, "", err) : std::nullopt;
-  auto currency = category ? string_field(obj, "currency", 3, false, "USD", err) : std::nullopt;
-  auto price = currency ? int_field(obj, "price_cents", 0, max_money, true, 0, err) : std::nullopt;
-  auto limit =
-      price ? int_field(obj, "per_customer_limit", 0, max_qty, false, 0, err) : std::nullopt;
-  if (!limit) {
+  auto rec = product_fields(*body, p[0], err);
+  if (!rec) {
     return r(bad_request(err));
   }
-  if (name->empty()) {
-    return r(bad_request("'name' must not be empty"));
-  }
-  if (currency->size() != 3 || !std::all_of(currency->begin(), currency->end(),
-                                            [](char c) { return c >= 'A' && c <= 'Z'; })) {
-    return r(bad_request("'currency' must be an ISO 4217 code such as \"USD\""));
-  }
-  rec.name = *name;
-  rec.description = *description;
-  rec.category = *category;
-  rec.currency = *currency;
-  rec.price_cents = *price;
-  rec.per_customer_limit = *limit;
   call<actors::product_view>(
       *env, env->skus->acquire(p[0]), std::move(r),
       [env, sku = p[0]](actors::product_view& v) {
         drop_cached(*env, sku);
         return json_response(200, product_json(v));
       },
-      actors::product_atom::value, rec);
+      actors::product_atom::value, *rec);
 }
 
 void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p, responder r) {

@@ -59,17 +59,18 @@ bool origin_allowed(std::string_view origin, std::optional<std::string_view> hos
 }
 
 /// True when the media type of `content_type` (before any ";" parameters) is application/json,
-/// case-insensitively.
-bool is_json_media_type(std::string_view content_type) {
-  return to_lower(trim_space(content_type.substr(0, content_type.find(';')))) == "application/json";
+/// or application/x-ndjson when `ndjson`, case-insensitively.
+bool is_json_media_type(std::string_view content_type, bool ndjson) {
+  const auto type = to_lower(trim_space(content_type.substr(0, content_type.find(';'))));
+  return type == "application/json" || (ndjson && type == "application/x-ndjson");
 }
 
 } // namespace
 
-router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f) {
+router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f, bool ndjson) {
   auto allowed =
       std::make_shared<const std::vector<std::string>>(parse_origins(env->admin_allowed_origins));
-  return [env, f, allowed](http_request&& req, path_params&& p, responder r) {
+  return [env, f, allowed, ndjson](http_request&& req, path_params&& p, responder r) {
     if (!env->admin_token.empty()) {
       auto auth = req.header("authorization").value_or("");
       constexpr std::string_view prefix = "Bearer ";
@@ -87,9 +88,12 @@ router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f) 
                               "admin.allowed_origins"));
     }
     if ((req.method == "POST" || req.method == "PUT") &&
-        !is_json_media_type(req.header("content-type").value_or(""))) {
+        !is_json_media_type(req.header("content-type").value_or(""), ndjson)) {
       return r(error_response(415, "unsupported_media_type",
-                              "admin requests with a body need Content-Type: application/json"));
+                              ndjson ? "this route needs Content-Type: application/x-ndjson or "
+                                       "application/json"
+                                     : "admin requests with a body need Content-Type: "
+                                       "application/json"));
     }
     f(env, std::move(req), std::move(p), std::move(r));
   };

@@ -18,6 +18,9 @@ namespace surge::net::bridge {
 ///     form or text/plain request.
 /// Requests without Origin (curl, surgectl) pass 2. A refused request changes nothing.
 /// env->admin_allowed_origins is read once, here, when the route is made.
-router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f);
+/// `ndjson`: the route also accepts application/x-ndjson in 3 (POST /admin/v1/products:import
+/// only).
+router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f,
+                                 bool ndjson = false);
 
 } // namespace surge::net::bridge

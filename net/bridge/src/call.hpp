@@ -33,17 +33,25 @@ namespace surge::net::bridge {
 /// REQUIRES: env.callers is not empty.
 const caf::actor& pick_caller(bridge_env& env);
 
-/// Sends (xs...) to `dest` through a caller actor, within env.call_timeout; `ok(Result&)` turns
-/// the reply into the response, any error becomes to_http_error's. `r` is called exactly once,
-/// on a caller's thread.
-template <class Result, class Handle, class Ok, class... Ts>
-void call(bridge_env& env, Handle dest, responder r, Ok ok, Ts... xs) {
+/// Sends (xs...) to `dest` through a caller actor, within env.call_timeout; exactly one of
+/// `ok(Result&)` and `failed(caf::error&)` runs, on a caller's thread, and must not block.
+template <class Result, class Handle, class Ok, class Failed, class... Ts>
+void ask(bridge_env& env, Handle dest, Ok ok, Failed failed, Ts... xs) {
   auto timeout = env.call_timeout;
   caf::anon_send(pick_caller(env), call_job{[=](caf::event_based_actor* self) mutable {
                    self->request(dest, timeout, xs...)
-                       .then([r, ok](Result& x) mutable { r(ok(x)); },
-                             [r](caf::error& err) mutable { r(to_http_error(err)); });
+                       .then([ok](Result& x) mutable { ok(x); },
+                             [failed](caf::error& err) mutable { failed(err); });
                  }});
+}
+
+/// ask() answering an HTTP request: `ok(Result&)` turns the reply into the response, any error
+/// becomes to_http_error's. `r` is called exactly once, on a caller's thread.
+template <class Result, class Handle, class Ok, class... Ts>
+void call(bridge_env& env, Handle dest, responder r, Ok ok, Ts... xs) {
+  ask<Result>(
+      env, dest, [r, ok](Result& x) mutable { r(ok(x)); },
+      [r](caf::error& err) mutable { r(to_http_error(err)); }, xs...);
 }
 
 /// The deadline of a call made now (call() waits env.call_timeout): entities give the calls

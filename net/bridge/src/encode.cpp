@@ -74,7 +74,13 @@ std::string cart_json(const actors::cart_view& c) {
 
 std::string order_json(const actors::order_view& o) {
   json::writer w{256 + o.lines.size() * 96};
-  w.begin_object().member("order_id", o.order_id).member("cart_id", o.cart_id);
+  w.begin_object();
+  write_order_members(w, o);
+  return w.end_object().take();
+}
+
+void write_order_members(json::writer& w, const actors::order_view& o) {
+  w.member("order_id", o.order_id).member("cart_id", o.cart_id);
   w.member("status", o.status).key("lines").begin_array();
   for (const auto& l : o.lines) {
     w.begin_object().member("sku", l.sku).member("qty", l.qty);
@@ -87,7 +93,6 @@ std::string order_json(const actors::order_view& o) {
     w.key("refund").begin_object().member("status", o.refund_status);
     w.member("amount_cents", o.refunded_cents).end_object();
   }
-  return w.end_object().take();
 }
 
 std::string stock_json(const actors::stock_view& s) {

@@ -32,6 +32,9 @@ std::string cart_json(const actors::cart_view& c);
 /// cancelled.
 std::string order_json(const actors::order_view& o);
 
+/// order_json's members, written into the object `w` is in (for bodies that add to an order).
+void write_order_members(json::writer& w, const actors::order_view& o);
+
 /// API.md's stock object.
 std::string stock_json(const actors::stock_view& s);
 

@@ -49,23 +49,31 @@ constexpr error_mapping error_mappings[] = {
      "a checkout of this cart is under way"},
     {actors::errc::currency_mismatch, 409, "currency_mismatch", "the cart is in another currency"},
     {actors::errc::login_required, 401, "login_required", "sign in first"},
+    {actors::errc::not_refundable, 409, "not_refundable", "nothing of this order can be refunded"},
 };
 
 } // namespace
 
-http_response to_http_error(const caf::error& err) {
+bridge::api_error bridge::api_error_of(const caf::error& err) {
   if (err.category() == actors::error_category) {
     for (const auto& m : error_mappings) {
       if (err.code() == static_cast<uint8_t>(m.code)) {
         auto msg = actors::message_of(err);
-        return error_response(m.status, m.name, msg.empty() ? m.fallback : msg);
+        return {m.status, m.name, msg.empty() ? m.fallback : msg};
       }
     }
   }
   // Storage failures, timeouts, entities that went away (errc::unavailable and anything not
   // above): nothing was acknowledged, and the client may retry.
-  auto resp = error_response(503, "unavailable", "temporarily unavailable, retry shortly");
-  resp.headers.emplace_back("Retry-After", "1");
+  return {503, "unavailable", "temporarily unavailable, retry shortly"};
+}
+
+http_response to_http_error(const caf::error& err) {
+  auto e = bridge::api_error_of(err);
+  auto resp = error_response(e.status, e.code, e.message);
+  if (e.status == 503) {
+    resp.headers.emplace_back("Retry-After", "1");
+  }
   return resp;
 }
 

@@ -4,6 +4,8 @@
 // bridge.hpp).
 
 #include <string>
+
+#include <caf/error.hpp>
 #include <string_view>
 
 #include "surge/net/http.hpp"
@@ -18,5 +20,14 @@ http_response bad_request(std::string_view msg);
 
 /// 404 not_found with `msg`.
 http_response not_found(std::string_view msg);
+
+/// What to_http_error() answers for an error: status, API.md code and message.
+struct api_error {
+  int status = 503;
+  std::string code;
+  std::string message;
+};
+
+api_error api_error_of(const caf::error& err);
 
 } // namespace surge::net::bridge

@@ -43,4 +43,11 @@ endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain
 // console.cpp — GET /console (the page) and GET /console/{file} (its assets), no token needed.
 endpoint get_console, get_console_file;
 
+// admin_orders.cpp — GET /admin/v1/orders, GET /admin/v1/orders/{order_id} (the order query
+// pool), POST /admin/v1/orders/{order_id}/refunds (the order actor).
+endpoint list_orders, get_admin_order, post_refund;
+
+// catalog_import.cpp — POST /admin/v1/products:import (NDJSON, through the SKU actors).
+endpoint import_products;
+
 } // namespace surge::net::bridge

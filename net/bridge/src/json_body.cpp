@@ -1,6 +1,9 @@
 #include "json_body.hpp"
 
+#include <algorithm>
+
 #include "errors.hpp"
+#include "validation.hpp"
 
 namespace surge::net::bridge {
 
@@ -90,6 +93,38 @@ std::optional<std::string> string_field(const json::value& obj, const char* key,
     return std::nullopt;
   }
   return s;
+}
+
+std::optional<persistence::product_record>
+product_fields(const json::value& obj, const std::string& sku, std::string& err) {
+  auto name = string_field(obj, "name", 200, true, "", err);
+  auto description = name ? string_field(obj, "description", 5000, false, "", err) : std::nullopt;
+  auto category = description ? string_field(obj, "category", 100, false, "", err) : std::nullopt;
+  auto currency = category ? string_field(obj, "currency", 3, false, "USD", err) : std::nullopt;
+  auto price = currency ? int_field(obj, "price_cents", 0, max_money, true, 0, err) : std::nullopt;
+  auto limit =
+      price ? int_field(obj, "per_customer_limit", 0, max_qty, false, 0, err) : std::nullopt;
+  if (!limit) {
+    return std::nullopt;
+  }
+  if (name->empty()) {
+    err = "'name' must not be empty";
+    return std::nullopt;
+  }
+  if (currency->size() != 3 || !std::all_of(currency->begin(), currency->end(),
+                                            [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    err = "'currency' must be an ISO 4217 code such as \"USD\"";
+    return std::nullopt;
+  }
+  persistence::product_record rec;
+  rec.sku = sku;
+  rec.name = *name;
+  rec.description = *description;
+  rec.category = *category;
+  rec.currency = *currency;
+  rec.price_cents = *price;
+  rec.per_customer_limit = *limit;
+  return rec;
 }
 
 } // namespace surge::net::bridge

@@ -10,6 +10,7 @@
 
 #include "surge/net/http.hpp"
 #include "surge/net/json.hpp"
+#include "surge/persistence/records.hpp"
 
 namespace surge::net::bridge {
 
@@ -27,5 +28,11 @@ std::optional<int64_t> int_field(const json::value& obj, const char* key, int64_
 std::optional<std::string> string_field(const json::value& obj, const char* key,
                                         std::size_t max_len, bool required, std::string fallback,
                                         std::string& err);
+
+/// The product `sku` that `obj` describes (PUT /admin/v1/products/{sku}'s body: name, description,
+/// category, price_cents, currency, per_customer_limit), or nullopt with `err` naming the first
+/// bad field. REQUIRES: `sku` is valid (validation.hpp).
+std::optional<persistence::product_record> product_fields(const json::value& obj,
+                                                          const std::string& sku, std::string& err);
 
 } // namespace surge::net::bridge

@@ -19,12 +19,9 @@ void checkout(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
   if (!valid_cart_id(p[0])) {
     return r(not_found("no such cart"));
   }
-  auto key = req.header("idempotency-key");
+  auto key = idempotency_key(req, r);
   if (!key) {
-    return r(bad_request("the Idempotency-Key header is required"));
-  }
-  if (!valid_key(*key)) {
-    return r(bad_request("Idempotency-Key must be 1 to 200 printable ASCII characters"));
+    return;
   }
   auto body = object_body(req, false, r);
   if (!body) {

@@ -70,6 +70,14 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
   rt.add("GET", "/console", route_of(env, bridge::get_console));
   rt.add("GET", "/console/{file}", route_of(env, bridge::get_console_file));
+  // Orders and catalog of the console (issue 13).
+  rt.add("GET", "/admin/v1/orders", bridge::admin_only(env, bridge::list_orders));
+  rt.add("GET", "/admin/v1/orders/{order_id}", bridge::admin_only(env, bridge::get_admin_order));
+  rt.add("POST", "/admin/v1/orders/{order_id}/refunds",
+         bridge::admin_only(env, bridge::post_refund));
+  rt.add("GET", "/admin/v1/products", bridge::admin_only(env, bridge::list_products));
+  rt.add("POST", "/admin/v1/products:import",
+         bridge::admin_only(env, bridge::import_products, true));
   return rt;
 }
 

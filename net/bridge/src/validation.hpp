@@ -4,7 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include "surge/net/http.hpp"
 
 namespace surge::net::bridge {
 
@@ -32,5 +36,13 @@ bool valid_customer(std::string_view s);
 
 /// An Idempotency-Key: 1 to 200 printable ASCII characters (no space).
 bool valid_key(std::string_view s);
+
+/// The request's Idempotency-Key (required, valid_key); nullopt when the 400 is already answered
+/// through `r`.
+std::optional<std::string> idempotency_key(const http_request& req, responder& r);
+
+/// An RFC 3339 date-time ("2026-11-28T08:30:00Z", fractions and "+01:00" offsets allowed, 'T'
+/// and 'Z' in either case) as Unix milliseconds (fractions past ms are cut), or nullopt.
+std::optional<int64_t> parse_rfc3339(std::string_view s);
 
 } // namespace surge::net::bridge

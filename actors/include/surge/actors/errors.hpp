@@ -27,6 +27,7 @@ enum class errc : uint8_t {
   checkout_in_progress, ///< the cart's lines are claimed by a running checkout (409)
   currency_mismatch,    ///< an item in another currency than the cart's (409 currency_mismatch)
   login_required,       ///< a per-customer limit needs a verified customer (401 login_required)
+  not_refundable,       ///< an order not paid, nothing left, or more of a line than is left (409)
 };
 
 constexpr caf::atom_value error_category = caf::atom("surge");

@@ -32,6 +32,8 @@ using clear_atom = caf::atom_constant<caf::atom("clear")>;
 using reconcile_atom = caf::atom_constant<caf::atom("reconcile")>;
 /// (handoff_atom, graceful): the entity's shard leaves this node (see directory::release_shard).
 using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
+/// (refund_atom, order_refund_request): an operator's refund of an order (order.hpp).
+using refund_atom = caf::atom_constant<caf::atom("refund")>;
 /// (route_atom, key, message): a message for entity `key`, forwarded to its owner's gateway.
 using route_atom = caf::atom_constant<caf::atom("route")>;
 
@@ -190,6 +192,45 @@ typename Inspector::result_type inspect(Inspector& f, order_view& x) {
            x.total_cents, x.currency, x.created_at_ms, x.reason, x.refund_status, x.refunded_cents);
 }
 
+/// `qty` units of an order's line of `sku`.
+struct refund_line_view {
+  std::string sku;
+  int64_t qty = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, refund_line_view& x) {
+  return f(caf::meta::type_name("surge.refund_line_view"), x.sku, x.qty);
+}
+
+/// POST /admin/v1/orders/{order_id}/refunds with its Idempotency-Key: `lines` to give back, or
+/// (empty) everything not given back yet.
+struct order_refund_request {
+  std::string idempotency_key;
+  std::vector<refund_line_view> lines;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_refund_request& x) {
+  return f(caf::meta::type_name("surge.order_refund_request"), x.idempotency_key, x.lines);
+}
+
+/// An operator's refund as the admin API shows it.
+struct refund_view {
+  std::string refund_id;
+  std::string order_id;
+  int64_t amount_cents = 0;
+  std::vector<refund_line_view> lines;
+  std::string status;  ///< pending, refunded or failed
+  bool replay = false; ///< the key's refund existed before this request (answered 200, not 201)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, refund_view& x) {
+  return f(caf::meta::type_name("surge.refund_view"), x.refund_id, x.order_id, x.amount_cents,
+           x.lines, x.status, x.replay);
+}
+
 } // namespace surge::actors
 
 namespace surge::persistence {
@@ -218,4 +259,8 @@ CAF_ADD_TYPE_ID(surge, (surge::actors::checkout_request))
 CAF_ADD_TYPE_ID(surge, (surge::actors::order_line_view))
 CAF_ADD_TYPE_ID(surge, (std::vector<surge::actors::order_line_view>))
 CAF_ADD_TYPE_ID(surge, (surge::actors::order_view))
+CAF_ADD_TYPE_ID(surge, (surge::actors::refund_line_view))
+CAF_ADD_TYPE_ID(surge, (std::vector<surge::actors::refund_line_view>))
+CAF_ADD_TYPE_ID(surge, (surge::actors::order_refund_request))
+CAF_ADD_TYPE_ID(surge, (surge::actors::refund_view))
 CAF_END_TYPE_ID_BLOCK(surge)

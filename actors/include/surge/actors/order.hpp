@@ -21,6 +21,10 @@ namespace surge::actors {
 ///
 ///   (checkout_atom, checkout_request) -> order_view   pay for the cart and turn holds into sales
 ///   (get_atom, principal)             -> order_view
+///   (refund_atom, order_refund_request) -> refund_view an operator's refund (order_model.hpp):
+///                                                     refunded, or pending when the gateway's
+///                                                     answer is unknown; not_refundable,
+///                                                     idempotency_conflict, not_found, unavailable
 ///   (reconcile_atom)                                  settle an order left pending or paid, or
 ///                                                     whose refund is pending
 ///
@@ -66,6 +70,7 @@ namespace surge::actors {
 using order_actor =
     caf::typed_actor<caf::replies_to<checkout_atom, checkout_request>::with<order_view>,
                      caf::replies_to<caf::get_atom, std::string>::with<order_view>,
+                     caf::replies_to<refund_atom, order_refund_request>::with<refund_view>,
                      caf::reacts_to<reconcile_atom>, caf::reacts_to<handoff_atom, bool>>;
 
 using order_directory = directory<order_actor>;

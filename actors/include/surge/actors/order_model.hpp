@@ -62,9 +62,11 @@ struct created {
   caf::expected<std::pair<persistence::order_record, bool>> result;
 };
 
-/// The payment service's answer to order_fx::charge or order_fx::lookup.
+/// The payment service's answer to order_fx::charge or order_fx::lookup. `now_ms`: the wall
+/// clock when it arrived (0: not known), kept as the payment's time.
 struct charged {
   charge_result result;
+  int64_t now_ms = 0;
 };
 
 /// The SKUs' answers to order_fx::confirm_lines, all of them.
@@ -90,12 +92,19 @@ struct refunded {
 /// The cart answered order_fx::clear_cart (whatever it said: the order is confirmed anyway).
 struct cleared {};
 
+/// An operator asks for a refund (the asker waits for the next `refund_reply` unless it is
+/// answered at once).
+struct refund_asked {
+  order_refund_request request;
+};
+
 } // namespace order_in
 
 using order_input =
     std::variant<order_in::loaded, order_in::checkout, order_in::reconcile, order_in::claimed,
                  order_in::created, order_in::charged, order_in::lines_confirmed,
-                 order_in::lines_returned, order_in::stored, order_in::refunded, order_in::cleared>;
+                 order_in::lines_returned, order_in::stored, order_in::refunded, order_in::cleared,
+                 order_in::refund_asked>;
 
 /// What the order's actor must do, in order. Each effect that has an answer is answered by the
 /// order_in input of the same name; at most one such effect is under way at a time.
@@ -169,6 +178,11 @@ struct reply {
   caf::expected<order_view> answer;
 };
 
+/// Answer every operator waiting for the refund step that just ended, with this.
+struct refund_reply {
+  caf::expected<refund_view> answer;
+};
+
 /// Stop the actor with `reason` (what storage has is the truth: the next incarnation reloads).
 struct quit {
   caf::error reason;
@@ -187,7 +201,7 @@ using order_effect =
     std::variant<order_fx::claim_cart, order_fx::release_cart, order_fx::clear_cart,
                  order_fx::create, order_fx::update, order_fx::charge, order_fx::lookup,
                  order_fx::confirm_lines, order_fx::return_lines, order_fx::refund, order_fx::reply,
-                 order_fx::quit, order_fx::log>;
+                 order_fx::quit, order_fx::log, order_fx::refund_reply>;
 
 /// The checkout of one order as a pure state machine: an input (order_in) is *decided* against
 /// the current state, yielding the next state and the effects to run (order_fx), never changing
@@ -206,23 +220,35 @@ using order_effect =
 /// retry that charges after nothing was charged first re-claims the cart and needs exactly the
 /// order's lines.
 ///
+/// Operators' refunds (order.hpp, refund_atom): of a paid order only, never more of a line than
+/// was bought and not yet given back (pending refunds count as given back), never more than was
+/// charged. The intent is stored first (the refund pending in the order's list, with an outbox
+/// event, in one transaction), then the gateway that took the charge is asked under a key derived
+/// from the order id and the operator's key (so no retry refunds twice), then the outcome is
+/// stored with its event: refunded, or failed when the gateway refused; an unknown outcome stays
+/// pending (answered so) and the reconciler asks again. The operator's key names the refund: the
+/// same key with the same lines is the same refund (answered as it stands, or waited for); with
+/// other lines, idempotency_conflict. A new refund while another step is under way is refused
+/// unavailable (retry with the same key).
+///
 /// One step (an effect with an answer) is under way at a time; an answer that no step under way
 /// waits for changes nothing.
 class order_model {
  public:
   /// The step under way, whose answer the model waits for.
   enum class step : uint8_t {
-    idle,       ///< none
-    claiming,   ///< claim_cart, before the order exists
-    creating,   ///< create
-    charging,   ///< charge
-    looking_up, ///< lookup (an order found pending)
-    reclaiming, ///< claim_cart again before charging an order nothing was charged for
-    confirming, ///< confirm_lines
-    returning,  ///< return_lines
-    storing,    ///< update
-    refunding,  ///< refund
-    clearing,   ///< clear_cart
+    idle,            ///< none
+    claiming,        ///< claim_cart, before the order exists
+    creating,        ///< create
+    charging,        ///< charge
+    looking_up,      ///< lookup (an order found pending)
+    reclaiming,      ///< claim_cart again before charging an order nothing was charged for
+    confirming,      ///< confirm_lines
+    returning,       ///< return_lines
+    storing,         ///< update
+    refunding,       ///< refund (of an order cancelled after its charge)
+    clearing,        ///< clear_cart
+    admin_refunding, ///< refund (an operator's, state::admin_refund)
   };
 
   /// What follows the update under way once it is stored.
@@ -232,6 +258,8 @@ class order_model {
     reply_confirmed,
     reply_hold_expired, ///< cancelled, and what was charged is refunded (or the refund failed)
     refund,             ///< cancelled with its refund pending: ask the gateway for it now
+    ask_refund,         ///< an operator's refund is stored pending: ask the gateway for it now
+    reply_refund,       ///< an operator's refund is stored with its outcome: answer it
   };
 
   struct state {
@@ -244,13 +272,18 @@ class order_model {
     std::size_t waiters = 0;                             ///< askers waiting for the next reply
     then_do after_store = then_do::reply_unavailable;
     std::size_t gone = 0; ///< holds found gone when the charge was confirmed (for the log)
+    std::size_t refund_waiters = 0; ///< operators waiting for the next refund_reply
+    std::string admin_refund;       ///< the refund id of the operator's refund under way
+    bool admin_replay = false;      ///< that refund existed before the request now waiting
   };
 
   struct decision {
     state next;
     std::vector<order_effect> effects;
-    /// Set for a checkout answered at once with this error: it waits for no reply.
+    /// Set for a checkout or refund answered at once with this error: it waits for no reply.
     caf::error refused;
+    /// Set for a refund answered at once with this (a replay of a settled one).
+    std::optional<refund_view> answered;
   };
 
   order_model(std::string order_id, order_terms terms);
@@ -266,7 +299,7 @@ class order_model {
   bool loaded() const { return state_.loaded; }
   bool busy() const { return state_.under_way != step::idle; }
   /// Nothing under way and nobody waiting: the actor may passivate.
-  bool idle() const { return !busy() && state_.waiters == 0; }
+  bool idle() const { return !busy() && state_.waiters == 0 && state_.refund_waiters == 0; }
 
   /// The order as `principal` may see it; not_found when there is none or it is another
   /// verified customer's.
@@ -282,6 +315,20 @@ class order_model {
   /// The outbox event (topic "orders") of `o` in `status`.
   static persistence::outbox_event event_of(const persistence::order_record& o,
                                             const std::string& status);
+
+  /// The refund id of the operator's key `key` for order `order_id` ("rf_" and 32 hex digits).
+  static std::string refund_id_of(const std::string& order_id, const std::string& key);
+
+  /// The outbox event (topic "refunds", so that the "orders" stream keeps carrying order states;
+  /// `"event":name`: order.refund_requested, order.refunded, order.refund_failed) of the
+  /// operator's refund `r` of `o`.
+  static persistence::outbox_event refund_event_of(const persistence::order_record& o,
+                                                   const persistence::order_refund_record& r,
+                                                   const std::string& name);
+
+  /// The admin API's view of refund `r` of order `order_id`.
+  static refund_view refund_view_of(const std::string& order_id,
+                                    const persistence::order_refund_record& r, bool replay);
 
  private:
   const std::string order_id_;

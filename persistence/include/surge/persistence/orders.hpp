@@ -29,6 +29,9 @@ struct payment_record {
   std::string status; ///< approved, declined, failed
   int64_t amount_cents = 0;
   std::string currency;
+  /// When the gateway's answer arrived (Unix ms; 0: not known, the store then uses its own time).
+  /// Kept from the first time the payment is stored.
+  int64_t charged_at_ms = 0;
 };
 
 /// The refund of an order cancelled after its charge.
@@ -36,6 +39,29 @@ struct refund_record {
   std::string status;    ///< pending (asked for, outcome not known yet), refunded, failed
   std::string refund_id; ///< the gateway's id of the refund, once known
   int64_t amount_cents = 0;
+};
+
+/// One line of an operator's refund: `qty` units of the order's line of `sku`.
+struct refund_line {
+  std::string sku; ///< a SKU (letters, digits, '.', '_', '-': never ':' or ',')
+  int64_t qty = 0;
+};
+
+/// A refund an operator asked for (the admin API), of the whole order or of some of its lines.
+/// An order has any number of them (order_record::refunds), besides the single refund of an
+/// order cancelled after its charge (order_record::refund, kept as it was stored before).
+struct order_refund_record {
+  std::string refund_id;         ///< derived from the order id and `idempotency_key`
+  std::string idempotency_key;   ///< the operator's Idempotency-Key
+  std::string fingerprint;       ///< what the key was first used for (the requested lines)
+  std::string gateway_key;       ///< the refund's idempotency key at the gateway
+  std::string status;            ///< pending (asked for, outcome not known yet), refunded, failed
+  std::string gateway_refund_id; ///< the gateway's id of the refund, once refunded
+  int64_t amount_cents = 0;
+  std::vector<refund_line> lines; ///< what it gives back (every unit not yet given back, for all)
+  std::string message;            ///< why it failed; empty otherwise
+  int64_t created_at_ms = 0;      ///< set by the store when first stored
+  int64_t settled_at_ms = 0;      ///< set by the store when stored refunded or failed; 0: pending
 };
 
 /// An order row with its lines and (once there is one) its payment.
@@ -54,6 +80,11 @@ struct order_record {
   std::vector<order_line_record> lines;
   std::optional<payment_record> payment;
   std::optional<refund_record> refund;
+  /// The operator's refunds, in the order they were asked for.
+  std::vector<order_refund_record> refunds = {};
+  /// When the checkout claimed the cart (Unix ms, the order actor's clock; 0: not known). Stored
+  /// by create.
+  int64_t claimed_at_ms = 0;
 };
 
 /// An event for other systems, written in the same transaction as the change it reports.
@@ -82,10 +113,14 @@ class order_store : public connection_port {
     std::optional<payment_record> payment; ///< upserted when given
     std::optional<refund_record> refund;   ///< replaces the refund when given
     std::optional<outbox_event> event;     ///< appended to the outbox when given
+    /// An operator's refund, inserted or (same refund_id) updated when given: its status,
+    /// gateway_refund_id and message change; the rest is fixed at insert.
+    std::optional<order_refund_record> refund_entry = std::nullopt;
   };
 
   /// In ONE transaction: sets the order's status and reason, and stores what `change` brings.
-  /// errc::invalid when no such order.
+  /// errc::invalid when no such order. The time of the last status change is kept (for the
+  /// order's timeline): it moves only when the status changes.
   virtual caf::error update(const std::string& order_id, const order_update& change) = 0;
 
   caf::error update(const std::string& order_id, const std::string& status,
@@ -94,8 +129,8 @@ class order_store : public connection_port {
     return update(order_id, order_update{status, reason, payment, std::nullopt, event});
   }
 
-  /// Ids of orders still pending or paid, or with a refund pending, whose last change is older
-  /// than `age`, oldest first.
+  /// Ids of orders still pending or paid, or with a refund pending (the cancellation's or an
+  /// operator's), whose last change is older than `age`, oldest first.
   virtual caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
                                                             std::size_t limit) = 0;
 

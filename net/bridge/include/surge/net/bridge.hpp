@@ -21,6 +21,7 @@
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
 #include "surge/persistence/catalog.hpp"
+#include "surge/persistence/order_query.hpp"
 
 namespace surge::net {
 
@@ -54,6 +55,9 @@ struct bridge_env {
   actors::order_directory* orders = nullptr;
   /// Listings (GET /api/v1/products) read the catalog on these threads, never an I/O thread's.
   persistence::catalog_pool* catalog = nullptr;
+  /// The admin's order search and order timelines read on these threads (never an I/O or actor
+  /// thread); nullptr: those routes answer 503.
+  persistence::order_query_pool* order_queries = nullptr;
   /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
   std::vector<caf::actor> callers;
   /// How long a request waits for its entity (config::derived_options::bridge_call_timeout);

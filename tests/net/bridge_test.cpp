@@ -173,8 +173,8 @@ actors::cart_actor::behavior_type fake_cart(actors::cart_actor::pointer, std::st
         return cart_of(id, principal, true);
       },
       [id, fail](actors::item_atom, const std::string& sku, int64_t qty, bool remove,
-                 const std::string& principal,
-                 int64_t deadline_ms) -> caf::result<actors::cart_view> {
+                 const std::string& principal, int64_t deadline_ms,
+                 const std::string&) -> caf::result<actors::cart_view> {
         last_item_deadline.store(deadline_ms);
         if (auto err = fail()) {
           return *err;

@@ -224,12 +224,28 @@ class session : public std::enable_shared_from_this<session> {
                    true);
   }
 
+  /// Once the request's header is in: its id (the X-Request-Id sent, when valid and sent once,
+  /// else a new one), for the handler and every response to it.
+  void take_request_id() {
+    if (!request_id_.empty() || !parser_ || !parser_->is_header_done()) {
+      return;
+    }
+    const auto& fields = parser_->get();
+    std::optional<std::string_view> sent;
+    if (fields.count("X-Request-Id") == 1) {
+      const auto v = fields["X-Request-Id"];
+      sent = std::string_view{v.data(), v.size()};
+    }
+    request_id_ = request_id_for(sent);
+  }
+
   /// True when a read completing with `ec` ends here: the session is closed already, or the read
   /// failed (then answered by on_read_error()).
   bool read_ended(const beast::error_code& ec) {
     if (state_ == state::closed) {
       return true;
     }
+    take_request_id();
     if (ec) {
       on_read_error(ec);
     }
@@ -240,13 +256,6 @@ class session : public std::enable_shared_from_this<session> {
     if (read_ended(ec)) {
       return;
     }
-    const auto& fields = parser_->get();
-    std::optional<std::string_view> sent;
-    if (fields.count("X-Request-Id") == 1) {
-      const auto v = fields["X-Request-Id"];
-      sent = std::string_view{v.data(), v.size()};
-    }
-    request_id_ = request_id_for(sent);
     if (auto r = detail::check_header(parser_->get(), srv_.opts_)) {
       write_response(std::move(*r), true);
       return;

@@ -127,6 +127,8 @@ TEST_SUITE("request_id") {
     CHECK(put.header("x-request-id") == item_rid);
     if (str_of(a1.stock(sku), "owner_node") == "n2") { // not moved meanwhile
       CHECK_MESSAGE(!lines_with(n2.log_path(), item_rid, "sku").empty(), n2.log_tail());
+    } else {
+      MESSAGE("the SKU moved off n2 meanwhile: its hold's log line is not looked for");
     }
 
     // An id that breaks the rules is replaced by a new one (32 hex digits), also in the log.

@@ -15,7 +15,9 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
@@ -89,6 +91,22 @@ actors::stock_view stock_of(const std::string& sku, int64_t on_hand) {
   return actors::stock_view{sku, on_hand, 2, 1, on_hand - 3, "node-\"1\"", 18446744073709ULL};
 }
 
+/// The request ids the scripted entities were given (item changes, stock changes, checkouts), in
+/// the order they came.
+struct seen_request_ids {
+  std::mutex mu;
+  std::vector<std::string> ids;
+  void add(const std::string& id) {
+    std::lock_guard lk(mu);
+    ids.push_back(id);
+  }
+  std::vector<std::string> take() {
+    std::lock_guard lk(mu);
+    return std::exchange(ids, {});
+  }
+};
+seen_request_ids entity_request_ids;
+
 actors::sku_actor::behavior_type fake_sku(actors::sku_actor::pointer self, std::string id) {
   auto fail = [id]() -> std::optional<caf::error> {
     bool failed = false;
@@ -112,6 +130,7 @@ actors::sku_actor::behavior_type fake_sku(actors::sku_actor::pointer self, std::
         return actors::make_error(actors::errc::invalid, "not scripted");
       },
       [id, fail](actors::stock_atom, actors::stock_change c) -> caf::result<actors::stock_view> {
+        entity_request_ids.add(c.request_id);
         if (auto err = fail()) {
           return *err;
         }
@@ -177,8 +196,9 @@ actors::cart_actor::behavior_type fake_cart(actors::cart_actor::pointer, std::st
       },
       [id, fail](actors::item_atom, const std::string& sku, int64_t qty, bool remove,
                  const std::string& principal, int64_t deadline_ms,
-                 const std::string&) -> caf::result<actors::cart_view> {
+                 const std::string& request_id) -> caf::result<actors::cart_view> {
         last_item_deadline.store(deadline_ms);
+        entity_request_ids.add(request_id);
         if (auto err = fail()) {
           return *err;
         }
@@ -221,6 +241,7 @@ actors::order_actor::behavior_type fake_order(actors::order_actor::pointer, std:
   return {
       [id](actors::checkout_atom,
            const actors::checkout_request& r) -> caf::result<actors::order_view> {
+        entity_request_ids.add(r.request_id);
         if (r.token == "tok_decline") {
           return actors::make_error(actors::errc::payment_declined, "");
         }
@@ -981,4 +1002,27 @@ TEST_CASE("bridge: access log sampling") {
     }
     CHECK(cap.lines().size() == sampled + 30);
   }
+}
+
+TEST_CASE("bridge: the request id goes with item changes, stock changes and checkouts") {
+  bridge_fixture f;
+  entity_request_ids.take();
+  const auto store = storefront_handler(f);
+  const auto admin =
+      net::make_handler(f.env, std::make_shared<const net::router>(net::make_admin_router(f.env)));
+  const std::string json = "Content-Type: application/json\r\n";
+  CHECK(serve(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":3})",
+                               json + "X-Request-Id: put-1\r\n"))
+            .status == 200);
+  CHECK(
+      serve(store, with_body("DELETE", "/api/v1/carts/c_1/items/Z9", "", "X-Request-Id: del-1\r\n"))
+          .status == 200);
+  CHECK(serve(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"set":4})",
+                               json + "X-Request-Id: stock-1\r\n"))
+            .status == 200);
+  CHECK(serve(store, with_body("POST", "/api/v1/carts/c_1/checkout",
+                               R"({"payment":{"method":"card","token":"tok_ok"}})",
+                               json + "Idempotency-Key: k-1\r\nX-Request-Id: co-1\r\n"))
+            .status == 201);
+  CHECK(entity_request_ids.take() == std::vector<std::string>{"put-1", "del-1", "stock-1", "co-1"});
 }

@@ -313,7 +313,8 @@ cart_impl::behavior_type running(self_ptr self) {
         return rp;
       },
       [=](item_atom, std::string& sku, int64_t qty, bool must_exist, const std::string& principal,
-          int64_t deadline_ms) -> caf::result<cart_view> {
+          int64_t deadline_ms, const std::string& request_id) -> caf::result<cart_view> {
+        surge::log::request_scope scope{request_id};
         auto& st = self->state;
         if (auto refused = admit(self, &principal)) {
           return std::move(*refused);
@@ -337,11 +338,18 @@ cart_impl::behavior_type running(self_ptr self) {
         }
         auto rp = self->make_response_promise<cart_view>();
         ++st.outstanding;
-        hold_request req{st.cart_id, st.cart.customer_id(), qty, currency_besides(st, sku),
-                         st.env->opts.verify_customers};
+        hold_request req{st.cart_id,
+                         st.cart.customer_id(),
+                         qty,
+                         currency_besides(st, sku),
+                         st.env->opts.verify_customers,
+                         request_id};
         self->request(st.skus->acquire(sku), *budget, hold_atom::value, std::move(req))
             .then(
                 [=](hold_view& hv) mutable {
+                  surge::log::request_scope answer_scope{request_id};
+                  logger()->debug("cart {}: line {} is now {} (hold {})", self->state.cart_id,
+                                  hv.sku, hv.qty, hv.hold_id);
                   apply_hold(self->state, hv);
                   save(self, reply_view(self, rp));
                   hold_answered(self);

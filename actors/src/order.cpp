@@ -56,9 +56,11 @@ caf::error no_pg() {
 
 void run(self_ptr self, std::vector<order_effect> effects);
 
-/// Decides `in`, adopts the decision and runs its effects.
+/// Decides `in`, adopts the decision and runs its effects. Log lines (and the payment calls
+/// started) carry the request id of the checkout under way, if any.
 void step(self_ptr self, order_input in) {
   auto& m = *self->state.model;
+  surge::log::request_scope scope{m.current().current.request_id};
   run(self, m.apply(m.decide(in)));
 }
 
@@ -254,6 +256,7 @@ std::optional<caf::result<order_view>> admit(self_ptr self) {
 order_impl::behavior_type running(self_ptr self) {
   return {
       [=](checkout_atom, checkout_request& req) -> caf::result<order_view> {
+        surge::log::request_scope scope{req.request_id};
         auto& st = self->state;
         if (auto held = admit(self)) {
           return std::move(*held);

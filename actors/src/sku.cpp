@@ -435,6 +435,7 @@ auto read_view(self_ptr self, ViewOf view_of) -> caf::result<decltype(view_of(se
 sku_impl::behavior_type running(self_ptr self) {
   return {
       [=](hold_atom, hold_request& req) -> caf::result<hold_view> {
+        surge::log::request_scope scope{req.request_id};
         auto& st = self->state;
         if (auto refused = admit<hold_view>(self)) {
           return std::move(*refused);
@@ -446,8 +447,11 @@ sku_impl::behavior_type running(self_ptr self) {
         auto decided = st.model.decide_hold(
             req, terms, st.model.hold_of_cart(req.cart_id) ? std::string{} : random_id("h_"));
         if (!decided) {
+          logger()->debug("{}: hold of cart {} for {} refused: {}", st.stream, req.cart_id, req.qty,
+                          caf::to_string(decided.error()));
           return std::move(decided.error());
         }
+        logger()->debug("{}: hold of cart {} set to {}", st.stream, req.cart_id, req.qty);
         if (!*decided) { // nothing changes
           return reply_when_durable(self, hold_of(st, req.cart_id));
         }
@@ -484,6 +488,7 @@ sku_impl::behavior_type running(self_ptr self) {
         return apply_and_reply(self, std::move(*decided), stock_of);
       },
       [=](stock_atom, const stock_change& chg) -> caf::result<stock_view> {
+        surge::log::request_scope scope{chg.request_id};
         auto& st = self->state;
         if (auto refused = admit<stock_view>(self)) {
           return std::move(*refused);
@@ -492,6 +497,8 @@ sku_impl::behavior_type running(self_ptr self) {
         if (!decided) {
           return std::move(decided.error());
         }
+        logger()->info("{}: on_hand {} {}", st.stream, chg.set ? "set to" : "changed by",
+                       chg.value);
         return apply_and_reply(self, std::move(*decided), stock_of);
       },
       [=](stock_atom) { return read_view(self, stock_of); },

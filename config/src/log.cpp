@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -41,10 +42,30 @@ std::shared_ptr<spdlog::sinks::sink> make_stderr_sink(const std::string& format)
     out->set_formatter(std::make_unique<json_formatter>());
   } else {
     out = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    out->set_formatter(std::make_unique<spdlog::pattern_formatter>(text_pattern));
+    out->set_formatter(text_formatter());
   }
   return out;
 }
+
+/// The request id of the calling thread (request_scope).
+thread_local std::string current_rid;
+
+/// `%*` of text_formatter: " [rid=<id>]" inside a request_scope, nothing outside.
+class rid_flag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    if (!current_rid.empty()) {
+      static constexpr std::string_view open = " [rid=";
+      dest.append(open.data(), open.data() + open.size());
+      dest.append(current_rid.data(), current_rid.data() + current_rid.size());
+      dest.push_back(']');
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<rid_flag>();
+  }
+};
 
 log_state::log_state()
     : sink(std::make_shared<spdlog::sinks::dist_sink_mt>()) {
@@ -155,6 +176,10 @@ void json_formatter::format(const spdlog::details::log_msg& msg, spdlog::memory_
   append(dest, level_name(msg.level));
   append(dest, "\",\"logger\":\"");
   append_escaped(dest, std::string_view{msg.logger_name.data(), msg.logger_name.size()});
+  if (!current_rid.empty()) {
+    append(dest, "\",\"request_id\":\"");
+    append_escaped(dest, current_rid);
+  }
   append(dest, "\",\"msg\":\"");
   append_escaped(dest, std::string_view{msg.payload.data(), msg.payload.size()});
   append(dest, "\"}\n");
@@ -162,6 +187,44 @@ void json_formatter::format(const spdlog::details::log_msg& msg, spdlog::memory_
 
 std::unique_ptr<spdlog::formatter> json_formatter::clone() const {
   return std::make_unique<json_formatter>();
+}
+
+std::unique_ptr<spdlog::formatter> text_formatter() {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  f->add_flag<rid_flag>('*').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%^%l%$]%* %v");
+  return f;
+}
+
+const std::string& current_request_id() {
+  return current_rid;
+}
+
+request_scope::request_scope(std::string request_id)
+    : saved_(std::exchange(current_rid, std::move(request_id))) {}
+
+request_scope::~request_scope() {
+  current_rid = std::move(saved_);
+}
+
+access_log make_access_logger(const std::string& file) {
+  access_log out;
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  if (file.empty()) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  } else {
+    try {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, false);
+    } catch (const spdlog::spdlog_ex& e) {
+      out.error = e.what();
+      return out;
+    }
+  }
+  sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+      "%v", spdlog::pattern_time_type::utc, std::string{"\n"}));
+  out.logger = std::make_shared<spdlog::logger>("access", std::move(sink));
+  out.logger->set_level(spdlog::level::trace);
+  out.logger->flush_on(spdlog::level::trace);
+  return out;
 }
 
 void setup(const std::string& level, const std::string& format) {

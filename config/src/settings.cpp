@@ -27,10 +27,10 @@ using std::chrono::milliseconds;
 
 // -- the table -----------------------------------------------------------------------------------
 
-enum class kind { string, integer, port, duration, boolean, enumeration };
+enum class kind { string, integer, port, duration, boolean, enumeration, fraction };
 
 /// A parsed value; which alternative is held follows from the setting's kind.
-using value = std::variant<std::string, int64_t, milliseconds, bool>;
+using value = std::variant<std::string, int64_t, milliseconds, bool, double>;
 
 using setter = std::function<void(node_options&, const value&)>;
 
@@ -56,6 +56,8 @@ setter into(T node_options::*member) {
   return [member](node_options& opts, const value& v) {
     if constexpr (std::is_same_v<T, bool>) {
       opts.*member = std::get<bool>(v);
+    } else if constexpr (std::is_same_v<T, double>) {
+      opts.*member = std::get<double>(v);
     } else if constexpr (std::is_integral_v<T>) {
       opts.*member = static_cast<T>(std::get<int64_t>(v));
     } else if constexpr (std::is_same_v<T, milliseconds>) {
@@ -122,6 +124,11 @@ setting_def enum_setting(std::string name, std::vector<std::string> choices, std
   return s;
 }
 
+setting_def fraction_setting(std::string name, std::string def, std::string help,
+                             double node_options::*member) {
+  return base(std::move(name), kind::fraction, std::move(def), std::move(help), into(member));
+}
+
 constexpr milliseconds ms(int64_t n) {
   return milliseconds{n};
 }
@@ -147,6 +154,8 @@ const std::vector<setting_def>& settings_table() {
 #define SURGE_BOOLEAN(member, name, def, help) bool_setting(name, def, help, &node_options::member),
 #define SURGE_ENUMERATION(member, name, choices, def, help)                                        \
   enum_setting(name, {SURGE_CHOICES choices}, def, help, &node_options::member),
+#define SURGE_FRACTION(member, name, def, help)                                                    \
+  fraction_setting(name, def, help, &node_options::member),
   static const std::vector<setting_def> table = {
 #include "surge/config/settings.def"
   };
@@ -202,6 +211,20 @@ std::optional<int64_t> parse_int(std::string_view text) {
   return v;
 }
 
+/// Parses a whole string as a plain decimal number in 0..1 ("0", "1", "0.25", ".5"); no sign,
+/// exponent, inf or nan.
+std::optional<double> parse_fraction(std::string_view text) {
+  if (text.empty() || text.find_first_not_of("0123456789.") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || !(v >= 0.0 && v <= 1.0)) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::optional<bool> parse_bool(std::string_view text) {
   if (text == "true" || text == "1" || text == "yes" || text == "on") {
     return true;
@@ -238,6 +261,8 @@ std::string expectation(const setting_def& s) {
     return "true or false";
   case kind::enumeration:
     return "one of " + join(s.choices, "|");
+  case kind::fraction:
+    return "a number in 0..1 (e.g. 0.25)";
   }
   return "a value";
 }
@@ -277,6 +302,13 @@ std::optional<value> parse_value(const setting_def& s, const std::string& text) 
       return std::nullopt;
     }
     return value{text};
+  case kind::fraction: {
+    auto f = parse_fraction(text);
+    if (!f) {
+      return std::nullopt;
+    }
+    return value{*f};
+  }
   }
   return std::nullopt;
 }

@@ -34,7 +34,34 @@ std::vector<std::string> split_pattern(std::string_view pattern) {
 } // namespace
 
 void router::add(std::string method, std::string pattern, route_handler h) {
-  routes_.push_back(route{std::move(method), split_pattern(pattern), std::move(h)});
+  auto parts = split_pattern(pattern);
+  routes_.push_back(route{std::move(method), std::move(parts), std::move(h), std::move(pattern)});
+}
+
+bool router::path_matches(const route& rt, const http_request& req) {
+  if (rt.parts.size() != req.segments.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < rt.parts.size(); ++i) {
+    const bool ok = rt.parts[i] == "{}" ? !req.segments[i].empty() : rt.parts[i] == req.segments[i];
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool router::method_matches(const route& rt, const http_request& req) {
+  return rt.method == req.method || (req.method == "HEAD" && rt.method == "GET");
+}
+
+std::string_view router::pattern_of(const http_request& req) const {
+  for (const auto& rt : routes_) {
+    if (path_matches(rt, req) && method_matches(rt, req)) {
+      return rt.pattern;
+    }
+  }
+  return {};
 }
 
 void router::set_guard(guard g) {
@@ -50,23 +77,11 @@ void router::dispatch(http_request&& req, responder r) const {
   }
   std::vector<std::string> allowed;
   for (const auto& rt : routes_) {
-    if (rt.parts.size() != req.segments.size()) {
-      continue;
-    }
-    bool match = true;
-    for (std::size_t i = 0; i < rt.parts.size(); ++i) {
-      const bool ok =
-          rt.parts[i] == "{}" ? !req.segments[i].empty() : rt.parts[i] == req.segments[i];
-      if (!ok) {
-        match = false;
-        break;
-      }
-    }
-    if (!match) {
+    if (!path_matches(rt, req)) {
       continue;
     }
     // HEAD is served by the GET route; the server sends the headers only.
-    if (rt.method == req.method || (req.method == "HEAD" && rt.method == "GET")) {
+    if (method_matches(rt, req)) {
       path_params params;
       for (std::size_t i = 0; i < rt.parts.size(); ++i) {
         if (rt.parts[i] == "{}") {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "parser_detail.hpp"
+#include "surge/net/request_id.hpp"
 
 namespace surge::net {
 
@@ -187,6 +188,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void read_header() {
     state_ = state::reading;
+    request_id_.clear();
     parser_.emplace();
     detail::configure_parser(*parser_, srv_.opts_);
     arm_read_deadline();
@@ -222,12 +224,28 @@ class session : public std::enable_shared_from_this<session> {
                    true);
   }
 
+  /// Once the request's header is in: its id (the X-Request-Id sent, when valid and sent once,
+  /// else a new one), for the handler and every response to it.
+  void take_request_id() {
+    if (!request_id_.empty() || !parser_ || !parser_->is_header_done()) {
+      return;
+    }
+    const auto& fields = parser_->get();
+    std::optional<std::string_view> sent;
+    if (fields.count("X-Request-Id") == 1) {
+      const auto v = fields["X-Request-Id"];
+      sent = std::string_view{v.data(), v.size()};
+    }
+    request_id_ = request_id_for(sent);
+  }
+
   /// True when a read completing with `ec` ends here: the session is closed already, or the read
   /// failed (then answered by on_read_error()).
   bool read_ended(const beast::error_code& ec) {
     if (state_ == state::closed) {
       return true;
     }
+    take_request_id();
     if (ec) {
       on_read_error(ec);
     }
@@ -312,6 +330,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     auto& req = std::get<http_request>(converted);
     req.peer = peer_;
+    req.request_id = request_id_;
     keep_alive_ = req.keep_alive;
     handle(std::move(req));
   }
@@ -403,6 +422,9 @@ class session : public std::enable_shared_from_this<session> {
         res_.insert(name, value);
       }
     }
+    if (!request_id_.empty()) {
+      res_.set("X-Request-Id", request_id_);
+    }
     res_.keep_alive(!close_after);
     res_.prepare_payload();
     if (head_) {
@@ -479,6 +501,9 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<detail::beast_parser> parser_;
+  /// X-Request-Id of the request being read or handled (request_id.hpp), echoed in every
+  /// response to it; empty until its header is in (a 408 or 400 before that carries none).
+  std::string request_id_;
   asio::steady_timer read_timer_; ///< the deadline of the request being read
   asio::steady_timer handler_timer_;
   http::response<http::string_body> res_;

@@ -48,6 +48,7 @@ struct node::impl {
   std::shared_ptr<net::bridge_env> bridge;
   net::cidr_set trusted_proxies;              ///< http.trusted_proxies, parsed by start()
   std::shared_ptr<net::rate_limiter> limiter; ///< limits.ip_*; nullptr when ip_rate is 0
+  std::shared_ptr<spdlog::logger> access_log; ///< log.access_file's logger, made by start()
   std::unique_ptr<net::http_server> http;
   std::unique_ptr<net::http_server> admin;
   bool running = false;
@@ -72,6 +73,16 @@ struct node::impl {
     } else {
       logger()->info("storefront write limits are off (limits.ip_rate=0)");
     }
+    return {};
+  }
+
+  /// The access log (log.access_*): an error names the setting. Runs before anything starts.
+  std::string build_access_log() {
+    auto made = surge::log::make_access_logger(opts.log_access_file);
+    if (!made.logger) {
+      return "setting 'log.access_file' ('" + opts.log_access_file + "'): " + made.error;
+    }
+    access_log = std::move(made.logger);
     return {};
   }
 
@@ -132,6 +143,8 @@ struct node::impl {
     bridge->admin_token = opts.admin_token;
     bridge->admin_allowed_origins = opts.admin_allowed_origins;
     bridge->node_id = opts.node_id;
+    bridge->access_log = access_log;
+    bridge->access_sample = opts.log_access_sample;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;
     if (auto* m = e.members.get()) {
@@ -200,6 +213,9 @@ node::~node() {
 std::string node::start() {
   auto& d = *impl_;
   if (auto err = d.build_limits(); !err.empty()) {
+    return err;
+  }
+  if (auto err = d.build_access_log(); !err.empty()) {
     return err;
   }
   d.running = true;

@@ -1,10 +1,15 @@
 #include "surge/config/log.hpp"
 
+#include <unistd.h>
+
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -194,4 +199,94 @@ TEST_CASE("get returns one logger per subsystem with the current level") {
   CHECK(a->level() == spdlog::level::debug);
   CHECK(surge::log::get("journal")->level() == spdlog::level::debug);
   surge::log::setup("info", "text");
+}
+
+TEST_CASE("lines written inside a request_scope carry its id, in json and in text") {
+  std::ostringstream json_out;
+  auto json_sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(json_out);
+  json_sink->set_formatter(std::make_unique<surge::log::json_formatter>());
+  std::ostringstream text_out;
+  auto text_sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_out);
+  text_sink->set_formatter(surge::log::text_formatter());
+  spdlog::logger logger("sku", {json_sink, text_sink});
+
+  CHECK(surge::log::current_request_id().empty());
+  logger.info("before");
+  {
+    surge::log::request_scope outer{"rid-\"1\""};
+    logger.info("outer");
+    {
+      surge::log::request_scope inner{"rid-2"};
+      CHECK(surge::log::current_request_id() == "rid-2");
+      logger.info("inner");
+    }
+    CHECK(surge::log::current_request_id() == "rid-\"1\"");
+    {
+      surge::log::request_scope none{""};
+      logger.info("none");
+    }
+  }
+  CHECK(surge::log::current_request_id().empty());
+  logger.info("after");
+
+  std::vector<std::string> json_lines;
+  std::istringstream jin{json_out.str()};
+  for (std::string line; std::getline(jin, line);) {
+    json_lines.push_back(line);
+  }
+  REQUIRE(json_lines.size() == 5);
+  const char* ids[] = {nullptr, "rid-\"1\"", "rid-2", nullptr, nullptr};
+  const char* msgs[] = {"before", "outer", "inner", "none", "after"};
+  for (std::size_t i = 0; i < json_lines.size(); ++i) {
+    CAPTURE(json_lines[i]);
+    auto obj = flat_json::parse(json_lines[i]);
+    REQUIRE(obj.has_value());
+    CHECK((*obj)["msg"] == msgs[i]);
+    CHECK(obj->count("request_id") == (ids[i] != nullptr ? 1U : 0U));
+    if (ids[i] != nullptr) {
+      CHECK((*obj)["request_id"] == ids[i]);
+      // Between logger and msg.
+      CHECK(json_lines[i].find("\"logger\":\"sku\",\"request_id\":") != std::string::npos);
+    }
+  }
+
+  std::vector<std::string> text_lines;
+  std::istringstream tin{text_out.str()};
+  for (std::string line; std::getline(tin, line);) {
+    text_lines.push_back(line);
+  }
+  REQUIRE(text_lines.size() == 5);
+  CHECK(text_lines[0].ends_with("] [sku] [info] before"));
+  CHECK(text_lines[1].ends_with("] [sku] [info] [rid=rid-\"1\"] outer"));
+  CHECK(text_lines[2].ends_with("] [sku] [info] [rid=rid-2] inner"));
+  CHECK(text_lines[3].ends_with("] [sku] [info] none"));
+  CHECK(text_lines[4].ends_with("] [sku] [info] after"));
+  CHECK(text_lines[0].size() ==
+        std::string{"[2026-11-28 08:30:00.123] [sku] [info] before"}.size());
+}
+
+TEST_CASE("make_access_logger: the message as it is, one per line; an unwritable file fails") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("surge-access-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = (dir / "access.log").string();
+  {
+    auto made = surge::log::make_access_logger(file);
+    REQUIRE(made.logger != nullptr);
+    CHECK(made.error.empty());
+    CHECK(made.logger->name() == "access");
+    surge::log::setup("error", "json"); // log.level does not apply to the access log
+    made.logger->info("{\"a\":1}");
+    made.logger->info("{\"b\":2}");
+    surge::log::setup("info", "text");
+    std::ifstream in{file};
+    std::stringstream got;
+    got << in.rdbuf(); // flushed per line: readable at once
+    CHECK(got.str() == "{\"a\":1}\n{\"b\":2}\n");
+  }
+  auto bad = surge::log::make_access_logger("/dev/null/access.log"); // not a directory
+  CHECK(bad.logger == nullptr);
+  CHECK_FALSE(bad.error.empty());
+  CHECK(surge::log::make_access_logger("").logger != nullptr); // stderr
+  std::filesystem::remove_all(dir);
 }

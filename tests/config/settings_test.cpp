@@ -326,3 +326,25 @@ TEST_CASE("process_environment") {
   CHECK(env["SURGE_TEST_PROCESS_ENV"] == "x=y");
   ::unsetenv("SURGE_TEST_PROCESS_ENV");
 }
+
+TEST_CASE("log.access_sample: a number in 0..1; log.access_file: any path, empty by default") {
+  auto d = load_ok({});
+  CHECK(d.log_access_sample == 1.0);
+  CHECK(d.log_access_file.empty());
+  CHECK(load_ok({"--log.access_sample=0"}).log_access_sample == 0.0);
+  CHECK(load_ok({"--log.access_sample=0.25"}).log_access_sample == 0.25);
+  CHECK(load_ok({"--log.access_sample=.5"}).log_access_sample == 0.5);
+  CHECK(load_ok({}, {{"SURGE_LOG_ACCESS_SAMPLE", "1.0"}}).log_access_sample == 1.0);
+  const auto help = help_text("surge-node");
+  CHECK(contains(help, "log.access_sample"));
+  CHECK(contains(help, "log.access_file"));
+  CHECK(load_ok({"--log.access_file=/var/log/surge/access.log"}).log_access_file ==
+        "/var/log/surge/access.log");
+  for (const char* bad : {"1.5", "-0.1", "2", "", "nan", "inf", "1e-1", "+0.5", "0.5x", "."}) {
+    CAPTURE(bad);
+    CHECK(load_err({std::string{"--log.access_sample="} + bad}) ==
+          std::string{"setting 'log.access_sample' (command line): expected a number in 0..1 "
+                      "(e.g. 0.25), got '"} +
+              bad + "'");
+  }
+}

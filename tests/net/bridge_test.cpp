@@ -12,12 +12,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "listener_options.hpp"
 #include "memory_catalog.hpp"
@@ -86,6 +91,22 @@ actors::stock_view stock_of(const std::string& sku, int64_t on_hand) {
   return actors::stock_view{sku, on_hand, 2, 1, on_hand - 3, "node-\"1\"", 18446744073709ULL};
 }
 
+/// The request ids the scripted entities were given (item changes, stock changes, checkouts), in
+/// the order they came.
+struct seen_request_ids {
+  std::mutex mu;
+  std::vector<std::string> ids;
+  void add(const std::string& id) {
+    std::lock_guard lk(mu);
+    ids.push_back(id);
+  }
+  std::vector<std::string> take() {
+    std::lock_guard lk(mu);
+    return std::exchange(ids, {});
+  }
+};
+seen_request_ids entity_request_ids;
+
 actors::sku_actor::behavior_type fake_sku(actors::sku_actor::pointer self, std::string id) {
   auto fail = [id]() -> std::optional<caf::error> {
     bool failed = false;
@@ -109,6 +130,7 @@ actors::sku_actor::behavior_type fake_sku(actors::sku_actor::pointer self, std::
         return actors::make_error(actors::errc::invalid, "not scripted");
       },
       [id, fail](actors::stock_atom, actors::stock_change c) -> caf::result<actors::stock_view> {
+        entity_request_ids.add(c.request_id);
         if (auto err = fail()) {
           return *err;
         }
@@ -173,9 +195,10 @@ actors::cart_actor::behavior_type fake_cart(actors::cart_actor::pointer, std::st
         return cart_of(id, principal, true);
       },
       [id, fail](actors::item_atom, const std::string& sku, int64_t qty, bool remove,
-                 const std::string& principal,
-                 int64_t deadline_ms) -> caf::result<actors::cart_view> {
+                 const std::string& principal, int64_t deadline_ms,
+                 const std::string& request_id) -> caf::result<actors::cart_view> {
         last_item_deadline.store(deadline_ms);
+        entity_request_ids.add(request_id);
         if (auto err = fail()) {
           return *err;
         }
@@ -218,6 +241,7 @@ actors::order_actor::behavior_type fake_order(actors::order_actor::pointer, std:
   return {
       [id](actors::checkout_atom,
            const actors::checkout_request& r) -> caf::result<actors::order_view> {
+        entity_request_ids.add(r.request_id);
         if (r.token == "tok_decline") {
           return actors::make_error(actors::errc::payment_declined, "");
         }
@@ -911,4 +935,162 @@ TEST_CASE("bridge: to_http_error maps every entity error to API.md's status and 
     expect(r, 503, error_body("unavailable", "temporarily unavailable, retry shortly"));
     CHECK(header(r, "Retry-After") == "1");
   }
+}
+
+namespace {
+
+/// The access log a test reads: a logger named "access" writing each message as it is.
+struct access_capture {
+  std::ostringstream out;
+  std::shared_ptr<spdlog::logger> logger;
+
+  access_capture() {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+    sink->set_pattern("%v");
+    logger = std::make_shared<spdlog::logger>("access", std::move(sink));
+  }
+
+  std::vector<std::string> lines() const {
+    std::vector<std::string> all;
+    std::istringstream in{out.str()};
+    for (std::string line; std::getline(in, line);) {
+      all.push_back(line);
+    }
+    return all;
+  }
+};
+
+/// Parses `raw` as the server would (from peer 127.0.0.1) and hands it to `h` (make_handler);
+/// waits for the answer.
+net::http_response serve(const net::handler& h, std::string raw) {
+  auto parsed = net::parse_request(raw, surge::test::listener());
+  REQUIRE_MESSAGE(std::holds_alternative<net::http_request>(parsed), raw);
+  auto& req = std::get<net::http_request>(parsed);
+  req.peer = *net::parse_ip("127.0.0.1");
+  std::promise<net::http_response> answer;
+  auto done = answer.get_future();
+  h(std::move(req), [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
+  REQUIRE(done.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
+  return done.get();
+}
+
+net::handler storefront_handler(bridge_fixture& f) {
+  return net::make_handler(f.env,
+                           std::make_shared<const net::router>(net::make_storefront_router(f.env)));
+}
+
+std::string string_member(const net::json::value& v, std::string_view key) {
+  const auto* m = v.find(key);
+  REQUIRE_MESSAGE(m != nullptr, key);
+  REQUIRE(m->is_string());
+  return std::get<std::string>(m->get());
+}
+
+} // namespace
+
+TEST_CASE("bridge: access log lines") {
+  bridge_fixture f;
+  access_capture cap;
+  f.env->access_log = cap.logger;
+  f.env->access_sample = 1;
+  f.env->node_id = "n-\"1\"";
+  f.env->trusted_proxies = std::get<net::cidr_set>(net::cidr_set::parse("127.0.0.1/32"));
+  const auto h = storefront_handler(f);
+
+  auto r = serve(
+      h, get("/api/v1/products/A1", "X-Request-Id: rid-1\r\nX-Forwarded-For: 203.0.113.9\r\n"));
+  CHECK(r.status == 200);
+  auto lines = cap.lines();
+  REQUIRE(lines.size() == 1);
+  auto parsed = net::json::parse(lines[0]);
+  REQUIRE(std::holds_alternative<net::json::value>(parsed));
+  const auto& v = std::get<net::json::value>(parsed);
+  const auto time = string_member(v, "time");
+  CHECK(time.size() == 24);
+  CHECK(time.back() == 'Z');
+  const auto* took = v.find("duration_ms");
+  REQUIRE(took != nullptr);
+  REQUIRE(took->is_number());
+  std::string duration = lines[0].substr(lines[0].find("\"duration_ms\":") + 14);
+  duration = duration.substr(0, duration.find(','));
+  // The whole line, byte for byte, but for the time and the duration.
+  CHECK(lines[0] == R"({"time":")" + time +
+                        R"(","request_id":"rid-1","method":"GET","route":"/api/v1/products/{sku}",)"
+                        R"("path":"/api/v1/products/A1","status":200,"duration_ms":)" +
+                        duration + R"(,"client":"203.0.113.9","node":"n-\"1\"","bytes":)" +
+                        std::to_string(r.body.size()) + "}");
+
+  // No id sent (and no server to make one): the bridge makes one. No route: "unmatched".
+  r = serve(h, get("/nowhere%20here"));
+  CHECK(r.status == 404);
+  lines = cap.lines();
+  REQUIRE(lines.size() == 2);
+  parsed = net::json::parse(lines[1]);
+  REQUIRE(std::holds_alternative<net::json::value>(parsed));
+  const auto& w = std::get<net::json::value>(parsed);
+  CHECK(string_member(w, "request_id").size() == 32);
+  CHECK(string_member(w, "route") == "unmatched");
+  CHECK(string_member(w, "path") == "/nowhere here");
+  CHECK(string_member(w, "client") == "127.0.0.1");
+}
+
+TEST_CASE("bridge: access log sampling") {
+  bridge_fixture f;
+  access_capture cap;
+  f.env->access_log = cap.logger;
+  const auto h = storefront_handler(f);
+  auto not_ready = [&] { f.env->cluster.serving = [] { return false; }; };
+
+  SUBCASE("0: none, not even a 5xx") {
+    f.env->access_sample = 0;
+    not_ready();
+    CHECK(serve(h, get("/healthz")).status == 200);
+    CHECK(serve(h, get("/readyz")).status == 503);
+    CHECK(cap.lines().empty());
+  }
+  SUBCASE("1: every request") {
+    f.env->access_sample = 1;
+    for (int i = 0; i < 20; ++i) {
+      serve(h, get("/healthz"));
+    }
+    CHECK(cap.lines().size() == 20);
+  }
+  SUBCASE("a share, and every 5xx") {
+    f.env->access_sample = 0.5;
+    for (int i = 0; i < 400; ++i) {
+      serve(h, get("/healthz"));
+    }
+    const auto sampled = cap.lines().size();
+    CHECK(sampled > 100); // 200 expected; 10 standard deviations either way
+    CHECK(sampled < 300);
+    f.env->access_sample = 0.001;
+    not_ready();
+    for (int i = 0; i < 30; ++i) {
+      CHECK(serve(h, get("/readyz")).status == 503);
+    }
+    CHECK(cap.lines().size() == sampled + 30);
+  }
+}
+
+TEST_CASE("bridge: the request id goes with item changes, stock changes and checkouts") {
+  bridge_fixture f;
+  entity_request_ids.take();
+  const auto store = storefront_handler(f);
+  const auto admin =
+      net::make_handler(f.env, std::make_shared<const net::router>(net::make_admin_router(f.env)));
+  const std::string json = "Content-Type: application/json\r\n";
+  CHECK(serve(store, with_body("PUT", "/api/v1/carts/c_1/items/Z9", R"({"qty":3})",
+                               json + "X-Request-Id: put-1\r\n"))
+            .status == 200);
+  CHECK(
+      serve(store, with_body("DELETE", "/api/v1/carts/c_1/items/Z9", "", "X-Request-Id: del-1\r\n"))
+          .status == 200);
+  CHECK(serve(admin, with_body("POST", "/admin/v1/products/N1/stock", R"({"set":4})",
+                               json + "X-Request-Id: stock-1\r\n"))
+            .status == 200);
+  CHECK(serve(store, with_body("POST", "/api/v1/carts/c_1/checkout",
+                               R"({"payment":{"method":"card","token":"tok_ok"}})",
+                               json + "Idempotency-Key: k-1\r\nX-Request-Id: co-1\r\n"))
+            .status == 201);
+  CHECK(entity_request_ids.take() == std::vector<std::string>{"put-1", "del-1", "stock-1", "co-1"});
 }

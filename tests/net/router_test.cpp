@@ -141,3 +141,18 @@ TEST_CASE("router: a guard answers before any route, or lets the request through
   }
   CHECK(seen == 3);
 }
+
+TEST_CASE("router: pattern_of names the route dispatch would run, empty for 404 and 405") {
+  path_params captured;
+  const router r = storefront(captured);
+  CHECK(r.pattern_of(make("PUT", "/api/v1/carts/c%201/items/sku-9?x=1")) ==
+        "/api/v1/carts/{cart_id}/items/{sku}");
+  CHECK(r.pattern_of(make("DELETE", "/api/v1/carts/c1/items/s")) ==
+        "/api/v1/carts/{cart_id}/items/{sku}");
+  CHECK(r.pattern_of(make("HEAD", "/api/v1/carts/c1")) == "/api/v1/carts/{cart_id}");
+  CHECK(r.pattern_of(make("GET", "/")) == "/");
+  CHECK(r.pattern_of(make("GET", "/healthz")) == "/healthz");
+  CHECK(r.pattern_of(make("GET", "/nope")).empty());
+  CHECK(r.pattern_of(make("GET", "/api/v1/carts/c1/items/s1")).empty()); // 405
+  CHECK(captured.empty());                                               // nothing ran
+}

@@ -562,3 +562,73 @@ TEST_CASE("server: HEAD is answered by the GET route with its headers and no bod
   CHECK(res[bhttp::field::allow] == "GET, HEAD");
   srv.stop();
 }
+
+TEST_CASE("server: X-Request-Id is kept when valid, else made, and echoed on every response") {
+  auto opts = surge::test::listener();
+  opts.handler_timeout = 100ms;
+  opts.body_limit = 1024;
+  std::mutex mu;
+  std::vector<responder> parked;
+  std::string seen; // the id the handler got last
+  http_server srv(opts, [&](http_request&& req, responder r) {
+    std::lock_guard lk(mu);
+    seen = req.request_id;
+    if (req.path == "/never") {
+      parked.push_back(std::move(r));
+      return;
+    }
+    if (req.path == "/throw") {
+      throw std::runtime_error("boom");
+    }
+    r(text("ok", req.path == "/missing" ? 404 : 200));
+  });
+  REQUIRE_FALSE(srv.start());
+  auto id_of = [&] {
+    std::lock_guard lk(mu);
+    return seen;
+  };
+  auto is_made = [](const std::string& id) {
+    return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  };
+  client c(srv.port());
+
+  auto res = c.request(bhttp::verb::get, "/ok", {}, {{"X-Request-Id", "a.B_c:9-z"}});
+  CHECK(res["X-Request-Id"] == "a.B_c:9-z");
+  CHECK(id_of() == "a.B_c:9-z");
+  const std::string longest(128, 'x');
+  res = c.request(bhttp::verb::get, "/ok", {}, {{"X-Request-Id", longest}});
+  CHECK(res["X-Request-Id"] == longest);
+
+  // Absent, too long, or with other characters: a new one, different each time.
+  res = c.request(bhttp::verb::get, "/ok");
+  const std::string first{res["X-Request-Id"]};
+  CHECK(is_made(first));
+  CHECK(id_of() == first);
+  for (const std::string& bad :
+       {std::string(129, 'x'), std::string{"a b"}, std::string{"a/b"}, std::string{"\xc3\xa9"}}) {
+    res = c.request(bhttp::verb::get, "/ok", {}, {{"X-Request-Id", bad}});
+    CHECK(is_made(std::string{res["X-Request-Id"]}));
+    CHECK(res["X-Request-Id"] != first);
+  }
+
+  // The server's own answers to a request carry it: 4xx of the handler, 503, 500, 413.
+  res = c.request(bhttp::verb::get, "/missing", {}, {{"X-Request-Id", "r404"}});
+  CHECK(res.result_int() == 404);
+  CHECK(res["X-Request-Id"] == "r404");
+  res = c.request(bhttp::verb::get, "/never", {}, {{"X-Request-Id", "r503"}});
+  CHECK(res.result_int() == 503);
+  CHECK(res["X-Request-Id"] == "r503");
+  res = c.request(bhttp::verb::get, "/throw", {}, {{"X-Request-Id", "r500"}});
+  CHECK(res.result_int() == 500);
+  CHECK(res["X-Request-Id"] == "r500");
+  // A chunked body over the limit is refused once the header is in; a Content-Length over it is
+  // refused while the header is read, before the request has an id.
+  c.send_raw("POST /big HTTP/1.1\r\nHost: x\r\nX-Request-Id: r413\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n1388\r\n" +
+             std::string(5000, 'x') + "\r\n0\r\n\r\n");
+  res = c.read();
+  CHECK(res.result_int() == 413);
+  CHECK(res["X-Request-Id"] == "r413");
+  std::lock_guard lk(mu);
+  parked.clear();
+}

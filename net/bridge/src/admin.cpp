@@ -76,7 +76,7 @@ void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_params
         drop_cached(*env, sku);
         return json_response(200, stock_json(s));
       },
-      actors::stock_atom::value, actors::stock_change{has_set, *value});
+      actors::stock_atom::value, actors::stock_change{has_set, *value, req.request_id});
 }
 
 void get_stock(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p, responder r) {

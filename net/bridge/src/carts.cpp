@@ -78,7 +78,7 @@ void put_item(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
   as_customer(*env, req, r, [&](std::string principal) {
     call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r), answer(200, cart_json),
                             actors::item_atom::value, p[1], *qty, false, std::move(principal),
-                            call_deadline(*env));
+                            call_deadline(*env), req.request_id);
   });
 }
 
@@ -93,7 +93,7 @@ void delete_item(std::shared_ptr<bridge_env> env, http_request&& req, path_param
   as_customer(*env, req, r, [&](std::string principal) {
     call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r), answer(200, cart_json),
                             actors::item_atom::value, p[1], int64_t{0}, true, std::move(principal),
-                            call_deadline(*env));
+                            call_deadline(*env), req.request_id);
   });
 }
 

@@ -44,8 +44,9 @@ void checkout(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     return r(bad_request("payment.token must not be empty"));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    actors::checkout_request cr{std::string{*key},  p[0], *method, *token, std::move(principal),
-                                call_deadline(*env)};
+    actors::checkout_request cr{
+        std::string{*key},   p[0],          *method, *token, std::move(principal),
+        call_deadline(*env), req.request_id};
     call<actors::order_view>(*env, env->orders->acquire(env->ids->order_id_for(cr.idempotency_key)),
                              std::move(r), answer(201, order_json), actors::checkout_atom::value,
                              cr);

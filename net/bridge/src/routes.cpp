@@ -1,5 +1,6 @@
 #include <optional>
 
+#include "access_log.hpp"
 #include "admin_guard.hpp"
 #include "handlers.hpp"
 #include "surge/net/bridge.hpp"
@@ -82,12 +83,12 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
 }
 
 handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r) {
-  return [env, r](http_request&& req, responder resp) {
+  return bridge::with_access_log(env, r, [env, r](http_request&& req, responder resp) {
     r->dispatch(std::move(req), [env, resp = std::move(resp)](http_response out) {
       env->metrics.count(out.status);
       resp(std::move(out));
     });
-  };
+  });
 }
 
 } // namespace surge::net

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <random>
 
+#include "surge/config/log.hpp"
+
 namespace surge::net::payments {
 
 namespace {
@@ -345,6 +347,20 @@ payment_router::~payment_router() {
 
 namespace {
 
+std::shared_ptr<spdlog::logger> logger() {
+  static auto lg = surge::log::get("payments");
+  return lg;
+}
+
+/// One line per charge or lookup outcome (warn when nothing definite was learnt); it carries the
+/// request id of the checkout that asked (log::request_scope).
+void log_outcome(const char* what, const std::string& key, const charge_result& r) {
+  const bool definite = r.status == charge_status::approved || r.status == charge_status::declined;
+  logger()->log(definite ? spdlog::level::debug : spdlog::level::warn, "{} {}: {} via {} ({})",
+                what, key, actors::to_string(r.status), r.gateway.empty() ? "-" : r.gateway,
+                r.message);
+}
+
 template <class Callback, class Result>
 void deliver(const Callback& done, Result r) {
   try {
@@ -356,20 +372,32 @@ void deliver(const Callback& done, Result r) {
 
 } // namespace
 
+// Each call runs on the pool inside the request id of its caller (the order actor's checkout).
+
 void payment_router::charge(actors::charge_request req, callback done) {
-  boost::asio::post(impl_->pool, [this, req = std::move(req), done = std::move(done)] {
-    deliver(done, impl_->charge(req));
+  boost::asio::post(impl_->pool, [this, rid = surge::log::current_request_id(),
+                                  req = std::move(req), done = std::move(done)] {
+    surge::log::request_scope scope{rid};
+    auto r = impl_->charge(req);
+    log_outcome("charge", req.idempotency_key, r);
+    deliver(done, std::move(r));
   });
 }
 
 void payment_router::lookup(std::string idempotency_key, callback done) {
-  boost::asio::post(impl_->pool, [this, key = std::move(idempotency_key), done = std::move(done)] {
-    deliver(done, impl_->lookup(key));
+  boost::asio::post(impl_->pool, [this, rid = surge::log::current_request_id(),
+                                  key = std::move(idempotency_key), done = std::move(done)] {
+    surge::log::request_scope scope{rid};
+    auto r = impl_->lookup(key);
+    log_outcome("lookup", key, r);
+    deliver(done, std::move(r));
   });
 }
 
 void payment_router::refund(actors::refund_request req, refund_callback done) {
-  boost::asio::post(impl_->pool, [this, req = std::move(req), done = std::move(done)] {
+  boost::asio::post(impl_->pool, [this, rid = surge::log::current_request_id(),
+                                  req = std::move(req), done = std::move(done)] {
+    surge::log::request_scope scope{rid};
     deliver(done, impl_->refund(req));
   });
 }

@@ -47,12 +47,15 @@ struct hold_request {
   /// The node verifies customers (auth.*): a SKU with a per-customer limit then refuses
   /// anonymous carts (login_required) instead of limiting each cart on its own.
   bool login_required = false;
+  /// X-Request-Id of the HTTP request behind the change (empty: none): the SKU's log lines
+  /// while it handles this carry it (log::request_scope), on whichever node it lives.
+  std::string request_id = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hold_request& x) {
   return f(caf::meta::type_name("surge.hold_request"), x.cart_id, x.customer_id, x.qty, x.currency,
-           x.login_required);
+           x.login_required, x.request_id);
 }
 
 /// A hold as the SKU decided it. qty 0: the cart holds nothing of this SKU.
@@ -75,11 +78,12 @@ typename Inspector::result_type inspect(Inspector& f, hold_view& x) {
 struct stock_change {
   bool set = true;
   int64_t value = 0;
+  std::string request_id = {}; ///< X-Request-Id behind the change (empty: none), for the logs
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stock_change& x) {
-  return f(caf::meta::type_name("surge.stock_change"), x.set, x.value);
+  return f(caf::meta::type_name("surge.stock_change"), x.set, x.value, x.request_id);
 }
 
 /// API.md's stock object.
@@ -152,12 +156,15 @@ struct checkout_request {
   /// When the shopper's answer is due (deadline.hpp): the cart claim waits no longer. The
   /// order's own work after a charge (confirmations, returns) does not end with it.
   int64_t deadline_ms = 0;
+  /// X-Request-Id of the HTTP request (empty: none): the order's log lines, and its payment
+  /// calls', carry it until the checkout is answered. Not part of what a retry must repeat.
+  std::string request_id = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkout_request& x) {
   return f(caf::meta::type_name("surge.checkout_request"), x.idempotency_key, x.cart_id, x.method,
-           x.token, x.principal, x.deadline_ms);
+           x.token, x.principal, x.deadline_ms, x.request_id);
 }
 
 struct order_line_view {

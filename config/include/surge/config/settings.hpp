@@ -23,6 +23,7 @@ struct node_options {
 #define SURGE_DURATION(member, name, lo, hi, def, help) std::chrono::milliseconds member{0};
 #define SURGE_BOOLEAN(member, name, def, help) bool member = false;
 #define SURGE_ENUMERATION(member, name, choices, def, help) std::string member;
+#define SURGE_FRACTION(member, name, def, help) double member = 0;
 #include "surge/config/settings.def"
 };
 

@@ -28,6 +28,10 @@ struct http_request {
   /// The remote address of the connection (not X-Forwarded-For: see client_address()); ::
   /// when the request did not come from a socket (parse_request).
   ip_address peer;
+  /// X-Request-Id (request_id.hpp): the client's when valid, else a new one. Set by the server
+  /// for every request it hands to a handler (and echoed in the response); empty when the
+  /// request did not come from a server (parse_request).
+  std::string request_id;
 
   /// The header `name` (lower-case), or nullopt.
   std::optional<std::string_view> header(const std::string& name) const;

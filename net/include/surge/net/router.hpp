@@ -33,12 +33,22 @@ class router {
   /// Dispatches `req`; answers 404/405 itself.
   void dispatch(http_request&& req, responder r) const;
 
+  /// The pattern of the route dispatch() would run for `req` as it was added (e.g.
+  /// "/api/v1/carts/{cart_id}/items/{sku}"), or empty when none would (404, 405). The guard is
+  /// not consulted. For logs and metrics: a bounded set of values, whatever the path.
+  std::string_view pattern_of(const http_request& req) const;
+
  private:
   struct route {
     std::string method;
     std::vector<std::string> parts; ///< "{}" for a capture
     route_handler h;
+    std::string pattern;
   };
+  /// True when `rt`'s path matches `req`'s segments (whatever the method).
+  static bool path_matches(const route& rt, const http_request& req);
+  /// True when `rt` serves `req`'s method (HEAD is served by the GET route).
+  static bool method_matches(const route& rt, const http_request& req);
   std::vector<route> routes_;
   guard guard_;
 };

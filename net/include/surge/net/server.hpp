@@ -14,7 +14,10 @@ namespace surge::net {
 /// Transfer-Encoding but `chunked`) gets its 4xx in API.md's error shape, one that is not whole
 /// in time gets 408 `timeout`, and the connection is closed. A kept-alive connection with no
 /// byte of a next request within `idle_timeout` is closed without an answer. Each request
-/// carries its connection's remote address (`http_request::peer`).
+/// carries its connection's remote address (`http_request::peer`) and its id
+/// (`http_request::request_id`: the X-Request-Id sent when valid, else a new one, request_id.hpp);
+/// once a request's header is whole, every response to it (the server's own 4xx, 408, 500 and
+/// 503 too) carries `X-Request-Id`.
 /// A good request goes to the handler; its responder may be called from any thread, and is
 /// answered 503 `unavailable` if not called within `handler_timeout`. Responses on one
 /// connection go out in request order (no pipelining: one request at a time per connection).

@@ -23,6 +23,10 @@
 #include "surge/persistence/catalog.hpp"
 #include "surge/persistence/order_query.hpp"
 
+namespace spdlog {
+class logger;
+}
+
 namespace surge::net {
 
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
@@ -87,6 +91,10 @@ struct bridge_env {
   http_metrics metrics;
   /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
   std::function<std::string()> extra_metrics;
+  /// The access log (log.access_file, see config::log::make_access_logger) and the share of
+  /// requests it gets (log.access_sample, 0..1); null: none. Set before the servers start.
+  std::shared_ptr<spdlog::logger> access_log;
+  double access_sample = 1.0;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -99,7 +107,8 @@ router make_storefront_router(std::shared_ptr<bridge_env> env);
 /// The admin API of API.md on `admin.port` (bearer token when one is set), and /metrics.
 router make_admin_router(std::shared_ptr<bridge_env> env);
 
-/// Wraps a router into a server handler that counts statuses.
+/// Wraps a router into a server handler that counts statuses and writes the access log (and
+/// gives each request its id when the server has not).
 handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r);
 
 /// Maps an error from an entity or storage to API.md's status and code.

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 5> migrations{{
+constexpr std::array<migration, 6> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -173,6 +173,11 @@ ALTER TABLE orders
 DROP INDEX orders_unsettled_idx;
 CREATE INDEX orders_unsettled_idx ON orders (updated_at)
   WHERE status IN ('pending', 'paid') OR refund_status = 'pending';
+)sql"},
+    // Each member's build version (CMake PROJECT_VERSION), shown in GET /admin/v1/cluster. IF NOT
+    // EXISTS: harmless if it ever runs again under another number.
+    {6, R"sql(
+ALTER TABLE members ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT '';
 )sql"},
 }};
 

@@ -750,8 +750,8 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   f.env->cluster.shards = [] {
     return std::vector<net::cluster_admin::shard_row>{{0, "n1", 3, ""}, {1, "n\"2", 4, "n1"}};
   };
-  f.env->cluster.drain = [](const std::string& node, std::function<void(bool)> done) {
-    done(node == "n1");
+  f.env->cluster.drain = [](const std::string& node, net::cluster_admin::change_done done) {
+    done(node == "n1" ? net::cluster_admin::change::done : net::cluster_admin::change::not_found);
   };
   expect(ask(*admin, get("/admin/v1/cluster")), 200,
          R"({"nodes":[{"node_id":"n1","address":"127.0.0.1:4242",)"

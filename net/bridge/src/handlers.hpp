@@ -38,6 +38,7 @@ endpoint create_cart, get_cart, put_item, delete_item;
 endpoint checkout, get_order;
 
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
-endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, get_metrics;
+endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, post_undrain,
+    get_metrics;
 
 } // namespace surge::net::bridge

@@ -67,6 +67,8 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/admin/v1/cluster", bridge::admin_only(env, bridge::get_cluster));
   rt.add("GET", "/admin/v1/shards", bridge::admin_only(env, bridge::get_shards));
   rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));
+  rt.add("POST", "/admin/v1/nodes/{node_id}/undrain",
+         bridge::admin_only(env, bridge::post_undrain));
   rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
   return rt;
 }

@@ -43,8 +43,19 @@ struct cluster_admin {
   std::function<bool()> serving;
   std::function<std::vector<node_row>()> nodes;
   std::function<std::vector<shard_row>()> shards;
-  /// Asks that `node` hand every shard over; `done(found)` may run on any thread.
-  std::function<void(const std::string& node, std::function<void(bool found)> done)> drain;
+  /// How a drain or an undrain request ended.
+  enum class change : uint8_t {
+    done,        ///< draining now (drain), or up (undrain)
+    not_found,   ///< no such member, or it left
+    refused,     ///< drain: no other member would still serve
+    unavailable, ///< the membership store could not be asked
+  };
+  using change_done = std::function<void(change)>;
+  using change_fn = std::function<void(const std::string& node, change_done done)>;
+  /// Asks that `node` hand every shard over; `done` may run on any thread.
+  change_fn drain;
+  /// Asks that a draining `node` be up again (it gets shards back); `done` may run on any thread.
+  change_fn undrain;
 };
 
 /// What the HTTP handlers use of the node. Owned by the runtime; outlives both servers.

@@ -195,6 +195,50 @@ TEST_SUITE("payments") {
     }
   }
 
+  TEST_CASE("stats(): outcomes, failovers, refunds, breaker state and latency per gateway") {
+    paysim_process sim{{"alpha", "beta"}};
+    auto r = make_router(sim.setting("form"), test_options());
+    auto before = r->stats();
+    REQUIRE(before.size() == 2);
+    CHECK(before[0].name == "alpha");
+    CHECK(before[0].breaker == "closed");
+    CHECK_FALSE(before[0].p50_ms.has_value()); // no call yet
+    const auto moved = charge(*r, request("k-st-down", "tok_down_first"));
+    REQUIRE(moved.status == charge_status::approved);
+    CHECK(charge(*r, request("k-st-decl", "tok_decline")).status == charge_status::declined);
+    const auto back = refund(*r, refund_of(moved, "k-st-down", "rf-st", 500));
+    CHECK(back.status == refund_status::refunded);
+    const auto st = r->stats();
+    REQUIRE(st.size() == 2);
+    CHECK(st[0].failed == 3); // max_tries
+    CHECK(st[0].declined == 1);
+    CHECK(st[0].approved == 0);
+    CHECK(st[0].failovers == 1);
+    CHECK(st[1].approved == 1);
+    CHECK(st[1].failovers == 0);
+    CHECK(st[1].refunds == 1);
+    CHECK(st[0].refunds == 0);
+    for (const auto& g : st) {
+      CHECK(g.breaker == "closed");
+      REQUIRE(g.p50_ms.has_value());
+      REQUIRE(g.p99_ms.has_value());
+      CHECK(*g.p50_ms > 0);
+      CHECK(*g.p99_ms >= *g.p50_ms);
+    }
+
+    auto o = test_options();
+    o.max_tries = 1;
+    o.breaker_threshold = 1;
+    o.breaker_cooldown = 60s;
+    auto opened = make_router(sim.setting("form"), o);
+    sim.set_down(0, true);
+    CHECK(charge(*opened, request("k-st-open", "tok_ok")).gateway == "beta");
+    const auto after = opened->stats();
+    CHECK(after[0].breaker == "open");
+    CHECK(after[0].failovers == 1);
+    CHECK(after[1].breaker == "closed");
+  }
+
   TEST_CASE("outage of the first gateway: failover; all down: failed") {
     paysim_process sim{{"alpha", "beta"}};
     auto r = make_router(sim.setting("form"), test_options());

@@ -140,6 +140,10 @@ struct node::impl {
         });
       };
     }
+    bridge->hot_skus = e.hot_skus.get();
+    if (auto* p = e.payments.get()) {
+      bridge->payment_stats = [p] { return p->stats(); };
+    }
     auto* jq = &e.storage->journal();
     bridge->extra_metrics = [jq] {
       auto s = jq->stats();
@@ -250,6 +254,9 @@ void node::stop() {
   }
   if (d.admin) {
     d.admin->stop();
+  }
+  if (d.bridge) {
+    net::stop_peers(*d.bridge); // cluster-wide requests still asking other members
   }
   if (d.catalog) {
     d.catalog->stop(); // answers the listings still queued

@@ -66,7 +66,7 @@ bool is_json_media_type(std::string_view content_type) {
 
 } // namespace
 
-router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f) {
+router::route_handler admin_only(std::shared_ptr<bridge_env> env, std::function<endpoint> f) {
   auto allowed =
       std::make_shared<const std::vector<std::string>>(parse_origins(env->admin_allowed_origins));
   return [env, f, allowed](http_request&& req, path_params&& p, responder r) {

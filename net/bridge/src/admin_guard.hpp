@@ -2,6 +2,7 @@
 
 // The admin API's request hygiene (private to the bridge).
 
+#include <functional>
 #include <memory>
 
 #include "handlers.hpp"
@@ -18,6 +19,6 @@ namespace surge::net::bridge {
 ///     form or text/plain request.
 /// Requests without Origin (curl, surgectl) pass 2. A refused request changes nothing.
 /// env->admin_allowed_origins is read once, here, when the route is made.
-router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f);
+router::route_handler admin_only(std::shared_ptr<bridge_env> env, std::function<endpoint> f);
 
 } // namespace surge::net::bridge

@@ -1,6 +1,7 @@
 #include <optional>
 
 #include "admin_guard.hpp"
+#include "fanout.hpp"
 #include "handlers.hpp"
 #include "surge/net/bridge.hpp"
 
@@ -58,6 +59,9 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
 }
 
 router make_admin_router(std::shared_ptr<bridge_env> env) {
+  if (!env->peers) {
+    env->peers = std::make_shared<bridge::peer_client>();
+  }
   router rt;
   rt.add("GET", "/healthz", route_of(env, bridge::healthz));
   rt.add("GET", "/readyz", route_of(env, bridge::readyz));
@@ -69,8 +73,19 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));
   rt.add("POST", "/admin/v1/nodes/{node_id}/undrain",
          bridge::admin_only(env, bridge::post_undrain));
+  rt.add("GET", "/admin/v1/hot-skus",
+         bridge::admin_only(env,
+                            bridge::cluster_wide(bridge::local_hot_skus, bridge::merge_hot_skus)));
+  rt.add("GET", "/admin/v1/payments",
+         bridge::admin_only(env, bridge::cluster_wide(bridge::local_payments)));
   rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
   return rt;
+}
+
+void stop_peers(bridge_env& env) {
+  if (env.peers) {
+    env.peers->stop();
+  }
 }
 
 handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r) {

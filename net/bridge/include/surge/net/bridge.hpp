@@ -12,17 +12,23 @@
 #include <caf/actor_system.hpp>
 
 #include "surge/actors/cart.hpp"
+#include "surge/actors/hot_skus.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/node_info.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/page_cache.hpp"
+#include "surge/net/payments/payment_router.hpp"
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
 #include "surge/persistence/catalog.hpp"
 
 namespace surge::net {
+
+namespace bridge {
+class peer_client; // fanout.hpp
+} // namespace bridge
 
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
 struct http_metrics {
@@ -94,6 +100,13 @@ struct bridge_env {
   http_metrics metrics;
   /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
   std::function<std::string()> extra_metrics;
+  /// Holds placed per SKU on this node (GET /admin/v1/hot-skus); nullptr: none counted.
+  actors::hot_sku_tracker* hot_skus = nullptr;
+  /// Each payment gateway's figures (GET /admin/v1/payments); empty: no gateways.
+  std::function<std::vector<payments::gateway_stats>()> payment_stats;
+  /// Asks other members for their parts of cluster-wide routes: made by make_admin_router,
+  /// ended by stop_peers().
+  std::shared_ptr<bridge::peer_client> peers;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -105,6 +118,10 @@ router make_storefront_router(std::shared_ptr<bridge_env> env);
 
 /// The admin API of API.md on `admin.port` (bearer token when one is set), and /metrics.
 router make_admin_router(std::shared_ptr<bridge_env> env);
+
+/// Ends the cluster-wide requests to other members (those in flight within their 2 s timeout)
+/// and joins their thread. Call once the admin server stopped. Idempotent.
+void stop_peers(bridge_env& env);
 
 /// Wraps a router into a server handler that counts statuses.
 handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r);

@@ -32,6 +32,16 @@ router_options test_options() {
   return o;
 }
 
+/// test_options() with `max_tries` charge calls per gateway and a breaker that opens after
+/// `threshold` failures for `cooldown`.
+router_options breaker_options(int max_tries, int threshold, std::chrono::milliseconds cooldown) {
+  auto o = test_options();
+  o.max_tries = max_tries;
+  o.breaker_threshold = threshold;
+  o.breaker_cooldown = cooldown;
+  return o;
+}
+
 std::unique_ptr<payment_router> make_router(const std::string& setting, router_options o) {
   auto parsed = parse_gateways(setting);
   REQUIRE(std::holds_alternative<std::vector<gateway_spec>>(parsed));
@@ -226,11 +236,7 @@ TEST_SUITE("payments") {
       CHECK(*g.p99_ms >= *g.p50_ms);
     }
 
-    auto o = test_options();
-    o.max_tries = 1;
-    o.breaker_threshold = 1;
-    o.breaker_cooldown = 60s;
-    auto opened = make_router(sim.setting("form"), o);
+    auto opened = make_router(sim.setting("form"), breaker_options(1, 1, 60s));
     sim.set_down(0, true);
     CHECK(charge(*opened, request("k-st-open", "tok_ok")).gateway == "beta");
     const auto after = opened->stats();
@@ -288,11 +294,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("circuit breaker: a down gateway stops being called, then a probe closes it") {
     paysim_process sim{{"alpha", "beta"}};
-    auto o = test_options();
-    o.max_tries = 1;
-    o.breaker_threshold = 3;
-    o.breaker_cooldown = 400ms;
-    auto r = make_router(sim.setting("form"), o);
+    auto r = make_router(sim.setting("form"), breaker_options(1, 3, 400ms));
     sim.set_down(0, true);
     for (int i = 0; i < 8; ++i) {
       const auto res = charge(*r, request("k-br-" + std::to_string(i), "tok_ok"));
@@ -321,11 +323,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("circuit breaker: no calls while open (long cool-down)") {
     paysim_process sim{{"alpha", "beta"}};
-    auto o = test_options();
-    o.max_tries = 2;
-    o.breaker_threshold = 3;
-    o.breaker_cooldown = 60s;
-    auto r = make_router(sim.setting("json"), o);
+    auto r = make_router(sim.setting("json"), breaker_options(2, 3, 60s));
     sim.set_down(0, true);
     for (int i = 0; i < 6; ++i) {
       CHECK(charge(*r, request("k-open-" + std::to_string(i), "tok_ok")).gateway == "beta");

@@ -8,8 +8,11 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <iterator>
 #include <mutex>
 #include <random>
+
+#include "surge/config/names.hpp"
 
 namespace surge::net::payments {
 
@@ -52,16 +55,10 @@ class circuit_breaker {
 
   /// closed, open or half_open.
   const char* state_name() {
+    static constexpr const char* names[] = {"closed", "open", "half_open"};
+    static_assert(std::size(names) == config::count_of(state::closed, state::half_open));
     std::lock_guard lock{mu_};
-    switch (state_) {
-    case state::closed:
-      return "closed";
-    case state::open:
-      return "open";
-    case state::half_open:
-      return "half_open";
-    }
-    return "closed";
+    return config::name_of(state_, names, "closed");
   }
 
   void report(bool ok) {

@@ -232,6 +232,10 @@ void gather(std::shared_ptr<bridge_env> env, http_request req, json::value own,
         finish();
       }
     };
+    if (!env->peers) {
+      on_answer({0, {}, "this node asks no other member (no peer client)"});
+      continue;
+    }
     env->peers->get(peers[i].admin_address, target, auth, peer_timeout, std::move(on_answer));
   }
 }
@@ -281,11 +285,10 @@ void peer_client::get(const std::string& host_port, std::string target, std::str
   if (!hp) {
     return done({0, {}, "no admin address (" + host_port + ")"});
   }
-  {
-    std::lock_guard<std::mutex> guard{state_->mtx};
-    if (state_->stopped) {
-      return done({0, {}, "this node is stopping"});
-    }
+  std::unique_lock<std::mutex> lock{state_->mtx};
+  if (state_->stopped) {
+    lock.unlock();
+    return done({0, {}, "this node is stopping"});
   }
   auto ex = std::make_shared<exchange>(state_->ioc, std::move(done));
   ex->req.method(http::verb::get);
@@ -296,6 +299,7 @@ void peer_client::get(const std::string& host_port, std::string target, std::str
   if (!authorization.empty()) {
     ex->req.set(http::field::authorization, authorization);
   }
+  // Posted under the lock: ahead of stop()'s release of the work guard, so that it runs.
   asio::post(state_->ioc, [ex, host = hp->first, port = hp->second, timeout] {
     ex->start(host, port, timeout);
   });

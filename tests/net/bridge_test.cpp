@@ -16,6 +16,11 @@
 #include <string_view>
 #include <variant>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
@@ -1019,4 +1024,31 @@ TEST_CASE("bridge: cluster-wide hot SKUs: counts summed per SKU, top by rate, st
   auto all = ask(*admin, get("/admin/v1/hot-skus", auth));
   CHECK(all.body.find(R"({"sku":"A3","rate":0.1,"reservations":1,)") != std::string::npos);
   net::stop_peers(*f.env);
+}
+
+TEST_CASE("bridge: a member that takes its connection but never answers is an error after 2 s") {
+  // A listening socket that never accepts: the kernel completes the connect, nobody answers.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 8) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const auto silent = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  bridge_fixture f;
+  f.env->cluster.nodes = [silent] {
+    return std::vector<net::cluster_admin::node_row>{{"node-1", "x", "x", "x", "up", 1, 0, 0},
+                                                     {"quiet", "x", "x", silent, "up", 1, 0, 0}};
+  };
+  auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
+  auto r = ask(*admin, get("/admin/v1/payments"));
+  CHECK(r.status == 200);
+  CHECK(r.body.rfind(R"({"nodes":[{"node_id":"node-1","gateways":[]}],"errors":[)", 0) == 0);
+  CHECK(errors_of(r)["quiet"] == "no answer within 2000 ms");
+  net::stop_peers(*f.env);
+  ::close(fd);
 }

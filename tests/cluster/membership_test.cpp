@@ -151,6 +151,13 @@ struct mature_pair {
     b.round();
     pass(backend, 11s, {&a, &b});
   }
+  /// Rounds of both members until the shards are split evenly (four each suffice).
+  void rebalance() {
+    for (int i = 0; i < 4; ++i) {
+      a.round();
+      b.round();
+    }
+  }
   B backend;
   member a;
   member b;
@@ -568,10 +575,7 @@ TEST_CASE_TEMPLATE("membership: a drained member hands every shard over, then le
                    MEMBERSHIP_BACKENDS) {
   mature_pair<B> pair{16};
   auto& [backend, a, b] = pair;
-  for (int i = 0; i < 4; ++i) { // rebalance to 4 + 4
-    a.round();
-    b.round();
-  }
+  pair.rebalance(); // to 4 + 4
   REQUIRE(owner_counts(backend)["b"] == 4);
 
   std::optional<bool> unknown;
@@ -613,10 +617,7 @@ TEST_CASE_TEMPLATE("membership: undrain gives a drained member shards again; the
   using surge::persistence::drain_outcome;
   mature_pair<B> pair{16};
   auto& [backend, a, b] = pair;
-  for (int i = 0; i < 4; ++i) { // rebalance to 4 + 4
-    a.round();
-    b.round();
-  }
+  pair.rebalance(); // to 4 + 4
   REQUIRE(owner_counts(backend)["a"] == 4);
   for (const auto& n : b.driver.nodes()) {
     CHECK(n.version == "0.0.0-test"); // stored with the member

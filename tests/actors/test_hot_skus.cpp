@@ -48,7 +48,7 @@ TEST_CASE("hot skus: buckets slide out of the window one second at a time") {
     place(t, "x", s + 1, t0 + s * 1000); // 1, 2, ..., 10 holds in seconds 0..9
   }
   CHECK(t.top(1, t0 + 9999)[0].reservations == 55);
-  CHECK(t.top(1, t0 + 10'000)[0].reservations == 54); // second 0 left the window
+  CHECK(t.top(1, t0 + 10'000)[0].reservations == 54);             // second 0 left the window
   CHECK(t.top(1, t0 + 15'000)[0].reservations == 7 + 8 + 9 + 10); // seconds 6..15
   // Second 5's bucket is reused for second 15: its old count does not add up.
   place(t, "x", 3, t0 + 15'500);

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "checkout_support.hpp"
 
 namespace surge::itest {
@@ -35,6 +37,25 @@ TEST_SUITE("payments_view") {
     node_process n1{paying_node(*ps)};
     node_process n2{joining_node(*ps, n1)};
     node_process n3{joining_node(*ps, n1)};
+    // Every node's view of the cluster lists all three up (a view is refreshed each heartbeat).
+    auto all_up = [&] {
+      for (node_process* n : {&n1, &n2, &n3}) {
+        http_client c{n->admin_port(), 5s};
+        auto r = c.get("/admin/v1/cluster");
+        if (r.status != 200) {
+          return false;
+        }
+        const auto v = parse_json(r.body);
+        const auto& rows = array_of(v, "nodes");
+        if (rows.size() != 3 || std::any_of(rows.begin(), rows.end(), [](const auto& row) {
+              return str_of(row, "status") != "up";
+            })) {
+          return false;
+        }
+      }
+      return true;
+    };
+    REQUIRE(poll_until(30s, all_up));
     api a{n1};
     const auto [lines, cart] = stocked_cart(a, "pv-1", 1999, 3, 1);
     const auto r = checkout(a.store(), cart, "key-pv-down", "tok_down_first");

@@ -457,6 +457,13 @@ sku_impl::behavior_type running(self_ptr self) {
         }
         auto res = apply_and_reply(self, std::move(**decided),
                                    [&](const sku_state& s) { return hold_of(s, req.cart_id); });
+        if (req.qty > 0 && st.env->hot_skus != nullptr) { // a hold placed: count it once durable
+          after_durable(self, [self](const caf::error* err) {
+            if (err == nullptr) {
+              self->state.env->hot_skus->record(self->state.sku, self->state.env->now_ms());
+            }
+          });
+        }
         schedule_tick(self);
         return res;
       },

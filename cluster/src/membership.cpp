@@ -124,6 +124,16 @@ void membership::request_drain(const std::string& node, std::function<void(bool)
   impl_->poke();
 }
 
+void membership::ask_drain(const std::string& node, drain_done done) {
+  impl_->driver.ask_drain(node, std::move(done));
+  impl_->poke();
+}
+
+void membership::ask_undrain(const std::string& node, undrain_done done) {
+  impl_->driver.ask_undrain(node, std::move(done));
+  impl_->poke();
+}
+
 void membership::leave(std::chrono::milliseconds patience) {
   auto& d = *impl_;
   if (!d.thread.joinable()) {

@@ -108,6 +108,7 @@ std::string membership_driver::start() {
   r.incarnation = incarnation_;
   r.shards = opts_.shards;
   r.lease = opts_.lease;
+  r.version = opts_.version;
   auto shards = map_->register_member(r);
   if (!shards) {
     return "cannot register the member: " + what(shards.error());
@@ -200,14 +201,26 @@ void membership_driver::run_drain_requests() {
     std::lock_guard<std::mutex> guard{mtx_};
     todo.swap(drains_);
   }
-  for (auto& [node, done] : todo) {
-    auto found = map_->set_draining(node);
-    if (!found) {
-      logger()->warn("drain of {}: {}", node, what(found.error()));
-    } else if (*found) {
-      logger()->info("node {} is draining", node);
+  for (auto& req : todo) {
+    if (req.undrained) {
+      auto found = map_->clear_draining(req.node);
+      if (!found) {
+        logger()->warn("undrain of {}: {}", req.node, what(found.error()));
+      } else if (*found) {
+        logger()->info("node {} is up (undrained)", req.node);
+      }
+      req.undrained(std::move(found));
+      continue;
     }
-    done(found && *found);
+    auto answer = map_->set_draining(req.node);
+    if (!answer) {
+      logger()->warn("drain of {}: {}", req.node, what(answer.error()));
+    } else if (*answer == persistence::drain_outcome::draining) {
+      logger()->info("node {} is draining", req.node);
+    } else if (*answer == persistence::drain_outcome::last_serving) {
+      logger()->warn("drain of {} refused: no other member would still serve", req.node);
+    }
+    req.drained(std::move(answer));
   }
 }
 
@@ -317,9 +330,20 @@ bool membership_driver::wake_holds(const std::vector<uint32_t>& taken) {
   return true;
 }
 
-void membership_driver::request_drain(const std::string& node, std::function<void(bool)> done) {
+void membership_driver::ask_drain(const std::string& node, drain_done done) {
   std::lock_guard<std::mutex> guard{mtx_};
-  drains_.emplace_back(node, std::move(done));
+  drains_.push_back(status_request{node, std::move(done), {}});
+}
+
+void membership_driver::request_drain(const std::string& node, std::function<void(bool)> done) {
+  ask_drain(node, [done = std::move(done)](caf::expected<persistence::drain_outcome> answer) {
+    done(answer && *answer == persistence::drain_outcome::draining);
+  });
+}
+
+void membership_driver::ask_undrain(const std::string& node, undrain_done done) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  drains_.push_back(status_request{node, {}, std::move(done)});
 }
 
 void membership_driver::stop() {

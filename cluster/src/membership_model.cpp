@@ -158,6 +158,7 @@ membership_model::apply_map(const std::vector<persistence::member_record>& membe
     n.status = !m.live && m.status != "left" ? "down" : m.status;
     n.actors = m.actors;
     n.heartbeat_age_ms = m.heartbeat_age_ms;
+    n.version = m.version;
     if (n.status == "up" || n.status == "draining") {
       alive.insert(n.node_id);
     }

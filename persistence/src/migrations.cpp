@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 6> migrations{{
+constexpr std::array<migration, 7> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -211,6 +211,11 @@ CREATE INDEX IF NOT EXISTS orders_customer_created_idx
   ON orders (customer_id, created_at DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS orders_id_prefix_idx ON orders (order_id text_pattern_ops);
 CREATE INDEX IF NOT EXISTS outbox_key_idx ON outbox (key);
+)sql"},
+    // Each member's build version (CMake PROJECT_VERSION), shown in GET /admin/v1/cluster. IF NOT
+    // EXISTS: harmless if it ever runs again under another number.
+    {7, R"sql(
+ALTER TABLE members ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT '';
 )sql"},
 }};
 

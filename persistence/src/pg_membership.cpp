@@ -23,7 +23,8 @@ std::string interval_ms(std::chrono::milliseconds d) {
 constexpr const char* members_sql =
     "SELECT node_id, address, http_address, admin_address, incarnation, status, "
     "lease_until > now(), actors, (extract(epoch FROM now() - started_at) * 1000)::bigint, "
-    "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint FROM members ORDER BY node_id";
+    "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, version FROM members "
+    "ORDER BY node_id";
 
 constexpr const char* leases_sql = "SELECT shard, coalesce(owner, ''), epoch, coalesce(target, '') "
                                    "FROM shard_leases ORDER BY shard";
@@ -36,7 +37,8 @@ std::vector<member_record> to_members(const pqxx::result& rows) {
     out.push_back(member_record{row[0].as<std::string>(), row[1].as<std::string>(),
                                 row[2].as<std::string>(), row[3].as<std::string>(),
                                 row[4].as<int64_t>(), row[5].as<std::string>(), row[6].as<bool>(),
-                                row[7].as<uint64_t>(), row[8].as<int64_t>(), row[9].as<int64_t>()});
+                                row[7].as<uint64_t>(), row[8].as<int64_t>(), row[9].as<int64_t>(),
+                                row[10].as<std::string>()});
   }
   return out;
 }
@@ -90,7 +92,8 @@ class pg_membership_store final : public membership_store {
   caf::expected<uint32_t> register_member(const member_registration& r) override;
   caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
                                 std::chrono::milliseconds lease, uint64_t actors) override;
-  caf::expected<bool> set_draining(const std::string& node_id) override;
+  caf::expected<drain_outcome> set_draining(const std::string& node_id) override;
+  caf::expected<bool> clear_draining(const std::string& node_id) override;
   caf::expected<bool> mark_left(const std::string& node_id, int64_t incarnation) override;
   caf::expected<std::vector<member_record>> members() override;
   caf::expected<std::vector<shard_lease_record>> leases() override;
@@ -143,12 +146,13 @@ caf::expected<uint32_t> pg_membership_store::register_member(const member_regist
     }
     tx.exec_params(
         "INSERT INTO members(node_id,address,http_address,admin_address,incarnation,status,"
-        "started_at,heartbeat_at,lease_until) VALUES ($1,$2,$3,$4,$5,'up',now(),now(),"
-        "now() + $6::interval) ON CONFLICT (node_id) DO UPDATE SET address=excluded.address,"
+        "started_at,heartbeat_at,lease_until,version) VALUES ($1,$2,$3,$4,$5,'up',now(),now(),"
+        "now() + $6::interval,$7) ON CONFLICT (node_id) DO UPDATE SET address=excluded.address,"
         "http_address=excluded.http_address,admin_address=excluded.admin_address,"
         "incarnation=excluded.incarnation,status='up',started_at=now(),heartbeat_at=now(),"
-        "lease_until=excluded.lease_until",
-        r.node_id, r.address, r.http_address, r.admin_address, r.incarnation, interval_ms(r.lease));
+        "lease_until=excluded.lease_until,version=excluded.version",
+        r.node_id, r.address, r.http_address, r.admin_address, r.incarnation, interval_ms(r.lease),
+        r.version);
     // Shards an older incarnation of this node id still owns: new epoch, so that it (if it
     // still runs somewhere) is fenced. In shard order, as every lease writer.
     tx.exec_params("SELECT shard FROM shard_leases WHERE owner = $1 ORDER BY shard FOR UPDATE",
@@ -176,10 +180,32 @@ caf::expected<bool> pg_membership_store::heartbeat(const std::string& node_id, i
   });
 }
 
-caf::expected<bool> pg_membership_store::set_draining(const std::string& node_id) {
+caf::expected<drain_outcome> pg_membership_store::set_draining(const std::string& node_id) {
+  return guarded([&]() -> caf::expected<drain_outcome> {
+    pqxx::work tx{*conn_};
+    // Every member row locked, in node id order: two drains decide one after the other.
+    tx.exec("SELECT node_id FROM members ORDER BY node_id FOR UPDATE");
+    auto me =
+        tx.exec_params("SELECT 1 FROM members WHERE node_id = $1 AND status <> 'left'", node_id);
+    if (me.empty()) {
+      return drain_outcome::not_found;
+    }
+    auto others = tx.exec_params("SELECT 1 FROM members WHERE node_id <> $1 AND status = 'up' "
+                                 "AND lease_until > now() LIMIT 1",
+                                 node_id);
+    if (others.empty()) {
+      return drain_outcome::last_serving; // rolls back: nothing changed
+    }
+    tx.exec_params("UPDATE members SET status = 'draining' WHERE node_id = $1", node_id);
+    tx.commit();
+    return drain_outcome::draining;
+  });
+}
+
+caf::expected<bool> pg_membership_store::clear_draining(const std::string& node_id) {
   return guarded([&]() -> caf::expected<bool> {
     pqxx::nontransaction tx{*conn_};
-    auto rows = tx.exec_params("UPDATE members SET status = 'draining' WHERE node_id = $1 AND "
+    auto rows = tx.exec_params("UPDATE members SET status = 'up' WHERE node_id = $1 AND "
                                "status <> 'left' RETURNING node_id",
                                node_id);
     return !rows.empty();

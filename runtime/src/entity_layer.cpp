@@ -94,6 +94,7 @@ entity_layer::entity_layer(const config::node_options& opts) {
                                                           persistence::default_cart_batch});
   env = std::make_shared<actors::entity_env>(actors::make_entity_env(
       entity_options_of(opts), *storage, payments.get(), nullptr, actors::system_now_ms));
+  env->hot_skus = hot_skus.get();
 
   cfg = std::make_unique<caf::actor_system_config>();
   // One scheduler thread per core: more only spin; blocking work has its own threads.

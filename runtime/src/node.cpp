@@ -151,9 +151,25 @@ struct node::impl {
       bridge->cluster.serving = [m] { return m->ready(); };
       bridge->cluster.nodes = [m] { return m->nodes(); };
       bridge->cluster.shards = [m] { return m->shard_map(); };
-      bridge->cluster.drain = [m](const std::string& node, std::function<void(bool)> done) {
-        m->request_drain(node, std::move(done));
+      using change = net::cluster_admin::change;
+      bridge->cluster.drain = [m](const std::string& node, net::cluster_admin::change_done done) {
+        m->ask_drain(node, [done = std::move(done)](auto answer) {
+          using persistence::drain_outcome;
+          done(!answer                                  ? change::unavailable
+               : *answer == drain_outcome::draining     ? change::done
+               : *answer == drain_outcome::last_serving ? change::refused
+                                                        : change::not_found);
+        });
       };
+      bridge->cluster.undrain = [m](const std::string& node, net::cluster_admin::change_done done) {
+        m->ask_undrain(node, [done = std::move(done)](caf::expected<bool> found) {
+          done(!found ? change::unavailable : *found ? change::done : change::not_found);
+        });
+      };
+    }
+    bridge->hot_skus = e.hot_skus.get();
+    if (auto* p = e.payments.get()) {
+      bridge->payment_stats = [p] { return p->stats(); };
     }
     auto* jq = &e.storage->journal();
     bridge->extra_metrics = [jq] {
@@ -268,6 +284,9 @@ void node::stop() {
   }
   if (d.admin) {
     d.admin->stop();
+  }
+  if (d.bridge) {
+    net::stop_peers(*d.bridge); // cluster-wide requests still asking other members
   }
   if (d.catalog) {
     d.catalog->stop(); // answers the listings still queued

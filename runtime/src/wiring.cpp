@@ -103,7 +103,8 @@ cluster::membership_options membership_options_of(const config::node_options& op
           .lease = opts.cluster_lease,
           .max_moves = opts.cluster_max_moves,
           .min_age = d.rebalance_min_age,
-          .handoff_timeout = d.handoff_timeout};
+          .handoff_timeout = d.handoff_timeout,
+          .version = SURGE_VERSION};
 }
 
 } // namespace surge::runtime

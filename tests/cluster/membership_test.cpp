@@ -40,6 +40,7 @@ membership_options options_of(const std::string& id) {
   o.address = "127.0.0.1:" + std::to_string(7000 + id[0]);
   o.http_address = "127.0.0.1:8080";
   o.admin_address = "127.0.0.1:9090";
+  o.version = "0.0.0-test";
   return o;
 }
 
@@ -149,6 +150,13 @@ struct mature_pair {
     b.start();
     b.round();
     pass(backend, 11s, {&a, &b});
+  }
+  /// Rounds of both members until the shards are split evenly (four each suffice).
+  void rebalance() {
+    for (int i = 0; i < 4; ++i) {
+      a.round();
+      b.round();
+    }
   }
   B backend;
   member a;
@@ -567,10 +575,7 @@ TEST_CASE_TEMPLATE("membership: a drained member hands every shard over, then le
                    MEMBERSHIP_BACKENDS) {
   mature_pair<B> pair{16};
   auto& [backend, a, b] = pair;
-  for (int i = 0; i < 4; ++i) { // rebalance to 4 + 4
-    a.round();
-    b.round();
-  }
+  pair.rebalance(); // to 4 + 4
   REQUIRE(owner_counts(backend)["b"] == 4);
 
   std::optional<bool> unknown;
@@ -604,6 +609,79 @@ TEST_CASE_TEMPLATE("membership: a drained member hands every shard over, then le
   b.driver.request_drain("a", [&](bool f) { again = f; }); // it left: nothing to drain
   b.round();
   CHECK(again == std::optional<bool>{false});
+}
+
+TEST_CASE_TEMPLATE("membership: undrain gives a drained member shards again; the last serving "
+                   "member is not drained",
+                   B, MEMBERSHIP_BACKENDS) {
+  using surge::persistence::drain_outcome;
+  mature_pair<B> pair{16};
+  auto& [backend, a, b] = pair;
+  pair.rebalance(); // to 4 + 4
+  REQUIRE(owner_counts(backend)["a"] == 4);
+  for (const auto& n : b.driver.nodes()) {
+    CHECK(n.version == "0.0.0-test"); // stored with the member
+  }
+
+  // Two drains in one round: the first leaves b serving; the second would leave nobody.
+  std::vector<caf::expected<drain_outcome>> answers;
+  auto keep = [&](caf::expected<drain_outcome> x) { answers.push_back(std::move(x)); };
+  b.driver.ask_drain("a", keep);
+  b.driver.ask_drain("b", keep);
+  b.driver.ask_drain("nobody", keep);
+  b.round();
+  REQUIRE(answers.size() == 3);
+  CHECK(answers[0] == drain_outcome::draining);
+  CHECK(answers[1] == drain_outcome::last_serving);
+  CHECK(answers[2] == drain_outcome::not_found);
+  CHECK(status_of(backend, "a") == "draining");
+  CHECK(status_of(backend, "b") == "up");
+  for (int i = 0; i < 3 && !a.owned().empty(); ++i) {
+    a.round();
+    b.round();
+  }
+  REQUIRE(a.owned().empty());
+  CHECK(owner_counts(backend)["b"] == static_cast<int>(shards));
+
+  // Again: b is still the only member up.
+  answers.clear();
+  a.driver.ask_drain("b", keep);
+  a.round();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0] == drain_outcome::last_serving);
+
+  // Undrain: a is up again and the allocator moves shards back to it (it is older than min_age).
+  std::vector<caf::expected<bool>> found;
+  auto keep_found = [&](caf::expected<bool> x) { found.push_back(std::move(x)); };
+  a.driver.ask_undrain("a", keep_found);
+  a.driver.ask_undrain("b", keep_found); // up already: stays up
+  a.driver.ask_undrain("nobody", keep_found);
+  a.round();
+  REQUIRE(found.size() == 3);
+  CHECK(found[0] == true);
+  CHECK(found[1] == true);
+  CHECK(found[2] == false);
+  CHECK(status_of(backend, "a") == "up");
+  CHECK(status_of(backend, "b") == "up");
+  for (int i = 0; i < 6 && a.owned().size() < 4; ++i) {
+    b.round();
+    a.round();
+  }
+  CHECK(a.owned().size() == 4);
+  CHECK(b.owned().size() == 4);
+
+  // Now b may be drained again (a serves); a member that left is not found.
+  answers.clear();
+  a.driver.ask_drain("b", keep);
+  a.round();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0] == drain_outcome::draining);
+  b.driver.stop();
+  found.clear();
+  a.driver.ask_undrain("b", keep_found);
+  a.round();
+  REQUIRE(found.size() == 1);
+  CHECK(found[0] == false);
 }
 
 TEST_CASE_TEMPLATE("membership: the loop's threads start, drain and stop a member", B,

@@ -171,6 +171,7 @@ class memory_membership_store final : public persistence::membership_store {
       m.row.admin_address = r.admin_address;
       m.row.incarnation = r.incarnation;
       m.row.status = "up";
+      m.row.version = r.version;
       m.started_at = now;
       m.heartbeat_at = now;
       m.lease_until = now + r.lease;
@@ -198,13 +199,34 @@ class memory_membership_store final : public persistence::membership_store {
     });
   }
 
-  caf::expected<bool> set_draining(const std::string& node_id) override {
+  caf::expected<persistence::drain_outcome> set_draining(const std::string& node_id) override {
+    using persistence::drain_outcome;
+    return locked([&]() -> caf::expected<drain_outcome> {
+      auto i = state_->members_.find(node_id);
+      if (i == state_->members_.end() || i->second.row.status == "left") {
+        return drain_outcome::not_found;
+      }
+      const auto now = state_->clock_->now();
+      const bool others =
+          std::any_of(state_->members_.begin(), state_->members_.end(), [&](const auto& kv) {
+            return kv.first != node_id && kv.second.row.status == "up" &&
+                   kv.second.lease_until > now;
+          });
+      if (!others) {
+        return drain_outcome::last_serving;
+      }
+      i->second.row.status = "draining";
+      return drain_outcome::draining;
+    });
+  }
+
+  caf::expected<bool> clear_draining(const std::string& node_id) override {
     return locked([&]() -> caf::expected<bool> {
       auto i = state_->members_.find(node_id);
       if (i == state_->members_.end() || i->second.row.status == "left") {
         return false;
       }
-      i->second.row.status = "draining";
+      i->second.row.status = "up";
       return true;
     });
   }

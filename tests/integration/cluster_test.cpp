@@ -571,6 +571,107 @@ TEST_SUITE("cluster") {
     check_promises(a1, skus, load.acks());
     check_one_writer_per_epoch(c.nodes[0]->database_url());
   }
+
+  TEST_CASE("drain and undrain from any node; the last serving member is not drained") {
+    cluster3 c;
+    wait_balanced(*c.nodes[0], {"n1", "n2", "n3"}, 80);
+    http_client adm{c.nodes[1]->admin_port(), 5s};
+    // Every row carries its member's build version.
+    auto rows = adm.get("/admin/v1/cluster");
+    REQUIRE_MESSAGE(rows.status == 200, describe(rows));
+    std::set<std::string> versions;
+    const auto listed = parse_json(rows.body);
+    for (const auto& n : array_of(listed, "nodes")) {
+      versions.insert(str_of(n, "version"));
+    }
+    REQUIRE(versions.size() == 1);
+    CHECK_FALSE(versions.begin()->empty());
+
+    auto r = adm.post("/admin/v1/nodes/n3/drain", "");
+    REQUIRE_MESSAGE(r.status == 202, describe(r));
+    CHECK(r.body == R"({"node_id":"n3","status":"draining"})");
+    auto deadline = clock::now() + 30s;
+    while (clock::now() < deadline && members_of(*c.nodes[0])["n3"].second != 0) {
+      std::this_thread::sleep_for(100ms);
+    }
+    auto m = members_of(*c.nodes[0]);
+    REQUIRE(m["n3"].first == "draining");
+    REQUIRE(m["n3"].second == 0);
+
+    // Undrained (through another node), n3 gets shards back from the rebalancer.
+    http_client adm3{c.nodes[2]->admin_port(), 5s};
+    r = adm3.post("/admin/v1/nodes/n3/undrain", "");
+    REQUIRE_MESSAGE(r.status == 202, describe(r));
+    CHECK(r.body == R"({"node_id":"n3","status":"up"})");
+    check_error(adm3.post("/admin/v1/nodes/nope/undrain", ""), 404, "not_found");
+    wait_balanced(*c.nodes[0], {"n1", "n2", "n3"}, 80);
+
+    // Two of three drained: the third is the last member serving, and stays so.
+    REQUIRE(adm.post("/admin/v1/nodes/n1/drain", "").status == 202);
+    REQUIRE(adm.post("/admin/v1/nodes/n2/drain", "").status == 202);
+    check_error(adm.post("/admin/v1/nodes/n3/drain", ""), 409, "conflict");
+    m = members_of(*c.nodes[0]);
+    deadline = clock::now() + 10s;
+    while (clock::now() < deadline &&
+           (m["n1"].first != "draining" || m["n2"].first != "draining")) {
+      std::this_thread::sleep_for(100ms);
+      m = members_of(*c.nodes[0]);
+    }
+    CHECK(m["n1"].first == "draining");
+    CHECK(m["n2"].first == "draining");
+    CHECK(m["n3"].first == "up");
+    // Undrain one: now n3 may go.
+    REQUIRE(adm.post("/admin/v1/nodes/n1/undrain", "").status == 202);
+    r = adm.post("/admin/v1/nodes/n3/drain", "");
+    CHECK_MESSAGE(r.status == 202, describe(r));
+  }
+
+  TEST_CASE("hot SKUs: holds placed show up with their rate and stock, from any node") {
+    cluster3 c;
+    wait_balanced(*c.nodes[0], {"n1", "n2", "n3"}, 80);
+    api a1{*c.nodes[0]};
+    a1.add_product({.sku = "hot-a", .name = "Hot A", .price_cents = 100}, 50);
+    a1.add_product({.sku = "hot-b", .name = "Hot B", .price_cents = 100}, 50);
+    const auto owner = owner_of(a1, "hot-a");
+    // Six holds on hot-a and two on hot-b, placed through every node's storefront.
+    for (int i = 0; i < 6; ++i) {
+      api via{*c.nodes[static_cast<std::size_t>(i) % 3]};
+      REQUIRE(via.put_item(via.create_cart(), "hot-a", 1).status == 200);
+    }
+    for (int i = 0; i < 2; ++i) {
+      REQUIRE(a1.put_item(a1.create_cart(), "hot-b", 2).status == 200);
+    }
+    for (auto& n : c.nodes) {
+      CAPTURE(n->node_id());
+      http_client adm{n->admin_port(), 5s};
+      auto r = adm.get("/admin/v1/hot-skus?limit=5");
+      REQUIRE_MESSAGE(r.status == 200, describe(r));
+      const auto body = parse_json(r.body);
+      CHECK(int_of(body, "window_s") == 10);
+      CHECK(array_of(body, "nodes").size() == 3);
+      CHECK(array_of(body, "errors").empty());
+      const auto& items = array_of(body, "items");
+      REQUIRE(items.size() == 2);
+      const auto& hot = items[0];
+      CHECK(str_of(hot, "sku") == "hot-a");
+      CHECK(int_of(hot, "reservations") == 6);
+      CHECK(std::get<double>(member(hot, "rate").get()) == doctest::Approx(0.6));
+      CHECK(int_of(hot, "on_hand") == 50);
+      CHECK(int_of(hot, "held") == 6);
+      CHECK(int_of(hot, "sold") == 0);
+      CHECK(int_of(hot, "available") == 44);
+      CHECK(str_of(hot, "owner_node") == owner);
+      CHECK(int_of(hot, "epoch") > 0);
+      CHECK(str_of(items[1], "sku") == "hot-b");
+      CHECK(int_of(items[1], "reservations") == 2);
+      // Only the owner counts hot-a's holds.
+      auto local = adm.get("/admin/v1/hot-skus?scope=local");
+      REQUIRE_MESSAGE(local.status == 200, describe(local));
+      CHECK((local.body.find("\"hot-a\"") != std::string::npos) == (n->node_id() == owner));
+    }
+    check_error(http_client{c.nodes[0]->admin_port(), 5s}.get("/admin/v1/hot-skus?limit=0"), 400,
+                "bad_request");
+  }
 }
 
 } // namespace surge::itest

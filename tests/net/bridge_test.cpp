@@ -19,6 +19,11 @@
 #include <variant>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 #include <spdlog/logger.h>
@@ -32,6 +37,7 @@
 #include "surge/net/bridge.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/request_parser.hpp"
+#include "surge/net/server.hpp"
 
 namespace net = surge::net;
 namespace actors = surge::actors;
@@ -841,8 +847,8 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   f.env->cluster.shards = [] {
     return std::vector<net::cluster_admin::shard_row>{{0, "n1", 3, ""}, {1, "n\"2", 4, "n1"}};
   };
-  f.env->cluster.drain = [](const std::string& node, std::function<void(bool)> done) {
-    done(node == "n1");
+  f.env->cluster.drain = [](const std::string& node, net::cluster_admin::change_done done) {
+    done(node == "n1" ? net::cluster_admin::change::done : net::cluster_admin::change::not_found);
   };
   expect(ask(*admin, get("/admin/v1/cluster")), 200,
          R"({"nodes":[{"node_id":"n1","address":"127.0.0.1:4242",)"
@@ -1093,4 +1099,206 @@ TEST_CASE("bridge: the request id goes with item changes, stock changes and chec
                                json + "Idempotency-Key: k-1\r\nX-Request-Id: co-1\r\n"))
             .status == 201);
   CHECK(entity_request_ids.take() == std::vector<std::string>{"put-1", "del-1", "stock-1", "co-1"});
+}
+
+TEST_CASE("bridge: undrain, and drain refused when no other member would serve") {
+  bridge_fixture f;
+  auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
+  using change = net::cluster_admin::change;
+  expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n1/undrain", "")), 503,
+         error_body("unavailable", "this node is not a cluster member"));
+  auto answer = [](const std::string& node, net::cluster_admin::change_done done) {
+    done(node == "n1"       ? change::done
+         : node == "last"   ? change::refused
+         : node == "broken" ? change::unavailable
+                            : change::not_found);
+  };
+  f.env->cluster.drain = answer;
+  f.env->cluster.undrain = answer;
+  expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n1/undrain", "")), 202,
+         R"({"node_id":"n1","status":"up"})");
+  expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n9/undrain", "")), 404,
+         error_body("not_found", "no such node: n9"));
+  expect(ask(*admin, with_body("POST", "/admin/v1/nodes/last/drain", "")), 409,
+         error_body("conflict", "no other member would still serve: every other member is "
+                                "down, left or draining"));
+  expect(ask(*admin, with_body("POST", "/admin/v1/nodes/broken/drain", "")), 503,
+         error_body("unavailable", "the membership store is out of reach; retry shortly"));
+  // The version shows when a member recorded one.
+  f.env->cluster.nodes = [] {
+    net::cluster_admin::node_row n{"n1", "a:1", "a:2", "a:3", "up", 1, 2, 3};
+    n.version = "0.1.0";
+    return std::vector<net::cluster_admin::node_row>{n};
+  };
+  expect(ask(*admin, get("/admin/v1/cluster")), 200,
+         R"({"nodes":[{"node_id":"n1","address":"a:1","http_address":"a:2","admin_address":)"
+         R"("a:3","status":"up","shards":1,"actors":2,"heartbeat_age_ms":3,"version":"0.1.0"}],)"
+         R"("shards":8,"this_node":"node-1"})");
+}
+
+namespace {
+
+/// A second member: its own bridge (node id "n2", admin token "tok") behind a real admin server.
+struct peer_member {
+  bridge_fixture f;
+  std::unique_ptr<net::http_server> server;
+
+  peer_member() {
+    f.env->node_id = "n2";
+    f.env->admin_token = "tok";
+    auto r = std::make_shared<const net::router>(net::make_admin_router(f.env));
+    server =
+        std::make_unique<net::http_server>(surge::test::listener(), net::make_handler(f.env, r));
+    REQUIRE(!server->start());
+  }
+  ~peer_member() {
+    server->stop(std::chrono::milliseconds{0});
+    net::stop_peers(*f.env);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
+};
+
+/// node-1 (this node), n2 (`peer`), n3 (draining, nothing listens at its address), n4 (down) and
+/// n5 (left): only n2 and n3 are asked.
+std::vector<net::cluster_admin::node_row> members_with(const peer_member& peer) {
+  return {{"node-1", "x:1", "x:2", "x:3", "up", 1, 0, 0},
+          {"n2", "x:1", "x:2", peer.address(), "up", 1, 0, 0},
+          {"n3", "x:1", "x:2", "127.0.0.1:1", "draining", 1, 0, 0},
+          {"n4", "x:1", "x:2", peer.address(), "down", 1, 0, 0},
+          {"n5", "x:1", "x:2", peer.address(), "left", 1, 0, 0}};
+}
+
+/// The errors of a merged answer, as node id -> message.
+std::map<std::string, std::string> errors_of(const net::http_response& r) {
+  auto v = std::get<net::json::value>(net::json::parse(r.body));
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::get<net::json::array>(v.find("errors")->get())) {
+    out[std::get<std::string>(e.find("node_id")->get())] =
+        std::get<std::string>(e.find("message")->get());
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("bridge: cluster-wide payments: local part, peers asked with the token, errors listed") {
+  peer_member peer;
+  bridge_fixture f;
+  f.env->admin_token = "tok";
+  net::payments::gateway_stats g;
+  g.name = "alpha";
+  g.breaker = "half_open";
+  g.approved = 3;
+  g.declined = 1;
+  g.failed = 2;
+  g.unknown = 0;
+  g.refunds = 1;
+  g.failovers = 2;
+  g.p50_ms = 12.5;
+  f.env->payment_stats = [g] { return std::vector<net::payments::gateway_stats>{g}; };
+  f.env->cluster.nodes = [&peer] { return members_with(peer); };
+  auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
+  const std::string auth = "Authorization: Bearer tok\r\n";
+  const std::string mine = R"({"node_id":"node-1","gateways":[{"name":"alpha","breaker":)"
+                           R"("half_open","calls":{"approved":3,"declined":1,"failed":2,)"
+                           R"("unknown":0},"refunds":1,"failovers":2,"latency_ms":{"p50":12.5,)"
+                           R"("p99":null}}]})";
+  expect(ask(*admin, get("/admin/v1/payments?scope=local", auth)), 200, mine);
+  expect(ask(*admin, get("/admin/v1/payments?scope=all", auth)), 400,
+         error_body("bad_request",
+                    R"('scope' must be \"local\" (this node only) or absent (the cluster))"));
+  expect(ask(*admin, get("/admin/v1/payments?x=1", auth)), 400,
+         error_body("bad_request", "unknown parameter 'x'"));
+
+  auto all = ask(*admin, get("/admin/v1/payments", auth));
+  CHECK(all.status == 200);
+  CHECK(all.body.rfind(R"({"nodes":[)" + mine + R"(,{"node_id":"n2","gateways":[]}],"errors":[)",
+                       0) == 0);
+  auto errors = errors_of(all);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors.count("n3") == 1); // nothing listens there
+
+  // The request's own Authorization goes along: without it, n2 refuses its part.
+  f.env->admin_token.clear();
+  auto admin_open = std::make_shared<const net::router>(net::make_admin_router(f.env));
+  auto refused = ask(*admin_open, get("/admin/v1/payments"));
+  CHECK(refused.status == 200);
+  errors = errors_of(refused);
+  CHECK(errors["n2"] == "HTTP 401: a valid bearer token is required");
+  CHECK(errors.count("n3") == 1);
+  net::stop_peers(*f.env);
+}
+
+TEST_CASE("bridge: cluster-wide hot SKUs: counts summed per SKU, top by rate, stock filled in") {
+  peer_member peer;
+  actors::hot_sku_tracker there;
+  peer.f.env->hot_skus = &there;
+  bridge_fixture f;
+  actors::hot_sku_tracker here;
+  f.env->hot_skus = &here;
+  f.env->cluster.nodes = [&peer] { return members_with(peer); };
+  const auto now = actors::system_now_ms();
+  for (int i = 0; i < 30; ++i) {
+    here.record("A1", now);
+  }
+  for (int i = 0; i < 10; ++i) {
+    here.record("A2", now);
+  }
+  for (int i = 0; i < 25; ++i) {
+    there.record("A2", now); // moved between owners within the window: both counts add up
+  }
+  there.record("A3", now);
+  auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
+  const std::string auth = "Authorization: Bearer tok\r\n";
+  expect(
+      ask(*admin, get("/admin/v1/hot-skus?scope=local&limit=1", auth)), 200,
+      R"({"node_id":"node-1","window_s":10,"items":[{"sku":"A1","rate":3.0,"reservations":30}]})");
+  expect(ask(*admin, get("/admin/v1/hot-skus?limit=0", auth)), 400,
+         error_body("bad_request", "'limit' must be an integer between 1 and 100"));
+  expect(ask(*admin, get("/admin/v1/hot-skus?limit=101", auth)), 400,
+         error_body("bad_request", "'limit' must be an integer between 1 and 100"));
+  expect(ask(*admin, get("/admin/v1/hot-skus?sku=A1", auth)), 400,
+         error_body("bad_request", "unknown parameter 'sku'"));
+
+  auto top = ask(*admin, get("/admin/v1/hot-skus?limit=2", auth));
+  CHECK(top.status == 200);
+  // The stock of each is its SKU actor's (scripted: on_hand 10, held 2, sold 1).
+  const std::string stock =
+      R"("on_hand":10,"held":2,"sold":1,"available":7,"owner_node":"node-\"1\"",)"
+      R"("epoch":18446744073709})";
+  CHECK(top.body.rfind(R"({"items":[{"sku":"A2","rate":3.5,"reservations":35,)" + stock +
+                           R"(,{"sku":"A1","rate":3.0,"reservations":30,)" + stock +
+                           R"(],"window_s":10,"nodes":["node-1","n2"],"errors":[)",
+                       0) == 0);
+  CHECK(errors_of(top).count("n3") == 1);
+  auto all = ask(*admin, get("/admin/v1/hot-skus", auth));
+  CHECK(all.body.find(R"({"sku":"A3","rate":0.1,"reservations":1,)") != std::string::npos);
+  net::stop_peers(*f.env);
+}
+
+TEST_CASE("bridge: a member that takes its connection but never answers is an error after 2 s") {
+  // A listening socket that never accepts: the kernel completes the connect, nobody answers.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 8) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const auto silent = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  bridge_fixture f;
+  f.env->cluster.nodes = [silent] {
+    return std::vector<net::cluster_admin::node_row>{{"node-1", "x", "x", "x", "up", 1, 0, 0},
+                                                     {"quiet", "x", "x", silent, "up", 1, 0, 0}};
+  };
+  auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
+  auto r = ask(*admin, get("/admin/v1/payments"));
+  CHECK(r.status == 200);
+  CHECK(r.body.rfind(R"({"nodes":[{"node_id":"node-1","gateways":[]}],"errors":[)", 0) == 0);
+  CHECK(errors_of(r)["quiet"] == "no answer within 2000 ms");
+  net::stop_peers(*f.env);
+  ::close(fd);
 }

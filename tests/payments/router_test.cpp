@@ -32,6 +32,16 @@ router_options test_options() {
   return o;
 }
 
+/// test_options() with `max_tries` charge calls per gateway and a breaker that opens after
+/// `threshold` failures for `cooldown`.
+router_options breaker_options(int max_tries, int threshold, std::chrono::milliseconds cooldown) {
+  auto o = test_options();
+  o.max_tries = max_tries;
+  o.breaker_threshold = threshold;
+  o.breaker_cooldown = cooldown;
+  return o;
+}
+
 std::unique_ptr<payment_router> make_router(const std::string& setting, router_options o) {
   auto parsed = parse_gateways(setting);
   REQUIRE(std::holds_alternative<std::vector<gateway_spec>>(parsed));
@@ -195,6 +205,46 @@ TEST_SUITE("payments") {
     }
   }
 
+  TEST_CASE("stats(): outcomes, failovers, refunds, breaker state and latency per gateway") {
+    paysim_process sim{{"alpha", "beta"}};
+    auto r = make_router(sim.setting("form"), test_options());
+    auto before = r->stats();
+    REQUIRE(before.size() == 2);
+    CHECK(before[0].name == "alpha");
+    CHECK(before[0].breaker == "closed");
+    CHECK_FALSE(before[0].p50_ms.has_value()); // no call yet
+    const auto moved = charge(*r, request("k-st-down", "tok_down_first"));
+    REQUIRE(moved.status == charge_status::approved);
+    CHECK(charge(*r, request("k-st-decl", "tok_decline")).status == charge_status::declined);
+    const auto back = refund(*r, refund_of(moved, "k-st-down", "rf-st", 500));
+    CHECK(back.status == refund_status::refunded);
+    const auto st = r->stats();
+    REQUIRE(st.size() == 2);
+    CHECK(st[0].failed == 3); // max_tries
+    CHECK(st[0].declined == 1);
+    CHECK(st[0].approved == 0);
+    CHECK(st[0].failovers == 1);
+    CHECK(st[1].approved == 1);
+    CHECK(st[1].failovers == 0);
+    CHECK(st[1].refunds == 1);
+    CHECK(st[0].refunds == 0);
+    for (const auto& g : st) {
+      CHECK(g.breaker == "closed");
+      REQUIRE(g.p50_ms.has_value());
+      REQUIRE(g.p99_ms.has_value());
+      CHECK(*g.p50_ms > 0);
+      CHECK(*g.p99_ms >= *g.p50_ms);
+    }
+
+    auto opened = make_router(sim.setting("form"), breaker_options(1, 1, 60s));
+    sim.set_down(0, true);
+    CHECK(charge(*opened, request("k-st-open", "tok_ok")).gateway == "beta");
+    const auto after = opened->stats();
+    CHECK(after[0].breaker == "open");
+    CHECK(after[0].failovers == 1);
+    CHECK(after[1].breaker == "closed");
+  }
+
   TEST_CASE("outage of the first gateway: failover; all down: failed") {
     paysim_process sim{{"alpha", "beta"}};
     auto r = make_router(sim.setting("form"), test_options());
@@ -244,11 +294,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("circuit breaker: a down gateway stops being called, then a probe closes it") {
     paysim_process sim{{"alpha", "beta"}};
-    auto o = test_options();
-    o.max_tries = 1;
-    o.breaker_threshold = 3;
-    o.breaker_cooldown = 400ms;
-    auto r = make_router(sim.setting("form"), o);
+    auto r = make_router(sim.setting("form"), breaker_options(1, 3, 400ms));
     sim.set_down(0, true);
     for (int i = 0; i < 8; ++i) {
       const auto res = charge(*r, request("k-br-" + std::to_string(i), "tok_ok"));
@@ -277,11 +323,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("circuit breaker: no calls while open (long cool-down)") {
     paysim_process sim{{"alpha", "beta"}};
-    auto o = test_options();
-    o.max_tries = 2;
-    o.breaker_threshold = 3;
-    o.breaker_cooldown = 60s;
-    auto r = make_router(sim.setting("json"), o);
+    auto r = make_router(sim.setting("json"), breaker_options(2, 3, 60s));
     sim.set_down(0, true);
     for (int i = 0; i < 6; ++i) {
       CHECK(charge(*r, request("k-open-" + std::to_string(i), "tok_ok")).gateway == "beta");

@@ -188,8 +188,8 @@ TEST_SUITE("surgectl") {
     auto help = run_ctl({"--help"});
     CHECK_MESSAGE(help.code == 0, show(help));
     for (const char* cmd :
-         {"status", "nodes", "shards [--all]", "drain NODE", "--wait", "stock get", "stock set",
-          "stock add", "orders tail", "orders refund", "SURGECTL_ADMIN"}) {
+         {"status", "nodes", "shards [--all]", "drain NODE", "--wait", "undrain NODE", "stock get",
+          "stock set", "stock add", "orders tail", "orders refund", "SURGECTL_ADMIN"}) {
       CHECK_MESSAGE(help.out.find(cmd) != std::string::npos, cmd);
     }
     const std::vector<std::vector<std::string>> bad = {
@@ -218,6 +218,10 @@ TEST_SUITE("surgectl") {
         {"drain", "n1", "--wait=soon"},
         {"drain", "n1", "--wait=-5"},
         {"drain", "n1", "--wait="},
+        {"undrain"},
+        {"undrain", "n1", "n2"},
+        {"undrain", ""},
+        {"undrain", "n1", "--wait"},
         {"stock", "get", "a", "--wait"},
         {"--json=yes", "nodes"},
         {"--admin=ftp://x", "status"},
@@ -256,6 +260,7 @@ TEST_SUITE("surgectl") {
                                                  {"shards", "--all"},
                                                  {"drain", "n1"},
                                                  {"drain", "n1", "--wait=1"},
+                                                 {"undrain", "n1"},
                                                  {"stock", "get", "x"},
                                                  {"stock", "set", "x", "3"}}) {
       std::vector<std::string> full{admin_url(port)};
@@ -437,20 +442,28 @@ TEST_SUITE("surgectl") {
     CHECK_MESSAGE(dj.code == 1, show(dj));
     check_error(response{404, {}, dj.out, {}}, 404, "not_found");
 
-    // The only member drained: nobody can take its shards, so --wait runs out (exit 1).
-    const auto t0 = std::chrono::steady_clock::now();
+    // The only member: draining it would leave nobody serving, so the node refuses (409
+    // conflict, exit 1) and it stays up. (Before issue 13 it was drained and --wait ran out.)
     auto alone = run_ctl({adm, "drain", id, "--wait=1.5s"});
-    CHECK(std::chrono::steady_clock::now() - t0 < 15s);
     CHECK_MESSAGE(alone.code == 1, show(alone));
-    CHECK_MESSAGE(alone.out == "node " + id + ": draining\n", show(alone));
-    CHECK_MESSAGE(alone.err.find("no other member is up") != std::string::npos, show(alone));
-    CHECK_MESSAGE(alone.err.find("timed out") != std::string::npos, show(alone));
-    CHECK_MESSAGE(alone.err.find("still owns 256 shards") != std::string::npos, show(alone));
+    CHECK_MESSAGE(alone.out.empty(), show(alone));
+    CHECK_MESSAGE(alone.err.find("conflict") != std::string::npos, show(alone));
     nodes = run_ctl({adm, "nodes"});
     REQUIRE_MESSAGE(nodes.code == 0, show(nodes));
     ls = lines_of(nodes.out);
     REQUIRE_MESSAGE(ls.size() == 2, show(nodes));
-    CHECK(words_of(ls[1])[1] == "draining");
+    CHECK(words_of(ls[1])[1] == "up");
+
+    // Undrain: an unknown node is not_found (exit 1); a member that is up stays up (exit 0).
+    auto unknown = run_ctl({adm, "undrain", "no-such-node"});
+    CHECK_MESSAGE(unknown.code == 1, show(unknown));
+    CHECK_MESSAGE(unknown.err.find("not_found") != std::string::npos, show(unknown));
+    auto up = run_ctl({adm, "undrain", id});
+    CHECK_MESSAGE(up.code == 0, show(up));
+    CHECK_MESSAGE(up.out == "node " + id + ": up\n", show(up));
+    auto upj = run_ctl({adm, "--json", "undrain", id});
+    CHECK_MESSAGE(upj.code == 0, show(upj));
+    CHECK(str_of(parse_json(upj.out), "status") == "up");
   }
 
   TEST_CASE("drain --wait: a node hands every shard to the other member, then exit 0") {
@@ -504,6 +517,14 @@ TEST_SUITE("surgectl") {
     // Draining a drained node again: accepted, and --wait returns at once.
     auto again = run_ctl({adm, "drain", first_id, "--wait=5"});
     CHECK_MESSAGE(again.code == 0, show(again));
+    // The second is now the only member serving: it is not drained.
+    auto last = run_ctl({adm, "drain", second_id});
+    CHECK_MESSAGE(last.code == 1, show(last));
+    CHECK_MESSAGE(last.err.find("conflict") != std::string::npos, show(last));
+    // Undrained, the first serves again: then the second may be drained.
+    auto back = run_ctl({adm, "undrain", first_id});
+    CHECK_MESSAGE(back.code == 0, show(back));
+    CHECK_MESSAGE(back.out == "node " + first_id + ": up\n", show(back));
   }
 
   TEST_CASE("admin token: wrong or missing token exit 1, --token or SURGE_ADMIN_TOKEN work") {

@@ -1,6 +1,7 @@
-// The cluster commands: status, nodes, shards, drain. They read GET /admin/v1/cluster and
-// GET /admin/v1/shards (shared/API.md) and post POST /admin/v1/nodes/{id}/drain; every node
-// answers for the whole cluster (membership lives in PostgreSQL), so any node's admin API will do.
+// The cluster commands: status, nodes, shards, drain, undrain. They read GET /admin/v1/cluster
+// and GET /admin/v1/shards (shared/API.md) and post POST /admin/v1/nodes/{id}/drain or /undrain;
+// every node answers for the whole cluster (membership lives in PostgreSQL), so any node's admin
+// API will do.
 
 #include <unistd.h>
 
@@ -243,6 +244,16 @@ int cmd_shards(const admin_session& s, bool all) {
     }
     std::cout << "\n";
     print_table(mv, {true, false, false, true});
+  }
+  return exit_ok;
+}
+
+int cmd_undrain(const admin_session& s, const std::string& node) {
+  const auto a = admin_json(s, "POST", "/admin/v1/nodes/" + path_segment(node) + "/undrain");
+  if (s.json) {
+    print_raw(a.raw);
+  } else {
+    std::cout << "node " << node << ": " << text_of(a.v, "status") << "\n";
   }
   return exit_ok;
 }

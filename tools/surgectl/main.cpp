@@ -52,7 +52,9 @@ commands:
   drain NODE [--wait[=TIMEOUT]]
                          ask NODE to hand all its shards to the other members (it keeps running
                          and forwarding); --wait: poll until it owns none (progress on stderr),
-                         exit 1 if TIMEOUT (default 300s; e.g. 90, 90s, 5m) runs out first
+                         exit 1 if TIMEOUT (default 300s; e.g. 90, 90s, 5m) runs out first;
+                         refused (exit 1, conflict) when no other member would still serve
+  undrain NODE           a draining NODE serves again: the cluster gives it shards back
   stock get SKU          the SKU's stock: on_hand, held, sold, available, owner, epoch
   stock set SKU N        set on_hand to N (>= 0)
   stock add SKU N        add N (may be negative) to on_hand
@@ -293,8 +295,8 @@ int run(const std::vector<std::string>& args) {
     std::cout << usage_text;
     return exit_ok;
   }
-  static const std::set<std::string> commands = {"status", "nodes", "shards",
-                                                 "drain",  "stock", "orders"};
+  static const std::set<std::string> commands = {"status",  "nodes", "shards", "drain",
+                                                 "undrain", "stock", "orders"};
   if (commands.count(cmd) == 0) {
     throw usage("unknown command '" + cmd + "'");
   }
@@ -335,6 +337,11 @@ int run(const std::vector<std::string>& args) {
     if (inv.words[1].empty()) {
       throw usage("NODE must not be empty");
     }
+  } else if (cmd == "undrain") {
+    expect_words(inv, 2, "undrain NODE");
+    if (inv.words[1].empty()) {
+      throw usage("NODE must not be empty");
+    }
   }
   admin_session s;
   s.ep = parse_admin_url(inv.admin);
@@ -354,6 +361,9 @@ int run(const std::vector<std::string>& args) {
   }
   if (refund) {
     return cmd_refund(inv, s);
+  }
+  if (cmd == "undrain") {
+    return cmd_undrain(s, inv.words[1]);
   }
   return cmd_stock(inv, s);
 }

@@ -120,6 +120,9 @@ int cmd_shards(const admin_session& s, bool all);
 int cmd_drain(const admin_session& s, const std::string& node,
               std::optional<std::chrono::milliseconds> wait);
 
+/// `undrain NODE`: asks that a draining NODE serve again (the cluster gives it shards back).
+int cmd_undrain(const admin_session& s, const std::string& node);
+
 // ---------------------------------------------------------------------------- orders tail
 
 struct tail_options {

@@ -98,16 +98,40 @@ void get_shards(std::shared_ptr<bridge_env> env, http_request&&, path_params&&, 
   r(json_response(200, shards_json(shards)));
 }
 
-void post_drain(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p, responder r) {
-  if (!env->cluster.drain) {
+namespace {
+
+/// POST /admin/v1/nodes/{node_id}/drain and /undrain: `ask` (cluster_admin::drain or undrain)
+/// answers 202 with the node's new `status`, or the refusal.
+void change_member(const cluster_admin::change_fn& ask, std::string node, std::string_view status,
+                   responder r) {
+  if (!ask) {
     return r(error_response(503, "unavailable", "this node is not a cluster member"));
   }
-  env->cluster.drain(p[0], [r = std::move(r), node = p[0]](bool found) {
-    if (!found) {
+  ask(node, [r = std::move(r), node, status](cluster_admin::change c) {
+    switch (c) {
+    case cluster_admin::change::done:
+      return r(json_response(202, member_status_json(node, status)));
+    case cluster_admin::change::not_found:
       return r(error_response(404, "not_found", "no such node: " + node));
+    case cluster_admin::change::refused:
+      return r(error_response(409, "conflict",
+                              "no other member would still serve: every other member is down, "
+                              "left or draining"));
+    case cluster_admin::change::unavailable:
+      break;
     }
-    r(json_response(202, drain_json(node)));
+    r(error_response(503, "unavailable", "the membership store is out of reach; retry shortly"));
   });
+}
+
+} // namespace
+
+void post_drain(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p, responder r) {
+  change_member(env->cluster.drain, p[0], "draining", std::move(r));
+}
+
+void post_undrain(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p, responder r) {
+  change_member(env->cluster.undrain, p[0], "up", std::move(r));
 }
 
 void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, path_params&&, responder r) {

@@ -67,7 +67,8 @@ bool is_json_media_type(std::string_view content_type, bool ndjson) {
 
 } // namespace
 
-router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f, bool ndjson) {
+router::route_handler admin_only(std::shared_ptr<bridge_env> env, std::function<endpoint> f,
+                                 bool ndjson) {
   auto allowed =
       std::make_shared<const std::vector<std::string>>(parse_origins(env->admin_allowed_origins));
   return [env, f, allowed, ndjson](http_request&& req, path_params&& p, responder r) {

@@ -2,6 +2,7 @@
 
 // The admin API's request hygiene (private to the bridge).
 
+#include <functional>
 #include <memory>
 
 #include "handlers.hpp"
@@ -20,7 +21,7 @@ namespace surge::net::bridge {
 /// env->admin_allowed_origins is read once, here, when the route is made.
 /// `ndjson`: the route also accepts application/x-ndjson in 3 (POST /admin/v1/products:import
 /// only).
-router::route_handler admin_only(std::shared_ptr<bridge_env> env, handler_fn f,
+router::route_handler admin_only(std::shared_ptr<bridge_env> env, std::function<endpoint> f,
                                  bool ndjson = false);
 
 } // namespace surge::net::bridge

@@ -112,7 +112,11 @@ std::string cluster_json(const std::vector<cluster_admin::node_row>& nodes, uint
     w.member("http_address", n.http_address).member("admin_address", n.admin_address);
     w.member("status", n.status).member("shards", static_cast<int64_t>(n.shards));
     w.member("actors", static_cast<int64_t>(n.actors));
-    w.member("heartbeat_age_ms", n.heartbeat_age_ms).end_object();
+    w.member("heartbeat_age_ms", n.heartbeat_age_ms);
+    if (!n.version.empty()) {
+      w.member("version", n.version);
+    }
+    w.end_object();
   }
   w.end_array().member("shards", static_cast<int64_t>(shards)).member("this_node", this_node);
   return w.end_object().take();
@@ -128,9 +132,9 @@ std::string shards_json(const std::vector<cluster_admin::shard_row>& shards) {
   return w.end_array().end_object().take();
 }
 
-std::string drain_json(std::string_view node_id) {
+std::string member_status_json(std::string_view node_id, std::string_view status) {
   json::writer w{40 + node_id.size()};
-  w.begin_object().member("node_id", node_id).member("status", "draining");
+  w.begin_object().member("node_id", node_id).member("status", status);
   return w.end_object().take();
 }
 

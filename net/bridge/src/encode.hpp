@@ -38,15 +38,16 @@ void write_order_members(json::writer& w, const actors::order_view& o);
 /// API.md's stock object.
 std::string stock_json(const actors::stock_view& s);
 
-/// GET /admin/v1/cluster: {"nodes":[...],"shards":N,"this_node":...}.
+/// GET /admin/v1/cluster: {"nodes":[...],"shards":N,"this_node":...}; a node's "version" is left
+/// out when it is not recorded (empty).
 std::string cluster_json(const std::vector<cluster_admin::node_row>& nodes, uint32_t shards,
                          std::string_view this_node);
 
 /// GET /admin/v1/shards: {"shards":[{"shard","owner","epoch","target"}...]}.
 std::string shards_json(const std::vector<cluster_admin::shard_row>& shards);
 
-/// POST /admin/v1/nodes/{node_id}/drain: {"node_id":...,"status":"draining"}.
-std::string drain_json(std::string_view node_id);
+/// POST /admin/v1/nodes/{node_id}/drain and /undrain: {"node_id":...,"status":...}.
+std::string member_status_json(std::string_view node_id, std::string_view status);
 
 /// {"status":...}: /healthz, /readyz.
 std::string status_json(std::string_view status);

@@ -18,6 +18,9 @@ using endpoint = void(std::shared_ptr<bridge_env> env, http_request&& req, path_
                       responder r);
 using handler_fn = endpoint*;
 
+struct member_part;  // fanout.hpp
+struct member_error; // fanout.hpp
+
 // health.cpp — both ports.
 endpoint healthz, readyz;
 /// Ready: started, and (in a cluster) a member with a live lease and the shard map.
@@ -38,7 +41,15 @@ endpoint create_cart, get_cart, put_item, delete_item;
 endpoint checkout, get_order;
 
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
-endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, get_metrics;
+endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, post_undrain,
+    get_metrics;
+
+// hot_skus.cpp, payments.cpp — the cluster-wide GET /admin/v1/hot-skus and /admin/v1/payments
+// (fanout.hpp's local_handler and merge_handler).
+http_response local_hot_skus(bridge_env& env, const http_request& req);
+void merge_hot_skus(std::shared_ptr<bridge_env> env, const http_request& req,
+                    std::vector<member_part> parts, std::vector<member_error> errors, responder r);
+http_response local_payments(bridge_env& env, const http_request& req);
 
 // console.cpp — GET /console (the page) and GET /console/{file} (its assets), no token needed.
 endpoint get_console, get_console_file;

@@ -2,6 +2,7 @@
 
 #include "access_log.hpp"
 #include "admin_guard.hpp"
+#include "fanout.hpp"
 #include "handlers.hpp"
 #include "surge/net/bridge.hpp"
 
@@ -59,6 +60,9 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
 }
 
 router make_admin_router(std::shared_ptr<bridge_env> env) {
+  if (!env->peers) {
+    env->peers = std::make_shared<bridge::peer_client>();
+  }
   router rt;
   rt.add("GET", "/healthz", route_of(env, bridge::healthz));
   rt.add("GET", "/readyz", route_of(env, bridge::readyz));
@@ -68,6 +72,13 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/admin/v1/cluster", bridge::admin_only(env, bridge::get_cluster));
   rt.add("GET", "/admin/v1/shards", bridge::admin_only(env, bridge::get_shards));
   rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));
+  rt.add("POST", "/admin/v1/nodes/{node_id}/undrain",
+         bridge::admin_only(env, bridge::post_undrain));
+  rt.add("GET", "/admin/v1/hot-skus",
+         bridge::admin_only(env,
+                            bridge::cluster_wide(bridge::local_hot_skus, bridge::merge_hot_skus)));
+  rt.add("GET", "/admin/v1/payments",
+         bridge::admin_only(env, bridge::cluster_wide(bridge::local_payments)));
   rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
   rt.add("GET", "/console", route_of(env, bridge::get_console));
   rt.add("GET", "/console/{file}", route_of(env, bridge::get_console_file));
@@ -80,6 +91,12 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("POST", "/admin/v1/products:import",
          bridge::admin_only(env, bridge::import_products, true));
   return rt;
+}
+
+void stop_peers(bridge_env& env) {
+  if (env.peers) {
+    env.peers->stop();
+  }
 }
 
 handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r) {

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "surge/net/text.hpp"
+
 namespace surge::net::payments::detail {
 
 struct exchange_result {
@@ -53,7 +55,6 @@ class http_client {
   std::vector<std::unique_ptr<connection>> idle_; // guarded by mu_
 };
 
-/// Percent-encodes everything but unreserved characters (RFC 3986), for paths, queries and forms.
-std::string url_encode(std::string_view s);
+using text::url_encode;
 
 } // namespace surge::net::payments::detail

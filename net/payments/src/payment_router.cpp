@@ -4,11 +4,16 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
 #include <condition_variable>
+#include <iterator>
 #include <mutex>
 #include <random>
 
 #include "surge/config/log.hpp"
+#include "surge/config/names.hpp"
 
 namespace surge::net::payments {
 
@@ -49,6 +54,14 @@ class circuit_breaker {
     return false;
   }
 
+  /// closed, open or half_open.
+  const char* state_name() {
+    static constexpr const char* names[] = {"closed", "open", "half_open"};
+    static_assert(std::size(names) == config::count_of(state::closed, state::half_open));
+    std::lock_guard lock{mu_};
+    return config::name_of(state_, names, "closed");
+  }
+
   void report(bool ok) {
     std::lock_guard lock{mu_};
     if (ok) {
@@ -75,12 +88,98 @@ class circuit_breaker {
   steady::time_point open_until_;
 };
 
+/// Call latencies in buckets growing by 2^(1/4) (about 19 %) from 0.1 ms; the last bucket takes
+/// everything above about 100 s. Lock-free (relaxed atomics): a quantile read while calls are
+/// recorded is off by those calls at most.
+class latency_histogram {
+ public:
+  void record(steady::duration d) {
+    const double ms = std::chrono::duration<double, std::milli>(d).count();
+    std::size_t i = 0;
+    if (ms > first_ms) {
+      i = std::min(buckets_.size() - 1,
+                   static_cast<std::size_t>(std::ceil(std::log2(ms / first_ms) * per_octave)));
+    }
+    buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// The upper bound of the bucket holding quantile `q` (0..1); nullopt with no call recorded.
+  std::optional<double> quantile(double q) const {
+    std::array<uint64_t, bucket_count> n{};
+    uint64_t total = 0;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      n[i] = buckets_[i].load(std::memory_order_relaxed);
+      total += n[i];
+    }
+    if (total == 0) {
+      return std::nullopt;
+    }
+    const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * total)));
+    uint64_t seen = 0;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      seen += n[i];
+      if (seen >= rank) {
+        return first_ms * std::exp2(static_cast<double>(i) / per_octave);
+      }
+    }
+    return first_ms * std::exp2(static_cast<double>(n.size() - 1) / per_octave);
+  }
+
+ private:
+  static constexpr double first_ms = 0.1;
+  static constexpr double per_octave = 4;
+  static constexpr std::size_t bucket_count = 82; // 0.1 ms * 2^(81/4): about 125 s
+  std::array<std::atomic<uint64_t>, bucket_count> buckets_{};
+};
+
 struct gateway_slot {
   gateway_slot(std::unique_ptr<gateway> gw, const router_options& o)
       : g(std::move(gw))
       , breaker(o.breaker_threshold, o.breaker_cooldown) {}
   const std::unique_ptr<gateway> g;
   circuit_breaker breaker;
+
+  // What stats() reports (relaxed atomics: figures, not synchronisation).
+  latency_histogram latency;
+  std::atomic<uint64_t> approved{0};
+  std::atomic<uint64_t> declined{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> unknown{0};
+  std::atomic<uint64_t> refunds{0};
+  std::atomic<uint64_t> failovers{0};
+
+  /// Runs `call` (one call of the gateway) and records its latency.
+  template <class Call>
+  attempt timed(Call&& call) {
+    const auto start = steady::now();
+    attempt a = call();
+    latency.record(steady::now() - start);
+    return a;
+  }
+
+  /// Counts a charge call's answer.
+  void count_charge(const attempt& a) {
+    auto& n = a.kind == attempt_kind::approved   ? approved
+              : a.kind == attempt_kind::declined ? declined
+              : a.kind == attempt_kind::unknown  ? unknown
+                                                 : failed;
+    n.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  gateway_stats stats() {
+    gateway_stats s;
+    s.name = g->name();
+    s.breaker = breaker.state_name();
+    s.approved = approved.load(std::memory_order_relaxed);
+    s.declined = declined.load(std::memory_order_relaxed);
+    s.failed = failed.load(std::memory_order_relaxed);
+    s.unknown = unknown.load(std::memory_order_relaxed);
+    s.refunds = refunds.load(std::memory_order_relaxed);
+    s.failovers = failovers.load(std::memory_order_relaxed);
+    s.p50_ms = latency.quantile(0.5);
+    s.p99_ms = latency.quantile(0.99);
+    return s;
+  }
 };
 
 charge_result result(charge_status st, std::string gw, std::string id, std::string msg) {
@@ -135,7 +234,7 @@ struct payment_router::impl {
       if (stopped()) {
         return a;
       }
-      a = s.g->lookup(key, opts.timeout);
+      a = s.timed([&] { return s.g->lookup(key, opts.timeout); });
       if (a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
           a.kind == attempt_kind::not_found) {
         return a;
@@ -149,8 +248,13 @@ struct payment_router::impl {
 
   charge_result charge(const charge_request& req) {
     std::string last_error = "no gateway configured";
+    gateway_slot* previous = nullptr; // the gateway this charge moved on from
     for (auto& sp : slots) {
       gateway_slot& s = *sp;
+      if (previous != nullptr) {
+        previous->failovers.fetch_add(1, std::memory_order_relaxed);
+      }
+      previous = &s;
       const std::string& name = s.g->name();
       bool maybe_charged = false; // a request reached this gateway with no definitive answer
       const int tries = std::max(1, opts.max_tries);
@@ -168,7 +272,8 @@ struct payment_router::impl {
           last_error = name + ": circuit open";
           break;
         }
-        attempt a = s.g->charge(req, opts.timeout);
+        attempt a = s.timed([&] { return s.g->charge(req, opts.timeout); });
+        s.count_charge(a);
         switch (a.kind) {
         case attempt_kind::approved:
           s.breaker.report(true);
@@ -289,10 +394,11 @@ struct payment_router::impl {
         ended = name + ": circuit open";
         break;
       }
-      attempt a = s.g->refund(req, std::min(opts.timeout, left));
+      attempt a = s.timed([&] { return s.g->refund(req, std::min(opts.timeout, left)); });
       switch (a.kind) {
       case attempt_kind::approved:
         s.breaker.report(true);
+        s.refunds.fetch_add(1, std::memory_order_relaxed);
         return {refund_status::refunded, std::move(a.refund_id),
                 t == 0 ? std::string{"refunded"} : "refunded on try " + std::to_string(t + 1)};
       case attempt_kind::rejected:
@@ -371,6 +477,15 @@ void deliver(const Callback& done, Result r) {
 }
 
 } // namespace
+
+std::vector<gateway_stats> payment_router::stats() const {
+  std::vector<gateway_stats> out;
+  out.reserve(impl_->slots.size());
+  for (const auto& s : impl_->slots) {
+    out.push_back(s->stats());
+  }
+  return out;
+}
 
 // Each call runs on the pool inside the request id of its caller (the order actor's checkout).
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "surge/actors/deadline.hpp" // system_now_ms
+#include "surge/actors/hot_skus.hpp"
 #include "surge/actors/payments.hpp"
 #include "surge/actors/placement.hpp"
 #include "surge/persistence/commit_queue.hpp"
@@ -62,6 +63,8 @@ struct entity_env {
   placement* cluster = nullptr;
   /// Wall clock in Unix milliseconds (tests may substitute their own).
   std::function<int64_t()> now_ms;
+  /// Counts the holds SKU actors place (GET /admin/v1/hot-skus); nullptr: not counted.
+  hot_sku_tracker* hot_skus = nullptr;
 };
 
 /// The env of entities on `storage` (every pool, the cart writer and the commit queue),

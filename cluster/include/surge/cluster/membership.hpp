@@ -59,6 +59,12 @@ class membership {
 
   /// Asks that `node` be drained; `done(found)` runs on the membership thread.
   void request_drain(const std::string& node, std::function<void(bool found)> done);
+  /// As request_drain(), with the store's whole answer (refused when no other member would
+  /// still serve: membership_store::set_draining).
+  void ask_drain(const std::string& node, drain_done done);
+  /// Asks that a draining `node` be up again (it then gets shards back); `done(found)` runs on
+  /// the membership thread.
+  void ask_undrain(const std::string& node, undrain_done done);
 
   /// Wakes the loop for a round now (rate-limited to one per 20 ms).
   void poke();

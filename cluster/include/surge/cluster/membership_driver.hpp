@@ -36,6 +36,11 @@ struct membership_hooks {
 using membership_store_factory =
     std::function<caf::expected<std::unique_ptr<persistence::membership_store>>()>;
 
+/// The answer to a drain request (membership_store::set_draining), or the store's error.
+using drain_done = std::function<void(caf::expected<persistence::drain_outcome>)>;
+/// The answer to an undrain request: found (membership_store::clear_draining), or the error.
+using undrain_done = std::function<void(caf::expected<bool>)>;
+
 /// The time membership runs on: std::chrono::steady_clock::now in a node.
 using membership_clock = std::function<std::chrono::steady_clock::time_point()>;
 
@@ -71,14 +76,20 @@ class membership_driver {
   /// reach: the deadline passes by itself.
   bool beat(uint64_t actors);
 
-  /// One map round: drop everything once fenced out; run the drain requests; run the allocator
-  /// if the lease is live and this member wins the round's lock; read the map and apply it;
-  /// revive a lapsed lease; finish handovers whose entities are gone (or overdue); wake the
+  /// One map round: drop everything once fenced out; run the drain and undrain requests; run the
+  /// allocator if the lease is live and this member wins the round's lock; read the map and apply
+  /// it; revive a lapsed lease; finish handovers whose entities are gone (or overdue); wake the
   /// SKUs with holds in shards taken.
   void round();
 
-  /// Asks that `node` be drained in the next round; `done(found)` runs on the map thread.
+  /// Asks that `node` be drained in the next round; `done` runs on the map thread with the
+  /// store's answer (refused when no other member would still serve).
+  void ask_drain(const std::string& node, drain_done done);
+  /// As ask_drain(); `done(found)` is true when the node is draining now.
   void request_drain(const std::string& node, std::function<void(bool found)> done);
+  /// Asks that a draining `node` be up again in the next round (the allocator then gives it
+  /// shards back); `done` runs on the map thread.
+  void ask_undrain(const std::string& node, undrain_done done);
 
   /// Marks the member left (unless fenced out or never connected) and ends the lease here.
   void stop();
@@ -118,7 +129,13 @@ class membership_driver {
 
   mutable std::mutex mtx_; ///< guards model_ and drains_
   membership_model model_;
-  std::vector<std::pair<std::string, std::function<void(bool)>>> drains_;
+  /// A drain (`drained` set) or undrain (`undrained` set) waiting for the next round.
+  struct status_request {
+    std::string node;
+    drain_done drained;
+    undrain_done undrained;
+  };
+  std::vector<status_request> drains_;
 };
 
 } // namespace surge::cluster

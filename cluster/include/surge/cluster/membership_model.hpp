@@ -31,6 +31,7 @@ struct membership_options {
   std::chrono::milliseconds min_age{};
   /// A planned handover not done by then is taken back (config::derived_options).
   std::chrono::milliseconds handoff_timeout{};
+  std::string version = {}; ///< this node's build version (PROJECT_VERSION), stored with the member
 };
 
 /// One thing the model asks of the node, executed in the order given.

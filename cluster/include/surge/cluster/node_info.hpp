@@ -18,6 +18,7 @@ struct node_info {
   uint32_t shards = 0;
   uint64_t actors = 0;
   int64_t heartbeat_age_ms = 0;
+  std::string version = {}; ///< its build version; empty: not recorded
 };
 
 /// One row of GET /admin/v1/shards.

@@ -1,7 +1,8 @@
 #pragma once
 
 // Character and text helpers of the HTTP edge: digit values (JSON and percent escapes, JWT
-// base64url), ASCII lower case (header names, origins, currencies) and trimming of list entries.
+// base64url), ASCII lower case (header names, origins, currencies), trimming of list entries and
+// percent-encoding.
 // Standard library only.
 
 #include <algorithm>
@@ -61,6 +62,26 @@ constexpr std::string_view trim_space(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
+}
+
+/// `s` with everything but RFC 3986's unreserved characters percent-encoded: for paths, queries
+/// and forms.
+inline std::string url_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
 }
 
 } // namespace surge::net::text

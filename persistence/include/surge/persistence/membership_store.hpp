@@ -27,6 +27,7 @@ struct member_record {
   uint64_t actors = 0;          ///< live entity actors, as its last heartbeat said
   int64_t age_ms = 0;           ///< since this incarnation registered
   int64_t heartbeat_age_ms = 0; ///< since its last heartbeat
+  std::string version = {};     ///< its build version (PROJECT_VERSION); empty: not recorded
 };
 
 /// The lease of one shard. The epoch grows with every change of owner.
@@ -54,6 +55,14 @@ struct member_registration {
   int64_t incarnation = 0; ///< larger for every start of the node id
   uint32_t shards = 0;     ///< cluster.shards: fixed for the life of a database
   std::chrono::milliseconds lease{0};
+  std::string version = {}; ///< the node's build version, shown with the member
+};
+
+/// How a request to drain a member ended (membership_store::set_draining).
+enum class drain_outcome : uint8_t {
+  draining,     ///< the member is draining now (or was already)
+  not_found,    ///< no such member, or it left
+  last_serving, ///< refused: no other member would still serve (all down, left or draining)
 };
 
 /// One change an allocator round plans, guarded by the lease it was planned against: applied
@@ -97,11 +106,11 @@ struct allocation_result {
 class membership_store : public connection_port {
  public:
   /// In one transaction: creates the lease rows 0 .. r.shards-1 that are missing (unassigned,
-  /// epoch 0); registers the member (insert, or replace the node id's row: new incarnation and
-  /// addresses, status up, started and renewed now, lease until now + r.lease); and gives every
-  /// shard the node id still owns a new epoch (target dropped, history reason "restart"), which
-  /// fences any older incarnation still running. Returns the number of shards the database then
-  /// has; when it is not r.shards, nothing was written.
+  /// epoch 0); registers the member (insert, or replace the node id's row: new incarnation,
+  /// addresses and version, status up, started and renewed now, lease until now + r.lease); and
+  /// gives every shard the node id still owns a new epoch (target dropped, history reason
+  /// "restart"), which fences any older incarnation still running. Returns the number of shards the
+  /// database then has; when it is not r.shards, nothing was written.
   virtual caf::expected<uint32_t> register_member(const member_registration& r) = 0;
 
   /// Renews the lease of (`node_id`, `incarnation`) until now + `lease` and records `actors`.
@@ -109,8 +118,14 @@ class membership_store : public connection_port {
   virtual caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
                                         std::chrono::milliseconds lease, uint64_t actors) = 0;
 
-  /// Marks `node_id` draining unless it left. False when there is no such member (or it left).
-  virtual caf::expected<bool> set_draining(const std::string& node_id) = 0;
+  /// Marks `node_id` draining unless it left, and unless no other member would still serve:
+  /// some other member must be up (status up and its lease live), checked and changed
+  /// atomically (concurrent drains of the last two serving members cannot both pass).
+  virtual caf::expected<drain_outcome> set_draining(const std::string& node_id) = 0;
+
+  /// Marks a draining `node_id` up again (the allocator then gives it shards); a member that is
+  /// up stays up. False when there is no such member (or it left).
+  virtual caf::expected<bool> clear_draining(const std::string& node_id) = 0;
 
   /// Marks (`node_id`, `incarnation`) left with its lease expired now, so that its shards are
   /// reassigned at once. False when the row belongs to another incarnation.
@@ -150,7 +165,7 @@ class membership_store : public connection_port {
   virtual caf::expected<std::vector<shard_history_record>> history(uint32_t shard) = 0;
 };
 
-/// A PostgreSQL membership store on `url` (libpq URI) over the schema of migration 3, on its
+/// A PostgreSQL membership store on `url` (libpq URI) over the schema of migrations 3 and 6, on its
 /// own connection. Its writes are not synchronous commits (a heartbeat lost in a crash of
 /// PostgreSQL only shortens a lease; whoever acts on a lease change commits its journal
 /// synchronously later, which flushes the change first); lock waits end after 1 s, statements

@@ -53,6 +53,8 @@ class entity_layer {
   std::unique_ptr<persistence::entity_storage> storage;
   std::unique_ptr<net::payments::payment_router> payments;
   std::shared_ptr<const actors::id_keys> ids; ///< shared by every node of the database
+  /// Holds placed per SKU on this node (env->hot_skus; GET /admin/v1/hot-skus).
+  std::unique_ptr<actors::hot_sku_tracker> hot_skus = std::make_unique<actors::hot_sku_tracker>();
   std::shared_ptr<actors::entity_env> env;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;

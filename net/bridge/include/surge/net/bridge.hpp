@@ -12,12 +12,14 @@
 #include <caf/actor_system.hpp>
 
 #include "surge/actors/cart.hpp"
+#include "surge/actors/hot_skus.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/node_info.hpp"
 #include "surge/net/customer_auth.hpp"
 #include "surge/net/page_cache.hpp"
+#include "surge/net/payments/payment_router.hpp"
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
 #include "surge/persistence/catalog.hpp"
@@ -28,6 +30,10 @@ class logger;
 }
 
 namespace surge::net {
+
+namespace bridge {
+class peer_client; // fanout.hpp
+} // namespace bridge
 
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
 struct http_metrics {
@@ -48,8 +54,19 @@ struct cluster_admin {
   std::function<bool()> serving;
   std::function<std::vector<node_row>()> nodes;
   std::function<std::vector<shard_row>()> shards;
-  /// Asks that `node` hand every shard over; `done(found)` may run on any thread.
-  std::function<void(const std::string& node, std::function<void(bool found)> done)> drain;
+  /// How a drain or an undrain request ended.
+  enum class change : uint8_t {
+    done,        ///< draining now (drain), or up (undrain)
+    not_found,   ///< no such member, or it left
+    refused,     ///< drain: no other member would still serve
+    unavailable, ///< the membership store could not be asked
+  };
+  using change_done = std::function<void(change)>;
+  using change_fn = std::function<void(const std::string& node, change_done done)>;
+  /// Asks that `node` hand every shard over; `done` may run on any thread.
+  change_fn drain;
+  /// Asks that a draining `node` be up again (it gets shards back); `done` may run on any thread.
+  change_fn undrain;
 };
 
 /// What the HTTP handlers use of the node. Owned by the runtime; outlives both servers.
@@ -95,6 +112,13 @@ struct bridge_env {
   /// requests it gets (log.access_sample, 0..1); null: none. Set before the servers start.
   std::shared_ptr<spdlog::logger> access_log;
   double access_sample = 1.0;
+  /// Holds placed per SKU on this node (GET /admin/v1/hot-skus); nullptr: none counted.
+  actors::hot_sku_tracker* hot_skus = nullptr;
+  /// Each payment gateway's figures (GET /admin/v1/payments); empty: no gateways.
+  std::function<std::vector<payments::gateway_stats>()> payment_stats;
+  /// Asks other members for their parts of cluster-wide routes: made by make_admin_router,
+  /// ended by stop_peers().
+  std::shared_ptr<bridge::peer_client> peers;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -106,6 +130,10 @@ router make_storefront_router(std::shared_ptr<bridge_env> env);
 
 /// The admin API of API.md on `admin.port` (bearer token when one is set), and /metrics.
 router make_admin_router(std::shared_ptr<bridge_env> env);
+
+/// Ends the cluster-wide requests to other members (those in flight within their 2 s timeout)
+/// and joins their thread. Call once the admin server stopped. Idempotent.
+void stop_peers(bridge_env& env);
 
 /// Wraps a router into a server handler that counts statuses and writes the access log (and
 /// gives each request its id when the server has not).

@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "surge/actors/payments.hpp"
@@ -23,6 +26,25 @@ struct router_options {
   std::size_t threads = 0;                      ///< the pool that makes the blocking calls
   int refund_tries = 0;                         ///< refund calls at most (same key each time)
   std::chrono::milliseconds refund_deadline{};  ///< a refund's calls and waits, all together
+};
+
+/// One gateway's figures since its router started (payment_router::stats(); the admin API's
+/// GET /admin/v1/payments).
+struct gateway_stats {
+  std::string name;
+  std::string breaker; ///< closed, open or half_open
+  // Charge calls by what the gateway answered: approved, declined, failed (an error or a
+  // refusal: retryable or rejected) and unknown (no answer: timeout after sending).
+  uint64_t approved = 0;
+  uint64_t declined = 0;
+  uint64_t failed = 0;
+  uint64_t unknown = 0;
+  uint64_t refunds = 0;   ///< refund calls the gateway confirmed
+  uint64_t failovers = 0; ///< charges that moved on from this gateway to the next one
+  /// Latency of its calls (charge, lookup, refund), from a log-bucketed histogram (within
+  /// about 10 %); nullopt before the first call.
+  std::optional<double> p50_ms;
+  std::optional<double> p99_ms;
 };
 
 /// actors::payment_service over an ordered list of gateways (failover in that order).
@@ -61,6 +83,9 @@ class payment_router final : public actors::payment_service {
   void charge(actors::charge_request req, callback done) override;
   void lookup(std::string idempotency_key, callback done) override;
   void refund(actors::refund_request req, refund_callback done) override;
+
+  /// Each gateway's figures, in failover order. Thread-safe; never waits on a call.
+  std::vector<gateway_stats> stats() const;
 
  private:
   struct impl;

@@ -34,22 +34,17 @@ std::vector<std::string> split_pattern(std::string_view pattern) {
 } // namespace
 
 void router::add(std::string method, std::string pattern, route_handler h) {
-  routes_.push_back(route{std::move(method), split_pattern(pattern), std::move(h)});
+  auto parts = split_pattern(pattern);
+  routes_.push_back(route{std::move(method), std::move(pattern), std::move(parts), std::move(h)});
 }
 
 void router::set_guard(guard g) {
   guard_ = std::move(g);
 }
 
-void router::dispatch(http_request&& req, responder r) const {
-  if (guard_) {
-    if (auto refused = guard_(req)) {
-      r(std::move(*refused));
-      return;
-    }
-  }
-  std::vector<std::string> allowed;
-  for (const auto& rt : routes_) {
+std::size_t router::match(const http_request& req, std::vector<std::string>& allowed) const {
+  for (std::size_t k = 0; k < routes_.size(); ++k) {
+    const auto& rt = routes_[k];
     if (rt.parts.size() != req.segments.size()) {
       continue;
     }
@@ -67,14 +62,7 @@ void router::dispatch(http_request&& req, responder r) const {
     }
     // HEAD is served by the GET route; the server sends the headers only.
     if (rt.method == req.method || (req.method == "HEAD" && rt.method == "GET")) {
-      path_params params;
-      for (std::size_t i = 0; i < rt.parts.size(); ++i) {
-        if (rt.parts[i] == "{}") {
-          params.push_back(req.segments[i]);
-        }
-      }
-      rt.h(std::move(req), std::move(params), std::move(r));
-      return;
+      return k;
     }
     if (std::find(allowed.begin(), allowed.end(), rt.method) == allowed.end()) {
       allowed.push_back(rt.method);
@@ -83,9 +71,12 @@ void router::dispatch(http_request&& req, responder r) const {
       }
     }
   }
+  return routes_.size();
+}
+
+http_response router::unrouted(const http_request& req, const std::vector<std::string>& allowed) {
   if (allowed.empty()) {
-    r(error_response(404, "not_found", "no resource at " + req.path));
-    return;
+    return error_response(404, "not_found", "no resource at " + req.path);
   }
   std::string allow;
   for (const auto& m : allowed) {
@@ -96,7 +87,50 @@ void router::dispatch(http_request&& req, responder r) const {
   }
   auto resp = error_response(405, "method_not_allowed", req.method + " not allowed; use " + allow);
   resp.headers.emplace_back("Allow", std::move(allow));
-  r(std::move(resp));
+  return resp;
+}
+
+void router::run(std::size_t k, http_request&& req, responder r) const {
+  const auto& rt = routes_[k];
+  path_params params;
+  for (std::size_t i = 0; i < rt.parts.size(); ++i) {
+    if (rt.parts[i] == "{}") {
+      params.push_back(req.segments[i]);
+    }
+  }
+  rt.h(std::move(req), std::move(params), std::move(r));
+}
+
+void router::dispatch(http_request&& req, responder r) const {
+  if (guard_) {
+    if (auto refused = guard_(req)) {
+      r(std::move(*refused));
+      return;
+    }
+  }
+  std::vector<std::string> allowed;
+  const std::size_t k = match(req, allowed);
+  if (k == routes_.size()) {
+    r(unrouted(req, allowed));
+    return;
+  }
+  run(k, std::move(req), std::move(r));
+}
+
+void router::dispatch_routed(http_request&& req, routed_responder r) const {
+  std::vector<std::string> allowed;
+  const std::size_t k = match(req, allowed); // before the guard: its answer is the route's too
+  if (guard_) {
+    if (auto refused = guard_(req)) {
+      r(std::move(*refused), k);
+      return;
+    }
+  }
+  if (k == routes_.size()) {
+    r(unrouted(req, allowed), k);
+    return;
+  }
+  run(k, std::move(req), [r = std::move(r), k](http_response out) { r(std::move(out), k); });
 }
 
 } // namespace surge::net

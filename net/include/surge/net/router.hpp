@@ -33,12 +33,30 @@ class router {
   /// Dispatches `req`; answers 404/405 itself.
   void dispatch(http_request&& req, responder r) const;
 
+  /// Gets the answer and the index of the route that matched `req` (as added, 0-based), or
+  /// size() when none did (404, 405). The guard's answer carries the route too.
+  using routed_responder = std::function<void(http_response, std::size_t route)>;
+  /// dispatch() that also tells which route answered (the metrics' route label).
+  void dispatch_routed(http_request&& req, routed_responder r) const;
+
+  /// The routes in the order added: their method and template ("/api/v1/carts/{cart_id}").
+  std::size_t size() const { return routes_.size(); }
+  const std::string& method_of(std::size_t i) const { return routes_[i].method; }
+  const std::string& pattern_of(std::size_t i) const { return routes_[i].pattern; }
+
  private:
   struct route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> parts; ///< "{}" for a capture
     route_handler h;
   };
+  /// The index of the route for `req` (size() when none), and the methods the path allows.
+  std::size_t match(const http_request& req, std::vector<std::string>& allowed) const;
+  /// 404 or 405 (with Allow) for a request no route took.
+  static http_response unrouted(const http_request& req, const std::vector<std::string>& allowed);
+  /// Calls route `i`'s handler with `req`'s captures.
+  void run(std::size_t i, http_request&& req, responder r) const;
   std::vector<route> routes_;
   guard guard_;
 };

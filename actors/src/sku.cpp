@@ -144,8 +144,25 @@ void flush(self_ptr self) {
 }
 
 /// Appends an applied event to the pending batch; `done` runs when that batch's fate is known.
+/// Counts a decided hold event in the env's hold_counters (for the node's metrics).
+void count_hold_event(const entity_env& env, const proto::SkuEvent& ev) {
+  if (env.holds == nullptr) {
+    return;
+  }
+  auto& h = *env.holds;
+  if (ev.has_hold_set()) {
+    h.placed.fetch_add(1, std::memory_order_relaxed);
+  } else if (ev.has_hold_confirmed()) {
+    h.confirmed.fetch_add(1, std::memory_order_relaxed);
+  } else if (ev.has_hold_released()) {
+    (ev.hold_released().reason() == proto::HoldEnded::EXPIRED ? h.expired : h.released)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void append(self_ptr self, proto::SkuEvent ev, completion done) {
   auto& st = self->state;
+  count_hold_event(*st.env, ev);
   st.pending.has_product |= ev.has_product_set();
   *st.pending.events.add_events() = std::move(ev);
   if (done) {

@@ -47,6 +47,13 @@ class circuit_breaker {
     return false;
   }
 
+  /// 0 closed, 1 half-open, 2 open (an open one past its cooldown counts as open until a call
+  /// asks).
+  int state_number() const {
+    std::lock_guard lock{mu_};
+    return state_ == state::closed ? 0 : state_ == state::half_open ? 1 : 2;
+  }
+
   void report(bool ok) {
     std::lock_guard lock{mu_};
     if (ok) {
@@ -67,7 +74,7 @@ class circuit_breaker {
   enum class state { closed, open, half_open };
   const int threshold_;
   const milliseconds cooldown_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   state state_ = state::closed; // guarded by mu_
   int failures_ = 0;            // guarded by mu_
   steady::time_point open_until_;
@@ -87,9 +94,29 @@ charge_result result(charge_status st, std::string gw, std::string id, std::stri
 
 } // namespace
 
+/// The outcome label of an attempt of `op` (metrics).
+std::string_view outcome_of(attempt_kind k, std::string_view op) {
+  switch (k) {
+  case attempt_kind::approved:
+    return op == "refund" ? "refunded" : "approved";
+  case attempt_kind::declined:
+    return "declined";
+  case attempt_kind::retryable:
+    return "failed";
+  case attempt_kind::unknown:
+    return "unknown";
+  case attempt_kind::not_found:
+    return "not_found";
+  case attempt_kind::rejected:
+    return "rejected";
+  }
+  return "unknown";
+}
+
 struct payment_router::impl {
-  impl(std::vector<std::unique_ptr<gateway>> gateways, router_options o)
+  impl(std::vector<std::unique_ptr<gateway>> gateways, router_options o, payment_observer obs)
       : opts(o)
+      , observe(std::move(obs))
       , pool(std::max<std::size_t>(1, o.threads)) {
     for (auto& g : gateways) {
       slots.push_back(std::make_unique<gateway_slot>(std::move(g), opts));
@@ -97,7 +124,28 @@ struct payment_router::impl {
   }
 
   const router_options opts;
+  const payment_observer observe;
   std::vector<std::unique_ptr<gateway_slot>> slots; // fixed after construction
+
+  /// `call()` (one call of `op` to `s`), timed for the observer.
+  template <class Call>
+  attempt timed(gateway_slot& s, std::string_view op, Call call) {
+    if (!observe.call) {
+      return call();
+    }
+    const auto start = steady::now();
+    attempt a = call();
+    observe.call(s.g->name(), op, outcome_of(a.kind, op),
+                 std::chrono::duration<double>(steady::now() - start).count());
+    return a;
+  }
+
+  /// A charge leaves `s` for the next gateway.
+  void failed_over(const gateway_slot& s) {
+    if (observe.failover && &s != slots.back().get()) {
+      observe.failover(s.g->name());
+    }
+  }
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;         // guarded by mu
@@ -133,7 +181,7 @@ struct payment_router::impl {
       if (stopped()) {
         return a;
       }
-      a = s.g->lookup(key, opts.timeout);
+      a = timed(s, "lookup", [&] { return s.g->lookup(key, opts.timeout); });
       if (a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
           a.kind == attempt_kind::not_found) {
         return a;
@@ -166,7 +214,7 @@ struct payment_router::impl {
           last_error = name + ": circuit open";
           break;
         }
-        attempt a = s.g->charge(req, opts.timeout);
+        attempt a = timed(s, "charge", [&] { return s.g->charge(req, opts.timeout); });
         switch (a.kind) {
         case attempt_kind::approved:
           s.breaker.report(true);
@@ -199,6 +247,7 @@ struct payment_router::impl {
         if (stopped()) {
           break;
         }
+        failed_over(s);
         continue;
       }
       attempt found = resolve(s, req.idempotency_key);
@@ -210,6 +259,7 @@ struct payment_router::impl {
         return result(charge_status::declined, name, std::move(found.charge_id),
                       found.message.empty() ? "declined" : found.message);
       case attempt_kind::not_found:
+        failed_over(s);
         continue; // definitively not charged here: the next gateway may charge it
       default:
         return result(charge_status::unknown, name, {},
@@ -287,7 +337,8 @@ struct payment_router::impl {
         ended = name + ": circuit open";
         break;
       }
-      attempt a = s.g->refund(req, std::min(opts.timeout, left));
+      attempt a =
+          timed(s, "refund", [&] { return s.g->refund(req, std::min(opts.timeout, left)); });
       switch (a.kind) {
       case attempt_kind::approved:
         s.breaker.report(true);
@@ -331,8 +382,17 @@ struct payment_router::impl {
   }
 };
 
-payment_router::payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts)
-    : impl_(std::make_unique<impl>(std::move(gateways), opts)) {}
+payment_router::payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts,
+                               payment_observer observe)
+    : impl_(std::make_unique<impl>(std::move(gateways), opts, std::move(observe))) {}
+
+std::vector<breaker_status> payment_router::breakers() const {
+  std::vector<breaker_status> out;
+  for (const auto& s : impl_->slots) {
+    out.push_back({s->g->name(), s->breaker.state_number()});
+  }
+  return out;
+}
 
 payment_router::~payment_router() {
   {

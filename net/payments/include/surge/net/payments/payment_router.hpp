@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "surge/actors/payments.hpp"
@@ -23,6 +26,24 @@ struct router_options {
   std::size_t threads = 0;                      ///< the pool that makes the blocking calls
   int refund_tries = 0;                         ///< refund calls at most (same key each time)
   std::chrono::milliseconds refund_deadline{};  ///< a refund's calls and waits, all together
+};
+
+/// Optional hooks for the node's metrics (the runtime connects them to net's registry). Called
+/// on the router's pool threads; each must be cheap and must not block.
+struct payment_observer {
+  /// One call to a gateway: `op` charge|lookup|refund, `outcome` approved|declined|failed
+  /// (retryable)|unknown|not_found|rejected, and refunded for an approved refund.
+  std::function<void(const std::string& gateway, std::string_view op, std::string_view outcome,
+                     double seconds)>
+      call;
+  /// A charge moved on from `gateway` to the next one.
+  std::function<void(const std::string& gateway)> failover;
+};
+
+/// A gateway's circuit breaker as metrics show it.
+struct breaker_status {
+  std::string gateway;
+  int state = 0; ///< 0 closed, 1 half-open, 2 open
 };
 
 /// actors::payment_service over an ordered list of gateways (failover in that order).
@@ -53,7 +74,8 @@ struct router_options {
 /// when nothing was sent, else unknown; refunds unknown), then the pool is joined. Not copyable.
 class payment_router final : public actors::payment_service {
  public:
-  payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts);
+  payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts,
+                 payment_observer observe = {});
   ~payment_router() override;
   payment_router(const payment_router&) = delete;
   payment_router& operator=(const payment_router&) = delete;
@@ -61,6 +83,9 @@ class payment_router final : public actors::payment_service {
   void charge(actors::charge_request req, callback done) override;
   void lookup(std::string idempotency_key, callback done) override;
   void refund(actors::refund_request req, refund_callback done) override;
+
+  /// Every gateway's breaker, in failover order. Thread-safe.
+  std::vector<breaker_status> breakers() const;
 
  private:
   struct impl;

@@ -804,6 +804,55 @@ surge_extra 1
   CHECK(m.content_type == "text/plain; version=0.0.4");
 }
 
+TEST_CASE("bridge: make_handler records durations by kind, route template, method and code") {
+  bridge_fixture f;
+  f.env->registry = std::make_shared<net::node_metrics>("node-1", "0.1.0");
+  auto handler_of = [&](net::router rt, net::http_kind kind) {
+    return net::make_handler(f.env, std::make_shared<const net::router>(std::move(rt)), kind);
+  };
+  auto store = handler_of(net::make_storefront_router(f.env), net::http_kind::shopper);
+  auto admin = handler_of(net::make_admin_router(f.env), net::http_kind::admin);
+  auto call = [](net::handler& h, std::string raw) {
+    auto parsed = net::parse_request(raw, surge::test::listener());
+    std::promise<net::http_response> answer;
+    auto done = answer.get_future();
+    h(std::move(std::get<net::http_request>(parsed)),
+      [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
+    return done.get();
+  };
+  constexpr int n = 4;
+  for (int i = 0; i < n; ++i) {
+    CHECK(call(store, get("/api/v1/products/A1")).status == 200);
+    CHECK(call(store, get("/healthz")).status == 200);
+    CHECK(call(admin, get("/readyz")).status == 200);
+  }
+  CHECK(call(store, get("/nowhere")).status == 404);
+  CHECK(call(store, with_body("BREW", "/api/v1/products/A1", "")).status == 405);
+  auto m = call(admin, get("/metrics"));
+  REQUIRE(m.status == 200);
+  for (
+      const auto* line : {
+          R"(surge_http_request_duration_seconds_count{code="200",kind="shopper",method="GET",route="/api/v1/products/{sku}"} 4)",
+          R"(surge_http_request_duration_seconds_count{code="200",kind="probe",method="GET",route="/healthz"} 4)",
+          R"(surge_http_request_duration_seconds_count{code="200",kind="probe",method="GET",route="/readyz"} 4)",
+          R"(surge_http_request_duration_seconds_count{code="404",kind="shopper",method="GET",route="unmatched"} 1)",
+          R"(surge_http_request_duration_seconds_count{code="405",kind="shopper",method="other",route="unmatched"} 1)",
+          R"(surge_http_responses_total{code="200"} 12)",
+          R"(surge_build_info{node="node-1",version="0.1.0"} 1)",
+      }) {
+    CHECK_MESSAGE(m.body.find(std::string{line} + "\n") != std::string::npos, line);
+  }
+  // The history: 503 until the node keeps one, then its body.
+  expect(call(admin, get("/admin/v1/metrics/history")), 503,
+         error_body("unavailable", "this node keeps no metrics history"));
+  auto history = std::make_shared<net::metrics_history>(180, 5);
+  history->add(f.env->registry->sample(1000));
+  f.env->history = history;
+  auto h = call(admin, get("/admin/v1/metrics/history"));
+  CHECK(h.status == 200);
+  CHECK(h.body.rfind(R"({"node_id":"node-1","step_s":5,"t":[],)", 0) == 0);
+}
+
 TEST_CASE("bridge: to_http_error maps every entity error to API.md's status and code") {
   using actors::errc;
   const struct {

@@ -39,5 +39,7 @@ endpoint checkout, get_order;
 
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
 endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, get_metrics;
+/// GET /admin/v1/metrics/history: this node's own history (503 when it keeps none).
+endpoint get_metrics_history;
 
 } // namespace surge::net::bridge

@@ -17,6 +17,8 @@
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/node_info.hpp"
 #include "surge/net/customer_auth.hpp"
+#include "surge/net/metrics.hpp"
+#include "surge/net/metrics_history.hpp"
 #include "surge/net/page_cache.hpp"
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
@@ -83,6 +85,12 @@ struct bridge_env {
   http_metrics metrics;
   /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
   std::function<std::string()> extra_metrics;
+  /// The node's registry (net/metrics.hpp): /metrics renders it, make_handler records every
+  /// request in it. nullptr: /metrics shows the legacy families only and nothing is recorded.
+  /// Set before the servers start.
+  std::shared_ptr<node_metrics> registry;
+  /// This node's metrics history (GET /admin/v1/metrics/history); nullptr: 503 there.
+  std::shared_ptr<const metrics_history> history;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -95,8 +103,11 @@ router make_storefront_router(std::shared_ptr<bridge_env> env);
 /// The admin API of API.md on `admin.port` (bearer token when one is set), and /metrics.
 router make_admin_router(std::shared_ptr<bridge_env> env);
 
-/// Wraps a router into a server handler that counts statuses.
-handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r);
+/// Wraps a router into a server handler that counts statuses and, when the env has a registry,
+/// records each request's duration under `kind` (routes /healthz and /readyz as probe), the
+/// route's template ("unmatched" when none), its method and the status.
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r,
+                     http_kind kind = http_kind::shopper);
 
 /// Maps an error from an entity or storage to API.md's status and code.
 http_response to_http_error(const caf::error& err);

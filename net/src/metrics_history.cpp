@@ -1,7 +1,7 @@
 #include "surge/net/metrics_history.hpp"
 
 #include <cmath>
-#include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -45,6 +45,18 @@ void series(json::writer& w, std::string_view key, const std::deque<metrics_samp
     point(s[i - 1], s[i], static_cast<double>(s[i].t_ms - s[i - 1].t_ms) / 1000.0);
   }
   w.end_array();
+}
+
+/// Two arrays, `p50` and `p99`, of the quantiles in ms of the histogram `of(sample)` picks.
+template <class Of>
+void quantile_series(json::writer& w, std::string_view p50, std::string_view p99,
+                     const std::deque<metrics_sample>& s, Of of) {
+  for (auto [key, q] : {std::pair{p50, 0.5}, std::pair{p99, 0.99}}) {
+    series(w, key, s, [&, q = q](const metrics_sample& a, const metrics_sample& b, double) {
+      auto v = quantile_between(q, of(a), of(b));
+      write_optional(w, v ? std::optional<double>{*v * 1000.0} : std::nullopt);
+    });
+  }
 }
 
 /// The figures of (route, method) in `s`, or nullptr when it had none yet.
@@ -107,10 +119,10 @@ std::string metrics_history::body(std::string_view node_id) const {
   }
   // Every (route, method) seen in any sample, in order; a sample before its first request has
   // none of it (zero).
-  std::map<std::pair<std::string, std::string>, bool> keys;
+  std::set<std::pair<std::string, std::string>> keys;
   for (const auto& x : s) {
     for (const auto& r : x.routes) {
-      keys[{r.route, r.method}] = true;
+      keys.emplace(r.route, r.method);
     }
   }
   const histogram_figures none;
@@ -118,63 +130,49 @@ std::string metrics_history::body(std::string_view node_id) const {
   w.begin_object().member("node_id", node_id).member("step_s", step_s_);
   series(w, "t", s, [&](const auto&, const metrics_sample& b, double) { w.integer(b.t_ms); });
   w.key("routes").begin_array();
-  for (const auto& [key, seen] : keys) {
-    const auto& [route, method] = key;
-    auto pair = [&](const metrics_sample& a, const metrics_sample& b) {
-      const auto* fa = route_in(a, route, method);
-      const auto* fb = route_in(b, route, method);
-      return std::pair{fa != nullptr ? fa : &none, fb != nullptr ? fb : &none};
+  for (const auto& [route, method] : keys) {
+    // The route's figures in a sample; none (zero) before its first request.
+    auto of = [&](const metrics_sample& x) -> const histogram_figures& {
+      const auto* f = route_in(x, route, method);
+      return f != nullptr ? *f : none;
     };
     w.begin_object().member("route", route).member("method", method);
     series(w, "rate", s, [&](const auto& a, const auto& b, double secs) {
-      auto [fa, fb] = pair(a, b);
-      w.number(rate(fa->count, fb->count, secs));
+      w.number(rate(of(a).count, of(b).count, secs));
     });
-    for (auto [name, q] : {std::pair{"p50_ms", 0.5}, std::pair{"p99_ms", 0.99}}) {
-      series(w, name, s, [&, q = q](const auto& a, const auto& b, double) {
-        auto [fa, fb] = pair(a, b);
-        auto v = quantile_between(q, *fa, *fb);
-        write_optional(w, v ? std::optional<double>{*v * 1000.0} : std::nullopt);
-      });
-    }
+    quantile_series(w, "p50_ms", "p99_ms", s, of);
     w.end_object();
   }
   w.end_array();
-  w.key("status").begin_object();
-  series(w, "4xx", s, [&](const auto& a, const auto& b, double secs) {
-    w.number(rate(a.status_4xx, b.status_4xx, secs));
-  });
-  series(w, "5xx", s, [&](const auto& a, const auto& b, double secs) {
-    w.number(rate(a.status_5xx, b.status_5xx, secs));
-  });
-  w.end_object();
+  using counter = uint64_t metrics_sample::*;
+  /// An object of per-second rates of the counters named in `members`.
+  auto rates = [&](std::string_view key,
+                   std::initializer_list<std::pair<const char*, counter>> members) {
+    w.key(key).begin_object();
+    for (auto [name, c] : members) {
+      series(w, name, s, [&, c = c](const auto& a, const auto& b, double secs) {
+        w.number(rate(a.*c, b.*c, secs));
+      });
+    }
+    w.end_object();
+  };
+  rates("status", {{"4xx", &metrics_sample::status_4xx}, {"5xx", &metrics_sample::status_5xx}});
   w.key("journal").begin_object();
   series(w, "batch_size", s, [&](const auto& a, const auto& b, double) {
     write_optional(w, mean_between(a.journal_batch, b.journal_batch));
   });
-  for (auto [name, q] : {std::pair{"commit_p50_ms", 0.5}, std::pair{"commit_p99_ms", 0.99}}) {
-    series(w, name, s, [&, q = q](const auto& a, const auto& b, double) {
-      auto v = quantile_between(q, a.journal_commit, b.journal_commit);
-      write_optional(w, v ? std::optional<double>{*v * 1000.0} : std::nullopt);
-    });
-  }
+  quantile_series(
+      w, "commit_p50_ms", "commit_p99_ms", s,
+      [](const metrics_sample& x) -> const auto& { return x.journal_commit; });
   w.end_object();
   w.key("redis").begin_object();
   series(w, "batch_size", s, [&](const auto& a, const auto& b, double) {
     write_optional(w, mean_between(a.redis_batch, b.redis_batch));
   });
   w.end_object();
-  w.key("holds").begin_object();
-  series(w, "placed", s, [&](const auto& a, const auto& b, double secs) {
-    w.number(rate(a.holds_placed, b.holds_placed, secs));
-  });
-  series(w, "expired", s, [&](const auto& a, const auto& b, double secs) {
-    w.number(rate(a.holds_expired, b.holds_expired, secs));
-  });
-  series(w, "confirmed", s, [&](const auto& a, const auto& b, double secs) {
-    w.number(rate(a.holds_confirmed, b.holds_confirmed, secs));
-  });
-  w.end_object();
+  rates("holds", {{"placed", &metrics_sample::holds_placed},
+                  {"expired", &metrics_sample::holds_expired},
+                  {"confirmed", &metrics_sample::holds_confirmed}});
   w.end_object();
   return w.take();
 }

@@ -101,6 +101,17 @@ TEST_SUITE("metrics") {
     for (const auto& [k, v] : after) {
       CHECK_MESSAGE(k.find("met-1") == std::string::npos, k);
     }
+
+    // A hold placed, then resized (not placed again), then given back.
+    const auto cart = a.create_cart();
+    REQUIRE(a.put_item(cart, "met-1", 1).status == 200);
+    REQUIRE(a.put_item(cart, "met-1", 2).status == 200);
+    REQUIRE(a.store().del("/api/v1/carts/" + cart + "/items/met-1").status == 200);
+    const auto holds = scrape(a);
+    CHECK(holds.at(R"(surge_holds_total{event="placed"})") == 1);
+    CHECK(holds.at(R"(surge_holds_total{event="released"})") == 1);
+    CHECK(holds.at(R"(surge_holds_total{event="expired"})") == 0);
+    CHECK(holds.at(R"(surge_actors{kind="cart"})") >= 1);
   }
 
   TEST_CASE("the history answers the contract's shape") {

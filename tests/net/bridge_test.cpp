@@ -293,16 +293,25 @@ struct bridge_fixture {
   }
 };
 
-/// Parses `raw` as the server would and dispatches it on `r`; waits for the answer.
-net::http_response ask(const net::router& r, std::string raw) {
+/// Parses `raw` as the server would and hands it to `handle` (a router's dispatch or a server
+/// handler); waits for the answer.
+template <class Handle>
+net::http_response answer_to(const Handle& handle, std::string raw) {
   auto parsed = net::parse_request(raw, surge::test::listener());
   REQUIRE_MESSAGE(std::holds_alternative<net::http_request>(parsed), raw);
   std::promise<net::http_response> answer;
   auto done = answer.get_future();
-  r.dispatch(std::move(std::get<net::http_request>(parsed)),
-             [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
+  handle(std::move(std::get<net::http_request>(parsed)),
+         [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
   REQUIRE(done.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
   return done.get();
+}
+
+/// `raw` dispatched on `r`.
+net::http_response ask(const net::router& r, std::string raw) {
+  return answer_to([&r](net::http_request&& req,
+                        net::responder resp) { r.dispatch(std::move(req), std::move(resp)); },
+                   std::move(raw));
 }
 
 std::string get(std::string_view path, std::string_view headers = "") {
@@ -774,14 +783,7 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   g.env->metrics.rate_limited = 3;
   auto h =
       net::make_handler(g.env, std::make_shared<const net::router>(net::make_admin_router(g.env)));
-  auto call = [&](std::string raw) {
-    auto parsed = net::parse_request(raw, surge::test::listener());
-    std::promise<net::http_response> answer;
-    auto done = answer.get_future();
-    h(std::move(std::get<net::http_request>(parsed)),
-      [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
-    return done.get();
-  };
+  auto call = [&](std::string raw) { return answer_to(h, std::move(raw)); };
   call(get("/healthz"));
   call(get("/nowhere"));
   auto m = call(get("/metrics"));
@@ -812,14 +814,7 @@ TEST_CASE("bridge: make_handler records durations by kind, route template, metho
   };
   auto store = handler_of(net::make_storefront_router(f.env), net::http_kind::shopper);
   auto admin = handler_of(net::make_admin_router(f.env), net::http_kind::admin);
-  auto call = [](net::handler& h, std::string raw) {
-    auto parsed = net::parse_request(raw, surge::test::listener());
-    std::promise<net::http_response> answer;
-    auto done = answer.get_future();
-    h(std::move(std::get<net::http_request>(parsed)),
-      [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
-    return done.get();
-  };
+  auto call = [](const net::handler& h, std::string raw) { return answer_to(h, std::move(raw)); };
   constexpr int n = 4;
   for (int i = 0; i < n; ++i) {
     CHECK(call(store, get("/api/v1/products/A1")).status == 200);

@@ -51,7 +51,7 @@ struct entity_options {
 /// Hold events this node's SKU actors decided (replays not counted), for the node's metrics:
 /// SKU actors add (relaxed atomics, never a lock), the runtime reads them at scrape time.
 struct hold_counters {
-  std::atomic<uint64_t> placed{0};    ///< a hold taken or resized by its cart
+  std::atomic<uint64_t> placed{0};    ///< a new hold taken by a cart
   std::atomic<uint64_t> expired{0};   ///< its TTL ran out
   std::atomic<uint64_t> confirmed{0}; ///< sold to an order
   std::atomic<uint64_t> released{0};  ///< given back by its cart

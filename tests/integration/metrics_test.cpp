@@ -1,7 +1,12 @@
 // /metrics through prometheus-cpp and GET /admin/v1/metrics/history on a real node.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -112,6 +117,19 @@ TEST_SUITE("metrics") {
     CHECK(holds.at(R"(surge_holds_total{event="released"})") == 1);
     CHECK(holds.at(R"(surge_holds_total{event="expired"})") == 0);
     CHECK(holds.at(R"(surge_actors{kind="cart"})") >= 1);
+
+    // Prometheus' own linter accepts the exposition (promtool is installed by scripts/deps.sh).
+    if (std::filesystem::exists("/usr/bin/promtool")) {
+      const auto file = std::filesystem::temp_directory_path() /
+                        ("surge-metrics-" + std::to_string(::getpid()) + ".txt");
+      {
+        std::ofstream out{file};
+        out << a.admin().get("/metrics").body;
+      }
+      const auto cmd = "/usr/bin/promtool check metrics < " + file.string() + " 2>&1";
+      CHECK_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+      std::filesystem::remove(file);
+    }
   }
 
   TEST_CASE("the history answers the contract's shape") {

@@ -1,7 +1,4 @@
-#include <array>
-#include <chrono>
 #include <optional>
-#include <string_view>
 
 #include "admin_guard.hpp"
 #include "handlers.hpp"
@@ -37,33 +34,6 @@ std::optional<http_response> limit_writes(bridge_env& env, const http_request& r
                      "too many writes from " + client.to_string() + "; retry in " + secs + " s");
   resp.headers.emplace_back("Retry-After", secs);
   return resp;
-}
-
-/// Methods that label unmatched requests; any other is "other" (the label set stays bounded).
-constexpr std::array<std::string_view, 8> unmatched_methods{"GET",    "HEAD",  "POST",    "PUT",
-                                                            "DELETE", "PATCH", "OPTIONS", "other"};
-
-/// The registry slots of `r`'s routes (by index), then of unmatched requests by method.
-std::vector<std::size_t> http_slots(node_metrics& m, const router& r, http_kind kind) {
-  std::vector<std::size_t> slots;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    const auto& pattern = r.pattern_of(i);
-    const bool probe = pattern == "/healthz" || pattern == "/readyz";
-    slots.push_back(m.http_route(probe ? http_kind::probe : kind, pattern, r.method_of(i)));
-  }
-  for (auto method : unmatched_methods) {
-    slots.push_back(m.http_route(kind, "unmatched", method));
-  }
-  return slots;
-}
-
-/// The slot of an unmatched `method` among http_slots' last ones.
-std::size_t unmatched_slot(const std::vector<std::size_t>& slots, std::string_view method) {
-  std::size_t i = 0;
-  while (i + 1 < unmatched_methods.size() && unmatched_methods[i] != method) {
-    ++i;
-  }
-  return slots[slots.size() - unmatched_methods.size() + i];
 }
 
 } // namespace
@@ -103,28 +73,10 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   return rt;
 }
 
-handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r,
-                     http_kind kind) {
-  if (!env->registry) {
-    return [env, r](http_request&& req, responder resp) {
-      r->dispatch(std::move(req), [env, resp = std::move(resp)](http_response out) {
-        env->metrics.count(out.status);
-        resp(std::move(out));
-      });
-    };
-  }
-  auto slots =
-      std::make_shared<const std::vector<std::size_t>>(http_slots(*env->registry, *r, kind));
-  return [env, r, slots](http_request&& req, responder resp) {
-    const auto start = std::chrono::steady_clock::now();
-    const std::size_t unmatched = unmatched_slot(*slots, req.method);
-    r->dispatch_routed(std::move(req), [env, slots, start, unmatched, resp = std::move(resp)](
-                                           http_response out, std::size_t route) {
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r) {
+  return [env, r](http_request&& req, responder resp) {
+    r->dispatch(std::move(req), [env, resp = std::move(resp)](http_response out) {
       env->metrics.count(out.status);
-      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-      env->registry->observe_http(route < slots->size() - unmatched_methods.size() ? (*slots)[route]
-                                                                                   : unmatched,
-                                  out.status, took.count());
       resp(std::move(out));
     });
   };

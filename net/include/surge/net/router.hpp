@@ -33,30 +33,30 @@ class router {
   /// Dispatches `req`; answers 404/405 itself.
   void dispatch(http_request&& req, responder r) const;
 
-  /// Gets the answer and the index of the route that matched `req` (as added, 0-based), or
-  /// size() when none did (404, 405). The guard's answer carries the route too.
-  using routed_responder = std::function<void(http_response, std::size_t route)>;
-  /// dispatch() that also tells which route answered (the metrics' route label).
-  void dispatch_routed(http_request&& req, routed_responder r) const;
+  /// The pattern of the route dispatch() would run for `req` as it was added (e.g.
+  /// "/api/v1/carts/{cart_id}/items/{sku}"), or empty when none would (404, 405). The guard is
+  /// not consulted. For logs and metrics: a bounded set of values, whatever the path.
+  std::string_view pattern_of(const http_request& req) const;
 
-  /// The routes in the order added: their method and template ("/api/v1/carts/{cart_id}").
+  /// The index (as added, 0-based) of the route dispatch() would run for `req`, or size() when
+  /// none would (404, 405); the guard is not consulted. With size(), method_of() and
+  /// pattern_of(index), what the metrics label a request with (net/metrics.hpp).
+  std::size_t index_of(const http_request& req) const;
   std::size_t size() const { return routes_.size(); }
-  const std::string& method_of(std::size_t i) const { return routes_[i].method; }
-  const std::string& pattern_of(std::size_t i) const { return routes_[i].pattern; }
+  const std::string& method_of(std::size_t index) const { return routes_[index].method; }
+  const std::string& pattern_of(std::size_t index) const { return routes_[index].pattern; }
 
  private:
   struct route {
     std::string method;
-    std::string pattern;
     std::vector<std::string> parts; ///< "{}" for a capture
     route_handler h;
+    std::string pattern;
   };
-  /// The index of the route for `req` (size() when none), and the methods the path allows.
-  std::size_t match(const http_request& req, std::vector<std::string>& allowed) const;
-  /// 404 or 405 (with Allow) for a request no route took.
-  static http_response unrouted(const http_request& req, const std::vector<std::string>& allowed);
-  /// Calls route `i`'s handler with `req`'s captures.
-  void run(std::size_t i, http_request&& req, responder r) const;
+  /// True when `rt`'s path matches `req`'s segments (whatever the method).
+  static bool path_matches(const route& rt, const http_request& req);
+  /// True when `rt` serves `req`'s method (HEAD is served by the GET route).
+  static bool method_matches(const route& rt, const http_request& req);
   std::vector<route> routes_;
   guard guard_;
 };

@@ -82,15 +82,15 @@ struct bridge_env {
   uint32_t shards = 256;
   std::atomic<bool> ready{false};
   cluster_admin cluster;
-  http_metrics metrics;
-  /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
-  std::function<std::string()> extra_metrics;
   /// The node's registry (net/metrics.hpp): /metrics renders it, make_handler records every
   /// request in it. nullptr: /metrics shows the legacy families only and nothing is recorded.
   /// Set before the servers start.
   std::shared_ptr<node_metrics> registry;
   /// This node's metrics history (GET /admin/v1/metrics/history); nullptr: 503 there.
   std::shared_ptr<const metrics_history> history;
+  http_metrics metrics;
+  /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
+  std::function<std::string()> extra_metrics;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -103,16 +103,20 @@ router make_storefront_router(std::shared_ptr<bridge_env> env);
 /// The admin API of API.md on `admin.port` (bearer token when one is set), and /metrics.
 router make_admin_router(std::shared_ptr<bridge_env> env);
 
-/// Wraps a router into a server handler that counts statuses and, when the env has a registry,
-/// records each request's duration under `kind` (routes /healthz and /readyz as probe), the
-/// route's template ("unmatched" when none), its method and the status.
-handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r,
-                     http_kind kind = http_kind::shopper);
+/// Wraps a router into a server handler that counts statuses.
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r);
 
 /// Maps an error from an entity or storage to API.md's status and code.
 http_response to_http_error(const caf::error& err);
 
 /// RFC 3339 UTC with milliseconds, e.g. "2026-11-28T08:30:00.123Z".
 std::string rfc3339_ms(int64_t unix_ms);
+
+/// make_handler(env, r), and, when the env has a registry, each request timed into
+/// surge_http_request_duration_seconds under `kind` (routes /healthz and /readyz as probe), its
+/// route's template ("unmatched" when none), the route's method and the status
+/// (request_metrics.hpp). What the node's servers run.
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r,
+                     http_kind kind);
 
 } // namespace surge::net

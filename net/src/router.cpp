@@ -64,15 +64,6 @@ std::string_view router::pattern_of(const http_request& req) const {
   return {};
 }
 
-std::size_t router::index_of(const http_request& req) const {
-  for (std::size_t i = 0; i < routes_.size(); ++i) {
-    if (path_matches(routes_[i], req) && method_matches(routes_[i], req)) {
-      return i;
-    }
-  }
-  return routes_.size();
-}
-
 void router::set_guard(guard g) {
   guard_ = std::move(g);
 }
@@ -121,6 +112,15 @@ void router::dispatch(http_request&& req, responder r) const {
   auto resp = error_response(405, "method_not_allowed", req.method + " not allowed; use " + allow);
   resp.headers.emplace_back("Allow", std::move(allow));
   r(std::move(resp));
+}
+
+std::size_t router::index_of(const http_request& req) const {
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    if (path_matches(routes_[i], req) && method_matches(routes_[i], req)) {
+      return i;
+    }
+  }
+  return routes_.size();
 }
 
 } // namespace surge::net

@@ -30,14 +30,6 @@ class router {
   /// Sets the guard every request of this router passes first (one per router; replaces any).
   void set_guard(guard g);
 
-  /// Dispatches `req`; answers 404/405 itself.
-  void dispatch(http_request&& req, responder r) const;
-
-  /// The pattern of the route dispatch() would run for `req` as it was added (e.g.
-  /// "/api/v1/carts/{cart_id}/items/{sku}"), or empty when none would (404, 405). The guard is
-  /// not consulted. For logs and metrics: a bounded set of values, whatever the path.
-  std::string_view pattern_of(const http_request& req) const;
-
   /// The index (as added, 0-based) of the route dispatch() would run for `req`, or size() when
   /// none would (404, 405); the guard is not consulted. With size(), method_of() and
   /// pattern_of(index), what the metrics label a request with (net/metrics.hpp).
@@ -45,6 +37,14 @@ class router {
   std::size_t size() const { return routes_.size(); }
   const std::string& method_of(std::size_t index) const { return routes_[index].method; }
   const std::string& pattern_of(std::size_t index) const { return routes_[index].pattern; }
+
+  /// Dispatches `req`; answers 404/405 itself.
+  void dispatch(http_request&& req, responder r) const;
+
+  /// The pattern of the route dispatch() would run for `req` as it was added (e.g.
+  /// "/api/v1/carts/{cart_id}/items/{sku}"), or empty when none would (404, 405). The guard is
+  /// not consulted. For logs and metrics: a bounded set of values, whatever the path.
+  std::string_view pattern_of(const http_request& req) const;
 
  private:
   struct route {

@@ -64,12 +64,12 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("PUT", "/admin/v1/products/{sku}", bridge::admin_only(env, bridge::put_product));
   rt.add("POST", "/admin/v1/products/{sku}/stock", bridge::admin_only(env, bridge::post_stock));
   rt.add("GET", "/admin/v1/products/{sku}/stock", bridge::admin_only(env, bridge::get_stock));
+  // This node's history only; the cluster-wide view is the fan-out's (net/bridge/src/fanout.*).
+  rt.add("GET", "/admin/v1/metrics/history", bridge::admin_only(env, bridge::get_metrics_history));
   rt.add("GET", "/admin/v1/cluster", bridge::admin_only(env, bridge::get_cluster));
   rt.add("GET", "/admin/v1/shards", bridge::admin_only(env, bridge::get_shards));
   rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));
   rt.add("GET", "/metrics", bridge::admin_only(env, bridge::get_metrics));
-  // This node's history only; the cluster-wide view is the fan-out's (net/bridge/src/fanout.*).
-  rt.add("GET", "/admin/v1/metrics/history", bridge::admin_only(env, bridge::get_metrics_history));
   return rt;
 }
 

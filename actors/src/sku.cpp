@@ -144,8 +144,24 @@ void flush(self_ptr self) {
 }
 
 /// Appends an applied event to the pending batch; `done` runs when that batch's fate is known.
+/// Counts a decided end of a hold in the env's hold_counters (for the node's metrics; holds
+/// placed are counted by the hold handler, which knows whether a hold is new).
+void count_hold_event(const entity_env& env, const proto::SkuEvent& ev) {
+  if (env.holds == nullptr) {
+    return;
+  }
+  auto& h = *env.holds;
+  if (ev.has_hold_confirmed()) {
+    h.confirmed.fetch_add(1, std::memory_order_relaxed);
+  } else if (ev.has_hold_released()) {
+    (ev.hold_released().reason() == proto::HoldEnded::EXPIRED ? h.expired : h.released)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void append(self_ptr self, proto::SkuEvent ev, completion done) {
   auto& st = self->state;
+  count_hold_event(*st.env, ev);
   st.pending.has_product |= ev.has_product_set();
   *st.pending.events.add_events() = std::move(ev);
   if (done) {
@@ -444,8 +460,8 @@ sku_impl::behavior_type running(self_ptr self) {
         const auto& o = st.env->opts;
         const sku_model::hold_terms terms{st.env->now_ms(), o.holds_ttl.count(),
                                           o.holds_max_lifetime.count()};
-        auto decided = st.model.decide_hold(
-            req, terms, st.model.hold_of_cart(req.cart_id) ? std::string{} : random_id("h_"));
+        const bool fresh = st.model.hold_of_cart(req.cart_id) == nullptr;
+        auto decided = st.model.decide_hold(req, terms, fresh ? random_id("h_") : std::string{});
         if (!decided) {
           logger()->debug("{}: hold of cart {} for {} refused: {}", st.stream, req.cart_id, req.qty,
                           caf::to_string(decided.error()));
@@ -454,6 +470,9 @@ sku_impl::behavior_type running(self_ptr self) {
         logger()->debug("{}: hold of cart {} set to {}", st.stream, req.cart_id, req.qty);
         if (!*decided) { // nothing changes
           return reply_when_durable(self, hold_of(st, req.cart_id));
+        }
+        if (fresh && (**decided).has_hold_set() && st.env->holds != nullptr) {
+          st.env->holds->placed.fetch_add(1, std::memory_order_relaxed);
         }
         auto res = apply_and_reply(self, std::move(**decided),
                                    [&](const sku_state& s) { return hold_of(s, req.cart_id); });

@@ -125,16 +125,25 @@ std::string membership_driver::start() {
 
 bool membership_driver::beat(uint64_t actors) {
   const auto sent = clock_();
+  const auto started = std::chrono::steady_clock::now(); // real time, whatever clock_ is
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (model_.fenced_out()) {
       return false;
     }
   }
+  auto renewed = [&](bool ok) {
+    if (hooks_.lease_renewed) {
+      const auto took = std::chrono::steady_clock::now() - started;
+      hooks_.lease_renewed(std::chrono::duration<double>(took).count(), ok);
+    }
+  };
   if (!ensure(beat_)) {
+    renewed(false);
     return false; // the lease deadline passes by itself
   }
   auto ours = beat_->heartbeat(opts_.node_id, incarnation_, opts_.lease, actors);
+  renewed(static_cast<bool>(ours));
   if (!ours) {
     logger()->warn("heartbeat failed: {}", what(ours.error()));
     return false;

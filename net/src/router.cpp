@@ -114,4 +114,13 @@ void router::dispatch(http_request&& req, responder r) const {
   r(std::move(resp));
 }
 
+std::size_t router::index_of(const http_request& req) const {
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    if (path_matches(routes_[i], req) && method_matches(routes_[i], req)) {
+      return i;
+    }
+  }
+  return routes_.size();
+}
+
 } // namespace surge::net

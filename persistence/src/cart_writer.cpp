@@ -1,3 +1,5 @@
+#include <chrono>
+
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pools.hpp"
 
@@ -11,10 +13,12 @@ caf::error no_redis() {
 
 } // namespace
 
-std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch) {
+std::unique_ptr<cart_writer>
+make_cart_writer(redis_pool& pool, std::size_t max_batch,
+                 std::function<void(double seconds, std::size_t writes)> observe) {
   return std::make_unique<cart_writer>(
       pool,
-      [](redis_conn* r, std::vector<cart_write>& batch) {
+      [observe = std::move(observe)](redis_conn* r, std::vector<cart_write>& batch) {
         if (r == nullptr) {
           for (auto& w : batch) {
             w.done(no_redis());
@@ -26,7 +30,12 @@ std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_
         for (const auto& w : batch) {
           puts.push_back({w.cart_id, w.payload, w.ttl});
         }
+        const auto start = std::chrono::steady_clock::now();
         auto errs = r->carts->put_many(puts);
+        if (observe) {
+          observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  puts.size());
+        }
         for (std::size_t i = 0; i < batch.size(); ++i) {
           batch[i].done(i < errs.size() ? std::move(errs[i]) : no_redis());
         }

@@ -1,6 +1,7 @@
 #include "surge/persistence/commit_queue.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <span>
 
@@ -25,8 +26,10 @@ caf::error no_journal() {
 
 } // namespace
 
-commit_queue::commit_queue(journal_factory factory, options opts)
+commit_queue::commit_queue(journal_factory factory, options opts,
+                           std::function<void(double, std::size_t)> observe)
     : factory_(std::move(factory))
+    , observe_(std::move(observe))
     , pool_("journal", std::max<std::size_t>(opts.writers, 1),
             [this] { return std::make_unique<writer>(writer{make_journal(factory_)}); })
     , batches_(
@@ -67,6 +70,17 @@ commit_queue::counters commit_queue::stats() const {
   return stats_;
 }
 
+caf::error commit_queue::commit_timed(journal& jnl, std::span<const commit_request> reqs) {
+  if (!observe_) {
+    return jnl.commit(reqs);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto err = jnl.commit(reqs);
+  observe_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+           reqs.size());
+  return err;
+}
+
 void commit_queue::commit_batch(writer* w, std::vector<item>& batch) {
   std::unique_ptr<journal> none;
   auto& jnl = w != nullptr ? w->jnl : none; // none: the pool has stopped, or made no writer
@@ -86,7 +100,7 @@ void commit_queue::commit_batch(writer* w, std::vector<item>& batch) {
     for (auto& x : batch) {
       reqs.push_back(std::move(x.req));
     }
-    auto err = jnl->commit(reqs);
+    auto err = commit_timed(*jnl, reqs);
     if (!err) {
       transactions = 1;
       committed = reqs.size();
@@ -100,7 +114,7 @@ void commit_queue::commit_batch(writer* w, std::vector<item>& batch) {
           results[i] = no_journal();
           continue;
         }
-        results[i] = jnl->commit(std::span<const commit_request>{&reqs[i], 1});
+        results[i] = commit_timed(*jnl, std::span<const commit_request>{&reqs[i], 1});
         if (!results[i]) {
           ++transactions;
           ++committed;

@@ -4,12 +4,12 @@
 
 namespace surge::persistence {
 
-entity_storage::entity_storage(factories make, sizes n)
-    : pg_("pg", n.storage_threads, make.journal)
-    , redis_("redis", n.storage_threads, std::move(make.redis))
-    , cart_writes_(make_cart_writer(redis_, n.cart_batch))
-    , orders_("orders", n.order_threads, std::move(make.orders))
-    , journal_(std::move(make.journal), n.commits) {}
+entity_storage::entity_storage(factories make, sizes n, storage_observer obs)
+    : pg_("pg", n.storage_threads, make.journal, std::move(obs.pg_wait))
+    , redis_("redis", n.storage_threads, std::move(make.redis), std::move(obs.redis_wait))
+    , cart_writes_(make_cart_writer(redis_, n.cart_batch, std::move(obs.redis_batch)))
+    , orders_("orders", n.order_threads, std::move(make.orders), std::move(obs.orders_wait))
+    , journal_(std::move(make.journal), n.commits, std::move(obs.journal_commit)) {}
 
 entity_storage::~entity_storage() {
   stop();

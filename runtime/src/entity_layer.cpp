@@ -25,7 +25,8 @@ std::shared_ptr<spdlog::logger> logger() {
   return lg;
 }
 
-std::unique_ptr<net::payments::payment_router> make_payments(const config::node_options& opts) {
+std::unique_ptr<net::payments::payment_router>
+make_payments(const config::node_options& opts, net::payments::payment_observer observe) {
   auto parsed = net::payments::parse_gateways(opts.payments_gateways);
   if (auto* err = std::get_if<std::string>(&parsed)) {
     throw std::invalid_argument("setting 'payments.gateways': " + *err);
@@ -37,7 +38,8 @@ std::unique_ptr<net::payments::payment_router> make_payments(const config::node_
   if (gws.empty()) {
     logger()->warn("payments.gateways is empty: every checkout will fail as unavailable");
   }
-  return std::make_unique<net::payments::payment_router>(std::move(gws), router_options_of(opts));
+  return std::make_unique<net::payments::payment_router>(std::move(gws), router_options_of(opts),
+                                                         std::move(observe));
 }
 
 /// The PostgreSQL connection `made`, or nullptr (the pool retries) after a warning saying why.
@@ -68,8 +70,10 @@ std::shared_ptr<const actors::id_keys> shared_id_keys(const config::node_options
 
 } // namespace
 
-entity_layer::entity_layer(const config::node_options& opts) {
-  payments = make_payments(opts); // first: the settings it can refuse need no database
+entity_layer::entity_layer(const config::node_options& opts, observers obs)
+    : lease_renewed_(std::move(obs.lease_renewed)) {
+  // first: the settings it can refuse need no database
+  payments = make_payments(opts, std::move(obs.payments));
   ids = shared_id_keys(opts);
   auto pg_url = opts.pg_url;
   persistence::entity_storage::factories make;
@@ -89,12 +93,14 @@ entity_layer::entity_layer(const config::node_options& opts) {
   };
   make.orders = [pg_url] { return pg_connection(persistence::make_pg_order_store(pg_url)); };
   storage = std::make_unique<persistence::entity_storage>(
-      std::move(make), persistence::entity_storage::sizes{opts.storage_threads, opts.orders_threads,
-                                                          journal_options_of(opts),
-                                                          persistence::default_cart_batch});
+      std::move(make),
+      persistence::entity_storage::sizes{opts.storage_threads, opts.orders_threads,
+                                         journal_options_of(opts), persistence::default_cart_batch},
+      std::move(obs.storage));
   env = std::make_shared<actors::entity_env>(actors::make_entity_env(
       entity_options_of(opts), *storage, payments.get(), nullptr, actors::system_now_ms));
   env->hot_skus = hot_skus.get();
+  env->holds = &holds;
 
   cfg = std::make_unique<caf::actor_system_config>();
   // One scheduler thread per core: more only spin; blocking work has its own threads.
@@ -190,6 +196,7 @@ std::string entity_layer::join_cluster(const config::node_options& opts) {
   hooks.actors = [this] {
     return static_cast<uint64_t>(skus->size() + carts->size() + orders->size());
   };
+  hooks.lease_renewed = lease_renewed_;
   auto gw = gateway;
   hooks.connect = [gw](const std::string& node, const std::string& host, uint16_t port) {
     caf::anon_send(gw, cluster::connect_peer_atom::value, node, host, port);

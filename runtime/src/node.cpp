@@ -10,6 +10,8 @@
 #include "surge/config/derived.hpp"
 #include "surge/config/log.hpp"
 #include "surge/net/bridge.hpp"
+#include "surge/net/metrics.hpp"
+#include "surge/net/metrics_history.hpp"
 #include "surge/net/payments/gateway.hpp"
 #include "surge/net/server.hpp"
 #include "surge/persistence/catalog.hpp"
@@ -27,6 +29,44 @@ std::shared_ptr<spdlog::logger> logger() {
   return lg;
 }
 
+/// The hooks of the layers below net, connected to `m` (which each of them keeps alive).
+entity_layer::observers observers_of(const std::shared_ptr<net::node_metrics>& m) {
+  entity_layer::observers o;
+  o.storage.journal_commit = [m](double s, std::size_t n) { m->journal_commit(s, n); };
+  o.storage.redis_batch = [m](double s, std::size_t n) { m->redis_batch(s, n); };
+  o.storage.pg_wait = m->pool_wait("pg");
+  o.storage.redis_wait = m->pool_wait("redis");
+  o.storage.orders_wait = m->pool_wait("orders");
+  o.payments.call = [m](const std::string& gw, std::string_view op, std::string_view outcome,
+                        double s) { m->payment_call(gw, op, outcome, s); };
+  o.payments.failover = [m](const std::string& gw) { m->payment_failover(gw); };
+  o.lease_renewed = [m](double s, bool ok) { m->lease_renewal(s, ok); };
+  return o;
+}
+
+/// Reads what `e` keeps (actor counts, hold events, breakers, shards) into the registry at each
+/// scrape and sample. REQUIRES: `e` outlives every render and sample (the node stops the sampler
+/// and the admin server before the entities).
+void collect_from(net::node_metrics& m, entity_layer* e) {
+  m.on_collect([e](net::node_metrics& into) {
+    into.set_actors("sku", e->skus->size());
+    into.set_actors("cart", e->carts->size());
+    into.set_actors("order", e->orders->size());
+    const auto& h = e->holds;
+    into.set_holds(
+        h.placed.load(std::memory_order_relaxed), h.expired.load(std::memory_order_relaxed),
+        h.confirmed.load(std::memory_order_relaxed), h.released.load(std::memory_order_relaxed));
+    for (const auto& b : e->payments->breakers()) {
+      into.set_breaker(b.gateway, b.state);
+    }
+    uint64_t owned = 0;
+    for (uint32_t i = 0; i < e->table->shards(); ++i) {
+      owned += e->table->get(i).st == cluster::shard_table::state::local ? 1 : 0;
+    }
+    into.set_shards_owned(owned);
+  });
+}
+
 } // namespace
 
 struct node::impl {
@@ -35,6 +75,11 @@ struct node::impl {
 
   const config::node_options opts;
 
+  /// The node's registry (every layer's hooks lead here) and its 15-minute history, sampled
+  /// every 5 s on the sampler's thread (stopped first by stop()).
+  std::shared_ptr<net::node_metrics> registry;
+  std::shared_ptr<net::metrics_history> history;
+  std::unique_ptr<net::history_sampler> sampler;
   std::unique_ptr<entity_layer> entities;
   std::unique_ptr<order_reconciler> reconciler;
   std::unique_ptr<hold_sweeper> sweeper;
@@ -118,7 +163,8 @@ struct node::impl {
             return nullptr;
           }
           return std::move(*c);
-        });
+        },
+        registry->pool_wait("catalog"));
     bridge->catalog = catalog.get();
     order_queries = std::make_unique<persistence::order_query_pool>(
         "order-queries", 2, [url = opts.pg_url]() -> std::unique_ptr<persistence::order_query> {
@@ -147,6 +193,8 @@ struct node::impl {
     bridge->access_sample = opts.log_access_sample;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;
+    bridge->registry = registry;
+    bridge->history = history;
     if (auto* m = e.members.get()) {
       bridge->cluster.serving = [m] { return m->ready(); };
       bridge->cluster.nodes = [m] { return m->nodes(); };
@@ -187,20 +235,21 @@ struct node::impl {
       return out.str();
     };
 
-    if (auto err =
-            listen(http, storefront_server_of(opts), net::make_storefront_router(bridge), "http");
+    if (auto err = listen(http, storefront_server_of(opts), net::make_storefront_router(bridge),
+                          "http", net::http_kind::shopper);
         !err.empty()) {
       return err;
     }
-    return listen(admin, admin_server_of(opts), net::make_admin_router(bridge), "admin");
+    return listen(admin, admin_server_of(opts), net::make_admin_router(bridge), "admin",
+                  net::http_kind::admin);
   }
 
   /// Starts `server` on `so`, serving `routes` through the bridge. "" when it listens, else the
   /// error text naming the listener `what`.
   std::string listen(std::unique_ptr<net::http_server>& server, const net::server_options& so,
-                     net::router routes, const char* what) {
+                     net::router routes, const char* what, net::http_kind kind) {
     auto shared = std::make_shared<const net::router>(std::move(routes));
-    server = std::make_unique<net::http_server>(so, net::make_handler(bridge, shared));
+    server = std::make_unique<net::http_server>(so, net::make_handler(bridge, shared, kind));
     if (auto ec = server->start()) {
       return "cannot listen on " + so.host + ":" + std::to_string(so.port) + " (" + what +
              "): " + ec.message();
@@ -216,6 +265,8 @@ struct node::impl {
                                            opts.orders_relay_interval);
     sweeper = std::make_unique<hold_sweeper>(opts.pg_url, entities->skus.get(),
                                              config::derive(opts).hold_sweep_interval);
+    sampler = std::make_unique<net::history_sampler>(*registry, *history, std::chrono::seconds{5},
+                                                     actors::system_now_ms);
   }
 };
 
@@ -243,8 +294,11 @@ std::string node::start() {
                    "this network is private to the members",
                    d.opts.cluster_host, d.opts.cluster_port);
   }
+  d.registry = std::make_shared<net::node_metrics>(d.opts.node_id, SURGE_VERSION);
+  d.history = std::make_shared<net::metrics_history>(180, 5);
   try {
-    d.entities = std::make_unique<entity_layer>(d.opts);
+    d.entities = std::make_unique<entity_layer>(d.opts, observers_of(d.registry));
+    collect_from(*d.registry, d.entities.get());
   } catch (const std::invalid_argument& e) {
     stop();
     return e.what();
@@ -270,6 +324,9 @@ void node::stop() {
     return;
   }
   d.running = false;
+  if (d.sampler) {
+    d.sampler->stop(); // it reads the entities
+  }
   if (d.bridge) {
     d.bridge->ready.store(false);
   }

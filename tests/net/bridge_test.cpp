@@ -336,16 +336,25 @@ struct bridge_fixture {
   }
 };
 
-/// Parses `raw` as the server would and dispatches it on `r`; waits for the answer.
-net::http_response ask(const net::router& r, std::string raw) {
+/// Parses `raw` as the server would and hands it to `handle` (a router's dispatch or a server
+/// handler); waits for the answer.
+template <class Handle>
+net::http_response answer_to(const Handle& handle, std::string raw) {
   auto parsed = net::parse_request(raw, surge::test::listener());
   REQUIRE_MESSAGE(std::holds_alternative<net::http_request>(parsed), raw);
   std::promise<net::http_response> answer;
   auto done = answer.get_future();
-  r.dispatch(std::move(std::get<net::http_request>(parsed)),
-             [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
+  handle(std::move(std::get<net::http_request>(parsed)),
+         [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
   REQUIRE(done.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
   return done.get();
+}
+
+/// `raw` dispatched on `r`.
+net::http_response ask(const net::router& r, std::string raw) {
+  return answer_to([&r](net::http_request&& req,
+                        net::responder resp) { r.dispatch(std::move(req), std::move(resp)); },
+                   std::move(raw));
 }
 
 std::string get(std::string_view path, std::string_view headers = "") {
@@ -871,14 +880,7 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   g.env->metrics.rate_limited = 3;
   auto h =
       net::make_handler(g.env, std::make_shared<const net::router>(net::make_admin_router(g.env)));
-  auto call = [&](std::string raw) {
-    auto parsed = net::parse_request(raw, surge::test::listener());
-    std::promise<net::http_response> answer;
-    auto done = answer.get_future();
-    h(std::move(std::get<net::http_request>(parsed)),
-      [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
-    return done.get();
-  };
+  auto call = [&](std::string raw) { return answer_to(h, std::move(raw)); };
   call(get("/healthz"));
   call(get("/nowhere"));
   auto m = call(get("/metrics"));
@@ -899,6 +901,52 @@ surge_entities_active{kind="cart"} 0
 surge_extra 1
 )");
   CHECK(m.content_type == "text/plain; version=0.0.4");
+}
+
+TEST_CASE("bridge: make_handler records durations by kind, route template, method and code") {
+  bridge_fixture f;
+  f.env->registry = std::make_shared<net::node_metrics>("node-1", "0.1.0");
+  auto handler_of = [&](net::router rt, net::http_kind kind) {
+    return net::make_handler(f.env, std::make_shared<const net::router>(std::move(rt)), kind);
+  };
+  auto store = handler_of(net::make_storefront_router(f.env), net::http_kind::shopper);
+  auto admin = handler_of(net::make_admin_router(f.env), net::http_kind::admin);
+  auto call = [](const net::handler& h, std::string raw) { return answer_to(h, std::move(raw)); };
+  constexpr int n = 4;
+  for (int i = 0; i < n; ++i) {
+    CHECK(call(store, get("/api/v1/products/A1")).status == 200);
+    CHECK(call(store, get("/healthz")).status == 200);
+    CHECK(call(admin, get("/readyz")).status == 200);
+  }
+  CHECK(call(store, get("/nowhere")).status == 404);
+  CHECK(call(store, with_body("BREW", "/api/v1/products/A1", "")).status == 405);
+  auto m = call(admin, get("/metrics"));
+  REQUIRE(m.status == 200);
+  for (
+      const auto* line : {
+          R"(surge_http_request_duration_seconds_count{code="200",kind="shopper",method="GET",route="/api/v1/products/{sku}"} 4)",
+          R"(surge_http_request_duration_seconds_count{code="200",kind="probe",method="GET",route="/healthz"} 4)",
+          R"(surge_http_request_duration_seconds_count{code="200",kind="probe",method="GET",route="/readyz"} 4)",
+          R"(surge_http_request_duration_seconds_count{code="404",kind="shopper",method="GET",route="unmatched"} 1)",
+          R"(surge_http_request_duration_seconds_count{code="405",kind="shopper",method="other",route="unmatched"} 1)",
+          R"(surge_http_responses_total{code="200"} 12)",
+          R"(surge_build_info{node="node-1",version="0.1.0"} 1)",
+      }) {
+    CHECK_MESSAGE(m.body.find(std::string{line} + "\n") != std::string::npos, line);
+  }
+  // The history: 503 until the node keeps one, then its body.
+  expect(call(admin, get("/admin/v1/metrics/history?scope=local")), 503,
+         error_body("unavailable", "this node keeps no metrics history"));
+  auto history = std::make_shared<net::metrics_history>(180, 5);
+  history->add(f.env->registry->sample(1000));
+  f.env->history = history;
+  auto h = call(admin, get("/admin/v1/metrics/history?scope=local"));
+  CHECK(h.status == 200);
+  CHECK(h.body.rfind(R"({"node_id":"node-1","step_s":5,"t":[],)", 0) == 0);
+  // Cluster-wide (the fan-out; this fixture's cluster view lists no other member).
+  h = call(admin, get("/admin/v1/metrics/history"));
+  CHECK(h.status == 200);
+  CHECK(h.body.rfind(R"({"nodes":[{"node_id":"node-1","step_s":5,"t":[],)", 0) == 0);
 }
 
 TEST_CASE("bridge: to_http_error maps every entity error to API.md's status and code") {

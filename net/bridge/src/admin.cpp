@@ -1,9 +1,8 @@
 // The admin API (behind admin_only): products and stock on the SKU actors, the cluster, shards
-// and drain from cluster_admin, and /metrics.
+// and drain from cluster_admin, /metrics and the metrics history.
 
 #include <algorithm>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <variant>
 
@@ -135,32 +134,32 @@ void post_undrain(std::shared_ptr<bridge_env> env, http_request&&, path_params&&
 }
 
 void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, path_params&&, responder r) {
-  std::ostringstream out;
-  out << "# HELP surge_up 1 while the node serves.\n# TYPE surge_up gauge\nsurge_up "
-      << (serving(*env) ? 1 : 0) << "\n";
-  out << "# HELP surge_http_responses_total HTTP responses by status.\n"
-         "# TYPE surge_http_responses_total counter\n";
-  for (int s = 100; s < 600; ++s) {
-    auto n = env->metrics.by_status[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
-    if (n > 0) {
-      out << "surge_http_responses_total{code=\"" << s << "\"} " << n << "\n";
-    }
+  legacy_figures legacy;
+  legacy.up = serving(*env);
+  legacy.by_status.resize(env->metrics.by_status.size());
+  for (std::size_t s = 0; s < legacy.by_status.size(); ++s) {
+    legacy.by_status[s] = env->metrics.by_status[s].load(std::memory_order_relaxed);
   }
-  out << "# HELP surge_http_rate_limited_total Storefront writes refused 429 rate_limited.\n"
-         "# TYPE surge_http_rate_limited_total counter\n"
-      << "surge_http_rate_limited_total "
-      << env->metrics.rate_limited.load(std::memory_order_relaxed) << "\n";
-  out << "# HELP surge_entities_active Live entity actors on this node.\n"
-         "# TYPE surge_entities_active gauge\n"
-      << "surge_entities_active{kind=\"sku\"} " << env->skus->size() << "\n"
-      << "surge_entities_active{kind=\"cart\"} " << env->carts->size() << "\n";
-  if (env->extra_metrics) {
-    out << env->extra_metrics();
-  }
+  legacy.rate_limited = env->metrics.rate_limited.load(std::memory_order_relaxed);
+  legacy.skus = env->skus->size();
+  legacy.carts = env->carts->size();
   http_response resp;
   resp.content_type = "text/plain; version=0.0.4";
-  resp.body = out.str();
+  resp.body = env->registry ? env->registry->render(legacy) : node_metrics::render_legacy(legacy);
+  if (env->extra_metrics) {
+    resp.body += env->extra_metrics();
+  }
   r(std::move(resp));
+}
+
+http_response local_metrics_history(bridge_env& env, const http_request& req) {
+  if (!req.query.empty()) {
+    return bad_request("unknown parameter '" + req.query.begin()->first + "'");
+  }
+  if (!env.history) {
+    return error_response(503, "unavailable", "this node keeps no metrics history");
+  }
+  return json_response(200, env.history->body(env.node_id));
 }
 
 } // namespace surge::net::bridge

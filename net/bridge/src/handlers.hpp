@@ -43,6 +43,9 @@ endpoint checkout, get_order;
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
 endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, post_undrain,
     get_metrics;
+/// GET /admin/v1/metrics/history: this node's own history (503 when it keeps none), the
+/// local part of the cluster-wide route.
+http_response local_metrics_history(bridge_env& env, const http_request& req);
 
 // hot_skus.cpp, payments.cpp — the cluster-wide GET /admin/v1/hot-skus and /admin/v1/payments
 // (fanout.hpp's local_handler and merge_handler).

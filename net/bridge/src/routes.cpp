@@ -69,6 +69,8 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("PUT", "/admin/v1/products/{sku}", bridge::admin_only(env, bridge::put_product));
   rt.add("POST", "/admin/v1/products/{sku}/stock", bridge::admin_only(env, bridge::post_stock));
   rt.add("GET", "/admin/v1/products/{sku}/stock", bridge::admin_only(env, bridge::get_stock));
+  rt.add("GET", "/admin/v1/metrics/history",
+         bridge::admin_only(env, bridge::cluster_wide(bridge::local_metrics_history)));
   rt.add("GET", "/admin/v1/cluster", bridge::admin_only(env, bridge::get_cluster));
   rt.add("GET", "/admin/v1/shards", bridge::admin_only(env, bridge::get_shards));
   rt.add("POST", "/admin/v1/nodes/{node_id}/drain", bridge::admin_only(env, bridge::post_drain));

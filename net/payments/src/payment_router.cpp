@@ -62,6 +62,13 @@ class circuit_breaker {
     return config::name_of(state_, names, "closed");
   }
 
+  /// 0 closed, 1 half-open, 2 open (an open one past its cooldown counts as open until a call
+  /// asks).
+  int state_number() const {
+    std::lock_guard lock{mu_};
+    return state_ == state::closed ? 0 : state_ == state::half_open ? 1 : 2;
+  }
+
   void report(bool ok) {
     std::lock_guard lock{mu_};
     if (ok) {
@@ -82,7 +89,7 @@ class circuit_breaker {
   enum class state { closed, open, half_open };
   const int threshold_;
   const milliseconds cooldown_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   state state_ = state::closed; // guarded by mu_
   int failures_ = 0;            // guarded by mu_
   steady::time_point open_until_;
@@ -148,15 +155,6 @@ struct gateway_slot {
   std::atomic<uint64_t> refunds{0};
   std::atomic<uint64_t> failovers{0};
 
-  /// Runs `call` (one call of the gateway) and records its latency.
-  template <class Call>
-  attempt timed(Call&& call) {
-    const auto start = steady::now();
-    attempt a = call();
-    latency.record(steady::now() - start);
-    return a;
-  }
-
   /// Counts a charge call's answer.
   void count_charge(const attempt& a) {
     auto& n = a.kind == attempt_kind::approved   ? approved
@@ -188,9 +186,29 @@ charge_result result(charge_status st, std::string gw, std::string id, std::stri
 
 } // namespace
 
+/// The outcome label of an attempt of `op` (metrics).
+std::string_view outcome_of(attempt_kind k, std::string_view op) {
+  switch (k) {
+  case attempt_kind::approved:
+    return op == "refund" ? "refunded" : "approved";
+  case attempt_kind::declined:
+    return "declined";
+  case attempt_kind::retryable:
+    return "failed";
+  case attempt_kind::unknown:
+    return "unknown";
+  case attempt_kind::not_found:
+    return "not_found";
+  case attempt_kind::rejected:
+    return "rejected";
+  }
+  return "unknown";
+}
+
 struct payment_router::impl {
-  impl(std::vector<std::unique_ptr<gateway>> gateways, router_options o)
+  impl(std::vector<std::unique_ptr<gateway>> gateways, router_options o, payment_observer obs)
       : opts(o)
+      , observe(std::move(obs))
       , pool(std::max<std::size_t>(1, o.threads)) {
     for (auto& g : gateways) {
       slots.push_back(std::make_unique<gateway_slot>(std::move(g), opts));
@@ -198,7 +216,33 @@ struct payment_router::impl {
   }
 
   const router_options opts;
+  const payment_observer observe;
   std::vector<std::unique_ptr<gateway_slot>> slots; // fixed after construction
+
+  /// `call()` (one call of `op` to `s`), timed for stats() and the observer.
+  template <class Call>
+  attempt timed(gateway_slot& s, std::string_view op, Call call) {
+    const auto start = steady::now();
+    attempt a = call();
+    const auto took = steady::now() - start;
+    s.latency.record(took);
+    if (observe.call) {
+      observe.call(s.g->name(), op, outcome_of(a.kind, op),
+                   std::chrono::duration<double>(took).count());
+    }
+    return a;
+  }
+
+  /// A charge leaves `s` for the next gateway (counted only when there is one).
+  void failed_over(gateway_slot& s) {
+    if (&s == slots.back().get()) {
+      return;
+    }
+    s.failovers.fetch_add(1, std::memory_order_relaxed);
+    if (observe.failover) {
+      observe.failover(s.g->name());
+    }
+  }
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;         // guarded by mu
@@ -234,7 +278,7 @@ struct payment_router::impl {
       if (stopped()) {
         return a;
       }
-      a = s.timed([&] { return s.g->lookup(key, opts.timeout); });
+      a = timed(s, "lookup", [&] { return s.g->lookup(key, opts.timeout); });
       if (a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
           a.kind == attempt_kind::not_found) {
         return a;
@@ -248,13 +292,8 @@ struct payment_router::impl {
 
   charge_result charge(const charge_request& req) {
     std::string last_error = "no gateway configured";
-    gateway_slot* previous = nullptr; // the gateway this charge moved on from
     for (auto& sp : slots) {
       gateway_slot& s = *sp;
-      if (previous != nullptr) {
-        previous->failovers.fetch_add(1, std::memory_order_relaxed);
-      }
-      previous = &s;
       const std::string& name = s.g->name();
       bool maybe_charged = false; // a request reached this gateway with no definitive answer
       const int tries = std::max(1, opts.max_tries);
@@ -272,7 +311,7 @@ struct payment_router::impl {
           last_error = name + ": circuit open";
           break;
         }
-        attempt a = s.timed([&] { return s.g->charge(req, opts.timeout); });
+        attempt a = timed(s, "charge", [&] { return s.g->charge(req, opts.timeout); });
         s.count_charge(a);
         switch (a.kind) {
         case attempt_kind::approved:
@@ -306,6 +345,7 @@ struct payment_router::impl {
         if (stopped()) {
           break;
         }
+        failed_over(s);
         continue;
       }
       attempt found = resolve(s, req.idempotency_key);
@@ -317,6 +357,7 @@ struct payment_router::impl {
         return result(charge_status::declined, name, std::move(found.charge_id),
                       found.message.empty() ? "declined" : found.message);
       case attempt_kind::not_found:
+        failed_over(s);
         continue; // definitively not charged here: the next gateway may charge it
       default:
         return result(charge_status::unknown, name, {},
@@ -394,7 +435,8 @@ struct payment_router::impl {
         ended = name + ": circuit open";
         break;
       }
-      attempt a = s.timed([&] { return s.g->refund(req, std::min(opts.timeout, left)); });
+      attempt a =
+          timed(s, "refund", [&] { return s.g->refund(req, std::min(opts.timeout, left)); });
       switch (a.kind) {
       case attempt_kind::approved:
         s.breaker.report(true);
@@ -439,8 +481,17 @@ struct payment_router::impl {
   }
 };
 
-payment_router::payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts)
-    : impl_(std::make_unique<impl>(std::move(gateways), opts)) {}
+payment_router::payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts,
+                               payment_observer observe)
+    : impl_(std::make_unique<impl>(std::move(gateways), opts, std::move(observe))) {}
+
+std::vector<breaker_status> payment_router::breakers() const {
+  std::vector<breaker_status> out;
+  for (const auto& s : impl_->slots) {
+    out.push_back({s->g->name(), s->breaker.state_number()});
+  }
+  return out;
+}
 
 payment_router::~payment_router() {
   {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -48,6 +49,15 @@ struct entity_options {
   std::chrono::milliseconds payment_lease_margin{};
 };
 
+/// Hold events this node's SKU actors decided (replays not counted), for the node's metrics:
+/// SKU actors add (relaxed atomics, never a lock), the runtime reads them at scrape time.
+struct hold_counters {
+  std::atomic<uint64_t> placed{0};    ///< a new hold taken by a cart
+  std::atomic<uint64_t> expired{0};   ///< its TTL ran out
+  std::atomic<uint64_t> confirmed{0}; ///< sold to an order
+  std::atomic<uint64_t> released{0};  ///< given back by its cart
+};
+
 /// What entity actors use of the node. Owned by the runtime, which outlives every entity.
 /// The pools and the commit queue run blocking calls on their own threads; actors only submit.
 struct entity_env {
@@ -65,6 +75,8 @@ struct entity_env {
   std::function<int64_t()> now_ms;
   /// Counts the holds SKU actors place (GET /admin/v1/hot-skus); nullptr: not counted.
   hot_sku_tracker* hot_skus = nullptr;
+  /// Where SKU actors count hold events; nullptr: not counted. Outlives every entity.
+  hold_counters* holds = nullptr;
 };
 
 /// The env of entities on `storage` (every pool, the cart writer and the commit queue),

@@ -30,6 +30,10 @@ struct membership_hooks {
   std::function<uint64_t()> actors;
   /// Connect to the gateway of `node` (asynchronously).
   std::function<void(const std::string& node, const std::string& host, uint16_t port)> connect;
+  /// Optional, for the node's metrics: each lease renewal (heartbeat) with its time in seconds
+  /// and whether it renewed (false: no connection or the store call failed). On the heartbeat
+  /// thread; must not block.
+  std::function<void(double seconds, bool ok)> lease_renewed;
 };
 
 /// Opens a connection to the membership store (called again after one breaks).

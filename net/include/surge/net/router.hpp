@@ -30,6 +30,14 @@ class router {
   /// Sets the guard every request of this router passes first (one per router; replaces any).
   void set_guard(guard g);
 
+  /// The index (as added, 0-based) of the route dispatch() would run for `req`, or size() when
+  /// none would (404, 405); the guard is not consulted. With size(), method_of() and
+  /// pattern_of(index), what the metrics label a request with (net/metrics.hpp).
+  std::size_t index_of(const http_request& req) const;
+  std::size_t size() const { return routes_.size(); }
+  const std::string& method_of(std::size_t index) const { return routes_[index].method; }
+  const std::string& pattern_of(std::size_t index) const { return routes_[index].pattern; }
+
   /// Dispatches `req`; answers 404/405 itself.
   void dispatch(http_request&& req, responder r) const;
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -45,7 +46,9 @@ class commit_queue {
     uint64_t failures = 0;     ///< requests answered with an error
   };
 
-  commit_queue(journal_factory factory, options opts);
+  /// `observe`, when set, is told each transaction's time and size (on a writer thread).
+  commit_queue(journal_factory factory, options opts,
+               std::function<void(double seconds, std::size_t batches)> observe = {});
   ~commit_queue(); ///< stop()
 
   commit_queue(const commit_queue&) = delete;
@@ -75,7 +78,11 @@ class commit_queue {
   /// not make a writer or has stopped.
   void commit_batch(writer* w, std::vector<item>& batch);
 
+  /// Commits `reqs` on `jnl` in one transaction, reported to observe_.
+  caf::error commit_timed(journal& jnl, std::span<const commit_request> reqs);
+
   const journal_factory factory_;
+  const std::function<void(double, std::size_t)> observe_;
   mutable std::mutex mtx_;
   bool stopping_ = false; ///< guarded by mtx_
   counters stats_;        ///< guarded by mtx_

@@ -46,7 +46,10 @@ using cart_writer = batcher<redis_conn, cart_write>;
 /// How many cart writes a node sends in one round trip (not a setting).
 inline constexpr std::size_t default_cart_batch = 256;
 
-/// A cart_writer on `pool`, up to `max_batch` carts per round trip.
-std::unique_ptr<cart_writer> make_cart_writer(redis_pool& pool, std::size_t max_batch);
+/// A cart_writer on `pool`, up to `max_batch` carts per round trip. `observe`, when set, is told
+/// each round trip's time and size (on a Redis pool thread).
+std::unique_ptr<cart_writer>
+make_cart_writer(redis_pool& pool, std::size_t max_batch,
+                 std::function<void(double seconds, std::size_t writes)> observe = {});
 
 } // namespace surge::persistence

@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "surge/persistence/commit_queue.hpp"
+#include "surge/persistence/observer.hpp"
 #include "surge/persistence/pools.hpp"
 
 namespace surge::persistence {
@@ -43,7 +44,8 @@ class entity_storage {
     std::size_t cart_batch = 0;      ///< most cart writes in one Redis round trip
   };
 
-  entity_storage(factories make, sizes n);
+  /// `obs` (optional hooks, observer.hpp) is handed to the parts it times.
+  entity_storage(factories make, sizes n, storage_observer obs = {});
   ~entity_storage(); ///< stop()
   entity_storage(const entity_storage&) = delete;
   entity_storage& operator=(const entity_storage&) = delete;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -17,7 +18,8 @@ namespace surge::persistence {
 /// Each of the `threads` threads owns one `Resource` (a connection), made lazily by `factory`
 /// on that thread; a job that finds its resource broken may call `reset()` on the job context to
 /// have it remade for the next job. Jobs run in FIFO order per pool (not per thread).
-/// Thread-safe; submit() never blocks.
+/// Thread-safe; submit() never blocks. When `on_wait` is set, it is told on the pool thread how
+/// long each job waited in the queue (seconds; for the node's metrics; must not block).
 template <class Resource>
 class worker_pool {
  public:
@@ -25,10 +27,12 @@ class worker_pool {
   /// A job gets the thread's resource, or nullptr when the factory failed to make one (the job
   /// must then answer its caller with errc::unavailable).
   using job = std::function<void(Resource*)>;
+  using wait_observer = std::function<void(double seconds)>;
 
-  worker_pool(std::string name, std::size_t threads, factory_fn factory)
+  worker_pool(std::string name, std::size_t threads, factory_fn factory, wait_observer on_wait = {})
       : name_(std::move(name))
-      , factory_(std::move(factory)) {
+      , factory_(std::move(factory))
+      , on_wait_(std::move(on_wait)) {
     for (std::size_t i = 0; i < threads; ++i) {
       threads_.emplace_back([this] { run(); });
     }
@@ -42,7 +46,7 @@ class worker_pool {
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (!stopping_) {
-        jobs_.push_back(std::move(j));
+        jobs_.push_back(queued{std::move(j), on_wait_ ? clock::now() : clock::time_point{}});
         cv_.notify_one();
         return;
       }
@@ -67,31 +71,41 @@ class worker_pool {
   const std::string& name() const { return name_; }
 
  private:
+  using clock = std::chrono::steady_clock;
+  struct queued {
+    job j;
+    clock::time_point at; ///< when it was queued (only when on_wait_ is set)
+  };
+
   void run() {
     std::unique_ptr<Resource> res;
     for (;;) {
-      job j;
+      queued q;
       {
         std::unique_lock<std::mutex> lock{mtx_};
         cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
         if (jobs_.empty()) {
           return;
         }
-        j = std::move(jobs_.front());
+        q = std::move(jobs_.front());
         jobs_.pop_front();
+      }
+      if (on_wait_) {
+        on_wait_(std::chrono::duration<double>(clock::now() - q.at).count());
       }
       if (!res || !res->healthy()) {
         res = factory_();
       }
-      j(res.get());
+      q.j(res.get());
     }
   }
 
   const std::string name_;
   const factory_fn factory_;
+  const wait_observer on_wait_;
   std::mutex mtx_;
   std::condition_variable cv_;
-  std::deque<job> jobs_;
+  std::deque<queued> jobs_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -32,9 +33,17 @@ namespace surge::runtime {
 /// stop(). Not copyable.
 class entity_layer {
  public:
+  /// Hooks for the node's metrics on the parts below net (each optional; the node connects
+  /// them to net::node_metrics, surge-bench leaves them empty).
+  struct observers {
+    persistence::storage_observer storage;
+    net::payments::payment_observer payments;
+    std::function<void(double seconds, bool ok)> lease_renewed; ///< membership heartbeats
+  };
+
   /// Throws std::invalid_argument naming the setting when payments.gateways is malformed, or
   /// when ids.secret is not the secret of the database's other nodes.
-  explicit entity_layer(const config::node_options& opts);
+  explicit entity_layer(const config::node_options& opts, observers obs = {});
   ~entity_layer();
   entity_layer(const entity_layer&) = delete;
   entity_layer& operator=(const entity_layer&) = delete;
@@ -64,6 +73,11 @@ class entity_layer {
   std::unique_ptr<cluster::shard_table> table;
   caf::actor gateway;
   std::unique_ptr<cluster::membership> members;
+  /// Hold events of this node's SKU actors (env->holds points here).
+  actors::hold_counters holds;
+
+ private:
+  std::function<void(double, bool)> lease_renewed_; ///< for the membership, made by join_cluster
 };
 
 } // namespace surge::runtime

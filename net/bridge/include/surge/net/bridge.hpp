@@ -18,6 +18,8 @@
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/node_info.hpp"
 #include "surge/net/customer_auth.hpp"
+#include "surge/net/metrics.hpp"
+#include "surge/net/metrics_history.hpp"
 #include "surge/net/page_cache.hpp"
 #include "surge/net/payments/payment_router.hpp"
 #include "surge/net/rate_limiter.hpp"
@@ -105,6 +107,12 @@ struct bridge_env {
   uint32_t shards = 256;
   std::atomic<bool> ready{false};
   cluster_admin cluster;
+  /// The node's registry (net/metrics.hpp): /metrics renders it, make_handler records every
+  /// request in it. nullptr: /metrics shows the legacy families only and nothing is recorded.
+  /// Set before the servers start.
+  std::shared_ptr<node_metrics> registry;
+  /// This node's metrics history (GET /admin/v1/metrics/history); nullptr: 503 there.
+  std::shared_ptr<const metrics_history> history;
   http_metrics metrics;
   /// More Prometheus text for /metrics (journal and pool figures), produced by the runtime.
   std::function<std::string()> extra_metrics;
@@ -144,5 +152,12 @@ http_response to_http_error(const caf::error& err);
 
 /// RFC 3339 UTC with milliseconds, e.g. "2026-11-28T08:30:00.123Z".
 std::string rfc3339_ms(int64_t unix_ms);
+
+/// make_handler(env, r), and, when the env has a registry, each request timed into
+/// surge_http_request_duration_seconds under `kind` (routes /healthz and /readyz as probe), its
+/// route's template ("unmatched" when none), the route's method and the status
+/// (request_metrics.hpp). What the node's servers run.
+handler make_handler(std::shared_ptr<bridge_env> env, std::shared_ptr<const router> r,
+                     http_kind kind);
 
 } // namespace surge::net

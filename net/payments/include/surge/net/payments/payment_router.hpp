@@ -3,9 +3,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "surge/actors/payments.hpp"
@@ -47,6 +49,24 @@ struct gateway_stats {
   std::optional<double> p99_ms;
 };
 
+/// Optional hooks for the node's metrics (the runtime connects them to net's registry). Called
+/// on the router's pool threads; each must be cheap and must not block.
+struct payment_observer {
+  /// One call to a gateway: `op` charge|lookup|refund, `outcome` approved|declined|failed
+  /// (retryable)|unknown|not_found|rejected, and refunded for an approved refund.
+  std::function<void(const std::string& gateway, std::string_view op, std::string_view outcome,
+                     double seconds)>
+      call;
+  /// A charge moved on from `gateway` to the next one.
+  std::function<void(const std::string& gateway)> failover;
+};
+
+/// A gateway's circuit breaker as metrics show it.
+struct breaker_status {
+  std::string gateway;
+  int state = 0; ///< 0 closed, 1 half-open, 2 open
+};
+
 /// actors::payment_service over an ordered list of gateways (failover in that order).
 ///
 /// charge(): per gateway, skipped while its circuit breaker is open; retryable failures are
@@ -75,7 +95,8 @@ struct gateway_stats {
 /// when nothing was sent, else unknown; refunds unknown), then the pool is joined. Not copyable.
 class payment_router final : public actors::payment_service {
  public:
-  payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts);
+  payment_router(std::vector<std::unique_ptr<gateway>> gateways, router_options opts,
+                 payment_observer observe = {});
   ~payment_router() override;
   payment_router(const payment_router&) = delete;
   payment_router& operator=(const payment_router&) = delete;
@@ -86,6 +107,8 @@ class payment_router final : public actors::payment_service {
 
   /// Each gateway's figures, in failover order. Thread-safe; never waits on a call.
   std::vector<gateway_stats> stats() const;
+  /// Every gateway's breaker, in failover order. Thread-safe.
+  std::vector<breaker_status> breakers() const;
 
  private:
   struct impl;

@@ -146,6 +146,9 @@ struct counters {
   counts responses_by_code;  // surge_http_responses_total (existing)
   counts shopper_route_code; // method route code
   counts shopper_route_inf;  // method route, le="+Inf" bucket
+  counts shopper_route_sum;  // method route, seconds
+  counts batches;            // "redis", "journal": observations of the batch size histograms
+  counts pool_waits;         // pool
   counts probe_route;        // route
   counts holds;              // event
   counts payment_calls;      // gateway op outcome
@@ -163,6 +166,17 @@ struct counters {
         prom.query("sum by (method, route) "
                    "(surge_http_request_duration_seconds_bucket{kind=\"shopper\",le=\"+Inf\"})"),
         {"method", "route"});
+    c.shopper_route_sum =
+        by_labels(prom.query("sum by (method, route) "
+                             "(surge_http_request_duration_seconds_sum{kind=\"shopper\"})"),
+                  {"method", "route"});
+    c.pool_waits = by_labels(prom.query("sum by (pool) (surge_pool_wait_seconds_count)"), {"pool"});
+    for (const auto& [name, expr] : {std::pair{"redis", "sum(surge_redis_batch_size_count)"},
+                                     std::pair{"journal", "sum(surge_journal_batch_size_count)"}}) {
+      for (const auto& s : prom.query(expr)) {
+        c.batches[name] += s.value;
+      }
+    }
     c.probe_route = by_labels(
         prom.query("sum by (route) (surge_http_request_duration_seconds_count{kind=\"probe\"})"),
         {"route"});
@@ -323,6 +337,13 @@ TEST_SUITE("prometheus_live") {
       const counts one_each{{"n1", 1}, {"n2", 1}, {"n3", 1}};
       CHECK_MESSAGE(by_labels(prom.query("surge_build_info{job=\"surge\"}"), {"node"}) == one_each,
                     missing("surge_build_info{version,node}"));
+      // Every shard has one owner: the nodes' shard counts add up to cluster.shards.
+      const auto shards = prom.query("sum(surge_shards_owned)");
+      CHECK_MESSAGE((shards.size() == 1 && shards.front().value == 256),
+                    missing("surge_shards_owned"));
+      const auto actors = by_labels(prom.query("sum by (kind) (surge_actors)"), {"kind"});
+      CHECK_MESSAGE(at(actors, "sku") >= 4, missing("surge_actors{kind}") << ": " << show(actors));
+      CHECK(at(actors, "cart") >= 1);
     }
 
     {
@@ -347,6 +368,11 @@ TEST_SUITE("prometheus_live") {
       // The +Inf bucket counts every observation, like _count.
       CHECK_MESSAGE(delta(before.shopper_route_inf, after.shopper_route_inf) == sent.by_route,
                     "sent: " << show(sent.by_route));
+      // Every route sent took some time.
+      const auto secs = delta(before.shopper_route_sum, after.shopper_route_sum);
+      for (const auto& [route, n] : sent.by_route) {
+        CHECK_MESSAGE(at(secs, route) > 0, route << ": no time observed");
+      }
       // Probes are their own kind, counted exactly; none is a shopper's.
       const auto p = delta(before.probe_route, after.probe_route);
       const counts probes_sent{{"/healthz", probes / 2}, {"/readyz", probes / 2}};
@@ -382,6 +408,14 @@ TEST_SUITE("prometheus_live") {
       INFO("journal: " << show(j));
       CHECK(at(j, "commits") > 0);
       CHECK(at(j, "commits") == at(j, "transactions"));
+
+      // Carts live in Redis and stock in the journal: both batched; both pools waited on.
+      const auto b = delta(before.batches, after.batches);
+      CHECK_MESSAGE(at(b, "redis") > 0, missing("surge_redis_batch_size") << ": " << show(b));
+      CHECK_MESSAGE(at(b, "journal") > 0, missing("surge_journal_batch_size") << ": " << show(b));
+      const auto w = delta(before.pool_waits, after.pool_waits);
+      CHECK_MESSAGE(at(w, "pg") > 0, missing("surge_pool_wait_seconds{pool}") << ": " << show(w));
+      CHECK(at(w, "redis") > 0);
     }
 
     {

@@ -389,6 +389,8 @@ TEST_SUITE("prometheus_live") {
       CHECK_MESSAGE(!after.holds.empty(), missing("surge_holds_total{event}"));
       const auto h = delta(before.holds, after.holds);
       INFO("holds: " << show(h));
+      // A hold is one cart line's reservation (whatever its qty): each PUT of a new line placed
+      // one, each paid line's was confirmed; none expires within holds.ttl (600 s).
       CHECK(at(h, "placed") == items_added);
       CHECK(at(h, "confirmed") == lines_bought);
       CHECK(at(h, "expired") == 0);

@@ -354,6 +354,24 @@ TEST_SUITE("prometheus_live") {
     const auto after = counters::read(prom);
 
     {
+      // Every series of contract13 "Metrics" (histograms by their _count), in one message.
+      std::string absent;
+      for (const char* name :
+           {"surge_http_request_duration_seconds_count",
+            "surge_journal_commit_duration_seconds_count", "surge_journal_batch_size_count",
+            "surge_redis_batch_duration_seconds_count", "surge_redis_batch_size_count",
+            "surge_pool_wait_seconds_count", "surge_payment_call_duration_seconds_count",
+            "surge_payment_breaker_state", "surge_holds_total", "surge_shards_owned",
+            "surge_lease_renewal_duration_seconds_count", "surge_lease_renewal_failures_total",
+            "surge_actors", "surge_build_info"}) {
+        if (prom.query(std::string{"count("} + name + ")").empty()) {
+          absent += std::string{" "} + name;
+        }
+      }
+      CHECK_MESSAGE(absent.empty(), "series no node exports (contract13 \"Metrics\"):" << absent);
+    }
+
+    {
       INFO("every node is up and scraped with the bearer token");
       const counts all_up{{targets[0], 1}, {targets[1], 1}, {targets[2], 1}};
       CHECK(by_labels(prom.query("up{job=\"surge\"}"), {"instance"}) == all_up);

@@ -3,7 +3,7 @@
 #   deps -> build -> PostgreSQL + Redis -> ctest
 #   scripts/test.sh                 build/      all tests
 #   scripts/test.sh --sanitize      build-asan/ (ASan + UBSan)
-#   scripts/test.sh -L unit         extra arguments go to ctest (labels: unit, integration, fuzz)
+#   scripts/test.sh -L unit         extra arguments go to ctest (labels: unit, integration, prometheus, fuzz)
 # The exit code is ctest's, and the output ends with ctest's own summary.
 set -euo pipefail
 

@@ -61,7 +61,7 @@ export function mount(main) {
         { label: 'Available', cell: (p) => String(p.available), num: true },
         { label: 'Limit', cell: (p) => String(p.per_customer_limit), num: true },
         { label: '', cell: (p) => h('button', { type: 'button', text: 'Edit', 'aria-label': `Edit ${p.sku}`, onclick: () => edit(p) }) },
-      ], r.items ?? [], { empty: 'No products.' }),
+      ], r.items ?? [], { empty: 'No products.', rowAttrs: (p) => ({ 'data-sku': p.sku }) }),
       pages.buttons(r.next_cursor));
     } catch (e) {
       render(list, h('p', { class: 'error', text: `Listing failed: ${e}` }));

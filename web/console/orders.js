@@ -33,7 +33,7 @@ function searchPage(main) {
         { label: 'Refunded', cell: (o) => money(o.refunded_cents, o.currency), num: true },
         { label: 'Gateway', cell: (o) => o.gateway || '–' },
         { label: 'Created', cell: (o) => when(o.created_at) },
-      ], r.items ?? [], { empty: 'No orders match.' }),
+      ], r.items ?? [], { empty: 'No orders match.', rowAttrs: (o) => ({ 'data-order': o.order_id }) }),
       pages.buttons(r.next_cursor));
     } catch (e) {
       render(results, h('p', { class: 'error', text: `Search failed: ${e}` }));

@@ -15,6 +15,7 @@ PACKAGES=(
   # libraries
   libcaf-dev libpqxx-dev libhiredis-dev libspdlog-dev doctest-dev
   libprotobuf-dev protobuf-compiler libboost-dev libssl-dev libjwt-dev prometheus-cpp-dev
+  libjemalloc-dev
   # services (scripts/services.sh runs its own instances)
   postgresql-15 postgresql-client-15 redis-server redis-tools
   # the load balancer in front of the local cluster (scripts/run.sh runs its own instance), the

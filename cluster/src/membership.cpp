@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 
 #include "log.hpp"
@@ -98,8 +99,14 @@ std::string membership::start() {
   }
   d.driver.round();
   d.table.on_refresh_request([this] { poke(); });
-  d.thread = std::thread([&d] { d.loop(); });
-  d.hb_thread = std::thread([&d] { d.heartbeat_loop(); });
+  d.thread = std::thread([&d] {
+    pthread_setname_np(pthread_self(), "surge-members");
+    d.loop();
+  });
+  d.hb_thread = std::thread([&d] {
+    pthread_setname_np(pthread_self(), "surge-heartbeat");
+    d.heartbeat_loop();
+  });
   logger()->info("member {} (incarnation {}) joined at {}", d.driver.options().node_id,
                  d.driver.incarnation(), d.driver.options().address);
   return {};

@@ -21,6 +21,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <pthread.h>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -560,6 +561,7 @@ void server_state::on_accept(const beast::error_code& ec, tcp::socket socket) {
 }
 
 void server_state::run_io_thread() {
+  pthread_setname_np(pthread_self(), opts_.thread_name.substr(0, 15).c_str());
   for (;;) {
     try {
       ioc_.run();

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include <pthread.h>
+
 #include "surge/config/log.hpp"
 #include "surge/persistence/journal.hpp"
 #include "surge/persistence/orders.hpp"
@@ -56,6 +58,7 @@ void periodic::stop() {
 }
 
 void periodic::run() {
+  pthread_setname_np(pthread_self(), ("surge-" + name_).substr(0, 15).c_str());
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
     lock.unlock();

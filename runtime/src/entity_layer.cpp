@@ -4,6 +4,8 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include <pthread.h>
+
 #include <stdexcept>
 #include <thread>
 
@@ -24,6 +26,13 @@ std::shared_ptr<spdlog::logger> logger() {
   static auto lg = surge::log::get("node");
   return lg;
 }
+
+/// Names CAF's threads (scheduler workers, clock, middleman) "surge-caf" for top -H and perf.
+struct name_caf_threads : caf::thread_hook {
+  void init(caf::actor_system&) override {}
+  void thread_started() override { pthread_setname_np(pthread_self(), "surge-caf"); }
+  void thread_terminates() override {}
+};
 
 std::unique_ptr<net::payments::payment_router>
 make_payments(const config::node_options& opts, net::payments::payment_observer observe) {
@@ -103,6 +112,7 @@ entity_layer::entity_layer(const config::node_options& opts, observers obs)
   env->holds = &holds;
 
   cfg = std::make_unique<caf::actor_system_config>();
+  cfg->add_thread_hook<name_caf_threads>();
   // One scheduler thread per core: more only spin; blocking work has its own threads.
   cfg->set("scheduler.max-threads",
            static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));

@@ -60,6 +60,7 @@ net::server_options admin_server_of(const config::node_options& opts) {
   so.host = opts.admin_host;
   so.port = opts.admin_port;
   so.io_threads = 1; // operators and Prometheus: one thread is plenty
+  so.thread_name = "surge-admin";
   return so;
 }
 

@@ -11,6 +11,7 @@
 
 #include <mutex>
 #include <optional>
+#include <pthread.h>
 #include <thread>
 #include <utility>
 
@@ -255,7 +256,10 @@ peer_client::peer_client()
     : state_(std::make_shared<state>()) {
   // The thread holds the state too: should the last owner let go on this very thread (from
   // within a callback), the state outlives it until run() returns.
-  state_->thread = std::thread([s = state_] { s->ioc.run(); });
+  state_->thread = std::thread([s = state_] {
+    pthread_setname_np(pthread_self(), "surge-fanout");
+    s->ioc.run();
+  });
 }
 
 peer_client::~peer_client() {

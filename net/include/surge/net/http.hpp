@@ -63,9 +63,10 @@ struct server_options {
   std::string host;
   uint16_t port = 0; ///< 0: pick a free one (see http_server::port())
   std::size_t io_threads = 0;
-  std::size_t body_limit = 0;   ///< larger: 413 too_large
-  std::size_t header_limit = 0; ///< larger: 431 too_large
-  std::size_t target_limit = 0; ///< longer URL: 414 too_large
+  std::string thread_name = "surge-http"; ///< of the I/O threads (top -H, perf); 15 bytes at most
+  std::size_t body_limit = 0;             ///< larger: 413 too_large
+  std::size_t header_limit = 0;           ///< larger: 431 too_large
+  std::size_t target_limit = 0;           ///< longer URL: 414 too_large
   /// A request must arrive whole within this (from its first byte on a kept-alive connection,
   /// from the connect otherwise), or it is answered 408 `timeout` and the connection closed.
   std::chrono::milliseconds read_timeout{};

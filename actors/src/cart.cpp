@@ -55,6 +55,17 @@ struct cart_state {
   uint64_t write_seq = 0;
   std::size_t outstanding = 0;                ///< hold requests to SKU actors not yet answered
   std::vector<std::function<void()>> settled; ///< run once `outstanding` is back to 0
+  /// Hold requests to SKU actors of this node in flight (a local actor always answers, so no
+  /// CAF timer each): the tick answers one request_timeout once its deadline (system clock)
+  /// has passed, one tick for them all; its reply, should it come later, is dropped as a timed
+  /// out reply is (the hold expires on the SKU). Calls to stubs keep CAF's timeout.
+  struct pending_hold {
+    uint64_t seq = 0;
+    int64_t deadline_ms = 0;
+    caf::typed_response_promise<cart_view> rp;
+  };
+  std::vector<pending_hold> pending;
+  uint64_t hold_seq = 0;
 };
 
 using self_ptr = cart_impl::stateful_pointer<cart_state>;
@@ -216,12 +227,42 @@ int64_t idle_limit(const cart_state& st) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  st.life.arm_tick(self, st.env->now_ms(), idle_limit(st));
+  const int64_t now = st.env->now_ms();
+  std::optional<int64_t> due;
+  if (!st.pending.empty()) {
+    // The earliest deadline, in the entity's clock (ticks are armed in it).
+    const int64_t sys_now = system_now_ms();
+    for (const auto& p : st.pending) {
+      const int64_t at = now + std::max<int64_t>(p.deadline_ms - sys_now, 0);
+      due = due ? std::min(*due, at) : at;
+    }
+  }
+  st.life.arm_tick(self, now, idle_limit(st), due);
+}
+
+/// Answers request_timeout to the hold requests whose deadline has passed.
+void expire_holds(self_ptr self) {
+  auto& st = self->state;
+  const int64_t now = system_now_ms();
+  std::vector<cart_state::pending_hold> expired;
+  for (auto i = st.pending.begin(); i != st.pending.end();) {
+    if (i->deadline_ms <= now) {
+      expired.push_back(std::move(*i));
+      i = st.pending.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& p : expired) {
+    p.rp.deliver(caf::make_error(caf::sec::request_timeout)); // the cart stays as it was
+    hold_answered(self);
+  }
 }
 
 void on_tick(self_ptr self) {
   auto& st = self->state;
   st.life.tick.fired();
+  expire_holds(self);
   const bool quiet = !st.write_in_flight && st.waiting.empty() && st.outstanding == 0;
   if (st.life.passivate(self, *st.carts, st.cart_id, quiet, true, st.env->now_ms(),
                         idle_limit(st))) {
@@ -344,9 +385,32 @@ cart_impl::behavior_type running(self_ptr self) {
                          currency_besides(st, sku),
                          st.env->opts.verify_customers,
                          request_id};
-        self->request(st.skus->acquire(sku), *budget, hold_atom::value, std::move(req))
+        auto dest = st.skus->acquire_routed(sku);
+        const uint64_t seq = dest.remote ? 0 : ++st.hold_seq;
+        if (seq != 0) {
+          st.pending.push_back({seq, system_now_ms() + budget->count(), rp});
+          schedule_tick(self);
+        }
+        // Whether the reply may still answer: false once the tick answered it (timed out).
+        auto claim = [self, seq] {
+          if (seq == 0) {
+            return true;
+          }
+          auto& p = self->state.pending;
+          auto i = std::find_if(p.begin(), p.end(), [&](const auto& x) { return x.seq == seq; });
+          if (i == p.end()) {
+            return false;
+          }
+          p.erase(i);
+          return true;
+        };
+        self->request(dest.handle, seq != 0 ? caf::duration{caf::infinite} : caf::duration{*budget},
+                      hold_atom::value, std::move(req))
             .then(
                 [=](hold_view& hv) mutable {
+                  if (!claim()) {
+                    return;
+                  }
                   surge::log::request_scope answer_scope{request_id};
                   logger()->debug("cart {}: line {} is now {} (hold {})", self->state.cart_id,
                                   hv.sku, hv.qty, hv.hold_id);
@@ -355,6 +419,9 @@ cart_impl::behavior_type running(self_ptr self) {
                   hold_answered(self);
                 },
                 [=](caf::error& err) mutable {
+                  if (!claim()) {
+                    return;
+                  }
                   rp.deliver(std::move(err)); // the cart stays as it was
                   hold_answered(self);
                 });

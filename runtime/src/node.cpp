@@ -178,6 +178,7 @@ struct node::impl {
         });
     bridge->order_queries = order_queries.get();
     const auto derived = config::derive(opts);
+    bridge->system = e.sys.get();
     bridge->callers = net::spawn_callers(*e.sys, derived.bridge_callers);
     bridge->call_timeout = derived.bridge_call_timeout;
     if (opts.http_page_cache.count() > 0) {

@@ -301,6 +301,7 @@ struct bridge_fixture {
     env->carts = &carts;
     env->orders = &orders;
     env->catalog = &catalog;
+    env->system = &sys;
     env->callers = net::spawn_callers(sys, 2);
     env->call_timeout = std::chrono::seconds{8};
     env->ids = std::make_shared<const actors::id_keys>("bridge-test-secret");

@@ -44,7 +44,7 @@ void put_product(std::shared_ptr<bridge_env> env, http_request&& req, path_param
     return r(bad_request(err));
   }
   call<actors::product_view>(
-      *env, env->skus->acquire(p[0]), std::move(r),
+      *env, env->skus->acquire_routed(p[0]), std::move(r),
       [env, sku = p[0]](actors::product_view& v) {
         drop_cached(*env, sku);
         return json_response(200, product_json(v));
@@ -70,7 +70,7 @@ void post_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_params
     return r(bad_request(err));
   }
   call<actors::stock_view>(
-      *env, env->skus->acquire(p[0]), std::move(r),
+      *env, env->skus->acquire_routed(p[0]), std::move(r),
       [env, sku = p[0]](actors::stock_view& s) {
         drop_cached(*env, sku);
         return json_response(200, stock_json(s));
@@ -82,7 +82,7 @@ void get_stock(std::shared_ptr<bridge_env> env, http_request&&, path_params&& p,
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
-  call<actors::stock_view>(*env, env->skus->acquire(p[0]), std::move(r), answer(200, stock_json),
+  call<actors::stock_view>(*env, env->skus->acquire_routed(p[0]), std::move(r), answer(200, stock_json),
                            actors::stock_atom::value);
 }
 

@@ -319,7 +319,7 @@ void post_refund(std::shared_ptr<bridge_env> env, http_request&& req, path_param
     }
   }
   call<actors::refund_view>(
-      *env, env->orders->acquire(p[0]), std::move(r),
+      *env, env->orders->acquire_routed(p[0]), std::move(r),
       [](actors::refund_view& v) {
         const int status = v.status == "pending" ? 202 : v.replay ? 200 : 201;
         return json_response(status, refund_json(v));

@@ -45,7 +45,7 @@ void create_cart(std::shared_ptr<bridge_env> env, http_request&& req, path_param
     }
     *customer = principal;
   }
-  call<actors::cart_view>(*env, env->carts->acquire(actors::random_id("c_")), std::move(r),
+  call<actors::cart_view>(*env, env->carts->acquire_routed(actors::random_id("c_")), std::move(r),
                           answer(201, cart_json), actors::create_atom::value, *customer);
 }
 
@@ -54,7 +54,7 @@ void get_cart(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     return r(not_found("no such cart"));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r), answer(200, cart_json),
+    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r), answer(200, cart_json),
                             caf::get_atom::value, std::move(principal));
   });
 }
@@ -76,7 +76,7 @@ void put_item(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     return r(bad_request(err));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r), answer(200, cart_json),
+    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r), answer(200, cart_json),
                             actors::item_atom::value, p[1], *qty, false, std::move(principal),
                             call_deadline(*env), req.request_id);
   });
@@ -91,7 +91,7 @@ void delete_item(std::shared_ptr<bridge_env> env, http_request&& req, path_param
     return r(not_found("no such product"));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire(p[0]), std::move(r), answer(200, cart_json),
+    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r), answer(200, cart_json),
                             actors::item_atom::value, p[1], int64_t{0}, true, std::move(principal),
                             call_deadline(*env), req.request_id);
   });

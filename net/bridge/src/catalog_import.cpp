@@ -96,7 +96,7 @@ class import_run : public std::enable_shared_from_this<import_run> {
     const auto& item = groups_[g][i];
     auto self = shared_from_this();
     ask<actors::product_view>(
-        *env_, env_->skus->acquire(item.product.sku),
+        *env_, env_->skus->acquire_routed(item.product.sku),
         [self, g, i](actors::product_view&) {
           drop_cached(*self->env_, self->groups_[g][i].product.sku);
           self->set_stock(g, i);
@@ -112,7 +112,7 @@ class import_run : public std::enable_shared_from_this<import_run> {
     }
     auto self = shared_from_this();
     ask<actors::stock_view>(
-        *env_, env_->skus->acquire(item.product.sku),
+        *env_, env_->skus->acquire_routed(item.product.sku),
         [self, g, i](actors::stock_view&) {
           drop_cached(*self->env_, self->groups_[g][i].product.sku);
           self->done(g, i, caf::none);

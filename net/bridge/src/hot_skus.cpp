@@ -167,7 +167,7 @@ void merge_hot_skus(std::shared_ptr<bridge_env> env, const http_request& req,
       round->items[i].stock = s;
       return http_response{};
     };
-    call<actors::stock_view>(*env, env->skus->acquire(round->items[i].sku), std::move(counted),
+    call<actors::stock_view>(*env, env->skus->acquire_routed(round->items[i].sku), std::move(counted),
                              keep, actors::stock_atom::value);
   }
 }

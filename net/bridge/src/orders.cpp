@@ -47,7 +47,7 @@ void checkout(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     actors::checkout_request cr{
         std::string{*key},   p[0],          *method, *token, std::move(principal),
         call_deadline(*env), req.request_id};
-    call<actors::order_view>(*env, env->orders->acquire(env->ids->order_id_for(cr.idempotency_key)),
+    call<actors::order_view>(*env, env->orders->acquire_routed(env->ids->order_id_for(cr.idempotency_key)),
                              std::move(r), answer(201, order_json), actors::checkout_atom::value,
                              cr);
   });
@@ -58,7 +58,7 @@ void get_order(std::shared_ptr<bridge_env> env, http_request&& req, path_params&
     return r(not_found("no such order"));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::order_view>(*env, env->orders->acquire(p[0]), std::move(r),
+    call<actors::order_view>(*env, env->orders->acquire_routed(p[0]), std::move(r),
                              answer(200, order_json), caf::get_atom::value, std::move(principal));
   });
 }

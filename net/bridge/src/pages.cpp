@@ -115,7 +115,7 @@ void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     generation = env->pages->generation();
   }
   call<actors::product_view>(
-      *env, env->skus->acquire(p[0]), std::move(r),
+      *env, env->skus->acquire_routed(p[0]), std::move(r),
       [env, sku = p[0], inm, asked, generation](actors::product_view& v) {
         auto pg = std::make_shared<page_cache::page>();
         pg->body = product_page(v);

@@ -93,7 +93,7 @@ void get_product(std::shared_ptr<bridge_env> env, http_request&&, path_params&& 
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
-  call<actors::product_view>(*env, env->skus->acquire(p[0]), std::move(r),
+  call<actors::product_view>(*env, env->skus->acquire_routed(p[0]), std::move(r),
                              answer(200, product_json), actors::product_atom::value);
 }
 

@@ -20,6 +20,15 @@
 
 namespace surge::actors {
 
+/// A handle from directory::acquire_routed(), and whether it is a stub: the entity lives on
+/// another node, so the answer to a call crosses the network and can be lost with that node or
+/// link (such a call needs a timeout); a local incarnation always answers or bounces a call.
+template <class Handle>
+struct routed_handle {
+  Handle handle;
+  bool remote = false;
+};
+
 /// Which actor is the live incarnation of each entity id on this node: activation on first use,
 /// passivation without losing a message, and — in a cluster — a stub for entities whose shard
 /// this node does not serve.
@@ -63,6 +72,13 @@ class directory {
   /// The entity for `id` (the local incarnation, spawned if needed, or a stub); counts one
   /// message about to be sent to it.
   Handle acquire(const std::string& id) { return *get(id, false); }
+
+  /// acquire(), telling whether the handle is a stub.
+  routed_handle<Handle> acquire_routed(const std::string& id) {
+    routed_handle<Handle> out;
+    out.handle = *get(id, false, &out.remote);
+    return out;
+  }
 
   /// The local incarnation of `id` when this node serves its shard (spawned if needed, counted),
   /// else nullopt. For the gateway: it never forwards a forwarded message again.
@@ -164,7 +180,7 @@ class directory {
     std::unordered_multimap<std::string, entry> leaving;
   };
 
-  std::optional<Handle> get(const std::string& id, bool local_only) {
+  std::optional<Handle> get(const std::string& id, bool local_only, bool* stub = nullptr) {
     placement::route r;
     uint32_t shard = 0;
     if (where_ != nullptr) {
@@ -211,6 +227,9 @@ class directory {
       i = s.entries.emplace(id, std::move(e)).first;
     }
     ++i->second.sent;
+    if (stub != nullptr) {
+      *stub = i->second.stub;
+    }
     return i->second.handle;
   }
 

@@ -81,7 +81,11 @@ struct bridge_env {
   /// The admin's order search and order timelines read on these threads (never an I/O or actor
   /// thread); nullptr: those routes answer 503.
   persistence::order_query_pool* order_queries = nullptr;
-  /// Actors that issue requests to entities on behalf of I/O threads (see spawn_callers).
+  /// The node's actor system: calls to local entities are sent from reply sinks made in it
+  /// (net/bridge/src/call.hpp). nullptr: every call goes through `callers`.
+  caf::actor_system* system = nullptr;
+  /// Actors that issue requests with a timeout on behalf of I/O threads, for calls to entities
+  /// on other nodes (see spawn_callers).
   std::vector<caf::actor> callers;
   /// How long a request waits for its entity (config::derived_options::bridge_call_timeout);
   /// the entity calls made for it travel with the deadline it sets (actors/deadline.hpp).

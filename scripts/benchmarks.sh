@@ -73,7 +73,7 @@ die() {
 }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
-for tool in psql redis-cli curl python3 ss; do
+for tool in psql redis-cli curl python3 ss pgrep; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -327,24 +327,31 @@ EOF
   free_port AP
   free_port CP
   "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$DB_HTTP")" >>"$WORK/node-h1.log" 2>&1
-  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$DB_HTTP")" "$PREFIX_HTTP"
+  # No access log, like nginx (access_log off): like for like (production keeps it; ~6 % of
+  # add-to-cart's CPU).
+  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$DB_HTTP")" "$PREFIX_HTTP" --log.access_sample=0
   NODE_PID=$LAST_PID
   wait_http "http://127.0.0.1:$HP/readyz" "$NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-h1.log)"
   admin_put_product "http://127.0.0.1:$AP" HOT-HTTP 1000000000000
   curl -fsS -o /dev/null "http://127.0.0.1:$HP/p/HOT-HTTP" || die "GET /p/HOT-HTTP failed"
   HTTP_FLAGS=("--connections=$CONNS" "--threads=$HTTP_THREADS" "--duration=$D" --warmup=2s)
-  CMD[nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --json=http-nginx.json"
-  CMD[cart]="$(rel "$BENCH") http --mode=add-to-cart --url=http://127.0.0.1:NODE --sku=HOT-HTTP ${HTTP_FLAGS[*]} --json=http-add-to-cart.json"
-  CMD[page]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE/p/HOT-HTTP ${HTTP_FLAGS[*]} --json=http-product-page.json"
+  # CPU per request from /proc over the measured window: nginx's workers (the master only
+  # accepts signals), the node's every thread.
+  NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | paste -sd, - || true)
+  [ -n "$NGINX_WORKERS" ] || die "nginx has no worker processes"
+  CMD[nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --cpu-pid=NGINX_WORKERS --json=http-nginx.json"
+  CMD[cart]="$(rel "$BENCH") http --mode=add-to-cart --url=http://127.0.0.1:NODE --sku=HOT-HTTP ${HTTP_FLAGS[*]} --cpu-pid=NODE_PID --json=http-add-to-cart.json"
+  CMD[page]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE/p/HOT-HTTP ${HTTP_FLAGS[*]} --cpu-pid=NODE_PID --json=http-product-page.json"
+  CMD[http_node]="$(rel "$NODE") --log.level=warn --limits.ip_rate=0 --log.access_sample=0 (one node, its own database)"
   run_logged http-nginx "$BENCH" http "--url=http://127.0.0.1:$NGINX_PORT/static-1k.html" \
-    --label="nginx 1 KiB static file" "${HTTP_FLAGS[@]}" "--json=$OUT/http-nginx.json" ||
-    say "nginx run failed"
+    --label="nginx 1 KiB static file" "${HTTP_FLAGS[@]}" "--cpu-pid=$NGINX_WORKERS" \
+    "--json=$OUT/http-nginx.json" || say "nginx run failed"
   run_logged http-add-to-cart "$BENCH" http --mode=add-to-cart "--url=http://127.0.0.1:$HP" \
     --sku=HOT-HTTP --label="Surge PUT add-to-cart (hot SKU)" "${HTTP_FLAGS[@]}" \
-    "--json=$OUT/http-add-to-cart.json" || say "add-to-cart run failed"
+    "--cpu-pid=$NODE_PID" "--json=$OUT/http-add-to-cart.json" || say "add-to-cart run failed"
   run_logged http-product-page "$BENCH" http "--url=http://127.0.0.1:$HP/p/HOT-HTTP" \
-    --label="Surge GET /p/{sku}" "${HTTP_FLAGS[@]}" "--json=$OUT/http-product-page.json" ||
-    say "product page run failed"
+    --label="Surge GET /p/{sku}" "${HTTP_FLAGS[@]}" "--cpu-pid=$NODE_PID" \
+    "--json=$OUT/http-product-page.json" || say "product page run failed"
   curl -fsS --max-time 5 "http://127.0.0.1:$AP/admin/v1/products/HOT-HTTP/stock" \
     >"$OUT/http-stock.json" || true
   stop_pid "$NODE_PID"

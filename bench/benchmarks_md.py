@@ -7,7 +7,6 @@ Reads the JSON files in $OUT and the facts and command lines scripts/benchmarks.
 
 import glob
 import json
-import math
 import os
 import re
 
@@ -329,9 +328,12 @@ if sweep:
         p(f"Closed-model shoppers, mix {mixes}, think {first['think_ms']} ms, {first['connections']} "
           f"connections over 3 nodes, one run per step on the same cluster; a step passes when every "
           f"request kind's p99 < 300 ms, errors <= 0.5 %, no request is left unsent and the "
-          f"cross-check passes. Knee: **{knee:,}** shoppers. {E('SWEEP_STOP') or ''} "
-          f"(sweep {E('SWEEP_SECONDS') or '?'} s, budget {E('MIX_SWEEP_BUDGET') or '?'} s). Latency "
-          "is from the intended start (client queueing included).")
+          f"cross-check passes. Knee: **{f'{knee:,}' if knee else f'< {sweep[0][0]:,}'}** shoppers; "
+          f"{E('SWEEP_STOP') or ''} (sweep {E('SWEEP_SECONDS') or '?'} s, budget "
+          f"{E('MIX_SWEEP_BUDGET') or '?'} s). "
+          + (f"Before the first step, a warm-up run (not counted): {cmd('mix_warmup')}. "
+             if E("CMD_mix_warmup") else "")
+          + "Latency is from the intended start (client queueing included).")
         p()
     p("| shoppers | duration s | req/s | max p99 ms (kind) | errors | not sent | cross-check | passes |")
     p("|---:|---:|---:|---|---:|---:|---|---|")
@@ -344,20 +346,17 @@ if sweep:
         p(f"| {u:,} | {m['duration_ms'] / 1000:g} | {n(m['throughput_rps'])} | {ms(w)} ({kind}) | "
           f"{m['errors']:,} | {m.get('unsent', 0):,} | {check} | {verdict(step_passes(m))} |")
     p()
-    p("Worst p99 per step (log scale, `|` marks 300 ms):")
+    p("Worst p99 per step (0 to 1 s, 20 ms per `#`, `|` marks 300 ms, `>` beyond 1 s):")
     p()
     p("```")
-    width = 50
-    scale = lambda v: int(round(width * math.log10(max(v, 1)) / 5))  # 1 ms .. 100 s
-    mark = scale(300)
+    width, mark = 50, 15
     for u, m in sweep:
         if not m:
             continue
         w = worst_p99(m)[0]
-        bar = "#" * scale(w)
-        line = (bar + " " * width)[:width]
-        line = line[:mark] + "|" + line[mark + 1:]
-        p(f"{u:>8,} {line} {ms(w)} ms")
+        line = list(("#" * min(width, int(w / 20 + 0.5))).ljust(width))
+        line[mark] = "|"
+        p(f"{u:>8,} {''.join(line)}{'>' if w > 1000 else ' '} {ms(w)} ms")
     p("```")
     p()
 for m in ([mix_low, mix] if not sweep else

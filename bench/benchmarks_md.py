@@ -9,6 +9,10 @@ import glob
 import json
 import os
 import re
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from knee import step_passes, worst_p99  # bench/knee.py, next to this file
 
 OUT = os.environ["OUT"]
 E = os.environ.get
@@ -58,21 +62,6 @@ def sweep_users(path):
 # Row 6's knee sweep: one surge-load run per shopper count, in the order they ran.
 sweep = [(sweep_users(p), load(os.path.basename(p)))
          for p in sorted(glob.glob(os.path.join(OUT, "mix-sweep-*.json")), key=sweep_users)]
-
-
-def worst_p99(m):
-    """The largest p99 over the request kinds of a surge-load run and its kind."""
-    return max(((v["p99_ms"], k) for k, v in m["latency"].items()), default=(0, "-"))
-
-
-def step_passes(m):
-    """The knee's conditions, as scripts/benchmarks.sh's step_passes: every p99 < 300 ms,
-    errors <= 0.5 % of the requests, nothing not sent, the cross-check passed (when run)."""
-    if not m:
-        return False
-    check_ok = m["check"].get("passed") or not m["check"].get("performed")
-    return (worst_p99(m)[0] < 300 and m["errors"] <= 0.005 * max(m["requests"], 1)
-            and not m.get("unsent") and check_ok)
 
 
 knee = 0

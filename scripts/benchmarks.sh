@@ -452,19 +452,6 @@ PY
   # step misses (a kind's p99 >= 300 ms, errors > 0.5 %, requests not sent, or a failed
   # cross-check); then MIX_USERS for MIX_DURATION only when every step passed below it. No step
   # starts when it could end past MIX_SWEEP_BUDGET.
-  step_passes() { # JSON: exit 0 when the step met every condition of the knee
-    python3 - "$1" <<'PY'
-import json, sys
-try:
-    m = json.load(open(sys.argv[1]))
-except (OSError, ValueError):
-    sys.exit(1)
-worst = max((v["p99_ms"] for v in m["latency"].values()), default=0)
-errors_ok = m["errors"] <= 0.005 * max(m["requests"], 1)
-check_ok = m["check"].get("passed") or not m["check"].get("performed")
-sys.exit(0 if worst < 300 and errors_ok and not m.get("unsent") and check_ok else 1)
-PY
-  }
   top_sample() { # DELAY RAW: a 10 s sample of top after DELAY seconds (all of it into RAW),
     # summed per command (every process on the host: other users' too)
     sleep "$1"
@@ -492,7 +479,7 @@ PY
       "${MIX_COMMON[@]}" "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix-sweep-$u.json" ||
       say "mix run at $u shoppers reported a failure (see $OUT/mix-sweep-$u.txt)"
     wait "$top_pid" 2>/dev/null || true
-    if step_passes "$OUT/mix-sweep-$u.json"; then
+    if python3 "$REPO/bench/knee.py" "$OUT/mix-sweep-$u.json"; then
       last_pass=$u
       return 0
     fi

@@ -176,7 +176,8 @@ if sweep:
     ran = ", ".join(f"{u:,}" for u, _ in sweep)
     think = next((m["think_ms"] for _, m in sweep if m), 0)
     at_knee = dict(sweep).get(knee)
-    figure = (f"{knee:,} shoppers ({n(at_knee['throughput_rps'])} req/s, worst p99 "
+    cut = (E("SWEEP_STOP") or "").startswith("not run")  # the budget stopped it: a lower bound
+    figure = (f"{'at least ' if cut else ''}{knee:,} shoppers ({n(at_knee['throughput_rps'])} req/s, worst p99 "
               f"{ms(worst_p99(at_knee)[0])} ms)" if at_knee else f"< {sweep[0][0]:,} shoppers")
     rows.append(("6", f"Knee: most shoppers (mix, think {think / 1000:g} s, 3-node cluster) with every "
                  f"p99 < 300 ms, errors <= 0.5 %, nothing unsent; steps run: {ran} "

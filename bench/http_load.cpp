@@ -7,6 +7,8 @@
 //           connection (POST /api/v1/carts, not measured), then PUTs
 //           /api/v1/carts/{cart}/items/{--sku} with qty alternating 1 and 2: every request
 //           changes a hold on the SKU (a durable journal event) and the cart (a Redis write).
+//           --cpu-pid: the server's CPU-seconds and context switches over the measured window,
+//           from /proc, per request.
 // failover  kill -9 of a process (--kill-pid) while PUTs of --sku go to a survivor every
 //           --interval; the time from the kill to the first 200.
 
@@ -18,6 +20,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -29,6 +33,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "common.hpp"
 #include "surge/cluster/shard_table.hpp"
@@ -111,13 +116,14 @@ struct http_options {
   int threads = 1;
   std::chrono::milliseconds duration{10000};
   std::chrono::milliseconds warmup{2000};
+  std::vector<int> cpu_pids; ///< --cpu-pid: the server's processes, sampled from /proc
   std::string json_path;
 };
 
 constexpr const char* http_usage =
     R"(usage: surge-bench http --url=http://127.0.0.1:PORT/PATH [--mode=get|add-to-cart] [--sku=SKU]
                         [--connections=1000] [--threads=1] [--duration=10s] [--warmup=2s]
-                        [--label=TEXT] [--json=FILE]
+                        [--cpu-pid=PID[,PID...]] [--label=TEXT] [--json=FILE]
 
 Closed loop over --connections keep-alive connections (no think time), loopback targets only.
   --mode=get          GET --url again and again
@@ -125,9 +131,111 @@ Closed loop over --connections keep-alive connections (no think time), loopback 
                       cart (POST /api/v1/carts, not measured), then PUTs
                       /api/v1/carts/{cart}/items/{--sku} {"qty":1|2} alternately (each request
                       moves a hold on the SKU by one unit)
+  --cpu-pid=PID,...   the server's processes (e.g. a surge-node, or nginx's workers): reads
+                      utime+stime (/proc/PID/stat, every thread) and the context switches
+                      (/proc/PID/task/*/status) at the start and the end of the measured window
+                      and prints their CPU-seconds, CPU per request and switches per request
 Prints requests/s (2xx answers completed in the measured window), p50/p90/p99/p99.9/max,
-statuses and errors; exit 1 when any answer is not 2xx or a connection fails.
+statuses and errors; exit 1 when any answer is not 2xx, a connection fails or a --cpu-pid
+cannot be read (e.g. the process exited).
 )";
+
+/// What /proc says about a set of processes at one moment, summed over them.
+struct proc_sample {
+  uint64_t ticks = 0;    ///< utime + stime (clock ticks) of every thread, exited ones included
+  uint64_t switches = 0; ///< voluntary + nonvoluntary context switches of the live threads
+};
+
+/// Reads `pids` from /proc: nullopt, with the reason in `error`, when one cannot be read (it
+/// exited or is not ours to read). Blocking file reads: call it from the bench's own threads.
+std::optional<proc_sample> read_proc_or_throw(const std::vector<int>& pids, std::string& error) {
+  proc_sample s;
+  for (const int pid : pids) {
+    const auto dir = "/proc/" + std::to_string(pid);
+    std::ifstream stat{dir + "/stat"};
+    std::string line;
+    if (!stat || !std::getline(stat, line)) {
+      error = "pid " + std::to_string(pid) + " cannot be read (exited?)";
+      return std::nullopt;
+    }
+    // "pid (comm) state ...": comm may hold spaces and parentheses; fields 14 and 15 (utime,
+    // stime) are the 12th and 13th after the last ')'.
+    const auto close = line.rfind(')');
+    std::istringstream fields{close == std::string::npos ? std::string{} : line.substr(close + 1)};
+    std::string field;
+    uint64_t utime = 0;
+    uint64_t stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) {
+        utime = std::stoull(field);
+      } else if (i == 15) {
+        stime = std::stoull(field);
+      }
+    }
+    if (!fields) {
+      error = "pid " + std::to_string(pid) + ": unexpected " + dir + "/stat";
+      return std::nullopt;
+    }
+    s.ticks += utime + stime;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator{dir + "/task", ec}) {
+      std::ifstream status{task.path() / "status"};
+      while (std::getline(status, line)) { // a thread that just exited reads as empty
+        if (starts_with(line, "voluntary_ctxt_switches:") ||
+            starts_with(line, "nonvoluntary_ctxt_switches:")) {
+          s.switches += std::stoull(line.substr(line.find(':') + 1));
+        }
+      }
+    }
+    if (ec) {
+      error = "pid " + std::to_string(pid) + ": " + dir + "/task: " + ec.message();
+      return std::nullopt;
+    }
+  }
+  return s;
+}
+
+std::optional<proc_sample> read_proc(const std::vector<int>& pids, std::string& error) {
+  try {
+    return read_proc_or_throw(pids, error);
+  } catch (const std::exception& e) { // a number that is not one: report, do not crash
+    error = std::string{"cannot parse /proc: "} + e.what();
+    return std::nullopt;
+  }
+}
+
+/// The server's CPU over the measured window (--cpu-pid).
+struct cpu_window {
+  std::optional<proc_sample> start;
+  std::optional<proc_sample> end;
+  std::string error; ///< why a sample is missing ("" when both are there)
+
+  bool ok() const { return start && end && error.empty(); }
+  double seconds() const {
+    return ok() ? static_cast<double>(end->ticks - start->ticks) /
+                      static_cast<double>(::sysconf(_SC_CLK_TCK))
+                : 0;
+  }
+};
+
+/// Samples `pids` at `p.measure_from` and `p.measure_until` (on the calling thread).
+void sample_cpu(const std::vector<int>& pids, const phases& p, cpu_window& out) {
+  sleep_until(p.measure_from);
+  if (interrupted().load()) {
+    out.error = "interrupted";
+    return;
+  }
+  out.start = read_proc(pids, out.error);
+  if (!out.start) {
+    return;
+  }
+  sleep_until(p.measure_until);
+  if (interrupted().load()) {
+    out.error = "interrupted";
+    return;
+  }
+  out.end = read_proc(pids, out.error);
+}
 
 /// --NAME=D: a duration up to 600s (at least `least`) into `out`.
 cli::flag duration_flag(const char* name, std::chrono::milliseconds& out,
@@ -168,6 +276,13 @@ std::optional<http_options> parse_http(const std::vector<std::string>& args) {
       int_flag("threads", o.threads, 1, 8),
       duration_flag("duration", o.duration, std::chrono::seconds{1}, " (e.g. 10s)"),
       duration_flag("warmup", o.warmup, std::chrono::milliseconds{0}, " (e.g. 10s)"),
+      {"cpu-pid", cli::takes::value,
+       [&o](const std::optional<std::string>& v) {
+         o.cpu_pids.clear();
+         for (const auto& pid : tools::cli::split_list(*v)) {
+           o.cpu_pids.push_back(parse_int("cpu-pid", pid, 1, 1 << 30));
+         }
+       }},
       json_flag(o),
   };
   if (!parse_flags(args, flags)) {
@@ -388,8 +503,18 @@ int run_http(const http_options& o) {
               << " connections are up\n";
   }
   sh.go.store(true, std::memory_order_release);
+  cpu_window cpu;
+  std::thread cpu_sampler;
+  if (all_up && !o.cpu_pids.empty()) {
+    cpu_sampler = std::thread{[&] { sample_cpu(o.cpu_pids, sh.p, cpu); }};
+  }
   if (all_up) {
     report_progress(label, sh.p, sh.measured, "requests");
+  }
+  if (cpu_sampler.joinable()) {
+    cpu_sampler.join();
+  } else if (!o.cpu_pids.empty()) {
+    cpu.error = "no measured window";
   }
   // Closed loop: every connection stops after its answer past the window; bound the wait.
   auto wait_stopped = [&](clock::time_point until) {
@@ -438,8 +563,30 @@ int run_http(const http_options& o) {
   }
   std::cout << "statuses " << status_text << "; " << r.errors << " errors"
             << (r.first_error.empty() ? "" : " (first: " + r.first_error + ")") << "\n";
-  const bool ok = all_up && r.errors == 0 && r.measured > 0;
-  std::cout << (ok ? "OK: every answer was 2xx\n" : "FAIL: errors or connections not up\n");
+  std::string pid_text;
+  for (const int pid : o.cpu_pids) {
+    pid_text += (pid_text.empty() ? "" : ",") + std::to_string(pid);
+  }
+  const double cpu_s = cpu.seconds();
+  const double requests = static_cast<double>(std::max<uint64_t>(r.measured, 1));
+  const double cpu_us = cpu_s * 1e6 / requests;
+  const double switches =
+      cpu.ok() ? static_cast<double>(cpu.end->switches - cpu.start->switches) / requests : 0;
+  if (!o.cpu_pids.empty()) {
+    if (cpu.ok()) {
+      std::cout << "server CPU (pid " << pid_text << ", measured window): " << fixed(cpu_s, 2)
+                << " s, " << fixed(100 * cpu_s / r.seconds, 0) << " % of one core; "
+                << fixed(cpu_us, 1) << " us CPU and " << fixed(switches, 2)
+                << " context switches per request\n";
+    } else {
+      std::cout << "ERROR: server CPU (pid " << pid_text << "): " << cpu.error << "\n";
+    }
+  }
+  const bool cpu_ok = o.cpu_pids.empty() || cpu.ok();
+  const bool ok = all_up && r.errors == 0 && r.measured > 0 && cpu_ok;
+  std::cout << (ok ? "OK: every answer was 2xx\n"
+                   : (cpu_ok ? "FAIL: errors or connections not up\n"
+                             : "FAIL: the server's CPU could not be read\n"));
   if (!o.json_path.empty()) {
     std::ostringstream members;
     members << ",\n  \"label\": \"" << json_escape(label) << "\",\n  \"url\": \""
@@ -454,6 +601,16 @@ int run_http(const http_options& o) {
             << ",\n  \"max_ms\": " << fixed(static_cast<double>(r.latency.max()) / 1e6, 3)
             << ",\n  \"measured\": " << r.measured << ",\n  \"errors\": " << r.errors
             << ",\n  \"first_error\": \"" << json_escape(r.first_error) << "\"";
+    if (!o.cpu_pids.empty()) {
+      members << ",\n  \"server_pids\": \"" << pid_text << "\"";
+      if (cpu.ok()) {
+        members << ",\n  \"server_cpu_seconds\": " << fixed(cpu_s, 3)
+                << ",\n  \"server_cpu_us_per_request\": " << fixed(cpu_us, 2)
+                << ",\n  \"server_context_switches_per_request\": " << fixed(switches, 3);
+      } else {
+        members << ",\n  \"server_cpu_error\": \"" << json_escape(cpu.error) << "\"";
+      }
+    }
     write_json_file(o.json_path, "http", members.str(), ok);
   }
   return ok ? 0 : 1;

@@ -7,15 +7,24 @@
 #
 # Knobs (environment):
 #   BENCH_DURATION=10s          measured time of hot-sku, cross-node and every HTTP run
-#   BENCH_HTTP_CONNECTIONS=1000 connections of the HTTP rows
+#   BENCH_HTTP_CONNECTIONS=1000 connections of the HTTP rows (nginx with access_log off, the node
+#                               with --log.access_sample=0; CPU per request of both from /proc)
 #   BENCH_HTTP_THREADS=1        client threads of the HTTP rows
 #   BENCH_CARTS=1000000         idle carts to activate (memory row) ...
 #   BENCH_SKUS=50000            ... and idle SKUs
 #   BENCH_MEMORY_BUDGET=60s     ... each kind for at most this long
 #   BENCH_BATCHES=5000          journal batches of the activation row
-#   BENCH_MIX_USERS=100000      shoppers of the mix row, --think, --duration, --connections
-#   BENCH_MIX_USERS_LOW=10000   a lighter run first, to show where the cluster keeps its p99 (0: skip)
-#   BENCH_MIX_THINK=10s  BENCH_MIX_DURATION=60s  BENCH_MIX_CONNECTIONS=600
+#   BENCH_MIX_SWEEP="10000 20000 30000 40000 60000"   row 6's knee: the mix at these shopper
+#                               counts in turn, until a step misses (a kind's p99 >= 300 ms,
+#                               errors > 0.5 %, requests not sent, a failed cross-check)
+#   BENCH_MIX_SWEEP_DURATION=30s  each step's --duration
+#   BENCH_MIX_SWEEP_BUDGET=300  seconds for the sweep and the long run: no step starts that could
+#                               end later (a step takes its duration + up to ~15 s)
+#   BENCH_MIX_WARMUP=10s        a mix run at the first step's count before the sweep, not counted
+#                               (0: none)
+#   BENCH_MIX_USERS=100000      a long run after the sweep, only when every step passed below it
+#   BENCH_MIX_DURATION=60s      (0 users: never) and its --duration
+#   BENCH_MIX_THINK=10s  BENCH_MIX_CONNECTIONS=600   --think and --connections of every mix run
 #   BENCH_FAILOVERS=3           kill -9 repetitions
 #   BENCH_ONLY="hot-sku cross-node memory activation http cluster"   a subset of the steps
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
@@ -53,7 +62,10 @@ SKUS=${BENCH_SKUS:-50000}
 MEM_BUDGET=${BENCH_MEMORY_BUDGET:-60s}
 BATCHES=${BENCH_BATCHES:-5000}
 MIX_USERS=${BENCH_MIX_USERS:-100000}
-MIX_USERS_LOW=${BENCH_MIX_USERS_LOW:-10000}
+MIX_SWEEP=${BENCH_MIX_SWEEP-10000 20000 30000 40000 60000}
+MIX_SWEEP_DURATION=${BENCH_MIX_SWEEP_DURATION:-30s}
+MIX_SWEEP_BUDGET=${BENCH_MIX_SWEEP_BUDGET:-300}
+MIX_WARMUP=${BENCH_MIX_WARMUP:-10s}
 MIX_THINK=${BENCH_MIX_THINK:-10s}
 MIX_DURATION=${BENCH_MIX_DURATION:-60s}
 MIX_CONNS=${BENCH_MIX_CONNECTIONS:-600}
@@ -72,8 +84,16 @@ die() {
   exit 1
 }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
+seconds_of() { # DURATION (90, 30s, 2m, 1500ms): whole seconds, rounded up
+  case "$1" in
+    *ms) echo $((( ${1%ms} + 999) / 1000)) ;;
+    *s) echo "${1%s}" ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *) echo "$1" ;;
+  esac
+}
 
-for tool in psql redis-cli curl python3 ss; do
+for tool in psql redis-cli curl python3 ss pgrep; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -327,24 +347,31 @@ EOF
   free_port AP
   free_port CP
   "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$DB_HTTP")" >>"$WORK/node-h1.log" 2>&1
-  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$DB_HTTP")" "$PREFIX_HTTP"
+  # No access log, like nginx (access_log off): like for like (production keeps it; ~6 % of
+  # add-to-cart's CPU).
+  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$DB_HTTP")" "$PREFIX_HTTP" --log.access_sample=0
   NODE_PID=$LAST_PID
   wait_http "http://127.0.0.1:$HP/readyz" "$NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-h1.log)"
   admin_put_product "http://127.0.0.1:$AP" HOT-HTTP 1000000000000
   curl -fsS -o /dev/null "http://127.0.0.1:$HP/p/HOT-HTTP" || die "GET /p/HOT-HTTP failed"
   HTTP_FLAGS=("--connections=$CONNS" "--threads=$HTTP_THREADS" "--duration=$D" --warmup=2s)
-  CMD[nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --json=http-nginx.json"
-  CMD[cart]="$(rel "$BENCH") http --mode=add-to-cart --url=http://127.0.0.1:NODE --sku=HOT-HTTP ${HTTP_FLAGS[*]} --json=http-add-to-cart.json"
-  CMD[page]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE/p/HOT-HTTP ${HTTP_FLAGS[*]} --json=http-product-page.json"
+  # CPU per request from /proc over the measured window: nginx's workers (the master only
+  # accepts signals), the node's every thread.
+  NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | paste -sd, - || true)
+  [ -n "$NGINX_WORKERS" ] || die "nginx has no worker processes"
+  CMD[nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --cpu-pid=NGINX_WORKERS --json=http-nginx.json"
+  CMD[cart]="$(rel "$BENCH") http --mode=add-to-cart --url=http://127.0.0.1:NODE --sku=HOT-HTTP ${HTTP_FLAGS[*]} --cpu-pid=NODE_PID --json=http-add-to-cart.json"
+  CMD[page]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE/p/HOT-HTTP ${HTTP_FLAGS[*]} --cpu-pid=NODE_PID --json=http-product-page.json"
+  CMD[http_node]="$(rel "$NODE") --log.level=warn --limits.ip_rate=0 --log.access_sample=0 (one node, its own database)"
   run_logged http-nginx "$BENCH" http "--url=http://127.0.0.1:$NGINX_PORT/static-1k.html" \
-    --label="nginx 1 KiB static file" "${HTTP_FLAGS[@]}" "--json=$OUT/http-nginx.json" ||
-    say "nginx run failed"
+    --label="nginx 1 KiB static file" "${HTTP_FLAGS[@]}" "--cpu-pid=$NGINX_WORKERS" \
+    "--json=$OUT/http-nginx.json" || say "nginx run failed"
   run_logged http-add-to-cart "$BENCH" http --mode=add-to-cart "--url=http://127.0.0.1:$HP" \
     --sku=HOT-HTTP --label="Surge PUT add-to-cart (hot SKU)" "${HTTP_FLAGS[@]}" \
-    "--json=$OUT/http-add-to-cart.json" || say "add-to-cart run failed"
+    "--cpu-pid=$NODE_PID" "--json=$OUT/http-add-to-cart.json" || say "add-to-cart run failed"
   run_logged http-product-page "$BENCH" http "--url=http://127.0.0.1:$HP/p/HOT-HTTP" \
-    --label="Surge GET /p/{sku}" "${HTTP_FLAGS[@]}" "--json=$OUT/http-product-page.json" ||
-    say "product page run failed"
+    --label="Surge GET /p/{sku}" "${HTTP_FLAGS[@]}" "--cpu-pid=$NODE_PID" \
+    "--json=$OUT/http-product-page.json" || say "product page run failed"
   curl -fsS --max-time 5 "http://127.0.0.1:$AP/admin/v1/products/HOT-HTTP/stock" \
     >"$OUT/http-stock.json" || true
   stop_pid "$NODE_PID"
@@ -419,31 +446,68 @@ PY
     admin_put_product "$ADMIN1" "MIX$i" 100000000
   done
   TARGETS="http://127.0.0.1:${HTTPP[n1]},http://127.0.0.1:${HTTPP[n2]},http://127.0.0.1:${HTTPP[n3]}"
-  MIX_FLAGS=("--think=$MIX_THINK" "--duration=$MIX_DURATION" "--connections=$MIX_CONNS" --threads=2
-    --skus=30 --sku-prefix=MIX --hot-skus=3)
-  CMD[mix]="$(rel "$LOAD") --scenario=mix --users=$MIX_USERS ${MIX_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix.json"
-  if [ "$MIX_USERS_LOW" -gt 0 ]; then
-    CMD[mix_low]="$(rel "$LOAD") --scenario=mix --users=$MIX_USERS_LOW ${MIX_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix-low.json"
-    run_logged mix-low "$LOAD" --scenario=mix "--users=$MIX_USERS_LOW" "${MIX_FLAGS[@]}" \
-      "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix-low.json" ||
-      say "mix run reported a failure (see $OUT/mix-low.txt)"
-  fi
-  # Where the CPU goes during the big run: a 10 s sample of top after 20 s, summed per command
-  # (every process on the host: other users' too).
-  (
-    sleep 20
-    top -b -d 10 -n 2 -w 200 | awk '/^top -/ {n++} n == 2' >"$OUT/mix-top-raw.txt"
-    head -n 3 "$OUT/mix-top-raw.txt"
+  MIX_COMMON=("--think=$MIX_THINK" "--connections=$MIX_CONNS" --threads=2 --skus=30
+    --sku-prefix=MIX --hot-skus=3)
+  # 6. The knee: the mix at growing shopper counts (MIX_SWEEP, each MIX_SWEEP_DURATION), until a
+  # step misses (a kind's p99 >= 300 ms, errors > 0.5 %, requests not sent, or a failed
+  # cross-check); then MIX_USERS for MIX_DURATION only when every step passed below it. No step
+  # starts when it could end past MIX_SWEEP_BUDGET.
+  top_sample() { # DELAY RAW: a 10 s sample of top after DELAY seconds (all of it into RAW),
+    # summed per command (every process on the host: other users' too)
+    sleep "$1"
+    top -b -d 10 -n 2 -w 200 | awk '/^top -/ {n++} n == 2' >"$2"
+    head -n 3 "$2"
     echo "%CPU summed per command over the 10 s sample (100 = one core):"
     awk 'f && $9 + 0 > 0 {cpu[$12] += $9; cnt[$12]++} /^ *PID/ {f = 1}
       END {for (c in cpu) printf "%7.1f  %-16s (%d processes)\n", cpu[c], c, cnt[c]}' \
-      "$OUT/mix-top-raw.txt" | sort -rn | head -n 12
-  ) >"$OUT/mix-top.txt" 2>&1 &
-  TOP_PID=$!
-  run_logged mix "$LOAD" --scenario=mix "--users=$MIX_USERS" "${MIX_FLAGS[@]}" \
-    "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix.json" ||
-    say "mix run reported a failure (see $OUT/mix.txt)"
-  wait "$TOP_PID" 2>/dev/null || true
+      "$2" | sort -rn | head -n 12
+  }
+  CMD[mix_sweep]="$(rel "$LOAD") --scenario=mix --users=U --duration=$MIX_SWEEP_DURATION ${MIX_COMMON[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix-sweep-U.json, U in ${MIX_SWEEP:-(none)}"
+  SWEEP_STOP="every step passed"
+  last_pass=0
+  run_step() { # USERS DURATION: 0 passed, 1 missed, 2 not run (budget)
+    local u=$1 dur=$2 secs top_pid
+    secs=$(seconds_of "$dur")
+    # + 15 s: the drain of requests in flight (their --timeout is 10 s) and the cross-check
+    if [ $((SECONDS - SWEEP_START + secs + 15)) -gt "$MIX_SWEEP_BUDGET" ]; then
+      SWEEP_STOP="not run from $u shoppers on: the sweep's budget of $MIX_SWEEP_BUDGET s"
+      return 2
+    fi
+    top_sample $((secs / 3)) "$OUT/mix-top-$u-raw.txt" >"$OUT/mix-top-$u.txt" 2>&1 &
+    top_pid=$!
+    run_logged "mix-sweep-$u" "$LOAD" --scenario=mix "--users=$u" "--duration=$dur" \
+      "${MIX_COMMON[@]}" "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix-sweep-$u.json" ||
+      say "mix run at $u shoppers reported a failure (see $OUT/mix-sweep-$u.txt)"
+    wait "$top_pid" 2>/dev/null || true
+    if python3 "$REPO/bench/knee.py" "$OUT/mix-sweep-$u.json"; then
+      last_pass=$u
+      return 0
+    fi
+    SWEEP_STOP="stopped at the first miss, $u shoppers"
+    return 1
+  }
+  # Warm-up, not a step: the first checkouts of a fresh cluster open the gateway connections and
+  # activate order actors, and would alone set a short step's checkout p99.
+  read -r first_step _ <<<"$MIX_SWEEP" || true
+  if [ -n "$first_step" ] && [ "$(seconds_of "$MIX_WARMUP")" -gt 0 ]; then
+    CMD[mix_warmup]="$(rel "$LOAD") --scenario=mix --users=$first_step --duration=$MIX_WARMUP ${MIX_COMMON[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix-warmup.json"
+    run_logged mix-warmup "$LOAD" --scenario=mix "--users=$first_step" "--duration=$MIX_WARMUP" \
+      "${MIX_COMMON[@]}" "--target=$TARGETS" "--admin=$ADMIN1" "--json=$OUT/mix-warmup.json" ||
+      say "the warm-up mix run reported a failure (see $OUT/mix-warmup.txt)"
+  fi
+  SWEEP_START=$SECONDS
+  sweep_rc=0
+  for u in $MIX_SWEEP; do
+    run_step "$u" "$MIX_SWEEP_DURATION" || { sweep_rc=$?; break; }
+  done
+  # The long run at MIX_USERS only when the sweep does not cover it: every step passed below it.
+  if [ "$sweep_rc" -eq 0 ] && [ "$MIX_USERS" -gt "$last_pass" ] &&
+    [[ " $MIX_SWEEP " != *" $MIX_USERS "* ]]; then
+    CMD[mix]="$(rel "$LOAD") --scenario=mix --users=$MIX_USERS --duration=$MIX_DURATION ${MIX_COMMON[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=mix-sweep-$MIX_USERS.json"
+    run_step "$MIX_USERS" "$MIX_DURATION" || true
+  fi
+  SWEEP_SECONDS=$((SECONDS - SWEEP_START))
+  say "sweep: knee ${last_pass} shoppers (${SWEEP_STOP}; ${SWEEP_SECONDS} s)"
 
   # 7. Failover, repeated: a fresh hot SKU, kill -9 of its owner, PUTs through a survivor.
   CMD[failover]="$(rel "$BENCH") failover --target=SURVIVOR --admin=SURVIVOR_ADMIN --sku=FAIL-r --victim=OWNER --kill-pid=PID_OF_OWNER --interval=20ms --json=failover-r.json"
@@ -489,13 +553,17 @@ PGVER=$(psql "$PG_ADMIN" -Atqc 'SHOW server_version' 2>/dev/null || echo '?')
 REDISVER=$(rcli info server 2>/dev/null | sed -n 's/^redis_version://p' | tr -d '\r')
 NGINXVER=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///' || echo '?')
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
-export NPROC KERNEL PGVER REDISVER NGINXVER LOADAVG LOADAVG_START
+SWEEP_STOP=${SWEEP_STOP:-}
+SWEEP_SECONDS=${SWEEP_SECONDS:-}
+export NPROC KERNEL PGVER REDISVER NGINXVER LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS \
+  MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET
 for k in "${!CMD[@]}"; do
   export "CMD_$k=${CMD[$k]}"
 done
 # What the page is rendered from, so that BENCH_RENDER=DIR can write it again.
 for v in STAMP MEM_TOTAL CPU_MODEL BUILD_TYPE T_TOTAL D CONNS NPROC KERNEL PGVER REDISVER NGINXVER \
-  LOADAVG LOADAVG_START $(compgen -v CMD_); do
+  LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET \
+  $(compgen -v CMD_); do
   printf '%s=%q\n' "$v" "${!v}"
 done >"$OUT/render.env"
 python3 "$REPO/bench/benchmarks_md.py" >"$REPO/BENCHMARKS.md.tmp"

@@ -520,6 +520,17 @@ std::optional<Result> ask(caf::actor_system& sys, const Handle& h, Ts&&... xs) {
   return out;
 }
 
+/// Request i of a pump: the product of SKU MEM-<i> (a new SKU, journaled in PostgreSQL).
+issue_fn create_product(instance& inst) {
+  return [&inst](caf::event_based_actor* self, uint64_t i,
+                 std::function<void(const std::string*)> done) {
+    const auto sku = "MEM-" + std::to_string(i);
+    request_then<actors::sku_actor, actors::product_view>(
+        self, inst.skus->acquire(sku), std::move(done), actors::product_atom::value,
+        product_of(sku));
+  };
+}
+
 /// The dormant phase (see memory_usage), in its own database and Redis prefix.
 dormant_run run_dormant(const memory_options& o, const std::string& prefix) {
   dormant_run d;
@@ -622,16 +633,7 @@ dormant_run run_dormant(const memory_options& o, const std::string& prefix) {
   s.rss_before = c.rss_after;
   s.redis_before = c.redis_after;
   const auto sr = pump(
-      *inst.sys, s.requested, o.concurrency, o.duration,
-      [&inst](caf::event_based_actor* self, uint64_t i,
-              std::function<void(const std::string*)> done) {
-        const auto sku = "MEM-" + std::to_string(i);
-        request_then<actors::sku_actor, actors::product_view>(
-            self, inst.skus->acquire(sku), std::move(done), actors::product_atom::value,
-            product_of(sku));
-      },
-      "skus",
-      [&inst] {
+      *inst.sys, s.requested, o.concurrency, o.duration, create_product(inst), "skus", [&inst] {
         return "  RSS " + mib(rss_bytes()) + ", " + grouped(inst.skus->size()) + " live";
       });
   s.created = sr.ok;
@@ -751,16 +753,8 @@ dormant_run run_dormant(const memory_options& o, const std::string& prefix) {
     skus.requested = static_cast<uint64_t>(o.live_skus);
     const auto skus_before = inst.skus->size();
     skus.rss_before = settled_rss();
-    const auto sr = pump(
-        *inst.sys, skus.requested, o.concurrency, o.duration,
-        [&inst](caf::event_based_actor* self, uint64_t i,
-                std::function<void(const std::string*)> done) {
-          const auto sku = "MEM-" + std::to_string(i);
-          request_then<actors::sku_actor, actors::product_view>(
-              self, inst.skus->acquire(sku), std::move(done), actors::product_atom::value,
-              product_of(sku));
-        },
-        "skus", [] { return "  RSS " + mib(rss_bytes()); });
+    const auto sr = pump(*inst.sys, skus.requested, o.concurrency, o.duration, create_product(inst),
+                         "skus", [] { return "  RSS " + mib(rss_bytes()); });
     skus.errors = sr.errors;
     skus.seconds = sr.seconds;
     skus.rss_after = settled_rss();

@@ -1,9 +1,10 @@
 // `memory` and `activation`: what an idle entity costs and how fast one comes back.
 //
-// memory      activates --carts carts ((create_atom) on the cart directory) and then --skus SKUs
-//             ((product_atom, record)) in one in-process node (runtime::entity_layer, as
-//             surge-node wires it) with entity.idle_timeout at its maximum, so that they all stay;
-//             RSS growth (VmRSS after malloc_trim) per live actor.
+// memory      what an idle entity costs: --carts carts (each holding one unit of a few SKUs)
+//             and --skus SKUs go dormant after a short entity.idle_timeout in one in-process
+//             node (runtime::entity_layer, as surge-node wires it); node RSS growth (VmRSS after
+//             malloc_trim) plus Redis growth per dormant entity, and a sample of each must come
+//             back with its content. For reference, RSS growth per live actor (idle 1d).
 // activation  SKUs with --batches journal batches each; the time to the first answer of a new
 //             incarnation (a fresh node) loading from the Redis snapshot, from the PostgreSQL
 //             snapshot, and from the PostgreSQL journal alone (replaying every batch).
@@ -187,9 +188,15 @@ struct memory_options {
   std::string pg_admin_url =
       env_or("SURGE_TEST_PG_URL", "postgresql://surge@127.0.0.1:5432/postgres");
   std::string redis_url = env_or("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0");
-  std::chrono::milliseconds duration{90000}; ///< time budget per entity kind
+  std::chrono::milliseconds duration{90000}; ///< time budget per entity kind and phase
   int carts = 1'000'000;
   int skus = 100'000;
+  int live_carts = -1; ///< memory: live carts for the reference figure (-1: --carts)
+  int live_skus = -1;  ///< memory: live SKUs for the reference figure (-1: --skus)
+  int hold_skus = 8;   ///< memory: the SKUs the dormant carts hold one unit of
+  int lines = 1;       ///< memory: lines per dormant cart (0: an empty cart)
+  int check = 1000;    ///< memory: dormant entities of each kind asked to come back
+  std::chrono::milliseconds idle{2000}; ///< memory: entity.idle_timeout of the dormant phase
   int concurrency = 2000;
   int batches = 2000;      ///< activation: journal batches per SKU
   int samples = 3;         ///< activation: SKUs per path
@@ -198,16 +205,28 @@ struct memory_options {
 };
 
 constexpr const char* memory_usage =
-    R"(usage: surge-bench memory [--carts=1000000] [--skus=100000] [--concurrency=2000]
+    R"(usage: surge-bench memory [--carts=1000000] [--skus=100000] [--idle=2s] [--hold-skus=8] [--lines=1]
+                          [--check=1000] [--live-carts=N] [--live-skus=N] [--concurrency=2000]
                           [--duration=90s] [--caf-floor=100000] [--pg-url=URL]
                           [--redis-url=URL] [--json=FILE]
 
-Activates --carts cart actors ((create_atom): a new cart, written to Redis) and then --skus SKU
-actors ((product_atom, record): a new product, journaled in PostgreSQL) in one in-process node
-with entity.idle_timeout=1d, --concurrency requests in flight, each kind for at most --duration;
-prints the RSS growth (VmRSS after malloc_trim) per live actor of each kind. For reference, the
-same for --caf-floor bare CAF actors (7 message handlers, one pending timer, no state): what
-any actor of this CAF version costs before its own state.
+Dormant entities (the figure): in one in-process node (runtime::entity_layer, as surge-node
+wires it) with entity.idle_timeout=--idle, creates --carts carts as a shopper leaves them (a new
+cart, then, with --lines=1, one unit of one of --hold-skus SKUs: a hold journaled in
+PostgreSQL, the cart written to Redis), waits until every cart has passivated, then creates --skus SKUs ((product_atom,
+record): journaled in PostgreSQL) and waits until they have passivated too (the SKUs that keep
+the carts' holds stay). Per dormant entity: the node's RSS growth (VmRSS after malloc_trim) and
+the Redis growth (the run's keys: MEMORY USAGE plus the dictionary entries it leaves out; and
+used_memory, which other clients of the same Redis disturb). PostgreSQL is durable storage, not
+memory: not counted. Then --check dormant carts and SKUs of each kind are asked for their content
+(each must be dormant before, and answer what it was given) and each hold SKU's held count must
+equal the carts that hold it.
+
+Live actors (for reference): a second node with entity.idle_timeout=1d activates --live-carts
+carts ((create_atom)) and --live-skus SKUs, and --caf-floor bare CAF actors (7 message handlers,
+one pending timer, no state): RSS growth per live actor of each kind.
+
+Each kind of each phase runs for at most --duration with --concurrency requests in flight.
 
 usage: surge-bench activation [--batches=2000] [--samples=3] [--pg-url=URL] [--redis-url=URL]
                               [--json=FILE]
@@ -220,16 +239,110 @@ the PostgreSQL journal alone (replaying every batch).
 
 std::optional<memory_options> parse_memory(const std::vector<std::string>& args) {
   memory_options o;
-  const auto flags = storage_flags(o, {json_flag(o), int_flag("carts", o.carts, 0, 10'000'000),
-                                       int_flag("skus", o.skus, 0, 10'000'000),
-                                       int_flag("concurrency", o.concurrency, 1, 100'000),
-                                       int_flag("batches", o.batches, 1, 100'000),
-                                       int_flag("samples", o.samples, 1, 20),
-                                       int_flag("caf-floor", o.caf_floor, 0, 10'000'000)});
+  const auto flags = storage_flags(
+      o, {json_flag(o),
+          int_flag("carts", o.carts, 0, 10'000'000),
+          int_flag("skus", o.skus, 0, 10'000'000),
+          int_flag("live-carts", o.live_carts, 0, 10'000'000),
+          int_flag("live-skus", o.live_skus, 0, 10'000'000),
+          int_flag("hold-skus", o.hold_skus, 1, 1000),
+          int_flag("lines", o.lines, 0, 1),
+          int_flag("check", o.check, 0, 100'000),
+          {"idle", cli::takes::value,
+           [&o](const std::optional<std::string>& v) {
+             std::chrono::milliseconds d{0};
+             if (!config::parse_duration(*v, d) || d < std::chrono::milliseconds{100} ||
+                 d > std::chrono::minutes{10}) {
+               throw bad_flag("--idle expects 100ms..10m (e.g. 2s), got '" + *v + "'");
+             }
+             o.idle = d;
+           }},
+          int_flag("concurrency", o.concurrency, 1, 100'000),
+          int_flag("batches", o.batches, 1, 100'000),
+          int_flag("samples", o.samples, 1, 20),
+          int_flag("caf-floor", o.caf_floor, 0, 10'000'000)});
   if (!parse_flags(args, flags)) {
     return std::nullopt;
   }
+  if (o.live_carts < 0) {
+    o.live_carts = o.carts;
+  }
+  if (o.live_skus < 0) {
+    o.live_skus = o.skus;
+  }
   return o;
+}
+
+// ----------------------------------------------------------------------------- Redis memory
+
+struct redis_reading {
+  uint64_t used_memory = 0; ///< INFO memory: the whole server, other clients included
+  uint64_t keys = 0;        ///< keys of the run's prefix
+  uint64_t key_bytes = 0;   ///< what they cost (see read_redis)
+};
+
+/// Reads `url`'s used_memory and, for the keys starting with `prefix`, their count and cost:
+/// MEMORY USAGE (value, key, main dictionary entry) plus what it leaves out per key — a slot of
+/// the main hash table (8 B) and, for a key with a TTL, the entry and slot of the expires
+/// dictionary (24 + 8 B).
+redis_reading read_redis(const std::string& url, const std::string& prefix) {
+  auto c = connect_redis(url);
+  using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+  auto take = [&](void* raw) {
+    reply_ptr r{static_cast<redisReply*>(raw), &freeReplyObject};
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      throw std::runtime_error("Redis command failed on " + url);
+    }
+    return r;
+  };
+  redis_reading out;
+  {
+    auto r = take(redisCommand(c.get(), "INFO memory"));
+    const std::string info{r->str, r->len};
+    const auto at = info.find("used_memory:");
+    if (at == std::string::npos) {
+      throw std::runtime_error("no used_memory in INFO memory of " + url);
+    }
+    out.used_memory = std::stoull(info.substr(at + 12));
+  }
+  const std::string pattern = prefix + "*";
+  std::string cursor = "0";
+  for (int round = 0; round < 10'000'000; ++round) {
+    auto r = take(redisCommand(c.get(), "SCAN %s MATCH %b COUNT 1000", cursor.c_str(),
+                               pattern.data(), pattern.size()));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      throw std::runtime_error("unexpected SCAN reply from " + url);
+    }
+    cursor.assign(r->element[0]->str, r->element[0]->len);
+    const auto* keys = r->element[1];
+    for (std::size_t i = 0; i < keys->elements; ++i) { // pipelined: two commands a key
+      const auto* k = keys->element[i];
+      redisAppendCommand(c.get(), "MEMORY USAGE %b SAMPLES 0", k->str, k->len);
+      redisAppendCommand(c.get(), "PTTL %b", k->str, k->len);
+    }
+    for (std::size_t i = 0; i < keys->elements; ++i) {
+      void* raw = nullptr;
+      for (int j = 0; j < 2; ++j) {
+        if (redisGetReply(c.get(), &raw) != REDIS_OK) {
+          throw std::runtime_error("Redis pipeline failed on " + url);
+        }
+        auto rep = take(raw);
+        if (rep->type != REDIS_REPLY_INTEGER) {
+          continue; // the key went meanwhile (MEMORY USAGE answers nil)
+        }
+        if (j == 0) {
+          ++out.keys;
+          out.key_bytes += static_cast<uint64_t>(rep->integer) + 8;
+        } else if (rep->integer >= 0) {
+          out.key_bytes += 24 + 8;
+        }
+      }
+    }
+    if (cursor == "0") {
+      break;
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------- memory
@@ -246,6 +359,7 @@ caf::behavior floor_actor(caf::stateful_actor<floor_state>* self) {
       [](std::string&) {},      [](float) {}};
 }
 
+/// Live actors of one kind.
 struct kind_figures {
   uint64_t requested = 0;
   uint64_t activated = 0; ///< live actors of the kind after the run
@@ -270,14 +384,87 @@ std::string json_of(const kind_figures& k) {
   return o.str();
 }
 
-/// Prints the table of `memory` (and writes its JSON); the exit status.
-int report_memory(const memory_options& o, const kind_figures& carts, const kind_figures& skus,
-                  const kind_figures& floor, const std::string& failure) {
-  std::cout << "\n| entity | activated | activations/s | RSS before | RSS after | bytes per idle "
-               "actor |\n"
+/// Dormant entities of one kind: created, passivated, and what stays of them.
+struct dormant_figures {
+  uint64_t requested = 0;
+  uint64_t created = 0;
+  uint64_t errors = 0;
+  double seconds = 0;        ///< creating them
+  double settle_seconds = 0; ///< from the last creation until every one had passivated
+  uint64_t live_after = 0;   ///< live actors of the kind once settled (SKUs keeping holds)
+  uint64_t rss_before = 0;
+  uint64_t rss_after = 0;
+  redis_reading redis_before;
+  redis_reading redis_after;
+  uint64_t checked = 0;   ///< asked to come back
+  uint64_t came_back = 0; ///< of those: dormant before, and answered their content
+  double per(uint64_t after, uint64_t before) const {
+    return created > 0 ? (static_cast<double>(after) - static_cast<double>(before)) /
+                             static_cast<double>(created)
+                       : 0;
+  }
+  double node_per() const { return per(rss_after, rss_before); }
+  double redis_per() const { return per(redis_after.key_bytes, redis_before.key_bytes); }
+  double redis_used_per() const { return per(redis_after.used_memory, redis_before.used_memory); }
+  /// The figure: node + Redis (the run's keys) per dormant entity.
+  double total_per() const { return node_per() + redis_per(); }
+};
+
+std::string json_of(const dormant_figures& k) {
+  std::ostringstream o;
+  o << "{\"requested\": " << k.requested << ", \"created\": " << k.created
+    << ", \"errors\": " << k.errors << ", \"seconds\": " << fixed(k.seconds, 2)
+    << ", \"per_second\": " << fixed(k.seconds > 0 ? k.created / k.seconds : 0, 0)
+    << ", \"settle_seconds\": " << fixed(k.settle_seconds, 2)
+    << ", \"live_after\": " << k.live_after << ", \"rss_before\": " << k.rss_before
+    << ", \"rss_after\": " << k.rss_after
+    << ", \"redis_used_before\": " << k.redis_before.used_memory
+    << ", \"redis_used_after\": " << k.redis_after.used_memory
+    << ", \"redis_keys_before\": " << k.redis_before.keys
+    << ", \"redis_keys_after\": " << k.redis_after.keys
+    << ", \"redis_key_bytes_before\": " << k.redis_before.key_bytes
+    << ", \"redis_key_bytes_after\": " << k.redis_after.key_bytes
+    << ", \"node_bytes\": " << fixed(k.node_per(), 0)
+    << ", \"redis_bytes\": " << fixed(k.redis_per(), 0)
+    << ", \"redis_used_bytes\": " << fixed(k.redis_used_per(), 0)
+    << ", \"bytes_per_entity\": " << fixed(k.total_per(), 0) << ", \"checked\": " << k.checked
+    << ", \"came_back\": " << k.came_back << "}";
+  return o.str();
+}
+
+struct dormant_run {
+  dormant_figures carts;
+  dormant_figures skus;
+  std::string failure;
+};
+
+struct live_run {
+  kind_figures carts;
+  kind_figures skus;
+  kind_figures floor;
+  std::string failure;
+};
+
+/// Prints the tables of `memory` (and writes its JSON); the exit status.
+int report_memory(const memory_options& o, const dormant_run& d, const live_run& l) {
+  std::cout << "\n| dormant entity (entity.idle_timeout=" << o.idle.count()
+            << " ms) | created | creations/s | s to dormant | node RSS B | Redis B (keys) | "
+               "Redis B (used_memory) | B per dormant entity | came back |\n"
+            << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& [name, k] :
+       {std::pair{"cart, 1 line held", &d.carts}, std::pair{"SKU", &d.skus}}) {
+    std::cout << "| " << name << " | " << grouped(k->created) << " | "
+              << grouped(static_cast<uint64_t>(k->seconds > 0 ? k->created / k->seconds : 0))
+              << " | " << fixed(k->settle_seconds, 1) << " | " << fixed(k->node_per(), 0) << " | "
+              << fixed(k->redis_per(), 0) << " | " << fixed(k->redis_used_per(), 0) << " | "
+              << fixed(k->total_per(), 0) << " | " << k->came_back << " of " << k->checked
+              << " |\n";
+  }
+  std::cout << "\n| live actor (reference, entity.idle_timeout=1d) | activated | activations/s | "
+               "RSS before | RSS after | bytes per live actor |\n"
             << "|---|---:|---:|---:|---:|---:|\n";
-  for (const auto& [name, k] : {std::pair{"cart", &carts}, std::pair{"SKU", &skus},
-                                std::pair{"bare CAF actor (reference)", &floor}}) {
+  for (const auto& [name, k] : {std::pair{"cart", &l.carts}, std::pair{"SKU", &l.skus},
+                                std::pair{"bare CAF actor (reference)", &l.floor}}) {
     std::cout << "| " << name << " | " << grouped(k->activated) << " | "
               << grouped(static_cast<uint64_t>(k->seconds > 0 ? k->activated / k->seconds : 0))
               << " | " << mib(k->rss_before) << " | " << mib(k->rss_after) << " | "
@@ -285,121 +472,344 @@ int report_memory(const memory_options& o, const kind_figures& carts, const kind
   }
   std::cout << "\nsizeof(caf::scheduled_actor) = " << sizeof(caf::scheduled_actor)
             << " B (the CAF part of every actor, before its state)\n";
+  const std::string failure = !d.failure.empty() ? d.failure : l.failure;
   const bool ok = failure.empty();
-  std::cout << (ok ? "OK: every activation answered\n" : "FAIL: " + failure + "\n");
+  std::cout << (ok ? "OK: every creation answered, every dormant entity checked came back with "
+                     "its content, every hold is still held\n"
+                   : "FAIL: " + failure + "\n");
   if (!o.json_path.empty()) {
     std::ostringstream members;
-    members << ",\n  \"carts\": " << json_of(carts) << ",\n  \"skus\": " << json_of(skus)
-            << ",\n  \"caf_floor\": " << json_of(floor)
+    members << ",\n  \"dormant\": {\"idle_ms\": " << o.idle.count()
+            << ", \"hold_skus\": " << o.hold_skus << ", \"carts\": " << json_of(d.carts)
+            << ", \"skus\": " << json_of(d.skus) << "}"
+            << ",\n  \"carts\": " << json_of(l.carts) << ",\n  \"skus\": " << json_of(l.skus)
+            << ",\n  \"caf_floor\": " << json_of(l.floor)
             << ",\n  \"sizeof_scheduled_actor\": " << sizeof(caf::scheduled_actor);
     write_json_file(o.json_path, "memory", members.str(), ok);
   }
   return ok ? 0 : 1;
 }
 
-int run_memory(const memory_options& o) {
-  const std::string prefix = "surge_bench:" + std::to_string(::getpid()) + ":";
-  kind_figures carts;
-  kind_figures skus;
-  kind_figures floor;
-  std::string failure;
-  {
-    bench_db db{o.pg_admin_url};
-    auto settings = bench_node_options(node_settings(), db.url(), o.redis_url, prefix, "");
-    settings.entity_idle = std::chrono::hours{24}; // the maximum: every actor stays
-    // The only member: a long lease, so that a stall of the process (malloc_trim on a heap of
-    // gigabytes, see settled_rss) does not fence it; with the default 2 s it lost its shards.
-    settings.cluster_lease = std::chrono::seconds{120};
-    std::cerr << "surge-bench memory: database " << db.url() << ", " << o.carts << " carts then "
-              << o.skus << " SKUs, " << o.concurrency << " in flight, at most "
-              << fixed(std::chrono::duration<double>(o.duration).count(), 0) << " s each\n";
-    try {
-      instance inst{settings};
-      // Warm the paths once (pools, first allocations) before the baseline reading.
-      ask_sku<actors::product_view>(inst, "MEM-WARM", actors::product_atom::value,
-                                    product_of("MEM-WARM"));
-      carts.requested = static_cast<uint64_t>(o.carts);
-      carts.rss_before = settled_rss();
-      const auto cr = pump(
-          *inst.sys, carts.requested, o.concurrency, o.duration,
-          [&inst](caf::event_based_actor* self, uint64_t i,
-                  std::function<void(const std::string*)> done) {
-            request_then<actors::cart_actor, actors::cart_view>(
-                self, inst.carts->acquire("mem-" + std::to_string(i)), std::move(done),
-                actors::create_atom::value, std::string{});
-          },
-          "carts", [] { return "  RSS " + mib(rss_bytes()); });
-      carts.errors = cr.errors;
-      carts.seconds = cr.seconds;
-      carts.rss_after = settled_rss();
-      carts.activated = inst.carts->size();
-      if (cr.errors > 0) {
-        failure = std::to_string(cr.errors) + " cart requests failed, first: " + cr.first_error;
-      }
-      std::cerr << "[carts] " << grouped(carts.activated) << " live, RSS " << mib(carts.rss_before)
-                << " -> " << mib(carts.rss_after) << ", " << fixed(carts.per_actor(), 0)
-                << " B per cart\n";
+/// A cart id shaped like the bridge's (actors::random_id("c_"): 34 characters), unique per run.
+std::string cart_name(uint64_t i) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "c_%08x%024llx", static_cast<unsigned>(::getpid()),
+                static_cast<unsigned long long>(i));
+  return buf;
+}
 
-      skus.requested = static_cast<uint64_t>(o.skus);
-      const auto skus_before = inst.skus->size();
-      skus.rss_before = settled_rss();
-      const auto sr = pump(
-          *inst.sys, skus.requested, o.concurrency, o.duration,
-          [&inst](caf::event_based_actor* self, uint64_t i,
-                  std::function<void(const std::string*)> done) {
-            const auto sku = "MEM-" + std::to_string(i);
-            request_then<actors::sku_actor, actors::product_view>(
-                self, inst.skus->acquire(sku), std::move(done), actors::product_atom::value,
-                product_of(sku));
-          },
-          "skus", [] { return "  RSS " + mib(rss_bytes()); });
-      skus.errors = sr.errors;
-      skus.seconds = sr.seconds;
-      skus.rss_after = settled_rss();
-      skus.activated = inst.skus->size() - skus_before;
-      if (sr.errors > 0 && failure.empty()) {
-        failure = std::to_string(sr.errors) + " SKU requests failed, first: " + sr.first_error;
-      }
-      std::cerr << "[skus] " << grouped(skus.activated) << " live, RSS " << mib(skus.rss_before)
-                << " -> " << mib(skus.rss_after) << ", " << fixed(skus.per_actor(), 0)
-                << " B per SKU\n";
-      if (carts.activated < cr.ok && failure.empty()) {
-        failure = "only " + std::to_string(carts.activated) + " of " + std::to_string(cr.ok) +
-                  " created carts are live: some passivated during the run";
-      }
-      if (o.caf_floor > 0) {
-        floor.requested = static_cast<uint64_t>(o.caf_floor);
-        floor.rss_before = settled_rss();
-        const auto t0 = clock::now();
-        std::vector<caf::actor> bare;
-        bare.reserve(floor.requested);
-        for (uint64_t i = 0; i < floor.requested; ++i) {
-          bare.push_back(inst.sys->spawn(floor_actor));
+/// Polls `done()` (every 100 ms) until it is true or `limit` has passed; the seconds it took, or
+/// nullopt.
+std::optional<double> wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto t0 = clock::now();
+  while (!done()) {
+    if (clock::now() - t0 > limit || interrupted().load()) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return std::chrono::duration<double>(clock::now() - t0).count();
+}
+
+template <class Result, class Handle, class... Ts>
+std::optional<Result> ask(caf::actor_system& sys, const Handle& h, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  std::optional<Result> out;
+  self->request(h, request_timeout, std::forward<Ts>(xs)...)
+      .receive([&](Result& r) { out = std::move(r); }, [](caf::error&) {});
+  return out;
+}
+
+/// Request i of a pump: the product of SKU MEM-<i> (a new SKU, journaled in PostgreSQL).
+issue_fn create_product(instance& inst) {
+  return [&inst](caf::event_based_actor* self, uint64_t i,
+                 std::function<void(const std::string*)> done) {
+    const auto sku = "MEM-" + std::to_string(i);
+    request_then<actors::sku_actor, actors::product_view>(
+        self, inst.skus->acquire(sku), std::move(done), actors::product_atom::value,
+        product_of(sku));
+  };
+}
+
+/// The dormant phase (see memory_usage), in its own database and Redis prefix.
+dormant_run run_dormant(const memory_options& o, const std::string& prefix) {
+  dormant_run d;
+  bench_db db{o.pg_admin_url};
+  auto settings = bench_node_options(node_settings(), db.url(), o.redis_url, prefix, "");
+  settings.entity_idle = o.idle;
+  settings.cluster_lease = std::chrono::seconds{120}; // see run_live
+  const auto k = static_cast<uint64_t>(o.hold_skus);
+  std::vector<std::string> hold_skus;
+  for (uint64_t j = 0; j < k; ++j) {
+    hold_skus.push_back("MEM-HOLD-" + std::to_string(j));
+  }
+  std::cerr << "surge-bench memory (dormant): database " << db.url() << ", " << o.carts
+            << " carts holding one of " << k << " SKUs, then " << o.skus
+            << " SKUs; entity.idle_timeout " << o.idle.count() << " ms\n";
+  const auto settle_limit = o.idle + std::chrono::milliseconds{120'000};
+  instance inst{settings};
+  // The SKUs the carts hold (live all along: their holds keep them), and one cart through
+  // every path (pools, first allocations) before the baseline reading.
+  for (const auto& sku : hold_skus) {
+    ask_sku<actors::product_view>(inst, sku, actors::product_atom::value, product_of(sku));
+    ask_sku<actors::stock_view>(
+        inst, sku, actors::stock_atom::value,
+        actors::stock_change{true, static_cast<int64_t>(o.carts / o.hold_skus + 1000)});
+  }
+  ask_sku<actors::product_view>(inst, "MEM-WARM", actors::product_atom::value,
+                                product_of("MEM-WARM"));
+  {
+    const auto warm = "w_" + cart_name(0).substr(2);
+    ask<actors::cart_view>(*inst.sys, inst.carts->acquire(warm), actors::create_atom::value,
+                           std::string{});
+    ask<actors::cart_view>(*inst.sys, inst.carts->acquire(warm), actors::item_atom::value,
+                           hold_skus[0], int64_t{1}, false, std::string{}, int64_t{0},
+                           std::string{});
+    ask<actors::cart_view>(*inst.sys, inst.carts->acquire(warm), actors::item_atom::value,
+                           hold_skus[0], int64_t{0}, false, std::string{}, int64_t{0},
+                           std::string{});
+  }
+  if (!wait_for([&] { return inst.carts->size() == 0 && inst.skus->size() <= k; }, settle_limit)) {
+    d.failure = "the warm-up entities did not passivate";
+    return d;
+  }
+
+  // 1. Carts, as a shopper leaves them: created, one unit of one SKU held.
+  auto& c = d.carts;
+  c.requested = static_cast<uint64_t>(o.carts);
+  c.rss_before = settled_rss();
+  c.redis_before = read_redis(o.redis_url, prefix);
+  const auto cr = pump(
+      *inst.sys, c.requested, o.concurrency, o.duration,
+      [&inst, &hold_skus, k, lines = o.lines](caf::event_based_actor* self, uint64_t i,
+                                              std::function<void(const std::string*)> done) {
+        const auto id = cart_name(i);
+        if (lines == 0) {
+          request_then<actors::cart_actor, actors::cart_view>(
+              self, inst.carts->acquire(id), std::move(done), actors::create_atom::value,
+              std::string{});
+          return;
         }
-        floor.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-        floor.rss_after = settled_rss();
-        floor.activated = bare.size();
-        std::cerr << "[caf] " << grouped(floor.activated) << " bare actors, "
-                  << fixed(floor.per_actor(), 0) << " B each\n";
-        for (auto& a : bare) {
-          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-        }
-      }
-      // Tearing down ~1M actors takes minutes and tells nothing: report, drop the run's data
-      // (the database WITH (FORCE) closes the pools' connections) and leave.
-      const int code = interrupted().load() ? 1 : report_memory(o, carts, skus, floor, failure);
-      std::cerr << "[memory] dropping the run's data and exiting without stopping "
-                << grouped(carts.activated + skus.activated) << " actors\n";
-      std::cout.flush();
-      delete_redis_keys(o.redis_url, prefix);
-      db.drop();
-      std::cerr.flush();
-      std::_Exit(code);
-    } catch (...) {
-      delete_redis_keys(o.redis_url, prefix);
-      throw;
+        self->request(inst.carts->acquire(id), request_timeout, actors::create_atom::value,
+                      std::string{})
+            .then(
+                [self, &inst, &hold_skus, k, id, i, done](actors::cart_view&) {
+                  request_then<actors::cart_actor, actors::cart_view>(
+                      self, inst.carts->acquire(id), done, actors::item_atom::value,
+                      hold_skus[i % k], int64_t{1}, false, std::string{}, int64_t{0},
+                      std::string{});
+                },
+                [done](caf::error& e) {
+                  const std::string s = actors::message_of(e) + " (" + caf::to_string(e) + ")";
+                  done(&s);
+                });
+      },
+      "carts",
+      [&inst] {
+        return "  RSS " + mib(rss_bytes()) + ", " + grouped(inst.carts->size()) + " live";
+      });
+  c.created = cr.ok;
+  c.errors = cr.errors;
+  c.seconds = cr.seconds;
+  if (cr.errors > 0) {
+    d.failure = std::to_string(cr.errors) + " cart requests failed, first: " + cr.first_error;
+  }
+  if (auto s = wait_for([&] { return inst.carts->size() == 0; }, settle_limit)) {
+    c.settle_seconds = *s;
+  } else if (d.failure.empty()) {
+    d.failure = std::to_string(inst.carts->size()) + " carts still live " +
+                std::to_string(settle_limit.count()) + " ms after the last was created";
+  }
+  c.live_after = inst.carts->size();
+  c.rss_after = settled_rss();
+  c.redis_after = read_redis(o.redis_url, prefix);
+  std::cerr << "[carts] " << grouped(c.created) << " dormant after " << fixed(c.settle_seconds, 1)
+            << " s: node " << fixed(c.node_per(), 0) << " B + Redis " << fixed(c.redis_per(), 0)
+            << " B per cart (used_memory " << fixed(c.redis_used_per(), 0) << " B)\n";
+
+  // 2. SKUs: a product each, no holds.
+  auto& s = d.skus;
+  s.requested = static_cast<uint64_t>(o.skus);
+  s.rss_before = c.rss_after;
+  s.redis_before = c.redis_after;
+  const auto sr = pump(
+      *inst.sys, s.requested, o.concurrency, o.duration, create_product(inst), "skus", [&inst] {
+        return "  RSS " + mib(rss_bytes()) + ", " + grouped(inst.skus->size()) + " live";
+      });
+  s.created = sr.ok;
+  s.errors = sr.errors;
+  s.seconds = sr.seconds;
+  if (sr.errors > 0 && d.failure.empty()) {
+    d.failure = std::to_string(sr.errors) + " SKU requests failed, first: " + sr.first_error;
+  }
+  if (auto t = wait_for([&] { return inst.skus->size() <= k; }, settle_limit)) {
+    s.settle_seconds = *t;
+  } else if (d.failure.empty()) {
+    d.failure = std::to_string(inst.skus->size() - k) + " SKUs still live " +
+                std::to_string(settle_limit.count()) + " ms after the last was created";
+  }
+  s.live_after = inst.skus->size() - std::min<std::size_t>(inst.skus->size(), k);
+  s.rss_after = settled_rss();
+  s.redis_after = read_redis(o.redis_url, prefix);
+  std::cerr << "[skus] " << grouped(s.created) << " dormant after " << fixed(s.settle_seconds, 1)
+            << " s: node " << fixed(s.node_per(), 0) << " B + Redis " << fixed(s.redis_per(), 0)
+            << " B per SKU (used_memory " << fixed(s.redis_used_per(), 0) << " B)\n";
+
+  // 3. The honesty check: a sample of each comes back with what it was given, and every hold
+  // of a dormant cart is still held by its SKU.
+  const auto sample = [&](uint64_t created, uint64_t j, uint64_t n) {
+    return n >= created ? j : j * created / n;
+  };
+  c.checked = std::min<uint64_t>(static_cast<uint64_t>(o.check), c.created);
+  for (uint64_t j = 0; j < c.checked; ++j) {
+    const uint64_t i = sample(c.created, j, c.checked);
+    const auto id = cart_name(i);
+    const bool dormant = !inst.carts->active(id);
+    auto v = ask<actors::cart_view>(*inst.sys, inst.carts->acquire(id), caf::get_atom::value,
+                                    std::string{});
+    const bool content = v && v->cart_id == id &&
+                         v->items.size() == static_cast<std::size_t>(o.lines) &&
+                         (o.lines == 0 || (v->items[0].sku == hold_skus[i % k] &&
+                                           v->items[0].qty == 1 && !v->items[0].hold_id.empty()));
+    if (dormant && content) {
+      ++c.came_back;
+    } else if (d.failure.empty()) {
+      d.failure =
+          "cart " + id + (dormant ? " did not come back with its line" : " was not dormant");
     }
   }
+  int64_t held = 0;
+  for (const auto& sku : hold_skus) {
+    held += ask_sku<actors::stock_view>(inst, sku, actors::stock_atom::value).held;
+  }
+  if (held != static_cast<int64_t>(c.created) * o.lines && d.failure.empty()) {
+    d.failure = "the hold SKUs hold " + std::to_string(held) + " units for " +
+                std::to_string(c.created) + " carts";
+  }
+  s.checked = std::min<uint64_t>(static_cast<uint64_t>(o.check), s.created);
+  for (uint64_t j = 0; j < s.checked; ++j) {
+    const auto sku = "MEM-" + std::to_string(sample(s.created, j, s.checked));
+    const bool dormant = !inst.skus->active(sku);
+    auto v =
+        ask<actors::product_view>(*inst.sys, inst.skus->acquire(sku), actors::product_atom::value);
+    if (dormant && v && v->product.sku == sku && v->product.name == product_of(sku).name) {
+      ++s.came_back;
+    } else if (d.failure.empty()) {
+      d.failure =
+          "SKU " + sku + (dormant ? " did not come back with its product" : " was not dormant");
+    }
+  }
+  std::cerr << "[check] " << c.came_back << " of " << c.checked << " carts and " << s.came_back
+            << " of " << s.checked << " SKUs came back; " << held << " units held for " << c.created
+            << " carts\n";
+  inst.stop();
+  return d;
+}
+
+/// The live phase (see memory_usage): run last, it leaves the process without stopping its
+/// actors; fills `l` and returns through report().
+[[noreturn]] void run_live(const memory_options& o, const std::string& prefix, live_run& l,
+                           const std::function<int()>& report) {
+  auto& carts = l.carts;
+  auto& skus = l.skus;
+  auto& floor = l.floor;
+  auto& failure = l.failure;
+  bench_db db{o.pg_admin_url};
+  auto settings = bench_node_options(node_settings(), db.url(), o.redis_url, prefix, "");
+  settings.entity_idle = std::chrono::hours{24}; // the maximum: every actor stays
+  // The only member: a long lease, so that a stall of the process (malloc_trim on a heap of
+  // gigabytes, see settled_rss) does not fence it; with the default 2 s it lost its shards.
+  settings.cluster_lease = std::chrono::seconds{120};
+  std::cerr << "surge-bench memory (live): database " << db.url() << ", " << o.live_carts
+            << " carts then " << o.live_skus << " SKUs, " << o.concurrency << " in flight, at most "
+            << fixed(std::chrono::duration<double>(o.duration).count(), 0) << " s each\n";
+  try {
+    instance inst{settings};
+    // Warm the paths once (pools, first allocations) before the baseline reading.
+    ask_sku<actors::product_view>(inst, "MEM-WARM", actors::product_atom::value,
+                                  product_of("MEM-WARM"));
+    carts.requested = static_cast<uint64_t>(o.live_carts);
+    carts.rss_before = settled_rss();
+    const auto cr = pump(
+        *inst.sys, carts.requested, o.concurrency, o.duration,
+        [&inst](caf::event_based_actor* self, uint64_t i,
+                std::function<void(const std::string*)> done) {
+          request_then<actors::cart_actor, actors::cart_view>(
+              self, inst.carts->acquire(cart_name(i)), std::move(done), actors::create_atom::value,
+              std::string{});
+        },
+        "carts", [] { return "  RSS " + mib(rss_bytes()); });
+    carts.errors = cr.errors;
+    carts.seconds = cr.seconds;
+    carts.rss_after = settled_rss();
+    carts.activated = inst.carts->size();
+    if (cr.errors > 0) {
+      failure = std::to_string(cr.errors) + " cart requests failed, first: " + cr.first_error;
+    }
+    std::cerr << "[carts] " << grouped(carts.activated) << " live, RSS " << mib(carts.rss_before)
+              << " -> " << mib(carts.rss_after) << ", " << fixed(carts.per_actor(), 0)
+              << " B per cart\n";
+
+    skus.requested = static_cast<uint64_t>(o.live_skus);
+    const auto skus_before = inst.skus->size();
+    skus.rss_before = settled_rss();
+    const auto sr = pump(*inst.sys, skus.requested, o.concurrency, o.duration, create_product(inst),
+                         "skus", [] { return "  RSS " + mib(rss_bytes()); });
+    skus.errors = sr.errors;
+    skus.seconds = sr.seconds;
+    skus.rss_after = settled_rss();
+    skus.activated = inst.skus->size() - skus_before;
+    if (sr.errors > 0 && failure.empty()) {
+      failure = std::to_string(sr.errors) + " SKU requests failed, first: " + sr.first_error;
+    }
+    std::cerr << "[skus] " << grouped(skus.activated) << " live, RSS " << mib(skus.rss_before)
+              << " -> " << mib(skus.rss_after) << ", " << fixed(skus.per_actor(), 0)
+              << " B per SKU\n";
+    if (carts.activated < cr.ok && failure.empty()) {
+      failure = "only " + std::to_string(carts.activated) + " of " + std::to_string(cr.ok) +
+                " created carts are live: some passivated during the run";
+    }
+    if (o.caf_floor > 0) {
+      floor.requested = static_cast<uint64_t>(o.caf_floor);
+      floor.rss_before = settled_rss();
+      const auto t0 = clock::now();
+      std::vector<caf::actor> bare;
+      bare.reserve(floor.requested);
+      for (uint64_t i = 0; i < floor.requested; ++i) {
+        bare.push_back(inst.sys->spawn(floor_actor));
+      }
+      floor.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+      floor.rss_after = settled_rss();
+      floor.activated = bare.size();
+      std::cerr << "[caf] " << grouped(floor.activated) << " bare actors, "
+                << fixed(floor.per_actor(), 0) << " B each\n";
+      for (auto& a : bare) {
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      }
+    }
+    // Tearing down ~1M actors takes minutes and tells nothing: report, drop the run's data
+    // (the database WITH (FORCE) closes the pools' connections) and leave.
+    const int code = interrupted().load() ? 1 : report();
+    std::cerr << "[memory] dropping the run's data and exiting without stopping "
+              << grouped(carts.activated + skus.activated) << " actors\n";
+    std::cout.flush();
+    delete_redis_keys(o.redis_url, prefix);
+    db.drop();
+    std::cerr.flush();
+    std::_Exit(code);
+  } catch (...) {
+    delete_redis_keys(o.redis_url, prefix);
+    throw;
+  }
+}
+
+int run_memory(const memory_options& o) {
+  const std::string prefix = "surge_bench:" + std::to_string(::getpid()) + ":";
+  dormant_run d;
+  with_redis_prefix(o.redis_url,
+                    prefix + "dormant:", [&] { d = run_dormant(o, prefix + "dormant:"); });
+  live_run l;
+  run_live(o, prefix + "live:", l, [&] { return report_memory(o, d, l); });
 }
 
 // ------------------------------------------------------------------------------ activation

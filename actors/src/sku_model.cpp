@@ -23,9 +23,7 @@ sku_model::sku_model(const proto::SkuSnapshot& snap)
     , held_(snap.held())
     , sold_(snap.sold()) {
   for (const auto& h : snap.holds()) {
-    holds_.emplace(h.hold_id(), h);
-    hold_by_cart_.emplace(h.cart_id(), h.hold_id());
-    expiries_.emplace(h.expires_at_ms(), h.hold_id());
+    put_hold(h);
   }
   for (const auto& c : snap.customers()) {
     customers_.emplace(c.customer(), c.qty());
@@ -43,19 +41,52 @@ void sku_model::remember(const proto::Confirmation& c) {
   confirmed_order_.emplace(c.at_ms(), c.hold_id());
 }
 
-const proto::Hold* sku_model::hold_of_cart(const std::string& cart_id) const {
-  auto i = hold_by_cart_.find(cart_id);
-  return i == hold_by_cart_.end() ? nullptr : hold(i->second);
+proto::Hold hold_record::to_proto() const {
+  proto::Hold h;
+  h.set_hold_id(hold_id());
+  h.set_cart_id(cart_id_);
+  h.set_customer_id(customer_id_);
+  h.set_qty(qty_);
+  h.set_expires_at_ms(expires_at_ms_);
+  h.set_created_at_ms(created_at_ms_);
+  return h;
 }
 
-const proto::Hold* sku_model::hold(const std::string& hold_id) const {
+const hold_record* sku_model::hold_of_cart(const std::string& cart_id) const {
+  auto i = hold_by_cart_.find(cart_id);
+  return i == hold_by_cart_.end() ? nullptr : i->second;
+}
+
+const hold_record* sku_model::hold(const std::string& hold_id) const {
   auto i = holds_.find(hold_id);
   return i == holds_.end() ? nullptr : &i->second;
 }
 
+void sku_model::put_hold(const proto::Hold& h) {
+  auto [i, fresh] = holds_.try_emplace(h.hold_id());
+  hold_record& r = i->second;
+  if (!fresh) { // unindex the old version first: the indexes view its strings
+    expiries_.erase({r.expires_at_ms_, i->first});
+    if (auto c = hold_by_cart_.find(r.cart_id_); c != hold_by_cart_.end() && c->second == &r) {
+      hold_by_cart_.erase(c);
+    }
+  }
+  r.id_ = &i->first;
+  r.cart_id_ = h.cart_id();
+  r.customer_id_ = h.customer_id();
+  r.qty_ = h.qty();
+  r.expires_at_ms_ = h.expires_at_ms();
+  r.created_at_ms_ = h.created_at_ms();
+  // A cart has one hold per SKU; should another hold name it, the newest is its hold (the
+  // entry is replaced, key included, so that it views this record's cart id).
+  hold_by_cart_.erase(r.cart_id_);
+  hold_by_cart_.emplace(r.cart_id_, &r);
+  expiries_.emplace(r.expires_at_ms_, i->first);
+}
+
 int64_t sku_model::customer_qty(const std::string& customer_id, const std::string& cart_id) const {
   if (customer_id.empty()) {
-    const proto::Hold* h = hold_of_cart(cart_id);
+    const hold_record* h = hold_of_cart(cart_id);
     return h != nullptr ? h->qty() : 0;
   }
   auto i = customers_.find(customer_id);
@@ -71,7 +102,7 @@ sku_model::decide_hold(const hold_request& req, const hold_terms& terms,
   if (req.qty < 0) {
     return make_error(errc::invalid, "qty must not be negative");
   }
-  const proto::Hold* existing = hold_of_cart(req.cart_id);
+  const hold_record* existing = hold_of_cart(req.cart_id);
   proto::SkuEvent ev;
   ev.set_at_ms(terms.now_ms);
   if (req.qty == 0) {
@@ -126,7 +157,7 @@ sku_model::decide_hold(const hold_request& req, const hold_terms& terms,
 caf::expected<std::optional<proto::SkuEvent>>
 sku_model::decide_confirm(const std::string& hold_id, const std::string& order_id,
                           const std::string& cart_id, int64_t qty, int64_t now_ms) const {
-  const proto::Hold* h = hold(hold_id);
+  const hold_record* h = hold(hold_id);
   if (h == nullptr) {
     if (auto i = confirmed_.find(hold_id);
         i != confirmed_.end() && i->second.order_id() == order_id) {
@@ -216,7 +247,7 @@ std::vector<proto::SkuEvent> sku_model::decide_expiry(int64_t now_ms) const {
     proto::SkuEvent ev;
     ev.set_at_ms(now_ms);
     auto* rel = ev.mutable_hold_released();
-    rel->set_hold_id(id);
+    rel->set_hold_id(std::string{id});
     rel->set_reason(proto::HoldEnded::EXPIRED);
     result.push_back(std::move(ev));
   }
@@ -248,7 +279,12 @@ std::optional<proto::Hold> sku_model::remove_hold(const std::string& hold_id, bo
   if (i == holds_.end()) {
     return std::nullopt; // replay of an event whose hold is already gone: nothing to do
   }
-  proto::Hold h = std::move(i->second);
+  proto::Hold h = i->second.to_proto();
+  expiries_.erase({i->second.expires_at_ms_, i->first});
+  if (auto c = hold_by_cart_.find(i->second.cart_id_);
+      c != hold_by_cart_.end() && c->second == &i->second) {
+    hold_by_cart_.erase(c);
+  }
   holds_.erase(i);
   held_ -= h.qty();
   if (to_sold) {
@@ -256,8 +292,6 @@ std::optional<proto::Hold> sku_model::remove_hold(const std::string& hold_id, bo
   } else {
     adjust_customer(h.customer_id(), -h.qty());
   }
-  expiries_.erase({h.expires_at_ms(), h.hold_id()});
-  hold_by_cart_.erase(h.cart_id());
   return h;
 }
 
@@ -289,15 +323,12 @@ void sku_model::apply(const proto::SkuEvent& ev) {
     int64_t previous = 0;
     if (auto i = holds_.find(h.hold_id()); i != holds_.end()) {
       previous = i->second.qty();
-      expiries_.erase({i->second.expires_at_ms(), i->first});
     }
     held_ += h.qty() - previous;
     if (!h.customer_id().empty()) {
       customers_[h.customer_id()] += h.qty() - previous;
     }
-    holds_[h.hold_id()] = h;
-    hold_by_cart_[h.cart_id()] = h.hold_id();
-    expiries_.emplace(h.expires_at_ms(), h.hold_id());
+    put_hold(h);
     break;
   }
   case proto::SkuEvent::kHoldReleased:
@@ -347,7 +378,7 @@ proto::SkuSnapshot sku_model::snapshot() const {
   snap.set_sold(sold_);
   snap.mutable_holds()->Reserve(static_cast<int>(holds_.size()));
   for (const auto& [id, h] : holds_) {
-    *snap.add_holds() = h;
+    *snap.add_holds() = h.to_proto();
   }
   snap.mutable_customers()->Reserve(static_cast<int>(customers_.size()));
   for (const auto& [key, qty] : customers_) {

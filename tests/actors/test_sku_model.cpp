@@ -366,3 +366,51 @@ TEST_CASE("with customers verified, a per-customer limit needs a customer") {
   actors::hold_request req{"anon", "", 1, "", true};
   CHECK(static_cast<bool>(free.decide_hold(req, {1000, ttl, ttl}, "h")));
 }
+
+TEST_CASE("the hold indexes follow renewals, moves, expiry, release and snapshots") {
+  // Ids longer than a short string's inline buffer: the indexes view the holds' own strings.
+  auto cart = [](int i) { return "cart-with-a-long-id-" + std::to_string(i); };
+  auto m = make_sku(100);
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(hold(m, cart(i), 1, "", 1000 + i) == 0);
+  }
+  // Renew every other hold later: its expiry moves, its id stays.
+  for (int i = 0; i < 20; i += 2) {
+    const std::string id = m.hold_of_cart(cart(i))->hold_id();
+    REQUIRE(hold(m, cart(i), 2, "", 5000 + i) == 0);
+    CHECK(m.hold_of_cart(cart(i))->hold_id() == id);
+    CHECK(m.hold_of_cart(cart(i))->expires_at_ms() == 5000 + i + ttl);
+  }
+  sku_model moved = std::move(m);
+  CHECK(moved.held() == 30);
+  CHECK(moved.next_expiry() == 1001 + ttl); // cart 1's, the oldest not renewed
+  // Expiry releases exactly the holds that were not renewed.
+  auto expired = moved.decide_expiry(1019 + ttl);
+  CHECK(expired.size() == 10);
+  for (const auto& ev : expired) {
+    moved.apply(ev);
+  }
+  for (int i = 0; i < 20; ++i) {
+    const auto* h = moved.hold_of_cart(cart(i));
+    REQUIRE((h != nullptr) == (i % 2 == 0));
+    if (h != nullptr) {
+      CHECK(h->cart_id() == cart(i));
+      CHECK(moved.hold(h->hold_id()) == h);
+    }
+  }
+  CHECK(moved.held() == 20);
+  CHECK(moved.next_expiry() == 5000 + ttl);
+  // A snapshot restores the same holds; releasing them empties every index.
+  sku_model restored{moved.snapshot()};
+  CHECK(restored.hold_count() == 10);
+  for (int i = 0; i < 20; i += 2) {
+    REQUIRE(restored.hold_of_cart(cart(i)) != nullptr);
+    CHECK(restored.hold_of_cart(cart(i))->hold_id() == moved.hold_of_cart(cart(i))->hold_id());
+    CHECK(hold(restored, cart(i), 0, "", 6000) == 0);
+    CHECK(restored.hold_of_cart(cart(i)) == nullptr);
+  }
+  CHECK(restored.held() == 0);
+  CHECK(restored.hold_count() == 0);
+  CHECK_FALSE(restored.next_expiry());
+  check_invariant(restored);
+}

@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -15,16 +16,44 @@
 
 namespace surge::actors {
 
+/// A hold as sku_model keeps it: the fields of proto::Hold, stored with fewer allocations
+/// (its id is the key of its entry in the model, its cart id one string), since a SKU keeps
+/// one per cart that holds it — dormant carts' holds included.
+class hold_record {
+ public:
+  const std::string& hold_id() const { return *id_; }
+  const std::string& cart_id() const { return cart_id_; }
+  const std::string& customer_id() const { return customer_id_; }
+  int64_t qty() const { return qty_; }
+  int64_t expires_at_ms() const { return expires_at_ms_; }
+  int64_t created_at_ms() const { return created_at_ms_; }
+  proto::Hold to_proto() const;
+
+ private:
+  friend class sku_model;
+  const std::string* id_ = nullptr; ///< the key of its entry in sku_model's holds
+  std::string cart_id_;
+  std::string customer_id_;
+  int64_t qty_ = 0;
+  int64_t expires_at_ms_ = 0;
+  int64_t created_at_ms_ = 0;
+};
+
 /// The stock of one SKU as a pure state machine: commands are *decided* against the current
 /// state (yielding an event or an error, never changing anything), and events are *applied*
 /// (never failing). Replaying a journal applies its events in order and yields the same state.
 ///
 /// Invariant after every apply of a decided event: 0 <= held, 0 <= sold,
-/// held + sold <= on_hand (G1). Not thread-safe: owned by its SKU actor.
+/// held + sold <= on_hand (G1). Not thread-safe: owned by its SKU actor. Movable, not copyable
+/// (its indexes point into its own entries).
 class sku_model {
  public:
   sku_model() = default;
   explicit sku_model(const proto::SkuSnapshot& snap);
+  sku_model(sku_model&&) = default;
+  sku_model& operator=(sku_model&&) = default;
+  sku_model(const sku_model&) = delete;
+  sku_model& operator=(const sku_model&) = delete;
 
   bool exists() const { return exists_; }
   const proto::Product& product() const { return product_; }
@@ -36,9 +65,9 @@ class sku_model {
   std::size_t customer_count() const { return customers_.size(); }
   std::size_t confirmation_count() const { return confirmed_.size(); }
 
-  /// The hold of `cart_id`, or nullptr.
-  const proto::Hold* hold_of_cart(const std::string& cart_id) const;
-  const proto::Hold* hold(const std::string& hold_id) const;
+  /// The hold of `cart_id`, or nullptr. Valid until the next apply().
+  const hold_record* hold_of_cart(const std::string& cart_id) const;
+  const hold_record* hold(const std::string& hold_id) const;
 
   /// Held + sold by `customer_id`; for an anonymous cart (empty customer id), what `cart_id`
   /// holds.
@@ -105,6 +134,8 @@ class sku_model {
   /// Removes the hold; its qty moves to sold when `to_sold`. Returns the removed hold, or
   /// nullopt when it was already gone (a replay).
   std::optional<proto::Hold> remove_hold(const std::string& hold_id, bool to_sold);
+  /// Inserts or replaces the hold `h` and indexes it.
+  void put_hold(const proto::Hold& h);
   void return_sale(const proto::HoldEnded& r);
   void adjust_customer(const std::string& customer_id, int64_t delta);
   void remember(const proto::Confirmation& c);
@@ -114,12 +145,15 @@ class sku_model {
   int64_t on_hand_ = 0;
   int64_t held_ = 0;
   int64_t sold_ = 0;
-  std::unordered_map<std::string, proto::Hold> holds_;        ///< by hold id
-  std::unordered_map<std::string, std::string> hold_by_cart_; ///< cart id -> hold id
+  // A SKU keeps one hold per cart that holds it, for as long as the hold lasts: the indexes
+  // are views of the strings of the holds' entries (node-based maps: they never move), not
+  // copies. Every entry of hold_by_cart_ views the cart id of the record it points to.
+  std::unordered_map<std::string, hold_record> holds_;                    ///< by hold id
+  std::unordered_map<std::string_view, const hold_record*> hold_by_cart_; ///< by cart id
   /// Named customers' held + sold. Anonymous carts are limited by their own hold alone, so
   /// a hot SKU sold to anonymous carts keeps no per-cart counters.
   std::unordered_map<std::string, int64_t> customers_;
-  std::set<std::pair<int64_t, std::string>> expiries_;             ///< (expires_at_ms, hold id)
+  std::set<std::pair<int64_t, std::string_view>> expiries_;        ///< (expires_at_ms, hold id)
   std::unordered_map<std::string, proto::Confirmation> confirmed_; ///< by hold id
   std::set<std::pair<int64_t, std::string>> confirmed_order_;      ///< (at_ms, hold id), to forget
 };

@@ -73,8 +73,7 @@ fails = [load(os.path.basename(p)) for p in sorted(glob.glob(os.path.join(OUT, "
 fails = [f for f in fails if f]
 
 rows = []  # (row, what, surge, baseline, ratio, goal, met)
-# Goals are issue 14's. TODO(memory rows' owner): rows 5 and 5b are rendered by whoever owns what
-# they measure; issue 14's goal for both is "<= 1,024 B" per idle entity, directory included.
+# Goals are issue 14's (rows 5 and 5b: <= 1,024 B per dormant entity, directory included).
 
 if hot:
     s, b, r = hot["surge"], hot["baseline"], hot["redis_lua"]

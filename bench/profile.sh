@@ -19,7 +19,7 @@ CONNS=${CONNS:-1000}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 OUT=${PROFILE_OUT:-$BUILD_DIR/profile/$MODE-$(date -u +%Y%m%dT%H%M%SZ)}
-NODE="$BUILD_DIR/runtime/surge-node"
+NODE=${NODE:-$BUILD_DIR/runtime/surge-node} # another build's node: A/B against the same client
 BENCH="$BUILD_DIR/bench/surge-bench"
 command -v perf >/dev/null || { echo "profile: perf not found (apt-get install linux-perf)" >&2; exit 1; }
 case "$MODE" in add-to-cart | product-page) ;; *) echo "profile: mode is add-to-cart or product-page" >&2; exit 2 ;; esac

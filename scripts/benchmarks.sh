@@ -10,9 +10,10 @@
 #   BENCH_HTTP_CONNECTIONS=1000 connections of the HTTP rows (nginx with access_log off, the node
 #                               with --log.access_sample=0; CPU per request of both from /proc)
 #   BENCH_HTTP_THREADS=1        client threads of the HTTP rows
-#   BENCH_CARTS=1000000         idle carts to activate (memory row) ...
-#   BENCH_SKUS=50000            ... and idle SKUs
-#   BENCH_MEMORY_BUDGET=60s     ... each kind for at most this long
+#   BENCH_CARTS=300000          carts that go dormant, one line held each (memory row) ...
+#   BENCH_SKUS=50000            ... and dormant SKUs
+#   BENCH_LIVE_CARTS=300000     live cart actors of the reference row (the SKUs: BENCH_SKUS)
+#   BENCH_MEMORY_BUDGET=90s     ... each kind of each phase for at most this long
 #   BENCH_BATCHES=5000          journal batches of the activation row
 #   BENCH_MIX_SWEEP="10000 20000 30000 40000 60000"   row 6's knee: the mix at these shopper
 #                               counts in turn, until a step misses (a kind's p99 >= 300 ms,
@@ -57,9 +58,10 @@ BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 D=${BENCH_DURATION:-10s}
 CONNS=${BENCH_HTTP_CONNECTIONS:-1000}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-1}
-CARTS=${BENCH_CARTS:-1000000}
+CARTS=${BENCH_CARTS:-300000}
+LIVE_CARTS=${BENCH_LIVE_CARTS:-300000}
 SKUS=${BENCH_SKUS:-50000}
-MEM_BUDGET=${BENCH_MEMORY_BUDGET:-60s}
+MEM_BUDGET=${BENCH_MEMORY_BUDGET:-90s}
 BATCHES=${BENCH_BATCHES:-5000}
 MIX_USERS=${BENCH_MIX_USERS:-100000}
 MIX_SWEEP=${BENCH_MIX_SWEEP-10000 20000 30000 40000 60000}
@@ -287,8 +289,9 @@ fi
 
 # --------------------------------------------------------------------------- 5. memory, activation
 if want memory; then
-  CMD[memory]="$(rel "$BENCH") memory --carts=$CARTS --skus=$SKUS --duration=$MEM_BUDGET --json=memory.json"
-  run_logged memory "$BENCH" memory "--carts=$CARTS" "--skus=$SKUS" "--duration=$MEM_BUDGET" \
+  CMD[memory]="$(rel "$BENCH") memory --carts=$CARTS --skus=$SKUS --live-carts=$LIVE_CARTS --duration=$MEM_BUDGET --json=memory.json"
+  run_logged memory "$BENCH" memory "--carts=$CARTS" "--skus=$SKUS" "--live-carts=$LIVE_CARTS" \
+    "--duration=$MEM_BUDGET" \
     "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/memory.json" ||
     say "memory failed (see $OUT/memory.txt)"
 fi

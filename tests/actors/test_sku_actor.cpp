@@ -6,6 +6,7 @@
 
 #include "actor_fixture.hpp"
 #include "surge.pb.h"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 
 using namespace surge;
@@ -321,4 +322,37 @@ TEST_CASE_TEMPLATE("a cart has one currency and a verified customer's cart is th
   REQUIRE(n.ask_cart<cart_view>("m2", create_atom::value, std::string{"alice"}));
   CHECK(n.ask_cart<cart_view>("m2", item_atom::value, std::string{"LIM"}, int64_t{2}, false,
                               std::string{"alice"}, int64_t{0}, std::string{}));
+}
+
+TEST_CASE("a hold on a local SKU past its deadline is answered by the cart's tick, not lost") {
+  // The SKU's commit takes longer than the request may wait: the cart answers request_timeout
+  // when the deadline passes (one tick, no CAF timer per call), keeps its lines as they were,
+  // drops the late reply, and takes the next change as usual. The commit delay exists only in
+  // the in-memory journal, so this case runs on the fake backend.
+  test::fake_backend be;
+  entity_node n{be, default_opts()};
+  create_sku(n, "SLOW", 10);
+  REQUIRE(n.ask_cart<cart_view>("t1", create_atom::value, std::string{}));
+  be.fake_journal()->set_commit_delay(std::chrono::milliseconds{1500});
+  const auto started = std::chrono::steady_clock::now();
+  auto late = n.ask_cart<cart_view>("t1", item_atom::value, std::string{"SLOW"}, int64_t{2}, false,
+                                    std::string{}, deadline_after(std::chrono::milliseconds{200}),
+                                    std::string{});
+  REQUIRE_FALSE(late);
+  CHECK(late.error() == caf::make_error(caf::sec::request_timeout));
+  // Answered by the cart, not by this test's own 20 s limit on the call.
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds{15});
+  // The commit lands meanwhile; the cart did not take the late hold.
+  CHECK(eventually([&] { return stock_of(n, "SLOW").held == 2; }));
+  auto cart = n.ask_cart<cart_view>("t1", caf::get_atom::value, std::string{});
+  REQUIRE(cart);
+  CHECK(cart->items.empty());
+  // Nothing is left in flight: the next change goes through and takes over the same hold.
+  be.fake_journal()->set_commit_delay(std::chrono::milliseconds{0});
+  auto again = n.ask_cart<cart_view>("t1", item_atom::value, std::string{"SLOW"}, int64_t{2}, false,
+                                     std::string{}, int64_t{0}, std::string{});
+  REQUIRE_MESSAGE(again, caf::to_string(again.error()));
+  REQUIRE(again->items.size() == 1);
+  CHECK(again->items[0].qty == 2);
+  CHECK(stock_of(n, "SLOW").held == 2);
 }

@@ -35,6 +35,11 @@ namespace {
 
 class session;
 
+/// The session whose handler call (session::handle) is running on this thread, if any: a
+/// responder called there runs on that session's strand already, so it answers inline instead
+/// of posting to the strand.
+thread_local session* handling_here = nullptr;
+
 /// Closed by stop() once the I/O threads have been joined; from then on responders do nothing.
 /// Responders lock it while they touch a session, so no session is used after the server's
 /// io_context is gone.
@@ -42,6 +47,11 @@ struct responder_gate {
   std::mutex mu;
   bool open = true;
 };
+
+/// A header name or value the server writes: not empty, no line break.
+bool safe_header_text(std::string_view s) {
+  return s.find_first_of("\r\n") == std::string_view::npos && !s.empty();
+}
 
 /// Upper bound on what a lingering close reads and discards after a final error response.
 constexpr std::size_t drain_limit = 1024 * 1024;
@@ -336,7 +346,9 @@ class session : public std::enable_shared_from_this<session> {
     handle(std::move(req));
   }
 
-  /// Hands the request to the handler with a responder, and arms the handler timeout.
+  /// Hands the request to the handler with a responder. An answer given inside the handler
+  /// call is written at once; otherwise the handler timeout is armed and the answer is posted
+  /// to the strand.
   void handle(http_request&& req) {
     state_ = state::handling;
     read_timer_.cancel();
@@ -346,20 +358,15 @@ class session : public std::enable_shared_from_this<session> {
     stream_.expires_never();
     auto answered = std::make_shared<std::atomic<bool>>(false);
 
-    handler_timer_.expires_after(srv_.opts_.handler_timeout);
-    handler_timer_.async_wait(
-        [self = shared_from_this(), seq = seq_, answered](const beast::error_code& ec) {
-          if (ec || answered->exchange(true)) {
-            return;
-          }
-          self->deliver(seq,
-                        error_response(503, "unavailable", "the request was not answered in time"));
-        });
-
-    responder respond = [weak = weak_from_this(), gate = srv_.gate_, seq = seq_,
+    responder respond = [weak = weak_from_this(), raw = this, gate = srv_.gate_, seq = seq_,
                          answered](http_response resp) {
       if (answered->exchange(true)) {
         return; // answered already, or timed out
+      }
+      if (handling_here == raw) {
+        // Inside raw's handle() on this thread: raw is alive and on its strand.
+        raw->inline_answer_.emplace(std::move(resp));
+        return;
       }
       std::lock_guard lk(gate->mu);
       if (!gate->open) {
@@ -373,17 +380,38 @@ class session : public std::enable_shared_from_this<session> {
       }
     };
 
+    handling_here = this;
     try {
       srv_.handler_(std::move(req), std::move(respond));
     } catch (const std::exception& e) {
       if (!answered->exchange(true)) {
-        deliver(seq_, error_response(500, "internal", std::string("handler failed: ") + e.what()));
+        inline_answer_.emplace(
+            error_response(500, "internal", std::string("handler failed: ") + e.what()));
       }
     } catch (...) {
       if (!answered->exchange(true)) {
-        deliver(seq_, error_response(500, "internal", "handler failed"));
+        inline_answer_.emplace(error_response(500, "internal", "handler failed"));
       }
     }
+    handling_here = nullptr;
+    if (inline_answer_) {
+      auto resp = std::move(*inline_answer_);
+      inline_answer_.reset();
+      deliver(seq_, std::move(resp));
+      return;
+    }
+    if (answered->load()) {
+      return; // answered from another thread: the answer is posted to the strand already
+    }
+    handler_timer_.expires_after(srv_.opts_.handler_timeout);
+    handler_timer_.async_wait(
+        [self = shared_from_this(), seq = seq_, answered](const beast::error_code& ec) {
+          if (ec || answered->exchange(true)) {
+            return;
+          }
+          self->deliver(seq,
+                        error_response(503, "unavailable", "the request was not answered in time"));
+        });
   }
 
   /// On the strand: writes the handler's (or the timeout's) answer to request `seq`.
@@ -395,14 +423,14 @@ class session : public std::enable_shared_from_this<session> {
     write_response(std::move(resp), !keep_alive_ || srv_.stopping_.load());
   }
 
-  static bool safe_header_text(std::string_view s) {
-    return s.find_first_of("\r\n") == std::string_view::npos && !s.empty();
-  }
-
   void write_response(http_response resp, bool close_after) {
     state_ = state::writing;
     read_timer_.cancel();
     close_after_ = close_after;
+    if (resp.ready) {
+      write_ready(std::move(resp.ready));
+      return;
+    }
     int status = resp.status;
     if (status < 200 || status > 599) {
       status = 500;
@@ -436,6 +464,37 @@ class session : public std::enable_shared_from_this<session> {
     http::async_write(
         stream_, res_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  /// write_response() of a ready response: one gather write of [version, the rest of its head,
+  /// this request's header lines, its body], the ready parts not copied.
+  void write_ready(std::shared_ptr<const ready_response> r) {
+    ready_ = std::move(r);
+    own_lines_.clear();
+    if (!request_id_.empty()) {
+      own_lines_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+    }
+    // What Beast's keep_alive() writes: HTTP/1.1 says close, HTTP/1.0 says keep-alive.
+    if (version_ >= 11 && close_after_) {
+      own_lines_.append("Connection: close\r\n");
+    } else if (version_ < 11 && !close_after_) {
+      own_lines_.append("Connection: keep-alive\r\n");
+    }
+    own_lines_.append(ready_->length_line).append("\r\n");
+    static constexpr std::string_view v11 = "HTTP/1.1", v10 = "HTTP/1.0";
+    const std::string_view version = version_ >= 11 ? v11 : v10;
+    const std::string_view rest = std::string_view{ready_->head}.substr(version.size());
+    const std::array<asio::const_buffer, 4> buffers{
+        asio::buffer(version.data(), version.size()), asio::buffer(rest.data(), rest.size()),
+        asio::buffer(own_lines_),
+        head_ ? asio::const_buffer{} : asio::buffer(ready_->body)}; // HEAD: no body
+    srv_.served_.fetch_add(1); // counted before the client can see it
+    stream_.expires_after(srv_.opts_.read_timeout);
+    asio::async_write(stream_, buffers,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->ready_.reset();
+                        self->on_write(ec);
+                      });
   }
 
   void on_write(const beast::error_code& ec) {
@@ -508,6 +567,10 @@ class session : public std::enable_shared_from_this<session> {
   asio::steady_timer read_timer_; ///< the deadline of the request being read
   asio::steady_timer handler_timer_;
   http::response<http::string_body> res_;
+  std::shared_ptr<const ready_response> ready_; ///< being written (write_ready)
+  std::string own_lines_;                       ///< the request's own header lines of ready_
+  /// The answer given inside the handler call (handle), written when that call returns.
+  std::optional<http_response> inline_answer_;
   std::array<char, 4096> drain_buf_{};
   std::size_t drained_ = 0;
   uint64_t seq_ = 0;       ///< number of the request being handled; responders carry theirs
@@ -523,6 +586,35 @@ class session : public std::enable_shared_from_this<session> {
 };
 
 } // namespace
+
+std::shared_ptr<const ready_response> make_ready(const http_response& resp) {
+  // The same rules and order as session::write_response with Beast's serializer.
+  auto r = std::make_shared<ready_response>();
+  r->status = resp.status < 200 || resp.status > 599 ? 500 : resp.status;
+  r->content_type = resp.content_type;
+  r->headers = resp.headers;
+  const auto reason = http::obsolete_reason(static_cast<http::status>(r->status));
+  r->head.append("HTTP/1.1 ").append(std::to_string(r->status)).append(" ");
+  r->head.append(reason.data(), reason.size()).append("\r\nServer: surge\r\n");
+  const bool no_body = r->status == 204 || r->status == 304;
+  if (!no_body && safe_header_text(resp.content_type)) {
+    r->head.append("Content-Type: ").append(resp.content_type).append("\r\n");
+  }
+  for (const auto& [name, value] : resp.headers) {
+    // The server's own lines per request; a handler's would be replaced there.
+    const bool own = beast::iequals(name, "X-Request-Id") || beast::iequals(name, "Connection") ||
+                     beast::iequals(name, "Content-Length") ||
+                     beast::iequals(name, "Transfer-Encoding");
+    if (!own && safe_header_text(name) && value.find_first_of("\r\n") == std::string::npos) {
+      r->head.append(name).append(": ").append(value).append("\r\n");
+    }
+  }
+  if (!no_body) {
+    r->body = resp.body;
+    r->length_line = "Content-Length: " + std::to_string(r->body.size()) + "\r\n";
+  }
+  return r;
+}
 
 struct http_server::impl : server_state {
   using server_state::server_state;

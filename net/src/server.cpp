@@ -611,8 +611,9 @@ std::shared_ptr<const ready_response> make_ready(const http_response& resp) {
   }
   if (!no_body) {
     r->body = resp.body;
-    r->length_line = "Content-Length: " + std::to_string(r->body.size()) + "\r\n";
   }
+  // Beast's prepare_payload() writes Content-Length: 0 for 204 and 304 too.
+  r->length_line = "Content-Length: " + std::to_string(r->body.size()) + "\r\n";
   return r;
 }
 

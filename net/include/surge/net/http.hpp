@@ -68,7 +68,7 @@ struct ready_response {
   /// "HTTP/1.1 <status> <reason>\r\nServer: surge\r\n", Content-Type (unless 204/304), the
   /// extra headers in order; no blank line.
   std::string head;
-  /// "Content-Length: <n>\r\n", empty for 204 and 304.
+  /// "Content-Length: <body size>\r\n" (0 for 204 and 304, as the server writes for them).
   std::string length_line;
 };
 

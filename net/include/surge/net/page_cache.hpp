@@ -33,7 +33,7 @@ class page_cache {
   /// One rendered page, immutable once put: replacing it swaps the pointer, so a reader keeps
   /// the version it got.
   struct page {
-    std::string body;
+    std::string body; ///< empty when `ok` holds the body (product pages and listings do)
     std::string etag;
     clock::time_point rendered;
     /// The response to a GET (or HEAD) as sent, made once when rendered; null when the owner

@@ -108,7 +108,7 @@ class session : public std::enable_shared_from_this<session> {
       : srv_(srv)
       , peer_(peer_of(socket))
       , stream_(std::move(socket))
-      , read_timer_(stream_.get_executor())
+      , watchdog_(stream_.get_executor())
       , handler_timer_(stream_.get_executor()) {
     srv_.open_.fetch_add(1);
   }
@@ -182,7 +182,7 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     state_ = state::idle;
-    stream_.expires_after(srv_.opts_.idle_timeout);
+    set_deadline(srv_.opts_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (self->state_ == state::closed) {
@@ -208,23 +208,74 @@ class session : public std::enable_shared_from_this<session> {
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
-  /// The request now being read must be whole by read_timeout from now. The stream's own
-  /// timeout is not used for this: on expiry it closes the socket, and a 408 could not be sent.
+  /// The request now being read must be whole by read_timeout from now.
   void arm_read_deadline() {
     read_timed_out_ = false;
-    ++read_deadline_;
-    stream_.expires_never();
-    read_timer_.expires_after(srv_.opts_.read_timeout);
-    read_timer_.async_wait(
-        [self = shared_from_this(), deadline = read_deadline_](const beast::error_code& ec) {
-          if (ec || self->state_ != state::reading || deadline != self->read_deadline_) {
-            return; // cancelled, the request is in, or this is an earlier request's deadline
+    set_deadline(srv_.opts_.read_timeout);
+  }
+
+  /// What the session waits for now (idle: a next request's first byte; reading: the rest of
+  /// the request; writing; draining) must be done within `d` from now, or on_deadline() acts.
+  /// The stream's own timeouts are not used: each operation would arm and cancel a timer (a
+  /// lock of the reactor's timer queue and a completion on the strand, several per request),
+  /// and on expiry they close the socket, so that a 408 could not be sent. Instead one timer
+  /// per session stays armed no later than the deadline, and moving the deadline later costs
+  /// only a clock read: the timer finds it moved when it fires, and waits again.
+  void set_deadline(std::chrono::milliseconds d) {
+    deadline_ = std::chrono::steady_clock::now() + d;
+    if (!watchdog_armed_ || deadline_ < watchdog_.expiry()) {
+      arm_watchdog(deadline_);
+    }
+  }
+
+  /// Nothing is due (a handler has the request; the handler timeout covers it).
+  void clear_deadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+
+  void arm_watchdog(std::chrono::steady_clock::time_point at) {
+    watchdog_armed_ = true;
+    ++watchdog_round_;
+    watchdog_.expires_at(at); // a pending wait ends with operation_aborted, as an old round
+    watchdog_.async_wait(
+        [self = shared_from_this(), round = watchdog_round_](const beast::error_code& ec) {
+          if (round != self->watchdog_round_) {
+            return; // superseded by a re-arm
           }
-          // Interrupts the read (or the 100 Continue write); its completion answers 408.
-          self->read_timed_out_ = true;
-          beast::error_code ignored;
-          self->stream_.socket().cancel(ignored);
+          self->watchdog_armed_ = false;
+          if (ec || self->state_ == state::closed) {
+            return;
+          }
+          self->on_watchdog();
         });
+  }
+
+  void on_watchdog() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < deadline_) {
+      if (deadline_ != std::chrono::steady_clock::time_point::max()) {
+        // Not due yet: wake no later than it, nor much later than a next deadline could be.
+        arm_watchdog(
+            std::min(deadline_, now + std::min(srv_.opts_.read_timeout, srv_.opts_.idle_timeout)));
+      }
+      return; // nothing due: set_deadline() arms it again
+    }
+    clear_deadline();
+    switch (state_) {
+    case state::reading: {
+      // Interrupts the read (or the 100 Continue write); its completion answers 408.
+      read_timed_out_ = true;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+      break;
+    }
+    case state::idle:     // a kept-alive connection without a next request: closed silently
+    case state::writing:  // the client does not read
+    case state::draining: // the lingering close is over
+      close();
+      break;
+    case state::handling:
+    case state::closed:
+      break;
+    }
   }
 
   /// The request was not whole in time: 408 `timeout`, then the connection closes.
@@ -351,11 +402,10 @@ class session : public std::enable_shared_from_this<session> {
   /// to the strand.
   void handle(http_request&& req) {
     state_ = state::handling;
-    read_timer_.cancel();
+    clear_deadline();
     ++seq_;
     counted_ = true;
     srv_.in_flight_.fetch_add(1);
-    stream_.expires_never();
     auto answered = std::make_shared<std::atomic<bool>>(false);
 
     responder respond = [weak = weak_from_this(), raw = this, gate = srv_.gate_, seq = seq_,
@@ -425,7 +475,6 @@ class session : public std::enable_shared_from_this<session> {
 
   void write_response(http_response resp, bool close_after) {
     state_ = state::writing;
-    read_timer_.cancel();
     close_after_ = close_after;
     if (resp.ready) {
       write_ready(std::move(resp.ready));
@@ -460,7 +509,7 @@ class session : public std::enable_shared_from_this<session> {
       res_.body().clear(); // HEAD: the GET's headers, Content-Length included, and no body
     }
     srv_.served_.fetch_add(1); // counted before the client can see it
-    stream_.expires_after(srv_.opts_.read_timeout);
+    set_deadline(srv_.opts_.read_timeout);
     http::async_write(
         stream_, res_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
@@ -489,7 +538,7 @@ class session : public std::enable_shared_from_this<session> {
         asio::buffer(own_lines_),
         head_ ? asio::const_buffer{} : asio::buffer(ready_->body)}; // HEAD: no body
     srv_.served_.fetch_add(1); // counted before the client can see it
-    stream_.expires_after(srv_.opts_.read_timeout);
+    set_deadline(srv_.opts_.read_timeout);
     asio::async_write(stream_, buffers,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         self->ready_.reset();
@@ -520,7 +569,7 @@ class session : public std::enable_shared_from_this<session> {
     state_ = state::draining;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(drain_timeout);
+    set_deadline(drain_timeout);
     drain();
   }
 
@@ -549,7 +598,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     state_ = state::closed;
     release_request();
-    read_timer_.cancel();
+    watchdog_.cancel();
     handler_timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -564,7 +613,10 @@ class session : public std::enable_shared_from_this<session> {
   /// X-Request-Id of the request being read or handled (request_id.hpp), echoed in every
   /// response to it; empty until its header is in (a 408 or 400 before that carries none).
   std::string request_id_;
-  asio::steady_timer read_timer_; ///< the deadline of the request being read
+  asio::steady_timer watchdog_; ///< armed no later than deadline_ (set_deadline)
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  uint64_t watchdog_round_ = 0; ///< number of the watchdog's latest wait
+  bool watchdog_armed_ = false; ///< a wait of round watchdog_round_ is pending
   asio::steady_timer handler_timer_;
   http::response<http::string_body> res_;
   std::shared_ptr<const ready_response> ready_; ///< being written (write_ready)
@@ -581,7 +633,6 @@ class session : public std::enable_shared_from_this<session> {
   bool counted_ = false;        ///< the current request is counted in in_flight_
   bool first_ = true;           ///< no request answered yet on this connection
   bool read_timed_out_ = false; ///< the request being read missed its deadline
-  uint64_t read_deadline_ = 0;  ///< number of the read deadline armed last
   state state_ = state::reading;
 };
 

@@ -215,7 +215,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   /// What the session waits for now (idle: a next request's first byte; reading: the rest of
-  /// the request; writing; draining) must be done within `d` from now, or on_deadline() acts.
+  /// the request; writing; draining) must be done within `d` from now, or on_watchdog() acts.
   /// The stream's own timeouts are not used: each operation would arm and cancel a timer (a
   /// lock of the reactor's timer queue and a completion on the strand, several per request),
   /// and on expiry they close the socket, so that a 408 could not be sent. Instead one timer

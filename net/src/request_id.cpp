@@ -2,6 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include <pthread.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -21,15 +26,48 @@ bool valid_request_id(std::string_view id) {
   return true;
 }
 
-std::string new_request_id() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    std::fputs("surge: RAND_bytes failed: no randomness for request ids\n", stderr);
-    std::abort();
+namespace {
+
+/// Bumped in a child process after fork(), so that it never hands out bytes its parent
+/// buffered before the fork.
+std::atomic<uint64_t> fork_generation{0};
+
+/// 16 fresh bytes of the CSPRNG: taken from a per-thread batch filled by one RAND_bytes call
+/// per `batch` ids (each RAND_bytes call costs a getpid() system call and a DRBG round).
+const unsigned char* next_random_16() {
+  static constexpr std::size_t batch = 64;
+  struct buffer {
+    std::array<unsigned char, 16 * batch> bytes{};
+    std::size_t used = batch; // empty
+    uint64_t generation = 0;
+  };
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
+    return true;
+  }();
+  (void)registered;
+  thread_local buffer buf;
+  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (buf.used == batch || buf.generation != generation) {
+    if (RAND_bytes(buf.bytes.data(), static_cast<int>(buf.bytes.size())) != 1) {
+      std::fputs("surge: RAND_bytes failed: no randomness for request ids\n", stderr);
+      std::abort();
+    }
+    buf.used = 0;
+    buf.generation = generation;
   }
+  const unsigned char* out = buf.bytes.data() + 16 * buf.used;
+  ++buf.used;
+  return out;
+}
+
+} // namespace
+
+std::string new_request_id() {
+  const unsigned char* bytes = next_random_16();
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id(2 * sizeof(bytes), '0');
-  for (std::size_t i = 0; i < sizeof(bytes); ++i) {
+  std::string id(32, '0');
+  for (std::size_t i = 0; i < 16; ++i) {
     id[2 * i] = hex[bytes[i] >> 4];
     id[2 * i + 1] = hex[bytes[i] & 0xF];
   }

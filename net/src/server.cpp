@@ -35,6 +35,11 @@ namespace {
 
 class session;
 
+/// The session whose handler call (session::handle) is running on this thread, if any: a
+/// responder called there runs on that session's strand already, so it answers inline instead
+/// of posting to the strand.
+thread_local session* handling_here = nullptr;
+
 /// Closed by stop() once the I/O threads have been joined; from then on responders do nothing.
 /// Responders lock it while they touch a session, so no session is used after the server's
 /// io_context is gone.
@@ -42,6 +47,11 @@ struct responder_gate {
   std::mutex mu;
   bool open = true;
 };
+
+/// A header name or value the server writes: not empty, no line break.
+bool safe_header_text(std::string_view s) {
+  return s.find_first_of("\r\n") == std::string_view::npos && !s.empty();
+}
 
 /// Upper bound on what a lingering close reads and discards after a final error response.
 constexpr std::size_t drain_limit = 1024 * 1024;
@@ -98,7 +108,7 @@ class session : public std::enable_shared_from_this<session> {
       : srv_(srv)
       , peer_(peer_of(socket))
       , stream_(std::move(socket))
-      , read_timer_(stream_.get_executor())
+      , watchdog_(stream_.get_executor())
       , handler_timer_(stream_.get_executor()) {
     srv_.open_.fetch_add(1);
   }
@@ -172,7 +182,7 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     state_ = state::idle;
-    stream_.expires_after(srv_.opts_.idle_timeout);
+    set_deadline(srv_.opts_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (self->state_ == state::closed) {
@@ -198,23 +208,74 @@ class session : public std::enable_shared_from_this<session> {
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
-  /// The request now being read must be whole by read_timeout from now. The stream's own
-  /// timeout is not used for this: on expiry it closes the socket, and a 408 could not be sent.
+  /// The request now being read must be whole by read_timeout from now.
   void arm_read_deadline() {
     read_timed_out_ = false;
-    ++read_deadline_;
-    stream_.expires_never();
-    read_timer_.expires_after(srv_.opts_.read_timeout);
-    read_timer_.async_wait(
-        [self = shared_from_this(), deadline = read_deadline_](const beast::error_code& ec) {
-          if (ec || self->state_ != state::reading || deadline != self->read_deadline_) {
-            return; // cancelled, the request is in, or this is an earlier request's deadline
+    set_deadline(srv_.opts_.read_timeout);
+  }
+
+  /// What the session waits for now (idle: a next request's first byte; reading: the rest of
+  /// the request; writing; draining) must be done within `d` from now, or on_watchdog() acts.
+  /// The stream's own timeouts are not used: each operation would arm and cancel a timer (a
+  /// lock of the reactor's timer queue and a completion on the strand, several per request),
+  /// and on expiry they close the socket, so that a 408 could not be sent. Instead one timer
+  /// per session stays armed no later than the deadline, and moving the deadline later costs
+  /// only a clock read: the timer finds it moved when it fires, and waits again.
+  void set_deadline(std::chrono::milliseconds d) {
+    deadline_ = std::chrono::steady_clock::now() + d;
+    if (!watchdog_armed_ || deadline_ < watchdog_.expiry()) {
+      arm_watchdog(deadline_);
+    }
+  }
+
+  /// Nothing is due (a handler has the request; the handler timeout covers it).
+  void clear_deadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+
+  void arm_watchdog(std::chrono::steady_clock::time_point at) {
+    watchdog_armed_ = true;
+    ++watchdog_round_;
+    watchdog_.expires_at(at); // a pending wait ends with operation_aborted, as an old round
+    watchdog_.async_wait(
+        [self = shared_from_this(), round = watchdog_round_](const beast::error_code& ec) {
+          if (round != self->watchdog_round_) {
+            return; // superseded by a re-arm
           }
-          // Interrupts the read (or the 100 Continue write); its completion answers 408.
-          self->read_timed_out_ = true;
-          beast::error_code ignored;
-          self->stream_.socket().cancel(ignored);
+          self->watchdog_armed_ = false;
+          if (ec || self->state_ == state::closed) {
+            return;
+          }
+          self->on_watchdog();
         });
+  }
+
+  void on_watchdog() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < deadline_) {
+      if (deadline_ != std::chrono::steady_clock::time_point::max()) {
+        // Not due yet: wake no later than it, nor much later than a next deadline could be.
+        arm_watchdog(
+            std::min(deadline_, now + std::min(srv_.opts_.read_timeout, srv_.opts_.idle_timeout)));
+      }
+      return; // nothing due: set_deadline() arms it again
+    }
+    clear_deadline();
+    switch (state_) {
+    case state::reading: {
+      // Interrupts the read (or the 100 Continue write); its completion answers 408.
+      read_timed_out_ = true;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+      break;
+    }
+    case state::idle:     // a kept-alive connection without a next request: closed silently
+    case state::writing:  // the client does not read
+    case state::draining: // the lingering close is over
+      close();
+      break;
+    case state::handling:
+    case state::closed:
+      break;
+    }
   }
 
   /// The request was not whole in time: 408 `timeout`, then the connection closes.
@@ -336,30 +397,26 @@ class session : public std::enable_shared_from_this<session> {
     handle(std::move(req));
   }
 
-  /// Hands the request to the handler with a responder, and arms the handler timeout.
+  /// Hands the request to the handler with a responder. An answer given inside the handler
+  /// call is written at once; otherwise the handler timeout is armed and the answer is posted
+  /// to the strand.
   void handle(http_request&& req) {
     state_ = state::handling;
-    read_timer_.cancel();
+    clear_deadline();
     ++seq_;
     counted_ = true;
     srv_.in_flight_.fetch_add(1);
-    stream_.expires_never();
     auto answered = std::make_shared<std::atomic<bool>>(false);
 
-    handler_timer_.expires_after(srv_.opts_.handler_timeout);
-    handler_timer_.async_wait(
-        [self = shared_from_this(), seq = seq_, answered](const beast::error_code& ec) {
-          if (ec || answered->exchange(true)) {
-            return;
-          }
-          self->deliver(seq,
-                        error_response(503, "unavailable", "the request was not answered in time"));
-        });
-
-    responder respond = [weak = weak_from_this(), gate = srv_.gate_, seq = seq_,
+    responder respond = [weak = weak_from_this(), raw = this, gate = srv_.gate_, seq = seq_,
                          answered](http_response resp) {
       if (answered->exchange(true)) {
         return; // answered already, or timed out
+      }
+      if (handling_here == raw) {
+        // Inside raw's handle() on this thread: raw is alive and on its strand.
+        raw->inline_answer_.emplace(std::move(resp));
+        return;
       }
       std::lock_guard lk(gate->mu);
       if (!gate->open) {
@@ -373,17 +430,38 @@ class session : public std::enable_shared_from_this<session> {
       }
     };
 
+    handling_here = this;
     try {
       srv_.handler_(std::move(req), std::move(respond));
     } catch (const std::exception& e) {
       if (!answered->exchange(true)) {
-        deliver(seq_, error_response(500, "internal", std::string("handler failed: ") + e.what()));
+        inline_answer_.emplace(
+            error_response(500, "internal", std::string("handler failed: ") + e.what()));
       }
     } catch (...) {
       if (!answered->exchange(true)) {
-        deliver(seq_, error_response(500, "internal", "handler failed"));
+        inline_answer_.emplace(error_response(500, "internal", "handler failed"));
       }
     }
+    handling_here = nullptr;
+    if (inline_answer_) {
+      auto resp = std::move(*inline_answer_);
+      inline_answer_.reset();
+      deliver(seq_, std::move(resp));
+      return;
+    }
+    if (answered->load()) {
+      return; // answered from another thread: the answer is posted to the strand already
+    }
+    handler_timer_.expires_after(srv_.opts_.handler_timeout);
+    handler_timer_.async_wait(
+        [self = shared_from_this(), seq = seq_, answered](const beast::error_code& ec) {
+          if (ec || answered->exchange(true)) {
+            return;
+          }
+          self->deliver(seq,
+                        error_response(503, "unavailable", "the request was not answered in time"));
+        });
   }
 
   /// On the strand: writes the handler's (or the timeout's) answer to request `seq`.
@@ -395,14 +473,13 @@ class session : public std::enable_shared_from_this<session> {
     write_response(std::move(resp), !keep_alive_ || srv_.stopping_.load());
   }
 
-  static bool safe_header_text(std::string_view s) {
-    return s.find_first_of("\r\n") == std::string_view::npos && !s.empty();
-  }
-
   void write_response(http_response resp, bool close_after) {
     state_ = state::writing;
-    read_timer_.cancel();
     close_after_ = close_after;
+    if (resp.ready) {
+      write_ready(std::move(resp.ready));
+      return;
+    }
     int status = resp.status;
     if (status < 200 || status > 599) {
       status = 500;
@@ -432,10 +509,41 @@ class session : public std::enable_shared_from_this<session> {
       res_.body().clear(); // HEAD: the GET's headers, Content-Length included, and no body
     }
     srv_.served_.fetch_add(1); // counted before the client can see it
-    stream_.expires_after(srv_.opts_.read_timeout);
+    set_deadline(srv_.opts_.read_timeout);
     http::async_write(
         stream_, res_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  /// write_response() of a ready response: one gather write of [version, the rest of its head,
+  /// this request's header lines, its body], the ready parts not copied.
+  void write_ready(std::shared_ptr<const ready_response> r) {
+    ready_ = std::move(r);
+    own_lines_.clear();
+    if (!request_id_.empty()) {
+      own_lines_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+    }
+    // What Beast's keep_alive() writes: HTTP/1.1 says close, HTTP/1.0 says keep-alive.
+    if (version_ >= 11 && close_after_) {
+      own_lines_.append("Connection: close\r\n");
+    } else if (version_ < 11 && !close_after_) {
+      own_lines_.append("Connection: keep-alive\r\n");
+    }
+    own_lines_.append(ready_->length_line).append("\r\n");
+    static constexpr std::string_view v11 = "HTTP/1.1", v10 = "HTTP/1.0";
+    const std::string_view version = version_ >= 11 ? v11 : v10;
+    const std::string_view rest = std::string_view{ready_->head}.substr(version.size());
+    const std::array<asio::const_buffer, 4> buffers{
+        asio::buffer(version.data(), version.size()), asio::buffer(rest.data(), rest.size()),
+        asio::buffer(own_lines_),
+        head_ ? asio::const_buffer{} : asio::buffer(ready_->body)}; // HEAD: no body
+    srv_.served_.fetch_add(1); // counted before the client can see it
+    set_deadline(srv_.opts_.read_timeout);
+    asio::async_write(stream_, buffers,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->ready_.reset();
+                        self->on_write(ec);
+                      });
   }
 
   void on_write(const beast::error_code& ec) {
@@ -461,7 +569,7 @@ class session : public std::enable_shared_from_this<session> {
     state_ = state::draining;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(drain_timeout);
+    set_deadline(drain_timeout);
     drain();
   }
 
@@ -490,7 +598,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     state_ = state::closed;
     release_request();
-    read_timer_.cancel();
+    watchdog_.cancel();
     handler_timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -505,9 +613,16 @@ class session : public std::enable_shared_from_this<session> {
   /// X-Request-Id of the request being read or handled (request_id.hpp), echoed in every
   /// response to it; empty until its header is in (a 408 or 400 before that carries none).
   std::string request_id_;
-  asio::steady_timer read_timer_; ///< the deadline of the request being read
+  asio::steady_timer watchdog_; ///< armed no later than deadline_ (set_deadline)
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  uint64_t watchdog_round_ = 0; ///< number of the watchdog's latest wait
+  bool watchdog_armed_ = false; ///< a wait of round watchdog_round_ is pending
   asio::steady_timer handler_timer_;
   http::response<http::string_body> res_;
+  std::shared_ptr<const ready_response> ready_; ///< being written (write_ready)
+  std::string own_lines_;                       ///< the request's own header lines of ready_
+  /// The answer given inside the handler call (handle), written when that call returns.
+  std::optional<http_response> inline_answer_;
   std::array<char, 4096> drain_buf_{};
   std::size_t drained_ = 0;
   uint64_t seq_ = 0;       ///< number of the request being handled; responders carry theirs
@@ -518,11 +633,40 @@ class session : public std::enable_shared_from_this<session> {
   bool counted_ = false;        ///< the current request is counted in in_flight_
   bool first_ = true;           ///< no request answered yet on this connection
   bool read_timed_out_ = false; ///< the request being read missed its deadline
-  uint64_t read_deadline_ = 0;  ///< number of the read deadline armed last
   state state_ = state::reading;
 };
 
 } // namespace
+
+std::shared_ptr<const ready_response> make_ready(const http_response& resp) {
+  // The same rules and order as session::write_response with Beast's serializer.
+  auto r = std::make_shared<ready_response>();
+  r->status = resp.status < 200 || resp.status > 599 ? 500 : resp.status;
+  r->content_type = resp.content_type;
+  r->headers = resp.headers;
+  const auto reason = http::obsolete_reason(static_cast<http::status>(r->status));
+  r->head.append("HTTP/1.1 ").append(std::to_string(r->status)).append(" ");
+  r->head.append(reason.data(), reason.size()).append("\r\nServer: surge\r\n");
+  const bool no_body = r->status == 204 || r->status == 304;
+  if (!no_body && safe_header_text(resp.content_type)) {
+    r->head.append("Content-Type: ").append(resp.content_type).append("\r\n");
+  }
+  for (const auto& [name, value] : resp.headers) {
+    // The server's own lines per request; a handler's would be replaced there.
+    const bool own = beast::iequals(name, "X-Request-Id") || beast::iequals(name, "Connection") ||
+                     beast::iequals(name, "Content-Length") ||
+                     beast::iequals(name, "Transfer-Encoding");
+    if (!own && safe_header_text(name) && value.find_first_of("\r\n") == std::string::npos) {
+      r->head.append(name).append(": ").append(value).append("\r\n");
+    }
+  }
+  if (!no_body) {
+    r->body = resp.body;
+  }
+  // Beast's prepare_payload() writes Content-Length: 0 for 204 and 304 too.
+  r->length_line = "Content-Length: " + std::to_string(r->body.size()) + "\r\n";
+  return r;
+}
 
 struct http_server::impl : server_state {
   using server_state::server_state;

@@ -346,7 +346,7 @@ net::http_response answer_to(const Handle& handle, std::string raw) {
   std::promise<net::http_response> answer;
   auto done = answer.get_future();
   handle(std::move(std::get<net::http_request>(parsed)),
-         [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
+         [&answer](net::http_response resp) { answer.set_value(net::plain(std::move(resp))); });
   REQUIRE(done.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
   return done.get();
 }
@@ -1024,7 +1024,8 @@ net::http_response serve(const net::handler& h, std::string raw) {
   req.peer = *net::parse_ip("127.0.0.1");
   std::promise<net::http_response> answer;
   auto done = answer.get_future();
-  h(std::move(req), [&answer](net::http_response resp) { answer.set_value(std::move(resp)); });
+  h(std::move(req),
+    [&answer](net::http_response resp) { answer.set_value(net::plain(std::move(resp))); });
   REQUIRE(done.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
   return done.get();
 }

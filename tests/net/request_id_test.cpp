@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 #include <string>
 
@@ -36,4 +39,31 @@ TEST_CASE("request id: a valid header is kept, anything else replaced") {
   CHECK(request_id_for(std::nullopt).size() == 32);
   CHECK(request_id_for(std::string_view{""}).size() == 32);
   CHECK(request_id_for(std::string_view{"no spaces"}).size() == 32);
+}
+
+TEST_CASE("request id: a forked child does not repeat its parent's ids") {
+  (void)new_request_id(); // this thread's batch is filled: the child starts from a copy of it
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const auto id = new_request_id();
+    const bool ok = write(fds[1], id.data(), id.size()) == static_cast<ssize_t>(id.size());
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string child(32, ' ');
+  std::size_t got = 0;
+  while (got < child.size()) {
+    const auto n = read(fds[0], child.data() + got, child.size() - got);
+    REQUIRE(n > 0);
+    got += static_cast<std::size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(valid_request_id(child));
+  CHECK(child != new_request_id());
 }

@@ -632,3 +632,115 @@ TEST_CASE("server: X-Request-Id is kept when valid, else made, and echoed on eve
   std::lock_guard lk(mu);
   parked.clear();
 }
+
+namespace {
+
+/// Everything the server sends on one connection for `raw` (followed by a request that closes
+/// it): read until the server closes (bounded).
+std::string exchange(uint16_t port, const std::string& raw) {
+  asio::io_context ioc;
+  tcp::socket sock{ioc};
+  sock.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port});
+  const std::string all_in = raw + "GET /plain/end HTTP/1.1\r\nHost: x\r\nX-Request-Id: "
+                                   "rid-end\r\nConnection: close\r\n\r\n";
+  asio::write(sock, asio::buffer(all_in));
+  std::string all;
+  beast::error_code ec;
+  for (int i = 0; i < 1000 && !ec; ++i) {
+    char buf[4096];
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    all.append(buf, n);
+  }
+  return all;
+}
+
+/// The responses the ready-response test sends, by name.
+http_response sample_response(std::string_view name) {
+  http_response r;
+  if (name == "page") {
+    r.content_type = "text/html; charset=utf-8";
+    r.headers.emplace_back("ETag", "\"0123456789abcdef\"");
+    r.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
+    r.body = "<!doctype html>\n<p>" + std::string(3000, 'x') + "</p>\n";
+  } else if (name == "not-modified") {
+    r.status = 304;
+    r.content_type = "text/html; charset=utf-8";
+    r.headers.emplace_back("ETag", "\"0123456789abcdef\"");
+  } else if (name == "no-content") {
+    r.status = 204;
+  } else if (name == "empty") {
+    r.body.clear();
+  } else if (name == "error") {
+    r = error_response(404, "not_found", "no such thing");
+  } else if (name == "odd") {
+    r.status = 700; // sent as 500
+    r.content_type = "bad\r\ntype";
+    r.headers.emplace_back("X-Bad", "a\r\nInjected: 1");
+    r.headers.emplace_back("X-Good", "yes");
+    r.body = "{}";
+  }
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("server: a ready response is sent byte for byte as the plain one") {
+  auto opts = surge::test::listener();
+  late_threads late;
+  // /plain/NAME answers sample_response(NAME), /ready/NAME its ready form inside the handler
+  // call, /later/NAME the ready form from another thread.
+  http_server srv(opts, [&late](http_request&& req, responder r) {
+    const auto& kind = req.segments.at(0);
+    auto resp = sample_response(req.segments.at(1));
+    if (kind == "plain") {
+      r(std::move(resp));
+    } else if (kind == "ready") {
+      r(with_ready(make_ready(resp)));
+    } else {
+      late.spawn([r, resp = std::move(resp)] { r(with_ready(make_ready(resp))); });
+    }
+  });
+  REQUIRE_FALSE(srv.start());
+
+  for (std::string name : {"page", "not-modified", "no-content", "empty", "error", "odd"}) {
+    for (std::string method : {"GET", "HEAD"}) {
+      for (std::string tail : {"HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n", "HTTP/1.0\r\n",
+                               "HTTP/1.0\r\nConnection: keep-alive\r\n"}) {
+        CAPTURE(name);
+        CAPTURE(method);
+        CAPTURE(tail);
+        auto raw = [&](std::string_view kind) {
+          return method + " /" + std::string{kind} + "/" + name + " " + tail +
+                 "Host: x\r\nX-Request-Id: rid-1\r\n\r\n";
+        };
+        const auto plain = exchange(srv.port(), raw("plain"));
+        CHECK(plain.rfind("HTTP/1.", 0) == 0);
+        CHECK(exchange(srv.port(), raw("ready")) == plain);
+        CHECK(exchange(srv.port(), raw("later")) == plain);
+      }
+    }
+  }
+  const auto page = exchange(srv.port(), "GET /ready/page HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(page.find("Content-Length: " + std::to_string(sample_response("page").body.size()) +
+                  "\r\n") != std::string::npos);
+  CHECK(page.find("ETag: \"0123456789abcdef\"\r\n") != std::string::npos);
+  srv.stop();
+}
+
+TEST_CASE("server: plain() and body_size() read a ready response's fields") {
+  const auto resp = sample_response("page");
+  const auto ready = with_ready(make_ready(resp));
+  CHECK(ready.status == 200);
+  CHECK(ready.body.empty());
+  CHECK(ready.body_size() == resp.body.size());
+  const auto back = plain(ready);
+  CHECK_FALSE(back.ready);
+  CHECK(back.status == resp.status);
+  CHECK(back.content_type == resp.content_type);
+  CHECK(back.headers == resp.headers);
+  CHECK(back.body == resp.body);
+  const auto nm = make_ready(sample_response("not-modified"));
+  CHECK(nm->body.empty());
+  CHECK(nm->length_line == "Content-Length: 0\r\n");
+  CHECK(nm->head.find("Content-Type") == std::string::npos);
+}

@@ -86,7 +86,7 @@ handler with_access_log(std::shared_ptr<bridge_env> env, std::shared_ptr<const r
             std::chrono::steady_clock::now() - p->start;
         const auto line =
             access_line({p->time_ms, p->request_id, p->method, p->route, p->path, out.status,
-                         took.count(), p->client, env->node_id, out.body.size()});
+                         took.count(), p->client, env->node_id, out.body_size()});
         env->access_log->log(spdlog::level::info, spdlog::string_view_t{line.data(), line.size()});
       }
       resp(std::move(out));

@@ -85,18 +85,33 @@ std::string etag_of(std::string_view body) {
   return buf;
 }
 
-/// The page with its ETag and caching headers; 304 without a body when `if_none_match` names it.
-http_response page_response(const page_cache::page& pg, const std::string& if_none_match) {
+/// The page's responses, made once: 200 with the body, and 304 without it, both with its ETag
+/// and caching headers.
+std::shared_ptr<const page_cache::page> rendered_page(std::string body,
+                                                      page_cache::clock::time_point rendered) {
+  auto pg = std::make_shared<page_cache::page>();
+  pg->etag = etag_of(body);
+  pg->rendered = rendered;
   http_response resp;
   resp.content_type = "text/html; charset=utf-8";
-  resp.headers.emplace_back("ETag", pg.etag);
+  resp.headers.emplace_back("ETag", pg->etag);
   resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
+  resp.status = 304;
+  pg->not_modified = make_ready(resp);
+  resp.status = 200;
+  resp.body = std::move(body);
+  pg->ok = make_ready(resp);
+  // pg->body stays empty: ok holds the one copy.
+  return pg;
+}
+
+/// The cached response to a request with If-None-Match `if_none_match` (empty: none): 304 when
+/// it names the page's ETag, else the page. The body is not touched.
+http_response page_response(const page_cache::page& pg, std::string_view if_none_match) {
   if (!if_none_match.empty() && etag_matches(if_none_match, pg.etag)) {
-    resp.status = 304;
-  } else {
-    resp.body = pg.body;
+    return with_ready(pg.not_modified);
   }
-  return resp;
+  return with_ready(pg.ok);
 }
 
 } // namespace
@@ -105,22 +120,20 @@ void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
-  std::string inm{req.header("if-none-match").value_or("")};
   const auto asked = page_cache::clock::now();
   uint64_t generation = 0;
   if (env->pages) {
     if (auto hit = env->pages->get(p[0], asked)) {
-      return r(page_response(*hit, inm));
+      return r(page_response(*hit, req.header("if-none-match").value_or("")));
     }
     generation = env->pages->generation();
   }
+  std::string inm{req.header("if-none-match").value_or("")};
   call<actors::product_view>(
       *env, env->skus->acquire_routed(p[0]), std::move(r),
       [env, sku = p[0], inm, asked, generation](actors::product_view& v) {
-        auto pg = std::make_shared<page_cache::page>();
-        pg->body = product_page(v);
-        pg->etag = etag_of(pg->body);
-        pg->rendered = asked; // as old as the question, not the answer
+        // As old as the question, not the answer.
+        auto pg = rendered_page(product_page(v), asked);
         auto resp = page_response(*pg, inm);
         if (env->pages) {
           env->pages->put(sku, std::move(pg), generation);

@@ -1,5 +1,5 @@
 // Products: GET /api/v1/products/{sku} from the SKU actor, GET /api/v1/products from the
-// catalog pool (listings cached by the whole query in bridge_env::listings).
+// catalog pool (listings cached by the whole query in bridge_env::listings, as ready responses).
 
 #include <charconv>
 #include <optional>
@@ -109,7 +109,7 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, path_par
   uint64_t generation = 0;
   if (env->listings) {
     if (auto hit = env->listings->get(key, asked)) {
-      return r(json_response(200, hit->body));
+      return r(with_ready(hit->ok));
     }
     generation = env->listings->generation();
   }
@@ -122,12 +122,14 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, path_par
     if (!page) {
       return r(to_http_error(page.error()));
     }
-    auto out = listing_json(*page, q.limit);
+    // Sent as made once, from the cache too.
+    auto ready = make_ready(json_response(200, listing_json(*page, q.limit)));
     if (env->listings) {
-      env->listings->put(key, std::make_shared<page_cache::page>(page_cache::page{out, {}, asked}),
+      env->listings->put(key,
+                         std::make_shared<page_cache::page>(page_cache::page{{}, {}, asked, ready}),
                          generation);
     }
-    r(json_response(200, std::move(out)));
+    r(with_ready(std::move(ready)));
   });
 }
 

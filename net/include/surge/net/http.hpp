@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,12 +40,66 @@ struct http_request {
   std::optional<std::string_view> param(const std::string& name) const;
 };
 
+struct ready_response;
+
 struct http_response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers; ///< extra headers
   std::string body;
+  /// When set, the server sends this instead of the fields above, which then carry only
+  /// `status` (== ready->status, for wrappers that count or log it). See with_ready().
+  std::shared_ptr<const ready_response> ready;
+
+  /// The size of the body sent to a GET (ready's when set).
+  std::size_t body_size() const;
 };
+
+/// A response made once and sent as it is to many requests (cached product pages and
+/// listings): the response, and its status line and fixed headers serialized once. The server
+/// writes it with one gather write of [head, the request's own header lines (X-Request-Id,
+/// Connection, Content-Length), body], copying neither; the bytes are those it writes for the
+/// plain response. Immutable and shared: any thread may send it, for as long as it holds it.
+struct ready_response {
+  int status = 200;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body; ///< empty for 204 and 304 (which have no body)
+  /// "HTTP/1.1 <status> <reason>\r\nServer: surge\r\n", Content-Type (unless 204/304), the
+  /// extra headers in order; no blank line.
+  std::string head;
+  /// "Content-Length: <body size>\r\n" (0 for 204 and 304, as the server writes for them).
+  std::string length_line;
+};
+
+/// The ready form of `resp` (its status, content type, extra headers and body; headers the
+/// server would drop as unsafe are dropped here too). REQUIRES: resp.ready is null.
+std::shared_ptr<const ready_response> make_ready(const http_response& resp);
+
+/// An http_response that sends `r` (status set to r->status, nothing else).
+inline http_response with_ready(std::shared_ptr<const ready_response> r) {
+  http_response out;
+  out.status = r->status;
+  out.ready = std::move(r);
+  return out;
+}
+
+/// `r` with its ready response (if any) as plain fields, ready unset: for code that reads the
+/// fields rather than sending the response (tests, proxies).
+inline http_response plain(http_response r) {
+  if (r.ready) {
+    r.status = r.ready->status;
+    r.content_type = r.ready->content_type;
+    r.headers = r.ready->headers;
+    r.body = r.ready->body;
+    r.ready.reset();
+  }
+  return r;
+}
+
+inline std::size_t http_response::body_size() const {
+  return ready ? ready->body.size() : body.size();
+}
 
 /// API.md's error shape: {"error":{"code":...,"message":...}} with `status`.
 http_response error_response(int status, std::string_view code, std::string_view message);

@@ -12,6 +12,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "surge/net/http.hpp"
+
 namespace surge::net {
 
 /// Rendered responses by key, each fresh for `ttl` after it was rendered: product pages
@@ -28,10 +30,17 @@ class page_cache {
  public:
   using clock = std::chrono::steady_clock;
 
+  /// One rendered page, immutable once put: replacing it swaps the pointer, so a reader keeps
+  /// the version it got.
   struct page {
-    std::string body;
+    std::string body; ///< empty when `ok` holds the body (product pages and listings do)
     std::string etag;
     clock::time_point rendered;
+    /// The response to a GET (or HEAD) as sent, made once when rendered; null when the owner
+    /// keeps only the body.
+    std::shared_ptr<const ready_response> ok = nullptr;
+    /// The 304 to an If-None-Match naming `etag`, without a body; null as `ok`.
+    std::shared_ptr<const ready_response> not_modified = nullptr;
   };
 
   explicit page_cache(std::chrono::milliseconds ttl, std::size_t max_entries = 65536)

@@ -13,8 +13,9 @@ namespace surge::net {
 /// True when `id` may be taken as a request's id as it is.
 bool valid_request_id(std::string_view id);
 
-/// A new id: 32 lowercase hex digits, 128 bits from OpenSSL's CSPRNG (RAND_bytes). Aborts only
-/// when the CSPRNG cannot be seeded (no usable source of randomness: a broken invariant).
+/// A new id: 32 lowercase hex digits, 128 bits from OpenSSL's CSPRNG (RAND_bytes, drawn per
+/// thread in batches of 64 ids; a forked child draws its own). Aborts only when the CSPRNG
+/// cannot be seeded (no usable source of randomness: a broken invariant).
 std::string new_request_id();
 
 /// The id of a request whose X-Request-Id header is `header` (nullopt: none sent): the header

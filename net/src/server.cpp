@@ -13,7 +13,6 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <array>
 #include <atomic>
@@ -480,39 +479,9 @@ class session : public std::enable_shared_from_this<session> {
       write_ready(std::move(resp.ready));
       return;
     }
-    int status = resp.status;
-    if (status < 200 || status > 599) {
-      status = 500;
-    }
-    res_ = {};
-    res_.version(version_);
-    res_.result(static_cast<unsigned>(status));
-    res_.set(http::field::server, "surge");
-    const bool no_body = status == 204 || status == 304;
-    if (!no_body) {
-      if (safe_header_text(resp.content_type)) {
-        res_.set(http::field::content_type, resp.content_type);
-      }
-      res_.body() = std::move(resp.body);
-    }
-    for (const auto& [name, value] : resp.headers) {
-      if (safe_header_text(name) && value.find_first_of("\r\n") == std::string::npos) {
-        res_.insert(name, value);
-      }
-    }
-    if (!request_id_.empty()) {
-      res_.set("X-Request-Id", request_id_);
-    }
-    res_.keep_alive(!close_after);
-    res_.prepare_payload();
-    if (head_) {
-      res_.body().clear(); // HEAD: the GET's headers, Content-Length included, and no body
-    }
-    srv_.served_.fetch_add(1); // counted before the client can see it
-    set_deadline(srv_.opts_.read_timeout);
-    http::async_write(
-        stream_, res_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    // A plain response is serialized the same way, once, for this request: no Beast serializer
+    // and no field allocations per header.
+    write_ready(make_ready(std::move(resp)));
   }
 
   /// write_response() of a ready response: one gather write of [version, the rest of its head,
@@ -618,7 +587,6 @@ class session : public std::enable_shared_from_this<session> {
   uint64_t watchdog_round_ = 0; ///< number of the watchdog's latest wait
   bool watchdog_armed_ = false; ///< a wait of round watchdog_round_ is pending
   asio::steady_timer handler_timer_;
-  http::response<http::string_body> res_;
   std::shared_ptr<const ready_response> ready_; ///< being written (write_ready)
   std::string own_lines_;                       ///< the request's own header lines of ready_
   /// The answer given inside the handler call (handle), written when that call returns.
@@ -638,12 +606,11 @@ class session : public std::enable_shared_from_this<session> {
 
 } // namespace
 
-std::shared_ptr<const ready_response> make_ready(const http_response& resp) {
-  // The same rules and order as session::write_response with Beast's serializer.
+std::shared_ptr<const ready_response> make_ready(http_response resp) {
+  // The bytes Beast's serializer wrote for the plain response (tests/net/server_test.cpp keeps
+  // them pinned): status line, Server, Content-Type, the extra headers in order.
   auto r = std::make_shared<ready_response>();
   r->status = resp.status < 200 || resp.status > 599 ? 500 : resp.status;
-  r->content_type = resp.content_type;
-  r->headers = resp.headers;
   const auto reason = http::obsolete_reason(static_cast<http::status>(r->status));
   r->head.append("HTTP/1.1 ").append(std::to_string(r->status)).append(" ");
   r->head.append(reason.data(), reason.size()).append("\r\nServer: surge\r\n");
@@ -661,8 +628,10 @@ std::shared_ptr<const ready_response> make_ready(const http_response& resp) {
     }
   }
   if (!no_body) {
-    r->body = resp.body;
+    r->body = std::move(resp.body);
   }
+  r->content_type = std::move(resp.content_type);
+  r->headers = std::move(resp.headers);
   // Beast's prepare_payload() writes Content-Length: 0 for 204 and 304 too.
   r->length_line = "Content-Length: " + std::to_string(r->body.size()) + "\r\n";
   return r;

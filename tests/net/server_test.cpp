@@ -715,6 +715,7 @@ TEST_CASE("server: a ready response is sent byte for byte as the plain one") {
         };
         const auto plain = exchange(srv.port(), raw("plain"));
         CHECK(plain.rfind("HTTP/1.", 0) == 0);
+        CHECK(plain.find("\r\n\r\n") != std::string::npos);
         CHECK(exchange(srv.port(), raw("ready")) == plain);
         CHECK(exchange(srv.port(), raw("later")) == plain);
       }
@@ -727,6 +728,19 @@ TEST_CASE("server: a ready response is sent byte for byte as the plain one") {
   srv.stop();
 }
 
+TEST_CASE("server: the exact bytes of a response (status line, header order, length, HEAD)") {
+  // Pinned as Beast's serializer wrote them before the server wrote heads itself.
+  auto opts = surge::test::listener();
+  http_server srv(opts, [](http_request&&, responder r) { r(sample_response("odd")); });
+  REQUIRE_FALSE(srv.start());
+  CHECK(exchange(srv.port(), "GET /x HTTP/1.1\r\nHost: x\r\nX-Request-Id: rid-7\r\n"
+                             "Connection: close\r\n\r\n") ==
+        "HTTP/1.1 500 Internal Server Error\r\nServer: surge\r\nX-Good: yes\r\n"
+        "X-Request-Id: rid-7\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}");
+  CHECK(exchange(srv.port(), "HEAD /x HTTP/1.0\r\nHost: x\r\nX-Request-Id: rid-8\r\n\r\n") ==
+        "HTTP/1.0 500 Internal Server Error\r\nServer: surge\r\nX-Good: yes\r\n"
+        "X-Request-Id: rid-8\r\nContent-Length: 2\r\n\r\n");
+}
 TEST_CASE("server: plain() and body_size() read a ready response's fields") {
   const auto resp = sample_response("page");
   const auto ready = with_ready(make_ready(resp));

@@ -74,7 +74,7 @@ struct ready_response {
 
 /// The ready form of `resp` (its status, content type, extra headers and body; headers the
 /// server would drop as unsafe are dropped here too). REQUIRES: resp.ready is null.
-std::shared_ptr<const ready_response> make_ready(const http_response& resp);
+std::shared_ptr<const ready_response> make_ready(http_response resp);
 
 /// An http_response that sends `r` (status set to r->status, nothing else).
 inline http_response with_ready(std::shared_ptr<const ready_response> r) {

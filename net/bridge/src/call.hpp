@@ -88,12 +88,19 @@ class reply_sink final : public caf::monitorable_actor {
 
 /// Sends (xs...) to `dest`, a local entity, as a request from a new reply_sink: exactly one of
 /// `ok(Result&)` and `failed(caf::error&)` runs, on the thread that answers, and must not block.
+/// Only for actors of this node that answer themselves: a request delegated on to another node
+/// would carry the sink over BASP, and CAF's registry would keep it (calls to stubs use ask()).
 template <class Result, class Handle, class Ok, class Failed, class... Ts>
 void ask_local(caf::actor_system& sys, const Handle& dest, Ok ok, Failed failed, Ts&&... xs) {
+  auto* receiver = caf::actor_cast<caf::abstract_actor*>(dest);
+  if (receiver == nullptr) {
+    auto err = caf::make_error(caf::sec::invalid_argument);
+    failed(err);
+    return;
+  }
   caf::actor_config cfg;
   auto sink = caf::make_actor<reply_sink<Result, Ok, Failed>, caf::strong_actor_ptr>(
       sys.next_actor_id(), sys.node(), &sys, cfg, std::move(ok), std::move(failed));
-  auto* receiver = caf::actor_cast<caf::abstract_actor*>(dest);
   receiver->enqueue(caf::make_mailbox_element(std::move(sink), caf::make_message_id(1), {},
                                               std::forward<Ts>(xs)...),
                     nullptr);

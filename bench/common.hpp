@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -350,6 +351,18 @@ using redis_context = std::unique_ptr<redisContext, decltype(&redisFree)>;
 /// Connects to redis://[:password@]host[:port][/db] (AUTH and SELECT as the URL says); throws
 /// std::runtime_error when it cannot.
 redis_context connect_redis(const std::string& url);
+
+/// A hiredis reply, owned.
+using redis_reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+
+/// Owns `raw` (what redisCommand or redisGetReply gave); throws std::runtime_error naming `url`
+/// when it is missing or a Redis error.
+redis_reply checked_reply(void* raw, const std::string& url);
+
+/// Calls `page(keys)` with each page of the keys starting with `prefix` on `c` (SCAN MATCH,
+/// COUNT 1000: every key that stays is seen at least once; the rounds are bounded).
+void scan_keys(redisContext* c, const std::string& url, const std::string& prefix,
+               const std::function<void(const redisReply& keys)>& page);
 
 /// Deletes every key starting with `prefix` (SCAN + UNLINK) on the Redis of `url`.
 void delete_redis_keys(const std::string& url, const std::string& prefix);

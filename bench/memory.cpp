@@ -301,17 +301,9 @@ struct redis_reading {
 /// dictionary (24 + 8 B).
 redis_reading read_redis(const std::string& url, const std::string& prefix) {
   auto c = connect_redis(url);
-  using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
-  auto take = [&](void* raw) {
-    reply_ptr r{static_cast<redisReply*>(raw), &freeReplyObject};
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      throw std::runtime_error("Redis command failed on " + url);
-    }
-    return r;
-  };
   redis_reading out;
   {
-    auto r = take(redisCommand(c.get(), "INFO memory"));
+    auto r = checked_reply(redisCommand(c.get(), "INFO memory"), url);
     const std::string info{r->str, r->len};
     const auto at = info.find("used_memory:");
     if (at == std::string::npos) {
@@ -319,28 +311,19 @@ redis_reading read_redis(const std::string& url, const std::string& prefix) {
     }
     out.used_memory = std::stoull(info.substr(at + 12));
   }
-  const std::string pattern = prefix + "*";
-  std::string cursor = "0";
-  for (int round = 0; round < 10'000'000; ++round) {
-    auto r = take(redisCommand(c.get(), "SCAN %s MATCH %b COUNT 1000", cursor.c_str(),
-                               pattern.data(), pattern.size()));
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-      throw std::runtime_error("unexpected SCAN reply from " + url);
-    }
-    cursor.assign(r->element[0]->str, r->element[0]->len);
-    const auto* keys = r->element[1];
-    for (std::size_t i = 0; i < keys->elements; ++i) { // pipelined: two commands a key
-      const auto* k = keys->element[i];
+  scan_keys(c.get(), url, prefix, [&](const redisReply& keys) {
+    for (std::size_t i = 0; i < keys.elements; ++i) { // pipelined: two commands a key
+      const auto* k = keys.element[i];
       redisAppendCommand(c.get(), "MEMORY USAGE %b SAMPLES 0", k->str, k->len);
       redisAppendCommand(c.get(), "PTTL %b", k->str, k->len);
     }
-    for (std::size_t i = 0; i < keys->elements; ++i) {
+    for (std::size_t i = 0; i < keys.elements; ++i) {
       void* raw = nullptr;
       for (int j = 0; j < 2; ++j) {
         if (redisGetReply(c.get(), &raw) != REDIS_OK) {
           throw std::runtime_error("Redis pipeline failed on " + url);
         }
-        auto rep = take(raw);
+        auto rep = checked_reply(raw, url);
         if (rep->type != REDIS_REPLY_INTEGER) {
           continue; // the key went meanwhile (MEMORY USAGE answers nil)
         }
@@ -352,10 +335,7 @@ redis_reading read_redis(const std::string& url, const std::string& prefix) {
         }
       }
     }
-    if (cursor == "0") {
-      break;
-    }
-  }
+  });
   return out;
 }
 

@@ -258,41 +258,50 @@ redis_context connect_redis(const std::string& url) {
   return c;
 }
 
-void delete_redis_keys(const std::string& url, const std::string& prefix) {
-  auto c = connect_redis(url);
-  using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
-  auto check = [&](void* raw) {
-    reply_ptr r{static_cast<redisReply*>(raw), &freeReplyObject};
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      throw std::runtime_error("Redis command failed on " + url);
-    }
-    return r;
-  };
+redis_reply checked_reply(void* raw, const std::string& url) {
+  redis_reply r{static_cast<redisReply*>(raw), &freeReplyObject};
+  if (!r || r->type == REDIS_REPLY_ERROR) {
+    throw std::runtime_error("Redis command failed on " + url);
+  }
+  return r;
+}
+
+void scan_keys(redisContext* c, const std::string& url, const std::string& prefix,
+               const std::function<void(const redisReply& keys)>& page) {
   const std::string pattern = prefix + "*";
   std::string cursor = "0";
   // A SCAN cursor visits every key once; the iteration cap bounds the loop regardless.
   for (int round = 0; round < 10'000'000; ++round) {
-    auto r = check(redisCommand(c.get(), "SCAN %s MATCH %b COUNT 1000", cursor.c_str(),
-                                pattern.data(), pattern.size()));
+    auto r = checked_reply(redisCommand(c, "SCAN %s MATCH %b COUNT 1000", cursor.c_str(),
+                                        pattern.data(), pattern.size()),
+                           url);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       throw std::runtime_error("unexpected SCAN reply from " + url);
     }
     cursor.assign(r->element[0]->str, r->element[0]->len);
-    const auto* keys = r->element[1];
-    if (keys->elements > 0) {
-      // One UNLINK per page: a run may leave a million keys.
-      std::vector<const char*> argv{"UNLINK"};
-      std::vector<std::size_t> lens{6};
-      for (std::size_t i = 0; i < keys->elements; ++i) {
-        argv.push_back(keys->element[i]->str);
-        lens.push_back(keys->element[i]->len);
-      }
-      check(redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
-    }
+    page(*r->element[1]);
     if (cursor == "0") {
       break;
     }
   }
+}
+
+void delete_redis_keys(const std::string& url, const std::string& prefix) {
+  auto c = connect_redis(url);
+  scan_keys(c.get(), url, prefix, [&](const redisReply& keys) {
+    if (keys.elements == 0) {
+      return;
+    }
+    // One UNLINK per page: a run may leave a million keys.
+    std::vector<const char*> argv{"UNLINK"};
+    std::vector<std::size_t> lens{6};
+    for (std::size_t i = 0; i < keys.elements; ++i) {
+      argv.push_back(keys.element[i]->str);
+      lens.push_back(keys.element[i]->len);
+    }
+    checked_reply(
+        redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data()), url);
+  });
 }
 
 uint64_t rss_bytes() {

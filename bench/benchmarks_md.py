@@ -221,6 +221,8 @@ p(f"in `bench-results/{E('STAMP')}/` (JSON per row, the full console output as `
 p()
 p(f"- date: {E('STAMP')}")
 p(f"- machine: {E('NPROC')} CPUs ({E('CPU_MODEL')}), {E('MEM_TOTAL')} memory, {E('KERNEL')}; load average {E('LOADAVG_START')} at the start, {E('LOADAVG')} at the end (other work on the host included)")
+if E('SETTLED_STEPS'):
+    p(f"- before each step, after a PostgreSQL CHECKPOINT, the host was let settle (until its CPUs were <= 25 % busy over 2 s, 90 s at most): {E('SETTLED_STEPS')}")
 p(f"- services: PostgreSQL {E('PGVER')} (fsync and synchronous_commit as configured, same host), Redis {E('REDISVER')}, nginx {E('NGINXVER')}")
 p(f"- build: {E('BUILD_TYPE')}; whole run {E('T_TOTAL')} s; measured window per HTTP/hot-SKU run {E('D')} after a warm-up")
 p("- everything (clients, servers, PostgreSQL, Redis) shares these CPUs: the figures are for this")

@@ -11,7 +11,7 @@
 #                               with --log.access_sample=0; CPU per request of both from /proc)
 #   BENCH_HTTP_THREADS=1        client threads of the HTTP rows
 #   BENCH_CARTS=300000          carts that go dormant, one line held each (memory row) ...
-#   BENCH_SKUS=50000            ... and dormant SKUs
+#   BENCH_SKUS=100000           ... and dormant SKUs (a verdict on a row needs >= 100,000)
 #   BENCH_LIVE_CARTS=300000     live cart actors of the reference row (the SKUs: BENCH_SKUS)
 #   BENCH_MEMORY_BUDGET=90s     ... each kind of each phase for at most this long
 #   BENCH_BATCHES=5000          journal batches of the activation row
@@ -60,7 +60,7 @@ CONNS=${BENCH_HTTP_CONNECTIONS:-1000}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-1}
 CARTS=${BENCH_CARTS:-300000}
 LIVE_CARTS=${BENCH_LIVE_CARTS:-300000}
-SKUS=${BENCH_SKUS:-50000}
+SKUS=${BENCH_SKUS:-100000}
 MEM_BUDGET=${BENCH_MEMORY_BUDGET:-90s}
 BATCHES=${BENCH_BATCHES:-5000}
 MIX_USERS=${BENCH_MIX_USERS:-100000}
@@ -267,12 +267,35 @@ run_logged() { # NAME CMD...: runs CMD, stdout+stderr to $OUT/NAME.txt and the t
   return "${PIPESTATUS[0]}"
 }
 
+# settle STEP: before a measured step, let the work of the one before end (PostgreSQL writes its
+# dirty pages now, not during the step; Redis frees unlinked keys): waits until the host's CPUs
+# are at most 25 % busy over 2 s, or 90 s at most, and logs what it found (SETTLED[STEP]).
+declare -A SETTLED=()
+cpu_busy_pct() { # the CPUs' busy share over 2 s, from /proc/stat
+  local a b
+  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+  sleep 2
+  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+  python3 -c 'import sys; b0,i0,b1,i1=map(int,sys.argv[1:]); t=(b1-b0)+(i1-i0); print(round(100*(b1-b0)/t) if t else 0)' $a $b
+}
+settle() {
+  psql "$PG_ADMIN" -Atqc 'CHECKPOINT' >/dev/null 2>&1 || true
+  local start=$SECONDS busy
+  busy=$(cpu_busy_pct)
+  while [ "$busy" -gt 25 ] && [ $((SECONDS - start)) -lt 90 ]; do
+    busy=$(cpu_busy_pct)
+  done
+  SETTLED[$1]="CPUs ${busy} % busy after $((SECONDS - start)) s"
+  say "$1: host settled (${SETTLED[$1]})"
+}
+
 # Each step records its command line for BENCHMARKS.md.
 declare -A CMD=()
 rel() { echo "${1/#$REPO\//}"; } # path relative to the repository
 
 # --------------------------------------------------------------------------- 1. hot SKU
 if want hot-sku; then
+  settle hot-sku
   CMD[hot_sku]="$(rel "$BENCH") hot-sku --duration=$D --clients=16 --concurrency=1000 --json=hot-sku.json"
   run_logged hot-sku "$BENCH" hot-sku "--duration=$D" --clients=16 --concurrency=1000 \
     "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/hot-sku.json" ||
@@ -281,6 +304,7 @@ fi
 
 # --------------------------------------------------------------------------- 4. cross-node
 if want cross-node; then
+  settle cross-node
   CMD[cross_node]="$(rel "$BENCH") cross-node --duration=$D --concurrency=1000 --json=cross-node.json"
   run_logged cross-node "$BENCH" cross-node "--duration=$D" --concurrency=1000 \
     "--pg-url=$PG_ADMIN" "--redis-url=$REDIS_URL" "--json=$OUT/cross-node.json" ||
@@ -289,6 +313,7 @@ fi
 
 # --------------------------------------------------------------------------- 5. memory, activation
 if want memory; then
+  settle memory
   CMD[memory]="$(rel "$BENCH") memory --carts=$CARTS --skus=$SKUS --live-carts=$LIVE_CARTS --duration=$MEM_BUDGET --json=memory.json"
   run_logged memory "$BENCH" memory "--carts=$CARTS" "--skus=$SKUS" "--live-carts=$LIVE_CARTS" \
     "--duration=$MEM_BUDGET" \
@@ -304,6 +329,7 @@ fi
 
 # --------------------------------------------------------------------------- 2-3. HTTP vs nginx
 if want http; then
+  settle http
   say "HTTP rows: nginx and one surge-node, $CONNS connections, same client"
   free_port NGINX_PORT
   mkdir -p "$WORK/nginx/html" "$WORK/nginx/logs" "$WORK/nginx/tmp"
@@ -383,6 +409,7 @@ fi
 
 # --------------------------------------------------------------------------- 6-7. 3-node cluster
 if want cluster; then
+  settle cluster
   say "cluster rows: 3 surge-node processes sharing one database, surge-paysim"
   DB_CL="surge_benchsh_cluster_$$"
   new_database "$DB_CL"
@@ -558,6 +585,11 @@ NGINXVER=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///' || echo '?')
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
+SETTLED_STEPS=""
+for s in hot-sku cross-node memory http cluster; do
+  [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
+done
+export SETTLED_STEPS
 export NPROC KERNEL PGVER REDISVER NGINXVER LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS \
   MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET
 for k in "${!CMD[@]}"; do
@@ -566,7 +598,7 @@ done
 # What the page is rendered from, so that BENCH_RENDER=DIR can write it again.
 for v in STAMP MEM_TOTAL CPU_MODEL BUILD_TYPE T_TOTAL D CONNS NPROC KERNEL PGVER REDISVER NGINXVER \
   LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET \
-  $(compgen -v CMD_); do
+  SETTLED_STEPS $(compgen -v CMD_); do
   printf '%s=%q\n' "$v" "${!v}"
 done >"$OUT/render.env"
 python3 "$REPO/bench/benchmarks_md.py" >"$REPO/BENCHMARKS.md.tmp"

@@ -25,12 +25,11 @@ command -v perf >/dev/null || { echo "profile: perf not found (apt-get install l
 case "$MODE" in add-to-cart | product-page) ;; *) echo "profile: mode is add-to-cart or product-page" >&2; exit 2 ;; esac
 mkdir -p "$OUT"
 
+# shellcheck source=lib-bench.sh
+. "$REPO/bench/lib-bench.sh"
 DB="surge_profile_$$"
 PREFIX="surge_profile:$$:"
-base=${PG_ADMIN%%\?*}
-authority=${base#*://}
-authority=${authority%%/*}
-DB_URL="${base%%://*}://$authority/$DB"
+DB_URL=$(db_url "$PG_ADMIN" "$DB")
 psql "$PG_ADMIN" -Atqc "CREATE DATABASE \"$DB\"" >/dev/null
 NODE_PID=""
 cleanup() {
@@ -50,15 +49,8 @@ env -u SURGE_TEST_PG_URL -u SURGE_TEST_REDIS_URL "$NODE" --node.id=p1 "--http.po
   "--admin.port=$AP" "--cluster.port=$CP" "--pg.url=$DB_URL" "--redis.url=$REDIS_URL" \
   "--redis.prefix=$PREFIX" --log.level=warn --limits.ip_rate=0 ${NODE_ARGS:-} >>"$OUT/node.log" 2>&1 </dev/null &
 NODE_PID=$!
-for _ in $(seq 1 200); do
-  curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$HP/readyz" 2>/dev/null && break
-  kill -0 "$NODE_PID" || { cat "$OUT/node.log" >&2; exit 1; }
-  sleep 0.3
-done
-curl -fsS -o /dev/null -X PUT "http://127.0.0.1:$AP/admin/v1/products/HOT-P" -H 'Content-Type: application/json' \
-  -d '{"name":"Profile","description":"profile item","category":"bench","price_cents":1999,"currency":"USD","per_customer_limit":0}'
-curl -fsS -o /dev/null -X POST "http://127.0.0.1:$AP/admin/v1/products/HOT-P/stock" \
-  -H 'Content-Type: application/json' -d '{"set":1000000000000}'
+wait_http "http://127.0.0.1:$HP/readyz" "$NODE_PID" 60 || { cat "$OUT/node.log" >&2; exit 1; }
+admin_put_product "http://127.0.0.1:$AP" HOT-P 1000000000000
 
 # CPU ticks (utime+stime) and context switches of every thread of the node.
 snapshot() {

@@ -214,22 +214,9 @@ new_database() { # NAME: created empty, dropped on exit
   DATABASES+=("$1")
 }
 
-db_url() { # NAME: PG_ADMIN pointing at database NAME
-  local base=${PG_ADMIN%%\?*} query=""
-  [[ "$PG_ADMIN" == *\?* ]] && query="?${PG_ADMIN#*\?}"
-  local authority=${base#*://}
-  authority=${authority%%/*}
-  echo "${base%%://*}://$authority/$1$query"
-}
-
-wait_http() { # URL PID SECONDS: until URL answers 2xx
-  local deadline=$((SECONDS + $3))
-  until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
-    kill -0 "$2" 2>/dev/null || return 1
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.3
-  done
-}
+# db_url, wait_http, admin_put_product
+# shellcheck source=../bench/lib-bench.sh
+. "$REPO/bench/lib-bench.sh"
 
 # Node settings only: surge-node refuses SURGE_* variables it does not know.
 NODE_ENV=(env)
@@ -250,14 +237,6 @@ start_node() {
   LAST_PID=$!
   disown "$LAST_PID" # no job-control notice when the failover row kills it
   STARTED[$LAST_PID]="surge-node $id"
-}
-
-admin_put_product() { # ADMIN_URL SKU STOCK
-  curl -fsS -o /dev/null --max-time 10 -X PUT "$1/admin/v1/products/$2" \
-    -H 'Content-Type: application/json' \
-    -d "{\"name\":\"Bench $2\",\"description\":\"surge benchmark item\",\"category\":\"bench\",\"price_cents\":1999,\"currency\":\"USD\",\"per_customer_limit\":0}"
-  curl -fsS -o /dev/null --max-time 10 -X POST "$1/admin/v1/products/$2/stock" \
-    -H 'Content-Type: application/json' -d "{\"set\":$3}"
 }
 
 run_logged() { # NAME CMD...: runs CMD, stdout+stderr to $OUT/NAME.txt and the terminal
@@ -375,10 +354,10 @@ EOF
   free_port HP
   free_port AP
   free_port CP
-  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$DB_HTTP")" >>"$WORK/node-h1.log" 2>&1
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$DB_HTTP")" >>"$WORK/node-h1.log" 2>&1
   # No access log, like nginx (access_log off): like for like (production keeps it; ~6 % of
   # add-to-cart's CPU).
-  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$DB_HTTP")" "$PREFIX_HTTP" --log.access_sample=0
+  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$PG_ADMIN" "$DB_HTTP")" "$PREFIX_HTTP" --log.access_sample=0
   NODE_PID=$LAST_PID
   wait_http "http://127.0.0.1:$HP/readyz" "$NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-h1.log)"
   admin_put_product "http://127.0.0.1:$AP" HOT-HTTP 1000000000000
@@ -413,7 +392,7 @@ if want cluster; then
   say "cluster rows: 3 surge-node processes sharing one database, surge-paysim"
   DB_CL="surge_benchsh_cluster_$$"
   new_database "$DB_CL"
-  CL_URL=$(db_url "$DB_CL")
+  CL_URL=$(db_url "$PG_ADMIN" "$DB_CL")
   PREFIX_CL="surge_bench_cluster:$$:"
   PREFIXES+=("$PREFIX_CL")
   free_port PAY_A

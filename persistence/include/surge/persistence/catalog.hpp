@@ -27,6 +27,15 @@ class catalog : public connection_port {
   /// product without stock. errc::unavailable when the server is unreachable or the connection
   /// broke (healthy() is then false).
   virtual caf::expected<std::vector<product_listing>> list_products(const product_query& q) = 0;
+
+  /// One page of products matching `q` (API.md "Search and catalog", DESIGN.md for the
+  /// relevance rules), with the facets and total it asks for. `available` is as in
+  /// list_products. errc::invalid (message naming 'cursor') for a cursor this query did not
+  /// make; errc::unavailable as above.
+  virtual caf::expected<search_page> search(const search_query& q) = 0;
+
+  /// Every category with its number of products, by category (byte order).
+  virtual caf::expected<std::vector<category_count>> categories() = 0;
 };
 
 /// Threads that each own one catalog connection: listings never wait on the SKU actors' pool.

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace surge::persistence {
 
@@ -70,6 +71,64 @@ struct product_query {
 struct product_listing {
   product_record product;
   int64_t available = 0; ///< on_hand - held - sold from the stock projection, 0 if none
+};
+
+/// Orders of `GET /api/v1/search`.
+enum class search_sort : uint8_t {
+  relevance,  ///< best match first (score descending, then sku); the default with a text
+  name,       ///< name, then sku; the default without a text
+  price_asc,  ///< price ascending, then sku
+  price_desc, ///< price descending, then sku
+  newest,     ///< created_at descending, then sku
+};
+
+/// One search (API.md "Search and catalog"). Values are already validated by the caller
+/// (bridge); the cursor is opaque and checked here.
+struct search_query {
+  /// Web-search syntax (words, "quoted phrases", -excluded); empty: every product.
+  std::string text;
+  std::string category; ///< exact match; empty: any
+  std::optional<int64_t> min_price;
+  std::optional<int64_t> max_price;
+  bool in_stock_only = false;
+  search_sort sort = search_sort::name;
+  std::size_t limit = 20; ///< 1..100
+  /// next_cursor of an earlier page of the same query (same text, filters and sort); empty:
+  /// the first page. Anything else is errc::invalid with a message naming 'cursor'.
+  std::string cursor;
+  bool facet_category = false; ///< fill search_page::categories
+  bool facet_price = false;    ///< fill search_page::prices
+};
+
+/// One result: the product as a listing shows it, its relevance and, when the text matched
+/// words of it, a short excerpt with the matches marked <em>...</em> (HTML-escaped otherwise).
+struct search_hit {
+  product_listing listing;
+  double score = 0; ///< higher is better; 0 when the query has no text
+  std::string highlight; ///< empty: none
+};
+
+/// A facet value with the number of matching products.
+struct category_count {
+  std::string category;
+  int64_t count = 0;
+};
+
+/// A price range [min, max) in cents with the number of matching products; max empty: open.
+struct price_bucket {
+  int64_t min = 0;
+  std::optional<int64_t> max;
+  int64_t count = 0;
+};
+
+/// A page of search results. Facets and total count every product that matches the text and
+/// every filter (not only this page).
+struct search_page {
+  std::vector<search_hit> items;
+  std::optional<std::vector<category_count>> categories; ///< when facet_category was asked
+  std::optional<std::vector<price_bucket>> prices;       ///< when facet_price was asked
+  int64_t total = 0;        ///< matches, exact up to a bound and estimated beyond it
+  std::string next_cursor;  ///< empty: this is the last page
 };
 
 } // namespace surge::persistence

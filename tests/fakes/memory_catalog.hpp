@@ -89,6 +89,14 @@ class memory_catalog final : public persistence::catalog {
     return out;
   }
 
+  // The bridge's search tests run against PostgreSQL; here search is unavailable.
+  caf::expected<persistence::search_page> search(const persistence::search_query&) override {
+    return persistence::make_error(persistence::errc::unavailable, "no search in memory");
+  }
+  caf::expected<std::vector<persistence::category_count>> categories() override {
+    return persistence::make_error(persistence::errc::unavailable, "no categories in memory");
+  }
+
  private:
   const std::shared_ptr<memory_journal_state> state_;
   bool healthy_ = true;

@@ -20,6 +20,10 @@ derived_options derive(const node_options& opts) {
   d.cart_claim_lifetime =
       std::max(opts.holds_max_lifetime, opts.holds_ttl) + opts.carts_claim_grace;
   d.middleman_connection_timeout = opts.cluster_lease * 2;
+  d.catalog_max_age =
+      std::chrono::seconds{opts.search_stock_lag >= std::chrono::seconds{2} ? 1 : 0};
+  d.catalog_fresh_for = opts.search_stock_lag - d.catalog_max_age;
+  d.catalog_cache_ttl = std::min(opts.http_page_cache, d.catalog_fresh_for);
   d.verify_customers = !opts.auth_jwt_secret.empty() || !opts.auth_jwt_public_key.empty();
   return d;
 }

@@ -183,8 +183,14 @@ struct node::impl {
     bridge->call_timeout = derived.bridge_call_timeout;
     if (opts.http_page_cache.count() > 0) {
       bridge->pages = std::make_shared<net::page_cache>(opts.http_page_cache);
-      bridge->listings = std::make_shared<net::page_cache>(opts.http_page_cache, 4096);
     }
+    if (derived.catalog_cache_ttl.count() > 0) {
+      bridge->listings = std::make_shared<net::page_cache>(derived.catalog_cache_ttl, 16384);
+    }
+    bridge->catalog_cache_control =
+        derived.catalog_max_age.count() > 0
+            ? "public, max-age=" + std::to_string(derived.catalog_max_age.count())
+            : std::string{"public, no-cache"};
     bridge->limiter = limiter;
     bridge->trusted_proxies = trusted_proxies;
     bridge->admin_token = opts.admin_token;

@@ -80,6 +80,9 @@ TEST_CASE("derive: the defaults") {
   CHECK(d.hold_sweep_interval == 30s);
   CHECK(d.cart_claim_lifetime == 31min); // max(30 min, 10 min) + 60 s
   CHECK(d.middleman_connection_timeout == 4s);
+  CHECK(d.catalog_max_age == 1s);
+  CHECK(d.catalog_fresh_for == 1s); // search.stock_lag 2 s, less what a CDN may keep
+  CHECK(d.catalog_cache_ttl == 1s);
   CHECK_FALSE(d.verify_customers);
 }
 
@@ -88,6 +91,19 @@ TEST_CASE("derive: floors, caps and the rules between settings") {
     auto d = derive(with({"--http.request_timeout=200ms"}));
     CHECK(d.bridge_call_timeout == 500ms);
     CHECK(d.http_read_timeout == 200ms);
+  }
+  SUBCASE("search.stock_lag bounds what browsers, CDNs and the node keep") {
+    auto d = derive(with({"--search.stock_lag=1500ms"}));
+    CHECK(d.catalog_max_age == 0s);
+    CHECK(d.catalog_fresh_for == 1500ms);
+    CHECK(d.catalog_cache_ttl == 1s); // http.page_cache
+    d = derive(with({"--search.stock_lag=10s", "--http.page_cache=5s"}));
+    CHECK(d.catalog_max_age == 1s);
+    CHECK(d.catalog_fresh_for == 9s);
+    CHECK(d.catalog_cache_ttl == 5s);
+    d = derive(with({"--search.stock_lag=0s"}));
+    CHECK(d.catalog_cache_ttl == 0s);
+    CHECK(d.catalog_fresh_for == 0s);
   }
   SUBCASE("more I/O threads, more callers") {
     CHECK(derive(with({"--http.io_threads=8"})).bridge_callers == 8);

@@ -580,6 +580,31 @@ TEST_CASE("bridge: product listings") {
          error_body("bad_request", "'cursor' is not a cursor this API returned"));
   expect(ask(store, get("/api/v1/products?q=" + std::string(201, 'a'))), 400,
          error_body("bad_request", "'q' is longer than 200"));
+  expect(ask(store, get("/api/v1/products?sort=price")), 400,
+         error_body("bad_request", "unknown parameter 'sort'"));
+  expect(ask(store, get("/api/v1/products?limit=1&limit=2")), 400,
+         error_body("bad_request", "'limit' is given more than once"));
+  // Listings are conditional, with the node's catalog Cache-Control.
+  auto listed = ask(store, get("/api/v1/products?limit=2"));
+  CHECK(header(listed, "Cache-Control") == "public, max-age=1");
+  const auto listed_etag = header(listed, "ETag");
+  CHECK(!listed_etag.empty());
+  expect(ask(store, get("/api/v1/products?limit=2", "If-None-Match: " + listed_etag + "\r\n")), 304,
+         "");
+  // Search and categories: parameters are checked here; the in-memory catalog cannot search.
+  expect(ask(store, get("/api/v1/search?sort=price")), 400,
+         error_body("bad_request",
+                    "'sort' must be one of relevance, name, price_asc, price_desc, newest"));
+  expect(ask(store, get("/api/v1/search?facets=brand")), 400,
+         error_body("bad_request", "'facets' must be a comma list of category, price"));
+  expect(ask(store, get("/api/v1/search?min_price=9&max_price=1")), 400,
+         error_body("bad_request", "'min_price' is more than 'max_price'"));
+  expect(ask(store, get("/api/v1/search?a%20b=1")), 400,
+         error_body("bad_request", "unknown parameter"));
+  expect(ask(store, get("/api/v1/categories?all=1")), 400,
+         error_body("bad_request", "unknown parameter 'all'"));
+  expect(ask(store, get("/api/v1/search?q=x&facets=price,category")), 503,
+         error_body("unavailable", "temporarily unavailable, retry shortly"));
   // A catalog connection that breaks, then one that cannot be made.
   f.db->set_down(true);
   *f.catalog_down = true;

@@ -22,11 +22,16 @@ std::size_t product_size(const persistence::product_record& p) {
 
 void write_product(json::writer& w, const persistence::product_record& p, int64_t available) {
   w.begin_object();
+  write_product_members(w, p, available);
+  w.end_object();
+}
+
+void write_product_members(json::writer& w, const persistence::product_record& p,
+                           int64_t available) {
   w.member("sku", p.sku).member("name", p.name).member("description", p.description);
   w.member("category", p.category).member("price_cents", p.price_cents);
   w.member("currency", p.currency).member("available", std::max<int64_t>(available, 0));
   w.member("per_customer_limit", p.per_customer_limit);
-  w.end_object();
 }
 
 std::string product_json(const actors::product_view& v) {
@@ -52,6 +57,61 @@ std::string listing_json(const std::vector<persistence::product_listing>& page, 
     w.null();
   }
   return w.end_object().take();
+}
+
+std::string search_json(const persistence::search_page& page) {
+  std::size_t size = 96;
+  for (const auto& hit : page.items) {
+    size += product_size(hit.listing.product) + 32 + hit.highlight.size();
+  }
+  json::writer w{size};
+  w.begin_object().key("items").begin_array();
+  for (const auto& hit : page.items) {
+    w.begin_object();
+    write_product_members(w, hit.listing.product, hit.listing.available);
+    w.key("score").number(hit.score);
+    if (!hit.highlight.empty()) {
+      w.member("highlight", hit.highlight);
+    }
+    w.end_object();
+  }
+  w.end_array().key("facets").begin_object();
+  if (page.categories) {
+    w.key("category").begin_array();
+    for (const auto& c : *page.categories) {
+      w.begin_object().member("value", c.category).member("count", c.count).end_object();
+    }
+    w.end_array();
+  }
+  if (page.prices) {
+    w.key("price").begin_array();
+    for (const auto& b : *page.prices) {
+      w.begin_object().member("min", b.min);
+      if (b.max) {
+        w.member("max", *b.max);
+      } else {
+        w.member_null("max");
+      }
+      w.member("count", b.count).end_object();
+    }
+    w.end_array();
+  }
+  w.end_object().member("total", page.total).key("next_cursor");
+  if (page.next_cursor.empty()) {
+    w.null();
+  } else {
+    w.string(page.next_cursor);
+  }
+  return w.end_object().take();
+}
+
+std::string categories_json(const std::vector<persistence::category_count>& categories) {
+  json::writer w{32 + categories.size() * 48};
+  w.begin_object().key("items").begin_array();
+  for (const auto& c : categories) {
+    w.begin_object().member("category", c.category).member("count", c.count).end_object();
+  }
+  return w.end_array().end_object().take();
 }
 
 std::string cart_json(const actors::cart_view& c) {

@@ -19,11 +19,23 @@ namespace surge::net::bridge {
 /// API.md's product object as the next value of `w`; a negative `available` shows as 0.
 void write_product(json::writer& w, const persistence::product_record& p, int64_t available);
 
+/// The members of API.md's product object, into the object `w` is in.
+void write_product_members(json::writer& w, const persistence::product_record& p,
+                           int64_t available);
+
 std::string product_json(const actors::product_view& v);
 
 /// {"items":[product...],"next_cursor":...}: the cursor is the last sku when the page is full
 /// (`limit` items), else null.
 std::string listing_json(const std::vector<persistence::product_listing>& page, std::size_t limit);
+
+/// GET /api/v1/search: {"items":[product + "score" (+ "highlight")],"facets":{"category":
+/// [{"value","count"}],"price":[{"min","max","count"}]},"total","next_cursor"}; a facet is there
+/// only when asked, a price range's open end is null, next_cursor null on the last page.
+std::string search_json(const persistence::search_page& page);
+
+/// GET /api/v1/categories: {"items":[{"category","count"}]}.
+std::string categories_json(const std::vector<persistence::category_count>& categories);
 
 /// API.md's cart object; an empty cart's currency is null.
 std::string cart_json(const actors::cart_view& c);

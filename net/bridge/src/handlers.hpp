@@ -29,6 +29,9 @@ bool serving(const bridge_env& env);
 // products.cpp — GET /api/v1/products/{sku}, GET /api/v1/products (the catalog, cached).
 endpoint get_product, list_products;
 
+// search.cpp — GET /api/v1/search, GET /api/v1/categories (the catalog, cached).
+endpoint search_products, list_categories;
+
 // pages.cpp — GET /p/{sku} (HTML, ETag, cached).
 endpoint get_page;
 /// This node changed what the page of `sku` (and any listing) shows: render anew next time.

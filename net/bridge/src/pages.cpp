@@ -16,6 +16,10 @@ namespace surge::net::bridge {
 
 namespace {
 
+/// Product pages: browsers and CDNs keep them 5 s and may serve them 30 s more while they
+/// revalidate.
+constexpr std::string_view page_cache_control = "public, max-age=5, stale-while-revalidate=30";
+
 /// Appends `s` escaped for HTML text and attribute values (& < > " '); other bytes unchanged.
 void append_html(std::string& out, std::string_view s) {
   for (char c : s) {
@@ -73,47 +77,6 @@ std::string product_page(const actors::product_view& v) {
   return out;
 }
 
-/// A strong ETag of `body`: its FNV-1a 64 hash in hex, quoted.
-std::string etag_of(std::string_view body) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : body) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "\"%016llx\"", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-/// The page's responses, made once: 200 with the body, and 304 without it, both with its ETag
-/// and caching headers.
-std::shared_ptr<const page_cache::page> rendered_page(std::string body,
-                                                      page_cache::clock::time_point rendered) {
-  auto pg = std::make_shared<page_cache::page>();
-  pg->etag = etag_of(body);
-  pg->rendered = rendered;
-  http_response resp;
-  resp.content_type = "text/html; charset=utf-8";
-  resp.headers.emplace_back("ETag", pg->etag);
-  resp.headers.emplace_back("Cache-Control", "public, max-age=5, stale-while-revalidate=30");
-  resp.status = 304;
-  pg->not_modified = make_ready(resp);
-  resp.status = 200;
-  resp.body = std::move(body);
-  pg->ok = make_ready(resp);
-  // pg->body stays empty: ok holds the one copy.
-  return pg;
-}
-
-/// The cached response to a request with If-None-Match `if_none_match` (empty: none): 304 when
-/// it names the page's ETag, else the page. The body is not touched.
-http_response page_response(const page_cache::page& pg, std::string_view if_none_match) {
-  if (!if_none_match.empty() && etag_matches(if_none_match, pg.etag)) {
-    return with_ready(pg.not_modified);
-  }
-  return with_ready(pg.ok);
-}
-
 } // namespace
 
 void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p, responder r) {
@@ -124,7 +87,7 @@ void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
   uint64_t generation = 0;
   if (env->pages) {
     if (auto hit = env->pages->get(p[0], asked)) {
-      return r(page_response(*hit, req.header("if-none-match").value_or("")));
+      return r(conditional(*hit, req.header("if-none-match").value_or("")));
     }
     generation = env->pages->generation();
   }
@@ -133,8 +96,9 @@ void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
       *env, env->skus->acquire_routed(p[0]), std::move(r),
       [env, sku = p[0], inm, asked, generation](actors::product_view& v) {
         // As old as the question, not the answer.
-        auto pg = rendered_page(product_page(v), asked);
-        auto resp = page_response(*pg, inm);
+        auto pg =
+            cached_page(product_page(v), "text/html; charset=utf-8", page_cache_control, asked);
+        auto resp = conditional(*pg, inm);
         if (env->pages) {
           env->pages->put(sku, std::move(pg), generation);
         }

@@ -1,5 +1,5 @@
-// Products: GET /api/v1/products/{sku} from the SKU actor, GET /api/v1/products from the
-// catalog pool (listings cached by the whole query in bridge_env::listings, as ready responses).
+// Products: GET /api/v1/products/{sku} from the SKU actor; GET /api/v1/products from the
+// catalog pool, and the machinery every catalog read shares (catalog_reads.hpp).
 
 #include <charconv>
 #include <optional>
@@ -7,75 +7,150 @@
 #include <variant>
 
 #include "call.hpp"
+#include "catalog_reads.hpp"
 #include "encode.hpp"
 #include "errors.hpp"
+#include "etag.hpp"
 #include "handlers.hpp"
+#include "surge/actors/errors.hpp"
+#include "surge/net/json.hpp"
+#include "surge/persistence/errors.hpp"
 #include "validation.hpp"
 
 namespace surge::net::bridge {
 
-namespace {
+bool param_reader::refuse(const char* name, std::string_view why) {
+  refused = bad_request(std::string{"'"} + name + "' " + std::string{why});
+  return false;
+}
 
-/// The filters of GET /api/v1/products, or the 400 naming the first bad parameter (in the order
-/// q, category, cursor, min_price, max_price, limit, then the cursor's form and in_stock).
-std::variant<persistence::product_query, http_response> listing_query(const http_request& req) {
-  persistence::product_query q;
-  std::optional<http_response> refused;
-  auto text_param = [&](const char* name, std::size_t max_len, std::string& out) -> bool {
-    if (auto v = req.param(name)) {
-      if (v->size() > max_len) {
-        refused =
-            bad_request(std::string{"'"} + name + "' is longer than " + std::to_string(max_len));
-        return false;
-      }
-      out = std::string{*v};
+bool param_reader::only(std::initializer_list<std::string_view> allowed) {
+  for (auto i = req_.query.begin(); i != req_.query.end(); i = req_.query.upper_bound(i->first)) {
+    bool known = false;
+    for (auto name : allowed) {
+      known = known || i->first == name;
     }
-    return true;
-  };
-  auto int_param = [&](const char* name, int64_t lo, int64_t hi,
-                       std::optional<int64_t>& out) -> bool {
-    auto v = req.param(name);
-    if (!v || v->empty()) {
-      return true;
-    }
-    int64_t x = 0;
-    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-    if (ec != std::errc{} || ptr != v->data() + v->size() || x < lo || x > hi) {
-      refused = bad_request(std::string{"'"} + name + "' must be an integer between " +
-                            std::to_string(lo) + " and " + std::to_string(hi));
+    // Names are shown only when they are plain, so that a message never echoes odd bytes.
+    const bool plain = valid_id(i->first, 64, "._-[]");
+    if (!known) {
+      refused = bad_request(plain ? "unknown parameter '" + i->first + "'"
+                                  : std::string{"unknown parameter"});
       return false;
     }
-    out = x;
+    if (req_.query.count(i->first) > 1) {
+      return refuse(i->first.c_str(), "is given more than once");
+    }
+  }
+  return true;
+}
+
+bool param_reader::text(const char* name, std::size_t max_len, std::string& out) {
+  if (auto v = req_.param(name)) {
+    if (v->size() > max_len) {
+      return refuse(name, "is longer than " + std::to_string(max_len));
+    }
+    if (!json::valid_utf8(*v)) {
+      return refuse(name, "is not UTF-8");
+    }
+    out = std::string{*v};
+  }
+  return true;
+}
+
+bool param_reader::integer(const char* name, int64_t lo, int64_t hi, std::optional<int64_t>& out) {
+  auto v = req_.param(name);
+  if (!v || v->empty()) {
     return true;
-  };
+  }
+  int64_t x = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+  if (ec != std::errc{} || ptr != v->data() + v->size() || x < lo || x > hi) {
+    return refuse(name, "must be an integer between " + std::to_string(lo) + " and " +
+                            std::to_string(hi));
+  }
+  out = x;
+  return true;
+}
+
+bool param_reader::boolean(const char* name, bool& out) {
+  if (auto v = req_.param(name)) {
+    if (*v == "true" || *v == "1") {
+      out = true;
+    } else if (*v == "false" || *v == "0" || v->empty()) {
+      out = false;
+    } else {
+      return refuse(name, "must be true or false");
+    }
+  }
+  return true;
+}
+
+void serve_catalog_read(const std::shared_ptr<bridge_env>& env, const http_request& req,
+                        std::string key, catalog_read read, responder r) {
+  std::string inm{req.header("if-none-match").value_or("")};
+  const auto asked = page_cache::clock::now();
+  uint64_t generation = 0;
+  if (env->listings) {
+    if (auto hit = env->listings->get(key, asked)) {
+      return r(conditional(*hit, inm));
+    }
+    generation = env->listings->generation();
+  }
+  env->catalog->submit([env, key = std::move(key), inm = std::move(inm), asked, generation,
+                        read = std::move(read), r = std::move(r)](persistence::catalog* cat) {
+    if (cat == nullptr) {
+      return r(error_response(503, "unavailable", "catalog unavailable"));
+    }
+    auto body = read(*cat);
+    if (!body) {
+      if (persistence::is(body.error(), persistence::errc::invalid)) {
+        auto msg = actors::message_of(body.error());
+        return r(bad_request(msg.empty() ? "invalid request" : msg));
+      }
+      return r(to_http_error(body.error()));
+    }
+    // As old as its data: a replica's answer is older than the question.
+    auto as_of = std::min(asked, cat->last_read_fresh_as_of().value_or(asked));
+    auto pg = cached_page(std::move(*body), "application/json", env->catalog_cache_control, as_of);
+    auto resp = conditional(*pg, inm);
+    if (env->listings) {
+      env->listings->put(key, std::move(pg), generation);
+    }
+    r(std::move(resp));
+  });
+}
+
+namespace {
+
+/// The filters of GET /api/v1/products, or the 400 naming the first bad parameter (unknown or
+/// repeated ones first, then q, category, cursor, min_price, max_price, limit, then the cursor's
+/// form and in_stock).
+std::variant<persistence::product_query, http_response> listing_query(const http_request& req) {
+  persistence::product_query q;
+  param_reader p{req};
   std::string cursor;
   std::optional<int64_t> limit;
-  if (!text_param("q", 200, q.text) || !text_param("category", 100, q.category) ||
-      !text_param("cursor", 64, cursor) || !int_param("min_price", 0, max_money, q.min_price) ||
-      !int_param("max_price", 0, max_money, q.max_price) || !int_param("limit", 1, 100, limit)) {
-    return std::move(*refused);
+  if (!p.only({"q", "category", "min_price", "max_price", "in_stock", "limit", "cursor"}) ||
+      !p.text("q", 200, q.text) || !p.text("category", 100, q.category) ||
+      !p.text("cursor", 64, cursor) || !p.integer("min_price", 0, max_money, q.min_price) ||
+      !p.integer("max_price", 0, max_money, q.max_price) || !p.integer("limit", 1, 100, limit)) {
+    return std::move(*p.refused);
   }
   if (!cursor.empty() && !valid_sku(cursor)) {
     return bad_request("'cursor' is not a cursor this API returned");
   }
   q.after_sku = cursor;
   q.limit = static_cast<std::size_t>(limit.value_or(20));
-  if (auto v = req.param("in_stock")) {
-    if (*v == "true" || *v == "1") {
-      q.in_stock_only = true;
-    } else if (*v == "false" || *v == "0" || v->empty()) {
-      q.in_stock_only = false;
-    } else {
-      return bad_request("'in_stock' must be true or false");
-    }
+  if (!p.boolean("in_stock", q.in_stock_only)) {
+    return std::move(*p.refused);
   }
   return q;
 }
 
 /// The query in one canonical string: the listing cache's key.
 std::string listing_key(const persistence::product_query& q) {
-  std::string key = q.text;
-  for (const auto* part : {&q.category, &q.after_sku}) {
+  std::string key = "products";
+  for (const auto* part : {&q.text, &q.category, &q.after_sku}) {
     key += '\x1f';
     key += *part;
   }
@@ -105,32 +180,16 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, path_par
   }
   auto q = std::get<persistence::product_query>(std::move(parsed));
   auto key = listing_key(q);
-  const auto asked = page_cache::clock::now();
-  uint64_t generation = 0;
-  if (env->listings) {
-    if (auto hit = env->listings->get(key, asked)) {
-      return r(with_ready(hit->ok));
-    }
-    generation = env->listings->generation();
-  }
-  env->catalog->submit([env, key = std::move(key), asked, generation, q = std::move(q),
-                        r = std::move(r)](persistence::catalog* cat) mutable {
-    if (cat == nullptr) {
-      return r(error_response(503, "unavailable", "catalog unavailable"));
-    }
-    auto page = cat->list_products(q);
-    if (!page) {
-      return r(to_http_error(page.error()));
-    }
-    // Sent as made once, from the cache too.
-    auto ready = make_ready(json_response(200, listing_json(*page, q.limit)));
-    if (env->listings) {
-      env->listings->put(key,
-                         std::make_shared<page_cache::page>(page_cache::page{{}, {}, asked, ready}),
-                         generation);
-    }
-    r(with_ready(std::move(ready)));
-  });
+  serve_catalog_read(
+      env, req, std::move(key),
+      [q = std::move(q)](persistence::catalog& cat) -> caf::expected<std::string> {
+        auto page = cat.list_products(q);
+        if (!page) {
+          return page.error();
+        }
+        return listing_json(*page, q.limit);
+      },
+      std::move(r));
 }
 
 } // namespace surge::net::bridge

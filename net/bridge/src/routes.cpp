@@ -49,6 +49,8 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/readyz", route_of(env, bridge::readyz));
   rt.add("GET", "/api/v1/products", route_of(env, bridge::list_products));
   rt.add("GET", "/api/v1/products/{sku}", route_of(env, bridge::get_product));
+  rt.add("GET", "/api/v1/search", route_of(env, bridge::search_products));
+  rt.add("GET", "/api/v1/categories", route_of(env, bridge::list_categories));
   rt.add("POST", "/api/v1/carts", route_of(env, bridge::create_cart));
   rt.add("GET", "/api/v1/carts/{cart_id}", route_of(env, bridge::get_cart));
   rt.add("PUT", "/api/v1/carts/{cart_id}/items/{sku}", route_of(env, bridge::put_item));

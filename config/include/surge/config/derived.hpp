@@ -40,6 +40,16 @@ struct derived_options {
   std::chrono::milliseconds cart_claim_lifetime{0};
   /// CAF's middleman drops a silent peer connection after 2 * cluster.lease.
   std::chrono::milliseconds middleman_connection_timeout{0};
+  /// How long browsers and CDNs may keep a listing, search or category answer (Cache-Control
+  /// max-age): 1 s when search.stock_lag is at least 2 s, else 0 (they revalidate every time).
+  std::chrono::seconds catalog_max_age{0};
+  /// How old the data of a listing or search answer may be when the node sends it:
+  /// search.stock_lag - catalog_max_age, so that a copy a CDN keeps is never staler than
+  /// search.stock_lag. Bounds the node's listing cache and the replicas it reads.
+  std::chrono::milliseconds catalog_fresh_for{0};
+  /// How long the node keeps a listing or search answer: min(http.page_cache,
+  /// catalog_fresh_for), counted from when its data was read.
+  std::chrono::milliseconds catalog_cache_ttl{0};
   /// Customers are verified when auth.jwt_secret or auth.jwt_public_key is set.
   bool verify_customers = false;
 };

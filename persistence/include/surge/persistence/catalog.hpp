@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,13 @@ class catalog : public connection_port {
 
   /// Every category with its number of products, by category (byte order).
   virtual caf::expected<std::vector<category_count>> categories() = 0;
+
+  /// After a call: when its answer was read on a replica, the time (steady clock) as of which
+  /// that replica held every change committed on the primary; nullopt when it was read on the
+  /// primary (current as of the call).
+  virtual std::optional<std::chrono::steady_clock::time_point> last_read_fresh_as_of() const {
+    return std::nullopt;
+  }
 };
 
 /// Threads that each own one catalog connection: listings never wait on the SKU actors' pool.

@@ -104,7 +104,7 @@ struct search_query {
 /// words of it, a short excerpt with the matches marked <em>...</em> (HTML-escaped otherwise).
 struct search_hit {
   product_listing listing;
-  double score = 0; ///< higher is better; 0 when the query has no text
+  double score = 0;      ///< higher is better; 0 when the query has no text
   std::string highlight; ///< empty: none
 };
 
@@ -127,8 +127,8 @@ struct search_page {
   std::vector<search_hit> items;
   std::optional<std::vector<category_count>> categories; ///< when facet_category was asked
   std::optional<std::vector<price_bucket>> prices;       ///< when facet_price was asked
-  int64_t total = 0;        ///< matches, exact up to a bound and estimated beyond it
-  std::string next_cursor;  ///< empty: this is the last page
+  int64_t total = 0;       ///< matches, exact up to a bound and estimated beyond it
+  std::string next_cursor; ///< empty: this is the last page
 };
 
 } // namespace surge::persistence

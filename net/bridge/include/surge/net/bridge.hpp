@@ -90,9 +90,14 @@ struct bridge_env {
   /// How long a request waits for its entity (config::derived_options::bridge_call_timeout);
   /// the entity calls made for it travel with the deadline it sets (actors/deadline.hpp).
   std::chrono::milliseconds call_timeout{};
-  /// Rendered product pages and listings (http.page_cache); nullptr: rendered every time.
+  /// Rendered product pages (http.page_cache); nullptr: rendered every time.
   std::shared_ptr<page_cache> pages;
+  /// Listing, search and category answers (config::derived_options::catalog_cache_ttl);
+  /// nullptr: read every time.
   std::shared_ptr<page_cache> listings;
+  /// Cache-Control of listing, search and category answers (config::derived_options::
+  /// catalog_max_age): what browsers and CDNs may add to their age.
+  std::string catalog_cache_control = "public, max-age=1";
   /// Storefront writes per client address (limits.ip_*); nullptr: no limits (ip_rate 0).
   std::shared_ptr<rate_limiter> limiter;
   /// Peers whose X-Forwarded-For names the client (http.trusted_proxies, see client_address()).

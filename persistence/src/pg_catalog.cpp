@@ -380,7 +380,10 @@ constexpr const char* tsq =
 /// page (rn, product columns, available, score, highlight, sort_key), part 1 the total (n),
 /// part 2 category facets (category, n), part 3 price facets (width_bucket in price_cents, n).
 std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool after) {
-  std::string sql = "WITH m AS ";
+  // `types` names every parameter's type, as a mode may leave some unused; it is never read.
+  std::string sql = "WITH types AS (SELECT $1::text, $2::boolean, $3::text, $4::text, $5::text,"
+                    " $6::text, $7::bigint, $8::bigint, $9::boolean, $10::text, $11::text,"
+                    " $12::bigint), m AS ";
   // With a text every match is scored anyway: score once, then page, count and facet.
   sql += has_text ? "MATERIALIZED" : "NOT MATERIALIZED";
   sql += " (SELECT p.sku, p.name, p.category, p.price_cents, p.created_at,"
@@ -396,10 +399,9 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
     sql += tsq;
     sql += ", 32)::float8 + CASE WHEN starts_with(lower(p.name), lower($3::text))"
            " THEN 0.5::float8 ELSE 0.0::float8 END";
-    if (fuzzy) {
-      sql += " ELSE 0.99::float8 * word_similarity(lower($4::text), lower(p.name))::float8";
-    }
-    sql += " ELSE 0.0::float8 END)";
+    sql += fuzzy ? " ELSE 0.99::float8 * word_similarity(lower($4::text), lower(p.name))::float8"
+                   " END)"
+                 : " ELSE 0.0::float8 END)";
   } else {
     sql += "0.0::float8";
   }

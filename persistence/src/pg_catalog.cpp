@@ -191,61 +191,24 @@ caf::expected<search_cursor> decode_cursor(const std::string& text, const std::s
 
 // --- Highlight --------------------------------------------------------------------------------
 
-/// The bytes ts_headline puts around a match: control characters removed from the product text
-/// first, so no product text can forge a mark.
-constexpr char mark_start = '\x01';
-constexpr char mark_stop = '\x02';
-constexpr std::size_t highlight_max_bytes = 320;
-
-/// `raw` (ts_headline's output) HTML-escaped, at most about highlight_max_bytes long (cut at a
-/// UTF-8 character boundary), with the marks as <em>...</em>. Empty when nothing is marked.
-std::string html_highlight(const std::string& raw) {
-  if (raw.find(mark_start) == std::string::npos) {
-    return {};
+/// ts_headline marks matches with \x01 ... \x02 (removed from the product text first, so no
+/// product can forge one); the statement cuts the excerpt to 320 characters, HTML-escapes it and
+/// turns the marks into <em>...</em>. REQUIRES: `escaped` is that; returns it with a mark that
+/// the cut left open closed.
+std::string close_marks(std::string escaped) {
+  std::size_t opened = 0;
+  std::size_t closed = 0;
+  for (auto at = escaped.find("<em>"); at != std::string::npos; at = escaped.find("<em>", at + 1)) {
+    ++opened;
   }
-  std::string out;
-  bool open = false;
-  std::size_t used = 0;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    const char c = raw[i];
-    const bool continuation = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
-    if (used >= highlight_max_bytes && !continuation) {
-      out += "…";
-      break;
-    }
-    ++used;
-    switch (c) {
-    case mark_start:
-      out += "<em>";
-      open = true;
-      break;
-    case mark_stop:
-      out += "</em>";
-      open = false;
-      break;
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
+  for (auto at = escaped.find("</em>"); at != std::string::npos;
+       at = escaped.find("</em>", at + 1)) {
+    ++closed;
   }
-  if (open) {
-    out += "</em>";
+  if (opened > closed) {
+    escaped += "</em>";
   }
-  return out;
+  return escaped;
 }
 
 /// Price facet edges in cents: [0, 2500), [2500, 5000), ... [100000, open).
@@ -469,16 +432,21 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
   sql += ") AS rn, p.sku, p.name, p.description, p.category, p.price_cents, p.currency,"
          " p.per_customer_limit, m.available, m.score, ";
   if (has_text) {
-    // Control characters out of the product text: only ts_headline's own marks are \x01/\x02.
-    sql += "ts_headline('english', translate(p.name || ' - ' || p.description, E'\\x01\\x02',"
-           " ''), ";
-    sql += tsq;
-    sql += ", E'StartSel=\\x01, StopSel=\\x02, MaxWords=24, MinWords=8')";
+    sql += "CASE WHEN strpos(h.raw, E'\\x01') > 0 THEN replace(replace(replace(replace(replace("
+           "replace(replace(left(h.raw, 320), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '\"',"
+           " '&quot;'), '''', '&#39;'), E'\\x01', '<em>'), E'\\x02', '</em>') END";
   } else {
     sql += "NULL::text";
   }
   sql +=
       " AS highlight, m.sort_key, NULL::bigint AS n FROM page m JOIN products p ON p.sku = m.sku";
+  if (has_text) {
+    // Control characters out of the product text: only ts_headline's own marks are \x01/\x02.
+    sql += " CROSS JOIN LATERAL (SELECT ts_headline('english', translate(p.name || ' - ' ||"
+           " p.description, E'\\x01\\x02', ''), ";
+    sql += tsq;
+    sql += ", E'StartSel=\\x01, StopSel=\\x02, MaxWords=24, MinWords=8') AS raw) h";
+  }
   const std::string nulls = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL";
   if (has_text) {
     sql += " UNION ALL SELECT 1, " + nulls + ", NULL, count(*) FROM m";
@@ -549,7 +517,7 @@ search_page pg_catalog::run_search(const search_query& q, const search_text& tex
       }
       product_listing listing{detail::product_of(row.slice(2, 9)), row[9].as<int64_t>()};
       search_hit hit{std::move(listing), row[10].as<double>(),
-                     row[11].is_null() ? std::string{} : html_highlight(row[11].as<std::string>())};
+                     row[11].is_null() ? std::string{} : close_marks(row[11].as<std::string>())};
       last_key = row[12].as<std::string>();
       page.items.push_back(std::move(hit));
       break;

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 7> migrations{{
+constexpr std::array<migration, 8> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -216,6 +216,26 @@ CREATE INDEX IF NOT EXISTS outbox_key_idx ON outbox (key);
     // EXISTS: harmless if it ever runs again under another number.
     {7, R"sql(
 ALTER TABLE members ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT '';
+)sql"},
+    // Product search (issue 15, pg_catalog.cpp): an English weighted tsvector (name and sku A,
+    // description B, category C) beside the 'simple' one that list_products keeps using, trigrams
+    // of the lowercased name for typos, the exact-SKU lookup, the keyset orders of the sorts, and
+    // the time a product was first written (upserts never set it; existing rows get now()).
+    {8, R"sql(
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE products ADD COLUMN IF NOT EXISTS search_en tsvector GENERATED ALWAYS AS (
+  setweight(to_tsvector('english', coalesce(name, '')), 'A') ||
+  setweight(to_tsvector('english', coalesce(sku, '')), 'A') ||
+  setweight(to_tsvector('english', coalesce(description, '')), 'B') ||
+  setweight(to_tsvector('english', coalesce(category, '')), 'C')) STORED;
+CREATE INDEX IF NOT EXISTS products_search_en_idx ON products USING gin (search_en);
+CREATE INDEX IF NOT EXISTS products_name_trgm_idx ON products USING gin (lower(name) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS products_sku_lower_idx ON products (lower(sku));
+CREATE INDEX IF NOT EXISTS products_name_sku_idx ON products (name, sku);
+CREATE INDEX IF NOT EXISTS products_price_sku_idx ON products (price_cents, sku);
+CREATE INDEX IF NOT EXISTS products_price_desc_sku_idx ON products (price_cents DESC, sku);
+CREATE INDEX IF NOT EXISTS products_created_sku_idx ON products (created_at DESC, sku);
 )sql"},
 }};
 

@@ -32,11 +32,17 @@ class catalog : public connection_port {
 
   /// One page of products matching `q` (API.md "Search and catalog", DESIGN.md for the
   /// relevance rules), with the facets and total it asks for. `available` is as in
-  /// list_products. errc::invalid (message naming 'cursor') for a cursor this query did not
-  /// make; errc::unavailable as above.
+  /// list_products. With a text, `total` is exact; without one it is exact up to 1000 and 1000
+  /// beyond (read: 1000 or more). Facets leave out products without a category and empty price
+  /// buckets (edges 0, 2500, 5000, 10000, 25000, 50000, 100000 cents, then open). The cursor
+  /// is a keyset (sort key, sku): a product that does not change is neither skipped nor
+  /// repeated while others are added, removed or changed between pages. errc::invalid
+  /// (message naming 'cursor') for a cursor this query did not make; errc::unavailable as
+  /// above.
   virtual caf::expected<search_page> search(const search_query& q) = 0;
 
-  /// Every category with its number of products, by category (byte order).
+  /// Every category with its number of products, by category (byte order); products without
+  /// a category are not counted.
   virtual caf::expected<std::vector<category_count>> categories() = 0;
 
   /// After a call: when its answer was read on a replica, the time (steady clock) as of which

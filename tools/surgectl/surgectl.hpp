@@ -148,6 +148,31 @@ bool interrupted();
 /// exit_server_error when no usable secret is found.
 int cmd_token(const std::vector<std::string>& args);
 
+// -------------------------------------------------------------------------------- catalog
+
+/// `catalog generate|queries|import` (catalog.cpp): `args` is the whole command line after the
+/// program name (the command takes its own flags, --admin and --token among them). Throws
+/// cli_error: exit_usage for bad flags; see catalog_import for the rest.
+int cmd_catalog(const std::vector<std::string>& args);
+
+struct import_options {
+  std::string file = "-";   ///< "-": stdin
+  uint64_t batch = 5000;    ///< lines per POST /admin/v1/products:import (1 to 10000)
+  uint64_t concurrency = 4; ///< batches in flight at once
+};
+
+/// `catalog import` (catalog_import.cpp): posts the NDJSON of `o.file` in batches; a batch that
+/// gets 503 or no answer is sent again with backoff (up to 8 tries). Progress and a summary on
+/// stderr. Returns exit_ok when every line was imported, exit_server_error (the first errors
+/// printed) when a line or a batch was refused; throws cli_error(exit_unreachable) when a batch
+/// still gets no answer after its tries, cli_error(exit_server_error) when the file cannot be read.
+int catalog_import(const admin_session& s, const import_options& o);
+
+/// The admin session of `--admin` (else $SURGECTL_ADMIN, else http://127.0.0.1:9090) and
+/// `--token` (admin_token()). Throws cli_error(exit_usage) for a bad URL.
+admin_session open_session(const std::optional<std::string>& admin,
+                           const std::optional<std::string>& token);
+
 // --------------------------------------------------------------------------------- output
 
 /// Prints `rows` (the first is the header) as aligned columns; columns named in `right` are

@@ -26,7 +26,7 @@ constexpr const char* catalog_usage_text =
     R"(usage: surgectl catalog generate --count=N [--seed=S] [--categories=K]
        surgectl catalog queries --count=N [--seed=S] [--categories=K]
        surgectl [--admin=URL] [--token=T] catalog import [--file=-] [--batch=5000]
-                [--concurrency=4]
+                [--concurrency=4] [--max-bytes=65536]
 
 generate  writes N synthetic products as NDJSON on stdout, one per line, in the form
           POST /admin/v1/products:import takes: sku, name, description, category,
@@ -41,9 +41,11 @@ queries   writes N distinct search queries drawn from the same vocabulary (K, S 
           prefix (its first 3 to 5 letters), typo (one letter swapped, dropped or changed), words
           (brand and type word; CATEGORY set, empty otherwise). For scripts/benchmarks.sh.
 import    reads NDJSON (--file, default stdin "-") and posts it to the admin API's
-          POST /admin/v1/products:import in batches of --batch lines (1 to 10000), --concurrency
-          batches at once (1 to 16); a batch that gets 503 or no answer is sent again (backoff,
-          up to 8 tries: the import is idempotent per SKU). Progress on stderr, then a summary.
+          POST /admin/v1/products:import in batches of --batch lines (1 to 10000) and at most
+          --max-bytes (the node's http.body_limit, 65536 by default), --concurrency batches at
+          once (1 to 16); a batch that gets 503 or no answer is sent again (backoff, up to 8
+          tries: the import is idempotent per SKU), one that gets 413 as two halves. Progress on
+          stderr, then a summary.
           --admin, --token: as for every command (surgectl --help).
 
   --seed=S          generate, queries: a number (default 1)
@@ -192,8 +194,8 @@ std::string product_line(rng& r, const category_picker& cats, uint64_t index) {
                                     : " sets it apart in its class.");
   }
   if (sentences == 3) {
-    description += " Available in " + variant + ", backed by a " +
-                   std::to_string(1 + r.below(3)) + "-year warranty.";
+    description += " Available in " + variant + ", backed by a " + std::to_string(1 + r.below(3)) +
+                   "-year warranty.";
   }
 
   // Log-normal price around the category's median, ending in .99.
@@ -373,6 +375,7 @@ int cmd_catalog(const std::vector<std::string>& args) {
       value("file"),
       value("batch"),
       value("concurrency"),
+      value("max-bytes"),
       value("admin"),
       value("token"),
   };
@@ -424,10 +427,11 @@ int cmd_catalog(const std::vector<std::string>& args) {
     return sub == "generate" ? generate(o) : queries(o);
   }
   if (sub == "import") {
-    only({"file", "batch", "concurrency", "admin", "token"});
+    only({"file", "batch", "concurrency", "max-bytes", "admin", "token"});
     import_options o;
     o.batch = number("batch", 1, 10000, o.batch);
     o.concurrency = number("concurrency", 1, 16, o.concurrency);
+    o.max_bytes = number("max-bytes", 1024, 1 << 30, o.max_bytes);
     if (const auto f = flags.find("file"); f != flags.end()) {
       o.file = f->second;
     }

@@ -87,7 +87,23 @@ void record_answer(import_state& st, const batch& b, const http_answer& a) {
   }
 }
 
-/// Sends `b` until it gets an answer other than 503, or its tries run out (then stops all).
+/// `b`'s lines [from, to) as a batch of their own.
+batch part_of(const batch& b, std::size_t from, std::size_t to) {
+  batch out;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < to; ++i) {
+    const auto end = b.body.find('\n', at) + 1;
+    if (i >= from) {
+      out.body.append(b.body, at, end - at);
+      out.lines.push_back(b.lines[i]);
+    }
+    at = end;
+  }
+  return out;
+}
+
+/// Sends `b` until it gets an answer other than 503, or its tries run out (then stops all). A
+/// batch of more than one line that is too large for the node (413) is sent again as two halves.
 void send_batch(const admin_session& s, import_state& st, const batch& b) {
   auto backoff = 250ms;
   std::string last;
@@ -95,6 +111,11 @@ void send_batch(const admin_session& s, import_state& st, const batch& b) {
     try {
       auto a =
           admin_call(s.ep, s.token, "POST", "/admin/v1/products:import", b.body, batch_timeout);
+      if (a.status == 413 && b.lines.size() > 1) {
+        const auto half = b.lines.size() / 2;
+        send_batch(s, st, part_of(b, 0, half));
+        return send_batch(s, st, part_of(b, half, b.lines.size()));
+      }
       if (a.status != 503) {
         return record_answer(st, b, a);
       }
@@ -193,10 +214,14 @@ int catalog_import(const admin_session& s, const import_options& o) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) {
       continue;
     }
+    if (!b.lines.empty() && b.body.size() + line.size() + 1 > o.max_bytes) {
+      sending = push(std::move(b));
+      b = batch{};
+    }
     b.body += line;
     b.body += '\n';
     b.lines.push_back(n);
-    if (b.lines.size() == o.batch) {
+    if (sending && b.lines.size() == o.batch) {
       sending = push(std::move(b));
       b = batch{};
     }

@@ -159,10 +159,14 @@ struct import_options {
   std::string file = "-";   ///< "-": stdin
   uint64_t batch = 5000;    ///< lines per POST /admin/v1/products:import (1 to 10000)
   uint64_t concurrency = 4; ///< batches in flight at once
+  /// Bytes per POST at most (the node's http.body_limit, 65536 unless it is set otherwise); a
+  /// batch that still gets 413 is sent again as two halves.
+  uint64_t max_bytes = 65536;
 };
 
 /// `catalog import` (catalog_import.cpp): posts the NDJSON of `o.file` in batches; a batch that
-/// gets 503 or no answer is sent again with backoff (up to 8 tries). Progress and a summary on
+/// gets 503 or no answer is sent again with backoff (up to 8 tries), one that gets 413 as two
+/// halves. Progress and a summary on
 /// stderr. Returns exit_ok when every line was imported, exit_server_error (the first errors
 /// printed) when a line or a batch was refused; throws cli_error(exit_unreachable) when a batch
 /// still gets no answer after its tries, cli_error(exit_server_error) when the file cannot be read.

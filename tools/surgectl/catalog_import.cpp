@@ -25,7 +25,7 @@ using steady = std::chrono::steady_clock;
 
 /// One POST's deadline: a batch of 10,000 products goes through 10,000 SKU actors.
 constexpr auto batch_timeout = 300s;
-/// Tries per batch (503 or no answer), with backoff from 250 ms doubling up to 8 s.
+/// Tries per batch (503 or no answer), with backoff from 100 ms doubling up to 4 s (10 s in all).
 constexpr int max_tries = 8;
 /// How many refused lines the summary names.
 constexpr std::size_t errors_shown = 10;
@@ -105,7 +105,7 @@ batch part_of(const batch& b, std::size_t from, std::size_t to) {
 /// Sends `b` until it gets an answer other than 503, or its tries run out (then stops all). A
 /// batch of more than one line that is too large for the node (413) is sent again as two halves.
 void send_batch(const admin_session& s, import_state& st, const batch& b) {
-  auto backoff = 250ms;
+  auto backoff = 100ms;
   std::string last;
   for (int t = 1; t <= max_tries && !interrupted(); ++t) {
     try {
@@ -129,7 +129,7 @@ void send_batch(const admin_session& s, import_state& st, const batch& b) {
         ++st.retries;
       }
       std::this_thread::sleep_for(backoff);
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 8s);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 4s);
     }
   }
   std::lock_guard<std::mutex> guard{st.mtx};

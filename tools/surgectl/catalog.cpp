@@ -360,32 +360,12 @@ int queries(const gen_options& o) {
 } // namespace
 
 int cmd_catalog(const std::vector<std::string>& args) {
-  using cli::takes;
-  std::map<std::string, std::string> flags;
-  bool help = false;
-  const auto value = [&flags](const char* name) {
-    return cli::flag{name, takes::value,
-                     [&flags, name](const std::optional<std::string>& v) { flags[name] = *v; }};
-  };
-  const std::vector<cli::flag> table = {
-      {"help", takes::optional, cli::enable(help), true},
-      value("count"),
-      value("seed"),
-      value("categories"),
-      value("file"),
-      value("batch"),
-      value("concurrency"),
-      value("max-bytes"),
-      value("admin"),
-      value("token"),
-  };
-  auto syntax = command_line();
-  syntax.unique = true;
-  syntax.wording = [](cli::problem p, const cli::argument& a) {
-    return p == cli::problem::unknown_flag ? a.text + " is not a flag of 'catalog'"
-                                           : cli::message(p, a);
-  };
-  const auto words = cli::parse(args, table, syntax).words;
+  auto parsed = parse_own_flags(args, "catalog",
+                                {"count", "seed", "categories", "file", "batch", "concurrency",
+                                 "max-bytes", "admin", "token"});
+  const auto& flags = parsed.values;
+  const auto& words = parsed.words;
+  const bool help = parsed.help;
   if (help) {
     std::cout << catalog_usage_text;
     return exit_ok;

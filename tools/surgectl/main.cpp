@@ -29,6 +29,24 @@ cli::syntax command_line() {
   return s;
 }
 
+own_flags parse_own_flags(const std::vector<std::string>& args, const std::string& command,
+                          std::initializer_list<const char*> names) {
+  own_flags out;
+  std::vector<cli::flag> table = {{"help", cli::takes::optional, cli::enable(out.help), true}};
+  for (const char* name : names) {
+    table.push_back({name, cli::takes::value,
+                     [&out, name](const std::optional<std::string>& v) { out.values[name] = *v; }});
+  }
+  auto syntax = command_line();
+  syntax.unique = true;
+  syntax.wording = [command](cli::problem p, const cli::argument& a) {
+    return p == cli::problem::unknown_flag ? a.text + " is not a flag of '" + command + "'"
+                                           : cli::message(p, a);
+  };
+  out.words = cli::parse(args, table, syntax).words;
+  return out;
+}
+
 namespace {
 
 std::atomic<bool> g_interrupted{false};

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,19 @@ struct cli_error : std::runtime_error {
 /// How surgectl's command lines are written (tools/common's cli.hpp): words (the command and
 /// its arguments) and flags in any order, "--" ends the flags.
 tools::cli::syntax command_line();
+
+/// The command line of a command with flags of its own (token, catalog).
+struct own_flags {
+  std::map<std::string, std::string> values; ///< by flag name
+  bool help = false;                         ///< --help
+  std::vector<std::string> words;            ///< the command and its arguments
+};
+
+/// Parses `args` (the whole command line after the program name) with `names` as the flags that
+/// take a value, and --help; each flag once; an unknown flag is "--x is not a flag of 'COMMAND'".
+/// Throws cli::usage_error.
+own_flags parse_own_flags(const std::vector<std::string>& args, const std::string& command,
+                          std::initializer_list<const char*> names);
 
 /// Parses a duration: N or Ns (seconds, fractions allowed), Nms, Nm. `what` names the flag in
 /// the message. Throws cli_error(exit_usage).

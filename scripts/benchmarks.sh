@@ -609,19 +609,16 @@ if want search; then
     "$CTL" catalog queries "--count=$SEARCH_QUERIES" "--seed=$SEARCH_SEED" >"$OUT/search-queries-raw.tsv"
     python3 "$REPO/bench/search_bench.py" prepare "$OUT/search-queries-raw.tsv" "$OUT"
     SEARCH_FLAGS=("--connections=$SEARCH_CONNS" --threads=1 "--duration=$D" --warmup=2s)
-    CMD[search_uncached]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE --paths=search-paths.txt ${SEARCH_FLAGS[*]} --cpu-pid=NODE_PID --json=search-uncached.json (node: --http.page_cache=0)"
-    run_logged search-uncached "$BENCH" http "--url=http://127.0.0.1:$SHP" \
-      "--paths=$OUT/search-paths.txt" --label="Surge GET /api/v1/search, uncached" \
-      "${SEARCH_FLAGS[@]}" "--cpu-pid=$SEARCH_PID" "--json=$OUT/search-uncached.json" ||
-      say "search uncached run failed"
-    stop_pid "$SEARCH_PID"
+    search_run() { # NAME LABEL NODE_FLAG: the query mix against the running node
+      CMD[search_$1]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE --paths=search-paths.txt ${SEARCH_FLAGS[*]} --cpu-pid=NODE_PID --json=search-$1.json (node: $3)"
+      run_logged "search-$1" "$BENCH" http "--url=http://127.0.0.1:$SHP" \
+        "--paths=$OUT/search-paths.txt" "--label=$2" "${SEARCH_FLAGS[@]}" \
+        "--cpu-pid=$SEARCH_PID" "--json=$OUT/search-$1.json" || say "search $1 run failed"
+      stop_pid "$SEARCH_PID"
+    }
+    search_run uncached "Surge GET /api/v1/search, uncached" "--http.page_cache=0"
     search_node 1s
-    CMD[search_cached]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE --paths=search-paths.txt ${SEARCH_FLAGS[*]} --cpu-pid=NODE_PID --json=search-cached.json (node: --http.page_cache=1s, the default)"
-    run_logged search-cached "$BENCH" http "--url=http://127.0.0.1:$SHP" \
-      "--paths=$OUT/search-paths.txt" --label="Surge GET /api/v1/search, node cache on" \
-      "${SEARCH_FLAGS[@]}" "--cpu-pid=$SEARCH_PID" "--json=$OUT/search-cached.json" ||
-      say "search cached run failed"
-    stop_pid "$SEARCH_PID"
+    search_run cached "Surge GET /api/v1/search, node cache on" "--http.page_cache=1s, the default"
     # The floor: the same queries' SQL from pgbench (a random one per transaction, looked up in
     # a small table of this database by its primary key).
     psql -q "$SEARCH_URL" -c "DROP TABLE IF EXISTS bench_search_queries" \

@@ -89,14 +89,20 @@ class rng {
   uint64_t s_;
 };
 
-/// "Audio-Technica" -> "ADT": the first letter and the next consonants, upper case, 3 letters.
-std::string code_of(const std::string& word) {
-  std::string letters;
-  for (char c : word) {
+/// Letters and digits of `s`, upper case.
+std::string alnum_upper(const std::string& s) {
+  std::string out;
+  for (char c : s) {
     if (std::isalnum(static_cast<unsigned char>(c)) != 0) {
-      letters += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
   }
+  return out;
+}
+
+/// "Audio-Technica" -> "ADT": the first letter and the next consonants, upper case, 3 letters.
+std::string code_of(const std::string& word) {
+  const auto letters = alnum_upper(word);
   if (letters.size() <= 3) {
     return letters;
   }
@@ -108,17 +114,6 @@ std::string code_of(const std::string& word) {
   }
   for (std::size_t i = 1; i < letters.size() && out.size() < 3; ++i) {
     out += letters[i];
-  }
-  return out;
-}
-
-/// Letters and digits of `s`, upper case.
-std::string alnum_upper(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c)) != 0) {
-      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
   }
   return out;
 }

@@ -589,10 +589,11 @@ if want search; then
   have=$(psql "$SEARCH_URL" -Atqc 'SELECT count(*) FROM products')
   if [ "$have" -lt "$SEARCH_PRODUCTS" ]; then
     say "search: importing $SEARCH_PRODUCTS generated products into $DB_SEARCH (once; it has $have)"
-    CMD[search_import]="$(rel "$CTL") catalog generate --count=$SEARCH_PRODUCTS --seed=$SEARCH_SEED | $(rel "$CTL") --admin=NODE_ADMIN catalog import"
+    CMD[search_import]="$(rel "$CTL") catalog generate --count=$SEARCH_PRODUCTS --seed=$SEARCH_SEED | $(rel "$CTL") --admin=NODE_ADMIN catalog import --concurrency=16"
     t0=$SECONDS
     "$CTL" catalog generate "--count=$SEARCH_PRODUCTS" "--seed=$SEARCH_SEED" |
-      "$CTL" "--admin=http://127.0.0.1:$SAP" catalog import 2>"$OUT/search-import.txt" ||
+      "$CTL" "--admin=http://127.0.0.1:$SAP" catalog import --concurrency=16 \
+        2>"$OUT/search-import.txt" ||
       { tail -n 12 "$OUT/search-import.txt" >&2; die "search: the catalog import failed"; }
     echo "imported in $((SECONDS - t0)) s" >>"$OUT/search-import.txt"
     tail -n 2 "$OUT/search-import.txt" >&2

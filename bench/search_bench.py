@@ -70,7 +70,8 @@ def floor(prefix, output, out):
     result = {"label": "PostgreSQL floor (pgbench, the same queries)", "measured": len(lat),
               "requests_per_s": tps,
               "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99), "p999_ms": pct(99.9),
-              "max_ms": lat[-1] if lat else 0.0, "errors": errors, "ok": bool(lat) and tps > 0 and not errors}
+              "max_ms": lat[-1] if lat else 0.0, "errors": errors,
+              "ok": bool(lat) and tps > 0 and not errors}
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
     print(f"floor: {len(lat):,} transactions, {result['requests_per_s']:,.0f}/s, "

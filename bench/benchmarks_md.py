@@ -40,7 +40,7 @@ def verdict(ok):
 
 def cmd(key):
     c = E("CMD_" + key)
-    return f"`{c}`" if c else "(not run)"
+    return f"`{c.replace('|', chr(92) + '|')}`" if c else "(not run)"  # a pipe would end the cell
 
 
 hot = load("hot-sku.json")
@@ -52,6 +52,9 @@ cart = load("http-add-to-cart.json")
 page = load("http-product-page.json")
 mix = load("mix.json")  # runs before the knee sweep (BENCH_RENDER of an older run)
 mix_low = load("mix-low.json")
+want_search = bool(E("CMD_search_uncached") or os.path.exists(os.path.join(OUT, "search.json")))
+search = load("search.json")  # {"ok": false, "error": ...} while the endpoint is missing
+search_runs = [load("search-uncached.json"), load("search-cached.json"), load("search-floor.json")]
 
 
 def sweep_users(path):
@@ -212,6 +215,25 @@ if fails:
 else:
     rows.append(("7", "Failover after kill -9", "-", "-", "-", "< 3 s", False))
 
+if search and search.get("ok") and all(search_runs):
+    unc, cac, flo = search_runs
+    ratio = unc["requests_per_s"] / flo["requests_per_s"] if flo["requests_per_s"] else 0
+
+    def run_text(x):
+        return f"{n(x['requests_per_s'])} req/s, p50 {ms(x['p50_ms'])} ms, p99 {ms(x['p99_ms'])} ms"
+
+    rows.append(("8", f"Search GET /api/v1/search at {unc['connections']:,} connections over "
+                 f"{n(int(E('SEARCH_PRODUCTS') or 0))} generated products, {unc.get('paths', 0):,} distinct "
+                 "queries (word, prefix, typo, two words + category): uncached (http.page_cache=0) "
+                 "and with the node's cache, vs the same SQL straight to PostgreSQL (pgbench)",
+                 f"uncached {run_text(unc)}; cached {run_text(cac)}", run_text(flo),
+                 f"{ratio:.2f}x (uncached req/s)", "p99 < 20 ms cached, < 60 ms uncached",
+                 unc["ok"] and cac["ok"] and flo["ok"] and cac["p99_ms"] < 20 and unc["p99_ms"] < 60))
+elif want_search:
+    why = (search or {}).get("error") or "no output"
+    rows.append(("8", f"Search at 100 connections, uncached and cached vs PostgreSQL ({why})", "-",
+                 "-", "-", "p99 < 20 ms cached, < 60 ms uncached", False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -252,6 +274,11 @@ if sweep:
 else:
     p(f"| 6 | {cmd('mix')} (and first {cmd('mix_low')}) |")
 p(f"| 7 | {cmd('failover')} (x{len(fails)}; the killed node is restarted between runs) |")
+if want_search:
+    runs = (f"{cmd('search_uncached')}, then {cmd('search_cached')}, then {cmd('search_floor')}"
+            if E("CMD_search_uncached") else "the search runs did not run (see row 8)")
+    p(f"| 8 | {runs}"
+      + (f"; the catalog, once: {cmd('search_import')}" if E("CMD_search_import") else "") + " |")
 p()
 p("## Details")
 p()
@@ -425,6 +452,21 @@ if fails:
     p("|---|---|---:|---|")
     for i, f in enumerate(fails, 1):
         p(f"| {i} | {f['victim']} | {n(f['failover_ms'])} | {f['probes']} ({f['statuses']}) |")
+    p()
+if search and search.get("ok") and any(search_runs):
+    p("### 8. Search")
+    p()
+    p("| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | server µs CPU/req |")
+    p("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for x in search_runs:
+        if x:
+            cpu = f"{x['server_cpu_us_per_request']:.1f}" if has_cpu(x) else "-"
+            p(f"| {x['label']} | {n(x['requests_per_s'])} | {ms(x['p50_ms'])} | {ms(x['p90_ms'])} | "
+              f"{ms(x['p99_ms'])} | {ms(x['p999_ms'])} | {x['errors']} | {cpu} |")
+    p()
+    p("The same distinct queries (`surgectl catalog queries`) in turn over every connection; the "
+      "floor runs bench/search_floor.sql for a random one per pgbench transaction (after a "
+      "primary-key lookup of the query in a small table, counted in its latency).")
     p()
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BENCHMARKS-notes.md")
 if os.path.exists(notes):

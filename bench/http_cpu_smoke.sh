@@ -2,7 +2,8 @@
 # ctest bench_http_cpu_smoke: `surge-bench http --cpu-pid` against surge-paysim's /healthz (a
 # real server on a loopback socket). Correctness, not speed: with a live pid the output and the
 # JSON carry the server's CPU and context switches per request; with a pid that has exited the
-# run reports the error (exit 1, `server_cpu_error`) instead of crashing.
+# run reports the error (exit 1, `server_cpu_error`) instead of crashing. And --paths: every
+# target of the file is sent.
 #
 #   bench/http_cpu_smoke.sh SURGE_BENCH SURGE_PAYSIM
 set -euo pipefail
@@ -57,4 +58,13 @@ d = json.load(open(sys.argv[1]))
 assert not d["ok"] and ("pid " + sys.argv[2]) in d["server_cpu_error"], d
 assert "server_cpu_us_per_request" not in d, d
 PY
-echo "OK: server CPU per request reported; an exited pid is an error in the output"
+# --paths: the targets in turn (one that exists, one that does not: both statuses appear).
+printf '/healthz\n/no-such-path\nnot-a-target\n' >"$DIR/paths.txt"
+rc=0
+"$BENCH" http "--url=${URL%/healthz}" "--paths=$DIR/paths.txt" --connections=4 --duration=1s \
+  --warmup=0s "--json=$DIR/paths.json" >"$DIR/paths.txt.out" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || { cat "$DIR/paths.txt.out"; fail "expected exit 1 with a 404 path, got $rc"; }
+grep -q "^statuses 200: [0-9,]*, 404: [0-9,]*;" "$DIR/paths.txt.out" ||
+  { cat "$DIR/paths.txt.out"; fail "--paths did not send both targets"; }
+grep -q '"paths": 2,' "$DIR/paths.json" || fail "paths.json does not count 2 targets"
+echo "OK: server CPU per request reported; an exited pid is an error in the output; --paths sends its targets in turn"

@@ -3,7 +3,8 @@
 // http      a closed-loop keep-alive load generator (Boost.Beast, one io_context per thread):
 //           --connections connections, each sending its next request as soon as the previous
 //           answer is read. The same client measures nginx and Surge, so their ratio is fair.
-//           --mode=get repeats GET --url; --mode=add-to-cart first creates one cart per
+//           --mode=get repeats GET --url (with --paths, GETs each path of a file in turn on
+//           --url's host); --mode=add-to-cart first creates one cart per
 //           connection (POST /api/v1/carts, not measured), then PUTs
 //           /api/v1/carts/{cart}/items/{--sku} with qty alternating 1 and 2: every request
 //           changes a hold on the SKU (a durable journal event) and the cart (a Redis write).
@@ -117,16 +118,19 @@ struct http_options {
   std::chrono::milliseconds duration{10000};
   std::chrono::milliseconds warmup{2000};
   std::vector<int> cpu_pids; ///< --cpu-pid: the server's processes, sampled from /proc
+  std::string paths_file;    ///< --paths: GET these targets in turn (mode get)
   std::string json_path;
 };
 
 constexpr const char* http_usage =
     R"(usage: surge-bench http --url=http://127.0.0.1:PORT/PATH [--mode=get|add-to-cart] [--sku=SKU]
                         [--connections=1000] [--threads=1] [--duration=10s] [--warmup=2s]
-                        [--cpu-pid=PID[,PID...]] [--label=TEXT] [--json=FILE]
+                        [--cpu-pid=PID[,PID...]] [--paths=FILE] [--label=TEXT] [--json=FILE]
 
 Closed loop over --connections keep-alive connections (no think time), loopback targets only.
   --mode=get          GET --url again and again
+  --paths=FILE        (mode get) GET the targets of FILE, one per line ("/api/v1/search?q=x"),
+                      in turn over all connections, on --url's host and port
   --mode=add-to-cart  --url is the storefront (http://127.0.0.1:8080); each connection creates a
                       cart (POST /api/v1/carts, not measured), then PUTs
                       /api/v1/carts/{cart}/items/{--sku} {"qty":1|2} alternately (each request
@@ -283,10 +287,17 @@ std::optional<http_options> parse_http(const std::vector<std::string>& args) {
            o.cpu_pids.push_back(parse_int("cpu-pid", pid, 1, 1 << 30));
          }
        }},
+      {"paths", cli::takes::value, cli::assign(o.paths_file)},
       json_flag(o),
   };
   if (!parse_flags(args, flags)) {
     return std::nullopt;
+  }
+  if (!o.paths_file.empty() && o.mode != "get") {
+    throw bad_flag("--paths is for --mode=get");
+  }
+  if (!o.paths_file.empty() && !std::ifstream{o.paths_file}) {
+    throw bad_flag("--paths: cannot read " + o.paths_file);
   }
   if (o.mode == "add-to-cart" && o.sku.empty()) {
     throw bad_flag("--mode=add-to-cart needs --sku=SKU");
@@ -327,6 +338,8 @@ struct http_shared {
   url_parts u;
   tcp::endpoint ep;
   std::string get_request;
+  std::vector<std::string> path_requests; ///< --paths: one GET per line of the file
+  std::atomic<uint64_t> next_path{0};     ///< the next of path_requests to send
   std::string create_request;
   phases p;
   std::atomic<uint64_t> measured{0};
@@ -384,8 +397,13 @@ void connection::send(std::string* req) {
       close();
       return;
     }
-    req = &requests_[flip_];
-    flip_ ^= 1;
+    if (w_.sh.path_requests.empty()) {
+      req = &requests_[flip_];
+      flip_ ^= 1;
+    } else {
+      const auto i = w_.sh.next_path.fetch_add(1, std::memory_order_relaxed);
+      req = &w_.sh.path_requests[i % w_.sh.path_requests.size()];
+    }
   }
   current_ = req;
   parser_.emplace();
@@ -453,6 +471,21 @@ int run_http(const http_options& o) {
   sh.ep = tcp::endpoint{asio::ip::make_address_v4(sh.u.address), sh.u.port};
   sh.get_request = "GET " + sh.u.path + " HTTP/1.1\r\nHost: " + host_header(sh.u) +
                    "\r\nConnection: keep-alive\r\n\r\n";
+  if (!o.paths_file.empty()) {
+    std::ifstream in{o.paths_file};
+    if (!in) {
+      throw bad_flag("--paths: cannot read " + o.paths_file);
+    }
+    for (std::string path; std::getline(in, path);) {
+      if (!path.empty() && path.front() == '/') {
+        sh.path_requests.push_back("GET " + path + " HTTP/1.1\r\nHost: " + host_header(sh.u) +
+                                   "\r\nConnection: keep-alive\r\n\r\n");
+      }
+    }
+    if (sh.path_requests.empty()) {
+      throw bad_flag("--paths: no target (a line starting with '/') in " + o.paths_file);
+    }
+  }
   sh.create_request = "POST /api/v1/carts HTTP/1.1\r\nHost: " + host_header(sh.u) +
                       "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
                       "Connection: keep-alive\r\n\r\n{}";
@@ -591,7 +624,8 @@ int run_http(const http_options& o) {
     std::ostringstream members;
     members << ",\n  \"label\": \"" << json_escape(label) << "\",\n  \"url\": \""
             << json_escape(o.url) << "\",\n  \"mode\": \"" << o.mode
-            << "\",\n  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads
+            << "\",\n  \"paths\": " << sh.path_requests.size()
+            << ",\n  \"connections\": " << o.connections << ",\n  \"threads\": " << o.threads
             << ",\n  \"seconds\": " << fixed(r.seconds, 3)
             << ",\n  \"requests_per_s\": " << fixed(r.per_second(), 1)
             << ",\n  \"p50_ms\": " << fixed(r.p_ms(50), 3)

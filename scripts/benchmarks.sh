@@ -27,7 +27,12 @@
 #   BENCH_MIX_DURATION=60s      (0 users: never) and its --duration
 #   BENCH_MIX_THINK=10s  BENCH_MIX_CONNECTIONS=600   --think and --connections of every mix run
 #   BENCH_FAILOVERS=3           kill -9 repetitions
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster"   a subset of the steps
+#   BENCH_SEARCH_PRODUCTS=100000  BENCH_SEARCH_SEED=1   the search row's generated catalog
+#                               (imported once into the database surge_bench_search_N_SEED,
+#                               kept between runs and reused when it holds them)
+#   BENCH_SEARCH_QUERIES=400    distinct queries of the search row (surgectl catalog queries)
+#   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search"   a subset of the steps
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -35,8 +40,8 @@
 #                               after editing bench/BENCHMARKS-notes.md)
 #
 # Needs PostgreSQL and Redis running (scripts/services.sh start), nginx (apt-get install
-# nginx-light), psql, redis-cli, curl, python3. Every server it starts listens on loopback on a
-# free port, uses its own database and Redis prefix, and is stopped (and its data dropped) at
+# nginx-light), psql, pgbench, redis-cli, curl, python3. Every server it starts listens on
+# loopback on a free port, uses its own database and Redis prefix, and is stopped (and its data dropped) at
 # the end, also on Ctrl-C.
 set -euo pipefail
 
@@ -72,7 +77,11 @@ MIX_THINK=${BENCH_MIX_THINK:-10s}
 MIX_DURATION=${BENCH_MIX_DURATION:-60s}
 MIX_CONNS=${BENCH_MIX_CONNECTIONS:-600}
 FAILOVERS=${BENCH_FAILOVERS:-3}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster}
+SEARCH_PRODUCTS=${BENCH_SEARCH_PRODUCTS:-100000}
+SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
+SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
+SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 RESULTS_ROOT=${BENCH_RESULTS:-$REPO/bench-results}
@@ -121,8 +130,8 @@ if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
     say "configuring $BUILD_DIR"
     cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
-  say "building surge-bench surge-load surge-node surge-paysim in $BUILD_DIR"
-  cmake --build "$BUILD_DIR" --target surge-bench surge-load surge-node surge-paysim \
+  say "building surge-bench surge-load surge-node surge-paysim surgectl in $BUILD_DIR"
+  cmake --build "$BUILD_DIR" --target surge-bench surge-load surge-node surge-paysim surgectl \
     -j"$(nproc)" >"$BUILD_DIR/benchmarks-build.log" 2>&1 ||
     {
       tail -n 30 "$BUILD_DIR/benchmarks-build.log" >&2
@@ -133,7 +142,8 @@ BENCH="$BUILD_DIR/bench/surge-bench"
 LOAD="$BUILD_DIR/tools/surge-load/surge-load"
 NODE="$BUILD_DIR/runtime/surge-node"
 PAYSIM="$BUILD_DIR/tools/paysim/surge-paysim"
-for b in "$BENCH" "$LOAD" "$NODE" "$PAYSIM"; do
+CTL="$BUILD_DIR/tools/surgectl/surgectl"
+for b in "$BENCH" "$LOAD" "$NODE" "$PAYSIM" "$CTL"; do
   [ -x "$b" ] || die "$b is missing"
 done
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
@@ -548,6 +558,83 @@ PY
   done
   stop_pid "$PAYSIM_PID"
 fi
+# --------------------------------------------------------------------------- 8. search
+# A node over a generated catalog (imported once; the database is kept, keyed by count and
+# seed), the same distinct queries (a quarter each: word, prefix, typo, two words + category)
+# uncached (http.page_cache=0), cached (the default page cache), and straight to PostgreSQL
+# with pgbench (bench/search_floor.sql). While GET /api/v1/search does not answer 200, the
+# row reports "search endpoint missing" and fails alone.
+if want search; then
+  settle search
+  command -v pgbench >/dev/null || die "pgbench not found (postgresql-client)"
+  DB_SEARCH="surge_bench_search_${SEARCH_PRODUCTS}_${SEARCH_SEED}"
+  if [ -z "$(psql "$PG_ADMIN" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$DB_SEARCH'")" ]; then
+    psql "$PG_ADMIN" -Atqc "CREATE DATABASE \"$DB_SEARCH\"" >/dev/null
+  fi
+  SEARCH_URL=$(db_url "$PG_ADMIN" "$DB_SEARCH")
+  PREFIX_SEARCH="surge_bench_search:$$:"
+  PREFIXES+=("$PREFIX_SEARCH")
+  free_port SHP
+  free_port SAP
+  free_port SCP
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$SEARCH_URL" >>"$WORK/node-s1.log" 2>&1
+  search_node() { # PAGE_CACHE: a node over the search catalog, ready; its pid in SEARCH_PID
+    start_node s1 "$SHP" "$SAP" "$SCP" "$SEARCH_URL" "$PREFIX_SEARCH" --log.access_sample=0 \
+      "--http.page_cache=$1"
+    SEARCH_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$SHP/readyz" "$SEARCH_PID" 60 ||
+      die "surge-node did not get ready (log $WORK/node-s1.log)"
+  }
+  search_node 0
+  have=$(psql "$SEARCH_URL" -Atqc 'SELECT count(*) FROM products')
+  if [ "$have" -lt "$SEARCH_PRODUCTS" ]; then
+    say "search: importing $SEARCH_PRODUCTS generated products into $DB_SEARCH (once; it has $have)"
+    CMD[search_import]="$(rel "$CTL") catalog generate --count=$SEARCH_PRODUCTS --seed=$SEARCH_SEED | $(rel "$CTL") --admin=NODE_ADMIN catalog import --concurrency=16"
+    t0=$SECONDS
+    "$CTL" catalog generate "--count=$SEARCH_PRODUCTS" "--seed=$SEARCH_SEED" |
+      "$CTL" "--admin=http://127.0.0.1:$SAP" catalog import --concurrency=16 \
+        2>"$OUT/search-import.txt" ||
+      { tail -n 12 "$OUT/search-import.txt" >&2; die "search: the catalog import failed"; }
+    echo "imported in $((SECONDS - t0)) s" >>"$OUT/search-import.txt"
+    tail -n 2 "$OUT/search-import.txt" >&2
+  fi
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+    "http://127.0.0.1:$SHP/api/v1/search?q=probe" || true)
+  if [ "$status" != 200 ]; then
+    say "search: search endpoint missing (GET /api/v1/search answered ${status:-nothing}): row 8 fails"
+    printf '{"ok": false, "error": "search endpoint missing (GET /api/v1/search answered %s)"}\n' \
+      "${status:-nothing}" >"$OUT/search.json"
+    stop_pid "$SEARCH_PID"
+  else
+    echo '{"ok": true}' >"$OUT/search.json"
+    "$CTL" catalog queries "--count=$SEARCH_QUERIES" "--seed=$SEARCH_SEED" >"$OUT/search-queries-raw.tsv"
+    python3 "$REPO/bench/search_bench.py" prepare "$OUT/search-queries-raw.tsv" "$OUT"
+    SEARCH_FLAGS=("--connections=$SEARCH_CONNS" --threads=1 "--duration=$D" --warmup=2s)
+    search_run() { # NAME LABEL NODE_FLAG: the query mix against the running node
+      CMD[search_$1]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE --paths=search-paths.txt ${SEARCH_FLAGS[*]} --cpu-pid=NODE_PID --json=search-$1.json (node: $3)"
+      run_logged "search-$1" "$BENCH" http "--url=http://127.0.0.1:$SHP" \
+        "--paths=$OUT/search-paths.txt" "--label=$2" "${SEARCH_FLAGS[@]}" \
+        "--cpu-pid=$SEARCH_PID" "--json=$OUT/search-$1.json" || say "search $1 run failed"
+      stop_pid "$SEARCH_PID"
+    }
+    search_run uncached "Surge GET /api/v1/search, uncached" "--http.page_cache=0"
+    search_node 1s
+    search_run cached "Surge GET /api/v1/search, node cache on" "--http.page_cache=1s, the default"
+    # The floor: the same queries' SQL from pgbench (a random one per transaction, looked up in
+    # a small table of this database by its primary key).
+    psql -q "$SEARCH_URL" -c "DROP TABLE IF EXISTS bench_search_queries" \
+      -c "CREATE TABLE bench_search_queries (i int PRIMARY KEY, q text NOT NULL, category text NOT NULL)" \
+      -c "\\copy bench_search_queries FROM '$OUT/search-queries.tsv'" >/dev/null
+    CMD[search_floor]="pgbench -n -M prepared -c $SEARCH_CONNS -j 2 -T $(seconds_of "$D") -f search-floor.pgbench -l (bench/search_floor.sql)"
+    run_logged search-floor-pgbench pgbench -n -M prepared -c "$SEARCH_CONNS" -j 2 \
+      -T "$(seconds_of "$D")" -f "$OUT/search-floor.pgbench" -l \
+      "--log-prefix=$OUT/search-floor-log" "$SEARCH_URL" || say "search floor (pgbench) failed"
+    python3 "$REPO/bench/search_bench.py" floor "$OUT/search-floor-log" \
+      "$OUT/search-floor-pgbench.txt" "$OUT/search-floor.json" || say "search floor: no figures"
+    rm -f "$OUT"/search-floor-log.[0-9]*
+    psql -q "$SEARCH_URL" -c "DROP TABLE IF EXISTS bench_search_queries" >/dev/null 2>&1 || true
+  fi
+fi
 cleanup
 T_TOTAL=$((SECONDS - T_START))
 
@@ -565,19 +652,19 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster; do
+for s in hot-sku cross-node memory http cluster search; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS
 export NPROC KERNEL PGVER REDISVER NGINXVER LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS \
-  MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET
+  MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET SEARCH_PRODUCTS
 for k in "${!CMD[@]}"; do
   export "CMD_$k=${CMD[$k]}"
 done
 # What the page is rendered from, so that BENCH_RENDER=DIR can write it again.
 for v in STAMP MEM_TOTAL CPU_MODEL BUILD_TYPE T_TOTAL D CONNS NPROC KERNEL PGVER REDISVER NGINXVER \
   LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET \
-  SETTLED_STEPS $(compgen -v CMD_); do
+  SEARCH_PRODUCTS SETTLED_STEPS $(compgen -v CMD_); do
   printf '%s=%q\n' "$v" "${!v}"
 done >"$OUT/render.env"
 python3 "$REPO/bench/benchmarks_md.py" >"$REPO/BENCHMARKS.md.tmp"

@@ -29,6 +29,24 @@ cli::syntax command_line() {
   return s;
 }
 
+own_flags parse_own_flags(const std::vector<std::string>& args, const std::string& command,
+                          std::initializer_list<const char*> names) {
+  own_flags out;
+  std::vector<cli::flag> table = {{"help", cli::takes::optional, cli::enable(out.help), true}};
+  for (const char* name : names) {
+    table.push_back({name, cli::takes::value,
+                     [&out, name](const std::optional<std::string>& v) { out.values[name] = *v; }});
+  }
+  auto syntax = command_line();
+  syntax.unique = true;
+  syntax.wording = [command](cli::problem p, const cli::argument& a) {
+    return p == cli::problem::unknown_flag ? a.text + " is not a flag of '" + command + "'"
+                                           : cli::message(p, a);
+  };
+  out.words = cli::parse(args, table, syntax).words;
+  return out;
+}
+
 namespace {
 
 std::atomic<bool> g_interrupted{false};
@@ -68,6 +86,13 @@ commands:
                          refund the order through the gateway that charged it: the given lines,
                          or (no --line) everything not refunded yet; K is the Idempotency-Key
                          (the same K again is the same refund, never a second one)
+  catalog generate --count=N [--seed=S] [--categories=K]
+                         write N synthetic products as NDJSON (the import's form) on stdout
+  catalog queries --count=N [--seed=S] [--categories=K]
+                         write N search queries drawn from the generator's vocabulary
+  catalog import [--file=-] [--batch=5000] [--concurrency=4]
+                         post NDJSON products to POST /admin/v1/products:import in batches,
+                         retrying on 503; exit 1 when a line is refused (surgectl catalog --help)
   token --customer=ID [--ttl=1h] [--issuer=ISS] [--audience=AUD] [--secret-file=FILE]
                          print a development customer token (HS256 JWT) signed with the node's
                          auth.jwt_secret: --secret-file, else $SURGE_AUTH_JWT_SECRET, else
@@ -94,8 +119,10 @@ or drain --wait timed out; 2 usage error; 3 cannot connect (or no answer within 
 /// The default drain --wait timeout.
 constexpr auto default_drain_wait = std::chrono::seconds{300};
 
+constexpr const char* default_admin = "http://127.0.0.1:9090";
+
 struct invocation {
-  std::string admin = "http://127.0.0.1:9090";
+  std::optional<std::string> admin; ///< --admin
   std::optional<std::string> token;
   bool json = false;
   bool help = false;
@@ -114,9 +141,6 @@ cli_error usage(const std::string& message) {
 invocation parse_args(const std::vector<std::string>& args) {
   using cli::takes;
   invocation inv;
-  if (const char* env = std::getenv("SURGECTL_ADMIN"); env != nullptr && *env != '\0') {
-    inv.admin = env;
-  }
   const auto tail_flag = [&inv](const char* name) {
     return cli::flag{name, takes::value, [&inv, name](const std::optional<std::string>& v) {
                        inv.tail_flags[name] = *v;
@@ -279,8 +303,8 @@ int run(const std::vector<std::string>& args) {
   // `token` takes its own flags (token.cpp).
   if (auto w = std::find_if(args.begin(), args.end(),
                             [](const std::string& a) { return a.rfind("--", 0) != 0; });
-      w != args.end() && *w == "token") {
-    return cmd_token(args);
+      w != args.end() && (*w == "token" || *w == "catalog")) {
+    return *w == "token" ? cmd_token(args) : cmd_catalog(args);
   }
   const auto inv = parse_args(args);
   if (inv.help) {
@@ -343,10 +367,8 @@ int run(const std::vector<std::string>& args) {
       throw usage("NODE must not be empty");
     }
   }
-  admin_session s;
-  s.ep = parse_admin_url(inv.admin);
+  auto s = open_session(inv.admin, inv.token);
   s.json = inv.json;
-  s.token = admin_token(inv.token);
   if (cmd == "status") {
     return cmd_status(s);
   }
@@ -369,6 +391,20 @@ int run(const std::vector<std::string>& args) {
 }
 
 } // namespace
+
+admin_session open_session(const std::optional<std::string>& admin,
+                           const std::optional<std::string>& token) {
+  std::string url = default_admin;
+  if (admin) {
+    url = *admin;
+  } else if (const char* env = std::getenv("SURGECTL_ADMIN"); env != nullptr && *env != '\0') {
+    url = env;
+  }
+  admin_session s;
+  s.ep = parse_admin_url(url);
+  s.token = admin_token(token);
+  return s;
+}
 
 bool interrupted() {
   return g_interrupted.load();

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,19 @@ struct cli_error : std::runtime_error {
 /// How surgectl's command lines are written (tools/common's cli.hpp): words (the command and
 /// its arguments) and flags in any order, "--" ends the flags.
 tools::cli::syntax command_line();
+
+/// The command line of a command with flags of its own (token, catalog).
+struct own_flags {
+  std::map<std::string, std::string> values; ///< by flag name
+  bool help = false;                         ///< --help
+  std::vector<std::string> words;            ///< the command and its arguments
+};
+
+/// Parses `args` (the whole command line after the program name) with `names` as the flags that
+/// take a value, and --help; each flag once; an unknown flag is "--x is not a flag of 'COMMAND'".
+/// Throws cli::usage_error.
+own_flags parse_own_flags(const std::vector<std::string>& args, const std::string& command,
+                          std::initializer_list<const char*> names);
 
 /// Parses a duration: N or Ns (seconds, fractions allowed), Nms, Nm. `what` names the flag in
 /// the message. Throws cli_error(exit_usage).
@@ -147,6 +162,35 @@ bool interrupted();
 /// command line after the program name. Throws cli_error: exit_usage for bad flags,
 /// exit_server_error when no usable secret is found.
 int cmd_token(const std::vector<std::string>& args);
+
+// -------------------------------------------------------------------------------- catalog
+
+/// `catalog generate|queries|import` (catalog.cpp): `args` is the whole command line after the
+/// program name (the command takes its own flags, --admin and --token among them). Throws
+/// cli_error: exit_usage for bad flags; see catalog_import for the rest.
+int cmd_catalog(const std::vector<std::string>& args);
+
+struct import_options {
+  std::string file = "-";   ///< "-": stdin
+  uint64_t batch = 5000;    ///< lines per POST /admin/v1/products:import (1 to 10000)
+  uint64_t concurrency = 4; ///< batches in flight at once
+  /// Bytes per POST at most (the node's http.body_limit, 65536 unless it is set otherwise); a
+  /// batch that still gets 413 is sent again as two halves.
+  uint64_t max_bytes = 65536;
+};
+
+/// `catalog import` (catalog_import.cpp): posts the NDJSON of `o.file` in batches; a batch that
+/// gets 503 or no answer is sent again with backoff (up to 8 tries), one that gets 413 as two
+/// halves. Progress and a summary on
+/// stderr. Returns exit_ok when every line was imported, exit_server_error (the first errors
+/// printed) when a line or a batch was refused; throws cli_error(exit_unreachable) when a batch
+/// still gets no answer after its tries, cli_error(exit_server_error) when the file cannot be read.
+int catalog_import(const admin_session& s, const import_options& o);
+
+/// The admin session of `--admin` (else $SURGECTL_ADMIN, else http://127.0.0.1:9090) and
+/// `--token` (admin_token()). Throws cli_error(exit_usage) for a bad URL.
+admin_session open_session(const std::optional<std::string>& admin,
+                           const std::optional<std::string>& token);
 
 // --------------------------------------------------------------------------------- output
 

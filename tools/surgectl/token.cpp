@@ -99,28 +99,11 @@ secret_source find_secret(const std::string& secret_file) {
 } // namespace
 
 int cmd_token(const std::vector<std::string>& args) {
-  using cli::takes;
-  std::map<std::string, std::string> flags;
-  bool help = false;
-  const auto value = [&flags](const char* name) {
-    return cli::flag{name, takes::value,
-                     [&flags, name](const std::optional<std::string>& v) { flags[name] = *v; }};
-  };
-  const std::vector<cli::flag> table = {
-      {"help", takes::optional, cli::enable(help), true},
-      value("customer"),
-      value("ttl"),
-      value("issuer"),
-      value("audience"),
-      value("secret-file"),
-  };
-  auto syntax = command_line();
-  syntax.unique = true;
-  syntax.wording = [](cli::problem p, const cli::argument& a) {
-    return p == cli::problem::unknown_flag ? a.text + " is not a flag of 'token'"
-                                           : cli::message(p, a);
-  };
-  const auto words = cli::parse(args, table, syntax).words;
+  auto parsed =
+      parse_own_flags(args, "token", {"customer", "ttl", "issuer", "audience", "secret-file"});
+  auto& flags = parsed.values;
+  const auto& words = parsed.words;
+  const bool help = parsed.help;
   if (help) {
     std::cout << token_usage_text;
     return exit_ok;

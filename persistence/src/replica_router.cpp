@@ -94,34 +94,39 @@ void replica_health::probe_once() {
     }
   }
   for (std::size_t i = 0; primary_lsn && i < urls_.size(); ++i) {
-    auto& conn = conns_->replicas[i];
-    if (!conn || !conn->is_open()) {
-      conn = probe_connect(urls_[i]);
-    }
-    if (!conn) {
-      continue;
-    }
-    try {
-      pqxx::nontransaction tx{*conn};
-      auto row = tx.exec_params1(
-          "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false),"
-          " extract(epoch FROM pg_last_xact_replay_timestamp())::float8",
-          *primary_lsn);
-      if (!row[0].as<bool>()) {
-        continue; // promoted: no longer a replica of this primary
+    // A connection the server dropped since the last round fails its first query: one more
+    // attempt on a new connection.
+    for (int attempt = 0; attempt < 2 && !next[i].reachable; ++attempt) {
+      auto& conn = conns_->replicas[i];
+      if (!conn || !conn->is_open()) {
+        conn = probe_connect(urls_[i]);
       }
-      auto& s = next[i];
-      if (row[1].as<bool>()) {
-        s.reachable = s.caught_up = true;
-        s.fresh_as_of = t0;
-      } else if (!row[2].is_null()) {
-        const double behind = std::max(0.0, primary_now - row[2].as<double>());
-        s.reachable = true;
-        s.fresh_as_of =
-            t0 - std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(behind));
+      if (!conn) {
+        break;
       }
-    } catch (...) {
-      conn.reset();
+      try {
+        pqxx::nontransaction tx{*conn};
+        auto row = tx.exec_params1(
+            "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false),"
+            " extract(epoch FROM pg_last_xact_replay_timestamp())::float8",
+            *primary_lsn);
+        if (!row[0].as<bool>()) {
+          break; // promoted: no longer a replica of this primary
+        }
+        auto& s = next[i];
+        if (row[1].as<bool>()) {
+          s.reachable = s.caught_up = true;
+          s.fresh_as_of = t0;
+        } else if (!row[2].is_null()) {
+          const double behind = std::max(0.0, primary_now - row[2].as<double>());
+          s.reachable = true;
+          s.fresh_as_of = t0 - std::chrono::duration_cast<clock::duration>(
+                                   std::chrono::duration<double>(behind));
+        }
+        break;
+      } catch (...) {
+        conn.reset();
+      }
     }
   }
   {

@@ -476,6 +476,9 @@ max_wal_senders = 10
 shared_buffers = 128MB
 hot_standby = on
 hot_standby_feedback = on
+# The base backup is taken --no-sync: the first start syncs the whole data directory (as after a
+# crash) before it replays anything; syncfs does that in one call per file system.
+recovery_init_sync_method = syncfs
 fsync = on
 full_page_writes = on
 logging_collector = off
@@ -508,7 +511,7 @@ replica_start() {
     say "building replica $n in $R_DATA (pg_basebackup -R from 127.0.0.1:$PG_PORT)"
     find "$R_DATA" -mindepth 1 -delete
     if ! as_pg timeout "$TIMEOUT" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
-      -D "$R_DATA" -R -X stream -c fast >>"$R_LOG" 2>&1; then
+      -D "$R_DATA" -R -X stream -c fast --no-sync >>"$R_LOG" 2>&1; then
       tail -n 20 "$R_LOG" >&2 || true
       die "pg_basebackup of replica $n failed (log: $R_LOG)"
     fi
@@ -520,7 +523,7 @@ replica_start() {
     die "replica $n failed to start within ${TIMEOUT}s (log: $R_LOG)"
   fi
   local deadline=$((SECONDS + TIMEOUT))
-  until pg_isready -q -h 127.0.0.1 -p "$R_PORT" -t 2 >/dev/null 2>&1; do
+  until pg_isready -q -h 127.0.0.1 -p "$R_PORT" -U postgres -d postgres -t 2 >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || die "replica $n not answering on 127.0.0.1:$R_PORT after ${TIMEOUT}s (log: $R_LOG)"
     sleep 0.3
   done
@@ -540,7 +543,12 @@ replica_stop() {
 
 replica_remove() {
   local n=$1
-  replica_stop "$n"
+  replica_layout "$n"
+  if [ -s "$R_DATA/PG_VERSION" ] && postmaster_running "$R_DATA" "$R_SOCK"; then
+    say "stopping replica $n (immediate: its data goes)"
+    as_pg "$PG_BIN/pg_ctl" -D "$R_DATA" -m immediate -w -t "$TIMEOUT" stop >/dev/null \
+      || die "replica $n did not stop within ${TIMEOUT}s"
+  fi
   say "removing replica $n ($R_DATA)"
   find "$R_DATA" -mindepth 1 -delete
   rm -rf "$R_SOCK"

@@ -186,8 +186,13 @@ struct node::impl {
       logger()->info("catalog reads go to {} read replica(s) no more than {}ms behind, else to "
                      "the primary",
                      urls.size(), max_lag.count());
-      replicas =
-          std::make_shared<persistence::replica_health>(opts.pg_url, std::move(urls), max_lag);
+      persistence::replica_health::observers obs;
+      obs.lag = [m = registry](std::size_t i, double s) { m->replica_probe(i + 1, s >= 0, s); };
+      obs.read = [m = registry](std::size_t i) {
+        m->catalog_read(i == persistence::replica_health::primary ? 0 : i + 1);
+      };
+      replicas = std::make_shared<persistence::replica_health>(
+          opts.pg_url, std::move(urls), max_lag, std::chrono::milliseconds{200}, std::move(obs));
       catalog_factory = [h = replicas]() -> std::unique_ptr<persistence::catalog> {
         return persistence::make_routed_catalog(h, [](const std::string& url) {
           auto c = persistence::make_pg_catalog(url);

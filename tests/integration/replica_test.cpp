@@ -193,6 +193,9 @@ TEST_SUITE("replica") {
                                                     << (failures.empty() ? "" : failures[0]));
     // Back on the replica once it is up again.
     await_replica_reads(a, replica.url, node.database());
+    // The node's metrics saw both servers answer.
+    CHECK(a.metric(R"(surge_catalog_reads_total{target="replica1"})") > 0);
+    CHECK(a.metric(R"(surge_catalog_reads_total{target="primary"})") > 0);
   }
 } // TEST_SUITE
 

@@ -166,6 +166,23 @@ postmaster_running() {
 
 pg_running() { postmaster_running "$PG_DATA" "$PG_SOCK"; }
 
+# postmaster_start DATA LOG PORT LABEL: pg_ctl start of DATA, logging to LOG (bounded wait).
+postmaster_start() {
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$TIMEOUT" start >/dev/null 2>&1; then
+    tail -n 20 "$2" >&2 || true
+    die "$4 failed to start within ${TIMEOUT}s (log: $2)"
+  fi
+}
+
+# postmaster_await PORT LOG LABEL: until the server on PORT accepts connections (bounded).
+postmaster_await() {
+  local deadline=$((SECONDS + TIMEOUT))
+  until pg_isready -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -t 2 >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$3 not answering on 127.0.0.1:$1 after ${TIMEOUT}s (log: $2)"
+    sleep 0.3
+  done
+}
+
 pg_running_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2 >/dev/null 2>&1; }
@@ -233,16 +250,9 @@ pg_start() {
     fi
     pg_write_config
     say "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (user $PG_USER, data $PG_DATA, log $PG_LOG)"
-    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" start >/dev/null 2>&1; then
-      tail -n 20 "$PG_LOG" >&2 || true
-      die "PostgreSQL failed to start within ${TIMEOUT}s (log: $LOGDIR/postgresql.log)"
-    fi
+    postmaster_start "$PG_DATA" "$PG_LOG" "$PG_PORT" PostgreSQL
   fi
-  local deadline=$((SECONDS + TIMEOUT))
-  until pg_ready; do
-    [ $SECONDS -lt $deadline ] || die "PostgreSQL not answering on 127.0.0.1:$PG_PORT after ${TIMEOUT}s (log: $LOGDIR/postgresql.log)"
-    sleep 0.5
-  done
+  postmaster_await "$PG_PORT" "$PG_LOG" PostgreSQL
   pg_bootstrap
 }
 
@@ -518,15 +528,8 @@ replica_start() {
   fi
   replica_write_config
   say "starting replica $n on 127.0.0.1:$R_PORT (data $R_DATA, log $R_LOG)"
-  if ! as_pg "$PG_BIN/pg_ctl" -D "$R_DATA" -l "$R_LOG" -w -t "$TIMEOUT" start >/dev/null 2>&1; then
-    tail -n 20 "$R_LOG" >&2 || true
-    die "replica $n failed to start within ${TIMEOUT}s (log: $R_LOG)"
-  fi
-  local deadline=$((SECONDS + TIMEOUT))
-  until pg_isready -q -h 127.0.0.1 -p "$R_PORT" -U postgres -d postgres -t 2 >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "replica $n not answering on 127.0.0.1:$R_PORT after ${TIMEOUT}s (log: $R_LOG)"
-    sleep 0.3
-  done
+  postmaster_start "$R_DATA" "$R_LOG" "$R_PORT" "replica $n"
+  postmaster_await "$R_PORT" "$R_LOG" "replica $n"
 }
 
 replica_stop() {

@@ -236,7 +236,8 @@ struct node_metrics::impl {
                    .Register(reg))
       , replica_up(prom::BuildGauge()
                        .Name("surge_pg_replica_up")
-                       .Help("1 while a read replica (pg.read_urls) may serve catalog reads.")
+                       .Help("1 when a read replica (pg.read_urls) answered its last probe as a "
+                             "standby of the primary.")
                        .Register(reg))
       , replica_lag(prom::BuildGauge()
                         .Name("surge_pg_replica_lag_seconds")

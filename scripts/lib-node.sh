@@ -11,7 +11,18 @@ die() { echo "surge: ERROR: $*" >&2; exit 1; }
 # variables it does not know, so they are kept out of the node's and the tests' environment.
 # shellcheck disable=SC2034  # used by run.sh and test.sh
 SCRIPT_KNOBS=(SURGE_PG_PORT SURGE_REDIS_PORT SURGE_READY_TIMEOUT SURGE_SERVICES_TIMEOUT
-  SURGE_BUILD_JOBS SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN SURGE_ADMIN_URL SURGE_REDIS_MAXMEMORY)
+  SURGE_BUILD_JOBS SURGE_NODE_STOP_TIMEOUT SURGE_PG_BIN SURGE_ADMIN_URL SURGE_REDIS_MAXMEMORY
+  SURGE_PG_REPLICAS)
+
+# local_replica_urls PG_PORT DB: the URLs of the read replicas scripts/services.sh starts
+# (1..SURGE_PG_REPLICAS, default 1, on PG_PORT+N) for database DB, comma-separated; empty for 0.
+local_replica_urls() {
+  local n urls=""
+  for ((n = 1; n <= ${SURGE_PG_REPLICAS:-1}; n++)); do
+    urls+="${urls:+,}postgresql://surge@127.0.0.1:$(($1 + n))/$2"
+  done
+  echo "$urls"
+}
 
 # ---------------------------------------------------------------- secrets (run.sh)
 # Made once under data/ (gitignored), mode 0600, 32 random bytes from the OS as 64 hex digits, and

@@ -59,7 +59,12 @@ for arg in "${NODE_ARGS[@]}"; do
   fi
 done
 
-# Local services unless the caller points the nodes elsewhere.
+# Local services unless the caller points the nodes elsewhere; catalog reads go to the local
+# read replica(s) (pg.read_urls) unless the caller names other ones or another PostgreSQL.
+if [ -z "${SURGE_PG_URL:-}" ] && [ -z "${SURGE_PG_READ_URLS+set}" ]; then
+  export SURGE_PG_READ_URLS
+  SURGE_PG_READ_URLS=$(local_replica_urls "$PG_PORT" surge)
+fi
 export SURGE_PG_URL="${SURGE_PG_URL:-postgresql://surge@127.0.0.1:$PG_PORT/surge}"
 export SURGE_REDIS_URL="${SURGE_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
 
@@ -99,7 +104,7 @@ load_secrets
 
 # The scripts' own SURGE_* knobs are not node settings: keep them out of the nodes' environment.
 NODE_ENV=(env)
-for knob in "${SCRIPT_KNOBS[@]}" SURGE_TEST_PG_URL SURGE_TEST_REDIS_URL; do
+for knob in "${SCRIPT_KNOBS[@]}" SURGE_TEST_PG_URL SURGE_TEST_REDIS_URL SURGE_TEST_PG_REPLICA_URL; do
   NODE_ENV+=(-u "$knob")
 done
 
@@ -284,7 +289,7 @@ surge: Surge is running (one node).
   operate     $CTL status | nodes | shards | stock get PS5-BF
   orders      $CTL orders tail   (the surge:orders stream)
   logs        data/log/node.log, data/log/paysim.log, data/log/postgresql.log, data/log/redis.log
-  database    scripts/services.sh psql
+  database    scripts/services.sh psql   (catalog reads: ${SURGE_PG_READ_URLS:-the primary}; scripts/services.sh status)
   stop        scripts/stop.sh
 MSG
 else
@@ -310,7 +315,7 @@ else
     echo "  orders      $CTL orders tail   (the surge:orders stream)"
     echo "  logs        data/log/node-n1.log .. node-n${#CLUSTER_NODES[@]}.log, data/log/haproxy.log, data/log/paysim.log, data/log/postgresql.log, data/log/redis.log"
     echo "  haproxy     config data/haproxy/haproxy.cfg (health checks: GET /readyz every 500ms), log data/log/haproxy.log"
-    echo "  database    scripts/services.sh psql"
+    echo "  database    scripts/services.sh psql   (catalog reads: ${SURGE_PG_READ_URLS:-the primary}; scripts/services.sh status)"
     echo "  stop        scripts/stop.sh"
   }
 fi

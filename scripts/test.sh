@@ -28,6 +28,11 @@ PG_PORT="${SURGE_PG_PORT:-5432}"
 REDIS_PORT="${SURGE_REDIS_PORT:-6379}"
 export SURGE_TEST_PG_URL="${SURGE_TEST_PG_URL:-postgresql://surge@127.0.0.1:$PG_PORT/postgres}"
 export SURGE_TEST_REDIS_URL="${SURGE_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+# The read replica services.sh starts (replica 1), for the replica tests; none with SURGE_PG_REPLICAS=0.
+if [ -z "${SURGE_TEST_PG_REPLICA_URL+set}" ]; then
+  export SURGE_TEST_PG_REPLICA_URL
+  SURGE_TEST_PG_REPLICA_URL=$(SURGE_PG_REPLICAS=$((${SURGE_PG_REPLICAS:-1} > 0 ? 1 : 0)) local_replica_urls "$PG_PORT" postgres)
+fi
 
 "$REPO/scripts/deps.sh"
 "$REPO/scripts/build.sh" "${BUILD_ARGS[@]}"
@@ -36,6 +41,6 @@ export SURGE_TEST_REDIS_URL="${SURGE_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PO
 # The scripts' own knobs are not node settings (see lib-node.sh).
 unset "${SCRIPT_KNOBS[@]}"
 
-say "running ctest in $(basename "$BUILD_DIR")/ (PostgreSQL $SURGE_TEST_PG_URL, Redis $SURGE_TEST_REDIS_URL)"
+say "running ctest in $(basename "$BUILD_DIR")/ (PostgreSQL $SURGE_TEST_PG_URL, replica ${SURGE_TEST_PG_REPLICA_URL:-none}, Redis $SURGE_TEST_REDIS_URL)"
 # Nothing may be printed after ctest: its summary is the last thing in the output.
 exec ctest --test-dir "$BUILD_DIR" --output-on-failure -j"${SURGE_TEST_JOBS:-2}" --timeout "${SURGE_TEST_TIMEOUT:-600}" "$@"

@@ -591,6 +591,20 @@ std::optional<load_error> validate(const node_options& opts,
                         "' is not an origin (http://host[:port] or https://host[:port], no path)"};
     }
   }
+  // Each pg.read_urls entry is a libpq URI (the replicas' connection strings); empty entries
+  // are left out, as the node does.
+  for (std::string_view rest = opts.pg_read_urls; !rest.empty();) {
+    const auto comma = rest.find(',');
+    const auto entry = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (entry.empty()) {
+      continue;
+    }
+    if (!starts_with(entry, "postgresql://") && !starts_with(entry, "postgres://")) {
+      return load_error{"setting 'pg.read_urls': '" + std::string{entry} +
+                        "' is not a PostgreSQL URL (postgresql://... or postgres://...)"};
+    }
+  }
   if (opts.cluster_lease < 3 * opts.cluster_heartbeat) {
     return load_error{"setting 'cluster.lease' must be at least three times cluster.heartbeat ('" +
                       std::to_string(opts.cluster_heartbeat.count()) +

@@ -233,7 +233,21 @@ struct node_metrics::impl {
       , actors(prom::BuildGauge()
                    .Name("surge_actors")
                    .Help("Live entity actors on this node by kind.")
-                   .Register(reg)) {
+                   .Register(reg))
+      , replica_up(prom::BuildGauge()
+                       .Name("surge_pg_replica_up")
+                       .Help("1 when a read replica (pg.read_urls) answered its last probe as a "
+                             "standby of the primary.")
+                       .Register(reg))
+      , replica_lag(prom::BuildGauge()
+                        .Name("surge_pg_replica_lag_seconds")
+                        .Help("How far a usable read replica was behind the primary at its last "
+                              "probe, seconds.")
+                        .Register(reg))
+      , catalog_reads(prom::BuildCounter()
+                          .Name("surge_catalog_reads_total")
+                          .Help("Catalog reads by the server that answered (primary, replica N).")
+                          .Register(reg)) {
     for (auto p : {"pg", "redis", "orders", "catalog"}) {
       pool_wait.Add({{"pool", p}}, seconds_buckets());
     }
@@ -306,6 +320,9 @@ struct node_metrics::impl {
   prom::Histogram& lease_renewal;
   prom::Counter& lease_failures;
   prom::Family<prom::Gauge>& actors;
+  prom::Family<prom::Gauge>& replica_up;
+  prom::Family<prom::Gauge>& replica_lag;
+  prom::Family<prom::Counter>& catalog_reads;
   std::vector<std::string> order; ///< families rendered first (the legacy ones)
 
   std::mutex slots_mu; ///< registers route and gateway slots
@@ -420,6 +437,21 @@ void node_metrics::set_breaker(std::string_view gateway, int state) {
 
 void node_metrics::set_shards_owned(uint64_t n) {
   impl_->shards_owned.Set(static_cast<double>(n));
+}
+
+void node_metrics::replica_probe(std::size_t replica, bool up, double lag_seconds) {
+  const std::map<std::string, std::string> labels{{"replica", std::to_string(replica)}};
+  impl_->replica_up.Add(labels).Set(up ? 1 : 0);
+  if (up) {
+    impl_->replica_lag.Add(labels).Set(lag_seconds);
+  }
+}
+
+void node_metrics::catalog_read(std::size_t replica) {
+  impl_->catalog_reads
+      .Add(
+          {{"target", replica == 0 ? std::string{"primary"} : "replica" + std::to_string(replica)}})
+      .Increment();
 }
 
 void node_metrics::set_actors(std::string_view kind, uint64_t n) {

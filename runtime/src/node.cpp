@@ -17,6 +17,7 @@
 #include "surge/persistence/catalog.hpp"
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
+#include "surge/persistence/replicas.hpp"
 #include "surge/runtime/entity_layer.hpp"
 #include "surge/runtime/wiring.hpp"
 
@@ -27,6 +28,19 @@ namespace {
 std::shared_ptr<spdlog::logger> logger() {
   static auto lg = surge::log::get("node");
   return lg;
+}
+
+/// The entries of a comma list of URLs (pg.read_urls), trimmed, empty ones left out.
+std::vector<std::string> split_urls(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in{list};
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto b = item.find_first_not_of(" \t");
+    if (b != std::string::npos) {
+      out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+    }
+  }
+  return out;
 }
 
 /// The hooks of the layers below net, connected to `m` (which each of them keeps alive).
@@ -84,6 +98,9 @@ struct node::impl {
   std::unique_ptr<order_reconciler> reconciler;
   std::unique_ptr<hold_sweeper> sweeper;
   std::unique_ptr<outbox_relay> relay;
+  /// pg.read_urls' replicas and their freshness (nullptr without replicas); probed on its own
+  /// thread, shared by the catalog pool's routed catalogs.
+  std::shared_ptr<persistence::replica_health> replicas;
   /// Catalog reads for listings (storage.threads connections, made on first use): the bridge's
   /// own pool, so that browsing never queues behind SKU activations on the entities' pools.
   std::unique_ptr<persistence::catalog_pool> catalog;
@@ -154,17 +171,41 @@ struct node::impl {
     bridge->skus = e.skus.get();
     bridge->carts = e.carts.get();
     bridge->orders = e.orders.get();
-    catalog = std::make_unique<persistence::catalog_pool>(
-        "catalog", opts.storage_threads,
+    persistence::catalog_pool::factory_fn catalog_factory =
         [url = opts.pg_url]() -> std::unique_ptr<persistence::catalog> {
+      auto c = persistence::make_pg_catalog(url);
+      if (!c) {
+        logger()->warn("PostgreSQL connection failed (catalog): {}", caf::to_string(c.error()));
+        return nullptr;
+      }
+      return std::move(*c);
+    };
+    if (auto urls = split_urls(opts.pg_read_urls); !urls.empty()) {
+      // The lead tightens this to min(pg.max_replica_lag, search.stock_lag - listing cache TTL).
+      const auto max_lag = opts.pg_max_replica_lag;
+      logger()->info("catalog reads go to {} read replica(s) no more than {}ms behind, else to "
+                     "the primary",
+                     urls.size(), max_lag.count());
+      persistence::replica_health::observers obs;
+      obs.lag = [m = registry](std::size_t i, double s) { m->replica_probe(i + 1, s >= 0, s); };
+      obs.read = [m = registry](std::size_t i) {
+        m->catalog_read(i == persistence::replica_health::primary ? 0 : i + 1);
+      };
+      replicas = std::make_shared<persistence::replica_health>(
+          opts.pg_url, std::move(urls), max_lag, std::chrono::milliseconds{200}, std::move(obs));
+      catalog_factory = [h = replicas]() -> std::unique_ptr<persistence::catalog> {
+        return persistence::make_routed_catalog(h, [](const std::string& url) {
           auto c = persistence::make_pg_catalog(url);
           if (!c) {
             logger()->warn("PostgreSQL connection failed (catalog): {}", caf::to_string(c.error()));
-            return nullptr;
           }
-          return std::move(*c);
-        },
-        registry->pool_wait("catalog"));
+          return c;
+        });
+      };
+    }
+    catalog = std::make_unique<persistence::catalog_pool>("catalog", opts.storage_threads,
+                                                          std::move(catalog_factory),
+                                                          registry->pool_wait("catalog"));
     bridge->catalog = catalog.get();
     order_queries = std::make_unique<persistence::order_query_pool>(
         "order-queries", 2, [url = opts.pg_url]() -> std::unique_ptr<persistence::order_query> {

@@ -240,6 +240,21 @@ TEST_CASE("admin.allowed_origins: a comma list of exact origins") {
   }
 }
 
+TEST_CASE("pg.read_urls and pg.max_replica_lag: replicas for catalog reads") {
+  CHECK(load_ok({}).pg_read_urls.empty());
+  CHECK(load_ok({}).pg_max_replica_lag == 2s);
+  CHECK(load_ok({"--pg.read_urls=postgresql://a:5433/surge, postgres://b/surge,"}).pg_read_urls ==
+        "postgresql://a:5433/surge, postgres://b/surge,");
+  CHECK(load_ok({"--pg.max_replica_lag=0ms"}).pg_max_replica_lag == 0ms);
+  for (const char* bad : {"host=a dbname=surge", "http://a/surge", "a:5433"}) {
+    INFO("pg.read_urls entry " << bad);
+    auto e = load_err({std::string{"--pg.read_urls=postgresql://ok/surge,"} + bad});
+    CHECK(contains(e, "'pg.read_urls'"));
+    CHECK(contains(e, bad));
+  }
+  CHECK(contains(load_err({"--pg.max_replica_lag=2h"}), "pg.max_replica_lag"));
+}
+
 TEST_CASE("parse_duration") {
   std::chrono::milliseconds d{0};
   const std::pair<const char*, std::chrono::milliseconds> good[] = {

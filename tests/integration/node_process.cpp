@@ -129,6 +129,14 @@ void node_process::spawn() {
   if (!cfg_.limits) {
     args.emplace_back("--limits.ip_rate=0");
   }
+  if (!cfg_.read_replicas.empty()) {
+    const auto db = cfg_.cluster_with != nullptr ? cfg_.cluster_with->database() : database();
+    std::string urls;
+    for (const auto& r : cfg_.read_replicas) {
+      urls += (urls.empty() ? "" : ",") + surge::test::pg_url_with_database(r, db);
+    }
+    args.push_back("--pg.read_urls=" + urls);
+  }
   args.insert(args.end(), cfg_.extra.begin(), cfg_.extra.end());
 
   // The node refuses unknown SURGE_* variables; it gets none but the test-only ones.

@@ -21,6 +21,9 @@ struct node_config {
   std::string idle_timeout = "120s";
   std::string admin_token;        ///< empty: the admin API is open (it listens on loopback)
   std::vector<std::string> extra; ///< more "--name=value" arguments
+  /// Servers of read replicas (libpq URIs; their database is replaced by the node's): the
+  /// node's pg.read_urls. Empty: none.
+  std::vector<std::string> read_replicas;
   /// Join the cluster of this node: share its database and Redis prefix (it must outlive this
   /// one). nullptr: a database and prefix of its own.
   const class node_process* cluster_with = nullptr;

@@ -160,6 +160,31 @@ TEST_CASE("metrics: every family of the contract, and no label but the fixed one
   CHECK(m.render(legacy).find("surge_holds_total{event=\"placed\"} 7\n") != std::string::npos);
 }
 
+TEST_CASE("metrics: read replicas (pg.read_urls) show only when configured") {
+  net::node_metrics m{"node-1", "0.1.0"};
+  net::legacy_figures legacy;
+  legacy.by_status.assign(600, 0);
+  CHECK(families_of(m.render(legacy)).count("surge_pg_replica_up") == 0);
+  m.replica_probe(1, true, 0.25);
+  m.replica_probe(2, false, -1);
+  m.catalog_read(0);
+  m.catalog_read(1);
+  m.catalog_read(1);
+  const auto text = m.render(legacy);
+  const auto fams = families_of(text);
+  CHECK(fams.at("surge_pg_replica_up") == "gauge");
+  CHECK(fams.at("surge_pg_replica_lag_seconds") == "gauge");
+  CHECK(fams.at("surge_catalog_reads_total") == "counter");
+  for (const auto* line :
+       {R"(surge_pg_replica_up{replica="1"} 1)", R"(surge_pg_replica_up{replica="2"} 0)",
+        R"(surge_pg_replica_lag_seconds{replica="1"} 0.25)",
+        R"(surge_catalog_reads_total{target="primary"} 1)",
+        R"(surge_catalog_reads_total{target="replica1"} 2)"}) {
+    CHECK_MESSAGE(text.find(std::string{line} + "\n") != std::string::npos, line);
+  }
+  CHECK(text.find(R"(surge_pg_replica_lag_seconds{replica="2"})") == std::string::npos);
+}
+
 TEST_CASE("metrics: a sample sums a route's codes, leaves probes out and counts 4xx and 5xx") {
   net::node_metrics m{"node-1", "0.1.0"};
   const auto a = m.http_route(net::http_kind::shopper, "/a", "GET");

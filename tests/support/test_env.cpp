@@ -116,6 +116,10 @@ std::string test_pg_admin_url() {
   return env_or("SURGE_TEST_PG_URL", "postgresql://surge@127.0.0.1:5432/postgres");
 }
 
+std::string test_pg_replica_url() {
+  return env_or("SURGE_TEST_PG_REPLICA_URL", "");
+}
+
 std::string test_redis_url() {
   return env_or("SURGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0");
 }

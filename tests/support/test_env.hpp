@@ -15,6 +15,10 @@ namespace surge::test {
 /// which tests create their own databases.
 std::string test_pg_admin_url();
 
+/// SURGE_TEST_PG_REPLICA_URL: a streaming replica of SURGE_TEST_PG_URL's server (same form;
+/// scripts/services.sh starts one), or "" when unset (the replica tests then skip, saying so).
+std::string test_pg_replica_url();
+
 /// SURGE_TEST_REDIS_URL, default redis://127.0.0.1:6379/0.
 std::string test_redis_url();
 

@@ -97,6 +97,11 @@ class node_metrics {
   void payment_failover(std::string_view gateway);
   /// One lease renewal (heartbeat): its time when it succeeded, else a failure.
   void lease_renewal(double seconds, bool ok);
+  /// A probe of read replica `replica` (1-based, the order of pg.read_urls): usable or not,
+  /// and how far behind the primary it was (seconds; only set while usable).
+  void replica_probe(std::size_t replica, bool up, double lag_seconds);
+  /// One catalog read served by read replica `replica` (1-based), or by the primary (0).
+  void catalog_read(std::size_t replica);
 
   // For collectors (under the collect lock).
   void set_breaker(std::string_view gateway, int state); ///< 0 closed, 1 half-open, 2 open

@@ -187,7 +187,8 @@ TEST_SUITE("search") {
     SUBCASE("sorts") {
       auto prices = [&](const std::string& q) {
         std::vector<int64_t> out;
-        for (const auto& it : array_of(get_json(a, "/api/v1/search?limit=100&" + q), "items")) {
+        const auto body = get_json(a, "/api/v1/search?limit=100&" + q);
+        for (const auto& it : array_of(body, "items")) {
           out.push_back(int_of(it, "price_cents"));
         }
         return out;
@@ -198,7 +199,8 @@ TEST_SUITE("search") {
       auto down = prices("sort=price_desc");
       CHECK(std::is_sorted(down.rbegin(), down.rend()));
       std::vector<std::string> names;
-      for (const auto& it : array_of(get_json(a, "/api/v1/search?limit=100"), "items")) {
+      const auto by_name = get_json(a, "/api/v1/search?limit=100");
+      for (const auto& it : array_of(by_name, "items")) {
         names.push_back(str_of(it, "name"));
         CHECK(score_of(it) == 0);
       }

@@ -190,6 +190,7 @@ class routed_catalog final : public catalog {
   caf::expected<std::vector<category_count>> categories() override {
     return route([&](catalog& c) { return c.categories(); });
   }
+  std::optional<clock::time_point> last_read_fresh_as_of() const override { return last_fresh_; }
 
  private:
   struct replica_conn {
@@ -237,6 +238,8 @@ class routed_catalog final : public catalog {
       if (!c) {
         continue;
       }
+      // The replica holds at least what its last round saw: the answer is that fresh.
+      last_fresh_ = health_->state_of(i).fresh_as_of;
       auto r = f(*c);
       if (r || !is(r.error(), errc::unavailable)) {
         health_->count_read(i);
@@ -258,6 +261,7 @@ class routed_catalog final : public catalog {
       primary_ = std::move(*made);
     }
     health_->count_read(replica_health::primary);
+    last_fresh_.reset();
     return f(*primary_);
   }
 
@@ -265,6 +269,7 @@ class routed_catalog final : public catalog {
   const catalog_opener open_;
   std::vector<replica_conn> replicas_;
   std::unique_ptr<catalog> primary_;
+  std::optional<clock::time_point> last_fresh_; ///< of the last call; nullopt: the primary
 };
 
 } // namespace

@@ -181,8 +181,10 @@ struct node::impl {
       return std::move(*c);
     };
     if (auto urls = split_urls(opts.pg_read_urls); !urls.empty()) {
-      // The lead tightens this to min(pg.max_replica_lag, search.stock_lag - listing cache TTL).
-      const auto max_lag = opts.pg_max_replica_lag;
+      // A replica further behind than the catalog's answers may be (search.stock_lag less what
+      // a CDN may keep) is skipped too: its answers would break search.stock_lag.
+      const auto max_lag =
+          std::min(opts.pg_max_replica_lag, config::derive(opts).catalog_fresh_for);
       logger()->info("catalog reads go to {} read replica(s) no more than {}ms behind, else to "
                      "the primary",
                      urls.size(), max_lag.count());

@@ -1,11 +1,14 @@
 // surgectl catalog: the generator's lines (deterministic, valid JSON each, unique SKUs, the right
 // count, categories and prices in range), its usage errors, the queries it draws, and
 // `catalog import` into a real surge-node child process, read back through
-// GET /api/v1/products?category=...
+// GET /api/v1/products?category=...; and the judged search set (tests/data/search) through
+// GET /api/v1/search on a node holding it among generated products.
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -231,6 +234,89 @@ TEST_SUITE("surgectl catalog") {
     const auto r = catalog({"import", "--file=" + file.path(), "--admin=http://127.0.0.1:1"});
     CHECK_MESSAGE(r.code == 3, r.err);
     CHECK(r.err.find("no answer after 8 tries") != std::string::npos);
+  }
+
+  TEST_CASE("judged search set over HTTP: every expected SKU in the top 5; then among 2,000 "
+            "generated products") {
+    node_process node;
+    api a{node};
+    const auto admin = "--admin=http://127.0.0.1:" + std::to_string(node.admin_port());
+    auto import = [&](const std::string& file) {
+      const auto imp = catalog({"import", "--file=" + file, admin});
+      REQUIRE_MESSAGE(imp.code == 0, imp.err);
+    };
+    struct tally {
+      int queries = 0;
+      int all_in_top5 = 0; ///< queries with every expected SKU in the top 5
+      double precision = 0;
+    };
+    // Runs every judged query; `strict` kinds must have every expected SKU in the top 5.
+    auto run_set = [&](const std::string& label, const std::set<std::string>& strict) {
+      std::ifstream in{SURGE_SEARCH_DATA_DIR "/judged_queries.tsv"};
+      REQUIRE(in);
+      std::map<std::string, tally> by_kind;
+      for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') {
+          continue;
+        }
+        std::istringstream fields{line};
+        std::string text, expected, kind;
+        std::getline(fields, text, '\t');
+        std::getline(fields, expected, '\t');
+        std::getline(fields, kind, '\t');
+        std::vector<std::string> want;
+        std::istringstream list{expected};
+        for (std::string sku; std::getline(list, sku, ',');) {
+          want.push_back(sku);
+        }
+        std::string encoded;
+        for (unsigned char c : text) {
+          char buf[4];
+          std::snprintf(buf, sizeof(buf), "%%%02X", c);
+          encoded += std::isalnum(c) ? std::string(1, static_cast<char>(c)) : std::string{buf};
+        }
+        auto r = a.store().get("/api/v1/search?limit=5&q=" + encoded);
+        REQUIRE_MESSAGE(r.status == 200, text << ": " << describe(r));
+        const auto body = parse_json(r.body);
+        std::vector<std::string> top;
+        for (const auto& item : array_of(body, "items")) {
+          top.push_back(str_of(item, "sku"));
+        }
+        int found = 0;
+        for (const auto& sku : want) {
+          const bool hit = std::find(top.begin(), top.end(), sku) != top.end();
+          if (strict.count(kind) != 0 || strict.count("*") != 0) {
+            CHECK_MESSAGE(hit, label << ": '" << text << "' (" << kind << "): " << sku
+                                     << " not in the top 5");
+          }
+          found += hit;
+        }
+        // Precision@5 as tests/data/search/README.md defines it for this set.
+        const double p = static_cast<double>(found) /
+                         static_cast<double>(std::clamp<std::size_t>(want.size(), 1, 5));
+        for (auto* t : {&by_kind[kind], &by_kind["overall"]}) {
+          ++t->queries;
+          t->all_in_top5 += found == static_cast<int>(want.size());
+          t->precision += p;
+        }
+      }
+      CHECK(by_kind["overall"].queries >= 30);
+      for (const auto& [kind, t] : by_kind) {
+        MESSAGE(label << ": " << kind << ": " << t.queries << " queries, " << t.all_in_top5
+                      << " with every expected SKU in the top 5, precision@5 "
+                      << t.precision / t.queries);
+      }
+    };
+    import(SURGE_SEARCH_DATA_DIR "/judged_catalog.ndjson");
+    run_set("judged catalog", {"*"});
+    // Among 2,000 generated products, generic words ("headphone", "samsung tv") find many
+    // equally good products, so only what names one product must still come first.
+    surge::test::temp_path noise{"noise", ".ndjson"};
+    const auto gen = catalog({"generate", "--count=2000", "--seed=15"});
+    REQUIRE(gen.code == 0);
+    std::ofstream{noise.path()} << gen.out;
+    import(noise.path());
+    run_set("judged catalog + 2,000 generated", {"exact-sku", "word", "exclusion"});
   }
 }
 

@@ -31,6 +31,7 @@
 #                               (imported once into the database surge_bench_search_N_SEED,
 #                               kept between runs and reused when it holds them)
 #   BENCH_SEARCH_QUERIES=400    distinct queries of the search row (surgectl catalog queries)
+#   BENCH_SEARCH_HOT=40         of them, the popular ones the cached run repeats
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
 #   BENCH_ONLY="hot-sku cross-node memory activation http cluster search"   a subset of the steps
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
@@ -80,6 +81,7 @@ FAILOVERS=${BENCH_FAILOVERS:-3}
 SEARCH_PRODUCTS=${BENCH_SEARCH_PRODUCTS:-100000}
 SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
+SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
 ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
@@ -610,16 +612,20 @@ if want search; then
     "$CTL" catalog queries "--count=$SEARCH_QUERIES" "--seed=$SEARCH_SEED" >"$OUT/search-queries-raw.tsv"
     python3 "$REPO/bench/search_bench.py" prepare "$OUT/search-queries-raw.tsv" "$OUT"
     SEARCH_FLAGS=("--connections=$SEARCH_CONNS" --threads=1 "--duration=$D" --warmup=2s)
-    search_run() { # NAME LABEL NODE_FLAG: the query mix against the running node
-      CMD[search_$1]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE --paths=search-paths.txt ${SEARCH_FLAGS[*]} --cpu-pid=NODE_PID --json=search-$1.json (node: $3)"
+    search_run() { # NAME LABEL NODE_FLAG PATHS: the query mix against the running node
+      CMD[search_$1]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE --paths=$4 ${SEARCH_FLAGS[*]} --cpu-pid=NODE_PID --json=search-$1.json (node: $3)"
       run_logged "search-$1" "$BENCH" http "--url=http://127.0.0.1:$SHP" \
-        "--paths=$OUT/search-paths.txt" "--label=$2" "${SEARCH_FLAGS[@]}" \
+        "--paths=$OUT/$4" "--label=$2" "${SEARCH_FLAGS[@]}" \
         "--cpu-pid=$SEARCH_PID" "--json=$OUT/search-$1.json" || say "search $1 run failed"
       stop_pid "$SEARCH_PID"
     }
-    search_run uncached "Surge GET /api/v1/search, uncached" "--http.page_cache=0"
+    search_run uncached "Surge GET /api/v1/search, uncached" "--http.page_cache=0" search-paths.txt
+    # Cached: what shoppers do on sale day, the same popular searches again and again (the
+    # first SEARCH_HOT of the mix), with the node's default cache.
+    head -n "$SEARCH_HOT" "$OUT/search-paths.txt" >"$OUT/search-paths-hot.txt"
     search_node 1s
-    search_run cached "Surge GET /api/v1/search, node cache on" "--http.page_cache=1s, the default"
+    search_run cached "Surge GET /api/v1/search, node cache on, $SEARCH_HOT popular queries" \
+      "--http.page_cache=1s, the default" search-paths-hot.txt
     # The floor: the same queries' SQL from pgbench (a random one per transaction, looked up in
     # a small table of this database by its primary key).
     psql -q "$SEARCH_URL" -c "DROP TABLE IF EXISTS bench_search_queries" \

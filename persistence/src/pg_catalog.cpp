@@ -349,8 +349,9 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
                     " $12::bigint), m AS ";
   // With a text every match is scored anyway: score once, then page, count and facet.
   sql += has_text ? "MATERIALIZED" : "NOT MATERIALIZED";
-  sql += " (SELECT p.sku, p.name, p.category, p.price_cents, p.created_at,"
-         " coalesce(s.on_hand - s.held - s.sold, 0) AS available, ";
+  // The stock projection is joined only for the page's rows (below): a join over every match
+  // costs more than ranking them. in_stock looks rows up one by one, and only when asked.
+  sql += " (SELECT p.sku, p.name, p.category, p.price_cents, p.created_at, ";
   if (has_text) {
     // Tiers: exact SKU +3; a full-text match 1 + r/(1+r) with r = ts_rank (name and sku weigh
     // 1.0, description 0.4, category 0.2), +0.5 when the name starts with the text; a name
@@ -368,7 +369,7 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
   } else {
     sql += "0.0::float8";
   }
-  sql += " AS score FROM products p LEFT JOIN stock s ON s.sku = p.sku WHERE ";
+  sql += " AS score FROM products p WHERE ";
   if (has_text) {
     sql += "(p.search_en @@ ";
     sql += tsq;
@@ -382,7 +383,8 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
   sql += "($6::text IS NULL OR p.category = $6::text)"
          " AND ($7::bigint IS NULL OR p.price_cents >= $7::bigint)"
          " AND ($8::bigint IS NULL OR p.price_cents <= $8::bigint)"
-         " AND (NOT $9::boolean OR coalesce(s.on_hand - s.held - s.sold, 0) > 0)),";
+         " AND (NOT $9::boolean OR EXISTS (SELECT 1 FROM stock s WHERE s.sku = p.sku"
+         " AND s.on_hand - s.held - s.sold > 0))),";
   // The keyset: (sort key, sku) of the last product of the page before. A descending key is
   // written `key <= k AND (key < k OR sku > s)` so that an index bounds the scan.
   const char* key = "";
@@ -430,7 +432,7 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
          " SELECT 0 AS part, row_number() OVER (ORDER BY ";
   sql += order; // over the page's rows only, aliased m below
   sql += ") AS rn, p.sku, p.name, p.description, p.category, p.price_cents, p.currency,"
-         " p.per_customer_limit, m.available, m.score, ";
+         " p.per_customer_limit, coalesce(s.on_hand - s.held - s.sold, 0), m.score, ";
   if (has_text) {
     sql += "CASE WHEN strpos(h.raw, E'\\x01') > 0 THEN replace(replace(replace(replace(replace("
            "replace(replace(left(h.raw, 320), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '\"',"
@@ -438,8 +440,8 @@ std::string search_sql(const search_query& q, bool has_text, bool fuzzy, bool af
   } else {
     sql += "NULL::text";
   }
-  sql +=
-      " AS highlight, m.sort_key, NULL::bigint AS n FROM page m JOIN products p ON p.sku = m.sku";
+  sql += " AS highlight, m.sort_key, NULL::bigint AS n FROM page m JOIN products p ON p.sku = m.sku"
+         " LEFT JOIN stock s ON s.sku = m.sku";
   if (has_text) {
     // Control characters out of the product text: only ts_headline's own marks are \x01/\x02.
     sql += " CROSS JOIN LATERAL (SELECT ts_headline('english', translate(p.name || ' - ' ||"

@@ -85,3 +85,39 @@ TEST_CASE("page_cache: concurrent readers, writers and drops") {
   CHECK(hits > 0);
   CHECK(c.size() <= 50);
 }
+
+TEST_CASE("page_cache: single flight per key and generation") {
+  page_cache c{60s, 1024};
+  std::vector<std::string> told;
+  auto waiter = [&told](std::string who) {
+    return [&told, who](std::shared_ptr<const page_cache::page> made,
+                        const surge::net::http_response* failed) {
+      told.push_back(who + ":" + (made ? made->body : "failed " + std::to_string(failed->status)));
+    };
+  };
+  const auto g = c.generation();
+  CHECK(c.lead("k", g, waiter("leader")));   // leads: not queued
+  CHECK_FALSE(c.lead("k", g, waiter("w1"))); // waits for the leader
+  CHECK_FALSE(c.lead("k", g, waiter("w2")));
+  CHECK(c.lead("other", g, waiter("o"))); // another key leads its own read
+  c.drop("x");                            // after a drop, no joining an older read
+  CHECK(c.lead("k", c.generation(), waiter("new")));
+  auto waiters = c.finish("k", g);
+  REQUIRE(waiters.size() == 2);
+  auto made = page_at(page_cache::clock::now(), "body");
+  for (auto& w : waiters) {
+    w(made, nullptr);
+  }
+  CHECK(told == std::vector<std::string>{"w1:body", "w2:body"});
+  CHECK(c.finish("k", g).empty()); // once
+  CHECK(c.finish("k", c.generation()).empty());
+  // The read of the new generation leads again once finished.
+  CHECK(c.lead("k", c.generation(), waiter("again")));
+  CHECK_FALSE(c.lead("k", c.generation(), waiter("w3")));
+  surge::net::http_response failed;
+  failed.status = 503;
+  for (auto& w : c.finish("k", c.generation())) {
+    w(nullptr, &failed);
+  }
+  CHECK(told.back() == "w3:failed 503");
+}

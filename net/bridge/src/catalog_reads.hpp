@@ -51,8 +51,9 @@ using catalog_read = std::function<caf::expected<std::string>(persistence::catal
 /// Cache-Control (304 when If-None-Match names it). The answer is kept in env->listings under
 /// `key` (which must name the route and every parameter that changes the body), counted from
 /// when its data was read (a replica's freshness, not the time of the question), so that no
-/// answer sent is staler than search.stock_lag allows. Errors are not kept; a persistence
-/// errc::invalid is a 400 with its message.
+/// answer sent is staler than search.stock_lag allows. While one read of `key` is in flight,
+/// further misses of it wait for that read instead of making their own (page_cache::lead).
+/// Errors are not kept; a persistence errc::invalid is a 400 with its message.
 void serve_catalog_read(const std::shared_ptr<bridge_env>& env, const http_request& req,
                         std::string key, catalog_read read, responder r);
 

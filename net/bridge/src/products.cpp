@@ -88,35 +88,52 @@ bool param_reader::boolean(const char* name, bool& out) {
 void serve_catalog_read(const std::shared_ptr<bridge_env>& env, const http_request& req,
                         std::string key, catalog_read read, responder r) {
   std::string inm{req.header("if-none-match").value_or("")};
-  const auto asked = page_cache::clock::now();
   uint64_t generation = 0;
   if (env->listings) {
-    if (auto hit = env->listings->get(key, asked)) {
+    if (auto hit = env->listings->get(key, page_cache::clock::now())) {
       return r(conditional(*hit, inm));
     }
     generation = env->listings->generation();
+    // A read of this key in flight answers this request too.
+    auto joined = env->listings->lead(
+        key, generation,
+        [inm, r](std::shared_ptr<const page_cache::page> made, const http_response* failed) {
+          r(made ? conditional(*made, inm) : http_response{*failed});
+        });
+    if (!joined) {
+      return;
+    }
   }
-  env->catalog->submit([env, key = std::move(key), inm = std::move(inm), asked, generation,
+  env->catalog->submit([env, key = std::move(key), inm = std::move(inm), generation,
                         read = std::move(read), r = std::move(r)](persistence::catalog* cat) {
+    // The primary answers as of now (the statement's snapshot is taken after this).
+    const auto started = page_cache::clock::now();
+    auto answer = [&](std::shared_ptr<const page_cache::page> made, http_response failed) {
+      auto waiters = env->listings ? env->listings->finish(key, generation)
+                                   : std::vector<page_cache::waiter>{};
+      for (auto& w : waiters) {
+        w(made, made ? nullptr : &failed);
+      }
+      r(made ? conditional(*made, inm) : std::move(failed));
+    };
     if (cat == nullptr) {
-      return r(error_response(503, "unavailable", "catalog unavailable"));
+      return answer(nullptr, error_response(503, "unavailable", "catalog unavailable"));
     }
     auto body = read(*cat);
     if (!body) {
       if (persistence::is(body.error(), persistence::errc::invalid)) {
         auto msg = actors::message_of(body.error());
-        return r(bad_request(msg.empty() ? "invalid request" : msg));
+        return answer(nullptr, bad_request(msg.empty() ? "invalid request" : msg));
       }
-      return r(to_http_error(body.error()));
+      return answer(nullptr, to_http_error(body.error()));
     }
-    // As old as its data: a replica's answer is older than the question.
-    auto as_of = std::min(asked, cat->last_read_fresh_as_of().value_or(asked));
+    // As old as its data: a replica's answer is older than the read.
+    auto as_of = std::min(started, cat->last_read_fresh_as_of().value_or(started));
     auto pg = cached_page(std::move(*body), "application/json", env->catalog_cache_control, as_of);
-    auto resp = conditional(*pg, inm);
     if (env->listings) {
-      env->listings->put(key, std::move(pg), generation);
+      env->listings->put(key, pg, generation);
     }
-    r(std::move(resp));
+    answer(std::move(pg), {});
   });
 }
 

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "surge/net/http.hpp"
 
@@ -118,13 +119,51 @@ class page_cache {
     return n;
   }
 
+  /// Told how a read that others waited on ended: the page made, or the error answered instead
+  /// (exactly one of them is set).
+  using waiter = std::function<void(std::shared_ptr<const page> made, const http_response* failed)>;
+
+  /// Single flight for misses: the first caller that misses `key` at `generation` leads (true:
+  /// it reads, puts, then calls finish() with both); a caller that misses it while that read is
+  /// in flight is queued (false: finish() answers it). So a popular page missing from the cache
+  /// costs one read, not one per request in the meantime. A waiter gets data read after the
+  /// leader asked (at most as old as that read's duration when it is answered), and never data
+  /// from before a drop: after one, misses lead a read of the new generation.
+  bool lead(const std::string& key, uint64_t generation, waiter w) {
+    auto& s = stripe_of(key);
+    std::lock_guard<std::mutex> guard{s.mtx};
+    auto [it, first] = s.in_flight.try_emplace(flight_key(key, generation));
+    if (!first) {
+      it->second.push_back(std::move(w));
+    }
+    return first;
+  }
+
+  /// Ends the read the leader of `key` at `generation` made: its waiters, to be answered by the
+  /// caller (outside any lock of this cache).
+  std::vector<waiter> finish(const std::string& key, uint64_t generation) {
+    auto& s = stripe_of(key);
+    std::vector<waiter> out;
+    std::lock_guard<std::mutex> guard{s.mtx};
+    if (auto it = s.in_flight.find(flight_key(key, generation)); it != s.in_flight.end()) {
+      out = std::move(it->second);
+      s.in_flight.erase(it);
+    }
+    return out;
+  }
+
  private:
   static constexpr std::size_t stripes = 16;
 
   struct stripe {
     std::mutex mtx;
     std::unordered_map<std::string, std::shared_ptr<const page>> pages;
+    std::unordered_map<std::string, std::vector<waiter>> in_flight; ///< lead() / finish()
   };
+
+  static std::string flight_key(const std::string& key, uint64_t generation) {
+    return key + '\x1e' + std::to_string(generation);
+  }
 
   stripe& stripe_of(const std::string& sku) {
     return stripes_[std::hash<std::string>{}(sku) % stripes];

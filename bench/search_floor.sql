@@ -1,12 +1,15 @@
 -- The SQL of one search, for the floor of the search row (scripts/benchmarks.sh sends it straight
--- to PostgreSQL with pgbench, 100 clients, the same queries as the node). pgbench variables:
--- :q (the query text) and :category ('' for none); with -M prepared they are parameters.
--- Keep it the statement the node runs for GET /api/v1/search?q=&category= (persistence/): until
--- the search SQL lands there, this is the listing's (pg_catalog.cpp, GET /api/v1/products).
-SELECT p.sku, p.name, p.description, p.category, p.price_cents, p.currency,
-       p.per_customer_limit, coalesce(s.on_hand - s.held - s.sold, 0) AS available
-  FROM products p LEFT JOIN stock s ON s.sku = p.sku
- WHERE (numnode(plainto_tsquery('simple', :q::text)) = 0
-        OR p.search @@ plainto_tsquery('simple', :q::text))
-   AND (:category::text = '' OR p.category = :category::text)
- ORDER BY p.sku LIMIT 20;
+-- to PostgreSQL with pgbench -M extended, 100 clients, the same queries as the node): the
+-- statement persistence/src/pg_catalog.cpp (search_sql) makes for the first page of
+-- GET /api/v1/search?q=&category= (relevance, 20 items, no facets), as PostgreSQL logged it, with
+-- its parameters written in: :q the query text, :category ('' for none). The node sends it as an
+-- unnamed statement (planned with its values), as -M extended does. A typo query that full text
+-- finds fewer than 5 products for makes the node run a second statement (the trigram fallback);
+-- the floor runs only this one. Refresh it when search_sql changes (log_min_duration_statement=0
+-- on a bench database, one search, the statement from the log).
+WITH types AS (SELECT :q::text, true::boolean, :q::text, NULL::text, NULL::text, NULLIF(:category, '')::text, NULL::bigint, NULL::bigint, false::boolean, NULL::text, NULL::text, 21::bigint), 
+  m AS MATERIALIZED (SELECT p.sku, p.name, p.category, p.price_cents, p.created_at, (CASE WHEN lower(p.sku) = lower(:q::text) THEN 3.0::float8 ELSE 0.0::float8 END + CASE WHEN p.search_en @@ (CASE WHEN true::boolean THEN regexp_replace(websearch_to_tsquery('english', :q::text)::text, '''$', ''':*')::tsquery ELSE websearch_to_tsquery('english', :q::text) END) THEN 1.0::float8 + ts_rank(p.search_en, (CASE WHEN true::boolean THEN regexp_replace(websearch_to_tsquery('english', :q::text)::text, '''$', ''':*')::tsquery ELSE websearch_to_tsquery('english', :q::text) END), 32)::float8 + CASE WHEN starts_with(lower(p.name), lower(:q::text)) THEN 0.5::float8 ELSE 0.0::float8 END ELSE 0.0::float8 END) AS score FROM products p WHERE (p.search_en @@ (CASE WHEN true::boolean THEN regexp_replace(websearch_to_tsquery('english', :q::text)::text, '''$', ''':*')::tsquery ELSE websearch_to_tsquery('english', :q::text) END) OR lower(p.sku) = lower(:q::text)) AND (NULLIF(:category, '')::text IS NULL OR p.category = NULLIF(:category, '')::text) AND (NULL::bigint IS NULL OR p.price_cents >= NULL::bigint) AND (NULL::bigint IS NULL OR p.price_cents <= NULL::bigint) AND (NOT false::boolean OR EXISTS (SELECT 1 FROM stock s WHERE s.sku = p.sku AND s.on_hand - s.held - s.sold > 0))),
+  page AS (SELECT m.*, m.score::text AS sort_key FROM m ORDER BY m.score DESC, m.sku LIMIT 21::bigint)
+SELECT 0 AS part, row_number() OVER (ORDER BY m.score DESC, m.sku) AS rn, p.sku, p.name, p.description, p.category, p.price_cents, p.currency, p.per_customer_limit, coalesce(s.on_hand - s.held - s.sold, 0), m.score, CASE WHEN strpos(h.raw, E'\x01') > 0 THEN replace(replace(replace(replace(replace(replace(replace(left(h.raw, 320), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;'), E'\x01', '<em>'), E'\x02', '</em>') END AS highlight, m.sort_key, NULL::bigint AS n FROM page m JOIN products p ON p.sku = m.sku LEFT JOIN stock s ON s.sku = m.sku CROSS JOIN LATERAL (SELECT ts_headline('english', translate(p.name || ' - ' || p.description, E'\x01\x02', ''), (CASE WHEN true::boolean THEN regexp_replace(websearch_to_tsquery('english', :q::text)::text, '''$', ''':*')::tsquery ELSE websearch_to_tsquery('english', :q::text) END), E'StartSel=\x01, StopSel=\x02, MaxWords=24, MinWords=8') AS raw) h
+UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(*) FROM m
+ORDER BY 1, 2, 6, 7;

@@ -631,8 +631,8 @@ if want search; then
     psql -q "$SEARCH_URL" -c "DROP TABLE IF EXISTS bench_search_queries" \
       -c "CREATE TABLE bench_search_queries (i int PRIMARY KEY, q text NOT NULL, category text NOT NULL)" \
       -c "\\copy bench_search_queries FROM '$OUT/search-queries.tsv'" >/dev/null
-    CMD[search_floor]="pgbench -n -M prepared -c $SEARCH_CONNS -j 2 -T $(seconds_of "$D") -f search-floor.pgbench -l (bench/search_floor.sql)"
-    run_logged search-floor-pgbench pgbench -n -M prepared -c "$SEARCH_CONNS" -j 2 \
+    CMD[search_floor]="pgbench -n -M extended -c $SEARCH_CONNS -j 2 -T $(seconds_of "$D") -f search-floor.pgbench -l (bench/search_floor.sql)"
+    run_logged search-floor-pgbench pgbench -n -M extended -c "$SEARCH_CONNS" -j 2 \
       -T "$(seconds_of "$D")" -f "$OUT/search-floor.pgbench" -l \
       "--log-prefix=$OUT/search-floor-log" "$SEARCH_URL" || say "search floor (pgbench) failed"
     python3 "$REPO/bench/search_bench.py" floor "$OUT/search-floor-log" \
@@ -663,14 +663,14 @@ for s in hot-sku cross-node memory http cluster search; do
 done
 export SETTLED_STEPS
 export NPROC KERNEL PGVER REDISVER NGINXVER LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS \
-  MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET SEARCH_PRODUCTS
+  MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET SEARCH_PRODUCTS SEARCH_HOT
 for k in "${!CMD[@]}"; do
   export "CMD_$k=${CMD[$k]}"
 done
 # What the page is rendered from, so that BENCH_RENDER=DIR can write it again.
 for v in STAMP MEM_TOTAL CPU_MODEL BUILD_TYPE T_TOTAL D CONNS NPROC KERNEL PGVER REDISVER NGINXVER \
   LOADAVG LOADAVG_START SWEEP_STOP SWEEP_SECONDS MIX_SWEEP MIX_SWEEP_DURATION MIX_SWEEP_BUDGET \
-  SEARCH_PRODUCTS SETTLED_STEPS $(compgen -v CMD_); do
+  SEARCH_PRODUCTS SEARCH_HOT SETTLED_STEPS $(compgen -v CMD_); do
   printf '%s=%q\n' "$v" "${!v}"
 done >"$OUT/render.env"
 python3 "$REPO/bench/benchmarks_md.py" >"$REPO/BENCHMARKS.md.tmp"

@@ -85,36 +85,25 @@ bool param_reader::boolean(const char* name, bool& out) {
   return true;
 }
 
-void serve_catalog_read(const std::shared_ptr<bridge_env>& env, const http_request& req,
-                        std::string key, catalog_read read, responder r) {
-  std::string inm{req.header("if-none-match").value_or("")};
-  uint64_t generation = 0;
-  if (env->listings) {
-    if (auto hit = env->listings->get(key, page_cache::clock::now())) {
-      return r(conditional(*hit, inm));
-    }
-    generation = env->listings->generation();
-    // A read of this key in flight answers this request too.
-    auto joined = env->listings->lead(
-        key, generation,
-        [inm, r](std::shared_ptr<const page_cache::page> made, const http_response* failed) {
-          r(made ? conditional(*made, inm) : http_response{*failed});
-        });
-    if (!joined) {
-      return;
-    }
-  }
-  env->catalog->submit([env, key = std::move(key), inm = std::move(inm), generation,
-                        read = std::move(read), r = std::move(r)](persistence::catalog* cat) {
+namespace {
+
+/// Reads `key` on the catalog pool as the leader of its flight (page_cache::lead) at
+/// `generation`: keeps the answer, then tells `leader` (when set) and every waiter.
+void read_catalog(const std::shared_ptr<bridge_env>& env, std::string key, uint64_t generation,
+                  catalog_read read, page_cache::waiter leader) {
+  env->catalog->submit([env, key = std::move(key), generation, read = std::move(read),
+                        leader = std::move(leader)](persistence::catalog* cat) {
     // The primary answers as of now (the statement's snapshot is taken after this).
     const auto started = page_cache::clock::now();
     auto answer = [&](std::shared_ptr<const page_cache::page> made, http_response failed) {
       auto waiters = env->listings ? env->listings->finish(key, generation)
                                    : std::vector<page_cache::waiter>{};
+      if (leader) {
+        waiters.push_back(leader);
+      }
       for (auto& w : waiters) {
         w(made, made ? nullptr : &failed);
       }
-      r(made ? conditional(*made, inm) : std::move(failed));
     };
     if (cat == nullptr) {
       return answer(nullptr, error_response(503, "unavailable", "catalog unavailable"));
@@ -135,6 +124,36 @@ void serve_catalog_read(const std::shared_ptr<bridge_env>& env, const http_reque
     }
     answer(std::move(pg), {});
   });
+}
+
+} // namespace
+
+void serve_catalog_read(const std::shared_ptr<bridge_env>& env, const http_request& req,
+                        std::string key, catalog_read read, responder r) {
+  std::string inm{req.header("if-none-match").value_or("")};
+  page_cache::waiter answer = [inm, r](std::shared_ptr<const page_cache::page> made,
+                                       const http_response* failed) {
+    r(made ? conditional(*made, inm) : http_response{*failed});
+  };
+  uint64_t generation = 0;
+  if (env->listings) {
+    const auto now = page_cache::clock::now();
+    generation = env->listings->generation();
+    if (auto hit = env->listings->get(key, now)) {
+      // Past half its life, a popular answer is read again in the background (one read per
+      // key) while the cached one, still within its ttl, answers: it never expires under load.
+      if (now - hit->rendered >= env->listings->ttl() / 2 &&
+          env->listings->lead(key, generation, {})) {
+        read_catalog(env, std::move(key), generation, std::move(read), {});
+      }
+      return r(conditional(*hit, inm));
+    }
+    // A read of this key in flight answers this request too.
+    if (!env->listings->lead(key, generation, answer)) {
+      return;
+    }
+  }
+  read_catalog(env, std::move(key), generation, std::move(read), std::move(answer));
 }
 
 namespace {

@@ -49,6 +49,7 @@ class page_cache {
       , per_stripe_(std::max<std::size_t>(1, max_entries / stripes)) {}
 
   bool enabled() const { return ttl_.count() > 0; }
+  std::chrono::milliseconds ttl() const { return ttl_; }
 
   /// The page of `sku` if one younger than ttl is cached, else nullptr.
   std::shared_ptr<const page> get(const std::string& sku, clock::time_point now = clock::now()) {
@@ -128,12 +129,13 @@ class page_cache {
   /// in flight is queued (false: finish() answers it). So a popular page missing from the cache
   /// costs one read, not one per request in the meantime. A waiter gets data read after the
   /// leader asked (at most as old as that read's duration when it is answered), and never data
-  /// from before a drop: after one, misses lead a read of the new generation.
+  /// from before a drop: after one, misses lead a read of the new generation. An empty `w`
+  /// only asks whether a read is in flight (and leads one if not).
   bool lead(const std::string& key, uint64_t generation, waiter w) {
     auto& s = stripe_of(key);
     std::lock_guard<std::mutex> guard{s.mtx};
     auto [it, first] = s.in_flight.try_emplace(flight_key(key, generation));
-    if (!first) {
+    if (!first && w) {
       it->second.push_back(std::move(w));
     }
     return first;

@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -142,7 +144,42 @@ std::string encode_cursor(const search_cursor& c, const std::string& hash) {
   return out;
 }
 
-caf::expected<search_cursor> decode_cursor(const std::string& text, const std::string& hash) {
+/// Does `key` have the form search_sql's keyset casts it to for `sort`?
+bool key_fits(search_sort sort, const std::string& key) {
+  auto all = [&key](auto pred) {
+    return !key.empty() && std::all_of(key.begin(), key.end(), pred);
+  };
+  switch (sort) {
+  case search_sort::relevance: { // float8 as text
+    if (key.size() > 32 || !all([](char c) {
+          return (c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == '+';
+        })) {
+      return false;
+    }
+    double d = 0;
+    auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), d);
+    return ec == std::errc{} && ptr == key.data() + key.size() && std::isfinite(d);
+  }
+  case search_sort::price_asc:
+  case search_sort::price_desc: {
+    int64_t x = 0;
+    auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), x);
+    return !key.empty() && ec == std::errc{} && ptr == key.data() + key.size();
+  }
+  case search_sort::newest: // YYYY-MM-DDTHH:MI:SS.US
+    return key.size() == 26 && std::all_of(key.begin(), key.end(), [i = 0](char c) mutable {
+             const char* shape = "dddd-dd-ddTdd:dd:dd.dddddd";
+             const char want = shape[i++];
+             return want == 'd' ? (c >= '0' && c <= '9') : c == want;
+           });
+  case search_sort::name: // text: PostgreSQL refuses bytes that are not UTF-8 (see search())
+    return key.size() <= 4096;
+  }
+  return false;
+}
+
+caf::expected<search_cursor> decode_cursor(const std::string& text, const std::string& hash,
+                                           search_sort sort) {
   auto bad = [](const char* why) {
     return make_error(errc::invalid, std::string{"cursor: "} + why);
   };
@@ -185,6 +222,11 @@ caf::expected<search_cursor> decode_cursor(const std::string& text, const std::s
   }
   if (parts[2] != hash) {
     return bad("made by another query (text, filters or sort changed)");
+  }
+  if (!key_fits(sort, parts[3]) || parts[4].empty() || parts[4].size() > 256) {
+    // The hash is no secret: a hand-made cursor must still never reach PostgreSQL as a value
+    // it cannot cast.
+    return bad("not a cursor of this search");
   }
   return search_cursor{parts[1][0], std::move(parts[3]), std::move(parts[4])};
 }
@@ -309,7 +351,7 @@ caf::expected<search_page> pg_catalog::search(const search_query& q) {
   const auto hash = query_hash(q);
   std::optional<search_cursor> after;
   if (!q.cursor.empty()) {
-    auto decoded = decode_cursor(q.cursor, hash);
+    auto decoded = decode_cursor(q.cursor, hash, q.sort);
     if (!decoded) {
       return std::move(decoded.error());
     }
@@ -327,7 +369,13 @@ caf::expected<search_page> pg_catalog::search(const search_query& q) {
     }
     return page;
   } catch (...) {
-    return detail::translate_current(*conn_, healthy_);
+    // The values a shopper sends are checked before they get here; a data error (bytes a
+    // hand-made cursor carries that are not UTF-8) is that cursor's.
+    auto err = detail::translate_current(*conn_, healthy_, {.bad_input_invalid = true});
+    if (is(err, errc::invalid)) {
+      return make_error(errc::invalid, "cursor: not a cursor of this search");
+    }
+    return err;
   }
 }
 

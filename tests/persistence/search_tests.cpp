@@ -301,6 +301,60 @@ TEST_CASE("search: a cursor of another query, or no cursor at all, is invalid na
   q.category.clear();
   q.limit = 3; // the limit may change between pages
   CHECK(f.c->search(q));
+
+  // The query's hash is no secret: a hand-made cursor with the right hash and a sort key or sku
+  // PostgreSQL cannot cast is refused the same way, and the connection stays healthy.
+  auto hex = [](const std::string& raw) {
+    std::string out;
+    for (unsigned char c : raw) {
+      const char* digits = "0123456789abcdef";
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+    return out;
+  };
+  auto unhex = [](const std::string& h) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < h.size(); i += 2) {
+      out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+    }
+    return out;
+  };
+  for (auto sort :
+       {search_sort::price_asc, search_sort::newest, search_sort::name, search_sort::relevance}) {
+    search_query s;
+    s.text = sort == search_sort::relevance ? "console" : "";
+    s.sort = sort;
+    s.limit = 1;
+    auto first = f.find(s);
+    REQUIRE(!first.next_cursor.empty());
+    // Version, mode, hash, key, sku, split on NUL: replace the key, then the sku.
+    auto raw = unhex(first.next_cursor);
+    std::vector<std::string> parts;
+    std::string part;
+    for (char c : raw) {
+      if (c == '\0') {
+        parts.push_back(part);
+        part.clear();
+      } else {
+        part += c;
+      }
+    }
+    parts.push_back(part);
+    REQUIRE(parts.size() == 5);
+    for (const auto& [key, sku] : std::vector<std::pair<std::string, std::string>>{
+             {"not a number or time\xff\xfe", parts[4]}, {parts[3], "\xff\xfe"}, {"", ""}}) {
+      std::string forged = parts[0] + '\0' + parts[1] + '\0' + parts[2] + '\0' + key + '\0' + sku;
+      s.cursor = hex(forged);
+      auto r = f.c->search(s);
+      REQUIRE(!r);
+      CHECK(is(r.error(), errc::invalid));
+      CHECK(caf::to_string(r.error()).find("cursor") != std::string::npos);
+      CHECK(f.c->healthy());
+    }
+    s.cursor = first.next_cursor;
+    CHECK(f.c->search(s)); // the real one still pages
+  }
 }
 
 TEST_CASE("search: cursor paging stays correct while the catalog changes") {

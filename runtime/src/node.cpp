@@ -209,6 +209,7 @@ struct node::impl {
                                                           std::move(catalog_factory),
                                                           registry->pool_wait("catalog"));
     bridge->catalog = catalog.get();
+    bridge->catalog_max_queued = opts.catalog_max_queued;
     order_queries = std::make_unique<persistence::order_query_pool>(
         "order-queries", 2, [url = opts.pg_url]() -> std::unique_ptr<persistence::order_query> {
           auto q = persistence::make_pg_order_query(url);

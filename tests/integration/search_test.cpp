@@ -4,10 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <pqxx/pqxx>
 
 #include "api.hpp"
 
@@ -382,6 +386,53 @@ TEST_SUITE("search") {
     auto after = parse_json(a.store().get("/api/v1/search?q=lamp").body);
     CHECK(int_of(array_of(after, "items")[0], "available") == 0);
     CHECK(search(a, "q=lamp&in_stock=true").empty());
+  }
+
+  TEST_CASE("catalog.max_queued: reads past the queue's bound are 503 with Retry-After at once") {
+    // One catalog thread, one read allowed in the queue, no cache (each search reads).
+    node_process node{node_config{
+        .extra = {"--storage.threads=1", "--catalog.max_queued=1", "--search.stock_lag=0s"}}};
+    api a{node};
+    a.add_product({.sku = "Q-1", .name = "Queue Quilt", .category = "q", .price_cents = 100}, 1);
+    REQUIRE(a.store().get("/api/v1/search?q=quilt").status == 200);
+
+    // The products table locked: the next catalog read waits in PostgreSQL, holding the one slot.
+    pqxx::connection pg{node.database_url()};
+    pqxx::work lock{pg};
+    lock.exec("LOCK TABLE products IN ACCESS EXCLUSIVE MODE");
+    response first;
+    std::thread t{[&] {
+      http_client c{node.http_port(), std::chrono::seconds{15}};
+      first = c.get("/api/v1/search?q=first");
+    }};
+    pqxx::connection probe{node.database_url()};
+    bool waiting = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (!waiting && std::chrono::steady_clock::now() < deadline) {
+      pqxx::nontransaction q{probe};
+      waiting = q.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'")[0]
+                    .as<int>() > 0;
+      if (!waiting) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      }
+    }
+    REQUIRE_MESSAGE(waiting, "the node's catalog read never waited for the test's lock");
+
+    // Distinct searches (a flood of them would be the same): refused at once, not queued.
+    for (const char* q : {"second", "third", "fourth"}) {
+      CAPTURE(q);
+      auto r = a.store().get(std::string{"/api/v1/search?q="} + q);
+      check_error(r, 503, "unavailable");
+      CHECK(r.header("retry-after") == "1");
+      CHECK(a.store().get("/api/v1/categories").status == 503);
+    }
+    lock.abort();
+    t.join();
+    CHECK_MESSAGE(first.status == 200, describe(first));
+    // The slot is free again.
+    CHECK(a.store().get("/api/v1/search?q=quilt").status == 200);
+    CHECK(a.store().get("/api/v1/products?category=q").status == 200);
   }
 
 } // TEST_SUITE

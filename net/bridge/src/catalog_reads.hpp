@@ -44,6 +44,29 @@ class param_reader {
   const http_request& req_;
 };
 
+/// A key of bridge_env::listings: the route's name, then every part that changes the body, each
+/// after a unit separator (0x1f, which no validated parameter holds), so distinct queries never
+/// share a key.
+class listing_key_builder {
+ public:
+  explicit listing_key_builder(std::string_view route)
+      : key_(route) {}
+  listing_key_builder& add(std::string_view part) {
+    key_ += '\x1f';
+    key_ += part;
+    return *this;
+  }
+  /// The number, or nothing when absent.
+  listing_key_builder& add_number(const std::optional<int64_t>& n) {
+    return add(n ? std::to_string(*n) : std::string{});
+  }
+  /// The key (the builder is spent).
+  std::string done() { return std::move(key_); }
+
+ private:
+  std::string key_;
+};
+
 /// Reads one answer on a catalog pool thread: the JSON body, or an error.
 using catalog_read = std::function<caf::expected<std::string>(persistence::catalog&)>;
 

@@ -89,21 +89,38 @@ namespace {
 
 /// Reads `key` on the catalog pool as the leader of its flight (page_cache::lead) at
 /// `generation`: keeps the answer, then tells `leader` (when set) and every waiter.
+/// Past catalog.max_queued reads already queued or running, the read is not queued: it and
+/// every waiter of its flight get 503 `unavailable` with Retry-After.
 void read_catalog(const std::shared_ptr<bridge_env>& env, std::string key, uint64_t generation,
                   catalog_read read, page_cache::waiter leader) {
+  auto answer_all = [env](const std::string& key, uint64_t generation,
+                          const page_cache::waiter& leader,
+                          std::shared_ptr<const page_cache::page> made, http_response failed) {
+    auto waiters =
+        env->listings ? env->listings->finish(key, generation) : std::vector<page_cache::waiter>{};
+    if (leader) {
+      waiters.push_back(leader);
+    }
+    for (auto& w : waiters) {
+      w(made, made ? nullptr : &failed);
+    }
+  };
+  if (env->catalog_queued.fetch_add(1) >= env->catalog_max_queued) {
+    env->catalog_queued.fetch_sub(1);
+    auto busy = error_response(503, "unavailable", "too many catalog reads waiting; try again");
+    busy.headers.emplace_back("Retry-After", "1");
+    return answer_all(key, generation, leader, nullptr, std::move(busy));
+  }
   env->catalog->submit([env, key = std::move(key), generation, read = std::move(read),
-                        leader = std::move(leader)](persistence::catalog* cat) {
+                        leader = std::move(leader), answer_all](persistence::catalog* cat) {
     // The primary answers as of now (the statement's snapshot is taken after this).
     const auto started = page_cache::clock::now();
+    struct release {
+      bridge_env& e;
+      ~release() { e.catalog_queued.fetch_sub(1); }
+    } counted{*env};
     auto answer = [&](std::shared_ptr<const page_cache::page> made, http_response failed) {
-      auto waiters = env->listings ? env->listings->finish(key, generation)
-                                   : std::vector<page_cache::waiter>{};
-      if (leader) {
-        waiters.push_back(leader);
-      }
-      for (auto& w : waiters) {
-        w(made, made ? nullptr : &failed);
-      }
+      answer_all(key, generation, leader, std::move(made), std::move(failed));
     };
     if (cat == nullptr) {
       return answer(nullptr, error_response(503, "unavailable", "catalog unavailable"));
@@ -185,17 +202,15 @@ std::variant<persistence::product_query, http_response> listing_query(const http
 
 /// The query in one canonical string: the listing cache's key.
 std::string listing_key(const persistence::product_query& q) {
-  std::string key = "products";
-  for (const auto* part : {&q.text, &q.category, &q.after_sku}) {
-    key += '\x1f';
-    key += *part;
-  }
-  for (const auto& n : {q.min_price, q.max_price}) {
-    key += '\x1f';
-    key += n ? std::to_string(*n) : std::string{};
-  }
-  key += '\x1f' + std::to_string(q.limit) + (q.in_stock_only ? "s" : "a");
-  return key;
+  return listing_key_builder{"products"}
+      .add(q.text)
+      .add(q.category)
+      .add(q.after_sku)
+      .add_number(q.min_price)
+      .add_number(q.max_price)
+      .add(std::to_string(q.limit))
+      .add(q.in_stock_only ? "s" : "a")
+      .done();
 }
 
 } // namespace

@@ -94,20 +94,18 @@ std::variant<persistence::search_query, http_response> search_query_of(const htt
 
 /// The search in one canonical string: its cache key.
 std::string search_key(const persistence::search_query& q) {
-  std::string key = "search";
-  for (const auto* part : {&q.text, &q.category, &q.cursor}) {
-    key += '\x1f';
-    key += *part;
-  }
-  for (const auto& n : {q.min_price, q.max_price}) {
-    key += '\x1f';
-    key += n ? std::to_string(*n) : std::string{};
-  }
-  key += '\x1f' + std::to_string(q.limit) + '\x1f' + std::to_string(static_cast<int>(q.sort));
-  key += q.in_stock_only ? 's' : 'a';
-  key += q.facet_category ? 'c' : '-';
-  key += q.facet_price ? 'p' : '-';
-  return key;
+  const char flags[] = {q.in_stock_only ? 's' : 'a', q.facet_category ? 'c' : '-',
+                        q.facet_price ? 'p' : '-', '\0'};
+  return listing_key_builder{"search"}
+      .add(q.text)
+      .add(q.category)
+      .add(q.cursor)
+      .add_number(q.min_price)
+      .add_number(q.max_price)
+      .add(std::to_string(q.limit))
+      .add(std::to_string(static_cast<int>(q.sort)))
+      .add(flags)
+      .done();
 }
 
 } // namespace

@@ -78,6 +78,11 @@ struct bridge_env {
   actors::order_directory* orders = nullptr;
   /// Listings (GET /api/v1/products) read the catalog on these threads, never an I/O thread's.
   persistence::catalog_pool* catalog = nullptr;
+  /// Catalog reads queued or running on `catalog` now, and the most that may be (catalog.
+  /// max_queued): a read past it is answered 503 `unavailable` with Retry-After at once, so that a
+  /// flood of distinct uncached searches cannot queue without bound.
+  std::atomic<std::size_t> catalog_queued{0};
+  std::size_t catalog_max_queued = 256;
   /// The admin's order search and order timelines read on these threads (never an I/O or actor
   /// thread); nullptr: those routes answer 503.
   persistence::order_query_pool* order_queries = nullptr;

@@ -30,6 +30,7 @@ const put = (sku, name, category, price_cents, available = 5) =>
 put('A-1', 'Alpha one', 'cat1', 1234)
 put('B-2', 'Bravo two', 'cat1', 2000, 0)
 put('C-3', 'Charlie three', 'cat2', 999)
+put('D-4', 'Delta four', 'café bar', 500)
 
 function json(res, status, body) {
   res.writeHead(status, { 'content-type': 'application/json' })
@@ -133,6 +134,8 @@ test('a full generation renders every page and points current at it', async () =
   assert.deepEqual([ld.offers.price, ld.offers.priceCurrency, ld.offers.availability], ['12.34', 'EUR', 'https://schema.org/InStock'])
   assert.match(read(site, 'p/B-2/index.html'), /OutOfStock/)
   assert.match(read(site, 'c/cat1/index.html'), /Bravo two/)
+  assert.match(read(site, 'c/café bar/index.html'), /Delta four/)
+  assert.ok(read(site, 'sitemap.xml').includes(`<loc>${BASE_URL}/c/caf%C3%A9%20bar/</loc>`))
   for (const shell of ['search', 'cart', 'checkout', 'order', 'signin']) assert.ok(exists(site, `${shell}/index.html`), shell)
   assert.match(read(site, '404.html'), /find that page/)
   const sitemap = read(site, 'sitemap.xml')

@@ -90,15 +90,17 @@ access_log_lines() {
     return
   fi
   cat <<EOF
-  # A sample of the requests (\$request_id is random per request) and every 5xx.
+  # A sample of the requests (\$request_id is random per request) and every 500, 502-504.
   split_clients "\$request_id" \$edge_sampled {
     $EDGE_ACCESS_SAMPLE 1;
     * 0;
   }
-  map "\$status:\$edge_sampled" \$edge_loggable {
-    ~^5 1;
-    ~:1\$ 1;
-    default 0;
+  map \$status \$edge_loggable {
+    500 1;
+    502 1;
+    503 1;
+    504 1;
+    default \$edge_sampled;
   }
   log_format edge '\$remote_addr [\$time_iso8601] "\$request" \$status \$body_bytes_sent '
                   '\$request_time \$upstream_response_time cache=\$upstream_cache_status '
@@ -279,13 +281,14 @@ $tls_lines
       add_header X-Cache \$upstream_cache_status always;
     }
     # A product page not generated yet (new since the last build): the node renders /p/<sku>.
-    location ~ ^/p/[^/]+/?\$ {
-      try_files \$uri \$uri/index.html @node_page;
+    location ~ ^/p/(?<edge_sku>[^/]+)/?\$ {
+      # One look-up (no directory check and index redirect): the generated file or the node.
+      try_files /p/\$edge_sku/index.html @node_page;
       add_header Cache-Control "public, max-age=30, stale-while-revalidate=60";
       add_header X-Cache \$upstream_cache_status always;
     }
     location @node_page {
-      rewrite ^/p/([^/]+)/?\$ /p/\$1 break;
+      rewrite ^ /p/\$edge_sku break;
       proxy_pass http://surge_api;
       error_page 502 504 =503 /_edge/unavailable.html;
     }

@@ -279,6 +279,10 @@ $tls_lines
       try_files \$uri \$uri/index.html \$uri.html =404;
       add_header Cache-Control "public, max-age=30, stale-while-revalidate=60";
     }
+    # The generator's own record of a release (sku -> category) is not for shoppers.
+    location = /.surge-manifest.json {
+      return 404;
+    }
     # Hashed file names: a changed file has a new name.
     location ^~ /_nuxt/ {
       try_files \$uri =404;

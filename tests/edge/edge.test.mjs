@@ -99,6 +99,7 @@ function makeSite() {
   writeFileSync(join(rel, 'index.html'),
     `<!doctype html><html><head><title>Surge</title></head><body>${'<p>featured item</p>'.repeat(50)}</body></html>\n`);
   writeFileSync(join(rel, '404.html'), '<!doctype html><html><body>site-404 page not found</body></html>\n');
+  writeFileSync(join(rel, '.surge-manifest.json'), '{"EDGE-STATIC":"x"}\n');
   writeFileSync(join(rel, 'p', 'EDGE-STATIC', 'index.html'), '<!doctype html><html><body>generated EDGE-STATIC</body></html>\n');
   writeFileSync(join(rel, '_nuxt', 'app.3f9c1a.js'), `export const x = ${JSON.stringify('y'.repeat(2000))};\n`);
   symlinkSync(join('releases', 'r1'), join(site, 'current'));
@@ -152,6 +153,8 @@ async function main() {
   r = await get(port, '/no/such/page');
   assert.equal(r.status, 404);
   assert.match(r.body, /site-404/, "the site's 404.html");
+  r = await get(port, '/.surge-manifest.json');
+  assert.equal(r.status, 404, "the generator's manifest is not served");
 
   // A generated product page is the file; one not generated yet comes from the node.
   r = await get(port, '/p/EDGE-STATIC/');

@@ -235,6 +235,19 @@ elif want_search:
     rows.append(("8", f"Search at 100 connections, uncached and cached vs PostgreSQL ({why})", "-",
                  "-", "-", "p99 < 20 ms cached, < 60 ms uncached", False))
 
+# Row 11 (issue 16): node RSS per open stock stream (surge-bench streams).
+streams = load("streams.json")
+if streams:
+    per = streams["per_stream_bytes"]
+    rows.append(("11", f"Live stock: node RSS per open stock stream (SSE) with {streams['opened']:,} of "
+                 f"{streams['count']:,} streams open on one SKU; one stock change reached "
+                 f"{streams['changed']:,} of them, the last in {streams['change_ms']:,.0f} ms",
+                 f"{per / 1024:.2f} KiB", "-", "-", "<= 8 KiB per stream",
+                 streams["ok"] and per <= 8192))
+elif E("CMD_streams"):
+    rows.append(("11", "Live stock: node RSS per open stock stream (no output)", "-", "-", "-",
+                 "<= 8 KiB per stream", False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -280,6 +293,8 @@ if want_search:
             if E("CMD_search_uncached") else "the search runs did not run (see row 8)")
     p(f"| 8 | {runs}"
       + (f"; the catalog, once: {cmd('search_import')}" if E("CMD_search_import") else "") + " |")
+if E("CMD_streams"):
+    p(f"| 11 | {cmd('streams')} |")
 p()
 p("## Details")
 p()

@@ -251,6 +251,18 @@ if E("CMD_edge_page") or any(a or b for a, b in edge_rounds):
                      mean >= 0.9 and all(a["ok"] for a, _ in done)))
     else:
         rows.append(("10", "Edge product page vs nginx (no output)", "-", "-", "-", ">= 0.9x (mean)", False))
+# Row 11 (issue 16): node RSS per open stock stream (surge-bench streams).
+streams = load("streams.json")
+if streams:
+    per = streams["per_stream_bytes"]
+    rows.append(("11", f"Live stock: node RSS per open stock stream (SSE) with {streams['opened']:,} of "
+                 f"{streams['count']:,} streams open on one SKU; one stock change reached "
+                 f"{streams['changed']:,} of them, the last in {streams['change_ms']:,.0f} ms",
+                 f"{per / 1024:.2f} KiB", "-", "-", "<= 8 KiB per stream",
+                 streams["ok"] and per <= 8192))
+elif E("CMD_streams"):
+    rows.append(("11", "Live stock: node RSS per open stock stream (no output)", "-", "-", "-",
+                 "<= 8 KiB per stream", False))
 
 p = print
 p("# Surge benchmarks")
@@ -299,6 +311,8 @@ if want_search:
       + (f"; the catalog, once: {cmd('search_import')}" if E("CMD_search_import") else "") + " |")
 if E("CMD_edge_page"):
     p(f"| 10 | {cmd('edge_nginx')} then {cmd('edge_page')} |")
+if E("CMD_streams"):
+    p(f"| 11 | {cmd('streams')} |")
 p()
 p("## Details")
 p()

@@ -33,7 +33,8 @@
 #   BENCH_SEARCH_QUERIES=400    distinct queries of the search row (surgectl catalog queries)
 #   BENCH_SEARCH_HOT=40         of them, the popular ones the cached run repeats
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge"   a subset of the steps
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge streams"   a subset of the steps
+#   BENCH_STREAMS=10000         open stock streams of row 11 (surge-bench streams)
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -83,7 +84,7 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge streams}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 RESULTS_ROOT=${BENCH_RESULTS:-$REPO/bench-results}
@@ -709,6 +710,31 @@ if want edge; then
   stop_pid "$EDGE_NODE_PID"
   stop_pid "$NGINX_PID"
 fi
+
+# --------------------------------------------------------------------------- 11. stock streams
+if want streams; then
+  settle streams
+  STREAM_COUNT=${BENCH_STREAMS:-10000}
+  DB_STREAMS="surge_benchsh_streams_$$"
+  new_database "$DB_STREAMS"
+  PREFIX_STREAMS="surge_bench_streams:$$:"
+  PREFIXES+=("$PREFIX_STREAMS")
+  free_port TP
+  free_port TA
+  free_port TC
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$DB_STREAMS")" >>"$WORK/node-t1.log" 2>&1
+  # The node needs a descriptor per stream: its soft RLIMIT_NOFILE raised to the hard one.
+  ulimit -n "$(ulimit -Hn)"
+  start_node t1 "$TP" "$TA" "$TC" "$(db_url "$PG_ADMIN" "$DB_STREAMS")" "$PREFIX_STREAMS" --log.access_sample=0
+  STREAMS_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$TP/readyz" "$STREAMS_PID" 60 ||
+    die "surge-node did not get ready (log $WORK/node-t1.log)"
+  CMD[streams]="$(rel "$BENCH") streams --url=http://127.0.0.1:NODE --admin=http://127.0.0.1:NODE_ADMIN --pid=NODE_PID --count=$STREAM_COUNT --json=streams.json"
+  run_logged streams "$BENCH" streams "--url=http://127.0.0.1:$TP" "--admin=http://127.0.0.1:$TA" \
+    "--pid=$STREAMS_PID" "--count=$STREAM_COUNT" "--json=$OUT/streams.json" ||
+    say "streams failed (see $OUT/streams.txt)"
+  stop_pid "$STREAMS_PID"
+fi
 cleanup
 T_TOTAL=$((SECONDS - T_START))
 
@@ -726,7 +752,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search edge; do
+for s in hot-sku cross-node memory http cluster search edge streams; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

@@ -147,10 +147,13 @@ EOF
 #   within the second it was fetched in (< 1 s), and 1 + < 1 < 2 s. Such an entry never expires
 #   within its second, so stale-while-updating and revalidation do not come into play for them:
 #   the lock alone makes one request per key and second reach the node.
+# The Origin is part of every key: with http.cors_origins set, the node's answer to an allowed
+# Origin carries Access-Control-Allow-Origin (and Vary: Origin), one without Origin does not; a
+# shared entry would give one browser the other's headers. Same-origin GETs send no Origin.
 # shellcheck disable=SC2016  # nginx variables
-MICRO_KEY='$host$request_uri'
+MICRO_KEY='$host$request_uri|$http_origin'
 # shellcheck disable=SC2016
-MICRO_KEY_LISTING='$edge_second|$host$request_uri'
+MICRO_KEY_LISTING='$edge_second|$host$request_uri|$http_origin'
 
 config() {
   local fds tls_lines="" servers

@@ -57,9 +57,10 @@ npm_ci() {
   fi
 }
 mkdir -p "$BUILD_DIR"
-say "npm ci: web/ (uPlot) and tests/browser/ (playwright-core)"
+say "npm ci: web/ (uPlot), tests/browser/ (playwright-core) and tests/storefront/ (@playwright/test)"
 npm_ci web required
 npm_ci tests/browser optional
+npm_ci tests/storefront optional
 
 say "configuring $(basename "$BUILD_DIR")/ (${CONFIGURE_ARGS[*]})"
 mkdir -p "$BUILD_DIR"

@@ -76,9 +76,21 @@ async function readmeShot(page, name) {
   }
 }
 
+/// Waits until the page's Vue app is mounted (hydrated): before that, clicks and inputs of a
+/// generated page reach no handler.
+async function hydrated(page) {
+  await page.waitForFunction(() => document.querySelector('#__nuxt')?.__vue_app__ !== undefined);
+}
+
+/// Opens `path` and waits for hydration.
+async function visit(page, path) {
+  await page.goto(path);
+  await hydrated(page);
+}
+
 /// Signs `customer` in through the sign-in page.
 async function signIn(page, customer) {
-  await page.goto('/signin/?next=/');
+  await visit(page, '/signin/?next=/');
   await byId(page, 'signin-customer').fill(customer);
   await byId(page, 'signin-submit').click();
   await expect(byId(page, 'signed-in-as')).toContainText(customer);
@@ -101,8 +113,12 @@ async function addToCart(page, sku) {
 /// From any page: cart -> checkout -> `token` -> place the order (clicked twice when `double`).
 async function placeOrder(page, token, { double = false } = {}) {
   await byId(page, 'nav-cart').click();
+  await expect(page).toHaveURL(/\/cart\//);
+  await hydrated(page);
   await expect(byId(page, 'cart-line').first()).toBeVisible();
   await byId(page, 'checkout-link').click();
+  await expect(page).toHaveURL(/\/checkout\//);
+  await hydrated(page);
   await byId(page, 'card-token').fill(token);
   if (double) {
     await byId(page, 'place-order').dblclick();
@@ -114,7 +130,7 @@ async function placeOrder(page, token, { double = false } = {}) {
 const shared = {}; // what later tests reuse: an order id and its shopper's token
 
 test('journey: home, search, product with live stock, sign in, cart, checkout, confirmation', async ({ page }, testInfo) => {
-  await page.goto('/');
+  await visit(page, '/');
   await expect(byId(page, 'featured')).toBeVisible();
   await expect(byId(page, 'hot')).toBeVisible();
   await expect(byId(page, 'product-card').first()).toBeVisible();
@@ -127,6 +143,7 @@ test('journey: home, search, product with live stock, sign in, cart, checkout, c
   await expect(card).toBeVisible();
   await checkA11y(page, 'search', testInfo);
   await card.click();
+  await hydrated(page);
 
   await expect(page).toHaveURL(/\/p\/CON-NEB\/?$/);
   await expect(byId(page, 'product-name')).toHaveText('Nebula Console');
@@ -138,12 +155,13 @@ test('journey: home, search, product with live stock, sign in, cart, checkout, c
 
   await byId(page, 'nav-signin').click();
   await expect(page).toHaveURL(/\/signin\//);
+  await hydrated(page);
   await checkA11y(page, 'signin', testInfo);
   await byId(page, 'signin-customer').fill('alice');
   await byId(page, 'signin-submit').click();
   await expect(byId(page, 'signed-in-as')).toContainText('alice');
   if (!/\/p\/CON-NEB\/?$/.test(new URL(page.url()).pathname)) {
-    await page.goto('/p/CON-NEB/');
+    await visit(page, '/p/CON-NEB/');
   }
   await expectLiveStock(page, 50);
   await readmeShot(page, 'product');
@@ -154,6 +172,7 @@ test('journey: home, search, product with live stock, sign in, cart, checkout, c
 
   await byId(page, 'nav-cart').click();
   await expect(page).toHaveURL(/\/cart\//);
+  await hydrated(page);
   await expect(byId(page, 'cart-line')).toHaveCount(1);
   await expect(byId(page, 'cart-line')).toHaveAttribute('data-sku', 'CON-NEB');
   await expect(byId(page, 'cart-total')).toContainText('399');
@@ -162,11 +181,13 @@ test('journey: home, search, product with live stock, sign in, cart, checkout, c
 
   await byId(page, 'checkout-link').click();
   await expect(page).toHaveURL(/\/checkout\//);
+  await hydrated(page);
   await checkA11y(page, 'checkout', testInfo);
   await byId(page, 'card-token').fill('tok_ok');
   await byId(page, 'place-order').click();
 
   await expect(page).toHaveURL(/\/order\/\?id=/);
+  await hydrated(page);
   const orderId = (await byId(page, 'order-id').textContent()).trim();
   expect(orderId).not.toBe('');
   expect(new URL(page.url()).searchParams.get('id')).toBe(orderId);
@@ -190,8 +211,8 @@ test('a second browser sees the stock drop within 2 s of an add to cart', async 
     const a = await buyer.newPage();
     const b = await watcher.newPage();
     await signIn(a, 'bob');
-    await a.goto('/p/AUD-PULSE/');
-    await b.goto('/p/AUD-PULSE/');
+    await visit(a, '/p/AUD-PULSE/');
+    await visit(b, '/p/AUD-PULSE/');
     await expectLiveStock(a, 30);
     await expectLiveStock(b, 30);
     expect(await addToCart(a, 'AUD-PULSE')).toBe(200);
@@ -212,7 +233,7 @@ test('two browsers race for the last unit: one order, the other sees sold out', 
     await signIn(pages[0], 'carol');
     await signIn(pages[1], 'dan');
     for (const p of pages) {
-      await p.goto('/p/GAM-LAST/');
+      await visit(p, '/p/GAM-LAST/');
       await expectLiveStock(p, 1);
       await expect(byId(p, 'add-to-cart')).toBeEnabled();
     }
@@ -241,7 +262,7 @@ test('two browsers race for the last unit: one order, the other sees sold out', 
 
 test('a declined card keeps the cart and says so', async ({ page }) => {
   await signIn(page, 'erin');
-  await page.goto('/p/CON-DECL/');
+  await visit(page, '/p/CON-DECL/');
   await expectLiveStock(page, 20);
   expect(await addToCart(page, 'CON-DECL')).toBe(200);
   await placeOrder(page, 'tok_decline');
@@ -261,7 +282,7 @@ test('a declined card keeps the cart and says so', async ({ page }) => {
 
 test('a slow gateway shows progress and ends with one order and one charge', async ({ page }) => {
   await signIn(page, 'frank');
-  await page.goto('/p/CON-SLOW/');
+  await visit(page, '/p/CON-SLOW/');
   await expectLiveStock(page, 20);
   expect(await addToCart(page, 'CON-SLOW')).toBe(200);
   const keys = [];
@@ -296,35 +317,36 @@ test('a catalog change reaches the generated product page within 60 s', async ({
     const r = await fetch(`${base()}/p/GAM-RENAME/`, { cache: 'no-store', signal: AbortSignal.timeout(5000) });
     return (await r.text()).includes(name);
   }, { timeout: 60_000, intervals: [500] }).toBe(true);
-  await page.goto('/p/GAM-RENAME/');
+  await visit(page, '/p/GAM-RENAME/');
   await expect(byId(page, 'product-name')).toHaveText(name);
 });
 
 test('accessibility of the remaining page types', async ({ page }, testInfo) => {
-  await page.goto('/c/consoles/');
+  await visit(page, '/c/consoles/');
   await expect(byId(page, 'product-card').first()).toBeVisible();
   await checkA11y(page, 'category', testInfo);
 
-  await page.goto('/p/AUD-GONE/');
+  await visit(page, '/p/AUD-GONE/');
   await expect(byId(page, 'sold-out')).toBeVisible();
   await expect(byId(page, 'add-to-cart')).toBeDisabled();
   await checkA11y(page, 'product-sold-out', testInfo);
 
-  await page.goto('/cart/');
+  await visit(page, '/cart/');
   await expect(byId(page, 'cart-empty')).toBeVisible();
   await checkA11y(page, 'cart-empty', testInfo);
 
-  await page.goto('/does-not-exist/');
+  const missing = await page.goto('/does-not-exist/');
+  expect(missing.status()).toBe(404);
   await expect(page.locator('body')).toContainText(/not found|404/i);
   await checkA11y(page, '404', testInfo);
 
   if (shared.orderId) { // the confirmation as a shopper coming back to it
-    await page.goto('/');
+    await visit(page, '/');
     await page.evaluate(([t]) => {
       localStorage.setItem('surge.token', t);
       localStorage.setItem('surge.customer_id', 'alice');
     }, [shared.token]);
-    await page.goto(`/order/?id=${encodeURIComponent(shared.orderId)}`);
+    await visit(page, `/order/?id=${encodeURIComponent(shared.orderId)}`);
     await expect(byId(page, 'order-id')).toHaveText(shared.orderId);
     await checkA11y(page, 'order-revisited', testInfo);
   }

@@ -546,6 +546,53 @@ std::string computed_node_id() {
   return name + "-" + std::to_string(static_cast<long long>(getpid()));
 }
 
+/// The first entry of the comma list `list` that is not an origin, or nullopt. An origin is
+/// "http://" or "https://" (`any_scheme`: any RFC 3986 scheme, or the entry "*") and a host with
+/// an optional port, nothing more (no path, query, fragment or user info).
+std::optional<std::string> bad_origin(std::string_view list, bool any_scheme) {
+  for (std::string_view rest = list; !rest.empty();) {
+    const auto comma = rest.find(',');
+    const auto entry = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (entry.empty() || (any_scheme && entry == "*")) {
+      continue;
+    }
+    std::string lower;
+    for (char c : entry) {
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    std::string_view host = lower;
+    if (any_scheme) {
+      const auto sep = host.find("://");
+      const auto scheme = host.substr(0, sep);
+      const bool scheme_ok = sep != std::string_view::npos && !scheme.empty() &&
+                             std::isalpha(scheme[0]) != 0 &&
+                             scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") ==
+                                 std::string_view::npos;
+      host.remove_prefix(scheme_ok ? sep + 3 : 0);
+    } else {
+      for (std::string_view scheme : {"https://", "http://"}) {
+        if (starts_with(host, scheme)) {
+          host.remove_prefix(scheme.size());
+          break;
+        }
+      }
+    }
+    if (host.size() == lower.size() || host.empty() ||
+        host.find_first_of("/?#@ \t") != std::string_view::npos) {
+      return std::string{entry};
+    }
+    // any_scheme (a newer rule): a port is digits, and there is a host before it.
+    if (const auto colon = host.rfind(':');
+        any_scheme && colon != std::string_view::npos && host.back() != ']' &&
+        (colon == 0 || colon + 1 == host.size() ||
+         host.substr(colon + 1).find_first_not_of("0123456789") != std::string_view::npos)) {
+      return std::string{entry};
+    }
+  }
+  return std::nullopt;
+}
+
 /// Rules spanning several settings.
 std::optional<load_error> validate(const node_options& opts,
                                    const std::map<std::string, std::string>& origins) {
@@ -567,29 +614,18 @@ std::optional<load_error> validate(const node_options& opts,
                       "'cluster.insecure=true'"};
   }
   // Each admin.allowed_origins entry is an exact origin: http(s)://host[:port], nothing more.
-  for (std::string_view rest = opts.admin_allowed_origins; !rest.empty();) {
-    const auto comma = rest.find(',');
-    const auto entry = trim(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    if (entry.empty()) {
-      continue;
-    }
-    std::string lower;
-    for (char c : entry) {
-      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    std::string_view host = lower;
-    for (std::string_view scheme : {"https://", "http://"}) {
-      if (starts_with(host, scheme)) {
-        host.remove_prefix(scheme.size());
-        break;
-      }
-    }
-    if (host.size() == lower.size() || host.empty() ||
-        host.find_first_of("/?#@ \t") != std::string_view::npos) {
-      return load_error{"setting 'admin.allowed_origins': '" + std::string{entry} +
-                        "' is not an origin (http://host[:port] or https://host[:port], no path)"};
-    }
+  if (auto bad = bad_origin(opts.admin_allowed_origins, false)) {
+    return load_error{"setting 'admin.allowed_origins': '" + *bad +
+                      "' is not an origin (http://host[:port] or https://host[:port], no path)"};
+  }
+  // Each http.cors_origins entry is an origin of any scheme, or "*".
+  if (auto bad = bad_origin(opts.http_cors_origins, true)) {
+    return load_error{"setting 'http.cors_origins': '" + *bad +
+                      "' is not an origin (scheme://host[:port], no path) nor '*'"};
+  }
+  if (opts.auth_dev_login && opts.auth_jwt_secret.empty()) {
+    return load_error{"setting 'auth.dev_login' is on but 'auth.jwt_secret' is empty: dev sign-in "
+                      "signs its tokens with auth.jwt_secret"};
   }
   // Each pg.read_urls entry is a libpq URI (the replicas' connection strings); empty entries
   // are left out, as the node does.

@@ -175,16 +175,34 @@ std::string pg_journal::build_commit_sql(pqxx::transaction_base& tx,
         "sold=excluded.sold,updated_at=excluded.updated_at;");
   }
   if (!products.empty()) {
+    const auto product_row = [&](std::string& out, const auto& row) {
+      const product_record& p = *row.second;
+      out += tx.quote(p.sku) + ',' + tx.quote(p.name) + ',' + tx.quote(p.description) + ',' +
+             tx.quote(p.category) + ',' + std::to_string(p.price_cents) + ',' +
+             tx.quote(p.currency) + ',' + std::to_string(p.per_customer_limit);
+    };
+    // The catalog event (topic "catalog", relayed to the Redis stream <prefix>catalog) of each
+    // product this transaction really changes: new, or any stored field differs. It reads the
+    // rows before the upsert below, in the same transaction, so a product written again as it
+    // is (a repeated PUT or import) makes no event, and an event exists iff its change commits.
+    append_rows(sql,
+                "INSERT INTO outbox(topic,key,payload) SELECT 'catalog',v.sku,"
+                "json_build_object('sku',v.sku,'name',v.name,'category',v.category,"
+                "'price_cents',v.price_cents::bigint,'currency',v.currency)::text FROM (VALUES ",
+                products, product_row,
+                ") AS v(sku,name,description,category,price_cents,currency,per_customer_limit) "
+                "LEFT JOIN products p ON p.sku=v.sku WHERE p.sku IS NULL OR "
+                "(p.name,p.description,p.category,p.price_cents,p.currency,p.per_customer_limit) "
+                "IS DISTINCT FROM (v.name,v.description,v.category,v.price_cents::bigint,"
+                "v.currency,v.per_customer_limit::bigint) ORDER BY v.sku;");
     append_rows(
         sql,
         "INSERT INTO products(sku,name,description,category,price_cents,currency,"
         "per_customer_limit,updated_at) VALUES ",
         products,
         [&](std::string& out, const auto& row) {
-          const product_record& p = *row.second;
-          out += tx.quote(p.sku) + ',' + tx.quote(p.name) + ',' + tx.quote(p.description) + ',' +
-                 tx.quote(p.category) + ',' + std::to_string(p.price_cents) + ',' +
-                 tx.quote(p.currency) + ',' + std::to_string(p.per_customer_limit) + ",now()";
+          product_row(out, row);
+          out += ",now()";
         },
         " ON CONFLICT (sku) DO UPDATE SET name=excluded.name,description=excluded.description,"
         "category=excluded.category,price_cents=excluded.price_cents,"

@@ -167,6 +167,13 @@ struct node::impl {
     }
     bridge = std::make_shared<net::bridge_env>();
     bridge->customers = std::move(customers);
+    if (opts.auth_dev_login) {
+      // load() refused auth.dev_login without auth.jwt_secret.
+      bridge->dev_login =
+          std::make_shared<const net::customer_auth_options>(customer_auth_of(opts));
+      logger()->warn("DEV SIGN-IN: auth.dev_login=true: POST /api/v1/dev/login hands anyone a "
+                     "token of any customer they name. Development and demos only.");
+    }
     bridge->ids = e.ids;
     bridge->skus = e.skus.get();
     bridge->carts = e.carts.get();
@@ -238,6 +245,7 @@ struct node::impl {
     bridge->trusted_proxies = trusted_proxies;
     bridge->admin_token = opts.admin_token;
     bridge->admin_allowed_origins = opts.admin_allowed_origins;
+    bridge->cors_origins = opts.http_cors_origins;
     bridge->node_id = opts.node_id;
     bridge->access_log = access_log;
     bridge->access_sample = opts.log_access_sample;

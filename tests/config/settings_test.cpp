@@ -363,3 +363,29 @@ TEST_CASE("log.access_sample: a number in 0..1; log.access_file: any path, empty
               bad + "'");
   }
 }
+
+TEST_CASE("http.cors_origins: origins of any scheme, or '*'") {
+  CHECK(load_ok({}).http_cors_origins.empty());
+  CHECK(load_ok({"--http.cors_origins=https://shop.example, http://localhost:3000,*,"})
+            .http_cors_origins == "https://shop.example, http://localhost:3000,*,");
+  CHECK(
+      load_ok({"--http.cors_origins=capacitor://localhost,http://[::1]:8080"}).http_cors_origins ==
+      "capacitor://localhost,http://[::1]:8080");
+  for (const char* bad :
+       {"shop.example", "https://shop.example/", "https://a.com/p", "null", "https://",
+        "https://u@a.com", "https://a.com:", "https://a.com:8x", "1x://a.com", "://a.com", "**"}) {
+    INFO("http.cors_origins entry " << bad);
+    auto e = load_err({std::string{"--http.cors_origins=https://ok.com,"} + bad});
+    CHECK(contains(e, "'http.cors_origins'"));
+    CHECK(contains(e, bad));
+  }
+}
+
+TEST_CASE("auth.dev_login: off by default; on needs auth.jwt_secret") {
+  CHECK_FALSE(load_ok({}).auth_dev_login);
+  const std::string secret = "--auth.jwt_secret=" + std::string(32, 's');
+  CHECK(load_ok({"--auth.dev_login=true", secret}).auth_dev_login);
+  auto e = load_err({"--auth.dev_login=true"});
+  CHECK(contains(e, "auth.dev_login"));
+  CHECK(contains(e, "auth.jwt_secret"));
+}

@@ -156,3 +156,207 @@ TEST_CASE("router: pattern_of names the route dispatch would run, empty for 404 
   CHECK(r.pattern_of(make("GET", "/api/v1/carts/c1/items/s1")).empty()); // 405
   CHECK(captured.empty());                                               // nothing ran
 }
+
+namespace {
+
+http_request with_headers(http_request req,
+                          std::initializer_list<std::pair<std::string, std::string>> headers) {
+  for (const auto& [k, v] : headers) {
+    req.headers[k] = v;
+  }
+  return req;
+}
+
+/// The value of response header `name`, or "" when absent; counts how often it appears.
+std::string header_of(const http_response& r, std::string_view name, int* count = nullptr) {
+  std::string out;
+  int n = 0;
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) {
+      out = v;
+      ++n;
+    }
+  }
+  if (count != nullptr) {
+    *count = n;
+  }
+  return out;
+}
+
+router cors_storefront(path_params& captured, std::string_view origins) {
+  router r = storefront(captured);
+  r.answer_options(cors_origins::parse(origins));
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("cors_origins: exact origins compare case-insensitively, '*' allows any but null") {
+  auto c = cors_origins::parse(" https://Shop.example , http://localhost:3000,,");
+  CHECK_FALSE(c.any);
+  CHECK(c.exact == std::vector<std::string>{"https://shop.example", "http://localhost:3000"});
+  CHECK(c.allows("https://shop.example"));
+  CHECK(c.allows("HTTPS://SHOP.EXAMPLE"));
+  CHECK(c.allows("http://localhost:3000"));
+  CHECK_FALSE(c.allows("http://localhost:3001"));
+  CHECK_FALSE(c.allows("https://shop.example.evil"));
+  CHECK_FALSE(c.allows("null"));
+  CHECK_FALSE(c.allows(""));
+  auto any = cors_origins::parse("*");
+  CHECK(any.any);
+  CHECK(any.allows("https://anything.example"));
+  CHECK_FALSE(any.allows("null"));
+  CHECK(cors_origins::parse("").empty());
+}
+
+TEST_CASE("router: OPTIONS answers a preflight for every route from the router's own methods") {
+  path_params captured;
+  const router r = cors_storefront(captured, "https://shop.example");
+
+  auto o = run(r, with_headers(make("OPTIONS", "/api/v1/carts/c1/items/s1"),
+                               {{"origin", "https://shop.example"},
+                                {"access-control-request-method", "PUT"},
+                                {"access-control-request-headers", "content-type,authorization"}}));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 204);
+  CHECK(o.response->body.empty());
+  CHECK(header_of(*o.response, "Access-Control-Allow-Origin") == "https://shop.example");
+  CHECK(header_of(*o.response, "Access-Control-Allow-Methods") == "PUT, DELETE");
+  CHECK(header_of(*o.response, "Access-Control-Allow-Headers") ==
+        "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID, "
+        "X-Request-Id");
+  CHECK(header_of(*o.response, "Access-Control-Max-Age") == "600");
+  CHECK(header_of(*o.response, "Vary") == "Origin");
+  CHECK(captured.empty()); // no route ran
+
+  // A route added later is covered the same way; GET brings HEAD.
+  router later = cors_storefront(captured, "https://shop.example");
+  later.add("GET", "/api/v1/products/{sku}/stock/stream",
+            [](http_request&&, path_params&&, responder resp) { resp(http_response{}); });
+  o = run(later, with_headers(make("OPTIONS", "/api/v1/products/A1/stock/stream"),
+                              {{"origin", "https://shop.example"},
+                               {"access-control-request-method", "GET"}}));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 204);
+  CHECK(header_of(*o.response, "Access-Control-Allow-Methods") == "GET, HEAD");
+
+  // A method the path does not serve: 405 with Allow (and the CORS headers, so the page sees it).
+  o = run(r, with_headers(make("OPTIONS", "/api/v1/carts"),
+                          {{"origin", "https://shop.example"},
+                           {"access-control-request-method", "DELETE"}}));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 405);
+  CHECK(code_of(*o.response) == "method_not_allowed");
+  CHECK(header_of(*o.response, "Allow") == "POST");
+  CHECK(header_of(*o.response, "Access-Control-Allow-Origin") == "https://shop.example");
+
+  // Origin not allowed: 403 forbidden, no CORS headers.
+  o = run(r, with_headers(
+                 make("OPTIONS", "/api/v1/carts"),
+                 {{"origin", "https://evil.example"}, {"access-control-request-method", "POST"}}));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 403);
+  CHECK(code_of(*o.response) == "forbidden");
+  CHECK(header_of(*o.response, "Access-Control-Allow-Origin").empty());
+
+  // No Origin: 204 with Allow.
+  o = run(r, make("OPTIONS", "/api/v1/carts/c1"));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 204);
+  CHECK(header_of(*o.response, "Allow") == "GET, HEAD, OPTIONS");
+  CHECK(header_of(*o.response, "Access-Control-Allow-Origin").empty());
+
+  // Unknown path: 404, with or without Origin.
+  for (bool with_origin : {false, true}) {
+    auto req = make("OPTIONS", "/api/v1/nope");
+    if (with_origin) {
+      req = with_headers(std::move(req), {{"origin", "https://shop.example"},
+                                          {"access-control-request-method", "GET"}});
+    }
+    o = run(r, std::move(req));
+    REQUIRE(o.response);
+    CHECK(o.response->status == 404);
+    CHECK(code_of(*o.response) == "not_found");
+  }
+}
+
+TEST_CASE("router: OPTIONS passes no guard; without answer_options it stays 405") {
+  path_params captured;
+  router r = cors_storefront(captured, "*");
+  int seen = 0;
+  r.set_guard([&seen](const http_request&) -> std::optional<http_response> {
+    ++seen;
+    return error_response(429, "rate_limited", "slow down");
+  });
+  auto o = run(r, with_headers(make("OPTIONS", "/api/v1/carts"),
+                               {{"origin", "https://any.example"},
+                                {"access-control-request-method", "POST"}}));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 204);
+  CHECK(header_of(*o.response, "Access-Control-Allow-Origin") == "https://any.example");
+  CHECK(seen == 0);
+  // The guard's own refusal carries the CORS headers for an allowed origin (Retry-After readable).
+  o = run(r, with_headers(make("POST", "/api/v1/carts"), {{"origin", "https://any.example"}}));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 429);
+  CHECK(header_of(*o.response, "Access-Control-Allow-Origin") == "https://any.example");
+  CHECK(seen == 1);
+
+  const router plain_router = storefront(captured);
+  o = run(plain_router, make("OPTIONS", "/api/v1/carts"));
+  REQUIRE(o.response);
+  CHECK(o.response->status == 405);
+}
+
+TEST_CASE(
+    "router: responses to an allowed Origin carry the CORS headers, errors and ready ones too") {
+  path_params captured;
+  router r = cors_storefront(captured, "https://shop.example");
+  r.add("GET", "/ready", [](http_request&&, path_params&&, responder resp) {
+    http_response page;
+    page.body = "cached";
+    page.headers.emplace_back("ETag", "\"1\"");
+    resp(with_ready(make_ready(std::move(page))));
+  });
+  r.add("GET", "/fails", [](http_request&&, path_params&&, responder resp) {
+    resp(error_response(503, "unavailable", "down"));
+  });
+  const auto expect_cors = [](const http_response& resp) {
+    int vary = 0;
+    CHECK(header_of(resp, "Access-Control-Allow-Origin") == "https://shop.example");
+    CHECK(header_of(resp, "Vary", &vary) == "Origin");
+    CHECK(vary == 1);
+    CHECK(header_of(resp, "Access-Control-Expose-Headers") == "ETag, Retry-After, X-Request-Id");
+  };
+  const auto origin = std::pair<std::string, std::string>{"origin", "https://shop.example"};
+  for (std::string target : {"/healthz", "/fails", "/nope"}) {
+    CAPTURE(target);
+    auto o = run(r, with_headers(make("GET", target), {origin}));
+    REQUIRE(o.response);
+    expect_cors(*o.response);
+  }
+  auto o = run(r, with_headers(make("DELETE", "/api/v1/carts"), {origin})); // 405
+  REQUIRE(o.response);
+  CHECK(o.response->status == 405);
+  expect_cors(*o.response);
+
+  o = run(r, with_headers(make("GET", "/ready"), {origin}));
+  REQUIRE(o.response);
+  CHECK_FALSE(o.response->ready); // sent plain, with the ready one's fields
+  CHECK(o.response->body == "cached");
+  CHECK(header_of(*o.response, "ETag") == "\"1\"");
+  expect_cors(*o.response);
+
+  // Another origin, or none: no CORS headers, a ready response stays ready.
+  for (bool other : {false, true}) {
+    auto req = make("GET", "/ready");
+    if (other) {
+      req = with_headers(std::move(req), {{"origin", "https://evil.example"}});
+    }
+    o = run(r, std::move(req));
+    REQUIRE(o.response);
+    CHECK(o.response->ready);
+    CHECK(header_of(plain(*o.response), "Access-Control-Allow-Origin").empty());
+    CHECK(header_of(plain(*o.response), "Vary").empty());
+  }
+}

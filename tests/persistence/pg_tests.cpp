@@ -9,12 +9,26 @@
 #include <pqxx/pqxx>
 
 #include "backends.hpp"
+#include "journal_helpers.hpp"
 
 using namespace surge::persistence;
 using surge::test::pg_backend;
 using surge::test::pg_test_db;
 
 namespace {
+
+/// The catalog events in the outbox, in id order: "key payload-as-jsonb-text" (jsonb's text is
+/// canonical, so payloads compare whatever their spacing).
+std::vector<std::string> catalog_events(const std::string& url) {
+  pqxx::connection c{url};
+  pqxx::nontransaction tx{c};
+  std::vector<std::string> out;
+  for (const auto& row : tx.exec("SELECT key || ' ' || payload::jsonb::text FROM outbox"
+                                 " WHERE topic = 'catalog' ORDER BY id")) {
+    out.push_back(row[0].as<std::string>());
+  }
+  return out;
+}
 
 int migrations_applied(const std::string& url) {
   pqxx::connection c{url};
@@ -119,4 +133,50 @@ TEST_CASE("pg: commit latency (informational)") {
               " (journal row + stock upsert each)\n",
               one, hundred);
   CHECK(one > 0);
+}
+
+TEST_CASE("pg: a committed product change writes one catalog event; no change writes none") {
+  using namespace surge::test::journal_helpers;
+  pg_backend backend;
+  auto j = backend.connect();
+  const std::string kettle =
+      R"(X-1 {"sku": "X-1", "name": "Kettle \"Pro\"", "category": "kitchen", "currency": "EUR", )"
+      R"("price_cents": 2599})";
+
+  auto r = req("sku:X-1", 1);
+  r.product = product("X-1", "Kettle \"Pro\"", "kitchen", 2599, "it's 1.7 l");
+  r.product->currency = "EUR";
+  r.stock = stock_record{"X-1", 10, 0, 0};
+  require_ok(j->commit(std::vector<commit_request>{r}));
+  CHECK(catalog_events(backend.db.url()) == std::vector<std::string>{kettle});
+
+  // The same product again, and a stock-only batch: nothing new.
+  r.batch.seq = 2;
+  require_ok(j->commit(std::vector<commit_request>{r}));
+  auto stock_only = req("sku:X-1", 3);
+  stock_only.stock = stock_record{"X-1", 10, 1, 0};
+  require_ok(j->commit(std::vector<commit_request>{stock_only}));
+  CHECK(catalog_events(backend.db.url()).size() == 1);
+
+  // A failed transaction (seq 3 again) writes no event, though the product changed.
+  auto dup = req("sku:X-1", 3);
+  dup.product = product("X-1", "Kettle", "kitchen", 1999);
+  CHECK(j->commit(std::vector<commit_request>{dup}));
+  CHECK(catalog_events(backend.db.url()).size() == 1);
+
+  // Any stored field counts (here the description alone); two requests of one batch for the
+  // same sku make one event, of the later product; another new sku its own.
+  auto a = req("sku:X-1", 4);
+  a.product = product("X-1", "Kettle \"Pro\"", "kitchen", 2599, "now 1.8 l");
+  a.product->currency = "EUR";
+  auto b = req("sku:X-1", 5);
+  b.product = a.product;
+  auto c = req("sku:Y-2", 1);
+  c.product = product("Y-2", "Yak wool", "apparel", 12000);
+  require_ok(j->commit(std::vector<commit_request>{a, b, c}));
+  CHECK(catalog_events(backend.db.url()) ==
+        std::vector<std::string>{
+            kettle, kettle,
+            R"(Y-2 {"sku": "Y-2", "name": "Yak wool", "category": "apparel", "currency": "USD", )"
+            R"("price_cents": 12000})"});
 }

@@ -5,6 +5,7 @@
 // block: it validates, answers at once or hands the work on (to a caller actor, call.hpp, or
 // the catalog pool), and calls the responder exactly once, from whichever thread finishes.
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -63,6 +64,11 @@ endpoint get_console, get_console_file;
 // admin_orders.cpp — GET /admin/v1/orders, GET /admin/v1/orders/{order_id} (the order query
 // pool), POST /admin/v1/orders/{order_id}/refunds (the order actor).
 endpoint list_orders, get_admin_order, post_refund;
+
+// dev_login.cpp — POST /api/v1/dev/login (only with auth.dev_login, env.dev_login set).
+endpoint dev_login;
+/// How long a dev sign-in token lasts.
+inline constexpr std::chrono::hours dev_login_ttl{12};
 
 // catalog_import.cpp — POST /admin/v1/products:import (NDJSON, through the SKU actors).
 endpoint import_products;

@@ -17,11 +17,11 @@ router::route_handler route_of(std::shared_ptr<bridge_env> env, bridge::handler_
   };
 }
 
-/// Storefront writes (every method but GET and HEAD, so POST, PUT, DELETE and any other) take a
-/// token from the client address's bucket before any route runs; over the limit: 429
-/// `rate_limited` with Retry-After. Reads are never limited.
+/// Storefront writes (every method but GET, HEAD and OPTIONS, so POST, PUT, DELETE and any other)
+/// take a token from the client address's bucket before any route runs; over the limit: 429
+/// `rate_limited` with Retry-After. Reads and CORS preflights are never limited.
 std::optional<http_response> limit_writes(bridge_env& env, const http_request& req) {
-  if (!env.limiter || req.method == "GET" || req.method == "HEAD") {
+  if (!env.limiter || req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") {
     return std::nullopt;
   }
   const auto client = client_address(req.peer, req.header("x-forwarded-for"), env.trusted_proxies);
@@ -45,6 +45,7 @@ std::optional<http_response> limit_writes(bridge_env& env, const http_request& r
 router make_storefront_router(std::shared_ptr<bridge_env> env) {
   router rt;
   rt.set_guard([env](const http_request& req) { return limit_writes(*env, req); });
+  rt.answer_options(cors_origins::parse(env->cors_origins)); // OPTIONS and CORS on every route
   rt.add("GET", "/healthz", route_of(env, bridge::healthz));
   rt.add("GET", "/readyz", route_of(env, bridge::readyz));
   rt.add("GET", "/api/v1/products", route_of(env, bridge::list_products));
@@ -58,6 +59,9 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("POST", "/api/v1/carts/{cart_id}/checkout", route_of(env, bridge::checkout));
   rt.add("GET", "/api/v1/orders/{order_id}", route_of(env, bridge::get_order));
   rt.add("GET", "/p/{sku}", route_of(env, bridge::get_page));
+  if (env->dev_login) {
+    rt.add("POST", "/api/v1/dev/login", route_of(env, bridge::dev_login));
+  }
   return rt;
 }
 

@@ -152,7 +152,7 @@ struct token_claims {
 /// Mints an HS256 token over `secret` with `claims`, "iat" = now and "exp" = now + ttl (whole
 /// seconds). Returns the compact token, or an error when the secret is shorter than
 /// `min_secret_bytes`, the subject breaks `verify`'s rules or ttl is not positive. For
-/// `surgectl token` and tests; the node never mints.
+/// `surgectl token`, tests and the node's dev sign-in (auth.dev_login) only.
 std::variant<std::string, auth_error> mint_hs256_token(std::string_view secret,
                                                        const token_claims& claims,
                                                        std::chrono::system_clock::time_point now);

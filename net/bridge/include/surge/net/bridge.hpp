@@ -106,11 +106,18 @@ struct bridge_env {
   std::string admin_token; ///< empty: the admin API is open (loopback only, checked at load)
   /// Verifies customer tokens (auth.*); null or disabled: customers are not verified.
   std::shared_ptr<const customer_verifier> customers;
+  /// auth.dev_login: the secret, issuer and audience POST /api/v1/dev/login signs customer
+  /// tokens with (the other fields unused); null: that route does not exist (404). Read when the
+  /// storefront router is made.
+  std::shared_ptr<const customer_auth_options> dev_login;
   /// Derives order ids from Idempotency-Keys (ids.secret). Required.
   std::shared_ptr<const actors::id_keys> ids;
   /// admin.allowed_origins: comma list of Origins the admin API accepts besides the console's
   /// own. Read when the admin router is made.
   std::string admin_allowed_origins;
+  /// http.cors_origins: comma list of Origins (or "*") whose browsers may call the storefront
+  /// API (router::answer_options). Read when the storefront router is made.
+  std::string cors_origins;
   std::string node_id;
   std::string cluster_address;
   uint32_t shards = 256;

@@ -19,8 +19,10 @@ PACKAGES=(
   # services (scripts/services.sh runs its own instances)
   postgresql-15 postgresql-client-15 redis-server redis-tools
   # the load balancer in front of the local cluster (scripts/run.sh runs its own instance), the
-  # benchmarks' reverse proxy, and cluster certificates (scripts/cluster-certs.sh)
-  haproxy nginx-light openssl
+  # edge and the benchmarks' baseline (nginx: Debian 12's `nginx` has the ssl, http_v2, gzip and
+  # proxy cache modules scripts/edge.sh uses; nginx-light is only a transitional name for it),
+  # and certificates (scripts/cluster-certs.sh, the edge's self-signed one)
+  haproxy nginx openssl
   # scripts, benchmarks, plots
   curl wrk gnuplot-nox iproute2 procps psmisc util-linux
   # observability and the console's tests: Prometheus and promtool (run as plain processes by the

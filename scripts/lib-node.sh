@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by run.sh, stop.sh and test.sh: the background processes run.sh starts (surge-node
-# members, HAProxy, surge-paysim), their pid and log files, how to stop them, and the secrets
-# run.sh hands to the nodes.
+# members, HAProxy, surge-paysim, the nginx edge, the storefront's rebuild watcher), their pid
+# and log files, how to stop them, and the secrets run.sh hands to the nodes.
 # Expects REPO to be set.
 
 say() { echo "surge: $*"; }
@@ -98,11 +98,12 @@ NODE_LOG="$REPO/data/log/node.log"
 
 # ---------------------------------------------------------------- cluster (run.sh)
 # Members n1..n3 on loopback: n<i> serves the storefront on 8080+i, the admin API on 9090+i and
-# the CAF middleman on 4240+i. HAProxy listens on 8080 (storefront) and 9090 (admin API).
+# the CAF middleman on 4240+i. HAProxy listens on 8000 (storefront API and /p/ pages, behind the
+# edge) and 9090 (admin API).
 # shellcheck disable=SC2034  # used by run.sh
 CLUSTER_NODES=(n1 n2 n3)
 # shellcheck disable=SC2034
-LB_HTTP_PORT=8080
+LB_HTTP_PORT=8000
 # shellcheck disable=SC2034
 LB_ADMIN_PORT=9090
 member_http_port() { echo $((8080 + ${1#n})); }
@@ -116,6 +117,21 @@ HAPROXY_PID_FILE="$REPO/data/run/haproxy.pid"
 HAPROXY_CFG="$REPO/data/haproxy/haproxy.cfg"
 # shellcheck disable=SC2034  # used by run.sh
 HAPROXY_LOG="$REPO/data/log/haproxy.log"
+
+# ---------------------------------------------------------------- the edge (scripts/edge.sh)
+# nginx on 8080 (HTTP/1.1) and 8443 (TLS + HTTP/2, self-signed certificate in data/edge/tls) in
+# front of HAProxy's storefront (or the single node), serving the generated site data/site.
+# shellcheck disable=SC2034  # used by run.sh
+EDGE_HTTP_PORT=8080
+# shellcheck disable=SC2034
+EDGE_HTTPS_PORT=8443
+EDGE_STATE_DIR="$REPO/data/edge"
+# shellcheck disable=SC2034
+SITE_DIR="$REPO/data/site"
+# The storefront's rebuild watcher (storefront/scripts/rebuild.mjs).
+REBUILD_PID_FILE="$REPO/data/run/rebuild.pid"
+# shellcheck disable=SC2034
+REBUILD_LOG="$REPO/data/log/rebuild.log"
 
 PAYSIM_PID_FILE="$REPO/data/run/paysim.pid"
 # shellcheck disable=SC2034  # used by run.sh
@@ -157,6 +173,8 @@ bg_stop() {
 node_pid() { bg_pid "$NODE_PID_FILE" surge-node; }
 node_stop() { bg_stop "$NODE_PID_FILE" surge-node; }
 paysim_stop() { bg_stop "$PAYSIM_PID_FILE" surge-paysim; }
+edge_stop() { EDGE_STATE="$EDGE_STATE_DIR" "$REPO/scripts/edge.sh" stop; }
+rebuild_stop() { bg_stop "$REBUILD_PID_FILE" rebuild.mjs "the storefront rebuild watcher"; }
 haproxy_stop() {
   bg_stop "$HAPROXY_PID_FILE" haproxy HAProxy
   rm -f "$REPO/data/run/haproxy.sock"

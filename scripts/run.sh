@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Quick start #1: "run Surge" on this machine.
 #   deps -> build -> PostgreSQL + Redis -> migrations -> surge-paysim -> a 3-node cluster on
-#   loopback (n1..n3) -> HAProxy in front (storefront :8080, admin API :9090) -> wait until
-#   ready -> demo catalog -> print the URLs.
+#   loopback (n1..n3) -> HAProxy in front (storefront API :8000, admin API :9090) -> wait until
+#   ready -> demo catalog -> the storefront site (storefront/scripts/generate.mjs into data/site)
+#   -> the nginx edge (:8080, and :8443 TLS + HTTP/2) -> the rebuild watcher -> print the URLs.
 #
 #   scripts/run.sh            the cluster: n<i> serves http 808<i>, admin 909<i>, cluster 424<i>
-#   scripts/run.sh --single   one surge-node on :8080 (storefront) and :9090 (admin), no HAProxy
+#   scripts/run.sh --single   one surge-node on :8000 (storefront API) and :9090 (admin), no
+#                             HAProxy; the edge on :8080 in front of it
 #   scripts/run.sh --tls      members talk over TLS (certificates in data/tls, made when missing)
 #
-# Other arguments go to every surge-node, e.g. scripts/run.sh --log.level=debug. Running it again
-# restarts what it started, on the same data. Stop everything with scripts/stop.sh.
+# The nodes run with --auth.dev_login=true (POST /api/v1/dev/login: a customer token for any id;
+# for local runs only). Other arguments go to every surge-node, e.g. scripts/run.sh
+# --log.level=debug. Running it again restarts what it started, on the same data. Stop
+# everything with scripts/stop.sh.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,17 +34,19 @@ for arg in "$@"; do
   case "$arg" in
     --single) SINGLE=1 ;;
     --tls) TLS=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) NODE_ARGS+=("$arg") ;;
   esac
 done
 
 # Ports the single node listens on; honour --http.port=N / --admin.port=N and SURGE_HTTP_PORT /
-# SURGE_ADMIN_PORT. The cluster's ports are fixed (lib-node.sh).
-HTTP_PORT="${SURGE_HTTP_PORT:-8080}"
+# SURGE_ADMIN_PORT. The cluster's ports are fixed (lib-node.sh). The edge holds 8080.
+HTTP_PORT="${SURGE_HTTP_PORT:-8000}"
 ADMIN_PORT="${SURGE_ADMIN_PORT:-9090}"
 has_node_id=""
 [ -n "${SURGE_NODE_ID:-}" ] && has_node_id=1
+has_dev_login=""
+[ -n "${SURGE_AUTH_DEV_LOGIN:-}" ] && has_dev_login=1
 for arg in "${NODE_ARGS[@]}"; do
   case "$arg" in
     --http.port=*) HTTP_PORT="${arg#*=}" ;;
@@ -48,6 +54,7 @@ for arg in "${NODE_ARGS[@]}"; do
   esac
   case "$arg" in
     --node.id|--node.id=*) has_node_id=1 ;;
+    --auth.dev_login|--auth.dev_login=*) has_dev_login=1 ;;
   esac
   if [ -z "$SINGLE" ]; then
     case "$arg" in
@@ -58,6 +65,9 @@ for arg in "${NODE_ARGS[@]}"; do
     esac
   fi
 done
+
+# The storefront's development sign-in (run.sh only; the caller's own setting wins).
+[ -n "$has_dev_login" ] || NODE_ARGS=(--auth.dev_login=true "${NODE_ARGS[@]}")
 
 # Local services unless the caller points the nodes elsewhere; catalog reads go to the local
 # read replica(s) (pg.read_urls) unless the caller names other ones or another PostgreSQL.
@@ -74,11 +84,15 @@ export SURGE_REDIS_URL="${SURGE_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
 "$REPO/scripts/services.sh" start
 
 # "Running twice works": stop what we started last time (either mode) before starting anew.
+edge_stop
+rebuild_stop
 haproxy_stop
 all_nodes_stop
 paysim_stop
 mkdir -p "$REPO/data/log" "$REPO/data/run"
 
+command -v nginx >/dev/null || die "nginx not found; run scripts/deps.sh"
+need_free_ports "$EDGE_HTTP_PORT" "$EDGE_HTTPS_PORT"
 if [ -n "$SINGLE" ]; then
   need_free_ports "$HTTP_PORT" "$ADMIN_PORT"
 else
@@ -175,6 +189,9 @@ defaults
     option redispatch
     retries 2
     timeout connect 2s
+    # Inactivity limits: a stock stream (Server-Sent Events, GET .../stock/stream) sends a
+    # comment every 15 s, so neither side of it is ever idle for 60 s; the edge (nginx) in front
+    # reads it with a 75 s timeout.
     timeout client 60s
     timeout server 60s
     timeout http-request 10s
@@ -182,9 +199,9 @@ defaults
     default-server inter 500ms fastinter 250ms downinter 1s rise 2 fall 2
 EOF
   haproxy_proxy storefront "$LB_HTTP_PORT" member_http_port /readyz \
-    "    # The shopper's address for the nodes' rate limits: HAProxy appends it to X-Forwarded-For,
-    # and the nodes take the client from there because HAProxy (127.0.0.1) is in
-    # http.trusted_proxies.
+    "    # The shopper's address for the nodes' rate limits: the edge (nginx, 127.0.0.1) appends
+    # it to X-Forwarded-For and HAProxy appends the edge's; the nodes skip the trusted hops
+    # (127.0.0.1 is in http.trusted_proxies) and take the shopper's.
     option forwardfor"
   haproxy_proxy admin "$LB_ADMIN_PORT" member_admin_port /healthz \
     "    # Authorization (the admin token), Origin and Content-Type pass through unchanged: each node
@@ -267,6 +284,31 @@ fi
 
 SURGE_ADMIN_URL="$ADMIN_URL" "$REPO/scripts/demo-catalog.sh"
 
+# The storefront: static pages generated from the catalog the API serves (data/site/current),
+# nginx in front (data/edge: config, logs, the micro-cache, the self-signed certificate), and the
+# watcher that regenerates the pages of what changes in the catalog (the catalog outbox).
+GENERATE="$REPO/storefront/scripts/generate.mjs"
+REBUILD="$REPO/storefront/scripts/rebuild.mjs"
+if [ -f "$GENERATE" ]; then
+  say "generating the storefront into data/site (log data/log/generate.log)"
+  node "$GENERATE" "--api=$STORE_URL" "--site=$SITE_DIR" >>"$REPO/data/log/generate.log" 2>&1 ||
+    { tail -n 20 "$REPO/data/log/generate.log" >&2; die "generate.mjs failed (log data/log/generate.log)"; }
+else
+  say "warning: $GENERATE is missing: the edge serves /api/ and node-rendered /p/ pages only"
+fi
+EDGE_PORT="$EDGE_HTTP_PORT" EDGE_TLS_PORT="$EDGE_HTTPS_PORT" EDGE_SITE="$SITE_DIR" \
+  EDGE_UPSTREAMS="${STORE_URL#http://}" EDGE_STATE="$EDGE_STATE_DIR" "$REPO/scripts/edge.sh" start ||
+  die "the edge did not start (log data/edge/logs/error.log)"
+EDGE_URL="http://127.0.0.1:$EDGE_HTTP_PORT"
+EDGE_TLS_URL="https://127.0.0.1:$EDGE_HTTPS_PORT"
+if [ -f "$REBUILD" ]; then
+  echo "==== rebuild.mjs start $(date -u +%FT%TZ)" >>"$REBUILD_LOG"
+  nohup node "$REBUILD" "--api=$STORE_URL" "--site=$SITE_DIR" "--redis=$SURGE_REDIS_URL" \
+    --prefix=surge: >>"$REBUILD_LOG" 2>&1 </dev/null &
+  echo "$!" >"$REBUILD_PID_FILE"
+  say "started the storefront rebuild watcher (pid $!, log ${REBUILD_LOG#"$REPO"/})"
+fi
+
 CONSOLE=""
 if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$ADMIN_URL/console" 2>/dev/null || true)" = "200" ]; then
   CONSOLE="$ADMIN_URL/console"
@@ -276,9 +318,9 @@ CTL="build/tools/surgectl/surgectl"
 if [ -n "$SINGLE" ]; then
   cat <<MSG
 surge: Surge is running (one node).
-  storefront  $STORE_URL
-              $STORE_URL/api/v1/products
-              $STORE_URL/p/PS5-BF
+  storefront  $EDGE_URL/   (nginx edge; $EDGE_TLS_URL/ with HTTP/2, self-signed)
+              $EDGE_URL/p/PS5-BF/
+  api         $STORE_URL/api/v1/products   (the node; through the edge: $EDGE_URL/api/v1/products)
   admin       $ADMIN_URL/admin/v1/products/PS5-BF/stock
               $ADMIN_URL/admin/v1/cluster
               $ADMIN_URL/metrics${CONSOLE:+
@@ -288,16 +330,16 @@ surge: Surge is running (one node).
   payments    surge-paysim gateways alpha http://127.0.0.1:7070, beta http://127.0.0.1:7071 (charge log: /_charges)
   operate     $CTL status | nodes | shards | stock get PS5-BF
   orders      $CTL orders tail   (the surge:orders stream)
-  logs        data/log/node.log, data/log/paysim.log, data/log/postgresql.log, data/log/redis.log
+  logs        data/log/node.log, data/log/paysim.log, data/log/rebuild.log, data/edge/logs/, data/log/postgresql.log, data/log/redis.log
   database    scripts/services.sh psql   (catalog reads: ${SURGE_PG_READ_URLS:-the primary}; scripts/services.sh status)
   stop        scripts/stop.sh
 MSG
 else
   {
-    echo "surge: Surge is running: ${#CLUSTER_NODES[@]} nodes behind HAProxy${TLS:+ (members talk over TLS, certificates in data/tls)}."
-    echo "  storefront  $STORE_URL   (HAProxy, round robin over the nodes that pass GET /readyz)"
-    echo "              $STORE_URL/api/v1/products"
-    echo "              $STORE_URL/p/PS5-BF"
+    echo "surge: Surge is running: ${#CLUSTER_NODES[@]} nodes behind HAProxy behind the nginx edge${TLS:+ (members talk over TLS, certificates in data/tls)}."
+    echo "  storefront  $EDGE_URL/   (nginx edge; $EDGE_TLS_URL/ with HTTP/2, self-signed)"
+    echo "              $EDGE_URL/p/PS5-BF/"
+    echo "  api         $STORE_URL/api/v1/products   (HAProxy, round robin over the nodes that pass GET /readyz; through the edge: $EDGE_URL/api/...)"
     echo "  admin       $ADMIN_URL   (HAProxy over the nodes' admin APIs; any node answers for the cluster)"
     echo "              $ADMIN_URL/admin/v1/cluster"
     echo "              $ADMIN_URL/admin/v1/products/PS5-BF/stock"
@@ -315,6 +357,7 @@ else
     echo "  orders      $CTL orders tail   (the surge:orders stream)"
     echo "  logs        data/log/node-n1.log .. node-n${#CLUSTER_NODES[@]}.log, data/log/haproxy.log, data/log/paysim.log, data/log/postgresql.log, data/log/redis.log"
     echo "  haproxy     config data/haproxy/haproxy.cfg (health checks: GET /readyz every 500ms), log data/log/haproxy.log"
+    echo "  edge        config data/edge/nginx.conf, logs data/edge/logs/; site data/site/current, rebuilt on catalog changes (data/log/rebuild.log)"
     echo "  database    scripts/services.sh psql   (catalog reads: ${SURGE_PG_READ_URLS:-the primary}; scripts/services.sh status)"
     echo "  stop        scripts/stop.sh"
   }

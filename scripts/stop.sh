@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what scripts/run.sh started: HAProxy, the surge-node members (one at a time, each handing
+# Stops what scripts/run.sh started: the nginx edge, the storefront's rebuild watcher, HAProxy,
+# the surge-node members (one at a time, each handing
 # its shards to the ones still up) or the single node, surge-paysim, then PostgreSQL and Redis.
 #   scripts/stop.sh                   all of it
 #   scripts/stop.sh --keep-services   leave PostgreSQL and Redis running (other users, the tests)
@@ -18,10 +19,12 @@ for arg in "$@"; do
   esac
 done
 
+edge_stop
+rebuild_stop
 haproxy_stop
 all_nodes_stop
 paysim_stop
-say "Surge stopped (nodes, HAProxy, surge-paysim)"
+say "Surge stopped (edge, rebuild watcher, nodes, HAProxy, surge-paysim)"
 if [ -n "$KEEP_SERVICES" ]; then
   say "PostgreSQL and Redis left running (scripts/services.sh stop stops them)"
   exit 0

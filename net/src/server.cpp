@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -99,6 +100,54 @@ struct server_state {
   uint16_t port_ = 0;
 };
 
+/// The stream_sink of a streamed response: forwards to its session's strand. Thread-safe.
+class sink final : public stream_sink {
+ public:
+  sink(std::weak_ptr<session> s, std::shared_ptr<responder_gate> gate)
+      : session_(std::move(s))
+      , gate_(std::move(gate)) {}
+
+  bool send(std::string data) override;
+  void close() override;
+  bool open() const override { return open_.load(); }
+  void on_close(std::function<void()> f) override {
+    {
+      std::lock_guard lk(mu_);
+      if (open_.load()) {
+        on_close_ = std::move(f);
+        return;
+      }
+    }
+    if (f) {
+      f();
+    }
+  }
+
+  /// On the session's strand, once: the stream has ended; runs the on_close callback.
+  void ended() {
+    std::function<void()> f;
+    {
+      std::lock_guard lk(mu_);
+      open_.store(false);
+      f = std::move(on_close_);
+    }
+    if (f) {
+      f();
+    }
+  }
+
+ private:
+  /// Runs `f(session&)` on the session's strand, unless the stream or the server has ended.
+  template <class F>
+  bool post(F f);
+
+  const std::weak_ptr<session> session_;
+  const std::shared_ptr<responder_gate> gate_;
+  std::atomic<bool> open_{true};
+  std::mutex mu_; ///< guards on_close_ and open_'s change to false
+  std::function<void()> on_close_;
+};
+
 /// One connection. All members are used on the connection's strand only, except where noted.
 /// Owned by the asynchronous operations in flight (shared_ptr); responders hold a weak_ptr.
 class session : public std::enable_shared_from_this<session> {
@@ -132,14 +181,18 @@ class session : public std::enable_shared_from_this<session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
   }
 
-  /// Any thread: closes the connection if it is waiting for a next request (stop() begins).
+  /// Any thread: closes the connection if it is waiting for a next request or streaming a
+  /// response (stop() begins).
   void close_if_idle() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->state_ == state::idle) {
+      if (self->state_ == state::idle || self->state_ == state::streaming) {
         self->close();
       }
     });
   }
+
+  /// The connection's strand.
+  auto executor() { return stream_.get_executor(); }
 
   /// Any thread: closes the connection whatever it is doing; `token` is released afterwards.
   void close_now(std::shared_ptr<void> token) {
@@ -147,8 +200,46 @@ class session : public std::enable_shared_from_this<session> {
                [self = shared_from_this(), token = std::move(token)] { self->close(); });
   }
 
+  /// On the strand: the sink's send() (see stream_sink).
+  void stream_push(std::string data) {
+    if (state_ != state::streaming || stream_ending_ || data.empty()) {
+      return;
+    }
+    std::size_t framed = data.size();
+    char size_line[24];
+    int size_len = 0;
+    if (chunked_) {
+      size_len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+      framed += static_cast<std::size_t>(size_len) + 2;
+    }
+    if (pending_.size() + writing_.size() + framed > srv_.opts_.stream_queue_limit) {
+      close(); // the client does not read: dropped
+      return;
+    }
+    if (chunked_) {
+      pending_.append(size_line, static_cast<std::size_t>(size_len)).append(data).append("\r\n");
+    } else if (pending_.empty()) {
+      pending_ = std::move(data);
+    } else {
+      pending_.append(data);
+    }
+    stream_flush();
+  }
+
+  /// On the strand: the sink's close(): the last chunk after what is queued, then the close.
+  void stream_end() {
+    if (state_ != state::streaming || stream_ending_) {
+      return;
+    }
+    stream_ending_ = true;
+    if (chunked_) {
+      pending_.append("0\r\n\r\n");
+    }
+    stream_flush();
+  }
+
  private:
-  enum class state { idle, reading, handling, writing, draining, closed };
+  enum class state { idle, reading, handling, writing, draining, streaming, closed };
 
   static ip_address peer_of(const tcp::socket& socket) {
     beast::error_code ec;
@@ -266,9 +357,10 @@ class session : public std::enable_shared_from_this<session> {
       stream_.socket().cancel(ignored);
       break;
     }
-    case state::idle:     // a kept-alive connection without a next request: closed silently
-    case state::writing:  // the client does not read
-    case state::draining: // the lingering close is over
+    case state::idle:      // a kept-alive connection without a next request: closed silently
+    case state::writing:   // the client does not read
+    case state::streaming: // the client does not read the stream
+    case state::draining:  // the lingering close is over
       close();
       break;
     case state::handling:
@@ -475,6 +567,10 @@ class session : public std::enable_shared_from_this<session> {
   void write_response(http_response resp, bool close_after) {
     state_ = state::writing;
     close_after_ = close_after;
+    if (resp.stream && !resp.ready) {
+      start_stream(std::move(resp));
+      return;
+    }
     if (resp.ready) {
       write_ready(std::move(resp.ready));
       return;
@@ -539,19 +635,115 @@ class session : public std::enable_shared_from_this<session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     set_deadline(drain_timeout);
-    drain();
+    discard_input();
   }
 
-  void drain() {
-    stream_.async_read_some(
-        asio::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-          self->drained_ += n;
-          if (ec || self->drained_ > drain_limit || self->state_ == state::closed) {
+  /// Reads and drops what the client sends until it closes the connection or a read fails, then
+  /// closes the session; more than drain_limit bytes in all close it too. Holds no buffer while
+  /// it waits (a streaming connection waits for hours): it waits for the socket to be readable,
+  /// then reads into the stack.
+  void discard_input() {
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](const beast::error_code& ec) {
+          if (self->state_ == state::closed) {
+            return;
+          }
+          if (ec) {
             self->close();
             return;
           }
-          self->drain();
+          auto& socket = self->stream_.socket();
+          beast::error_code rec;
+          socket.non_blocking(true, rec);
+          std::array<char, 2048> scratch;
+          for (;;) {
+            const std::size_t n = socket.read_some(asio::buffer(scratch), rec);
+            if (rec == asio::error::would_block || rec == asio::error::try_again) {
+              break;
+            }
+            self->drained_ += n;
+            if (rec || n == 0 || self->drained_ > drain_limit) {
+              self->close(); // the client closed (or failed, or sends too much)
+              return;
+            }
+          }
+          self->discard_input();
         });
+  }
+
+  /// write_response() of a streamed response: the head (chunked on HTTP/1.1, close-delimited
+  /// on HTTP/1.0), then the body from the sink given to resp.stream. The request is no longer
+  /// in flight; what the request needed (parser, read buffer, id) is released, so that an open
+  /// stream holds little more than its socket, timers and queue.
+  void start_stream(http_response resp) {
+    auto producer = std::move(resp.stream);
+    resp.stream = nullptr;
+    const auto r = make_ready(std::move(resp));
+    chunked_ = version_ >= 11;
+    std::string& head = pending_;
+    head.assign(version_ >= 11 ? "HTTP/1.1" : "HTTP/1.0");
+    head.append(std::string_view{r->head}.substr(8));
+    if (!request_id_.empty()) {
+      head.append("X-Request-Id: ").append(request_id_).append("\r\n");
+    }
+    head.append(chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
+    head.append("\r\n");
+    buffer_ = beast::flat_buffer{}; // anything pipelined after the request is dropped
+    request_id_ = std::string{};
+    own_lines_ = std::string{};
+    srv_.served_.fetch_add(1);
+    release_request();
+    state_ = state::streaming;
+    if (head_) {
+      stream_ending_ = true; // HEAD: the head alone
+      stream_flush();
+      return;
+    }
+    sink_ = std::make_shared<sink>(weak_from_this(), srv_.gate_);
+    stream_flush();
+    discard_input(); // sees the client close
+    try {
+      producer(sink_);
+    } catch (...) {
+      stream_end(); // a producer that throws ends its stream
+    }
+  }
+
+  /// On the strand: writes what is pending unless a write is running; once all is written,
+  /// closes after stream_end(). Each write must finish within read_timeout.
+  void stream_flush() {
+    if (stream_writing_ || state_ != state::streaming) {
+      return;
+    }
+    if (pending_.empty()) {
+      if (stream_ending_) {
+        close();
+      } else {
+        clear_deadline();
+      }
+      return;
+    }
+    writing_.swap(pending_);
+    pending_.clear();
+    stream_writing_ = true;
+    set_deadline(srv_.opts_.read_timeout);
+    asio::async_write(stream_, asio::buffer(writing_),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->stream_writing_ = false;
+                        if (self->state_ == state::closed) {
+                          return;
+                        }
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        if (self->writing_.capacity() > 1024) {
+                          self->writing_ = std::string{}; // a burst's buffer is not kept
+                        } else {
+                          self->writing_.clear();
+                        }
+                        self->stream_flush();
+                      });
   }
 
   void release_request() {
@@ -567,6 +759,9 @@ class session : public std::enable_shared_from_this<session> {
     }
     state_ = state::closed;
     release_request();
+    if (auto s = std::move(sink_)) {
+      s->ended();
+    }
     watchdog_.cancel();
     handler_timer_.cancel();
     beast::error_code ignored;
@@ -591,18 +786,51 @@ class session : public std::enable_shared_from_this<session> {
   std::string own_lines_;                       ///< the request's own header lines of ready_
   /// The answer given inside the handler call (handle), written when that call returns.
   std::optional<http_response> inline_answer_;
-  std::array<char, 4096> drain_buf_{};
-  std::size_t drained_ = 0;
-  uint64_t seq_ = 0;       ///< number of the request being handled; responders carry theirs
-  unsigned version_ = 11;  ///< HTTP version of the current request
-  bool head_ = false;      ///< the current request is a HEAD
-  bool keep_alive_ = true; ///< what the current request asked for
+  std::size_t drained_ = 0; ///< bytes dropped by discard_input()
+  /// Streaming (start_stream): the sink given to the producer (reset when the stream ends), the
+  /// bytes queued and not yet written, and those being written.
+  std::shared_ptr<sink> sink_;
+  std::string pending_;
+  std::string writing_;
+  bool chunked_ = false;        ///< the stream's pieces are sent as chunks (HTTP/1.1)
+  bool stream_writing_ = false; ///< a write of writing_ is running
+  bool stream_ending_ = false;  ///< stream_end() ran (or HEAD): close once all is written
+  uint64_t seq_ = 0;            ///< number of the request being handled; responders carry theirs
+  unsigned version_ = 11;       ///< HTTP version of the current request
+  bool head_ = false;           ///< the current request is a HEAD
+  bool keep_alive_ = true;      ///< what the current request asked for
   bool close_after_ = false;
   bool counted_ = false;        ///< the current request is counted in in_flight_
   bool first_ = true;           ///< no request answered yet on this connection
   bool read_timed_out_ = false; ///< the request being read missed its deadline
   state state_ = state::reading;
 };
+
+template <class F>
+bool sink::post(F f) {
+  if (!open_.load()) {
+    return false;
+  }
+  std::lock_guard lk(gate_->mu);
+  if (!gate_->open) {
+    return false;
+  }
+  auto s = session_.lock();
+  if (!s) {
+    return false;
+  }
+  auto ex = s->executor();
+  asio::post(ex, [s = std::move(s), f = std::move(f)]() mutable { f(*s); });
+  return true;
+}
+
+bool sink::send(std::string data) {
+  return post([data = std::move(data)](session& s) mutable { s.stream_push(std::move(data)); });
+}
+
+void sink::close() {
+  post([](session& s) { s.stream_end(); });
+}
 
 } // namespace
 

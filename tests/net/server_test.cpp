@@ -758,3 +758,217 @@ TEST_CASE("server: plain() and body_size() read a ready response's fields") {
   CHECK(nm->length_line == "Content-Length: 0\r\n");
   CHECK(nm->head.find("Content-Type") == std::string::npos);
 }
+
+// --- Streamed responses (http_response::stream) ---
+
+namespace {
+
+/// A raw client of one streamed response: sends `raw`, then reads what arrives.
+class stream_client {
+ public:
+  stream_client(uint16_t port, const std::string& raw)
+      : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    asio::write(socket_, asio::buffer(raw));
+  }
+
+  /// Reads until `what` has arrived (true) or the server closed the connection (false).
+  bool read_until(std::string_view what) {
+    while (got_.find(what) == std::string::npos) {
+      char buf[4096];
+      beast::error_code ec;
+      const auto n = socket_.read_some(asio::buffer(buf), ec);
+      got_.append(buf, n);
+      if (ec) {
+        return got_.find(what) != std::string::npos;
+      }
+    }
+    return true;
+  }
+
+  /// Reads until the server closes the connection; true when it did (EOF or reset).
+  bool read_to_close() {
+    for (;;) {
+      char buf[4096];
+      beast::error_code ec;
+      const auto n = socket_.read_some(asio::buffer(buf), ec);
+      got_.append(buf, n);
+      if (ec) {
+        return ec == asio::error::eof || ec == asio::error::connection_reset;
+      }
+    }
+  }
+
+  const std::string& got() const { return got_; }
+  std::string head() const { return got_.substr(0, got_.find("\r\n\r\n") + 4); }
+  std::string body() const { return got_.substr(got_.find("\r\n\r\n") + 4); }
+  void close() {
+    beast::error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  std::string got_;
+};
+
+/// The data of a chunked body (`raw`, up to and including the last chunk); "!" when malformed.
+std::string unchunk(std::string_view raw) {
+  std::string out;
+  for (;;) {
+    const auto eol = raw.find("\r\n");
+    if (eol == std::string_view::npos) {
+      return "!";
+    }
+    const auto size = std::stoul(std::string(raw.substr(0, eol)), nullptr, 16);
+    raw.remove_prefix(eol + 2);
+    if (size == 0) {
+      return raw == "\r\n" ? out : "!";
+    }
+    if (raw.size() < size + 2 || raw.substr(size, 2) != "\r\n") {
+      return "!";
+    }
+    out.append(raw.substr(0, size));
+    raw.remove_prefix(size + 2);
+  }
+}
+
+/// A server whose every request is answered with a stream, its sink handed to the test.
+struct stream_server {
+  explicit stream_server(server_options opts = surge::test::listener())
+      : srv(opts, [this](http_request&&, responder r) {
+        http_response resp;
+        resp.content_type = "text/event-stream";
+        resp.headers.emplace_back("Cache-Control", "no-store");
+        resp.stream = [this](std::shared_ptr<stream_sink> s) {
+          s->on_close([this] { closed.set_value(); });
+          sinks.set_value(std::move(s));
+        };
+        r(std::move(resp));
+      }) {
+    REQUIRE_FALSE(srv.start());
+  }
+
+  std::promise<std::shared_ptr<stream_sink>> sinks;
+  std::promise<void> closed; ///< set by the stream's on_close
+  http_server srv;
+};
+
+constexpr std::string_view get11 = "GET /s HTTP/1.1\r\nHost: x\r\nX-Request-Id: rid-s\r\n\r\n";
+
+} // namespace
+
+TEST_CASE("server: a streamed response is chunked and its pieces arrive in order") {
+  stream_server ss;
+  stream_client c(ss.srv.port(), std::string(get11));
+  auto sink = ss.sinks.get_future().get();
+  std::string expected;
+  std::thread producer([&] {
+    for (int i = 0; i < 2000; ++i) {
+      CHECK(sink->send("piece-" + std::to_string(i) + "\n"));
+    }
+    sink->send(""); // nothing
+    sink->close();
+  });
+  for (int i = 0; i < 2000; ++i) {
+    expected += "piece-" + std::to_string(i) + "\n";
+  }
+  producer.join();
+  CHECK(c.read_to_close());
+  const auto head = c.head();
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(head.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(head.find("Content-Type: text/event-stream\r\n") != std::string::npos);
+  CHECK(head.find("Cache-Control: no-store\r\n") != std::string::npos);
+  CHECK(head.find("X-Request-Id: rid-s\r\n") != std::string::npos);
+  CHECK(head.find("Content-Length") == std::string::npos);
+  CHECK(unchunk(c.body()) == expected);
+  ss.closed.get_future().get();
+  CHECK_FALSE(sink->open());
+  CHECK_FALSE(sink->send("late"));
+  CHECK(ss.srv.requests_served() == 1);
+}
+
+TEST_CASE("server: a stream closed by the client tells the producer") {
+  stream_server ss;
+  stream_client c(ss.srv.port(), std::string(get11));
+  auto sink = ss.sinks.get_future().get();
+  CHECK(sink->send("hello"));
+  CHECK(c.read_until("5\r\nhello\r\n"));
+  c.close();
+  ss.closed.get_future().get();
+  CHECK_FALSE(sink->open());
+  CHECK_FALSE(sink->send("gone"));
+  bool called = false;
+  sink->on_close([&] { called = true; }); // ended already: at once
+  CHECK(called);
+}
+
+TEST_CASE("server: a streaming client that does not read is dropped") {
+  SUBCASE("too much queued") {
+    auto opts = surge::test::listener();
+    opts.stream_queue_limit = 64 * 1024;
+    stream_server ss(opts);
+    stream_client c(ss.srv.port(), std::string(get11));
+    auto sink = ss.sinks.get_future().get();
+    auto closed = ss.closed.get_future();
+    const std::string piece(16 * 1024, 'x');
+    // The socket buffers fill, then the queue passes the limit: dropped.
+    while (closed.wait_for(0s) != std::future_status::ready) {
+      sink->send(piece);
+      std::this_thread::yield();
+    }
+    CHECK_FALSE(sink->open());
+  }
+  SUBCASE("a write not taken within read_timeout") {
+    auto opts = surge::test::listener();
+    opts.stream_queue_limit = 256 * 1024 * 1024;
+    opts.read_timeout = 300ms;
+    stream_server ss(opts);
+    stream_client c(ss.srv.port(), std::string(get11));
+    auto sink = ss.sinks.get_future().get();
+    for (int i = 0; i < 64; ++i) {
+      sink->send(std::string(1024 * 1024, 'y')); // more than the socket buffers hold
+    }
+    ss.closed.get_future().get();
+    CHECK_FALSE(sink->open());
+  }
+}
+
+TEST_CASE("server: a stream over HTTP/1.0 is delimited by the close") {
+  stream_server ss;
+  stream_client c(ss.srv.port(), "GET /s HTTP/1.0\r\nHost: x\r\n\r\n");
+  auto sink = ss.sinks.get_future().get();
+  sink->send("one ");
+  sink->send("two");
+  sink->close();
+  CHECK(c.read_to_close());
+  CHECK(c.head().rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+  CHECK(c.head().find("Transfer-Encoding") == std::string::npos);
+  CHECK(c.head().find("Content-Length") == std::string::npos);
+  CHECK(c.body() == "one two");
+  ss.closed.get_future().get();
+}
+
+TEST_CASE("server: HEAD of a stream gets the head alone") {
+  stream_server ss;
+  stream_client c(ss.srv.port(), "HEAD /s HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(c.read_to_close());
+  CHECK(c.head().find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(c.body().empty());
+}
+
+TEST_CASE("server: stop() does not wait for open streams, and closes them") {
+  stream_server ss;
+  stream_client c(ss.srv.port(), std::string(get11));
+  auto sink = ss.sinks.get_future().get();
+  CHECK(sink->send("before"));
+  CHECK(c.read_until("before"));
+  const auto t0 = std::chrono::steady_clock::now();
+  ss.srv.stop(10s);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s); // not the grace period
+  ss.closed.get_future().get();
+  CHECK(c.read_to_close());
+  CHECK_FALSE(sink->send("after"));
+}

@@ -42,6 +42,32 @@ struct http_request {
 
 struct ready_response;
 
+/// The write side of a streamed response (http_response::stream), handed to the producer once
+/// the response head is on its way. Thread-safe: any thread may call any member, at any time,
+/// also after the connection has gone (then they do nothing). Holding it keeps the connection's
+/// few bytes of state alive, nothing of the server.
+class stream_sink {
+ public:
+  virtual ~stream_sink() = default;
+  /// Queues `data` as the next piece of the body (one chunk on HTTP/1.1; empty data sends
+  /// nothing); pieces go out in the order of the calls. A client that lets more than
+  /// server_options::stream_queue_limit bytes queue up, or does not take a write within
+  /// read_timeout, is dropped. False when the stream has ended (then `data` is dropped).
+  virtual bool send(std::string data) = 0;
+  /// Ends the body after what is queued (the last chunk on HTTP/1.1) and closes the connection.
+  virtual void close() = 0;
+  /// False once the stream has ended: closed by the client, dropped, closed by close() or by
+  /// the server's stop().
+  virtual bool open() const = 0;
+  /// Runs `f` once when the stream ends (at once, on this thread, when it has ended already;
+  /// else on an I/O thread, where it must not block). Replaces a callback set before.
+  virtual void on_close(std::function<void()> f) = 0;
+};
+
+/// A streamed body's producer: called once, on an I/O thread (must not block), right after the
+/// response head has been queued.
+using stream_fn = std::function<void(std::shared_ptr<stream_sink>)>;
+
 struct http_response {
   int status = 200;
   std::string content_type = "application/json";
@@ -50,6 +76,12 @@ struct http_response {
   /// When set, the server sends this instead of the fields above, which then carry only
   /// `status` (== ready->status, for wrappers that count or log it). See with_ready().
   std::shared_ptr<const ready_response> ready;
+  /// When set (and `ready` is not), the body is streamed: the server writes the head with no
+  /// Content-Length (HTTP/1.1: `Transfer-Encoding: chunked`; HTTP/1.0: delimited by the close),
+  /// ignores `body`, and hands `stream` the sink that writes the body. The connection carries no
+  /// further request; it no longer counts as in flight for stop(), which closes it. A HEAD gets
+  /// the head alone and `stream` is not called. Never called when the response is not sent.
+  stream_fn stream;
 
   /// The size of the body sent to a GET (ready's when set).
   std::size_t body_size() const;
@@ -129,6 +161,9 @@ struct server_options {
   /// A kept-alive connection with no byte of a next request this long: closed without answer.
   std::chrono::milliseconds idle_timeout{};
   std::size_t max_connections = 0;
+  /// Bytes a streamed response (http_response::stream) may have queued and unwritten; a client
+  /// that lets more pile up is dropped.
+  std::size_t stream_queue_limit = 64 * 1024;
 };
 
 } // namespace surge::net

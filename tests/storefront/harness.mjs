@@ -124,7 +124,7 @@ export class StorefrontStack {
     const upstreams = [...this.hx.nodes.values()].map((n) => `127.0.0.1:${n.http}`).join(',');
     this.edgeEnv = {
       ...process.env, EDGE_PORT: String(this.edgePort), EDGE_TLS_PORT: '', EDGE_SITE: this.site,
-      EDGE_UPSTREAMS: upstreams, EDGE_STATE: this.edgeState,
+      EDGE_UPSTREAMS: upstreams, EDGE_STATE: this.edgeState, EDGE_ACCESS_SAMPLE: '100%',
     };
     const log = join(this.logDir, 'edge.log');
     await new Promise((ok, fail) => {

@@ -135,7 +135,7 @@ void outbox_relay::step() {
       return; // another node relays
     }
     leader_ = true;
-    logger()->info("outbox relay: this node relays order events");
+    logger()->info("outbox relay: this node relays order and catalog events");
   }
   if (!stream_ || !stream_->healthy()) {
     auto s = persistence::make_redis_event_stream(redis_);

@@ -69,8 +69,8 @@ class hold_sweeper {
   periodic loop_;
 };
 
-/// Delivers outbox events to the Redis stream `<prefix>orders` (topic "orders") and
-/// `<prefix>refunds`, at least once and in id order, then marks them delivered. Only the holder
+/// Delivers outbox events to the Redis stream `<prefix><topic>`: `<prefix>orders` (topic
+/// "orders"), `<prefix>refunds` and `<prefix>catalog` (product changes), at least once and in id order, then marks them delivered. Only the holder
 /// of the relay lock relays, so nodes do not deliver the same events side by side; after a
 /// crash the next holder resumes with what is not marked. Each entry carries the event id and
 /// the order id so that consumers de-duplicate.

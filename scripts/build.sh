@@ -33,8 +33,8 @@ command -v cmake >/dev/null || die "cmake not found; run scripts/deps.sh"
 JOBS="${SURGE_BUILD_JOBS:-$(nproc)}"
 
 # npm packages (package-lock.json): uPlot, embedded into surge-node by web/ (the build needs it),
-# and playwright-core for the console's browser tests (tests/browser; Debian's chromium, so no
-# browser download). `npm ci` from the registry or npm's cache; offline with node_modules already
+# playwright-core for the console's browser tests (tests/browser; Debian's chromium, so no
+# browser download), and Nuxt for the storefront (storefront/, built below). `npm ci` from the registry or npm's cache; offline with node_modules already
 # there, that copy is used.
 npm_ci() {
   local dir=$1 need=$2 log="$BUILD_DIR/npm-ci-${1//\//-}.log"
@@ -57,10 +57,30 @@ npm_ci() {
   fi
 }
 mkdir -p "$BUILD_DIR"
-say "npm ci: web/ (uPlot), tests/browser/ (playwright-core) and tests/storefront/ (@playwright/test)"
+say "npm ci: web/ (uPlot), tests/browser/ (playwright-core), tests/storefront/ (@playwright/test) and storefront/ (Nuxt)"
 npm_ci web required
 npm_ci tests/browser optional
 npm_ci tests/storefront optional
+npm_ci storefront required
+
+# The storefront's `nuxt build` (storefront/.output, used by storefront/scripts/generate.mjs);
+# skipped when no storefront source changed since the last successful build (hash kept in .output).
+storefront_build() {
+  local dir="$REPO/storefront" log="$BUILD_DIR/storefront-build.log" hash
+  hash=$(cd "$dir" && find . \( -name node_modules -o -name .nuxt -o -name .output \) -prune -o -type f -print \
+           | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum | cut -d' ' -f1)
+  if [ -f "$dir/.output/.surge-build-hash" ] && [ "$(<"$dir/.output/.surge-build-hash")" = "$hash" ]; then
+    say "storefront: nuxt build skipped (sources unchanged)"
+    return 0
+  fi
+  say "storefront: nuxt build (log $log)"
+  if ! (cd "$dir" && NUXT_TELEMETRY_DISABLED=1 ./node_modules/.bin/nuxt build >"$log" 2>&1); then
+    tail -n 40 "$log" >&2
+    die "storefront: nuxt build failed (log $log)"
+  fi
+  echo "$hash" >"$dir/.output/.surge-build-hash"
+}
+storefront_build
 
 say "configuring $(basename "$BUILD_DIR")/ (${CONFIGURE_ARGS[*]})"
 mkdir -p "$BUILD_DIR"

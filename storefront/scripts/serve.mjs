@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // A small preview server for a generated site (development only; the edge is nginx, scripts/edge.sh):
-// static files from DIR/current (dir/ -> dir/index.html, else 404.html) and /api/ proxied to --api,
+// static files from DIR/current (dir/ -> dir/index.html, else 404.html; gzip) and /api/ proxied to --api,
 // streamed (so Server-Sent Events pass through).
 //
 //   node storefront/scripts/serve.mjs --site=DIR --api=URL [--port=8090] [--host=127.0.0.1]
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
+import zlib from 'node:zlib'
 import { die, intOption, makeLogger, parseArgs } from './lib.mjs'
 
 const USAGE = 'usage: node storefront/scripts/serve.mjs --site=DIR --api=URL [--port=8090] [--host=127.0.0.1]'
@@ -64,8 +65,11 @@ function serveFile(req, res) {
     status = 404
   }
   const cache = rel.startsWith('/_nuxt/') ? 'public, max-age=31536000, immutable' : 'public, max-age=30'
-  res.writeHead(status, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': cache })
-  fs.createReadStream(file).pipe(res)
+  const type = TYPES[path.extname(file)] ?? 'application/octet-stream'
+  const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] ?? '') && type !== 'application/octet-stream'
+  res.writeHead(status, { 'content-type': type, 'cache-control': cache, ...(gzip ? { 'content-encoding': 'gzip', vary: 'Accept-Encoding' } : {}) })
+  const body = fs.createReadStream(file)
+  gzip ? body.pipe(zlib.createGzip()).pipe(res) : body.pipe(res)
 }
 
 http

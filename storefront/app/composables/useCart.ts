@@ -36,7 +36,26 @@ export function useCart() {
       if (e instanceof ShopError && e.status === 404) forget()
       else throw e
     }
+    if (cart.value && session.value.customerId && cart.value.customer_id !== session.value.customerId) await adopt()
     return cart.value
+  }
+
+  /** Signed in with a cart made before sign-in: moves its lines into a new cart of this customer
+   *  (limited items need one) and releases the old lines. Best effort per line. */
+  async function adopt() {
+    const old = cart.value!
+    const fresh = await create()
+    for (const l of old.items) {
+      const item = (c: string) => `/api/v1/carts/${encodeURIComponent(c)}/items/${encodeURIComponent(l.sku)}`
+      await api.raw(item(old.cart_id), { method: 'DELETE' }).catch(() => {})
+      try {
+        cart.value = (
+          await api.raw<Cart>(item(fresh.cart_id), { method: 'PUT', body: { qty: l.qty }, token: session.value.token })
+        ).data
+      } catch {
+        /* sold out meanwhile: the line is dropped */
+      }
+    }
   }
 
   async function create(): Promise<Cart> {
@@ -51,7 +70,12 @@ export function useCart() {
 
   /** Sets the line of `sku` to exactly `qty` (0 removes it). */
   async function setQty(sku: string, qty: number): Promise<Cart> {
-    const c = cart.value ?? (await load()) ?? (await create())
+    let mine = cart.value ?? (await load())
+    if (mine && session.value.customerId && mine.customer_id !== session.value.customerId) {
+      await adopt()
+      mine = cart.value
+    }
+    const c = mine ?? (await create())
     const path = `/api/v1/carts/${encodeURIComponent(c.cart_id)}/items/${encodeURIComponent(sku)}`
     const put = () => api.raw<Cart>(path, { method: 'PUT', body: { qty }, token: session.value.token })
     try {

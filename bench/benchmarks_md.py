@@ -247,6 +247,23 @@ elif E("CMD_storefront_lcp") or lcp:
     why = (lcp or {}).get("error") or "no output"
     rows.append(("9", f"Storefront LCP under mobile emulation ({why})", "-", "-", "-", "< 1.0 s", False))
 
+# Row 10 (issue 16): the edge's generated product page vs nginx's 1 KiB file, alternately twice.
+edge_rounds = [(load(f"edge-page-{r}.json"), load(f"edge-nginx-{r}.json")) for r in (1, 2)]
+if E("CMD_edge_page") or any(a or b for a, b in edge_rounds):
+    done = [(a, b) for a, b in edge_rounds if a and b and b["requests_per_s"]]
+    if done:
+        ratios = [a["requests_per_s"] / b["requests_per_s"] for a, b in done]
+        mean = sum(ratios) / len(ratios)
+        rows.append(("10", f"Edge (nginx as scripts/edge.sh configures it) serving a generated product page "
+                     f"GET /p/{{sku}}/ at {done[0][0]['connections']:,} connections vs nginx 1 KiB file, "
+                     f"alternately, {len(done)} round(s)",
+                     "; ".join(f"{n(a['requests_per_s'])} req/s, p99 {ms(a['p99_ms'])} ms" for a, _ in done),
+                     "; ".join(f"{n(b['requests_per_s'])} req/s, p99 {ms(b['p99_ms'])} ms" for _, b in done),
+                     " / ".join(f"{r:.2f}x" for r in ratios) + f" (mean {mean:.2f}x)", ">= 0.9x (mean)",
+                     mean >= 0.9 and all(a["ok"] for a, _ in done)))
+    else:
+        rows.append(("10", "Edge product page vs nginx (no output)", "-", "-", "-", ">= 0.9x (mean)", False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -294,6 +311,8 @@ if want_search:
       + (f"; the catalog, once: {cmd('search_import')}" if E("CMD_search_import") else "") + " |")
 if E("CMD_storefront_lcp"):
     p(f"| 9 | {cmd('storefront_lcp')} |")
+if E("CMD_edge_page"):
+    p(f"| 10 | {cmd('edge_nginx')} then {cmd('edge_page')} |")
 p()
 p("## Details")
 p()

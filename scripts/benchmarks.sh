@@ -34,7 +34,7 @@
 #   BENCH_SEARCH_HOT=40         of them, the popular ones the cached run repeats
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
 #   BENCH_STOREFRONT_RUNS=5     cold loads per page of the storefront LCP row (the median counts)
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search storefront"   a subset of the steps
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront"   a subset of the steps
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -42,7 +42,7 @@
 #                               after editing bench/BENCHMARKS-notes.md)
 #
 # Needs PostgreSQL and Redis running (scripts/services.sh start), nginx (apt-get install
-# nginx-light), psql, pgbench, redis-cli, curl, python3. Every server it starts listens on
+# nginx), psql, pgbench, redis-cli, curl, python3. Every server it starts listens on
 # loopback on a free port, uses its own database and Redis prefix, and is stopped (and its data dropped) at
 # the end, also on Ctrl-C.
 set -euo pipefail
@@ -84,7 +84,7 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search storefront}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront}
 STOREFRONT_RUNS=${BENCH_STOREFRONT_RUNS:-5}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -112,8 +112,8 @@ for tool in psql redis-cli curl python3 ss pgrep; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-if want http && [ ! -x "$NGINX" ]; then
-  die "nginx not found: apt-get install -y nginx-light (or BENCH_ONLY without http)"
+if { want http || want edge; } && [ ! -x "$NGINX" ]; then
+  die "nginx not found: apt-get install -y nginx (or BENCH_ONLY without http and edge)"
 fi
 pg_isready -q -d "$PG_ADMIN" 2>/dev/null || psql "$PG_ADMIN" -Atqc 'SELECT 1' >/dev/null ||
   die "PostgreSQL is not reachable at $PG_ADMIN (scripts/services.sh start)"
@@ -320,10 +320,9 @@ if want activation; then
     say "activation failed (see $OUT/activation.txt)"
 fi
 
-# --------------------------------------------------------------------------- 2-3. HTTP vs nginx
-if want http; then
-  settle http
-  say "HTTP rows: nginx and one surge-node, $CONNS connections, same client"
+# start_baseline_nginx: nginx serving a 1 KiB static file on loopback (rows 2-3 and 10's
+# baseline); NGINX_PORT, NGINX_PID and NGINX_WORKERS set.
+start_baseline_nginx() {
   free_port NGINX_PORT
   mkdir -p "$WORK/nginx/html" "$WORK/nginx/logs" "$WORK/nginx/tmp"
   head -c 1024 /dev/zero | tr '\0' 'x' >"$WORK/nginx/html/static-1k.html"
@@ -360,6 +359,17 @@ EOF
   STARTED[$NGINX_PID]=nginx
   wait_http "http://127.0.0.1:$NGINX_PORT/static-1k.html" "$NGINX_PID" 10 ||
     die "nginx did not start (log $WORK/nginx/logs/error.log)"
+  # CPU per request from /proc over the measured window: nginx's workers (the master only
+  # accepts signals), the node's every thread.
+  NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | paste -sd, - || true)
+  [ -n "$NGINX_WORKERS" ] || die "nginx has no worker processes"
+}
+
+# --------------------------------------------------------------------------- 2-3. HTTP vs nginx
+if want http; then
+  settle http
+  say "HTTP rows: nginx and one surge-node, $CONNS connections, same client"
+  start_baseline_nginx
 
   DB_HTTP="surge_benchsh_http_$$"
   new_database "$DB_HTTP"
@@ -377,10 +387,6 @@ EOF
   admin_put_product "http://127.0.0.1:$AP" HOT-HTTP 1000000000000
   curl -fsS -o /dev/null "http://127.0.0.1:$HP/p/HOT-HTTP" || die "GET /p/HOT-HTTP failed"
   HTTP_FLAGS=("--connections=$CONNS" "--threads=$HTTP_THREADS" "--duration=$D" --warmup=2s)
-  # CPU per request from /proc over the measured window: nginx's workers (the master only
-  # accepts signals), the node's every thread.
-  NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | paste -sd, - || true)
-  [ -n "$NGINX_WORKERS" ] || die "nginx has no worker processes"
   CMD[nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --cpu-pid=NGINX_WORKERS --json=http-nginx.json"
   CMD[cart]="$(rel "$BENCH") http --mode=add-to-cart --url=http://127.0.0.1:NODE --sku=HOT-HTTP ${HTTP_FLAGS[*]} --cpu-pid=NODE_PID --json=http-add-to-cart.json"
   CMD[page]="$(rel "$BENCH") http --url=http://127.0.0.1:NODE/p/HOT-HTTP ${HTTP_FLAGS[*]} --cpu-pid=NODE_PID --json=http-product-page.json"
@@ -643,6 +649,68 @@ if want search; then
     psql -q "$SEARCH_URL" -c "DROP TABLE IF EXISTS bench_search_queries" >/dev/null 2>&1 || true
   fi
 fi
+# --------------------------------------------------------------------------- 10. the edge
+# The edge as scripts/edge.sh configures it (nginx) serving a generated product page
+# (/p/<sku>/, from storefront/scripts/generate.mjs against a bench node; a copy of the node's
+# /p/<sku> HTML while the storefront is not in the tree) vs the plain nginx of rows 2-3 serving
+# its 1 KiB file: same client, alternately, twice (A, B, A, B).
+if want edge; then
+  settle edge
+  say "edge row: the edge's product page vs nginx's 1 KiB file, $CONNS connections, alternately twice"
+  start_baseline_nginx
+  DB_EDGE="surge_benchsh_edge_$$"
+  new_database "$DB_EDGE"
+  PREFIX_EDGE="surge_bench_edge:$$:"
+  PREFIXES+=("$PREFIX_EDGE")
+  free_port EHP
+  free_port EAP
+  free_port ECP
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$DB_EDGE")" >>"$WORK/node-e1.log" 2>&1
+  start_node e1 "$EHP" "$EAP" "$ECP" "$(db_url "$PG_ADMIN" "$DB_EDGE")" "$PREFIX_EDGE" --log.access_sample=0
+  EDGE_NODE_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$EHP/readyz" "$EDGE_NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-e1.log)"
+  admin_put_product "http://127.0.0.1:$EAP" HOT-EDGE 1000000
+  EDGE_SITE_DIR="$WORK/edge-site"
+  if [ -f "$REPO/storefront/scripts/generate.mjs" ]; then
+    EDGE_PAGE_FROM="storefront/scripts/generate.mjs --api=NODE --site=DIR"
+    node "$REPO/storefront/scripts/generate.mjs" "--api=http://127.0.0.1:$EHP" "--site=$EDGE_SITE_DIR" \
+      >>"$WORK/generate.log" 2>&1 || die "generate.mjs failed (log $WORK/generate.log)"
+  else
+    EDGE_PAGE_FROM="a copy of the node's GET /p/HOT-EDGE (storefront/scripts/generate.mjs missing)"
+    mkdir -p "$EDGE_SITE_DIR/releases/bench/p/HOT-EDGE"
+    curl -fsS -o "$EDGE_SITE_DIR/releases/bench/p/HOT-EDGE/index.html" "http://127.0.0.1:$EHP/p/HOT-EDGE" ||
+      die "GET /p/HOT-EDGE failed"
+    ln -sfn releases/bench "$EDGE_SITE_DIR/current"
+  fi
+  chmod -R a+rX "$EDGE_SITE_DIR"
+  free_port EDGE_PORT
+  EDGE_ENV=(env "EDGE_PORT=$EDGE_PORT" EDGE_TLS_PORT= "EDGE_SITE=$EDGE_SITE_DIR"
+    "EDGE_UPSTREAMS=127.0.0.1:$EHP" "EDGE_STATE=$WORK/edge")
+  "${EDGE_ENV[@]}" "$REPO/scripts/edge.sh" start >>"$WORK/edge.log" 2>&1 ||
+    die "the edge did not start (log $WORK/edge.log)"
+  EDGE_PID=$(cat "$WORK/edge/nginx.pid")
+  STARTED[$EDGE_PID]=nginx-edge
+  EDGE_URL="http://127.0.0.1:$EDGE_PORT/p/HOT-EDGE/"
+  curl -fsS -o "$OUT/edge-page.html" "$EDGE_URL" || die "the edge does not serve $EDGE_URL"
+  EDGE_PAGE_BYTES=$(stat -c %s "$OUT/edge-page.html")
+  EDGE_WORKERS=$(pgrep -P "$EDGE_PID" | paste -sd, - || true)
+  [ -n "$EDGE_WORKERS" ] || die "the edge has no worker processes"
+  HTTP_FLAGS=("--connections=$CONNS" "--threads=$HTTP_THREADS" "--duration=$D" --warmup=2s)
+  CMD[edge_nginx]="$(rel "$BENCH") http --url=http://127.0.0.1:NGINX/static-1k.html ${HTTP_FLAGS[*]} --cpu-pid=NGINX_WORKERS --json=edge-nginx-R.json"
+  CMD[edge_page]="$(rel "$BENCH") http --url=http://127.0.0.1:EDGE/p/HOT-EDGE/ ${HTTP_FLAGS[*]} --cpu-pid=EDGE_WORKERS --json=edge-page-R.json, R = 1, 2 alternately; the edge: scripts/edge.sh start (its own config), the page: $EDGE_PAGE_FROM, $EDGE_PAGE_BYTES bytes"
+  for round in 1 2; do
+    run_logged "edge-nginx-$round" "$BENCH" http "--url=http://127.0.0.1:$NGINX_PORT/static-1k.html" \
+      --label="nginx 1 KiB static file (round $round)" "${HTTP_FLAGS[@]}" "--cpu-pid=$NGINX_WORKERS" \
+      "--json=$OUT/edge-nginx-$round.json" || say "nginx run $round failed"
+    run_logged "edge-page-$round" "$BENCH" http "--url=$EDGE_URL" \
+      --label="edge GET /p/{sku}/, generated page (round $round)" "${HTTP_FLAGS[@]}" \
+      "--cpu-pid=$EDGE_WORKERS" "--json=$OUT/edge-page-$round.json" || say "edge run $round failed"
+  done
+  "${EDGE_ENV[@]}" "$REPO/scripts/edge.sh" stop >>"$WORK/edge.log" 2>&1 || true
+  unset "STARTED[$EDGE_PID]"
+  stop_pid "$EDGE_NODE_PID"
+  stop_pid "$NGINX_PID"
+fi
 # --------------------------------------------------------------------------- 9. storefront LCP
 # bench/storefront_lcp.mjs starts its own node, paysim, generated site and edge (the storefront
 # test harness, on the test database server and Redis) and loads / and a product page in
@@ -672,7 +740,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search storefront; do
+for s in hot-sku cross-node memory http cluster search edge storefront; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

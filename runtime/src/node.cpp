@@ -251,6 +251,7 @@ struct node::impl {
     bridge->access_sample = opts.log_access_sample;
     bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
     bridge->shards = opts.cluster_shards;
+    bridge->max_streams = opts.http_max_streams;
     bridge->registry = registry;
     bridge->history = history;
     if (auto* m = e.members.get()) {
@@ -396,6 +397,9 @@ void node::stop() {
   // Stop taking requests and let those in flight finish (they wait on their commits).
   if (d.http) {
     d.http->stop();
+  }
+  if (d.bridge) {
+    net::stop_streams(*d.bridge); // the stock watcher (its streams closed with the server)
   }
   if (d.admin) {
     d.admin->stop();

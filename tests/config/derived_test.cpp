@@ -42,7 +42,7 @@ TEST_CASE("defaults(): the table's defaults, as load() gives them without any so
   const std::pair<int64_t, int64_t> counts[] = {
       {d.http_header_limit, 8192},  {d.http_target_limit, 2048},  {d.http_max_connections, 100000},
       {d.payments_tries, 3},        {d.payments_lookup_tries, 4}, {d.payments_breaker_threshold, 5},
-      {d.payments_refund_tries, 5}, {d.auth_token_cache, 16384},
+      {d.payments_refund_tries, 5}, {d.auth_token_cache, 16384},  {d.http_max_streams, 20000},
   };
   for (const auto& [got, want] : counts) {
     CHECK(got == want);

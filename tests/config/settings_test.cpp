@@ -312,6 +312,7 @@ TEST_CASE("help_text mentions every setting") {
                            "http.target_limit",
                            "http.idle_timeout",
                            "http.max_connections",
+                           "http.max_streams",
                            "redis.timeout",
                            "pg.startup_wait",
                            "entity.call_timeout",

@@ -30,6 +30,9 @@ bool serving(const bridge_env& env);
 // products.cpp — GET /api/v1/products/{sku}, GET /api/v1/products (the catalog, cached).
 endpoint get_product, list_products;
 
+// stock_stream.cpp — GET /api/v1/products/{sku}/stock/stream (Server-Sent Events).
+endpoint stream_stock;
+
 // search.cpp — GET /api/v1/search, GET /api/v1/categories (the catalog, cached).
 endpoint search_products, list_categories;
 

@@ -4,6 +4,7 @@
 #include "admin_guard.hpp"
 #include "fanout.hpp"
 #include "handlers.hpp"
+#include "stock_stream.hpp"
 #include "surge/net/bridge.hpp"
 
 namespace surge::net {
@@ -43,6 +44,11 @@ std::optional<http_response> limit_writes(bridge_env& env, const http_request& r
 // The one place where the routes of both ports are put on their routers.
 
 router make_storefront_router(std::shared_ptr<bridge_env> env) {
+  if (!env->stock) {
+    // One read of a watched SKU per 250 ms for all its streams; a comment every 15 s.
+    env->stock = std::make_shared<bridge::stock_watcher>(*env, std::chrono::milliseconds(250),
+                                                         std::chrono::seconds(15));
+  }
   router rt;
   rt.set_guard([env](const http_request& req) { return limit_writes(*env, req); });
   rt.answer_options(cors_origins::parse(env->cors_origins)); // OPTIONS and CORS on every route
@@ -50,6 +56,7 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/readyz", route_of(env, bridge::readyz));
   rt.add("GET", "/api/v1/products", route_of(env, bridge::list_products));
   rt.add("GET", "/api/v1/products/{sku}", route_of(env, bridge::get_product));
+  rt.add("GET", "/api/v1/products/{sku}/stock/stream", route_of(env, bridge::stream_stock));
   rt.add("GET", "/api/v1/search", route_of(env, bridge::search_products));
   rt.add("GET", "/api/v1/categories", route_of(env, bridge::list_categories));
   rt.add("POST", "/api/v1/carts", route_of(env, bridge::create_cart));

@@ -34,13 +34,18 @@ class logger;
 namespace surge::net {
 
 namespace bridge {
-class peer_client; // fanout.hpp
+class peer_client;   // fanout.hpp
+class stock_watcher; // stock_stream.hpp
 } // namespace bridge
 
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
 struct http_metrics {
   std::array<std::atomic<uint64_t>, 600> by_status{};
   std::atomic<uint64_t> rate_limited{0}; ///< storefront writes refused 429 rate_limited
+  /// Stock streams open (or being opened: their first read is on its way), and the stock
+  /// events sent on them (surge_http_streams_open, surge_http_stream_events_total).
+  std::atomic<std::size_t> streams_open{0};
+  std::atomic<uint64_t> stream_events{0};
   void count(int status) {
     if (status >= 100 && status < 600) {
       by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
@@ -143,6 +148,11 @@ struct bridge_env {
   /// Asks other members for their parts of cluster-wide routes: made by make_admin_router,
   /// ended by stop_peers().
   std::shared_ptr<bridge::peer_client> peers;
+  /// Stock streams open at once on this node at most (http.max_streams); more: 503.
+  std::size_t max_streams = 20000;
+  /// Watches the SKUs of open stock streams: made by make_storefront_router, ended by
+  /// stop_streams().
+  std::shared_ptr<bridge::stock_watcher> stock;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -158,6 +168,10 @@ router make_admin_router(std::shared_ptr<bridge_env> env);
 /// Ends the cluster-wide requests to other members (those in flight within their 2 s timeout)
 /// and joins their thread. Call once the admin server stopped. Idempotent.
 void stop_peers(bridge_env& env);
+
+/// Ends the stock watcher and closes the stock streams still open (their clients retry).
+/// Call once the storefront server stopped. Idempotent.
+void stop_streams(bridge_env& env);
 
 /// Wraps a router into a server handler that counts statuses and writes the access log (and
 /// gives each request its id when the server has not).

@@ -505,11 +505,11 @@ if search and search.get("ok") and any(search_runs):
 if lcp and lcp.get("pages"):
     p("### 9. Storefront LCP")
     p()
-    p("| page | path | LCP per load ms | LCP median ms | FCP median ms | TTFB median ms | LCP element | bytes |")
-    p("|---|---|---|---:|---:|---:|---|---:|")
+    p("| page | path | LCP per load ms | LCP median ms | FCP median ms | LCP element | bytes |")
+    p("|---|---|---|---:|---:|---|---:|")
     for k, v in lcp["pages"].items():
         p(f"| {k} | `{v['path']}` | {', '.join(str(x) for x in v['lcp_ms'])} | {v['lcp_median_ms']:,} | "
-          f"{v['fcp_median_ms']:,} | {v['ttfb_median_ms']:,} | `{v['lcp_element']}` | {v['transfer_bytes']:,} |")
+          f"{v['fcp_median_ms']:,} | `{v['lcp_element']}` | {v['transfer_bytes']:,} |")
     p()
     p("Each load in a fresh Chromium context with the cache disabled, through the edge (nginx) in front "
       "of one node; CDP `Emulation.setCPUThrottlingRate` 4, `Network.emulateNetworkConditions` "

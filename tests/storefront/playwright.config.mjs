@@ -1,4 +1,4 @@
-// The storefront's browser tests (run.mjs starts them; see README.md): Debian's Chromium,
+// The storefront's browser tests (run.mjs starts them; see tests/README.md): Debian's Chromium,
 // headless, one worker (the tests share one stack from global-setup.mjs), bounded timeouts,
 // traces and screenshots of failures under the artefact directory.
 import { defineConfig } from '@playwright/test';

@@ -376,7 +376,7 @@ async function main() {
   )
 }
 
-main().catch((e) => {
-  if (building) fs.rmSync(building.dir, { recursive: true, force: true })
-  die(`generate failed: ${e.message} (${SITE}/current is unchanged)`)
-})
+// A run that stops early removes its unfinished release (the renderer and the lock go on exit too).
+process.on('exit', () => building && fs.rmSync(building.dir, { recursive: true, force: true }))
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => die(`generate stopped by ${sig} (${SITE}/current is unchanged)`))
+main().catch((e) => die(`generate failed: ${e.message} (${SITE}/current is unchanged)`))

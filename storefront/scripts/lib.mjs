@@ -28,5 +28,6 @@ export function die(msg) {
   process.exit(1)
 }
 
-/** A sku or category usable as one path segment on disk (others are served by the node). */
-export const safeSegment = (s) => typeof s === 'string' && /^[A-Za-z0-9_~-][A-Za-z0-9._~ -]{0,127}$/.test(s)
+/** A sku or category usable as one path segment on disk: letters, digits, `._~ -`, not starting
+ *  with a dot (others are served by the node's fallback). */
+export const safeSegment = (s) => typeof s === 'string' && /^[\p{L}\p{N}_~-][\p{L}\p{N}._~ -]{0,127}$/u.test(s)

@@ -203,14 +203,15 @@ async function main() {
   let backoff = 1000
   const pending = new Set()
   let firstSeen = 0
-  log(`watching ${STREAM} on ${redisUrl.host} for ${SITE}`)
   for (;;) {
     try {
       if (!r || r.dead) {
         r?.close()
         r = await Redis.connect(redisUrl)
-        if (!lastId) lastId = await startId(r)
-        if (backoff > 1000) log(`connected to Redis again, resuming after ${lastId}`)
+        if (!lastId) {
+          lastId = await startId(r)
+          log(`watching ${STREAM} on ${redisUrl.host} after id ${lastId} for ${SITE}`)
+        } else if (backoff > 1000) log(`connected to Redis again, resuming after ${lastId}`)
         backoff = 1000
       }
       // Wait for a change (or, with changes pending, for the rest of the window).

@@ -1,14 +1,27 @@
 // Shared formatting: money from integer minor units, and the URL of a product or category page.
 
+/** How many minor units digits `currency` has (2 for EUR, 0 for JPY; 2 when unknown). */
+function minorDigits(currency: string): number {
+  try {
+    return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
+  } catch {
+    return 2
+  }
+}
+
+/** `price_cents` as a decimal string in major units, e.g. 39900 EUR -> "399.00" (schema.org price). */
+export function majorUnits(cents: number, currency: string): string {
+  const d = minorDigits(currency)
+  return (cents / 10 ** d).toFixed(d)
+}
+
 /** `price_cents` in `currency` as a shopper reads it, e.g. 39900 EUR -> "€399.00". */
 export function formatPrice(cents: number, currency: string | null | undefined): string {
   if (!currency) return (cents / 100).toFixed(2)
   try {
-    const fmt = new Intl.NumberFormat('en-IE', { style: 'currency', currency })
-    const digits = fmt.resolvedOptions().maximumFractionDigits ?? 2
-    return fmt.format(cents / 10 ** digits)
+    return new Intl.NumberFormat('en-IE', { style: 'currency', currency }).format(cents / 10 ** minorDigits(currency))
   } catch {
-    return `${(cents / 100).toFixed(2)} ${currency}`
+    return `${majorUnits(cents, currency)} ${currency}`
   }
 }
 

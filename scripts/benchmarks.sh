@@ -365,25 +365,32 @@ EOF
   [ -n "$NGINX_WORKERS" ] || die "nginx has no worker processes"
 }
 
+# solo_node ID NAME: one surge-node on its own database (surge_benchsh_NAME_<pid>) and Redis
+# prefix, free ports, ready; SOLO_HTTP, SOLO_ADMIN and SOLO_PID set. No access log, like nginx
+# (access_log off): like for like (production keeps it; ~6 % of add-to-cart's CPU).
+solo_node() {
+  local id=$1 db="surge_benchsh_$2_$$" prefix="surge_bench_$2:$$:" cport
+  new_database "$db"
+  PREFIXES+=("$prefix")
+  free_port SOLO_HTTP
+  free_port SOLO_ADMIN
+  free_port cport
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$db")" >>"$WORK/node-$id.log" 2>&1
+  start_node "$id" "$SOLO_HTTP" "$SOLO_ADMIN" "$cport" "$(db_url "$PG_ADMIN" "$db")" "$prefix" --log.access_sample=0
+  SOLO_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$SOLO_HTTP/readyz" "$SOLO_PID" 60 || die "surge-node did not get ready (log $WORK/node-$id.log)"
+}
+
 # --------------------------------------------------------------------------- 2-3. HTTP vs nginx
 if want http; then
   settle http
   say "HTTP rows: nginx and one surge-node, $CONNS connections, same client"
   start_baseline_nginx
 
-  DB_HTTP="surge_benchsh_http_$$"
-  new_database "$DB_HTTP"
-  PREFIX_HTTP="surge_bench_http:$$:"
-  PREFIXES+=("$PREFIX_HTTP")
-  free_port HP
-  free_port AP
-  free_port CP
-  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$DB_HTTP")" >>"$WORK/node-h1.log" 2>&1
-  # No access log, like nginx (access_log off): like for like (production keeps it; ~6 % of
-  # add-to-cart's CPU).
-  start_node h1 "$HP" "$AP" "$CP" "$(db_url "$PG_ADMIN" "$DB_HTTP")" "$PREFIX_HTTP" --log.access_sample=0
-  NODE_PID=$LAST_PID
-  wait_http "http://127.0.0.1:$HP/readyz" "$NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-h1.log)"
+  solo_node h1 http
+  HP=$SOLO_HTTP
+  AP=$SOLO_ADMIN
+  NODE_PID=$SOLO_PID
   admin_put_product "http://127.0.0.1:$AP" HOT-HTTP 1000000000000
   curl -fsS -o /dev/null "http://127.0.0.1:$HP/p/HOT-HTTP" || die "GET /p/HOT-HTTP failed"
   HTTP_FLAGS=("--connections=$CONNS" "--threads=$HTTP_THREADS" "--duration=$D" --warmup=2s)
@@ -658,17 +665,10 @@ if want edge; then
   settle edge
   say "edge row: the edge's product page vs nginx's 1 KiB file, $CONNS connections, alternately twice"
   start_baseline_nginx
-  DB_EDGE="surge_benchsh_edge_$$"
-  new_database "$DB_EDGE"
-  PREFIX_EDGE="surge_bench_edge:$$:"
-  PREFIXES+=("$PREFIX_EDGE")
-  free_port EHP
-  free_port EAP
-  free_port ECP
-  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$DB_EDGE")" >>"$WORK/node-e1.log" 2>&1
-  start_node e1 "$EHP" "$EAP" "$ECP" "$(db_url "$PG_ADMIN" "$DB_EDGE")" "$PREFIX_EDGE" --log.access_sample=0
-  EDGE_NODE_PID=$LAST_PID
-  wait_http "http://127.0.0.1:$EHP/readyz" "$EDGE_NODE_PID" 60 || die "surge-node did not get ready (log $WORK/node-e1.log)"
+  solo_node e1 edge
+  EHP=$SOLO_HTTP
+  EAP=$SOLO_ADMIN
+  EDGE_NODE_PID=$SOLO_PID
   admin_put_product "http://127.0.0.1:$EAP" HOT-EDGE 1000000
   EDGE_SITE_DIR="$WORK/edge-site"
   if [ -f "$REPO/storefront/scripts/generate.mjs" ]; then

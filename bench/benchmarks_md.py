@@ -264,6 +264,19 @@ if E("CMD_edge_page") or any(a or b for a, b in edge_rounds):
     else:
         rows.append(("10", "Edge product page vs nginx (no output)", "-", "-", "-", ">= 0.9x (mean)", False))
 
+# Row 11 (issue 16): node RSS per open stock stream (surge-bench streams).
+streams = load("streams.json")
+if streams:
+    per = streams["per_stream_bytes"]
+    rows.append(("11", f"Live stock: node RSS per open stock stream (SSE) with {streams['opened']:,} of "
+                 f"{streams['count']:,} streams open on one SKU; one stock change reached "
+                 f"{streams['changed']:,} of them, the last in {streams['change_ms']:,.0f} ms",
+                 f"{per / 1024:.2f} KiB", "-", "-", "<= 8 KiB per stream",
+                 streams["ok"] and per <= 8192))
+elif E("CMD_streams"):
+    rows.append(("11", "Live stock: node RSS per open stock stream (no output)", "-", "-", "-",
+                 "<= 8 KiB per stream", False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -313,6 +326,8 @@ if E("CMD_storefront_lcp"):
     p(f"| 9 | {cmd('storefront_lcp')} |")
 if E("CMD_edge_page"):
     p(f"| 10 | {cmd('edge_nginx')} then {cmd('edge_page')} |")
+if E("CMD_streams"):
+    p(f"| 11 | {cmd('streams')} |")
 p()
 p("## Details")
 p()

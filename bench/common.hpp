@@ -379,14 +379,15 @@ void with_redis_prefix(const std::string& url, const std::string& prefix, F&& f)
   delete_redis_keys(url, prefix);
 }
 
-/// VmRSS of this process in bytes, from /proc/self/status (0 when unreadable).
-uint64_t rss_bytes();
+/// VmRSS of process `pid` (0: this one) in bytes, from /proc/PID/status (0 when unreadable).
+uint64_t rss_bytes(int pid = 0);
 
 /// `surge-bench memory ARGS` / `activation ARGS` / `http ARGS` / `failover ARGS`: exit status.
 int memory_command(const std::vector<std::string>& args);
 int activation_command(const std::vector<std::string>& args);
 int http_command(const std::vector<std::string>& args);
 int failover_command(const std::vector<std::string>& args);
+int streams_command(const std::vector<std::string>& args);
 
 // ---------------------------------------------------------------------------------- checkout
 

@@ -885,7 +885,246 @@ int run_failover(const failover_options& o) {
   return first_ok ? 0 : 1;
 }
 
+// ------------------------------------------------------------------------------ streams
+
+struct streams_options {
+  std::string url;   ///< the node's storefront
+  std::string admin; ///< the node's admin API (open: no token)
+  int pid = 0;       ///< the node's process
+  std::string sku = "stream-bench";
+  int count = 10000;
+  int stock = 1000;
+  std::chrono::milliseconds max_wait{120000};
+  std::string json_path;
+};
+
+constexpr const char* streams_usage =
+    R"(usage: surge-bench streams --url=http://127.0.0.1:PORT --admin=http://127.0.0.1:PORT --pid=PID
+                           [--count=10000] [--sku=stream-bench] [--stock=1000] [--max-wait=120s]
+                           [--json=FILE]
+
+The node's RSS per open stock stream. Against a running surge-node (--url its storefront,
+--admin its admin API without a token, --pid its process): creates --sku with --stock units,
+reads the node's VmRSS, opens --count GET /api/v1/products/{sku}/stock/stream at once (the soft
+RLIMIT_NOFILE raised to the hard one; the node needs as many descriptors), waits until every
+stream got its first event, reads VmRSS again: per stream = (after - before) / count. Then
+changes the stock once and counts the streams that get the new figure (and how long the last
+one took). Exit 1 when a stream fails or misses an event within --max-wait.
+)";
+
+std::optional<streams_options> parse_streams(const std::vector<std::string>& args) {
+  streams_options o;
+  const std::vector<cli::flag> flags = {
+      url_flag("url", o.url),
+      url_flag("admin", o.admin),
+      int_flag("pid", o.pid, 1, 1 << 30),
+      {"sku", cli::takes::value, cli::assign(o.sku)},
+      int_flag("count", o.count, 1, 100000),
+      int_flag("stock", o.stock, 2, 1000000),
+      duration_flag("max-wait", o.max_wait, std::chrono::seconds{1}, " (e.g. 120s)"),
+      json_flag(o),
+  };
+  if (!parse_flags(args, flags)) {
+    return std::nullopt;
+  }
+  if (o.url.empty() || o.admin.empty() || o.pid == 0) {
+    throw bad_flag("--url, --admin and --pid are required");
+  }
+  return o;
+}
+
+/// One stock stream of the bench: reads its bytes and notes when it saw the figures it waits
+/// for (each event arrives whole in one chunk; `tail` keeps the end of the bytes read so far so
+/// that an event split across reads is still seen).
+struct stream_conn {
+  explicit stream_conn(asio::io_context& ioc)
+      : socket(ioc) {}
+  tcp::socket socket;
+  std::array<char, 2048> buf{};
+  std::string tail;
+  bool first = false;   ///< got its first event
+  bool changed = false; ///< got the changed figure
+  bool failed = false;
+};
+
+struct streams_run {
+  asio::io_context ioc;
+  std::vector<std::unique_ptr<stream_conn>> conns;
+  std::string request;
+  std::string first_id;   ///< "id: N\n" of the first event
+  std::string changed_id; ///< "id: M\n" after the change
+  std::size_t firsts = 0, changes = 0, failures = 0;
+  std::string first_error;
+  std::chrono::steady_clock::time_point change_sent, last_change;
+  int next = 0;       ///< next connection to open
+  int connecting = 0; ///< opened, no first event yet
+
+  void fail(stream_conn& c, const std::string& why) {
+    if (!c.failed) {
+      c.failed = true;
+      ++failures;
+      if (first_error.empty()) {
+        first_error = why;
+      }
+      if (!c.first) {
+        --connecting;
+        open_more();
+      }
+    }
+  }
+
+  /// Keeps at most 256 streams between connect and first event (the listen backlog).
+  void open_more() {
+    while (next < static_cast<int>(conns.size()) && connecting < 256) {
+      auto& c = *conns[static_cast<std::size_t>(next++)];
+      ++connecting;
+      c.socket.async_connect(endpoint, [this, &c](const boost::system::error_code& ec) {
+        if (ec) {
+          return fail(c, "connect: " + ec.message());
+        }
+        asio::async_write(c.socket, asio::buffer(request),
+                          [this, &c](const boost::system::error_code& wec, std::size_t) {
+                            if (wec) {
+                              return fail(c, "write: " + wec.message());
+                            }
+                            read(c);
+                          });
+      });
+    }
+  }
+
+  void read(stream_conn& c) {
+    c.socket.async_read_some(
+        asio::buffer(c.buf), [this, &c](const boost::system::error_code& ec, std::size_t n) {
+          if (ec) {
+            return fail(c, "read: " + ec.message());
+          }
+          c.tail.append(c.buf.data(), n);
+          if (!c.first && c.tail.rfind("HTTP/1.1 200", 0) != 0 && c.tail.size() >= 12) {
+            return fail(c, "answered " + c.tail.substr(0, c.tail.find('\r')));
+          }
+          if (!c.first && c.tail.find(first_id) != std::string::npos) {
+            c.first = true;
+            ++firsts;
+            --connecting;
+            open_more();
+          }
+          if (!c.changed && !changed_id.empty() && c.tail.find(changed_id) != std::string::npos) {
+            c.changed = true;
+            ++changes;
+            last_change = std::chrono::steady_clock::now();
+          }
+          if (c.tail.size() > 4096) {
+            c.tail.erase(0, c.tail.size() - 64);
+          }
+          read(c);
+        });
+  }
+
+  /// Runs the I/O until `done()` or `limit` passes; true when done.
+  template <class Done>
+  bool run_until(Done done, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      ioc.run_for(50ms);
+    }
+    return done();
+  }
+
+  tcp::endpoint endpoint;
+};
+
+int run_streams(const streams_options& o) {
+  rlimit fds{};
+  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &fds);
+  }
+  const auto store = parse_url("url", o.url);
+  const auto admin = parse_url("admin", o.admin);
+  const std::string product = R"({"name":"Stream bench","description":"","category":"bench",)"
+                              R"("price_cents":100,"currency":"EUR","per_customer_limit":0})";
+  if (auto [st, body] = blocking_request(admin, "PUT", "/admin/v1/products/" + o.sku, product);
+      st != 200) {
+    throw std::runtime_error("PUT product answered " + std::to_string(st) + ": " + body);
+  }
+  const auto set_stock = [&](int n) {
+    auto [st, body] = blocking_request(admin, "POST", "/admin/v1/products/" + o.sku + "/stock",
+                                       "{\"set\":" + std::to_string(n) + "}");
+    if (st != 200) {
+      throw std::runtime_error("POST stock answered " + std::to_string(st) + ": " + body);
+    }
+  };
+  set_stock(o.stock);
+
+  streams_run r;
+  r.endpoint = tcp::endpoint{asio::ip::make_address_v4(store.address), store.port};
+  r.request = "GET /api/v1/products/" + o.sku +
+              "/stock/stream HTTP/1.1\r\nHost: " + host_header(store) +
+              "\r\nAccept: text/event-stream\r\n\r\n";
+  r.first_id = "id: " + std::to_string(o.stock) + "\n";
+  r.conns.reserve(static_cast<std::size_t>(o.count));
+  for (int i = 0; i < o.count; ++i) {
+    r.conns.push_back(std::make_unique<stream_conn>(r.ioc));
+  }
+  const auto rss_before = rss_bytes(o.pid);
+  const auto t_open = std::chrono::steady_clock::now();
+  r.open_more();
+  const auto all_first = r.run_until(
+      [&] { return r.firsts + r.failures >= static_cast<std::size_t>(o.count); }, o.max_wait);
+  const double open_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_open).count();
+  // Let the node's I/O settle (the last heads and first events written), then read its RSS.
+  r.run_until([] { return false; }, 1000ms);
+  const auto rss_after = rss_bytes(o.pid);
+  const double per_stream = r.firsts > 0
+                                ? static_cast<double>(rss_after - std::min(rss_after, rss_before)) /
+                                      static_cast<double>(r.firsts)
+                                : 0.0;
+
+  // One change: every stream should get the new figure.
+  r.changed_id = "id: " + std::to_string(o.stock - 1) + "\n";
+  r.change_sent = std::chrono::steady_clock::now();
+  set_stock(o.stock - 1);
+  r.run_until([&] { return r.changes + r.failures >= static_cast<std::size_t>(o.count); },
+              o.max_wait);
+  const double change_ms =
+      r.changes > 0
+          ? std::chrono::duration<double, std::milli>(r.last_change - r.change_sent).count()
+          : 0.0;
+  const bool ok = all_first && r.failures == 0 && r.changes == static_cast<std::size_t>(o.count);
+  std::cout << "streams: " << r.firsts << " of " << o.count << " open with their first event in "
+            << fixed(open_s, 1) << " s\n"
+            << "node RSS (pid " << o.pid
+            << "): " << fixed(static_cast<double>(rss_before) / 1048576.0, 1) << " MiB before, "
+            << fixed(static_cast<double>(rss_after) / 1048576.0, 1)
+            << " MiB with the streams open\n"
+            << "per stream: " << fixed(per_stream / 1024.0, 2) << " KiB\n"
+            << "one stock change: " << r.changes << " of " << o.count
+            << " streams got it, the last " << fixed(change_ms, 1)
+            << " ms after the change was sent\n";
+  if (r.failures > 0) {
+    std::cout << "ERROR: " << r.failures << " streams failed; first: " << r.first_error << "\n";
+  }
+  if (!o.json_path.empty()) {
+    std::ostringstream members;
+    members << ",\n  \"count\": " << o.count << ",\n  \"opened\": " << r.firsts
+            << ",\n  \"open_seconds\": " << fixed(open_s, 2)
+            << ",\n  \"rss_before\": " << rss_before << ",\n  \"rss_after\": " << rss_after
+            << ",\n  \"per_stream_bytes\": " << fixed(per_stream, 1)
+            << ",\n  \"changed\": " << r.changes << ",\n  \"change_ms\": " << fixed(change_ms, 1)
+            << ",\n  \"failures\": " << r.failures << ",\n  \"first_error\": \""
+            << json_escape(r.first_error) << "\"";
+    write_json_file(o.json_path, "streams", members.str(), ok);
+  }
+  return ok ? 0 : 1;
+}
+
 } // namespace
+
+int streams_command(const std::vector<std::string>& args) {
+  return guarded("streams", streams_usage, "--help", args, parse_streams, run_streams);
+}
 
 int http_command(const std::vector<std::string>& args) {
   return guarded("http", http_usage, "--help", args, parse_http, run_http);

@@ -92,6 +92,9 @@ commands:
   http      closed-loop HTTP load, GET a URL or add-to-cart (see surge-bench http --help)
   failover  kill -9 of a SKU's owner, PUTs through a survivor every 20 ms: time to the next
             successful reservation (see surge-bench failover --help)
+  streams   node RSS per open stock stream (Server-Sent Events) with --count streams on one
+            SKU, and the fan-out of one stock change to all of them (see surge-bench streams
+            --help)
 
 flags of hot-sku:
   --pg-url=URL        admin URL; a database surge_bench_<pid> is created and dropped
@@ -304,8 +307,9 @@ void delete_redis_keys(const std::string& url, const std::string& prefix) {
   });
 }
 
-uint64_t rss_bytes() {
-  std::ifstream f{"/proc/self/status"};
+uint64_t rss_bytes(int pid) {
+  std::ifstream f{pid == 0 ? std::string{"/proc/self/status"}
+                           : "/proc/" + std::to_string(pid) + "/status"};
   std::string line;
   while (std::getline(f, line)) {
     if (starts_with(line, "VmRSS:")) {
@@ -580,7 +584,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "checkout" || args[0] == "memory" || args[0] == "activation" ||
-      args[0] == "http" || args[0] == "failover") {
+      args[0] == "http" || args[0] == "failover" || args[0] == "streams") {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
@@ -597,6 +601,9 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "failover") {
       return failover_command(rest);
+    }
+    if (args[0] == "streams") {
+      return streams_command(rest);
     }
     return checkout_command(rest);
   }

@@ -33,8 +33,9 @@
 #   BENCH_SEARCH_QUERIES=400    distinct queries of the search row (surgectl catalog queries)
 #   BENCH_SEARCH_HOT=40         of them, the popular ones the cached run repeats
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
+#   BENCH_STREAMS=10000         open stock streams of row 11 (surge-bench streams)
 #   BENCH_STOREFRONT_RUNS=5     cold loads per page of the storefront LCP row (the median counts)
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront"   a subset of the steps
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams"   a subset of the steps
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -84,7 +85,7 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams}
 STOREFRONT_RUNS=${BENCH_STOREFRONT_RUNS:-5}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -723,6 +724,31 @@ if want storefront; then
     node "$REPO/bench/storefront_lcp.mjs" "--node=$NODE" "--paysim=$PAYSIM" "--runs=$STOREFRONT_RUNS" \
     "--artefacts=$WORK/storefront-lcp" "--json=$OUT/storefront-lcp.json" || say "storefront LCP failed"
 fi
+
+# --------------------------------------------------------------------------- 11. stock streams
+if want streams; then
+  settle streams
+  STREAM_COUNT=${BENCH_STREAMS:-10000}
+  DB_STREAMS="surge_benchsh_streams_$$"
+  new_database "$DB_STREAMS"
+  PREFIX_STREAMS="surge_bench_streams:$$:"
+  PREFIXES+=("$PREFIX_STREAMS")
+  free_port TP
+  free_port TA
+  free_port TC
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$DB_STREAMS")" >>"$WORK/node-t1.log" 2>&1
+  # The node needs a descriptor per stream: its soft RLIMIT_NOFILE raised to the hard one.
+  ulimit -n "$(ulimit -Hn)"
+  start_node t1 "$TP" "$TA" "$TC" "$(db_url "$PG_ADMIN" "$DB_STREAMS")" "$PREFIX_STREAMS" --log.access_sample=0
+  STREAMS_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$TP/readyz" "$STREAMS_PID" 60 ||
+    die "surge-node did not get ready (log $WORK/node-t1.log)"
+  CMD[streams]="$(rel "$BENCH") streams --url=http://127.0.0.1:NODE --admin=http://127.0.0.1:NODE_ADMIN --pid=NODE_PID --count=$STREAM_COUNT --json=streams.json"
+  run_logged streams "$BENCH" streams "--url=http://127.0.0.1:$TP" "--admin=http://127.0.0.1:$TA" \
+    "--pid=$STREAMS_PID" "--count=$STREAM_COUNT" "--json=$OUT/streams.json" ||
+    say "streams failed (see $OUT/streams.txt)"
+  stop_pid "$STREAMS_PID"
+fi
 cleanup
 T_TOTAL=$((SECONDS - T_START))
 
@@ -740,7 +766,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search edge storefront; do
+for s in hot-sku cross-node memory http cluster search edge storefront streams; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

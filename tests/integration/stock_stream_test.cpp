@@ -128,6 +128,13 @@ class sse_client {
     }
   }
 
+  /// Reads to the end of the body: true when the stream ended (last chunk or close).
+  bool ends() {
+    while (more_text()) {
+    }
+    return true;
+  }
+
   void close() {
     boost::system::error_code ignored;
     socket_.close(ignored);
@@ -287,6 +294,12 @@ TEST_SUITE("stock_stream") {
     a.set_stock("cap", 1);
     CHECK(two.next_stock().id == "1");
     CHECK(four.next_stock().id == "1");
+
+    // A stopping node closes its streams (the clients retry elsewhere) and does not wait for
+    // them: node_process::stop() checks a clean exit within its patience.
+    node.stop();
+    CHECK(two.ends());
+    CHECK(four.ends());
   }
 }
 

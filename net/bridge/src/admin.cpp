@@ -146,12 +146,16 @@ void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, path_params&&,
   http_response resp;
   resp.content_type = "text/plain; version=0.0.4";
   resp.body = env->registry ? env->registry->render(legacy) : node_metrics::render_legacy(legacy);
-  resp.body += "# HELP surge_http_streams_open Stock streams open on the storefront port.\n"
-               "# TYPE surge_http_streams_open gauge\nsurge_http_streams_open " +
-               std::to_string(env->metrics.streams_open.load(std::memory_order_relaxed)) +
-               "\n# HELP surge_http_stream_events_total Stock events sent on stock streams.\n"
-               "# TYPE surge_http_stream_events_total counter\nsurge_http_stream_events_total " +
-               std::to_string(env->metrics.stream_events.load(std::memory_order_relaxed)) + "\n";
+  if (env->registry) {
+    // The stock streams' figures (kept by the bridge, not the registry; absent with the legacy
+    // families alone, as a bridge without a registry shows).
+    resp.body += "# HELP surge_http_streams_open Stock streams open on the storefront port.\n"
+                 "# TYPE surge_http_streams_open gauge\nsurge_http_streams_open " +
+                 std::to_string(env->metrics.streams_open.load(std::memory_order_relaxed)) +
+                 "\n# HELP surge_http_stream_events_total Stock events sent on stock streams.\n"
+                 "# TYPE surge_http_stream_events_total counter\nsurge_http_stream_events_total " +
+                 std::to_string(env->metrics.stream_events.load(std::memory_order_relaxed)) + "\n";
+  }
   if (env->extra_metrics) {
     resp.body += env->extra_metrics();
   }

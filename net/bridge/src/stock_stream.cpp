@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <optional>
+#include <pthread.h>
 
 #include "call.hpp"
 #include "errors.hpp"
@@ -40,7 +41,10 @@ void stock_watcher::subscribe(const std::string& sku, std::shared_ptr<stream_sin
       return;
     }
     if (!thread_.joinable()) {
-      thread_ = std::thread([this] { run(); });
+      thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "surge-stock");
+        run();
+      });
     }
     id = ++next_id_;
     skus_[sku].streams.emplace(id, stream{sink, available, std::move(slot)});

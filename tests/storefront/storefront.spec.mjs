@@ -87,6 +87,13 @@ async function visit(page, path) {
   await hydrated(page);
 }
 
+/// Clicks the link or button `testId` and waits for the page at `url` (a pattern) to hydrate.
+async function follow(page, testId, url) {
+  await byId(page, testId).click();
+  await expect(page).toHaveURL(url);
+  await hydrated(page);
+}
+
 /// Signs `customer` in through the sign-in page.
 async function signIn(page, customer) {
   await visit(page, '/signin/?next=/');
@@ -111,13 +118,9 @@ async function addToCart(page, sku) {
 
 /// From any page: cart -> checkout -> `token` -> place the order (clicked twice when `double`).
 async function placeOrder(page, token, { double = false } = {}) {
-  await byId(page, 'nav-cart').click();
-  await expect(page).toHaveURL(/\/cart\//);
-  await hydrated(page);
+  await follow(page, 'nav-cart', /\/cart\//);
   await expect(byId(page, 'cart-line').first()).toBeVisible();
-  await byId(page, 'checkout-link').click();
-  await expect(page).toHaveURL(/\/checkout\//);
-  await hydrated(page);
+  await follow(page, 'checkout-link', /\/checkout\//);
   await byId(page, 'card-token').fill(token);
   if (double) {
     await byId(page, 'place-order').dblclick();
@@ -152,9 +155,7 @@ test('journey: home, search, product with live stock, sign in, cart, checkout, c
   await expect(byId(page, 'stock')).toContainText('50');
   await checkA11y(page, 'product', testInfo);
 
-  await byId(page, 'nav-signin').click();
-  await expect(page).toHaveURL(/\/signin\//);
-  await hydrated(page);
+  await follow(page, 'nav-signin', /\/signin\//);
   await checkA11y(page, 'signin', testInfo);
   await byId(page, 'signin-customer').fill('alice');
   await byId(page, 'signin-submit').click();
@@ -169,24 +170,17 @@ test('journey: home, search, product with live stock, sign in, cart, checkout, c
   await expect(byId(page, 'cart-count')).toHaveText('1');
   await expectLiveStock(page, 49);
 
-  await byId(page, 'nav-cart').click();
-  await expect(page).toHaveURL(/\/cart\//);
-  await hydrated(page);
+  await follow(page, 'nav-cart', /\/cart\//);
   await expect(byId(page, 'cart-line')).toHaveCount(1);
   await expect(byId(page, 'cart-line')).toHaveAttribute('data-sku', 'CON-NEB');
   await expect(byId(page, 'cart-total')).toContainText('399');
   await readmeShot(page, 'cart');
   await checkA11y(page, 'cart', testInfo);
 
-  await byId(page, 'checkout-link').click();
-  await expect(page).toHaveURL(/\/checkout\//);
-  await hydrated(page);
+  await follow(page, 'checkout-link', /\/checkout\//);
   await checkA11y(page, 'checkout', testInfo);
   await byId(page, 'card-token').fill('tok_ok');
-  await byId(page, 'place-order').click();
-
-  await expect(page).toHaveURL(/\/order\/\?id=/);
-  await hydrated(page);
+  await follow(page, 'place-order', /\/order\/\?id=/);
   const orderId = (await byId(page, 'order-id').textContent()).trim();
   expect(orderId).not.toBe('');
   expect(new URL(page.url()).searchParams.get('id')).toBe(orderId);

@@ -9,7 +9,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { openSync, closeSync, mkdirSync, mkdtempSync, rmSync, readFileSync, cpSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { join, resolve, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -191,7 +191,9 @@ export class StorefrontStack {
     }
     await this.hx.cleanup();
     if (existsSync(this.edgeState)) { // nginx's logs, for the artefacts
-      cpSync(this.edgeState, join(this.logDir, 'edge-state'), { recursive: true, filter: (f) => !/\/(cache|temp|tmp)(\/|$)/.test(f) });
+      cpSync(this.edgeState, join(this.logDir, 'edge-state'), {
+        recursive: true, filter: (f) => !/^(cache|temp|tmp)(\/|$)/.test(relative(this.edgeState, f)),
+      });
     }
     rmSync(this.tmp, { recursive: true, force: true });
   }

@@ -235,6 +235,18 @@ elif want_search:
     rows.append(("8", f"Search at 100 connections, uncached and cached vs PostgreSQL ({why})", "-",
                  "-", "-", "p99 < 20 ms cached, < 60 ms uncached", False))
 
+lcp = load("storefront-lcp.json")
+if lcp and lcp.get("pages"):
+    pg = lcp["pages"]
+    rows.append(("9", f"Storefront Largest Contentful Paint through the edge, Lighthouse mobile emulation "
+                 f"(4x CPU, 150 ms RTT, 1.6 Mbit/s down, 412x823), median of {lcp['runs']} cold loads: "
+                 "home `/`, product page",
+                 ", ".join(f"{k} {v['lcp_median_ms']:,} ms" for k, v in pg.items()), "-", "-", "< 1.0 s",
+                 lcp["ok"] and all(v["lcp_median_ms"] < 1000 for v in pg.values())))
+elif E("CMD_storefront_lcp") or lcp:
+    why = (lcp or {}).get("error") or "no output"
+    rows.append(("9", f"Storefront LCP under mobile emulation ({why})", "-", "-", "-", "< 1.0 s", False))
+
 # Row 10 (issue 16): the edge's generated product page vs nginx's 1 KiB file, alternately twice.
 edge_rounds = [(load(f"edge-page-{r}.json"), load(f"edge-nginx-{r}.json")) for r in (1, 2)]
 if E("CMD_edge_page") or any(a or b for a, b in edge_rounds):
@@ -251,6 +263,7 @@ if E("CMD_edge_page") or any(a or b for a, b in edge_rounds):
                      mean >= 0.9 and all(a["ok"] for a, _ in done)))
     else:
         rows.append(("10", "Edge product page vs nginx (no output)", "-", "-", "-", ">= 0.9x (mean)", False))
+
 # Row 11 (issue 16): node RSS per open stock stream (surge-bench streams).
 streams = load("streams.json")
 if streams:
@@ -309,6 +322,8 @@ if want_search:
             if E("CMD_search_uncached") else "the search runs did not run (see row 8)")
     p(f"| 8 | {runs}"
       + (f"; the catalog, once: {cmd('search_import')}" if E("CMD_search_import") else "") + " |")
+if E("CMD_storefront_lcp"):
+    p(f"| 9 | {cmd('storefront_lcp')} |")
 if E("CMD_edge_page"):
     p(f"| 10 | {cmd('edge_nginx')} then {cmd('edge_page')} |")
 if E("CMD_streams"):
@@ -501,6 +516,20 @@ if search and search.get("ok") and any(search_runs):
     p("The same distinct queries (`surgectl catalog queries`) in turn over every connection; the "
       "floor runs bench/search_floor.sql for a random one per pgbench transaction (after a "
       "primary-key lookup of the query in a small table, counted in its latency).")
+    p()
+if lcp and lcp.get("pages"):
+    p("### 9. Storefront LCP")
+    p()
+    p("| page | path | LCP per load ms | LCP median ms | FCP median ms | LCP element | bytes |")
+    p("|---|---|---|---:|---:|---|---:|")
+    for k, v in lcp["pages"].items():
+        p(f"| {k} | `{v['path']}` | {', '.join(str(x) for x in v['lcp_ms'])} | {v['lcp_median_ms']:,} | "
+          f"{v['fcp_median_ms']:,} | `{v['lcp_element']}` | {v['transfer_bytes']:,} |")
+    p()
+    p("Each load in a fresh Chromium context with the cache disabled, through the edge (nginx) in front "
+      "of one node; CDP `Emulation.setCPUThrottlingRate` 4, `Network.emulateNetworkConditions` "
+      "latency 150 ms, 209,715 B/s down, 96,000 B/s up; viewport 412x823 at 1.75, mobile UA. LCP: the "
+      "last `largest-contentful-paint` entry one second after `load`. One uncounted warm-up load per page.")
     p()
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BENCHMARKS-notes.md")
 if os.path.exists(notes):

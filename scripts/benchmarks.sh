@@ -33,8 +33,9 @@
 #   BENCH_SEARCH_QUERIES=400    distinct queries of the search row (surgectl catalog queries)
 #   BENCH_SEARCH_HOT=40         of them, the popular ones the cached run repeats
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge streams"   a subset of the steps
 #   BENCH_STREAMS=10000         open stock streams of row 11 (surge-bench streams)
+#   BENCH_STOREFRONT_RUNS=5     cold loads per page of the storefront LCP row (the median counts)
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams"   a subset of the steps
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -84,7 +85,8 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge streams}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams}
+STOREFRONT_RUNS=${BENCH_STOREFRONT_RUNS:-5}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 RESULTS_ROOT=${BENCH_RESULTS:-$REPO/bench-results}
@@ -710,6 +712,18 @@ if want edge; then
   stop_pid "$EDGE_NODE_PID"
   stop_pid "$NGINX_PID"
 fi
+# --------------------------------------------------------------------------- 9. storefront LCP
+# bench/storefront_lcp.mjs starts its own node, paysim, generated site and edge (the storefront
+# test harness, on the test database server and Redis) and loads / and a product page in
+# Chromium under Lighthouse's mobile emulation; the median LCP of each is the row.
+if want storefront; then
+  settle storefront
+  command -v node >/dev/null || die "node not found (Node.js 20: the storefront LCP row)"
+  CMD[storefront_lcp]="node bench/storefront_lcp.mjs --node=$(rel "$NODE") --paysim=$(rel "$PAYSIM") --runs=$STOREFRONT_RUNS --json=storefront-lcp.json"
+  SURGE_TEST_PG_URL=$PG_ADMIN SURGE_TEST_REDIS_URL=$REDIS_URL run_logged storefront-lcp \
+    node "$REPO/bench/storefront_lcp.mjs" "--node=$NODE" "--paysim=$PAYSIM" "--runs=$STOREFRONT_RUNS" \
+    "--artefacts=$WORK/storefront-lcp" "--json=$OUT/storefront-lcp.json" || say "storefront LCP failed"
+fi
 
 # --------------------------------------------------------------------------- 11. stock streams
 if want streams; then
@@ -752,7 +766,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search edge streams; do
+for s in hot-sku cross-node memory http cluster search edge storefront streams; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

@@ -57,9 +57,10 @@ npm_ci() {
   fi
 }
 mkdir -p "$BUILD_DIR"
-say "npm ci: web/ (uPlot), tests/browser/ (playwright-core) and storefront/ (Nuxt)"
+say "npm ci: web/ (uPlot), tests/browser/ (playwright-core), tests/storefront/ (@playwright/test) and storefront/ (Nuxt)"
 npm_ci web required
 npm_ci tests/browser optional
+npm_ci tests/storefront optional
 npm_ci storefront required
 
 # The storefront's `nuxt build` (storefront/.output, used by storefront/scripts/generate.mjs);

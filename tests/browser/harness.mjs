@@ -73,8 +73,10 @@ export async function waitFor(what, f, ms = 10000, every = 100) {
 }
 
 export class Harness {
-  constructor({ nodeBinary, paysimBinary, logDir }) {
+  /// `nodeArgs`: extra command-line settings every member gets (after the harness's own).
+  constructor({ nodeBinary, paysimBinary, logDir, nodeArgs = [] }) {
     this.nodeBinary = nodeBinary;
+    this.nodeArgs = nodeArgs;
     this.paysimBinary = paysimBinary;
     this.logDir = logDir;
     this.tag = `${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -132,6 +134,7 @@ export class Harness {
       `--pg.url=${withDatabase(pgUrl, this.db)}`, `--redis.url=${redisUrl}`, `--redis.prefix=${this.prefix}`,
       `--admin.token=${this.token}`, '--limits.ip_rate=0', '--log.level=info',
       `--payments.gateways=alpha=json+http://127.0.0.1:${p.alpha},beta=form+http://127.0.0.1:${p.beta}`,
+      ...this.nodeArgs,
     ];
     // The node refuses unknown SURGE_* variables; it gets none.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SURGE_')));

@@ -7,6 +7,9 @@
 #include <ctime>
 #include <set>
 #include <sstream>
+#include <thread>
+
+#include <pqxx/pqxx>
 
 namespace surge::itest {
 
@@ -103,6 +106,23 @@ std::vector<std::string> keys_of(const json::value& obj) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+bool wait_for_lock_waiter(const std::string& database_url, std::chrono::milliseconds limit) {
+  pqxx::connection probe{database_url};
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    pqxx::nontransaction q{probe};
+    if (q.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'")[0]
+            .as<int>() > 0) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
 }
 
 std::string describe(const response& r) {

@@ -2,6 +2,7 @@
 
 // Checks and calls shared by the end-to-end tests, written against API.md only.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,12 @@ void check_error(const response& r, int status, std::string_view code = {});
 
 /// "<status> <error> <body>" for assertion messages.
 std::string describe(const response& r);
+
+/// Waits (bounded by `limit`, polling) until a session of the database at `database_url` waits
+/// for a lock (fault injection: a test holds a table lock, the node's statement queues on it).
+/// True once one does, false when the time is up.
+bool wait_for_lock_waiter(const std::string& database_url,
+                          std::chrono::milliseconds limit = std::chrono::seconds{10});
 
 /// PUT /admin/v1/products/{sku}: the catalog data the admin API sets (price 0 and no limit
 /// unless given).

@@ -268,19 +268,9 @@ TEST_SUITE("durability") {
       first = c.put(item, R"({"qty":1})");
     }};
     // Wait (bounded) until the node's commit waits for the lock.
+    REQUIRE_MESSAGE(wait_for_lock_waiter(node.database_url()),
+                    "the node's journal commit never waited for the test's lock");
     pqxx::connection probe{node.database_url()};
-    bool waiting = false;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    for (int i = 0; i < 1000 && !waiting && std::chrono::steady_clock::now() < deadline; ++i) {
-      pqxx::nontransaction q{probe};
-      waiting = q.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND wait_event_type = 'Lock'")[0]
-                    .as<int>() > 0;
-      if (!waiting) {
-        std::this_thread::sleep_for(std::chrono::milliseconds{10});
-      }
-    }
-    REQUIRE_MESSAGE(waiting, "the node's journal commit never waited for the test's lock");
 
     http_client second_client{node.http_port(), std::chrono::seconds{2}};
     const auto second = second_client.put(item, R"({"qty":1})");

@@ -405,19 +405,8 @@ TEST_SUITE("search") {
       http_client c{node.http_port(), std::chrono::seconds{15}};
       first = c.get("/api/v1/search?q=first");
     }};
-    pqxx::connection probe{node.database_url()};
-    bool waiting = false;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (!waiting && std::chrono::steady_clock::now() < deadline) {
-      pqxx::nontransaction q{probe};
-      waiting = q.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND wait_event_type = 'Lock'")[0]
-                    .as<int>() > 0;
-      if (!waiting) {
-        std::this_thread::sleep_for(std::chrono::milliseconds{10});
-      }
-    }
-    REQUIRE_MESSAGE(waiting, "the node's catalog read never waited for the test's lock");
+    REQUIRE_MESSAGE(wait_for_lock_waiter(node.database_url()),
+                    "the node's catalog read never waited for the test's lock");
 
     // Distinct searches (a flood of them would be the same): refused at once, not queued.
     for (const char* q : {"second", "third", "fourth"}) {

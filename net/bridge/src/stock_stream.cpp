@@ -7,6 +7,7 @@
 #include "call.hpp"
 #include "errors.hpp"
 #include "handlers.hpp"
+#include "surge/net/text.hpp"
 #include "validation.hpp"
 
 namespace surge::net::bridge {
@@ -226,13 +227,7 @@ std::optional<int64_t> last_event_id(const http_request& req) {
   if (!h) {
     return std::nullopt;
   }
-  auto v = *h;
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-    v.remove_prefix(1);
-  }
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-    v.remove_suffix(1);
-  }
+  const auto v = text::trim_space(*h);
   int64_t n = 0;
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc{} || end != v.data() + v.size() || v.empty()) {

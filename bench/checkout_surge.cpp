@@ -139,7 +139,7 @@ void add_items(driver_ptr self, const shared_ptr& sh, std::string cart_id,
   const auto sku = skus[i];
   self->request(sh->inst->carts->acquire(cart_id), request_timeout, actors::item_atom::value, sku,
                 int64_t{1}, false, std::string{}, actors::deadline_after(request_timeout),
-                std::string{})
+                std::string{}, std::string{})
       .then(
           [self, sh, cart_id, skus = std::move(skus), i](actors::cart_view&) mutable {
             add_items(self, sh, std::move(cart_id), std::move(skus), i + 1);

@@ -560,10 +560,10 @@ dormant_run run_dormant(const memory_options& o, const std::string& prefix) {
                            std::string{});
     ask<actors::cart_view>(*inst.sys, inst.carts->acquire(warm), actors::item_atom::value,
                            hold_skus[0], int64_t{1}, false, std::string{}, int64_t{0},
-                           std::string{});
+                           std::string{}, std::string{});
     ask<actors::cart_view>(*inst.sys, inst.carts->acquire(warm), actors::item_atom::value,
                            hold_skus[0], int64_t{0}, false, std::string{}, int64_t{0},
-                           std::string{});
+                           std::string{}, std::string{});
   }
   if (!wait_for([&] { return inst.carts->size() == 0 && inst.skus->size() <= k; }, settle_limit)) {
     d.failure = "the warm-up entities did not passivate";
@@ -592,7 +592,7 @@ dormant_run run_dormant(const memory_options& o, const std::string& prefix) {
                 [self, &inst, &hold_skus, k, id, i, done](actors::cart_view&) {
                   request_then<actors::cart_actor, actors::cart_view>(
                       self, inst.carts->acquire(id), done, actors::item_atom::value,
-                      hold_skus[i % k], int64_t{1}, false, std::string{}, int64_t{0},
+                      hold_skus[i % k], int64_t{1}, false, std::string{}, int64_t{0}, std::string{},
                       std::string{});
                 },
                 [done](caf::error& e) {

@@ -16,6 +16,21 @@
 namespace surge::actors {
 namespace {
 
+/// The sale a waiting-room pass (the Surge-Pass header) admits `customer` to, when it opens
+/// under ids.secret, has not expired and is that customer's; else "". An anonymous cart never
+/// has a pass: a pass is bound to a customer.
+std::string pass_sale_of(const entity_env& env, const std::string& pass,
+                         const std::string& customer) {
+  if (pass.empty() || customer.empty() || !env.ids) {
+    return {};
+  }
+  auto p = env.ids->open_pass(pass);
+  if (!p || p->customer_id != customer || p->expires_at_ms <= env.now_ms()) {
+    return {};
+  }
+  return std::move(p->sale_id);
+}
+
 /// A cart as Redis had it (nullopt: no such cart), or why it could not be read.
 struct cart_loaded {
   caf::error err;
@@ -354,7 +369,8 @@ cart_impl::behavior_type running(self_ptr self) {
         return rp;
       },
       [=](item_atom, std::string& sku, int64_t qty, bool must_exist, const std::string& principal,
-          int64_t deadline_ms, const std::string& request_id) -> caf::result<cart_view> {
+          int64_t deadline_ms, const std::string& request_id,
+          const std::string& pass) -> caf::result<cart_view> {
         surge::log::request_scope scope{request_id};
         auto& st = self->state;
         if (auto refused = admit(self, &principal)) {
@@ -384,7 +400,8 @@ cart_impl::behavior_type running(self_ptr self) {
                          qty,
                          currency_besides(st, sku),
                          st.env->opts.verify_customers,
-                         request_id};
+                         request_id,
+                         pass_sale_of(*st.env, pass, st.cart.customer_id())};
         auto dest = st.skus->acquire_routed(sku);
         const uint64_t seq = dest.remote ? 0 : ++st.hold_seq;
         if (seq != 0) {

@@ -20,8 +20,11 @@ const char* to_string(errc x) {
                                           "checkout_in_progress",
                                           "currency_mismatch",
                                           "login_required",
-                                          "not_refundable"};
-  static_assert(std::size(names) == config::count_of(errc::not_found, errc::not_refundable));
+                                          "not_refundable",
+                                          "sale_not_started",
+                                          "sale_ended",
+                                          "queue_required"};
+  static_assert(std::size(names) == config::count_of(errc::not_found, errc::queue_required));
   return config::name_of(x, names, "unknown", errc::not_found);
 }
 

@@ -1,16 +1,21 @@
 #include "surge/actors/ids.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <pthread.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 namespace surge::actors {
 namespace {
@@ -83,6 +88,98 @@ std::string random_hex(std::string_view prefix, std::size_t bytes) {
   return id;
 }
 
+constexpr char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// `in` as unpadded base64url.
+std::string to_b64url(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() * 4 + 2) / 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += b64url[(acc >> bits) & 0x3F];
+    }
+  }
+  if (bits > 0) {
+    out += b64url[(acc << (6 - bits)) & 0x3F];
+  }
+  return out;
+}
+
+/// Unpadded base64url back to bytes; nullopt on any other character or a dangling length.
+std::optional<std::string> from_b64url(std::string_view in) {
+  if (in.size() % 4 == 1) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* at = std::strchr(b64url, c);
+    if (c == '\0' || at == nullptr) {
+      return std::nullopt;
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(at - b64url);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+/// A non-negative decimal of at most 19 digits, or nullopt.
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  uint64_t v = 0;
+  if (s.empty() || s.size() > 19 || (s.size() > 1 && s[0] == '0')) {
+    return std::nullopt;
+  }
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+/// Equal MACs, compared in constant time.
+bool same_mac(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+/// `s` split at each '.', or an empty vector when it has more than `max` parts.
+std::vector<std::string_view> split_dots(std::string_view s, std::size_t max) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = s.find('.', start);
+    parts.push_back(s.substr(start, dot == std::string_view::npos ? dot : dot - start));
+    if (parts.size() > max) {
+      return {};
+    }
+    if (dot == std::string_view::npos) {
+      return parts;
+    }
+    start = dot + 1;
+  }
+}
+
+/// The bytes a pass's MAC covers: every field, NUL-separated (none may hold a NUL: checked).
+std::string pass_payload(std::string_view sale, std::string_view customer, std::string_view ticket,
+                         uint64_t expires) {
+  std::string msg;
+  msg.append(sale).append(1, '\0').append(customer).append(1, '\0').append(ticket);
+  msg.append(1, '\0').append(std::to_string(expires));
+  return msg;
+}
+
+constexpr std::size_t max_pass_field = 256;
+
 } // namespace
 
 std::string random_id(std::string_view prefix) {
@@ -128,6 +225,80 @@ std::string id_keys::order_id_for(std::string_view idempotency_key) const {
 
 std::string id_keys::fingerprint() const {
   return mac_hex("surge ids.secret fingerprint v1", {}, 32);
+}
+
+// A pass: "p1.<b64url sale>.<b64url customer>.<ticket>.<expires ms>.<MAC, 32 hex>".
+std::string id_keys::sign_pass(const sale_pass& p) const {
+  const auto expires = static_cast<uint64_t>(std::max<int64_t>(p.expires_at_ms, 0));
+  std::string out = "p1.";
+  out += to_b64url(p.sale_id);
+  out += '.';
+  out += to_b64url(p.customer_id);
+  out += '.';
+  out += p.ticket;
+  out += '.';
+  out += std::to_string(expires);
+  out += '.';
+  out +=
+      mac_hex("surge sale pass v1", pass_payload(p.sale_id, p.customer_id, p.ticket, expires), 16);
+  return out;
+}
+
+std::optional<sale_pass> id_keys::open_pass(std::string_view token) const {
+  if (token.size() > 1024) {
+    return std::nullopt;
+  }
+  auto parts = split_dots(token, 6);
+  if (parts.size() != 6 || parts[0] != "p1") {
+    return std::nullopt;
+  }
+  auto sale = from_b64url(parts[1]);
+  auto customer = from_b64url(parts[2]);
+  auto expires = parse_u64(parts[4]);
+  const auto ticket = parts[3];
+  if (!sale || !customer || !expires || sale->empty() || customer->empty() ||
+      sale->size() > max_pass_field || customer->size() > max_pass_field ||
+      ticket.size() > max_pass_field || sale->find('\0') != std::string::npos ||
+      customer->find('\0') != std::string::npos ||
+      *expires > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return std::nullopt;
+  }
+  const auto want =
+      mac_hex("surge sale pass v1", pass_payload(*sale, *customer, ticket, *expires), 16);
+  if (!same_mac(want, parts[5])) {
+    return std::nullopt;
+  }
+  return sale_pass{std::move(*sale), std::move(*customer), std::string{ticket},
+                   static_cast<int64_t>(*expires)};
+}
+
+// A ticket: "t<seq>-<MAC of (sale, seq), 16 hex>".
+std::string id_keys::ticket_for(std::string_view sale_id, uint64_t seq) const {
+  const auto n = std::to_string(seq);
+  std::string data{sale_id};
+  data += '\0';
+  data += n;
+  return "t" + n + "-" + mac_hex("surge sale ticket v1", data, 8);
+}
+
+std::optional<uint64_t> id_keys::ticket_seq(std::string_view sale_id,
+                                            std::string_view ticket) const {
+  if (ticket.size() < 3 || ticket.size() > 64 || ticket[0] != 't') {
+    return std::nullopt;
+  }
+  const auto dash = ticket.find('-');
+  if (dash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  auto seq = parse_u64(ticket.substr(1, dash - 1));
+  if (!seq) {
+    return std::nullopt;
+  }
+  const auto want = ticket_for(sale_id, *seq);
+  if (!same_mac(want, ticket)) {
+    return std::nullopt;
+  }
+  return seq;
 }
 
 } // namespace surge::actors

@@ -35,12 +35,12 @@ caf::expected<cart_view> put(entity_node& n, const std::string& cart, const std:
                              int64_t qty, const std::string& principal = "",
                              int64_t deadline_ms = 0) {
   return n.ask_cart<cart_view>(cart, item_atom::value, sku, qty, false, principal, deadline_ms,
-                               std::string{});
+                               std::string{}, std::string{});
 }
 
 caf::expected<cart_view> remove(entity_node& n, const std::string& cart, const std::string& sku) {
   return n.ask_cart<cart_view>(cart, item_atom::value, sku, int64_t{0}, true, std::string{},
-                               int64_t{0}, std::string{});
+                               int64_t{0}, std::string{}, std::string{});
 }
 
 cart_view cart_of(entity_node& n, const std::string& cart) {

@@ -168,8 +168,9 @@ TEST_CASE_TEMPLATE("idle entities passivate and come back unchanged", backend_t,
   }
   auto cart = n.ask_cart<cart_view>("cart1", create_atom::value, std::string{"bob"});
   REQUIRE(cart);
-  auto added = n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2},
-                                     false, std::string{}, int64_t{0}, std::string{});
+  auto added =
+      n.ask_cart<cart_view>("cart1", item_atom::value, std::string{"P3"}, int64_t{2}, false,
+                            std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_MESSAGE(added, caf::to_string(added.error()));
   // SKUs without holds and the idle cart go; P3 keeps its hold, so it stays active.
   CHECK(eventually([&] { return n.skus->size() == 1 && n.carts->size() == 0; }));
@@ -191,10 +192,10 @@ TEST_CASE_TEMPLATE("a refused cart change leaves the cart exactly as it was", ba
   create_sku(n, "X", 3, 2);
   REQUIRE(n.ask_cart<cart_view>("k1", create_atom::value, std::string{"carol"}));
   auto one = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{2}, false,
-                                   std::string{}, int64_t{0}, std::string{});
+                                   std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE(one);
   auto over = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"X"}, int64_t{3}, false,
-                                    std::string{}, int64_t{0}, std::string{});
+                                    std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_FALSE(over);
   CHECK((is(over.error(), errc::limit_exceeded) || is(over.error(), errc::sold_out)));
   auto after = n.ask_cart<cart_view>("k1", caf::get_atom::value, std::string{});
@@ -204,7 +205,7 @@ TEST_CASE_TEMPLATE("a refused cart change leaves the cart exactly as it was", ba
   CHECK(after->items[0].hold_id == one->items[0].hold_id);
   CHECK(stock_of(n, "X").held == 2);
   auto missing = n.ask_cart<cart_view>("k1", item_atom::value, std::string{"Y"}, int64_t{0}, true,
-                                       std::string{}, int64_t{0}, std::string{});
+                                       std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_FALSE(missing);
   CHECK(is(missing.error(), errc::not_found));
   auto nocart = n.ask_cart<cart_view>("nope", caf::get_atom::value, std::string{});
@@ -243,7 +244,7 @@ TEST_CASE_TEMPLATE("a checkout's claim freezes the cart's lines, survives passiv
   create_sku(n, "CL", 10);
   REQUIRE(n.ask_cart<cart_view>("c1", create_atom::value, std::string{}));
   auto held = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{10}, false,
-                                    std::string{}, int64_t{0}, std::string{});
+                                    std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE(held);
   auto claimed =
       n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_1"}, true, std::string{});
@@ -251,7 +252,7 @@ TEST_CASE_TEMPLATE("a checkout's claim freezes the cart's lines, survives passiv
   CHECK(claimed->items.at(0).qty == 10);
   for (int64_t qty : {int64_t{1}, int64_t{40}, int64_t{0}}) {
     auto edit = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, qty, qty == 0,
-                                      std::string{}, int64_t{0}, std::string{});
+                                      std::string{}, int64_t{0}, std::string{}, std::string{});
     REQUIRE_FALSE(edit);
     CHECK(is(edit.error(), errc::checkout_in_progress));
   }
@@ -265,18 +266,18 @@ TEST_CASE_TEMPLATE("a checkout's claim freezes the cart's lines, survives passiv
   // The claim is stored with the cart: a new incarnation still refuses edits.
   REQUIRE(eventually([&] { return n.carts->size() == 0; }));
   auto after = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{1}, false,
-                                     std::string{}, int64_t{0}, std::string{});
+                                     std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_FALSE(after);
   CHECK(is(after.error(), errc::checkout_in_progress));
   // Only the claiming order gives it back; then the cart is the shopper's again.
   CHECK(
       n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_2"}, false, std::string{}));
   CHECK_FALSE(n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{1}, false,
-                                    std::string{}, int64_t{0}, std::string{}));
+                                    std::string{}, int64_t{0}, std::string{}, std::string{}));
   REQUIRE(
       n.ask_cart<cart_view>("c1", checkout_atom::value, std::string{"o_1"}, false, std::string{}));
   auto shrunk = n.ask_cart<cart_view>("c1", item_atom::value, std::string{"CL"}, int64_t{1}, false,
-                                      std::string{}, int64_t{0}, std::string{});
+                                      std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_MESSAGE(shrunk, caf::to_string(shrunk.error()));
   CHECK(shrunk->items.at(0).qty == 1);
   CHECK(stock_of(n, "CL").held == 1);
@@ -296,9 +297,10 @@ TEST_CASE_TEMPLATE("a cart has one currency and a verified customer's cart is th
   REQUIRE(empty);
   CHECK(empty->currency.empty());
   REQUIRE(n.ask_cart<cart_view>("m1", item_atom::value, std::string{"EUR1"}, int64_t{1}, false,
-                                std::string{"alice"}, int64_t{0}, std::string{}));
-  auto mixed = n.ask_cart<cart_view>("m1", item_atom::value, std::string{"USD1"}, int64_t{1}, false,
-                                     std::string{"alice"}, int64_t{0}, std::string{});
+                                std::string{"alice"}, int64_t{0}, std::string{}, std::string{}));
+  auto mixed =
+      n.ask_cart<cart_view>("m1", item_atom::value, std::string{"USD1"}, int64_t{1}, false,
+                            std::string{"alice"}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_FALSE(mixed);
   CHECK(is(mixed.error(), errc::currency_mismatch));
   CHECK(stock_of(n, "USD1").held == 0);
@@ -308,7 +310,7 @@ TEST_CASE_TEMPLATE("a cart has one currency and a verified customer's cart is th
     REQUIRE_FALSE(seen);
     CHECK(is(seen.error(), errc::not_found));
     auto changed = n.ask_cart<cart_view>("m1", item_atom::value, std::string{"EUR1"}, int64_t{0},
-                                         true, who, int64_t{0}, std::string{});
+                                         true, who, int64_t{0}, std::string{}, std::string{});
     REQUIRE_FALSE(changed);
     CHECK(is(changed.error(), errc::not_found));
   }
@@ -316,12 +318,12 @@ TEST_CASE_TEMPLATE("a cart has one currency and a verified customer's cart is th
   // An anonymous cart cannot take a SKU with a per-customer limit; alice's can.
   REQUIRE(n.ask_cart<cart_view>("anon", create_atom::value, std::string{}));
   auto anon = n.ask_cart<cart_view>("anon", item_atom::value, std::string{"LIM"}, int64_t{1}, false,
-                                    std::string{}, int64_t{0}, std::string{});
+                                    std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_FALSE(anon);
   CHECK(is(anon.error(), errc::login_required));
   REQUIRE(n.ask_cart<cart_view>("m2", create_atom::value, std::string{"alice"}));
   CHECK(n.ask_cart<cart_view>("m2", item_atom::value, std::string{"LIM"}, int64_t{2}, false,
-                              std::string{"alice"}, int64_t{0}, std::string{}));
+                              std::string{"alice"}, int64_t{0}, std::string{}, std::string{}));
 }
 
 TEST_CASE("a hold on a local SKU past its deadline is answered by the cart's tick, not lost") {
@@ -337,7 +339,7 @@ TEST_CASE("a hold on a local SKU past its deadline is answered by the cart's tic
   const auto started = std::chrono::steady_clock::now();
   auto late = n.ask_cart<cart_view>("t1", item_atom::value, std::string{"SLOW"}, int64_t{2}, false,
                                     std::string{}, deadline_after(std::chrono::milliseconds{200}),
-                                    std::string{});
+                                    std::string{}, std::string{});
   REQUIRE_FALSE(late);
   CHECK(late.error() == caf::make_error(caf::sec::request_timeout));
   // Answered by the cart, not by this test's own 20 s limit on the call.
@@ -350,7 +352,7 @@ TEST_CASE("a hold on a local SKU past its deadline is answered by the cart's tic
   // Nothing is left in flight: the next change goes through and takes over the same hold.
   be.fake_journal()->set_commit_delay(std::chrono::milliseconds{0});
   auto again = n.ask_cart<cart_view>("t1", item_atom::value, std::string{"SLOW"}, int64_t{2}, false,
-                                     std::string{}, int64_t{0}, std::string{});
+                                     std::string{}, int64_t{0}, std::string{}, std::string{});
   REQUIRE_MESSAGE(again, caf::to_string(again.error()));
   REQUIRE(again->items.size() == 1);
   CHECK(again->items[0].qty == 2);

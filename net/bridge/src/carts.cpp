@@ -14,6 +14,17 @@
 #include "validation.hpp"
 
 namespace surge::net::bridge {
+namespace {
+
+/// The Surge-Pass header (a waiting-room pass, API.md "Sales and the waiting room"), or "" when
+/// there is none or it is too long to be one. The cart opens and checks it.
+std::string pass_of(const http_request& req) {
+  constexpr std::size_t max_pass = 512;
+  auto h = req.header("surge-pass");
+  return h && h->size() <= max_pass ? std::string{*h} : std::string{};
+}
+
+} // namespace
 
 void create_cart(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&, responder r) {
   auto who = principal_of(*env, req);
@@ -54,8 +65,8 @@ void get_cart(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     return r(not_found("no such cart"));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r), answer(200, cart_json),
-                            caf::get_atom::value, std::move(principal));
+    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r),
+                            answer(200, cart_json), caf::get_atom::value, std::move(principal));
   });
 }
 
@@ -76,9 +87,10 @@ void put_item(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     return r(bad_request(err));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r), answer(200, cart_json),
-                            actors::item_atom::value, p[1], *qty, false, std::move(principal),
-                            call_deadline(*env), req.request_id);
+    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r),
+                            answer(200, cart_json), actors::item_atom::value, p[1], *qty, false,
+                            std::move(principal), call_deadline(*env), req.request_id,
+                            pass_of(req));
   });
 }
 
@@ -91,9 +103,10 @@ void delete_item(std::shared_ptr<bridge_env> env, http_request&& req, path_param
     return r(not_found("no such product"));
   }
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r), answer(200, cart_json),
-                            actors::item_atom::value, p[1], int64_t{0}, true, std::move(principal),
-                            call_deadline(*env), req.request_id);
+    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r),
+                            answer(200, cart_json), actors::item_atom::value, p[1], int64_t{0},
+                            true, std::move(principal), call_deadline(*env), req.request_id,
+                            std::string{});
   });
 }
 

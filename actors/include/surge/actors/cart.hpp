@@ -18,7 +18,7 @@ namespace surge::actors {
 ///   (create_atom, customer_id)                    -> cart_view  a new, empty cart (conflict if
 ///                                                               it exists)
 ///   (get_atom, principal)                         -> cart_view
-///   (item_atom, sku, qty, must_exist, principal, deadline_ms, request_id)
+///   (item_atom, sku, qty, must_exist, principal, deadline_ms, request_id, pass)
 ///                                                 -> cart_view  set the line to exactly qty (0
 ///                                                               removes); must_exist: not_found
 ///                                                               if no such line; the SKU's
@@ -26,7 +26,13 @@ namespace surge::actors {
 ///                                                               request's deadline (deadline.hpp);
 ///                                                               request_id: X-Request-Id (or
 ///                                                               empty), carried in the log
-///                                                               lines of the cart and the SKU
+///                                                               lines of the cart and the SKU;
+///                                                               pass: the Surge-Pass header (or
+///                                                               empty): when it opens
+///                                                               (env.ids), is unexpired and is
+///                                                               this cart's customer's, the hold
+///                                                               request carries its sale
+///                                                               (hold_request::pass_sale)
 ///   (clear_atom, hold_ids)                        -> cart_view  drops the lines of these holds
 ///                                                               (sold) and ends the claim
 ///   (checkout_atom, order_id, begin, principal)   -> cart_view  begin: claims the cart for that
@@ -57,7 +63,7 @@ namespace surge::actors {
 using cart_actor = caf::typed_actor<
     caf::replies_to<create_atom, std::string>::with<cart_view>,
     caf::replies_to<caf::get_atom, std::string>::with<cart_view>,
-    caf::replies_to<item_atom, std::string, int64_t, bool, std::string, int64_t,
+    caf::replies_to<item_atom, std::string, int64_t, bool, std::string, int64_t, std::string,
                     std::string>::with<cart_view>,
     caf::replies_to<clear_atom, std::vector<std::string>>::with<cart_view>,
     caf::replies_to<checkout_atom, std::string, bool, std::string>::with<cart_view>,

@@ -10,8 +10,10 @@
 
 #include "surge/actors/deadline.hpp" // system_now_ms
 #include "surge/actors/hot_skus.hpp"
+#include "surge/actors/ids.hpp"
 #include "surge/actors/payments.hpp"
 #include "surge/actors/placement.hpp"
+#include "surge/actors/sales.hpp"
 #include "surge/persistence/commit_queue.hpp"
 #include "surge/persistence/pools.hpp"
 #include "surge/persistence/storage.hpp"
@@ -47,6 +49,9 @@ struct entity_options {
   uint32_t snapshot_every = 0; ///< sku.snapshot_every (at least the snapshot's size applies)
   /// How much of its lease a node must have left to send a charge (config::derived_options).
   std::chrono::milliseconds payment_lease_margin{};
+  /// sales.latency_budget: a sale with admission_rate auto admits faster only while its SKUs
+  /// answer within this.
+  std::chrono::milliseconds sales_latency_budget{};
 };
 
 /// Hold events this node's SKU actors decided (replays not counted), for the node's metrics:
@@ -77,6 +82,12 @@ struct entity_env {
   hot_sku_tracker* hot_skus = nullptr;
   /// Where SKU actors count hold events; nullptr: not counted. Outlives every entity.
   hold_counters* holds = nullptr;
+  /// The node's sales (sales.hpp): SKU actors gate holds by them, sale actors read their
+  /// definition there; nullptr: no sales (nothing gated).
+  const sale_index* sales = nullptr;
+  /// ids.secret's keys: carts open waiting-room passes, sale actors sign them and make tickets;
+  /// nullptr: no passes (a sale with its queue on then refuses every hold: queue_required).
+  std::shared_ptr<const id_keys> ids;
 };
 
 /// The env of entities on `storage` (every pool, the cart writer and the commit queue),

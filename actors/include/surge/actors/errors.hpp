@@ -28,6 +28,10 @@ enum class errc : uint8_t {
   currency_mismatch,    ///< an item in another currency than the cart's (409 currency_mismatch)
   login_required,       ///< a per-customer limit needs a verified customer (401 login_required)
   not_refundable,       ///< an order not paid, nothing left, or more of a line than is left (409)
+  sale_not_started,     ///< a sale SKU added to a cart before the sale's start (409)
+  sale_ended,           ///< a sale SKU added to a cart after the sale's end, or a queue
+                        ///< joined after it (409)
+  queue_required,       ///< a sale SKU without a valid pass while its queue is on (403)
 };
 
 constexpr caf::atom_value error_category = caf::atom("surge");

@@ -1,9 +1,20 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace surge::actors {
+
+/// What a waiting-room pass grants (API.md "Sales and the waiting room"): the customer may
+/// add the sale's SKUs to a cart until `expires_at_ms`.
+struct sale_pass {
+  std::string sale_id;
+  std::string customer_id;
+  std::string ticket;
+  int64_t expires_at_ms = 0;
+};
 
 /// Ids a shopper must not be able to guess (API.md: "Cart, hold and order ids are
 /// unguessable").
@@ -34,6 +45,22 @@ class id_keys {
   /// A value that identifies the secret without revealing it (stored to detect nodes that were
   /// given different secrets): 64 hex digits.
   std::string fingerprint() const;
+
+  /// The pass `p` as a token (header Surge-Pass): its fields and an HMAC-SHA-256 over them
+  /// under the secret (a domain of its own), URL-safe, at most 512 characters. Any node with the
+  /// same secret verifies it without a lookup.
+  std::string sign_pass(const sale_pass& p) const;
+
+  /// The pass a token carries when its MAC verifies under the secret (constant-time compare),
+  /// else nullopt. Does not check expiry or whom it is for: callers compare expires_at_ms with
+  /// the clock and sale_id/customer_id with the request's. Never throws on any input.
+  std::optional<sale_pass> open_pass(std::string_view token) const;
+
+  /// A sale's ticket for join number `seq` (0-based): seq and a MAC of (sale_id, seq), so that
+  /// tickets cannot be guessed; ticket_seq gives seq back, or nullopt for a forged or malformed
+  /// ticket. URL-safe, at most 64 characters.
+  std::string ticket_for(std::string_view sale_id, uint64_t seq) const;
+  std::optional<uint64_t> ticket_seq(std::string_view sale_id, std::string_view ticket) const;
 
  private:
   std::string mac_hex(std::string_view domain, std::string_view data, std::size_t bytes) const;

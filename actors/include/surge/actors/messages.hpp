@@ -36,6 +36,11 @@ using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
 using refund_atom = caf::atom_constant<caf::atom("refund")>;
 /// (route_atom, key, message): a message for entity `key`, forwarded to its owner's gateway.
 using route_atom = caf::atom_constant<caf::atom("route")>;
+/// Sales (sale.hpp): join a sale's queue, a pass was used, keep a sale warm, the queue's state.
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using used_atom = caf::atom_constant<caf::atom("used")>;
+using warm_atom = caf::atom_constant<caf::atom("warm")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
 /// Set the hold of `cart_id` on a SKU to exactly `qty` (0 releases it).
 struct hold_request {
@@ -50,12 +55,16 @@ struct hold_request {
   /// X-Request-Id of the HTTP request behind the change (empty: none): the SKU's log lines
   /// while it handles this carry it (log::request_scope), on whichever node it lives.
   std::string request_id = {};
+  /// The sale whose waiting-room pass the cart verified for this change (its MAC, expiry and
+  /// customer: cart.hpp); empty: none. A SKU in a sale with its queue on grows a hold only with
+  /// its sale's id here (else queue_required).
+  std::string pass_sale = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hold_request& x) {
   return f(caf::meta::type_name("surge.hold_request"), x.cart_id, x.customer_id, x.qty, x.currency,
-           x.login_required, x.request_id);
+           x.login_required, x.request_id, x.pass_sale);
 }
 
 /// A hold as the SKU decided it. qty 0: the cart holds nothing of this SKU.
@@ -238,6 +247,55 @@ typename Inspector::result_type inspect(Inspector& f, refund_view& x) {
            x.lines, x.status, x.replay);
 }
 
+/// A shopper's ticket in a sale's waiting room (API.md's queue object, and what the bridge needs
+/// to follow it).
+struct ticket_view {
+  std::string sale_id;
+  std::string ticket;
+  std::string state;    ///< "waiting", "admitted", "sold_out" or "expired"
+  int64_t position = 0; ///< 1-based while waiting and ranked; 0: not ranked yet (the lottery
+                        ///< has not run: API shows null) or not waiting
+  int64_t eta_s = -1;   ///< estimated seconds until admission; -1: unknown (API shows null)
+  std::string pass;     ///< the signed pass while admitted and unexpired, else empty
+  int64_t pass_expires_at_ms = 0;
+  int64_t rank = -1; ///< 0-based place in admission order; -1: not ranked yet
+  int64_t admitted_at_ms = 0;
+  bool created = false; ///< this join created the ticket (201), else it existed (200)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ticket_view& x) {
+  return f(caf::meta::type_name("surge.ticket_view"), x.sale_id, x.ticket, x.state, x.position,
+           x.eta_s, x.pass, x.pass_expires_at_ms, x.rank, x.admitted_at_ms, x.created);
+}
+
+/// The whole queue of a sale at one moment: what stream watchers compute every ticket's
+/// position from (position = rank - admitted + 1 while rank >= admitted), and the admin stats.
+struct queue_summary {
+  std::string sale_id;
+  std::string phase;     ///< "scheduled" (before prewarm), "warming", "open", "sold_out", "ended"
+  bool ranked = false;   ///< the lottery ran: pre-start tickets have ranks
+  int64_t tickets = 0;   ///< tickets issued in all
+  int64_t admitted = 0;  ///< ranks [0, admitted) are admitted (never decreases)
+  int64_t waiting = 0;   ///< tickets not admitted (and the sale not sold out or ended)
+  double admit_rate = 0; ///< shoppers admitted per second lately (for eta)
+  int64_t pass_ttl_ms = 0;
+  int64_t available = 0; ///< the sale's SKUs, summed, as last read
+  int64_t held = 0;
+  int64_t sold = 0;
+  int64_t sold_out_at_ms = 0; ///< 0: not sold out (now)
+  std::string lottery_seed;   ///< hex; empty until the lottery ran
+  bool warm = false;          ///< every SKU of the sale answered since the prewarm began
+  int64_t updated_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_summary& x) {
+  return f(caf::meta::type_name("surge.queue_summary"), x.sale_id, x.phase, x.ranked, x.tickets,
+           x.admitted, x.waiting, x.admit_rate, x.pass_ttl_ms, x.available, x.held, x.sold,
+           x.sold_out_at_ms, x.lottery_seed, x.warm, x.updated_at_ms);
+}
+
 } // namespace surge::actors
 
 namespace surge::persistence {
@@ -270,4 +328,6 @@ CAF_ADD_TYPE_ID(surge, (surge::actors::refund_line_view))
 CAF_ADD_TYPE_ID(surge, (std::vector<surge::actors::refund_line_view>))
 CAF_ADD_TYPE_ID(surge, (surge::actors::order_refund_request))
 CAF_ADD_TYPE_ID(surge, (surge::actors::refund_view))
+CAF_ADD_TYPE_ID(surge, (surge::actors::ticket_view))
+CAF_ADD_TYPE_ID(surge, (surge::actors::queue_summary))
 CAF_END_TYPE_ID_BLOCK(surge)

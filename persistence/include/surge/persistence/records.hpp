@@ -33,6 +33,22 @@ struct product_record {
   int64_t per_customer_limit = 0; ///< 0: no limit
 };
 
+/// A sale (API.md "Sales and the waiting room") as the admin API sets it: a window over SKUs,
+/// an optional per-customer limit and its waiting room's settings. Times are Unix milliseconds.
+struct sale_record {
+  std::string sale_id; ///< 1..64 of [A-Za-z0-9._-]
+  std::string name;
+  std::vector<std::string> skus; ///< 1..100 SKUs, distinct
+  int64_t starts_at_ms = 0;
+  int64_t ends_at_ms = 0;         ///< > starts_at_ms
+  int64_t per_customer_limit = 0; ///< units per customer of each SKU of the sale; 0: none
+  bool queue_enabled = false;
+  /// Shoppers admitted per second; 0: "auto" (as fast as stock and checkout latency allow).
+  double admission_rate = 0;
+  int64_t pass_ttl_ms = 0;   ///< how long a pass is good for after admission (> 0)
+  int64_t updated_at_ms = 0; ///< set by the store on each put
+};
+
 /// Stock figures of one SKU, a projection kept beside the journal for listings and filters.
 /// The SKU actor is the only writer; the journal is the truth.
 struct stock_record {

@@ -15,6 +15,8 @@
 #include "surge/actors/hot_skus.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
+#include "surge/actors/sale.hpp"
+#include "surge/actors/sales.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/node_info.hpp"
 #include "surge/net/customer_auth.hpp"
@@ -26,6 +28,7 @@
 #include "surge/net/router.hpp"
 #include "surge/persistence/catalog.hpp"
 #include "surge/persistence/order_query.hpp"
+#include "surge/persistence/sales.hpp"
 
 namespace spdlog {
 class logger;
@@ -36,6 +39,7 @@ namespace surge::net {
 namespace bridge {
 class peer_client;   // fanout.hpp
 class stock_watcher; // stock_stream.hpp
+class queue_watcher; // queue_stream.hpp
 } // namespace bridge
 
 /// Counters the bridge keeps for /metrics. Thread-safe (relaxed atomics).
@@ -81,6 +85,16 @@ struct bridge_env {
   actors::sku_directory* skus = nullptr;
   actors::cart_directory* carts = nullptr;
   actors::order_directory* orders = nullptr;
+  /// The sales' waiting rooms (sale.hpp); nullptr: the queue routes answer 503.
+  actors::sale_directory* sale_queues = nullptr;
+  /// The node's sales (refreshed by the runtime): product JSON shows a SKU's sale, the queue
+  /// routes find theirs. nullptr: no sales.
+  std::shared_ptr<actors::sale_index> sales;
+  /// Sale definitions are read and written on these threads (admin sale routes); nullptr: 503.
+  persistence::sale_pool* sale_store = nullptr;
+  /// Called after this node stored or deleted a sale (the runtime refreshes its index and
+  /// schedules the prewarm at once); may be empty.
+  std::function<void()> sales_changed;
   /// Listings (GET /api/v1/products) read the catalog on these threads, never an I/O thread's.
   persistence::catalog_pool* catalog = nullptr;
   /// Catalog reads queued or running on `catalog` now, and the most that may be (catalog.
@@ -158,6 +172,9 @@ struct bridge_env {
   /// Watches the SKUs of open stock streams: made by make_storefront_router, ended by
   /// stop_streams().
   std::shared_ptr<bridge::stock_watcher> stock;
+  /// Watches the tickets of open queue streams (GET /api/v1/sales/{id}/queue/{ticket}/stream):
+  /// made by make_storefront_router, ended by stop_streams(); they count in max_streams too.
+  std::shared_ptr<bridge::queue_watcher> queues;
 };
 
 /// Spawns `n` caller actors. An I/O thread never waits on an actor: it hands a request to a
@@ -177,6 +194,12 @@ void stop_peers(bridge_env& env);
 /// Ends the stock watcher and closes the stock streams still open (their clients retry).
 /// Call once the storefront server stopped. Idempotent.
 void stop_streams(bridge_env& env);
+
+/// Renders the product pages of `skus` into this node's page cache (the prewarm of a sale,
+/// sales.prewarm before its start), reading each through its SKU actor; `done(rendered)` runs
+/// once every page is in (or failed), on whichever thread finished last. Does not block.
+void warm_pages(std::shared_ptr<bridge_env> env, const std::vector<std::string>& skus,
+                std::function<void(std::size_t rendered)> done);
 
 /// Wraps a router into a server handler that counts statuses and writes the access log (and
 /// gives each request its id when the server has not).

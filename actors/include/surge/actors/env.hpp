@@ -85,6 +85,8 @@ struct entity_env {
   /// The node's sales (sales.hpp): SKU actors gate holds by them, sale actors read their
   /// definition there; nullptr: no sales (nothing gated).
   const sale_index* sales = nullptr;
+  /// Where this node's sale actors publish their queue's summary; nullptr: not published.
+  sale_board* sale_stats = nullptr;
   /// ids.secret's keys: carts open waiting-room passes, sale actors sign them and make tickets;
   /// nullptr: no passes (a sale with its queue on then refuses every hold: queue_required).
   std::shared_ptr<const id_keys> ids;

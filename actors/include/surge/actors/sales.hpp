@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "surge/actors/messages.hpp"
 #include "surge/persistence/records.hpp"
 
 namespace surge::actors {
@@ -61,6 +62,20 @@ class sale_index {
       by_sku_;
   uint64_t version_ = 0;
   void index_locked();
+};
+
+/// The queues of the sale actors living on this node, as each last published its summary (at
+/// every tick, about 4 times a second): the node's metrics (surge_sale_*) and the console read
+/// it. A sale actor that passivates or hands over erases its entry. Thread-safe.
+class sale_board {
+ public:
+  void publish(const queue_summary& s);
+  void erase(const std::string& sale_id);
+  std::vector<queue_summary> all() const;
+
+ private:
+  mutable std::mutex mtx_;
+  std::unordered_map<std::string, queue_summary> by_id_;
 };
 
 } // namespace surge::actors

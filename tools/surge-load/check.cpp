@@ -1,5 +1,5 @@
-// The cross-check's admin client: one blocking Boost.Beast keep-alive connection, reopened once
-// when the server has closed it.
+// The admin client (one blocking Boost.Beast keep-alive connection, reopened once when the server
+// has closed it) and the cross-check that reads the stock through it.
 
 #include "check.hpp"
 
@@ -7,9 +7,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <boost/beast/http/write.hpp>
 #include <cstdio>
 #include <optional>
@@ -22,32 +22,11 @@ namespace surge::load {
 
 namespace json = surge::net::json;
 
-namespace {
-
-/// An answer of the admin API: status 0 when there was none (then `error` says why).
-struct admin_answer {
-  int status = 0;
-  std::string body;
-  std::string error;
-};
-
-class admin_client {
- public:
-  explicit admin_client(const options& o)
+struct admin_client::impl {
+  explicit impl(const options& o)
       : o_(o) {}
 
-  /// GET `path`; a kept connection that fails is replaced once.
-  admin_answer get(const std::string& path) {
-    const bool reused = stream_.has_value();
-    auto a = exchange(path);
-    if (a.status == 0 && reused) {
-      a = exchange(path);
-    }
-    return a;
-  }
-
- private:
-  admin_answer exchange(const std::string& path) {
+  admin_answer exchange(http::verb method, const std::string& path, const std::string& body) {
     admin_answer a;
     beast::error_code ec;
     if (!stream_) {
@@ -61,12 +40,17 @@ class admin_client {
         return a;
       }
     }
-    http::request<http::empty_body> req{http::verb::get, path, 11};
+    http::request<http::string_body> req{method, path, 11};
     req.set(http::field::host, o_.admin.host + ":" + std::to_string(o_.admin.port));
     req.set(http::field::user_agent, "surge-load");
     req.set(http::field::accept, "application/json");
     if (!o_.admin_token.empty()) {
       req.set(http::field::authorization, "Bearer " + o_.admin_token);
+    }
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
     }
     req.keep_alive(true);
     stream_->expires_after(o_.timeout);
@@ -93,6 +77,34 @@ class admin_client {
   asio::io_context io_;
   std::optional<beast::tcp_stream> stream_;
 };
+
+admin_client::admin_client(const options& o)
+    : impl_(std::make_unique<impl>(o)) {}
+
+admin_client::~admin_client() = default;
+
+admin_answer admin_client::get(const std::string& path) {
+  const bool reused = impl_->stream_.has_value();
+  auto a = impl_->exchange(http::verb::get, path, {});
+  if (a.status == 0 && reused) {
+    a = impl_->exchange(http::verb::get, path, {});
+  }
+  return a;
+}
+
+admin_answer admin_client::send(const std::string& method, const std::string& path,
+                                const std::string& body) {
+  const bool reused = impl_->stream_.has_value();
+  const auto verb = http::string_to_verb(method);
+  if (reused) {
+    // A kept connection the server may have closed meanwhile: a fresh one, so that a write is
+    // never sent twice.
+    impl_->stream_.reset();
+  }
+  return impl_->exchange(verb, path, body);
+}
+
+namespace {
 
 bool int_member(const json::value& v, const char* key, int64_t& out) {
   const auto* m = v.find(key);

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,34 @@
 #include "options.hpp"
 
 namespace surge::load {
+
+/// An answer of the admin API: status 0 when there was none (then `error` says why).
+struct admin_answer {
+  int status = 0;
+  std::string body;
+  std::string error;
+};
+
+/// A blocking client of the admin API (options::admin, bearer options::admin_token): one
+/// keep-alive connection, replaced once when a kept one fails; every call bounded by
+/// options::timeout. Not thread-safe.
+class admin_client {
+ public:
+  explicit admin_client(const options& o);
+  ~admin_client();
+  admin_client(const admin_client&) = delete;
+  admin_client& operator=(const admin_client&) = delete;
+
+  /// GET `path`.
+  admin_answer get(const std::string& path);
+  /// `method` ("PUT", "POST", "DELETE", ...) `path` with a JSON `body` (none when empty). Not
+  /// resent on a failure (a write is not known to be idempotent).
+  admin_answer send(const std::string& method, const std::string& path, const std::string& body);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 struct stock_view {
   int64_t on_hand = 0;

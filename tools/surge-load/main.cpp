@@ -17,6 +17,7 @@
 #include <random>
 
 #include "check.hpp"
+#include "drop.hpp"
 #include "engine.hpp"
 #include "options.hpp"
 #include "report.hpp"
@@ -101,6 +102,61 @@ std::string new_run_id() {
   return buf;
 }
 
+/// --scenario=drop: one drop, or the capacity steps until one misses.
+int run_drops(const options& o, const run_facts& facts, const run_setup& setup) {
+  std::vector<drop_result> runs;
+  if (o.capacity.empty()) {
+    runs.push_back(run_drop(o, setup, *o.users, "1"));
+    print_drop(std::cout, o, runs.back());
+  } else {
+    for (std::size_t k = 0; k < o.capacity.size(); ++k) {
+      runs.push_back(run_drop(o, setup, o.capacity[k], "c" + std::to_string(k + 1)));
+      print_drop(std::cout, o, runs.back());
+      std::cout << "\n";
+      if (!capacity_step_passed(o, runs.back())) {
+        break;
+      }
+    }
+    print_capacity(std::cout, o, runs);
+  }
+  std::cout.flush();
+  int code = exit_ok;
+  for (const auto& r : runs) {
+    if (!r.passed) {
+      code = exit_check_failed;
+    }
+  }
+  const auto& first = runs.front();
+  if (first.error.empty() && first.joined == 0 && first.statuses.count("200") == 0 &&
+      first.statuses.count("201") == 0) {
+    std::cerr << "surge-load: no shopper got a ticket from " << o.targets.front().url()
+              << ": is surge-node running there? (--target=URL)\n";
+    code = exit_unreachable;
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream f{o.json_path};
+    f << drop_json_report(o, facts, runs);
+    if (!f) {
+      std::cerr << "surge-load: cannot write " << o.json_path << "\n";
+      code = code == exit_ok ? exit_check_failed : code;
+    }
+  }
+  if (!o.plot_prefix.empty()) {
+    for (const auto& r : runs) {
+      try {
+        const auto prefix =
+            runs.size() == 1 ? o.plot_prefix : o.plot_prefix + "-" + std::to_string(r.users);
+        for (const auto& line : write_drop_plot(prefix, r)) {
+          std::cerr << "surge-load: " << line << "\n";
+        }
+      } catch (const std::exception& e) {
+        std::cerr << "surge-load: " << e.what() << "\n";
+      }
+    }
+  }
+  return code;
+}
+
 int run(const std::vector<std::string>& args) {
   const auto o = parse_options(args);
   if (o.help) {
@@ -130,6 +186,9 @@ int run(const std::vector<std::string>& args) {
   setup.connections = facts.connections;
   setup.run_id = facts.run_id;
   setup.customer_secret = customer_secret(o);
+  if (o.drop) {
+    return run_drops(o, facts, setup);
+  }
   const auto r = run_load(o, setup);
 
   const auto c = cross_check(o, r);

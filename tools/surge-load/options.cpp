@@ -30,6 +30,33 @@ scenarios (--scenario=NAME, or --mix=browse:70,hot-item:20,checkout:10):
   checkout      create a cart, hold 1-3 SKUs, check out with an Idempotency-Key (tok_ok, or
                 tok_decline for --decline-rate of them); --retry-rate of orders resubmitted
   mix           the weighted mix of --mix (default browse:70,hot-item:20,checkout:10)
+  drop          a flash sale with a waiting room (see "drop" below); not part of a mix
+
+drop (--scenario=drop): sets up through the admin API 3 SKUs holding --units and a sale over
+them with its queue on, starting --lead after set-up; --users shoppers arrive uniformly (seeded)
+from --arrive-before before the start to --arrive-after after it, each a customer (a token when
+the nodes verify customers): join the queue, poll the ticket every --poll; when admitted create a
+cart, add 1 unit of a sale SKU with the Surge-Pass and check out (tok_ok); on sold_out stop.
+A --bots share are bots: they poll every --bot-interval and also add to a cart without a pass
+(counted: 403s; a hold they get is a failure). The sale ends at start + --arrive-after +
+--drain/2, the run at start + --arrive-after + --drain (earlier once every shopper knows).
+Reported: sold units against the admin stock (oversell), p50/p99 of admitted shoppers' add to
+cart and checkout, sold-out notification lag, bots among arrivals vs buyers, Kendall tau-b of
+arrival vs admission order after the start, queue figures; exit 1 when an invariant fails.
+  --units=N             stock of the sale over its 3 SKUs (default 1000)
+  --admission-rate=R    shoppers admitted per second, or auto (default auto)
+  --pass-ttl=D          a pass's lifetime (default 60s)
+  --lead=D              set-up to the start (default 10s)
+  --arrive-before=D     arrivals begin this long before the start (default 10s; <= --lead)
+  --arrive-after=D      ... and end this long after it (default 20s)
+  --drain=D             the run's bound after the last arrival (default 20s)
+  --poll=D              shoppers poll their ticket this often (default 1s)
+  --bot-interval=D      a bot's pause between its requests (default 100ms)
+  --bots=F              share of bots among shoppers (default 0.2)
+  --buy-connections=N   connections kept for admitted shoppers' cart, add and checkout (32)
+  --capacity=N[,N..]    instead of one drop: a drop per step with N shoppers (a new sale each),
+                        until admitted shoppers' p99 (add to cart or checkout) reaches
+                        --capacity-p99 (default 300ms); reports the most queued that stayed below
 
 load model (one of):
   --users=N             closed: N shoppers, each runs journey after journey (default 100)
@@ -269,6 +296,32 @@ options parse_options(const std::vector<std::string>& args) {
       duration("holds-ttl", o.holds_ttl),
       number("decline-rate", o.decline_rate, 0, 1),
       number("retry-rate", o.retry_rate, 0, 1),
+      integer("units", o.units, 1, 1'000'000'000),
+      {"admission-rate", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (*v != "auto") {
+           o.admission_rate = parse_double("admission-rate", *v, 0.001, 1'000'000);
+         }
+       }},
+      duration("pass-ttl", o.pass_ttl, " must be at least 1s"),
+      duration("lead", o.lead, " must be more than 0"),
+      duration("arrive-before", o.arrive_before),
+      duration("arrive-after", o.arrive_after),
+      duration("drain", o.drain, " must be more than 0"),
+      duration("poll", o.poll, " must be at least 1ms"),
+      duration("bot-interval", o.bot_interval),
+      number("bots", o.bots, 0, 1),
+      integer("buy-connections", o.buy_connections, 1, 100'000),
+      {"capacity", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         for (const auto& step : cli::split_list(*v)) {
+           o.capacity.push_back(parse_uint("capacity", step, 1, 10'000'000));
+         }
+         if (o.capacity.empty()) {
+           throw usage_error("--capacity expects N[,N..], got '" + *v + "'");
+         }
+       }},
+      number("capacity-p99", o.capacity_p99_ms, 1, 1'000'000),
       {"no-check", takes::nothing, [&o](const std::optional<std::string>&) { o.check = false; }},
       {"quiet", takes::nothing, cli::enable(o.quiet)},
   };
@@ -296,6 +349,42 @@ options parse_options(const std::vector<std::string>& args) {
     }
   }
 
+  if (!o.sku_prefix.empty() &&
+      o.sku_prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789-_") != std::string::npos) {
+    throw usage_error("--sku-prefix may hold only letters, digits, '-' and '_', got '" +
+                      o.sku_prefix + "'");
+  }
+  static const char* const drop_flags[] = {
+      "units",           "admission-rate", "pass-ttl",    "lead", "arrive-before",
+      "arrive-after",    "drain",          "poll",        "bots", "bot-interval",
+      "buy-connections", "capacity",       "capacity-p99"};
+  if (sc == "drop") {
+    o.drop = true;
+    o.scenario_text = "drop";
+    for (const char* f : {"mix", "rate", "max-users", "duration", "think", "decline-rate",
+                          "retry-rate", "holds-ttl", "threads", "skus", "hot-skus", "zipf"}) {
+      if (cli::has(line, f)) {
+        throw usage_error(std::string{"--"} + f + " does not apply to --scenario=drop");
+      }
+    }
+    if (!o.users) {
+      o.users = 1000;
+    }
+    if (o.arrive_before > o.lead) {
+      throw usage_error("--arrive-before must not exceed --lead (shoppers arrive after set-up)");
+    }
+    if (cli::has(line, "capacity-p99") && o.capacity.empty()) {
+      throw usage_error("--capacity-p99 goes with --capacity");
+    }
+    return o;
+  }
+  for (const char* f : drop_flags) {
+    if (cli::has(line, f)) {
+      throw usage_error(std::string{"--"} + f + " belongs to --scenario=drop");
+    }
+  }
+
   if (mix) {
     if (!sc.empty() && sc != "mix") {
       throw usage_error("--mix goes with --scenario=mix (or no --scenario), not --scenario=" + sc);
@@ -308,7 +397,8 @@ options parse_options(const std::vector<std::string>& args) {
   } else {
     scenario s{};
     if (!parse_scenario(sc, s)) {
-      throw usage_error("--scenario must be browse, hot-item, checkout or mix, got '" + sc + "'");
+      throw usage_error("--scenario must be browse, hot-item, checkout, mix or drop, got '" + sc +
+                        "'");
     }
     o.weights[static_cast<int>(s)] = 1;
     o.scenario_text = sc;
@@ -327,12 +417,6 @@ options parse_options(const std::vector<std::string>& args) {
     throw usage_error("--skus=" + std::to_string(o.skus) + " is more than the demo catalog's " +
                       std::to_string(demo_skus().size()) +
                       " SKUs: give --sku-prefix=P to use SKUs P1..PN");
-  }
-  if (!o.sku_prefix.empty() &&
-      o.sku_prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                     "0123456789-_") != std::string::npos) {
-    throw usage_error("--sku-prefix may hold only letters, digits, '-' and '_', got '" +
-                      o.sku_prefix + "'");
   }
   if (o.hot_skus > o.skus) {
     throw usage_error("--hot-skus=" + std::to_string(o.hot_skus) +

@@ -69,7 +69,22 @@ struct options {
   double decline_rate = 0.1; ///< fraction of checkouts paying with tok_decline
   double retry_rate = 0.2;   ///< fraction of placed orders submitted again with the same key
   bool check = true;         ///< --no-check skips the cross-check
-  bool quiet = false;        ///< --quiet: no progress line
+  // --scenario=drop (drop.hpp): a flash sale with a waiting room, set up through the admin API.
+  bool drop = false;
+  uint64_t units = 1000;                ///< --units: stock of the sale, over its 3 SKUs
+  std::optional<double> admission_rate; ///< --admission-rate: shoppers/s; unset: "auto"
+  std::chrono::milliseconds pass_ttl{60000};
+  std::chrono::milliseconds lead{10000};          ///< set-up to the sale's start
+  std::chrono::milliseconds arrive_before{10000}; ///< shoppers arrive from start - this ...
+  std::chrono::milliseconds arrive_after{20000};  ///< ... to start + this (uniformly)
+  std::chrono::milliseconds drain{20000};         ///< the run ends at start + arrive_after + drain
+  std::chrono::milliseconds poll{1000};           ///< shoppers poll their ticket this often
+  std::chrono::milliseconds bot_interval{100};    ///< a bot's pause between requests
+  double bots = 0.2;                              ///< --bots: share of shoppers that are bots
+  std::vector<uint64_t> capacity;                 ///< --capacity=N,N,..: queued shoppers per step
+  double capacity_p99_ms = 300;  ///< --capacity-p99: a step passes below this admitted p99
+  uint32_t buy_connections = 32; ///< connections reserved for admitted shoppers' purchases
+  bool quiet = false;            ///< --quiet: no progress line
   bool help = false;
 };
 

@@ -330,6 +330,14 @@ std::string json_report(const options& o, const run_facts& f, const run_result& 
   return json::serialize(json::value{std::move(doc)}) + "\n";
 }
 
+std::string run_plot_script(const std::string& script) {
+  if (!on_path("gnuplot")) {
+    return "gnuplot not found (apt-get install gnuplot-nox); plot with `gnuplot " + script +
+           "` elsewhere";
+  }
+  return run_gnuplot(script);
+}
+
 std::vector<std::string> write_plot(const std::string& prefix, const run_result& r) {
   std::vector<std::string> said;
   const auto tsv = prefix + ".tsv";
@@ -377,7 +385,7 @@ std::vector<std::string> write_plot(const std::string& prefix, const run_result&
     said.push_back("no full second of data: no SVGs");
     return said;
   }
-  if (auto err = run_gnuplot(gp); !err.empty()) {
+  if (auto err = run_plot_script(gp); !err.empty()) {
     said.push_back(err + ": no SVGs");
     return said;
   }

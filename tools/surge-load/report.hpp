@@ -37,6 +37,10 @@ std::string json_report(const options& o, const run_facts& f, const run_result& 
 /// std::runtime_error when the data file cannot be written.
 std::vector<std::string> write_plot(const std::string& prefix, const run_result& r);
 
+/// Runs `gnuplot script` (bounded by 30 s); returns "" or why there is no plot (gnuplot not
+/// found, failed, too slow).
+std::string run_plot_script(const std::string& script);
+
 /// "1234567" -> "1,234,567".
 using tools::grouped;
 

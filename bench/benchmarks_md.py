@@ -277,6 +277,62 @@ elif E("CMD_streams"):
     rows.append(("11", "Live stock: node RSS per open stock stream (no output)", "-", "-", "-",
                  "<= 8 KiB per stream", False))
 
+# Row 12 (issue 17): the drop (surge-load --scenario=drop) and its capacity sweep.
+drop_doc = load("drop.json")
+drop = (drop_doc or {}).get("drop")
+cap_doc = load("drop-capacity.json")
+cap = (cap_doc or {}).get("capacity")
+
+
+def drop_goals(d):
+    """(met, parts) of the drop's goals: 0 oversell (cross-checked), bots' share among buyers no
+    higher than among arrivals, tau-b >= 0.99, every waiting shopper told sold_out within 2 s."""
+    checks = d["passed"] and not d["error"]
+    parts = [d["oversell"] == 0 and checks,
+             d["bot_share_buyers"] <= d["bot_share_arrivals"],
+             d["tau_b"] is not None and d["tau_b"] >= 0.99,
+             d["notify_s"] is not None and d["notify_s"] <= 2.0]
+    return all(parts), parts
+
+
+def opt(x, fmt, unit=""):
+    return "n/a" if x is None else f"{x:{fmt}}{unit}"
+
+
+if drop:
+    met, _ = drop_goals(drop)
+    lat = drop["latency"]
+    st = drop_doc["settings"]
+    rows.append(("12", f"Drop: {drop['users']:,} shoppers ({st['bots'] * 100:g} % bots, polling every "
+                 f"{st['bot_interval_ms']:g} ms and adding to cart without a pass) arriving over the "
+                 f"{st['arrive_before_s']:g} s before the start and {st['arrive_after_s']:g} s after, "
+                 f"{drop['units']:,} units of 3 SKUs, queue on (admission {st['admission_rate']}), "
+                 "3-node cluster; shoppers poll their ticket every "
+                 f"{st['poll_ms'] / 1000:g} s",
+                 f"oversell {drop['oversell']} (cross-checked with the admin stock); admitted add to cart "
+                 f"p99 {ms(lat['add_item']['p99_ms'])} ms, checkout p99 {ms(lat['checkout']['p99_ms'])} ms; "
+                 f"sold out told within {opt(drop['notify_s'], '.2f', ' s')} of the last unit sold "
+                 f"({drop['notify_waiting']:,} waiting); bots {drop['bot_share_arrivals'] * 100:.1f} % of "
+                 f"arrivals, {drop['bot_share_buyers'] * 100:.1f} % of buyers; Kendall tau-b "
+                 f"{opt(drop['tau_b'], '.4f')} ({drop['tau_n']:,} admitted after the start)",
+                 "-", "-", "0 oversell, bots among buyers <= among arrivals, tau >= 0.99, told <= 2 s", met))
+elif E("CMD_drop"):
+    rows.append(("12", "Drop: a flash sale with a waiting room (no output)", "-", "-", "-",
+                 "0 oversell, bots among buyers <= among arrivals, tau >= 0.99, told <= 2 s", False))
+if cap:
+    best = cap["max_shoppers_ok"]
+    steps = ", ".join(f"{x['users']:,} ({ms(x['admitted_p99_ms'])} ms{'' if x['step_passed'] else ', miss'})"
+                      for x in cap["steps"])
+    cst = cap_doc["settings"]
+    rows.append(("12b", "Drop capacity: most shoppers queued for a sale (joining over the "
+                 f"{cst['arrive_before_s']:g} s before its start, polling every {cst['poll_ms'] / 1000:g} s) "
+                 "with admitted shoppers' add-to-cart and checkout p99 < 300 ms, 3-node cluster; steps "
+                 "(admitted p99): " + steps,
+                 f"{best:,} shoppers (at most {cap['max_waiting_ok']:,} waiting at once)", "-", "-",
+                 ">= 100,000", best >= 100000))
+elif E("CMD_drop_capacity"):
+    rows.append(("12b", "Drop capacity (no output)", "-", "-", "-", ">= 100,000", False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -328,6 +384,9 @@ if E("CMD_edge_page"):
     p(f"| 10 | {cmd('edge_nginx')} then {cmd('edge_page')} |")
 if E("CMD_streams"):
     p(f"| 11 | {cmd('streams')} |")
+if E("CMD_drop"):
+    p(f"| 12 | {cmd('drop')}" + (f"; then {cmd('drop_capacity')}" if E("CMD_drop_capacity") else "")
+      + " (nodes with auth.jwt_secret from the secret file, --log.access_sample=0) |")
 p()
 p("## Details")
 p()
@@ -531,6 +590,53 @@ if lcp and lcp.get("pages"):
       "latency 150 ms, 209,715 B/s down, 96,000 B/s up; viewport 412x823 at 1.75, mobile UA. LCP: the "
       "last `largest-contentful-paint` entry one second after `load`. One uncounted warm-up load per page.")
     p()
+if drop:
+    p("### 12. The drop")
+    p()
+    p("| SKU | stock | sold to shoppers | admin on_hand | held | sold |")
+    p("|---|---:|---:|---:|---:|---:|")
+    for k in drop["skus"]:
+        p(f"| {k['sku']} | {k['stock']:,} | {k['confirmed_units']:,} | {k.get('on_hand', '?')} | "
+          f"{k.get('held', '?')} | {k.get('sold', '?')} |")
+    p()
+    sh, q, b = drop["shoppers"], drop["queue"], drop["bots_without_pass"]
+    p("| request kind | count | errors | p50 ms | p90 ms | p99 ms | max ms |")
+    p("|---|---:|---:|---:|---:|---:|---:|")
+    for k, v in drop["latency"].items():
+        if v["count"]:
+            p(f"| {k} | {v['count']:,} | {v['errors']:,} | {ms(v['p50_ms'])} | {ms(v['p90_ms'])} | "
+              f"{ms(v['p99_ms'])} | {ms(v['max_ms'])} |")
+    p()
+    _, parts = drop_goals(drop)
+    p(f"Shoppers: {sh['joined']:,} joined, {sh['admitted']:,} admitted, {sh['bought']:,} bought "
+      f"({sh['bot_buyers']:,} of them bots), {sh['sold_out']:,} told sold out, {sh['expired']:,} expired, "
+      f"{sh['failed']:,} failed, {sh['undecided']:,} undecided; {sh['checkouts_unanswered']:,} admitted "
+      f"checkouts without an answer. Bots without a pass: {b['refused']:,} answered 403 queue_required, "
+      f"{b['not_started']:,} 409 sale_not_started, {b['other']:,} other, {b['holds']:,} holds. "
+      f"Queue: {q['tickets']:,} tickets, at most {q['max_waiting']:,} waiting, admission "
+      f"{q['admission_rate_seen']:.1f}/s from the first admission to the last, lottery seed "
+      f"`{q['lottery_seed'] or '-'}`, sold out at {q['sold_out_at'] or '-'}. Kendall tau-b over "
+      f"{drop['tau_n']:,} shoppers who arrived after the start: arrival (when each shopper sent its "
+      f"join) against admission (its pass's expiry minus pass_ttl, milliseconds); "
+      f"{drop['tau_tied_share'] * 100:.1f} % of those pairs were admitted in the same millisecond "
+      "(a tie, which tau-b counts against the score). Goals: " +
+      ", ".join(f"{name} {verdict(ok)}" for name, ok in zip(
+          ("0 oversell", "bots no more among buyers", "tau >= 0.99", "told <= 2 s"), parts)) + ".")
+    p()
+    if os.path.exists(os.path.join(OUT, "drop-queue.svg")):
+        p(f"The queue over time: `bench-results/{E('STAMP')}/drop-queue.svg` (data `drop.tsv`).")
+        p()
+if cap:
+    p("### 12b. Drop capacity")
+    p()
+    p("| shoppers | at most waiting | admitted | add p99 ms | checkout p99 ms | checks | step |")
+    p("|---:|---:|---:|---:|---:|---|---|")
+    for x in cap["steps"]:
+        p(f"| {x['users']:,} | {x['queue']['max_waiting']:,} | {x['shoppers']['admitted']:,} | "
+          f"{ms(x['latency']['add_item']['p99_ms'])} | {ms(x['latency']['checkout']['p99_ms'])} | "
+          f"{'passed' if x['passed'] else 'FAILED'} | {'pass' if x['step_passed'] else 'miss'} |")
+    p()
+
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BENCHMARKS-notes.md")
 if os.path.exists(notes):
     with open(notes) as f:

@@ -35,7 +35,14 @@
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
 #   BENCH_STREAMS=10000         open stock streams of row 11 (surge-bench streams)
 #   BENCH_STOREFRONT_RUNS=5     cold loads per page of the storefront LCP row (the median counts)
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams"   a subset of the steps
+#   BENCH_DROP_USERS=5000       row 12: shoppers of the drop (surge-load --scenario=drop) on a
+#   BENCH_DROP_BOTS=0.2         3-node cluster of its own, 1,000 units of 3 SKUs; this share are
+#   BENCH_DROP_BOT_INTERVAL=250ms   bots, pausing this long between requests
+#   BENCH_DROP_CAPACITY="10000 30000 100000"   row 12b: queued shoppers per capacity step (a new
+#                               sale each, until admitted shoppers' p99 >= 300 ms; "" skips it)
+#   BENCH_DROP_CAPACITY_POLL=20s  how often the capacity steps' shoppers poll their ticket
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams drop"
+#                               a subset of the steps, by name or by row number (BENCH_ONLY=12)
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -85,7 +92,12 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams drop}
+DROP_USERS=${BENCH_DROP_USERS:-5000}
+DROP_BOTS=${BENCH_DROP_BOTS:-0.2}
+DROP_BOT_INTERVAL=${BENCH_DROP_BOT_INTERVAL:-250ms}
+DROP_CAPACITY=${BENCH_DROP_CAPACITY-10000 30000 100000}
+DROP_CAPACITY_POLL=${BENCH_DROP_CAPACITY_POLL:-20s}
 STOREFRONT_RUNS=${BENCH_STOREFRONT_RUNS:-5}
 PG_ADMIN=${BENCH_PG_URL:-postgresql://surge@127.0.0.1:5432/postgres}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -99,7 +111,26 @@ die() {
   echo "benchmarks: ERROR: $*" >&2
   exit 1
 }
-want() { [[ " $ONLY " == *" $1 "* ]]; }
+want() { # STEP: named in BENCH_ONLY, by itself or by a row number of its
+  local rows="" r
+  case "$1" in
+    hot-sku) rows="1 1b" ;;
+    http) rows="2 2b 3 3b" ;;
+    cross-node) rows="4" ;;
+    memory) rows="5 5b 5d 5e" ;;
+    activation) rows="5c" ;;
+    cluster) rows="6 7" ;;
+    search) rows="8" ;;
+    storefront) rows="9" ;;
+    edge) rows="10" ;;
+    streams) rows="11" ;;
+    drop) rows="12 12b" ;;
+  esac
+  for r in "$1" $rows; do
+    [[ " $ONLY " == *" $r "* ]] && return 0
+  done
+  return 1
+}
 seconds_of() { # DURATION (90, 30s, 2m, 1500ms): whole seconds, rounded up
   case "$1" in
     *ms) echo $((( ${1%ms} + 999) / 1000)) ;;
@@ -749,6 +780,73 @@ if want streams; then
     say "streams failed (see $OUT/streams.txt)"
   stop_pid "$STREAMS_PID"
 fi
+# --------------------------------------------------------------------------- 12. the drop
+# A flash sale with a waiting room (surge-load --scenario=drop) on a 3-node cluster of its own
+# whose nodes verify customers (auth.jwt_secret; surge-load signs each shopper's token with the
+# same secret, so that 100,000 tokens cost nothing), paying through surge-paysim: first the drop
+# (DROP_USERS shoppers over the 10 s before the start and the 20 s after, 1,000 units of 3
+# SKUs), then the capacity steps (DROP_CAPACITY queued shoppers, a new sale each, joining over
+# 20 s, polling every DROP_CAPACITY_POLL) until admitted shoppers' p99 reaches 300 ms.
+if want drop; then
+  settle drop
+  say "drop row: a flash sale with a waiting room on 3 nodes, $DROP_USERS shoppers; capacity ${DROP_CAPACITY:-(none)}"
+  DB_DROP="surge_benchsh_drop_$$"
+  new_database "$DB_DROP"
+  DROP_URL=$(db_url "$PG_ADMIN" "$DB_DROP")
+  PREFIX_DROP="surge_bench_drop:$$:"
+  PREFIXES+=("$PREFIX_DROP")
+  DROP_SECRET_FILE="$WORK/drop-jwt.secret"
+  python3 -c 'import secrets; print(secrets.token_hex(32))' >"$DROP_SECRET_FILE"
+  free_port DPAY_A
+  free_port DPAY_B
+  "$PAYSIM" "--gateways=alpha=127.0.0.1:$DPAY_A,beta=127.0.0.1:$DPAY_B" --latency-ms=20 \
+    >>"$WORK/paysim-drop.log" 2>&1 </dev/null &
+  DPAYSIM_PID=$!
+  STARTED[$DPAYSIM_PID]=surge-paysim
+  wait_http "http://127.0.0.1:$DPAY_A/healthz" "$DPAYSIM_PID" 10 || die "surge-paysim did not start"
+  "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$DROP_URL" >>"$WORK/node-d1.log" 2>&1
+  declare -A DHTTP=() DADMIN=() DPIDS=()
+  DTARGETS=""
+  for id in d1 d2 d3; do
+    free_port port
+    DHTTP[$id]=$port
+    free_port port
+    DADMIN[$id]=$port
+    free_port port
+    # The customer-token secret from a file: not on a command line that ps shows.
+    SURGE_AUTH_JWT_SECRET=$(cat "$DROP_SECRET_FILE") start_node "$id" "${DHTTP[$id]}" \
+      "${DADMIN[$id]}" "$port" "$DROP_URL" "$PREFIX_DROP" --log.access_sample=0 \
+      "--payments.gateways=alpha=http://127.0.0.1:$DPAY_A,beta=json+http://127.0.0.1:$DPAY_B"
+    DPIDS[$id]=$LAST_PID
+    DTARGETS="${DTARGETS:+$DTARGETS,}http://127.0.0.1:${DHTTP[$id]}"
+  done
+  # The node needs a descriptor per connection, surge-load one per connection too.
+  ulimit -n "$(ulimit -Hn)"
+  for id in d1 d2 d3; do
+    wait_http "http://127.0.0.1:${DHTTP[$id]}/readyz" "${DPIDS[$id]}" 60 ||
+      die "surge-node $id did not get ready (log $WORK/node-$id.log)"
+  done
+  DROP_FLAGS=(--scenario=drop "--customer-secret-file=$DROP_SECRET_FILE" --units=1000
+    --connections=256 --buy-connections=64 --seed=1)
+  CMD[drop]="$(rel "$LOAD") ${DROP_FLAGS[*]} --users=$DROP_USERS --bots=$DROP_BOTS --bot-interval=$DROP_BOT_INTERVAL --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=drop.json --plot=drop"
+  run_logged drop "$LOAD" "${DROP_FLAGS[@]}" "--users=$DROP_USERS" "--bots=$DROP_BOTS" \
+    "--bot-interval=$DROP_BOT_INTERVAL" "--target=$DTARGETS" \
+    "--admin=http://127.0.0.1:${DADMIN[d1]}" "--json=$OUT/drop.json" "--plot=$OUT/drop" ||
+    say "the drop reported a failure (see $OUT/drop.txt)"
+  if [ -n "$DROP_CAPACITY" ]; then
+    CAP_FLAGS=("--capacity=${DROP_CAPACITY// /,}" --capacity-p99=300ms
+      "--poll=$DROP_CAPACITY_POLL" --bots=0 --lead=20s --arrive-before=20s --arrive-after=0
+      --drain=60s)
+    CMD[drop_capacity]="$(rel "$LOAD") ${DROP_FLAGS[*]} ${CAP_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=drop-capacity.json"
+    run_logged drop-capacity "$LOAD" "${DROP_FLAGS[@]}" "${CAP_FLAGS[@]}" "--target=$DTARGETS" \
+      "--admin=http://127.0.0.1:${DADMIN[d1]}" "--json=$OUT/drop-capacity.json" ||
+      say "a capacity step reported a failure (see $OUT/drop-capacity.txt)"
+  fi
+  for id in d3 d2 d1; do
+    stop_pid "${DPIDS[$id]}"
+  done
+  stop_pid "$DPAYSIM_PID"
+fi
 cleanup
 T_TOTAL=$((SECONDS - T_START))
 
@@ -766,7 +864,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search edge storefront streams; do
+for s in hot-sku cross-node memory http cluster search edge storefront streams drop; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

@@ -139,7 +139,7 @@ TEST_SUITE("load_unit") {
     CHECK(error_of({"--scenario=drop", "--admission-rate=fast"}).find("--admission-rate") !=
           std::string::npos);
     CHECK(error_of({"--scenario=drop", "--bots=1.5"}).find("--bots") != std::string::npos);
-    CHECK(error_of({"--scenario=drop", "--capacity-p99=300"}).find("goes with --capacity") !=
+    CHECK(error_of({"--scenario=drop", "--capacity-p99=300ms"}).find("goes with --capacity") !=
           std::string::npos);
     CHECK(error_of({"--scenario=drop", "--capacity=0"}).find("--capacity") != std::string::npos);
   }

@@ -56,7 +56,7 @@ arrival vs admission order after the start, queue figures; exit 1 when an invari
   --buy-connections=N   connections kept for admitted shoppers' cart, add and checkout (32)
   --capacity=N[,N..]    instead of one drop: a drop per step with N shoppers (a new sale each),
                         until admitted shoppers' p99 (add to cart or checkout) reaches
-                        --capacity-p99 (default 300ms); reports the most queued that stayed below
+                        --capacity-p99=D (default 300ms); reports the most queued that stayed below
 
 load model (one of):
   --users=N             closed: N shoppers, each runs journey after journey (default 100)
@@ -321,7 +321,14 @@ options parse_options(const std::vector<std::string>& args) {
            throw usage_error("--capacity expects N[,N..], got '" + *v + "'");
          }
        }},
-      number("capacity-p99", o.capacity_p99_ms, 1, 1'000'000),
+      {"capacity-p99", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         const auto d = parse_duration("capacity-p99", *v);
+         if (d.count() < 1) {
+           throw usage_error("--capacity-p99 must be at least 1ms");
+         }
+         o.capacity_p99_ms = static_cast<double>(d.count());
+       }},
       {"no-check", takes::nothing, [&o](const std::optional<std::string>&) { o.check = false; }},
       {"quiet", takes::nothing, cli::enable(o.quiet)},
   };

@@ -328,7 +328,8 @@ if cap:
                  f"{cst['arrive_before_s']:g} s before its start, polling every {cst['poll_ms'] / 1000:g} s) "
                  "with admitted shoppers' add-to-cart and checkout p99 < 300 ms, 3-node cluster; steps "
                  "(admitted p99): " + steps,
-                 f"{best:,} shoppers (at most {cap['max_waiting_ok']:,} waiting at once)", "-", "-",
+                 (f"{best:,} shoppers (at most {cap['max_waiting_ok']:,} waiting at once)" if best
+                  else f"< {cap['steps'][0]['users']:,} shoppers" if cap["steps"] else "-"), "-", "-",
                  ">= 100,000", best >= 100000))
 elif E("CMD_drop_capacity"):
     rows.append(("12b", "Drop capacity (no output)", "-", "-", "-", ">= 100,000", False))

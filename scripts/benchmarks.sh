@@ -35,7 +35,7 @@
 #   BENCH_SEARCH_CONNECTIONS=100  connections (and pgbench clients) of the search row
 #   BENCH_STREAMS=10000         open stock streams of row 11 (surge-bench streams)
 #   BENCH_STOREFRONT_RUNS=5     cold loads per page of the storefront LCP row (the median counts)
-#   BENCH_DROP_USERS=5000       row 12: shoppers of the drop (surge-load --scenario=drop) on a
+#   BENCH_DROP_USERS=2000       row 12: shoppers of the drop (surge-load --scenario=drop) on a
 #   BENCH_DROP_BOTS=0.2         3-node cluster of its own, 1,000 units of 3 SKUs; this share are
 #   BENCH_DROP_BOT_INTERVAL=250ms   bots, pausing this long between requests
 #   BENCH_DROP_CAPACITY="10000 30000 100000"   row 12b: queued shoppers per capacity step (a new
@@ -93,7 +93,7 @@ SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
 ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams drop}
-DROP_USERS=${BENCH_DROP_USERS:-5000}
+DROP_USERS=${BENCH_DROP_USERS:-2000}
 DROP_BOTS=${BENCH_DROP_BOTS:-0.2}
 DROP_BOT_INTERVAL=${BENCH_DROP_BOT_INTERVAL:-250ms}
 DROP_CAPACITY=${BENCH_DROP_CAPACITY-10000 30000 100000}

@@ -104,7 +104,7 @@ TEST_SUITE("load_unit") {
     const auto o = parse_options({"--scenario=drop"});
     CHECK(o.drop);
     CHECK(o.scenario_text == "drop");
-    CHECK(o.users == 1000u);
+    CHECK(o.users == 2000u);
     CHECK(o.units == 1000u);
     CHECK(!o.admission_rate);
     CHECK(o.pass_ttl == std::chrono::seconds{60});

@@ -1433,12 +1433,17 @@ void print_drop(std::ostream& out, const options& o, const drop_result& r) {
                    1000.0,
                1)
       << " ms\n";
-  out << "sold out: last unit sold at " << opt_s(r.last_sold_s) << " after the start; every one of "
-      << grouped(r.notify_waiting) << " waiting shoppers told within " << opt_s(r.notify_s);
-  if (r.notify_missed > 0) {
-    out << " (" << grouped(r.notify_missed) << " never told)";
+  if (r.last_sold_s) {
+    out << "sold out: last unit sold " << opt_s(r.last_sold_s) << " after the start; every one of "
+        << grouped(r.notify_waiting) << " shoppers then waiting told within " << opt_s(r.notify_s);
+    if (r.notify_missed > 0) {
+      out << " (" << grouped(r.notify_missed) << " never told)";
+    }
+    out << " (polling every " << o.poll.count() << " ms)\n";
+  } else {
+    out << "sold out: no (the shoppers were told of " << r.skus.size() << " SKUs' units sold in "
+        << grouped(r.bought) << " orders)\n";
   }
-  out << " (polling every " << o.poll.count() << " ms)\n";
   out << "bots: " << pct(r.bot_share_arrivals()) << " of arrivals, " << pct(r.bot_share_buyers())
       << " of buyers; without a pass: " << grouped(r.bot_refused) << " refused 403, "
       << grouped(r.bot_not_started) << " not started 409, " << grouped(r.bot_other) << " other, "
@@ -1706,7 +1711,9 @@ std::vector<std::string> write_drop_plot(const std::string& prefix, const drop_r
     }
   }
   said.push_back("wrote " + gp);
-  if (auto err = run_plot_script(gp); !err.empty()) {
+  if (r.series.empty()) {
+    said.push_back("no stats of the sale were read: no SVG");
+  } else if (auto err = run_plot_script(gp); !err.empty()) {
     said.push_back(err + ": no SVG");
   } else {
     said.push_back("wrote " + prefix + "-queue.svg");

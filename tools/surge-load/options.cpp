@@ -35,7 +35,7 @@ scenarios (--scenario=NAME, or --mix=browse:70,hot-item:20,checkout:10):
 drop (--scenario=drop): sets up through the admin API 3 SKUs holding --units and a sale over
 them with its queue on, starting --lead after set-up; --users shoppers arrive uniformly (seeded)
 from --arrive-before before the start to --arrive-after after it, each a customer (a token when
-the nodes verify customers): join the queue, poll the ticket every --poll; when admitted create a
+the nodes verify customers; --users defaults to 2000): join the queue, poll the ticket every --poll; when admitted create a
 cart, add 1 unit of a sale SKU with the Surge-Pass and check out (tok_ok); on sold_out stop.
 A --bots share are bots: they poll every --bot-interval and also add to a cart without a pass
 (counted: 403s; a hold they get is a failure). The sale ends at start + --arrive-after +
@@ -376,7 +376,7 @@ options parse_options(const std::vector<std::string>& args) {
       }
     }
     if (!o.users) {
-      o.users = 1000;
+      o.users = 2000;
     }
     if (o.arrive_before > o.lead) {
       throw usage_error("--arrive-before must not exceed --lead (shoppers arrive after set-up)");

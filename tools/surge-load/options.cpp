@@ -33,16 +33,17 @@ scenarios (--scenario=NAME, or --mix=browse:70,hot-item:20,checkout:10):
   drop          a flash sale with a waiting room (see "drop" below); not part of a mix
 
 drop (--scenario=drop): sets up through the admin API 3 SKUs holding --units and a sale over
-them with its queue on, starting --lead after set-up; --users shoppers arrive uniformly (seeded)
-from --arrive-before before the start to --arrive-after after it, each a customer (a token when
-the nodes verify customers; --users defaults to 2000): join the queue, poll the ticket every --poll; when admitted create a
-cart, add 1 unit of a sale SKU with the Surge-Pass and check out (tok_ok); on sold_out stop.
-A --bots share are bots: they poll every --bot-interval and also add to a cart without a pass
-(counted: 403s; a hold they get is a failure). The sale ends at start + --arrive-after +
---drain/2, the run at start + --arrive-after + --drain (earlier once every shopper knows).
-Reported: sold units against the admin stock (oversell), p50/p99 of admitted shoppers' add to
-cart and checkout, sold-out notification lag, bots among arrivals vs buyers, Kendall tau-b of
-arrival vs admission order after the start, queue figures; exit 1 when an invariant fails.
+them with its queue on, starting --lead after set-up; --users shoppers (default 2000) arrive
+uniformly (seeded) from --arrive-before before the start to --arrive-after after it, each a
+customer (a token when the nodes verify customers): join the queue, poll the ticket every
+--poll; when admitted create a cart, add 1 unit of a sale SKU with the Surge-Pass and check out
+(tok_ok); on sold_out stop. A --bots share are bots: they poll every --bot-interval and also add
+to a cart without a pass (counted: 403s; a hold they get is a failure). The sale ends at start
++ --arrive-after + --drain/2, the run at start + --arrive-after + --drain (earlier once every
+shopper knows). Reported: sold units against the admin stock (oversell), p50/p99 of admitted
+shoppers' add to cart and checkout, sold-out notification lag, bots among arrivals vs buyers,
+Kendall tau-b of arrival vs admission order after the start, queue figures; exit 1 when an
+invariant fails.
   --units=N             stock of the sale over its 3 SKUs (default 1000)
   --admission-rate=R    shoppers admitted per second, or auto (default auto)
   --pass-ttl=D          a pass's lifetime (default 60s)

@@ -618,9 +618,10 @@ if drop:
       f"{q['admission_rate_seen']:.1f}/s from the first admission to the last, lottery seed "
       f"`{q['lottery_seed'] or '-'}`, sold out at {q['sold_out_at'] or '-'}. Kendall tau-b over "
       f"{drop['tau_n']:,} shoppers who arrived after the start: arrival (when each shopper sent its "
-      f"join) against admission (its pass's expiry minus pass_ttl, milliseconds); "
-      f"{drop['tau_tied_share'] * 100:.1f} % of those pairs were admitted in the same millisecond "
-      "(a tie, which tau-b counts against the score). Goals: " +
+      f"join) against admission order (its pass's expiry minus pass_ttl, in ms, and within one "
+      f"round of admission, which admits a prefix of ranks at once, the ticket's join number); "
+      f"{drop['tau_tied_share'] * 100:.1f} % of those pairs were admitted in the same millisecond, "
+      f"and with those as ties tau-b is {opt(drop.get('tau_b_strict'), '.4f')}. Goals: " +
       ", ".join(f"{name} {verdict(ok)}" for name, ok in zip(
           ("0 oversell", "bots no more among buyers", "tau >= 0.99", "told <= 2 s"), parts)) + ".")
     p()

@@ -28,6 +28,7 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 
 #include "surge/config/names.hpp"
 #include "surge/net/beast.hpp"
@@ -260,6 +261,22 @@ std::optional<double> number_of(const json::value& v, std::string_view key) {
   }
   return m->is_int() ? static_cast<double>(std::get<int64_t>(m->get()))
                      : std::get<double>(m->get());
+}
+
+/// The join number of a ticket "t<seq>-<mac>" (actors/ids.hpp ticket_for), or nullopt.
+std::optional<uint64_t> ticket_seq(const std::string& t) {
+  const auto dash = t.find('-');
+  if (t.size() < 2 || t[0] != 't' || dash == std::string::npos || dash < 2) {
+    return std::nullopt;
+  }
+  uint64_t seq = 0;
+  for (std::size_t k = 1; k < dash; ++k) {
+    if (t[k] < '0' || t[k] > '9' || seq > UINT64_MAX / 10 - 1) {
+      return std::nullopt;
+    }
+    seq = seq * 10 + static_cast<uint64_t>(t[k] - '0');
+  }
+  return seq;
 }
 
 std::string error_code(const std::string& body) {
@@ -507,6 +524,7 @@ struct shopper {
   std::optional<clk::time_point> admitted; ///< first seen admitted
   std::optional<clk::time_point> decided;
   std::optional<clk::time_point> told_sold_out; ///< a ticket said sold_out
+  std::optional<uint64_t> seq;                  ///< the join number in the ticket "t<seq>-<mac>"
   outcome out = outcome::none;
   std::string cart;
   std::string bot_cart;
@@ -763,8 +781,9 @@ class drop_run {
       fail(i, "ticket: not a JSON object: " + body.substr(0, 160));
       return;
     }
-    if (const auto t = str_member(*v, "ticket"); !t.empty()) {
+    if (const auto t = str_member(*v, "ticket"); !t.empty() && t != s.ticket) {
       s.ticket = t;
+      s.seq = ticket_seq(t);
     }
     const auto state = str_member(*v, "state");
     if (s.ticket.empty()) {
@@ -1088,41 +1107,49 @@ class drop_run {
         r_.notify_s = worst;
       }
     }
-    std::vector<std::pair<double, double>> xy;
     int64_t first_adm = 0;
     int64_t last_adm = 0;
+    // Shoppers who arrived after the start and were admitted: (admitted ms, join number, arrival).
+    std::vector<std::tuple<int64_t, uint64_t, double>> after;
     for (const auto& s : shoppers_) {
       if (s.admitted_ms > 0) {
         first_adm = first_adm == 0 ? s.admitted_ms : std::min(first_adm, s.admitted_ms);
         last_adm = std::max(last_adm, s.admitted_ms);
-      }
-      if (s.arrive_s >= 0 && s.admitted_ms > 0) {
-        xy.emplace_back(s.arrive_s, static_cast<double>(s.admitted_ms));
+        if (s.arrive_s >= 0) {
+          after.emplace_back(s.admitted_ms, s.seq.value_or(UINT64_MAX), s.arrive_s);
+        }
       }
     }
     if (last_adm > first_adm) {
       r_.admission_rate_seen =
           static_cast<double>(r_.admitted) / (static_cast<double>(last_adm - first_adm) / 1000.0);
     }
-    r_.tau_n = xy.size();
-    if (xy.size() >= 2) {
-      std::vector<double> ys;
-      for (const auto& p : xy) {
-        ys.push_back(p.second);
-      }
-      std::sort(ys.begin(), ys.end());
+    r_.tau_n = after.size();
+    if (after.size() >= 2) {
+      // Admission order: the admission instant, and within one (a round admits a prefix of
+      // ranks at once) the join number, which ranks arrivals after the start.
+      std::sort(after.begin(), after.end());
+      std::vector<std::pair<double, double>> xy;
+      std::vector<std::pair<double, double>> strict;
+      double rank = 0;
       uint64_t tied = 0;
-      for (std::size_t a = 0; a < ys.size();) {
-        std::size_t b = a;
-        while (b < ys.size() && ys[b] == ys[a]) {
-          ++b;
+      uint64_t run = 0;
+      for (std::size_t k = 0; k < after.size(); ++k) {
+        const auto& [ms, seq, arrive] = after[k];
+        if (k > 0) {
+          const auto& [pms, pseq, parrive] = after[k - 1];
+          (void)parrive;
+          rank += ms == pms && seq == pseq ? 0 : 1;
+          run = ms == pms ? run + 1 : 0;
+          tied += run;
         }
-        tied += (b - a) * (b - a - 1) / 2;
-        a = b;
+        xy.emplace_back(arrive, rank);
+        strict.emplace_back(arrive, static_cast<double>(ms));
       }
-      const double n = static_cast<double>(xy.size());
+      const double n = static_cast<double>(after.size());
       r_.tau_tied_share = static_cast<double>(tied) / (n * (n - 1) / 2);
       r_.tau_b = kendall_tau_b(std::move(xy));
+      r_.tau_b_strict = kendall_tau_b(std::move(strict));
     }
     r_.elapsed_s = std::chrono::duration<double>(ended_ - created_).count();
   }
@@ -1450,8 +1477,10 @@ void print_drop(std::ostream& out, const options& o, const drop_result& r) {
       << r.bot_holds << " holds\n";
   out << "FIFO after the start: Kendall tau-b "
       << (r.tau_b ? fixed(*r.tau_b, 4) : std::string{"n/a"}) << " over " << grouped(r.tau_n)
-      << " admitted shoppers (arrival vs admission time; " << pct(r.tau_tied_share)
-      << " of pairs admitted in the same ms)\n";
+      << " admitted shoppers (arrival vs admission: time, then join number within a round; "
+      << "with same-ms admissions as ties "
+      << (r.tau_b_strict ? fixed(*r.tau_b_strict, 4) : std::string{"n/a"}) << ", "
+      << pct(r.tau_tied_share) << " of pairs)\n";
   out << "queue: " << grouped(static_cast<uint64_t>(r.tickets)) << " tickets, at most "
       << grouped(static_cast<uint64_t>(r.max_waiting)) << " waiting, admission "
       << fixed(r.admission_rate_seen, 1) << "/s first to last admission (admit_rate at most "
@@ -1585,6 +1614,7 @@ json::value drop_json(const drop_result& r) {
       {"bot_share_arrivals", r.bot_share_arrivals()},
       {"bot_share_buyers", r.bot_share_buyers()},
       {"tau_b", opt(r.tau_b)},
+      {"tau_b_strict", opt(r.tau_b_strict)},
       {"tau_n", i(r.tau_n)},
       {"tau_tied_share", r.tau_tied_share},
       {"queue", json::object{{"tickets", r.tickets},

@@ -102,7 +102,13 @@ struct drop_result {
   std::optional<double> notify_s;    ///< then until every shopper waiting had seen sold_out
   uint64_t notify_waiting = 0;       ///< shoppers waiting at last_sold_s
   uint64_t notify_missed = 0;        ///< ... that never saw sold_out
-  std::optional<double> tau_b;       ///< arrival vs admission, arrivals after the start
+  /// Kendall tau-b of arrival (when the join was sent) vs admission order, over the shoppers who
+  /// arrived after the start and were admitted. Admission order: the admission time (the pass's
+  /// expiry - pass_ttl, ms), and within the same ms (one round of admission admits a prefix of
+  /// ranks at once) the join number of the ticket ("t<seq>-<mac>"), which ranks arrivals after
+  /// the start. `tau_b_strict` keeps same-ms admissions as ties (which tau-b counts against).
+  std::optional<double> tau_b;
+  std::optional<double> tau_b_strict;
   uint64_t tau_n = 0;
   double tau_tied_share = 0; ///< share of those pairs admitted in the same millisecond
   int64_t max_waiting = 0;

@@ -124,8 +124,9 @@ TEST_SUITE("load_drop") {
     // The report's stock is the admin API's, read again here; sold == units sold to shoppers.
     int64_t sold = 0;
     for (const auto& sku : array_of(d, "skus")) {
-      CAPTURE(str_of(sku, "sku"));
-      const auto st = a.stock(str_of(sku, "sku"));
+      const auto name = str_of(sku, "sku");
+      CAPTURE(name);
+      const auto st = a.stock(name);
       CHECK(int_of(st, "on_hand") == int_of(sku, "stock"));
       CHECK(int_of(st, "held") + int_of(st, "sold") <= int_of(st, "on_hand"));
       CHECK(int_of(st, "sold") == int_of(sku, "sold"));

@@ -64,9 +64,9 @@ struct batch {
 /// The last stock read of one SKU of the sale (soft state).
 struct sku_read {
   bool in_flight = false;
-  bool answered = false;          ///< answered at least once since activation
-  int64_t sent_ms = 0;            ///< wall clock when the read in flight was sent
-  int64_t figures_sent_ms = 0;    ///< wall clock when the read behind the figures was sent
+  bool answered = false;       ///< answered at least once since activation
+  int64_t sent_ms = 0;         ///< wall clock when the read in flight was sent
+  int64_t figures_sent_ms = 0; ///< wall clock when the read behind the figures was sent
   std::chrono::steady_clock::time_point sent{};
   int64_t available = 0;
   int64_t held = 0;
@@ -207,7 +207,8 @@ double eta_rate(const sale_state& st, const sale_record& def) {
 }
 
 bool reading(const sale_state& st, const sale_record& def, int64_t now) {
-  return now < def.ends_at_ms && (now - st.last_warm_ms < warm_window_ms || now >= def.starts_at_ms);
+  return now < def.ends_at_ms &&
+         (now - st.last_warm_ms < warm_window_ms || now >= def.starts_at_ms);
 }
 
 ticket_view view_of(sale_state& st, uint64_t seq, const sale_record& def, int64_t now,
@@ -227,31 +228,31 @@ ticket_view view_of(sale_state& st, uint64_t seq, const sale_record& def, int64_
     v.admitted_at_ms = *at;
   }
   switch (state) {
-    case ticket_state::admitted:
-      v.eta_s = 0;
-      v.pass_expires_at_ms = v.admitted_at_ms + def.pass_ttl_ms;
-      if (st.env->ids) {
-        v.pass = st.env->ids->sign_pass(sale_pass{st.sale_id, std::string{m.customer(seq)},
-                                                  v.ticket, v.pass_expires_at_ms});
-      } else if (!st.warned_no_ids) {
-        st.warned_no_ids = true;
-        logger()->warn("{}: no ids.secret keys: admitted tickets get no pass", st.stream);
+  case ticket_state::admitted:
+    v.eta_s = 0;
+    v.pass_expires_at_ms = v.admitted_at_ms + def.pass_ttl_ms;
+    if (st.env->ids) {
+      v.pass = st.env->ids->sign_pass(
+          sale_pass{st.sale_id, std::string{m.customer(seq)}, v.ticket, v.pass_expires_at_ms});
+    } else if (!st.warned_no_ids) {
+      st.warned_no_ids = true;
+      logger()->warn("{}: no ids.secret keys: admitted tickets get no pass", st.stream);
+    }
+    break;
+  case ticket_state::waiting:
+  case ticket_state::sold_out:
+    if (const auto p = m.position(seq)) {
+      v.position = *p;
+      const double rate = eta_rate(st, def);
+      if (state == ticket_state::waiting && rate > 0) {
+        v.eta_s = static_cast<int64_t>(std::ceil(static_cast<double>(*p) / rate));
       }
-      break;
-    case ticket_state::waiting:
-    case ticket_state::sold_out:
-      if (const auto p = m.position(seq)) {
-        v.position = *p;
-        const double rate = eta_rate(st, def);
-        if (state == ticket_state::waiting && rate > 0) {
-          v.eta_s = static_cast<int64_t>(std::ceil(static_cast<double>(*p) / rate));
-        }
-      } else if (!m.ranked() && state == ticket_state::waiting) {
-        v.eta_s = std::max<int64_t>(0, (def.starts_at_ms - now + 999) / 1000);
-      }
-      break;
-    case ticket_state::expired:
-      break;
+    } else if (!m.ranked() && state == ticket_state::waiting) {
+      v.eta_s = std::max<int64_t>(0, (def.starts_at_ms - now + 999) / 1000);
+    }
+    break;
+  case ticket_state::expired:
+    break;
   }
   return v;
 }
@@ -858,13 +859,13 @@ sale_impl::behavior_type sale_main(self_ptr self, std::string sale_id,
   st.env = std::move(env);
   st.dir = dir;
   st.skus = skus;
-  self->attach_functor([dir, sale_id, board = st.env->sale_stats,
-                        addr = self->address()](const caf::error&) {
-    if (board != nullptr) {
-      board->erase(sale_id); // passivated, handed over or failed: no longer this node's queue
-    }
-    dir->forget(sale_id, addr);
-  });
+  self->attach_functor(
+      [dir, sale_id, board = st.env->sale_stats, addr = self->address()](const caf::error&) {
+        if (board != nullptr) {
+          board->erase(sale_id); // passivated, handed over or failed: no longer this node's queue
+        }
+        dir->forget(sale_id, addr);
+      });
   start_load(self);
   return running(self);
 }

@@ -72,14 +72,14 @@ std::vector<uint32_t> lottery_order(uint64_t seed, uint32_t n) {
 
 const char* to_string(ticket_state s) {
   switch (s) {
-    case ticket_state::waiting:
-      return "waiting";
-    case ticket_state::admitted:
-      return "admitted";
-    case ticket_state::sold_out:
-      return "sold_out";
-    case ticket_state::expired:
-      return "expired";
+  case ticket_state::waiting:
+    return "waiting";
+  case ticket_state::admitted:
+    return "admitted";
+  case ticket_state::sold_out:
+    return "sold_out";
+  case ticket_state::expired:
+    return "expired";
   }
   return "waiting";
 }
@@ -111,8 +111,9 @@ sale_model::sale_model(const proto::SaleSnapshot& snap)
   for (int i = 0; i < n; ++i) {
     steps_.push_back(step{snap.step_through(i), snap.step_at_ms(i)});
   }
-  admitted_ = steps_.empty() ? 0 : std::min<int64_t>(steps_.back().through,
-                                                     static_cast<int64_t>(tickets()));
+  admitted_ = steps_.empty()
+                  ? 0
+                  : std::min<int64_t>(steps_.back().through, static_cast<int64_t>(tickets()));
 }
 
 uint64_t sale_model::hash_of(std::string_view customer) const {
@@ -225,8 +226,8 @@ ticket_state sale_model::state_of(uint64_t seq, const ticket_context& c) const {
   return c.sold_out ? ticket_state::sold_out : ticket_state::waiting;
 }
 
-caf::expected<std::optional<proto::SaleEvent>>
-sale_model::decide_join(std::string_view customer, int64_t now_ms) const {
+caf::expected<std::optional<proto::SaleEvent>> sale_model::decide_join(std::string_view customer,
+                                                                       int64_t now_ms) const {
   if (customer.empty() || customer.size() > max_customer ||
       customer.find('\0') != std::string_view::npos) {
     return make_error(errc::invalid, "a customer id of 1.." + std::to_string(max_customer) +
@@ -270,7 +271,8 @@ int64_t sale_model::admit_budget(const admit_inputs& in) const {
   const double budget = std::floor(rate * std::clamp(in.since_last_s, 0.0, window));
   const int64_t by_rate =
       budget >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(budget);
-  const int64_t by_stock = std::max<int64_t>(0, in.available - std::max<int64_t>(0, in.open_passes));
+  const int64_t by_stock =
+      std::max<int64_t>(0, in.available - std::max<int64_t>(0, in.open_passes));
   return std::min({by_rate, by_stock, waiting});
 }
 
@@ -287,34 +289,34 @@ std::optional<proto::SaleEvent> sale_model::decide_admit(const admit_inputs& in)
 
 void sale_model::apply(const proto::SaleEvent& ev) {
   switch (ev.kind_case()) {
-    case proto::SaleEvent::kJoined:
-      // Decided events never repeat a customer nor pass the limits; a replay stays total.
-      if (!seq_of(ev.joined()) && tickets() < max_tickets &&
-          arena_.size() + ev.joined().size() <= std::numeric_limits<uint32_t>::max()) {
-        add_customer(ev.joined());
-      }
-      break;
-    case proto::SaleEvent::kLottery:
-      if (!ranked_) {
-        ranked_ = true;
-        seed_ = ev.lottery();
-        lottery_at_ms_ = ev.at_ms();
-        prequeue_ = tickets();
-        run_lottery();
-      }
-      break;
-    case proto::SaleEvent::kAdmitted: {
-      const int64_t through = std::min<int64_t>(ev.admitted(), static_cast<int64_t>(tickets()));
-      if (ranked_ && through > admitted_) {
-        // Steps stay ordered by time too (a clock that stepped back counts as no time).
-        const int64_t at = steps_.empty() ? ev.at_ms() : std::max(ev.at_ms(), steps_.back().at_ms);
-        steps_.push_back(step{through, at});
-        admitted_ = through;
-      }
-      break;
+  case proto::SaleEvent::kJoined:
+    // Decided events never repeat a customer nor pass the limits; a replay stays total.
+    if (!seq_of(ev.joined()) && tickets() < max_tickets &&
+        arena_.size() + ev.joined().size() <= std::numeric_limits<uint32_t>::max()) {
+      add_customer(ev.joined());
     }
-    case proto::SaleEvent::KIND_NOT_SET:
-      break;
+    break;
+  case proto::SaleEvent::kLottery:
+    if (!ranked_) {
+      ranked_ = true;
+      seed_ = ev.lottery();
+      lottery_at_ms_ = ev.at_ms();
+      prequeue_ = tickets();
+      run_lottery();
+    }
+    break;
+  case proto::SaleEvent::kAdmitted: {
+    const int64_t through = std::min<int64_t>(ev.admitted(), static_cast<int64_t>(tickets()));
+    if (ranked_ && through > admitted_) {
+      // Steps stay ordered by time too (a clock that stepped back counts as no time).
+      const int64_t at = steps_.empty() ? ev.at_ms() : std::max(ev.at_ms(), steps_.back().at_ms);
+      steps_.push_back(step{through, at});
+      admitted_ = through;
+    }
+    break;
+  }
+  case proto::SaleEvent::KIND_NOT_SET:
+    break;
   }
 }
 

@@ -104,11 +104,11 @@ class sale_model {
   /// What an admission decision sees (sale actor: stock read from the SKUs, its own counts).
   struct admit_inputs {
     int64_t now_ms = 0;
-    double sale_rate = 0;         ///< the sale's admission_rate per second; 0: auto
-    double auto_rate = 0;         ///< the auto controller's rate per second (used when auto)
-    double since_last_s = 0;      ///< seconds since the last admission (or since it could start)
-    int64_t available = 0;        ///< units available across the sale's SKUs
-    int64_t open_passes = 0;      ///< passes admitted, unexpired and not reported used
+    double sale_rate = 0;    ///< the sale's admission_rate per second; 0: auto
+    double auto_rate = 0;    ///< the auto controller's rate per second (used when auto)
+    double since_last_s = 0; ///< seconds since the last admission (or since it could start)
+    int64_t available = 0;   ///< units available across the sale's SKUs
+    int64_t open_passes = 0; ///< passes admitted, unexpired and not reported used
   };
   /// How many more tickets may be admitted now: the least of the rate's budget (rate times the
   /// seconds since the last admission, those counted up to max(1 s, one shopper's interval)),
@@ -139,11 +139,11 @@ class sale_model {
   void add_customer(std::string_view customer);
   void run_lottery();
 
-  std::string arena_;                ///< customer ids back to back, in seq order
-  std::vector<uint32_t> ends_;       ///< ends_[seq]: end of seq's id in arena_
-  std::vector<uint32_t> slots_;      ///< open addressing, linear probing: seq + 1; 0 empty
-  std::vector<uint32_t> rank_of_;    ///< the lottery's rank of each pre-queue seq
-  std::vector<step> steps_;          ///< admission steps, `through` ascending
+  std::string arena_;             ///< customer ids back to back, in seq order
+  std::vector<uint32_t> ends_;    ///< ends_[seq]: end of seq's id in arena_
+  std::vector<uint32_t> slots_;   ///< open addressing, linear probing: seq + 1; 0 empty
+  std::vector<uint32_t> rank_of_; ///< the lottery's rank of each pre-queue seq
+  std::vector<step> steps_;       ///< admission steps, `through` ascending
   bool ranked_ = false;
   uint64_t seed_ = 0;
   int64_t lottery_at_ms_ = 0;

@@ -394,6 +394,7 @@ void maybe_lottery(self_ptr self, const sale_record& def, int64_t now) {
                  hex64(seed));
   append(self, std::move(*ev), nullptr);
   st.last_admit_ms = now;
+  schedule_tick(self); // reading starts now
 }
 
 /// Open passes: admitted within the pass TTL, minus those reported used before the stock figures

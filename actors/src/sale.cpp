@@ -103,6 +103,7 @@ struct sale_state {
   std::unordered_map<std::string, sku_read> reads;
   int64_t next_read_ms = 0;
   int64_t round_max_latency_ms = 0; ///< of the reads answered since the last round
+  int round_reads = 0;              ///< reads answered (or failed) since the last round
   bool round_failed = false;        ///< a read failed or timed out since the last round
   double auto_rate = auto_start;
   int64_t last_admit_ms = 0; ///< the last admission (or activation / the lottery)
@@ -424,7 +425,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
   const bool open = now >= def.starts_at_ms && now < def.ends_at_ms;
   // Latency of this round: reads answered since the last one, and reads still out.
   int64_t latency = st.round_max_latency_ms;
-  bool any = latency > 0 || st.round_failed;
+  bool any = st.round_reads > 0;
   for (const auto& [sku, r] : st.reads) {
     if (r.in_flight) {
       latency = std::max(latency, now - r.sent_ms);
@@ -433,6 +434,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
   }
   const bool over = st.round_failed || latency > st.env->opts.sales_latency_budget.count();
   st.round_max_latency_ms = 0;
+  st.round_reads = 0;
   st.round_failed = false;
   if (sold_out(st, def)) {
     if (st.sold_out_at_ms == 0) {
@@ -505,6 +507,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
               auto& s = self->state;
               auto& rd = s.reads[sku];
               rd.in_flight = false;
+              ++s.round_reads;
               rd.answered = true;
               rd.figures_sent_ms = rd.sent_ms;
               rd.available = v.available;
@@ -518,6 +521,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
               auto& s = self->state;
               auto& rd = s.reads[sku];
               rd.in_flight = false;
+              ++s.round_reads;
               if (err.category() == error_category &&
                   err.code() == static_cast<uint8_t>(errc::not_found)) {
                 // No such SKU: it sells nothing.

@@ -44,11 +44,6 @@ using sale_impl = sale_actor::extend<caf::reacts_to<loaded_atom, sale_loaded>,
 constexpr int64_t read_interval_ms = 250;
 /// A warm_atom keeps the actor reading (and active) this long.
 constexpr int64_t warm_window_ms = 5000;
-/// The auto controller (AIMD on the SKUs' read latency): start, floor, step per tick, ceiling.
-constexpr double auto_start = 50;
-constexpr double auto_floor = 10;
-constexpr double auto_step = 10;
-constexpr double auto_ceiling = 5000;
 /// The admission rate shown and used for eta_s: an EWMA over about this many seconds.
 constexpr double rate_window_s = 10;
 
@@ -105,7 +100,7 @@ struct sale_state {
   int64_t round_max_latency_ms = 0; ///< of the reads answered since the last round
   int round_reads = 0;              ///< reads answered (or failed) since the last round
   bool round_failed = false;        ///< a read failed or timed out since the last round
-  double auto_rate = auto_start;
+  double auto_rate = auto_admission::start;
   int64_t last_admit_ms = 0; ///< the last admission (or activation / the lottery)
   double rate_ewma = 0;
   int64_t ewma_at_ms = 0;
@@ -459,11 +454,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
       unlimited.auto_rate = std::numeric_limits<double>::max() / 4;
       unlimited.since_last_s = 1;
       const bool rate_bound = m.admit_budget(unlimited) > budget;
-      if (over) {
-        st.auto_rate = std::max(auto_floor, st.auto_rate / 2);
-      } else if (rate_bound) {
-        st.auto_rate = std::min(auto_ceiling, st.auto_rate + auto_step);
-      }
+      st.auto_rate = auto_admission::next(st.auto_rate, over, rate_bound);
     }
     if (auto ev = m.decide_admit(in)) {
       m.apply(*ev);

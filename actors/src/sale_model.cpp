@@ -70,6 +70,15 @@ std::vector<uint32_t> lottery_order(uint64_t seed, uint32_t n) {
   return order;
 }
 
+double auto_admission::next(double rate, bool over, bool rate_bound) {
+  if (over) {
+    rate /= 2;
+  } else if (rate_bound) {
+    rate += step;
+  }
+  return std::clamp(rate, floor, ceiling);
+}
+
 const char* to_string(ticket_state s) {
   switch (s) {
   case ticket_state::waiting:

@@ -375,6 +375,23 @@ TEST_CASE("a snapshot round trip gives the same model, and both go on alike") {
   CHECK(sale_model{sale_model{}.snapshot()}.tickets() == 0);
 }
 
+TEST_CASE("the auto rate: additive increase while rate-bound, halved when over budget") {
+  using actors::auto_admission;
+  double r = auto_admission::start;
+  r = auto_admission::next(r, false, true);
+  CHECK(r == auto_admission::start + auto_admission::step);
+  CHECK(auto_admission::next(r, false, false) == r); // not bound by the rate: no increase
+  CHECK(auto_admission::next(r, true, true) == r / 2);
+  for (int i = 0; i < 20; ++i) {
+    r = auto_admission::next(r, true, false);
+  }
+  CHECK(r == auto_admission::floor);
+  for (int i = 0; i < 10'000; ++i) {
+    r = auto_admission::next(r, false, true);
+  }
+  CHECK(r == auto_admission::ceiling);
+}
+
 TEST_CASE("a million tickets fit in well under 120 bytes each") {
   constexpr int n = 1'000'000;
   sale_model m;

@@ -29,6 +29,18 @@ class lottery_rng {
 /// by lottery_rng(seed). The same seed gives the same order.
 std::vector<uint32_t> lottery_order(uint64_t seed, uint32_t n);
 
+/// The auto admission rate (admission_rate "auto"), additive increase / multiplicative decrease
+/// on the sale's SKU read latency, once per read round: halved when the reads were `over` the
+/// latency budget (or failed), else raised by `step` when admission was bound by the rate;
+/// kept within [floor, ceiling].
+struct auto_admission {
+  static constexpr double start = 50;
+  static constexpr double floor = 10;
+  static constexpr double step = 10;
+  static constexpr double ceiling = 5000;
+  static double next(double rate, bool over, bool rate_bound);
+};
+
 /// What a ticket says (API.md: waiting, admitted, sold_out, expired).
 enum class ticket_state : uint8_t { waiting, admitted, sold_out, expired };
 const char* to_string(ticket_state s);

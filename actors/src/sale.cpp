@@ -411,6 +411,24 @@ int64_t open_passes(sale_state& st, const sale_record& def, int64_t now, int64_t
   return std::max<int64_t>(open, 0);
 }
 
+/// Notes when the sale became sold out (figures just read), or that it no longer is.
+void track_sold_out(sale_state& st, const sale_record& def, int64_t now) {
+  if (!sold_out(st, def)) {
+    st.sold_out_at_ms = 0;
+  } else if (st.sold_out_at_ms == 0) {
+    st.sold_out_at_ms = now;
+    logger()->info("{}: sold out ({} tickets, {} admitted)", st.stream, st.model.tickets(),
+                   st.model.admitted());
+  }
+}
+
+/// The figures of a read that just came back changed: the sale may be sold out, or no more.
+void figures_changed(sale_state& st) {
+  if (const auto def = definition(st)) {
+    track_sold_out(st, *def, now_of(st));
+  }
+}
+
 /// One round (every read_interval_ms while reading): the auto controller, the admission decision
 /// with the figures at hand, the admission rate, the summary; then the next reads.
 void read_round(self_ptr self, const sale_record& def, int64_t now) {
@@ -431,15 +449,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
   st.round_max_latency_ms = 0;
   st.round_reads = 0;
   st.round_failed = false;
-  if (sold_out(st, def)) {
-    if (st.sold_out_at_ms == 0) {
-      st.sold_out_at_ms = now;
-      logger()->info("{}: sold out ({} tickets, {} admitted)", st.stream, m.tickets(),
-                     m.admitted());
-    }
-  } else {
-    st.sold_out_at_ms = 0;
-  }
+  track_sold_out(st, def, now);
   if (open && m.ranked() && !st.life.handing_off && lease_live(st)) {
     sale_model::admit_inputs in;
     in.now_ms = now;
@@ -507,6 +517,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
               const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - rd.sent);
               s.round_max_latency_ms = std::max<int64_t>(s.round_max_latency_ms, took.count());
+              figures_changed(s);
             },
             [self, sku](caf::error& err) {
               auto& s = self->state;
@@ -519,6 +530,7 @@ void read_round(self_ptr self, const sale_record& def, int64_t now) {
                 rd.answered = true;
                 rd.figures_sent_ms = rd.sent_ms;
                 rd.available = rd.held = rd.sold = 0;
+                figures_changed(s);
                 return;
               }
               s.round_failed = true;

@@ -1,5 +1,6 @@
 // GET /p/{sku}: the product page as HTML with ETag and Cache-Control, rendered from the SKU
-// actor's product and cached in bridge_env::pages.
+// actor's product (and the sale that governs the SKU, from bridge_env::sales) and cached in
+// bridge_env::pages; warm_pages() renders pages into that cache the same way (a sale's prewarm).
 
 #include <atomic>
 #include <cstdio>

@@ -152,6 +152,7 @@ void queue_watcher::stop() {
     stopping_ = true;
     left.swap(sales_);
     stale_.clear();
+    retry_.clear();
     streams_ = 0;
     t = std::move(thread_);
   }
@@ -341,8 +342,8 @@ void queue_watcher::handle(answer& a, int64_t now_ms, sends& out,
   }
   if (!a.ok) {
     if (!f.stale) {
-      f.stale = true; // ask again in a later round
-      stale_.emplace_back(a.sale_id, a.id);
+      f.stale = true; // ask again next round, not at once (the queue may be failing over)
+      retry_.emplace_back(a.sale_id, a.id);
     }
     return;
   }
@@ -378,28 +379,32 @@ void queue_watcher::run() {
     const auto now = clock::now();
     if (now >= next_round) {
       next_round = now + period_;
+      stale_.insert(stale_.end(), retry_.begin(), retry_.end());
+      retry_.clear();
       for (auto& [sale_id, st] : sales_) {
         if (!st.watching && !st.followers.empty()) {
           st.watching = true;
           summaries.push_back(sale_id);
         }
       }
-      while (fetching_ < max_fetches_ && !stale_.empty()) {
-        auto [sale_id, id] = std::move(stale_.front());
-        stale_.pop_front();
-        auto it = sales_.find(sale_id);
-        if (it == sales_.end()) {
-          continue;
-        }
-        auto fit = it->second.followers.find(id);
-        if (fit == it->second.followers.end() || fit->second.fetching) {
-          continue;
-        }
-        fit->second.stale = false;
-        fit->second.fetching = true;
-        ++fetching_;
-        tickets.emplace_back(sale_id, id, fit->second.base.ticket);
+    }
+    // Tickets to ask again: as answers free room, not only once a round (after a lottery every
+    // stream of the sale asks once; they go max_fetches_ at a time, back to back).
+    while (fetching_ < max_fetches_ && !stale_.empty()) {
+      auto [sale_id, id] = std::move(stale_.front());
+      stale_.pop_front();
+      auto it = sales_.find(sale_id);
+      if (it == sales_.end()) {
+        continue;
       }
+      auto fit = it->second.followers.find(id);
+      if (fit == it->second.followers.end() || fit->second.fetching) {
+        continue;
+      }
+      fit->second.stale = false;
+      fit->second.fetching = true;
+      ++fetching_;
+      tickets.emplace_back(sale_id, id, fit->second.base.ticket);
     }
     if (now >= next_keep_alive) {
       next_keep_alive = now + keep_alive_;

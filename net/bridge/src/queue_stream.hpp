@@ -54,10 +54,10 @@ bool eta_moved(int64_t sent, int64_t now);
 /// `period`, asks each watched sale's queue ONCE for its summary (watch_atom) and works every
 /// stream's view out from it (follow()), asking a ticket itself (get_atom) only when its stream
 /// opens and when follow() says it must — at most `max_fetches` such asks in flight, the rest
-/// queued for later rounds. A stream gets an event when its JSON changes; every `keep_alive` a
-/// comment. So N streams of one sale cost one summary call per period, not N calls. The thread
-/// only sends requests and posts to the streams' connections; nothing waits for it. A stream
-/// leaves when its connection ends; a sale without streams is forgotten; a sale that is gone
+/// queued and asked as answers come back. A stream gets an event when its JSON changes; every
+/// `keep_alive` a comment. So N streams of one sale cost one summary call per period, not N calls.
+/// The thread only sends requests and posts to the streams' connections; nothing waits for it. A
+/// stream leaves when its connection ends; a sale without streams is forgotten; a sale that is gone
 /// (deleted) closes its streams.
 class queue_watcher : public std::enable_shared_from_this<queue_watcher> {
  public:
@@ -130,12 +130,14 @@ class queue_watcher : public std::enable_shared_from_this<queue_watcher> {
   std::condition_variable cv_;                         ///< answers arrived, or stop
   std::unordered_map<std::string, sale_state> sales_;  ///< guarded by mu_
   std::deque<std::pair<std::string, uint64_t>> stale_; ///< followers to ask again; guarded by mu_
-  std::vector<answer> answers_;                        ///< not yet handled; guarded by mu_
-  std::size_t fetching_ = 0;                           ///< ticket asks in flight; guarded by mu_
-  uint64_t next_id_ = 0;                               ///< guarded by mu_
-  std::size_t streams_ = 0;                            ///< guarded by mu_
-  bool stopping_ = false;                              ///< guarded by mu_
-  std::thread thread_; ///< started by the first subscribe(), guarded by mu_
+  /// Followers whose ask failed: into stale_ at the next round; guarded by mu_.
+  std::vector<std::pair<std::string, uint64_t>> retry_;
+  std::vector<answer> answers_; ///< not yet handled; guarded by mu_
+  std::size_t fetching_ = 0;    ///< ticket asks in flight; guarded by mu_
+  uint64_t next_id_ = 0;        ///< guarded by mu_
+  std::size_t streams_ = 0;     ///< guarded by mu_
+  bool stopping_ = false;       ///< guarded by mu_
+  std::thread thread_;          ///< started by the first subscribe(), guarded by mu_
 };
 
 } // namespace surge::net::bridge

@@ -1,6 +1,7 @@
 #include "encode.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -42,10 +43,19 @@ std::string product_json(const actors::product_view& v) {
 
 namespace {
 
+/// A rate per second: a whole one as an integer (20, not 20.0).
+void write_rate(json::writer& w, double rate) {
+  if (rate == std::floor(rate) && std::fabs(rate) < 1e15) {
+    w.integer(static_cast<int64_t>(rate));
+  } else {
+    w.number(rate);
+  }
+}
+
 void write_queue(json::writer& w, const persistence::sale_record& s) {
   w.key("queue").begin_object().member("enabled", s.queue_enabled).key("admission_rate");
   if (s.admission_rate > 0) {
-    w.number(s.admission_rate);
+    write_rate(w, s.admission_rate);
   } else {
     w.string("auto");
   }
@@ -279,7 +289,8 @@ void write_sale(json::writer& w, const persistence::sale_record& s, int64_t now_
       } else {
         w.string(stats->lottery_seed);
       }
-      w.member("tickets", stats->tickets).key("admit_rate").number(stats->admit_rate);
+      w.member("tickets", stats->tickets).key("admit_rate");
+      write_rate(w, stats->admit_rate);
       w.member("available", stats->available).member("held", stats->held);
       w.member("warm", stats->warm).member("phase", stats->phase).end_object();
     }

@@ -2,12 +2,23 @@
 // product JSON, and how a queue stream works a ticket's view out from the queue's summary.
 #include <doctest/doctest.h>
 
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <climits>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <variant>
+#include <vector>
 
 #include "encode.hpp"
 #include "json_body.hpp"
 #include "queue_stream.hpp"
+#include "surge/actors/deadline.hpp"
+#include "surge/actors/errors.hpp"
 #include "surge/net/json.hpp"
 
 namespace net = surge::net;
@@ -298,4 +309,223 @@ TEST_CASE("sales: a queue stream's view from the ticket and the queue's summary"
   CHECK(bridge::eta_moved(60, 48));
   CHECK(bridge::eta_moved(4, 2));
   CHECK_FALSE(bridge::eta_moved(3, 2));
+}
+
+namespace {
+
+/// What the scripted sale actor answers, set by the test (any thread).
+struct scripted_queue {
+  std::mutex mu;
+  actors::queue_summary summary;
+  actors::ticket_view ticket; ///< the answer to every (get_atom, ticket)
+  int summaries = 0;          ///< (watch_atom) calls
+  int gets = 0;               ///< (get_atom, ticket) calls
+};
+
+actors::sale_actor::behavior_type scripted_sale(actors::sale_actor::pointer,
+                                                std::shared_ptr<scripted_queue> q) {
+  return {
+      [](actors::join_atom, const std::string&,
+         const std::string&) -> caf::result<actors::ticket_view> {
+        return actors::make_error(actors::errc::invalid, "not scripted");
+      },
+      [q](caf::get_atom, const std::string&) {
+        std::lock_guard lk{q->mu};
+        ++q->gets;
+        return q->ticket;
+      },
+      [q](actors::watch_atom) {
+        std::lock_guard lk{q->mu};
+        ++q->summaries;
+        return q->summary;
+      },
+      [](actors::used_atom, const std::string&) {},
+      [](actors::warm_atom) {},
+      [](actors::handoff_atom, bool) {},
+  };
+}
+
+/// A stream that keeps what it was sent.
+class recording_sink final : public net::stream_sink {
+ public:
+  bool send(std::string data) override {
+    std::lock_guard lk{mu_};
+    if (closed_) {
+      return false;
+    }
+    sent_.push_back(std::move(data));
+    return true;
+  }
+  void close() override {
+    std::function<void()> f;
+    {
+      std::lock_guard lk{mu_};
+      if (closed_) {
+        return;
+      }
+      closed_ = true;
+      f = std::move(on_close_);
+    }
+    if (f) {
+      f();
+    }
+  }
+  bool open() const override {
+    std::lock_guard lk{mu_};
+    return !closed_;
+  }
+  void on_close(std::function<void()> f) override {
+    std::unique_lock lk{mu_};
+    if (closed_) {
+      lk.unlock();
+      f();
+      return;
+    }
+    on_close_ = std::move(f);
+  }
+  std::vector<std::string> sent() const {
+    std::lock_guard lk{mu_};
+    return sent_;
+  }
+  /// The data of the position events sent, in order.
+  std::vector<json::value> events() const {
+    std::vector<json::value> out;
+    for (const auto& s : sent()) {
+      const std::string prefix = "event: position\ndata: ";
+      if (s.rfind(prefix, 0) == 0) {
+        out.push_back(parse(s.substr(prefix.size(), s.size() - prefix.size() - 2)));
+      }
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> sent_;
+  bool closed_ = false;
+  std::function<void()> on_close_;
+};
+
+/// Waits (bounded, 10 s) until `f` holds.
+template <class F>
+bool within_10s(F f) {
+  for (int i = 0; i < 1000; ++i) {
+    if (f()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("sales: queue_watcher asks once per sale per round and each ticket only when it must") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto q = std::make_shared<scripted_queue>();
+  actors::sale_directory queues{
+      [&sys, q](const std::string&) { return sys.spawn(scripted_sale, q); }};
+  auto env = std::make_shared<net::bridge_env>();
+  env->sale_queues = &queues;
+  env->system = &sys;
+  env->callers = net::spawn_callers(sys, 1);
+  env->call_timeout = std::chrono::seconds{5};
+  env->sales = std::make_shared<actors::sale_index>();
+  surge::persistence::sale_record s;
+  s.sale_id = "s";
+  s.name = "S";
+  s.skus = {"A"};
+  s.starts_at_ms = actors::system_now_ms() - 1000;
+  s.ends_at_ms = s.starts_at_ms + 3600000;
+  s.queue_enabled = true;
+  s.pass_ttl_ms = 60000;
+  env->sales->put(s);
+  {
+    std::lock_guard lk{q->mu};
+    q->summary.sale_id = "s";
+    q->summary.phase = "open";
+    q->summary.ranked = true;
+    q->summary.admitted = 0;
+    q->summary.admit_rate = 1;
+  }
+  auto watcher = std::make_shared<bridge::queue_watcher>(*env, std::chrono::milliseconds{20},
+                                                         std::chrono::seconds{60});
+  // 50 streams: rank r shows position r + 1.
+  std::vector<std::shared_ptr<recording_sink>> sinks;
+  for (int r = 0; r < 50; ++r) {
+    actors::ticket_view t;
+    t.sale_id = "s";
+    t.ticket = "t" + std::to_string(r);
+    t.state = "waiting";
+    t.rank = r;
+    t.position = r + 1;
+    t.eta_s = r + 1;
+    auto sink = std::make_shared<recording_sink>();
+    watcher->subscribe(sink, t, t, bridge::ticket_json(t), nullptr);
+    sinks.push_back(sink);
+  }
+  CHECK(watcher->streams() == 50);
+  CHECK(watcher->watched() == 1);
+  REQUIRE(within_10s([&] {
+    std::lock_guard lk{q->mu};
+    return q->summaries >= 5;
+  }));
+  {
+    std::lock_guard lk{q->mu};
+    CHECK(q->gets == 0); // nothing changed for any ticket: no ticket asked
+    // Two admitted: every position moves down by 2.
+    q->summary.admitted = 2;
+    q->ticket.sale_id = "s";
+    q->ticket.ticket = "t0";
+    q->ticket.state = "admitted";
+    q->ticket.rank = 0;
+    q->ticket.pass = "pass-0";
+    q->ticket.pass_expires_at_ms = actors::system_now_ms() + 60000;
+  }
+  REQUIRE(within_10s([&] {
+    auto ev = sinks[10]->events();
+    return !ev.empty() && std::get<int64_t>(ev.back().find("position")->get()) == 9;
+  }));
+  // Ranks 0 and 1 are admitted now: their streams asked their tickets (once each) for the pass.
+  REQUIRE(within_10s([&] {
+    auto ev = sinks[0]->events();
+    return !ev.empty() && std::get<std::string>(ev.back().find("state")->get()) == "admitted";
+  }));
+  CHECK(std::get<std::string>(sinks[0]->events().back().find("pass")->get()) == "pass-0");
+  {
+    std::lock_guard lk{q->mu};
+    CHECK(q->gets <= 4); // ranks 0 and 1; at most a retry each
+    // Sold out: every waiting stream says so, with no position.
+    q->summary.phase = "sold_out";
+  }
+  REQUIRE(within_10s([&] {
+    auto ev = sinks[49]->events();
+    return !ev.empty() && std::get<std::string>(ev.back().find("state")->get()) == "sold_out";
+  }));
+  CHECK(sinks[49]->events().back().find("position")->is_null());
+  // Positions never grew on any stream.
+  for (const auto& sink : sinks) {
+    int64_t last = INT64_MAX;
+    for (const auto& ev : sink->events()) {
+      if (const auto* p = ev.find("position"); p != nullptr && p->is_int()) {
+        CHECK(std::get<int64_t>(p->get()) <= last);
+        last = std::get<int64_t>(p->get());
+      }
+    }
+  }
+  {
+    std::lock_guard lk{q->mu};
+    CHECK(q->gets <= 4);
+  }
+  // A stream that ends leaves; stop() closes the rest.
+  sinks[5]->close();
+  CHECK(watcher->streams() == 49);
+  watcher->stop();
+  CHECK_FALSE(sinks[7]->open());
+  CHECK(watcher->streams() == 0);
+  for (auto& c : env->callers) {
+    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  }
+  queues.for_each([](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); });
 }

@@ -247,47 +247,54 @@ TEST_CASE("sales: a queue stream's view from the ticket and the queue's summary"
   q.sale_id = "s";
   q.phase = "warming";
 
+  surge::persistence::sale_record sale;
+  sale.starts_at_ms = t0;
+  sale.ends_at_ms = t0 + 3600000;
+  const auto* def = &sale;
   // Before the lottery: no position, eta counting down to the start; ranked: ask again.
-  auto step = bridge::follow(base, q, t0, t0 - 30500);
+  auto step = bridge::follow(base, q, def, t0 - 30500);
   CHECK(step.view.state == "waiting");
   CHECK(step.view.position == 0);
   CHECK(step.view.eta_s == 31);
   CHECK_FALSE(step.refetch);
   q.phase = "open";
   q.ranked = true;
-  CHECK(bridge::follow(base, q, t0, t0 + 10).refetch);
+  CHECK(bridge::follow(base, q, def, t0 + 10).refetch);
 
   // Ranked: position from admitted, never above the ticket's own, eta from the rate.
   base.rank = 9;
   base.position = 10;
   q.admitted = 4;
   q.admit_rate = 2;
-  step = bridge::follow(base, q, t0, t0 + 10);
+  step = bridge::follow(base, q, def, t0 + 10);
   CHECK_FALSE(step.refetch);
   CHECK(step.view.position == 6);
   CHECK(step.view.eta_s == 3);
   q.admitted = 0; // an older summary than the ticket's answer
-  CHECK(bridge::follow(base, q, t0, t0 + 10).view.position == 10);
+  CHECK(bridge::follow(base, q, def, t0 + 10).view.position == 10);
   q.admit_rate = 0;
   q.admitted = 4;
-  CHECK(bridge::follow(base, q, t0, t0 + 10).view.eta_s == -1);
+  CHECK(bridge::follow(base, q, def, t0 + 10).view.eta_s == -1);
+  sale.admission_rate = 4; // no admissions lately: the sale's fixed rate
+  CHECK(bridge::follow(base, q, def, t0 + 10).view.eta_s == 2);
+  CHECK(bridge::follow(base, q, nullptr, t0 + 10).view.eta_s == -1);
 
   // Sold out and back.
   q.phase = "sold_out";
-  CHECK(bridge::follow(base, q, t0, t0 + 10).view.state == "sold_out");
+  CHECK(bridge::follow(base, q, def, t0 + 10).view.state == "sold_out");
   base.state = "sold_out";
   q.phase = "open";
-  CHECK(bridge::follow(base, q, t0, t0 + 10).view.state == "waiting");
+  CHECK(bridge::follow(base, q, def, t0 + 10).view.state == "waiting");
 
   // Admitted now: ask for the pass.
   base.state = "waiting";
   q.admitted = 10;
-  CHECK(bridge::follow(base, q, t0, t0 + 10).refetch);
+  CHECK(bridge::follow(base, q, def, t0 + 10).refetch);
 
   // The sale ended: a waiting ticket expired.
   q.phase = "ended";
   q.admitted = 4;
-  step = bridge::follow(base, q, t0, t0 + 10);
+  step = bridge::follow(base, q, def, t0 + 10);
   CHECK(step.view.state == "expired");
   CHECK(step.view.position == 0);
 
@@ -296,8 +303,8 @@ TEST_CASE("sales: a queue stream's view from the ticket and the queue's summary"
   base.pass = "p";
   base.pass_expires_at_ms = t0 + 1000;
   q.phase = "open";
-  CHECK(bridge::follow(base, q, t0, t0 + 999).view.state == "admitted");
-  step = bridge::follow(base, q, t0, t0 + 1000);
+  CHECK(bridge::follow(base, q, def, t0 + 999).view.state == "admitted");
+  step = bridge::follow(base, q, def, t0 + 1000);
   CHECK(step.view.state == "expired");
   CHECK(step.view.pass.empty());
 

@@ -1,6 +1,7 @@
 #include "queue_stream.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <pthread.h>
 
 #include "call.hpp"
@@ -21,7 +22,7 @@ std::string position_event(const std::string& ticket_json) {
 }
 
 follow_step follow(const actors::ticket_view& base, const actors::queue_summary& s,
-                   int64_t starts_at_ms, int64_t now_ms) {
+                   const persistence::sale_record* sale, int64_t now_ms) {
   follow_step out{base, false};
   auto& v = out.view;
   auto expire = [&v] {
@@ -49,7 +50,8 @@ follow_step follow(const actors::ticket_view& base, const actors::queue_summary&
     out.refetch = s.ranked;
     v.state = state;
     v.position = 0;
-    v.eta_s = starts_at_ms > now_ms ? (starts_at_ms - now_ms + 999) / 1000 : base.eta_s;
+    v.eta_s = sale != nullptr ? std::max<int64_t>(0, (sale->starts_at_ms - now_ms + 999) / 1000)
+                              : base.eta_s;
     return out;
   }
   if (base.rank < s.admitted) {
@@ -62,9 +64,11 @@ follow_step follow(const actors::ticket_view& base, const actors::queue_summary&
   }
   v.state = state;
   v.position = position;
-  v.eta_s = s.admit_rate > 0
-                ? static_cast<int64_t>(static_cast<double>(position) / s.admit_rate + 0.999)
-                : -1;
+  // The queue's own estimate: admissions lately, else the sale's fixed rate.
+  const double rate = s.admit_rate >= 0.01 ? s.admit_rate
+                      : sale != nullptr    ? sale->admission_rate
+                                           : 0;
+  v.eta_s = rate > 0 ? static_cast<int64_t>(std::ceil(static_cast<double>(position) / rate)) : -1;
   return out;
 }
 
@@ -249,21 +253,16 @@ void queue_watcher::answered(answer a) {
   cv_.notify_one();
 }
 
-int64_t queue_watcher::starts_at(const std::string& sale_id) const {
-  if (env_.sales) {
-    if (auto sale = env_.sales->find(sale_id)) {
-      return sale->starts_at_ms;
-    }
-  }
-  return 0;
+actors::sale_index::sale_ptr queue_watcher::sale_of(const std::string& sale_id) const {
+  return env_.sales ? env_.sales->find(sale_id) : nullptr;
 }
 
 void queue_watcher::update(const std::string& sale_id, sale_state& st, uint64_t id, follower& f,
-                           int64_t starts_at_ms, int64_t now_ms, sends& out) {
+                           const persistence::sale_record* sale, int64_t now_ms, sends& out) {
   if (!st.summary) {
     return;
   }
-  auto step = follow(f.base, *st.summary, starts_at_ms, now_ms);
+  auto step = follow(f.base, *st.summary, sale, now_ms);
   if (step.refetch && !f.fetching && !f.stale) {
     f.stale = true;
     stale_.emplace_back(sale_id, id);
@@ -323,9 +322,9 @@ void queue_watcher::handle(answer& a, int64_t now_ms, sends& out,
     // Passes expire and countdowns run with the clock: every second, every follower again.
     if (moved || now_ms - st.followed_ms >= 1000) {
       st.followed_ms = now_ms;
-      const auto start = starts_at(a.sale_id);
+      const auto sale = sale_of(a.sale_id);
       for (auto& [id, f] : st.followers) {
-        update(a.sale_id, st, id, f, start, now_ms, out);
+        update(a.sale_id, st, id, f, sale.get(), now_ms, out);
       }
     }
     return;
@@ -348,7 +347,7 @@ void queue_watcher::handle(answer& a, int64_t now_ms, sends& out,
     return;
   }
   f.base = std::move(a.ticket);
-  update(a.sale_id, st, a.id, f, starts_at(a.sale_id), now_ms, out);
+  update(a.sale_id, st, a.id, f, sale_of(a.sale_id).get(), now_ms, out);
 }
 
 void queue_watcher::run() {

@@ -33,17 +33,20 @@ struct follow_step {
   bool refetch = false;
 };
 
-/// follow(): `starts_at_ms` is the sale's start (eta before the lottery), `now_ms` the clock.
+/// follow(): `sale` is the sale as this node's index has it (null: unknown), for its start (eta
+/// before the lottery) and its fixed admission rate; `now_ms` the clock. The estimates are the
+/// queue's own (sale.cpp): seconds until the start before the lottery, position / rate after it
+/// (the rate admissions ran at lately, else the sale's fixed rate; unknown with neither).
 /// - admitted: stays admitted until its pass expires, then expired (no pass);
 /// - expired: stays so;
 /// - waiting or sold_out: expired once the sale ended; unranked: waiting (or sold_out while the
 ///   sale is) with no position and eta = seconds until the start, refetch once the summary is
 ///   ranked; ranked and admitted now (rank < admitted): as base, refetch; ranked otherwise:
 ///   position rank - admitted + 1 (never more than base's own), state sold_out while the sale is,
-///   else waiting; eta = position / admit_rate (unknown while the rate is 0).
+///   else waiting.
 /// Pure; unit-tested in tests/net/queue_stream_test.cpp.
 follow_step follow(const actors::ticket_view& base, const actors::queue_summary& s,
-                   int64_t starts_at_ms, int64_t now_ms);
+                   const persistence::sale_record* sale, int64_t now_ms);
 
 /// Whether a stream that last got an eta of `sent` (seconds; -1 none) gets an event only for the
 /// eta changing to `now`: when it appears or disappears, or moves by at least a fifth (and at
@@ -115,9 +118,9 @@ class queue_watcher : public std::enable_shared_from_this<queue_watcher> {
   /// Works `f`'s view out from `st`'s summary and queues its event when its JSON changed.
   /// REQUIRES: mu_ held.
   void update(const std::string& sale_id, sale_state& st, uint64_t id, follower& f,
-              int64_t starts_at_ms, int64_t now_ms, sends& out);
-  /// The sale's start as this node's index has it (0: unknown).
-  int64_t starts_at(const std::string& sale_id) const;
+              const persistence::sale_record* sale, int64_t now_ms, sends& out);
+  /// The sale as this node's index has it, or null.
+  actors::sale_index::sale_ptr sale_of(const std::string& sale_id) const;
   /// Handles one answer. REQUIRES: mu_ held.
   void handle(answer& a, int64_t now_ms, sends& out,
               std::vector<std::shared_ptr<stream_sink>>& gone);

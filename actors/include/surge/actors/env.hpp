@@ -89,7 +89,7 @@ struct entity_env {
   sale_board* sale_stats = nullptr;
   /// ids.secret's keys: carts open waiting-room passes, sale actors sign them and make tickets;
   /// nullptr: no passes (a sale with its queue on then refuses every hold: queue_required).
-  std::shared_ptr<const id_keys> ids;
+  std::shared_ptr<const id_keys> ids = nullptr;
 };
 
 /// The env of entities on `storage` (every pool, the cart writer and the commit queue),

@@ -224,6 +224,9 @@ TEST_SUITE("sales") {
 
     // After the end, growing the hold is refused; shrinking is always allowed.
     REQUIRE(eventually(10s, [&] {
+      // Each try grows the line from 1 to 2 (shrinking back is always allowed).
+      const auto shrunk = a.put_item(cart, "W1", 1);
+      REQUIRE_MESSAGE(shrunk.status == 200, describe(shrunk));
       r = a.put_item(cart, "W1", 2);
       return r.status != 200;
     }));
@@ -243,7 +246,7 @@ TEST_SUITE("sales") {
     }
     const auto now = wall_ms();
     const auto start = now + 4000;
-    // q1 admits slowly (positions can be seen), q2 and q3 as stock allows; q3's passes last 2 s.
+    // q1 admits slowly (positions can be seen), q2 and q3 as stock allows; q3's passes last 5 s.
     put_sale(a, "q1",
              {.skus = {"Q1"},
               .starts_at_ms = start,
@@ -258,7 +261,7 @@ TEST_SUITE("sales") {
               .starts_at_ms = start,
               .ends_at_ms = start + 600000,
               .queue = true,
-              .pass_ttl = "2s"});
+              .pass_ttl = "\"5s\""});
     shopper alice{a.store_port(), "alice"};
     shopper bob{a.store_port(), "bob"};
 
@@ -309,6 +312,9 @@ TEST_SUITE("sales") {
     CHECK(!hex.empty());
     CHECK(hex.find_first_not_of("0123456789abcdef") == std::string::npos);
 
+    // q3 admits as stock allows: alice's pass there lasts 5 s (tried once it expired, below).
+    auto p3 = wait_ticket(alice, "q3", a3, 15s, admitted, "admitted");
+
     // Both admitted in time (0.5 per second): each has a pass.
     auto pa = wait_ticket(alice, "q1", ta, 20s, admitted, "admitted");
     auto pb = wait_ticket(bob, "q1", tb, 20s, admitted, "admitted");
@@ -332,8 +338,7 @@ TEST_SUITE("sales") {
     // Shrinking never needs a pass.
     CHECK(alice.add(cart, "Q1", 0).status == 200);
 
-    // An expired pass (q3's last 2 s): 403, and the ticket says expired.
-    auto p3 = wait_ticket(alice, "q3", a3, 15s, admitted, "admitted");
+    // An expired pass (q3's last 5 s): 403, and the ticket says expired.
     wait_ticket(
         alice, "q3", a3, 10s, [](const ticket_state& t) { return t.state == "expired"; },
         "expired");
@@ -386,7 +391,8 @@ TEST_SUITE("sales") {
     const auto pass = ticket_of(parse_json(buyer->ticket("last", buyer_ticket).body)).pass;
 
     // The waiter follows its ticket on a stream: the first event at once.
-    sse_client stream{a.store_port(), shopper::queue_path("last") + "/" + waiter_ticket};
+    sse_client stream{a.store_port(),
+                      shopper::queue_path("last") + "/" + waiter_ticket + "/stream"};
     REQUIRE(stream.status() == 200);
     CHECK(stream.header("Content-Type") == "text/event-stream");
     auto first = stream.next_named("position");
@@ -428,7 +434,7 @@ TEST_SUITE("sales") {
     CHECK(member(st, "sold_out_at").is_string());
 
     // Streams of unknown tickets are 404 before any stream starts.
-    sse_client forged{a.store_port(), shopper::queue_path("last") + "/t1-00"};
+    sse_client forged{a.store_port(), shopper::queue_path("last") + "/t1-00/stream"};
     CHECK(forged.status() == 404);
   }
 

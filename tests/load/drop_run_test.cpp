@@ -90,6 +90,7 @@ TEST_SUITE("load_drop") {
     const auto shown =
         "exit " + std::to_string(r.code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
     REQUIRE_MESSAGE(!r.timed_out, shown);
+    MESSAGE(r.out); // the drop's report, for the log
     CHECK_MESSAGE(r.code == 0, shown);
     CHECK_MESSAGE(r.out.find("PASS  drop") != std::string::npos, shown);
 

@@ -826,19 +826,20 @@ if want drop; then
     wait_http "http://127.0.0.1:${DHTTP[$id]}/readyz" "${DPIDS[$id]}" 60 ||
       die "surge-node $id did not get ready (log $WORK/node-$id.log)"
   done
-  DROP_FLAGS=(--scenario=drop "--customer-secret-file=$DROP_SECRET_FILE" --units=1000
-    --connections=256 --buy-connections=64 --seed=1)
-  CMD[drop]="$(rel "$LOAD") ${DROP_FLAGS[*]} --users=$DROP_USERS --bots=$DROP_BOTS --bot-interval=$DROP_BOT_INTERVAL --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=drop.json --plot=drop"
-  run_logged drop "$LOAD" "${DROP_FLAGS[@]}" "--users=$DROP_USERS" "--bots=$DROP_BOTS" \
-    "--bot-interval=$DROP_BOT_INTERVAL" "--target=$DTARGETS" \
+  DROP_FLAGS=(--scenario=drop --units=1000 --connections=256 --buy-connections=64 --seed=1)
+  DROP_SECRET=("--customer-secret-file=$DROP_SECRET_FILE")
+  CMD[drop]="$(rel "$LOAD") ${DROP_FLAGS[*]} --customer-secret-file=SECRET_FILE --users=$DROP_USERS --bots=$DROP_BOTS --bot-interval=$DROP_BOT_INTERVAL --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=drop.json --plot=drop"
+  run_logged drop "$LOAD" "${DROP_FLAGS[@]}" "${DROP_SECRET[@]}" "--users=$DROP_USERS" \
+    "--bots=$DROP_BOTS" "--bot-interval=$DROP_BOT_INTERVAL" "--target=$DTARGETS" \
     "--admin=http://127.0.0.1:${DADMIN[d1]}" "--json=$OUT/drop.json" "--plot=$OUT/drop" ||
     say "the drop reported a failure (see $OUT/drop.txt)"
   if [ -n "$DROP_CAPACITY" ]; then
     CAP_FLAGS=("--capacity=${DROP_CAPACITY// /,}" --capacity-p99=300ms
       "--poll=$DROP_CAPACITY_POLL" --bots=0 --lead=20s --arrive-before=20s --arrive-after=0
-      --drain=60s)
-    CMD[drop_capacity]="$(rel "$LOAD") ${DROP_FLAGS[*]} ${CAP_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=drop-capacity.json"
-    run_logged drop-capacity "$LOAD" "${DROP_FLAGS[@]}" "${CAP_FLAGS[@]}" "--target=$DTARGETS" \
+      --drain=120s)
+    CMD[drop_capacity]="$(rel "$LOAD") ${DROP_FLAGS[*]} --customer-secret-file=SECRET_FILE ${CAP_FLAGS[*]} --target=NODE1,NODE2,NODE3 --admin=NODE1_ADMIN --json=drop-capacity.json"
+    run_logged drop-capacity "$LOAD" "${DROP_FLAGS[@]}" "${DROP_SECRET[@]}" "${CAP_FLAGS[@]}" \
+      "--target=$DTARGETS" \
       "--admin=http://127.0.0.1:${DADMIN[d1]}" "--json=$OUT/drop-capacity.json" ||
       say "a capacity step reported a failure (see $OUT/drop-capacity.txt)"
   fi

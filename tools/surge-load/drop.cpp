@@ -1103,7 +1103,7 @@ class drop_run {
         worst =
             std::max(worst, std::chrono::duration<double>(*s.told_sold_out - *last_sold_).count());
       }
-      if (r_.notify_missed == 0) {
+      if (r_.notify_missed == 0 && r_.notify_waiting > 0) {
         r_.notify_s = worst;
       }
     }
@@ -1224,8 +1224,12 @@ std::string set_up(const options& o, admin_client& admin, uint64_t users, const 
   }
   const auto now_ms = unix_ms_now();
   sale.start_ms = (now_ms + o.lead.count() + 999) / 1000 * 1000;
-  sale.end_ms =
-      sale.start_ms + o.arrive_after.count() + std::max<int64_t>(o.drain.count() / 2, 1000);
+  // The sale ends early enough in the drain that shoppers still waiting see `expired` at their
+  // next polls before the run ends, and late enough that a sale sold out in the drain tells them
+  // `sold_out` first.
+  const int64_t drain = o.drain.count();
+  sale.end_ms = sale.start_ms + o.arrive_after.count() +
+                std::max<int64_t>({drain - 2 * o.poll.count() - 1000, drain / 2, 1000});
   json::array skus;
   for (const auto& s : sale.skus) {
     skus.emplace_back(s);
@@ -1465,6 +1469,9 @@ void print_drop(std::ostream& out, const options& o, const drop_result& r) {
         << grouped(r.notify_waiting) << " shoppers then waiting told within " << opt_s(r.notify_s);
     if (r.notify_missed > 0) {
       out << " (" << grouped(r.notify_missed) << " never told)";
+    }
+    if (r.notify_waiting == 0) {
+      out << " (no shopper was waiting then)";
     }
     out << " (polling every " << o.poll.count() << " ms)\n";
   } else {

@@ -11,8 +11,9 @@
 // sold_out) with its Surge-Pass and checks out with tok_ok; `sold_out` or `expired` ends it. A
 // options::bots share are bots: they poll every options::bot_interval and, between polls, add
 // to a cart of their own without a pass (every answer counted; a hold is a failure). Everything
-// is bounded: the sale ends at start + arrive_after + drain/2, the run at start + arrive_after +
-// drain, or as soon as every shopper knows its outcome and nothing is in flight.
+// is bounded: the run ends at start + arrive_after + drain, or as soon as every shopper knows
+// its outcome and nothing is in flight; the sale ends 2 polls + 1 s before that (at least half a
+// drain after the last arrival), so that shoppers still waiting are told `expired` in time.
 //
 // The result holds what the shoppers were told, the latencies, the admin API's view after the
 // run (stock per SKU, the sale's stats) and the checks drawn from both (see drop_result).

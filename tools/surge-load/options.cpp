@@ -38,12 +38,11 @@ uniformly (seeded) from --arrive-before before the start to --arrive-after after
 customer (a token when the nodes verify customers): join the queue, poll the ticket every
 --poll; when admitted create a cart, add 1 unit of a sale SKU with the Surge-Pass and check out
 (tok_ok); on sold_out stop. A --bots share are bots: they poll every --bot-interval and also add
-to a cart without a pass (counted: 403s; a hold they get is a failure). The sale ends at start
-+ --arrive-after + --drain/2, the run at start + --arrive-after + --drain (earlier once every
-shopper knows). Reported: sold units against the admin stock (oversell), p50/p99 of admitted
-shoppers' add to cart and checkout, sold-out notification lag, bots among arrivals vs buyers,
-Kendall tau-b of arrival vs admission order after the start, queue figures; exit 1 when an
-invariant fails.
+to a cart without a pass (counted: 403s; a hold they get is a failure). The run ends at start
++ --arrive-after + --drain (earlier once every shopper knows), the sale 2 polls + 1 s before.
+Reported: sold units against the admin stock (oversell), p50/p99 of admitted shoppers' add to
+cart and checkout, sold-out notification lag, bots among arrivals vs buyers, Kendall tau-b of
+arrival vs admission order after the start, queue figures; exit 1 when an invariant fails.
   --units=N             stock of the sale over its 3 SKUs (default 1000)
   --admission-rate=R    shoppers admitted per second, or auto (default auto)
   --pass-ttl=D          a pass's lifetime (default 60s)

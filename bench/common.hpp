@@ -388,6 +388,8 @@ int activation_command(const std::vector<std::string>& args);
 int http_command(const std::vector<std::string>& args);
 int failover_command(const std::vector<std::string>& args);
 int streams_command(const std::vector<std::string>& args);
+/// `surge-bench queue ARGS` (queue.cpp): a sale's waiting room, bytes per ticket and position cost.
+int queue_command(const std::vector<std::string>& args);
 
 // ---------------------------------------------------------------------------------- checkout
 

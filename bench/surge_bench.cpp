@@ -8,6 +8,7 @@
 //                                 the journal alone
 //   surge-bench http              closed-loop HTTP load (the same client for nginx and Surge)
 //   surge-bench failover          kill -9 of a SKU's owner: time to the next reservation
+//   surge-bench queue             a sale's waiting room: bytes per ticket, ns per position
 //
 // Exit status: 0 success, 1 a check failed or the run could not be set up, 2 bad flags.
 
@@ -92,6 +93,8 @@ commands:
   http      closed-loop HTTP load, GET a URL or add-to-cart (see surge-bench http --help)
   failover  kill -9 of a SKU's owner, PUTs through a survivor every 20 ms: time to the next
             successful reservation (see surge-bench failover --help)
+  queue     a sale's waiting room in-process: heap bytes per ticket and ns per position lookup,
+            the naive unordered_map + vector queue vs sale_model (see surge-bench queue --help)
   streams   node RSS per open stock stream (Server-Sent Events) with --count streams on one
             SKU, and the fan-out of one stock change to all of them (see surge-bench streams
             --help)
@@ -584,7 +587,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "checkout" || args[0] == "memory" || args[0] == "activation" ||
-      args[0] == "http" || args[0] == "failover" || args[0] == "streams") {
+      args[0] == "http" || args[0] == "failover" || args[0] == "streams" || args[0] == "queue") {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
@@ -604,6 +607,9 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "streams") {
       return streams_command(rest);
+    }
+    if (args[0] == "queue") {
+      return queue_command(rest);
     }
     return checkout_command(rest);
   }

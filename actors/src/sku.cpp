@@ -458,9 +458,14 @@ sku_impl::behavior_type running(self_ptr self) {
         }
         expire_holds(self); // a hold past its expiry is gone, whether or not the timer ran
         const auto& o = st.env->opts;
-        const sku_model::hold_terms terms{st.env->now_ms(), o.holds_ttl.count(),
-                                          o.holds_max_lifetime.count()};
-        const bool fresh = st.model.hold_of_cart(req.cart_id) == nullptr;
+        const hold_record* current = st.model.hold_of_cart(req.cart_id);
+        sku_model::hold_terms terms{st.env->now_ms(), o.holds_ttl.count(),
+                                    o.holds_max_lifetime.count()};
+        // Only a growing hold is checked against the SKU's sale.
+        if (st.env->sales != nullptr && req.qty > (current != nullptr ? current->qty() : 0)) {
+          terms.sale = st.env->sales->gate_of(st.sku, terms.now_ms);
+        }
+        const bool fresh = current == nullptr;
         auto decided = st.model.decide_hold(req, terms, fresh ? random_id("h_") : std::string{});
         if (!decided) {
           logger()->debug("{}: hold of cart {} for {} refused: {}", st.stream, req.cart_id, req.qty,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 
 #include "surge/actors/errors.hpp"
 
@@ -12,6 +13,19 @@ namespace {
 bool add_overflows(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_add_overflow(a, b, &r);
+}
+
+/// The smaller non-zero one of two per-customer limits (0: none).
+int64_t effective_limit(int64_t a, int64_t b) {
+  if (a <= 0) {
+    return std::max<int64_t>(b, 0);
+  }
+  return b > 0 ? std::min(a, b) : a;
+}
+
+/// "42s": the time from `now_ms` until `at_ms`, rounded up to whole seconds.
+std::string seconds_until(int64_t now_ms, int64_t at_ms) {
+  return std::to_string((at_ms - now_ms + 999) / 1000) + "s";
 }
 
 } // namespace
@@ -118,8 +132,26 @@ sku_model::decide_hold(const hold_request& req, const hold_terms& terms,
   const int64_t delta = req.qty - current;
   // An existing hold keeps the customer it was taken for.
   const std::string& customer = existing != nullptr ? existing->customer_id() : req.customer_id;
-  const int64_t limit = product_.per_customer_limit();
+  const sale_gate& sale = terms.sale;
+  const bool in_sale = !sale.sale_id.empty();
+  const int64_t limit = effective_limit(product_.per_customer_limit(), in_sale ? sale.limit : 0);
   if (delta > 0) {
+    if (in_sale) {
+      if (terms.now_ms < sale.starts_at_ms) {
+        return make_error(errc::sale_not_started,
+                          "the sale " + sale.sale_id + " has not started: it starts in " +
+                              seconds_until(terms.now_ms, sale.starts_at_ms));
+      }
+      if (terms.now_ms >= sale.ends_at_ms) {
+        return make_error(errc::sale_ended, "the sale " + sale.sale_id + " has ended");
+      }
+      if (sale.queue && req.pass_sale != sale.sale_id) {
+        return make_error(errc::queue_required,
+                          "the sale " + sale.sale_id +
+                              " has a waiting room: join its queue and send the pass it gives "
+                              "(header Surge-Pass)");
+      }
+    }
     if (!req.currency.empty() && req.currency != product_.currency()) {
       return make_error(errc::currency_mismatch, "the cart is in " + req.currency + ", " +
                                                      product_.sku() + " in " + product_.currency());

@@ -58,6 +58,9 @@ std::optional<caf::actor> local_entity(gateway_state& st, const std::string& kin
   if (kind == "order") {
     return cast(st.links.orders->acquire_local(id));
   }
+  if (kind == "sale" && st.links.sales != nullptr) {
+    return cast(st.links.sales->acquire_local(id));
+  }
   return std::nullopt;
 }
 

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 8> migrations{{
+constexpr std::array<migration, 9> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -236,6 +236,26 @@ CREATE INDEX IF NOT EXISTS products_name_sku_idx ON products (name, sku);
 CREATE INDEX IF NOT EXISTS products_price_sku_idx ON products (price_cents, sku);
 CREATE INDEX IF NOT EXISTS products_price_desc_sku_idx ON products (price_cents DESC, sku);
 CREATE INDEX IF NOT EXISTS products_created_sku_idx ON products (created_at DESC, sku);
+)sql"},
+    // Sales (issue 17, pg_sales.cpp): a window over SKUs, a per-customer limit and the waiting
+    // room's settings; admission_rate 0 is "auto". Every node's sale index reads the sales not
+    // ended (ends_at); a put looks for other sales naming its SKUs (the GIN index on skus).
+    {9, R"sql(
+CREATE TABLE IF NOT EXISTS sales (
+  sale_id            text             PRIMARY KEY,
+  name               text             NOT NULL DEFAULT '',
+  skus               text[]           NOT NULL CHECK (cardinality(skus) >= 1),
+  starts_at          timestamptz      NOT NULL,
+  ends_at            timestamptz      NOT NULL,
+  per_customer_limit bigint           NOT NULL DEFAULT 0 CHECK (per_customer_limit >= 0),
+  queue_enabled      boolean          NOT NULL DEFAULT false,
+  admission_rate     double precision NOT NULL DEFAULT 0 CHECK (admission_rate >= 0),
+  pass_ttl_ms        bigint           NOT NULL CHECK (pass_ttl_ms > 0),
+  updated_at         timestamptz      NOT NULL DEFAULT now(),
+  CHECK (ends_at > starts_at)
+);
+CREATE INDEX IF NOT EXISTS sales_ends_idx ON sales (ends_at);
+CREATE INDEX IF NOT EXISTS sales_skus_idx ON sales USING gin (skus);
 )sql"},
 }};
 

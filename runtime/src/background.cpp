@@ -4,10 +4,13 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 #include "surge/config/log.hpp"
 #include "surge/persistence/journal.hpp"
 #include "surge/persistence/orders.hpp"
 #include "surge/persistence/pg.hpp"
+#include "surge/persistence/sales.hpp"
 
 namespace surge::runtime {
 
@@ -15,6 +18,11 @@ namespace {
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto lg = surge::log::get("orders");
+  return lg;
+}
+
+std::shared_ptr<spdlog::logger> sales_logger() {
+  static auto lg = surge::log::get("sales");
   return lg;
 }
 
@@ -57,14 +65,23 @@ void periodic::stop() {
   }
 }
 
+void periodic::wake() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
 void periodic::run() {
   pthread_setname_np(pthread_self(), ("surge-" + name_).substr(0, 15).c_str());
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
+    woken_ = false;
     lock.unlock();
     step_();
     lock.lock();
-    cv_.wait_for(lock, interval_, [this] { return stopping_; });
+    cv_.wait_for(lock, interval_, [this] { return stopping_ || woken_; });
   }
 }
 
@@ -170,6 +187,132 @@ void outbox_relay::step() {
       return;
     }
   }
+}
+
+caf::error load_sales(persistence::sale_store& store, actors::sale_index& index, int64_t now_ms) {
+  auto all = store.list(now_ms - sale_scheduler::look_back_ms);
+  if (!all) {
+    return std::move(all.error());
+  }
+  index.replace(std::move(*all));
+  return caf::none;
+}
+
+sale_scheduler::sale_scheduler(options opts, std::shared_ptr<actors::sale_index> index,
+                               actors::sale_directory* queues, const actors::sale_board* board,
+                               warm_fn warm, std::function<int64_t()> now_ms)
+    : opts_(std::move(opts))
+    , index_(std::move(index))
+    , queues_(queues)
+    , board_(board)
+    , warm_(std::move(warm))
+    , now_ms_(std::move(now_ms))
+    , loop_("sales", opts_.refresh, [this] { step(); }) {}
+
+sale_scheduler::~sale_scheduler() {
+  stop();
+}
+
+void sale_scheduler::step() {
+  if (!store_ || !store_->healthy()) {
+    store_ = persistence::make_pg_sale_store(opts_.pg_url);
+  }
+  const int64_t now = now_ms_();
+  if (auto err = load_sales(*store_, *index_, now)) {
+    if (!failing_) {
+      sales_logger()->warn("cannot read the sales ({}): serving the sales as last read until "
+                           "PostgreSQL answers",
+                           caf::to_string(err));
+      failing_ = true;
+    }
+  } else if (failing_) {
+    sales_logger()->info("sales read again");
+    failing_ = false;
+  }
+  schedule(now);
+}
+
+void sale_scheduler::schedule(int64_t now) {
+  const int64_t prewarm = opts_.prewarm.count();
+  std::vector<actors::sale_index::sale_ptr> due;
+  for (auto& s : index_->all()) {
+    if (s->starts_at_ms - prewarm <= now && now < s->ends_at_ms + linger_ms) {
+      due.push_back(std::move(s));
+    }
+  }
+  // This node's sale actors that report themselves warm (the owner's view).
+  std::map<std::string, bool> queue_warm;
+  if (board_ != nullptr) {
+    for (const auto& q : board_->all()) {
+      queue_warm[q.sale_id] = q.warm;
+    }
+  }
+  std::vector<actors::sale_index::sale_ptr> to_render;
+  {
+    std::lock_guard<std::mutex> guard{state_->mtx};
+    auto& sales = state_->sales;
+    // Sales out of their window (or gone) are forgotten: a later prewarm starts afresh.
+    for (auto it = sales.begin(); it != sales.end();) {
+      const bool kept = std::any_of(due.begin(), due.end(),
+                                    [&](const auto& s) { return s->sale_id == it->first; });
+      it = kept ? std::next(it) : sales.erase(it);
+    }
+    for (const auto& s : due) {
+      auto [it, fresh] = sales.try_emplace(s->sale_id);
+      auto& w = it->second;
+      if (fresh) {
+        sales_logger()->info("prewarm of sale {} ({} SKUs, starts in {} s): activating its "
+                             "waiting room and SKUs, rendering its pages",
+                             s->sale_id, s->skus.size(),
+                             std::max<int64_t>(0, (s->starts_at_ms - now + 999) / 1000));
+      }
+      if (!w.pages_asked || w.version != s->updated_at_ms) {
+        w = warming{.version = s->updated_at_ms,
+                    .pages_asked = true,
+                    .pages_warm = false,
+                    .queue_warm = w.queue_warm};
+        to_render.push_back(s);
+      }
+      if (auto q = queue_warm.find(s->sale_id); q != queue_warm.end() && q->second) {
+        if (!w.queue_warm) {
+          sales_logger()->info("sale {} is warm: its waiting room and every SKU answer on their "
+                               "owners",
+                               s->sale_id);
+        }
+        w.queue_warm = true;
+      }
+    }
+  }
+  if (queues_ != nullptr) {
+    for (const auto& s : due) {
+      caf::anon_send(queues_->acquire(s->sale_id), actors::warm_atom::value);
+    }
+  }
+  for (const auto& s : to_render) {
+    if (!warm_) {
+      continue;
+    }
+    warm_(s->skus, [state = state_, id = s->sale_id, version = s->updated_at_ms,
+                    total = s->skus.size()](std::size_t rendered) {
+      std::lock_guard<std::mutex> guard{state->mtx};
+      auto it = state->sales.find(id);
+      if (it == state->sales.end() || it->second.version != version) {
+        return; // out of its window meanwhile, or changed: asked again
+      }
+      it->second.pages_warm = true;
+      sales_logger()->info("sale {}: {} of {} product pages rendered on this node", id, rendered,
+                           total);
+    });
+  }
+}
+
+std::vector<std::pair<std::string, bool>> sale_scheduler::pages_warm() const {
+  std::vector<std::pair<std::string, bool>> out;
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  for (const auto& [id, w] : state_->sales) {
+    out.emplace_back(id, w.pages_warm);
+  }
+  return out;
 }
 
 } // namespace surge::runtime

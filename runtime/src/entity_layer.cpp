@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "background.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/cluster/gateway.hpp"
 #include "surge/config/derived.hpp"
@@ -110,6 +111,16 @@ entity_layer::entity_layer(const config::node_options& opts, observers obs)
       entity_options_of(opts), *storage, payments.get(), nullptr, actors::system_now_ms));
   env->hot_skus = hot_skus.get();
   env->holds = &holds;
+  env->sales = sales.get();
+  env->sale_stats = sale_stats.get();
+  env->ids = ids; // the bridge's too (node.cpp): passes signed here verify there
+  // The sales as they are now, before any hold can reach a SKU here: a sale SKU is gated from
+  // the first request. The node's sale_scheduler keeps the index fresh from then on.
+  if (auto err =
+          load_sales(*persistence::make_pg_sale_store(pg_url), *sales, actors::system_now_ms())) {
+    logger()->warn("cannot read the sales yet ({}): no sale is gated until they are read",
+                   caf::to_string(err));
+  }
 
   cfg = std::make_unique<caf::actor_system_config>();
   cfg->add_thread_hook<name_caf_threads>();
@@ -166,12 +177,19 @@ entity_layer::entity_layer(const config::node_options& opts, observers obs)
                                    actors::order_links{orders.get(), carts.get(), skus.get()}, f);
       },
       pl, stub_of(std::string{"order"}, &orders));
+  sale_queues = std::make_unique<actors::sale_directory>(
+      "sale",
+      [s, cenv, this](const std::string& id, actors::entity_fence f) {
+        return actors::spawn_sale(*s, id, cenv, sale_queues.get(), skus.get(), f);
+      },
+      pl, stub_of(std::string{"sale"}, &sale_queues));
 
   cluster::gateway_links links;
   links.table = table.get();
   links.skus = skus.get();
   links.carts = carts.get();
   links.orders = orders.get();
+  links.sales = sale_queues.get();
   links.wait_limit = opts.cluster_handoff_wait;
   links.node_id = opts.node_id;
   links.connector = opts.cluster_tls
@@ -196,15 +214,18 @@ std::string entity_layer::join_cluster(const config::node_options& opts) {
     skus->release_shard(shard, graceful);
     carts->release_shard(shard, graceful);
     orders->release_shard(shard, graceful);
+    sale_queues->release_shard(shard, graceful);
   };
   hooks.local_count = [this](uint32_t shard) {
-    return skus->local_count(shard) + carts->local_count(shard) + orders->local_count(shard);
+    return skus->local_count(shard) + carts->local_count(shard) + orders->local_count(shard) +
+           sale_queues->local_count(shard);
   };
   hooks.wake_sku = [this](const std::string& sku) {
     caf::anon_send(skus->acquire(sku), actors::stock_atom::value);
   };
   hooks.actors = [this] {
-    return static_cast<uint64_t>(skus->size() + carts->size() + orders->size());
+    return static_cast<uint64_t>(skus->size() + carts->size() + orders->size() +
+                                 sale_queues->size());
   };
   hooks.lease_renewed = lease_renewed_;
   auto gw = gateway;
@@ -239,6 +260,7 @@ void entity_layer::stop() {
       skus->for_each(stop_all);
       carts->for_each(stop_all);
       orders->for_each(stop_all);
+      sale_queues->for_each(stop_all);
       std::this_thread::sleep_for(std::chrono::milliseconds{sweep == 0 ? 20 : 60});
     }
   }

@@ -18,6 +18,7 @@
 #include "surge/persistence/errors.hpp"
 #include "surge/persistence/pg.hpp"
 #include "surge/persistence/replicas.hpp"
+#include "surge/persistence/sales.hpp"
 #include "surge/runtime/entity_layer.hpp"
 #include "surge/runtime/wiring.hpp"
 
@@ -66,6 +67,7 @@ void collect_from(net::node_metrics& m, entity_layer* e) {
     into.set_actors("sku", e->skus->size());
     into.set_actors("cart", e->carts->size());
     into.set_actors("order", e->orders->size());
+    into.set_actors("sale", e->sale_queues->size());
     const auto& h = e->holds;
     into.set_holds(
         h.placed.load(std::memory_order_relaxed), h.expired.load(std::memory_order_relaxed),
@@ -79,6 +81,58 @@ void collect_from(net::node_metrics& m, entity_layer* e) {
     }
     into.set_shards_owned(owned);
   });
+}
+
+/// `v` as a Prometheus label value.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/// The surge_sale_* families: the queues of the sale actors living here (`board`), and which
+/// sales' pages this node's page cache holds (`sched`; nullptr: none).
+std::string sale_metrics(const actors::sale_board& board, const sale_scheduler* sched) {
+  const auto queues = board.all();
+  std::ostringstream out;
+  auto family = [&](const char* name, const char* help, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n";
+    for (const auto& q : queues) {
+      out << name << "{sale=\"" << label_value(q.sale_id) << "\"} " << value(q) << '\n';
+    }
+  };
+  using qs = actors::queue_summary;
+  family("surge_sale_tickets", "Tickets issued by a sale's waiting room living on this node.",
+         [](const qs& q) { return q.tickets; });
+  family("surge_sale_waiting", "Tickets of a sale's waiting room not admitted yet.",
+         [](const qs& q) { return q.waiting; });
+  family("surge_sale_admitted", "Tickets a sale's waiting room admitted (ranks below this).",
+         [](const qs& q) { return q.admitted; });
+  family("surge_sale_admit_rate", "Shoppers a sale's waiting room admitted per second lately.",
+         [](const qs& q) { return q.admit_rate; });
+  family("surge_sale_sold", "Units sold of a sale's SKUs, as its waiting room last read them.",
+         [](const qs& q) { return q.sold; });
+  family("surge_sale_sold_out", "1 while a sale is sold out (nothing available, nothing held).",
+         [](const qs& q) { return q.sold_out_at_ms > 0 ? 1 : 0; });
+  family("surge_sale_warm", "1 once every SKU of a sale answered since its prewarm began.",
+         [](const qs& q) { return q.warm ? 1 : 0; });
+  out << "# HELP surge_sale_pages_warm 1 once this node's page cache holds a sale's product "
+         "pages (sales in their prewarm window).\n# TYPE surge_sale_pages_warm gauge\n";
+  if (sched != nullptr) {
+    for (const auto& [id, warm] : sched->pages_warm()) {
+      out << "surge_sale_pages_warm{sale=\"" << label_value(id) << "\"} " << (warm ? 1 : 0) << '\n';
+    }
+  }
+  return out.str();
 }
 
 } // namespace
@@ -107,6 +161,11 @@ struct node::impl {
   /// The admin's order search and timelines (two connections, made on first use): apart from
   /// the order actors' pool, so that a slow search never delays a checkout.
   std::unique_ptr<persistence::order_query_pool> order_queries;
+  /// The admin's sale reads and writes (two connections to the primary, made on first use).
+  std::unique_ptr<persistence::sale_pool> sale_store;
+  /// Keeps the entities' sale index fresh and warms the sales about to start (its own thread);
+  /// made last before the servers listen, stopped once they stopped.
+  std::unique_ptr<sale_scheduler> sales;
   std::shared_ptr<net::bridge_env> bridge;
   net::cidr_set trusted_proxies;              ///< http.trusted_proxies, parsed by start()
   std::shared_ptr<net::rate_limiter> limiter; ///< limits.ip_*; nullptr when ip_rate is 0
@@ -228,6 +287,23 @@ struct node::impl {
           return std::move(*q);
         });
     bridge->order_queries = order_queries.get();
+    bridge->sale_queues = e.sale_queues.get();
+    bridge->sales = e.sales;
+    sale_store = std::make_unique<persistence::sale_pool>(
+        "sales", 2, [url = opts.pg_url]() -> std::unique_ptr<persistence::sale_store> {
+          auto st = persistence::make_pg_sale_store(url);
+          if (!st->healthy()) {
+            logger()->warn("PostgreSQL connection failed (sales)");
+          }
+          return st; // unhealthy: answers unavailable, and the next job makes a new one
+        });
+    bridge->sale_store = sale_store.get();
+    // The scheduler is made below, before the servers take requests.
+    bridge->sales_changed = [this] {
+      if (sales) {
+        sales->wake();
+      }
+    };
     const auto derived = config::derive(opts);
     bridge->system = e.sys.get();
     bridge->callers = net::spawn_callers(*e.sys, derived.bridge_callers);
@@ -280,7 +356,7 @@ struct node::impl {
       bridge->payment_stats = [p] { return p->stats(); };
     }
     auto* jq = &e.storage->journal();
-    bridge->extra_metrics = [jq] {
+    bridge->extra_metrics = [this, jq] {
       auto s = jq->stats();
       std::ostringstream out;
       out << "# HELP surge_journal_transactions_total Journal transactions committed.\n"
@@ -292,8 +368,16 @@ struct node::impl {
           << "# HELP surge_journal_failures_total Entity batches that failed to commit.\n"
              "# TYPE surge_journal_failures_total counter\n"
           << "surge_journal_failures_total " << s.failures << "\n";
-      return out.str();
+      return out.str() + sale_metrics(*entities->sale_stats, sales.get());
     };
+    sales = std::make_unique<sale_scheduler>(
+        sale_scheduler::options{
+            .pg_url = opts.pg_url, .refresh = opts.sales_refresh, .prewarm = opts.sales_prewarm},
+        e.sales, e.sale_queues.get(), e.sale_stats.get(),
+        [b = bridge](const std::vector<std::string>& skus, std::function<void(std::size_t)> done) {
+          net::warm_pages(b, skus, std::move(done));
+        },
+        actors::system_now_ms);
 
     if (auto err = listen(http, storefront_server_of(opts), net::make_storefront_router(bridge),
                           "http", net::http_kind::shopper);
@@ -414,6 +498,10 @@ void node::stop() {
   if (d.order_queries) {
     d.order_queries->stop();
   }
+  if (d.sale_store) {
+    d.sale_store->stop();
+  }
+  d.sales.reset(); // before the entities: it sends to the sale actors and renders pages
   d.reconciler.reset();
   d.sweeper.reset();
   d.relay.reset();

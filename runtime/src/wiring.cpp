@@ -31,7 +31,8 @@ actors::entity_options entity_options_of(const config::node_options& opts) {
           .idle_timeout = opts.entity_idle,
           .call_timeout = opts.entity_call_timeout,
           .snapshot_every = opts.sku_snapshot_every,
-          .payment_lease_margin = d.payment_lease_margin};
+          .payment_lease_margin = d.payment_lease_margin,
+          .sales_latency_budget = opts.sales_latency_budget};
 }
 
 persistence::redis_options redis_options_of(const config::node_options& opts) {

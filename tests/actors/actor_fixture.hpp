@@ -1,7 +1,8 @@
 #pragma once
 
 // A node's entity layer without HTTP: storage (persistence::entity_storage), actor system and
-// the SKU, cart and order directories over a storage backend — in-memory fakes or the real
+// the SKU, cart, order and sale directories (with the node's sale index, filled by the test, and
+// its sale board) over a storage backend — in-memory fakes or the real
 // PostgreSQL and Redis — for actor tests. Payments go to scripted fake gateways on both backends.
 
 #include <caf/all.hpp>
@@ -20,6 +21,8 @@
 #include "surge/actors/cart.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
+#include "surge/actors/sale.hpp"
+#include "surge/actors/sales.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/config/settings.hpp"
 #include "surge/persistence/pg.hpp"
@@ -116,10 +119,10 @@ class entity_node {
                  // small cart batches: several per burst
                  {2, 2, persistence::commit_queue::options{2, 512}, 8})
       , payments_(std::make_unique<fakes::fake_payment_service>(be.gateway_state()))
-      , env_(std::make_shared<const actors::entity_env>(
-            actors::make_entity_env(std::move(opts), storage_, payments_.get(), nullptr, [this] {
-              return actors::system_now_ms() + clock_offset_.load();
-            }))) {
+      , env_(with_sales(actors::make_entity_env(
+                            std::move(opts), storage_, payments_.get(), nullptr,
+                            [this] { return actors::system_now_ms() + clock_offset_.load(); }),
+                        &sale_index, &sale_board, ids_)) {
     actors::register_message_types(cfg_);
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     skus = std::make_unique<actors::sku_directory>(
@@ -131,6 +134,9 @@ class entity_node {
       return actors::spawn_order(*sys_, id, env_,
                                  actors::order_links{orders.get(), carts.get(), skus.get()});
     });
+    sales = std::make_unique<actors::sale_directory>([this](const std::string& id) {
+      return actors::spawn_sale(*sys_, id, env_, sales.get(), skus.get());
+    });
   }
 
   ~entity_node() {
@@ -138,6 +144,7 @@ class entity_node {
     skus->for_each(stop);
     carts->for_each(stop);
     orders->for_each(stop);
+    sales->for_each(stop);
     sys_->await_all_actors_done(); // nobody calls the payment service any more
     payments_.reset();
     storage_.drain();
@@ -162,7 +169,16 @@ class entity_node {
   }
 
   /// The order id of Idempotency-Key `key` (as the bridge derives it).
-  std::string order_id_for(const std::string& key) const { return ids_.order_id_for(key); }
+  std::string order_id_for(const std::string& key) const { return ids_->order_id_for(key); }
+
+  /// The id keys of the node (tickets and passes are signed with them).
+  const actors::id_keys& ids() const { return *ids_; }
+
+  /// Sends (xs...) to the sale's queue through the directory and waits for the answer.
+  template <class T, class... Ts>
+  caf::expected<T> ask_sale(const std::string& sale_id, Ts&&... xs) {
+    return ask<T>(sales->acquire(sale_id), std::forward<Ts>(xs)...);
+  }
 
   /// POST checkout of `cart` with Idempotency-Key `key`, paying with `token`, answered by
   /// `deadline_ms` (actors/deadline.hpp; 0: none); waits for it.
@@ -191,12 +207,27 @@ class entity_node {
     return out;
   }
 
+  /// The node's view of the sales (the test fills it: sale_index.replace / put) and where its
+  /// sale actors publish their queues. Declared before env_, which points at them.
+  actors::sale_index sale_index;
+  actors::sale_board sale_board;
   std::unique_ptr<actors::sku_directory> skus;
   std::unique_ptr<actors::cart_directory> carts;
   std::unique_ptr<actors::order_directory> orders;
+  std::unique_ptr<actors::sale_directory> sales;
 
  private:
-  const actors::id_keys ids_{"surge-actor-tests"};
+  static std::shared_ptr<const actors::entity_env>
+  with_sales(actors::entity_env env, const actors::sale_index* index, actors::sale_board* board,
+             std::shared_ptr<const actors::id_keys> ids) {
+    env.sales = index;
+    env.sale_stats = board;
+    env.ids = std::move(ids);
+    return std::make_shared<const actors::entity_env>(std::move(env));
+  }
+
+  const std::shared_ptr<const actors::id_keys> ids_ =
+      std::make_shared<const actors::id_keys>("surge-actor-tests");
   std::atomic<int64_t> clock_offset_;
   persistence::entity_storage storage_;
   std::unique_ptr<fakes::fake_payment_service> payments_;

@@ -414,3 +414,137 @@ TEST_CASE("the hold indexes follow renewals, moves, expiry, release and snapshot
   CHECK_FALSE(restored.next_expiry());
   check_invariant(restored);
 }
+
+// The sale gate (issue 17): a hold that grows on a SKU governed by a sale is checked against the
+// sale's window, its queue and its per-customer limit; shrinking never is.
+namespace {
+
+constexpr int64_t sale_start = 1'000'000;
+constexpr int64_t sale_end = 2'000'000;
+
+actors::sale_gate gate(bool queue = false, int64_t limit = 0) {
+  return actors::sale_gate{.sale_id = "drop-1",
+                           .starts_at_ms = sale_start,
+                           .ends_at_ms = sale_end,
+                           .queue = queue,
+                           .limit = limit};
+}
+
+/// Decides and applies `req` at `now` under `g`; returns the error code or 0.
+int gated(sku_model& m, const actors::hold_request& req, int64_t now, const actors::sale_gate& g) {
+  sku_model::hold_terms terms{now, ttl, ttl};
+  terms.sale = g;
+  auto d = m.decide_hold(req, terms, "h-" + req.cart_id);
+  if (!d) {
+    return d.error().code();
+  }
+  if (*d) {
+    m.apply(**d);
+  }
+  return 0;
+}
+
+actors::hold_request with_pass(std::string cart, std::string customer, int64_t qty,
+                               std::string pass_sale) {
+  actors::hold_request r{std::move(cart), std::move(customer), qty};
+  r.pass_sale = std::move(pass_sale);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("sale window: open from starts_at (inclusive) to ends_at (exclusive)") {
+  auto m = make_sku(10);
+  const auto g = gate();
+  const actors::hold_request req{"c1", "", 1};
+  CHECK(gated(m, req, sale_start - 1, g) == code(errc::sale_not_started));
+  CHECK(gated(m, req, 0, g) == code(errc::sale_not_started));
+  CHECK(m.held() == 0);
+  CHECK(gated(m, req, sale_start, g) == 0);
+  CHECK(m.held() == 1);
+  CHECK(gated(m, actors::hold_request{"c2", "", 1}, sale_end - 1, g) == 0);
+  CHECK(gated(m, actors::hold_request{"c3", "", 1}, sale_end, g) == code(errc::sale_ended));
+  CHECK(gated(m, actors::hold_request{"c1", "", 2}, sale_end + 5000, g) == code(errc::sale_ended));
+  CHECK(m.held() == 2);
+  // No gate (empty sale id): the same times are fine.
+  auto free = make_sku(10);
+  CHECK(gated(free, req, sale_start - 1, actors::sale_gate{}) == 0);
+  CHECK(gated(free, actors::hold_request{"c2", "", 1}, sale_end, actors::sale_gate{}) == 0);
+  check_invariant(m);
+}
+
+TEST_CASE("sale window: shrinking or releasing a hold is allowed before the start and after "
+          "the end") {
+  auto m = make_sku(10);
+  const auto g = gate(true, 1);            // queue on, limit 1: neither applies to a shrink either
+  REQUIRE(hold(m, "c1", 3, "", 500) == 0); // taken before the SKU was put in the sale
+  REQUIRE(hold(m, "c2", 2, "", 500) == 0);
+  CHECK(gated(m, actors::hold_request{"c1", "", 2}, sale_start - 1, g) == 0);
+  CHECK(m.hold_of_cart("c1")->qty() == 2);
+  CHECK(gated(m, actors::hold_request{"c1", "", 3}, sale_start - 1, g) ==
+        code(errc::sale_not_started)); // growing back is not
+  CHECK(gated(m, actors::hold_request{"c1", "", 0}, sale_start - 1, g) == 0);
+  CHECK(m.hold_of_cart("c1") == nullptr);
+  CHECK(gated(m, actors::hold_request{"c2", "", 1}, sale_end, g) == 0);
+  CHECK(gated(m, actors::hold_request{"c2", "", 0}, sale_end + 1, g) == 0);
+  CHECK(m.held() == 0);
+  check_invariant(m);
+}
+
+TEST_CASE("sale queue: a growing hold needs the pass of this very sale") {
+  auto m = make_sku(10);
+  const auto g = gate(true);
+  const int64_t now = sale_start + 10;
+  CHECK(gated(m, with_pass("c1", "alice", 1, ""), now, g) == code(errc::queue_required));
+  CHECK(gated(m, with_pass("c1", "alice", 1, "drop-2"), now, g) == code(errc::queue_required));
+  CHECK(gated(m, with_pass("c1", "alice", 1, "drop-1x"), now, g) == code(errc::queue_required));
+  CHECK(m.held() == 0);
+  CHECK(gated(m, with_pass("c1", "alice", 2, "drop-1"), now, g) == 0);
+  CHECK(m.held() == 2);
+  // Without a pass the hold may still shrink, not grow.
+  CHECK(gated(m, with_pass("c1", "alice", 3, ""), now, g) == code(errc::queue_required));
+  CHECK(gated(m, with_pass("c1", "alice", 1, ""), now, g) == 0);
+  CHECK(m.held() == 1);
+  // The window comes before the queue: a pass does not open a sale early or keep it open.
+  CHECK(gated(m, with_pass("c2", "bob", 1, "drop-1"), sale_start - 1, g) ==
+        code(errc::sale_not_started));
+  CHECK(gated(m, with_pass("c2", "bob", 1, "drop-1"), sale_end, g) == code(errc::sale_ended));
+  CHECK(gated(m, with_pass("c2", "bob", 1, ""), sale_start - 1, g) == code(errc::sale_not_started));
+  // Queue off: no pass needed.
+  CHECK(gated(m, with_pass("c3", "carol", 1, ""), now, gate(false)) == 0);
+  check_invariant(m);
+}
+
+TEST_CASE("sale limit: the smaller non-zero of the sale's and the product's") {
+  const int64_t now = sale_start;
+  SUBCASE("the sale's alone") {
+    auto m = make_sku(10);
+    CHECK(gated(m, with_pass("a1", "alice", 2, ""), now, gate(false, 2)) == 0);
+    CHECK(gated(m, with_pass("a2", "alice", 1, ""), now, gate(false, 2)) ==
+          code(errc::limit_exceeded));
+    CHECK(gated(m, with_pass("b1", "bob", 2, ""), now, gate(false, 2)) == 0);
+    // Outside the sale (no gate) only the product's limit (none) applies.
+    CHECK(gated(m, with_pass("a2", "alice", 3, ""), now, actors::sale_gate{}) == 0);
+  }
+  SUBCASE("the sale's is smaller") {
+    auto m = make_sku(10, 3);
+    CHECK(gated(m, with_pass("a1", "alice", 2, ""), now, gate(false, 1)) ==
+          code(errc::limit_exceeded));
+    CHECK(gated(m, with_pass("a1", "alice", 1, ""), now, gate(false, 1)) == 0);
+  }
+  SUBCASE("the product's is smaller") {
+    auto m = make_sku(10, 1);
+    CHECK(gated(m, with_pass("a1", "alice", 2, ""), now, gate(false, 5)) ==
+          code(errc::limit_exceeded));
+    CHECK(gated(m, with_pass("a1", "alice", 1, ""), now, gate(false, 5)) == 0);
+  }
+  SUBCASE("the sale's limit needs a customer when customers are verified") {
+    auto m = make_sku(10);
+    actors::hold_request anon{"anon", "", 1, "", true};
+    CHECK(gated(m, anon, now, gate(false, 2)) == code(errc::login_required));
+    anon.login_required = false; // development: each anonymous cart is limited alone
+    CHECK(gated(m, anon, now, gate(false, 2)) == 0);
+    anon.qty = 3;
+    CHECK(gated(m, anon, now, gate(false, 2)) == code(errc::limit_exceeded));
+  }
+}

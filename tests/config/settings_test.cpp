@@ -328,7 +328,10 @@ TEST_CASE("help_text mentions every setting") {
                            "orders.relay_interval",
                            "auth.jwt_leeway",
                            "auth.token_cache",
-                           "cluster.leave_timeout"}) {
+                           "cluster.leave_timeout",
+                           "sales.prewarm",
+                           "sales.latency_budget",
+                           "sales.refresh"}) {
     CAPTURE(name);
     CHECK(contains(help, std::string{"--"} + name + "="));
   }

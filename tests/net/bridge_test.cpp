@@ -201,8 +201,8 @@ actors::cart_actor::behavior_type fake_cart(actors::cart_actor::pointer, std::st
         return cart_of(id, principal, true);
       },
       [id, fail](actors::item_atom, const std::string& sku, int64_t qty, bool remove,
-                 const std::string& principal, int64_t deadline_ms,
-                 const std::string& request_id) -> caf::result<actors::cart_view> {
+                 const std::string& principal, int64_t deadline_ms, const std::string& request_id,
+                 const std::string& /*pass*/) -> caf::result<actors::cart_view> {
         last_item_deadline.store(deadline_ms);
         entity_request_ids.add(request_id);
         if (auto err = fail()) {

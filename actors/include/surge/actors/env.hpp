@@ -89,7 +89,7 @@ struct entity_env {
   sale_board* sale_stats = nullptr;
   /// ids.secret's keys: carts open waiting-room passes, sale actors sign them and make tickets;
   /// nullptr: no passes (a sale with its queue on then refuses every hold: queue_required).
-  std::shared_ptr<const id_keys> ids;
+  std::shared_ptr<const id_keys> ids = nullptr;
 };
 
 /// The env of entities on `storage` (every pool, the cart writer and the commit queue),
@@ -98,15 +98,17 @@ struct entity_env {
 inline entity_env make_entity_env(entity_options opts, persistence::entity_storage& storage,
                                   payment_service* payments, placement* cluster,
                                   std::function<int64_t()> now_ms) {
-  return entity_env{.opts = std::move(opts),
-                    .journal = &storage.journal(),
-                    .pg = &storage.pg(),
-                    .redis = &storage.redis(),
-                    .cart_writes = &storage.cart_writes(),
-                    .orders = &storage.orders(),
-                    .payments = payments,
-                    .cluster = cluster,
-                    .now_ms = std::move(now_ms)};
+  entity_env env;
+  env.opts = std::move(opts);
+  env.journal = &storage.journal();
+  env.pg = &storage.pg();
+  env.redis = &storage.redis();
+  env.cart_writes = &storage.cart_writes();
+  env.orders = &storage.orders();
+  env.payments = payments;
+  env.cluster = cluster;
+  env.now_ms = std::move(now_ms);
+  return env;
 }
 
 } // namespace surge::actors

@@ -27,8 +27,9 @@ namespace surge::actors {
 /// Contract: a command is decided against the in-memory state, applied, and appended to the
 /// current journal batch; the reply is sent only after that batch is committed to PostgreSQL
 /// (group commit: one batch in flight, the next one filling). Errors (errc): not_found,
-/// sold_out, limit_exceeded, currency_mismatch, login_required, conflict, invalid are answered
-/// at once and journal nothing;
+/// sold_out, limit_exceeded, currency_mismatch, login_required, conflict, invalid, and for a
+/// hold that grows on a SKU in a sale (entity_env::sales, read at each such hold)
+/// sale_not_started, sale_ended and queue_required, are answered at once and journal nothing;
 /// unavailable means the commit failed, nothing of it was acknowledged, and the actor quits so
 /// that the next incarnation reloads the truth from storage.
 ///

@@ -13,6 +13,7 @@
 
 #include "surge.pb.h"
 #include "surge/actors/messages.hpp"
+#include "surge/actors/sales.hpp"
 
 namespace surge::actors {
 
@@ -74,19 +75,25 @@ class sku_model {
   int64_t customer_qty(const std::string& customer_id, const std::string& cart_id) const;
 
   /// How long holds live: each (re)set of a hold expires `ttl_ms` later, but never later than
-  /// `max_lifetime_ms` (at least `ttl_ms`) after the hold was first taken.
+  /// `max_lifetime_ms` (at least `ttl_ms`) after the hold was first taken; and the sale that
+  /// governs the SKU at `now_ms`, if any (sale_index::gate_of).
   struct hold_terms {
     int64_t now_ms = 0;
     int64_t ttl_ms = 0;
     int64_t max_lifetime_ms = 0;
+    sale_gate sale = {}; ///< empty sale_id: no sale governs the SKU
   };
 
   /// Sets the hold of `req.cart_id` to exactly `req.qty`. `new_hold_id` names the hold if the
   /// cart has none yet. Returns nullopt when nothing changes (qty 0 and no hold, or the same qty
-  /// at the same expiry). Checks, when the hold grows: currency_mismatch (req.currency is
-  /// another), login_required (a per-customer limit, an anonymous cart and req.login_required),
-  /// sold_out, limit_exceeded. Errors also: not_found (SKU unknown), invalid (qty < 0). An
-  /// existing hold keeps its id, customer and creation time.
+  /// at the same expiry). Checks, when the hold grows, in this order: the sale's window
+  /// (sale_not_started before terms.sale.starts_at_ms, sale_ended from its ends_at_ms on), its
+  /// queue (queue_required unless req.pass_sale is the sale's id), currency_mismatch
+  /// (req.currency is another), login_required (a per-customer limit, an anonymous cart and
+  /// req.login_required), sold_out, limit_exceeded. The per-customer limit is the smaller
+  /// non-zero one of the product's and the sale's. Shrinking or releasing a hold is never
+  /// refused for the sale. Errors also: not_found (SKU unknown), invalid (qty < 0). An existing
+  /// hold keeps its id, customer and creation time.
   caf::expected<std::optional<proto::SkuEvent>> decide_hold(const hold_request& req,
                                                             const hold_terms& terms,
                                                             const std::string& new_hold_id) const;

@@ -9,6 +9,7 @@
 
 #include "surge/actors/cart.hpp"
 #include "surge/actors/order.hpp"
+#include "surge/actors/sale.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/shard_table.hpp"
 
@@ -20,6 +21,7 @@ struct gateway_links {
   actors::sku_directory* skus = nullptr;
   actors::cart_directory* carts = nullptr;
   actors::order_directory* orders = nullptr;
+  actors::sale_directory* sales = nullptr; ///< waiting rooms (kind "sale"); nullptr: none here
   /// How long a message waits for its shard to get an owner (handover, failover) before it is
   /// answered with unavailable (cluster.handoff_wait).
   std::chrono::milliseconds wait_limit{};

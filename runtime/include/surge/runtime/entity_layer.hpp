@@ -10,6 +10,8 @@
 #include "surge/actors/env.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/order.hpp"
+#include "surge/actors/sale.hpp"
+#include "surge/actors/sales.hpp"
 #include "surge/actors/sku.hpp"
 #include "surge/cluster/membership.hpp"
 #include "surge/cluster/shard_table.hpp"
@@ -22,8 +24,8 @@ namespace surge::runtime {
 /// A node's entities without HTTP: the storage (persistence::entity_storage: the PostgreSQL,
 /// Redis and order pools, the cart writer, the journal's commit queue), the payment router, the CAF
 /// actor system with its middleman, the entity directories placed by the cluster's shard map, the
-/// gateway and the membership — wired from the node's settings alone, so that surge-node and
-/// surge-bench run the same thing.
+/// gateway and the membership, the node's sale index and sale board — wired from the node's
+/// settings alone, so that surge-node and surge-bench run the same thing.
 ///
 /// Lifecycle: the constructor starts the parts in that order up to the directories;
 /// join_cluster() publishes the gateway on cluster.port and registers the member (shards are
@@ -64,12 +66,18 @@ class entity_layer {
   std::shared_ptr<const actors::id_keys> ids; ///< shared by every node of the database
   /// Holds placed per SKU on this node (env->hot_skus; GET /admin/v1/hot-skus).
   std::unique_ptr<actors::hot_sku_tracker> hot_skus = std::make_unique<actors::hot_sku_tracker>();
+  /// The node's view of the sales table (env->sales; the bridge shares it), refreshed by the
+  /// node's sale scheduler (runtime/src/background.hpp) every sales.refresh.
+  std::shared_ptr<actors::sale_index> sales = std::make_shared<actors::sale_index>();
+  /// The queues of the sale actors living here (env->sale_stats), for metrics and the console.
+  std::unique_ptr<actors::sale_board> sale_stats = std::make_unique<actors::sale_board>();
   std::shared_ptr<actors::entity_env> env;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<actors::sku_directory> skus;
   std::unique_ptr<actors::cart_directory> carts;
   std::unique_ptr<actors::order_directory> orders;
+  std::unique_ptr<actors::sale_directory> sale_queues; ///< the waiting rooms, kind "sale"
   std::unique_ptr<cluster::shard_table> table;
   caf::actor gateway;
   std::unique_ptr<cluster::membership> members;

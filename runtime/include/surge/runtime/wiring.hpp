@@ -19,7 +19,8 @@
 
 namespace surge::runtime {
 
-/// entity.*, holds.*, carts.*, sku.snapshot_every, the customer rule and the derived margins.
+/// entity.*, holds.*, carts.*, sku.snapshot_every, sales.latency_budget, the customer rule and
+/// the derived margins.
 actors::entity_options entity_options_of(const config::node_options& opts);
 
 /// redis.url, redis.prefix, redis.timeout.

@@ -3,7 +3,9 @@
 // and check that json::writer's text of what was read parses back to the same value (also nested
 // in a document) and that serialize() writes that text; its X-Forwarded-For goes
 // through client_address. The raw input is also read as an http.trusted_proxies list and as an
-// X-Forwarded-For value. Any crash, sanitizer report or failed check (abort) is a bug.
+// X-Forwarded-For value. A body that is a JSON object also goes through the bridge's sale body
+// parser (PUT /admin/v1/sales/{sale_id}, net/bridge/src/json_body.cpp), whose record must keep
+// its promises. Any crash, sanitizer report or failed check (abort) is a bug.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,12 +17,14 @@
 #include <variant>
 
 #include "fuzz_check.hpp"
+#include "json_body.hpp"
 #include "listener_options.hpp"
 #include "surge/net/address.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/json_writer.hpp"
 #include "surge/net/request_parser.hpp"
 #include "surge/net/router.hpp"
+#include "validation.hpp"
 
 namespace net = surge::net;
 namespace json = surge::net::json;
@@ -64,6 +68,36 @@ void json_round_trip(const std::string& body) {
   check(doc.find("v") != nullptr && *doc.find("v") == read, "the member is the value");
 }
 
+/// A JSON object body as a sale (the admin's PUT): refused with a message naming a field, or a
+/// record within the parser's promises.
+void check_sale_body(const json::value& body) {
+  namespace bridge = surge::net::bridge;
+  std::string err;
+  auto rec = bridge::sale_fields(body, "drop-1", err);
+  if (!rec) {
+    check(err.size() > 2 && err.find('\'') != std::string::npos, "a refusal names its field");
+    return;
+  }
+  check(rec->sale_id == "drop-1", "the sale id is the path's");
+  check(!rec->name.empty() && rec->name.size() <= 200 && json::valid_utf8(rec->name),
+        "a name of 1 to 200 bytes of UTF-8");
+  check(!rec->skus.empty() && rec->skus.size() <= bridge::max_sale_skus, "1 to 100 SKUs");
+  for (std::size_t i = 0; i < rec->skus.size(); ++i) {
+    check(bridge::valid_sku(rec->skus[i]), "valid SKUs");
+    for (std::size_t j = 0; j < i; ++j) {
+      check(rec->skus[i] != rec->skus[j], "distinct SKUs");
+    }
+  }
+  check(rec->starts_at_ms >= 0 && rec->ends_at_ms > rec->starts_at_ms, "ends after it starts");
+  check(rec->per_customer_limit >= 0 && rec->per_customer_limit <= bridge::max_qty,
+        "a limit within bounds");
+  check(rec->admission_rate >= 0 && rec->admission_rate <= bridge::max_admission_rate,
+        "a rate within bounds (0: auto)");
+  check(rec->pass_ttl_ms >= 1000 && rec->pass_ttl_ms <= bridge::max_pass_ttl_ms &&
+            rec->pass_ttl_ms % 1000 == 0,
+        "a pass ttl of whole seconds within bounds");
+}
+
 net::router make_router() {
   net::router r;
   auto h = [](net::http_request&& req, net::path_params&& params, net::responder respond) {
@@ -72,6 +106,10 @@ net::router make_router() {
     }
     if (!req.body.empty()) {
       json_round_trip(req.body);
+      auto parsed = json::parse(req.body);
+      if (auto* v = std::get_if<json::value>(&parsed); v != nullptr && v->is_object()) {
+        check_sale_body(*v);
+      }
     }
     net::http_response ok;
     ok.body = "{}";
@@ -96,6 +134,9 @@ net::router make_router() {
       {"POST", "/admin/v1/nodes/{node_id}/drain"},
       {"GET", "/metrics"},
       {"GET", "/console"},
+      {"PUT", "/admin/v1/sales/{sale_id}"},
+      {"GET", "/admin/v1/sales/{sale_id}"},
+      {"POST", "/api/v1/sales/{sale_id}/queue"},
   };
   for (const auto& rt : routes) {
     r.add(rt[0], rt[1], h);

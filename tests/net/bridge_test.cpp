@@ -998,6 +998,10 @@ TEST_CASE("bridge: to_http_error maps every entity error to API.md's status and 
       {errc::currency_mismatch, 409, "currency_mismatch", "the cart is in another currency"},
       {errc::login_required, 401, "login_required", "sign in first"},
       {errc::not_refundable, 409, "not_refundable", "nothing of this order can be refunded"},
+      {errc::sale_not_started, 409, "sale_not_started", "the sale has not started yet"},
+      {errc::sale_ended, 409, "sale_ended", "the sale has ended"},
+      {errc::queue_required, 403, "queue_required",
+       "this sale admits shoppers through its queue: join it and send the pass (Surge-Pass)"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.name);

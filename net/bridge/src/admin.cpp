@@ -149,10 +149,11 @@ void get_metrics(std::shared_ptr<bridge_env> env, http_request&&, path_params&&,
   if (env->registry) {
     // The stock streams' figures (kept by the bridge, not the registry; absent with the legacy
     // families alone, as a bridge without a registry shows).
-    resp.body += "# HELP surge_http_streams_open Stock streams open on the storefront port.\n"
+    resp.body += "# HELP surge_http_streams_open Event streams (stock and queue) open on the "
+                 "storefront port.\n"
                  "# TYPE surge_http_streams_open gauge\nsurge_http_streams_open " +
                  std::to_string(env->metrics.streams_open.load(std::memory_order_relaxed)) +
-                 "\n# HELP surge_http_stream_events_total Stock events sent on stock streams.\n"
+                 "\n# HELP surge_http_stream_events_total Events sent on stock and queue streams.\n"
                  "# TYPE surge_http_stream_events_total counter\nsurge_http_stream_events_total " +
                  std::to_string(env->metrics.stream_events.load(std::memory_order_relaxed)) + "\n";
   }

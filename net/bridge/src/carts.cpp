@@ -1,8 +1,12 @@
 // Carts: POST /api/v1/carts, GET /api/v1/carts/{cart_id}, PUT and DELETE
 // /api/v1/carts/{cart_id}/items/{sku}, on the cart actors, for the request's customer.
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <variant>
+
+#include <caf/send.hpp>
 
 #include "call.hpp"
 #include "encode.hpp"
@@ -22,6 +26,24 @@ std::string pass_of(const http_request& req) {
   constexpr std::size_t max_pass = 512;
   auto h = req.header("surge-pass");
   return h && h->size() <= max_pass ? std::string{*h} : std::string{};
+}
+
+/// The pass `token` when it verifies (any expiry: the cart judges that) and names a sale of this
+/// node's index that has `sku`: whose queue to tell that the pass took stock. Else nullopt.
+std::optional<actors::sale_pass> used_pass(const bridge_env& env, const std::string& token,
+                                           const std::string& sku) {
+  if (token.empty() || !env.ids || !env.sales || env.sale_queues == nullptr) {
+    return std::nullopt;
+  }
+  auto pass = env.ids->open_pass(token);
+  if (!pass) {
+    return std::nullopt;
+  }
+  auto sale = env.sales->find(pass->sale_id);
+  if (!sale || std::find(sale->skus.begin(), sale->skus.end(), sku) == sale->skus.end()) {
+    return std::nullopt;
+  }
+  return pass;
 }
 
 } // namespace
@@ -86,11 +108,21 @@ void put_item(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
   if (!qty) {
     return r(bad_request(err));
   }
+  auto pass = pass_of(req);
+  auto opened = *qty > 0 ? used_pass(*env, pass, p[1]) : std::nullopt;
   as_customer(*env, req, r, [&](std::string principal) {
-    call<actors::cart_view>(*env, env->carts->acquire_routed(p[0]), std::move(r),
-                            answer(200, cart_json), actors::item_atom::value, p[1], *qty, false,
-                            std::move(principal), call_deadline(*env), req.request_id,
-                            pass_of(req));
+    call<actors::cart_view>(
+        *env, env->carts->acquire_routed(p[0]), std::move(r),
+        [env, opened = std::move(opened)](actors::cart_view& c) {
+          if (opened && opened->customer_id == c.customer_id) {
+            // The line now holds stock on this pass: its queue need not keep stock for it.
+            caf::anon_send(env->sale_queues->acquire(opened->sale_id), actors::used_atom::value,
+                           opened->ticket);
+          }
+          return json_response(200, cart_json(c));
+        },
+        actors::item_atom::value, p[1], *qty, false, std::move(principal), call_deadline(*env),
+        req.request_id, std::move(pass));
   });
 }
 

@@ -1,6 +1,7 @@
 #include "encode.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -40,7 +41,56 @@ std::string product_json(const actors::product_view& v) {
   return w.take();
 }
 
-std::string listing_json(const std::vector<persistence::product_listing>& page, std::size_t limit) {
+namespace {
+
+/// A rate per second: a whole one as an integer (20, not 20.0).
+void write_rate(json::writer& w, double rate) {
+  if (rate == std::floor(rate) && std::fabs(rate) < 1e15) {
+    w.integer(static_cast<int64_t>(rate));
+  } else {
+    w.number(rate);
+  }
+}
+
+void write_queue(json::writer& w, const persistence::sale_record& s) {
+  w.key("queue").begin_object().member("enabled", s.queue_enabled).key("admission_rate");
+  if (s.admission_rate > 0) {
+    write_rate(w, s.admission_rate);
+  } else {
+    w.string("auto");
+  }
+  w.member("pass_ttl", s.pass_ttl_ms / 1000).end_object();
+}
+
+/// The "sale" member of a product whose SKU a sale governs; nothing when none does.
+void write_product_sale(json::writer& w, const std::string& sku, sale_lookup sales) {
+  if (sales.index == nullptr) {
+    return;
+  }
+  auto sale = sales.index->of_sku(sku, sales.now_ms);
+  if (!sale) {
+    return;
+  }
+  w.key("sale").begin_object().member("sale_id", sale->sale_id).member("name", sale->name);
+  w.member("starts_at", rfc3339_ms(sale->starts_at_ms));
+  w.member("ends_at", rfc3339_ms(sale->ends_at_ms));
+  w.member("state", sale_state(*sale, sales.now_ms));
+  write_queue(w, *sale);
+  w.end_object();
+}
+
+} // namespace
+
+std::string product_json(const actors::product_view& v, sale_lookup sales) {
+  json::writer w{product_size(v.product) + 320};
+  w.begin_object();
+  write_product_members(w, v.product, v.available);
+  write_product_sale(w, v.product.sku, sales);
+  return w.end_object().take();
+}
+
+std::string listing_json(const std::vector<persistence::product_listing>& page, std::size_t limit,
+                         sale_lookup sales) {
   std::size_t size = 48;
   for (const auto& item : page) {
     size += product_size(item.product);
@@ -48,7 +98,10 @@ std::string listing_json(const std::vector<persistence::product_listing>& page, 
   json::writer w{size};
   w.begin_object().key("items").begin_array();
   for (const auto& item : page) {
-    write_product(w, item.product, item.available);
+    w.begin_object();
+    write_product_members(w, item.product, item.available);
+    write_product_sale(w, item.product.sku, sales);
+    w.end_object();
   }
   w.end_array().key("next_cursor");
   if (page.size() == limit && !page.empty()) {
@@ -59,7 +112,7 @@ std::string listing_json(const std::vector<persistence::product_listing>& page, 
   return w.end_object().take();
 }
 
-std::string search_json(const persistence::search_page& page) {
+std::string search_json(const persistence::search_page& page, sale_lookup sales) {
   std::size_t size = 96;
   for (const auto& hit : page.items) {
     size += product_size(hit.listing.product) + 32 + hit.highlight.size();
@@ -73,6 +126,7 @@ std::string search_json(const persistence::search_page& page) {
     if (!hit.highlight.empty()) {
       w.member("highlight", hit.highlight);
     }
+    write_product_sale(w, hit.listing.product.sku, sales);
     w.end_object();
   }
   w.end_array().key("facets").begin_object();
@@ -195,6 +249,92 @@ std::string shards_json(const std::vector<cluster_admin::shard_row>& shards) {
 std::string member_status_json(std::string_view node_id, std::string_view status) {
   json::writer w{40 + node_id.size()};
   w.begin_object().member("node_id", node_id).member("status", status);
+  return w.end_object().take();
+}
+
+const char* sale_state(const persistence::sale_record& s, int64_t now_ms) {
+  if (now_ms < s.starts_at_ms) {
+    return "scheduled";
+  }
+  return now_ms < s.ends_at_ms ? "live" : "ended";
+}
+
+void write_sale(json::writer& w, const persistence::sale_record& s, int64_t now_ms,
+                bool stats_member, const actors::queue_summary* stats) {
+  w.begin_object().member("sale_id", s.sale_id).member("name", s.name);
+  w.key("skus").begin_array();
+  for (const auto& sku : s.skus) {
+    w.string(sku);
+  }
+  w.end_array().member("starts_at", rfc3339_ms(s.starts_at_ms));
+  w.member("ends_at", rfc3339_ms(s.ends_at_ms));
+  w.member("per_customer_limit", s.per_customer_limit);
+  write_queue(w, s);
+  w.member("state", sale_state(s, now_ms)).member("updated_at", rfc3339_ms(s.updated_at_ms));
+  if (stats_member) {
+    w.key("stats");
+    if (stats == nullptr) {
+      w.null();
+    } else {
+      w.begin_object().member("waiting", stats->waiting).member("admitted", stats->admitted);
+      w.member("sold", stats->sold).key("sold_out_at");
+      if (stats->sold_out_at_ms > 0) {
+        w.string(rfc3339_ms(stats->sold_out_at_ms));
+      } else {
+        w.null();
+      }
+      w.key("lottery_seed");
+      if (stats->lottery_seed.empty()) {
+        w.null();
+      } else {
+        w.string(stats->lottery_seed);
+      }
+      w.member("tickets", stats->tickets).key("admit_rate");
+      write_rate(w, stats->admit_rate);
+      w.member("available", stats->available).member("held", stats->held);
+      w.member("warm", stats->warm).member("phase", stats->phase).end_object();
+    }
+  }
+  w.end_object();
+}
+
+std::string sale_json(const persistence::sale_record& s, int64_t now_ms, bool stats_member,
+                      const actors::queue_summary* stats) {
+  json::writer w{512 + s.name.size() + s.skus.size() * 24};
+  write_sale(w, s, now_ms, stats_member, stats);
+  return w.take();
+}
+
+std::string sales_json(const std::vector<persistence::sale_record>& sales, int64_t now_ms,
+                       const std::vector<const actors::queue_summary*>& stats) {
+  json::writer w{32 + sales.size() * 768};
+  w.begin_object().key("items").begin_array();
+  for (std::size_t i = 0; i < sales.size(); ++i) {
+    write_sale(w, sales[i], now_ms, true, i < stats.size() ? stats[i] : nullptr);
+  }
+  return w.end_array().end_object().take();
+}
+
+std::string ticket_json(const actors::ticket_view& t) {
+  json::writer w{160 + t.sale_id.size() + t.ticket.size() + t.pass.size()};
+  w.begin_object().member("sale_id", t.sale_id).member("ticket", t.ticket);
+  w.member("state", t.state);
+  const bool waiting = t.state == "waiting";
+  if (waiting && t.position > 0) {
+    w.member("position", t.position);
+  } else {
+    w.member_null("position");
+  }
+  if (waiting && t.eta_s >= 0) {
+    w.member("eta_s", t.eta_s);
+  } else {
+    w.member_null("eta_s");
+  }
+  if (t.state == "admitted" && !t.pass.empty()) {
+    w.member("pass", t.pass).member("pass_expires_at", rfc3339_ms(t.pass_expires_at_ms));
+  } else {
+    w.member_null("pass").member_null("pass_expires_at");
+  }
   return w.end_object().take();
 }
 

@@ -50,6 +50,10 @@ constexpr error_mapping error_mappings[] = {
     {actors::errc::currency_mismatch, 409, "currency_mismatch", "the cart is in another currency"},
     {actors::errc::login_required, 401, "login_required", "sign in first"},
     {actors::errc::not_refundable, 409, "not_refundable", "nothing of this order can be refunded"},
+    {actors::errc::sale_not_started, 409, "sale_not_started", "the sale has not started yet"},
+    {actors::errc::sale_ended, 409, "sale_ended", "the sale has ended"},
+    {actors::errc::queue_required, 403, "queue_required",
+     "this sale admits shoppers through its queue: join it and send the pass (Surge-Pass)"},
 };
 
 } // namespace

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "surge/net/bridge.hpp"
@@ -75,5 +76,21 @@ inline constexpr std::chrono::hours dev_login_ttl{12};
 
 // catalog_import.cpp — POST /admin/v1/products:import (NDJSON, through the SKU actors).
 endpoint import_products;
+
+// sales.cpp — PUT, GET and DELETE /admin/v1/sales/{sale_id}, GET /admin/v1/sales (the sale
+// store's pool; stats from the sale's queue).
+endpoint put_sale, get_sale, list_sales, delete_sale;
+
+// queue.cpp — POST /api/v1/sales/{sale_id}/queue (join), GET /api/v1/sales/{sale_id}/queue/
+// {ticket} (the sale's actor).
+endpoint join_queue, get_ticket;
+/// The answer for a request to the queue of `sale_id` (and `ticket`, when not null) that cannot
+/// reach it: 404 for a malformed id, a sale this node's index does not have, or a ticket whose
+/// MAC does not verify; 503 without waiting rooms. nullopt: ask the queue.
+std::optional<http_response> find_queue(const bridge_env& env, const std::string& sale_id,
+                                        const std::string* ticket);
+
+// queue_stream.cpp — GET /api/v1/sales/{sale_id}/queue/{ticket}/stream (Server-Sent Events).
+endpoint stream_ticket;
 
 } // namespace surge::net::bridge

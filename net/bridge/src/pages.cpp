@@ -1,15 +1,21 @@
 // GET /p/{sku}: the product page as HTML with ETag and Cache-Control, rendered from the SKU
-// actor's product and cached in bridge_env::pages.
+// actor's product (and the sale that governs the SKU, from bridge_env::sales) and cached in
+// bridge_env::pages; warm_pages() renders pages into that cache the same way (a sale's prewarm).
 
+#include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "call.hpp"
+#include "encode.hpp"
 #include "errors.hpp"
 #include "etag.hpp"
 #include "handlers.hpp"
+#include "surge/actors/deadline.hpp"
 #include "validation.hpp"
 
 namespace surge::net::bridge {
@@ -53,8 +59,34 @@ std::string money(int64_t cents, const std::string& currency) {
   return buf;
 }
 
-/// The product page: name, price, description, "N available" or "Sold out", category.
-std::string product_page(const actors::product_view& v) {
+/// The sale that governs the page's SKU, as a paragraph: its name and its start (or its end once
+/// it started), both times as <time> elements in RFC 3339 UTC.
+void append_sale(std::string& out, const persistence::sale_record& sale, int64_t now_ms) {
+  const std::string state = sale_state(sale, now_ms);
+  out += "<p class=\"sale\" data-sale=\"";
+  append_html(out, sale.sale_id);
+  out += "\" data-state=\"" + state + "\"><strong>";
+  append_html(out, sale.name);
+  out += "</strong>: ";
+  const auto starts = rfc3339_ms(sale.starts_at_ms);
+  const auto ends = rfc3339_ms(sale.ends_at_ms);
+  if (state == "scheduled") {
+    out += "the sale starts at <time datetime=\"" + starts + "\">" + starts + "</time>";
+  } else if (state == "live") {
+    out += "on sale now, until <time datetime=\"" + ends + "\">" + ends + "</time>";
+  } else {
+    out += "the sale ended at <time datetime=\"" + ends + "\">" + ends + "</time>";
+  }
+  if (sale.queue_enabled && state != "ended") {
+    out += " (through a waiting room)";
+  }
+  out += ".</p>";
+}
+
+/// The product page: name, price, description, the sale when one governs the SKU, "N available"
+/// or "Sold out", category.
+std::string product_page(const actors::product_view& v, const actors::sale_index* sales,
+                         int64_t now_ms) {
   const auto& p = v.product;
   std::string out = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>";
   append_html(out, p.name);
@@ -67,7 +99,13 @@ std::string product_page(const actors::product_view& v) {
   append_html(out, money(p.price_cents, p.currency));
   out += "</p><p>";
   append_html(out, p.description);
-  out += "</p><p class=\"stock\" data-sku=\"";
+  out += "</p>";
+  if (sales != nullptr) {
+    if (auto sale = sales->of_sku(p.sku, now_ms)) {
+      append_sale(out, *sale, now_ms);
+    }
+  }
+  out += "<p class=\"stock\" data-sku=\"";
   append_html(out, p.sku);
   out += "\">";
   out += v.available > 0 ? std::to_string(v.available) + " available" : std::string{"Sold out"};
@@ -75,6 +113,20 @@ std::string product_page(const actors::product_view& v) {
   append_html(out, p.category);
   out += "</p></main></body></html>\n";
   return out;
+}
+
+/// The page of `sku` from its product `v`, read after `asked` (as old as the question, not the
+/// answer), kept in the page cache when it has one (unless a drop since `generation`).
+std::shared_ptr<const page_cache::page> render_page(bridge_env& env, const std::string& sku,
+                                                    const actors::product_view& v,
+                                                    page_cache::clock::time_point asked,
+                                                    uint64_t generation) {
+  auto pg = cached_page(product_page(v, env.sales.get(), actors::system_now_ms()),
+                        "text/html; charset=utf-8", page_cache_control, asked);
+  if (env.pages) {
+    env.pages->put(sku, pg, generation);
+  }
+  return pg;
 }
 
 } // namespace
@@ -95,14 +147,7 @@ void get_page(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
   call<actors::product_view>(
       *env, env->skus->acquire_routed(p[0]), std::move(r),
       [env, sku = p[0], inm, asked, generation](actors::product_view& v) {
-        // As old as the question, not the answer.
-        auto pg =
-            cached_page(product_page(v), "text/html; charset=utf-8", page_cache_control, asked);
-        auto resp = conditional(*pg, inm);
-        if (env->pages) {
-          env->pages->put(sku, std::move(pg), generation);
-        }
-        return resp;
+        return conditional(*render_page(*env, sku, v, asked, generation), inm);
       },
       actors::product_atom::value);
 }
@@ -117,3 +162,43 @@ void drop_cached(bridge_env& env, const std::string& sku) {
 }
 
 } // namespace surge::net::bridge
+
+namespace surge::net {
+
+void warm_pages(std::shared_ptr<bridge_env> env, const std::vector<std::string>& skus,
+                std::function<void(std::size_t rendered)> done) {
+  struct warming {
+    std::atomic<std::size_t> left;
+    std::atomic<std::size_t> rendered{0};
+    std::function<void(std::size_t)> done;
+  };
+  auto w = std::make_shared<warming>();
+  w->left = skus.size() + 1; // + this call, so that `done` runs once, after the last answer
+  w->done = std::move(done);
+  auto one_done = [w](bool rendered) {
+    if (rendered) {
+      w->rendered.fetch_add(1);
+    }
+    if (w->left.fetch_sub(1) == 1 && w->done) {
+      w->done(w->rendered.load());
+    }
+  };
+  for (const auto& sku : skus) {
+    if (!bridge::valid_sku(sku)) {
+      one_done(false);
+      continue;
+    }
+    const auto asked = page_cache::clock::now();
+    const uint64_t generation = env->pages ? env->pages->generation() : 0;
+    bridge::ask<actors::product_view>(
+        *env, env->skus->acquire_routed(sku),
+        [env, sku, asked, generation, one_done](actors::product_view& v) {
+          bridge::render_page(*env, sku, v, asked, generation);
+          one_done(env->pages != nullptr);
+        },
+        [one_done](caf::error&) { one_done(false); }, actors::product_atom::value);
+  }
+  one_done(false);
+}
+
+} // namespace surge::net

@@ -12,6 +12,7 @@
 #include "errors.hpp"
 #include "etag.hpp"
 #include "handlers.hpp"
+#include "surge/actors/deadline.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/net/json.hpp"
 #include "surge/persistence/errors.hpp"
@@ -219,8 +220,13 @@ void get_product(std::shared_ptr<bridge_env> env, http_request&&, path_params&& 
   if (!valid_sku(p[0])) {
     return r(not_found("no such product"));
   }
-  call<actors::product_view>(*env, env->skus->acquire_routed(p[0]), std::move(r),
-                             answer(200, product_json), actors::product_atom::value);
+  call<actors::product_view>(
+      *env, env->skus->acquire_routed(p[0]), std::move(r),
+      [env](actors::product_view& v) {
+        return json_response(
+            200, product_json(v, sale_lookup{env->sales.get(), actors::system_now_ms()}));
+      },
+      actors::product_atom::value);
 }
 
 void list_products(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&,
@@ -233,12 +239,13 @@ void list_products(std::shared_ptr<bridge_env> env, http_request&& req, path_par
   auto key = listing_key(q);
   serve_catalog_read(
       env, req, std::move(key),
-      [q = std::move(q)](persistence::catalog& cat) -> caf::expected<std::string> {
+      [q = std::move(q),
+       sales = env->sales](persistence::catalog& cat) -> caf::expected<std::string> {
         auto page = cat.list_products(q);
         if (!page) {
           return page.error();
         }
-        return listing_json(*page, q.limit);
+        return listing_json(*page, q.limit, sale_lookup{sales.get(), actors::system_now_ms()});
       },
       std::move(r));
 }

@@ -4,6 +4,7 @@
 #include "admin_guard.hpp"
 #include "fanout.hpp"
 #include "handlers.hpp"
+#include "queue_stream.hpp"
 #include "stock_stream.hpp"
 #include "surge/net/bridge.hpp"
 
@@ -49,6 +50,11 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
     env->stock = std::make_shared<bridge::stock_watcher>(*env, std::chrono::milliseconds(250),
                                                          std::chrono::seconds(15));
   }
+  if (!env->queues) {
+    // One summary call per watched sale per 250 ms for all its streams; a comment every 15 s.
+    env->queues = std::make_shared<bridge::queue_watcher>(*env, std::chrono::milliseconds(250),
+                                                          std::chrono::seconds(15));
+  }
   router rt;
   rt.set_guard([env](const http_request& req) { return limit_writes(*env, req); });
   rt.answer_options(cors_origins::parse(env->cors_origins)); // OPTIONS and CORS on every route
@@ -66,6 +72,10 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("POST", "/api/v1/carts/{cart_id}/checkout", route_of(env, bridge::checkout));
   rt.add("GET", "/api/v1/orders/{order_id}", route_of(env, bridge::get_order));
   rt.add("GET", "/p/{sku}", route_of(env, bridge::get_page));
+  rt.add("POST", "/api/v1/sales/{sale_id}/queue", route_of(env, bridge::join_queue));
+  rt.add("GET", "/api/v1/sales/{sale_id}/queue/{ticket}", route_of(env, bridge::get_ticket));
+  rt.add("GET", "/api/v1/sales/{sale_id}/queue/{ticket}/stream",
+         route_of(env, bridge::stream_ticket));
   if (env->dev_login) {
     rt.add("POST", "/api/v1/dev/login", route_of(env, bridge::dev_login));
   }
@@ -105,6 +115,11 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("GET", "/admin/v1/products", bridge::admin_only(env, bridge::list_products));
   rt.add("POST", "/admin/v1/products:import",
          bridge::admin_only(env, bridge::import_products, true));
+  // Sales (issue 17).
+  rt.add("GET", "/admin/v1/sales", bridge::admin_only(env, bridge::list_sales));
+  rt.add("PUT", "/admin/v1/sales/{sale_id}", bridge::admin_only(env, bridge::put_sale));
+  rt.add("GET", "/admin/v1/sales/{sale_id}", bridge::admin_only(env, bridge::get_sale));
+  rt.add("DELETE", "/admin/v1/sales/{sale_id}", bridge::admin_only(env, bridge::delete_sale));
   return rt;
 }
 

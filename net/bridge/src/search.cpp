@@ -11,6 +11,7 @@
 #include "encode.hpp"
 #include "errors.hpp"
 #include "handlers.hpp"
+#include "surge/actors/deadline.hpp"
 #include "validation.hpp"
 
 namespace surge::net::bridge {
@@ -120,12 +121,13 @@ void search_products(std::shared_ptr<bridge_env> env, http_request&& req, path_p
   auto key = search_key(q);
   serve_catalog_read(
       env, req, std::move(key),
-      [q = std::move(q)](persistence::catalog& cat) -> caf::expected<std::string> {
+      [q = std::move(q),
+       sales = env->sales](persistence::catalog& cat) -> caf::expected<std::string> {
         auto page = cat.search(q);
         if (!page) {
           return page.error();
         }
-        return search_json(*page);
+        return search_json(*page, sale_lookup{sales.get(), actors::system_now_ms()});
       },
       std::move(r));
 }

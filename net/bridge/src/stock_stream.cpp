@@ -6,7 +6,9 @@
 
 #include "call.hpp"
 #include "errors.hpp"
+#include "event_stream.hpp"
 #include "handlers.hpp"
+#include "queue_stream.hpp"
 #include "surge/net/text.hpp"
 #include "validation.hpp"
 
@@ -145,7 +147,7 @@ void stock_watcher::run() {
   std::vector<std::pair<std::shared_ptr<stream_sink>, const std::string*>> sends;
   std::vector<std::string> events; // what `sends` point into
   std::vector<std::string> to_read;
-  static const std::string keep_alive_comment = ": keep-alive\n\n";
+  static const std::string keep_alive_comment{stream_keep_alive};
   std::unique_lock lk(mu_);
   for (;;) {
     cv_.wait_until(lk, std::min(next_read, next_keep_alive),
@@ -243,39 +245,28 @@ void stream_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_para
   if (!valid_sku(p[0]) || !env->stock) {
     return r(not_found("no such product"));
   }
-  auto& open = env->metrics.streams_open;
-  if (open.fetch_add(1) >= env->max_streams) {
-    open.fetch_sub(1);
-    auto resp = error_response(503, "unavailable",
-                               "this node has " + std::to_string(env->max_streams) +
-                                   " stock streams open; retry shortly");
-    resp.headers.emplace_back("Retry-After", "2");
-    return r(std::move(resp));
+  auto taken = take_stream_slot(*env);
+  if (auto* busy = std::get_if<http_response>(&taken)) {
+    return r(std::move(*busy));
   }
   // Counts the stream as open until it leaves the watcher, or until the response is dropped.
-  std::shared_ptr<void> slot(static_cast<void*>(&open), [](void* p) {
-    static_cast<std::atomic<std::size_t>*>(p)->fetch_sub(1);
-  });
+  auto slot = std::get<std::shared_ptr<void>>(std::move(taken));
   const auto last_id = last_event_id(req);
   auto sku = std::move(p[0]);
   auto dest = env->skus->acquire_routed(sku);
   ask<actors::product_view>(
       *env, std::move(dest),
       [env, r, sku, last_id, slot](actors::product_view& v) mutable {
-        http_response resp;
-        resp.content_type = "text/event-stream";
-        resp.headers.emplace_back("Cache-Control", "no-store");
-        resp.headers.emplace_back("X-Accel-Buffering", "no");
-        resp.stream = [env, sku, available = v.available, last_id,
-                       slot](std::shared_ptr<stream_sink> s) {
-          std::string first = "retry: 2000\n\n";
-          if (last_id != available) {
-            first += stock_event(sku, available);
-            env->metrics.stream_events.fetch_add(1, std::memory_order_relaxed);
-          }
-          s->send(std::move(first));
-          env->stock->subscribe(sku, std::move(s), available, slot);
-        };
+        auto resp = event_stream(
+            [env, sku, available = v.available, last_id, slot](std::shared_ptr<stream_sink> s) {
+              std::string first{stream_retry};
+              if (last_id != available) {
+                first += stock_event(sku, available);
+                env->metrics.stream_events.fetch_add(1, std::memory_order_relaxed);
+              }
+              s->send(std::move(first));
+              env->stock->subscribe(sku, std::move(s), available, slot);
+            });
         slot.reset(); // the stream's producer holds it now
         r(std::move(resp));
       },
@@ -289,6 +280,9 @@ namespace surge::net {
 void stop_streams(bridge_env& env) {
   if (env.stock) {
     env.stock->stop();
+  }
+  if (env.queues) {
+    env.queues->stop();
   }
 }
 

@@ -1,7 +1,5 @@
 #include "validation.hpp"
 
-#include "errors.hpp"
-
 #include <algorithm>
 
 namespace surge::net::bridge {
@@ -32,6 +30,14 @@ bool valid_customer(std::string_view s) {
   return valid_id(s, 128, "._@+-");
 }
 
+bool valid_sale_id(std::string_view s) {
+  return valid_sku(s);
+}
+
+bool valid_ticket(std::string_view s) {
+  return valid_id(s, 64, "_-");
+}
+
 bool valid_key(std::string_view s) {
   if (s.empty() || s.size() > 200) {
     return false;
@@ -42,11 +48,12 @@ bool valid_key(std::string_view s) {
 std::optional<std::string> idempotency_key(const http_request& req, responder& r) {
   auto key = req.header("idempotency-key");
   if (!key) {
-    r(bad_request("the Idempotency-Key header is required"));
+    r(error_response(400, "bad_request", "the Idempotency-Key header is required"));
     return std::nullopt;
   }
   if (!valid_key(*key)) {
-    r(bad_request("Idempotency-Key must be 1 to 200 printable ASCII characters"));
+    r(error_response(400, "bad_request",
+                     "Idempotency-Key must be 1 to 200 printable ASCII characters"));
     return std::nullopt;
   }
   return std::string{*key};

@@ -1,6 +1,7 @@
 #pragma once
 
-// What the bridge accepts as ids and quantities (private to the bridge). Pure functions.
+// What the bridge accepts as ids and quantities (private to the bridge). Pure functions that
+// need nothing but surge_net_http (the fuzz tree compiles this file).
 
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,15 @@ bool valid_cart_id(std::string_view s);
 
 /// A customer id from a request body: 1 to 128 letters, digits or "._@+-".
 bool valid_customer(std::string_view s);
+
+/// A sale id (API.md "Sales and the waiting room"): what a SKU may be (valid_sku), for the same
+/// reasons: it is a path segment and part of entity keys ("sale:<id>").
+bool valid_sale_id(std::string_view s);
+
+/// A queue ticket as the sale actors make them (id_keys::ticket_for: "t<seq>-<mac>"): 1 to 64
+/// letters, digits, '_' or '-'. Only its form: whether it is one of the sale's is the MAC's
+/// business (id_keys::ticket_seq).
+bool valid_ticket(std::string_view s);
 
 /// An Idempotency-Key: 1 to 200 printable ASCII characters (no space).
 bool valid_key(std::string_view s);

@@ -167,7 +167,8 @@ struct bridge_env {
   /// Asks other members for their parts of cluster-wide routes: made by make_admin_router,
   /// ended by stop_peers().
   std::shared_ptr<bridge::peer_client> peers;
-  /// Stock streams open at once on this node at most (http.max_streams); more: 503.
+  /// Event streams (stock and queue) open at once on this node at most (http.max_streams);
+  /// more: 503.
   std::size_t max_streams = 20000;
   /// Watches the SKUs of open stock streams: made by make_storefront_router, ended by
   /// stop_streams().
@@ -191,7 +192,7 @@ router make_admin_router(std::shared_ptr<bridge_env> env);
 /// and joins their thread. Call once the admin server stopped. Idempotent.
 void stop_peers(bridge_env& env);
 
-/// Ends the stock watcher and closes the stock streams still open (their clients retry).
+/// Ends the stock and queue watchers and closes the streams still open (their clients retry).
 /// Call once the storefront server stopped. Idempotent.
 void stop_streams(bridge_env& env);
 

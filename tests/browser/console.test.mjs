@@ -183,10 +183,10 @@ async function main() {
   }
   await page.goto(`${base}/console#/sales`);
   await page.getByRole('button', { name: 'New sale' }).click();
-  // datetime-local values in the browser's own time zone.
+  // datetime-local values (to the minute) in the browser's own time zone.
   const [startsLocal, endsLocal] = await page.evaluate(() => {
     const p = (n) => String(n).padStart(2, '0');
-    const local = (d) => `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    const local = (d) => `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
     const now = Date.now();
     return [local(new Date(now + 3600e3)), local(new Date(now + 7200e3))];
   });
@@ -206,8 +206,12 @@ async function main() {
       Math.abs(Date.parse(stored?.starts_at) - Date.now() - 3600e3) > 120e3) {
     throw new Error(`the sale saved from the page is not what was entered: ${JSON.stringify(stored)}`);
   }
+  // Through n2, which learns of the sale within sales.refresh (1 s): 404 until then.
   for (const customer of ['drop-shopper-1', 'drop-shopper-2']) {
-    const j = await hx.shop('n2', 'POST', `/api/v1/sales/${saleId}/queue`, { customer_id: customer });
+    const j = await waitFor(`n2 to let ${customer} join`, async () => {
+      const r = await hx.shop('n2', 'POST', `/api/v1/sales/${saleId}/queue`, { customer_id: customer });
+      return r.status === 404 ? null : r;
+    }, 10000, 200);
     if (j.status !== 201 || j.body?.position !== null) {
       throw new Error(`join ${customer}: ${j.status} ${JSON.stringify(j.body)}`);
     }

@@ -266,11 +266,17 @@ void sale_scheduler::schedule(int64_t now) {
                              s->sale_id, s->skus.size(),
                              std::max<int64_t>(0, (s->starts_at_ms - now + 999) / 1000));
       }
-      if (!w.pages_asked || w.version != s->updated_at_ms) {
+      if (w.version != s->updated_at_ms) {
         w = warming{.version = s->updated_at_ms,
-                    .pages_asked = true,
+                    .pages_asked = false,
                     .pages_warm = false,
                     .queue_warm = w.queue_warm};
+      }
+      // Rendered pages live only http.page_cache: they are rendered again on every step of the
+      // window (one page per SKU per sales.refresh), not once, so that the cache still holds
+      // them when the sale starts. One render at a time per sale.
+      if (!w.pages_asked) {
+        w.pages_asked = true;
         to_render.push_back(s);
       }
       if (auto q = queue_warm.find(s->sale_id); q != queue_warm.end() && q->second) {
@@ -299,9 +305,12 @@ void sale_scheduler::schedule(int64_t now) {
       if (it == state->sales.end() || it->second.version != version) {
         return; // out of its window meanwhile, or changed: asked again
       }
-      it->second.pages_warm = true;
-      sales_logger()->info("sale {}: {} of {} product pages rendered on this node", id, rendered,
-                           total);
+      it->second.pages_asked = false; // render again on the next step
+      if (!it->second.pages_warm) {
+        sales_logger()->info("sale {}: {} of {} product pages rendered on this node", id, rendered,
+                             total);
+      }
+      it->second.pages_warm = rendered == total;
     });
   }
 }

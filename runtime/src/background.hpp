@@ -93,8 +93,8 @@ class sale_scheduler {
   /// What the scheduler did for one sale in its window.
   struct warming {
     int64_t version = 0;      ///< the sale's updated_at_ms the pages were asked for
-    bool pages_asked = false; ///< warm() was called for `version`
-    bool pages_warm = false;  ///< ... and reported done
+    bool pages_asked = false; ///< a warm() of `version` is under way
+    bool pages_warm = false;  ///< the last warm() rendered every page
     bool queue_warm = false;  ///< its sale actor here said warm (logged once)
   };
   /// Shared with warm()'s callbacks, which may outlive the scheduler.

@@ -3,7 +3,8 @@
 // (harness.mjs). Steps: a wrong token is refused; sign in; three nodes on the map; kill one and
 // see its shards move within 10 s; drain and undrain from the page; create a product and set
 // stock, seen on the hot-SKU page; refund an order from its page, seen in paysim's /_refunds and
-// in the order's timeline. A screenshot of each page goes to the artefact directory.
+// in the order's timeline; make a sale on the sales page, see shoppers who join its queue counted
+// there, and delete it. A screenshot of each page goes to the artefact directory.
 //
 // usage: node console.test.mjs <surge-node> <surge-paysim> <artefact dir>
 // Every step must pass: nothing is skipped.
@@ -165,6 +166,66 @@ async function main() {
   }
   log('refunded the order from its page; paysim logged it and the timeline shows it');
   await shot(page, 'order');
+
+  // A sale made on the sales page (an hour from now, with a waiting room): it shows as
+  // scheduled; two shoppers join through the storefront and the panel counts them waiting;
+  // then it is deleted from the page.
+  const dropSku = 'BROWSER-DROP';
+  const saleId = `drop-${hx.tag}`.replace(/_/g, '-');
+  for (const [method, path, body] of [
+    ['PUT', `/admin/v1/products/${dropSku}`, { name: 'Browser drop', description: 'sale item', category: 'kitchen', price_cents: 999, currency: 'EUR', per_customer_limit: 0 }],
+    ['POST', `/admin/v1/products/${dropSku}/stock`, { set: 5 }],
+  ]) {
+    const r = await hx.admin('n1', method, path, body);
+    if (r.status !== 200) {
+      throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  }
+  await page.goto(`${base}/console#/sales`);
+  await page.getByRole('button', { name: 'New sale' }).click();
+  // datetime-local values (to the minute) in the browser's own time zone.
+  const [startsLocal, endsLocal] = await page.evaluate(() => {
+    const p = (n) => String(n).padStart(2, '0');
+    const local = (d) => `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    const now = Date.now();
+    return [local(new Date(now + 3600e3)), local(new Date(now + 7200e3))];
+  });
+  await page.locator('#sale-id').fill(saleId);
+  await page.locator('#sale-name').fill('Browser drop day');
+  await page.locator('#sale-skus').fill(dropSku);
+  await page.locator('#sale-starts').fill(startsLocal);
+  await page.locator('#sale-ends').fill(endsLocal);
+  await page.locator('#sale-rate').fill('5');
+  await page.locator('#sale-ttl').fill('2m');
+  await page.getByRole('button', { name: 'Save sale' }).click();
+  await page.locator('#status', { hasText: `Saved sale ${saleId}` }).waitFor();
+  const saleRow = page.locator(`#sales tr[data-sale="${saleId}"]`);
+  await page.locator(`#sales tr[data-sale="${saleId}"][data-state="scheduled"]`).waitFor();
+  const stored = (await hx.admin('n1', 'GET', `/admin/v1/sales/${saleId}`)).body;
+  if (stored?.queue?.pass_ttl !== 120 || stored?.queue?.admission_rate !== 5 || stored?.skus?.[0] !== dropSku ||
+      Math.abs(Date.parse(stored?.starts_at) - Date.now() - 3600e3) > 120e3) {
+    throw new Error(`the sale saved from the page is not what was entered: ${JSON.stringify(stored)}`);
+  }
+  // Through n2, which learns of the sale within sales.refresh (1 s): 404 until then.
+  for (const customer of ['drop-shopper-1', 'drop-shopper-2']) {
+    const j = await waitFor(`n2 to let ${customer} join`, async () => {
+      const r = await hx.shop('n2', 'POST', `/api/v1/sales/${saleId}/queue`, { customer_id: customer });
+      return r.status === 404 ? null : r;
+    }, 10000, 200);
+    if (j.status !== 201 || j.body?.position !== null) {
+      throw new Error(`join ${customer}: ${j.status} ${JSON.stringify(j.body)}`);
+    }
+  }
+  await saleRow.locator('td:nth-child(6)', { hasText: /^2$/ }).waitFor(); // Waiting
+  await saleRow.locator('td:nth-child(10)', { hasText: /^(0\.0 %|–)$/ }).waitFor(); // sell-through (unknown before the prewarm reads stock)
+  log('made a sale on the sales page; two shoppers waiting show in the panel');
+  await shot(page, 'sales');
+  await clickAndConfirm(page, `Delete sale ${saleId}`);
+  await saleRow.waitFor({ state: 'detached' });
+  if ((await hx.admin('n1', 'GET', `/admin/v1/sales/${saleId}`)).status !== 404) {
+    throw new Error('the sale deleted from the page is still there');
+  }
+  log('deleted the sale from the page');
 
   // The other pages render with what the cluster has: the order in the list, the product in the
   // catalog, alpha's charges on the payments page, drawn charts from the metrics history.

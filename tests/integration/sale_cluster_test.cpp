@@ -37,7 +37,8 @@ std::string owner_of_shard(node_process& n, uint32_t shard) {
   if (r.status != 200) {
     return {};
   }
-  for (const auto& s : array_of(parse_json(r.body), "shards")) {
+  const auto body = parse_json(r.body);
+  for (const auto& s : array_of(body, "shards")) {
     if (int_of(s, "shard") == static_cast<int64_t>(shard)) {
       return str_of(s, "owner");
     }

@@ -206,7 +206,20 @@ TEST_SUITE("sales") {
     const auto now = wall_ms();
     sale_spec s{.skus = {"W1"}, .starts_at_ms = now + 3000, .ends_at_ms = now + 7000};
     put_sale(a, "edge", s);
+    a.add_product({.sku = "W2", .name = "W2", .price_cents = 500}, 10);
+    put_sale(a, "edgeq",
+             {.skus = {"W2"},
+              .starts_at_ms = s.starts_at_ms,
+              .ends_at_ms = s.ends_at_ms,
+              .queue = true});
     const auto cart = a.create_cart();
+    // Joining (auth off: the body names the customer): a queue must be on, a customer named.
+    auto& store = a.store();
+    check_error(store.post("/api/v1/sales/edge/queue", R"({"customer_id":"c1"})"), 409, "conflict");
+    check_error(store.post("/api/v1/sales/edgeq/queue", "{}"), 400, "bad_request");
+    check_error(store.post("/api/v1/sales/edgeq/queue", R"({"customer_id":"c 1"})"), 400,
+                "bad_request");
+    CHECK(store.post("/api/v1/sales/edgeq/queue", R"({"customer_id":"c1"})").status == 201);
 
     auto early = a.put_item(cart, "W1", 1);
     check_error(early, 409, "sale_not_started");
@@ -234,6 +247,9 @@ TEST_SUITE("sales") {
     CHECK(wall_ms() >= s.ends_at_ms);
     CHECK(str_of(member(a.product("W1"), "sale"), "state") == "ended");
     CHECK(a.put_item(cart, "W1", 0).status == 200);
+    // The queue of an ended sale takes no one.
+    check_error(store.post("/api/v1/sales/edgeq/queue", R"({"customer_id":"c2"})"), 409,
+                "sale_ended");
   }
 
   TEST_CASE("the queue: lottery at the start, positions, passes checked, joining twice") {

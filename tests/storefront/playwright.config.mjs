@@ -13,7 +13,7 @@ export default defineConfig({
   fullyParallel: false,
   retries: 0,
   timeout: 90_000,
-  globalTimeout: 240_000,
+  globalTimeout: 360_000,
   expect: { timeout: 10_000 },
   outputDir: `${artefacts}/results`,
   reporter: [['list'], ['html', { outputFolder: `${artefacts}/report`, open: 'never' }]],

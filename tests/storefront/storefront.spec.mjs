@@ -1,13 +1,14 @@
 // The shopper's side of Surge in Chromium, through the edge (global-setup.mjs starts the stack):
 // the journey from home to a confirmed order, live stock seen by a second browser, two browsers
 // racing for the last unit, a declined card, a slow gateway, a catalog change reaching the
-// generated pages through rebuild.mjs, and axe (WCAG 2 A and AA) on every page type. The pages
+// generated pages through rebuild.mjs, a sale with a waiting room (countdown, join, lottery,
+// pass, sold out), and axe (WCAG 2 A and AA) on every page type and sale state. The pages
 // are found through the contract's data-testid hooks only.
 import { test, expect } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repo } from './harness.mjs';
+import { repo, saleBody } from './harness.mjs';
 
 const base = () => process.env.STOREFRONT_BASE;
 const artefacts = () => process.env.STOREFRONT_ARTEFACTS;
@@ -313,6 +314,113 @@ test('a catalog change reaches the generated product page within 60 s', async ({
   }, { timeout: 60_000, intervals: [500] }).toBe(true);
   await visit(page, '/p/GAM-RENAME/');
   await expect(byId(page, 'product-name')).toHaveText(name);
+});
+
+/// The `data-state` of the waiting room on `page` ("none", "waiting", "admitted", ...).
+const queueState = (page) => byId(page, 'queue').getAttribute('data-state');
+
+test('a sale: countdown, waiting room, lottery, pass, add to cart, sold out for the other shopper', async ({ browser }, testInfo) => {
+  const sku = 'SALE-DROP';
+  const saleName = 'Nova Midnight Drop';
+  // The generated page has the sale and its start time, and no countdown (it would be stale).
+  const html = await (await fetch(`${base()}/p/${sku}/`, { cache: 'no-store', signal: AbortSignal.timeout(5000) })).text();
+  expect(html).toContain(saleName);
+  expect(html).toContain('data-testid="sale-starts"');
+  expect(html).not.toContain('sale-countdown');
+  expect(html).not.toContain('data-testid="add-to-cart"');
+
+  const contexts = [await browser.newContext(), await browser.newContext(), await browser.newContext()];
+  try {
+    const [a, b, visitor] = await Promise.all(contexts.map((c) => c.newPage()));
+    // A visitor who is not signed in: the countdown, and a sign-in link instead of the queue.
+    await visit(visitor, `/p/${sku}/`);
+    await expect(byId(visitor, 'sale-name')).toHaveText(saleName);
+    await expect(byId(visitor, 'sale-countdown')).toHaveText(/^23 h \d\d min$/);
+    await expect(byId(visitor, 'queue-signin')).toBeVisible();
+    await expect(byId(visitor, 'join-queue')).toHaveCount(0);
+    await expect(byId(visitor, 'add-to-cart')).toHaveCount(0);
+    await readmeShot(visitor, 'sale-countdown');
+    await checkA11y(visitor, 'product-sale-scheduled', testInfo);
+
+    // Two shoppers join before the start: no place yet, it is drawn at the start.
+    await signIn(a, 'gina');
+    await signIn(b, 'hugo');
+    for (const p of [a, b]) {
+      await visit(p, `/p/${sku}/`);
+      await expect(byId(p, 'sale-countdown')).toBeVisible();
+      const join = p.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/queue'));
+      await byId(p, 'join-queue').click();
+      expect([200, 201]).toContain((await join).status());
+      await expect(byId(p, 'queue-position')).toHaveText(/your place is drawn at the start/);
+      await expect(byId(p, 'queue-position')).toHaveAttribute('data-position', '');
+      await expect(byId(p, 'queue')).toHaveAttribute('data-live', 'sse');
+    }
+    await readmeShot(a, 'sale-queued');
+    await checkA11y(a, 'product-sale-queued', testInfo);
+
+    // The start moves to 15 s from now; once every node's product JSON says so, the pages are
+    // opened again: each finds its ticket in sessionStorage and follows it, counting down.
+    const startsAt = Date.now() + 15_000;
+    const put = await admin('PUT', '/admin/v1/sales/nova-drop', saleBody('nova-drop', startsAt, 600e3));
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    await expect.poll(async () => {
+      const seen = await Promise.all([0, 1, 2, 3].map(async () => (await api(`/api/v1/products/${sku}`)).body?.sale?.starts_at));
+      return seen.every((t) => Date.parse(t) === Date.parse(put.body.starts_at));
+    }, { timeout: 10_000 }).toBe(true);
+    for (const p of [a, b]) {
+      await visit(p, `/p/${sku}/`);
+      await expect(byId(p, 'sale-countdown')).toHaveText(/^\d+ s$/);
+      await expect(byId(p, 'queue-position')).toHaveText(/drawn at the start/);
+    }
+
+    // At the start the lottery ranks both; one unit, so one pass: one shopper's turn, the other
+    // first in line.
+    await expect.poll(async () => (await Promise.all([a, b].map(queueState))).sort().join(','), { timeout: 30_000 })
+      .toBe('admitted,waiting');
+    const [winner, loser] = (await queueState(a)) === 'admitted' ? [a, b] : [b, a];
+    await expect(byId(winner, 'sale-live')).toBeVisible();
+    await expect(byId(winner, 'queue-admitted')).toContainText("It's your turn");
+    await expect(byId(winner, 'pass-left')).toHaveText(/^\d min \d\d s$/);
+    await expect(byId(loser, 'queue-position')).toHaveAttribute('data-position', '1');
+    await expect(byId(loser, 'queue-position')).toHaveText("You're number 1 in the queue.");
+    await expect(byId(loser, 'add-to-cart')).toHaveCount(0);
+    await readmeShot(loser, 'sale-waiting');
+    await readmeShot(winner, 'sale-admitted');
+    await checkA11y(winner, 'product-sale-admitted', testInfo);
+    const stored = await winner.evaluate(() => JSON.parse(sessionStorage.getItem('surge.sale.nova-drop') ?? 'null'));
+    expect(stored?.pass).toBeTruthy();
+
+    // The visitor who is not signed in still cannot buy: no add-to-cart, the sign-in link.
+    await visit(visitor, `/p/${sku}/`);
+    await expect(byId(visitor, 'sale-live')).toBeVisible();
+    await expect(byId(visitor, 'queue-signin')).toBeVisible();
+    await expect(byId(visitor, 'add-to-cart')).toHaveCount(0);
+
+    // The winner's add to cart carries the pass and holds the unit; the order sells it.
+    const passSent = winner.waitForRequest((r) => r.method() === 'PUT' && r.url().includes(`/items/${sku}`));
+    expect(await addToCart(winner, sku)).toBe(200);
+    expect((await passSent).headers()['surge-pass']).toBe(stored.pass);
+    await placeOrder(winner, 'tok_ok');
+    await expect(winner).toHaveURL(/\/order\/\?id=/);
+    await expect(byId(winner, 'order-id')).not.toBeEmpty();
+
+    // The other shopper is told it is sold out, live, and is offered nothing.
+    await expect(byId(loser, 'queue-sold-out')).toBeVisible({ timeout: 10_000 });
+    await expect(byId(loser, 'queue')).toHaveAttribute('data-live', 'sse');
+    await expect(byId(loser, 'add-to-cart')).toHaveCount(0);
+    await expect(byId(loser, 'join-queue')).toHaveCount(0);
+    await readmeShot(loser, 'sale-sold-out');
+    await checkA11y(loser, 'product-sale-sold-out', testInfo);
+
+    expect(await rows(`SELECT count(DISTINCT order_id) FROM order_lines WHERE sku = '${sku}'`)).toEqual(['1']);
+    const stock = await admin('GET', `/admin/v1/products/${sku}/stock`);
+    expect(stock.body).toEqual(expect.objectContaining({ sold: 1, held: 0, available: 0 }));
+    const sale = await admin('GET', '/admin/v1/sales/nova-drop');
+    expect(sale.body?.stats).toEqual(expect.objectContaining({ sold: 1, admitted: 1 }));
+    expect(sale.body?.stats?.lottery_seed).toMatch(/^[0-9a-f]+$/);
+  } finally {
+    await Promise.all(contexts.map((c) => c.close()));
+  }
 });
 
 test('accessibility of the remaining page types', async ({ page }, testInfo) => {

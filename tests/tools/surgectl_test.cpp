@@ -1,7 +1,8 @@
 // surgectl end to end: runs the real binary (SURGECTL_BINARY) against real surge-node child
 // processes for the admin commands (one node; two sharing a database for a drain), and against
 // a Redis stream filled here with XADD for `orders tail`. Checks the output and the exit codes
-// (0 ok, 1 server error / not found / drain timed out, 2 usage, 3 cannot connect).
+// (0 ok, 1 server error / not found / drain timed out, 2 usage, 3 cannot connect). The sales
+// commands against a node's admin sales routes.
 
 #include <doctest/doctest.h>
 
@@ -14,7 +15,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -670,6 +673,225 @@ TEST_SUITE("surgectl") {
     CHECK(words_of(ls[1])[0] == "o-3");
     CHECK(words_of(ls[2])[0] == "o-4");
     CHECK(words_of(ls[3])[0] == "o-5");
+  }
+
+} // TEST_SUITE
+
+// ------------------------------------------------------------------------- surgectl sales
+
+namespace {
+
+/// The "field  value" lines of `sales get` / `sales put` as a map.
+std::map<std::string, std::string> sale_fields(const ctl_result& r) {
+  std::map<std::string, std::string> out;
+  for (const auto& l : lines_of(r.out)) {
+    const auto gap = l.find("  ");
+    REQUIRE_MESSAGE(gap != std::string::npos, show(r));
+    const auto value = l.find_first_not_of(' ', gap);
+    out[l.substr(0, gap)] = value == std::string::npos ? "" : l.substr(value);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_SUITE("surgectl sales") {
+
+  TEST_CASE("sales: usage errors exit 2 before any request; --help describes the commands") {
+    const auto port = admin_url(pick_free_port()); // nothing listens: a request would exit 3
+    const std::vector<std::vector<std::string>> bad = {
+        {"sales"},
+        {"sales", "frob"},
+        {"sales", "list", "extra"},
+        {"sales", "get"},
+        {"sales", "get", ""},
+        {"sales", "get", "a", "b"},
+        {"sales", "delete"},
+        {"sales", "get", "a", "--name=x"},
+        {"sales", "list", "--queue"},
+        {"sales", "delete", "a", "--file=x.json"},
+        {"sales", "put", "a"},
+        {"sales", "put", "a", "--name=N", "--skus=A", "--starts-at=+1h"},
+        {"sales", "put", "a", "--name=N", "--skus=A,,B", "--starts-at=+1h", "--ends-at=+2h"},
+        {"sales", "put", "a", "--name=N", "--skus=A", "--starts-at=+soon", "--ends-at=+2h"},
+        {"sales", "put", "a", "--name=N", "--skus=A", "--starts-at=+1h", "--ends-at=+2h",
+         "--limit=-1"},
+        {"sales", "put", "a", "--name=N", "--skus=A", "--starts-at=+1h", "--ends-at=+2h",
+         "--admission-rate=5"},
+        {"sales", "put", "a", "--name=N", "--skus=A", "--starts-at=+1h", "--ends-at=+2h", "--queue",
+         "--admission-rate=fast"},
+        {"sales", "put", "a", "--name=N", "--skus=A", "--starts-at=+1h", "--ends-at=+2h", "--queue",
+         "--pass-ttl=0"},
+        {"sales", "put", "a", "--file=/nonexistent/sale.json"},
+        {"sales", "put", "a", "--file=x.json", "--name=N"},
+        {"sales", "put", "a", "--file=x.json", "--queue"},
+        {"sales", "list", "--bogus"},
+        {"sales", "list", "--json=yes"},
+        {"sales", "get", "a", "--admin=ftp://x"},
+    };
+    for (const auto& args : bad) {
+      std::string joined;
+      for (const auto& a : args) {
+        joined += a + " ";
+      }
+      INFO("surgectl " << joined);
+      auto full = args;
+      full.push_back(port);
+      auto r = run_ctl(full);
+      CHECK_MESSAGE(r.code == 2, show(r));
+      CHECK_MESSAGE(r.err.find("usage:") != std::string::npos, show(r));
+      CHECK(r.out.empty());
+    }
+    // A --file that is not a JSON object is refused before it is sent.
+    surge::test::temp_path dir{"surgectl-sale"};
+    std::filesystem::create_directories(dir.path());
+    for (const char* text : {"{\"name\":", "[1,2]"}) {
+      const auto file = dir.path() + "/sale.json";
+      std::ofstream{file} << text;
+      auto r = run_ctl({"sales", "put", "s1", "--file=" + file, port});
+      CHECK_MESSAGE(r.code == 2, show(r));
+      CHECK_MESSAGE(r.err.find("sale.json") != std::string::npos, show(r));
+    }
+    auto help = run_ctl({"sales", "--help"});
+    CHECK_MESSAGE(help.code == 0, show(help));
+    for (const char* what : {"sales list", "sales get SALE_ID", "--file=sale.json", "--starts-at",
+                             "--admission-rate", "--pass-ttl", "sales delete SALE_ID"}) {
+      CHECK_MESSAGE(help.out.find(what) != std::string::npos, what);
+    }
+    auto top = run_ctl({"--help"});
+    CHECK(top.out.find("sales put SALE_ID") != std::string::npos);
+    // No node: exit 3.
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"sales", "list"},
+          {"sales", "get", "s1"},
+          {"sales", "delete", "s1"},
+          {"sales", "put", "s1", "--name=N", "--skus=A", "--starts-at=+1h", "--ends-at=+2h"}}) {
+      auto full = args;
+      full.push_back(port);
+      auto r = run_ctl(full);
+      CHECK_MESSAGE(r.code == 3, show(r));
+      CHECK_MESSAGE(r.err.find("cannot connect") != std::string::npos, show(r));
+    }
+  }
+
+  TEST_CASE("sales put (flags and --file), get, list, delete against a node") {
+    node_process node;
+    api a{node};
+    a.add_product({.sku = "ctl-s1", .name = "Sale one", .price_cents = 500}, 10);
+    a.add_product({.sku = "ctl-s2", .name = "Sale two", .price_cents = 700}, 5);
+    const auto adm = admin_url(node.admin_port());
+
+    // Made from flags: a start an hour from now, a waiting room at 5 a second, 2-minute passes.
+    const auto before = wall_ms();
+    auto put = run_ctl({adm, "sales", "put", "ctl-drop", "--name=Ctl drop", "--skus=ctl-s1,ctl-s2",
+                        "--starts-at=+1h", "--ends-at=+2h", "--limit=2", "--queue",
+                        "--admission-rate=5", "--pass-ttl=2m"});
+    REQUIRE_MESSAGE(put.code == 0, show(put));
+    auto f = sale_fields(put);
+    CHECK(f["sale"] == "ctl-drop");
+    CHECK(f["name"] == "Ctl drop");
+    CHECK(f["state"] == "scheduled");
+    CHECK(f["skus"] == "ctl-s1,ctl-s2");
+    CHECK(f["per_customer_limit"] == "2");
+    CHECK_MESSAGE(f["queue"].find("/s, pass 120s") != std::string::npos, show(put));
+    const auto starts = parse_rfc3339_ms(f["starts_at"]);
+    REQUIRE_MESSAGE(starts.has_value(), show(put));
+    CHECK(*starts >= before + 3600'000 - 1000);
+    CHECK(*starts <= wall_ms() + 3600'000 + 1000);
+
+    // get: the same sale and its queue's figures; --json is the server's object.
+    auto get = run_ctl({adm, "sales", "get", "ctl-drop"});
+    REQUIRE_MESSAGE(get.code == 0, show(get));
+    f = sale_fields(get);
+    CHECK(f["sale"] == "ctl-drop");
+    CHECK(f["state"] == "scheduled");
+    auto js = run_ctl({adm, "--json", "sales", "get", "ctl-drop"});
+    REQUIRE_MESSAGE(js.code == 0, show(js));
+    auto v = parse_json(js.out);
+    CHECK(str_of(v, "sale_id") == "ctl-drop");
+    CHECK(array_of(v, "skus").size() == 2);
+    CHECK(int_of(v, "per_customer_limit") == 2);
+    const auto& q = member(v, "queue");
+    CHECK(int_of(q, "pass_ttl") == 120);
+    REQUIRE(q.find("enabled") != nullptr);
+    CHECK(*q.find("enabled") == json::value{true});
+    REQUIRE(v.find("stats") != nullptr);
+    if (v.find("stats")->is_object()) { // null only when the queue did not answer in time
+      CHECK(int_of(member(v, "stats"), "waiting") == 0);
+      CHECK(f["waiting"] == "0");
+      // Nothing sold; before the prewarm the queue has read no stock yet ("-": unknown).
+      CHECK_MESSAGE((f["sell_through"] == "0.0%" || f["sell_through"] == "-"), show(get));
+    }
+
+    // Replaced from a file: renamed, one SKU, no waiting room.
+    surge::test::temp_path dir{"surgectl-sale"};
+    std::filesystem::create_directories(dir.path());
+    const auto file = dir.path() + "/sale.json";
+    std::ofstream{file} << R"({"name":"Ctl drop, renamed","skus":["ctl-s1"],"starts_at":")"
+                        << f["starts_at"] << R"(","ends_at":")" << f["ends_at"]
+                        << R"(","per_customer_limit":0,"queue":{"enabled":false}})";
+    auto replaced = run_ctl({"sales", "put", "ctl-drop", "--file=" + file, adm});
+    REQUIRE_MESSAGE(replaced.code == 0, show(replaced));
+    f = sale_fields(replaced);
+    CHECK(f["name"] == "Ctl drop, renamed");
+    CHECK(f["skus"] == "ctl-s1");
+    CHECK(f["queue"] == "off");
+
+    // A second sale over the same SKU and window: the server's conflict, exit 1.
+    auto overlap = run_ctl({adm, "sales", "put", "ctl-other", "--name=Other", "--skus=ctl-s1",
+                            "--starts-at=" + f["starts_at"], "--ends-at=" + f["ends_at"]});
+    CHECK_MESSAGE(overlap.code == 1, show(overlap));
+    CHECK_MESSAGE(overlap.err.find("conflict") != std::string::npos, show(overlap));
+    // An unknown SKU: bad_request naming the field.
+    auto unknown_sku = run_ctl({adm, "sales", "put", "ctl-other", "--name=Other",
+                                "--skus=no-such-sku", "--starts-at=+1h", "--ends-at=+2h"});
+    CHECK_MESSAGE(unknown_sku.code == 1, show(unknown_sku));
+    CHECK_MESSAGE(unknown_sku.err.find("bad_request") != std::string::npos, show(unknown_sku));
+    CHECK_MESSAGE(unknown_sku.err.find("skus") != std::string::npos, show(unknown_sku));
+    // A second sale on the other SKU is fine.
+    auto other = run_ctl({adm, "sales", "put", "ctl-other", "--name=Other sale", "--skus=ctl-s2",
+                          "--starts-at=+1h", "--ends-at=+3h"});
+    REQUIRE_MESSAGE(other.code == 0, show(other));
+
+    // list: both, one row each.
+    auto list = run_ctl({adm, "sales", "list"});
+    REQUIRE_MESSAGE(list.code == 0, show(list));
+    auto ls = lines_of(list.out);
+    REQUIRE_MESSAGE(ls.size() == 3, show(list));
+    CHECK(words_of(ls[0]) == std::vector<std::string>{"SALE_ID", "STATE", "STARTS_AT", "ENDS_AT",
+                                                      "SKUS", "QUEUE", "WAITING", "ADMITTED",
+                                                      "SOLD", "NAME"});
+    std::set<std::string> ids;
+    for (std::size_t i = 1; i < ls.size(); ++i) {
+      const auto w = words_of(ls[i]);
+      REQUIRE_MESSAGE(w.size() >= 10, show(list));
+      ids.insert(w[0]);
+      CHECK(w[1] == "scheduled");
+      CHECK(w[4] == (w[0] == "ctl-drop" ? "ctl-s1" : "ctl-s2"));
+      CHECK(w[5] == "off");
+    }
+    CHECK(ids == std::set<std::string>{"ctl-drop", "ctl-other"});
+    auto lj = run_ctl({adm, "sales", "list", "--json"});
+    REQUIRE_MESSAGE(lj.code == 0, show(lj));
+    CHECK(array_of(parse_json(lj.out), "items").size() == 2);
+
+    // delete: gone; again, and get of it: not_found (exit 1).
+    auto del = run_ctl({adm, "sales", "delete", "ctl-drop"});
+    CHECK_MESSAGE(del.code == 0, show(del));
+    CHECK(del.out == "sale ctl-drop: deleted\n");
+    auto again = run_ctl({adm, "sales", "delete", "ctl-drop"});
+    CHECK_MESSAGE(again.code == 1, show(again));
+    CHECK_MESSAGE(again.err.find("not_found") != std::string::npos, show(again));
+    auto gone = run_ctl({adm, "sales", "get", "ctl-drop"});
+    CHECK_MESSAGE(gone.code == 1, show(gone));
+    CHECK_MESSAGE(gone.err.find("not_found") != std::string::npos, show(gone));
+    CHECK(gone.out.empty());
+    auto gone_json = run_ctl({adm, "--json", "sales", "get", "ctl-drop"});
+    CHECK_MESSAGE(gone_json.code == 1, show(gone_json));
+    check_error(response{404, {}, gone_json.out, {}}, 404, "not_found");
+    list = run_ctl({adm, "sales", "list"});
+    REQUIRE_MESSAGE(list.code == 0, show(list));
+    CHECK(lines_of(list.out).size() == 2);
   }
 
 } // TEST_SUITE

@@ -187,6 +187,15 @@ json_answer admin_json(const admin_session& s, const std::string& method, const 
     json::value out = std::move(*v);
     return json_answer{std::move(a), std::move(out)};
   }
+  throw_refusal(s, a, v);
+}
+
+void throw_refusal(const admin_session& s, const http_answer& a) {
+  auto parsed = json::parse(a.body);
+  throw_refusal(s, a, std::get_if<json::value>(&parsed));
+}
+
+void throw_refusal(const admin_session& s, const http_answer& a, const json::value* v) {
   if (s.json) {
     print_raw(a);
   }

@@ -86,6 +86,14 @@ commands:
                          refund the order through the gateway that charged it: the given lines,
                          or (no --line) everything not refunded yet; K is the Idempotency-Key
                          (the same K again is the same refund, never a second one)
+  sales list             every sale: id, state, window, SKUs, queue settings, name
+  sales get SALE_ID      one sale and its waiting room: waiting, admitted, admission rate,
+                         sold, sell-through, warm, lottery seed
+  sales put SALE_ID --file=sale.json | --name=N --skus=A,B --starts-at=T --ends-at=T
+                [--limit=N] [--queue [--admission-rate=R|auto] [--pass-ttl=S]]
+                         make or replace a sale (times RFC 3339 or +DURATION from now)
+                         (surgectl sales --help)
+  sales delete SALE_ID   remove a sale
   catalog generate --count=N [--seed=S] [--categories=K]
                          write N synthetic products as NDJSON (the import's form) on stdout
   catalog queries --count=N [--seed=S] [--categories=K]
@@ -300,11 +308,11 @@ int cmd_orders(const invocation& inv) {
 }
 
 int run(const std::vector<std::string>& args) {
-  // `token` takes its own flags (token.cpp).
+  // `token`, `catalog` and `sales` take their own flags (token.cpp, catalog.cpp, sales.cpp).
   if (auto w = std::find_if(args.begin(), args.end(),
                             [](const std::string& a) { return a.rfind("--", 0) != 0; });
-      w != args.end() && (*w == "token" || *w == "catalog")) {
-    return *w == "token" ? cmd_token(args) : cmd_catalog(args);
+      w != args.end() && (*w == "token" || *w == "catalog" || *w == "sales")) {
+    return *w == "token" ? cmd_token(args) : *w == "catalog" ? cmd_catalog(args) : cmd_sales(args);
   }
   const auto inv = parse_args(args);
   if (inv.help) {

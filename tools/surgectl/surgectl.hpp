@@ -110,6 +110,13 @@ struct json_answer {
 json_answer admin_json(const admin_session& s, const std::string& method, const std::string& target,
                        const std::string& body = {}, const header_list& headers = {});
 
+/// Throws cli_error(exit_server_error) for the answer `a` that is not what was asked for:
+/// "error STATUS CODE: MESSAGE" from the server's {"error":{code,message}}, else the status and
+/// body; with `s.json` the body is also printed on stdout. `v`: the body parsed, when it is JSON.
+[[noreturn]] void throw_refusal(const admin_session& s, const http_answer& a);
+[[noreturn]] void throw_refusal(const admin_session& s, const http_answer& a,
+                                const surge::net::json::value* v);
+
 /// Prints the body as the server sent it, newline-terminated, on stdout.
 void print_raw(const http_answer& a);
 
@@ -162,6 +169,14 @@ bool interrupted();
 /// command line after the program name. Throws cli_error: exit_usage for bad flags,
 /// exit_server_error when no usable secret is found.
 int cmd_token(const std::vector<std::string>& args);
+
+// ---------------------------------------------------------------------------------- sales
+
+/// `sales list|get|put|delete` (sales.cpp): `args` is the whole command line after the program
+/// name (the command takes its own flags, --admin, --token and --json among them). Throws
+/// cli_error: exit_usage for bad flags or a sale file that is not a JSON object, exit_server_error
+/// for the server's refusals, exit_unreachable when it cannot connect.
+int cmd_sales(const std::vector<std::string>& args);
 
 // -------------------------------------------------------------------------------- catalog
 

@@ -1,5 +1,5 @@
 // The console's shell: hash routes (#/signin, #/cluster, #/hot, #/orders[/id], #/catalog,
-// #/payments, #/charts), the sign-in page, and each page's lifecycle (mount returns a stop
+// #/sales, #/payments, #/charts), the sign-in page, and each page's lifecycle (mount returns a stop
 // function, called when the route changes).
 
 import { api, onUnauthorized, token } from './api.js';
@@ -8,10 +8,11 @@ import * as cluster from './cluster.js';
 import * as hot from './hot.js';
 import * as orders from './orders.js';
 import * as catalog from './catalog.js';
+import * as sales from './sales.js';
 import * as payments from './payments.js';
 import * as charts from './charts.js';
 
-const pages = { cluster, hot, orders, catalog, payments, charts };
+const pages = { cluster, hot, orders, catalog, sales, payments, charts };
 const main = document.getElementById('main');
 let stop = () => {};
 let signinMessage = '';

@@ -10,6 +10,27 @@ export interface Product {
   currency: string
   available: number
   per_customer_limit: number
+  /** The sale that governs this SKU now or next (absent when none). */
+  sale?: ProductSale
+}
+/** A sale as the product JSON shows it (API.md "Sales and the waiting room"). */
+export interface ProductSale {
+  sale_id: string
+  name: string
+  starts_at: string
+  ends_at: string
+  state: 'scheduled' | 'live' | 'ended'
+  queue: { enabled: boolean; admission_rate?: number | 'auto'; pass_ttl?: number }
+}
+/** A shopper's place in a sale's waiting room. */
+export interface Ticket {
+  sale_id: string
+  ticket: string
+  state: 'waiting' | 'admitted' | 'sold_out' | 'expired'
+  position: number | null
+  eta_s: number | null
+  pass: string | null
+  pass_expires_at: string | null
 }
 export interface CartLine {
   sku: string

@@ -1,5 +1,7 @@
 // The shopper's cart: its id in localStorage `surge.cart_id`; created on the first add (with the
 // customer's token when signed in). Every change goes through the API and the cart it answers.
+// A line of a sale SKU carries the shopper's pass for that sale (`Surge-Pass`, utils/sale.ts)
+// when this tab holds an unexpired one.
 
 export function useCart() {
   const api = useApi()
@@ -11,6 +13,11 @@ export function useCart() {
   const forget = () => {
     localStorage.removeItem('surge.cart_id')
     cart.value = null
+  }
+
+  const passHeader = (sku: string): Record<string, string> => {
+    const pass = passFor(sku, session.value.customerId)
+    return pass ? { 'Surge-Pass': pass } : {}
   }
 
   /** Calls `fn`; a 401 unauthorized (expired or bad token) signs the shopper out before rethrowing. */
@@ -50,7 +57,10 @@ export function useCart() {
       await api.raw(item(old.cart_id), { method: 'DELETE' }).catch(() => {})
       try {
         cart.value = (
-          await api.raw<Cart>(item(fresh.cart_id), { method: 'PUT', body: { qty: l.qty }, token: session.value.token })
+          await api.raw<Cart>(item(fresh.cart_id), {
+            method: 'PUT', body: { qty: l.qty }, token: session.value.token,
+            headers: passHeader(l.sku),
+          })
         ).data
       } catch {
         /* sold out meanwhile: the line is dropped */
@@ -77,7 +87,8 @@ export function useCart() {
     }
     const c = mine ?? (await create())
     const path = `/api/v1/carts/${encodeURIComponent(c.cart_id)}/items/${encodeURIComponent(sku)}`
-    const put = () => api.raw<Cart>(path, { method: 'PUT', body: { qty }, token: session.value.token })
+    const headers = passHeader(sku)
+    const put = () => api.raw<Cart>(path, { method: 'PUT', body: { qty }, token: session.value.token, headers })
     try {
       cart.value = (await guarded(put)).data
     } catch (e) {
@@ -87,7 +98,7 @@ export function useCart() {
       const fresh = await create()
       const again = `/api/v1/carts/${encodeURIComponent(fresh.cart_id)}/items/${encodeURIComponent(sku)}`
       cart.value = (
-        await guarded(() => api.raw<Cart>(again, { method: 'PUT', body: { qty }, token: session.value.token }))
+        await guarded(() => api.raw<Cart>(again, { method: 'PUT', body: { qty }, token: session.value.token, headers }))
       ).data
     }
     return cart.value!

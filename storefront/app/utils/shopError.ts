@@ -39,11 +39,11 @@ export function shopperMessage(e: unknown): string {
     case 'currency_mismatch':
       return 'This item is priced in another currency than your cart. Check out your cart first.'
     case 'sale_not_started':
-      return 'This sale has not started yet.'
+      return "This item is part of a sale that hasn't started yet. You can add it to your cart once the sale begins."
     case 'sale_ended':
-      return 'This sale has ended.'
+      return 'Sorry, the sale for this item has ended, so it can no longer be added to your cart.'
     case 'queue_required':
-      return 'This sale has a waiting room: please join the queue first.'
+      return "This sale has a waiting room: join the queue and add the item when it's your turn. If you had a turn, it may have run out."
     case 'idempotency_conflict':
       return 'That order attempt changed while it was running. Please try again.'
   }

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "entity.hpp"
+#include "entity_load.hpp"
 #include "surge/actors/errors.hpp"
 #include "surge/actors/ids.hpp"
 #include "surge/actors/sku_model.hpp"
@@ -16,13 +17,7 @@ namespace surge::actors {
 namespace {
 
 /// What activation read from storage, handed from a pool thread to the actor.
-struct sku_loaded {
-  caf::error err;
-  proto::SkuSnapshot snap;
-  uint64_t seq = 0;                       ///< seq of the last batch applied by `snap`+`batches`
-  std::vector<proto::EventBatch> batches; ///< after the snapshot, ascending
-  std::size_t since_snapshot = 0;
-};
+using sku_loaded = detail::entity_loaded<proto::SkuSnapshot, proto::EventBatch>;
 
 } // namespace
 } // namespace surge::actors
@@ -272,79 +267,9 @@ std::optional<caf::result<T>> admit(self_ptr self) {
 /// result back as `loaded`.
 void start_load(self_ptr self) {
   auto h = caf::actor_cast<sku_impl>(self);
-  auto env = self->state.env;
-  auto stream = self->state.stream;
-  env->redis->submit([h, env, stream](redis_conn* r) {
-    std::optional<persistence::snapshot> cached;
-    if (r != nullptr) {
-      if (auto got = r->snapshots->get(stream); got && *got) {
-        cached = std::move(**got);
-      }
-    }
-    env->pg->submit([h, stream, cached = std::move(cached)](persistence::journal* pg) mutable {
-      sku_loaded out;
-      auto fail = [&](caf::error err) {
-        out.err = std::move(err);
-        caf::anon_send(h, loaded_atom::value, std::move(out));
-      };
-      if (pg == nullptr) {
-        return fail(persistence::make_error(persistence::errc::unavailable, "no PostgreSQL"));
-      }
-      std::optional<persistence::snapshot> base;
-      std::vector<persistence::journal_batch> rows;
-      if (cached && cached->seq > 0) {
-        // Trust the cached snapshot only if PostgreSQL has the batch it was taken at.
-        auto got = pg->read(stream, cached->seq - 1);
-        if (!got) {
-          return fail(std::move(got.error()));
-        }
-        if (!got->empty() && got->front().seq == cached->seq) {
-          base = std::move(cached);
-          rows.assign(std::make_move_iterator(got->begin() + 1),
-                      std::make_move_iterator(got->end()));
-        }
-      }
-      if (!base) {
-        auto snap = pg->load_snapshot(stream);
-        if (!snap) {
-          return fail(std::move(snap.error()));
-        }
-        base = std::move(*snap);
-        auto got = pg->read(stream, base ? base->seq : 0);
-        if (!got) {
-          return fail(std::move(got.error()));
-        }
-        rows = std::move(*got);
-      }
-      uint64_t seq = 0;
-      if (base) {
-        if (!out.snap.ParseFromString(base->payload)) {
-          return fail(persistence::make_error(persistence::errc::corrupt, "snapshot of " + stream));
-        }
-        seq = base->seq;
-      }
-      for (auto& row : rows) {
-        if (row.seq != seq + 1) {
-          return fail(persistence::make_error(persistence::errc::corrupt,
-                                              "journal gap in " + stream + " after seq " +
-                                                  std::to_string(seq)));
-        }
-        proto::EventBatch b;
-        if (!b.ParseFromString(row.payload)) {
-          return fail(
-              persistence::make_error(persistence::errc::corrupt,
-                                      "journal row " + std::to_string(row.seq) + " of " + stream));
-        }
-        out.batches.push_back(std::move(b));
-        seq = row.seq;
-      }
-      out.seq = seq;
-      for (const auto& b : out.batches) {
-        out.since_snapshot += static_cast<std::size_t>(b.events_size());
-      }
-      caf::anon_send(h, loaded_atom::value, std::move(out));
-    });
-  });
+  detail::load_stream<proto::SkuSnapshot, proto::EventBatch>(
+      self->state.env, self->state.stream,
+      [h](sku_loaded out) { caf::anon_send(h, loaded_atom::value, std::move(out)); });
 }
 
 sku_impl::behavior_type running(self_ptr self);

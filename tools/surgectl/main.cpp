@@ -73,6 +73,11 @@ commands:
                          exit 1 if TIMEOUT (default 300s; e.g. 90, 90s, 5m) runs out first;
                          refused (exit 1, conflict) when no other member would still serve
   undrain NODE           a draining NODE serves again: the cluster gives it shards back
+  roll --restart='COMMAND {node}' [--nodes=N1,N2] [--dry-run]
+                         rolling upgrade, one node at a time: drain, wait until its shards
+                         moved, run COMMAND (stop the old process, start the new binary), wait
+                         until it is ready and the shards are balanced, next
+                         (surgectl roll --help)
   stock get SKU          the SKU's stock: on_hand, held, sold, available, owner, epoch
   stock set SKU N        set on_hand to N (>= 0)
   stock add SKU N        add N (may be negative) to on_hand
@@ -308,11 +313,15 @@ int cmd_orders(const invocation& inv) {
 }
 
 int run(const std::vector<std::string>& args) {
-  // `token`, `catalog` and `sales` take their own flags (token.cpp, catalog.cpp, sales.cpp).
+  // `token`, `catalog`, `sales` and `roll` take their own flags (token.cpp, catalog.cpp,
+  // sales.cpp, roll.cpp).
   if (auto w = std::find_if(args.begin(), args.end(),
                             [](const std::string& a) { return a.rfind("--", 0) != 0; });
-      w != args.end() && (*w == "token" || *w == "catalog" || *w == "sales")) {
-    return *w == "token" ? cmd_token(args) : *w == "catalog" ? cmd_catalog(args) : cmd_sales(args);
+      w != args.end() && (*w == "token" || *w == "catalog" || *w == "sales" || *w == "roll")) {
+    return *w == "token"     ? cmd_token(args)
+           : *w == "catalog" ? cmd_catalog(args)
+           : *w == "roll"    ? cmd_roll(args)
+                             : cmd_sales(args);
   }
   const auto inv = parse_args(args);
   if (inv.help) {

@@ -178,6 +178,15 @@ int cmd_token(const std::vector<std::string>& args);
 /// for the server's refusals, exit_unreachable when it cannot connect.
 int cmd_sales(const std::vector<std::string>& args);
 
+// ----------------------------------------------------------------------------------- roll
+
+/// `roll` (roll.cpp): a rolling upgrade, one node at a time (drain, restart command, ready,
+/// balanced). `args` is the whole command line after the program name (the command takes its own
+/// flags, --admin and --token among them). Throws cli_error: exit_usage for bad flags,
+/// exit_server_error when a step fails or times out (the message names the node and the step),
+/// exit_unreachable when the admin API cannot be reached at the start.
+int cmd_roll(const std::vector<std::string>& args);
+
 // -------------------------------------------------------------------------------- catalog
 
 /// `catalog generate|queries|import` (catalog.cpp): `args` is the whole command line after the

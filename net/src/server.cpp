@@ -81,6 +81,7 @@ struct server_state {
   std::atomic<uint64_t> served_{0};
   std::atomic<std::size_t> in_flight_{0}; ///< requests handed to the handler, not yet written
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false}; ///< drain(): responses carry Connection: close
   std::mutex in_flight_mu_;
   std::condition_variable in_flight_cv_; ///< notified when in_flight_ drops to 0
   std::mutex sessions_mu_;
@@ -561,7 +562,7 @@ class session : public std::enable_shared_from_this<session> {
       return; // connection closed meanwhile
     }
     handler_timer_.cancel();
-    write_response(std::move(resp), !keep_alive_ || srv_.stopping_.load());
+    write_response(std::move(resp), !keep_alive_ || srv_.stopping_.load() || srv_.draining_.load());
   }
 
   void write_response(http_response resp, bool close_after) {
@@ -1043,6 +1044,10 @@ std::error_code http_server::start() {
 
 uint16_t http_server::port() const {
   return impl_->port_;
+}
+
+void http_server::drain() {
+  impl_->draining_.store(true);
 }
 
 void http_server::stop(std::chrono::milliseconds grace) {

@@ -471,13 +471,31 @@ void node::stop() {
   if (d.sampler) {
     d.sampler->stop(); // it reads the entities
   }
-  if (d.bridge) {
-    d.bridge->ready.store(false);
+  // /readyz answers 503 from now on and responses say Connection: close, so that a load
+  // balancer stops sending here and drops its kept-alive connections to this node.
+  const auto stop_began = std::chrono::steady_clock::now();
+  const bool was_serving = d.bridge && d.bridge->ready.exchange(false);
+  if (d.http) {
+    d.http->drain();
   }
   // Hand every shard to other members first (requests keep being served, by forwarding, while
   // the load balancer notices /readyz); then stop taking requests.
   if (d.entities) {
     d.entities->leave_cluster(d.opts.cluster_leave_timeout);
+  }
+  // A node that owned nothing leaves at once: keep serving for the rest of http.drain_grace so
+  // that the load balancer's health checks see /readyz fail before the listener closes.
+  if (was_serving && d.http) {
+    const auto grace_end = stop_began + d.opts.http_drain_grace;
+    if (std::chrono::steady_clock::now() < grace_end) {
+      logger()->info("node {}: /readyz is 503; serving for {} ms more before the listeners close "
+                     "(http.drain_grace)",
+                     d.opts.node_id,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         grace_end - std::chrono::steady_clock::now())
+                         .count());
+      std::this_thread::sleep_until(grace_end);
+    }
   }
   // Stop taking requests and let those in flight finish (they wait on their commits).
   if (d.http) {

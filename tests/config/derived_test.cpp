@@ -29,21 +29,14 @@ TEST_CASE("defaults(): the table's defaults, as load() gives them without any so
   CHECK(d.node_id == l.node_id);
   // The tunables that were constants in the components keep their old values.
   const std::pair<std::chrono::milliseconds, std::chrono::milliseconds> durations[] = {
-      {d.http_idle_timeout, 60s},
-      {d.redis_timeout, 2s},
-      {d.pg_startup_wait, 30s},
-      {d.entity_call_timeout, 5s},
-      {d.carts_claim_grace, 60s},
-      {d.payments_backoff, 50ms},
-      {d.payments_backoff_cap, 1s},
-      {d.payments_breaker_cooldown, 5s},
-      {d.payments_refund_deadline, 8s},
-      {d.orders_relay_interval, 200ms},
-      {d.auth_jwt_leeway, 30s},
-      {d.cluster_leave_timeout, 15s},
-      {d.sales_prewarm, 60s},
-      {d.sales_latency_budget, 250ms},
-      {d.sales_refresh, 1s},
+      {d.http_idle_timeout, 60s},       {d.redis_timeout, 2s},
+      {d.pg_startup_wait, 30s},         {d.entity_call_timeout, 5s},
+      {d.carts_claim_grace, 60s},       {d.payments_backoff, 50ms},
+      {d.payments_backoff_cap, 1s},     {d.payments_breaker_cooldown, 5s},
+      {d.payments_refund_deadline, 8s}, {d.orders_relay_interval, 200ms},
+      {d.auth_jwt_leeway, 30s},         {d.cluster_leave_timeout, 15s},
+      {d.http_drain_grace, 3s},         {d.sales_prewarm, 60s},
+      {d.sales_latency_budget, 250ms},  {d.sales_refresh, 1s},
   };
   for (const auto& [got, want] : durations) {
     CHECK(got == want);
@@ -59,15 +52,17 @@ TEST_CASE("defaults(): the table's defaults, as load() gives them without any so
 }
 
 TEST_CASE("the new settings are bounded and read like any other") {
-  auto o = with({"--payments.tries=7", "--http.idle_timeout=5s", "--auth.token_cache=0",
-                 "--entity.call_timeout=250ms", "--carts.claim_grace=2m", "--sales.prewarm=5m",
-                 "--sales.latency_budget=100ms", "--sales.refresh=500ms"});
+  auto o =
+      with({"--payments.tries=7", "--http.idle_timeout=5s", "--auth.token_cache=0",
+            "--entity.call_timeout=250ms", "--carts.claim_grace=2m", "--sales.prewarm=5m",
+            "--sales.latency_budget=100ms", "--sales.refresh=500ms", "--http.drain_grace=750ms"});
   CHECK(o.payments_tries == 7);
   CHECK(o.http_idle_timeout == 5s);
   CHECK(o.auth_token_cache == 0);
   CHECK(o.entity_call_timeout == 250ms);
   CHECK(o.carts_claim_grace == 120s);
   CHECK(o.sales_prewarm == 300s);
+  CHECK(o.http_drain_grace == 750ms);
   CHECK(o.sales_latency_budget == 100ms);
   CHECK(o.sales_refresh == 500ms);
   for (const char* bad :

@@ -329,6 +329,7 @@ TEST_CASE("help_text mentions every setting") {
                            "auth.jwt_leeway",
                            "auth.token_cache",
                            "cluster.leave_timeout",
+                           "http.drain_grace",
                            "sales.prewarm",
                            "sales.latency_budget",
                            "sales.refresh"}) {

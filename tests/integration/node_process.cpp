@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -136,6 +137,11 @@ void node_process::spawn() {
       urls += (urls.empty() ? "" : ",") + surge::test::pg_url_with_database(r, db);
     }
     args.push_back("--pg.read_urls=" + urls);
+  }
+  // No wait for a load balancer at stop (there is none), unless the test asks for one.
+  if (std::none_of(cfg_.extra.begin(), cfg_.extra.end(),
+                   [](const std::string& a) { return a.starts_with("--http.drain_grace="); })) {
+    args.emplace_back("--http.drain_grace=0s");
   }
   args.insert(args.end(), cfg_.extra.begin(), cfg_.extra.end());
 

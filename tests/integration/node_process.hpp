@@ -70,6 +70,9 @@ class node_process {
   }
 
   bool running() const { return proc_.running(); }
+  /// The pid of the process this object started (-1 when none runs): a test that has something
+  /// else restart the node (scripts/restart-node.sh) reads it.
+  pid_t pid() const { return proc_.pid(); }
   uint16_t http_port() const { return http_port_; }
   uint16_t admin_port() const { return admin_port_; }
   uint16_t cluster_port() const { return cluster_port_; }

@@ -37,6 +37,12 @@ class http_server {
   /// The bound port (useful with port 0). Valid after a successful start().
   uint16_t port() const;
 
+  /// From now on every response carries `Connection: close`, so that a client (a load balancer)
+  /// opens its next connection afresh, to a member that is still ready, rather than reusing one
+  /// that stop() will close. Still accepts and serves; kept-alive connections stay open until
+  /// their next response. Idempotent; any thread.
+  void drain();
+
   /// Idempotent; also run by the destructor (with no grace). Responses written during the grace
   /// period carry `Connection: close`; after stop() returns, responders do nothing.
   /// REQUIRES: not called from a handler or other I/O-thread code (it joins those threads).

@@ -186,8 +186,13 @@ defaults
     log global
     option httplog
     option dontlog-normal
-    option redispatch
-    retries 2
+    # A member being restarted (scripts/roll.sh): its /readyz turns 503 first and it keeps
+    # serving (http.drain_grace) until these checks take it out; a request that still meets a
+    # closing connection, or no answer, goes again to another member (retries, redispatch on
+    # every retry).
+    option redispatch 1
+    retries 3
+    retry-on conn-failure empty-response
     timeout connect 2s
     # Inactivity limits: a stock stream (Server-Sent Events, GET .../stock/stream) sends a
     # comment every 15 s, so neither side of it is ever idle for 60 s; the edge (nginx) in front

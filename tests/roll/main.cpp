@@ -1,0 +1,3 @@
+// The rolling-upgrade test (tests/roll/README.md).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>

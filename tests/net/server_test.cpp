@@ -180,6 +180,37 @@ TEST_CASE("server: keep-alive, headers, Connection: close and HTTP/1.0") {
   srv.stop();
 }
 
+TEST_CASE("server: drain() answers with Connection: close but keeps accepting") {
+  auto opts = surge::test::listener();
+  http_server srv(opts, [](http_request&&, responder r) {
+    http_response resp;
+    resp.body = "{}";
+    r(std::move(resp));
+  });
+  REQUIRE_FALSE(srv.start());
+  client kept(srv.port());
+  auto res = kept.request(bhttp::verb::get, "/a");
+  CHECK(res.keep_alive());
+
+  srv.drain();
+  srv.drain(); // idempotent
+  // The kept-alive connection gets its next answer, then the server closes it.
+  res = kept.request(bhttp::verb::get, "/b");
+  CHECK(res.result_int() == 200);
+  CHECK_FALSE(res.keep_alive());
+  CHECK(kept.closed_by_server());
+  // New connections are still accepted and served, one request each.
+  for (int i = 0; i < 3; ++i) {
+    client c(srv.port());
+    res = c.request(bhttp::verb::get, "/c");
+    CHECK(res.result_int() == 200);
+    CHECK_FALSE(res.keep_alive());
+    CHECK(c.closed_by_server());
+  }
+  CHECK(srv.requests_served() == 5);
+  srv.stop();
+}
+
 TEST_CASE("server: responder called from another thread, once") {
   late_threads late;
   std::atomic<int> extra_calls{0};

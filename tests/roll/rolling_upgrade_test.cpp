@@ -157,7 +157,9 @@ std::string statuses_of(const json::value& report) {
 /// 4xx of the journey (402 declined, 404 of a gone cart, 409 of stock or idempotency).
 void check_no_failures(const json::value& report, const char* run) {
   CAPTURE(run);
-  CAPTURE(statuses_of(report));
+  // doctest captures by reference, evaluated when a check fails: keep the value alive.
+  const auto statuses = statuses_of(report);
+  CAPTURE(statuses);
   CHECK(int_of(report, "requests") > 0);
   CHECK(int_of(report, "answered") == int_of(report, "requests"));
   CHECK(int_of(report, "errors") == 0);
@@ -327,7 +329,8 @@ TEST_SUITE("rolling_upgrade") {
     }
     REQUIRE_MESSAGE(roll.code == 0, "surgectl roll failed:\n" << roll.out << roll.err);
     REQUIRE_MESSAGE(load_status.has_value(), "surge-load did not end after SIGINT");
-    INFO("surge-load (during):\n" << text_of(dir / "during.out"));
+    const auto load_output = text_of(dir / "during.out"); // INFO refers to it, lazily
+    INFO("surge-load (during):\n" << load_output);
     CHECK(WIFEXITED(*load_status));
     CHECK(WEXITSTATUS(*load_status) == 0);
     const auto rd = read_report(during_json);

@@ -79,11 +79,42 @@ function render(dir) {
     return execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", timeout: 120000, stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     if (e.code === "ENOENT") {
-      fail("kubectl not found: install kubectl (1.27 or later: kustomize v5 is built in); see deploy/k8s/README.md");
+      throw new Error("kubectl not found: install kubectl (1.27 or later: kustomize v5 is built in; scripts/deps.sh does)");
     }
-    fail(`kubectl kustomize ${dir} failed: ${(e.stderr || e.message || "").toString().trim()}`);
+    throw new Error(`kubectl kustomize ${dir} failed: ${(e.stderr || e.message || "").toString().trim()}`);
   }
-  return "";
+}
+
+/// Renders dev, prod and monitoring from a temporary copy of deploy/k8s with dev's secret files
+/// made fresh there: {rendered: {dev, prod, monitoring} (objects), template (prod's Secrets),
+/// secretsDir (dev's files), cleanup()}. Exits 2 on a set-up error.
+export function renderAll() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "surge-k8s-check-"));
+  const cleanup = () => fs.rmSync(tmp, { recursive: true, force: true });
+  const k8s = path.join(tmp, "k8s");
+  // The committed manifests only: dev's secret files are made fresh below.
+  fs.cpSync(path.join(repo, "deploy/k8s"), k8s, {
+    recursive: true,
+    filter: (src) => !/\/(node_modules|secrets)(\/|$)/.test(path.relative(repo, src)),
+  });
+  try {
+    execFileSync(path.join(repo, "scripts/k8s-dev-secrets.sh"), [path.join(k8s, "dev/secrets")], { stdio: ["ignore", "ignore", "pipe"], timeout: 60000 });
+  } catch (e) {
+    cleanup();
+    fail(`scripts/k8s-dev-secrets.sh failed: ${(e.stderr || e.message || "").toString().trim()}`);
+  }
+  const rendered = {};
+  let template;
+  try {
+    for (const overlay of ["dev", "prod", "monitoring"]) {
+      rendered[overlay] = parseAll(render(path.join(k8s, overlay)), overlay);
+    }
+    template = parseAll(fs.readFileSync(path.join(k8s, "prod/secrets.template.yaml"), "utf8"), "prod/secrets.template.yaml");
+  } catch (e) {
+    cleanup();
+    fail(e.message);
+  }
+  return { rendered, template, secretsDir: path.join(k8s, "dev/secrets"), cleanup };
 }
 
 async function main(argv) {
@@ -106,25 +137,12 @@ async function main(argv) {
     problems.push(...(await checkOverlay(objects, { external, label: path.basename(opts.files) })));
     counts.push(`${objects.length} objects in ${opts.files}`);
   } else {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "surge-k8s-check-"));
+    const r = renderAll();
     try {
-      const k8s = path.join(tmp, "k8s");
-      // The committed manifests only: dev's secret files are made fresh below.
-      fs.cpSync(path.join(repo, "deploy/k8s"), k8s, {
-        recursive: true,
-        filter: (src) => !/\/(node_modules|secrets)(\/|$)/.test(path.relative(repo, src)),
-      });
-      try {
-        execFileSync(path.join(repo, "scripts/k8s-dev-secrets.sh"), [path.join(k8s, "dev/secrets")], { stdio: ["ignore", "ignore", "pipe"], timeout: 60000 });
-      } catch (e) {
-        fail(`scripts/k8s-dev-secrets.sh failed: ${(e.stderr || e.message || "").toString().trim()}`);
-      }
-      const rendered = {};
+      const { rendered, template } = r;
       for (const overlay of ["dev", "prod", "monitoring"]) {
-        rendered[overlay] = parseAll(render(path.join(k8s, overlay)), overlay);
         counts.push(`${rendered[overlay].length} objects in ${overlay}`);
       }
-      const template = parseAll(fs.readFileSync(path.join(k8s, "prod/secrets.template.yaml"), "utf8"), "prod/secrets.template.yaml");
       counts.push(`${template.length} Secrets in prod/secrets.template.yaml`);
       problems.push(...(await checkOverlay(rendered.dev, { label: "dev" })));
       problems.push(...(await checkOverlay(rendered.prod, { external: template, label: "prod" })));
@@ -148,7 +166,7 @@ async function main(argv) {
         }
       }
     } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      r.cleanup();
     }
   }
   for (const p of problems) {

@@ -536,13 +536,19 @@ export function policyProblems(objects, { external = [], settings = null, label 
       say(n, "lets more than the StatefulSet's own pods reach the cluster port 4242");
     }
   }
+  // Admin: whole namespaces named by label, or the members themselves (cluster-wide admin
+  // routes ask every member's admin API for its part).
+  const member = (f) => f.podSelector && !f.namespaceSelector && !f.ipBlock && selects(f.podSelector, podLabels);
   const adminRules = rulesFor(9090);
   for (const { n, r } of adminRules) {
     const from = r.from || [];
-    if (from.length === 0 || !from.every((f) => f.namespaceSelector && !f.podSelector && !f.ipBlock &&
-        Object.keys(f.namespaceSelector.matchLabels || {}).length > 0)) {
-      say(n, "lets more than the ops (and monitoring) namespaces reach the admin port 9090");
+    if (from.length === 0 || !from.every((f) => member(f) || (f.namespaceSelector && !f.podSelector && !f.ipBlock &&
+        Object.keys(f.namespaceSelector.matchLabels || {}).length > 0))) {
+      say(n, "lets more than the ops (and monitoring) namespaces and the members reach the admin port 9090");
     }
+  }
+  if (nps.length && !adminRules.some(({ r }) => (r.from || []).some(member))) {
+    say(null, "no NetworkPolicy lets the members reach each other's admin port 9090 (cluster-wide admin routes)");
   }
   if (nps.length && !adminRules.some(({ r }) => (r.from || []).some((f) => f.namespaceSelector &&
       (f.namespaceSelector.matchLabels || {})["kubernetes.io/metadata.name"] === "ops"))) {

@@ -17,8 +17,18 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
+/// The fault's target among the members (a spare or a node removed by a scale-in is none).
 std::size_t node_index(fault_context& ctx, const planned_fault& f) {
-  return static_cast<std::size_t>(f.node) % ctx.env.nodes().size();
+  std::vector<std::size_t> members;
+  for (std::size_t i = 0; i < ctx.env.nodes().size(); ++i) {
+    if (ctx.env.nodes()[i]->member.load()) {
+      members.push_back(i);
+    }
+  }
+  if (members.empty()) {
+    return static_cast<std::size_t>(f.node) % ctx.env.nodes().size();
+  }
+  return members[static_cast<std::size_t>(f.node) % members.size()];
 }
 
 /// Waits (bounded) until node `i` answers /readyz with 200.

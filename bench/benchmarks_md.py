@@ -334,6 +334,22 @@ if cap:
 elif E("CMD_drop_capacity"):
     rows.append(("12b", "Drop capacity (no output)", "-", "-", "-", ">= 100,000", False))
 
+# Row 13 (issue 18): the ceiling of one PostgreSQL primary as the shared journal (surge-bench journal).
+jr = load("journal.json")
+if jr and jr.get("ceilings"):
+    top = max(jr["ceilings"], key=lambda c: c["reservations_per_s"])
+    per_e = "; ".join(f"{c['events']}/batch: {n(c['reservations_per_s'])} reservations/s, "
+                      f"{n(c['transactions_per_s'])} tx/s at {c['nodes']} node(s)" for c in jr["ceilings"])
+    rows.append(("13", "Journal ceiling: one PostgreSQL primary shared by 1..N nodes' group commits "
+                 f"({jr['streams_per_node']} SKU streams per node, journal.writers {jr['writers']}, "
+                 f"max_batch {jr['max_batch']}, fenced), per reservations per batch: " + per_e,
+                 f"{n(top['reservations_per_s'])} reservations/s, {n(top['transactions_per_s'])} journal tx/s "
+                 f"({top['events']} per batch, {top['nodes']} nodes)",
+                 f"{n(top['one_node_reservations_per_s'])} reservations/s (1 node)",
+                 f"{top['ratio']:.2f}x", "(report: deploy/README.md's capacity model)", jr["ok"]))
+elif E("CMD_journal"):
+    rows.append(("13", "Journal ceiling (no output)", "-", "-", "-", "(report)", False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -388,6 +404,8 @@ if E("CMD_streams"):
 if E("CMD_drop"):
     p(f"| 12 | {cmd('drop')}" + (f"; then {cmd('drop_capacity')}" if E("CMD_drop_capacity") else "")
       + " (nodes with auth.jwt_secret from the secret file, --log.access_sample=0) |")
+if E("CMD_journal"):
+    p(f"| 13 | {cmd('journal')} |")
 p()
 p("## Details")
 p()
@@ -637,6 +655,20 @@ if cap:
         p(f"| {x['users']:,} | {x['queue']['max_waiting']:,} | {x['shoppers']['admitted']:,} | "
           f"{ms(x['latency']['add_item']['p99_ms'])} | {ms(x['latency']['checkout']['p99_ms'])} | "
           f"{'passed' if x['passed'] else 'FAILED'} | {'pass' if x['step_passed'] else 'miss'} |")
+    p()
+
+if jr:
+    p("### 13. Journal ceiling")
+    p()
+    p("| nodes | reservations per batch | journal tx/s | batches/s | reservations/s | commit p50 ms | "
+      "commit p99 ms | WAL MB/s | errors |")
+    p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for x in jr["steps"]:
+        p(f"| {x['nodes']} | {x['events']} | {n(x['transactions_per_s'])} | {n(x['batches_per_s'])} | "
+          f"{n(x['reservations_per_s'])} | {ms(x['p50_ms'])} | {ms(x['p99_ms'])} | "
+          f"{x['wal_mb_per_s']:.1f} | {x['errors']} |")
+    p()
+    p(f"Every acknowledged batch is in the journal: {jr['in_journal']:,} of {jr['acknowledged']:,}.")
     p()
 
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BENCHMARKS-notes.md")

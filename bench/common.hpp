@@ -391,6 +391,10 @@ int streams_command(const std::vector<std::string>& args);
 /// `surge-bench queue ARGS` (queue.cpp): a sale's waiting room, bytes per ticket and position cost.
 int queue_command(const std::vector<std::string>& args);
 
+/// `surge-bench journal ARGS` (journal.cpp): the ceiling of one PostgreSQL primary as the shared
+/// journal.
+int journal_command(const std::vector<std::string>& args);
+
 // ---------------------------------------------------------------------------------- checkout
 
 /// Settings of `surge-bench checkout`.

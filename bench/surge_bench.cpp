@@ -98,6 +98,9 @@ commands:
   streams   node RSS per open stock stream (Server-Sent Events) with --count streams on one
             SKU, and the fan-out of one stock change to all of them (see surge-bench streams
             --help)
+  journal   the ceiling of one PostgreSQL primary as the shared journal: 1..N nodes' group
+            commits on one database, journal transactions/s and reservations/s per step (see
+            surge-bench journal --help)
 
 flags of hot-sku:
   --pg-url=URL        admin URL; a database surge_bench_<pid> is created and dropped
@@ -587,7 +590,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "checkout" || args[0] == "memory" || args[0] == "activation" ||
-      args[0] == "http" || args[0] == "failover" || args[0] == "streams" || args[0] == "queue") {
+      args[0] == "http" || args[0] == "failover" || args[0] == "streams" || args[0] == "queue" ||
+      args[0] == "journal") {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
@@ -610,6 +614,9 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "queue") {
       return queue_command(rest);
+    }
+    if (args[0] == "journal") {
+      return journal_command(rest);
     }
     return checkout_command(rest);
   }

@@ -41,7 +41,9 @@
 #   BENCH_DROP_CAPACITY="10000 30000 100000"   row 12b: queued shoppers per capacity step (a new
 #                               sale each, until admitted shoppers' p99 >= 300 ms; "" skips it)
 #   BENCH_DROP_CAPACITY_POLL=20s  how often the capacity steps' shoppers poll their ticket
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams drop"
+#   BENCH_JOURNAL_NODES="1 2 4 8 16"  row 13: simulated nodes sharing the journal, per step
+#   BENCH_JOURNAL_EVENTS="1 16 128"   row 13: reservations per journal batch, per step
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams drop journal"
 #                               a subset of the steps, by name or by row number (BENCH_ONLY=12)
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
@@ -92,7 +94,7 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams drop}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams drop journal}
 DROP_USERS=${BENCH_DROP_USERS:-2000}
 DROP_BOTS=${BENCH_DROP_BOTS:-0.2}
 DROP_BOT_INTERVAL=${BENCH_DROP_BOT_INTERVAL:-250ms}
@@ -125,6 +127,7 @@ want() { # STEP: named in BENCH_ONLY, by itself or by a row number of its
     edge) rows="10" ;;
     streams) rows="11" ;;
     drop) rows="12 12b" ;;
+    journal) rows="13" ;;
   esac
   for r in "$1" $rows; do
     [[ " $ONLY " == *" $r "* ]] && return 0
@@ -780,6 +783,18 @@ if want streams; then
     say "streams failed (see $OUT/streams.txt)"
   stop_pid "$STREAMS_PID"
 fi
+# --------------------------------------------------------------------------- 13. journal ceiling
+# One PostgreSQL primary as the journal of 1..N nodes (each a group commit of its own, as the node
+# wires it) with 1, 16 and 128 reservations per batch: where transactions/s and reservations/s stop
+# growing with nodes (deploy/README.md's capacity model).
+if want journal; then
+  settle journal
+  JNODES=$(echo "${BENCH_JOURNAL_NODES:-1 2 4 8 16}" | tr ' ' ',')
+  JEVENTS=$(echo "${BENCH_JOURNAL_EVENTS:-1 16 128}" | tr ' ' ',')
+  CMD[journal]="$(rel "$BENCH") journal --duration=$D --nodes=$JNODES --events=$JEVENTS --json=journal.json"
+  run_logged journal "$BENCH" journal "--pg-url=$PG_ADMIN" "--duration=$D" "--nodes=$JNODES" \
+    "--events=$JEVENTS" "--json=$OUT/journal.json" || say "journal failed (see $OUT/journal.txt)"
+fi
 # --------------------------------------------------------------------------- 12. the drop
 # A flash sale with a waiting room (surge-load --scenario=drop) on a 3-node cluster of its own
 # whose nodes verify customers (auth.jwt_secret; surge-load signs each shopper's token with the
@@ -865,7 +880,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search edge storefront streams drop; do
+for s in hot-sku cross-node memory http cluster search edge storefront streams drop journal; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

@@ -34,7 +34,8 @@ JOBS="${SURGE_BUILD_JOBS:-$(nproc)}"
 
 # npm packages (package-lock.json): uPlot, embedded into surge-node by web/ (the build needs it),
 # playwright-core for the console's browser tests (tests/browser; Debian's chromium, so no
-# browser download), and Nuxt for the storefront (storefront/, built below). `npm ci` from the registry or npm's cache; offline with node_modules already
+# browser download), Nuxt for the storefront (storefront/, built below), and kubernetes-models for
+# the manifests' checks (deploy/k8s/check, ctest label deploy). `npm ci` from the registry or npm's cache; offline with node_modules already
 # there, that copy is used.
 npm_ci() {
   local dir=$1 need=$2 log="$BUILD_DIR/npm-ci-${1//\//-}.log"
@@ -57,11 +58,12 @@ npm_ci() {
   fi
 }
 mkdir -p "$BUILD_DIR"
-say "npm ci: web/ (uPlot), tests/browser/ (playwright-core), tests/storefront/ (@playwright/test) and storefront/ (Nuxt)"
+say "npm ci: web/ (uPlot), tests/browser/ (playwright-core), tests/storefront/ (@playwright/test), storefront/ (Nuxt) and deploy/k8s/check (kubernetes-models)"
 npm_ci web required
 npm_ci tests/browser optional
 npm_ci tests/storefront optional
 npm_ci storefront required
+npm_ci deploy/k8s/check optional
 
 # The storefront's `nuxt build` (storefront/.output, used by storefront/scripts/generate.mjs);
 # skipped when no storefront source changed since the last successful build (hash kept in .output).

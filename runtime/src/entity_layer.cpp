@@ -252,16 +252,8 @@ void entity_layer::stop() {
   }
   if (sys) {
     caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-    auto stop_all = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
-    // An entity still running may activate another one (a cart its SKU, a stub on the way)
-    // after a sweep: sweep again a few times, so that nothing is left to wait for its idle
-    // timeout while the actor system waits for every actor.
-    for (int sweep = 0; sweep < 5; ++sweep) {
-      skus->for_each(stop_all);
-      carts->for_each(stop_all);
-      orders->for_each(stop_all);
-      sale_queues->for_each(stop_all);
-      std::this_thread::sleep_for(std::chrono::milliseconds{sweep == 0 ? 20 : 60});
+    if (!actors::stop_entities(std::chrono::seconds{10}, *sale_queues, *orders, *carts, *skus)) {
+      logger()->warn("entities still running 10 s after the stop; waiting for them");
     }
   }
   if (storage) {

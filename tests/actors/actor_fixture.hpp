@@ -140,11 +140,9 @@ class entity_node {
   }
 
   ~entity_node() {
-    auto stop = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
-    skus->for_each(stop);
-    carts->for_each(stop);
-    orders->for_each(stop);
-    sales->for_each(stop);
+    const bool stopped =
+        actors::stop_entities(std::chrono::seconds{30}, *sales, *orders, *carts, *skus);
+    CHECK_MESSAGE(stopped, "entities still running 30 s after the node was told to stop");
     sys_->await_all_actors_done(); // nobody calls the payment service any more
     payments_.reset();
     storage_.drain();

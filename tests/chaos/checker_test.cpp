@@ -329,6 +329,23 @@ TEST_SUITE("chaos_unit") {
     CHECK(check_g5(d).result == verdict::pass);
   }
 
+  TEST_CASE("G5: a rolling restart and a scale are bounded, requests to their nodes count") {
+    for (const char* kind : {"rolling-restart", "scale"}) {
+      auto d = valid_run();
+      d.faults.push_back({kind, "n1,n2,n3", "", t0 + 10000, t0 + 40000, false, ""});
+      // A request to n1 (index 0) during the roll failed: planned restarts have no excuse.
+      d.history.push_back(put(10, "c10", "", 503, 10100, 10200, 0));
+      d.history.push_back(put(11, "c11", "h11", 200, 15000, 15100, 1)); // back after 5 s
+      d.journal.push_back(batch(6, {ev(ek::hold_set, "h11", 1, t0 + 15000)}));
+      auto r = check_g5(d);
+      CHECK_MESSAGE(r.result == verdict::warn, kind);
+      CHECK(r.metrics["node_fault_max_ms"] == doctest::Approx(5000));
+      CHECK_MESSAGE(!mentions(r, "reported, not bounded"), kind);
+      d.history.back().end_ms = t0 + 45000; // 35 s: over the limit
+      CHECK_MESSAGE(check_g5(d).result == verdict::fail, kind);
+    }
+  }
+
   TEST_CASE("G6: a hold left past its TTL") {
     auto d = valid_run();
     d.journal.push_back(batch(6, {ev(ek::hold_set, "h4", 1, t0 + 600)}));

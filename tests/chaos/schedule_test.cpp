@@ -1,6 +1,7 @@
 // surge-chaos's fault scheduler: a pure function of its options.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -44,7 +45,7 @@ TEST_SUITE("chaos_unit") {
       for (const auto& f : s) {
         seen.insert(f.kind);
       }
-      CHECK_MESSAGE(seen.size() == fault_kinds().size(), "seed " << seed);
+      CHECK_MESSAGE(seen.size() == parse_fault_list("all").size(), "seed " << seed);
     }
   }
 
@@ -70,9 +71,44 @@ TEST_SUITE("chaos_unit") {
     }
   }
 
+  TEST_CASE("rolling-restart and scale: one at a time, a roll's estimate grows with the nodes") {
+    for (int nodes : {3, 5}) {
+      schedule_options o;
+      o.seed = 11;
+      o.duration_ms = 150000;
+      o.nodes = nodes;
+      o.kinds = parse_fault_list("rolling-restart,scale");
+      const auto s = make_schedule(o);
+      REQUIRE(s.size() >= 2);
+      int64_t previous_end = 0;
+      for (const auto& f : s) {
+        CHECK(f.at_ms >= previous_end);
+        if (f.kind == "rolling-restart") {
+          CHECK(f.duration_ms == 12000 * nodes);
+          CHECK(f.node == 0);
+        } else {
+          CHECK(f.kind == "scale");
+          CHECK(f.duration_ms >= 4000);
+          CHECK(f.duration_ms <= 8000);
+          CHECK(f.node < nodes);
+        }
+        previous_end = f.at_ms + f.duration_ms;
+      }
+    }
+  }
+
   TEST_CASE("fault lists") {
     CHECK(parse_fault_list("kill,pause,kill") == std::vector<std::string>{"kill", "pause"});
-    CHECK(parse_fault_list("all").size() == fault_kinds().size());
+    // "all" is every kind but the long ones, which are asked for by name.
+    CHECK(parse_fault_list("all").size() == fault_kinds().size() - long_fault_kinds().size());
+    for (const auto& k : long_fault_kinds()) {
+      CHECK(std::find(fault_kinds().begin(), fault_kinds().end(), k) != fault_kinds().end());
+      const auto all = parse_fault_list("all");
+      CHECK(std::find(all.begin(), all.end(), k) == all.end());
+      const auto more = parse_fault_list("all," + k);
+      CHECK(more.size() == all.size() + 1);
+      CHECK(more.back() == k);
+    }
     CHECK_THROWS_AS(parse_fault_list("kill,meteor"), std::invalid_argument);
     CHECK(make_schedule(schedule_options{}).empty()); // no kinds, no faults
   }

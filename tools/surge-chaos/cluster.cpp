@@ -232,7 +232,7 @@ void cluster_env::start() {
     std::this_thread::sleep_for(20ms);
   }
 
-  for (int i = 0; i < o_.nodes; ++i) {
+  for (int i = 0; i < o_.nodes + o_.spare_nodes; ++i) {
     auto n = std::make_unique<node>();
     n->id = "n" + std::to_string(i + 1);
     n->index = i;
@@ -248,11 +248,13 @@ void cluster_env::start() {
     n->log = o_.work_dir + "/" + n->id + ".log";
     nodes_.push_back(std::move(n));
   }
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+  // The spares (o_.spare_nodes) wait for a scale-out.
+  for (std::size_t i = 0; i < static_cast<std::size_t>(o_.nodes); ++i) {
     if (!start_node(i)) {
       throw std::runtime_error("node " + nodes_[i]->id + " did not get ready:\n" +
                                tail_of(nodes_[i]->log));
     }
+    nodes_[i]->member = true;
   }
 }
 
@@ -363,9 +365,53 @@ std::vector<charge_row> cluster_env::charges() {
   return out;
 }
 
+std::vector<tools::shard_row> cluster_env::shard_map(std::size_t avoid, std::string& why) {
+  why.clear();
+  for (int round = 0; round < 2; ++round) { // another member first, then `avoid` itself
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i]->member.load() || (round == 0) == (i == avoid)) {
+        continue;
+      }
+      auto admin = admin_client(*nodes_[i], 3s);
+      auto a = admin->call("GET", "/admin/v1/shards");
+      auto v = parse(a.body);
+      if (a.status == 200 && v) {
+        try {
+          return tools::read_shards(*v);
+        } catch (const std::runtime_error& e) {
+          why = nodes_[i]->id + ": " + e.what();
+          continue;
+        }
+      }
+      why = nodes_[i]->id + " answered GET /admin/v1/shards with " + std::to_string(a.status) +
+            (a.error.empty() ? "" : " " + a.error);
+    }
+  }
+  if (why.empty()) {
+    why = "no member to ask";
+  }
+  return {};
+}
+
+std::string cluster_env::drain_node(std::size_t i) {
+  auto& n = *nodes_.at(i);
+  auto admin = admin_client(n, 5s);
+  auto a = admin->call("POST", "/admin/v1/nodes/" + n.id + "/drain");
+  if (a.status == 202) {
+    return {};
+  }
+  return "POST /admin/v1/nodes/" + n.id + "/drain answered " + std::to_string(a.status) + " " +
+         (a.status == 0 ? a.error : a.body);
+}
+
 bool cluster_env::settled(std::string& why) {
   std::set<std::string> up_ids;
+  const node* asked = nullptr;
   for (const auto& n : nodes_) {
+    if (!n->member.load()) {
+      continue;
+    }
+    asked = asked != nullptr ? asked : n.get();
     if (!n->proc.running() || n->proc.exited()) {
       why = n->id + " is not running";
       return false;
@@ -376,13 +422,17 @@ bool cluster_env::settled(std::string& why) {
       return false;
     }
   }
-  auto admin = admin_client(*nodes_.front(), 5s);
+  if (asked == nullptr) {
+    why = "no member";
+    return false;
+  }
+  auto admin = admin_client(*asked, 5s);
   auto cl = admin->call("GET", "/admin/v1/cluster");
   auto sh = admin->call("GET", "/admin/v1/shards");
   auto cv = parse(cl.body);
   auto sv = parse(sh.body);
   if (cl.status != 200 || sh.status != 200 || !cv || !sv) {
-    why = "admin API of " + nodes_.front()->id + " did not answer";
+    why = "admin API of " + asked->id + " did not answer";
     return false;
   }
   try {
@@ -395,7 +445,7 @@ bool cluster_env::settled(std::string& why) {
     // no members: the first node is named below
   }
   for (const auto& n : nodes_) {
-    if (up_ids.count(n->id) == 0) {
+    if (n->member.load() && up_ids.count(n->id) == 0) {
       why = n->id + " is not up in /admin/v1/cluster";
       return false;
     }
@@ -412,13 +462,19 @@ bool cluster_env::settled(std::string& why) {
   }
   int unowned = 0;
   int moving = 0;
+  std::set<std::string> members;
+  for (const auto& n : nodes_) {
+    if (n->member.load()) {
+      members.insert(n->id);
+    }
+  }
   for (const auto& sh : shards) {
-    unowned += up_ids.count(sh.owner) == 0 ? 1 : 0;
+    unowned += up_ids.count(sh.owner) == 0 || members.count(sh.owner) == 0 ? 1 : 0;
     moving += sh.target.empty() ? 0 : 1;
   }
   if (unowned > 0 || moving > 0) {
-    why = std::to_string(unowned) + " shards without a live owner, " + std::to_string(moving) +
-          " moving";
+    why = std::to_string(unowned) + " shards without a live member as owner, " +
+          std::to_string(moving) + " moving";
     return false;
   }
   return true;

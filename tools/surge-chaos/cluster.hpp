@@ -20,11 +20,14 @@
 #include "model.hpp"
 #include "netplan.hpp"
 #include "process.hpp"
+#include "surge/tools/cluster_rows.hpp"
 
 namespace surge::chaos {
 
 struct cluster_options {
   int nodes = 3;
+  int spare_nodes = 0;  ///< more nodes prepared (id, ports, namespace) but not started: the
+                        ///< `scale` fault starts one (scale-out) and removes one (scale-in)
   std::string work_dir; ///< logs, database files; created
   std::string node_binary;
   std::string paysim_binary;
@@ -94,6 +97,9 @@ struct node {
   std::string log;
   child proc;
   std::atomic<bool> up{false}; ///< false from a kill/pause until it serves again
+  /// A member of the cluster: started by start() or a scale-out, until a scale-in removed it.
+  /// Spares and removed nodes are not (the shoppers never pick them: `up` is false too).
+  std::atomic<bool> member{false};
 };
 
 class cluster_env {
@@ -125,12 +131,18 @@ class cluster_env {
   /// Starts node `i` (again) and waits up to `patience` for /readyz; false if not ready.
   bool start_node(std::size_t i, std::chrono::milliseconds patience = std::chrono::seconds{60});
   void kill_node(std::size_t i);
+  /// The shard map (GET /admin/v1/shards) as a member other than node `avoid` (when there is
+  /// one) sees it; empty with `why` set when no member answered.
+  std::vector<tools::shard_row> shard_map(std::size_t avoid, std::string& why);
+  /// POST /admin/v1/nodes/{id}/drain on node `i`'s own admin API; "" when it answered 202,
+  /// else what it answered.
+  std::string drain_node(std::size_t i);
   /// POST /_outage on gateway `i`.
   bool set_gateway_down(std::size_t i, bool down);
   /// GET /_charges.
   std::vector<charge_row> charges();
-  /// True when every node answers /readyz and GET /admin/v1/cluster and /admin/v1/shards on
-  /// one of them show every node up and every shard owned by an up node with no move under way.
+  /// True when every member answers /readyz and GET /admin/v1/cluster and /admin/v1/shards on
+  /// one of them show every member up and every shard owned by a member with no move under way.
   /// `why` says what is missing otherwise.
   bool settled(std::string& why);
 

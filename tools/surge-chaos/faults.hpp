@@ -4,6 +4,8 @@
 // environment (empty when it can), inject and heal. make_fault_kinds() is the registry; a new
 // kind is a new class there plus its name in schedule.cpp's fault_kinds().
 // inject/heal run on the fault thread, one fault at a time; they block until done.
+// Node ids are never reused for another node: a restarted node keeps its node.id (kill,
+// rolling-restart), a node removed by a scale-in may join again later under its own id.
 
 #include <memory>
 #include <string>
@@ -35,6 +37,9 @@ class fault_kind {
   virtual void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) = 0;
   /// Ends it (restart, resume, heal) and returns once the target serves again (bounded).
   virtual void heal(fault_context& ctx, const planned_fault& f, fault_record& rec) = 0;
+  /// True when inject() itself runs the whole fault (rolling-restart): the planned duration is
+  /// the schedule's estimate and the run does not wait it out again before heal().
+  virtual bool timed_by_inject() const { return false; }
 };
 
 /// One instance of every known kind.

@@ -279,9 +279,15 @@ void load::shopper(int client) {
     // order and at most one kept charge per key) judge what they did.
     std::thread meddler;
     const int co_node = pick_node(rng());
-    if (chance(30) && env_.nodes().size() > 1) {
-      const int node = (co_node + 1 + static_cast<int>(rng() % (env_.nodes().size() - 1))) %
-                       static_cast<int>(env_.nodes().size());
+    // Another node that is up (a spare or a removed node is never up).
+    std::vector<int> others;
+    for (std::size_t i = 0; i < env_.nodes().size(); ++i) {
+      if (static_cast<int>(i) != co_node && env_.nodes()[i]->up.load()) {
+        others.push_back(static_cast<int>(i));
+      }
+    }
+    if (chance(30) && !others.empty()) {
+      const int node = others[rng() % others.size()];
       const auto [sku, qty] = held[rng() % held.size()];
       const int move = static_cast<int>(rng() % 4);
       const auto delay = std::chrono::milliseconds{rng() % 300};

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
@@ -36,8 +37,12 @@ constexpr const char* usage =
   --nodes=N            surge-node processes (default 3, 1..9)
   --duration=D         load time: 90s, 2m, 500ms (default 120s)
   --seed=S             seed of the fault schedule and the shoppers (default 1)
-  --faults=LIST        kill,pause,partition,latency,loss,redis-restart,pg-restart,gateway-outage
-                       or all (default all); kinds the mode cannot inject are skipped with a note
+  --faults=LIST        kill,pause,partition,latency,loss,redis-restart,pg-restart,gateway-outage,
+                       rolling-restart,scale or all (default all: every kind but the long
+                       rolling-restart and scale, which are asked for by name, e.g.
+                       all,rolling-restart); kinds the mode cannot inject are skipped with a note
+  --zero-downtime      also exit 1 when a shopper's request failed (no answer or 5xx) or a
+                       fault could not be carried out (for rolling-restart and scale runs)
   --clients=N          shopper threads (default 8, 1..64)
   --net=MODE           auto | loopback | netns (default auto: netns when network
                        namespaces can be built here, else loopback with partition,
@@ -114,6 +119,7 @@ struct options {
   std::string plot;
   std::string work_dir;
   bool keep = false;
+  bool zero_downtime = false;
   std::string node_binary = SURGE_CHAOS_NODE_BINARY;
   std::string paysim_binary = SURGE_CHAOS_PAYSIM_BINARY;
   std::string holds_ttl = "5s";
@@ -139,6 +145,7 @@ options parse_args(int argc, char** argv) {
   const std::vector<cli::flag> flags = {
       {"help", takes::nothing, cli::enable(help), true},
       {"keep", takes::nothing, cli::enable(o.keep)},
+      {"zero-downtime", takes::nothing, cli::enable(o.zero_downtime)},
       integer("nodes", o.nodes, 1, 9),
       {"duration", takes::value,
        [&o](const std::optional<std::string>& v) {
@@ -232,8 +239,11 @@ int main(int argc, char** argv) {
   info.faults_requested = requested;
 
   // ---- network mode: a namespace per node when possible (and asked for)
+  // A scale fault adds a node (and removes one): one spare node, prepared but not started.
+  const int spare_nodes =
+      std::find(requested.begin(), requested.end(), "scale") != requested.end() ? 1 : 0;
   net_layout layout;
-  layout.nodes = opt.nodes;
+  layout.nodes = opt.nodes + spare_nodes;
   netns_network network{layout};
   std::string loopback_reason;
   std::string shaper_why;
@@ -282,6 +292,7 @@ int main(int argc, char** argv) {
 
   cluster_options co;
   co.nodes = opt.nodes;
+  co.spare_nodes = spare_nodes;
   co.work_dir = opt.work_dir;
   co.node_binary = opt.node_binary;
   co.paysim_binary = opt.paysim_binary;
@@ -359,6 +370,7 @@ int main(int argc, char** argv) {
   shoppers.start();
   std::mutex faults_mtx;
   std::atomic<int> faults_done{0};
+  std::atomic<int> faults_failed{0};
   std::string current_fault;
   std::thread fault_thread{[&] {
     for (const auto& f : schedule) {
@@ -375,10 +387,13 @@ int main(int argc, char** argv) {
       }
       try {
         by_name.at(f.kind)->inject(ctx, f, rec);
-        sleep_until(steady::now() + std::chrono::milliseconds{f.duration_ms});
+        if (!by_name.at(f.kind)->timed_by_inject()) {
+          sleep_until(steady::now() + std::chrono::milliseconds{f.duration_ms});
+        }
         by_name.at(f.kind)->heal(ctx, f, rec);
       } catch (const std::exception& e) {
-        rec.note = e.what();
+        ++faults_failed;
+        rec.note += (rec.note.empty() ? "" : "; ") + std::string{"FAILED: "} + e.what();
         std::cerr << "surge-chaos: fault " << f.kind << " failed: " << e.what() << std::endl;
       }
       rec.end_ms = now_ms();
@@ -448,6 +463,9 @@ int main(int argc, char** argv) {
     }
     for (std::size_t i = 0; i < env.nodes().size(); ++i) {
       auto& n = *env.nodes()[i];
+      if (!n.member.load()) {
+        continue; // a spare, or removed by a scale-in
+      }
       n.proc.signal(SIGCONT);
       if (n.proc.exited() && !env.start_node(i)) {
         info.notes.push_back(n.id + " did not restart during quiescing");
@@ -489,6 +507,31 @@ int main(int argc, char** argv) {
   // ---- check and report
   check_options chk;
   const auto results = check_all(data, chk);
+  // --zero-downtime: shoppers' requests only (the prober's asks after a failure are not
+  // shoppers'), and every fault carried out.
+  bool zero_downtime_failed = false;
+  if (opt.zero_downtime) {
+    uint64_t failed = 0;
+    for (const auto& op : data.history) {
+      if (op.kind == operation::kind_t::probe || (op.status != 0 && op.status < 500)) {
+        continue;
+      }
+      if (++failed <= 10) {
+        std::cout << "  failed: op#" << op.id << " to "
+                  << (op.node >= 0 && static_cast<std::size_t>(op.node) < data.node_ids.size()
+                          ? data.node_ids[static_cast<std::size_t>(op.node)]
+                          : "?")
+                  << " at " << (op.start_ms - info.load_start_ms) / 1000.0 << "s for "
+                  << op.end_ms - op.start_ms << " ms: status " << op.status << " " << op.error_code
+                  << " (sku " << op.sku << ", cart " << op.cart_id << ")\n";
+      }
+    }
+    info.notes.push_back("zero downtime: " + std::to_string(failed) + " of " +
+                         std::to_string(data.history.size()) +
+                         " requests failed (no answer or 5xx), " +
+                         std::to_string(faults_failed.load()) + " faults could not be carried out");
+    zero_downtime_failed = failed > 0 || faults_failed.load() > 0;
+  }
   std::cout << "\n" << promise_table(results);
   for (const auto& f : data.faults) {
     std::cout << "  fault " << f.kind << " " << f.target << " " << f.detail;
@@ -514,5 +557,9 @@ int main(int argc, char** argv) {
   exit_code = all_passed(results) ? 0 : 1;
   std::cout << (exit_code == 0 ? "surge-chaos: every promise holds\n"
                                : "surge-chaos: a promise FAILED\n");
+  if (zero_downtime_failed) {
+    std::cout << "surge-chaos: zero downtime FAILED\n";
+    exit_code = 1;
+  }
   return exit_code;
 }

@@ -9,9 +9,14 @@
 namespace surge::chaos {
 
 const std::vector<std::string>& fault_kinds() {
-  static const std::vector<std::string> kinds{"kill",       "pause",         "partition",
-                                              "latency",    "loss",          "redis-restart",
-                                              "pg-restart", "gateway-outage"};
+  static const std::vector<std::string> kinds{
+      "kill",          "pause",      "partition",      "latency",         "loss",
+      "redis-restart", "pg-restart", "gateway-outage", "rolling-restart", "scale"};
+  return kinds;
+}
+
+const std::vector<std::string>& long_fault_kinds() {
+  static const std::vector<std::string> kinds{"rolling-restart", "scale"};
   return kinds;
 }
 
@@ -28,7 +33,9 @@ std::vector<std::string> parse_fault_list(const std::string& list) {
     }
     if (item == "all") {
       for (const auto& k : fault_kinds()) {
-        if (std::find(out.begin(), out.end(), k) == out.end()) {
+        const bool long_kind = std::find(long_fault_kinds().begin(), long_fault_kinds().end(), k) !=
+                               long_fault_kinds().end();
+        if (!long_kind && std::find(out.begin(), out.end(), k) == out.end()) {
           out.push_back(k);
         }
       }
@@ -79,6 +86,13 @@ void shape(planned_fault& f, std::mt19937_64& rng, const schedule_options& o) {
     f.duration_ms = draw(rng, 500, 2000);
   } else if (f.kind == "pg-restart") {
     f.duration_ms = draw(rng, 0, 1000); // extra time between stop and start
+  } else if (f.kind == "rolling-restart") {
+    // inject() runs the whole roll; this is the schedule's estimate of it (drain, stop, start,
+    // shards back: about 12 s a node on a loaded 2-core machine), not waited out again.
+    f.node = 0;
+    f.duration_ms = int64_t{12000} * o.nodes;
+  } else if (f.kind == "scale") {
+    f.duration_ms = draw(rng, 4000, 8000); // with one node more, between scale-out and scale-in
   } else if (f.kind == "gateway-outage") {
     f.variant = draw(rng, 0, 3) == 0 ? "all" : "first";
     f.node = 0;

@@ -18,7 +18,8 @@ struct planned_fault {
   int node = 0;            ///< target node index (node faults), or the gateway index
   std::string variant;     ///< kind-specific: "flush" / "keep" (redis-restart), "peers" / "pg"
                            ///< / "all" [-in / -out] (partition, netplan.hpp), "150ms"
-                           ///< (latency), "15%" (loss), "first" / "all" (gateway-outage)
+                           ///< (latency), "15%" (loss), "first" / "all" (gateway-outage);
+                           ///< node: for scale, which member the scale-in removes
 };
 
 struct schedule_options {
@@ -36,8 +37,12 @@ struct schedule_options {
 /// Every fault kind surge-chaos knows, in a fixed order.
 const std::vector<std::string>& fault_kinds();
 
-/// Splits "kill,pause" or "all" into known kind names; throws std::invalid_argument naming an
-/// unknown one.
+/// The kinds that take long (tens of seconds: rolling-restart, scale): asked for by name only,
+/// not part of "all" (which has to fit a two-minute run).
+const std::vector<std::string>& long_fault_kinds();
+
+/// Splits "kill,pause" or "all" (every kind but the long ones) into known kind names; throws
+/// std::invalid_argument naming an unknown one.
 std::vector<std::string> parse_fault_list(const std::string& list);
 
 /// Faults one at a time, in order of time. Every requested kind appears at least once when the

@@ -1,18 +1,22 @@
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include <caf/actor_addr.hpp>
 #include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
 #include "surge/actors/messages.hpp"
@@ -288,5 +292,27 @@ class directory {
   /// Live entities per shard (placed directories only).
   std::unique_ptr<std::atomic<std::size_t>[]> per_shard_;
 };
+
+/// Stops every actor of `dirs` (an exit, user_shutdown), and again after a pause, until no local
+/// entity is left in any of them or `patience` runs out; true when none is left. One sweep is not
+/// enough: an entity still running may activate another one after it (a sale or a cart its SKU,
+/// an order its cart), which would live on until its idle timeout while the actor system waits
+/// for every actor.
+template <class... Dirs>
+bool stop_entities(std::chrono::milliseconds patience, Dirs&... dirs) {
+  const auto stop = [](const auto& h) { caf::anon_send_exit(h, caf::exit_reason::user_shutdown); };
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  constexpr auto longest = std::chrono::milliseconds{100};
+  for (auto pause = std::chrono::milliseconds{2};; pause = std::min(pause * 2, longest)) {
+    (dirs.for_each(stop), ...);
+    if (((dirs.size() == 0) && ...)) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(pause); // the exits on their way
+  }
+}
 
 } // namespace surge::actors

@@ -164,6 +164,7 @@ membership_model::apply_map(const std::vector<persistence::member_record>& membe
     n.actors = m.actors;
     n.heartbeat_age_ms = m.heartbeat_age_ms;
     n.version = m.version;
+    n.protocol = m.protocol;
     if (n.status == "up" || n.status == "draining") {
       alive.insert(n.node_id);
     }

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "surge/cluster/protocol.hpp"
 #include "surge/config/derived.hpp"
 
 namespace surge::runtime {
@@ -98,7 +99,8 @@ cluster::membership_options membership_options_of(const config::node_options& op
           .max_moves = opts.cluster_max_moves,
           .min_age = d.rebalance_min_age,
           .handoff_timeout = d.handoff_timeout,
-          .version = SURGE_VERSION};
+          .version = SURGE_VERSION,
+          .protocol = cluster::protocol_version};
 }
 
 } // namespace surge::runtime

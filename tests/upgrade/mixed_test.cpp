@@ -7,7 +7,8 @@
 // unversioned hello, which n3 reads as protocol 1. Asserted: every request of a bounded load
 // through all three storefronts succeeds, every acknowledged hold is there afterwards (stock
 // and carts, from every node), the cluster view shows each member's protocol and the minimum
-// (1 while the old node is up), and the feature gated on protocol 2 opens only once it left.
+// (1 while the old node is up), the feature gated on protocol 2 opening only once it left, and a
+// roll back (n1 restarted on the previous release, on the new schema) reading as protocol 1.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -211,6 +212,24 @@ TEST_SUITE("upgrade") {
     api a3{n3};
     for (const auto& sku : skus) {
       check_stock(a3.stock(sku), stock, held[sku], 0);
+    }
+
+    // A roll back: n1 restarts on the previous release, now on this build's schema. Its
+    // registration writes no protocol, and the one n1 recorded before belongs to another
+    // incarnation: it reads as protocol 1 again, and the minimum with it.
+    n1.stop(30s);
+    node_process old1{cfg("n1", &n2, previous)};
+    view = wait_members(n3, {"n1", "n3"}, 40);
+    for (const auto& m : array_of(view, "nodes")) {
+      if (str_of(m, "node_id") == "n1") {
+        CHECK(int_of(m, "protocol") == 1);
+      }
+    }
+    CHECK(int_of(view, "min_protocol") == 1);
+    CHECK(array_of(view, "features").empty());
+    api back{old1};
+    for (const auto& sku : skus) {
+      check_stock(back.stock(sku), stock, held[sku], 0);
     }
   }
 }

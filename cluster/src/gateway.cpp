@@ -8,6 +8,7 @@
 
 #include "log.hpp"
 #include "surge/actors/errors.hpp"
+#include "surge/cluster/protocol.hpp"
 
 namespace surge::cluster {
 
@@ -118,6 +119,20 @@ void retry_held(gateway_ptr self) {
   arm_retry(self);
 }
 
+/// The protocol this node speaks.
+uint32_t my_protocol(const gateway_state& st) {
+  return st.links.protocol != 0 ? st.links.protocol : protocol_version;
+}
+
+/// Logs why `node` is not linked: its protocol is too far from this node's.
+void log_refused(const gateway_state& st, const std::string& node, uint32_t protocol,
+                 const std::string& build) {
+  const auto mine = my_protocol(st);
+  logger()->error("refusing node {} (build {}): it speaks cluster protocol {}, this node speaks {} "
+                  "and links only with protocols {}..{}; upgrade one version at a time",
+                  node, build.empty() ? "unknown" : build, protocol, mine, mine - 1, mine + 1);
+}
+
 /// Enters `gw` as the gateway of `node` and monitors it (the monitor fires when the
 /// connection goes down).
 void add_peer(gateway_ptr self, const std::string& node, const caf::actor& gw) {
@@ -157,10 +172,34 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
         return rp;
       },
       [=](actors::tick_atom) { retry_held(self); },
-      [=](hello_atom, const std::string& node, caf::actor& gw) {
-        if (gw && node != self->state.links.node_id) {
+      [=](hello_atom, const std::string& node, caf::actor& gw, uint32_t protocol,
+          const std::string& build) -> caf::result<uint32_t, std::string> {
+        auto& st = self->state;
+        if (!can_link(protocol, my_protocol(st))) {
+          log_refused(st, node, protocol, build);
+          return actors::make_error(actors::errc::invalid, "node " + st.links.node_id +
+                                                               " speaks cluster protocol " +
+                                                               std::to_string(my_protocol(st)) +
+                                                               ", not " + std::to_string(protocol));
+        }
+        if (gw && node != st.links.node_id) {
           add_peer(self, node, gw);
-          logger()->info("node {} connected", node);
+          logger()->info("node {} connected (cluster protocol {}, build {})", node, protocol,
+                         build);
+        }
+        return {my_protocol(st), st.links.version};
+      },
+      [=](hello_atom, const std::string& node, caf::actor& gw) {
+        // The unversioned hello of a release before protocol versions.
+        auto& st = self->state;
+        if (!can_link(legacy_protocol, my_protocol(st))) {
+          log_refused(st, node, legacy_protocol, {});
+          return;
+        }
+        if (gw && node != st.links.node_id) {
+          add_peer(self, node, gw);
+          logger()->info("node {} connected (cluster protocol {}: unversioned hello)", node,
+                         legacy_protocol);
         }
       },
       [=](connect_peer_atom, const std::string& node, const std::string& host, uint16_t port) {
@@ -177,10 +216,40 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
                     return;
                   }
                   auto h = caf::actor_cast<caf::actor>(ptr);
-                  add_peer(self, node, h);
-                  self->send(h, hello_atom::value, self->state.links.node_id,
-                             caf::actor_cast<caf::actor>(self));
-                  logger()->info("connected to node {} at {}:{}", node, host, port);
+                  auto& s = self->state;
+                  self->request(h, std::chrono::seconds{3}, hello_atom::value, s.links.node_id,
+                                caf::actor_cast<caf::actor>(self), my_protocol(s), s.links.version)
+                      .then(
+                          [=](uint32_t protocol, const std::string& build) {
+                            if (!can_link(protocol, my_protocol(self->state))) {
+                              log_refused(self->state, node, protocol, build);
+                              return;
+                            }
+                            add_peer(self, node, h);
+                            logger()->info("connected to node {} at {}:{} (cluster protocol {}, "
+                                           "build {})",
+                                           node, host, port, protocol, build);
+                          },
+                          [=](caf::error& err) {
+                            if (err != caf::sec::unexpected_message) {
+                              // Refused (its log says why), or no answer: membership asks
+                              // again on a later round.
+                              logger()->warn("node {} at {}:{} did not link: {}", node, host, port,
+                                             caf::to_string(err));
+                              return;
+                            }
+                            // A release before protocol versions: the unversioned hello.
+                            if (!can_link(legacy_protocol, my_protocol(self->state))) {
+                              log_refused(self->state, node, legacy_protocol, {});
+                              return;
+                            }
+                            add_peer(self, node, h);
+                            self->send(h, hello_atom::value, self->state.links.node_id,
+                                       caf::actor_cast<caf::actor>(self));
+                            logger()->info("connected to node {} at {}:{} (cluster protocol {}: "
+                                           "unversioned hello)",
+                                           node, host, port, legacy_protocol);
+                          });
                 },
                 [=](caf::error& err) {
                   logger()->debug("cannot connect to node {} at {}:{}: {}", node, host, port,

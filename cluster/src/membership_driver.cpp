@@ -109,6 +109,7 @@ std::string membership_driver::start() {
   r.shards = opts_.shards;
   r.lease = opts_.lease;
   r.version = opts_.version;
+  r.protocol = opts_.protocol;
   auto shards = map_->register_member(r);
   if (!shards) {
     return "cannot register the member: " + what(shards.error());

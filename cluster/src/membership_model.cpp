@@ -9,15 +9,20 @@ namespace {
 
 using state = shard_table::state;
 
+/// "host:port" or "[v6]:port" (a member's address) as the host to connect to and the port.
 std::pair<std::string, uint16_t> split_address(const std::string& a) {
   auto colon = a.rfind(':');
   if (colon == std::string::npos) {
     return {a, 0};
   }
+  auto host = a.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
   try {
-    return {a.substr(0, colon), static_cast<uint16_t>(std::stoul(a.substr(colon + 1)))};
+    return {host, static_cast<uint16_t>(std::stoul(a.substr(colon + 1)))};
   } catch (...) {
-    return {a.substr(0, colon), 0};
+    return {host, 0};
   }
 }
 
@@ -159,6 +164,7 @@ membership_model::apply_map(const std::vector<persistence::member_record>& membe
     n.actors = m.actors;
     n.heartbeat_age_ms = m.heartbeat_age_ms;
     n.version = m.version;
+    n.protocol = m.protocol;
     if (n.status == "up" || n.status == "draining") {
       alive.insert(n.node_id);
     }

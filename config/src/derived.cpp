@@ -28,4 +28,31 @@ derived_options derive(const node_options& opts) {
   return d;
 }
 
+namespace {
+
+std::string join_host_port(const std::string& host, uint16_t port) {
+  const bool v6 = !host.empty() && host.find(':') != std::string::npos && host.front() != '[';
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+} // namespace
+
+std::string advertised_cluster_address(const node_options& opts, uint16_t port) {
+  if (auto a = parse_advertise(opts.cluster_advertise)) {
+    return join_host_port(a->host, a->port != 0 ? a->port : port);
+  }
+  return join_host_port(opts.cluster_host, port);
+}
+
+std::string advertised_address(const node_options& opts, const std::string& bind_host,
+                               uint16_t port) {
+  if (!is_wildcard(bind_host)) {
+    return join_host_port(bind_host, port);
+  }
+  if (auto a = parse_advertise(opts.cluster_advertise)) {
+    return join_host_port(a->host, port);
+  }
+  return join_host_port(is_wildcard(opts.cluster_host) ? "127.0.0.1" : opts.cluster_host, port);
+}
+
 } // namespace surge::config

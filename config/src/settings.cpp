@@ -656,6 +656,22 @@ std::optional<load_error> validate(const node_options& opts,
       }
     }
   }
+  // Peers reach this node at cluster.advertise, or at cluster.host when it is empty: a wildcard
+  // bind address (every interface) names no interface they could reach.
+  if (!opts.cluster_advertise.empty()) {
+    if (!parse_advertise(opts.cluster_advertise)) {
+      return load_error{"setting 'cluster.advertise' ('" + opts.cluster_advertise +
+                        "') is not host, host:port, [v6] or [v6]:port (port 1..65535) of an "
+                        "address other members can reach (not 0.0.0.0 or ::)"};
+    }
+  } else if (is_wildcard(opts.cluster_host)) {
+    auto it = origins.find("cluster.host");
+    std::string where = it == origins.end() ? "default" : it->second;
+    return load_error{"setting 'cluster.host' ('" + opts.cluster_host + "', " + where +
+                      ") listens on every address, which other members cannot reach: set "
+                      "'cluster.advertise' to the address they reach this node at (e.g. the pod "
+                      "IP)"};
+  }
   return std::nullopt;
 }
 
@@ -844,6 +860,59 @@ std::string format_duration(milliseconds d) {
     }
   }
   return std::to_string(n) + "ms";
+}
+
+bool is_wildcard(std::string_view host) {
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+std::optional<advertised> parse_advertise(std::string_view text) {
+  advertised out;
+  std::string_view host = text;
+  std::string_view port;
+  bool v6 = false;
+  if (starts_with(text, "[")) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.size() < 2 || rest[0] != ':') {
+        return std::nullopt;
+      }
+      port = rest.substr(1);
+    }
+    v6 = true;
+  } else if (const auto colon = text.find(':'); colon != std::string_view::npos) {
+    if (text.find(':', colon + 1) != std::string_view::npos) {
+      v6 = true; // a bare IPv6 address: no port
+    } else {
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      if (port.empty()) {
+        return std::nullopt;
+      }
+    }
+  }
+  const std::string_view allowed =
+      v6 ? "0123456789abcdefABCDEF:."
+         : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+  if (host.empty() || host.find_first_not_of(allowed) != std::string_view::npos ||
+      is_wildcard(host) || (v6 && host.find_first_not_of(":0") == std::string_view::npos)) {
+    return std::nullopt;
+  }
+  if (!port.empty()) {
+    auto n = parse_int(port);
+    if (!n || *n < 1 || *n > 65535 ||
+        port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    out.port = static_cast<uint16_t>(*n);
+  }
+  out.host = std::string{host};
+  return out;
 }
 
 bool is_loopback(std::string_view host) {

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 9> migrations{{
+constexpr std::array<migration, 10> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -256,6 +256,15 @@ CREATE TABLE IF NOT EXISTS sales (
 );
 CREATE INDEX IF NOT EXISTS sales_ends_idx ON sales (ends_at);
 CREATE INDEX IF NOT EXISTS sales_skus_idx ON sales USING gin (skus);
+)sql"},
+    // Each member's cluster protocol (cluster/protocol.hpp; issue 18). Expand only: nullable, no
+    // default, so a release before it (which names its columns and leaves these alone) runs
+    // unchanged on this schema. protocol counts only while protocol_incarnation is the row's
+    // incarnation: a node id restarted on an older release (which bumps the incarnation and
+    // writes no protocol) reads as legacy_protocol, not as the protocol it had before.
+    {10, R"sql(
+ALTER TABLE members ADD COLUMN IF NOT EXISTS protocol integer;
+ALTER TABLE members ADD COLUMN IF NOT EXISTS protocol_incarnation bigint;
 )sql"},
 }};
 

@@ -23,7 +23,8 @@ std::string interval_ms(std::chrono::milliseconds d) {
 constexpr const char* members_sql =
     "SELECT node_id, address, http_address, admin_address, incarnation, status, "
     "lease_until > now(), actors, (extract(epoch FROM now() - started_at) * 1000)::bigint, "
-    "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, version FROM members "
+    "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, version, "
+    "CASE WHEN protocol_incarnation = incarnation THEN protocol ELSE 0 END FROM members "
     "ORDER BY node_id";
 
 constexpr const char* leases_sql = "SELECT shard, coalesce(owner, ''), epoch, coalesce(target, '') "
@@ -38,7 +39,7 @@ std::vector<member_record> to_members(const pqxx::result& rows) {
                                 row[2].as<std::string>(), row[3].as<std::string>(),
                                 row[4].as<int64_t>(), row[5].as<std::string>(), row[6].as<bool>(),
                                 row[7].as<uint64_t>(), row[8].as<int64_t>(), row[9].as<int64_t>(),
-                                row[10].as<std::string>()});
+                                row[10].as<std::string>(), row[11].as<uint32_t>(0)});
   }
   return out;
 }
@@ -146,13 +147,15 @@ caf::expected<uint32_t> pg_membership_store::register_member(const member_regist
     }
     tx.exec_params(
         "INSERT INTO members(node_id,address,http_address,admin_address,incarnation,status,"
-        "started_at,heartbeat_at,lease_until,version) VALUES ($1,$2,$3,$4,$5,'up',now(),now(),"
-        "now() + $6::interval,$7) ON CONFLICT (node_id) DO UPDATE SET address=excluded.address,"
-        "http_address=excluded.http_address,admin_address=excluded.admin_address,"
-        "incarnation=excluded.incarnation,status='up',started_at=now(),heartbeat_at=now(),"
-        "lease_until=excluded.lease_until,version=excluded.version",
+        "started_at,heartbeat_at,lease_until,version,protocol,protocol_incarnation) VALUES ($1,$2,"
+        "$3,$4,$5,'up',now(),now(),now() + $6::interval,$7,$8,$5) ON CONFLICT (node_id) DO UPDATE "
+        "SET address=excluded.address,http_address=excluded.http_address,"
+        "admin_address=excluded.admin_address,incarnation=excluded.incarnation,status='up',"
+        "started_at=now(),heartbeat_at=now(),lease_until=excluded.lease_until,"
+        "version=excluded.version,protocol=excluded.protocol,"
+        "protocol_incarnation=excluded.protocol_incarnation",
         r.node_id, r.address, r.http_address, r.admin_address, r.incarnation, interval_ms(r.lease),
-        r.version);
+        r.version, static_cast<int64_t>(r.protocol));
     // Shards an older incarnation of this node id still owns: new epoch, so that it (if it
     // still runs somewhere) is fenced. In shard order, as every lease writer.
     tx.exec_params("SELECT shard FROM shard_leases WHERE owner = $1 ORDER BY shard FOR UPDATE",

@@ -192,6 +192,7 @@ entity_layer::entity_layer(const config::node_options& opts, observers obs)
   links.sales = sale_queues.get();
   links.wait_limit = opts.cluster_handoff_wait;
   links.node_id = opts.node_id;
+  links.version = SURGE_VERSION;
   links.connector = opts.cluster_tls
                         ? caf::actor_cast<caf::actor>(sys->openssl_manager().actor_handle())
                         : caf::actor_cast<caf::actor>(sys->middleman().actor_handle());

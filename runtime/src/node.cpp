@@ -326,7 +326,7 @@ struct node::impl {
     bridge->node_id = opts.node_id;
     bridge->access_log = access_log;
     bridge->access_sample = opts.log_access_sample;
-    bridge->cluster_address = opts.cluster_host + ":" + std::to_string(opts.cluster_port);
+    bridge->cluster_address = config::advertised_cluster_address(opts, opts.cluster_port);
     bridge->shards = opts.cluster_shards;
     bridge->max_streams = opts.http_max_streams;
     bridge->registry = registry;

@@ -2,17 +2,10 @@
 
 #include <string>
 
+#include "surge/cluster/protocol.hpp"
 #include "surge/config/derived.hpp"
 
 namespace surge::runtime {
-
-namespace {
-
-std::string host_port(const std::string& host, uint16_t port) {
-  return host + ":" + std::to_string(port);
-}
-
-} // namespace
 
 // Each mapper is one expression naming its struct's members in declaration order (designated
 // initialisers: the compiler rejects another order), so it reads side by side with the struct.
@@ -97,16 +90,17 @@ cluster::membership_options membership_options_of(const config::node_options& op
   const auto d = config::derive(opts);
   return {.node_id = opts.node_id,
           .pg_url = opts.pg_url,
-          .address = host_port(opts.cluster_host, cluster_port),
-          .http_address = host_port(opts.http_host, opts.http_port),
-          .admin_address = host_port(opts.admin_host, opts.admin_port),
+          .address = config::advertised_cluster_address(opts, cluster_port),
+          .http_address = config::advertised_address(opts, opts.http_host, opts.http_port),
+          .admin_address = config::advertised_address(opts, opts.admin_host, opts.admin_port),
           .shards = opts.cluster_shards,
           .heartbeat = opts.cluster_heartbeat,
           .lease = opts.cluster_lease,
           .max_moves = opts.cluster_max_moves,
           .min_age = d.rebalance_min_age,
           .handoff_timeout = d.handoff_timeout,
-          .version = SURGE_VERSION};
+          .version = SURGE_VERSION,
+          .protocol = cluster::protocol_version};
 }
 
 } // namespace surge::runtime

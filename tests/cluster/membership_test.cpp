@@ -16,6 +16,7 @@
 #include "membership_times.hpp"
 #include "surge/cluster/membership.hpp"
 #include "surge/cluster/membership_driver.hpp"
+#include "surge/cluster/protocol.hpp"
 #include "surge/cluster/shard_table.hpp"
 
 using namespace std::chrono_literals;
@@ -41,6 +42,7 @@ membership_options options_of(const std::string& id) {
   o.http_address = "127.0.0.1:8080";
   o.admin_address = "127.0.0.1:9090";
   o.version = "0.0.0-test";
+  o.protocol = surge::cluster::protocol_version;
   return o;
 }
 
@@ -621,6 +623,7 @@ TEST_CASE_TEMPLATE("membership: undrain gives a drained member shards again; the
   REQUIRE(owner_counts(backend)["a"] == 4);
   for (const auto& n : b.driver.nodes()) {
     CHECK(n.version == "0.0.0-test"); // stored with the member
+    CHECK(n.protocol == surge::cluster::protocol_version);
   }
 
   // Two drains in one round: the first leaves b serving; the second would leave nobody.

@@ -1,5 +1,7 @@
 #include "surge/config/settings.hpp"
 
+#include "surge/config/derived.hpp"
+
 #include <fstream>
 #include <string>
 
@@ -211,18 +213,71 @@ TEST_CASE("cluster.host off loopback needs cluster.tls or cluster.insecure") {
     CHECK(load_ok({std::string{"--cluster.host="} + host}).cluster_host == host);
   }
   // Mutual TLS (cert, key and CA still required together) or the operator's explicit choice.
-  auto tls = load_ok({"--cluster.host=0.0.0.0", "--cluster.tls=true", "--cluster.tls_cert=n.pem",
-                      "--cluster.tls_key=n.key", "--cluster.tls_ca=ca.pem"});
+  auto tls =
+      load_ok({"--cluster.host=0.0.0.0", "--cluster.advertise=10.0.0.11", "--cluster.tls=true",
+               "--cluster.tls_cert=n.pem", "--cluster.tls_key=n.key", "--cluster.tls_ca=ca.pem"});
   CHECK(tls.cluster_tls);
   CHECK(contains(load_err({"--cluster.host=0.0.0.0", "--cluster.tls=true"}), "cluster.tls_cert"));
   auto insecure = load_ok({"--cluster.host=10.0.0.11", "--cluster.insecure=true"});
   CHECK(insecure.cluster_insecure);
   CHECK(insecure.cluster_host == "10.0.0.11");
-  CHECK(load_ok({}, {{"SURGE_CLUSTER_HOST", "::"}, {"SURGE_CLUSTER_INSECURE", "true"}})
+  CHECK(load_ok({}, {{"SURGE_CLUSTER_HOST", "::"},
+                     {"SURGE_CLUSTER_ADVERTISE", "fd00::11"},
+                     {"SURGE_CLUSTER_INSECURE", "true"}})
             .cluster_insecure);
   CHECK_FALSE(load_ok({}).cluster_insecure);
   CHECK(contains(load_err({"--cluster.host=0.0.0.0", "--cluster.insecure=false"}),
                  "cluster.insecure"));
+}
+
+TEST_CASE("cluster.advertise: the address peers reach; a wildcard cluster.host needs it") {
+  // Empty by default: peers reach cluster.host.
+  auto d = load_ok({});
+  CHECK(d.cluster_advertise.empty());
+  CHECK(advertised_cluster_address(d, 4242) == "127.0.0.1:4242");
+  // A wildcard bind address without it is refused, naming both settings (and the source).
+  for (const char* host : {"0.0.0.0", "::", "[::]"}) {
+    INFO("cluster.host=" << host);
+    auto e = load_err({std::string{"--cluster.host="} + host, "--cluster.insecure=true"});
+    CHECK(contains(e, "'cluster.host'"));
+    CHECK(contains(e, "'cluster.advertise'"));
+    CHECK(contains(e, "command line"));
+  }
+  CHECK(contains(load_err({"--cluster.insecure=true"}, {{"SURGE_CLUSTER_HOST", "0.0.0.0"}}),
+                 "SURGE_CLUSTER_HOST"));
+  // The loopback/TLS rule still looks at the bind address: advertising loopback does not lift it.
+  CHECK(contains(load_err({"--cluster.host=0.0.0.0", "--cluster.advertise=127.0.0.1"}),
+                 "cluster.insecure"));
+  // Bound to every address, advertised as the pod's: host, or host:port (its own port).
+  auto pod = load_ok({"--cluster.host=0.0.0.0", "--cluster.insecure=true",
+                      "--cluster.advertise=10.1.2.3", "--admin.host=0.0.0.0", "--admin.token=t",
+                      "--http.host=0.0.0.0", "--http.port=8081", "--admin.port=9091"});
+  CHECK(pod.cluster_host == "0.0.0.0");
+  CHECK(pod.cluster_advertise == "10.1.2.3");
+  CHECK(advertised_cluster_address(pod, 4242) == "10.1.2.3:4242");
+  CHECK(advertised_address(pod, pod.http_host, pod.http_port) == "10.1.2.3:8081");
+  CHECK(advertised_address(pod, pod.admin_host, pod.admin_port) == "10.1.2.3:9091");
+  auto mapped = load_ok({}, {{"SURGE_CLUSTER_ADVERTISE", "surge-0.surge.shop.svc:14242"}});
+  CHECK(advertised_cluster_address(mapped, 4242) == "surge-0.surge.shop.svc:14242");
+  // A listener bound to one address is advertised as that address.
+  CHECK(advertised_address(mapped, "127.0.0.5", 8080) == "127.0.0.5:8080");
+  // IPv6, bracketed in host:port form.
+  CHECK(advertised_cluster_address(load_ok({"--cluster.advertise=[::1]:5000"}), 4242) ==
+        "[::1]:5000");
+  CHECK(advertised_cluster_address(load_ok({"--cluster.advertise=fd00::7"}), 4242) ==
+        "[fd00::7]:4242");
+  CHECK(advertised_cluster_address(load_ok({"--cluster.host=::1"}), 4242) == "[::1]:4242");
+  // Ill-formed or unreachable: an error naming the setting.
+  for (const char* bad :
+       {"0.0.0.0", "::", "[::]", "0.0.0.0:4242", "host:", "host:0", "host:65536", "host:12x",
+        ":4242", "[fd00::1", "[fd00::1]x", "a b", "http://h:1", "h/1", "[]:1"}) {
+    INFO("cluster.advertise=" << bad);
+    auto e = load_err({std::string{"--cluster.advertise="} + bad});
+    CHECK(contains(e, "'cluster.advertise'"));
+  }
+  CHECK(parse_advertise("node-1.internal")->port == 0);
+  CHECK(parse_advertise("[fd00::1]:7")->host == "fd00::1");
+  CHECK(parse_advertise("[fd00::1]:7")->port == 7);
 }
 
 TEST_CASE("admin.allowed_origins: a comma list of exact origins") {

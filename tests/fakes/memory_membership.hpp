@@ -172,6 +172,7 @@ class memory_membership_store final : public persistence::membership_store {
       m.row.incarnation = r.incarnation;
       m.row.status = "up";
       m.row.version = r.version;
+      m.row.protocol = r.protocol;
       m.started_at = now;
       m.heartbeat_at = now;
       m.lease_until = now + r.lease;

@@ -678,3 +678,71 @@ TEST_SUITE("cluster") {
 }
 
 } // namespace surge::itest
+
+namespace surge::itest {
+
+// cluster.advertise (issue 18): a node bound to every address (as in a pod) registers the
+// address its peers reach it at, and a wildcard storefront or admin bind is advertised with
+// that host too (the admin fan-out reaches members at their admin_address).
+TEST_SUITE("cluster_advertise") {
+
+  TEST_CASE("bound to 0.0.0.0 and advertised as 127.0.0.1: two nodes form a cluster") {
+    const std::vector<std::string> pod{"--cluster.host=0.0.0.0", "--cluster.insecure=true",
+                                       "--cluster.advertise=127.0.0.1", "--http.host=0.0.0.0",
+                                       "--admin.host=0.0.0.0"};
+    auto c1 = cluster3::cfg("n1", nullptr, pod);
+    c1.admin_token = "advertise-token";
+    node_process n1{c1};
+    auto c2 = cluster3::cfg("n2", &n1, pod);
+    c2.admin_token = c1.admin_token;
+    node_process n2{c2};
+    api a1{n1};
+    api a2{n2};
+    // Both up, with shards, and nothing moving (bounded wait).
+    const auto deadline = clock::now() + 40s;
+    json::value view;
+    while (true) {
+      auto r = a1.admin().get("/admin/v1/cluster");
+      REQUIRE_MESSAGE(r.status == 200, describe(r));
+      view = parse_json(r.body);
+      int up = 0;
+      for (const auto& m : array_of(view, "nodes")) {
+        up += str_of(m, "status") == "up" && int_of(m, "shards") >= 100 ? 1 : 0;
+      }
+      if (up == 2) {
+        break;
+      }
+      REQUIRE_MESSAGE(clock::now() < deadline, "no balanced cluster in time: " << r.body);
+      std::this_thread::sleep_for(100ms);
+    }
+    // Every address in the view is the advertised host, never the bind address.
+    std::map<std::string, const node_process*> by_id{{"n1", &n1}, {"n2", &n2}};
+    for (const auto& m : array_of(view, "nodes")) {
+      const auto* n = by_id.at(str_of(m, "node_id"));
+      CAPTURE(str_of(m, "node_id"));
+      CHECK(str_of(m, "address") == "127.0.0.1:" + std::to_string(n->cluster_port()));
+      CHECK(str_of(m, "http_address") == "127.0.0.1:" + std::to_string(n->http_port()));
+      CHECK(str_of(m, "admin_address") == "127.0.0.1:" + std::to_string(n->admin_port()));
+    }
+    // Entities owned by either node answer through either storefront (over the cluster port).
+    const auto skus = skus_per_owner(a1, "adv", {"n1", "n2"}, 2, 10);
+    for (auto* via : {&a1, &a2}) {
+      for (const auto& [sku, owner] : skus) {
+        const auto cart = via->create_cart();
+        auto r = via->put_item(cart, sku, 1);
+        CHECK_MESSAGE(r.status == 200, describe(r));
+      }
+    }
+    for (const auto& [sku, owner] : skus) {
+      check_stock(a2.stock(sku), 10, 2, 0);
+    }
+    // The admin fan-out reaches the other member at its advertised admin address.
+    auto hot = a2.admin().get("/admin/v1/hot-skus?limit=5");
+    REQUIRE_MESSAGE(hot.status == 200, describe(hot));
+    const auto body = parse_json(hot.body);
+    CHECK(array_of(body, "nodes").size() == 2);
+    CHECK(array_of(body, "errors").empty());
+  }
+}
+
+} // namespace surge::itest

@@ -112,7 +112,7 @@ void node_process::pick_ports() {
 
 void node_process::spawn() {
   std::vector<std::string> args{
-      SURGE_NODE_BINARY,
+      cfg_.binary.empty() ? std::string{SURGE_NODE_BINARY} : cfg_.binary,
       "--node.id=" + node_id(),
       "--http.port=" + std::to_string(http_port_),
       "--admin.port=" + std::to_string(admin_port_),

@@ -31,6 +31,8 @@ struct node_config {
   /// false: the node runs with --limits.ip_rate=0, since tests drive many writes from one
   /// address (127.0.0.1); true: limits.* as the node's defaults and `extra` make them.
   bool limits = false;
+  /// The surge-node to run (e.g. a previous release's, tests/upgrade); empty: this build's.
+  std::string binary = {};
 };
 
 /// A surge-node child process. The constructor starts it and waits until /readyz answers 200;

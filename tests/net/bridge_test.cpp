@@ -870,7 +870,8 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   bridge_fixture f;
   auto admin = std::make_shared<const net::router>(net::make_admin_router(f.env));
   expect(ask(*admin, get("/admin/v1/cluster")), 200,
-         R"({"nodes":[],"shards":8,"this_node":"node-1"})");
+         R"({"nodes":[],"shards":8,"this_node":"node-1","min_protocol":2,)"
+         R"("features":["versioned_hello"]})");
   expect(ask(*admin, get("/admin/v1/shards")), 200, R"({"shards":[]})");
   expect(ask(*admin, with_body("POST", "/admin/v1/nodes/n1/drain", "")), 503,
          error_body("unavailable", "this node is not a cluster member"));
@@ -888,10 +889,11 @@ TEST_CASE("bridge: cluster, shards, drain and metrics") {
   expect(ask(*admin, get("/admin/v1/cluster")), 200,
          R"({"nodes":[{"node_id":"n1","address":"127.0.0.1:4242",)"
          R"("http_address":"127.0.0.1:8080","admin_address":"127.0.0.1:9090",)"
-         R"("status":"up","shards":5,"actors":12,"heartbeat_age_ms":40},)"
+         R"("status":"up","shards":5,"actors":12,"heartbeat_age_ms":40,"protocol":1},)"
          R"({"node_id":"n\"2","address":"h:1","http_address":"h:2",)"
          R"("admin_address":"h:3","status":"draining","shards":0,"actors":0,)"
-         R"("heartbeat_age_ms":-1}],"shards":8,"this_node":"node-1"})");
+         R"("heartbeat_age_ms":-1,"protocol":1}],"shards":8,"this_node":"node-1",)"
+         R"("min_protocol":1,"features":[]})");
   expect(ask(*admin, get("/admin/v1/shards")), 200,
          R"({"shards":[{"shard":0,"owner":"n1","epoch":3,"target":""},{"shard":1,)"
          R"("owner":"n\"2","epoch":4,"target":"n1"}]})");
@@ -1204,15 +1206,23 @@ TEST_CASE("bridge: undrain, and drain refused when no other member would serve")
   expect(ask(*admin, with_body("POST", "/admin/v1/nodes/broken/drain", "")), 503,
          error_body("unavailable", "the membership store is out of reach; retry shortly"));
   // The version shows when a member recorded one.
+  // The version shows when a member recorded one; the protocol always (0: legacy, 1). The
+  // minimum protocol counts live members only: a protocol-1 member that is down holds nothing
+  // back, one that is up does.
   f.env->cluster.nodes = [] {
     net::cluster_admin::node_row n{"n1", "a:1", "a:2", "a:3", "up", 1, 2, 3};
     n.version = "0.1.0";
-    return std::vector<net::cluster_admin::node_row>{n};
+    n.protocol = 2;
+    net::cluster_admin::node_row old{"n2", "b:1", "b:2", "b:3", "down", 0, 0, 9000};
+    return std::vector<net::cluster_admin::node_row>{n, old};
   };
   expect(ask(*admin, get("/admin/v1/cluster")), 200,
          R"({"nodes":[{"node_id":"n1","address":"a:1","http_address":"a:2","admin_address":)"
-         R"("a:3","status":"up","shards":1,"actors":2,"heartbeat_age_ms":3,"version":"0.1.0"}],)"
-         R"("shards":8,"this_node":"node-1"})");
+         R"("a:3","status":"up","shards":1,"actors":2,"heartbeat_age_ms":3,"version":"0.1.0",)"
+         R"("protocol":2},{"node_id":"n2","address":"b:1","http_address":"b:2",)"
+         R"("admin_address":"b:3","status":"down","shards":0,"actors":0,)"
+         R"("heartbeat_age_ms":9000,"protocol":1}],"shards":8,"this_node":"node-1",)"
+         R"("min_protocol":2,"features":["versioned_hello"]})");
 }
 
 namespace {

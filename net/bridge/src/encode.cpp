@@ -1,5 +1,7 @@
 #include "encode.hpp"
 
+#include "surge/cluster/protocol.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -230,9 +232,21 @@ std::string cluster_json(const std::vector<cluster_admin::node_row>& nodes, uint
     if (!n.version.empty()) {
       w.member("version", n.version);
     }
+    // A member that records no protocol is a release before protocol versions.
+    w.member("protocol",
+             static_cast<int64_t>(n.protocol != 0 ? n.protocol : cluster::legacy_protocol));
     w.end_object();
   }
   w.end_array().member("shards", static_cast<int64_t>(shards)).member("this_node", this_node);
+  // The cluster's minimum protocol over live members, and the features it allows (protocol.hpp).
+  w.member("min_protocol", static_cast<int64_t>(cluster::cluster_protocol(nodes)));
+  w.key("features").begin_array();
+  for (auto f : cluster::all_features()) {
+    if (cluster::cluster_supports(nodes, f)) {
+      w.string(cluster::name_of(f));
+    }
+  }
+  w.end_array();
   return w.end_object().take();
 }
 

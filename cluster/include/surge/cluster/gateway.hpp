@@ -6,6 +6,8 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "surge/actors/cart.hpp"
 #include "surge/actors/order.hpp"
@@ -27,11 +29,21 @@ struct gateway_links {
   std::chrono::milliseconds wait_limit{};
   /// The CAF middleman (or the OpenSSL manager) actor that opens connections to peers.
   caf::actor connector;
-  std::string node_id; ///< this node's
+  std::string node_id;   ///< this node's
+  std::string version;   ///< this node's build version, told to peers in the hello
+  uint32_t protocol = 0; ///< the protocol it speaks (protocol.hpp); 0: protocol_version
 };
 
 using connect_peer_atom = caf::atom_constant<caf::atom("peer")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+
+/// The gateway's own messages as they cross the wire (see spawn_gateway), declared as an
+/// interface so that tests/cluster/wire_test.cpp fingerprints them with the entities' ones.
+using gateway_wire = caf::typed_actor<
+    caf::replies_to<actors::route_atom, std::string, uint32_t, caf::message>::with<caf::message>,
+    caf::replies_to<hello_atom, std::string, caf::actor, uint32_t, std::string>::with<uint32_t,
+                                                                                      std::string>,
+    caf::reacts_to<hello_atom, std::string, caf::actor>>;
 
 /// The node's gateway, published on cluster.port: every message for an entity on another node
 /// travels (route_atom, key, hops, message) from a stub to the local gateway, which delegates
@@ -44,10 +56,18 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 ///       failover, peer not connected): hold the message, re-resolve every few milliseconds
 ///       and ask membership to read the map again; after `wait_limit`: unavailable.
 ///   (connect_peer_atom, node, host, port)  connect to a peer's gateway through the middleman
-///       (asynchronously, bounded); on success it is entered in the table and monitored, and
-///       dropped from it when the connection goes down; then the peer is told
-///       (hello_atom, this node, this gateway) over that connection, so that one connection
-///       serves both directions (membership connects only to peers with a greater node id).
+///       (asynchronously, bounded), then ask it (hello_atom, this node, this gateway, protocol,
+///       build version) -> (protocol, build version) over that connection, so that one
+///       connection serves both directions (membership connects only to peers with a greater
+///       node id). A peer whose protocol this node cannot link with (protocol.hpp can_link) is
+///       refused: logged as an error, not entered. A peer that does not understand the request
+///       (a release before protocol versions answers unexpected_message) is a legacy_protocol
+///       peer: it is told the unversioned (hello_atom, this node, this gateway) instead. An
+///       entered peer is monitored and dropped from the table when the connection goes down.
+///   (hello_atom, node, gateway, protocol, build) -> (protocol, build)  a peer's versioned
+///       hello: entered as above when can_link(protocol), else refused with an error answer.
+///   (hello_atom, node, gateway)  the unversioned hello of a legacy_protocol peer: entered when
+///       can_link(legacy_protocol).
 caf::actor spawn_gateway(caf::actor_system& sys, gateway_links links);
 
 /// A stub for entity `kind:id` whose shard this node does not serve: an actor of the entity's

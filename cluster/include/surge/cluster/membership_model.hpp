@@ -32,6 +32,7 @@ struct membership_options {
   /// A planned handover not done by then is taken back (config::derived_options).
   std::chrono::milliseconds handoff_timeout{};
   std::string version = {}; ///< this node's build version (PROJECT_VERSION), stored with the member
+  uint32_t protocol = 0;    ///< this node's cluster protocol (protocol.hpp), stored with the member
 };
 
 /// One thing the model asks of the node, executed in the order given.

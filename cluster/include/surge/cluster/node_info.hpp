@@ -19,6 +19,9 @@ struct node_info {
   uint64_t actors = 0;
   int64_t heartbeat_age_ms = 0;
   std::string version = {}; ///< its build version; empty: not recorded
+  /// Its cluster protocol (protocol.hpp); 0: not recorded (a release before protocol versions,
+  /// or another incarnation of the node id recorded it), read as legacy_protocol.
+  uint32_t protocol = 0;
 };
 
 /// One row of GET /admin/v1/shards.

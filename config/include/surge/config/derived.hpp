@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 #include "surge/config/settings.hpp"
 
@@ -56,5 +58,16 @@ struct derived_options {
 
 /// The values above for `opts` (which load() has validated). Pure; never throws.
 derived_options derive(const node_options& opts);
+
+/// The host:port other members reach this node's cluster port at (its `members` address):
+/// cluster.advertise, with `port` (the port the node listens on) when it names none; else
+/// cluster.host:port. An IPv6 host is bracketed. REQUIRES: load() validated `opts`.
+std::string advertised_cluster_address(const node_options& opts, uint16_t port);
+
+/// The host:port other members (and tools reading GET /admin/v1/cluster) reach a listener bound
+/// to bind_host:port at: bind_host itself, or, when it is a wildcard (0.0.0.0, ::), the host of
+/// cluster.advertise (the pod's address), else of cluster.host. An IPv6 host is bracketed.
+std::string advertised_address(const node_options& opts, const std::string& bind_host,
+                               uint16_t port);
 
 } // namespace surge::config

@@ -89,6 +89,20 @@ std::optional<std::chrono::milliseconds> parse_cli_duration(const std::string& t
 /// reaches (the admin.token and cluster.host rules).
 bool is_loopback(std::string_view host);
 
+/// True for the addresses that mean "every interface" when listening: 0.0.0.0, :: (optionally
+/// bracketed) and the empty host. Peers cannot reach a node at such an address.
+bool is_wildcard(std::string_view host);
+
+/// cluster.advertise taken apart: `host` (IPv6 without brackets) and `port` (0: none given).
+struct advertised {
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; nullopt when the
+/// text is none of these, the host is a wildcard, or the port is not 1..65535.
+std::optional<advertised> parse_advertise(std::string_view text);
+
 /// The shortest exact spelling of `d` that parse_duration accepts, e.g. "600s" -> "10m",
 /// 1500ms -> "1500ms".
 std::string format_duration(std::chrono::milliseconds d);

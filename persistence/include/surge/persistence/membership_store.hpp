@@ -28,6 +28,9 @@ struct member_record {
   int64_t age_ms = 0;           ///< since this incarnation registered
   int64_t heartbeat_age_ms = 0; ///< since its last heartbeat
   std::string version = {};     ///< its build version (PROJECT_VERSION); empty: not recorded
+  /// Its cluster protocol, as this incarnation registered it; 0: none recorded (a release
+  /// before protocol versions, whose registration leaves the column alone).
+  uint32_t protocol = 0;
 };
 
 /// The lease of one shard. The epoch grows with every change of owner.
@@ -56,6 +59,7 @@ struct member_registration {
   uint32_t shards = 0;     ///< cluster.shards: fixed for the life of a database
   std::chrono::milliseconds lease{0};
   std::string version = {}; ///< the node's build version, shown with the member
+  uint32_t protocol = 0;    ///< the node's cluster protocol (cluster/protocol.hpp)
 };
 
 /// How a request to drain a member ended (membership_store::set_draining).

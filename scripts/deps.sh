@@ -28,6 +28,9 @@ PACKAGES=(
   # observability and the console's tests: Prometheus and promtool (run as plain processes by the
   # tests), Chromium (driven by playwright-core), Node.js is on the machines
   prometheus chromium fonts-liberation
+  # the container image (scripts/image.sh, tests/image): rootful podman on runc (crun fails on
+  # hybrid cgroups; deploy/container/containers.conf), buildah, and debootstrap for the base
+  podman buildah runc debootstrap
 )
 
 missing=()

@@ -30,6 +30,9 @@ PACKAGES=(
   prometheus chromium fonts-liberation
   # unpacking kubectl (ensure_kubectl below)
   unzip
+  # the container image (scripts/image.sh, tests/image): rootful podman on runc (crun fails on
+  # hybrid cgroups; deploy/container/containers.conf), buildah, and debootstrap for the base
+  podman buildah runc debootstrap
 )
 
 # kubectl with kustomize v5, for the manifests' checks (deploy/k8s/check, ctest label deploy).

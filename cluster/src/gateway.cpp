@@ -72,36 +72,41 @@ auto relay_answer(Self self, caf::message_id mid) {
   };
 }
 
+/// The handler of the answer `mid` to a relayed request: the answers of the entity interfaces
+/// are matched by type; any other answer reaches the error handler as sec::unexpected_response
+/// carrying it (CAF 0.17) and is passed on as it is.
+template <class Self>
+caf::behavior relay_answers(Self self, caf::message_id mid) {
+  auto on_error = [self, mid](caf::error& err) {
+    auto rp = take_relayed(self->state.relays, mid);
+    if (!rp) {
+      return;
+    }
+    if (err == caf::sec::unexpected_response) {
+      rp->deliver(std::move(err.context()));
+    } else {
+      rp->deliver(std::move(err));
+    }
+  };
+  return {relay_answer<actors::hold_view>(self, mid),
+          relay_answer<actors::stock_view>(self, mid),
+          relay_answer<actors::product_view>(self, mid),
+          relay_answer<actors::cart_view>(self, mid),
+          relay_answer<actors::order_view>(self, mid),
+          relay_answer<actors::refund_view>(self, mid),
+          relay_answer<actors::ticket_view>(self, mid),
+          relay_answer<actors::queue_summary>(self, mid),
+          on_error};
+}
+
 /// Sends `route` to the remote gateway `gw` as a request of `self` (its state has `relays` and
-/// `relay_timeout`) and relays the answer to `rp`. The caller monitors `gw`. The answers of the
-/// entity interfaces are matched by type; any other answer reaches the error handler as
-/// sec::unexpected_response carrying it (CAF 0.17) and is passed on as it is.
+/// `relay_timeout`) and relays the answer to `rp`. The caller monitors `gw`.
 template <class Self>
 void relay(Self self, const caf::actor& gw, caf::message route, caf::response_promise rp) {
   auto& st = self->state;
   auto mid = self->request(gw, st.relay_timeout, route).id();
   st.relays.push_back(relayed{mid, gw.address(), std::move(route), std::move(rp)});
-  self->add_multiplexed_response_handler(mid, caf::behavior{
-                                                  relay_answer<actors::hold_view>(self, mid),
-                                                  relay_answer<actors::stock_view>(self, mid),
-                                                  relay_answer<actors::product_view>(self, mid),
-                                                  relay_answer<actors::cart_view>(self, mid),
-                                                  relay_answer<actors::order_view>(self, mid),
-                                                  relay_answer<actors::refund_view>(self, mid),
-                                                  relay_answer<actors::ticket_view>(self, mid),
-                                                  relay_answer<actors::queue_summary>(self, mid),
-                                                  [self, mid](caf::error& err) {
-                                                    auto rp = take_relayed(self->state.relays, mid);
-                                                    if (!rp) {
-                                                      return;
-                                                    }
-                                                    if (err == caf::sec::unexpected_response) {
-                                                      rp->deliver(std::move(err.context()));
-                                                    } else {
-                                                      rp->deliver(std::move(err));
-                                                    }
-                                                  },
-                                              });
+  self->add_multiplexed_response_handler(mid, relay_answers(self, mid));
 }
 
 caf::error lost_on_the_way(const std::string& key) {

@@ -3,8 +3,11 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman_actor.hpp>
 
+#include <algorithm>
 #include <deque>
+#include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "log.hpp"
 #include "surge/actors/errors.hpp"
@@ -23,6 +26,96 @@ using detail::logger;
 constexpr uint32_t max_hops = 2;
 constexpr auto retry_every = std::chrono::milliseconds{10};
 
+/// A message sent to a remote gateway as a request whose answer comes back here: `route` is
+/// the whole (route_atom, key, hops, message) as sent (shared, not copied), `rp` the promise of
+/// the original sender, `to` the gateway it went to (monitored), `mid` the answer's id.
+struct relayed {
+  caf::message_id mid;
+  caf::actor_addr to;
+  caf::message route;
+  caf::response_promise rp;
+};
+
+/// Takes the entry of answer `mid` out of `xs`; nullopt when it was settled already (the
+/// gateway it went to went away and the message was re-sent or failed).
+std::optional<caf::response_promise> take_relayed(std::vector<relayed>& xs, caf::message_id mid) {
+  for (auto& x : xs) {
+    if (x.mid == mid) {
+      auto rp = std::move(x.rp);
+      x = std::move(xs.back());
+      xs.pop_back();
+      return rp;
+    }
+  }
+  return std::nullopt;
+}
+
+/// Takes every entry sent to `to` out of `xs`.
+std::vector<relayed> take_sent_to(std::vector<relayed>& xs, const caf::actor_addr& to) {
+  std::vector<relayed> out;
+  auto lost = [&](const relayed& x) { return x.to == to; };
+  for (auto& x : xs) {
+    if (lost(x)) {
+      out.push_back(std::move(x));
+    }
+  }
+  xs.erase(std::remove_if(xs.begin(), xs.end(), lost), xs.end());
+  return out;
+}
+
+/// Passes an answer of type T back to the original sender.
+template <class T, class Self>
+auto relay_answer(Self self, caf::message_id mid) {
+  return [self, mid](T& x) {
+    if (auto rp = take_relayed(self->state.relays, mid)) {
+      rp->deliver(std::move(x));
+    }
+  };
+}
+
+/// The handler of the answer `mid` to a relayed request: the answers of the entity interfaces
+/// are matched by type; any other answer reaches the error handler as sec::unexpected_response
+/// carrying it (CAF 0.17) and is passed on as it is.
+template <class Self>
+caf::behavior relay_answers(Self self, caf::message_id mid) {
+  auto on_error = [self, mid](caf::error& err) {
+    auto rp = take_relayed(self->state.relays, mid);
+    if (!rp) {
+      return;
+    }
+    if (err == caf::sec::unexpected_response) {
+      rp->deliver(std::move(err.context()));
+    } else {
+      rp->deliver(std::move(err));
+    }
+  };
+  return {relay_answer<actors::hold_view>(self, mid),
+          relay_answer<actors::stock_view>(self, mid),
+          relay_answer<actors::product_view>(self, mid),
+          relay_answer<actors::cart_view>(self, mid),
+          relay_answer<actors::order_view>(self, mid),
+          relay_answer<actors::refund_view>(self, mid),
+          relay_answer<actors::ticket_view>(self, mid),
+          relay_answer<actors::queue_summary>(self, mid),
+          on_error};
+}
+
+/// Sends `route` to the remote gateway `gw` as a request of `self` (its state has `relays` and
+/// `relay_timeout`) and relays the answer to `rp`. The caller monitors `gw`.
+template <class Self>
+void relay(Self self, const caf::actor& gw, caf::message route, caf::response_promise rp) {
+  auto& st = self->state;
+  auto mid = self->request(gw, st.relay_timeout, route).id();
+  st.relays.push_back(relayed{mid, gw.address(), std::move(route), std::move(rp)});
+  self->add_multiplexed_response_handler(mid, relay_answers(self, mid));
+}
+
+caf::error lost_on_the_way(const std::string& key) {
+  return actors::make_error(actors::errc::unavailable,
+                            "the node serving " + key +
+                                " went away while handling the request; its outcome is unknown");
+}
+
 struct held_message {
   std::string key;
   uint32_t hops = 0;
@@ -37,6 +130,8 @@ struct gateway_state {
   std::deque<held_message> held;
   bool retry_armed = false;
   std::unordered_map<caf::actor_addr, std::string> peers; ///< monitored gateway -> node id
+  std::vector<relayed> relays; ///< messages forwarded to peers' gateways, not answered yet
+  std::chrono::milliseconds relay_timeout{};
 };
 
 using gateway_ptr = caf::stateful_actor<gateway_state>*;
@@ -81,7 +176,12 @@ bool try_dispatch(gateway_ptr self, held_message& m) {
   auto r = st.links.table->resolve(
       st.links.table->shard_of(key.substr(0, colon), key.substr(colon + 1)));
   if (r.at == actors::placement::where::remote && r.gateway && m.hops < max_hops) {
-    m.rp.delegate(r.gateway, actors::route_atom::value, m.key, m.hops + 1, std::move(m.msg));
+    // Every peer in the table is monitored (add_peer): if it goes away first, the down handler
+    // re-sends or fails what is still outstanding there.
+    relay(self, r.gateway,
+          caf::make_message(actors::route_atom::value, std::move(m.key), m.hops + 1,
+                            std::move(m.msg)),
+          std::move(m.rp));
     return true;
   }
   return false;
@@ -143,10 +243,34 @@ void add_peer(gateway_ptr self, const std::string& node, const caf::actor& gw) {
   st.links.table->refresh_soon();
 }
 
+/// The messages forwarded to `gw`, which went away: the idempotent ones wait here for the
+/// shard's current owner again, the others are answered unavailable.
+void resend_lost(gateway_ptr self, const caf::actor_addr& gw) {
+  auto& st = self->state;
+  auto lost = take_sent_to(st.relays, gw);
+  for (auto& x : lost) {
+    auto key = x.route.get_as<std::string>(1);
+    const auto& msg = x.route.get_as<caf::message>(3);
+    if (!idempotent(msg)) {
+      x.rp.deliver(lost_on_the_way(key));
+      continue;
+    }
+    st.held.push_back(
+        held_message{std::move(key), 0, msg, std::move(x.rp), clock::now() + st.links.wait_limit});
+  }
+  if (!lost.empty()) {
+    logger()->info("{} request(s) in flight to a lost node: re-sent the idempotent ones",
+                   lost.size());
+    arm_retry(self);
+  }
+}
+
 caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
+  self->state.relay_timeout = links.relay_timeout;
   self->state.links = std::move(links);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
+    resend_lost(self, dm.source);
     auto i = st.peers.find(dm.source);
     if (i == st.peers.end()) {
       return;
@@ -266,16 +390,44 @@ struct stub_state {
   const actors::placement* where = nullptr;
   caf::actor gateway;
   std::chrono::milliseconds idle{30000};
+  std::chrono::milliseconds relay_timeout{};
   std::function<bool(const caf::actor_addr&, uint64_t)> release;
   uint64_t received = 0;
   clock::time_point last_active;
+  std::vector<relayed> relays;          ///< requests sent to remote gateways, not answered yet
+  std::vector<caf::actor_addr> watched; ///< remote gateways monitored (relays went there)
+  std::vector<caf::actor_addr> gone;    ///< remote gateways that went away: never again
 };
 
 using stub_ptr = caf::stateful_actor<stub_state>*;
 
+bool contains(const std::vector<caf::actor_addr>& xs, const caf::actor_addr& x) {
+  return std::find(xs.begin(), xs.end(), x) != xs.end();
+}
+
+/// Sends `msg` for the stub's entity on its way: to the owner's gateway as a relayed request
+/// when this node knows a connected owner (one hop), else (or when that owner's gateway is one
+/// that went away) delegated to the local gateway, which waits for an owner and relays itself.
+void stub_route(stub_ptr self, caf::message msg, caf::response_promise rp) {
+  auto& s = self->state;
+  auto r = s.where->resolve(s.shard);
+  if (r.at == actors::placement::where::remote && r.gateway &&
+      !contains(s.gone, r.gateway.address())) {
+    if (!contains(s.watched, r.gateway.address())) {
+      self->monitor(r.gateway); // a gateway gone already: the down_msg comes at once
+      s.watched.push_back(r.gateway.address());
+    }
+    relay(self, r.gateway,
+          caf::make_message(actors::route_atom::value, s.key, uint32_t{1}, std::move(msg)),
+          std::move(rp));
+    return;
+  }
+  rp.delegate(s.gateway, actors::route_atom::value, s.key, uint32_t{0}, std::move(msg));
+}
+
 caf::behavior stub_main(stub_ptr self, std::string key, uint32_t shard,
                         const actors::placement* where, caf::actor gateway,
-                        std::chrono::milliseconds idle,
+                        std::chrono::milliseconds idle, std::chrono::milliseconds relay_timeout,
                         std::function<bool(const caf::actor_addr&, uint64_t)> release) {
   auto& st = self->state;
   st.key = std::move(key);
@@ -283,10 +435,11 @@ caf::behavior stub_main(stub_ptr self, std::string key, uint32_t shard,
   st.where = where;
   st.gateway = std::move(gateway);
   st.idle = idle;
+  st.relay_timeout = relay_timeout;
   st.release = std::move(release);
   st.last_active = clock::now();
-  // Every entity message: delegate to the gateway with the key (the answer goes straight back
-  // to the original sender).
+  // Every entity message goes on its way with the key. A request is relayed (its answer comes
+  // back through here); a message nobody waits for is delegated as it is.
   self->set_default_handler(
       [](caf::scheduled_actor* ptr, caf::message_view& x) -> caf::result<caf::message> {
         auto* me = static_cast<stub_ptr>(ptr);
@@ -294,21 +447,45 @@ caf::behavior stub_main(stub_ptr self, std::string key, uint32_t shard,
         ++s.received;
         s.last_active = clock::now();
         auto rp = me->make_response_promise();
-        auto r = s.where->resolve(s.shard);
-        if (r.at == actors::placement::where::remote && r.gateway) {
-          rp.delegate(r.gateway, actors::route_atom::value, s.key, uint32_t{1},
-                      x.move_content_to_message());
-        } else {
+        if (!me->current_message_id().is_request()) {
           rp.delegate(s.gateway, actors::route_atom::value, s.key, uint32_t{0},
                       x.move_content_to_message());
+          return rp;
         }
+        stub_route(me, x.move_content_to_message(), rp);
         return rp;
       });
+  // A remote gateway went away (its node stopped or the connection broke): what was sent there
+  // and not answered is re-sent through the current route when it is idempotent, else answered
+  // unavailable (its outcome is unknown) at once.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& s = self->state;
+    s.watched.erase(std::remove(s.watched.begin(), s.watched.end(), dm.source), s.watched.end());
+    if (!contains(s.gone, dm.source)) {
+      s.gone.push_back(dm.source);
+    }
+    for (auto& x : take_sent_to(s.relays, dm.source)) {
+      const auto& msg = x.route.get_as<caf::message>(3);
+      if (idempotent(msg)) {
+        logger()->info("{}: its node went away mid-request ({}); re-sent", s.key,
+                       caf::to_string(dm.reason));
+        stub_route(self, msg, std::move(x.rp));
+      } else {
+        logger()->info("{}: its node went away mid-request ({}); outcome unknown", s.key,
+                       caf::to_string(dm.reason));
+        x.rp.deliver(lost_on_the_way(s.key));
+      }
+    }
+  });
   self->delayed_send(self, idle, actors::tick_atom::value);
   return {
       [=](actors::tick_atom) {
         auto& s = self->state;
-        if (clock::now() - s.last_active >= s.idle && s.release(self->address(), s.received)) {
+        if (s.relays.empty() && clock::now() - s.last_active >= s.idle &&
+            s.release(self->address(), s.received)) {
+          for (const auto& gw : s.watched) {
+            self->demonitor(gw); // proxies outlive stubs: leave no monitor behind
+          }
           self->quit();
           return;
         }
@@ -319,15 +496,43 @@ caf::behavior stub_main(stub_ptr self, std::string key, uint32_t shard,
 
 } // namespace
 
+bool idempotent(const caf::message& msg) {
+  // The commands that may be done twice (gateway.hpp has the rule and its reasons); every
+  // other command, and anything not listed, is not.
+  static constexpr caf::atom_value repeatable[] = {
+      caf::get_atom::value,          // reads
+      actors::watch_atom::value,     // a read
+      actors::product_atom::value,   // a read, or catalog data set as given
+      actors::hold_atom::value,      // the cart's hold set to qty
+      actors::item_atom::value,      // the cart's line set to qty
+      actors::confirm_atom::value,   // (hold, order): once; again is a no-op
+      actors::return_atom::value,    // (hold, order): once; again is a no-op
+      actors::checkout_atom::value,  // a cart's claim by an order; a checkout by its key
+      actors::refund_atom::value,    // by its idempotency key
+      actors::join_atom::value,      // the customer's one ticket
+      actors::reconcile_atom::value, // settles what is left
+  };
+  if (msg.empty() || !msg.match_element<caf::atom_value>(0)) {
+    return false;
+  }
+  const auto cmd = msg.get_as<caf::atom_value>(0);
+  if (cmd == actors::stock_atom::value) {
+    // (stock_atom) reads; (stock_atom, stock_change) sets, or adds when !set.
+    return msg.size() == 1 || (msg.match_elements<caf::atom_value, actors::stock_change>() &&
+                               msg.get_as<actors::stock_change>(1).set);
+  }
+  return std::find(std::begin(repeatable), std::end(repeatable), cmd) != std::end(repeatable);
+}
+
 caf::actor spawn_gateway(caf::actor_system& sys, gateway_links links) {
   return sys.spawn(gateway_main, std::move(links));
 }
 
 caf::actor spawn_stub(caf::actor_system& sys, std::string key, uint32_t shard,
                       const actors::placement* where, caf::actor gateway,
-                      std::chrono::milliseconds idle,
+                      std::chrono::milliseconds idle, std::chrono::milliseconds relay_timeout,
                       std::function<bool(const caf::actor_addr&, uint64_t)> release) {
-  return sys.spawn(stub_main, std::move(key), shard, where, std::move(gateway), idle,
+  return sys.spawn(stub_main, std::move(key), shard, where, std::move(gateway), idle, relay_timeout,
                    std::move(release));
 }
 

@@ -146,15 +146,19 @@ entity_layer::entity_layer(const config::node_options& opts, observers obs)
   std::shared_ptr<const actors::entity_env> cenv = env;
   auto* s = sys.get();
   const auto stub_idle = config::derive(opts).stub_idle;
+  // A relayed request is followed as long as its longest-waiting caller waits.
+  const auto relay_timeout =
+      std::max(config::derive(opts).bridge_call_timeout, opts.entity_call_timeout);
   // A stub of `Handle`'s interface for `kind:id`, passivated through `dir`.
-  auto stub_of = [this, s, stub_idle]<class Handle>(
+  auto stub_of = [this, s, stub_idle, relay_timeout]<class Handle>(
                      std::string kind, std::unique_ptr<actors::directory<Handle>>* dir) {
-    return [this, s, stub_idle, kind, dir](const std::string& id, uint32_t shard) {
+    return [this, s, stub_idle, relay_timeout, kind, dir](const std::string& id, uint32_t shard) {
       auto release = [dir, id](const caf::actor_addr& a, uint64_t n) {
         return (*dir)->try_release(id, a, n);
       };
       return caf::actor_cast<Handle>(cluster::spawn_stub(*s, kind + ":" + id, shard, table.get(),
-                                                         gateway, stub_idle, std::move(release)));
+                                                         gateway, stub_idle, relay_timeout,
+                                                         std::move(release)));
     };
   };
   auto* pl = table.get();
@@ -191,6 +195,7 @@ entity_layer::entity_layer(const config::node_options& opts, observers obs)
   links.orders = orders.get();
   links.sales = sale_queues.get();
   links.wait_limit = opts.cluster_handoff_wait;
+  links.relay_timeout = relay_timeout;
   links.node_id = opts.node_id;
   links.version = SURGE_VERSION;
   links.connector = opts.cluster_tls

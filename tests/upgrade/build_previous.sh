@@ -5,8 +5,9 @@
 # tree is exported (git archive) to <out-dir>/src and built in <out-dir>/src/build, the same
 # layout as the repository's own build/, so that ccache (when installed) serves every object
 # whose source did not change since that release. Prints the binary's path on its last line.
-# A repository without the tag (a shallow clone, tags not fetched) is an error that says so:
-# there is no silent fallback to another commit, which would test a different pair of versions.
+# Without the tag, surge-r17 is found by its commit (a clone that did not fetch tags); a
+# repository without that commit either (a shallow clone) is an error that says so: there is no
+# fallback to another commit, which would test a different pair of versions.
 set -euo pipefail
 
 REPO=${1:?usage: build_previous.sh <repo> <out-dir> [ref]}
@@ -17,7 +18,11 @@ say() { echo "build_previous: $*" >&2; }
 die() { echo "build_previous: ERROR: $*" >&2; exit 1; }
 
 command -v git >/dev/null || die "git not found"
-if ! commit=$(git -C "$REPO" rev-parse -q --verify "$REF^{commit}" 2>/dev/null); then
+# surge-r17 is commit 619238b: a clone that did not fetch the tag but has the history still finds it.
+PINNED_R17=619238bb
+if ! commit=$(git -C "$REPO" rev-parse -q --verify "$REF^{commit}" 2>/dev/null) &&
+  ! { [ "$REF" = surge-r17 ] &&
+    commit=$(git -C "$REPO" rev-parse -q --verify "$PINNED_R17^{commit}" 2>/dev/null); }; then
   die "the previous release '$REF' is not in $REPO (a clone without tags or a shallow one?): \
 run 'git -C $REPO fetch --tags' (or 'git fetch --unshallow --tags'), or set SURGE_PREVIOUS_REF \
 to the commit of the previous release"

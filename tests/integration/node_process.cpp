@@ -138,8 +138,10 @@ void node_process::spawn() {
     }
     args.push_back("--pg.read_urls=" + urls);
   }
-  // No wait for a load balancer at stop (there is none), unless the test asks for one.
-  if (std::none_of(cfg_.extra.begin(), cfg_.extra.end(),
+  // No wait for a load balancer at stop (there is none), unless the test asks for one. A previous
+  // release's binary (tests/upgrade) has no such setting: it would refuse it.
+  if (cfg_.binary.empty() &&
+      std::none_of(cfg_.extra.begin(), cfg_.extra.end(),
                    [](const std::string& a) { return a.starts_with("--http.drain_grace="); })) {
     args.emplace_back("--http.drain_grace=0s");
   }

@@ -339,46 +339,40 @@ int cmd_roll(const std::vector<std::string>& args) {
     node_timing t;
     t.node = node;
     const auto node_t0 = steady::now();
-    auto step_t0 = node_t0;
-    auto fail = [&](const cli_error& e, const char* step) -> cli_error {
-      print_summary(done);
-      return cli_error(e.code, node + ": " + step + ": " + e.what() +
-                                   " (nodes rolled: " + std::to_string(done.size()) + " of " +
-                                   std::to_string(total) + ")");
+    // One step: `body` timed; a failure names the node, the step and how far the roll got.
+    auto step = [&](const char* name, auto body) -> int64_t {
+      const auto t0 = steady::now();
+      try {
+        body();
+      } catch (const cli_error& e) {
+        print_summary(done);
+        throw cli_error(e.code, node + ": " + name + ": " + e.what() +
+                                    " (nodes rolled: " + std::to_string(done.size()) + " of " +
+                                    std::to_string(total) + ")");
+      }
+      return ms_since(t0);
     };
-    try {
+    t.drain_ms = step("drain", [&] {
       const auto a = admin_json(s, "POST", "/admin/v1/nodes/" + path_segment(node) + "/drain");
       std::cerr << prefix << "drain asked (" << text_of(a.v, "status") << ")\n";
       wait_for(s, prefix, "drain", o.drain_timeout,
                [&node](const snapshot& snap) { return roll::drained(snap.counts, node); });
-    } catch (const cli_error& e) {
-      throw fail(e, "drain");
-    }
-    t.drain_ms = ms_since(step_t0);
+    });
     std::cerr << prefix << "drained in " << human_duration(t.drain_ms) << "\n";
 
-    step_t0 = steady::now();
-    std::cerr << prefix << "restart: " << commands[i] << "\n";
-    try {
+    t.restart_ms = step("restart", [&] {
+      std::cerr << prefix << "restart: " << commands[i] << "\n";
       run_restart(commands[i], o.restart_timeout);
-    } catch (const cli_error& e) {
-      throw fail(e, "restart");
-    }
-    t.restart_ms = ms_since(step_t0);
+    });
     std::cerr << prefix << "restart command done in " << human_duration(t.restart_ms) << "\n";
 
-    step_t0 = steady::now();
-    try {
+    t.ready_ms = step("ready", [&] {
       wait_for(s, prefix, "ready", o.ready_timeout,
                [&](const snapshot& snap) { return node_ready(s, snap, node); });
-    } catch (const cli_error& e) {
-      throw fail(e, "ready");
-    }
-    t.ready_ms = ms_since(step_t0);
+    });
     std::cerr << prefix << "ready in " << human_duration(t.ready_ms) << "\n";
 
-    step_t0 = steady::now();
-    try {
+    t.balance_ms = step("balanced", [&] {
       wait_for(s, prefix, "balanced", o.balance_timeout, [&](const snapshot& snap) {
         auto v = roll::balanced(snap.cluster, snap.counts, node);
         if (v.ok) {
@@ -386,10 +380,7 @@ int cmd_roll(const std::vector<std::string>& args) {
         }
         return v;
       });
-    } catch (const cli_error& e) {
-      throw fail(e, "balanced");
-    }
-    t.balance_ms = ms_since(step_t0);
+    });
     t.total_ms = ms_since(node_t0);
     std::cerr << prefix << "balanced in " << human_duration(t.balance_ms) << " (owns "
               << t.shards_after << " shards); node done in " << human_duration(t.total_ms) << "\n";

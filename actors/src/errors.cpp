@@ -23,8 +23,9 @@ const char* to_string(errc x) {
                                           "not_refundable",
                                           "sale_not_started",
                                           "sale_ended",
-                                          "queue_required"};
-  static_assert(std::size(names) == config::count_of(errc::not_found, errc::queue_required));
+                                          "queue_required",
+                                          "payment_unavailable"};
+  static_assert(std::size(names) == config::count_of(errc::not_found, errc::payment_unavailable));
   return config::name_of(x, names, "unknown", errc::not_found);
 }
 

@@ -311,7 +311,8 @@ class planner {
       return;
     case charge_status::unknown:
       // Stays pending; the reconciler looks it up later. Never charged elsewhere meanwhile.
-      fail(errc::unavailable, "the payment outcome is not known yet; retry with the same key");
+      fail(errc::payment_unavailable,
+           "the payment outcome is not known yet; retry with the same key");
       return;
     }
   }
@@ -376,7 +377,7 @@ class planner {
       fail_released(errc::payment_declined, "the payment was declined");
       return;
     case then_do::reply_unavailable:
-      fail_released(errc::unavailable, "the payment gateways were unavailable; retry");
+      fail_released(errc::payment_unavailable, "the payment gateways were unavailable; retry");
       return;
     case then_do::reply_hold_expired:
       fail_released(errc::hold_expired, refund_message(*st_.order->refund));
@@ -758,8 +759,10 @@ class planner {
       fail_released(errc::hold_expired, o.refund ? refund_message(*o.refund)
                                                  : "a hold expired before the order was "
                                                    "confirmed; nothing was charged");
+    } else if (o.reason == "payment_unavailable") {
+      fail_released(errc::payment_unavailable, "the payment gateways were unavailable; retry");
     } else {
-      fail_released(errc::unavailable, "the payment gateways were unavailable; retry");
+      fail_released(errc::unavailable, "the order failed (" + o.reason + "); retry");
     }
   }
 

@@ -359,7 +359,7 @@ TEST_CASE_TEMPLATE("gateways: an answer lost after the charge is unavailable, th
   create_sku(n, "gw-s", 3, 0, 2500);
   filled_cart(n, "cart-s", {{"gw-s", 1, 2500}});
 
-  check_error(n.checkout("cart-s", "key-slow", "tok_slow"), errc::unavailable);
+  check_error(n.checkout("cart-s", "key-slow", "tok_slow"), errc::payment_unavailable);
   CHECK(stored_order(be, n, "key-slow").status == "pending");
   // A charge may stand: the cart stays the order's.
   auto edit = put(n, "cart-s", "gw-s", 2);
@@ -402,7 +402,7 @@ TEST_CASE_TEMPLATE("gateways down: unavailable and the cart given back; the key'
   SUBCASE("the lines changed: 422, a new key pays for the cart as it is") {
     filled_cart(n, "cart-u", {{"atk-u", 2, 500}});
     be.gateways().script_next_charges(outcome::fail);
-    check_error(n.checkout("cart-u", "atk-down", "tok_ok"), errc::unavailable);
+    check_error(n.checkout("cart-u", "atk-down", "tok_ok"), errc::payment_unavailable);
     REQUIRE(put(n, "cart-u", "atk-u", 4)); // nothing charged: the shopper's again
     check_error(n.checkout("cart-u", "atk-down", "tok_ok"), errc::idempotency_conflict);
     CHECK(be.gateways().charge_calls("atk-down") == 1);
@@ -416,7 +416,7 @@ TEST_CASE_TEMPLATE("gateways down: unavailable and the cart given back; the key'
   SUBCASE("the same lines: the key's retry charges, once approved") {
     filled_cart(n, "cart-v", {{"atk-u", 2, 500}});
     be.gateways().script_next_charges(outcome::fail);
-    check_error(n.checkout("cart-v", "atk-again", "tok_ok"), errc::unavailable);
+    check_error(n.checkout("cart-v", "atk-again", "tok_ok"), errc::payment_unavailable);
     check_order(n.checkout("cart-v", "atk-again", "tok_ok"), "cart-v", "confirmed",
                 {{"atk-u", 2, 500}});
     CHECK(be.gateways().charge_calls("atk-again") == 2);
@@ -645,7 +645,7 @@ TEST_CASE_TEMPLATE("crash: a charge that never reached a gateway is settled fail
     create_sku(n, "cr-2", 5, 0, 700);
     filled_cart(n, "cart-c2", lines);
     be.gateways().script_next_charges(outcome::unknown);
-    check_error(n.checkout("cart-c2", "key-lost", "tok_ok"), errc::unavailable);
+    check_error(n.checkout("cart-c2", "key-lost", "tok_ok"), errc::payment_unavailable);
   }
   entity_node n{be, default_opts()};
   CHECK(stored_order(be, n, "key-lost").status == "pending");
@@ -657,7 +657,8 @@ TEST_CASE_TEMPLATE("crash: a charge that never reached a gateway is settled fail
   caf::expected<order_view> retry{caf::sec::request_timeout};
   REQUIRE(eventually([&] {
     retry = n.checkout("cart-c2", "key-lost", "tok_ok");
-    return retry || !is(retry.error(), errc::unavailable);
+    return retry ||
+           !(is(retry.error(), errc::unavailable) || is(retry.error(), errc::payment_unavailable));
   }));
   check_order(retry, "cart-c2", "confirmed", lines);
   check_stock(n, "cr-2", 5, 0, 1);

@@ -335,7 +335,7 @@ TEST_SUITE("order_model") {
     CHECK(h.checkout().empty());
     fx = h.feed(order_in::charged{with_status(charge_status::unknown)});
     REQUIRE(kinds(fx) == "reply"); // one reply, delivered to all five
-    CHECK(is(error_of(fx), errc::unavailable));
+    CHECK(is(error_of(fx), errc::payment_unavailable));
     CHECK(h.m.current().waiters == 0);
   }
 
@@ -371,7 +371,7 @@ TEST_SUITE("order_model") {
     h.up_to_charge();
     auto fx = h.feed(order_in::charged{with_status(charge_status::unknown)});
     REQUIRE(kinds(fx) == "reply"); // no release_cart: a charge may stand
-    CHECK(is(error_of(fx), errc::unavailable));
+    CHECK(is(error_of(fx), errc::payment_unavailable));
     CHECK(h.m.current().order->status == "pending");
     CHECK(h.m.idle());
 
@@ -399,7 +399,7 @@ TEST_SUITE("order_model") {
     CHECK(the<order_fx::update>(fx).change.payment->status == "failed");
     fx = h.feed(order_in::stored{});
     REQUIRE(kinds(fx) == "release_cart,reply");
-    CHECK(is(error_of(fx), errc::unavailable));
+    CHECK(is(error_of(fx), errc::payment_unavailable));
 
     fx = h.checkout(request("key-1", "tok_ok", "cust-1"));
     REQUIRE(kinds(fx) == "claim_cart");
@@ -773,7 +773,7 @@ TEST_SUITE("order_model") {
     h.up_to_charge();
     CHECK(kinds(h.feed(order_in::reconcile{})).empty()); // busy: the charge is under way
     auto fx = h.feed(order_in::charged{with_status(charge_status::unknown)});
-    CHECK(is(error_of(fx), errc::unavailable));
+    CHECK(is(error_of(fx), errc::payment_unavailable));
 
     // A crash or an unknown outcome left it pending: looked up, confirmed, nobody answered.
     fx = h.feed(order_in::reconcile{});

@@ -101,6 +101,41 @@ TEST_SUITE("gateways") {
     }
   }
 
+  TEST_CASE("every gateway in an outage: 503 unavailable, Surge-Error-Cause: payment, nothing "
+            "charged; the key's retry after the outage confirms") {
+    auto [ps, node, a] = paying_store{};
+    const auto [lines, cart] = stocked_cart(a, "gw-x", 700, 3, 1);
+    ps->set_down(0, true);
+    ps->set_down(1, true);
+
+    const auto before = wall_ms();
+    auto r = checkout(a.store(), cart, "key-down", "tok_ok");
+    check_error(r, 503, "unavailable"); // the body keeps API.md's shape
+    CHECK_MESSAGE(r.header("surge-error-cause") == "payment", describe(r));
+    CHECK(r.header("retry-after") == "1");
+    CHECK(count_status(charges_for(*ps, "key-down"), "approved") == 0);
+
+    // Not every 503 names a cause: an unknown cart's checkout is a 404, a shard nobody serves a
+    // plain 503; only the gateways' failures say "payment".
+    CHECK(checkout(a.store(), "c_00000000000000000000000000000000", "key-none", "tok_ok")
+              .header("surge-error-cause")
+              .empty());
+
+    ps->set_down(0, false);
+    ps->set_down(1, false);
+    // The breakers opened by the outage let one probe through after their cooldown.
+    poll_until(
+        20s,
+        [&] {
+          r = checkout(a.store(), cart, "key-down", "tok_ok");
+          return r.status != 503;
+        },
+        250ms);
+    check_order(r, 201, cart, "confirmed", lines, before);
+    check_stock(a.stock("gw-x"), 3, 0, 1);
+    CHECK(count_status(charges_for(*ps, "key-down"), "approved") == 1);
+  }
+
 } // TEST_SUITE
 
 } // namespace surge::itest

@@ -117,7 +117,7 @@ http_answer http_client::call(const std::string& method, const std::string& targ
       close();
       impl_->ioc.restart();
       impl_->ioc.run_for(std::chrono::milliseconds{100}); // let the handlers see the close
-      return {0, {}, "timeout"};
+      return {0, {}, "timeout", {}};
     }
     if (ec) {
       close();
@@ -125,15 +125,18 @@ http_answer http_client::call(const std::string& method, const std::string& targ
       if (!fresh && attempt == 0 && ec != beast::error::timeout) {
         continue;
       }
-      return {0, {}, ec == beast::error::timeout ? "timeout" : ec.message()};
+      return {0, {}, ec == beast::error::timeout ? "timeout" : ec.message(), {}};
     }
-    http_answer a{static_cast<int>(res.result_int()), std::move(res.body()), {}};
+    http_answer a{static_cast<int>(res.result_int()),
+                  std::move(res.body()),
+                  {},
+                  std::string{res["Surge-Error-Cause"]}};
     if (!res.keep_alive()) {
       close();
     }
     return a;
   }
-  return {0, {}, "unreachable"};
+  return {0, {}, "unreachable", {}};
 }
 
 } // namespace surge::chaos

@@ -16,6 +16,7 @@ struct http_answer {
   int status = 0; ///< 0: no answer (see error)
   std::string body;
   std::string error; ///< transport failure
+  std::string cause; ///< header Surge-Error-Cause ("payment": the gateways failed), if any
 };
 
 class http_client {

@@ -40,6 +40,7 @@ void read_answer(operation& op, const http_answer& a) {
   }
   if (const auto* e = v->find("error"); e != nullptr && e->is_object()) {
     op.error_code = str(*e, "code");
+    op.cause = a.cause;
     return;
   }
   if (op.cart_id.empty()) {

@@ -508,12 +508,20 @@ int main(int argc, char** argv) {
   check_options chk;
   const auto results = check_all(data, chk);
   // --zero-downtime: shoppers' requests only (the prober's asks after a failure are not
-  // shoppers'), and every fault carried out.
+  // shoppers'), and every fault carried out. A 503 with Surge-Error-Cause: payment is the
+  // payment simulation's doing (tok_slow and tok_down_first fail on purpose; when they open the
+  // circuit breakers of every gateway on a node, its checkouts fail for the cooldown): counted
+  // apart, not against the cluster.
   bool zero_downtime_failed = false;
   if (opt.zero_downtime) {
     uint64_t failed = 0;
+    uint64_t payment = 0;
     for (const auto& op : data.history) {
       if (op.kind == operation::kind_t::probe || (op.status != 0 && op.status < 500)) {
+        continue;
+      }
+      if (op.status == 503 && op.cause == "payment") {
+        ++payment;
         continue;
       }
       if (++failed <= 10) {
@@ -526,10 +534,12 @@ int main(int argc, char** argv) {
                   << " (sku " << op.sku << ", cart " << op.cart_id << ")\n";
       }
     }
-    info.notes.push_back("zero downtime: " + std::to_string(failed) + " of " +
-                         std::to_string(data.history.size()) +
-                         " requests failed (no answer or 5xx), " +
-                         std::to_string(faults_failed.load()) + " faults could not be carried out");
+    info.notes.push_back(
+        "zero downtime: " + std::to_string(failed) + " of " + std::to_string(data.history.size()) +
+        " requests failed (no answer or 5xx), " + std::to_string(faults_failed.load()) +
+        " faults could not be carried out; " + std::to_string(payment) +
+        " checkouts answered 503 because the payment gateways failed (not "
+        "counted)");
     zero_downtime_failed = failed > 0 || faults_failed.load() > 0;
   }
   std::cout << "\n" << promise_table(results);

@@ -46,6 +46,7 @@ struct operation {
   int64_t end_ms = 0;
   int status = 0;         ///< 0: no response (transport error or timeout)
   std::string error_code; ///< the body's error.code, or the transport error
+  std::string cause;      ///< header Surge-Error-Cause: "payment" when the gateways failed
   // Fields of a successful answer that the checker needs.
   std::vector<seen_line> lines; ///< cart answers: the lines; checkout: the order lines
   std::string order_id;

@@ -26,12 +26,14 @@ http_response not_found(std::string_view msg) {
 
 namespace {
 
-/// How an entity's error answers: status, API.md code, and the message when it carries none.
+/// How an entity's error answers: status, API.md code, the message when it carries none, and
+/// the outside service whose failure it is (header Surge-Error-Cause), if any.
 struct error_mapping {
   actors::errc code;
   int status;
   const char* name;
   const char* fallback;
+  const char* cause = "";
 };
 
 constexpr error_mapping error_mappings[] = {
@@ -54,6 +56,8 @@ constexpr error_mapping error_mappings[] = {
     {actors::errc::sale_ended, 409, "sale_ended", "the sale has ended"},
     {actors::errc::queue_required, 403, "queue_required",
      "this sale admits shoppers through its queue: join it and send the pass (Surge-Pass)"},
+    {actors::errc::payment_unavailable, 503, "unavailable",
+     "the payment gateways were unavailable; retry with the same key", "payment"},
 };
 
 } // namespace
@@ -63,13 +67,13 @@ bridge::api_error bridge::api_error_of(const caf::error& err) {
     for (const auto& m : error_mappings) {
       if (err.code() == static_cast<uint8_t>(m.code)) {
         auto msg = actors::message_of(err);
-        return {m.status, m.name, msg.empty() ? m.fallback : msg};
+        return {m.status, m.name, msg.empty() ? m.fallback : msg, m.cause};
       }
     }
   }
   // Storage failures, timeouts, entities that went away (errc::unavailable and anything not
   // above): nothing was acknowledged, and the client may retry.
-  return {503, "unavailable", "temporarily unavailable, retry shortly"};
+  return {503, "unavailable", "temporarily unavailable, retry shortly", {}};
 }
 
 http_response to_http_error(const caf::error& err) {
@@ -77,6 +81,10 @@ http_response to_http_error(const caf::error& err) {
   auto resp = error_response(e.status, e.code, e.message);
   if (e.status == 503) {
     resp.headers.emplace_back("Retry-After", "1");
+  }
+  if (!e.cause.empty()) {
+    // The body keeps API.md's shape; the header tells clients and load tools what failed.
+    resp.headers.emplace_back("Surge-Error-Cause", e.cause);
   }
   return resp;
 }

@@ -26,6 +26,7 @@ struct api_error {
   int status = 503;
   std::string code;
   std::string message;
+  std::string cause; ///< header Surge-Error-Cause: "payment" when the gateways failed, else empty
 };
 
 api_error api_error_of(const caf::error& err);

@@ -19,6 +19,8 @@ namespace surge::net::payments {
 
 namespace {
 
+std::shared_ptr<spdlog::logger> logger();
+
 using actors::charge_request;
 using actors::charge_result;
 using actors::charge_status;
@@ -69,21 +71,26 @@ class circuit_breaker {
     return state_ == state::closed ? 0 : state_ == state::half_open ? 1 : 2;
   }
 
-  void report(bool ok) {
+  /// The outcome of a call allow() let through; true when this failure opened the breaker.
+  bool report(bool ok) {
     std::lock_guard lock{mu_};
     if (ok) {
       if (state_ != state::open) {
         state_ = state::closed;
         failures_ = 0;
       }
-      return;
+      return false;
     }
     if (state_ == state::half_open || (state_ == state::closed && ++failures_ >= threshold_)) {
       state_ = state::open;
       open_until_ = steady::now() + cooldown_;
       failures_ = 0;
+      return true;
     }
+    return false;
   }
+
+  milliseconds cooldown() const { return cooldown_; }
 
  private:
   enum class state { closed, open, half_open };
@@ -233,6 +240,15 @@ struct payment_router::impl {
     return a;
   }
 
+  /// A call to `s` failed (`why`): counted by its breaker, and said when that opens it (every
+  /// charge skips the gateway until the cooldown's probe).
+  void failure(gateway_slot& s, std::string_view op, const std::string& why) {
+    if (s.breaker.report(false)) {
+      logger()->warn("gateway {}: circuit opened for {} ms after a failed {} ({})", s.g->name(),
+                     s.breaker.cooldown().count(), op, why);
+    }
+  }
+
   /// A charge leaves `s` for the next gateway (counted only when there is one).
   void failed_over(gateway_slot& s) {
     if (&s == slots.back().get()) {
@@ -325,7 +341,7 @@ struct payment_router::impl {
           s.breaker.report(true);
           return result(charge_status::failed, name, {}, name + " rejected: " + a.message);
         case attempt_kind::retryable:
-          s.breaker.report(false);
+          failure(s, "charge", a.message);
           maybe_charged = maybe_charged || a.ambiguous;
           last_error = name + ": " + a.message;
           if (t + 1 < tries && !pause(backoff(t))) {
@@ -334,7 +350,7 @@ struct payment_router::impl {
           break;
         case attempt_kind::unknown:
         case attempt_kind::not_found:
-          s.breaker.report(false);
+          failure(s, "charge", a.message);
           maybe_charged = true;
           last_error = name + ": " + a.message;
           t = tries;
@@ -380,7 +396,11 @@ struct payment_router::impl {
       attempt a = resolve(s, key);
       const bool answered = a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
                             a.kind == attempt_kind::not_found;
-      s.breaker.report(answered || a.kind == attempt_kind::rejected);
+      if (answered || a.kind == attempt_kind::rejected) {
+        s.breaker.report(true);
+      } else {
+        failure(s, "lookup", a.message);
+      }
       if (a.kind == attempt_kind::approved) {
         return result(charge_status::approved, s.g->name(), std::move(a.charge_id), "approved");
       }
@@ -449,12 +469,12 @@ struct payment_router::impl {
         s.breaker.report(true);
         return {refund_status::rejected, {}, name + " rejected the refund: " + a.message};
       case attempt_kind::retryable:
-        s.breaker.report(false);
+        failure(s, "refund", a.message);
         maybe_sent = maybe_sent || a.ambiguous;
         last_error = name + ": " + a.message;
         break;
       case attempt_kind::unknown:
-        s.breaker.report(false);
+        failure(s, "refund", a.message);
         maybe_sent = true;
         last_error = name + ": " + a.message;
         break;

@@ -32,6 +32,8 @@ enum class errc : uint8_t {
   sale_ended,           ///< a sale SKU added to a cart after the sale's end, or a queue
                         ///< joined after it (409)
   queue_required,       ///< a sale SKU without a valid pass while its queue is on (403)
+  payment_unavailable,  ///< no gateway took the charge or said what became of it; nothing was
+                        ///< acknowledged (503 unavailable, Surge-Error-Cause: payment)
 };
 
 constexpr caf::atom_value error_category = caf::atom("surge");

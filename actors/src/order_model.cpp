@@ -762,7 +762,9 @@ class planner {
     } else if (o.reason == "payment_unavailable") {
       fail_released(errc::payment_unavailable, "the payment gateways were unavailable; retry");
     } else {
-      fail_released(errc::unavailable, "the order failed (" + o.reason + "); retry");
+      fail_released(errc::unavailable, o.reason.empty()
+                                           ? std::string{"the order failed; retry"}
+                                           : "the order failed (" + o.reason + "); retry");
     }
   }
 

@@ -172,9 +172,6 @@ export function knownSettingVariables(settingsDef) {
   for (const m of text.matchAll(/^SURGE_[A-Z]+\(\s*[a-z_0-9]+\s*,\s*(?:[^,"]+,\s*)?"([a-z_.0-9]+)"/gm)) {
     names.add(`SURGE_${m[1].replace(/\./g, "_").toUpperCase()}`);
   }
-  // cluster.advertise: decided for issue 18 (common brief) and added to settings.def by the
-  // runtime's branch; allowed here before that branch is merged.
-  names.add("SURGE_CLUSTER_ADVERTISE");
   return names;
 }
 

@@ -115,8 +115,7 @@ TEST_SUITE("gateways") {
     CHECK(r.header("retry-after") == "1");
     CHECK(count_status(charges_for(*ps, "key-down"), "approved") == 0);
 
-    // Not every 503 names a cause: an unknown cart's checkout is a 404, a shard nobody serves a
-    // plain 503; only the gateways' failures say "payment".
+    // Only the gateways' failures name a cause: not, e.g., an unknown cart's checkout (404).
     CHECK(checkout(a.store(), "c_00000000000000000000000000000000", "key-none", "tok_ok")
               .header("surge-error-cause")
               .empty());

@@ -220,6 +220,14 @@ TEST_SUITE("chaos_unit") {
     CHECK(mentions(r, "two orders acknowledged"));
   }
 
+  TEST_CASE("G3: a retry after a 201 refused by the rate limit (429) says nothing of the key") {
+    auto d = valid_run();
+    auto retry = checkout(6, "k1", 429, "", 500, 510);
+    retry.error_code = "rate_limited";
+    d.history.push_back(retry);
+    CHECK(check_g3(d).result == verdict::pass);
+  }
+
   TEST_CASE("G3: a retry after a 201 answered differently") {
     auto d = valid_run();
     auto retry = checkout(6, "k1", 402, "", 500, 510);

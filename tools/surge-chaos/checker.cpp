@@ -370,7 +370,9 @@ promise_result check_g3(const run_data& d, const check_options& o) {
                       describe(*op, t0));
         }
       } else if (first_ok != nullptr && op->start_ms >= first_ok->end_ms && op->status != 0 &&
-                 op->status < 500 && op->status != 422) {
+                 op->status < 500 && op->status != 422 && op->status != 429) {
+        // (No answer, 5xx and 429 say nothing about the key: a 429 is the per-address rate
+        // limit refusing the request before anything reads it.)
         example(r, o,
                 "key " + key + ": a retry after " + describe(*first_ok, t0) +
                     " did not return the first result: " + describe(*op, t0));

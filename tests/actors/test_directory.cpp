@@ -18,25 +18,32 @@ namespace {
 using dir_t = directory<caf::actor>;
 
 /// An entity that does nothing but live until told to stop; it leaves `dir` when it terminates.
+/// (The state goes in as spawn arguments, not captures: CAF 0.17 dereferences the null tuple of
+/// an argument-less spawn, which UBSan reports.)
 caf::actor spawn_plain(caf::actor_system& sys, dir_t* dir, const std::string& id) {
-  return sys.spawn([dir, id](caf::event_based_actor* self) -> caf::behavior {
-    self->attach_functor([dir, id, addr = self->address()] { dir->forget(id, addr); });
-    return {[](int) {}};
-  });
+  return sys.spawn(
+      [](caf::event_based_actor* self, dir_t* dir, const std::string& id) -> caf::behavior {
+        self->attach_functor([dir, id, addr = self->address()] { dir->forget(id, addr); });
+        return {[](int) {}};
+      },
+      dir, id);
 }
 
 /// An entity that, told to stop, first activates its child in `children` (as a sale or a cart
 /// still running reads its SKU), then stops.
 caf::actor spawn_parent(caf::actor_system& sys, dir_t* dir, dir_t* children,
                         const std::string& id) {
-  return sys.spawn([dir, children, id](caf::event_based_actor* self) -> caf::behavior {
-    self->attach_functor([dir, id, addr = self->address()] { dir->forget(id, addr); });
-    self->set_exit_handler([self, children, id](caf::exit_msg& m) {
-      caf::anon_send(children->acquire("child-" + id), 1);
-      self->quit(m.reason);
-    });
-    return {[](int) {}};
-  });
+  return sys.spawn(
+      [](caf::event_based_actor* self, dir_t* dir, dir_t* children,
+         const std::string& id) -> caf::behavior {
+        self->attach_functor([dir, id, addr = self->address()] { dir->forget(id, addr); });
+        self->set_exit_handler([self, children, id](caf::exit_msg& m) {
+          caf::anon_send(children->acquire("child-" + id), 1);
+          self->quit(m.reason);
+        });
+        return {[](int) {}};
+      },
+      dir, children, id);
 }
 
 template <class Pred>

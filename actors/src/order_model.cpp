@@ -12,6 +12,9 @@ namespace surge::actors {
 
 namespace {
 
+/// The answer to a checkout whose charge no gateway took (errc::payment_unavailable).
+constexpr const char* gateways_unavailable = "the payment gateways were unavailable; retry";
+
 using lvl = order_fx::log::level;
 
 void hash128(std::string_view s, uint64_t& a, uint64_t& b) {
@@ -377,7 +380,7 @@ class planner {
       fail_released(errc::payment_declined, "the payment was declined");
       return;
     case then_do::reply_unavailable:
-      fail_released(errc::payment_unavailable, "the payment gateways were unavailable; retry");
+      fail_released(errc::payment_unavailable, gateways_unavailable);
       return;
     case then_do::reply_hold_expired:
       fail_released(errc::hold_expired, refund_message(*st_.order->refund));
@@ -760,7 +763,7 @@ class planner {
                                                  : "a hold expired before the order was "
                                                    "confirmed; nothing was charged");
     } else if (o.reason == "payment_unavailable") {
-      fail_released(errc::payment_unavailable, "the payment gateways were unavailable; retry");
+      fail_released(errc::payment_unavailable, gateways_unavailable);
     } else {
       fail_released(errc::unavailable, o.reason.empty()
                                            ? std::string{"the order failed; retry"}

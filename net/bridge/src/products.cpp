@@ -4,6 +4,7 @@
 #include <charconv>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "call.hpp"
@@ -116,11 +117,20 @@ void read_catalog(const std::shared_ptr<bridge_env>& env, std::string key, uint6
                         leader = std::move(leader), answer_all](persistence::catalog* cat) {
     // The primary answers as of now (the statement's snapshot is taken after this).
     const auto started = page_cache::clock::now();
-    struct release {
+    // The slot is given back before anyone is answered (a client that sends its next read as
+    // soon as it has this answer finds it free), or on the way out if nothing answered.
+    struct slot {
       bridge_env& e;
-      ~release() { e.catalog_queued.fetch_sub(1); }
+      bool held = true;
+      void release() {
+        if (std::exchange(held, false)) {
+          e.catalog_queued.fetch_sub(1);
+        }
+      }
+      ~slot() { release(); }
     } counted{*env};
     auto answer = [&](std::shared_ptr<const page_cache::page> made, http_response failed) {
+      counted.release();
       answer_all(key, generation, leader, std::move(made), std::move(failed));
     };
     if (cat == nullptr) {

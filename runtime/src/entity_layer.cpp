@@ -43,7 +43,7 @@ make_payments(const config::node_options& opts, net::payments::payment_observer 
   }
   std::vector<std::unique_ptr<net::payments::gateway>> gws;
   for (const auto& spec : std::get<0>(parsed)) {
-    gws.push_back(net::payments::make_gateway(spec));
+    gws.push_back(net::payments::make_gateway(spec, {opts.payments_ca_file}));
   }
   if (gws.empty()) {
     logger()->warn("payments.gateways is empty: every checkout will fail as unavailable");

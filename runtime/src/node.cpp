@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -548,9 +549,15 @@ std::string check_settings(const config::node_options& opts) {
       auto* err = std::get_if<std::string>(&parsed)) {
     return "setting 'http.trusted_proxies': " + *err;
   }
-  if (auto parsed = net::payments::parse_gateways(opts.payments_gateways);
-      auto* err = std::get_if<std::string>(&parsed)) {
+  auto gateways = net::payments::parse_gateways(opts.payments_gateways);
+  if (auto* err = std::get_if<std::string>(&gateways)) {
     return "setting 'payments.gateways': " + *err;
+  }
+  const auto& specs = std::get<0>(gateways);
+  if (std::any_of(specs.begin(), specs.end(), [](const auto& g) { return g.tls; })) {
+    if (auto err = net::payments::check_tls({opts.payments_ca_file}); !err.empty()) {
+      return "setting 'payments.ca_file': " + err;
+    }
   }
   if (auto verifier = net::customer_verifier::make(customer_auth_of(opts));
       auto* err = std::get_if<net::auth_error>(&verifier)) {

@@ -31,9 +31,10 @@ node_config paying_node(const paysim_process& ps, std::vector<std::string> more,
                         std::string holds_ttl) {
   node_config cfg;
   cfg.holds_ttl = std::move(holds_ttl);
-  cfg.extra.push_back(
-      "--payments.gateways=alpha=form+http://127.0.0.1:" + std::to_string(ps.port(0)) +
-      ",beta=json+http://127.0.0.1:" + std::to_string(ps.port(1)));
+  const std::string scheme = ps.tls() ? "https" : "http";
+  cfg.extra.push_back("--payments.gateways=alpha=form+" + scheme +
+                      "://127.0.0.1:" + std::to_string(ps.port(0)) + ",beta=json+" + scheme +
+                      "://127.0.0.1:" + std::to_string(ps.port(1)));
   cfg.extra.insert(cfg.extra.end(), more.begin(), more.end());
   return cfg;
 }

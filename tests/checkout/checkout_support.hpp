@@ -24,7 +24,8 @@ using ptest::paysim_process;
 /// `extra` are more surge-paysim flags, e.g. "--slow-ms=1500".
 std::unique_ptr<paysim_process> start_paysim(std::vector<std::string> extra = {});
 
-/// node_config for a node paying through `ps` (--payments.gateways), plus `more` flags.
+/// node_config for a node paying through `ps` (--payments.gateways; https:// when `ps` serves
+/// TLS, and then `more` names payments.ca_file), plus `more` flags.
 node_config paying_node(const paysim_process& ps, std::vector<std::string> more = {},
                         std::string holds_ttl = "600s");
 

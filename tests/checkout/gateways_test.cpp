@@ -135,6 +135,44 @@ TEST_SUITE("gateways") {
     CHECK(count_status(charges_for(*ps, "key-down"), "approved") == 1);
   }
 
+  TEST_CASE("https gateways (payments.ca_file): confirmed over verified TLS, failover included; "
+            "an unusable CA file is a start-up error") {
+    ptest::test_certs certs;
+    certs.make("paysim");
+    auto [ps, node, a] =
+        paying_store{certs.paysim_flags("paysim"), {"--payments.ca_file=" + certs.ca()}};
+    REQUIRE(ps->tls());
+    const auto [lines, cart] = stocked_cart(a, "gw-tls", 1250, 5, 1);
+    const auto before = wall_ms();
+    check_order(checkout(a.store(), cart, "key-tls", "tok_ok"), 201, cart, "confirmed", lines,
+                before);
+    const auto log = charges_for(*ps, "key-tls");
+    INFO("charges: " << describe(log));
+    CHECK(count_status(log, "approved") == 1);
+    CHECK((log.size() == 1 && log[0].gateway == "alpha"));
+
+    const auto moved = filled_cart(a, {{"gw-tls", 1, 1250}});
+    check_order(checkout(a.store(), moved, "key-tls-down", "tok_down_first"), 201, moved,
+                "confirmed", {{"gw-tls", 1, 1250}}, before);
+    const auto down = charges_for(*ps, "key-tls-down");
+    INFO("charges: " << describe(down));
+    CHECK(count_status(down, "approved") == 1);
+    for (const auto& c : down) {
+      CHECK((c.gateway == "beta" || c.status != "approved"));
+    }
+    check_stock(a.stock("gw-tls"), 5, 0, 2);
+
+    // A CA file that cannot be used stops the node at start, naming the setting.
+    auto bad = paying_node(*ps, {"--payments.ca_file=" + certs.dir() + "/no-such-ca.pem"});
+    bad.node_id = "bad-ca";
+    const auto failure = start_failure(bad);
+    REQUIRE(failure.has_value());
+    // The node's own words (the harness echoes the command line above them).
+    CHECK_MESSAGE(failure->find("surge-node: setting 'payments.ca_file': '" + certs.dir() +
+                                "/no-such-ca.pem' is not a readable file") != std::string::npos,
+                  *failure);
+  }
+
 } // TEST_SUITE
 
 } // namespace surge::itest

@@ -45,12 +45,23 @@ TEST_SUITE("payments_unit") {
     CHECK(k[1] == gateway_spec{"b", gateway_kind::form, "::1", 9});
     CHECK(k[2] == gateway_spec{"c_1-x", gateway_kind::form, "h.example", 65535});
 
+    // https: TLS; without a port, 443.
+    const auto t = ok("a=https://pay.example,b=json+https://[::1]:8443/,c=https://10.0.0.1:9");
+    REQUIRE(t.size() == 3);
+    CHECK(t[0] == gateway_spec{"a", gateway_kind::form, "pay.example", 443, true});
+    CHECK(t[1] == gateway_spec{"b", gateway_kind::json, "::1", 8443, true});
+    CHECK(t[2] == gateway_spec{"c", gateway_kind::form, "10.0.0.1", 9, true});
+
     CHECK(ok("").empty());
     CHECK(ok("   ").empty());
   }
 
   TEST_CASE("gateways setting: clear errors") {
-    CHECK(err("alpha=https://127.0.0.1:7070").find("TLS") != std::string::npos);
+    CHECK(err("alpha=ftp://127.0.0.1:7070").find("http://host:port or https://") !=
+          std::string::npos);
+    CHECK(err("alpha=https://127.0.0.1:7070/v1").find("no path") != std::string::npos);
+    CHECK(err("alpha=https://127.0.0.1:0").find("bad port") != std::string::npos);
+    CHECK(err("alpha=https://user@pay.example").find("no path") != std::string::npos);
     CHECK(err("alpha=127.0.0.1:7070").find("http://host:port") != std::string::npos);
     CHECK(err("alpha=http://127.0.0.1").find("port") != std::string::npos);
     CHECK(err("alpha=http://127.0.0.1:0").find("bad port") != std::string::npos);

@@ -9,6 +9,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -99,22 +101,31 @@ paysim_process::paysim_process(std::vector<std::string> gateways,
   start(proc_, args, log_path_);
 
   // The start lines name the bound ports; then every gateway must answer /healthz.
+  const bool tls = std::any_of(extra_args.begin(), extra_args.end(),
+                               [](const std::string& a) { return a.starts_with("--tls-cert="); });
   const auto deadline = steady::now() + 10s;
   ports_.assign(names_.size(), 0);
+  if (tls) {
+    plain_ports_.assign(names_.size(), 0);
+  }
   for (;;) {
     std::istringstream lines{read_file(log_path_)};
     std::string line;
     std::size_t found = 0;
     while (std::getline(lines, line)) {
       for (std::size_t i = 0; i < names_.size(); ++i) {
-        const std::string prefix = "paysim: " + names_[i] + " listening on 127.0.0.1:";
-        if (line.rfind(prefix, 0) == 0) {
-          ports_[i] = static_cast<uint16_t>(std::stoi(line.substr(prefix.size())));
+        const std::string listening = "paysim: " + names_[i] + " listening on 127.0.0.1:";
+        const std::string plain = "paysim: " + names_[i] + " plain on 127.0.0.1:";
+        if (line.rfind(listening, 0) == 0) {
+          ports_[i] = static_cast<uint16_t>(std::stoi(line.substr(listening.size())));
+          ++found;
+        } else if (tls && line.rfind(plain, 0) == 0) {
+          plain_ports_[i] = static_cast<uint16_t>(std::stoi(line.substr(plain.size())));
           ++found;
         }
       }
     }
-    if (found == names_.size()) {
+    if (found == names_.size() * (tls ? 2 : 1)) {
       break;
     }
     if (proc_.wait(0ms)) {
@@ -125,8 +136,8 @@ paysim_process::paysim_process(std::vector<std::string> gateways,
     }
     std::this_thread::sleep_for(10ms);
   }
-  for (uint16_t p : ports_) {
-    while (http_call(p, "GET", "/healthz", {}, {}, 1s).status != 200) {
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    while (http_call(plain_port(i), "GET", "/healthz", {}, {}, 1s).status != 200) {
       if (steady::now() >= deadline) {
         throw std::runtime_error("surge-paysim /healthz not ready:\n" + read_file(log_path_));
       }
@@ -153,11 +164,11 @@ int paysim_process::stop() {
   return tools::exit_code(*status);
 }
 
-std::string paysim_process::setting(const std::string& kind) const {
+std::string paysim_process::setting(const std::string& kind, const std::string& host) const {
   std::string out;
   for (std::size_t i = 0; i < names_.size(); ++i) {
-    out += (out.empty() ? "" : ",") + names_[i] + "=" + kind +
-           "+http://127.0.0.1:" + std::to_string(ports_[i]);
+    out += (out.empty() ? "" : ",") + names_[i] + "=" + kind + (tls() ? "+https://" : "+http://") +
+           host + ":" + std::to_string(ports_[i]);
   }
   return out;
 }
@@ -193,7 +204,7 @@ int64_t integer(const json::value& o, const char* k) {
 
 std::vector<logged_charge> paysim_process::charges() const {
   std::vector<logged_charge> out;
-  for (const auto& e : get_array(ports_.at(0), "/_charges")) {
+  for (const auto& e : get_array(plain_port(0), "/_charges")) {
     out.push_back({text(e, "gateway"), text(e, "idempotency_key"), integer(e, "amount_cents"),
                    text(e, "currency"), text(e, "status"), integer(e, "refunded_cents")});
   }
@@ -202,7 +213,7 @@ std::vector<logged_charge> paysim_process::charges() const {
 
 std::vector<logged_refund> paysim_process::refunds() const {
   std::vector<logged_refund> out;
-  for (const auto& e : get_array(ports_.at(0), "/_refunds")) {
+  for (const auto& e : get_array(plain_port(0), "/_refunds")) {
     out.push_back({text(e, "gateway"), text(e, "idempotency_key"),
                    text(e, "charge_idempotency_key"), integer(e, "amount_cents"),
                    text(e, "currency"), text(e, "status")});
@@ -212,11 +223,37 @@ std::vector<logged_refund> paysim_process::refunds() const {
 
 void paysim_process::set_down(std::size_t i, bool down) const {
   const auto r =
-      http_call(ports_.at(i), "POST", "/_outage", down ? R"({"down":true})" : R"({"down":false})",
+      http_call(plain_port(i), "POST", "/_outage", down ? R"({"down":true})" : R"({"down":false})",
                 {{"Content-Type", "application/json"}});
   if (r.status != 200) {
     throw std::runtime_error("POST /_outage: " + std::to_string(r.status) + " " + r.body);
   }
+}
+
+test_certs::test_certs() {
+  static std::atomic<int> n{0};
+  dir_ = (std::filesystem::temp_directory_path() /
+          ("surge-test-certs-" + std::to_string(::getpid()) + "-" + std::to_string(++n)))
+             .string();
+  std::filesystem::create_directories(dir_);
+}
+
+test_certs::~test_certs() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+void test_certs::make(const std::string& name, const std::string& addresses) {
+  tools::child_spec spec;
+  spec.argv = {"/bin/bash", SURGE_CERTS_SCRIPT, dir_, name + "=" + addresses};
+  const auto r = tools::run(spec, 60s, true);
+  if (r.timed_out || tools::exit_code(r.status) != 0) {
+    throw std::runtime_error("cluster-certs.sh " + name + " failed: " + r.out);
+  }
+}
+
+std::vector<std::string> test_certs::paysim_flags(const std::string& name) const {
+  return {"--tls-cert=" + dir_ + "/" + name + ".pem", "--tls-key=" + dir_ + "/" + name + ".key"};
 }
 
 paysim_run run_paysim(const std::vector<std::string>& args) {

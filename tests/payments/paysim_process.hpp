@@ -45,7 +45,8 @@ http_result http_call(uint16_t port, const std::string& method, const std::strin
 
 /// A surge-paysim child: started by the constructor (which waits until every gateway answers
 /// /healthz), SIGTERMed by stop() or the destructor. Output goes to a log file, printed when the
-/// start fails.
+/// start fails. With --tls-cert/--tls-key among `extra_args` the gateways speak TLS; the control
+/// calls below go to their plain servers.
 class paysim_process {
  public:
   paysim_process(std::vector<std::string> gateways, std::vector<std::string> extra_args = {});
@@ -55,9 +56,14 @@ class paysim_process {
 
   uint16_t port(std::size_t i) const { return ports_.at(i); }
   const std::vector<std::string>& names() const { return names_; }
+  /// Started with --tls-cert: port(i) speaks TLS only.
+  bool tls() const { return !plain_ports_.empty(); }
+  /// Where gateway `i` speaks plain HTTP: port(i), or with TLS its plain server behind the front.
+  uint16_t plain_port(std::size_t i) const { return tls() ? plain_ports_.at(i) : ports_.at(i); }
 
-  /// `payments.gateways` for these gateways, every one of `kind` ("form" or "json").
-  std::string setting(const std::string& kind) const;
+  /// `payments.gateways` for these gateways, every one of `kind` ("form" or "json"), https://
+  /// with TLS on (at `host`, 127.0.0.1 unless given).
+  std::string setting(const std::string& kind, const std::string& host = "127.0.0.1") const;
 
   /// GET /_charges.
   std::vector<logged_charge> charges() const;
@@ -74,8 +80,33 @@ class paysim_process {
  private:
   std::vector<std::string> names_;
   std::vector<uint16_t> ports_;
+  std::vector<uint16_t> plain_ports_; ///< with TLS only
   std::string log_path_;
   tools::child proc_;
+};
+
+/// A private CA and server certificates signed by it, made with scripts/cluster-certs.sh (the
+/// openssl CLI) in a fresh temporary directory that the destructor removes. Throws
+/// std::runtime_error with the script's output when it fails.
+class test_certs {
+ public:
+  test_certs();
+  ~test_certs();
+  test_certs(const test_certs&) = delete;
+  test_certs& operator=(const test_certs&) = delete;
+
+  /// dir()/NAME.pem + dir()/NAME.key, a certificate for `addresses` (comma-separated IP
+  /// addresses and DNS names: its subjectAltName) signed by ca().
+  void make(const std::string& name, const std::string& addresses = "127.0.0.1,localhost");
+
+  const std::string& dir() const { return dir_; }
+  std::string ca() const { return dir_ + "/ca.pem"; } ///< the CA's certificate (PEM)
+
+  /// surge-paysim's --tls-cert and --tls-key for NAME's certificate.
+  std::vector<std::string> paysim_flags(const std::string& name) const;
+
+ private:
+  std::string dir_;
 };
 
 struct paysim_run {

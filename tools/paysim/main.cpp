@@ -29,6 +29,9 @@ GET /payments/{ref}, POST /refunds). Charges and refunds are idempotent by key p
                        of a tok_slow charge (not their replays)
   --decline-rate=F     probability in [0,1] that tok_ok is declined (default 0)
   --seed=N             seed for --decline-rate (default 1)
+  --tls-cert=FILE      serve every gateway over TLS (https) with this PEM certificate chain;
+  --tls-key=FILE       and this PEM private key (both or neither). Each gateway's plain HTTP
+                       server then listens on a free port of 127.0.0.1, printed as "plain on"
   --help               this text
 
 Tokens: tok_ok, tok_decline, tok_slow, tok_down_first; any other token is declined.
@@ -141,6 +144,8 @@ std::optional<surge::paysim::options> parse_options(const std::vector<std::strin
        }},
       {"seed", takes::value,
        [&](const std::optional<std::string>& v) { opts.seed = number<uint64_t>("--seed", *v); }},
+      {"tls-cert", takes::value, [&](const std::optional<std::string>& v) { opts.tls_cert = *v; }},
+      {"tls-key", takes::value, [&](const std::optional<std::string>& v) { opts.tls_key = *v; }},
   };
   cli::syntax syntax;
   syntax.empty_is_missing = false;
@@ -152,6 +157,9 @@ std::optional<surge::paysim::options> parse_options(const std::vector<std::strin
   }
   if (!have_gateways) {
     bad_flag("--gateways is required");
+  }
+  if (opts.tls_cert.empty() != opts.tls_key.empty()) {
+    bad_flag("--tls-cert and --tls-key go together");
   }
   return opts;
 }
@@ -187,7 +195,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& g : sim.endpoints()) {
-    std::cout << "paysim: " << g.name << " listening on " << g.host << ":" << g.port << std::endl;
+    std::cout << "paysim: " << g.name << " listening on " << g.host << ":" << g.port
+              << (g.plain_port != 0 ? " (https)" : "") << std::endl;
+    if (g.plain_port != 0) {
+      std::cout << "paysim: " << g.name << " plain on 127.0.0.1:" << g.plain_port << std::endl;
+    }
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -3,6 +3,7 @@
 #include <boost/algorithm/string/case_conv.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "surge/net/request_parser.hpp"
 #include "surge/net/router.hpp"
 #include "surge/net/server.hpp"
+#include "tls_front.hpp"
 
 namespace surge::paysim {
 
@@ -281,9 +283,11 @@ struct simulator::impl {
   asio::executor_work_guard<asio::io_context::executor_type> work{timers.get_executor()};
   std::thread timer_thread;
 
+  std::shared_ptr<asio::ssl::context> tls; // set by start() with TLS on; outlives the fronts
   struct gw {
     std::string name;
     std::unique_ptr<net::http_server> server;
+    std::unique_ptr<tls_front> front; // with TLS on
     std::atomic<bool> down{false};
   };
   std::vector<std::unique_ptr<gw>> gws; // fixed after start()
@@ -751,6 +755,13 @@ simulator::~simulator() {
 
 std::string simulator::start() {
   impl& s = *impl_;
+  if (!s.opts.tls_cert.empty()) {
+    try {
+      s.tls = make_server_tls(s.opts.tls_cert, s.opts.tls_key);
+    } catch (const std::exception& e) {
+      return std::string{"paysim: "} + e.what();
+    }
+  }
   s.timer_thread = std::thread{[&s] { s.timers.run(); }};
   for (std::size_t g = 0; g < s.opts.gateways.size(); ++g) {
     auto gw = std::make_unique<impl::gw>();
@@ -759,8 +770,8 @@ std::string simulator::start() {
   }
   for (std::size_t g = 0; g < s.gws.size(); ++g) {
     net::server_options so;
-    so.host = s.opts.gateways[g].host;
-    so.port = s.opts.gateways[g].port;
+    so.host = s.tls ? "127.0.0.1" : s.opts.gateways[g].host;
+    so.port = s.tls ? 0 : s.opts.gateways[g].port;
     // A gateway's own limits (not a node's settings): generous for the JSON it takes.
     so.io_threads = 2;
     so.body_limit = 64 * 1024;
@@ -779,6 +790,17 @@ std::string simulator::start() {
       stop();
       return msg;
     }
+    if (s.tls) {
+      const auto& at = s.opts.gateways[g];
+      s.gws[g]->front =
+          std::make_unique<tls_front>(*s.tls, at.host, at.port, s.gws[g]->server->port());
+      if (const auto ec = s.gws[g]->front->start()) {
+        const std::string msg = "paysim: " + s.gws[g]->name + " cannot listen (TLS) on " + at.host +
+                                ":" + std::to_string(at.port) + ": " + ec.message();
+        stop();
+        return msg;
+      }
+    }
   }
   return {};
 }
@@ -786,8 +808,13 @@ std::string simulator::start() {
 std::vector<gateway_address> simulator::endpoints() const {
   std::vector<gateway_address> out;
   for (std::size_t g = 0; g < impl_->gws.size(); ++g) {
-    uint16_t port = impl_->gws[g]->server ? impl_->gws[g]->server->port() : 0;
-    out.push_back({impl_->gws[g]->name, impl_->opts.gateways[g].host, port});
+    const auto& gw = *impl_->gws[g];
+    const uint16_t plain = gw.server ? gw.server->port() : 0;
+    if (gw.front) {
+      out.push_back({gw.name, impl_->opts.gateways[g].host, gw.front->port(), plain});
+    } else {
+      out.push_back({gw.name, impl_->opts.gateways[g].host, plain, 0});
+    }
   }
   return out;
 }
@@ -795,6 +822,9 @@ std::vector<gateway_address> simulator::endpoints() const {
 void simulator::stop() {
   impl& s = *impl_;
   for (auto& gw : s.gws) {
+    if (gw->front) {
+      gw->front->stop();
+    }
     if (gw->server) {
       gw->server->stop(milliseconds{1000});
     }

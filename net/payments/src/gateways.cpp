@@ -111,9 +111,9 @@ std::optional<attempt> refund_not_answered(const exchange_result& r) {
 /// Shared plumbing of both styles.
 class http_gateway : public gateway {
  public:
-  explicit http_gateway(const gateway_spec& spec)
+  http_gateway(const gateway_spec& spec, const tls_options& tls)
       : name_(spec.name)
-      , client_(spec.host, spec.port) {}
+      , client_(spec.host, spec.port, spec.tls ? detail::make_client_tls(tls.ca_file) : nullptr) {}
 
   const std::string& name() const override { return name_; }
 
@@ -365,24 +365,30 @@ std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_
              std::string{url.substr(0, plus)} + "' (form or json)";
     }
     if (url.starts_with("https://")) {
-      return "payments.gateways: " + quoted + ": TLS (https) is not supported; use http://";
+      spec.tls = true;
+      url.remove_prefix(8);
+    } else if (url.starts_with("http://")) {
+      url.remove_prefix(7);
+    } else {
+      return "payments.gateways: " + quoted +
+             ": the url must be http://host:port or https://host[:port]";
     }
-    if (!url.starts_with("http://")) {
-      return "payments.gateways: " + quoted + ": the url must be http://host:port";
-    }
-    url.remove_prefix(7);
     if (url.ends_with('/')) {
       url.remove_suffix(1);
     }
     if (url.find_first_of("/?#@") != std::string_view::npos) {
-      return "payments.gateways: " + quoted + ": the url must be http://host:port (no path)";
+      return "payments.gateways: " + quoted + ": the url must be http(s)://host:port (no path)";
     }
-    const std::size_t colon = url.rfind(':');
+    std::size_t colon = url.rfind(':');
     if (colon == std::string_view::npos || (url.starts_with('[') && colon < url.find(']'))) {
-      return "payments.gateways: " + quoted + ": the url needs a port";
+      if (!spec.tls) {
+        return "payments.gateways: " + quoted + ": the url needs a port";
+      }
+      colon = url.size(); // https: 443
     }
     const std::string_view host = url.substr(0, colon);
-    const std::string_view port = url.substr(colon + 1);
+    const std::string_view port =
+        colon == url.size() ? std::string_view{"443"} : url.substr(colon + 1);
     unsigned value = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
@@ -404,11 +410,20 @@ std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_
   return out;
 }
 
-std::unique_ptr<gateway> make_gateway(const gateway_spec& spec) {
-  if (spec.kind == gateway_kind::json) {
-    return std::make_unique<json_gateway>(spec);
+std::string check_tls(const tls_options& tls) {
+  try {
+    detail::make_client_tls(tls.ca_file);
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
   }
-  return std::make_unique<form_gateway>(spec);
+}
+
+std::unique_ptr<gateway> make_gateway(const gateway_spec& spec, const tls_options& tls) {
+  if (spec.kind == gateway_kind::json) {
+    return std::make_unique<json_gateway>(spec, tls);
+  }
+  return std::make_unique<form_gateway>(spec, tls);
 }
 
 } // namespace surge::net::payments

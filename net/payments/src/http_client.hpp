@@ -6,11 +6,16 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "surge/net/text.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace surge::net::payments::detail {
 
@@ -29,9 +34,15 @@ struct exchange_result {
 /// Blocking HTTP/1.1 client for one host:port with a pool of kept-alive connections.
 /// Thread-safe: each exchange() uses its own connection (its own io_context), taken from the pool
 /// or newly opened, and returns it to the pool when the server keeps it alive.
+///
+/// With `tls` set every connection is TLS (1.2 or later), the server's certificate verified
+/// against `tls`'s trust store and for `host` (its DNS name, or IP address, in the
+/// subjectAltName), with SNI for names. A connection whose handshake fails is `not_sent`: no
+/// byte of the request left. Kept-alive TLS connections are reused like plain ones.
 class http_client {
  public:
-  http_client(std::string host, uint16_t port);
+  http_client(std::string host, uint16_t port,
+              std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~http_client();
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
@@ -47,13 +58,22 @@ class http_client {
  private:
   struct connection;
   std::unique_ptr<connection> take_idle();
+  /// TLS only: the handshake of a connected `c`, verifying the server. nullopt when it is done,
+  /// else why it failed.
+  std::optional<std::string> handshake(connection& c) const;
   void give_back(std::unique_ptr<connection> c);
 
   const std::string host_;
   const uint16_t port_;
+  const std::shared_ptr<boost::asio::ssl::context> tls_;
   std::mutex mu_;
   std::vector<std::unique_ptr<connection>> idle_; // guarded by mu_
 };
+
+/// A client-side TLS context: TLS 1.2 or later, peers verified against `ca_file` (a PEM bundle)
+/// or, when it is empty, the system's trust store. Throws std::runtime_error naming the file
+/// when it cannot be read or holds no certificate.
+std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::string& ca_file);
 
 using text::url_encode;
 

@@ -36,7 +36,8 @@ struct attempt {
   std::string refund_id; ///< refund() approved: the gateway's id of the refund
 };
 
-/// One payment gateway, spoken to over plain HTTP/1.1 with blocking calls.
+/// One payment gateway, spoken to over HTTP/1.1 (plain, or TLS with the gateway's certificate
+/// verified) with blocking calls.
 ///
 /// Thread-safe: calls may run concurrently from several threads; each call takes a kept-alive
 /// connection from a small per-instance pool (or opens one) and gives it back afterwards. Every
@@ -76,18 +77,33 @@ struct gateway_spec {
   gateway_kind kind = gateway_kind::form;
   std::string host;
   uint16_t port = 0;
+  bool tls = false; ///< https://: TLS, the certificate verified for `host`
 
   bool operator==(const gateway_spec&) const = default;
 };
 
+/// How TLS gateways are verified (`payments.ca_file`).
+struct tls_options {
+  /// PEM file of the CAs a gateway's certificate must chain to (a private CA, or a bundle);
+  /// empty: the system's trust store (OpenSSL's default paths, /etc/ssl/certs on Debian).
+  std::string ca_file;
+};
+
+/// Whether `tls` can be used: the CA file exists and holds at least one certificate. Empty when
+/// it can; otherwise a message naming the file and what is wrong. Reads the file.
+std::string check_tls(const tls_options& tls);
+
 /// Parses `payments.gateways`: a comma-separated, ordered list of `name=url` or
-/// `name=kind+url`, kind `form` (the default) or `json`, url `http://host:port` with an optional
-/// trailing '/'. Names are [A-Za-z0-9_-]+ and unique; hosts are names, IPv4 or [IPv6]. Blank
-/// input is an empty list. Returns the list, or a message naming the offending entry (TLS, a
-/// path, a missing port, ... are errors).
+/// `name=kind+url`, kind `form` (the default) or `json`, url `http://host:port` or
+/// `https://host:port` with an optional trailing '/' (an https url without a port is port 443).
+/// Names are [A-Za-z0-9_-]+ and unique; hosts are names, IPv4 or [IPv6]. Blank input is an empty
+/// list. Returns the list, or a message naming the offending entry (a path, a missing port, ...
+/// are errors).
 std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_view setting);
 
-/// A gateway client of `spec.kind`. Construction does no I/O.
-std::unique_ptr<gateway> make_gateway(const gateway_spec& spec);
+/// A gateway client of `spec.kind`. Construction does no network I/O; a TLS gateway reads
+/// `tls.ca_file` (or the system's trust store) and throws std::runtime_error when it cannot
+/// (check_tls() says so beforehand).
+std::unique_ptr<gateway> make_gateway(const gateway_spec& spec, const tls_options& tls = {});
 
 } // namespace surge::net::payments

@@ -20,4 +20,16 @@ const char* to_string(refund_status x) {
   return config::name_of(x, names, "?");
 }
 
+const char* to_string(funds x) {
+  static constexpr const char* names[] = {"captured", "authorized", "voided"};
+  static_assert(std::size(names) == config::count_of(funds::captured, funds::voided));
+  return config::name_of(x, names, "?");
+}
+
+const char* to_string(settle_status x) {
+  static constexpr const char* names[] = {"done", "rejected", "unknown"};
+  static_assert(std::size(names) == config::count_of(settle_status::done, settle_status::unknown));
+  return config::name_of(x, names, "?");
+}
+
 } // namespace surge::actors

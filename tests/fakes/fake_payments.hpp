@@ -56,6 +56,7 @@ class fake_gateways {
     int64_t amount_cents = 0;
     std::string currency;
     int64_t refunded_cents = 0;
+    actors::funds money = actors::funds::captured; ///< approved only
   };
 
   /// One refund call and how it went.
@@ -203,6 +204,7 @@ class fake_gateways {
     c.status = script.how == outcome::decline ? charge_status::declined : charge_status::approved;
     c.amount_cents = req.amount_cents;
     c.currency = req.currency;
+    c.money = req.capture ? actors::funds::captured : actors::funds::authorized;
     if (script.how == outcome::lost_answer) {
       return {charge_status::unknown, "", "", "timed out; the gateway may have it"};
     }
@@ -255,8 +257,31 @@ class fake_gateways {
     return out;
   }
 
+  /// REQUIRES: mtx_ held. Decides one capture (`voiding` false) or void: like a gateway, of an
+  /// approved authorisation of that gateway only; a repeat of what is done is done again.
+  actors::settle_result settle_locked(const actors::settle_request& req, bool voiding) {
+    using actors::funds;
+    using actors::settle_status;
+    auto c = charges_.find(req.charge_key);
+    if (c == charges_.end() || c->second.gateway != req.gateway ||
+        c->second.status != actors::charge_status::approved) {
+      return {settle_status::rejected, "no such authorisation"};
+    }
+    const funds want = voiding ? funds::voided : funds::captured;
+    if (c->second.money == funds::authorized) {
+      c->second.money = want;
+    }
+    if (c->second.money != want) {
+      return {settle_status::rejected,
+              std::string{"the charge is "} + actors::to_string(c->second.money)};
+    }
+    return {settle_status::done, actors::to_string(want)};
+  }
+
   static actors::charge_result result_of(const charge_record& c) {
-    return {c.status, c.gateway, c.charge_id, actors::to_string(c.status)};
+    actors::charge_result r{c.status, c.gateway, c.charge_id, actors::to_string(c.status)};
+    r.money = c.money;
+    return r;
   }
 
   mutable std::mutex mtx_;
@@ -329,6 +354,16 @@ class fake_payment_service final : public actors::payment_service {
 
   void refund(actors::refund_request req, refund_callback done) override {
     answer([this, req = std::move(req)] { return gateways_->refund_locked(req); }, std::move(done));
+  }
+
+  void capture(actors::settle_request req, settle_callback done) override {
+    answer([this, req = std::move(req)] { return gateways_->settle_locked(req, false); },
+           std::move(done));
+  }
+
+  void void_authorization(actors::settle_request req, settle_callback done) override {
+    answer([this, req = std::move(req)] { return gateways_->settle_locked(req, true); },
+           std::move(done));
   }
 
  private:

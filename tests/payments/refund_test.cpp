@@ -56,10 +56,27 @@ class fake_gateway final : public gateway {
   }
 
   attempt refund(const refund_request& req, std::chrono::milliseconds timeout) override {
+    return scripted(req.idempotency_key, req.charge_id, timeout);
+  }
+
+  /// Captures and voids follow the same script as refunds (one step per call of either).
+  attempt capture(const settle_request& req, std::chrono::milliseconds timeout) override {
+    return scripted(req.idempotency_key, req.charge_id, timeout);
+  }
+
+  attempt void_authorization(const settle_request& req,
+                             std::chrono::milliseconds timeout) override {
+    return scripted(req.idempotency_key, req.charge_id, timeout);
+  }
+
+  /// One refund, capture or void call of `key` against charge `charge_id`: the script's next
+  /// step; a normal call performs it once per key and says so.
+  attempt scripted(const std::string& key, const std::string& charge_id,
+                   std::chrono::milliseconds timeout) {
     step s = step::normal;
     {
       std::lock_guard lock{mu_};
-      calls_.push_back({req.idempotency_key, timeout});
+      calls_.push_back({key, timeout});
       if (!script_.empty()) {
         s = script_.front();
         script_.pop_front();
@@ -76,12 +93,12 @@ class fake_gateway final : public gateway {
       std::this_thread::sleep_for(timeout); // the simulated timeout itself
       return {attempt_kind::unknown, {}, "timed out", 0, false, {}};
     case step::lost:
-      perform(req);
+      perform(key);
       return {attempt_kind::unknown, {}, "connection reset", 0, false, {}};
     case step::normal:
       break;
     }
-    return {attempt_kind::approved, req.charge_id, {}, 200, false, perform(req)};
+    return {attempt_kind::approved, charge_id, {}, 200, false, perform(key)};
   }
 
   struct call {
@@ -94,7 +111,7 @@ class fake_gateway final : public gateway {
     return calls_;
   }
 
-  /// Refunds made (not replays).
+  /// Refunds (captures, voids) made (not replays).
   std::size_t refunds_made() const {
     std::lock_guard lock{mu_};
     return refunds_.size();
@@ -106,11 +123,10 @@ class fake_gateway final : public gateway {
   }
 
  private:
-  /// Refunds `req` once per key; the refund's id.
-  std::string perform(const refund_request& req) {
+  /// Performs the call of `key` once per key; the refund's (capture's, void's) id.
+  std::string perform(const std::string& key) {
     std::lock_guard lock{mu_};
-    auto [it, fresh] =
-        refunds_.emplace(req.idempotency_key, "re_" + name_ + "_" + std::to_string(next_++));
+    auto [it, fresh] = refunds_.emplace(key, "re_" + name_ + "_" + std::to_string(next_++));
     return it->second;
   }
 
@@ -163,6 +179,54 @@ TEST_SUITE("payments_unit") {
     CHECK(std::string{to_string(refund_status::refunded)} == "refunded");
     CHECK(std::string{to_string(refund_status::rejected)} == "rejected");
     CHECK(std::string{to_string(refund_status::unknown)} == "unknown");
+  }
+
+  TEST_CASE("capture and void: to_string, and the refund rules (same key, retries, final "
+            "answers)") {
+    CHECK(std::string{to_string(settle_status::done)} == "done");
+    CHECK(std::string{to_string(settle_status::rejected)} == "rejected");
+    CHECK(std::string{to_string(settle_status::unknown)} == "unknown");
+    CHECK(std::string{to_string(surge::actors::funds::authorized)} == "authorized");
+
+    auto settle = [](payment_router& r, settle_request req, bool voiding) {
+      auto p = std::make_shared<std::promise<settle_result>>();
+      auto f = p->get_future();
+      auto done = [p](settle_result x) { p->set_value(std::move(x)); };
+      voiding ? r.void_authorization(std::move(req), done) : r.capture(std::move(req), done);
+      REQUIRE(f.wait_for(30s) == std::future_status::ready);
+      return f.get();
+    };
+    const settle_request req{"k-1/capture", "k-1", "alpha", "ch_1", 1999, "USD"};
+    for (const bool voiding : {false, true}) {
+      CAPTURE(voiding);
+      // A 503, a lost answer, then done: three calls, one key, performed once.
+      auto* g = new fake_gateway{"alpha", {step::retryable, step::lost}};
+      fixture f{{g}};
+      const auto res = settle(*f.router, req, voiding);
+      CHECK(res.status == settle_status::done);
+      CHECK(res.message == std::string{voiding ? "voided" : "captured"} + " on try 3");
+      CHECK(g->calls().size() == 3);
+      CHECK(same_key_everywhere(g->calls(), "k-1/capture"));
+      CHECK(g->refunds_made() == 1);
+
+      auto* no = new fake_gateway{"alpha", {step::rejected}};
+      fixture rejected{{no}};
+      CHECK(settle(*rejected.router, req, voiding).status == settle_status::rejected);
+      CHECK(no->calls().size() == 1);
+
+      auto o = fast_options();
+      o.refund_tries = 2;
+      auto* down = new fake_gateway{"alpha", 5, step::retryable};
+      fixture unknown{{down}, o};
+      const auto open = settle(*unknown.router, req, voiding);
+      CHECK(open.status == settle_status::unknown);
+      CHECK(open.message.find(voiding ? "not voided" : "not captured") != std::string::npos);
+
+      fixture unkeyed{{new fake_gateway{"alpha"}}};
+      auto no_key = req;
+      no_key.idempotency_key.clear();
+      CHECK(settle(*unkeyed.router, no_key, voiding).status == settle_status::rejected);
+    }
   }
 
   TEST_CASE("refund: refunded on the first call") {

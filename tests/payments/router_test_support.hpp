@@ -20,6 +20,9 @@ using surge::actors::charge_status;
 using surge::actors::refund_request;
 using surge::actors::refund_result;
 using surge::actors::refund_status;
+using surge::actors::settle_request;
+using surge::actors::settle_result;
+using surge::actors::settle_status;
 using namespace std::chrono_literals;
 
 } // namespace surge::ptest::router_names

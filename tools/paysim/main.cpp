@@ -20,8 +20,10 @@ constexpr std::string_view usage =
     R"(usage: surge-paysim --gateways=NAME=HOST:PORT[,NAME=HOST:PORT...] [options]
 
 Serves one simulated payment gateway per address (port 0: any free port), each speaking the
-form style (POST/GET /v1/charges, POST /v1/refunds) and the JSON style (POST /payments,
-GET /payments/{ref}, POST /refunds). Charges and refunds are idempotent by key per gateway.
+form style (POST/GET /v1/charges, POST /v1/refunds, POST /v1/charges/{id}/capture|cancel) and
+the JSON style (POST /payments, GET /payments/{ref}, POST /refunds,
+POST /payments/{psp}/captures|cancels). Charges (or authorisations: capture=false,
+manualCapture), captures, voids and refunds are idempotent by key per gateway.
 
   --gateways=LIST      ordered list; the first is "the first gateway" for tok_down_first
   --latency-ms=N       added to every charge, lookup and refund answer (default 0)

@@ -37,6 +37,10 @@ namespace {
 
 enum class status { approved, declined, failed };
 
+/// Where an approved charge's money stands: taken, reserved (an authorisation: capture=false),
+/// or released (a voided authorisation).
+enum class money { captured, authorized, voided };
+
 /// One line of the charge log. Approved and declined entries are the gateway's idempotent
 /// records; failed entries (503) record a call the gateway refused to process.
 struct entry {
@@ -46,9 +50,10 @@ struct entry {
   std::string currency; ///< lower case
   status st = status::failed;
   std::string id;
-  std::string reason;   ///< decline reason
-  bool slow = false;    ///< charged with tok_slow: its new refunds are answered late too
-  int64_t refunded = 0; ///< approved only: the sum of its refunds
+  std::string reason;            ///< decline reason
+  bool slow = false;             ///< charged with tok_slow: its new refunds are answered late too
+  int64_t refunded = 0;          ///< approved only: the sum of its refunds
+  money funds = money::captured; ///< approved only
 };
 
 enum class refund_status { refunded, rejected, failed };
@@ -99,9 +104,11 @@ enum class verdict {
   conflict,     ///< the key was used for another charge, amount or currency
   unavailable,  ///< the gateway is down (--outage)
   no_charge,    ///< refund: this gateway has no such charge
-  not_approved, ///< refund: the charge was declined: nothing to give back
+  not_approved, ///< refund: the charge was declined (or is not captured): nothing to give back
   currency,     ///< refund: the currency is not the charge's
   too_much,     ///< refund: more than what is left of the charge
+  wrong_state,  ///< capture/void: the charge is not an open authorisation
+  not_all,      ///< capture: not the authorised amount
 };
 
 /// What a charge or refund call gets, but its record.
@@ -137,13 +144,15 @@ struct refusal {
   const char* json_code;
 };
 
-constexpr std::array<refusal, 6> refusals{{
+constexpr std::array<refusal, 8> refusals{{
     {422, "idempotency_error", "idempotency_key_in_use", 422, "idempotency_conflict"},
     {503, "api_error", "unavailable", 503, "unavailable"},
     {404, "invalid_request_error", "resource_missing", 404, "not_found"},
     {400, "invalid_request_error", "charge_not_refundable", 422, "not_refundable"},
     {400, "invalid_request_error", "currency_mismatch", 422, "currency_mismatch"},
     {400, "invalid_request_error", "amount_too_large", 422, "refund_exceeds_balance"},
+    {400, "invalid_request_error", "charge_not_open", 422, "not_open"},
+    {400, "invalid_request_error", "amount_mismatch", 422, "amount_mismatch"},
 }};
 
 /// REQUIRES: !with_record(v).
@@ -174,13 +183,18 @@ json::value str(std::string s) {
   return json::value{std::move(s)};
 }
 
-/// Form style: a charge object. Declined charges have status "failed" like the real thing.
+/// Form style: a charge object. Declined charges have status "failed" like the real thing; an
+/// authorisation is "succeeded" with "captured": false until captured, "canceled" once voided.
 json::value form_charge(const entry& e) {
+  const bool ok = e.st == status::approved;
   json::object o{{"id", str(e.id)},
                  {"object", str("charge")},
-                 {"status", str(e.st == status::approved ? "succeeded" : "failed")},
+                 {"status", str(!ok                        ? "failed"
+                                : e.funds == money::voided ? "canceled"
+                                                           : "succeeded")},
                  {"amount", json::value{e.amount}},
-                 {"currency", str(e.currency)}};
+                 {"currency", str(e.currency)},
+                 {"captured", json::value{ok && e.funds == money::captured}}};
   if (e.st != status::approved) {
     o.emplace_back("failure_code", str("card_declined"));
     o.emplace_back("failure_message", str(e.reason));
@@ -200,7 +214,9 @@ json::value json_payment(const entry& e) {
       {"pspReference", str(e.id)},
       {"resultCode", str(e.st == status::approved ? "Authorised" : "Refused")},
       {"merchantReference", str(e.key)},
-      {"amount", obj({{"value", json::value{e.amount}}, {"currency", str(upper(e.currency))}})}};
+      {"amount", obj({{"value", json::value{e.amount}}, {"currency", str(upper(e.currency))}})},
+      {"captured", json::value{e.st == status::approved && e.funds == money::captured}},
+      {"cancelled", json::value{e.st == status::approved && e.funds == money::voided}}};
   if (e.st != status::approved) {
     o.emplace_back("refusalReason", str(e.reason));
   }
@@ -232,7 +248,15 @@ json::value log_row(const Line& e) {
   }
   o.emplace_back("amount_cents", json::value{e.amount});
   o.emplace_back("currency", str(e.currency));
-  o.emplace_back("status", str(to_string(e.st)));
+  if constexpr (std::is_same_v<Line, entry>) {
+    // An authorisation shows where its money stands; a charge taken at once stays "approved".
+    const bool open = e.st == status::approved && e.funds != money::captured;
+    o.emplace_back("status", str(!open                          ? to_string(e.st)
+                                 : e.funds == money::authorized ? "authorized"
+                                                                : "voided"));
+  } else {
+    o.emplace_back("status", str(to_string(e.st)));
+  }
   if constexpr (std::is_same_v<Line, entry>) {
     o.emplace_back("refunded_cents", json::value{e.refunded});
   }
@@ -298,8 +322,10 @@ struct simulator::impl {
   std::map<std::string, std::size_t> by_id;                          // guarded by mu: into log
   std::vector<refund_entry> refunds;                                 // guarded by mu
   std::map<std::pair<std::size_t, std::string>, std::size_t> refund_by_key; // guarded by mu
-  std::mt19937_64 rng;                                                      // guarded by mu
-  uint64_t next_id = 1;                                                     // guarded by mu
+  /// guarded by mu: capture or void key -> (the charge in log, whether it voided)
+  std::map<std::pair<std::size_t, std::string>, std::pair<std::size_t, bool>> settle_by_key;
+  std::mt19937_64 rng;  // guarded by mu
+  uint64_t next_id = 1; // guarded by mu
 
   /// Answers `res` after `delay` (from the timer thread), or at once.
   void answer(responder r, http_response res, milliseconds delay) {
@@ -314,7 +340,7 @@ struct simulator::impl {
 
   /// The idempotent heart: records or replays the charge of `key` on gateway `g`.
   decision decide(std::size_t g, const std::string& key, int64_t amount, std::string currency,
-                  const std::string& token) {
+                  const std::string& token, bool capture = true) {
     std::lock_guard lock{mu};
     decision d;
     entry e{gws[g]->name, key, amount, lower(currency), status::failed, {}, {}, false, 0};
@@ -355,11 +381,68 @@ struct simulator::impl {
       e.st = status::declined;
       e.reason = "unknown payment token '" + token + "'";
     }
+    if (!capture) {
+      e.funds = money::authorized; // approved: reserved until captured or voided
+    }
     by_key.emplace(std::pair{g, key}, log.size());
     by_id.emplace(e.id, log.size());
     log.push_back(e);
     d.what = verdict::recorded;
     d.record = std::move(e);
+    return d;
+  }
+
+  /// The idempotent heart of captures (`voiding` false) and voids: of gateway `g`'s
+  /// authorisation `charge_id`, under `key`. A capture takes the whole authorised `amount` (0:
+  /// the authorised amount); a void of a voided authorisation is done again.
+  decision decide_settle(std::size_t g, const std::string& key, const std::string& charge_id,
+                         int64_t amount, bool voiding) {
+    std::lock_guard lock{mu};
+    decision d;
+    const char* op = voiding ? "void" : "capture";
+    if (gws[g]->down.load()) {
+      d.message = gws[g]->name + " is unavailable";
+      return d;
+    }
+    const auto at = find_charge(g, charge_id, {});
+    if (auto it = settle_by_key.find({g, key}); it != settle_by_key.end()) {
+      if (!at || it->second != std::pair{*at, voiding}) {
+        d.what = verdict::conflict;
+        d.message = "idempotency key '" + key + "' was used for another capture or void";
+        return d;
+      }
+      d.what = verdict::replayed;
+      d.record = log[*at];
+      return d;
+    }
+    if (!at) {
+      d.what = verdict::no_charge;
+      d.message = "no such charge: '" + charge_id + "'";
+      return d;
+    }
+    entry& e = log[*at];
+    const money want = voiding ? money::voided : money::captured;
+    if (e.st != status::approved || (e.funds != money::authorized && e.funds != want) ||
+        (e.funds == money::captured && !voiding)) {
+      d.what = verdict::wrong_state;
+      d.message = "charge " + e.id + " is not an open authorisation (" +
+                  (e.st != status::approved     ? "declined"
+                   : e.funds == money::captured ? "captured"
+                                                : "voided") +
+                  "): it cannot be " + (voiding ? "voided" : "captured");
+      return d;
+    }
+    if (!voiding && amount != 0 && amount != e.amount) {
+      d.what = verdict::not_all;
+      d.message = std::string{op} + " of " + std::to_string(amount) + ": charge " + e.id +
+                  " authorised " + std::to_string(e.amount) + " (captures take all of it)";
+      return d;
+    }
+    d.what = e.funds == want ? verdict::replayed : verdict::recorded;
+    d.slow = e.slow && d.what == verdict::recorded;
+    e.funds = want;
+    settle_by_key.emplace(std::pair{g, key}, std::pair{*at, voiding});
+    d.record = e;
     return d;
   }
 
@@ -426,6 +509,11 @@ struct simulator::impl {
     } else if (log[*at].st != status::approved) {
       d.what = verdict::not_approved;
       d.message = "charge " + log[*at].id + " was declined: nothing to refund";
+    } else if (log[*at].funds != money::captured) {
+      d.what = verdict::not_approved;
+      d.message = "charge " + log[*at].id + " is not captured (" +
+                  (log[*at].funds == money::voided ? "voided" : "authorised only") +
+                  "): nothing to refund";
     } else if (e.currency != log[*at].currency) {
       d.what = verdict::currency;
       d.message = "charge " + log[*at].id + " is in " + log[*at].currency + ", not " + e.currency;
@@ -517,8 +605,12 @@ struct simulator::impl {
       return form_bad(std::move(r), "parameter_missing",
                       "amount (positive integer), currency and source are required");
     }
-    const decision d =
-        decide(g, call->first, *amount, std::string{*currency}, std::string{*source});
+    const auto capture = form.param("capture").value_or("true");
+    if (capture != "true" && capture != "false") {
+      return form_bad(std::move(r), "parameter_invalid", "capture must be true or false");
+    }
+    const decision d = decide(g, call->first, *amount, std::string{*currency}, std::string{*source},
+                              capture == "true");
     http_response res;
     if (!with_record(d.what)) {
       res = form_refused(d);
@@ -577,6 +669,31 @@ struct simulator::impl {
                 d);
   }
 
+  /// POST /v1/charges/{id}/capture and /cancel: the charge object, captured or canceled.
+  void form_settle(std::size_t g, http_request&& req, path_params&& p, responder r, bool voiding) {
+    auto call = form_call(req, r);
+    if (!call) {
+      return;
+    }
+    const auto amount_text = call->second.param("amount");
+    const auto amount = positive_int(amount_text.value_or(""));
+    if (amount_text && !amount) {
+      return form_bad(std::move(r), "parameter_invalid", "amount must be a positive integer");
+    }
+    const decision d = decide_settle(g, call->first, p.at(0), amount.value_or(0), voiding);
+    form_answer(std::move(r),
+                with_record(d.what) ? json_response(200, form_charge(d.record)) : form_refused(d),
+                d);
+  }
+
+  void form_capture_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
+    form_settle(g, std::move(req), std::move(p), std::move(r), false);
+  }
+
+  void form_cancel_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
+    form_settle(g, std::move(req), std::move(p), std::move(r), true);
+  }
+
   // ---- JSON style ----
 
   /// Answers 400 with a JSON-style validation error.
@@ -616,7 +733,9 @@ struct simulator::impl {
     if (token == nullptr) {
       return json_bad(std::move(r), "paymentMethod.token is required");
     }
-    const decision d = decide(g, *ref, *value, *currency, *token);
+    const std::string* manual = string_in(member(v->find("additionalData"), "manualCapture"));
+    const decision d =
+        decide(g, *ref, *value, *currency, *token, manual == nullptr || *manual != "true");
     answer(std::move(r),
            with_record(d.what) ? json_response(200, json_payment(d.record)) : json_refused(d),
            delay_for(d));
@@ -681,6 +800,42 @@ struct simulator::impl {
            delay_for(d));
   }
 
+  /// POST /payments/{pspReference}/captures and /cancels: 201 received (Adyen's modification
+  /// answer; the simulator has done it by then).
+  void json_settle(std::size_t g, http_request&& req, path_params&& p, responder r, bool voiding) {
+    const auto v = json_call(req, r);
+    if (!v) {
+      return;
+    }
+    const std::string* ref = string_in(v->find("reference"));
+    if (ref == nullptr || ref->empty()) {
+      return json_bad(std::move(r), "reference (string) is required");
+    }
+    const json::value* amount = v->find("amount");
+    const auto value = positive_int(member(amount, "value"));
+    if (amount != nullptr && !value) {
+      return json_bad(std::move(r), "amount.value must be a positive integer");
+    }
+    const decision d = decide_settle(g, *ref, p.at(0), value.value_or(0), voiding);
+    answer(std::move(r),
+           with_record(d.what)
+               ? json_response(201, obj({{"pspReference", str("md_" + d.record.id + "_" +
+                                                              (voiding ? "cancel" : "capture"))},
+                                         {"paymentPspReference", str(d.record.id)},
+                                         {"reference", str(*ref)},
+                                         {"status", str("received")}}))
+               : json_refused(d),
+           delay_for(d));
+  }
+
+  void json_capture_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
+    json_settle(g, std::move(req), std::move(p), std::move(r), false);
+  }
+
+  void json_cancel_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
+    json_settle(g, std::move(req), std::move(p), std::move(r), true);
+  }
+
   // ---- control ----
 
   void outage_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
@@ -718,11 +873,15 @@ struct simulator::impl {
   };
 
   net::router make_router(std::size_t g) {
-    static constexpr std::array<gateway_route, 7> routes{{
+    static constexpr std::array<gateway_route, 11> routes{{
         {"POST", "/v1/charges", &impl::form_charge_handler},
         {"GET", "/v1/charges", &impl::form_lookup_handler},
+        {"POST", "/v1/charges/{id}/capture", &impl::form_capture_handler},
+        {"POST", "/v1/charges/{id}/cancel", &impl::form_cancel_handler},
         {"POST", "/payments", &impl::json_charge_handler},
         {"GET", "/payments/{reference}", &impl::json_lookup_handler},
+        {"POST", "/payments/{reference}/captures", &impl::json_capture_handler},
+        {"POST", "/payments/{reference}/cancels", &impl::json_cancel_handler},
         {"POST", "/v1/refunds", &impl::form_refund_handler},
         {"POST", "/refunds", &impl::json_refund_handler},
         {"POST", "/_outage", &impl::outage_handler},

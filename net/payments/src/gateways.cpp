@@ -96,16 +96,38 @@ attempt in_progress(const exchange_result& r) {
   return {attempt_kind::retryable, {}, "refund: HTTP 409 (the key is in use)", r.status, true, {}};
 }
 
-/// What a refund call that got no answer (common_status) or a 409 (in progress) comes to;
-/// nullopt when the gateway answered the refund itself.
-std::optional<attempt> refund_not_answered(const exchange_result& r) {
+/// What a refund, capture or void call (`what`) that got no answer (common_status) or a 409 (in
+/// progress) comes to; nullopt when the gateway answered the call itself.
+std::optional<attempt> not_answered(const exchange_result& r, std::string_view what = "refund") {
   if (r.what != outcome::answered) {
-    return common_status(r, "refund");
+    return common_status(r, what);
   }
   if (r.status == 409) {
-    return in_progress(r);
+    attempt a = in_progress(r);
+    a.message = std::string{what} + ": HTTP 409 (the key is in use)";
+    return a;
   }
   return std::nullopt;
+}
+
+/// The boolean member `key` of `obj`, or `otherwise` when it has none.
+bool bool_member(const json::value* obj, std::string_view key, bool otherwise) {
+  const json::value* v = obj != nullptr ? obj->find(key) : nullptr;
+  return v != nullptr && v->is_bool() ? std::get<bool>(v->get()) : otherwise;
+}
+
+/// A capture's or void's answer that is not 2xx (`body` parsed as `obj`): rejected with the
+/// gateway's message when it refused, else the error kind.
+attempt settle_refused(const exchange_result& r, std::string_view what, const json::value* obj,
+                       const json::value* err) {
+  attempt a = common_status(r, what);
+  if (std::string msg = str_member(err, "message");
+      a.kind == attempt_kind::rejected && !msg.empty()) {
+    const std::string code =
+        str_member(err, "code").empty() ? str_member(obj, "errorCode") : str_member(err, "code");
+    a.message = std::string{what} + ": " + code + ": " + msg;
+  }
+  return a;
 }
 
 /// Shared plumbing of both styles.
@@ -132,7 +154,8 @@ class form_gateway final : public http_gateway {
     const std::string body = "amount=" + std::to_string(req.amount_cents) +
                              "&currency=" + url_encode(text::to_lower(req.currency)) +
                              "&source=" + url_encode(req.token) +
-                             "&description=" + url_encode(req.order_id);
+                             "&description=" + url_encode(req.order_id) +
+                             (req.capture ? "" : "&capture=false");
     auto r = client_.exchange("POST", "/v1/charges", "application/x-www-form-urlencoded", body,
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
     if (r.what != outcome::answered) {
@@ -186,7 +209,7 @@ class form_gateway final : public http_gateway {
                              "&currency=" + url_encode(text::to_lower(req.currency));
     auto r = client_.exchange("POST", "/v1/refunds", "application/x-www-form-urlencoded", body,
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
-    if (auto early = refund_not_answered(r)) {
+    if (auto early = not_answered(r)) {
       return *early;
     }
     json::value holder;
@@ -215,12 +238,54 @@ class form_gateway final : public http_gateway {
     return a;
   }
 
+  attempt capture(const actors::settle_request& req, std::chrono::milliseconds timeout) override {
+    return settle(req, "capture", actors::funds::captured, timeout);
+  }
+
+  attempt void_authorization(const actors::settle_request& req,
+                             std::chrono::milliseconds timeout) override {
+    return settle(req, "cancel", actors::funds::voided, timeout);
+  }
+
  private:
+  /// POST /v1/charges/{id}/`op` (capture or cancel): approved when the charge object that comes
+  /// back has its money where `want` says.
+  attempt settle(const actors::settle_request& req, const char* op, actors::funds want,
+                 std::chrono::milliseconds timeout) {
+    const std::string what = op;
+    auto r = client_.exchange("POST", "/v1/charges/" + detail::url_encode(req.charge_id) + "/" + op,
+                              "application/x-www-form-urlencoded",
+                              "amount=" + std::to_string(req.amount_cents),
+                              {{"Idempotency-Key", req.idempotency_key}}, timeout);
+    if (auto early = not_answered(r, what)) {
+      return *early;
+    }
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    if (r.status != 200) {
+      return settle_refused(r, what, obj, obj != nullptr ? obj->find("error") : nullptr);
+    }
+    attempt a = from_charge(obj, r.status);
+    if (a.kind != attempt_kind::approved || a.money != want) {
+      return {attempt_kind::unknown,
+              a.charge_id,
+              what + ": the charge came back " + actors::to_string(a.money),
+              r.status,
+              false,
+              {}};
+    }
+    return a;
+  }
+
   static attempt from_charge(const json::value* c, int status) {
     const std::string st = str_member(c, "status");
     const std::string id = str_member(c, "id");
-    if (st == "succeeded") {
-      return {attempt_kind::approved, id, {}, status, false, {}};
+    if (st == "succeeded" || st == "canceled") {
+      attempt a{attempt_kind::approved, id, {}, status, false, {}};
+      a.money = st == "canceled"                   ? actors::funds::voided
+                : bool_member(c, "captured", true) ? actors::funds::captured
+                                                   : actors::funds::authorized;
+      return a;
     }
     if (st == "failed") {
       std::string msg = str_member(c, "failure_message");
@@ -246,6 +311,10 @@ class json_gateway final : public http_gateway {
                       {"amount", json::value{std::move(amount)}},
                       {"paymentMethod", json::value{std::move(method)}},
                       {"shopperStatement", json::value{req.order_id}}};
+    if (!req.capture) {
+      body.emplace_back("additionalData",
+                        json::value{json::object{{"manualCapture", json::value{"true"}}}});
+    }
     auto r = client_.exchange("POST", "/payments", "application/json",
                               json::serialize(json::value{std::move(body)}),
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
@@ -278,7 +347,7 @@ class json_gateway final : public http_gateway {
     auto r = client_.exchange("POST", "/refunds", "application/json",
                               json::serialize(json::value{std::move(body)}),
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
-    if (auto early = refund_not_answered(r)) {
+    if (auto early = not_answered(r)) {
       return *early;
     }
     json::value holder;
@@ -303,14 +372,59 @@ class json_gateway final : public http_gateway {
     return a;
   }
 
+  attempt capture(const actors::settle_request& req, std::chrono::milliseconds timeout) override {
+    return settle(req, "captures", "capture", timeout);
+  }
+
+  attempt void_authorization(const actors::settle_request& req,
+                             std::chrono::milliseconds timeout) override {
+    return settle(req, "cancels", "cancel", timeout);
+  }
+
  private:
+  /// POST /payments/{pspReference}/`path` (captures or cancels): approved when it is received.
+  attempt settle(const actors::settle_request& req, const char* path, const char* what,
+                 std::chrono::milliseconds timeout) {
+    json::object body{{"reference", json::value{req.idempotency_key}},
+                      {"paymentReference", json::value{req.charge_key}}};
+    body.emplace_back("amount", json::value{json::object{
+                                    {"value", json::value{static_cast<int64_t>(req.amount_cents)}},
+                                    {"currency", json::value{upper(req.currency)}}}});
+    auto r = client_.exchange("POST", "/payments/" + detail::url_encode(req.charge_id) + "/" + path,
+                              "application/json", json::serialize(json::value{std::move(body)}),
+                              {{"Idempotency-Key", req.idempotency_key}}, timeout);
+    if (auto early = not_answered(r, what)) {
+      return *early;
+    }
+    json::value holder;
+    const json::value* obj = parse_object(r.body, holder);
+    if (r.status != 200 && r.status != 201) {
+      return settle_refused(r, what, obj, obj);
+    }
+    const std::string st = str_member(obj, "status");
+    if (st != "received") {
+      return {attempt_kind::unknown,
+              req.charge_id,
+              std::string{what} + " status '" + st + "'",
+              r.status,
+              false,
+              {}};
+    }
+    return {
+        attempt_kind::approved, str_member(obj, "paymentPspReference"), {}, r.status, false, {}};
+  }
+
   static attempt from_result(const exchange_result& r) {
     json::value holder;
     const json::value* obj = parse_object(r.body, holder);
     const std::string code = str_member(obj, "resultCode");
     const std::string id = str_member(obj, "pspReference");
     if (code == "Authorised") {
-      return {attempt_kind::approved, id, {}, r.status, false, {}};
+      attempt a{attempt_kind::approved, id, {}, r.status, false, {}};
+      a.money = bool_member(obj, "cancelled", false) ? actors::funds::voided
+                : bool_member(obj, "captured", true) ? actors::funds::captured
+                                                     : actors::funds::authorized;
+      return a;
     }
     if (code == "Refused") {
       return {attempt_kind::declined, id, str_member(obj, "refusalReason"), r.status, false, {}};

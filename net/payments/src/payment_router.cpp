@@ -27,6 +27,9 @@ using actors::charge_status;
 using actors::refund_request;
 using actors::refund_result;
 using actors::refund_status;
+using actors::settle_request;
+using actors::settle_result;
+using actors::settle_status;
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -191,6 +194,13 @@ charge_result result(charge_status st, std::string gw, std::string id, std::stri
   return {st, std::move(gw), std::move(id), std::move(msg)};
 }
 
+/// The approved charge_result of attempt `a` (approved) on gateway `gw`.
+charge_result approved(const std::string& gw, attempt& a, std::string msg) {
+  charge_result r{charge_status::approved, gw, std::move(a.charge_id), std::move(msg)};
+  r.money = a.money;
+  return r;
+}
+
 } // namespace
 
 /// The outcome label of an attempt of `op` (metrics).
@@ -332,7 +342,7 @@ struct payment_router::impl {
         switch (a.kind) {
         case attempt_kind::approved:
           s.breaker.report(true);
-          return result(charge_status::approved, name, std::move(a.charge_id), "approved");
+          return approved(name, a, "approved");
         case attempt_kind::declined:
           s.breaker.report(true);
           return result(charge_status::declined, name, std::move(a.charge_id),
@@ -367,8 +377,7 @@ struct payment_router::impl {
       attempt found = resolve(s, req.idempotency_key);
       switch (found.kind) {
       case attempt_kind::approved:
-        return result(charge_status::approved, name, std::move(found.charge_id),
-                      "approved (found by lookup)");
+        return approved(name, found, "approved (found by lookup)");
       case attempt_kind::declined:
         return result(charge_status::declined, name, std::move(found.charge_id),
                       found.message.empty() ? "declined" : found.message);
@@ -402,7 +411,7 @@ struct payment_router::impl {
         failure(s, "lookup", a.message);
       }
       if (a.kind == attempt_kind::approved) {
-        return result(charge_status::approved, s.g->name(), std::move(a.charge_id), "approved");
+        return approved(s.g->name(), a, "approved");
       }
       if (a.kind == attempt_kind::declined) {
         return result(charge_status::declined, s.g->name(), std::move(a.charge_id), a.message);
@@ -418,21 +427,34 @@ struct payment_router::impl {
     return result(charge_status::failed, {}, {}, "no gateway has a charge for the key");
   }
 
-  refund_result refund(const refund_request& req) {
-    if (req.idempotency_key.empty()) {
-      return {refund_status::rejected, {}, "not sent: a refund needs an idempotency key"};
+  /// How a refund, capture or void ended after its calls (settle()).
+  struct settled {
+    enum class end : uint8_t { done, rejected, unknown } how = end::unknown;
+    attempt last;        ///< done: the gateway's answer
+    std::string message; ///< for logs and the order's reason
+  };
+
+  /// A refund, capture or void (`op`, `done_word` its past tense) of `key` through `gateway`
+  /// only (no failover: the money is there): `call(slot, timeout)` retried with backoff under the
+  /// same key (the gateway replays a key, so a retry is also how a timeout is resolved), at most
+  /// refund_tries calls within refund_deadline (each call's timeout cut to what is left). done
+  /// and rejected are final; still open at the end: unknown (ask again with the same key).
+  template <class Call>
+  settled settle(std::string_view op, std::string_view done_word, const std::string& key,
+                 const std::string& gateway, Call call) {
+    using end = settled::end;
+    if (key.empty()) {
+      return {end::rejected, {}, "not sent: a " + std::string{op} + " needs an idempotency key"};
     }
     gateway_slot* found = nullptr;
     for (auto& sp : slots) {
-      if (sp->g->name() == req.gateway) {
+      if (sp->g->name() == gateway) {
         found = sp.get();
         break;
       }
     }
     if (found == nullptr) {
-      return {refund_status::unknown,
-              {},
-              "not sent: the gateway '" + req.gateway + "' is not configured"};
+      return {end::unknown, {}, "not sent: the gateway '" + gateway + "' is not configured"};
     }
     gateway_slot& s = *found;
     const std::string& name = s.g->name();
@@ -455,26 +477,28 @@ struct payment_router::impl {
         ended = name + ": circuit open";
         break;
       }
-      attempt a =
-          timed(s, "refund", [&] { return s.g->refund(req, std::min(opts.timeout, left)); });
+      attempt a = timed(s, op, [&] { return call(s, std::min(opts.timeout, left)); });
       switch (a.kind) {
-      case attempt_kind::approved:
+      case attempt_kind::approved: {
         s.breaker.report(true);
-        s.refunds.fetch_add(1, std::memory_order_relaxed);
-        return {refund_status::refunded, std::move(a.refund_id),
-                t == 0 ? std::string{"refunded"} : "refunded on try " + std::to_string(t + 1)};
+        std::string msg{done_word};
+        if (t > 0) {
+          msg += " on try " + std::to_string(t + 1);
+        }
+        return {end::done, std::move(a), std::move(msg)};
+      }
       case attempt_kind::rejected:
       case attempt_kind::declined:
       case attempt_kind::not_found:
         s.breaker.report(true);
-        return {refund_status::rejected, {}, name + " rejected the refund: " + a.message};
+        return {end::rejected, {}, name + " rejected the " + std::string{op} + ": " + a.message};
       case attempt_kind::retryable:
-        failure(s, "refund", a.message);
+        failure(s, op, a.message);
         maybe_sent = maybe_sent || a.ambiguous;
         last_error = name + ": " + a.message;
         break;
       case attempt_kind::unknown:
-        failure(s, "refund", a.message);
+        failure(s, op, a.message);
         maybe_sent = true;
         last_error = name + ": " + a.message;
         break;
@@ -494,10 +518,48 @@ struct payment_router::impl {
     if (ended.empty()) {
       ended = std::to_string(tries) + " calls made";
     }
-    return {refund_status::unknown,
-            {},
-            std::string{maybe_sent ? "outcome unknown: " : "not refunded: "} + last_error + " (" +
-                ended + "); the same key may be asked again"};
+    const std::string head =
+        maybe_sent ? std::string{"outcome unknown: "} : "not " + std::string{done_word} + ": ";
+    return {
+        end::unknown, {}, head + last_error + " (" + ended + "); the same key may be asked again"};
+  }
+
+  refund_result refund(const refund_request& req) {
+    auto r = settle("refund", "refunded", req.idempotency_key, req.gateway,
+                    [&](gateway_slot& s, milliseconds timeout) {
+                      attempt a = s.g->refund(req, timeout);
+                      if (a.kind == attempt_kind::approved) {
+                        s.refunds.fetch_add(1, std::memory_order_relaxed);
+                      }
+                      return a;
+                    });
+    switch (r.how) {
+    case settled::end::done:
+      return {refund_status::refunded, std::move(r.last.refund_id), std::move(r.message)};
+    case settled::end::rejected:
+      return {refund_status::rejected, {}, std::move(r.message)};
+    case settled::end::unknown:
+      break;
+    }
+    return {refund_status::unknown, {}, std::move(r.message)};
+  }
+
+  /// A capture (`voiding` false) or void of an authorisation.
+  settle_result settle_authorization(const settle_request& req, bool voiding) {
+    auto r = settle(voiding ? "void" : "capture", voiding ? "voided" : "captured",
+                    req.idempotency_key, req.gateway, [&](gateway_slot& s, milliseconds timeout) {
+                      return voiding ? s.g->void_authorization(req, timeout)
+                                     : s.g->capture(req, timeout);
+                    });
+    switch (r.how) {
+    case settled::end::done:
+      return {settle_status::done, std::move(r.message)};
+    case settled::end::rejected:
+      return {settle_status::rejected, std::move(r.message)};
+    case settled::end::unknown:
+      break;
+    }
+    return {settle_status::unknown, std::move(r.message)};
   }
 };
 
@@ -585,6 +647,22 @@ void payment_router::refund(actors::refund_request req, refund_callback done) {
                                   req = std::move(req), done = std::move(done)] {
     surge::log::request_scope scope{rid};
     deliver(done, impl_->refund(req));
+  });
+}
+
+void payment_router::capture(actors::settle_request req, settle_callback done) {
+  boost::asio::post(impl_->pool, [this, rid = surge::log::current_request_id(),
+                                  req = std::move(req), done = std::move(done)] {
+    surge::log::request_scope scope{rid};
+    deliver(done, impl_->settle_authorization(req, false));
+  });
+}
+
+void payment_router::void_authorization(actors::settle_request req, settle_callback done) {
+  boost::asio::post(impl_->pool, [this, rid = surge::log::current_request_id(),
+                                  req = std::move(req), done = std::move(done)] {
+    surge::log::request_scope scope{rid};
+    deliver(done, impl_->settle_authorization(req, true));
   });
 }
 

@@ -20,10 +20,13 @@ struct charge_request {
   /// to): nothing more is sent and the outcome is unknown, so that the order's next owner, whose
   /// lookup may already have found no charge, is the only one that can charge the key.
   std::function<bool()> may_send;
+  /// false: authorise only — the amount is reserved on the card, not taken, until capture()
+  /// takes it or void_authorization() releases it (approved answers say funds::authorized).
+  bool capture = true;
 };
 
 enum class charge_status {
-  approved, ///< money is taken (exactly once for this key)
+  approved, ///< the gateway took the money, or reserved it (charge_result::money), once per key
   declined, ///< the card was refused: a definitive no, nothing charged
   failed,   ///< every gateway refused to process it (outage): nothing charged
   unknown,  ///< the outcome could not be learned (timeouts, and lookups failed too)
@@ -31,11 +34,48 @@ enum class charge_status {
 
 const char* to_string(charge_status x);
 
+/// Where the money of an approved charge stands.
+enum class funds : uint8_t {
+  captured,   ///< taken (a charge with capture, or an authorisation captured since)
+  authorized, ///< reserved on the card only (charge_request::capture false, not captured yet)
+  voided,     ///< the authorisation was released: nothing was taken
+};
+
+const char* to_string(funds x);
+
 struct charge_result {
   charge_status status = charge_status::unknown;
-  std::string gateway;   ///< which gateway answered (approved/declined)
-  std::string charge_id; ///< the gateway's id of the charge
-  std::string message;   ///< for logs and the shopper-facing error
+  std::string gateway;           ///< which gateway answered (approved/declined)
+  std::string charge_id;         ///< the gateway's id of the charge
+  std::string message;           ///< for logs and the shopper-facing error
+  funds money = funds::captured; ///< approved only: where its money stands now
+};
+
+/// A capture or a void of an authorisation (charge_request::capture false) that `gateway`
+/// approved, as the order actor asks for it. Like a refund it goes to that gateway only, under
+/// its own `idempotency_key` (derived by the caller from the charge's key, sent unchanged on
+/// every try), so a retry never captures or voids twice.
+struct settle_request {
+  std::string idempotency_key; ///< the capture's or void's own key
+  std::string charge_key;      ///< the authorisation's idempotency key
+  std::string gateway;         ///< the gateway that approved it (charge_result::gateway)
+  std::string charge_id;       ///< that gateway's id of it (charge_result::charge_id)
+  int64_t amount_cents = 0;    ///< the authorised amount (captures take all of it)
+  std::string currency;        ///< the authorisation's currency
+};
+
+enum class settle_status {
+  done,     ///< captured (the money is taken), or voided (released): now or on an earlier call
+  rejected, ///< the gateway refused it (no such authorisation, captured already for a void,
+            ///< voided already for a capture, ...): definitive
+  unknown,  ///< the outcome could not be learned: ask again later with the same key
+};
+
+const char* to_string(settle_status x);
+
+struct settle_result {
+  settle_status status = settle_status::unknown;
+  std::string message; ///< for logs and the order's reason
 };
 
 /// One refund of (part of) an approved charge, as the order actor asks for it. A refund goes to
@@ -74,6 +114,7 @@ class payment_service {
  public:
   using callback = std::function<void(charge_result)>;
   using refund_callback = std::function<void(refund_result)>;
+  using settle_callback = std::function<void(settle_result)>;
   virtual ~payment_service() = default;
 
   virtual void charge(charge_request req, callback done) = 0;
@@ -88,6 +129,14 @@ class payment_service {
   /// within a bounded time; an outcome still open then is unknown, and asking again later with
   /// the same key is safe. `done` runs exactly once, as for charge().
   virtual void refund(refund_request req, refund_callback done) = 0;
+
+  /// Takes the authorised money of `req.charge_id` through `req.gateway` only, with the retries
+  /// and bounds of refund(); `done` runs exactly once, as for charge().
+  virtual void capture(settle_request req, settle_callback done) = 0;
+
+  /// Releases the authorisation `req.charge_id` through `req.gateway` only (nothing is taken),
+  /// with the retries and bounds of refund(); `done` runs exactly once, as for charge().
+  virtual void void_authorization(settle_request req, settle_callback done) = 0;
 };
 
 } // namespace surge::actors

@@ -34,6 +34,9 @@ struct attempt {
   /// may have processed it; the caller looks the key up before it charges anywhere else.
   bool ambiguous = false;
   std::string refund_id; ///< refund() approved: the gateway's id of the refund
+  /// charge() or lookup() approved: where the charge's money stands (an authorisation made with
+  /// charge_request::capture false is `authorized` until captured or voided).
+  actors::funds money = actors::funds::captured;
 };
 
 /// One payment gateway, spoken to over HTTP/1.1 (plain, or TLS with the gateway's certificate
@@ -61,14 +64,28 @@ class gateway {
   /// same key, ...), or an error kind. Safe to repeat with the same key: the gateway refunds a key
   /// at most once, and a repeat answers as the first call did.
   virtual attempt refund(const actors::refund_request& req, std::chrono::milliseconds timeout) = 0;
+
+  /// Asks the gateway to take the money of the authorisation `req.charge_id` under
+  /// `req.idempotency_key`: approved (captured, now or on an earlier call with this key),
+  /// rejected (no such authorisation, declined, voided, captured under another key, ...), or an
+  /// error kind (409, the key in use: retryable). Safe to repeat with the same key.
+  virtual attempt capture(const actors::settle_request& req, std::chrono::milliseconds timeout) = 0;
+
+  /// Asks the gateway to release the authorisation `req.charge_id` (nothing is taken): approved
+  /// (voided, now or before), rejected (no such authorisation, declined, captured: refund it
+  /// instead), or an error kind. Safe to repeat.
+  virtual attempt void_authorization(const actors::settle_request& req,
+                                     std::chrono::milliseconds timeout) = 0;
 };
 
 /// The wire style of a gateway (net/payments/README.md has the fields).
 enum class gateway_kind {
   form, ///< POST /v1/charges (form body, Idempotency-Key header), GET /v1/charges?idempotency_key=,
-        ///< POST /v1/refunds (form body naming the charge id, Idempotency-Key header)
+        ///< POST /v1/refunds (form body naming the charge id, Idempotency-Key header),
+        ///< POST /v1/charges/{id}/capture and /cancel (an authorisation: capture=false)
   json, ///< POST /payments (JSON, "reference" is the key), GET /payments/{reference},
-        ///< POST /refunds (JSON, "reference" is the refund key, "paymentReference" the charge's)
+        ///< POST /refunds (JSON, "reference" is the refund key, "paymentReference" the charge's),
+        ///< POST /payments/{pspReference}/captures and /cancels (additionalData.manualCapture)
 };
 
 /// One entry of the `payments.gateways` setting.

@@ -88,6 +88,11 @@ struct breaker_status {
 /// Each call asks the gateway's breaker first, as charge() does: while it is open nothing more is
 /// sent and the refund is unknown. An empty refund key is rejected without a call.
 ///
+/// capture() and void_authorization(): of an authorisation (charge_request::capture false), to
+/// the gateway that approved it, exactly like refund() (same retries, bounds and breaker): done
+/// (captured / voided), rejected, or unknown. charge() and lookup() say where an approved
+/// charge's money stands (charge_result::money).
+///
 /// Threads: the blocking calls, the backoff waits and the callbacks run on the router's own
 /// pool (`threads`), never on the caller's. A breaker counts retryable and unknown outcomes of
 /// charge and refund calls as failures; a half-open breaker lets one probe call through. Lifecycle:
@@ -104,6 +109,8 @@ class payment_router final : public actors::payment_service {
   void charge(actors::charge_request req, callback done) override;
   void lookup(std::string idempotency_key, callback done) override;
   void refund(actors::refund_request req, refund_callback done) override;
+  void capture(actors::settle_request req, settle_callback done) override;
+  void void_authorization(actors::settle_request req, settle_callback done) override;
 
   /// Each gateway's figures, in failover order. Thread-safe; never waits on a call.
   std::vector<gateway_stats> stats() const;

@@ -167,16 +167,23 @@ struct executor {
     });
   }
 
+  /// The fence of every payment call that moves money: true while this node still serves the
+  /// order's shard at the epoch it loaded it with (with a margin); empty when not clustered.
+  std::function<bool()> fence() const {
+    if (st().fence.shard < 0 || st().env->cluster == nullptr) {
+      return {};
+    }
+    return [cluster = st().env->cluster, shard = static_cast<uint32_t>(st().fence.shard),
+            epoch = st().fence.epoch, margin = st().env->opts.payment_lease_margin] {
+      return cluster->serving_for(shard, epoch, margin);
+    };
+  }
+
   void operator()(order_fx::charge& e) const {
     auto& req = e.request;
-    if (st().fence.shard >= 0 && st().env->cluster != nullptr) {
-      // A charge must not go out once another node may own this order: its lookup could then
-      // miss a charge still on the way and charge the key a second time (on another gateway).
-      req.may_send = [cluster = st().env->cluster, shard = static_cast<uint32_t>(st().fence.shard),
-                      epoch = st().fence.epoch, margin = st().env->opts.payment_lease_margin] {
-        return cluster->serving_for(shard, epoch, margin);
-      };
-    }
+    // A charge must not go out once another node may own this order: its lookup could then
+    // miss a charge still on the way and charge the key a second time (on another gateway).
+    req.may_send = fence();
     st().env->payments->charge(std::move(req), [h = handle(), env = st().env](charge_result r) {
       caf::anon_send(h, answer_atom::value,
                      order_input{order_in::charged{std::move(r), env->now_ms()}});
@@ -213,6 +220,21 @@ struct executor {
   void operator()(order_fx::refund& e) const {
     st().env->payments->refund(std::move(e.request), [h = handle()](refund_result r) {
       caf::anon_send(h, answer_atom::value, order_input{order_in::refunded{std::move(r)}});
+    });
+  }
+
+  // Captures and voids are fenced like charges: only the order's owner settles its money.
+  void operator()(order_fx::capture& e) const {
+    e.request.may_send = fence();
+    st().env->payments->capture(std::move(e.request), [h = handle()](settle_result r) {
+      caf::anon_send(h, answer_atom::value, order_input{order_in::settled{std::move(r)}});
+    });
+  }
+
+  void operator()(order_fx::void_payment& e) const {
+    e.request.may_send = fence();
+    st().env->payments->void_authorization(std::move(e.request), [h = handle()](settle_result r) {
+      caf::anon_send(h, answer_atom::value, order_input{order_in::settled{std::move(r)}});
     });
   }
 
@@ -345,7 +367,8 @@ order_impl::behavior_type order_main(self_ptr self, std::string order_id,
   st.env = std::move(env);
   st.links = links;
   st.fence = fence;
-  st.model.emplace(order_id, order_terms{st.env->opts.holds_ttl, st.env->opts.verify_customers});
+  st.model.emplace(order_id, order_terms{st.env->opts.holds_ttl, st.env->opts.verify_customers,
+                                         st.env->opts.capture_after_confirm});
   auto* dir = links.orders;
   self->attach_functor(
       [dir, order_id, addr = self->address()](const caf::error&) { dir->forget(order_id, addr); });

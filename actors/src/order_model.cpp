@@ -68,11 +68,20 @@ void append_lines(std::string& out, const std::vector<Line>& lines, More more) {
   out += ']';
 }
 
+/// The payment record of `r` for `o`: status approved (the money taken), declined, failed, or
+/// for an approved authorisation where its money stands, authorized or voided.
 persistence::payment_record payment_of(const persistence::order_record& o, const charge_result& r,
                                        int64_t at_ms = 0) {
+  const bool open = r.status == charge_status::approved && r.money != funds::captured;
   return persistence::payment_record{
-      o.idempotency_key, r.gateway,  r.charge_id, to_string(r.status),
+      o.idempotency_key, r.gateway,  r.charge_id, open ? to_string(r.money) : to_string(r.status),
       o.total_cents,     o.currency, at_ms};
+}
+
+/// The capture or void request of the authorisation `p` under `key`.
+settle_request settle_of(const persistence::payment_record& p, std::string key) {
+  return settle_request{std::move(key), p.idempotency_key, p.gateway, p.charge_id,
+                        p.amount_cents, p.currency,        {}};
 }
 
 /// The fingerprint of an operator's refund request: its lines merged by SKU, in SKU order
@@ -102,6 +111,10 @@ std::string refund_message(const persistence::refund_record& r) {
   if (r.status == "refunded") {
     return "a hold expired before the order was confirmed; the order is cancelled and its "
            "charge was refunded";
+  }
+  if (r.status == "voided") {
+    return "a hold expired before the order was confirmed; the order is cancelled and its "
+           "payment authorisation was released: nothing was charged";
   }
   if (r.status == "failed") {
     return "a hold expired before the order was confirmed; the order is cancelled, but the "
@@ -297,6 +310,12 @@ class planner {
       // A crash before that leaves the order pending: the reconciler finds the charge by its key
       // and confirms again (retry-safe).
       st_.approved = payment_of(o, r, in.now_ms);
+      if (r.money == funds::voided) {
+        // Released before the order was stored (by the gateway, or an operator): it cannot be
+        // paid for. The lines go back (retry-safe) and the order is cancelled.
+        cancel_paid(0);
+        return;
+      }
       confirm_holds();
       return;
     case charge_status::declined:
@@ -330,9 +349,65 @@ class planner {
       fail(errc::unavailable, "could not confirm every hold yet; retry with the same key");
     } else if (t.gone > 0) {
       cancel_paid(t.gone);
+    } else if (st_.approved && st_.approved->status == "authorized") {
+      // Every hold is sold: now the money is taken (confirmed once it is).
+      st_.under_way = step::capturing;
+      emit(order_fx::capture{settle_of(*st_.approved, "capture-" + st_.order->idempotency_key)});
     } else {
       store("confirmed", "", st_.approved, order_model::event_of(*st_.order, "confirmed"),
             then_do::reply_confirmed);
+    }
+  }
+
+  void on(const order_in::settled& in) {
+    const auto& r = in.result;
+    if (st_.under_way == step::capturing) {
+      switch (r.status) {
+      case settle_status::done:
+        st_.approved->status = "approved";
+        store("confirmed", "", st_.approved, order_model::event_of(*st_.order, "confirmed"),
+              then_do::reply_confirmed);
+        return;
+      case settle_status::rejected:
+        // Not paid after all (the authorisation expired or was released): the confirmed lines
+        // go back to stock, then the order fails as unpaid.
+        note(lvl::error, id_ + ": the gateway refused to capture the authorisation via " +
+                             st_.approved->gateway + ": " + r.message);
+        st_.approved->status = "capture_refused";
+        st_.capture_refused = true;
+        cancel_paid(0);
+        return;
+      case settle_status::unknown:
+        // Stays pending: a retry or the reconciler looks the key up, confirms again (retry-safe)
+        // and captures again under the same key.
+        fail(errc::payment_unavailable, "the payment is being captured; retry with the same key");
+        return;
+      }
+    }
+    if (st_.under_way == step::voiding) {
+      auto& o = *st_.order;
+      switch (r.status) {
+      case settle_status::done:
+        note(lvl::info, id_ + ": voided the authorisation of " +
+                            std::to_string(o.refund->amount_cents) + " via " + o.payment->gateway);
+        o.refund = persistence::refund_record{"voided", "", o.refund->amount_cents};
+        o.payment->status = "voided";
+        store("cancelled", o.reason, o.payment, order_model::event_of(o, "cancelled"),
+              then_do::reply_hold_expired, o.refund);
+        return;
+      case settle_status::rejected:
+        note(lvl::error, id_ + ": the gateway refused to void the authorisation of " +
+                             std::to_string(o.refund->amount_cents) + " via " + o.payment->gateway +
+                             ": " + r.message + " (needs an operator)");
+        o.refund = persistence::refund_record{"failed", "", o.refund->amount_cents};
+        store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
+              then_do::reply_hold_expired, o.refund);
+        return;
+      case settle_status::unknown:
+        fail(errc::unavailable,
+             "the order is cancelled and its payment is being released; retry with the same key");
+        return;
+      }
     }
   }
 
@@ -346,9 +421,17 @@ class planner {
       fail(errc::unavailable, "could not undo every confirmed line yet; retry");
       return;
     }
-    note(lvl::warn, id_ + ": paid, but " + std::to_string(st_.gone) +
-                        " hold(s) had expired or changed: cancelled, refunding " +
-                        std::to_string(o.total_cents));
+    if (st_.capture_refused) {
+      st_.capture_refused = false;
+      store("failed", "payment_unavailable", st_.approved, std::nullopt,
+            then_do::reply_unavailable);
+      return;
+    }
+    const bool authorised =
+        st_.approved && (st_.approved->status == "authorized" || st_.approved->status == "voided");
+    note(lvl::warn, id_ + (authorised ? ": authorised, but " : ": paid, but ") +
+                        std::to_string(st_.gone) + " hold(s) had expired or changed: cancelled, " +
+                        (authorised ? "voiding " : "refunding ") + std::to_string(o.total_cents));
     // The intent is durable before the gateway is asked: a crash now leaves the refund pending,
     // and the reconciler asks again (with the same refund key: never refunded twice).
     const auto amount = st_.approved ? st_.approved->amount_cents : o.total_cents;
@@ -774,8 +857,10 @@ class planner {
   void charge() {
     const auto& o = *st_.order;
     st_.under_way = step::charging;
-    emit(order_fx::charge{charge_request{
-        o.idempotency_key, o.order_id, o.total_cents, o.currency, st_.current.token, {}}});
+    charge_request req{o.idempotency_key, o.order_id,        o.total_cents,
+                       o.currency,        st_.current.token, {}};
+    req.capture = !terms_.capture_after_confirm; // else authorise: captured once confirmed
+    emit(order_fx::charge{std::move(req)});
   }
 
   /// Charges an order that no gateway has charged (its earlier attempt failed before a gateway
@@ -816,6 +901,12 @@ class planner {
       note(lvl::error, id_ + ": refund pending, but no charge is recorded");
       store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
             then_do::reply_hold_expired, persistence::refund_record{"failed", "", 0});
+      return;
+    }
+    if (o.payment->status == "authorized" || o.payment->status == "voided") {
+      // Nothing was taken: the authorisation is released instead (voiding again is done again).
+      st_.under_way = step::voiding;
+      emit(order_fx::void_payment{settle_of(*o.payment, "void-" + o.idempotency_key)});
       return;
     }
     st_.under_way = step::refunding;

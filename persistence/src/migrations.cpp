@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 10> migrations{{
+constexpr std::array<migration, 11> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -265,6 +265,14 @@ CREATE INDEX IF NOT EXISTS sales_skus_idx ON sales USING gin (skus);
     {10, R"sql(
 ALTER TABLE members ADD COLUMN IF NOT EXISTS protocol integer;
 ALTER TABLE members ADD COLUMN IF NOT EXISTS protocol_incarnation bigint;
+)sql"},
+    // An order cancelled after its payment was only authorised (payments.capture=after_confirm;
+    // issue 19) releases the authorisation: its "refund" ends voided. Expand only: a release
+    // before it never writes voided.
+    {11, R"sql(
+ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_refund_status_check;
+ALTER TABLE orders ADD CONSTRAINT orders_refund_status_check
+  CHECK (refund_status IN ('pending', 'refunded', 'failed', 'voided'));
 )sql"},
 }};
 

@@ -25,7 +25,8 @@ actors::entity_options entity_options_of(const config::node_options& opts) {
           .call_timeout = opts.entity_call_timeout,
           .snapshot_every = opts.sku_snapshot_every,
           .payment_lease_margin = d.payment_lease_margin,
-          .sales_latency_budget = opts.sales_latency_budget};
+          .sales_latency_budget = opts.sales_latency_budget,
+          .capture_after_confirm = opts.payments_capture == "after_confirm"};
 }
 
 persistence::redis_options redis_options_of(const config::node_options& opts) {

@@ -19,9 +19,11 @@ constexpr int64_t minute = 60'000;
 
 /// The name of an effect, for comparing effect lists.
 std::string kind_of(const order_effect& e) {
-  static const char* const names[] = {
-      "claim_cart",    "release_cart", "clear_cart", "create", "update", "charge", "lookup",
-      "confirm_lines", "return_lines", "refund",     "reply",  "quit",   "log",    "refund_reply"};
+  static const char* const names[] = {"claim_cart",   "release_cart", "clear_cart", "create",
+                                      "update",       "charge",       "lookup",     "confirm_lines",
+                                      "return_lines", "refund",       "reply",      "quit",
+                                      "log",          "refund_reply", "capture",    "void_payment"};
+  static_assert(std::size(names) == std::variant_size_v<order_effect>);
   return names[e.index()];
 }
 
@@ -103,6 +105,17 @@ checkout_request request(std::string key = "key-1", std::string token = "tok_ok"
 
 charge_result approved(std::string gateway = "alpha") {
   return charge_result{charge_status::approved, std::move(gateway), "ch_1", "approved"};
+}
+
+/// An approved authorisation (payments.capture=after_confirm), or where its money stands.
+charge_result authorised(funds money = funds::authorized, std::string gateway = "alpha") {
+  auto r = approved(std::move(gateway));
+  r.money = money;
+  return r;
+}
+
+settle_result settled_as(settle_status s, std::string msg = "msg") {
+  return settle_result{s, std::move(msg)};
 }
 
 charge_result with_status(charge_status s) {
@@ -593,6 +606,149 @@ TEST_SUITE("order_model") {
     REQUIRE(kinds(fx) == "release_cart,reply");
     CHECK(is(error_of(fx), errc::hold_expired));
     CHECK(h.m.idle());
+  }
+
+  TEST_CASE("capture after confirm: authorise, confirm every hold, capture, then store "
+            "confirmed and paid") {
+    harness h{{std::chrono::minutes{10}, false, true}};
+    auto fx = h.up_to_charge();
+    CHECK_FALSE(the<order_fx::charge>(fx).request.capture); // authorise only
+    fx = h.feed(order_in::charged{authorised()});
+    REQUIRE(kinds(fx) == "confirm_lines");
+    fx = h.feed(order_in::lines_confirmed{{}});
+    REQUIRE(kinds(fx) == "capture");
+    const auto& cap = the<order_fx::capture>(fx).request;
+    CHECK(cap.idempotency_key == "capture-key-1");
+    CHECK(cap.charge_key == "key-1");
+    CHECK(cap.gateway == "alpha");
+    CHECK(cap.charge_id == "ch_1");
+    CHECK(cap.amount_cents == 2999);
+    CHECK(cap.currency == "USD");
+    CHECK(!cap.may_send);                            // the actor fences it
+    CHECK(h.m.current().order->status == "pending"); // nothing stored before the money is taken
+
+    fx = h.feed(order_in::settled{settled_as(settle_status::done)});
+    REQUIRE(kinds(fx) == "update");
+    const auto& up = the<order_fx::update>(fx).change;
+    CHECK(up.status == "confirmed");
+    REQUIRE(up.payment);
+    CHECK(up.payment->status == "approved");
+    REQUIRE(up.event);
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "clear_cart");
+    CHECK(view_of(h.feed(order_in::cleared{})).status == "confirmed");
+
+    // A node that charges at once still finishes an order whose lookup finds an authorisation
+    // (written by a node with after_confirm): the money decides, not the setting.
+    harness old_node;
+    old_node.up_to_charge();
+    REQUIRE(kinds(old_node.feed(order_in::charged{authorised()})) == "confirm_lines");
+    CHECK(kinds(old_node.feed(order_in::lines_confirmed{{}})) == "capture");
+  }
+
+  TEST_CASE("capture after confirm: a hold gone — lines returned, cancelled with the void pending, "
+            "the authorisation voided: nothing charged") {
+    harness h{{std::chrono::minutes{10}, false, true}};
+    h.up_to_charge();
+    h.feed(order_in::charged{authorised(funds::authorized, "beta")});
+    REQUIRE(kinds(h.feed(order_in::lines_confirmed{{1, 0}})) == "return_lines");
+    auto fx = h.feed(order_in::lines_returned{{}});
+    REQUIRE(kinds(fx) == "update");
+    CHECK(
+        logs(fx, order_fx::log::level::warn) ==
+        std::vector<std::string>{
+            "order-1: authorised, but 1 hold(s) had expired or changed: cancelled, voiding 2999"});
+    auto up = the<order_fx::update>(fx).change;
+    CHECK(up.status == "cancelled");
+    REQUIRE(up.payment);
+    CHECK(up.payment->status == "authorized");
+    REQUIRE(up.refund);
+    CHECK(up.refund->status == "pending");
+
+    fx = h.feed(order_in::stored{});
+    REQUIRE(kinds(fx) == "void_payment");
+    const auto& v = the<order_fx::void_payment>(fx).request;
+    CHECK(v.idempotency_key == "void-key-1");
+    CHECK(v.gateway == "beta");
+    CHECK(v.charge_id == "ch_1");
+
+    // Unknown: stays cancelled with the void pending; the reconciler voids again, same key.
+    fx = h.feed(order_in::settled{settled_as(settle_status::unknown)});
+    REQUIRE(kinds(fx) == "reply");
+    CHECK(is(error_of(fx), errc::unavailable));
+    fx = h.feed(order_in::reconcile{});
+    REQUIRE(kinds(fx) == "void_payment");
+    CHECK(the<order_fx::void_payment>(fx).request.idempotency_key == "void-key-1");
+
+    fx = h.feed(order_in::settled{settled_as(settle_status::done)});
+    REQUIRE(kinds(fx) == "update");
+    up = the<order_fx::update>(fx).change;
+    REQUIRE(up.refund);
+    CHECK(up.refund->status == "voided");
+    REQUIRE(up.payment);
+    CHECK(up.payment->status == "voided");
+    REQUIRE(up.event);
+    CHECK(up.event->payload.find(R"("refund_status":"voided")") != std::string::npos);
+    fx = h.feed(order_in::stored{});
+    REQUIRE(kinds(fx) == "release_cart,reply");
+    CHECK(is(error_of(fx), errc::hold_expired));
+    CHECK(message_of(error_of(fx)).find("nothing was charged") != std::string::npos);
+    CHECK(h.m.view_for("")->refund_status == "voided");
+    CHECK(h.m.view_for("")->refunded_cents == 0);
+    CHECK(kinds(h.feed(order_in::reconcile{})).empty()); // settled
+  }
+
+  TEST_CASE("capture after confirm: a refused capture returns the lines and fails the order; an "
+            "unknown one stays pending and is captured again under the same key") {
+    {
+      harness h{{std::chrono::minutes{10}, false, true}};
+      h.up_to_charge();
+      h.feed(order_in::charged{authorised()});
+      REQUIRE(kinds(h.feed(order_in::lines_confirmed{{}})) == "capture");
+      auto fx = h.feed(order_in::settled{settled_as(settle_status::rejected, "expired")});
+      REQUIRE(kinds(fx) == "return_lines");
+      CHECK(logs(fx, order_fx::log::level::error).size() == 1);
+      fx = h.feed(order_in::lines_returned{{}});
+      REQUIRE(kinds(fx) == "update");
+      const auto& up = the<order_fx::update>(fx).change;
+      CHECK(up.status == "failed");
+      CHECK(up.reason == "payment_unavailable");
+      REQUIRE(up.payment);
+      CHECK(up.payment->status == "capture_refused");
+      CHECK(!up.refund);
+      fx = h.feed(order_in::stored{});
+      REQUIRE(kinds(fx) == "release_cart,reply");
+      CHECK(is(error_of(fx), errc::payment_unavailable));
+    }
+    {
+      harness h{{std::chrono::minutes{10}, false, true}};
+      h.up_to_charge();
+      h.feed(order_in::charged{authorised()});
+      h.feed(order_in::lines_confirmed{{}});
+      auto fx = h.feed(order_in::settled{settled_as(settle_status::unknown)});
+      REQUIRE(kinds(fx) == "reply"); // the cart stays claimed: the money may be taken
+      CHECK(is(error_of(fx), errc::payment_unavailable));
+      CHECK(h.m.view_for("")->status == "pending");
+      // The reconciler: lookup (captured meanwhile, or still authorised), confirm again, and
+      // capture again under the same key when it is still authorised.
+      fx = h.feed(order_in::reconcile{});
+      REQUIRE(kinds(fx) == "lookup");
+      REQUIRE(kinds(h.feed(order_in::charged{authorised()})) == "confirm_lines");
+      fx = h.feed(order_in::lines_confirmed{{}});
+      REQUIRE(kinds(fx) == "capture");
+      CHECK(the<order_fx::capture>(fx).request.idempotency_key == "capture-key-1");
+      fx = h.feed(order_in::settled{settled_as(settle_status::done)});
+      CHECK(the<order_fx::update>(fx).change.status == "confirmed");
+
+      harness found;
+      found.up_to_charge();
+      // Captured by an earlier attempt: confirmed without another capture.
+      REQUIRE(kinds(found.feed(order_in::charged{authorised(funds::captured)})) == "confirm_lines");
+      CHECK(kinds(found.feed(order_in::lines_confirmed{{}})) == "update");
+      // Voided before it was stored: cancelled like a hold gone.
+      harness released;
+      released.up_to_charge();
+      CHECK(kinds(released.feed(order_in::charged{authorised(funds::voided)})) == "return_lines");
+    }
   }
 
   TEST_CASE("a hold no longer what the order bought counts as gone, as a not_found does") {

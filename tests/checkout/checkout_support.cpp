@@ -78,6 +78,12 @@ std::string payment_body(const std::string& token) {
   return R"({"payment":{"method":"card","token":")" + token + "\"}}";
 }
 
+int64_t expires_of(const json::value& cart_json, const std::string& sku) {
+  const auto ms = parse_rfc3339_ms(str_of(line_at(cart_json, sku), "hold_expires_at"));
+  REQUIRE(ms.has_value());
+  return *ms;
+}
+
 request checkout_request(const std::string& cart, const std::string& key,
                          const std::string& token) {
   auto req = json_request("POST", "/api/v1/carts/" + cart + "/checkout", payment_body(token));

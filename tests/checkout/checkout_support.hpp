@@ -69,6 +69,9 @@ struct one_product_cart {
 one_product_cart stocked_cart(api& a, const std::string& sku, int64_t price_cents, int64_t on_hand,
                               int64_t qty);
 
+/// hold_expires_at (ms) of the line for `sku` in `cart_json` (REQUIREs one).
+int64_t expires_of(const json::value& cart_json, const std::string& sku);
+
 /// {"payment":{"method":"card","token":<token>}}
 std::string payment_body(const std::string& token);
 

@@ -173,6 +173,72 @@ TEST_SUITE("gateways") {
                   *failure);
   }
 
+  TEST_CASE("payments.capture=after_confirm: authorised, holds confirmed, then captured — one "
+            "approved charge per order, failover included") {
+    auto [ps, node, a] = paying_store{{}, {"--payments.capture=after_confirm"}};
+    const auto [lines, cart] = stocked_cart(a, "gw-ac", 1500, 4, 2);
+    const auto before = wall_ms();
+    check_order(checkout(a.store(), cart, "key-ac", "tok_ok"), 201, cart, "confirmed", lines,
+                before);
+    auto log = charges_for(*ps, "key-ac");
+    INFO("charges: " << describe(log));
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].status == "approved"); // captured (an open authorisation reads "authorized")
+    CHECK(log[0].gateway == "alpha");
+    CHECK(log[0].amount_cents == 3000);
+
+    const auto moved = filled_cart(a, {{"gw-ac", 1, 1500}});
+    check_order(checkout(a.store(), moved, "key-ac-down", "tok_down_first"), 201, moved,
+                "confirmed", {{"gw-ac", 1, 1500}}, before);
+    const auto down = charges_for(*ps, "key-ac-down");
+    INFO("charges: " << describe(down));
+    CHECK(count_status(down, "approved") == 1);
+    CHECK(count_status(down, "authorized") == 0);
+    check_stock(a.stock("gw-ac"), 4, 0, 3);
+    CHECK(ps->refunds().empty());
+  }
+
+  TEST_CASE("payments.capture=after_confirm: a hold that expires during the authorisation — "
+            "lines back, the authorisation voided, nothing charged") {
+    // As hold_expiry's "a hold that expires while another line is being paid", with an
+    // authorisation: holds.ttl=8s (2 s margin), tok_slow answered after 4 s.
+    auto [ps, node, a] = paying_store{
+        {"--slow-ms=4000"}, {"--payments.timeout=10s", "--payments.capture=after_confirm"}, "8s"};
+    add_product(a, "ac-a", 800, 5);
+    add_product(a, "ac-b", 900, 5);
+    const auto cart = filled_cart(a, {{"ac-a", 1, 800}});
+    const auto expires_a = expires_of(a.cart(cart), "ac-a");
+    REQUIRE(poll_until(
+        10s, [&] { return wall_ms() >= expires_a - 2600; }, 10ms));
+    const auto rb = a.put_item(cart, "ac-b", 2);
+    REQUIRE_MESSAGE(rb.status == 200, describe(rb));
+    REQUIRE_MESSAGE(wall_ms() < expires_a - 2100,
+                    "too late to start the checkout; machine stalled");
+
+    const auto r = checkout(a.store(), cart, "key-ac-expired", "tok_slow");
+    check_error(r, 409, "hold_expired");
+    CHECK_MESSAGE(r.body.find("nothing was charged") != std::string::npos, r.body);
+    // Authorised once, then released: nothing captured, nothing to refund.
+    const auto log = charges_for(*ps, "key-ac-expired");
+    INFO("charges: " << describe(log));
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].status == "voided");
+    CHECK(ps->refunds().empty());
+    check_stock(a.stock("ac-a"), 5, 0, 0);
+    check_stock(a.stock("ac-b"), 5, 0, 0); // B's sale was returned
+    const auto o = a.store().get("/api/v1/orders/" + order_id_of(node, "key-ac-expired"));
+    REQUIRE_MESSAGE(o.status == 200, describe(o));
+    const auto order = parse_json(o.body);
+    CHECK(str_of(order, "status") == "cancelled");
+    CHECK(str_of(member(order, "refund"), "status") == "voided");
+    CHECK(int_of(member(order, "refund"), "amount_cents") == 0); // nothing was given back
+    // A retry with the same key answers the same and changes nothing.
+    check_error(checkout(a.store(), cart, "key-ac-expired", "tok_slow"), 409, "hold_expired");
+    CHECK(charges_for(*ps, "key-ac-expired").size() == 1);
+    CHECK(ps->refunds().empty());
+    CHECK_MESSAGE(a.put_item(cart, "ac-b", 1).status == 200, "the cart stayed claimed");
+  }
+
 } // TEST_SUITE
 
 } // namespace surge::itest

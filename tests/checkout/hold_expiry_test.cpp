@@ -9,17 +9,6 @@ namespace surge::itest {
 
 using namespace std::chrono_literals;
 
-namespace {
-
-/// hold_expires_at (ms) of the line for `sku` in `cart_json`.
-int64_t expires_of(const json::value& cart_json, const std::string& sku) {
-  const auto ms = parse_rfc3339_ms(str_of(line_at(cart_json, sku), "hold_expires_at"));
-  REQUIRE(ms.has_value());
-  return *ms;
-}
-
-} // namespace
-
 TEST_SUITE("hold_expiry") {
 
   TEST_CASE("holds.ttl=2s: expired or expiring holds are 409 hold_expired and never charged") {

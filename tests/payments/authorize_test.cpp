@@ -69,7 +69,7 @@ charge_result lookup(payment_router& r, const std::string& key) {
 /// The capture (or void) of the approved authorisation `a` of `charge_key` under `key`.
 settle_request settle_of(const charge_result& a, const std::string& charge_key, std::string key,
                          int64_t amount = 4200) {
-  return {std::move(key), charge_key, a.gateway, a.charge_id, amount, "EUR"};
+  return {std::move(key), charge_key, a.gateway, a.charge_id, amount, "EUR", {}};
 }
 
 settle_result capture(payment_router& r, settle_request req) {

@@ -196,7 +196,7 @@ TEST_SUITE("payments_unit") {
       REQUIRE(f.wait_for(30s) == std::future_status::ready);
       return f.get();
     };
-    const settle_request req{"k-1/capture", "k-1", "alpha", "ch_1", 1999, "USD"};
+    const settle_request req{"k-1/capture", "k-1", "alpha", "ch_1", 1999, "USD", {}};
     for (const bool voiding : {false, true}) {
       CAPTURE(voiding);
       // A 503, a lost answer, then done: three calls, one key, performed once.
@@ -221,6 +221,16 @@ TEST_SUITE("payments_unit") {
       const auto open = settle(*unknown.router, req, voiding);
       CHECK(open.status == settle_status::unknown);
       CHECK(open.message.find(voiding ? "not voided" : "not captured") != std::string::npos);
+
+      // Fenced: nothing is sent once the caller no longer holds the order's lease.
+      auto* fenced_gw = new fake_gateway{"alpha"};
+      fixture fenced{{fenced_gw}};
+      auto lost_lease = req;
+      lost_lease.may_send = [] { return false; };
+      const auto not_sent = settle(*fenced.router, lost_lease, voiding);
+      CHECK(not_sent.status == settle_status::unknown);
+      CHECK(not_sent.message.find("lease") != std::string::npos);
+      CHECK(fenced_gw->calls().empty());
 
       fixture unkeyed{{new fake_gateway{"alpha"}}};
       auto no_key = req;

@@ -476,7 +476,7 @@ TEST_CASE("orders: a connection killed by the server reports unavailable and unh
   CHECK(is(bad.error(), errc::unavailable));
 }
 
-TEST_CASE("orders: migrations 2 to 10 on top of version 1, and migrate twice is a no-op") {
+TEST_CASE("orders: migrations 2 to 11 on top of version 1, and migrate twice is a no-op") {
   pg_test_db db; // at the newest version
   auto version = [&] { return count_rows(db, "SELECT max(version) FROM schema_migrations"); };
   auto tables = [&] {
@@ -491,13 +491,13 @@ TEST_CASE("orders: migrations 2 to 10 on top of version 1, and migrate twice is 
                " WHERE attrelid = 'snapshots'::regclass AND attname = 'payload'")[0]
         .as<std::string>();
   };
-  CHECK(version() == 10);
+  CHECK(version() == 11);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   auto err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 10);
-  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 10);
+  CHECK(version() == 11);
+  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 11);
 
   // Back to exactly version 1 (with data in it), then forward again.
   exec_sql(db, "DROP TABLE members, shard_leases, shard_history;"
@@ -508,14 +508,14 @@ TEST_CASE("orders: migrations 2 to 10 on top of version 1, and migrate twice is 
                " DROP INDEX stock_holding;"
                " DROP TABLE shared_secrets;"
                " DROP TABLE sales;"
-               " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5, 6, 7, 8, 9, 10);"
+               " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5, 6, 7, 8, 9, 10, 11);"
                " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
   CHECK(version() == 1);
   CHECK(tables() == 0);
   CHECK(storage() == "x");
   err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 10);
+  CHECK(version() == 11);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   CHECK(count_rows(db, "SELECT seq FROM snapshots WHERE stream = 'sku:a'") == 7);
@@ -530,6 +530,10 @@ TEST_CASE("orders: migrations 2 to 10 on top of version 1, and migrate twice is 
   CHECK(count_rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
                        " ('orders_created_idx', 'orders_status_created_idx',"
                        " 'orders_customer_created_idx', 'orders_id_prefix_idx')") == 4);
+  // Migration 11: a cancelled order's authorisation may end voided.
+  CHECK(count_rows(db, "SELECT count(*) FROM pg_constraint WHERE conname ="
+                       " 'orders_refund_status_check' AND"
+                       " pg_get_constraintdef(oid) LIKE '%voided%'") == 1);
   // Migration 7: each member's build version.
   CHECK(count_rows(db, "SELECT count(*) FROM information_schema.columns WHERE table_name ="
                        " 'members' AND column_name = 'version'") == 1);

@@ -441,7 +441,7 @@ struct payment_router::impl {
   /// and rejected are final; still open at the end: unknown (ask again with the same key).
   template <class Call>
   settled settle(std::string_view op, std::string_view done_word, const std::string& key,
-                 const std::string& gateway, Call call) {
+                 const std::string& gateway, const std::function<bool()>& may_send, Call call) {
     using end = settled::end;
     if (key.empty()) {
       return {end::rejected, {}, "not sent: a " + std::string{op} + " needs an idempotency key"};
@@ -475,6 +475,10 @@ struct payment_router::impl {
       }
       if (!s.breaker.allow()) {
         ended = name + ": circuit open";
+        break;
+      }
+      if (may_send && !may_send()) {
+        ended = "this node no longer holds the order's lease";
         break;
       }
       attempt a = timed(s, op, [&] { return call(s, std::min(opts.timeout, left)); });
@@ -525,7 +529,7 @@ struct payment_router::impl {
   }
 
   refund_result refund(const refund_request& req) {
-    auto r = settle("refund", "refunded", req.idempotency_key, req.gateway,
+    auto r = settle("refund", "refunded", req.idempotency_key, req.gateway, {},
                     [&](gateway_slot& s, milliseconds timeout) {
                       attempt a = s.g->refund(req, timeout);
                       if (a.kind == attempt_kind::approved) {
@@ -546,11 +550,11 @@ struct payment_router::impl {
 
   /// A capture (`voiding` false) or void of an authorisation.
   settle_result settle_authorization(const settle_request& req, bool voiding) {
-    auto r = settle(voiding ? "void" : "capture", voiding ? "voided" : "captured",
-                    req.idempotency_key, req.gateway, [&](gateway_slot& s, milliseconds timeout) {
-                      return voiding ? s.g->void_authorization(req, timeout)
-                                     : s.g->capture(req, timeout);
-                    });
+    auto r = settle(
+        voiding ? "void" : "capture", voiding ? "voided" : "captured", req.idempotency_key,
+        req.gateway, req.may_send, [&](gateway_slot& s, milliseconds timeout) {
+          return voiding ? s.g->void_authorization(req, timeout) : s.g->capture(req, timeout);
+        });
     switch (r.how) {
     case settled::end::done:
       return {settle_status::done, std::move(r.message)};

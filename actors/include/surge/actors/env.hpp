@@ -52,6 +52,8 @@ struct entity_options {
   /// sales.latency_budget: a sale with admission_rate auto admits faster only while its SKUs
   /// answer within this.
   std::chrono::milliseconds sales_latency_budget{};
+  /// payments.capture=after_confirm: orders authorise, confirm their holds, then capture.
+  bool capture_after_confirm = false;
 };
 
 /// Hold events this node's SKU actors decided (replays not counted), for the node's metrics:

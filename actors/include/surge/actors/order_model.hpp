@@ -24,6 +24,9 @@ struct order_terms {
   std::chrono::milliseconds holds_ttl{};
   /// Customers are verified: a customer's order answers not_found to anyone else.
   bool verify_customers = false;
+  /// payments.capture=after_confirm: the checkout authorises, confirms the holds, then captures;
+  /// an order that cannot be fulfilled voids its authorisation instead of refunding a charge.
+  bool capture_after_confirm = false;
 };
 
 /// How the SKUs answered one command (confirm, return) about each of an order's lines.
@@ -89,6 +92,11 @@ struct refunded {
   refund_result result;
 };
 
+/// The payment service's answer to order_fx::capture or order_fx::void_payment.
+struct settled {
+  settle_result result;
+};
+
 /// The cart answered order_fx::clear_cart (whatever it said: the order is confirmed anyway).
 struct cleared {};
 
@@ -104,7 +112,7 @@ using order_input =
     std::variant<order_in::loaded, order_in::checkout, order_in::reconcile, order_in::claimed,
                  order_in::created, order_in::charged, order_in::lines_confirmed,
                  order_in::lines_returned, order_in::stored, order_in::refunded, order_in::cleared,
-                 order_in::refund_asked>;
+                 order_in::refund_asked, order_in::settled>;
 
 /// What the order's actor must do, in order. Each effect that has an answer is answered by the
 /// order_in input of the same name; at most one such effect is under way at a time.
@@ -173,6 +181,16 @@ struct refund {
   refund_request request;
 };
 
+/// payment_service::capture(request) → order_in::settled. The actor adds `may_send` (its fence).
+struct capture {
+  settle_request request;
+};
+
+/// payment_service::void_authorization(request) → order_in::settled. The actor adds `may_send`.
+struct void_payment {
+  settle_request request;
+};
+
 /// Answer everyone waiting for the step that just ended, with this.
 struct reply {
   caf::expected<order_view> answer;
@@ -201,7 +219,8 @@ using order_effect =
     std::variant<order_fx::claim_cart, order_fx::release_cart, order_fx::clear_cart,
                  order_fx::create, order_fx::update, order_fx::charge, order_fx::lookup,
                  order_fx::confirm_lines, order_fx::return_lines, order_fx::refund, order_fx::reply,
-                 order_fx::quit, order_fx::log, order_fx::refund_reply>;
+                 order_fx::quit, order_fx::log, order_fx::refund_reply, order_fx::capture,
+                 order_fx::void_payment>;
 
 /// The checkout of one order as a pure state machine: an input (order_in) is *decided* against
 /// the current state, yielding the next state and the effects to run (order_fx), never changing
@@ -215,10 +234,17 @@ using order_effect =
 /// (declined, gateways unavailable, refused before the charge) gives the cart back; an outcome
 /// that is unknown keeps it claimed and leaves the order pending. Paid but not fulfillable (a hold
 /// gone or changed): return the confirmed lines, store cancelled with the refund pending, refund,
-/// store the refund's outcome, answer hold_expired. Retries of the key return the first result,
-/// wait for the step under way, or settle what a crash left, as the stored status says; a
-/// retry that charges after nothing was charged first re-claims the cart and needs exactly the
-/// order's lines.
+/// store the refund's outcome, answer hold_expired. With order_terms::capture_after_confirm the
+/// charge is an authorisation: once every hold is confirmed it is captured (under a key derived
+/// from the order's), and only then stored confirmed; one that cannot be fulfilled returns its
+/// lines, is stored cancelled with its "refund" pending, and voids the authorisation (refund
+/// status voided: nothing was taken); a capture the gateway refuses returns the lines and fails
+/// the order (payment_unavailable). A capture or void whose outcome is unknown leaves the order
+/// as stored (pending, or cancelled with the void pending) for a retry or the reconciler, which
+/// looks the key up and carries on; the same keys are used again. Retries of the key return the
+/// first result, wait for the step under way, or settle what a crash left, as the stored status
+/// says; a retry that charges after nothing was charged first re-claims the cart and needs exactly
+/// the order's lines.
 ///
 /// Operators' refunds (order.hpp, refund_atom): of a paid order only, never more of a line than
 /// was bought and not yet given back (pending refunds count as given back), never more than was
@@ -247,6 +273,8 @@ class order_model {
     returning,       ///< return_lines
     storing,         ///< update
     refunding,       ///< refund (of an order cancelled after its charge)
+    capturing,       ///< capture (an authorisation whose holds are all confirmed)
+    voiding,         ///< void_payment (of an order cancelled after its authorisation)
     clearing,        ///< clear_cart
     admin_refunding, ///< refund (an operator's, state::admin_refund)
   };
@@ -271,7 +299,8 @@ class order_model {
     std::optional<persistence::payment_record> approved; ///< the charge, until it is stored
     std::size_t waiters = 0;                             ///< askers waiting for the next reply
     then_do after_store = then_do::reply_unavailable;
-    std::size_t gone = 0; ///< holds found gone when the charge was confirmed (for the log)
+    std::size_t gone = 0;         ///< holds found gone when the charge was confirmed (for the log)
+    bool capture_refused = false; ///< the lines under return are of a refused capture
     std::size_t refund_waiters = 0; ///< operators waiting for the next refund_reply
     std::string admin_refund;       ///< the refund id of the operator's refund under way
     bool admin_replay = false;      ///< that refund existed before the request now waiting

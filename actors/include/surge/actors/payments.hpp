@@ -62,6 +62,9 @@ struct settle_request {
   std::string charge_id;       ///< that gateway's id of it (charge_result::charge_id)
   int64_t amount_cents = 0;    ///< the authorised amount (captures take all of it)
   std::string currency;        ///< the authorisation's currency
+  /// Asked right before every call goes out (empty: always true), as for charge_request: false
+  /// means the caller no longer holds the order's lease, and nothing more is sent (unknown).
+  std::function<bool()> may_send;
 };
 
 enum class settle_status {

@@ -4,6 +4,7 @@
 
 #include <iterator>
 #include <optional>
+#include <utility>
 
 #include "entity.hpp"
 #include "surge/actors/deadline.hpp"
@@ -41,6 +42,9 @@ struct order_state {
   /// Every operator waiting for the refund step under way (as many as the model counts).
   std::vector<caf::typed_response_promise<refund_view>> refund_waiters;
   detail::entity_life life; ///< loaded once the model is; passivates once no step is under way
+  /// A reconcile came while loading (a gateway's webhook wakes a passive order this way): it is
+  /// decided once the order is loaded.
+  bool reconcile_when_loaded = false;
 };
 
 using self_ptr = order_impl::stateful_pointer<order_state>;
@@ -325,7 +329,8 @@ order_impl::behavior_type running(self_ptr self) {
       },
       [=](reconcile_atom) {
         if (!self->state.life.loaded) {
-          return; // loading: the next round settles it
+          self->state.reconcile_when_loaded = true; // decided once loaded
+          return;
         }
         admit(self);
         step(self, order_in::reconcile{});
@@ -337,6 +342,9 @@ order_impl::behavior_type running(self_ptr self) {
         if (loading && st.model->loaded()) {
           st.life.activated(st.env->now_ms());
           schedule_tick(self);
+          if (std::exchange(st.reconcile_when_loaded, false)) {
+            step(self, order_in::reconcile{});
+          }
         }
       },
       [=](tick_atom) {

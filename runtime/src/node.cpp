@@ -356,6 +356,22 @@ struct node::impl {
     if (auto* p = e.payments.get()) {
       bridge->payment_stats = [p] { return p->stats(); };
     }
+    // check_settings() refused gateways and webhook secrets that do not parse.
+    auto hooks = net::payments::parse_webhook_secrets(
+        opts.payments_webhook_secrets,
+        std::get<0>(net::payments::parse_gateways(opts.payments_gateways)));
+    if (auto* eps = std::get_if<0>(&hooks); eps != nullptr && !eps->empty()) {
+      bridge->webhooks = std::move(*eps);
+      bridge->webhook_tolerance =
+          std::chrono::duration_cast<std::chrono::seconds>(opts.payments_webhook_tolerance);
+      std::string names;
+      for (const auto& [name, ep] : bridge->webhooks) {
+        names += (names.empty() ? "" : ", ") + name;
+      }
+      logger()->info("taking signed webhooks from gateway(s) {} at "
+                     "/api/v1/payments/{{gateway}}/webhook",
+                     names);
+    }
     auto* jq = &e.storage->journal();
     bridge->extra_metrics = [this, jq] {
       auto s = jq->stats();
@@ -558,6 +574,10 @@ std::string check_settings(const config::node_options& opts) {
     if (auto err = net::payments::check_tls({opts.payments_ca_file}); !err.empty()) {
       return "setting 'payments.ca_file': " + err;
     }
+  }
+  if (auto hooks = net::payments::parse_webhook_secrets(opts.payments_webhook_secrets, specs);
+      auto* err = std::get_if<std::string>(&hooks)) {
+    return "setting 'payments.webhook_secrets': " + *err;
   }
   if (auto verifier = net::customer_verifier::make(customer_auth_of(opts));
       auto* err = std::get_if<net::auth_error>(&verifier)) {

@@ -162,9 +162,8 @@ void hold_left(entity_node& n, const std::string& cart, const std::string& sku, 
   FAIL("no line of " << sku << " in " << cart);
 }
 
-/// One round of the node's order reconciler: every order left unsettled is told to settle. An
-/// order still loading ignores it (the runtime's next round reaches it), so each one is read
-/// first: its actor has loaded once it answers.
+/// One round of the node's order reconciler: every order left unsettled is read (so that its
+/// actor has loaded) and told to settle.
 void reconcile(test::backend& be, entity_node& n) {
   auto store = be.orders();
   REQUIRE(store);
@@ -633,6 +632,30 @@ TEST_CASE_TEMPLATE("crash: a node stopped while the charge is in flight; the res
   CHECK(same_order(*again, retry));
   CHECK(be.gateways().charge_calls("key-crash") == 1);
   CHECK(be.gateways().approved() == 1);
+}
+
+TEST_CASE_TEMPLATE("a reconcile that wakes a passive order (a gateway's webhook) is decided once "
+                   "the order has loaded",
+                   backend_t, test::fake_backend, test::real_backend) {
+  backend_t be;
+  held_token(be);
+  const std::vector<line_spec> lines{{"wk-1", 1, 900}};
+  {
+    entity_node n{be, default_opts()};
+    create_sku(n, "wk-1", 3, 0, 900);
+    filled_cart(n, "cart-w", lines);
+    caf::anon_send(n.orders->acquire(n.order_id_for("key-wake")), checkout_atom::value,
+                   checkout_request{"key-wake", "cart-w", "card", "tok_held", ""});
+    REQUIRE(be.gateways().await_charge_calls("key-wake", 1));
+  } // the gateway's answer is lost with the node; the order is left pending
+  be.gateways().release("tok_held");
+  entity_node n{be, default_opts()};
+  // Straight to a fresh incarnation, which is still loading when the message arrives.
+  caf::anon_send(n.orders->acquire(n.order_id_for("key-wake")), reconcile_atom::value);
+  // Sold, then stored confirmed (in that order).
+  REQUIRE(eventually([&] { return stored_order(be, n, "key-wake").status == "confirmed"; }));
+  check_stock(n, "wk-1", 3, 0, 1);
+  CHECK(be.gateways().charge_calls("key-wake") == 1);
 }
 
 TEST_CASE_TEMPLATE("crash: a charge that never reached a gateway is settled failed, and the "

@@ -3,11 +3,40 @@
 // hands the charge to the next one.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "checkout_support.hpp"
+#include "surge/net/payments/webhook.hpp"
 
 namespace surge::itest {
 
 using namespace std::chrono_literals;
+
+/// Checks out `cart` with `key` and tok_slow (the gateway answers after paysim's --slow-ms) and
+/// kills the node while it waits for `gateway`, then starts it again: the order is left pending
+/// with a charge the node never heard of. Returns once the charge is in that gateway's log.
+void lose_the_answer(const paysim_process& ps, node_process& node, const std::string& cart,
+                     const std::string& key, const std::string& gateway) {
+  response in_flight;
+  std::thread client{[&] {
+    http_client c{node.http_port(), 20s};
+    in_flight = checkout(c, cart, key, "tok_slow");
+  }};
+  const bool reached = poll_until(
+      10s,
+      [&] {
+        const auto log = charges_for(ps, key);
+        return std::any_of(log.begin(), log.end(),
+                           [&](const logged_charge& c) { return c.gateway == gateway; });
+      },
+      10ms);
+  node.kill9();
+  client.join();
+  REQUIRE_MESSAGE(reached, "the charge never reached " << gateway << ": " << describe(in_flight));
+  REQUIRE_MESSAGE(in_flight.status == 0, "answered before the kill: " << describe(in_flight));
+  node.start();
+}
 
 TEST_SUITE("gateways") {
 
@@ -237,6 +266,136 @@ TEST_SUITE("gateways") {
     CHECK(charges_for(*ps, "key-ac-expired").size() == 1);
     CHECK(ps->refunds().empty());
     CHECK_MESSAGE(a.put_item(cart, "ac-b", 1).status == 200, "the cart stayed claimed");
+  }
+
+  TEST_CASE("a gateway's webhook settles an order whose charge answer was lost; forged, stale, "
+            "malformed and unknown-gateway webhooks are refused") {
+    const std::string secret = "whsec_gateways_test_0123456789";
+    // The node dies while the gateway holds the charge; the reconciler waits a day, so only a
+    // retry or the webhook can settle the order after the restart.
+    auto [ps, node, a] = paying_store{
+        {"--slow-ms=3000"},
+        {"--payments.timeout=5s", "--orders.reconcile_interval=1d",
+         "--payments.webhook_secrets=alpha=" + secret + ",beta=" + std::string(64, 'a')}};
+    const auto [lines, cart] = stocked_cart(a, "gw-wh", 1200, 3, 1);
+    const auto before = wall_ms();
+    lose_the_answer(*ps, node, cart, "key-wh", "alpha");
+    const auto order = order_id_of(node, "key-wh");
+    REQUIRE(!order.empty());
+    REQUIRE(
+        poll_until(10s, [&] { return count_status(charges_for(*ps, "key-wh"), "approved") == 1; }));
+    auto status_of = [&] {
+      return str_of(parse_json(a.store().get("/api/v1/orders/" + order).body), "status");
+    };
+    CHECK(status_of() == "pending");
+
+    const std::string event =
+        R"({"id":"evt_wh_1","type":"charge.succeeded","data":{"object":{"object":"charge",)"
+        R"("id":"ch_wh","description":")" +
+        order + R"("}}})";
+    auto hook = [&](const std::string& gateway, const std::string& body, std::string signature) {
+      auto req = json_request("POST", "/api/v1/payments/" + gateway + "/webhook", body);
+      if (!signature.empty()) {
+        req.headers.emplace_back("Stripe-Signature", std::move(signature));
+      }
+      return a.store().send(req);
+    };
+    const auto now_s = wall_ms() / 1000;
+    check_error(hook("gamma", event, net::payments::form_signature(secret, now_s, event)), 404,
+                "not_found");
+    check_error(
+        hook("alpha", event, net::payments::form_signature("not-the-secret-at-all", now_s, event)),
+        401, "unauthorized");
+    check_error(hook("alpha", event, net::payments::form_signature(secret, now_s - 3600, event)),
+                401, "unauthorized");
+    check_error(hook("alpha", event, ""), 401, "unauthorized");
+    check_error(hook("alpha", "{}", net::payments::form_signature(secret, now_s, "{}")), 400,
+                "bad_request");
+    check_error(hook("beta",
+                     R"({"notificationItems":[{"NotificationRequestItem":{)"
+                     R"("pspReference":"p","eventCode":"AUTHORISATION","success":"true",)"
+                     R"("merchantReference":"key-wh","amount":{"value":1200,)"
+                     R"("currency":"USD"},"additionalData":{"hmacSignature":"AAAA"}}}]})",
+                     ""),
+                401, "unauthorized");
+    std::this_thread::sleep_for(500ms);
+    CHECK(status_of() == "pending"); // nothing refused woke the order
+
+    const auto ok = hook("alpha", event, net::payments::form_signature(secret, now_s, event));
+    CHECK_MESSAGE(ok.status == 200, ok.status << " " << ok.body);
+    CHECK(ok.body == R"({"received":true,"orders":1})");
+    CHECK(poll_until(
+        10s, [&] { return status_of() == "confirmed"; }, 50ms));
+    // Again (gateways retry): the same answer, nothing charged or sold twice.
+    CHECK(hook("alpha", event, net::payments::form_signature(secret, now_s, event)).status == 200);
+    std::this_thread::sleep_for(300ms);
+    check_order(checkout(a.store(), cart, "key-wh", "tok_slow"), 201, cart, "confirmed", lines,
+                before - 30000);
+    check_stock(a.stock("gw-wh"), 3, 0, 1);
+    const auto log = charges_for(*ps, "key-wh");
+    INFO("charges: " << describe(log));
+    CHECK(log.size() == 1);
+    CHECK(count_status(log, "approved") == 1);
+  }
+
+  TEST_CASE("a json gateway's signed notification settles an order left pending on it") {
+    const std::string key_hex = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    auto [ps, node, a] = paying_store{{"--slow-ms=3000"},
+                                      {"--payments.timeout=5s", "--orders.reconcile_interval=1d",
+                                       "--payments.webhook_secrets=beta=" + key_hex}};
+    ps->set_down(0, true); // the charge moves on to beta, the json gateway
+    const auto [lines, cart] = stocked_cart(a, "gw-whj", 800, 2, 1);
+    const auto before = wall_ms();
+    lose_the_answer(*ps, node, cart, "key-whj", "beta");
+    REQUIRE(poll_until(10s,
+                       [&] { return count_status(charges_for(*ps, "key-whj"), "approved") == 1; }));
+    const auto order = order_id_of(node, "key-whj");
+    REQUIRE(!order.empty());
+    std::string key;
+    for (std::size_t i = 0; i < key_hex.size(); i += 2) {
+      key.push_back(static_cast<char>(std::stoi(key_hex.substr(i, 2), nullptr, 16)));
+    }
+    const auto sig = net::payments::json_item_signature(key, "psp_whj", "", "Shop", "key-whj", 800,
+                                                        "USD", "AUTHORISATION", true);
+    const std::string body =
+        R"({"live":"false","notificationItems":[{"NotificationRequestItem":{)"
+        R"("pspReference":"psp_whj","merchantAccountCode":"Shop","merchantReference":"key-whj",)"
+        R"("amount":{"value":800,"currency":"USD"},"eventCode":"AUTHORISATION","success":"true",)"
+        R"("additionalData":{"hmacSignature":")" +
+        sig + R"("}}}]})";
+    // The form gateway has no secret here: its webhooks are not taken.
+    check_error(a.store().send(json_request("POST", "/api/v1/payments/alpha/webhook", body)), 404,
+                "not_found");
+    const auto ok = a.store().send(json_request("POST", "/api/v1/payments/beta/webhook", body));
+    CHECK_MESSAGE(ok.status == 200, ok.status << " " << ok.body);
+    CHECK(ok.body == "[accepted]");
+    CHECK(poll_until(
+        10s,
+        [&] {
+          return str_of(parse_json(a.store().get("/api/v1/orders/" + order).body), "status") ==
+                 "confirmed";
+        },
+        50ms));
+    ps->set_down(0, false);
+    check_order(checkout(a.store(), cart, "key-whj", "tok_slow"), 201, cart, "confirmed", lines,
+                before - 30000);
+    CHECK(count_status(charges_for(*ps, "key-whj"), "approved") == 1);
+
+    // Secrets that cannot be used stop the node at start, naming the setting, never the secret.
+    for (const auto& [value, words] :
+         {std::pair<std::string, std::string>{"gamma=" + key_hex,
+                                              "'gamma': no such gateway in payments.gateways"},
+          {"beta=zz" + key_hex, "'beta': the secret is not hex"},
+          {"alpha" + key_hex, "entry 1: expected name=secret"}}) {
+      auto bad = paying_node(*ps, {"--payments.webhook_secrets=" + value});
+      bad.node_id = "bad-webhook";
+      const auto failure = start_failure(bad);
+      REQUIRE(failure.has_value());
+      const auto said = failure->substr(failure->find("surge-node: setting"));
+      CHECK_MESSAGE(said.find("surge-node: setting 'payments.webhook_secrets': " + words) == 0,
+                    *failure);
+      CHECK_MESSAGE(said.find(key_hex) == std::string::npos, said);
+    }
   }
 
 } // TEST_SUITE

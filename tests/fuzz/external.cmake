@@ -1,7 +1,7 @@
 # Included from tests/CMakeLists.txt by the main (g++) build: builds the fuzz tree with clang as an
-# external project (SURGE_FUZZ=ON builds only net/ and tests/fuzz) and runs fuzz_request and
-# fuzz_token for a bounded time as the ctest tests of the same names (label "fuzz"). Without
-# clang++-14 nothing is added and a warning says so.
+# external project (SURGE_FUZZ=ON builds only net/ and tests/fuzz) and runs fuzz_request,
+# fuzz_token and fuzz_webhook for a bounded time as the ctest tests of the same names (label
+# "fuzz"). Without clang++-14 nothing is added and a warning says so.
 include(ExternalProject)
 
 find_program(SURGE_FUZZ_CLANGXX NAMES clang++-14)
@@ -17,6 +17,7 @@ else()
       -DCMAKE_CXX_COMPILER=${SURGE_FUZZ_CLANGXX}
       -DCMAKE_BUILD_TYPE=RelWithDebInfo
     BUILD_COMMAND ${CMAKE_COMMAND} --build ${SURGE_FUZZ_BUILD_DIR} --target fuzz_request fuzz_token
+                  fuzz_webhook
                   -j 2
     INSTALL_COMMAND ""
     BUILD_ALWAYS ON
@@ -24,8 +25,8 @@ else()
 
   # libFuzzer adds what it finds to its first corpus directory: each target runs on a copy of
   # its seeds, never on the checked-in ones.
-  set(surge_fuzz_targets fuzz_request fuzz_token)
-  set(surge_fuzz_seed_dirs corpus corpus_token)
+  set(surge_fuzz_targets fuzz_request fuzz_token fuzz_webhook)
+  set(surge_fuzz_seed_dirs corpus corpus_token corpus_webhook)
   foreach(target seed_dir IN ZIP_LISTS surge_fuzz_targets surge_fuzz_seed_dirs)
     set(corpus ${CMAKE_BINARY_DIR}/fuzz-corpus/${target})
     file(MAKE_DIRECTORY ${corpus})

@@ -48,6 +48,9 @@ endpoint create_cart, get_cart, put_item, delete_item;
 // orders.cpp — POST /api/v1/carts/{cart_id}/checkout, GET /api/v1/orders/{order_id}.
 endpoint checkout, get_order;
 
+// payment_webhooks.cpp — POST /api/v1/payments/{gateway}/webhook.
+endpoint payment_webhook;
+
 // admin.cpp — /admin/v1/... and /metrics, behind admin_only() (admin_guard.hpp).
 endpoint put_product, post_stock, get_stock, get_cluster, get_shards, post_drain, post_undrain,
     get_metrics;

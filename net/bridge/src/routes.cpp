@@ -21,9 +21,12 @@ router::route_handler route_of(std::shared_ptr<bridge_env> env, bridge::handler_
 
 /// Storefront writes (every method but GET, HEAD and OPTIONS, so POST, PUT, DELETE and any other)
 /// take a token from the client address's bucket before any route runs; over the limit: 429
-/// `rate_limited` with Retry-After. Reads and CORS preflights are never limited.
+/// `rate_limited` with Retry-After. Reads and CORS preflights are never limited, nor are the
+/// payment gateways' webhooks: a few gateway addresses send one per order, and each is checked
+/// by its signature instead.
 std::optional<http_response> limit_writes(bridge_env& env, const http_request& req) {
-  if (!env.limiter || req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") {
+  if (!env.limiter || req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" ||
+      req.path.starts_with("/api/v1/payments/")) {
     return std::nullopt;
   }
   const auto client = client_address(req.peer, req.header("x-forwarded-for"), env.trusted_proxies);
@@ -71,6 +74,7 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("DELETE", "/api/v1/carts/{cart_id}/items/{sku}", route_of(env, bridge::delete_item));
   rt.add("POST", "/api/v1/carts/{cart_id}/checkout", route_of(env, bridge::checkout));
   rt.add("GET", "/api/v1/orders/{order_id}", route_of(env, bridge::get_order));
+  rt.add("POST", "/api/v1/payments/{gateway}/webhook", route_of(env, bridge::payment_webhook));
   rt.add("GET", "/p/{sku}", route_of(env, bridge::get_page));
   rt.add("POST", "/api/v1/sales/{sale_id}/queue", route_of(env, bridge::join_queue));
   rt.add("GET", "/api/v1/sales/{sale_id}/queue/{ticket}", route_of(env, bridge::get_ticket));

@@ -62,7 +62,7 @@ namespace surge::actors {
 ///
 /// Lifecycle: spawned by the order directory on first use; loads its row from the order store
 /// (on the `orders` pool), holding back checkouts and reads until then (a reconcile arriving
-/// meanwhile is dropped: the reconciler's next round brings it again); a failed load or a failed
+/// meanwhile is decided once the order is loaded); a failed load or a failed
 /// store quits, so that the next incarnation reloads what PostgreSQL has; passivates after
 /// `idle_timeout` when no step is under way. (handoff_atom, true): finish the step under way,
 /// then passivate (the next owner loads the row and resumes); (handoff_atom, false): quit at

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "surge/net/metrics_history.hpp"
 #include "surge/net/page_cache.hpp"
 #include "surge/net/payments/payment_router.hpp"
+#include "surge/net/payments/webhook.hpp"
 #include "surge/net/rate_limiter.hpp"
 #include "surge/net/router.hpp"
 #include "surge/persistence/catalog.hpp"
@@ -162,6 +164,12 @@ struct bridge_env {
   double access_sample = 1.0;
   /// Holds placed per SKU on this node (GET /admin/v1/hot-skus); nullptr: none counted.
   actors::hot_sku_tracker* hot_skus = nullptr;
+  /// The gateways whose webhooks are taken (payments.webhook_secrets), by name: POST
+  /// /api/v1/payments/{gateway}/webhook; any other gateway there is 404. Set before the servers
+  /// start.
+  std::map<std::string, payments::webhook_endpoint> webhooks;
+  /// payments.webhook_tolerance: how far a signature's timestamp may be from now.
+  std::chrono::seconds webhook_tolerance{300};
   /// Each payment gateway's figures (GET /admin/v1/payments); empty: no gateways.
   std::function<std::vector<payments::gateway_stats>()> payment_stats;
   /// Asks other members for their parts of cluster-wide routes: made by make_admin_router,

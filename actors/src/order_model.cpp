@@ -390,18 +390,14 @@ class planner {
       case settle_status::done:
         note(lvl::info, id_ + ": voided the authorisation of " +
                             std::to_string(o.refund->amount_cents) + " via " + o.payment->gateway);
-        o.refund = persistence::refund_record{"voided", "", o.refund->amount_cents};
         o.payment->status = "voided";
-        store("cancelled", o.reason, o.payment, order_model::event_of(o, "cancelled"),
-              then_do::reply_hold_expired, o.refund);
+        end_cancelled("voided", "", o.payment);
         return;
       case settle_status::rejected:
         note(lvl::error, id_ + ": the gateway refused to void the authorisation of " +
                              std::to_string(o.refund->amount_cents) + " via " + o.payment->gateway +
                              ": " + r.message + " (needs an operator)");
-        o.refund = persistence::refund_record{"failed", "", o.refund->amount_cents};
-        store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
-              then_do::reply_hold_expired, o.refund);
+        end_cancelled("failed", "", std::nullopt);
         return;
       case settle_status::unknown:
         fail(errc::unavailable,
@@ -511,17 +507,13 @@ class planner {
     case refund_status::refunded:
       note(lvl::info, id_ + ": refunded " + std::to_string(o.refund->amount_cents) + " via " +
                           o.payment->gateway + " (" + r.refund_id + ")");
-      o.refund = persistence::refund_record{"refunded", r.refund_id, o.refund->amount_cents};
-      store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
-            then_do::reply_hold_expired, o.refund);
+      end_cancelled("refunded", r.refund_id, std::nullopt);
       return;
     case refund_status::rejected:
       note(lvl::error, id_ + ": the gateway refused the refund of " +
                            std::to_string(o.refund->amount_cents) + " via " + o.payment->gateway +
                            ": " + r.message + " (needs an operator)");
-      o.refund = persistence::refund_record{"failed", "", o.refund->amount_cents};
-      store("cancelled", o.reason, std::nullopt, order_model::event_of(o, "cancelled"),
-            then_do::reply_hold_expired, o.refund);
+      end_cancelled("failed", "", std::nullopt);
       return;
     case refund_status::unknown:
       // Stays pending: the reconciler asks again with the same key.
@@ -916,6 +908,18 @@ class planner {
   }
 
   /// Stores a new status (with payment, refund and outbox event); `next` follows once stored.
+  /// The money of an order cancelled after its payment is settled: its refund ends `status`
+  /// (refunded, voided or failed), stored with `payment` when it changed, then answered
+  /// hold_expired.
+  void end_cancelled(std::string status, std::string refund_id,
+                     std::optional<persistence::payment_record> payment) {
+    auto& o = *st_.order;
+    o.refund =
+        persistence::refund_record{std::move(status), std::move(refund_id), o.refund->amount_cents};
+    store("cancelled", o.reason, std::move(payment), order_model::event_of(o, "cancelled"),
+          then_do::reply_hold_expired, o.refund);
+  }
+
   void store(std::string status, std::string reason,
              std::optional<persistence::payment_record> payment,
              std::optional<persistence::outbox_event> event, then_do next,

@@ -356,10 +356,12 @@ struct node::impl {
     if (auto* p = e.payments.get()) {
       bridge->payment_stats = [p] { return p->stats(); };
     }
-    // check_settings() refused gateways and webhook secrets that do not parse.
+    // check_settings() refuses gateways and webhook secrets that do not parse (none are taken).
+    const auto gateways = net::payments::parse_gateways(opts.payments_gateways);
+    const auto* specs = std::get_if<0>(&gateways);
     auto hooks = net::payments::parse_webhook_secrets(
-        opts.payments_webhook_secrets,
-        std::get<0>(net::payments::parse_gateways(opts.payments_gateways)));
+        specs != nullptr ? opts.payments_webhook_secrets : std::string{},
+        specs != nullptr ? *specs : std::vector<net::payments::gateway_spec>{});
     if (auto* eps = std::get_if<0>(&hooks); eps != nullptr && !eps->empty()) {
       bridge->webhooks = std::move(*eps);
       bridge->webhook_tolerance =

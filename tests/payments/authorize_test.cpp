@@ -16,30 +16,11 @@
 
 using namespace surge::ptest::router_names;
 using surge::actors::funds;
+using surge::ptest::make_router;
 using surge::ptest::paysim_process;
 using surge::ptest::refund;
 
 namespace {
-
-router_options settle_options() {
-  auto o = surge::ptest::fast_router_options();
-  o.backoff_base = 10ms;
-  o.backoff_cap = 40ms;
-  o.threads = 4;
-  o.refund_deadline = 8000ms;
-  return o;
-}
-
-std::unique_ptr<payment_router> make_router(const std::string& setting,
-                                            router_options o = settle_options()) {
-  auto parsed = parse_gateways(setting);
-  REQUIRE(std::holds_alternative<std::vector<gateway_spec>>(parsed));
-  std::vector<std::unique_ptr<gateway>> gws;
-  for (const auto& spec : std::get<std::vector<gateway_spec>>(parsed)) {
-    gws.push_back(make_gateway(spec));
-  }
-  return std::make_unique<payment_router>(std::move(gws), o);
-}
 
 /// An authorisation (capture false) of `amount` EUR under `key`.
 charge_request authorisation(std::string key, std::string token, int64_t amount = 4200) {
@@ -182,7 +163,7 @@ TEST_SUITE("payments") {
       CAPTURE(kind);
       // tok_slow: the authorisation and its first capture are answered after 1.5 s.
       paysim_process sim{{"alpha", "beta"}, {"--slow-ms=1500"}};
-      auto o = settle_options();
+      auto o = surge::ptest::paysim_router_options();
       o.timeout = 300ms;
       auto r = make_router(sim.setting(kind), o);
       const auto a = charge(*r, authorisation("k-slow", "tok_slow"));
@@ -197,7 +178,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("capture while the gateway is down: unknown, then done once it is back") {
     paysim_process sim{{"alpha", "beta"}};
-    auto o = settle_options();
+    auto o = surge::ptest::paysim_router_options();
     o.refund_tries = 3;
     auto r = make_router(sim.setting("form"), o);
     const auto a = charge(*r, authorisation("k-down", "tok_ok"));

@@ -15,41 +15,21 @@
 using namespace surge::ptest::router_names;
 using surge::ptest::logged_charge;
 using surge::ptest::logged_refund;
+using surge::ptest::make_router;
 using surge::ptest::paysim_process;
 using surge::ptest::refund;
 using steady = std::chrono::steady_clock;
 
 namespace {
 
-/// Fast retries for tests (10-40 ms backoff, 4 threads, refunds within 8 s); everything else as
-/// configured by the case.
-router_options test_options() {
-  auto o = surge::ptest::fast_router_options();
-  o.backoff_base = 10ms;
-  o.backoff_cap = 40ms;
-  o.threads = 4;
-  o.refund_deadline = 8000ms;
-  return o;
-}
-
-/// test_options() with `max_tries` charge calls per gateway and a breaker that opens after
+/// paysim_router_options() with `max_tries` charge calls per gateway and a breaker that opens after
 /// `threshold` failures for `cooldown`.
 router_options breaker_options(int max_tries, int threshold, std::chrono::milliseconds cooldown) {
-  auto o = test_options();
+  auto o = surge::ptest::paysim_router_options();
   o.max_tries = max_tries;
   o.breaker_threshold = threshold;
   o.breaker_cooldown = cooldown;
   return o;
-}
-
-std::unique_ptr<payment_router> make_router(const std::string& setting, router_options o) {
-  auto parsed = parse_gateways(setting);
-  REQUIRE(std::holds_alternative<std::vector<gateway_spec>>(parsed));
-  std::vector<std::unique_ptr<gateway>> gws;
-  for (const auto& spec : std::get<std::vector<gateway_spec>>(parsed)) {
-    gws.push_back(make_gateway(spec));
-  }
-  return std::make_unique<payment_router>(std::move(gws), o);
 }
 
 charge_request request(std::string key, std::string token, int64_t amount = 1999) {
@@ -102,7 +82,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto r = make_router(sim.setting(kind), test_options());
+      auto r = make_router(sim.setting(kind), surge::ptest::paysim_router_options());
       const auto res = charge(*r, request("k-ok", "tok_ok"));
       CHECK(res.status == charge_status::approved);
       CHECK(res.gateway == "alpha");
@@ -132,7 +112,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("may_send false: nothing goes out, the outcome is unknown (no failover either)") {
     paysim_process sim{{"alpha", "beta"}};
-    auto r = make_router(sim.setting("form"), test_options());
+    auto r = make_router(sim.setting("form"), surge::ptest::paysim_router_options());
     std::atomic<int> asked{0};
     auto req = request("k-fenced", "tok_ok");
     req.may_send = [&asked] {
@@ -154,7 +134,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto r = make_router(sim.setting(kind), test_options());
+      auto r = make_router(sim.setting(kind), surge::ptest::paysim_router_options());
       const auto res = charge(*r, request("k-dec", "tok_decline"));
       CHECK(res.status == charge_status::declined);
       CHECK(res.gateway == "alpha");
@@ -173,7 +153,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}, {"--slow-ms=1500"}};
-      auto o = test_options();
+      auto o = surge::ptest::paysim_router_options();
       o.timeout = 300ms;
       auto r = make_router(sim.setting(kind), o);
       const auto start = steady::now();
@@ -193,7 +173,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto r = make_router(sim.setting(kind), test_options());
+      auto r = make_router(sim.setting(kind), surge::ptest::paysim_router_options());
       const auto res = charge(*r, request("k-down", "tok_down_first"));
       CHECK(res.status == charge_status::approved);
       CHECK(res.gateway == "beta");
@@ -207,7 +187,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("stats(): outcomes, failovers, refunds, breaker state and latency per gateway") {
     paysim_process sim{{"alpha", "beta"}};
-    auto r = make_router(sim.setting("form"), test_options());
+    auto r = make_router(sim.setting("form"), surge::ptest::paysim_router_options());
     auto before = r->stats();
     REQUIRE(before.size() == 2);
     CHECK(before[0].name == "alpha");
@@ -247,7 +227,7 @@ TEST_SUITE("payments") {
 
   TEST_CASE("outage of the first gateway: failover; all down: failed") {
     paysim_process sim{{"alpha", "beta"}};
-    auto r = make_router(sim.setting("form"), test_options());
+    auto r = make_router(sim.setting("form"), surge::ptest::paysim_router_options());
     sim.set_down(0, true);
     const auto res = charge(*r, request("k-out", "tok_ok"));
     CHECK(res.status == charge_status::approved);
@@ -281,7 +261,7 @@ TEST_SUITE("payments") {
     paysim_process sim{{"alpha", "beta"}};
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
-      auto r = make_router(sim.setting(kind), test_options());
+      auto r = make_router(sim.setting(kind), surge::ptest::paysim_router_options());
       const std::string key = "k-conf-" + kind;
       CHECK(charge(*r, request(key, "tok_ok", 1000)).status == charge_status::approved);
       const auto res = charge(*r, request(key, "tok_ok", 2000));
@@ -337,7 +317,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto o = test_options();
+      auto o = surge::ptest::paysim_router_options();
       o.threads = 8; // all eight calls in flight at once
       auto r = make_router(sim.setting(kind), o);
       std::vector<std::future<charge_result>> results;
@@ -383,7 +363,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto r = make_router(sim.setting(kind), test_options());
+      auto r = make_router(sim.setting(kind), surge::ptest::paysim_router_options());
       const auto c = charge(*r, request("k-r", "tok_ok", 1999));
       REQUIRE(c.status == charge_status::approved);
 
@@ -426,7 +406,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto r = make_router(sim.setting(kind), test_options());
+      auto r = make_router(sim.setting(kind), surge::ptest::paysim_router_options());
       const auto c = charge(*r, request("k-b", "tok_down_first", 800));
       REQUIRE(c.status == charge_status::approved);
       REQUIRE(c.gateway == "beta");
@@ -446,7 +426,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}};
-      auto o = test_options();
+      auto o = surge::ptest::paysim_router_options();
       o.refund_tries = 3;
       auto r = make_router(sim.setting(kind), o);
       const auto c = charge(*r, request("k-o", "tok_ok", 1200));
@@ -474,7 +454,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha", "beta"}, {"--slow-ms=1500"}};
-      auto o = test_options();
+      auto o = surge::ptest::paysim_router_options();
       o.timeout = 300ms;
       o.refund_tries = 1;
       auto once = make_router(sim.setting(kind), o);
@@ -509,7 +489,7 @@ TEST_SUITE("payments") {
     for (const std::string kind : {"form", "json"}) {
       CAPTURE(kind);
       paysim_process sim{{"alpha"}};
-      auto o = test_options();
+      auto o = surge::ptest::paysim_router_options();
       o.threads = 8;
       auto r = make_router(sim.setting(kind), o);
       const auto c = charge(*r, request("k-cr", "tok_ok", 900));

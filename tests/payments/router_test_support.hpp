@@ -1,13 +1,17 @@
 #pragma once
 
 // What the payment_router suites (router_test.cpp over surge-paysim, refund_test.cpp over fake
-// gateways) share: the names they use, fast router options and a blocking refund().
+// gateways), authorize_test.cpp and tls_test.cpp share: the names they use, fast router options, a
+// router over a payments.gateways setting and a blocking refund().
 
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <future>
 #include <memory>
+#include <string>
+#include <variant>
+#include <vector>
 
 #include "surge/net/payments/payment_router.hpp"
 
@@ -45,6 +49,30 @@ inline net::payments::router_options fast_router_options() {
   o.refund_deadline = 30s;
   o.threads = 2;
   return o;
+}
+
+/// fast_router_options() for the cases against surge-paysim: 10-40 ms backoff, 4 threads,
+/// refunds within 8 s.
+inline net::payments::router_options paysim_router_options() {
+  using namespace std::chrono_literals;
+  auto o = fast_router_options();
+  o.backoff_base = 10ms;
+  o.backoff_cap = 40ms;
+  o.threads = 4;
+  o.refund_deadline = 8000ms;
+  return o;
+}
+
+/// A router over the gateways of `setting` (payments.gateways' syntax) with options `o`.
+inline std::unique_ptr<net::payments::payment_router>
+make_router(const std::string& setting, net::payments::router_options o = paysim_router_options()) {
+  auto parsed = net::payments::parse_gateways(setting);
+  REQUIRE(std::holds_alternative<std::vector<net::payments::gateway_spec>>(parsed));
+  std::vector<std::unique_ptr<net::payments::gateway>> gws;
+  for (const auto& spec : std::get<std::vector<net::payments::gateway_spec>>(parsed)) {
+    gws.push_back(net::payments::make_gateway(spec));
+  }
+  return std::make_unique<net::payments::payment_router>(std::move(gws), o);
 }
 
 /// refund() and wait (bounded) for the callback.

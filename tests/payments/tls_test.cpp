@@ -22,17 +22,9 @@ using surge::ptest::test_certs;
 
 namespace {
 
-router_options tls_router_options() {
-  auto o = surge::ptest::fast_router_options();
-  o.backoff_base = 10ms;
-  o.backoff_cap = 40ms;
-  o.threads = 4;
-  o.refund_deadline = 8000ms;
-  return o;
-}
-
-std::unique_ptr<payment_router> make_router(const std::string& setting, const std::string& ca_file,
-                                            router_options o = tls_router_options()) {
+std::unique_ptr<payment_router>
+make_router(const std::string& setting, const std::string& ca_file,
+            router_options o = surge::ptest::paysim_router_options()) {
   auto parsed = parse_gateways(setting);
   REQUIRE(std::holds_alternative<std::vector<gateway_spec>>(parsed));
   std::vector<std::unique_ptr<gateway>> gws;
@@ -76,7 +68,7 @@ TEST_SUITE("payments") {
         flags.push_back("--slow-ms=1500");
         paysim_process sim{{"alpha", "beta"}, flags};
         REQUIRE(sim.tls());
-        auto o = tls_router_options();
+        auto o = surge::ptest::paysim_router_options();
         o.timeout = 400ms;
         auto r = make_router(sim.setting(kind, host), certs.ca(), o);
 

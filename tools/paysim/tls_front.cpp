@@ -50,43 +50,28 @@ class relay : public std::enable_shared_from_this<relay> {
                             return self->close();
                           }
                           self->back_.expires_never();
-                          self->pump_up();
-                          self->pump_down();
+                          self->pump(self->front_, self->back_, self->up_);
+                          self->pump(self->back_, self->front_, self->down_);
                         });
   }
 
-  /// Shopper → gateway.
-  void pump_up() {
-    front_.async_read_some(asio::buffer(up_),
-                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                             if (ec) {
-                               return self->close();
-                             }
-                             asio::async_write(self->back_, asio::buffer(self->up_, n),
-                                               [self](beast::error_code ec, std::size_t) {
-                                                 if (ec) {
-                                                   return self->close();
-                                                 }
-                                                 self->pump_up();
-                                               });
-                           });
-  }
-
-  /// Gateway → shopper.
-  void pump_down() {
-    back_.async_read_some(asio::buffer(down_),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                            if (ec) {
-                              return self->close();
-                            }
-                            asio::async_write(self->front_, asio::buffer(self->down_, n),
-                                              [self](beast::error_code ec, std::size_t) {
-                                                if (ec) {
-                                                  return self->close();
-                                                }
-                                                self->pump_down();
-                                              });
-                          });
+  /// Copies what `from` reads to `to` through `buf` until either side ends (shopper → gateway
+  /// and gateway → shopper run one each). `self` keeps the streams and buffers alive.
+  template <class From, class To>
+  void pump(From& from, To& to, std::array<char, 16 * 1024>& buf) {
+    from.async_read_some(asio::buffer(buf), [self = shared_from_this(), &from, &to,
+                                             &buf](beast::error_code ec, std::size_t n) {
+      if (ec) {
+        return self->close();
+      }
+      asio::async_write(to, asio::buffer(buf.data(), n),
+                        [self, &from, &to, &buf](beast::error_code ec, std::size_t) {
+                          if (ec) {
+                            return self->close();
+                          }
+                          self->pump(from, to, buf);
+                        });
+    });
   }
 
   /// Either side ended: so does the other (the pending operations end with errors).

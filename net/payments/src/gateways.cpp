@@ -4,10 +4,10 @@
 #include <iterator>
 #include <optional>
 
-#include "http_client.hpp"
 #include "surge/config/names.hpp"
 #include "surge/net/json.hpp"
 #include "surge/net/payments/gateway.hpp"
+#include "surge/net/payments/http_client.hpp"
 #include "surge/net/text.hpp"
 
 namespace surge::net::payments {
@@ -443,6 +443,63 @@ const char* to_string(attempt_kind x) {
   return config::name_of(x, names, "?");
 }
 
+std::variant<http_url, std::string> parse_http_url(std::string_view url, bool with_path) {
+  http_url out;
+  if (url.starts_with("https://")) {
+    out.tls = true;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return with_path ? "the url must be http://host:port/path or https://host[:port]/path"
+                     : "the url must be http://host:port or https://host[:port]";
+  }
+  if (const auto slash = url.find('/'); with_path && slash != std::string_view::npos) {
+    out.path = std::string{url.substr(slash)};
+    url = url.substr(0, slash);
+    const bool printable = std::all_of(out.path.begin(), out.path.end(),
+                                       [](char c) { return c > ' ' && c < 0x7f && c != '#'; });
+    if (!printable) {
+      return "the url's path must be printable ASCII without spaces or '#'";
+    }
+  } else if (url.ends_with('/')) {
+    url.remove_suffix(1);
+  }
+  if (url.find_first_of("/?#@") != std::string_view::npos) {
+    return with_path ? "the url must be http(s)://host[:port]/path (no user, query or fragment "
+                       "before the path)"
+                     : "the url must be http(s)://host:port (no path)";
+  }
+  std::size_t colon = url.rfind(':');
+  if (colon == std::string_view::npos || (url.starts_with('[') && colon < url.find(']'))) {
+    if (!out.tls) {
+      return "the url needs a port";
+    }
+    colon = url.size(); // https: 443
+  }
+  const std::string_view host = url.substr(0, colon);
+  const std::string_view port =
+      colon == url.size() ? std::string_view{"443"} : url.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
+      value > 65535) {
+    return "bad port '" + std::string{port} + "'";
+  }
+  if (!valid_host(host)) {
+    return "bad host '" + std::string{host} + "'";
+  }
+  out.host = host.front() == '[' ? std::string{host.substr(1, host.size() - 2)} : std::string{host};
+  out.port = static_cast<uint16_t>(value);
+  return out;
+}
+
+std::string to_string(const http_url& u) {
+  const bool v6 = u.host.find(':') != std::string::npos;
+  return std::string{u.tls ? "https://" : "http://"} + (v6 ? "[" + u.host + "]" : u.host) + ":" +
+         std::to_string(u.port) + u.path;
+}
+
 std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_view setting) {
   std::vector<gateway_spec> out;
   if (trim(setting).empty()) {
@@ -478,43 +535,14 @@ std::variant<std::vector<gateway_spec>, std::string> parse_gateways(std::string_
       return "payments.gateways: " + quoted + ": unknown kind '" +
              std::string{url.substr(0, plus)} + "' (form or json)";
     }
-    if (url.starts_with("https://")) {
-      spec.tls = true;
-      url.remove_prefix(8);
-    } else if (url.starts_with("http://")) {
-      url.remove_prefix(7);
-    } else {
-      return "payments.gateways: " + quoted +
-             ": the url must be http://host:port or https://host[:port]";
+    auto parsed = parse_http_url(url, false);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      return "payments.gateways: " + quoted + ": " + *err;
     }
-    if (url.ends_with('/')) {
-      url.remove_suffix(1);
-    }
-    if (url.find_first_of("/?#@") != std::string_view::npos) {
-      return "payments.gateways: " + quoted + ": the url must be http(s)://host:port (no path)";
-    }
-    std::size_t colon = url.rfind(':');
-    if (colon == std::string_view::npos || (url.starts_with('[') && colon < url.find(']'))) {
-      if (!spec.tls) {
-        return "payments.gateways: " + quoted + ": the url needs a port";
-      }
-      colon = url.size(); // https: 443
-    }
-    const std::string_view host = url.substr(0, colon);
-    const std::string_view port =
-        colon == url.size() ? std::string_view{"443"} : url.substr(colon + 1);
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
-        value > 65535) {
-      return "payments.gateways: " + quoted + ": bad port '" + std::string{port} + "'";
-    }
-    if (!valid_host(host)) {
-      return "payments.gateways: " + quoted + ": bad host '" + std::string{host} + "'";
-    }
-    spec.host =
-        host.front() == '[' ? std::string{host.substr(1, host.size() - 2)} : std::string{host};
-    spec.port = static_cast<uint16_t>(value);
+    auto& u = std::get<http_url>(parsed);
+    spec.tls = u.tls;
+    spec.host = std::move(u.host);
+    spec.port = u.port;
     out.push_back(std::move(spec));
     if (comma == std::string_view::npos) {
       break;

@@ -1,4 +1,4 @@
-#include "http_client.hpp"
+#include "surge/net/payments/http_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>

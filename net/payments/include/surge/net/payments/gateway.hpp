@@ -99,6 +99,22 @@ struct gateway_spec {
   bool operator==(const gateway_spec&) const = default;
 };
 
+/// An http(s) URL's parts.
+struct http_url {
+  bool tls = false; ///< https://
+  std::string host; ///< a name, an IPv4 address or an IPv6 address (without brackets)
+  uint16_t port = 0;
+  std::string path = "/"; ///< with_path only: from the first '/' on (query included)
+};
+
+/// Parses `http://host:port` or `https://host[:port]` (443), hosts as parse_gateways() takes
+/// them; with `with_path`, a path (and query) may follow, else at most a trailing '/'. The parts,
+/// or a message saying what is wrong (without the url).
+std::variant<http_url, std::string> parse_http_url(std::string_view url, bool with_path);
+
+/// `u` as a URL again (an IPv6 host in brackets).
+std::string to_string(const http_url& u);
+
 /// How TLS gateways are verified (`payments.ca_file`).
 struct tls_options {
   /// PEM file of the CAs a gateway's certificate must chain to (a private CA, or a bundle);

@@ -1,6 +1,7 @@
 #pragma once
 
-// Internal: the blocking HTTP/1.1 client the gateway adapters share. Not installed.
+// The blocking HTTP/1.1 client the gateway adapters and the outgoing webhooks
+// (runtime/src/fulfilment.hpp) share: kept-alive connections, one deadline per exchange, TLS.
 
 #include <chrono>
 #include <cstdint>

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 11> migrations{{
+constexpr std::array<migration, 12> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -273,6 +273,44 @@ ALTER TABLE members ADD COLUMN IF NOT EXISTS protocol_incarnation bigint;
 ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_refund_status_check;
 ALTER TABLE orders ADD CONSTRAINT orders_refund_status_check
   CHECK (refund_status IN ('pending', 'refunded', 'failed', 'voided'));
+)sql"},
+    // Outgoing webhooks (issue 19): one delivery per shop endpoint and order event, filled by
+    // the fulfilment consumer group from the order streams; the dispatcher sends, retries and
+    // records every attempt. New tables only: a release before it never reads them.
+    {12, R"sql(
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id               bigserial   PRIMARY KEY,
+  endpoint         text        NOT NULL,
+  event_id         bigint      NOT NULL,
+  event_type       text        NOT NULL,
+  order_id         text        NOT NULL,
+  body             text        NOT NULL,
+  status           text        NOT NULL DEFAULT 'pending'
+                               CHECK (status IN ('pending', 'delivered', 'dead')),
+  attempts         integer     NOT NULL DEFAULT 0,
+  next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+  lease_until      timestamptz,
+  first_attempt_at timestamptz,
+  last_attempt_at  timestamptz,
+  last_status      integer,
+  last_error       text        NOT NULL DEFAULT '',
+  delivered_at     timestamptz,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (endpoint, event_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx
+  ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_order_idx
+  ON webhook_deliveries (order_id, endpoint, event_id);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+  delivery_id bigint      NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+  attempt     integer     NOT NULL,
+  at          timestamptz NOT NULL,
+  status      integer,
+  error       text        NOT NULL DEFAULT '',
+  duration_ms bigint      NOT NULL,
+  PRIMARY KEY (delivery_id, attempt, at)
+);
 )sql"},
 }};
 

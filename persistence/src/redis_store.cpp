@@ -439,6 +439,118 @@ class redis_event_stream final : public redis_adapter<event_stream> {
     return parse(r->get());
   }
 
+  caf::error create_group(const std::string& stream, const std::string& group) override {
+    auto r = conn_->command_argv({"XGROUP", "CREATE", prefix_ + stream, group, "0", "MKSTREAM"});
+    if (!r) {
+      // An existing group is what the caller wants.
+      if (caf::to_string(r.error()).find("BUSYGROUP") != std::string::npos) {
+        return caf::none;
+      }
+      return std::move(r.error());
+    }
+    return caf::none;
+  }
+
+  caf::expected<std::vector<entry>> read_group(const std::string& stream, const std::string& group,
+                                               const std::string& consumer, std::size_t count,
+                                               std::chrono::milliseconds block) override {
+    if (count == 0 || block.count() < 0) {
+      return make_error(errc::invalid, "XREADGROUP needs a count > 0 and a block >= 0");
+    }
+    std::vector<std::string> args{"XREADGROUP", "GROUP", group, consumer};
+    if (block.count() > 0) {
+      args.emplace_back("BLOCK");
+      args.push_back(std::to_string(block.count()));
+    }
+    args.emplace_back("COUNT");
+    args.push_back(std::to_string(count));
+    args.emplace_back("STREAMS");
+    args.push_back(prefix_ + stream);
+    args.emplace_back(">");
+    auto r = conn_->command_argv(args, block);
+    if (!r) {
+      return r.error();
+    }
+    return parse(r->get());
+  }
+
+  caf::expected<std::size_t> ack(const std::string& stream, const std::string& group,
+                                 const std::vector<std::string>& ids) override {
+    if (ids.empty()) {
+      return std::size_t{0};
+    }
+    std::vector<std::string> args{"XACK", prefix_ + stream, group};
+    args.insert(args.end(), ids.begin(), ids.end());
+    auto r = conn_->command_argv(args);
+    if (!r) {
+      return r.error();
+    }
+    if (r->get()->type != REDIS_REPLY_INTEGER) {
+      return make_error(errc::corrupt, "XACK did not answer a count");
+    }
+    return static_cast<std::size_t>(r->get()->integer);
+  }
+
+  caf::expected<claimed> autoclaim(const std::string& stream, const std::string& group,
+                                   const std::string& consumer, std::chrono::milliseconds min_idle,
+                                   const std::string& cursor, std::size_t count) override {
+    if (count == 0 || min_idle.count() < 0 || cursor == "$" || !valid_read_id(cursor)) {
+      return make_error(errc::invalid,
+                        "XAUTOCLAIM needs a count > 0, an idle time >= 0 and a start id");
+    }
+    auto r = conn_->command_argv({"XAUTOCLAIM", prefix_ + stream, group, consumer,
+                                  std::to_string(min_idle.count()), cursor, "COUNT",
+                                  std::to_string(count)});
+    if (!r) {
+      return r.error();
+    }
+    // [next, [[id, [f, v, ...]], ...], [deleted ids]] (Redis 7; 6.2 has no third element)
+    const auto* reply = r->get();
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 || !is_string(reply->element[0]) ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+      return make_error(errc::corrupt, "unexpected XAUTOCLAIM reply");
+    }
+    claimed out;
+    out.next = as_string(reply->element[0]);
+    if (auto err = parse_entries(reply->element[1], out.entries)) {
+      return err;
+    }
+    return out;
+  }
+
+  caf::expected<std::vector<pending_entry>> pending(const std::string& stream,
+                                                    const std::string& group,
+                                                    const std::string& consumer,
+                                                    std::size_t count) override {
+    if (count == 0) {
+      return make_error(errc::invalid, "XPENDING needs a count > 0");
+    }
+    auto r = conn_->command_argv(
+        {"XPENDING", prefix_ + stream, group, "-", "+", std::to_string(count), consumer});
+    if (!r) {
+      return r.error();
+    }
+    // [[id, consumer, idle ms, deliveries], ...]
+    const auto* reply = r->get();
+    auto bad = [] { return make_error(errc::corrupt, "unexpected XPENDING reply"); };
+    if (reply->type != REDIS_REPLY_ARRAY) {
+      return bad();
+    }
+    std::vector<pending_entry> out;
+    out.reserve(reply->elements);
+    for (std::size_t i = 0; i < reply->elements; ++i) {
+      const auto* e = reply->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 || !is_string(e->element[0]) ||
+          !is_string(e->element[1]) || e->element[2]->type != REDIS_REPLY_INTEGER ||
+          e->element[3]->type != REDIS_REPLY_INTEGER) {
+        return bad();
+      }
+      out.push_back(pending_entry{as_string(e->element[0]), as_string(e->element[1]),
+                                  e->element[2]->integer, e->element[3]->integer});
+    }
+    return out;
+  }
+
  private:
   /// Parses [[key, [[id, [f1, v1, ...]], ...]]]; nil (nothing before the timeout) is empty.
   static caf::expected<std::vector<entry>> parse(const redisReply* reply) {
@@ -446,44 +558,52 @@ class redis_event_stream final : public redis_adapter<event_stream> {
     if (reply->type == REDIS_REPLY_NIL) {
       return out;
     }
-    auto bad = [] { return make_error(errc::corrupt, "unexpected XREAD reply"); };
     if (reply->type != REDIS_REPLY_ARRAY) {
-      return bad();
+      return make_error(errc::corrupt, "unexpected XREAD reply");
     }
     for (std::size_t s = 0; s < reply->elements; ++s) {
       const auto* st = reply->element[s];
       if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
           st->element[1]->type != REDIS_REPLY_ARRAY) {
-        return bad();
+        return make_error(errc::corrupt, "unexpected XREAD reply");
       }
-      const auto* entries = st->element[1];
-      out.reserve(out.size() + entries->elements);
-      for (std::size_t i = 0; i < entries->elements; ++i) {
-        const auto* e = entries->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !is_string(e->element[0])) {
-          return bad();
-        }
-        entry x;
-        x.id = as_string(e->element[0]);
-        const auto* fv = e->element[1];
-        if (fv->type == REDIS_REPLY_ARRAY) { // nil for an entry deleted meanwhile
-          if (fv->elements % 2 != 0) {
-            return bad();
-          }
-          x.fields.reserve(fv->elements / 2);
-          for (std::size_t j = 0; j + 1 < fv->elements; j += 2) {
-            if (!is_string(fv->element[j]) || !is_string(fv->element[j + 1])) {
-              return bad();
-            }
-            x.fields.emplace_back(as_string(fv->element[j]), as_string(fv->element[j + 1]));
-          }
-        } else if (fv->type != REDIS_REPLY_NIL) {
-          return bad();
-        }
-        out.push_back(std::move(x));
+      if (auto err = parse_entries(st->element[1], out)) {
+        return err;
       }
     }
     return out;
+  }
+
+  /// Appends the entries of [[id, [f1, v1, ...]], ...] to `out`. An entry deleted meanwhile has
+  /// nil fields (kept, with none).
+  static caf::error parse_entries(const redisReply* entries, std::vector<entry>& out) {
+    auto bad = [] { return make_error(errc::corrupt, "unexpected stream entries in a reply"); };
+    out.reserve(out.size() + entries->elements);
+    for (std::size_t i = 0; i < entries->elements; ++i) {
+      const auto* e = entries->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !is_string(e->element[0])) {
+        return bad();
+      }
+      entry x;
+      x.id = as_string(e->element[0]);
+      const auto* fv = e->element[1];
+      if (fv->type == REDIS_REPLY_ARRAY) {
+        if (fv->elements % 2 != 0) {
+          return bad();
+        }
+        x.fields.reserve(fv->elements / 2);
+        for (std::size_t j = 0; j + 1 < fv->elements; j += 2) {
+          if (!is_string(fv->element[j]) || !is_string(fv->element[j + 1])) {
+            return bad();
+          }
+          x.fields.emplace_back(as_string(fv->element[j]), as_string(fv->element[j + 1]));
+        }
+      } else if (fv->type != REDIS_REPLY_NIL) {
+        return bad();
+      }
+      out.push_back(std::move(x));
+    }
+    return caf::none;
   }
 };
 

@@ -164,6 +164,50 @@ class event_stream : public connection_port {
   virtual caf::expected<std::vector<entry>> read(const std::string& stream,
                                                  const std::string& after_id, std::size_t count,
                                                  std::chrono::milliseconds block) = 0;
+
+  // Consumer groups (XGROUP, XREADGROUP, XACK, XAUTOCLAIM, XPENDING): each entry is handed to one
+  // consumer of a group and stays pending with it until acknowledged; an entry a consumer left
+  // pending (it died) can be claimed by another.
+
+  /// Creates `group` on `stream` (and the stream when missing) reading from the start: entries
+  /// already in the stream are handed out too. An existing group is left as it is.
+  virtual caf::error create_group(const std::string& stream, const std::string& group) = 0;
+
+  /// Entries never handed to `group` before (XREADGROUP ... >), at most `count`, waiting up to
+  /// `block` for the first one (0: do not wait); they are pending with `consumer` until acked.
+  virtual caf::expected<std::vector<entry>>
+  read_group(const std::string& stream, const std::string& group, const std::string& consumer,
+             std::size_t count, std::chrono::milliseconds block) = 0;
+
+  /// Acknowledges `ids` (no longer pending); returns how many were pending.
+  virtual caf::expected<std::size_t> ack(const std::string& stream, const std::string& group,
+                                         const std::vector<std::string>& ids) = 0;
+
+  /// One XAUTOCLAIM step: entries pending with any consumer of `group` for at least `min_idle`
+  /// move to `consumer` (their delivery count grows by one), scanning from `cursor` ("0-0" at
+  /// first). `next` is where the next step goes on; "0-0" when the scan went round.
+  struct claimed {
+    std::vector<entry> entries;
+    std::string next;
+  };
+  virtual caf::expected<claimed> autoclaim(const std::string& stream, const std::string& group,
+                                           const std::string& consumer,
+                                           std::chrono::milliseconds min_idle,
+                                           const std::string& cursor, std::size_t count) = 0;
+
+  /// An entry pending with a consumer: how often it was handed out and for how long it has been
+  /// with its consumer.
+  struct pending_entry {
+    std::string id;
+    std::string consumer;
+    int64_t idle_ms = 0;
+    int64_t deliveries = 0;
+  };
+  /// The first `count` entries pending with `consumer` of `group`, by id.
+  virtual caf::expected<std::vector<pending_entry>> pending(const std::string& stream,
+                                                            const std::string& group,
+                                                            const std::string& consumer,
+                                                            std::size_t count) = 0;
 };
 
 struct redis_options;

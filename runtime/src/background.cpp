@@ -26,21 +26,6 @@ std::shared_ptr<spdlog::logger> sales_logger() {
   return lg;
 }
 
-/// Leaves a healthy `conn` alone and replaces any other by `connect()`'s; false when that
-/// fails (`conn` is then unchanged).
-template <class Ptr, class Connect>
-bool reconnect(Ptr& conn, Connect connect) {
-  if (conn && conn->healthy()) {
-    return true;
-  }
-  auto fresh = connect();
-  if (!fresh) {
-    return false;
-  }
-  conn = std::move(*fresh);
-  return true;
-}
-
 } // namespace
 
 periodic::periodic(std::string name, std::chrono::milliseconds interval, std::function<void()> step)

@@ -20,6 +20,21 @@
 
 namespace surge::runtime {
 
+/// Leaves a healthy `conn` alone and replaces any other by `connect()`'s; false when that
+/// fails (`conn` is then unchanged).
+template <class Ptr, class Connect>
+bool reconnect(Ptr& conn, Connect connect) {
+  if (conn && conn->healthy()) {
+    return true;
+  }
+  auto fresh = connect();
+  if (!fresh) {
+    return false;
+  }
+  conn = std::move(*fresh);
+  return true;
+}
+
 /// A thread that runs `step` every `interval` until stopped. stop() wakes it and joins.
 class periodic {
  public:

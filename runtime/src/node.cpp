@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "background.hpp"
+#include "fulfilment.hpp"
 #include "surge/config/derived.hpp"
 #include "surge/config/log.hpp"
 #include "surge/net/bridge.hpp"
@@ -153,6 +154,10 @@ struct node::impl {
   std::unique_ptr<order_reconciler> reconciler;
   std::unique_ptr<hold_sweeper> sweeper;
   std::unique_ptr<outbox_relay> relay;
+  /// The fulfilment consumer and webhook dispatchers (nullptr without webhooks.endpoints), and
+  /// the admin's delivery log reads (one connection, made on first use).
+  std::unique_ptr<fulfilment> fulfil;
+  std::unique_ptr<persistence::webhook_pool> webhook_log;
   /// pg.read_urls' replicas and their freshness (nullptr without replicas); probed on its own
   /// thread, shared by the catalog pool's routed catalogs.
   std::shared_ptr<persistence::replica_health> replicas;
@@ -288,6 +293,23 @@ struct node::impl {
           return std::move(*q);
         });
     bridge->order_queries = order_queries.get();
+    webhook_log = std::make_unique<persistence::webhook_pool>(
+        "webhook-log", 1, [url = opts.pg_url]() -> std::unique_ptr<persistence::webhook_store> {
+          auto w = persistence::make_pg_webhook_store(url);
+          if (!w) {
+            logger()->warn("PostgreSQL connection failed (webhook log): {}",
+                           caf::to_string(w.error()));
+            return nullptr;
+          }
+          return std::move(*w);
+        });
+    bridge->webhook_log = webhook_log.get();
+    if (auto t = parse_webhook_targets(opts.webhooks_endpoints, opts.webhooks_secrets);
+        t.index() == 0) {
+      for (const auto& x : std::get<0>(t)) {
+        bridge->webhook_endpoints.emplace_back(x.name, net::payments::to_string(x.url));
+      }
+    }
     bridge->sale_queues = e.sale_queues.get();
     bridge->sales = e.sales;
     sale_store = std::make_unique<persistence::sale_pool>(
@@ -387,7 +409,8 @@ struct node::impl {
           << "# HELP surge_journal_failures_total Entity batches that failed to commit.\n"
              "# TYPE surge_journal_failures_total counter\n"
           << "surge_journal_failures_total " << s.failures << "\n";
-      return out.str() + sale_metrics(*entities->sale_stats, sales.get());
+      return out.str() + sale_metrics(*entities->sale_stats, sales.get()) +
+             (fulfil ? fulfil->metrics_text() : std::string{});
     };
     sales = std::make_unique<sale_scheduler>(
         sale_scheduler::options{
@@ -428,6 +451,24 @@ struct node::impl {
                                            opts.orders_relay_interval);
     sweeper = std::make_unique<hold_sweeper>(opts.pg_url, entities->skus.get(),
                                              config::derive(opts).hold_sweep_interval);
+    // check_settings() parsed them before the node started.
+    auto targets =
+        std::get<0>(parse_webhook_targets(opts.webhooks_endpoints, opts.webhooks_secrets));
+    if (!targets.empty()) {
+      fulfil = std::make_unique<fulfilment>(
+          fulfilment::options{.pg_url = opts.pg_url,
+                              .redis = redis_options_of(opts),
+                              .consumer = opts.node_id,
+                              .targets = std::move(targets),
+                              .ca_file = opts.webhooks_ca_file,
+                              .timeout = opts.webhooks_timeout,
+                              .retry = {.base = opts.webhooks_retry_base,
+                                        .max = opts.webhooks_retry_max,
+                                        .give_up_after = opts.webhooks_retry_for},
+                              .concurrency = opts.webhooks_concurrency,
+                              .claim_idle = opts.webhooks_claim_idle,
+                              .max_attempts = opts.webhooks_max_attempts});
+    }
     sampler = std::make_unique<net::history_sampler>(*registry, *history, std::chrono::seconds{5},
                                                      actors::system_now_ms);
   }
@@ -542,6 +583,10 @@ void node::stop() {
   d.reconciler.reset();
   d.sweeper.reset();
   d.relay.reset();
+  d.fulfil.reset();
+  if (d.webhook_log) {
+    d.webhook_log->stop();
+  }
   if (d.bridge) {
     for (auto& c : d.bridge->callers) {
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
@@ -580,6 +625,16 @@ std::string check_settings(const config::node_options& opts) {
   if (auto hooks = net::payments::parse_webhook_secrets(opts.payments_webhook_secrets, specs);
       auto* err = std::get_if<std::string>(&hooks)) {
     return "setting 'payments.webhook_secrets': " + *err;
+  }
+  auto targets = parse_webhook_targets(opts.webhooks_endpoints, opts.webhooks_secrets);
+  if (auto* err = std::get_if<std::string>(&targets)) {
+    return "setting '" + err->substr(0, err->find(':')) + "'" + err->substr(err->find(':'));
+  }
+  const auto& ts = std::get<0>(targets);
+  if (std::any_of(ts.begin(), ts.end(), [](const auto& t) { return t.url.tls; })) {
+    if (auto err = net::payments::check_tls({opts.webhooks_ca_file}); !err.empty()) {
+      return "setting 'webhooks.ca_file': " + err;
+    }
   }
   if (auto verifier = net::customer_verifier::make(customer_auth_of(opts));
       auto* err = std::get_if<net::auth_error>(&verifier)) {

@@ -72,6 +72,10 @@ endpoint get_console, get_console_file;
 // pool), POST /admin/v1/orders/{order_id}/refunds (the order actor).
 endpoint list_orders, get_admin_order, post_refund;
 
+// admin_webhooks.cpp — the outgoing webhooks' delivery log: GET /admin/v1/webhooks,
+// GET /admin/v1/webhooks/deliveries[/{id}], POST /admin/v1/webhooks/deliveries/{id}/redeliver.
+endpoint list_webhook_endpoints, list_webhook_deliveries, get_webhook_delivery, redeliver_webhook;
+
 // dev_login.cpp — POST /api/v1/dev/login (only with auth.dev_login, env.dev_login set).
 endpoint dev_login;
 /// How long a dev sign-in token lasts.

@@ -124,6 +124,14 @@ router make_admin_router(std::shared_ptr<bridge_env> env) {
   rt.add("PUT", "/admin/v1/sales/{sale_id}", bridge::admin_only(env, bridge::put_sale));
   rt.add("GET", "/admin/v1/sales/{sale_id}", bridge::admin_only(env, bridge::get_sale));
   rt.add("DELETE", "/admin/v1/sales/{sale_id}", bridge::admin_only(env, bridge::delete_sale));
+  // Outgoing webhooks' delivery log (issue 19).
+  rt.add("GET", "/admin/v1/webhooks", bridge::admin_only(env, bridge::list_webhook_endpoints));
+  rt.add("GET", "/admin/v1/webhooks/deliveries",
+         bridge::admin_only(env, bridge::list_webhook_deliveries));
+  rt.add("GET", "/admin/v1/webhooks/deliveries/{id}",
+         bridge::admin_only(env, bridge::get_webhook_delivery));
+  rt.add("POST", "/admin/v1/webhooks/deliveries/{id}/redeliver",
+         bridge::admin_only(env, bridge::redeliver_webhook));
   return rt;
 }
 

@@ -31,6 +31,7 @@
 #include "surge/persistence/catalog.hpp"
 #include "surge/persistence/order_query.hpp"
 #include "surge/persistence/sales.hpp"
+#include "surge/persistence/webhooks.hpp"
 
 namespace spdlog {
 class logger;
@@ -107,6 +108,10 @@ struct bridge_env {
   /// The admin's order search and order timelines read on these threads (never an I/O or actor
   /// thread); nullptr: those routes answer 503.
   persistence::order_query_pool* order_queries = nullptr;
+  /// The outgoing webhooks' delivery log (GET /admin/v1/webhooks...); nullptr: those routes
+  /// answer 503. `webhook_endpoints`: (name, url) of webhooks.endpoints, no secrets.
+  persistence::webhook_pool* webhook_log = nullptr;
+  std::vector<std::pair<std::string, std::string>> webhook_endpoints;
   /// The node's actor system: calls to local entities are sent from reply sinks made in it
   /// (net/bridge/src/call.hpp). nullptr: every call goes through `callers`.
   caf::actor_system* system = nullptr;

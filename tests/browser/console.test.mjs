@@ -10,7 +10,7 @@
 // Every step must pass: nothing is skipped.
 
 import { mkdirSync } from 'node:fs';
-import { Harness, http, waitFor } from './harness.mjs';
+import { Harness, freePort, http, waitFor } from './harness.mjs';
 
 const [nodeBinary, paysimBinary, artefacts] = process.argv.slice(2);
 if (!nodeBinary || !paysimBinary || !artefacts) {
@@ -29,7 +29,14 @@ const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 const log = (m) => console.log(`[${elapsed()}] ${m}`);
 
-const hx = new Harness({ nodeBinary, paysimBinary, logDir: `${artefacts}/logs` });
+// Order events go to a shop endpoint nobody listens on (a free port): the webhooks page shows
+// its deliveries pending, with the refused attempts.
+const deadEndpoint = await freePort();
+const hx = new Harness({
+  nodeBinary, paysimBinary, logDir: `${artefacts}/logs`,
+  nodeArgs: [`--webhooks.endpoints=shop=http://127.0.0.1:${deadEndpoint}/hooks`,
+    '--webhooks.secrets=shop=console-test-secret-0123', '--webhooks.retry_base=1s', '--webhooks.retry_max=5s'],
+});
 let browser;
 
 async function shot(page, name) {
@@ -226,6 +233,26 @@ async function main() {
     throw new Error('the sale deleted from the page is still there');
   }
   log('deleted the sale from the page');
+
+  // The webhooks page: the endpoint with the order's event pending (nobody listens there), the
+  // refused attempts of that delivery, and "Deliver again".
+  await page.goto(`${base}/console#/webhooks`);
+  await page.locator('#webhook-endpoints tr[data-endpoint="shop"]').waitFor();
+  await page.fill('#webhook-order', orderId);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  // The order's first event is tried (and refused); its refund's events wait behind it (one
+  // order's events reach an endpoint in order), not tried at all.
+  const delivery = page.locator('#webhook-deliveries tr[data-status="pending"]', { hasText: 'order.confirmed' }).first();
+  await delivery.waitFor({ timeout: 20000 });
+  await page.locator('#webhook-deliveries tr[data-status="pending"]', { hasText: 'order.refunded' })
+    .locator('td:nth-child(6)', { hasText: /^0$/ }).waitFor();
+  await delivery.getByRole('button', { name: 'Attempts' }).click();
+  await page.locator('#webhook-attempts tr[data-attempt="1"]', { hasText: 'not sent' }).waitFor({ timeout: 20000 });
+  const deliveryId = await delivery.getAttribute('data-delivery');
+  await clickAndConfirm(page, `Deliver again ${deliveryId}`);
+  await page.locator('#status', { hasText: `Delivery ${deliveryId} is due again.` }).waitFor();
+  log('the webhooks page shows the order event pending at a dead endpoint, its attempts, and delivers it again');
+  await shot(page, 'webhooks');
 
   // The other pages render with what the cluster has: the order in the list, the product in the
   // catalog, alpha's charges on the payments page, drawn charts from the metrics history.

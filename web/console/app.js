@@ -1,5 +1,5 @@
 // The console's shell: hash routes (#/signin, #/cluster, #/hot, #/orders[/id], #/catalog,
-// #/sales, #/payments, #/charts), the sign-in page, and each page's lifecycle (mount returns a stop
+// #/sales, #/payments, #/webhooks, #/charts), the sign-in page, and each page's lifecycle (mount returns a stop
 // function, called when the route changes).
 
 import { api, onUnauthorized, token } from './api.js';
@@ -10,9 +10,10 @@ import * as orders from './orders.js';
 import * as catalog from './catalog.js';
 import * as sales from './sales.js';
 import * as payments from './payments.js';
+import * as webhooks from './webhooks.js';
 import * as charts from './charts.js';
 
-const pages = { cluster, hot, orders, catalog, sales, payments, charts };
+const pages = { cluster, hot, orders, catalog, sales, payments, webhooks, charts };
 const main = document.getElementById('main');
 let stop = () => {};
 let signinMessage = '';

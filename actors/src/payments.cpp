@@ -7,9 +7,10 @@
 namespace surge::actors {
 
 const char* to_string(charge_status x) {
-  static constexpr const char* names[] = {"approved", "declined", "failed", "unknown"};
+  static constexpr const char* names[] = {"approved", "declined", "failed", "unknown",
+                                          "requires_action"};
   static_assert(std::size(names) ==
-                config::count_of(charge_status::approved, charge_status::unknown));
+                config::count_of(charge_status::approved, charge_status::requires_action));
   return config::name_of(x, names, "?");
 }
 

@@ -82,6 +82,7 @@ TEST_SUITE("payments_unit") {
     CHECK(std::string{surge::actors::to_string(surge::actors::charge_status::unknown)} ==
           "unknown");
     CHECK(std::string{to_string(attempt_kind::not_found)} == "not_found");
+    CHECK(std::string{to_string(attempt_kind::requires_action)} == "requires_action");
   }
 
 } // TEST_SUITE

@@ -35,7 +35,7 @@ http_result http_call(uint16_t port, const std::string& method, const std::strin
   beast::tcp_stream stream{ioc};
   beast::flat_buffer buffer;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   for (auto& [k, v] : headers) {
     req.set(k, v);
   }
@@ -63,7 +63,20 @@ http_result http_call(uint16_t port, const std::string& method, const std::strin
   if (ec) {
     return {0, ec.message()};
   }
-  return {static_cast<int>(res.result_int()), res.body()};
+  http_result out{static_cast<int>(res.result_int()), res.body()};
+  for (const auto& field : res) {
+    out.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
+  }
+  return out;
+}
+
+std::string http_result::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (beast::iequals(k, beast::string_view{name.data(), name.size()})) {
+      return v;
+    }
+  }
+  return {};
 }
 
 namespace {

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "surge/tools/process.hpp"
@@ -35,9 +37,13 @@ struct logged_refund {
 struct http_result {
   int status = 0; ///< 0: no answer
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers = {}; ///< as received
+
+  /// The first header `name` (case-insensitive), "" when absent.
+  std::string header(std::string_view name) const;
 };
 
-/// One request on a new loopback connection, bounded by `timeout`.
+/// One request on a new loopback connection (Host: 127.0.0.1:`port`), bounded by `timeout`.
 http_result http_call(uint16_t port, const std::string& method, const std::string& target,
                       const std::string& body = {},
                       std::vector<std::pair<std::string, std::string>> headers = {},

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -309,6 +310,76 @@ TEST_SUITE("payments") {
                              "amount=700&currency=usd&source=tok_ok", form_headers("KR"));
           }) == 8);
     CHECK(sim.charges().size() == 1);
+  }
+
+  TEST_CASE("paysim: PUT /_faults delays every capture's answer; the capture happens once") {
+    using namespace std::chrono_literals;
+    using clock = std::chrono::steady_clock;
+    CHECK(run_paysim_to_exit({"--gateways=a=127.0.0.1:0", "--capture-delay-ms=60001"}) == 2);
+    paysim_process sim{{"alpha"}};
+    const uint16_t p = sim.port(0);
+    const std::vector<std::pair<std::string, std::string>> json_h{
+        {"Content-Type", "application/json"}};
+    CHECK(http_call(p, "GET", "/_faults").body == R"({"capture_delay_ms":0})");
+    for (const char* bad : {"[]", R"({"capture_delay_ms":-1})", R"({"capture_delay_ms":60001})",
+                            R"({"capture_delay_ms":"5"})", R"({"latency_ms":5})"}) {
+      CAPTURE(bad);
+      CHECK(http_call(p, "PUT", "/_faults", bad, json_h).status == 400);
+    }
+    const auto set = http_call(p, "PUT", "/_faults", R"({"capture_delay_ms":1000})", json_h);
+    CHECK(set.status == 200);
+    CHECK(set.body == R"({"capture_delay_ms":1000})");
+    CHECK(http_call(p, "GET", "/_faults").body == set.body);
+
+    // Form style: the capture is made at once but answered after 1 s. A caller that waits
+    // 300 ms has no answer (an unknown outcome); the key's retry is the same capture, late too.
+    const auto authorise = [&](const std::string& key) {
+      const auto a =
+          http_call(p, "POST", "/v1/charges", "amount=700&currency=eur&source=tok_ok&capture=false",
+                    form_headers(key));
+      REQUIRE(a.status == 200);
+      return member(a.body, "id");
+    };
+    const std::string f1 = authorise("F1");
+    const auto form_capture = [&](const std::string& id, std::chrono::milliseconds timeout) {
+      return http_call(p, "POST", "/v1/charges/" + id + "/capture", "",
+                       form_headers("capture-" + id), timeout);
+    };
+    CHECK(form_capture(f1, 300ms).status == 0);
+    CHECK(sim.charges().at(0).status == "approved"); // captured, though nobody heard it
+    auto t0 = clock::now();
+    const auto again = form_capture(f1, 5s);
+    CHECK(again.status == 200);
+    CHECK(again.body.find(R"("captured":true)") != std::string::npos);
+    CHECK(clock::now() - t0 >= 1000ms);
+    // A void is not delayed.
+    const std::string f2 = authorise("F2");
+    CHECK(http_call(p, "POST", "/v1/charges/" + f2 + "/cancel", "", form_headers("void-F2"), 900ms)
+              .status == 200);
+
+    // JSON style, the same.
+    const auto j = http_call(
+        p, "POST", "/payments",
+        R"({"reference":"J1","amount":{"value":900,"currency":"EUR"},"paymentMethod":{"token":"tok_ok"},"additionalData":{"manualCapture":"true"}})",
+        json_h);
+    REQUIRE(j.status == 200);
+    const std::string target = "/payments/" + member(j.body, "pspReference") + "/captures";
+    const std::string body = R"({"reference":"capture-J1"})";
+    CHECK(http_call(p, "POST", target, body, json_h, 300ms).status == 0);
+    t0 = clock::now();
+    CHECK(http_call(p, "POST", target, body, json_h, 5s).status == 201);
+    CHECK(clock::now() - t0 >= 1000ms);
+
+    // Back to 0: answered at once.
+    CHECK(http_call(p, "PUT", "/_faults", R"({"capture_delay_ms":0})", json_h).status == 200);
+    const std::string f3 = authorise("F3");
+    CHECK(form_capture(f3, 900ms).status == 200);
+    const auto log = sim.charges();
+    REQUIRE(log.size() == 4);
+    CHECK(log[0].status == "approved");
+    CHECK(log[1].status == "voided");
+    CHECK(log[2].status == "approved");
+    CHECK(log[3].status == "approved");
   }
 
   TEST_CASE("paysim: --decline-rate=1 declines tok_ok") {

@@ -106,6 +106,15 @@ TEST_SUITE("payments") {
         REQUIRE(refunds.size() == 1);
         CHECK(refunds[0].status == "refunded");
         CHECK(refunds[0].amount_cents == 1000);
+
+        // 3-D Secure over TLS: the shopper's page is https, at the address the client used.
+        const auto specs =
+            std::get<std::vector<gateway_spec>>(parse_gateways(sim.setting(kind, host)));
+        const auto gw = make_gateway(specs.at(0), {certs.ca()});
+        const auto sca = gw->charge({"k-tls-3ds", "order-tls", 1000, "EUR", "tok_3ds", {}}, 2s);
+        CHECK_MESSAGE(sca.kind == attempt_kind::requires_action, sca.message);
+        CHECK(sca.action_url ==
+              "https://" + host + ":" + std::to_string(sim.port(0)) + "/3ds/" + sca.charge_id);
       }
     }
   }

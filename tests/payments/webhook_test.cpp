@@ -154,7 +154,7 @@ TEST_SUITE("payments_unit") {
     CHECK(refused("t=-5,v1=aa", form_body, now).why == webhook_failure::unsigned_signature);
     CHECK(refused("garbage", form_body, now).why == webhook_failure::unsigned_signature);
     // Signed but not an event: 400, not 401.
-    for (const std::string body :
+    for (const std::string& body :
          {std::string{"[1,2]"}, std::string{"{\"id\":\"evt\"}"}, std::string{"{not json"}}) {
       CAPTURE(body);
       CHECK(refused(stripe_header(form_secret, now, body), body, now).why ==

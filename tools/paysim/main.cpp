@@ -4,14 +4,17 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "simulator.hpp"
+#include "surge/net/payments/gateway.hpp"
 #include "surge/tools/cli.hpp"
 
 namespace {
@@ -30,15 +33,28 @@ manualCapture), captures, voids and refunds are idempotent by key per gateway.
   --slow-ms=N          tok_slow answers this much later (default 3000); so do new refunds
                        of a tok_slow charge (not their replays)
   --decline-rate=F     probability in [0,1] that tok_ok is declined (default 0)
+  --capture-delay-ms=N every capture's answer (both styles, replays too; not voids) comes
+                       this much later (default 0, at most 60000); PUT /_faults changes it
   --seed=N             seed for --decline-rate (default 1)
   --tls-cert=FILE      serve every gateway over TLS (https) with this PEM certificate chain;
   --tls-key=FILE       and this PEM private key (both or neither). Each gateway's plain HTTP
                        server then listens on a free port of 127.0.0.1, printed as "plain on"
+  --webhook-to=NAME=URL[,NAME=URL...]
+                       gateway NAME posts signed events to URL (http(s)://host:port/path): new
+                       approved or declined charges, 3-D Secure completed or failed, captures,
+                       voids, refunds; retried up to 5 times; log in GET /_webhooks
+  --webhook-secrets=NAME=SECRET[,NAME=SECRET...]
+                       each --webhook-to gateway's secret: form-style events are signed with it
+                       (Stripe-Signature), json-style ones with it hex-decoded (hmacSignature)
   --help               this text
 
-Tokens: tok_ok, tok_decline, tok_slow, tok_down_first; any other token is declined.
+Tokens: tok_ok, tok_decline, tok_slow, tok_down_first, tok_3ds (3-D Secure: requires_action,
+the shopper completes or fails it at GET /3ds/{id}); any other token is declined.
 Control: POST /_outage {"down":true|false} (while down, charges, lookups and refunds answer
-503), GET /_charges and GET /_refunds (the logs of all gateways), GET /healthz.
+503), GET /_charges and GET /_refunds (the logs of all gateways), GET|PUT /_faults
+{"capture_delay_ms":N} (every gateway), GET /healthz.
+3-D Secure (tok_3ds): GET /3ds/{id} (the shopper's page), POST /3ds/{id}/complete|fail.
+GET /_webhooks: the webhook deliveries (--webhook-to).
 Stops on SIGINT/SIGTERM.
 )";
 
@@ -114,12 +130,75 @@ std::vector<surge::paysim::gateway_address> parse_gateways(std::string_view list
   return out;
 }
 
+/// The NAME=VALUE[,NAME=VALUE...] pairs of `flag` in order. A usage error for an item without a
+/// name or a value, or a name given twice; `secret`: the item is never echoed.
+std::vector<std::pair<std::string, std::string>> name_values(const std::string& flag,
+                                                             std::string_view list, bool secret) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int n = 1; !list.empty(); ++n) {
+    const std::size_t comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size()) {
+      bad_flag(flag + ": " +
+               (secret ? "item " + std::to_string(n) : "'" + std::string{item} + "'") +
+               " is not NAME=VALUE");
+    }
+    std::string name{item.substr(0, eq)};
+    for (const auto& [other, unused] : out) {
+      if (other == name) {
+        bad_flag(flag + ": the name '" + name + "' appears twice");
+      }
+    }
+    out.emplace_back(std::move(name), std::string{item.substr(eq + 1)});
+  }
+  return out;
+}
+
+/// opts.webhooks from --webhook-to (`to`) and --webhook-secrets (`secrets`): every name a
+/// gateway, every URL valid, a secret for every URL and a URL for every secret. Throws
+/// cli::usage_error.
+void set_webhooks(surge::paysim::options& opts, std::string_view to, std::string_view secrets) {
+  const auto urls = name_values("--webhook-to", to, false);
+  const auto keys = name_values("--webhook-secrets", secrets, true);
+  const auto known = [&](const std::string& flag, const std::string& name) {
+    for (const auto& g : opts.gateways) {
+      if (g.name == name) {
+        return;
+      }
+    }
+    bad_flag(flag + ": '" + name + "' is not a gateway of --gateways");
+  };
+  for (const auto& [name, url] : urls) {
+    known("--webhook-to", name);
+    const auto parsed = surge::net::payments::parse_http_url(url, true);
+    if (const auto* err = std::get_if<std::string>(&parsed)) {
+      bad_flag("--webhook-to: '" + name + "': " + *err);
+    }
+    const auto secret =
+        std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == name; });
+    if (secret == keys.end()) {
+      bad_flag("--webhook-secrets: no secret for '" + name + "'");
+    }
+    opts.webhooks.push_back({name, url, secret->second});
+  }
+  for (const auto& [name, unused] : keys) {
+    known("--webhook-secrets", name);
+    if (std::none_of(urls.begin(), urls.end(), [&](const auto& u) { return u.first == name; })) {
+      bad_flag("--webhook-secrets: '" + name + "' has no --webhook-to");
+    }
+  }
+}
+
 /// The options of `args`; nullopt: --help was asked for. Throws cli::usage_error.
 std::optional<surge::paysim::options> parse_options(const std::vector<std::string>& args) {
   using cli::takes;
   surge::paysim::options opts;
   bool help = false;
   bool have_gateways = false;
+  std::string webhook_to;
+  std::string webhook_secrets;
   const auto milliseconds = [](const char* name, std::chrono::milliseconds& out) {
     return cli::flag{name, takes::value, [name, &out](const std::optional<std::string>& v) {
                        out = std::chrono::milliseconds{
@@ -135,6 +214,14 @@ std::optional<surge::paysim::options> parse_options(const std::vector<std::strin
        }},
       milliseconds("latency-ms", opts.latency),
       milliseconds("slow-ms", opts.slow),
+      {"capture-delay-ms", takes::value,
+       [&](const std::optional<std::string>& v) {
+         opts.capture_delay = std::chrono::milliseconds{number<unsigned>("--capture-delay-ms", *v)};
+         if (opts.capture_delay > surge::paysim::max_capture_delay) {
+           bad_flag("--capture-delay-ms: at most " +
+                    std::to_string(surge::paysim::max_capture_delay.count()));
+         }
+       }},
       {"decline-rate", takes::value,
        [&](const std::optional<std::string>& v) {
          const double rate = std::strtod(v->c_str(), nullptr);
@@ -148,6 +235,9 @@ std::optional<surge::paysim::options> parse_options(const std::vector<std::strin
        [&](const std::optional<std::string>& v) { opts.seed = number<uint64_t>("--seed", *v); }},
       {"tls-cert", takes::value, [&](const std::optional<std::string>& v) { opts.tls_cert = *v; }},
       {"tls-key", takes::value, [&](const std::optional<std::string>& v) { opts.tls_key = *v; }},
+      {"webhook-to", takes::value, [&](const std::optional<std::string>& v) { webhook_to = *v; }},
+      {"webhook-secrets", takes::value,
+       [&](const std::optional<std::string>& v) { webhook_secrets = *v; }},
   };
   cli::syntax syntax;
   syntax.empty_is_missing = false;
@@ -163,6 +253,7 @@ std::optional<surge::paysim::options> parse_options(const std::vector<std::strin
   if (opts.tls_cert.empty() != opts.tls_key.empty()) {
     bad_flag("--tls-cert and --tls-key go together");
   }
+  set_webhooks(opts, webhook_to, webhook_secrets);
   return opts;
 }
 

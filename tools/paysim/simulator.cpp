@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <charconv>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -18,10 +20,13 @@
 #include <type_traits>
 
 #include "surge/net/json.hpp"
+#include "surge/net/payments/webhook.hpp"
 #include "surge/net/request_parser.hpp"
 #include "surge/net/router.hpp"
 #include "surge/net/server.hpp"
+#include "surge/net/text.hpp"
 #include "tls_front.hpp"
+#include "webhooks.hpp"
 
 namespace surge::paysim {
 
@@ -35,7 +40,9 @@ using std::chrono::milliseconds;
 
 namespace {
 
-enum class status { approved, declined, failed };
+/// requires_action: a tok_3ds charge waiting for the shopper's 3-D Secure authentication (the
+/// page GET /3ds/{id}); it becomes approved or declined there, or voided when abandoned.
+enum class status { approved, declined, failed, requires_action };
 
 /// Where an approved charge's money stands: taken, reserved (an authorisation: capture=false),
 /// or released (a voided authorisation).
@@ -53,7 +60,17 @@ struct entry {
   std::string reason;            ///< decline reason
   bool slow = false;             ///< charged with tok_slow: its new refunds are answered late too
   int64_t refunded = 0;          ///< approved only: the sum of its refunds
-  money funds = money::captured; ///< approved only
+  money funds = money::captured; ///< approved only (requires_action: what approval will make)
+  bool json = false;             ///< made through the JSON style: its webhooks are that style's
+  std::string description = {};  ///< what the request sent as description (shopperStatement)
+  std::string return_url = {};   ///< 3-D Secure: where the page sends the shopper back
+};
+
+/// What a charge request carries besides its key, amount, currency and token.
+struct charge_extras {
+  bool json = false;
+  std::string description;
+  std::string return_url;
 };
 
 enum class refund_status { refunded, rejected, failed };
@@ -66,6 +83,8 @@ const char* to_string(status s) {
     return "declined";
   case status::failed:
     return "failed";
+  case status::requires_action:
+    return "requires_action";
   }
   return "?";
 }
@@ -183,21 +202,37 @@ json::value str(std::string s) {
   return json::value{std::move(s)};
 }
 
+/// `s`, or JSON null when it is empty.
+json::value str_or_null(const std::string& s) {
+  return s.empty() ? json::value{} : str(s);
+}
+
 /// Form style: a charge object. Declined charges have status "failed" like the real thing; an
-/// authorisation is "succeeded" with "captured": false until captured, "canceled" once voided.
-json::value form_charge(const entry& e) {
+/// authorisation is "succeeded" with "captured": false until captured, "canceled" once voided; a
+/// 3-D Secure charge still open is "requires_action", its next_action sending the shopper to
+/// `action_url`.
+json::value form_charge(const entry& e, const std::string& action_url = {}) {
   const bool ok = e.st == status::approved;
   json::object o{{"id", str(e.id)},
                  {"object", str("charge")},
-                 {"status", str(!ok                        ? "failed"
-                                : e.funds == money::voided ? "canceled"
-                                                           : "succeeded")},
+                 {"status", str(e.st == status::requires_action ? "requires_action"
+                                : !ok                           ? "failed"
+                                : e.funds == money::voided      ? "canceled"
+                                                                : "succeeded")},
                  {"amount", json::value{e.amount}},
                  {"currency", str(e.currency)},
-                 {"captured", json::value{ok && e.funds == money::captured}}};
-  if (e.st != status::approved) {
+                 {"captured", json::value{ok && e.funds == money::captured}},
+                 {"amount_refunded", json::value{e.refunded}},
+                 {"description", str_or_null(e.description)}};
+  if (e.st == status::declined) {
     o.emplace_back("failure_code", str("card_declined"));
     o.emplace_back("failure_message", str(e.reason));
+  }
+  if (e.st == status::requires_action) {
+    o.emplace_back("next_action",
+                   obj({{"type", str("redirect_to_url")},
+                        {"redirect_to_url", obj({{"url", str(action_url)},
+                                                 {"return_url", str_or_null(e.return_url)}})}}));
   }
   return obj(std::move(o));
 }
@@ -208,17 +243,26 @@ json::value form_error(std::string type, std::string code, std::string message) 
                              {"message", str(std::move(message))}})}});
 }
 
-/// JSON style: a payment result.
-json::value json_payment(const entry& e) {
+/// JSON style: a payment result; a 3-D Secure payment still open is "RedirectShopper", its action
+/// sending the shopper to `action_url`.
+json::value json_payment(const entry& e, const std::string& action_url = {}) {
   json::object o{
       {"pspReference", str(e.id)},
-      {"resultCode", str(e.st == status::approved ? "Authorised" : "Refused")},
+      {"resultCode", str(e.st == status::approved          ? "Authorised"
+                         : e.st == status::requires_action ? "RedirectShopper"
+                                                           : "Refused")},
       {"merchantReference", str(e.key)},
       {"amount", obj({{"value", json::value{e.amount}}, {"currency", str(upper(e.currency))}})},
       {"captured", json::value{e.st == status::approved && e.funds == money::captured}},
       {"cancelled", json::value{e.st == status::approved && e.funds == money::voided}}};
-  if (e.st != status::approved) {
+  if (e.st == status::declined) {
     o.emplace_back("refusalReason", str(e.reason));
+  }
+  if (e.st == status::requires_action) {
+    o.emplace_back("action", obj({{"type", str("redirect")},
+                                  {"method", str("GET")},
+                                  {"url", str(action_url)},
+                                  {"paymentMethodType", str("scheme")}}));
   }
   return obj(std::move(o));
 }
@@ -293,6 +337,97 @@ const std::string* string_in(const json::value* v) {
   return v != nullptr && v->is_string() ? &std::get<std::string>(v->get()) : nullptr;
 }
 
+// ---- 3-D Secure pages ----
+
+/// A return_url/returnUrl the simulator takes: http(s)://..., printable ASCII without spaces (so
+/// it can go into a Location header as it is), at most 2048 characters.
+bool valid_return_url(std::string_view u) {
+  return (u.starts_with("http://") || u.starts_with("https://")) && u.size() <= 2048 &&
+         std::all_of(u.begin(), u.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+/// `return_url` with `charge=<id>&result=<result>` added to its query (before any fragment).
+std::string with_result(const std::string& return_url, const std::string& id, const char* result) {
+  const std::size_t hash = return_url.find('#');
+  std::string out = return_url.substr(0, hash);
+  if (out.find('?') == std::string::npos) {
+    out += '?';
+  } else if (out.back() != '?' && out.back() != '&') {
+    out += '&';
+  }
+  out += "charge=" + net::text::url_encode(id) + "&result=" + result;
+  if (hash != std::string::npos) {
+    out += return_url.substr(hash);
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
+    }
+  }
+  return out;
+}
+
+/// A small HTML page: `title` as title and heading, then `body` (HTML, already escaped).
+http_response html_page(int code, const std::string& title, const std::string& body) {
+  http_response r;
+  r.status = code;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
+           "</title></head>\n<body>\n<h1>" + html_escape(title) + "</h1>\n" + body +
+           "</body></html>\n";
+  return r;
+}
+
+/// "19.99 USD": `cents` in units of `currency` (two decimals).
+std::string money_text(int64_t cents, const std::string& currency) {
+  const int64_t units = cents / 100;
+  const int64_t rest = cents % 100;
+  return std::to_string(units) + "." + (rest < 10 ? "0" : "") + std::to_string(rest) + " " +
+         upper(currency);
+}
+
+/// How a 3-D Secure charge that is no longer open ended, for its pages.
+const char* ending_of(const entry& e) {
+  if (e.st == status::declined) {
+    return "failed";
+  }
+  return e.funds == money::voided ? "voided" : "succeeded";
+}
+
+/// Now as the json style's eventDate: 2024-05-01T12:00:00+00:00.
+std::string event_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &utc);
+  return buf;
+}
+
+/// What a gateway posts to its --webhook-to URL about a charge.
+enum class event { authorised, declined, captured, voided, refunded };
+
 } // namespace
 
 struct simulator::impl {
@@ -315,6 +450,8 @@ struct simulator::impl {
     std::atomic<bool> down{false};
   };
   std::vector<std::unique_ptr<gw>> gws; // fixed after start()
+  /// Added to every capture's answer (GET/PUT /_faults); any thread.
+  std::atomic<int64_t> capture_delay_ms{opts.capture_delay.count()};
 
   mutable std::mutex mu;
   std::vector<entry> log;                                            // guarded by mu
@@ -326,6 +463,9 @@ struct simulator::impl {
   std::map<std::pair<std::size_t, std::string>, std::pair<std::size_t, bool>> settle_by_key;
   std::mt19937_64 rng;  // guarded by mu
   uint64_t next_id = 1; // guarded by mu
+
+  webhook_sender hooks{opts.webhooks}; // started by start(), stopped by stop()
+  std::atomic<uint64_t> next_event{1}; // form-style event ids
 
   /// Answers `res` after `delay` (from the timer thread), or at once.
   void answer(responder r, http_response res, milliseconds delay) {
@@ -340,10 +480,13 @@ struct simulator::impl {
 
   /// The idempotent heart: records or replays the charge of `key` on gateway `g`.
   decision decide(std::size_t g, const std::string& key, int64_t amount, std::string currency,
-                  const std::string& token, bool capture = true) {
+                  const std::string& token, bool capture = true, const charge_extras& x = {}) {
     std::lock_guard lock{mu};
     decision d;
     entry e{gws[g]->name, key, amount, lower(currency), status::failed, {}, {}, false, 0};
+    e.json = x.json;
+    e.description = x.description;
+    e.return_url = x.return_url;
     if (gws[g]->down.load() || (token == "tok_down_first" && g == 0)) {
       log.push_back(e);
       d.message = gws[g]->name + " is unavailable";
@@ -377,6 +520,8 @@ struct simulator::impl {
     } else if (token == "tok_decline") {
       e.st = status::declined;
       e.reason = "card declined";
+    } else if (token == "tok_3ds") {
+      e.st = status::requires_action; // until the shopper completes or fails GET /3ds/{id}
     } else {
       e.st = status::declined;
       e.reason = "unknown payment token '" + token + "'";
@@ -422,6 +567,21 @@ struct simulator::impl {
     }
     entry& e = log[*at];
     const money want = voiding ? money::voided : money::captured;
+    if (e.st == status::requires_action) {
+      if (!voiding) {
+        d.what = verdict::wrong_state;
+        d.message = "charge " + e.id +
+                    " waits for 3-D Secure authentication (requires_action): it cannot be captured";
+        return d;
+      }
+      // Abandoned before the shopper authenticated: nothing was taken, nothing ever will be.
+      e.st = status::approved;
+      e.funds = money::voided;
+      settle_by_key.emplace(std::pair{g, key}, std::pair{*at, voiding});
+      d.what = verdict::recorded;
+      d.record = e;
+      return d;
+    }
     if (e.st != status::approved || (e.funds != money::authorized && e.funds != want) ||
         (e.funds == money::captured && !voiding)) {
       d.what = verdict::wrong_state;
@@ -508,7 +668,10 @@ struct simulator::impl {
       d.message = "no such charge: '" + (charge_id.empty() ? charge_key : charge_id) + "'";
     } else if (log[*at].st != status::approved) {
       d.what = verdict::not_approved;
-      d.message = "charge " + log[*at].id + " was declined: nothing to refund";
+      d.message = "charge " + log[*at].id +
+                  (log[*at].st == status::requires_action ? " waits for 3-D Secure authentication"
+                                                          : " was declined") +
+                  ": nothing to refund";
     } else if (log[*at].funds != money::captured) {
       d.what = verdict::not_approved;
       d.message = "charge " + log[*at].id + " is not captured (" +
@@ -584,12 +747,17 @@ struct simulator::impl {
     return std::pair{std::string{*key}, std::move(form)};
   }
 
-  /// Answers a form-style call: `res` (marked when replayed) after its delay.
-  void form_answer(responder r, http_response res, const outcome& d) {
+  /// Answers a form-style call: `res` (marked when replayed) after its delay (plus `extra`).
+  void form_answer(responder r, http_response res, const outcome& d, milliseconds extra = {}) {
     if (d.what == verdict::replayed) {
       res.headers.emplace_back("Idempotent-Replayed", "true");
     }
-    answer(std::move(r), std::move(res), delay_for(d));
+    answer(std::move(r), std::move(res), delay_for(d) + extra);
+  }
+
+  /// What a capture's answer waits on top of delay_for() (a void's: nothing).
+  milliseconds settle_delay(bool voiding) const {
+    return voiding ? milliseconds{} : milliseconds{capture_delay_ms.load()};
   }
 
   void form_charge_handler(std::size_t g, http_request&& req, path_params&&, responder r) {
@@ -609,13 +777,20 @@ struct simulator::impl {
     if (capture != "true" && capture != "false") {
       return form_bad(std::move(r), "parameter_invalid", "capture must be true or false");
     }
-    const decision d = decide(g, call->first, *amount, std::string{*currency}, std::string{*source},
-                              capture == "true");
+    const std::string return_url{form.param("return_url").value_or("")};
+    if (!return_url.empty() && !valid_return_url(return_url)) {
+      return form_bad(std::move(r), "url_invalid",
+                      "return_url must be an http(s) URL of printable characters");
+    }
+    const decision d = decide(
+        g, call->first, *amount, std::string{*currency}, std::string{*source}, capture == "true",
+        {false, std::string{form.param("description").value_or("")}, return_url});
+    notify_charged(d);
     http_response res;
     if (!with_record(d.what)) {
       res = form_refused(d);
-    } else if (d.record.st == status::approved) {
-      res = json_response(200, form_charge(d.record));
+    } else if (d.record.st == status::approved || d.record.st == status::requires_action) {
+      res = json_response(200, form_charge(d.record, action_url(g, req, d.record.id)));
     } else {
       res = json_response(402, obj({{"error", obj({{"type", str("card_error")},
                                                    {"code", str("card_declined")},
@@ -635,7 +810,7 @@ struct simulator::impl {
     }
     json::array data;
     if (auto e = find(g, std::string{*key})) {
-      data.push_back(form_charge(*e));
+      data.push_back(form_charge(*e, action_url(g, req, e->id)));
     }
     answer(
         std::move(r),
@@ -657,6 +832,7 @@ struct simulator::impl {
     }
     const refund_decision d = decide_refund(g, call->first, std::string{*charge}, {}, *amount,
                                             std::string{form.param("currency").value_or("")});
+    notify_refunded(d);
     form_answer(std::move(r),
                 with_record(d.what)
                     ? json_response(200, obj({{"id", str(d.record.id)},
@@ -681,9 +857,10 @@ struct simulator::impl {
       return form_bad(std::move(r), "parameter_invalid", "amount must be a positive integer");
     }
     const decision d = decide_settle(g, call->first, p.at(0), amount.value_or(0), voiding);
+    notify_settled(d, voiding);
     form_answer(std::move(r),
                 with_record(d.what) ? json_response(200, form_charge(d.record)) : form_refused(d),
-                d);
+                d, settle_delay(voiding));
   }
 
   void form_capture_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
@@ -734,19 +911,32 @@ struct simulator::impl {
       return json_bad(std::move(r), "paymentMethod.token is required");
     }
     const std::string* manual = string_in(member(v->find("additionalData"), "manualCapture"));
+    const json::value* return_member = v->find("returnUrl");
+    const std::string* return_url = string_in(return_member);
+    if (return_member != nullptr &&
+        (return_url == nullptr || (!return_url->empty() && !valid_return_url(*return_url)))) {
+      return json_bad(std::move(r), "returnUrl must be an http(s) URL of printable characters");
+    }
+    const std::string* statement = string_in(v->find("shopperStatement"));
     const decision d =
-        decide(g, *ref, *value, *currency, *token, manual == nullptr || *manual != "true");
+        decide(g, *ref, *value, *currency, *token, manual == nullptr || *manual != "true",
+               {true, statement != nullptr ? *statement : std::string{},
+                return_url != nullptr ? *return_url : std::string{}});
+    notify_charged(d);
     answer(std::move(r),
-           with_record(d.what) ? json_response(200, json_payment(d.record)) : json_refused(d),
+           with_record(d.what)
+               ? json_response(200, json_payment(d.record, action_url(g, req, d.record.id)))
+               : json_refused(d),
            delay_for(d));
   }
 
-  void json_lookup_handler(std::size_t g, http_request&&, path_params&& p, responder r) {
+  void json_lookup_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
     if (auto res = down_answer(g, json_refused)) {
       return answer(std::move(r), std::move(*res), opts.latency);
     }
     if (auto e = find(g, p.at(0))) {
-      return answer(std::move(r), json_response(200, json_payment(*e)), opts.latency);
+      return answer(std::move(r), json_response(200, json_payment(*e, action_url(g, req, e->id))),
+                    opts.latency);
     }
     answer(std::move(r),
            json_response(404, json_error(404, "not_found", "no payment with reference " + p.at(0))),
@@ -786,6 +976,7 @@ struct simulator::impl {
                       "amount.value (positive integer) and amount.currency are required");
     }
     const refund_decision d = decide_refund(g, *ref, *psp_ref, *payment_ref, *value, *currency);
+    notify_refunded(d);
     answer(std::move(r),
            with_record(d.what)
                ? json_response(200,
@@ -817,6 +1008,7 @@ struct simulator::impl {
       return json_bad(std::move(r), "amount.value must be a positive integer");
     }
     const decision d = decide_settle(g, *ref, p.at(0), value.value_or(0), voiding);
+    notify_settled(d, voiding);
     answer(std::move(r),
            with_record(d.what)
                ? json_response(201, obj({{"pspReference", str("md_" + d.record.id + "_" +
@@ -825,7 +1017,7 @@ struct simulator::impl {
                                          {"reference", str(*ref)},
                                          {"status", str("received")}}))
                : json_refused(d),
-           delay_for(d));
+           delay_for(d) + settle_delay(voiding));
   }
 
   void json_capture_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
@@ -834,6 +1026,225 @@ struct simulator::impl {
 
   void json_cancel_handler(std::size_t g, http_request&& req, path_params&& p, responder r) {
     json_settle(g, std::move(req), std::move(p), std::move(r), true);
+  }
+
+  // ---- 3-D Secure ----
+
+  /// Where the shopper authenticates gateway `g`'s charge `id`: http(s)://<the Host header of
+  /// `req`: the gateway as the client reached it>/3ds/<id>; the bound address when the request
+  /// has no usable Host.
+  std::string action_url(std::size_t g, const http_request& req, const std::string& id) const {
+    std::string host{req.header("host").value_or("")};
+    const bool usable = !host.empty() && host.size() <= 255 &&
+                        std::all_of(host.begin(), host.end(),
+                                    [](char c) {
+                                      return std::isalnum(static_cast<unsigned char>(c)) ||
+                                             c == '.' || c == '-' || c == ':' || c == '[' ||
+                                             c == ']';
+                                    }) &&
+                        (host.front() == '[' || std::count(host.begin(), host.end(), ':') <= 1);
+    if (!usable) {
+      const std::string& bound = opts.gateways[g].host;
+      const uint16_t port = gws[g]->front ? gws[g]->front->port() : gws[g]->server->port();
+      host = (bound.find(':') != std::string::npos ? "[" + bound + "]" : bound) + ":" +
+             std::to_string(port);
+    }
+    return std::string{opts.tls_cert.empty() ? "http://" : "https://"} + host + "/3ds/" +
+           net::text::url_encode(id);
+  }
+
+  /// Ends gateway `g`'s 3-D Secure charge `id`: approved (`ok`: captured, or authorized when it
+  /// was made with capture=false) or declined ("authentication failed"). 404 when the gateway
+  /// has no such charge; 409 when it is not waiting for authentication (any more); else 200.
+  /// The charge as it is then (404: empty).
+  std::pair<int, entry> decide_3ds(std::size_t g, const std::string& id, bool ok) {
+    std::lock_guard lock{mu};
+    const auto at = id.empty() ? std::nullopt : find_charge(g, id, {});
+    if (!at) {
+      return {404, entry{}};
+    }
+    entry& e = log[*at];
+    if (e.st != status::requires_action) {
+      return {409, e};
+    }
+    if (ok) {
+      e.st = status::approved;
+    } else {
+      e.st = status::declined;
+      e.reason = "authentication failed";
+    }
+    return {200, e};
+  }
+
+  /// GET /3ds/{id}: the shopper's page. While the charge waits, its gateway, amount and two
+  /// forms (complete, fail); once it has ended, how. 404 for an unknown id.
+  void threeds_page_handler(std::size_t g, http_request&&, path_params&& p, responder r) {
+    const std::string& id = p.at(0);
+    std::optional<entry> e;
+    {
+      std::lock_guard lock{mu};
+      if (auto at = id.empty() ? std::nullopt : find_charge(g, id, {})) {
+        e = log[*at];
+      }
+    }
+    if (!e) {
+      return r(html_page(404, "Unknown payment",
+                         "<p>" + html_escape(gws[g]->name) + " has no charge " + html_escape(id) +
+                             ".</p>\n"));
+    }
+    std::string body = "<p>Gateway: <b>" + html_escape(e->gateway) + "</b></p>\n<p>Amount: <b>" +
+                       html_escape(money_text(e->amount, e->currency)) +
+                       "</b></p>\n<p>Charge: " + html_escape(e->id) + "</p>\n";
+    if (e->st == status::requires_action) {
+      const std::string base = "/3ds/" + html_escape(net::text::url_encode(e->id));
+      body += "<form method=\"post\" action=\"" + base +
+              "/complete\"><button type=\"submit\">Complete authentication</button></form>\n"
+              "<form method=\"post\" action=\"" +
+              base + "/fail\"><button type=\"submit\">Fail authentication</button></form>\n";
+    } else {
+      body += std::string{"<p>This payment is no longer waiting for authentication ("} +
+              ending_of(*e) + ").</p>\n";
+    }
+    r(html_page(200, "3-D Secure authentication", body));
+  }
+
+  /// POST /3ds/{id}/complete and /fail: ends the charge (decide_3ds), posts its event, then sends
+  /// the shopper to its return_url (303, with charge= and result=), or says the outcome (200).
+  void threeds_end(std::size_t g, const std::string& id, responder r, bool ok) {
+    const auto [code, e] = decide_3ds(g, id, ok);
+    if (code == 404) {
+      return r(html_page(404, "Unknown payment",
+                         "<p>" + html_escape(gws[g]->name) + " has no charge " + html_escape(id) +
+                             ".</p>\n"));
+    }
+    if (code == 409) {
+      return r(html_page(409, "Already finished",
+                         "<p>Charge " + html_escape(e.id) +
+                             " is no longer waiting for authentication (" + ending_of(e) +
+                             ").</p>\n"));
+    }
+    emit(e, ok ? event::authorised : event::declined);
+    const char* result = ok ? "succeeded" : "failed";
+    if (e.return_url.empty()) {
+      return r(html_page(200, ok ? "Payment authenticated" : "Authentication failed",
+                         "<p>Charge " + html_escape(e.id) + " " + result + ".</p>\n"));
+    }
+    const std::string to = with_result(e.return_url, e.id, result);
+    http_response res = html_page(
+        303, "See Other", "<p><a href=\"" + html_escape(to) + "\">Back to the shop</a></p>\n");
+    res.headers.emplace_back("Location", to);
+    r(std::move(res));
+  }
+
+  void threeds_complete_handler(std::size_t g, http_request&&, path_params&& p, responder r) {
+    threeds_end(g, p.at(0), std::move(r), true);
+  }
+
+  void threeds_fail_handler(std::size_t g, http_request&&, path_params&& p, responder r) {
+    threeds_end(g, p.at(0), std::move(r), false);
+  }
+
+  // ---- outgoing webhooks ----
+
+  /// Posts event `ev` of charge `e` (`refunded`: of its refund `rf`) to its gateway's
+  /// --webhook-to URL, in the wire style the charge was made in (webhook.hpp's schemes); nothing
+  /// when the gateway has none. Never blocks: webhook_sender delivers it.
+  void emit(const entry& e, event ev, const refund_entry* rf = nullptr) {
+    if (!hooks.enabled(e.gateway)) {
+      return;
+    }
+    const auto i = static_cast<std::size_t>(ev);
+    outgoing_event out;
+    out.gateway = e.gateway;
+    out.form = !e.json;
+    out.charge_id = e.id;
+    if (out.form) {
+      static constexpr std::array<const char*, 5> types{"charge.succeeded", "charge.failed",
+                                                        "charge.captured", "charge.canceled",
+                                                        "charge.refunded"};
+      out.type = types[i];
+      out.body = json::serialize(
+          obj({{"id", str("evt_" + e.gateway + "_" + std::to_string(next_event.fetch_add(1)))},
+               {"object", str("event")},
+               {"type", str(out.type)},
+               {"created", json::value{static_cast<int64_t>(std::time(nullptr))}},
+               {"livemode", json::value{false}},
+               {"data", obj({{"object", form_charge(e)}})}}));
+    } else {
+      static constexpr std::array<const char*, 5> codes{"AUTHORISATION", "AUTHORISATION", "CAPTURE",
+                                                        "CANCELLATION", "REFUND"};
+      static constexpr const char* merchant = "paysim";
+      out.type = codes[i];
+      const bool success = ev != event::declined;
+      std::string psp = e.id;
+      std::string original;
+      int64_t value = e.amount;
+      if (ev == event::captured || ev == event::voided) {
+        psp = "md_" + e.id + (ev == event::captured ? "_capture" : "_cancel");
+        original = e.id;
+      } else if (ev == event::refunded && rf != nullptr) {
+        psp = rf->id;
+        original = e.id;
+        value = rf->amount;
+      }
+      const std::string currency = upper(e.currency);
+      const auto key = hooks.json_key(e.gateway); // none: post() logs it failed
+      const std::string mac =
+          key ? net::payments::json_item_signature(*key, psp, original, merchant, e.key, value,
+                                                   currency, out.type, success)
+              : std::string{};
+      json::object item{
+          {"additionalData", obj({{"hmacSignature", str(mac)}})},
+          {"amount", obj({{"value", json::value{value}}, {"currency", str(currency)}})},
+          {"eventCode", str(out.type)},
+          {"eventDate", str(event_date())},
+          {"merchantAccountCode", str(merchant)},
+          {"merchantReference", str(e.key)},
+          {"pspReference", str(psp)},
+          {"reason", str(ev == event::declined ? e.reason : std::string{})},
+          {"success", str(success ? "true" : "false")}};
+      if (!original.empty()) {
+        item.emplace_back("originalReference", str(original));
+      }
+      json::array items;
+      items.push_back(obj({{"NotificationRequestItem", obj(std::move(item))}}));
+      out.body = json::serialize(
+          obj({{"live", str("false")}, {"notificationItems", json::value{std::move(items)}}}));
+    }
+    hooks.post(std::move(out));
+  }
+
+  /// The event of a charge call: a new approved or declined charge (not a replay, not one that
+  /// waits for 3-D Secure).
+  void notify_charged(const decision& d) {
+    if (d.what != verdict::recorded) {
+      return;
+    }
+    if (d.record.st == status::approved) {
+      emit(d.record, event::authorised);
+    } else if (d.record.st == status::declined) {
+      emit(d.record, event::declined);
+    }
+  }
+
+  /// The event of a new capture or void.
+  void notify_settled(const decision& d, bool voiding) {
+    if (d.what == verdict::recorded) {
+      emit(d.record, voiding ? event::voided : event::captured);
+    }
+  }
+
+  /// The event of a new refund (the charge's, as it is after it).
+  void notify_refunded(const refund_decision& d) {
+    if (d.what != verdict::recorded) {
+      return;
+    }
+    entry charge;
+    {
+      std::lock_guard lock{mu};
+      charge = log[d.record.charge];
+    }
+    emit(charge, event::refunded, &d.record);
   }
 
   // ---- control ----
@@ -847,6 +1258,34 @@ struct simulator::impl {
     }
     gws[g]->down.store(std::get<bool>(down->get()));
     r(json_response(200, obj({{"gateway", str(gws[g]->name)}, {"down", *down}})));
+  }
+
+  /// GET /_faults, and PUT /_faults with a JSON object of the knobs to change (the others keep
+  /// their value): {"capture_delay_ms":N}, N in [0, max_capture_delay]. Every gateway at once.
+  /// Answers 200 with every knob; 400 for a bad body or an unknown knob.
+  void faults_handler(http_request&& req, path_params&&, responder r) {
+    if (req.method == "PUT") {
+      auto parsed = json::parse(req.body);
+      const auto* v = std::get_if<json::value>(&parsed);
+      if (v == nullptr || !v->is_object()) {
+        return r(net::error_response(400, "bad_request", "expected {\"capture_delay_ms\":N}"));
+      }
+      for (const auto& [name, knob] : std::get<json::object>(v->get())) {
+        if (name != "capture_delay_ms") {
+          return r(net::error_response(400, "bad_request", "unknown fault knob '" + name + "'"));
+        }
+        if (!knob.is_int() || std::get<int64_t>(knob.get()) < 0 ||
+            std::get<int64_t>(knob.get()) > max_capture_delay.count()) {
+          return r(net::error_response(400, "bad_request",
+                                       "capture_delay_ms must be an integer in [0, " +
+                                           std::to_string(max_capture_delay.count()) + "]"));
+        }
+      }
+      if (const json::value* d = v->find("capture_delay_ms")) {
+        capture_delay_ms.store(std::get<int64_t>(d->get()));
+      }
+    }
+    r(json_response(200, obj({{"capture_delay_ms", json::value{capture_delay_ms.load()}}})));
   }
 
   /// Answers the charge or the refund log (GET /_charges, GET /_refunds): a JSON array of
@@ -873,7 +1312,7 @@ struct simulator::impl {
   };
 
   net::router make_router(std::size_t g) {
-    static constexpr std::array<gateway_route, 11> routes{{
+    static constexpr std::array<gateway_route, 14> routes{{
         {"POST", "/v1/charges", &impl::form_charge_handler},
         {"GET", "/v1/charges", &impl::form_lookup_handler},
         {"POST", "/v1/charges/{id}/capture", &impl::form_capture_handler},
@@ -885,6 +1324,9 @@ struct simulator::impl {
         {"POST", "/v1/refunds", &impl::form_refund_handler},
         {"POST", "/refunds", &impl::json_refund_handler},
         {"POST", "/_outage", &impl::outage_handler},
+        {"GET", "/3ds/{id}", &impl::threeds_page_handler},
+        {"POST", "/3ds/{id}/complete", &impl::threeds_complete_handler},
+        {"POST", "/3ds/{id}/fail", &impl::threeds_fail_handler},
     }};
     net::router rt;
     for (const gateway_route& route : routes) {
@@ -898,6 +1340,14 @@ struct simulator::impl {
     rt.add("GET", "/_refunds", [this](http_request&&, path_params&&, responder r) {
       log_handler(refunds, std::move(r));
     });
+    rt.add("GET", "/_webhooks", [this](http_request&&, path_params&&, responder r) {
+      r(json_response(200, json::value{hooks.rows()}));
+    });
+    for (const char* method : {"GET", "PUT"}) {
+      rt.add(method, "/_faults", [this](http_request&& q, path_params&& p, responder r) {
+        faults_handler(std::move(q), std::move(p), std::move(r));
+      });
+    }
     rt.add("GET", "/healthz", [](http_request&&, path_params&&, responder r) {
       r(json_response(200, obj({{"status", str("ok")}})));
     });
@@ -921,6 +1371,9 @@ std::string simulator::start() {
       return std::string{"paysim: "} + e.what();
     }
   }
+  if (std::string err = s.hooks.start(); !err.empty()) {
+    return "paysim: " + err;
+  }
   s.timer_thread = std::thread{[&s] { s.timers.run(); }};
   for (std::size_t g = 0; g < s.opts.gateways.size(); ++g) {
     auto gw = std::make_unique<impl::gw>();
@@ -937,7 +1390,7 @@ std::string simulator::start() {
     so.header_limit = 8 * 1024;
     so.target_limit = 2048;
     so.read_timeout = milliseconds{15000};
-    so.handler_timeout = s.opts.latency + s.opts.slow + milliseconds{10000};
+    so.handler_timeout = s.opts.latency + s.opts.slow + max_capture_delay + milliseconds{10000};
     so.idle_timeout = milliseconds{60000};
     so.max_connections = 100000;
     auto rt = std::make_shared<const net::router>(s.make_router(g));
@@ -988,6 +1441,7 @@ void simulator::stop() {
       gw->server->stop(milliseconds{1000});
     }
   }
+  s.hooks.stop();
   s.work.reset();
   s.timers.stop();
   if (s.timer_thread.joinable()) {

@@ -130,6 +130,18 @@ attempt settle_refused(const exchange_result& r, std::string_view what, const js
   return a;
 }
 
+/// A charge() or lookup() answer saying the charge `id` waits for the shopper's authentication at
+/// `url`: requires_action, or unknown when the gateway gave no URL to send the shopper to.
+attempt action_required(const std::string& id, std::string url, int status) {
+  if (url.empty()) {
+    return {
+        attempt_kind::unknown, id, "authentication required, but no action url", status, false, {}};
+  }
+  attempt a{attempt_kind::requires_action, id, "authentication required", status, false, {}};
+  a.action_url = std::move(url);
+  return a;
+}
+
 /// Shared plumbing of both styles.
 class http_gateway : public gateway {
  public:
@@ -151,11 +163,12 @@ class form_gateway final : public http_gateway {
 
   attempt charge(const actors::charge_request& req, std::chrono::milliseconds timeout) override {
     using detail::url_encode;
-    const std::string body = "amount=" + std::to_string(req.amount_cents) +
-                             "&currency=" + url_encode(text::to_lower(req.currency)) +
-                             "&source=" + url_encode(req.token) +
-                             "&description=" + url_encode(req.order_id) +
-                             (req.capture ? "" : "&capture=false");
+    const std::string body =
+        "amount=" + std::to_string(req.amount_cents) +
+        "&currency=" + url_encode(text::to_lower(req.currency)) +
+        "&source=" + url_encode(req.token) + "&description=" + url_encode(req.order_id) +
+        (req.capture ? "" : "&capture=false") +
+        (req.return_url.empty() ? "" : "&return_url=" + url_encode(req.return_url));
     auto r = client_.exchange("POST", "/v1/charges", "application/x-www-form-urlencoded", body,
                               {{"Idempotency-Key", req.idempotency_key}}, timeout);
     if (r.what != outcome::answered) {
@@ -280,6 +293,12 @@ class form_gateway final : public http_gateway {
   static attempt from_charge(const json::value* c, int status) {
     const std::string st = str_member(c, "status");
     const std::string id = str_member(c, "id");
+    if (st == "requires_action") {
+      // 3-D Secure: next_action.redirect_to_url.url is where the shopper authenticates.
+      const json::value* next = c != nullptr ? c->find("next_action") : nullptr;
+      const json::value* redirect = next != nullptr ? next->find("redirect_to_url") : nullptr;
+      return action_required(id, str_member(redirect, "url"), status);
+    }
     if (st == "succeeded" || st == "canceled") {
       attempt a{attempt_kind::approved, id, {}, status, false, {}};
       a.money = st == "canceled"                   ? actors::funds::voided
@@ -314,6 +333,9 @@ class json_gateway final : public http_gateway {
     if (!req.capture) {
       body.emplace_back("additionalData",
                         json::value{json::object{{"manualCapture", json::value{"true"}}}});
+    }
+    if (!req.return_url.empty()) {
+      body.emplace_back("returnUrl", json::value{req.return_url});
     }
     auto r = client_.exchange("POST", "/payments", "application/json",
                               json::serialize(json::value{std::move(body)}),
@@ -429,6 +451,11 @@ class json_gateway final : public http_gateway {
     if (code == "Refused") {
       return {attempt_kind::declined, id, str_member(obj, "refusalReason"), r.status, false, {}};
     }
+    if (code == "RedirectShopper" || code == "IdentifyShopper" || code == "ChallengeShopper") {
+      // 3-D Secure: action.url is where the shopper authenticates.
+      const json::value* action = obj != nullptr ? obj->find("action") : nullptr;
+      return action_required(id, str_member(action, "url"), r.status);
+    }
     return {attempt_kind::unknown, id, "resultCode '" + code + "'", r.status, false, {}};
   }
 };
@@ -436,10 +463,10 @@ class json_gateway final : public http_gateway {
 } // namespace
 
 const char* to_string(attempt_kind x) {
-  static constexpr const char* names[] = {"approved", "declined",  "retryable",
-                                          "unknown",  "not_found", "rejected"};
+  static constexpr const char* names[] = {"approved",  "declined", "retryable",      "unknown",
+                                          "not_found", "rejected", "requires_action"};
   static_assert(std::size(names) ==
-                config::count_of(attempt_kind::approved, attempt_kind::rejected));
+                config::count_of(attempt_kind::approved, attempt_kind::requires_action));
   return config::name_of(x, names, "?");
 }
 

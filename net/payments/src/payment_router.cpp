@@ -165,8 +165,12 @@ struct gateway_slot {
   std::atomic<uint64_t> refunds{0};
   std::atomic<uint64_t> failovers{0};
 
-  /// Counts a charge call's answer.
+  /// Counts a charge call's answer (one that requires action is counted once it is decided,
+  /// by the lookup that finds it so: not here).
   void count_charge(const attempt& a) {
+    if (a.kind == attempt_kind::requires_action) {
+      return;
+    }
     auto& n = a.kind == attempt_kind::approved   ? approved
               : a.kind == attempt_kind::declined ? declined
               : a.kind == attempt_kind::unknown  ? unknown
@@ -194,6 +198,15 @@ charge_result result(charge_status st, std::string gw, std::string id, std::stri
   return {st, std::move(gw), std::move(id), std::move(msg)};
 }
 
+/// The requires_action charge_result of attempt `a` on gateway `gw`: the shopper authenticates
+/// at a.action_url.
+charge_result action_required(const std::string& gw, attempt& a) {
+  charge_result r{charge_status::requires_action, gw, std::move(a.charge_id),
+                  "3-D Secure: the shopper must authenticate"};
+  r.action_url = std::move(a.action_url);
+  return r;
+}
+
 /// The approved charge_result of attempt `a` (approved) on gateway `gw`.
 charge_result approved(const std::string& gw, attempt& a, std::string msg) {
   charge_result r{charge_status::approved, gw, std::move(a.charge_id), std::move(msg)};
@@ -218,6 +231,8 @@ std::string_view outcome_of(attempt_kind k, std::string_view op) {
     return "not_found";
   case attempt_kind::rejected:
     return "rejected";
+  case attempt_kind::requires_action:
+    return "requires_action";
   }
   return "unknown";
 }
@@ -306,7 +321,7 @@ struct payment_router::impl {
       }
       a = timed(s, "lookup", [&] { return s.g->lookup(key, opts.timeout); });
       if (a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
-          a.kind == attempt_kind::not_found) {
+          a.kind == attempt_kind::not_found || a.kind == attempt_kind::requires_action) {
         return a;
       }
       if (i + 1 < tries && !pause(backoff(i))) {
@@ -350,6 +365,10 @@ struct payment_router::impl {
         case attempt_kind::rejected:
           s.breaker.report(true);
           return result(charge_status::failed, name, {}, name + " rejected: " + a.message);
+        case attempt_kind::requires_action:
+          // Open at this gateway until the shopper is done: never failed over.
+          s.breaker.report(true);
+          return action_required(name, a);
         case attempt_kind::retryable:
           failure(s, "charge", a.message);
           maybe_charged = maybe_charged || a.ambiguous;
@@ -381,6 +400,8 @@ struct payment_router::impl {
       case attempt_kind::declined:
         return result(charge_status::declined, name, std::move(found.charge_id),
                       found.message.empty() ? "declined" : found.message);
+      case attempt_kind::requires_action:
+        return action_required(name, found);
       case attempt_kind::not_found:
         failed_over(s);
         continue; // definitively not charged here: the next gateway may charge it
@@ -404,7 +425,8 @@ struct payment_router::impl {
       }
       attempt a = resolve(s, key);
       const bool answered = a.kind == attempt_kind::approved || a.kind == attempt_kind::declined ||
-                            a.kind == attempt_kind::not_found;
+                            a.kind == attempt_kind::not_found ||
+                            a.kind == attempt_kind::requires_action;
       if (answered || a.kind == attempt_kind::rejected) {
         s.breaker.report(true);
       } else {
@@ -415,6 +437,9 @@ struct payment_router::impl {
       }
       if (a.kind == attempt_kind::declined) {
         return result(charge_status::declined, s.g->name(), std::move(a.charge_id), a.message);
+      }
+      if (a.kind == attempt_kind::requires_action) {
+        return action_required(s.g->name(), a);
       }
       if (!answered) {
         unasked = true;
@@ -494,6 +519,7 @@ struct payment_router::impl {
       case attempt_kind::rejected:
       case attempt_kind::declined:
       case attempt_kind::not_found:
+      case attempt_kind::requires_action:
         s.breaker.report(true);
         return {end::rejected, {}, name + " rejected the " + std::string{op} + ": " + a.message};
       case attempt_kind::retryable:

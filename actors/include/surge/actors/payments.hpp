@@ -23,6 +23,9 @@ struct charge_request {
   /// false: authorise only — the amount is reserved on the card, not taken, until capture()
   /// takes it or void_authorization() releases it (approved answers say funds::authorized).
   bool capture = true;
+  /// Where the gateway sends the shopper back after Strong Customer Authentication (3-D
+  /// Secure), when it asks for one (charge_status::requires_action); empty: no redirect back.
+  std::string return_url = {};
 };
 
 enum class charge_status {
@@ -30,6 +33,11 @@ enum class charge_status {
   declined, ///< the card was refused: a definitive no, nothing charged
   failed,   ///< every gateway refused to process it (outage): nothing charged
   unknown,  ///< the outcome could not be learned (timeouts, and lookups failed too)
+  /// The gateway needs the shopper to authenticate (3-D Secure) before it decides: nothing is
+  /// taken yet; charge_result::action_url is where the shopper goes. The charge stays open at
+  /// that gateway (a lookup of the key answers requires_action until the shopper is done, then
+  /// approved or declined); void_authorization() of it abandons it. Never failed over.
+  requires_action,
 };
 
 const char* to_string(charge_status x);
@@ -49,6 +57,7 @@ struct charge_result {
   std::string charge_id;         ///< the gateway's id of the charge
   std::string message;           ///< for logs and the shopper-facing error
   funds money = funds::captured; ///< approved only: where its money stands now
+  std::string action_url = {};   ///< requires_action only: where the shopper authenticates
 };
 
 /// A capture or a void of an authorisation (charge_request::capture false) that `gateway`
@@ -138,7 +147,8 @@ class payment_service {
   virtual void capture(settle_request req, settle_callback done) = 0;
 
   /// Releases the authorisation `req.charge_id` through `req.gateway` only (nothing is taken),
-  /// with the retries and bounds of refund(); `done` runs exactly once, as for charge().
+  /// with the retries and bounds of refund(); `done` runs exactly once, as for charge(). Also
+  /// abandons a charge that still requires action (the shopper never authenticated).
   virtual void void_authorization(settle_request req, settle_callback done) = 0;
 };
 

@@ -21,6 +21,9 @@ enum class attempt_kind {
   not_found, ///< lookup only: the gateway has no charge for the key
   rejected,  ///< the gateway refused the request itself (4xx but 429; refund(): but 429, 409):
              ///< definitive, not retried
+  /// charge() and lookup(): the charge waits for the shopper's authentication (3-D Secure) at
+  /// `attempt::action_url`; definitive for this call (never failed over), open at the gateway.
+  requires_action,
 };
 
 const char* to_string(attempt_kind x);
@@ -37,6 +40,7 @@ struct attempt {
   /// charge() or lookup() approved: where the charge's money stands (an authorisation made with
   /// charge_request::capture false is `authorized` until captured or voided).
   actors::funds money = actors::funds::captured;
+  std::string action_url = {}; ///< requires_action: where the shopper authenticates
 };
 
 /// One payment gateway, spoken to over HTTP/1.1 (plain, or TLS with the gateway's certificate

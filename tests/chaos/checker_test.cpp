@@ -98,6 +98,9 @@ run_data valid_run() {
   d.history.push_back(checkout(4, "k1", 201, "o1", 400, 420)); // a retry: the same order
   d.history.push_back(put(5, "c-h2", "h2", 200, 390, 410));
   d.orders.push_back({"o1", "k1", "confirmed", "c-h1", {{"A", 1, "h1"}}});
+  d.orders.back().total_cents = 100;
+  d.orders.back().payment_status = "approved";
+  d.orders.back().payment_gateway = "alpha";
   d.charges.push_back({"alpha", "k1", 100, "approved"});
   d.charges.push_back({"alpha", "k2", 100, "declined"});
   d.shard_history.push_back({5, 1, "n1", "assign", t0});
@@ -241,13 +244,22 @@ TEST_SUITE("chaos_unit") {
   TEST_CASE("G3: a charge kept for an order that is not confirmed") {
     auto d = valid_run();
     d.orders.push_back({"o7", "k7", "cancelled", "c-h7", {}});
+    d.orders.back().refund_status = "refunded";
+    d.orders.back().refund_cents = 300;
     d.charges.push_back({"alpha", "k7", 300, "approved", 0});
     auto r = check_g3(d);
     CHECK(r.result == verdict::fail);
     CHECK(mentions(r, "key k7: charged 300 via alpha for an order that is cancelled"));
-    // Given back whole, it is fine; in part, it is not.
+    CHECK(mentions(r, "order o7 cancelled, refund refunded"));
+    // Given back whole by its cancellation's refund, it is fine; in part, it is not.
     d.charges.back().refunded_cents = 300;
+    d.refunds.push_back({"alpha", "refund-k7", "k7", 300, "refunded"});
     CHECK(check_g3(d).result == verdict::pass);
+    // The order recorded its refund, but no gateway made it.
+    d.refunds.back().status = "rejected";
+    CHECK(mentions(check_g3(d), "order o7 (key k7, cancelled, refund refunded): its refund is "
+                                "recorded refunded but no gateway refunded refund-k7"));
+    d.refunds.back().status = "refunded";
     d.charges.back().refunded_cents = 100;
     CHECK(check_g3(d).result == verdict::fail);
     // A charge with no order at all is kept money too.
@@ -264,6 +276,142 @@ TEST_SUITE("chaos_unit") {
     auto r = check_g3(d);
     CHECK(r.result == verdict::fail);
     CHECK(mentions(r, "a confirmed order's charge was refunded"));
+  }
+
+  // ---- G3 with payments.capture=after_confirm: authorise, then capture or void ----
+
+  TEST_CASE("G3 after_confirm: captures of confirmed orders, voids of cancelled ones pass") {
+    auto d = valid_run(); // o1/k1: captured (approved) 100 via alpha, confirmed
+    d.orders.push_back({"o2", "k2v", "cancelled", "c2", {}});
+    d.orders.back().total_cents = 250;
+    d.orders.back().refund_status = "voided";
+    d.orders.back().refund_cents = 250;
+    d.orders.back().payment_status = "voided";
+    d.orders.back().payment_gateway = "beta";
+    d.charges.push_back({"beta", "k2v", 250, "voided"});
+    // A capture refused (the authorisation was released first): failed, nothing kept.
+    d.orders.push_back({"o3", "k3", "failed", "c3", {}});
+    d.charges.push_back({"alpha", "k3", 80, "declined"});
+    // 3-D Secure given up: the open charge released, the order failed with its payment voided.
+    d.orders.push_back({"o5", "k5", "failed", "c5", {}});
+    d.orders.back().total_cents = 60;
+    d.orders.back().payment_status = "voided";
+    d.orders.back().payment_gateway = "alpha";
+    d.charges.push_back({"alpha", "k5", 60, "voided"});
+    // A confirmed order refunded in part by an operator (recorded in order_refunds).
+    d.orders.push_back({"o4", "k4", "confirmed", "c4", {}});
+    d.orders.back().total_cents = 500;
+    d.orders.back().refunds.push_back({"rf_1", "refund-1", "refunded", 200});
+    d.charges.push_back({"alpha", "k4", 500, "approved", 200});
+    d.refunds.push_back({"alpha", "refund-1", "k4", 200, "refunded"});
+    d.refunds.push_back({"alpha", "refund-2", "k4", 900, "rejected"}); // refused: nothing moved
+    const auto r = check_g3(d);
+    CHECK_MESSAGE(r.result == verdict::pass, r.summary);
+    for (const auto& c : r.counter_examples) {
+      MESSAGE(c);
+    }
+    CHECK(r.metrics.at("captured_confirmed") == doctest::Approx(2));
+    CHECK(r.metrics.at("voided_keys") == doctest::Approx(2));
+    CHECK(r.metrics.at("refunds_made") == doctest::Approx(1));
+    CHECK(r.metrics.at("open_authorizations") == doctest::Approx(0));
+    CHECK(all_passed(check_all(d)));
+  }
+
+  TEST_CASE("G3 after_confirm: a captured charge of a cancelled order is a violation") {
+    auto d = valid_run();
+    d.orders.push_back({"o5", "k5", "cancelled", "c5", {}});
+    d.orders.back().total_cents = 300;
+    d.orders.back().refund_status = "voided"; // the order believes it released the money
+    d.charges.push_back({"alpha", "k5", 300, "approved"});
+    const auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k5: charged 300 via alpha for an order that is cancelled, refunded 0 "
+                      "(order o5 cancelled, refund voided)"));
+    CHECK(mentions(r, "order o5 (key k5, cancelled, refund voided): its authorisation is "
+                      "recorded voided but no gateway voided one"));
+  }
+
+  TEST_CASE("G3 after_confirm: a void of a confirmed order is a violation") {
+    auto d = valid_run();
+    d.charges[0].status = "voided"; // k1's authorisation released, yet o1 is confirmed
+    const auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k1: an authorisation of 100 voided via alpha for an order that is "
+                      "confirmed, not cancelled with its refund voided (order o1 confirmed)"));
+    CHECK(mentions(r, "order o1 (key k1, confirmed): confirmed, but no gateway captured its "
+                      "payment"));
+  }
+
+  TEST_CASE("G3 after_confirm: captured and voided, or authorised twice, for one key") {
+    auto d = valid_run();
+    d.charges.push_back({"beta", "k1", 100, "voided"});
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k1: both captured (approved 100 via alpha) and voided (voided 100 via "
+                      "beta) (order o1 confirmed)"));
+    d = valid_run();
+    d.charges[0].status = "authorized";
+    d.charges.push_back({"beta", "k1", 100, "authorized"});
+    r = check_g3(d);
+    CHECK(mentions(r, "key k1: more than one charge or authorisation: authorized 100 via alpha, "
+                      "authorized 100 via beta"));
+  }
+
+  TEST_CASE("G3 after_confirm: an authorisation left open, an unsettled order") {
+    auto d = valid_run();
+    d.orders.push_back({"o6", "k6", "failed", "c6", {}});
+    d.charges.push_back({"alpha", "k6", 120, "authorized"});
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k6: an authorisation of 120 via alpha left open (neither captured nor "
+                      "voided) at the check (order o6 failed)"));
+    CHECK(r.metrics.at("open_authorizations") == doctest::Approx(1));
+    // Still pending at the check (the reconciler did not settle it): reported as such too.
+    d.orders.back().status = "pending";
+    r = check_g3(d);
+    CHECK(mentions(r, "order o6 (key k6, pending): not settled at the check"));
+    CHECK(mentions(r, "left open"));
+    // A cancelled order whose refund is still pending is not settled either.
+    d = valid_run();
+    d.orders.push_back({"o8", "k8", "cancelled", "c8", {}});
+    d.orders.back().refund_status = "pending";
+    CHECK(mentions(check_g3(d), "order o8 (key k8, cancelled, refund pending): not settled"));
+  }
+
+  TEST_CASE("G3: a refund must match a cancellation or an operator's recorded refund") {
+    auto d = valid_run();
+    // k1's confirmed order refunded by someone the database does not know of.
+    d.charges[0].refunded_cents = 40;
+    d.refunds.push_back({"alpha", "refund-x", "k1", 40, "refunded"});
+    auto r = check_g3(d);
+    CHECK(r.result == verdict::fail);
+    CHECK(mentions(r, "key k1: refund refund-x of 40 via alpha matches neither a cancelled "
+                      "order's refund nor an operator's refund recorded for the order (order o1 "
+                      "confirmed)"));
+    CHECK(mentions(r, "a confirmed order's charge was refunded (40 of 100 via alpha) but its "
+                      "operators' refunds recorded give back 0"));
+    // Recorded as an operator's refund: fine.
+    d.orders[0].refunds.push_back({"rf_x", "refund-x", "refunded", 40});
+    CHECK(check_g3(d).result == verdict::pass);
+    // Recorded, but for another amount.
+    d.orders[0].refunds.back().amount_cents = 30;
+    CHECK(check_g3(d).result == verdict::fail);
+    // Recorded refunded, but no gateway made it.
+    d = valid_run();
+    d.orders[0].refunds.push_back({"rf_y", "refund-y", "refunded", 10});
+    CHECK(mentions(check_g3(d), "operator refund rf_y of 10 is recorded refunded but no gateway "
+                                "refunded refund-y"));
+  }
+
+  TEST_CASE("G3: a captured amount other than the confirmed order's total") {
+    auto d = valid_run();
+    d.charges[0].amount_cents = 90;
+    CHECK(mentions(check_g3(d), "key k1: captured 90 via alpha but the order's total is 100"));
+    d = valid_run();
+    d.orders[0].payment_gateway = "beta";
+    CHECK(
+        mentions(check_g3(d),
+                 "key k1: captured via alpha but the order's payment row says approved via beta"));
   }
 
   TEST_CASE("G4: two nodes committed for one shard in one epoch") {

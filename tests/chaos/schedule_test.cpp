@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 #include <stdexcept>
+#include <string>
 
 #include "schedule.hpp"
 
@@ -92,6 +93,38 @@ TEST_SUITE("chaos_unit") {
           CHECK(f.duration_ms <= 8000);
           CHECK(f.node < nodes);
         }
+        previous_end = f.at_ms + f.duration_ms;
+      }
+    }
+  }
+
+  TEST_CASE("gateway-slow-capture: in all, a delay past payments.timeout, the gateways' index") {
+    CHECK(parse_fault_list("gateway-slow-capture,kill") ==
+          std::vector<std::string>{"gateway-slow-capture", "kill"});
+    const auto all = parse_fault_list("all");
+    CHECK(std::find(all.begin(), all.end(), "gateway-slow-capture") != all.end());
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+      schedule_options o;
+      o.seed = seed;
+      o.duration_ms = 60000;
+      o.kinds = parse_fault_list("gateway-slow-capture");
+      const auto s = make_schedule(o);
+      REQUIRE(s.size() >= 2);
+      int64_t previous_end = 0;
+      for (const auto& f : s) {
+        CHECK(f.kind == "gateway-slow-capture");
+        CHECK(f.node == 0);
+        CHECK(f.at_ms >= previous_end);
+        CHECK(f.duration_ms >= 4000);
+        CHECK(f.duration_ms <= 8000);
+        // "2000ms".."4500ms", in steps of 500: at or past the nodes' payments.timeout (2 s).
+        REQUIRE(f.variant.size() > 2);
+        CHECK(f.variant.substr(f.variant.size() - 2) == "ms");
+        const int64_t delay = std::stoll(f.variant);
+        CHECK(delay >= 2000);
+        CHECK(delay <= 4500);
+        CHECK(delay % 500 == 0);
+        CHECK(f.variant == std::to_string(delay) + "ms");
         previous_end = f.at_ms + f.duration_ms;
       }
     }

@@ -345,6 +345,35 @@ promise_result check_g2(const run_data& d, const check_options& o) {
 
 // ---- G3 ----------------------------------------------------------------------------------------
 
+namespace {
+
+/// The gateways' log lines of one key that hold or held money: captured (approved), open
+/// (authorized) and voided authorisations.
+struct key_money {
+  std::vector<const charge_row*> captured;
+  std::vector<const charge_row*> open;
+  std::vector<const charge_row*> voided;
+};
+
+/// "order o_1 cancelled, refund voided", or "no order", for the order of checkout key `key`.
+std::string order_text(const std::map<std::string, const order_row*>& order_of_key,
+                       const std::string& key) {
+  auto i = order_of_key.find(key);
+  if (i == order_of_key.end()) {
+    return "no order";
+  }
+  const order_row& o = *i->second;
+  return "order " + o.order_id + " " + o.status +
+         (o.refund_status.empty() ? "" : ", refund " + o.refund_status);
+}
+
+/// "authorized 300 via alpha".
+std::string charge_text(const charge_row& c) {
+  return c.status + " " + std::to_string(c.amount_cents) + " via " + c.gateway;
+}
+
+} // namespace
+
 promise_result check_g3(const run_data& d, const check_options& o) {
   promise_result r{"G3", "exactly once per idempotency key", verdict::pass, {}, {}, {}, {}};
   const int64_t t0 = first_start(d);
@@ -392,68 +421,237 @@ promise_result check_g3(const run_data& d, const check_options& o) {
       example(r, o, "key " + key + ": " + std::to_string(list.size()) + " orders:" + ids);
     }
   }
-  // Approved charges per key: per gateway (a gateway charging twice) and over all gateways
-  // (a failover that charged a second gateway after the first one had approved).
-  std::map<std::string, std::map<std::string, int>> approved;
-  std::size_t charged_keys = 0;
-  for (const auto& c : d.charges) {
-    if (c.status == "approved") {
-      approved[c.idempotency_key][c.gateway] += 1;
-    }
-  }
-  for (const auto& [key, per_gateway] : approved) {
-    ++charged_keys;
-    int total = 0;
-    std::string where;
-    for (const auto& [gw, n] : per_gateway) {
-      total += n;
-      where += " " + gw + "x" + std::to_string(n);
-    }
-    if (total > 1) {
-      example(r, o, "key " + key + ": " + std::to_string(total) + " approved charges:" + where);
-    }
-  }
-  // Money kept only for what was sold: an approved charge whose order is not confirmed (it
-  // was cancelled after the payment, e.g. a hold expired or changed) must have been given back
-  // whole. A charge with no order at all is kept money too.
+  // The money, from the gateways' charge and refund logs against the orders' rows (status, the
+  // cancellation's refund, the operators' refunds). With payments.capture=after_confirm a key's
+  // charge is an authorisation first: captured ("approved") once its order is confirmed, voided
+  // when the order is cancelled instead.
   std::map<std::string, const order_row*> order_of_key;
   for (const auto& ord : d.orders) {
     order_of_key[ord.idempotency_key] = &ord;
   }
+  std::map<std::string, key_money> money;
+  for (const auto& c : d.charges) {
+    auto& m = money[c.idempotency_key];
+    if (c.status == "approved") {
+      m.captured.push_back(&c);
+    } else if (c.status == "authorized") {
+      m.open.push_back(&c);
+    } else if (c.status == "voided") {
+      m.voided.push_back(&c);
+    }
+  }
+  // At most one charge per key over all gateways (a failed attempt on the first gateway is not
+  // one): never approved twice (a gateway charging twice, a failover after an approval), never
+  // both captured and voided, never a second authorisation.
+  std::size_t charged_keys = 0;
+  for (const auto& [key, m] : money) {
+    const std::string order = " (" + order_text(order_of_key, key) + ")";
+    charged_keys += m.captured.empty() ? 0 : 1;
+    if (m.captured.size() > 1) {
+      std::map<std::string, int> per_gateway;
+      for (const auto* c : m.captured) {
+        per_gateway[c->gateway] += 1;
+      }
+      std::string where;
+      for (const auto& [gw, n] : per_gateway) {
+        where += " " + gw + "x" + std::to_string(n);
+      }
+      example(r, o,
+              "key " + key + ": " + std::to_string(m.captured.size()) +
+                  " approved charges:" + where + order);
+    } else if (!m.captured.empty() && !m.voided.empty()) {
+      example(r, o,
+              "key " + key + ": both captured (" + charge_text(*m.captured.front()) +
+                  ") and voided (" + charge_text(*m.voided.front()) + ")" + order);
+    } else if (m.captured.size() + m.open.size() + m.voided.size() > 1) {
+      std::string what;
+      for (const auto* list : {&m.captured, &m.open, &m.voided}) {
+        for (const auto* c : *list) {
+          what += (what.empty() ? "" : ", ") + charge_text(*c);
+        }
+      }
+      example(r, o, "key " + key + ": more than one charge or authorisation: " + what + order);
+    }
+  }
+  // Every captured amount belongs to a confirmed order (whole: its total), which keeps it but
+  // for what its operators' recorded refunds gave back; a cancelled order's capture was given
+  // back whole by its cancellation's refund; any other is money kept for nothing.
+  std::size_t captured = 0;
   std::size_t refunded_keys = 0;
   for (const auto& c : d.charges) {
     if (c.status != "approved") {
       continue;
     }
+    const std::string head = "key " + c.idempotency_key + ": ";
     auto i = order_of_key.find(c.idempotency_key);
-    const bool confirmed = i != order_of_key.end() && i->second->status == "confirmed";
-    if (confirmed) {
-      if (c.refunded_cents != 0) {
-        example(r, o,
-                "key " + c.idempotency_key + ": a confirmed order's charge was refunded (" +
-                    std::to_string(c.refunded_cents) + " of " + std::to_string(c.amount_cents) +
-                    " via " + c.gateway + ")");
+    if (i == order_of_key.end()) {
+      example(r, o,
+              head + "charged " + std::to_string(c.amount_cents) + " via " + c.gateway +
+                  " for an order that is missing, refunded " + std::to_string(c.refunded_cents));
+      continue;
+    }
+    const order_row& ord = *i->second;
+    const std::string order = " (" + order_text(order_of_key, c.idempotency_key) + ")";
+    if (ord.status == "confirmed") {
+      ++captured;
+      int64_t given = 0;
+      int64_t pending = 0;
+      for (const auto& f : ord.refunds) {
+        given += f.status == "refunded" ? f.amount_cents : 0;
+        pending += f.status == "pending" ? f.amount_cents : 0;
       }
-    } else if (c.refunded_cents == c.amount_cents) {
+      if (c.refunded_cents < given || c.refunded_cents > given + pending) {
+        example(r, o,
+                head + "a confirmed order's charge was refunded (" +
+                    std::to_string(c.refunded_cents) + " of " + std::to_string(c.amount_cents) +
+                    " via " + c.gateway + ") but its operators' refunds recorded give back " +
+                    std::to_string(given) +
+                    (pending > 0 ? " (" + std::to_string(pending) + " more pending)" : "") + order);
+      }
+      if (ord.total_cents > 0 && c.amount_cents != ord.total_cents) {
+        example(r, o,
+                head + "captured " + std::to_string(c.amount_cents) + " via " + c.gateway +
+                    " but the order's total is " + std::to_string(ord.total_cents) + order);
+      }
+      if ((!ord.payment_status.empty() && ord.payment_status != "approved") ||
+          (!ord.payment_gateway.empty() && ord.payment_gateway != c.gateway)) {
+        example(r, o,
+                head + "captured via " + c.gateway + " but the order's payment row says " +
+                    ord.payment_status + " via " + ord.payment_gateway + order);
+      }
+    } else if (ord.status == "cancelled" && c.refunded_cents == c.amount_cents &&
+               ord.refund_status == "refunded") {
       ++refunded_keys;
     } else {
       example(r, o,
-              "key " + c.idempotency_key + ": charged " + std::to_string(c.amount_cents) + " via " +
-                  c.gateway + " for an order that is " +
-                  (i == order_of_key.end() ? std::string{"missing"} : i->second->status) +
-                  ", refunded " + std::to_string(c.refunded_cents));
+              head + "charged " + std::to_string(c.amount_cents) + " via " + c.gateway +
+                  " for an order that is " + ord.status + ", refunded " +
+                  std::to_string(c.refunded_cents) + order);
+    }
+  }
+  // Every void matches a cancelled order whose refund says voided, or a failed order whose
+  // payment says voided (3-D Secure given up: released before anything was taken); an
+  // authorisation is never left open (neither captured nor voided) once the orders have settled.
+  std::size_t voided = 0;
+  std::size_t open = 0;
+  for (const auto& c : d.charges) {
+    auto i = order_of_key.find(c.idempotency_key);
+    const std::string order = " (" + order_text(order_of_key, c.idempotency_key) + ")";
+    if (c.status == "voided") {
+      ++voided;
+      const bool cancelled_voided = i != order_of_key.end() && i->second->status == "cancelled" &&
+                                    i->second->refund_status == "voided";
+      const bool abandoned = i != order_of_key.end() && i->second->status == "failed" &&
+                             i->second->payment_status == "voided";
+      if (!cancelled_voided && !abandoned) {
+        example(r, o,
+                "key " + c.idempotency_key + ": an authorisation of " +
+                    std::to_string(c.amount_cents) + " voided via " + c.gateway +
+                    " for an order that is " +
+                    (i == order_of_key.end() ? std::string{"missing"} : i->second->status) +
+                    ", not cancelled with its refund voided" + order);
+      }
+    } else if (c.status == "authorized") {
+      ++open;
+      example(r, o,
+              "key " + c.idempotency_key + ": an authorisation of " +
+                  std::to_string(c.amount_cents) + " via " + c.gateway +
+                  " left open (neither captured nor voided) at the check" + order);
+    }
+  }
+  // Every refund the gateways made matches the cancellation's refund of its charge's order
+  // (key refund-<checkout key>, the whole charge) or an operator's refund recorded for that order
+  // (its gateway key and amount).
+  std::size_t refunds_made = 0;
+  std::set<std::string> refund_keys;
+  for (const auto& f : d.refunds) {
+    if (f.status != "refunded") {
+      continue; // refused or not processed: no money moved
+    }
+    ++refunds_made;
+    refund_keys.insert(f.idempotency_key);
+    auto i = order_of_key.find(f.charge_key);
+    bool matched = false;
+    if (i != order_of_key.end()) {
+      const order_row& ord = *i->second;
+      matched = ord.status == "cancelled" && ord.refund_status == "refunded" &&
+                f.idempotency_key == "refund-" + ord.idempotency_key &&
+                (ord.refund_cents == 0 || f.amount_cents == ord.refund_cents);
+      for (const auto& op : ord.refunds) {
+        matched =
+            matched || (op.gateway_key == f.idempotency_key && op.amount_cents == f.amount_cents &&
+                        (op.status == "refunded" || op.status == "pending"));
+      }
+    }
+    if (!matched) {
+      example(r, o,
+              "key " + f.charge_key + ": refund " + f.idempotency_key + " of " +
+                  std::to_string(f.amount_cents) + " via " + f.gateway +
+                  " matches neither a cancelled order's refund nor an operator's refund recorded "
+                  "for the order (" +
+                  order_text(order_of_key, f.charge_key) + ")");
+    }
+  }
+  // And the other way round: what the orders say was given back or released, the gateways did;
+  // and every order has settled (pending and paid orders, and pending refunds, are settled by the
+  // reconciler before the check).
+  std::size_t unsettled = 0;
+  for (const auto& ord : d.orders) {
+    const std::string head =
+        "order " + ord.order_id + " (key " + ord.idempotency_key + ", " + ord.status +
+        (ord.refund_status.empty() ? "" : ", refund " + ord.refund_status) + "): ";
+    auto m = money.find(ord.idempotency_key);
+    const bool has_money = m != money.end();
+    bool pending_refund = ord.refund_status == "pending";
+    for (const auto& op : ord.refunds) {
+      pending_refund = pending_refund || op.status == "pending";
+      if (op.status == "refunded" && refund_keys.count(op.gateway_key) == 0) {
+        example(r, o,
+                head + "operator refund " + op.refund_id + " of " +
+                    std::to_string(op.amount_cents) +
+                    " is recorded refunded but no gateway refunded " + op.gateway_key);
+      }
+    }
+    if (ord.status == "pending" || ord.status == "paid" || pending_refund) {
+      ++unsettled;
+      example(r, o, head + "not settled at the check");
+      continue;
+    }
+    if (ord.status == "confirmed" && ord.total_cents > 0 &&
+        (!has_money || m->second.captured.empty())) {
+      example(r, o, head + "confirmed, but no gateway captured its payment");
+    }
+    if (ord.status == "cancelled" && ord.refund_status == "refunded" &&
+        refund_keys.count("refund-" + ord.idempotency_key) == 0) {
+      example(r, o,
+              head + "its refund is recorded refunded but no gateway refunded refund-" +
+                  ord.idempotency_key);
+    }
+    if (ord.status == "cancelled" && ord.refund_status == "voided" &&
+        (!has_money || m->second.voided.empty())) {
+      example(r, o, head + "its authorisation is recorded voided but no gateway voided one");
     }
   }
   r.metrics["keys"] = static_cast<double>(by_key.size());
   r.metrics["retried_keys"] = static_cast<double>(retried);
   r.metrics["charged_keys"] = static_cast<double>(charged_keys);
+  r.metrics["captured_confirmed"] = static_cast<double>(captured);
   r.metrics["refunded_keys"] = static_cast<double>(refunded_keys);
+  r.metrics["voided_keys"] = static_cast<double>(voided);
+  r.metrics["open_authorizations"] = static_cast<double>(open);
+  r.metrics["refunds_made"] = static_cast<double>(refunds_made);
+  r.metrics["unsettled_orders"] = static_cast<double>(unsettled);
   r.metrics["charges_logged"] = static_cast<double>(d.charges.size());
+  r.metrics["refunds_logged"] = static_cast<double>(d.refunds.size());
   r.summary = std::to_string(by_key.size()) + " keys (" + std::to_string(retried) + " retried), " +
               std::to_string(d.orders.size()) + " orders, " + std::to_string(d.charges.size()) +
-              " gateway log lines (" + std::to_string(refunded_keys) +
-              " charges refunded): one order and at most one approved charge per key, kept "
-              "only by a confirmed order";
+              " gateway log lines, " + std::to_string(d.refunds.size()) +
+              " refund log lines: one order and at most one charge per key; " +
+              std::to_string(captured) + " captured for confirmed orders, " +
+              std::to_string(refunded_keys) + " refunded and " + std::to_string(voided) +
+              " voided for cancelled ones, " + std::to_string(refunds_made) +
+              " refunds all matched, " + std::to_string(open) + " authorisations left open, " +
+              std::to_string(unsettled) + " orders unsettled";
   return r;
 }
 

@@ -295,6 +295,9 @@ std::vector<std::string> cluster_env::node_command(std::size_t i) const {
       "--orders.reconcile_interval=1s",
       "--log.level=info",
   };
+  if (!o_.capture.empty()) {
+    argv.push_back("--payments.capture=" + o_.capture);
+  }
   // Storefront limits stay on (limits.ip_*); the harness's shoppers each name their own client
   // address in X-Forwarded-For, which a node believes only from a trusted proxy: the address
   // the harness connects from (the hub in netns mode, loopback otherwise).
@@ -347,6 +350,12 @@ bool cluster_env::set_gateway_down(std::size_t i, bool down) {
   return c.call("POST", "/_outage", down ? R"({"down":true})" : R"({"down":false})").status == 200;
 }
 
+bool cluster_env::set_capture_delay(std::chrono::milliseconds delay) {
+  http_client c{server_host(), gateway_ports_.at(0), 3s};
+  return c.call("PUT", "/_faults", R"({"capture_delay_ms":)" + std::to_string(delay.count()) + "}")
+             .status == 200;
+}
+
 std::vector<charge_row> cluster_env::charges() {
   http_client c{server_host(), gateway_ports_.at(0), 30s};
   auto a = c.call("GET", "/_charges");
@@ -361,6 +370,24 @@ std::vector<charge_row> cluster_env::charges() {
   for (const auto& e : std::get<json::array>(v->get())) {
     out.push_back({str(e, "gateway"), str(e, "idempotency_key"), num(e, "amount_cents"),
                    str(e, "status"), num(e, "refunded_cents")});
+  }
+  return out;
+}
+
+std::vector<refund_row> cluster_env::refunds() {
+  http_client c{server_host(), gateway_ports_.at(0), 30s};
+  auto a = c.call("GET", "/_refunds");
+  if (a.status != 200) {
+    throw std::runtime_error("GET /_refunds: " + std::to_string(a.status) + " " + a.error);
+  }
+  auto v = parse(a.body);
+  if (!v || !v->is_array()) {
+    throw std::runtime_error("GET /_refunds: not a JSON array");
+  }
+  std::vector<refund_row> out;
+  for (const auto& e : std::get<json::array>(v->get())) {
+    out.push_back({str(e, "gateway"), str(e, "idempotency_key"), str(e, "charge_idempotency_key"),
+                   num(e, "amount_cents"), str(e, "status")});
   }
   return out;
 }

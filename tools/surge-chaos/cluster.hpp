@@ -36,8 +36,11 @@ struct cluster_options {
   std::string holds_ttl = "5s";
   std::string lease = "2s";
   std::vector<std::string> node_extra; ///< more --name=value for every node
-  const net_layout* net = nullptr;     ///< netns mode when set (the network is built already)
-  std::string admin_token;             ///< admin.token of every node (netns mode: required)
+  /// payments.capture of every node: at_checkout or after_confirm ("": the nodes' default,
+  /// at_checkout). after_confirm authorises at checkout and captures once the order is confirmed.
+  std::string capture;
+  const net_layout* net = nullptr; ///< netns mode when set (the network is built already)
+  std::string admin_token;         ///< admin.token of every node (netns mode: required)
 };
 
 class private_postgres {
@@ -139,8 +142,12 @@ class cluster_env {
   std::string drain_node(std::size_t i);
   /// POST /_outage on gateway `i`.
   bool set_gateway_down(std::size_t i, bool down);
+  /// PUT /_faults {"capture_delay_ms":N} (paysim: every gateway's captures answered N ms late).
+  bool set_capture_delay(std::chrono::milliseconds delay);
   /// GET /_charges.
   std::vector<charge_row> charges();
+  /// GET /_refunds.
+  std::vector<refund_row> refunds();
   /// True when every member answers /readyz and GET /admin/v1/cluster and /admin/v1/shards on
   /// one of them show every member up and every shard owned by a member with no move under way.
   /// `why` says what is missing otherwise.

@@ -250,6 +250,34 @@ class gateway_outage_fault : public fault_kind {
   }
 };
 
+/// paysim's PUT /_faults {"capture_delay_ms":D} (every gateway): each capture is made when it
+/// arrives but answered D ms late (the variant, "3000ms"), past the nodes' payments.timeout, so
+/// the orders capturing meanwhile do not know whether they were paid; heal sets it back to 0.
+/// Only with captures (--capture=after_confirm): otherwise skipped.
+class gateway_slow_capture_fault : public fault_kind {
+ public:
+  std::string name() const override { return "gateway-slow-capture"; }
+  std::string unavailable(const fault_context& ctx) const override {
+    return ctx.env.options().capture == "after_confirm"
+               ? std::string{}
+               : "the nodes capture nothing to slow down: needs --capture=after_confirm";
+  }
+  void inject(fault_context& ctx, const planned_fault& f, fault_record& rec) override {
+    const auto delay = std::chrono::milliseconds{std::stoll(f.variant)};
+    rec.target = "all gateways";
+    rec.detail = "captures answered " + std::to_string(delay.count()) + " ms late for " +
+                 std::to_string(f.duration_ms) + " ms";
+    if (!ctx.env.set_capture_delay(delay)) {
+      throw std::runtime_error("PUT /_faults failed on " + ctx.env.gateway_names().front());
+    }
+  }
+  void heal(fault_context& ctx, const planned_fault&, fault_record& rec) override {
+    if (!ctx.env.set_capture_delay(std::chrono::milliseconds{0})) {
+      rec.note = "could not end the slow captures (PUT /_faults)";
+    }
+  }
+};
+
 // ---- drain and stop: rolling-restart and scale -----------------------------------------------
 
 int64_t ms_since(steady::time_point t) {
@@ -520,6 +548,7 @@ std::vector<std::unique_ptr<fault_kind>> make_fault_kinds() {
   out.push_back(std::make_unique<redis_restart_fault>());
   out.push_back(std::make_unique<pg_restart_fault>());
   out.push_back(std::make_unique<gateway_outage_fault>());
+  out.push_back(std::make_unique<gateway_slow_capture_fault>());
   out.push_back(std::make_unique<rolling_restart_fault>());
   out.push_back(std::make_unique<scale_fault>());
   return out;

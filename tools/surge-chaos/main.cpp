@@ -38,9 +38,13 @@ constexpr const char* usage =
   --duration=D         load time: 90s, 2m, 500ms (default 120s)
   --seed=S             seed of the fault schedule and the shoppers (default 1)
   --faults=LIST        kill,pause,partition,latency,loss,redis-restart,pg-restart,gateway-outage,
-                       rolling-restart,scale or all (default all: every kind but the long
-                       rolling-restart and scale, which are asked for by name, e.g.
-                       all,rolling-restart); kinds the mode cannot inject are skipped with a note
+                       gateway-slow-capture,rolling-restart,scale or all (default all: every
+                       kind but the long rolling-restart and scale, which are asked for by
+                       name, e.g. all,rolling-restart); kinds the mode cannot inject are
+                       skipped with a note (gateway-slow-capture needs --capture=after_confirm)
+  --capture=MODE       the nodes' payments.capture: at_checkout (default: the charge is taken
+                       at checkout) or after_confirm (authorised at checkout, captured once the
+                       order is confirmed, voided when it is cancelled)
   --zero-downtime      also exit 1 when a shopper's request failed (no answer or 5xx) or a
                        fault could not be carried out (for rolling-restart and scale runs)
   --clients=N          shopper threads (default 8, 1..64)
@@ -123,6 +127,7 @@ struct options {
   std::string node_binary = SURGE_CHAOS_NODE_BINARY;
   std::string paysim_binary = SURGE_CHAOS_PAYSIM_BINARY;
   std::string holds_ttl = "5s";
+  std::string capture; ///< "": the nodes' default (at_checkout)
 };
 
 options parse_args(int argc, char** argv) {
@@ -169,6 +174,13 @@ options parse_args(int argc, char** argv) {
       {"work-dir", takes::value, cli::assign(o.work_dir)},
       {"node-binary", takes::value, cli::assign(o.node_binary)},
       {"paysim-binary", takes::value, cli::assign(o.paysim_binary)},
+      {"capture", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         if (*v != "at_checkout" && *v != "after_confirm") {
+           throw cli::usage_error("--capture must be at_checkout or after_confirm");
+         }
+         o.capture = *v;
+       }},
       {"holds-ttl", takes::value,
        [&o](const std::optional<std::string>& v) {
          parse_ms("--holds-ttl", *v);
@@ -286,6 +298,11 @@ int main(int argc, char** argv) {
                                    "for this run on free ports of "} +
                        (netns ? "127.0.0.1 and the bridge" : "127.0.0.1") +
                        " (so that pg-restart and redis-restart disturb nobody else)");
+  info.notes.push_back(
+      "payments.capture=" + (opt.capture.empty() ? std::string{"at_checkout"} : opt.capture) +
+      (opt.capture == "after_confirm" ? " (charges are authorisations, captured once the order is "
+                                        "confirmed, voided when it is cancelled)"
+                                      : " (charges are taken at checkout)"));
   for (const auto& n : info.notes) {
     std::cout << "surge-chaos: " << n << "\n";
   }
@@ -297,6 +314,7 @@ int main(int argc, char** argv) {
   co.node_binary = opt.node_binary;
   co.paysim_binary = opt.paysim_binary;
   co.holds_ttl = opt.holds_ttl;
+  co.capture = opt.capture;
   if (netns) {
     co.net = &network.layout();
     // A non-loopback admin.host needs admin.token (config/settings.cpp): one per run.
@@ -461,6 +479,7 @@ int main(int argc, char** argv) {
     for (std::size_t g = 0; g < env.gateway_names().size(); ++g) {
       env.set_gateway_down(g, false);
     }
+    env.set_capture_delay(std::chrono::milliseconds{0});
     for (std::size_t i = 0; i < env.nodes().size(); ++i) {
       auto& n = *env.nodes()[i];
       if (!n.member.load()) {
@@ -497,6 +516,7 @@ int main(int argc, char** argv) {
     data.checked_at_ms = now_ms();
     collect_database(env.pg().url(), data);
     data.charges = env.charges();
+    data.refunds = env.refunds();
   } catch (const std::exception& e) {
     std::cerr << "surge-chaos: collecting the results failed: " << e.what() << "\n";
     env.stop();

@@ -1,10 +1,10 @@
 #pragma once
 
 // surge-chaos's in-memory data model: what the clients saw (the history), what PostgreSQL holds
-// after the run (journal, orders, shard history), what the payment gateways logged (charges),
-// and which faults ran when. The checker (checker.hpp) works on this model only, so unit tests
-// build it by hand. All times are Unix epoch milliseconds (wall clock), so that the history and
-// the journal's own timestamps (`at_ms`, hold expiries) compare.
+// after the run (journal, orders with their payment and refunds, shard history), what the payment
+// gateways logged (charges, refunds), and which faults ran when. The checker (checker.hpp) works on
+// this model only, so unit tests build it by hand. All times are Unix epoch milliseconds (wall
+// clock), so that the history and the journal's own timestamps (`at_ms`, hold expiries) compare.
 
 #include <cstdint>
 #include <map>
@@ -102,12 +102,28 @@ struct shard_change {
   int64_t at_ms = 0;
 };
 
+/// One order_refunds row: a refund an operator asked for (besides a cancellation's refund).
+struct operator_refund {
+  std::string refund_id;
+  std::string gateway_key; ///< the refund's idempotency key at the gateway
+  std::string status;      ///< pending, refunded, failed
+  int64_t amount_cents = 0;
+};
+
 struct order_row {
   std::string order_id;
   std::string idempotency_key;
-  std::string status;
+  std::string status; ///< pending, paid, confirmed, failed, cancelled, requires_action
   std::string cart_id;
   std::vector<seen_line> lines;
+  int64_t total_cents = 0;
+  /// The refund of an order cancelled after its payment: "" (none), pending, refunded, failed,
+  /// or voided (an authorisation released: payments.capture=after_confirm).
+  std::string refund_status{};
+  int64_t refund_cents = 0;      ///< orders.refunded_cents: what that refund gives back
+  std::string payment_status{};  ///< payments.status ("" no row): approved, authorized, ...
+  std::string payment_gateway{}; ///< payments.gateway
+  std::vector<operator_refund> refunds{}; ///< order_refunds
 };
 
 /// One line of paysim's GET /_charges.
@@ -115,8 +131,19 @@ struct charge_row {
   std::string gateway;
   std::string idempotency_key;
   int64_t amount_cents = 0;
-  std::string status;         ///< approved, declined, failed
-  int64_t refunded_cents = 0; ///< given back since (an order that could not be fulfilled)
+  /// approved (taken at once, or an authorisation captured since), declined, failed, or for an
+  /// authorisation not captured: authorized (still open) or voided (released).
+  std::string status;
+  int64_t refunded_cents = 0; ///< given back since (a cancelled order, an operator's refund)
+};
+
+/// One line of paysim's GET /_refunds.
+struct refund_row {
+  std::string gateway;
+  std::string idempotency_key; ///< the refund's key: refund-<checkout key>, or an operator's
+  std::string charge_key;      ///< the refunded charge's key (the checkout's)
+  int64_t amount_cents = 0;
+  std::string status; ///< refunded (money given back), rejected, failed
 };
 
 /// One injected fault, as it happened.
@@ -137,6 +164,7 @@ struct run_data {
   std::vector<shard_change> shard_history;
   std::vector<order_row> orders;
   std::vector<charge_row> charges;
+  std::vector<refund_row> refunds; ///< paysim's refund log
   std::vector<fault_record> faults;
   std::vector<std::string> node_ids; ///< index = operation::node
   int64_t checked_at_ms = 0;         ///< when the journal was read (G6: holds must be gone by then)

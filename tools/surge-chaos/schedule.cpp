@@ -9,9 +9,17 @@
 namespace surge::chaos {
 
 const std::vector<std::string>& fault_kinds() {
-  static const std::vector<std::string> kinds{
-      "kill",          "pause",      "partition",      "latency",         "loss",
-      "redis-restart", "pg-restart", "gateway-outage", "rolling-restart", "scale"};
+  static const std::vector<std::string> kinds{"kill",
+                                              "pause",
+                                              "partition",
+                                              "latency",
+                                              "loss",
+                                              "redis-restart",
+                                              "pg-restart",
+                                              "gateway-outage",
+                                              "gateway-slow-capture",
+                                              "rolling-restart",
+                                              "scale"};
   return kinds;
 }
 
@@ -97,6 +105,12 @@ void shape(planned_fault& f, std::mt19937_64& rng, const schedule_options& o) {
     f.variant = draw(rng, 0, 3) == 0 ? "all" : "first";
     f.node = 0;
     f.duration_ms = draw(rng, 3000, 6000);
+  } else if (f.kind == "gateway-slow-capture") {
+    // Every capture answered 2000..4500 ms late: at or past the nodes' payments.timeout (2 s),
+    // so a capture's outcome is unknown to the node until a retry of its key is answered.
+    f.variant = std::to_string(draw(rng, 4, 9) * 500) + "ms";
+    f.node = 0;
+    f.duration_ms = draw(rng, 4000, 8000);
   }
 }
 

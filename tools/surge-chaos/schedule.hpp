@@ -18,7 +18,8 @@ struct planned_fault {
   int node = 0;            ///< target node index (node faults), or the gateway index
   std::string variant;     ///< kind-specific: "flush" / "keep" (redis-restart), "peers" / "pg"
                            ///< / "all" [-in / -out] (partition, netplan.hpp), "150ms"
-                           ///< (latency), "15%" (loss), "first" / "all" (gateway-outage);
+                           ///< (latency), "15%" (loss), "first" / "all" (gateway-outage),
+                           ///< "3000ms" (gateway-slow-capture: the capture answers' delay);
                            ///< node: for scale, which member the scale-in removes
 };
 

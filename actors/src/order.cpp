@@ -45,6 +45,10 @@ struct order_state {
   /// A reconcile came while loading (a gateway's webhook wakes a passive order this way): it is
   /// decided once the order is loaded.
   bool reconcile_when_loaded = false;
+  /// A reconcile is due at the end of payments.action_ttl of an order in requires_action (it
+  /// gives the payment up unless the shopper finished). Lost with the actor: the reconciler
+  /// finds such orders too.
+  bool action_timer = false;
 };
 
 using self_ptr = order_impl::stateful_pointer<order_state>;
@@ -60,12 +64,28 @@ caf::error no_pg() {
 
 void run(self_ptr self, std::vector<order_effect> effects);
 
+/// While the order waits for the shopper's 3-D Secure, a reconcile is due when its time is up.
+void arm_action_timer(self_ptr self) {
+  auto& st = self->state;
+  const auto& o = st.model->current().order;
+  if (st.action_timer || !o || o->status != "requires_action" || !o->payment) {
+    return;
+  }
+  st.action_timer = true;
+  const int64_t left =
+      o->payment->charged_at_ms + st.env->opts.action_ttl.count() - st.env->now_ms();
+  // Past the deadline already (a release that has not gone through yet): again in a while.
+  const auto due = std::chrono::milliseconds{left > 0 ? left + 50 : 5000};
+  self->delayed_send(caf::actor_cast<order_impl>(self), due, reconcile_atom::value);
+}
+
 /// Decides `in`, adopts the decision and runs its effects. Log lines (and the payment calls
 /// started) carry the request id of the checkout under way, if any.
 void step(self_ptr self, order_input in) {
   auto& m = *self->state.model;
   surge::log::request_scope scope{m.current().current.request_id};
   run(self, m.apply(m.decide(in)));
+  arm_action_timer(self);
 }
 
 /// Sends `ask(line)` (a request to the line's SKU) for every line; feeds `made(tally)` to the
@@ -221,6 +241,71 @@ struct executor {
                   [](const line_tally& t) { return order_in::lines_returned{t}; });
   }
 
+  void operator()(order_fx::renew_holds& e) const {
+    auto s = self;
+    struct pending {
+      std::size_t remaining = 0;
+      line_tally tally;
+    };
+    auto t = std::make_shared<pending>();
+    t->remaining = e.lines.size();
+    auto one = [s, t](bool ok, bool gone) {
+      t->tally.gone += !ok && gone ? 1 : 0;
+      t->tally.failed += !ok && !gone ? 1 : 0;
+      if (--t->remaining == 0) {
+        step(s, order_in::holds_renewed{t->tally});
+      }
+    };
+    for (const auto& line : e.lines) {
+      auto sku = st().links.skus->acquire(line.sku);
+      hold_request same{e.cart_id, e.customer_id, line.qty, e.currency};
+      self->request(sku, st().env->opts.call_timeout, hold_atom::value, same)
+          .then(
+              [s, one, sku, line, same](hold_view& v) mutable {
+                if (v.hold_id == line.hold_id) {
+                  one(true, false);
+                  return;
+                }
+                // Its hold had expired: setting the qty made a new one, which nobody bought.
+                same.qty = 0;
+                s->request(sku, s->state.env->opts.call_timeout, hold_atom::value, same)
+                    .then([](hold_view&) {}, [](caf::error&) {}); // else it expires (G6)
+                one(false, true);
+              },
+              [one](caf::error& err) {
+                one(false,
+                    is(err, errc::not_found) || is(err, errc::conflict) || is(err, errc::sold_out));
+              });
+    }
+  }
+
+  void operator()(order_fx::drop_holds& e) const {
+    auto s = self;
+    auto remaining = std::make_shared<std::size_t>(e.lines.size());
+    std::vector<std::string> hold_ids;
+    for (const auto& l : e.lines) {
+      hold_ids.push_back(l.hold_id);
+    }
+    // The cart last: once the holds are given back its lines leave it, which ends the claim.
+    auto clear = [s, cart = e.cart_id, hold_ids]() {
+      s->request(s->state.links.carts->acquire(cart), s->state.env->opts.call_timeout,
+                 clear_atom::value, hold_ids)
+          .then([s](cart_view&) { step(s, order_in::holds_dropped{}); },
+                [s](caf::error&) { step(s, order_in::holds_dropped{}); });
+    };
+    for (const auto& line : e.lines) {
+      hold_request none{e.cart_id, e.customer_id, 0, e.currency};
+      auto done = [remaining, clear] {
+        if (--*remaining == 0) {
+          clear();
+        }
+      };
+      self->request(st().links.skus->acquire(line.sku), st().env->opts.call_timeout,
+                    hold_atom::value, none)
+          .then([done](hold_view&) { done(); }, [done](caf::error&) { done(); });
+    }
+  }
+
   void operator()(order_fx::refund& e) const {
     st().env->payments->refund(std::move(e.request), [h = handle()](refund_result r) {
       caf::anon_send(h, answer_atom::value, order_input{order_in::refunded{std::move(r)}});
@@ -328,6 +413,7 @@ order_impl::behavior_type running(self_ptr self) {
         return rp;
       },
       [=](reconcile_atom) {
+        self->state.action_timer = false; // this may be it; armed again while still waiting
         if (!self->state.life.loaded) {
           self->state.reconcile_when_loaded = true; // decided once loaded
           return;
@@ -376,7 +462,8 @@ order_impl::behavior_type order_main(self_ptr self, std::string order_id,
   st.links = links;
   st.fence = fence;
   st.model.emplace(order_id, order_terms{st.env->opts.holds_ttl, st.env->opts.verify_customers,
-                                         st.env->opts.capture_after_confirm});
+                                         st.env->opts.capture_after_confirm,
+                                         st.env->opts.action_ttl, st.env->opts.return_url});
   auto* dir = links.orders;
   self->attach_functor(
       [dir, order_id, addr = self->address()](const caf::error&) { dir->forget(order_id, addr); });

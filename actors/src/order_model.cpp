@@ -124,6 +124,14 @@ std::string refund_message(const persistence::refund_record& r) {
          "is under way";
 }
 
+/// What a shopper is told of an order whose 3-D Secure was given up for `reason`.
+std::string abandoned_message(const std::string& reason) {
+  if (reason == "hold_expired") {
+    return "a hold expired before 3-D Secure could begin; nothing was charged";
+  }
+  return "3-D Secure was not completed in time; nothing was charged and the items were put back";
+}
+
 /// The order is for exactly the cart's lines (the same holds, the same quantities).
 bool same_lines(const persistence::order_record& o, const cart_view& cart) {
   if (o.lines.size() != cart.items.size()) {
@@ -203,7 +211,8 @@ class planner {
     const bool refund_pending =
         st_.order && st_.order->refund && st_.order->refund->status == "pending";
     if (!busy() && st_.order &&
-        (st_.order->status == "pending" || st_.order->status == "paid" || refund_pending)) {
+        (st_.order->status == "pending" || st_.order->status == "paid" ||
+         st_.order->status == "requires_action" || refund_pending)) {
       note(lvl::info, id_ + ": settling an order left " + st_.order->status);
       st_.current = checkout_request{};
       resume();
@@ -336,7 +345,39 @@ class planner {
       fail(errc::payment_unavailable,
            "the payment outcome is not known yet; retry with the same key");
       return;
+    case charge_status::requires_action:
+      on_action_required(r, in.now_ms);
+      return;
     }
+  }
+
+  void on(const order_in::holds_renewed& in) {
+    if (st_.under_way != step::renewing) {
+      return;
+    }
+    if (in.tally.gone > 0) {
+      // A hold had expired before the shopper was even sent: this order cannot be paid for.
+      note(lvl::warn, id_ + ": " + std::to_string(in.tally.gone) +
+                          " hold(s) expired before 3-D Secure began: giving the payment up");
+      abandon("hold_expired");
+      return;
+    }
+    if (in.tally.failed > 0) {
+      // Not renewed: they may expire before the shopper is back, which the confirmation then
+      // finds (and the payment is released). Nothing is sold that is not held.
+      note(lvl::warn, id_ + ": could not renew " + std::to_string(in.tally.failed) +
+                          " hold(s) for 3-D Secure");
+    }
+    finish_ok(); // the shopper goes to authenticate: answered with the action
+  }
+
+  void on(const order_in::holds_dropped&) {
+    if (st_.under_way != step::dropping) {
+      return;
+    }
+    auto& o = *st_.order;
+    o.payment->status = "voided";
+    store("failed", st_.abandon_reason, o.payment, std::nullopt, then_do::reply_abandoned);
   }
 
   void on(const order_in::lines_confirmed& in) {
@@ -381,6 +422,33 @@ class planner {
         // Stays pending: a retry or the reconciler looks the key up, confirms again (retry-safe)
         // and captures again under the same key.
         fail(errc::payment_unavailable, "the payment is being captured; retry with the same key");
+        return;
+      }
+    }
+    if (st_.under_way == step::abandoning) {
+      switch (r.status) {
+      case settle_status::done:
+        // Nothing is charged: the stock goes back now, then the order fails.
+        note(lvl::info, id_ + ": 3-D Secure given up (" + st_.abandon_reason +
+                            "): the payment is released, the holds go back");
+        st_.under_way = step::dropping;
+        emit(order_fx::drop_holds{st_.order->cart_id, st_.order->customer_id, st_.order->currency,
+                                  st_.order->lines});
+        return;
+      case settle_status::rejected:
+        // Not open any more: the shopper finished after all (or the gateway ended it). What it
+        // came to decides.
+        note(lvl::info, id_ + ": the gateway would not release the payment (" + r.message +
+                            "): looking it up");
+        st_.abandon_reason.clear();
+        st_.under_way = step::looking_up;
+        emit(order_fx::lookup{st_.order->idempotency_key});
+        return;
+      case settle_status::unknown:
+        // Stays requires_action: the reconciler tries again (same key, never voided twice).
+        fail(errc::payment_unavailable,
+             "the payment is waiting for 3-D Secure and is being released; retry with the "
+             "same key");
         return;
       }
     }
@@ -469,6 +537,14 @@ class planner {
       return;
     case then_do::ask_refund:
       ask_gateway(*find_refund(st_.admin_refund));
+      return;
+    case then_do::renew_holds:
+      st_.under_way = step::renewing;
+      emit(order_fx::renew_holds{st_.order->cart_id, st_.order->customer_id, st_.order->currency,
+                                 st_.order->lines});
+      return;
+    case then_do::reply_abandoned:
+      fail(errc::payment_declined, abandoned_message(st_.order->reason));
       return;
     case then_do::reply_refund: {
       const auto& r = *find_refund(st_.admin_refund);
@@ -826,6 +902,13 @@ class planner {
       emit(order_fx::lookup{o.idempotency_key});
     } else if (o.status == "paid") {
       confirm_holds();
+    } else if (o.status == "requires_action") {
+      // The shopper may have authenticated meanwhile: the gateway says how it stands.
+      st_.under_way = step::looking_up;
+      emit(order_fx::lookup{o.idempotency_key});
+    } else if (o.status == "failed" &&
+               (o.reason == "action_expired" || (o.reason == "hold_expired" && !o.refund))) {
+      fail(errc::payment_declined, abandoned_message(o.reason)); // the cart's claim has ended
     } else if (o.status == "failed" && o.reason == "payment_declined") {
       fail_released(errc::payment_declined, "the payment was declined");
     } else if (o.status == "failed" && o.reason == "payment_unavailable" && st_.waiters > 0 &&
@@ -852,7 +935,46 @@ class planner {
     charge_request req{o.idempotency_key, o.order_id,        o.total_cents,
                        o.currency,        st_.current.token, {}};
     req.capture = !terms_.capture_after_confirm; // else authorise: captured once confirmed
+    if (!terms_.return_url.empty()) {
+      req.return_url = terms_.return_url;
+      if (const auto at = req.return_url.find("{order_id}"); at != std::string::npos) {
+        req.return_url.replace(at, 10, id_);
+      }
+    }
     emit(order_fx::charge{std::move(req)});
+  }
+
+  /// The gateway wants the shopper to authenticate (3-D Secure). The first time, the order is
+  /// stored requires_action (its reason: where the shopper goes), its holds are renewed, and the
+  /// checkout is answered with the action. Later (a retry, the reconciler, a gateway's webhook
+  /// or the shopper's return found it still open): answered as it stands, or, once
+  /// terms_.action_ttl has passed since the gateway's answer, given up.
+  void on_action_required(const charge_result& r, int64_t now) {
+    auto& o = *st_.order;
+    if (o.status != "requires_action") {
+      note(lvl::info,
+           id_ + ": " + r.gateway + " asks for 3-D Secure; the shopper is sent to " + r.action_url);
+      store("requires_action", r.action_url, payment_of(o, r, now), std::nullopt,
+            then_do::renew_holds);
+      return;
+    }
+    const int64_t since = o.payment ? o.payment->charged_at_ms : 0;
+    if (since > 0 && now >= since + terms_.action_ttl.count()) {
+      note(lvl::info, id_ + ": 3-D Secure not completed within " +
+                          std::to_string(terms_.action_ttl.count()) + " ms: giving it up");
+      abandon("action_expired");
+      return;
+    }
+    finish_ok();
+  }
+
+  /// Gives up a payment that still requires action: the gateway releases it (void), then the
+  /// holds go back and the order fails with `reason`.
+  void abandon(std::string reason) {
+    st_.abandon_reason = std::move(reason);
+    st_.under_way = step::abandoning;
+    emit(order_fx::void_payment{
+        settle_of(*st_.order->payment, "void-" + st_.order->idempotency_key)});
   }
 
   /// Charges an order that no gateway has charged (its earlier attempt failed before a gateway

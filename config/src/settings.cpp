@@ -623,6 +623,10 @@ std::optional<load_error> validate(const node_options& opts,
     return load_error{"setting 'http.cors_origins': '" + *bad +
                       "' is not an origin (scheme://host[:port], no path) nor '*'"};
   }
+  if (!opts.payments_return_url.empty() && !starts_with(opts.payments_return_url, "http://") &&
+      !starts_with(opts.payments_return_url, "https://")) {
+    return load_error{"setting 'payments.return_url': not an http:// or https:// URL"};
+  }
   if (opts.auth_dev_login && opts.auth_jwt_secret.empty()) {
     return load_error{"setting 'auth.dev_login' is on but 'auth.jwt_secret' is empty: dev sign-in "
                       "signs its tokens with auth.jwt_secret"};

@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 12> migrations{{
+constexpr std::array<migration, 13> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -311,6 +311,16 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
   duration_ms bigint      NOT NULL,
   PRIMARY KEY (delivery_id, attempt, at)
 );
+)sql"},
+    // 3-D Secure (issue 19): an order waits in requires_action while the shopper authenticates
+    // (its reason is where they do). Expand only: a release before it never writes the status;
+    // the reconciler finds such orders once they are older than payments.action_ttl.
+    {13, R"sql(
+ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_status_check;
+ALTER TABLE orders ADD CONSTRAINT orders_status_check
+  CHECK (status IN ('pending', 'paid', 'confirmed', 'failed', 'cancelled', 'requires_action'));
+CREATE INDEX IF NOT EXISTS orders_action_idx ON orders (updated_at)
+  WHERE status = 'requires_action';
 )sql"},
 }};
 

@@ -43,6 +43,7 @@ class pg_order_store final : public order_store {
   caf::expected<std::optional<order_record>> load(const std::string& order_id) override;
   caf::error update(const std::string& order_id, const order_update& change) override;
   caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
+                                                    std::chrono::milliseconds action_age,
                                                     std::size_t limit) override;
   caf::expected<bool> try_relay_lock() override;
   caf::expected<std::vector<outbox_event>> pending_events(std::size_t limit) override;
@@ -204,8 +205,9 @@ caf::error pg_order_store::update(const std::string& order_id, const order_updat
   }
 }
 
-caf::expected<std::vector<std::string>> pg_order_store::unsettled(std::chrono::milliseconds age,
-                                                                  std::size_t limit) {
+caf::expected<std::vector<std::string>>
+pg_order_store::unsettled(std::chrono::milliseconds age, std::chrono::milliseconds action_age,
+                          std::size_t limit) {
   if (!healthy_) {
     return broken();
   }
@@ -217,12 +219,17 @@ caf::expected<std::vector<std::string>> pg_order_store::unsettled(std::chrono::m
                                " WHERE (status IN ('pending', 'paid') OR refund_status = 'pending')"
                                "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
                                " UNION ALL"
+                               " SELECT order_id, updated_at FROM orders"
+                               " WHERE status = 'requires_action'"
+                               "   AND updated_at < now() - $3::bigint * interval '1 millisecond'"
+                               " UNION ALL"
                                " SELECT order_id, updated_at FROM order_refunds"
                                " WHERE status = 'pending'"
                                "   AND updated_at < now() - $1::bigint * interval '1 millisecond'"
                                ") u GROUP BY order_id"
                                " ORDER BY min(updated_at), order_id LIMIT $2::bigint",
-                               static_cast<int64_t>(age.count()), clamp_limit(limit));
+                               static_cast<int64_t>(age.count()), clamp_limit(limit),
+                               static_cast<int64_t>(action_age.count()));
     return detail::first_column(rows);
   } catch (...) {
     return translate();

@@ -72,17 +72,19 @@ void periodic::run() {
 
 order_reconciler::order_reconciler(std::string pg_url, actors::order_directory* orders,
                                    std::chrono::milliseconds interval,
-                                   std::chrono::milliseconds settle_after)
+                                   std::chrono::milliseconds settle_after,
+                                   std::chrono::milliseconds action_after)
     : pg_url_(std::move(pg_url))
     , orders_(orders)
     , settle_after_(settle_after)
+    , action_after_(action_after)
     , loop_("reconciler", interval, [this] { step(); }) {}
 
 void order_reconciler::step() {
   if (!reconnect(store_, [this] { return persistence::make_pg_order_store(pg_url_); })) {
     return; // PostgreSQL down: next round
   }
-  auto ids = store_->unsettled(settle_after_, 500);
+  auto ids = store_->unsettled(settle_after_, action_after_, 500);
   if (!ids) {
     logger()->warn("reconciler: {}", caf::to_string(ids.error()));
     return;

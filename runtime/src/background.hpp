@@ -134,19 +134,22 @@ class sale_scheduler {
 };
 
 /// Settles orders left pending or paid (a crash between charge and confirm, a payment outcome
-/// that was unknown): asks PostgreSQL for such orders older than `settle_after` and sends each
-/// order actor `reconcile`, which looks the charge up by its key and carries on. Blocking calls
-/// run on its own thread with its own connection.
+/// that was unknown): asks PostgreSQL for such orders older than `settle_after`, and for orders
+/// waiting for 3-D Secure longer than `action_after` (their actor's timer was lost with it), and
+/// sends each order actor `reconcile`, which looks the charge up by its key and carries on.
+/// Blocking calls run on its own thread with its own connection.
 class order_reconciler {
  public:
   order_reconciler(std::string pg_url, actors::order_directory* orders,
-                   std::chrono::milliseconds interval, std::chrono::milliseconds settle_after);
+                   std::chrono::milliseconds interval, std::chrono::milliseconds settle_after,
+                   std::chrono::milliseconds action_after);
 
  private:
   void step();
   const std::string pg_url_;
   actors::order_directory* const orders_;
   const std::chrono::milliseconds settle_after_;
+  const std::chrono::milliseconds action_after_;
   std::unique_ptr<persistence::order_store> store_; ///< owned by the thread
   periodic loop_;
 };

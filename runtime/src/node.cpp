@@ -444,9 +444,9 @@ struct node::impl {
   }
 
   void start_background() {
-    reconciler = std::make_unique<order_reconciler>(opts.pg_url, entities->orders.get(),
-                                                    opts.orders_reconcile_interval,
-                                                    opts.orders_settle_after);
+    reconciler = std::make_unique<order_reconciler>(
+        opts.pg_url, entities->orders.get(), opts.orders_reconcile_interval,
+        opts.orders_settle_after, std::min(opts.payments_action_ttl, opts.holds_ttl));
     relay = std::make_unique<outbox_relay>(opts.pg_url, redis_options_of(opts),
                                            opts.orders_relay_interval);
     sweeper = std::make_unique<hold_sweeper>(opts.pg_url, entities->skus.get(),

@@ -12,6 +12,15 @@ namespace surge::runtime {
 // A member left out is zero (the structs' members are zero-initialised), not a compile error:
 // the node's and the tests' runs are what check that every member is mapped.
 
+std::string return_url_of(const config::node_options& opts) {
+  if (!opts.payments_return_url.empty()) {
+    return opts.payments_return_url;
+  }
+  const bool v6 = opts.http_host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + opts.http_host + "]" : opts.http_host) + ":" +
+         std::to_string(opts.http_port) + "/api/v1/orders/{order_id}/return";
+}
+
 actors::entity_options entity_options_of(const config::node_options& opts) {
   const auto d = config::derive(opts);
   return {.node_id = opts.node_id,
@@ -26,7 +35,9 @@ actors::entity_options entity_options_of(const config::node_options& opts) {
           .snapshot_every = opts.sku_snapshot_every,
           .payment_lease_margin = d.payment_lease_margin,
           .sales_latency_budget = opts.sales_latency_budget,
-          .capture_after_confirm = opts.payments_capture == "after_confirm"};
+          .capture_after_confirm = opts.payments_capture == "after_confirm",
+          .action_ttl = std::min(opts.payments_action_ttl, opts.holds_ttl),
+          .return_url = return_url_of(opts)};
 }
 
 persistence::redis_options redis_options_of(const config::node_options& opts) {

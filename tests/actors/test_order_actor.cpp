@@ -167,7 +167,7 @@ void hold_left(entity_node& n, const std::string& cart, const std::string& sku, 
 void reconcile(test::backend& be, entity_node& n) {
   auto store = be.orders();
   REQUIRE(store);
-  auto ids = store->unsettled(std::chrono::milliseconds{0}, 500);
+  auto ids = store->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 500);
   REQUIRE_MESSAGE(ids, caf::to_string(ids.error()));
   for (const auto& id : *ids) {
     REQUIRE(n.ask<order_view>(n.orders->acquire(id), caf::get_atom::value, std::string{}));
@@ -343,7 +343,7 @@ TEST_CASE_TEMPLATE("flow: an empty or emptied cart is empty_cart, an unknown one
   check_error(n.order_of("no-such-order"), errc::not_found);
   check_stock(n, "fl-e", 5, 0, 0);
   CHECK(be.gateways().charge_calls() == 0);
-  CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, 10)->empty());
+  CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 10)->empty());
   // The refused key made no order: once the cart has lines, it pays.
   REQUIRE(put(n, "empty", "fl-e", 2));
   check_order(n.checkout("empty", "key-empty", "tok_ok"), "empty", "confirmed", {{"fl-e", 2, 100}});
@@ -579,7 +579,8 @@ TEST_CASE_TEMPLATE("refunds: an unknown outcome stays pending with the cart clai
     REQUIRE(calls.size() == 2);
     CHECK(calls[0].request.idempotency_key == calls[1].request.idempotency_key);
     CHECK(be.gateways().charge_of("key-r")->refunded_cents == 1000);
-    CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, 10)->empty());
+    CHECK(
+        be.orders()->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 10)->empty());
     check_error(n.checkout("cart-r", "key-r", "tok_held"), errc::hold_expired);
     check_stock(n, "rf-1", 5, 0, 0);
     CHECK(put(n, "cart-r", "rf-1", 1)); // the refund ended the claim
@@ -593,7 +594,8 @@ TEST_CASE_TEMPLATE("refunds: an unknown outcome stays pending with the cart clai
     REQUIRE(o);
     CHECK(o->refund_status == "failed");
     CHECK(o->refunded_cents == 0);
-    CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, 10)->empty());
+    CHECK(
+        be.orders()->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 10)->empty());
     check_stock(n, "rf-1", 5, 0, 0);
   }
 }
@@ -837,7 +839,7 @@ TEST_CASE_TEMPLATE("admin refunds: the gateway's answer unknown is pending until
   REQUIRE(calls.size() == 2);
   CHECK(calls[0].request.idempotency_key == calls[1].request.idempotency_key);
   CHECK(be.gateways().charge_of("key-au")->refunded_cents == 2999);
-  CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, 10)->empty());
+  CHECK(be.orders()->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 10)->empty());
   // Declined: nothing was charged, nothing to give back.
   filled_cart(n, "cart-dec", {{"ar-b", 1, 499}});
   check_error(n.checkout("cart-dec", "key-dec", "tok_decline"), errc::payment_declined);

@@ -19,10 +19,10 @@ constexpr int64_t minute = 60'000;
 
 /// The name of an effect, for comparing effect lists.
 std::string kind_of(const order_effect& e) {
-  static const char* const names[] = {"claim_cart",   "release_cart", "clear_cart", "create",
-                                      "update",       "charge",       "lookup",     "confirm_lines",
-                                      "return_lines", "refund",       "reply",      "quit",
-                                      "log",          "refund_reply", "capture",    "void_payment"};
+  static const char* const names[] = {
+      "claim_cart", "release_cart",  "clear_cart",   "create",       "update",      "charge",
+      "lookup",     "confirm_lines", "return_lines", "refund",       "reply",       "quit",
+      "log",        "refund_reply",  "capture",      "void_payment", "renew_holds", "drop_holds"};
   static_assert(std::size(names) == std::variant_size_v<order_effect>);
   return names[e.index()];
 }
@@ -112,6 +112,21 @@ charge_result authorised(funds money = funds::authorized, std::string gateway = 
   auto r = approved(std::move(gateway));
   r.money = money;
   return r;
+}
+
+/// A gateway's answer that the shopper must authenticate (3-D Secure) first.
+charge_result needs_action(std::string url = "https://alpha.example/3ds/ch_1") {
+  charge_result r{charge_status::requires_action, "alpha", "ch_1", "3-D Secure"};
+  r.action_url = std::move(url);
+  return r;
+}
+
+/// Terms with 3-D Secure's window and return address.
+order_terms action_terms(bool after_confirm = false) {
+  order_terms t{std::chrono::minutes{10}, false, after_confirm};
+  t.action_ttl = std::chrono::minutes{10};
+  t.return_url = "http://shop.example/api/v1/orders/{order_id}/return";
+  return t;
 }
 
 settle_result settled_as(settle_status s, std::string msg = "msg") {
@@ -749,6 +764,158 @@ TEST_SUITE("order_model") {
       released.up_to_charge();
       CHECK(kinds(released.feed(order_in::charged{authorised(funds::voided)})) == "return_lines");
     }
+  }
+
+  TEST_CASE("3-D Secure: stored requires_action with the URL, holds renewed, answered with the "
+            "action; completed later, it goes on as an approved charge") {
+    harness h{action_terms()};
+    auto fx = h.up_to_charge();
+    CHECK(the<order_fx::charge>(fx).request.return_url ==
+          "http://shop.example/api/v1/orders/order-1/return");
+    fx = h.feed(order_in::charged{needs_action(), t0 + 1000});
+    REQUIRE(kinds(fx) == "update");
+    const auto& up = the<order_fx::update>(fx).change;
+    CHECK(up.status == "requires_action");
+    CHECK(up.reason == "https://alpha.example/3ds/ch_1");
+    REQUIRE(up.payment);
+    CHECK(up.payment->status == "requires_action");
+    CHECK(up.payment->charge_id == "ch_1");
+    CHECK(up.payment->charged_at_ms == t0 + 1000);
+    CHECK_FALSE(up.event); // nothing for the shop yet
+    fx = h.feed(order_in::stored{});
+    REQUIRE(kinds(fx) == "renew_holds");
+    const auto& renew = the<order_fx::renew_holds>(fx);
+    CHECK(renew.cart_id == "cart-1");
+    CHECK(renew.currency == "USD");
+    CHECK(renew.lines.size() == 2);
+    fx = h.feed(order_in::holds_renewed{{}});
+    REQUIRE(kinds(fx) == "reply");
+    auto v = view_of(fx);
+    CHECK(v.status == "requires_action");
+    CHECK(v.reason == "https://alpha.example/3ds/ch_1");
+    CHECK(h.m.idle());
+
+    // A retry of the key while the shopper authenticates: looked up, still open, the same answer.
+    REQUIRE(kinds(h.checkout()) == "lookup");
+    fx = h.feed(order_in::charged{needs_action(), t0 + 2 * minute});
+    REQUIRE(kinds(fx) == "reply");
+    CHECK(view_of(fx).status == "requires_action");
+
+    // The shopper is back (or the gateway's webhook came): approved — confirm, store, clear.
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    REQUIRE(kinds(h.feed(order_in::charged{approved(), t0 + 3 * minute})) == "confirm_lines");
+    fx = h.feed(order_in::lines_confirmed{{}});
+    REQUIRE(kinds(fx) == "update");
+    CHECK(the<order_fx::update>(fx).change.status == "confirmed");
+    CHECK(the<order_fx::update>(fx).change.payment->status == "approved");
+    CHECK(the<order_fx::update>(fx).change.event);
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "clear_cart");
+    CHECK(kinds(h.feed(order_in::cleared{})) == "reply");
+    CHECK(h.m.current().order->status == "confirmed");
+  }
+
+  TEST_CASE("3-D Secure with capture after confirm: authorised once authenticated, then captured") {
+    harness h{action_terms(true)};
+    auto fx = h.up_to_charge();
+    CHECK_FALSE(the<order_fx::charge>(fx).request.capture);
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
+    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    REQUIRE(kinds(h.feed(order_in::charged{authorised(), t0 + minute})) == "confirm_lines");
+    fx = h.feed(order_in::lines_confirmed{{}});
+    REQUIRE(kinds(fx) == "capture");
+    CHECK(the<order_fx::capture>(fx).request.idempotency_key == "capture-key-1");
+  }
+
+  TEST_CASE("3-D Secure failed: stored failed payment_declined, the cart given back") {
+    harness h{action_terms()};
+    h.up_to_charge();
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
+    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    auto fx = h.feed(order_in::charged{with_status(charge_status::declined), t0 + minute});
+    REQUIRE(kinds(fx) == "update");
+    CHECK(the<order_fx::update>(fx).change.status == "failed");
+    CHECK(the<order_fx::update>(fx).change.reason == "payment_declined");
+    CHECK(kinds(h.feed(order_in::stored{})) == "release_cart,reply");
+  }
+
+  TEST_CASE("3-D Secure abandoned: after action_ttl voided, holds dropped, failed action_expired; "
+            "a retry is told so") {
+    harness h{action_terms()};
+    h.up_to_charge();
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
+    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    // Still open before the end of the window: nothing changes.
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    CHECK(kinds(h.feed(order_in::charged{needs_action(), t0 + 9 * minute})) == "reply");
+    // Past it: released at the gateway, the holds go back, the order fails.
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    auto fx = h.feed(order_in::charged{needs_action(), t0 + 10 * minute});
+    REQUIRE(kinds(fx) == "void_payment");
+    CHECK(the<order_fx::void_payment>(fx).request.idempotency_key == "void-key-1");
+    CHECK(the<order_fx::void_payment>(fx).request.charge_id == "ch_1");
+    fx = h.feed(order_in::settled{settled_as(settle_status::done)});
+    REQUIRE(kinds(fx) == "drop_holds");
+    CHECK(the<order_fx::drop_holds>(fx).lines.size() == 2);
+    fx = h.feed(order_in::holds_dropped{});
+    REQUIRE(kinds(fx) == "update");
+    CHECK(the<order_fx::update>(fx).change.status == "failed");
+    CHECK(the<order_fx::update>(fx).change.reason == "action_expired");
+    CHECK(the<order_fx::update>(fx).change.payment->status == "voided");
+    CHECK(kinds(h.feed(order_in::stored{})) == "reply");
+    CHECK(h.m.current().order->status == "failed");
+    // The key again: declined at once (the cart's lines are gone with the holds).
+    fx = h.checkout();
+    REQUIRE(kinds(fx) == "reply");
+    CHECK(is(error_of(fx), errc::payment_declined));
+  }
+
+  TEST_CASE("3-D Secure: a void the gateway refuses is looked up (the shopper finished); an "
+            "unknown void stays requires_action") {
+    harness h{action_terms()};
+    h.up_to_charge();
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
+    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0 + 11 * minute})) == "void_payment");
+    auto fx = h.feed(order_in::settled{settled_as(settle_status::unknown)});
+    REQUIRE(kinds(fx) == "reply");
+    CHECK(is(error_of(fx), errc::payment_unavailable));
+    CHECK(h.m.current().order->status == "requires_action");
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0 + 12 * minute})) == "void_payment");
+    REQUIRE(kinds(h.feed(order_in::settled{settled_as(settle_status::rejected)})) == "lookup");
+    CHECK(kinds(h.feed(order_in::charged{approved(), t0 + 12 * minute})) == "confirm_lines");
+  }
+
+  TEST_CASE("3-D Secure: a hold found expired when renewing gives the payment up at once") {
+    harness h{action_terms()};
+    h.up_to_charge();
+    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
+    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
+    REQUIRE(kinds(h.feed(order_in::holds_renewed{{1, 0}})) == "void_payment");
+    REQUIRE(kinds(h.feed(order_in::settled{settled_as(settle_status::done)})) == "drop_holds");
+    auto fx = h.feed(order_in::holds_dropped{});
+    CHECK(the<order_fx::update>(fx).change.reason == "hold_expired");
+    fx = h.feed(order_in::stored{});
+    REQUIRE(kinds(fx) == "reply");
+    CHECK(is(error_of(fx), errc::payment_declined));
+  }
+
+  TEST_CASE("3-D Secure found by the reconciler on an order left pending: stored requires_action") {
+    harness h{action_terms()};
+    h.up_to_charge();
+    // The charge's answer was lost: pending, then the lookup finds the open charge.
+    REQUIRE(kinds(h.feed(order_in::charged{with_status(charge_status::unknown)})) == "reply");
+    REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
+    auto fx = h.feed(order_in::charged{needs_action(), t0 + minute});
+    REQUIRE(kinds(fx) == "update");
+    CHECK(the<order_fx::update>(fx).change.status == "requires_action");
   }
 
   TEST_CASE("a hold no longer what the order bought counts as gone, as a not_found does") {

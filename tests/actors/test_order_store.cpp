@@ -256,6 +256,9 @@ TEST_CASE_TEMPLATE("order store: unsettled lists pending, paid and refund-pendin
   REQUIRE(!s->update("old-paid", "paid", "", std::nullopt, std::nullopt));
   REQUIRE(!s->update("old-confirmed", "confirmed", "", std::nullopt, std::nullopt));
   REQUIRE(!s->update("old-failed", "failed", "x", std::nullopt, std::nullopt));
+  REQUIRE(s->create(sample_order("old-action", "key-old-action"))->second);
+  REQUIRE(!s->update("old-action", "requires_action", "https://gw.example/3ds/1", std::nullopt,
+                     std::nullopt));
   REQUIRE(!s->update("old-refund-pending",
                      order_store::order_update{"cancelled", "hold_expired", std::nullopt,
                                                refund_record{"pending", "", 1}, std::nullopt}));
@@ -268,17 +271,23 @@ TEST_CASE_TEMPLATE("order store: unsettled lists pending, paid and refund-pendin
   REQUIRE(s->create(sample_order("new-pending", "key-new"))->second);
 
   // touched-pending changed 10 min ago, the other old ones 30 min ago (in the order changed).
-  auto ids = s->unsettled(std::chrono::minutes{5}, 100);
+  auto ids = s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 100);
   REQUIRE_MESSAGE(ids, caf::to_string(ids.error()));
   REQUIRE(ids->size() == 3);
   CHECK(ids->back() == "touched-pending");
   CHECK(std::vector<std::string>(ids->begin(), ids->end() - 1) ==
         std::vector<std::string>{"old-paid", "old-refund-pending"});
-  CHECK(s->unsettled(std::chrono::minutes{5}, 1)->size() == 1);
-  CHECK(*s->unsettled(std::chrono::minutes{15}, 100) ==
+  CHECK(s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 1)->size() == 1);
+  CHECK(*s->unsettled(std::chrono::minutes{15}, std::chrono::hours{24}, 100) ==
         std::vector<std::string>{"old-paid", "old-refund-pending"});
-  CHECK(s->unsettled(std::chrono::hours{1}, 100)->empty());
-  CHECK(s->unsettled(std::chrono::milliseconds{0}, 100)->size() == 4); // new-pending too
+  CHECK(s->unsettled(std::chrono::hours{1}, std::chrono::hours{24}, 100)->empty());
+  CHECK(s->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 100)->size() ==
+        4); // new-pending too
+  // An order waiting for 3-D Secure is unsettled only once it waited longer than action_age.
+  auto with_action = s->unsettled(std::chrono::hours{1}, std::chrono::minutes{15}, 100);
+  REQUIRE(with_action);
+  CHECK(*with_action == std::vector<std::string>{"old-action"});
+  CHECK(s->unsettled(std::chrono::hours{1}, std::chrono::hours{1}, 100)->empty());
 }
 
 TEST_CASE_TEMPLATE("order store: operators' refunds are a list upserted by refund id with the "
@@ -297,7 +306,8 @@ TEST_CASE_TEMPLATE("order store: operators' refunds are a list upserted by refun
   REQUIRE(!s->update(
       "o-r", order_store::order_update{"confirmed", "", std::nullopt, std::nullopt, ev, r1}));
   be.age(std::chrono::minutes{10});
-  CHECK(*s->unsettled(std::chrono::minutes{5}, 10) == std::vector<std::string>{"o-r"});
+  CHECK(*s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 10) ==
+        std::vector<std::string>{"o-r"});
   auto r2 = r1;
   r2.refund_id = "rf_2";
   r2.idempotency_key = "adm-2";
@@ -328,9 +338,10 @@ TEST_CASE_TEMPLATE("order store: operators' refunds are a list upserted by refun
   CHECK(o.refunds[1].lines[0].sku == "sku-a");
   CHECK(o.refunds[1].lines[1].qty == 1);
   // rf_2 is still pending (and was just written): unsettled once it is older than the age.
-  CHECK(s->unsettled(std::chrono::minutes{5}, 10)->empty());
+  CHECK(s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 10)->empty());
   be.age(std::chrono::minutes{10});
-  CHECK(*s->unsettled(std::chrono::minutes{5}, 10) == std::vector<std::string>{"o-r"});
+  CHECK(*s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 10) ==
+        std::vector<std::string>{"o-r"});
   auto bad = r2;
   bad.status = "maybe";
   CHECK(is(s->update("o-r", order_store::order_update{"confirmed", "", std::nullopt, std::nullopt,

@@ -157,9 +157,9 @@ class memory_order_store final : public persistence::order_store {
 
   caf::error update(const std::string& order_id, const order_update& change) override {
     using persistence::errc;
-    static const std::set<std::string> statuses{"pending", "paid", "confirmed", "failed",
-                                                "cancelled"};
-    static const std::set<std::string> refund_statuses{"pending", "refunded", "failed"};
+    static const std::set<std::string> statuses{"pending", "paid",      "confirmed",
+                                                "failed",  "cancelled", "requires_action"};
+    static const std::set<std::string> refund_statuses{"pending", "refunded", "failed", "voided"};
     std::lock_guard<std::mutex> guard{state_->mtx_};
     if (auto err = check_locked()) {
       return err;
@@ -221,12 +221,14 @@ class memory_order_store final : public persistence::order_store {
   }
 
   caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
+                                                    std::chrono::milliseconds action_age,
                                                     std::size_t limit) override {
     std::lock_guard<std::mutex> guard{state_->mtx_};
     if (auto err = check_locked()) {
       return err;
     }
     const int64_t before = state_->stamp_locked() - age.count() * 1000;
+    const int64_t action_before = state_->stamp_locked() - action_age.count() * 1000;
     std::vector<std::pair<int64_t, std::string>> found;
     for (const auto& [id, r] : state_->rows_) {
       const auto& o = r.order;
@@ -236,7 +238,8 @@ class memory_order_store final : public persistence::order_store {
                                     [](const persistence::order_refund_record& x) {
                                       return x.status == "pending";
                                     });
-      if (open && r.updated_us < before) {
+      if ((open && r.updated_us < before) ||
+          (o.status == "requires_action" && r.updated_us < action_before)) {
         found.emplace_back(r.updated_us, id);
       }
     }

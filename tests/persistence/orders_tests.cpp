@@ -286,19 +286,19 @@ TEST_CASE("orders: unsettled picks pending and paid orders older than the age on
   exec_sql(db, "UPDATE orders SET updated_at = now() - interval '30 minutes'"
                " WHERE order_id = 'older-pending'");
 
-  auto ids = s->unsettled(std::chrono::minutes{5}, 100);
+  auto ids = s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 100);
   REQUIRE_MESSAGE(ids, caf::to_string(ids.error()));
   CHECK(*ids == std::vector<std::string>{"older-pending", "old-paid", "old-pending"});
-  ids = s->unsettled(std::chrono::minutes{5}, 2);
+  ids = s->unsettled(std::chrono::minutes{5}, std::chrono::hours{24}, 2);
   REQUIRE(ids);
   CHECK(*ids == std::vector<std::string>{"older-pending", "old-paid"});
-  ids = s->unsettled(std::chrono::minutes{25}, 100);
+  ids = s->unsettled(std::chrono::minutes{25}, std::chrono::hours{24}, 100);
   REQUIRE(ids);
   CHECK(*ids == std::vector<std::string>{"older-pending"});
-  ids = s->unsettled(std::chrono::hours{1}, 100);
+  ids = s->unsettled(std::chrono::hours{1}, std::chrono::hours{24}, 100);
   REQUIRE(ids);
   CHECK(ids->empty());
-  ids = s->unsettled(std::chrono::milliseconds{0}, 100);
+  ids = s->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 100);
   REQUIRE(ids);
   CHECK(ids->size() == 4); // new-pending too
 }
@@ -319,7 +319,7 @@ TEST_CASE("orders: a refund is stored with the status, and a pending one stays u
   CHECK((*o)->refund->status == "pending");
   CHECK((*o)->refund->amount_cents == 1234);
   // A pending refund keeps the order on the reconciler's list, whatever its status.
-  auto ids = s->unsettled(std::chrono::milliseconds{0}, 10);
+  auto ids = s->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 10);
   REQUIRE(ids);
   CHECK(*ids == std::vector<std::string>{"r-1"});
   order_store::order_update done{"cancelled", "hold_expired", std::nullopt,
@@ -330,7 +330,7 @@ TEST_CASE("orders: a refund is stored with the status, and a pending one stays u
   CHECK((*o)->refund->status == "refunded");
   CHECK((*o)->refund->refund_id == "rf_9");
   CHECK((*o)->payment.has_value()); // kept from the earlier update
-  ids = s->unsettled(std::chrono::milliseconds{0}, 10);
+  ids = s->unsettled(std::chrono::milliseconds{0}, std::chrono::hours{24}, 10);
   REQUIRE(ids);
   CHECK(ids->empty());
   // An update without a refund leaves it as it is; an unknown refund status is refused.
@@ -465,7 +465,8 @@ TEST_CASE("orders: a connection killed by the server reports unavailable and unh
   CHECK(!s->healthy());
   CHECK(is(s->create(sample_order("o-2", "key-2")).error(), errc::unavailable));
   CHECK(is(s->update("o-1", "paid", "", std::nullopt, std::nullopt), errc::unavailable));
-  CHECK(is(s->unsettled(std::chrono::seconds{1}, 10).error(), errc::unavailable));
+  CHECK(is(s->unsettled(std::chrono::seconds{1}, std::chrono::hours{24}, 10).error(),
+           errc::unavailable));
   CHECK(is(s->try_relay_lock().error(), errc::unavailable));
   CHECK(is(s->pending_events(10).error(), errc::unavailable));
   CHECK(is(s->mark_delivered({1}), errc::unavailable));
@@ -476,7 +477,7 @@ TEST_CASE("orders: a connection killed by the server reports unavailable and unh
   CHECK(is(bad.error(), errc::unavailable));
 }
 
-TEST_CASE("orders: migrations 2 to 12 on top of version 1, and migrate twice is a no-op") {
+TEST_CASE("orders: migrations 2 to 13 on top of version 1, and migrate twice is a no-op") {
   pg_test_db db; // at the newest version
   auto version = [&] { return count_rows(db, "SELECT max(version) FROM schema_migrations"); };
   auto tables = [&] {
@@ -491,33 +492,34 @@ TEST_CASE("orders: migrations 2 to 12 on top of version 1, and migrate twice is 
                " WHERE attrelid = 'snapshots'::regclass AND attname = 'payload'")[0]
         .as<std::string>();
   };
-  CHECK(version() == 12);
+  CHECK(version() == 13);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   auto err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 12);
-  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 12);
+  CHECK(version() == 13);
+  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 13);
 
   // Back to exactly version 1 (with data in it), then forward again.
-  exec_sql(db,
-           "DROP TABLE members, shard_leases, shard_history;"
-           " DROP FUNCTION surge_fence(text, integer[], bigint[]);"
-           " ALTER TABLE sku_journal DROP COLUMN shard, DROP COLUMN epoch, DROP COLUMN node_id;"
-           " DROP TABLE order_refunds, outbox, payments, order_lines, orders;"
-           " ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTENDED;"
-           " DROP INDEX stock_holding;"
-           " DROP TABLE shared_secrets;"
-           " DROP TABLE sales;"
-           " DROP TABLE webhook_attempts, webhook_deliveries;"
-           " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);"
-           " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
+  exec_sql(
+      db,
+      "DROP TABLE members, shard_leases, shard_history;"
+      " DROP FUNCTION surge_fence(text, integer[], bigint[]);"
+      " ALTER TABLE sku_journal DROP COLUMN shard, DROP COLUMN epoch, DROP COLUMN node_id;"
+      " DROP TABLE order_refunds, outbox, payments, order_lines, orders;"
+      " ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTENDED;"
+      " DROP INDEX stock_holding;"
+      " DROP TABLE shared_secrets;"
+      " DROP TABLE sales;"
+      " DROP TABLE webhook_attempts, webhook_deliveries;"
+      " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13);"
+      " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
   CHECK(version() == 1);
   CHECK(tables() == 0);
   CHECK(storage() == "x");
   err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 12);
+  CHECK(version() == 13);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   CHECK(count_rows(db, "SELECT seq FROM snapshots WHERE stream = 'sku:a'") == 7);
@@ -549,6 +551,9 @@ TEST_CASE("orders: migrations 2 to 12 on top of version 1, and migrate twice is 
   CHECK(count_rows(db, "SELECT count(*) FROM information_schema.columns WHERE table_name ="
                        " 'members' AND column_name IN ('protocol', 'protocol_incarnation')"
                        " AND is_nullable = 'YES'") == 2);
+  // Migration 13: orders may wait in requires_action (3-D Secure), indexed for the reconciler.
+  CHECK(count_rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_action_idx'") ==
+        1);
   // Migration 12: the outgoing webhooks' deliveries and attempts.
   CHECK(count_rows(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND"
                        " tablename IN ('webhook_deliveries', 'webhook_attempts')") == 2);

@@ -204,6 +204,11 @@ void write_order_members(json::writer& w, const actors::order_view& o) {
   }
   w.end_array().member("total_cents", o.total_cents).member("currency", o.currency);
   w.member("created_at", rfc3339_ms(o.created_at_ms));
+  if (o.status == "requires_action") {
+    // 3-D Secure: where the shopper authenticates (the order's reason while it waits).
+    w.key("action").begin_object().member("type", "redirect_to_url");
+    w.member("url", o.reason).end_object();
+  }
   if (!o.refund_status.empty()) {
     // A cancelled order that had been charged says what became of the money.
     w.key("refund").begin_object().member("status", o.refund_status);

@@ -45,8 +45,9 @@ void drop_cached(bridge_env& env, const std::string& sku);
 // carts.cpp — /api/v1/carts...
 endpoint create_cart, get_cart, put_item, delete_item;
 
-// orders.cpp — POST /api/v1/carts/{cart_id}/checkout, GET /api/v1/orders/{order_id}.
-endpoint checkout, get_order;
+// orders.cpp — POST /api/v1/carts/{cart_id}/checkout, GET /api/v1/orders/{order_id},
+// GET /api/v1/orders/{order_id}/return (back from 3-D Secure).
+endpoint checkout, get_order, order_return;
 
 // payment_webhooks.cpp — POST /api/v1/payments/{gateway}/webhook.
 endpoint payment_webhook;

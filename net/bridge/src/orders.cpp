@@ -1,8 +1,11 @@
-// Checkout and orders: POST /api/v1/carts/{cart_id}/checkout (Idempotency-Key) and
-// GET /api/v1/orders/{order_id}, on the order actors.
+// Checkout and orders: POST /api/v1/carts/{cart_id}/checkout (Idempotency-Key),
+// GET /api/v1/orders/{order_id} and GET /api/v1/orders/{order_id}/return (where a gateway sends
+// the shopper back after 3-D Secure), on the order actors.
 
 #include <string>
 #include <variant>
+
+#include <caf/send.hpp>
 
 #include "call.hpp"
 #include "encode.hpp"
@@ -14,6 +17,15 @@
 #include "validation.hpp"
 
 namespace surge::net::bridge {
+
+namespace {
+
+http_response checkout_answer(actors::order_view& o) {
+  // 202: the shopper must authenticate (3-D Secure) at the order's action URL first.
+  return json_response(o.status == "requires_action" ? 202 : 201, order_json(o));
+}
+
+} // namespace
 
 void checkout(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p, responder r) {
   if (!valid_cart_id(p[0])) {
@@ -47,9 +59,23 @@ void checkout(std::shared_ptr<bridge_env> env, http_request&& req, path_params&&
     actors::checkout_request cr{
         std::string{*key},   p[0],          *method, *token, std::move(principal),
         call_deadline(*env), req.request_id};
-    call<actors::order_view>(*env, env->orders->acquire_routed(env->ids->order_id_for(cr.idempotency_key)),
-                             std::move(r), answer(201, order_json), actors::checkout_atom::value,
-                             cr);
+    call<actors::order_view>(
+        *env, env->orders->acquire_routed(env->ids->order_id_for(cr.idempotency_key)), std::move(r),
+        checkout_answer, actors::checkout_atom::value, cr);
+  });
+}
+
+void order_return(std::shared_ptr<bridge_env> env, http_request&& req, path_params&& p,
+                  responder r) {
+  if (!valid_cart_id(p[0])) {
+    return r(not_found("no such order"));
+  }
+  // The order asks its gateway how the authentication ended (as a gateway's webhook makes it
+  // do); the shopper's page then follows the order (GET /api/v1/orders/{order_id}).
+  as_customer(*env, req, r, [&](std::string principal) {
+    caf::anon_send(env->orders->acquire(p[0]), actors::reconcile_atom::value);
+    call<actors::order_view>(*env, env->orders->acquire_routed(p[0]), std::move(r),
+                             answer(200, order_json), caf::get_atom::value, std::move(principal));
   });
 }
 

@@ -74,6 +74,7 @@ router make_storefront_router(std::shared_ptr<bridge_env> env) {
   rt.add("DELETE", "/api/v1/carts/{cart_id}/items/{sku}", route_of(env, bridge::delete_item));
   rt.add("POST", "/api/v1/carts/{cart_id}/checkout", route_of(env, bridge::checkout));
   rt.add("GET", "/api/v1/orders/{order_id}", route_of(env, bridge::get_order));
+  rt.add("GET", "/api/v1/orders/{order_id}/return", route_of(env, bridge::order_return));
   rt.add("POST", "/api/v1/payments/{gateway}/webhook", route_of(env, bridge::payment_webhook));
   rt.add("GET", "/p/{sku}", route_of(env, bridge::get_page));
   rt.add("POST", "/api/v1/sales/{sale_id}/queue", route_of(env, bridge::join_queue));

@@ -54,6 +54,10 @@ struct entity_options {
   std::chrono::milliseconds sales_latency_budget{};
   /// payments.capture=after_confirm: orders authorise, confirm their holds, then capture.
   bool capture_after_confirm = false;
+  /// payments.action_ttl, at most holds_ttl: how long an order waits for 3-D Secure.
+  std::chrono::milliseconds action_ttl{};
+  /// payments.return_url ({order_id} replaced): where a gateway sends the shopper back.
+  std::string return_url = {};
 };
 
 /// Hold events this node's SKU actors decided (replays not counted), for the node's metrics:

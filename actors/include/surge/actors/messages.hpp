@@ -197,7 +197,9 @@ struct order_view {
   int64_t total_cents = 0;
   std::string currency;
   int64_t created_at_ms = 0;
-  std::string reason;        ///< e.g. "payment_declined", "hold_expired"; empty when none
+  /// e.g. "payment_declined", "hold_expired"; empty when none. While the status is
+  /// requires_action: the URL where the shopper authenticates (3-D Secure).
+  std::string reason;
   std::string refund_status; ///< "", "pending", "refunded" or "failed"
   int64_t refunded_cents = 0;
 };

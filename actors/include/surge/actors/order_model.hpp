@@ -27,6 +27,12 @@ struct order_terms {
   /// payments.capture=after_confirm: the checkout authorises, confirms the holds, then captures;
   /// an order that cannot be fulfilled voids its authorisation instead of refunding a charge.
   bool capture_after_confirm = false;
+  /// How long an order waits in requires_action for the shopper's 3-D Secure authentication,
+  /// from the gateway's answer, before it is abandoned.
+  std::chrono::milliseconds action_ttl{};
+  /// Where the gateway sends the shopper back after authenticating; "{order_id}" is replaced
+  /// by the order's id. Empty: no return address is given.
+  std::string return_url = {};
 };
 
 /// How the SKUs answered one command (confirm, return) about each of an order's lines.
@@ -100,6 +106,15 @@ struct settled {
 /// The cart answered order_fx::clear_cart (whatever it said: the order is confirmed anyway).
 struct cleared {};
 
+/// The SKUs' answers to order_fx::renew_holds: `gone` holds were no longer there (expired or
+/// changed), `failed` could not be asked.
+struct holds_renewed {
+  line_tally tally;
+};
+
+/// The SKUs and the cart answered order_fx::drop_holds (whatever they said).
+struct holds_dropped {};
+
 /// An operator asks for a refund (the asker waits for the next `refund_reply` unless it is
 /// answered at once).
 struct refund_asked {
@@ -112,7 +127,8 @@ using order_input =
     std::variant<order_in::loaded, order_in::checkout, order_in::reconcile, order_in::claimed,
                  order_in::created, order_in::charged, order_in::lines_confirmed,
                  order_in::lines_returned, order_in::stored, order_in::refunded, order_in::cleared,
-                 order_in::refund_asked, order_in::settled>;
+                 order_in::refund_asked, order_in::settled, order_in::holds_renewed,
+                 order_in::holds_dropped>;
 
 /// What the order's actor must do, in order. Each effect that has an answer is answered by the
 /// order_in input of the same name; at most one such effect is under way at a time.
@@ -176,6 +192,26 @@ struct return_lines {
   std::vector<persistence::order_line_record> lines;
 };
 
+/// (hold_atom, {cart_id, customer_id, qty, currency}) to each line's SKU: the cart's hold set to
+/// the qty it has, which renews its expiry (3-D Secure: the shopper is authenticating). A line
+/// whose answer names another hold (its own had expired: a new one was made) counts as gone, and
+/// that new hold is dropped again (qty 0) → order_in::holds_renewed once every line answered.
+struct renew_holds {
+  std::string cart_id;
+  std::string customer_id;
+  std::string currency;
+  std::vector<persistence::order_line_record> lines;
+};
+
+/// (hold_atom, qty 0) to each line's SKU (the cart's hold given back now), then (clear_atom,
+/// hold_ids) to the cart (the lines leave it, its claim ends) → order_in::holds_dropped.
+struct drop_holds {
+  std::string cart_id;
+  std::string customer_id;
+  std::string currency;
+  std::vector<persistence::order_line_record> lines;
+};
+
 /// payment_service::refund(request) → order_in::refunded.
 struct refund {
   refund_request request;
@@ -220,7 +256,7 @@ using order_effect =
                  order_fx::create, order_fx::update, order_fx::charge, order_fx::lookup,
                  order_fx::confirm_lines, order_fx::return_lines, order_fx::refund, order_fx::reply,
                  order_fx::quit, order_fx::log, order_fx::refund_reply, order_fx::capture,
-                 order_fx::void_payment>;
+                 order_fx::void_payment, order_fx::renew_holds, order_fx::drop_holds>;
 
 /// The checkout of one order as a pure state machine: an input (order_in) is *decided* against
 /// the current state, yielding the next state and the effects to run (order_fx), never changing
@@ -245,6 +281,17 @@ using order_effect =
 /// first result, wait for the step under way, or settle what a crash left, as the stored status
 /// says; a retry that charges after nothing was charged first re-claims the cart and needs exactly
 /// the order's lines.
+///
+/// 3-D Secure: a gateway that answers requires_action (with a URL) gets the order stored
+/// requires_action (its reason: the URL; its payment: that gateway's open charge), the holds
+/// renewed (a hold found expired gives the payment up at once), and the checkout answered with
+/// the action. A lookup (a retry of the key, the reconciler, a gateway's webhook, the shopper's
+/// return) then finds it approved (the holds are confirmed and it goes on as any approved
+/// charge), declined (failed payment_declined, the cart given back), or still open: answered as
+/// it is until order_terms::action_ttl has passed since the gateway's answer, then given up —
+/// voided at the gateway, the holds given back and the lines taken out of the cart, and the order
+/// failed action_expired. A void the gateway refuses (the shopper finished after all) is looked
+/// up again; one whose outcome is unknown is tried again later.
 ///
 /// Operators' refunds (order.hpp, refund_atom): of a paid order only, never more of a line than
 /// was bought and not yet given back (pending refunds count as given back), never more than was
@@ -277,6 +324,9 @@ class order_model {
     voiding,         ///< void_payment (of an order cancelled after its authorisation)
     clearing,        ///< clear_cart
     admin_refunding, ///< refund (an operator's, state::admin_refund)
+    renewing,        ///< renew_holds (the shopper is sent to authenticate)
+    abandoning,      ///< void_payment of a charge still requiring action (3-D Secure given up)
+    dropping,        ///< drop_holds (after an abandoned 3-D Secure)
   };
 
   /// What follows the update under way once it is stored.
@@ -288,6 +338,8 @@ class order_model {
     refund,             ///< cancelled with its refund pending: ask the gateway for it now
     ask_refund,         ///< an operator's refund is stored pending: ask the gateway for it now
     reply_refund,       ///< an operator's refund is stored with its outcome: answer it
+    renew_holds,        ///< stored requires_action: renew the holds, then answer with the action
+    reply_abandoned,    ///< stored failed after an abandoned 3-D Secure: answer so
   };
 
   struct state {
@@ -304,6 +356,7 @@ class order_model {
     std::size_t refund_waiters = 0; ///< operators waiting for the next refund_reply
     std::string admin_refund;       ///< the refund id of the operator's refund under way
     bool admin_replay = false;      ///< that refund existed before the request now waiting
+    std::string abandon_reason;     ///< why 3-D Secure is being given up (action_expired, ...)
   };
 
   struct decision {

@@ -130,8 +130,10 @@ class order_store : public connection_port {
   }
 
   /// Ids of orders still pending or paid, or with a refund pending (the cancellation's or an
-  /// operator's), whose last change is older than `age`, oldest first.
+  /// operator's), whose last change is older than `age`, and of orders waiting for the shopper's
+  /// authentication (requires_action) for longer than `action_age`, oldest first.
   virtual caf::expected<std::vector<std::string>> unsettled(std::chrono::milliseconds age,
+                                                            std::chrono::milliseconds action_age,
                                                             std::size_t limit) = 0;
 
   /// Outbox relay. Only the holder of the relay lock (a PostgreSQL advisory lock held by this

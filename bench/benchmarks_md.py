@@ -350,6 +350,32 @@ if jr and jr.get("ceilings"):
 elif E("CMD_journal"):
     rows.append(("13", "Journal ceiling (no output)", "-", "-", "-", "(report)", False))
 
+# Row 14 (issue 19): checkout with authorise + capture vs one charge at checkout, same invocation
+# (bench/capture_compare.py wrote capture.json from the two surge-load runs).
+cap14 = load("capture.json")
+CAP14_GOAL = "(report)"
+if cap14 and cap14.get("runs"):
+    at, af, ra = cap14["runs"]["at_checkout"], cap14["runs"]["after_confirm"], cap14["ratio"]
+
+    def cap14_text(x):
+        return (f"{n(x['orders_per_s'], 1)} orders/s, checkout p99 {ms(x['checkout_p99_ms'])} ms "
+                f"(p50 {ms(x['checkout_p50_ms'])} ms)")
+
+    def cap14_ratio(key):
+        return "-" if ra.get(key) is None else f"{ra[key]:.2f}x"
+
+    rows.append(("14", f"Checkout with authorise + capture (payments.capture=after_confirm: two gateway "
+                 f"calls on the checkout's path) vs one charge at checkout (at_checkout, the baseline), "
+                 f"surge-paysim {cap14['gateway_latency_ms']:g} ms per call, {at['users']:,} closed-model "
+                 f"shoppers (think {at['think_ms'] / 1000:g} s), {at['duration_ms'] / 1000:g} s per mode, "
+                 "a fresh node each, same seed",
+                 cap14_text(af), cap14_text(at),
+                 f"orders/s {cap14_ratio('orders_per_s')}, p99 {cap14_ratio('checkout_p99')}",
+                 CAP14_GOAL, cap14["ok"]))
+elif E("CMD_capture"):
+    rows.append(("14", "Checkout: authorise + capture vs one charge at checkout (no output)", "-", "-",
+                 "-", CAP14_GOAL, False))
+
 p = print
 p("# Surge benchmarks")
 p()
@@ -406,6 +432,8 @@ if E("CMD_drop"):
       + " (nodes with auth.jwt_secret from the secret file, --log.access_sample=0) |")
 if E("CMD_journal"):
     p(f"| 13 | {cmd('journal')} |")
+if E("CMD_capture"):
+    p(f"| 14 | {cmd('capture')}; the nodes: {cmd('capture_node')} |")
 p()
 p("## Details")
 p()
@@ -669,6 +697,30 @@ if jr:
           f"{x['wal_mb_per_s']:.1f} | {x['errors']} |")
     p()
     p(f"Every acknowledged batch is in the journal: {jr['in_journal']:,} of {jr['acknowledged']:,}.")
+    p()
+
+if cap14 and cap14.get("runs"):
+    p("### 14. Checkout: authorise + capture vs one charge")
+    p()
+    p("| payments.capture | orders/s | checkouts | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
+      "add to cart p99 ms | errors | not sent | gateway charges | cross-check |")
+    p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for mode in ("at_checkout", "after_confirm"):
+        x = cap14["runs"][mode]
+        p(f"| {mode} | {n(x['orders_per_s'], 1)} | {x['checkouts']:,} | {ms(x['checkout_p50_ms'])} | "
+          f"{ms(x['checkout_p90_ms'])} | {ms(x['checkout_p99_ms'])} | {ms(x['checkout_p999_ms'])} | "
+          f"{ms(x['checkout_max_ms'])} | {ms(x['add_item_p99_ms'])} | {x['errors']:,} | {x['unsent']:,} | "
+          f"{n(x['gateway_approved']) if 'gateway_approved' in x else '-'} | {x['cross_check']} |")
+    p()
+    ra = cap14["ratio"]
+    fmt = lambda k: "-" if ra.get(k) is None else f"{ra[k]:.2f}x"
+    p(f"after_confirm / at_checkout: orders/s {fmt('orders_per_s')}, checkout p50 {fmt('checkout_p50')}, "
+      f"p99 {fmt('checkout_p99')}. Orders/s: checkouts answered 201 in the measured run over its "
+      "duration; latency from the intended start (client queueing included). Gateway charges: "
+      "surge-paysim's approved charges of that mode (warm-up included; an after_confirm charge is "
+      "approved once captured); authorisations left open after both runs: "
+      f"{cap14['runs']['after_confirm'].get('gateway_open_authorisations', '-')}. Per-second data: "
+      f"`bench-results/{E('STAMP')}/capture-MODE.tsv`.")
     p()
 
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BENCHMARKS-notes.md")

@@ -43,8 +43,16 @@
 #   BENCH_DROP_CAPACITY_POLL=20s  how often the capacity steps' shoppers poll their ticket
 #   BENCH_JOURNAL_NODES="1 2 4 8 16"  row 13: simulated nodes sharing the journal, per step
 #   BENCH_JOURNAL_EVENTS="1 16 128"   row 13: reservations per journal batch, per step
-#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams drop journal"
+#   BENCH_CAPTURE_USERS=64      row 14 (step capture): checkout shoppers (closed model, one
+#                               connection each) against a node with payments.capture=at_checkout,
+#                               then a fresh one with after_confirm; surge-paysim at 20 ms per call
+#   BENCH_CAPTURE_THINK=0       ... their think time between steps
+#   BENCH_CAPTURE_DURATION=$BENCH_DURATION   ... each mode's measured run
+#   BENCH_CAPTURE_WARMUP=3s     ... a warm-up run before it, not counted (0: none)
+#   BENCH_CAPTURE_SKUS=50       ... SKUs of huge stock the shoppers buy from (uniformly)
+#   BENCH_ONLY="hot-sku cross-node memory activation http cluster search edge storefront streams drop journal capture"
 #                               a subset of the steps, by name or by row number (BENCH_ONLY=12)
+#   BENCH_SETTLE_MAX=90         seconds a step waits at most for the host to settle (0: no wait)
 #   BENCH_PG_URL=postgresql://surge@127.0.0.1:5432/postgres   admin URL (databases are created)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 #   BENCH_RESULTS=bench-results  where the raw outputs go (one directory per run: bench-results/latest)
@@ -94,7 +102,13 @@ SEARCH_SEED=${BENCH_SEARCH_SEED:-1}
 SEARCH_QUERIES=${BENCH_SEARCH_QUERIES:-400}
 SEARCH_HOT=${BENCH_SEARCH_HOT:-40}
 SEARCH_CONNS=${BENCH_SEARCH_CONNECTIONS:-100}
-ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams drop journal}
+ONLY=${BENCH_ONLY:-hot-sku cross-node memory activation http cluster search edge storefront streams drop journal capture}
+SETTLE_MAX=${BENCH_SETTLE_MAX:-90}
+CAPTURE_USERS=${BENCH_CAPTURE_USERS:-64}
+CAPTURE_THINK=${BENCH_CAPTURE_THINK:-0}
+CAPTURE_DURATION=${BENCH_CAPTURE_DURATION:-$D}
+CAPTURE_WARMUP=${BENCH_CAPTURE_WARMUP:-3s}
+CAPTURE_SKUS=${BENCH_CAPTURE_SKUS:-50}
 DROP_USERS=${BENCH_DROP_USERS:-2000}
 DROP_BOTS=${BENCH_DROP_BOTS:-0.2}
 DROP_BOT_INTERVAL=${BENCH_DROP_BOT_INTERVAL:-250ms}
@@ -128,6 +142,7 @@ want() { # STEP: named in BENCH_ONLY, by itself or by a row number of its
     streams) rows="11" ;;
     drop) rows="12 12b" ;;
     journal) rows="13" ;;
+    capture) rows="14" ;;
   esac
   for r in "$1" $rows; do
     [[ " $ONLY " == *" $r "* ]] && return 0
@@ -297,7 +312,8 @@ run_logged() { # NAME CMD...: runs CMD, stdout+stderr to $OUT/NAME.txt and the t
 
 # settle STEP: before a measured step, let the work of the one before end (PostgreSQL writes its
 # dirty pages now, not during the step; Redis frees unlinked keys): waits until the host's CPUs
-# are at most 25 % busy over 2 s, or 90 s at most, and logs what it found (SETTLED[STEP]).
+# are at most 25 % busy over 2 s, or SETTLE_MAX (90) s at most, and logs what it found
+# (SETTLED[STEP]).
 declare -A SETTLED=()
 cpu_busy_pct() { # the CPUs' busy share over 2 s, from /proc/stat
   local a b
@@ -310,11 +326,12 @@ settle() {
   psql "$PG_ADMIN" -Atqc 'CHECKPOINT' >/dev/null 2>&1 || true
   local start=$SECONDS busy
   busy=$(cpu_busy_pct)
-  while [ "$busy" -gt 25 ] && [ $((SECONDS - start)) -lt 90 ]; do
+  while [ "$busy" -gt 25 ] && [ $((SECONDS - start)) -lt "$SETTLE_MAX" ]; do
     busy=$(cpu_busy_pct)
   done
   SETTLED[$1]="CPUs ${busy} % busy after $((SECONDS - start)) s"
-  say "$1: host settled (${SETTLED[$1]})"
+  [ "$busy" -le 25 ] || SETTLED[$1]="${SETTLED[$1]}, not settled"
+  say "$1: settling the host: ${SETTLED[$1]}"
 }
 
 # Each step records its command line for BENCHMARKS.md.
@@ -400,18 +417,21 @@ EOF
   [ -n "$NGINX_WORKERS" ] || die "nginx has no worker processes"
 }
 
-# solo_node ID NAME: one surge-node on its own database (surge_benchsh_NAME_<pid>) and Redis
-# prefix, free ports, ready; SOLO_HTTP, SOLO_ADMIN and SOLO_PID set. No access log, like nginx
-# (access_log off): like for like (production keeps it; ~6 % of add-to-cart's CPU).
+# solo_node ID NAME [ARGS...]: one surge-node on its own database (surge_benchsh_NAME_<pid>) and
+# Redis prefix, free ports, ARGS added to its command line, ready; SOLO_HTTP, SOLO_ADMIN and
+# SOLO_PID set. No access log, like nginx (access_log off): like for like (production keeps it;
+# ~6 % of add-to-cart's CPU).
 solo_node() {
   local id=$1 db="surge_benchsh_$2_$$" prefix="surge_bench_$2:$$:" cport
+  shift 2
   new_database "$db"
   PREFIXES+=("$prefix")
   free_port SOLO_HTTP
   free_port SOLO_ADMIN
   free_port cport
   "${NODE_ENV[@]}" "$NODE" --migrate-only "--pg.url=$(db_url "$PG_ADMIN" "$db")" >>"$WORK/node-$id.log" 2>&1
-  start_node "$id" "$SOLO_HTTP" "$SOLO_ADMIN" "$cport" "$(db_url "$PG_ADMIN" "$db")" "$prefix" --log.access_sample=0
+  start_node "$id" "$SOLO_HTTP" "$SOLO_ADMIN" "$cport" "$(db_url "$PG_ADMIN" "$db")" "$prefix" \
+    --log.access_sample=0 "$@"
   SOLO_PID=$LAST_PID
   wait_http "http://127.0.0.1:$SOLO_HTTP/readyz" "$SOLO_PID" 60 || die "surge-node did not get ready (log $WORK/node-$id.log)"
 }
@@ -863,6 +883,63 @@ if want drop; then
   done
   stop_pid "$DPAYSIM_PID"
 fi
+# --------------------------------------------------------------------------- 14. capture
+# Issue 19: checkout with payments.capture=after_confirm (authorise, confirm the holds, capture:
+# two gateway calls on the checkout's path) against today's single charge (at_checkout), both in
+# this invocation. One surge-paysim answering every call after 20 ms; per mode, in that order, a
+# fresh node (its own database and Redis prefix) with CAPTURE_SKUS products of huge stock, a
+# warm-up run that is not counted (the first checkouts open the gateway connections and activate
+# the actors), then the measured run: surge-load --scenario=checkout, tok_ok only, no resubmits,
+# uniform SKUs, the same shoppers, duration and seed. bench/capture_compare.py prints the two
+# side by side with the ratio after_confirm / at_checkout (orders/s and checkout p99) and writes
+# capture.json (the row) and capture.tsv.
+if want capture; then
+  settle capture
+  say "capture row: checkout at 20 ms per gateway call, payments.capture at_checkout then" \
+    "after_confirm, $CAPTURE_USERS shoppers, $CAPTURE_DURATION each"
+  free_port CPAY_A
+  free_port CPAY_B
+  "$PAYSIM" "--gateways=alpha=127.0.0.1:$CPAY_A,beta=127.0.0.1:$CPAY_B" --latency-ms=20 \
+    >>"$WORK/paysim-capture.log" 2>&1 </dev/null &
+  CPAYSIM_PID=$!
+  STARTED[$CPAYSIM_PID]=surge-paysim
+  wait_http "http://127.0.0.1:$CPAY_A/healthz" "$CPAYSIM_PID" 10 || die "surge-paysim did not start"
+  CAPTURE_GATEWAYS="alpha=http://127.0.0.1:$CPAY_A,beta=json+http://127.0.0.1:$CPAY_B"
+  CAPTURE_FLAGS=(--scenario=checkout "--users=$CAPTURE_USERS" "--connections=$CAPTURE_USERS"
+    "--think=$CAPTURE_THINK" --decline-rate=0 --retry-rate=0 "--skus=$CAPTURE_SKUS"
+    --sku-prefix=CAP --zipf=0 --seed=1)
+  CMD[capture_node]="$(rel "$NODE") --log.level=warn --limits.ip_rate=0 --log.access_sample=0 --payments.gateways=alpha=PAYSIM_A,beta=json+PAYSIM_B --payments.capture=MODE (one node per mode, its own database; surge-paysim --latency-ms=20)"
+  CMD[capture]="$(rel "$LOAD") ${CAPTURE_FLAGS[*]} --duration=$CAPTURE_DURATION --target=NODE --admin=NODE_ADMIN --json=capture-MODE.json --plot=capture-MODE, MODE = at_checkout, then after_confirm"
+  if [ "$(seconds_of "$CAPTURE_WARMUP")" -gt 0 ]; then
+    CMD[capture]="${CMD[capture]}; before each, the same with --duration=$CAPTURE_WARMUP --json=capture-MODE-warmup.json (not counted)"
+  fi
+  for mode in at_checkout after_confirm; do
+    solo_node "c-$mode" "capture_$mode" "--payments.gateways=$CAPTURE_GATEWAYS" \
+      "--payments.capture=$mode"
+    CAPTURE_ADMIN="http://127.0.0.1:$SOLO_ADMIN"
+    for i in $(seq 1 "$CAPTURE_SKUS"); do
+      admin_put_product "$CAPTURE_ADMIN" "CAP$i" 100000000 || die "capture: cannot create CAP$i"
+    done
+    CAPTURE_TARGET=("--target=http://127.0.0.1:$SOLO_HTTP" "--admin=$CAPTURE_ADMIN")
+    if [ "$(seconds_of "$CAPTURE_WARMUP")" -gt 0 ]; then
+      run_logged "capture-$mode-warmup" "$LOAD" "${CAPTURE_FLAGS[@]}" "${CAPTURE_TARGET[@]}" \
+        "--duration=$CAPTURE_WARMUP" --quiet "--json=$OUT/capture-$mode-warmup.json" ||
+        say "the $mode warm-up reported a failure (see $OUT/capture-$mode-warmup.txt)"
+    fi
+    run_logged "capture-$mode" "$LOAD" "${CAPTURE_FLAGS[@]}" "${CAPTURE_TARGET[@]}" \
+      "--duration=$CAPTURE_DURATION" "--json=$OUT/capture-$mode.json" "--plot=$OUT/capture-$mode" ||
+      say "the $mode run reported a failure (see $OUT/capture-$mode.txt)"
+    # The gateway's log so far (both modes share it): approved, authorized (still open), ...
+    curl -fsS --max-time 30 "http://127.0.0.1:$CPAY_A/_charges" | python3 -c '
+import collections, json, sys
+print(json.dumps(collections.Counter(c["status"] for c in json.load(sys.stdin))))' \
+      >"$OUT/capture-$mode-charges.json" || say "capture: could not read surge-paysim's charges"
+    stop_pid "$SOLO_PID"
+  done
+  stop_pid "$CPAYSIM_PID"
+  python3 "$REPO/bench/capture_compare.py" "$OUT" 20 | tee "$OUT/capture.txt" >&2 ||
+    say "capture: no comparison (see $OUT/capture-*.txt)"
+fi
 cleanup
 T_TOTAL=$((SECONDS - T_START))
 
@@ -880,7 +957,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 SWEEP_STOP=${SWEEP_STOP:-}
 SWEEP_SECONDS=${SWEEP_SECONDS:-}
 SETTLED_STEPS=""
-for s in hot-sku cross-node memory http cluster search edge storefront streams drop journal; do
+for s in hot-sku cross-node memory http cluster search edge storefront streams drop journal capture; do
   [ -n "${SETTLED[$s]:-}" ] && SETTLED_STEPS="${SETTLED_STEPS:+$SETTLED_STEPS; }$s: ${SETTLED[$s]}"
 done
 export SETTLED_STEPS

@@ -58,7 +58,7 @@ std::string show(const load_result& r) {
   return "exit " + std::to_string(r.code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
 }
 
-node_config paying_node(const ptest::paysim_process& ps) {
+node_config paying_node(const ptest::paysim_process& ps, std::vector<std::string> extra = {}) {
   node_config cfg;
   // Limits on: surge-load names a client address per shopper (X-Forwarded-For), which the node
   // believes from its peers, 127.0.0.1..3 with --source-addrs=3.
@@ -67,6 +67,7 @@ node_config paying_node(const ptest::paysim_process& ps) {
   cfg.extra.push_back(
       "--payments.gateways=alpha=form+http://127.0.0.1:" + std::to_string(ps.port(0)) +
       ",beta=json+http://127.0.0.1:" + std::to_string(ps.port(1)));
+  cfg.extra.insert(cfg.extra.end(), extra.begin(), extra.end());
   return cfg;
 }
 
@@ -79,15 +80,18 @@ void load_catalog(api& a, int n, int64_t stock) {
 }
 
 /// A surge-paysim and a node paying through it (paying_node) with `skus` products of `stock`
-/// units each (load_catalog), and its API client.
+/// units each (load_catalog), and its API client; `paysim_args` and `node_args` are added to
+/// their command lines.
 struct load_target {
-  load_target(int skus, int64_t stock)
-      : node{paying_node(ps)}
+  load_target(int skus, int64_t stock, std::vector<std::string> paysim_args = {},
+              std::vector<std::string> node_args = {})
+      : ps{{"alpha", "beta"}, std::move(paysim_args)}
+      , node{paying_node(ps, std::move(node_args))}
       , a{node} {
     load_catalog(a, skus, stock);
   }
 
-  ptest::paysim_process ps{{"alpha", "beta"}};
+  ptest::paysim_process ps;
   node_process node;
   api a;
 };
@@ -226,6 +230,60 @@ TEST_SUITE("load_integration") {
     const auto u = run_load({"--target=http://192.0.2.1:8080"});
     CHECK_MESSAGE(u.code == 2, show(u));
     CHECK(u.err.find("only loopback targets are allowed") != std::string::npos);
+  }
+}
+
+// Benchmark row 14's load (scripts/benchmarks.sh, step capture), small: checkout alone against a
+// node that authorises, confirms the holds, then captures, with surge-paysim's 20 ms per call.
+// A few seconds (a paysim, a node, a 2 s run); ctest load_capture, 60 s at most.
+TEST_SUITE("load_capture") {
+  TEST_CASE("checkout alone against payments.capture=after_confirm: every order confirmed and "
+            "captured") {
+    load_target target{6, 100000, {"--latency-ms=20"}, {"--payments.capture=after_confirm"}};
+    auto& [ps, node, a] = target;
+
+    const auto json_path = temp_path(".json");
+    auto args = common_flags(node, 6, 3);
+    args.insert(args.end(), {"--scenario=checkout", "--users=8", "--connections=8", "--think=0",
+                             "--decline-rate=0", "--retry-rate=0", "--zipf=0", "--seed=1",
+                             "--duration=2s", "--json=" + json_path});
+    const auto r = run_load(args, 45s);
+    REQUIRE_MESSAGE(r.code == 0, show(r));
+    const auto report = read_report(json_path);
+    CHECK(str_of(report, "scenario") == "checkout");
+    CHECK(int_of(report, "errors") == 0);
+    CHECK(int_of(report, "unsent") == 0);
+    CHECK(std::get<bool>(member(member(report, "check"), "passed").get()));
+    const auto& latency = member(report, "latency");
+    for (const char* kind : {"listing", "page", "product", "checkout_retry"}) {
+      CAPTURE(kind);
+      CHECK(latency.find(kind) == nullptr);
+    }
+    const auto& checkout = member(latency, "checkout");
+    const auto& out = member(report, "outcomes");
+    const auto orders = int_of(out, "orders");
+    CHECK(orders > 0);
+    CHECK(int_of(checkout, "count") == orders); // every checkout a 201
+    CHECK(int_of(checkout, "errors") == 0);
+    CHECK(int_of(out, "declines") == 0);
+    CHECK(int_of(out, "idempotent_replays") == 0);
+    CHECK(int_of(out, "checkout_unknown") == 0);
+    // Two gateway calls of 20 ms each on the checkout's path.
+    const auto& p50 = member(checkout, "p50_ms");
+    REQUIRE(p50.is_number());
+    CHECK((p50.is_int() ? static_cast<double>(std::get<int64_t>(p50.get()))
+                        : std::get<double>(p50.get())) >= 40.0);
+    check_skus_against_admin(a, report);
+
+    // One approved (captured) charge per order; no authorisation left open.
+    int64_t approved = 0;
+    for (const auto& c : ps.charges()) {
+      CAPTURE(c.key);
+      CHECK(c.status == "approved");
+      approved += c.status == "approved" ? 1 : 0;
+    }
+    CHECK(approved == orders);
+    std::filesystem::remove(json_path);
   }
 }
 

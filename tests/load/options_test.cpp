@@ -92,6 +92,36 @@ TEST_SUITE("load_unit") {
     CHECK(parse_options({"--help"}).help);
   }
 
+  TEST_CASE("checkout alone, as benchmark row 14 runs it (scripts/benchmarks.sh, step capture)") {
+    const auto o =
+        parse_options({"--scenario=checkout", "--users=64", "--connections=64", "--think=0",
+                       "--decline-rate=0", "--retry-rate=0", "--skus=50", "--sku-prefix=CAP",
+                       "--zipf=0", "--seed=1", "--duration=10s", "--target=http://127.0.0.1:18080",
+                       "--admin=http://127.0.0.1:19090", "--json=capture.json", "--plot=capture"});
+    CHECK(o.scenario_text == "checkout");
+    CHECK(!o.drop);
+    // Every journey is a checkout: cart, 1-3 lines, checkout with tok_ok, never resubmitted.
+    CHECK(o.weights[static_cast<int>(scenario::browse)] == 0);
+    CHECK(o.weights[static_cast<int>(scenario::hot_item)] == 0);
+    CHECK(o.weights[static_cast<int>(scenario::checkout)] == 1);
+    CHECK(o.users == 64u);
+    CHECK(!o.rate);
+    CHECK(o.connections == 64u);
+    CHECK(o.think.count() == 0);
+    CHECK(o.decline_rate == 0);
+    CHECK(o.retry_rate == 0);
+    CHECK(o.zipf == 0);
+    CHECK(o.seed == 1u);
+    CHECK(o.check);
+    const auto skus = catalog_skus(o);
+    REQUIRE(skus.size() == 50);
+    CHECK(skus.front() == "CAP1");
+    CHECK(skus.back() == "CAP50");
+    // A checkout run is not a mix and takes none of the drop's flags.
+    CHECK(contains(error_of({"--scenario=checkout", "--mix=checkout:1"}), "--scenario=mix"));
+    CHECK(contains(error_of({"--scenario=checkout", "--units=10"}), "--scenario=drop"));
+  }
+
   TEST_CASE("only loopback targets") {
     CHECK(contains(error_of({"--target=http://10.0.0.1:8080"}), "only loopback"));
     CHECK(contains(error_of({"--target=http://example.com"}), "only loopback"));

@@ -991,6 +991,18 @@ http_server::~http_server() {
   stop(std::chrono::milliseconds(0));
 }
 
+boost::system::error_code listen_on(tcp::acceptor& acceptor, const tcp::endpoint& at) {
+  beast::error_code ec;
+  if (!acceptor.open(at.protocol(), ec) &&
+      !acceptor.set_option(asio::socket_base::reuse_address(true), ec) && !acceptor.bind(at, ec) &&
+      !acceptor.listen(asio::socket_base::max_listen_connections, ec)) {
+    return {};
+  }
+  beast::error_code ignored;
+  acceptor.close(ignored);
+  return ec;
+}
+
 std::error_code http_server::start() {
   impl& d = *impl_;
   std::lock_guard lk(d.lifecycle_mu_);
@@ -1014,22 +1026,8 @@ std::error_code http_server::start() {
     }
     ep = results.begin()->endpoint();
   }
-  auto fail = [&](const beast::error_code& e) -> std::error_code {
-    beast::error_code ignored;
-    d.acceptor_.close(ignored);
-    return e;
-  };
-  if (d.acceptor_.open(ep.protocol(), ec)) {
-    return fail(ec);
-  }
-  if (d.acceptor_.set_option(asio::socket_base::reuse_address(true), ec)) {
-    return fail(ec);
-  }
-  if (d.acceptor_.bind(ep, ec)) {
-    return fail(ec);
-  }
-  if (d.acceptor_.listen(asio::socket_base::max_listen_connections, ec)) {
-    return fail(ec);
+  if (auto failed = listen_on(d.acceptor_, ep)) {
+    return failed;
   }
   d.port_ = d.acceptor_.local_endpoint(ec).port();
   d.work_.emplace(d.ioc_.get_executor());

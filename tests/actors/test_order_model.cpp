@@ -204,6 +204,15 @@ struct harness {
     return fx;
   }
 
+  /// A new checkout whose gateway asks for 3-D Secure (at t0), up to the answer with the action:
+  /// stored requires_action, holds renewed.
+  void up_to_action() {
+    up_to_charge();
+    REQUIRE(kinds(feed(order_in::charged{needs_action(), t0})) == "update");
+    REQUIRE(kinds(feed(order_in::stored{})) == "renew_holds");
+    REQUIRE(kinds(feed(order_in::holds_renewed{{}})) == "reply");
+  }
+
   /// Up to a confirmed order, answering every step with success.
   order_view confirmed() {
     up_to_charge();
@@ -830,10 +839,7 @@ TEST_SUITE("order_model") {
 
   TEST_CASE("3-D Secure failed: stored failed payment_declined, the cart given back") {
     harness h{action_terms()};
-    h.up_to_charge();
-    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
-    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
-    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    h.up_to_action();
     REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
     auto fx = h.feed(order_in::charged{with_status(charge_status::declined), t0 + minute});
     REQUIRE(kinds(fx) == "update");
@@ -845,10 +851,7 @@ TEST_SUITE("order_model") {
   TEST_CASE("3-D Secure abandoned: after action_ttl voided, holds dropped, failed action_expired; "
             "a retry is told so") {
     harness h{action_terms()};
-    h.up_to_charge();
-    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
-    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
-    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    h.up_to_action();
     // Still open before the end of the window: nothing changes.
     REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
     CHECK(kinds(h.feed(order_in::charged{needs_action(), t0 + 9 * minute})) == "reply");
@@ -877,10 +880,7 @@ TEST_SUITE("order_model") {
   TEST_CASE("3-D Secure: a void the gateway refuses is looked up (the shopper finished); an "
             "unknown void stays requires_action") {
     harness h{action_terms()};
-    h.up_to_charge();
-    REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0})) == "update");
-    REQUIRE(kinds(h.feed(order_in::stored{})) == "renew_holds");
-    REQUIRE(kinds(h.feed(order_in::holds_renewed{{}})) == "reply");
+    h.up_to_action();
     REQUIRE(kinds(h.feed(order_in::reconcile{})) == "lookup");
     REQUIRE(kinds(h.feed(order_in::charged{needs_action(), t0 + 11 * minute})) == "void_payment");
     auto fx = h.feed(order_in::settled{settled_as(settle_status::unknown)});

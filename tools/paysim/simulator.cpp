@@ -362,31 +362,7 @@ std::string with_result(const std::string& return_url, const std::string& id, co
   return out;
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
+using net::text::html_escape;
 
 /// A small HTML page: `title` as title and heading, then `body` (HTML, already escaped).
 http_response html_page(int code, const std::string& title, const std::string& body) {

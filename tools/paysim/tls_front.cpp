@@ -141,21 +141,8 @@ std::error_code tls_front::start() {
   if (ec) {
     return ec;
   }
-  const tcp::endpoint at{address, s.port};
-  s.acceptor.open(at.protocol(), ec);
-  if (!ec) {
-    s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    s.acceptor.bind(at, ec);
-  }
-  if (!ec) {
-    s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    beast::error_code ignored;
-    s.acceptor.close(ignored);
-    return ec;
+  if (auto failed = net::listen_on(s.acceptor, tcp::endpoint{address, s.port})) {
+    return failed;
   }
   s.bound = s.acceptor.local_endpoint().port();
   s.accept();

@@ -16,13 +16,19 @@ namespace surge::net::bridge {
 
 namespace {
 
-/// Runs `job(store)` on the webhook pool; 503 when this node has none.
+/// Runs `job(store)` on the webhook pool; 503 when this node has none or it cannot reach
+/// PostgreSQL.
 template <class Job>
 void on_webhook_log(bridge_env& env, responder& r, Job job) {
   if (env.webhook_log == nullptr) {
     return r(error_response(503, "unavailable", "the webhook log is not available on this node"));
   }
-  env.webhook_log->submit(std::move(job));
+  env.webhook_log->submit([r, job = std::move(job)](persistence::webhook_store* db) mutable {
+    if (db == nullptr) {
+      return r(error_response(503, "unavailable", "webhook log unavailable"));
+    }
+    job(*db);
+  });
 }
 
 /// A positive integer in decimal, or nullopt.
@@ -105,11 +111,8 @@ std::variant<persistence::webhook_store::filter, http_response> filter_of(const 
 
 void list_webhook_endpoints(std::shared_ptr<bridge_env> env, http_request&&, path_params&&,
                             responder r) {
-  on_webhook_log(*env, r, [env, r](persistence::webhook_store* db) {
-    if (db == nullptr) {
-      return r(error_response(503, "unavailable", "webhook log unavailable"));
-    }
-    auto stats = db->stats();
+  on_webhook_log(*env, r, [env, r](persistence::webhook_store& db) {
+    auto stats = db.stats();
     if (!stats) {
       return r(to_http_error(stats.error()));
     }
@@ -157,11 +160,8 @@ void list_webhook_deliveries(std::shared_ptr<bridge_env> env, http_request&& req
   }
   on_webhook_log(*env, r,
                  [f = std::get<persistence::webhook_store::filter>(std::move(parsed)),
-                  r](persistence::webhook_store* db) {
-                   if (db == nullptr) {
-                     return r(error_response(503, "unavailable", "webhook log unavailable"));
-                   }
-                   auto page = db->list(f);
+                  r](persistence::webhook_store& db) {
+                   auto page = db.list(f);
                    if (!page) {
                      return r(to_http_error(page.error()));
                    }
@@ -188,11 +188,8 @@ void get_webhook_delivery(std::shared_ptr<bridge_env> env, http_request&&, path_
   if (!id) {
     return r(not_found("no such delivery"));
   }
-  on_webhook_log(*env, r, [id = *id, r](persistence::webhook_store* db) {
-    if (db == nullptr) {
-      return r(error_response(503, "unavailable", "webhook log unavailable"));
-    }
-    auto got = db->get(id);
+  on_webhook_log(*env, r, [id = *id, r](persistence::webhook_store& db) {
+    auto got = db.get(id);
     if (!got) {
       return r(to_http_error(got.error()));
     }
@@ -225,18 +222,15 @@ void redeliver_webhook(std::shared_ptr<bridge_env> env, http_request&&, path_par
   if (!id) {
     return r(not_found("no such delivery"));
   }
-  on_webhook_log(*env, r, [id = *id, r](persistence::webhook_store* db) {
-    if (db == nullptr) {
-      return r(error_response(503, "unavailable", "webhook log unavailable"));
-    }
-    auto done = db->redeliver(id);
+  on_webhook_log(*env, r, [id = *id, r](persistence::webhook_store& db) {
+    auto done = db.redeliver(id);
     if (!done) {
       return r(to_http_error(done.error()));
     }
     if (!*done) {
       return r(not_found("no such delivery"));
     }
-    auto got = db->get(id);
+    auto got = db.get(id);
     if (!got || !*got) {
       return r(json_response(202, "{\"id\":" + std::to_string(id) + ",\"status\":\"pending\"}"));
     }

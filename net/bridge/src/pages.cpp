@@ -16,6 +16,7 @@
 #include "etag.hpp"
 #include "handlers.hpp"
 #include "surge/actors/deadline.hpp"
+#include "surge/net/text.hpp"
 #include "validation.hpp"
 
 namespace surge::net::bridge {
@@ -26,30 +27,7 @@ namespace {
 /// revalidate.
 constexpr std::string_view page_cache_control = "public, max-age=5, stale-while-revalidate=30";
 
-/// Appends `s` escaped for HTML text and attribute values (& < > " '); other bytes unchanged.
-void append_html(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-}
+using text::append_html;
 
 /// "25.99 EUR".
 std::string money(int64_t cents, const std::string& currency) {

@@ -16,4 +16,13 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
+namespace net {
+
+/// Opens `acceptor` listening on `at` (address reuse, the system's backlog), as every server of
+/// the tree does: the storefront and admin servers, surge-paysim's TLS front, surge-webhook-sink.
+/// On failure the acceptor is closed again and the error returned. Defined in net/src/server.cpp.
+boost::system::error_code listen_on(tcp::acceptor& acceptor, const tcp::endpoint& at);
+
+} // namespace net
+
 } // namespace surge

@@ -64,6 +64,38 @@ constexpr std::string_view trim_space(std::string_view s) {
   return s;
 }
 
+/// Appends `s` escaped for HTML text and attribute values (& < > " '); other bytes unchanged.
+inline void append_html(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
+    }
+  }
+}
+
+/// `s` escaped as append_html() does.
+inline std::string html_escape(std::string_view s) {
+  std::string out;
+  append_html(out, s);
+  return out;
+}
+
 /// `s` with everything but RFC 3986's unreserved characters percent-encoded: for paths, queries
 /// and forms.
 inline std::string url_encode(std::string_view s) {

@@ -422,21 +422,7 @@ class redis_event_stream final : public redis_adapter<event_stream> {
       return make_error(errc::invalid,
                         "XREAD needs a count > 0, a block >= 0 and an id ($, <ms> or <ms>-<seq>)");
     }
-    std::vector<std::string> args{"XREAD"};
-    if (block.count() > 0) { // BLOCK 0 would wait forever
-      args.emplace_back("BLOCK");
-      args.push_back(std::to_string(block.count()));
-    }
-    args.emplace_back("COUNT");
-    args.push_back(std::to_string(count));
-    args.emplace_back("STREAMS");
-    args.push_back(prefix_ + stream);
-    args.push_back(after_id);
-    auto r = conn_->command_argv(args, block);
-    if (!r) {
-      return r.error();
-    }
-    return parse(r->get());
+    return read_with({"XREAD"}, stream, after_id, count, block);
   }
 
   caf::error create_group(const std::string& stream, const std::string& group) override {
@@ -457,21 +443,7 @@ class redis_event_stream final : public redis_adapter<event_stream> {
     if (count == 0 || block.count() < 0) {
       return make_error(errc::invalid, "XREADGROUP needs a count > 0 and a block >= 0");
     }
-    std::vector<std::string> args{"XREADGROUP", "GROUP", group, consumer};
-    if (block.count() > 0) {
-      args.emplace_back("BLOCK");
-      args.push_back(std::to_string(block.count()));
-    }
-    args.emplace_back("COUNT");
-    args.push_back(std::to_string(count));
-    args.emplace_back("STREAMS");
-    args.push_back(prefix_ + stream);
-    args.emplace_back(">");
-    auto r = conn_->command_argv(args, block);
-    if (!r) {
-      return r.error();
-    }
-    return parse(r->get());
+    return read_with({"XREADGROUP", "GROUP", group, consumer}, stream, ">", count, block);
   }
 
   caf::expected<std::size_t> ack(const std::string& stream, const std::string& group,
@@ -552,6 +524,28 @@ class redis_event_stream final : public redis_adapter<event_stream> {
   }
 
  private:
+  /// `head` (XREAD, or XREADGROUP GROUP g c) with [BLOCK block] COUNT count STREAMS
+  /// <prefix+stream> <id>, waiting up to `block` for the first entry (0: not at all; BLOCK 0
+  /// would wait forever), parsed.
+  caf::expected<std::vector<entry>> read_with(std::vector<std::string> head,
+                                              const std::string& stream, const std::string& id,
+                                              std::size_t count, std::chrono::milliseconds block) {
+    if (block.count() > 0) {
+      head.emplace_back("BLOCK");
+      head.push_back(std::to_string(block.count()));
+    }
+    head.emplace_back("COUNT");
+    head.push_back(std::to_string(count));
+    head.emplace_back("STREAMS");
+    head.push_back(prefix_ + stream);
+    head.push_back(id);
+    auto r = conn_->command_argv(head, block);
+    if (!r) {
+      return r.error();
+    }
+    return parse(r->get());
+  }
+
   /// Parses [[key, [[id, [f1, v1, ...]], ...]]]; nil (nothing before the timeout) is empty.
   static caf::expected<std::vector<entry>> parse(const redisReply* reply) {
     std::vector<entry> out;

@@ -25,15 +25,23 @@ using detail::logger;
 /// disagree for a moment (a handover) must not bounce a message to and fro.
 constexpr uint32_t max_hops = 2;
 constexpr auto retry_every = std::chrono::milliseconds{10};
+/// How often a relayer looks whether the shards of its outstanding requests changed owner.
+constexpr auto reroute_every = std::chrono::milliseconds{25};
+
+/// A relayer's own timer for reroute_outstanding (never crosses the wire).
+using reroute_atom = caf::atom_constant<caf::atom("reroute")>;
 
 /// A message sent to a remote gateway as a request whose answer comes back here: `route` is
 /// the whole (route_atom, key, hops, message) as sent (shared, not copied), `rp` the promise of
-/// the original sender, `to` the gateway it went to (monitored), `mid` the answer's id.
+/// the original sender, `to` the gateway it went to (monitored), `mid` the answer's id, and
+/// `shard` the key's shard, owned at `epoch` when it was sent.
 struct relayed {
   caf::message_id mid;
   caf::actor_addr to;
   caf::message route;
   caf::response_promise rp;
+  uint32_t shard = 0;
+  uint64_t epoch = 0;
 };
 
 /// Takes the entry of answer `mid` out of `xs`; nullopt when it was settled already (the
@@ -42,7 +50,9 @@ std::optional<caf::response_promise> take_relayed(std::vector<relayed>& xs, caf:
   for (auto& x : xs) {
     if (x.mid == mid) {
       auto rp = std::move(x.rp);
-      x = std::move(xs.back());
+      if (&x != &xs.back()) {
+        x = std::move(xs.back());
+      }
       xs.pop_back();
       return rp;
     }
@@ -50,17 +60,22 @@ std::optional<caf::response_promise> take_relayed(std::vector<relayed>& xs, caf:
   return std::nullopt;
 }
 
+/// Moves the entries of `xs` for which `take(entry)` says so out of `xs`, in one pass (the
+/// predicate is asked once per entry: a moved-from entry is never asked or left behind).
+template <class Pred>
+std::vector<relayed> take_if(std::vector<relayed>& xs, Pred take) {
+  std::vector<relayed> out;
+  std::vector<relayed> kept;
+  for (auto& x : xs) {
+    (take(x) ? out : kept).push_back(std::move(x));
+  }
+  xs = std::move(kept);
+  return out;
+}
+
 /// Takes every entry sent to `to` out of `xs`.
 std::vector<relayed> take_sent_to(std::vector<relayed>& xs, const caf::actor_addr& to) {
-  std::vector<relayed> out;
-  auto lost = [&](const relayed& x) { return x.to == to; };
-  for (auto& x : xs) {
-    if (lost(x)) {
-      out.push_back(std::move(x));
-    }
-  }
-  xs.erase(std::remove_if(xs.begin(), xs.end(), lost), xs.end());
-  return out;
+  return take_if(xs, [&](const relayed& x) { return x.to == to; });
 }
 
 /// Passes an answer of type T back to the original sender.
@@ -100,14 +115,45 @@ caf::behavior relay_answers(Self self, caf::message_id mid) {
           on_error};
 }
 
-/// Sends `route` to the remote gateway `gw` as a request of `self` (its state has `relays` and
-/// `relay_timeout`) and relays the answer to `rp`. The caller monitors `gw`.
+/// Sends `route` to the remote gateway of `r` (the route of `shard`) as a request of `self`
+/// (its state has `relays`, `relay_timeout` and `reroute_armed`) and relays the answer to `rp`.
+/// The caller monitors the gateway.
 template <class Self>
-void relay(Self self, const caf::actor& gw, caf::message route, caf::response_promise rp) {
+void relay(Self self, const actors::placement::route& r, uint32_t shard, caf::message route,
+           caf::response_promise rp) {
   auto& st = self->state;
-  auto mid = self->request(gw, st.relay_timeout, route).id();
-  st.relays.push_back(relayed{mid, gw.address(), std::move(route), std::move(rp)});
+  auto mid = self->request(r.gateway, st.relay_timeout, route).id();
+  st.relays.push_back(
+      relayed{mid, r.gateway.address(), std::move(route), std::move(rp), shard, r.epoch});
   self->add_multiplexed_response_handler(mid, relay_answers(self, mid));
+  if (!st.reroute_armed) {
+    st.reroute_armed = true;
+    self->delayed_send(self, reroute_every, reroute_atom::value);
+  }
+}
+
+/// Takes out of `xs` the idempotent requests whose shard has an owner at a newer epoch than
+/// the one they were sent to (`where` says): that owner lost the shard while they were on their
+/// way (its node paused, cut off, or handing over), and it may never answer or answer only
+/// after its caller gave up. Sending them again to the new owner has the effect of sending them
+/// once (idempotent()); the old owner's late answer is then dropped. The others stay: their
+/// outcome is the old owner's to tell (or their node's going away: down_msg).
+std::vector<relayed> take_rerouted(std::vector<relayed>& xs, const actors::placement& where) {
+  return take_if(xs, [&](const relayed& x) {
+    const auto r = where.resolve(x.shard);
+    return r.at != actors::placement::where::none && r.epoch > x.epoch &&
+           idempotent(x.route.get_as<caf::message>(3));
+  });
+}
+
+/// The reroute timer fired: re-arms it while requests are outstanding.
+template <class Self>
+void rearm_reroute(Self self) {
+  auto& st = self->state;
+  st.reroute_armed = !st.relays.empty();
+  if (st.reroute_armed) {
+    self->delayed_send(self, reroute_every, reroute_atom::value);
+  }
 }
 
 caf::error lost_on_the_way(const std::string& key) {
@@ -132,6 +178,7 @@ struct gateway_state {
   std::unordered_map<caf::actor_addr, std::string> peers; ///< monitored gateway -> node id
   std::vector<relayed> relays; ///< messages forwarded to peers' gateways, not answered yet
   std::chrono::milliseconds relay_timeout{};
+  bool reroute_armed = false;
 };
 
 using gateway_ptr = caf::stateful_actor<gateway_state>*;
@@ -173,12 +220,12 @@ bool try_dispatch(gateway_ptr self, held_message& m) {
     return true;
   }
   const std::string_view key{m.key};
-  auto r = st.links.table->resolve(
-      st.links.table->shard_of(key.substr(0, colon), key.substr(colon + 1)));
+  const auto shard = st.links.table->shard_of(key.substr(0, colon), key.substr(colon + 1));
+  auto r = st.links.table->resolve(shard);
   if (r.at == actors::placement::where::remote && r.gateway && m.hops < max_hops) {
     // Every peer in the table is monitored (add_peer): if it goes away first, the down handler
     // re-sends or fails what is still outstanding there.
-    relay(self, r.gateway,
+    relay(self, r, shard,
           caf::make_message(actors::route_atom::value, std::move(m.key), m.hops + 1,
                             std::move(m.msg)),
           std::move(m.rp));
@@ -243,25 +290,33 @@ void add_peer(gateway_ptr self, const std::string& node, const caf::actor& gw) {
   st.links.table->refresh_soon();
 }
 
-/// The messages forwarded to `gw`, which went away: the idempotent ones wait here for the
-/// shard's current owner again, the others are answered unavailable.
-void resend_lost(gateway_ptr self, const caf::actor_addr& gw) {
+/// Sends relayed requests on their way again through the current route (or holds them here
+/// until the shard has an owner); the ones not idempotent() are answered unavailable.
+void redispatch(gateway_ptr self, std::vector<relayed> xs) {
   auto& st = self->state;
-  auto lost = take_sent_to(st.relays, gw);
-  for (auto& x : lost) {
+  for (auto& x : xs) {
     auto key = x.route.get_as<std::string>(1);
     const auto& msg = x.route.get_as<caf::message>(3);
     if (!idempotent(msg)) {
       x.rp.deliver(lost_on_the_way(key));
       continue;
     }
-    st.held.push_back(
-        held_message{std::move(key), 0, msg, std::move(x.rp), clock::now() + st.links.wait_limit});
+    held_message m{std::move(key), 0, msg, std::move(x.rp), clock::now() + st.links.wait_limit};
+    if (!try_dispatch(self, m)) {
+      st.held.push_back(std::move(m));
+    }
   }
+  arm_retry(self);
+}
+
+/// The messages forwarded to `gw`, which went away: the idempotent ones go to the shard's
+/// current owner (or wait here for one), the others are answered unavailable.
+void resend_lost(gateway_ptr self, const caf::actor_addr& gw) {
+  auto lost = take_sent_to(self->state.relays, gw);
   if (!lost.empty()) {
     logger()->info("{} request(s) in flight to a lost node: re-sent the idempotent ones",
                    lost.size());
-    arm_retry(self);
+    redispatch(self, std::move(lost));
   }
 }
 
@@ -296,6 +351,16 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
         return rp;
       },
       [=](actors::tick_atom) { retry_held(self); },
+      [=](reroute_atom) {
+        auto moved = take_rerouted(self->state.relays, *self->state.links.table);
+        if (!moved.empty()) {
+          logger()->info("{} request(s) in flight to a node that lost their shard: re-sent to "
+                         "the new owner",
+                         moved.size());
+          redispatch(self, std::move(moved));
+        }
+        rearm_reroute(self);
+      },
       [=](hello_atom, const std::string& node, caf::actor& gw, uint32_t protocol,
           const std::string& build) -> caf::result<uint32_t, std::string> {
         auto& st = self->state;
@@ -397,6 +462,7 @@ struct stub_state {
   std::vector<relayed> relays;          ///< requests sent to remote gateways, not answered yet
   std::vector<caf::actor_addr> watched; ///< remote gateways monitored (relays went there)
   std::vector<caf::actor_addr> gone;    ///< remote gateways that went away: never again
+  bool reroute_armed = false;
 };
 
 using stub_ptr = caf::stateful_actor<stub_state>*;
@@ -417,7 +483,7 @@ void stub_route(stub_ptr self, caf::message msg, caf::response_promise rp) {
       self->monitor(r.gateway); // a gateway gone already: the down_msg comes at once
       s.watched.push_back(r.gateway.address());
     }
-    relay(self, r.gateway,
+    relay(self, r, s.shard,
           caf::make_message(actors::route_atom::value, s.key, uint32_t{1}, std::move(msg)),
           std::move(rp));
     return;
@@ -479,6 +545,15 @@ caf::behavior stub_main(stub_ptr self, std::string key, uint32_t shard,
   });
   self->delayed_send(self, idle, actors::tick_atom::value);
   return {
+      [=](reroute_atom) {
+        auto& s = self->state;
+        for (auto& x : take_rerouted(s.relays, *s.where)) {
+          logger()->info("{}: its shard moved mid-request (epoch {} -> {}); re-sent", s.key,
+                         x.epoch, s.where->resolve(s.shard).epoch);
+          stub_route(self, x.route.get_as<caf::message>(3), std::move(x.rp));
+        }
+        rearm_reroute(self);
+      },
       [=](actors::tick_atom) {
         auto& s = self->state;
         if (s.relays.empty() && clock::now() - s.last_active >= s.idle &&

@@ -334,8 +334,8 @@ caf::behavior gateway_main(gateway_ptr self, gateway_links links) {
     if (st.links.table->peer(i->second).address() == dm.source) {
       st.links.table->drop_peer(i->second);
     }
+    st.links.table->suspect(i->second); // membership asks whether its process died
     st.peers.erase(i);
-    st.links.table->refresh_soon();
   });
   return {
       [=](actors::route_atom, std::string& key, uint32_t hops,

@@ -66,10 +66,11 @@ struct membership::impl {
 
   void loop() {
     for (;;) {
-      const auto wait =
-          driver.handovers_pending() ? std::chrono::milliseconds{10} : driver.options().heartbeat;
+      // Every heartbeat; sooner during a handover, a failover, or when a member's lease is about
+      // to expire (membership_model::next_round).
+      const auto next = driver.next_round();
       std::unique_lock<std::mutex> lock{mtx};
-      cv.wait_for(lock, wait, [this] { return stopping || poked; });
+      cv.wait_until(lock, next, [this] { return stopping || poked; });
       if (stopping) {
         return;
       }

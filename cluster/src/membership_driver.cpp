@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include <fmt/format.h>
+
 #include "log.hpp"
 #include "surge/actors/errors.hpp"
 
@@ -143,14 +145,32 @@ bool membership_driver::beat(uint64_t actors) {
     renewed(false);
     return false; // the lease deadline passes by itself
   }
-  auto ours = beat_->heartbeat(opts_.node_id, incarnation_, opts_.lease, actors);
-  renewed(static_cast<bool>(ours));
-  if (!ours) {
-    logger()->warn("heartbeat failed: {}", what(ours.error()));
+  // A member most others cannot reach keeps its shards this much longer at most: what a charge
+  // sent just before it heard so needs to land (config::derived_options::payment_lease_margin).
+  const auto grace = std::min(std::chrono::milliseconds{1000}, (opts_.lease - opts_.heartbeat) / 2);
+  auto outcome = beat_->heartbeat(opts_.node_id, incarnation_, opts_.lease, actors, grace);
+  renewed(outcome && *outcome == persistence::heartbeat_outcome::renewed);
+  if (!outcome) {
+    logger()->warn("heartbeat failed: {}", what(outcome.error()));
     return false;
   }
   std::lock_guard<std::mutex> guard{mtx_};
-  const auto out = model_.heartbeat_answered(*ours, sent, clock_());
+  if (*outcome == persistence::heartbeat_outcome::cut_off) {
+    if (!cut_off_) {
+      logger()->warn("membership: most members cannot reach this node: its lease is not renewed "
+                     "and it stops serving until they can again");
+    }
+    cut_off_ = true;
+    model_.cut_off(clock_());
+    set_deadline_locked(model_.lease_deadline());
+    return false;
+  }
+  if (cut_off_ && *outcome == persistence::heartbeat_outcome::renewed) {
+    logger()->info("membership: the other members reach this node again");
+  }
+  cut_off_ = false;
+  const auto out = model_.heartbeat_answered(*outcome == persistence::heartbeat_outcome::renewed,
+                                             sent, clock_());
   if (out.deadline) {
     set_deadline_locked(*out.deadline);
   }
@@ -176,6 +196,8 @@ void membership_driver::round() {
                     "no shard");
   }
   run_drain_requests();
+  end_dead_suspects();
+  report_unreachable_peers();
   {
     std::lock_guard<std::mutex> guard{mtx_};
     live = model_.allocates(clock_());
@@ -232,6 +254,83 @@ void membership_driver::run_drain_requests() {
     }
     req.drained(std::move(answer));
   }
+}
+
+void membership_driver::end_dead_suspects() {
+  std::map<std::string, std::chrono::steady_clock::time_point> suspects;
+  const auto now = clock_();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& node : table_.take_suspects()) {
+      unreachable_.insert(node);
+      suspects_.try_emplace(std::move(node), now);
+    }
+    suspects = suspects_;
+  }
+  if (suspects.empty()) {
+    return;
+  }
+  auto members = map_->members();
+  if (round_failed(members)) {
+    return;
+  }
+  std::vector<std::string> done;
+  for (const auto& [node, since] : suspects) {
+    auto m = std::find_if(members->begin(), members->end(),
+                          [&](const auto& r) { return r.node_id == node; });
+    // Not a live member any more (expired, left, gone), or alive after all for a lease.
+    if (m == members->end() || !m->live || m->status == "left" || now - since > opts_.lease) {
+      done.push_back(node);
+      continue;
+    }
+    auto gone = map_->expire_if_gone(m->node_id, m->incarnation);
+    if (round_failed(gone)) {
+      return;
+    }
+    if (*gone) {
+      logger()->warn("node {}: its connection to this node closed and PostgreSQL has no session "
+                     "of it any more (its process ended): its lease ends now",
+                     node);
+      done.push_back(node);
+    }
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& node : done) {
+    suspects_.erase(node);
+  }
+}
+
+void membership_driver::report_unreachable_peers() {
+  const auto now = clock_();
+  std::vector<std::string> list;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    const auto& nodes = model_.nodes();
+    for (auto i = unreachable_.begin(); i != unreachable_.end();) {
+      auto n = std::find_if(nodes.begin(), nodes.end(),
+                            [&](const node_info& x) { return x.node_id == *i; });
+      // Reached again, or not serving anyway (down, left): nothing to report.
+      const bool drop =
+          table_.peer(*i) || n == nodes.end() || n->status == "down" || n->status == "left";
+      i = drop ? unreachable_.erase(i) : std::next(i);
+    }
+    list.assign(unreachable_.begin(), unreachable_.end());
+    // A report counts for a lease: say it again well before that.
+    if (list == reported_ && (list.empty() || now - reported_at_ < opts_.lease / 2)) {
+      return;
+    }
+  }
+  if (auto err = map_->report_unreachable(opts_.node_id, list)) {
+    logger()->warn("membership: could not report unreachable peers: {}", what(err));
+    return;
+  }
+  if (!list.empty() && list != reported_) {
+    logger()->warn("membership: cannot reach member(s) {} since their connection went down",
+                   fmt::join(list, ", "));
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  reported_ = std::move(list);
+  reported_at_ = now;
 }
 
 bool membership_driver::allocate_round() {
@@ -375,6 +474,17 @@ void membership_driver::stop() {
 bool membership_driver::ready() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return model_.ready(clock_());
+}
+
+std::chrono::steady_clock::time_point membership_driver::next_round() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (model_.handovers_pending()) {
+    return clock_() + std::chrono::milliseconds{10};
+  }
+  if (!suspects_.empty()) {
+    return clock_() + membership_model::failover_poll;
+  }
+  return model_.next_round(clock_());
 }
 
 bool membership_driver::handovers_pending() const {

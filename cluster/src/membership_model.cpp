@@ -154,7 +154,13 @@ membership_model::apply_map(const std::vector<persistence::member_record>& membe
   map_outcome out;
   std::vector<node_info> nodes;
   std::set<std::string> alive;
+  next_expiry_.reset();
   for (const auto& m : members) {
+    if (m.node_id != opts_.node_id && m.live && m.status != "left") {
+      // A few milliseconds after the store's expiry: its clock and this one read apart.
+      const auto expiry = now + std::chrono::milliseconds{m.lease_left_ms + 5};
+      next_expiry_ = next_expiry_ ? std::min(*next_expiry_, expiry) : expiry;
+    }
     node_info n;
     n.node_id = m.node_id;
     n.address = m.address;
@@ -209,6 +215,14 @@ membership_model::apply_map(const std::vector<persistence::member_record>& membe
       out.steps.push_back(set(s.shard, st, s.epoch, owner));
     }
   }
+  const bool orphans = std::any_of(leases.begin(), leases.end(), [&](const auto& l) {
+    return l.owner.empty() || alive.count(l.owner) == 0;
+  });
+  if (!orphans) {
+    orphaned_.reset();
+  } else if (!orphaned_) {
+    orphaned_ = now;
+  }
   std::vector<shard_info> shards;
   shards.reserve(leases.size());
   for (const auto& l : leases) {
@@ -256,6 +270,17 @@ std::optional<membership_model::time_point> membership_model::after_map(time_poi
     revived = true;
   }
   return deadline_;
+}
+
+membership_model::time_point membership_model::next_round(time_point now) const {
+  if (orphaned_ && now - *orphaned_ < failover_poll_for) {
+    return now + failover_poll;
+  }
+  auto next = now + opts_.heartbeat;
+  if (next_expiry_) {
+    next = std::min(next, std::max(*next_expiry_, now + failover_poll));
+  }
+  return next;
 }
 
 std::vector<uint32_t> membership_model::handovers() const {

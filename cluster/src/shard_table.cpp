@@ -1,6 +1,7 @@
 #include "surge/cluster/shard_table.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace surge::cluster {
 
@@ -156,6 +157,21 @@ caf::actor shard_table::peer(const std::string& node) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = peers_.find(node);
   return i == peers_.end() ? caf::actor{} : i->second;
+}
+
+void shard_table::suspect(const std::string& node) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (std::find(suspects_.begin(), suspects_.end(), node) == suspects_.end()) {
+      suspects_.push_back(node);
+    }
+  }
+  refresh_soon();
+}
+
+std::vector<std::string> shard_table::take_suspects() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return std::exchange(suspects_, {});
 }
 
 uint32_t shard_table::slot_of(const std::string& node) {

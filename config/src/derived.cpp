@@ -19,7 +19,7 @@ derived_options derive(const node_options& opts) {
   d.hold_sweep_interval = std::clamp(opts.holds_ttl / 2, milliseconds{1000}, milliseconds{30000});
   d.cart_claim_lifetime =
       std::max(opts.holds_max_lifetime, opts.holds_ttl) + opts.carts_claim_grace;
-  d.middleman_connection_timeout = opts.cluster_lease * 2;
+  d.middleman_connection_timeout = std::max(4 * opts.cluster_heartbeat, opts.cluster_lease / 2);
   d.catalog_max_age =
       std::chrono::seconds{opts.search_stock_lag >= std::chrono::seconds{2} ? 1 : 0};
   d.catalog_fresh_for = opts.search_stock_lag - d.catalog_max_age;

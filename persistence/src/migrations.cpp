@@ -19,7 +19,7 @@ struct migration {
   const char* sql;
 };
 
-constexpr std::array<migration, 13> migrations{{
+constexpr std::array<migration, 14> migrations{{
     {1, R"sql(
 CREATE TABLE sku_journal (
   stream       text        NOT NULL,
@@ -321,6 +321,21 @@ ALTER TABLE orders ADD CONSTRAINT orders_status_check
   CHECK (status IN ('pending', 'paid', 'confirmed', 'failed', 'cancelled', 'requires_action'));
 CREATE INDEX IF NOT EXISTS orders_action_idx ON orders (updated_at)
   WHERE status = 'requires_action';
+)sql"},
+    // Fast failover (issue 20). The PostgreSQL backend of each member's heartbeat connection:
+    // when a peer loses its connection to a member and that backend is gone too, the member's
+    // process died, and its lease ends at once instead of at expiry. And which members cannot
+    // reach which over the cluster's connections: a member most others cannot reach is cut
+    // off (its heartbeat stops renewing its lease). Expand only: a release before it never
+    // writes either (NULL pid: never ended early; no report: never cut off).
+    {14, R"sql(
+ALTER TABLE members ADD COLUMN IF NOT EXISTS heartbeat_pid integer;
+CREATE TABLE IF NOT EXISTS member_suspicions (
+  suspect      text        NOT NULL,
+  suspected_by text        NOT NULL,
+  at           timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (suspect, suspected_by)
+);
 )sql"},
 }};
 

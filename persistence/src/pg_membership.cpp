@@ -24,8 +24,8 @@ constexpr const char* members_sql =
     "SELECT node_id, address, http_address, admin_address, incarnation, status, "
     "lease_until > now(), actors, (extract(epoch FROM now() - started_at) * 1000)::bigint, "
     "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, version, "
-    "CASE WHEN protocol_incarnation = incarnation THEN protocol ELSE 0 END FROM members "
-    "ORDER BY node_id";
+    "CASE WHEN protocol_incarnation = incarnation THEN protocol ELSE 0 END, "
+    "(extract(epoch FROM lease_until - now()) * 1000)::bigint FROM members ORDER BY node_id";
 
 constexpr const char* leases_sql = "SELECT shard, coalesce(owner, ''), epoch, coalesce(target, '') "
                                    "FROM shard_leases ORDER BY shard";
@@ -35,11 +35,11 @@ std::vector<member_record> to_members(const pqxx::result& rows) {
   out.reserve(rows.size());
   for (const auto& row : rows) {
     // In the order of members_sql and of member_record's fields.
-    out.push_back(member_record{row[0].as<std::string>(), row[1].as<std::string>(),
-                                row[2].as<std::string>(), row[3].as<std::string>(),
-                                row[4].as<int64_t>(), row[5].as<std::string>(), row[6].as<bool>(),
-                                row[7].as<uint64_t>(), row[8].as<int64_t>(), row[9].as<int64_t>(),
-                                row[10].as<std::string>(), row[11].as<uint32_t>(0)});
+    out.push_back(member_record{
+        row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+        row[3].as<std::string>(), row[4].as<int64_t>(), row[5].as<std::string>(), row[6].as<bool>(),
+        row[7].as<uint64_t>(), row[8].as<int64_t>(), row[9].as<int64_t>(),
+        row[10].as<std::string>(), row[11].as<uint32_t>(0), row[12].as<int64_t>()});
   }
   return out;
 }
@@ -91,8 +91,12 @@ class pg_membership_store final : public membership_store {
   bool healthy() const override { return healthy_; }
 
   caf::expected<uint32_t> register_member(const member_registration& r) override;
-  caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
-                                std::chrono::milliseconds lease, uint64_t actors) override;
+  caf::expected<heartbeat_outcome> heartbeat(const std::string& node_id, int64_t incarnation,
+                                             std::chrono::milliseconds lease, uint64_t actors,
+                                             std::chrono::milliseconds cut_off_grace) override;
+  caf::error report_unreachable(const std::string& by,
+                                const std::vector<std::string>& nodes) override;
+  caf::expected<bool> expire_if_gone(const std::string& node_id, int64_t incarnation) override;
   caf::expected<drain_outcome> set_draining(const std::string& node_id) override;
   caf::expected<bool> clear_draining(const std::string& node_id) override;
   caf::expected<bool> mark_left(const std::string& node_id, int64_t incarnation) override;
@@ -151,7 +155,7 @@ caf::expected<uint32_t> pg_membership_store::register_member(const member_regist
         "$3,$4,$5,'up',now(),now(),now() + $6::interval,$7,$8,$5) ON CONFLICT (node_id) DO UPDATE "
         "SET address=excluded.address,http_address=excluded.http_address,"
         "admin_address=excluded.admin_address,incarnation=excluded.incarnation,status='up',"
-        "started_at=now(),heartbeat_at=now(),lease_until=excluded.lease_until,"
+        "started_at=now(),heartbeat_at=now(),lease_until=excluded.lease_until,heartbeat_pid=NULL,"
         "version=excluded.version,protocol=excluded.protocol,"
         "protocol_incarnation=excluded.protocol_incarnation",
         r.node_id, r.address, r.http_address, r.admin_address, r.incarnation, interval_ms(r.lease),
@@ -170,15 +174,57 @@ caf::expected<uint32_t> pg_membership_store::register_member(const member_regist
   });
 }
 
-caf::expected<bool> pg_membership_store::heartbeat(const std::string& node_id, int64_t incarnation,
-                                                   std::chrono::milliseconds lease,
-                                                   uint64_t actors) {
+caf::expected<heartbeat_outcome>
+pg_membership_store::heartbeat(const std::string& node_id, int64_t incarnation,
+                               std::chrono::milliseconds lease, uint64_t actors,
+                               std::chrono::milliseconds cut_off_grace) {
+  return guarded([&]() -> caf::expected<heartbeat_outcome> {
+    pqxx::nontransaction tx{*conn_};
+    // Cut off: more than half of the live members (this one counted) are live members that
+    // reported within a lease that they cannot reach it.
+    auto rows = tx.exec_params(
+        "WITH live AS (SELECT node_id FROM members WHERE status <> 'left' AND lease_until > "
+        "now()), "
+        "cut AS (SELECT 2 * (SELECT count(*) FROM member_suspicions s JOIN live l ON "
+        "l.node_id = s.suspected_by WHERE s.suspect = $1 AND s.at > now() - $3::interval) > "
+        "(SELECT count(*) FROM live) AS yes) "
+        "UPDATE members SET heartbeat_at = now(), lease_until = CASE WHEN (SELECT yes FROM cut) "
+        "THEN least(lease_until, now() + $5::interval) ELSE now() + $3::interval END, "
+        "actors = $4, heartbeat_pid = pg_backend_pid() WHERE node_id = $1 AND incarnation = $2 "
+        "RETURNING (SELECT yes FROM cut)",
+        node_id, incarnation, interval_ms(lease), static_cast<int64_t>(actors),
+        interval_ms(cut_off_grace));
+    if (rows.empty()) {
+      return heartbeat_outcome::fenced;
+    }
+    return rows[0][0].as<bool>() ? heartbeat_outcome::cut_off : heartbeat_outcome::renewed;
+  });
+}
+
+caf::error pg_membership_store::report_unreachable(const std::string& by,
+                                                   const std::vector<std::string>& nodes) {
+  return guarded([&]() -> caf::error {
+    pqxx::work tx{*conn_};
+    tx.exec_params("DELETE FROM member_suspicions WHERE suspected_by = $1", by);
+    for (const auto& n : nodes) {
+      tx.exec_params("INSERT INTO member_suspicions(suspect, suspected_by) VALUES ($1, $2)", n, by);
+    }
+    tx.commit();
+    return caf::none;
+  });
+}
+
+caf::expected<bool> pg_membership_store::expire_if_gone(const std::string& node_id,
+                                                        int64_t incarnation) {
   return guarded([&]() -> caf::expected<bool> {
     pqxx::nontransaction tx{*conn_};
+    // A backend leaves pg_stat_activity when its client's connection closes; a process that
+    // died closed them all.
     auto rows = tx.exec_params(
-        "UPDATE members SET heartbeat_at = now(), lease_until = now() + $3::interval, "
-        "actors = $4 WHERE node_id = $1 AND incarnation = $2 RETURNING status",
-        node_id, incarnation, interval_ms(lease), static_cast<int64_t>(actors));
+        "UPDATE members m SET lease_until = now() WHERE node_id = $1 AND incarnation = $2 AND "
+        "status <> 'left' AND lease_until > now() AND heartbeat_pid IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = m.heartbeat_pid) RETURNING 1",
+        node_id, incarnation);
     return !rows.empty();
   });
 }

@@ -108,3 +108,33 @@ TEST_CASE("model: the map becomes steps in order: leaving before the graceful re
   CHECK(done[0].node == "b");
   CHECK_FALSE(m.handovers_pending());
 }
+
+TEST_CASE("model: the next round comes just after another member's lease expires, then soon "
+          "while a shard has no owner that is up") {
+  membership_model m{two_shards()}; // heartbeat 1 s
+  const time_point t0{1h};
+  m.registered(t0);
+  CHECK(m.next_round(t0) == t0 + 1s); // no map yet: a heartbeat
+  auto b = up("b");
+  b.lease_left_ms = 5000;
+  const std::vector<shard_lease_record> split{{0, "a", 1, ""}, {1, "b", 1, ""}};
+  m.apply_map({up("a"), b}, split, t0, never_connected);
+  CHECK(m.next_round(t0) == t0 + 1s); // b's lease runs out later than the next heartbeat
+  b.lease_left_ms = 400;              // b stopped renewing
+  m.apply_map({up("a"), b}, split, t0, never_connected);
+  CHECK(m.next_round(t0) == t0 + 405ms);
+  CHECK(m.next_round(t0 + 100ms) == t0 + 405ms);
+  // Read at 410 ms: b's lease has expired and its shard is an orphan until someone takes it.
+  b.live = false;
+  b.lease_left_ms = -5;
+  const auto t1 = t0 + 410ms;
+  m.apply_map({up("a"), b}, split, t1, never_connected);
+  CHECK(m.next_round(t1) == t1 + membership_model::failover_poll);
+  CHECK(m.next_round(t1 + 1s) == t1 + 1s + membership_model::failover_poll);
+  // Nobody took it for failover_poll_for (no live allocator): back to the heartbeat.
+  const auto t2 = t1 + membership_model::failover_poll_for;
+  CHECK(m.next_round(t2) == t2 + 1s);
+  // Taken over: a heartbeat; b's expiry is no reason to hurry any more.
+  m.apply_map({up("a"), b}, {{0, "a", 1, ""}, {1, "a", 2, ""}}, t2, never_connected);
+  CHECK(m.next_round(t2) == t2 + 1s);
+}

@@ -8,8 +8,10 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <caf/all.hpp>
 #include <doctest/doctest.h>
 
 #include "membership_backends.hpp"
@@ -482,6 +484,113 @@ TEST_CASE_TEMPLATE("membership: the shards of a dead member go at once to the le
   CHECK(c.woken == std::vector<std::string>{held_at_a}); // G6: its holds expire on c
   CHECK(b.woken.empty());
   CHECK(moves_under_way(backend) == 0);
+}
+
+TEST_CASE_TEMPLATE("membership: a peer whose connection closed and whose store session is gone "
+                   "(its process died) loses its lease at once; a live one keeps it",
+                   B, MEMBERSHIP_BACKENDS) {
+  B backend;
+  member a{backend, options_of("a")};
+  auto b = std::make_unique<member>(backend, options_of("b"));
+  a.start();
+  a.round();
+  b->start();
+  b->round();
+  pass(backend, 11s, {&a, b.get()});
+  for (int i = 0; i < 4; ++i) {
+    a.round();
+    b->round();
+  }
+  REQUIRE(owner_counts(backend)["b"] == static_cast<int>(shards / 2));
+  b->beat(); // its heartbeat session is recorded
+  const auto b_shards = b->owned();
+
+  // Suspected while alive (a partition closed the connection, say): nothing happens.
+  a.table.suspect("b");
+  for (int i = 0; i < 3; ++i) {
+    a.round();
+  }
+  CHECK(owner_counts(backend)["b"] == static_cast<int>(shards / 2));
+  CHECK(status_of(backend, "b") == "up");
+
+  // b's process dies: its connections close, nobody marks it left, its lease has 20 s to run
+  // by the (manual) clock. a's gateway sees the connection to b close.
+  b.reset();
+  a.table.suspect("b");
+  // PostgreSQL drops the sessions of a closed connection within milliseconds: a few rounds.
+  for (int i = 0; i < 250 && owner_counts(backend)["b"] > 0; ++i) {
+    a.round();
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(owner_counts(backend)["b"] == 0);
+  CHECK(status_of(backend, "b") == "up (expired)");
+  CHECK(a.owned().size() == shards);
+  for (auto s : b_shards) {
+    auto h = backend.inspect().history(s);
+    REQUIRE(h);
+    CHECK(h->back().reason == "failover from b");
+  }
+}
+
+TEST_CASE_TEMPLATE("membership: a member most others cannot reach is cut off: it stops serving, "
+                   "its lease ends within the grace, and it serves again once they reach it",
+                   B, MEMBERSHIP_BACKENDS) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto a_gateway = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  B backend;
+  member a{backend, options_of("a")};
+  member b{backend, options_of("b")};
+  member c{backend, options_of("c")};
+  a.start();
+  a.round();
+  b.start();
+  c.start();
+  pass(backend, 11s, {&a, &b, &c});
+  for (int i = 0; i < 6; ++i) {
+    a.round();
+    b.round();
+    c.round();
+  }
+  const auto a_shards = a.owned();
+  REQUIRE_FALSE(a_shards.empty());
+
+  // b alone cannot reach a (one link down): one of three is no majority.
+  b.table.suspect("a");
+  b.round();
+  a.beat();
+  CHECK(a.driver.ready());
+  CHECK(status_of(backend, "a") == "up");
+
+  // c cannot either (a is cut off from its peers): a stops serving at once, and its lease ends
+  // within the grace (1 s here), long before the 20 s lease.
+  c.table.suspect("a");
+  c.round();
+  a.beat();
+  CHECK_FALSE(a.driver.ready());
+  pass(backend, 1500ms, {&b, &c});
+  CHECK(status_of(backend, "a") == "up (expired)");
+  b.round();
+  c.round();
+  CHECK(owner_counts(backend)["a"] == 0);
+  for (auto s : a_shards) {
+    auto h = backend.inspect().history(s);
+    REQUIRE(h);
+    CHECK(h->back().reason == "failover from a");
+  }
+
+  // The links are back: both withdraw, a's next heartbeat renews, and once a has read the map
+  // (its shards are gone) it serves again.
+  b.table.set_peer("a", a_gateway);
+  c.table.set_peer("a", a_gateway);
+  b.round();
+  c.round();
+  a.beat();
+  CHECK(status_of(backend, "a") == "up");
+  a.round();
+  CHECK(a.driver.ready());
+  CHECK(a.owned().empty());
+  caf::anon_send_exit(a_gateway, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE_TEMPLATE("membership: a handover drains the shard's entities, then owner := target "

@@ -89,7 +89,7 @@ TEST_CASE("derive: the defaults") {
   CHECK(d.handoff_timeout == 4s);
   CHECK(d.hold_sweep_interval == 30s);
   CHECK(d.cart_claim_lifetime == 31min); // max(30 min, 10 min) + 60 s
-  CHECK(d.middleman_connection_timeout == 4s);
+  CHECK(d.middleman_connection_timeout == 1s); // max(4 x 250 ms, 2 s / 2)
   CHECK(d.catalog_max_age == 1s);
   CHECK(d.catalog_fresh_for == 1s); // search.stock_lag 2 s, less what a CDN may keep
   CHECK(d.catalog_cache_ttl == 1s);
@@ -123,7 +123,7 @@ TEST_CASE("derive: floors, caps and the rules between settings") {
     auto d = derive(with({"--cluster.lease=60s", "--cluster.heartbeat=1s"}));
     CHECK(d.payment_lease_margin == 1s);
     CHECK(d.rebalance_min_age == 60s);
-    CHECK(d.middleman_connection_timeout == 120s);
+    CHECK(d.middleman_connection_timeout == 30s);
   }
   SUBCASE("short settings meet the floors") {
     auto d = derive(

@@ -71,6 +71,7 @@ class memory_membership_state {
     time_point started_at;
     time_point heartbeat_at;
     time_point lease_until;
+    uint64_t heartbeat_session = 0; ///< the instance its last heartbeat came through; 0: none
   };
 
   static int64_t ms_between(time_point from, time_point to) {
@@ -86,6 +87,7 @@ class memory_membership_state {
       r.live = m.lease_until > now;
       r.age_ms = ms_between(m.started_at, now);
       r.heartbeat_age_ms = ms_between(m.heartbeat_at, now);
+      r.lease_left_ms = -ms_between(m.lease_until, now);
       out.push_back(std::move(r));
     }
     return out;
@@ -120,6 +122,12 @@ class memory_membership_state {
   /// The instance in an allocation round: PostgreSQL's transaction-scoped advisory lock.
   const void* allocator_lock_ = nullptr;
   bool down_ = false;
+  /// Sessions (instances) open: an instance's session ends when it is destroyed or breaks,
+  /// as a backend leaves pg_stat_activity when its connection closes.
+  uint64_t last_session_ = 0;
+  std::set<uint64_t> sessions_;
+  /// (suspect, suspected by) -> when reported (report_unreachable).
+  std::map<std::pair<std::string, std::string>, time_point> suspicions_;
 };
 
 /// One "connection" to a memory_membership_state, with the semantics of the PostgreSQL store:
@@ -133,7 +141,19 @@ class memory_membership_store final : public persistence::membership_store {
   using errc = persistence::errc;
 
   explicit memory_membership_store(std::shared_ptr<memory_membership_state> state)
-      : state_(std::move(state)) {}
+      : state_(std::move(state)) {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    session_ = ++state_->last_session_;
+    state_->sessions_.insert(session_);
+  }
+
+  ~memory_membership_store() override {
+    std::lock_guard<std::mutex> guard{state_->mtx_};
+    state_->sessions_.erase(session_);
+  }
+
+  memory_membership_store(const memory_membership_store&) = delete;
+  memory_membership_store& operator=(const memory_membership_store&) = delete;
 
   /// A store on `state`, or errc::unavailable while the state is down (like connecting).
   static caf::expected<std::unique_ptr<persistence::membership_store>>
@@ -176,6 +196,7 @@ class memory_membership_store final : public persistence::membership_store {
       m.started_at = now;
       m.heartbeat_at = now;
       m.lease_until = now + r.lease;
+      m.heartbeat_session = 0; // a new incarnation: none recorded yet
       for (auto& [shard, l] : s.leases_) {
         if (l.owner == r.node_id) {
           s.change_owner_locked(l, r.node_id, "restart");
@@ -185,17 +206,62 @@ class memory_membership_store final : public persistence::membership_store {
     });
   }
 
-  caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
-                                std::chrono::milliseconds lease, uint64_t actors) override {
-    return locked([&]() -> caf::expected<bool> {
+  caf::expected<persistence::heartbeat_outcome>
+  heartbeat(const std::string& node_id, int64_t incarnation, std::chrono::milliseconds lease,
+            uint64_t actors, std::chrono::milliseconds cut_off_grace) override {
+    using persistence::heartbeat_outcome;
+    return locked([&]() -> caf::expected<heartbeat_outcome> {
       auto* m = row_locked(node_id, incarnation);
       if (m == nullptr) {
+        return heartbeat_outcome::fenced;
+      }
+      auto& s = *state_;
+      const auto now = s.clock_->now();
+      auto live = [&](const std::string& id) {
+        auto i = s.members_.find(id);
+        return i != s.members_.end() && i->second.row.status != "left" &&
+               i->second.lease_until > now;
+      };
+      std::size_t members = 0;
+      for (const auto& [id, other] : s.members_) {
+        members += live(id) ? 1 : 0;
+      }
+      std::size_t accusers = 0;
+      for (const auto& [key, at] : s.suspicions_) {
+        accusers += key.first == node_id && live(key.second) && at > now - lease ? 1 : 0;
+      }
+      const bool cut_off = 2 * accusers > members;
+      m->heartbeat_at = now;
+      m->lease_until = cut_off ? std::min(m->lease_until, now + cut_off_grace) : now + lease;
+      m->row.actors = actors;
+      m->heartbeat_session = session_;
+      return cut_off ? heartbeat_outcome::cut_off : heartbeat_outcome::renewed;
+    });
+  }
+
+  caf::error report_unreachable(const std::string& by,
+                                const std::vector<std::string>& nodes) override {
+    return locked([&]() -> caf::error {
+      auto& s = *state_;
+      for (auto i = s.suspicions_.begin(); i != s.suspicions_.end();) {
+        i = i->first.second == by ? s.suspicions_.erase(i) : std::next(i);
+      }
+      for (const auto& n : nodes) {
+        s.suspicions_[{n, by}] = s.clock_->now();
+      }
+      return caf::none;
+    });
+  }
+
+  caf::expected<bool> expire_if_gone(const std::string& node_id, int64_t incarnation) override {
+    return locked([&]() -> caf::expected<bool> {
+      auto* m = row_locked(node_id, incarnation);
+      const auto now = state_->clock_->now();
+      if (m == nullptr || m->row.status == "left" || m->lease_until <= now ||
+          m->heartbeat_session == 0 || state_->sessions_.count(m->heartbeat_session) != 0) {
         return false;
       }
-      const auto now = state_->clock_->now();
-      m->heartbeat_at = now;
-      m->lease_until = now + lease;
-      m->row.actors = actors;
+      m->lease_until = now;
       return true;
     });
   }
@@ -355,6 +421,7 @@ class memory_membership_store final : public persistence::membership_store {
     }
     if (state_->down_) {
       healthy_ = false;
+      state_->sessions_.erase(session_);
       return persistence::make_error(errc::unavailable, "the server is down");
     }
     return caf::none;
@@ -371,6 +438,7 @@ class memory_membership_store final : public persistence::membership_store {
 
   const std::shared_ptr<memory_membership_state> state_;
   bool healthy_ = true;
+  uint64_t session_ = 0;
 };
 
 } // namespace surge::fakes

@@ -477,7 +477,7 @@ TEST_CASE("orders: a connection killed by the server reports unavailable and unh
   CHECK(is(bad.error(), errc::unavailable));
 }
 
-TEST_CASE("orders: migrations 2 to 13 on top of version 1, and migrate twice is a no-op") {
+TEST_CASE("orders: migrations 2 to 14 on top of version 1, and migrate twice is a no-op") {
   pg_test_db db; // at the newest version
   auto version = [&] { return count_rows(db, "SELECT max(version) FROM schema_migrations"); };
   auto tables = [&] {
@@ -492,34 +492,33 @@ TEST_CASE("orders: migrations 2 to 13 on top of version 1, and migrate twice is 
                " WHERE attrelid = 'snapshots'::regclass AND attname = 'payload'")[0]
         .as<std::string>();
   };
-  CHECK(version() == 13);
+  CHECK(version() == 14);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   auto err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 13);
-  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 13);
+  CHECK(version() == 14);
+  CHECK(count_rows(db, "SELECT count(*) FROM schema_migrations") == 14);
 
   // Back to exactly version 1 (with data in it), then forward again.
-  exec_sql(
-      db,
-      "DROP TABLE members, shard_leases, shard_history;"
-      " DROP FUNCTION surge_fence(text, integer[], bigint[]);"
-      " ALTER TABLE sku_journal DROP COLUMN shard, DROP COLUMN epoch, DROP COLUMN node_id;"
-      " DROP TABLE order_refunds, outbox, payments, order_lines, orders;"
-      " ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTENDED;"
-      " DROP INDEX stock_holding;"
-      " DROP TABLE shared_secrets;"
-      " DROP TABLE sales;"
-      " DROP TABLE webhook_attempts, webhook_deliveries;"
-      " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13);"
-      " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
+  exec_sql(db, "DROP TABLE members, shard_leases, shard_history;"
+               " DROP FUNCTION surge_fence(text, integer[], bigint[]);"
+               " ALTER TABLE sku_journal DROP COLUMN shard, DROP COLUMN epoch, DROP COLUMN node_id;"
+               " DROP TABLE order_refunds, outbox, payments, order_lines, orders;"
+               " ALTER TABLE snapshots ALTER COLUMN payload SET STORAGE EXTENDED;"
+               " DROP INDEX stock_holding;"
+               " DROP TABLE shared_secrets;"
+               " DROP TABLE sales;"
+               " DROP TABLE webhook_attempts, webhook_deliveries;"
+               " DELETE FROM schema_migrations WHERE version IN (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, "
+               "12, 13, 14);"
+               " INSERT INTO snapshots(stream, seq, payload) VALUES ('sku:a', 7, '\\x0102');");
   CHECK(version() == 1);
   CHECK(tables() == 0);
   CHECK(storage() == "x");
   err = migrate(db.url());
   CHECK_MESSAGE(!err, caf::to_string(err));
-  CHECK(version() == 13);
+  CHECK(version() == 14);
   CHECK(tables() == 4);
   CHECK(storage() == "e");
   CHECK(count_rows(db, "SELECT seq FROM snapshots WHERE stream = 'sku:a'") == 7);

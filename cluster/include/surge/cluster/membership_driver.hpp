@@ -3,8 +3,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,6 +103,11 @@ class membership_driver {
   /// See membership_model::ready.
   bool ready() const;
   bool handovers_pending() const;
+
+  /// When the loop should run the next round (by the driver's clock): in 10 ms during a
+  /// handover, soon (membership_model::failover_poll) while a peer is suspected, else
+  /// membership_model::next_round().
+  std::chrono::steady_clock::time_point next_round() const;
   std::vector<node_info> nodes() const;
   std::vector<shard_info> shard_map() const;
 
@@ -116,6 +123,8 @@ class membership_driver {
 
   // Each step of round(); false: a store call failed and the round ends.
   void run_drain_requests();
+  void end_dead_suspects();
+  void report_unreachable_peers();
   bool allocate_round();
   bool read_and_apply(std::vector<uint32_t>& taken);
   bool finish_handovers();
@@ -131,8 +140,17 @@ class membership_driver {
   std::unique_ptr<persistence::membership_store> map_;  ///< the map thread's
   std::unique_ptr<persistence::membership_store> beat_; ///< the heartbeat thread's
 
-  mutable std::mutex mtx_; ///< guards model_ and drains_
+  mutable std::mutex mtx_; ///< guards model_, drains_, suspects_ and the unreachable peers
   membership_model model_;
+  /// Peers whose connection to this node went down, since when: asked about (expire_if_gone)
+  /// every round for up to a lease, or until they are not live members any more.
+  std::map<std::string, std::chrono::steady_clock::time_point> suspects_;
+  /// Peers whose connection went down and has not come back (while they are up), as last
+  /// reported to the store and when (report_unreachable).
+  std::set<std::string> unreachable_;
+  std::vector<std::string> reported_;
+  std::chrono::steady_clock::time_point reported_at_{};
+  bool cut_off_ = false; ///< the last heartbeat said most members cannot reach this one
   /// A drain (`drained` set) or undrain (`undrained` set) waiting for the next round.
   struct status_request {
     std::string node;

@@ -96,6 +96,11 @@ class membership_model {
   /// A heartbeat sent at `sent` was answered at `now`: renewed (`ours`) or refused.
   beat_outcome heartbeat_answered(bool ours, time_point sent, time_point now);
 
+  /// A heartbeat answered at `now` that most members cannot reach this one (the store did not
+  /// renew the lease and ends it soon): stop serving now. The next renewal finds the lease
+  /// lapsed, as after a pause.
+  void cut_off(time_point now) { deadline_ = std::min(deadline_, now); }
+
   bool fenced_out() const { return fenced_out_; }
   bool lapsed() const { return lapsed_; }
   time_point lease_deadline() const { return deadline_; }
@@ -138,6 +143,17 @@ class membership_model {
   map_outcome apply_map(const std::vector<persistence::member_record>& members,
                         const std::vector<persistence::shard_lease_record>& leases, time_point now,
                         const std::function<bool(const std::string&)>& connected);
+
+  /// When the next round should run, as the map applied last says: soon (every
+  /// `failover_poll`) while a shard has no owner that is up, for up to `failover_poll_for`
+  /// (another member may be assigning it right now, and this node should route to the new owner
+  /// as soon as it is written), else just after the earliest expiry of another member's lease
+  /// (its shards are taken over when PostgreSQL lets them go, not at the next tick), at most a
+  /// heartbeat from `now`.
+  time_point next_round(time_point now) const;
+
+  static constexpr std::chrono::milliseconds failover_poll{20};
+  static constexpr std::chrono::milliseconds failover_poll_for{3000};
 
   /// The steps of apply_map() were executed: the node has a map.
   void map_applied() { have_map_ = true; }
@@ -194,6 +210,8 @@ class membership_model {
   std::vector<shard_table::entry> views_; ///< per shard: what the shard table was told
   std::map<uint32_t, handoff> handoffs_;
   std::map<std::string, time_point> last_connect_;
+  std::optional<time_point> next_expiry_; ///< the earliest lease expiry of another live member
+  std::optional<time_point> orphaned_;    ///< since when some shard has no owner that is up
   bool have_map_ = false;
   std::vector<node_info> nodes_;
   std::vector<shard_info> shards_;

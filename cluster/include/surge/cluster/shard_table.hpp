@@ -53,6 +53,13 @@ class shard_table final : public actors::placement {
   void drop_peer(const std::string& node);
   caf::actor peer(const std::string& node) const;
 
+  /// The connection to peer `node` went down (the gateway saw it): membership asks the store
+  /// whether its process died (membership_store::expire_if_gone) in its next rounds.
+  void suspect(const std::string& node);
+
+  /// The peers suspected since the last call (each once).
+  std::vector<std::string> take_suspects();
+
   /// Sets shard `shard`: local (owned at `epoch`), remote (owned by `owner`), leaving (owned
   /// here but handing over: nobody serves it), none.
   void set(uint32_t shard, state s, uint64_t epoch, const std::string& owner = {});
@@ -86,6 +93,7 @@ class shard_table final : public actors::placement {
   mutable std::mutex mtx_;
   std::vector<std::string> slots_; ///< slot -> node id (grows only)
   std::unordered_map<std::string, caf::actor> peers_;
+  std::vector<std::string> suspects_;
   caf::actor local_gateway_;
   std::function<void()> refresh_;
 };

@@ -40,7 +40,9 @@ struct derived_options {
   /// can live (max(holds.max_lifetime, holds.ttl)) by carts.claim_grace, so that the claim of
   /// an order that vanished ends by itself after every hold it covered has expired.
   std::chrono::milliseconds cart_claim_lifetime{0};
-  /// CAF's middleman drops a silent peer connection after 2 * cluster.lease.
+  /// CAF's middleman drops a silent peer connection after max(4 * cluster.heartbeat,
+  /// cluster.lease / 2) (BASP heartbeats every cluster.heartbeat): a peer that stopped talking
+  /// to this node is suspected well within a lease (membership: expire_if_gone, cut off).
   std::chrono::milliseconds middleman_connection_timeout{0};
   /// How long browsers and CDNs may keep a listing, search or category answer (Cache-Control
   /// max-age): 1 s when search.stock_lag is at least 2 s, else 0 (they revalidate every time).

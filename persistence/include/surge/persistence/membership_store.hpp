@@ -31,6 +31,18 @@ struct member_record {
   /// Its cluster protocol, as this incarnation registered it; 0: none recorded (a release
   /// before protocol versions, whose registration leaves the column alone).
   uint32_t protocol = 0;
+  /// Until its lease expires, by the store's clock when read (negative: expired that long ago).
+  int64_t lease_left_ms = 0;
+};
+
+/// What a heartbeat did.
+enum class heartbeat_outcome : uint8_t {
+  renewed, ///< the lease runs until now + lease
+  /// Most live members reported that they cannot reach this one (report_unreachable): the
+  /// lease is not renewed and ends within the heartbeat's `cut_off_grace` at most, so that the
+  /// others take its shards; the member should stop serving at once.
+  cut_off,
+  fenced, ///< the row belongs to another incarnation (or is gone): this one is fenced out
 };
 
 /// The lease of one shard. The epoch grows with every change of owner.
@@ -117,10 +129,27 @@ class membership_store : public connection_port {
   /// database then has; when it is not r.shards, nothing was written.
   virtual caf::expected<uint32_t> register_member(const member_registration& r) = 0;
 
-  /// Renews the lease of (`node_id`, `incarnation`) until now + `lease` and records `actors`.
-  /// False when the row belongs to another incarnation (or is gone): this one is fenced out.
-  virtual caf::expected<bool> heartbeat(const std::string& node_id, int64_t incarnation,
-                                        std::chrono::milliseconds lease, uint64_t actors) = 0;
+  /// Renews the lease of (`node_id`, `incarnation`) until now + `lease` and records `actors`,
+  /// and this connection as the member's heartbeat session (expire_if_gone); unless more than
+  /// half of the live members (this one counted) reported within `lease` that they cannot reach
+  /// it: then cut_off, and the lease ends at now + `cut_off_grace` if not sooner. fenced when the
+  /// row belongs to another incarnation (or is gone).
+  virtual caf::expected<heartbeat_outcome>
+  heartbeat(const std::string& node_id, int64_t incarnation, std::chrono::milliseconds lease,
+            uint64_t actors, std::chrono::milliseconds cut_off_grace) = 0;
+
+  /// Member `by` cannot reach `nodes` over the cluster's connections (each went down and has
+  /// not come back): replaces what `by` reported before; an empty list withdraws it all.
+  virtual caf::error report_unreachable(const std::string& by,
+                                        const std::vector<std::string>& nodes) = 0;
+
+  /// Ends the lease of (`node_id`, `incarnation`) now, if it is live and the store no longer
+  /// has the session its last heartbeat came through: the store saw that connection close,
+  /// which is what happens when the member's process dies. True when it did. A member that
+  /// recorded no session (before its first heartbeat, or a release before this one) or whose
+  /// session is still open (alive, paused, or cut off without the connection closing) keeps
+  /// its lease. Asked when a peer lost its connection to the member (DESIGN.md "Cluster").
+  virtual caf::expected<bool> expire_if_gone(const std::string& node_id, int64_t incarnation) = 0;
 
   /// Marks `node_id` draining unless it left, and unless no other member would still serve:
   /// some other member must be up (status up and its lease live), checked and changed

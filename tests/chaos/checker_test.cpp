@@ -1,5 +1,7 @@
 // surge-chaos's checker on hand-made histories: a valid run passes every promise; each broken
 // promise is a FAIL whose counter-example names what broke it.
+#include <algorithm>
+
 #include <doctest/doctest.h>
 
 #include "checker.hpp"
@@ -445,6 +447,9 @@ TEST_SUITE("chaos_unit") {
     auto r = check_g5(d);
     CHECK(r.result == verdict::pass);
     CHECK(r.metrics["node_fault_max_ms"] == doctest::Approx(1900));
+    CHECK(r.metrics["max_ms.kill"] == doctest::Approx(1900));
+    CHECK(std::find(r.details.begin(), r.details.end(), "longest per fault kind: kill 1900 ms") !=
+          r.details.end());
 
     d.history[d.history.size() - 1].end_ms = t0 + 15100; // back after 5 s: over the goal
     CHECK(check_g5(d).result == verdict::warn);
@@ -474,6 +479,27 @@ TEST_SUITE("chaos_unit") {
     auto r = check_g5(d);
     CHECK(r.result == verdict::pass);
     CHECK(r.metrics["node_fault_max_ms"] == doctest::Approx(1305));
+  }
+
+  TEST_CASE("G5: a shard that changed hands with no fault to explain it warns (flapping)") {
+    auto d = valid_run();
+    d.faults.push_back({"kill", "n1", "", t0 + 10000, t0 + 12000, false, ""});
+    // The kill's own failover, and a handover (planned): both fine.
+    d.shard_history.push_back({5, 2, "n2", "failover from n1", t0 + 10900});
+    d.shard_history.push_back({5, 3, "n1", "handover from n2", t0 + 60000});
+    auto r = check_g5(d);
+    CHECK(r.result == verdict::pass);
+    CHECK(r.metrics["failovers_without_fault"] == 0);
+    // A lease that ran out a minute after everything was healed: nothing explains it.
+    d.shard_history.push_back({5, 4, "n2", "failover from n1", t0 + 90000});
+    r = check_g5(d);
+    CHECK(r.result == verdict::warn);
+    CHECK(r.metrics["failovers_without_fault"] == 1);
+    CHECK(std::any_of(r.details.begin(), r.details.end(), [](const std::string& line) {
+      return line.find("shard 5 changed hands without a fault (failover from n1, epoch 4 to n2)") !=
+             std::string::npos;
+    }));
+    CHECK(r.summary.find("1 shard(s) changed hands without a fault") != std::string::npos);
   }
 
   TEST_CASE("G5: requests sent to the dead node itself do not count against its shards") {

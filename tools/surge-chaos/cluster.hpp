@@ -100,6 +100,9 @@ struct node {
   std::string log;
   child proc;
   std::atomic<bool> up{false}; ///< false from a kill/pause until it serves again
+  /// Cut off by a partition, from its start until it serves again after the heal: shoppers
+  /// still send to it (G5 leaves those requests out), the prober does not.
+  std::atomic<bool> cut_off{false};
   /// A member of the cluster: started by start() or a scale-out, until a scale-in removed it.
   /// Spares and removed nodes are not (the shoppers never pick them: `up` is false too).
   std::atomic<bool> member{false};

@@ -108,6 +108,7 @@ class partition_fault : public fault_kind {
     const auto plan = plan_partition(*ctx.net, static_cast<int>(i), f.variant);
     rec.target = ctx.env.nodes()[i]->id;
     rec.detail = f.variant + ": " + plan.describe + " for " + std::to_string(f.duration_ms) + " ms";
+    ctx.env.nodes()[i]->cut_off = true;
     try {
       netns_network::run_all(plan.cut);
     } catch (...) {
@@ -125,6 +126,7 @@ class partition_fault : public fault_kind {
       rec.note += (rec.note.empty() ? "" : "; ") + ctx.env.nodes()[i]->id +
                   " not ready within 60 s after the partition healed";
     }
+    ctx.env.nodes()[i]->cut_off = false;
   }
 
  private:

@@ -54,8 +54,9 @@ class load {
   void shopper(int client);
   void operator_loop();
   void probe_loop();
-  /// Index of a node that is up (any node when none is), drawn from `rng_value`.
-  int pick_node(uint64_t rng_value) const;
+  /// Index of a node that is up (any node when none is), drawn from `rng_value`; with
+  /// `whole`, only among the nodes not cut off by a partition (when there are any).
+  int pick_node(uint64_t rng_value, bool whole = false) const;
   void record(operation&& op);
   /// Sends `op`'s request over `via` and records it: numbers it, times it and reads the answer
   /// into it. Returns what was recorded. Touches no state but next_id_ and the history, so any

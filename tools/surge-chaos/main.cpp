@@ -40,8 +40,9 @@ constexpr const char* usage =
   --faults=LIST        kill,pause,partition,latency,loss,redis-restart,pg-restart,gateway-outage,
                        gateway-slow-capture,rolling-restart,scale or all (default all: every
                        kind but the long rolling-restart and scale, which are asked for by
-                       name, e.g. all,rolling-restart); kinds the mode cannot inject are
-                       skipped with a note (gateway-slow-capture needs --capture=after_confirm)
+                       name, e.g. all,rolling-restart), or none; kinds the mode cannot inject
+                       are skipped with a note (gateway-slow-capture needs
+                       --capture=after_confirm)
   --capture=MODE       the nodes' payments.capture: at_checkout (default: the charge is taken
                        at checkout) or after_confirm (authorised at checkout, captured once the
                        order is confirmed, voided when it is cancelled)
@@ -58,6 +59,11 @@ constexpr const char* usage =
   --node-binary=PATH   surge-node (default: the one built with surge-chaos)
   --paysim-binary=PATH surge-paysim (default: the one built with surge-chaos)
   --holds-ttl=D        the nodes' holds.ttl (default 5s)
+  --lease=D            the nodes' cluster.lease (default 2s, the nodes' own default); a
+                       pause lasts 1-3 s longer than this
+  --burners=N          N threads that spin on the CPU beside the cluster for the whole load
+                       (default 0, 0..16): a starved machine must not move shards by itself
+                       (G5 reports every failover without a fault)
 Exit status: 0 every promise holds (PASS or WARN), 1 a promise FAILed, 2 usage, 3 the run
 could not be set up (servers or nodes did not start).
 )";
@@ -127,6 +133,8 @@ struct options {
   std::string node_binary = SURGE_CHAOS_NODE_BINARY;
   std::string paysim_binary = SURGE_CHAOS_PAYSIM_BINARY;
   std::string holds_ttl = "5s";
+  std::string lease = "2s";
+  int burners = 0;
   std::string capture; ///< "": the nodes' default (at_checkout)
 };
 
@@ -186,6 +194,12 @@ options parse_args(int argc, char** argv) {
          parse_ms("--holds-ttl", *v);
          o.holds_ttl = *v;
        }},
+      {"lease", takes::value,
+       [&o](const std::optional<std::string>& v) {
+         parse_ms("--lease", *v);
+         o.lease = *v;
+       }},
+      integer("burners", o.burners, 0, 16),
   };
   cli::syntax syntax;
   syntax.value_after_space = true; // "--nodes 3"
@@ -314,6 +328,7 @@ int main(int argc, char** argv) {
   co.node_binary = opt.node_binary;
   co.paysim_binary = opt.paysim_binary;
   co.holds_ttl = opt.holds_ttl;
+  co.lease = opt.lease;
   co.capture = opt.capture;
   if (netns) {
     co.net = &network.layout();
@@ -348,6 +363,7 @@ int main(int argc, char** argv) {
   so.duration_ms = opt.duration_ms;
   so.kinds = runnable;
   so.nodes = opt.nodes;
+  so.lease_ms = parse_ms("--lease", opt.lease);
   const auto schedule = make_schedule(so);
   std::cout << "surge-chaos: schedule (seed " << opt.seed << "):";
   for (const auto& f : schedule) {
@@ -386,6 +402,21 @@ int main(int argc, char** argv) {
   const auto t0 = steady::now();
   const auto end = t0 + std::chrono::milliseconds{opt.duration_ms};
   shoppers.start();
+  // CPU burners: busy threads for the whole load (the machine starved of CPU by others).
+  std::atomic<bool> burning{opt.burners > 0};
+  std::vector<std::thread> burners;
+  for (int i = 0; i < opt.burners; ++i) {
+    burners.emplace_back([&burning] {
+      volatile uint64_t spin = 0;
+      while (burning.load(std::memory_order_relaxed)) {
+        spin = spin + 1;
+      }
+    });
+  }
+  if (opt.burners > 0) {
+    info.notes.push_back(std::to_string(opt.burners) +
+                         " CPU burner thread(s) spun beside the cluster for the whole load");
+  }
   std::mutex faults_mtx;
   std::atomic<int> faults_done{0};
   std::atomic<int> faults_failed{0};
@@ -456,6 +487,10 @@ int main(int argc, char** argv) {
   }
   fault_thread.join(); // a fault under way is healed first
   shoppers.stop();
+  burning = false;
+  for (auto& b : burners) {
+    b.join();
+  }
   info.load_end_ms = now_ms();
   for (auto& f : data.faults) {
     if (f.kind == "crash") {

@@ -357,7 +357,7 @@ else
         "$(member_cluster_port "$id")"
     done
     echo "  operate     $CTL status | nodes | shards | drain NODE --wait"
-    echo "              (shards spread over the nodes within seconds; kill a node and its shards move after cluster.lease, 2s)"
+    echo "              (shards spread over the nodes within seconds; kill -9 a node and its shards move at once; pause it and they move after cluster.lease, 2s)"
     echo "  payments    surge-paysim gateways alpha http://127.0.0.1:7070, beta http://127.0.0.1:7071 (charge log: /_charges)"
     echo "  orders      $CTL orders tail   (the surge:orders stream)"
     echo "  logs        data/log/node-n1.log .. node-n${#CLUSTER_NODES[@]}.log, data/log/haproxy.log, data/log/paysim.log, data/log/postgresql.log, data/log/redis.log"

@@ -546,6 +546,9 @@ class planner {
     case then_do::reply_abandoned:
       fail(errc::payment_declined, abandoned_message(st_.order->reason));
       return;
+    case then_do::charge:
+      charge();
+      return;
     case then_do::reply_refund: {
       const auto& r = *find_refund(st_.admin_refund);
       if (r.status == "failed") {
@@ -886,6 +889,13 @@ class planner {
     if (auto why = unpayable(*in.cart, in.now_ms)) {
       release(o.cart_id);
       finish(std::move(*why));
+      return;
+    }
+    if (o.status != "pending") {
+      // Pending again before the gateway is asked: if the charge goes through and storing the
+      // confirmation then fails (PostgreSQL restarting), the next incarnation and the reconciler
+      // find a pending order and look its key up, not a failed one with a charge nobody knows.
+      store("pending", "", std::nullopt, std::nullopt, then_do::charge);
       return;
     }
     charge();

@@ -444,6 +444,12 @@ TEST_SUITE("order_model") {
     // The lines in another order (and another cart listing) are the same lines.
     fx = h.feed(order_in::claimed{cart_of({line("B", 1, 499, "h-b"), line("A", 2, 1250, "h-a")}),
                                   t0 + minute});
+    // Stored pending again before the charge: a charge that goes through is then never left
+    // behind a failed row (if storing the confirmation fails, a lookup of the key finds it).
+    REQUIRE(kinds(fx) == "update");
+    CHECK(the<order_fx::update>(fx).change.status == "pending");
+    CHECK(h.m.view_for("")->status == "pending");
+    fx = h.feed(order_in::stored{});
     REQUIRE(kinds(fx) == "charge");
     CHECK(the<order_fx::charge>(fx).request.amount_cents == 2999);
     CHECK(the<order_fx::charge>(fx).request.idempotency_key == "key-1");

@@ -340,6 +340,7 @@ class order_model {
     reply_refund,       ///< an operator's refund is stored with its outcome: answer it
     renew_holds,        ///< stored requires_action: renew the holds, then answer with the action
     reply_abandoned,    ///< stored failed after an abandoned 3-D Secure: answer so
+    charge,             ///< stored pending again before a retry's charge: charge now
   };
 
   struct state {

@@ -145,10 +145,8 @@ bool membership_driver::beat(uint64_t actors) {
     renewed(false);
     return false; // the lease deadline passes by itself
   }
-  // A member most others cannot reach keeps its shards this much longer at most: what a charge
-  // sent just before it heard so needs to land (config::derived_options::payment_lease_margin).
-  const auto grace = std::min(std::chrono::milliseconds{1000}, (opts_.lease - opts_.heartbeat) / 2);
-  auto outcome = beat_->heartbeat(opts_.node_id, incarnation_, opts_.lease, actors, grace);
+  auto outcome =
+      beat_->heartbeat(opts_.node_id, incarnation_, opts_.lease, actors, opts_.cut_off_grace);
   renewed(outcome && *outcome == persistence::heartbeat_outcome::renewed);
   if (!outcome) {
     logger()->warn("heartbeat failed: {}", what(outcome.error()));

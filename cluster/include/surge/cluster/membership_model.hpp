@@ -31,6 +31,9 @@ struct membership_options {
   std::chrono::milliseconds min_age{};
   /// A planned handover not done by then is taken back (config::derived_options).
   std::chrono::milliseconds handoff_timeout{};
+  /// How long a member most others cannot reach keeps its lease after it heard so: what a charge
+  /// sent just before needs to land (config::derived_options::payment_lease_margin).
+  std::chrono::milliseconds cut_off_grace{};
   std::string version = {}; ///< this node's build version (PROJECT_VERSION), stored with the member
   uint32_t protocol = 0;    ///< this node's cluster protocol (protocol.hpp), stored with the member
 };

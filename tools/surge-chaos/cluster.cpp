@@ -114,7 +114,9 @@ std::string private_postgres::server_options() const {
   return "-c listen_addresses=" + listen + " -c port=" + std::to_string(port_) +
          " -c unix_socket_directories=" + fs::path(dir_).parent_path().string() +
          " -c max_connections=400 -c fsync=off -c full_page_writes=off"
-         " -c shared_buffers=64MB";
+         " -c shared_buffers=64MB"
+         // In postgres.log (kept with --keep): what waited on a lock, and slow statements.
+         " -c log_lock_waits=on -c deadlock_timeout=200ms -c log_min_duration_statement=400";
 }
 
 void private_postgres::stop() {

@@ -86,9 +86,9 @@ TEST_CASE("derive: the defaults") {
   CHECK(d.payment_lease_margin == 875ms); // (2 s - 250 ms) / 2
   CHECK(d.stub_idle == 120s);
   CHECK(d.rebalance_min_age == 2s);
-  CHECK(d.handoff_timeout == 4s);
+  CHECK(d.handoff_timeout == 1s); // max(min(4 s, 2 s / 2), 1 s)
   CHECK(d.hold_sweep_interval == 30s);
-  CHECK(d.cart_claim_lifetime == 31min); // max(30 min, 10 min) + 60 s
+  CHECK(d.cart_claim_lifetime == 31min);       // max(30 min, 10 min) + 60 s
   CHECK(d.middleman_connection_timeout == 1s); // max(4 x 250 ms, 2 s / 2)
   CHECK(d.catalog_max_age == 1s);
   CHECK(d.catalog_fresh_for == 1s); // search.stock_lag 2 s, less what a CDN may keep
@@ -124,6 +124,7 @@ TEST_CASE("derive: floors, caps and the rules between settings") {
     CHECK(d.payment_lease_margin == 1s);
     CHECK(d.rebalance_min_age == 60s);
     CHECK(d.middleman_connection_timeout == 30s);
+    CHECK(d.handoff_timeout == 4s); // cluster.handoff_wait
   }
   SUBCASE("short settings meet the floors") {
     auto d = derive(

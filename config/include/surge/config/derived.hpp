@@ -31,8 +31,11 @@ struct derived_options {
   /// A new member takes orphans at once but rebalanced shards only after this age:
   /// max(cluster.lease, 1 s), so that a node that flaps does not pull shards to and fro.
   std::chrono::milliseconds rebalance_min_age{0};
-  /// How long a planned handover may take before the allocator takes it back:
-  /// max(cluster.handoff_wait, 1 s).
+  /// How long the owner waits for a handed-over shard's entities to finish before it stops them
+  /// and completes the handover anyway (what they were doing fails or is resumed by the next
+  /// owner from PostgreSQL): max(min(cluster.handoff_wait, cluster.lease / 2), 1 s). Every
+  /// request to the shard waits meanwhile, so a busy entity (an order in a payment call, a cart
+  /// waiting on a SKU elsewhere) must not hold a hot shard for long.
   std::chrono::milliseconds handoff_timeout{0};
   /// How often expired holds are swept: holds.ttl / 2, within [1 s, 30 s].
   std::chrono::milliseconds hold_sweep_interval{0};

@@ -17,6 +17,10 @@ allocation_plan allocate(const std::vector<member_state>& members,
     auto i = by_id.find(id);
     return i != by_id.end() && i->second->alive;
   };
+  auto holds = [&](const std::string& id) {
+    auto i = by_id.find(id);
+    return i != by_id.end() && (i->second->alive || i->second->overdue);
+  };
   auto eligible = [&](const std::string& id) {
     auto i = by_id.find(id);
     return i != by_id.end() && i->second->alive && !i->second->draining;
@@ -49,12 +53,13 @@ allocation_plan allocate(const std::vector<member_state>& members,
   std::size_t in_flight = 0;
   std::vector<const lease_state*> orphans;
   for (const auto& l : leases) {
-    if (l.owner.empty() || !alive(l.owner)) {
+    if (l.owner.empty() || !holds(l.owner)) {
       orphans.push_back(&l);
       continue;
     }
-    if (!l.target.empty() && !eligible(l.target)) {
-      plan.cancels.push_back({l.shard, l.epoch});
+    if (!l.target.empty() && !eligible(l.target) &&
+        !(holds(l.target) && !by_id[l.target]->draining)) {
+      plan.cancels.push_back({l.shard, l.epoch}); // (an overdue target may still renew)
     }
     const bool moving = !l.target.empty() && eligible(l.target);
     if (moving) {

@@ -135,9 +135,28 @@ bool membership_driver::beat(uint64_t actors) {
       return false;
     }
   }
+  // A heartbeat that starts or ends late eats into the lease: said, with how late, so that a
+  // lapse can be told from a starved thread (late start) or a slow database (slow answer).
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  if (last_beat_ != std::chrono::steady_clock::time_point{} &&
+      started - last_beat_ > 3 * opts_.heartbeat) {
+    logger()->warn("membership: heartbeat started {} ms after the previous one (every {} ms)",
+                   duration_cast<milliseconds>(started - last_beat_).count(),
+                   opts_.heartbeat.count());
+  }
+  last_beat_ = started;
+  const auto began_ms = now_ms();
+  beat_began_ms_ = began_ms;
   auto renewed = [&](bool ok) {
+    beat_began_ms_ = 0;
+    this->took(began_ms);
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (took > 2 * opts_.heartbeat) {
+      logger()->warn("membership: heartbeat took {} ms (lease {} ms)",
+                     duration_cast<milliseconds>(took).count(), opts_.lease.count());
+    }
     if (hooks_.lease_renewed) {
-      const auto took = std::chrono::steady_clock::now() - started;
       hooks_.lease_renewed(std::chrono::duration<double>(took).count(), ok);
     }
   };
@@ -179,6 +198,20 @@ bool membership_driver::beat(uint64_t actors) {
 }
 
 void membership_driver::round() {
+  const auto began_ms = now_ms();
+  const auto started = std::chrono::steady_clock::now(); // real time, whatever clock_ is
+  round_began_ms_ = began_ms;
+  round_steps();
+  round_began_ms_ = 0;
+  took(began_ms);
+  if (const auto real = std::chrono::steady_clock::now() - started; real > opts_.lease / 2) {
+    logger()->warn("membership: a map round took {} ms (lease {} ms)",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(real).count(),
+                   opts_.lease.count());
+  }
+}
+
+void membership_driver::round_steps() {
   if (!ensure(map_)) {
     return; // the lease deadline passes by itself
   }
@@ -331,12 +364,35 @@ void membership_driver::report_unreachable_peers() {
   reported_at_ = now;
 }
 
+int64_t membership_driver::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_().time_since_epoch()).count();
+}
+
+void membership_driver::took(int64_t began_ms) {
+  const auto done_ms = now_ms();
+  if (done_ms - slow_at_ms_ > 5 * opts_.lease.count() || done_ms - began_ms >= slow_ms_) {
+    slow_ms_ = done_ms - began_ms;
+    slow_at_ms_ = done_ms;
+  }
+}
+
+std::chrono::milliseconds membership_driver::patience() const {
+  const auto now = now_ms();
+  int64_t worst = now - slow_at_ms_ <= 5 * opts_.lease.count() ? slow_ms_.load() : 0;
+  for (const auto began : {beat_began_ms_.load(), round_began_ms_.load()}) {
+    if (began != 0) {
+      worst = std::max(worst, now - began);
+    }
+  }
+  return std::chrono::milliseconds{std::clamp<int64_t>(worst, 0, 2 * opts_.lease.count())};
+}
+
 bool membership_driver::allocate_round() {
   allocation_plan planned;
   auto done =
       map_->allocation_round([&](const std::vector<persistence::member_record>& members,
                                  const std::vector<persistence::shard_lease_record>& leases) {
-        planned = model_.plan(members, leases); // reads options only: no lock
+        planned = model_.plan(members, leases, patience()); // reads options only: no lock
         return membership_model::changes_of(planned);
       });
   if (round_failed(done)) {

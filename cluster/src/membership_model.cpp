@@ -111,13 +111,14 @@ std::optional<std::vector<membership_step>> membership_model::drop_if_fenced() {
   return steps;
 }
 
-allocation_plan
-membership_model::plan(const std::vector<persistence::member_record>& members,
-                       const std::vector<persistence::shard_lease_record>& leases) const {
+allocation_plan membership_model::plan(const std::vector<persistence::member_record>& members,
+                                       const std::vector<persistence::shard_lease_record>& leases,
+                                       std::chrono::milliseconds patience) const {
   std::vector<member_state> ms;
   for (const auto& m : members) {
     if (m.status != "left") {
-      ms.push_back(member_state{m.node_id, m.live, m.status == "draining", m.age_ms});
+      const bool overdue = !m.live && m.lease_left_ms > -patience.count();
+      ms.push_back(member_state{m.node_id, m.live, m.status == "draining", m.age_ms, overdue});
     }
   }
   std::vector<lease_state> ls;

@@ -81,6 +81,40 @@ TEST_CASE("allocator: orphans of a dead member go to the least loaded live membe
   CHECK(count.count("dead") == 0);
 }
 
+TEST_CASE("allocator: an overdue member keeps its shards and a move towards it, and takes none") {
+  std::vector<lease_state> leases;
+  for (uint32_t s = 0; s < 12; ++s) {
+    leases.push_back(lease_state{s, s < 6 ? "late" : (s < 9 ? "a" : "b"), 5, ""});
+  }
+  leases[9].target = "late"; // a move from b to late, planned before late's lease expired
+  auto late = up("late");
+  late.alive = false;
+  late.overdue = true;
+  auto plan = allocate({late, up("a"), up("b")}, leases, limits());
+  CHECK(plan.assigns.empty());
+  CHECK(plan.cancels.empty());
+  for (const auto& m : plan.moves) {
+    CHECK(m.from != "late");
+    CHECK(m.to != "late");
+  }
+  // Every member overdue (the database answered late for everyone): nothing changes at all.
+  auto a = up("a");
+  a.alive = false;
+  a.overdue = true;
+  auto b = up("b");
+  b.alive = false;
+  b.overdue = true;
+  auto none = allocate({late, a, b}, leases, limits());
+  CHECK(none.assigns.empty());
+  CHECK(none.moves.empty());
+  CHECK(none.cancels.empty());
+  // Once the patience ran out, it is dead like any other.
+  late.overdue = false;
+  auto taken = allocate({late, up("a"), up("b")}, leases, limits());
+  CHECK(taken.assigns.size() == 6);
+  CHECK(taken.cancels.size() == 1);
+}
+
 TEST_CASE("allocator: a joining member gets shards gradually, at most max_moves per round") {
   auto leases = leases_of(64, "a");
   auto opts = limits(4);

@@ -58,6 +58,11 @@ struct memory_membership_backend : membership_backend_base<memory_membership_bac
 
   void advance(std::chrono::milliseconds d) { clock_->advance(d); }
 
+  /// Every heartbeat takes `d` (of the manual clock) from now on.
+  void slow_heartbeats(std::chrono::milliseconds d) {
+    state->before_heartbeat([c = clock_, d] { c->advance(d); });
+  }
+
   /// While down, nothing reaches the store (live connections break).
   void set_down(bool down) { state->set_down(down); }
 

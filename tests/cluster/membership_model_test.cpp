@@ -138,3 +138,20 @@ TEST_CASE("model: the next round comes just after another member's lease expires
   m.apply_map({up("a"), b}, {{0, "a", 1, ""}, {1, "a", 2, ""}}, t2, never_connected);
   CHECK(m.next_round(t2) == t2 + 1s);
 }
+
+TEST_CASE("model: a member whose lease expired less than the patience ago keeps its shards") {
+  membership_model m{two_shards()};
+  auto b = up("b", "h:7");
+  b.live = false;
+  b.lease_left_ms = -400; // expired 400 ms ago
+  const std::vector<shard_lease_record> leases{shard_lease_record{0, "a", 1, ""},
+                                               shard_lease_record{1, "b", 1, ""}};
+  auto a = up("a");
+  a.age_ms = 60000;
+  b.age_ms = 60000;
+  CHECK(m.plan({a, b}, leases).assigns.size() == 1); // no patience: b is dead
+  CHECK(m.plan({a, b}, leases, 300ms).assigns.size() == 1);
+  CHECK(m.plan({a, b}, leases, 500ms).assigns.empty()); // this node's heartbeats took 500 ms
+  b.status = "left";
+  CHECK(m.plan({a, b}, leases, 500ms).assigns.size() == 1); // gone for good: no patience
+}

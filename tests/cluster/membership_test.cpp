@@ -486,6 +486,28 @@ TEST_CASE_TEMPLATE("membership: the shards of a dead member go at once to the le
   CHECK(moves_under_way(backend) == 0);
 }
 
+TEST_CASE("membership: while the store answers this node slowly, a member whose lease expired "
+          "less than that long ago keeps its shards; past it, they go") {
+  mature_pair<surge::test::memory_membership_backend> pair{16};
+  auto& [backend, a, b] = pair;
+  pair.rebalance();
+  REQUIRE(owner_counts(backend)["b"] == static_cast<int>(shards / 2));
+  // 11 s: b's last renewal (its lease ends at 31 s). a's next heartbeat takes 8 s: the database
+  // (or the machine) is slow, and b's renewals may just be stuck behind a's.
+  backend.slow_heartbeats(8s);
+  a.beat(); // 19 s
+  backend.slow_heartbeats(0ms);
+  pass(backend, 14s, {&a}); // 33 s: b expired 2 s ago, less than a's 8 s heartbeat
+  a.round();
+  CHECK(owner_counts(backend)["b"] == static_cast<int>(shards / 2));
+  CHECK(a.owned().size() == shards / 2);
+  pass(backend, 7s, {&a}); // 40 s: expired 9 s ago
+  a.round();
+  CHECK(owner_counts(backend)["b"] == 0);
+  a.round();
+  CHECK(a.owned().size() == shards);
+}
+
 TEST_CASE_TEMPLATE("membership: a peer whose connection closed and whose store session is gone "
                    "(its process died) loses its lease at once; a live one keeps it",
                    B, MEMBERSHIP_BACKENDS) {

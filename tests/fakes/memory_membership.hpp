@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,12 @@ class memory_membership_state {
   bool down() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return down_;
+  }
+
+  /// Runs before every heartbeat (e.g. moves the clock: a database slow to answer).
+  void before_heartbeat(std::function<void()> f) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    before_heartbeat_ = std::move(f);
   }
 
   /// The SKUs the stock projection shows with live holds (held > 0).
@@ -113,6 +120,7 @@ class memory_membership_state {
     return l.epoch;
   }
 
+  std::function<void()> before_heartbeat_;
   const std::shared_ptr<const manual_clock> clock_;
   mutable std::mutex mtx_;
   std::map<std::string, member> members_;
@@ -210,6 +218,14 @@ class memory_membership_store final : public persistence::membership_store {
   heartbeat(const std::string& node_id, int64_t incarnation, std::chrono::milliseconds lease,
             uint64_t actors, std::chrono::milliseconds cut_off_grace) override {
     using persistence::heartbeat_outcome;
+    std::function<void()> before;
+    {
+      std::lock_guard<std::mutex> guard{state_->mtx_};
+      before = state_->before_heartbeat_;
+    }
+    if (before) {
+      before();
+    }
     return locked([&]() -> caf::expected<heartbeat_outcome> {
       auto* m = row_locked(node_id, incarnation);
       if (m == nullptr) {

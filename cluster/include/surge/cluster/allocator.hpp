@@ -12,6 +12,10 @@ struct member_state {
   bool alive = false;    ///< its lease (heartbeat) has not expired
   bool draining = false; ///< asked to give every shard away
   int64_t age_ms = 0;    ///< since this incarnation joined
+  /// Its lease expired, but less long ago than the allocator's own heartbeats took lately: the
+  /// database (or the whole machine) may have been slow for everyone, so it keeps its shards
+  /// (nothing of it is taken) and takes none, until it renews or the patience runs out.
+  bool overdue = false;
 };
 
 /// A shard lease as the allocator sees it.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -85,7 +86,7 @@ class membership_driver {
   /// One map round: drop everything once fenced out; run the drain and undrain requests; run the
   /// allocator if the lease is live and this member wins the round's lock; read the map and apply
   /// it; revive a lapsed lease; finish handovers whose entities are gone (or overdue); wake the
-  /// SKUs with holds in shards taken.
+  /// SKUs with holds in shards taken. A round that takes over half a lease is logged.
   void round();
 
   /// Asks that `node` be drained in the next round; `done` runs on the map thread with the
@@ -128,6 +129,15 @@ class membership_driver {
   bool allocate_round();
   bool read_and_apply(std::vector<uint32_t>& taken);
   bool finish_handovers();
+  void round_steps();
+  /// The longest this node's heartbeat or map round took within the last five leases, or the
+  /// ones in flight have taken so far, at most two leases: when the database or the machine is
+  /// slow for this node, it probably is for every member, and a member whose lease expired less
+  /// than this ago is not taken for dead yet.
+  std::chrono::milliseconds patience() const;
+  /// A heartbeat or round that began at `began_ms` ended now: remembered for patience().
+  void took(int64_t began_ms);
+  int64_t now_ms() const;
   bool wake_holds(const std::vector<uint32_t>& taken);
 
   const membership_options opts_;
@@ -139,6 +149,14 @@ class membership_driver {
   int64_t incarnation_ = 0;                             ///< set by start()
   std::unique_ptr<persistence::membership_store> map_;  ///< the map thread's
   std::unique_ptr<persistence::membership_store> beat_; ///< the heartbeat thread's
+  /// When the previous heartbeat started (the heartbeat thread's): a late one is logged.
+  std::chrono::steady_clock::time_point last_beat_{};
+  /// How long this node's own heartbeats and rounds take lately (clock_ milliseconds): the
+  /// allocator's patience with members whose lease just expired (see patience()).
+  std::atomic<int64_t> beat_began_ms_{0};  ///< the heartbeat in flight, 0: none
+  std::atomic<int64_t> round_began_ms_{0}; ///< the round in flight, 0: none
+  std::atomic<int64_t> slow_ms_{0};        ///< the longest of either since slow_at_ms_
+  std::atomic<int64_t> slow_at_ms_{0};
 
   mutable std::mutex mtx_; ///< guards model_, drains_, suspects_ and the unreachable peers
   membership_model model_;

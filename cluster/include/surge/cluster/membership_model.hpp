@@ -126,9 +126,12 @@ class membership_model {
   bool allocates(time_point now) const { return lease_live(now); }
 
   /// One allocator round over what the store read (members that left are not members), as
-  /// allocate() plans it. Reads only the options: safe to call from any thread.
+  /// allocate() plans it. A member whose lease expired less than `patience` ago is overdue (keeps
+  /// its shards): the allocator's own recent heartbeat time, so that a database or machine slow
+  /// for everyone does not move shards. Reads only the options: safe to call from any thread.
   allocation_plan plan(const std::vector<persistence::member_record>& members,
-                       const std::vector<persistence::shard_lease_record>& leases) const;
+                       const std::vector<persistence::shard_lease_record>& leases,
+                       std::chrono::milliseconds patience = {}) const;
 
   /// The plan as guarded store changes, in the plan's order.
   static std::vector<persistence::lease_change> changes_of(const allocation_plan& plan);

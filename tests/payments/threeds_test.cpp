@@ -11,6 +11,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -219,6 +220,24 @@ surge::net::json::array deliveries(uint16_t port) {
 std::string text(const surge::net::json::value& o, const char* k) {
   const auto* m = o.find(k);
   return m != nullptr && m->is_string() ? std::get<std::string>(m->get()) : std::string{};
+}
+
+/// The delivery log once it holds `n` rows none of which is pending: the shop has the request
+/// before paysim has its answer, so the log may lag what the shop saw (5 s at most).
+surge::net::json::array settled_deliveries(uint16_t port, std::size_t n) {
+  auto log = deliveries(port);
+  for (int i = 0; i < 250; ++i) {
+    const bool settled =
+        log.size() >= n && std::none_of(log.begin(), log.end(), [](const auto& row) {
+          return text(row, "status") == "pending";
+        });
+    if (settled) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    log = deliveries(port);
+  }
+  return log;
 }
 
 int64_t integer(const surge::net::json::value& o, const char* k) {
@@ -522,7 +541,7 @@ TEST_SUITE("payments") {
     CHECK(declined[0].order_id == "order-no");
 
     // The delivery log: every event delivered, the first after three tries.
-    const auto log = deliveries(sim.port(0));
+    const auto log = settled_deliveries(sim.port(0), 6);
     REQUIRE(log.size() == 6);
     for (const auto& row : log) {
       CHECK(text(row, "status") == "delivered");

@@ -157,6 +157,9 @@ membership_model::apply_map(const std::vector<persistence::member_record>& membe
   std::set<std::string> alive;
   next_expiry_.reset();
   for (const auto& m : members) {
+    if (m.node_id == opts_.node_id) {
+      draining_ = m.status == "draining";
+    }
     if (m.node_id != opts_.node_id && m.live && m.status != "left") {
       // A few milliseconds after the store's expiry: its clock and this one read apart.
       const auto expiry = now + std::chrono::milliseconds{m.lease_left_ms + 5};
@@ -301,7 +304,9 @@ membership_model::decide_handover(uint32_t shard, std::size_t local_count, time_
   }
   d.epoch = i->second.epoch;
   d.target = i->second.target;
-  d.overdue = now - i->second.started > opts_.handoff_timeout;
+  d.overdue = now - i->second.started >
+              (draining_ ? std::max(opts_.drain_handoff_timeout, opts_.handoff_timeout)
+                         : opts_.handoff_timeout);
   d.complete = local_count == 0 || d.overdue;
   return d;
 }

@@ -17,6 +17,7 @@ derived_options derive(const node_options& opts) {
   d.rebalance_min_age = std::max(opts.cluster_lease, milliseconds{1000});
   d.handoff_timeout =
       std::max(std::min(opts.cluster_handoff_wait, opts.cluster_lease / 2), milliseconds{1000});
+  d.drain_handoff_timeout = std::max(opts.cluster_handoff_wait, milliseconds{1000});
   d.hold_sweep_interval = std::clamp(opts.holds_ttl / 2, milliseconds{1000}, milliseconds{30000});
   d.cart_claim_lifetime =
       std::max(opts.holds_max_lifetime, opts.holds_ttl) + opts.carts_claim_grace;

@@ -111,6 +111,7 @@ cluster::membership_options membership_options_of(const config::node_options& op
           .max_moves = opts.cluster_max_moves,
           .min_age = d.rebalance_min_age,
           .handoff_timeout = d.handoff_timeout,
+          .drain_handoff_timeout = d.drain_handoff_timeout,
           .cut_off_grace = d.payment_lease_margin,
           .version = SURGE_VERSION,
           .protocol = cluster::protocol_version};

@@ -155,3 +155,25 @@ TEST_CASE("model: a member whose lease expired less than the patience ago keeps 
   b.status = "left";
   CHECK(m.plan({a, b}, leases, 500ms).assigns.size() == 1); // gone for good: no patience
 }
+
+TEST_CASE("model: a draining member waits longer for a handover's entities") {
+  auto opts = two_shards(); // handoff_timeout 5 s
+  opts.drain_handoff_timeout = 20s;
+  membership_model m{opts};
+  const time_point t0{1h};
+  m.registered(t0);
+  m.apply_map({up("a"), up("b", "h:7")},
+              {shard_lease_record{0, "a", 1, ""}, shard_lease_record{1, "a", 1, ""}}, t0,
+              never_connected);
+  m.map_applied();
+  auto a = up("a");
+  a.status = "draining";
+  m.apply_map({a, up("b", "h:7")},
+              {shard_lease_record{0, "a", 1, "b"}, shard_lease_record{1, "a", 1, ""}}, t0,
+              never_connected);
+  REQUIRE(m.handovers() == std::vector<uint32_t>{0});
+  CHECK_FALSE(m.decide_handover(0, 2, t0 + 6s).complete); // a planned stop: no hurry
+  auto overdue = m.decide_handover(0, 2, t0 + 21s);
+  CHECK(overdue.complete);
+  CHECK(overdue.overdue);
+}

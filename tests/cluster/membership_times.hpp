@@ -30,6 +30,7 @@ inline cluster::membership_options membership_options_of(const std::string& id, 
   o.max_moves = 16;
   o.min_age = times.min_age;
   o.handoff_timeout = times.handoff_timeout;
+  o.drain_handoff_timeout = times.handoff_timeout;
   o.cut_off_grace = std::chrono::seconds{1};
   return o;
 }

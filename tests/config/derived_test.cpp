@@ -87,6 +87,7 @@ TEST_CASE("derive: the defaults") {
   CHECK(d.stub_idle == 120s);
   CHECK(d.rebalance_min_age == 2s);
   CHECK(d.handoff_timeout == 1s); // max(min(4 s, 2 s / 2), 1 s)
+  CHECK(d.drain_handoff_timeout == 4s);
   CHECK(d.hold_sweep_interval == 30s);
   CHECK(d.cart_claim_lifetime == 31min);       // max(30 min, 10 min) + 60 s
   CHECK(d.middleman_connection_timeout == 1s); // max(4 x 250 ms, 2 s / 2)

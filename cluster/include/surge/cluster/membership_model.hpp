@@ -29,8 +29,11 @@ struct membership_options {
   std::size_t max_moves = 0;             ///< cluster.max_moves: handovers under way cluster-wide
   /// Before a new member receives rebalanced shards (config::derived_options).
   std::chrono::milliseconds min_age{};
-  /// A planned handover not done by then is taken back (config::derived_options).
+  /// A planned handover whose entities are not gone by then stops them and completes
+  /// (config::derived_options)...
   std::chrono::milliseconds handoff_timeout{};
+  /// ... or by this, while this member drains (a planned stop: in-flight work may take its time).
+  std::chrono::milliseconds drain_handoff_timeout{};
   /// How long a member most others cannot reach keeps its lease after it heard so: what a charge
   /// sent just before needs to land (config::derived_options::payment_lease_margin).
   std::chrono::milliseconds cut_off_grace{};
@@ -127,8 +130,9 @@ class membership_model {
 
   /// One allocator round over what the store read (members that left are not members), as
   /// allocate() plans it. A member whose lease expired less than `patience` ago is overdue (keeps
-  /// its shards): the allocator's own recent heartbeat time, so that a database or machine slow
-  /// for everyone does not move shards. Reads only the options: safe to call from any thread.
+  /// its shards): how long this node's own heartbeats and rounds took lately, so that a database
+  /// or machine slow for everyone does not move shards. Reads only the options: safe to call from
+  /// any thread.
   allocation_plan plan(const std::vector<persistence::member_record>& members,
                        const std::vector<persistence::shard_lease_record>& leases,
                        std::chrono::milliseconds patience = {}) const;
@@ -217,6 +221,7 @@ class membership_model {
   std::map<uint32_t, handoff> handoffs_;
   std::map<std::string, time_point> last_connect_;
   std::optional<time_point> next_expiry_; ///< the earliest lease expiry of another live member
+  bool draining_ = false;                 ///< this member is draining (as the map last said)
   std::optional<time_point> orphaned_;    ///< since when some shard has no owner that is up
   bool have_map_ = false;
   std::vector<node_info> nodes_;

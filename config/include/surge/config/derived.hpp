@@ -37,6 +37,9 @@ struct derived_options {
   /// request to the shard waits meanwhile, so a busy entity (an order in a payment call, a cart
   /// waiting on a SKU elsewhere) must not hold a hot shard for long.
   std::chrono::milliseconds handoff_timeout{0};
+  /// The same while the owner drains (a planned stop, where in-flight work such as a slow
+  /// gateway call may finish): max(cluster.handoff_wait, 1 s).
+  std::chrono::milliseconds drain_handoff_timeout{0};
   /// How often expired holds are swept: holds.ttl / 2, within [1 s, 30 s].
   std::chrono::milliseconds hold_sweep_interval{0};
   /// How long a checkout's claim on its cart stands at most: longer than any hold it protects

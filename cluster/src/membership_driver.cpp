@@ -139,19 +139,20 @@ bool membership_driver::beat(uint64_t actors) {
   // lapse can be told from a starved thread (late start) or a slow database (slow answer).
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
-  if (last_beat_ != std::chrono::steady_clock::time_point{} &&
-      started - last_beat_ > 3 * opts_.heartbeat) {
-    logger()->warn("membership: heartbeat started {} ms after the previous one (every {} ms)",
-                   duration_cast<milliseconds>(started - last_beat_).count(),
+  if (last_beat_end_ != std::chrono::steady_clock::time_point{} &&
+      started - last_beat_end_ > 3 * opts_.heartbeat) {
+    logger()->warn("membership: heartbeat started {} ms after the previous one ended (every {} "
+                   "ms): this thread waited for a CPU",
+                   duration_cast<milliseconds>(started - last_beat_end_).count(),
                    opts_.heartbeat.count());
   }
-  last_beat_ = started;
   const auto began_ms = now_ms();
   beat_began_ms_ = began_ms;
   auto renewed = [&](bool ok) {
     beat_began_ms_ = 0;
     this->took(began_ms);
-    const auto took = std::chrono::steady_clock::now() - started;
+    last_beat_end_ = std::chrono::steady_clock::now();
+    const auto took = last_beat_end_ - started;
     if (took > 2 * opts_.heartbeat) {
       logger()->warn("membership: heartbeat took {} ms (lease {} ms)",
                      duration_cast<milliseconds>(took).count(), opts_.lease.count());

@@ -149,8 +149,8 @@ class membership_driver {
   int64_t incarnation_ = 0;                             ///< set by start()
   std::unique_ptr<persistence::membership_store> map_;  ///< the map thread's
   std::unique_ptr<persistence::membership_store> beat_; ///< the heartbeat thread's
-  /// When the previous heartbeat started (the heartbeat thread's): a late one is logged.
-  std::chrono::steady_clock::time_point last_beat_{};
+  /// When the previous heartbeat ended (the heartbeat thread's): a late start is logged.
+  std::chrono::steady_clock::time_point last_beat_end_{};
   /// How long this node's own heartbeats and rounds take lately (clock_ milliseconds): the
   /// allocator's patience with members whose lease just expired (see patience()).
   std::atomic<int64_t> beat_began_ms_{0};  ///< the heartbeat in flight, 0: none

@@ -110,6 +110,8 @@ TEST_SUITE("stock_stream") {
     CHECK(unknown.status() == 404);
     CHECK(unknown.header("Content-Type") == "application/json");
     CHECK(unknown.body().find("\"not_found\"") != std::string::npos);
+    // A refused stream gives its slot back before its client has the answer.
+    CHECK(a.metric("surge_http_streams_open") == 0);
 
     auto one = std::make_unique<sse_client>(a.store_port(), stock_path("cap"));
     REQUIRE(one->status() == 200);

@@ -448,11 +448,14 @@ void stream_ticket(std::shared_ptr<bridge_env> env, http_request&&, path_params&
   if (auto* busy = std::get_if<http_response>(&taken)) {
     return r(std::move(*busy));
   }
-  // Counts the stream as open until it leaves the watcher, or until the response is dropped.
-  auto slot = std::get<std::shared_ptr<void>>(std::move(taken));
+  // Counts the stream as open until it leaves the watcher; an answer that is no stream (404,
+  // 503) gives it back before the client has that answer.
+  auto held =
+      std::make_shared<std::shared_ptr<void>>(std::get<std::shared_ptr<void>>(std::move(taken)));
   ask<actors::ticket_view>(
       *env, env->sale_queues->acquire_routed(p[0]),
-      [env, r, slot](actors::ticket_view& t) mutable {
+      [env, r, held](actors::ticket_view& t) mutable {
+        auto slot = std::move(*held);
         auto resp = event_stream([env, t, slot](std::shared_ptr<stream_sink> s) {
           auto json = ticket_json(t);
           std::string first{stream_retry};
@@ -464,8 +467,11 @@ void stream_ticket(std::shared_ptr<bridge_env> env, http_request&&, path_params&
         slot.reset(); // the stream's producer holds it now
         r(std::move(resp));
       },
-      [r](caf::error& err) mutable { r(to_http_error(err)); }, caf::get_atom::value,
-      std::move(p[1]));
+      [r, held](caf::error& err) mutable {
+        held->reset();
+        r(to_http_error(err));
+      },
+      caf::get_atom::value, std::move(p[1]));
 }
 
 } // namespace surge::net::bridge

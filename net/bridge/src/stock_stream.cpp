@@ -249,14 +249,17 @@ void stream_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_para
   if (auto* busy = std::get_if<http_response>(&taken)) {
     return r(std::move(*busy));
   }
-  // Counts the stream as open until it leaves the watcher, or until the response is dropped.
-  auto slot = std::get<std::shared_ptr<void>>(std::move(taken));
+  // Counts the stream as open until it leaves the watcher; an answer that is no stream (404,
+  // 503) gives it back before the client has that answer.
+  auto held =
+      std::make_shared<std::shared_ptr<void>>(std::get<std::shared_ptr<void>>(std::move(taken)));
   const auto last_id = last_event_id(req);
   auto sku = std::move(p[0]);
   auto dest = env->skus->acquire_routed(sku);
   ask<actors::product_view>(
       *env, std::move(dest),
-      [env, r, sku, last_id, slot](actors::product_view& v) mutable {
+      [env, r, sku, last_id, held](actors::product_view& v) mutable {
+        auto slot = std::move(*held);
         auto resp = event_stream(
             [env, sku, available = v.available, last_id, slot](std::shared_ptr<stream_sink> s) {
               std::string first{stream_retry};
@@ -270,7 +273,11 @@ void stream_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_para
         slot.reset(); // the stream's producer holds it now
         r(std::move(resp));
       },
-      [r](caf::error& err) mutable { r(to_http_error(err)); }, actors::product_atom::value);
+      [r, held](caf::error& err) mutable {
+        held->reset();
+        r(to_http_error(err));
+      },
+      actors::product_atom::value);
 }
 
 } // namespace surge::net::bridge

@@ -2,7 +2,7 @@
 
 namespace surge::net::bridge {
 
-std::variant<std::shared_ptr<void>, http_response> take_stream_slot(bridge_env& env) {
+std::variant<stream_slot, http_response> take_stream_slot(bridge_env& env) {
   auto& open = env.metrics.streams_open;
   if (open.fetch_add(1) >= env.max_streams) {
     open.fetch_sub(1);
@@ -12,7 +12,7 @@ std::variant<std::shared_ptr<void>, http_response> take_stream_slot(bridge_env& 
     resp.headers.emplace_back("Retry-After", "2");
     return resp;
   }
-  return std::shared_ptr<void>(static_cast<void*>(&open), [](void* p) {
+  return std::make_shared<std::shared_ptr<void>>(static_cast<void*>(&open), [](void* p) {
     static_cast<std::atomic<std::size_t>*>(p)->fetch_sub(1);
   });
 }

@@ -20,10 +20,15 @@ inline constexpr std::string_view stream_retry = "retry: 2000\n\n";
 /// What every stream gets every 15 s: a comment, so that proxies keep the connection.
 inline constexpr std::string_view stream_keep_alive = ": keep-alive\n\n";
 
+/// A stream's place among env.max_streams, shared by both answers of the ask that opens it: the
+/// result moves the inner slot to the watcher (which drops it when the stream leaves); an error
+/// resets it before answering, so a refused stream no longer counts once its client knows.
+using stream_slot = std::shared_ptr<std::shared_ptr<void>>;
+
 /// One of env.max_streams for a stream about to open (env.metrics.streams_open counts it until
-/// the returned slot is released: hand it to the watcher, which drops it when the stream
-/// leaves), or the 503 `unavailable` with Retry-After to answer when all are taken. Any thread.
-std::variant<std::shared_ptr<void>, http_response> take_stream_slot(bridge_env& env);
+/// the slot is released), or the 503 `unavailable` with Retry-After to answer when all are
+/// taken. Any thread.
+std::variant<stream_slot, http_response> take_stream_slot(bridge_env& env);
 
 /// The 200 head of an event stream (text/event-stream, Cache-Control: no-store,
 /// X-Accel-Buffering: no) whose body `start` produces once the head is queued.

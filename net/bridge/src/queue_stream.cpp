@@ -448,10 +448,7 @@ void stream_ticket(std::shared_ptr<bridge_env> env, http_request&&, path_params&
   if (auto* busy = std::get_if<http_response>(&taken)) {
     return r(std::move(*busy));
   }
-  // Counts the stream as open until it leaves the watcher; an answer that is no stream (404,
-  // 503) gives it back before the client has that answer.
-  auto held =
-      std::make_shared<std::shared_ptr<void>>(std::get<std::shared_ptr<void>>(std::move(taken)));
+  auto held = std::get<stream_slot>(std::move(taken));
   ask<actors::ticket_view>(
       *env, env->sale_queues->acquire_routed(p[0]),
       [env, r, held](actors::ticket_view& t) mutable {

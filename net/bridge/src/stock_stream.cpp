@@ -249,10 +249,7 @@ void stream_stock(std::shared_ptr<bridge_env> env, http_request&& req, path_para
   if (auto* busy = std::get_if<http_response>(&taken)) {
     return r(std::move(*busy));
   }
-  // Counts the stream as open until it leaves the watcher; an answer that is no stream (404,
-  // 503) gives it back before the client has that answer.
-  auto held =
-      std::make_shared<std::shared_ptr<void>>(std::get<std::shared_ptr<void>>(std::move(taken)));
+  auto held = std::get<stream_slot>(std::move(taken));
   const auto last_id = last_event_id(req);
   auto sku = std::move(p[0]);
   auto dest = env->skus->acquire_routed(sku);
